@@ -1,0 +1,85 @@
+"""What every CRM aggregate and event shares: business time, actor and correlation id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import DomainError
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Who did something, when it happened in business time, and which request it belongs to.
+
+    `occurred_at` is business time: imports of history keep their original instant, and every
+    as-of query uses it. The event's own `timestamp` is when it was recorded in the log.
+    """
+
+    occurred_at: datetime = field(default_factory=utc_now)
+    actor: str = "system"
+    correlation_id: str = field(default_factory=lambda: uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise DomainError("occurred_at must carry a time zone (e.g. 2026-03-01T09:00:00+00:00)")
+        if not self.actor.strip():
+            raise DomainError("actor must not be empty")
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "occurred_at": self.occurred_at.astimezone(timezone.utc),
+            "actor": self.actor,
+            "correlation_id": self.correlation_id,
+        }
+
+
+class CrmAggregate(Aggregate):
+    """Base of all CRM aggregates: events carry Meta, and business time never runs backwards."""
+
+    class Event(Aggregate.Event):
+        occurred_at: datetime
+        actor: str
+        correlation_id: str
+
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            aggregate.last_occurred_at = self.occurred_at
+            return aggregate
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    @classmethod
+    def _open(cls, event_class: type, meta: Meta, **fields: Any) -> Any:
+        return cls._create(event_class, **meta.fields(), **fields)
+
+    def _record(self, event_class: type, meta: Meta, **fields: Any) -> None:
+        """Check business time is not before this aggregate's last event, then trigger the event."""
+        if meta.occurred_at < self.last_occurred_at:
+            raise DomainError(
+                f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
+                f"last event at {self.last_occurred_at.isoformat()}"
+            )
+        self.trigger_event(event_class, **meta.fields(), **fields)
+
+
+def require_text(value: str, what: str) -> str:
+    """Return `value` stripped, or raise if it is blank."""
+    if not isinstance(value, str) or not value.strip():
+        raise DomainError(f"{what} must not be empty")
+    return value.strip()
+
+
+def require_choice(value: str, allowed: tuple[str, ...] | frozenset[str], what: str) -> str:
+    if value not in allowed:
+        raise DomainError(f"unknown {what} {value!r}; expected one of: {', '.join(sorted(allowed))}")
+    return value

@@ -1,0 +1,144 @@
+"""Customers: who they are, every touch on every channel, tags, consent, and erasure."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.errors import DomainError
+from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
+
+FORGOTTEN_NAME = "(forgotten)"
+
+
+class Customer(CrmAggregate):
+    class Registered(CrmAggregate.Created):
+        name: str
+        company: str
+        region: str
+        industry: str
+        channel: str
+        email: str
+        phone: str
+        campaign_id: UUID | None
+
+        def apply(self, customer: Customer) -> None:
+            customer.name = self.name
+            customer.company = self.company
+            customer.region = self.region
+            customer.industry = self.industry
+            customer.channel = self.channel
+            customer.email = self.email
+            customer.phone = self.phone
+            customer.tags = set()
+            customer.marketing_consent = False
+            customer.forgotten = False
+
+    class ContactDetailsChanged(CrmAggregate.Event):
+        email: str
+        phone: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.email = self.email
+            customer.phone = self.phone
+
+    class TouchLogged(CrmAggregate.Event):
+        channel: str
+        direction: str
+        summary: str
+
+    class TagAdded(CrmAggregate.Event):
+        tag: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.tags.add(self.tag)
+
+    class TagRemoved(CrmAggregate.Event):
+        tag: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.tags.discard(self.tag)
+
+    class ConsentChanged(CrmAggregate.Event):
+        marketing: bool
+
+        def apply(self, customer: Customer) -> None:
+            customer.marketing_consent = self.marketing
+
+    class Forgotten(CrmAggregate.Event):
+        def apply(self, customer: Customer) -> None:
+            customer.forgotten = True
+            customer.name = FORGOTTEN_NAME
+            customer.email = customer.phone = ""
+
+    @classmethod
+    def register(
+        cls,
+        name: str,
+        company: str,
+        region: str,
+        industry: str,
+        channel: str,
+        meta: Meta,
+        *,
+        email: str = "",
+        phone: str = "",
+        campaign_id: UUID | None = None,
+        id: UUID | None = None,  # noqa: A002
+    ) -> Customer:
+        return cls._open(
+            cls.Registered,
+            meta,
+            id=id or uuid4(),
+            name=require_text(name, "customer name"),
+            company=company.strip(),
+            region=require_text(region, "region"),
+            industry=require_text(industry, "industry"),
+            channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
+            email=email.strip(),
+            phone=phone.strip(),
+            campaign_id=campaign_id,
+        )
+
+    def _require_not_forgotten(self) -> None:
+        if self.forgotten:
+            raise DomainError("customer has been forgotten; their record can no longer change")
+
+    def change_contact_details(self, email: str, phone: str, meta: Meta) -> None:
+        self._require_not_forgotten()
+        if (email.strip(), phone.strip()) == (self.email, self.phone):
+            raise DomainError("contact details are unchanged")
+        self._record(self.ContactDetailsChanged, meta, email=email.strip(), phone=phone.strip())
+
+    def log_touch(self, channel: str, direction: str, summary: str, meta: Meta) -> None:
+        self._require_not_forgotten()
+        self._record(
+            self.TouchLogged,
+            meta,
+            channel=require_choice(channel, TOUCH_CHANNELS, "touch channel"),
+            direction=require_choice(direction, TOUCH_DIRECTIONS, "touch direction"),
+            summary=summary.strip(),
+        )
+
+    def add_tag(self, tag: str, meta: Meta) -> None:
+        self._require_not_forgotten()
+        tag = require_text(tag, "tag")
+        if tag in self.tags:
+            raise DomainError(f"customer already has tag {tag!r}")
+        self._record(self.TagAdded, meta, tag=tag)
+
+    def remove_tag(self, tag: str, meta: Meta) -> None:
+        self._require_not_forgotten()
+        if tag not in self.tags:
+            raise DomainError(f"customer has no tag {tag!r}")
+        self._record(self.TagRemoved, meta, tag=tag)
+
+    def change_consent(self, marketing: bool, meta: Meta) -> None:
+        self._require_not_forgotten()
+        if marketing == self.marketing_consent:
+            raise DomainError(f"marketing consent is already {marketing}")
+        self._record(self.ConsentChanged, meta, marketing=marketing)
+
+    def forget(self, meta: Meta) -> None:
+        self._require_not_forgotten()
+        self._record(self.Forgotten, meta)

@@ -1,0 +1,170 @@
+"""Deals (opportunities) moving through a pipeline's stages until won or lost."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+from domain import money
+from domain.base import CrmAggregate, Meta, require_text
+from domain.errors import DomainError
+from domain.pipeline import LOST, WON, Pipeline
+
+OPEN = "open"
+
+
+class Deal(CrmAggregate):
+    """An opportunity: its stage, amount and owner; every change is an audited event."""
+
+    class Opened(CrmAggregate.Created):
+        customer_id: UUID
+        title: str
+        pipeline: str
+        stage: str
+        amount: Decimal
+        currency: str
+        owner: str
+        expected_close: date | None
+        lead_id: UUID | None
+        campaign_id: UUID | None
+
+        def apply(self, deal: Deal) -> None:
+            deal.customer_id = self.customer_id
+            deal.title = self.title
+            deal.pipeline = self.pipeline
+            deal.stage = self.stage
+            deal.amount = self.amount
+            deal.currency = self.currency
+            deal.owner = self.owner
+            deal.expected_close = self.expected_close
+            deal.status = OPEN
+
+    class StageChanged(CrmAggregate.Event):
+        from_stage: str
+        to_stage: str
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.stage = self.to_stage
+
+    class AmountChanged(CrmAggregate.Event):
+        old_amount: Decimal
+        new_amount: Decimal
+
+        def apply(self, deal: Deal) -> None:
+            deal.amount = self.new_amount
+
+    class OwnerChanged(CrmAggregate.Event):
+        old_owner: str
+        new_owner: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.owner = self.new_owner
+
+    class Won(CrmAggregate.Event):
+        from_stage: str
+        note: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.status = WON
+
+    class Lost(CrmAggregate.Event):
+        from_stage: str
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.status = LOST
+
+    class Reopened(CrmAggregate.Event):
+        stage: str
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.status = OPEN
+            deal.stage = self.stage
+
+    @classmethod
+    def open(
+        cls,
+        pipeline: Pipeline,
+        customer_id: UUID,
+        title: str,
+        amount: Decimal | int | str,
+        currency: str,
+        owner: str,
+        meta: Meta,
+        *,
+        stage: str | None = None,
+        expected_close: date | None = None,
+        lead_id: UUID | None = None,
+        campaign_id: UUID | None = None,
+        id: UUID | None = None,  # noqa: A002 - the library's name for it
+    ) -> Deal:
+        first_stage = stage if stage is not None else pipeline.stage_keys[0]
+        pipeline.index(first_stage)
+        return cls._open(
+            cls.Opened,
+            meta,
+            id=id or uuid4(),
+            customer_id=customer_id,
+            title=require_text(title, "deal title"),
+            pipeline=pipeline.key,
+            stage=first_stage,
+            amount=money.amount(amount),
+            currency=money.currency(currency),
+            owner=require_text(owner, "owner"),
+            expected_close=expected_close,
+            lead_id=lead_id,
+            campaign_id=campaign_id,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    def _require_open(self, action: str) -> None:
+        if not self.is_open:
+            raise DomainError(f"cannot {action}: deal is {self.status}; reopen it first")
+
+    def _require_pipeline(self, pipeline: Pipeline) -> None:
+        if pipeline.key != self.pipeline:
+            raise DomainError(f"deal belongs to pipeline {self.pipeline!r}, not {pipeline.key!r}")
+
+    def change_stage(self, pipeline: Pipeline, to_stage: str, reason: str, meta: Meta) -> None:
+        self._require_pipeline(pipeline)
+        self._require_open("change its stage")
+        pipeline.index(to_stage)
+        if to_stage == self.stage:
+            raise DomainError(f"deal is already in stage {to_stage!r}")
+        self._record(self.StageChanged, meta, from_stage=self.stage, to_stage=to_stage, reason=reason)
+
+    def change_amount(self, new_amount: Decimal | int | str, meta: Meta) -> None:
+        self._require_open("change its amount")
+        parsed = money.amount(new_amount)
+        if parsed == self.amount:
+            raise DomainError(f"deal amount is already {parsed}")
+        self._record(self.AmountChanged, meta, old_amount=self.amount, new_amount=parsed)
+
+    def change_owner(self, new_owner: str, meta: Meta) -> None:
+        new_owner = require_text(new_owner, "owner")
+        if new_owner == self.owner:
+            raise DomainError(f"deal is already owned by {new_owner!r}")
+        self._record(self.OwnerChanged, meta, old_owner=self.owner, new_owner=new_owner)
+
+    def win(self, meta: Meta, note: str = "") -> None:
+        self._require_open("win it")
+        self._record(self.Won, meta, from_stage=self.stage, note=note)
+
+    def lose(self, reason: str, meta: Meta) -> None:
+        self._require_open("lose it")
+        self._record(self.Lost, meta, from_stage=self.stage, reason=require_text(reason, "loss reason"))
+
+    def reopen(self, pipeline: Pipeline, reason: str, meta: Meta, stage: str | None = None) -> None:
+        """Reopen a won or lost deal, in `stage` or else the stage it was closed from."""
+        self._require_pipeline(pipeline)
+        if self.is_open:
+            raise DomainError("deal is already open")
+        to_stage = stage if stage is not None else self.stage
+        pipeline.index(to_stage)
+        self._record(self.Reopened, meta, stage=to_stage, reason=require_text(reason, "reopen reason"))

@@ -1,0 +1,126 @@
+"""Leads: captured from campaigns, assigned, followed up, then qualified and converted or dropped."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.errors import DomainError
+from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
+
+NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
+
+
+class Lead(CrmAggregate):
+    class Captured(CrmAggregate.Created):
+        name: str
+        company: str
+        region: str
+        industry: str
+        channel: str
+        contact: str
+        campaign_id: UUID | None
+
+        def apply(self, lead: Lead) -> None:
+            lead.name = self.name
+            lead.company = self.company
+            lead.region = self.region
+            lead.industry = self.industry
+            lead.channel = self.channel
+            lead.campaign_id = self.campaign_id
+            lead.owner = None
+            lead.status = NEW
+            lead.contacted = False
+
+    class Assigned(CrmAggregate.Event):
+        owner: str
+        rule: str
+
+        def apply(self, lead: Lead) -> None:
+            lead.owner = self.owner
+
+    class Contacted(CrmAggregate.Event):
+        channel: str
+        summary: str
+
+        def apply(self, lead: Lead) -> None:
+            lead.contacted = True
+
+    class Qualified(CrmAggregate.Event):
+        note: str
+
+        def apply(self, lead: Lead) -> None:
+            lead.status = QUALIFIED
+
+    class Disqualified(CrmAggregate.Event):
+        reason: str
+
+        def apply(self, lead: Lead) -> None:
+            lead.status = DISQUALIFIED
+
+    class Converted(CrmAggregate.Event):
+        customer_id: UUID
+        deal_id: UUID
+
+        def apply(self, lead: Lead) -> None:
+            lead.status = CONVERTED
+
+    @classmethod
+    def capture(
+        cls,
+        name: str,
+        company: str,
+        region: str,
+        industry: str,
+        channel: str,
+        meta: Meta,
+        *,
+        contact: str = "",
+        campaign_id: UUID | None = None,
+        id: UUID | None = None,  # noqa: A002
+    ) -> Lead:
+        return cls._open(
+            cls.Captured,
+            meta,
+            id=id or uuid4(),
+            name=require_text(name, "lead name"),
+            company=company.strip(),
+            region=require_text(region, "region"),
+            industry=require_text(industry, "industry"),
+            channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
+            contact=contact.strip(),
+            campaign_id=campaign_id,
+        )
+
+    def _require_status(self, action: str, *allowed: str) -> None:
+        if self.status not in allowed:
+            raise DomainError(f"cannot {action} a {self.status} lead")
+
+    def assign(self, owner: str, rule: str, meta: Meta) -> None:
+        self._require_status("assign", NEW, QUALIFIED)
+        owner = require_text(owner, "owner")
+        if owner == self.owner:
+            raise DomainError(f"lead is already assigned to {owner!r}")
+        self._record(self.Assigned, meta, owner=owner, rule=require_choice(rule, ASSIGNMENT_RULES, "assignment rule"))
+
+    def contact(self, channel: str, summary: str, meta: Meta) -> None:
+        self._require_status("contact", NEW, QUALIFIED)
+        if self.owner is None:
+            raise DomainError("assign the lead to an owner before contacting it")
+        self._record(
+            self.Contacted, meta, channel=require_choice(channel, TOUCH_CHANNELS, "touch channel"), summary=summary
+        )
+
+    def qualify(self, note: str, meta: Meta) -> None:
+        self._require_status("qualify", NEW)
+        if not self.contacted:
+            raise DomainError("contact the lead before qualifying it")
+        self._record(self.Qualified, meta, note=note)
+
+    def disqualify(self, reason: str, meta: Meta) -> None:
+        self._require_status("disqualify", NEW, QUALIFIED)
+        self._record(self.Disqualified, meta, reason=require_text(reason, "disqualification reason"))
+
+    def convert(self, customer_id: UUID, deal_id: UUID, meta: Meta) -> None:
+        self._require_status("convert", QUALIFIED)
+        self._record(self.Converted, meta, customer_id=customer_id, deal_id=deal_id)

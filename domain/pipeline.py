@@ -1,0 +1,142 @@
+"""Pipeline definitions: the ordered open stages a deal moves through, plus terminal won/lost."""
+
+from __future__ import annotations
+
+import re
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from domain.base import CrmAggregate, Meta, require_text
+from domain.errors import DomainError
+
+WON = "won"
+LOST = "lost"
+TERMINAL_STAGES = (WON, LOST)
+_STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+# The pipelines every installation starts with: key -> (name, [(stage key, label)]).
+DEFAULT_PIPELINES: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "sales": (
+        "销售漏斗 / Sales",
+        [
+            ("lead", "潜在客户获取 / Lead"),
+            ("first_contact", "初步接触 / First contact"),
+            ("needs_analysis", "需求分析 / Needs analysis"),
+            ("proposal", "提供方案 / Proposal"),
+            ("negotiation", "商务谈判 / Negotiation"),
+            ("contract_signed", "签订合同 / Contract signed"),
+        ],
+    ),
+    "marketing": (
+        "营销漏斗 / Marketing",
+        [
+            ("reached", "触达 / Reached"),
+            ("engaged", "互动 / Engaged"),
+            ("lead_captured", "留资 / Lead captured"),
+            ("marketing_qualified", "营销合格线索 / MQL"),
+            ("sales_qualified", "销售合格线索 / SQL"),
+        ],
+    ),
+    "service": (
+        "服务漏斗 / Service",
+        [
+            ("feedback", "问题反馈 / Feedback"),
+            ("in_progress", "处理中 / In progress"),
+            ("resolved", "已解决 / Resolved"),
+            ("surveyed", "满意度回访 / Surveyed"),
+            ("satisfied", "满意 / Satisfied"),
+            ("loyal", "忠诚 / Loyal"),
+        ],
+    ),
+}
+
+
+def pipeline_id(key: str) -> UUID:
+    """Pipelines have a stable id derived from their key, so defining one is idempotent."""
+    return uuid5(NAMESPACE_URL, f"crm:pipeline:{key}")
+
+
+def _check_stage_key(key: str) -> str:
+    if not _STAGE_KEY.match(key or ""):
+        raise DomainError(f"stage key {key!r} must be lower-case letters, digits or _ (max 40)")
+    if key in TERMINAL_STAGES:
+        raise DomainError(f"stage key {key!r} is reserved for the terminal stage")
+    return key
+
+
+class Pipeline(CrmAggregate):
+    """An ordered list of open stages (key + label); deals end in the terminal stages won or lost."""
+
+    class Defined(CrmAggregate.Created):
+        key: str
+        name: str
+        stages: list[dict[str, str]]
+
+        def apply(self, pipeline: Pipeline) -> None:
+            pipeline.key = self.key
+            pipeline.name = self.name
+            pipeline.stages = [dict(s) for s in self.stages]
+
+    class StageRenamed(CrmAggregate.Event):
+        stage: str
+        label: str
+
+        def apply(self, pipeline: Pipeline) -> None:
+            pipeline.stages[pipeline.index(self.stage)]["label"] = self.label
+
+    class StageInserted(CrmAggregate.Event):
+        stage: str
+        label: str
+        position: int
+
+        def apply(self, pipeline: Pipeline) -> None:
+            pipeline.stages.insert(self.position, {"key": self.stage, "label": self.label})
+
+    @classmethod
+    def define(cls, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> Pipeline:
+        _check_stage_key(key)
+        if len(stages) < 2:
+            raise DomainError("a pipeline needs at least two open stages")
+        keys = [_check_stage_key(k) for k, _ in stages]
+        if len(set(keys)) != len(keys):
+            raise DomainError(f"stage keys must be unique: {keys}")
+        return cls._open(
+            cls.Defined,
+            meta,
+            id=pipeline_id(key),
+            key=key,
+            name=require_text(name, "pipeline name"),
+            stages=[{"key": k, "label": require_text(label, "stage label")} for k, label in stages],
+        )
+
+    @property
+    def stage_keys(self) -> list[str]:
+        return [s["key"] for s in self.stages]
+
+    def index(self, stage: str) -> int:
+        """Position of an open stage; raises for an unknown one."""
+        try:
+            return self.stage_keys.index(stage)
+        except ValueError:
+            raise DomainError(
+                f"unknown stage {stage!r} in pipeline {self.key!r}; "
+                f"stages are: {', '.join(self.stage_keys)}"
+            ) from None
+
+    def label(self, stage: str) -> str:
+        if stage in TERMINAL_STAGES:
+            return {"won": "赢单 / Won", "lost": "输单 / Lost"}[stage]
+        return self.stages[self.index(stage)]["label"]
+
+    def rename_stage(self, stage: str, label: str, meta: Meta) -> None:
+        self.index(stage)
+        self._record(self.StageRenamed, meta, stage=stage, label=require_text(label, "stage label"))
+
+    def insert_stage(self, stage: str, label: str, after: str | None, meta: Meta) -> None:
+        """Insert a new open stage after `after` (or first when `after` is None)."""
+        if _check_stage_key(stage) in self.stage_keys:
+            raise DomainError(f"stage {stage!r} already exists in pipeline {self.key!r}")
+        position = 0 if after is None else self.index(after) + 1
+        self._record(
+            self.StageInserted, meta, stage=stage, label=require_text(label, "stage label"), position=position
+        )
+

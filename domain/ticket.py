@@ -1,0 +1,139 @@
+"""After-sales service tickets: status, assignment, resolution, satisfaction (CSAT 1-5)."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.errors import DomainError
+from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
+
+WORKING_STATUSES = ("open", "in_progress", "waiting_customer")
+RESOLVED, CLOSED = "resolved", "closed"
+
+
+class Ticket(CrmAggregate):
+    class Opened(CrmAggregate.Created):
+        customer_id: UUID
+        subject: str
+        priority: str
+        channel: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.customer_id = self.customer_id
+            ticket.subject = self.subject
+            ticket.priority = self.priority
+            ticket.channel = self.channel
+            ticket.status = "open"
+            ticket.assignee = None
+            ticket.rated = False
+
+    class Assigned(CrmAggregate.Event):
+        assignee: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.assignee = self.assignee
+
+    class StatusChanged(CrmAggregate.Event):
+        from_status: str
+        to_status: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.status = self.to_status
+
+    class CustomerReplied(CrmAggregate.Event):
+        message: str
+
+    class Resolved(CrmAggregate.Event):
+        resolution: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.status = RESOLVED
+
+    class SatisfactionRated(CrmAggregate.Event):
+        score: int
+        comment: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.rated = True
+
+    class Reopened(CrmAggregate.Event):
+        reason: str
+
+        def apply(self, ticket: Ticket) -> None:
+            ticket.status = "open"
+            ticket.rated = False
+
+    class Closed(CrmAggregate.Event):
+        def apply(self, ticket: Ticket) -> None:
+            ticket.status = CLOSED
+
+    @classmethod
+    def open(
+        cls,
+        customer_id: UUID,
+        subject: str,
+        priority: str,
+        channel: str,
+        meta: Meta,
+        *,
+        id: UUID | None = None,  # noqa: A002
+    ) -> Ticket:
+        return cls._open(
+            cls.Opened,
+            meta,
+            id=id or uuid4(),
+            customer_id=customer_id,
+            subject=require_text(subject, "ticket subject"),
+            priority=require_choice(priority, TICKET_PRIORITIES, "priority"),
+            channel=require_choice(channel, TOUCH_CHANNELS, "channel"),
+        )
+
+    def _require_working(self, action: str) -> None:
+        if self.status not in WORKING_STATUSES:
+            raise DomainError(f"cannot {action} a {self.status} ticket; reopen it first")
+
+    def assign(self, assignee: str, meta: Meta) -> None:
+        self._require_working("assign")
+        assignee = require_text(assignee, "assignee")
+        if assignee == self.assignee:
+            raise DomainError(f"ticket is already assigned to {assignee!r}")
+        self._record(self.Assigned, meta, assignee=assignee)
+
+    def change_status(self, to_status: str, meta: Meta) -> None:
+        """Move between working statuses; resolving, reopening and closing have their own commands."""
+        require_choice(to_status, TICKET_STATUSES, "ticket status")
+        self._require_working("change the status of")
+        if to_status not in WORKING_STATUSES:
+            raise DomainError(f"use resolve/close for status {to_status!r}")
+        if to_status == self.status:
+            raise DomainError(f"ticket is already {to_status}")
+        self._record(self.StatusChanged, meta, from_status=self.status, to_status=to_status)
+
+    def customer_replied(self, message: str, meta: Meta) -> None:
+        if self.status == CLOSED:
+            raise DomainError("ticket is closed; reopen it to continue the conversation")
+        self._record(self.CustomerReplied, meta, message=require_text(message, "message"))
+
+    def resolve(self, resolution: str, meta: Meta) -> None:
+        self._require_working("resolve")
+        self._record(self.Resolved, meta, resolution=require_text(resolution, "resolution"))
+
+    def rate(self, score: int, comment: str, meta: Meta) -> None:
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise DomainError(f"satisfaction score must be an integer from 1 to 5 (got {score!r})")
+        if self.status not in (RESOLVED, CLOSED):
+            raise DomainError("a ticket is rated only after it is resolved")
+        if self.rated:
+            raise DomainError("this resolution has already been rated")
+        self._record(self.SatisfactionRated, meta, score=score, comment=comment)
+
+    def reopen(self, reason: str, meta: Meta) -> None:
+        if self.status not in (RESOLVED, CLOSED):
+            raise DomainError(f"only a resolved or closed ticket can be reopened; this one is {self.status}")
+        self._record(self.Reopened, meta, reason=require_text(reason, "reopen reason"))
+
+    def close(self, meta: Meta) -> None:
+        if self.status != RESOLVED:
+            raise DomainError(f"only a resolved ticket can be closed; this one is {self.status}")
+        self._record(self.Closed, meta)

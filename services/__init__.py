@@ -1,0 +1,1 @@
+"""Application services: command handling on the event log, queries, demo data."""

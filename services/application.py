@@ -1,0 +1,285 @@
+"""The CRM application service: every command of the domain, saved atomically to one event log.
+
+It orchestrates (load, call the aggregate, save) and holds no business rule of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.base import CrmAggregate, Meta
+from domain.campaign import Campaign
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.errors import DomainError
+from domain.lead import Lead
+from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from domain.ticket import Ticket
+from services.settings import Database, database_from_environment
+from services.transcodings import DateAsISO
+
+A = TypeVar("A", bound=CrmAggregate)
+
+
+class NotFound(LookupError):
+    """No aggregate of the asked type has that id."""
+
+
+class ConcurrencyConflict(RuntimeError):
+    """Someone else changed the aggregate first (stale expected version or a concurrent save)."""
+
+
+class CrmApplication(Application):
+    """One append-only, totally ordered log holding every CRM aggregate's events."""
+
+    name = "CRM"
+
+    def __init__(self, database: Database | None = None) -> None:
+        self.database = database or database_from_environment()
+        super().__init__(env=self.database.env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # --- generic load / change / save ------------------------------------------------------
+
+    def get(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no {aggregate_type.__name__.lower()} with id {aggregate_id}") from None
+        if not isinstance(aggregate, aggregate_type):
+            raise NotFound(f"{aggregate_id} is a {type(aggregate).__name__.lower()}, not a {aggregate_type.__name__.lower()}")
+        return aggregate
+
+    def save_new(self, *aggregates: CrmAggregate) -> None:
+        """Save new aggregates (and changes to loaded ones) in one transaction."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError as error:
+            raise ConcurrencyConflict(f"conflicting write: {error}") from None
+
+    def _change(
+        self,
+        aggregate_type: type[A],
+        aggregate_id: UUID,
+        command: Callable[[A], None],
+        expected_version: int | None = None,
+    ) -> int:
+        """Load, check the caller saw the latest version, apply `command`, save. Returns the new version."""
+        aggregate = self.get(aggregate_type, aggregate_id)
+        if expected_version is not None and aggregate.version != expected_version:
+            raise ConcurrencyConflict(
+                f"{aggregate_type.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "
+                f"not the expected {expected_version}"
+            )
+        command(aggregate)
+        self.save_new(aggregate)
+        return aggregate.version
+
+    def history(self, aggregate_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
+        """Every event of one aggregate, oldest first."""
+        events = list(self.events.get(aggregate_id))
+        if not events:
+            raise NotFound(f"nothing recorded with id {aggregate_id}")
+        return events
+
+    def event_count(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def read_log(self, topics: Sequence[str] = (), batch: int = 2000) -> Iterator[tuple[int, Any]]:
+        """All events in notification order as (notification id, domain event)."""
+        start = 1
+        while True:
+            notifications = self.recorder.select_notifications(start, batch, topics=topics)
+            for n in notifications:
+                yield n.id, self.mapper.to_domain_event(n)
+            if len(notifications) < batch:
+                return
+            start = notifications[-1].id + 1
+
+    # --- pipelines ----------------------------------------------------------------------------
+
+    def pipeline(self, key: str) -> Pipeline:
+        try:
+            return self.get(Pipeline, pipeline_id(key))
+        except NotFound:
+            raise DomainError(f"unknown pipeline {key!r}") from None
+
+    def ensure_default_pipelines(self, meta: Meta | None = None) -> None:
+        """Define the standard sales, marketing and service pipelines once."""
+        for key, (name, stages) in DEFAULT_PIPELINES.items():
+            if pipeline_id(key) not in self.repository:
+                try:
+                    self.save_new(Pipeline.define(key, name, stages, meta or Meta()))
+                except ConcurrencyConflict:
+                    pass  # another process defined it first: same id, same content
+
+    def define_pipeline(self, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> UUID:
+        if pipeline_id(key) in self.repository:
+            raise DomainError(f"pipeline {key!r} is already defined")
+        pipeline = Pipeline.define(key, name, stages, meta)
+        self.save_new(pipeline)
+        return pipeline.id
+
+    def rename_stage(self, key: str, stage: str, label: str, meta: Meta) -> int:
+        return self._change(Pipeline, pipeline_id(key), lambda p: p.rename_stage(stage, label, meta))
+
+    def insert_stage(self, key: str, stage: str, label: str, after: str | None, meta: Meta) -> int:
+        return self._change(Pipeline, pipeline_id(key), lambda p: p.insert_stage(stage, label, after, meta))
+
+    # --- customers ----------------------------------------------------------------------------
+
+    def register_customer(self, name: str, company: str, region: str, industry: str, channel: str,
+                          meta: Meta, **details: Any) -> UUID:
+        customer = Customer.register(name, company, region, industry, channel, meta, **details)
+        self.save_new(customer)
+        return customer.id
+
+    def change_contact_details(self, customer_id: UUID, email: str, phone: str, meta: Meta,
+                               expected_version: int | None = None) -> int:
+        return self._change(Customer, customer_id, lambda c: c.change_contact_details(email, phone, meta),
+                            expected_version)
+
+    def log_touch(self, customer_id: UUID, channel: str, direction: str, summary: str, meta: Meta) -> int:
+        return self._change(Customer, customer_id, lambda c: c.log_touch(channel, direction, summary, meta))
+
+    def add_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
+        return self._change(Customer, customer_id, lambda c: c.add_tag(tag, meta))
+
+    def remove_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
+        return self._change(Customer, customer_id, lambda c: c.remove_tag(tag, meta))
+
+    def change_consent(self, customer_id: UUID, marketing: bool, meta: Meta) -> int:
+        return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta))
+
+    def forget_customer(self, customer_id: UUID, meta: Meta) -> int:
+        return self._change(Customer, customer_id, lambda c: c.forget(meta))
+
+    # --- leads --------------------------------------------------------------------------------
+
+    def capture_lead(self, name: str, company: str, region: str, industry: str, channel: str,
+                     meta: Meta, **details: Any) -> UUID:
+        lead = Lead.capture(name, company, region, industry, channel, meta, **details)
+        self.save_new(lead)
+        return lead.id
+
+    def assign_lead(self, lead_id: UUID, owner: str, rule: str, meta: Meta) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.assign(owner, rule, meta))
+
+    def contact_lead(self, lead_id: UUID, channel: str, summary: str, meta: Meta) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.contact(channel, summary, meta))
+
+    def qualify_lead(self, lead_id: UUID, note: str, meta: Meta) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.qualify(note, meta))
+
+    def disqualify_lead(self, lead_id: UUID, reason: str, meta: Meta) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.disqualify(reason, meta))
+
+    def convert_lead(self, lead_id: UUID, deal_title: str, amount: Decimal | int | str, currency: str,
+                     meta: Meta, *, email: str = "", phone: str = "",
+                     expected_close: date | None = None) -> tuple[UUID, UUID]:
+        """Turn a qualified lead into a customer and an open sales deal, atomically."""
+        lead = self.get(Lead, lead_id)
+        customer = Customer.register(lead.name, lead.company, lead.region, lead.industry, lead.channel, meta,
+                                     email=email, phone=phone, campaign_id=lead.campaign_id)
+        deal = Deal.open(self.pipeline("sales"), customer.id, deal_title, amount, currency,
+                         lead.owner or meta.actor, meta, expected_close=expected_close,
+                         lead_id=lead.id, campaign_id=lead.campaign_id)
+        lead.convert(customer.id, deal.id, meta)
+        self.save_new(lead, customer, deal)
+        return customer.id, deal.id
+
+    # --- deals --------------------------------------------------------------------------------
+
+    def open_deal(self, pipeline: str, customer_id: UUID, title: str, amount: Decimal | int | str,
+                  currency: str, owner: str, meta: Meta, **details: Any) -> UUID:
+        self.get(Customer, customer_id)
+        deal = Deal.open(self.pipeline(pipeline), customer_id, title, amount, currency, owner, meta, **details)
+        self.save_new(deal)
+        return deal.id
+
+    def change_stage(self, deal_id: UUID, to_stage: str, reason: str, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        def command(deal: Deal) -> None:
+            deal.change_stage(self.pipeline(deal.pipeline), to_stage, reason, meta)
+        return self._change(Deal, deal_id, command, expected_version)
+
+    def change_amount(self, deal_id: UUID, amount: Decimal | int | str, meta: Meta,
+                      expected_version: int | None = None) -> int:
+        return self._change(Deal, deal_id, lambda d: d.change_amount(amount, meta), expected_version)
+
+    def change_owner(self, deal_id: UUID, owner: str, meta: Meta, expected_version: int | None = None) -> int:
+        return self._change(Deal, deal_id, lambda d: d.change_owner(owner, meta), expected_version)
+
+    def win_deal(self, deal_id: UUID, meta: Meta, note: str = "", expected_version: int | None = None) -> int:
+        return self._change(Deal, deal_id, lambda d: d.win(meta, note), expected_version)
+
+    def lose_deal(self, deal_id: UUID, reason: str, meta: Meta, expected_version: int | None = None) -> int:
+        return self._change(Deal, deal_id, lambda d: d.lose(reason, meta), expected_version)
+
+    def reopen_deal(self, deal_id: UUID, reason: str, meta: Meta, stage: str | None = None,
+                    expected_version: int | None = None) -> int:
+        def command(deal: Deal) -> None:
+            deal.reopen(self.pipeline(deal.pipeline), reason, meta, stage)
+        return self._change(Deal, deal_id, command, expected_version)
+
+    # --- campaigns ----------------------------------------------------------------------------
+
+    def plan_campaign(self, name: str, channel: str, budget: Decimal | int | str, currency: str,
+                      meta: Meta) -> UUID:
+        campaign = Campaign.plan(name, channel, budget, currency, meta)
+        self.save_new(campaign)
+        return campaign.id
+
+    def launch_campaign(self, campaign_id: UUID, meta: Meta) -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.launch(meta))
+
+    def record_cost(self, campaign_id: UUID, amount: Decimal | int | str, meta: Meta, note: str = "") -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.record_cost(amount, meta, note))
+
+    def record_response(self, campaign_id: UUID, kind: str, meta: Meta, *, customer_id: UUID | None = None,
+                        lead_id: UUID | None = None) -> int:
+        return self._change(Campaign, campaign_id,
+                            lambda c: c.record_response(kind, meta, customer_id=customer_id, lead_id=lead_id))
+
+    def close_campaign(self, campaign_id: UUID, meta: Meta) -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.close(meta))
+
+    # --- tickets ------------------------------------------------------------------------------
+
+    def open_ticket(self, customer_id: UUID, subject: str, priority: str, channel: str, meta: Meta) -> UUID:
+        self.get(Customer, customer_id)
+        ticket = Ticket.open(customer_id, subject, priority, channel, meta, id=uuid4())
+        self.save_new(ticket)
+        return ticket.id
+
+    def assign_ticket(self, ticket_id: UUID, assignee: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.assign(assignee, meta))
+
+    def change_ticket_status(self, ticket_id: UUID, status: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.change_status(status, meta))
+
+    def record_customer_reply(self, ticket_id: UUID, message: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.customer_replied(message, meta))
+
+    def resolve_ticket(self, ticket_id: UUID, resolution: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.resolve(resolution, meta))
+
+    def rate_ticket(self, ticket_id: UUID, score: int, comment: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.rate(score, comment, meta))
+
+    def reopen_ticket(self, ticket_id: UUID, reason: str, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.reopen(reason, meta))
+
+    def close_ticket(self, ticket_id: UUID, meta: Meta) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.close(meta))

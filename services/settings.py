@@ -1,0 +1,74 @@
+"""Where the event log lives, chosen by one setting: CRM_DATABASE_URL.
+
+- unset → the embedded default, an SQLite file `crm.sqlite3` in the working directory;
+- `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` → that SQLite file;
+- `memory://` → in memory, for tests and experiments;
+- `postgresql://user:password@host:port/dbname` → PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_SQLITE_PATH = "crm.sqlite3"
+
+
+class SettingsError(ValueError):
+    """CRM_DATABASE_URL cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Database:
+    """A parsed database URL, and the eventsourcing environment that selects it."""
+
+    url: str
+    kind: str  # "sqlite", "postgresql" or "memory"
+    env: dict[str, str]
+
+    @property
+    def sqlite_path(self) -> str | None:
+        return self.env.get("SQLITE_DBNAME") if self.kind == "sqlite" else None
+
+
+def database_from_url(url: str | None) -> Database:
+    if not url:
+        return Database(f"sqlite:///{DEFAULT_SQLITE_PATH}", "sqlite", _sqlite_env(DEFAULT_SQLITE_PATH))
+    parts = urlsplit(url)
+    if parts.scheme == "memory":
+        return Database(url, "memory", {"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path[1:]) if parts.path.startswith("/") else ""
+        if not path:
+            raise SettingsError(f"SQLite URL {url!r} names no file; use sqlite:///crm.sqlite3")
+        return Database(url, "sqlite", _sqlite_env(path))
+    if parts.scheme in ("postgresql", "postgres"):
+        dbname = unquote(parts.path.lstrip("/"))
+        if not (parts.hostname and dbname and parts.username):
+            raise SettingsError(f"PostgreSQL URL must be postgresql://user:password@host:port/dbname, got {url!r}")
+        return Database(
+            url,
+            "postgresql",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": dbname,
+                "POSTGRES_HOST": parts.hostname,
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": unquote(parts.username),
+                "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                "POSTGRES_CONNECT_TIMEOUT": "10",
+                "POSTGRES_PRE_PING": "y",
+                "POSTGRES_POOL_SIZE": "5",
+                "POSTGRES_MAX_OVERFLOW": "10",
+            },
+        )
+    raise SettingsError(f"unsupported CRM_DATABASE_URL scheme {parts.scheme!r}; use sqlite:, postgresql: or memory:")
+
+
+def _sqlite_env(path: str) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"}
+
+
+def database_from_environment() -> Database:
+    return database_from_url(os.environ.get("CRM_DATABASE_URL"))

@@ -1,0 +1,89 @@
+"""The `crm` command line on an SQLite file: the demo, a deal's audit trail, and refusals."""
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateways.cli.main import app, months_before
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return url
+
+
+def test_demo_prints_the_funnel_now_and_six_months_earlier(sqlite_url: str) -> None:
+    result = runner.invoke(app, ["demo", "--leads", "400", "--days", "365"])
+
+    assert result.exit_code == 0, result.output
+    assert "Sales funnel now" in result.output and "Sales funnel 6 months earlier" in result.output
+    for label in ("潜在客户获取 / Lead", "商务谈判 / Negotiation", "签订合同 / Contract signed"):
+        assert result.output.count(label) == 2
+    assert re.search(r"Recorded [\d,]+ events", result.output)
+
+
+def test_demo_is_reproducible_and_does_not_duplicate_an_existing_log(sqlite_url: str) -> None:
+    first = runner.invoke(app, ["demo", "--leads", "200", "--days", "200", "--seed", "3"])
+    again = runner.invoke(app, ["demo", "--leads", "200", "--days", "200", "--seed", "3"])
+    regenerated = runner.invoke(app, ["demo", "--leads", "200", "--days", "200", "--seed", "3", "--reset"])
+
+    count = re.search(r"Recorded ([\d,]+) events", first.output).group(1)
+    assert f"already holds {count} events" in again.output
+    assert f"Recorded {count} events" in regenerated.output
+
+
+def test_deal_history_shows_each_move_with_who_and_why(sqlite_url: str) -> None:
+    demo = runner.invoke(app, ["demo", "--leads", "300", "--days", "300"])
+    deal_id = re.search(r"crm deal history ([0-9a-f-]{36})", demo.output).group(1)
+
+    result = runner.invoke(app, ["deal", "history", deal_id])
+
+    assert result.exit_code == 0, result.output
+    assert "Opened" in result.output and "Won" in result.output
+    assert "潜在客户获取 / Lead → 初步接触 / First contact" in result.output
+    assert "回款计划已确认" in result.output  # the reason given when it was won
+
+
+def test_unknown_deal_exits_non_zero_with_a_message(sqlite_url: str) -> None:
+    result = runner.invoke(app, ["deal", "history", "00000000-0000-4000-8000-000000000000"])
+
+    assert result.exit_code == 1
+    assert "no deal with id 00000000-0000-4000-8000-000000000000" in result.output
+
+
+def test_reset_refuses_to_touch_a_postgresql_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_DATABASE_URL", "postgresql://crm:crm@127.0.0.1:1/crm")
+
+    result = runner.invoke(app, ["demo", "--reset"])
+
+    assert result.exit_code == 1
+    assert "--reset only deletes an SQLite file" in result.output
+
+
+def test_a_bad_database_url_exits_non_zero_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_DATABASE_URL", "mysql://nope")
+
+    result = runner.invoke(app, ["demo"])
+
+    assert result.exit_code == 1
+    assert "unsupported CRM_DATABASE_URL scheme 'mysql'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (datetime(2026, 11, 24, 9, tzinfo=timezone.utc), datetime(2026, 5, 24, 9, tzinfo=timezone.utc)),
+        (datetime(2026, 8, 31, tzinfo=timezone.utc), datetime(2026, 2, 28, tzinfo=timezone.utc)),
+        (datetime(2026, 3, 15, tzinfo=timezone.utc), datetime(2025, 9, 15, tzinfo=timezone.utc)),
+    ],
+)
+def test_six_months_before_is_calendar_months(instant: datetime, expected: datetime) -> None:
+    assert months_before(instant, 6) == expected
