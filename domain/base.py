@@ -29,10 +29,9 @@ class Meta:
     correlation_id: str = field(default_factory=lambda: uuid4().hex)
 
     def __post_init__(self) -> None:
-        if self.occurred_at.tzinfo is None:
-            raise DomainError("occurred_at must carry a time zone (e.g. 2026-03-01T09:00:00+00:00)")
-        if not self.actor.strip():
-            raise DomainError("actor must not be empty")
+        if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
+            raise DomainError("occurred_at must be a datetime with a time zone (e.g. 2026-03-01T09:00:00+00:00)")
+        object.__setattr__(self, "actor", require_text(self.actor, "actor"))
 
     def fields(self) -> dict[str, Any]:
         return {

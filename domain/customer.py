@@ -30,6 +30,7 @@ class Customer(CrmAggregate):
             customer.channel = self.channel
             customer.email = self.email
             customer.phone = self.phone
+            customer.campaign_id = self.campaign_id
             customer.tags = set()
             customer.marketing_consent = False
             customer.forgotten = False
@@ -129,12 +130,15 @@ class Customer(CrmAggregate):
 
     def remove_tag(self, tag: str, meta: Meta) -> None:
         self._require_not_forgotten()
+        tag = require_text(tag, "tag")
         if tag not in self.tags:
             raise DomainError(f"customer has no tag {tag!r}")
         self._record(self.TagRemoved, meta, tag=tag)
 
     def change_consent(self, marketing: bool, meta: Meta) -> None:
         self._require_not_forgotten()
+        if not isinstance(marketing, bool):
+            raise DomainError(f"marketing consent must be true or false, not {marketing!r}")
         if marketing == self.marketing_consent:
             raise DomainError(f"marketing consent is already {marketing}")
         self._record(self.ConsentChanged, meta, marketing=marketing)

@@ -38,6 +38,8 @@ class Deal(CrmAggregate):
             deal.currency = self.currency
             deal.owner = self.owner
             deal.expected_close = self.expected_close
+            deal.lead_id = self.lead_id
+            deal.campaign_id = self.campaign_id
             deal.status = OPEN
 
     class StageChanged(CrmAggregate.Event):

@@ -27,6 +27,7 @@ class Lead(CrmAggregate):
             lead.region = self.region
             lead.industry = self.industry
             lead.channel = self.channel
+            lead.contact_details = self.contact
             lead.campaign_id = self.campaign_id
             lead.owner = None
             lead.status = NEW

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from domain.errors import DomainError
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def amount(value: Decimal | int | str, what: str = "amount") -> Decimal:
@@ -22,10 +22,10 @@ def amount(value: Decimal | int | str, what: str = "amount") -> Decimal:
         raise DomainError(f"{what} must be finite")
     if parsed < 0:
         raise DomainError(f"{what} must not be negative (got {parsed})")
-    return parsed
+    return parsed.copy_abs()  # turns -0 into 0
 
 
 def currency(code: str) -> str:
-    if not isinstance(code, str) or not _CURRENCY.match(code):
+    if not isinstance(code, str) or not _CURRENCY.fullmatch(code):
         raise DomainError(f"currency {code!r} must be a three-letter ISO code such as CNY or USD")
     return code

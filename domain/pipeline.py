@@ -11,7 +11,7 @@ from domain.errors import DomainError
 WON = "won"
 LOST = "lost"
 TERMINAL_STAGES = (WON, LOST)
-_STAGE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_STAGE_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 # The pipelines every installation starts with: key -> (name, [(stage key, label)]).
 DEFAULT_PIPELINES: dict[str, tuple[str, list[tuple[str, str]]]] = {
@@ -56,7 +56,7 @@ def pipeline_id(key: str) -> UUID:
 
 
 def _check_stage_key(key: str) -> str:
-    if not _STAGE_KEY.match(key or ""):
+    if not isinstance(key, str) or not _STAGE_KEY.fullmatch(key):
         raise DomainError(f"stage key {key!r} must be lower-case letters, digits or _ (max 40)")
     if key in TERMINAL_STAGES:
         raise DomainError(f"stage key {key!r} is reserved for the terminal stage")
@@ -128,7 +128,8 @@ class Pipeline(CrmAggregate):
         return self.stages[self.index(stage)]["label"]
 
     def rename_stage(self, stage: str, label: str, meta: Meta) -> None:
-        self.index(stage)
+        if self.label(stage) == label.strip():
+            raise DomainError(f"stage {stage!r} is already labelled {label.strip()!r}")
         self._record(self.StageRenamed, meta, stage=stage, label=require_text(label, "stage label"))
 
     def insert_stage(self, stage: str, label: str, after: str | None, meta: Meta) -> None:
