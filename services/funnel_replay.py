@@ -1,4 +1,4 @@
-"""The replay path: fold the log's deal events from scratch into stage intervals and report a funnel."""
+"""The replay path as a service: fold the whole log up to an instant, from scratch, and report a funnel."""
 
 from __future__ import annotations
 
@@ -6,22 +6,23 @@ from datetime import datetime
 
 from eventsourcing.utils import get_topic
 
+from domain.customer import Customer
 from domain.deal import Deal
-from projections.funnel import FunnelReport, StageIntervals, funnel_as_of
+from projections.funnel_replay import FunnelReplay
+from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
 
-DEAL_FLOW_TOPICS = [get_topic(cls) for cls in (Deal.Opened, Deal.StageChanged, Deal.Won, Deal.Lost, Deal.Reopened)]
+FUNNEL_TOPICS = [get_topic(cls) for cls in (Customer.Registered, Deal.Opened, Deal.StageChanged, Deal.Won,
+                                            Deal.Lost, Deal.Reopened, Deal.AmountChanged, Deal.OwnerChanged)]
 
 
-def replay_stage_intervals(app: CrmApplication) -> StageIntervals:
-    intervals = StageIntervals()
-    for _, event in app.read_log(topics=DEAL_FLOW_TOPICS):
-        intervals.handle(event)
-    return intervals
+def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: FunnelFilters = FunnelFilters(),
+                  stuck_days: float = 30.0) -> FunnelReport:
+    replay = FunnelReplay(as_of)
+    for _, event in app.read_log(topics=FUNNEL_TOPICS):
+        replay.handle(event)
+    return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days)
 
 
-def replay_funnels(app: CrmApplication, pipeline: str, instants: list[datetime]) -> list[FunnelReport]:
-    """The funnel of `pipeline` at each instant, from one pass over the log."""
-    stages = [(s["key"], s["label"]) for s in app.pipeline(pipeline).stages]
-    intervals = replay_stage_intervals(app).intervals
-    return [funnel_as_of(intervals, pipeline, stages, instant) for instant in instants]
+def stages_of(app: CrmApplication, pipeline: str) -> list[tuple[str, str]]:
+    return [(s["key"], s["label"]) for s in app.pipeline(pipeline).stages]

@@ -8,7 +8,8 @@ from rich.table import Table
 
 from domain.deal import Deal
 from domain.pipeline import Pipeline
-from projections.funnel import FunnelReport
+from projections.funnel import FlowRow
+from projections.funnel_report import FunnelReport
 from services.audit import AuditEntry
 
 
@@ -20,22 +21,64 @@ def _days(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def _when(instant: datetime) -> str:
+def _money(cents: int) -> str:
+    return f"{cents / 100:,.0f}"
+
+
+def when(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M")
 
 
 def funnel_table(report: FunnelReport, title: str) -> Table:
-    table = Table(title=f"{title} — {report.pipeline} as of {_when(report.as_of)} UTC", title_justify="left")
-    table.add_column("Stage")
-    table.add_column("In stage", justify="right")
-    table.add_column("Reached", justify="right")
-    table.add_column("→ next", justify="right")
-    table.add_column("Median days", justify="right")
+    table = Table(title=f"{title} — {report.pipeline} as of {when(report.as_of)} UTC", title_justify="left")
+    for column in ("Stage", "Deals", "Value", "Reached", "→ next", "Drop-off", "Median days", "P90 days"):
+        table.add_column(column, justify="left" if column == "Stage" else "right")
     for row in report.rows:
-        table.add_row(row.label, str(row.in_stage), str(row.reached), _percent(row.conversion_to_next),
-                      _days(row.median_days))
-    table.caption = (f"open {report.open_deals} · won {report.won} · lost {report.lost} · "
-                     f"win rate {_percent(report.win_rate)}")
+        table.add_row(row.label, str(row.deals), _money(row.value_cents), str(row.reached),
+                      _percent(row.conversion_to_next), _percent(row.drop_off), _days(row.median_days),
+                      _days(row.p90_days))
+    table.caption = (f"open {report.open_deals} · won {report.won} ({_money(report.won_value_cents)}) · "
+                     f"lost {report.lost} · win rate {_percent(report.win_rate)} · "
+                     f"avg cycle {_days(report.average_cycle_days)} d · bottleneck {report.bottleneck or '–'} · "
+                     f"stuck {len(report.stuck)}")
+    table.caption_justify = "left"
+    return table
+
+
+def stuck_table(report: FunnelReport, limit: int = 10) -> Table:
+    table = Table(title=f"Longest-stuck deals ({len(report.stuck)} in all)", title_justify="left")
+    for column in ("Deal", "Stage", "Owner", "Value", "Days in stage"):
+        table.add_column(column)
+    for stuck in report.stuck[:limit]:
+        table.add_row(str(stuck.deal_id), stuck.stage, stuck.owner, _money(stuck.amount_cents),
+                      _days(stuck.days_in_stage))
+    return table
+
+
+def flow_table(rows: list[FlowRow], title: str) -> Table:
+    table = Table("Stage", "Entered", "Advanced", "Lost", title=title, title_justify="left")
+    for row in rows:
+        table.add_row(row.stage, str(row.entered), str(row.advanced), str(row.lost))
+    return table
+
+
+def compare_table(first: FunnelReport, second: FunnelReport) -> Table:
+    table = Table("Stage", f"Deals {when(first.as_of)}", f"Deals {when(second.as_of)}", "Δ deals",
+                  "→ next then", "→ next now", title="Funnel comparison", title_justify="left")
+    for a, b in zip(first.rows, second.rows):
+        table.add_row(a.label, str(a.deals), str(b.deals), f"{b.deals - a.deals:+d}",
+                      _percent(a.conversion_to_next), _percent(b.conversion_to_next))
+    table.add_row("won", str(first.won), str(second.won), f"{second.won - first.won:+d}", "", "")
+    table.add_row("lost", str(first.lost), str(second.lost), f"{second.lost - first.lost:+d}", "", "")
+    return table
+
+
+def weekly_table(reports: list[FunnelReport]) -> Table:
+    table = Table("Week of", *(row.stage for row in reports[0].rows), "won", "lost",
+                  title="Open deals per stage, week by week", title_justify="left")
+    for report in reports:
+        table.add_row(report.as_of.strftime("%Y-%m-%d"), *(str(row.deals) for row in report.rows),
+                      str(report.won), str(report.lost))
     return table
 
 
@@ -52,5 +95,5 @@ def audit_table(deal: Deal, pipeline: Pipeline, entries: list[AuditEntry]) -> Ta
         table.add_column(column)
     for e in entries:
         move = f"{label(e.from_stage)} → {label(e.to_stage)}" if e.from_stage else label(e.to_stage)
-        table.add_row(str(e.version), _when(e.occurred_at), _when(e.recorded_at), e.actor, e.event, move, e.detail)
+        table.add_row(str(e.version), when(e.occurred_at), when(e.recorded_at), e.actor, e.event, move, e.detail)
     return table

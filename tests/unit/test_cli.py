@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateways.cli.main import app, months_before
+from gateways.cli.demo_command import months_before
+from gateways.cli.main import app
 
 runner = CliRunner()
 

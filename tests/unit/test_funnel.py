@@ -1,21 +1,30 @@
-"""Funnel as of an instant, from stage intervals folded out of the log."""
+"""The funnel as of an instant: the SQL read model and the replay must both give these answers."""
 
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
+from projections.funnel import FunnelQueries
+from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
-from services.funnel_replay import replay_funnels, replay_stage_intervals
+from services.funnel_replay import replay_funnel, stages_of
+from services.read_models import projector_for
+from services.readstore import ReadStore
+from services.settings import database_from_url
 from tests.conftest import T0, at
+
+Report = Callable[..., FunnelReport]
 
 
 @pytest.fixture
 def history(crm: CrmApplication) -> dict[str, object]:
     """Three deals: A is won, B is lost in proposal then reopened, C skips straight to proposal."""
     customer = crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0))
+    other = crm.register_customer("李四", "另一公司", "华南", "零售", "event", at(0))
     a = crm.open_deal("sales", customer, "A", "100", "CNY", "李娜", at(0))
     b = crm.open_deal("sales", customer, "B", "200", "CNY", "李娜", at(1))
-    c = crm.open_deal("sales", customer, "C", "300", "CNY", "王伟", at(2))
+    c = crm.open_deal("sales", other, "C", "300", "CNY", "王伟", at(2))
     for day, stage in enumerate(["first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed"], 1):
         crm.change_stage(a, stage, "", at(day * 2))  # A enters a new stage every 2 days
     crm.win_deal(a, at(12))
@@ -24,58 +33,112 @@ def history(crm: CrmApplication) -> dict[str, object]:
     crm.lose_deal(b, "预算取消", at(5))
     crm.reopen_deal(b, "重新启动", at(20))
     crm.change_stage(c, "proposal", "", at(6))
+    crm.change_owner(c, "李娜", at(8))
+    crm.change_amount(c, "450.50", at(9))
     return {"a": a, "b": b, "c": c}
 
 
-def _row(report: object, stage: str) -> object:
+@pytest.fixture(params=["read model", "replay"])
+def funnel(request: pytest.FixtureRequest, crm: CrmApplication, history: dict[str, object]) -> Iterator[Report]:
+    """The sales funnel at an instant, from the incremental read model or from a replay of the log."""
+    if request.param == "replay":
+        yield lambda instant, **options: replay_funnel(crm, "sales", instant, **options)
+        return
+    store = ReadStore(database_from_url("memory://"))
+    projector_for(crm, store).catch_up()
+    queries = FunnelQueries(store)
+    yield lambda instant, **options: queries.report("sales", stages_of(crm, "sales"), instant, **options)
+    store.close()
+
+
+def _row(report: FunnelReport, stage: str) -> object:
     return next(r for r in report.rows if r.stage == stage)
 
 
-def test_deals_per_stage_as_of_an_instant(crm: CrmApplication, history: dict[str, object]) -> None:
-    (report,) = replay_funnels(crm, "sales", [T0 + timedelta(days=4, hours=12)])
-
-    in_stage = {r.stage: r.in_stage for r in report.rows}
-    assert in_stage == {"lead": 1, "first_contact": 0, "needs_analysis": 1, "proposal": 1, "negotiation": 0,
-                        "contract_signed": 0}  # C still in lead, A in needs analysis, B in proposal
-    assert (report.won, report.lost) == (0, 0)
+def _when(days: float) -> datetime:
+    return at(days).occurred_at
 
 
-def test_won_lost_and_reopened_deals_as_of_different_instants(crm: CrmApplication,
-                                                              history: dict[str, object]) -> None:
-    before_reopen, after_reopen = replay_funnels(crm, "sales", [at(15).occurred_at, at(25).occurred_at])
+def test_deals_and_value_per_stage_as_of_an_instant(funnel: Report) -> None:
+    report = funnel(T0 + timedelta(days=4, hours=12))
+
+    assert {r.stage: (r.deals, r.value_cents) for r in report.rows if r.deals} == {
+        "lead": (1, 30000), "needs_analysis": (1, 10000), "proposal": (1, 20000)}  # C, A, B
+    assert (report.won, report.lost, report.open_deals) == (0, 0, 3)
+
+
+def test_won_lost_and_reopened_deals_as_of_different_instants(funnel: Report) -> None:
+    before_reopen, after_reopen = funnel(_when(15)), funnel(_when(25))
 
     assert (before_reopen.won, before_reopen.lost, before_reopen.win_rate) == (1, 1, 0.5)
+    assert before_reopen.won_value_cents == 10000
     assert (after_reopen.won, after_reopen.lost) == (1, 0)
-    assert _row(after_reopen, "proposal").in_stage == 2  # B reopened in proposal, C still there
+    assert _row(after_reopen, "proposal").deals == 2  # B reopened in proposal, C still there
 
 
-def test_reached_counts_the_furthest_stage_and_conversion_follows_it(crm: CrmApplication,
-                                                                   history: dict[str, object]) -> None:
-    (report,) = replay_funnels(crm, "sales", [at(30).occurred_at])
+def test_reached_conversion_drop_off_and_bottleneck(funnel: Report) -> None:
+    report = funnel(_when(30))
 
     assert [r.reached for r in report.rows] == [3, 3, 3, 3, 1, 1]  # B and C skipped needs analysis
     assert _row(report, "proposal").conversion_to_next == pytest.approx(1 / 3)
+    assert _row(report, "proposal").drop_off == pytest.approx(2 / 3)
     assert _row(report, "contract_signed").conversion_to_next == 1.0  # the one there was won
+    assert report.bottleneck == "proposal"
 
 
-def test_median_days_counts_only_stays_that_had_ended(crm: CrmApplication, history: dict[str, object]) -> None:
-    early, late = replay_funnels(crm, "sales", [at(5.5).occurred_at, at(30).occurred_at])
+def test_dwell_times_count_only_stays_that_had_ended(funnel: Report) -> None:
+    early, late = funnel(_when(5.5)), funnel(_when(30))
 
     assert _row(early, "lead").median_days == pytest.approx(2.0)  # A: 0→2, B: 1→3 ended; C's stay had not
     assert _row(late, "lead").median_days == pytest.approx(2.0)  # A 2, B 2, C 4
+    assert _row(late, "lead").p90_days == pytest.approx(3.6)  # interpolated between 2 and 4
     assert _row(early, "negotiation").median_days is None
 
 
-def test_the_funnel_before_any_deal_is_empty(crm: CrmApplication, history: dict[str, object]) -> None:
-    (report,) = replay_funnels(crm, "sales", [at(-1).occurred_at])
+def test_average_sales_cycle_of_won_deals(funnel: Report) -> None:
+    assert funnel(_when(11)).average_cycle_days is None
+    assert funnel(_when(30)).average_cycle_days == pytest.approx(12.0)
+
+
+def test_owner_and_amount_are_taken_as_of_the_instant(funnel: Report) -> None:
+    before, after = funnel(_when(7), filters=FunnelFilters(owner="王伟")), funnel(_when(10))
+
+    assert _row(before, "proposal").deals == 1  # C still belonged to 王伟 on day 7
+    assert funnel(_when(10), filters=FunnelFilters(owner="王伟")).open_deals == 0
+    assert _row(after, "proposal").value_cents == 45050
+
+
+def test_customer_attribute_filters(funnel: Report) -> None:
+    south = funnel(_when(30), filters=FunnelFilters(region="华南"))
+    events = funnel(_when(30), filters=FunnelFilters(channel="event", industry="零售"))
+
+    assert [r.reached for r in south.rows] == [1, 1, 1, 1, 0, 0]  # only C
+    assert events.open_deals == 1 and funnel(_when(30), filters=FunnelFilters(region="西北")).open_deals == 0
+
+
+def test_deals_stuck_longer_than_a_threshold_are_listed_longest_first(funnel: Report,
+                                                                     history: dict[str, object]) -> None:
+    report = funnel(_when(40), stuck_days=19)
+
+    assert [(s.deal_id, s.stage, s.owner) for s in report.stuck] == [(history["c"], "proposal", "李娜"),
+                                                                     (history["b"], "proposal", "李娜")]
+    assert [round(s.days_in_stage, 3) for s in report.stuck] == [34.0, 20.0]
+
+
+def test_the_funnel_before_any_deal_is_empty(funnel: Report) -> None:
+    report = funnel(_when(-1))
 
     assert report.open_deals == 0 and [r.reached for r in report.rows] == [0] * 6
-    assert report.win_rate is None
+    assert report.win_rate is None and report.bottleneck is None
 
 
-def test_intervals_of_a_deal_tile_its_life_without_gaps(crm: CrmApplication, history: dict[str, object]) -> None:
-    intervals = [i for i in replay_stage_intervals(crm).intervals if i.deal_id == history["b"]]
+def test_flow_between_two_instants(crm: CrmApplication, history: dict[str, object]) -> None:
+    store = ReadStore(database_from_url("memory://"))
+    projector_for(crm, store).catch_up()
 
-    assert [i.stage for i in intervals] == ["lead", "first_contact", "proposal", "lost", "proposal"]
-    assert all(a.left_at == b.entered_at for a, b in zip(intervals, intervals[1:]))
-    assert intervals[-1].left_at is None
+    flow = {r.stage: r for r in FunnelQueries(store).flow("sales", stages_of(crm, "sales"), _when(3), _when(7))}
+
+    assert (flow["proposal"].entered, flow["proposal"].lost) == (3, 1)  # A (day 6), B (day 4), C (day 6); B lost
+    assert flow["lead"].advanced == 2  # B (day 3) and C (day 6); A left lead on day 2
+    assert flow["first_contact"].advanced == 2  # A and B, both on day 4
+    assert flow["lead"].entered == 0  # every deal was opened before day 3

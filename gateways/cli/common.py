@@ -1,0 +1,59 @@
+"""What every `crm` command shares: consoles, opening the log and read store, error handling, times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+
+import typer
+from rich.console import Console
+
+from domain.errors import DomainError
+from services.application import ConcurrencyConflict, CrmApplication, NotFound
+from services.read_models import UnknownReadModel
+from services.readstore import ReadStore
+from services.settings import SettingsError, database_from_environment
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@contextmanager
+def crm_application() -> Iterator[CrmApplication]:
+    """Open the configured event log; turn every refusal into a message and exit code 1."""
+    try:
+        application = CrmApplication(database_from_environment())
+        try:
+            yield application
+        finally:
+            application.close()
+    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel) as error:
+        raise fail(str(error)) from None
+
+
+@contextmanager
+def read_store(app: CrmApplication) -> Iterator[ReadStore]:
+    store = ReadStore(app.database)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 date or date-time; without a zone it is UTC; 'now' is now."""
+    if text == "now":
+        return datetime.now(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time such as 2026-03-01T09:00") from None
+    if len(text) == 10:  # a plain date means its start
+        parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,22 @@
+"""`crm deal history`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import typer
+
+from gateways.cli.common import console, crm_application
+from gateways.cli.render import audit_table
+from services.audit import deal_audit_trail
+
+deal_app = typer.Typer(help="Deals (opportunities).", no_args_is_help=True)
+
+
+@deal_app.command("history")
+def history(deal_id: Annotated[UUID, typer.Argument(help="The deal's id.")]) -> None:
+    """One deal's full audit trail: when, who, from which stage to which, and why."""
+    with crm_application() as crm:
+        deal, entries = deal_audit_trail(crm, deal_id)
+        console.print(audit_table(deal, crm.pipeline(deal.pipeline), entries))

@@ -1,0 +1,76 @@
+"""`crm demo`: a seeded two-year history, then the sales funnel now and six months earlier."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import time
+from datetime import datetime, timezone
+from typing import Annotated
+
+import typer
+from eventsourcing.utils import get_topic
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.deal import Deal
+from gateways.cli.common import console, crm_application, fail, read_store
+from gateways.cli.projection_commands import run_with_progress
+from gateways.cli.render import funnel_table
+from projections.funnel import FunnelQueries
+from services.demo import DemoHistory, DemoSettings
+from services.funnel_replay import stages_of
+from services.read_models import projector_for
+from services.settings import Database, database_from_environment
+
+
+def months_before(instant: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (clamped to the month's last day)."""
+    year, month_index = divmod(instant.year * 12 + instant.month - 1 - months, 12)
+    last_day = calendar.monthrange(year, month_index + 1)[1]
+    return instant.replace(year=year, month=month_index + 1, day=min(instant.day, last_day))
+
+
+def _reset(database: Database) -> None:
+    if database.sqlite_path is None:
+        raise fail(f"--reset only deletes an SQLite file; {database.kind} data is left alone")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(database.sqlite_path + suffix):
+            os.remove(database.sqlite_path + suffix)
+
+
+def demo(
+    leads: Annotated[int, typer.Option(min=10, help="How many leads the campaigns bring in.")] = 10000,
+    days: Annotated[int, typer.Option(min=30, help="How many days of history, ending today.")] = 730,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same history.")] = 7,
+    reset: Annotated[bool, typer.Option("--reset", help="Delete the SQLite log first and regenerate.")] = False,
+) -> None:
+    """Generate a realistic two-year CRM history, then print the sales funnel now and 6 months ago."""
+    if reset:
+        _reset(database_from_environment())
+    with crm_application() as crm:
+        console.print(f"Event log: [bold]{crm.database.url}[/bold]")
+        if crm.event_count():
+            console.print(f"The log already holds {crm.event_count():,} events; showing its funnels "
+                          "(use --reset to regenerate).")
+        else:
+            crm.ensure_default_pipelines()
+            history = DemoHistory(crm, DemoSettings(seed=seed, leads=leads, days=days))
+            with Progress(TextColumn("[bold]Generating history"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                          TimeElapsedColumn(), console=console) as progress:
+                task = progress.add_task("history", total=1.0)
+                history.on_progress = lambda fraction: progress.update(task, completed=fraction)
+                started = time.perf_counter()
+                history.run()
+            console.print(f"Recorded {crm.event_count():,} events in {time.perf_counter() - started:.1f} s.")
+        with read_store(crm) as store:
+            started = time.perf_counter()
+            run_with_progress("Projecting", projector_for(crm, store), rebuild=False)
+            console.print(f"Read models up to date in {time.perf_counter() - started:.1f} s.")
+            now = datetime.now(timezone.utc)
+            queries, stages = FunnelQueries(store), stages_of(crm, "sales")
+            console.print(funnel_table(queries.report("sales", stages, now), "Sales funnel now"))
+            console.print(funnel_table(queries.report("sales", stages, months_before(now, 6)),
+                                       "Sales funnel 6 months earlier"))
+        won = next(crm.read_log(topics=[get_topic(Deal.Won)]), None)
+        if won:
+            console.print(f"Audit trail of a won deal: [bold]crm deal history {won[1].originator_id}[/bold]")

@@ -1,0 +1,85 @@
+"""`crm funnel`: the funnel as of an instant, between two instants, compared, or week by week."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+import typer
+
+from gateways.cli.common import console, crm_application, parse_instant, read_store
+from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
+from projections.funnel import FunnelQueries
+from projections.funnel_report import FunnelFilters
+from services.funnel_replay import replay_funnel, stages_of
+from services.projector import ProjectionRace
+from services.read_models import projector_for
+
+
+def funnel(
+    pipeline: Annotated[str, typer.Option(help="Pipeline key: sales, marketing, service, …")] = "sales",
+    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    between: Annotated[tuple[str, str] | None, typer.Option(help="Flow between two instants: T1 T2.")] = None,
+    compare: Annotated[tuple[str, str] | None, typer.Option(help="Compare the funnel at T1 and T2.")] = None,
+    weekly: Annotated[tuple[str, str] | None, typer.Option(help="Funnel at the start of each week in [T1, T2).")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only deals this person owned at the instant.")] = None,
+    region: Annotated[str | None, typer.Option()] = None,
+    industry: Annotated[str | None, typer.Option()] = None,
+    channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
+    campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
+    stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = 30,
+    replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """The funnel of a pipeline as of an instant (default now), with conversion, dwell times and stuck deals."""
+    filters = FunnelFilters(owner, region, industry, channel, campaign)
+    with crm_application() as crm, read_store(crm) as store:
+        stages = stages_of(crm, pipeline)
+        try:
+            projector_for(crm, store, ["funnel"]).catch_up()
+        except ProjectionRace:
+            pass  # another projector is bringing it up to date
+        queries = FunnelQueries(store)
+
+        def report_at(instant: datetime) -> Any:
+            if replay:
+                return replay_funnel(crm, pipeline, instant, filters, stuck_days)
+            return queries.report(pipeline, stages, instant, filters, stuck_days)
+
+        if between:
+            start, end = map(parse_instant, between)
+            rows = queries.flow(pipeline, stages, start, end, filters)
+            _show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
+                   "flow": [vars(r) for r in rows]}, as_json,
+                  lambda: console.print(flow_table(rows, f"Flow in {pipeline} from {start} to {end}")))
+        elif compare:
+            first, second = (report_at(parse_instant(t)) for t in compare)
+            _show({"first": first.to_dict(), "second": second.to_dict()}, as_json,
+                  lambda: console.print(compare_table(first, second)))
+        elif weekly:
+            start, end = map(parse_instant, weekly)
+            if end <= start:
+                raise typer.BadParameter("the second instant must come after the first", param_hint="--weekly")
+            reports = [report_at(instant) for instant in _weeks(start, end)]
+            _show({"weeks": [r.to_dict() for r in reports]}, as_json, lambda: console.print(weekly_table(reports)))
+        else:
+            report = report_at(parse_instant(as_of))
+            _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
+                                                      console.print(stuck_table(report))))
+
+
+def _weeks(start: datetime, end: datetime) -> list[datetime]:
+    instants = []
+    while start < end:
+        instants.append(start)
+        start += timedelta(weeks=1)
+    return instants
+
+
+def _show(data: dict[str, Any], as_json: bool, render: Any) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render()

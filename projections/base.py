@@ -1,0 +1,91 @@
+"""What every read model is made of: tables, the events it handles, and a batch unit of work.
+
+A read model's handlers read and write rows through `Rows`, a cache over its tables for one batch
+of events: rows the batch will need are fetched together up front, handlers change them in memory,
+and the changed rows are written back with one upsert per table, in the same transaction as the
+projection's new position. The same handlers serve the live follower, a full rebuild and a replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from projections.tables import Table
+from services.readstore import Cursor
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+FETCH_CHUNK = 400
+
+
+class Rows:
+    """Rows of some tables for one batch: fetched once, changed in memory, written back once."""
+
+    def __init__(self, cursor: Cursor, tables: Iterable[Table]) -> None:
+        self._cursor = cursor
+        self._tables = {t.name: t for t in tables}
+        self._cache: dict[str, dict[Key, Row | None]] = {name: {} for name in self._tables}
+        self._dirty: dict[str, set[Key]] = {name: set() for name in self._tables}
+
+    def prefetch(self, table: Table, keys: Iterable[Key]) -> None:
+        cache = self._cache[table.name]
+        missing = list({k for k in keys if k not in cache})
+        if not missing:
+            return
+        for k in missing:
+            cache[k] = None
+        names = table.column_names
+        for start in range(0, len(missing), FETCH_CHUNK):
+            chunk = missing[start:start + FETCH_CHUNK]
+            if len(table.key) == 1:
+                where = f"{table.key[0]} IN ({', '.join('?' * len(chunk))})"
+                params = [k[0] for k in chunk]
+            else:
+                one = "(" + " AND ".join(f"{k} = ?" for k in table.key) + ")"
+                where = " OR ".join([one] * len(chunk))
+                params = [part for k in chunk for part in k]
+            self._cursor.execute(f"SELECT {', '.join(names)} FROM {table.name} WHERE {where}", params)
+            for values in self._cursor.fetchall():
+                row = dict(zip(names, values))
+                cache[table.key_of(row)] = row
+
+    def get(self, table: Table, *key: Any) -> Row | None:
+        """The row with that primary key (a copy-free dict you may change and `put` back), or None."""
+        cache = self._cache[table.name]
+        if key not in cache:
+            self.prefetch(table, [key])
+        return cache.get(key)
+
+    def put(self, table: Table, row: Row) -> None:
+        key = table.key_of(row)
+        self._cache[table.name][key] = row
+        self._dirty[table.name].add(key)
+
+    def flush(self) -> int:
+        """Write every changed row back; returns how many rows were written."""
+        written = 0
+        for name, keys in self._dirty.items():
+            if not keys:
+                continue
+            table = self._tables[name]
+            cache = self._cache[name]
+            rows = [tuple(cache[k][c] for c in table.column_names) for k in keys]  # type: ignore[index]
+            self._cursor.executemany(table.upsert_sql(), rows)
+            written += len(rows)
+            keys.clear()
+        return written
+
+
+class ReadModel:
+    """Base of read models: name (its tracking key), tables, and a handler per event class."""
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
+        """Event class → handler(event, rows)."""
+        raise NotImplementedError
+
+    def prefetch(self, events: list[Any], rows: Rows) -> None:
+        """Fetch up front the rows a batch of events will read (optional; `Rows.get` fetches lazily)."""

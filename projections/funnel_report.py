@@ -1,0 +1,132 @@
+"""The funnel report both paths produce (the SQL read model and the replay), built from the same facts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.pipeline import LOST, WON
+
+DAY_MICROS = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class FunnelFilters:
+    """Which deals count; every filter is optional. Owner is the owner at the report's instant."""
+
+    owner: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    channel: str | None = None
+    campaign_id: UUID | None = None
+
+    def matches(self, owner: str, region: str | None, industry: str | None, channel: str | None,
+                campaign_id: UUID | None) -> bool:
+        wanted = (self.owner, self.region, self.industry, self.channel, self.campaign_id)
+        actual = (owner, region, industry, channel, campaign_id)
+        return all(w is None or w == a for w, a in zip(wanted, actual))
+
+
+@dataclass(frozen=True)
+class StuckDeal:
+    deal_id: UUID
+    stage: str
+    owner: str
+    amount_cents: int
+    days_in_stage: float
+
+
+@dataclass
+class FunnelFacts:
+    """What a path must find out about one pipeline at one instant; the report is derived from it."""
+
+    in_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (deals, value in cents)
+    furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → deals
+    stays: dict[str, list[int]] = field(default_factory=dict)  # stage → lengths of ended stays (µs)
+    won_cycles: list[int] = field(default_factory=list)  # opened → won (µs), deals won as of the instant
+    stuck: list[StuckDeal] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageRow:
+    stage: str
+    label: str
+    deals: int
+    value_cents: int
+    reached: int
+    conversion_to_next: float | None
+    drop_off: float | None
+    median_days: float | None
+    p90_days: float | None
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    pipeline: str
+    as_of: datetime
+    rows: list[StageRow]
+    won: int
+    lost: int
+    won_value_cents: int
+    win_rate: float | None
+    average_cycle_days: float | None
+    bottleneck: str | None
+    stuck: list[StuckDeal]
+
+    @property
+    def open_deals(self) -> int:
+        return sum(row.deals for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["as_of"] = self.as_of.isoformat()
+        result["open_deals"] = self.open_deals
+        for stuck in result["stuck"]:
+            stuck["deal_id"] = str(stuck["deal_id"])
+        return result
+
+
+def percentile(values: list[int], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..1) of integer values, None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _days(micros: float | None) -> float | None:
+    return None if micros is None else micros / DAY_MICROS
+
+
+def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts) -> FunnelReport:
+    reached = [sum(n for level, n in facts.furthest.items() if level >= i) for i in range(len(stages) + 1)]
+    rows = []
+    for i, (key, label) in enumerate(stages):
+        deals, value = facts.in_stage.get(key, (0, 0))
+        conversion = reached[i + 1] / reached[i] if reached[i] else None
+        stays = facts.stays.get(key, [])
+        rows.append(StageRow(key, label, deals, value, reached[i], conversion,
+                             None if conversion is None else 1 - conversion,
+                             _days(percentile(stays, 0.5)), _days(percentile(stays, 0.9))))
+    won, won_value = facts.in_stage.get(WON, (0, 0))
+    lost, _ = facts.in_stage.get(LOST, (0, 0))
+    convertible = [row for row in rows if row.conversion_to_next is not None]
+    bottleneck = min(convertible, key=lambda row: row.conversion_to_next).stage if convertible else None
+    cycle = sum(facts.won_cycles) / len(facts.won_cycles) if facts.won_cycles else None
+    return FunnelReport(
+        pipeline=pipeline,
+        as_of=as_of,
+        rows=rows,
+        won=won,
+        lost=lost,
+        won_value_cents=won_value,
+        win_rate=won / (won + lost) if won + lost else None,
+        average_cycle_days=_days(cycle),
+        bottleneck=bottleneck,
+        stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.deal_id))),
+    )

@@ -1,0 +1,59 @@
+"""Portable table definitions (SQLite and PostgreSQL) and the time/money encodings read models use.
+
+Instants are stored as BIGINT microseconds since the epoch (UTC) and money as BIGINT minor units
+(cents), so comparisons and sums are exact and identical on both databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def micros(instant: datetime) -> int:
+    delta = instant - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, timezone.utc).replace(microsecond=value % 1_000_000)
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read-model table: its columns (name, SQL type), primary key and extra indexes."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def ddl(self) -> list[str]:
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"]
+        for index in self.indexes:
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(index)} ON {self.name} ({', '.join(index)})"
+            )
+        return statements
+
+    def upsert_sql(self) -> str:
+        names = self.column_names
+        updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in self.key)
+        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        return (f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT ({', '.join(self.key)}) {conflict}")
+
+    def key_of(self, row: dict[str, object]) -> tuple[object, ...]:
+        return tuple(row[k] for k in self.key)

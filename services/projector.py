@@ -1,0 +1,125 @@
+"""Runs read models over the event log, exactly once: each batch's writes and the new position
+are committed in one transaction, so a crash never double-counts or skips an event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.utils import get_topic
+
+from projections.base import ReadModel, Rows
+from projections.tables import Table
+from services.application import CrmApplication
+from services.readstore import ReadStore
+
+POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
+DEFAULT_BATCH = 5000
+
+
+class ProjectionRace(RuntimeError):
+    """Another projector advanced the same read model first; this batch was rolled back."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        return self.head - self.position
+
+
+class Projector:
+    """Feeds a set of read models from the log, each from its own tracked position."""
+
+    def __init__(self, app: CrmApplication, store: ReadStore, models: Sequence[ReadModel]) -> None:
+        self.app = app
+        self.store = store
+        self.models = list(models)
+        self._handlers = {m.name: m.handlers() for m in self.models}
+        self._topics = sorted({get_topic(cls) for handlers in self._handlers.values() for cls in handlers})
+        self.setup()
+
+    def setup(self) -> None:
+        """Create missing tables and start new read models at position 0 (so they build over all history)."""
+        with self.store.transaction() as cursor:
+            for table in (POSITIONS, *(t for m in self.models for t in m.tables)):
+                for statement in table.ddl():
+                    cursor.execute(statement)
+            cursor.executemany("INSERT INTO projection_positions (name, position) VALUES (?, 0) "
+                               "ON CONFLICT (name) DO NOTHING", [(m.name,) for m in self.models])
+
+    def positions(self) -> dict[str, int]:
+        names = [m.name for m in self.models]
+        rows = self.store.query(
+            f"SELECT name, position FROM projection_positions WHERE name IN ({', '.join('?' * len(names))})", names
+        )
+        return dict(rows)
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.app.event_count()
+        positions = self.positions()
+        return [ProjectionStatus(m.name, positions[m.name], head) for m in self.models]
+
+    def run_batch(self, limit: int = DEFAULT_BATCH) -> int:
+        """Process the next batch of events; returns how far the slowest position moved (0 = caught up)."""
+        positions = self.positions()
+        start = min(positions.values())
+        head = self.app.event_count()
+        if start >= head:
+            return 0
+        notifications = self.app.recorder.select_notifications(
+            start, limit, stop=head, topics=self._topics, inclusive_of_start=False
+        )
+        end = notifications[-1].id if len(notifications) == limit else head
+        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        with self.store.transaction() as cursor:
+            rows = Rows(cursor, (t for m in self.models for t in m.tables))
+            for model in self.models:
+                mine = [event for n, event in events if n > positions[model.name]]
+                self._handle(model, mine, rows)
+            rows.flush()
+            for model in self.models:
+                cursor.execute("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
+                               (end, model.name, positions[model.name]))
+                if cursor.rowcount != 1:
+                    raise ProjectionRace(f"read model {model.name} was advanced by another projector")
+        return end - start
+
+    def _handle(self, model: ReadModel, events: list[Any], rows: Rows) -> None:
+        handlers = self._handlers[model.name]
+        relevant = [e for e in events if type(e) in handlers]
+        model.prefetch(relevant, rows)
+        for event in relevant:
+            handlers[type(event)](event, rows)
+
+    def catch_up(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
+                 limit: int = DEFAULT_BATCH) -> int:
+        """Process until every read model has reached the head of the log; returns log positions covered."""
+        handled = 0
+        while (count := self.run_batch(limit)) > 0:
+            handled += count
+            on_progress(min(self.positions().values()), self.app.event_count())
+        return handled
+
+    def rebuild(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
+                limit: int = DEFAULT_BATCH) -> int:
+        """Empty the read models' tables, go back to position 0 and build them again from the whole log."""
+        with self.store.transaction() as cursor:
+            for model in self.models:
+                for table in model.tables:
+                    cursor.execute(f"DELETE FROM {table.name}")
+                cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
+        return self.catch_up(on_progress, limit)
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
+        """Catch up, then keep handling new events as they are recorded, until `stop` is set."""
+        while not stop.is_set():
+            if self.run_batch() == 0:
+                stop.wait(poll_seconds)

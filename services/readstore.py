@@ -1,0 +1,90 @@
+"""The database connection read models are written to and queried from: the log's own database.
+
+One small adapter over sqlite3 and psycopg, so projections write portable SQL with `?` placeholders.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+
+from services.settings import Database
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+class _PostgresCursor:
+    """A psycopg cursor that accepts `?` placeholders."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self._cursor.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+class ReadStore:
+    """Transactions and queries on the database that holds the read models."""
+
+    def __init__(self, database: Database) -> None:
+        self.kind = "postgresql" if database.kind == "postgresql" else "sqlite"
+        self._lock = threading.RLock()
+        if database.kind == "postgresql":
+            self._pg = psycopg.connect(database.url, autocommit=True)
+        else:
+            path = database.sqlite_path or ":memory:"
+            self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            if path != ":memory:":
+                self._sqlite.execute("PRAGMA journal_mode=WAL")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """One atomic unit of work: commits on success, rolls back on any exception."""
+        with self._lock:
+            if self.kind == "postgresql":
+                with self._pg.transaction(), self._pg.cursor() as cursor:
+                    yield _PostgresCursor(cursor)
+                return
+            cursor = self._sqlite.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if self.kind == "postgresql":
+                return self._pg.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+            return self._sqlite.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            (self._pg if self.kind == "postgresql" else self._sqlite).close()
