@@ -38,10 +38,13 @@ class ProjectionStatus:
 class Projector:
     """Feeds a set of read models from the log, each from its own tracked position."""
 
-    def __init__(self, app: CrmApplication, store: ReadStore, models: Sequence[ReadModel]) -> None:
+    def __init__(self, app: CrmApplication, store: ReadStore, models: Sequence[ReadModel],
+                 accept: Callable[[Any], bool] = lambda event: True) -> None:
+        """`accept` picks the events to handle (a replay up to T accepts business time <= T)."""
         self.app = app
         self.store = store
         self.models = list(models)
+        self.accept = accept
         self._handlers = {m.name: m.handlers() for m in self.models}
         self._topics = sorted({get_topic(cls) for handlers in self._handlers.values() for cls in handlers})
         self.setup()
@@ -94,7 +97,7 @@ class Projector:
 
     def _handle(self, model: ReadModel, events: list[Any], rows: Rows) -> None:
         handlers = self._handlers[model.name]
-        relevant = [e for e in events if type(e) in handlers]
+        relevant = [e for e in events if type(e) in handlers and self.accept(e)]
         model.prefetch(relevant, rows)
         for event in relevant:
             handlers[type(event)](event, rows)

@@ -1,0 +1,70 @@
+"""Fixtures for the integration tests: a real PostgreSQL and a real Kafka.
+
+Where the services come from is decided in services.py: CRM_TEST_POSTGRES_URL /
+CRM_TEST_KAFKA_BOOTSTRAP if set, else throw-away Docker containers (testcontainers) when a Docker
+engine answers, else the project's own deploy/postgres.sh and deploy/kafka.sh. If none works the
+tests fail with the reasons; they never skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import pytest
+
+from . import services
+
+INTEGRATION_DIR = Path(__file__).resolve().parent
+MARKER = "integration: needs the real PostgreSQL and/or Kafka started by deploy/"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is marked `integration` (select with -m integration)."""
+    for item in items:
+        if INTEGRATION_DIR in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _provide(server: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
+    """Yield what `server` provides; turn "no way to get it" into a clear test failure."""
+    with ExitStack() as stack:
+        problem = None
+        try:
+            value = stack.enter_context(server())
+        except services.ServiceUnavailable as error:
+            problem = str(error)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        yield value
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a PostgreSQL server whose user may create databases (postgresql://crm:crm@127.0.0.1:55432/crm)."""
+    yield from _provide(services.postgres_server)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap servers of a Kafka broker (127.0.0.1:59092)."""
+    yield from _provide(services.kafka_server)
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[str]:
+    """URL of a fresh, empty, uniquely named database, dropped (WITH FORCE) after the test."""
+    with services.temporary_database(postgres_url) as url:
+        yield url
+
+
+@pytest.fixture
+def kafka_topic(kafka_bootstrap: str) -> Iterator[str]:
+    """Name of a fresh topic with 3 partitions, deleted after the test."""
+    with services.temporary_topic(kafka_bootstrap, partitions=3) as topic:
+        yield topic

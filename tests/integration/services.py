@@ -1,0 +1,231 @@
+"""Where the integration tests get a real PostgreSQL and a real Kafka from.
+
+Each service is looked for in this order, and the first that works wins:
+
+1. an environment variable (``CRM_TEST_POSTGRES_URL`` / ``CRM_TEST_KAFKA_BOOTSTRAP``): use it as is;
+2. a reachable Docker engine: a throw-away container through testcontainers, removed afterwards
+   (set ``CRM_TEST_NO_DOCKER=1`` to skip this step);
+3. ``deploy/postgres.sh`` / ``deploy/kafka.sh``: the project's own local services, started if needed
+   and left running afterwards (they are idempotent and cheap to reuse; stop them with
+   ``deploy/services.sh stop``).
+
+If none works, :class:`ServiceUnavailable` is raised with what each step said: the tests never
+skip silently for want of a service.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = REPO_ROOT / "deploy"
+
+POSTGRES_URL_ENV = "CRM_TEST_POSTGRES_URL"
+KAFKA_BOOTSTRAP_ENV = "CRM_TEST_KAFKA_BOOTSTRAP"
+NO_DOCKER_ENV = "CRM_TEST_NO_DOCKER"
+
+POSTGRES_IMAGE = os.environ.get("CRM_TEST_POSTGRES_IMAGE", "postgres:16")
+KAFKA_IMAGE = os.environ.get("CRM_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
+
+# A first start may install PostgreSQL with apt or fetch the Kafka jars with Maven.
+DEPLOY_START_TIMEOUT_S = 900
+
+
+class ServiceUnavailable(RuntimeError):
+    """No way to get the service worked; the message says what each attempt reported."""
+
+
+# ---------------------------------------------------------------- discovery steps
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers a ping (never raises)."""
+    if os.environ.get(NO_DOCKER_ENV, "").strip() not in ("", "0"):
+        return False
+    try:
+        import docker  # installed with testcontainers
+
+        client = docker.from_env(timeout=5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # no package, no socket, no permission, engine down...
+        return False
+
+
+def run_deploy(script: str, *args: str, timeout: float = 60) -> str:
+    """Run ``deploy/<script> <args>`` and return its stdout; raise ServiceUnavailable on failure."""
+    command = ["bash", str(DEPLOY_DIR / script), *args]
+    # The scripts' readiness check uses kafka-python: make them use this interpreter.
+    env = {**os.environ, "PYTHON": sys.executable}
+    try:
+        done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ServiceUnavailable(f"`{' '.join(command)}` did not complete: {error}") from error
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-40:])
+        raise ServiceUnavailable(f"`{' '.join(command)}` exited with {done.returncode}:\n{tail}")
+    return done.stdout.strip()
+
+
+def _unavailable(service: str, attempts: list[str]) -> ServiceUnavailable:
+    lines = "\n".join(f"  - {attempt}" for attempt in attempts)
+    return ServiceUnavailable(
+        f"no {service} for the integration tests. Tried:\n{lines}\n"
+        f"Fix one of them, e.g. run `bash deploy/services.sh start` and `eval \"$(bash deploy/services.sh env)\"`."
+    )
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a ``postgresql://user:password@host:port/db`` URL of a server where the user may CREATE DATABASE."""
+    if url := os.environ.get(POSTGRES_URL_ENV, "").strip():
+        yield url
+        return
+    attempts = [f"${POSTGRES_URL_ENV}: not set"]
+    if docker_available():
+        container = None
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:  # testcontainers < 4.10
+            from testcontainers.postgres import PostgresContainer
+        try:
+            container = PostgresContainer(POSTGRES_IMAGE, username="crm", password="crm", dbname="crm", driver=None)
+            container.start()
+            url = container.get_connection_url()
+        except Exception as error:
+            attempts.append(f"testcontainers {POSTGRES_IMAGE}: {error!r}")
+            _stop_quietly(container)
+        else:
+            try:
+                yield url
+            finally:
+                _stop_quietly(container)
+            return
+    else:
+        attempts.append("Docker: no engine reachable")
+    try:
+        run_deploy("postgres.sh", "start", timeout=DEPLOY_START_TIMEOUT_S)
+        url = run_deploy("postgres.sh", "url")
+    except ServiceUnavailable as error:
+        attempts.append(f"deploy/postgres.sh: {error}")
+        raise _unavailable("PostgreSQL", attempts) from None
+    yield url
+
+
+@contextmanager
+def kafka_server() -> Iterator[str]:
+    """Yield the ``host:port`` bootstrap servers of a Kafka broker that auto-creates topics."""
+    if bootstrap := os.environ.get(KAFKA_BOOTSTRAP_ENV, "").strip():
+        yield bootstrap
+        return
+    attempts = [f"${KAFKA_BOOTSTRAP_ENV}: not set"]
+    if docker_available():
+        container = None
+        try:
+            from testcontainers.community.kafka import KafkaContainer
+        except ImportError:  # testcontainers < 4.10
+            from testcontainers.kafka import KafkaContainer
+        try:
+            container = KafkaContainer(KAFKA_IMAGE).with_kraft()
+            container.start()
+            bootstrap = container.get_bootstrap_server()
+        except Exception as error:
+            attempts.append(f"testcontainers {KAFKA_IMAGE}: {error!r}")
+            _stop_quietly(container)
+        else:
+            try:
+                yield bootstrap
+            finally:
+                _stop_quietly(container)
+            return
+    else:
+        attempts.append("Docker: no engine reachable")
+    try:
+        run_deploy("kafka.sh", "start", timeout=DEPLOY_START_TIMEOUT_S)
+        bootstrap = run_deploy("kafka.sh", "bootstrap")
+    except ServiceUnavailable as error:
+        attempts.append(f"deploy/kafka.sh: {error}")
+        raise _unavailable("Kafka", attempts) from None
+    yield bootstrap
+
+
+def _stop_quietly(container: object | None) -> None:
+    if container is None:
+        return
+    try:
+        container.stop()  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- per-test resources
+
+
+def unique_name(prefix: str) -> str:
+    """``prefix_<12 hex>``: valid as a PostgreSQL identifier and a Kafka topic name."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def url_with_database(url: str, database: str) -> str:
+    """The same server URL (credentials, host, port, query) pointing at another database."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+@contextmanager
+def temporary_database(server_url: str, prefix: str = "crm_test") -> Iterator[str]:
+    """CREATE a fresh database on the server, yield its URL, DROP it (even if still in use) afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = unique_name(prefix)
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+    try:
+        yield url_with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def temporary_topic(bootstrap: str, partitions: int = 3, prefix: str = "crm-test") -> Iterator[str]:
+    """Create a fresh topic with `partitions` partitions, wait until it has leaders, delete it afterwards."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    name = unique_name(prefix)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-tests-admin", request_timeout_ms=30_000)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)], timeout_ms=30_000)
+        _wait_for_leaders(admin, name, partitions, timeout_s=30)
+        yield name
+    finally:
+        try:
+            admin.delete_topics([name], timeout_ms=30_000)
+        except Exception:
+            pass  # best effort: a leftover uniquely-named topic harms no one
+        admin.close()
+
+
+def _wait_for_leaders(admin: object, topic: str, partitions: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics([topic])  # type: ignore[attr-defined]
+        # kafka-python 2.x says topic/leader, 3.x name/leader_id.
+        ready = [p for d in described if topic in (d.get("name"), d.get("topic")) and not d.get("error_code")
+                 for p in d.get("partitions", []) if p.get("leader_id", p.get("leader", -1)) >= 0]
+        if len(ready) == partitions:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"topic {topic} has no leader for all {partitions} partitions after {timeout_s}s")
+        time.sleep(0.2)

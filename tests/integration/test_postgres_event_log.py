@@ -1,0 +1,100 @@
+"""The event log on the real PostgreSQL: append, read back, conflicts between writers, Chinese text."""
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from threading import Barrier, Thread
+
+import psycopg
+import pytest
+
+from domain.deal import Deal
+from services.application import ConcurrencyConflict, CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
+
+@pytest.fixture
+def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
+    application = CrmApplication(database_from_url(pg_database))
+    application.ensure_default_pipelines(at(-30, "setup"))
+    yield application
+    application.close()
+
+
+def test_appended_events_read_back_identically_from_a_new_connection(crm_pg: CrmApplication,
+                                                                     pg_database: str) -> None:
+    customer_id = crm_pg.register_customer("欧阳娜娜", "深圳鼎盛贸易有限公司", "华南", "零售", "social", at(0),
+                                           email="nana@例子.公司")
+    deal_id = crm_pg.open_deal("sales", customer_id, "门店系统升级（二期）", "98765.43", "CNY", "刘洋", at(1),
+                               expected_close=date(2026, 9, 30))
+    crm_pg.change_stage(deal_id, "needs_analysis", "客户要求现场调研 — 周三下午", at(2, "刘洋"))
+
+    reader = CrmApplication(database_from_url(pg_database))
+    events = reader.history(deal_id)
+    reader.close()
+
+    assert events == crm_pg.history(deal_id)
+    assert events[0].title == "门店系统升级（二期）" and events[0].amount == Decimal("98765.43")
+    assert events[1].reason == "客户要求现场调研 — 周三下午" and events[1].actor == "刘洋"
+    with psycopg.connect(pg_database) as connection:
+        stored = connection.execute(f"SELECT convert_from(state, 'UTF8') FROM {crm_pg.recorder.events_table_name} "
+                                    "WHERE originator_id = %s ORDER BY originator_version", (deal_id,)).fetchall()
+    assert "客户要求现场调研" in stored[1][0]  # stored as readable UTF-8 JSON, not escaped
+
+
+def test_notification_ids_are_gap_free_and_ordered(crm_pg: CrmApplication) -> None:
+    customer_id = crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0))
+    for day in range(1, 6):
+        crm_pg.log_touch(customer_id, "phone", "outbound", f"第{day}次回访", at(day))
+
+    ids = [n for n, _ in crm_pg.read_log()]
+
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) == 3 + 6
+
+
+def test_two_writers_of_one_deal_cannot_both_commit(crm_pg: CrmApplication, pg_database: str) -> None:
+    deal_id = crm_pg.open_deal("sales", crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0)),
+                               "ERP", "1000", "CNY", "李娜", at(1))
+    other = CrmApplication(database_from_url(pg_database))
+    pipeline = crm_pg.pipeline("sales")
+    mine, theirs = crm_pg.get(Deal, deal_id), other.get(Deal, deal_id)
+    mine.change_stage(pipeline, "first_contact", "mine", at(2))
+    theirs.change_stage(pipeline, "proposal", "theirs", at(2))
+    crm_pg.save_new(mine)
+
+    with pytest.raises(ConcurrencyConflict):
+        other.save_new(theirs)
+    other.close()
+
+    assert [e.reason for e in crm_pg.history(deal_id)[1:]] == ["mine"]
+
+
+def test_concurrent_stage_changes_either_commit_or_conflict_with_no_gap(crm_pg: CrmApplication,
+                                                                          pg_database: str) -> None:
+    deal_id = crm_pg.open_deal("sales", crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0)),
+                               "ERP", "1000", "CNY", "李娜", at(1))
+    writers = [CrmApplication(database_from_url(pg_database)) for _ in range(6)]
+    stages = ["first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed", "first_contact"]
+    start, outcomes = Barrier(len(writers)), []
+
+    def write(app: CrmApplication, stage: str) -> None:
+        deal = app.get(Deal, deal_id)
+        start.wait()
+        try:
+            deal.change_stage(app.pipeline("sales"), stage, "并发写入", at(2))
+            app.save_new(deal)
+            outcomes.append("committed")
+        except ConcurrencyConflict:
+            outcomes.append("conflict")
+
+    threads = [Thread(target=write, args=(w, s)) for w, s in zip(writers, stages)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for writer in writers:
+        writer.close()
+
+    assert sorted(outcomes) == ["committed"] + ["conflict"] * 5
+    assert [e.originator_version for e in crm_pg.history(deal_id)] == [1, 2]
