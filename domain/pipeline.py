@@ -26,25 +26,21 @@ DEFAULT_PIPELINES: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("contract_signed", "签订合同 / Contract signed"),
         ],
     ),
-    "marketing": (
+    "marketing": (  # a lead's way from capture to conversion (won) or disqualification (lost)
         "营销漏斗 / Marketing",
         [
-            ("reached", "触达 / Reached"),
-            ("engaged", "互动 / Engaged"),
-            ("lead_captured", "留资 / Lead captured"),
-            ("marketing_qualified", "营销合格线索 / MQL"),
-            ("sales_qualified", "销售合格线索 / SQL"),
+            ("captured", "留资 / Captured"),
+            ("assigned", "已分配 / Assigned"),
+            ("contacted", "已联系 / Contacted"),
+            ("qualified", "合格线索 / Qualified"),
         ],
     ),
-    "service": (
+    "service": (  # a ticket's way to a satisfied (won) or dissatisfied (lost) rating
         "服务漏斗 / Service",
         [
             ("feedback", "问题反馈 / Feedback"),
             ("in_progress", "处理中 / In progress"),
             ("resolved", "已解决 / Resolved"),
-            ("surveyed", "满意度回访 / Surveyed"),
-            ("satisfied", "满意 / Satisfied"),
-            ("loyal", "忠诚 / Loyal"),
         ],
     ),
 }

@@ -1,6 +1,7 @@
-"""The funnel read model: per-deal stage intervals and owner/amount versions, in business time.
+"""The funnel read model: stage intervals and owner/amount versions of pipeline items, in business time.
 
-A deal's life becomes stage intervals `[entered_at, left_at)` (won and lost are terminal stages) and
+Items are deals (sales or any pipeline), leads (marketing) and tickets (service); see funnel_steps.
+An item's life becomes stage intervals `[entered_at, left_at)` (won and lost are terminal stages) and
 versions of its owner and amount `[valid_from, valid_to)`. "The funnel as of T" is then a set of
 indexed range queries (`entered_at <= T < left_at`) rather than a replay.
 """
@@ -13,19 +14,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.customer import Customer
-from domain.deal import Deal
 from domain.pipeline import LOST, WON
 from projections.base import ReadModel, Rows
+from projections.funnel_steps import FUNNEL_EVENTS, Enter, Move, Profile, Revise, funnel_steps
 from projections.funnel_report import (
     DAY_MICROS,
     FunnelFacts,
     FunnelFilters,
     FunnelReport,
-    StuckDeal,
+    StuckItem,
     build_report,
 )
-from projections.tables import Table, cents, micros
+from projections.tables import Table, micros
 from services.readstore import ReadStore
 
 CUSTOMERS = Table(
@@ -33,101 +33,110 @@ CUSTOMERS = Table(
     (("customer_id", "TEXT"), ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT")),
     ("customer_id",),
 )
-DEALS = Table(
-    "funnel_deals",
-    (("deal_id", "TEXT"), ("pipeline", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"),
+ITEMS = Table(
+    "funnel_items",
+    (("item_id", "TEXT"), ("pipeline", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"),
      ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT"), ("opened_at", "BIGINT"),
      ("stage", "TEXT"), ("prev_stage", "TEXT"), ("stage_seq", "INTEGER"), ("stage_entered_at", "BIGINT"),
      ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT")),
-    ("deal_id",),
+    ("item_id",),
 )
 INTERVALS = Table(
     "funnel_intervals",
-    (("deal_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
      ("entered_at", "BIGINT"), ("left_at", "BIGINT")),
-    ("deal_id", "seq"),
+    ("item_id", "seq"),
     indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at")),
 )
 VERSIONS = Table(
     "funnel_versions",
-    (("deal_id", "TEXT"), ("seq", "INTEGER"), ("owner", "TEXT"), ("amount_cents", "BIGINT"),
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("owner", "TEXT"), ("amount_cents", "BIGINT"),
      ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
-    ("deal_id", "seq"),
+    ("item_id", "seq"),
 )
 
 
 class FunnelReadModel(ReadModel):
+    """Stage intervals of every pipeline item: deals, leads (marketing) and tickets (service)."""
+
     name = "funnel"
-    tables = (CUSTOMERS, DEALS, INTERVALS, VERSIONS)
+    tables = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
-        return {
-            Customer.Registered: self._registered,
-            Deal.Opened: self._opened,
-            Deal.StageChanged: lambda e, rows: self._move(e, e.to_stage, rows),
-            Deal.Won: lambda e, rows: self._move(e, WON, rows),
-            Deal.Lost: lambda e, rows: self._move(e, LOST, rows),
-            Deal.Reopened: lambda e, rows: self._move(e, e.stage, rows),
-            Deal.AmountChanged: lambda e, rows: self._revise(e, rows, amount_cents=cents(e.new_amount)),
-            Deal.OwnerChanged: lambda e, rows: self._revise(e, rows, owner=e.new_owner),
-        }
+        return {event_class: self._handle for event_class in FUNNEL_EVENTS}
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
-        rows.prefetch(DEALS, [(str(e.originator_id),) for e in events if isinstance(e, Deal.Event)])
-        rows.prefetch(CUSTOMERS, [(str(e.customer_id),) for e in events if isinstance(e, Deal.Opened)])
+        steps = [step for event in events for step in funnel_steps(event)]
+        rows.prefetch(ITEMS, [(str(s.item_id),) for s in steps if not isinstance(s, Profile)])
+        rows.prefetch(CUSTOMERS, [(str(s.customer_id),) for s in steps if isinstance(s, Enter) and s.customer_id])
 
-    @staticmethod
-    def _registered(event: Customer.Registered, rows: Rows) -> None:
-        rows.put(CUSTOMERS, {"customer_id": str(event.originator_id), "region": event.region,
-                             "industry": event.industry, "channel": event.channel})
-
-    @staticmethod
-    def _opened(event: Deal.Opened, rows: Rows) -> None:
-        deal_id, at = str(event.originator_id), micros(event.occurred_at)
-        customer = rows.get(CUSTOMERS, str(event.customer_id)) or {}
-        deal = {
-            "deal_id": deal_id, "pipeline": event.pipeline, "customer_id": str(event.customer_id),
-            "campaign_id": str(event.campaign_id) if event.campaign_id else None,
-            "region": customer.get("region"), "industry": customer.get("industry"),
-            "channel": customer.get("channel"), "opened_at": at,
-            "stage": event.stage, "prev_stage": None, "stage_seq": event.originator_version, "stage_entered_at": at,
-            "owner": event.owner, "amount_cents": cents(event.amount),
-            "version_seq": event.originator_version, "version_from": at,
-        }
-        rows.put(DEALS, deal)
-        rows.put(INTERVALS, _interval(deal, left_at=None))
-        rows.put(VERSIONS, _version(deal, valid_to=None))
-
-    @staticmethod
-    def _move(event: Deal.Event, stage: str, rows: Rows) -> None:
-        deal = rows.get(DEALS, str(event.originator_id))
-        assert deal is not None, f"deal {event.originator_id} moved before it was opened"
-        at = micros(event.occurred_at)
-        rows.put(INTERVALS, _interval(deal, left_at=at))
-        deal.update(prev_stage=deal["stage"], stage=stage, stage_seq=event.originator_version, stage_entered_at=at)
-        rows.put(DEALS, deal)
-        rows.put(INTERVALS, _interval(deal, left_at=None))
-
-    @staticmethod
-    def _revise(event: Deal.Event, rows: Rows, **changes: Any) -> None:
-        deal = rows.get(DEALS, str(event.originator_id))
-        assert deal is not None, f"deal {event.originator_id} revised before it was opened"
-        at = micros(event.occurred_at)
-        rows.put(VERSIONS, _version(deal, valid_to=at))
-        deal.update(changes, version_seq=event.originator_version, version_from=at)
-        rows.put(DEALS, deal)
-        rows.put(VERSIONS, _version(deal, valid_to=None))
+    def _handle(self, event: Any, rows: Rows) -> None:
+        at, seq = micros(event.occurred_at), event.originator_version
+        for step in funnel_steps(event):
+            if isinstance(step, Profile):
+                rows.put(CUSTOMERS, {"customer_id": str(step.customer_id), "region": step.region,
+                                     "industry": step.industry, "channel": step.channel})
+            elif isinstance(step, Enter):
+                _enter(step, at, seq, rows)
+            elif isinstance(step, Move):
+                _move(step, at, seq, rows)
+            else:
+                _revise(step, at, seq, rows)
 
 
-def _interval(deal: dict[str, Any], left_at: int | None) -> dict[str, Any]:
-    return {"deal_id": deal["deal_id"], "seq": deal["stage_seq"], "pipeline": deal["pipeline"],
-            "stage": deal["stage"], "prev_stage": deal["prev_stage"], "entered_at": deal["stage_entered_at"],
+def _enter(step: Enter, at: int, seq: int, rows: Rows) -> None:
+    customer = rows.get(CUSTOMERS, str(step.customer_id)) if step.customer_id else None
+    region, industry, channel = step.profile or (
+        (customer["region"], customer["industry"], customer["channel"]) if customer else (None, None, None))
+    item = {
+        "item_id": str(step.item_id), "pipeline": step.pipeline,
+        "customer_id": str(step.customer_id) if step.customer_id else None,
+        "campaign_id": str(step.campaign_id) if step.campaign_id else None,
+        "region": region, "industry": industry, "channel": channel, "opened_at": at,
+        "stage": step.stage, "prev_stage": None, "stage_seq": seq, "stage_entered_at": at,
+        "owner": step.owner, "amount_cents": step.amount_cents, "version_seq": seq, "version_from": at,
+    }
+    rows.put(ITEMS, item)
+    rows.put(INTERVALS, _interval(item, left_at=None))
+    rows.put(VERSIONS, _version(item, valid_to=None))
+
+
+def _move(step: Move, at: int, seq: int, rows: Rows) -> None:
+    item = _item(step.item_id, rows)
+    if item["stage"] == step.stage or (step.only_from and item["stage"] not in step.only_from):
+        return
+    rows.put(INTERVALS, _interval(item, left_at=at))
+    item.update(prev_stage=item["stage"], stage=step.stage, stage_seq=seq, stage_entered_at=at)
+    rows.put(ITEMS, item)
+    rows.put(INTERVALS, _interval(item, left_at=None))
+
+
+def _revise(step: Revise, at: int, seq: int, rows: Rows) -> None:
+    item = _item(step.item_id, rows)
+    changes = {k: v for k, v in (("owner", step.owner), ("amount_cents", step.amount_cents)) if v is not None}
+    if all(item[k] == v for k, v in changes.items()):
+        return
+    rows.put(VERSIONS, _version(item, valid_to=at))
+    item.update(changes, version_seq=seq, version_from=at)
+    rows.put(ITEMS, item)
+    rows.put(VERSIONS, _version(item, valid_to=None))
+
+
+def _item(item_id: UUID, rows: Rows) -> dict[str, Any]:
+    item = rows.get(ITEMS, str(item_id))
+    assert item is not None, f"{item_id} changed before it entered its pipeline"
+    return item
+
+
+def _interval(item: dict[str, Any], left_at: int | None) -> dict[str, Any]:
+    return {"item_id": item["item_id"], "seq": item["stage_seq"], "pipeline": item["pipeline"],
+            "stage": item["stage"], "prev_stage": item["prev_stage"], "entered_at": item["stage_entered_at"],
             "left_at": left_at}
 
 
-def _version(deal: dict[str, Any], valid_to: int | None) -> dict[str, Any]:
-    return {"deal_id": deal["deal_id"], "seq": deal["version_seq"], "owner": deal["owner"],
-            "amount_cents": deal["amount_cents"], "valid_from": deal["version_from"], "valid_to": valid_to}
+def _version(item: dict[str, Any], valid_to: int | None) -> dict[str, Any]:
+    return {"item_id": item["item_id"], "seq": item["version_seq"], "owner": item["owner"],
+            "amount_cents": item["amount_cents"], "valid_from": item["version_from"], "valid_to": valid_to}
 
 
 @dataclass(frozen=True)
@@ -145,9 +154,9 @@ class FunnelQueries:
         self.store = store
 
     def _scope(self, pipeline: str, as_of_us: int, filters: FunnelFilters) -> tuple[str, list[Any]]:
-        """FROM/WHERE for the intervals of `pipeline` begun by `as_of`, with deal attributes as of then."""
-        sql = ("FROM funnel_intervals i JOIN funnel_deals d ON d.deal_id = i.deal_id "
-               "JOIN funnel_versions v ON v.deal_id = i.deal_id AND v.valid_from <= ? "
+        """FROM/WHERE for the intervals of `pipeline` begun by `as_of`, with item attributes as of then."""
+        sql = ("FROM funnel_intervals i JOIN funnel_items d ON d.item_id = i.item_id "
+               "JOIN funnel_versions v ON v.item_id = i.item_id AND v.valid_from <= ? "
                "AND (v.valid_to IS NULL OR v.valid_to > ?) WHERE i.pipeline = ? AND i.entered_at <= ?")
         params: list[Any] = [as_of_us, as_of_us, pipeline, as_of_us]
         for column, value in (("v.owner", filters.owner), ("d.region", filters.region),
@@ -173,8 +182,8 @@ class FunnelQueries:
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in range(len(stages) + 1)) + " END"
         level_params = [p for i, key in enumerate([*open_stages, WON]) for p in (key, i)]
         for furthest, count in self.store.query(
-            f"SELECT furthest, COUNT(*) FROM (SELECT i.deal_id, MAX({level}) AS furthest {scope} "
-            "GROUP BY i.deal_id) reached WHERE furthest IS NOT NULL GROUP BY furthest", [*level_params, *params]
+            f"SELECT furthest, COUNT(*) FROM (SELECT i.item_id, MAX({level}) AS furthest {scope} "
+            "GROUP BY i.item_id) reached WHERE furthest IS NOT NULL GROUP BY furthest", [*level_params, *params]
         ):
             facts.furthest[furthest] = count
         for stage, length in self.store.query(
@@ -187,9 +196,9 @@ class FunnelQueries:
         )]
         threshold = int(stuck_days * DAY_MICROS)
         facts.stuck = [
-            StuckDeal(UUID(deal_id), stage, owner, amount, (t - entered) / DAY_MICROS)
-            for deal_id, stage, owner, amount, entered in self.store.query(
-                f"SELECT i.deal_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope}{covering}{in_open} "
+            StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS)
+            for item_id, stage, owner, amount, entered in self.store.query(
+                f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope}{covering}{in_open} "
                 "AND i.entered_at < ?", [*params, t, *open_stages, t - threshold],
             )
         ]
@@ -197,7 +206,7 @@ class FunnelQueries:
 
     def flow(self, pipeline: str, stages: list[tuple[str, str]], start: datetime, end: datetime,
              filters: FunnelFilters = FunnelFilters()) -> list[FlowRow]:
-        """Per stage, in [start, end): deals that entered it, advanced out of it, and were lost from it."""
+        """Per stage, in [start, end): items that entered it, advanced out of it, and were lost from it."""
         t1, t2 = micros(start), micros(end)
         scope, params = self._scope(pipeline, t2, filters)
         order = {key: i for i, (key, _) in enumerate(stages)}

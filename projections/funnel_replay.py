@@ -1,6 +1,7 @@
-"""The replay path: fold the log from scratch up to an instant and read the funnel off the deals' state.
+"""The replay path: fold the log from scratch up to an instant and read the funnel off the items' state.
 
-It shares no state or SQL with the read model, so holding the two against each other checks both.
+It shares no state or SQL with the read model (only the event → step mapping), so holding the two
+against each other checks both.
 """
 
 from __future__ import annotations
@@ -10,18 +11,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.customer import Customer
-from domain.deal import Deal
-from domain.pipeline import LOST, WON
-from projections.funnel_report import DAY_MICROS, FunnelFacts, FunnelFilters, FunnelReport, StuckDeal, build_report
-from projections.tables import cents, micros
+from domain.pipeline import WON
+from projections.funnel_report import DAY_MICROS, FunnelFacts, FunnelFilters, FunnelReport, StuckItem, build_report
+from projections.funnel_steps import Enter, Move, Profile, Revise, funnel_steps
+from projections.tables import micros
 
 
 @dataclass
-class _DealAtT:
-    pipeline: str
-    customer_id: UUID
-    campaign_id: UUID | None
+class _ItemAtT:
+    enter: Enter
     opened_at: int
     stage: str
     entered_at: int
@@ -32,46 +30,43 @@ class _DealAtT:
 
 
 class FunnelReplay:
-    """Deals' state at one instant: events with business time after it are ignored."""
+    """Items' state at one instant: events with business time after it are ignored."""
 
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
         self._t = micros(as_of)
-        self._customers: dict[UUID, tuple[str, str, str]] = {}
-        self._deals: dict[UUID, _DealAtT] = {}
+        self._profiles: dict[UUID, tuple[str, str, str]] = {}
+        self._items: dict[UUID, _ItemAtT] = {}
 
     def handle(self, event: Any) -> None:
-        if isinstance(event, Customer.Registered):  # who a customer is does not change over time
-            self._customers[event.originator_id] = (event.region, event.industry, event.channel)
-            return
-        if not isinstance(event, Deal.Event) or micros(event.occurred_at) > self._t:
-            return
         at = micros(event.occurred_at)
-        if isinstance(event, Deal.Opened):
-            self._deals[event.originator_id] = _DealAtT(
-                event.pipeline, event.customer_id, event.campaign_id, at, event.stage, at, event.owner,
-                cents(event.amount), {event.stage},
-            )
-            return
-        deal = self._deals[event.originator_id]
-        if isinstance(event, Deal.StageChanged):
-            self._enter(deal, event.to_stage, at)
-        elif isinstance(event, Deal.Won):
-            self._enter(deal, WON, at)
-        elif isinstance(event, Deal.Lost):
-            self._enter(deal, LOST, at)
-        elif isinstance(event, Deal.Reopened):
-            self._enter(deal, event.stage, at)
-        elif isinstance(event, Deal.AmountChanged):
-            deal.amount_cents = cents(event.new_amount)
-        elif isinstance(event, Deal.OwnerChanged):
-            deal.owner = event.new_owner
+        for step in funnel_steps(event):
+            if isinstance(step, Profile):  # who a customer is does not change over time
+                self._profiles[step.customer_id] = (step.region, step.industry, step.channel)
+            elif at > self._t:
+                return
+            elif isinstance(step, Enter):
+                self._items[step.item_id] = _ItemAtT(step, at, step.stage, at, step.owner, step.amount_cents,
+                                                     {step.stage})
+            elif isinstance(step, Move):
+                self._move(self._items[step.item_id], step, at)
+            elif isinstance(step, Revise):
+                item = self._items[step.item_id]
+                item.owner = item.owner if step.owner is None else step.owner
+                item.amount_cents = item.amount_cents if step.amount_cents is None else step.amount_cents
 
     @staticmethod
-    def _enter(deal: _DealAtT, stage: str, at: int) -> None:
-        deal.stays.append((deal.stage, at - deal.entered_at))
-        deal.stage, deal.entered_at = stage, at
-        deal.visited.add(stage)
+    def _move(item: _ItemAtT, step: Move, at: int) -> None:
+        if item.stage == step.stage or (step.only_from and item.stage not in step.only_from):
+            return
+        item.stays.append((item.stage, at - item.entered_at))
+        item.stage, item.entered_at = step.stage, at
+        item.visited.add(step.stage)
+
+    def _profile(self, item: _ItemAtT) -> tuple[str | None, str | None, str | None]:
+        if item.enter.profile:
+            return item.enter.profile
+        return self._profiles.get(item.enter.customer_id, (None, None, None))  # type: ignore[arg-type]
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
                stuck_days: float = 30.0) -> FunnelReport:
@@ -79,22 +74,21 @@ class FunnelReplay:
         order[WON] = len(stages)
         threshold = int(stuck_days * DAY_MICROS)
         facts = FunnelFacts()
-        for deal_id, deal in self._deals.items():
-            region, industry, channel = self._customers.get(deal.customer_id, (None, None, None))
-            if deal.pipeline != pipeline or not filters.matches(deal.owner, region, industry, channel,
-                                                                  deal.campaign_id):
+        for item_id, item in self._items.items():
+            if item.enter.pipeline != pipeline or not filters.matches(item.owner, *self._profile(item),
+                                                                       item.enter.campaign_id):
                 continue
-            count, value = facts.in_stage.get(deal.stage, (0, 0))
-            facts.in_stage[deal.stage] = (count + 1, value + deal.amount_cents)
-            furthest = max((order[s] for s in deal.visited if s in order), default=None)
+            count, value = facts.in_stage.get(item.stage, (0, 0))
+            facts.in_stage[item.stage] = (count + 1, value + item.amount_cents)
+            furthest = max((order[s] for s in item.visited if s in order), default=None)
             if furthest is not None:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1
-            for stage, length in deal.stays:
+            for stage, length in item.stays:
                 if stage in order and stage != WON:
                     facts.stays.setdefault(stage, []).append(length)
-            if deal.stage == WON:
-                facts.won_cycles.append(deal.entered_at - deal.opened_at)
-            elif deal.stage in order and deal.entered_at < self._t - threshold:
-                facts.stuck.append(StuckDeal(deal_id, deal.stage, deal.owner, deal.amount_cents,
-                                             (self._t - deal.entered_at) / DAY_MICROS))
+            if item.stage == WON:
+                facts.won_cycles.append(item.entered_at - item.opened_at)
+            elif item.stage in order and item.entered_at < self._t - threshold:
+                facts.stuck.append(StuckItem(item_id, item.stage, item.owner, item.amount_cents,
+                                             (self._t - item.entered_at) / DAY_MICROS))
         return build_report(pipeline, stages, self.as_of, facts)

@@ -15,7 +15,7 @@ DAY_MICROS = 86_400_000_000
 
 @dataclass(frozen=True)
 class FunnelFilters:
-    """Which deals count; every filter is optional. Owner is the owner at the report's instant."""
+    """Which items count; every filter is optional. Owner is the owner at the report's instant."""
 
     owner: str | None = None
     region: str | None = None
@@ -31,8 +31,8 @@ class FunnelFilters:
 
 
 @dataclass(frozen=True)
-class StuckDeal:
-    deal_id: UUID
+class StuckItem:
+    item_id: UUID
     stage: str
     owner: str
     amount_cents: int
@@ -43,18 +43,18 @@ class StuckDeal:
 class FunnelFacts:
     """What a path must find out about one pipeline at one instant; the report is derived from it."""
 
-    in_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (deals, value in cents)
-    furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → deals
+    in_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (items, value in cents)
+    furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → items
     stays: dict[str, list[int]] = field(default_factory=dict)  # stage → lengths of ended stays (µs)
-    won_cycles: list[int] = field(default_factory=list)  # opened → won (µs), deals won as of the instant
-    stuck: list[StuckDeal] = field(default_factory=list)
+    won_cycles: list[int] = field(default_factory=list)  # opened → won (µs), items won as of the instant
+    stuck: list[StuckItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class StageRow:
     stage: str
     label: str
-    deals: int
+    items: int
     value_cents: int
     reached: int
     conversion_to_next: float | None
@@ -74,18 +74,18 @@ class FunnelReport:
     win_rate: float | None
     average_cycle_days: float | None
     bottleneck: str | None
-    stuck: list[StuckDeal]
+    stuck: list[StuckItem]
 
     @property
-    def open_deals(self) -> int:
-        return sum(row.deals for row in self.rows)
+    def open_items(self) -> int:
+        return sum(row.items for row in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
         result = asdict(self)
         result["as_of"] = self.as_of.isoformat()
-        result["open_deals"] = self.open_deals
+        result["open_items"] = self.open_items
         for stuck in result["stuck"]:
-            stuck["deal_id"] = str(stuck["deal_id"])
+            stuck["item_id"] = str(stuck["item_id"])
         return result
 
 
@@ -107,10 +107,10 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
     reached = [sum(n for level, n in facts.furthest.items() if level >= i) for i in range(len(stages) + 1)]
     rows = []
     for i, (key, label) in enumerate(stages):
-        deals, value = facts.in_stage.get(key, (0, 0))
+        items, value = facts.in_stage.get(key, (0, 0))
         conversion = reached[i + 1] / reached[i] if reached[i] else None
         stays = facts.stays.get(key, [])
-        rows.append(StageRow(key, label, deals, value, reached[i], conversion,
+        rows.append(StageRow(key, label, items, value, reached[i], conversion,
                              None if conversion is None else 1 - conversion,
                              _days(percentile(stays, 0.5)), _days(percentile(stays, 0.9))))
     won, won_value = facts.in_stage.get(WON, (0, 0))
@@ -128,5 +128,5 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         win_rate=won / (won + lost) if won + lost else None,
         average_cycle_days=_days(cycle),
         bottleneck=bottleneck,
-        stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.deal_id))),
+        stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),
     )

@@ -6,14 +6,13 @@ from datetime import datetime
 
 from eventsourcing.utils import get_topic
 
-from domain.customer import Customer
-from domain.deal import Deal
 from projections.funnel_replay import FunnelReplay
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
 
-FUNNEL_TOPICS = [get_topic(cls) for cls in (Customer.Registered, Deal.Opened, Deal.StageChanged, Deal.Won,
-                                            Deal.Lost, Deal.Reopened, Deal.AmountChanged, Deal.OwnerChanged)]
+from projections.funnel_steps import FUNNEL_EVENTS
+
+FUNNEL_TOPICS = [get_topic(cls) for cls in FUNNEL_EVENTS]
 
 
 def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: FunnelFilters = FunnelFilters(),

@@ -34,10 +34,10 @@ def funnel_table(report: FunnelReport, title: str) -> Table:
     for column in ("Stage", "Deals", "Value", "Reached", "→ next", "Drop-off", "Median days", "P90 days"):
         table.add_column(column, justify="left" if column == "Stage" else "right")
     for row in report.rows:
-        table.add_row(row.label, str(row.deals), _money(row.value_cents), str(row.reached),
+        table.add_row(row.label, str(row.items), _money(row.value_cents), str(row.reached),
                       _percent(row.conversion_to_next), _percent(row.drop_off), _days(row.median_days),
                       _days(row.p90_days))
-    table.caption = (f"open {report.open_deals} · won {report.won} ({_money(report.won_value_cents)}) · "
+    table.caption = (f"open {report.open_items} · won {report.won} ({_money(report.won_value_cents)}) · "
                      f"lost {report.lost} · win rate {_percent(report.win_rate)} · "
                      f"avg cycle {_days(report.average_cycle_days)} d · bottleneck {report.bottleneck or '–'} · "
                      f"stuck {len(report.stuck)}")
@@ -50,7 +50,7 @@ def stuck_table(report: FunnelReport, limit: int = 10) -> Table:
     for column in ("Deal", "Stage", "Owner", "Value", "Days in stage"):
         table.add_column(column)
     for stuck in report.stuck[:limit]:
-        table.add_row(str(stuck.deal_id), stuck.stage, stuck.owner, _money(stuck.amount_cents),
+        table.add_row(str(stuck.item_id), stuck.stage, stuck.owner, _money(stuck.amount_cents),
                       _days(stuck.days_in_stage))
     return table
 
@@ -66,7 +66,7 @@ def compare_table(first: FunnelReport, second: FunnelReport) -> Table:
     table = Table("Stage", f"Deals {when(first.as_of)}", f"Deals {when(second.as_of)}", "Δ deals",
                   "→ next then", "→ next now", title="Funnel comparison", title_justify="left")
     for a, b in zip(first.rows, second.rows):
-        table.add_row(a.label, str(a.deals), str(b.deals), f"{b.deals - a.deals:+d}",
+        table.add_row(a.label, str(a.items), str(b.items), f"{b.items - a.items:+d}",
                       _percent(a.conversion_to_next), _percent(b.conversion_to_next))
     table.add_row("won", str(first.won), str(second.won), f"{second.won - first.won:+d}", "", "")
     table.add_row("lost", str(first.lost), str(second.lost), f"{second.lost - first.lost:+d}", "", "")
@@ -77,7 +77,7 @@ def weekly_table(reports: list[FunnelReport]) -> Table:
     table = Table("Week of", *(row.stage for row in reports[0].rows), "won", "lost",
                   title="Open deals per stage, week by week", title_justify="left")
     for report in reports:
-        table.add_row(report.as_of.strftime("%Y-%m-%d"), *(str(row.deals) for row in report.rows),
+        table.add_row(report.as_of.strftime("%Y-%m-%d"), *(str(row.items) for row in report.rows),
                       str(report.won), str(report.lost))
     return table
 

@@ -62,9 +62,9 @@ def _when(days: float) -> datetime:
 def test_deals_and_value_per_stage_as_of_an_instant(funnel: Report) -> None:
     report = funnel(T0 + timedelta(days=4, hours=12))
 
-    assert {r.stage: (r.deals, r.value_cents) for r in report.rows if r.deals} == {
+    assert {r.stage: (r.items, r.value_cents) for r in report.rows if r.items} == {
         "lead": (1, 30000), "needs_analysis": (1, 10000), "proposal": (1, 20000)}  # C, A, B
-    assert (report.won, report.lost, report.open_deals) == (0, 0, 3)
+    assert (report.won, report.lost, report.open_items) == (0, 0, 3)
 
 
 def test_won_lost_and_reopened_deals_as_of_different_instants(funnel: Report) -> None:
@@ -73,7 +73,7 @@ def test_won_lost_and_reopened_deals_as_of_different_instants(funnel: Report) ->
     assert (before_reopen.won, before_reopen.lost, before_reopen.win_rate) == (1, 1, 0.5)
     assert before_reopen.won_value_cents == 10000
     assert (after_reopen.won, after_reopen.lost) == (1, 0)
-    assert _row(after_reopen, "proposal").deals == 2  # B reopened in proposal, C still there
+    assert _row(after_reopen, "proposal").items == 2  # B reopened in proposal, C still there
 
 
 def test_reached_conversion_drop_off_and_bottleneck(funnel: Report) -> None:
@@ -103,8 +103,8 @@ def test_average_sales_cycle_of_won_deals(funnel: Report) -> None:
 def test_owner_and_amount_are_taken_as_of_the_instant(funnel: Report) -> None:
     before, after = funnel(_when(7), filters=FunnelFilters(owner="王伟")), funnel(_when(10))
 
-    assert _row(before, "proposal").deals == 1  # C still belonged to 王伟 on day 7
-    assert funnel(_when(10), filters=FunnelFilters(owner="王伟")).open_deals == 0
+    assert _row(before, "proposal").items == 1  # C still belonged to 王伟 on day 7
+    assert funnel(_when(10), filters=FunnelFilters(owner="王伟")).open_items == 0
     assert _row(after, "proposal").value_cents == 45050
 
 
@@ -113,14 +113,14 @@ def test_customer_attribute_filters(funnel: Report) -> None:
     events = funnel(_when(30), filters=FunnelFilters(channel="event", industry="零售"))
 
     assert [r.reached for r in south.rows] == [1, 1, 1, 1, 0, 0]  # only C
-    assert events.open_deals == 1 and funnel(_when(30), filters=FunnelFilters(region="西北")).open_deals == 0
+    assert events.open_items == 1 and funnel(_when(30), filters=FunnelFilters(region="西北")).open_items == 0
 
 
 def test_deals_stuck_longer_than_a_threshold_are_listed_longest_first(funnel: Report,
                                                                      history: dict[str, object]) -> None:
     report = funnel(_when(40), stuck_days=19)
 
-    assert [(s.deal_id, s.stage, s.owner) for s in report.stuck] == [(history["c"], "proposal", "李娜"),
+    assert [(s.item_id, s.stage, s.owner) for s in report.stuck] == [(history["c"], "proposal", "李娜"),
                                                                      (history["b"], "proposal", "李娜")]
     assert [round(s.days_in_stage, 3) for s in report.stuck] == [34.0, 20.0]
 
@@ -128,7 +128,7 @@ def test_deals_stuck_longer_than_a_threshold_are_listed_longest_first(funnel: Re
 def test_the_funnel_before_any_deal_is_empty(funnel: Report) -> None:
     report = funnel(_when(-1))
 
-    assert report.open_deals == 0 and [r.reached for r in report.rows] == [0] * 6
+    assert report.open_items == 0 and [r.reached for r in report.rows] == [0] * 6
     assert report.win_rate is None and report.bottleneck is None
 
 
@@ -142,3 +142,60 @@ def test_flow_between_two_instants(crm: CrmApplication, history: dict[str, objec
     assert flow["lead"].advanced == 2  # B (day 3) and C (day 6); A left lead on day 2
     assert flow["first_contact"].advanced == 2  # A and B, both on day 4
     assert flow["lead"].entered == 0  # every deal was opened before day 3
+
+
+@pytest.fixture
+def leads_and_tickets(crm: CrmApplication) -> dict[str, object]:
+    """Lead L1 is converted, L2 is disqualified after contact; ticket K1 is rated 5, K2 rated 2 then reopened."""
+    l1 = crm.capture_lead("王五", "", "华北", "金融", "event", at(0))
+    l2 = crm.capture_lead("赵六", "", "西南", "医疗", "web", at(0))
+    for lead in (l1, l2):
+        crm.assign_lead(lead, "陈杰", "industry", at(1))
+        crm.contact_lead(lead, "phone", "首次沟通", at(2))
+    crm.contact_lead(l2, "email", "第二次沟通", at(3))  # a second contact is no new step
+    crm.disqualify_lead(l2, "无预算", at(4))
+    crm.qualify_lead(l1, "预算明确", at(5))
+    customer_id, _ = crm.convert_lead(l1, "采购", "1000", "CNY", at(6))
+    k1 = crm.open_ticket(customer_id, "登录失败", "high", "phone", at(7))
+    k2 = crm.open_ticket(customer_id, "发票问题", "low", "email", at(7))
+    for ticket, score in ((k1, 5), (k2, 2)):
+        crm.assign_ticket(ticket, "赵磊", at(7.5))
+        crm.change_ticket_status(ticket, "in_progress", at(8))
+        crm.resolve_ticket(ticket, "已处理", at(9))
+        crm.rate_ticket(ticket, score, "", at(10))
+    crm.reopen_ticket(k2, "问题再次出现", at(11))
+    return {"l1": l1, "l2": l2, "k1": k1, "k2": k2}
+
+
+@pytest.fixture(params=["read model", "replay"])
+def any_funnel(request: pytest.FixtureRequest, crm: CrmApplication,
+               leads_and_tickets: dict[str, object]) -> Iterator[Callable[..., FunnelReport]]:
+    """Like `funnel`, for any pipeline."""
+    store = ReadStore(database_from_url("memory://"))
+    projector_for(crm, store).catch_up()
+    queries = FunnelQueries(store)
+    if request.param == "replay":
+        yield lambda pipeline, instant, **options: replay_funnel(crm, pipeline, instant, **options)
+    else:
+        yield lambda pipeline, instant, **options: queries.report(pipeline, stages_of(crm, pipeline), instant,
+                                                                  **options)
+    store.close()
+
+
+def test_the_marketing_funnel_follows_leads_from_capture_to_conversion(any_funnel: Callable[..., FunnelReport]) -> None:
+    during, after = any_funnel("marketing", _when(2.5)), any_funnel("marketing", _when(20))
+
+    assert _row(during, "contacted").items == 2
+    assert [r.reached for r in after.rows] == [2, 2, 2, 1]
+    assert (after.won, after.lost, after.win_rate) == (1, 1, 0.5)  # converted / disqualified
+    assert _row(after, "contacted").median_days == pytest.approx(2.5)  # L2 left on day 4, L1 on day 5
+    assert any_funnel("marketing", _when(20), filters=FunnelFilters(region="华北")).won == 1
+
+
+def test_the_service_funnel_ends_in_satisfied_or_dissatisfied_ratings(any_funnel: Callable[..., FunnelReport]) -> None:
+    rated, reopened = any_funnel("service", _when(10.5)), any_funnel("service", _when(12))
+
+    assert (rated.won, rated.lost) == (1, 1)  # rated 5 → satisfied, rated 2 → dissatisfied
+    assert [r.reached for r in rated.rows] == [2, 2, 2]
+    assert (reopened.won, reopened.lost, _row(reopened, "feedback").items) == (1, 0, 1)
+    assert any_funnel("service", _when(10.5), filters=FunnelFilters(owner="赵磊", region="华北")).won == 1

@@ -127,7 +127,7 @@ def test_change_to_current_stage_is_refused(deal, sales_pipeline, meta_at, refus
 
 def test_change_stage_with_another_pipeline_is_refused(deal, marketing_pipeline, meta_at, refuse):
     refuse(deal, "deal belongs to pipeline 'sales', not 'marketing'",
-           lambda: deal.change_stage(marketing_pipeline, "engaged", "", meta_at(1)))
+           lambda: deal.change_stage(marketing_pipeline, "contacted", "", meta_at(1)))
 
 
 def test_stage_inserted_into_pipeline_is_usable(deal, sales_pipeline, meta_at):
