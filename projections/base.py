@@ -62,8 +62,9 @@ class Rows:
         self._cache[table.name][key] = row
         self._dirty[table.name].add(key)
 
-    def flush(self) -> int:
-        """Write every changed row back; returns how many rows were written."""
+    def flush(self, cursor: Cursor | None = None) -> int:
+        """Write every changed row back (through `cursor`, default the one rows were read with)."""
+        cursor = cursor or self._cursor
         written = 0
         for name, keys in self._dirty.items():
             if not keys:
@@ -71,7 +72,7 @@ class Rows:
             table = self._tables[name]
             cache = self._cache[name]
             rows = [tuple(cache[k][c] for c in table.column_names) for k in keys]  # type: ignore[index]
-            self._cursor.executemany(table.upsert_sql(), rows)
+            cursor.executemany(table.upsert_sql(), rows)
             written += len(rows)
             keys.clear()
         return written

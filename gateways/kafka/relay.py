@@ -1,0 +1,114 @@
+"""The outbox relay: publishes the event log, in order, to Kafka topic `crm.events`, at least once.
+
+It follows the log from a stored position. Each batch is produced, flushed and acknowledged by the
+broker before the new position (and the aggregate → customer keys it learnt) is committed, so a
+crash or a broker outage re-sends (same `ce_id`, consumers deduplicate) and never loses an event.
+The message key is the customer the event is about, so one customer's events stay in order.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from uuid import UUID
+
+from kafka import KafkaProducer
+
+from domain.campaign import Campaign
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.lead import Lead
+from domain.ticket import Ticket
+from gateways.kafka.cloudevents import encode
+from projections.base import Rows
+from projections.tables import Table
+from services.application import CrmApplication
+from services.projector import POSITIONS
+from services.readstore import ReadStore
+
+TOPIC = "crm.events"
+RELAY_NAME = "kafka-relay"
+SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "TEXT")), ("aggregate_id",))
+
+
+class RelayStalled(RuntimeError):
+    """The broker did not acknowledge a batch; the position was not moved."""
+
+
+def customer_of(event: Any, rows: Rows) -> UUID | None:
+    """The customer an event is about, where it is about one (learning it from Opened events)."""
+    if isinstance(event, Customer.Event):
+        return event.originator_id
+    if isinstance(event, (Deal.Opened, Ticket.Opened)):
+        rows.put(SUBJECTS, {"aggregate_id": str(event.originator_id), "customer_id": str(event.customer_id)})
+        return event.customer_id
+    if isinstance(event, (Deal.Event, Ticket.Event)):
+        known = rows.get(SUBJECTS, str(event.originator_id))
+        return UUID(known["customer_id"]) if known else None
+    if isinstance(event, Lead.Converted):
+        return event.customer_id
+    if isinstance(event, Campaign.ResponseRecorded):
+        return event.customer_id
+    return None
+
+
+def partition_key(event: Any, rows: Rows) -> bytes:
+    customer = customer_of(event, rows)
+    return str(customer or event.originator_id).encode()
+
+
+class KafkaRelay:
+    def __init__(self, app: CrmApplication, store: ReadStore, producer: KafkaProducer, topic: str = TOPIC,
+                 ack_timeout: float = 30.0) -> None:
+        self.app = app
+        self.store = store
+        self.producer = producer
+        self.topic = topic
+        self.ack_timeout = ack_timeout
+        with store.transaction() as cursor:
+            for statement in (*POSITIONS.ddl(), *SUBJECTS.ddl()):
+                cursor.execute(statement)
+            cursor.execute("INSERT INTO projection_positions (name, position) VALUES (?, 0) "
+                           "ON CONFLICT (name) DO NOTHING", (RELAY_NAME,))
+
+    def position(self) -> int:
+        return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (RELAY_NAME,))[0][0]
+
+    def run_batch(self, limit: int = 2000) -> int:
+        """Publish the next batch; returns how many events were published (0 = caught up)."""
+        start = self.position()
+        notifications = self.app.recorder.select_notifications(start, limit, inclusive_of_start=False)
+        if not notifications:
+            return 0
+        with self.store.transaction() as cursor:  # short: learn the keys, write nothing yet
+            rows = Rows(cursor, [SUBJECTS])
+            messages = []
+            for notification in notifications:
+                event = self.app.mapper.to_domain_event(notification)
+                messages.append((partition_key(event, rows), *encode(event, notification.id)))
+        futures = [self.producer.send(self.topic, key=key, value=value, headers=headers)
+                   for key, headers, value in messages]
+        self.producer.flush(timeout=self.ack_timeout)
+        failed = next((f for f in futures if not f.succeeded()), None)
+        if failed is not None:
+            raise RelayStalled(f"broker did not acknowledge the batch after position {start}: "
+                               f"{failed.exception or 'timed out'}")
+        with self.store.transaction() as cursor:
+            rows.flush(cursor)
+            cursor.execute("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
+                           (notifications[-1].id, RELAY_NAME, start))
+            if cursor.rowcount != 1:
+                raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
+        return len(notifications)
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
+        """Publish new events as they are recorded, until `stop` is set."""
+        while not stop.is_set():
+            if self.run_batch() == 0:
+                stop.wait(poll_seconds)
+
+
+def producer_for(bootstrap: str) -> KafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas; ordering kept per partition."""
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, retries=5,
+                         request_timeout_ms=10000, delivery_timeout_ms=20000, max_block_ms=10000)

@@ -1,0 +1,116 @@
+"""The relay on the real PostgreSQL and Kafka: every event published once per run, as CloudEvents,
+keyed by customer so each customer's events stay in order, with the position saved after the ack."""
+
+from collections.abc import Iterator
+from uuid import UUID
+
+import orjson
+import pytest
+from kafka import KafkaConsumer
+
+from gateways.kafka.cloudevents import decode_headers
+from gateways.kafka.relay import KafkaRelay, producer_for
+from services.application import CrmApplication
+from services.readstore import ReadStore
+from services.settings import database_from_url
+from tests.conftest import at
+
+
+@pytest.fixture
+def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
+    application = CrmApplication(database_from_url(pg_database))
+    application.ensure_default_pipelines(at(-30, "setup"))
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def relay(crm_pg: CrmApplication, kafka_bootstrap: str, kafka_topic: str) -> Iterator[KafkaRelay]:
+    store = ReadStore(crm_pg.database)
+    producer = producer_for(kafka_bootstrap)
+    yield KafkaRelay(crm_pg, store, producer, topic=kafka_topic)
+    producer.close()
+    store.close()
+
+
+def _history(crm: CrmApplication) -> dict[str, UUID]:
+    campaign = crm.plan_campaign("行业展会", "event", "50000", "CNY", at(0))
+    crm.launch_campaign(campaign, at(1))
+    lead = crm.capture_lead("王五", "北京华信", "华北", "金融", "event", at(1), campaign_id=campaign)
+    crm.assign_lead(lead, "陈杰", "industry", at(2))
+    crm.contact_lead(lead, "phone", "首次沟通", at(3))
+    crm.qualify_lead(lead, "预算明确", at(4))
+    customer, deal = crm.convert_lead(lead, "核心系统改造", "880000", "CNY", at(5))
+    other = crm.register_customer("赵六", "成都天成", "西南", "医疗", "web", at(5))
+    crm.change_stage(deal, "first_contact", "客户回电", at(6))
+    ticket = crm.open_ticket(other, "登录失败", "urgent", "phone", at(7))
+    crm.record_response(campaign, "attendance", at(8), customer_id=customer)
+    crm.change_stage(deal, "needs_analysis", "现场调研", at(9))
+    crm.resolve_ticket(ticket, "已重置密码", at(10))
+    return {"customer": customer, "deal": deal, "other": other, "ticket": ticket, "lead": lead}
+
+
+def _consume(bootstrap: str, topic: str, expected: int) -> list:
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5000, group_id=None)
+    messages = []
+    for message in consumer:
+        messages.append(message)
+        if len(messages) >= expected:
+            break
+    consumer.close()
+    return messages
+
+
+def test_every_event_is_published_as_a_cloudevent(crm_pg: CrmApplication, relay: KafkaRelay,
+                                                  kafka_bootstrap: str, kafka_topic: str) -> None:
+    ids = _history(crm_pg)
+    while relay.run_batch(limit=7):
+        pass
+
+    messages = _consume(kafka_bootstrap, kafka_topic, crm_pg.event_count() + 1)
+
+    assert len(messages) == crm_pg.event_count() == relay.position()
+    headers = [decode_headers(m.headers) for m in messages]
+    assert len({h["ce_id"] for h in headers}) == len(messages)  # each event exactly once
+    stage_change = next(m for m, h in zip(messages, headers) if h["ce_type"] == "crm.Deal.StageChanged")
+    h = decode_headers(stage_change.headers)
+    assert (h["ce_specversion"], h["ce_source"], h["ce_subject"]) == ("1.0", "/crm", str(ids["deal"]))
+    assert h["ce_id"] == f"{ids['deal']}:2" and h["ce_time"] == at(6).occurred_at.isoformat()
+    data = orjson.loads(stage_change.value)
+    assert (data["from_stage"], data["to_stage"], data["reason"], data["actor"]) == (
+        "lead", "first_contact", "客户回电", "李娜")
+
+
+def test_a_customers_events_share_a_key_and_keep_log_order(crm_pg: CrmApplication, relay: KafkaRelay,
+                                                           kafka_bootstrap: str, kafka_topic: str) -> None:
+    ids = _history(crm_pg)
+    while relay.run_batch(limit=5):
+        pass
+
+    messages = _consume(kafka_bootstrap, kafka_topic, crm_pg.event_count())
+    mine = [m for m in messages if m.key == str(ids["customer"]).encode()]
+
+    types = [decode_headers(m.headers)["ce_type"] for m in mine]
+    assert types == ["crm.Lead.Converted", "crm.Customer.Registered", "crm.Deal.Opened", "crm.Deal.StageChanged",
+                     "crm.Campaign.ResponseRecorded", "crm.Deal.StageChanged"]
+    assert len({m.partition for m in mine}) == 1
+    ticket_keys = {m.key for m in messages if decode_headers(m.headers)["ce_subject"] == str(ids["ticket"])}
+    assert ticket_keys == {str(ids["other"]).encode()}
+
+
+def test_a_restarted_relay_resumes_from_its_stored_position(crm_pg: CrmApplication, relay: KafkaRelay,
+                                                            kafka_bootstrap: str, kafka_topic: str) -> None:
+    _history(crm_pg)
+    while relay.run_batch():
+        pass
+    published = relay.position()
+    crm_pg.register_customer("新客户", "", "华东", "零售", "web", at(20))
+
+    restarted = KafkaRelay(crm_pg, relay.store, relay.producer, topic=kafka_topic)
+    assert restarted.run_batch() == 1 and restarted.run_batch() == 0
+
+    messages = _consume(kafka_bootstrap, kafka_topic, published + 1)
+    assert len(messages) == published + 1
+    latest = max((decode_headers(m.headers) for m in messages), key=lambda h: int(h["ce_sequence"]))
+    assert (latest["ce_type"], int(latest["ce_sequence"])) == ("crm.Customer.Registered", published + 1)
