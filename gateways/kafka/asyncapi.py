@@ -1,0 +1,112 @@
+"""The AsyncAPI 3.0 document of the CRM's topics, generated from the event classes themselves.
+
+`python -m gateways.kafka.asyncapi > gateways/kafka/asyncapi.json` refreshes the committed copy;
+a test fails when the two differ, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.campaign import Campaign
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.lead import Lead
+from domain.pipeline import Pipeline
+from domain.ticket import Ticket
+from gateways.kafka.cloudevents import ENVELOPE_FIELDS
+from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMessage, TouchMessage
+from gateways.kafka.relay import TOPIC
+
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
+_SCALARS: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
+    datetime: {"type": "string", "format": "date-time"}, date: {"type": "string", "format": "date"},
+    UUID: {"type": "string", "format": "uuid"}, Decimal: {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+}
+CLOUDEVENT_HEADERS = {
+    "type": "object",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"],
+    "properties": {
+        "ce_specversion": {"const": "1.0"},
+        "ce_id": {"type": "string", "description": "<aggregate id>:<version>; the same on every redelivery"},
+        "ce_source": {"const": "/crm"},
+        "ce_type": {"type": "string", "description": "crm.<Aggregate>.<Event>, e.g. crm.Deal.StageChanged"},
+        "ce_subject": {"type": "string", "format": "uuid", "description": "the aggregate's id"},
+        "ce_time": {"type": "string", "format": "date-time", "description": "business time (occurred_at)"},
+        "ce_recordedtime": {"type": "string", "format": "date-time", "description": "when it was recorded"},
+        "ce_sequence": {"type": "string", "description": "position in the CRM's totally ordered log"},
+        "ce_aggregateversion": {"type": "string"},
+        "content-type": {"const": "application/json"},
+    },
+}
+
+
+def _schema(hint: Any) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return {"oneOf": [_schema(options[0]), {"type": "null"}]}
+    if origin in (list, set, tuple):
+        item = typing.get_args(hint)[0] if typing.get_args(hint) else str
+        return {"type": "array", "items": _schema(item)}
+    if origin is dict or hint is dict:
+        return {"type": "object", "additionalProperties": {"type": "string"}}
+    return dict(_SCALARS[hint])
+
+
+def event_payload(event_class: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(event_class)
+    fields = [f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS]
+    return {"type": "object", "required": fields, "properties": {name: _schema(hints[name]) for name in fields}}
+
+
+def event_classes() -> list[type]:
+    return [value for aggregate in AGGREGATES for name, value in vars(aggregate).items()
+            if isinstance(value, type) and issubclass(value, aggregate.Event) and name not in ("Event", "Created")]
+
+
+def document() -> dict[str, Any]:
+    messages = {f"{cls.__qualname__}": {
+        "name": f"crm.{cls.__qualname__}", "title": cls.__qualname__, "contentType": "application/json",
+        "headers": CLOUDEVENT_HEADERS, "payload": event_payload(cls),
+    } for cls in event_classes()}
+    inbound = {model.__name__: {"name": model.__name__, "contentType": "application/json",
+                                "payload": model.model_json_schema()} for model in (TouchMessage, CampaignResponseMessage)}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "Event-sourced CRM", "version": "1.0.0",
+                 "description": "Every CRM event, published at least once in log order per customer (key = the "
+                                "customer the event is about, else the aggregate id); deduplicate by ce_id."},
+        "channels": {
+            "events": {"address": TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in messages}},
+            "inbound": {"address": INBOUND_TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"}
+                                                               for k in inbound}},
+            "inboundDlq": {"address": DLQ_TOPIC, "description": "Refused inbound messages, unchanged, with headers "
+                                                                "dlq_reason, dlq_origin (topic/partition/offset), dlq_time.",
+                           "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in inbound}},
+        },
+        "operations": {
+            "publishEvents": {"action": "send", "channel": {"$ref": "#/channels/events"}},
+            "receiveInbound": {"action": "receive", "channel": {"$ref": "#/channels/inbound"}},
+            "sendDeadLetters": {"action": "send", "channel": {"$ref": "#/channels/inboundDlq"}},
+        },
+        "components": {"messages": {**messages, **inbound}},
+    }
+
+
+def render() -> str:
+    return orjson.dumps(document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

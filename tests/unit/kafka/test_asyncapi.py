@@ -1,0 +1,29 @@
+"""The committed AsyncAPI document matches the code, and describes every event a consumer can receive."""
+
+from pathlib import Path
+
+import orjson
+
+from gateways.kafka import asyncapi
+from gateways.kafka.cloudevents import event_data, event_type
+from tests.conftest import at
+from services.application import CrmApplication
+
+COMMITTED = Path(asyncapi.__file__).with_name("asyncapi.json")
+
+
+def test_the_committed_document_is_up_to_date() -> None:
+    assert COMMITTED.read_text(encoding="utf-8") == asyncapi.render(), (
+        "run: python -m gateways.kafka.asyncapi > gateways/kafka/asyncapi.json")
+
+
+def test_every_published_event_has_a_message_whose_schema_names_its_fields(crm: CrmApplication) -> None:
+    deal = crm.open_deal("sales", crm.register_customer("张三", "", "华东", "零售", "web", at(0)), "ERP", "1",
+                         "CNY", "李娜", at(1))
+    crm.change_stage(deal, "proposal", "报价", at(2))
+    messages = asyncapi.document()["components"]["messages"]
+
+    for _, event in crm.read_log():
+        message = messages[event_type(event).removeprefix("crm.")]
+        assert message["payload"]["required"] == list(event_data(event)), event_type(event)
+    assert orjson.loads(COMMITTED.read_bytes())["channels"]["events"]["address"] == "crm.events"
