@@ -1,17 +1,23 @@
-"""The read models this CRM maintains, and how to run them on the configured database."""
+"""The read models this CRM maintains, and how to run and ask them on the configured database."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
+from domain.pipeline import DEFAULT_PIPELINES
 from projections.base import ReadModel
-from projections.funnel import FunnelReadModel
+from projections.funnel import FunnelQueries, FunnelReadModel
+from projections.tickets import TicketQueries, TicketsReadModel
+from projections.timeline import TimelineQueries, TimelineReadModel
 from services.application import CrmApplication
+from services.funnel_replay import stages_of
 from services.projector import Projector
 from services.readstore import ReadStore
 
 READ_MODELS: dict[str, type[ReadModel]] = {
-    FunnelReadModel.name: FunnelReadModel,
+    model.name: model for model in (FunnelReadModel, TicketsReadModel, TimelineReadModel)
 }
 
 
@@ -25,3 +31,20 @@ def projector_for(app: CrmApplication, store: ReadStore, names: Sequence[str] = 
     if unknown:
         raise UnknownReadModel(f"unknown read model(s) {', '.join(unknown)}; known: {', '.join(READ_MODELS)}")
     return Projector(app, store, [READ_MODELS[n]() for n in (names or READ_MODELS)])
+
+
+def _funnel_summary(app: CrmApplication, store: ReadStore, as_of: datetime) -> dict[str, Any]:
+    queries = FunnelQueries(store)
+    return {key: queries.report(key, stages_of(app, key), as_of).to_dict() for key in DEFAULT_PIPELINES}
+
+
+SUMMARIES: dict[str, Callable[[CrmApplication, ReadStore, datetime], dict[str, Any]]] = {
+    "funnel": _funnel_summary,
+    "tickets": lambda app, store, as_of: TicketQueries(store).summary(as_of),
+    "timeline": lambda app, store, as_of: TimelineQueries(store).summary(as_of),
+}
+
+
+def summaries(app: CrmApplication, store: ReadStore, as_of: datetime) -> dict[str, dict[str, Any]]:
+    """Everything every read model can answer as of an instant (for equivalence checks and exports)."""
+    return {name: summary(app, store, as_of) for name, summary in SUMMARIES.items()}

@@ -27,7 +27,7 @@ from projections.funnel_report import FunnelFilters
 from services.application import CrmApplication
 from services.funnel_replay import stages_of
 from services.projector import Projector
-from services.read_models import READ_MODELS
+from services.read_models import READ_MODELS, summaries
 from services.readstore import ReadStore
 from services.replay import replay_until
 from tests.conftest import T0
@@ -233,12 +233,18 @@ def check_equivalence(app: CrmApplication, live: ReadStore, days: list[int], bat
     projector = Projector(app, live, models)
     projector.catch_up(limit=batch)
     instants = [T0 + timedelta(days=day, hours=day % 7) for day in days]
-    incremental = {as_of: funnel_answers(app, live, as_of) for as_of in instants}
+    incremental = {as_of: (funnel_answers(app, live, as_of), summaries(app, live, as_of)) for as_of in instants}
     for as_of in instants:
+        funnels, answers = incremental[as_of]
         replayed = replay_until(app, models, as_of)
-        assert incremental[as_of] == funnel_answers(app, replayed, as_of), f"replay_until differs at {as_of}"
-        assert incremental[as_of] == replayed_funnel_answers(app, as_of), f"funnel replay differs at {as_of}"
+        assert funnels == funnel_answers(app, replayed, as_of), f"funnel: replay_until differs at {as_of}"
+        assert funnels == replayed_funnel_answers(app, as_of), f"funnel: FunnelReplay differs at {as_of}"
+        replayed_answers = summaries(app, replayed, as_of)
+        for name in answers:
+            assert answers[name] == replayed_answers[name], f"{name}: replay_until differs at {as_of}"
         replayed.close()
     projector.rebuild()
     for as_of in instants:
-        assert incremental[as_of] == funnel_answers(app, live, as_of), f"rebuild differs at {as_of}"
+        funnels, answers = incremental[as_of]
+        assert funnels == funnel_answers(app, live, as_of), f"funnel: rebuild differs at {as_of}"
+        assert answers == summaries(app, live, as_of), f"rebuild differs at {as_of}"

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import typer
 
+from gateways.cli.customer_commands import customer_app
 from gateways.cli.deal_commands import deal_app
 from gateways.cli.demo_command import demo
 from gateways.cli.funnel_command import funnel
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
+from gateways.cli.tickets_commands import tickets
 
 app = typer.Typer(help="Event-sourced CRM.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(demo)
 app.command()(funnel)
 app.command()(relay)
 app.command()(inbound)
+app.command()(tickets)
+app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")
 app.add_typer(projections_app, name="projections")
 

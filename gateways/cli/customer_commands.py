@@ -1,0 +1,53 @@
+"""`crm customer timeline`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+from uuid import UUID
+
+import orjson
+import typer
+from rich.table import Table
+
+from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
+from projections.timeline import Timeline, TimelineQueries, TimelineReadModel, UnknownCustomer
+from services.projector import ProjectionRace, Projector
+
+customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
+
+
+@customer_app.command("timeline")
+def timeline(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Everything that happened with one customer, its leads, deals, tickets and campaign responses."""
+    instant = parse_instant(as_of)
+    with crm_application() as crm, read_store(crm) as store:
+        try:
+            Projector(crm, store, [TimelineReadModel()]).catch_up()
+        except ProjectionRace:
+            pass  # another projector is bringing it up to date
+        try:
+            result = TimelineQueries(store).timeline(customer_id, instant, limit, offset)
+        except UnknownCustomer as error:
+            raise fail(str(error)) from None
+    if as_json:
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        console.print(_timeline_table(result, instant.astimezone(timezone.utc)))
+
+
+def _timeline_table(result: Timeline, as_of: datetime) -> Table:
+    shown = f"{result.offset + 1}–{result.offset + len(result.entries)}" if result.entries else "none"
+    table = Table("When (business)", "Event", "Who", "What", "Subject",
+                  title=f"Customer {result.customer_id} as of {as_of:%Y-%m-%d %H:%M} UTC "
+                        f"— entries {shown} of {result.total}", title_justify="left")
+    for entry in result.entries:
+        table.add_row(f"{entry.occurred_at:%Y-%m-%d %H:%M}", entry.kind, entry.actor, entry.summary,
+                      str(entry.subject_id))
+    return table

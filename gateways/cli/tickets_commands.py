@@ -1,0 +1,113 @@
+"""`crm tickets`: service backlog, response and resolution times, SLA, CSAT and the service funnel."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from gateways.cli.common import console, crm_application, parse_instant, read_store
+from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport, TicketsReadModel
+from services.projector import ProjectionRace, Projector
+
+BREACHES_SHOWN = 10
+
+
+def tickets(
+    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Service tickets as of an instant (default now): backlog, times, SLA breaches, CSAT, service funnel."""
+    instant = parse_instant(as_of)
+    with crm_application() as crm, read_store(crm) as store:
+        try:
+            Projector(crm, store, [TicketsReadModel()]).catch_up()
+        except ProjectionRace:
+            pass  # another projector is bringing it up to date
+        report = TicketQueries(store).report(instant)
+    if as_json:
+        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(f"[bold]Service tickets as of {report.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC[/bold]")
+    for table in (_backlog_table(report), _times_table(report), _sla_table(report), _breaches_table(report),
+                  _csat_table(report), _funnel_table(report)):
+        console.print(table)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _backlog_table(report: TicketReport) -> Table:
+    backlog = report.backlog
+    table = Table("By", "", "Tickets", title=f"Backlog: {backlog.total} being worked on", title_justify="left")
+    for status, count in backlog.per_status.items():
+        table.add_row("status", status, str(count))
+    table.add_section()
+    for priority, count in backlog.per_priority.items():
+        table.add_row("priority", priority, str(count))
+    table.add_section()
+    for assignee, count in backlog.per_assignee.items():
+        table.add_row("assignee", assignee, str(count))
+    return table
+
+
+def _times_table(report: TicketReport) -> Table:
+    table = Table("Time", "Tickets", "Median h", "P90 h", title="Response and resolution", title_justify="left")
+    for label, durations in (("first response", report.first_response), ("resolution", report.resolution)):
+        table.add_row(label, *_durations(durations))
+    return table
+
+
+def _durations(durations: Durations) -> tuple[str, str, str]:
+    return str(durations.count), _number(durations.median_hours), _number(durations.p90_hours)
+
+
+def _sla_table(report: TicketReport) -> Table:
+    table = Table("Priority", "First response late", "Resolution late", title="SLA breaches", title_justify="left")
+    for priority, count in report.sla.first_response_breaches.items():
+        table.add_row(priority, str(count), str(report.sla.resolution_breaches[priority]))
+    return table
+
+
+def _breaches_table(report: TicketReport) -> Table:
+    breaching = report.sla.breaching
+    table = Table("Ticket", "Priority", "Status", "Assignee", "Subject", "Response h", "Resolution h",
+                  title=f"Breaching tickets ({len(breaching)} in all; unresolved oldest first, then newest)",
+                  title_justify="left")
+    for b in breaching[:BREACHES_SHOWN]:
+        table.add_row(str(b.ticket_id), b.priority, b.status, b.assignee or "–", b.subject,
+                      _late(b.first_response_hours, b.first_response_late),
+                      _late(b.resolution_hours, b.resolution_late))
+    return table
+
+
+def _late(hours: float, late: bool) -> str:
+    return f"[red]{hours:.1f}[/red]" if late else f"{hours:.1f}"
+
+
+def _csat_table(report: TicketReport) -> Table:
+    table = Table("Assignee", "Ratings", "Average", "Satisfied (4–5)", title="CSAT", title_justify="left")
+    for assignee, csat in (*report.csat.per_assignee.items(), ("all", report.csat.overall)):
+        table.add_row(assignee, *_satisfaction(csat))
+    return table
+
+
+def _satisfaction(csat: Satisfaction) -> tuple[str, str, str]:
+    return str(csat.ratings), _number(csat.average), _percent(csat.satisfied_share)
+
+
+def _funnel_table(report: TicketReport) -> Table:
+    table = Table("Step", "Count", "Unit", "Conversion", title="Service funnel", title_justify="left")
+    for step, count, unit, conversion in report.funnel.steps():
+        table.add_row(step, str(count), unit, _percent(conversion))
+    table.caption = f"loyal ÷ {report.funnel.satisfied_customers} satisfied customers"
+    table.caption_justify = "left"
+    return table

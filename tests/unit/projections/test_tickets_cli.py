@@ -1,0 +1,70 @@
+"""`crm tickets` on an SQLite log: JSON, tables and refusals."""
+
+from pathlib import Path
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gateways.cli.tickets_commands import tickets
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One high-priority ticket answered after 5 h (late), resolved after 10 h, rated 5; a deal won later."""
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    crm = CrmApplication(database_from_url(url))
+    crm.ensure_default_pipelines(at(-30, "setup"))
+    customer = crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0))
+    deal = crm.open_deal("sales", customer, "增购", "100", "CNY", "李娜", at(0))
+    ticket = crm.open_ticket(customer, "系统登录失败", "high", "phone", at(1, "客户"))
+    crm.assign_ticket(ticket, "赵磊", at(1))
+    crm.change_ticket_status(ticket, "in_progress", at(1 + 5 / 24, "赵磊"))
+    crm.resolve_ticket(ticket, "已远程协助处理", at(1 + 10 / 24, "赵磊"))
+    crm.rate_ticket(ticket, 5, "", at(2, "客户"))
+    crm.win_deal(deal, at(3))
+    crm.close()
+
+
+def _cli() -> typer.Typer:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command()(tickets)
+    return app
+
+
+def test_json_report_as_of_an_instant(recorded: None) -> None:
+    result = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--json"])
+
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(result.output)
+    assert data["backlog"]["per_status"]["resolved"] == 1 and data["backlog"]["total"] == 0
+    assert (data["first_response"]["median_hours"], data["resolution"]["median_hours"]) == (5.0, 10.0)
+    assert data["sla"]["first_response_breaches"]["high"] == 1 and data["sla"]["resolution_breaches"]["high"] == 0
+    assert [s["count"] for s in data["funnel"]["steps"]] == [1, 1, 1, 1, 1]  # … and loyal after the win on day 3
+
+
+def test_tables_show_every_section(recorded: None) -> None:
+    result = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-02T20:00"])  # resolved, not rated yet
+
+    assert result.exit_code == 0, result.output
+    for title in ("Service tickets as of 2026-03-02 20:00 UTC", "Backlog: 0 being worked on", "Response and resolution",
+                  "SLA breaches",
+                  "Breaching tickets (1 in all", "CSAT", "Service funnel"):
+        assert title in result.output
+    assert "系统登录失败" in result.output and "赵磊" in result.output
+
+
+def test_a_malformed_instant_is_refused(recorded: None) -> None:
+    result = runner.invoke(_cli(), ["tickets", "--as-of", "yesterday"])
+
+    assert result.exit_code == 2
+    assert "'yesterday' is not an ISO 8601 date or time" in result.output
