@@ -23,6 +23,7 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
+from services.log_protection import protect_event_log
 from services.settings import Database, database_from_environment
 from services.transcodings import DateAsISO
 
@@ -45,6 +46,8 @@ class CrmApplication(Application):
     def __init__(self, database: Database | None = None) -> None:
         self.database = database or database_from_environment()
         super().__init__(env=self.database.env)
+        if self.database.kind != "memory":
+            protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
