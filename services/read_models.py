@@ -8,7 +8,9 @@ from typing import Any
 
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.base import ReadModel
+from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.funnel import FunnelQueries, FunnelReadModel
+from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
 from services.application import CrmApplication
@@ -17,7 +19,8 @@ from services.projector import Projector
 from services.readstore import ReadStore
 
 READ_MODELS: dict[str, type[ReadModel]] = {
-    model.name: model for model in (FunnelReadModel, TicketsReadModel, TimelineReadModel)
+    model.name: model
+    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel)
 }
 
 
@@ -40,7 +43,9 @@ def _funnel_summary(app: CrmApplication, store: ReadStore, as_of: datetime) -> d
 
 SUMMARIES: dict[str, Callable[[CrmApplication, ReadStore, datetime], dict[str, Any]]] = {
     "funnel": _funnel_summary,
+    "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
     "tickets": lambda app, store, as_of: TicketQueries(store).summary(as_of),
+    "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
     "timeline": lambda app, store, as_of: TimelineQueries(store).summary(as_of),
 }
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from gateways.cli.campaigns_commands import campaigns
 from gateways.cli.customer_commands import customer_app
 from gateways.cli.deal_commands import deal_app
 from gateways.cli.demo_command import demo
 from gateways.cli.funnel_command import funnel
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
+from gateways.cli.segments_commands import segments_app
 from gateways.cli.tickets_commands import tickets
 
 app = typer.Typer(help="Event-sourced CRM.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -18,6 +20,8 @@ app.command()(funnel)
 app.command()(relay)
 app.command()(inbound)
 app.command()(tickets)
+app.command()(campaigns)
+app.add_typer(segments_app, name="segments")
 app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")
 app.add_typer(projections_app, name="projections")

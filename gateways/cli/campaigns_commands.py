@@ -1,0 +1,100 @@
+"""`crm campaigns`: campaigns and channels as of an instant — cost, responses, deals, ROI, CAC,
+attribution of won revenue and customer lifetime value."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from domain.vocabulary import ACQUISITION_CHANNELS
+from gateways.cli.common import console, crm_application, parse_instant, read_store
+from gateways.cli.render import when
+from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport, Totals
+from services.projector import ProjectionRace, Projector
+
+TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Revenue", "ROI", "CAC")
+
+
+def campaigns(
+    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    channel: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(ACQUISITION_CHANNELS)}.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value."""
+    instant = parse_instant(as_of)
+    if channel is not None and channel not in ACQUISITION_CHANNELS:
+        raise typer.BadParameter(f"unknown channel {channel!r}; expected one of: {', '.join(ACQUISITION_CHANNELS)}",
+                                 param_hint="--channel")
+    with crm_application() as crm, read_store(crm) as store:
+        try:
+            Projector(crm, store, [CampaignsReadModel()]).catch_up()
+        except ProjectionRace:
+            pass  # another projector is bringing it up to date
+        report = CampaignQueries(store).report(instant, channel)
+    if as_json:
+        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    for table in (campaign_table(report), channel_table(report), attribution_table(report), value_table(report)):
+        console.print(table)
+
+
+def _money(cents: int | None) -> str:
+    return "–" if cents is None else f"{cents / 100:,.0f}"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _totals(t: Totals) -> list[str]:
+    return [_money(t.cost_cents), str(t.response_count), str(t.leads), str(t.qualified), str(t.deals), str(t.won),
+            _money(t.won_revenue_cents), _percent(t.roi), _money(t.cac_cents)]
+
+
+def _table(title: str, *columns: str, left: int = 1) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < left else "right")
+    return table
+
+
+def campaign_table(report: CampaignsReport) -> Table:
+    table = _table(f"Campaigns as of {when(report.as_of)} UTC", "Campaign", "Channel", "Status", "Planned",
+                   "Budget", *TOTAL_COLUMNS, left=4)
+    for row in report.campaigns:
+        table.add_row(row.name, row.channel, row.status, row.planned_at.strftime("%Y-%m-%d"),
+                      _money(row.budget_cents), *_totals(row.totals))
+    return table
+
+
+def channel_table(report: CampaignsReport) -> Table:
+    table = _table("Channels", "Channel", "Campaigns", *TOTAL_COLUMNS, "Lead→qualified", "Qualified→deal",
+                   "Deal→won")
+    for row in report.channels:
+        table.add_row(row.channel, str(row.campaigns), *_totals(row.totals), _percent(row.lead_to_qualified),
+                      _percent(row.qualified_to_deal), _percent(row.deal_to_won))
+    return table
+
+
+def attribution_table(report: CampaignsReport) -> Table:
+    """Won deals and revenue per campaign by first and last touch, with its first-touch customers' CLV."""
+    table = _table("Attribution of won revenue", "Campaign", "Planned", "First-touch deals", "First-touch revenue",
+                   "Last-touch deals", "Last-touch revenue", "First-touch customers", "Average CLV", left=2)
+    planned = {row.campaign_id: row.planned_at.strftime("%Y-%m-%d") for row in report.campaigns}
+    values = {row.campaign_id: row for row in report.clv_by_first_touch}
+    for row in report.attribution:
+        value = values[row.campaign_id]
+        table.add_row(row.name or "(no campaign touch)", planned.get(row.campaign_id, ""),
+                      str(row.first_touch_deals), _money(row.first_touch_revenue_cents), str(row.last_touch_deals),
+                      _money(row.last_touch_revenue_cents), str(value.customers), _money(value.average_cents))
+    return table
+
+
+def value_table(report: CampaignsReport) -> Table:
+    table = _table("Customer lifetime value by channel", "Channel", "Customers", "Total", "Average CLV")
+    for row in report.clv_by_channel:
+        table.add_row(row.channel, str(row.customers), _money(row.total_cents), _money(row.average_cents))
+    return table

@@ -1,0 +1,125 @@
+"""`crm segments`: customers' value tiers (RFM) as of an instant, a tier's members, a customer's history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+import typer
+from rich.table import Table
+
+from domain.segmentation import TIERS
+from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
+from projections.segments import CustomerSegment, Membership, SegmentQueries, SegmentsReadModel, TierCount
+from services.application import CrmApplication
+from services.projector import ProjectionRace, Projector
+from services.readstore import ReadStore
+
+segments_app = typer.Typer(help="Customer value segments (RFM scores and tiers) as of an instant.",
+                           invoke_without_command=True)
+AsOf = Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@segments_app.callback()
+def segments(
+    ctx: typer.Context,
+    as_of: AsOf = "now",
+    tier: Annotated[str | None, typer.Option(help=f"List this tier's members: {', '.join(TIERS)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Members to list.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Members to skip.")] = 0,
+    as_json: AsJson = False,
+) -> None:
+    """Customers per tier with average R, F and M as of an instant (default now), or one tier's members."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if tier is not None and tier not in TIERS:
+        raise typer.BadParameter(f"unknown tier {tier!r}; expected one of: {', '.join(TIERS)}", param_hint="--tier")
+    instant = parse_instant(as_of)
+    with crm_application() as crm, read_store(crm) as store:
+        queries = _caught_up(crm, store)
+        if tier is None:
+            counts = queries.tier_counts(instant)
+            _show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]}, as_json,
+                  lambda: console.print(_counts_table(counts, instant)))
+        else:
+            members = queries.members(tier, instant, limit, offset)
+            _show({"as_of": instant.isoformat(), "tier": tier, "members": [m.to_dict() for m in members]}, as_json,
+                  lambda: console.print(_members_table(members, tier, instant)))
+
+
+@segments_app.command("history")
+def history(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    as_of: AsOf = "now",
+    as_json: AsJson = False,
+) -> None:
+    """When the customer entered and left each tier, up to an instant (default now)."""
+    instant = parse_instant(as_of)
+    with crm_application() as crm, read_store(crm) as store:
+        stays = _caught_up(crm, store).history(customer_id, instant)
+        if not stays:
+            raise fail(f"customer {customer_id} was in no segment by {instant.isoformat()}")
+        _show({"customer_id": str(customer_id), "as_of": instant.isoformat(),
+               "history": [s.to_dict() for s in stays]}, as_json,
+              lambda: console.print(_history_table(stays, customer_id, instant)))
+
+
+def _caught_up(crm: CrmApplication, store: ReadStore) -> SegmentQueries:
+    try:
+        Projector(crm, store, [SegmentsReadModel()]).catch_up()
+    except ProjectionRace:
+        pass  # another projector is bringing it up to date
+    return SegmentQueries(store)
+
+
+def _show(data: dict[str, Any], as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    else:
+        render()
+
+
+def _when(instant: datetime | None) -> str:
+    return "–" if instant is None else instant.strftime("%Y-%m-%d %H:%M")
+
+
+def _average(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _money(value_cents: int) -> str:
+    return f"{value_cents / 100:,.0f}"
+
+
+def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
+    table = Table(title=f"Customer segments as of {_when(instant)} UTC", title_justify="left")
+    for column in ("Tier", "Customers", "Won, last 365 d (CNY)", "Avg R", "Avg F", "Avg M"):
+        table.add_column(column, justify="left" if column == "Tier" else "right")
+    for c in counts:
+        table.add_row(c.tier, str(c.customers), _money(c.value_cents), _average(c.average_recency),
+                      _average(c.average_frequency), _average(c.average_monetary))
+    return table
+
+
+def _members_table(members: list[CustomerSegment], tier: str, instant: datetime) -> Table:
+    table = Table(title=f"{tier} customers as of {_when(instant)} UTC", title_justify="left")
+    for column in ("Customer", "R", "F", "M", "Won, last 365 d", "Last purchase", "Open deals", "In tier since",
+                   "Channel", "Pipeline"):
+        table.add_column(column)
+    for m in members:
+        table.add_row(str(m.customer_id), str(m.recency), str(m.frequency), str(m.monetary), _money(m.monetary_cents),
+                      _when(m.last_purchase_at), str(m.open_deals), _when(m.tier_since), m.preferred_channel or "–",
+                      m.preferred_pipeline or "–")
+    return table
+
+
+def _history_table(stays: list[Membership], customer_id: UUID, instant: datetime) -> Table:
+    table = Table("Tier", "Entered", "Left", title=f"Segments of customer {customer_id} up to {_when(instant)} UTC",
+                  title_justify="left")
+    for stay in stays:
+        table.add_row(stay.tier, _when(stay.entered_at), _when(stay.left_at) if stay.left_at else "(still there)")
+    return table

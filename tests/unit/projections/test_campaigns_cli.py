@@ -1,0 +1,104 @@
+"""`crm campaigns` on an SQLite log: tables, JSON, the channel filter, catching up, and refusals."""
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from gateways.cli.campaigns_commands import campaigns
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
+runner = CliRunner()
+app = typer.Typer()
+app.command()(campaigns)
+
+
+@app.callback()
+def crm() -> None:
+    """Stands in for the `crm` app, so the command is invoked as `campaigns`."""
+
+
+@pytest.fixture
+def log_url(tmp_path: Path) -> str:
+    """W (event, cost 3000) brings a lead converted into a deal of 1000 won on day 6; S (search ads) costs 2000."""
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    crm_app = CrmApplication(database_from_url(url))
+    crm_app.ensure_default_pipelines(at(-30, "setup"))
+    w = crm_app.plan_campaign("春季展会", "event", "10000", "CNY", at(0))
+    s = crm_app.plan_campaign("搜索推广", "search_ads", "5000", "CNY", at(0))
+    crm_app.launch_campaign(w, at(1))
+    crm_app.record_cost(s, "2000", at(1))
+    crm_app.record_cost(w, "3000", at(2))
+    lead = crm_app.capture_lead("王五", "", "华东", "制造业", "event", at(2), campaign_id=w)
+    crm_app.record_response(w, "click", at(2), lead_id=lead)
+    crm_app.assign_lead(lead, "李娜", "manual", at(2))
+    crm_app.contact_lead(lead, "phone", "", at(2))
+    crm_app.qualify_lead(lead, "", at(3))
+    _, deal = crm_app.convert_lead(lead, "采购", "1000", "CNY", at(4))
+    crm_app.win_deal(deal, at(6))
+    crm_app.close()
+    return url
+
+
+def run(url: str, *args: str) -> Result:
+    return runner.invoke(app, ["campaigns", *args], env={"CRM_DATABASE_URL": url, "COLUMNS": "250"})
+
+
+def test_json_reports_each_campaign_and_channel_as_of_the_instant(log_url: str) -> None:
+    result = run(log_url, "--as-of", "2026-03-11T09:00", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    spring = next(row for row in report["campaigns"] if row["name"] == "春季展会")
+    assert (spring["name"], spring["status"], spring["totals"]["cost_cents"]) == ("春季展会", "launched", 300000)
+    assert (spring["totals"]["won_revenue_cents"], spring["totals"]["cac_cents"]) == (100000, 300000)
+    assert [(row["channel"], row["totals"]["cost_cents"]) for row in report["channels"]] == [
+        ("event", 300000), ("search_ads", 200000)]
+
+
+def test_tables_show_campaigns_channels_attribution_and_lifetime_value(log_url: str) -> None:
+    result = run(log_url, "--as-of", "2026-03-11")
+
+    assert result.exit_code == 0, result.output
+    for title in ("Campaigns as of 2026-03-11 00:00 UTC", "Channels", "Attribution of won revenue",
+                  "Customer lifetime value by channel"):
+        assert title in result.output
+    assert "-66.7%" in result.output  # W's ROI: (1000 − 3000) / 3000
+    assert "100.0%" in result.output  # event: its one lead was qualified, converted, and its deal won
+
+
+def test_channel_option_keeps_only_that_channel(log_url: str) -> None:
+    result = run(log_url, "--as-of", "2026-03-11", "--channel", "search_ads", "--json")
+
+    report = json.loads(result.output)
+    assert [row["name"] for row in report["campaigns"]] == ["搜索推广"]
+    assert report["clv_by_channel"] == []  # the one customer came through the event channel
+
+
+def test_each_run_catches_up_with_new_events(log_url: str) -> None:
+    crm_app = CrmApplication(database_from_url(log_url))
+    before = json.loads(run(log_url, "--json").output)
+    spring = next(row for row in before["campaigns"] if row["name"] == "春季展会")
+    crm_app.record_cost(UUID(spring["campaign_id"]), "500", at(7))
+    crm_app.close()
+
+    report = json.loads(run(log_url, "--json").output)
+
+    assert {row["name"]: row["totals"]["cost_cents"] for row in report["campaigns"]} == {
+        "春季展会": 350000, "搜索推广": 200000}
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--channel", "tv", "unknown channel 'tv'"),
+    ("--as-of", "yesterday", "'yesterday' is not an ISO 8601 date"),
+])
+def test_bad_input_exits_non_zero_with_a_message(log_url: str, option: str, value: str, message: str) -> None:
+    result = run(log_url, option, value)
+
+    assert result.exit_code == 2
+    assert message in result.output

@@ -1,0 +1,114 @@
+"""`crm segments` on an SQLite log: tier counts, a tier's members, a customer's history, and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gateways.cli.segments_commands import segments_app
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
+BUYER, PROSPECT = UUID("00000000-0000-4000-8000-0000000000b1"), UUID("00000000-0000-4000-8000-0000000000b2")
+runner = CliRunner()
+app = typer.Typer()
+app.add_typer(segments_app, name="segments")
+
+
+@pytest.fixture(autouse=True)
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BUYER wins 300,000 CNY on 11 March 2026; PROSPECT has a deal open from 3 March."""
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")
+    crm = CrmApplication(database_from_url(url))
+    crm.ensure_default_pipelines(at(-30, "setup"))
+    crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0), id=BUYER)
+    crm.register_customer("李四", "另一公司", "华南", "零售", "event", at(0), id=PROSPECT)
+    crm.win_deal(crm.open_deal("sales", BUYER, "一期", "300000", "CNY", "李娜", at(1)), at(10))
+    crm.open_deal("sales", PROSPECT, "试用", "20000", "CNY", "王伟", at(2))
+    crm.close()
+
+
+def _json(args: list[str]) -> dict:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.output)
+
+
+def _cells(output: str) -> list[list[str]]:
+    """The cells of each body row of a rich table."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if "│" in line]
+
+
+def test_tier_counts_as_of_an_instant() -> None:
+    data = _json(["segments", "--as-of", "2026-03-20", "--json"])
+
+    assert [(t["tier"], t["customers"], t["value_cents"]) for t in data["tiers"]] == [
+        ("high_value", 1, 30_000_000), ("potential", 1, 0), ("ordinary", 0, 0)]
+
+
+def test_members_of_a_tier_as_json() -> None:
+    data = _json(["segments", "--as-of", "2026-03-20", "--tier", "high_value", "--json"])
+
+    assert [(m["customer_id"], m["recency"], m["frequency"], m["monetary"]) for m in data["members"]] == [
+        (str(BUYER), 5, 1, 3)]
+    assert data["members"][0]["last_purchase_at"] == "2026-03-11T09:00:00+00:00"
+
+
+def test_members_table() -> None:
+    result = runner.invoke(app, ["segments", "--as-of", "2026-03-05", "--tier", "potential"])
+
+    assert result.exit_code == 0, result.output
+    assert "potential customers as of 2026-03-05 00:00 UTC" in result.output
+    assert str(BUYER) in result.output and str(PROSPECT) in result.output  # both had an open deal then
+
+
+def test_tier_counts_table() -> None:
+    result = runner.invoke(app, ["segments", "--as-of", "2026-08-01"])
+
+    assert result.exit_code == 0, result.output
+    assert "Customer segments as of 2026-08-01 00:00 UTC" in result.output
+    assert _cells(result.output) == [["high_value", "0", "0", "–", "–", "–"],
+                                     ["potential", "2", "300,000", "1.50", "0.50", "1.50"],  # R 3 and 0
+                                     ["ordinary", "0", "0", "–", "–", "–"]]
+
+
+def test_history_of_a_customer() -> None:
+    result = runner.invoke(app, ["segments", "history", str(BUYER), "--as-of", "2026-07-01"])
+
+    assert result.exit_code == 0, result.output
+    assert _cells(result.output) == [
+        ["ordinary", "2026-03-01 09:00", "2026-03-02 09:00"],
+        ["potential", "2026-03-02 09:00", "2026-03-11 09:00"],  # the deal was open
+        ["high_value", "2026-03-11 09:00", "2026-06-09 09:00"],  # until 90 days after the purchase
+        ["potential", "2026-06-09 09:00", "(still there)"],
+    ]
+
+
+def test_history_as_json() -> None:
+    data = _json(["segments", "history", str(PROSPECT), "--as-of", "2026-03-05", "--json"])
+
+    assert data["history"] == [
+        {"tier": "ordinary", "entered_at": "2026-03-01T09:00:00+00:00", "left_at": "2026-03-03T09:00:00+00:00"},
+        {"tier": "potential", "entered_at": "2026-03-03T09:00:00+00:00", "left_at": None}]
+
+
+def test_an_unknown_tier_is_refused() -> None:
+    result = runner.invoke(app, ["segments", "--tier", "vip"])
+
+    assert result.exit_code != 0
+    assert "unknown tier 'vip'" in result.output
+
+
+def test_the_history_of_an_unknown_customer_is_refused() -> None:
+    result = runner.invoke(app, ["segments", "history", "00000000-0000-4000-8000-000000000000"])
+
+    assert result.exit_code == 1
+    assert "customer 00000000-0000-4000-8000-000000000000 was in no segment" in result.output
