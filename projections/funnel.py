@@ -25,7 +25,8 @@ from projections.funnel_report import (
     StuckItem,
     build_report,
 )
-from projections.tables import Table, micros
+from projections.segments import tier_members_sql
+from projections.tables import Table, from_micros, micros
 from services.readstore import ReadStore
 
 CUSTOMERS = Table(
@@ -165,6 +166,10 @@ class FunnelQueries:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
+        if filters.segment is not None:
+            members, member_params = tier_members_sql(filters.segment, from_micros(as_of_us))
+            sql += f" AND d.customer_id IN ({members})"
+            params.extend(member_params)
         return sql, params
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime,

@@ -69,7 +69,10 @@ class FunnelReplay:
         return self._profiles.get(item.enter.customer_id, (None, None, None))  # type: ignore[arg-type]
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
-               stuck_days: float = 30.0) -> FunnelReport:
+               stuck_days: float = 30.0, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
+        """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
+        if filters.segment is not None and segment_members is None:
+            raise ValueError("a segment filter needs segment_members")
         order = {key: i for i, (key, _) in enumerate(stages)}
         order[WON] = len(stages)
         threshold = int(stuck_days * DAY_MICROS)
@@ -77,6 +80,8 @@ class FunnelReplay:
         for item_id, item in self._items.items():
             if item.enter.pipeline != pipeline or not filters.matches(item.owner, *self._profile(item),
                                                                        item.enter.campaign_id):
+                continue
+            if segment_members is not None and item.enter.customer_id not in segment_members:
                 continue
             count, value = facts.in_stage.get(item.stage, (0, 0))
             facts.in_stage[item.stage] = (count + 1, value + item.amount_cents)

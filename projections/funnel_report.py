@@ -15,13 +15,14 @@ DAY_MICROS = 86_400_000_000
 
 @dataclass(frozen=True)
 class FunnelFilters:
-    """Which items count; every filter is optional. Owner is the owner at the report's instant."""
+    """Which items count; every filter is optional. Owner and segment are taken at the report's instant."""
 
     owner: str | None = None
     region: str | None = None
     industry: str | None = None
     channel: str | None = None
     campaign_id: UUID | None = None
+    segment: str | None = None  # a value tier (domain.segmentation.TIERS) of the item's customer
 
     def matches(self, owner: str, region: str | None, industry: str | None, channel: str | None,
                 campaign_id: UUID | None) -> bool:

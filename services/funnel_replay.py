@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from projections.funnel_replay import FunnelReplay
+from projections.segments import SegmentsReadModel, tier_members_sql
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
+from services.readstore import ReadStore
+from services.replay import replay_until
 
 from projections.funnel_steps import FUNNEL_EVENTS
 
@@ -17,10 +21,21 @@ FUNNEL_TOPICS = [get_topic(cls) for cls in FUNNEL_EVENTS]
 
 def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: FunnelFilters = FunnelFilters(),
                   stuck_days: float = 30.0) -> FunnelReport:
+    """The funnel folded from scratch; a segment filter takes its members from the segments replayed to T."""
     replay = FunnelReplay(as_of)
     for _, event in app.read_log(topics=FUNNEL_TOPICS):
         replay.handle(event)
-    return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days)
+    members = None
+    if filters.segment is not None:
+        store = replay_until(app, [SegmentsReadModel()], as_of)
+        members = segment_members(store, filters.segment, as_of)
+        store.close()
+    return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days, members)
+
+
+def segment_members(store: ReadStore, tier: str, as_of: datetime) -> frozenset[UUID]:
+    sql, params = tier_members_sql(tier, as_of)
+    return frozenset(UUID(customer_id) for (customer_id,) in store.query(sql, params))
 
 
 def stages_of(app: CrmApplication, pipeline: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from uuid import UUID
 import orjson
 import typer
 
+from domain.segmentation import TIERS
 from gateways.cli.common import console, crm_application, parse_instant, read_store
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
 from projections.funnel import FunnelQueries
@@ -29,12 +30,16 @@ def funnel(
     industry: Annotated[str | None, typer.Option()] = None,
     channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
     campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
+    segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = 30,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The funnel of a pipeline as of an instant (default now), with conversion, dwell times and stuck deals."""
-    filters = FunnelFilters(owner, region, industry, channel, campaign)
+    if segment is not None and segment not in TIERS:
+        raise typer.BadParameter(f"unknown segment {segment!r}; expected one of: {', '.join(TIERS)}",
+                                 param_hint="--segment")
+    filters = FunnelFilters(owner, region, industry, channel, campaign, segment)
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
         try:

@@ -199,3 +199,12 @@ def test_the_service_funnel_ends_in_satisfied_or_dissatisfied_ratings(any_funnel
     assert [r.reached for r in rated.rows] == [2, 2, 2]
     assert (reopened.won, reopened.lost, _row(reopened, "feedback").items) == (1, 0, 1)
     assert any_funnel("service", _when(10.5), filters=FunnelFilters(owner="赵磊", region="华北")).won == 1
+
+
+def test_segment_filter_takes_the_customers_tier_at_the_instant(funnel: Report) -> None:
+    potential = funnel(_when(15), filters=FunnelFilters(segment="potential"))
+    ordinary = funnel(_when(15), filters=FunnelFilters(segment="ordinary"))
+
+    assert [r.reached for r in potential.rows] == [1, 1, 1, 1, 0, 0]  # 李四 has C open: potential
+    assert (ordinary.won, ordinary.lost) == (1, 1)  # 张三 bought once (small) and has nothing open on day 15
+    assert funnel(_when(25), filters=FunnelFilters(segment="ordinary")).open_items == 0  # B reopened: potential
