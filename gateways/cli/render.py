@@ -31,7 +31,7 @@ def when(instant: datetime) -> str:
 
 def funnel_table(report: FunnelReport, title: str) -> Table:
     table = Table(title=f"{title} — {report.pipeline} as of {when(report.as_of)} UTC", title_justify="left")
-    for column in ("Stage", "Deals", "Value", "Reached", "→ next", "Drop-off", "Median days", "P90 days"):
+    for column in ("Stage", "In stage", "Value", "Reached", "→ next", "Drop-off", "Median days", "P90 days"):
         table.add_column(column, justify="left" if column == "Stage" else "right")
     for row in report.rows:
         table.add_row(row.label, str(row.items), _money(row.value_cents), str(row.reached),
