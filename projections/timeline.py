@@ -207,8 +207,7 @@ class Timeline:
 class TimelineQueries:
     """A customer's timeline as of an instant, from the timeline read model."""
 
-    SCOPE = ("FROM timeline_entries e WHERE e.occurred_at <= ? AND (e.owner_id = ? OR e.owner_id IN "
-             "(SELECT l.lead_id FROM timeline_leads l WHERE l.customer_id = ? AND l.converted_at <= ?))")
+    COLUMNS = "e.occurred_at, e.kind, e.actor, e.summary, e.subject_id"
 
     def __init__(self, store: ReadStore) -> None:
         self.store = store
@@ -221,18 +220,30 @@ class TimelineQueries:
                                 [str(customer_id), t]):
             raise UnknownCustomer(f"no customer with id {customer_id}"
                                   + (f" as of {as_of.isoformat()}" if as_of else ""))
-        params = [t, str(customer_id), str(customer_id), t]
-        (total,) = self.store.query(f"SELECT COUNT(*) {self.SCOPE}", params)[0]
-        rows = self.store.query(f"SELECT e.occurred_at, e.kind, e.actor, e.summary, e.subject_id {self.SCOPE} "
-                                "ORDER BY e.occurred_at, e.position LIMIT ? OFFSET ?", [*params, limit, offset])
-        entries = [TimelineEntry(from_micros(at), kind, actor, summary, UUID(subject))
-                   for at, kind, actor, summary, subject in rows]
-        return Timeline(customer_id, as_of, int(total), offset, entries)
+        owners = [str(customer_id), *(lead for (lead,) in self.store.query(
+            "SELECT lead_id FROM timeline_leads WHERE customer_id = ? AND converted_at <= ?", [str(customer_id), t]))]
+        scope = f"FROM timeline_entries e WHERE e.occurred_at <= ? AND e.owner_id IN ({', '.join('?' * len(owners))})"
+        (total,) = self.store.query(f"SELECT COUNT(*) {scope}", [t, *owners])[0]
+        rows = self.store.query(f"SELECT {self.COLUMNS} {scope} ORDER BY e.occurred_at, e.position LIMIT ? OFFSET ?",
+                                [t, *owners, limit, offset])
+        return Timeline(customer_id, as_of, int(total), offset, [_entry(row) for row in rows])
 
     def summary(self, as_of: datetime) -> dict[str, Any]:
-        """Every customer's whole timeline as of `as_of`, JSON-able."""
-        customers = self.store.query("SELECT customer_id FROM timeline_customers WHERE registered_at <= ? "
-                                     "ORDER BY customer_id", [micros(as_of)])
-        return {customer_id: [entry.to_dict() for entry in
-                              self.timeline(UUID(customer_id), as_of, limit=END_OF_TIME).entries]
-                for (customer_id,) in customers}
+        """Every customer's whole timeline as of `as_of`, JSON-able (one query for all of them)."""
+        t = micros(as_of)
+        timelines: dict[str, list[dict[str, Any]]] = {
+            customer_id: [] for (customer_id,) in self.store.query(
+                "SELECT customer_id FROM timeline_customers WHERE registered_at <= ? ORDER BY customer_id", [t])}
+        for customer_id, *row in self.store.query(
+            f"SELECT COALESCE(l.customer_id, e.owner_id), {self.COLUMNS} FROM timeline_entries e "
+            "LEFT JOIN timeline_leads l ON l.lead_id = e.owner_id AND l.converted_at <= ? "
+            "WHERE e.occurred_at <= ? ORDER BY e.occurred_at, e.position", [t, t]
+        ):
+            if customer_id in timelines:
+                timelines[customer_id].append(_entry(row).to_dict())
+        return timelines
+
+
+def _entry(row: Any) -> TimelineEntry:
+    at, kind, actor, summary, subject = row
+    return TimelineEntry(from_micros(at), kind, actor, summary, UUID(subject))
