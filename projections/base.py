@@ -71,7 +71,8 @@ class Rows:
                 continue
             table = self._tables[name]
             cache = self._cache[name]
-            rows = [tuple(cache[k][c] for c in table.column_names) for k in keys]  # type: ignore[index]
+            values = table.row_values
+            rows = [values(cache[k]) for k in keys]  # type: ignore[arg-type]
             cursor.executemany(table.upsert_sql(), rows)
             written += len(rows)
             keys.clear()

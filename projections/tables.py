@@ -6,7 +6,10 @@ Instants are stored as BIGINT microseconds since the epoch (UTC) and money as BI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -35,9 +38,15 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+    @cached_property
+    def row_values(self) -> Callable[[dict[str, object]], tuple[object, ...]]:
+        """A fast function from a row dict to its values in column order."""
+        getter = itemgetter(*self.column_names)
+        return getter if len(self.column_names) > 1 else lambda row: (getter(row),)
 
     def ddl(self) -> list[str]:
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
@@ -55,5 +64,8 @@ class Table:
         return (f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
                 f"ON CONFLICT ({', '.join(self.key)}) {conflict}")
 
-    def key_of(self, row: dict[str, object]) -> tuple[object, ...]:
-        return tuple(row[k] for k in self.key)
+    @cached_property
+    def key_of(self) -> Callable[[dict[str, object]], tuple[object, ...]]:
+        """A fast function from a row dict to its primary key tuple."""
+        getter = itemgetter(*self.key)
+        return getter if len(self.key) > 1 else lambda row: (getter(row),)
