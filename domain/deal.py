@@ -72,8 +72,16 @@ class Deal(CrmAggregate):
             deal.status = WON
 
     class Lost(CrmAggregate.Event):
+        """Version 2 added `competitor` (who won instead; empty when unknown or not applicable)."""
+
+        class_version = 2
         from_stage: str
         reason: str
+        competitor: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["competitor"] = ""
 
         def apply(self, deal: Deal) -> None:
             deal.status = LOST
@@ -158,9 +166,10 @@ class Deal(CrmAggregate):
         self._require_open("win it")
         self._record(self.Won, meta, from_stage=self.stage, note=note)
 
-    def lose(self, reason: str, meta: Meta) -> None:
+    def lose(self, reason: str, meta: Meta, competitor: str = "") -> None:
         self._require_open("lose it")
-        self._record(self.Lost, meta, from_stage=self.stage, reason=require_text(reason, "loss reason"))
+        self._record(self.Lost, meta, from_stage=self.stage, reason=require_text(reason, "loss reason"),
+                     competitor=competitor.strip())
 
     def reopen(self, pipeline: Pipeline, reason: str, meta: Meta, stage: str | None = None) -> None:
         """Reopen a won or lost deal, in `stage` or else the stage it was closed from."""

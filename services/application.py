@@ -227,8 +227,9 @@ class CrmApplication(Application):
     def win_deal(self, deal_id: UUID, meta: Meta, note: str = "", expected_version: int | None = None) -> int:
         return self._change(Deal, deal_id, lambda d: d.win(meta, note), expected_version)
 
-    def lose_deal(self, deal_id: UUID, reason: str, meta: Meta, expected_version: int | None = None) -> int:
-        return self._change(Deal, deal_id, lambda d: d.lose(reason, meta), expected_version)
+    def lose_deal(self, deal_id: UUID, reason: str, meta: Meta, competitor: str = "",
+                  expected_version: int | None = None) -> int:
+        return self._change(Deal, deal_id, lambda d: d.lose(reason, meta, competitor), expected_version)
 
     def reopen_deal(self, deal_id: UUID, reason: str, meta: Meta, stage: str | None = None,
                     expected_version: int | None = None) -> int:

@@ -52,7 +52,7 @@ def _describe(event: Deal.Event) -> tuple[str | None, str | None, str]:
     if isinstance(event, Deal.Won):
         return event.from_stage, "won", event.note
     if isinstance(event, Deal.Lost):
-        return event.from_stage, "lost", event.reason
+        return event.from_stage, "lost", f"{event.reason} (to {event.competitor})" if event.competitor else event.reason
     if isinstance(event, Deal.Reopened):
         return None, event.stage, event.reason
     if isinstance(event, Deal.AmountChanged):

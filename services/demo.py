@@ -65,6 +65,7 @@ DWELL_DAYS = {"lead": 3, "first_contact": 6, "needs_analysis": 11, "proposal": 1
               "contract_signed": 6}
 LOSS_REASONS = ["价格太高 / price too high", "选择了竞争对手 / chose a competitor", "预算取消 / budget cut",
                 "客户无回应 / no response", "需求变化 / needs changed"]
+COMPETITORS = ["用友", "金蝶", "Salesforce", "纷享销客"]
 DISQUALIFY_REASONS = ["非目标客户 / not our target", "无预算 / no budget", "联系方式无效 / invalid contact"]
 TICKET_SUBJECTS = ["系统登录失败", "发票开具问题", "数据导出报错", "需要培训支持", "设备安装预约", "合同条款咨询",
                    "接口对接异常", "续费流程咨询"]
@@ -252,7 +253,9 @@ class DemoHistory:
                                    self._meta(deal.owner))
             self._touch(customer)
             if self.rng.random() > ADVANCE[stage]:
-                deal.lose(self.rng.choice(LOSS_REASONS), self._meta(deal.owner))
+                reason = self.rng.choice(LOSS_REASONS)
+                competitor = self.rng.choice(COMPETITORS) if reason == LOSS_REASONS[1] else ""
+                deal.lose(reason, self._meta(deal.owner), competitor)
                 self._touch(deal)
                 if self.rng.random() < 0.04:
                     yield self.rng.uniform(20, 60)
