@@ -29,6 +29,7 @@ from services.funnel_replay import segment_members, stages_of
 from services.projector import Projector
 from services.read_models import READ_MODELS, summaries
 from services.readstore import ReadStore
+from services.settings import Database
 from services.replay import replay_until
 from tests.conftest import T0
 
@@ -252,3 +253,15 @@ def check_equivalence(app: CrmApplication, live: ReadStore, days: list[int], bat
         funnels, answers = incremental[as_of]
         assert funnels == funnel_answers(app, live, as_of), f"funnel: rebuild differs at {as_of}"
         assert answers == summaries(app, live, as_of), f"rebuild differs at {as_of}"
+
+
+def run_example(database: Database, ops: list[tuple[str, int, int, bool]], days: list[int], batch: int) -> None:
+    """One property example on a fresh, empty database: apply the history, then check equivalence."""
+    app = CrmApplication(database)
+    app.ensure_default_pipelines()
+    live = ReadStore(database)
+    follower = Projector(app, live, [model() for model in READ_MODELS.values()])
+    apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
+    check_equivalence(app, live, days, batch)
+    live.close()
+    app.close()

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
 from . import services
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
@@ -68,3 +72,12 @@ def kafka_topic(kafka_bootstrap: str) -> Iterator[str]:
     """Name of a fresh topic with 3 partitions, deleted after the test."""
     with services.temporary_topic(kafka_bootstrap, partitions=3) as topic:
         yield topic
+
+
+@pytest.fixture
+def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
+    """The application on a fresh PostgreSQL database, with the default pipelines defined."""
+    application = CrmApplication(database_from_url(pg_database))
+    application.ensure_default_pipelines(at(-30, "setup"))
+    yield application
+    application.close()

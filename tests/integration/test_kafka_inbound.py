@@ -12,17 +12,9 @@ from domain.customer import Customer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.inbound import InboundConsumer, consumer_for
 from services.application import CrmApplication
-from services.settings import database_from_url
 from tests.conftest import at
 
 from . import services
-
-
-@pytest.fixture
-def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
-    application = CrmApplication(database_from_url(pg_database))
-    yield application
-    application.close()
 
 
 @pytest.fixture

@@ -12,16 +12,7 @@ from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
 from services.readstore import ReadStore
-from services.settings import database_from_url
 from tests.conftest import at
-
-
-@pytest.fixture
-def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
-    application = CrmApplication(database_from_url(pg_database))
-    application.ensure_default_pipelines(at(-30, "setup"))
-    yield application
-    application.close()
 
 
 @pytest.fixture

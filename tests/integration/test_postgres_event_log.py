@@ -1,6 +1,5 @@
 """The event log on the real PostgreSQL: append, read back, conflicts between writers, Chinese text."""
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from threading import Barrier, Thread
@@ -12,14 +11,6 @@ from domain.deal import Deal
 from services.application import ConcurrencyConflict, CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
-
-
-@pytest.fixture
-def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
-    application = CrmApplication(database_from_url(pg_database))
-    application.ensure_default_pipelines(at(-30, "setup"))
-    yield application
-    application.close()
 
 
 def test_appended_events_read_back_identically_from_a_new_connection(crm_pg: CrmApplication,
