@@ -5,6 +5,11 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/deploy/python-env.sh" test
 cd "$repo"
+# The dashboard's end-to-end test drives Debian's Chromium (Playwright's own browser download is not
+# used), with CJK fonts so that its screenshots show the Chinese labels.
+if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+fi
 bash deploy/services.sh start
 eval "$(bash deploy/services.sh env)"
 status=0

@@ -12,11 +12,13 @@ from gateways.cli.funnel_command import funnel
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
 from gateways.cli.segments_commands import segments_app
+from gateways.cli.serve_command import serve
 from gateways.cli.tickets_commands import tickets
 
 app = typer.Typer(help="Event-sourced CRM.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(demo)
 app.command()(funnel)
+app.command()(serve)
 app.command()(relay)
 app.command()(inbound)
 app.command()(tickets)

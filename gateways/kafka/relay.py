@@ -8,11 +8,13 @@ The message key is the customer the event is about, so one customer's events sta
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 from uuid import UUID
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -28,6 +30,7 @@ from services.readstore import ReadStore
 
 TOPIC = "crm.events"
 RELAY_NAME = "kafka-relay"
+log = logging.getLogger(__name__)
 SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "TEXT")), ("aggregate_id",))
 
 
@@ -101,10 +104,23 @@ class KafkaRelay:
                 raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
         return len(notifications)
 
-    def follow(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
-        """Publish new events as they are recorded, until `stop` is set."""
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = 5.0) -> None:
+        """Publish new events as they are recorded, until `stop` is set.
+
+        While the broker is away, the batch is retried with growing pauses (nothing is skipped: the
+        position stays where it was), and publishing resumes by itself when the broker is back.
+        """
+        backoff = poll_seconds
         while not stop.is_set():
-            if self.run_batch() == 0:
+            try:
+                published = self.run_batch()
+                backoff = poll_seconds
+            except (KafkaError, RelayStalled) as error:
+                log.warning("relay stalled at position %s, retrying in %.1f s: %s", self.position(), backoff, error)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            if published == 0:
                 stop.wait(poll_seconds)
 
 

@@ -1,0 +1,51 @@
+"""`create_app`: the HTTP API over one event log (and its read models, in the same database)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from domain.base import Meta
+from gateways.http.errors import install_error_handlers
+from gateways.http.idempotency import IdempotencyStore
+from gateways.http.limits import BodyLimit
+from gateways.http.responses import OrjsonResponse
+from gateways.http.routes import ROUTERS
+from gateways.http.tokens import TokenRegistry
+from gateways.web.dashboard import router as dashboard
+from services.application import CrmApplication
+from services.readstore import ReadStore
+from services.settings import Database
+
+MAX_BODY_BYTES = 64 * 1024
+DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
+
+Every route but `GET /health` needs `Authorization: Bearer <token>`. Commands accept `occurred_at`
+(business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
+versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
+"""
+
+
+def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
+    """The API on `database`: opens the log and a read store now, closes them at shutdown."""
+    crm = CrmApplication(database)
+    crm.ensure_default_pipelines(Meta(actor="system"))
+    store = ReadStore(database)
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+        crm.close()
+
+    api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=OrjsonResponse)
+    api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
+    api.state.idempotency = IdempotencyStore(store)
+    api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    install_error_handlers(api)
+    for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
+        api.include_router(router)
+    return api

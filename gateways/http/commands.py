@@ -1,0 +1,150 @@
+"""Running one command from an HTTP request: who and when (Meta), If-Match, Idempotency-Key, the answer.
+
+A route depends on `command(permission)` and calls `created(...)` or `changed(...)` with its body and a
+function of the Meta that calls the application; refusals become error responses.
+(No `from __future__ import annotations` here: FastAPI must evaluate the dependency's annotations,
+which use the closure's `permission` and `versioned`.)
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+
+from domain.base import Meta
+from gateways.http.auth import allow
+from gateways.http.errors import ApiError, outcome_error
+from gateways.http.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from gateways.http.responses import OrjsonResponse, json_response
+from gateways.http.schemas import CommandBody
+from gateways.http.tokens import Principal
+from services.application import CrmApplication
+
+_IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]{1,200}")
+RETRYABLE = (409,)  # answers not kept for an Idempotency-Key: trying again may succeed
+
+
+@dataclass
+class CommandContext:
+    """Everything a command route needs besides its body."""
+
+    crm: CrmApplication
+    principal: Principal
+    request: Request
+    correlation_id: str
+    if_match: int | None
+    idempotency_key: str | None
+    idempotency: IdempotencyStore
+
+    def expected_version(self, body: CommandBody) -> int | None:
+        """The version the caller saw: If-Match or the body's `expected_version` (they must agree)."""
+        in_body = getattr(body, "expected_version", None)
+        if self.if_match is not None and in_body is not None and self.if_match != in_body:
+            raise ApiError(400, f"If-Match ({self.if_match}) and expected_version ({in_body}) disagree")
+        return self.if_match if self.if_match is not None else in_body
+
+    def meta(self, body: CommandBody) -> Meta:
+        occurred_at = body.occurred_at or datetime.now(timezone.utc)
+        return Meta(occurred_at=occurred_at, actor=self.principal.name, correlation_id=self.correlation_id)
+
+    def created(self, body: CommandBody, collection: str, action: Callable[[Meta], UUID],
+                location_id: Callable[[UUID], str] = str) -> Response:
+        """Run a command that creates an aggregate: 201, its id, version 1 and its Location."""
+        def respond(meta: Meta) -> OrjsonResponse:
+            new_id = action(meta)
+            return json_response({"id": new_id, "version": 1}, 201, version=1,
+                                 headers={"Location": f"/{collection}/{location_id(new_id)}"})
+        return self.run(body, respond)
+
+    def changed(self, body: CommandBody, aggregate_id: UUID | str, action: Callable[[Meta], int]) -> Response:
+        """Run a command that changes an aggregate: 200, its id and new version (also as ETag)."""
+        def respond(meta: Meta) -> OrjsonResponse:
+            version = action(meta)
+            return json_response({"id": aggregate_id, "version": version}, version=version)
+        return self.run(body, respond)
+
+    def run(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:
+        """Run once per Idempotency-Key: a retry gets the stored answer and writes nothing."""
+        expected = self.expected_version(body)
+        if self.idempotency_key is None:
+            return respond(self.meta(body))
+        owner, key = self.principal.name, self.idempotency_key
+        request_print = fingerprint(self.request.method, self.request.url.path, body.model_dump(mode="json"), expected)
+        stored = self.idempotency.claim(owner, key, request_print)
+        if stored is not None:
+            return Response(stored.body, stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"},
+                            media_type="application/json")
+        try:
+            response = respond(self.meta(body))
+        except Exception as error:
+            refusal = outcome_error(error)
+            if refusal is None or refusal.status_code in RETRYABLE:
+                self.idempotency.release(owner, key)
+                raise
+            response = refusal
+        self.idempotency.complete(owner, key, StoredResponse(response.status_code, bytes(response.body),
+                                                             _kept_headers(response)))
+        return response
+
+
+def _kept_headers(response: Response) -> dict[str, str]:
+    return {name: response.headers[name] for name in ("location", "etag") if name in response.headers}
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _IF_MATCH.fullmatch(value.strip())
+    if not match:
+        raise ApiError(400, f'If-Match must be the version in quotes, like "3" (got {value[:40]!r})')
+    return int(match.group(1))
+
+
+def _require_json(request: Request) -> None:
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if has_body and not (content_type == "application/json" or content_type.endswith("+json")):
+        raise ApiError(415, f"send the command as application/json (got {content_type or 'no content type'!r})")
+
+
+def _text_header(name: str, value: str | None) -> str | None:
+    if value is not None and not _TOKEN_TEXT.fullmatch(value):
+        raise ApiError(400, f"{name} must be 1 to 200 visible ASCII characters")
+    return value
+
+
+def command(permission: str, versioned: bool = False) -> Callable[..., CommandContext]:
+    """A dependency for a command route; `versioned` routes accept If-Match, others refuse it."""
+
+    def context(
+        request: Request,
+        principal: Annotated[Principal, Depends(allow(permission))],
+        if_match: Annotated[str | None, Header(alias="If-Match", include_in_schema=versioned,
+                                               description='The version you saw, e.g. "3"; stale → 409.')] = None,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
+                                                      description="A retry with the same key gets the first "
+                                                                  "answer; nothing is written twice.")] = None,
+        correlation_id: Annotated[str | None, Header(alias="X-Correlation-Id",
+                                                     description="Defaults to a new id.")] = None,
+    ) -> CommandContext:
+        _require_json(request)
+        if if_match is not None and not versioned:
+            raise ApiError(400, "this command does not take If-Match")
+        return CommandContext(
+            crm=request.app.state.crm,
+            principal=principal,
+            request=request,
+            correlation_id=_text_header("X-Correlation-Id", correlation_id) or uuid4().hex,
+            if_match=_if_match(if_match),
+            idempotency_key=_text_header("Idempotency-Key", idempotency_key),
+            idempotency=request.app.state.idempotency,
+        )
+
+    return context
+

@@ -1,0 +1,29 @@
+"""Shared dependencies: the application, and read stores caught up with named read models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+
+from fastapi import Request
+
+from services.application import CrmApplication
+from services.projector import ProjectionRace
+from services.read_models import projector_for
+from services.readstore import ReadStore
+
+
+def crm(request: Request) -> CrmApplication:
+    return request.app.state.crm
+
+
+def caught_up(*read_models: str) -> Callable[[Request], ReadStore]:
+    """A dependency: the read store, after bringing `read_models` up to the head of the log."""
+
+    def store(request: Request) -> ReadStore:
+        read_store: ReadStore = request.app.state.store
+        with suppress(ProjectionRace):  # another request or process is bringing it up to date
+            projector_for(request.app.state.crm, read_store, list(read_models)).catch_up()
+        return read_store
+
+    return store

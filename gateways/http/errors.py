@@ -1,0 +1,72 @@
+"""Every refusal as JSON `{"error": message, "detail": ...}` with the right status; nothing is written."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from domain.errors import DomainError
+from gateways.http.responses import OrjsonResponse
+from services.application import ConcurrencyConflict, NotFound
+
+
+class ApiError(Exception):
+    """A refusal decided by the gateway itself (bad header, wrong content type, idempotency clash)."""
+
+    def __init__(self, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail, self.headers = status, message, detail, headers
+
+
+def error_response(status: int, message: str, detail: Any = None,
+                   headers: Mapping[str, str] | None = None) -> OrjsonResponse:
+    return OrjsonResponse({"error": message, "detail": detail}, status_code=status, headers=headers)
+
+
+def outcome_error(error: Exception) -> OrjsonResponse | None:
+    """The response for a refusal by the application (rule, unknown id, conflict), else None."""
+    if isinstance(error, NotFound):
+        return error_response(404, str(error))
+    if isinstance(error, DomainError):
+        return error_response(422, str(error))
+    if isinstance(error, ConcurrencyConflict):
+        return error_response(409, str(error))
+    if isinstance(error, ApiError):
+        return error_response(error.status, error.message, error.detail, error.headers)
+    return None
+
+
+def _validation_response(error: RequestValidationError) -> OrjsonResponse:
+    issues = [{"field": ".".join(str(part) for part in issue["loc"]), "message": issue["msg"], "type": issue["type"]}
+              for issue in error.errors()]
+    broken_json = [issue for issue in error.errors() if issue["type"] == "json_invalid"]
+    if broken_json:
+        reason = broken_json[0].get("ctx", {}).get("error", "")
+        return error_response(400, f"request body is not valid JSON: {reason}", issues)
+    first = issues[0]
+    more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+    return error_response(422, f"invalid request: {first['field']}: {first['message']}{more}", issues)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def application_error(request: Request, error: Exception) -> OrjsonResponse:
+        response = outcome_error(error)
+        assert response is not None
+        return response
+
+    async def validation_error(request: Request, error: Exception) -> OrjsonResponse:
+        assert isinstance(error, RequestValidationError)
+        return _validation_response(error)
+
+    async def http_error(request: Request, error: Exception) -> OrjsonResponse:
+        assert isinstance(error, HTTPException)
+        return error_response(error.status_code, str(error.detail), headers=error.headers)
+
+    for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError):
+        app.add_exception_handler(error_class, application_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)

@@ -1,0 +1,117 @@
+"""Customers: register, contact details, touches, tags, consent, forget; read one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
+from pydantic import StrictBool
+
+from domain.customer import Customer
+from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
+from gateways.http.auth import allow
+from gateways.http.commands import CommandContext, command
+from gateways.http.deps import crm
+from gateways.http.responses import json_response
+from gateways.http.schemas import (
+    ERRORS,
+    Changed,
+    CommandBody,
+    Created,
+    Email,
+    Label,
+    Name,
+    Phone,
+    Tag,
+    Text,
+    VersionedBody,
+)
+from gateways.http.views import customer_view
+from services.application import CrmApplication
+
+router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS)
+Write = Annotated[CommandContext, Depends(command("customers:write"))]
+
+
+class RegisterCustomer(CommandBody):
+    name: Name
+    company: Label = ""
+    region: Name
+    industry: Name
+    channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
+    email: Email = ""
+    phone: Phone = ""
+    campaign_id: UUID | None = None
+
+
+class ContactDetails(VersionedBody):
+    email: Email
+    phone: Phone
+
+
+class Touch(CommandBody):
+    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
+    direction: Literal[TOUCH_DIRECTIONS]  # type: ignore[valid-type]
+    summary: Text
+
+
+class TagBody(CommandBody):
+    tag: Tag
+
+
+class Consent(CommandBody):
+    marketing: StrictBool
+
+
+@router.post("", status_code=201, response_model=Created, summary="Register a customer")
+def register(body: RegisterCustomer, cmd: Write) -> Response:
+    return cmd.created(body, "customers", lambda meta: cmd.crm.register_customer(
+        body.name, body.company, body.region, body.industry, body.channel, meta,
+        email=body.email, phone=body.phone, campaign_id=body.campaign_id))
+
+
+@router.get("/{customer_id}", summary="A customer's current state (ETag: its version)",
+            dependencies=[Depends(allow("customers:read"))])
+def get_customer(customer_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
+    customer = app.get(Customer, customer_id)
+    return json_response(customer_view(customer), version=customer.version)
+
+
+@router.put("/{customer_id}/contact-details", response_model=Changed, summary="Change email and phone")
+def change_contact_details(customer_id: UUID, body: ContactDetails,
+                           cmd: Annotated[CommandContext, Depends(command("customers:write", versioned=True))]
+                           ) -> Response:
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.change_contact_details(
+        customer_id, body.email, body.phone, meta, expected_version=cmd.expected_version(body)))
+
+
+@router.post("/{customer_id}/touches", response_model=Changed, summary="Log a touch (call, visit, email…)")
+def log_touch(customer_id: UUID, body: Touch,
+              cmd: Annotated[CommandContext, Depends(command("customer_touches:write"))]) -> Response:
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.log_touch(
+        customer_id, body.channel, body.direction, body.summary, meta))
+
+
+@router.post("/{customer_id}/tags", response_model=Changed, summary="Add a tag")
+def add_tag(customer_id: UUID, body: TagBody, cmd: Write) -> Response:
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.add_tag(customer_id, body.tag, meta))
+
+
+@router.delete("/{customer_id}/tags/{tag}", response_model=Changed, summary="Remove a tag")
+def remove_tag(customer_id: UUID, tag: Annotated[str, Path(min_length=1, max_length=64)], cmd: Write,
+               body: CommandBody | None = None) -> Response:
+    body = body or CommandBody()
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.remove_tag(customer_id, tag, meta))
+
+
+@router.put("/{customer_id}/consent", response_model=Changed, summary="Give or withdraw marketing consent")
+def change_consent(customer_id: UUID, body: Consent, cmd: Write) -> Response:
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.change_consent(customer_id, body.marketing, meta))
+
+
+@router.post("/{customer_id}/forget", response_model=Changed, summary="Erase personal data (irreversible)")
+def forget(customer_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
+    body = body or CommandBody()
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.forget_customer(customer_id, meta))

@@ -1,0 +1,82 @@
+"""The funnel read model: a pipeline's funnel as of an instant, its flow between two, and a comparison.
+
+The pattern for every read-model router: depend on `caught_up("<model>")` for a store brought up to the
+head of the log, ask the model's Queries class, paginate lists with `page`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from gateways.http.auth import allow
+from gateways.http.deps import caught_up, crm
+from gateways.http.errors import ApiError
+from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.responses import json_response
+from gateways.http.schemas import ERRORS
+from projections.funnel import FunnelQueries
+from projections.funnel_report import FunnelFilters, FunnelReport
+from services.application import CrmApplication
+from services.funnel_replay import stages_of
+from services.readstore import ReadStore
+
+router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
+                   dependencies=[Depends(allow("funnel:read"))])
+Pipeline = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="sales, marketing, service, …")]
+Store = Annotated[ReadStore, Depends(caught_up("funnel"))]
+App = Annotated[CrmApplication, Depends(crm)]
+Page = Annotated[PageParams, Depends(page_params)]
+
+
+def filters(
+    owner: Annotated[str | None, Query(max_length=200, description="Owner at the instant.")] = None,
+    region: Annotated[str | None, Query(max_length=200)] = None,
+    industry: Annotated[str | None, Query(max_length=200)] = None,
+    channel: Annotated[str | None, Query(max_length=200, description="The customer's acquisition channel.")] = None,
+    campaign_id: Annotated[UUID | None, Query()] = None,
+) -> FunnelFilters:
+    return FunnelFilters(owner, region, industry, channel, campaign_id)
+
+
+Filters = Annotated[FunnelFilters, Depends(filters)]
+StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this many days in a stage.")]
+
+
+def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
+    """The report with its stuck items as one page."""
+    data = report.to_dict()
+    data["stuck"] = page(data["stuck"], params)
+    return data
+
+
+@router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
+def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
+           as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")] = None,
+           stuck_days: StuckDays = 30.0) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
+    return json_response(_report(report, params))
+
+
+@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
+def flow(app: App, store: Store, where: Filters, start: Annotated[AwareDatetime, Query()],
+         end: Annotated[AwareDatetime, Query()], pipeline: Pipeline = "sales") -> Response:
+    if end <= start:
+        raise ApiError(422, "end must come after start")
+    rows = FunnelQueries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
+    return json_response({"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]})
+
+
+@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
+def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[AwareDatetime, Query()],
+            second: Annotated[AwareDatetime, Query()], pipeline: Pipeline = "sales",
+            stuck_days: StuckDays = 30.0) -> Response:
+    queries, stages = FunnelQueries(store), stages_of(app, pipeline)
+    reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]
+    return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})

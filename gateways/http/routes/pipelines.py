@@ -1,0 +1,71 @@
+"""Pipelines: define one, rename a stage's label, insert a stage; read one by key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import Response
+from pydantic import Field
+
+from domain.pipeline import Pipeline, pipeline_id
+from gateways.http.auth import allow
+from gateways.http.commands import CommandContext, command
+from gateways.http.deps import crm
+from gateways.http.responses import json_response
+from gateways.http.schemas import ERRORS, Body, Changed, CommandBody, Created, Name, StageKey
+from gateways.http.views import pipeline_view
+from services.application import CrmApplication, NotFound
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS)
+Write = Annotated[CommandContext, Depends(command("pipelines:write"))]
+Key = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The pipeline's key, e.g. sales.")]
+
+
+class Stage(Body):
+    key: StageKey
+    label: Name
+
+
+class DefinePipeline(CommandBody):
+    key: StageKey
+    name: Name
+    stages: Annotated[list[Stage], Field(min_length=2, max_length=50)]
+
+
+class RenameStage(CommandBody):
+    label: Name
+
+
+class InsertStage(CommandBody):
+    stage: StageKey
+    label: Name
+    after: StageKey | None = Field(None, description="Insert after this stage; first when absent.")
+
+
+@router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
+def define(body: DefinePipeline, cmd: Write) -> Response:
+    stages = [(s.key, s.label) for s in body.stages]
+    return cmd.created(body, "pipelines", lambda meta: cmd.crm.define_pipeline(body.key, body.name, stages, meta),
+                       location_id=lambda _: body.key)
+
+
+@router.get("/{key}", summary="A pipeline's stages (ETag: its version)",
+            dependencies=[Depends(allow("pipelines:read"))])
+def get_pipeline(key: Key, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
+    try:
+        pipeline = app.get(Pipeline, pipeline_id(key))
+    except NotFound:
+        raise NotFound(f"no pipeline {key!r}") from None
+    return json_response(pipeline_view(pipeline), version=pipeline.version)
+
+
+@router.put("/{key}/stages/{stage}/label", response_model=Changed, summary="Rename a stage (its key never changes)")
+def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: RenameStage, cmd: Write) -> Response:
+    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.rename_stage(key, stage, body.label, meta))
+
+
+@router.post("/{key}/stages", response_model=Changed, summary="Insert a new open stage")
+def insert_stage(key: Key, body: InsertStage, cmd: Write) -> Response:
+    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.insert_stage(
+        key, body.stage, body.label, body.after, meta))

@@ -1,0 +1,68 @@
+"""Building blocks of request and response bodies: bounded text, amounts, business time, versions.
+
+Scalars are strict (no "1" for 1, no 1 for true); text has length limits; unknown fields are refused.
+Each route module declares its own bodies from these.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Label = Annotated[str, StringConstraints(max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=4000)]
+Email = Annotated[str, StringConstraints(max_length=254)]
+Phone = Annotated[str, StringConstraints(max_length=50)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Amount = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$")] | Annotated[StrictInt, Field(ge=0)],
+    Field(description='A non-negative amount as a decimal string ("12000.50") or an integer; never a float.'),
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandBody(Body):
+    """Every command may say when it happened in business time (default: now)."""
+
+    occurred_at: AwareDatetime | None = Field(
+        None, description="Business time, ISO 8601 with a zone (2026-03-01T09:00:00+08:00); default now.")
+
+
+class VersionedBody(CommandBody):
+    """A change that may name the version the caller saw (same as If-Match)."""
+
+    expected_version: StrictInt | None = Field(None, ge=1, description="Refused with 409 if the aggregate moved on.")
+
+
+class Created(BaseModel):
+    id: UUID
+    version: int
+
+
+class Changed(BaseModel):
+    id: UUID
+    version: int
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Malformed JSON or header"), (401, "Missing or unknown bearer token"),
+        (403, "The role may not do this"), (404, "Unknown id"), (409, "Stale version, concurrent write or "
+                                                                     "a retry still in progress"),
+        (413, "Body over 64 KiB"), (415, "Not application/json"), (422, "Invalid body or a business rule refused it"),
+    )
+}

@@ -1,0 +1,117 @@
+// The funnel dashboard: asks the API for the funnel as of the slider's instant and draws it.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const DAY_MS = 86400000;
+let pending = null;
+
+function asOf() {
+  const days = Number($("as-of").value);
+  const instant = new Date(Date.now() + days * DAY_MS);
+  instant.setUTCSeconds(0, 0);
+  return instant;
+}
+
+function query() {
+  const params = new URLSearchParams({ pipeline: $("pipeline").value, as_of: asOf().toISOString(),
+                                       stuck_days: $("stuck-days").value || "30" });
+  for (const name of ["owner", "region", "industry", "channel"]) {
+    const value = $(name).value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${$("token").value}` } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+const percent = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+const days = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
+const money = (cents) => (cents / 100).toLocaleString("zh-CN", { maximumFractionDigits: 0 });
+const items = (list) => (Array.isArray(list) ? list : (list && list.items) || []);
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+function fillRows(tbody, rows) {
+  tbody.replaceChildren(...rows.map((cells) => {
+    const tr = document.createElement("tr");
+    tr.append(...cells.map(cell));
+    return tr;
+  }));
+  return [...tbody.children];
+}
+
+function draw(report) {
+  const rows = report.rows;
+  Plotly.react("chart", [{
+    type: "funnel", y: rows.map((r) => r.label), x: rows.map((r) => r.reached),
+    textinfo: "value+percent initial", marker: { color: "#3e7cb1" },
+  }], { margin: { l: 190, r: 20, t: 30, b: 20 }, height: 380,
+        title: { text: `${report.pipeline} · won ${report.won} · lost ${report.lost}`, font: { size: 14 } } },
+  { displayModeBar: false, responsive: true });
+  fillRows($("stages").tBodies[0], rows.map((r) => [r.label, String(r.items), money(r.value_cents),
+    String(r.reached), percent(r.conversion_to_next), days(r.median_days), days(r.p90_days)]));
+  $("summary").textContent = `open ${report.open_items} · won ${report.won} · lost ${report.lost} · ` +
+    `win rate ${percent(report.win_rate)} · avg cycle ${days(report.average_cycle_days)} d · ` +
+    `bottleneck ${report.bottleneck || "–"}`;
+  const stuck = items(report.stuck);
+  $("stuck-count").textContent = `(${stuck.length})`;
+  const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => [s.item_id, s.stage, s.owner,
+    days(s.days_in_stage)]));
+  trs.forEach((tr, i) => tr.addEventListener("click", () => showAudit(stuck[i].item_id)));
+}
+
+async function showAudit(dealId) {
+  try {
+    const history = items(await api(`/deals/${dealId}/history?limit=500`));
+    $("audit-title").textContent = dealId;
+    $("audit").replaceChildren(...history.map((e) => {
+      const li = document.createElement("li");
+      const move = e.from_stage ? `${e.from_stage} → ${e.to_stage}` : (e.to_stage || "");
+      li.textContent = `${e.occurred_at.slice(0, 16).replace("T", " ")} · ${e.actor} · ${e.event} ${move} ${e.detail || ""}`;
+      return li;
+    }));
+  } catch (error) {
+    $("audit-title").textContent = `(${error.message})`;
+  }
+}
+
+async function refresh() {
+  const instant = asOf();
+  const offset = Number($("as-of").value);
+  $("as-of-days").textContent = offset === 0 ? "today" : `${-offset} days ago`;
+  $("as-of-label").textContent = `as of ${instant.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  $("as-of-label").dataset.instant = instant.toISOString();
+  if (!$("token").value) {
+    $("status").textContent = "Enter a bearer token to load the funnel.";
+    return;
+  }
+  $("status").className = "";
+  $("status").textContent = "loading…";
+  try {
+    draw(await api(`/funnel?${query()}`));
+    $("status").textContent = "";
+    document.body.dataset.loadedAsOf = instant.toISOString();
+  } catch (error) {
+    $("status").className = "error";
+    $("status").textContent = error.message;
+  }
+}
+
+function refreshSoon() {
+  clearTimeout(pending);
+  pending = setTimeout(refresh, 150);
+}
+
+$("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
+$("as-of").addEventListener("input", refreshSoon);
+$("pipeline").addEventListener("change", refresh);
+refresh();

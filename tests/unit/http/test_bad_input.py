@@ -1,0 +1,140 @@
+"""Bad input is refused with a 4xx, a JSON message saying why, and nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.application import CrmApplication
+from tests.unit.http.conftest import auth, open_deal, register_customer
+
+SALES = auth("sales")
+CUSTOMER = {"name": "张三", "region": "华东", "industry": "制造业", "channel": "web"}
+
+
+def refused(client: TestClient, crm: CrmApplication, method: str, path: str, status: int, message: str,
+            **request: Any) -> dict[str, Any]:
+    """Send the request; assert the status, that the error says `message` and that no event was recorded."""
+    count = crm.event_count()
+    response = client.request(method, path, **{"headers": SALES, **request})
+    body = response.json()
+    assert response.status_code == status, response.text
+    assert message in body["error"], body
+    assert set(body) == {"error", "detail"}
+    assert crm.event_count() == count
+    return body
+
+
+@pytest.fixture
+def deal(client: TestClient) -> str:
+    return open_deal(client, register_customer(client, occurred_at="2026-03-01T09:00:00Z"),
+                     occurred_at="2026-03-02T09:00:00Z")
+
+
+def test_a_missing_field_names_every_missing_field(client: TestClient, crm: CrmApplication) -> None:
+    body = refused(client, crm, "POST", "/customers", 422, "invalid request: body.region: Field required",
+                   json={"name": "张三", "channel": "web"})
+
+    assert [issue["field"] for issue in body["detail"]] == ["body.region", "body.industry"]
+
+
+@pytest.mark.parametrize(("path_field", "value", "message"), [
+    ("amount", 1200.5, "body.amount"),
+    ("amount", "-5", "body.amount"),
+    ("amount", "12,000", "body.amount"),
+    ("title", 42, "body.title: Input should be a valid string"),
+    ("customer_id", "not-a-uuid", "body.customer_id"),
+    ("occurred_at", "2026-03-01T09:00:00", "body.occurred_at: Input should have timezone info"),
+    ("occurred_at", "next tuesday", "body.occurred_at"),
+    ("title", "长" * 201, "body.title: String should have at most 200 characters"),
+    ("colour", "red", "body.colour: Extra inputs are not permitted"),
+])
+def test_wrong_types_and_sizes_are_refused_before_the_domain(client: TestClient, crm: CrmApplication,
+                                                             path_field: str, value: Any, message: str) -> None:
+    customer = register_customer(client)
+    body = {"customer_id": customer, "title": "增购", "amount": "1000", path_field: value}
+
+    refused(client, crm, "POST", "/deals", 422, message, json=body)
+
+
+def test_strict_scalars_refuse_look_alikes(client: TestClient, crm: CrmApplication) -> None:
+    customer = register_customer(client)
+
+    refused(client, crm, "PUT", f"/customers/{customer}/consent", 422, "body.marketing: Input should be a valid "
+            "boolean", json={"marketing": "true"})
+    refused(client, crm, "POST", f"/customers/{customer}/touches", 422, "body.channel: Input should be 'email'",
+            json={"channel": "fax", "direction": "inbound", "summary": ""})
+
+
+def test_an_unknown_stage_is_refused_by_the_domain(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    refused(client, crm, "PUT", f"/deals/{deal}/stage", 422, "unknown stage 'signing' in pipeline 'sales'",
+            json={"stage": "signing"})
+
+
+def test_a_broken_rule_is_refused_with_the_domain_message(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    client.post(f"/deals/{deal}/lose", json={"reason": "价格"}, headers=SALES)
+
+    refused(client, crm, "POST", f"/deals/{deal}/win", 422, "cannot win it: deal is lost; reopen it first")
+
+
+def test_business_time_before_the_last_event_is_refused(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    refused(client, crm, "POST", f"/deals/{deal}/win", 422, "is before this Deal's last event",
+            json={"occurred_at": "2026-03-01T00:00:00Z"})
+
+
+def test_an_unknown_id_is_404(client: TestClient, crm: CrmApplication) -> None:
+    missing = "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e03"
+
+    refused(client, crm, "PUT", f"/deals/{missing}/amount", 404, f"no deal with id {missing}", json={"amount": 1})
+    refused(client, crm, "GET", f"/tickets/{missing}", 404, f"no ticket with id {missing}", headers=auth("service"))
+    refused(client, crm, "GET", "/pipelines/renewal", 404, "no pipeline 'renewal'")
+
+
+def test_an_id_of_another_kind_is_404(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    refused(client, crm, "GET", f"/customers/{deal}", 404, "is a deal, not a customer")
+
+
+def test_a_malformed_id_in_the_path_is_422(client: TestClient, crm: CrmApplication) -> None:
+    refused(client, crm, "GET", "/deals/12345", 422, "path.deal_id")
+
+
+def test_a_body_declared_over_64_kib_is_refused_before_reading(client: TestClient, crm: CrmApplication) -> None:
+    body = refused(client, crm, "POST", "/customers", 413, "request body is larger than 65536 bytes",
+                   content=b"{" + b" " * 70_000 + b"}", headers={**SALES, "Content-Type": "application/json"})
+
+    assert body["detail"] == {"content_length": 70_002}
+
+
+def test_a_streamed_body_over_64_kib_is_refused_while_reading(client: TestClient, crm: CrmApplication) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"x" * 4096
+
+    refused(client, crm, "POST", "/customers", 413, "request body is larger than 65536 bytes",
+            content=chunks(), headers={**SALES, "Content-Type": "application/json"})
+
+
+def test_broken_json_is_400(client: TestClient, crm: CrmApplication) -> None:
+    refused(client, crm, "POST", "/customers", 400, "request body is not valid JSON",
+            content='{"name": "张三",'.encode(), headers={**SALES, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_body_that_is_not_json_is_415(client: TestClient, crm: CrmApplication, content_type: str | None) -> None:
+    headers = {**SALES, **({"Content-Type": content_type} if content_type else {})}
+
+    refused(client, crm, "POST", "/customers", 415, "send the command as application/json",
+            content=b"name=x", headers=headers)
+
+
+def test_a_page_larger_than_500_is_refused(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    refused(client, crm, "GET", f"/deals/{deal}/history?limit=501", 422,
+            "query.limit: Input should be less than or equal to 500")
+
+
+def test_an_unknown_pipeline_in_a_funnel_query_is_422(client: TestClient, crm: CrmApplication) -> None:
+    refused(client, crm, "GET", "/funnel?pipeline=renewal", 422, "unknown pipeline 'renewal'")

@@ -1,0 +1,99 @@
+"""Optimistic concurrency: If-Match / expected_version, and two writers racing for one deal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.base import Meta
+from services.application import CrmApplication
+from tests.unit.http.conftest import auth, open_deal, register_customer
+
+SALES = auth("sales")
+
+
+@pytest.fixture
+def deal(client: TestClient) -> str:
+    return open_deal(client, register_customer(client))
+
+
+def test_a_stale_if_match_is_409_and_writes_nothing(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    client.put(f"/deals/{deal}/owner", json={"owner": "王伟"}, headers=SALES)
+    count = crm.event_count()
+
+    response = client.put(f"/deals/{deal}/stage", json={"stage": "proposal"}, headers={**SALES, "If-Match": '"1"'})
+
+    assert response.status_code == 409
+    assert response.json()["error"] == f"deal {deal} is at version 2, not the expected 1"
+    assert crm.event_count() == count
+
+
+def test_the_current_if_match_is_accepted(client: TestClient, deal: str) -> None:
+    etag = client.get(f"/deals/{deal}", headers=SALES).headers["etag"]
+
+    response = client.put(f"/deals/{deal}/stage", json={"stage": "proposal"}, headers={**SALES, "If-Match": etag})
+
+    assert (response.status_code, response.headers["etag"]) == (200, '"2"')
+
+
+def test_expected_version_in_the_body_works_like_if_match(client: TestClient, crm: CrmApplication, deal: str) -> None:
+    client.post(f"/deals/{deal}/win", json={"expected_version": 1}, headers=SALES)
+
+    stale = client.post(f"/deals/{deal}/lose", json={"reason": "x", "expected_version": 1}, headers=SALES)
+
+    assert stale.status_code == 409 and "not the expected 1" in stale.json()["error"]
+
+
+def test_a_stale_if_match_on_contact_details_is_409(client: TestClient, crm: CrmApplication) -> None:
+    customer = register_customer(client)
+    client.post(f"/customers/{customer}/tags", json={"tag": "vip"}, headers=SALES)
+
+    response = client.put(f"/customers/{customer}/contact-details", json={"email": "a@b.cn", "phone": ""},
+                          headers={**SALES, "If-Match": '"1"'})
+
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(("headers", "body", "message"), [
+    ({"If-Match": '"1"'}, {"expected_version": 2}, "If-Match (1) and expected_version (2) disagree"),
+    ({"If-Match": "version one"}, {}, """If-Match must be the version in quotes, like "3" (got 'version one')"""),
+])
+def test_an_unusable_version_is_400(client: TestClient, crm: CrmApplication, deal: str,
+                                    headers: dict[str, str], body: dict[str, Any], message: str) -> None:
+    count = crm.event_count()
+
+    response = client.put(f"/deals/{deal}/amount", json={"amount": "5", **body}, headers={**SALES, **headers})
+
+    assert (response.status_code, response.json()["error"]) == (400, message)
+    assert crm.event_count() == count
+
+
+def test_if_match_on_a_command_that_cannot_check_it_is_400(client: TestClient, crm: CrmApplication) -> None:
+    customer = register_customer(client)
+
+    response = client.post(f"/customers/{customer}/tags", json={"tag": "vip"}, headers={**SALES, "If-Match": '"1"'})
+
+    assert (response.status_code, response.json()["error"]) == (400, "this command does not take If-Match")
+
+
+def test_a_concurrent_save_of_the_same_deal_is_409(client: TestClient, crm: CrmApplication, deal: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer saves between this request's load and save: the log's unique version refuses it."""
+    load = crm.get
+
+    def load_then_lose_the_race(aggregate_type: type, aggregate_id: Any) -> Any:
+        loaded = load(aggregate_type, aggregate_id)
+        monkeypatch.setattr(crm, "get", load)
+        crm.change_owner(aggregate_id, "王伟", Meta(actor="另一位"))
+        return loaded
+
+    monkeypatch.setattr(crm, "get", load_then_lose_the_race)
+    count = crm.event_count()
+
+    response = client.put(f"/deals/{deal}/amount", json={"amount": "5"}, headers=SALES)
+
+    assert response.status_code == 409 and response.json()["error"].startswith("conflicting write")
+    assert crm.event_count() == count + 1  # only the other writer's event
+    assert client.get(f"/deals/{deal}", headers=SALES).json()["amount"] == "1000"
