@@ -6,6 +6,8 @@ It orchestrates (load, call the aggregate, save) and holds no business rule of i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,6 +30,7 @@ from services.settings import Database, database_from_environment
 from services.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
+_EXPECTED: ContextVar[tuple[UUID, int] | None] = ContextVar("expected_version", default=None)
 
 
 class NotFound(LookupError):
@@ -79,6 +82,9 @@ class CrmApplication(Application):
         expected_version: int | None = None,
     ) -> int:
         """Load, check the caller saw the latest version, apply `command`, save. Returns the new version."""
+        pinned = _EXPECTED.get()
+        if expected_version is None and pinned is not None and pinned[0] == aggregate_id:
+            expected_version = pinned[1]
         aggregate = self.get(aggregate_type, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(
@@ -88,6 +94,15 @@ class CrmApplication(Application):
         command(aggregate)
         self.save_new(aggregate)
         return aggregate.version
+
+    @contextmanager
+    def expecting_version(self, aggregate_id: UUID, version: int | None) -> Iterator[None]:
+        """Within this block, a change of `aggregate_id` is refused unless it is at `version` when loaded."""
+        token = _EXPECTED.set(None if version is None else (aggregate_id, version))
+        try:
+            yield
+        finally:
+            _EXPECTED.reset(token)
 
     def history(self, aggregate_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         """Every event of one aggregate, oldest first."""

@@ -43,7 +43,7 @@ def funnel(
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
         try:
-            projector_for(crm, store, ["funnel"]).catch_up()
+            projector_for(crm, store, ["funnel", "segments"]).catch_up()  # segments: the segment filter
         except ProjectionRace:
             pass  # another projector is bringing it up to date
         queries = FunnelQueries(store)

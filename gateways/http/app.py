@@ -44,6 +44,7 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
     api.state.idempotency = IdempotencyStore(store)
+    api.state.projectors = {}
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data

@@ -3,7 +3,7 @@
 A route depends on `command(permission)` and calls `created(...)` or `changed(...)` with its body and a
 function of the Meta that calls the application; refusals become error responses.
 (No `from __future__ import annotations` here: FastAPI must evaluate the dependency's annotations,
-which use the closure's `permission` and `versioned`.)
+which use the closure's `permission`.)
 """
 
 import re
@@ -56,16 +56,25 @@ class CommandContext:
     def created(self, body: CommandBody, collection: str, action: Callable[[Meta], UUID],
                 location_id: Callable[[UUID], str] = str) -> Response:
         """Run a command that creates an aggregate: 201, its id, version 1 and its Location."""
+        if self.expected_version(body) is not None:
+            raise ApiError(400, "If-Match and expected_version apply to changes of an existing aggregate")
+
         def respond(meta: Meta) -> OrjsonResponse:
             new_id = action(meta)
             return json_response({"id": new_id, "version": 1}, 201, version=1,
                                  headers={"Location": f"/{collection}/{location_id(new_id)}"})
         return self.run(body, respond)
 
-    def changed(self, body: CommandBody, aggregate_id: UUID | str, action: Callable[[Meta], int]) -> Response:
-        """Run a command that changes an aggregate: 200, its id and new version (also as ETag)."""
+    def changed(self, body: CommandBody, aggregate_id: UUID, action: Callable[[Meta], int]) -> Response:
+        """Run a command that changes an aggregate: 200, its id and new version (also as ETag).
+
+        If-Match (or `expected_version`) pins the version the aggregate must be at when it is loaded.
+        """
+        expected = self.expected_version(body)
+
         def respond(meta: Meta) -> OrjsonResponse:
-            version = action(meta)
+            with self.crm.expecting_version(aggregate_id, expected):
+                version = action(meta)
             return json_response({"id": aggregate_id, "version": version}, version=version)
         return self.run(body, respond)
 
@@ -119,13 +128,13 @@ def _text_header(name: str, value: str | None) -> str | None:
     return value
 
 
-def command(permission: str, versioned: bool = False) -> Callable[..., CommandContext]:
-    """A dependency for a command route; `versioned` routes accept If-Match, others refuse it."""
+def command(permission: str) -> Callable[..., CommandContext]:
+    """A dependency for a command route; If-Match pins the version of the aggregate a change applies to."""
 
     def context(
         request: Request,
         principal: Annotated[Principal, Depends(allow(permission))],
-        if_match: Annotated[str | None, Header(alias="If-Match", include_in_schema=versioned,
+        if_match: Annotated[str | None, Header(alias="If-Match",
                                                description='The version you saw, e.g. "3"; stale → 409.')] = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
                                                       description="A retry with the same key gets the first "
@@ -134,8 +143,6 @@ def command(permission: str, versioned: bool = False) -> Callable[..., CommandCo
                                                      description="Defaults to a new id.")] = None,
     ) -> CommandContext:
         _require_json(request)
-        if if_match is not None and not versioned:
-            raise ApiError(400, "this command does not take If-Match")
         return CommandContext(
             crm=request.app.state.crm,
             principal=principal,

@@ -18,12 +18,18 @@ def crm(request: Request) -> CrmApplication:
 
 
 def caught_up(*read_models: str) -> Callable[[Request], ReadStore]:
-    """A dependency: the read store, after bringing `read_models` up to the head of the log."""
+    """A dependency: the read store, after bringing `read_models` up to the head of the log.
+
+    The projector is made once per app (making one creates missing tables), then reused.
+    """
 
     def store(request: Request) -> ReadStore:
-        read_store: ReadStore = request.app.state.store
+        state = request.app.state
+        projector = state.projectors.get(read_models)
+        if projector is None:
+            projector = state.projectors[read_models] = projector_for(state.crm, state.store, list(read_models))
         with suppress(ProjectionRace):  # another request or process is bringing it up to date
-            projector_for(request.app.state.crm, read_store, list(read_models)).catch_up()
-        return read_store
+            projector.catch_up()
+        return state.store
 
     return store

@@ -81,7 +81,7 @@ def get_customer(customer_id: UUID, app: Annotated[CrmApplication, Depends(crm)]
 
 @router.put("/{customer_id}/contact-details", response_model=Changed, summary="Change email and phone")
 def change_contact_details(customer_id: UUID, body: ContactDetails,
-                           cmd: Annotated[CommandContext, Depends(command("customers:write", versioned=True))]
+                           cmd: Annotated[CommandContext, Depends(command("customers:write"))]
                            ) -> Response:
     return cmd.changed(body, customer_id, lambda meta: cmd.crm.change_contact_details(
         customer_id, body.email, body.phone, meta, expected_version=cmd.expected_version(body)))

@@ -35,7 +35,7 @@ from services.application import CrmApplication
 from services.audit import deal_audit_trail
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS)
-Change = Annotated[CommandContext, Depends(command("deals:write", versioned=True))]
+Change = Annotated[CommandContext, Depends(command("deals:write"))]
 Read = [Depends(allow("deals:read"))]
 
 

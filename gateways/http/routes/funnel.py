@@ -7,13 +7,14 @@ head of the log, ask the model's Queries class, paginate lists with `page`.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
+from domain.segmentation import TIERS
 from gateways.http.auth import allow
 from gateways.http.deps import caught_up, crm
 from gateways.http.errors import ApiError
@@ -29,7 +30,7 @@ from services.readstore import ReadStore
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
                    dependencies=[Depends(allow("funnel:read"))])
 Pipeline = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="sales, marketing, service, …")]
-Store = Annotated[ReadStore, Depends(caught_up("funnel"))]
+Store = Annotated[ReadStore, Depends(caught_up("funnel", "segments"))]  # segments: the segment filter
 App = Annotated[CrmApplication, Depends(crm)]
 Page = Annotated[PageParams, Depends(page_params)]
 
@@ -40,8 +41,9 @@ def filters(
     industry: Annotated[str | None, Query(max_length=200)] = None,
     channel: Annotated[str | None, Query(max_length=200, description="The customer's acquisition channel.")] = None,
     campaign_id: Annotated[UUID | None, Query()] = None,
+    segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
 ) -> FunnelFilters:
-    return FunnelFilters(owner, region, industry, channel, campaign_id)
+    return FunnelFilters(owner, region, industry, channel, campaign_id, segment)
 
 
 Filters = Annotated[FunnelFilters, Depends(filters)]

@@ -15,7 +15,7 @@ function asOf() {
 function query() {
   const params = new URLSearchParams({ pipeline: $("pipeline").value, as_of: asOf().toISOString(),
                                        stuck_days: $("stuck-days").value || "30" });
-  for (const name of ["owner", "region", "industry", "channel"]) {
+  for (const name of ["owner", "region", "industry", "channel", "segment"]) {
     const value = $(name).value.trim();
     if (value) params.set(name, value);
   }
@@ -114,4 +114,5 @@ function refreshSoon() {
 $("controls").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
 $("as-of").addEventListener("input", refreshSoon);
 $("pipeline").addEventListener("change", refresh);
+$("segment").addEventListener("change", refresh);
 refresh();

@@ -127,3 +127,17 @@ def test_the_openapi_document_tags_and_summarises_every_operation(client: TestCl
     assert all(operation["summary"] and operation["tags"] for operation in operations)
     assert {tag for operation in operations for tag in operation["tags"]} == {
         "health", "customers", "leads", "deals", "campaigns", "tickets", "pipelines", "funnel"}
+
+
+def test_the_funnel_filters_by_the_customers_segment_at_the_instant(client: TestClient,
+                                                                    deals: dict[str, str]) -> None:
+    potential = funnel(client, as_of=day(10), segment="potential")  # the one customer has open deals
+    ordinary = funnel(client, as_of=day(10), segment="ordinary")
+
+    assert potential["rows"][0]["reached"] == 5 and ordinary["rows"][0]["reached"] == 0
+
+
+def test_an_unknown_segment_is_422(client: TestClient) -> None:
+    response = client.get("/funnel", params={"segment": "vip"}, headers=ANALYST)
+
+    assert response.status_code == 422 and "segment" in str(response.json())

@@ -70,12 +70,32 @@ def test_an_unusable_version_is_400(client: TestClient, crm: CrmApplication, dea
     assert crm.event_count() == count
 
 
-def test_if_match_on_a_command_that_cannot_check_it_is_400(client: TestClient, crm: CrmApplication) -> None:
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/customers/{id}/tags", {"tag": "vip"}),
+    ("put", "/customers/{id}/consent", {"marketing": True}),
+    ("post", "/customers/{id}/touches", {"channel": "phone", "direction": "outbound", "summary": "回访"}),
+])
+def test_a_stale_if_match_is_409_on_every_change(client: TestClient, crm: CrmApplication, method: str, path: str,
+                                                 body: dict[str, Any]) -> None:
     customer = register_customer(client)
+    client.post(f"/customers/{customer}/tags", json={"tag": "new"}, headers=SALES)  # now at version 2
+    count = crm.event_count()
 
-    response = client.post(f"/customers/{customer}/tags", json={"tag": "vip"}, headers={**SALES, "If-Match": '"1"'})
+    stale = client.request(method, path.format(id=customer), json=body, headers={**SALES, "If-Match": '"1"'})
+    current = client.request(method, path.format(id=customer), json=body, headers={**SALES, "If-Match": '"2"'})
 
-    assert (response.status_code, response.json()["error"]) == (400, "this command does not take If-Match")
+    assert stale.status_code == 409 and "at version 2, not the expected 1" in stale.json()["error"]
+    assert current.status_code == 200 and crm.event_count() == count + 1
+
+
+def test_if_match_on_a_creation_is_400(client: TestClient, crm: CrmApplication) -> None:
+    count = crm.event_count()
+
+    response = client.post("/customers", json={"name": "张三", "company": "", "region": "华东", "industry": "零售",
+                                               "channel": "web"}, headers={**SALES, "If-Match": '"1"'})
+
+    assert response.status_code == 400 and "apply to changes of an existing aggregate" in response.json()["error"]
+    assert crm.event_count() == count
 
 
 def test_a_concurrent_save_of_the_same_deal_is_409(client: TestClient, crm: CrmApplication, deal: str,
