@@ -16,6 +16,9 @@ import psycopg
 from services.settings import Database
 
 
+CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
+
+
 class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
@@ -54,8 +57,9 @@ class ReadStore:
     def __init__(self, database: Database) -> None:
         self.kind = "postgresql" if database.kind == "postgresql" else "sqlite"
         self._lock = threading.RLock()
+        self._url = database.url
         if database.kind == "postgresql":
-            self._pg = psycopg.connect(database.url, autocommit=True)
+            self._pg = psycopg.connect(database.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         else:
             path = database.sqlite_path or ":memory:"
             self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -67,6 +71,7 @@ class ReadStore:
         """One atomic unit of work: commits on success, rolls back on any exception."""
         with self._lock:
             if self.kind == "postgresql":
+                self._reconnect_if_broken()
                 with self._pg.transaction(), self._pg.cursor() as cursor:
                     yield _PostgresCursor(cursor)
                 return
@@ -82,8 +87,14 @@ class ReadStore:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             if self.kind == "postgresql":
+                self._reconnect_if_broken()
                 return self._pg.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
             return self._sqlite.execute(sql, params).fetchall()
+
+    def _reconnect_if_broken(self) -> None:
+        """After the server restarted or the network dropped, connect again (raises while still down)."""
+        if self._pg.broken or self._pg.closed:
+            self._pg = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
     def close(self) -> None:
         with self._lock:

@@ -57,7 +57,7 @@ def database_from_url(url: str | None) -> Database:
                 "POSTGRES_PORT": str(parts.port or 5432),
                 "POSTGRES_USER": unquote(parts.username),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
-                "POSTGRES_CONNECT_TIMEOUT": "10",
+                "POSTGRES_CONNECT_TIMEOUT": "2",  # also how long a save waits for a pooled connection
                 "POSTGRES_PRE_PING": "y",
                 "POSTGRES_POOL_SIZE": "5",
                 "POSTGRES_MAX_OVERFLOW": "10",

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from domain.base import Meta
+from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.errors import install_error_handlers
 from gateways.http.idempotency import IdempotencyStore
 from gateways.http.limits import BodyLimit
@@ -46,6 +47,7 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     api.state.idempotency = IdempotencyStore(store)
     api.state.projectors = {}
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)

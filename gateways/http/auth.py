@@ -2,8 +2,9 @@
 
 A permission is "<area>:<action>" with action read or write. Roles:
 - admin: everything;
-- sales: customers, leads, deals, campaigns (read and write), pipelines and the funnel (read);
-- service: tickets (read and write), customers (read) and logging customer touches;
+- sales: customers, leads, deals, campaigns (read and write); pipelines, the funnel, segments, reports and
+  customer timelines (read);
+- service: tickets (read and write), customers, reports and timelines (read) and logging customer touches;
 - analyst: every read (GET).
 """
 
@@ -21,8 +22,8 @@ from gateways.http.tokens import Principal, TokenRegistry
 GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*:*"}),
     "sales": frozenset({"customers:*", "customer_touches:write", "leads:*", "deals:*", "campaigns:*",
-                        "pipelines:read", "funnel:read"}),
-    "service": frozenset({"tickets:*", "customers:read", "customer_touches:write"}),
+                        "pipelines:read", "funnel:read", "segments:read", "reports:read", "timeline:read"}),
+    "service": frozenset({"tickets:*", "customers:read", "customer_touches:write", "timeline:read", "reports:read"}),
     "analyst": frozenset({"*:read"}),
 }
 

@@ -9,9 +9,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
+import psycopg
+from eventsourcing.persistence import InterfaceError as LogInterfaceError
+from eventsourcing.persistence import OperationalError as LogOperationalError
+from psycopg_pool import PoolTimeout
+
 from domain.errors import DomainError
 from gateways.http.responses import OrjsonResponse
 from services.application import ConcurrencyConflict, NotFound
+
+
+# The database is down or unreachable (a restart, a network cut): the client may retry shortly.
+DATABASE_UNAVAILABLE = (LogOperationalError, LogInterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+                        PoolTimeout)
+RETRY_AFTER_SECONDS = "2"
 
 
 class ApiError(Exception):
@@ -37,6 +48,9 @@ def outcome_error(error: Exception) -> OrjsonResponse | None:
         return error_response(409, str(error))
     if isinstance(error, ApiError):
         return error_response(error.status, error.message, error.detail, error.headers)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return error_response(503, "the database is unavailable; nothing was written, try again shortly",
+                              headers={"Retry-After": RETRY_AFTER_SECONDS})
     return None
 
 
@@ -66,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, HTTPException)
         return error_response(error.status_code, str(error.detail), headers=error.headers)
 
-    for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError):
+    for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(error_class, application_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -6,24 +6,17 @@ same instant; then opens a stuck deal's audit trail. A screenshot is saved to bu
 
 from __future__ import annotations
 
-import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
-import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
-from gateways.http.app import create_app
-from gateways.http.tokens import TokenRegistry
 from services.application import CrmApplication
 from services.demo import DemoHistory, DemoSettings
 from services.settings import database_from_url
+from tests.api_server import running_api
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "e2e-analyst-token"
@@ -32,35 +25,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("dashboard")
-    database = database_from_url(f"sqlite:///{folder / 'crm.sqlite3'}")
+    database = database_from_url(f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'crm.sqlite3'}")
     app = CrmApplication(database)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=5, leads=900, days=400)).run()
     app.close()
-    tokens = folder / "tokens.json"
-    tokens.write_bytes(orjson.dumps({"tokens": [
-        {"sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "name": "分析师", "role": "analyst"}]}))
-    port = _free_port()
-    api = uvicorn.Server(uvicorn.Config(create_app(database, TokenRegistry.from_file(tokens)), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=api.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not api.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    api.should_exit = True
-    thread.join(timeout=10)
+    with running_api(database, {TOKEN: ("分析师", "analyst")}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

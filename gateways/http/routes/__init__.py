@@ -1,5 +1,18 @@
 """The API's routers, one module per aggregate or read model; add a read model's router here."""
 
-from gateways.http.routes import campaigns, customers, deals, funnel, health, leads, pipelines, tickets
+from gateways.http.routes import (
+    campaigns,
+    customers,
+    deals,
+    funnel,
+    health,
+    leads,
+    pipelines,
+    reports,
+    segments,
+    tickets,
+    timeline,
+)
 
-ROUTERS = tuple(module.router for module in (health, customers, leads, deals, campaigns, tickets, pipelines, funnel))
+ROUTERS = tuple(module.router for module in (health, customers, leads, deals, campaigns, tickets, pipelines, funnel,
+                                             segments, reports, timeline))

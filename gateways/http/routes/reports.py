@@ -1,0 +1,61 @@
+"""Reports of the tickets and campaigns read models as of an instant: service (backlog, SLA, CSAT, service
+funnel), campaigns and channels (ROI, CAC, attribution), and customers' lifetime values.
+
+Permission "reports:read", one area for both reports to keep roles simple: admin, analyst, sales (for the
+campaigns report) and service (for the tickets report); each of them may read the other report too.
+The long lists are paginated: SLA breaches, campaigns and customer values; per-channel and attribution
+rows are returned whole.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from domain.vocabulary import ACQUISITION_CHANNELS
+from gateways.http.auth import allow
+from gateways.http.deps import caught_up
+from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.responses import json_response
+from gateways.http.schemas import ERRORS
+from projections.campaigns import CampaignQueries
+from projections.tickets import TicketQueries
+from services.readstore import ReadStore
+
+router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
+                   dependencies=[Depends(allow("reports:read"))])
+Tickets = Annotated[ReadStore, Depends(caught_up("tickets"))]
+Campaigns = Annotated[ReadStore, Depends(caught_up("campaigns"))]
+Page = Annotated[PageParams, Depends(page_params)]
+AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")]
+Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]
+                    Query(description="Only this acquisition channel's campaigns and customers.")]
+
+
+@router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
+                                "the service funnel as of an instant (default now)")
+def tickets(store: Tickets, params: Page, as_of: AsOf = None) -> Response:
+    report = TicketQueries(store).report(as_of or datetime.now(timezone.utc)).to_dict()
+    report["sla"]["breaching"] = page(report["sla"]["breaching"], params)
+    return json_response(report)
+
+
+@router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
+                                  "attribution and lifetime value")
+def campaigns(store: Campaigns, params: Page, as_of: AsOf = None, channel: Channel = None) -> Response:
+    report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
+    report["campaigns"] = page(report["campaigns"], params)
+    return json_response(report)
+
+
+@router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first")
+def customer_values(store: Campaigns, params: Page, as_of: AsOf = None) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    values = CampaignQueries(store).customer_values(instant)
+    ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
+    return json_response({"as_of": instant, "customers": page(
+        [{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)})

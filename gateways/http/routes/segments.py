@@ -1,0 +1,82 @@
+"""The segments read model: customers per value tier (RFM) as of an instant, a tier's members, one customer's
+segment and tier history, and movements between tiers.
+
+Permission "segments:read": admin, analyst and sales (who sell to the tiers); not service. Tier counts and
+movements are bounded (one row per tier, per pair of tiers) and not paginated; members and history are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from domain.segmentation import TIERS
+from gateways.http.auth import allow
+from gateways.http.deps import caught_up
+from gateways.http.errors import ApiError
+from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.responses import json_response
+from gateways.http.schemas import ERRORS
+from projections.segments import SegmentQueries
+from services.readstore import ReadStore
+
+router = APIRouter(prefix="/segments", tags=["segments"], responses=ERRORS,
+                   dependencies=[Depends(allow("segments:read"))])
+Store = Annotated[ReadStore, Depends(caught_up("segments"))]
+Page = Annotated[PageParams, Depends(page_params)]
+AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")]
+Tier = Annotated[Literal[TIERS] | None, Query(description="List this tier's members.")]  # type: ignore[valid-type]
+
+
+def _members(queries: SegmentQueries, tier: str, instant: datetime, total: int, params: PageParams) -> dict[str, Any]:
+    """One page of the tier's members, most valuable first (paginated in SQL; `total` from the tier count)."""
+    members = queries.members(tier, instant, params.limit, params.offset)
+    end = params.offset + params.limit
+    return {"items": [m.to_dict() for m in members], "total": total, "limit": params.limit,
+            "offset": params.offset, "next_offset": end if end < total else None}
+
+
+@router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated")
+def tiers(store: Store, params: Page, as_of: AsOf = None, tier: Tier = None) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    queries = SegmentQueries(store)
+    counts = queries.tier_counts(instant)
+    result: dict[str, Any] = {"as_of": instant, "tiers": [asdict(count) for count in counts]}
+    if tier is not None:
+        total = next(count.customers for count in counts if count.tier == tier)
+        result |= {"tier": tier, "members": _members(queries, tier, instant, total, params)}
+    return json_response(result)
+
+
+@router.get("/customers/{customer_id}", summary="One customer's scores, tier and preferences as of an instant")
+def segment_of(customer_id: UUID, store: Store, as_of: AsOf = None) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    segment = SegmentQueries(store).segment_of(customer_id, instant)
+    if segment is None:
+        raise ApiError(404, f"customer {customer_id} was in no segment as of {instant.isoformat()}")
+    return json_response(segment.to_dict())
+
+
+@router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first")
+def history(customer_id: UUID, store: Store, params: Page, as_of: AsOf = None) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    stays = SegmentQueries(store).history(customer_id, instant)
+    if not stays:
+        raise ApiError(404, f"customer {customer_id} was in no segment by {instant.isoformat()}")
+    return json_response({"customer_id": customer_id, "as_of": instant,
+                          "history": page([stay.to_dict() for stay in stays], params)})
+
+
+@router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier")
+def movements(store: Store, start: Annotated[AwareDatetime, Query()],
+              end: Annotated[AwareDatetime, Query()]) -> Response:
+    if end <= start:
+        raise ApiError(422, "end must come after start")
+    moves = SegmentQueries(store).movements(start, end)
+    return json_response({"start": start, "end": end, "movements": [asdict(move) for move in moves]})

@@ -1,0 +1,44 @@
+"""The timeline read model: everything that happened to a customer (and the leads it came from), in business
+time order, as of an instant.
+
+Permission "timeline:read": admin, analyst, sales and service — everyone who talks to customers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from gateways.http.auth import allow
+from gateways.http.deps import caught_up
+from gateways.http.errors import ApiError
+from gateways.http.pagination import PageParams, page_params
+from gateways.http.responses import json_response
+from gateways.http.schemas import ERRORS
+from projections.timeline import TimelineQueries, UnknownCustomer
+from services.readstore import ReadStore
+
+router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
+                   dependencies=[Depends(allow("timeline:read"))])
+
+
+@router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
+                                               "oldest first, paginated")
+def timeline(customer_id: UUID, store: Annotated[ReadStore, Depends(caught_up("timeline"))],
+             params: Annotated[PageParams, Depends(page_params)],
+             as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")] = None,
+             ) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    try:
+        found = TimelineQueries(store).timeline(customer_id, instant, params.limit, params.offset)
+    except UnknownCustomer as unknown:
+        raise ApiError(404, str(unknown)) from unknown
+    end = params.offset + params.limit
+    return json_response({"customer_id": customer_id, "as_of": instant, "items": [e.to_dict() for e in found.entries],
+                          "total": found.total, "limit": params.limit, "offset": params.offset,
+                          "next_offset": end if end < found.total else None})

@@ -1,0 +1,54 @@
+"""A real uvicorn server for tests that need HTTP over a socket (browser, concurrency, outages)."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import uvicorn
+
+from gateways.http.app import create_app
+from gateways.http.tokens import TokenRegistry
+from services.settings import Database
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_api(database: Database, tokens: dict[str, tuple[str, str]]) -> Iterator[str]:
+    """Serve the API on 127.0.0.1 (tokens: token → (name, role)); yields its base URL, stops it after."""
+    with tempfile.TemporaryDirectory() as folder:
+        tokens_file = Path(folder) / "tokens.json"
+        tokens_file.write_bytes(orjson.dumps({"tokens": [
+            {"sha256": hashlib.sha256(token.encode()).hexdigest(), "name": name, "role": role}
+            for token, (name, role) in tokens.items()]}))
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(database, TokenRegistry.from_file(tokens_file)),
+                                               host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
