@@ -21,6 +21,7 @@ from domain.lead import Lead
 from domain.ticket import Ticket
 from projections.base import ReadModel, Rows
 from projections.tables import Table, from_micros, micros
+from services.personal_data import KeyStore, mark
 from services.readstore import ReadStore
 
 END_OF_TIME = 2**63 - 1
@@ -51,20 +52,20 @@ def _note(text: str) -> str:
 
 
 CUSTOMER_SUMMARIES: dict[type, Callable[[Any], str]] = {
-    Customer.Registered: lambda e: f"registered {e.name}{_note(e.company)} · {e.region} · {e.industry} "
+    Customer.Registered: lambda e: f"registered {mark(e.name)}{_note(e.company)} · {e.region} · {e.industry} "
                                    f"· via {e.channel}",
-    Customer.ContactDetailsChanged: lambda e: f"contact details changed: email {e.email or '–'}, "
-                                              f"phone {e.phone or '–'}",
-    Customer.TouchLogged: lambda e: f"{e.channel} {e.direction}: {e.summary}",
+    Customer.ContactDetailsChanged: lambda e: f"contact details changed: email {mark(e.email) or '–'}, "
+                                              f"phone {mark(e.phone) or '–'}",
+    Customer.TouchLogged: lambda e: f"{e.channel} {e.direction}: {mark(e.summary)}",
     Customer.TagAdded: lambda e: f"tag added: {e.tag}",
     Customer.TagRemoved: lambda e: f"tag removed: {e.tag}",
     Customer.ConsentChanged: lambda e: f"marketing consent {'given' if e.marketing else 'withdrawn'}",
     Customer.Forgotten: lambda e: "forgotten",
 }
 LEAD_SUMMARIES: dict[type, Callable[[Any], str]] = {
-    Lead.Captured: lambda e: f"lead captured: {e.name}{_note(e.company)} via {e.channel}",
+    Lead.Captured: lambda e: f"lead captured: {mark(e.name)}{_note(e.company)} via {e.channel}",
     Lead.Assigned: lambda e: f"lead assigned to {e.owner} ({e.rule})",
-    Lead.Contacted: lambda e: f"lead contacted by {e.channel}{_note(e.summary)}",
+    Lead.Contacted: lambda e: f"lead contacted by {e.channel}{_note(mark(e.summary))}",
     Lead.Qualified: lambda e: f"lead qualified{_note(e.note)}",
     Lead.Disqualified: lambda e: f"lead disqualified ({e.reason})",
     Lead.Converted: lambda e: f"lead converted into this customer, deal {e.deal_id}",
@@ -161,13 +162,17 @@ def _known(rows: Rows, table: Table, event: Any) -> dict[str, Any]:
     return row
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _add_entry(rows: Rows, event: Any, owner_id: Any, summary: str) -> None:
     counter = rows.get(COUNTER, "entries") or {"name": "entries", "position": 0}
     counter["position"] += 1
     rows.put(COUNTER, counter)
     rows.put(ENTRIES, {"owner_id": str(owner_id), "position": counter["position"],
                        "occurred_at": micros(event.occurred_at), "kind": type(event).__qualname__,
-                       "actor": event.actor, "summary": " ".join(summary.split()),
+                       "actor": event.actor, "summary": _one_line(summary),
                        "subject_id": str(event.originator_id)})
 
 
@@ -205,12 +210,17 @@ class Timeline:
 
 
 class TimelineQueries:
-    """A customer's timeline as of an instant, from the timeline read model."""
+    """A customer's timeline as of an instant, from the timeline read model.
+
+    Entries keep personal data sealed; it is opened here with the log's keys (`unseal`, by default the key
+    table in the same database), so a forgotten person's data reads "(forgotten)" however old the entry.
+    """
 
     COLUMNS = "e.occurred_at, e.kind, e.actor, e.summary, e.subject_id"
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: ReadStore, unseal: Callable[[str], str] | None = None) -> None:
         self.store = store
+        self.unseal = unseal or KeyStore(store).unseal_marks
 
     def timeline(self, customer_id: UUID, as_of: datetime | None = None, limit: int = 100,
                  offset: int = 0) -> Timeline:
@@ -226,7 +236,7 @@ class TimelineQueries:
         (total,) = self.store.query(f"SELECT COUNT(*) {scope}", [t, *owners])[0]
         rows = self.store.query(f"SELECT {self.COLUMNS} {scope} ORDER BY e.occurred_at, e.position LIMIT ? OFFSET ?",
                                 [t, *owners, limit, offset])
-        return Timeline(customer_id, as_of, int(total), offset, [_entry(row) for row in rows])
+        return Timeline(customer_id, as_of, int(total), offset, [self._entry(row) for row in rows])
 
     def summary(self, as_of: datetime) -> dict[str, Any]:
         """Every customer's whole timeline as of `as_of`, JSON-able (one query for all of them)."""
@@ -240,10 +250,10 @@ class TimelineQueries:
             "WHERE e.occurred_at <= ? ORDER BY e.occurred_at, e.position", [t, t]
         ):
             if customer_id in timelines:
-                timelines[customer_id].append(_entry(row).to_dict())
+                timelines[customer_id].append(self._entry(row).to_dict())
         return timelines
 
 
-def _entry(row: Any) -> TimelineEntry:
-    at, kind, actor, summary, subject = row
-    return TimelineEntry(from_micros(at), kind, actor, summary, UUID(subject))
+    def _entry(self, row: Any) -> TimelineEntry:
+        at, kind, actor, summary, subject = row
+        return TimelineEntry(from_micros(at), kind, actor, _one_line(self.unseal(summary)), UUID(subject))

@@ -15,7 +15,8 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
+from eventsourcing.utils import get_topic
 
 from domain.base import CrmAggregate, Meta
 from domain.campaign import Campaign
@@ -26,6 +27,8 @@ from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.log_protection import protect_event_log
+from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
+from services.readstore import ReadStore
 from services.settings import Database, database_from_environment
 from services.transcodings import DateAsISO
 
@@ -48,9 +51,17 @@ class CrmApplication(Application):
 
     def __init__(self, database: Database | None = None) -> None:
         self.database = database or database_from_environment()
+        self.keys = KeyStore(ReadStore(self.database))  # before the mapper, which seals personal data with them
         super().__init__(env=self.database.env)
         if self.database.kind != "memory":
             protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PersonalDataMapper(self.keys, transcoder=self.construct_transcoder())
+
+    def close(self) -> None:
+        super().close()
+        self.keys.store.close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -69,6 +80,7 @@ class CrmApplication(Application):
 
     def save_new(self, *aggregates: CrmAggregate) -> None:
         """Save new aggregates (and changes to loaded ones) in one transaction."""
+        self.keys.ensure(subjects_of(e for a in aggregates for e in a.pending_events))  # one round trip
         try:
             self.save(*aggregates)
         except IntegrityError as error:
@@ -181,7 +193,16 @@ class CrmApplication(Application):
         return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta))
 
     def forget_customer(self, customer_id: UUID, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.forget(meta))
+        """Erase a customer's personal data everywhere: destroy the keys of the customer and of the leads
+        converted into them, then record that they were forgotten. Funnels and counts stay intact."""
+        leads = [e.originator_id for _, e in self.read_log(topics=[get_topic(Lead.Converted)])
+                 if e.customer_id == customer_id]
+
+        def forget(customer: Customer) -> None:
+            customer.forget(meta)  # refuses a second time, before anything is destroyed
+            self.keys.destroy([str(customer_id), *(str(lead) for lead in leads)])
+
+        return self._change(Customer, customer_id, forget)
 
     # --- leads --------------------------------------------------------------------------------
 

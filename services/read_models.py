@@ -46,7 +46,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadStore, datetime], dict[str, A
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
     "tickets": lambda app, store, as_of: TicketQueries(store).summary(as_of),
     "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
-    "timeline": lambda app, store, as_of: TimelineQueries(store).summary(as_of),
+    "timeline": lambda app, store, as_of: TimelineQueries(store, app.keys.unseal_marks).summary(as_of),
 }
 
 

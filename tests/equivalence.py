@@ -39,7 +39,7 @@ SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiat
 # Operation kinds, repeated to weight them: most operations take an existing aggregate one step further.
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
-    + ("campaign_step",) * 2
+    + ("campaign_step",) * 2 + ("forget",)
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
 
@@ -104,6 +104,12 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         new = app.plan_campaign(f"活动{i}", "event", "10000", "CNY", meta)
         w.ids["campaign"].append(new)
         w.record([new], meta)
+    elif kind == "forget":
+        customer = w.pick("customer", i)
+        if customer is not None:
+            meta = w.meta(customer, hours, i)
+            app.forget_customer(customer, meta)
+            w.record([customer], meta)
     elif kind in ("deal", "ticket", "touch"):
         customer = w.pick("customer", i)
         if customer is None:

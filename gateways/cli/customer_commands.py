@@ -1,4 +1,4 @@
-"""`crm customer timeline`."""
+"""`crm customer timeline` and `crm customer forget`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,24 @@ import orjson
 import typer
 from rich.table import Table
 
+from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
 from projections.timeline import Timeline, TimelineQueries, TimelineReadModel, UnknownCustomer
 from services.projector import ProjectionRace, Projector
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
+
+
+@customer_app.command("forget")
+def forget(
+    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    actor: Annotated[str, typer.Option(help="Who asked for it (recorded as the event's actor).")] = "dpo",
+) -> None:
+    """Erase a customer's personal data everywhere (destroys their keys; irreversible). Counts stay intact."""
+    with crm_application() as crm:
+        crm.forget_customer(customer_id, Meta(actor=actor))
+        console.print(f"Customer {customer_id} forgotten: their personal data now reads \"(forgotten)\" "
+                      "in the log, the read models and Kafka replays.")
 
 
 @customer_app.command("timeline")
@@ -33,7 +46,7 @@ def timeline(
         except ProjectionRace:
             pass  # another projector is bringing it up to date
         try:
-            result = TimelineQueries(store).timeline(customer_id, instant, limit, offset)
+            result = TimelineQueries(store, crm.keys.unseal_marks).timeline(customer_id, instant, limit, offset)
         except UnknownCustomer as error:
             raise fail(str(error)) from None
     if as_json:

@@ -15,12 +15,13 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up
+from gateways.http.deps import caught_up, crm
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS
 from projections.timeline import TimelineQueries, UnknownCustomer
+from services.application import CrmApplication
 from services.readstore import ReadStore
 
 router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
@@ -30,12 +31,14 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
                                                "oldest first, paginated")
 def timeline(customer_id: UUID, store: Annotated[ReadStore, Depends(caught_up("timeline"))],
+             app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
              as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")] = None,
              ) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     try:
-        found = TimelineQueries(store).timeline(customer_id, instant, params.limit, params.offset)
+        found = TimelineQueries(store, app.keys.unseal_marks).timeline(customer_id, instant, params.limit,
+                                                                       params.offset)
     except UnknownCustomer as unknown:
         raise ApiError(404, str(unknown)) from unknown
     end = params.offset + params.limit

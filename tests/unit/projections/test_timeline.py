@@ -75,10 +75,10 @@ def timeline(request: pytest.FixtureRequest, crm: CrmApplication, history: dict[
     """timeline(customer, as_of, ...) from the incremental read model or from a replay up to as_of."""
     if request.param == "replay":
         yield lambda customer, as_of, **page: TimelineQueries(
-            replay_until(crm, [TimelineReadModel()], as_of)).timeline(customer, as_of, **page)
+            replay_until(crm, [TimelineReadModel()], as_of), crm.keys.unseal_marks).timeline(customer, as_of, **page)
         return
     store = _built(crm)
-    yield TimelineQueries(store).timeline
+    yield TimelineQueries(store, crm.keys.unseal_marks).timeline
     store.close()
 
 
@@ -116,7 +116,7 @@ def test_entries_say_who_did_what_to_which_subject(timeline: Query, history: dic
     assert (stage.actor, stage.subject_id) == ("陈杰", history["deal"])
     assert stage.summary == "采购: lead → first_contact (客户确认需求)"
     assert entries["Deal.Won"].summary == "采购: first_contact → won (回款计划已确认)"
-    assert entries["Customer.TouchLogged"].summary == "visit outbound: 上门演示 第二行"  # kept on one line
+    assert entries["Customer.TouchLogged"].summary == "visit outbound: (forgotten)"  # X was forgotten on day 12
     assert entries["Lead.Assigned"].summary == "lead assigned to 陈杰 (industry)"
     assert (entries["Ticket.SatisfactionRated"].summary, entries["Ticket.SatisfactionRated"].subject_id) == (
         "系统登录失败: rated 5/5 (很好)", history["ticket"])
@@ -153,12 +153,12 @@ def test_a_lead_converted_into_an_existing_customer_joins_its_timeline_from_the_
     converted = crm.get(Lead, lead)
     converted.convert(z, uuid4(), at(5))
     crm.save_new(converted)
-    built = TimelineQueries(_built(crm))
+    built = TimelineQueries(_built(crm), crm.keys.unseal_marks)
 
     for as_of, kinds in ((4, ["Customer.Registered"]),
                          (6, ["Customer.Registered", "Lead.Captured", "Lead.Assigned", "Lead.Contacted",
                               "Lead.Qualified", "Lead.Converted"])):
-        replayed = TimelineQueries(replay_until(crm, [TimelineReadModel()], when(as_of)))
+        replayed = TimelineQueries(replay_until(crm, [TimelineReadModel()], when(as_of)), crm.keys.unseal_marks)
         assert _kinds(built.timeline(z, when(as_of))) == _kinds(replayed.timeline(z, when(as_of))) == kinds
 
 
@@ -170,23 +170,23 @@ def test_pages_of_the_timeline(timeline: Query, history: dict[str, UUID]) -> Non
 
 
 def test_without_an_instant_the_whole_timeline_shows(crm: CrmApplication, history: dict[str, UUID]) -> None:
-    result = TimelineQueries(_built(crm)).timeline(history["x"])
+    result = TimelineQueries(_built(crm), crm.keys.unseal_marks).timeline(history["x"])
 
     assert (result.total, result.as_of, result.entries[-1].kind) == (20, None, "Customer.Forgotten")
 
 
 def test_an_unknown_customer_is_refused(crm: CrmApplication, history: dict[str, UUID]) -> None:
     with pytest.raises(UnknownCustomer, match=f"^no customer with id {UNKNOWN}$"):
-        TimelineQueries(_built(crm)).timeline(UNKNOWN)
+        TimelineQueries(_built(crm), crm.keys.unseal_marks).timeline(UNKNOWN)
 
 
 @pytest.mark.parametrize("days", [-1, 0, 0.5, 4, 5, 10, 12, 30])
 def test_small_batches_give_the_same_timelines_as_a_replay(crm: CrmApplication, history: dict[str, UUID],
                                                            days: float) -> None:
-    incremental = TimelineQueries(_built(crm, limit=3))
+    incremental = TimelineQueries(_built(crm, limit=3), crm.keys.unseal_marks)
 
     assert incremental.summary(when(days)) == TimelineQueries(
-        replay_until(crm, [TimelineReadModel()], when(days))).summary(when(days))
+        replay_until(crm, [TimelineReadModel()], when(days)), crm.keys.unseal_marks).summary(when(days))
 
 
 # --- `crm customer timeline` ------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_cli_prints_the_timeline_as_json(recorded: dict[str, UUID]) -> None:
     data = orjson.loads(result.output)
     assert (data["total"], data["as_of"]) == (12, "2026-03-07T09:00:00+00:00")
     assert [e["kind"] for e in data["entries"]] == ["Lead.Captured", "Campaign.ResponseRecorded"]
-    assert data["entries"][0]["summary"] == "lead captured: 王五 (某公司) via event"
+    assert data["entries"][0]["summary"] == "lead captured: (forgotten) (某公司) via event"  # X, its lead too
 
 
 def test_cli_prints_a_table_of_entries(recorded: dict[str, UUID]) -> None:

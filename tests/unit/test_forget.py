@@ -1,0 +1,139 @@
+"""Right to be forgotten without breaking history: personal data is sealed with a per-person key, and
+forgetting destroys the key — the data reads "(forgotten)" everywhere, while every count stays intact."""
+
+import sqlite3
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from domain.customer import Customer
+from domain.errors import DomainError
+from domain.lead import Lead
+from gateways.cli.main import app as cli
+from gateways.kafka.cloudevents import encode
+from services.application import CrmApplication
+from services.read_models import projector_for, summaries
+from services.readstore import ReadStore
+from services.settings import database_from_url
+from tests.conftest import at
+
+PERSONAL = ("王小明", "xiaoming@example.com", "13912345678", "聊到孩子在杭州上学")
+
+
+@pytest.fixture
+def crm_file(tmp_path: Path) -> CrmApplication:
+    app = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.db'}"))
+    app.ensure_default_pipelines(at(-1))
+    return app
+
+
+def _person(app: CrmApplication) -> tuple[UUID, UUID, UUID]:
+    """A lead captured with a name and phone, converted; then a touch and new contact details."""
+    lead = app.capture_lead(PERSONAL[0], "杭州云启科技", "华东", "互联网", "web", at(0), contact=PERSONAL[2])
+    app.assign_lead(lead, "李娜", "manual", at(1))
+    app.contact_lead(lead, "phone", "首次沟通", at(1))
+    app.qualify_lead(lead, "预算明确", at(2))
+    customer, deal = app.convert_lead(lead, "云服务", "80000", "CNY", at(3), phone=PERSONAL[2])
+    app.log_touch(customer, "visit", "outbound", PERSONAL[3], at(4))
+    app.change_contact_details(customer, PERSONAL[1], PERSONAL[2], at(5))
+    app.win_deal(deal, at(6))
+    return lead, customer, deal
+
+
+def _raw_log(path: str) -> str:
+    connection = sqlite3.connect(path)
+    text = "\n".join(state.decode() for (state,) in connection.execute("SELECT state FROM stored_events"))
+    connection.close()
+    return text
+
+
+def test_personal_data_is_never_stored_in_the_clear(crm_file: CrmApplication) -> None:
+    _person(crm_file)
+
+    raw = _raw_log(crm_file.database.sqlite_path)
+
+    assert not any(value in raw for value in PERSONAL)
+    assert "杭州云启科技" in raw and "pii:v1:" in raw  # company names are not personal data; the rest is sealed
+
+
+def test_before_forgetting_everyone_with_access_reads_the_data(crm_file: CrmApplication) -> None:
+    lead, customer, _ = _person(crm_file)
+
+    assert crm_file.get(Customer, customer).email == PERSONAL[1]
+    assert crm_file.get(Lead, lead).name == PERSONAL[0]
+    touch = crm_file.history(customer)[1]
+    assert touch.summary == PERSONAL[3]
+
+
+def test_forgetting_makes_the_data_unreadable_everywhere_but_keeps_every_count(crm_file: CrmApplication) -> None:
+    lead, customer, deal = _person(crm_file)
+    store = ReadStore(crm_file.database)
+    projector_for(crm_file, store).catch_up()
+    before = summaries(crm_file, store, at(30).occurred_at)
+
+    crm_file.forget_customer(customer, at(10, "dpo"))
+    projector_for(crm_file, store).catch_up()
+    after = summaries(crm_file, store, at(30).occurred_at)
+
+    fresh = CrmApplication(crm_file.database)  # another process, with no keys in its cache
+    events = [e for _, e in fresh.read_log()]
+    texts = orjson.dumps([vars(e) for e in events], default=str).decode()
+    assert not any(value in texts for value in PERSONAL)
+    assert fresh.get(Lead, lead).name == "(forgotten)" and fresh.get(Customer, customer).name == "(forgotten)"
+    timeline = orjson.dumps(after["timeline"]).decode()
+    assert not any(value in timeline for value in PERSONAL) and "(forgotten)" in timeline
+    assert after["funnel"] == before["funnel"] and after["campaigns"] == before["campaigns"]
+    assert after["tickets"] == before["tickets"]
+    registered = next(e for e in events if isinstance(e, Customer.Registered))
+    _, data = encode(registered, 1)  # what a Kafka replay would publish from now on
+    assert orjson.loads(data)["name"] == "(forgotten)"
+    fresh.close()
+    store.close()
+
+
+def test_a_rebuild_after_forgetting_equals_the_incremental_read_models(crm_file: CrmApplication) -> None:
+    _, customer, _ = _person(crm_file)
+    store = ReadStore(crm_file.database)
+    projector = projector_for(crm_file, store)
+    projector.catch_up()
+    crm_file.forget_customer(customer, at(10, "dpo"))
+    projector.catch_up()
+    incremental = summaries(crm_file, store, at(30).occurred_at)
+
+    projector.rebuild()
+
+    assert summaries(crm_file, store, at(30).occurred_at) == incremental
+    store.close()
+
+
+def test_other_people_are_not_affected(crm_file: CrmApplication) -> None:
+    _, customer, _ = _person(crm_file)
+    other = crm_file.register_customer("李雷", "", "华北", "教育", "event", at(0), email="lilei@example.com")
+
+    crm_file.forget_customer(customer, at(10, "dpo"))
+
+    assert crm_file.get(Customer, other).email == "lilei@example.com"
+
+
+def test_forgetting_twice_is_refused(crm_file: CrmApplication) -> None:
+    _, customer, _ = _person(crm_file)
+    crm_file.forget_customer(customer, at(10, "dpo"))
+
+    with pytest.raises(DomainError, match="has been forgotten"):
+        crm_file.forget_customer(customer, at(11, "dpo"))
+
+
+def test_crm_customer_forget(crm_file: CrmApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, customer, _ = _person(crm_file)
+    monkeypatch.setenv("CRM_DATABASE_URL", crm_file.database.url)
+    runner = CliRunner()
+
+    first = runner.invoke(cli, ["customer", "forget", str(customer)])
+    again = runner.invoke(cli, ["customer", "forget", str(customer)])
+
+    assert first.exit_code == 0 and "forgotten" in first.output
+    assert again.exit_code == 1 and "has been forgotten" in again.output
+    assert CrmApplication(crm_file.database).get(Customer, customer).name == "(forgotten)"
