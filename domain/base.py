@@ -59,6 +59,7 @@ class CrmAggregate(Aggregate):
 
     @classmethod
     def _open(cls, event_class: type, meta: Meta, **fields: Any) -> Any:
+        _refuse_nul(fields)
         return cls._create(event_class, **meta.fields(), **fields)
 
     def _record(self, event_class: type, meta: Meta, **fields: Any) -> None:
@@ -68,7 +69,15 @@ class CrmAggregate(Aggregate):
                 f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
                 f"last event at {self.last_occurred_at.isoformat()}"
             )
+        _refuse_nul(fields)
         self.trigger_event(event_class, **meta.fields(), **fields)
+
+
+def _refuse_nul(fields: dict[str, Any]) -> None:
+    """No text may hold a NUL character: it is no character anyone types, and databases refuse it."""
+    for name, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise DomainError(f"{name} must not contain NUL characters")
 
 
 def require_text(value: str, what: str) -> str:

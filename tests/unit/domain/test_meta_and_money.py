@@ -195,3 +195,12 @@ def test_actor_is_stripped_and_must_be_text() -> None:
     assert Meta(actor="  李娜 ").actor == "李娜"
     with pytest.raises(DomainError, match="actor must not be empty"):
         Meta(actor=None)
+
+
+def test_text_with_a_nul_character_is_refused_before_any_event() -> None:
+    customer = Customer.register("张三", "", "华东", "零售", "web", Meta())
+    with pytest.raises(DomainError, match="summary must not contain NUL characters"):
+        customer.log_touch("phone", "inbound", "a\x00b", Meta())
+    assert len(customer.pending_events) == 1
+    with pytest.raises(DomainError, match="name must not contain NUL characters"):
+        Customer.register("张\x00三", "", "华东", "零售", "web", Meta())
