@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from domain.errors import DomainError
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+LIMIT = Decimal(10) ** 15  # a quadrillion: no real deal is larger, and every sum of cents stays exact
 
 
 def amount(value: Decimal | int | str, what: str = "amount") -> Decimal:
@@ -22,6 +23,8 @@ def amount(value: Decimal | int | str, what: str = "amount") -> Decimal:
         raise DomainError(f"{what} must be finite")
     if parsed < 0:
         raise DomainError(f"{what} must not be negative (got {parsed})")
+    if parsed >= LIMIT:
+        raise DomainError(f"{what} must be less than {LIMIT:,.0f} (got {parsed})")
     return parsed.copy_abs()  # turns -0 into 0
 
 

@@ -82,5 +82,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(error_class, application_error)
+    async def unexpected_error(request: Request, error: Exception) -> OrjsonResponse:
+        return error_response(500, "internal error; nothing more is said here, the server log has the details")
+
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Query
 
 MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class PageParams:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many items.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Skip this many items first.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items first.")] = 0,
 ) -> PageParams:
     return PageParams(limit, offset)
 

@@ -1,28 +1,62 @@
 """Building blocks of request and response bodies: bounded text, amounts, business time, versions.
 
-Scalars are strict (no "1" for 1, no 1 for true); text has length limits; unknown fields are refused.
+Scalars are strict (no "1" for 1, no 1 for true); text has length limits and no NUL character (PostgreSQL
+cannot store it); business time is ISO 8601 text within 1900–2999; unknown fields are refused.
 Each route module declares its own bodies from these.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Label = Annotated[str, StringConstraints(max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=4000)]
-Email = Annotated[str, StringConstraints(max_length=254)]
-Phone = Annotated[str, StringConstraints(max_length=50)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
+Label = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
+Text = Annotated[str, StringConstraints(max_length=4000, pattern=NO_NUL)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=NO_NUL)]
+Phone = Annotated[str, StringConstraints(max_length=50, pattern=NO_NUL)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Amount = Annotated[
-    Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$")] | Annotated[StrictInt, Field(ge=0)],
+    Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$")]
+    | Annotated[StrictInt, Field(ge=0, le=999_999_999_999_999)],  # 15 digits either way: cents fit a BIGINT
     Field(description='A non-negative amount as a decimal string ("12000.50") or an integer; never a float.'),
 ]
+
+
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_text(value: Any) -> Any:
+    """Only ISO 8601 text (or a datetime): pydantic alone also reads Unix seconds (1772355600, "0.5")."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be ISO 8601 text with a zone, like 2026-03-01T09:00:00+08:00")
+
+
+def _business_years(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 1900-01-01 and 2999-12-31 (UTC)")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_business_years)]
 
 
 class Body(BaseModel):
@@ -32,7 +66,7 @@ class Body(BaseModel):
 class CommandBody(Body):
     """Every command may say when it happened in business time (default: now)."""
 
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         None, description="Business time, ISO 8601 with a zone (2026-03-01T09:00:00+08:00); default now.")
 
 

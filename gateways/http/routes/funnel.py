@@ -12,7 +12,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
@@ -20,7 +19,7 @@ from gateways.http.deps import caught_up, crm
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS
+from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.funnel import FunnelQueries
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
@@ -36,10 +35,11 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 
 def filters(
-    owner: Annotated[str | None, Query(max_length=200, description="Owner at the instant.")] = None,
-    region: Annotated[str | None, Query(max_length=200)] = None,
-    industry: Annotated[str | None, Query(max_length=200)] = None,
-    channel: Annotated[str | None, Query(max_length=200, description="The customer's acquisition channel.")] = None,
+    owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="Owner at the instant.")] = None,
+    region: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    industry: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    channel: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
+                                         description="The customer's acquisition channel.")] = None,
     campaign_id: Annotated[UUID | None, Query()] = None,
     segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
 ) -> FunnelFilters:
@@ -59,7 +59,7 @@ def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
 
 @router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
 def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
-           as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")] = None,
+           as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = 30.0) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
@@ -67,8 +67,8 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
 
 
 @router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
-def flow(app: App, store: Store, where: Filters, start: Annotated[AwareDatetime, Query()],
-         end: Annotated[AwareDatetime, Query()], pipeline: Pipeline = "sales") -> Response:
+def flow(app: App, store: Store, where: Filters, start: Annotated[Instant, Query()],
+         end: Annotated[Instant, Query()], pipeline: Pipeline = "sales") -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
     rows = FunnelQueries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
@@ -76,8 +76,8 @@ def flow(app: App, store: Store, where: Filters, start: Annotated[AwareDatetime,
 
 
 @router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
-def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[AwareDatetime, Query()],
-            second: Annotated[AwareDatetime, Query()], pipeline: Pipeline = "sales",
+def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[Instant, Query()],
+            second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = 30.0) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
     reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]

@@ -14,14 +14,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.deps import caught_up
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS
+from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
 from services.readstore import ReadStore
@@ -31,7 +30,7 @@ router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
 Tickets = Annotated[ReadStore, Depends(caught_up("tickets"))]
 Campaigns = Annotated[ReadStore, Depends(caught_up("campaigns"))]
 Page = Annotated[PageParams, Depends(page_params)]
-AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")]
+AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]
                     Query(description="Only this acquisition channel's campaigns and customers.")]
 

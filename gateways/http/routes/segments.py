@@ -14,7 +14,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
@@ -22,7 +21,7 @@ from gateways.http.deps import caught_up
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS
+from gateways.http.schemas import ERRORS, Instant
 from projections.segments import SegmentQueries
 from services.readstore import ReadStore
 
@@ -30,7 +29,7 @@ router = APIRouter(prefix="/segments", tags=["segments"], responses=ERRORS,
                    dependencies=[Depends(allow("segments:read"))])
 Store = Annotated[ReadStore, Depends(caught_up("segments"))]
 Page = Annotated[PageParams, Depends(page_params)]
-AsOf = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")]
+AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Tier = Annotated[Literal[TIERS] | None, Query(description="List this tier's members.")]  # type: ignore[valid-type]
 
 
@@ -74,8 +73,8 @@ def history(customer_id: UUID, store: Store, params: Page, as_of: AsOf = None) -
 
 
 @router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier")
-def movements(store: Store, start: Annotated[AwareDatetime, Query()],
-              end: Annotated[AwareDatetime, Query()]) -> Response:
+def movements(store: Store, start: Annotated[Instant, Query()],
+              end: Annotated[Instant, Query()]) -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
     moves = SegmentQueries(store).movements(start, end)

@@ -12,14 +12,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from gateways.http.auth import allow
 from gateways.http.deps import caught_up, crm
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS
+from gateways.http.schemas import ERRORS, Instant
 from projections.timeline import TimelineQueries, UnknownCustomer
 from services.application import CrmApplication
 from services.readstore import ReadStore
@@ -33,7 +32,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 def timeline(customer_id: UUID, store: Annotated[ReadStore, Depends(caught_up("timeline"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
-             as_of: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone; default now.")] = None,
+             as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
              ) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     try:

@@ -204,3 +204,9 @@ def test_text_with_a_nul_character_is_refused_before_any_event() -> None:
     assert len(customer.pending_events) == 1
     with pytest.raises(DomainError, match="name must not contain NUL characters"):
         Customer.register("张\x00三", "", "华东", "零售", "web", Meta())
+
+
+def test_an_amount_of_a_quadrillion_or_more_is_refused() -> None:
+    assert money.amount("999999999999999.99") == Decimal("999999999999999.99")
+    with pytest.raises(DomainError, match="amount must be less than 1,000,000,000,000,000"):
+        money.amount(10**15)
