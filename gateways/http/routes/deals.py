@@ -25,6 +25,7 @@ from gateways.http.schemas import (
     CommandBody,
     Created,
     Currency,
+    Label,
     Name,
     StageKey,
     Text,
@@ -71,6 +72,7 @@ class WinDeal(VersionedBody):
 
 class LoseDeal(VersionedBody):
     reason: Text
+    competitor: Label = ""  # who won instead, when known
 
 
 class ReopenDeal(VersionedBody):
@@ -127,7 +129,7 @@ def win(deal_id: UUID, cmd: Change, body: WinDeal | None = None) -> Response:
 @router.post("/{deal_id}/lose", response_model=Changed, summary="Mark the deal lost, with the reason")
 def lose(deal_id: UUID, body: LoseDeal, cmd: Change) -> Response:
     return cmd.changed(body, deal_id, lambda meta: cmd.crm.lose_deal(
-        deal_id, body.reason, meta, expected_version=cmd.expected_version(body)))
+        deal_id, body.reason, meta, body.competitor, expected_version=cmd.expected_version(body)))
 
 
 @router.post("/{deal_id}/reopen", response_model=Changed,

@@ -118,7 +118,7 @@ def test_a_deal_moves_changes_amount_and_owner_is_lost_reopened_and_won(client: 
         client.put(f"/deals/{deal}/stage", json={"stage": "proposal", "reason": "需求确认"}, headers=SALES),
         client.put(f"/deals/{deal}/amount", json={"amount": "1200.50"}, headers=SALES),
         client.put(f"/deals/{deal}/owner", json={"owner": "王伟"}, headers=SALES),
-        client.post(f"/deals/{deal}/lose", json={"reason": "价格"}, headers=SALES),
+        client.post(f"/deals/{deal}/lose", json={"reason": "价格", "competitor": "金蝶"}, headers=SALES),
         client.post(f"/deals/{deal}/reopen", json={"reason": "客户回来了", "stage": "negotiation"}, headers=SALES),
         client.post(f"/deals/{deal}/win", json={"note": "签约"}, headers=SALES),
     ]
@@ -128,6 +128,8 @@ def test_a_deal_moves_changes_amount_and_owner_is_lost_reopened_and_won(client: 
     assert state.headers["etag"] == '"7"'
     body = state.json()
     assert (body["stage"], body["status"], body["amount"], body["owner"]) == ("negotiation", "won", "1200.50", "王伟")
+    lost = client.get(f"/deals/{deal}/history", params={"offset": 4, "limit": 1}, headers=SALES).json()["items"][0]
+    assert (lost["event"], lost["detail"]) == ("Lost", "价格 (to 金蝶)")
 
 
 def test_a_campaign_is_planned_launched_costed_answered_and_closed(client: TestClient) -> None:
