@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,9 @@ class PersonalText(str):
         text.sealed = sealed
         return text
 
+    def __getnewargs__(self) -> tuple[str, str]:  # so copies (e.g. from the aggregate cache) keep the seal
+        return str(self), self.sealed
+
 
 def mark(value: str) -> str:
     """What a read model should store for a value: the seal of personal text (see `KeyStore.unseal_marks`)."""
@@ -45,12 +49,14 @@ def mark(value: str) -> str:
 
 
 class KeyStore:
-    """Per-subject keys in a table of the log's database, cached for `ttl` seconds per process."""
+    """Per-subject keys in a table of the log's database, cached for `ttl` seconds per process (the
+    `max_cached` most recently loaded ones, so a rebuild over every person keeps memory flat)."""
 
-    def __init__(self, store: ReadStore, ttl: float = 60.0) -> None:
+    def __init__(self, store: ReadStore, ttl: float = 60.0, max_cached: int = 10_000) -> None:
         self.store = store
         self.ttl = ttl
-        self._cache: dict[str, tuple[bytes, float]] = {}
+        self.max_cached = max_cached
+        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
         with store.transaction() as cursor:
             for statement in KEYS.ddl():
@@ -123,6 +129,9 @@ class KeyStore:
         with self._lock:
             for subject, secret in rows:
                 self._cache[subject] = (base64.b64decode(secret), now)
+                self._cache.move_to_end(subject)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
 
 
 def subjects_of(events: Iterable[Any]) -> set[str]:

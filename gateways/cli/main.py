@@ -9,6 +9,7 @@ from gateways.cli.customer_commands import customer_app
 from gateways.cli.deal_commands import deal_app
 from gateways.cli.demo_command import demo
 from gateways.cli.funnel_command import funnel
+from gateways.cli.import_commands import export_history, import_history
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
 from gateways.cli.segments_commands import segments_app
@@ -23,6 +24,8 @@ app.command()(relay)
 app.command()(inbound)
 app.command()(tickets)
 app.command()(campaigns)
+app.command("import")(import_history)
+app.command("export")(export_history)
 app.add_typer(segments_app, name="segments")
 app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")

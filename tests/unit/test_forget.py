@@ -1,6 +1,7 @@
 """Right to be forgotten without breaking history: personal data is sealed with a per-person key, and
 forgetting destroys the key — the data reads "(forgotten)" everywhere, while every count stays intact."""
 
+import copy
 import sqlite3
 from pathlib import Path
 from uuid import UUID
@@ -137,3 +138,12 @@ def test_crm_customer_forget(crm_file: CrmApplication, monkeypatch: pytest.Monke
     assert first.exit_code == 0 and "forgotten" in first.output
     assert again.exit_code == 1 and "has been forgotten" in again.output
     assert CrmApplication(crm_file.database).get(Customer, customer).name == "(forgotten)"
+
+
+def test_personal_text_survives_copies_with_its_seal(crm_file: CrmApplication) -> None:
+    _, customer, _ = _person(crm_file)
+    name = crm_file.get(Customer, customer).name
+
+    duplicate = copy.deepcopy(name)
+
+    assert duplicate == name and duplicate.sealed == name.sealed

@@ -1,0 +1,169 @@
+"""HTTP command throughput: concurrent clients moving deals between stages through the API under uvicorn."""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+import orjson
+
+from projections.funnel_report import percentile
+from tests.benchmarks.delivery import STAGES, open_deals
+from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log
+
+TARGET_RATE = 1000
+NAME = "http_command_throughput"
+STARTUP_SECONDS = 60
+_CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+
+
+@dataclass
+class ClientResult:
+    latencies: list[float] = field(default_factory=list)  # seconds, of the accepted commands
+    refused: dict[int, int] = field(default_factory=dict)  # status → count
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _tokens_file(directory: Path, token: str) -> Path:
+    from gateways.http.tokens import hash_token
+
+    path = directory / "tokens.json"
+    path.write_bytes(orjson.dumps({"tokens": [{"sha256": hash_token(token), "name": "压测", "role": "sales"}]}))
+    return path
+
+
+def _wait_until_up(port: int, server: subprocess.Popen[bytes], log_file: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the HTTP server exited: {log_file.read_text()[-2000:]}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise RuntimeError(f"the HTTP server did not answer /health within {STARTUP_SECONDS} s")
+
+
+class Connection:
+    """A bare HTTP/1.1 keep-alive connection: the load generator must cost the server's cores little."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self._socket = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self._headers = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        self._buffer = b""
+
+    def put(self, path: str, body: bytes) -> int:
+        """Send one PUT and read its whole answer; returns the status."""
+        head = f"PUT {path} HTTP/1.1\r\n{self._headers}Content-Length: {len(body)}\r\n\r\n"
+        self._socket.sendall(head.encode() + body)
+        while b"\r\n\r\n" not in self._buffer:
+            self._receive()
+        head_bytes, _, rest = self._buffer.partition(b"\r\n\r\n")
+        length = _CONTENT_LENGTH.search(head_bytes)
+        if length is None:
+            raise RuntimeError(f"answer without Content-Length: {head_bytes[:200]!r}")
+        self._buffer = rest
+        while len(self._buffer) < int(length.group(1)):
+            self._receive()
+        self._buffer = self._buffer[int(length.group(1)):]
+        return int(head_bytes[9:12])
+
+    def _receive(self) -> None:
+        chunk = self._socket.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self._buffer += chunk
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def client(port: int, token: str, deals: list[UUID], start: threading.Barrier, deadline: list[float],
+           result: ClientResult) -> None:
+    """Move this client's deals to the other stage, one request at a time over one keep-alive connection."""
+    connection = Connection(port, token)
+    start.wait()
+    n = 0
+    while time.perf_counter() < deadline[0]:
+        deal, stage = deals[n % len(deals)], STAGES[(n // len(deals)) % 2]
+        body = orjson.dumps({"stage": stage, "reason": "压测"})
+        started = time.perf_counter()
+        status = connection.put(f"/deals/{deal}/stage", body)
+        if status == 200:
+            result.latencies.append(time.perf_counter() - started)
+        else:
+            result.refused[status] = result.refused.get(status, 0) + 1
+        n += 1
+    connection.close()
+
+
+def load(port: int, token: str, deals: list[list[UUID]], seconds: float) -> tuple[list[ClientResult], float]:
+    """Every client at once for `seconds`; returns their results and the measured wall time."""
+    results = [ClientResult() for _ in deals]
+    start, deadline = threading.Barrier(len(deals) + 1), [0.0]
+    threads = [threading.Thread(target=client, args=(port, token, mine, start, deadline, result))
+               for mine, result in zip(deals, results)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    return results, time.perf_counter() - started
+
+
+def measure(bench: Bench) -> list[Metric]:
+    plan = bench.plan
+    if importlib.util.find_spec("gateways.http.app") is None:
+        return [Metric(NAME, None, "commands/s", None, None, None, f"≥ {TARGET_RATE:,}/s", None,
+                       "HTTP app not available")]
+    deals = [open_deals(bench.app, plan.http_deals_per_client) for _ in range(plan.http_clients)]
+    token, port = secrets.token_hex(16), _free_port()
+    log_file = bench.workdir / "http-server.log"
+    with log_file.open("wb") as server_log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tests.benchmarks.child", "serve", bench.main_url,
+             str(_tokens_file(bench.workdir, token)), str(port)], cwd=REPO_ROOT, stdout=server_log, stderr=server_log)
+        try:
+            _wait_until_up(port, server, log_file)
+            log(f"HTTP: {plan.http_clients} clients for {plan.http_seconds} s")
+            results, seconds = load(port, token, deals, plan.http_seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    latencies = [latency * 1000 for result in results for latency in result.latencies]
+    refused: dict[int, int] = {}
+    for result in results:
+        for status, count in result.refused.items():
+            refused[status] = refused.get(status, 0) + count
+    rate = len(latencies) / seconds
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return [Metric(
+        NAME, round(rate), "commands/s", None, None, None, f"≥ {TARGET_RATE:,}/s with no refusals",
+        rate >= TARGET_RATE and not refused,
+        {"clients": plan.http_clients, "seconds": round(seconds, 2), "accepted": len(latencies),
+         "refused_by_status": refused, "p50_ms": round(p50 or 0, 1), "p99_ms": round(p99 or 0, 1),
+         "request": "PUT /deals/{id}/stage (bearer token, role sales), one keep-alive connection per client "
+                    "(a bare socket client, so that the load generator takes little CPU from the server)",
+         "server": "uvicorn, one process, gateways.http.app.create_app on the benchmark's database"},
+    )]

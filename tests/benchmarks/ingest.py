@@ -1,0 +1,82 @@
+"""Bulk ingest: `crm import`'s code path vs raw COPY of the same rows (the physical limit) and vs the naive path."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from services.application import CrmApplication
+from services.bulk_import import numbered_lines, parse_event
+from services.personal_data import subjects_of
+from services.settings import database_from_url
+from tests.benchmarks.harness import Bench, Metric, ratio
+
+TARGET = 0.5  # of COPY's rate
+
+
+def copy_baseline(bench: Bench) -> tuple[float, float]:
+    """Events/s and seconds of one binary COPY of the imported rows into an identical, empty events table."""
+    table = bench.app.recorder.events_table_name  # type: ignore[attr-defined]
+    dump = bench.workdir / "stored_events.copy"
+    with psycopg.connect(bench.main_url) as source, dump.open("wb") as out, source.cursor().copy(
+        f"COPY (SELECT originator_id, originator_version, topic, state FROM {table} ORDER BY notification_id) "
+        "TO STDOUT (FORMAT BINARY)"
+    ) as copy:
+        for chunk in copy:
+            out.write(chunk)
+    target_url = bench.database()
+    CrmApplication(database_from_url(target_url)).close()  # creates the same empty table, index and triggers
+    with psycopg.connect(target_url) as target, dump.open("rb") as rows:
+        started = time.perf_counter()
+        with target.cursor().copy(f"COPY {table} (originator_id, originator_version, topic, state) "
+                                  "FROM STDIN (FORMAT BINARY)") as copy:
+            while chunk := rows.read(1 << 20):
+                copy.write(chunk)
+        target.commit()
+        seconds = time.perf_counter() - started
+    dump.unlink()
+    return bench.history.events / seconds, seconds
+
+
+def naive_ingest(bench: Bench) -> dict[str, Any]:
+    """One `app.save` (one transaction) per aggregate, on the first events of the history."""
+    recorded = datetime.now(timezone.utc)
+    by_aggregate: dict[UUID, list[Any]] = {}
+    with bench.history.path.open("rb") as source:
+        for _, (_, line) in zip(range(bench.plan.naive_ingest_sample), numbered_lines(source)):
+            event = parse_event(line, recorded)
+            by_aggregate.setdefault(event.originator_id, []).append(event)
+    app = CrmApplication(database_from_url(bench.database()))
+    started = time.perf_counter()
+    for events in by_aggregate.values():  # as CrmApplication.save_new does: the subject's key, then the save
+        app.keys.ensure(subjects_of(events))
+        app.save(*events)
+    seconds = time.perf_counter() - started
+    app.close()
+    sample = sum(len(events) for events in by_aggregate.values())
+    return {"sample_events": sample, "sample_aggregates": len(by_aggregate), "events_per_s": sample / seconds}
+
+
+def measure(bench: Bench) -> list[Metric]:
+    events, seconds = bench.ingest["events"], bench.ingest["seconds"]
+    rate = events / seconds
+    copy_rate, copy_seconds = copy_baseline(bench)
+    naive = naive_ingest(bench)
+    share = ratio(rate, copy_rate)
+    return [Metric(
+        "bulk_ingest", round(rate), "events/s",
+        "raw PostgreSQL binary COPY of the same stored-event rows into an identical empty table, one transaction",
+        round(copy_rate), share, f"≥ {TARGET:.0%} of COPY", share is not None and share >= TARGET,
+        {"events": events, "seconds": round(seconds, 2), "batch": bench.plan.batch,
+         "copy_seconds": round(copy_seconds, 2), "naive_events_per_s": round(naive["events_per_s"]),
+         "naive_extrapolated_seconds": round(events / naive["events_per_s"], 1),
+         "speedup_vs_naive": ratio(rate, naive["events_per_s"]),
+         "naive": f"one app.save (one transaction) per aggregate, measured on the first {naive['sample_events']:,} "
+                  f"events ({naive['sample_aggregates']:,} aggregates) of the history and extrapolated",
+         "code_path": "pass 1 parses and checks every line; pass 2 parses again, ensures the subjects' keys, "
+                      "maps (seals personal data) and COPYs each batch under the table lock; in a child process"},
+    )]

@@ -1,0 +1,252 @@
+"""History out and back in: `crm export` → `crm import` on SQLite files, and every refusal writes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gateways.cli.import_commands import export_history, import_history
+from services import bulk_import, history_export
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.conftest import at
+
+runner = CliRunner()
+
+
+def _app(path: Path) -> CrmApplication:
+    return CrmApplication(database_from_url(f"sqlite:///{path}"))
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[CrmApplication]:
+    """A log touching every kind of field: Chinese text, Decimal, date, bool, int, optional UUID, stage lists."""
+    crm = _app(tmp_path / "source.db")
+    crm.ensure_default_pipelines(at(-30, "setup"))
+    campaign = crm.plan_campaign("春季新品发布会", "event", "12345.67", "CNY", at(0))
+    crm.launch_campaign(campaign, at(0.5))
+    lead = crm.capture_lead("王芳", "杭州云启科技有限公司", "华东", "互联网", "event", at(1))
+    crm.record_response(campaign, "registration", at(1), lead_id=lead)
+    crm.assign_lead(lead, "李娜", "round_robin", at(1.5))
+    crm.contact_lead(lead, "phone", "首次沟通，了解需求", at(2))
+    crm.qualify_lead(lead, "预算明确", at(3))
+    customer, deal = crm.convert_lead(lead, "云服务采购", "80000.50", "CNY", at(4), expected_close=date(2026, 6, 30))
+    crm.change_consent(customer, True, at(4.5))
+    crm.change_stage(deal, "first_contact", "客户回电，约了演示", at(5))
+    crm.win_deal(deal, at(6), note="回款计划已确认")
+    ticket = crm.open_ticket(customer, "系统登录失败", "high", "phone", at(7))
+    crm.resolve_ticket(ticket, "已远程协助处理", at(8))
+    crm.rate_ticket(ticket, 5, "服务很及时", at(9))
+    yield crm
+    crm.close()
+
+
+@pytest.fixture
+def target(tmp_path: Path) -> Iterator[CrmApplication]:
+    crm = _app(tmp_path / "target.db")
+    yield crm
+    crm.close()
+
+
+def _export(app: CrmApplication, path: Path) -> Path:
+    with path.open("wb") as out:
+        history_export.export_history(app, out)
+    return path
+
+
+def _history(app: CrmApplication) -> list[dict[str, Any]]:
+    """Every event of the log in order, as its type and fields without the recorded timestamp."""
+    return [{"type": type(e), **{k: v for k, v in vars(e).items() if k != "timestamp"}} for _, e in app.read_log()]
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def _write(path: Path, records: list[Any]) -> Path:
+    path.write_bytes(b"".join(r if isinstance(r, bytes) else orjson.dumps(r) + b"\n" for r in records))
+    return path
+
+
+def test_export_then_import_into_an_empty_log_gives_identical_events(source, target, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+
+    count = bulk_import.import_history(target, file, batch=4)
+
+    assert count == source.event_count() == 19
+    assert _history(target) == _history(source)
+
+
+def test_chinese_text_is_written_as_utf8_and_read_back_intact(source, target, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+    bulk_import.import_history(target, file)
+
+    assert "首次沟通，了解需求".encode() in file.read_bytes()
+    contacted = next(e for _, e in target.read_log() if type(e).__qualname__ == "Lead.Contacted")
+    assert contacted.summary == "首次沟通，了解需求"
+
+
+def test_imported_personal_data_is_sealed_in_the_log_like_any_other(source, target, tmp_path) -> None:
+    bulk_import.import_history(target, _export(source, tmp_path / "history.jsonl"))
+
+    captured = next(n for n in target.recorder.select_notifications(1, 100) if n.topic.endswith("Lead.Captured"))
+    assert "王芳".encode() not in captured.state and b"pii:v1:" in captured.state
+    assert target.mapper.to_domain_event(captured).name == "王芳"
+
+
+def test_a_line_is_type_subject_version_and_the_events_own_fields(source, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+
+    won = next(line for line in lines if line["type"] == "crm.Deal.Won")
+    assert won["version"] == 3 and UUID(won["subject"])
+    assert won["data"] == {"occurred_at": "2026-03-07T09:00:00Z", "actor": "李娜",
+                           "correlation_id": won["data"]["correlation_id"], "from_stage": "first_contact",
+                           "note": "回款计划已确认"}
+
+
+def test_imported_events_keep_business_time_and_are_recorded_now(source, target, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+    before = datetime.now(timezone.utc)
+
+    bulk_import.import_history(target, file)
+
+    events = [e for _, e in target.read_log()]
+    assert [e.occurred_at for e in events] == [e.occurred_at for _, e in source.read_log()]
+    assert all(e.timestamp >= before for e in events)
+
+
+def test_the_log_keeps_the_files_order_across_batches(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    reordered = _write(tmp_path / "reordered.jsonl", lines[3:] + lines[:3])  # the pipelines last
+
+    bulk_import.import_history(target, reordered, batch=5)
+
+    logged = [(n, str(e.originator_id), e.originator_version) for n, e in target.read_log()]
+    assert logged == [(n, line["subject"], line["version"]) for n, line in enumerate(lines[3:] + lines[:3], 1)]
+
+
+def _refused(target: CrmApplication, file: Path) -> str:
+    with pytest.raises(bulk_import.ImportRefused) as refused:
+        bulk_import.import_history(target, file, batch=2)
+    assert target.event_count() == 0
+    return str(refused.value)
+
+
+def test_a_line_that_is_not_json_is_refused_by_number_and_nothing_is_written(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    file = _write(tmp_path / "bad.jsonl", [*lines[:5], b'{"type": "crm.Deal.Won", \n', *lines[5:]])
+
+    assert _refused(target, file).startswith("line 6: not valid JSON")
+
+
+def test_an_unknown_event_type_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    lines[7]["type"] = "crm.Deal.Teleported"
+
+    assert _refused(target, _write(tmp_path / "bad.jsonl", lines)) == "line 8: unknown event type 'crm.Deal.Teleported'"
+
+
+def test_a_field_that_does_not_convert_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    opened = next(i for i, line in enumerate(lines) if line["type"] == "crm.Deal.Opened")
+    lines[opened]["data"]["amount"] = "八万"
+
+    assert _refused(target, _write(tmp_path / "bad.jsonl", lines)) == \
+        f"line {opened + 1}: field 'amount': '八万' is not a decimal number"
+
+
+def test_a_missing_field_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    del lines[10]["data"]["actor"]
+
+    assert _refused(target, _write(tmp_path / "bad.jsonl", lines)) == "line 11: data lacks actor"
+
+
+def test_a_version_gap_within_the_file_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    won = next(i for i, line in enumerate(lines) if line["type"] == "crm.Deal.Won")
+    del lines[won - 1]  # the deal's StageChanged (version 2) is lost: Won is version 3
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", lines))
+
+    assert message == (f"line {won}: crm.Deal.Won of {lines[won - 1]['subject']} has version 3, "
+                       "but version 1 is the last earlier in the file: expected version 2")
+
+
+def test_events_the_log_already_holds_are_refused_and_nothing_more_is_written(source, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+    first = _lines(file)[0]
+    before = source.event_count()
+
+    with pytest.raises(bulk_import.ImportRefused) as refused:
+        bulk_import.import_history(source, file)
+
+    assert str(refused.value) == (f"line 1: crm.Pipeline.Defined of {first['subject']} has version 1, "
+                                  "but version 1 is the last in the log: expected version 2")
+    assert source.event_count() == before
+
+
+def test_an_aggregate_whose_first_events_are_missing_is_refused(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", [lines[0], lines[-1]]))
+
+    assert message == (f"line 2: crm.Ticket.SatisfactionRated of {lines[-1]['subject']} has version 3, "
+                       "but it has no events yet: expected version 1")
+
+
+def test_the_schema_converts_with_the_event_classes_type_hints() -> None:
+    schema = bulk_import.SCHEMAS["crm.Deal.Opened"]
+
+    assert set(schema.fields) == {f.name for f in dataclasses.fields(schema.cls)} - {
+        "originator_id", "originator_version", "timestamp", "originator_topic"}
+    assert schema.fields["expected_close"]("2026-06-30") == date(2026, 6, 30)
+    assert schema.fields["expected_close"](None) is None
+    with pytest.raises(ValueError, match="True is not of type int"):
+        bulk_import.SCHEMAS["crm.Ticket.SatisfactionRated"].fields["score"](True)
+
+
+# --- the commands ------------------------------------------------------------------------------------
+
+cli = typer.Typer()
+cli.command("export")(export_history)
+cli.command("import")(import_history)
+
+
+@pytest.fixture
+def log_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("COLUMNS", "200")
+    return path
+
+
+def test_crm_import_then_crm_export_round_trip_the_file(source, log_url, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+
+    imported = runner.invoke(cli, ["import", str(file), "--batch", "3"])
+    exported = runner.invoke(cli, ["export", str(tmp_path / "again.jsonl")])
+
+    assert imported.exit_code == 0, imported.output
+    assert "Imported 19 events" in imported.output and "Exported 19 events" in exported.output
+    assert (tmp_path / "again.jsonl").read_bytes() == file.read_bytes()
+
+
+def test_crm_import_of_a_bad_file_exits_non_zero_naming_the_line(source, log_url, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    lines[2]["version"] = 0
+
+    result = runner.invoke(cli, ["import", str(_write(tmp_path / "bad.jsonl", lines))])
+
+    assert result.exit_code == 1
+    assert "line 3: version 0 is not a positive integer; nothing was imported" in result.output
+    assert _app(log_url).event_count() == 0
