@@ -15,7 +15,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
@@ -76,7 +76,8 @@ class DemoSettings:
     seed: int = 7
     leads: int = 10000
     days: int = 730
-    until: datetime = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    until: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                                        microsecond=0))
 
     @property
     def start(self) -> datetime:
