@@ -124,6 +124,8 @@ class CrmApplication(Application):
         return events
 
     def event_count(self) -> int:
+        """The log's head: its highest notification id (the number of events, unless a failed insert on
+        PostgreSQL skipped an id)."""
         return self.recorder.max_notification_id() or 0
 
     def read_log(self, topics: Sequence[str] = (), batch: int = 2000) -> Iterator[tuple[int, Any]]:
