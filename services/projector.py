@@ -121,8 +121,8 @@ class Projector:
                 cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
         return self.catch_up(on_progress, limit)
 
-    def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:
         """Catch up, then keep handling new events as they are recorded, until `stop` is set."""
         while not stop.is_set():
-            if self.run_batch() == 0:
+            if self.run_batch(limit) == 0:
                 stop.wait(poll_seconds)

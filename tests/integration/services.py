@@ -194,8 +194,22 @@ def temporary_database(server_url: str, prefix: str = "crm_test") -> Iterator[st
     try:
         yield url_with_database(server_url, name)
     finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop(server_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _drop(server_url: str, statement: object, attempts: int = 10) -> None:
+    """Drop, retrying while a backend the test left behind (a killed process's, autovacuum) still holds on."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+                admin.execute(statement)  # type: ignore[arg-type]
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def test_killed_projector_resumes_to_the_same_read_models_as_a_clean_rebuild(his
     projector = projector_for(history, store)
     head = history.event_count()
 
-    follower = _start("projections", "follow", url=url)
+    follower = _start("projections", "follow", "--batch", "1000", url=url)
     _kill_when(follower, lambda: 0 < min(projector.positions().values()) < head)
     killed_at = min(projector.positions().values())
     assert 0 < killed_at < head
