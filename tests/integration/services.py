@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,78 +86,65 @@ def _unavailable(service: str, attempts: list[str]) -> ServiceUnavailable:
     )
 
 
+def _postgres_container() -> tuple[object, Callable[[object], str]]:
+    try:
+        from testcontainers.community.postgres import PostgresContainer
+    except ImportError:  # testcontainers < 4.10
+        from testcontainers.postgres import PostgresContainer
+    container = PostgresContainer(POSTGRES_IMAGE, username="crm", password="crm", dbname="crm", driver=None)
+    return container, lambda started: started.get_connection_url()  # type: ignore[attr-defined]
+
+
+def _kafka_container() -> tuple[object, Callable[[object], str]]:
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:  # testcontainers < 4.10
+        from testcontainers.kafka import KafkaContainer
+    return KafkaContainer(KAFKA_IMAGE).with_kraft(), lambda started: started.get_bootstrap_server()  # type: ignore[attr-defined]
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a ``postgresql://user:password@host:port/db`` URL of a server where the user may CREATE DATABASE."""
-    if url := os.environ.get(POSTGRES_URL_ENV, "").strip():
-        yield url
+def _server(service: str, env_var: str, image: str, container_for: Callable[[], tuple[object, Callable[[object], str]]],
+            script: str, address_command: str) -> Iterator[str]:
+    """The service's address: from `env_var`, else a Docker container, else `deploy/<script>`."""
+    if address := os.environ.get(env_var, "").strip():
+        yield address
         return
-    attempts = [f"${POSTGRES_URL_ENV}: not set"]
+    attempts = [f"${env_var}: not set"]
     if docker_available():
         container = None
         try:
-            from testcontainers.community.postgres import PostgresContainer
-        except ImportError:  # testcontainers < 4.10
-            from testcontainers.postgres import PostgresContainer
-        try:
-            container = PostgresContainer(POSTGRES_IMAGE, username="crm", password="crm", dbname="crm", driver=None)
-            container.start()
-            url = container.get_connection_url()
+            container, address_of = container_for()
+            container.start()  # type: ignore[attr-defined]
+            address = address_of(container)
         except Exception as error:
-            attempts.append(f"testcontainers {POSTGRES_IMAGE}: {error!r}")
+            attempts.append(f"testcontainers {image}: {error!r}")
             _stop_quietly(container)
         else:
             try:
-                yield url
+                yield address
             finally:
                 _stop_quietly(container)
             return
     else:
         attempts.append("Docker: no engine reachable")
     try:
-        run_deploy("postgres.sh", "start", timeout=DEPLOY_START_TIMEOUT_S)
-        url = run_deploy("postgres.sh", "url")
+        run_deploy(script, "start", timeout=DEPLOY_START_TIMEOUT_S)
+        address = run_deploy(script, address_command)
     except ServiceUnavailable as error:
-        attempts.append(f"deploy/postgres.sh: {error}")
-        raise _unavailable("PostgreSQL", attempts) from None
-    yield url
+        attempts.append(f"deploy/{script}: {error}")
+        raise _unavailable(service, attempts) from None
+    yield address
 
 
-@contextmanager
-def kafka_server() -> Iterator[str]:
-    """Yield the ``host:port`` bootstrap servers of a Kafka broker that auto-creates topics."""
-    if bootstrap := os.environ.get(KAFKA_BOOTSTRAP_ENV, "").strip():
-        yield bootstrap
-        return
-    attempts = [f"${KAFKA_BOOTSTRAP_ENV}: not set"]
-    if docker_available():
-        container = None
-        try:
-            from testcontainers.community.kafka import KafkaContainer
-        except ImportError:  # testcontainers < 4.10
-            from testcontainers.kafka import KafkaContainer
-        try:
-            container = KafkaContainer(KAFKA_IMAGE).with_kraft()
-            container.start()
-            bootstrap = container.get_bootstrap_server()
-        except Exception as error:
-            attempts.append(f"testcontainers {KAFKA_IMAGE}: {error!r}")
-            _stop_quietly(container)
-        else:
-            try:
-                yield bootstrap
-            finally:
-                _stop_quietly(container)
-            return
-    else:
-        attempts.append("Docker: no engine reachable")
-    try:
-        run_deploy("kafka.sh", "start", timeout=DEPLOY_START_TIMEOUT_S)
-        bootstrap = run_deploy("kafka.sh", "bootstrap")
-    except ServiceUnavailable as error:
-        attempts.append(f"deploy/kafka.sh: {error}")
-        raise _unavailable("Kafka", attempts) from None
-    yield bootstrap
+def postgres_server() -> AbstractContextManager[str]:
+    """A ``postgresql://user:password@host:port/db`` URL of a server where the user may CREATE DATABASE."""
+    return _server("PostgreSQL", POSTGRES_URL_ENV, POSTGRES_IMAGE, _postgres_container, "postgres.sh", "url")
+
+
+def kafka_server() -> AbstractContextManager[str]:
+    """The ``host:port`` bootstrap servers of a Kafka broker that auto-creates topics."""
+    return _server("Kafka", KAFKA_BOOTSTRAP_ENV, KAFKA_IMAGE, _kafka_container, "kafka.sh", "bootstrap")
 
 
 def _stop_quietly(container: object | None) -> None:
