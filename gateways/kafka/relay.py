@@ -25,7 +25,7 @@ from gateways.kafka.cloudevents import encode
 from projections.base import Rows
 from projections.tables import Table
 from services.application import CrmApplication
-from services.projector import POSITIONS
+from services.projector import advance_position, start_positions
 from services.readstore import ReadStore
 
 TOPIC = "crm.events"
@@ -69,10 +69,9 @@ class KafkaRelay:
         self.topic = topic
         self.ack_timeout = ack_timeout
         with store.transaction() as cursor:
-            for statement in (*POSITIONS.ddl(), *SUBJECTS.ddl()):
+            for statement in SUBJECTS.ddl():
                 cursor.execute(statement)
-            cursor.execute("INSERT INTO projection_positions (name, position) VALUES (?, 0) "
-                           "ON CONFLICT (name) DO NOTHING", (RELAY_NAME,))
+            start_positions(cursor, [RELAY_NAME])
 
     def position(self) -> int:
         return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (RELAY_NAME,))[0][0]
@@ -98,9 +97,7 @@ class KafkaRelay:
                                f"{failed.exception or 'timed out'}")
         with self.store.transaction() as cursor:
             rows.flush(cursor)
-            cursor.execute("UPDATE projection_positions SET position = ? WHERE name = ? AND position = ?",
-                           (notifications[-1].id, RELAY_NAME, start))
-            if cursor.rowcount != 1:
+            if not advance_position(cursor, RELAY_NAME, start, notifications[-1].id):
                 raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
         return len(notifications)
 
