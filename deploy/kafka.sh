@@ -196,7 +196,8 @@ EOF
 wait_until_ready() {
     local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
     until answers_requests; do
-        if ! is_running; then
+        # Checked twice: while nohup/setsid exec into the JVM its command line can read empty for a moment.
+        if ! is_running && ! { sleep 1; is_running; }; then
             show_log_tail "$KAFKA_LOG" 60
             die "the Kafka broker exited during startup"
         fi
