@@ -7,56 +7,48 @@ lines are skipped. Events keep their business time (`occurred_at`); `timestamp` 
 
 Two streaming passes over the file keep memory flat and make a refused file write nothing:
 
-1. check: every line is parsed into its domain event (the class named by `type`, fields converted with
-   the class's type hints) and each aggregate's versions must run on 1, 2, 3… from what the log already
-   holds (the only state kept is a dict aggregate → last version). The first bad line refuses the file.
-2. write: the lines are parsed again and written in batches, each batch one transaction, through the
-   application's mapper (which seals personal data, so the batch's data subjects get their keys first,
-   as `CrmApplication.save_new` does). On PostgreSQL a batch is one binary `COPY` under the recorder's
-   own table lock, so its notification ids are one uninterrupted run: the log stays gap-free and in file
-   order. Elsewhere the recorder's `insert_events` writes each batch.
+1. check (`services.history_lines.read_line`): every line must be an event of the catalogue whose fields
+   convert with its class's type hints, and each aggregate's versions must run on 1, 2, 3… from what the
+   log already holds (the only state kept is a dict aggregate → last version, and a CRC-32 per batch).
+   The first bad line refuses the file. No domain event is built.
+2. write: the lines are read again, not checked again (the CRC of each batch must match the check's),
+   and turned straight into stored events by `services.stored_state` (the mapper's very bytes; personal
+   fields sealed with their subject's key, so each chunk's data subjects get their keys first, as
+   `CrmApplication.save_new` does). Each batch is one transaction: on PostgreSQL one binary `COPY` under
+   the recorder's own table lock, fed row by row as the rows are made, so its notification ids are one
+   uninterrupted run: the log stays gap-free and in file order. Elsewhere the recorder's `insert_events`
+   writes each batch.
 
-Parsing twice costs less than spooling mapped events to disk and reading them back (pickling ids and
-times is slower than parsing them). Another writer appending to an aggregate of the file between the
-passes makes that batch fail (primary key); the batches before it stay written, as any committed
-transaction does.
+Parsing twice costs less than spooling encoded events to disk and reading them back: the second parse
+is a fraction of the encoding, which either way must happen once. Another writer appending to an
+aggregate of the file between the passes makes that batch fail (primary key); the batches before it
+stay written, as any committed transaction does.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, NamedTuple
 from uuid import UUID
 
-import orjson
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.utils import get_topic
 from psycopg import sql
 
-from domain.base import CrmAggregate
-from domain.campaign import Campaign
-from domain.customer import Customer
-from domain.deal import Deal
-from domain.lead import Lead
-from domain.pipeline import Pipeline
-from domain.ticket import Ticket
-from gateways.kafka.cloudevents import ENVELOPE_FIELDS, event_type
+from domain.personal_data import PERSONAL_FIELDS
 from services.application import CrmApplication
-from services.personal_data import subjects_of
+from services.history_lines import HistoryLine, numbered_lines, read_line, reread_line
+from services.stored_state import StateEncoders
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = 20_000
+KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyStore's cache bound
 PROGRESS_EVERY = 5000  # lines between progress reports while checking
-LINE_KEYS = {"type", "subject", "version", "data"}
 
 Progress = Callable[[str, int, int], None]  # phase ("checking" in bytes, "writing" in events), done, total
+Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
 
 
 class ImportRefused(ValueError):
@@ -65,140 +57,6 @@ class ImportRefused(ValueError):
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(f"line {line}: {problem}")
         self.line = line
-
-
-# --- lines → domain events --------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a string")
-    return value
-
-
-def _parsed(parse: Callable[[str], Any], what: str) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        try:
-            return parse(_text(value))
-        except (ValueError, InvalidOperation):
-            raise ValueError(f"{value!r} is not {what}") from None
-    return convert
-
-
-def _instant(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError("no time zone")
-    return parsed
-
-
-def _exactly(kind: type) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        if type(value) is not kind:
-            raise ValueError(f"{value!r} is not of type {kind.__name__}")
-        return value
-    return convert
-
-
-def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else convert(value)
-
-
-CONVERTERS: dict[Any, Callable[[Any], Any]] = {
-    str: _text,
-    int: _exactly(int),
-    bool: _exactly(bool),
-    datetime: _parsed(_instant, "an ISO 8601 time with a zone"),
-    date: _parsed(date.fromisoformat, "an ISO 8601 date"),
-    Decimal: _parsed(Decimal, "a decimal number"),
-    UUID: _parsed(UUID, "a UUID"),
-}
-
-
-def converter(hint: Any) -> Callable[[Any], Any]:
-    """How to turn the JSON value of a field with type hint `hint` into its Python value."""
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        return _optional(converter(inner))
-    container = typing.get_origin(hint) or hint
-    if container in (list, dict):
-        return _exactly(container)
-    return CONVERTERS[hint]
-
-
-@dataclass(frozen=True)
-class EventSchema:
-    """How to build one event class from a line's `data`."""
-
-    cls: type
-    envelope: dict[str, str]  # fields not in `data`: a created event's aggregate topic
-    fields: dict[str, Callable[[Any], Any]]
-
-    @classmethod
-    def of(cls, aggregate: type, event_class: type) -> EventSchema:
-        hints = typing.get_type_hints(event_class)
-        names = [f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS]
-        created = issubclass(event_class, CrmAggregate.Created)
-        return cls(event_class, {"originator_topic": get_topic(aggregate)} if created else {},
-                   {name: converter(hints[name]) for name in names})
-
-    def build(self, subject: UUID, version: int, data: dict[str, Any], recorded: datetime) -> Any:
-        if data.keys() != self.fields.keys():
-            missing, unknown = self.fields.keys() - data.keys(), data.keys() - self.fields.keys()
-            raise ValueError("data " + "; ".join(
-                f"{what} {', '.join(sorted(names))}" for what, names in (("lacks", missing), ("has unknown", unknown))
-                if names
-            ))
-        values = {}
-        for name, convert in self.fields.items():
-            try:
-                values[name] = convert(data[name])
-            except ValueError as error:
-                raise ValueError(f"field {name!r}: {error}") from None
-        return self.cls(originator_id=subject, originator_version=version, timestamp=recorded,
-                        **self.envelope, **values)
-
-
-def event_classes() -> dict[str, tuple[type, type]]:
-    """Every event of the catalogue by its type name: `crm.Deal.StageChanged` → (Deal, Deal.StageChanged)."""
-    return {
-        f"crm.{value.__qualname__}": (aggregate, value)
-        for aggregate in AGGREGATES for name, value in vars(aggregate).items()
-        if isinstance(value, type) and issubclass(value, aggregate.Event) and name not in ("Event", "Created")
-    }
-
-
-SCHEMAS = {name: EventSchema.of(aggregate, cls) for name, (aggregate, cls) in event_classes().items()}
-
-
-def parse_event(line: bytes, recorded: datetime) -> Any:
-    """The domain event one line describes, recorded at `recorded`; ValueError says what is wrong."""
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON ({error})") from None
-    if not isinstance(record, dict) or record.keys() != LINE_KEYS:
-        raise ValueError('expected an object with exactly "type", "subject", "version" and "data"')
-    schema = SCHEMAS.get(record["type"]) if isinstance(record["type"], str) else None
-    if schema is None:
-        raise ValueError(f"unknown event type {record['type']!r}")
-    version = record["version"]
-    if type(version) is not int or version < 1:
-        raise ValueError(f"version {version!r} is not a positive integer")
-    if not isinstance(record["data"], dict):
-        raise ValueError('"data" is not an object')
-    try:
-        subject = CONVERTERS[UUID](record["subject"])
-    except ValueError as error:
-        raise ValueError(f"subject: {error}") from None
-    return schema.build(subject, version, record["data"], recorded)
-
-
-def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of every line that is not blank."""
-    for number, line in enumerate(stream, 1):
-        if line.strip():
-            yield number, line
 
 
 # --- versions ---------------------------------------------------------------------------------------
@@ -218,70 +76,111 @@ class VersionCheck:
         latest = self._recorder.select_events(aggregate_id, desc=True, limit=1)
         return latest[0].originator_version if latest else 0
 
-    def check(self, event: Any) -> None:
-        aggregate_id, version = event.originator_id, event.originator_version
-        last = self._last.get(aggregate_id.int)
+    def check(self, line: HistoryLine) -> None:
+        key, version = int(line.subject.replace("-", ""), 16), line.version
+        last = self._last.get(key)
         where = "earlier in the file"
         if last is None:
-            last, where = self._logged(aggregate_id), "in the log"
+            last, where = self._logged(UUID(int=key)), "in the log"
         if version != last + 1:
             held = f"version {last} is the last {where}" if last else "it has no events yet"
-            raise ValueError(f"{event_type(event)} of {aggregate_id} has version {version}, "
+            raise ValueError(f"{line.schema.name} of {line.subject} has version {version}, "
                              f"but {held}: expected version {last + 1}")
-        self._last[aggregate_id.int] = version
+        self._last[key] = version
 
 
 # --- the two passes ---------------------------------------------------------------------------------
 
 
-def check_history(app: CrmApplication, source: IO[bytes],
-                  on_bytes: Callable[[int], None] = lambda done: None) -> int:
-    """Pass 1: every line must parse into its event and continue its aggregate's versions; returns the count."""
-    versions, recorded, count, read = VersionCheck(app), datetime.now(timezone.utc), 0, 0
+class CheckedFile(NamedTuple):
+    """What the check pass learnt: how many events, and a CRC-32 of each chunk of lines (see `chunk_size`)."""
+
+    events: int
+    checksums: list[int]
+
+
+class FileChanged(RuntimeError):
+    """The file changed between the check and the write; the batches before the changed one were written."""
+
+
+def chunk_size(batch: int) -> int:
+    """Lines the write pass encodes at once: a batch is cut in chunks of this many (the last may be shorter)."""
+    return min(batch, KEY_CHUNK)
+
+
+def check_history(app: CrmApplication, source: IO[bytes], batch: int,
+                  on_bytes: Callable[[int], None] = lambda done: None) -> CheckedFile:
+    """Pass 1: every line must be a valid event continuing its aggregate's versions."""
+    versions, chunk, count, read, crc, checksums = VersionCheck(app), chunk_size(batch), 0, 0, 0, []
     for number, line in numbered_lines(source):
         try:
-            versions.check(parse_event(line, recorded))
+            versions.check(read_line(line))
         except ValueError as error:
             raise ImportRefused(number, str(error)) from None
+        crc = zlib.crc32(line, crc)
         count += 1
         read += len(line)
+        if count % batch % chunk == 0:  # the end of a chunk
+            checksums.append(crc)
+            crc = 0
         if count % PROGRESS_EVERY == 0:
             on_bytes(read)
+    if count % batch % chunk:
+        checksums.append(crc)
     on_bytes(read)
-    return count
+    return CheckedFile(count, checksums)
 
 
-def event_batches(source: IO[bytes], batch: int) -> Iterator[list[Any]]:
-    """The (already checked) events of the file in lists of `batch`, recorded now."""
-    recorded, events = datetime.now(timezone.utc), []
-    for _, line in numbered_lines(source):
-        events.append(parse_event(line, recorded))
-        if len(events) == batch:
-            yield events
-            events = []
-    if events:
-        yield events
+class HistoryWriter:
+    """Pass 2: the checked lines as stored events, `batch` per transaction, without checking them again.
+
+    A transaction's lines are read in chunks: each chunk must have the CRC the check found (else the
+    transaction is rolled back and FileChanged raised); its data subjects get their keys (one round trip,
+    as `CrmApplication.save_new` does) before its personal fields are sealed, and are evicted from the key
+    cache after it (which would otherwise grow with every person in the file).
+    """
+
+    def __init__(self, app: CrmApplication, batch: int) -> None:
+        self._keys, self._batch, self._chunk = app.keys, batch, chunk_size(batch)
+        self._write = batch_writer(app)
+        self._encoders = StateEncoders(app.mapper, app.keys.seal, recorded=datetime.now(timezone.utc))
+        self._sent = 0  # events handed to the writer so far
+
+    def write(self, source: IO[bytes], checked: CheckedFile, on_events: Callable[[int], None]) -> int:
+        """Write the file `check_history` checked; returns how many events were written."""
+        lines, checksums, written = (line for _, line in numbered_lines(source)), iter(checked.checksums), 0
+        while written < checked.events:
+            self._write(self._rows(islice(lines, self._batch), checksums, written, on_events))
+            if self._sent == written:
+                raise FileChanged(f"the file ended after {written:,} of the {checked.events:,} events checked, "
+                                  "which were imported")
+            written = self._sent
+        return written
+
+    def _rows(self, lines: Iterator[bytes], checksums: Iterator[int], before: int,
+              on_events: Callable[[int], None]) -> Iterator[Row]:
+        """One transaction's rows; `before` events were written by the transactions before it."""
+        stored, self._sent = self._encoders.stored, before
+        for chunk in iter(lambda: list(islice(lines, self._chunk)), []):
+            if zlib.crc32(b"".join(chunk)) != next(checksums, None):
+                raise FileChanged(f"the file changed after it was checked: {before:,} events were imported "
+                                  "before the batch that changed")
+            checked = [reread_line(line) for line in chunk]
+            subjects = {line.subject for line in checked if line.schema.cls in PERSONAL_FIELDS}  # about itself
+            self._keys.ensure(subjects)
+            for line in checked:
+                yield (line.subject, line.version, *stored(line))
+            self._keys.evict(subjects)
+            self._sent += len(chunk)
+            on_events(self._sent)
 
 
-def write_history(app: CrmApplication, source: IO[bytes], batch: int,
-                  on_events: Callable[[int], None] = lambda done: None) -> int:
-    """Pass 2: map and write the events, one transaction per batch; returns how many were written."""
-    write, written = batch_writer(app), 0
-    for events in event_batches(source, batch):
-        subjects = subjects_of(events)
-        app.keys.ensure(subjects)  # personal data is sealed with its subject's key: one round trip
-        write([app.mapper.to_stored_event(event) for event in events])
-        app.keys.evict(subjects)  # the key cache would otherwise grow with every person in the file
-        written += len(events)
-        on_events(written)
-    return written
-
-
-def batch_writer(app: CrmApplication) -> Callable[[list[StoredEvent]], None]:
+def batch_writer(app: CrmApplication) -> Callable[[Iterable[Row]], None]:
     """Writes one batch in one transaction: COPY on PostgreSQL, the recorder's insert elsewhere."""
     if app.database.kind == "postgresql":
         return PostgresCopyWriter(app).write
-    return app.recorder.insert_events
+    return lambda rows: app.recorder.insert_events([StoredEvent(UUID(subject), version, topic, state)
+                                                    for subject, version, topic, state in rows])
 
 
 class PostgresCopyWriter:
@@ -296,15 +195,16 @@ class PostgresCopyWriter:
                              "FROM STDIN (FORMAT BINARY)").format(table)
         self._notify = sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name))  # type: ignore[attr-defined]
 
-    def write(self, stored_events: list[StoredEvent]) -> None:
+    def write(self, rows: Iterable[Row]) -> None:
+        """Rows are sent as they come, so the server stores them while the next ones are made."""
         with self._datastore.get_connection() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
             for statement in self._lock:
                 cursor.execute(statement)
             with cursor.copy(self._copy) as copy:
-                copy.set_types(["uuid", "int8", "text", "bytea"])
-                for stored in stored_events:
-                    copy.write_row((stored.originator_id, stored.originator_version, stored.topic, stored.state))
+                copy.set_types(["bytea", "int8", "text", "bytea"])  # a uuid's binary form: its 16 bytes, as bytea's
+                for subject, version, topic, state in rows:
+                    copy.write_row((bytes.fromhex(subject.replace("-", "")), version, topic, state))
             cursor.execute(self._notify)
 
 
@@ -316,6 +216,7 @@ def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
     """
     size = path.stat().st_size
     with path.open("rb") as source:
-        count = check_history(app, source, lambda done: on_progress("checking", done, size))
+        checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size))
         source.seek(0)
-        return write_history(app, source, batch, lambda done: on_progress("writing", done, count))
+        return HistoryWriter(app, batch).write(source, checked,
+                                               lambda done: on_progress("writing", done, checked.events))

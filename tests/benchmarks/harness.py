@@ -22,6 +22,7 @@ from typing import IO, Any
 import orjson
 
 from services.application import CrmApplication
+from services.bulk_import import DEFAULT_BATCH
 from services.readstore import ReadStore
 from services.settings import database_from_url
 from tests.benchmarks.history import History, make_history
@@ -72,7 +73,7 @@ class Plan:
     http_seconds: int = 15
     http_deals_per_client: int = 50
     memory_fraction: float = 0.1  # peak memory is compared between this fraction of the history and all of it
-    batch: int = 5000
+    batch: int = DEFAULT_BATCH  # what `crm import` writes per transaction unless told otherwise
 
     @classmethod
     def of(cls, scale: float, smoke: bool) -> Plan:

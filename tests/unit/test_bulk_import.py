@@ -15,10 +15,11 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import export_history, import_history
-from services import bulk_import, history_export
+from services import bulk_import, history_export, history_lines
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
+from tests.history_of_every_event import record_every_event
 
 runner = CliRunner()
 
@@ -84,6 +85,53 @@ def test_export_then_import_into_an_empty_log_gives_identical_events(source, tar
 
     assert count == source.event_count() == 19
     assert _history(target) == _history(source)
+
+
+def test_every_event_type_exports_imports_and_exports_again_to_the_same_file(target, tmp_path) -> None:
+    every = _app(tmp_path / "every.db")
+    record_every_event(every)
+    file, expected = _export(every, tmp_path / "every.jsonl"), _history(every)
+    every.close()
+
+    bulk_import.import_history(target, file, batch=7)
+
+    assert _history(target) == expected
+    assert _export(target, tmp_path / "again.jsonl").read_bytes() == file.read_bytes()
+
+
+def test_batches_cut_in_chunks_of_any_size_import_the_same_log(source, target, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(bulk_import, "KEY_CHUNK", 3)  # batches of 7 are written in chunks of 3, 3 and 1
+
+    bulk_import.import_history(target, _export(source, tmp_path / "history.jsonl"), batch=7)
+
+    assert _history(target) == _history(source)
+
+
+def test_a_file_changed_after_its_check_stops_the_import_before_the_batch_that_changed(source, target,
+                                                                                          tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+    with file.open("rb") as checked_file:
+        checked = bulk_import.check_history(target, checked_file, batch=5)
+    lines = _lines(file)
+    lines[7]["data"]["actor"] = "冒名者"
+    changed = _write(tmp_path / "changed.jsonl", lines)
+
+    with changed.open("rb") as source_file, pytest.raises(bulk_import.FileChanged, match="5 events were imported"):
+        bulk_import.HistoryWriter(target, batch=5).write(source_file, checked, lambda done: None)
+
+    assert target.event_count() == 5
+
+
+def test_a_file_cut_short_after_its_check_says_how_much_was_imported(source, target, tmp_path) -> None:
+    file = _export(source, tmp_path / "history.jsonl")
+    with file.open("rb") as checked_file:
+        checked = bulk_import.check_history(target, checked_file, batch=5)
+    _write(file, _lines(file)[:10])
+
+    with file.open("rb") as cut, pytest.raises(bulk_import.FileChanged, match="ended after 10 of the 19"):
+        bulk_import.HistoryWriter(target, batch=5).write(cut, checked, lambda done: None)
+
+    assert target.event_count() == 10
 
 
 def test_chinese_text_is_written_as_utf8_and_read_back_intact(source, target, tmp_path) -> None:
@@ -205,14 +253,14 @@ def test_an_aggregate_whose_first_events_are_missing_is_refused(source, target, 
 
 
 def test_the_schema_converts_with_the_event_classes_type_hints() -> None:
-    schema = bulk_import.SCHEMAS["crm.Deal.Opened"]
+    schema = history_lines.SCHEMAS["crm.Deal.Opened"]
 
     assert set(schema.fields) == {f.name for f in dataclasses.fields(schema.cls)} - {
         "originator_id", "originator_version", "timestamp", "originator_topic"}
     assert schema.fields["expected_close"]("2026-06-30") == date(2026, 6, 30)
     assert schema.fields["expected_close"](None) is None
     with pytest.raises(ValueError, match="True is not of type int"):
-        bulk_import.SCHEMAS["crm.Ticket.SatisfactionRated"].fields["score"](True)
+        history_lines.SCHEMAS["crm.Ticket.SatisfactionRated"].fields["score"](True)
 
 
 # --- the commands ------------------------------------------------------------------------------------

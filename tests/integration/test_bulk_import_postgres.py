@@ -1,0 +1,71 @@
+"""`crm import` into PostgreSQL (binary COPY under the table lock): the log holds what was exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services import bulk_import, history_export
+from services.application import CrmApplication
+from services.settings import database_from_url
+from tests.history_of_every_event import record_every_event
+
+
+def _export(app: CrmApplication, path: Path) -> Path:
+    with path.open("wb") as out:
+        history_export.export_history(app, out)
+    return path
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> Path:
+    source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
+    record_every_event(source)
+    path = _export(source, tmp_path / "history.jsonl")
+    source.close()
+    return path
+
+
+def test_every_event_type_imported_by_copy_exports_to_the_same_file_in_a_gap_free_log(pg_database, exported,
+                                                                                       tmp_path) -> None:
+    app = CrmApplication(database_from_url(pg_database))
+
+    count = bulk_import.import_history(app, exported, batch=10)
+
+    assert [n for n, _ in app.read_log()] == list(range(1, count + 1))
+    assert _export(app, tmp_path / "again.jsonl").read_bytes() == exported.read_bytes()
+    app.close()
+
+
+def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_path) -> None:
+    lines = exported.read_bytes().splitlines()
+    last = orjson.loads(lines[-1])
+    last["version"] += 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\n".join([*lines[:-1], orjson.dumps(last)]) + b"\n")
+    app = CrmApplication(database_from_url(pg_database))
+
+    with pytest.raises(bulk_import.ImportRefused, match=f"line {len(lines)}:"):
+        bulk_import.import_history(app, bad, batch=10)
+
+    assert app.event_count() == 0
+    assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == [(0,)]
+    app.close()
+
+
+def test_a_file_changed_after_its_check_rolls_back_the_copy_of_the_batch_that_changed(pg_database, exported,
+                                                                                      tmp_path) -> None:
+    app = CrmApplication(database_from_url(pg_database))
+    with exported.open("rb") as file:
+        checked = bulk_import.check_history(app, file, batch=10)
+    changed = tmp_path / "changed.jsonl"
+    changed.write_bytes(exported.read_bytes().replace("已远程协助处理".encode(), "已远程处理".encode()))
+
+    with changed.open("rb") as file, pytest.raises(bulk_import.FileChanged):
+        bulk_import.HistoryWriter(app, batch=10).write(file, checked, lambda done: None)
+
+    assert app.event_count() % 10 == 0 and app.event_count() < checked.events
+    assert [n for n, _ in app.read_log()] == list(range(1, app.event_count() + 1))
+    app.close()
