@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
+import psycopg
 from fastapi import FastAPI
 
 from domain.base import Meta
@@ -18,7 +19,7 @@ from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
 from services.readstore import ReadStore
-from services.settings import Database
+from services.settings import Database, database_from_environment
 
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
@@ -27,6 +28,7 @@ Every route but `GET /health` needs `Authorization: Bearer <token>`. Commands ac
 (business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
 """
+STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
 
 
 def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
@@ -52,3 +54,23 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)
     return api
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory of each `crm serve --workers N` process: CRM_DATABASE_URL and CRM_API_TOKENS_FILE.
+
+    Workers start one at a time: their first-start DDL (triggers, tables) would collide if run at once.
+    """
+    database = database_from_environment()
+    with _one_at_a_time(database):
+        return create_app(database, TokenRegistry.from_env())
+
+
+@contextmanager
+def _one_at_a_time(database: Database) -> Iterator[None]:
+    if database.kind != "postgresql":
+        yield  # SQLite serialises DDL itself
+        return
+    with psycopg.connect(database.url, autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+        yield  # closing the connection releases the lock

@@ -6,6 +6,9 @@ A permission is "<area>:<action>" with action read or write. Roles:
   customer timelines (read);
 - service: tickets (read and write), customers, reports and timelines (read) and logging customer touches;
 - analyst: every read (GET).
+
+Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool,
+a hand-off that costs more than the check itself.
 """
 
 from __future__ import annotations
@@ -36,8 +39,8 @@ def allowed(role: str, permission: str) -> bool:
     return any(grant in grants for grant in (permission, f"{area}:*", f"*:{action}", "*:*"))
 
 
-def authenticate(request: Request,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def authenticate(request: Request,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     """The caller's principal; 401 with `WWW-Authenticate: Bearer` when the token is missing or unknown."""
     registry: TokenRegistry = request.app.state.tokens
     principal = registry.authenticate(credentials.credentials) if credentials else None
@@ -50,7 +53,7 @@ def authenticate(request: Request,
 def allow(permission: str) -> Callable[..., Principal]:
     """A dependency: the authenticated principal, if their role grants `permission` (else 403)."""
 
-    def authorize(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def authorize(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not allowed(principal.role, permission):
             area, action = permission.split(":")
             raise ApiError(403, f"role {principal.role!r} has no {action} access to {area}")

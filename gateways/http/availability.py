@@ -3,6 +3,7 @@
 A cheap probe (`SELECT 1` on the read store's connection, which reconnects when broken) runs at most
 every `interval` seconds; while it fails, requests other than health and the docs get 503 with
 Retry-After, and nothing is attempted. The API recovers by itself once the probe succeeds again.
+Between probes a request is let through without leaving the event loop.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class DatabaseProbe:
                 self._checked_at = time.monotonic()
             return self._up
 
+    def recently_up(self) -> bool:
+        """The last probe, less than `interval` ago, found the database up (no waiting, no I/O)."""
+        return self._up and time.monotonic() - self._checked_at < self.interval
+
 
 class DatabaseGuard:
     """ASGI middleware: 503 for every guarded request while the probe says the database is down."""
@@ -48,7 +53,7 @@ class DatabaseGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         guarded = scope["type"] == "http" and not scope["path"].startswith(EXEMPT)
-        if guarded and not await run_in_threadpool(self.probe.up):
+        if guarded and not self.probe.recently_up() and not await run_in_threadpool(self.probe.up):
             response = error_response(503, "the database is unavailable; nothing was written, try again shortly",
                                       headers={"Retry-After": RETRY_AFTER_SECONDS})
             await response(scope, receive, send)

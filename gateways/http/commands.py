@@ -131,7 +131,7 @@ def _text_header(name: str, value: str | None) -> str | None:
 def command(permission: str) -> Callable[..., CommandContext]:
     """A dependency for a command route; If-Match pins the version of the aggregate a change applies to."""
 
-    def context(
+    async def context(
         request: Request,
         principal: Annotated[Principal, Depends(allow(permission))],
         if_match: Annotated[str | None, Header(alias="If-Match",

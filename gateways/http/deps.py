@@ -13,7 +13,7 @@ from services.read_models import projector_for
 from services.readstore import ReadStore
 
 
-def crm(request: Request) -> CrmApplication:
+async def crm(request: Request) -> CrmApplication:
     return request.app.state.crm
 
 

@@ -2,13 +2,13 @@
 
     python -m tests.benchmarks.child ingest URL FILE BATCH   # `crm import`'s code path
     python -m tests.benchmarks.child rebuild URL             # rebuild of every read model
-    python -m tests.benchmarks.child serve URL TOKENS PORT   # the HTTP API under uvicorn
 
 `ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb.
 """
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from pathlib import Path
@@ -18,7 +18,7 @@ import orjson
 
 from services.application import CrmApplication
 from services.bulk_import import import_history
-from services.read_models import projector_for
+from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.readstore import ReadStore
 from services.settings import database_from_url
 
@@ -39,29 +39,19 @@ def ingest(url: str, file: str, batch: str) -> dict[str, Any]:
 
 
 def rebuild(url: str) -> dict[str, Any]:
+    """`crm projections rebuild`'s code path: one worker process per core, each over a share of the read
+    models. Peak RSS counts this process plus, for each worker, the largest worker's peak (an upper bound)."""
     app = CrmApplication(database_from_url(url))
     store = ReadStore(app.database)
-    projector = projector_for(app, store)
+    jobs = default_jobs()
     start_rss, started = rss_mb(), time.perf_counter()
-    projector.rebuild()
+    rebuild_in_parallel(app, store, [], jobs)
+    workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"events": app.event_count(), "seconds": time.perf_counter() - started, "start_rss_mb": start_rss,
-            "peak_rss_mb": rss_mb()}
-
-
-def serve(url: str, tokens: str, port: str) -> None:
-    import uvicorn
-
-    from gateways.http.app import create_app
-    from gateways.http.tokens import TokenRegistry
-
-    api = create_app(database_from_url(url), TokenRegistry.from_file(tokens))
-    uvicorn.run(api, host="127.0.0.1", port=int(port), log_level="warning")
+            "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs}
 
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    if command == "serve":
-        serve(*arguments)
-    else:
-        result = {"ingest": ingest, "rebuild": rebuild}[command](*arguments)
-        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    result = {"ingest": ingest, "rebuild": rebuild}[command](*arguments)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -1,9 +1,10 @@
-"""HTTP command throughput: concurrent clients moving deals between stages through the API under uvicorn."""
+"""HTTP command throughput: concurrent clients moving deals between stages through `crm serve` (its workers)."""
 
 from __future__ import annotations
 
 import http.client
 import importlib.util
+import os
 import re
 import secrets
 import socket
@@ -24,6 +25,7 @@ from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log
 TARGET_RATE = 1000
 NAME = "http_command_throughput"
 STARTUP_SECONDS = 60
+STARTED = "Application startup complete."  # what uvicorn logs once per worker
 _CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 
 
@@ -47,20 +49,22 @@ def _tokens_file(directory: Path, token: str) -> Path:
     return path
 
 
-def _wait_until_up(port: int, server: subprocess.Popen[bytes], log_file: Path) -> None:
+def _wait_until_up(port: int, server: subprocess.Popen[bytes], log_file: Path, workers: int) -> None:
+    """Until every worker has started (each listens only once its app is built) and /health answers."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"the HTTP server exited: {log_file.read_text()[-2000:]}")
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
+            if log_file.read_text().count(STARTED) == workers:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    return
         except OSError:
             pass  # not listening yet
         time.sleep(0.1)
-    raise RuntimeError(f"the HTTP server did not answer /health within {STARTUP_SECONDS} s")
+    raise RuntimeError(f"the HTTP server's {workers} workers did not start within {STARTUP_SECONDS} s")
 
 
 class Connection:
@@ -134,18 +138,20 @@ def load(port: int, token: str, deals: list[list[UUID]], seconds: float) -> tupl
 
 def measure(bench: Bench) -> list[Metric]:
     plan = bench.plan
-    if importlib.util.find_spec("gateways.http.app") is None:
+    if importlib.util.find_spec("gateways.cli.serve_command") is None:
         return [Metric(NAME, None, "commands/s", None, None, None, f"≥ {TARGET_RATE:,}/s", None,
                        "HTTP app not available")]
+    from gateways.cli.serve_command import DEFAULT_WORKERS
     deals = [open_deals(bench.app, plan.http_deals_per_client) for _ in range(plan.http_clients)]
     token, port = secrets.token_hex(16), _free_port()
     log_file = bench.workdir / "http-server.log"
     with log_file.open("wb") as server_log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "tests.benchmarks.child", "serve", bench.main_url,
-             str(_tokens_file(bench.workdir, token)), str(port)], cwd=REPO_ROOT, stdout=server_log, stderr=server_log)
+            [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port),
+             "--tokens-file", str(_tokens_file(bench.workdir, token)), "--workers", str(DEFAULT_WORKERS)],
+            cwd=REPO_ROOT, stdout=server_log, stderr=server_log, env={**os.environ, "CRM_DATABASE_URL": bench.main_url})
         try:
-            _wait_until_up(port, server, log_file)
+            _wait_until_up(port, server, log_file, DEFAULT_WORKERS)
             log(f"HTTP: {plan.http_clients} clients for {plan.http_seconds} s")
             results, seconds = load(port, token, deals, plan.http_seconds)
         finally:
@@ -165,5 +171,5 @@ def measure(bench: Bench) -> list[Metric]:
          "refused_by_status": refused, "p50_ms": round(p50 or 0, 1), "p99_ms": round(p99 or 0, 1),
          "request": "PUT /deals/{id}/stage (bearer token, role sales), one keep-alive connection per client "
                     "(a bare socket client, so that the load generator takes little CPU from the server)",
-         "server": "uvicorn, one process, gateways.http.app.create_app on the benchmark's database"},
+         "server": f"crm serve --workers {DEFAULT_WORKERS} (its default) on the benchmark's database"},
     )]
