@@ -4,11 +4,14 @@ A read model's handlers read and write rows through `Rows`, a cache over its tab
 of events: rows the batch will need are fetched together up front, handlers change them in memory,
 and the changed rows are written back with one upsert per table, in the same transaction as the
 projection's new position. The same handlers serve the live follower, a full rebuild and a replay.
+A projector may carry the rows on to its next batch (see `Projector.run_batch` for when that is safe),
+so the rows it has just written are not read back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any, ClassVar
 
 from projections.tables import Table
@@ -59,8 +62,25 @@ class Rows:
 
     def put(self, table: Table, row: Row) -> None:
         key = table.key_of(row)
-        self._cache[table.name][key] = row
+        cache = self._cache[table.name]
+        cache.pop(key, None)  # to the end: `trim` keeps the most recently written rows
+        cache[key] = row
         self._dirty[table.name].add(key)
+
+    def bind(self, cursor: Cursor) -> Rows:
+        """Read and write through `cursor` from now on (a later batch's transaction); returns self."""
+        self._cursor = cursor
+        return self
+
+    def trim(self, limit: int) -> None:
+        """Forget all but about `limit` rows, keeping each table's most recently written (after a flush)."""
+        assert not any(self._dirty.values()), "flush before trimming"
+        total = sum(len(cache) for cache in self._cache.values())
+        if total <= limit:
+            return
+        for cache in self._cache.values():
+            for key in list(islice(cache, len(cache) - len(cache) * limit // total)):
+                del cache[key]
 
     def flush(self, cursor: Cursor | None = None) -> int:
         """Write every changed row back (through `cursor`, default the one rows were read with)."""
@@ -73,7 +93,7 @@ class Rows:
             cache = self._cache[name]
             values = table.row_values
             rows = [values(cache[k]) for k in keys]  # type: ignore[arg-type]
-            cursor.executemany(table.upsert_sql(), rows)
+            cursor.upsert(table, rows)
             written += len(rows)
             keys.clear()
         return written

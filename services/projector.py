@@ -18,6 +18,7 @@ from services.readstore import Cursor, ReadStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
 DEFAULT_BATCH = 20000  # measured on 1M events: +17% over 5,000; memory depends on the batch, not the log
+CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
 
 
 def start_positions(cursor: Cursor, names: Sequence[str]) -> None:
@@ -61,6 +62,8 @@ class Projector:
         self.accept = accept
         self._handlers = {m.name: m.handlers() for m in self.models}
         self._topics = sorted({get_topic(cls) for handlers in self._handlers.values() for cls in handlers})
+        self._tables = [t for m in self.models for t in m.tables]
+        self._carried: tuple[Rows, dict[str, int]] | None = None  # rows after our last batch, our positions then
         self.setup()
 
     def setup(self) -> None:
@@ -94,9 +97,10 @@ class Projector:
             start, limit, stop=head, topics=self._topics, inclusive_of_start=False
         )
         end = notifications[-1].id if len(notifications) == limit else head
-        events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+        events = list(zip([n.id for n in notifications], self.app.mapper.to_domain_events(notifications)))
+        carried = self._take_carried_rows(positions)
         with self.store.transaction() as cursor:
-            rows = Rows(cursor, (t for m in self.models for t in m.tables))
+            rows = carried.bind(cursor) if carried else Rows(cursor, self._tables)
             for model in self.models:
                 mine = [event for n, event in events if n > positions[model.name]]
                 self._handle(model, mine, rows)
@@ -104,7 +108,17 @@ class Projector:
             for model in self.models:
                 if not advance_position(cursor, model.name, positions[model.name], end):
                     raise ProjectionRace(f"read model {model.name} was advanced by another projector")
+        rows.trim(CARRIED_ROWS)
+        self._carried = (rows, dict.fromkeys(positions, end))
         return end - start
+
+    def _take_carried_rows(self, positions: dict[str, int]) -> Rows | None:
+        """The rows our last batch left, if every position is still where that batch committed it: then
+        nobody else has written these tables since, so the rows are what the database holds (a rebuild by
+        someone else to that very position holds the same rows: rebuild == incremental). A batch that
+        fails drops them, since its handlers may have changed them in memory."""
+        carried, self._carried = self._carried, None
+        return carried[0] if carried and carried[1] == positions else None
 
     def _handle(self, model: ReadModel, events: list[Any], rows: Rows) -> None:
         handlers = self._handlers[model.name]
@@ -125,11 +139,13 @@ class Projector:
     def rebuild(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
                 limit: int = DEFAULT_BATCH) -> int:
         """Empty the read models' tables, go back to position 0 and build them again from the whole log."""
+        empty = "TRUNCATE" if self.store.kind == "postgresql" else "DELETE FROM"  # TRUNCATE leaves no dead rows
         with self.store.transaction() as cursor:
             for model in self.models:
                 for table in model.tables:
-                    cursor.execute(f"DELETE FROM {table.name}")
+                    cursor.execute(f"{empty} {table.name}")
                 cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
+        self._carried = None
         return self.catch_up(on_progress, limit)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -11,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gateways.cli.common import console, crm_application, read_store
+from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projector import DEFAULT_BATCH, Projector
 from services.read_models import READ_MODELS, projector_for
 
@@ -18,23 +21,32 @@ projections_app = typer.Typer(help="Read models built from the event log.", no_a
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
 
 
-def run_with_progress(label: str, projector: Projector, rebuild: bool, limit: int = DEFAULT_BATCH) -> int:
+@contextmanager
+def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over the log; yields the `on_progress(done, head)` callback that moves it."""
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
-        positions = projector.positions().values()
-        task = progress.add_task(label, total=projector.app.event_count(), completed=0 if rebuild else min(positions))
-        update = lambda done, head: progress.update(task, completed=done, total=head)  # noqa: E731
+        task = progress.add_task(label, total=total, completed=completed)
+        yield lambda done, head: progress.update(task, completed=done, total=head)
+
+
+def run_with_progress(label: str, projector: Projector, rebuild: bool, limit: int = DEFAULT_BATCH) -> int:
+    completed = 0 if rebuild else min(projector.positions().values())
+    with progress_bar(label, projector.app.event_count(), completed) as update:
         return projector.rebuild(update, limit) if rebuild else projector.catch_up(update, limit)
 
 
 @projections_app.command()
-def rebuild(names: Names = None) -> None:
+def rebuild(
+    names: Names = None,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes on PostgreSQL, each rebuilding a share "
+                                                  "of the read models (default: one per core).")] = default_jobs(),
+) -> None:
     """Empty the read models and build them again from the whole log."""
     with crm_application() as crm, read_store(crm) as store:
-        projector = projector_for(crm, store, names or [])
-        run_with_progress("Rebuilding", projector, rebuild=True)
-        console.print(f"Rebuilt {', '.join(m.name for m in projector.models)} "
-                      f"over {crm.event_count():,} events.")
+        with progress_bar("Rebuilding", crm.event_count(), 0) as update:
+            rebuild_in_parallel(crm, store, names or [], jobs, update)
+        console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
 
 
 @projections_app.command()

@@ -147,3 +147,17 @@ def test_personal_text_survives_copies_with_its_seal(crm_file: CrmApplication) -
     duplicate = copy.deepcopy(name)
 
     assert duplicate == name and duplicate.sealed == name.sealed
+
+
+def test_events_read_in_a_batch_open_as_they_do_one_by_one_and_create_no_key(crm_file: CrmApplication) -> None:
+    _, customer, _ = _person(crm_file)
+    _person(crm_file)
+    crm_file.forget_customer(customer, at(7))
+    stored = crm_file.recorder.select_notifications(1, 100)
+    keys = crm_file.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys")
+
+    reader = CrmApplication(crm_file.database)  # a cold key cache, as in a rebuild
+    batch = reader.mapper.to_domain_events(stored)
+    assert [vars(e) for e in batch] == [vars(crm_file.mapper.to_domain_event(s)) for s in stored]
+    assert "(forgotten)" in [getattr(e, "name", None) for e in batch]
+    assert crm_file.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == keys

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
+from projections.base import Rows
 from projections.funnel import FunnelReadModel
+from projections.tables import Table
 from services.application import CrmApplication
 from services.projector import ProjectionRace, Projector
+from services.read_models import projector_for, summaries
 from services.readstore import ReadStore
 from services.settings import database_from_url
 from tests.conftest import at
@@ -88,3 +91,41 @@ def test_the_follower_keeps_the_read_models_current(sqlite_app: CrmApplication) 
         stop.set()
         follower.join(timeout=5)
     assert not follower.is_alive()
+
+
+def test_projectors_taking_turns_leave_what_one_rebuild_leaves(sqlite_app: CrmApplication) -> None:
+    """Each keeps rows from its last batch; once the other has moved the positions, it must read them afresh."""
+    customer = sqlite_app.register_customer("王芳", "", "华南", "制造", "web", at(0))
+    deal = sqlite_app.open_deal("sales", customer, "MES", "500", "CNY", "李娜", at(0))
+    for day, stage in enumerate(("first_contact", "needs_analysis", "proposal", "negotiation"), start=1):
+        sqlite_app.change_stage(deal, stage, "", at(day))
+        sqlite_app.log_touch(customer, "phone", "outbound", "跟进", at(day))
+    store = ReadStore(sqlite_app.database)
+    projectors = [projector_for(sqlite_app, ReadStore(sqlite_app.database)) for _ in range(2)]
+    turn = 0
+    while projectors[turn % 2].run_batch(limit=1):
+        turn += 1
+    instant = at(10).occurred_at
+    taken_in_turns = summaries(sqlite_app, store, instant)
+
+    projectors[0].rebuild()
+    assert turn > 8 and summaries(sqlite_app, store, instant) == taken_in_turns
+
+
+def test_rows_kept_between_batches_are_bounded_and_the_latest_written(sqlite_app: CrmApplication) -> None:
+    table = Table("kept", (("k", "INTEGER"), ("v", "TEXT")), ("k",))
+    store = ReadStore(sqlite_app.database)
+    with store.transaction() as cursor:
+        for statement in table.ddl():
+            cursor.execute(statement)
+        rows = Rows(cursor, [table])
+        for k in range(10):
+            rows.put(table, {"k": k, "v": "新"})
+        rows.put(table, {"k": 0, "v": "改"})
+        rows.flush()
+    rows.trim(3)
+
+    with store.transaction() as cursor:
+        cursor.execute("UPDATE kept SET v = 'elsewhere'")
+        kept = rows.bind(cursor)
+        assert [kept.get(table, k)["v"] for k in (0, 8, 9, 1)] == ["改", "新", "新", "elsewhere"]
