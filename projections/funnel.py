@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.pipeline import LOST, WON
+from domain.pipeline import LOST, WON, Pipeline
 from projections.base import ReadModel, Rows
 from projections.funnel_steps import FUNNEL_EVENTS, Enter, Move, Profile, Revise, funnel_steps
 from projections.funnel_report import (
@@ -24,6 +24,18 @@ from projections.funnel_report import (
     FunnelReport,
     StuckItem,
     build_report,
+)
+from projections.funnel_tally import (
+    TALLY_TABLES,
+    Change,
+    arrived,
+    define,
+    insert_stage,
+    left,
+    levels_of,
+    record,
+    revalued,
+    tallied_facts,
 )
 from projections.segments import tier_members_sql
 from projections.tables import Table, from_micros, micros
@@ -39,15 +51,16 @@ ITEMS = Table(
     (("item_id", "TEXT"), ("pipeline", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"),
      ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT"), ("opened_at", "BIGINT"),
      ("stage", "TEXT"), ("prev_stage", "TEXT"), ("stage_seq", "INTEGER"), ("stage_entered_at", "BIGINT"),
-     ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT")),
+     ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
+     ("furthest", "TEXT")),
     ("item_id",),
 )
 INTERVALS = Table(
     "funnel_intervals",
     (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
-     ("entered_at", "BIGINT"), ("left_at", "BIGINT")),
+     ("entered_at", "BIGINT"), ("left_at", "BIGINT"), ("length", "BIGINT")),
     ("item_id", "seq"),
-    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at")),
+    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at"), ("pipeline", "length")),
 )
 VERSIONS = Table(
     "funnel_versions",
@@ -58,13 +71,15 @@ VERSIONS = Table(
 
 
 class FunnelReadModel(ReadModel):
-    """Stage intervals of every pipeline item: deals, leads (marketing) and tickets (service)."""
+    """Stage intervals of every pipeline item (deals, leads for marketing, tickets for service) and
+    the pre-summed tallies of their funnels."""
 
     name = "funnel"
-    tables = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS)
+    tables = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, *TALLY_TABLES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
-        return {event_class: self._handle for event_class in FUNNEL_EVENTS}
+        return {**{event_class: self._handle for event_class in FUNNEL_EVENTS},
+                Pipeline.Defined: _defined, Pipeline.StageInserted: _stage_inserted}
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         steps = [step for event in events for step in funnel_steps(event)]
@@ -73,19 +88,31 @@ class FunnelReadModel(ReadModel):
 
     def _handle(self, event: Any, rows: Rows) -> None:
         at, seq = micros(event.occurred_at), event.originator_version
+        change: Change = {}
+        item = None
         for step in funnel_steps(event):
             if isinstance(step, Profile):
                 rows.put(CUSTOMERS, {"customer_id": str(step.customer_id), "region": step.region,
                                      "industry": step.industry, "channel": step.channel})
             elif isinstance(step, Enter):
-                _enter(step, at, seq, rows)
+                item = _enter(step, at, seq, rows, change)
             elif isinstance(step, Move):
-                _move(step, at, seq, rows)
+                item = _move(step, at, seq, rows, change)
             else:
-                _revise(step, at, seq, rows)
+                item = _revise(step, at, seq, rows, change)
+        if item is not None:
+            record(change, item, seq, at, rows)
 
 
-def _enter(step: Enter, at: int, seq: int, rows: Rows) -> None:
+def _defined(event: Pipeline.Defined, rows: Rows) -> None:
+    define(event.originator_id, event.key, [stage["key"] for stage in event.stages], rows)
+
+
+def _stage_inserted(event: Pipeline.StageInserted, rows: Rows) -> None:
+    insert_stage(event.originator_id, event.stage, event.position, rows)
+
+
+def _enter(step: Enter, at: int, seq: int, rows: Rows, change: Change) -> dict[str, Any]:
     customer = rows.get(CUSTOMERS, str(step.customer_id)) if step.customer_id else None
     region, industry, channel = step.profile or (
         (customer["region"], customer["industry"], customer["channel"]) if customer else (None, None, None))
@@ -96,31 +123,40 @@ def _enter(step: Enter, at: int, seq: int, rows: Rows) -> None:
         "region": region, "industry": industry, "channel": channel, "opened_at": at,
         "stage": step.stage, "prev_stage": None, "stage_seq": seq, "stage_entered_at": at,
         "owner": step.owner, "amount_cents": step.amount_cents, "version_seq": seq, "version_from": at,
+        "furthest": None,
     }
+    arrived(change, item, levels_of(step.pipeline, rows))
     rows.put(ITEMS, item)
     rows.put(INTERVALS, _interval(item, left_at=None))
     rows.put(VERSIONS, _version(item, valid_to=None))
+    return item
 
 
-def _move(step: Move, at: int, seq: int, rows: Rows) -> None:
+def _move(step: Move, at: int, seq: int, rows: Rows, change: Change) -> dict[str, Any]:
     item = _item(step.item_id, rows)
     if item["stage"] == step.stage or (step.only_from and item["stage"] not in step.only_from):
-        return
+        return item
+    left(change, item, at)
     rows.put(INTERVALS, _interval(item, left_at=at))
     item.update(prev_stage=item["stage"], stage=step.stage, stage_seq=seq, stage_entered_at=at)
+    arrived(change, item, levels_of(item["pipeline"], rows))
     rows.put(ITEMS, item)
     rows.put(INTERVALS, _interval(item, left_at=None))
+    return item
 
 
-def _revise(step: Revise, at: int, seq: int, rows: Rows) -> None:
+def _revise(step: Revise, at: int, seq: int, rows: Rows, change: Change) -> dict[str, Any]:
     item = _item(step.item_id, rows)
     changes = {k: v for k, v in (("owner", step.owner), ("amount_cents", step.amount_cents)) if v is not None}
     if all(item[k] == v for k, v in changes.items()):
-        return
+        return item
+    if step.amount_cents is not None:
+        revalued(change, item, step.amount_cents)
     rows.put(VERSIONS, _version(item, valid_to=at))
     item.update(changes, version_seq=seq, version_from=at)
     rows.put(ITEMS, item)
     rows.put(VERSIONS, _version(item, valid_to=None))
+    return item
 
 
 def _item(item_id: UUID, rows: Rows) -> dict[str, Any]:
@@ -132,7 +168,7 @@ def _item(item_id: UUID, rows: Rows) -> dict[str, Any]:
 def _interval(item: dict[str, Any], left_at: int | None) -> dict[str, Any]:
     return {"item_id": item["item_id"], "seq": item["stage_seq"], "pipeline": item["pipeline"],
             "stage": item["stage"], "prev_stage": item["prev_stage"], "entered_at": item["stage_entered_at"],
-            "left_at": left_at}
+            "left_at": left_at, "length": None if left_at is None else left_at - item["stage_entered_at"]}
 
 
 def _version(item: dict[str, Any], valid_to: int | None) -> dict[str, Any]:
@@ -174,7 +210,18 @@ class FunnelQueries:
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime,
                filters: FunnelFilters = FunnelFilters(), stuck_days: float = 30.0) -> FunnelReport:
+        """The funnel at `as_of`: from the tallies when unfiltered, else by scanning the intervals."""
         t = micros(as_of)
+        if filters == FunnelFilters():
+            facts = tallied_facts(self.store, pipeline, stages, t)
+        else:
+            facts = self.scanned_facts(pipeline, stages, t, filters)
+        facts.stuck = self._stuck(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS))
+        return build_report(pipeline, stages, as_of, facts)
+
+    def scanned_facts(self, pipeline: str, stages: list[tuple[str, str]], t: int,
+                      filters: FunnelFilters = FunnelFilters()) -> FunnelFacts:
+        """The facts (but stuck items) from every interval begun by `t`: the path filters need."""
         scope, params = self._scope(pipeline, t, filters)
         covering = " AND (i.left_at IS NULL OR i.left_at > ?)"
         open_stages = [key for key, _ in stages]
@@ -192,22 +239,30 @@ class FunnelQueries:
         ):
             facts.furthest[furthest] = count
         for stage, length in self.store.query(
-            f"SELECT i.stage, i.left_at - i.entered_at {scope} AND i.left_at <= ?{in_open}",
-            [*params, t, *open_stages],
+            f"SELECT i.stage, i.length {scope} AND i.left_at <= ?{in_open}", [*params, t, *open_stages]
         ):
-            facts.stays.setdefault(stage, []).append(length)
-        facts.won_cycles = [length for (length,) in self.store.query(
-            f"SELECT i.entered_at - d.opened_at {scope}{covering} AND i.stage = ?", [*params, t, WON]
-        )]
-        threshold = int(stuck_days * DAY_MICROS)
-        facts.stuck = [
+            facts.add_stay(stage, length)
+        [(cycles,)] = self.store.query(
+            f"SELECT SUM(i.entered_at - d.opened_at) {scope}{covering} AND i.stage = ?", [*params, t, WON]
+        )
+        facts.won_cycle_total = int(cycles or 0)
+        return facts
+
+    def _stuck(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
+               threshold: int) -> list[StuckItem]:
+        """Items in an open stage at `t` since before `t - threshold`: still there, or stays longer than it."""
+        scope, params = self._scope(pipeline, t, filters)
+        open_stages = [key for key, _ in stages]
+        select = (f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
+                  f"AND i.stage IN ({', '.join('?' * len(open_stages))}) AND i.entered_at < ? AND ")
+        head = [*params, *open_stages, t - threshold]
+        return [
             StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS)
             for item_id, stage, owner, amount, entered in self.store.query(
-                f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope}{covering}{in_open} "
-                "AND i.entered_at < ?", [*params, t, *open_stages, t - threshold],
+                f"{select}i.left_at IS NULL UNION ALL {select}i.length > ? AND i.left_at > ?",
+                [*head, *head, threshold, t],
             )
         ]
-        return build_report(pipeline, stages, as_of, facts)
 
     def flow(self, pipeline: str, stages: list[tuple[str, str]], start: datetime, end: datetime,
              filters: FunnelFilters = FunnelFilters()) -> list[FlowRow]:

@@ -90,9 +90,9 @@ class FunnelReplay:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1
             for stage, length in item.stays:
                 if stage in order and stage != WON:
-                    facts.stays.setdefault(stage, []).append(length)
+                    facts.add_stay(stage, length)
             if item.stage == WON:
-                facts.won_cycles.append(item.entered_at - item.opened_at)
+                facts.won_cycle_total += item.entered_at - item.opened_at
             elif item.stage in order and item.entered_at < self._t - threshold:
                 facts.stuck.append(StuckItem(item_id, item.stage, item.owner, item.amount_cents,
                                              (self._t - item.entered_at) / DAY_MICROS))

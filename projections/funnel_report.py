@@ -11,6 +11,8 @@ from uuid import UUID
 from domain.pipeline import LOST, WON
 
 DAY_MICROS = 86_400_000_000
+STAY_CLASS_RATIO = 1.02  # stay lengths are classed on a geometric grid 2% wide (±1% around each class)
+_LOG_RATIO = math.log(STAY_CLASS_RATIO)
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,36 @@ class StuckItem:
     days_in_stage: float
 
 
+def stay_class(length_us: int) -> int:
+    """The class of a stay's length: 0 under a second, else the nearest power of STAY_CLASS_RATIO (in s)."""
+    if length_us < 1_000_000:
+        return 0
+    return 1 + round(math.log(length_us / 1_000_000) / _LOG_RATIO)
+
+
+def class_length(stay_class_: int) -> int:
+    """The length (µs) a class stands for: within ±1% of every stay in it."""
+    return 0 if stay_class_ == 0 else round(1_000_000 * STAY_CLASS_RATIO ** (stay_class_ - 1))
+
+
 @dataclass
 class FunnelFacts:
-    """What a path must find out about one pipeline at one instant; the report is derived from it."""
+    """What a path must find out about one pipeline at one instant; the report is derived from it.
+
+    Dwell times are kept as histograms of stay classes (`stay_class`), so that every path (and the
+    pre-summed tallies) yields exactly the same percentiles, each within 1% of the exact one.
+    """
 
     in_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (items, value in cents)
     furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → items
-    stays: dict[str, list[int]] = field(default_factory=dict)  # stage → lengths of ended stays (µs)
-    won_cycles: list[int] = field(default_factory=list)  # opened → won (µs), items won as of the instant
+    stays: dict[str, dict[int, int]] = field(default_factory=dict)  # stage → stay class → ended stays
+    won_cycle_total: int = 0  # Σ opened → won (µs) over the items won as of the instant
     stuck: list[StuckItem] = field(default_factory=list)
+
+    def add_stay(self, stage: str, length_us: int) -> None:
+        histogram = self.stays.setdefault(stage, {})
+        key = stay_class(length_us)
+        histogram[key] = histogram.get(key, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,26 @@ def percentile(values: list[int], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def histogram_percentile(histogram: dict[int, int], q: float) -> float | None:
+    """`percentile` of the class lengths of a stay-class histogram (class → count)."""
+    ordered = sorted((stay_class_, count) for stay_class_, count in histogram.items() if count)
+    total = sum(count for _, count in ordered)
+    if not total:
+        return None
+    position = (total - 1) * q
+    low, high = _nth(ordered, math.floor(position)), _nth(ordered, math.ceil(position))
+    return low + (high - low) * (position - math.floor(position))
+
+
+def _nth(ordered: list[tuple[int, int]], index: int) -> int:
+    """The class length of the index-th stay (0-based) of a sorted histogram."""
+    for stay_class_, count in ordered:
+        if index < count:
+            return class_length(stay_class_)
+        index -= count
+    raise IndexError(index)
+
+
 def _days(micros: float | None) -> float | None:
     return None if micros is None else micros / DAY_MICROS
 
@@ -110,15 +153,15 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
     for i, (key, label) in enumerate(stages):
         items, value = facts.in_stage.get(key, (0, 0))
         conversion = reached[i + 1] / reached[i] if reached[i] else None
-        stays = facts.stays.get(key, [])
+        stays = facts.stays.get(key, {})
         rows.append(StageRow(key, label, items, value, reached[i], conversion,
                              None if conversion is None else 1 - conversion,
-                             _days(percentile(stays, 0.5)), _days(percentile(stays, 0.9))))
+                             _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9))))
     won, won_value = facts.in_stage.get(WON, (0, 0))
     lost, _ = facts.in_stage.get(LOST, (0, 0))
     convertible = [row for row in rows if row.conversion_to_next is not None]
     bottleneck = min(convertible, key=lambda row: row.conversion_to_next).stage if convertible else None
-    cycle = sum(facts.won_cycles) / len(facts.won_cycles) if facts.won_cycles else None
+    cycle = facts.won_cycle_total / won if won else None
     return FunnelReport(
         pipeline=pipeline,
         as_of=as_of,

@@ -12,6 +12,9 @@ from functools import cached_property
 from operator import itemgetter
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import orjson
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -29,6 +32,14 @@ def cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
+def held_json(row: dict[str, Any], column: str) -> Any:
+    """The JSON value of a `json_columns` column, parsed once and then held in the row (changes stick)."""
+    value = row[column]
+    if isinstance(value, str):
+        value = row[column] = orjson.loads(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Table:
     """A read-model table: its columns (name, SQL type), primary key and extra indexes."""
@@ -37,6 +48,7 @@ class Table:
     columns: tuple[tuple[str, str], ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    json_columns: tuple[str, ...] = ()  # TEXT columns handlers may hold as JSON values; written as JSON text
 
     @cached_property
     def column_names(self) -> tuple[str, ...]:
@@ -46,7 +58,18 @@ class Table:
     def row_values(self) -> Callable[[dict[str, object]], tuple[object, ...]]:
         """A fast function from a row dict to its values in column order."""
         getter = itemgetter(*self.column_names)
-        return getter if len(self.column_names) > 1 else lambda row: (getter(row),)
+        plain = getter if len(self.column_names) > 1 else lambda row: (getter(row),)
+        if not self.json_columns:
+            return plain
+        positions = [self.column_names.index(name) for name in self.json_columns]
+
+        def with_json(row: dict[str, object]) -> tuple[object, ...]:
+            values = list(plain(row))
+            for i in positions:
+                if not isinstance(values[i], str):
+                    values[i] = orjson.dumps(values[i]).decode()
+            return tuple(values)
+        return with_json
 
     def ddl(self) -> list[str]:
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)

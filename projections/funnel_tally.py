@@ -1,0 +1,187 @@
+"""Pre-summed funnel tallies: what each event changes in a pipeline's funnel, summed per month and day.
+
+Every funnel number that accumulates over time (items and value per stage, items per furthest stage,
+the stay-class histogram of ended stays, the total won cycle) is a sum of per-event changes in business
+time. The read model writes each event's changes (`funnel_changes`) and adds them to its pipeline's
+tally of the event's UTC day and month (`funnel_tallies`). The funnel as of T is then the sum of the
+months before T's month, the days of T's month before T's day and the changes of T's day up to T:
+at most ≈ 24 + 30 tallies and one day of changes, whatever the length of the history. Events that
+arrive late (imports) simply add to past tallies: a sum does not care about order.
+
+A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage` (their value in
+cents), `f|stage` (items whose furthest stage it is), `s|stage|class` (ended stays of that stay class)
+and `c` (Σ opened → won of won items, µs).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
+from projections.base import Rows
+from projections.funnel_report import DAY_MICROS, FunnelFacts, stay_class
+from projections.tables import Table, held_json
+from services.readstore import ReadStore
+
+Change = dict[str, int]
+
+PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TEXT"), ("stages", "TEXT")),
+                  ("pipeline_id",), json_columns=("stages",))
+TALLIES = Table(
+    "funnel_tallies",
+    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
+    ("pipeline", "grain", "period"),
+    json_columns=("deltas",),
+)
+CHANGES = Table(
+    "funnel_changes",
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")),
+    ("item_id", "seq"),
+    indexes=(("pipeline", "at"),),
+    json_columns=("deltas",),
+)
+TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
+_EPOCH_DAY = date(1970, 1, 1)
+_TERMINAL = (WON, LOST)
+
+
+def add(change: Change, key: str, delta: int) -> None:
+    if delta:
+        change[key] = change.get(key, 0) + delta
+
+
+def left(change: Change, item: dict[str, Any], at: int) -> None:
+    """An item left its current stage at `at` (its stay ends; it is no longer counted there)."""
+    stage = item["stage"]
+    add(change, f"n|{stage}", -1)
+    add(change, f"v|{stage}", -item["amount_cents"])
+    if stage not in _TERMINAL:
+        add(change, f"s|{stage}|{stay_class(at - item['stage_entered_at'])}", 1)
+    if stage == WON:
+        add(change, "c", item["opened_at"] - item["stage_entered_at"])
+
+
+def arrived(change: Change, item: dict[str, Any], levels: dict[str, int]) -> None:
+    """An item entered its pipeline or moved into its current stage: counted there, maybe further than
+    ever, maybe won."""
+    stage, furthest = item["stage"], item["furthest"]
+    add(change, f"n|{stage}", 1)
+    add(change, f"v|{stage}", item["amount_cents"])
+    if stage in levels and (furthest is None or levels[stage] > levels[furthest]):
+        if furthest is not None:
+            add(change, f"f|{furthest}", -1)
+        add(change, f"f|{stage}", 1)
+        item["furthest"] = stage
+    if stage == WON:
+        add(change, "c", item["stage_entered_at"] - item["opened_at"])
+
+
+def revalued(change: Change, item: dict[str, Any], amount_cents: int) -> None:
+    """The item's amount changes (its stage's value with it)."""
+    add(change, f"v|{item['stage']}", amount_cents - item["amount_cents"])
+
+
+def levels_of(pipeline: str, rows: Rows) -> dict[str, int]:
+    """Stage → level in the pipeline's order so far (won after every open stage).
+
+    Inserting a stage keeps the order of the others, so an item's furthest stage stays its furthest
+    under every later order, and the tallies agree with a report that uses the pipeline's latest order.
+    """
+    row = rows.get(PIPELINES, _row_id(pipeline))
+    if row is None:  # leads and tickets may come before their standard pipeline is defined in the log
+        stages = [key for key, _ in DEFAULT_PIPELINES[pipeline][1]]
+        row = {"pipeline_id": _row_id(pipeline), "pipeline": pipeline, "stages": stages}
+        rows.put(PIPELINES, row)
+    if "_levels" not in row:
+        stages = held_json(row, "stages")
+        row["_levels"] = {**{key: i for i, key in enumerate(stages)}, WON: len(stages)}
+    return row["_levels"]
+
+
+def define(pipeline_uuid: UUID, pipeline: str, stages: list[str], rows: Rows) -> None:
+    rows.put(PIPELINES, {"pipeline_id": str(pipeline_uuid), "pipeline": pipeline, "stages": stages})
+
+
+def insert_stage(pipeline_uuid: UUID, stage: str, position: int, rows: Rows) -> None:
+    row = rows.get(PIPELINES, str(pipeline_uuid))
+    assert row is not None, f"pipeline {pipeline_uuid} changed before it was defined"
+    held_json(row, "stages").insert(position, stage)
+    row.pop("_levels", None)
+    rows.put(PIPELINES, row)
+
+
+@lru_cache(maxsize=256)
+def _row_id(pipeline: str) -> str:
+    return str(pipeline_id(pipeline))
+
+
+def record(change: Change, item: dict[str, Any], seq: int, at: int, rows: Rows) -> None:
+    """Store an event's change and add it to the tallies of its day and month."""
+    if not change:
+        return
+    pipeline = item["pipeline"]
+    rows.put(CHANGES, {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change})
+    day = at // DAY_MICROS
+    for grain, period in (("d", day), ("m", month_of(day))):
+        row = rows.get(TALLIES, pipeline, grain, period)
+        if row is None:
+            row = {"pipeline": pipeline, "grain": grain, "period": period, "deltas": {}}
+        merge(held_json(row, "deltas"), change)
+        rows.put(TALLIES, row)
+
+
+def merge(total: Change, change: Change) -> None:
+    """Add `change` into `total`, dropping keys that sum to zero."""
+    for key, delta in change.items():
+        value = total.get(key, 0) + delta
+        if value:
+            total[key] = value
+        else:
+            total.pop(key, None)
+
+
+@lru_cache(maxsize=4096)
+def month_of(day: int) -> int:
+    """The day number (since 1970-01-01) of the first day of `day`'s UTC month."""
+    first = (_EPOCH_DAY + timedelta(days=day)).replace(day=1)
+    return (first - _EPOCH_DAY).days
+
+
+def tallied_facts(store: ReadStore, pipeline: str, stages: list[tuple[str, str]], t: int) -> FunnelFacts:
+    """Every accumulated number of the funnel as of `t` (µs), from tallies; `stuck` is left empty."""
+    day = t // DAY_MICROS
+    month = month_of(day)
+    total: Change = {}
+    for (deltas,) in store.query(
+        "SELECT deltas FROM funnel_tallies WHERE pipeline = ? AND "
+        "((grain = 'm' AND period < ?) OR (grain = 'd' AND period >= ? AND period < ?))",
+        [pipeline, month, month, day],
+    ):
+        merge(total, orjson.loads(deltas))
+    for (deltas,) in store.query(
+        "SELECT deltas FROM funnel_changes WHERE pipeline = ? AND at >= ? AND at <= ?", [pipeline, day * DAY_MICROS, t]
+    ):
+        merge(total, orjson.loads(deltas))
+    return _facts(total, stages)
+
+
+def _facts(total: Change, stages: list[tuple[str, str]]) -> FunnelFacts:
+    levels = {key: i for i, (key, _) in enumerate(stages)}
+    levels[WON] = len(stages)
+    facts = FunnelFacts(won_cycle_total=total.get("c", 0))
+    for key, value in total.items():
+        kind, _, rest = key.partition("|")
+        if kind == "n":
+            facts.in_stage[rest] = (value, total.get(f"v|{rest}", 0))
+        elif kind == "f" and rest in levels:
+            facts.furthest[levels[rest]] = facts.furthest.get(levels[rest], 0) + value
+        elif kind == "s":
+            stage, _, stay_class_ = rest.partition("|")
+            if stage in levels:
+                facts.stays.setdefault(stage, {})[int(stay_class_)] = value
+    return facts
