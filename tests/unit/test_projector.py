@@ -129,3 +129,34 @@ def test_rows_kept_between_batches_are_bounded_and_the_latest_written(sqlite_app
         cursor.execute("UPDATE kept SET v = 'elsewhere'")
         kept = rows.bind(cursor)
         assert [kept.get(table, k)["v"] for k in (0, 8, 9, 1)] == ["改", "新", "新", "elsewhere"]
+
+
+class _NewerFunnel(FunnelReadModel):
+    """The funnel read model as a later version might define it: one more index."""
+
+    _last = FunnelReadModel.tables[-1]
+    tables = (*FunnelReadModel.tables[:-1],
+              Table(_last.name, _last.columns, _last.key, (*_last.indexes, ("at",)), _last.json_columns))
+
+
+def test_a_read_model_whose_tables_changed_is_dropped_and_built_again(sqlite_app: CrmApplication) -> None:
+    _won_deal(sqlite_app, 0)
+    store = ReadStore(sqlite_app.database)
+    Projector(sqlite_app, store, [FunnelReadModel()]).catch_up()
+    _won_deal(sqlite_app, 5)
+
+    newer = Projector(sqlite_app, store, [_NewerFunnel()])
+    assert newer.positions() == {"funnel": 0} and _won(store) == 0
+    newer.catch_up()
+    assert _won(store) == 2
+    assert Projector(sqlite_app, store, [_NewerFunnel()]).positions() == {"funnel": sqlite_app.event_count()}
+
+
+def test_read_models_built_before_schemas_were_recorded_are_built_again(sqlite_app: CrmApplication) -> None:
+    _won_deal(sqlite_app, 0)
+    store = ReadStore(sqlite_app.database)
+    Projector(sqlite_app, store, [FunnelReadModel()]).catch_up()
+    with store.transaction() as cursor:
+        cursor.execute("DROP TABLE projection_schemas")
+
+    assert Projector(sqlite_app, store, [FunnelReadModel()]).positions() == {"funnel": 0}
