@@ -18,6 +18,7 @@ from services.settings import Database
 
 
 CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
+COPY_FROM_ROWS = 100  # upserts of at least this many rows go through COPY
 POSTGRES_TYPES = {"TEXT": "text", "BIGINT": "int8", "INTEGER": "int4"}  # column types → binary COPY types
 
 
@@ -83,7 +84,11 @@ class _PostgresCursor:
     def upsert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """Insert `rows` (values in column order), replacing those whose key is already there: a binary COPY
         into a temporary table, then one INSERT … SELECT … ON CONFLICT (a fraction of the server's work per
-        row of a many-row INSERT … VALUES)."""
+        row of a many-row INSERT … VALUES). A few rows (a live follower's batch) go by `executemany`: the
+        four statements of the COPY path would cost more than they save."""
+        if len(rows) < COPY_FROM_ROWS:
+            self.executemany(table.upsert_sql(), rows)
+            return
         staging, columns = f"staging_{table.name}", ", ".join(table.column_names)
         updates = ", ".join(f"{c} = excluded.{c}" for c in table.column_names if c not in table.key)
         self._cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table.name})")
