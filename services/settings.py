@@ -58,7 +58,6 @@ def database_from_url(url: str | None) -> Database:
                 "POSTGRES_USER": unquote(parts.username),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 "POSTGRES_CONNECT_TIMEOUT": "2",  # also how long a save waits for a pooled connection
-                "POSTGRES_PRE_PING": "y",
                 "POSTGRES_POOL_SIZE": "5",
                 "POSTGRES_MAX_OVERFLOW": "10",
             },
