@@ -82,10 +82,13 @@ class Table:
 
     def upsert_sql(self) -> str:
         names = self.column_names
-        updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in self.key)
-        conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         return (f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-                f"ON CONFLICT ({', '.join(self.key)}) {conflict}")
+                f"{self.on_conflict_sql()}")
+
+    def on_conflict_sql(self) -> str:
+        """The clause that makes an INSERT of whole rows replace those whose key is already there."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in self.column_names if c not in self.key)
+        return f"ON CONFLICT ({', '.join(self.key)}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
 
     @cached_property
     def key_of(self) -> Callable[[dict[str, object]], tuple[object, ...]]:

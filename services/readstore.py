@@ -32,17 +32,17 @@ class Cursor(Protocol):
     def upsert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
-class _SqliteCursor:
-    """A sqlite3 cursor that also upserts whole rows."""
+class _Cursor:
+    """A DB-API cursor with `?` placeholders (sqlite3's own) that also upserts whole rows."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor | psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._cursor.execute(sql, params)
+        return self._cursor.execute(sql, params)  # type: ignore[arg-type]
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        return self._cursor.executemany(sql, rows)
+        return self._cursor.executemany(sql, rows)  # type: ignore[arg-type]
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
@@ -56,49 +56,36 @@ class _SqliteCursor:
 
     def upsert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """Insert `rows` (values in column order), replacing those whose key is already there."""
-        self._cursor.executemany(table.upsert_sql(), rows)
+        self.executemany(table.upsert_sql(), rows)
 
 
-class _PostgresCursor:
-    """A psycopg cursor that accepts `?` placeholders."""
+class _PostgresCursor(_Cursor):
+    """A psycopg cursor that accepts `?` placeholders and upserts many rows through COPY."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        self._cursor = cursor
+    _cursor: psycopg.Cursor[Any]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._cursor.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return super().execute(sql.replace("?", "%s"), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        return self._cursor.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
-
-    def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
+        return super().executemany(sql.replace("?", "%s"), rows)
 
     def upsert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert `rows` (values in column order), replacing those whose key is already there: a binary COPY
-        into a temporary table, then one INSERT … SELECT … ON CONFLICT (a fraction of the server's work per
-        row of a many-row INSERT … VALUES). A few rows (a live follower's batch) go by `executemany`: the
-        four statements of the COPY path would cost more than they save."""
+        """Like `_Cursor.upsert`, but many rows go by a binary COPY into a temporary table, then one
+        INSERT … SELECT … ON CONFLICT (a fraction of the server's work per row of a many-row INSERT …
+        VALUES). A few rows (a live follower's batch) go by `executemany`: the four statements of the COPY
+        path would cost more than they save."""
         if len(rows) < COPY_FROM_ROWS:
-            self.executemany(table.upsert_sql(), rows)
+            super().upsert(table, rows)
             return
         staging, columns = f"staging_{table.name}", ", ".join(table.column_names)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in table.column_names if c not in table.key)
         self._cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table.name})")
         with self._cursor.copy(f"COPY {staging} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types([POSTGRES_TYPES[kind] for _, kind in table.columns])
             for row in rows:
                 copy.write_row(row)
         self._cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
-                             f"ON CONFLICT ({', '.join(table.key)}) "
-                             + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING"))
+                             + table.on_conflict_sql())
         self._cursor.execute(f"TRUNCATE {staging}")
 
 
@@ -129,7 +116,7 @@ class ReadStore:
             cursor = self._sqlite.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield _SqliteCursor(cursor)
+                yield _Cursor(cursor)
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
