@@ -29,6 +29,7 @@ from domain.ticket import Ticket
 from services.log_protection import protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
 from services.readstore import ReadStore
+from services.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
 from services.transcodings import DateAsISO
 
@@ -59,11 +60,12 @@ class CrmApplication(Application):
 
     def __init__(self, database: Database | None = None) -> None:
         self.database = database or database_from_environment()
-        self.keys = KeyStore(ReadStore(self.database))  # before the mapper, which seals personal data with them
-        super().__init__(env=self.database.env)
+        with advisory_lock(self.database):  # the tables, functions and triggers, one starting process at a time
+            self.keys = KeyStore(ReadStore(self.database))  # before the mapper, which seals personal data with them
+            super().__init__(env=self.database.env)
+            if self.database.kind != "memory":
+                protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
-        if self.database.kind != "memory":
-            protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     def construct_mapper(self) -> Mapper[UUID]:
         return PersonalDataMapper(self.keys, transcoder=self.construct_transcoder())

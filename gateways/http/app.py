@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import psycopg
 from fastapi import FastAPI
 
 from domain.base import Meta
@@ -19,6 +18,7 @@ from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
 from services.readstore import ReadStore
+from services.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
 
 MAX_BODY_BYTES = 64 * 1024
@@ -62,15 +62,5 @@ def app_from_environment() -> FastAPI:
     Workers start one at a time: their first-start DDL (triggers, tables) would collide if run at once.
     """
     database = database_from_environment()
-    with _one_at_a_time(database):
+    with advisory_lock(database, STARTUP_LOCK):  # before the application's SCHEMA_LOCK, always
         return create_app(database, TokenRegistry.from_env())
-
-
-@contextmanager
-def _one_at_a_time(database: Database) -> Iterator[None]:
-    if database.kind != "postgresql":
-        yield  # SQLite serialises DDL itself
-        return
-    with psycopg.connect(database.url, autocommit=True) as connection:
-        connection.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
-        yield  # closing the connection releases the lock

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -184,6 +185,7 @@ def run(plan: Plan, only: list[str], out: IO[str]) -> bool:
             try:
                 metrics = measure(bench)
             except Exception as error:  # report it and go on: one broken metric must not hide the others
+                log(f"{name} failed:\n{traceback.format_exc()}")
                 metrics, crashed = _failed(names, error), True
             for metric in metrics:
                 out.write(metric.to_json() + "\n")

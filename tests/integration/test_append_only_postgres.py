@@ -1,5 +1,8 @@
 """The PostgreSQL event log refuses UPDATE, DELETE and TRUNCATE at the database level, for any role."""
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import psycopg
 import pytest
 
@@ -19,3 +22,18 @@ def test_stored_events_cannot_be_changed_or_removed(pg_database: str, statement:
         with pytest.raises(psycopg.errors.RaiseException, match="the event log is append-only"):
             connection.execute(statement)
         assert connection.execute("SELECT COUNT(*) FROM crm_events").fetchone() == (1,)
+
+
+def _open_and_close(url: str) -> None:
+    CrmApplication(database_from_url(url)).close()
+
+
+def test_processes_opening_the_log_at_once_all_start(pg_database: str) -> None:
+    _open_and_close(pg_database)  # the tables exist, as when rebuild jobs or serve workers start
+    with ProcessPoolExecutor(max_workers=6, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in range(3):
+            list(pool.map(_open_and_close, [pg_database] * 6))  # each raised "tuple concurrently updated" at times
+
+    with psycopg.connect(pg_database, autocommit=True) as connection:
+        with pytest.raises(psycopg.errors.RaiseException, match="the event log is append-only"):
+            connection.execute("DELETE FROM crm_events")

@@ -16,9 +16,10 @@ def test_smoke_run_reports_every_metric_with_a_positive_value(postgres_url: str,
     monkeypatch.setenv("CRM_TEST_KAFKA_BOOTSTRAP", kafka_bootstrap)
     out = io.StringIO()
 
-    assert main(["--smoke"], out) == 0
+    succeeded = main(["--smoke"], out) == 0
 
     *metrics, summary = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert succeeded, [metric for metric in metrics if metric["value"] is None]
     assert [m["metric"] for m in metrics] == [name for _, names in groups().values() for name in names]
     for metric in metrics:
         assert set(metric) == {"metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "met",
