@@ -1,5 +1,9 @@
 """Replay up to an instant: the same read-model code, fed only the events whose business time is at
 or before T, into a scratch in-memory store. Its answers as of T must equal the live read models'.
+
+Pipeline definitions are the exception: they are configuration, not history. The live read models
+order every funnel by the pipeline's latest stages, and a deal may be back-dated before its
+pipeline's definition (an import, or a command with an earlier `occurred_at`).
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from domain.pipeline import Pipeline
 from projections.base import ReadModel
 from services.application import CrmApplication
 from services.projector import Projector
@@ -17,5 +22,6 @@ from services.settings import database_from_url
 def replay_until(app: CrmApplication, models: Sequence[ReadModel], as_of: datetime) -> ReadStore:
     """A fresh store holding `models` built from every event that had happened by `as_of`."""
     store = ReadStore(database_from_url("memory://"))
-    Projector(app, store, models, accept=lambda event: event.occurred_at <= as_of).catch_up()
+    Projector(app, store, models, accept=lambda event: event.occurred_at <= as_of or isinstance(event, Pipeline.Event)
+              ).catch_up()
     return store

@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 import pytest
 
 from projections import funnel as funnel_module
-from projections.funnel import FunnelQueries
+from projections.funnel import FunnelQueries, FunnelReadModel
 from projections.funnel_report import FunnelFilters, FunnelReport, build_report
 from projections.tables import micros
 from services.application import CrmApplication
 from services.funnel_replay import replay_funnel, stages_of
 from services.read_models import projector_for
 from services.readstore import ReadStore
+from services.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import T0, at
 
@@ -230,3 +231,21 @@ def test_a_stage_inserted_later_keeps_every_path_in_agreement(crm: CrmApplicatio
     scanned = build_report("sales", stages, _when(5), queries.scanned_facts("sales", stages, micros(_when(5))))
     assert [r.reached for r in tallied.rows] == [2, 2, 2, 1, 0, 0, 0]  # lead, first contact, demo, needs analysis…
     assert tallied == replay_funnel(crm, "sales", _when(5)) == scanned
+
+
+def test_a_deal_dated_before_its_pipeline_was_defined_replays_to_any_instant(crm: CrmApplication) -> None:
+    crm.define_pipeline("channel", "渠道销售", [("intro", "介绍"), ("trial", "试用")], at(30))
+    crm.insert_stage("channel", "quote", "报价", "intro", at(31))
+    customer = crm.register_customer("王五", "新公司", "华北", "金融", "web", at(0))
+    deal = crm.open_deal("channel", customer, "早", "100", "CNY", "李娜", at(1))  # back-dated, as an import would
+    crm.change_stage(deal, "quote", "", at(2))
+    live = ReadStore(database_from_url("memory://"))
+    projector_for(crm, live).catch_up()
+    stages = stages_of(crm, "channel")
+
+    replayed = replay_until(crm, [FunnelReadModel()], _when(3))
+
+    report = FunnelQueries(live).report("channel", stages, _when(3))
+    assert [(r.stage, r.items, r.reached) for r in report.rows] == [("intro", 0, 1), ("quote", 1, 1),
+                                                                        ("trial", 0, 0)]
+    assert FunnelQueries(replayed).report("channel", stages, _when(3)) == report == replay_funnel(crm, "channel", _when(3))
