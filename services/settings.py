@@ -52,6 +52,7 @@ def database_from_url(url: str | None) -> Database:
             "postgresql",
             {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": "services.event_recorder:OneRoundTripRecorder",
                 "POSTGRES_DBNAME": dbname,
                 "POSTGRES_HOST": parts.hostname,
                 "POSTGRES_PORT": str(parts.port or 5432),

@@ -89,3 +89,35 @@ def test_concurrent_stage_changes_either_commit_or_conflict_with_no_gap(crm_pg: 
 
     assert sorted(outcomes) == ["committed"] + ["conflict"] * 5
     assert [e.originator_version for e in crm_pg.history(deal_id)] == [1, 2]
+
+
+def test_a_reader_tailing_the_log_during_concurrent_saves_misses_no_event(crm_pg: CrmApplication,
+                                                                          pg_database: str) -> None:
+    """Notification ids become visible in the order they were issued (the table lock in the one-statement
+    save): a reader that moves past an id never finds a lower one committed later."""
+    writers = [CrmApplication(database_from_url(pg_database)) for _ in range(6)]
+    done, seen = Barrier(len(writers) + 1), []
+
+    def write(app: CrmApplication) -> None:
+        for n in range(60):
+            app.register_customer(f"客户{n}", "", "华东", "零售", "web", at(0))
+        done.wait()
+
+    threads = [Thread(target=write, args=(app,)) for app in writers]
+    for thread in threads:
+        thread.start()
+    position = 0
+    while True:
+        finished = done.n_waiting == len(writers)  # then every writer was done before this read
+        batch = crm_pg.recorder.select_notifications(position + 1, 50)
+        seen.extend(n.id for n in batch)
+        position = batch[-1].id if batch else position
+        if finished and len(batch) < 50:
+            break
+    done.wait()
+    for thread in threads:
+        thread.join()
+    for app in writers:
+        app.close()
+
+    assert seen == list(range(1, len(seen) + 1)) and len(seen) == crm_pg.event_count() == 3 + 6 * 60
