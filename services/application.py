@@ -26,6 +26,7 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
+from services.aggregate_cache import CACHED_TYPES, AggregateCache
 from services.log_protection import protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
 from services.readstore import ReadStore
@@ -66,6 +67,7 @@ class CrmApplication(Application):
             if self.database.kind != "memory":
                 protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
+        self._recent = AggregateCache()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return PersonalDataMapper(self.keys, transcoder=self.construct_transcoder())
@@ -108,7 +110,7 @@ class CrmApplication(Application):
         pinned = _EXPECTED.get()
         if expected_version is None and pinned is not None and pinned[0] == aggregate_id:
             expected_version = pinned[1]
-        aggregate = self.get(aggregate_type, aggregate_id)
+        aggregate = self._load_for_change(aggregate_type, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(
                 f"{aggregate_type.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "
@@ -116,7 +118,15 @@ class CrmApplication(Application):
             )
         command(aggregate)
         self.save_new(aggregate)
+        self._recent.keep(aggregate)
         return aggregate.version
+
+    def _load_for_change(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
+        """From the cache, brought up to date with the events saved since (by any process), else from the log."""
+        cached = self._recent.take(aggregate_id) if issubclass(aggregate_type, CACHED_TYPES) else None
+        if cached is None or not isinstance(cached, aggregate_type):
+            return self.get(aggregate_type, aggregate_id)
+        return _replay(cached, self.repository.event_store.get(aggregate_id, gt=cached.version))
 
     @contextmanager
     def expecting_version(self, aggregate_id: UUID, version: int | None) -> Iterator[None]:

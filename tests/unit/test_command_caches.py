@@ -1,15 +1,20 @@
-"""What one process keeps in memory for commands (the pipelines) never hides what another process wrote."""
+"""What one process keeps in memory for commands (pipelines, recently saved aggregates) never hides what
+another process wrote."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 
+from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.personal_data import PERSONAL_FIELDS
+from services.aggregate_cache import CACHED_TYPES, AggregateCache
 from services.application import ConcurrencyConflict, CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
@@ -65,3 +70,48 @@ def test_a_deal_changed_by_another_process_is_loaded_at_its_latest_version(
     with pytest.raises(ConcurrencyConflict):
         first.change_stage(deal, "proposal", "", at(4), expected_version=1)  # the version `first` saw before
 
+
+
+def test_a_deal_this_process_saved_is_brought_up_to_date_with_another_process_s_changes(
+        two_processes: tuple[CrmApplication, CrmApplication]) -> None:
+    first, second = two_processes
+    deal = _deal(first)
+    first.change_stage(deal, "needs_analysis", "", at(3))  # `first` keeps the deal it saved at version 2
+
+    second.change_amount(deal, "2500", at(4))
+    second.change_stage(deal, "proposal", "", at(5))
+
+    assert first.change_owner(deal, "王伟", at(6), expected_version=4) == 5
+    assert [type(e).__name__ for e in first.history(deal)] == ["Opened", "StageChanged", "AmountChanged",
+                                                              "StageChanged", "OwnerChanged"]
+    latest = second.get(Deal, deal)
+    assert (latest.stage, latest.amount, latest.owner) == ("proposal", Decimal("2500"), "王伟")
+    assert first.change_stage(deal, "negotiation", "", at(7)) == 6  # `first`'s copy was a true version 5
+
+
+def test_a_command_refused_at_save_leaves_nothing_half_changed(
+        two_processes: tuple[CrmApplication, CrmApplication]) -> None:
+    first, second = two_processes
+    deal = _deal(first)
+    first.change_stage(deal, "needs_analysis", "", at(3))
+    pipeline = first.pipeline("sales")
+
+    def change_then_lose_the_race(loaded: Deal) -> None:
+        loaded.change_stage(pipeline, "contract_signed", "never saved", at(4))
+        second.change_stage(deal, "proposal", "saved first", at(4))
+
+    with pytest.raises(ConcurrencyConflict):
+        first._change(Deal, deal, change_then_lose_the_race)  # a racing writer, as between load and save
+
+    assert first.change_stage(deal, "negotiation", "", at(5)) == 4
+    assert [(e.from_stage, e.to_stage, e.reason) for e in first.history(deal)[1:]] == [
+        ("lead", "needs_analysis", ""), ("needs_analysis", "proposal", "saved first"), ("proposal", "negotiation", "")]
+
+
+def test_no_aggregate_with_personal_data_is_kept_in_memory() -> None:
+    kept_by_name = {cached.__name__ for cached in CACHED_TYPES}
+
+    assert not [event for event in PERSONAL_FIELDS if event.__qualname__.split(".")[0] in kept_by_name]
+    cache, customer = AggregateCache(), Customer.register("张三", "", "华东", "零售", "web", at(0))
+    cache.keep(customer)
+    assert cache.take(customer.id) is None
