@@ -27,6 +27,13 @@ class Meta:
     occurred_at: datetime = field(default_factory=utc_now)
     actor: str = "system"
     correlation_id: str = field(default_factory=lambda: uuid4().hex)
+    clocked: bool = False  # occurred_at is the server's clock when the request came, not an instant given
+
+    @classmethod
+    def now(cls, actor: str, correlation_id: str | None = None) -> Meta:
+        """Business time from the clock. A request stamped before another that saved first to the same
+        aggregate is recorded at that event's instant, rather than refused for running backwards."""
+        return cls(actor=actor, correlation_id=correlation_id or uuid4().hex, clocked=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
@@ -64,13 +71,16 @@ class CrmAggregate(Aggregate):
 
     def _record(self, event_class: type, meta: Meta, **fields: Any) -> None:
         """Check business time is not before this aggregate's last event, then trigger the event."""
+        stamped = meta.fields()
         if meta.occurred_at < self.last_occurred_at:
-            raise DomainError(
-                f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
-                f"last event at {self.last_occurred_at.isoformat()}"
-            )
+            if not meta.clocked:
+                raise DomainError(
+                    f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
+                    f"last event at {self.last_occurred_at.isoformat()}"
+                )
+            stamped["occurred_at"] = self.last_occurred_at
         _refuse_nul(fields)
-        self.trigger_event(event_class, **meta.fields(), **fields)
+        self.trigger_event(event_class, **stamped, **fields)
 
 
 def _refuse_nul(fields: dict[str, Any]) -> None:

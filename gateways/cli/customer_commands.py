@@ -25,7 +25,7 @@ def forget(
 ) -> None:
     """Erase a customer's personal data everywhere (destroys their keys; irreversible). Counts stay intact."""
     with crm_application() as crm:
-        crm.forget_customer(customer_id, Meta(actor=actor))
+        crm.forget_customer(customer_id, Meta.now(actor))
         console.print(f"Customer {customer_id} forgotten: their personal data now reads \"(forgotten)\" "
                       "in the log, the read models and Kafka replays.")
 

@@ -9,7 +9,6 @@ which use the closure's `permission`.)
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -50,8 +49,9 @@ class CommandContext:
         return self.if_match if self.if_match is not None else in_body
 
     def meta(self, body: CommandBody) -> Meta:
-        occurred_at = body.occurred_at or datetime.now(timezone.utc)
-        return Meta(occurred_at=occurred_at, actor=self.principal.name, correlation_id=self.correlation_id)
+        if body.occurred_at is None:
+            return Meta.now(self.principal.name, self.correlation_id)
+        return Meta(occurred_at=body.occurred_at, actor=self.principal.name, correlation_id=self.correlation_id)
 
     def created(self, body: CommandBody, collection: str, action: Callable[[Meta], UUID],
                 location_id: Callable[[UUID], str] = str) -> Response:

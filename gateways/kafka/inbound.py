@@ -51,8 +51,9 @@ _parse = TypeAdapter(InboundMessage)
 
 
 def _meta(message: _Inbound, correlation_id: str) -> Meta:
-    when = {"occurred_at": message.occurred_at} if message.occurred_at else {}
-    return Meta(actor=message.source, correlation_id=correlation_id, **when)
+    if message.occurred_at is None:
+        return Meta.now(message.source, correlation_id)
+    return Meta(occurred_at=message.occurred_at, actor=message.source, correlation_id=correlation_id)
 
 
 def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:

@@ -257,6 +257,17 @@ def test_command_earlier_than_last_event_is_refused(deal, sales_pipeline, meta_a
            lambda: deal.change_stage(sales_pipeline, "negotiation", "", meta_at(2)))
 
 
+def test_a_clock_stamp_overtaken_by_a_saved_event_is_recorded_at_that_event_s_instant(deal, sales_pipeline,
+                                                                                      meta_at):
+    stamped_first = Meta.now("王伟")  # a request stamped by the clock, then a concurrent one saved first
+    later = Meta(occurred_at=stamped_first.occurred_at + timedelta(milliseconds=5), actor="李娜")
+    deal.change_stage(sales_pipeline, "proposal", "", later)
+
+    deal.change_amount("2000", stamped_first)
+
+    assert deal.pending_events[-1].occurred_at == later.occurred_at and deal.pending_events[-1].actor == "王伟"
+
+
 def test_command_at_same_instant_as_last_event_is_accepted(deal, sales_pipeline, meta_at):
     deal.change_stage(sales_pipeline, "proposal", "", meta_at(3))
     deal.change_stage(sales_pipeline, "negotiation", "", meta_at(3))
