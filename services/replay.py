@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from domain.pipeline import Pipeline
 from projections.base import ReadModel
@@ -21,7 +22,9 @@ from services.settings import database_from_url
 
 def replay_until(app: CrmApplication, models: Sequence[ReadModel], as_of: datetime) -> ReadStore:
     """A fresh store holding `models` built from every event that had happened by `as_of`."""
+    def known_at_t(event: Any) -> bool:
+        return event.occurred_at <= as_of or isinstance(event, Pipeline.Event)
+
     store = ReadStore(database_from_url("memory://"))
-    Projector(app, store, models, accept=lambda event: event.occurred_at <= as_of or isinstance(event, Pipeline.Event)
-              ).catch_up()
+    Projector(app, store, models, accept=known_at_t).catch_up()
     return store
