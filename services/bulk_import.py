@@ -11,13 +11,16 @@ Two streaming passes over the file keep memory flat and make a refused file writ
    convert with its class's type hints, and each aggregate's versions must run on 1, 2, 3… from what the
    log already holds (the only state kept is a dict aggregate → last version, and a CRC-32 per batch).
    The first bad line refuses the file. No domain event is built.
-2. write: the lines are read again, not checked again (the CRC of each batch must match the check's),
+2. write: the lines are read again, not checked again (the CRC of each chunk must match the check's),
    and turned straight into stored events by `services.stored_state` (the mapper's very bytes; personal
    fields sealed with their subject's key, so each chunk's data subjects get their keys first, as
    `CrmApplication.save_new` does). Each batch is one transaction: on PostgreSQL one binary `COPY` under
-   the recorder's own table lock, fed row by row as the rows are made, so its notification ids are one
+   the recorder's own table lock, fed chunk by chunk as they are encoded, so its notification ids are one
    uninterrupted run: the log stays gap-free and in file order. Elsewhere the recorder's `insert_events`
    writes each batch.
+
+On PostgreSQL, worker processes (`services.import_workers`) may parse, check and encode the chunks while
+this process keeps the versions, the CRCs and the transactions, in file order.
 
 Parsing twice costs less than spooling encoded events to disk and reading them back: the second parse
 is a fraction of the encoding, which either way must happen once. Another writer appending to an
@@ -27,28 +30,31 @@ stay written, as any committed transaction does.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from datetime import datetime, timezone
-from itertools import islice
+from itertools import count, groupby, islice
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from domain.personal_data import PERSONAL_FIELDS
 from services.application import CrmApplication
-from services.history_lines import HistoryLine, numbered_lines, read_line, reread_line
+from services.history_lines import numbered_lines
+from services.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Row, checked_chunk,
+                                     copy_chunk, copy_data, stored_rows)
 from services.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
 KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyStore's cache bound
-PROGRESS_EVERY = 5000  # lines between progress reports while checking
+PARALLEL_FROM_BYTES = 20 << 20  # a file this big is worth starting worker processes for (≈ 1 s)
 
 Progress = Callable[[str, int, int], None]  # phase ("checking" in bytes, "writing" in events), done, total
-Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
+T = TypeVar("T")
 
 
 class ImportRefused(ValueError):
@@ -76,15 +82,15 @@ class VersionCheck:
         latest = self._recorder.select_events(aggregate_id, desc=True, limit=1)
         return latest[0].originator_version if latest else 0
 
-    def check(self, line: HistoryLine) -> None:
-        key, version = int(line.subject.replace("-", ""), 16), line.version
+    def check(self, event_type: str, subject: str, version: int) -> None:
+        key = int(subject.replace("-", ""), 16)
         last = self._last.get(key)
         where = "earlier in the file"
         if last is None:
             last, where = self._logged(UUID(int=key)), "in the log"
         if version != last + 1:
             held = f"version {last} is the last {where}" if last else "it has no events yet"
-            raise ValueError(f"{line.schema.name} of {line.subject} has version {version}, "
+            raise ValueError(f"{event_type} of {subject} has version {version}, "
                              f"but {held}: expected version {last + 1}")
         self._last[key] = version
 
@@ -104,83 +110,99 @@ class FileChanged(RuntimeError):
 
 
 def chunk_size(batch: int) -> int:
-    """Lines the write pass encodes at once: a batch is cut in chunks of this many (the last may be shorter)."""
+    """Lines handled at once: a batch is cut in chunks of this many (the last may be shorter)."""
     return min(batch, KEY_CHUNK)
 
 
+def chunks(source: IO[bytes], batch: int) -> Iterator[Chunk]:
+    """The file's non-blank lines, `batch` per transaction, each batch cut in chunks of `chunk_size(batch)`."""
+    numbered, size = numbered_lines(source), chunk_size(batch)
+    for number in count():
+        in_batch, empty = islice(numbered, batch), True
+        while piece := list(islice(in_batch, size)):
+            empty = False
+            yield Chunk(number, [n for n, _ in piece], [line for _, line in piece])
+        if empty:
+            return
+
+
+def _each(work: Callable[[list[bytes]], T], of: Iterable[Chunk], workers: ImportWorkers | None
+          ) -> Iterator[tuple[Chunk, T]]:
+    """Each chunk with `work` of its lines: by the workers if there are any, else here."""
+    return workers.ordered(work, of) if workers else ((chunk, work(chunk.lines)) for chunk in of)
+
+
 def check_history(app: CrmApplication, source: IO[bytes], batch: int,
-                  on_bytes: Callable[[int], None] = lambda done: None) -> CheckedFile:
+                  on_bytes: Callable[[int], None] = lambda done: None,
+                  workers: ImportWorkers | None = None) -> CheckedFile:
     """Pass 1: every line must be a valid event continuing its aggregate's versions."""
-    versions, chunk, count, read, crc, checksums = VersionCheck(app), chunk_size(batch), 0, 0, 0, []
-    for number, line in numbered_lines(source):
-        try:
-            versions.check(read_line(line))
-        except ValueError as error:
-            raise ImportRefused(number, str(error)) from None
-        crc = zlib.crc32(line, crc)
-        count += 1
-        read += len(line)
-        if count % batch % chunk == 0:  # the end of a chunk
-            checksums.append(crc)
-            crc = 0
-        if count % PROGRESS_EVERY == 0:
-            on_bytes(read)
-    if count % batch % chunk:
-        checksums.append(crc)
-    on_bytes(read)
-    return CheckedFile(count, checksums)
+    versions, events, read, checksums = VersionCheck(app), 0, 0, []
+    for chunk, (found, problem) in _each(checked_chunk, chunks(source, batch), workers):
+        for number, (name, subject, version) in zip(chunk.numbers, found):
+            try:
+                versions.check(name, subject, version)
+            except ValueError as error:
+                raise ImportRefused(number, str(error)) from None
+        if problem is not None:
+            raise ImportRefused(chunk.numbers[problem[0]], problem[1])
+        data = b"".join(chunk.lines)
+        checksums.append(zlib.crc32(data))
+        events, read = events + len(chunk.lines), read + len(data)
+        on_bytes(read)
+    return CheckedFile(events, checksums)
 
 
 class HistoryWriter:
     """Pass 2: the checked lines as stored events, `batch` per transaction, without checking them again.
 
-    A transaction's lines are read in chunks: each chunk must have the CRC the check found (else the
-    transaction is rolled back and FileChanged raised); its data subjects get their keys (one round trip,
-    as `CrmApplication.save_new` does) before its personal fields are sealed, and are evicted from the key
-    cache after it (which would otherwise grow with every person in the file).
+    Each chunk must have the CRC the check found before its rows are written (else the transaction is
+    rolled back and FileChanged raised).
     """
 
-    def __init__(self, app: CrmApplication, batch: int) -> None:
-        self._keys, self._batch, self._chunk = app.keys, batch, chunk_size(batch)
-        self._write = batch_writer(app)
+    def __init__(self, app: CrmApplication, batch: int, workers: ImportWorkers | None = None) -> None:
+        self._app, self._batch, self._workers = app, batch, workers
         self._encoders = StateEncoders(app.mapper, app.keys.seal, recorded=datetime.now(timezone.utc))
         self._sent = 0  # events handed to the writer so far
 
     def write(self, source: IO[bytes], checked: CheckedFile, on_events: Callable[[int], None]) -> int:
         """Write the file `check_history` checked; returns how many events were written."""
-        lines, checksums, written = (line for _, line in numbered_lines(source)), iter(checked.checksums), 0
-        while written < checked.events:
-            self._write(self._rows(islice(lines, self._batch), checksums, written, on_events))
-            if self._sent == written:
-                raise FileChanged(f"the file ended after {written:,} of the {checked.events:,} events checked, "
-                                  "which were imported")
-            written = self._sent
-        return written
+        postgres = self._app.database.kind == "postgresql"
+        if postgres:
+            encode: Callable[[list[bytes]], Any] = copy_chunk if self._workers else self._copy_data
+            write_batch = PostgresCopyWriter(self._app).write
+        else:
+            encode, write_batch = self._rows, self._insert
+        checksums, self._sent = iter(checked.checksums), 0
+        encoded = _each(encode, chunks(source, self._batch), self._workers)
+        for _, batch in groupby(encoded, key=lambda done: done[0].batch):
+            write_batch(self._checked(batch, checksums, on_events))
+        if self._sent < checked.events:
+            raise FileChanged(f"the file ended after {self._sent:,} of the {checked.events:,} events checked, "
+                              "which were imported")
+        return self._sent
 
-    def _rows(self, lines: Iterator[bytes], checksums: Iterator[int], before: int,
-              on_events: Callable[[int], None]) -> Iterator[Row]:
-        """One transaction's rows; `before` events were written by the transactions before it."""
-        stored, self._sent = self._encoders.stored, before
-        for chunk in iter(lambda: list(islice(lines, self._chunk)), []):
-            if zlib.crc32(b"".join(chunk)) != next(checksums, None):
-                raise FileChanged(f"the file changed after it was checked: {before:,} events were imported "
+    def _checked(self, batch: Iterable[tuple[Chunk, T]], checksums: Iterator[int],
+                 on_events: Callable[[int], None]) -> Iterator[T]:
+        """One transaction's encoded chunks, each only once its lines proved to be the checked ones."""
+        written = self._sent
+        for chunk, encoded in batch:
+            if zlib.crc32(b"".join(chunk.lines)) != next(checksums, None):
+                raise FileChanged(f"the file changed after it was checked: {written:,} events were imported "
                                   "before the batch that changed")
-            checked = [reread_line(line) for line in chunk]
-            subjects = {line.subject for line in checked if line.schema.cls in PERSONAL_FIELDS}  # about itself
-            self._keys.ensure(subjects)
-            for line in checked:
-                yield (line.subject, line.version, *stored(line))
-            self._keys.evict(subjects)
-            self._sent += len(chunk)
+            yield encoded
+            self._sent += len(chunk.lines)
             on_events(self._sent)
 
+    def _rows(self, lines: list[bytes]) -> list[Row]:
+        return stored_rows(self._app.keys, self._encoders, lines)
 
-def batch_writer(app: CrmApplication) -> Callable[[Iterable[Row]], None]:
-    """Writes one batch in one transaction: COPY on PostgreSQL, the recorder's insert elsewhere."""
-    if app.database.kind == "postgresql":
-        return PostgresCopyWriter(app).write
-    return lambda rows: app.recorder.insert_events([StoredEvent(UUID(subject), version, topic, state)
-                                                    for subject, version, topic, state in rows])
+    def _copy_data(self, lines: list[bytes]) -> bytes:
+        return copy_data(self._rows(lines))
+
+    def _insert(self, batch: Iterable[list[Row]]) -> None:
+        """Elsewhere than on PostgreSQL: the recorder's insert, one transaction per batch."""
+        self._app.recorder.insert_events([StoredEvent(UUID(subject), version, topic, state)
+                                          for rows in batch for subject, version, topic, state in rows])
 
 
 class PostgresCopyWriter:
@@ -195,28 +217,37 @@ class PostgresCopyWriter:
                              "FROM STDIN (FORMAT BINARY)").format(table)
         self._notify = sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name))  # type: ignore[attr-defined]
 
-    def write(self, rows: Iterable[Row]) -> None:
-        """Rows are sent as they come, so the server stores them while the next ones are made."""
+    def write(self, data: Iterable[bytes]) -> None:
+        """COPY data (see `copy_data`) is sent as it comes, so the server stores it while the next is made."""
         with self._datastore.get_connection() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
             for statement in self._lock:
                 cursor.execute(statement)
             with cursor.copy(self._copy) as copy:
-                copy.set_types(["bytea", "int8", "text", "bytea"])  # a uuid's binary form: its 16 bytes, as bytea's
-                for subject, version, topic, state in rows:
-                    copy.write_row((bytes.fromhex(subject.replace("-", "")), version, topic, state))
+                copy.write(COPY_HEADER)
+                for piece in data:
+                    copy.write(piece)
+                copy.write(COPY_TRAILER)
             cursor.execute(self._notify)
 
 
 def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
-                   on_progress: Progress = lambda phase, done, total: None) -> int:
+                   on_progress: Progress = lambda phase, done, total: None, jobs: int | None = None) -> int:
     """Import a JSON Lines history into the log; returns how many events were written.
 
-    Raises ImportRefused (naming the line) and writes nothing if any line is bad.
+    Raises ImportRefused (naming the line) and writes nothing if any line is bad. On PostgreSQL, `jobs`
+    worker processes parse and encode the lines (default: one per core for files of `PARALLEL_FROM_BYTES`
+    or more; 1 means all in this process).
     """
     size = path.stat().st_size
-    with path.open("rb") as source:
-        checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size))
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if size >= PARALLEL_FROM_BYTES else 1
+    with ExitStack() as stack, path.open("rb") as source:
+        workers = None
+        if jobs > 1 and app.database.kind == "postgresql":
+            workers = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc))
+            stack.callback(workers.close)
+        checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size), workers)
         source.seek(0)
-        return HistoryWriter(app, batch).write(source, checked,
-                                               lambda done: on_progress("writing", done, checked.events))
+        return HistoryWriter(app, batch, workers).write(source, checked,
+                                                        lambda done: on_progress("writing", done, checked.events))

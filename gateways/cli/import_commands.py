@@ -35,6 +35,9 @@ def import_history(
     file: Annotated[Path, typer.Argument(help="JSON Lines file written by `crm export`.", exists=True,
                                          dir_okay=False, readable=True)],
     batch: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = bulk_import.DEFAULT_BATCH,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Processes that check and encode the lines on PostgreSQL "
+                                                         "(default: one per core for files of 20 MiB or more, "
+                                                         "else 1).")] = None,
 ) -> None:
     """Append the history in FILE to the event log; one bad line and nothing is written."""
     with crm_application() as crm, _progress() as progress:
@@ -47,7 +50,7 @@ def import_history(
 
         started = time.perf_counter()
         try:
-            count = bulk_import.import_history(crm, file, batch, update)
+            count = bulk_import.import_history(crm, file, batch, update, jobs)
         except bulk_import.ImportRefused as refused:
             raise fail(f"{file}, {refused}; nothing was imported") from None
     console.print(f"Imported {count:,} events from {file} in {time.perf_counter() - started:.1f} s.")

@@ -181,17 +181,22 @@ def temporary_database(server_url: str, prefix: str = "crm_test") -> Iterator[st
     try:
         yield url_with_database(server_url, name)
     finally:
-        _drop(server_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        _drop_database(server_url, name)
 
 
-def _drop(server_url: str, statement: object, attempts: int = 10) -> None:
-    """Drop, retrying while a backend the test left behind (a killed process's, autovacuum) still holds on."""
+def _drop_database(server_url: str, name: str, attempts: int = 20) -> None:
+    """DROP … WITH (FORCE) ends the sessions a test left behind (a killed process's), but refuses to end an
+    autovacuum worker (that needs pg_signal_backend); a plain DROP ends those itself. Retry while either
+    finds something it may not end."""
     import psycopg
+    from psycopg import sql
 
+    statements = [sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+                  sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))]
     for attempt in range(attempts):
         try:
             with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-                admin.execute(statement)  # type: ignore[arg-type]
+                admin.execute(statements[attempt % 2])
             return
         except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
             if attempt == attempts - 1:

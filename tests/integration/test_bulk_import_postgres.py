@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 
 from services import bulk_import, history_export
 from services.application import CrmApplication
+from services.import_workers import ImportWorkers
 from services.settings import database_from_url
 from tests.history_of_every_event import record_every_event
 
@@ -28,18 +30,20 @@ def exported(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: worker processes check and encode the lines
 def test_every_event_type_imported_by_copy_exports_to_the_same_file_in_a_gap_free_log(pg_database, exported,
-                                                                                       tmp_path) -> None:
+                                                                                       tmp_path, jobs) -> None:
     app = CrmApplication(database_from_url(pg_database))
 
-    count = bulk_import.import_history(app, exported, batch=10)
+    count = bulk_import.import_history(app, exported, batch=10, jobs=jobs)
 
     assert [n for n, _ in app.read_log()] == list(range(1, count + 1))
     assert _export(app, tmp_path / "again.jsonl").read_bytes() == exported.read_bytes()
     app.close()
 
 
-def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_path, jobs) -> None:
     lines = exported.read_bytes().splitlines()
     last = orjson.loads(lines[-1])
     last["version"] += 1
@@ -48,24 +52,49 @@ def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_pa
     app = CrmApplication(database_from_url(pg_database))
 
     with pytest.raises(bulk_import.ImportRefused, match=f"line {len(lines)}:"):
-        bulk_import.import_history(app, bad, batch=10)
+        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
 
     assert app.event_count() == 0
     assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == [(0,)]
     app.close()
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_a_file_changed_after_its_check_rolls_back_the_copy_of_the_batch_that_changed(pg_database, exported,
-                                                                                      tmp_path) -> None:
+                                                                                      tmp_path, jobs) -> None:
     app = CrmApplication(database_from_url(pg_database))
     with exported.open("rb") as file:
         checked = bulk_import.check_history(app, file, batch=10)
     changed = tmp_path / "changed.jsonl"
     changed.write_bytes(exported.read_bytes().replace("已远程协助处理".encode(), "已远程处理".encode()))
 
+    workers = ImportWorkers(pg_database, jobs, datetime.now(timezone.utc)) if jobs > 1 else None
+
     with changed.open("rb") as file, pytest.raises(bulk_import.FileChanged):
-        bulk_import.HistoryWriter(app, batch=10).write(file, checked, lambda done: None)
+        bulk_import.HistoryWriter(app, 10, workers).write(file, checked, lambda done: None)
+
+    if workers:
+        workers.close()
 
     assert app.event_count() % 10 == 0 and app.event_count() < checked.events
     assert [n for n, _ in app.read_log()] == list(range(1, app.event_count() + 1))
+    app.close()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_first_bad_line_is_named_whichever_process_found_it(pg_database, exported, tmp_path, jobs) -> None:
+    lines = exported.read_bytes().splitlines()
+    third = orjson.loads(lines[2])
+    third["version"] += 5  # found by this process (versions)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\n".join([*lines[:2], orjson.dumps(third), lines[3], b"{not json", *lines[5:]]) + b"\n")
+    app = CrmApplication(database_from_url(pg_database))
+
+    with pytest.raises(bulk_import.ImportRefused, match="^line 3: .*expected version"):
+        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
+    bad.write_bytes(b"\n".join([*lines[:4], b"{not json", *lines[5:]]) + b"\n")  # found by a worker (parsing)
+    with pytest.raises(bulk_import.ImportRefused, match="^line 5: not valid JSON"):
+        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
+
+    assert app.event_count() == 0
     app.close()

@@ -1,0 +1,119 @@
+"""`crm import`'s per-line work shared out among processes, a chunk of lines at a time, in file order.
+
+The parent keeps everything that needs the whole file (each aggregate's versions, the CRC of each chunk,
+the COPY transactions); a worker parses and checks a chunk's lines (pass 1), or gives its data subjects
+their keys and encodes its stored events as rows of PostgreSQL's binary COPY format (pass 2), so the
+parent only writes the bytes. At most `AHEAD` chunks per worker are in flight: memory stays flat.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import datetime
+from typing import NamedTuple, TypeVar
+
+from domain.personal_data import PERSONAL_FIELDS
+from services.application import CrmApplication
+from services.history_lines import read_line, reread_line
+from services.personal_data import KeyStore
+from services.settings import database_from_url
+from services.stored_state import StateEncoders
+
+AHEAD = 2  # chunks in flight per worker
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension
+COPY_TRAILER = struct.pack("!h", -1)
+_ROW_START = struct.Struct("!hi16siqi")  # 4 fields; the uuid's 16 bytes; the version's 8; the topic's length
+_LENGTH = struct.Struct("!i")
+_encoded_topics: dict[str, bytes] = {}
+
+Found = list[tuple[str, str, int]]  # (event type, subject, version) of each line
+Problem = tuple[int, str] | None  # (index of the first bad line in the chunk, what is wrong)
+Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
+C = TypeVar("C", bound="Chunk")
+T = TypeVar("T")
+
+
+class Chunk(NamedTuple):
+    """Consecutive non-blank lines of one batch (one transaction), with their line numbers."""
+
+    batch: int
+    numbers: list[int]
+    lines: list[bytes]
+
+
+_app: CrmApplication | None = None
+_encoders: StateEncoders | None = None
+
+
+def _start(url: str, recorded: datetime) -> None:
+    global _app, _encoders
+    _app = CrmApplication(database_from_url(url))
+    _encoders = StateEncoders(_app.mapper, _app.keys.seal, recorded)
+
+
+def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
+    """What the lines before the first bad one hold, and what is wrong with that one (None: none is)."""
+    found = []
+    for index, line in enumerate(lines):
+        try:
+            checked = read_line(line)
+        except ValueError as error:
+            return found, (index, str(error))
+        found.append((checked.schema.name, checked.subject, checked.version))
+    return found, None
+
+
+def stored_rows(keys: KeyStore, encoders: StateEncoders, lines: list[bytes]) -> list[Row]:
+    """The stored events of checked lines; their data subjects get their keys first (one round trip, as
+    `CrmApplication.save_new` does) and leave the key cache after (it would grow with every person)."""
+    checked = [reread_line(line) for line in lines]
+    subjects = {line.subject for line in checked if line.schema.cls in PERSONAL_FIELDS}  # about itself
+    keys.ensure(subjects)
+    rows = [(line.subject, line.version, *encoders.stored(line)) for line in checked]
+    keys.evict(subjects)
+    return rows
+
+
+def copy_data(rows: list[Row]) -> bytes:
+    """Rows in PostgreSQL's binary COPY format (without the header and trailer)."""
+    start, length, topics = _ROW_START.pack, _LENGTH.pack, _encoded_topics
+    parts: list[bytes] = []
+    for subject, version, topic, state in rows:
+        encoded_topic = topics.get(topic) or topics.setdefault(topic, topic.encode())
+        parts += (start(4, 16, bytes.fromhex(subject.replace("-", "")), 8, version, len(encoded_topic)),
+                  encoded_topic, length(len(state)), state)
+    return b"".join(parts)
+
+
+def copy_chunk(lines: list[bytes]) -> bytes:
+    """In a worker: `copy_data` of the chunk's stored rows."""
+    assert _app is not None and _encoders is not None, "not a worker started by ImportWorkers"
+    return copy_data(stored_rows(_app.keys, _encoders, lines))
+
+
+class ImportWorkers:
+    """`jobs` spawned processes, each with its own application on the log being imported into."""
+
+    def __init__(self, url: str, jobs: int, recorded: datetime) -> None:
+        self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start, initargs=(url, recorded))
+        self._ahead = AHEAD * jobs
+
+    def ordered(self, work: Callable[[list[bytes]], T], chunks: Iterable[C]) -> Iterator[tuple[C, T]]:
+        """Each chunk with `work` of its lines, in the chunks' order, a bounded number of chunks in flight."""
+        pending: deque[tuple[C, Future[T]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, self._pool.submit(work, chunk.lines)))
+            if len(pending) >= self._ahead:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
