@@ -166,8 +166,7 @@ class HistoryWriter:
 
     def write(self, source: IO[bytes], checked: CheckedFile, on_events: Callable[[int], None]) -> int:
         """Write the file `check_history` checked; returns how many events were written."""
-        postgres = self._app.database.kind == "postgresql"
-        if postgres:
+        if self._app.database.kind == "postgresql":
             encode: Callable[[list[bytes]], Any] = copy_chunk if self._workers else self._copy_data
             write_batch = PostgresCopyWriter(self._app).write
         else:
@@ -239,15 +238,21 @@ def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
     worker processes parse and encode the lines (default: one per core for files of `PARALLEL_FROM_BYTES`
     or more; 1 means all in this process).
     """
-    size = path.stat().st_size
-    if jobs is None:
-        jobs = (os.cpu_count() or 1) if size >= PARALLEL_FROM_BYTES else 1
+    size, jobs = path.stat().st_size, worker_count(app, path, jobs)
     with ExitStack() as stack, path.open("rb") as source:
         workers = None
-        if jobs > 1 and app.database.kind == "postgresql":
+        if jobs:
             workers = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc))
             stack.callback(workers.close)
         checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size), workers)
         source.seek(0)
         return HistoryWriter(app, batch, workers).write(source, checked,
                                                         lambda done: on_progress("writing", done, checked.events))
+
+
+def worker_count(app: CrmApplication, path: Path, jobs: int | None = None) -> int:
+    """How many worker processes `import_history` starts (0: none, all in this process): `jobs` if more than
+    one, by default one per core for a file of `PARALLEL_FROM_BYTES` or more; only on PostgreSQL."""
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if path.stat().st_size >= PARALLEL_FROM_BYTES else 1
+    return jobs if jobs > 1 and app.database.kind == "postgresql" else 0

@@ -80,5 +80,6 @@ def measure(bench: Bench) -> list[Metric]:
          "code_path": "pass 1 parses and checks every line (no domain events); pass 2 parses again without "
                       "checking, ensures the subjects' keys, encodes the mapper's stored state straight from the "
                       "line (sealing personal data) and streams each batch into one COPY under the table lock; "
-                      "in a child process"},
+                      "both passes' per-line work in one worker process per core (crm import's default for "
+                      "files of 20 MiB or more); in a child process"},
     )]
