@@ -41,7 +41,7 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
             "RETURNING notification_id; "
             "END; $BODY$").format(**names))
-        self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names)
+        self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names).as_bytes()  # composed once
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
