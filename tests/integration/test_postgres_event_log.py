@@ -1,5 +1,6 @@
 """The event log on the real PostgreSQL: append, read back, conflicts between writers, Chinese text."""
 
+import time
 from datetime import date
 from decimal import Decimal
 from threading import Barrier, Thread
@@ -106,15 +107,15 @@ def test_a_reader_tailing_the_log_during_concurrent_saves_misses_no_event(crm_pg
     threads = [Thread(target=write, args=(app,)) for app in writers]
     for thread in threads:
         thread.start()
-    position = 0
-    while True:
+    position, deadline = 0, time.monotonic() + 60
+    while time.monotonic() < deadline:  # a writer that failed never arrives: the assertion below says so
         finished = done.n_waiting == len(writers)  # then every writer was done before this read
         batch = crm_pg.recorder.select_notifications(position + 1, 50)
         seen.extend(n.id for n in batch)
         position = batch[-1].id if batch else position
         if finished and len(batch) < 50:
             break
-    done.wait()
+    done.wait(timeout=1)
     for thread in threads:
         thread.join()
     for app in writers:
