@@ -26,7 +26,7 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
-from services.aggregate_cache import CACHED_TYPES, AggregateCache
+from services.aggregate_cache import AggregateCache
 from services.log_protection import protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
 from services.readstore import ReadStore
@@ -123,7 +123,7 @@ class CrmApplication(Application):
 
     def _load_for_change(self, aggregate_type: type[A], aggregate_id: UUID) -> A:
         """From the cache, brought up to date with the events saved since (by any process), else from the log."""
-        cached = self._recent.take(aggregate_id) if issubclass(aggregate_type, CACHED_TYPES) else None
+        cached = self._recent.take(aggregate_id)  # only types without personal data are ever kept
         if cached is None or not isinstance(cached, aggregate_type):
             return self.get(aggregate_type, aggregate_id)
         return _replay(cached, self.repository.event_store.get(aggregate_id, gt=cached.version))

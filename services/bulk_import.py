@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from itertools import count, groupby, islice
 from pathlib import Path
@@ -239,11 +239,8 @@ def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
     or more; 1 means all in this process).
     """
     size, jobs = path.stat().st_size, worker_count(app, path, jobs)
-    with ExitStack() as stack, path.open("rb") as source:
-        workers = None
-        if jobs:
-            workers = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc))
-            stack.callback(workers.close)
+    starting = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc)) if jobs else nullcontext()
+    with starting as workers, path.open("rb") as source:
         checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size), workers)
         source.seek(0)
         return HistoryWriter(app, batch, workers).write(source, checked,

@@ -117,3 +117,9 @@ class ImportWorkers:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+    def __enter__(self) -> ImportWorkers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
