@@ -70,7 +70,8 @@ class Customer(CrmAggregate):
         def apply(self, customer: Customer) -> None:
             customer.forgotten = True
             customer.name = FORGOTTEN_NAME
-            customer.email = customer.phone = ""
+            customer.company = customer.email = customer.phone = ""
+            customer.tags = set()  # tags are personal data too (domain/personal_data.py)
 
     @classmethod
     def register(

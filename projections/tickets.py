@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +20,7 @@ from domain.vocabulary import SLA_HOURS, TICKET_PRIORITIES, TICKET_STATUSES
 from projections.base import ReadModel, Rows
 from projections.funnel_report import percentile
 from projections.tables import Table, from_micros, micros
+from services.personal_data import KeyStore, mark
 from services.readstore import ReadStore
 
 OPEN = "open"
@@ -92,7 +93,7 @@ def _opened(event: Ticket.Opened, rows: Rows) -> None:
     at = micros(event.occurred_at)
     ticket = {
         "ticket_id": str(event.originator_id), "customer_id": str(event.customer_id), "priority": event.priority,
-        "subject": event.subject, "opened_at": at, "first_response_at": None, "first_resolved_at": None,
+        "subject": mark(event.subject), "opened_at": at, "first_response_at": None, "first_resolved_at": None,
         "status": OPEN, "assignee": None, "version_seq": event.originator_version, "version_from": at,
         "resolution_seq": None, "resolved_at": None,
     }
@@ -306,10 +307,15 @@ class _Rating:
 
 
 class TicketQueries:
-    """Answers service questions as of an instant from the tickets read model."""
+    """Answers service questions as of an instant from the tickets read model.
 
-    def __init__(self, store: ReadStore) -> None:
+    A ticket's subject is kept sealed (it is about the customer) and opened here with the log's keys
+    (`keys`, by default the key table in the same database): once forgotten it reads "(forgotten)".
+    """
+
+    def __init__(self, store: ReadStore, keys: KeyStore | None = None) -> None:
         self.store = store
+        self.keys = keys or KeyStore(store)
 
     def report(self, as_of: datetime) -> TicketReport:
         t = micros(as_of)
@@ -319,7 +325,7 @@ class TicketQueries:
             backlog=_backlog(tickets),
             first_response=_durations([k.responded_at - k.opened_at for k in tickets if k.responded_at is not None]),
             resolution=_durations([k.resolved_at - k.opened_at for k in tickets if k.resolved_at is not None]),
-            sla=_sla(tickets, t),
+            sla=_sla(tickets, t, self.keys.unseal_all_marks),
             csat=_csat(ratings),
             funnel=_funnel(tickets, ratings, self._wins(t)),
         )
@@ -381,7 +387,7 @@ def _durations(lengths: list[int]) -> Durations:
                      None if p90 is None else p90 / HOUR_MICROS)
 
 
-def _sla(tickets: list[_TicketAsOf], t: int) -> Sla:
+def _sla(tickets: list[_TicketAsOf], t: int, unseal: Callable[[list[str]], list[str]]) -> Sla:
     """A step is late when it took, or has so far taken, longer than the ticket's priority allows."""
     first_response, resolution = dict.fromkeys(TICKET_PRIORITIES, 0), dict.fromkeys(TICKET_PRIORITIES, 0)
     breaching = []
@@ -395,7 +401,8 @@ def _sla(tickets: list[_TicketAsOf], t: int) -> Sla:
             breaching.append(SlaBreach(UUID(k.ticket_id), UUID(k.customer_id), k.priority, k.subject, k.status,
                                        k.assignee, from_micros(k.opened_at), response_late, resolution_late,
                                        response_hours, resolution_hours))
-    return Sla(first_response, resolution, breaching)
+    subjects = unseal([breach.subject for breach in breaching])  # sealed in the read model; opened in one go
+    return Sla(first_response, resolution, [replace(b, subject=s) for b, s in zip(breaching, subjects)])
 
 
 def _unresolved_oldest_then_resolved_newest(k: _TicketAsOf) -> tuple[bool, int, str]:

@@ -1,7 +1,8 @@
 """The aggregates this process saved last, so that the next command on one replays only newer events.
 
-Only aggregates whose events hold no personal data are kept: forgetting a person must leave no
-decrypted copy of their data in any process. A command takes its aggregate out of the cache and only
+Customers and leads are never kept, and deals and tickets are kept without their personal attributes
+(title, subject: replaced by a placeholder no command reads): forgetting a person must leave no decrypted
+copy of their data in any process. A command takes its aggregate out of the cache and only
 a successful save puts it back, so two threads never share an object and a refused command leaves
 nothing half-changed behind; events saved meanwhile by other processes are replayed on top.
 """
@@ -15,11 +16,13 @@ from uuid import UUID
 
 from domain.campaign import Campaign
 from domain.deal import Deal
+from domain.personal_data import PERSONAL_ATTRIBUTES
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 
 CACHED_TYPES: tuple[type, ...] = (Deal, Ticket, Campaign, Pipeline)
 DEFAULT_SIZE = 4096
+NOT_KEPT = "(not kept)"
 
 
 class AggregateCache:
@@ -39,6 +42,8 @@ class AggregateCache:
         """Keep a just-saved aggregate of a cached type (others are ignored)."""
         if not isinstance(aggregate, CACHED_TYPES):
             return
+        for name in PERSONAL_ATTRIBUTES.get(type(aggregate), ()):
+            setattr(aggregate, name, NOT_KEPT)
         with self._lock:
             self._aggregates[aggregate.id] = aggregate
             self._aggregates.move_to_end(aggregate.id)

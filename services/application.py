@@ -28,7 +28,7 @@ from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
 from services.log_protection import protect_event_log
-from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
+from services.personal_data import KeyStore, PersonalDataMapper, subjects_of_aggregates
 from services.readstore import ReadStore
 from services.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
@@ -93,7 +93,7 @@ class CrmApplication(Application):
 
     def save_new(self, *aggregates: CrmAggregate) -> None:
         """Save new aggregates (and changes to loaded ones) in one transaction."""
-        self.keys.ensure(subjects_of(e for a in aggregates for e in a.pending_events))  # one round trip
+        self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
         try:
             self.save(*aggregates)
         except IntegrityError as error:
@@ -224,8 +224,9 @@ class CrmApplication(Application):
         return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta))
 
     def forget_customer(self, customer_id: UUID, meta: Meta) -> int:
-        """Erase a customer's personal data everywhere: destroy the keys of the customer and of the leads
-        converted into them, then record that they were forgotten. Funnels and counts stay intact."""
+        """Erase a customer's personal data everywhere: destroy the keys of the customer, of the leads
+        converted into them and of every record bound to them (deals, tickets), then record that they were
+        forgotten. Funnels and counts stay intact."""
         leads = [e.originator_id for _, e in self.read_log(topics=[get_topic(Lead.Converted)])
                  if e.customer_id == customer_id]
 

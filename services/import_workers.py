@@ -16,10 +16,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from domain.personal_data import PERSONAL_FIELDS
 from services.application import CrmApplication
 from services.history_lines import read_line, reread_line
-from services.personal_data import KeyStore
+from services.personal_data import KeyStore, subjects_of_lines
 from services.settings import database_from_url
 from services.stored_state import StateEncoders
 
@@ -71,7 +70,7 @@ def stored_rows(keys: KeyStore, encoders: StateEncoders, lines: list[bytes]) -> 
     """The stored events of checked lines; their data subjects get their keys first (one round trip, as
     `CrmApplication.save_new` does) and leave the key cache after (it would grow with every person)."""
     checked = [reread_line(line) for line in lines]
-    subjects = {line.subject for line in checked if line.schema.cls in PERSONAL_FIELDS}  # about itself
+    subjects = subjects_of_lines(checked)  # each record's key, bound to its person where the line names them
     keys.ensure(subjects)
     rows = [(line.subject, line.version, *encoders.stored(line)) for line in checked]
     keys.evict(subjects)

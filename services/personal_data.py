@@ -1,6 +1,12 @@
-"""Crypto-shredding: personal fields are sealed (AES-GCM) with a key per data subject, kept in a key table
-beside the log. Forgetting someone deletes their keys: every sealed value of theirs — in the log, in read
-models that keep the seal, in Kafka replays from then on — reads as "(forgotten)".
+"""Crypto-shredding: personal fields are sealed (AES-GCM) with a key per record (a customer, a lead, a deal,
+a ticket), kept in a key table beside the log and bound to the person the record is about. Forgetting
+someone deletes every key bound to them: every sealed value of theirs — in the log, in read models that
+keep the seal, in exports and on Kafka (the relay publishes the seals, never the plain text) — reads as
+"(forgotten)".
+
+Why a key per record rather than one per person: a deal's later events do not name its customer, and
+`crm import` encodes chunks of a file in parallel workers that cannot know it; the record's own id is
+always at hand, and its creation event (`domain.personal_data.PERSON_FIELD`) binds its key to the person.
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -20,15 +27,17 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
-from domain.personal_data import PERSONAL_FIELDS
+from domain.personal_data import PERSON_ATTRIBUTE, PERSON_FIELD, PERSONAL_FIELDS
 from projections.tables import Table
 from services.readstore import ReadStore
 
 FORGOTTEN = "(forgotten)"
 PREFIX = "pii:v1:"
-KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT")), ("subject_id",))
+KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
+             ("subject_id",), indexes=(("person_id",),))
 _PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL_FIELDS)
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
+SEALED = re.compile(r"pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+")
 
 
 class PersonalText(str):
@@ -47,32 +56,50 @@ class PersonalText(str):
 
 def mark(value: str) -> str:
     """What a read model should store for a value: the seal of personal text (see `KeyStore.unseal_marks`)."""
-    return f"⟦{value.sealed}⟧" if isinstance(value, PersonalText) else value
+    if isinstance(value, PersonalText):
+        return f"⟦{value.sealed}⟧"
+    return f"⟦{value}⟧" if value.startswith(PREFIX) else value
+
+
+def subject_of_seal(sealed: str) -> str:
+    """The record whose key sealed this value."""
+    return sealed.removeprefix(PREFIX).partition(":")[0]
 
 
 class KeyStore:
-    """Per-subject keys in a table of the log's database, cached for `ttl` seconds per process (the
-    `max_cached` most recently loaded ones, so a rebuild over every person keeps memory flat)."""
+    """Per-record keys in a table of the log's database, each bound to the person the record is about,
+    cached for `ttl` seconds per process (the `max_cached` most recently loaded ones, so a rebuild over
+    every person keeps memory flat). The cache holds each key's AES-GCM object, made once per key: making
+    one costs about as much as sealing a field."""
 
     def __init__(self, store: ReadStore, ttl: float = 60.0, max_cached: int = 10_000) -> None:
         self.store = store
         self.ttl = ttl
         self.max_cached = max_cached
-        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[bytes, AESGCM, float]] = OrderedDict()
         self._lock = threading.Lock()
         with store.transaction() as cursor:
-            for statement in KEYS.ddl():
+            for statement in KEYS.ddl()[:1]:
+                cursor.execute(statement)
+            _add_person_column(cursor, store.kind)
+            for statement in KEYS.ddl()[1:]:
                 cursor.execute(statement)
 
-    def ensure(self, subjects: Iterable[str]) -> None:
-        """Make sure every subject has a key (one transaction for all that are missing)."""
-        missing = sorted({s for s in subjects if self._cached(s) is None})
+    def ensure(self, subjects: Mapping[str, str | None] | Iterable[str]) -> None:
+        """Make sure every subject has a key (one transaction for all that are missing), bound to the person
+        `subjects` maps it to (None: the record is about itself, or the person is not known here). A key
+        made without its person gets it when the record's creation event comes by (an import's chunks are
+        encoded in any order)."""
+        people = subjects if isinstance(subjects, Mapping) else dict.fromkeys(subjects)
+        missing = sorted(s for s in people if self._cached(s) is None)
         if not missing:
             return
         with self.store.transaction() as cursor:
-            cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret) VALUES (?, ?) "
-                               "ON CONFLICT (subject_id) DO NOTHING",
-                               [(s, base64.b64encode(AESGCM.generate_key(256)).decode()) for s in missing])
+            cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) VALUES (?, ?, ?) "
+                               f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
+                               f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL",
+                               [(s, base64.b64encode(AESGCM.generate_key(256)).decode(), people[s])
+                                for s in missing])
         self._load(missing)
 
     def preload(self, subjects: Iterable[str]) -> None:
@@ -83,18 +110,21 @@ class KeyStore:
             self._load(missing[start:start + 1000])
 
     def key(self, subject: str) -> bytes | None:
-        cached = self._cached(subject)
-        if cached is None:
-            self._load([subject])
-            cached = self._cached(subject)
-        return cached
+        cached = self._entry(subject)
+        return cached[0] if cached else None
 
-    def destroy(self, subjects: Iterable[str]) -> None:
-        """Forget these subjects for ever: their keys are deleted, here and in this process's cache."""
-        doomed = list(subjects)
+    def destroy(self, subjects: Iterable[str]) -> list[str]:
+        """Forget these people for ever: the keys of these records and of every record bound to them are
+        deleted, here and in this process's cache. Returns the records whose keys were deleted."""
+        people = list(subjects)
+        marks = ", ".join("?" * len(people))
         with self.store.transaction() as cursor:
+            cursor.execute(f"SELECT subject_id FROM {KEYS.name} WHERE subject_id IN ({marks}) "
+                           f"OR person_id IN ({marks})", [*people, *people])
+            doomed = sorted({subject for (subject,) in cursor.fetchall()} | set(people))
             cursor.executemany(f"DELETE FROM {KEYS.name} WHERE subject_id = ?", [(s,) for s in doomed])
         self.evict(doomed)
+        return doomed
 
     def evict(self, subjects: Iterable[str]) -> None:
         with self._lock:
@@ -102,24 +132,24 @@ class KeyStore:
                 self._cache.pop(subject, None)
 
     def seal(self, subject: str, plain: str) -> str:
-        key = self._cached(subject)
-        if key is None:  # a round trip only for a subject not cached
+        aead = self._cached(subject)
+        if aead is None:  # a round trip only for a subject not cached
             self.ensure([subject])
-            key = self.key(subject)
-        assert key is not None, f"no key for {subject}"
+            aead = self._cached(subject)
+        assert aead is not None, f"no key for {subject}"
         nonce = os.urandom(12)
-        cipher = AESGCM(key).encrypt(nonce, plain.encode(), subject.encode())
+        cipher = aead.encrypt(nonce, plain.encode(), subject.encode())
         return f"{PREFIX}{subject}:{base64.urlsafe_b64encode(nonce + cipher).decode()}"
 
     def unseal(self, sealed: str) -> str:
         """The plain text, or "(forgotten)" once the subject's key is gone."""
         subject, _, payload = sealed.removeprefix(PREFIX).partition(":")
-        key = self.key(subject)
-        if key is None:
+        entry = self._entry(subject)
+        if entry is None:
             return FORGOTTEN
         raw = base64.urlsafe_b64decode(payload)
         try:
-            return AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode()).decode()
+            return entry[1].decrypt(raw[:12], raw[12:], subject.encode()).decode()
         except InvalidTag:
             return FORGOTTEN
 
@@ -127,10 +157,26 @@ class KeyStore:
         """Text a read model stored with `mark`, with each seal opened (or "(forgotten)")."""
         return _SEALED_MARK.sub(lambda match: self.unseal(match.group(1)), text)
 
-    def _cached(self, subject: str) -> bytes | None:
+    def unseal_all_marks(self, texts: list[str]) -> list[str]:
+        """`unseal_marks` of many texts, their keys loaded together first (a query per thousand)."""
+        self.preload(subject_of_seal(m) for text in texts for m in _SEALED_MARK.findall(text))
+        return [self.unseal_marks(text) for text in texts]
+
+    def _entry(self, subject: str) -> tuple[bytes, AESGCM, float] | None:
+        entry = self._fresh(subject)
+        if entry is None:
+            self._load([subject])
+            entry = self._fresh(subject)
+        return entry
+
+    def _fresh(self, subject: str) -> tuple[bytes, AESGCM, float] | None:
         with self._lock:
             entry = self._cache.get(subject)
-        return entry[0] if entry and time.monotonic() - entry[1] < self.ttl else None
+        return entry if entry and time.monotonic() - entry[2] < self.ttl else None
+
+    def _cached(self, subject: str) -> AESGCM | None:
+        entry = self._fresh(subject)
+        return entry[1] if entry else None
 
     def _load(self, subjects: list[str]) -> None:
         placeholders = ", ".join("?" * len(subjects))
@@ -139,15 +185,57 @@ class KeyStore:
         now = time.monotonic()
         with self._lock:
             for subject, secret in rows:
-                self._cache[subject] = (base64.b64decode(secret), now)
+                key = base64.b64decode(secret)
+                self._cache[subject] = (key, AESGCM(key), now)
                 self._cache.move_to_end(subject)
             while len(self._cache) > self.max_cached:
                 self._cache.popitem(last=False)
 
 
-def subjects_of(events: Iterable[Any]) -> set[str]:
-    """The data subjects whose personal fields these events carry."""
-    return {str(e.originator_id) for e in events if type(e) in PERSONAL_FIELDS}
+def _add_person_column(cursor: Any, kind: str) -> None:
+    """Key tables made before keys were bound to people get the column (once; ALTER only when missing,
+    so a role that may not alter the table is not asked to)."""
+    if kind == "postgresql":
+        cursor.execute("SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = ? "
+                       "AND table_schema = current_schema()", [KEYS.name, "person_id"])
+    else:
+        cursor.execute(f"SELECT 1 FROM pragma_table_info('{KEYS.name}') WHERE name = ?", ["person_id"])
+    if not cursor.fetchall():
+        cursor.execute(f"ALTER TABLE {KEYS.name} ADD COLUMN person_id TEXT")
+
+
+def person_of_event(event: Any) -> str | None:
+    """The person a creation event binds its record to, when that is not the record itself."""
+    field = PERSON_FIELD.get(type(event))
+    return str(getattr(event, field)) if field else None
+
+
+def subjects_of(events: Iterable[Any]) -> dict[str, str | None]:
+    """The records whose personal fields these events carry, each with the person it is about if known."""
+    return {str(e.originator_id): person_of_event(e) for e in events if type(e) in PERSONAL_FIELDS}
+
+
+def subjects_of_aggregates(aggregates: Iterable[Any]) -> dict[str, str | None]:
+    """`subjects_of` the aggregates' pending events, the person taken from the aggregate itself (a deal's
+    later events do not name its customer; the deal does)."""
+    subjects: dict[str, str | None] = {}
+    for aggregate in aggregates:
+        if any(type(e) in PERSONAL_FIELDS for e in aggregate.pending_events):
+            attribute = PERSON_ATTRIBUTE.get(type(aggregate))
+            subjects[str(aggregate.id)] = str(getattr(aggregate, attribute)) if attribute else None
+    return subjects
+
+
+def subjects_of_lines(lines: Iterable[Any]) -> dict[str, str | None]:
+    """`subjects_of` checked history lines (`services.history_lines.HistoryLine`)."""
+    subjects: dict[str, str | None] = {}
+    for line in lines:
+        if line.schema.cls in PERSONAL_FIELDS:
+            field = PERSON_FIELD.get(line.schema.cls)
+            person = str(UUID(line.data[field])) if field else None
+            if person or line.subject not in subjects:
+                subjects[line.subject] = person
+    return subjects
 
 
 class PersonalDataMapper(Mapper):
@@ -180,6 +268,10 @@ class PersonalDataMapper(Mapper):
         for name in PERSONAL_FIELDS.get(type(event), ()):
             value = getattr(event, name)
             if isinstance(value, str) and value.startswith(PREFIX):
-                plain = self.keys.unseal(value)
-                object.__setattr__(event, name, FORGOTTEN if plain == FORGOTTEN else PersonalText(plain, value))
+                object.__setattr__(event, name, PersonalText(self.keys.unseal(value), value))
         return event
+
+    def to_sealed_event(self, stored_event: StoredEvent) -> Any:
+        """The domain event with its personal fields left sealed (`pii:v1:…` text): for copies that leave
+        the log (Kafka), which must go blind when the person is forgotten."""
+        return super().to_domain_event(stored_event)

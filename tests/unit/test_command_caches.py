@@ -13,8 +13,8 @@ import pytest
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
-from domain.personal_data import PERSONAL_FIELDS
-from services.aggregate_cache import CACHED_TYPES, AggregateCache
+from domain.personal_data import PERSONAL_ATTRIBUTES, PERSONAL_FIELDS
+from services.aggregate_cache import CACHED_TYPES, NOT_KEPT, AggregateCache
 from services.application import ConcurrencyConflict, CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
@@ -111,7 +111,22 @@ def test_a_command_refused_at_save_leaves_nothing_half_changed(
 def test_no_aggregate_with_personal_data_is_kept_in_memory() -> None:
     kept_by_name = {cached.__name__ for cached in CACHED_TYPES}
 
-    assert not [event for event in PERSONAL_FIELDS if event.__qualname__.split(".")[0] in kept_by_name]
+    kept_with_personal_data = {event.__qualname__.split(".")[0] for event in PERSONAL_FIELDS} & kept_by_name
+    assert kept_with_personal_data == {cls.__name__ for cls in PERSONAL_ATTRIBUTES}  # kept without that data
     cache, customer = AggregateCache(), Customer.register("张三", "", "华东", "零售", "web", at(0))
     cache.keep(customer)
     assert cache.take(customer.id) is None
+
+
+def test_a_kept_deal_holds_no_plain_copy_of_its_title(tmp_path: Path) -> None:
+    app = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.db'}"))
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer("张三", "", "华东", "零售", "web", at(0))
+    deal = app.open_deal("sales", customer, "张三的云服务", "100", "CNY", "李娜", at(1))
+    app.change_stage(deal, "proposal", "张三 asked for a quote", at(2))
+
+    kept = app._recent.take(deal)
+
+    assert kept is not None and kept.title == NOT_KEPT
+    assert app.get(Deal, deal).title == "张三的云服务"
+    app.close()

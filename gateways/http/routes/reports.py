@@ -17,12 +17,13 @@ from fastapi.responses import Response
 
 from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up
+from gateways.http.deps import caught_up, crm
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
+from services.application import CrmApplication
 from services.readstore import ReadStore
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
@@ -37,8 +38,9 @@ Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
                                 "the service funnel as of an instant (default now)")
-def tickets(store: Tickets, params: Page, as_of: AsOf = None) -> Response:
-    report = TicketQueries(store).report(as_of or datetime.now(timezone.utc)).to_dict()
+def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page,
+            as_of: AsOf = None) -> Response:
+    report = TicketQueries(store, app.keys).report(as_of or datetime.now(timezone.utc)).to_dict()
     report["sla"]["breaching"] = page(report["sla"]["breaching"], params)
     return json_response(report)
 

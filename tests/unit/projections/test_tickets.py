@@ -74,7 +74,7 @@ def _built(crm: CrmApplication, limit: int = 5000) -> ReadStore:
 def tickets(request: pytest.FixtureRequest, crm: CrmApplication, history: dict[str, UUID]) -> Iterator[Report]:
     """The ticket report at an instant, from the incremental read model or from a replay up to it."""
     if request.param == "replay":
-        yield lambda instant: TicketQueries(replay_until(crm, [TicketsReadModel()], instant)).report(instant)
+        yield lambda instant: TicketQueries(replay_until(crm, [TicketsReadModel()], instant), crm.keys).report(instant)
         return
     store = _built(crm)
     yield TicketQueries(store).report

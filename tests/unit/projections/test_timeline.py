@@ -114,12 +114,13 @@ def test_entries_say_who_did_what_to_which_subject(timeline: Query, history: dic
 
     stage = entries["Deal.StageChanged"]
     assert (stage.actor, stage.subject_id) == ("陈杰", history["deal"])
-    assert stage.summary == "采购: lead → first_contact (客户确认需求)"
-    assert entries["Deal.Won"].summary == "采购: first_contact → won (回款计划已确认)"
-    assert entries["Customer.TouchLogged"].summary == "visit outbound: (forgotten)"  # X was forgotten on day 12
+    # X was forgotten on day 12: the free text of X's deals and tickets went with X's personal data
+    assert stage.summary == "(forgotten): lead → first_contact ((forgotten))"
+    assert entries["Deal.Won"].summary == "(forgotten): first_contact → won ((forgotten))"
+    assert entries["Customer.TouchLogged"].summary == "visit outbound: (forgotten)"
     assert entries["Lead.Assigned"].summary == "lead assigned to 陈杰 (industry)"
     assert (entries["Ticket.SatisfactionRated"].summary, entries["Ticket.SatisfactionRated"].subject_id) == (
-        "系统登录失败: rated 5/5 (很好)", history["ticket"])
+        "(forgotten): rated 5/5 ((forgotten))", history["ticket"])
     assert entries["Customer.Forgotten"].summary == "forgotten"
 
 
@@ -221,7 +222,7 @@ def test_cli_prints_the_timeline_as_json(recorded: dict[str, UUID]) -> None:
     data = orjson.loads(result.output)
     assert (data["total"], data["as_of"]) == (12, "2026-03-07T09:00:00+00:00")
     assert [e["kind"] for e in data["entries"]] == ["Lead.Captured", "Campaign.ResponseRecorded"]
-    assert data["entries"][0]["summary"] == "lead captured: (forgotten) (某公司) via event"  # X, its lead too
+    assert data["entries"][0]["summary"] == "lead captured: (forgotten) ((forgotten)) via event"  # X, its lead too
 
 
 def test_cli_prints_a_table_of_entries(recorded: dict[str, UUID]) -> None:
@@ -229,7 +230,7 @@ def test_cli_prints_a_table_of_entries(recorded: dict[str, UUID]) -> None:
 
     assert result.exit_code == 0, result.output
     assert "entries 14–14 of 20" in result.output
-    assert "采购: lead → first_contact (客户确认需求)" in result.output
+    assert "(forgotten): lead → first_contact ((forgotten))" in result.output  # X's deal, once X was forgotten
 
 
 def test_cli_refuses_an_unknown_customer(recorded: dict[str, UUID]) -> None:
