@@ -271,6 +271,11 @@ class PersonalDataMapper(Mapper):
                 object.__setattr__(event, name, PersonalText(self.keys.unseal(value), value))
         return event
 
+    def to_sealed_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        """`to_sealed_event` of each: for read models, which store the seals and open them at query time
+        (`mark`); no key is read, so a rebuild does no decryption at all."""
+        return [Mapper.to_domain_event(self, e) for e in stored_events]
+
     def to_sealed_event(self, stored_event: StoredEvent) -> Any:
         """The domain event with its personal fields left sealed (`pii:v1:…` text): for copies that leave
         the log (Kafka), which must go blind when the person is forgotten."""

@@ -124,7 +124,8 @@ class Projector:
             start, limit, stop=head, topics=self._topics, inclusive_of_start=False
         )
         end = notifications[-1].id if len(notifications) == limit else head
-        events = list(zip([n.id for n in notifications], self.app.mapper.to_domain_events(notifications)))
+        # read models keep personal data sealed (they open it at query time), so nothing is unsealed here
+        events = list(zip([n.id for n in notifications], self.app.mapper.to_sealed_events(notifications)))
         carried = self._take_carried_rows(positions)
         with self.store.transaction() as cursor:
             rows = carried.bind(cursor) if carried else Rows(cursor, self._tables)
