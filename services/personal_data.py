@@ -131,6 +131,10 @@ class KeyStore:
             for subject in subjects:
                 self._cache.pop(subject, None)
 
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def seal(self, subject: str, plain: str) -> str:
         aead = self._cached(subject)
         if aead is None:  # a round trip only for a subject not cached

@@ -11,7 +11,7 @@ import typer
 from kafka.errors import KafkaError
 
 from gateways.cli.common import console, crm_application, fail, read_store
-from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, InboundConsumer, consumer_for
+from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, InboundConsumer, consumer_for, ensure_dlq_topic
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
@@ -54,6 +54,7 @@ def inbound(
     """Turn touches and campaign responses from other systems into commands; refused ones go to the DLQ."""
     with crm_application() as crm:
         try:
+            ensure_dlq_topic(bootstrap, dlq)
             worker = InboundConsumer(crm, consumer_for(bootstrap, topic), producer_for(bootstrap), dlq_topic=dlq)
         except KafkaError as error:
             raise fail(f"Kafka at {bootstrap}: {error}") from None

@@ -5,7 +5,8 @@ A permission is "<area>:<action>" with action read or write. Roles:
 - sales: customers, leads, deals, campaigns (read and write); pipelines, the funnel, segments, reports and
   customer timelines (read);
 - service: tickets (read and write), customers, reports and timelines (read) and logging customer touches;
-- analyst: every read (GET).
+- analyst: every read (GET);
+- subscriber: a downstream service of crm.events that may open sealed personal data, and nothing else.
 
 Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool,
 a hand-off that costs more than the check itself.
@@ -28,6 +29,7 @@ GRANTS: dict[str, frozenset[str]] = {
                         "pipelines:read", "funnel:read", "segments:read", "reports:read", "timeline:read"}),
     "service": frozenset({"tickets:*", "customers:read", "customer_touches:write", "timeline:read", "reports:read"}),
     "analyst": frozenset({"*:read"}),
+    "subscriber": frozenset({"personal_data:open"}),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="A token from the API's tokens file.")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-ROLES = ("admin", "sales", "service", "analyst")
+ROLES = ("admin", "sales", "service", "analyst", "subscriber")
 TOKENS_FILE_VARIABLE = "CRM_API_TOKENS_FILE"
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 

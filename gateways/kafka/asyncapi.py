@@ -21,6 +21,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
+from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from gateways.kafka.cloudevents import ENVELOPE_FIELDS
@@ -64,10 +65,29 @@ def _schema(hint: Any) -> dict[str, Any]:
     return dict(_SCALARS[hint])
 
 
+SEALED = {"$ref": "#/components/schemas/SealedPersonalData"}
+SEALED_SCHEMA = {
+    "type": "string", "pattern": r"^(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)?$", "x-personal-data": True,
+    "description": "Personal data, sealed: 'pii:v1:<record id>:<base64url(nonce[12] || AES-256-GCM ciphertext "
+                   "and tag)>', the UTF-8 text encrypted with the key of that record (a customer, lead, deal or "
+                   "ticket; additional data: the record id), bound to the person it is about; '' when empty. "
+                   "Authorised services open it with POST /personal-data/open (role subscriber) while the person "
+                   "is not forgotten; afterwards it opens to '(forgotten)', here and in every copy. Do not store "
+                   "the opened text: keep the seal and open it when needed.",
+}
+DLQ_DESCRIPTION = (
+    "Refused inbound messages, with headers dlq_reason, dlq_origin (topic/partition/offset) and dlq_time. "
+    "Personal fields (a touch's summary, and anything unparsable) are replaced by {\"removed\": <characters>} "
+    "before dead-lettering; ids, source, type, channel, direction, kind and times are kept for debugging. "
+    "Retention: 7 days (retention.ms set when `crm inbound` creates the topic).")
+
+
 def event_payload(event_class: type) -> dict[str, Any]:
     hints = typing.get_type_hints(event_class)
     fields = [f.name for f in dataclasses.fields(event_class) if f.name not in ENVELOPE_FIELDS]
-    return {"type": "object", "required": fields, "properties": {name: _schema(hints[name]) for name in fields}}
+    personal = PERSONAL_FIELDS.get(event_class, ())
+    return {"type": "object", "required": fields,
+            "properties": {name: dict(SEALED) if name in personal else _schema(hints[name]) for name in fields}}
 
 
 def event_classes() -> list[type]:
@@ -86,13 +106,14 @@ def document() -> dict[str, Any]:
         "asyncapi": "3.0.0",
         "info": {"title": "Event-sourced CRM", "version": "1.0.0",
                  "description": "Every CRM event, published at least once in log order per customer (key = the "
-                                "customer the event is about, else the aggregate id); deduplicate by ce_id."},
+                                "customer the event is about, else the aggregate id); deduplicate by ce_id. "
+                                "Personal data is sealed per person (SealedPersonalData): forgetting a customer "
+                                "destroys the keys, so every copy of their data becomes unreadable."},
         "channels": {
             "events": {"address": TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in messages}},
             "inbound": {"address": INBOUND_TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"}
                                                                for k in inbound}},
-            "inboundDlq": {"address": DLQ_TOPIC, "description": "Refused inbound messages, unchanged, with headers "
-                                                                "dlq_reason, dlq_origin (topic/partition/offset), dlq_time.",
+            "inboundDlq": {"address": DLQ_TOPIC, "description": DLQ_DESCRIPTION,
                            "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in inbound}},
         },
         "operations": {
@@ -100,7 +121,7 @@ def document() -> dict[str, Any]:
             "receiveInbound": {"action": "receive", "channel": {"$ref": "#/channels/inbound"}},
             "sendDeadLetters": {"action": "send", "channel": {"$ref": "#/channels/inboundDlq"}},
         },
-        "components": {"messages": {**messages, **inbound}},
+        "components": {"messages": {**messages, **inbound}, "schemas": {"SealedPersonalData": SEALED_SCHEMA}},
     }
 
 

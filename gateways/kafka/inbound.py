@@ -3,10 +3,17 @@
 Topic `crm.inbound` carries JSON messages (see asyncapi.yaml). A message that cannot be understood
 or is refused by the domain goes to `crm.inbound.dlq` with the reason in its headers, and the
 consumer carries on. Offsets are committed only after a batch was handled or dead-lettered.
+
+The DLQ keeps no personal data in clear: a dead letter keeps what an operator needs to see why it was
+refused (type, source, ids, channel, direction, kind, times — each only when it has the expected form)
+and replaces everything else, the touch's summary first, by its length. The DLQ's retention is
+`DLQ_RETENTION_MS` (7 days), set when `crm inbound` creates the topic (`ensure_dlq_topic`).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from datetime import datetime
 from typing import Annotated, Literal
@@ -14,14 +21,29 @@ from uuid import UUID
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from domain.base import Meta
 from domain.errors import DomainError
+from domain.vocabulary import RESPONSE_KINDS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 
 INBOUND_TOPIC = "crm.inbound"
 DLQ_TOPIC = "crm.inbound.dlq"
+DLQ_RETENTION_MS = 7 * 24 * 3600 * 1000  # a week to look at a refusal and resend; then Kafka deletes it
+log = logging.getLogger(__name__)
+_ID = re.compile(r"[0-9a-fA-F-]{32,36}")
+_TIME = re.compile(r"[0-9T:.+Z -]{10,40}")
+_SOURCE = re.compile(r"[A-Za-z0-9._/-]{1,100}")
+KEPT_IN_DLQ = {  # field → the form its value must have to be kept in a dead letter (else only its length)
+    "type": frozenset({"touch", "campaign_response"}).__contains__,
+    "source": _SOURCE.fullmatch, "occurred_at": _TIME.fullmatch,
+    "customer_id": _ID.fullmatch, "campaign_id": _ID.fullmatch, "lead_id": _ID.fullmatch,
+    "channel": frozenset(TOUCH_CHANNELS).__contains__, "direction": frozenset(TOUCH_DIRECTIONS).__contains__,
+    "kind": frozenset(RESPONSE_KINDS).__contains__,
+}
 
 
 class _Inbound(BaseModel):
@@ -63,7 +85,7 @@ def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:
     except orjson.JSONDecodeError as error:
         raise ValueError(f"not JSON: {error}") from None
     except ValidationError as error:
-        raise ValueError(f"invalid message: {error.errors(include_url=False)}") from None
+        raise ValueError(f"invalid message: {error.errors(include_url=False, include_input=False)}") from None  # no value: it may be personal
     meta = _meta(message, correlation_id)
     try:
         if isinstance(message, TouchMessage):
@@ -101,15 +123,52 @@ class InboundConsumer:
         return handled, dead
 
     def _dead_letter(self, record: object, reason: str) -> None:
+        origin = f"{record.topic}/{record.partition}/{record.offset}"  # type: ignore[attr-defined]
         headers = [*(getattr(record, "headers", None) or []),
                    ("dlq_reason", reason[:4000].encode()),
-                   ("dlq_origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),  # type: ignore[attr-defined]
+                   ("dlq_origin", origin.encode()),
                    ("dlq_time", datetime.now().astimezone().isoformat().encode())]
-        self.producer.send(self.dlq_topic, key=record.key, value=record.value, headers=headers)  # type: ignore[attr-defined]
+        log.warning("inbound message %s refused, dead-lettered without its personal data", origin)
+        self.producer.send(self.dlq_topic, key=record.key, value=without_personal_data(record.value),  # type: ignore[attr-defined]
+                           headers=headers)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self.poll_once()
+
+
+def without_personal_data(value: bytes | None) -> bytes:
+    """A refused message as the DLQ keeps it: the fields an operator debugs with, when they have their
+    expected form; every other value (a summary, a mistyped field, a body that is not a JSON object)
+    replaced by {"removed": <its length in characters>}."""
+    try:
+        message = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        message = None
+    if not isinstance(message, dict):
+        return orjson.dumps({"removed": len((value or b"").decode(errors="replace"))})
+    return orjson.dumps({name: item if _kept(name, item) else {"removed": len(str(item))}
+                         for name, item in message.items()})
+
+
+def _kept(name: str, value: object) -> bool:
+    form = KEPT_IN_DLQ.get(name)
+    return value is None or (form is not None and isinstance(value, str) and bool(form(value)))
+
+
+def ensure_dlq_topic(bootstrap: str, topic: str = DLQ_TOPIC, retention_ms: int = DLQ_RETENTION_MS) -> None:
+    """Create the DLQ with its retention, or set the retention of one that exists (auto-created topics
+    would keep the broker's default)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-inbound-admin", request_timeout_ms=30_000)
+    try:
+        config = {"retention.ms": str(retention_ms)}
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1, topic_configs=config)])
+        except TopicAlreadyExistsError:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
+        log.info("dead-letter topic %s keeps messages %d ms", topic, retention_ms)
+    finally:
+        admin.close()
 
 
 def consumer_for(bootstrap: str, topic: str = INBOUND_TOPIC, group: str = "crm-inbound") -> KafkaConsumer:

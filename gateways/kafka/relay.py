@@ -4,6 +4,8 @@ It follows the log from a stored position. Each batch is produced, flushed and a
 broker before the new position (and the aggregate → customer keys it learnt) is committed, so a
 crash or a broker outage re-sends (same `ce_id`, consumers deduplicate) and never loses an event.
 The message key is the customer the event is about, so one customer's events stay in order.
+Personal fields are published as they are stored, sealed with the key of the person they are about
+(`services/personal_data.py`): forgetting the person blinds every copy on Kafka and downstream.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class KafkaRelay:
             rows = Rows(cursor, [SUBJECTS])
             messages = []
             for notification in notifications:
-                event = self.app.mapper.to_domain_event(notification)
+                event = self.app.mapper.to_sealed_event(notification)  # personal data stays sealed on Kafka
                 messages.append((partition_key(event, rows), *encode(event, notification.id)))
         futures = [self.producer.send(self.topic, key=key, value=value, headers=headers)
                    for key, headers, value in messages]

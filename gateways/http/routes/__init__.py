@@ -7,6 +7,7 @@ from gateways.http.routes import (
     funnel,
     health,
     leads,
+    personal_data,
     pipelines,
     reports,
     segments,
@@ -15,4 +16,4 @@ from gateways.http.routes import (
 )
 
 ROUTERS = tuple(module.router for module in (health, customers, leads, deals, campaigns, tickets, pipelines, funnel,
-                                             segments, reports, timeline))
+                                             segments, reports, timeline, personal_data))

@@ -19,6 +19,7 @@ TOKENS = {
     "sales": ("tok-sales-8b2e4d", "李娜"),
     "service": ("tok-service-5c7a90", "赵磊"),
     "analyst": ("tok-analyst-1d6f37", "王芳"),
+    "subscriber": ("tok-subscriber-7e1b52", "billing-service"),
 }
 
 
