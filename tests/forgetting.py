@@ -54,6 +54,7 @@ def record_someone_else(app: CrmApplication) -> UUID:
     """Another customer, whose data must stay readable."""
     other = app.register_customer("李雷", "李氏茶行", "华北", "教育", "event", at(0), email="lilei@example.com")
     app.log_touch(other, "phone", "inbound", "李先生询价", at(1))
+    app.add_tag(other, "李家常客", at(2))
     return other
 
 

@@ -88,9 +88,9 @@ def test_forgetting_makes_the_data_unreadable_everywhere_but_keeps_every_count(c
     assert not any(value in timeline for value in PERSONAL) and "(forgotten)" in timeline
     assert after["funnel"] == before["funnel"] and after["campaigns"] == before["campaigns"]
     assert after["tickets"] == before["tickets"]
-    registered = next(e for e in events if isinstance(e, Customer.Registered))
-    _, data = encode(registered, 1)  # what a Kafka replay would publish from now on
-    assert orjson.loads(data)["name"] == "(forgotten)"
+    registered = next(n for n in fresh.recorder.select_notifications(1, 100) if "Registered" in n.topic)
+    _, data = encode(fresh.mapper.to_sealed_event(registered), 1)  # what the relay publishes, before and after
+    assert fresh.keys.unseal(orjson.loads(data)["name"]) == "(forgotten)"
     fresh.close()
     store.close()
 
@@ -161,3 +161,44 @@ def test_events_read_in_a_batch_open_as_they_do_one_by_one_and_create_no_key(crm
     assert [vars(e) for e in batch] == [vars(crm_file.mapper.to_domain_event(s)) for s in stored]
     assert "(forgotten)" in [getattr(e, "name", None) for e in batch]
     assert crm_file.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == keys
+
+
+def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export_http_or_kafka_messages(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The SQLite version of tests/integration/test_forget_everywhere.py: the whole database file is searched."""
+    from fastapi.testclient import TestClient
+
+    from gateways.http.app import create_app
+    from services.history_export import export_history
+    from tests.forgetting import leaked, record_person, record_someone_else
+    from tests.unit.http.conftest import auth, registry
+
+    caplog.set_level("DEBUG")
+    database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
+    api = create_app(database, registry())
+    with TestClient(api) as client:
+        crm: CrmApplication = api.state.crm
+        ids = {name: str(value) for name, value in record_person(crm).items()}
+        other = record_someone_else(crm)
+        store = ReadStore(database)
+        projector_for(crm, store).catch_up()
+        crm.forget_customer(UUID(ids["customer"]), at(20, "dpo"))
+        projector_for(crm, store).catch_up()
+        answers = [client.get(path, headers=auth("admin")).text for path in (
+            f"/customers/{ids['customer']}", f"/customers/{ids['customer']}/timeline", f"/leads/{ids['lead']}",
+            f"/deals/{ids['deal']}", f"/deals/{ids['deal']}/history", f"/tickets/{ids['ticket']}",
+            "/reports/tickets?as_of=2026-12-31T00:00:00Z")]
+        with (tmp_path / "history.jsonl").open("wb") as out:
+            export_history(crm, out)
+        published = [encode(crm.mapper.to_sealed_event(n), n.id)[1]
+                     for n in crm.recorder.select_notifications(1, 1000)]
+        other_timeline = client.get(f"/customers/{other}/timeline", headers=auth("admin")).text
+        store.close()
+
+    files = b"".join(path.read_bytes() for path in tmp_path.glob("crm.db*"))  # the database, its WAL and journal
+    found = [*leaked(files, "database file"), *leaked("\n".join(answers), "HTTP"),
+             *leaked((tmp_path / "history.jsonl").read_bytes(), "export"), *leaked(b"\n".join(published), "Kafka"),
+             *leaked("\n".join(r.getMessage() for r in caplog.records), "logs")]
+    assert found == []
+    assert "李先生询价" in other_timeline and "tag added: 李家常客" in other_timeline  # the living read as before
+    assert "registered 李雷 (李氏茶行)" in other_timeline and "(forgotten)" in answers[1]
