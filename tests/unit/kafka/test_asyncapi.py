@@ -27,3 +27,25 @@ def test_every_published_event_has_a_message_whose_schema_names_its_fields(crm: 
         message = messages[event_type(event).removeprefix("crm.")]
         assert message["payload"]["required"] == list(event_data(event)), event_type(event)
     assert orjson.loads(COMMITTED.read_bytes())["channels"]["events"]["address"] == "crm.events"
+
+
+def test_every_personal_field_is_documented_sealed_and_published_sealed(crm: CrmApplication) -> None:
+    import re
+
+    from domain.personal_data import PERSONAL_FIELDS
+    from gateways.kafka.cloudevents import encode
+    from tests.history_of_every_event import record_every_event
+
+    record_every_event(crm)
+    document = asyncapi.document()
+    pattern = re.compile(document["components"]["schemas"]["SealedPersonalData"]["pattern"])
+    messages = document["components"]["messages"]
+    for event_class in asyncapi.event_classes():
+        properties = messages[event_class.__qualname__]["payload"]["properties"]
+        sealed = {name for name, schema in properties.items() if schema == asyncapi.SEALED}
+        assert sealed == set(PERSONAL_FIELDS.get(event_class, ())), event_class
+    for notification in crm.recorder.select_notifications(1, 10_000):
+        event = crm.mapper.to_sealed_event(notification)
+        data = orjson.loads(encode(event, notification.id)[1])
+        for name in PERSONAL_FIELDS.get(type(event), ()):
+            assert pattern.fullmatch(data[name]), (event_type(event), name, data[name])
