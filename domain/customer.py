@@ -126,14 +126,14 @@ class Customer(CrmAggregate):
         self._require_not_forgotten()
         tag = require_text(tag, "tag")
         if tag in self.tags:
-            raise DomainError(f"customer already has tag {tag!r}")
+            raise DomainError("customer already has this tag")  # not quoted: a refusal may be stored and logged
         self._record(self.TagAdded, meta, tag=tag)
 
     def remove_tag(self, tag: str, meta: Meta) -> None:
         self._require_not_forgotten()
         tag = require_text(tag, "tag")
         if tag not in self.tags:
-            raise DomainError(f"customer has no tag {tag!r}")
+            raise DomainError("customer has no such tag")
         self._record(self.TagRemoved, meta, tag=tag)
 
     def change_consent(self, marketing: bool, meta: Meta) -> None:

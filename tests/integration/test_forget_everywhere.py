@@ -130,6 +130,9 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
         registered = client.post("/customers", headers={**auth("sales"), "Idempotency-Key": "k-1"},
                                  json={"name": "韩梅梅", "region": "华东", "industry": "教育", "channel": "web"})
         assert registered.status_code == 201, registered.text
+        refused = client.post(f"/customers/{ids['customer']}/tags", json={"tag": SECRETS["tag"]},
+                              headers={**auth("sales"), "Idempotency-Key": "k-2"})  # its answer is kept for retries
+        assert refused.status_code == 422, refused.text
         _inbound(crm, kafka_bootstrap, inbound, dlq, ids["customer"])
         _relay_and_project(crm, store, kafka_bootstrap, events_topic)
 

@@ -99,7 +99,15 @@ def add_tag(customer_id: UUID, body: TagBody, cmd: Write) -> Response:
     return cmd.changed(body, customer_id, lambda meta: cmd.crm.add_tag(customer_id, body.tag, meta))
 
 
-@router.delete("/{customer_id}/tags/{tag}", response_model=Changed, summary="Remove a tag")
+@router.post("/{customer_id}/tags/removals", response_model=Changed, summary="Remove a tag (named in the body)")
+def remove_tag_named_in_body(customer_id: UUID, body: TagBody, cmd: Write) -> Response:
+    """A tag is personal data: in the body it stays out of URLs, and so out of access logs and proxies."""
+    return cmd.changed(body, customer_id, lambda meta: cmd.crm.remove_tag(customer_id, body.tag, meta))
+
+
+@router.delete("/{customer_id}/tags/{tag}", response_model=Changed, deprecated=True,
+               summary="Remove a tag (deprecated: the tag, personal data, ends up in access logs; use POST "
+                       "/customers/{customer_id}/tags/removals)")
 def remove_tag(customer_id: UUID, tag: Annotated[str, Path(min_length=1, max_length=64)], cmd: Write,
                body: CommandBody | None = None) -> Response:
     body = body or CommandBody()

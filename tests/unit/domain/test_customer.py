@@ -62,13 +62,13 @@ def test_add_and_remove_tags(customer, meta_at):
 
 def test_duplicate_tag_is_refused(customer, meta_at, refuse):
     customer.add_tag("VIP客户", meta_at(1))
-    refuse(customer, "customer already has tag 'VIP客户'", lambda: customer.add_tag("VIP客户", meta_at(2)))
-    refuse(customer, "customer already has tag 'VIP客户'", lambda: customer.add_tag("  VIP客户\t", meta_at(2)))
+    refuse(customer, "customer already has this tag", lambda: customer.add_tag("VIP客户", meta_at(2)))
+    refuse(customer, "customer already has this tag", lambda: customer.add_tag("  VIP客户\t", meta_at(2)))
 
 
 def test_tag_refusals(customer, meta_at, refuse):
     refuse(customer, "tag must not be empty", lambda: customer.add_tag("  ", meta_at(1)))
-    refuse(customer, "customer has no tag '潜力客户'", lambda: customer.remove_tag("潜力客户", meta_at(1)))
+    refuse(customer, "customer has no such tag", lambda: customer.remove_tag("潜力客户", meta_at(1)))
 
 
 def test_remove_tag_accepts_the_same_spelling_add_tag_accepted(customer, meta_at):
@@ -158,7 +158,7 @@ def test_replaying_customer_rebuilds_tags_consent_and_erasure(customer, meta_at,
     assert history[-1].originator_version == 8
     forgotten = replay(history)
     assert (forgotten.forgotten, forgotten.name, forgotten.email, forgotten.phone) == (True, FORGOTTEN_NAME, "", "")
-    assert forgotten.tags == {"金融行业"}
+    assert (forgotten.tags, forgotten.company) == (set(), "")  # tags and company are personal data too
 
 
 @pytest.mark.parametrize("value", [1, "yes", None])

@@ -66,16 +66,18 @@ def test_customer_commands_change_contact_details_touches_tags_consent_and_forge
         client.post(f"/customers/{customer}/tags", json={"tag": "大客户"}, headers=SALES),
         client.post(f"/customers/{customer}/tags", json={"tag": "华东"}, headers=SALES),
         client.delete(f"/customers/{customer}/tags/大客户", headers=SALES),
+        client.post(f"/customers/{customer}/tags", json={"tag": "老客户"}, headers=SALES),
+        client.post(f"/customers/{customer}/tags/removals", json={"tag": "老客户"}, headers=SALES),  # not in the URL
         client.put(f"/customers/{customer}/consent", json={"marketing": True}, headers=SALES),
     ]
     assert [(r.status_code, r.json()["version"], r.headers["etag"]) for r in steps] == [
-        (200, v, f'"{v}"') for v in range(2, 8)]
+        (200, v, f'"{v}"') for v in range(2, 10)]
     state = client.get(f"/customers/{customer}", headers=SERVICE).json()
     assert (state["email"], state["tags"], state["marketing_consent"]) == ("z@example.cn", ["华东"], True)
 
     forgotten = client.post(f"/customers/{customer}/forget", headers=SALES)
 
-    assert forgotten.json() == {"id": customer, "version": 8}
+    assert forgotten.json() == {"id": customer, "version": 10}
     state = client.get(f"/customers/{customer}", headers=SALES).json()
     assert (state["name"], state["email"], state["forgotten"]) == ("(forgotten)", "", True)
 
