@@ -202,3 +202,25 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
     assert found == []
     assert "李先生询价" in other_timeline and "tag added: 李家常客" in other_timeline  # the living read as before
     assert "registered 李雷 (李氏茶行)" in other_timeline and "(forgotten)" in answers[1]
+
+
+@pytest.mark.parametrize("batch", [2, 1000])  # a deal's later events in other batches than its opening, or not
+def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path: Path, batch: int) -> None:
+    from services import bulk_import
+    from services.history_export import export_history
+    from tests.forgetting import leaked, record_person
+
+    source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
+    source.ensure_default_pipelines(at(-1))
+    ids = record_person(source)
+    with (tmp_path / "history.jsonl").open("wb") as out:
+        export_history(source, out)
+    target = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'target.db'}"))
+    bulk_import.import_history(target, tmp_path / "history.jsonl", batch=batch)
+
+    target.forget_customer(ids["customer"], at(20, "dpo"))
+
+    fresh = CrmApplication(target.database)
+    texts = orjson.dumps([vars(e) for _, e in fresh.read_log()], default=str)
+    assert leaked(texts, "imported log") == [] and b"(forgotten)" in texts
+    assert leaked((tmp_path / "target.db").read_bytes(), "target file") == []
