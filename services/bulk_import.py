@@ -161,7 +161,7 @@ class HistoryWriter:
 
     def __init__(self, app: CrmApplication, batch: int, workers: ImportWorkers | None = None) -> None:
         self._app, self._batch, self._workers = app, batch, workers
-        self._encoders = StateEncoders(app.mapper, app.keys.seal, recorded=datetime.now(timezone.utc))
+        self._encoders = StateEncoders(app.mapper, app.keys.seal_all, recorded=datetime.now(timezone.utc))
         self._sent = 0  # events handed to the writer so far
 
     def write(self, source: IO[bytes], checked: CheckedFile, on_events: Callable[[int], None]) -> int:

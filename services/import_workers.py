@@ -51,7 +51,7 @@ _encoders: StateEncoders | None = None
 def _start(url: str, recorded: datetime) -> None:
     global _app, _encoders
     _app = CrmApplication(database_from_url(url))
-    _encoders = StateEncoders(_app.mapper, _app.keys.seal, recorded)
+    _encoders = StateEncoders(_app.mapper, _app.keys.seal_all, recorded)
 
 
 def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:

@@ -4,7 +4,7 @@ building the domain event.
 The library's `Mapper` stores `vars(event)` without originator id and version (plus `class_version` when
 it is above 1) as compact JSON with `ensure_ascii` off, each value of a registered type tagged as
 `{"_type_": name, "_data_": text}`; `PersonalDataMapper` first seals each non-empty personal field with
-its subject's key. Here that dict is made from the line's JSON values in the class's field order (ids,
+its record's key (`KeyStore.seal_all`, all of an event's fields in one call). Here that dict is made from the line's JSON values in the class's field order (ids,
 times, money and dates are text in the line already; they become the text their transcoding writes)
 and dumped with orjson, which writes the same bytes as the library's JSON encoder for these values.
 `tests/unit/test_stored_state.py` holds the two equal for every event type.
@@ -32,7 +32,7 @@ from services.history_lines import CANONICAL_UUID, SCHEMAS, EventSchema, History
 TAGGED_TYPES = (UUID, datetime, Decimal, date)
 NOT_IN_STATE = ("originator_id", "originator_version")  # stored in columns of their own
 CANONICAL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?Z")  # orjson's UTC
-Seal = Callable[[str, str], str]  # (subject, plain text) → sealed text
+Seal = Callable[[str, list[str]], list[str]]  # (subject, plain texts) → sealed texts (`KeyStore.seal_all`)
 
 
 def iso_time(text: str) -> str:
@@ -94,9 +94,9 @@ class StateEncoder:
             value = state[name]
             if value is not None:
                 state[name] = tag(value)
-        for name in self.personal:
-            if state[name]:
-                state[name] = seal(subject, state[name])
+        names = [name for name in self.personal if state[name]]
+        if names:  # one call per event, as the mapper does
+            state.update(zip(names, seal(subject, [state[name] for name in names])))
         return orjson.dumps(state)
 
 

@@ -44,7 +44,7 @@ def _lines(crm: CrmApplication) -> list[bytes]:
 def _both(crm: CrmApplication, line: bytes) -> tuple[StoredEvent, StoredEvent]:
     """The stored event the import writes for `line`, and the one the mapper writes for its domain event."""
     checked = read_line(line)
-    topic, state = StateEncoders(crm.mapper, crm.keys.seal, RECORDED).stored(checked)
+    topic, state = StateEncoders(crm.mapper, crm.keys.seal_all, RECORDED).stored(checked)
     mapped = crm.mapper.to_stored_event(parse_event(line, RECORDED))
     return StoredEvent(UUID(checked.subject), checked.version, topic, state), mapped
 
