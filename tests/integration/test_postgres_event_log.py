@@ -32,7 +32,8 @@ def test_appended_events_read_back_identically_from_a_new_connection(crm_pg: Crm
     with psycopg.connect(pg_database) as connection:
         stored = connection.execute(f"SELECT convert_from(state, 'UTF8') FROM {crm_pg.recorder.events_table_name} "
                                     "WHERE originator_id = %s ORDER BY originator_version", (deal_id,)).fetchall()
-    assert "客户要求现场调研" in stored[1][0]  # stored as readable UTF-8 JSON, not escaped
+    assert '"actor":"刘洋"' in stored[1][0]  # stored as readable UTF-8 JSON, not escaped
+    assert "客户要求现场调研" not in stored[1][0]  # a reason is personal data: sealed
 
 
 def test_notification_ids_are_gap_free_and_ordered(crm_pg: CrmApplication) -> None:
