@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -95,6 +96,18 @@ def require_text(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise DomainError(f"{what} must not be empty")
     return value.strip()
+
+
+_CONTACT_DETAILS = re.compile(r"@|[0-9][0-9 ()+-]{5,}[0-9]")  # an e-mail address, or 7+ digits of a phone number
+
+
+def require_dimension(value: str, what: str) -> str:
+    """A segmentation dimension (region, industry): not sealed, so it may not hold contact details."""
+    value = require_text(value, what)
+    if _CONTACT_DETAILS.search(value):
+        raise DomainError(f"{what} must not hold an e-mail address or a phone number: it is not personal data "
+                          "and is stored unsealed")
+    return value
 
 
 def require_choice(value: str, allowed: tuple[str, ...] | frozenset[str], what: str) -> str:

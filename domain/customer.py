@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
-from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
 from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 
@@ -94,8 +94,8 @@ class Customer(CrmAggregate):
             id=id or uuid4(),
             name=require_text(name, "customer name"),
             company=company.strip(),
-            region=require_text(region, "region"),
-            industry=require_text(industry, "industry"),
+            region=require_dimension(region, "region"),
+            industry=require_dimension(industry, "industry"),
             channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
             email=email.strip(),
             phone=phone.strip(),

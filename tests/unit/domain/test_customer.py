@@ -41,6 +41,8 @@ def test_register_sets_details_and_defaults(customer):
         ({"name": ""}, "customer name must not be empty"),
         ({"channel": "tv"}, "unknown acquisition channel 'tv'; expected one of:"),
         ({"region": " "}, "region must not be empty"),
+        ({"region": "王先生 139 1234 5678"}, "region must not hold an e-mail address or a phone number"),
+        ({"industry": "wang@example.com"}, "industry must not hold an e-mail address or a phone number"),
     ],
 )
 def test_register_refusals(register, overrides, message):
