@@ -27,7 +27,7 @@ def forget(
     with crm_application() as crm:
         crm.forget_customer(customer_id, Meta.now(actor))
         console.print(f"Customer {customer_id} forgotten: their personal data now reads \"(forgotten)\" "
-                      "in the log, the read models and Kafka replays.")
+                      "in the log, the read models, exports and every copy on Kafka.")
 
 
 @customer_app.command("timeline")
