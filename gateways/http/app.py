@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from domain.base import Meta
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.errors import install_error_handlers
-from gateways.http.idempotency import IdempotencyStore
 from gateways.http.limits import BodyLimit
 from gateways.http.responses import OrjsonResponse
 from gateways.http.routes import ROUTERS
@@ -46,7 +45,6 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
-    api.state.idempotency = IdempotencyStore(store)
     api.state.projectors = {}
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
