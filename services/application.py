@@ -9,7 +9,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -28,7 +28,7 @@ from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
-from services.command_receipts import Receipt
+from services.command_receipts import Receipt, now_micros
 from services.event_recorder import ReceiptPOPORecorder
 from services.log_protection import protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
@@ -147,6 +147,11 @@ class CrmApplication(Application):
     def receipt(self, principal: str, key: str) -> Receipt | None:
         """The receipt of `principal`'s command sent with idempotency `key`, if one was written."""
         return self.recorder.select_receipt(principal, key)  # type: ignore[attr-defined, no-any-return]
+
+    def prune_receipts(self, older_than: timedelta) -> int:
+        """Forget the answers of commands older than `older_than` (a retry with such a key runs again)."""
+        before = now_micros() - int(older_than.total_seconds() * 1_000_000)
+        return self.recorder.prune_receipts(before)  # type: ignore[attr-defined, no-any-return]
 
     def keep_refusal(self, receipt: Receipt) -> Receipt | None:
         """Keep the answer of a refused command (no events): None when kept, else the receipt the key

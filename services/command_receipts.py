@@ -11,12 +11,17 @@ no events. Transient failures (the database away, a lost connection, a conflict)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import orjson
 
 TABLE = "crm_command_receipts"
-COLUMNS = "principal, idem_key, fingerprint, status, answer"
+COLUMNS = "principal, idem_key, fingerprint, status, answer, recorded_at"
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True)
@@ -29,23 +34,27 @@ class Receipt:
     status: int
     body: bytes
     headers: dict[str, str]
+    recorded_at: int = field(default_factory=now_micros, compare=False)  # µs since the epoch, for pruning
 
-    def row(self) -> tuple[str, str, str, int, str]:
+    def row(self) -> tuple[str, str, str, int, str, int]:
         answer = orjson.dumps({"body": self.body.decode("utf-8"), "headers": self.headers}).decode()
-        return self.principal, self.key, self.fingerprint, self.status, answer
+        return self.principal, self.key, self.fingerprint, self.status, answer, self.recorded_at
 
     @classmethod
-    def from_row(cls, row: tuple[str, str, str, int, str]) -> Receipt:
-        principal, key, fingerprint, status, answer = row
+    def from_row(cls, row: tuple[str, str, str, int, str, int]) -> Receipt:
+        principal, key, fingerprint, status, answer, recorded_at = row
         data = orjson.loads(answer)
-        return cls(principal, key, fingerprint, int(status), data["body"].encode("utf-8"), data["headers"])
+        return cls(principal, key, fingerprint, int(status), data["body"].encode("utf-8"), data["headers"],
+                   int(recorded_at))
 
 
-def create_table_sql(text: str = "TEXT") -> str:
-    return (f"CREATE TABLE IF NOT EXISTS {TABLE} (principal {text} NOT NULL, idem_key {text} NOT NULL, "
-            f"fingerprint {text} NOT NULL, status INTEGER NOT NULL, answer {text} NOT NULL, "
-            "PRIMARY KEY (principal, idem_key))")
+def create_table_sql() -> list[str]:
+    return [f"CREATE TABLE IF NOT EXISTS {TABLE} (principal TEXT NOT NULL, idem_key TEXT NOT NULL, "
+            "fingerprint TEXT NOT NULL, status INTEGER NOT NULL, answer TEXT NOT NULL, recorded_at BIGINT NOT NULL, "
+            "PRIMARY KEY (principal, idem_key))",
+            f"CREATE INDEX IF NOT EXISTS crm_receipts_by_time ON {TABLE} (recorded_at)"]
 
 
 SELECT_SQL = f"SELECT {COLUMNS} FROM {TABLE} WHERE principal = ? AND idem_key = ?"
-INSERT_SQL = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+INSERT_SQL = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+PRUNE_SQL = f"DELETE FROM {TABLE} WHERE recorded_at < ?"

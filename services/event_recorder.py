@@ -79,8 +79,8 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
                  "function": Identifier(INSERT_FUNCTION), "event": Identifier(self.stored_event_type_name),
                  "channel": Identifier(self.channel_name), "receipts": Identifier(command_receipts.TABLE),
                  "with_receipt": Identifier(RECEIPT_FUNCTION)}
-        self.sql_create_statements.append(SQL(command_receipts.create_table_sql().replace(
-            command_receipts.TABLE, "{schema}.{receipts}")).format(**names))
+        self.sql_create_statements.extend(SQL(statement.replace(command_receipts.TABLE, "{schema}.{receipts}"))
+                                          .format(**names) for statement in command_receipts.create_table_sql())
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) RETURNS SETOF bigint "
             "LANGUAGE plpgsql AS $BODY$ BEGIN "
@@ -94,14 +94,14 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         # The receipt goes in first: a key already answered fails here, before the events table is locked.
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{with_receipt}(events {schema}.{event}[], "
-            "principal text, idem_key text, fingerprint text, status integer, answer text) "
+            "principal text, idem_key text, fingerprint text, status integer, answer text, recorded_at bigint) "
             "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
             f"INSERT INTO {{schema}}.{{receipts}} ({command_receipts.COLUMNS}) "
-            "VALUES (principal, idem_key, fingerprint, status, answer); "
+            "VALUES (principal, idem_key, fingerprint, status, answer, recorded_at); "
             "RETURN QUERY SELECT * FROM {schema}.{function}(events); "
             "END; $BODY$").format(**names))
         self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names).as_bytes()  # composed once
-        self._insert_with_receipt = SQL("SELECT * FROM {schema}.{with_receipt}(%s, %s, %s, %s, %s, %s)").format(
+        self._insert_with_receipt = SQL("SELECT * FROM {schema}.{with_receipt}(%s, %s, %s, %s, %s, %s, %s)").format(
             **names).as_bytes()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -136,12 +136,17 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
                            receipt.row())
             return cursor.rowcount == 1
 
+    def prune_receipts(self, before_micros: int) -> int:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(command_receipts.PRUNE_SQL.replace("?", "%s"), (before_micros,))
+            return cursor.rowcount
+
 
 class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, writing a command's receipt in its events' transaction."""
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), command_receipts.create_table_sql()]
+        return [*super().construct_create_table_statements(), *command_receipts.create_table_sql()]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], *,
                        receipt: Receipt | None = None, **kwargs: Any) -> Sequence[int] | None:
@@ -163,6 +168,11 @@ class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
         except (IntegrityError, sqlite3.IntegrityError):
             return False
         return True
+
+    def prune_receipts(self, before_micros: int) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(command_receipts.PRUNE_SQL, (before_micros,))
+            return c.sqlite_cursor.rowcount
 
 
 class ReceiptPOPORecorder(POPOApplicationRecorder):
@@ -189,3 +199,10 @@ class ReceiptPOPORecorder(POPOApplicationRecorder):
     def insert_receipt(self, receipt: Receipt) -> bool:
         with self._database_lock:
             return self._receipts.setdefault((receipt.principal, receipt.key), receipt) is receipt
+
+    def prune_receipts(self, before_micros: int) -> int:
+        with self._database_lock:
+            old = [key for key, receipt in self._receipts.items() if receipt.recorded_at < before_micros]
+            for key in old:
+                del self._receipts[key]
+            return len(old)

@@ -88,3 +88,21 @@ def test_a_bad_database_url_exits_non_zero_with_a_message(monkeypatch: pytest.Mo
 )
 def test_six_months_before_is_calendar_months(instant: datetime, expected: datetime) -> None:
     assert months_before(instant, 6) == expected
+
+
+def test_receipts_prune_removes_only_old_answers(sqlite_url: str) -> None:
+    from services.application import CrmApplication
+    from services.command_receipts import Receipt, now_micros
+    from services.settings import database_from_url
+
+    crm = CrmApplication(database_from_url(sqlite_url))
+    week = 7 * 86_400 * 1_000_000
+    crm.keep_refusal(Receipt("李娜", "old", "p", 404, b"{}", {}, recorded_at=now_micros() - 2 * week))
+    crm.keep_refusal(Receipt("李娜", "new", "p", 404, b"{}", {}))
+    crm.close()
+
+    result = runner.invoke(app, ["receipts", "prune", "--older-than-days", "7"])
+    refused = runner.invoke(app, ["receipts", "prune", "--older-than-days", "0"])
+
+    assert result.exit_code == 0 and "Removed 1 answer(s)" in result.output, result.output
+    assert refused.exit_code != 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,16 @@ def test_closing_a_staged_view_leaves_the_application_open(app: CrmApplication) 
     del view
     _register(app)
     assert app.event_count() == 1
+
+
+def test_pruning_forgets_only_receipts_older_than_asked(app: CrmApplication) -> None:
+    day = 86_400 * 1_000_000
+    app.keep_refusal(Receipt("李娜", "old", "p", 404, b"{}", {}, recorded_at=_now() - 8 * day))
+    app.keep_refusal(Receipt("李娜", "new", "p", 404, b"{}", {}, recorded_at=_now() - 6 * day))
+
+    assert app.prune_receipts(timedelta(days=7)) == 1
+    assert app.receipt("李娜", "old") is None and app.receipt("李娜", "new") is not None
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
