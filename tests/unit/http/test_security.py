@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import subprocess
@@ -81,6 +82,38 @@ def test_a_missing_token_is_refused_with_a_bearer_challenge(client: TestClient) 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json() == {"error": "authentication required: missing bearer token", "detail": None}
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"name": ' + b'"x",' * 40_000 + b"}", b'{"name": 5}'],
+                         ids=["malformed", "over-the-limit", "invalid"])
+@pytest.mark.parametrize("who", [None, "bad-token"])
+def test_a_stranger_gets_401_whatever_the_body(client: TestClient, body: bytes, who: str | None) -> None:
+    headers = {"content-type": "application/json", **({"Authorization": f"Bearer {who}"} if who else {})}
+
+    response = client.post("/customers", content=body, headers=headers)
+
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == f"authentication required: {'invalid' if who else 'missing'} bearer token"
+
+
+def test_a_strangers_body_is_never_read(api: FastAPI) -> None:
+    """Straight on the ASGI app: the 401 is sent before `receive` is asked for one byte of the body."""
+    reads, sent = [], []
+
+    async def receive() -> dict[str, object]:
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 10_000_000, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/customers", "raw_path": b"/customers", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"10000000")],
+             "http_version": "1.1", "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 1)}
+    asyncio.run(api(scope, receive, send))
+
+    assert sent[0]["status"] == 401 and reads == []
 
 
 def test_docs_and_health_need_no_token(client: TestClient) -> None:
