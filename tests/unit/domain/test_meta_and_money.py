@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
+import pycountry
 import pytest
 
 from domain import money
@@ -160,7 +161,7 @@ def test_amount_refusals_name_the_problem(value, message):
         money.amount(value, "price")
 
 
-@pytest.mark.parametrize("code", ["CNY", "USD", "EUR"])
+@pytest.mark.parametrize("code", ["CNY", "USD", "EUR", "XAF", "XOF", "XCD", "XCG", "XPF", "CLF"])
 def test_currency_accepts_iso_codes(code):
     assert money.currency(code) == code
 
@@ -169,6 +170,24 @@ def test_currency_accepts_iso_codes(code):
 def test_currency_refuses_non_iso_codes(code):
     with pytest.raises(DomainError, match=re.escape(f"currency {code!r} must be a three-letter ISO code")):
         money.currency(code)
+
+
+@pytest.mark.parametrize("code", ["ABC", "RMB", "ZZZ", "DEM", "USS"])
+def test_currency_refuses_codes_iso_4217_does_not_list(code):
+    with pytest.raises(DomainError, match=re.escape(f"currency {code!r} is not an ISO 4217 currency code")):
+        money.currency(code)
+
+
+@pytest.mark.parametrize("code", ["XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR",
+                                  "XUA", "XSU", "XAD"])
+def test_currency_refuses_iso_4217_codes_that_are_no_money(code):
+    with pytest.raises(DomainError, match=re.escape(f"currency {code!r} is not one a customer pays in (ISO 4217: ")):
+        money.currency(code)
+
+
+def test_every_other_iso_4217_code_is_a_currency():
+    assert len(money.CURRENCIES) > 150 and money.CURRENCIES.isdisjoint(money.NOT_MONEY)
+    assert money.NOT_MONEY <= {c.alpha_3 for c in pycountry.currencies}  # no typo among the refused codes
 
 
 def test_currency_with_trailing_newline_is_refused():

@@ -74,6 +74,20 @@ def test_an_unknown_stage_is_refused_by_the_domain(client: TestClient, crm: CrmA
             json={"stage": "signing"})
 
 
+@pytest.mark.parametrize(("path", "code", "message"), [
+    ("/deals", "XXX", "currency 'XXX' is not one a customer pays in (ISO 4217: The codes assigned for transactions "
+                      "where no currency is involved)"),
+    ("/deals", "XAU", "currency 'XAU' is not one a customer pays in (ISO 4217: Gold)"),
+    ("/campaigns", "ABC", "currency 'ABC' is not an ISO 4217 currency code"),
+])
+def test_a_code_outside_iso_4217s_currencies_is_refused(client: TestClient, crm: CrmApplication, path: str,
+                                                       code: str, message: str) -> None:
+    body = ({"customer_id": register_customer(client), "title": "增购", "amount": "1000"} if path == "/deals"
+            else {"name": "双十一促销", "channel": "social", "budget": "50000"})
+
+    refused(client, crm, "POST", path, 422, message, json={**body, "currency": code})
+
+
 def test_a_broken_rule_is_refused_with_the_domain_message(client: TestClient, crm: CrmApplication, deal: str) -> None:
     client.post(f"/deals/{deal}/lose", json={"reason": "价格"}, headers=SALES)
 
