@@ -5,7 +5,6 @@ Every change accepts If-Match (or `expected_version`): a stale version is refuse
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -25,6 +24,7 @@ from gateways.http.schemas import (
     CommandBody,
     Created,
     Currency,
+    Day,
     Label,
     Name,
     StageKey,
@@ -48,7 +48,7 @@ class OpenDeal(CommandBody):
     currency: Currency = "CNY"
     owner: Name | None = None
     stage: StageKey | None = None
-    expected_close: date | None = None
+    expected_close: Day | None = None
     lead_id: UUID | None = None
     campaign_id: UUID | None = None
 

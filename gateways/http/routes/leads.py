@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -24,6 +23,7 @@ from gateways.http.schemas import (
     CommandBody,
     Created,
     Currency,
+    Day,
     Email,
     Label,
     Name,
@@ -71,7 +71,7 @@ class ConvertLead(CommandBody):
     currency: Currency = "CNY"
     email: Email = ""
     phone: Phone = ""
-    expected_close: date | None = None
+    expected_close: Day | None = None
 
 
 class Converted(BaseModel):

@@ -51,6 +51,10 @@ def test_a_missing_field_names_every_missing_field(client: TestClient, crm: CrmA
     ("occurred_at", "next tuesday", "body.occurred_at"),
     ("title", "长" * 201, "body.title: String should have at most 200 characters"),
     ("colour", "red", "body.colour: Extra inputs are not permitted"),
+    ("expected_close", "0001-01-01", "body.expected_close: Value error, must be between 1900-01-01 and 2999-12-31"),
+    ("expected_close", "9999-12-31", "body.expected_close: Value error, must be between 1900-01-01 and 2999-12-31"),
+    ("expected_close", 1772355600, "body.expected_close: Value error, must be an ISO 8601 date like 2026-06-30"),
+    ("expected_close", "2026-06-30T00:00:00Z", "body.expected_close: Value error, must be an ISO 8601 date"),
 ])
 def test_wrong_types_and_sizes_are_refused_before_the_domain(client: TestClient, crm: CrmApplication,
                                                              path_field: str, value: Any, message: str) -> None:
@@ -58,6 +62,14 @@ def test_wrong_types_and_sizes_are_refused_before_the_domain(client: TestClient,
     body = {"customer_id": customer, "title": "增购", "amount": "1000", path_field: value}
 
     refused(client, crm, "POST", "/deals", 422, message, json=body)
+
+
+def test_a_conversions_expected_close_is_held_to_business_years(client: TestClient, crm: CrmApplication) -> None:
+    lead = client.post("/leads", json={"name": "刘洋", "region": "华南", "industry": "电子", "channel": "event"},
+                       headers=SALES).json()["id"]
+
+    refused(client, crm, "POST", f"/leads/{lead}/convert", 422, "body.expected_close: Value error, must be between "
+            "1900-01-01 and 2999-12-31 (UTC)", json={"deal_title": "门店系统", "amount": "1", "expected_close": "3000-01-01"})
 
 
 def test_strict_scalars_refuse_look_alikes(client: TestClient, crm: CrmApplication) -> None:
