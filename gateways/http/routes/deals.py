@@ -15,6 +15,7 @@ from domain.deal import Deal
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import (
@@ -35,7 +36,7 @@ from gateways.http.views import audit_entry_view, deal_view
 from services.application import CrmApplication
 from services.audit import deal_audit_trail
 
-router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS)
+router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
 Change = Annotated[CommandContext, Depends(command("deals:write"))]
 Read = [Depends(allow("deals:read"))]
 

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from gateways.http.json_body import StrictJsonRoute
 from services.application import CrmApplication
 from tests.unit.http.conftest import auth, open_deal, register_customer
 
@@ -147,6 +150,24 @@ def test_a_streamed_body_over_64_kib_is_refused_while_reading(client: TestClient
 def test_broken_json_is_400(client: TestClient, crm: CrmApplication) -> None:
     refused(client, crm, "POST", "/customers", 400, "request body is not valid JSON",
             content='{"name": "张三",'.encode(), headers={**SALES, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "name": "李四"}', "name"),
+    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "email": {"a": 1, "a": 2}}', "a"),
+])
+def test_a_key_named_twice_is_400_naming_the_key(client: TestClient, crm: CrmApplication, content: str,
+                                                 key: str) -> None:
+    refused(client, crm, "POST", "/customers", 400, f"request body refused: the key {key!r} appears more than once "
+            "in one JSON object", content=content.encode(), headers={**SALES, "Content-Type": "application/json"})
+
+
+def test_every_route_with_a_body_refuses_repeated_keys(api: FastAPI) -> None:
+    routes = [context.route for context in iter_route_contexts(api.routes)]
+    with_body = [route for route in routes if isinstance(route, APIRoute) and route.body_field is not None]
+
+    assert len(with_body) > 30
+    assert [route.path for route in with_body if not isinstance(route, StrictJsonRoute)] == []
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
