@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -114,6 +115,26 @@ def test_a_strangers_body_is_never_read(api: FastAPI) -> None:
     asyncio.run(api(scope, receive, send))
 
     assert sent[0]["status"] == 401 and reads == []
+
+
+def test_a_served_api_answers_a_stranger_401_while_the_body_is_still_coming(api: FastAPI) -> None:
+    """Over a socket: a chunked body that never ends; the 401 comes at once, nobody waits for the body."""
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"POST /customers HTTP/1.1\r\nHost: crm\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"nam\r\n")
+            answer = connection.recv(4096)
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+    assert answer.startswith(b"HTTP/1.1 401 "), answer
 
 
 def test_docs_and_health_need_no_token(client: TestClient) -> None:
