@@ -22,6 +22,8 @@ from fastapi.testclient import TestClient
 
 from gateways.cli.serve_command import server_config
 from gateways.http.tokens import Principal, TokenConfigError, TokenRegistry
+from services.settings import database_from_url
+from tests.api_server import running_api
 from tests.unit.http.conftest import TOKENS, auth
 
 # Routes outside the OpenAPI schema that may be public: FastAPI's docs, and the dashboard's page and static
@@ -117,22 +119,14 @@ def test_a_strangers_body_is_never_read(api: FastAPI) -> None:
     assert sent[0]["status"] == 401 and reads == []
 
 
-def test_a_served_api_answers_a_stranger_401_while_the_body_is_still_coming(api: FastAPI) -> None:
+def test_a_served_api_answers_a_stranger_401_while_the_body_is_still_coming(tmp_path: Path) -> None:
     """Over a socket: a chunked body that never ends; the 401 comes at once, nobody waits for the body."""
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    with running_api(database_from_url(f"sqlite:///{tmp_path / 'crm.sqlite3'}"), {}) as url:
+        port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
             connection.sendall(b"POST /customers HTTP/1.1\r\nHost: crm\r\nContent-Type: application/json\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"nam\r\n")
             answer = connection.recv(4096)
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
     assert answer.startswith(b"HTTP/1.1 401 "), answer
 
