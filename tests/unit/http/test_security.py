@@ -161,6 +161,7 @@ def test_tokens_file_is_found_through_the_environment(tmp_path: Path, monkeypatc
     (b'{"tokens": [{"sha256": "' + b"a" * 64 + b'", "name": "a", "role": "boss"}]}', "unknown role 'boss'"),
     (b'{"tokens": [{"sha256": "' + b"a" * 64 + b'", "name": " ", "role": "sales"}]}', "non-empty name"),
     (b'{"tokens": {}', "must be JSON like"),
+    (b'{"tokens": [], "tokens": []}', "the key 'tokens' appears more than once"),
 ])
 def test_a_malformed_tokens_file_is_refused_with_the_reason(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "tokens.json"
