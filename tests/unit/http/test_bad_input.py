@@ -154,7 +154,8 @@ def test_broken_json_is_400(client: TestClient, crm: CrmApplication) -> None:
 
 @pytest.mark.parametrize(("content", "key"), [
     ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "name": "李四"}', "name"),
-    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "email": {"a": 1, "a": 2}}', "a"),
+    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "email": {"a": 1, "a": 2}}',
+     "a"),
 ])
 def test_a_key_named_twice_is_400_naming_the_key(client: TestClient, crm: CrmApplication, content: str,
                                                  key: str) -> None:
