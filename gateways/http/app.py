@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from domain.base import Meta
+from gateways.http.auth import BearerBeforeBody
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.errors import install_error_handlers
 from gateways.http.limits import BodyLimit
@@ -48,6 +49,7 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     api.state.projectors = {}
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
+    api.add_middleware(BearerBeforeBody, tokens=tokens)  # outermost: a stranger's body is never read
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)

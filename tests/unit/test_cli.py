@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from domain.base import Meta
+from gateways.cli.common import crm_application
 from gateways.cli.demo_command import months_before
 from gateways.cli.main import app
 
@@ -51,6 +53,20 @@ def test_deal_history_shows_each_move_with_who_and_why(sqlite_url: str) -> None:
     assert "Opened" in result.output and "Won" in result.output
     assert "潜在客户获取 / Lead → 初步接触 / First contact" in result.output
     assert "回款计划已确认" in result.output  # the reason given when it was won
+
+
+def test_deal_history_shows_the_terminal_stage_a_reopened_deal_left(sqlite_url: str) -> None:
+    with crm_application() as crm:
+        crm.ensure_default_pipelines()
+        customer = crm.register_customer("张三", "华为", "华东", "制造业", "web", Meta())
+        deal = crm.open_deal("sales", customer, "增购", "1000", "CNY", "李娜", Meta())
+        crm.lose_deal(deal, "价格", Meta())
+        crm.reopen_deal(deal, "客户回来了", Meta())
+
+    result = runner.invoke(app, ["deal", "history", str(deal)])
+
+    assert result.exit_code == 0, result.output
+    assert "输单 / Lost → 潜在客户获取 / Lead" in result.output
 
 
 def test_unknown_deal_exits_non_zero_with_a_message(sqlite_url: str) -> None:
