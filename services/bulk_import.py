@@ -3,7 +3,8 @@
 The format is what `services.history_export` writes, one event per line in log order:
 `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uuid>", "version": 3, "data": {...}}`,
 `data` holding the event's own fields as `gateways.kafka.cloudevents.event_data` gives them. Blank
-lines are skipped. Events keep their business time (`occurred_at`); `timestamp` is when they are imported.
+lines are skipped. Events keep their business time (`occurred_at`) and, when the line gives `recorded_at`,
+their recorded time (`timestamp`); a line without it is recorded when it is imported.
 
 Two streaming passes over the file keep memory flat and make a refused file write nothing:
 
