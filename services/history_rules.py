@@ -23,6 +23,7 @@ earlier line still waits for a reference.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -147,18 +148,20 @@ class Facts(NamedTuple):
     values: tuple[Any, ...]  # FACTS of its class, in that order
 
 
-def field_facts(line: HistoryLine) -> Facts:
-    """Check one event's own fields as its command would; Refusal names the field."""
+def field_facts(line: HistoryLine, raw: bytes) -> Facts:
+    """Check one event's own fields (`raw`: the line's bytes) as its command would; Refusal names the field."""
     data, cls = line.data, line.schema.cls
-    for name, value in data.items():
-        if isinstance(value, str) and "\x00" in value:
-            raise Refusal(name, f"{name} must not contain NUL characters")
+    if b"\\u0000" in raw:  # JSON writes NUL only so: one search of the bytes instead of one per field
+        for name, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise Refusal(name, f"{name} must not contain NUL characters")
     for name, rule in FIELD_RULES.get(cls, {}).items():
         try:
             rule(data[name])
         except DomainError as error:
             raise Refusal(name, str(error)) from None
-    values = tuple(data[name] for name in FACTS.get(cls, ()))
+    names = FACTS.get(cls)
+    values = tuple(data[name] for name in names) if names else ()
     if cls is Pipeline.Defined:
         values = (values[0], [stage["key"] for stage in values[1]])
     return Facts(line.schema.name, line.subject, line.version, _instant(data["occurred_at"]), values)
@@ -219,8 +222,7 @@ class HistoryRules:
         self._state: dict[int, Tracked] = {}  # by the id's 128-bit integer: a third of the memory of UUID keys
         self._absent: set[int] = set()  # looked up in the log and not there
         self._waiting: dict[int, list[Waiting]] = {}
-        self._current: tuple[int, str] = (0, "")
-        self._subject = ""
+        self._line, self._facts = 0, Facts("", "", 0, datetime.min, ())  # the line being checked
         self.failure: tuple[int, str] | None = None  # (line, message): the first refusal so far
 
     # -- looking aggregates up
@@ -245,9 +247,8 @@ class HistoryRules:
         key = key if key is not None else _id(text)
         tracked = self._known(key)
         if tracked is None:
-            line, prefix = self._current
             self._waiting.setdefault(key, []).append(
-                Waiting(line, prefix, field, kind, target or str(text), check, check_field))
+                Waiting(self._line, self._prefix, field, kind, target or str(text), check, check_field))
             return
         self._require_kind(field, kind, tracked, target or str(text))
         if check:
@@ -263,17 +264,21 @@ class HistoryRules:
 
     # -- one line
 
+    @property
+    def _prefix(self) -> str:
+        """How messages name the line being checked."""
+        return f"{self._facts.name} of {self._facts.subject}"
+
     def check(self, number: int, facts: Facts) -> None:
         """Check one line (its fields already passed `field_facts`); remembers the first refusal."""
-        prefix = f"{facts.name} of {facts.subject}"
-        self._current, self._subject = (number, prefix), facts.subject
+        self._line, self._facts = number, facts
         if self.failure is not None:  # reading on only to resolve earlier lines' references
             self._created_only(facts)
             return
         try:
             self._check(facts)
         except Refusal as refusal:
-            self.refuse(number, f"{prefix}, {refusal}", created=facts.subject if _creates(facts) else None)
+            self.refuse(number, f"{self._prefix}, {refusal}", created=facts.subject if _creates(facts) else None)
         except ValueError as error:  # versions: the message is whole already
             self.refuse(number, str(error))
 
@@ -298,12 +303,10 @@ class HistoryRules:
         return self.failure
 
     def _check(self, facts: Facts) -> None:
-        schema = SCHEMAS[facts.name]
-        cls, kind = schema.cls, _aggregate_of(schema.cls)
+        cls, kind, created, rule = _EVENTS[facts.name]
         key = int(facts.subject.replace("-", ""), 16)
-        tracked = self._known(key) if key not in self._state else self._state[key]
+        tracked = self._state.get(key) or self._known(key)
         self._check_version(facts, tracked)
-        created = issubclass(cls, CrmAggregate.Created)
         if tracked is None:
             if not created:
                 raise Refusal("type", f"the first event of a {_kind_name(kind)} must be "
@@ -318,7 +321,6 @@ class HistoryRules:
                 require_in_order(tracked.last, facts.occurred_at, kind.__name__)
             except DomainError as error:
                 raise Refusal("occurred_at", str(error)) from None
-        rule = RULES.get(cls)
         if rule:
             try:
                 rule(self, tracked, *facts.values)
@@ -370,7 +372,7 @@ class HistoryRules:
         """`stage` must be an open stage of pipeline `pipeline` (defined in the file or the log)."""
         def known_stage(tracked: Tracked) -> None:
             stage_index(pipeline, tracked.stages, stage)
-        self._refer(pipeline_field or field, Pipeline, None, known_stage, key=pipeline_id(pipeline).int,
+        self._refer(pipeline_field or field, Pipeline, None, known_stage, key=_pipeline_key(pipeline),
                     target=repr(pipeline), check_field=field)
 
 
@@ -386,6 +388,11 @@ _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggre
 
 def _aggregate_of(event_class: type) -> type:
     return _AGGREGATE[event_class]
+
+
+@functools.lru_cache(maxsize=1024)
+def _pipeline_key(key: str) -> int:
+    return pipeline_id(key).int
 
 
 # --- which rule guards which event (the same calls its command makes), and how it changes the state ----
@@ -531,7 +538,7 @@ def _ticket_closed(rules: HistoryRules, ticket: Tracked) -> None:
 
 
 def _pipeline_defined(rules: HistoryRules, pipeline: Tracked, key: str, stages: list[str]) -> None:
-    subject = rules._subject
+    subject = rules._facts.subject
     if str(pipeline_id(key)) != subject:
         raise Refusal("key", f"pipeline {key!r} has the id {pipeline_id(key)}, derived from its key, not {subject}")
     pipeline.pipeline, pipeline.stages = key, list(stages)
@@ -584,6 +591,11 @@ RULES: dict[type, Callable[..., None]] = {
     Pipeline.StageRenamed: _stage_renamed,
     Pipeline.StageInserted: _stage_inserted,
 }
+
+
+# Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule).
+_EVENTS = {name: (schema.cls, _aggregate_of(schema.cls), issubclass(schema.cls, CrmAggregate.Created),
+                  RULES.get(schema.cls)) for name, schema in SCHEMAS.items()}
 
 
 def log_loader(app: Any) -> Callable[[UUID], CrmAggregate | None]:

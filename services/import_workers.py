@@ -67,7 +67,7 @@ def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
     for index, line in enumerate(lines):
         try:
             checked = read_line(line)
-            found.append(field_facts(checked))
+            found.append(field_facts(checked, line))
         except Refusal as refusal:
             return found, (index, f"{checked.schema.name} of {checked.subject}, {refusal}", _created_by(line))
         except ValueError as error:
