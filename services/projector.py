@@ -95,6 +95,15 @@ class ReadModelStopped(RuntimeError):
                          f"`crm projections resume {names} [--skip]` (see `crm projections status`)")
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    """In place of an event whose stored state cannot be turned back into a domain event."""
+
+    originator_id: Any
+    topic: str
+    error: Exception
+
+
 class _Unappliable(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message())
@@ -132,7 +141,8 @@ class Projector:
         self.models = list(models)
         self.accept = accept
         self._handlers = {m.name: m.handlers() for m in self.models}
-        self._topics = sorted({get_topic(cls) for handlers in self._handlers.values() for cls in handlers})
+        self._model_topics = {name: {get_topic(cls) for cls in handlers} for name, handlers in self._handlers.items()}
+        self._topics = sorted(set().union(*self._model_topics.values()))
         self._tables = [t for m in self.models for t in m.tables]
         self._carried: tuple[Rows, dict[str, int]] | None = None  # rows after our last batch, our positions then
         self._failures: dict[str, Failure] | None = None  # as the last batch found them
@@ -255,7 +265,7 @@ class Projector:
         )
         end = notifications[-1].id if len(notifications) == limit else head
         ends = {m.name: min(end, ends.get(m.name, end)) for m in active}
-        events = list(zip([n.id for n in notifications], self.app.mapper.to_domain_events(notifications)))
+        events = list(zip([n.id for n in notifications], self._decode(notifications)))
         skipped = {(f.name, f.position) for f in self.skips()}
         carried = self._take_carried_rows(positions)
         with self.store.transaction() as cursor:
@@ -280,10 +290,30 @@ class Projector:
         carried, self._carried = self._carried, None
         return carried[0] if carried and carried[1] == positions else None
 
+    def _decode(self, notifications: Sequence[Any]) -> list[Any]:
+        """The notifications' domain events; one that cannot be decoded becomes an `_Undecodable` (only the
+        read models that handle its type stop at it)."""
+        try:
+            return self.app.mapper.to_domain_events(notifications)
+        except TRANSIENT:
+            raise
+        except Exception:
+            events = []
+            for notification in notifications:
+                try:
+                    events.append(self.app.mapper.to_domain_event(notification))
+                except Exception as error:  # noqa: BLE001 - any reason: it is named in the failure
+                    events.append(_Undecodable(notification.originator_id, notification.topic, error))
+            return events
+
     def _handle(self, model: ReadModel, events: list[tuple[int, Any]], rows: Rows) -> None:
         """Apply (position, event) pairs; _Unappliable names the first one a handler cannot apply."""
         handlers = self._handlers[model.name]
-        relevant = [(n, e) for n, e in events if type(e) in handlers and self.accept(e)]
+        for n, event in events:
+            if isinstance(event, _Undecodable) and event.topic in self._model_topics[model.name]:
+                raise _Unappliable(Failure(model.name, n, str(event.originator_id), event.topic.rsplit(":")[-1],
+                                           f"the stored event cannot be decoded: {_reason(event.error)}", _now()))
+        relevant = [(n, e) for n, e in events if type(e) in handlers and self.accept(e)]  # none is _Undecodable
         try:
             model.prefetch([e for _, e in relevant], rows)
         except TRANSIENT:

@@ -147,3 +147,18 @@ def test_health_reports_each_read_model_and_answers_503_while_one_is_stopped(app
     assert "cannot apply Lead.Assigned" in models["funnel"]["failure"]
     assert models["funnel"]["lag"] == 1 and models["timeline"]["failure"] is None
     assert client.get(f"/customers/{uuid4()}/timeline", headers=auth).status_code == 404  # the others answer
+
+
+def test_an_event_that_cannot_be_decoded_stops_only_the_read_models_that_handle_its_type(app, store) -> None:
+    stored = app.mapper.to_stored_event(Lead.Assigned(
+        originator_id=uuid4(), originator_version=1, timestamp=datetime.now(timezone.utc), occurred_at=NOW,
+        actor="导入", correlation_id="x", owner="李娜", rule="manual"))
+    app.recorder.insert_events([type(stored)(stored.originator_id, 1, stored.topic, b'{"not": "an event"')])
+
+    projector = projector_for(app, store)
+    projector.catch_up(strict=False)
+
+    failures = projector.failures()
+    assert set(failures) == {name for name, topics in projector._model_topics.items() if stored.topic in topics}
+    assert "cannot be decoded" in failures["funnel"].reason and failures["funnel"].event_type == "Lead.Assigned"
+    assert all(state.lag == 0 for state in projector.status() if not state.stopped)
