@@ -3,7 +3,7 @@ field, and nothing is written (a bad row once wedged every read model)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -18,6 +18,7 @@ from services import bulk_import, history_export
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
+from tests.unit.test_bulk_import import target  # noqa: F401 - the fixture: an empty SQLite log
 
 Lines = list[dict[str, Any]]
 
@@ -49,13 +50,6 @@ def history(tmp_path: Path) -> Lines:
         history_export.export_history(source, out)
     source.close()
     return [orjson.loads(line) for line in (tmp_path / "history.jsonl").read_bytes().splitlines()]
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[CrmApplication]:
-    crm = _app(tmp_path / "target.db")
-    yield crm
-    crm.close()
 
 
 def _index(lines: Lines, event_type: str) -> int:
