@@ -117,7 +117,7 @@ class Pipeline(CrmAggregate):
     @classmethod
     def define(cls, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> Pipeline:
         _check_stage_key(key)
-        keys = check_stages(stages)
+        check_stages(stages)
         return cls._open(
             cls.Defined,
             meta,

@@ -153,8 +153,10 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
     data, cls = line.data, line.schema.cls
     if b"\\u0000" in raw:  # JSON writes NUL only so: one search of the bytes instead of one per field
         for name, value in data.items():
-            if isinstance(value, str) and "\x00" in value:
-                raise Refusal(name, f"{name} must not contain NUL characters")
+            try:
+                refuse_nul({name: value})
+            except DomainError as error:
+                raise Refusal(name, str(error)) from None
     for name, rule in FIELD_RULES.get(cls, {}).items():
         try:
             rule(data[name])

@@ -209,3 +209,12 @@ def test_crm_import_of_a_file_breaking_a_rule_exits_non_zero_naming_line_field_a
     assert f"line {index + 1}: crm.Deal.Opened" in result.output and "field 'amount'" in result.output
     assert "nothing was imported" in result.output
     assert _app(tmp_path / "cli.db").event_count() == 0
+
+
+def test_text_with_a_nul_character_is_refused_as_the_command_refuses_it(history, target, tmp_path) -> None:
+    touch = _index(history, "crm.Customer.TouchLogged")
+    history[touch]["data"]["summary"] = "回访\x00"
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", history))
+
+    assert message.endswith("field 'summary': summary must not contain NUL characters")
