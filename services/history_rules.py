@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -425,7 +426,7 @@ def _captured(rules: HistoryRules, lead: Tracked, campaign_id: str | None) -> No
 
 def _lead_assigned(rules: HistoryRules, lead: Tracked, owner: str) -> None:
     lead_rules.require_status(lead.status, "assign")
-    lead.owner = owner
+    lead.owner = sys.intern(owner)  # a few owners, many leads: one string each
 
 
 def _lead_contacted(rules: HistoryRules, lead: Tracked) -> None:
@@ -458,7 +459,7 @@ def _deal_opened(rules: HistoryRules, deal: Tracked, pipeline: str, stage: str, 
     rules._refer("customer_id", Customer, customer_id)
     rules._refer("lead_id", Lead, lead_id)
     rules._refer("campaign_id", Campaign, campaign_id)
-    deal.status, deal.stage, deal.pipeline = deal_rules.OPEN, stage, pipeline
+    deal.status, deal.stage, deal.pipeline = deal_rules.OPEN, sys.intern(stage), sys.intern(pipeline)
 
 
 def _deal_stage_changed(rules: HistoryRules, deal: Tracked, from_stage: str, to_stage: str) -> None:
@@ -466,7 +467,7 @@ def _deal_stage_changed(rules: HistoryRules, deal: Tracked, from_stage: str, to_
     rules.stage("to_stage", deal.pipeline, to_stage)
     deal_rules.require_new_stage(deal.stage, to_stage)
     _same("from_stage", from_stage, deal.stage, "deal's stage")
-    deal.stage = to_stage
+    deal.stage = sys.intern(to_stage)
 
 
 def _deal_amount_changed(rules: HistoryRules, deal: Tracked) -> None:
@@ -484,7 +485,7 @@ def _deal_closed(action: str, status: str) -> Callable[..., None]:
 def _deal_reopened(rules: HistoryRules, deal: Tracked, stage: str) -> None:
     deal_rules.require_closed(deal.status)
     rules.stage("stage", deal.pipeline, stage)
-    deal.status, deal.stage = deal_rules.OPEN, stage
+    deal.status, deal.stage = deal_rules.OPEN, sys.intern(stage)
 
 
 def _campaign_step(action: str, status: str | None) -> Callable[..., None]:
@@ -517,7 +518,7 @@ def _ticket_working(action: str, status: str | None = None) -> Callable[..., Non
 def _ticket_status_changed(rules: HistoryRules, ticket: Tracked, from_status: str, to_status: str) -> None:
     ticket_rules.require_status_change(ticket.status, to_status)
     _same("from_status", from_status, ticket.status, "ticket's status")
-    ticket.status = to_status
+    ticket.status = sys.intern(to_status)
 
 
 def _ticket_replied(rules: HistoryRules, ticket: Tracked) -> None:
