@@ -27,7 +27,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -139,14 +139,20 @@ FACTS: dict[type, tuple[str, ...]] = {
 }
 
 
-class Facts(NamedTuple):
-    """What the in-order half needs of one line."""
+# What the in-order half needs of one line: (event type, aggregate id as a 128-bit int, version, occurred_at in
+# µs since the epoch, FACTS of its class in that order, ids as ints). Plain values, so a worker's answer
+# pickles and unpickles cheaply: the parent, which reads them all, is the import's serial part.
+Facts = tuple[str, int, int, int, tuple[Any, ...]]
+REFERENCES = frozenset({"customer_id", "lead_id", "campaign_id", "deal_id"})
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-    name: str  # event type, e.g. crm.Deal.Won
-    subject: str
-    version: int
-    occurred_at: datetime
-    values: tuple[Any, ...]  # FACTS of its class, in that order
+
+def _micros(instant: datetime) -> int:
+    return (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def _instant_of(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def field_facts(line: HistoryLine, raw: bytes) -> Facts:
@@ -164,10 +170,10 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
         except DomainError as error:
             raise Refusal(name, str(error)) from None
     names = FACTS.get(cls)
-    values = tuple(data[name] for name in names) if names else ()
+    values = tuple(_id(data[name]) if name in REFERENCES else data[name] for name in names) if names else ()
     if cls is Pipeline.Defined:
         values = (values[0], [stage["key"] for stage in values[1]])
-    return Facts(line.schema.name, line.subject, line.version, _instant(data["occurred_at"]), values)
+    return line.schema.name, _id(line.subject), line.version, _micros(_instant(data["occurred_at"])), values
 
 
 # --- half 2: in file order ----------------------------------------------------------------------------
@@ -178,7 +184,7 @@ class Tracked:
     __slots__ = ("kind", "version", "last", "logged", "status", "stage", "pipeline", "owner", "contacted", "rated",
                  "forgotten", "stages")
 
-    def __init__(self, kind: type, version: int = 0, last: datetime | None = None, logged: bool = False) -> None:
+    def __init__(self, kind: type, version: int = 0, last: int | None = None, logged: bool = False) -> None:
         self.kind, self.version, self.last, self.logged = kind, version, last, logged
         self.status = self.stage = self.pipeline = self.owner = None
         self.contacted = self.rated = self.forgotten = False
@@ -187,7 +193,7 @@ class Tracked:
     @classmethod
     def of(cls, aggregate: CrmAggregate) -> Tracked:
         """The state of an aggregate loaded from the log."""
-        tracked = cls(type(aggregate), aggregate.version, aggregate.last_occurred_at, logged=True)
+        tracked = cls(type(aggregate), aggregate.version, _micros(aggregate.last_occurred_at), logged=True)
         for name in cls.__slots__[4:]:
             if hasattr(aggregate, name):
                 setattr(tracked, name, getattr(aggregate, name))
@@ -225,7 +231,7 @@ class HistoryRules:
         self._state: dict[int, Tracked] = {}  # by the id's 128-bit integer: a third of the memory of UUID keys
         self._absent: set[int] = set()  # looked up in the log and not there
         self._waiting: dict[int, list[Waiting]] = {}
-        self._line, self._facts = 0, Facts("", "", 0, datetime.min, ())  # the line being checked
+        self._line, self._facts = 0, ("", 0, 0, 0, ())  # the line being checked
         self.failure: tuple[int, str] | None = None  # (line, message): the first refusal so far
 
     # -- looking aggregates up
@@ -240,20 +246,19 @@ class HistoryRules:
                 tracked = self._state[key] = Tracked.of(aggregate)
         return tracked
 
-    def _refer(self, field: str, kind: type, text: str | None, check: Callable[[Tracked], None] | None = None,
-               key: int | None = None, target: str = "", check_field: str = "") -> None:
-        """`text` must name an aggregate of `kind`, now or later in the file (then `check` it, if given,
+    def _refer(self, field: str, kind: type, key: int | None, check: Callable[[Tracked], None] | None = None,
+               target: str = "", check_field: str = "") -> None:
+        """Id `key` must name an aggregate of `kind`, now or later in the file (then `check` it, if given,
         as a rule on `check_field`)."""
-        check_field = check_field or field
-        if text is None and key is None:
+        if key is None:
             return
-        key = key if key is not None else _id(text)
+        check_field = check_field or field
         tracked = self._known(key)
         if tracked is None:
             self._waiting.setdefault(key, []).append(
-                Waiting(self._line, self._prefix, field, kind, target or str(text), check, check_field))
+                Waiting(self._line, self._prefix, field, kind, target or str(UUID(int=key)), check, check_field))
             return
-        self._require_kind(field, kind, tracked, target or str(text))
+        self._require_kind(field, kind, tracked, target or str(UUID(int=key)))
         if check:
             try:
                 check(tracked)
@@ -270,7 +275,7 @@ class HistoryRules:
     @property
     def _prefix(self) -> str:
         """How messages name the line being checked."""
-        return f"{self._facts.name} of {self._facts.subject}"
+        return f"{self._facts[0]} of {UUID(int=self._facts[1])}"
 
     def check(self, number: int, facts: Facts) -> None:
         """Check one line (its fields already passed `field_facts`); remembers the first refusal."""
@@ -281,15 +286,15 @@ class HistoryRules:
         try:
             self._check(facts)
         except Refusal as refusal:
-            self.refuse(number, f"{self._prefix}, {refusal}", created=facts.subject if _creates(facts) else None)
+            self.refuse(number, f"{self._prefix}, {refusal}", created=facts[1] if _EVENTS[facts[0]][2] else None)
         except ValueError as error:  # versions: the message is whole already
             self.refuse(number, str(error))
 
-    def refuse(self, number: int, message: str, created: str | None = None) -> None:
-        """Refuse line `number` (unless an earlier line is refused already). A refused creation of `created`
-        still answers the lines waiting for it: their fault is this line's."""
+    def refuse(self, number: int, message: str, created: int | None = None) -> None:
+        """Refuse line `number` (unless an earlier line is refused already). A refused creation of aggregate
+        `created` still answers the lines waiting for it: their fault is this line's."""
         if created is not None:
-            self._waiting.pop(_id(created), None)  # type: ignore[arg-type]
+            self._waiting.pop(created, None)
         if self.failure is None or number < self.failure[0]:
             log.info("import refused at line %d: %s", number, message)
             self.failure = (number, message)
@@ -306,41 +311,41 @@ class HistoryRules:
         return self.failure
 
     def _check(self, facts: Facts) -> None:
-        cls, kind, created, rule = _EVENTS[facts.name]
-        key = int(facts.subject.replace("-", ""), 16)
+        name, key, version, occurred, values = facts
+        cls, kind, created, rule = _EVENTS[name]
         tracked = self._state.get(key) or self._known(key)
-        self._check_version(facts, tracked)
+        self._check_version(name, key, version, tracked)
         if tracked is None:
             if not created:
                 raise Refusal("type", f"the first event of a {_kind_name(kind)} must be "
-                                      f"crm.{kind.__name__}.{_CREATED[kind].__name__}, not {facts.name}")
+                                      f"crm.{kind.__name__}.{_CREATED[kind].__name__}, not {name}")
             tracked = Tracked(kind)
         elif tracked.kind is not kind:
-            raise Refusal("type", f"{facts.subject} is a {_kind_name(tracked.kind)}, not a {_kind_name(kind)}")
+            raise Refusal("type", f"{UUID(int=key)} is a {_kind_name(tracked.kind)}, not a {_kind_name(kind)}")
         elif created:
-            raise Refusal("type", f"{_kind_name(kind)} {facts.subject} already exists")
-        if tracked.last is not None:
+            raise Refusal("type", f"{_kind_name(kind)} {UUID(int=key)} already exists")
+        if tracked.last is not None and occurred < tracked.last:  # then the domain's rule says why
             try:
-                require_in_order(tracked.last, facts.occurred_at, kind.__name__)
+                require_in_order(_instant_of(tracked.last), _instant_of(occurred), kind.__name__)
             except DomainError as error:
                 raise Refusal("occurred_at", str(error)) from None
         if rule:
             try:
-                rule(self, tracked, *facts.values)
+                rule(self, tracked, *values)
             except DomainError as error:
                 raise Refusal("type", str(error)) from None
-        tracked.version, tracked.last, tracked.logged = facts.version, facts.occurred_at, False
+        tracked.version, tracked.last, tracked.logged = version, occurred, False
         self._state[key] = tracked
         if created:
             self._arrived(key, tracked)
 
     @staticmethod
-    def _check_version(facts: Facts, tracked: Tracked | None) -> None:
+    def _check_version(name: str, key: int, version: int, tracked: Tracked | None) -> None:
         last = tracked.version if tracked else 0
-        if facts.version != last + 1:
+        if version != last + 1:
             where = "in the log" if tracked and tracked.logged else "earlier in the file"
             held = f"version {last} is the last {where}" if last else "it has no events yet"
-            raise ValueError(f"{facts.name} of {facts.subject} has version {facts.version}, "
+            raise ValueError(f"{name} of {UUID(int=key)} has version {version}, "
                              f"but {held}: expected version {last + 1}")
 
     def _arrived(self, key: int, tracked: Tracked) -> None:
@@ -358,16 +363,16 @@ class HistoryRules:
 
     def _created_only(self, facts: Facts) -> None:
         """After a refusal: track only what aggregates exist (and pipelines' stages)."""
-        cls = SCHEMAS[facts.name].cls
-        key = int(facts.subject.replace("-", ""), 16)
-        if issubclass(cls, CrmAggregate.Created) and key not in self._state:
-            tracked = Tracked(_aggregate_of(cls))
+        name, key, _, _, values = facts
+        cls, kind, created, _ = _EVENTS[name]
+        if created and key not in self._state:
+            tracked = Tracked(kind)
             if cls is Pipeline.Defined:
-                tracked.pipeline, tracked.stages = facts.values
+                tracked.pipeline, tracked.stages = values
             self._state[key] = tracked
             self._arrived(key, tracked)
         elif cls is Pipeline.StageInserted and (tracked := self._state.get(key)) is not None:
-            tracked.stages.insert(facts.values[1], facts.values[0])
+            tracked.stages.insert(values[1], values[0])
 
     # -- rules needing other aggregates
 
@@ -375,12 +380,8 @@ class HistoryRules:
         """`stage` must be an open stage of pipeline `pipeline` (defined in the file or the log)."""
         def known_stage(tracked: Tracked) -> None:
             stage_index(pipeline, tracked.stages, stage)
-        self._refer(pipeline_field or field, Pipeline, None, known_stage, key=_pipeline_key(pipeline),
+        self._refer(pipeline_field or field, Pipeline, _pipeline_key(pipeline), known_stage,
                     target=repr(pipeline), check_field=field)
-
-
-def _creates(facts: Facts) -> bool:
-    return issubclass(SCHEMAS[facts.name].cls, CrmAggregate.Created)
 
 
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
@@ -415,11 +416,11 @@ def _customer_forgotten(rules: HistoryRules, customer: Tracked) -> None:
     customer.forgotten = True
 
 
-def _registered(rules: HistoryRules, customer: Tracked, campaign_id: str | None) -> None:
+def _registered(rules: HistoryRules, customer: Tracked, campaign_id: int | None) -> None:
     rules._refer("campaign_id", Campaign, campaign_id)
 
 
-def _captured(rules: HistoryRules, lead: Tracked, campaign_id: str | None) -> None:
+def _captured(rules: HistoryRules, lead: Tracked, campaign_id: int | None) -> None:
     rules._refer("campaign_id", Campaign, campaign_id)
     lead.status = lead_rules.NEW
 
@@ -446,15 +447,15 @@ def _lead_disqualified(rules: HistoryRules, lead: Tracked) -> None:
     lead.status = lead_rules.DISQUALIFIED
 
 
-def _lead_converted(rules: HistoryRules, lead: Tracked, customer_id: str, deal_id: str) -> None:
+def _lead_converted(rules: HistoryRules, lead: Tracked, customer_id: int, deal_id: int) -> None:
     lead_rules.require_status(lead.status, "convert")
     rules._refer("customer_id", Customer, customer_id)
     rules._refer("deal_id", Deal, deal_id)
     lead.status = lead_rules.CONVERTED
 
 
-def _deal_opened(rules: HistoryRules, deal: Tracked, pipeline: str, stage: str, customer_id: str,
-                 lead_id: str | None, campaign_id: str | None) -> None:
+def _deal_opened(rules: HistoryRules, deal: Tracked, pipeline: str, stage: str, customer_id: int,
+                 lead_id: int | None, campaign_id: int | None) -> None:
     rules.stage("stage", pipeline, stage, pipeline_field="pipeline")
     rules._refer("customer_id", Customer, customer_id)
     rules._refer("lead_id", Lead, lead_id)
@@ -496,14 +497,14 @@ def _campaign_step(action: str, status: str | None) -> Callable[..., None]:
     return step
 
 
-def _campaign_response(rules: HistoryRules, campaign: Tracked, customer_id: str | None, lead_id: str | None) -> None:
+def _campaign_response(rules: HistoryRules, campaign: Tracked, customer_id: int | None, lead_id: int | None) -> None:
     campaign_rules.require_status(campaign.status, "record_response")
     campaign_rules.require_respondent(customer_id, lead_id)  # type: ignore[arg-type]
     rules._refer("customer_id", Customer, customer_id)
     rules._refer("lead_id", Lead, lead_id)
 
 
-def _ticket_opened(rules: HistoryRules, ticket: Tracked, customer_id: str) -> None:
+def _ticket_opened(rules: HistoryRules, ticket: Tracked, customer_id: int) -> None:
     rules._refer("customer_id", Customer, customer_id)
     ticket.status = "open"
 
@@ -541,9 +542,10 @@ def _ticket_closed(rules: HistoryRules, ticket: Tracked) -> None:
 
 
 def _pipeline_defined(rules: HistoryRules, pipeline: Tracked, key: str, stages: list[str]) -> None:
-    subject = rules._facts.subject
-    if str(pipeline_id(key)) != subject:
-        raise Refusal("key", f"pipeline {key!r} has the id {pipeline_id(key)}, derived from its key, not {subject}")
+    subject = rules._facts[1]
+    if _pipeline_key(key) != subject:
+        raise Refusal("key", f"pipeline {key!r} has the id {pipeline_id(key)}, derived from its key, "
+                             f"not {UUID(int=subject)}")
     pipeline.pipeline, pipeline.stages = key, list(stages)
 
 

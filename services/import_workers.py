@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import NamedTuple, TypeVar
+from uuid import UUID
 
 import orjson
 
@@ -35,8 +36,8 @@ _LENGTH = struct.Struct("!i")
 _encoded_topics: dict[str, bytes] = {}
 
 Found = list[Facts]  # what the in-order checks need of each line
-# (index of the first bad line in the chunk, what is wrong, the aggregate it creates if it is a creation)
-Problem = tuple[int, str, str | None] | None
+# (index of the first bad line in the chunk, what is wrong, the aggregate (as an int) it creates if a creation)
+Problem = tuple[int, str, int | None] | None
 Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
 C = TypeVar("C", bound="Chunk")
 T = TypeVar("T")
@@ -75,12 +76,12 @@ def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
     return found, None
 
 
-def _created_by(line: bytes) -> str | None:
+def _created_by(line: bytes) -> int | None:
     """The aggregate a bad line would have created, if it says (lines waiting for it are not at fault)."""
     try:
         record = orjson.loads(line)
         if issubclass(SCHEMAS[record["type"]].cls, CrmAggregate.Created):
-            return canonical_uuid(record["subject"])
+            return UUID(canonical_uuid(record["subject"])).int
     except (ValueError, KeyError, TypeError):
         pass
     return None
