@@ -202,6 +202,11 @@ class Tracked:
         return tracked
 
 
+def _prefix(facts: Facts) -> str:
+    """How messages name a line: its event type and aggregate."""
+    return f"{facts[0]} of {UUID(int=facts[1])}"
+
+
 def _id(text: str | None) -> int | None:
     return None if text is None else int(text.replace("-", ""), 16)
 
@@ -214,10 +219,10 @@ class Waiting(NamedTuple):
     """A line whose reference names an aggregate not seen yet."""
 
     line: int
-    prefix: str  # event type and subject, for the message
+    facts: Facts  # the line's, for the message
     field: str
     kind: type
-    target: str  # what the reference names, for the message
+    target: str  # what the reference names, for the message ("": the id)
     check: Callable[[Tracked], None] | None  # more to check once it exists (a stage of a pipeline)
     check_field: str  # the field `check` is about
 
@@ -256,9 +261,10 @@ class HistoryRules:
         tracked = self._known(key)
         if tracked is None:
             self._waiting.setdefault(key, []).append(
-                Waiting(self._line, self._prefix, field, kind, target or str(UUID(int=key)), check, check_field))
+                Waiting(self._line, self._facts, field, kind, target, check, check_field))
             return
-        self._require_kind(field, kind, tracked, target or str(UUID(int=key)))
+        if tracked.kind is not kind:
+            self._require_kind(field, kind, tracked, target or str(UUID(int=key)))
         if check:
             try:
                 check(tracked)
@@ -275,7 +281,7 @@ class HistoryRules:
     @property
     def _prefix(self) -> str:
         """How messages name the line being checked."""
-        return f"{self._facts[0]} of {UUID(int=self._facts[1])}"
+        return _prefix(self._facts)
 
     def check(self, number: int, facts: Facts) -> None:
         """Check one line (its fields already passed `field_facts`); remembers the first refusal."""
@@ -305,9 +311,11 @@ class HistoryRules:
 
     def finish(self) -> tuple[int, str] | None:
         """At the end of the file: the first refusal, counting references that never came."""
-        for waiting in (w for ws in self._waiting.values() for w in ws):
-            self.refuse(waiting.line, f"{waiting.prefix}, field {waiting.field!r}: no {_kind_name(waiting.kind)} "
-                                       f"{waiting.target} in the file or the log")
+        for key, waitings in self._waiting.items():
+            for waiting in waitings:
+                self.refuse(waiting.line, f"{_prefix(waiting.facts)}, field {waiting.field!r}: no "
+                                          f"{_kind_name(waiting.kind)} {waiting.target or UUID(int=key)} in the "
+                                          "file or the log")
         return self.failure
 
     def _check(self, facts: Facts) -> None:
@@ -352,14 +360,14 @@ class HistoryRules:
         """A creation: the lines waiting for this aggregate are checked now."""
         for waiting in self._waiting.pop(key, ()):
             try:
-                self._require_kind(waiting.field, waiting.kind, tracked, waiting.target)
+                self._require_kind(waiting.field, waiting.kind, tracked, waiting.target or str(UUID(int=key)))
                 if waiting.check:
                     try:
                         waiting.check(tracked)
                     except DomainError as error:
                         raise Refusal(waiting.check_field, str(error)) from None
             except Refusal as refusal:
-                self.refuse(waiting.line, f"{waiting.prefix}, {refusal}")
+                self.refuse(waiting.line, f"{_prefix(waiting.facts)}, {refusal}")
 
     def _created_only(self, facts: Facts) -> None:
         """After a refusal: track only what aggregates exist (and pipelines' stages)."""
