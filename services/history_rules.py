@@ -49,7 +49,7 @@ from domain.pipeline import Pipeline, check_new_stage, check_stages, pipeline_id
 from domain.ticket import Ticket
 from domain.vocabulary import (ACQUISITION_CHANNELS, ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES,
                                TOUCH_CHANNELS, TOUCH_DIRECTIONS)
-from services.history_lines import SCHEMAS, HistoryLine, _instant
+from services.history_lines import SCHEMAS, HistoryLine
 
 log = logging.getLogger(__name__)
 
@@ -157,23 +157,30 @@ def _instant_of(micros: int) -> datetime:
 
 def field_facts(line: HistoryLine, raw: bytes) -> Facts:
     """Check one event's own fields (`raw`: the line's bytes) as its command would; Refusal names the field."""
-    data, cls = line.data, line.schema.cls
+    data = line.data
     if b"\\u0000" in raw:  # JSON writes NUL only so: one search of the bytes instead of one per field
         for name, value in data.items():
             try:
                 refuse_nul({name: value})
             except DomainError as error:
                 raise Refusal(name, str(error)) from None
-    for name, rule in FIELD_RULES.get(cls, {}).items():
+    rules, facts = _PLANS[line.schema.name]
+    for name, rule in rules:
         try:
             rule(data[name])
         except DomainError as error:
             raise Refusal(name, str(error)) from None
-    names = FACTS.get(cls)
-    values = tuple(_id(data[name]) if name in REFERENCES else data[name] for name in names) if names else ()
-    if cls is Pipeline.Defined:
+    values = tuple([_id(data[name]) if reference else data[name] for name, reference in facts])
+    if line.schema.cls is Pipeline.Defined:
         values = (values[0], [stage["key"] for stage in values[1]])
-    return line.schema.name, _id(line.subject), line.version, _micros(_instant(data["occurred_at"])), values
+    occurred = datetime.fromisoformat(data["occurred_at"])  # read_line checked it has a zone
+    return line.schema.name, _id(line.subject), line.version, _micros(occurred), values
+
+
+# By event type: its field rules, and which FACTS it hands on (and whether each is an id), looked up once.
+_PLANS = {name: (tuple(FIELD_RULES.get(schema.cls, {}).items()),
+                 tuple((field, field in REFERENCES) for field in FACTS.get(schema.cls, ())))
+          for name, schema in SCHEMAS.items()}
 
 
 # --- half 2: in file order ----------------------------------------------------------------------------
