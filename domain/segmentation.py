@@ -72,8 +72,13 @@ def tier_of(recency: int, frequency: int, monetary: int, open_deals: int) -> str
 
 def most_frequent(values: Iterable[str]) -> str | None:
     """The most frequent value, ties broken alphabetically; None for no values."""
-    counts = Counter(values)
-    return min(counts, key=lambda value: (-counts[value], value)) if counts else None
+    return most_counted(Counter(values))
+
+
+def most_counted(counts: Counter[str]) -> str | None:
+    """The value of the highest positive count, ties broken alphabetically; None for none."""
+    counted = [value for value, count in counts.items() if count > 0]
+    return min(counted, key=lambda value: (-counts[value], value)) if counted else None
 
 
 @dataclass(frozen=True)
@@ -155,13 +160,17 @@ def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[
     """The segment from `start` until `end` (None: for ever) as maximal intervals of equal segments.
 
     It depends only on the set of purchases and open deals, not on their order, and the intervals up
-    to any instant T depend only on what had happened by T.
+    to any instant T depend only on what had happened by T. The segment is evaluated at every instant
+    where it may change (`Purchase.changes`, deals opening and closing) by one sweep through time that
+    keeps `segment_at`'s facts up to date, so it costs O(m log m) for m such instants, not O(m²): a
+    customer with 1,000 deals has ≈ 6,000 instants (≈ 36 million purchase checks the naive way).
     """
     changes = {start, *(i for p in purchases for i in p.changes()),
                *(i for d in open_deals for i in (d.start, d.end) if i is not None)}
+    sweep = _Sweep(purchases, open_deals)
     intervals: list[SegmentInterval] = []
     for instant in sorted(i for i in changes if i >= start and (end is None or i < end)):
-        segment = segment_at(instant, purchases, open_deals)
+        segment = sweep.segment_at(instant)
         if intervals and intervals[-1].segment == segment:
             continue
         since = instant
@@ -174,3 +183,89 @@ def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[
         last = intervals.pop()
         intervals.append(SegmentInterval(last.valid_from, end, last.segment, last.tier_since))
     return intervals
+
+
+# What happens to a purchase or an open deal at an instant; at one instant, additions come first, so no
+# count ever goes below zero.
+_COUNTS, _ENTERS_WINDOW, _OPENS, _STOPS_COUNTING, _LEAVES_WINDOW, _CLOSES = range(6)
+
+
+class _Sweep:
+    """`segment_at` for instants asked in increasing order, from facts kept up to date along the way.
+
+    The purchases counting (per pipeline, and their instants for the latest), those in the 365-day
+    window (how many, and their CNY amount) and the open deals change only at the instants of
+    `changes`; each is applied once, so the whole sweep is linear after sorting.
+    """
+
+    def __init__(self, purchases: Sequence[Purchase], open_deals: Sequence[OpenDeal]) -> None:
+        self._purchases = purchases
+        steps: list[tuple[datetime, int, int]] = []
+        for n, p in enumerate(purchases):
+            stops = p.withdrawn_at
+            if stops is not None and stops <= p.at:
+                continue  # withdrawn the instant it was made: it never counts
+            leaves = p.at + WINDOW + _JUST_AFTER
+            steps += [(p.at, _COUNTS, n), (p.at, _ENTERS_WINDOW, n),
+                      (leaves if stops is None else min(leaves, stops), _LEAVES_WINDOW, n)]
+            if stops is not None:
+                steps.append((stops, _STOPS_COUNTING, n))
+        for d in open_deals:
+            if d.end is None or d.end > d.start:
+                steps.append((d.start, _OPENS, 0))
+                if d.end is not None:
+                    steps.append((d.end, _CLOSES, 0))
+        steps.sort()
+        self._steps, self._next = steps, 0
+        self._pipelines: Counter[str] = Counter()
+        self._made: Counter[datetime] = Counter()  # instants of the counting purchases
+        # They start counting in time order, so the latest is the last pushed that still counts; those
+        # withdrawn since are dropped when they come to the top (each is pushed and dropped once).
+        self._latest: list[datetime] = []
+        self._in_window, self._window_cny, self._cny = 0, 0, Decimal(0)
+        self._open = 0
+
+    def segment_at(self, instant: datetime) -> Segment:
+        """The segment at `instant`, no earlier than the instant asked before."""
+        steps = self._steps
+        while self._next < len(steps) and steps[self._next][0] <= instant:
+            _, step, n = steps[self._next]
+            self._apply(step, n)
+            self._next += 1
+        last = self._last_purchase()
+        return Segment(
+            recency=recency_score(None if last is None else instant - last),
+            frequency=frequency_score(self._in_window),
+            monetary=monetary_score(self._cny),
+            monetary_amount=self._cny,
+            open_deals=self._open,
+            last_purchase_at=last,
+            preferred_pipeline=most_counted(self._pipelines),
+        )
+
+    def _apply(self, step: int, n: int) -> None:
+        if step in (_OPENS, _CLOSES):
+            self._open += 1 if step == _OPENS else -1
+            return
+        purchase = self._purchases[n]
+        if step in (_COUNTS, _STOPS_COUNTING):
+            change = 1 if step == _COUNTS else -1
+            self._pipelines[purchase.pipeline] += change
+            self._made[purchase.at] += change
+            if change == 1:
+                self._latest.append(purchase.at)
+        else:
+            change = 1 if step == _ENTERS_WINDOW else -1
+            self._in_window += change
+            if purchase.currency == MONETARY_CURRENCY:
+                self._window_cny += change
+                # exact: Decimal adds and subtracts cents without rounding (28 digits)
+                self._cny = self._cny + purchase.amount if change == 1 else self._cny - purchase.amount
+                if self._window_cny == 0:
+                    self._cny = Decimal(0)  # as `segment_at` sums an empty window
+
+    def _last_purchase(self) -> datetime | None:
+        while self._latest and self._made[self._latest[-1]] == 0:
+            self._latest.pop()
+        return self._latest[-1] if self._latest else None
+

@@ -153,6 +153,7 @@ class Projector:
         model.prefetch(relevant, rows)
         for event in relevant:
             handlers[type(event)](event, rows)
+        model.finish(rows)
 
     def catch_up(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
                  limit: int = DEFAULT_BATCH) -> int:
