@@ -252,12 +252,12 @@ def _unchanged_prefix(timeline: list[SegmentInterval], since: int) -> int:
 
 def _write_timeline(customer: dict[str, Any], timeline: list[SegmentInterval], kept: int, rows: Rows) -> None:
     """Write the intervals from `kept` on that differ from the stored ones; supersede rows no longer there."""
-    customer_id = customer["customer_id"]
-    for seq in range(kept, max(len(timeline), customer["interval_count"])):
+    customer_id, stored = customer["customer_id"], customer["interval_count"]
+    for seq in range(kept, max(len(timeline), stored)):
         row = _interval_row(customer_id, seq, timeline[seq]) if seq < len(timeline) else {
             **dict.fromkeys(INTERVALS.column_names), "customer_id": customer_id, "seq": seq,
             "valid_from": 0, "valid_to": 0}
-        if rows.get(INTERVALS, customer_id, seq) != row:
+        if seq >= stored or rows.get(INTERVALS, customer_id, seq) != row:  # (rows past `stored` are not live)
             rows.put(INTERVALS, row)
     customer["interval_count"] = len(timeline)
     rows.put(CUSTOMERS, customer)
