@@ -26,7 +26,7 @@ happens; `segment_timeline` computes every change from a customer's purchases an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -170,18 +170,29 @@ def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[
     with 1,000 deals has ≈ 6,000 such instants, ≈ 36 million purchase checks the naive way.
     """
     sweep = _Sweep(purchases, open_deals)
+
+    def evaluated() -> Iterator[tuple[datetime, Segment]]:
+        instant: datetime | None = start
+        while instant is not None and (end is None or instant < end):
+            yield instant, sweep.segment_at(instant)
+            instant = sweep.next_change(instant)
+
+    return merged_timeline(evaluated(), end)
+
+
+def merged_timeline(evaluated: Iterable[tuple[datetime, Segment]], end: datetime | None) -> list[SegmentInterval]:
+    """Segments evaluated at increasing instants (from the first until `end`) as maximal intervals of
+    equal segments, each knowing since when the customer has been in its tier."""
     intervals: list[SegmentInterval] = []
-    instant: datetime | None = start
-    while instant is not None and (end is None or instant < end):
-        segment = sweep.segment_at(instant)
-        if not intervals or intervals[-1].segment != segment:
-            since = instant
-            if intervals:
-                previous = intervals.pop()
-                intervals.append(SegmentInterval(previous.valid_from, instant, previous.segment, previous.tier_since))
-                since = previous.tier_since if previous.segment.tier == segment.tier else instant
-            intervals.append(SegmentInterval(instant, None, segment, since))
-        instant = sweep.next_change(instant)
+    for instant, segment in evaluated:
+        if intervals and intervals[-1].segment == segment:
+            continue
+        since = instant
+        if intervals:
+            previous = intervals.pop()
+            intervals.append(SegmentInterval(previous.valid_from, instant, previous.segment, previous.tier_since))
+            since = previous.tier_since if previous.segment.tier == segment.tier else instant
+        intervals.append(SegmentInterval(instant, None, segment, since))
     if intervals and end is not None:
         last = intervals.pop()
         intervals.append(SegmentInterval(last.valid_from, end, last.segment, last.tier_since))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.segmentation import OpenDeal, Purchase, SegmentInterval, segment_at, segment_timeline
+from domain.segmentation import OpenDeal, Purchase, SegmentInterval, merged_timeline, segment_at, segment_timeline
 from tests.unit.domain.test_segmentation import US, bought, day
 
 
@@ -21,21 +21,8 @@ def reference_timeline(start: datetime, end: datetime | None, purchases: list[Pu
     """The timeline by definition: `segment_at` at every instant where it may change, merged."""
     changes = {start, *(i for p in purchases for i in p.changes()),
                *(i for d in open_deals for i in (d.start, d.end) if i is not None)}
-    intervals: list[SegmentInterval] = []
-    for instant in sorted(i for i in changes if i >= start and (end is None or i < end)):
-        segment = segment_at(instant, purchases, open_deals)
-        if intervals and intervals[-1].segment == segment:
-            continue
-        since = instant
-        if intervals:
-            previous = intervals.pop()
-            intervals.append(SegmentInterval(previous.valid_from, instant, previous.segment, previous.tier_since))
-            since = previous.tier_since if previous.segment.tier == segment.tier else instant
-        intervals.append(SegmentInterval(instant, None, segment, since))
-    if intervals and end is not None:
-        last = intervals.pop()
-        intervals.append(SegmentInterval(last.valid_from, end, last.segment, last.tier_since))
-    return intervals
+    return merged_timeline(((instant, segment_at(instant, purchases, open_deals))
+                            for instant in sorted(changes) if instant >= start and (end is None or instant < end)), end)
 
 
 # Days on a coarse grid (so purchases often share an instant or sit exactly on another's age limit)
