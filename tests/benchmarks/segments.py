@@ -72,5 +72,5 @@ def measure(bench: Bench) -> list[Metric]:
         "the funnel read model's rebuild over the same log", largest["funnel_seconds"], largest["ratio"],
         f"≤ {TARGET_RATIO:g}× the funnel's rebuild at every size", worst <= TARGET_RATIO,
         {"runs": runs, "history": "tests.benchmarks.whale: deals opened at random instants over 3 years, "
-                                  "saved one after the other; 70% won (10% of them reopened and won again)"},
+                                  "saved one after the other; 70% won, a tenth of all deals reopened later and won again"},
     )]
