@@ -158,8 +158,11 @@ class SegmentInterval:
 
 
 def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[Purchase],
-                     open_deals: Sequence[OpenDeal]) -> list[SegmentInterval]:
+                     open_deals: Sequence[OpenDeal], after: SegmentInterval | None = None) -> list[SegmentInterval]:
     """The segment from `start` until `end` (None: for ever) as maximal intervals of equal segments.
+
+    Given `after`, an interval of this timeline known not to change, only the rest is worked out: the
+    result starts with `after` and goes on from its end.
 
     It depends only on the set of purchases and open deals, not on their order, and the intervals up
     to any instant T depend only on what had happened by T. By definition the segment may change only
@@ -172,18 +175,20 @@ def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[
     sweep = _Sweep(purchases, open_deals)
 
     def evaluated() -> Iterator[tuple[datetime, Segment]]:
-        instant: datetime | None = start
+        instant: datetime | None = start if after is None else after.valid_to
         while instant is not None and (end is None or instant < end):
             yield instant, sweep.segment_at(instant)
             instant = sweep.next_change(instant)
 
-    return merged_timeline(evaluated(), end)
+    return merged_timeline(evaluated(), end, after)
 
 
-def merged_timeline(evaluated: Iterable[tuple[datetime, Segment]], end: datetime | None) -> list[SegmentInterval]:
+def merged_timeline(evaluated: Iterable[tuple[datetime, Segment]], end: datetime | None,
+                    after: SegmentInterval | None = None) -> list[SegmentInterval]:
     """Segments evaluated at increasing instants (from the first until `end`) as maximal intervals of
-    equal segments, each knowing since when the customer has been in its tier."""
-    intervals: list[SegmentInterval] = []
+    equal segments, each knowing since when the customer has been in its tier; following `after`, the
+    interval that ends at the first instant, if given."""
+    intervals: list[SegmentInterval] = [] if after is None else [after]
     for instant, segment in evaluated:
         if intervals and intervals[-1].segment == segment:
             continue

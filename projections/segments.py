@@ -26,7 +26,7 @@ from uuid import UUID
 
 from domain.customer import Customer
 from domain.deal import Deal
-from domain.segmentation import TIERS, OpenDeal, Purchase, SegmentInterval, most_frequent, segment_timeline
+from domain.segmentation import TIERS, OpenDeal, Purchase, Segment, SegmentInterval, most_frequent, segment_timeline
 from projections.base import ReadModel, Rows
 from projections.tables import Table, cents, from_micros, micros
 from services.readstore import ReadStore
@@ -34,6 +34,10 @@ from services.readstore import ReadStore
 OPEN, WON = "open", "won"
 CHUNK = 400
 MOVEMENT_DAYS = 90  # the summary's movements look back this far
+# A customer with at least this many stored intervals has its timeline worked out from the last one the
+# batch cannot have changed (found in ≈ log2(n) reads, one query each); fewer: from its start, which
+# needs no read of its intervals beyond those compared.
+RESUME_FROM = 256
 
 CUSTOMERS = Table(
     "segments_customers",
@@ -115,12 +119,12 @@ class SegmentsReadModel(ReadModel):
         """Recompute the timeline of each customer the batch changed, once (not once per event: a
         customer with n deals costs O(n) per recompute), and write the intervals that changed."""
         changed: dict[str, int] = rows.pending.pop(self.name, {})
-        timelines = {c: _timeline(_customer(c, rows), rows) for c in changed}
-        kept = {c: _unchanged_prefix(timeline, changed[c]) for c, timeline in timelines.items()}
+        tails = {c: _tail(_customer(c, rows), since, rows) for c, since in changed.items()}
+        kept = {c: offset + _unchanged_prefix(tail, changed[c]) for c, (offset, tail) in tails.items()}
         rows.prefetch(INTERVALS, [(c, seq) for c, k in kept.items()
                                   for seq in range(k, _customer(c, rows)["interval_count"])])
-        for customer_id, timeline in timelines.items():
-            _write_timeline(_customer(customer_id, rows), timeline, kept[customer_id], rows)
+        for customer_id, (offset, tail) in tails.items():
+            _write_timeline(_customer(customer_id, rows), offset, tail, kept[customer_id], rows)
 
 
 def _noting(handler: Callable[[Any, Rows], tuple[str, int]]) -> Callable[[Any, Rows], None]:
@@ -226,8 +230,51 @@ def _start_span(deal: dict[str, Any], customer: dict[str, Any], kind: str, at: i
     rows.put(DEALS, deal)
 
 
-def _timeline(customer: dict[str, Any], rows: Rows) -> list[SegmentInterval]:
-    """The customer's segment timeline from all its spans known so far."""
+def _tail(customer: dict[str, Any], since: int, rows: Rows) -> tuple[int, list[SegmentInterval]]:
+    """The customer's timeline from the seq returned on: from the start, or for a customer with many
+    intervals, from the last stored one that ends before `since` (the earliest instant the batch changed).
+
+    Evaluating only from there spares a long unchanged past: a new deal of a customer with 4,000 deals
+    made a sweep through all of its ≈ 11,600 intervals.
+    """
+    stored = customer["interval_count"]
+    unchanged = _ending_before(customer["customer_id"], stored, since, rows) if stored >= RESUME_FROM else 0
+    if unchanged == 0:
+        return 0, _timeline(customer, rows)
+    after = _stored_interval(_interval(customer["customer_id"], unchanged - 1, rows))
+    return unchanged - 1, _timeline(customer, rows, after)
+
+
+def _ending_before(customer_id: str, stored: int, since: int, rows: Rows) -> int:
+    """How many of the customer's stored intervals end before `since`, by bisection (they are in time
+    order: ≈ 14 reads for 11,600 intervals)."""
+    low, high = 0, stored
+    while low < high:
+        middle = (low + high) // 2
+        valid_to = _interval(customer_id, middle, rows)["valid_to"]
+        if valid_to is not None and valid_to < since:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _interval(customer_id: str, seq: int, rows: Rows) -> dict[str, Any]:
+    interval = rows.get(INTERVALS, customer_id, seq)
+    assert interval is not None, f"interval {seq} of customer {customer_id} is missing"
+    return interval
+
+
+def _stored_interval(row: dict[str, Any]) -> SegmentInterval:
+    """An interval as `_interval_row` stored it."""
+    segment = Segment(row["recency"], row["frequency"], row["monetary"], Decimal(row["monetary_cents"]).scaleb(-2),
+                      row["open_deals"], _instant(row["last_purchase_at"]), row["preferred_pipeline"])
+    return SegmentInterval(from_micros(row["valid_from"]), _instant(row["valid_to"]), segment,
+                           from_micros(row["tier_since"]))
+
+
+def _timeline(customer: dict[str, Any], rows: Rows, after: SegmentInterval | None = None) -> list[SegmentInterval]:
+    """The customer's segment timeline from all its spans known so far (from `after` on, if given)."""
     customer_id = customer["customer_id"]
     spans = [_span(customer_id, seq, rows) for seq in range(customer["span_count"])]
     purchases = [Purchase(from_micros(s["start_at"]), Decimal(s["amount_cents"]).scaleb(-2), s["currency"],
@@ -235,7 +282,7 @@ def _timeline(customer: dict[str, Any], rows: Rows) -> list[SegmentInterval]:
     open_deals = [OpenDeal(from_micros(s["start_at"]), _instant(s["end_at"])) for s in spans if s["kind"] == OPEN]
     starts = [customer["registered_at"], *(s["start_at"] for s in spans)]
     start = from_micros(min(s for s in starts if s is not None))
-    return segment_timeline(start, _instant(customer["forgotten_at"]), purchases, open_deals)
+    return segment_timeline(start, _instant(customer["forgotten_at"]), purchases, open_deals, after)
 
 
 def _unchanged_prefix(timeline: list[SegmentInterval], since: int) -> int:
@@ -250,16 +297,18 @@ def _unchanged_prefix(timeline: list[SegmentInterval], since: int) -> int:
                  if interval.valid_to is None or interval.valid_to >= cut), len(timeline))
 
 
-def _write_timeline(customer: dict[str, Any], timeline: list[SegmentInterval], kept: int, rows: Rows) -> None:
-    """Write the intervals from `kept` on that differ from the stored ones; supersede rows no longer there."""
-    customer_id, stored = customer["customer_id"], customer["interval_count"]
-    for seq in range(kept, max(len(timeline), stored)):
-        row = _interval_row(customer_id, seq, timeline[seq]) if seq < len(timeline) else {
+def _write_timeline(customer: dict[str, Any], offset: int, tail: list[SegmentInterval], kept: int,
+                    rows: Rows) -> None:
+    """Write the intervals from `kept` on that differ from the stored ones (`tail` holds those from
+    `offset` on); supersede rows no longer there."""
+    customer_id, stored, count = customer["customer_id"], customer["interval_count"], offset + len(tail)
+    for seq in range(kept, max(count, stored)):
+        row = _interval_row(customer_id, seq, tail[seq - offset]) if seq < count else {
             **dict.fromkeys(INTERVALS.column_names), "customer_id": customer_id, "seq": seq,
             "valid_from": 0, "valid_to": 0}
         if seq >= stored or rows.get(INTERVALS, customer_id, seq) != row:  # (rows past `stored` are not live)
             rows.put(INTERVALS, row)
-    customer["interval_count"] = len(timeline)
+    customer["interval_count"] = count
     rows.put(CUSTOMERS, customer)
 
 

@@ -46,7 +46,12 @@ def test_the_sweep_gives_the_timeline_by_definition(bought_: list[Purchase], dea
                                                     start: float, end: float | None) -> None:
     first, last = day(start), None if end is None or end < start else day(end)
 
-    assert segment_timeline(first, last, bought_, deals) == reference_timeline(first, last, bought_, deals)
+    timeline = segment_timeline(first, last, bought_, deals)
+
+    assert timeline == reference_timeline(first, last, bought_, deals)
+    for n, interval in enumerate(timeline):  # resumed after any interval, the rest is the same
+        if interval.valid_to is not None:
+            assert segment_timeline(first, last, bought_, deals, after=interval) == timeline[n:]
 
 
 def test_hundreds_of_purchases_in_any_order_give_the_timeline_by_definition() -> None:

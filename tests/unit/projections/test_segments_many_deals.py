@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from unittest.mock import patch
 from uuid import UUID
 
 import pytest
@@ -62,10 +63,17 @@ def _live(store: ReadStore) -> list[tuple[object, ...]]:
     return [tuple(row) for row in store.query(LIVE, [str(CUSTOMER)])]
 
 
+@pytest.mark.parametrize("resume_from", [segments_module.RESUME_FROM, 1], ids=["from the start", "resuming"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(deals, min_size=1, max_size=40), st.lists(st.integers(1, 30), min_size=1, max_size=8))
 def test_many_deals_out_of_order_in_any_batches_give_the_timeline_by_definition(
-        plan: list[tuple[int, int, str, str, str]], batches: list[int]) -> None:
+        resume_from: int, plan: list[tuple[int, int, str, str, str]], batches: list[int]) -> None:
+    """`resume_from` 1: every recompute after the first starts from the last interval the batch left."""
+    with patch.object(segments_module, "RESUME_FROM", resume_from):
+        _check_many_deals(plan, batches)
+
+
+def _check_many_deals(plan: list[tuple[int, int, str, str, str]], batches: list[int]) -> None:
     crm = CrmApplication(database_from_url("memory://"))
     crm.ensure_default_pipelines(at(-30, "setup"))
     purchases, open_deals = _record(crm, plan)
@@ -90,9 +98,9 @@ def recomputes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     calls: list[int] = []
     real = segments_module.segment_timeline
 
-    def counting(start, end, purchases, open_deals):  # type: ignore[no-untyped-def]
+    def counting(start, end, purchases, open_deals, after=None):  # type: ignore[no-untyped-def]
         calls.append(len(purchases))
-        return real(start, end, purchases, open_deals)
+        return real(start, end, purchases, open_deals, after)
 
     monkeypatch.setattr(segments_module, "segment_timeline", counting)
     yield calls
