@@ -5,8 +5,10 @@ while a deal is open, `won` (a purchase, with its amount) from its win until it 
 projector batch, each customer whose deals or registration the batch changed gets its whole segment
 timeline recomputed from ALL its spans known so far — so the result does not depend on the order deals
 of one customer arrive in — as intervals `[valid_from, valid_to)`, numbered 0..n-1 under the customer.
-Only the intervals from the earliest instant the batch changed on are compared with the stored ones,
-and only those that differ are written. Rows left over from a longer earlier timeline are superseded:
+Intervals ending before the earliest instant the batch changed cannot change (the segment at an
+instant depends only on facts up to it); for a customer with many intervals the sweep resumes after
+the last of them, and only the intervals from there on are compared with the stored ones, only those
+that differ being written. Rows left over from a longer earlier timeline are superseded:
 rewritten as the empty range [0, 0), which no instant is in. (Recomputing on every event made a
 customer's rebuild cubic in its deals: 500 deals took 199 s; see the notes of issue 10.)
 The timeline runs from the customer's first known instant (registration or first deal) until it is
