@@ -325,6 +325,8 @@ class Projector:
                                        _type_name(relevant[0][1]), _reason(error), _now())) from error
         for n, event in relevant:
             self._attempt(model, n, event, lambda e=event: handlers[type(e)](e, rows))
+        if relevant:  # work a model does once per batch (segments); a failure there names the batch's last event
+            self._attempt(model, relevant[-1][0], relevant[-1][1], lambda: model.finish(rows))
 
     @staticmethod
     def _attempt(model: ReadModel, position: int, event: Any, work: Callable[[], None]) -> None:
