@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import DomainError
+
+
+# Business time — when things happened, and dates like a deal's expected close — lies within 1900–2999
+# (UTC): wide enough for any history or plan, and a mistyped year (0226, 20226) is refused, not stored.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc)
+BUSINESS_YEARS = "between 1900-01-01 and 2999-12-31 (UTC)"
+
+
+def require_business_date(value: date, what: str) -> date:
+    """Return `value`, a calendar date within business time's range, or raise saying why not."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise DomainError(f"{what} must be a date like 2026-06-30, not {type(value).__name__}")
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise DomainError(f"{what} must be {BUSINESS_YEARS} (got {value.isoformat()})")
+    return value
 
 
 def utc_now() -> datetime:
@@ -39,6 +54,8 @@ class Meta:
     def __post_init__(self) -> None:
         if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
             raise DomainError("occurred_at must be a datetime with a time zone (e.g. 2026-03-01T09:00:00+00:00)")
+        if not EARLIEST <= self.occurred_at < LATEST:
+            raise DomainError(f"occurred_at must be {BUSINESS_YEARS} (got {self.occurred_at.isoformat()})")
         object.__setattr__(self, "actor", require_text(self.actor, "actor"))
 
     def fields(self) -> dict[str, Any]:
@@ -67,7 +84,7 @@ class CrmAggregate(Aggregate):
 
     @classmethod
     def _open(cls, event_class: type, meta: Meta, **fields: Any) -> Any:
-        _refuse_nul(fields)
+        refuse_nul(fields)
         return cls._create(event_class, **meta.fields(), **fields)
 
     def _record(self, event_class: type, meta: Meta, **fields: Any) -> None:
@@ -75,16 +92,20 @@ class CrmAggregate(Aggregate):
         stamped = meta.fields()
         if meta.occurred_at < self.last_occurred_at:
             if not meta.clocked:
-                raise DomainError(
-                    f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
-                    f"last event at {self.last_occurred_at.isoformat()}"
-                )
+                require_in_order(self.last_occurred_at, meta.occurred_at, type(self).__name__)
             stamped["occurred_at"] = self.last_occurred_at
-        _refuse_nul(fields)
+        refuse_nul(fields)
         self.trigger_event(event_class, **stamped, **fields)
 
 
-def _refuse_nul(fields: dict[str, Any]) -> None:
+def require_in_order(last: datetime, occurred_at: datetime, kind: str) -> None:
+    """An aggregate's business time never runs backwards: its intervals can neither overlap nor be negative."""
+    if occurred_at < last:
+        raise DomainError(f"occurred_at {occurred_at.isoformat()} is before this {kind}'s "
+                          f"last event at {last.isoformat()}")
+
+
+def refuse_nul(fields: dict[str, Any]) -> None:
     """No text may hold a NUL character: it is no character anyone types, and databases refuse it."""
     for name, value in fields.items():
         if isinstance(value, str) and "\x00" in value:

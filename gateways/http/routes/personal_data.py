@@ -19,13 +19,14 @@ from pydantic import BaseModel, Field
 
 from gateways.http.auth import allow
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Body
 from gateways.http.tokens import Principal
 from services.application import CrmApplication
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/personal-data", tags=["personal data"], responses=ERRORS)
+router = APIRouter(prefix="/personal-data", tags=["personal data"], responses=ERRORS, route_class=StrictJsonRoute)
 SEAL = r"^pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+$"  # 4,000 characters (the longest text over HTTP) of 4 bytes seal to 21,420
 
 
