@@ -74,6 +74,7 @@ InboundMessage = Annotated[TouchMessage | CampaignResponseMessage, Field(discrim
 _parse = TypeAdapter(InboundMessage)
 TAGS = "'touch', 'campaign_response'"
 FREE_TEXT = frozenset({"summary"})
+_CODE = re.compile(r"[A-Za-z0-9_.:+-]{0,40}")  # ids, vocabulary, times: no spaces, no "@", no other script
 _SHOULD = re.compile(r"^(Input|String|Value) should")
 
 
@@ -128,8 +129,11 @@ def _sentence(issue: ErrorDetails) -> str:
 
 
 def _got(field: str, value: object) -> str:
-    """What was sent, when it is short and no free text (a summary may hold personal data: never echoed)."""
+    """What was sent, when it is short and no free text (a summary may hold personal data: never echoed), and
+    text only when it looks like a code ("fax"), not like a name or an address put in the wrong field."""
     if field in FREE_TEXT or not isinstance(value, str | int | float | bool | None) or len(repr(value)) > 60:
+        return ""
+    if isinstance(value, str) and not _CODE.fullmatch(value):
         return ""
     return f" (got {value!r})"
 

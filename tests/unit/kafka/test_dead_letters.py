@@ -40,3 +40,14 @@ def test_a_refusal_reason_never_quotes_the_refused_value(crm: CrmApplication) ->
         handle(crm, orjson.dumps(message), "test/0/0")
 
     assert "summary" in str(refused.value) and "王先生" not in str(refused.value)
+
+
+def test_a_reason_does_not_echo_a_name_sent_in_the_wrong_field(crm: CrmApplication) -> None:
+    message = {"type": "touch", "source": "crm-test", "customer_id": "王先生", "channel": "wang@example.com",
+               "direction": "inbound"}
+
+    with pytest.raises(ValueError) as refused:
+        handle(crm, orjson.dumps(message), "test/0/0")
+
+    assert "customer_id" in str(refused.value) and "王先生" not in str(refused.value)
+    assert "wang@example.com" not in str(refused.value)
