@@ -37,7 +37,6 @@ KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), (
              ("subject_id",), indexes=(("person_id",),))
 _PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL_FIELDS)
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
-SEALED = re.compile(r"pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+")
 
 
 class PersonalText(str):
