@@ -224,3 +224,24 @@ def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path:
     texts = orjson.dumps([vars(e) for _, e in fresh.read_log()], default=str)
     assert leaked(texts, "imported log") == [] and b"(forgotten)" in texts
     assert leaked((tmp_path / "target.db").read_bytes(), "target file") == []
+
+
+def test_a_key_made_before_its_records_person_is_known_is_bound_when_the_person_comes(tmp_path: Path) -> None:
+    """Import workers encode chunks in any order: a deal's later event may make its key before its Opened
+    line names the customer."""
+    from services.personal_data import KeyStore
+
+    keys = KeyStore(ReadStore(database_from_url(f"sqlite:///{tmp_path / 'keys.db'}")))
+    customer, deal, other_deal = "c" * 8 + "-0000-4000-8000-000000000001", "d" * 8 + "-0000-4000-8000-000000000002", \
+        "e" * 8 + "-0000-4000-8000-000000000003"
+    keys.ensure({deal: None, other_deal: None})
+    sealed = keys.seal(deal, "甄家仓库改造")
+    keys.evict([deal])  # as after a chunk
+    keys.ensure({deal: customer, customer: None})
+    keys.evict([deal])
+    keys.ensure({deal: None})  # a later chunk without the person does not unbind it
+
+    destroyed = keys.destroy([customer])
+
+    assert destroyed == sorted([customer, deal]) and keys.unseal(sealed) == "(forgotten)"
+    assert keys.key(other_deal) is not None  # bound to no one forgotten
