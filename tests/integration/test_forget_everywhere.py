@@ -191,3 +191,28 @@ def test_the_dlq_keeps_what_an_operator_needs_and_has_a_retention(
     admin.close()
     assert described["topic"][dlq]["retention.ms"]["value"] == str(DLQ_RETENTION_MS)
 
+
+
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: worker processes encode chunks, a deal's events in several
+def test_a_person_imported_into_postgres_is_forgotten_everywhere(pg_database: str, tmp_path: Path,
+                                                                 jobs: int) -> None:
+    from services import bulk_import
+    from services.history_export import export_history
+
+    source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
+    source.ensure_default_pipelines(at(-1))
+    ids = record_person(source)
+    with (tmp_path / "history.jsonl").open("wb") as out:
+        export_history(source, out)
+    source.close()
+    target = CrmApplication(database_from_url(pg_database))
+    bulk_import.import_history(target, tmp_path / "history.jsonl", batch=3, jobs=jobs)
+    store = ReadStore(target.database)
+    projector_for(target, store).catch_up()
+
+    target.forget_customer(ids["customer"], at(20, "dpo"))
+    projector_for(target, store).catch_up()
+    store.close()
+    target.close()
+
+    assert leaked(_dump_database(pg_database), "pg_dump") == []
