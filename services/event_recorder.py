@@ -8,6 +8,12 @@ across both round trips and whatever the client's process does between them, so 
 
 Here one autocommit statement calls a server-side function that does all of it, so the lock is held
 only while PostgreSQL runs the insert and commits.
+
+LOCK TABLE … IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE privilege, which the application role must
+not have (deploy/postgres-roles.sql): so this function, and `crm_lock_events` that `crm import`'s COPY takes
+the same lock with, are SECURITY DEFINER functions of the log's owner, with a fixed search_path (every name
+in them is schema-qualified, so nothing the application creates can stand in for one). `crm db migrate`
+creates them; the application gets EXECUTE on them only.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 INSERT_FUNCTION = "crm_insert_events"
+LOCK_FUNCTION = "crm_lock_events"
+DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp "  # run as the owner; see the docstring
 
 
 class OneRoundTripRecorder(PostgresApplicationRecorder):
@@ -30,10 +38,10 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         names = {"schema": Identifier(datastore.schema), "table": Identifier(events_table_name),
                  "function": Identifier(INSERT_FUNCTION), "event": Identifier(self.stored_event_type_name),
-                 "channel": Identifier(self.channel_name)}
+                 "channel": Identifier(self.channel_name), "lock": Identifier(LOCK_FUNCTION)}
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) RETURNS SETOF bigint "
-            "LANGUAGE plpgsql AS $BODY$ BEGIN "
+            f"LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
             f"SET LOCAL lock_timeout = '{datastore.lock_timeout}s'; "
             "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
             "NOTIFY {channel}; "
@@ -41,6 +49,10 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
             "RETURNING notification_id; "
             "END; $BODY$").format(**names))
+        self.sql_create_statements.append(SQL(
+            f"CREATE OR REPLACE FUNCTION {{schema}}.{{lock}}() RETURNS void LANGUAGE plpgsql {DEFINER}AS $BODY$ "
+            "BEGIN LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; END; $BODY$").format(**names))
+        self.lock_table_statements[-1] = SQL("SELECT {schema}.{lock}()").format(**names)  # was LOCK TABLE
         self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names).as_bytes()  # composed once
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)

@@ -1,0 +1,144 @@
+"""`crm db migrate`: the owner role creates (or updates) the PostgreSQL event log and gives the application
+role its share — SELECT and INSERT on the log, EXECUTE on the two functions that take the log's lock, room to
+create its own tables (read models, positions, personal-data keys) — and nothing that could change the log.
+
+Why a separate step: whoever owns a table may ALTER it, DISABLE its triggers, DROP it or give it away, so an
+application that created its own log could rewrite history in one transaction. The application opened with
+CRM_DATABASE_URL never runs the log's DDL (settings: CREATE_TABLE=false); it checks the log is set up
+(log_protection.check_event_log) and refuses to start otherwise. Idempotent: run it on every deploy.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+from psycopg import sql
+
+from services.application import CrmApplication
+from services.event_recorder import INSERT_FUNCTION, LOCK_FUNCTION
+from services.log_protection import TRIGGER_FUNCTION, protect_event_log, schema_fingerprint
+from services.schema_lock import advisory_lock
+from services.settings import Database, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+class MigrationRefused(SettingsError):
+    """The owner role cannot set the log up safely (the application would own part of it)."""
+
+
+@dataclass(frozen=True)
+class Migrated:
+    table: str
+    owner: str
+    app_role: str | None
+    adopted: list[str]
+
+
+def migrate_event_log(owner: Database, app_role: str | None) -> Migrated:
+    """As `owner`: create the log, its functions and append-only trigger, then grant `app_role` its share.
+
+    Objects of the log an earlier single-role install let the application create are first taken over
+    (possible because the owner role is a member of the application role, deploy/postgres-roles.sql)."""
+    if owner.kind != "postgresql":
+        raise SettingsError(f"{owner.url!r} is not PostgreSQL: SQLite has no roles (the application creates its "
+                            "log and triggers itself; the file's permissions are the boundary)")
+    env = Environment(CrmApplication.name, {**owner.env, "CREATE_TABLE": "true"})
+    with advisory_lock(owner), InfrastructureFactory.construct(env) as factory:  # type: ignore[attr-defined]
+        with psycopg.connect(owner.url, autocommit=True) as connection:
+            if app_role == owner.role:
+                log.warning("the application role %s is the log's owner: it could change stored events", app_role)
+                app_role = None
+            adopted = _adopt(connection, factory.datastore.schema, app_role)
+        recorder = factory.application_recorder()  # creates the table, type and functions
+        table = recorder.events_table_name
+        protect_event_log(owner, table)
+        with psycopg.connect(owner.url, autocommit=True) as connection, connection.transaction():
+            names = _names(factory.datastore.schema, table, recorder.stored_event_type_name)
+            if app_role:
+                _grant(connection, names, app_role)
+            connection.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                names["table"], sql.Literal(schema_fingerprint(recorder))))
+    log.info("event log %s migrated by %s for application role %s", table, owner.role, app_role)
+    return Migrated(table, str(owner.role), app_role, adopted)
+
+
+def _names(schema: str, table: str, event_type: str) -> dict[str, sql.Composable]:
+    event_array = sql.SQL("{}[]").format(sql.Identifier(schema, event_type))
+    return {
+        "schema": sql.Identifier(schema),
+        "table": sql.Identifier(schema, table),
+        "insert": sql.SQL("{}({})").format(sql.Identifier(schema, INSERT_FUNCTION), event_array),
+        "lock": sql.SQL("{}()").format(sql.Identifier(schema, LOCK_FUNCTION)),
+    }
+
+
+def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) -> list[str]:
+    """Make the current role own the database and every object in `schema` that belongs to the log but to the
+    application role; refuse when that is not possible (another role owns them)."""
+    adopted = []
+    database_owner = connection.execute(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").fetchone()
+    if app_role and database_owner and database_owner[0] == app_role:  # it would own schema public (PG 15+)
+        _take(connection, sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(
+            sql.Identifier(connection.info.dbname)), f"database {connection.info.dbname}")
+        adopted.append(f"database {connection.info.dbname}")
+    rows = connection.execute(
+        "SELECT kind, name, pg_get_userbyid(owner) FROM ("
+        " SELECT 'TABLE' AS kind, c.oid::regclass::text AS name, c.relowner AS owner FROM pg_class c"
+        "  WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r' AND c.relname = %(table)s"
+        " UNION ALL SELECT 'TYPE', t.oid::regtype::text, t.typowner FROM pg_type t"
+        "  WHERE t.typnamespace = %(schema)s::regnamespace AND t.typname LIKE 'stored\\_event\\_%%'"
+        "   AND t.typtype = 'c'"
+        " UNION ALL SELECT 'FUNCTION', p.oid::regprocedure::text, p.proowner FROM pg_proc p"
+        "  WHERE p.pronamespace = %(schema)s::regnamespace AND (p.proname = ANY(%(functions)s)"
+        "   OR p.proname LIKE 'es\\_insert\\_events\\_%%')) AS log_objects WHERE owner <> %(me)s::regrole",
+        {"schema": schema, "table": f"{CrmApplication.name.lower()}_events", "me": connection.info.user,
+         "functions": [INSERT_FUNCTION, LOCK_FUNCTION, TRIGGER_FUNCTION]},
+    ).fetchall()
+    for kind, name, current_owner in rows:
+        if current_owner != app_role:
+            raise MigrationRefused(f"{kind.lower()} {name} belongs to {current_owner}, neither the owner role "
+                                   f"{connection.info.user} nor the application role: hand it over as a superuser")
+        _take(connection, sql.SQL(f"ALTER {kind} {name} OWNER TO CURRENT_USER"), f"{kind.lower()} {name}")  # noqa: S608 - names from the catalog
+        adopted.append(f"{kind.lower()} {name}")
+    return adopted
+
+
+def _take(connection: psycopg.Connection, statement: sql.Composable, what: str) -> None:
+    log.warning("taking over %s from the application role (it must not own the log)", what)
+    try:
+        connection.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise MigrationRefused(f"cannot take over {what}: {error} (make the owner role a member of the "
+                               "application role, as deploy/postgres-roles.sql does, or run as a superuser)") from None
+
+
+def _grant(connection: psycopg.Connection, names: dict[str, sql.Composable], app_role: str) -> None:
+    """Exactly the application's share of the log; every privilege granted before is revoked first."""
+    role = sql.Identifier(app_role)
+    sequence = connection.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')",
+                                  (names["table"].as_string(connection),)).fetchone()
+    statements = [
+        "REVOKE ALL ON TABLE {table} FROM PUBLIC, {role}",
+        "GRANT SELECT, INSERT ON TABLE {table} TO {role}",  # INSERT: `crm import`'s COPY
+        "REVOKE ALL ON FUNCTION {insert}, {lock} FROM PUBLIC, {role}",
+        "GRANT EXECUTE ON FUNCTION {insert}, {lock} TO {role}",
+        "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}",  # its own tables: read models, positions, keys
+        "GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}",  # temporary: COPY staging of read models
+        # Tables and sequences the owner adds later: readable and appendable, never changeable.
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT ON TABLES TO {role}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+        "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC",  # SECURITY DEFINER ones: one by one
+    ]
+    if sequence and sequence[0]:
+        statements[2:2] = [sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(sql.SQL(sequence[0]), role),
+                           sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.SQL(sequence[0]), role)]
+    for statement in statements:
+        query = statement if isinstance(statement, sql.Composable) else sql.SQL(statement).format(
+            role=role, database=sql.Identifier(connection.info.dbname), **names)
+        connection.execute(query)
