@@ -110,7 +110,7 @@ def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) ->
 
 
 def _take(connection: psycopg.Connection, statement: sql.Composable, what: str) -> None:
-    log.warning("taking over %s from the application role (it must not own the log)", what)
+    log.info("taking over %s from the application role (it must not own the log)", what)
     try:
         connection.execute(statement)
     except psycopg.errors.InsufficientPrivilege as error:

@@ -77,14 +77,15 @@ def check_event_log(database: Database, table: str) -> str | None:
         row = connection.execute(
             "SELECT coalesce(obj_description(c.oid, 'pg_class'), ''), pg_get_userbyid(c.relowner) = current_user, "
             "has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE'), EXISTS (SELECT FROM pg_trigger t WHERE "
-            "t.tgrelid = c.oid AND t.tgname = %s AND t.tgenabled <> 'D') FROM pg_class c WHERE c.oid = to_regclass(%s)",
-            (f"{table}_append_only", table),
+            "t.tgrelid = c.oid AND t.tgname = %s AND t.tgenabled <> 'D'), has_schema_privilege(c.relnamespace, "
+            "'CREATE') FROM pg_class c WHERE c.oid = to_regclass(%s)", (f"{table}_append_only", table),
         ).fetchone()
     if row is None:
         raise LogNotMigrated(f"database {database.env['POSTGRES_DBNAME']} has no event log {table}: {ADVICE}")
-    fingerprint, owned, changeable, protected = row
-    if not protected:
-        raise LogNotMigrated(f"the event log {table} has no enabled append-only trigger: {ADVICE}")
+    fingerprint, owned, changeable, protected, may_create = row
+    if not (fingerprint and protected and may_create):  # an older, single-role install; roles changed since
+        raise LogNotMigrated(f"the event log {table} was not set up for role {database.role} by its owner, or "
+                             f"is not protected: {ADVICE}")
     if owned or changeable:
         log.warning("role %s can change or remove stored events in %s: run the application as a role that "
                     "does not own the log (deploy/postgres-roles.sql)", database.role, table)

@@ -174,6 +174,8 @@ def test_migrate_takes_over_a_log_the_application_role_created_in_a_single_role_
         with InfrastructureFactory.construct(env) as factory:  # what the application did at start
             factory.application_recorder()
         protect_event_log(database, "crm_events")
+        with pytest.raises(LogNotMigrated, match="not set up for role crm by its owner"):
+            CrmApplication(database)
 
         done = migrate_event_log(database_from_url(services.owner_url(url)), "crm")
 
