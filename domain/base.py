@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import uuid4
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import DomainError
+
+
+# Business time — when things happened, and dates like a deal's expected close — lies within 1900–2999
+# (UTC): wide enough for any history or plan, and a mistyped year (0226, 20226) is refused, not stored.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc)
+BUSINESS_YEARS = "between 1900-01-01 and 2999-12-31 (UTC)"
+
+
+def require_business_date(value: date, what: str) -> date:
+    """Return `value`, a calendar date within business time's range, or raise saying why not."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise DomainError(f"{what} must be a date like 2026-06-30, not {type(value).__name__}")
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise DomainError(f"{what} must be {BUSINESS_YEARS} (got {value.isoformat()})")
+    return value
 
 
 def utc_now() -> datetime:
@@ -38,6 +53,8 @@ class Meta:
     def __post_init__(self) -> None:
         if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
             raise DomainError("occurred_at must be a datetime with a time zone (e.g. 2026-03-01T09:00:00+00:00)")
+        if not EARLIEST <= self.occurred_at < LATEST:
+            raise DomainError(f"occurred_at must be {BUSINESS_YEARS} (got {self.occurred_at.isoformat()})")
         object.__setattr__(self, "actor", require_text(self.actor, "actor"))
 
     def fields(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from domain import money
-from domain.base import CrmAggregate, Meta, require_text
+from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
 from domain.pipeline import LOST, WON, Pipeline
 
@@ -124,7 +124,7 @@ class Deal(CrmAggregate):
             amount=money.amount(amount),
             currency=money.currency(currency),
             owner=require_text(owner, "owner"),
-            expected_close=expected_close,
+            expected_close=None if expected_close is None else require_business_date(expected_close, "expected_close"),
             lead_id=lead_id,
             campaign_id=campaign_id,
         )

@@ -5,17 +5,18 @@ It orchestrates (load, call the aggregate, save) and holds no business rule of i
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
 
 from domain.base import CrmAggregate, Meta
@@ -27,6 +28,8 @@ from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
+from services.command_receipts import Receipt, now_micros
+from services.event_recorder import ReceiptPOPORecorder
 from services.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of
 from services.readstore import ReadStore
@@ -58,6 +61,7 @@ class CrmApplication(Application):
     """One append-only, totally ordered log holding every CRM aggregate's events."""
 
     name = "CRM"
+    _staged: list[CrmAggregate] | None = None  # a command's view collects its saves here (see `staged`)
 
     def __init__(self, database: Database | None = None) -> None:
         self.database = database or database_from_environment()
@@ -79,10 +83,17 @@ class CrmApplication(Application):
             self.close()  # the pools opened so far
             raise
 
+    def construct_recorder(self) -> ApplicationRecorder:
+        if self.database.kind == "memory":
+            return ReceiptPOPORecorder()  # the library's in-memory factory has no recorder setting
+        return super().construct_recorder()
+
     def construct_mapper(self) -> Mapper[UUID]:
         return PersonalDataMapper(self.keys, transcoder=self.construct_transcoder())
 
     def close(self) -> None:
+        if self._staged is not None:
+            return  # a staged view (also closed when collected) shares its application's connections
         super().close()
         self.keys.store.close()
 
@@ -102,12 +113,62 @@ class CrmApplication(Application):
         return aggregate
 
     def save_new(self, *aggregates: CrmAggregate) -> None:
-        """Save new aggregates (and changes to loaded ones) in one transaction."""
+        """Save new aggregates (and changes to loaded ones) in one transaction (in a `staged` view: keep
+        them for its `commit`)."""
+        if self._staged is not None:
+            self._staged.extend(aggregates)
+            return
+        self._write(aggregates, None)
+
+    def _write(self, aggregates: Sequence[CrmAggregate], receipt: Receipt | None) -> None:
         self.keys.ensure(subjects_of(e for a in aggregates for e in a.pending_events))  # one round trip
+        changed = [a for a in aggregates if a.version > len(a.pending_events)]  # loaded, not created here
         try:
-            self.save(*aggregates)
+            self.save(*aggregates, **({} if receipt is None else {"receipt": receipt}))
         except IntegrityError as error:
             raise ConcurrencyConflict(f"conflicting write: {error}") from None
+        for aggregate in changed:
+            self._recent.keep(aggregate)  # only after the save succeeded: a refused one is never reused
+
+    # --- one command, its events and its receipt in one transaction -----------------------------
+
+    def staged(self) -> CrmApplication:
+        """A view of this application for one command: its saves are kept, not written, until `commit`.
+
+        It shares everything else (connections, caches), so it costs one object copy. The HTTP gateway
+        uses it for a command sent with an idempotency key: it learns the answer from the command, then
+        commits the events and the answer's receipt together."""
+        view = copy.copy(self)
+        view._staged = []
+        return view
+
+    def commit(self, receipt: Receipt) -> None:
+        """Write what this staged view's command saved and `receipt`, all or nothing.
+
+        Raises ConcurrencyConflict when an aggregate moved on or the key already has a receipt (a retry
+        that overtook this one: the caller then looks the receipt up)."""
+        assert self._staged is not None, "commit() belongs to a staged() view"
+        aggregates, self._staged = self._staged, []
+        if aggregates:
+            self._write(aggregates, receipt)
+        elif not self.recorder.insert_receipt(receipt):  # type: ignore[attr-defined]
+            raise ConcurrencyConflict(f"idempotency key {receipt.key!r} already has an answer")
+
+    def receipt(self, principal: str, key: str) -> Receipt | None:
+        """The receipt of `principal`'s command sent with idempotency `key`, if one was written."""
+        return self.recorder.select_receipt(principal, key)  # type: ignore[attr-defined, no-any-return]
+
+    def prune_receipts(self, older_than: timedelta) -> int:
+        """Forget the answers of commands older than `older_than` (a retry with such a key runs again)."""
+        before = now_micros() - int(older_than.total_seconds() * 1_000_000)
+        return self.recorder.prune_receipts(before)  # type: ignore[attr-defined, no-any-return]
+
+    def keep_refusal(self, receipt: Receipt) -> Receipt | None:
+        """Keep the answer of a refused command (no events): None when kept, else the receipt the key
+        already had (a twin of the request answered first)."""
+        if self.recorder.insert_receipt(receipt):  # type: ignore[attr-defined]
+            return None
+        return self.receipt(receipt.principal, receipt.key)
 
     def _change(
         self,
@@ -128,7 +189,6 @@ class CrmApplication(Application):
             )
         command(aggregate)
         self.save_new(aggregate)
-        self._recent.keep(aggregate)
         return aggregate.version
 
     def _load_for_change(self, aggregate_type: type[A], aggregate_id: UUID) -> A:

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.deal import Deal
+from domain.pipeline import LOST, WON
 from services.application import CrmApplication
 
 
@@ -26,11 +27,22 @@ class AuditEntry:
 def deal_audit_trail(app: CrmApplication, deal_id: UUID) -> tuple[Deal, list[AuditEntry]]:
     """The deal as it is now, and every one of its events as an audit entry, oldest first."""
     deal = app.get(Deal, deal_id)
-    return deal, [_entry(event) for event in app.history(deal_id)]
+    entries, closed_as = [], None
+    for event in app.history(deal_id):
+        entries.append(_entry(event, closed_as))
+        closed_as = _terminal(event) or closed_as
+    return deal, entries
 
 
-def _entry(event: Deal.Event) -> AuditEntry:
+def _terminal(event: Deal.Event) -> str | None:
+    """The terminal stage a Won/Lost event closes the deal in (a Reopened event itself names only its new stage)."""
+    return WON if isinstance(event, Deal.Won) else LOST if isinstance(event, Deal.Lost) else None
+
+
+def _entry(event: Deal.Event, closed_as: str | None) -> AuditEntry:
     from_stage, to_stage, detail = _describe(event)
+    if isinstance(event, Deal.Reopened):
+        from_stage = closed_as  # a deal can only be reopened from the won/lost it was last closed in
     return AuditEntry(
         version=event.originator_version,
         occurred_at=event.occurred_at,
@@ -50,9 +62,9 @@ def _describe(event: Deal.Event) -> tuple[str | None, str | None, str]:
     if isinstance(event, Deal.StageChanged):
         return event.from_stage, event.to_stage, event.reason
     if isinstance(event, Deal.Won):
-        return event.from_stage, "won", event.note
+        return event.from_stage, WON, event.note
     if isinstance(event, Deal.Lost):
-        return event.from_stage, "lost", f"{event.reason} (to {event.competitor})" if event.competitor else event.reason
+        return event.from_stage, LOST, f"{event.reason} (to {event.competitor})" if event.competitor else event.reason
     if isinstance(event, Deal.Reopened):
         return None, event.stage, event.reason
     if isinstance(event, Deal.AmountChanged):

@@ -29,6 +29,7 @@ from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from gateways.kafka.cloudevents import ENVELOPE_FIELDS
+from services.strict_json import DuplicateKey, loads_compact
 
 AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
 LINE_KEYS = {"type", "subject", "version", "data"}
@@ -164,9 +165,11 @@ class HistoryLine(NamedTuple):
 def read_line(line: bytes) -> HistoryLine:
     """The checked content of one line; ValueError says what is wrong."""
     try:
-        record = orjson.loads(line)
+        record = loads_compact(line)  # ≈ 0.6 µs more a line for `crm export`'s own lines
     except orjson.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error})") from None
+    except DuplicateKey as error:
+        raise ValueError(f"not accepted JSON ({error})") from None
     if not isinstance(record, dict) or record.keys() != LINE_KEYS:
         raise ValueError('expected an object with exactly "type", "subject", "version" and "data"')
     schema = SCHEMAS.get(record["type"]) if isinstance(record["type"], str) else None

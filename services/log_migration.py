@@ -1,6 +1,7 @@
 """`crm db migrate`: the owner role creates (or updates) the PostgreSQL event log and gives the application
-role its share — SELECT and INSERT on the log, EXECUTE on the two functions that take the log's lock, room to
-create its own tables (read models, positions, personal-data keys) — and nothing that could change the log.
+role its share — SELECT and INSERT on the log, EXECUTE on the functions that take the log's lock, SELECT,
+INSERT and DELETE on the command receipts (pruned by `crm receipts prune`), room to create its own tables (read
+models, positions, personal-data keys) — and nothing that could change the log.
 
 Why a separate step: whoever owns a table may ALTER it, DISABLE its triggers, DROP it or give it away, so an
 application that created its own log could rewrite history in one transaction. The application opened with
@@ -19,12 +20,14 @@ from eventsourcing.utils import Environment
 from psycopg import sql
 
 from services.application import CrmApplication
-from services.event_recorder import INSERT_FUNCTION, LOCK_FUNCTION
+from services import command_receipts
+from services.event_recorder import INSERT_FUNCTION, LOCK_FUNCTION, RECEIPT_FUNCTION
 from services.log_protection import TRIGGER_FUNCTION, protect_event_log, schema_fingerprint
 from services.schema_lock import advisory_lock
 from services.settings import Database, SettingsError
 
 log = logging.getLogger(__name__)
+FUNCTIONS = [INSERT_FUNCTION, RECEIPT_FUNCTION, LOCK_FUNCTION]  # SECURITY DEFINER: the application's EXECUTE
 
 
 class MigrationRefused(SettingsError):
@@ -58,23 +61,12 @@ def migrate_event_log(owner: Database, app_role: str | None) -> Migrated:
         table = recorder.events_table_name
         protect_event_log(owner, table)
         with psycopg.connect(owner.url, autocommit=True) as connection, connection.transaction():
-            names = _names(factory.datastore.schema, table, recorder.stored_event_type_name)
             if app_role:
-                _grant(connection, names, app_role)
+                _grant(connection, factory.datastore.schema, table, app_role)
             connection.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
-                names["table"], sql.Literal(schema_fingerprint(recorder))))
+                sql.Identifier(factory.datastore.schema, table), sql.Literal(schema_fingerprint(recorder))))
     log.info("event log %s migrated by %s for application role %s", table, owner.role, app_role)
     return Migrated(table, str(owner.role), app_role, adopted)
-
-
-def _names(schema: str, table: str, event_type: str) -> dict[str, sql.Composable]:
-    event_array = sql.SQL("{}[]").format(sql.Identifier(schema, event_type))
-    return {
-        "schema": sql.Identifier(schema),
-        "table": sql.Identifier(schema, table),
-        "insert": sql.SQL("{}({})").format(sql.Identifier(schema, INSERT_FUNCTION), event_array),
-        "lock": sql.SQL("{}()").format(sql.Identifier(schema, LOCK_FUNCTION)),
-    }
 
 
 def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) -> list[str]:
@@ -90,15 +82,15 @@ def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) ->
     rows = connection.execute(
         "SELECT kind, name, pg_get_userbyid(owner) FROM ("
         " SELECT 'TABLE' AS kind, c.oid::regclass::text AS name, c.relowner AS owner FROM pg_class c"
-        "  WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r' AND c.relname = %(table)s"
+        "  WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'r' AND c.relname = ANY(%(tables)s)"
         " UNION ALL SELECT 'TYPE', t.oid::regtype::text, t.typowner FROM pg_type t"
         "  WHERE t.typnamespace = %(schema)s::regnamespace AND t.typname LIKE 'stored\\_event\\_%%'"
         "   AND t.typtype = 'c'"
         " UNION ALL SELECT 'FUNCTION', p.oid::regprocedure::text, p.proowner FROM pg_proc p"
         "  WHERE p.pronamespace = %(schema)s::regnamespace AND (p.proname = ANY(%(functions)s)"
         "   OR p.proname LIKE 'es\\_insert\\_events\\_%%')) AS log_objects WHERE owner <> %(me)s::regrole",
-        {"schema": schema, "table": f"{CrmApplication.name.lower()}_events", "me": connection.info.user,
-         "functions": [INSERT_FUNCTION, LOCK_FUNCTION, TRIGGER_FUNCTION]},
+        {"schema": schema, "tables": [f"{CrmApplication.name.lower()}_events", command_receipts.TABLE],
+         "me": connection.info.user, "functions": [*FUNCTIONS, TRIGGER_FUNCTION]},
     ).fetchall()
     for kind, name, current_owner in rows:
         if current_owner != app_role:
@@ -118,16 +110,15 @@ def _take(connection: psycopg.Connection, statement: sql.Composable, what: str) 
                                "application role, as deploy/postgres-roles.sql does, or run as a superuser)") from None
 
 
-def _grant(connection: psycopg.Connection, names: dict[str, sql.Composable], app_role: str) -> None:
+def _grant(connection: psycopg.Connection, schema: str, table: str, app_role: str) -> None:
     """Exactly the application's share of the log; every privilege granted before is revoked first."""
-    role = sql.Identifier(app_role)
-    sequence = connection.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')",
-                                  (names["table"].as_string(connection),)).fetchone()
+    names = {"role": sql.Identifier(app_role), "schema": sql.Identifier(schema),
+             "table": sql.Identifier(schema, table), "receipts": sql.Identifier(schema, command_receipts.TABLE),
+             "database": sql.Identifier(connection.info.dbname)}
     statements = [
-        "REVOKE ALL ON TABLE {table} FROM PUBLIC, {role}",
+        "REVOKE ALL ON TABLE {table}, {receipts} FROM PUBLIC, {role}",
         "GRANT SELECT, INSERT ON TABLE {table} TO {role}",  # INSERT: `crm import`'s COPY
-        "REVOKE ALL ON FUNCTION {insert}, {lock} FROM PUBLIC, {role}",
-        "GRANT EXECUTE ON FUNCTION {insert}, {lock} TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON TABLE {receipts} TO {role}",  # DELETE: `crm receipts prune`
         "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}",  # its own tables: read models, positions, keys
         "GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}",  # temporary: COPY staging of read models
         # Tables and sequences the owner adds later: readable and appendable, never changeable.
@@ -135,10 +126,15 @@ def _grant(connection: psycopg.Connection, names: dict[str, sql.Composable], app
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
         "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC",  # SECURITY DEFINER ones: one by one
     ]
-    if sequence and sequence[0]:
-        statements[2:2] = [sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(sql.SQL(sequence[0]), role),
-                           sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.SQL(sequence[0]), role)]
     for statement in statements:
-        query = statement if isinstance(statement, sql.Composable) else sql.SQL(statement).format(
-            role=role, database=sql.Identifier(connection.info.dbname), **names)
-        connection.execute(query)
+        connection.execute(sql.SQL(statement).format(**names))
+    sequence = connection.execute("SELECT pg_get_serial_sequence(%s, 'notification_id')",
+                                  (names["table"].as_string(connection),)).fetchone()[0]
+    functions = [row[0] for row in connection.execute(  # every signature, old ones included
+        "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = %s::regnamespace AND proname = ANY(%s)",
+        (schema, FUNCTIONS))]
+    for name in functions:  # names from the catalog, already quoted where needed
+        connection.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC, {}").format(sql.SQL(name), names["role"]))
+        connection.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(name), names["role"]))
+    connection.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(sql.SQL(sequence), names["role"]))
+    connection.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.SQL(sequence), names["role"]))

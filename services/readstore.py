@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import psycopg
 
 from projections.tables import Table
+from services.event_recorder import idle_connection_check
 from services.settings import Database
 
 
@@ -130,8 +131,14 @@ class ReadStore:
             return self._sqlite.execute(sql, params).fetchall()
 
     def _reconnect_if_broken(self) -> None:
-        """After the server restarted or the network dropped, connect again (raises while still down)."""
-        if self._pg.broken or self._pg.closed:
+        """After the server restarted or the network dropped, connect again (raises while still down).
+
+        An idle connection the server closed is noticed before use (a readable socket), so the first
+        statement after a restart runs on a fresh connection instead of failing."""
+        try:
+            idle_connection_check(self._pg)
+        except psycopg.OperationalError:
+            self._pg.close()
             self._pg = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
     def close(self) -> None:

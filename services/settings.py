@@ -79,7 +79,8 @@ def database_from_url(url: str | None) -> Database:
 
 
 def _sqlite_env(path: str) -> dict[str, str]:
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"}
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "services.event_recorder:ReceiptSQLiteRecorder"}
 
 
 def database_from_environment() -> Database:

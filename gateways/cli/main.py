@@ -13,6 +13,7 @@ from gateways.cli.funnel_command import funnel
 from gateways.cli.import_commands import export_history, import_history
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
+from gateways.cli.receipt_commands import receipts_app
 from gateways.cli.segments_commands import segments_app
 from gateways.cli.serve_command import serve
 from gateways.cli.tickets_commands import tickets
@@ -31,6 +32,7 @@ app.add_typer(segments_app, name="segments")
 app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")
 app.add_typer(projections_app, name="projections")
+app.add_typer(receipts_app, name="receipts")
 app.add_typer(db_app, name="db")
 
 if __name__ == "__main__":

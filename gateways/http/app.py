@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from domain.base import Meta
+from gateways.http.auth import BearerBeforeBody
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.errors import install_error_handlers
-from gateways.http.idempotency import IdempotencyStore
 from gateways.http.limits import BodyLimit
 from gateways.http.responses import OrjsonResponse
 from gateways.http.routes import ROUTERS
@@ -46,10 +46,10 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
-    api.state.idempotency = IdempotencyStore(store)
     api.state.projectors = {}
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
+    api.add_middleware(BearerBeforeBody, tokens=tokens)  # outermost: a stranger's body is never read
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)

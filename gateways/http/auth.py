@@ -9,17 +9,25 @@ A permission is "<area>:<action>" with action read or write. Roles:
 
 Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool,
 a hand-off that costs more than the check itself.
+
+FastAPI reads and parses a request's body before it runs any dependency, so a stranger's malformed or
+oversized body would be answered 400/413 (and cost the parsing) instead of 401. `BearerBeforeBody` checks
+the token of every request that may carry a body (any method but GET, HEAD and OPTIONS — no such route is
+public) before a single byte of the body is received.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateways.http.errors import ApiError
+from gateways.http.errors import ApiError, error_response
 from gateways.http.tokens import Principal, TokenRegistry
 
 GRANTS: dict[str, frozenset[str]] = {
@@ -30,6 +38,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "analyst": frozenset({"*:read"}),
 }
 
+log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="A token from the API's tokens file.")
 
 
@@ -45,9 +54,42 @@ async def authenticate(request: Request,
     registry: TokenRegistry = request.app.state.tokens
     principal = registry.authenticate(credentials.credentials) if credentials else None
     if principal is None:
-        reason = "invalid bearer token" if credentials else "missing bearer token"
-        raise ApiError(401, f"authentication required: {reason}", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, _refusal(credentials is not None), headers=CHALLENGE)
     return principal
+
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _refusal(had_credentials: bool) -> str:
+    return f"authentication required: {'invalid' if had_credentials else 'missing'} bearer token"
+
+
+class BearerBeforeBody:
+    """ASGI middleware: 401 for a request that may carry a body unless its bearer token is known,
+    answered without calling `receive` (the body is never read). Routes still authorise as before."""
+
+    def __init__(self, app: ASGIApp, tokens: TokenRegistry) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in BODILESS_METHODS:
+            scheme, token = get_authorization_scheme_param(_header(scope, b"authorization"))
+            given = scheme.lower() == "bearer" and bool(token)  # as HTTPBearer reads it
+            if not given or self.tokens.authenticate(token) is None:
+                log.info("refused %s %s before reading its body: no known bearer token", scope["method"], scope["path"])
+                await error_response(401, _refusal(given), headers=CHALLENGE)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
 
 
 def allow(permission: str) -> Callable[..., Principal]:

@@ -18,20 +18,22 @@ from fastapi.responses import Response
 from domain.base import Meta
 from gateways.http.auth import allow
 from gateways.http.errors import ApiError, outcome_error
-from gateways.http.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from gateways.http.idempotency import fingerprint, is_final, receipt_of, replay
 from gateways.http.responses import OrjsonResponse, json_response
 from gateways.http.schemas import CommandBody
 from gateways.http.tokens import Principal
-from services.application import CrmApplication
+from services.application import ConcurrencyConflict, CrmApplication
 
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
 _TOKEN_TEXT = re.compile(r"[\x21-\x7e]{1,200}")
-RETRYABLE = (409,)  # answers not kept for an Idempotency-Key: trying again may succeed
 
 
 @dataclass
 class CommandContext:
-    """Everything a command route needs besides its body."""
+    """Everything a command route needs besides its body.
+
+    With an Idempotency-Key, `crm` is a staged view of the application: the command's saves wait for
+    `run` to commit them together with the answer's receipt."""
 
     crm: CrmApplication
     principal: Principal
@@ -39,7 +41,6 @@ class CommandContext:
     correlation_id: str
     if_match: int | None
     idempotency_key: str | None
-    idempotency: IdempotencyStore
 
     def expected_version(self, body: CommandBody) -> int | None:
         """The version the caller saw: If-Match or the body's `expected_version` (they must agree)."""
@@ -79,31 +80,28 @@ class CommandContext:
         return self.run(body, respond)
 
     def run(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:
-        """Run once per Idempotency-Key: a retry gets the stored answer and writes nothing."""
-        expected = self.expected_version(body)
+        """Run once per Idempotency-Key: a retry gets the kept answer and writes nothing."""
         if self.idempotency_key is None:
             return respond(self.meta(body))
         owner, key = self.principal.name, self.idempotency_key
-        request_print = fingerprint(self.request.method, self.request.url.path, body.model_dump(mode="json"), expected)
-        stored = self.idempotency.claim(owner, key, request_print)
-        if stored is not None:
-            return Response(stored.body, stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"},
-                            media_type="application/json")
+        request_print = fingerprint(self.request.method, self.request.url.path, body.model_dump(mode="json"),
+                                    self.expected_version(body))
+        kept = self.crm.receipt(owner, key)
+        if kept is not None:
+            return replay(kept, request_print)
         try:
             response = respond(self.meta(body))
+            self.crm.commit(receipt_of(owner, key, request_print, response))
         except Exception as error:
             refusal = outcome_error(error)
-            if refusal is None or refusal.status_code in RETRYABLE:
-                self.idempotency.release(owner, key)
-                raise
-            response = refusal
-        self.idempotency.complete(owner, key, StoredResponse(response.status_code, bytes(response.body),
-                                                             _kept_headers(response)))
+            if refusal is not None and is_final(refusal.status_code):
+                kept = self.crm.keep_refusal(receipt_of(owner, key, request_print, refusal))  # None: ours was kept
+                return refusal if kept is None else replay(kept, request_print)
+            kept = self.crm.receipt(owner, key) if isinstance(error, ConcurrencyConflict) else None
+            if kept is None:
+                raise  # not kept: a retry runs the command again
+            return replay(kept, request_print)  # a twin of this request committed first
         return response
-
-
-def _kept_headers(response: Response) -> dict[str, str]:
-    return {name: response.headers[name] for name in ("location", "etag") if name in response.headers}
 
 
 def _if_match(value: str | None) -> int | None:
@@ -143,14 +141,15 @@ def command(permission: str) -> Callable[..., CommandContext]:
                                                      description="Defaults to a new id.")] = None,
     ) -> CommandContext:
         _require_json(request)
+        key = _text_header("Idempotency-Key", idempotency_key)
+        crm: CrmApplication = request.app.state.crm
         return CommandContext(
-            crm=request.app.state.crm,
+            crm=crm if key is None else crm.staged(),
             principal=principal,
             request=request,
             correlation_id=_text_header("X-Correlation-Id", correlation_id) or uuid4().hex,
             if_match=_if_match(if_match),
-            idempotency_key=_text_header("Idempotency-Key", idempotency_key),
-            idempotency=request.app.state.idempotency,
+            idempotency_key=key,
         )
 
     return context

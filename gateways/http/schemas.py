@@ -1,14 +1,15 @@
 """Building blocks of request and response bodies: bounded text, amounts, business time, versions.
 
 Scalars are strict (no "1" for 1, no 1 for true); text has length limits and no NUL character (PostgreSQL
-cannot store it); business time is ISO 8601 text within 1900–2999; unknown fields are refused.
+cannot store it); business time and dates are ISO 8601 text within the domain's 1900–2999; unknown fields
+are refused.
 Each route module declares its own bodies from these.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -22,6 +23,8 @@ from pydantic import (
     StrictInt,
     StringConstraints,
 )
+
+from domain.base import BUSINESS_YEARS, EARLIEST, LATEST
 
 NO_NUL = r"^[^\x00]*$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
@@ -39,7 +42,6 @@ Amount = Annotated[
 ]
 
 
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(3000, 1, 1, tzinfo=timezone.utc)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -50,13 +52,26 @@ def _iso_text(value: Any) -> Any:
     raise ValueError("must be ISO 8601 text with a zone, like 2026-03-01T09:00:00+08:00")
 
 
+def _iso_day_text(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("must be an ISO 8601 date like 2026-06-30")
+
+
 def _business_years(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
-        raise ValueError("must be between 1900-01-01 and 2999-12-31 (UTC)")
+        raise ValueError(f"must be {BUSINESS_YEARS}")
+    return value
+
+
+def _business_days(value: date) -> date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError(f"must be {BUSINESS_YEARS}")
     return value
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_business_years)]
+Day = Annotated[date, BeforeValidator(_iso_day_text), AfterValidator(_business_days)]
 
 
 class Body(BaseModel):

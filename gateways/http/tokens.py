@@ -17,6 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from services.strict_json import DuplicateKey, loads_compact
+
 ROLES = ("admin", "sales", "service", "analyst")
 TOKENS_FILE_VARIABLE = "CRM_API_TOKENS_FILE"
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -47,12 +49,12 @@ class TokenRegistry:
     @classmethod
     def from_file(cls, path: str | Path) -> TokenRegistry:
         try:
-            data = orjson.loads(Path(path).read_bytes())
+            data = loads_compact(Path(path).read_bytes())
             tokens = data["tokens"]
             return cls((t["sha256"], Principal(t["name"], t["role"])) for t in tokens)
         except OSError as error:
             raise TokenConfigError(f"cannot read tokens file {path}: {error.strerror}") from None
-        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+        except (orjson.JSONDecodeError, DuplicateKey, KeyError, TypeError) as error:
             raise TokenConfigError(
                 f"tokens file {path} must be JSON like "
                 '{"tokens": [{"sha256": "...", "name": "...", "role": "sales"}]} '

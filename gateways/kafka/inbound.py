@@ -7,6 +7,7 @@ consumer carries on. Offsets are committed only after a batch was handled or dea
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime
 from typing import Annotated, Literal
@@ -15,10 +16,12 @@ from uuid import UUID
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
 from domain.base import Meta
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
+from services.strict_json import DuplicateKey, loads_compact
 
 INBOUND_TOPIC = "crm.inbound"
 DLQ_TOPIC = "crm.inbound.dlq"
@@ -48,6 +51,9 @@ class CampaignResponseMessage(_Inbound):
 
 InboundMessage = Annotated[TouchMessage | CampaignResponseMessage, Field(discriminator="type")]
 _parse = TypeAdapter(InboundMessage)
+TAGS = "'touch', 'campaign_response'"
+FREE_TEXT = frozenset({"summary"})
+_SHOULD = re.compile(r"^(Input|String|Value) should")
 
 
 def _meta(message: _Inbound, correlation_id: str) -> Meta:
@@ -57,15 +63,10 @@ def _meta(message: _Inbound, correlation_id: str) -> Meta:
 
 
 def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:
-    """Parse one message and run its command; raises ValueError (with the reason) if it is refused."""
+    """Parse one message and run its command; raises ValueError (with the reason, a sentence) if it is refused."""
+    message = parse(value)
     try:
-        message = _parse.validate_python(orjson.loads(value))
-    except orjson.JSONDecodeError as error:
-        raise ValueError(f"not JSON: {error}") from None
-    except ValidationError as error:
-        raise ValueError(f"invalid message: {error.errors(include_url=False)}") from None
-    meta = _meta(message, correlation_id)
-    try:
+        meta = _meta(message, correlation_id)  # the domain bounds business time
         if isinstance(message, TouchMessage):
             app.log_touch(message.customer_id, message.channel, message.direction, message.summary, meta)
         else:
@@ -73,6 +74,43 @@ def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:
                                 lead_id=message.lead_id)
     except (DomainError, NotFound, ConcurrencyConflict) as error:
         raise ValueError(f"refused: {error}") from None
+
+
+def parse(value: bytes) -> TouchMessage | CampaignResponseMessage:
+    """The message `value` holds; ValueError with a readable reason (no Python repr) if it holds none."""
+    try:
+        return _parse.validate_python(loads_compact(value))
+    except orjson.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    except DuplicateKey as error:
+        raise ValueError(f"not accepted JSON: {error}") from None
+    except ValidationError as error:
+        raise ValueError(f"invalid message: {'; '.join(_sentence(issue) for issue in error.errors())}") from None
+
+
+def _sentence(issue: ErrorDetails) -> str:
+    """One validation issue as a sentence naming the field, e.g. "the field 'customer_id' is missing"."""
+    kind, ctx = issue["type"], issue.get("ctx", {})
+    if kind == "union_tag_not_found":
+        return f"the field 'type' is missing; it must be one of {TAGS}"
+    if kind == "union_tag_invalid":
+        return f"the field 'type' must be one of {TAGS} (got {ctx['tag']!r})"
+    if len(issue["loc"]) < 2:  # nothing but the message's type: the message as a whole is wrong
+        return "the message must be a JSON object"
+    tag, field = issue["loc"][0], ".".join(str(part) for part in issue["loc"][1:])
+    if kind == "missing":
+        return f"the field {field!r} is missing"
+    if kind == "extra_forbidden":
+        return f"the field {field!r} is not part of a {tag} message"
+    rule = _SHOULD.sub("must", issue["msg"], count=1)
+    return f"the field {field!r} {rule[0].lower()}{rule[1:]}{_got(field, issue['input'])}"
+
+
+def _got(field: str, value: object) -> str:
+    """What was sent, when it is short and no free text (a summary may hold personal data: never echoed)."""
+    if field in FREE_TEXT or not isinstance(value, str | int | float | bool | None) or len(repr(value)) > 60:
+        return ""
+    return f" (got {value!r})"
 
 
 class InboundConsumer:

@@ -2,6 +2,7 @@
 the dead-letter topic with the reason, and the consumer carries on."""
 
 from collections.abc import Iterator
+from uuid import UUID
 
 import orjson
 import pytest
@@ -72,3 +73,46 @@ def test_good_messages_become_commands_and_bad_ones_go_to_the_dlq(crm_pg: CrmApp
     assert again.committed(TopicPartition(inbound, 0)) == len(messages)  # a restart handles nothing twice
     again.close()
     producer.close()
+
+
+def test_refused_messages_reach_the_dlq_with_a_readable_reason(crm_pg: CrmApplication, kafka_bootstrap: str,
+                                                               topics: tuple[str, str]) -> None:
+    inbound, dlq = topics
+    customer = str(crm_pg.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0)))
+    touch = {"type": "touch", "source": "web-tracking", "customer_id": customer, "channel": "web",
+             "direction": "inbound"}
+    messages = [
+        b'{"type": "touch", "source": "crm-sync", "customer_id": "' + customer.encode() + b'", "channel": "web", '
+        b'"direction": "inbound", "channel": "phone"}',
+        orjson.dumps({**touch, "customer_id": "abc", "colour": "red", "summary": "私人备注 13900000000" * 200}),
+        orjson.dumps({"type": "fax", "source": "x"}),
+        orjson.dumps([touch]),
+        orjson.dumps({**touch, "occurred_at": "0001-01-01T00:00:00+00:00"}),
+    ]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for message in messages:
+        producer.send(inbound, value=message)
+    producer.flush()
+    consumer = consumer_for(kafka_bootstrap, inbound, group=f"g-{inbound}")
+    worker = InboundConsumer(crm_pg, consumer, producer, dlq_topic=dlq)
+    dead = 0
+    for _ in range(40):
+        dead += worker.poll_once(500)[1]
+        if dead == len(messages):
+            break
+    consumer.close()
+    producer.close()
+
+    dead_letters = KafkaConsumer(dlq, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                                 consumer_timeout_ms=5000)
+    reasons = [decode_headers(m.headers)["dlq_reason"] for m in dead_letters]
+    dead_letters.close()
+    assert reasons == [
+        "not accepted JSON: the key 'channel' appears more than once in one JSON object (each key may appear once)",
+        "invalid message: the field 'customer_id' must be a valid UUID, invalid length: found 3 (got 'abc'); "
+        "the field 'summary' must have at most 2000 characters; the field 'colour' is not part of a touch message",
+        "invalid message: the field 'type' must be one of 'touch', 'campaign_response' (got 'fax')",
+        "invalid message: the message must be a JSON object",
+        "refused: occurred_at must be between 1900-01-01 and 2999-12-31 (UTC) (got 0001-01-01T00:00:00+00:00)",
+    ]
+    assert len(crm_pg.history(UUID(customer))) == 1  # nothing was written

@@ -196,6 +196,16 @@ def test_a_line_that_is_not_json_is_refused_by_number_and_nothing_is_written(sou
     assert _refused(target, file).startswith("line 6: not valid JSON")
 
 
+def test_a_line_naming_a_key_twice_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    opened = next(i for i, line in enumerate(lines) if line["type"] == "crm.Deal.Opened")
+    twice = orjson.dumps(lines[opened]).replace(b'"amount":', b'"amount":"-5","amount":', 1) + b"\n"
+    file = _write(tmp_path / "bad.jsonl", [*lines[:opened], twice, *lines[opened + 1:]])
+
+    assert _refused(target, file) == (f"line {opened + 1}: not accepted JSON (the key 'amount' appears more than once "
+                                      "in one JSON object (each key may appear once))")
+
+
 def test_an_unknown_event_type_is_refused_by_number(source, target, tmp_path) -> None:
     lines = _lines(_export(source, tmp_path / "history.jsonl"))
     lines[7]["type"] = "crm.Deal.Teleported"

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from domain.base import Meta
+from gateways.cli.common import crm_application
 from gateways.cli.demo_command import months_before
 from gateways.cli.main import app
 
@@ -53,6 +55,20 @@ def test_deal_history_shows_each_move_with_who_and_why(sqlite_url: str) -> None:
     assert "回款计划已确认" in result.output  # the reason given when it was won
 
 
+def test_deal_history_shows_the_terminal_stage_a_reopened_deal_left(sqlite_url: str) -> None:
+    with crm_application() as crm:
+        crm.ensure_default_pipelines()
+        customer = crm.register_customer("张三", "华为", "华东", "制造业", "web", Meta())
+        deal = crm.open_deal("sales", customer, "增购", "1000", "CNY", "李娜", Meta())
+        crm.lose_deal(deal, "价格", Meta())
+        crm.reopen_deal(deal, "客户回来了", Meta())
+
+    result = runner.invoke(app, ["deal", "history", str(deal)])
+
+    assert result.exit_code == 0, result.output
+    assert "输单 / Lost → 潜在客户获取 / Lead" in result.output
+
+
 def test_unknown_deal_exits_non_zero_with_a_message(sqlite_url: str) -> None:
     result = runner.invoke(app, ["deal", "history", "00000000-0000-4000-8000-000000000000"])
 
@@ -88,3 +104,21 @@ def test_a_bad_database_url_exits_non_zero_with_a_message(monkeypatch: pytest.Mo
 )
 def test_six_months_before_is_calendar_months(instant: datetime, expected: datetime) -> None:
     assert months_before(instant, 6) == expected
+
+
+def test_receipts_prune_removes_only_old_answers(sqlite_url: str) -> None:
+    from services.application import CrmApplication
+    from services.command_receipts import Receipt, now_micros
+    from services.settings import database_from_url
+
+    crm = CrmApplication(database_from_url(sqlite_url))
+    week = 7 * 86_400 * 1_000_000
+    crm.keep_refusal(Receipt("李娜", "old", "p", 404, b"{}", {}, recorded_at=now_micros() - 2 * week))
+    crm.keep_refusal(Receipt("李娜", "new", "p", 404, b"{}", {}))
+    crm.close()
+
+    result = runner.invoke(app, ["receipts", "prune", "--older-than-days", "7"])
+    refused = runner.invoke(app, ["receipts", "prune", "--older-than-days", "0"])
+
+    assert result.exit_code == 0 and "Removed 1 answer(s)" in result.output, result.output
+    assert refused.exit_code != 0

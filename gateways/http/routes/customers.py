@@ -14,6 +14,7 @@ from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECT
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import (
     ERRORS,
@@ -31,7 +32,7 @@ from gateways.http.schemas import (
 from gateways.http.views import customer_view
 from services.application import CrmApplication
 
-router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS)
+router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("customers:write"))]
 
 

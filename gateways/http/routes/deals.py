@@ -5,7 +5,6 @@ Every change accepts If-Match (or `expected_version`): a stale version is refuse
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from domain.deal import Deal
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import (
@@ -25,6 +25,7 @@ from gateways.http.schemas import (
     CommandBody,
     Created,
     Currency,
+    Day,
     Label,
     Name,
     StageKey,
@@ -35,7 +36,7 @@ from gateways.http.views import audit_entry_view, deal_view
 from services.application import CrmApplication
 from services.audit import deal_audit_trail
 
-router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS)
+router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
 Change = Annotated[CommandContext, Depends(command("deals:write"))]
 Read = [Depends(allow("deals:read"))]
 
@@ -48,7 +49,7 @@ class OpenDeal(CommandBody):
     currency: Currency = "CNY"
     owner: Name | None = None
     stage: StageKey | None = None
-    expected_close: date | None = None
+    expected_close: Day | None = None
     lead_id: UUID | None = None
     campaign_id: UUID | None = None
 

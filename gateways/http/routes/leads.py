@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -16,6 +15,7 @@ from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHAN
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import (
     ERRORS,
@@ -24,6 +24,7 @@ from gateways.http.schemas import (
     CommandBody,
     Created,
     Currency,
+    Day,
     Email,
     Label,
     Name,
@@ -33,7 +34,7 @@ from gateways.http.schemas import (
 from gateways.http.views import lead_view
 from services.application import CrmApplication
 
-router = APIRouter(prefix="/leads", tags=["leads"], responses=ERRORS)
+router = APIRouter(prefix="/leads", tags=["leads"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("leads:write"))]
 
 
@@ -71,7 +72,7 @@ class ConvertLead(CommandBody):
     currency: Currency = "CNY"
     email: Email = ""
     phone: Phone = ""
-    expected_close: date | None = None
+    expected_close: Day | None = None
 
 
 class Converted(BaseModel):

@@ -12,12 +12,13 @@ from domain.pipeline import Pipeline, pipeline_id
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Body, Changed, CommandBody, Created, Name, StageKey
 from gateways.http.views import pipeline_view
 from services.application import CrmApplication, NotFound
 
-router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS)
+router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("pipelines:write"))]
 Key = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The pipeline's key, e.g. sales.")]
 

@@ -14,12 +14,13 @@ from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.commands import CommandContext, command
 from gateways.http.deps import crm
+from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, CommandBody, Created, Name, Text
 from gateways.http.views import ticket_view
 from services.application import CrmApplication
 
-router = APIRouter(prefix="/tickets", tags=["tickets"], responses=ERRORS)
+router = APIRouter(prefix="/tickets", tags=["tickets"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("tickets:write"))]
 
 

@@ -79,11 +79,22 @@ def test_open_uses_given_id(open_deal):
         ({"currency": "RMB¥"}, "currency 'RMB¥' must be a three-letter ISO code"),
         ({"title": "  "}, "deal title must not be empty"),
         ({"owner": ""}, "owner must not be empty"),
+        ({"expected_close": date(1, 1, 1)}, "expected_close must be between 1900-01-01 and 2999-12-31 (UTC) (got "
+                                            "0001-01-01)"),
+        ({"expected_close": date(9999, 12, 31)}, "expected_close must be between 1900-01-01 and 2999-12-31"),
+        ({"expected_close": date(1899, 12, 31)}, "expected_close must be between 1900-01-01 and 2999-12-31"),
+        ({"expected_close": date(3000, 1, 1)}, "expected_close must be between 1900-01-01 and 2999-12-31"),
+        ({"expected_close": "2026-06-30"}, "expected_close must be a date like 2026-06-30, not str"),
     ],
 )
 def test_open_refusals(open_deal, overrides, message):
     with pytest.raises(DomainError, match=re.escape(message)):
         open_deal(**overrides)
+
+
+@pytest.mark.parametrize("day", [date(1900, 1, 1), date(2026, 6, 30), date(2999, 12, 31)])
+def test_expected_close_within_business_years_is_kept(open_deal, day):
+    assert open_deal(expected_close=day).expected_close == day
 
 
 # --- stages ----------------------------------------------------------------------------------------

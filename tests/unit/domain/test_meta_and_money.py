@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
+import pycountry
 import pytest
 
 from domain import money
@@ -23,6 +24,15 @@ SHANGHAI = timezone(timedelta(hours=8))
 def test_naive_datetime_is_refused():
     with pytest.raises(DomainError, match="occurred_at must be a datetime with a time zone"):
         Meta(occurred_at=datetime(2026, 3, 1, 9, 0), actor="李娜")
+
+
+@pytest.mark.parametrize("instant", [
+    datetime(1, 1, 1, tzinfo=timezone.utc), datetime(1899, 12, 31, 23, tzinfo=SHANGHAI),  # 1899-12-31T15:00Z
+    datetime(3000, 1, 1, tzinfo=timezone.utc), datetime(9999, 1, 1, tzinfo=SHANGHAI),
+])
+def test_business_time_outside_1900_to_2999_is_refused(instant):
+    with pytest.raises(DomainError, match=re.escape("occurred_at must be between 1900-01-01 and 2999-12-31 (UTC)")):
+        Meta(occurred_at=instant, actor="李娜")
 
 
 @pytest.mark.parametrize("actor", ["", "   ", "\t\n"])
@@ -160,7 +170,7 @@ def test_amount_refusals_name_the_problem(value, message):
         money.amount(value, "price")
 
 
-@pytest.mark.parametrize("code", ["CNY", "USD", "EUR"])
+@pytest.mark.parametrize("code", ["CNY", "USD", "EUR", "XAF", "XOF", "XCD", "XCG", "XPF", "CLF"])
 def test_currency_accepts_iso_codes(code):
     assert money.currency(code) == code
 
@@ -169,6 +179,24 @@ def test_currency_accepts_iso_codes(code):
 def test_currency_refuses_non_iso_codes(code):
     with pytest.raises(DomainError, match=re.escape(f"currency {code!r} must be a three-letter ISO code")):
         money.currency(code)
+
+
+@pytest.mark.parametrize("code", ["ABC", "RMB", "ZZZ", "DEM", "USS"])
+def test_currency_refuses_codes_iso_4217_does_not_list(code):
+    with pytest.raises(DomainError, match=re.escape(f"currency {code!r} is not an ISO 4217 currency code")):
+        money.currency(code)
+
+
+@pytest.mark.parametrize("code", ["XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR",
+                                  "XUA", "XSU", "XAD"])
+def test_currency_refuses_iso_4217_codes_that_are_no_money(code):
+    with pytest.raises(DomainError, match=re.escape(f"currency {code!r} is not one a customer pays in (ISO 4217: ")):
+        money.currency(code)
+
+
+def test_every_other_iso_4217_code_is_a_currency():
+    assert len(money.CURRENCIES) > 150 and money.CURRENCIES.isdisjoint(money.NOT_MONEY)
+    assert money.NOT_MONEY <= {c.alpha_3 for c in pycountry.currencies}  # no typo among the refused codes
 
 
 def test_currency_with_trailing_newline_is_refused():

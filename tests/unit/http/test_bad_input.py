@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from gateways.http.json_body import StrictJsonRoute
 from services.application import CrmApplication
 from tests.unit.http.conftest import auth, open_deal, register_customer
 
@@ -51,6 +54,10 @@ def test_a_missing_field_names_every_missing_field(client: TestClient, crm: CrmA
     ("occurred_at", "next tuesday", "body.occurred_at"),
     ("title", "长" * 201, "body.title: String should have at most 200 characters"),
     ("colour", "red", "body.colour: Extra inputs are not permitted"),
+    ("expected_close", "0001-01-01", "body.expected_close: Value error, must be between 1900-01-01 and 2999-12-31"),
+    ("expected_close", "9999-12-31", "body.expected_close: Value error, must be between 1900-01-01 and 2999-12-31"),
+    ("expected_close", 1772355600, "body.expected_close: Value error, must be an ISO 8601 date like 2026-06-30"),
+    ("expected_close", "2026-06-30T00:00:00Z", "body.expected_close: Value error, must be an ISO 8601 date"),
 ])
 def test_wrong_types_and_sizes_are_refused_before_the_domain(client: TestClient, crm: CrmApplication,
                                                              path_field: str, value: Any, message: str) -> None:
@@ -58,6 +65,14 @@ def test_wrong_types_and_sizes_are_refused_before_the_domain(client: TestClient,
     body = {"customer_id": customer, "title": "增购", "amount": "1000", path_field: value}
 
     refused(client, crm, "POST", "/deals", 422, message, json=body)
+
+
+def test_a_conversions_expected_close_is_held_to_business_years(client: TestClient, crm: CrmApplication) -> None:
+    lead = client.post("/leads", json={"name": "刘洋", "region": "华南", "industry": "电子", "channel": "event"},
+                       headers=SALES).json()["id"]
+
+    refused(client, crm, "POST", f"/leads/{lead}/convert", 422, "body.expected_close: Value error, must be between "
+            "1900-01-01 and 2999-12-31 (UTC)", json={"deal_title": "门店系统", "amount": "1", "expected_close": "3000-01-01"})
 
 
 def test_strict_scalars_refuse_look_alikes(client: TestClient, crm: CrmApplication) -> None:
@@ -72,6 +87,20 @@ def test_strict_scalars_refuse_look_alikes(client: TestClient, crm: CrmApplicati
 def test_an_unknown_stage_is_refused_by_the_domain(client: TestClient, crm: CrmApplication, deal: str) -> None:
     refused(client, crm, "PUT", f"/deals/{deal}/stage", 422, "unknown stage 'signing' in pipeline 'sales'",
             json={"stage": "signing"})
+
+
+@pytest.mark.parametrize(("path", "code", "message"), [
+    ("/deals", "XXX", "currency 'XXX' is not one a customer pays in (ISO 4217: The codes assigned for transactions "
+                      "where no currency is involved)"),
+    ("/deals", "XAU", "currency 'XAU' is not one a customer pays in (ISO 4217: Gold)"),
+    ("/campaigns", "ABC", "currency 'ABC' is not an ISO 4217 currency code"),
+])
+def test_a_code_outside_iso_4217s_currencies_is_refused(client: TestClient, crm: CrmApplication, path: str,
+                                                       code: str, message: str) -> None:
+    body = ({"customer_id": register_customer(client), "title": "增购", "amount": "1000"} if path == "/deals"
+            else {"name": "双十一促销", "channel": "social", "budget": "50000"})
+
+    refused(client, crm, "POST", path, 422, message, json={**body, "currency": code})
 
 
 def test_a_broken_rule_is_refused_with_the_domain_message(client: TestClient, crm: CrmApplication, deal: str) -> None:
@@ -121,6 +150,25 @@ def test_a_streamed_body_over_64_kib_is_refused_while_reading(client: TestClient
 def test_broken_json_is_400(client: TestClient, crm: CrmApplication) -> None:
     refused(client, crm, "POST", "/customers", 400, "request body is not valid JSON",
             content='{"name": "张三",'.encode(), headers={**SALES, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "name": "李四"}', "name"),
+    ('{"name": "张三", "region": "华东", "industry": "制造业", "channel": "web", "email": {"a": 1, "a": 2}}',
+     "a"),
+])
+def test_a_key_named_twice_is_400_naming_the_key(client: TestClient, crm: CrmApplication, content: str,
+                                                 key: str) -> None:
+    refused(client, crm, "POST", "/customers", 400, f"request body refused: the key {key!r} appears more than once "
+            "in one JSON object", content=content.encode(), headers={**SALES, "Content-Type": "application/json"})
+
+
+def test_every_route_with_a_body_refuses_repeated_keys(api: FastAPI) -> None:
+    routes = [context.route for context in iter_route_contexts(api.routes)]
+    with_body = [route for route in routes if isinstance(route, APIRoute) and route.body_field is not None]
+
+    assert len(with_body) > 30
+    assert [route.path for route in with_body if not isinstance(route, StrictJsonRoute)] == []
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])

@@ -132,6 +132,19 @@ def test_a_deal_moves_changes_amount_and_owner_is_lost_reopened_and_won(client: 
     assert (lost["event"], lost["detail"]) == ("Lost", "价格 (to 金蝶)")
 
 
+def test_a_reopened_deals_audit_row_shows_the_terminal_stage_it_left(client: TestClient) -> None:
+    deal = open_deal(client, register_customer(client))
+    for path, body in (("lose", {"reason": "价格"}), ("reopen", {"reason": "客户回来了", "stage": "proposal"}),
+                       ("win", {"note": "签约"}), ("reopen", {"reason": "合同作废"})):
+        assert client.post(f"/deals/{deal}/{path}", json=body, headers=SALES).status_code == 200
+
+    items = client.get(f"/deals/{deal}/history", headers=SALES).json()["items"]
+
+    moves = [(i["event"], i["from_stage"], i["to_stage"]) for i in items[1:]]
+    assert moves == [("Lost", "lead", "lost"), ("Reopened", "lost", "proposal"),
+                     ("Won", "proposal", "won"), ("Reopened", "won", "proposal")]
+
+
 def test_a_campaign_is_planned_launched_costed_answered_and_closed(client: TestClient) -> None:
     customer = register_customer(client)
     campaign = client.post("/campaigns", json={"name": "双十一促销", "channel": "social", "budget": "50000"},

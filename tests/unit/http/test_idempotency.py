@@ -87,17 +87,20 @@ def test_a_conflict_is_not_stored_so_the_retry_runs_again(client: TestClient, cr
     assert fresh.json()["version"] == 3
 
 
-def test_a_duplicate_while_the_first_still_runs_gets_409(client: TestClient, crm: CrmApplication,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_duplicate_while_the_first_still_runs_gets_the_one_answer(
+        client: TestClient, crm: CrmApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lease to wait out: both copies run, the one that commits second rolls back and replays the first."""
     running, release = threading.Event(), threading.Event()
-    register = crm.register_customer
+    register = CrmApplication.register_customer
 
-    def slow_register(*args: Any, **kwargs: Any) -> Any:
-        running.set()
-        release.wait(5)
-        return register(*args, **kwargs)
+    def first_one_waits(self: CrmApplication, *args: Any, **kwargs: Any) -> Any:
+        if not running.is_set():
+            running.set()
+            release.wait(5)
+        return register(self, *args, **kwargs)
 
-    monkeypatch.setattr(crm, "register_customer", slow_register)
+    monkeypatch.setattr(CrmApplication, "register_customer", first_one_waits)
+    count = crm.event_count()
     answers: list[Any] = []
     first = threading.Thread(target=lambda: answers.append(post(client, "k-4", CUSTOMER)))
     first.start()
@@ -107,9 +110,9 @@ def test_a_duplicate_while_the_first_still_runs_gets_409(client: TestClient, crm
     release.set()
     first.join(5)
 
-    assert duplicate.status_code == 409 and "still in progress" in duplicate.json()["error"]
-    assert answers[0].status_code == 201
-    assert post(client, "k-4", CUSTOMER).json() == answers[0].json()
+    assert duplicate.status_code == answers[0].status_code == 201
+    assert answers[0].json() == duplicate.json() and answers[0].headers["idempotent-replayed"] == "true"
+    assert crm.event_count() == count + 1
 
 
 @pytest.mark.parametrize("key", ["", "x" * 201, "two words"])

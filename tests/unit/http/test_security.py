@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +22,8 @@ from fastapi.testclient import TestClient
 
 from gateways.cli.serve_command import server_config
 from gateways.http.tokens import Principal, TokenConfigError, TokenRegistry
+from services.settings import database_from_url
+from tests.api_server import running_api
 from tests.unit.http.conftest import TOKENS, auth
 
 # Routes outside the OpenAPI schema that may be public: FastAPI's docs, and the dashboard's page and static
@@ -83,6 +87,50 @@ def test_a_missing_token_is_refused_with_a_bearer_challenge(client: TestClient) 
     assert response.json() == {"error": "authentication required: missing bearer token", "detail": None}
 
 
+@pytest.mark.parametrize("body", [b"{not json", b'{"name": ' + b'"x",' * 40_000 + b"}", b'{"name": 5}'],
+                         ids=["malformed", "over-the-limit", "invalid"])
+@pytest.mark.parametrize("who", [None, "bad-token"])
+def test_a_stranger_gets_401_whatever_the_body(client: TestClient, body: bytes, who: str | None) -> None:
+    headers = {"content-type": "application/json", **({"Authorization": f"Bearer {who}"} if who else {})}
+
+    response = client.post("/customers", content=body, headers=headers)
+
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"] == f"authentication required: {'invalid' if who else 'missing'} bearer token"
+
+
+def test_a_strangers_body_is_never_read(api: FastAPI) -> None:
+    """Straight on the ASGI app: the 401 is sent before `receive` is asked for one byte of the body."""
+    reads, sent = [], []
+
+    async def receive() -> dict[str, object]:
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 10_000_000, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/customers", "raw_path": b"/customers", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"10000000")],
+             "http_version": "1.1", "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 1)}
+    asyncio.run(api(scope, receive, send))
+
+    assert sent[0]["status"] == 401 and reads == []
+
+
+def test_a_served_api_answers_a_stranger_401_while_the_body_is_still_coming(tmp_path: Path) -> None:
+    """Over a socket: a chunked body that never ends; the 401 comes at once, nobody waits for the body."""
+    with running_api(database_from_url(f"sqlite:///{tmp_path / 'crm.sqlite3'}"), {}) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"POST /customers HTTP/1.1\r\nHost: crm\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"nam\r\n")
+            answer = connection.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 401 "), answer
+
+
 def test_docs_and_health_need_no_token(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/docs").status_code == 200
@@ -113,6 +161,7 @@ def test_tokens_file_is_found_through_the_environment(tmp_path: Path, monkeypatc
     (b'{"tokens": [{"sha256": "' + b"a" * 64 + b'", "name": "a", "role": "boss"}]}', "unknown role 'boss'"),
     (b'{"tokens": [{"sha256": "' + b"a" * 64 + b'", "name": " ", "role": "sales"}]}', "non-empty name"),
     (b'{"tokens": {}', "must be JSON like"),
+    (b'{"tokens": [], "tokens": []}', "the key 'tokens' appears more than once"),
 ])
 def test_a_malformed_tokens_file_is_refused_with_the_reason(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "tokens.json"
