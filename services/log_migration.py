@@ -96,7 +96,8 @@ def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) ->
         if current_owner != app_role:
             raise MigrationRefused(f"{kind.lower()} {name} belongs to {current_owner}, neither the owner role "
                                    f"{connection.info.user} nor the application role: hand it over as a superuser")
-        _take(connection, sql.SQL(f"ALTER {kind} {name} OWNER TO CURRENT_USER"), f"{kind.lower()} {name}")  # noqa: S608 - names from the catalog
+        statement = sql.SQL(f"ALTER {kind} {name} OWNER TO CURRENT_USER")  # names from the catalogue, quoted
+        _take(connection, statement, f"{kind.lower()} {name}")
         adopted.append(f"{kind.lower()} {name}")
     return adopted
 

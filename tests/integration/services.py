@@ -102,7 +102,8 @@ def _postgres_container() -> tuple[object, Callable[[object], str]]:
     container = PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres",
                                   driver=None)
     container.with_volume_mapping(str(DEPLOY_DIR / "postgres-roles.sql"), "/docker-entrypoint-initdb.d/crm.sql")
-    return container, lambda started: _as_role(started.get_connection_url(), "crm", "crm", "crm")  # type: ignore[attr-defined]
+    return container, lambda started: _as_role(started.get_connection_url(),  # type: ignore[attr-defined]
+                                               "crm", "crm", "crm")
 
 
 def _kafka_container() -> tuple[object, Callable[[object], str]]:
@@ -210,7 +211,8 @@ def temporary_database(server_url: str, prefix: str = "crm_test", migrated: bool
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
     except psycopg.OperationalError as error:
         raise ServiceUnavailable(f"the owner role cannot create a test database ({error}): set "
-                                 f"{POSTGRES_OWNER_URL_ENV}, or run `deploy/postgres.sh start` to create the roles") from None
+                                 f"{POSTGRES_OWNER_URL_ENV}, or run `deploy/postgres.sh start` to create the "
+                                 "roles") from None
     try:
         if migrated:
             migrate_event_log(database_from_url(url_with_database(owner, name)), urlsplit(server_url).username)
