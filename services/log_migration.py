@@ -1,7 +1,12 @@
 """`crm db migrate`: the owner role creates (or updates) the PostgreSQL event log and gives the application
 role its share — SELECT and INSERT on the log, EXECUTE on the functions that take the log's lock, SELECT,
-INSERT and DELETE on the command receipts (pruned by `crm receipts prune`), room to create its own tables (read
-models, positions, personal-data keys) — and nothing that could change the log.
+INSERT and DELETE on the command receipts (pruned by `crm receipts prune`), a schema of its own named after it
+for the tables it creates (read models, positions, personal-data keys) — and nothing that could change the log.
+
+The application may not create anything in the log's schema: an object it planted there (a function overload, a
+table named like one the owner expects) could run with the owner's rights the next time the owner migrates.
+Its schema is named after its role, so PostgreSQL's default search_path ("$user", public) puts its own tables
+first and finds the log in public — PostgreSQL's "secure schema usage pattern".
 
 Why a separate step: whoever owns a table may ALTER it, DISABLE its triggers, DROP it or give it away, so an
 application that created its own log could rewrite history in one transaction. The application opened with
@@ -40,6 +45,7 @@ class Migrated:
     owner: str
     app_role: str | None
     adopted: list[str]
+    moved: list[str]  # the application's tables moved out of the log's schema (an older install)
 
 
 def migrate_event_log(owner: Database, app_role: str | None) -> Migrated:
@@ -60,13 +66,15 @@ def migrate_event_log(owner: Database, app_role: str | None) -> Migrated:
         recorder = factory.application_recorder()  # creates the table, type and functions
         table = recorder.events_table_name
         protect_event_log(owner, table)
+        moved = []
         with psycopg.connect(owner.url, autocommit=True) as connection, connection.transaction():
             if app_role:
                 _grant(connection, factory.datastore.schema, table, app_role)
+                moved = _move_into_own_schema(connection, factory.datastore.schema, app_role)
             connection.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
                 sql.Identifier(factory.datastore.schema, table), sql.Literal(schema_fingerprint(recorder))))
     log.info("event log %s migrated by %s for application role %s", table, owner.role, app_role)
-    return Migrated(table, str(owner.role), app_role, adopted)
+    return Migrated(table, str(owner.role), app_role, adopted, moved)
 
 
 def _adopt(connection: psycopg.Connection, schema: str, app_role: str | None) -> list[str]:
@@ -113,14 +121,16 @@ def _take(connection: psycopg.Connection, statement: sql.Composable, what: str) 
 
 def _grant(connection: psycopg.Connection, schema: str, table: str, app_role: str) -> None:
     """Exactly the application's share of the log; every privilege granted before is revoked first."""
-    names = {"role": sql.Identifier(app_role), "schema": sql.Identifier(schema),
+    names = {"role": sql.Identifier(app_role), "schema": sql.Identifier(schema), "own": sql.Identifier(app_role),
              "table": sql.Identifier(schema, table), "receipts": sql.Identifier(schema, command_receipts.TABLE),
              "database": sql.Identifier(connection.info.dbname)}
     statements = [
         "REVOKE ALL ON TABLE {table}, {receipts} FROM PUBLIC, {role}",
         "GRANT SELECT, INSERT ON TABLE {table} TO {role}",  # INSERT: `crm import`'s COPY
         "GRANT SELECT, INSERT, DELETE ON TABLE {receipts} TO {role}",  # DELETE: `crm receipts prune`
-        "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}",  # its own tables: read models, positions, keys
+        "REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {role}",  # see the module's docstring
+        "GRANT USAGE ON SCHEMA {schema} TO {role}",
+        "CREATE SCHEMA IF NOT EXISTS {own} AUTHORIZATION {role}",  # its tables: read models, positions, keys
         "GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}",  # temporary: COPY staging of read models
         # Tables and sequences the owner adds later: readable and appendable, never changeable.
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT ON TABLES TO {role}",
@@ -139,3 +149,20 @@ def _grant(connection: psycopg.Connection, schema: str, table: str, app_role: st
         connection.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(sql.SQL(name), names["role"]))
     connection.execute(sql.SQL("REVOKE ALL ON SEQUENCE {} FROM PUBLIC, {}").format(sql.SQL(sequence), names["role"]))
     connection.execute(sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(sql.SQL(sequence), names["role"]))
+
+
+def _move_into_own_schema(connection: psycopg.Connection, schema: str, app_role: str) -> list[str]:
+    """Move the tables the application created in the log's schema before it had its own (read models,
+    positions, personal-data keys: losing the keys would forget everyone) into its schema, rows and all."""
+    owner = connection.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s",
+                               (app_role,)).fetchone()
+    if owner is None or owner[0] != app_role:
+        raise MigrationRefused(f"schema {app_role} belongs to {owner and owner[0]}, not to the application role")
+    tables = [row[0] for row in connection.execute(
+        "SELECT relname::text FROM pg_class WHERE relnamespace = %s::regnamespace AND relkind IN ('r', 'p') "
+        "AND relowner = %s::regrole ORDER BY relname", (schema, app_role))]
+    for table in tables:
+        log.info("moving table %s of the application role from schema %s to its own", table, schema)
+        connection.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+            sql.Identifier(schema, table), sql.Identifier(app_role)))
+    return tables

@@ -77,7 +77,7 @@ def check_event_log(database: Database, table: str) -> str | None:
         row = connection.execute(
             "SELECT coalesce(obj_description(c.oid, 'pg_class'), ''), pg_get_userbyid(c.relowner) = current_user, "
             "has_table_privilege(c.oid, 'UPDATE, DELETE, TRUNCATE'), EXISTS (SELECT FROM pg_trigger t WHERE "
-            "t.tgrelid = c.oid AND t.tgname = %s AND t.tgenabled <> 'D'), has_schema_privilege(c.relnamespace, "
+            "t.tgrelid = c.oid AND t.tgname = %s AND t.tgenabled <> 'D'), has_schema_privilege(current_schema(), "
             "'CREATE') FROM pg_class c WHERE c.oid = to_regclass(%s)", (f"{table}_append_only", table),
         ).fetchone()
     if row is None:

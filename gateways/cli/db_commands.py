@@ -34,5 +34,7 @@ def migrate(
         raise fail(f"migration failed, nothing was granted: {error}".strip()) from None
     for what in done.adopted:
         console.print(f"Took over {what} from {done.app_role}.")
+    if done.moved:
+        console.print(f"Moved {len(done.moved)} tables of {done.app_role} into its own schema {done.app_role}.")
     grantee = f"role {done.app_role} may only read and append" if done.app_role else "no separate application role"
     console.print(f"Event log {done.table} is owned by {done.owner}; {grantee}.")

@@ -22,6 +22,8 @@ from domain.customer import Customer
 from services.application import CrmApplication
 from services.log_migration import migrate_event_log
 from services.log_protection import LogNotMigrated, protect_event_log
+from services.personal_data import KeyStore
+from services.readstore import ReadStore
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -37,14 +39,17 @@ TAMPERING = {
     "rename": "ALTER TABLE crm_events RENAME TO crm_events_old",
     "give away": "ALTER TABLE crm_events OWNER TO crm",
     "become the owner": "SET ROLE crm_owner",
-    "replace the trigger's function": "CREATE OR REPLACE FUNCTION crm_refuse_event_change() RETURNS trigger "
+    "replace the trigger's function": "CREATE OR REPLACE FUNCTION public.crm_refuse_event_change() RETURNS trigger "
                                       "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
-    "drop the trigger's function": "DROP FUNCTION crm_refuse_event_change() CASCADE",
+    "drop the trigger's function": "DROP FUNCTION public.crm_refuse_event_change() CASCADE",
     "a rule": "CREATE RULE skip AS ON INSERT TO crm_events DO INSTEAD NOTHING",
     "a child table read with the log": "CREATE TABLE forged () INHERITS (crm_events)",
     "replica mode skips triggers": "SET session_replication_role = replica",
     "rewind the sequence": "SELECT setval(pg_get_serial_sequence('crm_events', 'notification_id'), 1)",
     "drop the schema": "DROP SCHEMA public CASCADE",
+    "plant a table where the owner looks": "CREATE TABLE public.planted (x int)",
+    "plant a function where the owner looks": "CREATE FUNCTION public.unnest(stored_event_uuid[]) RETURNS SETOF int "
+                                              "LANGUAGE sql AS 'SELECT 1'",
 }
 
 
@@ -128,10 +133,13 @@ def test_the_cli_works_end_to_end_as_the_application_role(pg_database: str) -> N
     assert forgotten.returncode == 0, forgotten.stderr
     assert timeline.returncode == 0 and "张三" not in timeline.stdout, timeline.stderr
     with psycopg.connect(services.owner_url(pg_database)) as connection:
-        owners = dict(connection.execute("SELECT tablename::text, tableowner::text FROM pg_tables "
-                                         "WHERE schemaname = 'public'").fetchall())
-    assert (owners.pop("crm_events"), owners.pop("crm_command_receipts")) == ("crm_owner", "crm_owner")
-    assert set(owners.values()) == {"crm"}, owners  # read models, positions, keys: the application's own
+        owners = connection.execute("SELECT schemaname::text, tablename::text, tableowner::text FROM pg_tables "
+                                    "WHERE schemaname IN ('public', 'crm')").fetchall()
+    log_tables = {(table, owner) for schema, table, owner in owners if schema == "public"}
+    own_tables = {table for schema, table, owner in owners if schema == "crm" and owner == "crm"}
+    assert log_tables == {("crm_events", "crm_owner"), ("crm_command_receipts", "crm_owner")}
+    assert {"crm_personal_keys", "projection_positions", "timeline_entries"} <= own_tables  # in its own schema
+    assert len(own_tables) == len(owners) - 2
 
 
 def test_an_unmigrated_database_is_refused_until_its_owner_migrates_it(postgres_url: str) -> None:
@@ -174,12 +182,20 @@ def test_migrate_takes_over_a_log_the_application_role_created_in_a_single_role_
         with InfrastructureFactory.construct(env) as factory:  # what the application did at start
             factory.application_recorder()
         protect_event_log(database, "crm_events")
+        old_keys = KeyStore(ReadStore(database))  # in schema public, as the application's tables were
+        old_keys.ensure(["subject-1"])
+        key = old_keys.key("subject-1")
+        old_keys.store.close()
         with pytest.raises(LogNotMigrated, match="not set up for role crm by its owner"):
             CrmApplication(database)
 
         done = migrate_event_log(database_from_url(services.owner_url(url)), "crm")
 
         assert {what.split(" ")[0] for what in done.adopted} == {"database", "table", "type", "function"}
+        assert done.moved == ["crm_personal_keys"]
+        keys = KeyStore(ReadStore(database))
+        assert keys.key("subject-1") == key  # not a fresh, empty key table: nobody was forgotten by the move
+        keys.store.close()
         customer_id = _saved_customer(url)
         with psycopg.connect(url, autocommit=True) as connection:
             for statement in ("ALTER TABLE crm_events DISABLE TRIGGER ALL", "DELETE FROM crm_events",
