@@ -5,9 +5,10 @@
 --   crm_owner  owns the database (so its public schema) and the event log; runs `crm db migrate`, the only
 --              step that creates or changes the log. CREATEDB so that the tests can make a database each.
 --   crm        the application (CRM_DATABASE_URL). `crm db migrate` grants it SELECT and INSERT on the log and
---              EXECUTE on the two SECURITY DEFINER functions that take the log's table lock; it owns only the
---              tables it creates itself (read models, positions, personal-data keys). As it does not own the
---              log, UPDATE, DELETE, TRUNCATE, ALTER (… DISABLE TRIGGER), DROP and changes of owner are refused.
+--              EXECUTE on the SECURITY DEFINER functions that take the log's table lock, and gives it a schema
+--              `crm` of its own (first in the default search_path "$user", public) for the tables it creates
+--              (read models, positions, personal-data keys); it may create nothing in public. As it does not own
+--              the log, UPDATE, DELETE, TRUNCATE, ALTER (… DISABLE TRIGGER), DROP and changes of owner are refused.
 --
 -- crm_owner is a member of crm, never the reverse: the owner can end the application's sessions (DROP DATABASE
 -- … WITH (FORCE)) and adopt log objects an older, single-role install let the application create; the
