@@ -83,7 +83,7 @@ class CrmAggregate(Aggregate):
 
     @classmethod
     def _open(cls, event_class: type, meta: Meta, **fields: Any) -> Any:
-        _refuse_nul(fields)
+        refuse_nul(fields)
         return cls._create(event_class, **meta.fields(), **fields)
 
     def _record(self, event_class: type, meta: Meta, **fields: Any) -> None:
@@ -91,16 +91,20 @@ class CrmAggregate(Aggregate):
         stamped = meta.fields()
         if meta.occurred_at < self.last_occurred_at:
             if not meta.clocked:
-                raise DomainError(
-                    f"occurred_at {meta.occurred_at.isoformat()} is before this {type(self).__name__}'s "
-                    f"last event at {self.last_occurred_at.isoformat()}"
-                )
+                require_in_order(self.last_occurred_at, meta.occurred_at, type(self).__name__)
             stamped["occurred_at"] = self.last_occurred_at
-        _refuse_nul(fields)
+        refuse_nul(fields)
         self.trigger_event(event_class, **stamped, **fields)
 
 
-def _refuse_nul(fields: dict[str, Any]) -> None:
+def require_in_order(last: datetime, occurred_at: datetime, kind: str) -> None:
+    """An aggregate's business time never runs backwards: its intervals can neither overlap nor be negative."""
+    if occurred_at < last:
+        raise DomainError(f"occurred_at {occurred_at.isoformat()} is before this {kind}'s "
+                          f"last event at {last.isoformat()}")
+
+
+def refuse_nul(fields: dict[str, Any]) -> None:
     """No text may hold a NUL character: it is no character anyone types, and databases refuse it."""
     for name, value in fields.items():
         if isinstance(value, str) and "\x00" in value:

@@ -11,6 +11,30 @@ from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
+# What a campaign's status must be for each step, and the refusal otherwise; the commands below and
+# `crm import`'s checks (`services.history_rules`, on a compact state per campaign) both ask `require_status`.
+REQUIRED: dict[str, tuple[str, str]] = {
+    "launch": (PLANNED, "only a planned campaign can be launched"),
+    "record_response": (LAUNCHED, "responses are recorded only while a campaign runs"),
+    "close": (LAUNCHED, "only a running campaign can be closed"),
+}
+
+
+def require_status(status: str, action: str) -> None:
+    required, refusal = REQUIRED[action]
+    if status != required:
+        raise DomainError(f"{refusal}; this one is {status}")
+
+
+def require_respondent(customer_id: UUID | None, lead_id: UUID | None) -> None:
+    if customer_id is None and lead_id is None:
+        raise DomainError("a response names the customer or the lead who responded")
+
+
+def require_cost(amount: Decimal) -> Decimal:
+    if amount == 0:
+        raise DomainError("cost must be greater than zero")
+    return amount
 
 
 class Campaign(CrmAggregate):
@@ -70,23 +94,18 @@ class Campaign(CrmAggregate):
         )
 
     def launch(self, meta: Meta) -> None:
-        if self.status != PLANNED:
-            raise DomainError(f"only a planned campaign can be launched; this one is {self.status}")
+        require_status(self.status, "launch")
         self._record(self.Launched, meta)
 
     def record_cost(self, amount: Decimal | int | str, meta: Meta, note: str = "") -> None:
-        parsed = money.amount(amount, "cost")
-        if parsed == 0:
-            raise DomainError("cost must be greater than zero")
+        parsed = require_cost(money.amount(amount, "cost"))
         self._record(self.CostRecorded, meta, amount=parsed, note=note)
 
     def record_response(
         self, kind: str, meta: Meta, *, customer_id: UUID | None = None, lead_id: UUID | None = None
     ) -> None:
-        if self.status != LAUNCHED:
-            raise DomainError(f"responses are recorded only while a campaign runs; this one is {self.status}")
-        if customer_id is None and lead_id is None:
-            raise DomainError("a response names the customer or the lead who responded")
+        require_status(self.status, "record_response")
+        require_respondent(customer_id, lead_id)
         self._record(
             self.ResponseRecorded,
             meta,
@@ -96,6 +115,5 @@ class Campaign(CrmAggregate):
         )
 
     def close(self, meta: Meta) -> None:
-        if self.status != LAUNCHED:
-            raise DomainError(f"only a running campaign can be closed; this one is {self.status}")
+        require_status(self.status, "close")
         self._record(self.Closed, meta)

@@ -11,6 +11,12 @@ from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECT
 FORGOTTEN_NAME = "(forgotten)"
 
 
+def require_not_forgotten(forgotten: bool) -> None:
+    """Nothing happens to a forgotten customer (commands and `crm import`'s checks ask this)."""
+    if forgotten:
+        raise DomainError("customer has been forgotten; their record can no longer change")
+
+
 class Customer(CrmAggregate):
     class Registered(CrmAggregate.Created):
         name: str
@@ -102,8 +108,7 @@ class Customer(CrmAggregate):
         )
 
     def _require_not_forgotten(self) -> None:
-        if self.forgotten:
-            raise DomainError("customer has been forgotten; their record can no longer change")
+        require_not_forgotten(self.forgotten)
 
     def change_contact_details(self, email: str, phone: str, meta: Meta) -> None:
         self._require_not_forgotten()

@@ -14,6 +14,29 @@ from domain.pipeline import LOST, WON, Pipeline
 OPEN = "open"
 
 
+# The rules on a deal's state, as functions of that state: the commands below and `crm import`'s checks
+# (`services.history_rules`, on a compact state per deal) both call them.
+
+def require_open(status: str, action: str) -> None:
+    if status != OPEN:
+        raise DomainError(f"cannot {action}: deal is {status}; reopen it first")
+
+
+def require_closed(status: str) -> None:
+    if status == OPEN:
+        raise DomainError("deal is already open")
+
+
+def require_new_stage(stage: str, to_stage: str) -> None:
+    if to_stage == stage:
+        raise DomainError(f"deal is already in stage {to_stage!r}")
+
+
+def require_pipeline(deal_pipeline: str, pipeline: str) -> None:
+    if pipeline != deal_pipeline:
+        raise DomainError(f"deal belongs to pipeline {deal_pipeline!r}, not {pipeline!r}")
+
+
 class Deal(CrmAggregate):
     """An opportunity: its stage, amount and owner; every change is an audited event."""
 
@@ -134,19 +157,16 @@ class Deal(CrmAggregate):
         return self.status == OPEN
 
     def _require_open(self, action: str) -> None:
-        if not self.is_open:
-            raise DomainError(f"cannot {action}: deal is {self.status}; reopen it first")
+        require_open(self.status, action)
 
     def _require_pipeline(self, pipeline: Pipeline) -> None:
-        if pipeline.key != self.pipeline:
-            raise DomainError(f"deal belongs to pipeline {self.pipeline!r}, not {pipeline.key!r}")
+        require_pipeline(self.pipeline, pipeline.key)
 
     def change_stage(self, pipeline: Pipeline, to_stage: str, reason: str, meta: Meta) -> None:
         self._require_pipeline(pipeline)
         self._require_open("change its stage")
         pipeline.index(to_stage)
-        if to_stage == self.stage:
-            raise DomainError(f"deal is already in stage {to_stage!r}")
+        require_new_stage(self.stage, to_stage)
         self._record(self.StageChanged, meta, from_stage=self.stage, to_stage=to_stage, reason=reason)
 
     def change_amount(self, new_amount: Decimal | int | str, meta: Meta) -> None:
@@ -174,8 +194,7 @@ class Deal(CrmAggregate):
     def reopen(self, pipeline: Pipeline, reason: str, meta: Meta, stage: str | None = None) -> None:
         """Reopen a won or lost deal, in `stage` or else the stage it was closed from."""
         self._require_pipeline(pipeline)
-        if self.is_open:
-            raise DomainError("deal is already open")
+        require_closed(self.status)
         to_stage = stage if stage is not None else self.stage
         pipeline.index(to_stage)
         self._record(self.Reopened, meta, stage=to_stage, reason=require_text(reason, "reopen reason"))

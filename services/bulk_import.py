@@ -3,7 +3,8 @@
 The format is what `services.history_export` writes, one event per line in log order:
 `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uuid>", "version": 3, "data": {...}}`,
 `data` holding the event's own fields as `gateways.kafka.cloudevents.event_data` gives them. Blank
-lines are skipped. Events keep their business time (`occurred_at`); `timestamp` is when they are imported.
+lines are skipped. Events keep their business time (`occurred_at`) and, when the line gives `recorded_at`,
+their recorded time (`timestamp`); a line without it is recorded when it is imported.
 
 Two streaming passes over the file keep memory flat and make a refused file write nothing:
 
@@ -45,6 +46,7 @@ from psycopg import sql
 
 from services.application import CrmApplication
 from services.history_lines import numbered_lines
+from services.history_rules import HistoryRules, log_loader
 from services.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Row, checked_chunk,
                                      copy_chunk, copy_data, stored_rows)
 from services.stored_state import StateEncoders
@@ -63,36 +65,6 @@ class ImportRefused(ValueError):
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(f"line {line}: {problem}")
         self.line = line
-
-
-# --- versions ---------------------------------------------------------------------------------------
-
-
-class VersionCheck:
-    """Each aggregate's versions must run on 1, 2, 3… from the last one the log holds."""
-
-    def __init__(self, app: CrmApplication) -> None:
-        self._recorder = app.recorder
-        self._log_is_empty = app.event_count() == 0
-        self._last: dict[int, int] = {}  # by the id's 128-bit integer: a third of the memory of UUID keys
-
-    def _logged(self, aggregate_id: UUID) -> int:
-        if self._log_is_empty:
-            return 0
-        latest = self._recorder.select_events(aggregate_id, desc=True, limit=1)
-        return latest[0].originator_version if latest else 0
-
-    def check(self, event_type: str, subject: str, version: int) -> None:
-        key = int(subject.replace("-", ""), 16)
-        last = self._last.get(key)
-        where = "earlier in the file"
-        if last is None:
-            last, where = self._logged(UUID(int=key)), "in the log"
-        if version != last + 1:
-            held = f"version {last} is the last {where}" if last else "it has no events yet"
-            raise ValueError(f"{event_type} of {subject} has version {version}, "
-                             f"but {held}: expected version {last + 1}")
-        self._last[key] = version
 
 
 # --- the two passes ---------------------------------------------------------------------------------
@@ -135,20 +107,23 @@ def _each(work: Callable[[list[bytes]], T], of: Iterable[Chunk], workers: Import
 def check_history(app: CrmApplication, source: IO[bytes], batch: int,
                   on_bytes: Callable[[int], None] = lambda done: None,
                   workers: ImportWorkers | None = None) -> CheckedFile:
-    """Pass 1: every line must be a valid event continuing its aggregate's versions."""
-    versions, events, read, checksums = VersionCheck(app), 0, 0, []
+    """Pass 1: every line must be a valid event continuing its aggregate's versions, one its command could
+    have recorded (`services.history_rules`); the first bad line in file order is the one refused."""
+    rules, events, read, checksums = HistoryRules(log_loader(app)), 0, 0, []
     for chunk, (found, problem) in _each(checked_chunk, chunks(source, batch), workers):
-        for number, (name, subject, version) in zip(chunk.numbers, found):
-            try:
-                versions.check(name, subject, version)
-            except ValueError as error:
-                raise ImportRefused(number, str(error)) from None
+        for number, facts in zip(chunk.numbers, found):
+            rules.check(number, facts)
         if problem is not None:
-            raise ImportRefused(chunk.numbers[problem[0]], problem[1])
+            rules.refuse(chunk.numbers[problem[0]], problem[1], created=problem[2])
+        if rules.failure is not None and not rules.reading_on():
+            break
         data = b"".join(chunk.lines)
         checksums.append(zlib.crc32(data))
         events, read = events + len(chunk.lines), read + len(data)
         on_bytes(read)
+    failure = rules.finish()
+    if failure is not None:
+        raise ImportRefused(*failure)
     return CheckedFile(events, checksums)
 
 

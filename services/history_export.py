@@ -1,8 +1,10 @@
 """`crm export`: the whole event log as JSON Lines, in log order, streamed (memory stays flat).
 
 One event per line: `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uuid>", "version": 3,
-"data": {...}}`, `data` being the event's own fields as `gateways.kafka.cloudevents.event_data` gives
-them (business time `occurred_at` included; the recorded `timestamp` is not history and is left out).
+"recorded_at": "…", "data": {...}}`, `data` being the event's own fields as
+`gateways.kafka.cloudevents.event_data` gives them (business time `occurred_at` included), `recorded_at`
+the library's `timestamp`: when the event was recorded. `crm import` keeps it, so an entry recorded late
+and back-dated in business time stays visible as such after a migration.
 Times are ISO 8601 (UTC as `Z`), money and ids are strings, text is UTF-8. `services.bulk_import` reads it.
 """
 
@@ -17,6 +19,7 @@ import orjson
 
 from gateways.kafka.cloudevents import event_data, event_type
 from services.application import CrmApplication
+from services.history_lines import RECORDED
 
 PROGRESS_EVERY = 5000
 
@@ -30,7 +33,7 @@ def _default(value: Any) -> Any:
 def history_line(event: Any) -> bytes:
     """One event as one line of the history file (newline included)."""
     record = {"type": event_type(event), "subject": str(event.originator_id), "version": event.originator_version,
-              "data": event_data(event)}
+              RECORDED: event.timestamp, "data": event_data(event)}
     return orjson.dumps(record, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE)
 
 

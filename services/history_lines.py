@@ -33,6 +33,7 @@ from services.strict_json import DuplicateKey, loads_compact
 
 AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
 LINE_KEYS = {"type", "subject", "version", "data"}
+RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it
 
 
@@ -160,6 +161,7 @@ class HistoryLine(NamedTuple):
     subject: str
     version: int
     data: dict[str, Any]
+    recorded_at: str | None = None  # as the line gives it (None: the import's own time)
 
 
 def read_line(line: bytes) -> HistoryLine:
@@ -170,8 +172,9 @@ def read_line(line: bytes) -> HistoryLine:
         raise ValueError(f"not valid JSON ({error})") from None
     except DuplicateKey as error:
         raise ValueError(f"not accepted JSON ({error})") from None
-    if not isinstance(record, dict) or record.keys() != LINE_KEYS:
-        raise ValueError('expected an object with exactly "type", "subject", "version" and "data"')
+    if not isinstance(record, dict) or record.keys() - {RECORDED} != LINE_KEYS:
+        raise ValueError('expected an object with exactly "type", "subject", "version", "data" '
+                         f'and optionally "{RECORDED}"')
     schema = SCHEMAS.get(record["type"]) if isinstance(record["type"], str) else None
     if schema is None:
         raise ValueError(f"unknown event type {record['type']!r}")
@@ -186,19 +189,27 @@ def read_line(line: bytes) -> HistoryLine:
     except ValueError as error:
         raise ValueError(f"subject: {error}") from None
     schema.check(data)
-    return HistoryLine(schema, subject, version, data)
+    recorded_at = record.get(RECORDED)
+    if recorded_at is not None:
+        try:
+            CONVERTERS[datetime](recorded_at)
+        except ValueError as error:
+            raise ValueError(f"{RECORDED}: {error}") from None
+    return HistoryLine(schema, subject, version, data, recorded_at)
 
 
 def reread_line(line: bytes) -> HistoryLine:
     """A line `read_line` accepted before, read again without checking it."""
     record = orjson.loads(line)
-    return HistoryLine(SCHEMAS[record["type"]], canonical_uuid(record["subject"]), record["version"], record["data"])
+    return HistoryLine(SCHEMAS[record["type"]], canonical_uuid(record["subject"]), record["version"], record["data"],
+                       record.get(RECORDED))
 
 
 def parse_event(line: bytes, recorded: datetime) -> Any:
-    """The domain event one line describes, recorded at `recorded`; ValueError says what is wrong."""
-    schema, subject, version, data = read_line(line)
-    return schema.build(UUID(subject), version, data, recorded)
+    """The domain event one line describes, recorded when the line says, else at `recorded`; ValueError
+    says what is wrong."""
+    schema, subject, version, data, recorded_at = read_line(line)
+    return schema.build(UUID(subject), version, data, _instant(recorded_at) if recorded_at else recorded)
 
 
 def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -15,10 +15,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from typing import NamedTuple, TypeVar
+from uuid import UUID
 
+import orjson
+
+from domain.base import CrmAggregate
 from domain.personal_data import PERSONAL_FIELDS
 from services.application import CrmApplication
-from services.history_lines import read_line, reread_line
+from services.history_lines import SCHEMAS, canonical_uuid, read_line, reread_line
+from services.history_rules import Facts, Refusal, field_facts
 from services.personal_data import KeyStore
 from services.settings import database_from_url
 from services.stored_state import StateEncoders
@@ -30,8 +35,9 @@ _ROW_START = struct.Struct("!hi16siqi")  # 4 fields; the uuid's 16 bytes; the ve
 _LENGTH = struct.Struct("!i")
 _encoded_topics: dict[str, bytes] = {}
 
-Found = list[tuple[str, str, int]]  # (event type, subject, version) of each line
-Problem = tuple[int, str] | None  # (index of the first bad line in the chunk, what is wrong)
+Found = list[Facts]  # what the in-order checks need of each line
+# (index of the first bad line in the chunk, what is wrong, the aggregate (as an int) it creates if a creation)
+Problem = tuple[int, str, int | None] | None
 Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
 C = TypeVar("C", bound="Chunk")
 T = TypeVar("T")
@@ -56,15 +62,29 @@ def _start(url: str, recorded: datetime) -> None:
 
 
 def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
-    """What the lines before the first bad one hold, and what is wrong with that one (None: none is)."""
+    """What the lines before the first bad one hold, and what is wrong with that one (None: none is):
+    each line must be an event of the catalogue whose own fields pass its command's rules."""
     found = []
     for index, line in enumerate(lines):
         try:
             checked = read_line(line)
+            found.append(field_facts(checked, line))
+        except Refusal as refusal:
+            return found, (index, f"{checked.schema.name} of {checked.subject}, {refusal}", _created_by(line))
         except ValueError as error:
-            return found, (index, str(error))
-        found.append((checked.schema.name, checked.subject, checked.version))
+            return found, (index, str(error), _created_by(line))
     return found, None
+
+
+def _created_by(line: bytes) -> int | None:
+    """The aggregate a bad line would have created, if it says (lines waiting for it are not at fault)."""
+    try:
+        record = orjson.loads(line)
+        if issubclass(SCHEMAS[record["type"]].cls, CrmAggregate.Created):
+            return UUID(canonical_uuid(record["subject"])).int
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
 
 
 def stored_rows(keys: KeyStore, encoders: StateEncoders, lines: list[bytes]) -> list[Row]:

@@ -1,15 +1,30 @@
 """Runs read models over the event log, exactly once: each batch's writes and the new position
 are committed in one transaction, so a crash never double-counts or skips an event.
+
+A read model whose handler cannot apply an event (a history that breaks the rules got into the log)
+is STOPPED, never crash-looped: the batch is rolled back, the failure (log position, aggregate, event
+type, reason) is recorded in `projection_failures`, and the batch is done again without it; that read
+model then applies the events before the bad one and waits there, while the others go on. Stopping the
+read model rather than quarantining the aggregate keeps every answer it gives true: read models sum over
+many aggregates (funnel tallies, campaign returns), so leaving one aggregate out would make totals quietly
+wrong. Queries of a stopped read model raise `ReadModelStopped` with the failure instead of answering.
+Repair: record compensating events with the commands, then `resume` — retrying the event (after a code
+fix), or passing it by, recorded in `projection_skips` so that rebuilds pass it by too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.utils import get_topic
 
 from projections.base import ReadModel, Rows
@@ -19,6 +34,13 @@ from services.readstore import Cursor, ReadStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
 SCHEMAS = Table("projection_schemas", (("name", "TEXT"), ("fingerprint", "TEXT")), ("name",))
+_EVENT_COLUMNS = (("position", "BIGINT"), ("aggregate_id", "TEXT"), ("event_type", "TEXT"), ("reason", "TEXT"))
+FAILURES = Table("projection_failures", (("name", "TEXT"), *_EVENT_COLUMNS, ("failed_at", "TEXT")), ("name",))
+SKIPS = Table("projection_skips", (("name", "TEXT"), *_EVENT_COLUMNS, ("skipped_at", "TEXT")), ("name", "position"))
+# The database went away or is busy: no event is at fault, so the batch fails as a whole and is retried.
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError, OperationalError,
+             InterfaceError)
+log = logging.getLogger(__name__)
 DEFAULT_BATCH = 20000  # measured on 1M events: +17% over 5,000; memory depends on the batch, not the log
 CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
 
@@ -48,14 +70,64 @@ class ProjectionRace(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Failure:
+    """An event a read model could not apply: where it is in the log, what it is, and why."""
+
+    name: str
+    position: int
+    aggregate_id: str
+    event_type: str
+    reason: str
+    at: str  # when it failed (or was passed by), ISO 8601
+
+    def message(self) -> str:
+        return (f"read model {self.name} is stopped at log position {self.position}: it cannot apply "
+                f"{self.event_type} of aggregate {self.aggregate_id}: {self.reason}")
+
+
+class ReadModelStopped(RuntimeError):
+    """A read model asked for is stopped at an event it cannot apply; its answers would be incomplete."""
+
+    def __init__(self, failures: Sequence[Failure]) -> None:
+        self.failures = list(failures)
+        names = " ".join(f.name for f in failures)
+        super().__init__("; ".join(f.message() for f in failures) + ". Record compensating events, then "
+                         f"`crm projections resume {names} [--skip]` (see `crm projections status`)")
+
+
+@dataclass(frozen=True)
+class _Undecodable:
+    """In place of an event whose stored state cannot be turned back into a domain event."""
+
+    originator_id: Any
+    topic: str
+    error: Exception
+
+
+class _Unappliable(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message())
+        self.failure = failure
+
+
+@dataclass(frozen=True)
 class ProjectionStatus:
     name: str
     position: int
     head: int
+    failure: Failure | None = None
 
     @property
     def lag(self) -> int:
         return self.head - self.position
+
+    @property
+    def stopped(self) -> bool:
+        return self.failure is not None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 class Projector:
@@ -69,9 +141,11 @@ class Projector:
         self.models = list(models)
         self.accept = accept
         self._handlers = {m.name: m.handlers() for m in self.models}
-        self._topics = sorted({get_topic(cls) for handlers in self._handlers.values() for cls in handlers})
+        self._model_topics = {name: {get_topic(cls) for cls in handlers} for name, handlers in self._handlers.items()}
+        self._topics = sorted(set().union(*self._model_topics.values()))
         self._tables = [t for m in self.models for t in m.tables]
         self._carried: tuple[Rows, dict[str, int]] | None = None  # rows after our last batch, our positions then
+        self._failures: dict[str, Failure] | None = None  # as the last batch found them
         self.setup()
 
     def setup(self) -> None:
@@ -81,7 +155,7 @@ class Projector:
         they predate `projection_schemas`) gets its tables dropped and starts again at 0.
         """
         with self.store.transaction() as cursor:
-            for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl()):
+            for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl(), *FAILURES.ddl(), *SKIPS.ddl()):
                 cursor.execute(statement)
             cursor.execute("SELECT name, fingerprint FROM projection_schemas")
             known = dict(cursor.fetchall())
@@ -94,6 +168,7 @@ class Projector:
                     for table in model.tables:
                         cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
                     cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
+                    cursor.execute("DELETE FROM projection_failures WHERE name = ?", (model.name,))
                 for statement in (s for table in model.tables for s in table.ddl()):
                     cursor.execute(statement)
             cursor.executemany("INSERT INTO projection_schemas (name, fingerprint) VALUES (?, ?) ON CONFLICT (name) "
@@ -101,43 +176,111 @@ class Projector:
                                [(model.name, schema_fingerprint(model)) for model in self.models])
             start_positions(cursor, [m.name for m in self.models])
 
-    def positions(self) -> dict[str, int]:
+    def _names(self) -> tuple[str, list[str]]:
         names = [m.name for m in self.models]
-        rows = self.store.query(
-            f"SELECT name, position FROM projection_positions WHERE name IN ({', '.join('?' * len(names))})", names
-        )
-        return dict(rows)
+        return ", ".join("?" * len(names)), names
+
+    def positions(self) -> dict[str, int]:
+        marks, names = self._names()
+        return dict(self.store.query(f"SELECT name, position FROM projection_positions WHERE name IN ({marks})", names))
+
+    def failures(self) -> dict[str, Failure]:
+        """The read models of this projector that are stopped, with the event that stopped each."""
+        marks, names = self._names()
+        rows = self.store.query("SELECT name, position, aggregate_id, event_type, reason, failed_at "
+                                f"FROM projection_failures WHERE name IN ({marks})", names)
+        return {row[0]: Failure(*row) for row in rows}
+
+    def skips(self) -> list[Failure]:
+        """The events these read models pass by (an operator's decision, see `resume`), in log order."""
+        marks, names = self._names()
+        rows = self.store.query("SELECT name, position, aggregate_id, event_type, reason, skipped_at "
+                                f"FROM projection_skips WHERE name IN ({marks}) ORDER BY position, name", names)
+        return [Failure(*row) for row in rows]
 
     def status(self) -> list[ProjectionStatus]:
         head = self.app.event_count()
-        positions = self.positions()
-        return [ProjectionStatus(m.name, positions[m.name], head) for m in self.models]
+        positions, failures = self.positions(), self.failures()
+        return [ProjectionStatus(m.name, positions[m.name], head, failures.get(m.name)) for m in self.models]
+
+    def require_running(self, failures: dict[str, Failure] | None = None) -> None:
+        """Raise ReadModelStopped if any of these read models is stopped (per `failures`, else the database)."""
+        failures = self.failures() if failures is None else failures
+        if failures:
+            raise ReadModelStopped(list(failures.values()))
+
+    def resume(self, name: str, skip: bool = False) -> Failure | None:
+        """Let stopped read model `name` go on: retry the event it stopped at (after a fix in the code), or
+        with `skip` pass that one event by, for good (recorded, so rebuilds pass it by too). Returns the
+        failure that was cleared (None: it was not stopped)."""
+        with self.store.transaction() as cursor:
+            cursor.execute("SELECT name, position, aggregate_id, event_type, reason, failed_at "
+                           "FROM projection_failures WHERE name = ?", (name,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            failure = Failure(*row)
+            if skip:
+                cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, "
+                               "skipped_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name, position) DO NOTHING",
+                               (name, failure.position, failure.aggregate_id, failure.event_type, failure.reason,
+                                _now()))
+            cursor.execute("DELETE FROM projection_failures WHERE name = ?", (name,))
+        log.warning("read model %s resumed at log position %d (%s)", name, failure.position,
+                    "event passed by" if skip else "event retried")
+        self._carried = None
+        return failure
 
     def run_batch(self, limit: int = DEFAULT_BATCH) -> int:
-        """Process the next batch of events; returns how far the slowest position moved (0 = caught up)."""
-        positions = self.positions()
-        start = min(positions.values())
+        """Process the next batch of events; returns how far the slowest running position moved (0 = caught up,
+        or every read model behind is stopped). A read model that cannot apply an event is stopped (see the
+        module's docstring) and the batch done again without that event."""
+        while True:
+            try:
+                return self._run_batch(limit)
+            except _Unappliable as unappliable:
+                self._stop(unappliable.failure)
+
+    def _stop(self, failure: Failure) -> None:
+        log.error("%s; the other read models go on", failure.message())
+        self._carried = None  # the failed batch's handlers changed them in memory
+        with self.store.transaction() as cursor:
+            cursor.execute("INSERT INTO projection_failures (name, position, aggregate_id, event_type, reason, "
+                           "failed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                           (failure.name, failure.position, failure.aggregate_id, failure.event_type, failure.reason,
+                            failure.at))
+
+    def _run_batch(self, limit: int) -> int:
+        positions, failures = self.positions(), self.failures()
+        self._failures = failures
         head = self.app.event_count()
-        if start >= head:
+        # A stopped read model still applies the events before the one it stopped at, then waits there.
+        ends = {name: min(head, failure.position - 1) for name, failure in failures.items()}
+        active = [m for m in self.models if positions[m.name] < ends.get(m.name, head)]
+        if not active:
             return 0
+        start = min(positions[m.name] for m in active)
         notifications = self.app.recorder.select_notifications(
             start, limit, stop=head, topics=self._topics, inclusive_of_start=False
         )
         end = notifications[-1].id if len(notifications) == limit else head
-        events = list(zip([n.id for n in notifications], self.app.mapper.to_domain_events(notifications)))
+        ends = {m.name: min(end, ends.get(m.name, end)) for m in active}
+        events = list(zip([n.id for n in notifications], self._decode(notifications)))
+        skipped = {(f.name, f.position) for f in self.skips()}
         carried = self._take_carried_rows(positions)
         with self.store.transaction() as cursor:
             rows = carried.bind(cursor) if carried else Rows(cursor, self._tables)
-            for model in self.models:
-                mine = [event for n, event in events if n > positions[model.name]]
+            for model in active:
+                first, last = positions[model.name], ends[model.name]
+                mine = [(n, event) for n, event in events if first < n <= last and (model.name, n) not in skipped]
                 self._handle(model, mine, rows)
             rows.flush()
-            for model in self.models:
-                if not advance_position(cursor, model.name, positions[model.name], end):
+            for model in active:
+                if not advance_position(cursor, model.name, positions[model.name], ends[model.name]):
                     raise ProjectionRace(f"read model {model.name} was advanced by another projector")
         rows.trim(CARRIED_ROWS)
-        self._carried = (rows, dict.fromkeys(positions, end))
-        return end - start
+        self._carried = (rows, {**positions, **ends})
+        return max(ends[m.name] for m in active) - start
 
     def _take_carried_rows(self, positions: dict[str, int]) -> Rows | None:
         """The rows our last batch left, if every position is still where that batch committed it: then
@@ -147,20 +290,65 @@ class Projector:
         carried, self._carried = self._carried, None
         return carried[0] if carried and carried[1] == positions else None
 
-    def _handle(self, model: ReadModel, events: list[Any], rows: Rows) -> None:
+    def _decode(self, notifications: Sequence[Any]) -> list[Any]:
+        """The notifications' domain events; one that cannot be decoded becomes an `_Undecodable` (only the
+        read models that handle its type stop at it)."""
+        try:
+            return self.app.mapper.to_domain_events(notifications)
+        except TRANSIENT:
+            raise
+        except Exception:
+            events = []
+            for notification in notifications:
+                try:
+                    events.append(self.app.mapper.to_domain_event(notification))
+                except Exception as error:  # noqa: BLE001 - any reason: it is named in the failure
+                    events.append(_Undecodable(notification.originator_id, notification.topic, error))
+            return events
+
+    def _handle(self, model: ReadModel, events: list[tuple[int, Any]], rows: Rows) -> None:
+        """Apply (position, event) pairs; _Unappliable names the first one a handler cannot apply."""
         handlers = self._handlers[model.name]
-        relevant = [e for e in events if type(e) in handlers and self.accept(e)]
-        model.prefetch(relevant, rows)
-        for event in relevant:
-            handlers[type(event)](event, rows)
+        for n, event in events:
+            if isinstance(event, _Undecodable) and event.topic in self._model_topics[model.name]:
+                raise _Unappliable(Failure(model.name, n, str(event.originator_id), event.topic.rsplit(":")[-1],
+                                           f"the stored event cannot be decoded: {_reason(event.error)}", _now()))
+        relevant = [(n, e) for n, e in events if type(e) in handlers and self.accept(e)]  # none is _Undecodable
+        try:
+            model.prefetch([e for _, e in relevant], rows)
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            for n, event in relevant:  # which event is it? (prefetching is only reading)
+                self._attempt(model, n, event, lambda e=event: model.prefetch([e], rows))
+            raise _Unappliable(Failure(model.name, relevant[0][0], str(relevant[0][1].originator_id),
+                                       _type_name(relevant[0][1]), _reason(error), _now())) from error
+        for n, event in relevant:
+            self._attempt(model, n, event, lambda e=event: handlers[type(e)](e, rows))
+        if relevant:  # work a model does once per batch (segments); a failure there names the batch's last event
+            self._attempt(model, relevant[-1][0], relevant[-1][1], lambda: model.finish(rows))
+
+    @staticmethod
+    def _attempt(model: ReadModel, position: int, event: Any, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except TRANSIENT:
+            raise
+        except Exception as error:
+            raise _Unappliable(Failure(model.name, position, str(event.originator_id), _type_name(event),
+                                       _reason(error), _now())) from error
 
     def catch_up(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
-                 limit: int = DEFAULT_BATCH) -> int:
-        """Process until every read model has reached the head of the log; returns log positions covered."""
+                 limit: int = DEFAULT_BATCH, strict: bool = True) -> int:
+        """Process until every read model has reached the head of the log (or the event it is stopped at);
+        returns log positions covered. `strict`: raise ReadModelStopped if one is stopped, since its
+        answers would be incomplete (the others are caught up first)."""
         handled = 0
         while (count := self.run_batch(limit)) > 0:
             handled += count
             on_progress(min(self.positions().values()), self.app.event_count())
+        if strict:
+            self.require_running(self._failures)  # as the last batch found them
         return handled
 
     def rebuild(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
@@ -172,11 +360,20 @@ class Projector:
                 for table in model.tables:
                     cursor.execute(f"{empty} {table.name}")
                 cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
+                cursor.execute("DELETE FROM projection_failures WHERE name = ?", (model.name,))  # a fresh attempt
         self._carried = None
-        return self.catch_up(on_progress, limit)
+        return self.catch_up(on_progress, limit, strict=False)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:
         """Catch up, then keep handling new events as they are recorded, until `stop` is set."""
         while not stop.is_set():
             if self.run_batch(limit) == 0:
                 stop.wait(poll_seconds)
+
+
+def _type_name(event: Any) -> str:
+    return type(event).__qualname__
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

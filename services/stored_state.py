@@ -27,7 +27,7 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, Tra
 from eventsourcing.utils import get_topic
 
 from domain.personal_data import PERSONAL_FIELDS
-from services.history_lines import CANONICAL_UUID, SCHEMAS, EventSchema, HistoryLine
+from services.history_lines import CANONICAL_UUID, CONVERTERS, SCHEMAS, EventSchema, HistoryLine
 
 TAGGED_TYPES = (UUID, datetime, Decimal, date)
 NOT_IN_STATE = ("originator_id", "originator_version")  # stored in columns of their own
@@ -71,6 +71,7 @@ class StateEncoder:
 
     topic: str
     template: dict[str, Any]  # every key of the state in order, the constant ones filled in
+    timestamp: Callable[[str], dict[str, str]]  # a line's recorded time, tagged
     tagged: tuple[tuple[str, Callable[[str], dict[str, str]]], ...]
     personal: tuple[str, ...]
 
@@ -85,11 +86,14 @@ class StateEncoder:
             template["class_version"] = class_version
         tagged = tuple((name, tagger(transcodings[kind], schema.fields[name]))
                        for name, kind in tagged_fields(schema).items())
-        return cls(get_topic(schema.cls), template, tagged, PERSONAL_FIELDS.get(schema.cls, ()))
+        return cls(get_topic(schema.cls), template, tagger(transcodings[datetime], CONVERTERS[datetime]), tagged,
+                   PERSONAL_FIELDS.get(schema.cls, ()))
 
-    def state(self, subject: str, data: dict[str, Any], seal: Seal) -> bytes:
+    def state(self, subject: str, data: dict[str, Any], seal: Seal, recorded_at: str | None = None) -> bytes:
         state = self.template.copy()
         state.update(data)  # keys keep the template's order
+        if recorded_at is not None:
+            state["timestamp"] = self.timestamp(recorded_at)
         for name, tag in self.tagged:
             value = state[name]
             if value is not None:
@@ -113,7 +117,7 @@ class StateEncoders:
     def stored(self, line: HistoryLine) -> tuple[str, bytes]:
         """The topic and stored state of a checked line's event."""
         encoder = self._encoders[line.schema.name]
-        state = encoder.state(line.subject, line.data, self._seal)
+        state = encoder.state(line.subject, line.data, self._seal, line.recorded_at)
         if self._compressor:
             state = self._compressor.compress(state)
         if self._cipher:

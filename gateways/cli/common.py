@@ -11,6 +11,7 @@ from rich.console import Console
 
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
+from services.projector import ReadModelStopped
 from services.read_models import UnknownReadModel
 from services.readstore import ReadStore
 from services.settings import SettingsError, database_from_environment
@@ -33,7 +34,7 @@ def crm_application() -> Iterator[CrmApplication]:
             yield application
         finally:
             application.close()
-    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel) as error:
+    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped) as error:
         raise fail(str(error)) from None
 
 

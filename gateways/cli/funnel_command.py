@@ -16,7 +16,7 @@ from projections.funnel import FunnelQueries
 from projections.funnel_report import FunnelFilters
 from services.funnel_replay import replay_funnel, stages_of
 from services.projector import ProjectionRace
-from services.read_models import projector_for
+from services.read_models import funnel_read_models, projector_for
 
 
 def funnel(
@@ -42,10 +42,12 @@ def funnel(
     filters = FunnelFilters(owner, region, industry, channel, campaign, segment)
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
-        try:
-            projector_for(crm, store, ["funnel", "segments"]).catch_up()  # segments: the segment filter
-        except ProjectionRace:
-            pass  # another projector is bringing it up to date
+        needed = funnel_read_models(filters, from_log=replay and not between)
+        if needed:
+            try:
+                projector_for(crm, store, needed).catch_up()
+            except ProjectionRace:
+                pass  # another projector is bringing it up to date
         queries = FunnelQueries(store)
 
         def report_at(instant: datetime) -> Any:

@@ -1,4 +1,4 @@
-"""`crm projections rebuild | follow | status`."""
+"""`crm projections rebuild | follow | status | resume`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateways.cli.common import console, crm_application, read_store
+from gateways.cli.common import console, crm_application, fail, read_store
 from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projector import DEFAULT_BATCH, Projector
 from services.read_models import READ_MODELS, projector_for
@@ -33,7 +33,8 @@ def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[i
 def run_with_progress(label: str, projector: Projector, rebuild: bool, limit: int = DEFAULT_BATCH) -> int:
     completed = 0 if rebuild else min(projector.positions().values())
     with progress_bar(label, projector.app.event_count(), completed) as update:
-        return projector.rebuild(update, limit) if rebuild else projector.catch_up(update, limit)
+        # a stopped read model does not stop the others: `status` tells
+        return projector.rebuild(update, limit) if rebuild else projector.catch_up(update, limit, strict=False)
 
 
 @projections_app.command()
@@ -47,6 +48,7 @@ def rebuild(
         with progress_bar("Rebuilding", crm.event_count(), 0) as update:
             rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
+        projector_for(crm, store, names or []).require_running()
 
 
 @projections_app.command()
@@ -69,9 +71,41 @@ def follow(
 
 @projections_app.command()
 def status() -> None:
-    """Position and lag of each read model."""
+    """Position, lag and failure of each read model; exits 1 if one is stopped."""
     with crm_application() as crm, read_store(crm) as store:
-        table = Table("Read model", "Position", "Log head", "Lag")
-        for state in projector_for(crm, store).status():
-            table.add_row(state.name, f"{state.position:,}", f"{state.head:,}", f"{state.lag:,}")
+        projector = projector_for(crm, store)
+        table = Table("Read model", "Position", "Log head", "Lag", "State")
+        states = projector.status()
+        for state in states:
+            table.add_row(state.name, f"{state.position:,}", f"{state.head:,}", f"{state.lag:,}",
+                          f"[red]stopped[/red]: {state.failure.message()}" if state.failure else "running")
         console.print(table)
+        for skipped in projector.skips():
+            console.print(f"{skipped.name} passed by {skipped.event_type} of {skipped.aggregate_id} at log position "
+                          f"{skipped.position:,} ({skipped.reason}) on {skipped.at}")
+        stopped = [state.name for state in states if state.stopped]
+        if stopped:
+            raise fail(f"stopped: {', '.join(stopped)}. Record compensating events with the commands, then "
+                       "`crm projections resume NAME` (retries the event, after a fix) or "
+                       "`crm projections resume NAME --skip` (passes it by, for good)")
+
+
+@projections_app.command()
+def resume(
+    names: Annotated[list[str], typer.Argument(help="Stopped read models to let go on.")],
+    skip: Annotated[bool, typer.Option("--skip", help="Pass by the event each stopped at, for good (rebuilds "
+                                                      "pass it by too); without it the event is retried.")] = False,
+) -> None:
+    """Let stopped read models go on after a repair, and catch them up."""
+    with crm_application() as crm, read_store(crm) as store:
+        projector = projector_for(crm, store, names)
+        for name in names:
+            failure = projector.resume(name, skip)
+            if failure is None:
+                console.print(f"{name} was not stopped.")
+            else:
+                console.print(f"{name}: {'passed by' if skip else 'retrying'} {failure.event_type} of "
+                              f"{failure.aggregate_id} at log position {failure.position:,}.")
+        run_with_progress("Catching up", projector, rebuild=False)
+        projector.require_running()
+        console.print(f"{', '.join(names)} caught up to log position {crm.event_count():,}.")

@@ -17,6 +17,7 @@ from psycopg_pool import PoolTimeout
 from domain.errors import DomainError
 from gateways.http.responses import OrjsonResponse
 from services.application import ConcurrencyConflict, NotFound
+from services.projector import ReadModelStopped
 
 
 # The database is down or unreachable (a restart, a network cut): the client may retry shortly.
@@ -48,6 +49,8 @@ def outcome_error(error: Exception) -> OrjsonResponse | None:
         return error_response(409, str(error))
     if isinstance(error, ApiError):
         return error_response(error.status, error.message, error.detail, error.headers)
+    if isinstance(error, ReadModelStopped):  # its answer would be incomplete; an operator must repair it
+        return error_response(503, str(error), [failure.__dict__ for failure in error.failures])
     if isinstance(error, DATABASE_UNAVAILABLE):
         return error_response(503, "the database is unavailable; nothing was written, try again shortly",
                               headers={"Retry-After": RETRY_AFTER_SECONDS})
@@ -80,7 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, HTTPException)
         return error_response(error.status_code, str(error.detail), headers=error.headers)
 
-    for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, *DATABASE_UNAVAILABLE):
+    for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, ReadModelStopped, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(error_class, application_error)
     async def unexpected_error(request: Request, error: Exception) -> OrjsonResponse:
         return error_response(500, "internal error; nothing more is said here, the server log has the details")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import orjson
+
 from services.application import CrmApplication
 from services.demo import DemoHistory, DemoSettings
 from services.history_export import export_history
@@ -51,12 +53,23 @@ def make_history(events: int, workdir: Path) -> History:
                    exported - generated)
 
 
+REFERENCES = ("customer_id", "lead_id", "campaign_id", "deal_id")
+
+
 def head_of(history: History, fraction: float, path: Path) -> int:
-    """Write the first `fraction` of the history's lines to `path` (a prefix of a log is a valid history)."""
-    wanted = max(1, round(history.events * fraction))
+    """Write the first `fraction` of the history's lines to `path`, and on until no line names an aggregate
+    created later: one save records its aggregates one after the other (a lead's Converted before its
+    customer's Registered, a campaign's response before the lead it names), and `crm import` refuses a
+    history whose references never resolve."""
+    wanted, count, created, waiting = max(1, round(history.events * fraction)), 0, set(), set()
     with history.path.open("rb") as source, path.open("wb") as out:
         for count, line in enumerate(source, 1):
+            if count > wanted and not waiting:
+                return count - 1
             out.write(line)
-            if count == wanted:
-                break
-    return wanted
+            record = orjson.loads(line)
+            if record["version"] == 1:
+                created.add(record["subject"])
+                waiting.discard(record["subject"])
+            waiting |= {record["data"][name] for name in REFERENCES if record["data"].get(name)} - created
+    return count

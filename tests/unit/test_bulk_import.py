@@ -161,15 +161,35 @@ def test_a_line_is_type_subject_version_and_the_events_own_fields(source, tmp_pa
                            "note": "回款计划已确认"}
 
 
-def test_imported_events_keep_business_time_and_are_recorded_now(source, target, tmp_path) -> None:
+def test_imported_events_keep_business_time_and_the_time_they_were_recorded(source, target, tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
-    before = datetime.now(timezone.utc)
 
     bulk_import.import_history(target, file)
+
+    events, originals = [e for _, e in target.read_log()], [e for _, e in source.read_log()]
+    assert [e.occurred_at for e in events] == [e.occurred_at for e in originals]
+    assert [e.timestamp for e in events] == [e.timestamp for e in originals]  # a back-dated entry stays late
+
+
+def test_lines_without_their_recorded_time_are_recorded_now(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    for line in lines:
+        del line["recorded_at"]  # a file exported before `recorded_at` existed
+    before = datetime.now(timezone.utc)
+
+    bulk_import.import_history(target, _write(tmp_path / "old.jsonl", lines))
 
     events = [e for _, e in target.read_log()]
     assert [e.occurred_at for e in events] == [e.occurred_at for _, e in source.read_log()]
     assert all(e.timestamp >= before for e in events)
+
+
+def test_a_recorded_time_without_a_zone_is_refused_by_number(source, target, tmp_path) -> None:
+    lines = _lines(_export(source, tmp_path / "history.jsonl"))
+    lines[4]["recorded_at"] = "2026-03-01T09:00:00"
+
+    assert _refused(target, _write(tmp_path / "bad.jsonl", lines)) == \
+        "line 5: recorded_at: '2026-03-01T09:00:00' is not an ISO 8601 time with a zone"
 
 
 def test_the_log_keeps_the_files_order_across_batches(source, target, tmp_path) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from domain.segmentation import TIERS
@@ -24,12 +24,12 @@ from projections.funnel import FunnelQueries
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
 from services.funnel_replay import stages_of
+from services.read_models import funnel_read_models
 from services.readstore import ReadStore
 
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
                    dependencies=[Depends(allow("funnel:read"))])
 Pipeline = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="sales, marketing, service, …")]
-Store = Annotated[ReadStore, Depends(caught_up("funnel", "segments"))]  # segments: the segment filter
 App = Annotated[CrmApplication, Depends(crm)]
 Page = Annotated[PageParams, Depends(page_params)]
 
@@ -47,6 +47,14 @@ def filters(
 
 
 Filters = Annotated[FunnelFilters, Depends(filters)]
+
+
+def funnel_store(request: Request, where: Filters) -> ReadStore:
+    """The read store with the read models the answer needs caught up: segments only to filter by one."""
+    return caught_up(*funnel_read_models(where))(request)
+
+
+Store = Annotated[ReadStore, Depends(funnel_store)]
 StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this many days in a stage.")]
 
 
