@@ -2,14 +2,18 @@
 # deploy/postgres.sh — a private PostgreSQL cluster for the CRM's tests and local runs.
 #
 #   deploy/postgres.sh install   install Debian's postgresql package if it is missing (root)
-#   deploy/postgres.sh start     initdb on first use, start, wait until ready, ensure role+db
+#   deploy/postgres.sh start     initdb on first use, start, wait until ready, ensure roles+db
 #   deploy/postgres.sh stop      fast shutdown
 #   deploy/postgres.sh status    exit 0 when running and accepting connections
-#   deploy/postgres.sh url       print the connection URL
+#   deploy/postgres.sh url       print the APPLICATION role's URL (what CRM_DATABASE_URL should be)
+#   deploy/postgres.sh owner-url print the OWNER role's URL (CRM_DATABASE_OWNER_URL, for `crm db migrate`)
+#   deploy/postgres.sh migrate   create or update the event log in database crm (`crm db migrate` as the
+#                                owner; needs the Python package: source deploy/python-env.sh first)
 #
 # This is NOT Debian's system cluster: it is our own cluster in
 #   ${CRM_STATE_DIR:-<repo>/.state}/postgres/{data,run,postgres.log}
-# listening only on 127.0.0.1:${CRM_PG_PORT:-55432}, with role/password/database crm/crm/crm.
+# listening only on 127.0.0.1:${CRM_PG_PORT:-55432}, with database crm owned by role crm_owner and used by
+# the application role crm (passwords = role names); deploy/postgres-roles.sql says who may do what.
 # PostgreSQL refuses to run as root, so when run as root the server runs as the `postgres`
 # OS user. If that user cannot reach the state dir (e.g. the repo lives under /root), or the
 # socket path would be too long, the cluster lives in /var/tmp/crm-postgres-<port> instead.
@@ -19,8 +23,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 PG_PORT="${CRM_PG_PORT:-55432}"
 PG_HOST=127.0.0.1
-PG_ROLE=crm
+PG_ROLE=crm  # the application role; these names are also written in postgres-roles.sql
 PG_PASSWORD=crm
+PG_OWNER_ROLE=crm_owner
+PG_OWNER_PASSWORD=crm_owner
 PG_DATABASE=crm
 PG_OS_USER=postgres
 PG_START_TIMEOUT="${CRM_PG_START_TIMEOUT:-60}"
@@ -181,21 +187,11 @@ psql_admin() {
     as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres
 }
 
-ensure_role_and_database() {
-    psql_admin >/dev/null <<EOF || die "could not create role/database $PG_ROLE"
-DO \$\$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
-    CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
-  ELSE
-    ALTER ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
-  END IF;
-END
-\$\$;
-SELECT format('CREATE DATABASE %I OWNER %I ENCODING %L TEMPLATE template0', '$PG_DATABASE', '$PG_ROLE', 'UTF8')
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE')
-\gexec
-EOF
+# The owner and application roles and database crm, from postgres-roles.sql (idempotent: also brings a
+# cluster made by an older, single-role version of this script to the two roles).
+ensure_roles_and_database() {
+    psql_admin >/dev/null 2>"$PG_ROOT/roles.log" <"$REPO_ROOT/deploy/postgres-roles.sql" \
+        || { show_log_tail "$PG_ROOT/roles.log"; die "could not create the roles and database $PG_DATABASE"; }
 }
 
 cmd_start() {
@@ -203,7 +199,7 @@ cmd_start() {
     resolve_paths
     if is_running; then
         wait_until_ready
-        ensure_role_and_database
+        ensure_roles_and_database
         log "already running (pid $(server_pid)) on $PG_HOST:$PG_PORT, data in $PGDATA_DIR"
         return 0
     fi
@@ -224,8 +220,8 @@ cmd_start() {
         die "pg_ctl start failed"
     fi
     wait_until_ready
-    ensure_role_and_database
-    log "ready: $(cmd_url)"
+    ensure_roles_and_database
+    log "ready: $(cmd_url) (owner: $(cmd_owner_url)); \`$0 migrate\` creates the event log in database $PG_DATABASE"
 }
 
 cmd_stop() {
@@ -265,6 +261,18 @@ cmd_url() {
     printf 'postgresql://%s:%s@%s:%s/%s\n' "$PG_ROLE" "$PG_PASSWORD" "$PG_HOST" "$PG_PORT" "$PG_DATABASE"
 }
 
+cmd_owner_url() {
+    printf 'postgresql://%s:%s@%s:%s/%s\n' "$PG_OWNER_ROLE" "$PG_OWNER_PASSWORD" "$PG_HOST" "$PG_PORT" "$PG_DATABASE"
+}
+
+# `crm db migrate` for database crm: the owner creates the log and grants the application its share.
+cmd_migrate() {
+    local python="${PYTHON:-python3}"
+    CRM_DATABASE_URL="$(cmd_url)" CRM_DATABASE_OWNER_URL="$(cmd_owner_url)" PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+        "$python" -m gateways.cli.main db migrate \
+        || die "migration failed (is the package installed? source deploy/python-env.sh first)"
+}
+
 main() {
     case "${1:-}" in
         install) cmd_install ;;
@@ -272,7 +280,9 @@ main() {
         stop) cmd_stop ;;
         status) cmd_status ;;
         url) cmd_url ;;
-        *) usage_and_exit "{install|start|stop|status|url}" ;;
+        owner-url) cmd_owner_url ;;
+        migrate) cmd_migrate ;;
+        *) usage_and_exit "{install|start|stop|status|url|owner-url|migrate}" ;;
     esac
 }
 

@@ -4,7 +4,8 @@
 #   deploy/services.sh start    start both (idempotent), waiting until each is ready
 #   deploy/services.sh stop     stop both
 #   deploy/services.sh status   exit 0 only when both are running
-#   deploy/services.sh env      print `export` lines for the integration tests:
+#   deploy/services.sh env      print `export` lines for the integration tests (the application role's and
+#                               the owner role's PostgreSQL URLs, the Kafka bootstrap servers):
 #                                 eval "$(deploy/services.sh env)"
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=_common.sh
@@ -42,6 +43,7 @@ cmd_env() {
     url="$(postgres url)"
     bootstrap="$(kafka bootstrap)"
     printf "export CRM_TEST_POSTGRES_URL='%s'\n" "$url"
+    printf "export CRM_TEST_POSTGRES_OWNER_URL='%s'\n" "$(postgres owner-url)"
     printf "export CRM_TEST_KAFKA_BOOTSTRAP='%s'\n" "$bootstrap"
 }
 

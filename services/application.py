@@ -30,7 +30,7 @@ from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
 from services.command_receipts import Receipt, now_micros
 from services.event_recorder import ReceiptPOPORecorder
-from services.log_protection import protect_event_log
+from services.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.personal_data import KeyStore, PersonalDataMapper, subjects_of_aggregates
 from services.readstore import ReadStore
 from services.schema_lock import advisory_lock
@@ -66,12 +66,22 @@ class CrmApplication(Application):
     def __init__(self, database: Database | None = None) -> None:
         self.database = database or database_from_environment()
         with advisory_lock(self.database):  # the tables, functions and triggers, one starting process at a time
+            migrated = check_event_log(self.database, f"{self.name.lower()}_events")  # PostgreSQL: by its owner
             self.keys = KeyStore(ReadStore(self.database))  # before the mapper, which seals personal data with them
             super().__init__(env=self.database.env)
-            if self.database.kind != "memory":
+            if migrated is not None:
+                self._check_version(migrated)
+            elif self.database.kind != "memory":
                 protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
         self._recent = AggregateCache()
+
+    def _check_version(self, fingerprint: str) -> None:
+        try:
+            check_log_version(self.recorder, fingerprint)
+        except LogNotMigrated:
+            self.close()  # the pools opened so far
+            raise
 
     def construct_recorder(self) -> ApplicationRecorder:
         if self.database.kind == "memory":

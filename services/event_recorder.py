@@ -11,6 +11,12 @@ PostgreSQL runs the insert and commits.
 Every recorder (PostgreSQL, SQLite, in memory) takes an optional `receipt` with the events and writes it in
 the same transaction (services/command_receipts.py): an idempotency key's answer exists exactly when the
 command's events do.
+
+LOCK TABLE … IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE privilege, which the application role must
+not have (deploy/postgres-roles.sql): so the two insert functions, and `crm_lock_events` that `crm import`'s
+COPY takes the same lock with, are SECURITY DEFINER functions of the log's owner, with a fixed search_path
+(every name in them is schema-qualified, so nothing the application creates can stand in for one).
+`crm db migrate` creates them (services/log_migration.py); the application gets EXECUTE on them only.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from services.command_receipts import Receipt
 log = logging.getLogger(__name__)
 INSERT_FUNCTION = "crm_insert_events"
 RECEIPT_FUNCTION = "crm_insert_events_with_receipt"
+LOCK_FUNCTION = "crm_lock_events"
+DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp "  # run as the owner; see the docstring
 
 
 def idle_connection_check(connection: psycopg.Connection[Any]) -> None:
@@ -78,12 +86,12 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         names = {"schema": Identifier(datastore.schema), "table": Identifier(events_table_name),
                  "function": Identifier(INSERT_FUNCTION), "event": Identifier(self.stored_event_type_name),
                  "channel": Identifier(self.channel_name), "receipts": Identifier(command_receipts.TABLE),
-                 "with_receipt": Identifier(RECEIPT_FUNCTION)}
+                 "with_receipt": Identifier(RECEIPT_FUNCTION), "lock": Identifier(LOCK_FUNCTION)}
         self.sql_create_statements.extend(SQL(statement.replace(command_receipts.TABLE, "{schema}.{receipts}"))
                                           .format(**names) for statement in command_receipts.create_table_sql())
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) RETURNS SETOF bigint "
-            "LANGUAGE plpgsql AS $BODY$ BEGIN "
+            f"LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
             f"SET LOCAL lock_timeout = '{datastore.lock_timeout}s'; "
             "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
             "NOTIFY {channel}; "
@@ -95,11 +103,15 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{with_receipt}(events {schema}.{event}[], "
             "principal text, idem_key text, fingerprint text, status integer, answer text, recorded_at bigint) "
-            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
+            f"RETURNS SETOF bigint LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
             f"INSERT INTO {{schema}}.{{receipts}} ({command_receipts.COLUMNS}) "
             "VALUES (principal, idem_key, fingerprint, status, answer, recorded_at); "
             "RETURN QUERY SELECT * FROM {schema}.{function}(events); "
             "END; $BODY$").format(**names))
+        self.sql_create_statements.append(SQL(
+            f"CREATE OR REPLACE FUNCTION {{schema}}.{{lock}}() RETURNS void LANGUAGE plpgsql {DEFINER}AS $BODY$ "
+            "BEGIN LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; END; $BODY$").format(**names))
+        self.lock_table_statements[-1] = SQL("SELECT {schema}.{lock}()").format(**names)  # was LOCK TABLE
         self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names).as_bytes()  # composed once
         self._insert_with_receipt = SQL("SELECT * FROM {schema}.{with_receipt}(%s, %s, %s, %s, %s, %s, %s)").format(
             **names).as_bytes()

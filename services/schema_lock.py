@@ -1,5 +1,7 @@
-"""First-start DDL one process at a time: PostgreSQL refuses concurrent CREATE OR REPLACE of one object
-("tuple concurrently updated"), which processes starting together (rebuild jobs, serve workers) would run."""
+"""DDL one process at a time: PostgreSQL refuses concurrent CREATE OR REPLACE of one object ("tuple concurrently
+updated"), which processes starting together (rebuild jobs, serve workers creating their own tables) or a
+`crm db migrate` during a start would run. Advisory locks need no privilege and are shared by all roles of a
+database, so the owner's migration and the application's start queue on the same key."""
 
 from __future__ import annotations
 

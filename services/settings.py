@@ -3,7 +3,12 @@
 - unset → the embedded default, an SQLite file `crm.sqlite3` in the working directory;
 - `sqlite:///relative/path.db` or `sqlite:////absolute/path.db` → that SQLite file;
 - `memory://` → in memory, for tests and experiments;
-- `postgresql://user:password@host:port/dbname` → PostgreSQL.
+- `postgresql://user:password@host:port/dbname` → PostgreSQL, as the APPLICATION role.
+
+On PostgreSQL the application never creates or changes the log (eventsourcing's CREATE_TABLE=false): an owner
+role does, with `crm db migrate` and CRM_DATABASE_OWNER_URL (services/log_migration.py), so that the role the
+application runs as cannot alter, empty or unprotect it. SQLite has no roles: there the application creates its
+log and triggers itself, and the file's permissions are the boundary.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_SQLITE_PATH = "crm.sqlite3"
+OWNER_URL_VARIABLE = "CRM_DATABASE_OWNER_URL"
 
 
 class SettingsError(ValueError):
@@ -30,6 +36,11 @@ class Database:
     @property
     def sqlite_path(self) -> str | None:
         return self.env.get("SQLITE_DBNAME") if self.kind == "sqlite" else None
+
+    @property
+    def role(self) -> str | None:
+        """The PostgreSQL role this URL logs in as (None elsewhere)."""
+        return self.env.get("POSTGRES_USER") if self.kind == "postgresql" else None
 
 
 def database_from_url(url: str | None) -> Database:
@@ -61,6 +72,7 @@ def database_from_url(url: str | None) -> Database:
                 "POSTGRES_CONNECT_TIMEOUT": "2",  # also how long a save waits for a pooled connection
                 "POSTGRES_POOL_SIZE": "5",
                 "POSTGRES_MAX_OVERFLOW": "10",
+                "CREATE_TABLE": "false",  # the log's DDL is the owner's: `crm db migrate`
             },
         )
     raise SettingsError(f"unsupported CRM_DATABASE_URL scheme {parts.scheme!r}; use sqlite:, postgresql: or memory:")
@@ -73,3 +85,12 @@ def _sqlite_env(path: str) -> dict[str, str]:
 
 def database_from_environment() -> Database:
     return database_from_url(os.environ.get("CRM_DATABASE_URL"))
+
+
+def owner_database_from_environment() -> Database:
+    """The owner role's URL of the same database (CRM_DATABASE_OWNER_URL), for `crm db migrate` only."""
+    url = os.environ.get(OWNER_URL_VARIABLE, "").strip()
+    if not url:
+        raise SettingsError(f"set {OWNER_URL_VARIABLE} to the URL of the role that owns the event log "
+                            "(deploy/postgres.sh owner-url prints it)")
+    return database_from_url(url)

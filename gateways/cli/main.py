@@ -6,6 +6,7 @@ import typer
 
 from gateways.cli.campaigns_commands import campaigns
 from gateways.cli.customer_commands import customer_app
+from gateways.cli.db_commands import db_app
 from gateways.cli.deal_commands import deal_app
 from gateways.cli.demo_command import demo
 from gateways.cli.funnel_command import funnel
@@ -32,6 +33,7 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")
 app.add_typer(projections_app, name="projections")
 app.add_typer(receipts_app, name="receipts")
+app.add_typer(db_app, name="db")
 
 if __name__ == "__main__":
     app()

@@ -29,7 +29,7 @@ def copy_baseline(bench: Bench) -> tuple[float, float]:
         for chunk in copy:
             out.write(chunk)
     target_url = bench.database()
-    CrmApplication(database_from_url(target_url)).close()  # creates the same empty table, index and triggers
+    CrmApplication(database_from_url(target_url)).close()  # its owner made the same empty table, index and trigger
     with psycopg.connect(target_url) as target, dump.open("rb") as rows:
         started = time.perf_counter()
         with target.cursor().copy(f"COPY {table} (originator_id, originator_version, topic, state) "

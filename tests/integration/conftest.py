@@ -50,7 +50,8 @@ def _provide(server: Callable[[], AbstractContextManager[str]]) -> Iterator[str]
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """URL of a PostgreSQL server whose user may create databases (postgresql://crm:crm@127.0.0.1:55432/crm)."""
+    """The application role's URL of a PostgreSQL server (postgresql://crm:crm@127.0.0.1:55432/crm) whose owner
+    role may create databases (services.owner_url)."""
     yield from _provide(services.postgres_server)
 
 
@@ -62,7 +63,8 @@ def kafka_bootstrap() -> Iterator[str]:
 
 @pytest.fixture
 def pg_database(postgres_url: str) -> Iterator[str]:
-    """URL of a fresh, empty, uniquely named database, dropped (WITH FORCE) after the test."""
+    """The application role's URL of a fresh, uniquely named database whose owner role has set up the event
+    log (`crm db migrate`) and nothing else, dropped (WITH FORCE) after the test."""
     with services.temporary_database(postgres_url) as url:
         yield url
 

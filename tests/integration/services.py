@@ -11,6 +11,11 @@ Each service is looked for in this order, and the first that works wins:
 
 If none works, :class:`ServiceUnavailable` is raised with what each step said: the tests never
 skip silently for want of a service.
+
+PostgreSQL has two roles, as deploy/postgres-roles.sql makes them: the URL above is the APPLICATION role's
+(``crm``); each test database is created and migrated (``crm db migrate``'s code) by the OWNER role, whose URL is
+``CRM_TEST_POSTGRES_OWNER_URL`` or, unset, the same server with deploy's owner credentials (crm_owner/crm_owner).
+So every integration test runs the CRM as the role that cannot change the log.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy"
 
 POSTGRES_URL_ENV = "CRM_TEST_POSTGRES_URL"
+POSTGRES_OWNER_URL_ENV = "CRM_TEST_POSTGRES_OWNER_URL"
+DEFAULT_OWNER = ("crm_owner", "crm_owner")  # role and password, as deploy/postgres-roles.sql creates them
 KAFKA_BOOTSTRAP_ENV = "CRM_TEST_KAFKA_BOOTSTRAP"
 NO_DOCKER_ENV = "CRM_TEST_NO_DOCKER"
 
@@ -91,8 +98,12 @@ def _postgres_container() -> tuple[object, Callable[[object], str]]:
         from testcontainers.community.postgres import PostgresContainer
     except ImportError:  # testcontainers < 4.10
         from testcontainers.postgres import PostgresContainer
-    container = PostgresContainer(POSTGRES_IMAGE, username="crm", password="crm", dbname="crm", driver=None)
-    return container, lambda started: started.get_connection_url()  # type: ignore[attr-defined]
+    # A superuser, and deploy's roles made by the image's first start from the same SQL file as deploy's.
+    container = PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres",
+                                  driver=None)
+    container.with_volume_mapping(str(DEPLOY_DIR / "postgres-roles.sql"), "/docker-entrypoint-initdb.d/crm.sql")
+    return container, lambda started: _as_role(started.get_connection_url(),  # type: ignore[attr-defined]
+                                               "crm", "crm", "crm")
 
 
 def _kafka_container() -> tuple[object, Callable[[object], str]]:
@@ -138,7 +149,8 @@ def _server(service: str, env_var: str, image: str, container_for: Callable[[], 
 
 
 def postgres_server() -> AbstractContextManager[str]:
-    """A ``postgresql://user:password@host:port/db`` URL of a server where the user may CREATE DATABASE."""
+    """The application role's ``postgresql://user:password@host:port/db`` URL of a server where the owner role
+    (see `owner_url`) may CREATE DATABASE."""
     return _server("PostgreSQL", POSTGRES_URL_ENV, POSTGRES_IMAGE, _postgres_container, "postgres.sh", "url")
 
 
@@ -169,19 +181,44 @@ def url_with_database(url: str, database: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
+def _as_role(url: str, user: str, password: str, database: str | None = None) -> str:
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{database}" if database else parts.path))
+
+
+def owner_url(app_url: str) -> str:
+    """The owner role's URL of the database `app_url` points at (see the module's docstring)."""
+    database = urlsplit(app_url).path.lstrip("/")
+    if configured := os.environ.get(POSTGRES_OWNER_URL_ENV, "").strip():
+        return url_with_database(configured, database)
+    return _as_role(app_url, *DEFAULT_OWNER)
+
+
 @contextmanager
-def temporary_database(server_url: str, prefix: str = "crm_test") -> Iterator[str]:
-    """CREATE a fresh database on the server, yield its URL, DROP it (even if still in use) afterwards."""
+def temporary_database(server_url: str, prefix: str = "crm_test", migrated: bool = True) -> Iterator[str]:
+    """CREATE a fresh database as the owner role, set up its event log there (`crm db migrate`) unless not
+    `migrated`, yield the application role's URL of it, DROP it (even if still in use) afterwards."""
     import psycopg
     from psycopg import sql
 
-    name = unique_name(prefix)
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+    from services.log_migration import migrate_event_log
+    from services.settings import database_from_url
+
+    name, owner = unique_name(prefix), owner_url(server_url)
     try:
+        with psycopg.connect(owner, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+    except psycopg.OperationalError as error:
+        raise ServiceUnavailable(f"the owner role cannot create a test database ({error}): set "
+                                 f"{POSTGRES_OWNER_URL_ENV}, or run `deploy/postgres.sh start` to create the "
+                                 "roles") from None
+    try:
+        if migrated:
+            migrate_event_log(database_from_url(url_with_database(owner, name)), urlsplit(server_url).username)
         yield url_with_database(server_url, name)
     finally:
-        _drop_database(server_url, name)
+        _drop_database(owner, name)
 
 
 def _drop_database(server_url: str, name: str, attempts: int = 20) -> None:

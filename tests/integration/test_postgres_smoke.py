@@ -14,12 +14,15 @@ def test_server_is_postgresql_14_or_newer_and_the_database_is_fresh(pg_database:
         server_version = connection.info.server_version
         version_num = int(connection.execute("SHOW server_version_num").fetchone()[0])
         database, tables = connection.execute(
-            "SELECT current_database(), (SELECT count(*) FROM pg_tables WHERE schemaname = 'public')").fetchone()
+            "SELECT current_database(), (SELECT array_agg(tablename::text ORDER BY tablename) FROM pg_tables "
+            "WHERE schemaname = 'public')"
+        ).fetchone()
+        events = connection.execute("SELECT count(*) FROM crm_events").fetchone()[0]
 
     assert server_version >= 140000
     assert version_num >= 140000
     assert database == urlsplit(pg_database).path.lstrip("/") and database.startswith("crm_test_")
-    assert tables == 0
+    assert (tables, events) == (["crm_command_receipts", "crm_events"], 0)  # only the empty log its owner set up
 
 
 def test_chinese_text_round_trips_through_a_temp_table(pg_database: str) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from services.settings import SettingsError, database_from_url
+from services.settings import SettingsError, database_from_url, owner_database_from_environment
 
 
 def test_unset_url_selects_the_embedded_sqlite_file() -> None:
@@ -26,3 +26,18 @@ def test_postgresql_url_maps_every_part() -> None:
 def test_unusable_urls_are_refused_with_a_message(url: str) -> None:
     with pytest.raises(SettingsError, match="URL|scheme"):
         database_from_url(url)
+
+
+def test_the_application_never_creates_the_postgresql_log_itself() -> None:
+    """Its DDL is the owner role's (`crm db migrate`); elsewhere the application creates its log."""
+    assert database_from_url("postgresql://crm:crm@127.0.0.1:55432/crm").env["CREATE_TABLE"] == "false"
+    assert "CREATE_TABLE" not in database_from_url("sqlite:///crm.db").env
+    assert database_from_url("postgresql://crm:crm@127.0.0.1:55432/crm").role == "crm"
+
+
+def test_the_owner_url_is_required_and_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRM_DATABASE_OWNER_URL", raising=False)
+    with pytest.raises(SettingsError, match="CRM_DATABASE_OWNER_URL .*owner-url"):
+        owner_database_from_environment()
+    monkeypatch.setenv("CRM_DATABASE_OWNER_URL", "postgresql://crm_owner:x@127.0.0.1:55432/crm")
+    assert owner_database_from_environment().role == "crm_owner"
