@@ -105,11 +105,14 @@ def _dump_database(url: str) -> bytes:
 
 
 def _every_table(url: str) -> dict[str, str]:
+    """Every row of every table of every schema (the log's and the application's own), as text."""
     with psycopg.connect(url) as connection:
-        tables = [name for (name,) in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
-        return {name: "\n".join(row for (row,) in connection.execute(f'SELECT t::text FROM "{name}" t'))
-                for name in tables}
+        tables = connection.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        assert len(tables) > 20, tables  # the log, the keys, the receipts and every read model
+        return {f"{schema}.{name}": "\n".join(
+            row for (row,) in connection.execute(f'SELECT t::text FROM "{schema}"."{name}" t'))
+            for schema, name in tables}
 
 
 def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
@@ -124,6 +127,7 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
     api = create_app(database, registry())
     with TestClient(api) as client:
         crm: CrmApplication = api.state.crm
+        events_table = crm.recorder.events_table_name.split(".")[-1]
         store = ReadStore(database)
         ids = {name: str(value) for name, value in record_person(crm).items()}
         other = record_someone_else(crm)
@@ -158,10 +162,12 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
         other_customer = client.get(f"/customers/{other}", headers=auth("admin")).json()
         store.close()
 
+    every_table = _every_table(pg_database)
+    assert any(name.endswith(f".{events_table}") for name in every_table), every_table.keys()  # the log itself
     found = [*(problem for path, text in after.items() for problem in leaked(text, f"HTTP {path}")),
              *leaked("\n".join(reopened), "opened seals"),
              *leaked(_dump_database(pg_database), "pg_dump"),
-             *(problem for table, text in _every_table(pg_database).items() for problem in leaked(text, table)),
+             *(problem for table, text in every_table.items() for problem in leaked(text, table)),
              *leaked((tmp_path / "history.jsonl").read_bytes(), "crm export"),
              *leaked(b"\n".join(_read_topic(kafka_bootstrap, events_topic)), "crm.events"),
              *leaked(b"\n".join(_read_topic(kafka_bootstrap, dlq)), "DLQ"),
