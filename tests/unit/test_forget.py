@@ -245,3 +245,21 @@ def test_a_key_made_before_its_records_person_is_known_is_bound_when_the_person_
 
     assert destroyed == sorted([customer, deal]) and keys.unseal(sealed) == "(forgotten)"
     assert keys.key(other_deal) is not None  # bound to no one forgotten
+
+
+def test_a_key_table_from_before_keys_were_bound_to_people_gets_the_column_and_keeps_its_keys(tmp_path: Path) -> None:
+    from services.personal_data import KeyStore
+
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE crm_personal_keys (subject_id TEXT, secret TEXT, PRIMARY KEY (subject_id))")
+    connection.execute("INSERT INTO crm_personal_keys VALUES ('old-customer', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')")
+    connection.commit()
+    connection.close()
+
+    keys = KeyStore(ReadStore(database_from_url(f"sqlite:///{path}")))
+    keys.ensure({"deal-1": "old-customer"})
+    KeyStore(keys.store)  # a second start finds the column
+
+    assert keys.key("old-customer") == bytes(32)
+    assert keys.destroy(["old-customer"]) == ["deal-1", "old-customer"]
