@@ -12,6 +12,7 @@ always at hand, and its creation event (`domain.personal_data.PERSON_FIELD`) bin
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import threading
@@ -31,10 +32,12 @@ from domain.personal_data import PERSON_ATTRIBUTE, PERSON_FIELD, PERSONAL_FIELDS
 from projections.tables import Table
 from services.readstore import ReadStore
 
+log = logging.getLogger(__name__)
 FORGOTTEN = "(forgotten)"
 PREFIX = "pii:v1:"
 KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
              ("subject_id",), indexes=(("person_id",),))
+FORGETTINGS = Table("crm_personal_forgettings", (("name", "TEXT"), ("times", "BIGINT")), ("name",))
 _PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL_FIELDS)
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
 
@@ -69,20 +72,26 @@ class KeyStore:
     """Per-record keys in a table of the log's database, each bound to the person the record is about,
     cached for `ttl` seconds per process (the `max_cached` most recently loaded ones, so a rebuild over
     every person keeps memory flat). The cache holds each key's AES-GCM object, made once per key: making
-    one costs about as much as sealing a field."""
+    one costs about as much as sealing a field.
 
-    def __init__(self, store: ReadStore, ttl: float = 60.0, max_cached: int = 10_000) -> None:
+    Forgetting counts itself in a one-row table; a process using its cache reads that count at most every
+    `recheck` seconds and empties its cache when it moved, so another process's cached keys of a forgotten
+    person open nothing after `recheck` seconds (one tiny query a second, rather than a key query per use)."""
+
+    def __init__(self, store: ReadStore, ttl: float = 60.0, max_cached: int = 10_000, recheck: float = 1.0) -> None:
         self.store = store
         self.ttl = ttl
         self.max_cached = max_cached
+        self.recheck = recheck
         self._cache: OrderedDict[str, tuple[bytes, AESGCM, float]] = OrderedDict()
         self._lock = threading.Lock()
         with store.transaction() as cursor:
             for statement in KEYS.ddl()[:1]:
                 cursor.execute(statement)
             _add_person_column(cursor, store.kind)
-            for statement in KEYS.ddl()[1:]:
+            for statement in [*KEYS.ddl()[1:], *FORGETTINGS.ddl()]:
                 cursor.execute(statement)
+        self._forgettings, self._checked = self._forgettings_now(), time.monotonic()
 
     def ensure(self, subjects: Mapping[str, str | None] | Iterable[str]) -> None:
         """Make sure every subject has a key (one transaction for all that are missing), bound to the person
@@ -122,6 +131,8 @@ class KeyStore:
                            f"OR person_id IN ({marks})", [*people, *people])
             doomed = sorted({subject for (subject,) in cursor.fetchall()} | set(people))
             cursor.executemany(f"DELETE FROM {KEYS.name} WHERE subject_id = ?", [(s,) for s in doomed])
+            cursor.execute(f"INSERT INTO {FORGETTINGS.name} (name, times) VALUES ('keys', 1) ON CONFLICT (name) "
+                           f"DO UPDATE SET times = {FORGETTINGS.name}.times + 1")  # tells other processes' caches
         self.evict(doomed)
         return doomed
 
@@ -181,9 +192,24 @@ class KeyStore:
         return entry
 
     def _fresh(self, subject: str) -> tuple[bytes, AESGCM, float] | None:
+        now = time.monotonic()
+        if now - self._checked >= self.recheck:
+            self._drop_cache_if_someone_was_forgotten(now)
         with self._lock:
             entry = self._cache.get(subject)
-        return entry if entry and time.monotonic() - entry[2] < self.ttl else None
+        return entry if entry and now - entry[2] < self.ttl else None
+
+    def _drop_cache_if_someone_was_forgotten(self, now: float) -> None:
+        self._checked = now
+        count = self._forgettings_now()
+        if count != self._forgettings:
+            log.info("someone was forgotten since this process cached keys: emptying the key cache")
+            self.clear_cache()
+            self._forgettings = count
+
+    def _forgettings_now(self) -> int:
+        rows = self.store.query(f"SELECT times FROM {FORGETTINGS.name} WHERE name = 'keys'")
+        return int(rows[0][0]) if rows else 0
 
     def _cached(self, subject: str) -> AESGCM | None:
         entry = self._fresh(subject)

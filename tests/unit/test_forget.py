@@ -2,6 +2,7 @@
 forgetting destroys the key — the data reads "(forgotten)" everywhere, while every count stays intact."""
 
 import copy
+import time
 import sqlite3
 from pathlib import Path
 from uuid import UUID
@@ -263,3 +264,19 @@ def test_a_key_table_from_before_keys_were_bound_to_people_gets_the_column_and_k
 
     assert keys.key("old-customer") == bytes(32)
     assert keys.destroy(["old-customer"]) == ["deal-1", "old-customer"]
+
+
+def test_another_process_stops_opening_a_forgotten_persons_data_within_a_second(tmp_path: Path) -> None:
+    from services.personal_data import KeyStore
+
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    serving = KeyStore(ReadStore(database_from_url(url)), recheck=0.2)  # e.g. an API worker, keys cached
+    forgetting = KeyStore(ReadStore(database_from_url(url)))  # e.g. `crm customer forget`
+    customer = "c" * 8 + "-0000-4000-8000-000000000001"
+    sealed = serving.seal(customer, "王小明")
+    assert serving.unseal(sealed) == "王小明"
+
+    forgetting.destroy([customer])
+    time.sleep(0.25)
+
+    assert serving.unseal(sealed) == "(forgotten)"  # not after the cache's 60 s
