@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic
 from projections.base import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.readstore import Cursor, ReadStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
@@ -176,7 +177,11 @@ class Projector:
         return self.catch_up(on_progress, limit)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:
-        """Catch up, then keep handling new events as they are recorded, until `stop` is set."""
-        while not stop.is_set():
-            if self.run_batch(limit) == 0:
-                stop.wait(poll_seconds)
+        """Catch up, then keep handling new events as they are recorded, until `stop` is set.
+
+        A batch that meets a database outage (PostgreSQL restarting, a dropped connection) rolled back
+        whole, so it is retried with growing pauses until the database is back; so is one that another
+        projector overtook (ProjectionRace): the next batch starts from the positions as they now are.
+        """
+        follow_until_stopped("projections follow", lambda: self.run_batch(limit), stop, poll_seconds,
+                             (*TRANSIENT_DATABASE_ERRORS, ProjectionRace))

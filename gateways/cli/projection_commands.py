@@ -14,7 +14,8 @@ from rich.table import Table
 
 from gateways.cli.common import console, crm_application, read_store
 from services.parallel_rebuild import default_jobs, rebuild_in_parallel
-from services.projector import DEFAULT_BATCH, Projector
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr
+from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
 from services.read_models import READ_MODELS, projector_for
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
@@ -54,17 +55,32 @@ def follow(
     poll: Annotated[float, typer.Option(help="Seconds between polls once caught up.")] = 0.2,
     batch: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = DEFAULT_BATCH,
 ) -> None:
-    """Catch up, then keep the read models current as events are recorded (Ctrl-C stops)."""
+    """Catch up, then keep the read models current as events are recorded (Ctrl-C stops). Database restarts
+    are retried with growing pauses (logged on stderr)."""
+    log_to_stderr()
     with crm_application() as crm, read_store(crm) as store:
         projector = projector_for(crm, store)
-        run_with_progress("Catching up", projector, rebuild=False, limit=batch)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        console.print("Following the log; Ctrl-C to stop.")
+        stop, caught_up = threading.Event(), threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: (stop.set(), caught_up.set()))
         try:
+            _catch_up(projector, batch, caught_up)
+            console.print("Following the log; Ctrl-C to stop.")
             projector.follow(stop, poll, batch)
         except KeyboardInterrupt:
             stop.set()
+
+
+def _catch_up(projector: Projector, batch: int, caught_up: threading.Event) -> None:
+    """Batches with a progress bar until the read models reach the head (database faults retried)."""
+    with progress_bar("Catching up", projector.app.event_count(), min(projector.positions().values())) as update:
+        def step() -> int:
+            moved = projector.run_batch(batch)
+            update(min(projector.positions().values()), projector.app.event_count())
+            if not moved:
+                caught_up.set()
+            return moved
+
+        follow_until_stopped("projections catch-up", step, caught_up, 0, (*TRANSIENT_DATABASE_ERRORS, ProjectionRace))
 
 
 @projections_app.command()

@@ -8,7 +8,6 @@ The message key is the customer the event is about, so one customer's events sta
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 from uuid import UUID
@@ -25,12 +24,12 @@ from gateways.kafka.cloudevents import encode
 from projections.base import Rows
 from projections.tables import Table
 from services.application import CrmApplication
+from services.healing import FIRST_PAUSE, LONGEST_PAUSE, TRANSIENT_DATABASE_ERRORS, Backoff, follow_until_stopped
 from services.projector import advance_position, start_positions
 from services.readstore import ReadStore
 
 TOPIC = "crm.events"
 RELAY_NAME = "kafka-relay"
-log = logging.getLogger(__name__)
 SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "TEXT")), ("aggregate_id",))
 
 
@@ -101,24 +100,16 @@ class KafkaRelay:
                 raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
         return len(notifications)
 
-    def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = 5.0) -> None:
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = LONGEST_PAUSE) -> None:
         """Publish new events as they are recorded, until `stop` is set.
 
-        While the broker is away, the batch is retried with growing pauses (nothing is skipped: the
-        position stays where it was), and publishing resumes by itself when the broker is back.
+        While the broker or the database is away, the batch is retried with growing pauses up to
+        `max_backoff` seconds (nothing is skipped: the position stays where it was), and publishing
+        resumes by itself when they are back.
         """
-        backoff = poll_seconds
-        while not stop.is_set():
-            try:
-                published = self.run_batch()
-                backoff = poll_seconds
-            except (KafkaError, RelayStalled) as error:
-                log.warning("relay stalled at position %s, retrying in %.1f s: %s", self.position(), backoff, error)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if published == 0:
-                stop.wait(poll_seconds)
+        follow_until_stopped("relay", self.run_batch, stop, poll_seconds,
+                             (KafkaError, RelayStalled, *TRANSIENT_DATABASE_ERRORS),
+                             Backoff(min(FIRST_PAUSE, max_backoff), max_backoff))
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:

@@ -1,0 +1,77 @@
+"""How the unattended processes (`crm relay`, `crm projections follow`, `crm inbound`) ride out faults.
+
+A PostgreSQL restart or a broker outage is transient: the step that met it is retried with growing pauses
+(0.5 s doubling to 30 s; a restart takes a few seconds, so the first retries find it back), with a log line
+at each retry and one when the fault has passed. Nothing is skipped: each step keeps its place (a position
+or a Kafka offset) in the database or the broker, and moves it only after its work is committed. Any other
+error is a bug or bad data, not weather: it is logged and stops the process, so that it is seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
+
+log = logging.getLogger(__name__)
+
+# The database is down or unreachable (a restart, a network cut), or a stale connection met that.
+TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+FIRST_PAUSE = 0.5  # seconds
+LONGEST_PAUSE = 30.0  # seconds: a long outage costs one attempt (and one log line) per 30 s
+
+
+def log_to_stderr() -> None:
+    """Log lines with time, level and source on stderr, for a process that runs unattended."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python says much at INFO
+
+
+class Backoff:
+    """Growing pauses between attempts; back to the first after a success."""
+
+    def __init__(self, first: float = FIRST_PAUSE, longest: float = LONGEST_PAUSE) -> None:
+        self.first, self.longest = first, longest
+        self.next = first
+        self.failures = 0
+
+    def pause(self) -> float:
+        """The pause to take now (and double the next one)."""
+        pause, self.next = self.next, min(self.next * 2, self.longest)
+        self.failures += 1
+        return pause
+
+    def reset(self) -> int:
+        """After a success: returns how many attempts had failed in a row."""
+        failures, self.failures, self.next = self.failures, 0, self.first
+        return failures
+
+
+def follow_until_stopped(name: str, step: Callable[[], int], stop: threading.Event, idle_seconds: float,
+                         transient: tuple[type[Exception], ...], backoff: Backoff | None = None) -> None:
+    """Run `step` (it returns how much it did; 0 = nothing to do, then wait `idle_seconds`) until `stop` is
+    set. A `transient` error is logged and the step retried after a pause; any other error propagates."""
+    backoff = backoff or Backoff()
+    log.info("%s: started", name)
+    while not stop.is_set():
+        try:
+            done = step()
+        except transient as error:
+            pause = backoff.pause()
+            log.warning("%s: %s: %s; retrying in %.1f s (attempt %d)", name, type(error).__name__,
+                        str(error).strip() or "no detail", pause, backoff.failures)
+            stop.wait(pause)
+            continue
+        except Exception:
+            log.exception("%s: stopped by an error that retrying cannot mend", name)
+            raise
+        if failures := backoff.reset():
+            log.warning("%s: recovered after %d failed attempts", name, failures)
+        if not done:
+            stop.wait(idle_seconds)
+    log.info("%s: stopped", name)
