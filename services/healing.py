@@ -30,6 +30,27 @@ def log_to_stderr() -> None:
     """Log lines with time, level and source on stderr, for a process that runs unattended."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python says much at INFO
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(Throttled("kafka"))
+
+
+class Throttled(logging.Filter):
+    """At most one line per `seconds` for each message of the `prefix` loggers: while the broker is away,
+    kafka-python reports every reconnection attempt (≈ 5 lines a second); one a minute says as much."""
+
+    def __init__(self, prefix: str, seconds: float = 60.0) -> None:
+        super().__init__()
+        self.prefix, self.seconds = prefix, seconds
+        self.last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefix):
+            return True
+        key = (record.name, record.msg)
+        if record.created - self.last.get(key, float("-inf")) < self.seconds:
+            return False
+        self.last[key] = record.created
+        return True
 
 
 class Backoff:

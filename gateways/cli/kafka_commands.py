@@ -11,7 +11,8 @@ import typer
 from kafka.errors import KafkaError
 
 from gateways.cli.common import console, crm_application, fail, read_store
-from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, InboundConsumer, InboundStalled, consumer_for
+from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
+                                    consumer_for)
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
 from services.healing import log_to_stderr
 
@@ -53,6 +54,7 @@ def inbound(
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
     topic: Annotated[str, typer.Option(help="Topic to consume.")] = INBOUND_TOPIC,
     dlq: Annotated[str, typer.Option(help="Dead-letter topic for refused messages.")] = DLQ_TOPIC,
+    group: Annotated[str, typer.Option(help="Kafka consumer group (its offsets say what is done).")] = INBOUND_GROUP,
     once: Annotated[bool, typer.Option("--once", help="Handle the messages the topic holds now, then exit "
                                                       "(for scripts).")] = False,
 ) -> None:
@@ -61,7 +63,7 @@ def inbound(
     log_to_stderr()
     with crm_application() as crm:
         try:
-            worker = InboundConsumer(crm, consumer_for(bootstrap, topic), producer_for(bootstrap), dlq_topic=dlq)
+            worker = InboundConsumer(crm, consumer_for(bootstrap, topic, group), producer_for(bootstrap), dlq_topic=dlq)
         except KafkaError as error:
             raise fail(f"Kafka at {bootstrap}: {error}") from None
         try:

@@ -27,6 +27,7 @@ from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 
 INBOUND_TOPIC = "crm.inbound"
 DLQ_TOPIC = "crm.inbound.dlq"
+INBOUND_GROUP = "crm-inbound"
 DLQ_ACK_SECONDS = 30
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class InboundConsumer:
             handle(self.app, record.value, correlation)
             return True
         except ValueError as error:
-            log.warning("dead-lettered %s: %s", correlation, error)
+            log.warning("dead-lettered %s (the reason is in the dead letter's headers)", correlation)
             self._dead_letter(record, str(error))
             return False
 
@@ -175,6 +176,6 @@ class InboundConsumer:
         follow_until_stopped("inbound --once", step, stop, 0, (KafkaError, *TRANSIENT_DATABASE_ERRORS))
 
 
-def consumer_for(bootstrap: str, topic: str = INBOUND_TOPIC, group: str = "crm-inbound") -> KafkaConsumer:
+def consumer_for(bootstrap: str, topic: str = INBOUND_TOPIC, group: str = INBOUND_GROUP) -> KafkaConsumer:
     return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                          auto_offset_reset="earliest", max_poll_records=500)
