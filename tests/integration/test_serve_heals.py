@@ -20,6 +20,8 @@ import orjson
 from services.application import CrmApplication
 from tests.conftest import at
 
+from . import services
+
 TOKEN = "heal-sales-token"
 SALES = {"Authorization": f"Bearer {TOKEN}"}
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +29,8 @@ STARTED = "Application startup complete."
 
 
 @contextmanager
-def crm_serve(database_url: str, folder: Path, *options: str, workers: int = 3) -> Iterator[tuple[str, subprocess.Popen]]:
+def crm_serve(database_url: str, folder: Path, *options: str,
+              workers: int = 3) -> Iterator[tuple[str, subprocess.Popen]]:
     """`crm serve --workers N [options]` in a process of its own (output in folder/serve.log); yields the
     base URL and the process; it must stop cleanly on SIGTERM."""
     tokens_file = folder / "tokens.json"
@@ -133,6 +136,37 @@ def test_a_worker_killed_under_load_is_replaced_while_the_others_keep_answering(
     for second in range(int(stopped_at - killed_at)):
         start = killed_at + second
         assert any(start <= t < start + 1 for t in ok), f"no answer between {second} and {second + 1} s after the kill"
+
+
+def test_a_worker_replaced_while_postgresql_is_down_waits_for_it_instead_of_stopping_the_server(
+        crm_pg: CrmApplication, tmp_path: Path) -> None:
+    """Gunicorn stops every worker when one fails to boot: the replacement must wait for the database."""
+    with crm_serve(crm_pg.database.url, tmp_path, workers=2) as (base, server):
+        workers = _workers(server)
+        services.run_deploy("postgres.sh", "stop", timeout=120)
+        try:
+            os.kill(sorted(workers)[0], 9)
+            _wait_for(lambda: "cannot build the app yet, retrying" in _log(tmp_path), 30, "the replacement to wait",
+                      server, tmp_path)
+        finally:
+            services.run_deploy("postgres.sh", "start", timeout=300)
+        _wait_for(lambda: _log(tmp_path).count(STARTED) == 3, 60, "the replacement to start", server, tmp_path)
+        _wait_for(lambda: _answers_from_fresh_connections(base, 10) == [200] * 10, 60,
+                  "every worker to answer again", server, tmp_path)
+    assert server.returncode == 0 and len(_workers_of_log(tmp_path)) == 3
+
+
+def _answers_from_fresh_connections(base: str, count: int) -> list[int]:
+    """Statuses of `count` requests, each on a new connection (the kernel spreads them over the workers)."""
+    answers = []
+    for _ in range(count):
+        with httpx.Client(base_url=base, headers=SALES, timeout=10) as client:
+            answers.append(client.get("/pipelines/sales").status_code)
+    return answers
+
+
+def _workers_of_log(folder: Path) -> set[str]:
+    return {line.rsplit(" ", 1)[1] for line in _log(folder).splitlines() if "Booting worker with pid:" in line}
 
 
 def _half_sent(port: int, data: bytes) -> socket.socket:
