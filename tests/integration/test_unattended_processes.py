@@ -109,7 +109,8 @@ def test_the_relay_process_rides_out_a_postgresql_restart(crm_pg: CrmApplication
     url = crm_pg.database.url
     _register(crm_pg, [f"客户{n}" for n in range(10)])
     with crm_process(tmp_path, "relay", "--topic", kafka_topic, url=url, bootstrap=kafka_bootstrap) as relay:
-        _wait(lambda: _position(url, "kafka-relay") == crm_pg.event_count(), 60, "the relay to publish", relay, tmp_path)
+        _wait(lambda: _position(url, "kafka-relay") == crm_pg.event_count(), 60, "the relay to publish", relay,
+              tmp_path)
         _restart_postgres(relay, tmp_path)
         _register(crm_pg, [f"重启后客户{n}" for n in range(10)])
         _wait(lambda: _position(url, "kafka-relay") == crm_pg.event_count(), 120, "the relay to catch up", relay,
@@ -157,8 +158,9 @@ def inbound_topics(kafka_bootstrap: str) -> Iterator[tuple[str, str]]:
 def _send_touches(bootstrap: str, topic: str, customer: UUID, summaries_: list[str]) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     for summary in summaries_:
-        producer.send(topic, value=orjson.dumps({"type": "touch", "source": "web-tracking", "customer_id": str(customer),
-                                                 "channel": "web", "direction": "inbound", "summary": summary}))
+        producer.send(topic, value=orjson.dumps({"type": "touch", "source": "web-tracking", "channel": "web",
+                                                 "customer_id": str(customer), "direction": "inbound",
+                                                 "summary": summary}))
     producer.flush()
     producer.close()
 
