@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
+from typing import TypeVar
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The database is down or unreachable (a restart, a network cut), or a stale connection met that.
 TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
@@ -96,3 +99,23 @@ def follow_until_stopped(name: str, step: Callable[[], int], stop: threading.Eve
         if not done:
             stop.wait(idle_seconds)
     log.info("%s: stopped", name)
+
+
+def start_when_ready(name: str, start: Callable[[ExitStack], T], stack: ExitStack, stop: threading.Event,
+                     transient: tuple[type[Exception], ...]) -> T | None:
+    """`start(attempt)` (open connections, create tables, entering what must be closed into `attempt`),
+    retried with growing pauses while the database or the broker is away; what the successful attempt
+    opened is closed with `stack`. None if `stop` was set first."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            with ExitStack() as attempt:  # a failed attempt closes what it had opened
+                started = start(attempt)
+                stack.enter_context(attempt.pop_all())
+                return started
+        except transient as error:
+            pause = backoff.pause()
+            log.warning("%s: cannot start yet: %s: %s; retrying in %.1f s (attempt %d)", name, type(error).__name__,
+                        str(error).strip() or "no detail", pause, backoff.failures)
+            stop.wait(pause)
+    return None

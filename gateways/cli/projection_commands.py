@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated
 
 import typer
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from gateways.cli.common import console, crm_application, read_store
 from services.parallel_rebuild import default_jobs, rebuild_in_parallel
-from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr, start_when_ready
 from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
 from services.read_models import READ_MODELS, projector_for
 
@@ -58,11 +58,13 @@ def follow(
     """Catch up, then keep the read models current as events are recorded (Ctrl-C stops). Database restarts
     are retried with growing pauses (logged on stderr)."""
     log_to_stderr()
-    with crm_application() as crm, read_store(crm) as store:
-        projector = projector_for(crm, store)
-        stop, caught_up = threading.Event(), threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: (stop.set(), caught_up.set()))
+    stop, caught_up = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), caught_up.set()))
+    with ExitStack() as stack:
         try:
+            projector = start_when_ready("projections follow", _open_projector, stack, stop, TRANSIENT_DATABASE_ERRORS)
+            if projector is None:
+                return
             _catch_up(projector, batch, caught_up)
             console.print("Following the log; Ctrl-C to stop.")
             projector.follow(stop, poll, batch)
@@ -70,9 +72,14 @@ def follow(
             stop.set()
 
 
+def _open_projector(opened: ExitStack) -> Projector:
+    crm = opened.enter_context(crm_application())
+    return projector_for(crm, opened.enter_context(read_store(crm)))
+
+
 def _catch_up(projector: Projector, batch: int, caught_up: threading.Event) -> None:
     """Batches with a progress bar until the read models reach the head (database faults retried)."""
-    with progress_bar("Catching up", projector.app.event_count(), min(projector.positions().values())) as update:
+    with progress_bar("Catching up", 0, 0) as update:  # the first batch sets both (after any retries)
         def step() -> int:
             moved = projector.run_batch(batch)
             update(min(projector.positions().values()), projector.app.event_count())

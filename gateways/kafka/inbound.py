@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -89,11 +90,13 @@ def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:
 
 class InboundConsumer:
     def __init__(self, app: CrmApplication, consumer: KafkaConsumer, producer: KafkaProducer,
-                 dlq_topic: str = DLQ_TOPIC) -> None:
+                 dlq_topic: str = DLQ_TOPIC, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
+        """`new_producer` replaces the dead-letter producer after a failed send (see _dead_letter)."""
         self.app = app
         self.consumer = consumer
         self.producer = producer
         self.dlq_topic = dlq_topic
+        self.new_producer = new_producer
         self.handled = self.dead = 0
 
     def poll_once(self, timeout_ms: int = 500) -> tuple[int, int]:
@@ -148,8 +151,21 @@ class InboundConsumer:
                    ("dlq_reason", reason[:4000].encode()),
                    ("dlq_origin", f"{record.topic}/{record.partition}/{record.offset}".encode()),
                    ("dlq_time", datetime.now().astimezone().isoformat().encode())]
-        self.producer.send(self.dlq_topic, key=record.key, value=record.value, headers=headers).get(
-            timeout=DLQ_ACK_SECONDS)
+        try:
+            self.producer.send(self.dlq_topic, key=record.key, value=record.value, headers=headers).get(
+                timeout=DLQ_ACK_SECONDS)
+        except KafkaError:
+            self._renew_producer()
+            raise
+
+    def _renew_producer(self) -> None:
+        """A producer whose sends timed out across a broker restart was seen to time out ever after (kafka-python
+        3.0): the next attempt gets a new one."""
+        if self.new_producer is None:
+            return
+        log.warning("replacing the dead-letter producer after a failed send")
+        self.producer.close(timeout=0)
+        self.producer = self.new_producer()
 
     def run(self, stop: threading.Event) -> None:
         """Handle messages until `stop` is set, riding out database and broker outages."""

@@ -8,7 +8,9 @@ The message key is the customer the event is about, so one customer's events sta
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +32,7 @@ from services.readstore import ReadStore
 
 TOPIC = "crm.events"
 RELAY_NAME = "kafka-relay"
+log = logging.getLogger(__name__)
 SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "TEXT")), ("aggregate_id",))
 
 
@@ -61,7 +64,9 @@ def partition_key(event: Any, rows: Rows) -> bytes:
 
 class KafkaRelay:
     def __init__(self, app: CrmApplication, store: ReadStore, producer: KafkaProducer, topic: str = TOPIC,
-                 ack_timeout: float = 30.0) -> None:
+                 ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
+        """`new_producer` replaces the producer after the broker failed to acknowledge a batch (see follow)."""
+        self.new_producer = new_producer
         self.app = app
         self.store = store
         self.producer = producer
@@ -107,9 +112,22 @@ class KafkaRelay:
         `max_backoff` seconds (nothing is skipped: the position stays where it was), and publishing
         resumes by itself when they are back.
         """
-        follow_until_stopped("relay", self.run_batch, stop, poll_seconds,
+        follow_until_stopped("relay", self._run_batch_renewing_the_producer, stop, poll_seconds,
                              (KafkaError, RelayStalled, *TRANSIENT_DATABASE_ERRORS),
                              Backoff(min(FIRST_PAUSE, max_backoff), max_backoff))
+
+
+    def _run_batch_renewing_the_producer(self) -> int:
+        """A producer whose sends timed out across a broker restart was seen to time out ever after
+        (kafka-python 3.0): after a failed batch, the next attempt gets a new one."""
+        try:
+            return self.run_batch()
+        except (KafkaError, RelayStalled):
+            if self.new_producer is not None:
+                log.warning("replacing the producer after a batch the broker did not acknowledge")
+                self.producer.close(timeout=0)
+                self.producer = self.new_producer()
+            raise
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:

@@ -255,3 +255,33 @@ def test_inbound_once_handles_what_the_topic_holds_then_exits_0(crm_pg: CrmAppli
                            env={**os.environ, "CRM_DATABASE_URL": crm_pg.database.url,
                                 "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
     assert again.returncode == 0 and "Handled 0 messages" in again.stdout  # the offsets were committed
+
+
+def test_relay_follower_and_inbound_started_while_postgresql_is_down_wait_for_it(
+        crm_pg: CrmApplication, kafka_bootstrap: str, kafka_topic: str, inbound_topics: tuple[str, str],
+        tmp_path: Path) -> None:
+    url = crm_pg.database.url
+    [customer] = _register(crm_pg, ["赵六"])
+    folders = {name: tmp_path / name for name in ("relay", "follow", "inbound")}
+    for folder in folders.values():
+        folder.mkdir()
+    services.run_deploy("postgres.sh", "stop", timeout=120)
+    try:
+        with crm_process(folders["relay"], "relay", "--topic", kafka_topic, url=url,
+                         bootstrap=kafka_bootstrap) as relay, \
+                crm_process(folders["follow"], "projections", "follow", "--poll", "0.1", url=url) as follower, \
+                _inbound(folders["inbound"], url, kafka_bootstrap, inbound_topics) as inbound:
+            processes = {"relay": relay, "follow": follower, "inbound": inbound}
+            for name, process in processes.items():
+                _wait(lambda: "cannot start yet" in _log(folders[name]), 60, f"{name} to wait", process, folders[name])
+            services.run_deploy("postgres.sh", "start", timeout=300)
+            _send_touches(kafka_bootstrap, inbound_topics[0], customer, ["上线后访问"])
+            _wait(lambda: _touches(crm_pg, customer) == 1, 120, "inbound to handle the touch", inbound,
+                  folders["inbound"])
+            _wait(lambda: _position(url, "kafka-relay") == crm_pg.event_count(), 120, "the relay to publish", relay,
+                  folders["relay"])
+            _wait(lambda: _position(url, "timeline") == crm_pg.event_count(), 120, "the follower to catch up",
+                  follower, folders["follow"])
+            assert all(process.poll() is None for process in processes.values())
+    finally:
+        services.run_deploy("postgres.sh", "start", timeout=300)
