@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -134,8 +134,8 @@ class InboundConsumer:
             handle(self.app, record.value, correlation)
             return True
         except ValueError as error:
-            log.warning("dead-lettered %s (the reason is in the dead letter's headers)", correlation)
             self._dead_letter(record, str(error))
+            log.warning("dead-lettered %s (the reason is in the dead letter's headers)", correlation)
             return False
 
     def _rewind(self, batch: dict[TopicPartition, list[Any]], done: dict[TopicPartition, OffsetAndMetadata]) -> None:
@@ -164,8 +164,9 @@ class InboundConsumer:
         if self.new_producer is None:
             return
         log.warning("replacing the dead-letter producer after a failed send")
+        fresh = self.new_producer()  # raises while the broker is still away: the old one is kept till then
         self.producer.close(timeout=0)
-        self.producer = self.new_producer()
+        self.producer = fresh
 
     def run(self, stop: threading.Event) -> None:
         """Handle messages until `stop` is set, riding out database and broker outages."""

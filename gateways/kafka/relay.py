@@ -125,8 +125,9 @@ class KafkaRelay:
         except (KafkaError, RelayStalled):
             if self.new_producer is not None:
                 log.warning("replacing the producer after a batch the broker did not acknowledge")
+                fresh = self.new_producer()  # raises while the broker is still away: the old one is kept
                 self.producer.close(timeout=0)
-                self.producer = self.new_producer()
+                self.producer = fresh
             raise
 
 
