@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 
 from domain.base import Meta
 from domain.errors import DomainError
+from gateways.kafka.relay import close_in_background
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 
@@ -165,8 +166,8 @@ class InboundConsumer:
             return
         log.warning("replacing the dead-letter producer after a failed send")
         fresh = self.new_producer()  # raises while the broker is still away: the old one is kept till then
-        self.producer.close(timeout=0)
-        self.producer = fresh
+        stale, self.producer = self.producer, fresh
+        close_in_background(stale)
 
     def run(self, stop: threading.Event) -> None:
         """Handle messages until `stop` is set, riding out database and broker outages."""

@@ -126,9 +126,21 @@ class KafkaRelay:
             if self.new_producer is not None:
                 log.warning("replacing the producer after a batch the broker did not acknowledge")
                 fresh = self.new_producer()  # raises while the broker is still away: the old one is kept
-                self.producer.close(timeout=0)
-                self.producer = fresh
+                stale, self.producer = self.producer, fresh
+                close_in_background(stale)
             raise
+
+
+def close_in_background(producer: KafkaProducer, seconds: float = 30.0) -> None:
+    """Close a replaced producer without waiting: close() first flushes, and with records the broker never
+    took that lasts until they expire (delivery timeout, 20 s) — close(timeout=0) raises instead of closing."""
+    def close() -> None:
+        try:
+            producer.close(timeout=seconds)
+        except KafkaError as error:
+            log.info("a replaced producer did not close cleanly: %s", error)
+
+    threading.Thread(target=close, name="close-replaced-producer", daemon=True).start()
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:
