@@ -160,13 +160,11 @@ class InboundConsumer:
             raise
 
     def _renew_producer(self) -> None:
-        """A producer whose sends timed out across a broker restart was seen to time out ever after (kafka-python
-        3.0): the next attempt gets a new one."""
+        """The next attempt gets a new producer (why: KafkaRelay._run_batch_renewing_the_producer)."""
         if self.new_producer is None:
             return
         log.warning("replacing the dead-letter producer after a failed send")
-        fresh = self.new_producer()  # raises while the broker is still away: the old one is kept till then
-        stale, self.producer = self.producer, fresh
+        stale, self.producer = self.producer, self.new_producer()
         close_in_background(stale)
 
     def run(self, stop: threading.Event) -> None:

@@ -116,17 +116,16 @@ class KafkaRelay:
                              (KafkaError, RelayStalled, *TRANSIENT_DATABASE_ERRORS),
                              Backoff(min(FIRST_PAUSE, max_backoff), max_backoff))
 
-
     def _run_batch_renewing_the_producer(self) -> int:
-        """A producer whose sends timed out across a broker restart was seen to time out ever after
-        (kafka-python 3.0): after a failed batch, the next attempt gets a new one."""
+        """After a failed batch, the next attempt gets a new producer: with kafka-python 3.0 a producer that
+        could not bootstrap (made while the broker was away) never recovers; a new one made too early is
+        replaced again at its first failure."""
         try:
             return self.run_batch()
         except (KafkaError, RelayStalled):
             if self.new_producer is not None:
                 log.warning("replacing the producer after a batch the broker did not acknowledge")
-                fresh = self.new_producer()  # raises while the broker is still away: the old one is kept
-                stale, self.producer = self.producer, fresh
+                stale, self.producer = self.producer, self.new_producer()
                 close_in_background(stale)
             raise
 
