@@ -16,6 +16,7 @@ from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, Inb
                                     consumer_for)
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
 from services.healing import TRANSIENT_DATABASE_ERRORS, log_to_stderr, start_when_ready
+from services.schema_lock import advisory_lock
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
 DEFAULT_BOOTSTRAP = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:59092")
@@ -50,8 +51,10 @@ def relay(
 
 def _open_relay(opened: ExitStack, bootstrap: str, topic: str) -> KafkaRelay:
     crm = opened.enter_context(crm_application())
-    return KafkaRelay(crm, opened.enter_context(read_store(crm)), producer_for(bootstrap), topic=topic,
-                      new_producer=lambda: producer_for(bootstrap))
+    store = opened.enter_context(read_store(crm))
+    with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
+        return KafkaRelay(crm, store, producer_for(bootstrap), topic=topic,
+                          new_producer=lambda: producer_for(bootstrap))
 
 
 def _relay_once(bootstrap: str, topic: str) -> None:

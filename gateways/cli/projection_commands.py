@@ -13,10 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gateways.cli.common import console, crm_application, read_store
-from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr, start_when_ready
+from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
 from services.read_models import READ_MODELS, projector_for
+from services.schema_lock import advisory_lock
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
@@ -74,7 +75,9 @@ def follow(
 
 def _open_projector(opened: ExitStack) -> Projector:
     crm = opened.enter_context(crm_application())
-    return projector_for(crm, opened.enter_context(read_store(crm)))
+    store = opened.enter_context(read_store(crm))
+    with advisory_lock(crm.database):  # processes starting together (after an outage) create tables in turn:
+        return projector_for(crm, store)  # CREATE TABLE IF NOT EXISTS at once fails in PostgreSQL
 
 
 def _catch_up(projector: Projector, batch: int, caught_up: threading.Event) -> None:
