@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.utils import get_topic
 
 from projections.base import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.readstore import Cursor, ReadStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
@@ -38,8 +37,7 @@ _EVENT_COLUMNS = (("position", "BIGINT"), ("aggregate_id", "TEXT"), ("event_type
 FAILURES = Table("projection_failures", (("name", "TEXT"), *_EVENT_COLUMNS, ("failed_at", "TEXT")), ("name",))
 SKIPS = Table("projection_skips", (("name", "TEXT"), *_EVENT_COLUMNS, ("skipped_at", "TEXT")), ("name", "position"))
 # The database went away or is busy: no event is at fault, so the batch fails as a whole and is retried.
-TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, sqlite3.OperationalError, OperationalError,
-             InterfaceError)
+TRANSIENT = (*TRANSIENT_DATABASE_ERRORS, sqlite3.OperationalError)
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 20000  # measured on 1M events: +17% over 5,000; memory depends on the batch, not the log
 CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
@@ -366,10 +364,14 @@ class Projector:
         return self.catch_up(on_progress, limit, strict=False)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:
-        """Catch up, then keep handling new events as they are recorded, until `stop` is set."""
-        while not stop.is_set():
-            if self.run_batch(limit) == 0:
-                stop.wait(poll_seconds)
+        """Catch up, then keep handling new events as they are recorded, until `stop` is set.
+
+        A batch that meets a database outage (PostgreSQL restarting, a dropped connection) rolled back
+        whole, so it is retried with growing pauses until the database is back; so is one that another
+        projector overtook (ProjectionRace): the next batch starts from the positions as they now are.
+        """
+        follow_until_stopped("projections follow", lambda: self.run_batch(limit), stop, poll_seconds,
+                             (*TRANSIENT_DATABASE_ERRORS, ProjectionRace))
 
 
 def _type_name(event: Any) -> str:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
 from kafka.errors import KafkaError
 
 from gateways.cli.common import console, crm_application, fail, read_store
-from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, InboundConsumer, consumer_for, ensure_dlq_topic
+from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
+                                    consumer_for, ensure_dlq_topic)
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
+from services.healing import TRANSIENT_DATABASE_ERRORS, log_to_stderr, start_when_ready
+from services.schema_lock import advisory_lock
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
 DEFAULT_BOOTSTRAP = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:59092")
@@ -30,33 +34,74 @@ def relay(
     topic: Annotated[str, typer.Option(help="Topic to publish to.")] = TOPIC,
     once: Annotated[bool, typer.Option("--once", help="Publish what is in the log, then exit.")] = False,
 ) -> None:
-    """Publish every event of the log to Kafka as CloudEvents, from the stored position on."""
-    with crm_application() as crm, read_store(crm) as store:
-        try:
-            publisher = KafkaRelay(crm, store, producer_for(bootstrap), topic=topic)
-            if once:
-                published = 0
-                while count := publisher.run_batch():
-                    published += count
-                console.print(f"Published {published:,} events to {topic}; position {publisher.position():,}.")
-                return
+    """Publish every event of the log to Kafka as CloudEvents, from the stored position on. Without --once,
+    database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
+    log_to_stderr()
+    if once:
+        _relay_once(bootstrap, topic)
+        return
+    stop = _stop_on_signals()
+    with ExitStack() as stack:
+        publisher = start_when_ready("relay", lambda opened: _open_relay(opened, bootstrap, topic), stack, stop,
+                                    (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        if publisher is not None:
             console.print(f"Relaying to {topic} from position {publisher.position():,}; Ctrl-C to stop.")
-            publisher.follow(_stop_on_signals())
+            publisher.follow(stop)
+
+
+def _open_relay(opened: ExitStack, bootstrap: str, topic: str) -> KafkaRelay:
+    crm = opened.enter_context(crm_application())
+    store = opened.enter_context(read_store(crm))
+    with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
+        return KafkaRelay(crm, store, producer_for(bootstrap), topic=topic,
+                          new_producer=lambda: producer_for(bootstrap))
+
+
+def _relay_once(bootstrap: str, topic: str) -> None:
+    """For scripts: a fault ends the run with a message and exit status 1 (the script decides to retry)."""
+    with ExitStack() as opened:
+        try:
+            publisher = _open_relay(opened, bootstrap, topic)
+            published = 0
+            while count := publisher.run_batch():
+                published += count
         except (KafkaError, RelayStalled) as error:
             raise fail(f"Kafka at {bootstrap}: {error}") from None
+        console.print(f"Published {published:,} events to {topic}; position {publisher.position():,}.")
 
 
 def inbound(
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
     topic: Annotated[str, typer.Option(help="Topic to consume.")] = INBOUND_TOPIC,
     dlq: Annotated[str, typer.Option(help="Dead-letter topic for refused messages.")] = DLQ_TOPIC,
+    group: Annotated[str, typer.Option(help="Kafka consumer group (its offsets say what is done).")] = INBOUND_GROUP,
+    once: Annotated[bool, typer.Option("--once", help="Handle the messages the topic holds now, then exit "
+                                                      "(for scripts).")] = False,
 ) -> None:
-    """Turn touches and campaign responses from other systems into commands; refused ones go to the DLQ."""
-    with crm_application() as crm:
-        try:
-            ensure_dlq_topic(bootstrap, dlq)
-            worker = InboundConsumer(crm, consumer_for(bootstrap, topic), producer_for(bootstrap), dlq_topic=dlq)
-        except KafkaError as error:
-            raise fail(f"Kafka at {bootstrap}: {error}") from None
-        console.print(f"Consuming {topic} (dead letters to {dlq}); Ctrl-C to stop.")
-        worker.run(_stop_on_signals())
+    """Turn touches and campaign responses from other systems into commands; refused ones go to the DLQ.
+    Database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
+    log_to_stderr()
+    stop = _stop_on_signals()
+    with ExitStack() as stack:
+        if once:
+            try:
+                worker = _open_inbound(stack, bootstrap, topic, dlq, group)
+                worker.drain(stop)
+            except (KafkaError, InboundStalled) as error:
+                raise fail(f"Kafka at {bootstrap}: {error}") from None
+            console.print(f"Handled {worker.handled:,} messages from {topic}; {worker.dead:,} dead-lettered to {dlq}.")
+            return
+        worker = start_when_ready("inbound", lambda opened: _open_inbound(opened, bootstrap, topic, dlq, group),
+                                  stack, stop, (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        if worker is not None:
+            console.print(f"Consuming {topic} (dead letters to {dlq}); Ctrl-C to stop.")
+            worker.run(stop)
+
+
+def _open_inbound(opened: ExitStack, bootstrap: str, topic: str, dlq: str, group: str) -> InboundConsumer:
+    ensure_dlq_topic(bootstrap, dlq)  # with its retention: a dead letter is kept a week, not the broker's default
+    crm = opened.enter_context(crm_application())
+    consumer = consumer_for(bootstrap, topic, group)
+    opened.callback(consumer.close)
+    return InboundConsumer(crm, consumer, producer_for(bootstrap), dlq_topic=dlq,
+                           new_producer=lambda: producer_for(bootstrap))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated
 
 import typer
@@ -13,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gateways.cli.common import console, crm_application, fail, read_store
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr, start_when_ready
 from services.parallel_rebuild import default_jobs, rebuild_in_parallel
-from services.projector import DEFAULT_BATCH, Projector
+from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
 from services.read_models import READ_MODELS, projector_for
+from services.schema_lock import advisory_lock
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
@@ -56,17 +58,41 @@ def follow(
     poll: Annotated[float, typer.Option(help="Seconds between polls once caught up.")] = 0.2,
     batch: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = DEFAULT_BATCH,
 ) -> None:
-    """Catch up, then keep the read models current as events are recorded (Ctrl-C stops)."""
-    with crm_application() as crm, read_store(crm) as store:
-        projector = projector_for(crm, store)
-        run_with_progress("Catching up", projector, rebuild=False, limit=batch)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        console.print("Following the log; Ctrl-C to stop.")
+    """Catch up, then keep the read models current as events are recorded (Ctrl-C stops). Database restarts
+    are retried with growing pauses (logged on stderr)."""
+    log_to_stderr()
+    stop, caught_up = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), caught_up.set()))
+    with ExitStack() as stack:
         try:
+            projector = start_when_ready("projections follow", _open_projector, stack, stop, TRANSIENT_DATABASE_ERRORS)
+            if projector is None:
+                return
+            _catch_up(projector, batch, caught_up)
+            console.print("Following the log; Ctrl-C to stop.")
             projector.follow(stop, poll, batch)
         except KeyboardInterrupt:
             stop.set()
+
+
+def _open_projector(opened: ExitStack) -> Projector:
+    crm = opened.enter_context(crm_application())
+    store = opened.enter_context(read_store(crm))
+    with advisory_lock(crm.database):  # processes starting together (after an outage) create tables in turn:
+        return projector_for(crm, store)  # CREATE TABLE IF NOT EXISTS at once fails in PostgreSQL
+
+
+def _catch_up(projector: Projector, batch: int, caught_up: threading.Event) -> None:
+    """Batches with a progress bar until the read models reach the head (database faults retried)."""
+    with progress_bar("Catching up", 0, 0) as update:  # the first batch sets both (after any retries)
+        def step() -> int:
+            moved = projector.run_batch(batch)
+            update(min(projector.positions().values()), projector.app.event_count())
+            if not moved:
+                caught_up.set()
+            return moved
+
+        follow_until_stopped("projections catch-up", step, caught_up, 0, (*TRANSIENT_DATABASE_ERRORS, ProjectionRace))
 
 
 @projections_app.command()

@@ -1,4 +1,5 @@
-"""`crm serve`: the HTTP API on the configured event log, with uvicorn (one or several worker processes)."""
+"""`crm serve`: the HTTP API on the configured event log: gunicorn keeps N uvicorn workers alive (replacing
+any that dies); an in-memory log is served by one uvicorn process (it cannot be shared)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateways.cli.common import fail
+from gateways.http.access_log import hide_query_values
 from gateways.http.app import create_app
+from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
 from gateways.http.tokens import TOKENS_FILE_VARIABLE, TokenConfigError, TokenRegistry
-from gateways.http.workers import APP_FACTORY, serve_workers
+from gateways.http.workers import Limits, serve_workers
 from services.settings import SettingsError, database_from_environment
 
 # One per core and one more: the kernel spreads connections over the workers by hash, not by load, so a
@@ -27,7 +30,14 @@ def serve(
     tokens_file: Annotated[Path | None, typer.Option(help="Bearer tokens (JSON, hashed); default "
                                                           "$CRM_API_TOKENS_FILE.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes sharing the port, each with "
-                                                            "its own app and database connections.")] = DEFAULT_WORKERS,
+                                                            "its own app and database connections; one "
+                                                            "that dies is replaced.")] = DEFAULT_WORKERS,
+    header_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request's headers may take to "
+                                                                "arrive (then 408 and closed).")] = HEADER_TIMEOUT,
+    body_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds a request's body may take to arrive "
+                                                              "after its headers.")] = BODY_TIMEOUT,
+    max_connections: Annotated[int, typer.Option(min=1, help="Open connections per worker; more are "
+                                                             "answered 503 and closed.")] = MAX_CONNECTIONS,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on CRM_DATABASE_URL. Hash a token: python -m gateways.http.tokens hash T."""
     try:
@@ -35,20 +45,21 @@ def serve(
         database = database_from_environment()
     except (TokenConfigError, SettingsError) as error:
         raise fail(str(error)) from None
-    if workers == 1:
-        uvicorn.Server(server_config(create_app(database, tokens), host, port)).run()
-        return
+    limits = Limits(header_timeout, body_timeout, max_connections)
     if database.kind == "memory":
-        raise fail("an in-memory log cannot be shared by several workers; use --workers 1")
+        if workers != 1:
+            raise fail("an in-memory log cannot be shared by several workers; use --workers 1")
+        uvicorn.Server(server_config(create_app(database, tokens), host, port, limits)).run()
+        return
     if tokens_file:
         os.environ[TOKENS_FILE_VARIABLE] = str(tokens_file.resolve())  # inherited by the workers
-    if serve_workers(server_config(APP_FACTORY, host, port), workers) != 0:
-        raise fail("a worker stopped; the others were stopped too (see the log above)")
+    serve_workers(host, port, workers, limits)  # SystemExit: 0 after SIGTERM, else gunicorn's reason
 
 
-def server_config(api: FastAPI | str, host: str, port: int) -> uvicorn.Config:
-    """Uvicorn's settings: its access log shows the request line and status, never a header.
-
-    For several workers, `api` is the import string of the app factory each of them calls.
-    """
-    return uvicorn.Config(api, host=host, port=port, factory=isinstance(api, str), log_level="info")
+def server_config(api: FastAPI, host: str, port: int, limits: Limits = Limits()) -> uvicorn.Config:
+    """Uvicorn's settings for one process: its access log shows the request line (query values hidden) and
+    status, never a header; slow clients are timed out and connections capped as in the workers."""
+    config = uvicorn.Config(api, host=host, port=port, log_level="info",
+                            http=guarded_protocol(limits.header_timeout, limits.body_timeout, limits.max_connections))
+    hide_query_values()
+    return config

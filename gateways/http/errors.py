@@ -9,20 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-import psycopg
-from eventsourcing.persistence import InterfaceError as LogInterfaceError
-from eventsourcing.persistence import OperationalError as LogOperationalError
-from psycopg_pool import PoolTimeout
 
 from domain.errors import DomainError
+from services.healing import TRANSIENT_DATABASE_ERRORS
 from gateways.http.responses import OrjsonResponse
 from services.application import ConcurrencyConflict, NotFound
 from services.projector import ReadModelStopped
 
 
 # The database is down or unreachable (a restart, a network cut): the client may retry shortly.
-DATABASE_UNAVAILABLE = (LogOperationalError, LogInterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
-                        PoolTimeout)
+DATABASE_UNAVAILABLE = TRANSIENT_DATABASE_ERRORS
 RETRY_AFTER_SECONDS = "2"
 
 

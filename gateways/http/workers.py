@@ -1,52 +1,102 @@
-"""Several uvicorn worker processes serving one port, each with its own app and database connections.
+"""`crm serve`'s worker processes, kept alive by gunicorn: a worker that dies is replaced within seconds.
 
-Each worker binds a listening socket of its own with SO_REUSEPORT, so the kernel spreads new connections
-over the workers. (With one shared socket, the first worker to wake accepts every pending connection: a few
-keep-alive clients would all land on one worker, leaving the others idle.)
+Gunicorn's arbiter forks the workers, restarts any that dies (kill -9, out of memory) or stops
+answering its heartbeat, and stops them all gracefully on SIGTERM/SIGINT. Each worker runs uvicorn through
+the maintained `uvicorn-worker` package and builds its own app (`app_from_environment`), with its own
+database connections.
+
+With `reuse_port`, gunicorn (≥ 22) lets each worker bind a listening socket of its own with SO_REUSEPORT,
+so the kernel spreads new connections over the workers. (With one shared socket, the first worker to wake
+accepts every pending connection: a few keep-alive clients would all land on one worker, leaving the others
+idle.) A dead worker's socket leaves the group; its replacement binds a new one.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import socket
-import threading
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
 
-import uvicorn
+from fastapi import FastAPI
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
+
+from gateways.http.access_log import hide_query_values
+from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
+from services.healing import TRANSIENT_DATABASE_ERRORS
 
 APP_FACTORY = "gateways.http.app:app_from_environment"
+log = logging.getLogger(__name__)
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open (uvicorn's default)
+HEARTBEAT = 30  # seconds: gunicorn replaces a worker whose event loop stalls this long
+MAX_BOOT_BACKOFF = 5.0  # seconds between attempts to build the app while the database is away
 
 
-def serve_workers(config: uvicorn.Config, workers: int) -> int:
-    """Run `workers` processes of `config` (whose app is a factory's import string) until SIGINT or SIGTERM,
-    or until one of them exits; then stop the others. Returns 0, or 1 when a worker failed."""
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_run_worker, args=(config,), name=f"crm-serve-{n}") for n in range(workers)]
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    for process in processes:
-        process.start()
-    while not stop.is_set() and all(process.is_alive() for process in processes):
-        stop.wait(0.2)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()  # uvicorn finishes the requests in flight, then exits
-    for process in processes:
-        process.join()
-    return 0 if stop.is_set() else 1
+@dataclass(frozen=True)
+class Limits:
+    """What one worker allows a client (see gateways.http.connections)."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    max_connections: int = MAX_CONNECTIONS
 
 
-def _run_worker(config: uvicorn.Config) -> None:
-    config.configure_logging()  # a spawned process starts with logging unconfigured: no access log
-    config.load()  # build the app first: a worker listens only once it can answer
-    uvicorn.Server(config).run(sockets=[_listener(config.host, config.port)])
+class CrmWorker(UvicornWorker):
+    """A uvicorn worker with the slow-client limits, an access log without query values, and an app build
+    that waits for the database instead of failing the boot (gunicorn stops the whole server when a worker
+    fails to boot: one replaced while PostgreSQL restarts must not take the others with it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        limits: Limits = self.app.limits
+        self.config.http = guarded_protocol(limits.header_timeout, limits.body_timeout, limits.max_connections)
+        hide_query_values()
+        logging.getLogger().handlers = self.log.error_log.handlers  # our own warnings (timeouts, retries) too
+        logging.getLogger().setLevel(logging.INFO)
+
+    def load_wsgi(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                super().load_wsgi()
+                return
+            except TRANSIENT_DATABASE_ERRORS as error:
+                log.warning("worker %s cannot build the app yet, retrying in %.1f s: %s", self.pid, backoff, error)
+                self.notify()  # the arbiter's heartbeat: still alive, only waiting
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BOOT_BACKOFF)
 
 
-def _listener(host: str, port: int) -> socket.socket:
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind((host, port))
-    listener.listen(2048)
-    return listener
+class CrmServer(BaseApplication):
+    """Gunicorn, configured in code: `workers` processes of CrmWorker on host:port."""
+
+    def __init__(self, host: str, port: int, workers: int, limits: Limits) -> None:
+        self.options = {
+            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "workers": workers,
+            "worker_class": f"{__name__}.CrmWorker",
+            "reuse_port": True,  # a socket per worker (see the module's docstring)
+            "keepalive": KEEP_ALIVE,
+            "timeout": HEARTBEAT,
+            "graceful_timeout": 30,
+            "accesslog": "-",  # uvicorn's access lines, through gunicorn's handler, to stdout
+            "proc_name": "crm-serve",
+            "control_socket_disable": True,  # one fixed path per user: several servers would share it
+        }
+        self.limits = limits
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> FastAPI:
+        from gateways.http.app import app_from_environment  # in the worker, after the fork
+
+        return app_from_environment()
+
+
+def serve_workers(host: str, port: int, workers: int, limits: Limits) -> None:
+    """Run gunicorn until SIGTERM or SIGINT (then SystemExit(0)); it exits non-zero if it cannot start."""
+    CrmServer(host, port, workers, limits).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from gateways.kafka.cloudevents import encode
 from projections.base import Rows
 from projections.tables import Table
 from services.application import CrmApplication
+from services.healing import FIRST_PAUSE, LONGEST_PAUSE, TRANSIENT_DATABASE_ERRORS, Backoff, follow_until_stopped
 from services.projector import advance_position, start_positions
 from services.readstore import ReadStore
 
@@ -64,7 +66,9 @@ def partition_key(event: Any, rows: Rows) -> bytes:
 
 class KafkaRelay:
     def __init__(self, app: CrmApplication, store: ReadStore, producer: KafkaProducer, topic: str = TOPIC,
-                 ack_timeout: float = 30.0) -> None:
+                 ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
+        """`new_producer` replaces the producer after the broker failed to acknowledge a batch (see follow)."""
+        self.new_producer = new_producer
         self.app = app
         self.store = store
         self.producer = producer
@@ -103,24 +107,41 @@ class KafkaRelay:
                 raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
         return len(notifications)
 
-    def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = 5.0) -> None:
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = LONGEST_PAUSE) -> None:
         """Publish new events as they are recorded, until `stop` is set.
 
-        While the broker is away, the batch is retried with growing pauses (nothing is skipped: the
-        position stays where it was), and publishing resumes by itself when the broker is back.
+        While the broker or the database is away, the batch is retried with growing pauses up to
+        `max_backoff` seconds (nothing is skipped: the position stays where it was), and publishing
+        resumes by itself when they are back.
         """
-        backoff = poll_seconds
-        while not stop.is_set():
-            try:
-                published = self.run_batch()
-                backoff = poll_seconds
-            except (KafkaError, RelayStalled) as error:
-                log.warning("relay stalled at position %s, retrying in %.1f s: %s", self.position(), backoff, error)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            if published == 0:
-                stop.wait(poll_seconds)
+        follow_until_stopped("relay", self._run_batch_renewing_the_producer, stop, poll_seconds,
+                             (KafkaError, RelayStalled, *TRANSIENT_DATABASE_ERRORS),
+                             Backoff(min(FIRST_PAUSE, max_backoff), max_backoff))
+
+    def _run_batch_renewing_the_producer(self) -> int:
+        """After a failed batch, the next attempt gets a new producer: with kafka-python 3.0 a producer that
+        could not bootstrap (made while the broker was away) never recovers; a new one made too early is
+        replaced again at its first failure."""
+        try:
+            return self.run_batch()
+        except (KafkaError, RelayStalled):
+            if self.new_producer is not None:
+                log.warning("replacing the producer after a batch the broker did not acknowledge")
+                stale, self.producer = self.producer, self.new_producer()
+                close_in_background(stale)
+            raise
+
+
+def close_in_background(producer: KafkaProducer, seconds: float = 30.0) -> None:
+    """Close a replaced producer without waiting: close() first flushes, and with records the broker never
+    took that lasts until they expire (delivery timeout, 20 s) — close(timeout=0) raises instead of closing."""
+    def close() -> None:
+        try:
+            producer.close(timeout=seconds)
+        except KafkaError as error:
+            log.info("a replaced producer did not close cleanly: %s", error)
+
+    threading.Thread(target=close, name="close-replaced-producer", daemon=True).start()
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:

@@ -1,9 +1,11 @@
-"""`crm serve`: uvicorn on the configured log with the configured tokens, in one or several worker
-processes; bad settings exit 1."""
+"""`crm serve`: gunicorn keeping N uvicorn workers on the configured log with the configured tokens (one
+uvicorn process for an in-memory log); bad settings exit 1."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,11 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from gunicorn.sock import create_sockets
+
 from gateways.cli import serve_command
-from gateways.http.app import app_from_environment
-from gateways.http.workers import APP_FACTORY, _listener
+from gateways.http.connections import GuardedHttpProtocol
+from gateways.http.workers import CrmServer, CrmWorker, Limits
 
 runner = CliRunner()
 
@@ -32,10 +36,9 @@ class FakeServer:
         FakeServer.started.append(self.config)
 
 
-def fake_serve_workers(config: Any, workers: int) -> int:
-    """Stands in for serve_workers: keeps the config instead of starting processes."""
-    FakeServer.started.append((config, workers))
-    return 0
+def fake_serve_workers(host: str, port: int, workers: int, limits: Limits) -> None:
+    """Stands in for serve_workers: keeps the settings instead of starting processes."""
+    FakeServer.started.append((host, port, workers, limits))
 
 
 @pytest.fixture
@@ -58,14 +61,30 @@ def tokens_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_serve_runs_the_api_on_the_configured_log_host_port_and_tokens(cli: typer.Typer, tmp_path: Path) -> None:
+def test_serve_runs_an_in_memory_log_in_one_uvicorn_process_on_the_host_port_and_tokens(
+        cli: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_DATABASE_URL", "memory://")
     result = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "1",
-                                 "--tokens-file", str(tokens_file(tmp_path))])
+                                 "--tokens-file", str(tokens_file(tmp_path)), "--header-timeout", "2"])
 
     assert result.exit_code == 0, result.output
     config = FakeServer.started[0]
     assert (config.host, config.port) == ("0.0.0.0", 8123)
+    assert issubclass(config.http, GuardedHttpProtocol) and config.http.header_timeout == 2
     with TestClient(config.app) as client:
+        response = client.get("/pipelines/sales", headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 200
+
+
+def test_serve_runs_one_kept_alive_worker_on_the_configured_log_host_port_and_limits(
+        cli: typer.Typer, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8123", "--workers", "1",
+                                 "--tokens-file", str(tokens_file(tmp_path)), "--header-timeout", "2",
+                                 "--body-timeout", "3", "--max-connections", "7"])
+
+    assert result.exit_code == 0, result.output
+    assert FakeServer.started == [("0.0.0.0", 8123, 1, Limits(2, 3, 7))]
+    with TestClient(CrmServer("0.0.0.0", 8123, 1, Limits()).load()) as client:  # what the worker does
         response = client.get("/pipelines/sales", headers={"Authorization": "Bearer s3cret"})
     assert response.status_code == 200
     assert (tmp_path / "crm.sqlite3").exists()
@@ -91,10 +110,11 @@ def test_serve_starts_the_default_number_of_workers_each_building_the_app_from_t
     result = runner.invoke(cli, ["serve", "--port", "8124", "--tokens-file", str(tokens_file(tmp_path))])
 
     assert result.exit_code == 0, result.output
-    config, workers = FakeServer.started[0]
+    host, port, workers, limits = FakeServer.started[0]
     assert workers == serve_command.DEFAULT_WORKERS > 1
-    assert (config.app, config.factory, config.port) == (APP_FACTORY, True, 8124)
-    with TestClient(app_from_environment()) as client:  # what each worker does
+    server = CrmServer(host, port, workers, limits)
+    assert (server.cfg.bind, server.cfg.workers, server.cfg.worker_class) == (["127.0.0.1:8124"], workers, CrmWorker)
+    with TestClient(server.load()) as client:  # what each worker does
         response = client.get("/pipelines/sales", headers={"Authorization": "Bearer s3cret"})
     assert response.status_code == 200
 
@@ -108,9 +128,18 @@ def test_serve_refuses_several_workers_on_an_in_memory_log(cli: typer.Typer, tmp
     assert "use --workers 1" in result.output and not FakeServer.started
 
 
-def test_every_worker_listens_on_the_same_port() -> None:
-    first = _listener("127.0.0.1", 0)
-    port = first.getsockname()[1]
-    second = _listener("127.0.0.1", port)  # the kernel spreads connections over both
-    with first, second:
-        assert second.getsockname() == ("127.0.0.1", port)
+def test_every_worker_listens_on_the_same_port_with_a_socket_of_its_own() -> None:
+    """With reuse_port, gunicorn creates the listening sockets in each worker (the kernel spreads
+    connections over them) and none in the arbiter."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = CrmServer("127.0.0.1", port, 2, Limits())
+    assert server.cfg.reuse_port
+    first = create_sockets(server.cfg, logging.getLogger("test"))
+    second = create_sockets(server.cfg, logging.getLogger("test"))  # as the second worker does
+    try:
+        assert first[0].getsockname() == second[0].getsockname() == ("127.0.0.1", port)
+    finally:
+        for listener in (*first, *second):
+            listener.close()

@@ -1,0 +1,131 @@
+"""The retry loop of the unattended processes, the access log's hidden query values, and the inbound
+consumer's rewind after a fault midway through a batch (fakes for Kafka; the real thing is in
+tests/integration/test_unattended_processes.py)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import psycopg
+import pytest
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from gateways.http.access_log import QueryValuesHidden, without_query_values
+from gateways.kafka import inbound as inbound_module
+from gateways.kafka.inbound import InboundConsumer
+from services.healing import Backoff, Throttled, follow_until_stopped
+
+
+def test_backoff_doubles_up_to_the_longest_pause_and_starts_again_after_a_success() -> None:
+    backoff = Backoff(0.5, 3)
+    assert [backoff.pause() for _ in range(5)] == [0.5, 1, 2, 3, 3]
+    assert backoff.reset() == 5 and backoff.pause() == 0.5
+
+
+def test_a_transient_error_is_logged_and_retried_and_the_loop_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    stop, calls = threading.Event(), []
+
+    def step() -> int:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if len(calls) == 4:
+            stop.set()
+        return 1
+
+    with caplog.at_level(logging.INFO, "services.healing"):
+        follow_until_stopped("relay", step, stop, 0, (psycopg.OperationalError,), Backoff(0.01, 0.02))
+
+    assert len(calls) == 4
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[1] == ("relay: OperationalError: server closed the connection unexpectedly; retrying in 0.0 s "
+                           "(attempt 1)")
+    assert "relay: recovered after 2 failed attempts" in messages and messages[-1] == "relay: stopped"
+
+
+def test_any_other_error_is_logged_and_stops_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    def step() -> int:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError), caplog.at_level(logging.INFO, "services.healing"):
+        follow_until_stopped("inbound", step, threading.Event(), 0, (psycopg.OperationalError,))
+    assert "inbound: stopped by an error that retrying cannot mend" in caplog.text
+
+
+@pytest.mark.parametrize(("target", "logged"), [
+    ("/customers?name=%E5%BC%A0%E4%B8%89", "/customers?name=…"),
+    ("/funnel?owner=张三&region=华东", "/funnel?owner=…&region=…"),
+    ("/health", "/health"),
+    ("/x?", "/x"),
+    ("/x?张三", "/x?…=…"),
+    ("/x?a=1&a=2&flag", "/x?a=…&a=…&flag=…"),
+])
+def test_the_access_log_keeps_query_names_and_hides_their_values(target: str, logged: str) -> None:
+    assert without_query_values(target) == logged
+
+
+def test_the_access_log_filter_rewrites_uvicorns_record_before_it_is_formatted() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/customers?phone=13800138000", "1.1", 200), None)
+    assert QueryValuesHidden().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /customers?phone=… HTTP/1.1" 200'
+
+
+class FakeConsumer:
+    def __init__(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        self.batch = batch
+        self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        return self.batch
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append(offsets)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+
+def _records(partition: TopicPartition, offsets: range) -> list[Any]:
+    return [SimpleNamespace(topic=partition.topic, partition=partition.partition, offset=o, key=None,
+                            value=str(o).encode(), headers=[]) for o in offsets]
+
+
+def test_a_database_fault_midway_commits_what_is_done_and_rewinds_to_the_first_message_not_done(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = TopicPartition("crm.inbound", 0), TopicPartition("crm.inbound", 1)
+    consumer = FakeConsumer({first: _records(first, range(10, 13)), second: _records(second, range(20, 22))})
+    handled = []
+
+    def handle(app: Any, value: bytes, correlation: str) -> None:
+        if value == b"12":
+            raise psycopg.OperationalError("the database system is shutting down")
+        handled.append(value)
+
+    monkeypatch.setattr(inbound_module, "handle", handle)
+    worker = InboundConsumer(None, consumer, producer=None)  # type: ignore[arg-type]
+
+    with pytest.raises(psycopg.OperationalError):
+        worker.poll_once()
+
+    assert handled == [b"10", b"11"]
+    assert consumer.commits == [{first: OffsetAndMetadata(12, "", -1)}]
+    assert consumer.seeks == [(first, 12), (second, 20)]  # the next poll starts at 12 and at 20
+
+
+def test_kafka_clients_chatter_is_throttled_to_one_line_per_message_a_minute() -> None:
+    throttled = Throttled("kafka", 60)
+
+    def record(name: str, msg: str, created: float) -> logging.LogRecord:
+        made = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("x",), None)
+        made.created = created
+        return made
+
+    passed = [throttled.filter(record("kafka.conn", "Connection failed: %s", t)) for t in (0, 1, 59, 61)]
+    assert passed == [True, False, False, True]
+    assert throttled.filter(record("kafka.cluster", "Metadata refresh failed: %s", 1))  # another message
+    assert throttled.filter(record("services.healing", "Connection failed: %s", 1))  # not kafka's
