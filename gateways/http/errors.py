@@ -9,11 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-
 from domain.errors import DomainError
-from services.healing import TRANSIENT_DATABASE_ERRORS
 from gateways.http.responses import OrjsonResponse
 from services.application import ConcurrencyConflict, NotFound
+from services.healing import TRANSIENT_DATABASE_ERRORS
 from services.projector import ReadModelStopped
 
 
