@@ -24,7 +24,7 @@ from uvicorn_worker import UvicornWorker
 
 from gateways.http.access_log import hide_query_values
 from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
-from services.healing import TRANSIENT_DATABASE_ERRORS
+from services.healing import TRANSIENT_DATABASE_ERRORS, Backoff
 
 APP_FACTORY = "gateways.http.app:app_from_environment"
 log = logging.getLogger(__name__)
@@ -56,16 +56,16 @@ class CrmWorker(UvicornWorker):
         logging.getLogger().setLevel(logging.INFO)
 
     def load_wsgi(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(longest=MAX_BOOT_BACKOFF)
         while True:
             try:
                 super().load_wsgi()
                 return
             except TRANSIENT_DATABASE_ERRORS as error:
-                log.warning("worker %s cannot build the app yet, retrying in %.1f s: %s", self.pid, backoff, error)
+                pause = backoff.pause()
+                log.warning("worker %s cannot build the app yet, retrying in %.1f s: %s", self.pid, pause, error)
                 self.notify()  # the arbiter's heartbeat: still alive, only waiting
-                time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BOOT_BACKOFF)
+                time.sleep(pause)
 
 
 class CrmServer(BaseApplication):
