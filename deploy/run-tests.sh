@@ -12,6 +12,8 @@ if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sa
 fi
 bash deploy/services.sh start
 eval "$(bash deploy/services.sh env)"
+# The layer contract first (pyproject.toml [tool.importlinter]): an upward import fails the run.
+lint-imports --no-cache
 status=0
 python -m pytest tests --ignore=tests/benchmarks -p no:cacheprovider "$@" || status=$?
 if [ "$status" -eq 5 ]; then

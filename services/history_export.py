@@ -17,7 +17,7 @@ from uuid import UUID
 
 import orjson
 
-from gateways.kafka.cloudevents import event_data, event_type
+from services.event_envelope import event_data, event_type
 from services.application import CrmApplication
 from services.history_lines import RECORDED
 

@@ -28,7 +28,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
-from gateways.kafka.cloudevents import ENVELOPE_FIELDS
+from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
 AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)

@@ -24,9 +24,9 @@ from domain.lead import Lead
 from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
-from gateways.kafka.cloudevents import ENVELOPE_FIELDS
 from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMessage, TouchMessage
 from gateways.kafka.relay import TOPIC
+from services.event_envelope import ENVELOPE_FIELDS
 
 AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
 _SCALARS: dict[Any, dict[str, Any]] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,15 +9,11 @@ from uuid import UUID
 
 import orjson
 
+from services.event_envelope import event_data, event_type
+
 SPEC_VERSION = b"1.0"
 SOURCE = "/crm"
 CONTENT_TYPE = b"application/json"
-ENVELOPE_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
-
-
-def event_type(event: Any) -> str:
-    """`crm.Deal.StageChanged` for `Deal.StageChanged`."""
-    return f"crm.{type(event).__qualname__}"
 
 
 def event_id(event: Any) -> str:
@@ -34,11 +29,6 @@ def _default(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def event_data(event: Any) -> dict[str, Any]:
-    """The event's own fields (what happened), without the envelope the headers already carry."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name not in ENVELOPE_FIELDS}
 
 
 def encode(event: Any, sequence: int) -> tuple[list[tuple[str, bytes]], bytes]:

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from domain.personal_data import PERSONAL_FIELDS
-from gateways.kafka.cloudevents import event_type
+from services.event_envelope import event_type
 from services.application import CrmApplication
 from services.history_export import history_line
 from services.history_lines import SCHEMAS, parse_event, read_line

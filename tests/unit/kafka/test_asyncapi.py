@@ -5,7 +5,7 @@ from pathlib import Path
 import orjson
 
 from gateways.kafka import asyncapi
-from gateways.kafka.cloudevents import event_data, event_type
+from services.event_envelope import event_data, event_type
 from tests.conftest import at
 from services.application import CrmApplication
 
