@@ -10,6 +10,7 @@ error is a bug or bad data, not weather: it is logged and stops the process, so 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -18,6 +19,9 @@ from typing import TypeVar
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
+from pythonjsonlogger.json import JsonFormatter
+
+from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,9 +33,20 @@ FIRST_PAUSE = 0.5  # seconds
 LONGEST_PAUSE = 30.0  # seconds: a long outage costs one attempt (and one log line) per 30 s
 
 
+LOG_FORMAT_VARIABLE = "CRM_LOG_FORMAT"
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def log_to_stderr() -> None:
-    """Log lines with time, level and source on stderr, for a process that runs unattended."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log lines with time, level and source on stderr, for a process that runs unattended: as text, or
+    with CRM_LOG_FORMAT=json one JSON object per line (python-json-logger) for a log collector."""
+    kind = os.environ.get(LOG_FORMAT_VARIABLE, "text")
+    if kind not in ("text", "json"):
+        raise SettingsError(f"{LOG_FORMAT_VARIABLE} must be 'text' or 'json', not {kind!r}")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter(LOG_FIELDS.replace(": ", " "), json_ensure_ascii=False) if kind == "json"
+                         else logging.Formatter(LOG_FIELDS))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python says much at INFO
     for handler in logging.getLogger().handlers:
         handler.addFilter(Throttled("kafka"))

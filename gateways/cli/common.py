@@ -13,6 +13,7 @@ from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.projector import ReadModelStopped
 from services.read_models import UnknownReadModel
+from services.healing import log_to_stderr
 from services.readstore import ReadStore
 from services.settings import SettingsError, database_from_environment
 
@@ -23,6 +24,14 @@ errors = Console(stderr=True)
 def fail(message: str) -> typer.Exit:
     errors.print(f"[red]error:[/red] {message}")
     return typer.Exit(1)
+
+
+def start_logging() -> None:
+    """Log lines on stderr for a process that runs unattended (CRM_LOG_FORMAT: text or json)."""
+    try:
+        log_to_stderr()
+    except SettingsError as error:
+        raise fail(str(error)) from None
 
 
 @contextmanager

@@ -11,11 +11,11 @@ from typing import Annotated
 import typer
 from kafka.errors import KafkaError
 
-from gateways.cli.common import console, crm_application, fail, read_store
+from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
                                     consumer_for, ensure_dlq_topic)
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
-from services.healing import TRANSIENT_DATABASE_ERRORS, log_to_stderr, start_when_ready
+from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
 from services.schema_lock import advisory_lock
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
@@ -36,7 +36,7 @@ def relay(
 ) -> None:
     """Publish every event of the log to Kafka as CloudEvents, from the stored position on. Without --once,
     database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
-    log_to_stderr()
+    start_logging()
     if once:
         _relay_once(bootstrap, topic)
         return
@@ -80,7 +80,7 @@ def inbound(
 ) -> None:
     """Turn touches and campaign responses from other systems into commands; refused ones go to the DLQ.
     Database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
-    log_to_stderr()
+    start_logging()
     stop = _stop_on_signals()
     with ExitStack() as stack:
         if once:

@@ -12,8 +12,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateways.cli.common import console, crm_application, fail, read_store
-from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, log_to_stderr, start_when_ready
+from gateways.cli.common import console, crm_application, fail, read_store, start_logging
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
 from services.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
 from services.read_models import READ_MODELS, projector_for
@@ -60,7 +60,7 @@ def follow(
 ) -> None:
     """Catch up, then keep the read models current as events are recorded (Ctrl-C stops). Database restarts
     are retried with growing pauses (logged on stderr)."""
-    log_to_stderr()
+    start_logging()
     stop, caught_up = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: (stop.set(), caught_up.set()))
     with ExitStack() as stack:

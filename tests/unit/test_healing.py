@@ -5,18 +5,27 @@ tests/integration/test_unattended_processes.py)."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from typer.testing import CliRunner
 
+from gateways.cli.main import app
 from gateways.http.access_log import QueryValuesHidden, without_query_values
 from gateways.kafka import inbound as inbound_module
 from gateways.kafka.inbound import InboundConsumer
 from services.healing import Backoff, Throttled, follow_until_stopped
+
+runner = CliRunner()
 
 
 def test_backoff_doubles_up_to_the_longest_pause_and_starts_again_after_a_success() -> None:
@@ -129,3 +138,29 @@ def test_kafka_clients_chatter_is_throttled_to_one_line_per_message_a_minute() -
     assert passed == [True, False, False, True]
     assert throttled.filter(record("kafka.cluster", "Metadata refresh failed: %s", 1))  # another message
     assert throttled.filter(record("services.healing", "Connection failed: %s", 1))  # not kafka's
+
+
+def _log_a_retry(log_format: str) -> subprocess.CompletedProcess[str]:
+    """A fresh process (logging is configured once per process) that logs one retry line."""
+    code = ("import logging; from services.healing import log_to_stderr; log_to_stderr(); "
+            "logging.getLogger('crm.relay').warning('retrying in %s s: 张三的连接断了', 0.5)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "CRM_LOG_FORMAT": log_format})
+
+
+def test_unattended_processes_log_one_json_object_per_line_when_asked() -> None:
+    result = _log_a_retry("json")
+
+    record = orjson.loads(result.stderr.strip())
+    assert (record["levelname"], record["name"]) == ("WARNING", "crm.relay")
+    assert record["message"] == "retrying in 0.5 s: 张三的连接断了" and record["asctime"]
+
+
+def test_unattended_processes_log_text_lines_by_default() -> None:
+    assert "WARNING crm.relay: retrying in 0.5 s" in _log_a_retry("text").stderr
+
+
+def test_an_unknown_log_format_is_refused_with_a_sentence() -> None:
+    result = runner.invoke(app, ["projections", "follow"], env={"CRM_LOG_FORMAT": "xml"})
+
+    assert result.exit_code == 1 and "CRM_LOG_FORMAT must be 'text' or 'json'" in result.output
