@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import select
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -177,7 +176,7 @@ class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
         try:
             with self.datastore.transaction(commit=True) as c:
                 c.execute(command_receipts.INSERT_SQL, receipt.row())
-        except (IntegrityError, sqlite3.IntegrityError):
+        except IntegrityError:  # the library's transaction turns sqlite3's into its own
             return False
         return True
 

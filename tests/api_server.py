@@ -23,21 +23,28 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def write_tokens_file(folder: Path, tokens: dict[str, tuple[str, str]]) -> Path:
+    """folder/tokens.json for `crm serve --tokens-file` (tokens: token → (name, role)), tokens stored hashed."""
+    path = folder / "tokens.json"
+    path.write_bytes(orjson.dumps({"tokens": [
+        {"sha256": hashlib.sha256(token.encode()).hexdigest(), "name": name, "role": role}
+        for token, (name, role) in tokens.items()]}))
+    return path
 
 
 @contextmanager
 def running_api(database: Database, tokens: dict[str, tuple[str, str]]) -> Iterator[str]:
     """Serve the API on 127.0.0.1 (tokens: token → (name, role)); yields its base URL, stops it after."""
     with tempfile.TemporaryDirectory() as folder:
-        tokens_file = Path(folder) / "tokens.json"
-        tokens_file.write_bytes(orjson.dumps({"tokens": [
-            {"sha256": hashlib.sha256(token.encode()).hexdigest(), "name": name, "role": role}
-            for token, (name, role) in tokens.items()]}))
-        port = _free_port()
+        tokens_file = write_tokens_file(Path(folder), tokens)
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(database, TokenRegistry.from_file(tokens_file)),
                                                host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)

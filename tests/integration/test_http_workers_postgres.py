@@ -4,9 +4,7 @@ Each test opens CONNECTIONS keep-alive connections; the kernel spreads them over
 (SO_REUSEPORT), so the odds that all land on one of the two workers are 2 ** -(CONNECTIONS - 1).
 """
 
-import hashlib
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,9 +17,9 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-import orjson
 
 from services.application import CrmApplication
+from tests.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
 TOKEN = "workers-sales-token"
@@ -30,20 +28,12 @@ CONNECTIONS = 16
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def crm_serve(database_url: str, folder: Path, workers: int = 2) -> Iterator[str]:
     """`crm serve --workers N` in a process of its own (output in folder/serve.log); yields the base URL;
     it must stop cleanly on SIGTERM."""
-    tokens_file = folder / "tokens.json"
-    tokens_file.write_bytes(orjson.dumps({"tokens": [
-        {"sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "name": "李娜", "role": "sales"}]}))
-    port = _free_port()
+    tokens_file = write_tokens_file(folder, {TOKEN: ("李娜", "sales")})
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port), "--tokens-file", str(tokens_file),
          "--workers", str(workers)], cwd=REPO_ROOT, env={**os.environ, "CRM_DATABASE_URL": database_url},

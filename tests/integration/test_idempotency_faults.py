@@ -3,7 +3,6 @@ database restart. Each retry with the same key must run the command exactly once
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import subprocess
 import sys
@@ -14,12 +13,11 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
-import orjson
 import pytest
 
 from domain.customer import Customer
 from services.application import CrmApplication
-from tests.api_server import bearer, running_api
+from tests.api_server import bearer, free_port, running_api, write_tokens_file
 from tests.conftest import at
 
 from . import services
@@ -30,18 +28,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER = {"name": "王芳", "company": "杭州某某", "region": "华东", "industry": "零售", "channel": "web"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def _crashing_server(database_url: str, folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    tokens = folder / "tokens.json"
-    tokens.write_bytes(orjson.dumps({"tokens": [
-        {"sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "name": "李娜", "role": "sales"}]}))
-    port = _free_port()
+    tokens = write_tokens_file(folder, {TOKEN: ("李娜", "sales")})
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tests.crash_after_commit", database_url, str(port), str(tokens)],
                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

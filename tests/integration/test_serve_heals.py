@@ -3,7 +3,6 @@ answering; slow clients are timed out and connections capped; the access log hol
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import subprocess
@@ -15,9 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import orjson
 
 from services.application import CrmApplication
+from tests.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
 from . import services
@@ -33,12 +32,8 @@ def crm_serve(database_url: str, folder: Path, *options: str,
               workers: int = 3) -> Iterator[tuple[str, subprocess.Popen]]:
     """`crm serve --workers N [options]` in a process of its own (output in folder/serve.log); yields the
     base URL and the process; it must stop cleanly on SIGTERM."""
-    tokens_file = folder / "tokens.json"
-    tokens_file.write_bytes(orjson.dumps({"tokens": [
-        {"sha256": hashlib.sha256(TOKEN.encode()).hexdigest(), "name": "李娜", "role": "sales"}]}))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    tokens_file = write_tokens_file(folder, {TOKEN: ("李娜", "sales")})
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port), "--tokens-file", str(tokens_file),
          "--workers", str(workers), *options], cwd=REPO_ROOT, env={**os.environ, "CRM_DATABASE_URL": database_url},
