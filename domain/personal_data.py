@@ -23,6 +23,8 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.ticket import Ticket
 
+PREFIX = "pii:v1:"  # a sealed value: pii:v1:<record id>:<nonce + ciphertext, base64url>
+
 PERSONAL_FIELDS: dict[type, tuple[str, ...]] = {
     Customer.Registered: ("name", "company", "email", "phone"),
     Customer.ContactDetailsChanged: ("email", "phone"),
@@ -55,3 +57,29 @@ PERSON_ATTRIBUTE: dict[type, str] = {Deal: "customer_id", Ticket: "customer_id"}
 
 PERSONAL_ATTRIBUTES: dict[type, tuple[str, ...]] = {Deal: ("title",), Ticket: ("subject",)}
 """Attributes of cached aggregate types that hold personal data: a process keeps no plain copy of them."""
+
+
+class PersonalText(str):
+    """Readable personal text that remembers its sealed form, so a read model can keep the seal instead."""
+
+    sealed: str
+
+    def __new__(cls, plain: str, sealed: str) -> PersonalText:
+        text = super().__new__(cls, plain)
+        text.sealed = sealed
+        return text
+
+    def __getnewargs__(self) -> tuple[str, str]:  # so copies (e.g. from the aggregate cache) keep the seal
+        return str(self), self.sealed
+
+
+def mark(value: str) -> str:
+    """What a read model should store for a value: the seal of personal text (see `KeyStore.unseal_marks`)."""
+    if isinstance(value, PersonalText):
+        return f"⟦{value.sealed}⟧"
+    return f"⟦{value}⟧" if value.startswith(PREFIX) else value
+
+
+def subject_of_seal(sealed: str) -> str:
+    """The record whose key sealed this value."""
+    return sealed.removeprefix(PREFIX).partition(":")[0]

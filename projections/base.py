@@ -15,7 +15,7 @@ from itertools import islice
 from typing import Any, ClassVar
 
 from projections.tables import Table
-from services.readstore import Cursor
+from projections.ports import Cursor
 
 Row = dict[str, Any]
 Key = tuple[Any, ...]

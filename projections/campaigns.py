@@ -30,7 +30,7 @@ from domain.pipeline import LOST, WON
 from domain.vocabulary import RESPONSE_KINDS
 from projections.base import ReadModel, Rows
 from projections.tables import Table, cents, from_micros, micros
-from services.readstore import ReadStore
+from projections.ports import Store
 
 AMOUNT, REOPENED = "amount", "reopened"
 UNKNOWN_CHANNEL = "(unknown)"
@@ -331,7 +331,7 @@ class _Facts:
         return [deal for deal in self.deals if deal.won_at is not None]
 
 
-def _load(store: ReadStore, t: int) -> _Facts:
+def _load(store: Store, t: int) -> _Facts:
     """Every fact with business time at or before `t` (µs)."""
     statuses = dict(store.query(  # ordered by seq, so each campaign's last status wins
         "SELECT campaign_id, status FROM campaigns_statuses WHERE occurred_at <= ? ORDER BY campaign_id, seq", [t]))
@@ -354,7 +354,7 @@ def _load(store: ReadStore, t: int) -> _Facts:
     return _Facts(plans, costs, [tuple(r) for r in responses], leads, customers, _deals(store, t, leads))
 
 
-def _deals(store: ReadStore, t: int, leads: dict[str, _Lead]) -> list[_Deal]:
+def _deals(store: Store, t: int, leads: dict[str, _Lead]) -> list[_Deal]:
     wins: dict[str, tuple[int, int] | None] = {}
     amounts: dict[str, int] = {}
     for deal_id, at, kind, amount in store.query(
@@ -556,7 +556,7 @@ def _build_report(as_of: datetime, facts: _Facts, channel: str | None = None) ->
 class CampaignQueries:
     """Answers campaign, channel, attribution and lifetime-value questions as of an instant."""
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def report(self, as_of: datetime, channel: str | None = None) -> CampaignsReport:

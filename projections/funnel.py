@@ -39,7 +39,7 @@ from projections.funnel_tally import (
 )
 from projections.segments import tier_members_sql
 from projections.tables import Table, from_micros, micros
-from services.readstore import ReadStore
+from projections.ports import Store
 
 CUSTOMERS = Table(
     "funnel_customers",
@@ -187,7 +187,7 @@ class FlowRow:
 class FunnelQueries:
     """Answers funnel questions from the read model's tables."""
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def _scope(self, pipeline: str, as_of_us: int, filters: FunnelFilters) -> tuple[str, list[Any]]:

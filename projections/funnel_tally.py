@@ -26,7 +26,7 @@ from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from projections.base import Rows
 from projections.funnel_report import DAY_MICROS, FunnelFacts, stay_class
 from projections.tables import Table, held_json
-from services.readstore import ReadStore
+from projections.ports import Store
 
 Change = dict[str, int]
 
@@ -152,7 +152,7 @@ def month_of(day: int) -> int:
     return (first - _EPOCH_DAY).days
 
 
-def tallied_facts(store: ReadStore, pipeline: str, stages: list[tuple[str, str]], t: int) -> FunnelFacts:
+def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t: int) -> FunnelFacts:
     """Every accumulated number of the funnel as of `t` (µs), from tallies; `stuck` is left empty."""
     day = t // DAY_MICROS
     month = month_of(day)

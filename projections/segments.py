@@ -31,7 +31,7 @@ from domain.deal import Deal
 from domain.segmentation import TIERS, OpenDeal, Purchase, Segment, SegmentInterval, most_frequent, segment_timeline
 from projections.base import ReadModel, Rows
 from projections.tables import Table, cents, from_micros, micros
-from services.readstore import ReadStore
+from projections.ports import Store
 
 OPEN, WON = "open", "won"
 CHUNK = 400
@@ -397,7 +397,7 @@ _COLUMNS = ("customer_id, tier, tier_since, recency, frequency, monetary, moneta
 class SegmentQueries:
     """Answers segment questions as of any instant from the read model's tables."""
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def segment_of(self, customer_id: UUID, as_of: datetime) -> CustomerSegment | None:

@@ -20,8 +20,8 @@ from domain.vocabulary import SLA_HOURS, TICKET_PRIORITIES, TICKET_STATUSES
 from projections.base import ReadModel, Rows
 from projections.funnel_report import percentile
 from projections.tables import Table, from_micros, micros
-from services.personal_data import KeyStore, mark
-from services.readstore import ReadStore
+from domain.personal_data import mark
+from projections.ports import Store, UnsealAll
 
 OPEN = "open"
 UNASSIGNED = "(unassigned)"
@@ -310,12 +310,12 @@ class TicketQueries:
     """Answers service questions as of an instant from the tickets read model.
 
     A ticket's subject is kept sealed (it is about the customer) and opened here with the log's keys
-    (`keys`, by default the key table in the same database): once forgotten it reads "(forgotten)".
+    (`unseal_all`, e.g. the key store's `unseal_all_marks`): once forgotten it reads "(forgotten)".
     """
 
-    def __init__(self, store: ReadStore, keys: KeyStore | None = None) -> None:
+    def __init__(self, store: Store, unseal_all: UnsealAll) -> None:
         self.store = store
-        self.keys = keys or KeyStore(store)
+        self.unseal_all = unseal_all
 
     def report(self, as_of: datetime) -> TicketReport:
         t = micros(as_of)
@@ -325,7 +325,7 @@ class TicketQueries:
             backlog=_backlog(tickets),
             first_response=_durations([k.responded_at - k.opened_at for k in tickets if k.responded_at is not None]),
             resolution=_durations([k.resolved_at - k.opened_at for k in tickets if k.resolved_at is not None]),
-            sla=_sla(tickets, t, self.keys.unseal_all_marks),
+            sla=_sla(tickets, t, self.unseal_all),
             csat=_csat(ratings),
             funnel=_funnel(tickets, ratings, self._wins(t)),
         )

@@ -21,8 +21,8 @@ from domain.lead import Lead
 from domain.ticket import Ticket
 from projections.base import ReadModel, Rows
 from projections.tables import Table, from_micros, micros
-from services.personal_data import KeyStore, mark
-from services.readstore import ReadStore
+from domain.personal_data import mark
+from projections.ports import Store, Unseal
 
 END_OF_TIME = 2**63 - 1
 
@@ -212,15 +212,15 @@ class Timeline:
 class TimelineQueries:
     """A customer's timeline as of an instant, from the timeline read model.
 
-    Entries keep personal data sealed; it is opened here with the log's keys (`unseal`, by default the key
-    table in the same database), so a forgotten person's data reads "(forgotten)" however old the entry.
+    Entries keep personal data sealed; it is opened here with the log's keys (`unseal`, e.g. the key store's
+    `unseal_marks`), so a forgotten person's data reads "(forgotten)" however old the entry.
     """
 
     COLUMNS = "e.occurred_at, e.kind, e.actor, e.summary, e.subject_id"
 
-    def __init__(self, store: ReadStore, unseal: Callable[[str], str] | None = None) -> None:
+    def __init__(self, store: Store, unseal: Unseal) -> None:
         self.store = store
-        self.unseal = unseal or KeyStore(store).unseal_marks
+        self.unseal = unseal
 
     def timeline(self, customer_id: UUID, as_of: datetime | None = None, limit: int = 100,
                  offset: int = 0) -> Timeline:

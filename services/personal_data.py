@@ -28,44 +28,17 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
-from domain.personal_data import PERSON_ATTRIBUTE, PERSON_FIELD, PERSONAL_FIELDS
+from domain.personal_data import PERSON_ATTRIBUTE, PERSON_FIELD, PERSONAL_FIELDS, PREFIX, PersonalText, subject_of_seal
 from projections.tables import Table
 from services.readstore import ReadStore
 
 log = logging.getLogger(__name__)
 FORGOTTEN = "(forgotten)"
-PREFIX = "pii:v1:"
 KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
              ("subject_id",), indexes=(("person_id",),))
 FORGETTINGS = Table("crm_personal_forgettings", (("name", "TEXT"), ("times", "BIGINT")), ("name",))
 _PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL_FIELDS)
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
-
-
-class PersonalText(str):
-    """Readable personal text that remembers its sealed form, so a read model can keep the seal instead."""
-
-    sealed: str
-
-    def __new__(cls, plain: str, sealed: str) -> PersonalText:
-        text = super().__new__(cls, plain)
-        text.sealed = sealed
-        return text
-
-    def __getnewargs__(self) -> tuple[str, str]:  # so copies (e.g. from the aggregate cache) keep the seal
-        return str(self), self.sealed
-
-
-def mark(value: str) -> str:
-    """What a read model should store for a value: the seal of personal text (see `KeyStore.unseal_marks`)."""
-    if isinstance(value, PersonalText):
-        return f"⟦{value.sealed}⟧"
-    return f"⟦{value}⟧" if value.startswith(PREFIX) else value
-
-
-def subject_of_seal(sealed: str) -> str:
-    """The record whose key sealed this value."""
-    return sealed.removeprefix(PREFIX).partition(":")[0]
 
 
 class KeyStore:

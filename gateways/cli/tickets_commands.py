@@ -27,7 +27,7 @@ def tickets(
             Projector(crm, store, [TicketsReadModel()]).catch_up()
         except ProjectionRace:
             pass  # another projector is bringing it up to date
-        report = TicketQueries(store, crm.keys).report(instant)
+        report = TicketQueries(store, crm.keys.unseal_all_marks).report(instant)
     if as_json:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return

@@ -74,10 +74,11 @@ def _built(crm: CrmApplication, limit: int = 5000) -> ReadStore:
 def tickets(request: pytest.FixtureRequest, crm: CrmApplication, history: dict[str, UUID]) -> Iterator[Report]:
     """The ticket report at an instant, from the incremental read model or from a replay up to it."""
     if request.param == "replay":
-        yield lambda instant: TicketQueries(replay_until(crm, [TicketsReadModel()], instant), crm.keys).report(instant)
+        yield lambda instant: TicketQueries(replay_until(crm, [TicketsReadModel()], instant),
+                                           crm.keys.unseal_all_marks).report(instant)
         return
     store = _built(crm)
-    yield TicketQueries(store).report
+    yield TicketQueries(store, crm.keys.unseal_all_marks).report
     store.close()
 
 
@@ -169,7 +170,7 @@ def test_the_report_before_any_ticket_is_empty(tickets: Report) -> None:
 
 
 def test_json_report_names_breaching_tickets_and_funnel_steps(crm: CrmApplication, history: dict[str, UUID]) -> None:
-    data = TicketQueries(_built(crm)).summary(when(130))
+    data = TicketQueries(_built(crm), crm.keys.unseal_all_marks).summary(when(130))
 
     assert data["as_of"] == "2026-03-06T19:00:00+00:00"
     assert data["sla"]["breaching"][0]["ticket_id"] == str(history["k4"])
@@ -180,7 +181,7 @@ def test_json_report_names_breaching_tickets_and_funnel_steps(crm: CrmApplicatio
 @pytest.mark.parametrize("hours", [0, 24, 24.5, 30, 36, 52, 60, 80, 81, 90, 100, 120, 130])
 def test_small_batches_give_the_same_answers_as_a_replay(crm: CrmApplication, history: dict[str, UUID],
                                                          hours: float) -> None:
-    incremental = TicketQueries(_built(crm, limit=3))
+    incremental = TicketQueries(_built(crm, limit=3), crm.keys.unseal_all_marks)
 
     assert incremental.summary(when(hours)) == TicketQueries(
-        replay_until(crm, [TicketsReadModel()], when(hours))).summary(when(hours))
+        replay_until(crm, [TicketsReadModel()], when(hours)), crm.keys.unseal_all_marks).summary(when(hours))
