@@ -15,9 +15,9 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import LOST, WON
 from domain.ticket import Ticket
+from domain.service_levels import SATISFIED_SCORE
 from projections.tables import cents
 
-SATISFIED_SCORE = 4  # a rating of 4 or 5 ends a ticket's service funnel as won ("satisfied")
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from projections.base import ReadModel, Rows
 from projections.funnel_report import percentile
 from projections.tables import Table, from_micros, micros
 from domain.personal_data import mark
+from domain.service_levels import SATISFIED_SCORE
 from projections.ports import Store, UnsealAll
 
 OPEN = "open"
 UNASSIGNED = "(unassigned)"
-SATISFIED_SCORE = 4  # ratings of 4 or 5 count as satisfied
 HOUR_MICROS = 3_600_000_000
 
 TICKETS = Table(
