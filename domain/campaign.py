@@ -12,7 +12,7 @@ from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
 # What a campaign's status must be for each step, and the refusal otherwise; the commands below and
-# `crm import`'s checks (`services.history_rules`, on a compact state per campaign) both ask `require_status`.
+# `crm import`'s checks (`services.history.rules`, on a compact state per campaign) both ask `require_status`.
 REQUIRED: dict[str, tuple[str, str]] = {
     "launch": (PLANNED, "only a planned campaign can be launched"),
     "record_response": (LAUNCHED, "responses are recorded only while a campaign runs"),

@@ -13,7 +13,7 @@ RESOLVED, CLOSED = "resolved", "closed"
 
 
 # The rules on a ticket's state, as functions of that state: the commands below and `crm import`'s checks
-# (`services.history_rules`, on a compact state per ticket) both call them.
+# (`services.history.rules`, on a compact state per ticket) both call them.
 
 def require_working(status: str, action: str) -> None:
     if status not in WORKING_STATUSES:

@@ -29,13 +29,14 @@ from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
 from services.command_receipts import Receipt, now_micros
-from services.event_recorder import ReceiptPOPORecorder
-from services.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
-from services.personal_data import KeyStore, PersonalDataMapper, subjects_of_aggregates
-from services.readstore import ReadStore
-from services.schema_lock import advisory_lock
+from services.storage.event_recorder import ReceiptPOPORecorder
+from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
+from services.keys.key_store import KeyStore
+from services.keys.sealing import PersonalDataMapper, subjects_of_aggregates
+from services.storage.read_model_store import ReadModelStore
+from services.storage.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
-from services.transcodings import DateAsISO
+from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
 _EXPECTED: ContextVar[tuple[UUID, int] | None] = ContextVar("expected_version", default=None)
@@ -67,7 +68,7 @@ class CrmApplication(Application):
         self.database = database or database_from_environment()
         with advisory_lock(self.database):  # the tables, functions and triggers, one starting process at a time
             migrated = check_event_log(self.database, f"{self.name.lower()}_events")  # PostgreSQL: by its owner
-            self.keys = KeyStore(ReadStore(self.database))  # before the mapper, which seals personal data with them
+            self.keys = KeyStore(ReadModelStore(self.database))  # before the mapper, which seals personal data with them
             super().__init__(env=self.database.env)
             if migrated is not None:
                 self._check_version(migrated)

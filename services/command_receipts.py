@@ -1,6 +1,6 @@
 """Command receipts: the answer to a command sent with an idempotency key, kept in the log's own database.
 
-A receipt is written in the SAME transaction as the command's events (see services/event_recorder.py), so
+A receipt is written in the SAME transaction as the command's events (see services/storage/event_recorder.py), so
 after any crash either both exist or neither does: a retry with the key finds the receipt and gets the
 first answer back, or finds none and runs the command — which then happens exactly once, because a
 second receipt for one key violates the table's primary key and rolls its events back with it.

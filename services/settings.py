@@ -6,7 +6,7 @@
 - `postgresql://user:password@host:port/dbname` → PostgreSQL, as the APPLICATION role.
 
 On PostgreSQL the application never creates or changes the log (eventsourcing's CREATE_TABLE=false): an owner
-role does, with `crm db migrate` and CRM_DATABASE_OWNER_URL (services/log_migration.py), so that the role the
+role does, with `crm db migrate` and CRM_DATABASE_OWNER_URL (services/storage/log_migration.py), so that the role the
 application runs as cannot alter, empty or unprotect it. SQLite has no roles: there the application creates its
 log and triggers itself, and the file's permissions are the boundary.
 """
@@ -63,7 +63,7 @@ def database_from_url(url: str | None) -> Database:
             "postgresql",
             {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "APPLICATION_RECORDER_TOPIC": "services.event_recorder:OneRoundTripRecorder",
+                "APPLICATION_RECORDER_TOPIC": "services.storage.event_recorder:OneRoundTripRecorder",
                 "POSTGRES_DBNAME": dbname,
                 "POSTGRES_HOST": parts.hostname,
                 "POSTGRES_PORT": str(parts.port or 5432),
@@ -80,7 +80,7 @@ def database_from_url(url: str | None) -> Database:
 
 def _sqlite_env(path: str) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10",
-            "APPLICATION_RECORDER_TOPIC": "services.event_recorder:ReceiptSQLiteRecorder"}
+            "APPLICATION_RECORDER_TOPIC": "services.storage.event_recorder:ReceiptSQLiteRecorder"}
 
 
 def database_from_environment() -> Database:

@@ -25,12 +25,12 @@ from projections.funnel import FunnelQueries
 from projections.funnel_replay import FunnelReplay
 from projections.funnel_report import FunnelFilters
 from services.application import CrmApplication
-from services.funnel_replay import segment_members, stages_of
-from services.projector import Projector
-from services.read_models import READ_MODELS, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.funnel_as_of import segment_members, stages_of
+from services.projection_runtime.projector import Projector
+from services.projection_runtime.registry import READ_MODELS, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import Database
-from services.replay import replay_until
+from services.projection_runtime.replay import replay_until
 from tests.conftest import T0
 
 OWNERS = ("李娜", "王伟")
@@ -217,13 +217,13 @@ def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
         w.app.close_campaign(campaign_id, meta)
 
 
-def funnel_answers(app: CrmApplication, store: ReadStore, as_of: datetime) -> dict[str, Any]:
+def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
     queries = FunnelQueries(store)
     return {(pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3)
             for pipeline in ("sales", "marketing", "service") for f in FILTERS}
 
 
-def replayed_funnel_answers(app: CrmApplication, replayed: ReadStore, as_of: datetime) -> dict[str, Any]:
+def replayed_funnel_answers(app: CrmApplication, replayed: ReadModelStore, as_of: datetime) -> dict[str, Any]:
     """The funnels from FunnelReplay; segment members come from the segments replayed to T."""
     replay = FunnelReplay(as_of)
     for _, event in app.read_log():
@@ -238,7 +238,7 @@ FILTERS = (FunnelFilters(), FunnelFilters(owner=OWNERS[0]), FunnelFilters(region
            FunnelFilters(segment="potential"), FunnelFilters(segment="ordinary"))
 
 
-def check_equivalence(app: CrmApplication, live: ReadStore, days: list[int], batch: int) -> None:
+def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int], batch: int) -> None:
     """Incremental (caught up in random batches) == replay to T == full rebuild of the same store."""
     models = [model() for model in READ_MODELS.values()]
     projector = Projector(app, live, models)
@@ -265,7 +265,7 @@ def run_example(database: Database, ops: list[tuple[str, int, int, bool]], days:
     """One property example on a fresh, empty database: apply the history, then check equivalence."""
     app = CrmApplication(database)
     app.ensure_default_pipelines()
-    live = ReadStore(database)
+    live = ReadModelStore(database)
     follower = Projector(app, live, [model() for model in READ_MODELS.values()])
     apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
     check_equivalence(app, live, days, batch)

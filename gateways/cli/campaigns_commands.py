@@ -13,7 +13,7 @@ from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.cli.common import console, crm_application, parse_instant, read_store
 from gateways.cli.render import when
 from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport, Totals
-from services.projector import ProjectionRace, Projector
+from services.projection_runtime.projector import ProjectionRace, Projector
 
 TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Revenue", "ROI", "CAC")
 

@@ -11,10 +11,10 @@ from rich.console import Console
 
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
-from services.projector import ReadModelStopped
-from services.read_models import UnknownReadModel
+from services.projection_runtime.projector import ReadModelStopped
+from services.projection_runtime.registry import UnknownReadModel
 from services.healing import log_to_stderr
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 from services.settings import SettingsError, database_from_environment
 
 console = Console()
@@ -48,8 +48,8 @@ def crm_application() -> Iterator[CrmApplication]:
 
 
 @contextmanager
-def read_store(app: CrmApplication) -> Iterator[ReadStore]:
-    store = ReadStore(app.database)
+def read_store(app: CrmApplication) -> Iterator[ReadModelStore]:
+    store = ReadModelStore(app.database)
     try:
         yield store
     finally:

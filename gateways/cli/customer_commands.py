@@ -13,7 +13,7 @@ from rich.table import Table
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
 from projections.timeline import Timeline, TimelineQueries, TimelineReadModel, UnknownCustomer
-from services.projector import ProjectionRace, Projector
+from services.projection_runtime.projector import ProjectionRace, Projector
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
 

@@ -1,4 +1,4 @@
-"""`crm db migrate`: the event log's DDL, run by the role that owns it (see services/log_migration.py)."""
+"""`crm db migrate`: the event log's DDL, run by the role that owns it (see services/storage/log_migration.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import psycopg
 import typer
 
 from gateways.cli.common import console, fail
-from services.log_migration import migrate_event_log
+from services.storage.log_migration import migrate_event_log
 from services.settings import SettingsError, database_from_environment, owner_database_from_environment
 
 db_app = typer.Typer(help="The PostgreSQL event log's schema and roles.", no_args_is_help=True)

@@ -9,7 +9,7 @@ import typer
 
 from gateways.cli.common import console, crm_application
 from gateways.cli.render import audit_table
-from services.audit import deal_audit_trail
+from services.deal_audit import deal_audit_trail
 
 deal_app = typer.Typer(help="Deals (opportunities).", no_args_is_help=True)
 

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from gateways.cli.common import console, crm_application, fail
-from services import bulk_import, history_export
+from services.history import exporter, importer
 
 
 def _progress() -> Progress:
@@ -26,7 +26,7 @@ def export_history(
         task = progress.add_task("Exporting", total=crm.event_count() or 1)
         started = time.perf_counter()
         with file.open("wb") as out:
-            count = history_export.export_history(crm, out, lambda done, total: progress.update(task, completed=done))
+            count = exporter.export_history(crm, out, lambda done, total: progress.update(task, completed=done))
         progress.update(task, completed=count or 1)
     console.print(f"Exported {count:,} events to {file} in {time.perf_counter() - started:.1f} s.")
 
@@ -34,7 +34,7 @@ def export_history(
 def import_history(
     file: Annotated[Path, typer.Argument(help="JSON Lines file written by `crm export`.", exists=True,
                                          dir_okay=False, readable=True)],
-    batch: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = bulk_import.DEFAULT_BATCH,
+    batch: Annotated[int, typer.Option(min=1, help="Events per transaction.")] = importer.DEFAULT_BATCH,
     jobs: Annotated[int | None, typer.Option(min=1, help="Processes that check and encode the lines on PostgreSQL "
                                                          "(default: one per core for files of 20 MiB or more, "
                                                          "else 1).")] = None,
@@ -50,7 +50,7 @@ def import_history(
 
         started = time.perf_counter()
         try:
-            count = bulk_import.import_history(crm, file, batch, update, jobs)
-        except bulk_import.ImportRefused as refused:
+            count = importer.import_history(crm, file, batch, update, jobs)
+        except importer.ImportRefused as refused:
             raise fail(f"{file}, {refused}; nothing was imported") from None
     console.print(f"Imported {count:,} events from {file} in {time.perf_counter() - started:.1f} s.")

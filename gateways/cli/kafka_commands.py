@@ -16,7 +16,7 @@ from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, Inb
                                     consumer_for, ensure_dlq_topic)
 from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
-from services.schema_lock import advisory_lock
+from services.storage.schema_lock import advisory_lock
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
 DEFAULT_BOOTSTRAP = os.environ.get("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:59092")

@@ -8,14 +8,14 @@ from gateways.cli.campaigns_commands import campaigns
 from gateways.cli.customer_commands import customer_app
 from gateways.cli.db_commands import db_app
 from gateways.cli.deal_commands import deal_app
-from gateways.cli.demo_command import demo
-from gateways.cli.funnel_command import funnel
+from gateways.cli.demo_commands import demo
+from gateways.cli.funnel_commands import funnel
 from gateways.cli.import_commands import export_history, import_history
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
 from gateways.cli.receipt_commands import receipts_app
 from gateways.cli.segments_commands import segments_app
-from gateways.cli.serve_command import serve
+from gateways.cli.serve_commands import serve
 from gateways.cli.tickets_commands import tickets
 
 app = typer.Typer(help="Event-sourced CRM.", no_args_is_help=True, pretty_exceptions_enable=False)

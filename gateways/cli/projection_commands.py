@@ -14,10 +14,10 @@ from rich.table import Table
 
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
-from services.parallel_rebuild import default_jobs, rebuild_in_parallel
-from services.projector import DEFAULT_BATCH, ProjectionRace, Projector
-from services.read_models import READ_MODELS, projector_for
-from services.schema_lock import advisory_lock
+from services.projection_runtime.parallel_rebuild import default_jobs, rebuild_in_parallel
+from services.projection_runtime.projector import DEFAULT_BATCH, ProjectionRace, Projector
+from services.projection_runtime.registry import READ_MODELS, projector_for
+from services.storage.schema_lock import advisory_lock
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]

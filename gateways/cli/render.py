@@ -10,7 +10,7 @@ from domain.deal import Deal
 from domain.pipeline import Pipeline
 from projections.funnel import FlowRow
 from projections.funnel_report import FunnelReport
-from services.audit import AuditEntry
+from services.deal_audit import AuditEntry
 
 
 def _percent(value: float | None) -> str:

@@ -15,8 +15,8 @@ from domain.segmentation import TIERS
 from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
 from projections.segments import CustomerSegment, Membership, SegmentQueries, SegmentsReadModel, TierCount
 from services.application import CrmApplication
-from services.projector import ProjectionRace, Projector
-from services.readstore import ReadStore
+from services.projection_runtime.projector import ProjectionRace, Projector
+from services.storage.read_model_store import ReadModelStore
 
 segments_app = typer.Typer(help="Customer value segments (RFM scores and tiers) as of an instant.",
                            invoke_without_command=True)
@@ -68,7 +68,7 @@ def history(
               lambda: console.print(_history_table(stays, customer_id, instant)))
 
 
-def _caught_up(crm: CrmApplication, store: ReadStore) -> SegmentQueries:
+def _caught_up(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
     try:
         Projector(crm, store, [SegmentsReadModel()]).catch_up()
     except ProjectionRace:

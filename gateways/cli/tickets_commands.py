@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gateways.cli.common import console, crm_application, parse_instant, read_store
 from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport, TicketsReadModel
-from services.projector import ProjectionRace, Projector
+from services.projection_runtime.projector import ProjectionRace, Projector
 
 BREACHES_SHOWN = 10
 

@@ -17,8 +17,8 @@ from gateways.http.routes import ROUTERS
 from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
-from services.readstore import ReadStore
-from services.schema_lock import advisory_lock
+from services.storage.read_model_store import ReadModelStore
+from services.storage.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
 
 MAX_BODY_BYTES = 64 * 1024
@@ -35,7 +35,7 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
     """The API on `database`: opens the log and a read store now, closes them at shutdown."""
     crm = CrmApplication(database)
     crm.ensure_default_pipelines(Meta(actor="system"))
-    store = ReadStore(database)
+    store = ReadModelStore(database)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:

@@ -15,13 +15,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateways.http.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, error_response
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 
 EXEMPT = ("/health", "/docs", "/redoc", "/openapi.json", "/dashboard")
 
 
 class DatabaseProbe:
-    def __init__(self, store: ReadStore, interval: float = 0.5) -> None:
+    def __init__(self, store: ReadModelStore, interval: float = 0.5) -> None:
         self.store = store
         self.interval = interval
         self._lock = threading.Lock()

@@ -13,7 +13,7 @@ from domain.errors import DomainError
 from gateways.http.responses import OrjsonResponse
 from services.application import ConcurrencyConflict, NotFound
 from services.healing import TRANSIENT_DATABASE_ERRORS
-from services.projector import ReadModelStopped
+from services.projection_runtime.projector import ReadModelStopped
 
 
 # The database is down or unreachable (a restart, a network cut): the client may retry shortly.

@@ -5,7 +5,7 @@ broker before the new position (and the aggregate → customer keys it learnt) i
 crash or a broker outage re-sends (same `ce_id`, consumers deduplicate) and never loses an event.
 The message key is the customer the event is about, so one customer's events stay in order.
 Personal fields are published as they are stored, sealed with the key of the person they are about
-(`services/personal_data.py`): forgetting the person blinds every copy on Kafka and downstream.
+(`services/keys/key_store.py`): forgetting the person blinds every copy on Kafka and downstream.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from projections.base import Rows
 from projections.tables import Table
 from services.application import CrmApplication
 from services.healing import FIRST_PAUSE, LONGEST_PAUSE, TRANSIENT_DATABASE_ERRORS, Backoff, follow_until_stopped
-from services.projector import advance_position, start_positions
-from services.readstore import ReadStore
+from services.projection_runtime.projector import advance_position, start_positions
+from services.storage.read_model_store import ReadModelStore
 
 TOPIC = "crm.events"
 RELAY_NAME = "kafka-relay"
@@ -65,7 +65,7 @@ def partition_key(event: Any, rows: Rows) -> bytes:
 
 
 class KafkaRelay:
-    def __init__(self, app: CrmApplication, store: ReadStore, producer: KafkaProducer, topic: str = TOPIC,
+    def __init__(self, app: CrmApplication, store: ReadModelStore, producer: KafkaProducer, topic: str = TOPIC,
                  ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
         """`new_producer` replaces the producer after the broker failed to acknowledge a batch (see follow)."""
         self.new_producer = new_producer

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from services.application import CrmApplication
-from services.bulk_import import import_history, worker_count
-from services.parallel_rebuild import default_jobs, rebuild_in_parallel
-from services.readstore import ReadStore
+from services.history.importer import import_history, worker_count
+from services.projection_runtime.parallel_rebuild import default_jobs, rebuild_in_parallel
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 
 
@@ -47,7 +47,7 @@ def rebuild(url: str) -> dict[str, Any]:
     """`crm projections rebuild`'s code path: one worker process per core, each over a share of the read
     models. Peak RSS counts this process plus, for each worker, the largest worker's peak (an upper bound)."""
     app = CrmApplication(database_from_url(url))
-    store = ReadStore(app.database)
+    store = ReadModelStore(app.database)
     jobs = default_jobs()
     start_rss, started = rss_mb(), time.perf_counter()
     rebuild_in_parallel(app, store, [], jobs)

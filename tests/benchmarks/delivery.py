@@ -14,7 +14,7 @@ from gateways.kafka.cloudevents import encode
 from gateways.kafka.relay import RELAY_NAME, KafkaRelay, producer_for
 from projections.funnel_report import percentile
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 from tests.benchmarks.harness import Bench, Metric, log, ratio
 
 TARGET_P99_MS = 250
@@ -124,7 +124,7 @@ def latencies(bench: Bench, relay: KafkaRelay, deals: list[UUID]) -> tuple[list[
 def measure(bench: Bench) -> list[Metric]:
     app, plan = bench.app, bench.plan
     relay_topic, raw_topic = bench.topic(), bench.topic()
-    relay_store = ReadStore(app.database)
+    relay_store = ReadModelStore(app.database)
     relay = KafkaRelay(app, relay_store, producer_for(bench.bootstrap), relay_topic)
     try:
         log(f"relay: publishing the first {plan.relay_sample:,} events of the log, then the same with a raw producer")

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from projections.funnel import FunnelQueries
 from projections.funnel_report import percentile
-from services.funnel_replay import replay_funnel, stages_of
+from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from tests.benchmarks.harness import Bench, Metric, ratio
 
 TARGET_P95_MS = 50

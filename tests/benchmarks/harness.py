@@ -23,8 +23,8 @@ from typing import IO, Any
 import orjson
 
 from services.application import CrmApplication
-from services.bulk_import import DEFAULT_BATCH
-from services.readstore import ReadStore
+from services.history.importer import DEFAULT_BATCH
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.benchmarks.history import History, make_history
 from tests.integration import services
@@ -134,8 +134,8 @@ class Bench:
         return app
 
     @cached_property
-    def store(self) -> ReadStore:
-        store = ReadStore(self.app.database)
+    def store(self) -> ReadModelStore:
+        store = ReadModelStore(self.app.database)
         self._stack.callback(store.close)
         return store
 

@@ -1,4 +1,4 @@
-"""The benchmark's history: the seeded demo (services.demo.DemoHistory) exported to JSON Lines."""
+"""The benchmark's history: the seeded demo (services.demo.sample_data.DemoHistory) exported to JSON Lines."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 
 from services.application import CrmApplication
-from services.demo import DemoHistory, DemoSettings
-from services.history_export import export_history
+from services.demo.sample_data import DemoHistory, DemoSettings
+from services.history.exporter import export_history
 from services.settings import database_from_url
 
 EVENTS_PER_LEAD = 8.0  # measured: 294,000 events from 36,600 leads over 730 days (82,000 per 10,000 at small scale)

@@ -138,10 +138,10 @@ def load(port: int, token: str, deals: list[list[UUID]], seconds: float) -> tupl
 
 def measure(bench: Bench) -> list[Metric]:
     plan = bench.plan
-    if importlib.util.find_spec("gateways.cli.serve_command") is None:
+    if importlib.util.find_spec("gateways.cli.serve_commands") is None:
         return [Metric(NAME, None, "commands/s", None, None, None, f"≥ {TARGET_RATE:,}/s", None,
                        "HTTP app not available")]
-    from gateways.cli.serve_command import DEFAULT_WORKERS
+    from gateways.cli.serve_commands import DEFAULT_WORKERS
     deals = [open_deals(bench.app, plan.http_deals_per_client) for _ in range(plan.http_clients)]
     token, port = secrets.token_hex(16), _free_port()
     log_file = bench.workdir / "http-server.log"

@@ -10,8 +10,8 @@ from uuid import UUID
 import psycopg
 
 from services.application import CrmApplication
-from services.history_lines import numbered_lines, parse_event
-from services.personal_data import subjects_of
+from services.history.event_lines import numbered_lines, parse_event
+from services.keys.sealing import subjects_of
 from services.settings import database_from_url
 from tests.benchmarks.harness import Bench, Metric, ratio
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from services.read_models import projector_for
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.benchmarks.harness import Bench, Metric, ratio
 
@@ -15,7 +15,7 @@ TARGET_SPEEDUP = 10
 
 def naive_projection(bench: Bench) -> tuple[float, int]:
     """Events/s of `catch_up(limit=1)`'s steps, into a scratch store, over the first events of the log."""
-    store = ReadStore(database_from_url(bench.database()))
+    store = ReadModelStore(database_from_url(bench.database()))
     projector = projector_for(bench.app, store)
     covered, started = 0, time.perf_counter()
     while covered < bench.plan.naive_projection_sample:
@@ -38,6 +38,6 @@ def measure(bench: Bench) -> list[Metric]:
         "naive: one transaction per event (Projector.catch_up(limit=1)), sample extrapolated", round(naive_rate),
         speedup, f"≥ {TARGET_RATE:,} events/s and ≥ {TARGET_SPEEDUP}× naive",
         rate >= TARGET_RATE and speedup is not None and speedup >= TARGET_SPEEDUP,
-        {"events": events, "seconds": round(seconds, 2), "read_models": "all (services.read_models.READ_MODELS)",
+        {"events": events, "seconds": round(seconds, 2), "read_models": "all (services.projection_runtime.registry.READ_MODELS)",
          "naive_sample_events": sample, "naive_extrapolated_seconds": round(events / naive_rate, 1)},
     )]

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from services.application import CrmApplication
-from services.bulk_import import import_history
-from services.history_export import export_history
-from services.read_models import projector_for
-from services.readstore import ReadStore
+from services.history.importer import import_history
+from services.history.exporter import export_history
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.benchmarks.harness import Bench, Metric, log, ratio
 from tests.benchmarks.whale import whale_history
@@ -44,7 +44,7 @@ def _whale_log(url: str, deals: int, workdir: Path) -> int:
 
 def _rebuild_seconds(url: str, name: str) -> float:
     app = CrmApplication(database_from_url(url))
-    store = ReadStore(app.database)
+    store = ReadModelStore(app.database)
     try:
         projector = projector_for(app, store, [name])
         started = time.perf_counter()

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from services.application import CrmApplication
-from services.demo import DemoHistory, DemoSettings
+from services.demo.sample_data import DemoHistory, DemoSettings
 from services.settings import database_from_url
 from tests.api_server import running_api
 

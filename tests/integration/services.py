@@ -202,7 +202,7 @@ def temporary_database(server_url: str, prefix: str = "crm_test", migrated: bool
     import psycopg
     from psycopg import sql
 
-    from services.log_migration import migrate_event_log
+    from services.storage.log_migration import migrate_event_log
     from services.settings import database_from_url
 
     name, owner = unique_name(prefix), owner_url(server_url)

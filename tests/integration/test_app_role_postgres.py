@@ -2,7 +2,7 @@
 
 Before, the role the CRM ran as owned the log, so in one transaction it could disable the append-only trigger,
 rewrite one event, delete another and re-enable it. Now an owner role sets the log up (`crm db migrate`,
-services/log_migration.py) and the application role — the one every integration test runs as (fixtures in
+services/storage/log_migration.py) and the application role — the one every integration test runs as (fixtures in
 services.py) — may only read and append: everything else is refused by PostgreSQL's privileges.
 """
 
@@ -20,10 +20,10 @@ from eventsourcing.utils import Environment
 
 from domain.customer import Customer
 from services.application import CrmApplication
-from services.log_migration import migrate_event_log
-from services.log_protection import LogNotMigrated, protect_event_log
-from services.personal_data import KeyStore
-from services.readstore import ReadStore
+from services.storage.log_migration import migrate_event_log
+from services.storage.log_protection import LogNotMigrated, protect_event_log
+from services.keys.key_store import KeyStore
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -182,7 +182,7 @@ def test_migrate_takes_over_a_log_the_application_role_created_in_a_single_role_
         with InfrastructureFactory.construct(env) as factory:  # what the application did at start
             factory.application_recorder()
         protect_event_log(database, "crm_events")
-        old_keys = KeyStore(ReadStore(database))  # in schema public, as the application's tables were
+        old_keys = KeyStore(ReadModelStore(database))  # in schema public, as the application's tables were
         old_keys.ensure(["subject-1"])
         key = old_keys.key("subject-1")
         old_keys.store.close()
@@ -193,7 +193,7 @@ def test_migrate_takes_over_a_log_the_application_role_created_in_a_single_role_
 
         assert {what.split(" ")[0] for what in done.adopted} == {"database", "table", "type", "function"}
         assert done.moved == ["crm_personal_forgettings", "crm_personal_keys"]  # what KeyStore creates
-        keys = KeyStore(ReadStore(database))
+        keys = KeyStore(ReadModelStore(database))
         assert keys.key("subject-1") == key  # not a fresh, empty key table: nobody was forgotten by the move
         keys.store.close()
         customer_id = _saved_customer(url)

@@ -9,7 +9,7 @@ from kafka import KafkaConsumer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
 from . import services
@@ -23,7 +23,7 @@ def _wait(condition: callable, timeout: float, what: str) -> None:
 
 
 def test_the_relay_rides_out_a_broker_outage(crm_pg: CrmApplication, kafka_bootstrap: str, kafka_topic: str) -> None:
-    store = ReadStore(crm_pg.database)
+    store = ReadModelStore(crm_pg.database)
     producer = producer_for(kafka_bootstrap)
     relay = KafkaRelay(crm_pg, store, producer, topic=kafka_topic)
     stop = threading.Event()

@@ -8,16 +8,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services import bulk_import, history_export
+from services.history import exporter, importer
 from services.application import CrmApplication
-from services.import_workers import ImportWorkers
+from services.history.import_workers import ImportWorkers
 from services.settings import database_from_url
 from tests.history_of_every_event import record_every_event
 
 
 def _export(app: CrmApplication, path: Path) -> Path:
     with path.open("wb") as out:
-        history_export.export_history(app, out)
+        exporter.export_history(app, out)
     return path
 
 
@@ -35,7 +35,7 @@ def test_every_event_type_imported_by_copy_exports_to_the_same_file_in_a_gap_fre
                                                                                        tmp_path, jobs) -> None:
     app = CrmApplication(database_from_url(pg_database))
 
-    count = bulk_import.import_history(app, exported, batch=10, jobs=jobs)
+    count = importer.import_history(app, exported, batch=10, jobs=jobs)
 
     assert [n for n, _ in app.read_log()] == list(range(1, count + 1))
     assert _export(app, tmp_path / "again.jsonl").read_bytes() == exported.read_bytes()
@@ -51,8 +51,8 @@ def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_pa
     bad.write_bytes(b"\n".join([*lines[:-1], orjson.dumps(last)]) + b"\n")
     app = CrmApplication(database_from_url(pg_database))
 
-    with pytest.raises(bulk_import.ImportRefused, match=f"line {len(lines)}:"):
-        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
+    with pytest.raises(importer.ImportRefused, match=f"line {len(lines)}:"):
+        importer.import_history(app, bad, batch=10, jobs=jobs)
 
     assert app.event_count() == 0
     assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == [(0,)]
@@ -64,14 +64,14 @@ def test_a_file_changed_after_its_check_rolls_back_the_copy_of_the_batch_that_ch
                                                                                       tmp_path, jobs) -> None:
     app = CrmApplication(database_from_url(pg_database))
     with exported.open("rb") as file:
-        checked = bulk_import.check_history(app, file, batch=10)
+        checked = importer.check_history(app, file, batch=10)
     changed = tmp_path / "changed.jsonl"
     changed.write_bytes(exported.read_bytes().replace("已远程协助处理".encode(), "已远程处理".encode()))
 
     workers = ImportWorkers(pg_database, jobs, datetime.now(timezone.utc)) if jobs > 1 else None
 
-    with changed.open("rb") as file, pytest.raises(bulk_import.FileChanged):
-        bulk_import.HistoryWriter(app, 10, workers).write(file, checked, lambda done: None)
+    with changed.open("rb") as file, pytest.raises(importer.FileChanged):
+        importer.HistoryWriter(app, 10, workers).write(file, checked, lambda done: None)
 
     if workers:
         workers.close()
@@ -90,11 +90,11 @@ def test_the_first_bad_line_is_named_whichever_process_found_it(pg_database, exp
     bad.write_bytes(b"\n".join([*lines[:2], orjson.dumps(third), lines[3], b"{not json", *lines[5:]]) + b"\n")
     app = CrmApplication(database_from_url(pg_database))
 
-    with pytest.raises(bulk_import.ImportRefused, match="^line 3: .*expected version"):
-        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
+    with pytest.raises(importer.ImportRefused, match="^line 3: .*expected version"):
+        importer.import_history(app, bad, batch=10, jobs=jobs)
     bad.write_bytes(b"\n".join([*lines[:4], b"{not json", *lines[5:]]) + b"\n")  # found by a worker (parsing)
-    with pytest.raises(bulk_import.ImportRefused, match="^line 5: not valid JSON"):
-        bulk_import.import_history(app, bad, batch=10, jobs=jobs)
+    with pytest.raises(importer.ImportRefused, match="^line 5: not valid JSON"):
+        importer.import_history(app, bad, batch=10, jobs=jobs)
 
     assert app.event_count() == 0
     app.close()

@@ -13,9 +13,9 @@ from kafka import KafkaConsumer
 
 from gateways.kafka.cloudevents import decode_headers
 from services.application import CrmApplication
-from services.demo import DemoHistory, DemoSettings
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 
 CRM = [sys.executable, "-m", "gateways.cli.main"]
@@ -48,7 +48,7 @@ def _kill_when(process: subprocess.Popen, moved: callable, timeout: float = 60) 
 
 def test_killed_projector_resumes_to_the_same_read_models_as_a_clean_rebuild(history: CrmApplication) -> None:
     url = history.database.url
-    store = ReadStore(history.database)
+    store = ReadModelStore(history.database)
     projector = projector_for(history, store)
     head = history.event_count()
 
@@ -75,7 +75,7 @@ def test_killed_projector_resumes_to_the_same_read_models_as_a_clean_rebuild(his
 def test_killed_relay_delivers_every_event_at_least_once(history: CrmApplication, kafka_bootstrap: str,
                                                          kafka_topic: str) -> None:
     url, head = history.database.url, history.event_count()
-    store = ReadStore(history.database)
+    store = ReadModelStore(history.database)
     projector_for(history, store)  # creates the table where the relay keeps its position
     position = lambda: store.query(  # noqa: E731
         "SELECT COALESCE(MAX(position), 0) FROM projection_positions WHERE name = 'kafka-relay'")[0][0]

@@ -24,8 +24,8 @@ from gateways.http.app import create_app
 from gateways.kafka.inbound import DLQ_RETENTION_MS, InboundConsumer, consumer_for, ensure_dlq_topic
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
-from services.read_models import projector_for
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.forgetting import SECRETS, leaked, record_person, record_someone_else
@@ -78,7 +78,7 @@ def _inbound(crm: CrmApplication, bootstrap: str, inbound: str, dlq: str, custom
     assert done == len(messages)
 
 
-def _relay_and_project(crm: CrmApplication, store: ReadStore, bootstrap: str, topic: str) -> None:
+def _relay_and_project(crm: CrmApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
     producer = producer_for(bootstrap)
     relay = KafkaRelay(crm, store, producer, topic=topic)
     while relay.run_batch():
@@ -129,7 +129,7 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
     with TestClient(api) as client:
         crm: CrmApplication = api.state.crm
         events_table = crm.recorder.events_table_name.split(".")[-1]
-        store = ReadStore(database)
+        store = ReadModelStore(database)
         ids = {name: str(value) for name, value in record_person(crm).items()}
         other = record_someone_else(crm)
         registered = client.post("/customers", headers={**auth("sales"), "Idempotency-Key": "k-1"},
@@ -203,8 +203,8 @@ def test_the_dlq_keeps_what_an_operator_needs_and_has_a_retention(
 @pytest.mark.parametrize("jobs", [1, 2])  # 2: worker processes encode chunks, a deal's events in several
 def test_a_person_imported_into_postgres_is_forgotten_everywhere(pg_database: str, tmp_path: Path,
                                                                  jobs: int) -> None:
-    from services import bulk_import
-    from services.history_export import export_history
+    from services.history import importer
+    from services.history.exporter import export_history
 
     source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
     source.ensure_default_pipelines(at(-1))
@@ -213,8 +213,8 @@ def test_a_person_imported_into_postgres_is_forgotten_everywhere(pg_database: st
         export_history(source, out)
     source.close()
     target = CrmApplication(database_from_url(pg_database))
-    bulk_import.import_history(target, tmp_path / "history.jsonl", batch=3, jobs=jobs)
-    store = ReadStore(target.database)
+    importer.import_history(target, tmp_path / "history.jsonl", batch=3, jobs=jobs)
+    store = ReadModelStore(target.database)
     projector_for(target, store).catch_up()
 
     target.forget_customer(ids["customer"], at(20, "dpo"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services import bulk_import, history_export
+from services.history import exporter, importer
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.unit.test_import_rules import record_sale
@@ -19,7 +19,7 @@ def lines(tmp_path: Path) -> list[dict]:
     source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
     record_sale(source)
     with (tmp_path / "history.jsonl").open("wb") as out:
-        history_export.export_history(source, out)
+        exporter.export_history(source, out)
     source.close()
     return [orjson.loads(line) for line in (tmp_path / "history.jsonl").read_bytes().splitlines()]
 
@@ -40,12 +40,12 @@ def test_the_first_rule_broken_in_file_order_is_named_whichever_process_found_it
     bad.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     app = CrmApplication(database_from_url(pg_database))
 
-    with pytest.raises(bulk_import.ImportRefused, match=f"^line {won + 1}: crm.Deal.Won .*field 'occurred_at'"):
-        bulk_import.import_history(app, bad, batch=4, jobs=jobs)
+    with pytest.raises(importer.ImportRefused, match=f"^line {won + 1}: crm.Deal.Won .*field 'occurred_at'"):
+        importer.import_history(app, bad, batch=4, jobs=jobs)
     lines[won]["data"]["occurred_at"] = "2026-03-07T09:00:00Z"
     bad.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    with pytest.raises(bulk_import.ImportRefused, match=f"^line {touch + 1}: .*field 'channel': unknown touch"):
-        bulk_import.import_history(app, bad, batch=4, jobs=jobs)
+    with pytest.raises(importer.ImportRefused, match=f"^line {touch + 1}: .*field 'channel': unknown touch"):
+        importer.import_history(app, bad, batch=4, jobs=jobs)
 
     assert app.event_count() == 0
     app.close()

@@ -11,13 +11,13 @@ from kafka import KafkaConsumer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
 
 @pytest.fixture
 def relay(crm_pg: CrmApplication, kafka_bootstrap: str, kafka_topic: str) -> Iterator[KafkaRelay]:
-    store = ReadStore(crm_pg.database)
+    store = ReadModelStore(crm_pg.database)
     producer = producer_for(kafka_bootstrap)
     yield KafkaRelay(crm_pg, store, producer, topic=kafka_topic)
     producer.close()

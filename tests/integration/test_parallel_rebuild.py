@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 from services.application import CrmApplication
-from services.demo import DemoHistory, DemoSettings
-from services.parallel_rebuild import rebuild_in_parallel
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.parallel_rebuild import rebuild_in_parallel
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 
 
@@ -17,7 +17,7 @@ def test_a_rebuild_in_worker_processes_equals_one_in_a_single_process(pg_databas
     app = CrmApplication(database_from_url(pg_database))
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=5, leads=300, days=200)).run()
-    store = ReadStore(app.database)
+    store = ReadModelStore(app.database)
     instants = [e.occurred_at for _, e in app.read_log()][:: app.event_count() // 3]
     projector_for(app, store).rebuild()
     single = [summaries(app, store, t) for t in instants]

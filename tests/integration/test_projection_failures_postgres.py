@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from services.application import CrmApplication
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.unit.test_import_rules import record_sale
@@ -18,7 +18,7 @@ NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
 def test_an_unappliable_event_stops_one_read_model_until_it_is_passed_by(pg_database) -> None:
     app = CrmApplication(database_from_url(pg_database))
-    store = ReadStore(app.database)
+    store = ReadModelStore(app.database)
     record_sale(app)
     lead = write_unappliable_event(app)
     bad = app.event_count()

@@ -2,8 +2,8 @@
 
 from domain.deal import Deal
 from services.application import CrmApplication
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.schema_evolution import lost_deals
@@ -20,7 +20,7 @@ def test_old_shape_events_upcast_and_rebuild_identically(postgres_url: str) -> N
             lost_deals(app, old_shape)
             losses = [(e.reason, e.competitor) for _, e in app.read_log() if isinstance(e, Deal.Lost)]
             assert losses == [("选择了竞争对手", ""), ("选择了竞争对手", "金蝶")]
-            store = ReadStore(app.database)
+            store = ReadModelStore(app.database)
             projector_for(app, store).rebuild()
             answers.append(summaries(app, store, at(10).occurred_at))
             store.close()

@@ -25,8 +25,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from domain.customer import Customer
 from gateways.kafka.cloudevents import decode_headers
 from services.application import CrmApplication
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
 from . import services
@@ -139,7 +139,7 @@ def test_the_projections_follower_process_rides_out_a_postgresql_restart(crm_pg:
         assert follower.poll() is None
     assert "projections follow: " in _log(tmp_path) and "retrying in" in _log(tmp_path)
 
-    store = ReadStore(crm_pg.database)
+    store = ReadModelStore(crm_pg.database)
     projector = projector_for(crm_pg, store)
     assert all(state.lag == 0 for state in projector.status())
     instant = max(e.occurred_at for _, e in crm_pg.read_log())

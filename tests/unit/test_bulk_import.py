@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import export_history, import_history
-from services import bulk_import, history_export, history_lines
+from services.history import event_lines, exporter, importer
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
@@ -60,7 +60,7 @@ def target(tmp_path: Path) -> Iterator[CrmApplication]:
 
 def _export(app: CrmApplication, path: Path) -> Path:
     with path.open("wb") as out:
-        history_export.export_history(app, out)
+        exporter.export_history(app, out)
     return path
 
 
@@ -81,7 +81,7 @@ def _write(path: Path, records: list[Any]) -> Path:
 def test_export_then_import_into_an_empty_log_gives_identical_events(source, target, tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
 
-    count = bulk_import.import_history(target, file, batch=4)
+    count = importer.import_history(target, file, batch=4)
 
     assert count == source.event_count() == 19
     assert _history(target) == _history(source)
@@ -93,16 +93,16 @@ def test_every_event_type_exports_imports_and_exports_again_to_the_same_file(tar
     file, expected = _export(every, tmp_path / "every.jsonl"), _history(every)
     every.close()
 
-    bulk_import.import_history(target, file, batch=7)
+    importer.import_history(target, file, batch=7)
 
     assert _history(target) == expected
     assert _export(target, tmp_path / "again.jsonl").read_bytes() == file.read_bytes()
 
 
 def test_batches_cut_in_chunks_of_any_size_import_the_same_log(source, target, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(bulk_import, "KEY_CHUNK", 3)  # batches of 7 are written in chunks of 3, 3 and 1
+    monkeypatch.setattr(importer, "KEY_CHUNK", 3)  # batches of 7 are written in chunks of 3, 3 and 1
 
-    bulk_import.import_history(target, _export(source, tmp_path / "history.jsonl"), batch=7)
+    importer.import_history(target, _export(source, tmp_path / "history.jsonl"), batch=7)
 
     assert _history(target) == _history(source)
 
@@ -111,13 +111,13 @@ def test_a_file_changed_after_its_check_stops_the_import_before_the_batch_that_c
                                                                                           tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
     with file.open("rb") as checked_file:
-        checked = bulk_import.check_history(target, checked_file, batch=5)
+        checked = importer.check_history(target, checked_file, batch=5)
     lines = _lines(file)
     lines[7]["data"]["actor"] = "冒名者"
     changed = _write(tmp_path / "changed.jsonl", lines)
 
-    with changed.open("rb") as source_file, pytest.raises(bulk_import.FileChanged, match="5 events were imported"):
-        bulk_import.HistoryWriter(target, batch=5).write(source_file, checked, lambda done: None)
+    with changed.open("rb") as source_file, pytest.raises(importer.FileChanged, match="5 events were imported"):
+        importer.HistoryWriter(target, batch=5).write(source_file, checked, lambda done: None)
 
     assert target.event_count() == 5
 
@@ -125,18 +125,18 @@ def test_a_file_changed_after_its_check_stops_the_import_before_the_batch_that_c
 def test_a_file_cut_short_after_its_check_says_how_much_was_imported(source, target, tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
     with file.open("rb") as checked_file:
-        checked = bulk_import.check_history(target, checked_file, batch=5)
+        checked = importer.check_history(target, checked_file, batch=5)
     _write(file, _lines(file)[:10])
 
-    with file.open("rb") as cut, pytest.raises(bulk_import.FileChanged, match="ended after 10 of the 19"):
-        bulk_import.HistoryWriter(target, batch=5).write(cut, checked, lambda done: None)
+    with file.open("rb") as cut, pytest.raises(importer.FileChanged, match="ended after 10 of the 19"):
+        importer.HistoryWriter(target, batch=5).write(cut, checked, lambda done: None)
 
     assert target.event_count() == 10
 
 
 def test_chinese_text_is_written_as_utf8_and_read_back_intact(source, target, tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
-    bulk_import.import_history(target, file)
+    importer.import_history(target, file)
 
     assert "首次沟通，了解需求".encode() in file.read_bytes()
     contacted = next(e for _, e in target.read_log() if type(e).__qualname__ == "Lead.Contacted")
@@ -144,7 +144,7 @@ def test_chinese_text_is_written_as_utf8_and_read_back_intact(source, target, tm
 
 
 def test_imported_personal_data_is_sealed_in_the_log_like_any_other(source, target, tmp_path) -> None:
-    bulk_import.import_history(target, _export(source, tmp_path / "history.jsonl"))
+    importer.import_history(target, _export(source, tmp_path / "history.jsonl"))
 
     captured = next(n for n in target.recorder.select_notifications(1, 100) if n.topic.endswith("Lead.Captured"))
     assert "王芳".encode() not in captured.state and b"pii:v1:" in captured.state
@@ -164,7 +164,7 @@ def test_a_line_is_type_subject_version_and_the_events_own_fields(source, tmp_pa
 def test_imported_events_keep_business_time_and_the_time_they_were_recorded(source, target, tmp_path) -> None:
     file = _export(source, tmp_path / "history.jsonl")
 
-    bulk_import.import_history(target, file)
+    importer.import_history(target, file)
 
     events, originals = [e for _, e in target.read_log()], [e for _, e in source.read_log()]
     assert [e.occurred_at for e in events] == [e.occurred_at for e in originals]
@@ -177,7 +177,7 @@ def test_lines_without_their_recorded_time_are_recorded_now(source, target, tmp_
         del line["recorded_at"]  # a file exported before `recorded_at` existed
     before = datetime.now(timezone.utc)
 
-    bulk_import.import_history(target, _write(tmp_path / "old.jsonl", lines))
+    importer.import_history(target, _write(tmp_path / "old.jsonl", lines))
 
     events = [e for _, e in target.read_log()]
     assert [e.occurred_at for e in events] == [e.occurred_at for _, e in source.read_log()]
@@ -196,15 +196,15 @@ def test_the_log_keeps_the_files_order_across_batches(source, target, tmp_path) 
     lines = _lines(_export(source, tmp_path / "history.jsonl"))
     reordered = _write(tmp_path / "reordered.jsonl", lines[3:] + lines[:3])  # the pipelines last
 
-    bulk_import.import_history(target, reordered, batch=5)
+    importer.import_history(target, reordered, batch=5)
 
     logged = [(n, str(e.originator_id), e.originator_version) for n, e in target.read_log()]
     assert logged == [(n, line["subject"], line["version"]) for n, line in enumerate(lines[3:] + lines[:3], 1)]
 
 
 def _refused(target: CrmApplication, file: Path) -> str:
-    with pytest.raises(bulk_import.ImportRefused) as refused:
-        bulk_import.import_history(target, file, batch=2)
+    with pytest.raises(importer.ImportRefused) as refused:
+        importer.import_history(target, file, batch=2)
     assert target.event_count() == 0
     return str(refused.value)
 
@@ -265,8 +265,8 @@ def test_events_the_log_already_holds_are_refused_and_nothing_more_is_written(so
     first = _lines(file)[0]
     before = source.event_count()
 
-    with pytest.raises(bulk_import.ImportRefused) as refused:
-        bulk_import.import_history(source, file)
+    with pytest.raises(importer.ImportRefused) as refused:
+        importer.import_history(source, file)
 
     assert str(refused.value) == (f"line 1: crm.Pipeline.Defined of {first['subject']} has version 1, "
                                   "but version 1 is the last in the log: expected version 2")
@@ -283,14 +283,14 @@ def test_an_aggregate_whose_first_events_are_missing_is_refused(source, target, 
 
 
 def test_the_schema_converts_with_the_event_classes_type_hints() -> None:
-    schema = history_lines.SCHEMAS["crm.Deal.Opened"]
+    schema = event_lines.SCHEMAS["crm.Deal.Opened"]
 
     assert set(schema.fields) == {f.name for f in dataclasses.fields(schema.cls)} - {
         "originator_id", "originator_version", "timestamp", "originator_topic"}
     assert schema.fields["expected_close"]("2026-06-30") == date(2026, 6, 30)
     assert schema.fields["expected_close"](None) is None
     with pytest.raises(ValueError, match="True is not of type int"):
-        history_lines.SCHEMAS["crm.Ticket.SatisfactionRated"].fields["score"](True)
+        event_lines.SCHEMAS["crm.Ticket.SatisfactionRated"].fields["score"](True)
 
 
 # --- the commands ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from domain.base import Meta
 from gateways.cli.common import crm_application
-from gateways.cli.demo_command import months_before
+from gateways.cli.demo_commands import months_before
 from gateways.cli.main import app
 
 runner = CliRunner()

@@ -17,8 +17,8 @@ from domain.lead import Lead
 from gateways.cli.main import app as cli
 from gateways.kafka.cloudevents import encode
 from services.application import CrmApplication
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -72,7 +72,7 @@ def test_before_forgetting_everyone_with_access_reads_the_data(crm_file: CrmAppl
 
 def test_forgetting_makes_the_data_unreadable_everywhere_but_keeps_every_count(crm_file: CrmApplication) -> None:
     lead, customer, deal = _person(crm_file)
-    store = ReadStore(crm_file.database)
+    store = ReadModelStore(crm_file.database)
     projector_for(crm_file, store).catch_up()
     before = summaries(crm_file, store, at(30).occurred_at)
 
@@ -98,7 +98,7 @@ def test_forgetting_makes_the_data_unreadable_everywhere_but_keeps_every_count(c
 
 def test_a_rebuild_after_forgetting_equals_the_incremental_read_models(crm_file: CrmApplication) -> None:
     _, customer, _ = _person(crm_file)
-    store = ReadStore(crm_file.database)
+    store = ReadModelStore(crm_file.database)
     projector = projector_for(crm_file, store)
     projector.catch_up()
     crm_file.forget_customer(customer, at(10, "dpo"))
@@ -170,7 +170,7 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
     from fastapi.testclient import TestClient
 
     from gateways.http.app import create_app
-    from services.history_export import export_history
+    from services.history.exporter import export_history
     from tests.forgetting import leaked, record_person, record_someone_else
     from tests.unit.http.conftest import auth, registry
 
@@ -181,7 +181,7 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
         crm: CrmApplication = api.state.crm
         ids = {name: str(value) for name, value in record_person(crm).items()}
         other = record_someone_else(crm)
-        store = ReadStore(database)
+        store = ReadModelStore(database)
         projector_for(crm, store).catch_up()
         crm.forget_customer(UUID(ids["customer"]), at(20, "dpo"))
         projector_for(crm, store).catch_up()
@@ -207,8 +207,8 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
 
 @pytest.mark.parametrize("batch", [2, 1000])  # a deal's later events in other batches than its opening, or not
 def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path: Path, batch: int) -> None:
-    from services import bulk_import
-    from services.history_export import export_history
+    from services.history import importer
+    from services.history.exporter import export_history
     from tests.forgetting import leaked, record_person
 
     source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
@@ -217,7 +217,7 @@ def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path:
     with (tmp_path / "history.jsonl").open("wb") as out:
         export_history(source, out)
     target = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'target.db'}"))
-    bulk_import.import_history(target, tmp_path / "history.jsonl", batch=batch)
+    importer.import_history(target, tmp_path / "history.jsonl", batch=batch)
 
     target.forget_customer(ids["customer"], at(20, "dpo"))
 
@@ -230,9 +230,9 @@ def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path:
 def test_a_key_made_before_its_records_person_is_known_is_bound_when_the_person_comes(tmp_path: Path) -> None:
     """Import workers encode chunks in any order: a deal's later event may make its key before its Opened
     line names the customer."""
-    from services.personal_data import KeyStore
+    from services.keys.key_store import KeyStore
 
-    keys = KeyStore(ReadStore(database_from_url(f"sqlite:///{tmp_path / 'keys.db'}")))
+    keys = KeyStore(ReadModelStore(database_from_url(f"sqlite:///{tmp_path / 'keys.db'}")))
     customer, deal, other_deal = "c" * 8 + "-0000-4000-8000-000000000001", "d" * 8 + "-0000-4000-8000-000000000002", \
         "e" * 8 + "-0000-4000-8000-000000000003"
     keys.ensure({deal: None, other_deal: None})
@@ -249,7 +249,7 @@ def test_a_key_made_before_its_records_person_is_known_is_bound_when_the_person_
 
 
 def test_a_key_table_from_before_keys_were_bound_to_people_gets_the_column_and_keeps_its_keys(tmp_path: Path) -> None:
-    from services.personal_data import KeyStore
+    from services.keys.key_store import KeyStore
 
     path = tmp_path / "old.db"
     connection = sqlite3.connect(path)
@@ -258,7 +258,7 @@ def test_a_key_table_from_before_keys_were_bound_to_people_gets_the_column_and_k
     connection.commit()
     connection.close()
 
-    keys = KeyStore(ReadStore(database_from_url(f"sqlite:///{path}")))
+    keys = KeyStore(ReadModelStore(database_from_url(f"sqlite:///{path}")))
     keys.ensure({"deal-1": "old-customer"})
     KeyStore(keys.store)  # a second start finds the column
 
@@ -267,11 +267,11 @@ def test_a_key_table_from_before_keys_were_bound_to_people_gets_the_column_and_k
 
 
 def test_another_process_stops_opening_a_forgotten_persons_data_within_a_second(tmp_path: Path) -> None:
-    from services.personal_data import KeyStore
+    from services.keys.key_store import KeyStore
 
     url = f"sqlite:///{tmp_path / 'keys.db'}"
-    serving = KeyStore(ReadStore(database_from_url(url)), recheck=0.2)  # e.g. an API worker, keys cached
-    forgetting = KeyStore(ReadStore(database_from_url(url)))  # e.g. `crm customer forget`
+    serving = KeyStore(ReadModelStore(database_from_url(url)), recheck=0.2)  # e.g. an API worker, keys cached
+    forgetting = KeyStore(ReadModelStore(database_from_url(url)))  # e.g. `crm customer forget`
     customer = "c" * 8 + "-0000-4000-8000-000000000001"
     sealed = serving.seal(customer, "王小明")
     assert serving.unseal(sealed) == "王小明"

@@ -10,10 +10,10 @@ from projections.funnel import FunnelQueries, FunnelReadModel
 from projections.funnel_report import FunnelFilters, FunnelReport, build_report
 from projections.tables import micros
 from services.application import CrmApplication
-from services.funnel_replay import replay_funnel, stages_of
-from services.read_models import projector_for
-from services.readstore import ReadStore
-from services.replay import replay_until
+from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
+from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import T0, at
 
@@ -55,7 +55,7 @@ def _any_pipeline(path: str, crm: CrmApplication, monkeypatch: pytest.MonkeyPatc
     if path == "replay":
         yield lambda pipeline, instant, **options: replay_funnel(crm, pipeline, instant, **options)
         return
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, store).catch_up()
     queries = FunnelQueries(store)
     if path == "scanned read model":
@@ -147,7 +147,7 @@ def test_the_funnel_before_any_deal_is_empty(funnel: Report) -> None:
 
 
 def test_flow_between_two_instants(crm: CrmApplication, history: dict[str, object]) -> None:
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, store).catch_up()
 
     flow = {r.stage: r for r in FunnelQueries(store).flow("sales", stages_of(crm, "sales"), _when(3), _when(7))}
@@ -223,7 +223,7 @@ def test_a_stage_inserted_later_keeps_every_path_in_agreement(crm: CrmApplicatio
     crm.insert_stage("sales", "demo", "产品演示", "first_contact", at(2))
     late = crm.open_deal("sales", customer, "晚", "200", "CNY", "李娜", at(3))
     crm.change_stage(late, "demo", "", at(4))
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, store).catch_up()
     queries, stages = FunnelQueries(store), stages_of(crm, "sales")
 
@@ -239,7 +239,7 @@ def test_a_deal_dated_before_its_pipeline_was_defined_replays_to_any_instant(crm
     customer = crm.register_customer("王五", "新公司", "华北", "金融", "web", at(0))
     deal = crm.open_deal("channel", customer, "早", "100", "CNY", "李娜", at(1))  # back-dated, as an import would
     crm.change_stage(deal, "quote", "", at(2))
-    live = ReadStore(database_from_url("memory://"))
+    live = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, live).catch_up()
     stages = stages_of(crm, "channel")
 

@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import import_history as import_command
-from services import bulk_import, history_export
+from services.history import exporter, importer
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
@@ -47,7 +47,7 @@ def history(tmp_path: Path) -> Lines:
     source = _app(tmp_path / "source.db")
     record_sale(source)
     with (tmp_path / "history.jsonl").open("wb") as out:
-        history_export.export_history(source, out)
+        exporter.export_history(source, out)
     source.close()
     return [orjson.loads(line) for line in (tmp_path / "history.jsonl").read_bytes().splitlines()]
 
@@ -62,8 +62,8 @@ def _write(path: Path, lines: Lines) -> Path:
 
 
 def _refused(target: CrmApplication, path: Path, batch: int = 3) -> str:
-    with pytest.raises(bulk_import.ImportRefused) as refused:
-        bulk_import.import_history(target, path, batch=batch)
+    with pytest.raises(importer.ImportRefused) as refused:
+        importer.import_history(target, path, batch=batch)
     assert target.event_count() == 0
     return str(refused.value)
 
@@ -136,7 +136,7 @@ def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_w
 
 
 def test_the_unchanged_history_imports(history, target, tmp_path) -> None:
-    assert bulk_import.import_history(target, _write(tmp_path / "good.jsonl", history), batch=3) == len(history)
+    assert importer.import_history(target, _write(tmp_path / "good.jsonl", history), batch=3) == len(history)
 
 
 def test_a_field_the_command_derives_must_match_the_state(history, target, tmp_path) -> None:
@@ -177,17 +177,17 @@ def test_a_bad_creation_is_named_rather_than_the_lines_that_waited_for_it(histor
 
 
 def test_events_appended_to_an_aggregate_in_the_log_follow_its_state_there(history, target, tmp_path) -> None:
-    bulk_import.import_history(target, _write(tmp_path / "good.jsonl", history))
+    importer.import_history(target, _write(tmp_path / "good.jsonl", history))
     before = target.event_count()
     won = _index(history, "crm.Deal.Won")
     lost = _following(history, won, "crm.Deal.Lost", from_stage="first_contact", reason="预算取消", competitor="")
 
-    with pytest.raises(bulk_import.ImportRefused, match="^line 1: .*cannot lose it: deal is won"):
-        bulk_import.import_history(target, _write(tmp_path / "more.jsonl", [lost]))
+    with pytest.raises(importer.ImportRefused, match="^line 1: .*cannot lose it: deal is won"):
+        importer.import_history(target, _write(tmp_path / "more.jsonl", [lost]))
     reopened = _following(history, won, "crm.Deal.Reopened", stage="proposal", reason="客户回心转意")
     lost["version"] += 1
     lost["data"]["from_stage"], lost["data"]["occurred_at"] = "proposal", "2026-03-21T09:00:00Z"
-    bulk_import.import_history(target, _write(tmp_path / "more.jsonl", [reopened, lost]))
+    importer.import_history(target, _write(tmp_path / "more.jsonl", [reopened, lost]))
 
     assert target.event_count() == before + 2
 

@@ -37,7 +37,7 @@ def test_the_code_keeps_the_layer_contract() -> None:
 @pytest.mark.parametrize(("module", "upward"), [
     ("domain/deal.py", "import services.settings"),
     ("projections/funnel.py", "import gateways.http.errors"),
-    ("services/projector.py", "from gateways.kafka import relay"),
+    ("services/projection_runtime/projector.py", "from gateways.kafka import relay"),
     ("projections/segments.py", "from services import settings"),
 ])
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, upward: str) -> None:

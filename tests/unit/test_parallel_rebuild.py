@@ -1,7 +1,7 @@
 """How `crm projections rebuild --jobs N` shares the read models out among worker processes."""
 
-from services.parallel_rebuild import shares
-from services.read_models import READ_MODELS
+from services.projection_runtime.parallel_rebuild import shares
+from services.projection_runtime.registry import READ_MODELS
 
 
 def test_every_read_model_goes_to_exactly_one_worker() -> None:

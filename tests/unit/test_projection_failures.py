@@ -18,9 +18,9 @@ from gateways.cli.main import app as cli
 from gateways.http.app import create_app
 from gateways.http.tokens import Principal, TokenRegistry, hash_token
 from services.application import CrmApplication
-from services.projector import ReadModelStopped
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.projector import ReadModelStopped
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.unit.test_import_rules import record_sale
@@ -53,8 +53,8 @@ def app(path: Path) -> Iterator[CrmApplication]:
 
 
 @pytest.fixture
-def store(app: CrmApplication) -> Iterator[ReadStore]:
-    read_store = ReadStore(app.database)
+def store(app: CrmApplication) -> Iterator[ReadModelStore]:
+    read_store = ReadModelStore(app.database)
     yield read_store
     read_store.close()
 

@@ -11,9 +11,9 @@ from projections.base import Rows
 from projections.funnel import FunnelReadModel
 from projections.tables import Table
 from services.application import CrmApplication
-from services.projector import ProjectionRace, Projector
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.projector import ProjectionRace, Projector
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -30,14 +30,14 @@ def _won_deal(app: CrmApplication, day: int) -> None:
     app.win_deal(app.open_deal("sales", customer, "ERP", "100", "CNY", "李娜", at(day)), at(day + 1))
 
 
-def _won(store: ReadStore) -> int:
+def _won(store: ReadModelStore) -> int:
     return store.query("SELECT COUNT(*) FROM funnel_intervals WHERE stage = 'won'")[0][0]
 
 
 def test_a_failing_batch_changes_nothing_and_is_handled_once_when_retried(sqlite_app: CrmApplication) -> None:
     for day in range(3):
         _won_deal(sqlite_app, day)
-    store = ReadStore(sqlite_app.database)
+    store = ReadModelStore(sqlite_app.database)
     model = FunnelReadModel()
     projector = Projector(sqlite_app, store, [model])
     handlers = model.handlers()
@@ -64,7 +64,7 @@ def test_a_failing_batch_changes_nothing_and_is_handled_once_when_retried(sqlite
 
 def test_two_projectors_cannot_both_apply_the_same_batch(sqlite_app: CrmApplication) -> None:
     _won_deal(sqlite_app, 0)
-    first, second = (Projector(sqlite_app, ReadStore(sqlite_app.database), [FunnelReadModel()]) for _ in range(2))
+    first, second = (Projector(sqlite_app, ReadModelStore(sqlite_app.database), [FunnelReadModel()]) for _ in range(2))
     stale = second.positions()
     first.catch_up()
 
@@ -75,7 +75,7 @@ def test_two_projectors_cannot_both_apply_the_same_batch(sqlite_app: CrmApplicat
 
 
 def test_the_follower_keeps_the_read_models_current(sqlite_app: CrmApplication) -> None:
-    store = ReadStore(sqlite_app.database)
+    store = ReadModelStore(sqlite_app.database)
     projector = Projector(sqlite_app, store, [FunnelReadModel()])
     stop = threading.Event()
     follower = threading.Thread(target=projector.follow, args=(stop, 0.01))
@@ -103,8 +103,8 @@ def test_projectors_taking_turns_leave_what_one_rebuild_leaves(sqlite_app: CrmAp
     for day, stage in enumerate(("first_contact", "needs_analysis", "proposal", "negotiation"), start=1):
         sqlite_app.change_stage(deal, stage, "", at(day))
         sqlite_app.log_touch(customer, "phone", "outbound", "跟进", at(day))
-    store = ReadStore(sqlite_app.database)
-    projectors = [projector_for(sqlite_app, ReadStore(sqlite_app.database)) for _ in range(2)]
+    store = ReadModelStore(sqlite_app.database)
+    projectors = [projector_for(sqlite_app, ReadModelStore(sqlite_app.database)) for _ in range(2)]
     turn = 0
     while projectors[turn % 2].run_batch(limit=1):
         turn += 1
@@ -117,7 +117,7 @@ def test_projectors_taking_turns_leave_what_one_rebuild_leaves(sqlite_app: CrmAp
 
 def test_rows_kept_between_batches_are_bounded_and_the_latest_written(sqlite_app: CrmApplication) -> None:
     table = Table("kept", (("k", "INTEGER"), ("v", "TEXT")), ("k",))
-    store = ReadStore(sqlite_app.database)
+    store = ReadModelStore(sqlite_app.database)
     with store.transaction() as cursor:
         for statement in table.ddl():
             cursor.execute(statement)
@@ -144,7 +144,7 @@ class _NewerFunnel(FunnelReadModel):
 
 def test_a_read_model_whose_tables_changed_is_dropped_and_built_again(sqlite_app: CrmApplication) -> None:
     _won_deal(sqlite_app, 0)
-    store = ReadStore(sqlite_app.database)
+    store = ReadModelStore(sqlite_app.database)
     Projector(sqlite_app, store, [FunnelReadModel()]).catch_up()
     _won_deal(sqlite_app, 5)
 
@@ -157,7 +157,7 @@ def test_a_read_model_whose_tables_changed_is_dropped_and_built_again(sqlite_app
 
 def test_read_models_built_before_schemas_were_recorded_are_built_again(sqlite_app: CrmApplication) -> None:
     _won_deal(sqlite_app, 0)
-    store = ReadStore(sqlite_app.database)
+    store = ReadModelStore(sqlite_app.database)
     Projector(sqlite_app, store, [FunnelReadModel()]).catch_up()
     with store.transaction() as cursor:
         cursor.execute("DROP TABLE projection_schemas")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from gateways.cli.main import app as cli
 from gateways.http.app import create_app
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.unit.http.conftest import auth, registry
@@ -35,7 +35,7 @@ def url(tmp_path: Path) -> str:
 
 def positions(url: str) -> dict[str, int]:
     """Each read model's position in the log (a read model never caught up has none)."""
-    store = ReadStore(database_from_url(url))
+    store = ReadModelStore(database_from_url(url))
     try:
         if not store.query("SELECT 1 FROM sqlite_master WHERE name = 'projection_positions'"):
             return {}

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from domain.deal import Deal
 from services.application import CrmApplication
-from services.read_models import projector_for, summaries
-from services.readstore import ReadStore
+from services.projection_runtime.registry import projector_for, summaries
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.schema_evolution import lost_deals
@@ -29,7 +29,7 @@ def test_read_models_rebuilt_over_old_shape_events_equal_those_over_new_ones(tmp
         app = CrmApplication(database_from_url(f"sqlite:///{tmp_path / f'{old_shape}.db'}"))
         app.ensure_default_pipelines(at(-1))
         lost_deals(app, old_shape)
-        store = ReadStore(app.database)
+        store = ReadModelStore(app.database)
         projector_for(app, store).rebuild()
         answers.append(summaries(app, store, at(10).occurred_at))
 

@@ -14,10 +14,10 @@ from eventsourcing.persistence import StoredEvent
 from domain.personal_data import PERSONAL_FIELDS
 from services.event_envelope import event_type
 from services.application import CrmApplication
-from services.history_export import history_line
-from services.history_lines import SCHEMAS, parse_event, read_line
+from services.history.exporter import history_line
+from services.history.event_lines import SCHEMAS, parse_event, read_line
 from services.settings import database_from_url
-from services.stored_state import StateEncoders, iso_time, uuid_hex
+from services.history.stored_state import StateEncoders, iso_time, uuid_hex
 from tests.history_of_every_event import record_every_event
 
 RECORDED = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -34,7 +34,7 @@ def crm() -> Iterator[CrmApplication]:
 @pytest.fixture
 def fixed_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seals made with one nonce, so a sealed state can be compared byte for byte."""
-    monkeypatch.setattr("services.personal_data.os.urandom", lambda size: bytes(size))
+    monkeypatch.setattr("services.keys.key_store.os.urandom", lambda size: bytes(size))
 
 
 def _lines(crm: CrmApplication) -> list[bytes]:

@@ -11,12 +11,12 @@ from fastapi.responses import Response
 from domain.campaign import Campaign
 from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Amount, Changed, CommandBody, Created, Currency, Name, Text
-from gateways.http.views import campaign_view
+from gateways.http.serializers import campaign_view
 from services.application import CrmApplication
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=ERRORS, route_class=StrictJsonRoute)

@@ -12,7 +12,7 @@ from pydantic import StrictBool
 from domain.customer import Customer
 from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
@@ -29,7 +29,7 @@ from gateways.http.schemas import (
     Text,
     VersionedBody,
 )
-from gateways.http.views import customer_view
+from gateways.http.serializers import customer_view
 from services.application import CrmApplication
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS, route_class=StrictJsonRoute)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from domain.deal import Deal
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
@@ -32,9 +32,9 @@ from gateways.http.schemas import (
     Text,
     VersionedBody,
 )
-from gateways.http.views import audit_entry_view, deal_view
+from gateways.http.serializers import audit_entry_view, deal_view
 from services.application import CrmApplication
-from services.audit import deal_audit_trail
+from services.deal_audit import deal_audit_trail
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
 Change = Annotated[CommandContext, Depends(command("deals:write"))]

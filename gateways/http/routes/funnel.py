@@ -23,9 +23,9 @@ from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.funnel import FunnelQueries
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
-from services.funnel_replay import stages_of
-from services.read_models import funnel_read_models
-from services.readstore import ReadStore
+from services.projection_runtime.funnel_as_of import stages_of
+from services.projection_runtime.registry import funnel_read_models
+from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
                    dependencies=[Depends(allow("funnel:read"))])
@@ -49,12 +49,12 @@ def filters(
 Filters = Annotated[FunnelFilters, Depends(filters)]
 
 
-def funnel_store(request: Request, where: Filters) -> ReadStore:
+def funnel_store(request: Request, where: Filters) -> ReadModelStore:
     """The read store with the read models the answer needs caught up: segments only to filter by one."""
     return caught_up(*funnel_read_models(where))(request)
 
 
-Store = Annotated[ReadStore, Depends(funnel_store)]
+Store = Annotated[ReadModelStore, Depends(funnel_store)]
 StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this many days in a stage.")]
 
 

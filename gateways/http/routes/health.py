@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateways.http.responses import OrjsonResponse
-from services.read_models import projector_for
+from services.projection_runtime.registry import projector_for
 
 router = APIRouter(tags=["health"])
 

@@ -13,7 +13,7 @@ from domain.base import Meta
 from domain.lead import Lead
 from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
@@ -31,7 +31,7 @@ from gateways.http.schemas import (
     Phone,
     Text,
 )
-from gateways.http.views import lead_view
+from gateways.http.serializers import lead_view
 from services.application import CrmApplication
 
 router = APIRouter(prefix="/leads", tags=["leads"], responses=ERRORS, route_class=StrictJsonRoute)

@@ -10,12 +10,12 @@ from pydantic import Field
 
 from domain.pipeline import Pipeline, pipeline_id
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Body, Changed, CommandBody, Created, Name, StageKey
-from gateways.http.views import pipeline_view
+from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)

@@ -24,12 +24,12 @@ from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
                    dependencies=[Depends(allow("reports:read"))])
-Tickets = Annotated[ReadStore, Depends(caught_up("tickets"))]
-Campaigns = Annotated[ReadStore, Depends(caught_up("campaigns"))]
+Tickets = Annotated[ReadModelStore, Depends(caught_up("tickets"))]
+Campaigns = Annotated[ReadModelStore, Depends(caught_up("campaigns"))]
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]

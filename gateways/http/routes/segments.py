@@ -23,11 +23,11 @@ from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
 from projections.segments import SegmentQueries
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/segments", tags=["segments"], responses=ERRORS,
                    dependencies=[Depends(allow("segments:read"))])
-Store = Annotated[ReadStore, Depends(caught_up("segments"))]
+Store = Annotated[ReadModelStore, Depends(caught_up("segments"))]
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Tier = Annotated[Literal[TIERS] | None, Query(description="List this tier's members.")]  # type: ignore[valid-type]

@@ -12,12 +12,12 @@ from pydantic import Field, StrictInt
 from domain.ticket import Ticket
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
 from gateways.http.auth import allow
-from gateways.http.commands import CommandContext, command
+from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, CommandBody, Created, Name, Text
-from gateways.http.views import ticket_view
+from gateways.http.serializers import ticket_view
 from services.application import CrmApplication
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], responses=ERRORS, route_class=StrictJsonRoute)

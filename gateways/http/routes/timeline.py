@@ -21,7 +21,7 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
 from projections.timeline import TimelineQueries, UnknownCustomer
 from services.application import CrmApplication
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
                    dependencies=[Depends(allow("timeline:read"))])
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
                                                "oldest first, paginated")
-def timeline(customer_id: UUID, store: Annotated[ReadStore, Depends(caught_up("timeline"))],
+def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(caught_up("timeline"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
              as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
-from gateways.cli.serve_command import server_config
+from gateways.cli.serve_commands import server_config
 from gateways.http.tokens import Principal, TokenConfigError, TokenRegistry
 from services.settings import database_from_url
 from tests.api_server import running_api

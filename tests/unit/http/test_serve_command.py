@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from gunicorn.sock import create_sockets
 
-from gateways.cli import serve_command
+from gateways.cli import serve_commands
 from gateways.http.connections import GuardedHttpProtocol
 from gateways.http.workers import CrmServer, CrmWorker, Limits
 
@@ -45,12 +45,12 @@ def fake_serve_workers(host: str, port: int, workers: int, limits: Limits) -> No
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
     monkeypatch.delenv("CRM_API_TOKENS_FILE", raising=False)
-    monkeypatch.setattr(serve_command.uvicorn, "Server", FakeServer)
-    monkeypatch.setattr(serve_command, "serve_workers", fake_serve_workers)
+    monkeypatch.setattr(serve_commands.uvicorn, "Server", FakeServer)
+    monkeypatch.setattr(serve_commands, "serve_workers", fake_serve_workers)
     FakeServer.started.clear()
     app = typer.Typer()
     app.callback()(lambda: None)
-    app.command()(serve_command.serve)
+    app.command()(serve_commands.serve)
     return app
 
 
@@ -111,7 +111,7 @@ def test_serve_starts_the_default_number_of_workers_each_building_the_app_from_t
 
     assert result.exit_code == 0, result.output
     host, port, workers, limits = FakeServer.started[0]
-    assert workers == serve_command.DEFAULT_WORKERS > 1
+    assert workers == serve_commands.DEFAULT_WORKERS > 1
     server = CrmServer(host, port, workers, limits)
     assert (server.cfg.bind, server.cfg.workers, server.cfg.worker_class) == (["127.0.0.1:8124"], workers, CrmWorker)
     with TestClient(server.load()) as client:  # what each worker does

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 
 from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport
 from services.application import CrmApplication
-from services.projector import Projector
-from services.readstore import ReadStore
-from services.replay import replay_until
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
+from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import at
 from tests.equivalence import apply_history, batch_sizes, instants, operations
@@ -92,7 +92,7 @@ def report(request: pytest.FixtureRequest, crm: CrmApplication, history: dict[st
             return result
         yield replayed
         return
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     Projector(crm, store, [CampaignsReadModel()]).catch_up()
     yield CampaignQueries(store).report
     store.close()
@@ -225,7 +225,7 @@ def test_before_any_campaign_the_report_is_empty(report: Report) -> None:
 
 @pytest.fixture
 def queries(crm: CrmApplication, history: dict[str, UUID]) -> Iterator[CampaignQueries]:
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     Projector(crm, store, [CampaignsReadModel()]).catch_up()
     yield CampaignQueries(store)
     store.close()
@@ -249,7 +249,7 @@ def test_summary_is_json_and_holds_the_report_and_customer_values(queries: Campa
 def test_incremental_equals_replay_for_random_histories(ops: list, days: list[int], batch: int) -> None:
     app = CrmApplication(database_from_url("memory://"))
     app.ensure_default_pipelines()
-    live = ReadStore(database_from_url("memory://"))
+    live = ReadModelStore(database_from_url("memory://"))
     projector = Projector(app, live, [CampaignsReadModel()])
     apply_history(app, ops, on_sync=lambda: projector.catch_up(limit=batch))
     projector.catch_up(limit=batch)

@@ -10,9 +10,9 @@ import pytest
 
 from projections.segments import Membership, Movement, SegmentQueries, SegmentsReadModel, TierCount, tier_members_sql
 from services.application import CrmApplication
-from services.projector import Projector
-from services.readstore import ReadStore
-from services.replay import replay_until
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
+from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import T0, at
 
@@ -26,14 +26,14 @@ def day(days: float) -> datetime:
 
 
 @pytest.fixture
-def live(crm: CrmApplication) -> Iterator[tuple[ReadStore, Projector]]:
-    store = ReadStore(database_from_url("memory://"))
+def live(crm: CrmApplication) -> Iterator[tuple[ReadModelStore, Projector]]:
+    store = ReadModelStore(database_from_url("memory://"))
     yield store, Projector(crm, store, [SegmentsReadModel()])
     store.close()
 
 
 @pytest.fixture
-def history(crm: CrmApplication, live: tuple[ReadStore, Projector]) -> None:
+def history(crm: CrmApplication, live: tuple[ReadModelStore, Projector]) -> None:
     """A buys twice (the later deal recorded first, as in an import); B's only deal is lost; C's win is
     undone by reopening the deal, which is then lost; D is forgotten. The read model catches up midway."""
     follower = live[1]
@@ -58,7 +58,7 @@ def history(crm: CrmApplication, live: tuple[ReadStore, Projector]) -> None:
 
 
 @pytest.fixture(params=["read model", "replay"])
-def segments(request: pytest.FixtureRequest, crm: CrmApplication, live: tuple[ReadStore, Projector],
+def segments(request: pytest.FixtureRequest, crm: CrmApplication, live: tuple[ReadModelStore, Projector],
              history: None) -> Iterator[Segments]:
     """Queries for an instant: on the incrementally built store, or on a replay of the log up to it."""
     if request.param == "read model":
@@ -66,7 +66,7 @@ def segments(request: pytest.FixtureRequest, crm: CrmApplication, live: tuple[Re
         queries = SegmentQueries(live[0])
         yield lambda instant: queries
         return
-    stores: list[ReadStore] = []
+    stores: list[ReadModelStore] = []
 
     def replayed(instant: datetime) -> SegmentQueries:
         stores.append(replay_until(crm, [SegmentsReadModel()], instant))
@@ -173,10 +173,10 @@ def test_a_forgotten_customer_leaves_every_segment(segments: Segments) -> None:
 
 
 def test_incremental_store_equals_rebuild_and_replay_at_boundaries(crm: CrmApplication, history: None,
-                                                                   live: tuple[ReadStore, Projector]) -> None:
+                                                                   live: tuple[ReadModelStore, Projector]) -> None:
     store, follower = live
     follower.catch_up()
-    rebuilt = ReadStore(database_from_url("memory://"))
+    rebuilt = ReadModelStore(database_from_url("memory://"))
     Projector(crm, rebuilt, [SegmentsReadModel()]).rebuild()
     for instant in (day(0), day(2.5), day(10) - US, day(10), day(55), day(130), day(130) + US, day(400)):
         replayed = replay_until(crm, [SegmentsReadModel()], instant)
@@ -187,7 +187,7 @@ def test_incremental_store_equals_rebuild_and_replay_at_boundaries(crm: CrmAppli
     rebuilt.close()
 
 
-def test_other_read_models_can_select_a_tier_members_in_sql(history: None, live: tuple[ReadStore, Projector]) -> None:
+def test_other_read_models_can_select_a_tier_members_in_sql(history: None, live: tuple[ReadModelStore, Projector]) -> None:
     store, follower = live
     follower.catch_up()
     sql, params = tier_members_sql("potential", day(5))

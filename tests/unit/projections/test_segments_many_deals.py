@@ -16,8 +16,8 @@ import projections.segments as segments_module
 from domain.segmentation import OpenDeal, Purchase
 from projections.segments import SegmentsReadModel, _interval_row
 from services.application import CrmApplication
-from services.projector import Projector
-from services.readstore import ReadStore
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import T0, at
 from tests.unit.domain.test_segmentation_sweep import reference_timeline
@@ -59,7 +59,7 @@ def _record(crm: CrmApplication, plan: list[tuple[int, int, str, str, str]]) -> 
     return purchases, open_deals
 
 
-def _live(store: ReadStore) -> list[tuple[object, ...]]:
+def _live(store: ReadModelStore) -> list[tuple[object, ...]]:
     return [tuple(row) for row in store.query(LIVE, [str(CUSTOMER)])]
 
 
@@ -77,7 +77,7 @@ def _check_many_deals(plan: list[tuple[int, int, str, str, str]], batches: list[
     crm = CrmApplication(database_from_url("memory://"))
     crm.ensure_default_pipelines(at(-30, "setup"))
     purchases, open_deals = _record(crm, plan)
-    incremental, rebuilt = (ReadStore(database_from_url("memory://")) for _ in range(2))
+    incremental, rebuilt = (ReadModelStore(database_from_url("memory://")) for _ in range(2))
     follower = Projector(crm, incremental, [SegmentsReadModel()])
     for size in batches:  # part of the log in batches of random sizes, then the rest
         follower.run_batch(size)
@@ -109,7 +109,7 @@ def recomputes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 def test_a_batch_recomputes_each_customer_once_not_once_per_event(crm: CrmApplication,
                                                                    recomputes: list[int]) -> None:
     _record(crm, [(day * 7 % 300, 5, "won", "60000", "sales") for day in range(60)])  # 121 events, 60 wins
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
 
     Projector(crm, store, [SegmentsReadModel()]).catch_up()
 

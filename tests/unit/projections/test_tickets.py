@@ -9,9 +9,9 @@ import pytest
 from domain.base import Meta
 from projections.tickets import Satisfaction, TicketQueries, TicketReport, TicketsReadModel
 from services.application import CrmApplication
-from services.projector import Projector
-from services.readstore import ReadStore
-from services.replay import replay_until
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
+from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -64,8 +64,8 @@ def history(crm: CrmApplication) -> dict[str, UUID]:
     return {"a": a, "b": b, "k1": k1, "k2": k2, "k3": k3, "k4": k4}
 
 
-def _built(crm: CrmApplication, limit: int = 5000) -> ReadStore:
-    store = ReadStore(database_from_url("memory://"))
+def _built(crm: CrmApplication, limit: int = 5000) -> ReadModelStore:
+    store = ReadModelStore(database_from_url("memory://"))
     Projector(crm, store, [TicketsReadModel()]).catch_up(limit=limit)
     return store
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import psycopg
 
 from projections.tables import Table
-from services.event_recorder import idle_connection_check
+from services.storage.event_recorder import idle_connection_check
 from services.settings import Database
 
 
@@ -90,7 +90,7 @@ class _PostgresCursor(_Cursor):
         self._cursor.execute(f"TRUNCATE {staging}")
 
 
-class ReadStore:
+class ReadModelStore:
     """Transactions and queries on the database that holds the read models."""
 
     def __init__(self, database: Database) -> None:

@@ -12,7 +12,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
-from services.audit import AuditEntry
+from services.deal_audit import AuditEntry
 
 
 def _common(aggregate: CrmAggregate) -> dict[str, Any]:

@@ -16,7 +16,7 @@ LOCK TABLE … IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE privilege, whi
 not have (deploy/postgres-roles.sql): so the two insert functions, and `crm_lock_events` that `crm import`'s
 COPY takes the same lock with, are SECURITY DEFINER functions of the log's owner, with a fixed search_path
 (every name in them is schema-qualified, so nothing the application creates can stand in for one).
-`crm db migrate` creates them (services/log_migration.py); the application gets EXECUTE on them only.
+`crm db migrate` creates them (services/storage/log_migration.py); the application gets EXECUTE on them only.
 """
 
 from __future__ import annotations

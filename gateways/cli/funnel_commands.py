@@ -14,9 +14,9 @@ from gateways.cli.common import console, crm_application, parse_instant, read_st
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
 from projections.funnel import FunnelQueries
 from projections.funnel_report import FunnelFilters
-from services.funnel_replay import replay_funnel, stages_of
-from services.projector import ProjectionRace
-from services.read_models import funnel_read_models, projector_for
+from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
+from services.projection_runtime.projector import ProjectionRace
+from services.projection_runtime.registry import funnel_read_models, projector_for
 
 
 def funnel(

@@ -15,16 +15,16 @@ from typing import Any
 from domain.pipeline import Pipeline
 from projections.base import ReadModel
 from services.application import CrmApplication
-from services.projector import Projector
-from services.readstore import ReadStore
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 
 
-def replay_until(app: CrmApplication, models: Sequence[ReadModel], as_of: datetime) -> ReadStore:
+def replay_until(app: CrmApplication, models: Sequence[ReadModel], as_of: datetime) -> ReadModelStore:
     """A fresh store holding `models` built from every event that had happened by `as_of`."""
     def known_at_t(event: Any) -> bool:
         return event.occurred_at <= as_of or isinstance(event, Pipeline.Event)
 
-    store = ReadStore(database_from_url("memory://"))
+    store = ReadModelStore(database_from_url("memory://"))
     Projector(app, store, models, accept=known_at_t).catch_up()
     return store

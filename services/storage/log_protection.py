@@ -3,7 +3,7 @@
 On SQLite (no roles) the application installs the triggers itself when it opens the log; the file's
 permissions are the only boundary against whoever runs it. On PostgreSQL a trigger alone would hold only
 against strangers: the table's owner may disable it. So the owner role installs it (`crm db migrate`,
-services/log_migration.py) and the application, running as another role, only checks at start that the log
+services/storage/log_migration.py) and the application, running as another role, only checks at start that the log
 is there, protected and of this version of the code — it never creates or changes it.
 """
 

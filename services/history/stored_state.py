@@ -27,7 +27,7 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, Tra
 from eventsourcing.utils import get_topic
 
 from domain.personal_data import PERSONAL_FIELDS
-from services.history_lines import CANONICAL_UUID, CONVERTERS, SCHEMAS, EventSchema, HistoryLine
+from services.history.event_lines import CANONICAL_UUID, CONVERTERS, SCHEMAS, EventSchema, HistoryLine
 
 TAGGED_TYPES = (UUID, datetime, Decimal, date)
 NOT_IN_STATE = ("originator_id", "originator_version")  # stored in columns of their own

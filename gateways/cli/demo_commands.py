@@ -17,9 +17,9 @@ from gateways.cli.common import console, crm_application, fail, read_store
 from gateways.cli.projection_commands import run_with_progress
 from gateways.cli.render import funnel_table
 from projections.funnel import FunnelQueries
-from services.demo import DemoHistory, DemoSettings
-from services.funnel_replay import stages_of
-from services.read_models import projector_for
+from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.funnel_as_of import stages_of
+from services.projection_runtime.registry import projector_for
 from services.settings import Database, database_from_environment
 
 

@@ -1,4 +1,4 @@
-"""One line of a history file (what `services.history_export` writes), checked against its event class.
+"""One line of a history file (what `services.history.exporter` writes), checked against its event class.
 
 `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uuid>", "version": 3, "data": {...}}`: `data`
 holds the event's own fields as `gateways.kafka.cloudevents.event_data` gives them, each converted with

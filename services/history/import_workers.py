@@ -21,11 +21,12 @@ import orjson
 
 from domain.base import CrmAggregate
 from services.application import CrmApplication
-from services.history_lines import SCHEMAS, canonical_uuid, read_line, reread_line
-from services.history_rules import Facts, Refusal, field_facts
-from services.personal_data import KeyStore, subjects_of_lines
+from services.history.event_lines import SCHEMAS, canonical_uuid, read_line, reread_line
+from services.history.rules import Facts, Refusal, field_facts
+from services.keys.key_store import KeyStore
+from services.keys.sealing import subjects_of_lines
 from services.settings import database_from_url
-from services.stored_state import StateEncoders
+from services.history.stored_state import StateEncoders
 
 AHEAD = 2  # chunks in flight per worker
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no header extension

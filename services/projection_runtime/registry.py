@@ -15,9 +15,9 @@ from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
 from services.application import CrmApplication
-from services.funnel_replay import stages_of
-from services.projector import Projector
-from services.readstore import ReadStore
+from services.projection_runtime.funnel_as_of import stages_of
+from services.projection_runtime.projector import Projector
+from services.storage.read_model_store import ReadModelStore
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
@@ -29,7 +29,7 @@ class UnknownReadModel(ValueError):
     """A read model name that does not exist."""
 
 
-def projector_for(app: CrmApplication, store: ReadStore, names: Sequence[str] = ()) -> Projector:
+def projector_for(app: CrmApplication, store: ReadModelStore, names: Sequence[str] = ()) -> Projector:
     """A projector over the named read models (all of them when none are named)."""
     unknown = [n for n in names if n not in READ_MODELS]
     if unknown:
@@ -46,12 +46,12 @@ def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[s
     return ["funnel", "segments"] if filters.segment is not None else ["funnel"]
 
 
-def _funnel_summary(app: CrmApplication, store: ReadStore, as_of: datetime) -> dict[str, Any]:
+def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
     queries = FunnelQueries(store)
     return {key: queries.report(key, stages_of(app, key), as_of).to_dict() for key in DEFAULT_PIPELINES}
 
 
-SUMMARIES: dict[str, Callable[[CrmApplication, ReadStore, datetime], dict[str, Any]]] = {
+SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[str, Any]]] = {
     "funnel": _funnel_summary,
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
     "tickets": lambda app, store, as_of: TicketQueries(store, app.keys.unseal_all_marks).summary(as_of),
@@ -60,6 +60,6 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadStore, datetime], dict[str, A
 }
 
 
-def summaries(app: CrmApplication, store: ReadStore, as_of: datetime) -> dict[str, dict[str, Any]]:
+def summaries(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, dict[str, Any]]:
     """Everything every read model can answer as of an instant (for equivalence checks and exports)."""
     return {name: summary(app, store, as_of) for name, summary in SUMMARIES.items()}

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from services.application import CrmApplication
-from services.projector import DEFAULT_BATCH
-from services.read_models import projector_for
-from services.readstore import ReadStore
+from services.projection_runtime.projector import DEFAULT_BATCH
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 
 # Seconds each read model took to rebuild alone over 100,000 demo events on PostgreSQL (2026-11-24):
@@ -45,7 +45,7 @@ def shares(names: Sequence[str], jobs: int) -> list[list[str]]:
 def rebuild_share(url: str, names: list[str], limit: int) -> int:
     """In a worker: empty and rebuild these read models; returns the log positions covered."""
     app = CrmApplication(database_from_url(url))
-    store = ReadStore(app.database)
+    store = ReadModelStore(app.database)
     try:
         return projector_for(app, store, names).rebuild(limit=limit)
     finally:
@@ -53,7 +53,7 @@ def rebuild_share(url: str, names: list[str], limit: int) -> int:
         app.close()
 
 
-def rebuild_in_parallel(app: CrmApplication, store: ReadStore, names: Sequence[str], jobs: int,
+def rebuild_in_parallel(app: CrmApplication, store: ReadModelStore, names: Sequence[str], jobs: int,
                         on_progress: Callable[[int, int], None] = lambda done, head: None,
                         limit: int = DEFAULT_BATCH) -> int:
     """Rebuild the named read models (all when none) in up to `jobs` processes; returns the log positions

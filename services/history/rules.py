@@ -49,7 +49,7 @@ from domain.pipeline import Pipeline, check_new_stage, check_stages, pipeline_id
 from domain.ticket import Ticket
 from domain.vocabulary import (ACQUISITION_CHANNELS, ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES,
                                TOUCH_CHANNELS, TOUCH_DIRECTIONS)
-from services.history_lines import SCHEMAS, HistoryLine
+from services.history.event_lines import SCHEMAS, HistoryLine
 
 log = logging.getLogger(__name__)
 

@@ -20,24 +20,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.utils import get_topic
 
-from domain.customer import Customer
-from domain.personal_data import PERSON_ATTRIBUTE, PERSON_FIELD, PERSONAL_FIELDS, PREFIX, PersonalText, subject_of_seal
+from domain.personal_data import PREFIX, subject_of_seal
 from projections.tables import Table
-from services.readstore import ReadStore
+from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger(__name__)
 FORGOTTEN = "(forgotten)"
 KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
              ("subject_id",), indexes=(("person_id",),))
 FORGETTINGS = Table("crm_personal_forgettings", (("name", "TEXT"), ("times", "BIGINT")), ("name",))
-_PERSONAL_TOPICS = frozenset(get_topic(cls) for cls in PERSONAL_FIELDS)
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
 
 
@@ -51,7 +46,7 @@ class KeyStore:
     `recheck` seconds and empties its cache when it moved, so another process's cached keys of a forgotten
     person open nothing after `recheck` seconds (one tiny query a second, rather than a key query per use)."""
 
-    def __init__(self, store: ReadStore, ttl: float = 60.0, max_cached: int = 10_000, recheck: float = 1.0) -> None:
+    def __init__(self, store: ReadModelStore, ttl: float = 60.0, max_cached: int = 10_000, recheck: float = 1.0) -> None:
         self.store = store
         self.ttl = ttl
         self.max_cached = max_cached
@@ -212,80 +207,3 @@ def _add_person_column(cursor: Any, kind: str) -> None:
         cursor.execute(f"SELECT 1 FROM pragma_table_info('{KEYS.name}') WHERE name = ?", ["person_id"])
     if not cursor.fetchall():
         cursor.execute(f"ALTER TABLE {KEYS.name} ADD COLUMN person_id TEXT")
-
-
-def person_of_event(event: Any) -> str | None:
-    """The person a creation event binds its record to, when that is not the record itself."""
-    field = PERSON_FIELD.get(type(event))
-    return str(getattr(event, field)) if field else None
-
-
-def subjects_of(events: Iterable[Any]) -> dict[str, str | None]:
-    """The records whose personal fields these events carry, each with the person it is about if known."""
-    return {str(e.originator_id): person_of_event(e) for e in events if type(e) in PERSONAL_FIELDS}
-
-
-def subjects_of_aggregates(aggregates: Iterable[Any]) -> dict[str, str | None]:
-    """`subjects_of` the aggregates' pending events, the person taken from the aggregate itself (a deal's
-    later events do not name its customer; the deal does)."""
-    subjects: dict[str, str | None] = {}
-    for aggregate in aggregates:
-        if any(type(e) in PERSONAL_FIELDS for e in aggregate.pending_events):
-            attribute = PERSON_ATTRIBUTE.get(type(aggregate))
-            subjects[str(aggregate.id)] = str(getattr(aggregate, attribute)) if attribute else None
-    return subjects
-
-
-def subjects_of_lines(lines: Iterable[Any]) -> dict[str, str | None]:
-    """`subjects_of` checked history lines (`services.history_lines.HistoryLine`)."""
-    subjects: dict[str, str | None] = {}
-    for line in lines:
-        if line.schema.cls in PERSONAL_FIELDS:
-            field = PERSON_FIELD.get(line.schema.cls)
-            person = str(UUID(line.data[field])) if field else None
-            if person or line.subject not in subjects:
-                subjects[line.subject] = person
-    return subjects
-
-
-class PersonalDataMapper(Mapper):
-    """Seals personal fields on the way into the log and opens them on the way out."""
-
-    def __init__(self, keys: KeyStore, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.keys = keys
-
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        fields = PERSONAL_FIELDS.get(type(domain_event), ())
-        names = [name for name in fields if getattr(domain_event, name)]
-        if not names:
-            return super().to_stored_event(domain_event)
-        sealed = self.keys.seal_all(str(domain_event.originator_id), [getattr(domain_event, n) for n in names])
-        copy = object.__new__(type(domain_event))
-        object.__setattr__(copy, "__dict__", {**vars(domain_event), **dict(zip(names, sealed))})
-        return super().to_stored_event(copy)
-
-    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        """Many stored events at once: the keys of their data subjects are loaded together first."""
-        self.keys.preload(str(e.originator_id) for e in stored_events if e.topic in _PERSONAL_TOPICS)
-        return [self.to_domain_event(e) for e in stored_events]
-
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        event = super().to_domain_event(stored_event)
-        if isinstance(event, Customer.Forgotten):
-            self.keys.evict([str(event.originator_id)])
-        for name in PERSONAL_FIELDS.get(type(event), ()):
-            value = getattr(event, name)
-            if isinstance(value, str) and value.startswith(PREFIX):
-                object.__setattr__(event, name, PersonalText(self.keys.unseal(value), value))
-        return event
-
-    def to_sealed_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        """`to_sealed_event` of each: for read models, which store the seals and open them at query time
-        (`mark`); no key is read, so a rebuild does no decryption at all."""
-        return [Mapper.to_domain_event(self, e) for e in stored_events]
-
-    def to_sealed_event(self, stored_event: StoredEvent) -> Any:
-        """The domain event with its personal fields left sealed (`pii:v1:…` text): for copies that leave
-        the log (Kafka), which must go blind when the person is forgotten."""
-        return super().to_domain_event(stored_event)

@@ -5,7 +5,7 @@ One event per line: `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uu
 `gateways.kafka.cloudevents.event_data` gives them (business time `occurred_at` included), `recorded_at`
 the library's `timestamp`: when the event was recorded. `crm import` keeps it, so an entry recorded late
 and back-dated in business time stays visible as such after a migration.
-Times are ISO 8601 (UTC as `Z`), money and ids are strings, text is UTF-8. `services.bulk_import` reads it.
+Times are ISO 8601 (UTC as `Z`), money and ids are strings, text is UTF-8. `services.history.importer` reads it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import orjson
 
 from services.event_envelope import event_data, event_type
 from services.application import CrmApplication
-from services.history_lines import RECORDED
+from services.history.event_lines import RECORDED
 
 PROGRESS_EVERY = 5000
 

@@ -29,7 +29,7 @@ from projections.base import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
-from services.readstore import Cursor, ReadStore
+from services.storage.read_model_store import Cursor, ReadModelStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
 SCHEMAS = Table("projection_schemas", (("name", "TEXT"), ("fingerprint", "TEXT")), ("name",))
@@ -131,7 +131,7 @@ def _now() -> str:
 class Projector:
     """Feeds a set of read models from the log, each from its own tracked position."""
 
-    def __init__(self, app: CrmApplication, store: ReadStore, models: Sequence[ReadModel],
+    def __init__(self, app: CrmApplication, store: ReadModelStore, models: Sequence[ReadModel],
                  accept: Callable[[Any], bool] = lambda event: True) -> None:
         """`accept` picks the events to handle (a replay up to T accepts business time <= T)."""
         self.app = app

@@ -11,8 +11,8 @@ from projections.funnel_replay import FunnelReplay
 from projections.segments import SegmentsReadModel, tier_members_sql
 from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
-from services.readstore import ReadStore
-from services.replay import replay_until
+from services.storage.read_model_store import ReadModelStore
+from services.projection_runtime.replay import replay_until
 
 from projections.funnel_steps import FUNNEL_EVENTS
 
@@ -33,7 +33,7 @@ def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: 
     return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days, members)
 
 
-def segment_members(store: ReadStore, tier: str, as_of: datetime) -> frozenset[UUID]:
+def segment_members(store: ReadModelStore, tier: str, as_of: datetime) -> frozenset[UUID]:
     sql, params = tier_members_sql(tier, as_of)
     return frozenset(UUID(customer_id) for (customer_id,) in store.query(sql, params))
 

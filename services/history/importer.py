@@ -1,6 +1,6 @@
 """`crm import`: history from JSON Lines into the event log, checked whole before anything is written.
 
-The format is what `services.history_export` writes, one event per line in log order:
+The format is what `services.history.exporter` writes, one event per line in log order:
 `{"type": "crm.Deal.StageChanged", "subject": "<aggregate uuid>", "version": 3, "data": {...}}`,
 `data` holding the event's own fields as `gateways.kafka.cloudevents.event_data` gives them. Blank
 lines are skipped. Events keep their business time (`occurred_at`) and, when the line gives `recorded_at`,
@@ -8,19 +8,19 @@ their recorded time (`timestamp`); a line without it is recorded when it is impo
 
 Two streaming passes over the file keep memory flat and make a refused file write nothing:
 
-1. check (`services.history_lines.read_line`): every line must be an event of the catalogue whose fields
+1. check (`services.history.event_lines.read_line`): every line must be an event of the catalogue whose fields
    convert with its class's type hints, and each aggregate's versions must run on 1, 2, 3… from what the
    log already holds (the only state kept is a dict aggregate → last version, and a CRC-32 per batch).
    The first bad line refuses the file. No domain event is built.
 2. write: the lines are read again, not checked again (the CRC of each chunk must match the check's),
-   and turned straight into stored events by `services.stored_state` (the mapper's very bytes; personal
+   and turned straight into stored events by `services.history.stored_state` (the mapper's very bytes; personal
    fields sealed with their subject's key, so each chunk's data subjects get their keys first, as
    `CrmApplication.save_new` does). Each batch is one transaction: on PostgreSQL one binary `COPY` under
    the recorder's own table lock, fed chunk by chunk as they are encoded, so its notification ids are one
    uninterrupted run: the log stays gap-free and in file order. Elsewhere the recorder's `insert_events`
    writes each batch.
 
-On PostgreSQL, worker processes (`services.import_workers`) may parse, check and encode the chunks while
+On PostgreSQL, worker processes (`services.history.import_workers`) may parse, check and encode the chunks while
 this process keeps the versions, the CRCs and the transactions, in file order.
 
 Parsing twice costs less than spooling encoded events to disk and reading them back: the second parse
@@ -45,11 +45,11 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from services.application import CrmApplication
-from services.history_lines import numbered_lines
-from services.history_rules import HistoryRules, log_loader
-from services.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Row, checked_chunk,
+from services.history.event_lines import numbered_lines
+from services.history.rules import HistoryRules, log_loader
+from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Row, checked_chunk,
                                      copy_chunk, copy_data, stored_rows)
-from services.stored_state import StateEncoders
+from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
 KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyStore's cache bound
@@ -108,7 +108,7 @@ def check_history(app: CrmApplication, source: IO[bytes], batch: int,
                   on_bytes: Callable[[int], None] = lambda done: None,
                   workers: ImportWorkers | None = None) -> CheckedFile:
     """Pass 1: every line must be a valid event continuing its aggregate's versions, one its command could
-    have recorded (`services.history_rules`); the first bad line in file order is the one refused."""
+    have recorded (`services.history.rules`); the first bad line in file order is the one refused."""
     rules, events, read, checksums = HistoryRules(log_loader(app)), 0, 0, []
     for chunk, (found, problem) in _each(checked_chunk, chunks(source, batch), workers):
         for number, facts in zip(chunk.numbers, found):

@@ -1,0 +1,1 @@
+"""Crypto-shredding: the per-record key store and the mapper that seals personal fields into the log."""
