@@ -7,7 +7,7 @@ it is above 1) as compact JSON with `ensure_ascii` off, each value of a register
 its record's key (`KeyStore.seal_all`, all of an event's fields in one call). Here that dict is made from the line's JSON values in the class's field order (ids,
 times, money and dates are text in the line already; they become the text their transcoding writes)
 and dumped with orjson, which writes the same bytes as the library's JSON encoder for these values.
-`tests/unit/test_stored_state.py` holds the two equal for every event type.
+`tests/unit/services/history/test_stored_state.py` holds the two equal for every event type.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Runs the benchmarks and prints one JSON object per metric (one per line), then a summary object.
 
 Each run uses fresh PostgreSQL databases and Kafka topics (dropped/deleted at the end) on the servers
-the integration tests use (tests/integration/services.py: CRM_TEST_POSTGRES_URL / CRM_TEST_KAFKA_BOOTSTRAP,
+the integration tests use (tests/support/running_services.py: CRM_TEST_POSTGRES_URL / CRM_TEST_KAFKA_BOOTSTRAP,
 else Docker, else deploy/). Progress goes to stderr.
 """
 
@@ -27,7 +27,7 @@ from services.history.importer import DEFAULT_BATCH
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.benchmarks.history import History, make_history
-from tests.integration import services
+from tests.support import running_services as services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SMOKE_EVENTS = 5000

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, sync_playwright
 from services.application import CrmApplication
 from services.demo.sample_data import DemoHistory, DemoSettings
 from services.settings import database_from_url
-from tests.api_server import running_api
+from tests.support.api_server import running_api
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "e2e-analyst-token"

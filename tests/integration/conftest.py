@@ -18,7 +18,7 @@ from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 MARKER = "integration: needs the real PostgreSQL and/or Kafka started by deploy/"

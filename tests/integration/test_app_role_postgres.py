@@ -27,7 +27,7 @@ from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 TAMPERING = {
     "update": "UPDATE crm_events SET topic = 'x'",

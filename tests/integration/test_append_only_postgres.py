@@ -11,7 +11,7 @@ from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 
 @pytest.mark.parametrize("statement", ["UPDATE crm_events SET topic = 'x'", "DELETE FROM crm_events",

@@ -12,7 +12,7 @@ from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 
 def _wait(condition: callable, timeout: float, what: str) -> None:

@@ -12,7 +12,7 @@ from services.history import exporter, importer
 from services.application import CrmApplication
 from services.history.import_workers import ImportWorkers
 from services.settings import database_from_url
-from tests.history_of_every_event import record_every_event
+from tests.support.history_of_every_event import record_every_event
 
 
 def _export(app: CrmApplication, path: Path) -> Path:

@@ -3,9 +3,9 @@
 from hypothesis import HealthCheck, given, settings
 
 from services.settings import database_from_url
-from tests.equivalence import batch_sizes, instants, operations, run_example
+from tests.support.equivalence import batch_sizes, instants, operations, run_example
 
-from . import services
+from tests.support import running_services as services
 
 
 @settings(max_examples=15, deadline=None,

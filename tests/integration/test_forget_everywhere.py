@@ -28,10 +28,10 @@ from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.forgetting import SECRETS, leaked, record_person, record_someone_else
-from tests.unit.http.conftest import auth, registry
+from tests.support.forgetting import SECRETS, leaked, record_person, record_someone_else
+from tests.unit.gateways.http.conftest import auth, registry
 
-from . import services
+from tests.support import running_services as services
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ from gateways.http.app import create_app
 from gateways.http.tokens import TokenRegistry
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.api_server import bearer, running_api
+from tests.support.api_server import bearer, running_api
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 TOKEN = "fuzz-admin-token"
 ADMIN = bearer(TOKEN)

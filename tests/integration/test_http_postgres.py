@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from gateways.http.app import create_app
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.unit.http.conftest import auth, registry
+from tests.unit.gateways.http.conftest import auth, registry
 
 SALES = auth("sales")
 CUSTOMER = {"name": "欧阳娜娜", "company": "深圳鼎盛贸易有限公司", "region": "华南", "industry": "零售",

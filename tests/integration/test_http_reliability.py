@@ -11,10 +11,10 @@ import httpx
 from domain.customer import Customer
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.api_server import bearer, running_api
+from tests.support.api_server import bearer, running_api
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 TOKEN = "reliability-sales-token"
 SALES = bearer(TOKEN)

@@ -19,7 +19,7 @@ from uuid import UUID
 import httpx
 
 from services.application import CrmApplication
-from tests.api_server import free_port, write_tokens_file
+from tests.support.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
 TOKEN = "workers-sales-token"

@@ -17,10 +17,10 @@ import pytest
 
 from domain.customer import Customer
 from services.application import CrmApplication
-from tests.api_server import bearer, free_port, running_api, write_tokens_file
+from tests.support.api_server import bearer, free_port, running_api, write_tokens_file
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 TOKEN = "faults-sales-token"
 SALES = bearer(TOKEN)
@@ -32,7 +32,7 @@ CUSTOMER = {"name": "王芳", "company": "杭州某某", "region": "华东", "in
 def _crashing_server(database_url: str, folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     tokens = write_tokens_file(folder, {TOKEN: ("李娜", "sales")})
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.crash_after_commit", database_url, str(port), str(tokens)],
+    server = subprocess.Popen([sys.executable, "-m", "tests.support.crash_after_commit", database_url, str(port), str(tokens)],
                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@ import pytest
 from services.history import exporter, importer
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.unit.test_import_rules import record_sale
+from tests.unit.services.history.test_rules import record_sale
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from gateways.kafka.inbound import InboundConsumer, consumer_for
 from services.application import CrmApplication
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 
 @pytest.fixture

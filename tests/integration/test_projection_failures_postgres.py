@@ -10,8 +10,8 @@ from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.unit.test_import_rules import record_sale
-from tests.unit.test_projection_failures import write_unappliable_event
+from tests.unit.services.history.test_rules import record_sale
+from tests.unit.services.projection_runtime.test_projection_failures import write_unappliable_event
 
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 

@@ -6,9 +6,9 @@ from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.schema_evolution import lost_deals
+from tests.support.schema_evolution import lost_deals
 
-from . import services
+from tests.support import running_services as services
 
 
 def test_old_shape_events_upcast_and_rebuild_identically(postgres_url: str) -> None:

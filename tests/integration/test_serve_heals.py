@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 
 from services.application import CrmApplication
-from tests.api_server import free_port, write_tokens_file
+from tests.support.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 TOKEN = "heal-sales-token"
 SALES = {"Authorization": f"Bearer {TOKEN}"}

@@ -29,7 +29,7 @@ from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
-from . import services
+from tests.support import running_services as services
 
 CRM = [sys.executable, "-m", "gateways.cli.main"]
 REPO_ROOT = Path(__file__).resolve().parents[2]

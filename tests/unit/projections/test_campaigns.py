@@ -16,7 +16,7 @@ from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.equivalence import apply_history, batch_sizes, instants, operations
+from tests.support.equivalence import apply_history, batch_sizes, instants, operations
 
 Report = Callable[..., CampaignsReport]
 

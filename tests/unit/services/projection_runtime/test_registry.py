@@ -16,7 +16,7 @@ from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.unit.http.conftest import auth, registry
+from tests.unit.gateways.http.conftest import auth, registry
 
 runner = CliRunner()
 

@@ -145,7 +145,7 @@ def _log_a_retry(log_format: str) -> subprocess.CompletedProcess[str]:
     code = ("import logging; from services.healing import log_to_stderr; log_to_stderr(); "
             "logging.getLogger('crm.relay').warning('retrying in %s s: 张三的连接断了', 0.5)")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "CRM_LOG_FORMAT": log_format})
+                          cwd=Path(__file__).resolve().parents[3], env={**os.environ, "CRM_LOG_FORMAT": log_format})
 
 
 def test_unattended_processes_log_one_json_object_per_line_when_asked() -> None:

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from services.application import CrmApplication
 from tests.conftest import at
-from tests.unit.http.conftest import auth
+from tests.unit.gateways.http.conftest import auth
 
 
 def _seals(crm: CrmApplication, customer: UUID) -> list[str]:

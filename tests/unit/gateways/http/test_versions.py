@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from domain.base import Meta
 from services.application import CrmApplication
-from tests.unit.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 SALES = auth("sales")
 

@@ -23,7 +23,7 @@ from projections.timeline import TimelineQueries
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import T0, at
-from tests.unit.http.conftest import auth, registry
+from tests.unit.gateways.http.conftest import auth, registry
 
 ANALYST = auth("analyst")
 HOUR = 1 / 24

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from gateways.http.json_body import StrictJsonRoute
 from services.application import CrmApplication
-from tests.unit.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 SALES = auth("sales")
 CUSTOMER = {"name": "张三", "region": "华东", "industry": "制造业", "channel": "web"}

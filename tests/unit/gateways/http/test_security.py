@@ -23,8 +23,8 @@ from fastapi.testclient import TestClient
 from gateways.cli.serve_commands import server_config
 from gateways.http.tokens import Principal, TokenConfigError, TokenRegistry
 from services.settings import database_from_url
-from tests.api_server import running_api
-from tests.unit.http.conftest import TOKENS, auth
+from tests.support.api_server import running_api
+from tests.unit.gateways.http.conftest import TOKENS, auth
 
 # Routes outside the OpenAPI schema that may be public: FastAPI's docs, and the dashboard's page and static
 # files (gateways/web; they hold no data, the page asks the API with the user's token).

@@ -14,11 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import import_history as import_command
-from services.history import exporter, importer
 from services.application import CrmApplication
+from services.history import exporter, importer
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.unit.test_bulk_import import target  # noqa: F401 - the fixture: an empty SQLite log
 
 Lines = list[dict[str, Any]]
 

@@ -1,6 +1,6 @@
 """An API server process that dies by SIGKILL right after its first command commits, before it answers.
 
-`python -m tests.crash_after_commit DATABASE_URL PORT TOKENS_FILE` — the fault a worker meets when the
+`python -m tests.support.crash_after_commit DATABASE_URL PORT TOKENS_FILE` — the fault a worker meets when the
 machine or the OOM killer stops it between saving a command and sending the response.
 """
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 
 from services.settings import database_from_url
-from tests.equivalence import batch_sizes, instants, operations, run_example
+from tests.support.equivalence import batch_sizes, instants, operations, run_example
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -34,7 +34,7 @@ def test_every_personal_field_is_documented_sealed_and_published_sealed(crm: Crm
 
     from domain.personal_data import PERSONAL_FIELDS
     from gateways.kafka.cloudevents import encode
-    from tests.history_of_every_event import record_every_event
+    from tests.support.history_of_every_event import record_every_event
 
     record_every_event(crm)
     document = asyncapi.document()

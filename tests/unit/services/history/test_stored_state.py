@@ -18,7 +18,7 @@ from services.history.exporter import history_line
 from services.history.event_lines import SCHEMAS, parse_event, read_line
 from services.settings import database_from_url
 from services.history.stored_state import StateEncoders, iso_time, uuid_hex
-from tests.history_of_every_event import record_every_event
+from tests.support.history_of_every_event import record_every_event
 
 RECORDED = datetime(2026, 11, 24, 12, 0, 0, 123456, tzinfo=timezone.utc)
 

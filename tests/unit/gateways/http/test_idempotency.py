@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.application import CrmApplication
-from tests.unit.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 CUSTOMER = {"name": "张三", "region": "华东", "industry": "制造业", "channel": "web"}
 

@@ -171,8 +171,8 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
 
     from gateways.http.app import create_app
     from services.history.exporter import export_history
-    from tests.forgetting import leaked, record_person, record_someone_else
-    from tests.unit.http.conftest import auth, registry
+    from tests.support.forgetting import leaked, record_person, record_someone_else
+    from tests.unit.gateways.http.conftest import auth, registry
 
     caplog.set_level("DEBUG")
     database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
@@ -209,7 +209,7 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
 def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path: Path, batch: int) -> None:
     from services.history import importer
     from services.history.exporter import export_history
-    from tests.forgetting import leaked, record_person
+    from tests.support.forgetting import leaked, record_person
 
     source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
     source.ensure_default_pipelines(at(-1))

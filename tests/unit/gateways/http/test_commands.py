@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi.testclient import TestClient
 
 from services.application import CrmApplication
-from tests.unit.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 SALES, SERVICE, ADMIN = auth("sales"), auth("service"), auth("admin")
 

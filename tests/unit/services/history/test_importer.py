@@ -15,11 +15,11 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import export_history, import_history
-from services.history import event_lines, exporter, importer
 from services.application import CrmApplication
+from services.history import event_lines, exporter, importer
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.history_of_every_event import record_every_event
+from tests.support.history_of_every_event import record_every_event
 
 runner = CliRunner()
 
@@ -47,13 +47,6 @@ def source(tmp_path: Path) -> Iterator[CrmApplication]:
     ticket = crm.open_ticket(customer, "系统登录失败", "high", "phone", at(7))
     crm.resolve_ticket(ticket, "已远程协助处理", at(8))
     crm.rate_ticket(ticket, 5, "服务很及时", at(9))
-    yield crm
-    crm.close()
-
-
-@pytest.fixture
-def target(tmp_path: Path) -> Iterator[CrmApplication]:
-    crm = _app(tmp_path / "target.db")
     yield crm
     crm.close()
 

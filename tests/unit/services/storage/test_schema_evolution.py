@@ -9,7 +9,7 @@ from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
-from tests.schema_evolution import lost_deals
+from tests.support.schema_evolution import lost_deals
 
 
 def test_an_old_shape_loss_reads_back_with_the_new_field(tmp_path: Path) -> None:

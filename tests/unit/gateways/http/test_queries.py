@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 SALES, ANALYST = auth("sales"), auth("analyst")
