@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateways.cli.main import app
-from tests.docs.markdown_commands import DocumentError, Session, check_installs, read_blocks, run_document
+from tests.support.markdown_commands import DocumentError, Session, check_installs, read_blocks, run_document
 
 
 def document(folder: Path, text: str) -> Path:

@@ -2,7 +2,7 @@
 README's order: a command the README shows that no longer works fails here, naming its README line.
 
 How each block is checked is written above it in the README as an invisible `<!-- doc-test: … -->` comment
-(tests/docs/markdown_commands.py). The `crm` commands run in this process through typer's CliRunner on the
+(tests/support/markdown_commands.py). The `crm` commands run in this process through typer's CliRunner on the
 entry point pyproject.toml installs as `.venv/bin/crm` (20 of them as processes would take 50–100 s)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
 from gateways.cli.common import crm_application
-from tests.docs.markdown_commands import Session, check_installs, read_blocks, run_document
+from tests.support.markdown_commands import Session, check_installs, read_blocks, run_document
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
