@@ -18,6 +18,8 @@ it never changes because someone else bought. At an instant T:
   left high value empty on the demo data, where most customers buy once, about 120,000 CNY.)
 - **Preferred pipeline** (the domain has no product catalogue; a pipeline is the product line a deal
   belongs to): the pipeline of most purchases, ties broken alphabetically.
+- **Preferred channel**: the channel of most touches, ties broken alphabetically; with no touch, the
+  channel the customer was acquired through.
 
 Because ages grow with the mere passing of time, the segment changes at instants where nothing
 happens; `segment_timeline` computes every change from a customer's purchases and open deals.
@@ -75,6 +77,11 @@ def tier_of(recency: int, frequency: int, monetary: int, open_deals: int) -> str
 def most_frequent(values: Iterable[str]) -> str | None:
     """The most frequent value, ties broken alphabetically; None for no values."""
     return most_counted(Counter(values))
+
+
+def preferred_channel(touch_channels: Iterable[str], acquisition_channel: str | None) -> str | None:
+    """The channel of most touches (ties alphabetical), else the acquisition channel (None: unknown)."""
+    return most_frequent(touch_channels) or acquisition_channel
 
 
 def most_counted(counts: Counter[str]) -> str | None:

@@ -8,7 +8,8 @@ from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
 
-WORKING_STATUSES = ("open", "in_progress", "waiting_customer")
+OPEN = "open"  # new, or reopened: waiting for an answer
+WORKING_STATUSES = (OPEN, "in_progress", "waiting_customer")
 RESOLVED, CLOSED = "resolved", "closed"
 
 

@@ -7,11 +7,3 @@ ASSIGNMENT_RULES = ("region", "industry", "round_robin", "manual")
 RESPONSE_KINDS = ("impression", "click", "registration", "attendance", "reply")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_STATUSES = ("open", "in_progress", "waiting_customer", "resolved", "closed")
-
-# Service-level targets per priority: hours to first response and to resolution.
-SLA_HOURS: dict[str, tuple[int, int]] = {
-    "urgent": (1, 8),
-    "high": (4, 24),
-    "normal": (8, 72),
-    "low": (24, 168),
-}

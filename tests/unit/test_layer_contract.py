@@ -38,7 +38,7 @@ def test_the_code_keeps_the_layer_contract() -> None:
     ("domain/deal.py", "import services.settings"),
     ("projections/funnel.py", "import gateways.http.errors"),
     ("services/projection_runtime/projector.py", "from gateways.kafka import relay"),
-    ("projections/segments.py", "from services import settings"),
+    ("projections/segments/handlers.py", "from services import settings"),
 ])
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, upward: str) -> None:
     root = _copy_of_the_code(tmp_path)

@@ -17,6 +17,7 @@ from domain.segmentation import (
     frequency_score,
     monetary_score,
     most_frequent,
+    preferred_channel,
     recency_score,
     segment_at,
     segment_timeline,
@@ -70,6 +71,13 @@ def test_most_frequent_breaks_ties_alphabetically() -> None:
     assert most_frequent(["phone", "email", "visit", "email", "phone"]) == "email"
     assert most_frequent(["visit", "phone", "visit"]) == "visit"
     assert most_frequent([]) is None
+
+
+def test_preferred_channel_is_the_most_touched_else_the_acquisition_channel() -> None:
+    assert preferred_channel(["visit", "phone", "phone"], "web") == "phone"
+    assert preferred_channel(["visit", "email"], "web") == "email"  # a tie: alphabetical
+    assert preferred_channel([], "web") == "web"
+    assert preferred_channel([], None) is None
 
 
 def test_only_purchases_of_the_last_365_days_count_for_frequency_and_monetary() -> None:

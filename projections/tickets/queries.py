@@ -1,8 +1,9 @@
-"""The service-ticket read model: backlog, response and resolution times, SLA, CSAT and the service funnel.
+"""The query side of the service-ticket read model: backlog, response and resolution times, SLA, CSAT
+and the service funnel, as of any instant, from the rows `projections.tickets.handlers` wrote.
 
-A ticket's status and assignee become versions `[valid_from, valid_to)`, each resolution an interval
-`[resolved_at, reopened_at)`, each rating and each won deal a dated row, all in business time. Every
-figure is then answerable as of any instant T from the rows that had begun by T.
+Every figure is answered from the rows that had begun by the instant T (versions and resolutions
+covering T, ratings and wins dated by T); the rules (SLA targets, satisfied, loyal) are
+`domain.service_levels`.
 """
 
 from __future__ import annotations
@@ -14,177 +15,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.deal import Deal
-from domain.ticket import CLOSED, RESOLVED, WORKING_STATUSES, Ticket
-from domain.vocabulary import SLA_HOURS, TICKET_PRIORITIES, TICKET_STATUSES
-from projections.base import ReadModel, Rows
+from domain.service_levels import SLA_TARGETS, is_loyal, is_satisfied
+from domain.ticket import WORKING_STATUSES
+from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
 from projections.funnel_report import percentile
-from projections.tables import Table, from_micros, micros
-from domain.personal_data import mark
-from domain.service_levels import SATISFIED_SCORE
 from projections.ports import Store, UnsealAll
+from projections.tables import from_micros, micros
+from projections.tickets.rows import RatingRow
 
-OPEN = "open"
 UNASSIGNED = "(unassigned)"
 HOUR_MICROS = 3_600_000_000
-
-TICKETS = Table(
-    "tickets_tickets",
-    (("ticket_id", "TEXT"), ("customer_id", "TEXT"), ("priority", "TEXT"), ("subject", "TEXT"),
-     ("opened_at", "BIGINT"), ("first_response_at", "BIGINT"), ("first_resolved_at", "BIGINT"),
-     ("status", "TEXT"), ("assignee", "TEXT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
-     ("resolution_seq", "INTEGER"), ("resolved_at", "BIGINT")),
-    ("ticket_id",),
-    indexes=(("opened_at",),),
-)
-VERSIONS = Table(
-    "tickets_versions",
-    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("status", "TEXT"), ("assignee", "TEXT"),
-     ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
-    ("ticket_id", "seq"),
-)
-RESOLUTIONS = Table(
-    "tickets_resolutions",
-    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("resolved_at", "BIGINT"), ("reopened_at", "BIGINT")),
-    ("ticket_id", "seq"),
-)
-RATINGS = Table(
-    "tickets_ratings",
-    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("assignee", "TEXT"),
-     ("score", "INTEGER"), ("rated_at", "BIGINT")),
-    ("ticket_id", "seq"),
-    indexes=(("rated_at",),),
-)
-DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",))
-WINS = Table(
-    "tickets_wins",
-    (("deal_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("won_at", "BIGINT")),
-    ("deal_id", "seq"),
-    indexes=(("won_at",),),
-)
-
-
-class TicketsReadModel(ReadModel):
-    """Service tickets in business time, plus the deal wins that turn satisfied customers loyal."""
-
-    name = "tickets"
-    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS)
-
-    def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
-        return {
-            Ticket.Opened: _opened,
-            Ticket.Assigned: _assigned,
-            Ticket.StatusChanged: _status_changed,
-            Ticket.Resolved: _resolved,
-            Ticket.Reopened: _reopened,
-            Ticket.Closed: _closed,
-            Ticket.SatisfactionRated: _rated,
-            Deal.Opened: _deal_opened,
-            Deal.Won: _deal_won,
-        }
-
-    def prefetch(self, events: list[Any], rows: Rows) -> None:
-        rows.prefetch(TICKETS, [(str(e.originator_id),) for e in events
-                                if isinstance(e, Ticket.Event) and not isinstance(e, Ticket.Opened)])
-        rows.prefetch(DEALS, [(str(e.originator_id),) for e in events if isinstance(e, Deal.Won)])
-
-
-def _opened(event: Ticket.Opened, rows: Rows) -> None:
-    at = micros(event.occurred_at)
-    ticket = {
-        "ticket_id": str(event.originator_id), "customer_id": str(event.customer_id), "priority": event.priority,
-        "subject": mark(event.subject), "opened_at": at, "first_response_at": None, "first_resolved_at": None,
-        "status": OPEN, "assignee": None, "version_seq": event.originator_version, "version_from": at,
-        "resolution_seq": None, "resolved_at": None,
-    }
-    rows.put(TICKETS, ticket)
-    rows.put(VERSIONS, _version(ticket, valid_to=None))
-
-
-def _assigned(event: Ticket.Assigned, rows: Rows) -> None:
-    _new_version(_ticket(event, rows), event, rows, assignee=event.assignee)
-
-
-def _status_changed(event: Ticket.StatusChanged, rows: Rows) -> None:
-    ticket = _ticket(event, rows)
-    if event.from_status == OPEN:
-        _respond(ticket, event)
-    _new_version(ticket, event, rows, status=event.to_status)
-
-
-def _resolved(event: Ticket.Resolved, rows: Rows) -> None:
-    ticket = _ticket(event, rows)
-    at = micros(event.occurred_at)
-    _respond(ticket, event)
-    if ticket["first_resolved_at"] is None:
-        ticket["first_resolved_at"] = at
-    ticket.update(resolution_seq=event.originator_version, resolved_at=at)
-    rows.put(RESOLUTIONS, _resolution(ticket, reopened_at=None))
-    _new_version(ticket, event, rows, status=RESOLVED)
-
-
-def _reopened(event: Ticket.Reopened, rows: Rows) -> None:
-    ticket = _ticket(event, rows)
-    rows.put(RESOLUTIONS, _resolution(ticket, reopened_at=micros(event.occurred_at)))
-    ticket.update(resolution_seq=None, resolved_at=None)
-    _new_version(ticket, event, rows, status=OPEN)
-
-
-def _closed(event: Ticket.Closed, rows: Rows) -> None:
-    _new_version(_ticket(event, rows), event, rows, status=CLOSED)
-
-
-def _rated(event: Ticket.SatisfactionRated, rows: Rows) -> None:
-    ticket = _ticket(event, rows)
-    rows.put(RATINGS, {"ticket_id": ticket["ticket_id"], "seq": event.originator_version,
-                       "customer_id": ticket["customer_id"], "assignee": ticket["assignee"],
-                       "score": event.score, "rated_at": micros(event.occurred_at)})
-
-
-def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
-    rows.put(DEALS, {"deal_id": str(event.originator_id), "customer_id": str(event.customer_id)})
-
-
-def _deal_won(event: Deal.Won, rows: Rows) -> None:
-    deal = rows.get(DEALS, str(event.originator_id))
-    assert deal is not None, f"deal {event.originator_id} was won before it was opened"
-    rows.put(WINS, {"deal_id": deal["deal_id"], "seq": event.originator_version,
-                    "customer_id": deal["customer_id"], "won_at": micros(event.occurred_at)})
-
-
-def _ticket(event: Any, rows: Rows) -> dict[str, Any]:
-    ticket = rows.get(TICKETS, str(event.originator_id))
-    assert ticket is not None, f"ticket {event.originator_id} changed before it was opened"
-    return ticket
-
-
-def _respond(ticket: dict[str, Any], event: Any) -> None:
-    """The first agent action answers the ticket."""
-    if ticket["first_response_at"] is None:
-        ticket["first_response_at"] = micros(event.occurred_at)
-
-
-def _new_version(ticket: dict[str, Any], event: Any, rows: Rows, **changes: Any) -> None:
-    """End the ticket's current status/assignee version at the event and begin one with `changes`."""
-    at = micros(event.occurred_at)
-    rows.put(VERSIONS, _version(ticket, valid_to=at))
-    ticket.update(changes, version_seq=event.originator_version, version_from=at)
-    rows.put(VERSIONS, _version(ticket, valid_to=None))
-    rows.put(TICKETS, ticket)
-
-
-def _version(ticket: dict[str, Any], valid_to: int | None) -> dict[str, Any]:
-    return {"ticket_id": ticket["ticket_id"], "seq": ticket["version_seq"], "status": ticket["status"],
-            "assignee": ticket["assignee"], "valid_from": ticket["version_from"], "valid_to": valid_to}
-
-
-def _resolution(ticket: dict[str, Any], reopened_at: int | None) -> dict[str, Any]:
-    return {"ticket_id": ticket["ticket_id"], "seq": ticket["resolution_seq"],
-            "resolved_at": ticket["resolved_at"], "reopened_at": reopened_at}
-
-
-# --- the report -----------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Backlog:
@@ -297,15 +137,6 @@ class _TicketAsOf:
     resolved_at: int | None  # the resolution that stands at the instant
 
 
-@dataclass(frozen=True)
-class _Rating:
-    ticket_id: str
-    customer_id: str
-    assignee: str | None
-    score: int
-    rated_at: int
-
-
 class TicketQueries:
     """Answers service questions as of an instant from the tickets read model.
 
@@ -347,10 +178,9 @@ class TicketQueries:
                 for (ticket_id, customer_id, priority, subject, opened_at, responded, first_resolved, status,
                      assignee, resolved_at) in rows]
 
-
-    def _ratings(self, t: int) -> list[_Rating]:
-        return [_Rating(*row) for row in self.store.query(
-            "SELECT ticket_id, customer_id, assignee, score, rated_at FROM tickets_ratings WHERE rated_at <= ?", [t])]
+    def _ratings(self, t: int) -> list[RatingRow]:
+        return [RatingRow(*row) for row in self.store.query(
+            f"SELECT {', '.join(RatingRow._fields)} FROM tickets_ratings WHERE rated_at <= ?", [t])]
 
     def _wins(self, t: int) -> dict[str, list[int]]:
         """Customer → instants of the deals they won by `t`."""
@@ -393,8 +223,8 @@ def _sla(tickets: list[_TicketAsOf], t: int, unseal: Callable[[list[str]], list[
     breaching = []
     for k in sorted(tickets, key=_unresolved_oldest_then_resolved_newest):
         response_hours, resolution_hours = _hours(k.opened_at, k.responded_at, t), _hours(k.opened_at, k.resolved_at, t)
-        response_limit, resolution_limit = SLA_HOURS[k.priority]
-        response_late, resolution_late = response_hours > response_limit, resolution_hours > resolution_limit
+        target = SLA_TARGETS[k.priority]
+        response_late, resolution_late = target.response_late(response_hours), target.resolution_late(resolution_hours)
         first_response[k.priority] += response_late
         resolution[k.priority] += resolution_late
         if response_late or resolution_late:
@@ -416,11 +246,11 @@ def _hours(start: int, done: int | None, t: int) -> float:
 
 
 def _satisfaction(scores: list[int]) -> Satisfaction:
-    satisfied = sum(score >= SATISFIED_SCORE for score in scores)
+    satisfied = sum(is_satisfied(score) for score in scores)
     return Satisfaction(len(scores), _ratio(sum(scores), len(scores)), _ratio(satisfied, len(scores)))
 
 
-def _csat(ratings: list[_Rating]) -> Csat:
+def _csat(ratings: list[RatingRow]) -> Csat:
     per_assignee: dict[str, list[int]] = defaultdict(list)
     for rating in ratings:
         per_assignee[rating.assignee or UNASSIGNED].append(rating.score)
@@ -428,19 +258,18 @@ def _csat(ratings: list[_Rating]) -> Csat:
                 {assignee: _satisfaction(scores) for assignee, scores in sorted(per_assignee.items())})
 
 
-def _funnel(tickets: list[_TicketAsOf], ratings: list[_Rating], wins: dict[str, list[int]]) -> ServiceFunnel:
-    """Loyal: a customer who won a deal after their first satisfied rating (both by the instant)."""
+def _funnel(tickets: list[_TicketAsOf], ratings: list[RatingRow], wins: dict[str, list[int]]) -> ServiceFunnel:
+    """Loyal (`is_loyal`) counted from each customer's first satisfied rating, both by the instant."""
     first_satisfied: dict[str, int] = {}
     for r in ratings:
-        if r.score >= SATISFIED_SCORE:
+        if is_satisfied(r.score):
             first_satisfied[r.customer_id] = min(r.rated_at, first_satisfied.get(r.customer_id, r.rated_at))
-    loyal = sum(any(won_at > rated_at for won_at in wins.get(customer, []))
-                for customer, rated_at in first_satisfied.items())
+    loyal = sum(is_loyal(rated_at, wins.get(customer, [])) for customer, rated_at in first_satisfied.items())
     return ServiceFunnel(
         feedback=len(tickets),
         resolved=sum(k.first_resolved_at is not None for k in tickets),
         surveyed=len({r.ticket_id for r in ratings}),
-        satisfied=len({r.ticket_id for r in ratings if r.score >= SATISFIED_SCORE}),
+        satisfied=len({r.ticket_id for r in ratings if is_satisfied(r.score)}),
         satisfied_customers=len(first_satisfied),
         loyal=loyal,
     )

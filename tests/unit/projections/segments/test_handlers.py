@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import projections.segments as segments_module
+import projections.segments.handlers as segments_module
 from domain.segmentation import OpenDeal, Purchase
-from projections.segments import SegmentsReadModel, _interval_row
+from projections.segments import SegmentsReadModel
+from projections.segments.handlers import _interval_row
 from services.application import CrmApplication
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
@@ -86,7 +87,7 @@ def _check_many_deals(plan: list[tuple[int, int, str, str, str]], batches: list[
 
     expected = reference_timeline(T0, None, purchases, open_deals)
     assert _live(incremental) == _live(rebuilt) == [
-        tuple(_interval_row(str(CUSTOMER), seq, interval).values())[1:] for seq, interval in enumerate(expected)]
+        tuple(_interval_row(str(CUSTOMER), seq, interval))[1:] for seq, interval in enumerate(expected)]
     for store in (incremental, rebuilt):
         store.close()
     crm.close()

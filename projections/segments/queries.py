@@ -1,0 +1,198 @@
+"""The query side of the customer segments read model: a customer's segment, a tier's members, counts per
+tier, tier histories and movements, as of any instant, from the intervals `projections.segments.handlers`
+wrote (one indexed range query per instant); the rules are `domain.segmentation`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.segmentation import TIERS, preferred_channel
+from projections.ports import Store
+from projections.segments.rows import IntervalRow, instant
+from projections.tables import from_micros, micros
+
+CHUNK = 400
+MOVEMENT_DAYS = 90  # the summary's movements look back this far
+_COVERING = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"  # the interval holding an instant
+
+
+def tier_members_sql(tier: str, as_of: datetime) -> tuple[str, list[Any]]:
+    """SQL selecting the ids of the customers in `tier` at `as_of`, and its parameters.
+
+    For other read models, e.g. `... WHERE d.customer_id IN (<sql>)` with the parameters spliced in.
+    """
+    t = micros(as_of)
+    return f"SELECT customer_id FROM segments_intervals WHERE tier = ? AND {_COVERING}", [tier, t, t]
+
+
+@dataclass(frozen=True)
+class CustomerSegment:
+    """One customer's scores, tier and preferences as of an instant."""
+
+    customer_id: UUID
+    as_of: datetime
+    tier: str
+    tier_since: datetime
+    recency: int
+    frequency: int
+    monetary: int
+    monetary_cents: int  # CNY won in the 365 days up to `as_of`
+    open_deals: int
+    last_purchase_at: datetime | None
+    preferred_channel: str | None  # most frequent touch channel, else the acquisition channel
+    preferred_pipeline: str | None  # the pipeline of most purchases
+
+    def to_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["customer_id"] = str(self.customer_id)
+        for name in ("as_of", "tier_since", "last_purchase_at"):
+            result[name] = result[name] and result[name].isoformat()
+        return result
+
+
+@dataclass(frozen=True)
+class TierCount:
+    tier: str
+    customers: int
+    value_cents: int  # CNY their purchases of the last 365 days add up to
+    average_recency: float | None
+    average_frequency: float | None
+    average_monetary: float | None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A stay in a tier: `[entered_at, left_at)`, left_at None while it lasts."""
+
+    tier: str
+    entered_at: datetime
+    left_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tier": self.tier, "entered_at": self.entered_at.isoformat(),
+                "left_at": self.left_at and self.left_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Movement:
+    """How many customers were in `from_tier` at one instant and in `to_tier` at another (None: in none)."""
+
+    from_tier: str | None
+    to_tier: str | None
+    customers: int
+
+
+_COLUMNS = ", ".join(IntervalRow._fields)
+
+
+class SegmentQueries:
+    """Answers segment questions as of any instant from the read model's tables."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def segment_of(self, customer_id: UUID, as_of: datetime) -> CustomerSegment | None:
+        """The customer's segment at `as_of`; None if it was not (or no longer) a customer then."""
+        found = self._segments(as_of, " AND customer_id = ?", (str(customer_id),))
+        return found[0] if found else None
+
+    def members(self, tier: str, as_of: datetime, limit: int = 50, offset: int = 0) -> list[CustomerSegment]:
+        """Customers in `tier` at `as_of`, most CNY won in the last 365 days first."""
+        return self._segments(as_of, " AND tier = ?", (tier,), limit, offset)
+
+    def tier_counts(self, as_of: datetime) -> list[TierCount]:
+        """Per tier, in TIERS order: customers, their value and average R, F and M."""
+        t = micros(as_of)
+        found = {row[0]: [int(n) for n in row[1:]] for row in self.store.query(
+            "SELECT tier, COUNT(*), SUM(monetary_cents), SUM(recency), SUM(frequency), SUM(monetary) "
+            f"FROM segments_intervals WHERE {_COVERING} GROUP BY tier", [t, t])}
+        counts = []
+        for tier in TIERS:
+            count, value, *sums = found.get(tier, [0] * 5)
+            counts.append(TierCount(tier, count, value, *(total / count if count else None for total in sums)))
+        return counts
+
+    def history(self, customer_id: UUID, as_of: datetime | None = None) -> list[Membership]:
+        """The customer's stays in each tier, oldest first; only those begun by `as_of` if given.
+
+        Without `as_of` the last stays may end in the future: when, with no new deal, ageing purchases
+        move the customer to another tier.
+        """
+        t = micros(as_of) if as_of else None
+        begun = " AND valid_from <= ?" if t is not None else ""
+        rows = self.store.query(
+            "SELECT tier, valid_from, valid_to FROM segments_intervals WHERE customer_id = ? "
+            f"AND (valid_to IS NULL OR valid_to > valid_from){begun} ORDER BY valid_from",
+            [str(customer_id), *([t] if t is not None else [])])
+        stays: list[Membership] = []
+        for tier, valid_from, valid_to in rows:
+            left = None if valid_to is None or (t is not None and valid_to > t) else from_micros(valid_to)
+            if stays and stays[-1].tier == tier:
+                stays[-1] = Membership(tier, stays[-1].entered_at, left)
+            else:
+                stays.append(Membership(tier, from_micros(valid_from), left))
+        return stays
+
+    def movements(self, start: datetime, end: datetime) -> list[Movement]:
+        """How many customers changed tier between `start` and `end`, per (tier then, tier after)."""
+        before, after = self._tiers(start), self._tiers(end)
+        moves = Counter((before.get(c), after.get(c)) for c in before.keys() | after.keys()
+                        if before.get(c) != after.get(c))
+        order = {tier: i for i, tier in enumerate((None, *TIERS))}
+        pairs = sorted(moves, key=lambda pair: (order[pair[0]], order[pair[1]]))
+        return [Movement(from_tier, to_tier, moves[from_tier, to_tier]) for from_tier, to_tier in pairs]
+
+    def summary(self, as_of: datetime) -> dict[str, Any]:
+        """Every figure of the read model as of `as_of`, JSON-able."""
+        segments = self._segments(as_of)
+        return {
+            "as_of": as_of.isoformat(),
+            "tiers": [asdict(count) for count in self.tier_counts(as_of)],
+            "customers": {str(s.customer_id): s.to_dict() for s in segments},
+            "history": {str(s.customer_id): [m.to_dict() for m in self.history(s.customer_id, as_of)]
+                        for s in segments},
+            "movements": [asdict(m) for m in self.movements(as_of - timedelta(days=MOVEMENT_DAYS), as_of)],
+        }
+
+    def _tiers(self, as_of: datetime) -> dict[str, str]:
+        t = micros(as_of)
+        return dict(self.store.query(f"SELECT customer_id, tier FROM segments_intervals WHERE {_COVERING}", [t, t]))
+
+    def _segments(self, as_of: datetime, where: str = "", params: tuple[Any, ...] = (), limit: int | None = None,
+                  offset: int = 0) -> list[CustomerSegment]:
+        """Segments at `as_of` of the customers matching `where`, most valuable first."""
+        t = micros(as_of)
+        page = " LIMIT ? OFFSET ?" if limit is not None else ""
+        rows = [IntervalRow(*row) for row in self.store.query(
+            f"SELECT {_COLUMNS} FROM segments_intervals WHERE {_COVERING}{where} "
+            f"ORDER BY monetary_cents DESC, recency DESC, customer_id{page}",
+            [t, t, *params, *([limit, offset] if limit is not None else [])])]
+        channels = self._preferred_channels([row.customer_id for row in rows], t)
+        return [_customer_segment(row, as_of, channels.get(row.customer_id)) for row in rows]
+
+    def _preferred_channels(self, customer_ids: list[str], t: int) -> dict[str, str | None]:
+        """Each customer's `preferred_channel` from the touches logged by `t` and the acquisition channel."""
+        touches: dict[str, list[str]] = {}
+        acquired: dict[str, str] = {}
+        for start in range(0, len(customer_ids), CHUNK):
+            chunk = customer_ids[start:start + CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for customer_id, channel, count in self.store.query(
+                "SELECT customer_id, channel, COUNT(*) FROM segments_touches "
+                f"WHERE touched_at <= ? AND customer_id IN ({marks}) GROUP BY customer_id, channel", [t, *chunk]):
+                touches.setdefault(customer_id, []).extend([channel] * count)
+            acquired.update(self.store.query(
+                f"SELECT customer_id, channel FROM segments_customers WHERE registered_at <= ? "
+                f"AND customer_id IN ({marks})", [t, *chunk]))
+        return {c: preferred_channel(touches.get(c, ()), acquired.get(c)) for c in customer_ids}
+
+
+def _customer_segment(row: IntervalRow, as_of: datetime, channel: str | None) -> CustomerSegment:
+    return CustomerSegment(UUID(row.customer_id), as_of, row.tier, from_micros(row.tier_since), row.recency,
+                           row.frequency, row.monetary, row.monetary_cents, row.open_deals,
+                           instant(row.last_purchase_at), channel, row.preferred_pipeline)

@@ -1,0 +1,182 @@
+"""The write side of the service-ticket read model: its tables, and the handlers turning ticket and deal
+events into rows (`projections.tickets.rows`).
+
+A ticket's status and assignee become versions `[valid_from, valid_to)`, each resolution an interval
+`[resolved_at, reopened_at)`, each rating and each won deal a dated row, all in business time, so that
+`projections.tickets.queries` can answer every figure as of any instant T from the rows begun by T.
+What answers a ticket is `domain.service_levels.responds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from domain.deal import Deal
+from domain.personal_data import mark
+from domain.service_levels import responds
+from domain.ticket import CLOSED, OPEN, RESOLVED, Ticket
+from projections.base import ReadModel, Rows
+from projections.tables import Table, micros
+from projections.tickets.rows import DealRow, RatingRow, ResolutionRow, TicketRow, VersionRow, WinRow
+
+R = TypeVar("R")
+
+TICKETS = Table(
+    "tickets_tickets",
+    (("ticket_id", "TEXT"), ("customer_id", "TEXT"), ("priority", "TEXT"), ("subject", "TEXT"),
+     ("opened_at", "BIGINT"), ("first_response_at", "BIGINT"), ("first_resolved_at", "BIGINT"),
+     ("status", "TEXT"), ("assignee", "TEXT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
+     ("resolution_seq", "INTEGER"), ("resolved_at", "BIGINT")),
+    ("ticket_id",),
+    indexes=(("opened_at",),),
+)
+VERSIONS = Table(
+    "tickets_versions",
+    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("status", "TEXT"), ("assignee", "TEXT"),
+     ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
+    ("ticket_id", "seq"),
+)
+RESOLUTIONS = Table(
+    "tickets_resolutions",
+    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("resolved_at", "BIGINT"), ("reopened_at", "BIGINT")),
+    ("ticket_id", "seq"),
+)
+RATINGS = Table(
+    "tickets_ratings",
+    (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("assignee", "TEXT"),
+     ("score", "INTEGER"), ("rated_at", "BIGINT")),
+    ("ticket_id", "seq"),
+    indexes=(("rated_at",),),
+)
+DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",))
+WINS = Table(
+    "tickets_wins",
+    (("deal_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("won_at", "BIGINT")),
+    ("deal_id", "seq"),
+    indexes=(("won_at",),),
+)
+
+
+class TicketsReadModel(ReadModel):
+    """Service tickets in business time, plus the deal wins that turn satisfied customers loyal."""
+
+    name = "tickets"
+    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS)
+
+    def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
+        return {
+            Ticket.Opened: _opened,
+            Ticket.Assigned: _assigned,
+            Ticket.StatusChanged: _status_changed,
+            Ticket.Resolved: _resolved,
+            Ticket.Reopened: _reopened,
+            Ticket.Closed: _closed,
+            Ticket.SatisfactionRated: _rated,
+            Deal.Opened: _deal_opened,
+            Deal.Won: _deal_won,
+        }
+
+    def prefetch(self, events: list[Any], rows: Rows) -> None:
+        rows.prefetch(TICKETS, [(str(e.originator_id),) for e in events
+                                if isinstance(e, Ticket.Event) and not isinstance(e, Ticket.Opened)])
+        rows.prefetch(DEALS, [(str(e.originator_id),) for e in events if isinstance(e, Deal.Won)])
+
+
+def _opened(event: Ticket.Opened, rows: Rows) -> None:
+    at = micros(event.occurred_at)
+    ticket = TicketRow(
+        ticket_id=str(event.originator_id), customer_id=str(event.customer_id), priority=event.priority,
+        subject=mark(event.subject), opened_at=at, first_response_at=None, first_resolved_at=None,
+        status=OPEN, assignee=None, version_seq=event.originator_version, version_from=at,
+        resolution_seq=None, resolved_at=None,
+    )
+    _put(rows, TICKETS, ticket)
+    _put(rows, VERSIONS, _version(ticket, valid_to=None))
+
+
+def _assigned(event: Ticket.Assigned, rows: Rows) -> None:
+    _new_version(_ticket(event, rows), event, rows, assignee=event.assignee)
+
+
+def _status_changed(event: Ticket.StatusChanged, rows: Rows) -> None:
+    _new_version(_responded(_ticket(event, rows), event), event, rows, status=event.to_status)
+
+
+def _resolved(event: Ticket.Resolved, rows: Rows) -> None:
+    ticket = _responded(_ticket(event, rows), event)
+    at = micros(event.occurred_at)
+    first_resolved_at = at if ticket.first_resolved_at is None else ticket.first_resolved_at
+    ticket = ticket._replace(first_resolved_at=first_resolved_at, resolution_seq=event.originator_version,
+                             resolved_at=at)
+    _put(rows, RESOLUTIONS, _resolution(ticket, reopened_at=None))
+    _new_version(ticket, event, rows, status=RESOLVED)
+
+
+def _reopened(event: Ticket.Reopened, rows: Rows) -> None:
+    ticket = _ticket(event, rows)
+    _put(rows, RESOLUTIONS, _resolution(ticket, reopened_at=micros(event.occurred_at)))
+    _new_version(ticket._replace(resolution_seq=None, resolved_at=None), event, rows, status=OPEN)
+
+
+def _closed(event: Ticket.Closed, rows: Rows) -> None:
+    _new_version(_ticket(event, rows), event, rows, status=CLOSED)
+
+
+def _rated(event: Ticket.SatisfactionRated, rows: Rows) -> None:
+    ticket = _ticket(event, rows)
+    _put(rows, RATINGS, RatingRow(ticket.ticket_id, event.originator_version, ticket.customer_id, ticket.assignee,
+                                  event.score, micros(event.occurred_at)))
+
+
+def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
+    _put(rows, DEALS, DealRow(str(event.originator_id), str(event.customer_id)))
+
+
+def _deal_won(event: Deal.Won, rows: Rows) -> None:
+    deal = _get(rows, DEALS, DealRow, str(event.originator_id))
+    assert deal is not None, f"deal {event.originator_id} was won before it was opened"
+    _put(rows, WINS, WinRow(deal.deal_id, event.originator_version, deal.customer_id, micros(event.occurred_at)))
+
+
+def _ticket(event: Any, rows: Rows) -> TicketRow:
+    ticket = _get(rows, TICKETS, TicketRow, str(event.originator_id))
+    assert ticket is not None, f"ticket {event.originator_id} changed before it was opened"
+    return ticket
+
+
+def _responded(ticket: TicketRow, event: Ticket.Event) -> TicketRow:
+    """The ticket, answered at the event if it is the first answer."""
+    if ticket.first_response_at is None and responds(event):
+        return ticket._replace(first_response_at=micros(event.occurred_at))
+    return ticket
+
+
+def _new_version(ticket: TicketRow, event: Any, rows: Rows, **changes: Any) -> None:
+    """End the ticket's current status/assignee version at the event and begin one with `changes`."""
+    at = micros(event.occurred_at)
+    _put(rows, VERSIONS, _version(ticket, valid_to=at))
+    ticket = ticket._replace(**changes, version_seq=event.originator_version, version_from=at)
+    _put(rows, VERSIONS, _version(ticket, valid_to=None))
+    _put(rows, TICKETS, ticket)
+
+
+def _version(ticket: TicketRow, valid_to: int | None) -> VersionRow:
+    return VersionRow(ticket.ticket_id, ticket.version_seq, ticket.status, ticket.assignee, ticket.version_from,
+                      valid_to)
+
+
+def _resolution(ticket: TicketRow, reopened_at: int | None) -> ResolutionRow:
+    """The ticket's standing resolution (there is one: only a resolved or closed ticket is reopened)."""
+    seq, resolved_at = ticket.resolution_seq, ticket.resolved_at
+    return ResolutionRow(ticket.ticket_id, seq, resolved_at, reopened_at)  # type: ignore[arg-type]
+
+
+def _get(rows: Rows, table: Table, row_type: Callable[..., R], *key: Any) -> R | None:
+    """The typed row of `table` with that key, or None."""
+    row = rows.get(table, *key)
+    return None if row is None else row_type(**row)
+
+
+def _put(rows: Rows, table: Table, row: NamedTuple) -> None:
+    rows.put(table, row._asdict())

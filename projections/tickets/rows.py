@@ -1,0 +1,75 @@
+"""The rows of the tickets read model, one named type per table, fields in the table's column order.
+
+Handlers build and change these rather than dicts keyed by strings, so a misspelt column is an error
+where it is written; instants are µs since the epoch and stay so in the rows (`projections.tables`).
+`tests/unit/projections/tickets/test_rows.py` checks each type against its table.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class TicketRow(NamedTuple):
+    """A ticket now, with its current status/assignee version and its standing resolution, if any."""
+
+    ticket_id: str
+    customer_id: str
+    priority: str
+    subject: str  # sealed (`domain.personal_data.mark`): it is about the customer
+    opened_at: int
+    first_response_at: int | None
+    first_resolved_at: int | None
+    status: str
+    assignee: str | None
+    version_seq: int  # the event that began the current version
+    version_from: int
+    resolution_seq: int | None  # the event that began the standing resolution
+    resolved_at: int | None
+
+
+class VersionRow(NamedTuple):
+    """The ticket's status and assignee during `[valid_from, valid_to)`; valid_to None while it lasts."""
+
+    ticket_id: str
+    seq: int
+    status: str
+    assignee: str | None
+    valid_from: int
+    valid_to: int | None
+
+
+class ResolutionRow(NamedTuple):
+    """A resolution standing during `[resolved_at, reopened_at)`; reopened_at None while it stands."""
+
+    ticket_id: str
+    seq: int
+    resolved_at: int
+    reopened_at: int | None
+
+
+class RatingRow(NamedTuple):
+    """A satisfaction rating, with the ticket's customer and assignee when it was given."""
+
+    ticket_id: str
+    seq: int
+    customer_id: str
+    assignee: str | None
+    score: int
+    rated_at: int
+
+
+class DealRow(NamedTuple):
+    """A deal's customer, for crediting its win."""
+
+    deal_id: str
+    customer_id: str
+
+
+class WinRow(NamedTuple):
+    """A deal won (again, after a reopening, with a later seq)."""
+
+    deal_id: str
+    seq: int
+    customer_id: str
+    won_at: int
