@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from projections.tables import Table
 from projections.ports import Cursor
 
-Row = dict[str, Any]
+Row = Any  # dict[str, Any] (column → value), or the table's `row_type`
 Key = tuple[Any, ...]
 FETCH_CHUNK = 400
 
@@ -41,7 +41,7 @@ class Rows:
             return
         for k in missing:
             cache[k] = None
-        names = table.column_names
+        names, row_of = table.column_names, table.row_of
         for start in range(0, len(missing), FETCH_CHUNK):
             chunk = missing[start:start + FETCH_CHUNK]
             if len(table.key) == 1:
@@ -53,11 +53,12 @@ class Rows:
                 params = [part for k in chunk for part in k]
             self._cursor.execute(f"SELECT {', '.join(names)} FROM {table.name} WHERE {where}", params)
             for values in self._cursor.fetchall():
-                row = dict(zip(names, values))
+                row = row_of(values)
                 cache[table.key_of(row)] = row
 
     def get(self, table: Table, *key: Any) -> Row | None:
-        """The row with that primary key (a copy-free dict you may change and `put` back), or None."""
+        """The row with that primary key, or None: a copy-free dict you may change and `put` back, or a row
+        of the table's `row_type` whose `_replace` you `put`."""
         cache = self._cache[table.name]
         if key not in cache:
             self.prefetch(table, [key])

@@ -6,7 +6,7 @@ Instants are stored as BIGINT microseconds since the epoch (UTC) and money as BI
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
@@ -49,14 +49,33 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
     json_columns: tuple[str, ...] = ()  # TEXT columns handlers may hold as JSON values; written as JSON text
+    # A NamedTuple with the columns as fields, in order: the table's rows are of this type rather than dicts
+    # (typed, and written as they are: no conversion either way).
+    row_type: type[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.row_type is not None and self.row_type._fields != self.column_names:
+            raise TypeError(f"{self.row_type.__name__}'s fields are not the columns of {self.name}")
+        if self.row_type is not None and self.json_columns:
+            raise TypeError(f"{self.name}: JSON columns are held in dict rows, not in a row type")
 
     @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
 
     @cached_property
-    def row_values(self) -> Callable[[dict[str, object]], tuple[object, ...]]:
-        """A fast function from a row dict to its values in column order."""
+    def row_of(self) -> Callable[[Sequence[object]], Any]:
+        """A fast function from values in column order (as fetched) to a row: of `row_type`, or a dict."""
+        if self.row_type is not None:
+            return self.row_type._make  # type: ignore[no-any-return]
+        names = self.column_names
+        return lambda values: dict(zip(names, values))
+
+    @cached_property
+    def row_values(self) -> Callable[[Any], tuple[object, ...]]:
+        """A fast function from a row to its values in column order."""
+        if self.row_type is not None:
+            return lambda row: row  # already them
         getter = itemgetter(*self.column_names)
         plain = getter if len(self.column_names) > 1 else lambda row: (getter(row),)
         if not self.json_columns:
@@ -91,7 +110,7 @@ class Table:
         return f"ON CONFLICT ({', '.join(self.key)}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
 
     @cached_property
-    def key_of(self) -> Callable[[dict[str, object]], tuple[object, ...]]:
-        """A fast function from a row dict to its primary key tuple."""
-        getter = itemgetter(*self.key)
+    def key_of(self) -> Callable[[Any], tuple[object, ...]]:
+        """A fast function from a row to its primary key tuple."""
+        getter = itemgetter(*(self.key if self.row_type is None else map(self.column_names.index, self.key)))
         return getter if len(self.key) > 1 else lambda row: (getter(row),)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from domain.customer import Customer
 from domain.deal import Deal
@@ -31,7 +31,6 @@ from projections.base import ReadModel, Rows
 from projections.segments.rows import CustomerRow, DealRow, IntervalRow, SpanRow, TouchRow, instant, superseded
 from projections.tables import Table, cents, from_micros, micros
 
-R = TypeVar("R")
 OPEN, WON = "open", "won"  # the kinds of span
 # A customer with at least this many stored intervals has its timeline worked out from the last one the
 # batch cannot have changed (found in ≈ log2(n) reads, one query each); fewer: from its start, which
@@ -43,24 +42,28 @@ CUSTOMERS = Table(
     (("customer_id", "TEXT"), ("registered_at", "BIGINT"), ("forgotten_at", "BIGINT"), ("channel", "TEXT"),
      ("span_count", "INTEGER"), ("interval_count", "INTEGER")),
     ("customer_id",),
+    row_type=CustomerRow,
 )
 DEALS = Table(
     "segments_deals",
     (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("pipeline", "TEXT"), ("currency", "TEXT"),
      ("amount_cents", "BIGINT"), ("span_seq", "INTEGER")),
     ("deal_id",),
+    row_type=DealRow,
 )
 SPANS = Table(
     "segments_deal_spans",
     (("customer_id", "TEXT"), ("seq", "INTEGER"), ("deal_id", "TEXT"), ("kind", "TEXT"), ("pipeline", "TEXT"),
      ("start_at", "BIGINT"), ("end_at", "BIGINT"), ("amount_cents", "BIGINT"), ("currency", "TEXT")),
     ("customer_id", "seq"),
+    row_type=SpanRow,
 )
 TOUCHES = Table(
     "segments_touches",
     (("customer_id", "TEXT"), ("seq", "INTEGER"), ("channel", "TEXT"), ("touched_at", "BIGINT")),
     ("customer_id", "seq"),
     indexes=(("touched_at",),),
+    row_type=TouchRow,
 )
 INTERVALS = Table(
     "segments_intervals",
@@ -70,6 +73,7 @@ INTERVALS = Table(
      ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT")),
     ("customer_id", "seq"),
     indexes=(("tier", "valid_from"), ("valid_from",)),
+    row_type=IntervalRow,
 )
 CUSTOMER_EVENTS = (Customer.Registered, Customer.Forgotten)
 DEAL_EVENTS = (Deal.Opened, Deal.AmountChanged, Deal.Won, Deal.Lost, Deal.Reopened)
@@ -99,9 +103,9 @@ class SegmentsReadModel(ReadModel):
         rows.prefetch(DEALS, [(d,) for d in deal_ids])
         customer_ids = {str(e.originator_id) for e in events if isinstance(e, CUSTOMER_EVENTS)}
         customer_ids |= {str(e.customer_id) for e in events if isinstance(e, Deal.Opened)}
-        customer_ids |= {deal.customer_id for d in deal_ids if (deal := _get(rows, DEALS, DealRow, d))}
+        customer_ids |= {deal.customer_id for d in deal_ids if (deal := rows.get(DEALS, d))}
         rows.prefetch(CUSTOMERS, [(c,) for c in customer_ids])
-        rows.prefetch(SPANS, [(c, seq) for c in customer_ids if (customer := _get(rows, CUSTOMERS, CustomerRow, c))
+        rows.prefetch(SPANS, [(c, seq) for c in customer_ids if (customer := rows.get(CUSTOMERS, c))
                               for seq in range(customer.span_count)])
 
     def finish(self, rows: Rows) -> None:
@@ -127,31 +131,31 @@ def _noting(handler: Callable[[Any, Rows], tuple[str, int]]) -> Callable[[Any, R
 
 def _customer(customer_id: str, rows: Rows) -> CustomerRow:
     """The customer's row; a new one if its deals are seen before its registration."""
-    customer = _get(rows, CUSTOMERS, CustomerRow, customer_id)
+    customer: CustomerRow | None = rows.get(CUSTOMERS, customer_id)
     if customer is None:
         customer = CustomerRow(customer_id, registered_at=None, forgotten_at=None, channel=None, span_count=0,
                                interval_count=0)
-        _put(rows, CUSTOMERS, customer)
+        rows.put(CUSTOMERS, customer)
     return customer
 
 
 def _registered(event: Customer.Registered, rows: Rows) -> tuple[str, int]:
     at = micros(event.occurred_at)
     customer = _customer(str(event.originator_id), rows)._replace(registered_at=at, channel=event.channel)
-    _put(rows, CUSTOMERS, customer)
+    rows.put(CUSTOMERS, customer)
     return customer.customer_id, at
 
 
 def _forgotten(event: Customer.Forgotten, rows: Rows) -> tuple[str, int]:
     at = micros(event.occurred_at)
     customer = _customer(str(event.originator_id), rows)._replace(forgotten_at=at)
-    _put(rows, CUSTOMERS, customer)
+    rows.put(CUSTOMERS, customer)
     return customer.customer_id, at
 
 
 def _touched(event: Customer.TouchLogged, rows: Rows) -> None:
-    _put(rows, TOUCHES, TouchRow(str(event.originator_id), event.originator_version, event.channel,
-                                 micros(event.occurred_at)))
+    rows.put(TOUCHES, TouchRow(str(event.originator_id), event.originator_version, event.channel,
+                               micros(event.occurred_at)))
 
 
 def _opened(event: Deal.Opened, rows: Rows) -> tuple[str, int]:
@@ -164,7 +168,7 @@ def _opened(event: Deal.Opened, rows: Rows) -> tuple[str, int]:
 
 
 def _amount_changed(event: Deal.AmountChanged, rows: Rows) -> None:
-    _put(rows, DEALS, _deal(event, rows)._replace(amount_cents=cents(event.new_amount)))
+    rows.put(DEALS, _deal(event, rows)._replace(amount_cents=cents(event.new_amount)))
 
 
 def _won(event: Deal.Won, rows: Rows) -> tuple[str, int]:
@@ -180,7 +184,7 @@ def _reopened(event: Deal.Reopened, rows: Rows) -> tuple[str, int]:
 
 
 def _deal(event: Any, rows: Rows) -> DealRow:
-    deal = _get(rows, DEALS, DealRow, str(event.originator_id))
+    deal: DealRow | None = rows.get(DEALS, str(event.originator_id))
     assert deal is not None, f"deal {event.originator_id} changed before it was opened"
     return deal
 
@@ -191,26 +195,26 @@ def _change_span(event: Any, kind: str | None, rows: Rows) -> tuple[str, int]:
     customer = _customer(deal.customer_id, rows)
     at = micros(event.occurred_at)
     if deal.span_seq is not None:
-        _put(rows, SPANS, _span(deal.customer_id, deal.span_seq, rows)._replace(end_at=at))
+        rows.put(SPANS, _span(deal.customer_id, deal.span_seq, rows)._replace(end_at=at))
         deal = deal._replace(span_seq=None)
-        _put(rows, DEALS, deal)
+        rows.put(DEALS, deal)
     if kind is not None:
         _start_span(deal, customer, kind, at, rows)
     return customer.customer_id, at
 
 
 def _span(customer_id: str, seq: int, rows: Rows) -> SpanRow:
-    span = _get(rows, SPANS, SpanRow, customer_id, seq)
+    span: SpanRow | None = rows.get(SPANS, customer_id, seq)
     assert span is not None, f"span {seq} of customer {customer_id} is missing"
     return span
 
 
 def _start_span(deal: DealRow, customer: CustomerRow, kind: str, at: int, rows: Rows) -> None:
     seq = customer.span_count
-    _put(rows, SPANS, SpanRow(customer.customer_id, seq, deal.deal_id, kind, deal.pipeline, at, None,
-                              deal.amount_cents, deal.currency))
-    _put(rows, CUSTOMERS, customer._replace(span_count=seq + 1))
-    _put(rows, DEALS, deal._replace(span_seq=seq))
+    rows.put(SPANS, SpanRow(customer.customer_id, seq, deal.deal_id, kind, deal.pipeline, at, None,
+                            deal.amount_cents, deal.currency))
+    rows.put(CUSTOMERS, customer._replace(span_count=seq + 1))
+    rows.put(DEALS, deal._replace(span_seq=seq))
 
 
 def _tail(customer: CustomerRow, since: int, rows: Rows) -> tuple[int, list[SegmentInterval]]:
@@ -243,7 +247,7 @@ def _ending_before(customer_id: str, stored: int, since: int, rows: Rows) -> int
 
 
 def _interval(customer_id: str, seq: int, rows: Rows) -> IntervalRow:
-    interval = _get(rows, INTERVALS, IntervalRow, customer_id, seq)
+    interval: IntervalRow | None = rows.get(INTERVALS, customer_id, seq)
     assert interval is not None, f"interval {seq} of customer {customer_id} is missing"
     return interval
 
@@ -286,9 +290,9 @@ def _write_timeline(customer: CustomerRow, offset: int, tail: list[SegmentInterv
     for seq in range(kept, max(count, stored)):
         row = _interval_row(customer_id, seq, tail[seq - offset]) if seq < count else superseded(customer_id, seq)
         # rows past `stored` are not live: no need to read them
-        if seq >= stored or _get(rows, INTERVALS, IntervalRow, customer_id, seq) != row:
-            _put(rows, INTERVALS, row)
-    _put(rows, CUSTOMERS, customer._replace(interval_count=count))
+        if seq >= stored or rows.get(INTERVALS, customer_id, seq) != row:
+            rows.put(INTERVALS, row)
+    rows.put(CUSTOMERS, customer._replace(interval_count=count))
 
 
 def _interval_row(customer_id: str, seq: int, interval: SegmentInterval) -> IntervalRow:
@@ -305,12 +309,3 @@ def _interval_row(customer_id: str, seq: int, interval: SegmentInterval) -> Inte
 def _micros(value: datetime | None) -> int | None:
     return None if value is None else micros(value)
 
-
-def _get(rows: Rows, table: Table, row_type: Callable[..., R], *key: Any) -> R | None:
-    """The typed row of `table` with that key, or None."""
-    row = rows.get(table, *key)
-    return None if row is None else row_type(**row)
-
-
-def _put(rows: Rows, table: Table, row: NamedTuple) -> None:
-    rows.put(table, row._asdict())

@@ -1,9 +1,10 @@
 """The rows of the customer segments read model, one named type per table, fields in the table's column order.
 
-Handlers build and change these rather than dicts keyed by strings, so a misspelt column is an error
-where it is written. Instants are µs since the epoch and money cents, as stored (`projections.tables`);
-`instant` turns a nullable stored instant back into a datetime for both sides of the read model.
-`tests/unit/projections/segments/test_rows.py` checks each type against its table.
+Each table is declared with its type (`Table.row_type`, which refuses one whose fields are not the
+columns in order), so `Rows` fetches, holds and writes these very tuples, with no conversion to or from
+dicts; handlers change a row by `put`ting its `_replace`. Instants stay µs since the epoch and money
+cents, as stored (`projections.tables`); `instant` turns a nullable stored instant back into a datetime
+for both sides of the read model.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The write side of the service-ticket read model: its tables, and the handlers turning ticket and deal
-events into rows (`projections.tickets.rows`).
+events into typed rows (`projections.tickets.rows`).
 
 A ticket's status and assignee become versions `[valid_from, valid_to)`, each resolution an interval
 `[resolved_at, reopened_at)`, each rating and each won deal a dated row, all in business time, so that
@@ -10,7 +10,7 @@ What answers a ticket is `domain.service_levels.responds`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from domain.deal import Deal
 from domain.personal_data import mark
@@ -20,8 +20,6 @@ from projections.base import ReadModel, Rows
 from projections.tables import Table, micros
 from projections.tickets.rows import DealRow, RatingRow, ResolutionRow, TicketRow, VersionRow, WinRow
 
-R = TypeVar("R")
-
 TICKETS = Table(
     "tickets_tickets",
     (("ticket_id", "TEXT"), ("customer_id", "TEXT"), ("priority", "TEXT"), ("subject", "TEXT"),
@@ -30,17 +28,20 @@ TICKETS = Table(
      ("resolution_seq", "INTEGER"), ("resolved_at", "BIGINT")),
     ("ticket_id",),
     indexes=(("opened_at",),),
+    row_type=TicketRow,
 )
 VERSIONS = Table(
     "tickets_versions",
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("status", "TEXT"), ("assignee", "TEXT"),
      ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
     ("ticket_id", "seq"),
+    row_type=VersionRow,
 )
 RESOLUTIONS = Table(
     "tickets_resolutions",
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("resolved_at", "BIGINT"), ("reopened_at", "BIGINT")),
     ("ticket_id", "seq"),
+    row_type=ResolutionRow,
 )
 RATINGS = Table(
     "tickets_ratings",
@@ -48,13 +49,15 @@ RATINGS = Table(
      ("score", "INTEGER"), ("rated_at", "BIGINT")),
     ("ticket_id", "seq"),
     indexes=(("rated_at",),),
+    row_type=RatingRow,
 )
-DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",))
+DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",), row_type=DealRow)
 WINS = Table(
     "tickets_wins",
     (("deal_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("won_at", "BIGINT")),
     ("deal_id", "seq"),
     indexes=(("won_at",),),
+    row_type=WinRow,
 )
 
 
@@ -91,8 +94,8 @@ def _opened(event: Ticket.Opened, rows: Rows) -> None:
         status=OPEN, assignee=None, version_seq=event.originator_version, version_from=at,
         resolution_seq=None, resolved_at=None,
     )
-    _put(rows, TICKETS, ticket)
-    _put(rows, VERSIONS, _version(ticket, valid_to=None))
+    rows.put(TICKETS, ticket)
+    rows.put(VERSIONS, _version(ticket, valid_to=None))
 
 
 def _assigned(event: Ticket.Assigned, rows: Rows) -> None:
@@ -109,13 +112,13 @@ def _resolved(event: Ticket.Resolved, rows: Rows) -> None:
     first_resolved_at = at if ticket.first_resolved_at is None else ticket.first_resolved_at
     ticket = ticket._replace(first_resolved_at=first_resolved_at, resolution_seq=event.originator_version,
                              resolved_at=at)
-    _put(rows, RESOLUTIONS, _resolution(ticket, reopened_at=None))
+    rows.put(RESOLUTIONS, _resolution(ticket, reopened_at=None))
     _new_version(ticket, event, rows, status=RESOLVED)
 
 
 def _reopened(event: Ticket.Reopened, rows: Rows) -> None:
     ticket = _ticket(event, rows)
-    _put(rows, RESOLUTIONS, _resolution(ticket, reopened_at=micros(event.occurred_at)))
+    rows.put(RESOLUTIONS, _resolution(ticket, reopened_at=micros(event.occurred_at)))
     _new_version(ticket._replace(resolution_seq=None, resolved_at=None), event, rows, status=OPEN)
 
 
@@ -125,22 +128,22 @@ def _closed(event: Ticket.Closed, rows: Rows) -> None:
 
 def _rated(event: Ticket.SatisfactionRated, rows: Rows) -> None:
     ticket = _ticket(event, rows)
-    _put(rows, RATINGS, RatingRow(ticket.ticket_id, event.originator_version, ticket.customer_id, ticket.assignee,
-                                  event.score, micros(event.occurred_at)))
+    rows.put(RATINGS, RatingRow(ticket.ticket_id, event.originator_version, ticket.customer_id, ticket.assignee,
+                                event.score, micros(event.occurred_at)))
 
 
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
-    _put(rows, DEALS, DealRow(str(event.originator_id), str(event.customer_id)))
+    rows.put(DEALS, DealRow(str(event.originator_id), str(event.customer_id)))
 
 
 def _deal_won(event: Deal.Won, rows: Rows) -> None:
-    deal = _get(rows, DEALS, DealRow, str(event.originator_id))
+    deal: DealRow | None = rows.get(DEALS, str(event.originator_id))
     assert deal is not None, f"deal {event.originator_id} was won before it was opened"
-    _put(rows, WINS, WinRow(deal.deal_id, event.originator_version, deal.customer_id, micros(event.occurred_at)))
+    rows.put(WINS, WinRow(deal.deal_id, event.originator_version, deal.customer_id, micros(event.occurred_at)))
 
 
 def _ticket(event: Any, rows: Rows) -> TicketRow:
-    ticket = _get(rows, TICKETS, TicketRow, str(event.originator_id))
+    ticket: TicketRow | None = rows.get(TICKETS, str(event.originator_id))
     assert ticket is not None, f"ticket {event.originator_id} changed before it was opened"
     return ticket
 
@@ -155,10 +158,10 @@ def _responded(ticket: TicketRow, event: Ticket.Event) -> TicketRow:
 def _new_version(ticket: TicketRow, event: Any, rows: Rows, **changes: Any) -> None:
     """End the ticket's current status/assignee version at the event and begin one with `changes`."""
     at = micros(event.occurred_at)
-    _put(rows, VERSIONS, _version(ticket, valid_to=at))
+    rows.put(VERSIONS, _version(ticket, valid_to=at))
     ticket = ticket._replace(**changes, version_seq=event.originator_version, version_from=at)
-    _put(rows, VERSIONS, _version(ticket, valid_to=None))
-    _put(rows, TICKETS, ticket)
+    rows.put(VERSIONS, _version(ticket, valid_to=None))
+    rows.put(TICKETS, ticket)
 
 
 def _version(ticket: TicketRow, valid_to: int | None) -> VersionRow:
@@ -171,12 +174,3 @@ def _resolution(ticket: TicketRow, reopened_at: int | None) -> ResolutionRow:
     seq, resolved_at = ticket.resolution_seq, ticket.resolved_at
     return ResolutionRow(ticket.ticket_id, seq, resolved_at, reopened_at)  # type: ignore[arg-type]
 
-
-def _get(rows: Rows, table: Table, row_type: Callable[..., R], *key: Any) -> R | None:
-    """The typed row of `table` with that key, or None."""
-    row = rows.get(table, *key)
-    return None if row is None else row_type(**row)
-
-
-def _put(rows: Rows, table: Table, row: NamedTuple) -> None:
-    rows.put(table, row._asdict())

@@ -1,8 +1,9 @@
 """The rows of the tickets read model, one named type per table, fields in the table's column order.
 
-Handlers build and change these rather than dicts keyed by strings, so a misspelt column is an error
-where it is written; instants are µs since the epoch and stay so in the rows (`projections.tables`).
-`tests/unit/projections/tickets/test_rows.py` checks each type against its table.
+Each table is declared with its type (`Table.row_type`, which refuses one whose fields are not the
+columns in order), so `Rows` fetches, holds and writes these very tuples, with no conversion to or from
+dicts; handlers change a row by `put`ting its `_replace`. Instants stay µs since the epoch, as stored
+(`projections.tables`).
 """
 
 from __future__ import annotations

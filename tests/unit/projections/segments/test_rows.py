@@ -1,5 +1,5 @@
-"""Each typed row of the segments read model has exactly its table's columns, in order (rows are written
-as `row._asdict()` and read back as `Row(**stored)`), and a superseded interval covers no instant."""
+"""Each typed row of the segments read model has exactly its table's columns, in order (`Rows` fetches,
+holds and writes the tuples as they are), and a superseded interval covers no instant."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ ROW_TYPES = [(CUSTOMERS, CustomerRow), (DEALS, DealRow), (SPANS, SpanRow), (TOUC
 
 
 @pytest.mark.parametrize(("table", "row_type"), ROW_TYPES, ids=[t.name for t, _ in ROW_TYPES])
-def test_a_row_type_has_its_tables_columns_in_order(table: Table, row_type: type[NamedTuple]) -> None:
+def test_a_table_holds_rows_of_its_type_with_its_columns_in_order(table: Table, row_type: type[NamedTuple]) -> None:
+    assert table.row_type is row_type
     assert row_type._fields == table.column_names
 
 
