@@ -26,6 +26,7 @@ from projections.tickets.rows import RatingRow
 UNASSIGNED = "(unassigned)"
 HOUR_MICROS = 3_600_000_000
 
+
 @dataclass(frozen=True)
 class Backlog:
     """Tickets per status (all that exist), and the backlog (still being worked on) per priority and assignee."""

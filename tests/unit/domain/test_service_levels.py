@@ -16,6 +16,7 @@ from domain.vocabulary import TICKET_PRIORITIES
 
 CUSTOMER = UUID("00000000-0000-0000-0000-0000000000c3")
 MICROSECOND_HOURS = 1 / 3_600_000_000  # one µs, the read models' resolution, in hours
+T = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)  # a first satisfied rating
 
 
 def test_every_priority_has_a_target_and_urgent_ones_are_tighter() -> None:
@@ -71,9 +72,6 @@ def test_resolving_answers_a_ticket_and_reopening_does_not(ticket: Ticket, meta_
 def test_four_and_five_are_satisfied(score: int, satisfied: bool) -> None:
     assert is_satisfied(score) is satisfied
     assert SATISFIED_SCORE == 4
-
-
-T = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(("won", "loyal"), [
