@@ -41,29 +41,25 @@ CUSTOMERS = Table(
     "segments_customers",
     (("customer_id", "TEXT"), ("registered_at", "BIGINT"), ("forgotten_at", "BIGINT"), ("channel", "TEXT"),
      ("span_count", "INTEGER"), ("interval_count", "INTEGER")),
-    ("customer_id",),
-    row_type=CustomerRow,
+    ("customer_id",), row_type=CustomerRow,
 )
 DEALS = Table(
     "segments_deals",
     (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("pipeline", "TEXT"), ("currency", "TEXT"),
      ("amount_cents", "BIGINT"), ("span_seq", "INTEGER")),
-    ("deal_id",),
-    row_type=DealRow,
+    ("deal_id",), row_type=DealRow,
 )
 SPANS = Table(
     "segments_deal_spans",
     (("customer_id", "TEXT"), ("seq", "INTEGER"), ("deal_id", "TEXT"), ("kind", "TEXT"), ("pipeline", "TEXT"),
      ("start_at", "BIGINT"), ("end_at", "BIGINT"), ("amount_cents", "BIGINT"), ("currency", "TEXT")),
-    ("customer_id", "seq"),
-    row_type=SpanRow,
+    ("customer_id", "seq"), row_type=SpanRow,
 )
 TOUCHES = Table(
     "segments_touches",
     (("customer_id", "TEXT"), ("seq", "INTEGER"), ("channel", "TEXT"), ("touched_at", "BIGINT")),
     ("customer_id", "seq"),
-    indexes=(("touched_at",),),
-    row_type=TouchRow,
+    indexes=(("touched_at",),), row_type=TouchRow,
 )
 INTERVALS = Table(
     "segments_intervals",
@@ -72,8 +68,7 @@ INTERVALS = Table(
      ("monetary", "INTEGER"), ("monetary_cents", "BIGINT"), ("open_deals", "INTEGER"),
      ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT")),
     ("customer_id", "seq"),
-    indexes=(("tier", "valid_from"), ("valid_from",)),
-    row_type=IntervalRow,
+    indexes=(("tier", "valid_from"), ("valid_from",)), row_type=IntervalRow,
 )
 CUSTOMER_EVENTS = (Customer.Registered, Customer.Forgotten)
 DEAL_EVENTS = (Deal.Opened, Deal.AmountChanged, Deal.Won, Deal.Lost, Deal.Reopened)

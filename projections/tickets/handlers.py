@@ -27,37 +27,32 @@ TICKETS = Table(
      ("status", "TEXT"), ("assignee", "TEXT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
      ("resolution_seq", "INTEGER"), ("resolved_at", "BIGINT")),
     ("ticket_id",),
-    indexes=(("opened_at",),),
-    row_type=TicketRow,
+    indexes=(("opened_at",),), row_type=TicketRow,
 )
 VERSIONS = Table(
     "tickets_versions",
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("status", "TEXT"), ("assignee", "TEXT"),
      ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
-    ("ticket_id", "seq"),
-    row_type=VersionRow,
+    ("ticket_id", "seq"), row_type=VersionRow,
 )
 RESOLUTIONS = Table(
     "tickets_resolutions",
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("resolved_at", "BIGINT"), ("reopened_at", "BIGINT")),
-    ("ticket_id", "seq"),
-    row_type=ResolutionRow,
+    ("ticket_id", "seq"), row_type=ResolutionRow,
 )
 RATINGS = Table(
     "tickets_ratings",
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("assignee", "TEXT"),
      ("score", "INTEGER"), ("rated_at", "BIGINT")),
     ("ticket_id", "seq"),
-    indexes=(("rated_at",),),
-    row_type=RatingRow,
+    indexes=(("rated_at",),), row_type=RatingRow,
 )
 DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",), row_type=DealRow)
 WINS = Table(
     "tickets_wins",
     (("deal_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("won_at", "BIGINT")),
     ("deal_id", "seq"),
-    indexes=(("won_at",),),
-    row_type=WinRow,
+    indexes=(("won_at",),), row_type=WinRow,
 )
 
 

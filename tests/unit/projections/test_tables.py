@@ -1,5 +1,6 @@
 """A table declared with a row type (`Table.row_type`) holds NamedTuples: `Rows` fetches, caches and writes
-them as they are, keyed by their key columns; a type that is not the table's columns is refused."""
+them as they are, keyed by their key columns; a type that is not the table's columns is refused. The
+tickets and segments read models declare one for every table."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from projections.base import Rows
+from projections.base import ReadModel, Rows
+from projections.segments import SegmentsReadModel
 from projections.tables import Table
+from projections.tickets import TicketsReadModel
 
 
 class Stay(NamedTuple):
@@ -87,3 +90,9 @@ def test_a_table_without_a_row_type_keeps_dict_rows() -> None:
     row = plain.row_of(("张三", 1, "101"))
     assert row == {"guest": "张三", "night": 1, "room": "101"}
     assert plain.key_of(row) == ("张三", 1) and plain.row_values(row) == ("张三", 1, "101")
+
+
+@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel], ids=lambda model: model.name)
+def test_typed_read_models_declare_the_row_type_of_every_table(model: type[ReadModel]) -> None:
+    untyped = [t.name for t in model.tables if t.row_type is None or t.row_type._fields != t.column_names]
+    assert untyped == []
