@@ -67,7 +67,7 @@ class Table:
     def row_of(self) -> Callable[[Sequence[object]], Any]:
         """A fast function from values in column order (as fetched) to a row: of `row_type`, or a dict."""
         if self.row_type is not None:
-            return self.row_type._make  # type: ignore[no-any-return]
+            return self.row_type._make
         names = self.column_names
         return lambda values: dict(zip(names, values))
 
