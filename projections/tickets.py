@@ -18,7 +18,7 @@ from domain.deal import Deal
 from domain.ticket import CLOSED, RESOLVED, WORKING_STATUSES, Ticket
 from domain.vocabulary import SLA_HOURS, TICKET_PRIORITIES, TICKET_STATUSES
 from projections.base import ReadModel, Rows
-from projections.funnel_report import percentile
+from projections.funnel.report import percentile
 from projections.tables import Table, from_micros, micros
 from domain.personal_data import mark
 from domain.service_levels import SATISFIED_SCORE
