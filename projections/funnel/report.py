@@ -78,7 +78,7 @@ class FunnelFacts:
     pre-summed tallies) yields exactly the same percentiles, each within 1% of the exact one.
     """
 
-    in_stage: dict[str, StageTotal] = field(default_factory=dict)
+    in_stage: dict[str, StageTotal] = field(default_factory=dict)  # stage → its items and their value
     furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → items
     stays: dict[str, dict[int, int]] = field(default_factory=dict)  # stage → stay class → ended stays
     won_cycle_total: int = 0  # Σ opened → won (µs) over the items won as of the instant
