@@ -9,11 +9,11 @@ from uuid import UUID
 import orjson
 import typer
 
+from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.cli.common import console, crm_application, parse_instant, read_store
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
-from projections.funnel import FunnelQueries
-from projections.funnel_report import FunnelFilters
+from projections.funnel import FunnelFilters, FunnelQueries
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.projector import ProjectionRace
 from services.projection_runtime.registry import funnel_read_models, projector_for
@@ -31,7 +31,7 @@ def funnel(
     channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
     campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
     segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
-    stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = 30,
+    stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:

@@ -8,8 +8,7 @@ from rich.table import Table
 
 from domain.deal import Deal
 from domain.pipeline import Pipeline
-from projections.funnel import FlowRow
-from projections.funnel_report import FunnelReport
+from projections.funnel import FlowRow, FunnelReport
 from services.deal_audit import AuditEntry
 
 

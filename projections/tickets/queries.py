@@ -18,7 +18,7 @@ from uuid import UUID
 from domain.service_levels import SLA_TARGETS, is_loyal, is_satisfied
 from domain.ticket import WORKING_STATUSES
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
-from projections.funnel_report import percentile
+from projections.funnel.report import percentile
 from projections.ports import Store, UnsealAll
 from projections.tables import from_micros, micros
 from projections.tickets.rows import RatingRow

@@ -7,20 +7,18 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from projections.funnel_replay import FunnelReplay
+from domain.funnel_rules import STUCK_DAYS
+from projections.funnel import FUNNEL_EVENTS, FunnelFilters, FunnelReplay, FunnelReport
 from projections.segments import SegmentsReadModel, tier_members_sql
-from projections.funnel_report import FunnelFilters, FunnelReport
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
-
-from projections.funnel_steps import FUNNEL_EVENTS
 
 FUNNEL_TOPICS = [get_topic(cls) for cls in FUNNEL_EVENTS]
 
 
 def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: FunnelFilters = FunnelFilters(),
-                  stuck_days: float = 30.0) -> FunnelReport:
+                  stuck_days: float = STUCK_DAYS) -> FunnelReport:
     """The funnel folded from scratch; a segment filter takes its members from the segments replayed to T."""
     replay = FunnelReplay(as_of)
     for _, event in app.read_log(topics=FUNNEL_TOPICS):

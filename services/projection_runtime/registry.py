@@ -9,8 +9,7 @@ from typing import Any
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.base import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
-from projections.funnel import FunnelQueries, FunnelReadModel
-from projections.funnel_report import FunnelFilters
+from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel

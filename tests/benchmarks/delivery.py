@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from domain.base import Meta
 from gateways.kafka.cloudevents import encode
 from gateways.kafka.relay import RELAY_NAME, KafkaRelay, producer_for
-from projections.funnel_report import percentile
+from projections.funnel import percentile
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.benchmarks.harness import Bench, Metric, log, ratio

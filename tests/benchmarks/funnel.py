@@ -7,8 +7,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from projections.funnel import FunnelQueries
-from projections.funnel_report import percentile
+from projections.funnel import FunnelQueries, percentile
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from tests.benchmarks.harness import Bench, Metric, ratio
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import orjson
 
-from projections.funnel_report import percentile
+from projections.funnel import percentile
 from tests.benchmarks.delivery import STAGES, open_deals
 from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log
 

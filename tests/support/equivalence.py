@@ -21,9 +21,7 @@ from domain.deal import Deal
 from domain.errors import DomainError
 from domain.lead import Lead
 from domain.ticket import Ticket
-from projections.funnel import FunnelQueries
-from projections.funnel_replay import FunnelReplay
-from projections.funnel_report import FunnelFilters
+from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import segment_members, stages_of
 from services.projection_runtime.projector import Projector

@@ -13,6 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
 from gateways.http.deps import caught_up, crm
@@ -20,8 +21,7 @@ from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
-from projections.funnel import FunnelQueries
-from projections.funnel_report import FunnelFilters, FunnelReport
+from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -68,7 +68,7 @@ def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
 @router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
 def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
-           stuck_days: StuckDays = 30.0) -> Response:
+           stuck_days: StuckDays = STUCK_DAYS) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
     return json_response(_report(report, params))
@@ -86,7 +86,7 @@ def flow(app: App, store: Store, where: Filters, start: Annotated[Instant, Query
 @router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
 def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[Instant, Query()],
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
-            stuck_days: StuckDays = 30.0) -> Response:
+            stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
     reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]
     return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})

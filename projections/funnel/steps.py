@@ -1,23 +1,33 @@
 """How events move items through pipelines: deals (any pipeline), leads (marketing), tickets (service).
 
-One pure mapping from an event to funnel steps, shared by the read model and the replay so that both
-agree on what a lead's contact or a ticket's rating means for its funnel.
+One pure mapping from an event to funnel steps, shared by the read model (`handlers`) and the replay
+(`fold`) so that both agree on what a lead's contact or a ticket's rating means for its funnel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import LOST, WON
-from domain.ticket import Ticket
 from domain.service_levels import SATISFIED_SCORE
+from domain.ticket import Ticket
 from projections.tables import cents
 
+
+class ItemAttributes(NamedTuple):
+    """What funnels are filtered by, besides owner and campaign: where an item comes from."""
+
+    region: str | None
+    industry: str | None
+    channel: str | None
+
+
+NO_ATTRIBUTES = ItemAttributes(None, None, None)  # an item of a customer the log has not registered
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,10 @@ class Profile:
     industry: str
     channel: str
 
+    @property
+    def attributes(self) -> ItemAttributes:
+        return ItemAttributes(self.region, self.industry, self.channel)
+
 
 @dataclass(frozen=True)
 class Enter:
@@ -39,7 +53,7 @@ class Enter:
     amount_cents: int = 0
     customer_id: UUID | None = None  # region/industry/channel come from the customer's Profile…
     campaign_id: UUID | None = None
-    profile: tuple[str, str, str] | None = None  # …unless the item carries its own (a lead does)
+    profile: ItemAttributes | None = None  # …unless the item carries its own (a lead does)
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,7 @@ def _deal_opened(e: Deal.Opened) -> list[Step]:
 
 def _lead_captured(e: Lead.Captured) -> list[Step]:
     return [Enter(e.originator_id, "marketing", "captured", "", campaign_id=e.campaign_id,
-                  profile=(e.region, e.industry, e.channel))]
+                  profile=ItemAttributes(e.region, e.industry, e.channel))]
 
 
 def _ticket_opened(e: Ticket.Opened) -> list[Step]:

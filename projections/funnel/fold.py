@@ -1,20 +1,29 @@
 """The replay path: fold the log from scratch up to an instant and read the funnel off the items' state.
 
-It shares no state or SQL with the read model (only the event → step mapping), so holding the two
-against each other checks both.
+It shares no state or SQL with the read model (only the event → step mapping, the report built from the
+facts and the definitions in `domain.funnel_rules`), so holding the two against each other checks both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import WON
-from projections.funnel_report import DAY_MICROS, FunnelFacts, FunnelFilters, FunnelReport, StuckItem, build_report
-from projections.funnel_steps import Enter, Move, Profile, Revise, funnel_steps
+from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
+                                       StuckItem, build_report)
+from projections.funnel.steps import NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise, funnel_steps
 from projections.tables import micros
+
+
+class Stay(NamedTuple):
+    """An ended stay of an item in a stage."""
+
+    stage: str
+    length_us: int
 
 
 @dataclass
@@ -26,7 +35,7 @@ class _ItemAtT:
     owner: str
     amount_cents: int
     visited: set[str] = field(default_factory=set)
-    stays: list[tuple[str, int]] = field(default_factory=list)
+    stays: list[Stay] = field(default_factory=list)
 
 
 class FunnelReplay:
@@ -35,14 +44,14 @@ class FunnelReplay:
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
         self._t = micros(as_of)
-        self._profiles: dict[UUID, tuple[str, str, str]] = {}
+        self._profiles: dict[UUID, ItemAttributes] = {}
         self._items: dict[UUID, _ItemAtT] = {}
 
     def handle(self, event: Any) -> None:
         at = micros(event.occurred_at)
         for step in funnel_steps(event):
             if isinstance(step, Profile):  # who a customer is does not change over time
-                self._profiles[step.customer_id] = (step.region, step.industry, step.channel)
+                self._profiles[step.customer_id] = step.attributes
             elif at > self._t:
                 return
             elif isinstance(step, Enter):
@@ -59,22 +68,21 @@ class FunnelReplay:
     def _move(item: _ItemAtT, step: Move, at: int) -> None:
         if item.stage == step.stage or (step.only_from and item.stage not in step.only_from):
             return
-        item.stays.append((item.stage, at - item.entered_at))
+        item.stays.append(Stay(item.stage, at - item.entered_at))
         item.stage, item.entered_at = step.stage, at
         item.visited.add(step.stage)
 
-    def _profile(self, item: _ItemAtT) -> tuple[str | None, str | None, str | None]:
+    def _profile(self, item: _ItemAtT) -> ItemAttributes:
         if item.enter.profile:
             return item.enter.profile
-        return self._profiles.get(item.enter.customer_id, (None, None, None))  # type: ignore[arg-type]
+        return self._profiles.get(item.enter.customer_id, NO_ATTRIBUTES)  # type: ignore[arg-type]
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
-               stuck_days: float = 30.0, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
+               stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
         """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
         if filters.segment is not None and segment_members is None:
             raise ValueError("a segment filter needs segment_members")
-        order = {key: i for i, (key, _) in enumerate(stages)}
-        order[WON] = len(stages)
+        order = stage_levels([key for key, _ in stages])
         threshold = int(stuck_days * DAY_MICROS)
         facts = FunnelFacts()
         for item_id, item in self._items.items():
@@ -83,8 +91,8 @@ class FunnelReplay:
                 continue
             if segment_members is not None and item.enter.customer_id not in segment_members:
                 continue
-            count, value = facts.in_stage.get(item.stage, (0, 0))
-            facts.in_stage[item.stage] = (count + 1, value + item.amount_cents)
+            count, value = facts.in_stage.get(item.stage, NO_ITEMS)
+            facts.in_stage[item.stage] = StageTotal(count + 1, value + item.amount_cents)
             furthest = max((order[s] for s in item.visited if s in order), default=None)
             if furthest is not None:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1

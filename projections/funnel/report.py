@@ -1,13 +1,19 @@
-"""The funnel report both paths produce (the SQL read model and the replay), built from the same facts."""
+"""The funnel's answers (the report and flow dataclasses) and the facts every path finds out for a report.
+
+Both paths (the SQL read model, `queries`, and the replay, `fold`) gather the same `FunnelFacts` and
+build the report from them with `build_report`, so that the definitions (`domain.funnel_rules`) are
+applied in one place.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+from domain import funnel_rules
 from domain.pipeline import LOST, WON
 
 DAY_MICROS = 86_400_000_000
@@ -42,6 +48,16 @@ class StuckItem:
     days_in_stage: float
 
 
+class StageTotal(NamedTuple):
+    """The items in a stage at an instant and their value."""
+
+    items: int
+    value_cents: int
+
+
+NO_ITEMS = StageTotal(0, 0)
+
+
 def stay_class(length_us: int) -> int:
     """The class of a stay's length: 0 under a second, else the nearest power of STAY_CLASS_RATIO (in s)."""
     if length_us < 1_000_000:
@@ -62,7 +78,7 @@ class FunnelFacts:
     pre-summed tallies) yields exactly the same percentiles, each within 1% of the exact one.
     """
 
-    in_stage: dict[str, tuple[int, int]] = field(default_factory=dict)  # stage → (items, value in cents)
+    in_stage: dict[str, StageTotal] = field(default_factory=dict)  # stage → its items and their value
     furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → items
     stays: dict[str, dict[int, int]] = field(default_factory=dict)  # stage → stay class → ended stays
     won_cycle_total: int = 0  # Σ opened → won (µs) over the items won as of the instant
@@ -85,6 +101,16 @@ class StageRow:
     drop_off: float | None
     median_days: float | None
     p90_days: float | None
+
+
+@dataclass(frozen=True)
+class FlowRow:
+    """Per stage over a period: items that entered it, advanced out of it, and were lost from it."""
+
+    stage: str
+    entered: int
+    advanced: int
+    lost: int
 
 
 @dataclass(frozen=True)
@@ -148,20 +174,16 @@ def _days(micros: float | None) -> float | None:
 
 
 def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts) -> FunnelReport:
-    reached = [sum(n for level, n in facts.furthest.items() if level >= i) for i in range(len(stages) + 1)]
+    reached = funnel_rules.reached(facts.furthest, len(stages) + 1)
     rows = []
     for i, (key, label) in enumerate(stages):
-        items, value = facts.in_stage.get(key, (0, 0))
-        conversion = reached[i + 1] / reached[i] if reached[i] else None
+        items, value = facts.in_stage.get(key, NO_ITEMS)
+        conversion = funnel_rules.conversion(reached[i], reached[i + 1])
         stays = facts.stays.get(key, {})
-        rows.append(StageRow(key, label, items, value, reached[i], conversion,
-                             None if conversion is None else 1 - conversion,
+        rows.append(StageRow(key, label, items, value, reached[i], conversion, funnel_rules.drop_off(conversion),
                              _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9))))
-    won, won_value = facts.in_stage.get(WON, (0, 0))
-    lost, _ = facts.in_stage.get(LOST, (0, 0))
-    convertible = [row for row in rows if row.conversion_to_next is not None]
-    bottleneck = min(convertible, key=lambda row: row.conversion_to_next).stage if convertible else None
-    cycle = facts.won_cycle_total / won if won else None
+    won, won_value = facts.in_stage.get(WON, NO_ITEMS)
+    lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
     return FunnelReport(
         pipeline=pipeline,
         as_of=as_of,
@@ -169,8 +191,8 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         won=won,
         lost=lost,
         won_value_cents=won_value,
-        win_rate=won / (won + lost) if won + lost else None,
-        average_cycle_days=_days(cycle),
-        bottleneck=bottleneck,
+        win_rate=funnel_rules.win_rate(won, lost),
+        average_cycle_days=_days(funnel_rules.average_cycle(facts.won_cycle_total, won)),
+        bottleneck=funnel_rules.bottleneck([(row.stage, row.conversion_to_next) for row in rows]),
         stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),
     )

@@ -17,37 +17,21 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import cast
 from uuid import UUID
 
 import orjson
 
-from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
+from domain.funnel_rules import stage_levels
+from domain.pipeline import DEFAULT_PIPELINES, TERMINAL_STAGES, WON, pipeline_id
 from projections.base import Rows
-from projections.funnel_report import DAY_MICROS, FunnelFacts, stay_class
-from projections.tables import Table, held_json
+from projections.funnel.report import DAY_MICROS, FunnelFacts, StageTotal, stay_class
+from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
+                                     PipelineRow, TallyRow)
 from projections.ports import Store
+from projections.tables import held_json
 
-Change = dict[str, int]
-
-PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TEXT"), ("stages", "TEXT")),
-                  ("pipeline_id",), json_columns=("stages",))
-TALLIES = Table(
-    "funnel_tallies",
-    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
-    ("pipeline", "grain", "period"),
-    json_columns=("deltas",),
-)
-CHANGES = Table(
-    "funnel_changes",
-    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")),
-    ("item_id", "seq"),
-    indexes=(("pipeline", "at"),),
-    json_columns=("deltas",),
-)
-TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
 _EPOCH_DAY = date(1970, 1, 1)
-_TERMINAL = (WON, LOST)
 
 
 def add(change: Change, key: str, delta: int) -> None:
@@ -55,18 +39,18 @@ def add(change: Change, key: str, delta: int) -> None:
         change[key] = change.get(key, 0) + delta
 
 
-def left(change: Change, item: dict[str, Any], at: int) -> None:
+def left(change: Change, item: ItemRow, at: int) -> None:
     """An item left its current stage at `at` (its stay ends; it is no longer counted there)."""
     stage = item["stage"]
     add(change, f"n|{stage}", -1)
     add(change, f"v|{stage}", -item["amount_cents"])
-    if stage not in _TERMINAL:
+    if stage not in TERMINAL_STAGES:
         add(change, f"s|{stage}|{stay_class(at - item['stage_entered_at'])}", 1)
     if stage == WON:
         add(change, "c", item["opened_at"] - item["stage_entered_at"])
 
 
-def arrived(change: Change, item: dict[str, Any], levels: dict[str, int]) -> None:
+def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
     """An item entered its pipeline or moved into its current stage: counted there, maybe further than
     ever, maybe won."""
     stage, furthest = item["stage"], item["furthest"]
@@ -81,7 +65,7 @@ def arrived(change: Change, item: dict[str, Any], levels: dict[str, int]) -> Non
         add(change, "c", item["stage_entered_at"] - item["opened_at"])
 
 
-def revalued(change: Change, item: dict[str, Any], amount_cents: int) -> None:
+def revalued(change: Change, item: ItemRow, amount_cents: int) -> None:
     """The item's amount changes (its stage's value with it)."""
     add(change, f"v|{item['stage']}", amount_cents - item["amount_cents"])
 
@@ -92,19 +76,19 @@ def levels_of(pipeline: str, rows: Rows) -> dict[str, int]:
     Inserting a stage keeps the order of the others, so an item's furthest stage stays its furthest
     under every later order, and the tallies agree with a report that uses the pipeline's latest order.
     """
-    row = rows.get(PIPELINES, _row_id(pipeline))
+    row = cast("HeldPipelineRow | None", rows.get(PIPELINES, _row_id(pipeline)))
     if row is None:  # leads and tickets may come before their standard pipeline is defined in the log
         stages = [key for key, _ in DEFAULT_PIPELINES[pipeline][1]]
         row = {"pipeline_id": _row_id(pipeline), "pipeline": pipeline, "stages": stages}
         rows.put(PIPELINES, row)
     if "_levels" not in row:
-        stages = held_json(row, "stages")
-        row["_levels"] = {**{key: i for i, key in enumerate(stages)}, WON: len(stages)}
+        row["_levels"] = stage_levels(held_json(row, "stages"))
     return row["_levels"]
 
 
 def define(pipeline_uuid: UUID, pipeline: str, stages: list[str], rows: Rows) -> None:
-    rows.put(PIPELINES, {"pipeline_id": str(pipeline_uuid), "pipeline": pipeline, "stages": stages})
+    row: PipelineRow = {"pipeline_id": str(pipeline_uuid), "pipeline": pipeline, "stages": stages}
+    rows.put(PIPELINES, row)
 
 
 def insert_stage(pipeline_uuid: UUID, stage: str, position: int, rows: Rows) -> None:
@@ -120,19 +104,20 @@ def _row_id(pipeline: str) -> str:
     return str(pipeline_id(pipeline))
 
 
-def record(change: Change, item: dict[str, Any], seq: int, at: int, rows: Rows) -> None:
+def record(change: Change, item: ItemRow, seq: int, at: int, rows: Rows) -> None:
     """Store an event's change and add it to the tallies of its day and month."""
     if not change:
         return
     pipeline = item["pipeline"]
-    rows.put(CHANGES, {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change})
+    row: ChangeRow = {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change}
+    rows.put(CHANGES, row)
     day = at // DAY_MICROS
     for grain, period in (("d", day), ("m", month_of(day))):
-        row = rows.get(TALLIES, pipeline, grain, period)
-        if row is None:
-            row = {"pipeline": pipeline, "grain": grain, "period": period, "deltas": {}}
-        merge(held_json(row, "deltas"), change)
-        rows.put(TALLIES, row)
+        tally = cast("TallyRow | None", rows.get(TALLIES, pipeline, grain, period))
+        if tally is None:
+            tally = {"pipeline": pipeline, "grain": grain, "period": period, "deltas": {}}
+        merge(held_json(tally, "deltas"), change)
+        rows.put(TALLIES, tally)
 
 
 def merge(total: Change, change: Change) -> None:
@@ -171,13 +156,12 @@ def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t:
 
 
 def _facts(total: Change, stages: list[tuple[str, str]]) -> FunnelFacts:
-    levels = {key: i for i, (key, _) in enumerate(stages)}
-    levels[WON] = len(stages)
+    levels = stage_levels([key for key, _ in stages])
     facts = FunnelFacts(won_cycle_total=total.get("c", 0))
     for key, value in total.items():
         kind, _, rest = key.partition("|")
         if kind == "n":
-            facts.in_stage[rest] = (value, total.get(f"v|{rest}", 0))
+            facts.in_stage[rest] = StageTotal(value, total.get(f"v|{rest}", 0))
         elif kind == "f" and rest in levels:
             facts.furthest[levels[rest]] = facts.furthest.get(levels[rest], 0) + value
         elif kind == "s":

@@ -5,9 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from projections import funnel as funnel_module
-from projections.funnel import FunnelQueries, FunnelReadModel
-from projections.funnel_report import FunnelFilters, FunnelReport, build_report
+from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel, FunnelReport, build_report
+from projections.funnel import queries as funnel_queries
 from projections.tables import micros
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
@@ -59,7 +58,7 @@ def _any_pipeline(path: str, crm: CrmApplication, monkeypatch: pytest.MonkeyPatc
     projector_for(crm, store).catch_up()
     queries = FunnelQueries(store)
     if path == "scanned read model":
-        monkeypatch.setattr(funnel_module, "tallied_facts",
+        monkeypatch.setattr(funnel_queries, "tallied_facts",
                             lambda _, pipeline, stages, t: queries.scanned_facts(pipeline, stages, t))
     yield lambda pipeline, instant, **options: queries.report(pipeline, stages_of(crm, pipeline), instant, **options)
     store.close()
@@ -249,3 +248,4 @@ def test_a_deal_dated_before_its_pipeline_was_defined_replays_to_any_instant(crm
     assert [(r.stage, r.items, r.reached) for r in report.rows] == [("intro", 0, 1), ("quote", 1, 1),
                                                                         ("trial", 0, 0)]
     assert FunnelQueries(replayed).report("channel", stages, _when(3)) == report == replay_funnel(crm, "channel", _when(3))
+

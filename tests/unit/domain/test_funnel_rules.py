@@ -1,0 +1,48 @@
+"""What a funnel's numbers mean (reached, conversion, drop-off, win rate, cycle, bottleneck, stuck), on plain
+numbers: every path that computes a funnel applies these, so the read model and the replay agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.funnel_rules import (STUCK_DAYS, average_cycle, bottleneck, conversion, drop_off, reached, stage_levels,
+                                 win_rate)
+from domain.pipeline import LOST, WON
+
+
+def test_won_is_the_level_after_every_open_stage_and_lost_is_no_level() -> None:
+    levels = stage_levels(["lead", "proposal", "contract_signed"])
+
+    assert levels == {"lead": 0, "proposal": 1, "contract_signed": 2, WON: 3}
+    assert LOST not in levels
+
+
+def test_an_item_reached_every_level_up_to_its_furthest_even_skipped_ones() -> None:
+    furthest = {0: 2, 2: 1, 3: 4}  # two stayed in the first stage, one got to the third, four were won
+
+    assert reached(furthest, 4) == [7, 5, 5, 4]
+    assert reached({}, 3) == [0, 0, 0]
+
+
+def test_conversion_and_drop_off_are_shares_of_those_that_reached_the_stage() -> None:
+    assert conversion(4, 1) == 0.25 and drop_off(0.25) == 0.75
+    assert conversion(0, 0) is None and drop_off(None) is None
+
+
+def test_win_rate_counts_decided_items_only() -> None:
+    assert win_rate(1, 3) == 0.25
+    assert win_rate(0, 0) is None  # nothing decided yet: no rate, not 0%
+
+
+def test_average_cycle_is_over_won_items() -> None:
+    assert average_cycle(30.0, 3) == pytest.approx(10.0)
+    assert average_cycle(0, 0) is None
+
+
+def test_the_bottleneck_converts_worst_the_earlier_stage_on_a_tie() -> None:
+    assert bottleneck([("lead", 0.9), ("proposal", 0.3), ("negotiation", 0.3), ("contract_signed", None)]) == "proposal"
+    assert bottleneck([("lead", None)]) is None
+
+
+def test_items_are_stuck_after_a_month_in_one_stage_by_default() -> None:
+    assert STUCK_DAYS == 30.0
