@@ -13,51 +13,6 @@ from typing import Any, TypedDict
 
 from projections.tables import Table
 
-CUSTOMERS = Table(
-    "funnel_customers",
-    (("customer_id", "TEXT"), ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT")),
-    ("customer_id",),
-)
-ITEMS = Table(
-    "funnel_items",
-    (("item_id", "TEXT"), ("pipeline", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"),
-     ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT"), ("opened_at", "BIGINT"),
-     ("stage", "TEXT"), ("prev_stage", "TEXT"), ("stage_seq", "INTEGER"), ("stage_entered_at", "BIGINT"),
-     ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
-     ("furthest", "TEXT")),
-    ("item_id",),
-)
-INTERVALS = Table(
-    "funnel_intervals",
-    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
-     ("entered_at", "BIGINT"), ("left_at", "BIGINT"), ("length", "BIGINT")),
-    ("item_id", "seq"),
-    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at"), ("pipeline", "length")),
-)
-VERSIONS = Table(
-    "funnel_versions",
-    (("item_id", "TEXT"), ("seq", "INTEGER"), ("owner", "TEXT"), ("amount_cents", "BIGINT"),
-     ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
-    ("item_id", "seq"),
-)
-PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TEXT"), ("stages", "TEXT")),
-                  ("pipeline_id",), json_columns=("stages",))
-TALLIES = Table(
-    "funnel_tallies",
-    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
-    ("pipeline", "grain", "period"),
-    json_columns=("deltas",),
-)
-CHANGES = Table(
-    "funnel_changes",
-    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")),
-    ("item_id", "seq"),
-    indexes=(("pipeline", "at"),),
-    json_columns=("deltas",),
-)
-TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
-TABLES = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, *TALLY_TABLES)
-
 Change = dict[str, int]
 """What one event changes in its pipeline's funnel, `{key: delta}` (the keys are explained in `tally`)."""
 
@@ -145,3 +100,44 @@ class ChangeRow(TypedDict):
     pipeline: str
     at: int
     deltas: Change
+
+
+CUSTOMERS = Table(
+    "funnel_customers",
+    (("customer_id", "TEXT"), ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT")),
+    ("customer_id",), row_type=CustomerRow)
+ITEMS = Table(
+    "funnel_items",
+    (("item_id", "TEXT"), ("pipeline", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"),
+     ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT"), ("opened_at", "BIGINT"),
+     ("stage", "TEXT"), ("prev_stage", "TEXT"), ("stage_seq", "INTEGER"), ("stage_entered_at", "BIGINT"),
+     ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
+     ("furthest", "TEXT")),
+    ("item_id",), row_type=ItemRow)
+INTERVALS = Table(
+    "funnel_intervals",
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
+     ("entered_at", "BIGINT"), ("left_at", "BIGINT"), ("length", "BIGINT")),
+    ("item_id", "seq"),
+    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at"), ("pipeline", "length")),
+    row_type=IntervalRow)
+VERSIONS = Table(
+    "funnel_versions",
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("owner", "TEXT"), ("amount_cents", "BIGINT"),
+     ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
+    ("item_id", "seq"), row_type=VersionRow)
+PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TEXT"), ("stages", "TEXT")),
+                  ("pipeline_id",), json_columns=("stages",), row_type=PipelineRow)
+TALLIES = Table(
+    "funnel_tallies",
+    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
+    ("pipeline", "grain", "period"),
+    json_columns=("deltas",), row_type=TallyRow)
+CHANGES = Table(
+    "funnel_changes",
+    (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")),
+    ("item_id", "seq"),
+    indexes=(("pipeline", "at"),),
+    json_columns=("deltas",), row_type=ChangeRow)
+TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
+TABLES = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, *TALLY_TABLES)

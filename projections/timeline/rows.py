@@ -10,28 +10,6 @@ from typing import TypedDict
 
 from projections.tables import Table
 
-CUSTOMERS = Table("timeline_customers", (("customer_id", "TEXT"), ("registered_at", "BIGINT")), ("customer_id",))
-LEADS = Table(
-    "timeline_leads",
-    (("lead_id", "TEXT"), ("customer_id", "TEXT"), ("converted_at", "BIGINT")),
-    ("lead_id",),
-    indexes=(("customer_id",),),
-)
-DEALS = Table("timeline_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("title", "TEXT")), ("deal_id",))
-TICKETS = Table(
-    "timeline_tickets", (("ticket_id", "TEXT"), ("customer_id", "TEXT"), ("subject", "TEXT")), ("ticket_id",)
-)
-CAMPAIGNS = Table("timeline_campaigns", (("campaign_id", "TEXT"), ("name", "TEXT")), ("campaign_id",))
-ENTRIES = Table(
-    "timeline_entries",
-    (("owner_id", "TEXT"), ("position", "BIGINT"), ("occurred_at", "BIGINT"), ("kind", "TEXT"), ("actor", "TEXT"),
-     ("summary", "TEXT"), ("subject_id", "TEXT")),
-    ("owner_id", "position"),
-)
-COUNTER = Table("timeline_counter", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
-TABLES = (CUSTOMERS, LEADS, DEALS, TICKETS, CAMPAIGNS, ENTRIES, COUNTER)
-
-
 class CustomerRow(TypedDict):
     """A customer's timeline exists from its registration on."""
 
@@ -90,3 +68,25 @@ class CounterRow(TypedDict):
 def one_line(text: str) -> str:
     """A summary as entries hold and show it: white space folded, no line breaks."""
     return " ".join(text.split())
+
+
+CUSTOMERS = Table("timeline_customers", (("customer_id", "TEXT"), ("registered_at", "BIGINT")), ("customer_id",),
+                  row_type=CustomerRow)
+LEADS = Table(
+    "timeline_leads",
+    (("lead_id", "TEXT"), ("customer_id", "TEXT"), ("converted_at", "BIGINT")),
+    ("lead_id",),
+    indexes=(("customer_id",),), row_type=LeadRow)
+DEALS = Table("timeline_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("title", "TEXT")), ("deal_id",),
+              row_type=DealRow)
+TICKETS = Table("timeline_tickets", (("ticket_id", "TEXT"), ("customer_id", "TEXT"), ("subject", "TEXT")),
+                ("ticket_id",), row_type=TicketRow)
+CAMPAIGNS = Table("timeline_campaigns", (("campaign_id", "TEXT"), ("name", "TEXT")), ("campaign_id",),
+                  row_type=CampaignRow)
+ENTRIES = Table(
+    "timeline_entries",
+    (("owner_id", "TEXT"), ("position", "BIGINT"), ("occurred_at", "BIGINT"), ("kind", "TEXT"), ("actor", "TEXT"),
+     ("summary", "TEXT"), ("subject_id", "TEXT")),
+    ("owner_id", "position"), row_type=EntryRow)
+COUNTER = Table("timeline_counter", (("name", "TEXT"), ("position", "BIGINT")), ("name",), row_type=CounterRow)
+TABLES = (CUSTOMERS, LEADS, DEALS, TICKETS, CAMPAIGNS, ENTRIES, COUNTER)

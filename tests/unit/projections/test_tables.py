@@ -1,19 +1,21 @@
-"""A table declared with a row type (`Table.row_type`) holds NamedTuples: `Rows` fetches, caches and writes
-them as they are, keyed by their key columns; a type that is not the table's columns is refused. The
-tickets and segments read models declare one for every table."""
+"""A table declared with a NamedTuple row type (`Table.row_type`) holds NamedTuples: `Rows` fetches, caches
+and writes them as they are, keyed by their key columns; with a TypedDict its rows stay dicts; a type that
+is not the table's columns, in order, is refused. Every read model declares one for every table."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import pytest
 
 from projections.base import ReadModel, Rows
+from projections.funnel import FunnelReadModel
 from projections.segments import SegmentsReadModel
 from projections.tables import Table
 from projections.tickets import TicketsReadModel
+from projections.timeline import TimelineReadModel
 
 
 class Stay(NamedTuple):
@@ -92,7 +94,23 @@ def test_a_table_without_a_row_type_keeps_dict_rows() -> None:
     assert plain.key_of(row) == ("张三", 1) and plain.row_values(row) == ("张三", 1, "101")
 
 
-@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel], ids=lambda model: model.name)
-def test_typed_read_models_declare_the_row_type_of_every_table(model: type[ReadModel]) -> None:
-    untyped = [t.name for t in model.tables if t.row_type is None or t.row_type._fields != t.column_names]
-    assert untyped == []
+def test_a_typed_dict_row_type_keeps_dict_rows_of_exactly_the_columns() -> None:
+    class StayDict(TypedDict):
+        guest: str
+        night: int
+        room: str | None
+
+    class NoRoom(TypedDict):
+        guest: str
+        night: int
+
+    typed = Table("stays", STAYS.columns, STAYS.key, json_columns=("room",), row_type=StayDict)
+    assert not typed.tuple_rows and typed.row_of(("张三", 1, "101")) == {"guest": "张三", "night": 1, "room": "101"}
+    with pytest.raises(TypeError, match="not the columns of stays"):
+        Table("stays", STAYS.columns, STAYS.key, row_type=NoRoom)
+
+
+@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel, FunnelReadModel, TimelineReadModel],
+                         ids=lambda model: model.name)
+def test_every_read_model_declares_the_row_type_of_every_table(model: type[ReadModel]) -> None:
+    assert [t.name for t in model.tables if t.row_type is None] == []
