@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from gateways.cli.common import fail
 from gateways.http.access_log import hide_query_values
-from gateways.http.app import create_app
+from gateways.http.app import PROJECTOR_VARIABLE, create_app
 from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
 from gateways.http.tokens import TOKENS_FILE_VARIABLE, TokenConfigError, TokenRegistry
 from gateways.http.workers import Limits, serve_workers
@@ -38,6 +38,9 @@ def serve(
                                                               "after its headers.")] = BODY_TIMEOUT,
     max_connections: Annotated[int, typer.Option(min=1, help="Open connections per worker; more are "
                                                              "answered 503 and closed.")] = MAX_CONNECTIONS,
+    projector: Annotated[bool, typer.Option(help="Keep the read models current in the background (one worker "
+                                                 "at a time); --no-projector when `crm projections follow` "
+                                                 "runs elsewhere.")] = True,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on CRM_DATABASE_URL. Hash a token: python -m gateways.http.tokens hash T."""
     try:
@@ -49,10 +52,11 @@ def serve(
     if database.kind == "memory":
         if workers != 1:
             raise fail("an in-memory log cannot be shared by several workers; use --workers 1")
-        uvicorn.Server(server_config(create_app(database, tokens), host, port, limits)).run()
+        uvicorn.Server(server_config(create_app(database, tokens, follow_log=projector), host, port, limits)).run()
         return
     if tokens_file:
         os.environ[TOKENS_FILE_VARIABLE] = str(tokens_file.resolve())  # inherited by the workers
+    os.environ[PROJECTOR_VARIABLE] = "1" if projector else "0"
     serve_workers(host, port, workers, limits)  # SystemExit: 0 after SIGTERM, else gunicorn's reason
 
 
