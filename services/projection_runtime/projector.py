@@ -243,7 +243,9 @@ class Projector:
                                 _now()))
             cursor.execute("DELETE FROM projection_failures WHERE name = ?", (name,))
         log.warning("read model %s resumed at log position %d (%s)", name, failure.position,
-                    "event passed by" if skip else "event retried")
+                    "event passed by" if skip else "event retried",
+                    extra={"component": "projector", "action": "skip" if skip else "resume", "read_model": name,
+                           "position": failure.position, "event_type": failure.event_type})
         self._carried = None
         return failure
 
@@ -258,7 +260,10 @@ class Projector:
                 self._stop(unappliable.failure)
 
     def _stop(self, failure: Failure) -> None:
-        log.error("%s; the other read models go on", failure.message())
+        log.error("%s; the other read models go on", failure.message(),
+                  extra={"component": "projector", "action": "stop_read_model", "read_model": failure.name,
+                         "position": failure.position, "event_type": failure.event_type,
+                         "aggregate_id": failure.aggregate_id})
         self._carried = None  # the failed batch's handlers changed them in memory
         with self.store.transaction() as cursor:
             cursor.execute("INSERT INTO projection_failures (name, position, aggregate_id, event_type, reason, "
