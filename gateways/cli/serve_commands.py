@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -66,8 +68,12 @@ def serve(
 def serve_in_memory(api: FastAPI, host: str, port: int, limits: Limits) -> None:
     """One uvicorn process (an in-memory log cannot be shared), its start and stop logged as the workers' are."""
     log.info("serve: starting on %s:%d, in memory", host, port, extra={"component": "serve", "action": "start"})
-    uvicorn.Server(server_config(api, host, port, limits)).run()
-    log.info("serve: stopped", extra={"component": "serve", "action": "stop"})
+    # uvicorn raises SIGTERM again after its graceful shutdown: exit 0 by this handler, the stop logged
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.Server(server_config(api, host, port, limits)).run()
+    finally:
+        log.info("serve: stopped", extra={"component": "serve", "action": "stop"})
 
 
 def server_config(api: FastAPI, host: str, port: int, limits: Limits = Limits()) -> uvicorn.Config:

@@ -71,7 +71,7 @@ class BackgroundProjector:
                         projector.follow(self.stopping, self.poll)
         except Exception:  # noqa: BLE001 - logged with its traceback; the server goes on answering
             log.exception("%s: stopped by an error that retrying cannot mend; answers will lag the log", NAME,
-                          extra={"component": NAME})
+                          extra={"component": NAME, "action": "stop"})
 
     def _lead(self, stack: ExitStack) -> bool:
         """Wait until this process holds the lock file; False if stopped first."""
@@ -81,10 +81,11 @@ class BackgroundProjector:
         standing_by = False
         while not self.stopping.is_set():
             if _try_lock(handle):
-                log.info("%s: this process follows the log", NAME, extra={"component": NAME})
+                log.info("%s: this process follows the log", NAME, extra={"component": NAME, "action": "lead"})
                 return True
             if not standing_by:
-                log.info("%s: another process follows the log; standing by", NAME, extra={"component": NAME})
+                log.info("%s: another process follows the log; standing by", NAME,
+                         extra={"component": NAME, "action": "standby"})
                 standing_by = True
             self.stopping.wait(STANDBY_POLL)
         return False
