@@ -60,7 +60,7 @@ def log_to_stderr() -> None:
 class SealsHidden(logging.Filter):
     """No sealed personal data in a log line, whatever an error message quoted: each seal's ciphertext is
     cut (its record id stays, to find the record). The log lines themselves name ids, counts, positions and
-    reasons, never a personal field (tests/unit/test_unattended_logging.py)."""
+    reasons, never a personal field (tests/unit/services/test_unattended_logging.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

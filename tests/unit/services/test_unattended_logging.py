@@ -28,10 +28,10 @@ from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.unit.kafka.test_relay_position import _Producer
+from tests.unit.gateways.kafka.test_relay_position import _Producer
 from services.history import exporter
-from tests.unit.test_healing import FakeConsumer
-from tests.unit.test_projection_failures import write_unappliable_event
+from tests.unit.services.test_healing import FakeConsumer
+from tests.unit.services.projection_runtime.test_projection_failures import write_unappliable_event
 
 PERSONAL = "王先生的手机13800138000"
 SEALED = "pii:v1:7c4f7a9e-2d0b-4c55-9a51-0c2f8f1d6e21:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo"
@@ -215,7 +215,7 @@ def test_in_json_each_record_carries_its_fields_and_no_seal() -> None:
             "follow_until_stopped('relay', lambda: 0, stop, 0, ()); "
             f"logging.getLogger('services.x').error('cannot apply', extra={{'reason': '⟦{SEALED}⟧'}})")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[2], env={**os.environ, "CRM_LOG_FORMAT": "json"})
+                            cwd=Path(__file__).resolve().parents[3], env={**os.environ, "CRM_LOG_FORMAT": "json"})
 
     started, stopped, failed = (orjson.loads(line) for line in result.stderr.strip().splitlines())
     assert (started["component"], started["action"], stopped["action"]) == ("relay", "start", "stop")
