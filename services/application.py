@@ -6,6 +6,7 @@ It orchestrates (load, call the aggregate, save) and holds no business rule of i
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,6 +59,19 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+class LastWrite:
+    """The log position of this process's latest write: a change's answer carries it, so that its client
+    can ask a read model to have applied it first (concurrent saves: the highest wins, under a lock)."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self._lock = threading.Lock()
+
+    def advance(self, position: int) -> None:
+        with self._lock:
+            self.position = max(self.position, position)
+
+
 class CrmApplication(Application):
     """One append-only, totally ordered log holding every CRM aggregate's events."""
 
@@ -76,6 +90,7 @@ class CrmApplication(Application):
                 protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
         self._recent = AggregateCache()
+        self.last_write = LastWrite()  # shared with staged views (shallow copies)
 
     def _check_version(self, fingerprint: str) -> None:
         try:
@@ -83,6 +98,11 @@ class CrmApplication(Application):
         except LogNotMigrated:
             self.close()  # the pools opened so far
             raise
+
+    def _notify(self, recordings: list[Any]) -> None:
+        """After a save: remember its log position, for read-your-writes (`X-Log-Position`)."""
+        super()._notify(recordings)
+        self.last_write.advance(max((r.notification.id or 0 for r in recordings), default=0))
 
     def construct_recorder(self) -> ApplicationRecorder:
         if self.database.kind == "memory":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -21,6 +22,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
 from pythonjsonlogger.json import JsonFormatter
 
+from domain.personal_data import PREFIX
 from services.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ FIRST_PAUSE = 0.5  # seconds
 LONGEST_PAUSE = 30.0  # seconds: a long outage costs one attempt (and one log line) per 30 s
 
 
+SEALED_VALUE = re.compile(rf"({re.escape(PREFIX)}[0-9a-f-]{{36}}:)[A-Za-z0-9_=-]+")
+STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 LOG_FORMAT_VARIABLE = "CRM_LOG_FORMAT"
 LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -50,6 +54,26 @@ def log_to_stderr() -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python says much at INFO
     for handler in logging.getLogger().handlers:
         handler.addFilter(Throttled("kafka"))
+        handler.addFilter(SealsHidden())
+
+
+class SealsHidden(logging.Filter):
+    """No sealed personal data in a log line, whatever an error message quoted: each seal's ciphertext is
+    cut (its record id stays, to find the record). The log lines themselves name ids, counts, positions and
+    reasons, never a personal field (tests/unit/services/test_unattended_logging.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if PREFIX in message:
+            record.msg, record.args = hide_seals(message), ()
+        for name, value in vars(record).items():
+            if name not in STANDARD_FIELDS and isinstance(value, str) and PREFIX in value:
+                setattr(record, name, hide_seals(value))
+        return True
+
+
+def hide_seals(text: str) -> str:
+    return SEALED_VALUE.sub(r"\1…", text)
 
 
 class Throttled(logging.Filter):
@@ -96,24 +120,33 @@ def follow_until_stopped(name: str, step: Callable[[], int], stop: threading.Eve
     """Run `step` (it returns how much it did; 0 = nothing to do, then wait `idle_seconds`) until `stop` is
     set. A `transient` error is logged and the step retried after a pause; any other error propagates."""
     backoff = backoff or Backoff()
-    log.info("%s: started", name)
+    log.info("%s: started", name, extra={"component": name, "action": "start"})
     while not stop.is_set():
         try:
             done = step()
         except transient as error:
-            pause = backoff.pause()
-            log.warning("%s: %s: %s; retrying in %.1f s (attempt %d)", name, type(error).__name__,
-                        str(error).strip() or "no detail", pause, backoff.failures)
-            stop.wait(pause)
+            _retry_later(name, error, backoff, stop)
             continue
-        except Exception:
-            log.exception("%s: stopped by an error that retrying cannot mend", name)
+        except Exception as error:
+            log.exception("%s: stopped by an error that retrying cannot mend", name,
+                          extra={"component": name, "action": "stop", "cause": type(error).__name__})
             raise
         if failures := backoff.reset():
-            log.warning("%s: recovered after %d failed attempts", name, failures)
+            log.warning("%s: recovered after %d failed attempts", name, failures,
+                        extra={"component": name, "action": "recovered", "attempts": failures})
         if not done:
             stop.wait(idle_seconds)
-    log.info("%s: stopped", name)
+    log.info("%s: stopped", name, extra={"component": name, "action": "stop", "cause": None})
+
+
+def _retry_later(name: str, error: Exception, backoff: Backoff, stop: threading.Event, doing: str = "") -> None:
+    """Log the retry with its cause (one line per attempt), then pause."""
+    pause = backoff.pause()
+    log.warning("%s%s: %s: %s; retrying in %.1f s (attempt %d)", name, doing, type(error).__name__,
+                str(error).strip() or "no detail", pause, backoff.failures,
+                extra={"component": name, "action": "retry", "cause": type(error).__name__,
+                       "attempt": backoff.failures, "pause_seconds": pause})
+    stop.wait(pause)
 
 
 def start_when_ready(name: str, start: Callable[[ExitStack], T], stack: ExitStack, stop: threading.Event,
@@ -129,8 +162,5 @@ def start_when_ready(name: str, start: Callable[[ExitStack], T], stack: ExitStac
                 stack.enter_context(attempt.pop_all())
                 return started
         except transient as error:
-            pause = backoff.pause()
-            log.warning("%s: cannot start yet: %s: %s; retrying in %.1f s (attempt %d)", name, type(error).__name__,
-                        str(error).strip() or "no detail", pause, backoff.failures)
-            stop.wait(pause)
+            _retry_later(name, error, backoff, stop, ": cannot start yet")
     return None

@@ -19,6 +19,16 @@ def at(days: float, actor: str = "李娜") -> Meta:
     return Meta(occurred_at=T0 + timedelta(days=days), actor=actor)
 
 
+def catch_up(url: str, *names: str) -> None:
+    """`crm projections catch-up [NAMES]` on the log at `url`: reports only read what a projector applied."""
+    from typer.testing import CliRunner
+
+    from gateways.cli.main import app
+
+    result = CliRunner().invoke(app, ["projections", "catch-up", *names], env={"CRM_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture
 def crm() -> Iterator[CrmApplication]:
     """An application on the in-memory store with the default pipelines defined."""

@@ -10,10 +10,9 @@ import typer
 from rich.table import Table
 
 from domain.vocabulary import ACQUISITION_CHANNELS
-from gateways.cli.common import console, crm_application, parse_instant, read_store
+from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.render import when
-from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport, Totals
-from services.projection_runtime.projector import ProjectionRace, Projector
+from projections.campaigns import CampaignQueries, CampaignsReport, Totals
 
 TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Revenue", "ROI", "CAC")
 
@@ -29,10 +28,7 @@ def campaigns(
         raise typer.BadParameter(f"unknown channel {channel!r}; expected one of: {', '.join(ACQUISITION_CHANNELS)}",
                                  param_hint="--channel")
     with crm_application() as crm, read_store(crm) as store:
-        try:
-            Projector(crm, store, [CampaignsReadModel()]).catch_up()
-        except ProjectionRace:
-            pass  # another projector is bringing it up to date
+        note_freshness(crm, store, ["campaigns"])
         report = CampaignQueries(store).report(instant, channel)
     if as_json:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
@@ -11,6 +11,7 @@ from rich.console import Console
 
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
+from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
 from services.projection_runtime.projector import ReadModelStopped
 from services.projection_runtime.registry import UnknownReadModel
 from services.healing import log_to_stderr
@@ -43,7 +44,8 @@ def crm_application() -> Iterator[CrmApplication]:
             yield application
         finally:
             application.close()
-    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped) as error:
+    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped,
+            ReadModelNotBuilt) as error:
         raise fail(str(error)) from None
 
 
@@ -54,6 +56,16 @@ def read_store(app: CrmApplication) -> Iterator[ReadModelStore]:
         yield store
     finally:
         store.close()
+
+
+def note_freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> None:
+    """A report answers from what a projector has applied, never catching up itself (a query writes
+    nothing): say on stderr when that lags the log. Raises ReadModelStopped / ReadModelNotBuilt."""
+    found = freshness(app, store, names)
+    if found.lag:
+        errors.print(f"[yellow]note:[/yellow] read models {', '.join(names)} have applied the log up to position "
+                     f"{found.position:,} of {found.head:,} ({found.lag:,} behind): run `crm projections "
+                     "catch-up`, or keep `crm projections follow` running")
 
 
 def parse_instant(text: str) -> datetime:

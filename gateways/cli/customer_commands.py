@@ -11,9 +11,8 @@ import typer
 from rich.table import Table
 
 from domain.base import Meta
-from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
-from projections.timeline import Timeline, TimelineQueries, TimelineReadModel, UnknownCustomer
-from services.projection_runtime.projector import ProjectionRace, Projector
+from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
 
@@ -41,10 +40,7 @@ def timeline(
     """Everything that happened with one customer, its leads, deals, tickets and campaign responses."""
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
-        try:
-            Projector(crm, store, [TimelineReadModel()]).catch_up()
-        except ProjectionRace:
-            pass  # another projector is bringing it up to date
+        note_freshness(crm, store, ["timeline"])
         try:
             result = TimelineQueries(store, crm.keys.unseal_marks).timeline(customer_id, instant, limit, offset)
         except UnknownCustomer as error:

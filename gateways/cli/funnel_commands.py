@@ -11,12 +11,11 @@ import typer
 
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, parse_instant, read_store
+from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
-from services.projection_runtime.projector import ProjectionRace
-from services.projection_runtime.registry import funnel_read_models, projector_for
+from services.projection_runtime.registry import funnel_read_models
 
 
 def funnel(
@@ -42,12 +41,7 @@ def funnel(
     filters = FunnelFilters(owner, region, industry, channel, campaign, segment)
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
-        needed = funnel_read_models(filters, from_log=replay and not between)
-        if needed:
-            try:
-                projector_for(crm, store, needed).catch_up()
-            except ProjectionRace:
-                pass  # another projector is bringing it up to date
+        note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
         queries = FunnelQueries(store)
 
         def report_at(instant: datetime) -> Any:

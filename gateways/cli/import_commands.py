@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from gateways.cli.common import console, crm_application, fail
+from gateways.cli.common import console, crm_application, fail, start_logging
 from services.history import exporter, importer
 
 
@@ -39,7 +39,9 @@ def import_history(
                                                          "(default: one per core for files of 20 MiB or more, "
                                                          "else 1).")] = None,
 ) -> None:
-    """Append the history in FILE to the event log; one bad line and nothing is written."""
+    """Append the history in FILE to the event log; one bad line and nothing is written. Logs each batch
+    written, a refusal and the end on stderr (CRM_LOG_FORMAT: text or json)."""
+    start_logging()
     with crm_application() as crm, _progress() as progress:
         tasks: dict[str, TaskID] = {}
 

@@ -1,4 +1,4 @@
-"""`crm projections rebuild | follow | status | resume`."""
+"""`crm projections rebuild | catch-up | follow | status | resume`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,18 @@ def rebuild(
             rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()
+
+
+@projections_app.command("catch-up")
+def catch_up(names: Names = None) -> None:
+    """Bring the read models up to the head of the log once, then exit (reports only read what a projector
+    applied: this, `follow`, or `crm serve`'s projector); exits 1 if one is stopped."""
+    with crm_application() as crm, read_store(crm) as store:
+        with advisory_lock(crm.database):  # a follower starting now creates tables in turn
+            projector = projector_for(crm, store, names or [])
+        run_with_progress("Catching up", projector, rebuild=False)
+        projector.require_running()
+        console.print(f"{', '.join(names or READ_MODELS)} caught up to log position {crm.event_count():,}.")
 
 
 @projections_app.command()

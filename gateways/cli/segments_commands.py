@@ -12,10 +12,9 @@ import typer
 from rich.table import Table
 
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, fail, parse_instant, read_store
-from projections.segments import CustomerSegment, Membership, SegmentQueries, SegmentsReadModel, TierCount
+from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
-from services.projection_runtime.projector import ProjectionRace, Projector
 from services.storage.read_model_store import ReadModelStore
 
 segments_app = typer.Typer(help="Customer value segments (RFM scores and tiers) as of an instant.",
@@ -40,7 +39,7 @@ def segments(
         raise typer.BadParameter(f"unknown tier {tier!r}; expected one of: {', '.join(TIERS)}", param_hint="--tier")
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
-        queries = _caught_up(crm, store)
+        queries = _queries(crm, store)
         if tier is None:
             counts = queries.tier_counts(instant)
             _show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]}, as_json,
@@ -60,7 +59,7 @@ def history(
     """When the customer entered and left each tier, up to an instant (default now)."""
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
-        stays = _caught_up(crm, store).history(customer_id, instant)
+        stays = _queries(crm, store).history(customer_id, instant)
         if not stays:
             raise fail(f"customer {customer_id} was in no segment by {instant.isoformat()}")
         _show({"customer_id": str(customer_id), "as_of": instant.isoformat(),
@@ -68,11 +67,8 @@ def history(
               lambda: console.print(_history_table(stays, customer_id, instant)))
 
 
-def _caught_up(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
-    try:
-        Projector(crm, store, [SegmentsReadModel()]).catch_up()
-    except ProjectionRace:
-        pass  # another projector is bringing it up to date
+def _queries(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
+    note_freshness(crm, store, ["segments"])
     return SegmentQueries(store)
 
 

@@ -3,7 +3,10 @@ any that dies); an in-memory log is served by one uvicorn process (it cannot be 
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,9 +14,9 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
-from gateways.cli.common import fail
+from gateways.cli.common import fail, start_logging
 from gateways.http.access_log import hide_query_values
-from gateways.http.app import create_app
+from gateways.http.app import PROJECTOR_VARIABLE, create_app
 from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
 from gateways.http.tokens import TOKENS_FILE_VARIABLE, TokenConfigError, TokenRegistry
 from gateways.http.workers import Limits, serve_workers
@@ -22,6 +25,7 @@ from services.settings import SettingsError, database_from_environment
 # One per core and one more: the kernel spreads connections over the workers by hash, not by load, so a
 # spare worker evens out a few busy keep-alive clients (measured with tests/benchmarks/http_commands.py).
 DEFAULT_WORKERS = (os.cpu_count() or 1) + 1
+log = logging.getLogger(__name__)
 
 
 def serve(
@@ -38,6 +42,9 @@ def serve(
                                                               "after its headers.")] = BODY_TIMEOUT,
     max_connections: Annotated[int, typer.Option(min=1, help="Open connections per worker; more are "
                                                              "answered 503 and closed.")] = MAX_CONNECTIONS,
+    projector: Annotated[bool, typer.Option(help="Keep the read models current in the background (one worker "
+                                                 "at a time); --no-projector when `crm projections follow` "
+                                                 "runs elsewhere.")] = True,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on CRM_DATABASE_URL. Hash a token: python -m gateways.http.tokens hash T."""
     try:
@@ -46,14 +53,27 @@ def serve(
     except (TokenConfigError, SettingsError) as error:
         raise fail(str(error)) from None
     limits = Limits(header_timeout, body_timeout, max_connections)
+    start_logging()
     if database.kind == "memory":
         if workers != 1:
             raise fail("an in-memory log cannot be shared by several workers; use --workers 1")
-        uvicorn.Server(server_config(create_app(database, tokens), host, port, limits)).run()
+        serve_in_memory(create_app(database, tokens, follow_log=projector), host, port, limits)
         return
     if tokens_file:
         os.environ[TOKENS_FILE_VARIABLE] = str(tokens_file.resolve())  # inherited by the workers
+    os.environ[PROJECTOR_VARIABLE] = "1" if projector else "0"
     serve_workers(host, port, workers, limits)  # SystemExit: 0 after SIGTERM, else gunicorn's reason
+
+
+def serve_in_memory(api: FastAPI, host: str, port: int, limits: Limits) -> None:
+    """One uvicorn process (an in-memory log cannot be shared), its start and stop logged as the workers' are."""
+    log.info("serve: starting on %s:%d, in memory", host, port, extra={"component": "serve", "action": "start"})
+    # uvicorn raises SIGTERM again after its graceful shutdown: exit 0 by this handler, the stop logged
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.Server(server_config(api, host, port, limits)).run()
+    finally:
+        log.info("serve: stopped", extra={"component": "serve", "action": "stop"})
 
 
 def server_config(api: FastAPI, host: str, port: int, limits: Limits = Limits()) -> uvicorn.Config:

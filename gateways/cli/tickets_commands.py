@@ -9,9 +9,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from gateways.cli.common import console, crm_application, parse_instant, read_store
-from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport, TicketsReadModel
-from services.projection_runtime.projector import ProjectionRace, Projector
+from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
+from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
 
 BREACHES_SHOWN = 10
 
@@ -23,10 +22,7 @@ def tickets(
     """Service tickets as of an instant (default now): backlog, times, SLA breaches, CSAT, service funnel."""
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
-        try:
-            Projector(crm, store, [TicketsReadModel()]).catch_up()
-        except ProjectionRace:
-            pass  # another projector is bringing it up to date
+        note_freshness(crm, store, ["tickets"])
         report = TicketQueries(store, crm.keys.unseal_all_marks).report(instant)
     if as_json:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())

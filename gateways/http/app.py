@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,12 +12,15 @@ from domain.base import Meta
 from gateways.http.auth import BearerBeforeBody
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.errors import install_error_handlers
+from gateways.http.freshness_headers import FreshnessHeaders
 from gateways.http.limits import BodyLimit
 from gateways.http.responses import OrjsonResponse
 from gateways.http.routes import ROUTERS
 from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
+from services.projection_runtime.background import BackgroundProjector
+from services.projection_runtime.registry import set_up_read_models
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
@@ -28,25 +32,34 @@ Every route but `GET /health` needs `Authorization: Bearer <token>`. Commands ac
 (business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
 """
+PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"
 STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
 
 
-def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
-    """The API on `database`: opens the log and a read store now, closes them at shutdown."""
+def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = False) -> FastAPI:
+    """The API on `database`: opens the log and a read store now, closes them at shutdown. Queries only
+    read; `follow_log` runs a projector in the background while the app runs (as `crm serve` does), else
+    the read models are as fresh as some other projector makes them (`crm projections follow`)."""
     crm = CrmApplication(database)
     crm.ensure_default_pipelines(Meta(actor="system"))
     store = ReadModelStore(database)
+    set_up_read_models(crm, store)
+    projector = BackgroundProjector(crm, store if database.kind == "memory" else None) if follow_log else None
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        if projector:
+            projector.start()
         yield
+        if projector:
+            projector.stop()
         store.close()
         crm.close()
 
     api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
-    api.state.projectors = {}
+    api.add_middleware(FreshnessHeaders, crm=crm)
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
     api.add_middleware(BearerBeforeBody, tokens=tokens)  # outermost: a stranger's body is never read
@@ -57,10 +70,11 @@ def create_app(database: Database, tokens: TokenRegistry) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """The app factory of each `crm serve --workers N` process: CRM_DATABASE_URL and CRM_API_TOKENS_FILE.
+    """The app factory of each `crm serve --workers N` process: CRM_DATABASE_URL, CRM_API_TOKENS_FILE and
+    CRM_SERVE_PROJECTOR (set by `crm serve --no-projector` to "0": another process follows the log).
 
     Workers start one at a time: their first-start DDL (triggers, tables) would collide if run at once.
     """
     database = database_from_environment()
     with advisory_lock(database, STARTUP_LOCK):  # before the application's SCHEMA_LOCK, always
-        return create_app(database, TokenRegistry.from_env())
+        return create_app(database, TokenRegistry.from_env(), os.environ.get(PROJECTOR_VARIABLE, "1") != "0")

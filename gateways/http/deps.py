@@ -1,35 +1,62 @@
-"""Shared dependencies: the application, and read stores caught up with named read models."""
+"""Shared dependencies: the application, and the read store with the freshness of its answer.
+
+A query never catches a read model up (that would make a GET write rows and race the projector): it
+answers from what the projector has applied and says how far that is, in two headers on every read-model
+answer — `X-Read-Model-Position` (the last log position the read models it reads have applied) and
+`X-Log-Position` (the log's head). Headers, not a body field: every answer's body keeps its shape (lists,
+pages, reports), and a change's answer carries `X-Log-Position` too, so one header name links a write to the
+`?wait_for_position=` that reads it back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Sequence
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Query, Request
 
+from gateways.http.errors import ApiError
 from services.application import CrmApplication
-from services.projection_runtime.projector import ProjectionRace
-from services.projection_runtime.registry import projector_for
+from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Freshness, NotYetApplied,
+                                                   ReadModelNotBuilt, freshness, wait_for_position)
 from services.storage.read_model_store import ReadModelStore
+
+WAIT_RETRY_AFTER = "1"  # seconds: a running projector applies a write in well under that
+WaitForPosition = Annotated[int | None, Query(
+    ge=1, description=f"Answer once the read models have applied this log position (the `X-Log-Position` of "
+                      f"your write), waiting at most {LONGEST_WAIT:.0f} s; else 503 with Retry-After.")]
 
 
 async def crm(request: Request) -> CrmApplication:
     return request.app.state.crm
 
 
-def caught_up(*read_models: str) -> Callable[[Request], ReadModelStore]:
-    """A dependency: the read store, after bringing `read_models` up to the head of the log.
+def fresh(*read_models: str) -> Callable[..., ReadModelStore]:
+    """A dependency: the read store as the projector left it, its freshness noted for the headers."""
 
-    The projector is made once per app (making one creates missing tables), then reused.
-    """
-
-    def store(request: Request) -> ReadModelStore:
-        state = request.app.state
-        projector = state.projectors.get(read_models)
-        if projector is None:
-            projector = state.projectors[read_models] = projector_for(state.crm, state.store, list(read_models))
-        with suppress(ProjectionRace):  # another request or process is bringing it up to date
-            projector.catch_up()
-        return state.store
+    def store(request: Request, wait_for_position: WaitForPosition = None) -> ReadModelStore:
+        return read_store(request, read_models, wait_for_position)
 
     return store
+
+
+def read_store(request: Request, read_models: Sequence[str], wanted: int | None) -> ReadModelStore:
+    """The read store, after waiting (bounded) for log position `wanted` if asked; raises ReadModelStopped
+    if one of `read_models` is stopped."""
+    state = request.app.state
+    try:
+        found = (freshness(state.crm, state.store, read_models) if wanted is None
+                 else wait_for_position(state.crm, state.store, read_models, wanted))
+    except NotYetApplied as late:
+        raise ApiError(503, str(late), _detail(late.found, late.wanted),
+                       {"Retry-After": WAIT_RETRY_AFTER, **late.found.headers()}) from None
+    except ReadModelNotBuilt as absent:  # only if its tables were dropped since the server started
+        raise ApiError(503, str(absent), {"read_models": absent.names}) from None
+    except BeyondHead as beyond:
+        raise ApiError(422, str(beyond), _detail(beyond.found, beyond.wanted), beyond.found.headers()) from None
+    request.state.freshness = found
+    return state.store
+
+
+def _detail(found: Freshness, wanted: int) -> dict[str, int]:
+    return {"position": found.position, "head": found.head, "wait_for_position": wanted}

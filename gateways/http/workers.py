@@ -24,7 +24,7 @@ from uvicorn_worker import UvicornWorker
 
 from gateways.http.access_log import hide_query_values
 from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
-from services.healing import TRANSIENT_DATABASE_ERRORS, Backoff
+from services.healing import TRANSIENT_DATABASE_ERRORS, Backoff, SealsHidden
 
 APP_FACTORY = "gateways.http.app:app_from_environment"
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class CrmWorker(UvicornWorker):
         self.config.http = guarded_protocol(limits.header_timeout, limits.body_timeout, limits.max_connections)
         hide_query_values()
         logging.getLogger().handlers = self.log.error_log.handlers  # our own warnings (timeouts, retries) too
+        for handler in self.log.error_log.handlers:
+            handler.addFilter(SealsHidden())
         logging.getLogger().setLevel(logging.INFO)
 
     def load_wsgi(self) -> None:
@@ -83,6 +85,9 @@ class CrmServer(BaseApplication):
             "accesslog": "-",  # uvicorn's access lines, through gunicorn's handler, to stdout
             "proc_name": "crm-serve",
             "control_socket_disable": True,  # one fixed path per user: several servers would share it
+            "on_starting": _on_starting,
+            "child_exit": _on_worker_exit,
+            "on_exit": _on_exit,
         }
         self.limits = limits
         super().__init__()
@@ -95,6 +100,22 @@ class CrmServer(BaseApplication):
         from gateways.http.app import app_from_environment  # in the worker, after the fork
 
         return app_from_environment()
+
+
+def _on_starting(server: Any) -> None:
+    log.info("serve: starting %d workers on %s", server.cfg.workers, ", ".join(server.cfg.bind),
+             extra={"component": "serve", "action": "start", "workers": server.cfg.workers})
+
+
+def _on_worker_exit(server: Any, worker: Any) -> None:
+    """A worker ended: while the server runs (it still listens) the arbiter starts a replacement."""
+    if server.LISTENERS:
+        log.warning("serve: worker %s exited; the arbiter starts a replacement", worker.pid,
+                    extra={"component": "serve", "action": "restart", "pid": worker.pid})
+
+
+def _on_exit(server: Any) -> None:
+    log.info("serve: stopped", extra={"component": "serve", "action": "stop"})
 
 
 def serve_workers(host: str, port: int, workers: int, limits: Limits) -> None:

@@ -196,8 +196,9 @@ class InboundConsumer:
             return True
         except ValueError as error:
             self._dead_letter(record, str(error))
-            log.warning("dead-lettered %s without its personal data (the reason is in the dead letter's headers)",
-                        correlation)
+            log.warning("inbound: refused %s, dead-lettered without its personal data: %s", correlation, error,
+                        extra={"component": "inbound", "action": "refusal", "origin": correlation,
+                               "reason": str(error)})  # a reason quotes no free text (see _got)
             return False
 
     def _rewind(self, batch: dict[TopicPartition, list[Any]], done: dict[TopicPartition, OffsetAndMetadata]) -> None:

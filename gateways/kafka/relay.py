@@ -99,6 +99,7 @@ class KafkaRelay:
         self.producer.flush(timeout=self.ack_timeout)
         failed = next((f for f in futures if not f.succeeded()), None)
         if failed is not None:
+            _log_publish_failure(start, len(messages), failed.exception)
             raise RelayStalled(f"broker did not acknowledge the batch after position {start}: "
                                f"{failed.exception or 'timed out'}")
         with self.store.transaction() as cursor:
@@ -130,6 +131,13 @@ class KafkaRelay:
                 stale, self.producer = self.producer, self.new_producer()
                 close_in_background(stale)
             raise
+
+
+def _log_publish_failure(start: int, events: int, error: Exception | None) -> None:
+    """One line per batch the broker did not take (the retry that follows logs its own)."""
+    log.warning("relay: the broker did not acknowledge %d events after log position %d: %s", events, start,
+                error or "timed out", extra={"component": "relay", "action": "publish_failed", "position": start,
+                                             "events": events, "cause": type(error).__name__ if error else "Timeout"})
 
 
 def close_in_background(producer: KafkaProducer, seconds: float = 30.0) -> None:

@@ -31,7 +31,9 @@ stay written, as any committed transaction does.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
@@ -52,6 +54,9 @@ from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, I
 from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
+log = logging.getLogger(__name__)
+_QUOTED = re.compile(r"""(field )?('[^']*'|"[^"]*")""")  # a value as repr quotes it, or a field's name (kept)
+_LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\d{5,}(?![0-9a-fA-F-])")  # a phone number, say; not part of an id
 KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyStore's cache bound
 PARALLEL_FROM_BYTES = 20 << 20  # a file this big is worth starting worker processes for (≈ 1 s)
 
@@ -64,7 +69,13 @@ class ImportRefused(ValueError):
 
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(f"line {line}: {problem}")
-        self.line = line
+        self.line, self.problem = line, problem
+
+
+def without_values(reason: str) -> str:
+    """A refusal's reason for the log: the values it quotes (which may be personal data) cut, field names,
+    ids and small numbers kept."""
+    return _LONG_NUMBER.sub("…", _QUOTED.sub(lambda quoted: quoted[0] if quoted[1] else "'…'", reason))
 
 
 # --- the two passes ---------------------------------------------------------------------------------
@@ -148,8 +159,12 @@ class HistoryWriter:
             encode, write_batch = self._rows, self._insert
         checksums, self._sent = iter(checked.checksums), 0
         encoded = _each(encode, chunks(source, self._batch), self._workers)
-        for _, batch in groupby(encoded, key=lambda done: done[0].batch):
+        for number, (_, batch) in enumerate(groupby(encoded, key=lambda done: done[0].batch), 1):
+            before = self._sent
             write_batch(self._checked(batch, checksums, on_events))
+            log.info("import: batch %d written: %d events (%d in all)", number, self._sent - before, self._sent,
+                     extra={"component": "import", "action": "batch", "batch": number,
+                            "events": self._sent - before, "total": self._sent})
         if self._sent < checked.events:
             raise FileChanged(f"the file ended after {self._sent:,} of the {checked.events:,} events checked, "
                               "which were imported")
@@ -213,6 +228,23 @@ def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
     worker processes parse and encode the lines (default: one per core for files of `PARALLEL_FROM_BYTES`
     or more; 1 means all in this process).
     """
+    try:
+        written = _import(app, path, batch, on_progress, jobs)
+    except ImportRefused as refused:
+        log.warning("import: refused line %d: %s; nothing was written", refused.line, without_values(refused.problem),
+                    extra={"component": "import", "action": "refusal", "line": refused.line,
+                           "reason": without_values(refused.problem)})
+        raise
+    except Exception as error:
+        log.error("import: stopped: %s: %s", type(error).__name__, error,
+                  extra={"component": "import", "action": "stop", "cause": type(error).__name__})
+        raise
+    log.info("import: done, %d events written", written, extra={"component": "import", "action": "stop",
+                                                                 "cause": None, "total": written})
+    return written
+
+
+def _import(app: CrmApplication, path: Path, batch: int, on_progress: Progress, jobs: int | None) -> int:
     size, jobs = path.stat().st_size, worker_count(app, path, jobs)
     starting = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc)) if jobs else nullcontext()
     with starting as workers, path.open("rb") as source:

@@ -24,7 +24,6 @@ earlier line still waits for a reference.
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -50,8 +49,6 @@ from domain.ticket import Ticket
 from domain.vocabulary import (ACQUISITION_CHANNELS, ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES,
                                TOUCH_CHANNELS, TOUCH_DIRECTIONS)
 from services.history.event_lines import SCHEMAS, HistoryLine
-
-log = logging.getLogger(__name__)
 
 
 class Refusal(ValueError):
@@ -309,7 +306,6 @@ class HistoryRules:
         if created is not None:
             self._waiting.pop(created, None)
         if self.failure is None or number < self.failure[0]:
-            log.info("import refused at line %d: %s", number, message)
             self.failure = (number, message)
 
     def reading_on(self) -> bool:

@@ -124,6 +124,31 @@ class ProjectionStatus:
         return self.failure is not None
 
 
+def _marks(names: Sequence[str]) -> tuple[str, list[str]]:
+    return ", ".join("?" * len(names)), list(names)
+
+
+def read_positions(store: ReadModelStore, names: Sequence[str]) -> dict[str, int]:
+    """The last log position each named read model applied (only reads: queries ask it too)."""
+    marks, params = _marks(names)
+    return dict(store.query(f"SELECT name, position FROM projection_positions WHERE name IN ({marks})", params))
+
+
+def read_failures(store: ReadModelStore, names: Sequence[str]) -> dict[str, Failure]:
+    """The named read models that are stopped, with the event that stopped each (only reads)."""
+    marks, params = _marks(names)
+    rows = store.query("SELECT name, position, aggregate_id, event_type, reason, failed_at "
+                       f"FROM projection_failures WHERE name IN ({marks})", params)
+    return {row[0]: Failure(*row) for row in rows}
+
+
+def read_statuses(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> list[ProjectionStatus]:
+    """Position, head and failure of each named read model (only reads: `/health` asks it)."""
+    head = app.event_count()
+    positions, failures = read_positions(store, names), read_failures(store, names)
+    return [ProjectionStatus(name, positions.get(name, 0), head, failures.get(name)) for name in names]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -175,19 +200,14 @@ class Projector:
             start_positions(cursor, [m.name for m in self.models])
 
     def _names(self) -> tuple[str, list[str]]:
-        names = [m.name for m in self.models]
-        return ", ".join("?" * len(names)), names
+        return _marks([m.name for m in self.models])
 
     def positions(self) -> dict[str, int]:
-        marks, names = self._names()
-        return dict(self.store.query(f"SELECT name, position FROM projection_positions WHERE name IN ({marks})", names))
+        return read_positions(self.store, [m.name for m in self.models])
 
     def failures(self) -> dict[str, Failure]:
         """The read models of this projector that are stopped, with the event that stopped each."""
-        marks, names = self._names()
-        rows = self.store.query("SELECT name, position, aggregate_id, event_type, reason, failed_at "
-                                f"FROM projection_failures WHERE name IN ({marks})", names)
-        return {row[0]: Failure(*row) for row in rows}
+        return read_failures(self.store, [m.name for m in self.models])
 
     def skips(self) -> list[Failure]:
         """The events these read models pass by (an operator's decision, see `resume`), in log order."""
@@ -197,9 +217,7 @@ class Projector:
         return [Failure(*row) for row in rows]
 
     def status(self) -> list[ProjectionStatus]:
-        head = self.app.event_count()
-        positions, failures = self.positions(), self.failures()
-        return [ProjectionStatus(m.name, positions[m.name], head, failures.get(m.name)) for m in self.models]
+        return read_statuses(self.app, self.store, [m.name for m in self.models])
 
     def require_running(self, failures: dict[str, Failure] | None = None) -> None:
         """Raise ReadModelStopped if any of these read models is stopped (per `failures`, else the database)."""
@@ -225,7 +243,9 @@ class Projector:
                                 _now()))
             cursor.execute("DELETE FROM projection_failures WHERE name = ?", (name,))
         log.warning("read model %s resumed at log position %d (%s)", name, failure.position,
-                    "event passed by" if skip else "event retried")
+                    "event passed by" if skip else "event retried",
+                    extra={"component": "projector", "action": "skip" if skip else "resume", "read_model": name,
+                           "position": failure.position, "event_type": failure.event_type})
         self._carried = None
         return failure
 
@@ -240,7 +260,10 @@ class Projector:
                 self._stop(unappliable.failure)
 
     def _stop(self, failure: Failure) -> None:
-        log.error("%s; the other read models go on", failure.message())
+        log.error("%s; the other read models go on", failure.message(),
+                  extra={"component": "projector", "action": "stop_read_model", "read_model": failure.name,
+                         "position": failure.position, "event_type": failure.event_type,
+                         "aggregate_id": failure.aggregate_id})
         self._carried = None  # the failed batch's handlers changed them in memory
         with self.store.transaction() as cursor:
             cursor.execute("INSERT INTO projection_failures (name, position, aggregate_id, event_type, reason, "

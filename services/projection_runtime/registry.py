@@ -17,6 +17,7 @@ from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
+from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
@@ -36,10 +37,17 @@ def projector_for(app: CrmApplication, store: ReadModelStore, names: Sequence[st
     return Projector(app, store, [READ_MODELS[n]() for n in (names or READ_MODELS)])
 
 
+def set_up_read_models(app: CrmApplication, store: ReadModelStore) -> None:
+    """Create the read models' missing tables (and start new ones at position 0) when a server starts, so
+    that its queries only ever read: before, the first query of each read model created them."""
+    with advisory_lock(app.database):  # processes starting together create tables in turn
+        projector_for(app, store)
+
+
 def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[str]:
-    """The read models a funnel answer needs caught up: the funnel, and the segments only to filter by
-    segment (the first funnel after importing 8,800 deals waited 773 s for a segments rebuild it did not
-    use); none when the answer is folded from the log (a replay replays the segments it filters by)."""
+    """The read models a funnel answer reads from, whose freshness it reports: the funnel, and the segments
+    only to filter by segment (the first funnel after importing 8,800 deals waited 773 s for a segments
+    rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
     if from_log:
         return []
     return ["funnel", "segments"] if filters.segment is not None else ["funnel"]

@@ -7,6 +7,7 @@ same instant; then opens a stuck deal's audit trail. A screenshot is saved to bu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,9 @@ from playwright.sync_api import Page, sync_playwright
 
 from services.application import CrmApplication
 from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
 from tests.support.api_server import running_api
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,6 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = CrmApplication(database)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=5, leads=900, days=400)).run()
+    with closing(ReadModelStore(database)) as store:
+        projector_for(app, store).catch_up()  # as `crm demo` does: the API's queries read what was applied
     app.close()
     with running_api(database, {TOKEN: ("分析师", "analyst")}) as url:
         yield url

@@ -116,13 +116,16 @@ def test_one_of_two_concurrent_writers_gets_409(client: TestClient, monkeypatch:
     assert app.event_count() == count + 1
 
 
-def test_the_funnel_on_postgresql(client: TestClient) -> None:
-    won, lost, open_ = new_deal(client, "1000"), new_deal(client, "500"), new_deal(client, "250.50")
-    client.post(f"/deals/{won}/win", json={"occurred_at": "2026-03-05T09:00:00Z"}, headers=SALES)
-    client.post(f"/deals/{lost}/lose", json={"reason": "价格", "occurred_at": "2026-03-05T09:00:00Z"}, headers=SALES)
+def test_the_funnel_on_postgresql(pg_database: str) -> None:
+    with TestClient(create_app(database_from_url(pg_database), registry(), follow_log=True)) as client:  # as serve
+        won, lost, open_ = new_deal(client, "1000"), new_deal(client, "500"), new_deal(client, "250.50")
+        client.post(f"/deals/{won}/win", json={"occurred_at": "2026-03-05T09:00:00Z"}, headers=SALES)
+        last = client.post(f"/deals/{lost}/lose", json={"reason": "价格", "occurred_at": "2026-03-05T09:00:00Z"},
+                           headers=SALES)
 
-    report = client.get("/funnel", params={"as_of": "2026-03-10T09:00:00Z", "stuck_days": 7},
-                        headers=auth("analyst")).json()
+        report = client.get("/funnel", params={"as_of": "2026-03-10T09:00:00Z", "stuck_days": 7,
+                                               "wait_for_position": last.headers["X-Log-Position"]},
+                            headers=auth("analyst")).json()
 
     assert (report["won"], report["lost"], report["won_value_cents"]) == (1, 1, 100000)
     assert (report["rows"][0]["items"], report["rows"][0]["value_cents"]) == (1, 25050)

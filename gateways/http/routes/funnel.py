@@ -1,7 +1,8 @@
 """The funnel read model: a pipeline's funnel as of an instant, its flow between two, and a comparison.
 
-The pattern for every read-model router: depend on `caught_up("<model>")` for a store brought up to the
-head of the log, ask the model's Queries class, paginate lists with `page`.
+The pattern for every read-model router: depend on `fresh("<model>")` for the store as the projector left
+it (its freshness goes out in headers; `?wait_for_position=` reads a client's own write), ask the model's
+Queries class, paginate lists with `page`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.responses import Response
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up, crm
+from gateways.http.deps import WaitForPosition, crm, read_store
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
@@ -49,9 +50,9 @@ def filters(
 Filters = Annotated[FunnelFilters, Depends(filters)]
 
 
-def funnel_store(request: Request, where: Filters) -> ReadModelStore:
-    """The read store with the read models the answer needs caught up: segments only to filter by one."""
-    return caught_up(*funnel_read_models(where))(request)
+def funnel_store(request: Request, where: Filters, wait_for_position: WaitForPosition = None) -> ReadModelStore:
+    """The read store, its freshness that of the read models the answer needs: segments only to filter by one."""
+    return read_store(request, funnel_read_models(where), wait_for_position)
 
 
 Store = Annotated[ReadModelStore, Depends(funnel_store)]

@@ -12,7 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateways.http.responses import OrjsonResponse
-from services.projection_runtime.registry import projector_for
+from services.projection_runtime.projector import read_statuses
+from services.projection_runtime.registry import READ_MODELS
 
 router = APIRouter(tags=["health"])
 
@@ -20,12 +21,10 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Is the API up, and is every read model running? (no token needed)")
 def health(request: Request) -> OrjsonResponse:
     state = request.app.state
-    if getattr(state, "health_projector", None) is None:
-        state.health_projector = projector_for(state.crm, state.store)  # creates missing tables, once
     models: dict[str, Any] = {
         model.name: {"position": model.position, "head": model.head, "lag": model.lag,
                      "failure": model.failure.message() if model.failure else None}
-        for model in state.health_projector.status()
+        for model in read_statuses(state.crm, state.store, list(READ_MODELS))
     }
     stopped = [name for name, model in models.items() if model["failure"]]
     return OrjsonResponse({"status": "stopped read models: " + ", ".join(stopped) if stopped else "ok",

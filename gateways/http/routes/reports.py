@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up, crm
+from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
@@ -28,8 +28,8 @@ from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
                    dependencies=[Depends(allow("reports:read"))])
-Tickets = Annotated[ReadModelStore, Depends(caught_up("tickets"))]
-Campaigns = Annotated[ReadModelStore, Depends(caught_up("campaigns"))]
+Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
+Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns"))]
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up
+from gateways.http.deps import fresh
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
@@ -27,7 +27,7 @@ from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/segments", tags=["segments"], responses=ERRORS,
                    dependencies=[Depends(allow("segments:read"))])
-Store = Annotated[ReadModelStore, Depends(caught_up("segments"))]
+Store = Annotated[ReadModelStore, Depends(fresh("segments"))]
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Tier = Annotated[Literal[TIERS] | None, Query(description="List this tier's members.")]  # type: ignore[valid-type]

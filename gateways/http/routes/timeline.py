@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from gateways.http.auth import allow
-from gateways.http.deps import caught_up, crm
+from gateways.http.deps import crm, fresh
 from gateways.http.errors import ApiError
 from gateways.http.pagination import PageParams, page_params
 from gateways.http.responses import json_response
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
                                                "oldest first, paginated")
-def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(caught_up("timeline"))],
+def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("timeline"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
              as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,

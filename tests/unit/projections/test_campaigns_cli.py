@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 from gateways.cli.campaigns_commands import campaigns
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.conftest import at
+from tests.conftest import at, catch_up
 
 runner = CliRunner()
 app = typer.Typer()
@@ -42,6 +42,7 @@ def log_url(tmp_path: Path) -> str:
     _, deal = crm_app.convert_lead(lead, "采购", "1000", "CNY", at(4))
     crm_app.win_deal(deal, at(6))
     crm_app.close()
+    catch_up(url)
     return url
 
 
@@ -80,15 +81,19 @@ def test_channel_option_keeps_only_that_channel(log_url: str) -> None:
     assert report["clv_by_channel"] == []  # the one customer came through the event channel
 
 
-def test_each_run_catches_up_with_new_events(log_url: str) -> None:
+def test_each_run_reports_new_events_once_a_projector_applied_them(log_url: str) -> None:
     crm_app = CrmApplication(database_from_url(log_url))
-    before = json.loads(run(log_url, "--json").output)
+    before = json.loads(run(log_url, "--json").stdout)
     spring = next(row for row in before["campaigns"] if row["name"] == "春季展会")
     crm_app.record_cost(UUID(spring["campaign_id"]), "500", at(7))
     crm_app.close()
 
+    stale = run(log_url, "--json")
+    catch_up(log_url)
     report = json.loads(run(log_url, "--json").output)
 
+    assert json.loads(stale.stdout)["campaigns"] == before["campaigns"]  # the report caught nothing up
+    assert "(1 behind): run `crm projections catch-up`" in stale.stderr
     assert {row["name"]: row["totals"]["cost_cents"] for row in report["campaigns"]} == {
         "春季展会": 350000, "搜索推广": 200000}
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gateways.cli.main import app
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.conftest import at
+from tests.conftest import at, catch_up
 
 runner = CliRunner()
 
@@ -97,6 +97,7 @@ def test_a_read_model_added_later_is_built_over_the_whole_history(tmp_path: Path
     writer.win_deal(writer.open_deal("sales", customer, "ERP", "100", "CNY", "李娜", at(1)), at(2))
     writer.close()
 
+    catch_up(url, "funnel")
     report = json.loads(crm(url, "funnel", "--as-of", "2026-03-10", "--json").output)
 
     assert report["won"] == 1 and report["won_value_cents"] == 10000

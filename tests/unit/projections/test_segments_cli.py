@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from gateways.cli.segments_commands import segments_app
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.conftest import at
+from tests.conftest import at, catch_up
 
 BUYER, PROSPECT = UUID("00000000-0000-4000-8000-0000000000b1"), UUID("00000000-0000-4000-8000-0000000000b2")
 runner = CliRunner()
@@ -34,6 +34,7 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     crm.win_deal(crm.open_deal("sales", BUYER, "一期", "300000", "CNY", "李娜", at(1)), at(10))
     crm.open_deal("sales", PROSPECT, "试用", "20000", "CNY", "王伟", at(2))
     crm.close()
+    catch_up(url)
 
 
 def _json(args: list[str]) -> dict:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from gateways.cli.tickets_commands import tickets
 from services.application import CrmApplication
 from services.settings import database_from_url
-from tests.conftest import at
+from tests.conftest import at, catch_up
 
 runner = CliRunner()
 
@@ -32,6 +32,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     crm.rate_ticket(ticket, 5, "", at(2, "客户"))
     crm.win_deal(deal, at(3))
     crm.close()
+    catch_up(url)
 
 
 def _cli() -> typer.Typer:

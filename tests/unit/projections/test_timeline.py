@@ -18,7 +18,7 @@ from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
-from tests.conftest import at
+from tests.conftest import at, catch_up
 
 Query = Callable[..., Timeline]
 UNKNOWN = UUID("00000000-0000-4000-8000-000000000000")
@@ -205,6 +205,7 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, UUID]
     crm.ensure_default_pipelines(at(-30, "setup"))
     ids = record(crm)
     crm.close()
+    catch_up(url)
     return ids
 
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from gateways.http.app import create_app
 from gateways.http.tokens import Principal, TokenRegistry, hash_token
 from services.application import CrmApplication
+from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 
 TOKENS = {
@@ -46,6 +47,12 @@ def client(api: FastAPI) -> Iterator[TestClient]:
 def crm(api: FastAPI) -> CrmApplication:
     """The application behind the API (to count events and read histories)."""
     return api.state.crm
+
+
+def project(api: FastAPI) -> None:
+    """Bring the read models up to the log's head, as `crm projections follow` or `crm serve`'s projector
+    does: the API's queries only read what a projector has applied."""
+    projector_for(api.state.crm, api.state.store).catch_up(strict=False)
 
 
 def register_customer(client: TestClient, **fields: object) -> str:

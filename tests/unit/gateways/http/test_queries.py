@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
+from tests.unit.gateways.http.conftest import auth, open_deal, project, register_customer
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 SALES, ANALYST = auth("sales"), auth("analyst")
@@ -35,6 +35,7 @@ def deals(client: TestClient) -> dict[str, str]:
     command(client, "PUT", f"/deals/{ids['A']}/stage", 2, stage="proposal")
     command(client, "POST", f"/deals/{ids['B']}/lose", 3, reason="预算不足")
     command(client, "POST", f"/deals/{ids['A']}/win", 5)
+    project(client.app)  # type: ignore[arg-type]
     return ids
 
 

@@ -23,7 +23,7 @@ from projections.timeline import TimelineQueries
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import T0, at
-from tests.unit.gateways.http.conftest import auth, registry
+from tests.unit.gateways.http.conftest import auth, project, registry
 
 ANALYST = auth("analyst")
 HOUR = 1 / 24
@@ -74,7 +74,9 @@ def client(api: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def ids(api: FastAPI) -> dict[str, UUID]:
-    return build(api.state.crm)
+    built = build(api.state.crm)
+    project(api)
+    return built
 
 
 def get(client: TestClient, path: str, status: int = 200, headers: dict[str, str] = ANALYST,
