@@ -56,8 +56,8 @@ class Totals:
     won: int
     won_revenue_cents: int
     new_customers: int
-    roi: float | None  # domain.marketing.roi
-    cac_cents: int | None  # domain.marketing.customer_acquisition_cost
+    roi: float | None  # (won revenue − cost) / cost: domain.marketing.roi
+    cac_cents: int | None  # cost / new customers: domain.marketing.customer_acquisition_cost
 
     @property
     def response_count(self) -> int:
