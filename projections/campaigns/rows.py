@@ -1,9 +1,9 @@
 """Typed rows of the campaigns read model: one per table (what its handlers write) and one per fact a query
 loads as of an instant (what its figures are derived from).
 
-A table row's fields are its table's columns in order (`handlers.py` defines the tables; a test checks
-they agree), so a row is written with `_asdict()` and read back with `Row(**stored)`. Instants are
-microseconds since the epoch, money is cents, ids are UUID text (see `projections.tables`).
+A table row's fields are its table's columns in order: each table of `handlers.py` declares its row type
+(`Table.row_type`, which checks that), so `Rows` fetches, holds and writes these tuples as they are.
+Instants are microseconds since the epoch, money is cents, ids are UUID text (see `projections.tables`).
 """
 
 from __future__ import annotations

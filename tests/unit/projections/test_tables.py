@@ -1,6 +1,6 @@
 """A table declared with a row type (`Table.row_type`) holds NamedTuples: `Rows` fetches, caches and writes
 them as they are, keyed by their key columns; a type that is not the table's columns is refused. The
-tickets and segments read models declare one for every table."""
+tickets, segments and campaigns read models declare one for every table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from projections.base import ReadModel, Rows
+from projections.campaigns import CampaignsReadModel
 from projections.segments import SegmentsReadModel
 from projections.tables import Table
 from projections.tickets import TicketsReadModel
@@ -92,7 +93,8 @@ def test_a_table_without_a_row_type_keeps_dict_rows() -> None:
     assert plain.key_of(row) == ("张三", 1) and plain.row_values(row) == ("张三", 1, "101")
 
 
-@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel], ids=lambda model: model.name)
+@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel, CampaignsReadModel],
+                         ids=lambda model: model.name)
 def test_typed_read_models_declare_the_row_type_of_every_table(model: type[ReadModel]) -> None:
     untyped = [t.name for t in model.tables if t.row_type is None or t.row_type._fields != t.column_names]
     assert untyped == []

@@ -1,21 +1,11 @@
-"""Typed rows and facts: a table row round-trips through the dict `Rows` holds; facts list the wins in force."""
+"""The facts a query loads list the wins in force; ids are held as text."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
 from domain.marketing import Win
-from projections.campaigns.rows import DealFact, Facts, LeadRow, id_text
-
-LEAD = LeadRow("lead-1", "campaign-w", 2, None, None, None)
-
-
-def test_a_row_round_trips_through_the_dict_rows_hold() -> None:
-    stored = LEAD._asdict()
-
-    assert stored == {"lead_id": "lead-1", "campaign_id": "campaign-w", "captured_at": 2, "qualified_at": None,
-                      "converted_at": None, "customer_id": None}
-    assert LeadRow(**stored) == LEAD
+from projections.campaigns.rows import DealFact, Facts, id_text
 
 
 def test_facts_list_the_wins_of_won_deals_only_in_deal_order() -> None:
