@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, TypedDict
 import pytest
 
 from projections.base import ReadModel, Rows
+from projections.campaigns import CampaignsReadModel
 from projections.funnel import FunnelReadModel
 from projections.segments import SegmentsReadModel
 from projections.tables import Table
@@ -110,7 +111,8 @@ def test_a_typed_dict_row_type_keeps_dict_rows_of_exactly_the_columns() -> None:
         Table("stays", STAYS.columns, STAYS.key, row_type=NoRoom)
 
 
-@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel, FunnelReadModel, TimelineReadModel],
+@pytest.mark.parametrize("model", [TicketsReadModel, SegmentsReadModel, CampaignsReadModel, FunnelReadModel,
+                                   TimelineReadModel],
                          ids=lambda model: model.name)
 def test_every_read_model_declares_the_row_type_of_every_table(model: type[ReadModel]) -> None:
     assert [t.name for t in model.tables if t.row_type is None] == []

@@ -1,0 +1,172 @@
+"""The write side of the campaigns read model: its tables, and the events that become their rows.
+
+Only facts are stored, each with its business time: campaign plans, status changes, costs and responses;
+lead capture, qualification and conversion; customer registrations; deal openings, amounts, wins, losses
+and reopenings. Nothing that combines several aggregates is precomputed, because their events may arrive
+in any business-time order (a response can be recorded long after the lead it names was converted);
+`queries.py` derives every figure as of an instant from the facts that had happened by then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from domain.campaign import CLOSED, LAUNCHED, PLANNED, Campaign
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.lead import Lead
+from domain.pipeline import LOST, WON
+from projections.base import ReadModel, Rows
+from projections.campaigns.rows import (
+    AMOUNT,
+    REOPENED,
+    CostRow,
+    CustomerRow,
+    DealEventRow,
+    DealRow,
+    LeadRow,
+    PlanRow,
+    ResponseRow,
+    StatusRow,
+    id_text,
+)
+from projections.tables import Table, cents, micros
+
+PLANS = Table(
+    "campaigns_plans",
+    (("campaign_id", "TEXT"), ("name", "TEXT"), ("channel", "TEXT"), ("budget_cents", "BIGINT"),
+     ("currency", "TEXT"), ("planned_at", "BIGINT")),
+    ("campaign_id",), row_type=PlanRow,
+)
+STATUSES = Table(
+    "campaigns_statuses",
+    (("campaign_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"), ("status", "TEXT")),
+    ("campaign_id", "seq"), row_type=StatusRow,
+)
+COSTS = Table(
+    "campaigns_costs",
+    (("campaign_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"), ("amount_cents", "BIGINT")),
+    ("campaign_id", "seq"), row_type=CostRow,
+)
+RESPONSES = Table(
+    "campaigns_responses",
+    (("campaign_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"), ("kind", "TEXT"),
+     ("customer_id", "TEXT"), ("lead_id", "TEXT")),
+    ("campaign_id", "seq"),
+    indexes=(("occurred_at",),), row_type=ResponseRow,
+)
+LEADS = Table(
+    "campaigns_leads",
+    (("lead_id", "TEXT"), ("campaign_id", "TEXT"), ("captured_at", "BIGINT"), ("qualified_at", "BIGINT"),
+     ("converted_at", "BIGINT"), ("customer_id", "TEXT")),
+    ("lead_id",), row_type=LeadRow,
+)
+CUSTOMERS = Table(
+    "campaigns_customers",
+    (("customer_id", "TEXT"), ("channel", "TEXT"), ("campaign_id", "TEXT"), ("registered_at", "BIGINT")),
+    ("customer_id",), row_type=CustomerRow,
+)
+DEALS = Table(
+    "campaigns_deals",
+    (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"), ("lead_id", "TEXT"),
+     ("opened_at", "BIGINT")),
+    ("deal_id",), row_type=DealRow,
+)
+DEAL_EVENTS = Table(
+    "campaigns_deal_events",
+    (("deal_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"), ("kind", "TEXT"),
+     ("amount_cents", "BIGINT")),
+    ("deal_id", "seq"),
+    indexes=(("occurred_at",),), row_type=DealEventRow,
+)
+
+_STATUS_OF = {Campaign.Planned: PLANNED, Campaign.Launched: LAUNCHED, Campaign.Closed: CLOSED}
+_CLOSING_KIND = {Deal.Won: WON, Deal.Lost: LOST, Deal.Reopened: REOPENED}
+
+
+class CampaignsReadModel(ReadModel):
+    """Dated facts about campaigns and the leads, customers and deals they bring."""
+
+    name = "campaigns"
+    tables = (PLANS, STATUSES, COSTS, RESPONSES, LEADS, CUSTOMERS, DEALS, DEAL_EVENTS)
+
+    def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
+        return {
+            Campaign.Planned: _campaign_planned, Campaign.Launched: _status_changed,
+            Campaign.Closed: _status_changed, Campaign.CostRecorded: _cost_recorded,
+            Campaign.ResponseRecorded: _response_recorded,
+            Lead.Captured: _lead_captured, Lead.Qualified: _lead_qualified, Lead.Converted: _lead_converted,
+            Customer.Registered: _customer_registered,
+            Deal.Opened: _deal_opened, Deal.AmountChanged: _amount_changed,
+            Deal.Won: _deal_closing, Deal.Lost: _deal_closing, Deal.Reopened: _deal_closing,
+        }
+
+    def prefetch(self, events: list[Any], rows: Rows) -> None:
+        rows.prefetch(LEADS, [(str(e.originator_id),) for e in events
+                              if isinstance(e, (Lead.Qualified, Lead.Converted))])
+
+
+def _campaign_planned(event: Campaign.Planned, rows: Rows) -> None:
+    rows.put(PLANS, PlanRow(str(event.originator_id), event.name, event.channel, cents(event.budget),
+                            event.currency, micros(event.occurred_at)))
+    _status_changed(event, rows)
+
+
+def _status_changed(event: Any, rows: Rows) -> None:
+    rows.put(STATUSES, StatusRow(str(event.originator_id), event.originator_version, micros(event.occurred_at),
+                                 _STATUS_OF[type(event)]))
+
+
+def _cost_recorded(event: Campaign.CostRecorded, rows: Rows) -> None:
+    rows.put(COSTS, CostRow(str(event.originator_id), event.originator_version, micros(event.occurred_at),
+                            cents(event.amount)))
+
+
+def _response_recorded(event: Campaign.ResponseRecorded, rows: Rows) -> None:
+    rows.put(RESPONSES, ResponseRow(str(event.originator_id), event.originator_version, micros(event.occurred_at),
+                                    event.kind, id_text(event.customer_id), id_text(event.lead_id)))
+
+
+def _lead_captured(event: Lead.Captured, rows: Rows) -> None:
+    rows.put(LEADS, LeadRow(str(event.originator_id), id_text(event.campaign_id), micros(event.occurred_at),
+                            qualified_at=None, converted_at=None, customer_id=None))
+
+
+def _lead(event: Any, rows: Rows) -> LeadRow:
+    lead: LeadRow | None = rows.get(LEADS, str(event.originator_id))
+    assert lead is not None, f"lead {event.originator_id} changed before it was captured"
+    return lead
+
+
+def _lead_qualified(event: Lead.Qualified, rows: Rows) -> None:
+    rows.put(LEADS, _lead(event, rows)._replace(qualified_at=micros(event.occurred_at)))
+
+
+def _lead_converted(event: Lead.Converted, rows: Rows) -> None:
+    rows.put(LEADS, _lead(event, rows)._replace(converted_at=micros(event.occurred_at),
+                                                customer_id=str(event.customer_id)))
+
+
+def _customer_registered(event: Customer.Registered, rows: Rows) -> None:
+    rows.put(CUSTOMERS, CustomerRow(str(event.originator_id), event.channel, id_text(event.campaign_id),
+                                    micros(event.occurred_at)))
+
+
+def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
+    rows.put(DEALS, DealRow(str(event.originator_id), str(event.customer_id), id_text(event.campaign_id),
+                            id_text(event.lead_id), micros(event.occurred_at)))
+    _deal_event(event, AMOUNT, cents(event.amount), rows)
+
+
+def _amount_changed(event: Deal.AmountChanged, rows: Rows) -> None:
+    _deal_event(event, AMOUNT, cents(event.new_amount), rows)
+
+
+def _deal_closing(event: Any, rows: Rows) -> None:
+    _deal_event(event, _CLOSING_KIND[type(event)], None, rows)
+
+
+def _deal_event(event: Any, kind: str, amount_cents: int | None, rows: Rows) -> None:
+    rows.put(DEAL_EVENTS, DealEventRow(str(event.originator_id), event.originator_version,
+                                       micros(event.occurred_at), kind, amount_cents))

@@ -1,0 +1,364 @@
+"""The query side of the campaigns read model: cost, responses, leads, deals, revenue, attribution and CLV,
+as of any instant.
+
+A query as of T loads the facts that had happened by T (`rows.Facts`) and derives every figure from them
+in Python; the rules (ROI, CAC, CLV, conversion ratios, attribution credit) are `domain.marketing`'s.
+Choices of this read model: a deal counts as won at T when its last win/loss/reopening by T was a win,
+with its amount at that win; a campaign's new customers are those whose first win is one of its deals;
+a customer's touches are responses by them or by the lead they were converted from, the capture of that
+lead and their registration; a touch naming a campaign not planned by T counts as no campaign touch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.marketing import (
+    AttributionCredit,
+    Touch,
+    Win,
+    conversion_ratio,
+    credited_campaigns,
+    customer_acquisition_cost,
+    deal_campaign,
+    first_and_last_touch,
+    first_wins,
+    lifetime_values,
+    roi,
+    value_summary,
+)
+from domain.pipeline import WON
+from domain.vocabulary import RESPONSE_KINDS
+from projections.campaigns.rows import AMOUNT, DealFact, Facts, LeadFact, Plan, Registration, Response, id_text
+from projections.ports import Store
+from projections.tables import from_micros, micros
+
+UNKNOWN_CHANNEL = "(unknown)"
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a campaign (or all campaigns of a channel) had achieved by an instant. Money in cents."""
+
+    cost_cents: int
+    responses: dict[str, int]
+    leads: int
+    qualified: int
+    converted: int
+    deals: int
+    won: int
+    won_revenue_cents: int
+    new_customers: int
+    roi: float | None  # (won revenue − cost) / cost: domain.marketing.roi
+    cac_cents: int | None  # cost / new customers: domain.marketing.customer_acquisition_cost
+
+    @property
+    def response_count(self) -> int:
+        return sum(self.responses.values())
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign_id: UUID
+    name: str
+    channel: str
+    status: str
+    planned_at: datetime
+    budget_cents: int
+    currency: str
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    channel: str
+    campaigns: int
+    totals: Totals
+    lead_to_qualified: float | None  # qualified / leads
+    qualified_to_deal: float | None  # converted / qualified
+    deal_to_won: float | None  # won / deals
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    """Won deals and revenue credited to a campaign (None: no campaign touch before the win)."""
+
+    campaign_id: UUID | None
+    name: str | None
+    first_touch_deals: int
+    first_touch_revenue_cents: int
+    last_touch_deals: int
+    last_touch_revenue_cents: int
+
+
+@dataclass(frozen=True)
+class ChannelValue:
+    """Lifetime value of the customers acquired through a channel (those with a won deal)."""
+
+    channel: str
+    customers: int
+    total_cents: int
+    average_cents: int | None
+
+
+@dataclass(frozen=True)
+class CampaignValue:
+    """Lifetime value of the customers whose first touch was a campaign (None: no campaign touch)."""
+
+    campaign_id: UUID | None
+    name: str | None
+    customers: int
+    total_cents: int
+    average_cents: int | None
+
+
+@dataclass(frozen=True)
+class CampaignsReport:
+    as_of: datetime
+    channel: str | None
+    campaigns: list[CampaignRow]
+    channels: list[ChannelRow]
+    attribution: list[AttributionRow]
+    clv_by_channel: list[ChannelValue]
+    clv_by_first_touch: list[CampaignValue]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# --- facts as of T ------------------------------------------------------------------------------
+
+
+def _load(store: Store, t: int) -> Facts:
+    """Every fact with business time at or before `t` (µs)."""
+    statuses = dict(store.query(  # ordered by seq, so each campaign's last status wins
+        "SELECT campaign_id, status FROM campaigns_statuses WHERE occurred_at <= ? ORDER BY campaign_id, seq", [t]))
+    plans = {cid: Plan(name, channel, budget, currency, planned_at, statuses[cid])
+             for cid, name, channel, budget, currency, planned_at in store.query(
+                 "SELECT campaign_id, name, channel, budget_cents, currency, planned_at FROM campaigns_plans "
+                 "WHERE planned_at <= ?", [t])}
+    costs = {cid: int(total) for cid, total in store.query(
+        "SELECT campaign_id, SUM(amount_cents) FROM campaigns_costs WHERE occurred_at <= ? GROUP BY campaign_id", [t])}
+    responses = store.query("SELECT campaign_id, occurred_at, kind, customer_id, lead_id FROM campaigns_responses "
+                            "WHERE occurred_at <= ?", [t])
+    leads = {lead_id: LeadFact(campaign, captured, qualified is not None and qualified <= t,
+                               customer if converted is not None and converted <= t else None)
+             for lead_id, campaign, captured, qualified, converted, customer in store.query(
+                 "SELECT lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id "
+                 "FROM campaigns_leads WHERE captured_at <= ?", [t])}
+    customers = {cid: Registration(channel, campaign, registered) for cid, channel, campaign, registered
+                 in store.query("SELECT customer_id, channel, campaign_id, registered_at FROM campaigns_customers "
+                                "WHERE registered_at <= ?", [t])}
+    return Facts(plans, costs, [Response._make(r) for r in responses], leads, customers, _deals(store, t, leads))
+
+
+def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
+    """Per deal with a win, loss or reopening by `t`: (instant, amount then) if the last of them was a win."""
+    wins: dict[str, tuple[int, int] | None] = {}
+    amounts: dict[str, int] = {}
+    for deal_id, at, kind, amount in store.query(
+        "SELECT deal_id, occurred_at, kind, amount_cents FROM campaigns_deal_events WHERE occurred_at <= ? "
+        "ORDER BY deal_id, seq", [t]
+    ):
+        if kind == AMOUNT:
+            amounts[deal_id] = amount
+        else:
+            wins[deal_id] = (at, amounts[deal_id]) if kind == WON else None
+    return wins
+
+
+def _deals(store: Store, t: int, leads: dict[str, LeadFact]) -> list[DealFact]:
+    wins = _wins_in_force(store, t)
+    deals = []
+    for deal_id, customer_id, own_campaign, lead_id in store.query(
+        "SELECT deal_id, customer_id, campaign_id, lead_id FROM campaigns_deals WHERE opened_at <= ?", [t]
+    ):
+        lead = leads.get(lead_id) if lead_id else None
+        campaign_id = deal_campaign(own_campaign, lead.campaign_id if lead else None)
+        won = wins.get(deal_id)
+        win = Win(deal_id, customer_id, campaign_id, *won) if won else None
+        deals.append(DealFact(deal_id, customer_id, campaign_id, win))
+    return deals
+
+
+# --- deriving the figures -----------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    cost_cents: int = 0
+    responses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESPONSE_KINDS, 0))
+    leads: int = 0
+    qualified: int = 0
+    converted: int = 0
+    deals: int = 0
+    won: int = 0
+    won_revenue_cents: int = 0
+    new_customers: int = 0
+
+    def add(self, other: _Tally) -> None:
+        for name, value in vars(other).items():
+            if name == "responses":
+                for kind, count in value.items():
+                    self.responses[kind] += count
+            else:
+                setattr(self, name, getattr(self, name) + value)
+
+    def freeze(self) -> Totals:
+        return Totals(**vars(self) | {"responses": dict(self.responses)},
+                      roi=roi(self.won_revenue_cents, self.cost_cents),
+                      cac_cents=customer_acquisition_cost(self.cost_cents, self.new_customers))
+
+
+def _tallies(facts: Facts) -> dict[str, _Tally]:
+    tallies = {cid: _Tally(cost_cents=facts.costs.get(cid, 0)) for cid in facts.plans}
+    for response in facts.responses:
+        tallies[response.campaign_id].responses[response.kind] += 1
+    for lead in facts.leads.values():
+        if tally := tallies.get(lead.campaign_id or ""):
+            tally.leads += 1
+            tally.qualified += lead.qualified
+            tally.converted += lead.customer_id is not None
+    for deal in facts.deals:
+        if tally := tallies.get(deal.campaign_id or ""):
+            tally.deals += 1
+            if deal.win:
+                tally.won += 1
+                tally.won_revenue_cents += deal.win.revenue_cents
+    for win in first_wins(facts.wins).values():
+        if tally := tallies.get(win.campaign_id or ""):
+            tally.new_customers += 1
+    return tallies
+
+
+def _channel_rows(facts: Facts, tallies: dict[str, _Tally]) -> list[ChannelRow]:
+    by_channel: dict[str, _Tally] = defaultdict(_Tally)
+    campaigns: dict[str, int] = defaultdict(int)
+    for cid, plan in facts.plans.items():
+        by_channel[plan.channel].add(tallies[cid])
+        campaigns[plan.channel] += 1
+    return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion_ratio(tally.qualified, tally.leads),
+                       conversion_ratio(tally.converted, tally.qualified), conversion_ratio(tally.won, tally.deals))
+            for channel, tally in sorted(by_channel.items())]
+
+
+def _touches(facts: Facts) -> dict[str, list[Touch]]:
+    """Each customer's campaign touches: responses by them or their originating lead, the capture of that
+    lead, and their registration."""
+    touches: dict[str, list[Touch]] = defaultdict(list)
+    for response in facts.responses:
+        lead = facts.leads.get(response.lead_id or "")
+        for who in {response.customer_id, lead.customer_id if lead else None} - {None}:
+            touches[who].append(Touch(response.at, response.campaign_id))
+    for lead in facts.leads.values():
+        if lead.customer_id and lead.campaign_id:
+            touches[lead.customer_id].append(Touch(lead.captured_at, lead.campaign_id))
+    for customer_id, registration in facts.customers.items():
+        if registration.campaign_id:
+            touches[customer_id].append(Touch(registration.registered_at, registration.campaign_id))
+    return touches
+
+
+def _attribution(facts: Facts, touches: dict[str, list[Touch]]) -> list[AttributionRow]:
+    credit = {cid: AttributionCredit() for cid in [*facts.plans, None]}
+    for win in facts.wins:
+        first, last = (_planned(facts, cid) for cid in credited_campaigns(touches.get(win.customer_id, []), win.at))
+        credit[first] = credit[first].plus_first_touch(win)
+        credit[last] = credit[last].plus_last_touch(win)
+    return [AttributionRow(_uuid(cid), _name(facts, cid), **asdict(counts)) for cid, counts in credit.items()]
+
+
+def _planned(facts: Facts, campaign_id: str | None) -> str | None:
+    """The campaign id if it was planned by T, else None (counted as no campaign touch)."""
+    return campaign_id if campaign_id in facts.plans else None
+
+
+def _name(facts: Facts, campaign_id: str | None) -> str | None:
+    return facts.plans[campaign_id].name if campaign_id else None
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return UUID(value) if value else None
+
+
+def _clv_by_channel(facts: Facts, values: dict[str, int]) -> list[ChannelValue]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for customer_id, value in values.items():
+        registration = facts.customers.get(customer_id)
+        groups[registration.channel if registration else UNKNOWN_CHANNEL].append(value)
+    return [ChannelValue(channel, *value_summary(group)) for channel, group in sorted(groups.items())]
+
+
+def _clv_by_first_touch(facts: Facts, values: dict[str, int], touches: dict[str, list[Touch]]) -> list[CampaignValue]:
+    groups: dict[str | None, list[int]] = {cid: [] for cid in [*facts.plans, None]}
+    for customer_id, value in values.items():
+        groups[_planned(facts, first_and_last_touch(touches.get(customer_id, [])).first_touch)].append(value)
+    return [CampaignValue(_uuid(cid), _name(facts, cid), *value_summary(group)) for cid, group in groups.items()]
+
+
+def _campaign_row(campaign_id: str, plan: Plan, tally: _Tally) -> CampaignRow:
+    return CampaignRow(UUID(campaign_id), plan.name, plan.channel, plan.status, from_micros(plan.planned_at),
+                       plan.budget_cents, plan.currency, tally.freeze())
+
+
+def _build_report(as_of: datetime, facts: Facts, channel: str | None = None) -> CampaignsReport:
+    """Every figure as of `as_of`; with `channel`, only that channel's campaigns and customers."""
+    tallies, touches, values = _tallies(facts), _touches(facts), lifetime_values(facts.wins)
+    order = sorted(facts.plans, key=lambda cid: (facts.plans[cid].planned_at, facts.plans[cid].name, cid))
+
+    def wanted(campaign_id: str | None) -> bool:
+        return channel is None or (campaign_id is not None and facts.plans[campaign_id].channel == channel)
+
+    campaigns = [_campaign_row(cid, facts.plans[cid], tallies[cid]) for cid in order if wanted(cid)]
+    rank = {cid: i for i, cid in enumerate(order)}
+
+    def ordered(rows: list[Any]) -> list[Any]:
+        return sorted((r for r in rows if wanted(id_text(r.campaign_id))),
+                      key=lambda r: rank.get(id_text(r.campaign_id) or "", len(rank)))
+
+    return CampaignsReport(
+        as_of=as_of, channel=channel, campaigns=campaigns,
+        channels=[row for row in _channel_rows(facts, tallies) if channel in (None, row.channel)],
+        attribution=ordered(_attribution(facts, touches)),
+        clv_by_channel=[row for row in _clv_by_channel(facts, values) if channel in (None, row.channel)],
+        clv_by_first_touch=ordered(_clv_by_first_touch(facts, values, touches)),
+    )
+
+
+class CampaignQueries:
+    """Answers campaign, channel, attribution and lifetime-value questions as of an instant."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def report(self, as_of: datetime, channel: str | None = None) -> CampaignsReport:
+        return _build_report(as_of, _load(self.store, micros(as_of)), channel)
+
+    def customer_values(self, as_of: datetime) -> dict[UUID, int]:
+        """Lifetime value (cents) of every customer with a deal won as of `as_of`."""
+        return {UUID(cid): value for cid, value in lifetime_values(_load(self.store, micros(as_of)).wins).items()}
+
+    def summary(self, as_of: datetime) -> dict[str, Any]:
+        """Every figure this read model answers as of `as_of`, JSON-able."""
+        facts = _load(self.store, micros(as_of))
+        return {"report": _build_report(as_of, facts).to_dict(),
+                "customer_values": dict(sorted(lifetime_values(facts.wins).items()))}
