@@ -45,12 +45,6 @@ def customer_acquisition_cost(cost_cents: int, new_customers: int) -> int | None
     return cents_each(cost_cents, new_customers)
 
 
-def conversion_ratio(converted: int, entered: int) -> float | None:
-    """The share of those who entered a step that went on to the next one (lead → qualified, qualified →
-    converted, deal → won). None when nobody entered: 0 of 0 is no rate, and 0.0 would read as "all lost"."""
-    return converted / entered if entered else None
-
-
 def deal_campaign(own: str | None, lead_campaign: str | None) -> str | None:
     """The campaign a deal belongs to: the one it was opened for, else the one of the lead it was converted
     from. A deal naming a campaign says so itself; one that names none still came through its lead's."""

@@ -17,11 +17,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.funnel_rules import conversion
 from domain.marketing import (
     AttributionCredit,
     Touch,
     Win,
-    conversion_ratio,
     credited_campaigns,
     customer_acquisition_cost,
     deal_campaign,
@@ -256,8 +256,8 @@ def _channel_rows(facts: Facts, tallies: dict[str, _Tally]) -> list[ChannelRow]:
     for cid, plan in facts.plans.items():
         by_channel[plan.channel].add(tallies[cid])
         campaigns[plan.channel] += 1
-    return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion_ratio(tally.qualified, tally.leads),
-                       conversion_ratio(tally.converted, tally.qualified), conversion_ratio(tally.won, tally.deals))
+    return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion(tally.leads, tally.qualified),
+                       conversion(tally.qualified, tally.converted), conversion(tally.deals, tally.won))
             for channel, tally in sorted(by_channel.items())]
 
 

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.service_levels import SLA_TARGETS, is_loyal, is_satisfied
 from domain.ticket import WORKING_STATUSES
+from domain.funnel_rules import conversion
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
 from projections.funnel.report import percentile
 from projections.ports import Store, UnsealAll
@@ -97,7 +98,7 @@ class ServiceFunnel:
         counts = [("feedback", self.feedback, self.feedback), ("resolved", self.resolved, self.feedback),
                   ("surveyed", self.surveyed, self.resolved), ("satisfied", self.satisfied, self.surveyed),
                   ("loyal", self.loyal, self.satisfied_customers)]
-        return [(step, count, "customers" if step == "loyal" else "tickets", _ratio(count, base) if i else None)
+        return [(step, count, "customers" if step == "loyal" else "tickets", conversion(base, count) if i else None)
                 for i, (step, count, base) in enumerate(counts)]
 
 
@@ -196,10 +197,6 @@ def _by(instant: int | None, t: int) -> int | None:
     return instant if instant is not None and instant <= t else None
 
 
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
 def _backlog(tickets: list[_TicketAsOf]) -> Backlog:
     per_status = dict.fromkeys(TICKET_STATUSES, 0)
     per_priority = dict.fromkeys(TICKET_PRIORITIES, 0)
@@ -248,7 +245,7 @@ def _hours(start: int, done: int | None, t: int) -> float:
 
 def _satisfaction(scores: list[int]) -> Satisfaction:
     satisfied = sum(is_satisfied(score) for score in scores)
-    return Satisfaction(len(scores), _ratio(sum(scores), len(scores)), _ratio(satisfied, len(scores)))
+    return Satisfaction(len(scores), sum(scores) / len(scores) if scores else None, conversion(len(scores), satisfied))
 
 
 def _csat(ratings: list[RatingRow]) -> Csat:

@@ -26,7 +26,8 @@ def test_an_item_reached_every_level_up_to_its_furthest_even_skipped_ones() -> N
 
 def test_conversion_and_drop_off_are_shares_of_those_that_reached_the_stage() -> None:
     assert conversion(4, 1) == 0.25 and drop_off(0.25) == 0.75
-    assert conversion(0, 0) is None and drop_off(None) is None
+    assert conversion(2, 2) == 1.0 and conversion(4, 0) == 0.0  # 0 of 4 is a rate: all lost
+    assert conversion(0, 0) is None and drop_off(None) is None  # 0 of 0 is none: it would read as "all lost"
 
 
 def test_win_rate_counts_decided_items_only() -> None:

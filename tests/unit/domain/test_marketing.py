@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.marketing import (AttributionCredit, Credited, Touch, ValueSummary, Win, cents_each, conversion_ratio,
+from domain.marketing import (AttributionCredit, Credited, Touch, ValueSummary, Win, cents_each,
                               credited_campaigns, customer_acquisition_cost, deal_campaign, first_and_last_touch,
                               first_wins, lifetime_values, roi, value_summary)
 
@@ -49,11 +49,6 @@ def test_roi_is_won_revenue_minus_cost_over_cost(revenue: int, cost: int, expect
 ])
 def test_customer_acquisition_cost_is_cost_per_new_customer(cost: int, customers: int, cac: int | None) -> None:
     assert customer_acquisition_cost(cost, customers) == cac
-
-
-@pytest.mark.parametrize(("converted", "entered", "ratio"), [(1, 2, 0.5), (2, 2, 1.0), (0, 4, 0.0), (0, 0, None)])
-def test_conversion_ratio_is_none_when_nobody_entered(converted: int, entered: int, ratio: float | None) -> None:
-    assert conversion_ratio(converted, entered) == ratio
 
 
 def test_a_deal_belongs_to_its_own_campaign_else_to_its_leads() -> None:
