@@ -25,7 +25,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.ticket import Ticket
 from gateways.kafka.cloudevents import encode
-from projections.base import Rows
+from projections.read_model import Rows
 from projections.tables import Table
 from services.application import CrmApplication
 from services.healing import FIRST_PAUSE, LONGEST_PAUSE, TRANSIENT_DATABASE_ERRORS, Backoff, follow_until_stopped

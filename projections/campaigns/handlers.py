@@ -17,7 +17,7 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import LOST, WON
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.campaigns.rows import (
     AMOUNT,
     REOPENED,

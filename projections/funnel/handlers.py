@@ -14,7 +14,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from domain.pipeline import Pipeline
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.funnel.rows import (CUSTOMERS, INTERVALS, ITEMS, TABLES, VERSIONS, Change, CustomerRow, IntervalRow,
                                      ItemRow, VersionRow)
 from projections.funnel.steps import (FUNNEL_EVENTS, NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise,

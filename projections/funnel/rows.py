@@ -1,6 +1,6 @@
 """The funnel read model's tables and their typed rows, one row type per table (its columns, by name).
 
-The rows are TypedDicts: the very dicts the batch's row cache (`projections.base.Rows`) holds and writes
+The rows are TypedDicts: the very dicts the batch's row cache (`projections.read_model.Rows`) holds and writes
 back, with their keys and value types declared. A NamedTuple per row would have to be turned into a dict
 for the cache on every put: ≈ 1.7 µs a row more than a dict (timeit), three new rows an event, ≈ 10% of
 this read model's handling time on a demo log of 61k events; and an item's row is changed in place on

@@ -24,7 +24,7 @@ import orjson
 
 from domain.funnel_rules import stage_levels
 from domain.pipeline import DEFAULT_PIPELINES, TERMINAL_STAGES, WON, pipeline_id
-from projections.base import Rows
+from projections.read_model import Rows
 from projections.funnel.report import DAY_MICROS, FunnelFacts, StageTotal, stay_class
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
                                      PipelineRow, TallyRow)

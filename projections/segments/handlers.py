@@ -27,7 +27,7 @@ from typing import Any
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.segmentation import OpenDeal, Purchase, Segment, SegmentInterval, segment_timeline
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.segments.rows import CustomerRow, DealRow, IntervalRow, SpanRow, TouchRow, instant, superseded
 from projections.tables import Table, cents, from_micros, micros
 

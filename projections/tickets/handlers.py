@@ -16,7 +16,7 @@ from domain.deal import Deal
 from domain.personal_data import mark
 from domain.service_levels import responds
 from domain.ticket import CLOSED, OPEN, RESOLVED, Ticket
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.tables import Table, micros
 from projections.tickets.rows import DealRow, RatingRow, ResolutionRow, TicketRow, VersionRow, WinRow
 

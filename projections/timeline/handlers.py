@@ -17,7 +17,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.personal_data import mark
 from domain.ticket import Ticket
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.tables import Table, micros
 from projections.timeline.rows import (CAMPAIGNS, COUNTER, CUSTOMERS, DEALS, ENTRIES, LEADS, TABLES, TICKETS,
                                        CampaignRow, CounterRow, CustomerRow, DealRow, EntryRow, LeadRow, TicketRow,

@@ -25,7 +25,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped

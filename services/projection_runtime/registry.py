@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.pipeline import DEFAULT_PIPELINES
-from projections.base import ReadModel
+from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.pipeline import Pipeline
-from projections.base import ReadModel
+from projections.read_model import ReadModel
 from services.application import CrmApplication
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, TypedDict
 
 import pytest
 
-from projections.base import ReadModel, Rows
+from projections.read_model import ReadModel, Rows
 from projections.campaigns import CampaignsReadModel
 from projections.funnel import FunnelReadModel
 from projections.segments import SegmentsReadModel

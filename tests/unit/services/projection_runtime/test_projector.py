@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from projections.base import Rows
+from projections.read_model import Rows
 from projections.funnel import FunnelReadModel
 from projections.tables import Table
 from services.application import CrmApplication
