@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -39,7 +37,6 @@ from services.settings import Database, database_from_environment
 from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
-_EXPECTED: ContextVar[tuple[UUID, int] | None] = ContextVar("expected_version", default=None)
 
 
 class NotFound(LookupError):
@@ -179,9 +176,6 @@ class CrmApplication(Application):
         expected_version: int | None = None,
     ) -> int:
         """Load, check the caller saw the latest version, apply `command`, save. Returns the new version."""
-        pinned = _EXPECTED.get()
-        if expected_version is None and pinned is not None and pinned[0] == aggregate_id:
-            expected_version = pinned[1]
         aggregate = self._load_for_change(aggregate_type, aggregate_id)
         if expected_version is not None and aggregate.version != expected_version:
             raise ConcurrencyConflict(
@@ -198,15 +192,6 @@ class CrmApplication(Application):
         if cached is None or not isinstance(cached, aggregate_type):
             return self.get(aggregate_type, aggregate_id)
         return _replay(cached, self.repository.event_store.get(aggregate_id, gt=cached.version))
-
-    @contextmanager
-    def expecting_version(self, aggregate_id: UUID, version: int | None) -> Iterator[None]:
-        """Within this block, a change of `aggregate_id` is refused unless it is at `version` when loaded."""
-        token = _EXPECTED.set(None if version is None else (aggregate_id, version))
-        try:
-            yield
-        finally:
-            _EXPECTED.reset(token)
 
     def history(self, aggregate_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         """Every event of one aggregate, oldest first."""
@@ -263,11 +248,14 @@ class CrmApplication(Application):
         self.save_new(pipeline)
         return pipeline.id
 
-    def rename_stage(self, key: str, stage: str, label: str, meta: Meta) -> int:
-        return self._change(Pipeline, pipeline_id(key), lambda p: p.rename_stage(stage, label, meta))
+    def rename_stage(self, key: str, stage: str, label: str, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        return self._change(Pipeline, pipeline_id(key), lambda p: p.rename_stage(stage, label, meta), expected_version)
 
-    def insert_stage(self, key: str, stage: str, label: str, after: str | None, meta: Meta) -> int:
-        return self._change(Pipeline, pipeline_id(key), lambda p: p.insert_stage(stage, label, after, meta))
+    def insert_stage(self, key: str, stage: str, label: str, after: str | None, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        return self._change(Pipeline, pipeline_id(key), lambda p: p.insert_stage(stage, label, after, meta),
+                            expected_version)
 
     # --- customers ----------------------------------------------------------------------------
 
@@ -282,19 +270,25 @@ class CrmApplication(Application):
         return self._change(Customer, customer_id, lambda c: c.change_contact_details(email, phone, meta),
                             expected_version)
 
-    def log_touch(self, customer_id: UUID, channel: str, direction: str, summary: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.log_touch(channel, direction, summary, meta))
+    def log_touch(self, customer_id: UUID, channel: str, direction: str, summary: str, meta: Meta,
+                  expected_version: int | None = None) -> int:
+        return self._change(Customer, customer_id, lambda c: c.log_touch(channel, direction, summary, meta),
+                            expected_version)
 
-    def add_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.add_tag(tag, meta))
+    def add_tag(self, customer_id: UUID, tag: str, meta: Meta,
+                expected_version: int | None = None) -> int:
+        return self._change(Customer, customer_id, lambda c: c.add_tag(tag, meta), expected_version)
 
-    def remove_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.remove_tag(tag, meta))
+    def remove_tag(self, customer_id: UUID, tag: str, meta: Meta,
+                   expected_version: int | None = None) -> int:
+        return self._change(Customer, customer_id, lambda c: c.remove_tag(tag, meta), expected_version)
 
-    def change_consent(self, customer_id: UUID, marketing: bool, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta))
+    def change_consent(self, customer_id: UUID, marketing: bool, meta: Meta,
+                       expected_version: int | None = None) -> int:
+        return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta), expected_version)
 
-    def forget_customer(self, customer_id: UUID, meta: Meta) -> int:
+    def forget_customer(self, customer_id: UUID, meta: Meta,
+                        expected_version: int | None = None) -> int:
         """Erase a customer's personal data everywhere: destroy the keys of the customer, of the leads
         converted into them and of every record bound to them (deals, tickets), then record that they were
         forgotten. Funnels and counts stay intact."""
@@ -305,7 +299,7 @@ class CrmApplication(Application):
             customer.forget(meta)  # refuses a second time, before anything is destroyed
             self.keys.destroy([str(customer_id), *(str(lead) for lead in leads)])
 
-        return self._change(Customer, customer_id, forget)
+        return self._change(Customer, customer_id, forget, expected_version)
 
     # --- leads --------------------------------------------------------------------------------
 
@@ -315,17 +309,21 @@ class CrmApplication(Application):
         self.save_new(lead)
         return lead.id
 
-    def assign_lead(self, lead_id: UUID, owner: str, rule: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.assign(owner, rule, meta))
+    def assign_lead(self, lead_id: UUID, owner: str, rule: str, meta: Meta,
+                    expected_version: int | None = None) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.assign(owner, rule, meta), expected_version)
 
-    def contact_lead(self, lead_id: UUID, channel: str, summary: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.contact(channel, summary, meta))
+    def contact_lead(self, lead_id: UUID, channel: str, summary: str, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.contact(channel, summary, meta), expected_version)
 
-    def qualify_lead(self, lead_id: UUID, note: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.qualify(note, meta))
+    def qualify_lead(self, lead_id: UUID, note: str, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.qualify(note, meta), expected_version)
 
-    def disqualify_lead(self, lead_id: UUID, reason: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.disqualify(reason, meta))
+    def disqualify_lead(self, lead_id: UUID, reason: str, meta: Meta,
+                        expected_version: int | None = None) -> int:
+        return self._change(Lead, lead_id, lambda lead: lead.disqualify(reason, meta), expected_version)
 
     def convert_lead(self, lead_id: UUID, deal_title: str, amount: Decimal | int | str, currency: str,
                      meta: Meta, *, email: str = "", phone: str = "",
@@ -384,19 +382,23 @@ class CrmApplication(Application):
         self.save_new(campaign)
         return campaign.id
 
-    def launch_campaign(self, campaign_id: UUID, meta: Meta) -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.launch(meta))
+    def launch_campaign(self, campaign_id: UUID, meta: Meta,
+                        expected_version: int | None = None) -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.launch(meta), expected_version)
 
-    def record_cost(self, campaign_id: UUID, amount: Decimal | int | str, meta: Meta, note: str = "") -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.record_cost(amount, meta, note))
+    def record_cost(self, campaign_id: UUID, amount: Decimal | int | str, meta: Meta, note: str = "",
+                    expected_version: int | None = None) -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.record_cost(amount, meta, note), expected_version)
 
     def record_response(self, campaign_id: UUID, kind: str, meta: Meta, *, customer_id: UUID | None = None,
-                        lead_id: UUID | None = None) -> int:
+                        lead_id: UUID | None = None, expected_version: int | None = None) -> int:
         return self._change(Campaign, campaign_id,
-                            lambda c: c.record_response(kind, meta, customer_id=customer_id, lead_id=lead_id))
+                            lambda c: c.record_response(kind, meta, customer_id=customer_id, lead_id=lead_id),
+                            expected_version)
 
-    def close_campaign(self, campaign_id: UUID, meta: Meta) -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.close(meta))
+    def close_campaign(self, campaign_id: UUID, meta: Meta,
+                       expected_version: int | None = None) -> int:
+        return self._change(Campaign, campaign_id, lambda c: c.close(meta), expected_version)
 
     # --- tickets ------------------------------------------------------------------------------
 
@@ -406,23 +408,30 @@ class CrmApplication(Application):
         self.save_new(ticket)
         return ticket.id
 
-    def assign_ticket(self, ticket_id: UUID, assignee: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.assign(assignee, meta))
+    def assign_ticket(self, ticket_id: UUID, assignee: str, meta: Meta,
+                      expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.assign(assignee, meta), expected_version)
 
-    def change_ticket_status(self, ticket_id: UUID, status: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.change_status(status, meta))
+    def change_ticket_status(self, ticket_id: UUID, status: str, meta: Meta,
+                             expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.change_status(status, meta), expected_version)
 
-    def record_customer_reply(self, ticket_id: UUID, message: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.customer_replied(message, meta))
+    def record_customer_reply(self, ticket_id: UUID, message: str, meta: Meta,
+                              expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.customer_replied(message, meta), expected_version)
 
-    def resolve_ticket(self, ticket_id: UUID, resolution: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.resolve(resolution, meta))
+    def resolve_ticket(self, ticket_id: UUID, resolution: str, meta: Meta,
+                       expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.resolve(resolution, meta), expected_version)
 
-    def rate_ticket(self, ticket_id: UUID, score: int, comment: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.rate(score, comment, meta))
+    def rate_ticket(self, ticket_id: UUID, score: int, comment: str, meta: Meta,
+                    expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.rate(score, comment, meta), expected_version)
 
-    def reopen_ticket(self, ticket_id: UUID, reason: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.reopen(reason, meta))
+    def reopen_ticket(self, ticket_id: UUID, reason: str, meta: Meta,
+                      expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.reopen(reason, meta), expected_version)
 
-    def close_ticket(self, ticket_id: UUID, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.close(meta))
+    def close_ticket(self, ticket_id: UUID, meta: Meta,
+                     expected_version: int | None = None) -> int:
+        return self._change(Ticket, ticket_id, lambda t: t.close(meta), expected_version)

@@ -66,16 +66,16 @@ class CommandContext:
                                  headers={"Location": f"/{collection}/{location_id(new_id)}"})
         return self.run(body, respond)
 
-    def changed(self, body: CommandBody, aggregate_id: UUID, action: Callable[[Meta], int]) -> Response:
+    def changed(self, body: CommandBody, aggregate_id: UUID,
+                action: Callable[[Meta, int | None], int]) -> Response:
         """Run a command that changes an aggregate: 200, its id and new version (also as ETag).
 
-        If-Match (or `expected_version`) pins the version the aggregate must be at when it is loaded.
-        """
+        `action` gets the version the caller saw (If-Match or `expected_version`) as an argument and passes
+        it to the application, which refuses the change unless the aggregate is at that version."""
         expected = self.expected_version(body)
 
         def respond(meta: Meta) -> OrjsonResponse:
-            with self.crm.expecting_version(aggregate_id, expected):
-                version = action(meta)
+            version = action(meta, expected)
             return json_response({"id": aggregate_id, "version": version}, version=version)
         return self.run(body, respond)
 

@@ -57,22 +57,25 @@ def get_campaign(campaign_id: UUID, app: Annotated[CrmApplication, Depends(crm)]
 @router.post("/{campaign_id}/launch", response_model=Changed, summary="Launch a planned campaign")
 def launch(campaign_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
     body = body or CommandBody()
-    return cmd.changed(body, campaign_id, lambda meta: cmd.crm.launch_campaign(campaign_id, meta))
+    return cmd.changed(body, campaign_id, lambda meta, expected: cmd.crm.launch_campaign(
+        campaign_id, meta, expected_version=expected))
 
 
 @router.post("/{campaign_id}/costs", response_model=Changed, summary="Record a cost")
 def record_cost(campaign_id: UUID, body: RecordCost, cmd: Write) -> Response:
-    return cmd.changed(body, campaign_id, lambda meta: cmd.crm.record_cost(campaign_id, body.amount, meta, body.note))
+    return cmd.changed(body, campaign_id, lambda meta, expected: cmd.crm.record_cost(
+        campaign_id, body.amount, meta, body.note, expected_version=expected))
 
 
 @router.post("/{campaign_id}/responses", response_model=Changed,
              summary="Record a response (impression, click, registration…) of a customer or lead")
 def record_response(campaign_id: UUID, body: RecordResponse, cmd: Write) -> Response:
-    return cmd.changed(body, campaign_id, lambda meta: cmd.crm.record_response(
-        campaign_id, body.kind, meta, customer_id=body.customer_id, lead_id=body.lead_id))
+    return cmd.changed(body, campaign_id, lambda meta, expected: cmd.crm.record_response(
+        campaign_id, body.kind, meta, customer_id=body.customer_id, lead_id=body.lead_id, expected_version=expected))
 
 
 @router.post("/{campaign_id}/close", response_model=Changed, summary="Close a running campaign")
 def close(campaign_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
     body = body or CommandBody()
-    return cmd.changed(body, campaign_id, lambda meta: cmd.crm.close_campaign(campaign_id, meta))
+    return cmd.changed(body, campaign_id, lambda meta, expected: cmd.crm.close_campaign(
+        campaign_id, meta, expected_version=expected))

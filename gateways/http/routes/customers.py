@@ -84,26 +84,28 @@ def get_customer(customer_id: UUID, app: Annotated[CrmApplication, Depends(crm)]
 def change_contact_details(customer_id: UUID, body: ContactDetails,
                            cmd: Annotated[CommandContext, Depends(command("customers:write"))]
                            ) -> Response:
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.change_contact_details(
-        customer_id, body.email, body.phone, meta, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.change_contact_details(
+        customer_id, body.email, body.phone, meta, expected_version=expected))
 
 
 @router.post("/{customer_id}/touches", response_model=Changed, summary="Log a touch (call, visit, email…)")
 def log_touch(customer_id: UUID, body: Touch,
               cmd: Annotated[CommandContext, Depends(command("customer_touches:write"))]) -> Response:
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.log_touch(
-        customer_id, body.channel, body.direction, body.summary, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.log_touch(
+        customer_id, body.channel, body.direction, body.summary, meta, expected_version=expected))
 
 
 @router.post("/{customer_id}/tags", response_model=Changed, summary="Add a tag")
 def add_tag(customer_id: UUID, body: TagBody, cmd: Write) -> Response:
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.add_tag(customer_id, body.tag, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.add_tag(
+        customer_id, body.tag, meta, expected_version=expected))
 
 
 @router.post("/{customer_id}/tags/removals", response_model=Changed, summary="Remove a tag (named in the body)")
 def remove_tag_named_in_body(customer_id: UUID, body: TagBody, cmd: Write) -> Response:
     """A tag is personal data: in the body it stays out of URLs, and so out of access logs and proxies."""
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.remove_tag(customer_id, body.tag, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.remove_tag(
+        customer_id, body.tag, meta, expected_version=expected))
 
 
 @router.delete("/{customer_id}/tags/{tag}", response_model=Changed, deprecated=True,
@@ -112,15 +114,18 @@ def remove_tag_named_in_body(customer_id: UUID, body: TagBody, cmd: Write) -> Re
 def remove_tag(customer_id: UUID, tag: Annotated[str, Path(min_length=1, max_length=64)], cmd: Write,
                body: CommandBody | None = None) -> Response:
     body = body or CommandBody()
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.remove_tag(customer_id, tag, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.remove_tag(
+        customer_id, tag, meta, expected_version=expected))
 
 
 @router.put("/{customer_id}/consent", response_model=Changed, summary="Give or withdraw marketing consent")
 def change_consent(customer_id: UUID, body: Consent, cmd: Write) -> Response:
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.change_consent(customer_id, body.marketing, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.change_consent(
+        customer_id, body.marketing, meta, expected_version=expected))
 
 
 @router.post("/{customer_id}/forget", response_model=Changed, summary="Erase personal data (irreversible)")
 def forget(customer_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
     body = body or CommandBody()
-    return cmd.changed(body, customer_id, lambda meta: cmd.crm.forget_customer(customer_id, meta))
+    return cmd.changed(body, customer_id, lambda meta, expected: cmd.crm.forget_customer(
+        customer_id, meta, expected_version=expected))

@@ -104,37 +104,37 @@ def history(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)],
 
 @router.put("/{deal_id}/stage", response_model=Changed, summary="Move the deal to another open stage")
 def change_stage(deal_id: UUID, body: ChangeStage, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_stage(
-        deal_id, body.stage, body.reason, meta, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.change_stage(
+        deal_id, body.stage, body.reason, meta, expected_version=expected))
 
 
 @router.put("/{deal_id}/amount", response_model=Changed, summary="Change the deal's amount")
 def change_amount(deal_id: UUID, body: ChangeAmount, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_amount(
-        deal_id, body.amount, meta, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.change_amount(
+        deal_id, body.amount, meta, expected_version=expected))
 
 
 @router.put("/{deal_id}/owner", response_model=Changed, summary="Hand the deal to another owner")
 def change_owner(deal_id: UUID, body: ChangeOwner, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_owner(
-        deal_id, body.owner, meta, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.change_owner(
+        deal_id, body.owner, meta, expected_version=expected))
 
 
 @router.post("/{deal_id}/win", response_model=Changed, summary="Mark the deal won")
 def win(deal_id: UUID, cmd: Change, body: WinDeal | None = None) -> Response:
     body = body or WinDeal()
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.win_deal(
-        deal_id, meta, body.note, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.win_deal(
+        deal_id, meta, body.note, expected_version=expected))
 
 
 @router.post("/{deal_id}/lose", response_model=Changed, summary="Mark the deal lost, with the reason")
 def lose(deal_id: UUID, body: LoseDeal, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.lose_deal(
-        deal_id, body.reason, meta, body.competitor, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.lose_deal(
+        deal_id, body.reason, meta, body.competitor, expected_version=expected))
 
 
 @router.post("/{deal_id}/reopen", response_model=Changed,
              summary="Reopen a won or lost deal (in `stage`, else the stage it closed from)")
 def reopen(deal_id: UUID, body: ReopenDeal, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.reopen_deal(
-        deal_id, body.reason, meta, body.stage, expected_version=cmd.expected_version(body)))
+    return cmd.changed(body, deal_id, lambda meta, expected: cmd.crm.reopen_deal(
+        deal_id, body.reason, meta, body.stage, expected_version=expected))

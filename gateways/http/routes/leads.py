@@ -97,23 +97,27 @@ def get_lead(lead_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Res
 
 @router.put("/{lead_id}/owner", response_model=Changed, summary="Assign the lead to an owner")
 def assign(lead_id: UUID, body: AssignLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.assign_lead(lead_id, body.owner, body.rule, meta))
+    return cmd.changed(body, lead_id, lambda meta, expected: cmd.crm.assign_lead(
+        lead_id, body.owner, body.rule, meta, expected_version=expected))
 
 
 @router.post("/{lead_id}/contacts", response_model=Changed, summary="Record that the owner contacted the lead")
 def contact(lead_id: UUID, body: ContactLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.contact_lead(lead_id, body.channel, body.summary, meta))
+    return cmd.changed(body, lead_id, lambda meta, expected: cmd.crm.contact_lead(
+        lead_id, body.channel, body.summary, meta, expected_version=expected))
 
 
 @router.post("/{lead_id}/qualify", response_model=Changed, summary="Qualify a contacted lead")
 def qualify(lead_id: UUID, cmd: Write, body: QualifyLead | None = None) -> Response:
     body = body or QualifyLead()
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.qualify_lead(lead_id, body.note, meta))
+    return cmd.changed(body, lead_id, lambda meta, expected: cmd.crm.qualify_lead(
+        lead_id, body.note, meta, expected_version=expected))
 
 
 @router.post("/{lead_id}/disqualify", response_model=Changed, summary="Disqualify a lead, with the reason")
 def disqualify(lead_id: UUID, body: DisqualifyLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.disqualify_lead(lead_id, body.reason, meta))
+    return cmd.changed(body, lead_id, lambda meta, expected: cmd.crm.disqualify_lead(
+        lead_id, body.reason, meta, expected_version=expected))
 
 
 @router.post("/{lead_id}/convert", status_code=201, response_model=Converted,

@@ -63,10 +63,11 @@ def get_pipeline(key: Key, app: Annotated[CrmApplication, Depends(crm)]) -> Resp
 
 @router.put("/{key}/stages/{stage}/label", response_model=Changed, summary="Rename a stage (its key never changes)")
 def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: RenameStage, cmd: Write) -> Response:
-    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.rename_stage(key, stage, body.label, meta))
+    return cmd.changed(body, pipeline_id(key), lambda meta, expected: cmd.crm.rename_stage(
+        key, stage, body.label, meta, expected_version=expected))
 
 
 @router.post("/{key}/stages", response_model=Changed, summary="Insert a new open stage")
 def insert_stage(key: Key, body: InsertStage, cmd: Write) -> Response:
-    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.insert_stage(
-        key, body.stage, body.label, body.after, meta))
+    return cmd.changed(body, pipeline_id(key), lambda meta, expected: cmd.crm.insert_stage(
+        key, body.stage, body.label, body.after, meta, expected_version=expected))

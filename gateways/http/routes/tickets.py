@@ -71,36 +71,43 @@ def get_ticket(ticket_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) ->
 
 @router.put("/{ticket_id}/assignee", response_model=Changed, summary="Assign the ticket")
 def assign(ticket_id: UUID, body: AssignTicket, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.assign_ticket(ticket_id, body.assignee, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.assign_ticket(
+        ticket_id, body.assignee, meta, expected_version=expected))
 
 
 @router.put("/{ticket_id}/status", response_model=Changed,
             summary="Move between open, in_progress and waiting_customer")
 def change_status(ticket_id: UUID, body: ChangeStatus, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.change_ticket_status(ticket_id, body.status, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.change_ticket_status(
+        ticket_id, body.status, meta, expected_version=expected))
 
 
 @router.post("/{ticket_id}/replies", response_model=Changed, summary="Record the customer's reply")
 def customer_reply(ticket_id: UUID, body: CustomerReply, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.record_customer_reply(ticket_id, body.message, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.record_customer_reply(
+        ticket_id, body.message, meta, expected_version=expected))
 
 
 @router.post("/{ticket_id}/resolve", response_model=Changed, summary="Resolve the ticket")
 def resolve(ticket_id: UUID, body: Resolve, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.resolve_ticket(ticket_id, body.resolution, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.resolve_ticket(
+        ticket_id, body.resolution, meta, expected_version=expected))
 
 
 @router.post("/{ticket_id}/rating", response_model=Changed, summary="Record the satisfaction score (1–5)")
 def rate(ticket_id: UUID, body: Rate, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.rate_ticket(ticket_id, body.score, body.comment, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.rate_ticket(
+        ticket_id, body.score, body.comment, meta, expected_version=expected))
 
 
 @router.post("/{ticket_id}/reopen", response_model=Changed, summary="Reopen a resolved or closed ticket")
 def reopen(ticket_id: UUID, body: Reopen, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.reopen_ticket(ticket_id, body.reason, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.reopen_ticket(
+        ticket_id, body.reason, meta, expected_version=expected))
 
 
 @router.post("/{ticket_id}/close", response_model=Changed, summary="Close a resolved ticket")
 def close(ticket_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
     body = body or CommandBody()
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.close_ticket(ticket_id, meta))
+    return cmd.changed(body, ticket_id, lambda meta, expected: cmd.crm.close_ticket(
+        ticket_id, meta, expected_version=expected))
