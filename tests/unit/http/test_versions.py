@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from domain.base import Meta
 from services.application import CrmApplication
+from services.commands import ChangeOwner
 from tests.unit.http.conftest import auth, open_deal, register_customer
 
 SALES = auth("sales")
@@ -106,7 +107,7 @@ def test_a_concurrent_save_of_the_same_deal_is_409(client: TestClient, crm: CrmA
     def load_then_lose_the_race(aggregate_type: type, aggregate_id: Any) -> Any:
         loaded = load(aggregate_type, aggregate_id)
         monkeypatch.setattr(crm, "get", load)
-        crm.change_owner(aggregate_id, "王伟", Meta(actor="另一位"))
+        crm.change_owner(ChangeOwner(aggregate_id, "王伟"), Meta(actor="另一位"))
         return loaded
 
     monkeypatch.setattr(crm, "get", load_then_lose_the_race)
