@@ -9,7 +9,7 @@ import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
@@ -432,7 +432,7 @@ class CrmApplication(Application):
     def open_ticket(self, command: OpenTicket, meta: Meta) -> UUID:
         c = command
         self.get(Customer, c.customer_id)
-        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, id=c.id or uuid4())
+        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, id=c.id)
         self.save_new(ticket)
         return ticket.id
 
