@@ -70,21 +70,21 @@ class CommandContext:
         """Run a command that creates an aggregate: 201, its id, version 1 and its Location."""
         if self.expected_version(body) is not None:
             raise ApiError(400, "If-Match and expected_version apply to changes of an existing aggregate")
-        command = self.command_of(command_type, body)
+        asked = self.command_of(command_type, body)
 
         def respond(meta: Meta) -> OrjsonResponse:
-            new_id = self.crm.handle(command, meta)
+            new_id = self.crm.handle(asked, meta)
             return json_response({"id": new_id, "version": 1}, 201, version=1,
                                  headers={"Location": f"/{collection}/{location_id(new_id)}"})
         return self.run(body, respond)
 
     def changed(self, command_type: type[Change], body: CommandBody, **from_url: Any) -> Response:
         """Run a command that changes an aggregate: 200, its id and new version (also as ETag)."""
-        command = self.command_of(command_type, body, **from_url)
+        asked = self.command_of(command_type, body, **from_url)
 
         def respond(meta: Meta) -> OrjsonResponse:
-            version = self.crm.handle(command, meta)
-            return json_response({"id": command.aggregate_id, "version": version}, version=version)
+            version = self.crm.handle(asked, meta)
+            return json_response({"id": asked.aggregate_id, "version": version}, version=version)
         return self.run(body, respond)
 
     def run(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:
