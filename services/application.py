@@ -8,12 +8,9 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
@@ -30,6 +27,13 @@ from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
 from services.command_receipts import Receipt, now_micros
+from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Change, ChangeAmount, ChangeConsent,
+                               ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
+                               CloseTicket, Command, ContactLead, ConvertLead, DefinePipeline, DisqualifyLead,
+                               ForgetCustomer, InsertStage, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket,
+                               PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
+                               RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
+                               WinDeal)
 from services.storage.event_recorder import ReceiptPOPORecorder
 from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.keys.key_store import KeyStore
@@ -40,7 +44,19 @@ from services.settings import Database, database_from_environment
 from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
-_EXPECTED: ContextVar[tuple[UUID, int] | None] = ContextVar("expected_version", default=None)
+
+
+_HANDLERS: dict[type[Command], str] = {}  # command type → the name of its handler method
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def handles(command_type: type[Command]) -> Callable[[H], H]:
+    """Register the decorated method as the handler of `command_type` (see `CrmApplication.handle`); by
+    name, so that a subclass or a test double that replaces the method is the one called."""
+    def register(method: H) -> H:
+        _HANDLERS[command_type] = method.__name__
+        return method
+    return register
 
 
 class NotFound(LookupError):
@@ -191,24 +207,16 @@ class CrmApplication(Application):
             return None
         return self.receipt(receipt.principal, receipt.key)
 
-    def _change(
-        self,
-        aggregate_type: type[A],
-        aggregate_id: UUID,
-        command: Callable[[A], None],
-        expected_version: int | None = None,
-    ) -> int:
-        """Load, check the caller saw the latest version, apply `command`, save. Returns the new version."""
-        pinned = _EXPECTED.get()
-        if expected_version is None and pinned is not None and pinned[0] == aggregate_id:
-            expected_version = pinned[1]
-        aggregate = self._load_for_change(aggregate_type, aggregate_id)
-        if expected_version is not None and aggregate.version != expected_version:
-            raise ConcurrencyConflict(
-                f"{aggregate_type.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "
-                f"not the expected {expected_version}"
-            )
-        command(aggregate)
+    def handle(self, command: Command, meta: Meta) -> Any:
+        """Run `command` (the gateways' one entry): its handler's answer, a new id or the new version."""
+        return getattr(self, _HANDLERS[type(command)])(command, meta)
+
+    def _change(self, command: Change, apply: Callable[[Any], None]) -> int:
+        """Load the command's aggregate, check it is at the version the caller saw, apply, save. Returns the
+        new version."""
+        aggregate = self._load_for_change(command.aggregate, command.aggregate_id)
+        _expect_version(aggregate, command.expected_version)
+        apply(aggregate)
         self.save_new(aggregate)
         return aggregate.version
 
@@ -218,15 +226,6 @@ class CrmApplication(Application):
         if cached is None or not isinstance(cached, aggregate_type):
             return self.get(aggregate_type, aggregate_id)
         return _replay(cached, self.repository.event_store.get(aggregate_id, gt=cached.version))
-
-    @contextmanager
-    def expecting_version(self, aggregate_id: UUID, version: int | None) -> Iterator[None]:
-        """Within this block, a change of `aggregate_id` is refused unless it is at `version` when loaded."""
-        token = _EXPECTED.set(None if version is None else (aggregate_id, version))
-        try:
-            yield
-        finally:
-            _EXPECTED.reset(token)
 
     def history(self, aggregate_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         """Every event of one aggregate, oldest first."""
@@ -276,48 +275,61 @@ class CrmApplication(Application):
                 except ConcurrencyConflict:
                     pass  # another process defined it first: same id, same content
 
-    def define_pipeline(self, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> UUID:
-        if pipeline_id(key) in self.repository:
-            raise DomainError(f"pipeline {key!r} is already defined")
-        pipeline = Pipeline.define(key, name, stages, meta)
+    @handles(DefinePipeline)
+    def define_pipeline(self, command: DefinePipeline, meta: Meta) -> UUID:
+        if pipeline_id(command.key) in self.repository:
+            raise DomainError(f"pipeline {command.key!r} is already defined")
+        pipeline = Pipeline.define(command.key, command.name, [(s.key, s.label) for s in command.stages], meta)
         self.save_new(pipeline)
         return pipeline.id
 
-    def rename_stage(self, key: str, stage: str, label: str, meta: Meta) -> int:
-        return self._change(Pipeline, pipeline_id(key), lambda p: p.rename_stage(stage, label, meta))
+    @handles(RenameStage)
+    def rename_stage(self, command: RenameStage, meta: Meta) -> int:
+        return self._change(command, lambda pipeline: pipeline.rename_stage(command.stage, command.label, meta))
 
-    def insert_stage(self, key: str, stage: str, label: str, after: str | None, meta: Meta) -> int:
-        return self._change(Pipeline, pipeline_id(key), lambda p: p.insert_stage(stage, label, after, meta))
+    @handles(InsertStage)
+    def insert_stage(self, command: InsertStage, meta: Meta) -> int:
+        return self._change(command, lambda pipeline: pipeline.insert_stage(command.stage, command.label,
+                                                                           command.after, meta))
 
     # --- customers ----------------------------------------------------------------------------
 
-    def register_customer(self, name: str, company: str, region: str, industry: str, channel: str,
-                          meta: Meta, **details: Any) -> UUID:
-        customer = Customer.register(name, company, region, industry, channel, meta, **details)
+    @handles(RegisterCustomer)
+    def register_customer(self, command: RegisterCustomer, meta: Meta) -> UUID:
+        c = command
+        customer = Customer.register(c.name, c.company, c.region, c.industry, c.channel, meta, email=c.email,
+                                     phone=c.phone, campaign_id=c.campaign_id, id=c.id)
         self.save_new(customer)
         return customer.id
 
-    def change_contact_details(self, customer_id: UUID, email: str, phone: str, meta: Meta,
-                               expected_version: int | None = None) -> int:
-        return self._change(Customer, customer_id, lambda c: c.change_contact_details(email, phone, meta),
-                            expected_version)
+    @handles(ChangeContactDetails)
+    def change_contact_details(self, command: ChangeContactDetails, meta: Meta) -> int:
+        return self._change(command, lambda customer: customer.change_contact_details(command.email, command.phone,
+                                                                                     meta))
 
-    def log_touch(self, customer_id: UUID, channel: str, direction: str, summary: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.log_touch(channel, direction, summary, meta))
+    @handles(LogTouch)
+    def log_touch(self, command: LogTouch, meta: Meta) -> int:
+        c = command
+        return self._change(c, lambda customer: customer.log_touch(c.channel, c.direction, c.summary, meta))
 
-    def add_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.add_tag(tag, meta))
+    @handles(AddTag)
+    def add_tag(self, command: AddTag, meta: Meta) -> int:
+        return self._change(command, lambda customer: customer.add_tag(command.tag, meta))
 
-    def remove_tag(self, customer_id: UUID, tag: str, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.remove_tag(tag, meta))
+    @handles(RemoveTag)
+    def remove_tag(self, command: RemoveTag, meta: Meta) -> int:
+        return self._change(command, lambda customer: customer.remove_tag(command.tag, meta))
 
-    def change_consent(self, customer_id: UUID, marketing: bool, meta: Meta) -> int:
-        return self._change(Customer, customer_id, lambda c: c.change_consent(marketing, meta))
+    @handles(ChangeConsent)
+    def change_consent(self, command: ChangeConsent, meta: Meta) -> int:
+        return self._change(command, lambda customer: customer.change_consent(command.marketing, meta))
 
-    def forget_customer(self, customer_id: UUID, meta: Meta) -> int:
+    @handles(ForgetCustomer)
+    def forget_customer(self, command: ForgetCustomer, meta: Meta) -> int:
         """Erase a customer's personal data everywhere: destroy the keys of the customer, of the leads
         converted into them and of every record bound to them (deals, tickets), then record that they were
         forgotten. Funnels and counts stay intact."""
+        customer_id = command.customer_id
         leads = [e.originator_id for _, e in self.read_log(topics=[get_topic(Lead.Converted)])
                  if e.customer_id == customer_id]
 
@@ -325,37 +337,42 @@ class CrmApplication(Application):
             customer.forget(meta)  # refuses a second time, before anything is destroyed
             self.keys.destroy([str(customer_id), *(str(lead) for lead in leads)])
 
-        return self._change(Customer, customer_id, forget)
+        return self._change(command, forget)
 
     # --- leads --------------------------------------------------------------------------------
 
-    def capture_lead(self, name: str, company: str, region: str, industry: str, channel: str,
-                     meta: Meta, **details: Any) -> UUID:
-        lead = Lead.capture(name, company, region, industry, channel, meta, **details)
+    @handles(CaptureLead)
+    def capture_lead(self, command: CaptureLead, meta: Meta) -> UUID:
+        c = command
+        lead = Lead.capture(c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact,
+                            campaign_id=c.campaign_id, id=c.id)
         self.save_new(lead)
         return lead.id
 
-    def assign_lead(self, lead_id: UUID, owner: str, rule: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.assign(owner, rule, meta))
+    @handles(AssignLead)
+    def assign_lead(self, command: AssignLead, meta: Meta) -> int:
+        return self._change(command, lambda lead: lead.assign(command.owner, command.rule, meta))
 
-    def contact_lead(self, lead_id: UUID, channel: str, summary: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.contact(channel, summary, meta))
+    @handles(ContactLead)
+    def contact_lead(self, command: ContactLead, meta: Meta) -> int:
+        return self._change(command, lambda lead: lead.contact(command.channel, command.summary, meta))
 
-    def qualify_lead(self, lead_id: UUID, note: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.qualify(note, meta))
+    @handles(QualifyLead)
+    def qualify_lead(self, command: QualifyLead, meta: Meta) -> int:
+        return self._change(command, lambda lead: lead.qualify(command.note, meta))
 
-    def disqualify_lead(self, lead_id: UUID, reason: str, meta: Meta) -> int:
-        return self._change(Lead, lead_id, lambda lead: lead.disqualify(reason, meta))
+    @handles(DisqualifyLead)
+    def disqualify_lead(self, command: DisqualifyLead, meta: Meta) -> int:
+        return self._change(command, lambda lead: lead.disqualify(command.reason, meta))
 
-    def convert_lead(self, lead_id: UUID, deal_title: str, amount: Decimal | int | str, currency: str,
-                     meta: Meta, *, email: str = "", phone: str = "",
-                     expected_close: date | None = None) -> tuple[UUID, UUID]:
+    @handles(ConvertLead)
+    def convert_lead(self, command: ConvertLead, meta: Meta) -> tuple[UUID, UUID]:
         """Turn a qualified lead into a customer and an open sales deal, atomically."""
-        lead = self.get(Lead, lead_id)
+        c, lead = command, self.get(Lead, command.lead_id)
         customer = Customer.register(lead.name, lead.company, lead.region, lead.industry, lead.channel, meta,
-                                     email=email, phone=phone, campaign_id=lead.campaign_id)
-        deal = Deal.open(self.pipeline("sales"), customer.id, deal_title, amount, currency,
-                         lead.owner or meta.actor, meta, expected_close=expected_close,
+                                     email=c.email, phone=c.phone, campaign_id=lead.campaign_id)
+        deal = Deal.open(self.pipeline("sales"), customer.id, c.deal_title, c.amount, c.currency,
+                         lead.owner or meta.actor, meta, expected_close=c.expected_close,
                          lead_id=lead.id, campaign_id=lead.campaign_id)
         lead.convert(customer.id, deal.id, meta)
         self.save_new(lead, customer, deal)
@@ -363,86 +380,113 @@ class CrmApplication(Application):
 
     # --- deals --------------------------------------------------------------------------------
 
-    def open_deal(self, pipeline: str, customer_id: UUID, title: str, amount: Decimal | int | str,
-                  currency: str, owner: str, meta: Meta, **details: Any) -> UUID:
-        self.get(Customer, customer_id)
-        deal = Deal.open(self.pipeline(pipeline), customer_id, title, amount, currency, owner, meta, **details)
+    @handles(OpenDeal)
+    def open_deal(self, command: OpenDeal, meta: Meta) -> UUID:
+        c = command
+        self.get(Customer, c.customer_id)
+        deal = Deal.open(self.pipeline(c.pipeline), c.customer_id, c.title, c.amount, c.currency,
+                         c.owner or meta.actor, meta, stage=c.stage, expected_close=c.expected_close,
+                         lead_id=c.lead_id, campaign_id=c.campaign_id, id=c.id)
         self.save_new(deal)
         return deal.id
 
-    def change_stage(self, deal_id: UUID, to_stage: str, reason: str, meta: Meta,
-                     expected_version: int | None = None) -> int:
-        def command(deal: Deal) -> None:
-            deal.change_stage(self.pipeline_with_stage(deal.pipeline, to_stage), to_stage, reason, meta)
-        return self._change(Deal, deal_id, command, expected_version)
+    @handles(ChangeStage)
+    def change_stage(self, command: ChangeStage, meta: Meta) -> int:
+        def apply(deal: Deal) -> None:
+            pipeline = self.pipeline_with_stage(deal.pipeline, command.stage)
+            deal.change_stage(pipeline, command.stage, command.reason, meta)
+        return self._change(command, apply)
 
-    def change_amount(self, deal_id: UUID, amount: Decimal | int | str, meta: Meta,
-                      expected_version: int | None = None) -> int:
-        return self._change(Deal, deal_id, lambda d: d.change_amount(amount, meta), expected_version)
+    @handles(ChangeAmount)
+    def change_amount(self, command: ChangeAmount, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_amount(command.amount, meta))
 
-    def change_owner(self, deal_id: UUID, owner: str, meta: Meta, expected_version: int | None = None) -> int:
-        return self._change(Deal, deal_id, lambda d: d.change_owner(owner, meta), expected_version)
+    @handles(ChangeOwner)
+    def change_owner(self, command: ChangeOwner, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_owner(command.owner, meta))
 
-    def win_deal(self, deal_id: UUID, meta: Meta, note: str = "", expected_version: int | None = None) -> int:
-        return self._change(Deal, deal_id, lambda d: d.win(meta, note), expected_version)
+    @handles(WinDeal)
+    def win_deal(self, command: WinDeal, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.win(meta, command.note))
 
-    def lose_deal(self, deal_id: UUID, reason: str, meta: Meta, competitor: str = "",
-                  expected_version: int | None = None) -> int:
-        return self._change(Deal, deal_id, lambda d: d.lose(reason, meta, competitor), expected_version)
+    @handles(LoseDeal)
+    def lose_deal(self, command: LoseDeal, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.lose(command.reason, meta, command.competitor))
 
-    def reopen_deal(self, deal_id: UUID, reason: str, meta: Meta, stage: str | None = None,
-                    expected_version: int | None = None) -> int:
-        def command(deal: Deal) -> None:
-            deal.reopen(self.pipeline(deal.pipeline), reason, meta, stage)
-        return self._change(Deal, deal_id, command, expected_version)
+    @handles(ReopenDeal)
+    def reopen_deal(self, command: ReopenDeal, meta: Meta) -> int:
+        def apply(deal: Deal) -> None:
+            deal.reopen(self.pipeline(deal.pipeline), command.reason, meta, command.stage)
+        return self._change(command, apply)
 
     # --- campaigns ----------------------------------------------------------------------------
 
-    def plan_campaign(self, name: str, channel: str, budget: Decimal | int | str, currency: str,
-                      meta: Meta) -> UUID:
-        campaign = Campaign.plan(name, channel, budget, currency, meta)
+    @handles(PlanCampaign)
+    def plan_campaign(self, command: PlanCampaign, meta: Meta) -> UUID:
+        c = command
+        campaign = Campaign.plan(c.name, c.channel, c.budget, c.currency, meta, id=c.id)
         self.save_new(campaign)
         return campaign.id
 
-    def launch_campaign(self, campaign_id: UUID, meta: Meta) -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.launch(meta))
+    @handles(LaunchCampaign)
+    def launch_campaign(self, command: LaunchCampaign, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.launch(meta))
 
-    def record_cost(self, campaign_id: UUID, amount: Decimal | int | str, meta: Meta, note: str = "") -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.record_cost(amount, meta, note))
+    @handles(RecordCost)
+    def record_cost(self, command: RecordCost, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.record_cost(command.amount, meta, command.note))
 
-    def record_response(self, campaign_id: UUID, kind: str, meta: Meta, *, customer_id: UUID | None = None,
-                        lead_id: UUID | None = None) -> int:
-        return self._change(Campaign, campaign_id,
-                            lambda c: c.record_response(kind, meta, customer_id=customer_id, lead_id=lead_id))
+    @handles(RecordResponse)
+    def record_response(self, command: RecordResponse, meta: Meta) -> int:
+        c = command
+        return self._change(c, lambda campaign: campaign.record_response(c.kind, meta, customer_id=c.customer_id,
+                                                                         lead_id=c.lead_id))
 
-    def close_campaign(self, campaign_id: UUID, meta: Meta) -> int:
-        return self._change(Campaign, campaign_id, lambda c: c.close(meta))
+    @handles(CloseCampaign)
+    def close_campaign(self, command: CloseCampaign, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.close(meta))
 
     # --- tickets ------------------------------------------------------------------------------
 
-    def open_ticket(self, customer_id: UUID, subject: str, priority: str, channel: str, meta: Meta) -> UUID:
-        self.get(Customer, customer_id)
-        ticket = Ticket.open(customer_id, subject, priority, channel, meta, id=uuid4())
+    @handles(OpenTicket)
+    def open_ticket(self, command: OpenTicket, meta: Meta) -> UUID:
+        c = command
+        self.get(Customer, c.customer_id)
+        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, id=c.id)
         self.save_new(ticket)
         return ticket.id
 
-    def assign_ticket(self, ticket_id: UUID, assignee: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.assign(assignee, meta))
+    @handles(AssignTicket)
+    def assign_ticket(self, command: AssignTicket, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.assign(command.assignee, meta))
 
-    def change_ticket_status(self, ticket_id: UUID, status: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.change_status(status, meta))
+    @handles(ChangeTicketStatus)
+    def change_ticket_status(self, command: ChangeTicketStatus, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.change_status(command.status, meta))
 
-    def record_customer_reply(self, ticket_id: UUID, message: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.customer_replied(message, meta))
+    @handles(RecordCustomerReply)
+    def record_customer_reply(self, command: RecordCustomerReply, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.customer_replied(command.message, meta))
 
-    def resolve_ticket(self, ticket_id: UUID, resolution: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.resolve(resolution, meta))
+    @handles(ResolveTicket)
+    def resolve_ticket(self, command: ResolveTicket, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.resolve(command.resolution, meta))
 
-    def rate_ticket(self, ticket_id: UUID, score: int, comment: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.rate(score, comment, meta))
+    @handles(RateTicket)
+    def rate_ticket(self, command: RateTicket, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.rate(command.score, command.comment, meta))
 
-    def reopen_ticket(self, ticket_id: UUID, reason: str, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.reopen(reason, meta))
+    @handles(ReopenTicket)
+    def reopen_ticket(self, command: ReopenTicket, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.reopen(command.reason, meta))
 
-    def close_ticket(self, ticket_id: UUID, meta: Meta) -> int:
-        return self._change(Ticket, ticket_id, lambda t: t.close(meta))
+    @handles(CloseTicket)
+    def close_ticket(self, command: CloseTicket, meta: Meta) -> int:
+        return self._change(command, lambda ticket: ticket.close(meta))
+
+
+def _expect_version(aggregate: CrmAggregate, expected_version: int | None) -> None:
+    """Refuse a change to an aggregate that moved on since the caller saw it at `expected_version`."""
+    if expected_version is not None and aggregate.version != expected_version:
+        raise ConcurrencyConflict(f"{type(aggregate).__name__.lower()} {aggregate.id} is at version "
+                                  f"{aggregate.version}, not the expected {expected_version}")

@@ -13,6 +13,7 @@ from rich.table import Table
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
+from services.commands import ForgetCustomer
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
 
@@ -24,7 +25,7 @@ def forget(
 ) -> None:
     """Erase a customer's personal data everywhere (destroys their keys; irreversible). Counts stay intact."""
     with crm_application() as crm:
-        crm.forget_customer(customer_id, Meta.now(actor))
+        crm.handle(ForgetCustomer(customer_id), Meta.now(actor))
         console.print(f"Customer {customer_id} forgotten: their personal data now reads \"(forgotten)\" "
                       "in the log, the read models, exports and every copy on Kafka.")
 

@@ -1,7 +1,8 @@
 """Running one command from an HTTP request: who and when (Meta), If-Match, Idempotency-Key, the answer.
 
-A route depends on `command(permission)` and calls `created(...)` or `changed(...)` with its body and a
-function of the Meta that calls the application; refusals become error responses.
+A route depends on `command(permission)` and calls `created(...)` or `changed(...)` with the command's type,
+its body and the ids in the URL; the command, which carries If-Match as its `expected_version`, goes to
+`CrmApplication.handle`; refusals become error responses.
 (No `from __future__ import annotations` here: FastAPI must evaluate the dependency's annotations,
 which use the closure's `permission`.)
 """
@@ -9,7 +10,7 @@ which use the closure's `permission`.)
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
 from fastapi import Depends, Header, Request
@@ -23,9 +24,11 @@ from gateways.http.responses import OrjsonResponse, json_response
 from gateways.http.schemas import CommandBody
 from gateways.http.tokens import Principal
 from services.application import ConcurrencyConflict, CrmApplication
+from services.commands import Change, Command, Creation, DefinePipeline
 
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
 _TOKEN_TEXT = re.compile(r"[\x21-\x7e]{1,200}")
+C = TypeVar("C", bound=Command)
 
 
 @dataclass
@@ -54,29 +57,34 @@ class CommandContext:
             return Meta.now(self.principal.name, self.correlation_id)
         return Meta(occurred_at=body.occurred_at, actor=self.principal.name, correlation_id=self.correlation_id)
 
-    def created(self, body: CommandBody, collection: str, action: Callable[[Meta], UUID],
+    def command_of(self, command_type: type[C], body: CommandBody, **from_url: Any) -> C:
+        """The command the request asks for: the body's fields, the ids in the URL and, for a change, the
+        version the caller saw (If-Match or the body's `expected_version`), which the command carries to the
+        application's check."""
+        if issubclass(command_type, Change):
+            return command_type(**from_url, **body.fields(), expected_version=self.expected_version(body))
+        return command_type(**from_url, **body.fields())
+
+    def created(self, command_type: type[Creation | DefinePipeline], body: CommandBody, collection: str,
                 location_id: Callable[[UUID], str] = str) -> Response:
         """Run a command that creates an aggregate: 201, its id, version 1 and its Location."""
         if self.expected_version(body) is not None:
             raise ApiError(400, "If-Match and expected_version apply to changes of an existing aggregate")
+        asked = self.command_of(command_type, body)
 
         def respond(meta: Meta) -> OrjsonResponse:
-            new_id = action(meta)
+            new_id = self.crm.handle(asked, meta)
             return json_response({"id": new_id, "version": 1}, 201, version=1,
                                  headers={"Location": f"/{collection}/{location_id(new_id)}"})
         return self.run(body, respond)
 
-    def changed(self, body: CommandBody, aggregate_id: UUID, action: Callable[[Meta], int]) -> Response:
-        """Run a command that changes an aggregate: 200, its id and new version (also as ETag).
-
-        If-Match (or `expected_version`) pins the version the aggregate must be at when it is loaded.
-        """
-        expected = self.expected_version(body)
+    def changed(self, command_type: type[Change], body: CommandBody, **from_url: Any) -> Response:
+        """Run a command that changes an aggregate: 200, its id and new version (also as ETag)."""
+        asked = self.command_of(command_type, body, **from_url)
 
         def respond(meta: Meta) -> OrjsonResponse:
-            with self.crm.expecting_version(aggregate_id, expected):
-                version = action(meta)
-            return json_response({"id": aggregate_id, "version": version}, version=version)
+            version = self.crm.handle(asked, meta)
+            return json_response({"id": asked.aggregate_id, "version": version}, version=version)
         return self.run(body, respond)
 
     def run(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:

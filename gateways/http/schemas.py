@@ -1,77 +1,25 @@
-"""Building blocks of request and response bodies: bounded text, amounts, business time, versions.
+"""Request and response bodies: a command's body is derived from the command (`body_of`), plus business time
+and, on a versioned change, `expected_version`.
 
 Scalars are strict (no "1" for 1, no 1 for true); text has length limits and no NUL character (PostgreSQL
 cannot store it); business time and dates are ISO 8601 text within the domain's 1900–2999; unknown fields
-are refused.
-Each route module declares its own bodies from these.
+are refused. The field types live with the commands (services/commands/fields.py); `NO_NUL` and `Instant`
+are re-exported here for the query parameters.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
-from typing import Annotated, Any
+import dataclasses
+from typing import Any, get_type_hints
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StringConstraints,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
 
-from domain.base import BUSINESS_YEARS, EARLIEST, LATEST
+from services.commands import Command
+from services.commands.fields import NO_NUL, Instant
 
-NO_NUL = r"^[^\x00]*$"
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]
-Label = Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]
-Text = Annotated[str, StringConstraints(max_length=4000, pattern=NO_NUL)]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=NO_NUL)]
-Phone = Annotated[str, StringConstraints(max_length=50, pattern=NO_NUL)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Amount = Annotated[
-    Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$")]
-    | Annotated[StrictInt, Field(ge=0, le=999_999_999_999_999)],  # 15 digits either way: cents fit a BIGINT
-    Field(description='A non-negative amount as a decimal string ("12000.50") or an integer; never a float.'),
-]
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_text(value: Any) -> Any:
-    """Only ISO 8601 text (or a datetime): pydantic alone also reads Unix seconds (1772355600, "0.5")."""
-    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
-        return value
-    raise ValueError("must be ISO 8601 text with a zone, like 2026-03-01T09:00:00+08:00")
-
-
-def _iso_day_text(value: Any) -> Any:
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return value
-    raise ValueError("must be an ISO 8601 date like 2026-06-30")
-
-
-def _business_years(value: datetime) -> datetime:
-    if not EARLIEST <= value < LATEST:
-        raise ValueError(f"must be {BUSINESS_YEARS}")
-    return value
-
-
-def _business_days(value: date) -> date:
-    if not EARLIEST.date() <= value < LATEST.date():
-        raise ValueError(f"must be {BUSINESS_YEARS}")
-    return value
-
-
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_business_years)]
-Day = Annotated[date, BeforeValidator(_iso_day_text), AfterValidator(_business_days)]
+__all__ = ["ERRORS", "NO_NUL", "Body", "Changed", "CommandBody", "Created", "ErrorOut", "Instant",
+           "VersionedBody", "body_of"]
 
 
 class Body(BaseModel):
@@ -84,11 +32,30 @@ class CommandBody(Body):
     occurred_at: Instant | None = Field(
         None, description="Business time, ISO 8601 with a zone (2026-03-01T09:00:00+08:00); default now.")
 
+    def fields(self) -> dict[str, Any]:
+        """The command's own fields as sent (business time goes to the Meta, the version to the command
+        only through `CommandContext.expected_version`, which also reads If-Match)."""
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name not in ("occurred_at", "expected_version")}
+
 
 class VersionedBody(CommandBody):
     """A change that may name the version the caller saw (same as If-Match)."""
 
     expected_version: StrictInt | None = Field(None, ge=1, description="Refused with 409 if the aggregate moved on.")
+
+
+def body_of(command: type[Command], name: str | None = None, *, versioned: bool = False,
+            from_url: tuple[str, ...] = ()) -> type[CommandBody]:
+    """The JSON body of `command`: its own fields with their types, defaults and limits, in order, but those
+    the URL carries; `name` keeps the schema's name in the API document. Why derived: a command's fields
+    are written once, in services/commands/."""
+    hints = get_type_hints(command, include_extras=True)
+    sent = [f for f in dataclasses.fields(command) if f.name in command.own_fields() and f.name not in from_url]
+    fields: dict[str, Any] = {f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
+                              for f in sent}
+    base = VersionedBody if versioned else CommandBody
+    return create_model(name or command.__name__, __base__=base, __module__=__name__, **fields)
 
 
 class Created(BaseModel):

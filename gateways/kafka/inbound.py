@@ -34,6 +34,7 @@ from domain.errors import DomainError
 from domain.vocabulary import RESPONSE_KINDS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 from gateways.kafka.relay import close_in_background
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
+from services.commands import LogTouch, RecordResponse
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.strict_json import DuplicateKey, loads_compact
 
@@ -100,13 +101,16 @@ def handle(app: CrmApplication, value: bytes, correlation_id: str) -> None:
     message = parse(value)
     try:
         meta = _meta(message, correlation_id)  # the domain bounds business time
-        if isinstance(message, TouchMessage):
-            app.log_touch(message.customer_id, message.channel, message.direction, message.summary, meta)
-        else:
-            app.record_response(message.campaign_id, message.kind, meta, customer_id=message.customer_id,
-                                lead_id=message.lead_id)
+        app.handle(command_of(message), meta)
     except (DomainError, NotFound, ConcurrencyConflict) as error:
         raise ValueError(f"refused: {error}") from None
+
+
+def command_of(message: TouchMessage | CampaignResponseMessage) -> LogTouch | RecordResponse:
+    """The command a message asks for (the message is validated by its own model, with its own sentences)."""
+    if isinstance(message, TouchMessage):
+        return LogTouch(message.customer_id, message.channel, message.direction, message.summary)
+    return RecordResponse(message.campaign_id, message.kind, message.customer_id, message.lead_id)
 
 
 def parse(value: bytes) -> TouchMessage | CampaignResponseMessage:

@@ -14,6 +14,7 @@ from gateways.kafka.cloudevents import encode
 from gateways.kafka.relay import RELAY_NAME, KafkaRelay, producer_for
 from projections.funnel import percentile
 from services.application import CrmApplication
+from services.commands import ChangeStage, OpenDeal, RegisterCustomer
 from services.storage.read_model_store import ReadModelStore
 from tests.benchmarks.harness import Bench, Metric, log, ratio
 
@@ -26,8 +27,9 @@ SETTLE_SECONDS = 15  # how long to wait for the last events to be seen
 
 def open_deals(app: CrmApplication, count: int) -> list[UUID]:
     meta = Meta(actor="benchmark")
-    customer = app.register_customer("压测客户", "压测有限公司", "华东", "制造业", "web", meta)
-    return [app.open_deal("sales", customer, f"压测商机 {n}", "1000", "CNY", "benchmark", meta) for n in range(count)]
+    customer = app.register_customer(RegisterCustomer("压测客户", "华东", "制造业", "web", company="压测有限公司"), meta)
+    return [app.open_deal(OpenDeal(customer, f"压测商机 {n}", "1000",
+                                   owner="benchmark"), meta) for n in range(count)]
 
 
 def relay_head(relay: KafkaRelay, limit: int) -> tuple[int, float]:
@@ -96,7 +98,7 @@ def send_commands(app: CrmApplication, deals: list[UUID], rate: int, seconds: in
         time.sleep(max(0.0, started + n / rate - time.perf_counter()))
         deal = deals[n % len(deals)]
         stage = STAGES[(n // len(deals)) % 2]
-        version = app.change_stage(deal, stage, "压测", Meta(actor="benchmark"))
+        version = app.change_stage(ChangeStage(deal, stage, "压测"), Meta(actor="benchmark"))
         accepted[f"{deal}:{version}"] = time.perf_counter()
     return accepted
 

@@ -20,6 +20,7 @@ from eventsourcing.utils import Environment
 
 from domain.customer import Customer
 from services.application import CrmApplication
+from services.commands import AddTag, RegisterCustomer
 from services.storage.log_migration import migrate_event_log
 from services.storage.log_protection import LogNotMigrated, protect_event_log
 from services.keys.key_store import KeyStore
@@ -64,7 +65,7 @@ def _log_digest(app_url: str) -> tuple[int, str]:
 def _saved_customer(url: str) -> UUID:
     app = CrmApplication(database_from_url(url))
     try:
-        return app.register_customer("张三", "上海某某科技有限公司", "华东", "零售", "web", at(0))
+        return app.register_customer(RegisterCustomer("张三", "华东", "零售", "web", company="上海某某科技有限公司"), at(0))
     finally:
         app.close()
 
@@ -100,8 +101,8 @@ def test_the_reported_rewrite_in_one_transaction_is_refused_at_its_first_step(pg
 
 
 def test_the_application_role_saves_and_reads_through_every_path_of_the_library(crm_pg: CrmApplication) -> None:
-    customer_id = crm_pg.register_customer("李四", "深圳某某制造厂", "华南", "制造", "referral", at(1))
-    crm_pg.add_tag(customer_id, "VIP", at(2))
+    customer_id = crm_pg.register_customer(RegisterCustomer("李四", "华南", "制造", "referral", company="深圳某某制造厂"), at(1))
+    crm_pg.add_tag(AddTag(customer_id, "VIP"), at(2))
 
     assert crm_pg.get(Customer, customer_id).name == "李四"
     head = crm_pg.recorder.max_notification_id()

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from services.application import CrmApplication
+from services.commands import RegisterCustomer
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -18,7 +19,7 @@ from tests.support import running_services as services
                                        "TRUNCATE crm_events"])
 def test_stored_events_cannot_be_changed_or_removed(pg_database: str, statement: str) -> None:
     app = CrmApplication(database_from_url(pg_database))
-    app.register_customer("张三", "", "华东", "零售", "web", at(0))
+    app.register_customer(RegisterCustomer("张三", "华东", "零售", "web"), at(0))
     app.close()
 
     with psycopg.connect(services.owner_url(pg_database), autocommit=True) as connection:

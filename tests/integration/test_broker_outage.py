@@ -9,6 +9,7 @@ from kafka import KafkaConsumer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
+from services.commands import RegisterCustomer
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
@@ -31,11 +32,11 @@ def test_the_relay_rides_out_a_broker_outage(crm_pg: CrmApplication, kafka_boots
     follower.start()
     try:
         for day in range(10):
-            crm_pg.register_customer(f"客户{day}", "", "华东", "零售", "web", at(day))
+            crm_pg.register_customer(RegisterCustomer(f"客户{day}", "华东", "零售", "web"), at(day))
         _wait(lambda: relay.position() == crm_pg.event_count(), 30, "the relay to publish")
 
         services.run_deploy("kafka.sh", "stop")
-        written_while_down = [crm_pg.register_customer(f"停机客户{day}", "", "华南", "医疗", "phone", at(day))
+        written_while_down = [crm_pg.register_customer(RegisterCustomer(f"停机客户{day}", "华南", "医疗", "phone"), at(day))
                               for day in range(20)]
         time.sleep(2)
         assert len(written_while_down) == 20 and relay.position() < crm_pg.event_count()

@@ -24,6 +24,7 @@ from gateways.http.app import create_app
 from gateways.kafka.inbound import DLQ_RETENTION_MS, InboundConsumer, consumer_for, ensure_dlq_topic
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
+from services.commands import ForgetCustomer, RegisterCustomer
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -183,7 +184,7 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
 def test_the_dlq_keeps_what_an_operator_needs_and_has_a_retention(
         crm_pg: CrmApplication, kafka_bootstrap: str, topics: tuple[str, str, str]) -> None:
     _, inbound, dlq = topics
-    customer = str(crm_pg.register_customer("甄试名", "", "华东", "零售", "web", at(0)))
+    customer = str(crm_pg.register_customer(RegisterCustomer("甄试名", "华东", "零售", "web"), at(0)))
     ensure_dlq_topic(kafka_bootstrap, dlq)
     ensure_dlq_topic(kafka_bootstrap, dlq)  # a second start finds it and sets the retention again
 
@@ -217,7 +218,7 @@ def test_a_person_imported_into_postgres_is_forgotten_everywhere(pg_database: st
     store = ReadModelStore(target.database)
     projector_for(target, store).catch_up()
 
-    target.forget_customer(ids["customer"], at(20, "dpo"))
+    target.forget_customer(ForgetCustomer(ids["customer"]), at(20, "dpo"))
     projector_for(target, store).catch_up()
     store.close()
     target.close()

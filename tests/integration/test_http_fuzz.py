@@ -26,6 +26,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from gateways.http.app import create_app
 from gateways.http.tokens import TokenRegistry
 from services.application import CrmApplication
+from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeStage, ContactLead, LaunchCampaign,
+                               OpenDeal, OpenTicket, PlanCampaign, QualifyLead, RecordCost, RegisterCustomer,
+                               ResolveTicket, WinDeal)
 from services.settings import database_from_url
 from tests.support.api_server import bearer, running_api
 from tests.conftest import at
@@ -49,28 +52,30 @@ class Fuzzed:
 
 def seed(crm: CrmApplication) -> dict[str, list[str]]:
     """A few real aggregates of every kind, in Chinese; returns the values path parameters and ids may take."""
-    customer = crm.register_customer("张三", "华为技术有限公司", "华东", "制造业", "web", at(0),
-                                     email="zhangsan@example.cn", phone="+86 138 0000 0000")
-    crm.add_tag(customer, "重要客户", at(0.1))
-    other = crm.register_customer("李四", "", "华南", "零售", "referral", at(0.2))
-    lead = crm.capture_lead("王五", "腾讯", "华北", "互联网", "search_ads", at(1), contact="wangwu@example.cn")
-    crm.assign_lead(lead, "李娜", "manual", at(1.1))
-    qualified = crm.capture_lead("赵六", "阿里巴巴", "华东", "电商", "event", at(1.2))
-    crm.assign_lead(qualified, "李娜", "region", at(1.3))
-    crm.contact_lead(qualified, "phone", "电话沟通需求", at(1.4))
-    crm.qualify_lead(qualified, "预算充足", at(1.5))
-    deal = crm.open_deal("sales", customer, "ERP 系统升级", "120000.50", "CNY", "李娜", at(2))
-    crm.change_stage(deal, "needs_analysis", "客户确认需求", at(2.5))
-    won = crm.open_deal("sales", other, "门店收银", 8000, "CNY", "王芳", at(2.6))
-    crm.win_deal(won, at(3), "签约")
-    campaign = crm.plan_campaign("春季展会", "event", "50000", "CNY", at(-5))
-    crm.launch_campaign(campaign, at(-4))
-    crm.record_cost(campaign, "12000", at(-3), "展位费")
-    planned = crm.plan_campaign("双十一预热", "social", 20000, "CNY", at(-2))
-    ticket = crm.open_ticket(customer, "发票开错了", "high", "email", at(4))
-    crm.assign_ticket(ticket, "赵磊", at(4.1))
-    resolved = crm.open_ticket(other, "无法登录", "urgent", "phone", at(4.2))
-    crm.resolve_ticket(resolved, "重置密码", at(4.3))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="华为技术有限公司",
+                                                      email="zhangsan@example.cn", phone="+86 138 0000 0000"), at(0))
+    crm.add_tag(AddTag(customer, "重要客户"), at(0.1))
+    other = crm.register_customer(RegisterCustomer("李四", "华南", "零售", "referral"), at(0.2))
+    lead = crm.capture_lead(CaptureLead("王五", "华北", "互联网", "search_ads", company="腾讯",
+                                        contact="wangwu@example.cn"), at(1))
+    crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(1.1))
+    qualified = crm.capture_lead(CaptureLead("赵六", "华东", "电商", "event", company="阿里巴巴"), at(1.2))
+    crm.assign_lead(AssignLead(qualified, "李娜", "region"), at(1.3))
+    crm.contact_lead(ContactLead(qualified, "phone", "电话沟通需求"), at(1.4))
+    crm.qualify_lead(QualifyLead(qualified, "预算充足"), at(1.5))
+    deal = crm.open_deal(OpenDeal(customer, "ERP 系统升级", "120000.50",
+                                  owner="李娜"), at(2))
+    crm.change_stage(ChangeStage(deal, "needs_analysis", "客户确认需求"), at(2.5))
+    won = crm.open_deal(OpenDeal(other, "门店收银", 8000, owner="王芳"), at(2.6))
+    crm.win_deal(WinDeal(won, "签约"), at(3))
+    campaign = crm.plan_campaign(PlanCampaign("春季展会", "event", "50000"), at(-5))
+    crm.launch_campaign(LaunchCampaign(campaign), at(-4))
+    crm.record_cost(RecordCost(campaign, "12000", "展位费"), at(-3))
+    planned = crm.plan_campaign(PlanCampaign("双十一预热", "social", 20000), at(-2))
+    ticket = crm.open_ticket(OpenTicket(customer, "发票开错了", "email", priority="high"), at(4))
+    crm.assign_ticket(AssignTicket(ticket, "赵磊"), at(4.1))
+    resolved = crm.open_ticket(OpenTicket(other, "无法登录", "phone", priority="urgent"), at(4.2))
+    crm.resolve_ticket(ResolveTicket(resolved, "重置密码"), at(4.3))
     return {
         "customer_id": [str(customer), str(other)], "lead_id": [str(lead), str(qualified)],
         "deal_id": [str(deal), str(won)], "campaign_id": [str(campaign), str(planned)],

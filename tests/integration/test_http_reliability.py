@@ -10,6 +10,7 @@ import httpx
 
 from domain.customer import Customer
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer
 from services.settings import database_from_url
 from tests.support.api_server import bearer, running_api
 from tests.conftest import at
@@ -21,8 +22,8 @@ SALES = bearer(TOKEN)
 
 
 def _deal(crm: CrmApplication) -> str:
-    customer = crm.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
-    return str(crm.open_deal("sales", customer, "ERP", "1000", "CNY", "李娜", at(1)))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
+    return str(crm.open_deal(OpenDeal(customer, "ERP", "1000", owner="李娜"), at(1)))
 
 
 def test_fifty_concurrent_writers_of_one_deal_commit_or_get_409(crm_pg: CrmApplication) -> None:

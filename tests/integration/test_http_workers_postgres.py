@@ -19,6 +19,7 @@ from uuid import UUID
 import httpx
 
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer
 from tests.support.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
@@ -56,8 +57,8 @@ def _wait_until_every_worker_started(log: Path, server: subprocess.Popen[bytes],
 
 
 def _deal(crm: CrmApplication) -> str:
-    customer = crm.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
-    return str(crm.open_deal("sales", customer, "ERP", "1000", "CNY", "李娜", at(1)))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
+    return str(crm.open_deal(OpenDeal(customer, "ERP", "1000", owner="李娜"), at(1)))
 
 
 def _at_once(clients: list[httpx.Client], request: Callable[[httpx.Client], httpx.Response]) -> list[httpx.Response]:

@@ -17,6 +17,7 @@ import pytest
 
 from domain.customer import Customer
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer
 from tests.support.api_server import bearer, free_port, running_api, write_tokens_file
 from tests.conftest import at
 
@@ -80,8 +81,8 @@ def test_a_creation_committed_by_a_killed_worker_is_answered_on_retry_and_not_re
 
 def test_a_change_committed_by_a_killed_worker_is_answered_on_retry_and_not_repeated(
         crm_pg: CrmApplication, tmp_path: Path) -> None:
-    customer = crm_pg.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
-    deal = crm_pg.open_deal("sales", customer, "ERP", "1000", "CNY", "李娜", at(1))
+    customer = crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
+    deal = crm_pg.open_deal(OpenDeal(customer, "ERP", "1000", owner="李娜"), at(1))
     headers = {**SALES, "Idempotency-Key": "move-1", "If-Match": '"1"'}
     body = {"stage": "needs_analysis", "reason": "客户确认需求"}
     _send_to_dying_worker(crm_pg, tmp_path, "PUT", f"/deals/{deal}/stage", headers, body)

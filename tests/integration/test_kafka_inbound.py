@@ -13,6 +13,7 @@ from domain.customer import Customer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.inbound import InboundConsumer, consumer_for
 from services.application import CrmApplication
+from services.commands import LaunchCampaign, PlanCampaign, RegisterCustomer
 from tests.conftest import at
 
 from tests.support import running_services as services
@@ -27,9 +28,9 @@ def topics(kafka_bootstrap: str) -> Iterator[tuple[str, str]]:
 def test_good_messages_become_commands_and_bad_ones_go_to_the_dlq(crm_pg: CrmApplication, kafka_bootstrap: str,
                                                                    topics: tuple[str, str]) -> None:
     inbound, dlq = topics
-    customer = crm_pg.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
-    campaign = crm_pg.plan_campaign("双十一", "social", "1000", "CNY", at(0))
-    crm_pg.launch_campaign(campaign, at(1))
+    customer = crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
+    campaign = crm_pg.plan_campaign(PlanCampaign("双十一", "social", "1000"), at(0))
+    crm_pg.launch_campaign(LaunchCampaign(campaign), at(1))
     messages = [
         {"type": "touch", "source": "web-tracking", "customer_id": str(customer), "channel": "web",
          "direction": "inbound", "summary": "浏览了价格页", "occurred_at": "2026-03-05T10:00:00+08:00"},
@@ -78,7 +79,7 @@ def test_good_messages_become_commands_and_bad_ones_go_to_the_dlq(crm_pg: CrmApp
 def test_refused_messages_reach_the_dlq_with_a_readable_reason(crm_pg: CrmApplication, kafka_bootstrap: str,
                                                                topics: tuple[str, str]) -> None:
     inbound, dlq = topics
-    customer = str(crm_pg.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0)))
+    customer = str(crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0)))
     touch = {"type": "touch", "source": "web-tracking", "customer_id": customer, "channel": "web",
              "direction": "inbound"}
     messages = [

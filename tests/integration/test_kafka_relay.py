@@ -11,6 +11,8 @@ from kafka import KafkaConsumer
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
+from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, LaunchCampaign,
+                               OpenTicket, PlanCampaign, QualifyLead, RecordResponse, RegisterCustomer, ResolveTicket)
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
@@ -25,19 +27,19 @@ def relay(crm_pg: CrmApplication, kafka_bootstrap: str, kafka_topic: str) -> Ite
 
 
 def _history(crm: CrmApplication) -> dict[str, UUID]:
-    campaign = crm.plan_campaign("行业展会", "event", "50000", "CNY", at(0))
-    crm.launch_campaign(campaign, at(1))
-    lead = crm.capture_lead("王五", "北京华信", "华北", "金融", "event", at(1), campaign_id=campaign)
-    crm.assign_lead(lead, "陈杰", "industry", at(2))
-    crm.contact_lead(lead, "phone", "首次沟通", at(3))
-    crm.qualify_lead(lead, "预算明确", at(4))
-    customer, deal = crm.convert_lead(lead, "核心系统改造", "880000", "CNY", at(5))
-    other = crm.register_customer("赵六", "成都天成", "西南", "医疗", "web", at(5))
-    crm.change_stage(deal, "first_contact", "客户回电", at(6))
-    ticket = crm.open_ticket(other, "登录失败", "urgent", "phone", at(7))
-    crm.record_response(campaign, "attendance", at(8), customer_id=customer)
-    crm.change_stage(deal, "needs_analysis", "现场调研", at(9))
-    crm.resolve_ticket(ticket, "已重置密码", at(10))
+    campaign = crm.plan_campaign(PlanCampaign("行业展会", "event", "50000"), at(0))
+    crm.launch_campaign(LaunchCampaign(campaign), at(1))
+    lead = crm.capture_lead(CaptureLead("王五", "华北", "金融", "event", company="北京华信", campaign_id=campaign), at(1))
+    crm.assign_lead(AssignLead(lead, "陈杰", "industry"), at(2))
+    crm.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(3))
+    crm.qualify_lead(QualifyLead(lead, "预算明确"), at(4))
+    customer, deal = crm.convert_lead(ConvertLead(lead, "核心系统改造", "880000", "CNY"), at(5))
+    other = crm.register_customer(RegisterCustomer("赵六", "西南", "医疗", "web", company="成都天成"), at(5))
+    crm.change_stage(ChangeStage(deal, "first_contact", "客户回电"), at(6))
+    ticket = crm.open_ticket(OpenTicket(other, "登录失败", "phone", priority="urgent"), at(7))
+    crm.record_response(RecordResponse(campaign, "attendance", customer), at(8))
+    crm.change_stage(ChangeStage(deal, "needs_analysis", "现场调研"), at(9))
+    crm.resolve_ticket(ResolveTicket(ticket, "已重置密码"), at(10))
     return {"customer": customer, "deal": deal, "other": other, "ticket": ticket, "lead": lead}
 
 
@@ -97,7 +99,7 @@ def test_a_restarted_relay_resumes_from_its_stored_position(crm_pg: CrmApplicati
     while relay.run_batch():
         pass
     published = relay.position()
-    crm_pg.register_customer("新客户", "", "华东", "零售", "web", at(20))
+    crm_pg.register_customer(RegisterCustomer("新客户", "华东", "零售", "web"), at(20))
 
     restarted = KafkaRelay(crm_pg, relay.store, relay.producer, topic=kafka_topic)
     assert restarted.run_batch() == 1 and restarted.run_batch() == 0

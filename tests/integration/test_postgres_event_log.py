@@ -10,17 +10,18 @@ import pytest
 
 from domain.deal import Deal
 from services.application import ConcurrencyConflict, CrmApplication
+from services.commands import ChangeStage, LogTouch, OpenDeal, RegisterCustomer
 from services.settings import database_from_url
 from tests.conftest import at
 
 
 def test_appended_events_read_back_identically_from_a_new_connection(crm_pg: CrmApplication,
                                                                      pg_database: str) -> None:
-    customer_id = crm_pg.register_customer("欧阳娜娜", "深圳鼎盛贸易有限公司", "华南", "零售", "social", at(0),
-                                           email="nana@例子.公司")
-    deal_id = crm_pg.open_deal("sales", customer_id, "门店系统升级（二期）", "98765.43", "CNY", "刘洋", at(1),
-                               expected_close=date(2026, 9, 30))
-    crm_pg.change_stage(deal_id, "needs_analysis", "客户要求现场调研 — 周三下午", at(2, "刘洋"))
+    customer_id = crm_pg.register_customer(RegisterCustomer("欧阳娜娜", "华南", "零售", "social", company="深圳鼎盛贸易有限公司",
+                                                            email="nana@例子.公司"), at(0))
+    deal_id = crm_pg.open_deal(OpenDeal(customer_id, "门店系统升级（二期）", "98765.43",
+                                        owner="刘洋", expected_close=date(2026, 9, 30)), at(1))
+    crm_pg.change_stage(ChangeStage(deal_id, "needs_analysis", "客户要求现场调研 — 周三下午"), at(2, "刘洋"))
 
     reader = CrmApplication(database_from_url(pg_database))
     events = reader.history(deal_id)
@@ -37,9 +38,9 @@ def test_appended_events_read_back_identically_from_a_new_connection(crm_pg: Crm
 
 
 def test_notification_ids_are_gap_free_and_ordered(crm_pg: CrmApplication) -> None:
-    customer_id = crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0))
+    customer_id = crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
     for day in range(1, 6):
-        crm_pg.log_touch(customer_id, "phone", "outbound", f"第{day}次回访", at(day))
+        crm_pg.log_touch(LogTouch(customer_id, "phone", "outbound", f"第{day}次回访"), at(day))
 
     ids = [n for n, _ in crm_pg.read_log()]
 
@@ -47,8 +48,8 @@ def test_notification_ids_are_gap_free_and_ordered(crm_pg: CrmApplication) -> No
 
 
 def test_two_writers_of_one_deal_cannot_both_commit(crm_pg: CrmApplication, pg_database: str) -> None:
-    deal_id = crm_pg.open_deal("sales", crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0)),
-                               "ERP", "1000", "CNY", "李娜", at(1))
+    customer = crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
+    deal_id = crm_pg.open_deal(OpenDeal(customer, "ERP", "1000", owner="李娜"), at(1))
     other = CrmApplication(database_from_url(pg_database))
     pipeline = crm_pg.pipeline("sales")
     mine, theirs = crm_pg.get(Deal, deal_id), other.get(Deal, deal_id)
@@ -65,8 +66,8 @@ def test_two_writers_of_one_deal_cannot_both_commit(crm_pg: CrmApplication, pg_d
 
 def test_concurrent_stage_changes_either_commit_or_conflict_with_no_gap(crm_pg: CrmApplication,
                                                                           pg_database: str) -> None:
-    deal_id = crm_pg.open_deal("sales", crm_pg.register_customer("张三", "", "华东", "制造业", "web", at(0)),
-                               "ERP", "1000", "CNY", "李娜", at(1))
+    customer = crm_pg.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
+    deal_id = crm_pg.open_deal(OpenDeal(customer, "ERP", "1000", owner="李娜"), at(1))
     writers = [CrmApplication(database_from_url(pg_database)) for _ in range(6)]
     stages = ["first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed", "first_contact"]
     start, outcomes = Barrier(len(writers)), []
@@ -102,7 +103,7 @@ def test_a_reader_tailing_the_log_during_concurrent_saves_misses_no_event(crm_pg
 
     def write(app: CrmApplication) -> None:
         for n in range(60):
-            app.register_customer(f"客户{n}", "", "华东", "零售", "web", at(0))
+            app.register_customer(RegisterCustomer(f"客户{n}", "华东", "零售", "web"), at(0))
         done.wait()
 
     threads = [Thread(target=write, args=(app,)) for app in writers]

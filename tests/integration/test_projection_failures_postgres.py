@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from services.application import CrmApplication
+from services.commands import CaptureLead
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -22,7 +23,7 @@ def test_an_unappliable_event_stops_one_read_model_until_it_is_passed_by(pg_data
     record_sale(app)
     lead = write_unappliable_event(app)
     bad = app.event_count()
-    app.capture_lead("王芳", "杭州云启科技有限公司", "华东", "互联网", "web", at(2))  # compensating
+    app.capture_lead(CaptureLead("王芳", "华东", "互联网", "web", company="杭州云启科技有限公司"), at(2))  # compensating
 
     projector_for(app, store).catch_up(strict=False, limit=4)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer
 from tests.support.api_server import free_port, write_tokens_file
 from tests.conftest import at
 
@@ -104,8 +105,9 @@ class Load:
 
 
 def _deals(crm: CrmApplication, count: int) -> list[str]:
-    customer = crm.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
-    return [str(crm.open_deal("sales", customer, f"ERP {n}", "1000", "CNY", "李娜", at(1))) for n in range(count)]
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
+    return [str(crm.open_deal(OpenDeal(customer, f"ERP {n}", "1000",
+                                       owner="李娜"), at(1))) for n in range(count)]
 
 
 def test_a_worker_killed_under_load_is_replaced_while_the_others_keep_answering(

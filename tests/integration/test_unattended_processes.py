@@ -25,6 +25,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from domain.customer import Customer
 from gateways.kafka.cloudevents import decode_headers
 from services.application import CrmApplication
+from services.commands import RegisterCustomer
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
@@ -88,7 +89,7 @@ def _register(crm: CrmApplication, names: list[str]) -> list[UUID]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                registered.append(crm.register_customer(name, "", "华东", "零售", "web", at(1)))
+                registered.append(crm.register_customer(RegisterCustomer(name, "华东", "零售", "web"), at(1)))
                 break
             except Exception:
                 assert time.monotonic() < deadline, "the database did not come back"

@@ -23,6 +23,11 @@ from domain.lead import Lead
 from domain.ticket import Ticket
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
 from services.application import CrmApplication
+from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeOwner, ChangeStage,
+                               ChangeTicketStatus, CloseCampaign, CloseTicket, ContactLead, ConvertLead, DisqualifyLead,
+                               ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
+                               QualifyLead, RateTicket, RecordCost, RecordResponse, RegisterCustomer, ReopenDeal,
+                               ReopenTicket, ResolveTicket, WinDeal)
 from services.projection_runtime.funnel_as_of import segment_members, stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
@@ -88,25 +93,25 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
     app, owner, region = w.app, OWNERS[i % 2], REGIONS[i % 2]
     if kind == "customer":
         meta = w.meta(None, hours, i)
-        new = app.register_customer(f"客户{i}", "公司", region, "制造业", "web", meta)
+        new = app.register_customer(RegisterCustomer(f"客户{i}", region, "制造业", "web", company="公司"), meta)
         w.ids["customer"].append(new)
         w.record([new], meta)
     elif kind == "lead":
         meta = w.meta(None, hours, i)
         campaign = w.pick("campaign", i)
-        new = app.capture_lead(f"线索{i}", "", region, "零售", "event", meta, campaign_id=campaign)
+        new = app.capture_lead(CaptureLead(f"线索{i}", region, "零售", "event", campaign_id=campaign), meta)
         w.ids["lead"].append(new)
         w.record([new], meta)
     elif kind == "campaign":
         meta = w.meta(None, hours, i)
-        new = app.plan_campaign(f"活动{i}", "event", "10000", "CNY", meta)
+        new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000"), meta)
         w.ids["campaign"].append(new)
         w.record([new], meta)
     elif kind == "forget":
         customer = w.pick("customer", i)
         if customer is not None:
             meta = w.meta(customer, hours, i)
-            app.forget_customer(customer, meta)
+            app.forget_customer(ForgetCustomer(customer), meta)
             w.record([customer], meta)
     elif kind in ("deal", "ticket", "touch"):
         customer = w.pick("customer", i)
@@ -114,12 +119,12 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             return
         meta = w.meta(customer, hours, i)
         if kind == "deal":
-            new = app.open_deal("sales", customer, "项目", str(100 * (i + 1)), "CNY", owner, meta,
-                                campaign_id=w.pick("campaign", i))
+            new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)),
+                                         owner=owner, campaign_id=w.pick("campaign", i)), meta)
         elif kind == "ticket":
-            new = app.open_ticket(customer, "问题", ("low", "urgent")[i % 2], "phone", meta)
+            new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2]), meta)
         else:
-            app.log_touch(customer, ("phone", "email", "visit")[i % 3], "inbound", "回访", meta)
+            app.log_touch(LogTouch(customer, ("phone", "email", "visit")[i % 3], "inbound", "回访"), meta)
             w.record([customer], meta)
             return
         w.ids[kind].append(new)
@@ -129,7 +134,7 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         if lead is None:
             return
         meta = w.meta(lead, hours, i)
-        customer, deal = app.convert_lead(lead, "转化项目", "500", "CNY", meta)
+        customer, deal = app.convert_lead(ConvertLead(lead, "转化项目", "500", "CNY"), meta)
         w.ids["customer"].append(customer)
         w.ids["deal"].append(deal)
         w.record([lead, customer, deal], meta)
@@ -144,11 +149,11 @@ def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
     if target is None:
         return
     meta = w.meta(target, hours, i)
-    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(target, "价格", meta),
-               "reopen": lambda *_: w.app.reopen_deal(target, "重启", meta,
-                                                      stage=SALES_STAGES[i % 3] if i % 2 else None),
-               "amount": lambda *_: w.app.change_amount(target, str(50 * i + 1), meta),
-               "owner": lambda *_: w.app.change_owner(target, owner, meta),
+    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(LoseDeal(target, "价格"), meta),
+               "reopen": lambda *_: w.app.reopen_deal(ReopenDeal(target, "重启",
+                                                                 SALES_STAGES[i % 3] if i % 2 else None), meta),
+               "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),
+               "owner": lambda *_: w.app.change_owner(ChangeOwner(target, owner), meta),
                "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
     created = command(w, target, i, meta)  # the lead step returns the customer and deal a conversion made
     w.record([target, *(created if isinstance(created, tuple) else ())], meta)
@@ -158,24 +163,25 @@ def _advance_deal(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
     stage = w.app.get(Deal, deal_id).stage
     position = SALES_STAGES.index(stage)
     if position == len(SALES_STAGES) - 1 or i % 9 == 0:
-        w.app.win_deal(deal_id, meta)
+        w.app.win_deal(WinDeal(deal_id), meta)
     else:
-        w.app.change_stage(deal_id, SALES_STAGES[min(position + 1 + i % 2, len(SALES_STAGES) - 1)], "推进", meta)
+        w.app.change_stage(ChangeStage(deal_id, SALES_STAGES[min(position + 1 + i % 2, len(SALES_STAGES) - 1)],
+                                       "推进"), meta)
 
 
 def _lead_step(w: _World, lead_id: UUID, i: int, meta: Meta) -> tuple[UUID, ...]:
     lead = w.app.get(Lead, lead_id)
     if i % 7 == 0:
-        w.app.disqualify_lead(lead_id, "无预算", meta)
+        w.app.disqualify_lead(DisqualifyLead(lead_id, "无预算"), meta)
     elif lead.owner is None or (lead.owner and i % 11 == 0):
-        w.app.assign_lead(lead_id, OWNERS[(i + 1) % 2] if lead.owner == OWNERS[i % 2] else OWNERS[i % 2],
-                          "round_robin", meta)
+        w.app.assign_lead(AssignLead(lead_id, OWNERS[(i + 1) % 2] if lead.owner == OWNERS[i % 2] else OWNERS[i % 2],
+                                     "round_robin"), meta)
     elif not lead.contacted or i % 5 == 0:
-        w.app.contact_lead(lead_id, "phone", "联系", meta)
+        w.app.contact_lead(ContactLead(lead_id, "phone", "联系"), meta)
     elif lead.status == "new":
-        w.app.qualify_lead(lead_id, "合格", meta)
+        w.app.qualify_lead(QualifyLead(lead_id, "合格"), meta)
     else:
-        customer, deal = w.app.convert_lead(lead_id, "转化项目", "500", "CNY", meta)
+        customer, deal = w.app.convert_lead(ConvertLead(lead_id, "转化项目", "500", "CNY"), meta)
         w.ids["customer"].append(customer)
         w.ids["deal"].append(deal)
         return customer, deal
@@ -185,34 +191,34 @@ def _lead_step(w: _World, lead_id: UUID, i: int, meta: Meta) -> tuple[UUID, ...]
 def _ticket_step(w: _World, ticket_id: UUID, i: int, meta: Meta) -> None:
     ticket = w.app.get(Ticket, ticket_id)
     if ticket.status == "open" and i % 4 == 0:
-        w.app.assign_ticket(ticket_id, OWNERS[i % 2], meta)
+        w.app.assign_ticket(AssignTicket(ticket_id, OWNERS[i % 2]), meta)
     elif ticket.status in ("open", "waiting_customer"):
-        w.app.change_ticket_status(ticket_id, "in_progress", meta)
+        w.app.change_ticket_status(ChangeTicketStatus(ticket_id, "in_progress"), meta)
     elif ticket.status == "in_progress":
         if i % 3 == 0:
-            w.app.change_ticket_status(ticket_id, "waiting_customer", meta)
+            w.app.change_ticket_status(ChangeTicketStatus(ticket_id, "waiting_customer"), meta)
         else:
-            w.app.resolve_ticket(ticket_id, "已解决", meta)
+            w.app.resolve_ticket(ResolveTicket(ticket_id, "已解决"), meta)
     elif not ticket.rated and i % 4:
-        w.app.rate_ticket(ticket_id, i % 5 + 1, "", meta)
+        w.app.rate_ticket(RateTicket(ticket_id, i % 5 + 1, ""), meta)
     elif i % 2:
-        w.app.reopen_ticket(ticket_id, "复发", meta)
+        w.app.reopen_ticket(ReopenTicket(ticket_id, "复发"), meta)
     else:
-        w.app.close_ticket(ticket_id, meta)
+        w.app.close_ticket(CloseTicket(ticket_id), meta)
 
 
 def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
     status = w.app.get(Campaign, campaign_id).status
     if status == "planned":
-        w.app.launch_campaign(campaign_id, meta)
+        w.app.launch_campaign(LaunchCampaign(campaign_id), meta)
     elif i % 4 == 0:
-        w.app.record_cost(campaign_id, str(10 * i + 1), meta)
+        w.app.record_cost(RecordCost(campaign_id, str(10 * i + 1)), meta)
     elif status == "launched" and i % 9:
-        w.app.record_response(campaign_id, ("click", "reply", "registration")[i % 3], meta,
-                              lead_id=w.pick("lead", i) if i % 2 else None,
-                              customer_id=None if i % 2 else w.pick("customer", i))
+        w.app.record_response(RecordResponse(campaign_id, ("click", "reply", "registration")[i % 3],
+                                             None if i % 2 else w.pick("customer", i),
+                                             w.pick("lead", i) if i % 2 else None), meta)
     elif status == "launched":
-        w.app.close_campaign(campaign_id, meta)
+        w.app.close_campaign(CloseCampaign(campaign_id), meta)
 
 
 def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:

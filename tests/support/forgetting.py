@@ -9,6 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from services.application import CrmApplication
+from services.commands import (AddTag, AssignLead, CaptureLead, ChangeContactDetails, ChangeStage, ContactLead,
+                               ConvertLead, LogTouch, LoseDeal, OpenTicket, QualifyLead, RateTicket,
+                               RecordCustomerReply, RegisterCustomer, RemoveTag, ReopenDeal, ReopenTicket,
+                               ResolveTicket, WinDeal)
 from tests.conftest import at
 
 NAME, COMPANY, CONTACT = "甄试名", "甄氏五金行", "zhen-lead-contact@example.org"
@@ -28,33 +32,34 @@ SECRETS = {
 def record_person(app: CrmApplication) -> dict[str, UUID]:
     """The person's lead, conversion, touches, tags, deal and ticket, with every free-text field filled."""
     s = SECRETS
-    lead = app.capture_lead(NAME, COMPANY, "华东", "零售", "web", at(0), contact=CONTACT)
-    app.assign_lead(lead, "李娜", "manual", at(1))
-    app.contact_lead(lead, "phone", s["lead summary"], at(1))
-    app.qualify_lead(lead, s["qualify note"], at(2))
-    customer, deal = app.convert_lead(lead, s["deal title"], "80000", "CNY", at(3), email=EMAIL, phone=PHONE)
-    app.log_touch(customer, "visit", "outbound", s["touch"], at(4))
-    app.add_tag(customer, s["tag"], at(4))
-    app.add_tag(customer, s["second tag"], at(4))
-    app.remove_tag(customer, s["second tag"], at(4))
-    app.change_contact_details(customer, EMAIL, "", at(5))
-    app.change_stage(deal, "proposal", s["stage reason"], at(5))
-    app.lose_deal(deal, s["loss reason"], at(6), competitor=s["competitor"])
-    app.reopen_deal(deal, s["reopen reason"], at(7))
-    app.win_deal(deal, at(8), note=s["win note"])
-    ticket = app.open_ticket(customer, s["ticket subject"], "high", "phone", at(9))
-    app.record_customer_reply(ticket, s["reply"], at(9))
-    app.resolve_ticket(ticket, s["resolution"], at(10))
-    app.rate_ticket(ticket, 5, s["comment"], at(10))
-    app.reopen_ticket(ticket, s["ticket reopen"], at(11))
+    lead = app.capture_lead(CaptureLead(NAME, "华东", "零售", "web", company=COMPANY, contact=CONTACT), at(0))
+    app.assign_lead(AssignLead(lead, "李娜", "manual"), at(1))
+    app.contact_lead(ContactLead(lead, "phone", s["lead summary"]), at(1))
+    app.qualify_lead(QualifyLead(lead, s["qualify note"]), at(2))
+    customer, deal = app.convert_lead(ConvertLead(lead, s["deal title"], "80000", "CNY", EMAIL, PHONE), at(3))
+    app.log_touch(LogTouch(customer, "visit", "outbound", s["touch"]), at(4))
+    app.add_tag(AddTag(customer, s["tag"]), at(4))
+    app.add_tag(AddTag(customer, s["second tag"]), at(4))
+    app.remove_tag(RemoveTag(customer, s["second tag"]), at(4))
+    app.change_contact_details(ChangeContactDetails(customer, EMAIL, ""), at(5))
+    app.change_stage(ChangeStage(deal, "proposal", s["stage reason"]), at(5))
+    app.lose_deal(LoseDeal(deal, s["loss reason"], s["competitor"]), at(6))
+    app.reopen_deal(ReopenDeal(deal, s["reopen reason"]), at(7))
+    app.win_deal(WinDeal(deal, s["win note"]), at(8))
+    ticket = app.open_ticket(OpenTicket(customer, s["ticket subject"], "phone", priority="high"), at(9))
+    app.record_customer_reply(RecordCustomerReply(ticket, s["reply"]), at(9))
+    app.resolve_ticket(ResolveTicket(ticket, s["resolution"]), at(10))
+    app.rate_ticket(RateTicket(ticket, 5, s["comment"]), at(10))
+    app.reopen_ticket(ReopenTicket(ticket, s["ticket reopen"]), at(11))
     return {"lead": lead, "customer": customer, "deal": deal, "ticket": ticket}
 
 
 def record_someone_else(app: CrmApplication) -> UUID:
     """Another customer, whose data must stay readable."""
-    other = app.register_customer("李雷", "李氏茶行", "华北", "教育", "event", at(0), email="lilei@example.com")
-    app.log_touch(other, "phone", "inbound", "李先生询价", at(1))
-    app.add_tag(other, "李家常客", at(2))
+    other = app.register_customer(RegisterCustomer("李雷", "华北", "教育", "event", company="李氏茶行",
+                                                   email="lilei@example.com"), at(0))
+    app.log_touch(LogTouch(other, "phone", "inbound", "李先生询价"), at(1))
+    app.add_tag(AddTag(other, "李家常客"), at(2))
     return other
 
 

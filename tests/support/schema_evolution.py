@@ -9,6 +9,7 @@ import orjson
 
 from domain.deal import Deal
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer
 from tests.conftest import at
 
 
@@ -24,10 +25,10 @@ def store_in_old_shape(app: CrmApplication, event: Any, drop: tuple[str, ...]) -
 
 def lost_deals(app: CrmApplication, old_shape: bool) -> None:
     """Two lost deals; the first loss is stored as release 1 stored it when `old_shape`."""
-    customer = app.register_customer("张三", "某公司", "华东", "制造业", "web", at(0), id=UUID(int=1))
+    customer = app.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", id=UUID(int=1), company="某公司"), at(0))
     for number, competitor in ((1, ""), (2, "金蝶")):
-        deal_id = app.open_deal("sales", customer, f"项目{number}", "1000", "CNY", "李娜", at(number),
-                                id=UUID(int=10 + number))
+        deal_id = app.open_deal(OpenDeal(customer, f"项目{number}", "1000", id=UUID(int=10 + number), owner="李娜"),
+                                at(number))
         deal = app.get(Deal, deal_id)
         deal.lose("选择了竞争对手", at(number + 1), competitor)
         if old_shape and number == 1:

@@ -18,22 +18,10 @@ from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import (
-    ERRORS,
-    Amount,
-    Changed,
-    CommandBody,
-    Created,
-    Currency,
-    Day,
-    Label,
-    Name,
-    StageKey,
-    Text,
-    VersionedBody,
-)
+from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import audit_entry_view, deal_view
 from services.application import CrmApplication
+from services.commands import ChangeAmount, ChangeOwner, ChangeStage, LoseDeal, OpenDeal, ReopenDeal, WinDeal
 from services.deal_audit import deal_audit_trail
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -41,51 +29,18 @@ Change = Annotated[CommandContext, Depends(command("deals:write"))]
 Read = [Depends(allow("deals:read"))]
 
 
-class OpenDeal(CommandBody):
-    pipeline: StageKey = "sales"
-    customer_id: UUID
-    title: Name
-    amount: Amount
-    currency: Currency = "CNY"
-    owner: Name | None = None
-    stage: StageKey | None = None
-    expected_close: Day | None = None
-    lead_id: UUID | None = None
-    campaign_id: UUID | None = None
-
-
-class ChangeStage(VersionedBody):
-    stage: StageKey
-    reason: Text = ""
-
-
-class ChangeAmount(VersionedBody):
-    amount: Amount
-
-
-class ChangeOwner(VersionedBody):
-    owner: Name
-
-
-class WinDeal(VersionedBody):
-    note: Text = ""
-
-
-class LoseDeal(VersionedBody):
-    reason: Text
-    competitor: Label = ""  # who won instead, when known
-
-
-class ReopenDeal(VersionedBody):
-    reason: Text
-    stage: StageKey | None = None
+OpenDealBody = body_of(OpenDeal, "OpenDeal")
+ChangeStageBody = body_of(ChangeStage, "ChangeStage", versioned=True)
+ChangeAmountBody = body_of(ChangeAmount, "ChangeAmount", versioned=True)
+ChangeOwnerBody = body_of(ChangeOwner, "ChangeOwner", versioned=True)
+WinDealBody = body_of(WinDeal, "WinDeal", versioned=True)
+LoseDealBody = body_of(LoseDeal, "LoseDeal", versioned=True)
+ReopenDealBody = body_of(ReopenDeal, "ReopenDeal", versioned=True)
 
 
 @router.post("", status_code=201, response_model=Created, summary="Open a deal (owner defaults to you)")
-def open_deal(body: OpenDeal, cmd: Annotated[CommandContext, Depends(command("deals:write"))]) -> Response:
-    return cmd.created(body, "deals", lambda meta: cmd.crm.open_deal(
-        body.pipeline, body.customer_id, body.title, body.amount, body.currency, body.owner or meta.actor, meta,
-        stage=body.stage, expected_close=body.expected_close, lead_id=body.lead_id, campaign_id=body.campaign_id))
+def open_deal(body: OpenDealBody, cmd: Annotated[CommandContext, Depends(command("deals:write"))]) -> Response:
+    return cmd.created(OpenDeal, body, "deals")
 
 
 @router.get("/{deal_id}", summary="A deal's current state (ETag: its version)", dependencies=Read)
@@ -103,38 +58,31 @@ def history(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)],
 
 
 @router.put("/{deal_id}/stage", response_model=Changed, summary="Move the deal to another open stage")
-def change_stage(deal_id: UUID, body: ChangeStage, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_stage(
-        deal_id, body.stage, body.reason, meta, expected_version=cmd.expected_version(body)))
+def change_stage(deal_id: UUID, body: ChangeStageBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeStage, body, deal_id=deal_id)
 
 
 @router.put("/{deal_id}/amount", response_model=Changed, summary="Change the deal's amount")
-def change_amount(deal_id: UUID, body: ChangeAmount, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_amount(
-        deal_id, body.amount, meta, expected_version=cmd.expected_version(body)))
+def change_amount(deal_id: UUID, body: ChangeAmountBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeAmount, body, deal_id=deal_id)
 
 
 @router.put("/{deal_id}/owner", response_model=Changed, summary="Hand the deal to another owner")
-def change_owner(deal_id: UUID, body: ChangeOwner, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.change_owner(
-        deal_id, body.owner, meta, expected_version=cmd.expected_version(body)))
+def change_owner(deal_id: UUID, body: ChangeOwnerBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeOwner, body, deal_id=deal_id)
 
 
 @router.post("/{deal_id}/win", response_model=Changed, summary="Mark the deal won")
-def win(deal_id: UUID, cmd: Change, body: WinDeal | None = None) -> Response:
-    body = body or WinDeal()
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.win_deal(
-        deal_id, meta, body.note, expected_version=cmd.expected_version(body)))
+def win(deal_id: UUID, cmd: Change, body: WinDealBody | None = None) -> Response:
+    return cmd.changed(WinDeal, body or WinDealBody(), deal_id=deal_id)
 
 
 @router.post("/{deal_id}/lose", response_model=Changed, summary="Mark the deal lost, with the reason")
-def lose(deal_id: UUID, body: LoseDeal, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.lose_deal(
-        deal_id, body.reason, meta, body.competitor, expected_version=cmd.expected_version(body)))
+def lose(deal_id: UUID, body: LoseDealBody, cmd: Change) -> Response:
+    return cmd.changed(LoseDeal, body, deal_id=deal_id)
 
 
 @router.post("/{deal_id}/reopen", response_model=Changed,
              summary="Reopen a won or lost deal (in `stage`, else the stage it closed from)")
-def reopen(deal_id: UUID, body: ReopenDeal, cmd: Change) -> Response:
-    return cmd.changed(body, deal_id, lambda meta: cmd.crm.reopen_deal(
-        deal_id, body.reason, meta, body.stage, expected_version=cmd.expected_version(body)))
+def reopen(deal_id: UUID, body: ReopenDealBody, cmd: Change) -> Response:
+    return cmd.changed(ReopenDeal, body, deal_id=deal_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -11,68 +11,26 @@ from pydantic import BaseModel
 
 from domain.base import Meta
 from domain.lead import Lead
-from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
-from gateways.http.schemas import (
-    ERRORS,
-    Amount,
-    Changed,
-    CommandBody,
-    Created,
-    Currency,
-    Day,
-    Email,
-    Label,
-    Name,
-    Phone,
-    Text,
-)
+from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import lead_view
 from services.application import CrmApplication
+from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, QualifyLead
 
 router = APIRouter(prefix="/leads", tags=["leads"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("leads:write"))]
 
 
-class CaptureLead(CommandBody):
-    name: Name
-    company: Label = ""
-    region: Name
-    industry: Name
-    channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
-    contact: Label = ""
-    campaign_id: UUID | None = None
-
-
-class AssignLead(CommandBody):
-    owner: Name
-    rule: Literal[ASSIGNMENT_RULES] = "manual"  # type: ignore[valid-type]
-
-
-class ContactLead(CommandBody):
-    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
-    summary: Text = ""
-
-
-class QualifyLead(CommandBody):
-    note: Text = ""
-
-
-class DisqualifyLead(CommandBody):
-    reason: Text
-
-
-class ConvertLead(CommandBody):
-    deal_title: Name
-    amount: Amount
-    currency: Currency = "CNY"
-    email: Email = ""
-    phone: Phone = ""
-    expected_close: Day | None = None
+CaptureLeadBody = body_of(CaptureLead, "CaptureLead")
+AssignLeadBody = body_of(AssignLead, "AssignLead")
+ContactLeadBody = body_of(ContactLead, "ContactLead")
+QualifyLeadBody = body_of(QualifyLead, "QualifyLead")
+DisqualifyLeadBody = body_of(DisqualifyLead, "DisqualifyLead")
+ConvertLeadBody = body_of(ConvertLead, "ConvertLead", from_url=("lead_id",))
 
 
 class Converted(BaseModel):
@@ -82,10 +40,8 @@ class Converted(BaseModel):
 
 
 @router.post("", status_code=201, response_model=Created, summary="Capture a lead")
-def capture(body: CaptureLead, cmd: Write) -> Response:
-    return cmd.created(body, "leads", lambda meta: cmd.crm.capture_lead(
-        body.name, body.company, body.region, body.industry, body.channel, meta,
-        contact=body.contact, campaign_id=body.campaign_id))
+def capture(body: CaptureLeadBody, cmd: Write) -> Response:
+    return cmd.created(CaptureLead, body, "leads")
 
 
 @router.get("/{lead_id}", summary="A lead's current state (ETag: its version)",
@@ -96,33 +52,32 @@ def get_lead(lead_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Res
 
 
 @router.put("/{lead_id}/owner", response_model=Changed, summary="Assign the lead to an owner")
-def assign(lead_id: UUID, body: AssignLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.assign_lead(lead_id, body.owner, body.rule, meta))
+def assign(lead_id: UUID, body: AssignLeadBody, cmd: Write) -> Response:
+    return cmd.changed(AssignLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/contacts", response_model=Changed, summary="Record that the owner contacted the lead")
-def contact(lead_id: UUID, body: ContactLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.contact_lead(lead_id, body.channel, body.summary, meta))
+def contact(lead_id: UUID, body: ContactLeadBody, cmd: Write) -> Response:
+    return cmd.changed(ContactLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/qualify", response_model=Changed, summary="Qualify a contacted lead")
-def qualify(lead_id: UUID, cmd: Write, body: QualifyLead | None = None) -> Response:
-    body = body or QualifyLead()
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.qualify_lead(lead_id, body.note, meta))
+def qualify(lead_id: UUID, cmd: Write, body: QualifyLeadBody | None = None) -> Response:
+    return cmd.changed(QualifyLead, body or QualifyLeadBody(), lead_id=lead_id)
 
 
 @router.post("/{lead_id}/disqualify", response_model=Changed, summary="Disqualify a lead, with the reason")
-def disqualify(lead_id: UUID, body: DisqualifyLead, cmd: Write) -> Response:
-    return cmd.changed(body, lead_id, lambda meta: cmd.crm.disqualify_lead(lead_id, body.reason, meta))
+def disqualify(lead_id: UUID, body: DisqualifyLeadBody, cmd: Write) -> Response:
+    return cmd.changed(DisqualifyLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/convert", status_code=201, response_model=Converted,
              summary="Convert a qualified lead into a customer and an open sales deal (Location: the deal)")
-def convert(lead_id: UUID, body: ConvertLead, cmd: Write) -> Response:
+def convert(lead_id: UUID, body: ConvertLeadBody, cmd: Write) -> Response:
+    conversion = cmd.command_of(ConvertLead, body, lead_id=lead_id)
+
     def respond(meta: Meta) -> Response:
-        customer_id, deal_id = cmd.crm.convert_lead(lead_id, body.deal_title, body.amount, body.currency, meta,
-                                                    email=body.email, phone=body.phone,
-                                                    expected_close=body.expected_close)
+        customer_id, deal_id = cmd.crm.handle(conversion, meta)
         return json_response({"lead_id": lead_id, "customer_id": customer_id, "deal_id": deal_id}, 201,
                              headers={"Location": f"/deals/{deal_id}"})
     return cmd.run(body, respond)

@@ -6,49 +6,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
-from pydantic import Field
-
 from domain.pipeline import Pipeline, pipeline_id
 from gateways.http.auth import allow
 from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS, Body, Changed, CommandBody, Created, Name, StageKey
+from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
+from services.commands import DefinePipeline, InsertStage, RenameStage
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("pipelines:write"))]
 Key = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The pipeline's key, e.g. sales.")]
 
 
-class Stage(Body):
-    key: StageKey
-    label: Name
-
-
-class DefinePipeline(CommandBody):
-    key: StageKey
-    name: Name
-    stages: Annotated[list[Stage], Field(min_length=2, max_length=50)]
-
-
-class RenameStage(CommandBody):
-    label: Name
-
-
-class InsertStage(CommandBody):
-    stage: StageKey
-    label: Name
-    after: StageKey | None = Field(None, description="Insert after this stage; first when absent.")
+DefinePipelineBody = body_of(DefinePipeline, "DefinePipeline")
+RenameStageBody = body_of(RenameStage, "RenameStage", from_url=("stage",))
+InsertStageBody = body_of(InsertStage, "InsertStage")
 
 
 @router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
-def define(body: DefinePipeline, cmd: Write) -> Response:
-    stages = [(s.key, s.label) for s in body.stages]
-    return cmd.created(body, "pipelines", lambda meta: cmd.crm.define_pipeline(body.key, body.name, stages, meta),
-                       location_id=lambda _: body.key)
+def define(body: DefinePipelineBody, cmd: Write) -> Response:
+    return cmd.created(DefinePipeline, body, "pipelines", location_id=lambda _: body.key)
 
 
 @router.get("/{key}", summary="A pipeline's stages (ETag: its version)",
@@ -62,11 +43,10 @@ def get_pipeline(key: Key, app: Annotated[CrmApplication, Depends(crm)]) -> Resp
 
 
 @router.put("/{key}/stages/{stage}/label", response_model=Changed, summary="Rename a stage (its key never changes)")
-def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: RenameStage, cmd: Write) -> Response:
-    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.rename_stage(key, stage, body.label, meta))
+def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: RenameStageBody, cmd: Write) -> Response:
+    return cmd.changed(RenameStage, body, key=key, stage=stage)
 
 
 @router.post("/{key}/stages", response_model=Changed, summary="Insert a new open stage")
-def insert_stage(key: Key, body: InsertStage, cmd: Write) -> Response:
-    return cmd.changed(body, pipeline_id(key), lambda meta: cmd.crm.insert_stage(
-        key, body.stage, body.label, body.after, meta))
+def insert_stage(key: Key, body: InsertStageBody, cmd: Write) -> Response:
+    return cmd.changed(InsertStage, body, key=key)

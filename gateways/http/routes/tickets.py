@@ -2,64 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import Field, StrictInt
-
 from domain.ticket import Ticket
-from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS, Changed, CommandBody, Created, Name, Text
+from gateways.http.schemas import ERRORS, Changed, CommandBody, Created, body_of
 from gateways.http.serializers import ticket_view
 from services.application import CrmApplication
+from services.commands import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
+                               RecordCustomerReply, ReopenTicket, ResolveTicket)
 
 router = APIRouter(prefix="/tickets", tags=["tickets"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("tickets:write"))]
 
 
-class OpenTicket(CommandBody):
-    customer_id: UUID
-    subject: Name
-    priority: Literal[TICKET_PRIORITIES] = "normal"  # type: ignore[valid-type]
-    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
-
-
-class AssignTicket(CommandBody):
-    assignee: Name
-
-
-class ChangeStatus(CommandBody):
-    status: Literal[TICKET_STATUSES]  # type: ignore[valid-type]
-
-
-class CustomerReply(CommandBody):
-    message: Text
-
-
-class Resolve(CommandBody):
-    resolution: Text
-
-
-class Rate(CommandBody):
-    score: Annotated[StrictInt, Field(ge=1, le=5)]
-    comment: Text = ""
-
-
-class Reopen(CommandBody):
-    reason: Text
+OpenTicketBody = body_of(OpenTicket, "OpenTicket")
+AssignTicketBody = body_of(AssignTicket, "AssignTicket")
+ChangeStatusBody = body_of(ChangeTicketStatus, "ChangeStatus")
+CustomerReplyBody = body_of(RecordCustomerReply, "CustomerReply")
+ResolveBody = body_of(ResolveTicket, "Resolve")
+RateBody = body_of(RateTicket, "Rate")
+ReopenBody = body_of(ReopenTicket, "Reopen")
 
 
 @router.post("", status_code=201, response_model=Created, summary="Open a ticket for a customer")
-def open_ticket(body: OpenTicket, cmd: Write) -> Response:
-    return cmd.created(body, "tickets", lambda meta: cmd.crm.open_ticket(
-        body.customer_id, body.subject, body.priority, body.channel, meta))
+def open_ticket(body: OpenTicketBody, cmd: Write) -> Response:
+    return cmd.created(OpenTicket, body, "tickets")
 
 
 @router.get("/{ticket_id}", summary="A ticket's current state (ETag: its version)",
@@ -70,37 +45,36 @@ def get_ticket(ticket_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) ->
 
 
 @router.put("/{ticket_id}/assignee", response_model=Changed, summary="Assign the ticket")
-def assign(ticket_id: UUID, body: AssignTicket, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.assign_ticket(ticket_id, body.assignee, meta))
+def assign(ticket_id: UUID, body: AssignTicketBody, cmd: Write) -> Response:
+    return cmd.changed(AssignTicket, body, ticket_id=ticket_id)
 
 
 @router.put("/{ticket_id}/status", response_model=Changed,
             summary="Move between open, in_progress and waiting_customer")
-def change_status(ticket_id: UUID, body: ChangeStatus, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.change_ticket_status(ticket_id, body.status, meta))
+def change_status(ticket_id: UUID, body: ChangeStatusBody, cmd: Write) -> Response:
+    return cmd.changed(ChangeTicketStatus, body, ticket_id=ticket_id)
 
 
 @router.post("/{ticket_id}/replies", response_model=Changed, summary="Record the customer's reply")
-def customer_reply(ticket_id: UUID, body: CustomerReply, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.record_customer_reply(ticket_id, body.message, meta))
+def customer_reply(ticket_id: UUID, body: CustomerReplyBody, cmd: Write) -> Response:
+    return cmd.changed(RecordCustomerReply, body, ticket_id=ticket_id)
 
 
 @router.post("/{ticket_id}/resolve", response_model=Changed, summary="Resolve the ticket")
-def resolve(ticket_id: UUID, body: Resolve, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.resolve_ticket(ticket_id, body.resolution, meta))
+def resolve(ticket_id: UUID, body: ResolveBody, cmd: Write) -> Response:
+    return cmd.changed(ResolveTicket, body, ticket_id=ticket_id)
 
 
 @router.post("/{ticket_id}/rating", response_model=Changed, summary="Record the satisfaction score (1–5)")
-def rate(ticket_id: UUID, body: Rate, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.rate_ticket(ticket_id, body.score, body.comment, meta))
+def rate(ticket_id: UUID, body: RateBody, cmd: Write) -> Response:
+    return cmd.changed(RateTicket, body, ticket_id=ticket_id)
 
 
 @router.post("/{ticket_id}/reopen", response_model=Changed, summary="Reopen a resolved or closed ticket")
-def reopen(ticket_id: UUID, body: Reopen, cmd: Write) -> Response:
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.reopen_ticket(ticket_id, body.reason, meta))
+def reopen(ticket_id: UUID, body: ReopenBody, cmd: Write) -> Response:
+    return cmd.changed(ReopenTicket, body, ticket_id=ticket_id)
 
 
 @router.post("/{ticket_id}/close", response_model=Changed, summary="Close a resolved ticket")
 def close(ticket_id: UUID, cmd: Write, body: CommandBody | None = None) -> Response:
-    body = body or CommandBody()
-    return cmd.changed(body, ticket_id, lambda meta: cmd.crm.close_ticket(ticket_id, meta))
+    return cmd.changed(CloseTicket, body or CommandBody(), ticket_id=ticket_id)

@@ -10,6 +10,8 @@ from typer.testing import CliRunner, Result
 
 from gateways.cli.campaigns_commands import campaigns
 from services.application import CrmApplication
+from services.commands import (AssignLead, CaptureLead, ContactLead, ConvertLead, LaunchCampaign, PlanCampaign,
+                               QualifyLead, RecordCost, RecordResponse, WinDeal)
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -29,18 +31,18 @@ def log_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
     crm_app = CrmApplication(database_from_url(url))
     crm_app.ensure_default_pipelines(at(-30, "setup"))
-    w = crm_app.plan_campaign("春季展会", "event", "10000", "CNY", at(0))
-    s = crm_app.plan_campaign("搜索推广", "search_ads", "5000", "CNY", at(0))
-    crm_app.launch_campaign(w, at(1))
-    crm_app.record_cost(s, "2000", at(1))
-    crm_app.record_cost(w, "3000", at(2))
-    lead = crm_app.capture_lead("王五", "", "华东", "制造业", "event", at(2), campaign_id=w)
-    crm_app.record_response(w, "click", at(2), lead_id=lead)
-    crm_app.assign_lead(lead, "李娜", "manual", at(2))
-    crm_app.contact_lead(lead, "phone", "", at(2))
-    crm_app.qualify_lead(lead, "", at(3))
-    _, deal = crm_app.convert_lead(lead, "采购", "1000", "CNY", at(4))
-    crm_app.win_deal(deal, at(6))
+    w = crm_app.plan_campaign(PlanCampaign("春季展会", "event", "10000"), at(0))
+    s = crm_app.plan_campaign(PlanCampaign("搜索推广", "search_ads", "5000"), at(0))
+    crm_app.launch_campaign(LaunchCampaign(w), at(1))
+    crm_app.record_cost(RecordCost(s, "2000"), at(1))
+    crm_app.record_cost(RecordCost(w, "3000"), at(2))
+    lead = crm_app.capture_lead(CaptureLead("王五", "华东", "制造业", "event", campaign_id=w), at(2))
+    crm_app.record_response(RecordResponse(w, "click", lead_id=lead), at(2))
+    crm_app.assign_lead(AssignLead(lead, "李娜", "manual"), at(2))
+    crm_app.contact_lead(ContactLead(lead, "phone", ""), at(2))
+    crm_app.qualify_lead(QualifyLead(lead, ""), at(3))
+    _, deal = crm_app.convert_lead(ConvertLead(lead, "采购", "1000", "CNY"), at(4))
+    crm_app.win_deal(WinDeal(deal), at(6))
     crm_app.close()
     catch_up(url)
     return url
@@ -85,7 +87,7 @@ def test_each_run_reports_new_events_once_a_projector_applied_them(log_url: str)
     crm_app = CrmApplication(database_from_url(log_url))
     before = json.loads(run(log_url, "--json").stdout)
     spring = next(row for row in before["campaigns"] if row["name"] == "春季展会")
-    crm_app.record_cost(UUID(spring["campaign_id"]), "500", at(7))
+    crm_app.record_cost(RecordCost(UUID(spring["campaign_id"]), "500"), at(7))
     crm_app.close()
 
     stale = run(log_url, "--json")

@@ -9,6 +9,10 @@ from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel, Fu
 from projections.funnel import queries as funnel_queries
 from projections.tables import micros
 from services.application import CrmApplication
+from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeOwner, ChangeStage,
+                               ChangeTicketStatus, ContactLead, ConvertLead, DefinePipeline, DisqualifyLead,
+                               InsertStage, LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket, RegisterCustomer,
+                               ReopenDeal, ReopenTicket, ResolveTicket, Stage, WinDeal)
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
@@ -23,21 +27,21 @@ DWELL_PRECISION = 0.01  # dwell percentiles are taken over stay lengths classed 
 @pytest.fixture
 def history(crm: CrmApplication) -> dict[str, object]:
     """Three deals: A is won, B is lost in proposal then reopened, C skips straight to proposal."""
-    customer = crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0))
-    other = crm.register_customer("李四", "另一公司", "华南", "零售", "event", at(0))
-    a = crm.open_deal("sales", customer, "A", "100", "CNY", "李娜", at(0))
-    b = crm.open_deal("sales", customer, "B", "200", "CNY", "李娜", at(1))
-    c = crm.open_deal("sales", other, "C", "300", "CNY", "王伟", at(2))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="某公司"), at(0))
+    other = crm.register_customer(RegisterCustomer("李四", "华南", "零售", "event", company="另一公司"), at(0))
+    a = crm.open_deal(OpenDeal(customer, "A", "100", owner="李娜"), at(0))
+    b = crm.open_deal(OpenDeal(customer, "B", "200", owner="李娜"), at(1))
+    c = crm.open_deal(OpenDeal(other, "C", "300", owner="王伟"), at(2))
     for day, stage in enumerate(["first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed"], 1):
-        crm.change_stage(a, stage, "", at(day * 2))  # A enters a new stage every 2 days
-    crm.win_deal(a, at(12))
-    crm.change_stage(b, "first_contact", "", at(3))
-    crm.change_stage(b, "proposal", "跳过需求分析", at(4))
-    crm.lose_deal(b, "预算取消", at(5))
-    crm.reopen_deal(b, "重新启动", at(20))
-    crm.change_stage(c, "proposal", "", at(6))
-    crm.change_owner(c, "李娜", at(8))
-    crm.change_amount(c, "450.50", at(9))
+        crm.change_stage(ChangeStage(a, stage, ""), at(day * 2))  # A enters a new stage every 2 days
+    crm.win_deal(WinDeal(a), at(12))
+    crm.change_stage(ChangeStage(b, "first_contact", ""), at(3))
+    crm.change_stage(ChangeStage(b, "proposal", "跳过需求分析"), at(4))
+    crm.lose_deal(LoseDeal(b, "预算取消"), at(5))
+    crm.reopen_deal(ReopenDeal(b, "重新启动"), at(20))
+    crm.change_stage(ChangeStage(c, "proposal", ""), at(6))
+    crm.change_owner(ChangeOwner(c, "李娜"), at(8))
+    crm.change_amount(ChangeAmount(c, "450.50"), at(9))
     return {"a": a, "b": b, "c": c}
 
 
@@ -160,23 +164,23 @@ def test_flow_between_two_instants(crm: CrmApplication, history: dict[str, objec
 @pytest.fixture
 def leads_and_tickets(crm: CrmApplication) -> dict[str, object]:
     """Lead L1 is converted, L2 is disqualified after contact; ticket K1 is rated 5, K2 rated 2 then reopened."""
-    l1 = crm.capture_lead("王五", "", "华北", "金融", "event", at(0))
-    l2 = crm.capture_lead("赵六", "", "西南", "医疗", "web", at(0))
+    l1 = crm.capture_lead(CaptureLead("王五", "华北", "金融", "event"), at(0))
+    l2 = crm.capture_lead(CaptureLead("赵六", "西南", "医疗", "web"), at(0))
     for lead in (l1, l2):
-        crm.assign_lead(lead, "陈杰", "industry", at(1))
-        crm.contact_lead(lead, "phone", "首次沟通", at(2))
-    crm.contact_lead(l2, "email", "第二次沟通", at(3))  # a second contact is no new step
-    crm.disqualify_lead(l2, "无预算", at(4))
-    crm.qualify_lead(l1, "预算明确", at(5))
-    customer_id, _ = crm.convert_lead(l1, "采购", "1000", "CNY", at(6))
-    k1 = crm.open_ticket(customer_id, "登录失败", "high", "phone", at(7))
-    k2 = crm.open_ticket(customer_id, "发票问题", "low", "email", at(7))
+        crm.assign_lead(AssignLead(lead, "陈杰", "industry"), at(1))
+        crm.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(2))
+    crm.contact_lead(ContactLead(l2, "email", "第二次沟通"), at(3))  # a second contact is no new step
+    crm.disqualify_lead(DisqualifyLead(l2, "无预算"), at(4))
+    crm.qualify_lead(QualifyLead(l1, "预算明确"), at(5))
+    customer_id, _ = crm.convert_lead(ConvertLead(l1, "采购", "1000", "CNY"), at(6))
+    k1 = crm.open_ticket(OpenTicket(customer_id, "登录失败", "phone", priority="high"), at(7))
+    k2 = crm.open_ticket(OpenTicket(customer_id, "发票问题", "email", priority="low"), at(7))
     for ticket, score in ((k1, 5), (k2, 2)):
-        crm.assign_ticket(ticket, "赵磊", at(7.5))
-        crm.change_ticket_status(ticket, "in_progress", at(8))
-        crm.resolve_ticket(ticket, "已处理", at(9))
-        crm.rate_ticket(ticket, score, "", at(10))
-    crm.reopen_ticket(k2, "问题再次出现", at(11))
+        crm.assign_ticket(AssignTicket(ticket, "赵磊"), at(7.5))
+        crm.change_ticket_status(ChangeTicketStatus(ticket, "in_progress"), at(8))
+        crm.resolve_ticket(ResolveTicket(ticket, "已处理"), at(9))
+        crm.rate_ticket(RateTicket(ticket, score, ""), at(10))
+    crm.reopen_ticket(ReopenTicket(k2, "问题再次出现"), at(11))
     return {"l1": l1, "l2": l2, "k1": k1, "k2": k2}
 
 
@@ -216,12 +220,12 @@ def test_segment_filter_takes_the_customers_tier_at_the_instant(funnel: Report) 
 
 
 def test_a_stage_inserted_later_keeps_every_path_in_agreement(crm: CrmApplication) -> None:
-    customer = crm.register_customer("王五", "新公司", "华北", "金融", "web", at(0))
-    early = crm.open_deal("sales", customer, "早", "100", "CNY", "李娜", at(0))
-    crm.change_stage(early, "needs_analysis", "", at(1))
-    crm.insert_stage("sales", "demo", "产品演示", "first_contact", at(2))
-    late = crm.open_deal("sales", customer, "晚", "200", "CNY", "李娜", at(3))
-    crm.change_stage(late, "demo", "", at(4))
+    customer = crm.register_customer(RegisterCustomer("王五", "华北", "金融", "web", company="新公司"), at(0))
+    early = crm.open_deal(OpenDeal(customer, "早", "100", owner="李娜"), at(0))
+    crm.change_stage(ChangeStage(early, "needs_analysis", ""), at(1))
+    crm.insert_stage(InsertStage("sales", "demo", "产品演示", "first_contact"), at(2))
+    late = crm.open_deal(OpenDeal(customer, "晚", "200", owner="李娜"), at(3))
+    crm.change_stage(ChangeStage(late, "demo", ""), at(4))
     store = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, store).catch_up()
     queries, stages = FunnelQueries(store), stages_of(crm, "sales")
@@ -233,11 +237,12 @@ def test_a_stage_inserted_later_keeps_every_path_in_agreement(crm: CrmApplicatio
 
 
 def test_a_deal_dated_before_its_pipeline_was_defined_replays_to_any_instant(crm: CrmApplication) -> None:
-    crm.define_pipeline("channel", "渠道销售", [("intro", "介绍"), ("trial", "试用")], at(30))
-    crm.insert_stage("channel", "quote", "报价", "intro", at(31))
-    customer = crm.register_customer("王五", "新公司", "华北", "金融", "web", at(0))
-    deal = crm.open_deal("channel", customer, "早", "100", "CNY", "李娜", at(1))  # back-dated, as an import would
-    crm.change_stage(deal, "quote", "", at(2))
+    crm.define_pipeline(DefinePipeline("channel", "渠道销售", [Stage("intro", "介绍"), Stage("trial", "试用")]), at(30))
+    crm.insert_stage(InsertStage("channel", "quote", "报价", "intro"), at(31))
+    customer = crm.register_customer(RegisterCustomer("王五", "华北", "金融", "web", company="新公司"), at(0))
+    deal = crm.open_deal(OpenDeal(customer, "早", "100", pipeline="channel", owner="李娜"),
+                         at(1))  # back-dated, as an import would
+    crm.change_stage(ChangeStage(deal, "quote", ""), at(2))
     live = ReadModelStore(database_from_url("memory://"))
     projector_for(crm, live).catch_up()
     stages = stages_of(crm, "channel")

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from gateways.cli.main import app
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer, WinDeal
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -93,8 +94,9 @@ def test_a_read_model_added_later_is_built_over_the_whole_history(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'late.sqlite3'}"
     writer = CrmApplication(database_from_url(url))
     writer.ensure_default_pipelines(at(-1))
-    customer = writer.register_customer("张三", "", "华东", "制造业", "web", at(0))
-    writer.win_deal(writer.open_deal("sales", customer, "ERP", "100", "CNY", "李娜", at(1)), at(2))
+    customer = writer.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
+    writer.win_deal(WinDeal(writer.open_deal(OpenDeal(customer, "ERP", "100",
+                                              owner="李娜"), at(1))), at(2))
     writer.close()
 
     catch_up(url, "funnel")

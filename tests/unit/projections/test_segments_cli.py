@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from gateways.cli.segments_commands import segments_app
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer, WinDeal
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -29,10 +30,10 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     crm = CrmApplication(database_from_url(url))
     crm.ensure_default_pipelines(at(-30, "setup"))
-    crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0), id=BUYER)
-    crm.register_customer("李四", "另一公司", "华南", "零售", "event", at(0), id=PROSPECT)
-    crm.win_deal(crm.open_deal("sales", BUYER, "一期", "300000", "CNY", "李娜", at(1)), at(10))
-    crm.open_deal("sales", PROSPECT, "试用", "20000", "CNY", "王伟", at(2))
+    crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", id=BUYER, company="某公司"), at(0))
+    crm.register_customer(RegisterCustomer("李四", "华南", "零售", "event", id=PROSPECT, company="另一公司"), at(0))
+    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(BUYER, "一期", "300000", owner="李娜"), at(1))), at(10))
+    crm.open_deal(OpenDeal(PROSPECT, "试用", "20000", owner="王伟"), at(2))
     crm.close()
     catch_up(url)
 

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from gateways.cli.tickets_commands import tickets
 from services.application import CrmApplication
+from services.commands import (AssignTicket, ChangeTicketStatus, OpenDeal, OpenTicket, RateTicket, RegisterCustomer,
+                               ResolveTicket, WinDeal)
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -23,14 +25,14 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     crm = CrmApplication(database_from_url(url))
     crm.ensure_default_pipelines(at(-30, "setup"))
-    customer = crm.register_customer("张三", "某公司", "华东", "制造业", "web", at(0))
-    deal = crm.open_deal("sales", customer, "增购", "100", "CNY", "李娜", at(0))
-    ticket = crm.open_ticket(customer, "系统登录失败", "high", "phone", at(1, "客户"))
-    crm.assign_ticket(ticket, "赵磊", at(1))
-    crm.change_ticket_status(ticket, "in_progress", at(1 + 5 / 24, "赵磊"))
-    crm.resolve_ticket(ticket, "已远程协助处理", at(1 + 10 / 24, "赵磊"))
-    crm.rate_ticket(ticket, 5, "", at(2, "客户"))
-    crm.win_deal(deal, at(3))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="某公司"), at(0))
+    deal = crm.open_deal(OpenDeal(customer, "增购", "100", owner="李娜"), at(0))
+    ticket = crm.open_ticket(OpenTicket(customer, "系统登录失败", "phone", priority="high"), at(1, "客户"))
+    crm.assign_ticket(AssignTicket(ticket, "赵磊"), at(1))
+    crm.change_ticket_status(ChangeTicketStatus(ticket, "in_progress"), at(1 + 5 / 24, "赵磊"))
+    crm.resolve_ticket(ResolveTicket(ticket, "已远程协助处理"), at(1 + 10 / 24, "赵磊"))
+    crm.rate_ticket(RateTicket(ticket, 5, ""), at(2, "客户"))
+    crm.win_deal(WinDeal(deal), at(3))
     crm.close()
     catch_up(url)
 

@@ -14,6 +14,10 @@ from domain.lead import Lead
 from gateways.cli.customer_commands import customer_app
 from projections.timeline import Timeline, TimelineQueries, TimelineReadModel, UnknownCustomer
 from services.application import CrmApplication
+from services.commands import (AddTag, AssignLead, CaptureLead, ChangeConsent, ChangeContactDetails, ChangeStage,
+                               ContactLead, ConvertLead, ForgetCustomer, LaunchCampaign, LogTouch, OpenTicket,
+                               PlanCampaign, QualifyLead, RateTicket, RecordResponse, RegisterCustomer, ResolveTicket,
+                               WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
@@ -30,32 +34,32 @@ def record(crm: CrmApplication) -> dict[str, UUID]:
     Y is another customer and L2 a lead that never converts. A response to campaign C2 naming L, dated
     day 0.5, is recorded last, as an import of history would.
     """
-    c = crm.plan_campaign("春季新品发布会", "event", "10000", "CNY", at(-10, "市场部"))
-    crm.launch_campaign(c, at(-9, "市场部"))
-    lead = crm.capture_lead("王五", "某公司", "华北", "金融", "event", at(0, "web-form"), campaign_id=c)
-    crm.record_response(c, "click", at(0, "web-form"), lead_id=lead)
-    y = crm.register_customer("李四", "", "华南", "零售", "web", at(0))
-    other_lead = crm.capture_lead("赵六", "", "西南", "医疗", "web", at(0, "web-form"))
-    crm.record_response(c, "click", at(0, "web-form"), lead_id=other_lead)
-    crm.assign_lead(lead, "陈杰", "industry", at(1, "lead-router"))
-    crm.contact_lead(lead, "phone", "首次沟通", at(2, "陈杰"))
-    crm.qualify_lead(lead, "预算明确", at(3, "陈杰"))
-    x, deal = crm.convert_lead(lead, "采购", "1000", "CNY", at(4, "陈杰"))
-    crm.log_touch(x, "visit", "outbound", "上门演示\n第二行", at(5, "陈杰"))
-    crm.add_tag(x, "VIP", at(5, "陈杰"))  # same instant as the touch: log order decides
-    crm.log_touch(y, "phone", "inbound", "咨询价格", at(5))
-    crm.change_consent(x, True, at(6, "陈杰"))
-    crm.change_contact_details(x, "wang@example.com", "13800000000", at(6.5, "陈杰"))
-    crm.change_stage(deal, "first_contact", "客户确认需求", at(7, "陈杰"))
-    crm.win_deal(deal, at(8, "陈杰"), note="回款计划已确认")
-    ticket = crm.open_ticket(x, "系统登录失败", "high", "phone", at(9, "客户"))
-    crm.resolve_ticket(ticket, "已远程处理", at(10, "赵磊"))
-    crm.rate_ticket(ticket, 5, "很好", at(10, "客户"))
-    crm.record_response(c, "reply", at(11, "市场部"), customer_id=x)
-    crm.forget_customer(x, at(12, "dpo"))
-    late = crm.plan_campaign("老客户推荐计划", "referral", "5000", "CNY", at(-3, "市场部"))
-    crm.launch_campaign(late, at(-2, "市场部"))
-    crm.record_response(late, "registration", at(0.5, "web-form"), lead_id=lead)
+    c = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "10000"), at(-10, "市场部"))
+    crm.launch_campaign(LaunchCampaign(c), at(-9, "市场部"))
+    lead = crm.capture_lead(CaptureLead("王五", "华北", "金融", "event", company="某公司", campaign_id=c), at(0, "web-form"))
+    crm.record_response(RecordResponse(c, "click", lead_id=lead), at(0, "web-form"))
+    y = crm.register_customer(RegisterCustomer("李四", "华南", "零售", "web"), at(0))
+    other_lead = crm.capture_lead(CaptureLead("赵六", "西南", "医疗", "web"), at(0, "web-form"))
+    crm.record_response(RecordResponse(c, "click", lead_id=other_lead), at(0, "web-form"))
+    crm.assign_lead(AssignLead(lead, "陈杰", "industry"), at(1, "lead-router"))
+    crm.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(2, "陈杰"))
+    crm.qualify_lead(QualifyLead(lead, "预算明确"), at(3, "陈杰"))
+    x, deal = crm.convert_lead(ConvertLead(lead, "采购", "1000", "CNY"), at(4, "陈杰"))
+    crm.log_touch(LogTouch(x, "visit", "outbound", "上门演示\n第二行"), at(5, "陈杰"))
+    crm.add_tag(AddTag(x, "VIP"), at(5, "陈杰"))  # same instant as the touch: log order decides
+    crm.log_touch(LogTouch(y, "phone", "inbound", "咨询价格"), at(5))
+    crm.change_consent(ChangeConsent(x, True), at(6, "陈杰"))
+    crm.change_contact_details(ChangeContactDetails(x, "wang@example.com", "13800000000"), at(6.5, "陈杰"))
+    crm.change_stage(ChangeStage(deal, "first_contact", "客户确认需求"), at(7, "陈杰"))
+    crm.win_deal(WinDeal(deal, "回款计划已确认"), at(8, "陈杰"))
+    ticket = crm.open_ticket(OpenTicket(x, "系统登录失败", "phone", priority="high"), at(9, "客户"))
+    crm.resolve_ticket(ResolveTicket(ticket, "已远程处理"), at(10, "赵磊"))
+    crm.rate_ticket(RateTicket(ticket, 5, "很好"), at(10, "客户"))
+    crm.record_response(RecordResponse(c, "reply", x), at(11, "市场部"))
+    crm.forget_customer(ForgetCustomer(x), at(12, "dpo"))
+    late = crm.plan_campaign(PlanCampaign("老客户推荐计划", "referral", "5000"), at(-3, "市场部"))
+    crm.launch_campaign(LaunchCampaign(late), at(-2, "市场部"))
+    crm.record_response(RecordResponse(late, "registration", lead_id=lead), at(0.5, "web-form"))
     return {"x": x, "y": y, "lead": lead, "deal": deal, "ticket": ticket, "c": c, "late": late}
 
 
@@ -146,11 +150,11 @@ def test_other_customers_and_unconverted_leads_stay_out(timeline: Query, history
 
 def test_a_lead_converted_into_an_existing_customer_joins_its_timeline_from_the_conversion(
         crm: CrmApplication) -> None:
-    z = crm.register_customer("孙七", "", "华中", "教育", "referral", at(0))
-    lead = crm.capture_lead("孙七", "", "华中", "教育", "web", at(1, "web-form"))
-    crm.assign_lead(lead, "王伟", "manual", at(1))
-    crm.contact_lead(lead, "email", "", at(2))
-    crm.qualify_lead(lead, "", at(3))
+    z = crm.register_customer(RegisterCustomer("孙七", "华中", "教育", "referral"), at(0))
+    lead = crm.capture_lead(CaptureLead("孙七", "华中", "教育", "web"), at(1, "web-form"))
+    crm.assign_lead(AssignLead(lead, "王伟", "manual"), at(1))
+    crm.contact_lead(ContactLead(lead, "email", ""), at(2))
+    crm.qualify_lead(QualifyLead(lead, ""), at(3))
     converted = crm.get(Lead, lead)
     converted.convert(z, uuid4(), at(5))
     crm.save_new(converted)

@@ -11,6 +11,7 @@ import pytest
 
 from services.application import ConcurrencyConflict, CrmApplication
 from services.command_receipts import Receipt
+from services.commands import RegisterCustomer
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -28,7 +29,7 @@ def _receipt(key: str, body: bytes = b'{"ok":true}') -> Receipt:
 
 
 def _register(view: CrmApplication) -> None:
-    view.register_customer("张三", "上海某某", "华东", "制造业", "web", at(0))
+    view.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="上海某某"), at(0))
 
 
 def test_a_staged_command_writes_nothing_until_it_commits_with_its_receipt(app: CrmApplication) -> None:

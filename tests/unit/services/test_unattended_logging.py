@@ -22,6 +22,7 @@ from gateways.http import workers
 from gateways.kafka.inbound import InboundConsumer
 from gateways.kafka.relay import KafkaRelay, RelayStalled
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer, WinDeal
 from services.healing import Backoff, SealsHidden, follow_until_stopped
 from services.history import importer
 from services.projection_runtime.registry import projector_for
@@ -98,7 +99,7 @@ def test_a_read_model_stopped_then_passed_by_logs_one_record_each(tmp_path: Path
 
 
 def test_a_relay_publish_failure_logs_one_warning(crm: CrmApplication, caplog: pytest.LogCaptureFixture) -> None:
-    crm.register_customer(PERSONAL, "", "华东", "零售", "web", at(0))
+    crm.register_customer(RegisterCustomer(PERSONAL, "华东", "零售", "web"), at(0))
     relay = KafkaRelay(crm, ReadModelStore(database_from_url("memory://")), _Producer(fail_after=0))  # type: ignore[arg-type]
 
     with caplog.at_level(logging.INFO), pytest.raises(RelayStalled):
@@ -138,9 +139,9 @@ def test_an_inbound_refusal_logs_one_warning_with_its_reason_and_no_personal_dat
 @pytest.fixture
 def history(crm: CrmApplication, tmp_path: Path) -> Path:
     """An exported log of a customer with two deals, one won (the default pipelines' events first)."""
-    customer = crm.register_customer(PERSONAL, "", "华东", "零售", "web", at(0))
-    crm.win_deal(crm.open_deal("sales", customer, "增购", "1000", "CNY", "李娜", at(1)), at(2))
-    crm.open_deal("sales", customer, "续约", "500", "CNY", "李娜", at(3))
+    customer = crm.register_customer(RegisterCustomer(PERSONAL, "华东", "零售", "web"), at(0))
+    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(customer, "增购", "1000", owner="李娜"), at(1))), at(2))
+    crm.open_deal(OpenDeal(customer, "续约", "500", owner="李娜"), at(3))
     path = tmp_path / "history.jsonl"
     with path.open("wb") as out:
         exporter.export_history(crm, out)

@@ -11,6 +11,7 @@ from domain.base import Meta
 from gateways.cli.common import crm_application
 from gateways.cli.demo_commands import months_before
 from gateways.cli.main import app
+from services.commands import LoseDeal, OpenDeal, RegisterCustomer, ReopenDeal
 
 runner = CliRunner()
 
@@ -58,10 +59,10 @@ def test_deal_history_shows_each_move_with_who_and_why(sqlite_url: str) -> None:
 def test_deal_history_shows_the_terminal_stage_a_reopened_deal_left(sqlite_url: str) -> None:
     with crm_application() as crm:
         crm.ensure_default_pipelines()
-        customer = crm.register_customer("张三", "华为", "华东", "制造业", "web", Meta())
-        deal = crm.open_deal("sales", customer, "增购", "1000", "CNY", "李娜", Meta())
-        crm.lose_deal(deal, "价格", Meta())
-        crm.reopen_deal(deal, "客户回来了", Meta())
+        customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="华为"), Meta())
+        deal = crm.open_deal(OpenDeal(customer, "增购", "1000", owner="李娜"), Meta())
+        crm.lose_deal(LoseDeal(deal, "价格"), Meta())
+        crm.reopen_deal(ReopenDeal(deal, "客户回来了"), Meta())
 
     result = runner.invoke(app, ["deal", "history", str(deal)])
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.application import CrmApplication
+from services.commands import ForgetCustomer, RegisterCustomer
 from tests.conftest import at
 from tests.unit.gateways.http.conftest import auth
 
@@ -19,11 +20,12 @@ def _seals(crm: CrmApplication, customer: UUID) -> list[str]:
 
 def test_a_subscriber_opens_seals_until_the_person_is_forgotten(api: FastAPI, client: TestClient) -> None:
     crm: CrmApplication = api.state.crm
-    customer = crm.register_customer("王小明", "", "华东", "零售", "web", at(0), email="wxm@example.com")
+    customer = crm.register_customer(RegisterCustomer("王小明", "华东", "零售", "web",
+                                                      email="wxm@example.com"), at(0))
     seals = _seals(crm, customer)
 
     opened = client.post("/personal-data/open", headers=auth("subscriber"), json={"sealed": seals})
-    crm.forget_customer(customer, at(1, "dpo"))
+    crm.forget_customer(ForgetCustomer(customer), at(1, "dpo"))
     after = client.post("/personal-data/open", headers=auth("subscriber"), json={"sealed": seals})
 
     assert seals[0].startswith(f"pii:v1:{customer}:")

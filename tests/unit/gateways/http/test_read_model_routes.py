@@ -21,6 +21,8 @@ from projections.segments import SegmentQueries
 from projections.tickets import TicketQueries
 from projections.timeline import TimelineQueries
 from services.application import CrmApplication
+from services.commands import (ChangeTicketStatus, LaunchCampaign, OpenDeal, OpenTicket, PlanCampaign, RateTicket,
+                               RecordCost, RegisterCustomer, ResolveTicket, WinDeal)
 from services.settings import database_from_url
 from tests.conftest import T0, at
 from tests.unit.gateways.http.conftest import auth, project, registry
@@ -39,23 +41,23 @@ def build(crm: CrmApplication) -> dict[str, UUID]:
     Campaigns: 春季展会 (event, planned day 0, cost 20,000), 双十一邮件 (email, planned day 2).
     Tickets: B urgent opened day 13, untouched; A normal opened day 14, in progress +2 h, resolved +10 h,
     rated 5 on day 15; C high opened day 15, untouched."""
-    ids = {name: crm.register_customer(f"客户{name}", "华为", "华东", "制造业", "web", at(registered))
+    ids = {name: crm.register_customer(RegisterCustomer(f"客户{name}", "华东", "制造业", "web", company="华为"), at(registered))
            for name, registered in (("A", 0), ("B", 0), ("C", 0), ("D", 0), ("E", 5))}
-    ids["fair"] = crm.plan_campaign("春季展会", "event", "50000", "CNY", at(0))
-    ids["mail"] = crm.plan_campaign("双十一邮件", "email", "10000", "CNY", at(2))
-    crm.launch_campaign(ids["fair"], at(1))
-    crm.record_cost(ids["fair"], "20000", at(2))
-    deals = {name: crm.open_deal("sales", ids[name], "增购", amount, "CNY", "李娜", at(opened), **extra)
+    ids["fair"] = crm.plan_campaign(PlanCampaign("春季展会", "event", "50000"), at(0))
+    ids["mail"] = crm.plan_campaign(PlanCampaign("双十一邮件", "email", "10000"), at(2))
+    crm.launch_campaign(LaunchCampaign(ids["fair"]), at(1))
+    crm.record_cost(RecordCost(ids["fair"], "20000"), at(2))
+    deals = {name: crm.open_deal(OpenDeal(ids[name], "增购", amount, owner="李娜", **extra), at(opened))
              for name, amount, opened, extra in (("A", "300000", 1, {"campaign_id": ids["fair"]}),
                                                  ("B", "60000", 2, {}), ("C", "1000", 3, {}), ("E", "100000", 5, {}))}
     for name, won in (("A", 10), ("B", 12), ("E", 6)):
-        crm.win_deal(deals[name], at(won))
-    ids["urgent"] = crm.open_ticket(ids["B"], "无法登录", "urgent", "phone", at(13))
-    ids["normal"] = crm.open_ticket(ids["A"], "发票", "normal", "email", at(14))
-    crm.change_ticket_status(ids["normal"], "in_progress", at(14 + 2 * HOUR))
-    crm.resolve_ticket(ids["normal"], "已补开", at(14 + 10 * HOUR))
-    crm.rate_ticket(ids["normal"], 5, "", at(15))
-    ids["high"] = crm.open_ticket(ids["C"], "报错", "high", "web", at(15))
+        crm.win_deal(WinDeal(deals[name]), at(won))
+    ids["urgent"] = crm.open_ticket(OpenTicket(ids["B"], "无法登录", "phone", priority="urgent"), at(13))
+    ids["normal"] = crm.open_ticket(OpenTicket(ids["A"], "发票", "email"), at(14))
+    crm.change_ticket_status(ChangeTicketStatus(ids["normal"], "in_progress"), at(14 + 2 * HOUR))
+    crm.resolve_ticket(ResolveTicket(ids["normal"], "已补开"), at(14 + 10 * HOUR))
+    crm.rate_ticket(RateTicket(ids["normal"], 5, ""), at(15))
+    ids["high"] = crm.open_ticket(OpenTicket(ids["C"], "报错", "web", priority="high"), at(15))
     return ids
 
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from domain.base import Meta
 from services.application import CrmApplication
+from services.commands import ChangeOwner
 from tests.unit.gateways.http.conftest import auth, open_deal, register_customer
 
 SALES = auth("sales")
@@ -106,7 +107,7 @@ def test_a_concurrent_save_of_the_same_deal_is_409(client: TestClient, crm: CrmA
     def load_then_lose_the_race(aggregate_type: type, aggregate_id: Any) -> Any:
         loaded = load(aggregate_type, aggregate_id)
         monkeypatch.setattr(crm, "get", load)
-        crm.change_owner(aggregate_id, "王伟", Meta(actor="另一位"))
+        crm.change_owner(ChangeOwner(aggregate_id, "王伟"), Meta(actor="另一位"))
         return loaded
 
     monkeypatch.setattr(crm, "get", load_then_lose_the_race)
@@ -117,3 +118,45 @@ def test_a_concurrent_save_of_the_same_deal_is_409(client: TestClient, crm: CrmA
     assert response.status_code == 409 and response.json()["error"].startswith("conflicting write")
     assert crm.event_count() == count + 1  # only the other writer's event
     assert client.get(f"/deals/{deal}", headers=SALES).json()["amount"] == "1000"
+
+
+ADMIN = auth("admin")
+
+
+def _created(client: TestClient, path: str, body: dict[str, Any]) -> str:
+    response = client.post(path, json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _ticket(client: TestClient) -> str:
+    return _created(client, "/tickets", {"customer_id": register_customer(client), "subject": "发票", "channel": "phone"})
+
+
+def _lead(client: TestClient) -> str:
+    return _created(client, "/leads", {"name": "李四", "region": "华南", "industry": "零售", "channel": "web"})
+
+
+def _campaign(client: TestClient) -> str:
+    return _created(client, "/campaigns", {"name": "春季", "channel": "web", "budget": "100"})
+
+
+@pytest.mark.parametrize(("create", "method", "path", "bodies"), [
+    (_ticket, "put", "/tickets/{id}/assignee", ({"assignee": "赵磊"}, {"assignee": "王芳"})),
+    (_lead, "put", "/leads/{id}/owner", ({"owner": "李娜"}, {"owner": "王伟"})),
+    (_campaign, "post", "/campaigns/{id}/costs", ({"amount": "5"}, {"amount": "6"})),
+    (lambda client: "sales", "put", "/pipelines/{id}/stages/proposal/label", ({"label": "报价"}, {"label": "方案"})),
+])
+def test_a_stale_if_match_reaches_the_aggregate_on_routes_without_a_body_version(
+        client: TestClient, crm: CrmApplication, create: Any, method: str, path: str,
+        bodies: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """These routes took the version by a context variable; it is now the application's argument."""
+    url = path.format(id=create(client))
+    version = int(client.request(method, url, json=bodies[0], headers=ADMIN).headers["etag"].strip('"'))
+    count = crm.event_count()
+
+    stale = client.request(method, url, json=bodies[1], headers={**ADMIN, "If-Match": f'"{version - 1}"'})
+    current = client.request(method, url, json=bodies[1], headers={**ADMIN, "If-Match": f'"{version}"'})
+
+    assert stale.status_code == 409 and f"not the expected {version - 1}" in stale.json()["error"]
+    assert current.status_code == 200 and crm.event_count() == count + 1

@@ -5,6 +5,7 @@ from pathlib import Path
 import orjson
 
 from gateways.kafka import asyncapi
+from services.commands import ChangeStage, OpenDeal, RegisterCustomer
 from services.event_envelope import event_data, event_type
 from tests.conftest import at
 from services.application import CrmApplication
@@ -18,9 +19,9 @@ def test_the_committed_document_is_up_to_date() -> None:
 
 
 def test_every_published_event_has_a_message_whose_schema_names_its_fields(crm: CrmApplication) -> None:
-    deal = crm.open_deal("sales", crm.register_customer("张三", "", "华东", "零售", "web", at(0)), "ERP", "1",
-                         "CNY", "李娜", at(1))
-    crm.change_stage(deal, "proposal", "报价", at(2))
+    deal = crm.open_deal(OpenDeal(crm.register_customer(RegisterCustomer("张三", "华东", "零售", "web"), at(0)),
+                                  "ERP", "1", owner="李娜"), at(1))
+    crm.change_stage(ChangeStage(deal, "proposal", "报价"), at(2))
     messages = asyncapi.document()["components"]["messages"]
 
     for _, event in crm.read_log():

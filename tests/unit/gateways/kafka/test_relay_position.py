@@ -6,6 +6,7 @@ import pytest
 
 from gateways.kafka.relay import KafkaRelay, RelayStalled
 from services.application import CrmApplication
+from services.commands import RegisterCustomer
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
@@ -40,7 +41,7 @@ class _Producer:
 
 def test_an_unacknowledged_batch_leaves_the_position_where_it_was(crm: CrmApplication) -> None:
     for day in range(3):
-        crm.register_customer(f"客户{day}", "", "华东", "零售", "web", at(day))
+        crm.register_customer(RegisterCustomer(f"客户{day}", "华东", "零售", "web"), at(day))
     store = ReadModelStore(database_from_url("memory://"))
     producer = _Producer(fail_after=crm.event_count() - 1)
     relay = KafkaRelay(crm, store, producer)  # type: ignore[arg-type]

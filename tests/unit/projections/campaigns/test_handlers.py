@@ -14,6 +14,9 @@ from projections.campaigns import rows
 from projections.campaigns.handlers import CampaignsReadModel
 from projections.tables import Table, micros
 from services.application import CrmApplication
+from services.commands import (AssignLead, CaptureLead, ChangeAmount, CloseCampaign, ContactLead, ConvertLead,
+                               LaunchCampaign, LoseDeal, OpenDeal, PlanCampaign, QualifyLead, RecordCost,
+                               RecordResponse, RegisterCustomer, ReopenDeal, WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -39,9 +42,9 @@ def _micros(days: float) -> int:
 
 
 def test_a_campaign_plan_and_its_statuses_in_order(crm: CrmApplication, written: Any) -> None:
-    w = crm.plan_campaign("春季展会", "event", "10000.50", "CNY", at(0))
-    crm.launch_campaign(w, at(1))
-    crm.close_campaign(w, at(30))
+    w = crm.plan_campaign(PlanCampaign("春季展会", "event", "10000.50"), at(0))
+    crm.launch_campaign(LaunchCampaign(w), at(1))
+    crm.close_campaign(CloseCampaign(w), at(30))
 
     assert written(tables.PLANS) == [rows.PlanRow(str(w), "春季展会", "event", 1000050, "CNY", _micros(0))]
     assert written(tables.STATUSES) == [rows.StatusRow(str(w), 1, _micros(0), "planned"),
@@ -50,16 +53,16 @@ def test_a_campaign_plan_and_its_statuses_in_order(crm: CrmApplication, written:
 
 
 def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplication, written: Any) -> None:
-    w = crm.plan_campaign("春季展会", "event", "10000", "CNY", at(0))
-    crm.launch_campaign(w, at(1))
-    lead = crm.capture_lead("王五", "", "华东", "制造业", "event", at(2), campaign_id=w)
-    crm.record_response(w, "click", at(2), lead_id=lead)
+    w = crm.plan_campaign(PlanCampaign("春季展会", "event", "10000"), at(0))
+    crm.launch_campaign(LaunchCampaign(w), at(1))
+    lead = crm.capture_lead(CaptureLead("王五", "华东", "制造业", "event", campaign_id=w), at(2))
+    crm.record_response(RecordResponse(w, "click", lead_id=lead), at(2))
     assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), None, None, None)]
 
-    crm.assign_lead(lead, "李娜", "manual", at(2))
-    crm.contact_lead(lead, "phone", "", at(2))
-    crm.qualify_lead(lead, "", at(4))
-    customer, _ = crm.convert_lead(lead, "采购", "1000", "CNY", at(5))
+    crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(2))
+    crm.contact_lead(ContactLead(lead, "phone", ""), at(2))
+    crm.qualify_lead(QualifyLead(lead, ""), at(4))
+    customer, _ = crm.convert_lead(ConvertLead(lead, "采购", "1000", "CNY"), at(5))
 
     assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), _micros(4), _micros(5),
                                                   str(customer))]
@@ -67,14 +70,14 @@ def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplicatio
 
 
 def test_a_deal_row_and_its_amounts_wins_losses_and_reopenings(crm: CrmApplication, written: Any) -> None:
-    s = crm.plan_campaign("搜索推广", "search_ads", "5000", "CNY", at(0))
-    crm.record_cost(s, "2000.01", at(3))
-    c = crm.register_customer("赵六", "", "华东", "制造业", "event", at(0))
-    d = crm.open_deal("sales", c, "直购", "300", "CNY", "李娜", at(1), campaign_id=s)
-    crm.change_amount(d, "350", at(2))
-    crm.win_deal(d, at(14))
-    crm.reopen_deal(d, "重新谈判", at(18))
-    crm.lose_deal(d, "预算", at(19))
+    s = crm.plan_campaign(PlanCampaign("搜索推广", "search_ads", "5000"), at(0))
+    crm.record_cost(RecordCost(s, "2000.01"), at(3))
+    c = crm.register_customer(RegisterCustomer("赵六", "华东", "制造业", "event"), at(0))
+    d = crm.open_deal(OpenDeal(c, "直购", "300", owner="李娜", campaign_id=s), at(1))
+    crm.change_amount(ChangeAmount(d, "350"), at(2))
+    crm.win_deal(WinDeal(d), at(14))
+    crm.reopen_deal(ReopenDeal(d, "重新谈判"), at(18))
+    crm.lose_deal(LoseDeal(d, "预算"), at(19))
 
     assert written(tables.COSTS) == [rows.CostRow(str(s), 2, _micros(3), 200001)]
     assert written(tables.CUSTOMERS) == [rows.CustomerRow(str(c), "event", None, _micros(0))]

@@ -11,6 +11,9 @@ from hypothesis import HealthCheck, given, settings
 
 from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport
 from services.application import CrmApplication
+from services.commands import (AssignLead, CaptureLead, ChangeAmount, CloseCampaign, ContactLead, ConvertLead,
+                               LaunchCampaign, OpenDeal, PlanCampaign, QualifyLead, RecordCost, RecordResponse,
+                               RegisterCustomer, ReopenDeal, WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
@@ -24,11 +27,11 @@ Report = Callable[..., CampaignsReport]
 def _lead(crm: CrmApplication, name: str, channel: str, campaign: UUID | None, captured: float,
           qualified: float | None = None) -> UUID:
     """A lead captured on day `captured`, assigned and contacted the same day, qualified on day `qualified`."""
-    lead = crm.capture_lead(name, "", "华东", "制造业", channel, at(captured), campaign_id=campaign)
+    lead = crm.capture_lead(CaptureLead(name, "华东", "制造业", channel, campaign_id=campaign), at(captured))
     if qualified is not None:
-        crm.assign_lead(lead, "李娜", "manual", at(captured))
-        crm.contact_lead(lead, "phone", "", at(captured))
-        crm.qualify_lead(lead, "", at(qualified))
+        crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(captured))
+        crm.contact_lead(ContactLead(lead, "phone", ""), at(captured))
+        crm.qualify_lead(QualifyLead(lead, ""), at(qualified))
     return lead
 
 
@@ -40,44 +43,44 @@ def history(crm: CrmApplication) -> dict[str, UUID]:
     D3 (C3, opened for S, 300, day 14), D5 (C5, from a lead without campaign, 800, day 15),
     D4 (C1, no campaign, 2000, won day 16, reopened day 18), D6 (C2, opened for W, 700, day 16).
     """
-    w = crm.plan_campaign("春季展会", "event", "10000", "CNY", at(0))
-    s = crm.plan_campaign("搜索推广", "search_ads", "5000", "CNY", at(0))
-    c3 = crm.register_customer("赵六", "", "华东", "制造业", "event", at(0))
-    d3 = crm.open_deal("sales", c3, "直购", "300", "CNY", "李娜", at(1), campaign_id=s)
-    crm.launch_campaign(w, at(1))
-    crm.launch_campaign(s, at(1))
+    w = crm.plan_campaign(PlanCampaign("春季展会", "event", "10000"), at(0))
+    s = crm.plan_campaign(PlanCampaign("搜索推广", "search_ads", "5000"), at(0))
+    c3 = crm.register_customer(RegisterCustomer("赵六", "华东", "制造业", "event"), at(0))
+    d3 = crm.open_deal(OpenDeal(c3, "直购", "300", owner="李娜", campaign_id=s), at(1))
+    crm.launch_campaign(LaunchCampaign(w), at(1))
+    crm.launch_campaign(LaunchCampaign(s), at(1))
     l5 = _lead(crm, "孙七", "web", None, captured=1, qualified=2)
-    crm.record_response(s, "click", at(2), lead_id=l5)
-    crm.record_cost(w, "3000", at(2))
+    crm.record_response(RecordResponse(s, "click", lead_id=l5), at(2))
+    crm.record_cost(RecordCost(w, "3000"), at(2))
     l1 = _lead(crm, "王五", "event", w, captured=2, qualified=4)
-    crm.record_response(w, "click", at(2), lead_id=l1)
-    crm.record_cost(s, "2000", at(3))
+    crm.record_response(RecordResponse(w, "click", lead_id=l1), at(2))
+    crm.record_cost(RecordCost(s, "2000"), at(3))
     l2 = _lead(crm, "钱八", "event", w, captured=3, qualified=6)
-    crm.record_response(w, "registration", at(3), lead_id=l2)
+    crm.record_response(RecordResponse(w, "registration", lead_id=l2), at(3))
     l3 = _lead(crm, "周九", "search_ads", s, captured=3)
-    crm.record_response(s, "click", at(3), lead_id=l3)
+    crm.record_response(RecordResponse(s, "click", lead_id=l3), at(3))
     l4 = _lead(crm, "吴十", "search_ads", s, captured=4, qualified=5)
-    c1, d1 = crm.convert_lead(l1, "采购", "1000", "CNY", at(5))
-    c2, d2 = crm.convert_lead(l4, "采购", "500", "CNY", at(7))
-    c5, d5 = crm.convert_lead(l5, "采购", "800", "CNY", at(8))
-    crm.change_amount(d1, "1200", at(8))
-    crm.win_deal(d1, at(10))
-    d4 = crm.open_deal("sales", c1, "增购", "2000", "CNY", "李娜", at(11))
-    crm.win_deal(d2, at(12))
-    crm.record_response(w, "attendance", at(13), customer_id=c3)
-    d6 = crm.open_deal("sales", c2, "续约", "700", "CNY", "李娜", at(13), campaign_id=w)
-    crm.win_deal(d3, at(14))
-    crm.win_deal(d5, at(15))
-    crm.win_deal(d4, at(16))
-    crm.win_deal(d6, at(16))
-    crm.reopen_deal(d4, "重新谈判", at(18))
-    crm.record_response(w, "reply", at(20), customer_id=c2)  # after both of C2's wins
-    crm.record_cost(w, "1000", at(20))
-    crm.close_campaign(w, at(30))
-    a = crm.plan_campaign("秋季展会", "event", "2000", "CNY", at(40))
-    crm.launch_campaign(a, at(41))
-    crm.record_cost(a, "500", at(41))
-    crm.record_response(s, "reply", at(9), customer_id=c1)  # imported late: recorded last, happened on day 9
+    c1, d1 = crm.convert_lead(ConvertLead(l1, "采购", "1000", "CNY"), at(5))
+    c2, d2 = crm.convert_lead(ConvertLead(l4, "采购", "500", "CNY"), at(7))
+    c5, d5 = crm.convert_lead(ConvertLead(l5, "采购", "800", "CNY"), at(8))
+    crm.change_amount(ChangeAmount(d1, "1200"), at(8))
+    crm.win_deal(WinDeal(d1), at(10))
+    d4 = crm.open_deal(OpenDeal(c1, "增购", "2000", owner="李娜"), at(11))
+    crm.win_deal(WinDeal(d2), at(12))
+    crm.record_response(RecordResponse(w, "attendance", c3), at(13))
+    d6 = crm.open_deal(OpenDeal(c2, "续约", "700", owner="李娜", campaign_id=w), at(13))
+    crm.win_deal(WinDeal(d3), at(14))
+    crm.win_deal(WinDeal(d5), at(15))
+    crm.win_deal(WinDeal(d4), at(16))
+    crm.win_deal(WinDeal(d6), at(16))
+    crm.reopen_deal(ReopenDeal(d4, "重新谈判"), at(18))
+    crm.record_response(RecordResponse(w, "reply", c2), at(20))  # after both of C2's wins
+    crm.record_cost(RecordCost(w, "1000"), at(20))
+    crm.close_campaign(CloseCampaign(w), at(30))
+    a = crm.plan_campaign(PlanCampaign("秋季展会", "event", "2000"), at(40))
+    crm.launch_campaign(LaunchCampaign(a), at(41))
+    crm.record_cost(RecordCost(a, "500"), at(41))
+    crm.record_response(RecordResponse(s, "reply", c1), at(9))  # imported late: recorded last, happened on day 9
     return {"w": w, "s": s, "a": a, "c1": c1, "c2": c2, "c3": c3, "c5": c5}
 
 

@@ -17,6 +17,8 @@ from domain.segmentation import OpenDeal, Purchase
 from projections.segments import SegmentsReadModel
 from projections.segments.handlers import _interval_row
 from services.application import CrmApplication
+from services import commands
+from services.commands import LoseDeal, RegisterCustomer, ReopenDeal, WinDeal
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -36,22 +38,22 @@ deals = st.tuples(st.integers(0, 500), st.integers(0, 60), st.sampled_from(["won
 
 def _record(crm: CrmApplication, plan: list[tuple[int, int, str, str, str]]) -> tuple[list[Purchase], list[OpenDeal]]:
     """Save the deals one after the other (their business times out of order); return the facts."""
-    crm.register_customer("大客户", "某公司", "华东", "制造业", "web", at(0), id=CUSTOMER)
+    crm.register_customer(RegisterCustomer("大客户", "华东", "制造业", "web", id=CUSTOMER, company="某公司"), at(0))
     purchases, open_deals = [], []
     for opened, days, fate, amount, pipeline in plan:
-        deal = crm.open_deal(pipeline, CUSTOMER, "项目", amount, "CNY", "李娜", at(opened))
+        deal = crm.open_deal(commands.OpenDeal(CUSTOMER, "项目", amount, pipeline=pipeline, owner="李娜"), at(opened))
         closed = opened + days
         if fate == "open":
             open_deals.append(OpenDeal(at(opened).occurred_at))
             continue
         open_deals.append(OpenDeal(at(opened).occurred_at, at(closed).occurred_at))
         if fate == "lost":
-            crm.lose_deal(deal, "价格", at(closed))
+            crm.lose_deal(LoseDeal(deal, "价格"), at(closed))
             continue
-        crm.win_deal(deal, at(closed))
+        crm.win_deal(WinDeal(deal), at(closed))
         if fate == "rewon":
-            crm.reopen_deal(deal, "追加", at(closed + 3))
-            crm.win_deal(deal, at(closed + 3 + days))
+            crm.reopen_deal(ReopenDeal(deal, "追加"), at(closed + 3))
+            crm.win_deal(WinDeal(deal), at(closed + 3 + days))
             open_deals.append(OpenDeal(at(closed + 3).occurred_at, at(closed + 3 + days).occurred_at))
             purchases.append(Purchase(at(closed).occurred_at, Decimal(amount), "CNY", pipeline,
                                       at(closed + 3).occurred_at))

@@ -10,6 +10,8 @@ import pytest
 
 from projections.segments import Membership, Movement, SegmentQueries, SegmentsReadModel, TierCount, tier_members_sql
 from services.application import CrmApplication
+from services.commands import (ChangeAmount, ForgetCustomer, LogTouch, LoseDeal, OpenDeal, RegisterCustomer, ReopenDeal,
+                               WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
@@ -38,23 +40,24 @@ def history(crm: CrmApplication, live: tuple[ReadModelStore, Projector]) -> None
     undone by reopening the deal, which is then lost; D is forgotten. The read model catches up midway."""
     follower = live[1]
     for customer, channel in ((A, "web"), (B, "event"), (C, "referral"), (D, "social")):
-        crm.register_customer(f"客户{customer.hex[-1]}", "某公司", "华东", "制造业", channel, at(0), id=customer)
+        crm.register_customer(RegisterCustomer(f"客户{customer.hex[-1]}", "华东", "制造业", channel, id=customer,
+                                               company="某公司"), at(0))
     for days, channel in ((1, "phone"), (2, "email"), (3, "phone")):
-        crm.log_touch(A, channel, "outbound", "跟进", at(days))
-    a1 = crm.open_deal("sales", A, "一期", "150000", "CNY", "李娜", at(0))
-    b1 = crm.open_deal("sales", B, "试用", "30000", "CNY", "王伟", at(2))
-    c1 = crm.open_deal("sales", C, "采购", "60000", "CNY", "王伟", at(1))
-    crm.win_deal(c1, at(3))
-    crm.forget_customer(D, at(30))
+        crm.log_touch(LogTouch(A, channel, "outbound", "跟进"), at(days))
+    a1 = crm.open_deal(OpenDeal(A, "一期", "150000", owner="李娜"), at(0))
+    b1 = crm.open_deal(OpenDeal(B, "试用", "30000", owner="王伟"), at(2))
+    c1 = crm.open_deal(OpenDeal(C, "采购", "60000", owner="王伟"), at(1))
+    crm.win_deal(WinDeal(c1), at(3))
+    crm.forget_customer(ForgetCustomer(D), at(30))
     follower.catch_up()
-    a2 = crm.open_deal("sales", A, "二期", "80000", "CNY", "李娜", at(20))
-    crm.win_deal(a2, at(40))
+    a2 = crm.open_deal(OpenDeal(A, "二期", "80000", owner="李娜"), at(20))
+    crm.win_deal(WinDeal(a2), at(40))
     follower.catch_up()
-    crm.change_amount(a1, "250000", at(5))
-    crm.win_deal(a1, at(10))
-    crm.lose_deal(b1, "预算取消", at(6))
-    crm.reopen_deal(c1, "合同撤回", at(50))
-    crm.lose_deal(c1, "选择了竞争对手", at(60))
+    crm.change_amount(ChangeAmount(a1, "250000"), at(5))
+    crm.win_deal(WinDeal(a1), at(10))
+    crm.lose_deal(LoseDeal(b1, "预算取消"), at(6))
+    crm.reopen_deal(ReopenDeal(c1, "合同撤回"), at(50))
+    crm.lose_deal(LoseDeal(c1, "选择了竞争对手"), at(60))
 
 
 @pytest.fixture(params=["read model", "replay"])

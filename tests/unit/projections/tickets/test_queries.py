@@ -9,6 +9,8 @@ import pytest
 from domain.base import Meta
 from projections.tickets import Satisfaction, TicketQueries, TicketReport, TicketsReadModel
 from services.application import CrmApplication
+from services.commands import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenDeal, OpenTicket, RateTicket,
+                               RegisterCustomer, ReopenTicket, ResolveTicket, WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
@@ -35,32 +37,32 @@ def history(crm: CrmApplication) -> dict[str, UUID]:
     in 36 h (late), rated 2, reopened at h80, resolved again at h90 (66 h after opening) and rated 4.
     K3 is resolved directly in 2 h and rated 4. K4 (opened h96) is never touched.
     """
-    a = crm.register_customer("张三", "某公司", "华东", "制造业", "web", h(0))
-    b = crm.register_customer("李四", "另一公司", "华南", "零售", "event", h(0))
-    deal_a = crm.open_deal("sales", a, "增购", "100", "CNY", "李娜", h(0))
-    deal_b = crm.open_deal("sales", b, "首单", "100", "CNY", "李娜", h(0))
-    crm.win_deal(deal_b, h(40))
-    k1 = crm.open_ticket(a, "系统登录失败", "urgent", "phone", h(24))
-    k2 = crm.open_ticket(a, "发票开具问题", "high", "email", h(24))
-    crm.assign_ticket(k1, "赵磊", h(24))
-    crm.change_ticket_status(k1, "in_progress", h(24.5))
-    crm.resolve_ticket(k1, "已远程协助处理", h(30))
-    crm.rate_ticket(k1, 5, "很及时", h(36))
-    crm.close_ticket(k1, h(40))
-    crm.assign_ticket(k2, "吴艳", h(25))
-    crm.change_ticket_status(k2, "in_progress", h(29))
-    crm.resolve_ticket(k2, "已重开发票", h(60))
-    crm.rate_ticket(k2, 2, "太慢", h(70))
-    crm.reopen_ticket(k2, "问题再次出现", h(80))
-    crm.change_ticket_status(k2, "in_progress", h(81))
-    crm.resolve_ticket(k2, "已更正抬头", h(90))
-    crm.rate_ticket(k2, 4, "", h(100))
-    k3 = crm.open_ticket(b, "需要培训支持", "normal", "web", h(48))
-    crm.assign_ticket(k3, "周涛", h(48))
-    crm.resolve_ticket(k3, "已安排培训", h(50))
-    crm.rate_ticket(k3, 4, "", h(52))
-    k4 = crm.open_ticket(b, "续费流程咨询", "low", "email", h(96))
-    crm.win_deal(deal_a, h(120))
+    a = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="某公司"), h(0))
+    b = crm.register_customer(RegisterCustomer("李四", "华南", "零售", "event", company="另一公司"), h(0))
+    deal_a = crm.open_deal(OpenDeal(a, "增购", "100", owner="李娜"), h(0))
+    deal_b = crm.open_deal(OpenDeal(b, "首单", "100", owner="李娜"), h(0))
+    crm.win_deal(WinDeal(deal_b), h(40))
+    k1 = crm.open_ticket(OpenTicket(a, "系统登录失败", "phone", priority="urgent"), h(24))
+    k2 = crm.open_ticket(OpenTicket(a, "发票开具问题", "email", priority="high"), h(24))
+    crm.assign_ticket(AssignTicket(k1, "赵磊"), h(24))
+    crm.change_ticket_status(ChangeTicketStatus(k1, "in_progress"), h(24.5))
+    crm.resolve_ticket(ResolveTicket(k1, "已远程协助处理"), h(30))
+    crm.rate_ticket(RateTicket(k1, 5, "很及时"), h(36))
+    crm.close_ticket(CloseTicket(k1), h(40))
+    crm.assign_ticket(AssignTicket(k2, "吴艳"), h(25))
+    crm.change_ticket_status(ChangeTicketStatus(k2, "in_progress"), h(29))
+    crm.resolve_ticket(ResolveTicket(k2, "已重开发票"), h(60))
+    crm.rate_ticket(RateTicket(k2, 2, "太慢"), h(70))
+    crm.reopen_ticket(ReopenTicket(k2, "问题再次出现"), h(80))
+    crm.change_ticket_status(ChangeTicketStatus(k2, "in_progress"), h(81))
+    crm.resolve_ticket(ResolveTicket(k2, "已更正抬头"), h(90))
+    crm.rate_ticket(RateTicket(k2, 4, ""), h(100))
+    k3 = crm.open_ticket(OpenTicket(b, "需要培训支持", "web"), h(48))
+    crm.assign_ticket(AssignTicket(k3, "周涛"), h(48))
+    crm.resolve_ticket(ResolveTicket(k3, "已安排培训"), h(50))
+    crm.rate_ticket(RateTicket(k3, 4, ""), h(52))
+    k4 = crm.open_ticket(OpenTicket(b, "续费流程咨询", "email", priority="low"), h(96))
+    crm.win_deal(WinDeal(deal_a), h(120))
     return {"a": a, "b": b, "k1": k1, "k2": k2, "k3": k3, "k4": k4}
 
 

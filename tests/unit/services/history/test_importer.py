@@ -15,6 +15,9 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import export_history, import_history
+from services.commands import (AssignLead, CaptureLead, ChangeConsent, ChangeStage, ContactLead, ConvertLead,
+                               LaunchCampaign, OpenTicket, PlanCampaign, QualifyLead, RateTicket, RecordResponse,
+                               ResolveTicket, WinDeal)
 from services.application import CrmApplication
 from services.history import event_lines, exporter, importer
 from services.settings import database_from_url
@@ -33,20 +36,21 @@ def source(tmp_path: Path) -> Iterator[CrmApplication]:
     """A log touching every kind of field: Chinese text, Decimal, date, bool, int, optional UUID, stage lists."""
     crm = _app(tmp_path / "source.db")
     crm.ensure_default_pipelines(at(-30, "setup"))
-    campaign = crm.plan_campaign("春季新品发布会", "event", "12345.67", "CNY", at(0))
-    crm.launch_campaign(campaign, at(0.5))
-    lead = crm.capture_lead("王芳", "杭州云启科技有限公司", "华东", "互联网", "event", at(1))
-    crm.record_response(campaign, "registration", at(1), lead_id=lead)
-    crm.assign_lead(lead, "李娜", "round_robin", at(1.5))
-    crm.contact_lead(lead, "phone", "首次沟通，了解需求", at(2))
-    crm.qualify_lead(lead, "预算明确", at(3))
-    customer, deal = crm.convert_lead(lead, "云服务采购", "80000.50", "CNY", at(4), expected_close=date(2026, 6, 30))
-    crm.change_consent(customer, True, at(4.5))
-    crm.change_stage(deal, "first_contact", "客户回电，约了演示", at(5))
-    crm.win_deal(deal, at(6), note="回款计划已确认")
-    ticket = crm.open_ticket(customer, "系统登录失败", "high", "phone", at(7))
-    crm.resolve_ticket(ticket, "已远程协助处理", at(8))
-    crm.rate_ticket(ticket, 5, "服务很及时", at(9))
+    campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67"), at(0))
+    crm.launch_campaign(LaunchCampaign(campaign), at(0.5))
+    lead = crm.capture_lead(CaptureLead("王芳", "华东", "互联网", "event", company="杭州云启科技有限公司"), at(1))
+    crm.record_response(RecordResponse(campaign, "registration", lead_id=lead), at(1))
+    crm.assign_lead(AssignLead(lead, "李娜", "round_robin"), at(1.5))
+    crm.contact_lead(ContactLead(lead, "phone", "首次沟通，了解需求"), at(2))
+    crm.qualify_lead(QualifyLead(lead, "预算明确"), at(3))
+    customer, deal = crm.convert_lead(ConvertLead(lead, "云服务采购", "80000.50", "CNY",
+                                                  expected_close=date(2026, 6, 30)), at(4))
+    crm.change_consent(ChangeConsent(customer, True), at(4.5))
+    crm.change_stage(ChangeStage(deal, "first_contact", "客户回电，约了演示"), at(5))
+    crm.win_deal(WinDeal(deal, "回款计划已确认"), at(6))
+    ticket = crm.open_ticket(OpenTicket(customer, "系统登录失败", "phone", priority="high"), at(7))
+    crm.resolve_ticket(ResolveTicket(ticket, "已远程协助处理"), at(8))
+    crm.rate_ticket(RateTicket(ticket, 5, "服务很及时"), at(9))
     yield crm
     crm.close()
 

@@ -14,6 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from gateways.cli.import_commands import import_history as import_command
+from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, LaunchCampaign, LogTouch,
+                               PlanCampaign, QualifyLead, WinDeal)
 from services.application import CrmApplication
 from services.history import exporter, importer
 from services.settings import database_from_url
@@ -29,16 +31,16 @@ def _app(path: Path) -> CrmApplication:
 def record_sale(crm: CrmApplication) -> None:
     """Pipelines, a campaign, a lead converted into a customer and a deal that is won, and a touch."""
     crm.ensure_default_pipelines(at(-30, "setup"))
-    campaign = crm.plan_campaign("春季新品发布会", "event", "12345.67", "CNY", at(0))
-    crm.launch_campaign(campaign, at(0.5))
-    lead = crm.capture_lead("王芳", "杭州云启科技有限公司", "华东", "互联网", "event", at(1), campaign_id=campaign)
-    crm.assign_lead(lead, "李娜", "round_robin", at(1.5))
-    crm.contact_lead(lead, "phone", "首次沟通", at(2))
-    crm.qualify_lead(lead, "预算明确", at(3))
-    customer, deal = crm.convert_lead(lead, "云服务采购", "80000.50", "CNY", at(4))
-    crm.change_stage(deal, "first_contact", "约了演示", at(5))
-    crm.win_deal(deal, at(6))
-    crm.log_touch(customer, "phone", "outbound", "回访", at(7))
+    campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67"), at(0))
+    crm.launch_campaign(LaunchCampaign(campaign), at(0.5))
+    lead = crm.capture_lead(CaptureLead("王芳", "华东", "互联网", "event", company="杭州云启科技有限公司", campaign_id=campaign), at(1))
+    crm.assign_lead(AssignLead(lead, "李娜", "round_robin"), at(1.5))
+    crm.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(2))
+    crm.qualify_lead(QualifyLead(lead, "预算明确"), at(3))
+    customer, deal = crm.convert_lead(ConvertLead(lead, "云服务采购", "80000.50", "CNY"), at(4))
+    crm.change_stage(ChangeStage(deal, "first_contact", "约了演示"), at(5))
+    crm.win_deal(WinDeal(deal), at(6))
+    crm.log_touch(LogTouch(customer, "phone", "outbound", "回访"), at(7))
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from domain.lead import Lead
 from gateways.cli.main import app as cli
 from gateways.kafka.cloudevents import encode
 from services.application import CrmApplication
+from services.commands import (AssignLead, CaptureLead, ChangeContactDetails, ContactLead, ConvertLead, ForgetCustomer,
+                               LogTouch, QualifyLead, RegisterCustomer, WinDeal)
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -34,14 +36,14 @@ def crm_file(tmp_path: Path) -> CrmApplication:
 
 def _person(app: CrmApplication) -> tuple[UUID, UUID, UUID]:
     """A lead captured with a name and phone, converted; then a touch and new contact details."""
-    lead = app.capture_lead(PERSONAL[0], "杭州云启科技", "华东", "互联网", "web", at(0), contact=PERSONAL[2])
-    app.assign_lead(lead, "李娜", "manual", at(1))
-    app.contact_lead(lead, "phone", "首次沟通", at(1))
-    app.qualify_lead(lead, "预算明确", at(2))
-    customer, deal = app.convert_lead(lead, "云服务", "80000", "CNY", at(3), phone=PERSONAL[2])
-    app.log_touch(customer, "visit", "outbound", PERSONAL[3], at(4))
-    app.change_contact_details(customer, PERSONAL[1], PERSONAL[2], at(5))
-    app.win_deal(deal, at(6))
+    lead = app.capture_lead(CaptureLead(PERSONAL[0], "华东", "互联网", "web", company="杭州云启科技", contact=PERSONAL[2]), at(0))
+    app.assign_lead(AssignLead(lead, "李娜", "manual"), at(1))
+    app.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(1))
+    app.qualify_lead(QualifyLead(lead, "预算明确"), at(2))
+    customer, deal = app.convert_lead(ConvertLead(lead, "云服务", "80000", "CNY", phone=PERSONAL[2]), at(3))
+    app.log_touch(LogTouch(customer, "visit", "outbound", PERSONAL[3]), at(4))
+    app.change_contact_details(ChangeContactDetails(customer, PERSONAL[1], PERSONAL[2]), at(5))
+    app.win_deal(WinDeal(deal), at(6))
     return lead, customer, deal
 
 
@@ -76,7 +78,7 @@ def test_forgetting_makes_the_data_unreadable_everywhere_but_keeps_every_count(c
     projector_for(crm_file, store).catch_up()
     before = summaries(crm_file, store, at(30).occurred_at)
 
-    crm_file.forget_customer(customer, at(10, "dpo"))
+    crm_file.forget_customer(ForgetCustomer(customer), at(10, "dpo"))
     projector_for(crm_file, store).catch_up()
     after = summaries(crm_file, store, at(30).occurred_at)
 
@@ -101,7 +103,7 @@ def test_a_rebuild_after_forgetting_equals_the_incremental_read_models(crm_file:
     store = ReadModelStore(crm_file.database)
     projector = projector_for(crm_file, store)
     projector.catch_up()
-    crm_file.forget_customer(customer, at(10, "dpo"))
+    crm_file.forget_customer(ForgetCustomer(customer), at(10, "dpo"))
     projector.catch_up()
     incremental = summaries(crm_file, store, at(30).occurred_at)
 
@@ -113,19 +115,20 @@ def test_a_rebuild_after_forgetting_equals_the_incremental_read_models(crm_file:
 
 def test_other_people_are_not_affected(crm_file: CrmApplication) -> None:
     _, customer, _ = _person(crm_file)
-    other = crm_file.register_customer("李雷", "", "华北", "教育", "event", at(0), email="lilei@example.com")
+    other = crm_file.register_customer(RegisterCustomer("李雷", "华北", "教育", "event",
+                                                        email="lilei@example.com"), at(0))
 
-    crm_file.forget_customer(customer, at(10, "dpo"))
+    crm_file.forget_customer(ForgetCustomer(customer), at(10, "dpo"))
 
     assert crm_file.get(Customer, other).email == "lilei@example.com"
 
 
 def test_forgetting_twice_is_refused(crm_file: CrmApplication) -> None:
     _, customer, _ = _person(crm_file)
-    crm_file.forget_customer(customer, at(10, "dpo"))
+    crm_file.forget_customer(ForgetCustomer(customer), at(10, "dpo"))
 
     with pytest.raises(DomainError, match="has been forgotten"):
-        crm_file.forget_customer(customer, at(11, "dpo"))
+        crm_file.forget_customer(ForgetCustomer(customer), at(11, "dpo"))
 
 
 def test_crm_customer_forget(crm_file: CrmApplication, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,7 +156,7 @@ def test_personal_text_survives_copies_with_its_seal(crm_file: CrmApplication) -
 def test_events_read_in_a_batch_open_as_they_do_one_by_one_and_create_no_key(crm_file: CrmApplication) -> None:
     _, customer, _ = _person(crm_file)
     _person(crm_file)
-    crm_file.forget_customer(customer, at(7))
+    crm_file.forget_customer(ForgetCustomer(customer), at(7))
     stored = crm_file.recorder.select_notifications(1, 100)
     keys = crm_file.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys")
 
@@ -183,7 +186,7 @@ def test_after_forgetting_no_string_of_the_person_is_in_the_database_file_export
         other = record_someone_else(crm)
         store = ReadModelStore(database)
         projector_for(crm, store).catch_up()
-        crm.forget_customer(UUID(ids["customer"]), at(20, "dpo"))
+        crm.forget_customer(ForgetCustomer(UUID(ids["customer"])), at(20, "dpo"))
         projector_for(crm, store).catch_up()
         answers = [client.get(path, headers=auth("admin")).text for path in (
             f"/customers/{ids['customer']}", f"/customers/{ids['customer']}/timeline", f"/leads/{ids['lead']}",
@@ -219,7 +222,7 @@ def test_an_imported_persons_deals_and_tickets_are_forgotten_with_them(tmp_path:
     target = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'target.db'}"))
     importer.import_history(target, tmp_path / "history.jsonl", batch=batch)
 
-    target.forget_customer(ids["customer"], at(20, "dpo"))
+    target.forget_customer(ForgetCustomer(ids["customer"]), at(20, "dpo"))
 
     fresh = CrmApplication(target.database)
     texts = orjson.dumps([vars(e) for _, e in fresh.read_log()], default=str)

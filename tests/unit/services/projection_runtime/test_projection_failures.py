@@ -18,6 +18,7 @@ from gateways.cli.main import app as cli
 from gateways.http.app import create_app
 from gateways.http.tokens import Principal, TokenRegistry, hash_token
 from services.application import CrmApplication
+from services.commands import CaptureLead
 from services.projection_runtime.projector import ReadModelStopped
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
@@ -62,7 +63,7 @@ def store(app: CrmApplication) -> Iterator[ReadModelStore]:
 def test_an_unappliable_event_stops_that_read_model_with_a_clear_error_and_the_others_go_on(app, store) -> None:
     lead = write_unappliable_event(app)
     bad = app.event_count()
-    app.capture_lead("张伟", "北京数联", "华北", "制造", "web", at(8))  # recorded after the bad event
+    app.capture_lead(CaptureLead("张伟", "华北", "制造", "web", company="北京数联"), at(8))  # recorded after the bad event
 
     projector_for(app, store).catch_up(strict=False)
 
@@ -90,7 +91,8 @@ def test_compensating_events_and_resume_with_skip_let_it_go_on_as_a_rebuild_woul
     write_unappliable_event(app)
     projector = projector_for(app, store)
     projector.catch_up(strict=False)
-    app.capture_lead("王芳", "杭州云启科技有限公司", "华东", "互联网", "web", at(2))  # compensating: the lead, captured
+    app.capture_lead(CaptureLead("王芳", "华东", "互联网", "web", company="杭州云启科技有限公司"),
+                     at(2))  # compensating: the lead, captured
 
     assert projector.resume("funnel", skip=False) is not None  # a retry without a fix stops it again
     projector.catch_up(strict=False)

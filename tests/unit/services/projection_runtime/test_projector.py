@@ -11,6 +11,7 @@ from projections.read_model import Rows
 from projections.funnel import FunnelReadModel
 from projections.tables import Table
 from services.application import CrmApplication
+from services.commands import ChangeStage, LogTouch, OpenDeal, RegisterCustomer, WinDeal
 from services.projection_runtime.projector import ProjectionRace, Projector
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
@@ -26,8 +27,8 @@ def sqlite_app(tmp_path: Path) -> CrmApplication:
 
 
 def _won_deal(app: CrmApplication, day: int) -> None:
-    customer = app.register_customer(f"客户{day}", "", "华东", "零售", "web", at(day))
-    app.win_deal(app.open_deal("sales", customer, "ERP", "100", "CNY", "李娜", at(day)), at(day + 1))
+    customer = app.register_customer(RegisterCustomer(f"客户{day}", "华东", "零售", "web"), at(day))
+    app.win_deal(WinDeal(app.open_deal(OpenDeal(customer, "ERP", "100", owner="李娜"), at(day))), at(day + 1))
 
 
 def _won(store: ReadModelStore) -> int:
@@ -98,11 +99,11 @@ def test_the_follower_keeps_the_read_models_current(sqlite_app: CrmApplication) 
 
 def test_projectors_taking_turns_leave_what_one_rebuild_leaves(sqlite_app: CrmApplication) -> None:
     """Each keeps rows from its last batch; once the other has moved the positions, it must read them afresh."""
-    customer = sqlite_app.register_customer("王芳", "", "华南", "制造", "web", at(0))
-    deal = sqlite_app.open_deal("sales", customer, "MES", "500", "CNY", "李娜", at(0))
+    customer = sqlite_app.register_customer(RegisterCustomer("王芳", "华南", "制造", "web"), at(0))
+    deal = sqlite_app.open_deal(OpenDeal(customer, "MES", "500", owner="李娜"), at(0))
     for day, stage in enumerate(("first_contact", "needs_analysis", "proposal", "negotiation"), start=1):
-        sqlite_app.change_stage(deal, stage, "", at(day))
-        sqlite_app.log_touch(customer, "phone", "outbound", "跟进", at(day))
+        sqlite_app.change_stage(ChangeStage(deal, stage, ""), at(day))
+        sqlite_app.log_touch(LogTouch(customer, "phone", "outbound", "跟进"), at(day))
     store = ReadModelStore(sqlite_app.database)
     projectors = [projector_for(sqlite_app, ReadModelStore(sqlite_app.database)) for _ in range(2)]
     turn = 0

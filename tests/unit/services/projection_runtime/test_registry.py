@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from gateways.cli.main import app as cli
 from gateways.http.app import create_app
 from services.application import CrmApplication
+from services.commands import OpenDeal, RegisterCustomer, WinDeal
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -29,8 +30,8 @@ def url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
     crm = CrmApplication(database_from_url(url))
     crm.ensure_default_pipelines(at(-30, "setup"))
-    customer = crm.register_customer("张三", "华为", "华东", "制造业", "web", at(0))
-    crm.win_deal(crm.open_deal("sales", customer, "增购", "300000", "CNY", "李娜", at(1)), at(2))
+    customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="华为"), at(0))
+    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(customer, "增购", "300000", owner="李娜"), at(1))), at(2))
     crm.close()
     return url
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from services.application import CrmApplication
+from services.commands import RegisterCustomer
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -14,7 +15,7 @@ from tests.conftest import at
 def test_stored_events_cannot_be_changed_or_removed(tmp_path: Path, statement: str) -> None:
     path = tmp_path / "crm.db"
     app = CrmApplication(database_from_url(f"sqlite:///{path}"))
-    app.register_customer("张三", "", "华东", "零售", "web", at(0))
+    app.register_customer(RegisterCustomer("张三", "华东", "零售", "web"), at(0))
     app.close()
 
     connection = sqlite3.connect(path)

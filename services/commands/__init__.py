@@ -1,0 +1,29 @@
+"""The commands of the CRM, each defined once as a typed object: what HTTP, Kafka inbound, the CLI, imports
+and tests send, and what `CrmApplication.handle` runs.
+
+One module per aggregate; a new command goes next to its siblings, gets a handler in services/application.py
+(`@handles(TheCommand)`) and, if it is offered over HTTP, a route whose body is `body_of(TheCommand)`.
+"""
+
+from services.commands.base import Change, Command, Creation
+from services.commands.campaigns import (CampaignChange, CloseCampaign, LaunchCampaign, PlanCampaign, RecordCost,
+                                         RecordResponse)
+from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDetails, CustomerChange, ForgetCustomer,
+                                         LogTouch, RegisterCustomer, RemoveTag)
+from services.commands.deals import (ChangeAmount, ChangeOwner, ChangeStage, DealChange, LoseDeal, OpenDeal, ReopenDeal,
+                                     WinDeal)
+from services.commands.leads import (AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, LeadChange,
+                                     QualifyLead)
+from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
+from services.commands.tickets import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
+                                       RecordCustomerReply, ReopenTicket, ResolveTicket, TicketChange)
+
+__all__ = [
+    "AddTag", "AssignLead", "AssignTicket", "CampaignChange", "CaptureLead", "Change", "ChangeAmount",
+    "ChangeConsent", "ChangeContactDetails", "ChangeOwner", "ChangeStage", "ChangeTicketStatus", "CloseCampaign",
+    "CloseTicket", "Command", "ContactLead", "ConvertLead", "Creation", "CustomerChange", "DealChange",
+    "DefinePipeline", "DisqualifyLead", "ForgetCustomer", "InsertStage", "LaunchCampaign", "LeadChange",
+    "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",
+    "RateTicket", "RecordCost", "RecordCustomerReply", "RecordResponse", "RegisterCustomer", "RemoveTag",
+    "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
+]

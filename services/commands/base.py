@@ -1,0 +1,51 @@
+"""What every command is: plain, frozen, typed data; a change also names its aggregate and the version the
+caller saw.
+
+Frozen dataclasses, not pydantic models: a command is built by code that has already checked its input
+(the HTTP body, derived from the command, with its refusals worded as before; the Kafka message with its
+own sentences; the CLI's arguments), so checking again here would only add a second, differently worded
+refusal. The domain still enforces every business rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+from uuid import UUID
+
+from domain.base import CrmAggregate
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request to record something; the application's `handle` runs it."""
+
+    @classmethod
+    def own_fields(cls) -> tuple[str, ...]:
+        """The fields a caller sends, in order: all but the envelope (a creation's chosen `id`; a change's
+        address and `expected_version`, which come from the URL and If-Match)."""
+        envelope = {"id", "expected_version", getattr(cls, "address", "")}
+        return tuple(f.name for f in fields(cls) if f.name not in envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class Creation(Command):
+    """A command that creates an aggregate; `id` lets an import or a test choose it (default: a new one)."""
+
+    id: UUID | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Command):
+    """A command on an existing aggregate, refused if it is not at `expected_version` (when given).
+
+    The version travels in the command from If-Match (or the body's `expected_version`) to the check
+    before the aggregate is changed: one explicit path, no ambient state."""
+
+    aggregate: ClassVar[type[CrmAggregate]]
+    address: ClassVar[str]  # the field holding the aggregate's id, named by each aggregate's base
+    expected_version: int | None = field(default=None, kw_only=True)
+
+    @property
+    def aggregate_id(self) -> UUID:
+        return getattr(self, self.address)  # type: ignore[no-any-return]

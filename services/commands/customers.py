@@ -1,0 +1,71 @@
+"""Commands on customers: register, contact details, touches, tags, consent, forget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from uuid import UUID
+
+from pydantic import StrictBool
+
+from domain.customer import Customer
+from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
+from services.commands.base import Change, Creation
+from services.commands.fields import Email, Label, Name, Phone, Tag, Text
+
+
+@dataclass(frozen=True, slots=True)
+class NewParty(Creation):
+    """Who a new customer or lead is: the fields both have (a converted lead's become its customer's)."""
+
+    name: Name
+    company: Label = field(default="", kw_only=True)
+    region: Name
+    industry: Name
+    channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCustomer(NewParty):
+    email: Email = field(default="", kw_only=True)
+    phone: Phone = field(default="", kw_only=True)
+    campaign_id: UUID | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerChange(Change):
+    aggregate, address = Customer, "customer_id"
+    customer_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeContactDetails(CustomerChange):
+    email: Email
+    phone: Phone
+
+
+@dataclass(frozen=True, slots=True)
+class LogTouch(CustomerChange):
+    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
+    direction: Literal[TOUCH_DIRECTIONS]  # type: ignore[valid-type]
+    summary: Text
+
+
+@dataclass(frozen=True, slots=True)
+class AddTag(CustomerChange):
+    tag: Tag
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTag(CustomerChange):
+    tag: Tag
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeConsent(CustomerChange):
+    marketing: StrictBool
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetCustomer(CustomerChange):
+    """Erase the customer's personal data everywhere (their keys and those of their leads and records)."""
