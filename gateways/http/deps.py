@@ -22,9 +22,11 @@ from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Fre
 from services.storage.read_model_store import ReadModelStore
 
 WAIT_RETRY_AFTER = "1"  # seconds: a running projector applies a write in well under that
+LAST_POSITION = 2**63 - 1  # a log position is a BIGINT: a larger one is refused (422), never sent to SQL (500)
 WaitForPosition = Annotated[int | None, Query(
-    ge=1, description=f"Answer once the read models have applied this log position (the `X-Log-Position` of "
-                      f"your write), waiting at most {LONGEST_WAIT:.0f} s; else 503 with Retry-After.")]
+    ge=1, le=LAST_POSITION,
+    description=f"Answer once the read models have applied this log position (the `X-Log-Position` of your "
+                f"write), waiting at most {LONGEST_WAIT:.0f} s; else 503 with Retry-After.")]
 
 
 async def crm(request: Request) -> CrmApplication:

@@ -133,7 +133,8 @@ def fuzzed(postgres_url: str) -> Iterator[Fuzzed]:
         try:
             crm.ensure_default_pipelines(at(-30, "setup"))
             SEEDED.update(seed(crm))
-            with running_api(crm.database, {TOKEN: ("管理员", "admin")}) as base, requests.Session() as session:
+            with (running_api(crm.database, {TOKEN: ("管理员", "admin")}, follow_log=True) as base,  # as `crm serve`
+                  requests.Session() as session):
                 yield Fuzzed(base, crm, session)
         finally:
             SEEDED.clear()

@@ -40,12 +40,13 @@ def write_tokens_file(folder: Path, tokens: dict[str, tuple[str, str]]) -> Path:
 
 
 @contextmanager
-def running_api(database: Database, tokens: dict[str, tuple[str, str]]) -> Iterator[str]:
-    """Serve the API on 127.0.0.1 (tokens: token → (name, role)); yields its base URL, stops it after."""
+def running_api(database: Database, tokens: dict[str, tuple[str, str]], follow_log: bool = False) -> Iterator[str]:
+    """Serve the API on 127.0.0.1 (tokens: token → (name, role)); yields its base URL, stops it after.
+    `follow_log`: with its projector in the background, as `crm serve` runs it."""
     with tempfile.TemporaryDirectory() as folder:
         tokens_file = write_tokens_file(Path(folder), tokens)
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(database, TokenRegistry.from_file(tokens_file)),
+        server = uvicorn.Server(uvicorn.Config(create_app(database, TokenRegistry.from_file(tokens_file), follow_log),
                                                host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -71,6 +71,8 @@ def test_a_position_the_log_does_not_have_is_refused_at_once(client: TestClient)
     response = client.get("/segments", params={"wait_for_position": 10**9}, headers=auth("analyst"))
 
     assert response.status_code == 422 and "there is no position 1000000000" in response.json()["error"]
+    beyond_bigint = client.get("/segments", params={"wait_for_position": 2**64}, headers=auth("analyst"))
+    assert beyond_bigint.status_code == 422  # found by the fuzz test: it was a 500 from the database
 
 
 def test_the_serve_projector_makes_a_write_readable_without_a_query_writing(tmp_path: Path) -> None:
