@@ -12,7 +12,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
-from domain.pipeline import Pipeline, stage_index
+from domain.pipeline import LOST, WON, Pipeline, stage_index
 from services.history.rules.facts import pipeline_key
 from services.history.rules.lifecycle import Engine, Rule, require_same
 from services.history.rules.tracked import Tracked
@@ -65,7 +65,7 @@ RULES: dict[type, Rule] = {
     Deal.Opened: _opened,
     Deal.StageChanged: _stage_changed,
     Deal.AmountChanged: _amount_changed,
-    Deal.Won: _closed("win it", "won"),
-    Deal.Lost: _closed("lose it", "lost"),
+    Deal.Won: _closed("win it", WON),
+    Deal.Lost: _closed("lose it", LOST),
     Deal.Reopened: _reopened,
 }

@@ -70,7 +70,7 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Deal.Reopened: {"reason": _text("reopen reason")},
     Campaign.Planned: {"name": _text("campaign name"), "channel": _choice(ACQUISITION_CHANNELS, "campaign channel"),
                        "budget": _amount("budget"), "currency": money.currency},
-    Campaign.CostRecorded: {"amount": lambda value: campaign_rules.require_cost(money.amount(value, "cost"))},
+    Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
                     "channel": _choice(TOUCH_CHANNELS, "channel")},

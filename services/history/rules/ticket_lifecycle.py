@@ -15,7 +15,7 @@ from services.history.rules.tracked import Tracked
 
 def _opened(rules: Engine, ticket: Tracked, customer_id: int) -> None:
     rules.refer("customer_id", Customer, customer_id)
-    ticket.status = "open"
+    ticket.status = ticket_rules.OPEN
 
 
 def _working(action: str, status: str | None = None) -> Callable[..., None]:
@@ -42,7 +42,7 @@ def _rated(rules: Engine, ticket: Tracked) -> None:
 
 def _reopened(rules: Engine, ticket: Tracked) -> None:
     ticket_rules.require_reopenable(ticket.status)
-    ticket.status, ticket.rated = "open", False
+    ticket.status, ticket.rated = ticket_rules.OPEN, False
 
 
 def _closed(rules: Engine, ticket: Tracked) -> None:
