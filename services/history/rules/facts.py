@@ -44,10 +44,11 @@ FACTS: dict[type, tuple[str, ...]] = {
 Facts = tuple[str, int, int, int, tuple[Any, ...]]
 REFERENCES = frozenset({"customer_id", "lead_id", "campaign_id", "deal_id"})
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)  # built once: building it takes ≈ 1 µs, a third of a line's field checks
 
 
 def micros(instant: datetime) -> int:
-    return (instant - EPOCH) // timedelta(microseconds=1)
+    return (instant - EPOCH) // MICROSECOND
 
 
 def instant_of(micros: int) -> datetime:

@@ -2,7 +2,8 @@
 `Waiting`.
 
 `Tracked` holds only the few values the lifecycle rules read, under the aggregate's own attribute names
-(status, stage, pipeline, owner, …), in slots: ≈ 350 bytes per aggregate instead of an aggregate object.
+(status, stage, pipeline, owner, …), in slots: with its key in the engine's dict ≈ 240 bytes per aggregate
+(measured with tracemalloc on the demo history), instead of an aggregate object.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Tracked:
         self.kind, self.version, self.last, self.logged = kind, version, last, logged
         self.status = self.stage = self.pipeline = self.owner = None
         self.contacted = self.rated = self.forgotten = False
-        self.stages: list[str] = []
+        self.stages: list[str] | tuple[str, ...] = ()  # a pipeline's get a list: an empty one is 56 bytes
 
     @classmethod
     def of(cls, aggregate: CrmAggregate) -> Tracked:

@@ -158,6 +158,18 @@ def test_a_reference_to_an_aggregate_of_another_kind_is_refused(history, target,
     assert message.startswith(f"line {opened + 1}:") and "is a lead, not a customer" in message
 
 
+def test_a_forward_reference_to_an_aggregate_of_another_kind_is_refused_when_that_one_is_created(
+        history, target, tmp_path) -> None:
+    converted = _index(history, "crm.Lead.Converted")  # names its customer and deal before they are created
+    customer = history[converted]["data"]["customer_id"]
+    history[converted]["data"]["deal_id"] = customer
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", history))
+
+    assert message == (f"line {converted + 1}: crm.Lead.Converted of {history[converted]['subject']}, "
+                       f"field 'deal_id': {customer} is a customer, not a deal")
+
+
 def test_a_reference_that_never_resolves_is_named_before_a_later_bad_line(history, target, tmp_path) -> None:
     converted = _index(history, "crm.Lead.Converted")  # names its customer and deal before they are created
     history[converted]["data"]["deal_id"] = str(uuid4())
