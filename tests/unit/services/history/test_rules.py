@@ -180,6 +180,17 @@ def test_a_reference_that_never_resolves_is_named_before_a_later_bad_line(histor
     assert message.startswith(f"line {converted + 1}: crm.Lead.Converted") and "field 'deal_id': no deal" in message
 
 
+@pytest.mark.parametrize("batch", [3, 100])
+def test_a_bad_line_is_named_when_an_earlier_line_waits_for_a_creation_after_it_in_the_same_chunk(
+        history, target, tmp_path, batch) -> None:
+    registered = _index(history, "crm.Customer.Registered")  # after the lead's Converted, before the deal's Opened
+    history[registered]["data"]["channel"] = "fax"
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", history), batch=batch)
+
+    assert message.startswith(f"line {registered + 1}: crm.Customer.Registered") and "field 'channel'" in message
+
+
 def test_a_bad_creation_is_named_rather_than_the_lines_that_waited_for_it(history, target, tmp_path) -> None:
     opened = _index(history, "crm.Deal.Opened")  # after the lead's Converted, which names the deal
     history[opened]["data"]["stage"] = "teleported"
