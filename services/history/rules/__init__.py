@@ -9,9 +9,9 @@ is built.
 
 The checks come in two halves, so worker processes can do the first:
 
-- `fields.field_facts` (per line, in any process): the rules on one event's own fields (amounts ≥ 0,
-  currency, channels, priorities, scores, non-empty text, no NUL), and the few values (`facts.Facts`) the
-  second half needs.
+- `fields.field_facts` (per line, in any process): the rules on one event's own fields (business time and
+  actor as `Meta` checks them, amounts ≥ 0, currency, channels, priorities, scores, non-empty text, no NUL),
+  and the few values (`facts.Facts`) the second half needs.
 - `engine.HistoryRules.check` (in file order, in the importing process): versions, creation first, business
   time in order, and each aggregate's lifecycle (`customer_lifecycle` … `pipeline_lifecycle`: status rules,
   terminal states, reopen, stages known in the deal's pipeline, references to customers, leads, campaigns,

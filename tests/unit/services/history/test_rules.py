@@ -13,6 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from domain.pipeline import pipeline_id
 from gateways.cli.import_commands import import_history as import_command
 from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, LaunchCampaign, LogTouch,
                                PlanCampaign, QualifyLead, WinDeal)
@@ -123,10 +124,8 @@ BAD_ROWS = {
 }
 
 
-@pytest.mark.parametrize("row", BAD_ROWS)
-def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_written(history, target, tmp_path,
-                                                                                      row) -> None:
-    make, reason = BAD_ROWS[row]
+def _assert_refused_by_line_and_field(target: CrmApplication, tmp_path: Path, history: Lines,
+                                      make: Callable[[Lines], tuple[Lines, int, str]], reason: str) -> None:
     lines, index, field = make(history)
 
     message = _refused(target, _write(tmp_path / "bad.jsonl", lines))
@@ -134,6 +133,45 @@ def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_w
     assert message.startswith(f"line {index + 1}: {lines[index]['type']} of {lines[index]['subject']}, "
                               f"field {field!r}: "), message
     assert reason in message
+
+
+@pytest.mark.parametrize("row", BAD_ROWS)
+def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_written(history, target, tmp_path,
+                                                                                      row) -> None:
+    _assert_refused_by_line_and_field(target, tmp_path, history, *BAD_ROWS[row])
+
+
+def _pipeline_key(key: str) -> Callable[[Lines], tuple[Lines, int, str]]:
+    def change(lines: Lines) -> tuple[Lines, int, str]:
+        index = next(i for i, line in enumerate(lines) if line["data"].get("key") == "marketing")
+        subject = lines[index]["subject"]
+        for line in lines:
+            if line["subject"] == subject:
+                line["subject"] = str(pipeline_id(key))
+        lines[index]["data"]["key"] = key
+        return lines, index, "key"
+    return change
+
+
+# Rules the commands (or every event's Meta) check that the import once did not: the same domain functions now.
+COMMAND_RULES = {
+    "contact details in a region": (_set("crm.Customer.Registered", "region", "华东 wang@example.com"),
+                                    "region must not hold an e-mail address or a phone number"),
+    "a phone number as a lead's industry": (_set("crm.Lead.Captured", "industry", "+86 138 0013 8000"),
+                                            "industry must not hold an e-mail address or a phone number"),
+    "an expected close in year 226": (_set("crm.Deal.Opened", "expected_close", "0226-06-30"),
+                                      "expected_close must be between 1900-01-01 and 2999-12-31 (UTC)"),
+    "business time in year 226": (_set("crm.Campaign.Planned", "occurred_at", "0226-03-01T09:00:00+00:00"),
+                                  "occurred_at must be between 1900-01-01 and 2999-12-31 (UTC)"),
+    "a blank actor": (_set("crm.Customer.TouchLogged", "actor", "  "), "actor must not be empty"),
+    "a pipeline key that is no key": (_pipeline_key("Marketing Team"),
+                                      "stage key 'Marketing Team' must be lower-case letters"),
+}
+
+
+@pytest.mark.parametrize("row", COMMAND_RULES)
+def test_what_the_command_would_refuse_is_refused_by_line_and_field(history, target, tmp_path, row) -> None:
+    _assert_refused_by_line_and_field(target, tmp_path, history, *COMMAND_RULES[row])
 
 
 def test_the_unchanged_history_imports(history, target, tmp_path) -> None:
