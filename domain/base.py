@@ -28,6 +28,16 @@ def require_business_date(value: date, what: str) -> date:
     return value
 
 
+def require_business_time(occurred_at: datetime) -> datetime:
+    """Return `occurred_at`, an instant with a time zone within business time's range, or raise saying why not
+    (every event's `Meta` and `crm import`'s checks ask this)."""
+    if not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None:
+        raise DomainError("occurred_at must be a datetime with a time zone (e.g. 2026-03-01T09:00:00+00:00)")
+    if not EARLIEST <= occurred_at < LATEST:
+        raise DomainError(f"occurred_at must be {BUSINESS_YEARS} (got {occurred_at.isoformat()})")
+    return occurred_at
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -52,10 +62,7 @@ class Meta:
         return cls(actor=actor, correlation_id=correlation_id or uuid4().hex, clocked=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.occurred_at, datetime) or self.occurred_at.tzinfo is None:
-            raise DomainError("occurred_at must be a datetime with a time zone (e.g. 2026-03-01T09:00:00+00:00)")
-        if not EARLIEST <= self.occurred_at < LATEST:
-            raise DomainError(f"occurred_at must be {BUSINESS_YEARS} (got {self.occurred_at.isoformat()})")
+        require_business_time(self.occurred_at)
         object.__setattr__(self, "actor", require_text(self.actor, "actor"))
 
     def fields(self) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
 # What a campaign's status must be for each step, and the refusal otherwise; the commands below and
-# `crm import`'s checks (`services.history.rules`, on a compact state per campaign) both ask `require_status`.
+# `crm import`'s checks (`services.history.rules.campaign_lifecycle`, on a compact state per campaign) both
+# ask `require_status`.
 REQUIRED: dict[str, tuple[str, str]] = {
     "launch": (PLANNED, "only a planned campaign can be launched"),
     "record_response": (LAUNCHED, "responses are recorded only while a campaign runs"),
@@ -31,10 +32,12 @@ def require_respondent(customer_id: UUID | None, lead_id: UUID | None) -> None:
         raise DomainError("a response names the customer or the lead who responded")
 
 
-def require_cost(amount: Decimal) -> Decimal:
-    if amount == 0:
+def require_cost(amount: Decimal | int | str) -> Decimal:
+    """A cost to record: an amount (`money.amount`), and more than zero."""
+    parsed = money.amount(amount, "cost")
+    if parsed == 0:
         raise DomainError("cost must be greater than zero")
-    return amount
+    return parsed
 
 
 class Campaign(CrmAggregate):
@@ -98,7 +101,7 @@ class Campaign(CrmAggregate):
         self._record(self.Launched, meta)
 
     def record_cost(self, amount: Decimal | int | str, meta: Meta, note: str = "") -> None:
-        parsed = require_cost(money.amount(amount, "cost"))
+        parsed = require_cost(amount)
         self._record(self.CostRecorded, meta, amount=parsed, note=note)
 
     def record_response(

@@ -15,7 +15,7 @@ OPEN = "open"
 
 
 # The rules on a deal's state, as functions of that state: the commands below and `crm import`'s checks
-# (`services.history.rules`, on a compact state per deal) both call them.
+# (`services.history.rules.deal_lifecycle`, on a compact state per deal) both call them.
 
 def require_open(status: str, action: str) -> None:
     if status != OPEN:

@@ -10,7 +10,7 @@ from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHAN
 
 NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
 # What a lead's status must be for each step; the commands below and `crm import`'s checks
-# (`services.history.rules`, on a compact state per lead) both ask `require_status`.
+# (`services.history.rules.lead_lifecycle`, on a compact state per lead) both ask `require_status`.
 ALLOWED: dict[str, tuple[str, ...]] = {
     "assign": (NEW, QUALIFIED),
     "contact": (NEW, QUALIFIED),

@@ -51,7 +51,8 @@ def pipeline_id(key: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"crm:pipeline:{key}")
 
 
-def _check_stage_key(key: str) -> str:
+def check_stage_key(key: str) -> str:
+    """A stage's key, or a pipeline's (`define` and `crm import`'s checks ask this of both)."""
     if not isinstance(key, str) or not _STAGE_KEY.fullmatch(key):
         raise DomainError(f"stage key {key!r} must be lower-case letters, digits or _ (max 40)")
     if key in TERMINAL_STAGES:
@@ -73,7 +74,7 @@ def check_stages(stages: list[tuple[str, str]]) -> list[str]:
     """A new pipeline's stage keys: at least two, each a valid key, none twice."""
     if len(stages) < 2:
         raise DomainError("a pipeline needs at least two open stages")
-    keys = [_check_stage_key(k) for k, _ in stages]
+    keys = [check_stage_key(k) for k, _ in stages]
     if len(set(keys)) != len(keys):
         raise DomainError(f"stage keys must be unique: {keys}")
     return keys
@@ -81,7 +82,7 @@ def check_stages(stages: list[tuple[str, str]]) -> list[str]:
 
 def check_new_stage(pipeline: str, stage_keys: list[str], stage: str) -> str:
     """A stage to insert: a valid key the pipeline does not have yet."""
-    if _check_stage_key(stage) in stage_keys:
+    if check_stage_key(stage) in stage_keys:
         raise DomainError(f"stage {stage!r} already exists in pipeline {pipeline!r}")
     return stage
 
@@ -116,7 +117,7 @@ class Pipeline(CrmAggregate):
 
     @classmethod
     def define(cls, key: str, name: str, stages: list[tuple[str, str]], meta: Meta) -> Pipeline:
-        _check_stage_key(key)
+        check_stage_key(key)
         check_stages(stages)
         return cls._open(
             cls.Defined,

@@ -14,7 +14,7 @@ RESOLVED, CLOSED = "resolved", "closed"
 
 
 # The rules on a ticket's state, as functions of that state: the commands below and `crm import`'s checks
-# (`services.history.rules`, on a compact state per ticket) both call them.
+# (`services.history.rules.ticket_lifecycle`, on a compact state per ticket) both call them.
 
 def require_working(status: str, action: str) -> None:
     if status not in WORKING_STATUSES:
@@ -71,7 +71,7 @@ class Ticket(CrmAggregate):
             ticket.subject = self.subject
             ticket.priority = self.priority
             ticket.channel = self.channel
-            ticket.status = "open"
+            ticket.status = OPEN
             ticket.assignee = None
             ticket.rated = False
 
@@ -108,7 +108,7 @@ class Ticket(CrmAggregate):
         reason: str
 
         def apply(self, ticket: Ticket) -> None:
-            ticket.status = "open"
+            ticket.status = OPEN
             ticket.rated = False
 
     class Closed(CrmAggregate.Event):

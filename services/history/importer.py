@@ -49,8 +49,8 @@ from psycopg import sql
 from services.application import CrmApplication
 from services.history.event_lines import numbered_lines
 from services.history.rules import HistoryRules, log_loader
-from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Row, checked_chunk,
-                                     copy_chunk, copy_data, stored_rows)
+from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Problem, Row,
+                                             checked_chunk, copy_chunk, copy_data, stored_rows)
 from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
@@ -125,7 +125,7 @@ def check_history(app: CrmApplication, source: IO[bytes], batch: int,
         for number, facts in zip(chunk.numbers, found):
             rules.check(number, facts)
         if problem is not None:
-            rules.refuse(chunk.numbers[problem[0]], problem[1], created=problem[2])
+            _refuse_and_read_on(rules, chunk, problem)
         if rules.failure is not None and not rules.reading_on():
             break
         data = b"".join(chunk.lines)
@@ -136,6 +136,22 @@ def check_history(app: CrmApplication, source: IO[bytes], batch: int,
     if failure is not None:
         raise ImportRefused(*failure)
     return CheckedFile(events, checksums)
+
+
+def _refuse_and_read_on(rules: HistoryRules, chunk: Chunk, problem: Problem) -> None:
+    """Refuse a chunk's bad line, then read the rest of the chunk while an earlier line still waits for a
+    reference: the creation it waits for may follow the bad line in the same chunk (a lead's Converted, a
+    bad line of its customer, then its deal's Opened). Once a refused import, so the parent does it."""
+    start = 0
+    while problem is not None:
+        start += problem[0]
+        rules.refuse(chunk.numbers[start], problem[1], created=problem[2])
+        start += 1
+        if not rules.reading_on() or start == len(chunk.lines):
+            return
+        found, problem = checked_chunk(chunk.lines[start:])
+        for number, facts in zip(chunk.numbers[start:], found):
+            rules.check(number, facts)
 
 
 class HistoryWriter:

@@ -13,6 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from domain.pipeline import pipeline_id
 from gateways.cli.import_commands import import_history as import_command
 from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, LaunchCampaign, LogTouch,
                                PlanCampaign, QualifyLead, WinDeal)
@@ -123,10 +124,8 @@ BAD_ROWS = {
 }
 
 
-@pytest.mark.parametrize("row", BAD_ROWS)
-def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_written(history, target, tmp_path,
-                                                                                      row) -> None:
-    make, reason = BAD_ROWS[row]
+def _assert_refused_by_line_and_field(target: CrmApplication, tmp_path: Path, history: Lines,
+                                      make: Callable[[Lines], tuple[Lines, int, str]], reason: str) -> None:
     lines, index, field = make(history)
 
     message = _refused(target, _write(tmp_path / "bad.jsonl", lines))
@@ -134,6 +133,45 @@ def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_w
     assert message.startswith(f"line {index + 1}: {lines[index]['type']} of {lines[index]['subject']}, "
                               f"field {field!r}: "), message
     assert reason in message
+
+
+@pytest.mark.parametrize("row", BAD_ROWS)
+def test_each_bad_row_of_the_issue_is_refused_by_line_and_field_and_nothing_is_written(history, target, tmp_path,
+                                                                                      row) -> None:
+    _assert_refused_by_line_and_field(target, tmp_path, history, *BAD_ROWS[row])
+
+
+def _pipeline_key(key: str) -> Callable[[Lines], tuple[Lines, int, str]]:
+    def change(lines: Lines) -> tuple[Lines, int, str]:
+        index = next(i for i, line in enumerate(lines) if line["data"].get("key") == "marketing")
+        subject = lines[index]["subject"]
+        for line in lines:
+            if line["subject"] == subject:
+                line["subject"] = str(pipeline_id(key))
+        lines[index]["data"]["key"] = key
+        return lines, index, "key"
+    return change
+
+
+# Rules the commands (or every event's Meta) check that the import once did not: the same domain functions now.
+COMMAND_RULES = {
+    "contact details in a region": (_set("crm.Customer.Registered", "region", "华东 wang@example.com"),
+                                    "region must not hold an e-mail address or a phone number"),
+    "a phone number as a lead's industry": (_set("crm.Lead.Captured", "industry", "+86 138 0013 8000"),
+                                            "industry must not hold an e-mail address or a phone number"),
+    "an expected close in year 226": (_set("crm.Deal.Opened", "expected_close", "0226-06-30"),
+                                      "expected_close must be between 1900-01-01 and 2999-12-31 (UTC)"),
+    "business time in year 226": (_set("crm.Campaign.Planned", "occurred_at", "0226-03-01T09:00:00+00:00"),
+                                  "occurred_at must be between 1900-01-01 and 2999-12-31 (UTC)"),
+    "a blank actor": (_set("crm.Customer.TouchLogged", "actor", "  "), "actor must not be empty"),
+    "a pipeline key that is no key": (_pipeline_key("Marketing Team"),
+                                      "stage key 'Marketing Team' must be lower-case letters"),
+}
+
+
+@pytest.mark.parametrize("row", COMMAND_RULES)
+def test_what_the_command_would_refuse_is_refused_by_line_and_field(history, target, tmp_path, row) -> None:
+    _assert_refused_by_line_and_field(target, tmp_path, history, *COMMAND_RULES[row])
 
 
 def test_the_unchanged_history_imports(history, target, tmp_path) -> None:
@@ -158,6 +196,18 @@ def test_a_reference_to_an_aggregate_of_another_kind_is_refused(history, target,
     assert message.startswith(f"line {opened + 1}:") and "is a lead, not a customer" in message
 
 
+def test_a_forward_reference_to_an_aggregate_of_another_kind_is_refused_when_that_one_is_created(
+        history, target, tmp_path) -> None:
+    converted = _index(history, "crm.Lead.Converted")  # names its customer and deal before they are created
+    customer = history[converted]["data"]["customer_id"]
+    history[converted]["data"]["deal_id"] = customer
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", history))
+
+    assert message == (f"line {converted + 1}: crm.Lead.Converted of {history[converted]['subject']}, "
+                       f"field 'deal_id': {customer} is a customer, not a deal")
+
+
 def test_a_reference_that_never_resolves_is_named_before_a_later_bad_line(history, target, tmp_path) -> None:
     converted = _index(history, "crm.Lead.Converted")  # names its customer and deal before they are created
     history[converted]["data"]["deal_id"] = str(uuid4())
@@ -166,6 +216,17 @@ def test_a_reference_that_never_resolves_is_named_before_a_later_bad_line(histor
     message = _refused(target, _write(tmp_path / "bad.jsonl", history), batch=100)
 
     assert message.startswith(f"line {converted + 1}: crm.Lead.Converted") and "field 'deal_id': no deal" in message
+
+
+@pytest.mark.parametrize("batch", [3, 100])
+def test_a_bad_line_is_named_when_an_earlier_line_waits_for_a_creation_after_it_in_the_same_chunk(
+        history, target, tmp_path, batch) -> None:
+    registered = _index(history, "crm.Customer.Registered")  # after the lead's Converted, before the deal's Opened
+    history[registered]["data"]["channel"] = "fax"
+
+    message = _refused(target, _write(tmp_path / "bad.jsonl", history), batch=batch)
+
+    assert message.startswith(f"line {registered + 1}: crm.Customer.Registered") and "field 'channel'" in message
 
 
 def test_a_bad_creation_is_named_rather_than_the_lines_that_waited_for_it(history, target, tmp_path) -> None:
