@@ -48,3 +48,18 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, upwar
     result = _lint(root)
 
     assert result.returncode != 0 and "BROKEN" in result.stdout, result.stdout + result.stderr
+
+
+SLICE_ROLES = {"rows.py", "handlers.py", "queries.py"}  # the three roles every read-model slice has, by design
+
+
+def test_no_two_modules_share_a_name_but_the_roles_of_read_model_slices() -> None:
+    """A name says which module is meant — in a traceback, a search, an editor tab — without its folder."""
+    seen: dict[str, list[str]] = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path.name != "__init__.py":
+                seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    shared = {name: paths for name, paths in seen.items() if len(paths) > 1 and name not in SLICE_ROLES}
+    assert shared == {}
+    assert all(path.startswith("projections/") for name in SLICE_ROLES for path in seen.get(name, []))
