@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from domain.base import Meta
 from gateways.http.auth import BearerBeforeBody
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
-from gateways.http.errors import install_error_handlers
+from gateways.http.error_responses import install_error_handlers
 from gateways.http.freshness_headers import FreshnessHeaders
 from gateways.http.limits import BodyLimit
 from gateways.http.responses import OrjsonResponse

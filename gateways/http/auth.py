@@ -28,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateways.http.errors import ApiError, error_response
+from gateways.http.error_responses import ApiError, error_response
 from gateways.http.tokens import Principal, TokenRegistry
 
 GRANTS: dict[str, frozenset[str]] = {

@@ -14,7 +14,7 @@ import time
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateways.http.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, error_response
+from gateways.http.error_responses import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, error_response
 from services.storage.read_model_store import ReadModelStore
 
 EXEMPT = ("/health", "/docs", "/redoc", "/openapi.json", "/dashboard")

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from domain.base import Meta
 from gateways.http.auth import allow
-from gateways.http.errors import ApiError, outcome_error
+from gateways.http.error_responses import ApiError, outcome_error
 from gateways.http.idempotency import fingerprint, is_final, receipt_of, replay
 from gateways.http.responses import OrjsonResponse, json_response
 from gateways.http.schemas import CommandBody

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import Query, Request
 
-from gateways.http.errors import ApiError
+from gateways.http.error_responses import ApiError
 from services.application import CrmApplication
 from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Freshness, NotYetApplied,
                                                    ReadModelNotBuilt, freshness, wait_for_position)

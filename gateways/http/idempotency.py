@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 
-from gateways.http.errors import ApiError
+from gateways.http.error_responses import ApiError
 from services.command_receipts import Receipt
 
 # Answers a retry may change: a conflict, a timeout, too many requests, the server or database away.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateways.http.errors import error_response
+from gateways.http.error_responses import error_response
 
 
 class BodyTooLarge(HTTPException):

@@ -3,7 +3,7 @@ and, on a versioned change, `expected_version`.
 
 Scalars are strict (no "1" for 1, no 1 for true); text has length limits and no NUL character (PostgreSQL
 cannot store it); business time and dates are ISO 8601 text within the domain's 1900–2999; unknown fields
-are refused. The field types live with the commands (services/commands/fields.py); `NO_NUL` and `Instant`
+are refused. The field types live with the commands (services/commands/field_types.py); `NO_NUL` and `Instant`
 are re-exported here for the query parameters.
 """
 
@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
 
 from services.commands import Command
-from services.commands.fields import NO_NUL, Instant
+from services.commands.field_types import NO_NUL, Instant
 
 __all__ = ["ERRORS", "NO_NUL", "Body", "Changed", "CommandBody", "Created", "ErrorOut", "Instant",
            "VersionedBody", "body_of"]

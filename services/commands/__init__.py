@@ -5,7 +5,7 @@ One module per aggregate; a new command goes next to its siblings, gets a handle
 (`@handles(TheCommand)`) and, if it is offered over HTTP, a route whose body is `body_of(TheCommand)`.
 """
 
-from services.commands.base import Change, Command, Creation
+from services.commands.command import Change, Command, Creation
 from services.commands.campaigns import (CampaignChange, CloseCampaign, LaunchCampaign, PlanCampaign, RecordCost,
                                          RecordResponse)
 from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDetails, CustomerChange, ForgetCustomer,

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from domain.campaign import Campaign
 from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
-from services.commands.base import Change, Creation
-from services.commands.fields import Amount, Currency, Name, Text
+from services.commands.command import Change, Creation
+from services.commands.field_types import Amount, Currency, Name, Text
 
 
 @dataclass(frozen=True, slots=True)

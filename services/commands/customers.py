@@ -10,8 +10,8 @@ from pydantic import StrictBool
 
 from domain.customer import Customer
 from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
-from services.commands.base import Change, Creation
-from services.commands.fields import Email, Label, Name, Phone, Tag, Text
+from services.commands.command import Change, Creation
+from services.commands.field_types import Email, Label, Name, Phone, Tag, Text
 
 
 @dataclass(frozen=True, slots=True)

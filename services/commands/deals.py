@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from domain.deal import Deal
-from services.commands.base import Change, Creation
-from services.commands.fields import Amount, Currency, Day, Label, Name, StageKey, Text
+from services.commands.command import Change, Creation
+from services.commands.field_types import Amount, Currency, Day, Label, Name, StageKey, Text
 
 
 @dataclass(frozen=True, slots=True)

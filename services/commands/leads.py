@@ -8,9 +8,9 @@ from uuid import UUID
 
 from domain.lead import Lead
 from domain.vocabulary import ASSIGNMENT_RULES, TOUCH_CHANNELS
-from services.commands.base import Change, Command
+from services.commands.command import Change, Command
 from services.commands.customers import NewParty
-from services.commands.fields import Amount, Currency, Day, Email, Label, Name, Phone, Text
+from services.commands.field_types import Amount, Currency, Day, Email, Label, Name, Phone, Text
 
 
 @dataclass(frozen=True, slots=True)

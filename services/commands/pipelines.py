@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import ConfigDict, Field
 
 from domain.pipeline import Pipeline, pipeline_id
-from services.commands.base import Change, Command
-from services.commands.fields import Name, StageKey
+from services.commands.command import Change, Command
+from services.commands.field_types import Name, StageKey
 
 
 @dataclass(frozen=True, slots=True)

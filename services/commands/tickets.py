@@ -10,8 +10,8 @@ from pydantic import Field, StrictInt
 
 from domain.ticket import Ticket
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
-from services.commands.base import Change, Creation
-from services.commands.fields import Name, Text
+from services.commands.command import Change, Creation
+from services.commands.field_types import Name, Text
 
 
 @dataclass(frozen=True, slots=True)

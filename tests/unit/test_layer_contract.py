@@ -36,7 +36,7 @@ def test_the_code_keeps_the_layer_contract() -> None:
 
 @pytest.mark.parametrize(("module", "upward"), [
     ("domain/deal.py", "import services.settings"),
-    ("projections/funnel/handlers.py", "import gateways.http.errors"),
+    ("projections/funnel/handlers.py", "import gateways.http.error_responses"),
     ("services/projection_runtime/projector.py", "from gateways.kafka import relay"),
     ("projections/segments/handlers.py", "from services import settings"),
 ])

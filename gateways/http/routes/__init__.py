@@ -1,19 +1,20 @@
-"""The API's routers, one module per aggregate or read model; add a read model's router here."""
+"""The API's routers, one `*_routes` module per aggregate or read model; add a new module's router here."""
 
 from gateways.http.routes import (
-    campaigns,
-    customers,
-    deals,
-    funnel,
-    health,
-    leads,
-    personal_data,
-    pipelines,
-    reports,
-    segments,
-    tickets,
-    timeline,
+    campaign_routes,
+    customer_routes,
+    deal_routes,
+    funnel_routes,
+    health_routes,
+    lead_routes,
+    personal_data_routes,
+    pipeline_routes,
+    report_routes,
+    segment_routes,
+    ticket_routes,
+    timeline_routes,
 )
 
-ROUTERS = tuple(module.router for module in (health, customers, leads, deals, campaigns, tickets, pipelines, funnel,
-                                             segments, reports, timeline, personal_data))
+ROUTERS = tuple(module.router for module in (
+    health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
+    funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from services.history.rules.engine import HistoryRules, log_loader
 from services.history.rules.facts import Facts
-from services.history.rules.fields import FIELD_RULES, field_facts
+from services.history.rules.field_checks import FIELD_RULES, field_facts
 from services.history.rules.refusal import Refusal
 from services.history.rules.tracked import Tracked, Waiting
 

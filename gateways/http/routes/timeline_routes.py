@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
-from gateways.http.errors import ApiError
+from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant

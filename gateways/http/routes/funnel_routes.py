@@ -18,7 +18,7 @@ from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
 from gateways.http.deps import WaitForPosition, crm, read_store
-from gateways.http.errors import ApiError
+from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
