@@ -25,11 +25,12 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from projections.ports import Cursor
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
-from services.storage.read_model_store import Cursor, ReadModelStore
+from services.storage.read_model_store import ReadModelStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
 SCHEMAS = Table("projection_schemas", (("name", "TEXT"), ("fingerprint", "TEXT")), ("name",))

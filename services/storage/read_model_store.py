@@ -9,10 +9,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 
+from projections.ports import Cursor
 from projections.tables import Table
 from services.storage.event_recorder import idle_connection_check
 from services.settings import Database
@@ -21,16 +22,6 @@ from services.settings import Database
 CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
 COPY_FROM_ROWS = 100  # upserts of at least this many rows go through COPY
 POSTGRES_TYPES = {"TEXT": "text", "BIGINT": "int8", "INTEGER": "int4"}  # column types → binary COPY types
-
-
-class Cursor(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-    def fetchone(self) -> Any: ...
-    @property
-    def rowcount(self) -> int: ...
-    def upsert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None: ...
 
 
 class _Cursor:
