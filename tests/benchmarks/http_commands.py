@@ -143,20 +143,11 @@ def measure(bench: Bench) -> list[Metric]:
                        "HTTP app not available")]
     from gateways.cli.serve_commands import DEFAULT_WORKERS
     deals = [open_deals(bench.app, plan.http_deals_per_client) for _ in range(plan.http_clients)]
-    token, port = secrets.token_hex(16), _free_port()
-    log_file = bench.workdir / "http-server.log"
-    with log_file.open("wb") as server_log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port),
-             "--tokens-file", str(_tokens_file(bench.workdir, token)), "--workers", str(DEFAULT_WORKERS)],
-            cwd=REPO_ROOT, stdout=server_log, stderr=server_log, env={**os.environ, "CRM_DATABASE_URL": bench.main_url})
-        try:
-            _wait_until_up(port, server, log_file, DEFAULT_WORKERS)
-            log(f"HTTP: {plan.http_clients} clients for {plan.http_seconds} s")
-            results, seconds = load(port, token, deals, plan.http_seconds)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    results, seconds = _serve_and_load(bench, deals, [])
+    # The same load with the read models left to another process: what the requests cost alone. `crm serve`
+    # projects the log in the background (queries never write), which takes CPU from the workers on a small
+    # machine; this figure tells that cost from a slower request path.
+    alone, alone_seconds = _serve_and_load(bench, deals, ["--no-projector"])
     latencies = [latency * 1000 for result in results for latency in result.latencies]
     refused: dict[int, int] = {}
     for result in results:
@@ -171,5 +162,25 @@ def measure(bench: Bench) -> list[Metric]:
          "refused_by_status": refused, "p50_ms": round(p50 or 0, 1), "p99_ms": round(p99 or 0, 1),
          "request": "PUT /deals/{id}/stage (bearer token, role sales), one keep-alive connection per client "
                     "(a bare socket client, so that the load generator takes little CPU from the server)",
-         "server": f"crm serve --workers {DEFAULT_WORKERS} (its default) on the benchmark's database"},
+         "server": f"crm serve --workers {DEFAULT_WORKERS} (its default) on the benchmark's database",
+         "without_projector": round(sum(len(r.latencies) for r in alone) / alone_seconds)},
     )]
+
+
+def _serve_and_load(bench: Bench, deals: list[list[UUID]], options: list[str]) -> tuple[list[ClientResult], float]:
+    """Start `crm serve` (its default workers, plus `options`) on the benchmark's database and load it."""
+    from gateways.cli.serve_commands import DEFAULT_WORKERS
+    token, port = secrets.token_hex(16), _free_port()
+    log_file = bench.workdir / "http-server.log"
+    with log_file.open("wb") as server_log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port),
+             "--tokens-file", str(_tokens_file(bench.workdir, token)), "--workers", str(DEFAULT_WORKERS), *options],
+            cwd=REPO_ROOT, stdout=server_log, stderr=server_log, env={**os.environ, "CRM_DATABASE_URL": bench.main_url})
+        try:
+            _wait_until_up(port, server, log_file, DEFAULT_WORKERS)
+            log(f"HTTP: {bench.plan.http_clients} clients for {bench.plan.http_seconds} s {' '.join(options)}")
+            return load(port, token, deals, bench.plan.http_seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
