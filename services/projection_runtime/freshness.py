@@ -68,7 +68,8 @@ def freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) 
     Raises ReadModelStopped if one of them is stopped: its answers would be incomplete, not just late;
     ReadModelNotBuilt if one was never set up."""
     if not names:
-        return Freshness(app.event_count(), app.event_count())
+        head = app.event_count()
+        return Freshness(head, head)
     failures, positions = _read_state(store, names)
     if failures:
         raise ReadModelStopped(list(failures.values()))
