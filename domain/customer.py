@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID, uuid4
 
 from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
 from domain.errors import DomainError
+from domain.properties import HasProperties, apply_changes
 from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 
 FORGOTTEN_NAME = "(forgotten)"
@@ -17,7 +19,7 @@ def require_not_forgotten(forgotten: bool) -> None:
         raise DomainError("customer has been forgotten; their record can no longer change")
 
 
-class Customer(CrmAggregate):
+class Customer(HasProperties, CrmAggregate):
     class Registered(CrmAggregate.Created):
         name: str
         company: str
@@ -71,6 +73,14 @@ class Customer(CrmAggregate):
 
         def apply(self, customer: Customer) -> None:
             customer.marketing_consent = self.marketing
+
+    class PropertiesChanged(CrmAggregate.Event):
+        """Named properties set (a value) or removed ("") — see `domain.properties`."""
+
+        changes: dict[str, str]
+
+        def apply(self, customer: Customer) -> None:
+            apply_changes(customer, self.changes)
 
     class Forgotten(CrmAggregate.Event):
         def apply(self, customer: Customer) -> None:
@@ -140,6 +150,10 @@ class Customer(CrmAggregate):
         if tag not in self.tags:
             raise DomainError("customer has no such tag")
         self._record(self.TagRemoved, meta, tag=tag)
+
+    def change_properties(self, changes: Mapping[str, str], meta: Meta) -> None:
+        self._require_not_forgotten()
+        super().change_properties(changes, meta)
 
     def change_consent(self, marketing: bool, meta: Meta) -> None:
         self._require_not_forgotten()

@@ -10,6 +10,7 @@ from domain import money
 from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
 from domain.pipeline import LOST, WON, Pipeline
+from domain.properties import HasProperties, apply_changes
 
 OPEN = "open"
 
@@ -37,8 +38,8 @@ def require_pipeline(deal_pipeline: str, pipeline: str) -> None:
         raise DomainError(f"deal belongs to pipeline {deal_pipeline!r}, not {pipeline!r}")
 
 
-class Deal(CrmAggregate):
-    """An opportunity: its stage, amount and owner; every change is an audited event."""
+class Deal(HasProperties, CrmAggregate):
+    """An opportunity: its stage, amount, owner and properties; every change is an audited event."""
 
     class Opened(CrmAggregate.Created):
         customer_id: UUID
@@ -86,6 +87,14 @@ class Deal(CrmAggregate):
 
         def apply(self, deal: Deal) -> None:
             deal.owner = self.new_owner
+
+    class PropertiesChanged(CrmAggregate.Event):
+        """Named properties set (a value) or removed ("") — see `domain.properties`."""
+
+        changes: dict[str, str]
+
+        def apply(self, deal: Deal) -> None:
+            apply_changes(deal, self.changes)
 
     class Won(CrmAggregate.Event):
         from_stage: str

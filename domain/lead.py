@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
 from domain.errors import DomainError
+from domain.properties import HasProperties, apply_changes
 from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
 
 NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
@@ -35,7 +36,7 @@ def require_contacted(contacted: bool) -> None:
         raise DomainError("contact the lead before qualifying it")
 
 
-class Lead(CrmAggregate):
+class Lead(HasProperties, CrmAggregate):
     class Captured(CrmAggregate.Created):
         name: str
         company: str
@@ -89,6 +90,14 @@ class Lead(CrmAggregate):
 
         def apply(self, lead: Lead) -> None:
             lead.status = CONVERTED
+
+    class PropertiesChanged(CrmAggregate.Event):
+        """Named properties set (a value) or removed ("") — see `domain.properties`."""
+
+        changes: dict[str, str]
+
+        def apply(self, lead: Lead) -> None:
+            apply_changes(lead, self.changes)
 
     @classmethod
     def capture(

@@ -28,7 +28,8 @@ from domain.ticket import Ticket
 from services.aggregate_cache import AggregateCache
 from services.command_receipts import Receipt, now_micros
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Change, ChangeAmount, ChangeConsent,
-                               ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
+                               ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
+                               ChangeLeadProperties, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, Command, ContactLead, ConvertLead, DefinePipeline, DisqualifyLead,
                                ForgetCustomer, InsertStage, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket,
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
@@ -320,6 +321,10 @@ class CrmApplication(Application):
     def remove_tag(self, command: RemoveTag, meta: Meta) -> int:
         return self._change(command, lambda customer: customer.remove_tag(command.tag, meta))
 
+    @handles(ChangeCustomerProperties)
+    def change_customer_properties(self, command: ChangeCustomerProperties, meta: Meta) -> int:
+        return self._change(command, lambda customer: customer.change_properties(command.changes, meta))
+
     @handles(ChangeConsent)
     def change_consent(self, command: ChangeConsent, meta: Meta) -> int:
         return self._change(command, lambda customer: customer.change_consent(command.marketing, meta))
@@ -353,6 +358,10 @@ class CrmApplication(Application):
     def assign_lead(self, command: AssignLead, meta: Meta) -> int:
         return self._change(command, lambda lead: lead.assign(command.owner, command.rule, meta))
 
+    @handles(ChangeLeadProperties)
+    def change_lead_properties(self, command: ChangeLeadProperties, meta: Meta) -> int:
+        return self._change(command, lambda lead: lead.change_properties(command.changes, meta))
+
     @handles(ContactLead)
     def contact_lead(self, command: ContactLead, meta: Meta) -> int:
         return self._change(command, lambda lead: lead.contact(command.channel, command.summary, meta))
@@ -367,13 +376,16 @@ class CrmApplication(Application):
 
     @handles(ConvertLead)
     def convert_lead(self, command: ConvertLead, meta: Meta) -> tuple[UUID, UUID]:
-        """Turn a qualified lead into a customer and an open sales deal, atomically."""
+        """Turn a qualified lead into a customer and an open sales deal, atomically. The lead's properties
+        (product, team, …) pass to the deal, which carries its opportunity on, as the deal's first change."""
         c, lead = command, self.get(Lead, command.lead_id)
         customer = Customer.register(lead.name, lead.company, lead.region, lead.industry, lead.channel, meta,
                                      email=c.email, phone=c.phone, campaign_id=lead.campaign_id)
         deal = Deal.open(self.pipeline("sales"), customer.id, c.deal_title, c.amount, c.currency,
                          lead.owner or meta.actor, meta, expected_close=c.expected_close,
                          lead_id=lead.id, campaign_id=lead.campaign_id)
+        if lead.properties:
+            deal.change_properties(lead.properties, meta)
         lead.convert(customer.id, deal.id, meta)
         self.save_new(lead, customer, deal)
         return customer.id, deal.id
@@ -404,6 +416,10 @@ class CrmApplication(Application):
     @handles(ChangeOwner)
     def change_owner(self, command: ChangeOwner, meta: Meta) -> int:
         return self._change(command, lambda deal: deal.change_owner(command.owner, meta))
+
+    @handles(ChangeDealProperties)
+    def change_deal_properties(self, command: ChangeDealProperties, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_properties(command.changes, meta))
 
     @handles(WinDeal)
     def win_deal(self, command: WinDeal, meta: Meta) -> int:

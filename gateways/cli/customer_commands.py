@@ -1,4 +1,4 @@
-"""`crm customer timeline` and `crm customer forget`."""
+"""`crm customer timeline`, `crm customer forget` and `crm customer set-property`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from rich.table import Table
 
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.property_commands import set_property_command
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
-from services.commands import ForgetCustomer
+from services.commands import ChangeCustomerProperties, ForgetCustomer
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
+customer_app.command("set-property")(set_property_command(ChangeCustomerProperties, "customer"))
 
 
 @customer_app.command("forget")

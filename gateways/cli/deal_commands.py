@@ -1,4 +1,4 @@
-"""`crm deal history`."""
+"""`crm deal history` and `crm deal set-property`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from uuid import UUID
 import typer
 
 from gateways.cli.common import console, crm_application
+from gateways.cli.property_commands import set_property_command
 from gateways.cli.render import audit_table
+from services.commands import ChangeDealProperties
 from services.deal_audit import deal_audit_trail
 
 deal_app = typer.Typer(help="Deals (opportunities).", no_args_is_help=True)
+deal_app.command("set-property")(set_property_command(ChangeDealProperties, "deal"))
 
 
 @deal_app.command("history")

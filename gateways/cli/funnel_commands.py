@@ -1,4 +1,5 @@
-"""`crm funnel`: the funnel as of an instant, between two instants, compared, or week by week."""
+"""`crm funnel`: the funnel as of an instant, between two instants, compared, week by week, grouped by a
+dimension or cohort, or win rate and cycle per month or quarter."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import typer
 
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
+from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.group_tables import grouped_table, periods_table
+from gateways.cli.property_commands import property_filters
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
+from projections.funnel.dimensions import GRAINS
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.registry import funnel_read_models
 
@@ -30,6 +34,14 @@ def funnel(
     channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
     campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
     segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", help="Only items with this property then, "
+                                                   "name=value (the item's own, else its customer's); repeatable.")] = None,
+    by: Annotated[list[str] | None, typer.Option(help="One funnel per value of owner, region, industry, channel, "
+                                                 "campaign or a property (as of --as-of); repeatable.")] = None,
+    cohort: Annotated[str | None, typer.Option(help="One funnel per creation month or quarter (UTC).")] = None,
+    periods: Annotated[str | None, typer.Option(help="Win rate and cycle of the items decided in each month or "
+                                                "quarter (UTC) from --since to --as-of.")] = None,
+    since: Annotated[str | None, typer.Option(help="Start of --periods (default: the first decision).")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -38,7 +50,13 @@ def funnel(
     if segment is not None and segment not in TIERS:
         raise typer.BadParameter(f"unknown segment {segment!r}; expected one of: {', '.join(TIERS)}",
                                  param_hint="--segment")
-    filters = FunnelFilters(owner, region, industry, channel, campaign, segment)
+    for grain in (cohort, periods):
+        if grain is not None and grain not in GRAINS:
+            raise typer.BadParameter(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
+    filters = FunnelFilters(owner, region, industry, channel, campaign, segment,
+                            property_filters(prop or []))
+    if (by or cohort or periods) and (replay or between or compare or weekly):
+        raise fail("--by, --cohort and --periods go with --as-of only (not --replay, --between, --compare, --weekly)")
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
         note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
@@ -49,7 +67,16 @@ def funnel(
                 return replay_funnel(crm, pipeline, instant, filters, stuck_days)
             return queries.report(pipeline, stages, instant, filters, stuck_days)
 
-        if between:
+        if periods:
+            end = parse_instant(as_of)
+            start = parse_instant(since) if since else queries.first_decision(pipeline) or end
+            rows = queries.periods(pipeline, periods, start, end, filters)
+            _show({"pipeline": pipeline, "grain": periods, "from": start.isoformat(), "to": end.isoformat(),
+                   "periods": [_period(r) for r in rows]}, as_json, lambda: console.print(periods_table(rows, pipeline)))
+        elif by or cohort:
+            grouped = queries.grouped(pipeline, stages, parse_instant(as_of), by or [], filters, stuck_days, cohort)
+            _show(grouped.to_dict(), as_json, lambda: console.print(grouped_table(grouped)))
+        elif between:
             start, end = map(parse_instant, between)
             rows = queries.flow(pipeline, stages, start, end, filters)
             _show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
@@ -69,6 +96,10 @@ def funnel(
             report = report_at(parse_instant(as_of))
             _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
                                                       console.print(stuck_table(report))))
+
+
+def _period(row: Any) -> dict[str, Any]:
+    return {**vars(row), "start": row.start.isoformat()}
 
 
 def _weeks(start: datetime, end: datetime) -> list[datetime]:

@@ -12,6 +12,7 @@ from gateways.cli.demo_commands import demo
 from gateways.cli.funnel_commands import funnel
 from gateways.cli.import_commands import export_history, import_history
 from gateways.cli.kafka_commands import inbound, relay
+from gateways.cli.lead_commands import lead_app
 from gateways.cli.projection_commands import projections_app
 from gateways.cli.receipt_commands import receipts_app
 from gateways.cli.segments_commands import segments_app
@@ -31,6 +32,7 @@ app.command("export")(export_history)
 app.add_typer(segments_app, name="segments")
 app.add_typer(customer_app, name="customer")
 app.add_typer(deal_app, name="deal")
+app.add_typer(lead_app, name="lead")
 app.add_typer(projections_app, name="projections")
 app.add_typer(receipts_app, name="receipts")
 app.add_typer(db_app, name="db")

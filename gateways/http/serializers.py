@@ -22,19 +22,22 @@ def _common(aggregate: CrmAggregate) -> dict[str, Any]:
 def customer_view(c: Customer) -> dict[str, Any]:
     return {**_common(c), "name": c.name, "company": c.company, "region": c.region, "industry": c.industry,
             "channel": c.channel, "email": c.email, "phone": c.phone, "campaign_id": c.campaign_id,
-            "tags": sorted(c.tags), "marketing_consent": c.marketing_consent, "forgotten": c.forgotten}
+            "tags": sorted(c.tags), "marketing_consent": c.marketing_consent, "forgotten": c.forgotten,
+            "properties": c.properties}
 
 
 def lead_view(lead: Lead) -> dict[str, Any]:
     return {**_common(lead), "name": lead.name, "company": lead.company, "region": lead.region,
             "industry": lead.industry, "channel": lead.channel, "contact": lead.contact_details,
-            "campaign_id": lead.campaign_id, "owner": lead.owner, "status": lead.status, "contacted": lead.contacted}
+            "campaign_id": lead.campaign_id, "owner": lead.owner, "status": lead.status, "contacted": lead.contacted,
+            "properties": lead.properties}
 
 
 def deal_view(d: Deal) -> dict[str, Any]:
     return {**_common(d), "customer_id": d.customer_id, "title": d.title, "pipeline": d.pipeline, "stage": d.stage,
             "status": d.status, "amount": d.amount, "currency": d.currency, "owner": d.owner,
-            "expected_close": d.expected_close, "lead_id": d.lead_id, "campaign_id": d.campaign_id}
+            "expected_close": d.expected_close, "lead_id": d.lead_id, "campaign_id": d.campaign_id,
+            "properties": d.properties}
 
 
 def campaign_view(c: Campaign) -> dict[str, Any]:

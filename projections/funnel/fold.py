@@ -13,9 +13,11 @@ from uuid import UUID
 
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import WON
+from domain.properties import applied
 from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
                                        StuckItem, build_report)
-from projections.funnel.steps import NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise, funnel_steps
+from projections.funnel.steps import (NO_ATTRIBUTES, Describe, Enter, ItemAttributes, Move, Profile, Revise,
+                                      funnel_steps)
 from projections.tables import micros
 
 
@@ -46,6 +48,7 @@ class FunnelReplay:
         self._t = micros(as_of)
         self._profiles: dict[UUID, ItemAttributes] = {}
         self._items: dict[UUID, _ItemAtT] = {}
+        self._properties: dict[UUID, dict[str, str]] = {}  # of deals, leads and customers, as of the instant
 
     def handle(self, event: Any) -> None:
         at = micros(event.occurred_at)
@@ -54,6 +57,8 @@ class FunnelReplay:
                 self._profiles[step.customer_id] = step.attributes
             elif at > self._t:
                 return
+            elif isinstance(step, Describe):
+                self._properties[step.subject_id] = applied(self._properties.get(step.subject_id, {}), step.changes)
             elif isinstance(step, Enter):
                 self._items[step.item_id] = _ItemAtT(step, at, step.stage, at, step.owner, step.amount_cents,
                                                      {step.stage})
@@ -77,20 +82,49 @@ class FunnelReplay:
             return item.enter.profile
         return self._profiles.get(item.enter.customer_id, NO_ATTRIBUTES)  # type: ignore[arg-type]
 
+    def property_of(self, item: _ItemAtT, name: str) -> str | None:
+        """The item's property `name` at the instant, else its customer's, else None (as the read model)."""
+        own = self._properties.get(item.enter.customer_id, {}) if item.enter.customer_id else {}
+        return self._properties.get(item.enter.item_id, {}).get(name) or own.get(name)
+
+    def value_of(self, item: _ItemAtT, by: str) -> str | None:
+        """The item's value of a group-by (`projections.funnel.dimensions.axis`) at the instant."""
+        region, industry, channel = self._profile(item)
+        built_in = {"owner": item.owner, "region": region, "industry": industry, "channel": channel,
+                    "campaign": str(item.enter.campaign_id) if item.enter.campaign_id else None}
+        return built_in[by] if by in built_in else self.property_of(item, by)
+
+    def _kept(self, pipeline: str, filters: FunnelFilters,
+              segment_members: frozenset[UUID] | None) -> list[tuple[UUID, _ItemAtT]]:
+        """The items of `pipeline` the filters keep at the instant."""
+        if filters.segment is not None and segment_members is None:
+            raise ValueError("a segment filter needs segment_members")
+        return [(item_id, item) for item_id, item in self._items.items()
+                if item.enter.pipeline == pipeline
+                and filters.matches(item.owner, *self._profile(item), item.enter.campaign_id)
+                and all(self.property_of(item, name) == value for name, value in filters.properties)
+                and (segment_members is None or item.enter.customer_id in segment_members)]
+
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
                stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
         """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
-        if filters.segment is not None and segment_members is None:
-            raise ValueError("a segment filter needs segment_members")
+        return self._report(pipeline, stages, self._kept(pipeline, filters, segment_members), stuck_days)
+
+    def grouped(self, pipeline: str, stages: list[tuple[str, str]], by: list[str],
+                filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
+                segment_members: frozenset[UUID] | None = None) -> dict[tuple[str | None, ...], FunnelReport]:
+        """One funnel per combination of the built-in or property dimensions `by` (raw values: no cohorts)."""
+        groups: dict[tuple[str | None, ...], list[tuple[UUID, _ItemAtT]]] = {}
+        for item_id, item in self._kept(pipeline, filters, segment_members):
+            groups.setdefault(tuple(self.value_of(item, name) for name in by), []).append((item_id, item))
+        return {key: self._report(pipeline, stages, items, stuck_days) for key, items in groups.items()}
+
+    def _report(self, pipeline: str, stages: list[tuple[str, str]], items: list[tuple[UUID, _ItemAtT]],
+                stuck_days: float) -> FunnelReport:
         order = stage_levels([key for key, _ in stages])
         threshold = int(stuck_days * DAY_MICROS)
         facts = FunnelFacts()
-        for item_id, item in self._items.items():
-            if item.enter.pipeline != pipeline or not filters.matches(item.owner, *self._profile(item),
-                                                                       item.enter.campaign_id):
-                continue
-            if segment_members is not None and item.enter.customer_id not in segment_members:
-                continue
+        for item_id, item in items:
             count, value = facts.in_stage.get(item.stage, NO_ITEMS)
             facts.in_stage[item.stage] = StageTotal(count + 1, value + item.amount_cents)
             furthest = max((order[s] for s in item.visited if s in order), default=None)

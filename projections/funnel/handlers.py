@@ -3,7 +3,8 @@ items, in business time, and the pre-summed tallies of their funnels.
 
 Items are deals (sales or any pipeline), leads (marketing) and tickets (service); see `steps`.
 An item's life becomes stage intervals `[entered_at, left_at)` (won and lost are terminal stages) and
-versions of its owner and amount `[valid_from, valid_to)`. "The funnel as of T" is then a set of
+versions of its owner and amount `[valid_from, valid_to)`; the named properties of deals, leads and customers
+have versions too (`funnel_properties`). "The funnel as of T" is then a set of
 indexed range queries (`entered_at <= T < left_at`, see `queries`) rather than a replay.
 """
 
@@ -15,10 +16,11 @@ from uuid import UUID
 
 from domain.pipeline import Pipeline
 from projections.read_model import ReadModel, Rows
-from projections.funnel.rows import (CUSTOMERS, INTERVALS, ITEMS, TABLES, VERSIONS, Change, CustomerRow, IntervalRow,
-                                     ItemRow, VersionRow)
-from projections.funnel.steps import (FUNNEL_EVENTS, NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise,
-                                      funnel_steps)
+from projections.funnel.rows import (CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PROPERTIES, TABLES, VERSIONS,
+                                     Change, CurrentPropertyRow, CustomerRow, IntervalRow, ItemRow, PropertyRow,
+                                     VersionRow)
+from projections.funnel.steps import (FUNNEL_EVENTS, NO_ATTRIBUTES, Describe, Enter, ItemAttributes, Move, Profile,
+                                      Revise, funnel_steps)
 from projections.funnel.tally import arrived, define, insert_stage, left, levels_of, record, revalued
 from projections.tables import micros
 
@@ -36,7 +38,9 @@ class FunnelReadModel(ReadModel):
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         steps = [step for event in events for step in funnel_steps(event)]
-        rows.prefetch(ITEMS, [(str(s.item_id),) for s in steps if not isinstance(s, Profile)])
+        rows.prefetch(ITEMS, [(str(s.item_id),) for s in steps if isinstance(s, (Enter, Move, Revise))])
+        rows.prefetch(CURRENT_PROPERTIES, [(str(s.subject_id), name) for s in steps if isinstance(s, Describe)
+                                           for name in s.changes])
         rows.prefetch(CUSTOMERS, [(str(s.customer_id),) for s in steps if isinstance(s, Enter) and s.customer_id])
 
     def _handle(self, event: Any, rows: Rows) -> None:
@@ -46,6 +50,8 @@ class FunnelReadModel(ReadModel):
         for step in funnel_steps(event):
             if isinstance(step, Profile):
                 rows.put(CUSTOMERS, _customer(step))
+            elif isinstance(step, Describe):
+                _describe(step, at, seq, rows)
             elif isinstance(step, Enter):
                 item = _enter(step, at, seq, rows, change)
             elif isinstance(step, Move):
@@ -113,6 +119,26 @@ def _revise(step: Revise, at: int, seq: int, rows: Rows, change: Change) -> Item
     rows.put(ITEMS, item)
     rows.put(VERSIONS, _version(item, valid_to=None))
     return item
+
+
+def _describe(step: Describe, at: int, seq: int, rows: Rows) -> None:
+    """End each changed property's open version at `at` and open the new one (none for a removal)."""
+    subject = str(step.subject_id)
+    for name, value in step.changes.items():
+        current = cast("CurrentPropertyRow | None", rows.get(CURRENT_PROPERTIES, subject, name))
+        if (current["value"] if current is not None else "") == value:
+            continue  # unchanged (an imported history may say so twice)
+        if current is not None and current["value"]:
+            rows.put(PROPERTIES, _property(current, valid_to=at))
+        now: CurrentPropertyRow = {"subject_id": subject, "name": name, "seq": seq, "value": value, "valid_from": at}
+        rows.put(CURRENT_PROPERTIES, now)
+        if value:
+            rows.put(PROPERTIES, _property(now, valid_to=None))
+
+
+def _property(current: CurrentPropertyRow, valid_to: int | None) -> PropertyRow:
+    return {"subject_id": current["subject_id"], "name": current["name"], "seq": current["seq"],
+            "value": current["value"], "valid_from": current["valid_from"], "valid_to": valid_to}
 
 
 def _item(item_id: UUID, rows: Rows) -> ItemRow:

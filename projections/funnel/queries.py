@@ -1,20 +1,26 @@
 """The funnel read model's query side: the funnel of a pipeline as of an instant, and its flow over a period.
 
 Unfiltered, a report sums the pre-summed tallies (`tally.tallied_facts`); filtered (owner, customer
-attributes, campaign, segment), it scans the stage intervals begun by the instant, with owner and amount
-taken from the versions valid then. Both find the same `FunnelFacts`; `report.build_report` does the rest.
+attributes, campaign, segment, properties), it scans the stage intervals begun by the instant, with owner and
+amount taken from the versions valid then. Both find the same `FunnelFacts`; `report.build_report` does the
+rest. Grouped (`grouped`), the same scan adds a column per axis (`dimensions`) and GROUP BY it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from domain import funnel_rules
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import LOST, WON
 from projections.funnel.report import (DAY_MICROS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
                                        StuckItem, build_report)
+from projections.funnel.dimensions import (Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis, day_sql,
+                                           merge_facts, period_label, period_start, periods_between, property_sql,
+                                           sort_key)
 from projections.funnel.tally import tallied_facts
 from projections.ports import Store
 from projections.segments import tier_members_sql
@@ -39,6 +45,10 @@ class FunnelQueries:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
+        for name, value in filters.properties:
+            expression, expression_params = property_sql(name, as_of_us)
+            sql += f" AND {expression} = ?"
+            params.extend([*expression_params, value])
         if filters.segment is not None:
             members, member_params = tier_members_sql(filters.segment, from_micros(as_of_us))
             sql += f" AND d.customer_id IN ({members})"
@@ -59,48 +69,110 @@ class FunnelQueries:
     def scanned_facts(self, pipeline: str, stages: list[tuple[str, str]], t: int,
                       filters: FunnelFilters = FunnelFilters()) -> FunnelFacts:
         """The facts (but stuck items) from every interval begun by `t`: the path filters need."""
+        return self._facts_by(pipeline, stages, t, filters, ()).get((), FunnelFacts())
+
+    def _facts_by(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
+                  axes: Sequence[Axis]) -> dict[tuple[Any, ...], FunnelFacts]:
+        """`scanned_facts` per combination of the axes' raw values (one query per fact, whatever their number)."""
         scope, params = self._scope(pipeline, t, filters)
+        select, names, axis_params = _group_columns(axes)
+        group_by = f" GROUP BY {', '.join(names)}" if names else ""
         covering = " AND (i.left_at IS NULL OR i.left_at > ?)"
         open_stages = [key for key, _ in stages]
         in_open = f" AND i.stage IN ({', '.join('?' * len(open_stages))})"
-        facts = FunnelFacts()
-        for stage, count, value in self.store.query(
-            f"SELECT i.stage, COUNT(*), SUM(v.amount_cents) {scope}{covering} GROUP BY i.stage", [*params, t]
-        ):
-            facts.in_stage[stage] = StageTotal(count, int(value))
+        found: dict[tuple[Any, ...], FunnelFacts] = {}
+        n = len(axes)
+
+        def facts(row: Sequence[Any]) -> FunnelFacts:
+            return found.setdefault(tuple(row[:n]), FunnelFacts())
+
+        for row in self.store.query(f"SELECT {select}i.stage, COUNT(*), SUM(v.amount_cents) {scope}{covering} "
+                                    f"GROUP BY {''.join(f'{g}, ' for g in names)}i.stage", [*axis_params, *params, t]):
+            facts(row).in_stage[row[n]] = StageTotal(row[n + 1], int(row[n + 2]))
         levels = stage_levels(open_stages)
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
         level_params = [p for key, i in levels.items() for p in (key, i)]
-        for furthest, count in self.store.query(
-            f"SELECT furthest, COUNT(*) FROM (SELECT i.item_id, MAX({level}) AS furthest {scope} "
-            "GROUP BY i.item_id) reached WHERE furthest IS NOT NULL GROUP BY furthest", [*level_params, *params]
+        groups = "".join(f"{g}, " for g in names)
+        for row in self.store.query(
+            f"SELECT {groups}furthest, COUNT(*) FROM (SELECT i.item_id, {select}MAX({level}) AS furthest {scope} "
+            f"GROUP BY {groups}i.item_id) reached WHERE furthest IS NOT NULL GROUP BY {groups}furthest",
+            [*axis_params, *level_params, *params]
         ):
-            facts.furthest[furthest] = count
-        for stage, length in self.store.query(
-            f"SELECT i.stage, i.length {scope} AND i.left_at <= ?{in_open}", [*params, t, *open_stages]
-        ):
-            facts.add_stay(stage, length)
-        [(cycles,)] = self.store.query(
-            f"SELECT SUM(i.entered_at - d.opened_at) {scope}{covering} AND i.stage = ?", [*params, t, WON]
-        )
-        facts.won_cycle_total = int(cycles or 0)
-        return facts
+            facts(row).furthest[row[n]] = row[n + 1]
+        for row in self.store.query(f"SELECT {select}i.stage, i.length {scope} AND i.left_at <= ?{in_open}",
+                                    [*axis_params, *params, t, *open_stages]):
+            facts(row).add_stay(row[n], row[n + 1])
+        for row in self.store.query(f"SELECT {select}SUM(i.entered_at - d.opened_at) {scope}{covering} "
+                                    f"AND i.stage = ?{group_by}", [*axis_params, *params, t, WON]):
+            facts(row).won_cycle_total = int(row[n] or 0)
+        return found
 
     def _stuck(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
                threshold: int) -> list[StuckItem]:
         """Items in an open stage at `t` since before `t - threshold`: still there, or stays longer than it."""
+        return [item for _, item in self._stuck_by(pipeline, stages, t, filters, threshold, ())]
+
+    def _stuck_by(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
+                  threshold: int, axes: Sequence[Axis]) -> list[tuple[tuple[Any, ...], StuckItem]]:
+        """`_stuck`, each item with its axes' raw values."""
         scope, params = self._scope(pipeline, t, filters)
+        columns, _, axis_params = _group_columns(axes)
         open_stages = [key for key, _ in stages]
-        select = (f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
+        select = (f"SELECT {columns}i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
                   f"AND i.stage IN ({', '.join('?' * len(open_stages))}) AND i.entered_at < ? AND ")
-        head = [*params, *open_stages, t - threshold]
+        head = [*axis_params, *params, *open_stages, t - threshold]
+        n = len(axes)
         return [
-            StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS)
-            for item_id, stage, owner, amount, entered in self.store.query(
+            (tuple(row[:n]), StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS))
+            for row in self.store.query(
                 f"{select}i.left_at IS NULL UNION ALL {select}i.length > ? AND i.left_at > ?",
                 [*head, *head, threshold, t],
             )
+            for item_id, stage, owner, amount, entered in [row[n:]]
         ]
+
+    def grouped(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime, by: Sequence[str],
+                filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
+                cohort: str | None = None) -> GroupedReport:
+        """One funnel per value of each of the `by` axes (`dimensions.axis`; and per creation month or quarter
+        with `cohort`) among the items the filters keep, as of `as_of`; their counts sum to the funnel of all
+        those items. DomainError for an unknown axis or period."""
+        t = micros(as_of)
+        axes = [axis(name, t) for name in by] + ([cohort_axis(cohort)] if cohort else [])
+        by = [a.name for a in axes]
+        merged: dict[tuple[Any, ...], FunnelFacts] = {}
+        for raw, facts in self._facts_by(pipeline, stages, t, filters, axes).items():
+            merge_facts(merged.setdefault(_key(axes, raw), FunnelFacts()), facts)
+        for raw, item in self._stuck_by(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS), axes):
+            merged.setdefault(_key(axes, raw), FunnelFacts()).stuck.append(item)
+        return GroupedReport(pipeline, as_of, list(by), [
+            FunnelGroup(dict(zip(by, key)), build_report(pipeline, stages, as_of, merged[key]))
+            for key in sorted(merged, key=sort_key)
+        ])
+
+    def periods(self, pipeline: str, grain: str, start: datetime, end: datetime,
+                filters: FunnelFilters = FunnelFilters()) -> list[PeriodRow]:
+        """Per UTC month or quarter meeting [start, end): items won and lost in it (entries into won or lost;
+        owner and amount as of `end`), their win rate and the average cycle (opened → won) of those won."""
+        t1, t2 = micros(start), micros(end)
+        scope, params = self._scope(pipeline, t2, filters)
+        decided: dict[tuple[str, str], list[int]] = {}
+        for day, stage, count, value, cycles in self.store.query(
+            f"SELECT {day_sql('i.entered_at')} AS g0, i.stage, COUNT(*), SUM(v.amount_cents), "
+            f"SUM(i.entered_at - d.opened_at) {scope} AND i.stage IN (?, ?) AND i.entered_at >= ? "
+            "AND i.entered_at < ? GROUP BY g0, i.stage", [*params, WON, LOST, t1, t2]
+        ):
+            total = decided.setdefault((period_label(period_start(day, grain), grain), stage), [0, 0, 0])
+            total[0] += count
+            total[1] += int(value)
+            total[2] += int(cycles)
+        return [_period_row(first, grain, decided) for first in periods_between(start, end, grain)]
+
+    def first_decision(self, pipeline: str) -> datetime | None:
+        """When the first item of `pipeline` was won or lost (None: none was yet)."""
+        [(first,)] = self.store.query("SELECT MIN(entered_at) FROM funnel_intervals WHERE pipeline = ? "
+                                      "AND stage IN (?, ?)", [pipeline, WON, LOST])
+        return None if first is None else from_micros(first)
 
     def flow(self, pipeline: str, stages: list[tuple[str, str]], start: datetime, end: datetime,
              filters: FunnelFilters = FunnelFilters()) -> list[FlowRow]:
@@ -121,3 +193,23 @@ class FunnelQueries:
             elif previous in order and order.get(stage, -1) > order[previous]:
                 advanced[previous] += count
         return [FlowRow(key, entered[key], advanced[key], lost[key]) for key, _ in stages]
+
+
+def _group_columns(axes: Sequence[Axis]) -> tuple[str, list[str], list[Any]]:
+    """The SELECT columns (`<sql> AS g0, …, `), their names and their parameters, of the axes."""
+    names = [f"g{k}" for k in range(len(axes))]
+    return ("".join(f"{a.sql} AS {name}, " for a, name in zip(axes, names)), names,
+            [p for a in axes for p in a.params])
+
+
+def _key(axes: Sequence[Axis], raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(None if value is None else a.key(value) for a, value in zip(axes, raw))
+
+
+def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], list[int]]) -> PeriodRow:
+    label = period_label(first, grain)
+    won, won_value, cycles = decided.get((label, WON), [0, 0, 0])
+    lost = decided.get((label, LOST), [0, 0, 0])[0]
+    cycle = funnel_rules.average_cycle(cycles, won)
+    return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won, lost, won_value,
+                     funnel_rules.win_rate(won, lost), None if cycle is None else cycle / DAY_MICROS)

@@ -31,6 +31,7 @@ class FunnelFilters:
     channel: str | None = None
     campaign_id: UUID | None = None
     segment: str | None = None  # a value tier (domain.segmentation.TIERS) of the item's customer
+    properties: tuple[tuple[str, str], ...] = ()  # (name, value): the item's property then, else its customer's
 
     def matches(self, owner: str, region: str | None, industry: str | None, channel: str | None,
                 campaign_id: UUID | None) -> bool:

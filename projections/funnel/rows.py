@@ -71,6 +71,28 @@ class VersionRow(TypedDict):
     valid_to: int | None
 
 
+class PropertyRow(TypedDict):
+    """A deal's, lead's or customer's named property over `[valid_from, valid_to)` (None: still so); an
+    absent property has no row."""
+
+    subject_id: str
+    name: str
+    seq: int  # the subject's version that set it
+    value: str
+    valid_from: int
+    valid_to: int | None
+
+
+class CurrentPropertyRow(TypedDict):
+    """A subject's property now ("" once removed): the key of its open `PropertyRow`, found without a scan."""
+
+    subject_id: str
+    name: str
+    seq: int
+    value: str
+    valid_from: int
+
+
 class PipelineRow(TypedDict):
     """A pipeline's open stages in order (held as a JSON list while a batch changes it)."""
 
@@ -126,6 +148,15 @@ VERSIONS = Table(
     (("item_id", "TEXT"), ("seq", "INTEGER"), ("owner", "TEXT"), ("amount_cents", "BIGINT"),
      ("valid_from", "BIGINT"), ("valid_to", "BIGINT")),
     ("item_id", "seq"), row_type=VersionRow)
+PROPERTIES = Table(
+    "funnel_properties",
+    (("subject_id", "TEXT"), ("name", "TEXT"), ("seq", "INTEGER"), ("value", "TEXT"), ("valid_from", "BIGINT"),
+     ("valid_to", "BIGINT")),
+    ("subject_id", "name", "seq"), row_type=PropertyRow)
+CURRENT_PROPERTIES = Table(
+    "funnel_current_properties",
+    (("subject_id", "TEXT"), ("name", "TEXT"), ("seq", "INTEGER"), ("value", "TEXT"), ("valid_from", "BIGINT")),
+    ("subject_id", "name"), row_type=CurrentPropertyRow)
 PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TEXT"), ("stages", "TEXT")),
                   ("pipeline_id",), json_columns=("stages",), row_type=PipelineRow)
 TALLIES = Table(
@@ -140,4 +171,4 @@ CHANGES = Table(
     indexes=(("pipeline", "at"),),
     json_columns=("deltas",), row_type=ChangeRow)
 TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
-TABLES = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, *TALLY_TABLES)
+TABLES = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, PROPERTIES, CURRENT_PROPERTIES, *TALLY_TABLES)

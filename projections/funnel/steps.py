@@ -70,7 +70,20 @@ class Revise:
     amount_cents: int | None = None
 
 
-Step = Profile | Enter | Move | Revise
+@dataclass(frozen=True)
+class Describe:
+    """Named properties of a deal, lead (the item itself) or customer (its items fall back to them) set or
+    removed (""): what funnels are grouped and filtered by, as of any instant; moves no funnel."""
+
+    subject_id: UUID
+    changes: dict[str, str]
+
+
+Step = Profile | Enter | Move | Revise | Describe
+
+
+def _described(e: Any) -> list[Step]:
+    return [Describe(e.originator_id, e.changes)]
 
 
 def funnel_steps(event: Any) -> list[Step]:
@@ -98,6 +111,9 @@ def _ticket_status(e: Ticket.StatusChanged) -> list[Step]:
 
 _MAPPERS: dict[type, Any] = {
     Customer.Registered: lambda e: [Profile(e.originator_id, e.region, e.industry, e.channel)],
+    Customer.PropertiesChanged: _described,
+    Deal.PropertiesChanged: _described,
+    Lead.PropertiesChanged: _described,
     Deal.Opened: _deal_opened,
     Deal.StageChanged: lambda e: [Move(e.originator_id, e.to_stage)],
     Deal.Won: lambda e: [Move(e.originator_id, WON)],

@@ -21,6 +21,11 @@ def _note(text: str) -> str:
     return f" ({text})" if text else ""
 
 
+def _properties(changes: dict[str, str]) -> str:
+    """`product=GTX, team removed` (properties are dimensions, not personal data: shown as they are)."""
+    return ", ".join(f"{name}={value}" if value else f"{name} removed" for name, value in changes.items())
+
+
 CUSTOMER_SUMMARIES: dict[type, Callable[[Any], str]] = {
     Customer.Registered: lambda e: f"registered {mark(e.name)}{_note(mark(e.company))} · {e.region} · {e.industry} "
                                    f"· via {e.channel}",
@@ -29,6 +34,7 @@ CUSTOMER_SUMMARIES: dict[type, Callable[[Any], str]] = {
     Customer.TouchLogged: lambda e: f"{e.channel} {e.direction}: {mark(e.summary)}",
     Customer.TagAdded: lambda e: f"tag added: {mark(e.tag)}",
     Customer.TagRemoved: lambda e: f"tag removed: {mark(e.tag)}",
+    Customer.PropertiesChanged: lambda e: f"properties: {_properties(e.changes)}",
     Customer.ConsentChanged: lambda e: f"marketing consent {'given' if e.marketing else 'withdrawn'}",
     Customer.Forgotten: lambda e: "forgotten",
 }
@@ -38,6 +44,7 @@ LEAD_SUMMARIES: dict[type, Callable[[Any], str]] = {
     Lead.Contacted: lambda e: f"lead contacted by {e.channel}{_note(mark(e.summary))}",
     Lead.Qualified: lambda e: f"lead qualified{_note(mark(e.note))}",
     Lead.Disqualified: lambda e: f"lead disqualified ({mark(e.reason)})",
+    Lead.PropertiesChanged: lambda e: f"lead properties: {_properties(e.changes)}",
     Lead.Converted: lambda e: f"lead converted into this customer, deal {e.deal_id}",
 }
 DEAL_SUMMARIES: dict[type, Callable[[Any, str], str]] = {  # (event, deal title)
@@ -46,6 +53,7 @@ DEAL_SUMMARIES: dict[type, Callable[[Any, str], str]] = {  # (event, deal title)
     Deal.StageChanged: lambda e, title: f"{title}: {e.from_stage} → {e.to_stage}{_note(mark(e.reason))}",
     Deal.AmountChanged: lambda e, title: f"{title}: amount {e.old_amount} → {e.new_amount}",
     Deal.OwnerChanged: lambda e, title: f"{title}: owner {e.old_owner} → {e.new_owner}",
+    Deal.PropertiesChanged: lambda e, title: f"{title}: {_properties(e.changes)}",
     Deal.Won: lambda e, title: f"{title}: {e.from_stage} → won{_note(mark(e.note))}",
     Deal.Lost: lambda e, title: f"{title}: {e.from_stage} → lost ({mark(e.reason)})",
     Deal.Reopened: lambda e, title: f"{title}: reopened in {e.stage} ({mark(e.reason)})",

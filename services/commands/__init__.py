@@ -8,19 +8,20 @@ One module per aggregate; a new command goes next to its siblings, gets a handle
 from services.commands.command import Change, Command, Creation
 from services.commands.campaigns import (CampaignChange, CloseCampaign, LaunchCampaign, PlanCampaign, RecordCost,
                                          RecordResponse)
-from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDetails, CustomerChange, ForgetCustomer,
-                                         LogTouch, RegisterCustomer, RemoveTag)
-from services.commands.deals import (ChangeAmount, ChangeOwner, ChangeStage, DealChange, LoseDeal, OpenDeal, ReopenDeal,
-                                     WinDeal)
-from services.commands.leads import (AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, LeadChange,
-                                     QualifyLead)
+from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDetails, ChangeCustomerProperties,
+                                         CustomerChange, ForgetCustomer, LogTouch, RegisterCustomer, RemoveTag)
+from services.commands.deals import (ChangeAmount, ChangeDealProperties, ChangeOwner, ChangeStage, DealChange, LoseDeal,
+                                     OpenDeal, ReopenDeal, WinDeal)
+from services.commands.leads import (AssignLead, CaptureLead, ChangeLeadProperties, ContactLead, ConvertLead,
+                                     DisqualifyLead, LeadChange, QualifyLead)
 from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
 from services.commands.tickets import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
                                        RecordCustomerReply, ReopenTicket, ResolveTicket, TicketChange)
 
 __all__ = [
     "AddTag", "AssignLead", "AssignTicket", "CampaignChange", "CaptureLead", "Change", "ChangeAmount",
-    "ChangeConsent", "ChangeContactDetails", "ChangeOwner", "ChangeStage", "ChangeTicketStatus", "CloseCampaign",
+    "ChangeConsent", "ChangeContactDetails", "ChangeCustomerProperties", "ChangeDealProperties",
+    "ChangeLeadProperties", "ChangeOwner", "ChangeStage", "ChangeTicketStatus", "CloseCampaign",
     "CloseTicket", "Command", "ContactLead", "ConvertLead", "Creation", "CustomerChange", "DealChange",
     "DefinePipeline", "DisqualifyLead", "ForgetCustomer", "InsertStage", "LaunchCampaign", "LeadChange",
     "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",

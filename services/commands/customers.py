@@ -1,4 +1,4 @@
-"""Commands on customers: register, contact details, touches, tags, consent, forget."""
+"""Commands on customers: register, contact details, touches, tags, consent, properties, forget."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import StrictBool
 from domain.customer import Customer
 from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
 from services.commands.command import Change, Creation
-from services.commands.field_types import Email, Label, Name, Phone, Tag, Text
+from services.commands.field_types import Email, Label, Name, Phone, Properties, Tag, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +69,10 @@ class ChangeConsent(CustomerChange):
 @dataclass(frozen=True, slots=True)
 class ForgetCustomer(CustomerChange):
     """Erase the customer's personal data everywhere (their keys and those of their leads and records)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCustomerProperties(CustomerChange):
+    """Set the customer's named properties (product, team, …); "" removes one (`domain.properties`)."""
+
+    changes: Properties

@@ -1,4 +1,4 @@
-"""Commands on deals: open, move between stages, change amount or owner, win, lose, reopen."""
+"""Commands on deals: open, move between stages, change amount, owner or properties, win, lose, reopen."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain.deal import Deal
 from services.commands.command import Change, Creation
-from services.commands.field_types import Amount, Currency, Day, Label, Name, StageKey, Text
+from services.commands.field_types import Amount, Currency, Day, Label, Name, Properties, StageKey, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +65,10 @@ class ReopenDeal(DealChange):
 
     reason: Text
     stage: StageKey | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeDealProperties(DealChange):
+    """Set the deal's named properties (product, team, …); "" removes one (`domain.properties`)."""
+
+    changes: Properties

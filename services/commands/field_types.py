@@ -25,6 +25,12 @@ Phone = Annotated[str, StringConstraints(max_length=50, pattern=NO_NUL)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 StageKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+PropertyName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Properties = Annotated[
+    dict[PropertyName, Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL)]],
+    Field(min_length=1, max_length=50,
+          description='Properties to set, {"product": "GTX Pro", "team": "华东一组"}; a value "" removes one.'),
+]
 Amount = Annotated[
     Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$")]
     | Annotated[StrictInt, Field(ge=0, le=999_999_999_999_999)],  # 15 digits either way: cents fit a BIGINT

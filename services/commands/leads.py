@@ -10,7 +10,7 @@ from domain.lead import Lead
 from domain.vocabulary import ASSIGNMENT_RULES, TOUCH_CHANNELS
 from services.commands.command import Change, Command
 from services.commands.customers import NewParty
-from services.commands.field_types import Amount, Currency, Day, Email, Label, Name, Phone, Text
+from services.commands.field_types import Amount, Currency, Day, Email, Label, Name, Phone, Properties, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +60,10 @@ class ConvertLead(Command):
     email: Email = ""
     phone: Phone = ""
     expected_close: Day | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeLeadProperties(LeadChange):
+    """Set the lead's named properties (product, team, …); "" removes one (`domain.properties`)."""
+
+    changes: Properties

@@ -7,7 +7,8 @@ from datetime import date
 
 from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
-                               ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
+                               ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
+                               ChangeLeadProperties, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
                                LaunchCampaign, LogTouch, LoseDeal, OpenTicket, PlanCampaign, QualifyLead, RateTicket,
                                RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer, RemoveTag,
@@ -31,6 +32,7 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.assign_lead(AssignLead(lead, "李娜", "round_robin"), at(1.5))
     crm.contact_lead(ContactLead(lead, "phone", "首次沟通，了解需求"), at(2))
     crm.qualify_lead(QualifyLead(lead, "预算明确"), at(3))
+    crm.change_lead_properties(ChangeLeadProperties(lead, {"product": "云主机 Pro", "team": "华东一组"}), at(3.5))
     customer, deal = crm.convert_lead(ConvertLead(lead, "云服务采购", "80000.50", "CNY", "wf@example.cn",
                                                   "+86 138 0000 0000", date(2026, 6, 30)), at(4))
     crm.record_response(RecordResponse(campaign, "attendance", customer), at(4.1))
@@ -40,10 +42,12 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.add_tag(AddTag(customer, "重点客户"), at(4.4))
     crm.remove_tag(RemoveTag(customer, "重点客户"), at(4.45))
     crm.change_consent(ChangeConsent(customer, True), at(4.5))
+    crm.change_customer_properties(ChangeCustomerProperties(customer, {"account_size": "大型"}), at(4.6))
 
     crm.change_stage(ChangeStage(deal, "first_contact", "客户回电，约了演示"), at(5))
     crm.change_amount(ChangeAmount(deal, "90000"), at(5.1))
     crm.change_owner(ChangeOwner(deal, "张伟"), at(5.2))
+    crm.change_deal_properties(ChangeDealProperties(deal, {"product": "云主机 Max", "team": ""}), at(5.25))
     crm.lose_deal(LoseDeal(deal, "预算冻结", "某友商"), at(5.3))
     crm.reopen_deal(ReopenDeal(deal, "预算恢复"), at(5.4))
     crm.win_deal(WinDeal(deal, "回款计划已确认"), at(6))

@@ -16,8 +16,8 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, CommandBody, Created, body_of
 from gateways.http.serializers import customer_view
 from services.application import CrmApplication
-from services.commands import (AddTag, ChangeConsent, ChangeContactDetails, ForgetCustomer, LogTouch, RegisterCustomer,
-                               RemoveTag)
+from services.commands import (AddTag, ChangeConsent, ChangeContactDetails, ChangeCustomerProperties, ForgetCustomer,
+                               LogTouch, RegisterCustomer, RemoveTag)
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("customers:write"))]
@@ -28,6 +28,7 @@ ContactDetailsBody = body_of(ChangeContactDetails, "ContactDetails", versioned=T
 TouchBody = body_of(LogTouch, "Touch")
 TagBody = body_of(AddTag, "TagBody")  # also the body of RemoveTag, which has the same fields
 ConsentBody = body_of(ChangeConsent, "Consent")
+CustomerPropertiesBody = body_of(ChangeCustomerProperties, "CustomerProperties", versioned=True)
 
 
 @router.post("", status_code=201, response_model=Created, summary="Register a customer")
@@ -46,6 +47,11 @@ def get_customer(customer_id: UUID, app: Annotated[CrmApplication, Depends(crm)]
 def change_contact_details(customer_id: UUID, body: ContactDetailsBody,
                            cmd: Annotated[CommandContext, Depends(command("customers:write"))]) -> Response:
     return cmd.changed(ChangeContactDetails, body, customer_id=customer_id)
+
+
+@router.patch("/{customer_id}/properties", response_model=Changed, summary="Set named properties (product, team, …); a value \"\" removes one")
+def change_properties(customer_id: UUID, body: CustomerPropertiesBody, cmd: Write) -> Response:
+    return cmd.changed(ChangeCustomerProperties, body, customer_id=customer_id)
 
 
 @router.post("/{customer_id}/touches", response_model=Changed, summary="Log a touch (call, visit, email…)")

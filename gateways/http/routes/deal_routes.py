@@ -1,4 +1,4 @@
-"""Deals: open, move between stages, change amount or owner, win, lose, reopen; state and audit trail.
+"""Deals: open, move between stages, change amount, owner or properties, win, lose, reopen; state and audit trail.
 
 Every change accepts If-Match (or `expected_version`): a stale version is refused with 409.
 """
@@ -21,7 +21,8 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import audit_entry_view, deal_view
 from services.application import CrmApplication
-from services.commands import ChangeAmount, ChangeOwner, ChangeStage, LoseDeal, OpenDeal, ReopenDeal, WinDeal
+from services.commands import (ChangeAmount, ChangeDealProperties, ChangeOwner, ChangeStage, LoseDeal, OpenDeal,
+                               ReopenDeal, WinDeal)
 from services.deal_audit import deal_audit_trail
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -33,6 +34,7 @@ OpenDealBody = body_of(OpenDeal, "OpenDeal")
 ChangeStageBody = body_of(ChangeStage, "ChangeStage", versioned=True)
 ChangeAmountBody = body_of(ChangeAmount, "ChangeAmount", versioned=True)
 ChangeOwnerBody = body_of(ChangeOwner, "ChangeOwner", versioned=True)
+DealPropertiesBody = body_of(ChangeDealProperties, "DealProperties", versioned=True)
 WinDealBody = body_of(WinDeal, "WinDeal", versioned=True)
 LoseDealBody = body_of(LoseDeal, "LoseDeal", versioned=True)
 ReopenDealBody = body_of(ReopenDeal, "ReopenDeal", versioned=True)
@@ -70,6 +72,11 @@ def change_amount(deal_id: UUID, body: ChangeAmountBody, cmd: Change) -> Respons
 @router.put("/{deal_id}/owner", response_model=Changed, summary="Hand the deal to another owner")
 def change_owner(deal_id: UUID, body: ChangeOwnerBody, cmd: Change) -> Response:
     return cmd.changed(ChangeOwner, body, deal_id=deal_id)
+
+
+@router.patch("/{deal_id}/properties", response_model=Changed, summary="Set named properties (product, team, …); a value \"\" removes one")
+def change_properties(deal_id: UUID, body: DealPropertiesBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeDealProperties, body, deal_id=deal_id)
 
 
 @router.post("/{deal_id}/win", response_model=Changed, summary="Mark the deal won")

@@ -1,4 +1,5 @@
-"""The funnel read model: a pipeline's funnel as of an instant, its flow between two, and a comparison.
+"""The funnel read model: a pipeline's funnel as of an instant (or one per group: `?by=owner&cohort=month`),
+its flow between two, a comparison, and win rate and cycle per period.
 
 The pattern for every read-model router: depend on `fresh("<model>")` for the store as the projector left
 it (its freshness goes out in headers; `?wait_for_position=` reads a client's own write), ask the model's
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from domain.funnel_rules import STUCK_DAYS
+from domain.properties import require_changes
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
 from gateways.http.deps import WaitForPosition, crm, read_store
@@ -23,6 +25,7 @@ from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
+from projections.funnel.dimensions import GRAINS, GroupedReport
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -43,8 +46,19 @@ def filters(
                                          description="The customer's acquisition channel.")] = None,
     campaign_id: Annotated[UUID | None, Query()] = None,
     segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
+    prop: Annotated[list[str], Query(alias="property", max_length=50, description=(
+        "name=value: only items with this property at the instant (their own, else their customer's); "
+        "repeatable."))] = [],  # noqa: B006 - FastAPI copies a Query default
 ) -> FunnelFilters:
-    return FunnelFilters(owner, region, industry, channel, campaign_id, segment)
+    return FunnelFilters(owner, region, industry, channel, campaign_id, segment, _property_filters(prop))
+
+
+def _property_filters(assignments: list[str]) -> tuple[tuple[str, str], ...]:
+    """`["product=GTX"]` → `(("product", "GTX"),)`, checked as a property change is (422 if not)."""
+    pairs = [assignment.partition("=") for assignment in assignments]
+    if any(not equals or not value.strip() for _, equals, value in pairs):
+        raise ApiError(422, "a property filter is name=value, with a value")
+    return tuple(require_changes({name: value for name, _, value in pairs}).items()) if pairs else ()
 
 
 Filters = Annotated[FunnelFilters, Depends(filters)]
@@ -66,13 +80,47 @@ def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
     return data
 
 
-@router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
+def _grouped(grouped: GroupedReport, params: PageParams) -> dict[str, Any]:
+    """The grouped report with each group's stuck items as one page."""
+    data = grouped.to_dict()
+    for group in data["groups"]:
+        group["stuck"] = page(group["stuck"], params)
+    return data
+
+
+Grain = Literal[GRAINS]  # type: ignore[valid-type]
+
+
+@router.get("", summary="The funnel as of an instant (default now), or one per group (by, cohort); stuck items "
+                        "paginated")
 def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
-           stuck_days: StuckDays = STUCK_DAYS) -> Response:
+           stuck_days: StuckDays = STUCK_DAYS,
+           by: Annotated[list[str], Query(max_length=5, description=(
+               "One funnel per value of owner, region, industry, channel, campaign or a property name (as of "
+               "the instant); repeatable."))] = [],  # noqa: B006 - FastAPI copies a Query default
+           cohort: Annotated[Grain | None, Query(description="One funnel per creation month or quarter (UTC).")]
+           = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
-    return json_response(_report(report, params))
+    queries, stages = FunnelQueries(store), stages_of(app, pipeline)
+    if by or cohort:
+        return json_response(_grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort),
+                                      params))
+    return json_response(_report(queries.report(pipeline, stages, instant, where, stuck_days), params))
+
+
+@router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle")
+def periods(store: Store, where: Filters, grain: Grain = "month", pipeline: Pipeline = "sales",
+            start: Annotated[Instant | None, Query(description="Default: the first decision.")] = None,
+            end: Annotated[Instant | None, Query(description="Default: now.")] = None) -> Response:
+    queries = FunnelQueries(store)
+    end = end or datetime.now(timezone.utc)
+    start = start or queries.first_decision(pipeline) or end
+    if end < start:
+        raise ApiError(422, "end must not come before start")
+    rows = queries.periods(pipeline, grain, start, end, where)
+    return json_response({"pipeline": pipeline, "grain": grain, "start": start, "end": end,
+                          "periods": [vars(row) for row in rows]})
 
 
 @router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")

@@ -19,7 +19,8 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import lead_view
 from services.application import CrmApplication
-from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, QualifyLead
+from services.commands import (AssignLead, CaptureLead, ChangeLeadProperties, ContactLead, ConvertLead, DisqualifyLead,
+                               QualifyLead)
 
 router = APIRouter(prefix="/leads", tags=["leads"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("leads:write"))]
@@ -30,6 +31,7 @@ AssignLeadBody = body_of(AssignLead, "AssignLead")
 ContactLeadBody = body_of(ContactLead, "ContactLead")
 QualifyLeadBody = body_of(QualifyLead, "QualifyLead")
 DisqualifyLeadBody = body_of(DisqualifyLead, "DisqualifyLead")
+LeadPropertiesBody = body_of(ChangeLeadProperties, "LeadProperties", versioned=True)
 ConvertLeadBody = body_of(ConvertLead, "ConvertLead", from_url=("lead_id",))
 
 
@@ -54,6 +56,11 @@ def get_lead(lead_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Res
 @router.put("/{lead_id}/owner", response_model=Changed, summary="Assign the lead to an owner")
 def assign(lead_id: UUID, body: AssignLeadBody, cmd: Write) -> Response:
     return cmd.changed(AssignLead, body, lead_id=lead_id)
+
+
+@router.patch("/{lead_id}/properties", response_model=Changed, summary="Set named properties (product, team, …); a value \"\" removes one")
+def change_properties(lead_id: UUID, body: LeadPropertiesBody, cmd: Write) -> Response:
+    return cmd.changed(ChangeLeadProperties, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/contacts", response_model=Changed, summary="Record that the owner contacted the lead")

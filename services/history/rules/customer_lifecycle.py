@@ -32,5 +32,6 @@ RULES: dict[type, Rule] = {
     Customer.TagAdded: _changed,
     Customer.TagRemoved: _changed,
     Customer.ConsentChanged: _changed,
+    Customer.PropertiesChanged: _changed,
     Customer.Forgotten: _forgotten,
 }

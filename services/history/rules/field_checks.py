@@ -1,8 +1,8 @@
 """The first half of `crm import`'s checks: the rules on one event's own fields, line by line, in any process.
 
 Each rule is the call the command that records the event makes, with the same arguments (amounts ≥ 0,
-currency, channels, priorities, scores, non-empty text, region and industry without contact details, dates
-and keys, no NUL), after the ones every event's `Meta` makes (business time within its range, an actor);
+currency, channels, priorities, scores, non-empty text, region, industry and properties without contact
+details, dates and keys, no NUL), after the ones every event's `Meta` makes (business time within its range, an actor);
 `field_facts` runs them and hands on the few values the in-order half needs (`facts.Facts`).
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from domain import campaign as campaign_rules
 from domain import money
+from domain import properties
 from domain import ticket as ticket_rules
 from domain.base import (refuse_nul, require_business_date, require_business_time, require_choice, require_dimension,
                          require_text)
@@ -72,15 +73,18 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
                            "direction": _choice(TOUCH_DIRECTIONS, "touch direction")},
     Customer.TagAdded: {"tag": _text("tag")},
     Customer.TagRemoved: {"tag": _text("tag")},
+    Customer.PropertiesChanged: {"changes": properties.require_changes},
     Lead.Captured: {"name": _text("lead name"), "region": _dimension("region"), "industry": _dimension("industry"),
                     "channel": _choice(ACQUISITION_CHANNELS, "acquisition channel")},
     Lead.Assigned: {"owner": _text("owner"), "rule": _choice(ASSIGNMENT_RULES, "assignment rule")},
     Lead.Contacted: {"channel": _choice(TOUCH_CHANNELS, "touch channel")},
     Lead.Disqualified: {"reason": _text("disqualification reason")},
+    Lead.PropertiesChanged: {"changes": properties.require_changes},
     Deal.Opened: {"title": _text("deal title"), "amount": _amount(), "currency": money.currency,
                   "owner": _text("owner"), "expected_close": _business_date("expected_close")},
     Deal.AmountChanged: {"old_amount": _amount(), "new_amount": _amount()},
     Deal.OwnerChanged: {"new_owner": _text("owner")},
+    Deal.PropertiesChanged: {"changes": properties.require_changes},
     Deal.Lost: {"reason": _text("loss reason")},
     Deal.Reopened: {"reason": _text("reopen reason")},
     Campaign.Planned: {"name": _text("campaign name"), "channel": _choice(ACQUISITION_CHANNELS, "campaign channel"),

@@ -1,0 +1,38 @@
+"""Tables of the grouped funnel (one row per group) and of the periods view (one row per month or quarter)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from gateways.cli.render import _days, _money, _percent, when
+from projections.funnel.dimensions import GroupedReport, PeriodRow
+
+NO_VALUE = "(none)"  # the group of items without the dimension (no such property, a lead not yet assigned)
+
+
+def grouped_table(grouped: GroupedReport) -> Table:
+    """Per group: items per open stage, open, won, lost, win rate, average cycle, bottleneck."""
+    table = Table(title=f"Funnel by {', '.join(grouped.by)} — {grouped.pipeline} as of {when(grouped.as_of)} UTC",
+                  title_justify="left")
+    stages = [row.stage for row in grouped.groups[0].report.rows] if grouped.groups else []
+    for column in (*grouped.by, *stages, "Open", "Won", "Lost", "Win rate", "Avg cycle d", "Bottleneck"):
+        table.add_column(column, justify="left" if column in grouped.by else "right", no_wrap=column in grouped.by)
+    for group in grouped.groups:
+        report = group.report
+        table.add_row(*(NO_VALUE if v in (None, "") else str(v) for v in group.key.values()),
+                      *(str(row.items) for row in report.rows), str(report.open_items), str(report.won),
+                      str(report.lost), _percent(report.win_rate), _days(report.average_cycle_days),
+                      report.bottleneck or "–")
+    table.caption = f"{len(grouped.groups)} groups; counts are items in each stage at the instant"
+    table.caption_justify = "left"
+    return table
+
+
+def periods_table(rows: list[PeriodRow], pipeline: str) -> Table:
+    table = Table(title=f"Decided per period — {pipeline} (UTC periods)", title_justify="left")
+    for column in ("Period", "Won", "Lost", "Won value", "Win rate", "Avg cycle d"):
+        table.add_column(column, justify="left" if column == "Period" else "right")
+    for row in rows:
+        table.add_row(row.period, str(row.won), str(row.lost), _money(row.won_value_cents), _percent(row.win_rate),
+                      _days(row.average_cycle_days))
+    return table

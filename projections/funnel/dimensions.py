@@ -1,0 +1,153 @@
+"""What a funnel is grouped by (owner, region, industry, channel, campaign, a named property, a creation
+cohort), as SQL over the read model's tables, and the calendar periods of cohorts and of the periods view.
+
+A group-by adds one column per axis to the queries a filtered report makes (`FunnelQueries.grouped`): one
+query per fact with GROUP BY, whatever the number of values, rather than one filtered report per value.
+Periods are UTC months and quarters (the installation's time zone is another issue's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from domain.base import EARLIEST
+from domain.errors import DomainError
+from domain.properties import require_name
+from projections.funnel.report import DAY_MICROS, FunnelFacts, FunnelReport, StageTotal
+from projections.tables import micros
+
+BUILT_IN = {"owner": "v.owner", "region": "d.region", "industry": "d.industry", "channel": "d.channel",
+            "campaign": "d.campaign_id"}
+"""Dimensions every item has (owner as of the report's instant, the others from its creation)."""
+GRAINS = ("month", "quarter")
+_OFFSET = -micros(EARLIEST)  # business time starts in 1900: shifted, every instant is ≥ 0 and `/` floors
+_EPOCH_DAY = date(1970, 1, 1)
+_FIRST_DAY = (EARLIEST.date() - _EPOCH_DAY).days
+
+
+class Axis(NamedTuple):
+    """One group-by: its SQL over `d` (funnel_items) and `v` (the version as of T), the SQL's parameters,
+    and the group key a raw value stands for (a cohort's day number → its period)."""
+
+    name: str
+    sql: str
+    params: list[Any]
+    key: Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def property_sql(name: str, t: int) -> tuple[str, list[Any]]:
+    """An item's property `name` as of `t`, else its customer's then, else NULL: a deal's product is its own,
+    its account size usually its account's."""
+    one = ("(SELECT p.value FROM funnel_properties p WHERE p.subject_id = {} AND p.name = ? "
+           "AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to > ?))")
+    return f"COALESCE({one.format('d.item_id')}, {one.format('d.customer_id')})", [name, t, t, name, t, t]
+
+
+def day_sql(column: str) -> str:
+    """The UTC day (days since 1970-01-01) of a µs column, floored for instants before 1970 too."""
+    return f"(({column} + {_OFFSET}) / {DAY_MICROS} + {_FIRST_DAY})"
+
+
+def axis(by: str, t: int) -> Axis:
+    """The axis `--by` names: a built-in dimension or a property, as of `t` (DomainError if it can be neither)."""
+    if by in BUILT_IN:
+        return Axis(by, BUILT_IN[by], [], _same)
+    require_name(by)
+    sql, params = property_sql(by, t)
+    return Axis(by, sql, params, _same)
+
+
+def cohort_axis(grain: str) -> Axis:
+    """Items by the UTC month or quarter they were created in (opened, captured)."""
+    if grain not in GRAINS:
+        raise DomainError(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
+    return Axis("cohort", day_sql("d.opened_at"), [], lambda day: period_label(period_start(day, grain), grain))
+
+
+def period_start(day: int, grain: str) -> date:
+    """The first day of the UTC month or quarter of day number `day`."""
+    first = (_EPOCH_DAY + timedelta(days=day)).replace(day=1)
+    return first.replace(month=first.month - (first.month - 1) % 3) if grain == "quarter" else first
+
+
+def next_period(start: date, grain: str) -> date:
+    months = start.year * 12 + start.month - 1 + (3 if grain == "quarter" else 1)
+    return date(months // 12, months % 12 + 1, 1)
+
+
+def period_label(start: date, grain: str) -> str:
+    """`2026-03` for a month, `2026-Q1` for a quarter."""
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}" if grain == "quarter" else f"{start.year}-{start.month:02d}"
+
+
+def day_of(instant: datetime) -> int:
+    return (micros(instant) + _OFFSET) // DAY_MICROS + _FIRST_DAY
+
+
+def merge_facts(total: FunnelFacts, facts: FunnelFacts) -> None:
+    """Add one group's facts into another's (days of one cohort into its month)."""
+    for stage, (items, value) in facts.in_stage.items():
+        before = total.in_stage.get(stage, StageTotal(0, 0))
+        total.in_stage[stage] = StageTotal(before.items + items, before.value_cents + value)
+    for level, count in facts.furthest.items():
+        total.furthest[level] = total.furthest.get(level, 0) + count
+    for stage, histogram in facts.stays.items():
+        into = total.stays.setdefault(stage, {})
+        for stay_class_, count in histogram.items():
+            into[stay_class_] = into.get(stay_class_, 0) + count
+    total.won_cycle_total += facts.won_cycle_total
+    total.stuck.extend(facts.stuck)
+
+
+@dataclass(frozen=True)
+class FunnelGroup:
+    """The funnel of the items with one value of each axis (None: items without one, e.g. no such property)."""
+
+    key: dict[str, Any]
+    report: FunnelReport
+
+
+@dataclass(frozen=True)
+class GroupedReport:
+    pipeline: str
+    as_of: datetime
+    by: list[str]
+    groups: list[FunnelGroup]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "as_of": self.as_of.isoformat(), "by": self.by,
+                "groups": [{"key": g.key, **g.report.to_dict()} for g in self.groups]}
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """Items decided (won or lost) in one UTC period, their win rate and the average cycle of those won."""
+
+    period: str
+    start: datetime
+    won: int
+    lost: int
+    won_value_cents: int
+    win_rate: float | None
+    average_cycle_days: float | None
+
+
+def periods_between(start: datetime, end: datetime, grain: str) -> list[date]:
+    """The first days of the UTC periods that meet [start, end)."""
+    first, starts = period_start(day_of(start), grain), []
+    while datetime(first.year, first.month, 1, tzinfo=timezone.utc) < end:
+        starts.append(first)
+        first = next_period(first, grain)
+    return starts
+
+
+def sort_key(key: Sequence[Any]) -> tuple[Any, ...]:
+    """Groups in order of their values, items without a value last."""
+    return tuple((value is None, "" if value is None else str(value)) for value in key)
