@@ -12,7 +12,8 @@ from domain.deal import Deal
 from domain.errors import DomainError
 from domain.lead import Lead
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
-from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, DisqualifyLead, LogTouch,
+from services.commands import (AssignLead, CaptureLead, ChangeCustomerProperties, ChangeDealProperties,
+                               ChangeLeadProperties, ChangeStage, ContactLead, ConvertLead, DisqualifyLead, LogTouch,
                                LoseDeal, OpenDeal, QualifyLead, RegisterCustomer)
 from services.settings import database_from_url
 from tests.conftest import at
@@ -50,6 +51,38 @@ def test_converting_a_qualified_lead_creates_customer_and_deal_in_one_save(crm: 
     assert (deal.customer_id, deal.owner, deal.stage, deal.pipeline) == (customer_id, "王伟", "lead", "sales")
     converted = crm.history(lead_id)[-1]
     assert (converted.customer_id, converted.deal_id) == (customer_id, deal_id)
+
+
+def test_a_converted_leads_properties_pass_to_its_deal_in_the_same_save(crm: CrmApplication) -> None:
+    lead_id = crm.capture_lead(CaptureLead("李雷", "华东", "互联网", "search_ads"), at(0))
+    crm.assign_lead(AssignLead(lead_id, "王伟", "round_robin"), at(0.1))
+    crm.change_lead_properties(ChangeLeadProperties(lead_id, {"product": "GTX Pro", "account_size": "中型"}), at(0.2))
+    crm.contact_lead(ContactLead(lead_id, "phone", "首次沟通"), at(0.5))
+    crm.qualify_lead(QualifyLead(lead_id, "预算明确"), at(1))
+
+    customer_id, deal_id = crm.convert_lead(ConvertLead(lead_id, "云服务采购", "80000", "CNY"), at(2))
+
+    assert crm.get(Deal, deal_id).properties == {"product": "GTX Pro", "account_size": "中型"}
+    assert crm.get(Customer, customer_id).properties == {}  # the deal carries the opportunity on
+    opened, changed = crm.history(deal_id)
+    assert (type(changed).__qualname__, changed.occurred_at) == ("Deal.PropertiesChanged", opened.occurred_at)
+
+
+def test_properties_of_the_three_kinds_are_changed_by_their_commands_at_the_version_seen(
+        crm: CrmApplication) -> None:
+    customer_id = _customer(crm)
+    deal_id = crm.open_deal(OpenDeal(customer_id, "ERP 采购", "100"), at(1))
+    lead_id = crm.capture_lead(CaptureLead("李雷", "华东", "互联网", "search_ads"), at(0))
+
+    assert crm.change_customer_properties(ChangeCustomerProperties(customer_id, {"account_size": "大型"},
+                                                                   expected_version=1), at(2)) == 2
+    assert crm.change_deal_properties(ChangeDealProperties(deal_id, {"product": "ERP"}), at(2)) == 2
+    assert crm.change_lead_properties(ChangeLeadProperties(lead_id, {"team": "华东一组"}), at(2)) == 2
+    with pytest.raises(ConcurrencyConflict):
+        crm.change_deal_properties(ChangeDealProperties(deal_id, {"product": "CRM"}, expected_version=1), at(3))
+    with pytest.raises(DomainError, match="e-mail address or a phone number"):
+        crm.change_deal_properties(ChangeDealProperties(deal_id, {"manager": "li@example.com"}), at(3))
+    assert crm.get(Deal, deal_id).properties == {"product": "ERP"}
 
 
 def test_a_refused_conversion_writes_nothing(crm: CrmApplication) -> None:

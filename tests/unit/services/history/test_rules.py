@@ -153,8 +153,22 @@ def _pipeline_key(key: str) -> Callable[[Lines], tuple[Lines, int, str]]:
     return change
 
 
+def _deal_properties(changes: Any) -> Callable[[Lines], tuple[Lines, int, str]]:
+    """A Deal.PropertiesChanged line after the deal's last event."""
+    def change(lines: Lines) -> tuple[Lines, int, str]:
+        lines.append(_following(lines, _index(lines, "crm.Deal.Opened"), "crm.Deal.PropertiesChanged",
+                                changes=changes))
+        return lines, len(lines) - 1, "changes"
+    return change
+
+
 # Rules the commands (or every event's Meta) check that the import once did not: the same domain functions now.
 COMMAND_RULES = {
+    "an e-mail address as a property": (_deal_properties({"manager": "li@example.com"}),
+                                        "property manager must not hold an e-mail address or a phone number"),
+    "a property name that is no name": (_deal_properties({"Product Line": "x"}), "must be 1–40 lower-case letters"),
+    "a reserved property name": (_deal_properties({"owner": "李娜"}), "is reserved"),
+    "a property that is no text": (_deal_properties({"product": 5}), "must be text"),
     "contact details in a region": (_set("crm.Customer.Registered", "region", "华东 wang@example.com"),
                                     "region must not hold an e-mail address or a phone number"),
     "a phone number as a lead's industry": (_set("crm.Lead.Captured", "industry", "+86 138 0013 8000"),
@@ -176,6 +190,12 @@ def test_what_the_command_would_refuse_is_refused_by_line_and_field(history, tar
 
 def test_the_unchanged_history_imports(history, target, tmp_path) -> None:
     assert importer.import_history(target, _write(tmp_path / "good.jsonl", history), batch=3) == len(history)
+
+
+def test_a_good_property_change_imports(history, target, tmp_path) -> None:
+    lines, _, _ = _deal_properties({"product": "云主机 Pro", "team": ""})(history)
+
+    assert importer.import_history(target, _write(tmp_path / "good.jsonl", lines), batch=3) == len(lines)
 
 
 def test_a_field_the_command_derives_must_match_the_state(history, target, tmp_path) -> None:

@@ -1,0 +1,130 @@
+"""`crm deal|lead|customer set-property` and `crm funnel --by/--cohort/--property/--periods` on an SQLite log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from typer.testing import CliRunner
+
+from domain.customer import Customer
+from domain.deal import Deal
+from domain.lead import Lead
+from gateways.cli.main import app
+from services.application import CrmApplication
+from services.commands import CaptureLead, OpenDeal, RegisterCustomer, WinDeal
+from services.settings import database_from_url
+from tests.conftest import at, catch_up
+
+runner = CliRunner()
+
+
+def crm(url: str, *args: str) -> object:
+    return runner.invoke(app, list(args), env={"CRM_DATABASE_URL": url, "COLUMNS": "200"})
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> tuple[str, dict[str, UUID]]:
+    """A customer with two deals (李娜's opened in January and won in February, 王伟's opened in April) and a lead."""
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    application = CrmApplication(database_from_url(url))
+    application.ensure_default_pipelines(at(-30, "setup"))
+    customer = application.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
+    first = application.open_deal(OpenDeal(customer, "A", "100", owner="李娜"), at(0))
+    application.win_deal(WinDeal(first), at(20))
+    second = application.open_deal(OpenDeal(customer, "B", "200", owner="王伟"), at(40))
+    lead = application.capture_lead(CaptureLead("王芳", "华东", "互联网", "event"), at(1))
+    ids = {"customer": customer, "first": first, "second": second, "lead": lead}
+    application.close()
+    return url, ids
+
+
+def _state(url: str, kind: type, record: UUID) -> dict[str, str]:
+    application = CrmApplication(database_from_url(url))
+    try:
+        return application.get(kind, record).properties
+    finally:
+        application.close()
+
+
+def test_set_property_sets_and_removes_properties_of_deals_leads_and_customers(log) -> None:
+    url, ids = log
+
+    deal = crm(url, "deal", "set-property", str(ids["first"]), "product=GTX Pro", "team=华东一组")
+    removed = crm(url, "deal", "set-property", str(ids["first"]), "team=", "--expected-version", "3")
+    lead = crm(url, "lead", "set-property", str(ids["lead"]), "product=MG")
+    customer = crm(url, "customer", "set-property", str(ids["customer"]), "account_size=大型")
+
+    for result in (deal, removed, lead, customer):
+        assert result.exit_code == 0, result.output
+    assert "team removed" in removed.output
+    assert _state(url, Deal, ids["first"]) == {"product": "GTX Pro"}
+    assert _state(url, Lead, ids["lead"]) == {"product": "MG"}
+    assert _state(url, Customer, ids["customer"]) == {"account_size": "大型"}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["team"], "is not name=value"),
+    (["manager=li@example.com"], "must not hold an e-mail address"),
+    (["region=华北"], "is reserved"),
+    (["product=GTX", "--expected-version", "1"], "version"),
+])
+def test_set_property_refuses_bad_input_with_a_message_and_writes_nothing(log, args, says) -> None:
+    url, ids = log
+
+    result = crm(url, "deal", "set-property", str(ids["first"]), *args)
+
+    assert result.exit_code != 0
+    assert says in result.output
+    assert _state(url, Deal, ids["first"]) == {}
+
+
+def test_funnel_by_owner_and_cohort_as_json(log) -> None:
+    url, ids = log
+    crm(url, "customer", "set-property", str(ids["customer"]), "account_size=大型")
+    crm(url, "deal", "set-property", str(ids["second"]), "product=GTX")
+    catch_up(url, "funnel")
+
+    by_owner = json.loads(crm(url, "funnel", "--by", "owner", "--json").output)
+    by_cohort = json.loads(crm(url, "funnel", "--by", "product", "--by", "account_size", "--cohort", "quarter",
+                               "--json").output)
+    filtered = json.loads(crm(url, "funnel", "--property", "product=GTX", "--json").output)
+    table = crm(url, "funnel", "--by", "product")
+
+    assert [(g["key"], g["open_items"], g["won"]) for g in by_owner["groups"]] == [
+        ({"owner": "李娜"}, 0, 1), ({"owner": "王伟"}, 1, 0)]
+    assert [g["key"] for g in by_cohort["groups"]] == [
+        {"product": "GTX", "account_size": "大型", "cohort": "2026-Q2"},
+        {"product": None, "account_size": "大型", "cohort": "2026-Q1"}]
+    assert (filtered["open_items"], filtered["won"]) == (1, 0)
+    assert table.exit_code == 0 and "Funnel by product" in table.output and "(none)" in table.output
+
+
+def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
+    url, _ = log
+    catch_up(url, "funnel")
+
+    result = crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert [(p["period"], p["won"], p["win_rate"], p["average_cycle_days"]) for p in
+            json.loads(result.output)["periods"]] == [("2026-03", 1, 1.0, 20.0), ("2026-04", 0, None, None)]
+    assert "Decided per period" in crm(url, "funnel", "--periods", "quarter", "--since", "2026-01-01").output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--by", "Owner"], "lower-case"),
+    (["--cohort", "week"], "unknown period"),
+    (["--periods", "month", "--replay"], "go with --as-of only"),
+    (["--property", "product="], "needs a value"),
+])
+def test_funnel_refuses_bad_group_bys_with_a_message(log, args, says) -> None:
+    url, _ = log
+    catch_up(url, "funnel")
+
+    result = crm(url, "funnel", *args)
+
+    assert result.exit_code != 0
+    assert says in result.output

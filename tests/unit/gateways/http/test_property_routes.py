@@ -1,0 +1,97 @@
+"""Properties over HTTP (PATCH …/properties with If-Match), and the funnel grouped by them, by cohort and per
+period (GET /funnel?by=…, /funnel/periods)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.unit.gateways.http.conftest import auth, open_deal, project, register_customer
+
+SALES, ANALYST = auth("sales"), auth("analyst")
+
+
+def _patch(client: TestClient, path: str, changes: dict[str, str], **headers: str):
+    return client.patch(path, json={"changes": changes}, headers={**SALES, **headers})
+
+
+def test_a_deals_properties_are_set_at_the_version_seen_and_read_back(client: TestClient) -> None:
+    deal = open_deal(client, register_customer(client))
+
+    response = _patch(client, f"/deals/{deal}/properties", {"product": "GTX Pro", "team": "华东一组"},
+                      **{"If-Match": '"1"'})
+    stale = _patch(client, f"/deals/{deal}/properties", {"product": "MG"}, **{"If-Match": '"1"'})
+
+    assert (response.status_code, response.json()["version"], response.headers["etag"]) == (200, 2, '"2"')
+    assert stale.status_code == 409
+    assert client.get(f"/deals/{deal}", headers=SALES).json()["properties"] == {"product": "GTX Pro", "team": "华东一组"}
+    assert _patch(client, f"/deals/{deal}/properties", {"team": ""}).json()["version"] == 3
+    assert client.get(f"/deals/{deal}", headers=SALES).json()["properties"] == {"product": "GTX Pro"}
+
+
+def test_leads_and_customers_have_properties_too(client: TestClient) -> None:
+    customer = register_customer(client)
+    lead = client.post("/leads", json={"name": "王芳", "region": "华东", "industry": "互联网", "channel": "event"},
+                       headers=SALES).json()["id"]
+
+    assert _patch(client, f"/customers/{customer}/properties", {"account_size": "大型"}).status_code == 200
+    assert _patch(client, f"/leads/{lead}/properties", {"product": "GTX"}).status_code == 200
+    assert client.get(f"/customers/{customer}", headers=SALES).json()["properties"] == {"account_size": "大型"}
+    assert client.get(f"/leads/{lead}", headers=SALES).json()["properties"] == {"product": "GTX"}
+
+
+def test_bad_properties_are_refused_with_a_sentence_and_nothing_is_written(client: TestClient, crm) -> None:
+    deal = open_deal(client, register_customer(client))
+    before = crm.event_count()
+
+    for changes, status, says in (({"manager": "li@example.com"}, 422, "must not hold an e-mail address"),
+                                  ({"owner": "x"}, 422, "is reserved"),
+                                  ({"Product": "x"}, 422, "Product"),
+                                  ({}, 422, "changes"),
+                                  ({"product": "x" * 201}, 422, "product")):
+        response = _patch(client, f"/deals/{deal}/properties", changes)
+        assert response.status_code == status, (changes, response.text)
+        assert says in response.text, (changes, response.text)
+    assert crm.event_count() == before
+
+
+def test_the_funnel_grouped_by_owner_property_and_cohort(api: FastAPI, client: TestClient) -> None:
+    customer = register_customer(client)
+    first = open_deal(client, customer, owner="李娜", occurred_at="2026-01-10T09:00:00+00:00")
+    second = open_deal(client, customer, owner="王伟", occurred_at="2026-02-10T09:00:00+00:00")
+    _patch(client, f"/customers/{customer}/properties", {"account_size": "大型"})
+    _patch(client, f"/deals/{first}/properties", {"product": "GTX"})
+    client.post(f"/deals/{second}/win", json={"occurred_at": "2026-03-10T09:00:00+00:00"}, headers=SALES)
+    project(api)
+
+    by_owner = client.get("/funnel", params={"by": "owner"}, headers=ANALYST).json()
+    by_product = client.get("/funnel", params={"by": ["product", "account_size"], "cohort": "month"},
+                            headers=ANALYST).json()
+
+    assert by_owner["by"] == ["owner"]
+    assert [(g["key"], g["open_items"], g["won"]) for g in by_owner["groups"]] == [
+        ({"owner": "李娜"}, 1, 0), ({"owner": "王伟"}, 0, 1)]
+    assert by_owner["groups"][0]["stuck"]["total"] == 1  # each group's stuck items are one page
+    assert [g["key"] for g in by_product["groups"]] == [
+        {"product": "GTX", "account_size": "大型", "cohort": "2026-01"},
+        {"product": None, "account_size": "大型", "cohort": "2026-02"}]
+    filtered = client.get("/funnel", params={"property": "product=GTX"}, headers=ANALYST).json()
+    assert filtered["open_items"] == 1 and filtered["won"] == 0
+
+
+def test_the_funnel_per_period_and_its_refusals(api: FastAPI, client: TestClient) -> None:
+    customer = register_customer(client)
+    deal = open_deal(client, customer, occurred_at="2026-01-10T09:00:00+00:00")
+    client.post(f"/deals/{deal}/win", json={"occurred_at": "2026-02-09T09:00:00+00:00"}, headers=SALES)
+    project(api)
+
+    body = client.get("/funnel/periods", params={"grain": "month", "end": "2026-04-01T00:00:00Z"},
+                      headers=ANALYST).json()
+
+    assert [(p["period"], p["won"], p["lost"], p["win_rate"], p["average_cycle_days"]) for p in body["periods"]] == [
+        ("2026-02", 1, 0, 1.0, 30.0), ("2026-03", 0, 0, None, None)]
+    for params, says in (({"by": "Owner"}, "lower-case"), ({"cohort": "week"}, "cohort"),
+                         ({"property": "product"}, "name=value")):
+        response = client.get("/funnel", params=params, headers=ANALYST)
+        assert response.status_code == 422 and says in response.text, (params, response.text)
+    assert client.get("/funnel/periods", params={"grain": "year"}, headers=ANALYST).status_code == 422
