@@ -29,11 +29,12 @@ _FIRST_DAY = (EARLIEST.date() - _EPOCH_DAY).days
 
 
 class Axis(NamedTuple):
-    """One group-by: its SQL over `d` (funnel_items) and `v` (the version as of T), the SQL's parameters,
-    and the group key a raw value stands for (a cohort's day number → its period)."""
+    """One group-by: its SQL over `d` (funnel_items), `v` (the version as of T) and its own join, the join's
+    parameters, and the group key a raw value stands for (a cohort's day number → its period)."""
 
     name: str
     sql: str
+    join: str
     params: list[Any]
     key: Callable[[Any], Any]
 
@@ -42,12 +43,16 @@ def _same(value: Any) -> Any:
     return value
 
 
-def property_sql(name: str, t: int) -> tuple[str, list[Any]]:
-    """An item's property `name` as of `t`, else its customer's then, else NULL: a deal's product is its own,
-    its account size usually its account's."""
-    one = ("(SELECT p.value FROM funnel_properties p WHERE p.subject_id = {} AND p.name = ? "
-           "AND p.valid_from <= ? AND (p.valid_to IS NULL OR p.valid_to > ?))")
-    return f"COALESCE({one.format('d.item_id')}, {one.format('d.customer_id')})", [name, t, t, name, t, t]
+def property_join(name: str, t: int, alias: str) -> tuple[str, list[Any], str]:
+    """The joins of an item's property `name` as of `t` and its customer's then, their parameters, and the
+    value they give: the item's own, else its customer's, else NULL (a deal's product is its own, its account
+    size usually its account's). Joins rather than a subquery in the SELECT: SQLite would run that once for
+    the column and again for the GROUP BY (≈ 3× slower on the demo's 2.5k deals)."""
+    one = (" LEFT JOIN funnel_properties {a} ON {a}.subject_id = {subject} AND {a}.name = ? "
+           "AND {a}.valid_from <= ? AND ({a}.valid_to IS NULL OR {a}.valid_to > ?)")
+    own, customers = f"{alias}i", f"{alias}c"
+    return (one.format(a=own, subject="d.item_id") + one.format(a=customers, subject="d.customer_id"),
+            [name, t, t, name, t, t], f"COALESCE({own}.value, {customers}.value)")
 
 
 def day_sql(column: str) -> str:
@@ -55,20 +60,20 @@ def day_sql(column: str) -> str:
     return f"(({column} + {_OFFSET}) / {DAY_MICROS} + {_FIRST_DAY})"
 
 
-def axis(by: str, t: int) -> Axis:
-    """The axis `--by` names: a built-in dimension or a property, as of `t` (DomainError if it can be neither)."""
+def axis(by: str, t: int, alias: str) -> Axis:
+    """The axis `--by` names: a built-in dimension or a property, as of `t`, its joins' tables called `alias…`
+    (DomainError if it can be neither)."""
     if by in BUILT_IN:
-        return Axis(by, BUILT_IN[by], [], _same)
-    require_name(by)
-    sql, params = property_sql(by, t)
-    return Axis(by, sql, params, _same)
+        return Axis(by, BUILT_IN[by], "", [], _same)
+    join, params, value = property_join(require_name(by), t, alias)
+    return Axis(by, value, join, params, _same)
 
 
 def cohort_axis(grain: str) -> Axis:
     """Items by the UTC month or quarter they were created in (opened, captured)."""
     if grain not in GRAINS:
         raise DomainError(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
-    return Axis("cohort", day_sql("d.opened_at"), [], lambda day: period_label(period_start(day, grain), grain))
+    return Axis("cohort", day_sql("d.opened_at"), "", [], lambda day: period_label(period_start(day, grain), grain))
 
 
 def period_start(day: int, grain: str) -> date:

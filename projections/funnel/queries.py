@@ -19,7 +19,7 @@ from domain.pipeline import LOST, WON
 from projections.funnel.report import (DAY_MICROS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
                                        StuckItem, build_report)
 from projections.funnel.dimensions import (Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis, day_sql,
-                                           merge_facts, period_label, period_start, periods_between, property_sql,
+                                           merge_facts, period_label, period_start, periods_between, property_join,
                                            sort_key)
 from projections.funnel.tally import tallied_facts
 from projections.ports import Store
@@ -33,22 +33,27 @@ class FunnelQueries:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _scope(self, pipeline: str, as_of_us: int, filters: FunnelFilters) -> tuple[str, list[Any]]:
-        """FROM/WHERE for the intervals of `pipeline` begun by `as_of`, with item attributes as of then."""
+    def _scope(self, pipeline: str, as_of_us: int, filters: FunnelFilters,
+               axes: Sequence[Axis] = ()) -> tuple[str, list[Any]]:
+        """FROM/WHERE for the intervals of `pipeline` begun by `as_of`, with item attributes as of then (and the
+        joins the axes' columns read)."""
+        joins = [property_join(name, as_of_us, f"f{k}") for k, (name, _) in enumerate(filters.properties)]
         sql = ("FROM funnel_intervals i JOIN funnel_items d ON d.item_id = i.item_id "
                "JOIN funnel_versions v ON v.item_id = i.item_id AND v.valid_from <= ? "
-               "AND (v.valid_to IS NULL OR v.valid_to > ?) WHERE i.pipeline = ? AND i.entered_at <= ?")
-        params: list[Any] = [as_of_us, as_of_us, pipeline, as_of_us]
+               "AND (v.valid_to IS NULL OR v.valid_to > ?)"
+               + "".join(join for join, _, _ in joins) + "".join(a.join for a in axes)
+               + " WHERE i.pipeline = ? AND i.entered_at <= ?")
+        params: list[Any] = [as_of_us, as_of_us, *(p for _, join_params, _ in joins for p in join_params),
+                             *(p for a in axes for p in a.params), pipeline, as_of_us]
         for column, value in (("v.owner", filters.owner), ("d.region", filters.region),
                               ("d.industry", filters.industry), ("d.channel", filters.channel),
                               ("d.campaign_id", str(filters.campaign_id) if filters.campaign_id else None)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        for name, value in filters.properties:
-            expression, expression_params = property_sql(name, as_of_us)
+        for (_, _, expression), (_, value) in zip(joins, filters.properties):
             sql += f" AND {expression} = ?"
-            params.extend([*expression_params, value])
+            params.append(value)
         if filters.segment is not None:
             members, member_params = tier_members_sql(filters.segment, from_micros(as_of_us))
             sql += f" AND d.customer_id IN ({members})"
@@ -74,8 +79,8 @@ class FunnelQueries:
     def _facts_by(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
                   axes: Sequence[Axis]) -> dict[tuple[Any, ...], FunnelFacts]:
         """`scanned_facts` per combination of the axes' raw values (one query per fact, whatever their number)."""
-        scope, params = self._scope(pipeline, t, filters)
-        select, names, axis_params = _group_columns(axes)
+        scope, params = self._scope(pipeline, t, filters, axes)
+        select, names = _group_columns(axes)
         group_by = f" GROUP BY {', '.join(names)}" if names else ""
         covering = " AND (i.left_at IS NULL OR i.left_at > ?)"
         open_stages = [key for key, _ in stages]
@@ -87,7 +92,7 @@ class FunnelQueries:
             return found.setdefault(tuple(row[:n]), FunnelFacts())
 
         for row in self.store.query(f"SELECT {select}i.stage, COUNT(*), SUM(v.amount_cents) {scope}{covering} "
-                                    f"GROUP BY {''.join(f'{g}, ' for g in names)}i.stage", [*axis_params, *params, t]):
+                                    f"GROUP BY {''.join(f'{g}, ' for g in names)}i.stage", [*params, t]):
             facts(row).in_stage[row[n]] = StageTotal(row[n + 1], int(row[n + 2]))
         levels = stage_levels(open_stages)
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
@@ -96,14 +101,14 @@ class FunnelQueries:
         for row in self.store.query(
             f"SELECT {groups}furthest, COUNT(*) FROM (SELECT i.item_id, {select}MAX({level}) AS furthest {scope} "
             f"GROUP BY {groups}i.item_id) reached WHERE furthest IS NOT NULL GROUP BY {groups}furthest",
-            [*axis_params, *level_params, *params]
+            [*level_params, *params]
         ):
             facts(row).furthest[row[n]] = row[n + 1]
         for row in self.store.query(f"SELECT {select}i.stage, i.length {scope} AND i.left_at <= ?{in_open}",
-                                    [*axis_params, *params, t, *open_stages]):
+                                    [*params, t, *open_stages]):
             facts(row).add_stay(row[n], row[n + 1])
         for row in self.store.query(f"SELECT {select}SUM(i.entered_at - d.opened_at) {scope}{covering} "
-                                    f"AND i.stage = ?{group_by}", [*axis_params, *params, t, WON]):
+                                    f"AND i.stage = ?{group_by}", [*params, t, WON]):
             facts(row).won_cycle_total = int(row[n] or 0)
         return found
 
@@ -115,12 +120,12 @@ class FunnelQueries:
     def _stuck_by(self, pipeline: str, stages: list[tuple[str, str]], t: int, filters: FunnelFilters,
                   threshold: int, axes: Sequence[Axis]) -> list[tuple[tuple[Any, ...], StuckItem]]:
         """`_stuck`, each item with its axes' raw values."""
-        scope, params = self._scope(pipeline, t, filters)
-        columns, _, axis_params = _group_columns(axes)
+        scope, params = self._scope(pipeline, t, filters, axes)
+        columns, _ = _group_columns(axes)
         open_stages = [key for key, _ in stages]
         select = (f"SELECT {columns}i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
                   f"AND i.stage IN ({', '.join('?' * len(open_stages))}) AND i.entered_at < ? AND ")
-        head = [*axis_params, *params, *open_stages, t - threshold]
+        head = [*params, *open_stages, t - threshold]
         n = len(axes)
         return [
             (tuple(row[:n]), StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS))
@@ -138,7 +143,7 @@ class FunnelQueries:
         with `cohort`) among the items the filters keep, as of `as_of`; their counts sum to the funnel of all
         those items. DomainError for an unknown axis or period."""
         t = micros(as_of)
-        axes = [axis(name, t) for name in by] + ([cohort_axis(cohort)] if cohort else [])
+        axes = [axis(name, t, f"a{k}") for k, name in enumerate(by)] + ([cohort_axis(cohort)] if cohort else [])
         by = [a.name for a in axes]
         merged: dict[tuple[Any, ...], FunnelFacts] = {}
         for raw, facts in self._facts_by(pipeline, stages, t, filters, axes).items():
@@ -195,11 +200,10 @@ class FunnelQueries:
         return [FlowRow(key, entered[key], advanced[key], lost[key]) for key, _ in stages]
 
 
-def _group_columns(axes: Sequence[Axis]) -> tuple[str, list[str], list[Any]]:
-    """The SELECT columns (`<sql> AS g0, …, `), their names and their parameters, of the axes."""
+def _group_columns(axes: Sequence[Axis]) -> tuple[str, list[str]]:
+    """The SELECT columns (`<sql> AS g0, …, `) and their names, of the axes."""
     names = [f"g{k}" for k in range(len(axes))]
-    return ("".join(f"{a.sql} AS {name}, " for a, name in zip(axes, names)), names,
-            [p for a in axes for p in a.params])
+    return "".join(f"{a.sql} AS {name}, " for a, name in zip(axes, names)), names
 
 
 def _key(axes: Sequence[Axis], raw: tuple[Any, ...]) -> tuple[Any, ...]:
