@@ -40,7 +40,7 @@ def funnel(
                                                  "campaign or a property (as of --as-of); repeatable.")] = None,
     cohort: Annotated[str | None, typer.Option(help="One funnel per creation month or quarter (UTC).")] = None,
     periods: Annotated[str | None, typer.Option(help="Win rate and cycle of the items decided in each month or "
-                                                "quarter (UTC) from --since to --as-of.")] = None,
+                                                "quarter (UTC) from --since to --as-of (per --by value).")] = None,
     since: Annotated[str | None, typer.Option(help="Start of --periods (default: the first decision).")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
@@ -57,6 +57,8 @@ def funnel(
                             property_filters(prop or []))
     if (by or cohort or periods) and (replay or between or compare or weekly):
         raise fail("--by, --cohort and --periods go with --as-of only (not --replay, --between, --compare, --weekly)")
+    if periods and cohort:
+        raise fail("--periods are periods of decisions; --cohort groups by creation: use one or the other")
     with crm_application() as crm, read_store(crm) as store:
         stages = stages_of(crm, pipeline)
         note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
@@ -70,9 +72,16 @@ def funnel(
         if periods:
             end = parse_instant(as_of)
             start = parse_instant(since) if since else queries.first_decision(pipeline) or end
-            rows = queries.periods(pipeline, periods, start, end, filters)
-            _show({"pipeline": pipeline, "grain": periods, "from": start.isoformat(), "to": end.isoformat(),
-                   "periods": [_period(r) for r in rows]}, as_json, lambda: console.print(periods_table(rows, pipeline)))
+            head = {"pipeline": pipeline, "grain": periods, "from": start.isoformat(), "to": end.isoformat()}
+            if by:
+                groups = queries.periods_by(pipeline, periods, start, end, filters, by)
+                _show({**head, "by": by, "groups": [{"key": dict(zip(by, key)), "periods": [_period(r) for r in rows]}
+                                                    for key, rows in groups.items()]},
+                      as_json, lambda: console.print(periods_table(pipeline, groups, by)))
+            else:
+                rows = queries.periods(pipeline, periods, start, end, filters)
+                _show({**head, "periods": [_period(r) for r in rows]}, as_json,
+                      lambda: console.print(periods_table(pipeline, {(): rows})))
         elif by or cohort:
             grouped = queries.grouped(pipeline, stages, parse_instant(as_of), by or [], filters, stuck_days, cohort)
             _show(grouped.to_dict(), as_json, lambda: console.print(grouped_table(grouped)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from rich.table import Table
 
 from gateways.cli.render import _days, _money, _percent, when
@@ -28,11 +31,14 @@ def grouped_table(grouped: GroupedReport) -> Table:
     return table
 
 
-def periods_table(rows: list[PeriodRow], pipeline: str) -> Table:
+def periods_table(pipeline: str, groups: dict[tuple[Any, ...], list[PeriodRow]], by: Sequence[str] = ()) -> Table:
+    """Per group (none without --by) and period: won, lost, won value, win rate, average cycle."""
     table = Table(title=f"Decided per period — {pipeline} (UTC periods)", title_justify="left")
-    for column in ("Period", "Won", "Lost", "Won value", "Win rate", "Avg cycle d"):
-        table.add_column(column, justify="left" if column == "Period" else "right")
-    for row in rows:
-        table.add_row(row.period, str(row.won), str(row.lost), _money(row.won_value_cents), _percent(row.win_rate),
-                      _days(row.average_cycle_days))
+    for column in (*by, "Period", "Won", "Lost", "Won value", "Win rate", "Avg cycle d"):
+        table.add_column(column, justify="left" if column in (*by, "Period") else "right", no_wrap=column in by)
+    for key, rows in groups.items():
+        for row in rows:
+            table.add_row(*(NO_VALUE if v in (None, "") else str(v) for v in key), row.period, str(row.won),
+                          str(row.lost), _money(row.won_value_cents), _percent(row.win_rate),
+                          _days(row.average_cycle_days))
     return table

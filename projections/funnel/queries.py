@@ -14,13 +14,14 @@ from typing import Any
 from uuid import UUID
 
 from domain import funnel_rules
+from domain.errors import DomainError
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import LOST, WON
 from projections.funnel.report import (DAY_MICROS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
                                        StuckItem, build_report)
-from projections.funnel.dimensions import (Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis, day_sql,
-                                           merge_facts, period_label, period_start, periods_between, property_join,
-                                           sort_key)
+from projections.funnel.dimensions import (GRAINS, Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis,
+                                           day_sql, merge_facts, period_label, period_start, periods_between,
+                                           property_join, sort_key)
 from projections.funnel.tally import tallied_facts
 from projections.ports import Store
 from projections.segments import tier_members_sql
@@ -159,19 +160,36 @@ class FunnelQueries:
                 filters: FunnelFilters = FunnelFilters()) -> list[PeriodRow]:
         """Per UTC month or quarter meeting [start, end): items won and lost in it (entries into won or lost;
         owner and amount as of `end`), their win rate and the average cycle (opened → won) of those won."""
+        return self.periods_by(pipeline, grain, start, end, filters, ()).get((), []) or [
+            _period_row(first, grain, {}) for first in periods_between(start, end, grain)]
+
+    def periods_by(self, pipeline: str, grain: str, start: datetime, end: datetime, filters: FunnelFilters,
+                   by: Sequence[str]) -> dict[tuple[Any, ...], list[PeriodRow]]:
+        """`periods` per value of each of the `by` axes (as of `end`), for the values with a decision in
+        [start, end): one query with GROUP BY."""
+        if grain not in GRAINS:
+            raise DomainError(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
         t1, t2 = micros(start), micros(end)
-        scope, params = self._scope(pipeline, t2, filters)
-        decided: dict[tuple[str, str], list[int]] = {}
-        for day, stage, count, value, cycles in self.store.query(
-            f"SELECT {day_sql('i.entered_at')} AS g0, i.stage, COUNT(*), SUM(v.amount_cents), "
+        axes = [axis(name, t2, f"a{k}") for k, name in enumerate(by)]
+        scope, params = self._scope(pipeline, t2, filters, axes)
+        select, names = _group_columns(axes)
+        n = len(axes)
+        decided: dict[tuple[Any, ...], dict[tuple[str, str], list[int]]] = {}
+        for row in self.store.query(
+            f"SELECT {select}{day_sql('i.entered_at')} AS day_, i.stage, COUNT(*), SUM(v.amount_cents), "
             f"SUM(i.entered_at - d.opened_at) {scope} AND i.stage IN (?, ?) AND i.entered_at >= ? "
-            "AND i.entered_at < ? GROUP BY g0, i.stage", [*params, WON, LOST, t1, t2]
+            f"AND i.entered_at < ? GROUP BY {''.join(f'{g}, ' for g in names)}day_, i.stage",
+            [*params, WON, LOST, t1, t2]
         ):
-            total = decided.setdefault((period_label(period_start(day, grain), grain), stage), [0, 0, 0])
+            day, stage, count, value, cycles = row[n:]
+            label = period_label(period_start(day, grain), grain)
+            total = decided.setdefault(tuple(row[:n]), {}).setdefault((label, stage), [0, 0, 0])
             total[0] += count
             total[1] += int(value)
             total[2] += int(cycles)
-        return [_period_row(first, grain, decided) for first in periods_between(start, end, grain)]
+        starts = periods_between(start, end, grain)
+        return {key: [_period_row(first, grain, decided[key]) for first in starts]
+                for key in sorted(decided, key=sort_key)}
 
     def first_decision(self, pipeline: str) -> datetime | None:
         """When the first item of `pipeline` was won or lost (None: none was yet)."""

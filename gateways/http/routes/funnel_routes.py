@@ -109,18 +109,25 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
     return json_response(_report(queries.report(pipeline, stages, instant, where, stuck_days), params))
 
 
-@router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle")
+@router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle "
+                                "(per group with `by`)")
 def periods(store: Store, where: Filters, grain: Grain = "month", pipeline: Pipeline = "sales",
             start: Annotated[Instant | None, Query(description="Default: the first decision.")] = None,
-            end: Annotated[Instant | None, Query(description="Default: now.")] = None) -> Response:
+            end: Annotated[Instant | None, Query(description="Default: now.")] = None,
+            by: Annotated[list[str], Query(max_length=5, description="Per value of owner, region, …, a property.")]
+            = [],  # noqa: B006 - FastAPI copies a Query default
+            ) -> Response:
     queries = FunnelQueries(store)
     end = end or datetime.now(timezone.utc)
     start = start or queries.first_decision(pipeline) or end
     if end < start:
         raise ApiError(422, "end must not come before start")
-    rows = queries.periods(pipeline, grain, start, end, where)
-    return json_response({"pipeline": pipeline, "grain": grain, "start": start, "end": end,
-                          "periods": [vars(row) for row in rows]})
+    head = {"pipeline": pipeline, "grain": grain, "start": start, "end": end}
+    if by:
+        groups = queries.periods_by(pipeline, grain, start, end, where, by)
+        return json_response({**head, "by": by, "groups": [
+            {"key": dict(zip(by, key)), "periods": [vars(row) for row in rows]} for key, rows in groups.items()]})
+    return json_response({**head, "periods": [vars(row) for row in queries.periods(pipeline, grain, start, end, where)]})
 
 
 @router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")

@@ -112,6 +112,10 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     assert [(p["period"], p["won"], p["win_rate"], p["average_cycle_days"]) for p in
             json.loads(result.output)["periods"]] == [("2026-03", 1, 1.0, 20.0), ("2026-04", 0, None, None)]
     assert "Decided per period" in crm(url, "funnel", "--periods", "quarter", "--since", "2026-01-01").output
+    by_owner = json.loads(crm(url, "funnel", "--periods", "quarter", "--by", "owner", "--as-of", "2026-05-01",
+                              "--json").output)
+    assert [(g["key"], [p["won"] for p in g["periods"]]) for g in by_owner["groups"]] == [({"owner": "李娜"}, [1, 0])]
+    assert "李娜" in crm(url, "funnel", "--periods", "month", "--by", "owner").output
 
 
 @pytest.mark.parametrize("args, says", [
@@ -119,6 +123,8 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     (["--cohort", "week"], "unknown period"),
     (["--periods", "month", "--replay"], "go with --as-of only"),
     (["--property", "product="], "needs a value"),
+    (["--periods", "month", "--cohort", "month"], "one or the other"),
+    (["--periods", "year"], "unknown period"),
 ])
 def test_funnel_refuses_bad_group_bys_with_a_message(log, args, says) -> None:
     url, _ = log

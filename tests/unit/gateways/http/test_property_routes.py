@@ -90,6 +90,9 @@ def test_the_funnel_per_period_and_its_refusals(api: FastAPI, client: TestClient
 
     assert [(p["period"], p["won"], p["lost"], p["win_rate"], p["average_cycle_days"]) for p in body["periods"]] == [
         ("2026-02", 1, 0, 1.0, 30.0), ("2026-03", 0, 0, None, None)]
+    by_owner = client.get("/funnel/periods", params={"grain": "quarter", "by": "owner", "end": "2026-04-01T00:00:00Z"},
+                          headers=ANALYST).json()
+    assert [(g["key"], [p["won"] for p in g["periods"]]) for g in by_owner["groups"]] == [({"owner": "李娜"}, [1])]
     for params, says in (({"by": "Owner"}, "lower-case"), ({"cohort": "week"}, "cohort"),
                          ({"property": "product"}, "name=value")):
         response = client.get("/funnel", params=params, headers=ANALYST)

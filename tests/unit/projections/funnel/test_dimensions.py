@@ -116,6 +116,18 @@ def test_periods_give_win_rate_and_cycle_of_the_items_decided_in_each_utc_month(
     assert [r.period for r in queries.periods("sales", "quarter", _when(0), _when(70))] == ["2026-Q1", "2026-Q2"]
 
 
+def test_periods_per_owner_and_product_count_each_items_decision_with_its_values_at_the_end(crm, queries) -> None:
+    by_owner = queries.periods_by("sales", "month", _when(0), _when(70), FunnelFilters(), ["owner"])
+    by_product = queries.periods_by("sales", "quarter", _when(0), _when(70), FunnelFilters(), ["product"])
+
+    assert {key: [(r.period, r.won, r.lost) for r in rows] for key, rows in by_owner.items()} == {
+        ("李娜",): [("2026-03", 1, 0), ("2026-04", 0, 1), ("2026-05", 0, 0)]}  # B is 李娜's since day 30
+    assert {key: [(r.period, r.won, r.lost, r.win_rate) for r in rows] for key, rows in by_product.items()} == {
+        ("GTX",): [("2026-Q1", 1, 0, 1.0), ("2026-Q2", 0, 1, 0.0)]}
+    with pytest.raises(DomainError, match="unknown period"):
+        queries.periods_by("sales", "week", _when(0), _when(70), FunnelFilters(), [])
+
+
 def test_periods_between_two_instants_are_the_utc_periods_they_meet() -> None:
     utc = timezone.utc
     starts = periods_between(datetime(2025, 11, 15, tzinfo=utc), datetime(2026, 4, 1, tzinfo=utc), "quarter")
@@ -184,5 +196,20 @@ def test_grouped_funnels_equal_the_filtered_ones_value_by_value_and_sum_to_the_u
                     if by in FILTER_OF and value is not None:
                         filtered = queries.report(pipeline, stages, as_of, FILTER_OF[by](value), stuck_days=3)
                         assert group.report == filtered, (by, value)
+        _check_periods(queries, pipeline)
     store.close()
     app.close()
+
+
+def _check_periods(queries: FunnelQueries, pipeline: str) -> None:
+    """Per period, the groups' decisions are the filtered ones and add up to all of them."""
+    start, end = _when(-10), _when(160)
+    everything = queries.periods(pipeline, "month", start, end)
+    for by in FILTER_OF:
+        groups = queries.periods_by(pipeline, "month", start, end, FunnelFilters(), [by])
+        for (value,), rows in groups.items():
+            if value is not None:
+                assert rows == queries.periods(pipeline, "month", start, end, FILTER_OF[by](value)), (by, value)
+        summed = [(sum(rows[i].won for rows in groups.values()), sum(rows[i].lost for rows in groups.values()),
+                   sum(rows[i].won_value_cents for rows in groups.values())) for i in range(len(everything))]
+        assert summed == [(r.won, r.lost, r.won_value_cents) for r in everything], by
