@@ -86,7 +86,7 @@ def audit_table(deal: Deal, pipeline: Pipeline, entries: list[AuditEntry]) -> Ta
         return "" if stage is None else pipeline.label(stage)
 
     table = Table(
-        title=(f"Deal {deal.id} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
+        title=(f"Deal {deal.id}{f' ({deal.external_id})' if deal.external_id else ''} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
                f"{deal.amount} {deal.currency} · owner {deal.owner}"),
         title_justify="left",
     )
