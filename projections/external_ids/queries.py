@@ -64,8 +64,10 @@ class ExternalIdQueries:
         exact = self.store.query("SELECT record_id FROM external_ids WHERE kind = ? AND external_id = ?", [kind, text])
         if exact:
             return UUID(exact[0][0])
-        bare = self.store.query("SELECT external_id, record_id FROM external_ids WHERE kind = ? AND bare_id = ? "
-                                "ORDER BY external_id", [kind, text])
+        # Sorted here, not by ORDER BY: SQLite would then walk the (kind, external_id) key of every record of
+        # the kind rather than the (kind, bare_id) index (a query took 270 µs instead of 27 µs among 500 customers).
+        bare = sorted(self.store.query("SELECT external_id, record_id FROM external_ids WHERE kind = ? AND bare_id = ?",
+                                       [kind, text]))
         if len(bare) > 1:
             raise AmbiguousId(kind, text, [Candidate(e, UUID(r)) for e, r in bare])
         if bare:

@@ -108,7 +108,8 @@ class EventSchema:
     cls: type
     envelope: dict[str, str]  # fields not in `data`: a created event's aggregate topic
     fields: dict[str, Callable[[Any], Any]]  # in the class's field order
-    added: dict[str, Any] = dataclasses.field(default_factory=dict)  # fields since version 1, as upcast: a line may lack them
+    # The fields added since version 1, with the value an upcast gives them: a line may lack them.
+    added: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, aggregate: type, event_class: type) -> EventSchema:

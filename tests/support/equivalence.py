@@ -130,7 +130,8 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)),
                                          owner=owner, campaign_id=w.pick("campaign", i), **w.external(i)), meta)
         elif kind == "ticket":
-            new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2], **w.external(i)), meta)
+            new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2],
+                                             **w.external(i)), meta)
         else:
             app.log_touch(LogTouch(customer, ("phone", "email", "visit")[i % 3], "inbound", "回访"), meta)
             w.record([customer], meta)

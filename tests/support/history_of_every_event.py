@@ -9,9 +9,9 @@ from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
-                               LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead, RateTicket,
-                               RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer, RemoveTag,
-                               RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+                               LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead,
+                               RateTicket, RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer,
+                               RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from tests.conftest import at
 
 
@@ -67,5 +67,6 @@ def record_every_event(crm: CrmApplication) -> None:
     forgotten = crm.register_customer(RegisterCustomer("陈静", "华东", "零售", "referral", company="上海某公司",
                                                        email="cj@example.cn", source="salesforce",
                                                        external_id="001Dn00000XyZ12"), at(14))
-    crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"), at(14.5))
+    crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),
+                  at(14.5))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))

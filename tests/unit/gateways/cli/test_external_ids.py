@@ -49,7 +49,8 @@ def test_an_ambiguous_bare_id_exits_1_listing_the_candidates(ids: dict[str, str]
     result = runner.invoke(app, ["deal", "history", "1001"])
     assert result.exit_code == 1
     assert "'1001' names 2 deals" in result.output
-    assert f"hubspot:1001 ({ids['hubspot']})" in result.output and f"salesforce:1001 ({ids['salesforce']})" in result.output
+    assert f"hubspot:1001 ({ids['hubspot']})" in result.output
+    assert f"salesforce:1001 ({ids['salesforce']})" in result.output
     assert runner.invoke(app, ["deal", "history", "hubspot:1001"]).exit_code == 0
 
 
