@@ -76,6 +76,10 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+class AlreadyExists(ConcurrencyConflict):
+    """A record with that external id is already in the log (HTTP 409, like any other conflicting write)."""
+
+
 class LastWrite:
     """The log position of this process's latest write: a change's answer carries it, so that its client
     can ask a read model to have applied it first (concurrent saves: the highest wins, under a lock)."""
@@ -157,6 +161,14 @@ class CrmApplication(Application):
             self._staged.extend(aggregates)
             return
         self._write(aggregates, None)
+
+    def save_new_record(self, record: CrmAggregate) -> None:
+        """Save a new customer, lead, deal, ticket or campaign; one with an external id that is already in the
+        log is refused (its id derives from that external id), saying which record has it."""
+        if getattr(record, "external_id", "") and record.id in self.repository:  # one query, only for imported records
+            raise AlreadyExists(f"a {type(record).__name__.lower()} with external id {getattr(record, 'external_id')} "
+                                f"already exists (id {record.id}); it was not created again")
+        self.save_new(record)
 
     def _write(self, aggregates: Sequence[CrmAggregate], receipt: Receipt | None) -> None:
         self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
@@ -299,8 +311,9 @@ class CrmApplication(Application):
     def register_customer(self, command: RegisterCustomer, meta: Meta) -> UUID:
         c = command
         customer = Customer.register(c.name, c.company, c.region, c.industry, c.channel, meta, email=c.email,
-                                     phone=c.phone, campaign_id=c.campaign_id, id=c.id)
-        self.save_new(customer)
+                                     phone=c.phone, campaign_id=c.campaign_id, external_id=c.kept_external_id(),
+                                     id=c.id)
+        self.save_new_record(customer)
         return customer.id
 
     @handles(ChangeContactDetails)
@@ -350,8 +363,8 @@ class CrmApplication(Application):
     def capture_lead(self, command: CaptureLead, meta: Meta) -> UUID:
         c = command
         lead = Lead.capture(c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact,
-                            campaign_id=c.campaign_id, id=c.id)
-        self.save_new(lead)
+                            campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id)
+        self.save_new_record(lead)
         return lead.id
 
     @handles(AssignLead)
@@ -398,8 +411,8 @@ class CrmApplication(Application):
         self.get(Customer, c.customer_id)
         deal = Deal.open(self.pipeline(c.pipeline), c.customer_id, c.title, c.amount, c.currency,
                          c.owner or meta.actor, meta, stage=c.stage, expected_close=c.expected_close,
-                         lead_id=c.lead_id, campaign_id=c.campaign_id, id=c.id)
-        self.save_new(deal)
+                         lead_id=c.lead_id, campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id)
+        self.save_new_record(deal)
         return deal.id
 
     @handles(ChangeStage)
@@ -440,8 +453,9 @@ class CrmApplication(Application):
     @handles(PlanCampaign)
     def plan_campaign(self, command: PlanCampaign, meta: Meta) -> UUID:
         c = command
-        campaign = Campaign.plan(c.name, c.channel, c.budget, c.currency, meta, id=c.id)
-        self.save_new(campaign)
+        campaign = Campaign.plan(c.name, c.channel, c.budget, c.currency, meta, external_id=c.kept_external_id(),
+                                 id=c.id)
+        self.save_new_record(campaign)
         return campaign.id
 
     @handles(LaunchCampaign)
@@ -468,8 +482,9 @@ class CrmApplication(Application):
     def open_ticket(self, command: OpenTicket, meta: Meta) -> UUID:
         c = command
         self.get(Customer, c.customer_id)
-        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, id=c.id)
-        self.save_new(ticket)
+        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, external_id=c.kept_external_id(),
+                             id=c.id)
+        self.save_new_record(ticket)
         return ticket.id
 
     @handles(AssignTicket)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 import typer
 
-from gateways.cli.common import console, crm_application
+from gateways.cli.common import RECORD_ID_HELP, console, crm_application, record_id
 from gateways.cli.property_commands import set_property_command
 from gateways.cli.render import audit_table
 from services.commands import ChangeDealProperties
@@ -18,8 +17,8 @@ deal_app.command("set-property")(set_property_command(ChangeDealProperties, "dea
 
 
 @deal_app.command("history")
-def history(deal_id: Annotated[UUID, typer.Argument(help="The deal's id.")]) -> None:
+def history(deal_id: Annotated[str, typer.Argument(help=f"The deal: {RECORD_ID_HELP}.")]) -> None:
     """One deal's full audit trail: when, who, from which stage to which, and why."""
     with crm_application() as crm:
-        deal, entries = deal_audit_trail(crm, deal_id)
+        deal, entries = deal_audit_trail(crm, record_id(crm, "deal", deal_id))
         console.print(audit_table(deal, crm.pipeline(deal.pipeline), entries))

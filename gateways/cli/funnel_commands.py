@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 import typer
 
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
+                                 read_store, record_id)
 from gateways.cli.group_tables import grouped_table, periods_table
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
@@ -32,7 +32,7 @@ def funnel(
     region: Annotated[str | None, typer.Option()] = None,
     industry: Annotated[str | None, typer.Option()] = None,
     channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
-    campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
+    campaign: Annotated[str | None, typer.Option(help=f"The campaign the deal came from: {RECORD_ID_HELP}.")] = None,
     segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
     prop: Annotated[list[str] | None, typer.Option("--property", help="Only items with this property then, "
                                                    "name=value (the item's own, else its customer's); repeatable.")] = None,
@@ -53,13 +53,15 @@ def funnel(
     for grain in (cohort, periods):
         if grain is not None and grain not in GRAINS:
             raise typer.BadParameter(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
-    filters = FunnelFilters(owner, region, industry, channel, campaign, segment,
-                            property_filters(prop or []))
+    properties = property_filters(prop or [])
     if (by or cohort or periods) and (replay or between or compare or weekly):
         raise fail("--by, --cohort and --periods go with --as-of only (not --replay, --between, --compare, --weekly)")
     if periods and cohort:
         raise fail("--periods are periods of decisions; --cohort groups by creation: use one or the other")
     with crm_application() as crm, read_store(crm) as store:
+        filters = FunnelFilters(owner, region, industry, channel,
+                                None if campaign is None else record_id(crm, "campaign", campaign), segment,
+                                properties)
         stages = stages_of(crm, pipeline)
         note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
         queries = FunnelQueries(store)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
-from uuid import UUID
 
 import typer
 
 from domain.base import Meta
 from domain.errors import DomainError
 from domain.properties import require_changes
-from gateways.cli.common import console, crm_application, fail
+from gateways.cli.common import RECORD_ID_HELP, console, crm_application, fail, record_id
 
 ASSIGNMENT_HELP = "name=value pairs (product=GTX team=华东一组); name= (nothing after =) removes the property."
 
@@ -49,16 +48,17 @@ def set_property_command(command: type, noun: str) -> Callable[..., None]:
     """The `set-property` command of `noun`, sending `command(id, changes=…)`."""
 
     def set_property(
-        record_id: Annotated[UUID, typer.Argument(metavar="ID", help="The deal's, lead's or customer's id.")],
+        record: Annotated[str, typer.Argument(metavar="ID", help=f"The deal, lead or customer: {RECORD_ID_HELP}.")],
         assignments: Annotated[list[str], typer.Argument(metavar="NAME=VALUE...", help=ASSIGNMENT_HELP)],
         expected_version: Annotated[int | None, typer.Option(min=1, help="Refused if the record moved on.")] = None,
         actor: Annotated[str, typer.Option(help="Who did it (recorded as the event's actor).")] = "cli",
     ) -> None:
         changes = parse_assignments(assignments)
         with crm_application() as crm:
-            version: Any = crm.handle(command(record_id, changes=changes, expected_version=expected_version),
+            uuid = record_id(crm, noun, record)
+            version: Any = crm.handle(command(uuid, changes=changes, expected_version=expected_version),
                                       Meta.now(actor))
-        console.print(f"{noun.capitalize()} {record_id} now at version {version}: "
+        console.print(f"{noun.capitalize()} {uuid} now at version {version}: "
                       + ", ".join(f"{k}={v}" if v else f"{k} removed" for k, v in changes.items()))
 
     set_property.__doc__ = f"Set named properties of a {noun} (product, team, office, …); name= removes one."

@@ -85,8 +85,9 @@ def audit_table(deal: Deal, pipeline: Pipeline, entries: list[AuditEntry]) -> Ta
     def label(stage: str | None) -> str:
         return "" if stage is None else pipeline.label(stage)
 
+    known_as = f" ({deal.external_id})" if deal.external_id else ""  # its id in the system it came from
     table = Table(
-        title=(f"Deal {deal.id} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
+        title=(f"Deal {deal.id}{known_as} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
                f"{deal.amount} {deal.currency} · owner {deal.owner}"),
         title_justify="left",
     )

@@ -9,6 +9,7 @@ from typing import Any
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
+from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
@@ -21,7 +22,8 @@ from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
-    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel)
+    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
+                  ExternalIdsReadModel)
 }
 
 
@@ -64,6 +66,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "tickets": lambda app, store, as_of: TicketQueries(store, app.keys.unseal_all_marks).summary(as_of),
     "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
     "timeline": lambda app, store, as_of: TimelineQueries(store, app.keys.unseal_marks).summary(as_of),
+    "external_ids": lambda app, store, as_of: ExternalIdQueries(store).summary(as_of),
 }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -24,6 +23,7 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
+from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from projections.funnel.dimensions import GRAINS, GroupedReport
 from services.application import CrmApplication
@@ -39,18 +39,20 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 
 def filters(
+    request: Request,
     owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="Owner at the instant.")] = None,
     region: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     industry: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     channel: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                          description="The customer's acquisition channel.")] = None,
-    campaign_id: Annotated[UUID | None, Query()] = None,
+    campaign_id: Annotated[str | None, Query(min_length=1, max_length=250, description=DESCRIPTION)] = None,
     segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
     prop: Annotated[list[str], Query(alias="property", max_length=50, description=(
         "name=value: only items with this property at the instant (their own, else their customer's); "
         "repeatable."))] = [],  # noqa: B006 - FastAPI copies a Query default
 ) -> FunnelFilters:
-    return FunnelFilters(owner, region, industry, channel, campaign_id, segment, _property_filters(prop))
+    campaign = None if campaign_id is None else resolve_text(request, "campaign", campaign_id)
+    return FunnelFilters(owner, region, industry, channel, campaign, segment, _property_filters(prop))
 
 
 def _property_filters(assignments: list[str]) -> tuple[tuple[str, str], ...]:

@@ -34,7 +34,8 @@ def log(tmp_path: Path) -> tuple[str, dict[str, UUID]]:
     customer = application.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
     first = application.open_deal(OpenDeal(customer, "A", "100", owner="李娜"), at(0))
     application.win_deal(WinDeal(first), at(20))
-    second = application.open_deal(OpenDeal(customer, "B", "200", owner="王伟"), at(40))
+    second = application.open_deal(OpenDeal(customer, "B", "200", owner="王伟", source="salesforce",
+                                            external_id="006Dn00000AbCdE"), at(40))
     lead = application.capture_lead(CaptureLead("王芳", "华东", "互联网", "event"), at(1))
     ids = {"customer": customer, "first": first, "second": second, "lead": lead}
     application.close()
@@ -63,6 +64,16 @@ def test_set_property_sets_and_removes_properties_of_deals_leads_and_customers(l
     assert _state(url, Deal, ids["first"]) == {"product": "GTX Pro"}
     assert _state(url, Lead, ids["lead"]) == {"product": "MG"}
     assert _state(url, Customer, ids["customer"]) == {"account_size": "大型"}
+
+
+def test_set_property_finds_a_record_by_its_external_id(log) -> None:
+    url, ids = log
+    catch_up(url, "external_ids")
+
+    result = crm(url, "deal", "set-property", "salesforce:006Dn00000AbCdE", "product=GTX")
+
+    assert result.exit_code == 0, result.output
+    assert _state(url, Deal, ids["second"]) == {"product": "GTX"}
 
 
 @pytest.mark.parametrize("args, says", [

@@ -29,6 +29,15 @@ def test_a_deals_properties_are_set_at_the_version_seen_and_read_back(client: Te
     assert client.get(f"/deals/{deal}", headers=SALES).json()["properties"] == {"product": "GTX Pro"}
 
 
+def test_a_deal_is_found_by_its_external_id(api: FastAPI, client: TestClient) -> None:
+    open_deal(client, register_customer(client), source="hubspot", external_id="9001")
+    project(api)
+
+    response = _patch(client, "/deals/hubspot:9001/properties", {"product": "GTX"})
+
+    assert response.status_code == 200, response.text
+
+
 def test_leads_and_customers_have_properties_too(client: TestClient) -> None:
     customer = register_customer(client)
     lead = client.post("/leads", json={"name": "王芳", "region": "华东", "industry": "互联网", "channel": "event"},
