@@ -10,6 +10,7 @@ from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
+from projections.rates import RateQueries, RatesReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
@@ -21,7 +22,8 @@ from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
-    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel)
+    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
+                  RatesReadModel)
 }
 
 
@@ -64,6 +66,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "tickets": lambda app, store, as_of: TicketQueries(store, app.keys.unseal_all_marks).summary(as_of),
     "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
     "timeline": lambda app, store, as_of: TimelineQueries(store, app.keys.unseal_marks).summary(as_of),
+    "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
+                                        RateQueries(store).in_force(app.reporting_currency, as_of).items()},
 }
 
 

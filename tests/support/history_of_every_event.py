@@ -10,8 +10,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
                                LaunchCampaign, LogTouch, LoseDeal, OpenTicket, PlanCampaign, QualifyLead, RateTicket,
-                               RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer, RemoveTag,
-                               RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+                               RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse, RegisterCustomer,
+                               RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from tests.conftest import at
 
 
@@ -64,3 +64,6 @@ def record_every_event(crm: CrmApplication) -> None:
     forgotten = crm.register_customer(RegisterCustomer("陈静", "华东", "零售", "referral", company="上海某公司",
                                                        email="cj@example.cn"), at(14))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1234", date(2026, 3, 1), source="人民银行中间价"), at(16))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1240", date(2026, 3, 1), source="人民银行中间价（更正）"),
+                             at(16.1))
