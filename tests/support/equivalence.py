@@ -26,8 +26,8 @@ from services.application import CrmApplication
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeOwner, ChangeStage,
                                ChangeTicketStatus, CloseCampaign, CloseTicket, ContactLead, ConvertLead, DisqualifyLead,
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
-                               QualifyLead, RateTicket, RecordCost, RecordResponse, RegisterCustomer, ReopenDeal,
-                               ReopenTicket, ResolveTicket, WinDeal)
+                               QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
+                               RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from services.projection_runtime.funnel_as_of import segment_members, stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
@@ -37,12 +37,14 @@ from services.projection_runtime.replay import replay_until
 from tests.conftest import T0
 
 OWNERS = ("李娜", "王伟")
+CURRENCIES = ("CNY", "USD", "BRL")  # deals and campaigns in each; rates recorded for the others at random dates
+RATES = ("7.1", "6.95", "1.25", "0.333333")
 REGIONS = ("华东", "华南")
 SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed")
 # Operation kinds, repeated to weight them: most operations take an existing aggregate one step further.
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
-    + ("campaign_step",) * 2 + ("forget",)
+    + ("campaign_step",) * 2 + ("forget",) + ("rate",) * 2
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
 
@@ -107,6 +109,11 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000"), meta)
         w.ids["campaign"].append(new)
         w.record([new], meta)
+    elif kind == "rate":  # its own business time: 00:00 UTC of its date, before or after any deal's
+        quote = "EUR" if i % 10 == 9 else "CNY"
+        day = (T0 + timedelta(days=(i * 5 + hours) % 160 - 10)).date()
+        app.record_exchange_rate(RecordExchangeRate(CURRENCIES[1 + i % 2], RATES[(i + hours) % len(RATES)], day,
+                                                    quote=quote), w.meta(None, hours, i))
     elif kind == "forget":
         customer = w.pick("customer", i)
         if customer is not None:
@@ -119,7 +126,7 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             return
         meta = w.meta(customer, hours, i)
         if kind == "deal":
-            new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)),
+            new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)), currency=CURRENCIES[i % 3],
                                          owner=owner, campaign_id=w.pick("campaign", i)), meta)
         elif kind == "ticket":
             new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2]), meta)
