@@ -153,6 +153,30 @@ class Converted:
         return not self.unconverted
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """The rates a report converts with: into `reporting`, those in force at its instant (currency → rate).
+    The default converts nothing but the reporting currency itself (CNY): every other amount is unconverted."""
+
+    reporting: str = DEFAULT_REPORTING_CURRENCY
+    rates: Mapping[str, RateInForce] = field(default_factory=dict)
+
+    def cents(self, cents: int, currency: str) -> int | None:
+        """`cents` of `currency` in the reporting currency; None: no rate for it."""
+        if currency == self.reporting:
+            return cents
+        rate = self.rates.get(currency)
+        return None if rate is None else convert_cents(cents, rate.rate)
+
+    def convert(self, sums: Mapping[str, int]) -> Converted:
+        return convert(sums, self.rates, self.reporting)
+
+    def to_dict(self) -> dict[str, object]:
+        """The currency and the rates used (each with its date: a stale one shows)."""
+        return {"currency": self.reporting, "rates": {c: {"rate": str(r.rate), "valid_from": r.valid_from.isoformat()}
+                                                      for c, r in sorted(self.rates.items())}}
+
+
 def convert_cents(cents: int, rate: Decimal) -> int:
     """An amount in cents at `rate`, to the cent, half-even (the rounding of accounting)."""
     return int((Decimal(cents) * rate).to_integral_value(rounding=ROUND_HALF_EVEN))

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.exchange_rates import RateInForce
+from domain.exchange_rates import Conversion, RateInForce
 from projections.ports import Store
 from projections.rates.rows import RATES
 from projections.tables import Table, from_micros, micros
@@ -43,6 +43,10 @@ class RateQueries:
         sql, params = rates_in_force_sql(self.table, quote, micros(as_of))
         return {currency: RateInForce(Decimal(rate), from_micros(at).date())
                 for currency, rate, at in self.store.query(sql, params)}
+
+    def conversion(self, reporting: str, as_of: datetime) -> Conversion:
+        """What a report as of `as_of` converts into `reporting` with: the rates in force then."""
+        return Conversion(reporting, self.in_force(reporting, as_of))
 
     def listing(self, quote: str | None = None, currency: str | None = None, limit: int = 1000) -> list[RateListing]:
         """Recorded rates, newest date first, optionally of one quote and/or one currency."""

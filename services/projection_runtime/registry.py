@@ -64,7 +64,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "funnel": _funnel_summary,
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
     "tickets": lambda app, store, as_of: TicketQueries(store, app.keys.unseal_all_marks).summary(as_of),
-    "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
+    "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(
+        as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
     "timeline": lambda app, store, as_of: TimelineQueries(store, app.keys.unseal_marks).summary(as_of),
     "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},

@@ -106,7 +106,7 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         w.record([new], meta)
     elif kind == "campaign":
         meta = w.meta(None, hours, i)
-        new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000"), meta)
+        new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000", currency=CURRENCIES[i % 3]), meta)
         w.ids["campaign"].append(new)
         w.record([new], meta)
     elif kind == "rate":  # its own business time: 00:00 UTC of its date, before or after any deal's
