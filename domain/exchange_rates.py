@@ -80,31 +80,28 @@ def require_source(source: str) -> str:
     return source
 
 
+class _RateEvent(CrmAggregate.Event):
+    """What both events of a rate say (each whole by itself: a read model needs no earlier event)."""
+
+    currency: str
+    quote: str
+    rate: Decimal
+    valid_from: date
+    source: str
+
+    def apply(self, rate: ExchangeRate) -> None:
+        rate.currency, rate.quote, rate.valid_from = self.currency, self.quote, self.valid_from
+        rate.rate, rate.source = self.rate, self.source
+
+
 class ExchangeRate(CrmAggregate):
     """One pair's rate on one date; its events' business time is the date's 00:00 UTC."""
 
-    class Quoted(CrmAggregate.Created):
-        currency: str
-        quote: str
-        rate: Decimal
-        valid_from: date
-        source: str
+    class Quoted(_RateEvent, CrmAggregate.Created):
+        """The pair's rate for the date, first recorded."""
 
-        def apply(self, rate: ExchangeRate) -> None:
-            rate.currency, rate.quote, rate.valid_from = self.currency, self.quote, self.valid_from
-            rate.rate, rate.source = self.rate, self.source
-
-    class Corrected(CrmAggregate.Event):
+    class Corrected(_RateEvent):
         """A better figure for the same pair and date: it replaces the earlier one wherever rates are used."""
-
-        currency: str
-        quote: str
-        rate: Decimal
-        valid_from: date
-        source: str
-
-        def apply(self, rate: ExchangeRate) -> None:
-            rate.rate, rate.source = self.rate, self.source
 
     @classmethod
     def quote_rate(cls, currency: str, quote: str, rate: Decimal | int | str, valid_from: date, source: str,

@@ -12,7 +12,7 @@ from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDet
                                          LogTouch, RegisterCustomer, RemoveTag)
 from services.commands.deals import (ChangeAmount, ChangeOwner, ChangeStage, DealChange, LoseDeal, OpenDeal, ReopenDeal,
                                      WinDeal)
-from services.commands.exchange_rates import RecordExchangeRate
+from services.commands.rates import RecordExchangeRate
 from services.commands.leads import (AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, LeadChange,
                                      QualifyLead)
 from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage

@@ -52,12 +52,12 @@ def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[s
     rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
     if from_log:
         return []
-    return ["funnel", "segments"] if filters.segment is not None else ["funnel"]
+    return ["funnel", "rates", "segments"] if filters.segment is not None else ["funnel", "rates"]
 
 
 def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
-    queries = FunnelQueries(store)
-    return {key: queries.report(key, stages_of(app, key), as_of).to_dict() for key in DEFAULT_PIPELINES}
+    queries, money = FunnelQueries(store), RateQueries(store).conversion(app.reporting_currency, as_of)
+    return {key: queries.report(key, stages_of(app, key), as_of, money=money).to_dict() for key in DEFAULT_PIPELINES}
 
 
 SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[str, Any]]] = {

@@ -22,13 +22,14 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.ticket import Ticket
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeOwner, ChangeStage,
                                ChangeTicketStatus, CloseCampaign, CloseTicket, ContactLead, ConvertLead, DisqualifyLead,
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
                                QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
-from services.projection_runtime.funnel_as_of import segment_members, stages_of
+from services.projection_runtime.funnel_as_of import conversion_from_log, segment_members, stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
 from services.storage.read_model_store import ReadModelStore
@@ -230,7 +231,8 @@ def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
 
 def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
     queries = FunnelQueries(store)
-    return {(pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3)
+    money = RateQueries(store).conversion(app.reporting_currency, as_of)
+    return {(pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3, money=money)
             for pipeline in ("sales", "marketing", "service") for f in FILTERS}
 
 
@@ -240,8 +242,9 @@ def replayed_funnel_answers(app: CrmApplication, replayed: ReadModelStore, as_of
     for _, event in app.read_log():
         replay.handle(event)
     members = {f.segment: segment_members(replayed, f.segment, as_of) for f in FILTERS if f.segment}
+    money = conversion_from_log(app, app.reporting_currency, as_of)  # the rates folded from the log, too
     return {(pipeline, f): replay.report(pipeline, stages_of(app, pipeline), f, stuck_days=3,
-                                         segment_members=members.get(f.segment))
+                                         segment_members=members.get(f.segment), money=money)
             for pipeline in ("sales", "marketing", "service") for f in FILTERS}
 
 
