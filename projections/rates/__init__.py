@@ -8,9 +8,8 @@ rates only when asked (`domain.exchange_rates.convert`). The names callers use a
 
 from __future__ import annotations
 
-from projections.rates.handlers import RATE_EVENTS, RatesReadModel, keep_rate
-from projections.rates.queries import RateListing, RateQueries, rates_in_force_sql
-from projections.rates.rows import RATES, RateRow, rates_table
+from projections.rates.handlers import RATE_EVENTS, RatesReadModel
+from projections.rates.queries import RateListing, RateQueries
+from projections.rates.rows import RATES, RateRow
 
-__all__ = ["RATES", "RATE_EVENTS", "RateListing", "RateQueries", "RateRow", "RatesReadModel", "keep_rate",
-           "rates_in_force_sql", "rates_table"]
+__all__ = ["RATES", "RATE_EVENTS", "RateListing", "RateQueries", "RateRow", "RatesReadModel"]

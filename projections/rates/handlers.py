@@ -8,17 +8,9 @@ from typing import Any
 from domain.exchange_rates import ExchangeRate
 from projections.rates.rows import RATES, TABLES, RateRow
 from projections.read_model import ReadModel, Rows
-from projections.tables import Table, micros
+from projections.tables import micros
 
 RATE_EVENTS = (ExchangeRate.Quoted, ExchangeRate.Corrected)
-
-
-def keep_rate(table: Table, event: Any, rows: Rows) -> RateRow:
-    """Put the event's figure as its pair's row for its date (a correction replaces the earlier one)."""
-    row = RateRow(currency=event.currency, quote=event.quote, valid_at=micros(event.occurred_at),
-                  rate=str(event.rate), source=event.source)
-    rows.put(table, row)
-    return row
 
 
 class RatesReadModel(ReadModel):
@@ -30,4 +22,6 @@ class RatesReadModel(ReadModel):
 
 
 def _rate(event: Any, rows: Rows) -> None:
-    keep_rate(RATES, event, rows)
+    """Put the event's figure as its pair's row for its date (a correction replaces the earlier one)."""
+    rows.put(RATES, RateRow(currency=event.currency, quote=event.quote, valid_at=micros(event.occurred_at),
+                            rate=str(event.rate), source=event.source))

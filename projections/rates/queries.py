@@ -10,15 +10,13 @@ from typing import Any
 from domain.exchange_rates import Conversion, RateInForce
 from projections.ports import Store
 from projections.rates.rows import RATES
-from projections.tables import Table, from_micros, micros
+from projections.tables import from_micros, micros
 
 
-def rates_in_force_sql(table: Table, quote: str, t: int) -> tuple[str, list[Any]]:
-    """SELECT currency, rate, valid_at: per currency quoted in `quote`, its row of the latest date ≤ `t`."""
-    sql = (f"SELECT r.currency, r.rate, r.valid_at FROM {table.name} r JOIN (SELECT currency, MAX(valid_at) AS at "
-           f"FROM {table.name} WHERE quote = ? AND valid_at <= ? GROUP BY currency) latest "
-           "ON latest.currency = r.currency AND latest.at = r.valid_at WHERE r.quote = ?")
-    return sql, [quote, t, quote]
+# Per currency quoted in the asked quote, its row of the latest date at or before T.
+_IN_FORCE = ("SELECT r.currency, r.rate, r.valid_at FROM rates_quotes r JOIN (SELECT currency, MAX(valid_at) AS at "
+             "FROM rates_quotes WHERE quote = ? AND valid_at <= ? GROUP BY currency) latest "
+             "ON latest.currency = r.currency AND latest.at = r.valid_at WHERE r.quote = ?")
 
 
 @dataclass(frozen=True)
@@ -35,14 +33,14 @@ class RateListing:
 
 
 class RateQueries:
-    def __init__(self, store: Store, table: Table = RATES) -> None:
-        self.store, self.table = store, table
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def in_force(self, quote: str, as_of: datetime) -> dict[str, RateInForce]:
         """Currency → the rate into `quote` in force at `as_of` (the latest date at or before it)."""
-        sql, params = rates_in_force_sql(self.table, quote, micros(as_of))
+        t = micros(as_of)
         return {currency: RateInForce(Decimal(rate), from_micros(at).date())
-                for currency, rate, at in self.store.query(sql, params)}
+                for currency, rate, at in self.store.query(_IN_FORCE, [quote, t, quote])}
 
     def conversion(self, reporting: str, as_of: datetime) -> Conversion:
         """What a report as of `as_of` converts into `reporting` with: the rates in force then."""
@@ -55,7 +53,7 @@ class RateQueries:
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        sql = (f"SELECT currency, quote, valid_at, rate, source FROM {self.table.name}"
+        sql = (f"SELECT currency, quote, valid_at, rate, source FROM {RATES.name}"
                f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY valid_at DESC, currency, quote LIMIT ?")
         return [RateListing(c, q, from_micros(at).date(), Decimal(r), s)
                 for c, q, at, r, s in self.store.query(sql, [*params, limit])]

@@ -1,9 +1,4 @@
-"""The exchange-rate table and its typed row: one row per pair (currency, quote) and date, its latest figure.
-
-`rates_table(name)` makes the same table under another name, for a read model that needs rates while it
-handles events (segments convert each purchase at its date) and so keeps its own copy, in step with
-its own position in the log.
-"""
+"""The exchange-rate table and its typed row: one row per pair (currency, quote) and date, its latest figure."""
 
 from __future__ import annotations
 
@@ -20,13 +15,9 @@ class RateRow(TypedDict):
     source: str
 
 
-def rates_table(name: str) -> Table:
-    return Table(
-        name,
-        (("currency", "TEXT"), ("quote", "TEXT"), ("valid_at", "BIGINT"), ("rate", "TEXT"), ("source", "TEXT")),
-        ("currency", "quote", "valid_at"),
-        indexes=(("quote", "valid_at"),), row_type=RateRow)
-
-
-RATES = rates_table("rates_quotes")
+RATES = Table(
+    "rates_quotes",
+    (("currency", "TEXT"), ("quote", "TEXT"), ("valid_at", "BIGINT"), ("rate", "TEXT"), ("source", "TEXT")),
+    ("currency", "quote", "valid_at"),
+    indexes=(("quote", "valid_at"),), row_type=RateRow)
 TABLES = (RATES,)

@@ -34,8 +34,9 @@ import orjson
 
 from domain.customer import Customer
 from domain.deal import Deal
-from domain.exchange_rates import ExchangeRate, convert_cents
+from domain.exchange_rates import convert_cents
 from domain.segmentation import MONETARY_CURRENCY, OpenDeal, Purchase, Segment, SegmentInterval, segment_timeline
+from projections.rates import RATE_EVENTS
 from projections.read_model import ReadModel, Rows
 from projections.segments.rows import (CustomerRow, DealRow, IntervalRow, RateSeriesRow, SpanRow, TouchRow, instant,
                                        superseded)
@@ -82,7 +83,6 @@ INTERVALS = Table(
 )
 RATES = Table("segments_rates", (("currency", "TEXT"), ("series", "TEXT")), ("currency",), json_columns=("series",),
               row_type=RateSeriesRow)
-RATE_EVENTS = (ExchangeRate.Quoted, ExchangeRate.Corrected)
 _RATES_CHANGED, _RATE_INDEX = "segments:rates", "segments:rate_index"  # this batch's, in `Rows.pending`
 CUSTOMER_EVENTS = (Customer.Registered, Customer.Forgotten)
 DEAL_EVENTS = (Deal.Opened, Deal.AmountChanged, Deal.Won, Deal.Lost, Deal.Reopened)
