@@ -12,8 +12,9 @@ from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, note_freshness, parse_instant, read_store,
                                  record_id)
-from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
+from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
+from projections.rates import RateQueries
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.registry import funnel_read_models
 
@@ -48,7 +49,8 @@ def funnel(
         def report_at(instant: datetime) -> Any:
             if replay:
                 return replay_funnel(crm, pipeline, instant, filters, stuck_days)
-            return queries.report(pipeline, stages, instant, filters, stuck_days)
+            return queries.report(pipeline, stages, instant, filters, stuck_days,
+                                  RateQueries(store).conversion(crm.reporting_currency, instant))
 
         if between:
             start, end = map(parse_instant, between)
@@ -69,7 +71,8 @@ def funnel(
         else:
             report = report_at(parse_instant(as_of))
             _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
-                                                      console.print(stuck_table(report))))
+                                                      console.print(stuck_table(report)),
+                                                      console.print(money_note(report.currency, report.unconverted))))
 
 
 def _weeks(start: datetime, end: datetime) -> list[datetime]:

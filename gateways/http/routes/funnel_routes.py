@@ -23,6 +23,7 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -73,7 +74,8 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
+    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days,
+                                         RateQueries(store).conversion(app.reporting_currency, instant))
     return json_response(_report(report, params))
 
 
@@ -91,5 +93,7 @@ def compare(app: App, store: Store, where: Filters, params: Page, first: Annotat
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
-    reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]
+    rates = RateQueries(store)
+    reports = [queries.report(pipeline, stages, instant, where, stuck_days,
+                              rates.conversion(app.reporting_currency, instant)) for instant in (first, second)]
     return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})
