@@ -22,6 +22,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.exchange_rates import ExchangeRate, rate_id, require_rate
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
@@ -33,15 +34,15 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                CloseTicket, Command, ContactLead, ConvertLead, DefinePipeline, DisqualifyLead,
                                ForgetCustomer, InsertStage, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket,
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
-                               RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
-                               WinDeal)
+                               RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
+                               ResolveTicket, WinDeal)
 from services.storage.event_recorder import ReceiptPOPORecorder
 from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.keys.key_store import KeyStore
 from services.keys.sealing import PersonalDataMapper, subjects_of_aggregates
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
-from services.settings import Database, database_from_environment
+from services.settings import Database, database_from_environment, reporting_currency_from_environment
 from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
@@ -112,6 +113,7 @@ class CrmApplication(Application):
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
         self._recent = AggregateCache()
         self.last_write = LastWrite()  # shared with staged views (shallow copies)
+        self.reporting_currency = reporting_currency_from_environment()
 
     def _check_version(self, fingerprint: str) -> None:
         try:
@@ -475,6 +477,25 @@ class CrmApplication(Application):
     @handles(CloseCampaign)
     def close_campaign(self, command: CloseCampaign, meta: Meta) -> int:
         return self._change(command, lambda campaign: campaign.close(meta))
+
+    # --- exchange rates -----------------------------------------------------------------------
+
+    @handles(RecordExchangeRate)
+    def record_exchange_rate(self, command: RecordExchangeRate, meta: Meta) -> tuple[UUID, str]:
+        """Record a pair's rate for a date: "recorded" (new), "corrected" (another figure) or "unchanged"
+        (the same figure again: importing a file twice writes nothing)."""
+        c, quote = command, command.quote or self.reporting_currency
+        try:
+            known = self.get(ExchangeRate, rate_id(c.currency, quote, c.valid_from))
+        except NotFound:
+            rate = ExchangeRate.quote_rate(c.currency, quote, c.rate, c.valid_from, c.source, meta)
+            self.save_new(rate)
+            return rate.id, "recorded"
+        if known.rate == require_rate(c.rate):
+            return known.id, "unchanged"
+        known.correct(c.rate, c.source, meta)
+        self.save_new(known)
+        return known.id, "corrected"
 
     # --- tickets ------------------------------------------------------------------------------
 

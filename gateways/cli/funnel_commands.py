@@ -9,15 +9,17 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from domain.exchange_rates import Conversion, add_sums
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
 from gateways.cli.group_tables import grouped_table, periods_table
 from gateways.cli.property_commands import property_filters
-from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
+from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.funnel.dimensions import GRAINS
+from projections.rates import RateQueries
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.registry import funnel_read_models
 
@@ -64,29 +66,27 @@ def funnel(
                                 properties)
         stages = stages_of(crm, pipeline)
         note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
-        queries = FunnelQueries(store)
+        queries, rates = FunnelQueries(store), RateQueries(store)
+
+        def money_at(instant: datetime) -> Conversion:
+            return rates.conversion(crm.reporting_currency, instant)
 
         def report_at(instant: datetime) -> Any:
             if replay:
                 return replay_funnel(crm, pipeline, instant, filters, stuck_days)
-            return queries.report(pipeline, stages, instant, filters, stuck_days)
+            return queries.report(pipeline, stages, instant, filters, stuck_days, money_at(instant))
 
         if periods:
             end = parse_instant(as_of)
             start = parse_instant(since) if since else queries.first_decision(pipeline) or end
-            head = {"pipeline": pipeline, "grain": periods, "from": start.isoformat(), "to": end.isoformat()}
-            if by:
-                groups = queries.periods_by(pipeline, periods, start, end, filters, by)
-                _show({**head, "by": by, "groups": [{"key": dict(zip(by, key)), "periods": [_period(r) for r in rows]}
-                                                    for key, rows in groups.items()]},
-                      as_json, lambda: console.print(periods_table(pipeline, groups, by)))
-            else:
-                rows = queries.periods(pipeline, periods, start, end, filters)
-                _show({**head, "periods": [_period(r) for r in rows]}, as_json,
-                      lambda: console.print(periods_table(pipeline, {(): rows})))
+            _show_periods(queries, pipeline, periods, start, end, filters, by or [], money_at(end), as_json)
         elif by or cohort:
-            grouped = queries.grouped(pipeline, stages, parse_instant(as_of), by or [], filters, stuck_days, cohort)
-            _show(grouped.to_dict(), as_json, lambda: console.print(grouped_table(grouped)))
+            instant = parse_instant(as_of)
+            grouped = queries.grouped(pipeline, stages, instant, by or [], filters, stuck_days, cohort,
+                                      money_at(instant))
+            _show(grouped.to_dict(), as_json, lambda: (console.print(grouped_table(grouped)),
+                                                       console.print(money_note(grouped.currency,
+                                                                                grouped.unconverted))))
         elif between:
             start, end = map(parse_instant, between)
             rows = queries.flow(pipeline, stages, start, end, filters)
@@ -106,7 +106,25 @@ def funnel(
         else:
             report = report_at(parse_instant(as_of))
             _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
-                                                      console.print(stuck_table(report))))
+                                                      console.print(stuck_table(report)),
+                                                      console.print(money_note(report.currency, report.unconverted))))
+
+
+def _show_periods(queries: FunnelQueries, pipeline: str, grain: str, start: datetime, end: datetime,
+                  filters: FunnelFilters, by: list[str], money: Conversion, as_json: bool) -> None:
+    """`--periods` (per `--by` value): won values converted at the rates in force at the end, `--as-of`."""
+    groups = (queries.periods_by(pipeline, grain, start, end, filters, by, money) if by
+              else {(): queries.periods(pipeline, grain, start, end, filters, money)})
+    head = {"pipeline": pipeline, "grain": grain, "from": start.isoformat(), "to": end.isoformat(),
+            **money.to_dict()}
+    data = ({**head, "by": by, "groups": [{"key": dict(zip(by, key)), "periods": [_period(r) for r in rows]}
+                                          for key, rows in groups.items()]} if by
+            else {**head, "periods": [_period(r) for r in groups[()]]})
+    unconverted: dict[str, int] = {}
+    for row in (row for rows in groups.values() for row in rows):
+        add_sums(unconverted, row.unconverted)
+    _show(data, as_json, lambda: (console.print(periods_table(pipeline, groups, by)),
+                                  console.print(money_note(money.reporting, dict(sorted(unconverted.items()))))))
 
 
 def _period(row: Any) -> dict[str, Any]:

@@ -14,18 +14,19 @@ NO_VALUE = "(none)"  # the group of items without the dimension (no such propert
 
 
 def grouped_table(grouped: GroupedReport) -> Table:
-    """Per group: items per open stage, open, won, lost, win rate, average cycle, bottleneck."""
+    """Per group: items per open stage, open, won, won value (converted), lost, win rate, average cycle,
+    bottleneck."""
     table = Table(title=f"Funnel by {', '.join(grouped.by)} — {grouped.pipeline} as of {when(grouped.as_of)} UTC",
                   title_justify="left")
     stages = [row.stage for row in grouped.groups[0].report.rows] if grouped.groups else []
-    for column in (*grouped.by, *stages, "Open", "Won", "Lost", "Win rate", "Avg cycle d", "Bottleneck"):
+    for column in (*grouped.by, *stages, "Open", "Won", "Won value", "Lost", "Win rate", "Avg cycle d", "Bottleneck"):
         table.add_column(column, justify="left" if column in grouped.by else "right", no_wrap=column in grouped.by)
     for group in grouped.groups:
         report = group.report
         table.add_row(*(NO_VALUE if v in (None, "") else str(v) for v in group.key.values()),
                       *(str(row.items) for row in report.rows), str(report.open_items), str(report.won),
-                      str(report.lost), _percent(report.win_rate), _days(report.average_cycle_days),
-                      report.bottleneck or "–")
+                      _money(report.won_value_cents), str(report.lost), _percent(report.win_rate),
+                      _days(report.average_cycle_days), report.bottleneck or "–")
     table.caption = f"{len(grouped.groups)} groups; counts are items in each stage at the instant"
     table.caption_justify = "left"
     return table

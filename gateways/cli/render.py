@@ -24,6 +24,15 @@ def _money(cents: int) -> str:
     return f"{cents / 100:,.0f}"
 
 
+def money_note(currency: str, unconverted: dict[str, int]) -> str:
+    """Which currency a report's amounts are in, and what it could not convert (no rate at its instant)."""
+    note = f"Amounts in {currency}, converted at the rates in force at the report's instant."
+    if unconverted:
+        note += (" Not converted, for want of a rate (`crm rates import`): "
+                 + ", ".join(f"{c} {cents / 100:,.2f}" for c, cents in sorted(unconverted.items())) + ".")
+    return note
+
+
 def when(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M")
 

@@ -9,14 +9,15 @@ Periods are UTC months and quarters (the installation's time zone is another iss
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from domain.base import EARLIEST
 from domain.errors import DomainError
+from domain.exchange_rates import DEFAULT_REPORTING_CURRENCY, add_sums
 from domain.properties import require_name
-from projections.funnel.report import DAY_MICROS, FunnelFacts, FunnelReport, StageTotal
+from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelReport, StageTotal
 from projections.tables import micros
 
 BUILT_IN = {"owner": "v.owner", "region": "d.region", "industry": "d.industry", "channel": "d.channel",
@@ -98,9 +99,9 @@ def day_of(instant: datetime) -> int:
 
 def merge_facts(total: FunnelFacts, facts: FunnelFacts) -> None:
     """Add one group's facts into another's (days of one cohort into its month)."""
-    for stage, (items, value) in facts.in_stage.items():
-        before = total.in_stage.get(stage, StageTotal(0, 0))
-        total.in_stage[stage] = StageTotal(before.items + items, before.value_cents + value)
+    for stage, (items, values) in facts.in_stage.items():  # per currency: never two added together
+        before = total.in_stage.get(stage, NO_ITEMS)
+        total.in_stage[stage] = StageTotal(before.items + items, add_sums(dict(before.values), values))
     for level, count in facts.furthest.items():
         total.furthest[level] = total.furthest.get(level, 0) + count
     for stage, histogram in facts.stays.items():
@@ -121,13 +122,26 @@ class FunnelGroup:
 
 @dataclass(frozen=True)
 class GroupedReport:
+    """The groups' funnels, every value in `currency` at the rates `rates` (those of a plain report then)."""
+
     pipeline: str
     as_of: datetime
     by: list[str]
     groups: list[FunnelGroup]
+    currency: str = DEFAULT_REPORTING_CURRENCY
+    rates: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unconverted(self) -> dict[str, int]:
+        """The groups' values without a rate at the instant, per currency (each group lists its own)."""
+        total: dict[str, int] = {}
+        for group in self.groups:
+            add_sums(total, group.report.unconverted)
+        return dict(sorted(total.items()))
 
     def to_dict(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline, "as_of": self.as_of.isoformat(), "by": self.by,
+                "currency": self.currency, "rates": self.rates, "unconverted": self.unconverted,
                 "groups": [{"key": g.key, **g.report.to_dict()} for g in self.groups]}
 
 
@@ -139,9 +153,11 @@ class PeriodRow:
     start: datetime
     won: int
     lost: int
-    won_value_cents: int
+    won_value_cents: int  # in `currency`, what could be converted
     win_rate: float | None
     average_cycle_days: float | None
+    currency: str = DEFAULT_REPORTING_CURRENCY
+    unconverted: dict[str, int] = field(default_factory=dict)  # currency → won cents without a rate
 
 
 def periods_between(start: datetime, end: datetime, grain: str) -> list[date]:

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from domain.exchange_rates import Conversion
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import WON
 from domain.properties import applied
-from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
-                                       StuckItem, build_report)
+from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StuckItem,
+                                       build_report)
 from projections.funnel.steps import (NO_ATTRIBUTES, Describe, Enter, ItemAttributes, Move, Profile, Revise,
                                       funnel_steps)
 from projections.tables import micros
@@ -106,27 +107,30 @@ class FunnelReplay:
                 and (segment_members is None or item.enter.customer_id in segment_members)]
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
-               stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
+               stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None,
+               money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
-        return self._report(pipeline, stages, self._kept(pipeline, filters, segment_members), stuck_days)
+        return self._report(pipeline, stages, self._kept(pipeline, filters, segment_members), stuck_days, money)
 
     def grouped(self, pipeline: str, stages: list[tuple[str, str]], by: list[str],
                 filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
-                segment_members: frozenset[UUID] | None = None) -> dict[tuple[str | None, ...], FunnelReport]:
-        """One funnel per combination of the built-in or property dimensions `by` (raw values: no cohorts)."""
+                segment_members: frozenset[UUID] | None = None,
+                money: Conversion = Conversion()) -> dict[tuple[str | None, ...], FunnelReport]:
+        """One funnel per combination of the built-in or property dimensions `by` (raw values: no cohorts),
+        values converted with `money` as `report`'s."""
         groups: dict[tuple[str | None, ...], list[tuple[UUID, _ItemAtT]]] = {}
         for item_id, item in self._kept(pipeline, filters, segment_members):
             groups.setdefault(tuple(self.value_of(item, name) for name in by), []).append((item_id, item))
-        return {key: self._report(pipeline, stages, items, stuck_days) for key, items in groups.items()}
+        return {key: self._report(pipeline, stages, items, stuck_days, money) for key, items in groups.items()}
 
     def _report(self, pipeline: str, stages: list[tuple[str, str]], items: list[tuple[UUID, _ItemAtT]],
-                stuck_days: float) -> FunnelReport:
+                stuck_days: float, money: Conversion) -> FunnelReport:
         order = stage_levels([key for key, _ in stages])
         threshold = int(stuck_days * DAY_MICROS)
         facts = FunnelFacts()
         for item_id, item in items:
-            count, value = facts.in_stage.get(item.stage, NO_ITEMS)
-            facts.in_stage[item.stage] = StageTotal(count + 1, value + item.amount_cents)
+            held = facts.in_stage.get(item.stage, NO_ITEMS)
+            facts.in_stage[item.stage] = held.plus(1, item.enter.currency, item.amount_cents)
             furthest = max((order[s] for s in item.visited if s in order), default=None)
             if furthest is not None:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1
@@ -137,5 +141,5 @@ class FunnelReplay:
                 facts.won_cycle_total += item.entered_at - item.opened_at
             elif item.stage in order and item.entered_at < self._t - threshold:
                 facts.stuck.append(StuckItem(item_id, item.stage, item.owner, item.amount_cents,
-                                             (self._t - item.entered_at) / DAY_MICROS))
-        return build_report(pipeline, stages, self.as_of, facts)
+                                             (self._t - item.entered_at) / DAY_MICROS, item.enter.currency))
+        return build_report(pipeline, stages, self.as_of, facts, money)

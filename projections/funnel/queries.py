@@ -9,15 +9,17 @@ rest. Grouped (`grouped`), the same scan adds a column per axis (`dimensions`) a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
 from domain import funnel_rules
 from domain.errors import DomainError
+from domain.exchange_rates import Conversion, add_sums
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import LOST, WON
-from projections.funnel.report import (DAY_MICROS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
+from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport,
                                        StuckItem, build_report)
 from projections.funnel.dimensions import (GRAINS, Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis,
                                            day_sql, merge_facts, period_label, period_start, periods_between,
@@ -62,7 +64,8 @@ class FunnelQueries:
         return sql, params
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime,
-               filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS) -> FunnelReport:
+               filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
+               money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at `as_of`: from the tallies when unfiltered, else by scanning the intervals."""
         t = micros(as_of)
         if filters == FunnelFilters():
@@ -70,7 +73,7 @@ class FunnelQueries:
         else:
             facts = self.scanned_facts(pipeline, stages, t, filters)
         facts.stuck = self._stuck(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS))
-        return build_report(pipeline, stages, as_of, facts)
+        return build_report(pipeline, stages, as_of, facts, money)
 
     def scanned_facts(self, pipeline: str, stages: list[tuple[str, str]], t: int,
                       filters: FunnelFilters = FunnelFilters()) -> FunnelFacts:
@@ -92,9 +95,13 @@ class FunnelQueries:
         def facts(row: Sequence[Any]) -> FunnelFacts:
             return found.setdefault(tuple(row[:n]), FunnelFacts())
 
-        for row in self.store.query(f"SELECT {select}i.stage, COUNT(*), SUM(v.amount_cents) {scope}{covering} "
-                                    f"GROUP BY {''.join(f'{g}, ' for g in names)}i.stage", [*params, t]):
-            facts(row).in_stage[row[n]] = StageTotal(row[n + 1], int(row[n + 2]))
+        for row in self.store.query(  # per currency: never two added together
+            f"SELECT {select}i.stage, d.currency, COUNT(*), SUM(v.amount_cents) {scope}{covering} "
+            f"GROUP BY {''.join(f'{g}, ' for g in names)}i.stage, d.currency", [*params, t]
+        ):
+            stage, currency, count, value = row[n:]
+            held = facts(row).in_stage
+            held[stage] = held.get(stage, NO_ITEMS).plus(count, currency, int(value))
         levels = stage_levels(open_stages)
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
         level_params = [p for key, i in levels.items() for p in (key, i)]
@@ -124,25 +131,26 @@ class FunnelQueries:
         scope, params = self._scope(pipeline, t, filters, axes)
         columns, _ = _group_columns(axes)
         open_stages = [key for key, _ in stages]
-        select = (f"SELECT {columns}i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
+        select = (f"SELECT {columns}i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at, d.currency {scope} "
                   f"AND i.stage IN ({', '.join('?' * len(open_stages))}) AND i.entered_at < ? AND ")
         head = [*params, *open_stages, t - threshold]
         n = len(axes)
         return [
-            (tuple(row[:n]), StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS))
+            (tuple(row[:n]), StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS, currency))
             for row in self.store.query(
                 f"{select}i.left_at IS NULL UNION ALL {select}i.length > ? AND i.left_at > ?",
                 [*head, *head, threshold, t],
             )
-            for item_id, stage, owner, amount, entered in [row[n:]]
+            for item_id, stage, owner, amount, entered, currency in [row[n:]]
         ]
 
     def grouped(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime, by: Sequence[str],
                 filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
-                cohort: str | None = None) -> GroupedReport:
+                cohort: str | None = None, money: Conversion = Conversion()) -> GroupedReport:
         """One funnel per value of each of the `by` axes (`dimensions.axis`; and per creation month or quarter
         with `cohort`) among the items the filters keep, as of `as_of`; their counts sum to the funnel of all
-        those items. DomainError for an unknown axis or period."""
+        those items. Values are summed per currency and converted with `money`, as `report`'s. DomainError for
+        an unknown axis or period."""
         t = micros(as_of)
         axes = [axis(name, t, f"a{k}") for k, name in enumerate(by)] + ([cohort_axis(cohort)] if cohort else [])
         by = [a.name for a in axes]
@@ -152,19 +160,21 @@ class FunnelQueries:
         for raw, item in self._stuck_by(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS), axes):
             merged.setdefault(_key(axes, raw), FunnelFacts()).stuck.append(item)
         return GroupedReport(pipeline, as_of, list(by), [
-            FunnelGroup(dict(zip(by, key)), build_report(pipeline, stages, as_of, merged[key]))
+            FunnelGroup(dict(zip(by, key)), build_report(pipeline, stages, as_of, merged[key], money))
             for key in sorted(merged, key=sort_key)
-        ])
+        ], money.reporting, money.to_dict()["rates"])  # type: ignore[arg-type]
 
     def periods(self, pipeline: str, grain: str, start: datetime, end: datetime,
-                filters: FunnelFilters = FunnelFilters()) -> list[PeriodRow]:
+                filters: FunnelFilters = FunnelFilters(), money: Conversion = Conversion()) -> list[PeriodRow]:
         """Per UTC month or quarter meeting [start, end): items won and lost in it (entries into won or lost;
-        owner and amount as of `end`), their win rate and the average cycle (opened → won) of those won."""
-        return self.periods_by(pipeline, grain, start, end, filters, ()).get((), []) or [
-            _period_row(first, grain, {}) for first in periods_between(start, end, grain)]
+        owner and amount as of `end`), their win rate and the average cycle (opened → won) of those won. Won
+        values are summed per currency and converted with `money`: the rates in force at `end`, the instant
+        whose amounts are counted (as a report as of `end` would)."""
+        return self.periods_by(pipeline, grain, start, end, filters, (), money).get((), []) or [
+            _period_row(first, grain, {}, money) for first in periods_between(start, end, grain)]
 
     def periods_by(self, pipeline: str, grain: str, start: datetime, end: datetime, filters: FunnelFilters,
-                   by: Sequence[str]) -> dict[tuple[Any, ...], list[PeriodRow]]:
+                   by: Sequence[str], money: Conversion = Conversion()) -> dict[tuple[Any, ...], list[PeriodRow]]:
         """`periods` per value of each of the `by` axes (as of `end`), for the values with a decision in
         [start, end): one query with GROUP BY."""
         if grain not in GRAINS:
@@ -174,21 +184,21 @@ class FunnelQueries:
         scope, params = self._scope(pipeline, t2, filters, axes)
         select, names = _group_columns(axes)
         n = len(axes)
-        decided: dict[tuple[Any, ...], dict[tuple[str, str], list[int]]] = {}
-        for row in self.store.query(
-            f"SELECT {select}{day_sql('i.entered_at')} AS day_, i.stage, COUNT(*), SUM(v.amount_cents), "
+        decided: dict[tuple[Any, ...], dict[tuple[str, str], _Decided]] = {}
+        for row in self.store.query(  # per currency: never two added together
+            f"SELECT {select}{day_sql('i.entered_at')} AS day_, i.stage, d.currency, COUNT(*), SUM(v.amount_cents), "
             f"SUM(i.entered_at - d.opened_at) {scope} AND i.stage IN (?, ?) AND i.entered_at >= ? "
-            f"AND i.entered_at < ? GROUP BY {''.join(f'{g}, ' for g in names)}day_, i.stage",
+            f"AND i.entered_at < ? GROUP BY {''.join(f'{g}, ' for g in names)}day_, i.stage, d.currency",
             [*params, WON, LOST, t1, t2]
         ):
-            day, stage, count, value, cycles = row[n:]
+            day, stage, currency, count, value, cycles = row[n:]
             label = period_label(period_start(day, grain), grain)
-            total = decided.setdefault(tuple(row[:n]), {}).setdefault((label, stage), [0, 0, 0])
-            total[0] += count
-            total[1] += int(value)
-            total[2] += int(cycles)
+            total = decided.setdefault(tuple(row[:n]), {}).setdefault((label, stage), _Decided())
+            total.count += count
+            add_sums(total.values, {currency: int(value)})
+            total.cycles += int(cycles)
         starts = periods_between(start, end, grain)
-        return {key: [_period_row(first, grain, decided[key]) for first in starts]
+        return {key: [_period_row(first, grain, decided[key], money) for first in starts]
                 for key in sorted(decided, key=sort_key)}
 
     def first_decision(self, pipeline: str) -> datetime | None:
@@ -228,10 +238,21 @@ def _key(axes: Sequence[Axis], raw: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(None if value is None else a.key(value) for a, value in zip(axes, raw))
 
 
-def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], list[int]]) -> PeriodRow:
+@dataclass
+class _Decided:
+    """Entries into won (or lost) in one period: how many, their values per currency, Σ opened → entered (µs)."""
+
+    count: int = 0
+    values: dict[str, int] = field(default_factory=dict)
+    cycles: int = 0
+
+
+def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], _Decided], money: Conversion) -> PeriodRow:
     label = period_label(first, grain)
-    won, won_value, cycles = decided.get((label, WON), [0, 0, 0])
-    lost = decided.get((label, LOST), [0, 0, 0])[0]
-    cycle = funnel_rules.average_cycle(cycles, won)
-    return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won, lost, won_value,
-                     funnel_rules.win_rate(won, lost), None if cycle is None else cycle / DAY_MICROS)
+    won = decided.get((label, WON), _Decided())
+    lost = decided.get((label, LOST), _Decided()).count
+    cycle = funnel_rules.average_cycle(won.cycles, won.count)
+    value = money.convert(won.values)
+    return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won.count, lost, value.cents,
+                     funnel_rules.win_rate(won.count, lost), None if cycle is None else cycle / DAY_MICROS,
+                     money.reporting, value.unconverted)

@@ -25,13 +25,14 @@ from domain.base import CrmAggregate
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, ExchangeRate)
 LINE_KEYS = {"type", "subject", "version", "data"}
 RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it

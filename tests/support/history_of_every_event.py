@@ -11,7 +11,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                ChangeLeadProperties, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
                                LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead,
-                               RateTicket, RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer,
+                               RateTicket, RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse,
+                               RegisterCustomer,
                                RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from tests.conftest import at
 
@@ -74,3 +75,6 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),
                   at(14.5))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1234", date(2026, 3, 1), source="人民银行中间价"), at(16))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1240", date(2026, 3, 1), source="人民银行中间价（更正）"),
+                             at(16.1))

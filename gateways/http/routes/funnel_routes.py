@@ -26,6 +26,7 @@ from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from projections.funnel.dimensions import GRAINS, GroupedReport
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -105,15 +106,16 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
            = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
+    money = RateQueries(store).conversion(app.reporting_currency, instant)
     if by or cohort:
-        return json_response(_grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort),
+        return json_response(_grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money),
                                       params))
-    return json_response(_report(queries.report(pipeline, stages, instant, where, stuck_days), params))
+    return json_response(_report(queries.report(pipeline, stages, instant, where, stuck_days, money), params))
 
 
 @router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle "
-                                "(per group with `by`)")
-def periods(store: Store, where: Filters, grain: Grain = "month", pipeline: Pipeline = "sales",
+                                "(per group with `by`); won values converted at the rates in force at `end`")
+def periods(app: App, store: Store, where: Filters, grain: Grain = "month", pipeline: Pipeline = "sales",
             start: Annotated[Instant | None, Query(description="Default: the first decision.")] = None,
             end: Annotated[Instant | None, Query(description="Default: now.")] = None,
             by: Annotated[list[str], Query(max_length=5, description="Per value of owner, region, …, a property.")]
@@ -124,12 +126,14 @@ def periods(store: Store, where: Filters, grain: Grain = "month", pipeline: Pipe
     start = start or queries.first_decision(pipeline) or end
     if end < start:
         raise ApiError(422, "end must not come before start")
-    head = {"pipeline": pipeline, "grain": grain, "start": start, "end": end}
+    money = RateQueries(store).conversion(app.reporting_currency, end)
+    head = {"pipeline": pipeline, "grain": grain, "start": start, "end": end, **money.to_dict()}
     if by:
-        groups = queries.periods_by(pipeline, grain, start, end, where, by)
+        groups = queries.periods_by(pipeline, grain, start, end, where, by, money)
         return json_response({**head, "by": by, "groups": [
             {"key": dict(zip(by, key)), "periods": [vars(row) for row in rows]} for key, rows in groups.items()]})
-    return json_response({**head, "periods": [vars(row) for row in queries.periods(pipeline, grain, start, end, where)]})
+    rows = queries.periods(pipeline, grain, start, end, where, money)
+    return json_response({**head, "periods": [vars(row) for row in rows]})
 
 
 @router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
@@ -146,5 +150,7 @@ def compare(app: App, store: Store, where: Filters, params: Page, first: Annotat
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
-    reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]
+    rates = RateQueries(store)
+    reports = [queries.report(pipeline, stages, instant, where, stuck_days,
+                              rates.conversion(app.reporting_currency, instant)) for instant in (first, second)]
     return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})

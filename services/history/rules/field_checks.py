@@ -23,6 +23,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.exchange_rates import ExchangeRate, require_rate, require_source, valid_from_instant
 from domain.external_ids import check_qualified, record_id
 from domain.lead import Lead
 from domain.pipeline import Pipeline, check_stage_key, check_stages
@@ -127,6 +128,10 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Pipeline.Defined: {"key": check_stage_key, "name": _text("pipeline name"), "stages": _stages},
     Pipeline.StageRenamed: {"label": _text("stage label")},
     Pipeline.StageInserted: {"label": _text("stage label")},
+    **dict.fromkeys((ExchangeRate.Quoted, ExchangeRate.Corrected), {
+        "currency": money.currency, "quote": money.currency, "rate": require_rate,
+        "valid_from": lambda value: require_business_date(date.fromisoformat(value), "valid_from"),
+        "source": require_source}),
 }
 
 
@@ -144,6 +149,8 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
         require_business_time(occurred)
     except DomainError as error:
         raise Refusal("occurred_at", str(error)) from None
+    if line.schema.cls in _RATE_EVENTS:
+        _rate_in_force_from_its_date(occurred, data["valid_from"])
     rules, facts = _PLANS[line.schema.name]
     for name, rule in rules:
         try:
@@ -155,6 +162,21 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
     if line.schema.cls is Pipeline.Defined:
         values = (values[0], [stage["key"] for stage in values[1]])
     return line.schema.name, id_of(line.subject), line.version, micros(occurred), values
+
+
+_RATE_EVENTS = (ExchangeRate.Quoted, ExchangeRate.Corrected)
+
+
+def _rate_in_force_from_its_date(occurred: datetime, valid_from: str) -> None:
+    """A rate's business time is 00:00 UTC of its date, as `ExchangeRate` records it: a replay to T then sees
+    exactly the rates dated by T."""
+    try:
+        expected = valid_from_instant(date.fromisoformat(valid_from))
+    except ValueError:
+        return  # the field rule on valid_from says why
+    if occurred != expected:
+        raise Refusal("occurred_at", f"a rate's occurred_at is 00:00 UTC of its valid_from, {expected.isoformat()}, "
+                                     f"not {occurred.isoformat()}")
 
 
 # By event type: its envelope and field rules, and which FACTS it hands on (and whether each is an id), looked up once.

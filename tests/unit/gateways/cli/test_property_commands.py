@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from gateways.cli.main import app
 from services.application import CrmApplication
-from services.commands import CaptureLead, OpenDeal, RegisterCustomer, WinDeal
+from services.commands import CaptureLead, OpenDeal, RecordExchangeRate, RegisterCustomer, WinDeal
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -96,7 +97,7 @@ def test_funnel_by_owner_and_cohort_as_json(log) -> None:
     url, ids = log
     crm(url, "customer", "set-property", str(ids["customer"]), "account_size=大型")
     crm(url, "deal", "set-property", str(ids["second"]), "product=GTX")
-    catch_up(url, "funnel")
+    catch_up(url, "funnel", "rates")
 
     by_owner = json.loads(crm(url, "funnel", "--by", "owner", "--json").output)
     by_cohort = json.loads(crm(url, "funnel", "--by", "product", "--by", "account_size", "--cohort", "quarter",
@@ -115,7 +116,7 @@ def test_funnel_by_owner_and_cohort_as_json(log) -> None:
 
 def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     url, _ = log
-    catch_up(url, "funnel")
+    catch_up(url, "funnel", "rates")
 
     result = crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--json")
 
@@ -139,9 +140,36 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
 ])
 def test_funnel_refuses_bad_group_bys_with_a_message(log, args, says) -> None:
     url, _ = log
-    catch_up(url, "funnel")
+    catch_up(url, "funnel", "rates")
 
     result = crm(url, "funnel", *args)
 
     assert result.exit_code != 0
     assert says in result.output
+
+
+def test_funnel_by_and_periods_convert_as_the_plain_funnel(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    application = CrmApplication(database_from_url(url))
+    application.ensure_default_pipelines(at(-30, "setup"))
+    customer = application.register_customer(RegisterCustomer("张三", "华东", "制造业", "web"), at(0))
+    usd = application.open_deal(OpenDeal(customer, "A", "100", currency="USD", owner="李娜"), at(0))
+    application.win_deal(WinDeal(usd), at(20))
+    application.open_deal(OpenDeal(customer, "B", "50", currency="BRL", owner="王伟"), at(1))
+    application.record_exchange_rate(RecordExchangeRate("USD", "7.1", date(2026, 3, 1)), at(0))
+    application.close()
+    catch_up(url, "funnel", "rates")
+
+    plain = json.loads(crm(url, "funnel", "--as-of", "2026-05-01", "--json").output)
+    by_owner = json.loads(crm(url, "funnel", "--by", "owner", "--as-of", "2026-05-01", "--json").output)
+    periods = json.loads(crm(url, "funnel", "--periods", "month", "--by", "owner", "--as-of", "2026-05-01",
+                             "--json").output)
+    table = crm(url, "funnel", "--by", "owner", "--as-of", "2026-05-01").output
+
+    assert (by_owner["currency"], by_owner["rates"], by_owner["unconverted"]) == ("CNY", plain["rates"], {"BRL": 5000})
+    assert [(g["key"]["owner"], g["won_value_cents"], g["unconverted"]) for g in by_owner["groups"]] == [
+        ("李娜", 71_000, {}), ("王伟", 0, {"BRL": 5000})]
+    assert periods["rates"] == plain["rates"] and periods["currency"] == "CNY"
+    assert [(g["key"], [p["won_value_cents"] for p in g["periods"]]) for g in periods["groups"]] == [
+        ({"owner": "李娜"}, [71_000, 0])]
+    assert "Amounts in CNY" in table and "BRL 50.00" in table and "710" in table

@@ -107,3 +107,30 @@ def test_the_funnel_per_period_and_its_refusals(api: FastAPI, client: TestClient
         response = client.get("/funnel", params=params, headers=ANALYST)
         assert response.status_code == 422 and says in response.text, (params, response.text)
     assert client.get("/funnel/periods", params={"grain": "year"}, headers=ANALYST).status_code == 422
+
+
+def test_grouped_funnels_and_periods_convert_as_the_plain_funnel(api: FastAPI, client: TestClient) -> None:
+    customer = register_customer(client)
+    won = open_deal(client, customer, owner="李娜", amount="100", currency="USD",
+                    occurred_at="2026-01-10T09:00:00+00:00")
+    open_deal(client, customer, owner="王伟", amount="50", currency="BRL", occurred_at="2026-01-10T09:00:00+00:00")
+    client.post(f"/deals/{won}/win", json={"occurred_at": "2026-02-09T09:00:00+00:00"}, headers=SALES)
+    rate = {"currency": "USD", "rate": "7.1", "valid_from": "2026-01-01", "source": "人民银行"}
+    assert client.post("/exchange-rates", json=rate, headers=auth("admin")).status_code == 201
+    project(api)
+    end = "2026-04-01T00:00:00Z"
+
+    plain = client.get("/funnel", params={"as_of": end}, headers=ANALYST).json()
+    by_owner = client.get("/funnel", params={"by": "owner", "as_of": end}, headers=ANALYST).json()
+    periods = client.get("/funnel/periods", params={"grain": "quarter", "by": "owner", "end": end},
+                         headers=ANALYST).json()
+
+    assert (by_owner["currency"], by_owner["rates"], by_owner["unconverted"]) == (
+        "CNY", plain["rates"], {"BRL": 5000}) == ("CNY", {"USD": {"rate": "7.1", "valid_from": "2026-01-01"}},
+                                                  plain["unconverted"])
+    assert [(g["key"]["owner"], g["won_value_cents"], g["unconverted"]) for g in by_owner["groups"]] == [
+        ("李娜", 71_000, {}), ("王伟", 0, {"BRL": 5000})]
+    assert by_owner["groups"][1]["stuck"]["items"][0]["currency"] == "BRL"
+    assert periods["rates"] == plain["rates"]
+    assert [(g["key"], [(p["won_value_cents"], p["currency"]) for p in g["periods"]]) for g in periods["groups"]] == [
+        ({"owner": "李娜"}, [(71_000, "CNY")])]

@@ -44,7 +44,8 @@ def expected_roles(method: str, path: str) -> set[str]:
         return roles | {"subscriber"}
     if method == "GET":
         roles |= {"analyst"}
-        roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "funnel", "segments", "reports"} else set()
+        roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "funnel", "segments", "reports",
+                                                     "exchange-rates"} else set()
         roles |= {"service"} if area in {"tickets", "customers", "reports"} else set()
     else:
         roles |= {"sales"} if area in SALES_AREAS else set()
@@ -65,7 +66,7 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 61
+    assert len(routes) == 64  # 57 + 4 of properties and periods + /exchange-rates (POST, GET), …/recorded
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

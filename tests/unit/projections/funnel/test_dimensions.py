@@ -3,6 +3,7 @@ cycle per period: the read model's answers as of any instant, and that the group
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -10,19 +11,22 @@ from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from domain.errors import DomainError
+from domain.exchange_rates import Conversion, add_sums
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay, FunnelReport
-from projections.funnel.dimensions import periods_between
+from projections.funnel.dimensions import PeriodRow, periods_between
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.commands import (ChangeCustomerProperties, ChangeDealProperties, ChangeOwner, ChangeStage, LoseDeal,
-                               OpenDeal, RegisterCustomer, WinDeal)
+                               OpenDeal, RecordExchangeRate, RegisterCustomer, WinDeal)
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.support.equivalence import apply_history, operations
+from tests.support.equivalence import CURRENCIES, RATES, apply_history, operations
 
 
 def _when(days: float) -> datetime:
@@ -150,66 +154,160 @@ def test_the_replay_groups_and_filters_by_properties_as_the_read_model(crm, quer
 
 
 # --- property: the groups are the filtered funnels, and add up to the funnel of all items ---------------------
+#
+# The histories hold deals in CNY, USD and BRL and rates recorded at random dates, quoted in CNY (sometimes EUR),
+# plus up to six more in any direction (`more_rates`), and the report is asked in CNY, EUR or USD. Each
+# group, converted with the rates of a plain report then, must equal the filtered report. What adds up over
+# groups is kept per currency (a conversion with no rates leaves every other currency apart, exactly); the
+# converted figures then are those per-currency sums converted, and add up to the unfiltered converted figure
+# but for rounding (half a cent per group and converted currency).
 
+REPORTING = ("CNY", "EUR", "USD")
 FILTER_OF = {"owner": lambda v: FunnelFilters(owner=v), "region": lambda v: FunnelFilters(region=v),
              "channel": lambda v: FunnelFilters(channel=v), "campaign": lambda v: FunnelFilters(campaign_id=UUID(v)),
              "product": lambda v: FunnelFilters(properties=(("product", v),)),
              "account_size": lambda v: FunnelFilters(properties=(("account_size", v),))}
 
 
-def _totals(reports: list[FunnelReport]) -> tuple[Any, ...]:
-    """What adds up over groups: items and value per stage, reached, won, lost, won value, stuck items."""
+def _sums(converted_cents: int, unconverted: dict[str, int], reporting: str) -> dict[str, int]:
+    """A value as per-currency sums: what is in `reporting` (all of it when nothing had a rate) and the rest."""
+    return add_sums({reporting: converted_cents} if converted_cents else {}, unconverted)
+
+
+def _values(report: FunnelReport) -> list[tuple[int, dict[str, int]]]:
+    """(converted cents, unconverted per currency) of each open stage, then of the items won."""
+    won_unconverted = dict(report.unconverted)
+    for row in report.rows:
+        add_sums(won_unconverted, row.unconverted, -1)
+    return [(row.value_cents, row.unconverted) for row in report.rows] + [(report.won_value_cents, won_unconverted)]
+
+
+def _per_currency(apart: FunnelReport) -> list[dict[str, int]]:
+    """`_values` of a report converted with no rates: the exact per-currency sums."""
+    return [_sums(cents, unconverted, apart.currency) for cents, unconverted in _values(apart)]
+
+
+def _converted(sums: list[dict[str, int]], money: Conversion) -> list[tuple[int, dict[str, int]]]:
+    return [(value.cents, value.unconverted) for value in map(money.convert, sums)]
+
+
+def _totals(apart: list[FunnelReport]) -> tuple[Any, ...]:
+    """What adds up over groups (of reports with every currency apart): items, values per currency and reached
+    per stage, won, lost, won values per currency, stuck items with their amount and currency."""
+    stages = range(len(apart[0].rows)) if apart else range(0)
+    values = [_per_currency(r) for r in apart]
     return (
-        [sum(r.rows[i].items for r in reports) for i in range(len(reports[0].rows))] if reports else [],
-        [sum(r.rows[i].value_cents for r in reports) for i in range(len(reports[0].rows))] if reports else [],
-        [sum(r.rows[i].reached for r in reports) for i in range(len(reports[0].rows))] if reports else [],
-        sum(r.won for r in reports), sum(r.lost for r in reports), sum(r.won_value_cents for r in reports),
-        sorted(str(s.item_id) for r in reports for s in r.stuck),
+        [sum(r.rows[i].items for r in apart) for i in stages],
+        [functools.reduce(add_sums, (v[i] for v in values), {}) for i in range(len(stages) + 1)] if apart else [],
+        [sum(r.rows[i].reached for r in apart) for i in stages],
+        sum(r.won for r in apart), sum(r.lost for r in apart),
+        sorted((str(s.item_id), s.currency, s.amount_cents) for r in apart for s in r.stuck),
     )
+
+
+def _adds_up_converted(groups: list[FunnelReport], everything: FunnelReport, money: Conversion) -> bool:
+    """The groups' converted values sum to the unfiltered one within rounding; what is unconverted, exactly."""
+    rounding = (len(groups) + 1) * len(money.rates) / 2
+    each = [_values(g) for g in groups]
+    for i, (cents, unconverted) in enumerate(_values(everything)):
+        if abs(sum(v[i][0] for v in each) - cents) > rounding:
+            return False
+        if functools.reduce(add_sums, (v[i][1] for v in each), {}) != unconverted:
+            return False
+    return True
 
 
 def _empty(report: FunnelReport) -> bool:
     return not any(row.reached or row.items for row in report.rows) and not report.won and not report.lost
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=operations)
-def test_grouped_funnels_equal_the_filtered_ones_value_by_value_and_sum_to_the_unfiltered(ops: list) -> None:
+# more rates than the histories' few: (currency, quote, rate, day), in every direction the reports ask for
+more_rates = st.lists(st.tuples(st.sampled_from(CURRENCIES), st.sampled_from(REPORTING), st.sampled_from(RATES),
+                                st.integers(-10, 150)), max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations, rates_=more_rates, reporting=st.sampled_from(REPORTING))
+def test_grouped_funnels_equal_the_filtered_ones_value_by_value_and_sum_to_the_unfiltered(
+        ops: list, rates_: list[tuple[str, str, str, int]], reporting: str) -> None:
     app = CrmApplication(database_from_url("memory://"))
     app.ensure_default_pipelines()
     apply_history(app, ops, on_sync=lambda: None)
+    for currency, quote, rate, day in rates_:
+        if currency != quote:
+            app.record_exchange_rate(RecordExchangeRate(currency, rate, _when(day).date(), quote=quote), at(day))
     store = ReadModelStore(database_from_url("memory://"))
     projector_for(app, store).catch_up()
-    queries = FunnelQueries(store)
+    queries, rates, apart = FunnelQueries(store), RateQueries(store), Conversion(reporting)
     for pipeline in ("sales", "marketing"):
         stages = stages_of(app, pipeline)
         for days in (10, 60, 150):
             as_of = _when(days)
-            everything = queries.report(pipeline, stages, as_of, stuck_days=3)
+            money = rates.conversion(reporting, as_of)
+            everything = queries.report(pipeline, stages, as_of, stuck_days=3, money=money)
+            everything_apart = queries.report(pipeline, stages, as_of, stuck_days=3, money=apart)
+            assert {s.currency for s in everything.stuck} <= ({"", } if pipeline == "marketing" else set(CURRENCIES))
             for by in (*FILTER_OF, "cohort"):
-                grouped = queries.grouped(pipeline, stages, as_of, [] if by == "cohort" else [by], stuck_days=3,
-                                          cohort="month" if by == "cohort" else None)
-                reports = [g.report for g in grouped.groups]
-                assert _totals(reports) == _totals([everything]) or (_empty(everything) and not reports), by
-                for group in grouped.groups:
-                    value = group.key[by]
-                    if by in FILTER_OF and value is not None:
-                        filtered = queries.report(pipeline, stages, as_of, FILTER_OF[by](value), stuck_days=3)
-                        assert group.report == filtered, (by, value)
-        _check_periods(queries, pipeline)
+                _check_groups(queries, pipeline, stages, as_of, by, money, apart, everything, everything_apart)
+        _check_periods(queries, pipeline, rates.conversion(reporting, _when(160)), apart)
     store.close()
     app.close()
 
 
-def _check_periods(queries: FunnelQueries, pipeline: str) -> None:
-    """Per period, the groups' decisions are the filtered ones and add up to all of them."""
+def _check_groups(queries: FunnelQueries, pipeline: str, stages: list[tuple[str, str]], as_of: datetime, by: str,
+                  money: Conversion, apart: Conversion, everything: FunnelReport,
+                  everything_apart: FunnelReport) -> None:
+    """Each group is the filtered funnel, converted alike; the groups add up, per currency and converted."""
+    by_, cohort = ([], "month") if by == "cohort" else ([by], None)
+    grouped = queries.grouped(pipeline, stages, as_of, by_, stuck_days=3, cohort=cohort, money=money)
+    grouped_apart = queries.grouped(pipeline, stages, as_of, by_, stuck_days=3, cohort=cohort, money=apart)
+    assert [g.key for g in grouped.groups] == [g.key for g in grouped_apart.groups], by
+    assert (grouped.currency, grouped.rates) == (everything.currency, everything.rates)
+    reports, reports_apart = [g.report for g in grouped.groups], [g.report for g in grouped_apart.groups]
+    if _empty(everything):
+        assert not reports, by
+        return
+    assert _totals(reports_apart) == _totals([everything_apart]), by
+    assert _adds_up_converted(reports, everything, money), by
+    assert grouped.unconverted == everything.unconverted, by
+    for group, group_apart in zip(reports, reports_apart):
+        assert _values(group) == _converted(_per_currency(group_apart), money), by
+    for group in grouped.groups:
+        value = group.key[by]
+        if by in FILTER_OF and value is not None:
+            filtered = queries.report(pipeline, stages, as_of, FILTER_OF[by](value), stuck_days=3, money=money)
+            assert group.report == filtered, (by, value)
+
+
+def _check_periods(queries: FunnelQueries, pipeline: str, money: Conversion, apart: Conversion) -> None:
+    """Per period, the groups' decisions are the filtered ones (converted alike) and add up to all of them: per
+    currency exactly, converted but for rounding."""
     start, end = _when(-10), _when(160)
-    everything = queries.periods(pipeline, "month", start, end)
+    everything = queries.periods(pipeline, "month", start, end, money=money)
+    everything_apart = queries.periods(pipeline, "month", start, end, money=apart)
     for by in FILTER_OF:
-        groups = queries.periods_by(pipeline, "month", start, end, FunnelFilters(), [by])
+        groups = queries.periods_by(pipeline, "month", start, end, FunnelFilters(), [by], money)
+        groups_apart = queries.periods_by(pipeline, "month", start, end, FunnelFilters(), [by], apart)
+        assert list(groups) == list(groups_apart), by
         for (value,), rows in groups.items():
+            won = [_won_sums(r) for r in groups_apart[(value,)]]
+            assert [(r.won_value_cents, r.unconverted) for r in rows] == _converted(won, money), (by, value)
             if value is not None:
-                assert rows == queries.periods(pipeline, "month", start, end, FILTER_OF[by](value)), (by, value)
-        summed = [(sum(rows[i].won for rows in groups.values()), sum(rows[i].lost for rows in groups.values()),
-                   sum(rows[i].won_value_cents for rows in groups.values())) for i in range(len(everything))]
-        assert summed == [(r.won, r.lost, r.won_value_cents) for r in everything], by
+                assert rows == queries.periods(pipeline, "month", start, end, FILTER_OF[by](value), money), (by, value)
+        assert _period_totals(list(groups_apart.values()), len(everything)) == \
+            _period_totals([everything_apart], len(everything)), by
+        rounding = (len(groups) + 1) * len(money.rates) / 2
+        for i, row in enumerate(everything):
+            assert abs(sum(rows[i].won_value_cents for rows in groups.values()) - row.won_value_cents) <= rounding
+            assert functools.reduce(add_sums, (rows[i].unconverted for rows in groups.values()), {}) \
+                == row.unconverted, by
+
+
+def _won_sums(row: PeriodRow) -> dict[str, int]:
+    return _sums(row.won_value_cents, row.unconverted, row.currency)
+
+
+def _period_totals(groups: list[list[PeriodRow]], periods: int) -> list[tuple[int, int, dict[str, int]]]:
+    """Per period, over groups (with every currency apart): won, lost, won values per currency."""
+    return [(sum(rows[i].won for rows in groups), sum(rows[i].lost for rows in groups),
+             functools.reduce(add_sums, (_won_sums(rows[i]) for rows in groups), {})) for i in range(periods)]
