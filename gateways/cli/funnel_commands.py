@@ -15,8 +15,7 @@ from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, note_
 from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.rates import RateQueries
-from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
-from services.projection_runtime.registry import funnel_read_models
+from services.projection_runtime.funnel_as_of import funnel_read_models, replay_funnel, stages_of
 
 
 def funnel(
