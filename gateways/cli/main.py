@@ -28,6 +28,7 @@ COMMANDS = {
     "segments": "gateways.cli.segments_commands:segments_app",
     "customer": "gateways.cli.customer_commands:customer_app",
     "deal": "gateways.cli.deal_commands:deal_app",
+    "pipeline": "gateways.cli.pipeline_commands:pipeline_app",
     "projections": "gateways.cli.projection_commands:projections_app",
     "receipts": "gateways.cli.receipt_commands:receipts_app",
     "db": "gateways.cli.db_commands:db_app",

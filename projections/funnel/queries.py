@@ -124,3 +124,8 @@ class FunnelQueries:
             elif previous in order and order.get(stage, -1) > order[previous]:
                 advanced[previous] += count
         return [FlowRow(key, entered[key], advanced[key], lost[key]) for key, _ in stages]
+
+
+def pipeline_keys(store: Store) -> list[str]:
+    """The keys of the pipelines the funnel has met: those defined, and standard ones its items used first."""
+    return [key for (key,) in store.query("SELECT pipeline FROM funnel_pipelines ORDER BY pipeline")]
