@@ -3,6 +3,7 @@ and every refusal writes nothing."""
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -42,14 +43,11 @@ def crm(*arguments: str) -> Result:
 
 
 def events(url: str) -> int:
-    application = CrmApplication(database_from_url(url))
-    try:
+    with closing(CrmApplication(database_from_url(url))) as application:
         return application.event_count()
-    finally:
-        application.close()
 
 
-def listed(as_json: bool = True) -> list[dict[str, object]]:
+def listed() -> list[dict[str, object]]:
     result = crm("list", "--json")
     assert result.exit_code == 0, result.output
     return orjson.loads(result.stdout)["pipelines"]  # type: ignore[no-any-return]
