@@ -9,11 +9,9 @@ to read it. Files are read as UTF-8 with or without a byte-order mark (Excel wri
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from domain import money
@@ -169,6 +167,3 @@ def _parse(text: str, formats: tuple[str, ...]) -> tuple[datetime, bool] | None:
         return datetime.fromtimestamp(int(text) / 1000, timezone.utc), False
     return None
 
-
-def rows_by_line(rows: list[Row]) -> Iterator[Row]:
-    return iter(sorted(rows, key=lambda row: row.line))

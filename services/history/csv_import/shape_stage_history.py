@@ -137,10 +137,13 @@ def _step(session: Session, pipeline: Pipeline, spec: FileSpec, steps: DealSteps
           fields: bool, first: bool) -> None:
     cells = Cells(session.mapping, spec, row)
     actor = cells.text("actor")
-    if not fields:
+    if not fields:  # the amount changes while open: before a close, after a reopening
+        stage = session.mapping.stage_for(pipeline.key, cells.required("stage"))
+        if not steps.deal.is_open:
+            steps.move(stage, at, actor)
         if not first and cells.text("amount"):
             steps.amount(cells.amount("amount"), at, actor)
-        steps.move(session.mapping.stage_for(pipeline.key, cells.required("stage")), at, actor)
+        steps.move(stage, at, actor)
         return
     name = cells.text("field").casefold()
     if name in STAGE_FIELDS:
