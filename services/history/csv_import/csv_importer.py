@@ -54,6 +54,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from domain.errors import DomainError
 from services.application import CrmApplication
 from services.history import importer
 from services.history.csv_import import (shape_customers, shape_leads, shape_opportunities, shape_stage_history,
@@ -116,7 +117,10 @@ def plan_import(app: CrmApplication, mapping: Mapping) -> tuple[Session, ImportR
                                              f"for shape {spec.shape}; its roles are: {', '.join(roles)}")
         header, rows = read_rows(spec, required)
         rows_read[spec.name] = rows_read.get(spec.name, 0) + len(rows)
-        run(session, spec, header, rows)
+        try:
+            run(session, spec, header, rows)
+        except DomainError as error:  # rows' refusals are kept per row: this is the mapping against the log
+            raise MappingError(mapping.path, str(error)) from None
     events = ordered_events(session)
     first, last = date_range(events)
     report = ImportReport(str(mapping.path), rows_read, session.skipped, event_counts(events),
