@@ -113,6 +113,6 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
         total = sum(report.events.values())
         skipped = sum(report.skipped.values())
         console.print(f"Imported {report.written:,} events." if total else
-                      f"Nothing new to import ({skipped:,} rows already imported).", markup=False)
+                      f"Nothing new to import ({skipped:,} rows already imported).", markup=False, soft_wrap=True)
         if report.rejects:
-            console.print(f"Refused rows written to {', '.join(report.rejects)}.", markup=False)
+            console.print(f"Refused rows written to {', '.join(report.rejects)}.", markup=False, soft_wrap=True)

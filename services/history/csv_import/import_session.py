@@ -22,8 +22,8 @@ from domain.errors import DomainError
 from domain.external_ids import external_uuid
 from domain.pipeline import Pipeline, pipeline_id
 from services.application import CrmApplication
-from services.history.csv_import.csv_rows import Instant, Row, RowRefused
-from services.history.csv_import.mapping import Mapping
+from services.history.csv_import.csv_rows import Cells, Instant, Row, RowRefused
+from services.history.csv_import.mapping import FileSpec, Mapping
 
 KIND_NAMES = {"customer": "account", "deal": "opportunity", "lead": "lead", "ticket": "ticket",
               "campaign": "campaign"}
@@ -98,6 +98,17 @@ class Session:
         """The aggregate of a record made by this import (None if it is in the log or nowhere)."""
         return self.created.get(self.uuid(kind, external_id))
 
+    def each_row(self, spec: FileSpec, rows: list[Row], kind: str,
+                 build: Callable[[Cells, UUID], Iterable[CrmAggregate]]) -> None:
+        """One record per row, identified by its `id` cell (a row without one is refused)."""
+        for row in rows:
+            cells = Cells(self.mapping, spec, row)
+            external_id = cells.text("id")
+            if not external_id:
+                self.refuse([row], row, cells.column("id"), "is empty", None)
+                continue
+            self.attempt(kind, external_id, [row], lambda record, cells=cells: build(cells, record))
+
     def attempt(self, kind: str, external_id: str, rows: list[Row], build: Callable[[UUID], Iterable[CrmAggregate]]
                 ) -> bool:
         """Build one record from its rows; on a refusal its rows are refused and nothing of it is kept.
@@ -116,10 +127,7 @@ class Session:
         try:
             aggregates = list(build(record))
         except (RowRefused, DomainError) as error:
-            failing = getattr(error, "row", rows[0])
-            column = error.column if isinstance(error, RowRefused) else ""
-            reason = error.reason if isinstance(error, RowRefused) else str(error)
-            return self.refuse(rows, failing, column, reason, record)
+            return self.refuse(rows, getattr(error, "row", rows[0]), *column_and_reason(error), record)
         self.seen[record] = rows[0]
         for aggregate in aggregates:
             self.created[aggregate.id] = aggregate
@@ -139,6 +147,11 @@ class Session:
 
 
 _EARLIEST = datetime.fromisoformat("1900-01-01T00:00:00+00:00")
+
+
+def column_and_reason(error: RowRefused | DomainError) -> tuple[str, str]:
+    """What a refusal names: the column (a domain rule's refusal names none) and why."""
+    return (error.column, error.reason) if isinstance(error, RowRefused) else ("", str(error))
 
 
 def at_or_after(instant: Instant, last: datetime, zone: Any) -> datetime:

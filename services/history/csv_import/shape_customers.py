@@ -23,7 +23,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
-from services.history.csv_import.import_session import Session, with_external_id
+from services.history.csv_import.import_session import Session, column_and_reason, with_external_id
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -36,15 +36,7 @@ MEMBER_ROLES = ("campaign", "lead", "contact", "status", "responded", "responded
 
 
 def import_customers(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    for row in rows:
-        cells = Cells(session.mapping, spec, row)
-        external_id = cells.text("id")
-        if not external_id:
-            session.refuse([row], row, cells.column("id"), "is empty", None)
-            continue
-        session.attempt("customer", external_id, [row], lambda customer_id, cells=cells: _customer(session, cells,
-                                                                                                     customer_id))
-
+    session.each_row(spec, rows, "customer", lambda cells, record: _customer(session, cells, record))
 
 def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[CrmAggregate]:
     mapping, defaults = session.mapping, session.mapping.defaults
@@ -67,15 +59,7 @@ def _account_name(session: Session, cells: Cells) -> str:
 
 
 def import_campaigns(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    for row in rows:
-        cells = Cells(session.mapping, spec, row)
-        external_id = cells.text("id")
-        if not external_id:
-            session.refuse([row], row, cells.column("id"), "is empty", None)
-            continue
-        session.attempt("campaign", external_id, [row], lambda campaign_id, cells=cells: _campaign(session, cells,
-                                                                                                     campaign_id))
-
+    session.each_row(spec, rows, "campaign", lambda cells, record: _campaign(session, cells, record))
 
 def mapping_campaigns(session: Session) -> None:
     """The mapping's own `[[campaigns]]`, as rows of a campaigns file named after the mapping."""
@@ -126,6 +110,4 @@ def _response(session: Session, cells: Cells) -> None:
         campaign.record_response(session.mapping.value("response", cells.text("status")), session.meta(at.at),
                                  customer_id=customer_id, lead_id=lead_id)
     except (RowRefused, DomainError) as error:
-        column = error.column if isinstance(error, RowRefused) else ""
-        reason = error.reason if isinstance(error, RowRefused) else str(error)
-        session.refuse([row], row, column, reason, None)
+        session.refuse([row], row, *column_and_reason(error), None)

@@ -35,14 +35,7 @@ CONTACTED_SUMMARY = "contacted (imported)"
 
 
 def import_leads(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    for row in rows:
-        cells = Cells(session.mapping, spec, row)
-        external_id = cells.text("id")
-        if not external_id:
-            session.refuse([row], row, cells.column("id"), "is empty", None)
-            continue
-        session.attempt("lead", external_id, [row], lambda lead_id, cells=cells: _lead(session, cells, lead_id))
-
+    session.each_row(spec, rows, "lead", lambda cells, record: _lead(session, cells, record))
 
 def status_of(session: Session, cells: Cells) -> str:
     if cells.text("converted") and cells.flag("converted"):

@@ -51,14 +51,7 @@ def entered_columns(session: Session, spec: FileSpec, header: list[str]) -> dict
 def import_opportunities(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
     pipeline = session.pipeline(spec.pipeline or "")
     entered = entered_columns(session, spec, header)
-    for row in rows:
-        cells = Cells(session.mapping, spec, row)
-        external_id = cells.text("id")
-        if not external_id:
-            session.refuse([row], row, cells.column("id"), "is empty", None)
-            continue
-        session.attempt("deal", external_id, [row],
-                        lambda deal_id, cells=cells: _deal(session, pipeline, cells, entered, deal_id))
+    session.each_row(spec, rows, "deal", lambda cells, deal_id: _deal(session, pipeline, cells, entered, deal_id))
 
 
 def _deal(session: Session, pipeline: Pipeline, cells: Cells, entered: dict[str, str], deal_id: UUID

@@ -26,15 +26,7 @@ NO_SUBJECT = "(no subject)"
 
 
 def import_tickets(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    for row in rows:
-        cells = Cells(session.mapping, spec, row)
-        external_id = cells.text("id")
-        if not external_id:
-            session.refuse([row], row, cells.column("id"), "is empty", None)
-            continue
-        session.attempt("ticket", external_id, [row], lambda ticket_id, cells=cells: _ticket(session, cells,
-                                                                                               ticket_id))
-
+    session.each_row(spec, rows, "ticket", lambda cells, record: _ticket(session, cells, record))
 
 def _ticket(session: Session, cells: Cells, ticket_id: UUID) -> Iterator[CrmAggregate]:
     mapping = session.mapping

@@ -17,12 +17,10 @@ runner = CliRunner()
 FIXTURES = Path(__file__).parents[4] / "tests" / "fixtures" / "imports"
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'crm.sqlite3'}"
-    monkeypatch.setenv("CRM_DATABASE_URL", url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return url
+@pytest.fixture(autouse=True)
+def _log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test imports into its own SQLite log."""
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
 
 
 @pytest.mark.parametrize(("name", "mapping", "expected"), [
@@ -33,7 +31,7 @@ def test_the_format_is_told_by_the_suffix_or_a_mapping(name: str, mapping: Path 
     assert detect_format(Path(name), mapping) is expected
 
 
-def test_dry_run_prints_the_report_as_json_and_writes_nothing(sqlite_url: str) -> None:
+def test_dry_run_prints_the_report_as_json_and_writes_nothing() -> None:
     result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "mapping.toml"), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
@@ -42,7 +40,7 @@ def test_dry_run_prints_the_report_as_json_and_writes_nothing(sqlite_url: str) -
     assert "Events would be written: 25" in counted.output
 
 
-def test_import_then_again_is_a_no_op_with_a_clear_message(sqlite_url: str) -> None:
+def test_import_then_again_is_a_no_op_with_a_clear_message() -> None:
     first = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
     assert first.exit_code == 0, first.output
     assert "Imported 39 events." in first.output
@@ -51,7 +49,7 @@ def test_import_then_again_is_a_no_op_with_a_clear_message(sqlite_url: str) -> N
     assert "Nothing new to import (25 rows already imported)." in again.output
 
 
-def test_a_csv_file_with_mapping_imports_that_file(sqlite_url: str) -> None:
+def test_a_csv_file_with_mapping_imports_that_file() -> None:
     result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "companies.csv"), "--mapping",
                                  str(FIXTURES / "hubspot" / "mapping.toml")])
     assert result.exit_code == 0, result.output
@@ -72,7 +70,7 @@ def _broken_copy(tmp_path: Path) -> Path:
     return folder / "mapping.toml"
 
 
-def test_a_refused_row_exits_non_zero_naming_it_and_writes_nothing(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_refused_row_exits_non_zero_naming_it_and_writes_nothing(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(_broken_copy(tmp_path))])
     assert result.exit_code == 1
     assert "deals.csv line 4: unknown stage name 'Demo Booked'" in result.output
@@ -83,7 +81,7 @@ def test_a_refused_row_exits_non_zero_naming_it_and_writes_nothing(sqlite_url: s
                                                            "--dry-run"]).output
 
 
-def test_rejects_imports_the_rest(sqlite_url: str, tmp_path: Path) -> None:
+def test_rejects_imports_the_rest(tmp_path: Path) -> None:
     rejects = tmp_path / "rejects.csv"
     result = runner.invoke(app, ["import", str(_broken_copy(tmp_path)), "--rejects", str(rejects)])
     assert result.exit_code == 0, result.output
@@ -95,7 +93,7 @@ def test_rejects_imports_the_rest(sqlite_url: str, tmp_path: Path) -> None:
     (('timezone = "Europe/Berlin"', 'timezone = "Europe/Atlantis"'), "unknown time zone 'Europe/Atlantis'"),
     (('path = "deals.csv"', 'path = "missing.csv"'), "cannot be read as UTF-8 CSV"),
 ])
-def test_a_bad_mapping_exits_non_zero_and_writes_nothing(sqlite_url: str, tmp_path: Path, change, message) -> None:
+def test_a_bad_mapping_exits_non_zero_and_writes_nothing(tmp_path: Path, change, message) -> None:
     mapping = _broken_copy(tmp_path)
     mapping.write_text(mapping.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
     result = runner.invoke(app, ["import", str(mapping)])

@@ -45,11 +45,7 @@ def test_field_history_moves_stages_changes_amount_and_owner_and_ignores_other_f
     assert _steps(events, "006Dn00000C1dEfGAC") == [("Opened", "proposal")]
 
 
-HISTORY_MAPPING = MAPPING.split("[[files]]")[0] + """
-[[files]]
-path = "accounts.csv"
-shape = "accounts"
-columns = { id = "Id", name = "Name", created = "Created" }
+HISTORY_MAPPING = MAPPING.split('[[files]]\npath = "deals.csv"')[0] + """
 [[files]]
 path = "history.csv"
 shape = "stage_history"
