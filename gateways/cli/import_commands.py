@@ -90,6 +90,8 @@ def import_history(
 def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, rejects: Path | None) -> None:
     """`crm import` of a CSV export through its mapping: the report on stdout, exit 1 if anything was refused
     without --rejects (then nothing is written)."""
+    if mapping is None and file.suffix.lower() != ".toml":
+        raise fail(f"{file}: a CSV export is imported through its mapping: crm import {file} --mapping MAP.toml")
     mapping_path, csv_file = (file, None) if mapping is None else (mapping, file)
     with crm_application() as crm:
         try:

@@ -99,3 +99,8 @@ def test_a_bad_mapping_exits_non_zero_and_writes_nothing(tmp_path: Path, change,
     result = runner.invoke(app, ["import", str(mapping)])
     assert result.exit_code == 1
     assert message in _flat(result.output) and "nothing was imported" in _flat(result.output)
+
+
+def test_a_csv_file_without_its_mapping_is_refused_saying_how() -> None:
+    result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "deals.csv")])
+    assert result.exit_code == 1 and "--mapping MAP.toml" in _flat(result.output)
