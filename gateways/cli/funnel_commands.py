@@ -20,8 +20,7 @@ from gateways.cli.render import compare_table, flow_table, funnel_table, money_n
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.funnel.dimensions import GRAINS
 from projections.rates import RateQueries
-from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
-from services.projection_runtime.registry import funnel_read_models
+from services.projection_runtime.funnel_as_of import funnel_read_models, replay_funnel, stages_of
 
 
 def funnel(

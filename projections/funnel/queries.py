@@ -228,6 +228,11 @@ class FunnelQueries:
         return [FlowRow(key, entered[key], advanced[key], lost[key]) for key, _ in stages]
 
 
+def pipeline_keys(store: Store) -> list[str]:
+    """The keys of the pipelines the funnel has met: those defined, and standard ones its items used first."""
+    return [key for (key,) in store.query("SELECT pipeline FROM funnel_pipelines ORDER BY pipeline")]
+
+
 def _group_columns(axes: Sequence[Axis]) -> tuple[str, list[str]]:
     """The SELECT columns (`<sql> AS g0, …, `) and their names, of the axes."""
     names = [f"g{k}" for k in range(len(axes))]

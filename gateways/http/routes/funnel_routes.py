@@ -28,8 +28,7 @@ from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from projections.funnel.dimensions import GRAINS, GroupedReport
 from projections.rates import RateQueries
 from services.application import CrmApplication
-from services.projection_runtime.funnel_as_of import stages_of
-from services.projection_runtime.registry import funnel_read_models
+from services.projection_runtime.funnel_as_of import funnel_read_models, stages_of
 from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
