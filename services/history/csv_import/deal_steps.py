@@ -16,7 +16,8 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.pipeline import LOST, WON, Pipeline
 from services.history.csv_import.csv_rows import Cells, RowRefused
-from services.history.csv_import.import_session import Session, with_external_id
+from domain.external_ids import qualified
+from services.history.csv_import.import_session import Session
 
 REOPEN_REASON = "reopened (imported)"
 
@@ -62,7 +63,7 @@ def open_deal(session: Session, pipeline: Pipeline, deal_id: UUID, external_id: 
                      str(fields["currency"]), str(fields["owner"]), session.meta(at, actor),
                      stage=str(fields["stage"]), id=deal_id,
                      expected_close=expected if isinstance(expected, date) else None,
-                     **with_external_id(Deal.open, session.mapping.source, external_id))
+                     external_id=qualified(session.mapping.source, external_id))
 
 
 def deal_customer(session: Session, cells: Cells, at: datetime) -> tuple[UUID, list[CrmAggregate]]:
@@ -82,5 +83,5 @@ def deal_customer(session: Session, cells: Cells, at: datetime) -> tuple[UUID, l
     name = cells.text("account_name") or account
     customer = Customer.register(name, name, defaults["region"], defaults["industry"], defaults["channel"],
                                  session.meta(at), id=session.uuid("customer", account),
-                                 **with_external_id(Customer.register, session.mapping.source, account))
+                                 external_id=qualified(session.mapping.source, account))
     return customer.id, [customer]

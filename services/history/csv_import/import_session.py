@@ -10,8 +10,6 @@ imported, which makes importing the same file again a no-op and lets a user re-i
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,18 +166,6 @@ def at_or_after(instant: Instant, last: datetime, zone: Any) -> datetime:
     if instant.date_only and instant.at < last and instant.at.date() == last.astimezone(zone).date():
         return last
     return instant.at
-
-
-def with_external_id(factory: Callable[..., Any], source: str, external_id: str) -> dict[str, Any]:
-    """The keyword arguments naming a record's source id, if the creation method takes them (part *extids*
-    adds `external_id` to Customer.register, Lead.capture, Deal.open, Ticket.open and Campaign.plan): the
-    adapter that switches itself on after that part is merged."""
-    return {"external_id": f"{source}:{external_id}"} if _takes_external_id(factory) else {}
-
-
-@functools.cache
-def _takes_external_id(factory: Callable[..., Any]) -> bool:
-    return "external_id" in inspect.signature(factory).parameters  # ≈ 0.3 ms a call: asked once per method
 
 
 def at_row(error: Exception, row: Row) -> Exception:

@@ -23,7 +23,8 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
-from services.history.csv_import.import_session import Session, column_and_reason, with_external_id
+from domain.external_ids import qualified
+from services.history.csv_import.import_session import Session, column_and_reason
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -49,7 +50,7 @@ def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[Crm
         name, company, cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
         mapping.value("channel", cells.text("channel")), session.meta(cells.required_instant("created").at),
         email=cells.text("email"), phone=cells.text("phone"), id=customer_id,
-        **with_external_id(Customer.register, mapping.source, cells.required("id")))
+        external_id=qualified(mapping.source, cells.required("id")))
 
 
 def _account_name(session: Session, cells: Cells) -> str:
@@ -73,7 +74,7 @@ def _campaign(session: Session, cells: Cells, campaign_id: UUID) -> Iterator[Crm
     meta = session.meta(cells.required_instant("start").at)
     campaign = Campaign.plan(cells.required("name"), mapping.value("channel", cells.text("channel")),
                              cells.amount("budget"), cells.currency(), meta, id=campaign_id,
-                             **with_external_id(Campaign.plan, mapping.source, cells.required("id")))
+                             external_id=qualified(mapping.source, cells.required("id")))
     campaign.launch(meta)
     yield campaign
 

@@ -20,7 +20,8 @@ from uuid import UUID
 from domain.base import CrmAggregate
 from domain.lead import Lead
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
-from services.history.csv_import.import_session import Session, with_external_id
+from domain.external_ids import qualified
+from services.history.csv_import.import_session import Session
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -56,7 +57,7 @@ def _lead(session: Session, cells: Cells, lead_id: UUID) -> Iterator[CrmAggregat
     lead = Lead.capture(cells.person() or defaults["lead_name"], cells.text("company"),
                         cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
                         mapping.value("channel", cells.text("channel")), session.meta(created), contact=contact,
-                        id=lead_id, **with_external_id(Lead.capture, mapping.source, cells.required("id")))
+                        id=lead_id, external_id=qualified(mapping.source, cells.required("id")))
     owner = cells.text("owner")
     if owner:
         lead.assign(owner, "manual", session.meta(created))

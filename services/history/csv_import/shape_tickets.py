@@ -16,7 +16,8 @@ from uuid import UUID
 from domain.base import CrmAggregate
 from domain.ticket import CLOSED, OPEN, RESOLVED, Ticket
 from services.history.csv_import.csv_rows import Cells, Row
-from services.history.csv_import.import_session import Session, at_or_after, with_external_id
+from domain.external_ids import qualified
+from services.history.csv_import.import_session import Session, at_or_after
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "account", "created")
@@ -38,7 +39,7 @@ def _ticket(session: Session, cells: Cells, ticket_id: UUID) -> Iterator[CrmAggr
     ticket = Ticket.open(customer_id, cells.text("subject") or NO_SUBJECT, mapping.value("priority",
                                                                                         cells.text("priority")),
                          mapping.value("ticket_channel", cells.text("channel")), session.meta(created), id=ticket_id,
-                         **with_external_id(Ticket.open, mapping.source, cells.required("id")))
+                         external_id=qualified(mapping.source, cells.required("id")))
     if cells.text("owner"):
         ticket.assign(cells.text("owner"), session.meta(created))
     if status in (RESOLVED, CLOSED):

@@ -92,12 +92,13 @@ def _by_commands(app: CrmApplication, history: list[dict[str, Any]]) -> None:
     for account in range(ACCOUNTS):
         app.register_customer(RegisterCustomer(f"客户{account}", region=REGIONS[account % 2], industry="制造",
                                                channel="web", company=f"客户{account}",
-                                               id=external_uuid("customer", SOURCE, f"A{account}")),
+                                               source=SOURCE, external_id=f"A{account}"),
                               Meta(occurred_at=T0 - timedelta(days=10), actor=ACTOR))
     for deal in history:
         deal_id = external_uuid("deal", SOURCE, deal["id"])
         app.open_deal(OpenDeal(external_uuid("customer", SOURCE, deal["account"]), deal["id"], deal["amount"],
-                               currency="CNY", owner=deal["owner"], stage=deal["stage"], id=deal_id),
+                               currency="CNY", owner=deal["owner"], stage=deal["stage"], source=SOURCE,
+                               external_id=deal["id"]),
                       Meta(occurred_at=deal["start"], actor=ACTOR))
         for kind, target, amount, at in deal["steps"]:
             meta = Meta(occurred_at=at, actor=ACTOR)

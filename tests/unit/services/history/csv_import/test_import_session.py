@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from services.history.csv_import.csv_rows import Instant
-from services.history.csv_import.import_session import at_or_after, with_external_id
+from services.history.csv_import.import_session import at_or_after
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -19,10 +19,3 @@ def test_a_bare_date_on_the_day_of_the_last_event_is_that_instant_and_another_da
     assert at_or_after(same_day, last, NEW_YORK) == last
     assert at_or_after(day_before, last, NEW_YORK) == day_before.at  # the domain then refuses it
     assert at_or_after(with_time, last, NEW_YORK) == with_time.at
-
-
-def test_the_external_id_is_passed_only_to_a_method_that_takes_it() -> None:
-    def old(name: str) -> None: ...
-    def new(name: str, *, external_id: str = "") -> None: ...
-    assert with_external_id(old, "salesforce", "001") == {}
-    assert with_external_id(new, "salesforce", "001") == {"external_id": "salesforce:001"}
