@@ -9,8 +9,8 @@ at most ≈ 24 + 30 tallies and one day of changes, whatever the length of the h
 arrive late (imports) simply add to past tallies: a sum does not care about order.
 
 A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage` (their value in
-cents), `f|stage` (items whose furthest stage it is), `s|stage|class` (ended stays of that stay class)
-and `c` (Σ opened → won of won items, µs).
+cents), `f|stage` (items whose furthest stage it is), `l|stage` (lost items whose furthest stage it is),
+`s|stage|class` (ended stays of that stay class) and `c` (Σ opened → won of won items, µs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from uuid import UUID
 import orjson
 
 from domain.funnel_rules import stage_levels
-from domain.pipeline import DEFAULT_PIPELINES, TERMINAL_STAGES, WON, pipeline_id
+from domain.pipeline import DEFAULT_PIPELINES, LOST, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
 from projections.funnel.report import DAY_MICROS, FunnelFacts, StageTotal, stay_class
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
@@ -48,6 +48,8 @@ def left(change: Change, item: ItemRow, at: int) -> None:
         add(change, f"s|{stage}|{stay_class(at - item['stage_entered_at'])}", 1)
     if stage == WON:
         add(change, "c", item["opened_at"] - item["stage_entered_at"])
+    if stage == LOST and item["furthest"] is not None:
+        add(change, f"l|{item['furthest']}", -1)
 
 
 def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
@@ -61,6 +63,8 @@ def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
             add(change, f"f|{furthest}", -1)
         add(change, f"f|{stage}", 1)
         item["furthest"] = stage
+    if stage == LOST and furthest is not None:
+        add(change, f"l|{furthest}", 1)
     if stage == WON:
         add(change, "c", item["stage_entered_at"] - item["opened_at"])
 
@@ -164,6 +168,8 @@ def _facts(total: Change, stages: list[tuple[str, str]]) -> FunnelFacts:
             facts.in_stage[rest] = StageTotal(value, total.get(f"v|{rest}", 0))
         elif kind == "f" and rest in levels:
             facts.furthest[levels[rest]] = facts.furthest.get(levels[rest], 0) + value
+        elif kind == "l" and rest in levels:
+            facts.lost_furthest[levels[rest]] = facts.lost_furthest.get(levels[rest], 0) + value
         elif kind == "s":
             stage, _, stay_class_ = rest.partition("|")
             if stage in levels:

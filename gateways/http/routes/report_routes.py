@@ -19,7 +19,9 @@ from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.report_output import ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
+from gateways.report_tables import campaigns_tables, tickets_tables
 from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
@@ -31,6 +33,7 @@ router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
 Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
 Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns"))]
 Page = Annotated[PageParams, Depends(page_params)]
+Format = Annotated[ReportFormat, Depends(report_format)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]
                     Query(description="Only this acquisition channel's campaigns and customers.")]
@@ -38,19 +41,21 @@ Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
                                 "the service funnel as of an instant (default now)")
-def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page,
+def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
             as_of: AsOf = None) -> Response:
     report = TicketQueries(store, app.keys.unseal_all_marks).report(as_of or datetime.now(timezone.utc)).to_dict()
     report["sla"]["breaching"] = page(report["sla"]["breaching"], params)
-    return json_response(report)
+    listed = {**report, "sla": {**report["sla"], "breaching": report["sla"]["breaching"]["items"]}}
+    return report_response(fmt, report, lambda: tickets_tables(listed), "tickets")
 
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value")
-def campaigns(store: Campaigns, params: Page, as_of: AsOf = None, channel: Channel = None) -> Response:
+def campaigns(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None, channel: Channel = None) -> Response:
     report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
-    return json_response(report)
+    return report_response(fmt, report, lambda: campaigns_tables({**report, "campaigns": report["campaigns"]["items"]}),
+                           "campaigns")
 
 
 @router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first")
