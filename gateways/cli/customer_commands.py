@@ -6,12 +6,13 @@ from datetime import datetime, timezone
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 import typer
 from rich.table import Table
 
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.report_tables import single
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
 from services.commands import ForgetCustomer
 
@@ -36,9 +37,12 @@ def timeline(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    bom: Bom = False,
 ) -> None:
     """Everything that happened with one customer, its leads, deals, tickets and campaign responses."""
+    output = Output(as_json, as_csv, None, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         note_freshness(crm, store, ["timeline"])
@@ -46,10 +50,9 @@ def timeline(
             result = TimelineQueries(store, crm.keys.unseal_marks).timeline(customer_id, instant, limit, offset)
         except UnknownCustomer as error:
             raise fail(str(error)) from None
-    if as_json:
-        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
-    else:
-        console.print(_timeline_table(result, instant.astimezone(timezone.utc)))
+    data = result.to_dict()
+    output.show(data, lambda: single("entries", data["entries"]),
+                lambda: console.print(_timeline_table(result, instant.astimezone(timezone.utc))))
 
 
 def _timeline_table(result: Timeline, as_of: datetime) -> Table:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.funnel_rules import conversion
+from domain.funnel_rules import conversion, win_rate, win_rate_note
 from domain.marketing import (
     AttributionCredit,
     Touch,
@@ -31,7 +31,7 @@ from domain.marketing import (
     roi,
     value_summary,
 )
-from domain.pipeline import WON
+from domain.pipeline import LOST, WON
 from domain.vocabulary import RESPONSE_KINDS
 from projections.campaigns.rows import AMOUNT, DealFact, Facts, LeadFact, Plan, Registration, Response, id_text
 from projections.ports import Store
@@ -54,6 +54,7 @@ class Totals:
     converted: int
     deals: int
     won: int
+    lost: int  # deals lost (and not reopened) by the instant; deals − won − lost are still open
     won_revenue_cents: int
     new_customers: int
     roi: float | None  # (won revenue − cost) / cost: domain.marketing.roi
@@ -81,9 +82,12 @@ class ChannelRow:
     channel: str
     campaigns: int
     totals: Totals
+    # Shares so far (leads not yet qualified or converted may still be): None with nothing to divide by.
     lead_to_qualified: float | None  # qualified / leads
     qualified_to_deal: float | None  # converted / qualified
-    deal_to_won: float | None  # won / deals
+    # A win rate: won / (won + lost), open deals apart (domain.funnel_rules.win_rate); its note says why None.
+    deal_to_won: float | None
+    deal_to_won_note: str | None
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,10 @@ def _load(store: Store, t: int) -> Facts:
     return Facts(plans, costs, [Response._make(r) for r in responses], leads, customers, _deals(store, t, leads))
 
 
-def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
-    """Per deal with a win, loss or reopening by `t`: (instant, amount then) if the last of them was a win."""
-    wins: dict[str, tuple[int, int] | None] = {}
+def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | str | None]:
+    """Per deal with a win, loss or reopening by `t`: (instant, amount then) if the last of them was a win,
+    LOST if a loss, None if a reopening."""
+    wins: dict[str, tuple[int, int] | str | None] = {}
     amounts: dict[str, int] = {}
     for deal_id, at, kind, amount in store.query(
         "SELECT deal_id, occurred_at, kind, amount_cents FROM campaigns_deal_events WHERE occurred_at <= ? "
@@ -182,7 +187,7 @@ def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
         if kind == AMOUNT:
             amounts[deal_id] = amount
         else:
-            wins[deal_id] = (at, amounts[deal_id]) if kind == WON else None
+            wins[deal_id] = (at, amounts[deal_id]) if kind == WON else LOST if kind == LOST else None
     return wins
 
 
@@ -194,9 +199,9 @@ def _deals(store: Store, t: int, leads: dict[str, LeadFact]) -> list[DealFact]:
     ):
         lead = leads.get(lead_id) if lead_id else None
         campaign_id = deal_campaign(own_campaign, lead.campaign_id if lead else None)
-        won = wins.get(deal_id)
-        win = Win(deal_id, customer_id, campaign_id, *won) if won else None
-        deals.append(DealFact(deal_id, customer_id, campaign_id, win))
+        outcome = wins.get(deal_id)
+        win = Win(deal_id, customer_id, campaign_id, *outcome) if isinstance(outcome, tuple) else None
+        deals.append(DealFact(deal_id, customer_id, campaign_id, win, outcome == LOST))
     return deals
 
 
@@ -212,6 +217,7 @@ class _Tally:
     converted: int = 0
     deals: int = 0
     won: int = 0
+    lost: int = 0
     won_revenue_cents: int = 0
     new_customers: int = 0
 
@@ -244,6 +250,7 @@ def _tallies(facts: Facts) -> dict[str, _Tally]:
             if deal.win:
                 tally.won += 1
                 tally.won_revenue_cents += deal.win.revenue_cents
+            tally.lost += deal.lost
     for win in first_wins(facts.wins).values():
         if tally := tallies.get(win.campaign_id or ""):
             tally.new_customers += 1
@@ -257,7 +264,8 @@ def _channel_rows(facts: Facts, tallies: dict[str, _Tally]) -> list[ChannelRow]:
         by_channel[plan.channel].add(tallies[cid])
         campaigns[plan.channel] += 1
     return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion(tally.leads, tally.qualified),
-                       conversion(tally.qualified, tally.converted), conversion(tally.deals, tally.won))
+                       conversion(tally.qualified, tally.converted), win_rate(tally.won, tally.lost),
+                       win_rate_note(tally.won, tally.lost))
             for channel, tally in sorted(by_channel.items())]
 
 

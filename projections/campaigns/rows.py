@@ -140,6 +140,7 @@ class DealFact(NamedTuple):
     customer_id: str
     campaign_id: str | None
     win: Win | None
+    lost: bool = False  # its last win, loss or reopening by T was a loss (neither: still open)
 
 
 @dataclass(frozen=True)
