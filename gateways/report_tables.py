@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -62,10 +63,12 @@ def csv_text(rows: Sequence[Mapping[str, Any]], bom: bool = False, columns: Sequ
     return (BOM if bom else "") + buffer.getvalue()
 
 
-def _cell(value: Cell) -> Cell:
+def _cell(value: Any) -> Cell:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()  # as in the JSON, not str()'s "2026-03-01 09:00:00+00:00"
+    return value if value is None or isinstance(value, (int, float, str)) else str(value)  # UUID, Decimal
 
 
 def pick(tables: Tables, name: str | None) -> tuple[str, Rows]:

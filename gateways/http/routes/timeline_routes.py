@@ -17,7 +17,8 @@ from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page_params
-from gateways.http.responses import json_response
+from gateways.http.report_output import ReportFormat, report_format, report_response
+from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
 from projections.timeline import TimelineQueries, UnknownCustomer
 from services.application import CrmApplication
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("timeline"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
+             fmt: Annotated[ReportFormat, Depends(report_format)],
              as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
              ) -> Response:
     instant = as_of or datetime.now(timezone.utc)
@@ -41,6 +43,8 @@ def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("
     except UnknownCustomer as unknown:
         raise ApiError(404, str(unknown)) from unknown
     end = params.offset + params.limit
-    return json_response({"customer_id": customer_id, "as_of": instant, "items": [e.to_dict() for e in found.entries],
-                          "total": found.total, "limit": params.limit, "offset": params.offset,
-                          "next_offset": end if end < found.total else None})
+    items = [e.to_dict() for e in found.entries]
+    return report_response(fmt, {"customer_id": customer_id, "as_of": instant, "items": items,
+                                  "total": found.total, "limit": params.limit, "offset": params.offset,
+                                  "next_offset": end if end < found.total else None},
+                           lambda: single("entries", items), "timeline")

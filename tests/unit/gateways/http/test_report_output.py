@@ -97,3 +97,18 @@ def test_the_ticket_and_campaign_reports_as_csv(client: TestClient) -> None:
     assert [row["step"] for row in rows(tickets)] == ["feedback", "resolved", "surveyed", "satisfied", "loyal"]
     assert all(row["conversion"] == "" for row in rows(tickets))  # nothing to divide by: empty, not 0
     assert rows(campaigns) == []
+
+
+def test_segments_timeline_and_deal_history_as_csv(client: TestClient) -> None:
+    customer = register_customer(client, occurred_at=day(0))
+    deal = open_deal(client, customer, occurred_at=day(1), amount="100", owner="李娜")
+    project(client.app)  # type: ignore[arg-type]
+
+    tiers = rows(get(client, "/segments", as_of=day(2), format="csv"))
+    timeline = rows(get(client, f"/customers/{customer}/timeline", as_of=day(2), format="csv"))
+    history = rows(get(client, f"/deals/{deal}/history", format="csv"))
+
+    assert sum(int(row["customers"]) for row in tiers) == 1
+    assert all(row["average_recency"] == "" for row in tiers if row["customers"] == "0")  # no average of nobody
+    assert [row["kind"] for row in timeline][:1] == ["Customer.Registered"]
+    assert history[0]["event"] == "Opened" and history[0]["occurred_at"].startswith("2026-03-02T09:00")
