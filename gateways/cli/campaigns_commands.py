@@ -74,10 +74,13 @@ def channel_table(report: CampaignsReport) -> Table:
     table = _table("Channels", "Channel", "Campaigns", *TOTAL_COLUMNS, "Lead→qualified", "Qualified→deal",
                    "Deal→won")
     for row in report.channels:
-        table.add_row(row.channel, str(row.campaigns), *_totals(row.totals), percent(row.lead_to_qualified, "no leads"),
-                      percent(row.qualified_to_deal, "none qualified"),
-                      percent(row.deal_to_won, row.deal_to_won_note and row.deal_to_won_note.split(":")[0]))
-    table.caption = "Deal→won = won ÷ (won + lost): open deals are not counted; n/a when no deal was lost"
+        table.add_row(row.channel, str(row.campaigns), *_totals(row.totals),
+                      *(percent(rate, note and note.split(":")[0]) for rate, note in (
+                          (row.lead_to_qualified, row.lead_to_qualified_note),
+                          (row.qualified_to_deal, row.qualified_to_deal_note), (row.deal_to_won, row.deal_to_won_note))))
+    table.caption = ("Rates count decided items only — lead→qualified = qualified ÷ (qualified + disqualified "
+                     "new leads), qualified→deal = converted ÷ (converted + disqualified qualified leads), "
+                     "deal→won = won ÷ (won + lost); n/a when nothing of the kind was lost")
     table.caption_justify = "left"
     return table
 

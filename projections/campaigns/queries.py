@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.funnel_rules import conversion, win_rate, win_rate_note
+from domain.funnel_rules import win_rate, win_rate_note
 from domain.marketing import (
     AttributionCredit,
     Touch,
@@ -50,8 +50,10 @@ class Totals:
     cost_cents: int
     responses: dict[str, int]
     leads: int
-    qualified: int
+    qualified: int  # qualified by the instant (converted or disqualified since included)
     converted: int
+    disqualified: int  # disqualified before being qualified; leads − qualified − disqualified are still new
+    qualified_disqualified: int  # disqualified after being qualified; qualified − converted − these are open
     deals: int
     won: int
     lost: int  # deals lost (and not reopened) by the instant; deals − won − lost are still open
@@ -82,9 +84,12 @@ class ChannelRow:
     channel: str
     campaigns: int
     totals: Totals
-    # Shares so far (leads not yet qualified or converted may still be): None with nothing to divide by.
-    lead_to_qualified: float | None  # qualified / leads
-    qualified_to_deal: float | None  # converted / qualified
+    # Among decided leads only, open ones apart (see Totals): qualified / (qualified + disqualified), and
+    # converted / (converted + disqualified after qualifying); None with no decided lead (notes say why).
+    lead_to_qualified: float | None
+    lead_to_qualified_note: str | None
+    qualified_to_deal: float | None
+    qualified_to_deal_note: str | None
     # A win rate: won / (won + lost), open deals apart (domain.funnel_rules.win_rate); its note says why None.
     deal_to_won: float | None
     deal_to_won_note: str | None
@@ -165,9 +170,10 @@ def _load(store: Store, t: int) -> Facts:
     responses = store.query("SELECT campaign_id, occurred_at, kind, customer_id, lead_id FROM campaigns_responses "
                             "WHERE occurred_at <= ?", [t])
     leads = {lead_id: LeadFact(campaign, captured, qualified is not None and qualified <= t,
-                               customer if converted is not None and converted <= t else None)
-             for lead_id, campaign, captured, qualified, converted, customer in store.query(
-                 "SELECT lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id "
+                               customer if converted is not None and converted <= t else None,
+                               disqualified is not None and disqualified <= t)
+             for lead_id, campaign, captured, qualified, converted, customer, disqualified in store.query(
+                 "SELECT lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id, disqualified_at "
                  "FROM campaigns_leads WHERE captured_at <= ?", [t])}
     customers = {cid: Registration(channel, campaign, registered) for cid, channel, campaign, registered
                  in store.query("SELECT customer_id, channel, campaign_id, registered_at FROM campaigns_customers "
@@ -215,6 +221,8 @@ class _Tally:
     leads: int = 0
     qualified: int = 0
     converted: int = 0
+    disqualified: int = 0
+    qualified_disqualified: int = 0
     deals: int = 0
     won: int = 0
     lost: int = 0
@@ -244,6 +252,8 @@ def _tallies(facts: Facts) -> dict[str, _Tally]:
             tally.leads += 1
             tally.qualified += lead.qualified
             tally.converted += lead.customer_id is not None
+            tally.disqualified += lead.disqualified and not lead.qualified
+            tally.qualified_disqualified += lead.disqualified and lead.qualified
     for deal in facts.deals:
         if tally := tallies.get(deal.campaign_id or ""):
             tally.deals += 1
@@ -263,9 +273,11 @@ def _channel_rows(facts: Facts, tallies: dict[str, _Tally]) -> list[ChannelRow]:
     for cid, plan in facts.plans.items():
         by_channel[plan.channel].add(tallies[cid])
         campaigns[plan.channel] += 1
-    return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion(tally.leads, tally.qualified),
-                       conversion(tally.qualified, tally.converted), win_rate(tally.won, tally.lost),
-                       win_rate_note(tally.won, tally.lost))
+    return [ChannelRow(channel, campaigns[channel], tally.freeze(),
+                       win_rate(tally.qualified, tally.disqualified), win_rate_note(tally.qualified, tally.disqualified),
+                       win_rate(tally.converted, tally.qualified_disqualified),
+                       win_rate_note(tally.converted, tally.qualified_disqualified),
+                       win_rate(tally.won, tally.lost), win_rate_note(tally.won, tally.lost))
             for channel, tally in sorted(by_channel.items())]
 
 

@@ -65,6 +65,7 @@ class LeadRow(NamedTuple):
     qualified_at: int | None
     converted_at: int | None
     customer_id: str | None  # set with converted_at
+    disqualified_at: int | None
 
 
 class CustomerRow(NamedTuple):
@@ -123,6 +124,7 @@ class LeadFact:
     captured_at: int
     qualified: bool
     customer_id: str | None
+    disqualified: bool = False  # by T: lost (as a new lead if not qualified by then, else as a qualified one)
 
 
 class Registration(NamedTuple):
