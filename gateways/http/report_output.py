@@ -19,6 +19,8 @@ from gateways.http.responses import json_response
 from gateways.report_tables import TableMaker, UnknownTable, table_csv
 
 CSV = "text/csv"
+# For a report route's decorator (`responses=CSV_ANSWER`): its 200 may be CSV too, as OpenAPI should say.
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {CSV: {"schema": {"type": "string"}}}}}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.report_output import ReportFormat, report_format, report_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
 from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
@@ -52,7 +52,7 @@ def get_deal(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Res
 
 
 @router.get("/{deal_id}/history", summary="The deal's audit trail, oldest first: who, when, which stages, why",
-            dependencies=Read)
+            dependencies=Read, responses=CSV_ANSWER)
 def history(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)],
             params: Annotated[PageParams, Depends(page_params)],
             fmt: Annotated[ReportFormat, Depends(report_format)]) -> Response:

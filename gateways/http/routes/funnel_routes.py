@@ -20,7 +20,7 @@ from gateways.http.auth import allow
 from gateways.http.deps import WaitForPosition, crm, read_store
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.report_output import ReportFormat, report_format, report_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import funnel_compare_tables, funnel_tables, single
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
@@ -73,7 +73,7 @@ def _listed(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "stuck": data["stuck"]["items"]}
 
 
-@router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
+@router.get("", summary="The funnel as of an instant (default now); stuck items paginated", responses=CSV_ANSWER)
 def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pipeline: Pipeline = "sales",
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS) -> Response:
@@ -82,7 +82,7 @@ def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pi
     return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 
-@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
+@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)", responses=CSV_ANSWER)
 def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[Instant, Query()],
          end: Annotated[Instant, Query()], pipeline: Pipeline = "sales") -> Response:
     if end <= start:
@@ -92,7 +92,7 @@ def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[I
                            lambda: single("flow", map(vars, rows)), "funnel-flow")
 
 
-@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
+@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated", responses=CSV_ANSWER)
 def compare(app: App, store: Store, where: Filters, params: Page, fmt: Format, first: Annotated[Instant, Query()],
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:

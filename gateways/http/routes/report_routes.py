@@ -19,9 +19,8 @@ from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.report_output import ReportFormat, report_format, report_response
-from gateways.http.responses import json_response
-from gateways.report_tables import campaigns_tables, tickets_tables
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
+from gateways.report_tables import campaigns_tables, single, tickets_tables
 from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
@@ -40,7 +39,7 @@ Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-
 
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
-                                "the service funnel as of an instant (default now)")
+                                "the service funnel as of an instant (default now)", responses=CSV_ANSWER)
 def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
             as_of: AsOf = None) -> Response:
     report = TicketQueries(store, app.keys.unseal_all_marks).report(as_of or datetime.now(timezone.utc)).to_dict()
@@ -50,7 +49,7 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
 
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
-                                  "attribution and lifetime value")
+                                  "attribution and lifetime value", responses=CSV_ANSWER)
 def campaigns(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None, channel: Channel = None) -> Response:
     report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
@@ -58,10 +57,12 @@ def campaigns(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None, c
                            "campaigns")
 
 
-@router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first")
-def customer_values(store: Campaigns, params: Page, as_of: AsOf = None) -> Response:
+@router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first",
+            responses=CSV_ANSWER)
+def customer_values(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     values = CampaignQueries(store).customer_values(instant)
     ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
-    return json_response({"as_of": instant, "customers": page(
-        [{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)})
+    customers = page([{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)
+    return report_response(fmt, {"as_of": instant, "customers": customers},
+                           lambda: single("customers", customers["items"]), "customer-values")

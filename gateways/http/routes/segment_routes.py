@@ -20,7 +20,7 @@ from gateways.http.auth import allow
 from gateways.http.deps import fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.report_output import ReportFormat, report_format, report_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
 from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
@@ -44,7 +44,7 @@ def _members(queries: SegmentQueries, tier: str, instant: datetime, total: int, 
             "offset": params.offset, "next_offset": end if end < total else None}
 
 
-@router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated")
+@router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated", responses=CSV_ANSWER)
 def tiers(store: Store, params: Page, fmt: Format, as_of: AsOf = None, tier: Tier = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     queries = SegmentQueries(store)
@@ -67,7 +67,7 @@ def segment_of(customer_id: UUID, store: Store, as_of: AsOf = None) -> Response:
     return json_response(segment.to_dict())
 
 
-@router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first")
+@router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first", responses=CSV_ANSWER)
 def history(customer_id: UUID, store: Store, params: Page, fmt: Format, as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     stays = SegmentQueries(store).history(customer_id, instant)
@@ -78,7 +78,7 @@ def history(customer_id: UUID, store: Store, params: Page, fmt: Format, as_of: A
                            lambda: single("history", listed["items"]), "segment-history")
 
 
-@router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier")
+@router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier", responses=CSV_ANSWER)
 def movements(store: Store, fmt: Format, start: Annotated[Instant, Query()],
               end: Annotated[Instant, Query()]) -> Response:
     if end <= start:

@@ -17,7 +17,7 @@ from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page_params
-from gateways.http.report_output import ReportFormat, report_format, report_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
 from projections.timeline import TimelineQueries, UnknownCustomer
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
-                                               "oldest first, paginated")
+                                               "oldest first, paginated", responses=CSV_ANSWER)
 def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("timeline"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],

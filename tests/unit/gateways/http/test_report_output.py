@@ -112,3 +112,13 @@ def test_segments_timeline_and_deal_history_as_csv(client: TestClient) -> None:
     assert all(row["average_recency"] == "" for row in tiers if row["customers"] == "0")  # no average of nobody
     assert [row["kind"] for row in timeline][:1] == ["Customer.Registered"]
     assert history[0]["event"] == "Opened" and history[0]["occurred_at"].startswith("2026-03-02T09:00")
+
+
+def test_openapi_says_which_answers_may_be_csv(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    for path in ("/funnel", "/funnel/flow", "/funnel/compare", "/reports/tickets", "/reports/campaigns",
+                 "/reports/customer-values", "/segments", "/segments/movements", "/customers/{customer_id}/timeline",
+                 "/deals/{deal_id}/history", "/segments/customers/{customer_id}/history"):
+        assert set(paths[path]["get"]["responses"]["200"]["content"]) == {"application/json", "text/csv"}, path
+    assert "text/csv" not in paths["/deals/{deal_id}"]["get"]["responses"]["200"]["content"]
