@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
 
 NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
@@ -37,6 +38,9 @@ def require_contacted(contacted: bool) -> None:
 
 class Lead(CrmAggregate):
     class Captured(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         name: str
         company: str
         region: str
@@ -44,6 +48,11 @@ class Lead(CrmAggregate):
         channel: str
         contact: str
         campaign_id: UUID | None
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, lead: Lead) -> None:
             lead.name = self.name
@@ -53,6 +62,7 @@ class Lead(CrmAggregate):
             lead.channel = self.channel
             lead.contact_details = self.contact
             lead.campaign_id = self.campaign_id
+            lead.external_id = self.external_id
             lead.owner = None
             lead.status = NEW
             lead.contacted = False
@@ -102,12 +112,13 @@ class Lead(CrmAggregate):
         *,
         contact: str = "",
         campaign_id: UUID | None = None,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002
     ) -> Lead:
         return cls._open(
             cls.Captured,
             meta,
-            id=id or uuid4(),
+            id=record_id("lead", external_id, id),
             name=require_text(name, "lead name"),
             company=company.strip(),
             region=require_dimension(region, "region"),
@@ -115,6 +126,7 @@ class Lead(CrmAggregate):
             channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
             contact=contact.strip(),
             campaign_id=campaign_id,
+            external_id=external_id,
         )
 
     def assign(self, owner: str, rule: str, meta: Meta) -> None:

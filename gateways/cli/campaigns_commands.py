@@ -11,9 +11,10 @@ from rich.table import Table
 from domain.vocabulary import ACQUISITION_CHANNELS
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, Bom, Output, TableName, percent
-from gateways.cli.render import when
+from gateways.cli.render import money_note, when
 from gateways.report_tables import campaigns_tables
 from projections.campaigns import CampaignQueries, CampaignsReport, Totals
+from projections.rates import RateQueries
 
 TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Lost", "Revenue", "ROI", "CAC")
 
@@ -34,8 +35,9 @@ def campaigns(
         raise typer.BadParameter(f"unknown channel {channel!r}; expected one of: {', '.join(ACQUISITION_CHANNELS)}",
                                  param_hint="--channel")
     with crm_application() as crm, read_store(crm) as store:
-        note_freshness(crm, store, ["campaigns"])
-        report = CampaignQueries(store).report(instant, channel)
+        note_freshness(crm, store, ["campaigns", "rates"])
+        report = CampaignQueries(store).report(instant, channel,
+                                               RateQueries(store).conversion(crm.reporting_currency, instant))
     data = report.to_dict()
     output.show(data, lambda: campaigns_tables(data), lambda: _print(report))
 
@@ -43,6 +45,7 @@ def campaigns(
 def _print(report: CampaignsReport) -> None:
     for table in (campaign_table(report), channel_table(report), attribution_table(report), value_table(report)):
         console.print(table)
+    console.print(money_note(report.currency, report.unconverted))
 
 
 def _money(cents: int | None) -> str:

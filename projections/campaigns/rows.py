@@ -8,7 +8,7 @@ Instants are microseconds since the epoch, money is cents, ids are UUID text (se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 from uuid import UUID
 
@@ -81,6 +81,7 @@ class DealRow(NamedTuple):
     campaign_id: str | None
     lead_id: str | None  # the lead it was converted from
     opened_at: int
+    currency: str  # of its amounts (a deal's currency never changes)
 
 
 class DealEventRow(NamedTuple):
@@ -141,7 +142,8 @@ class DealFact(NamedTuple):
     deal_id: str
     customer_id: str
     campaign_id: str | None
-    win: Win | None
+    win: Win | None  # its revenue in the reporting currency; 0 when it had no rate at T (then `unconverted`)
+    unconverted: tuple[str, int] | None = None  # (currency, cents) of a win without a rate at T
     lost: bool = False  # its last win, loss or reopening by T was a loss (neither: still open)
 
 
@@ -150,11 +152,12 @@ class Facts:
     """Every fact with business time at or before T, by id where a figure looks them up."""
 
     plans: dict[str, Plan]
-    costs: dict[str, int]  # campaign → cost by T, cents
+    costs: dict[str, int]  # campaign → cost by T, cents in the reporting currency (0 when it had no rate at T)
     responses: list[Response]
     leads: dict[str, LeadFact]
     customers: dict[str, Registration]
     deals: list[DealFact]
+    unconverted_costs: dict[str, tuple[str, int]] = field(default_factory=dict)  # campaign → (currency, cents)
 
     @property
     def wins(self) -> list[Win]:

@@ -3,6 +3,10 @@
 Both paths (the SQL read model, `queries`, and the replay, `fold`) gather the same `FunnelFacts` and
 build the report from them with `build_report`, so that the definitions (`domain.funnel_rules`) are
 applied in one place.
+
+Values are gathered per currency and converted here, into the reporting currency at the rates in force at
+the report's instant (`Conversion`): a funnel as of T is what its items were worth at T. A currency without
+a rate then is left out of every value and listed in `unconverted` (per stage and for the report).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain import funnel_rules
+from domain.exchange_rates import Conversion, add_sums
 from domain.pipeline import LOST, WON
 
 DAY_MICROS = 86_400_000_000
@@ -46,16 +51,20 @@ class StuckItem:
     owner: str
     amount_cents: int
     days_in_stage: float
+    currency: str = ""  # of `amount_cents`, as recorded (not converted)
 
 
 class StageTotal(NamedTuple):
-    """The items in a stage at an instant and their value."""
+    """The items in a stage at an instant and their value, in cents per currency (never added together)."""
 
     items: int
-    value_cents: int
+    values: dict[str, int]
+
+    def plus(self, items: int, currency: str, cents: int) -> StageTotal:
+        return StageTotal(self.items + items, add_sums(dict(self.values), {currency: cents}))
 
 
-NO_ITEMS = StageTotal(0, 0)
+NO_ITEMS = StageTotal(0, {})  # shared: never changed in place (`plus` copies)
 
 
 def stay_class(length_us: int) -> int:
@@ -96,7 +105,7 @@ class StageRow:
     stage: str
     label: str
     items: int
-    value_cents: int
+    value_cents: int  # in the report's currency, what could be converted
     reached: int
     advanced: int  # reached a later stage (or won)
     lost: int  # lost with this as the furthest stage reached
@@ -106,6 +115,7 @@ class StageRow:
     drop_off: float | None
     median_days: float | None
     p90_days: float | None
+    unconverted: dict[str, int] = field(default_factory=dict)  # currency → cents without a rate at the instant
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,9 @@ class FunnelReport:
     bottleneck: str | None
     stuck: list[StuckItem]  # the longest-stuck first; maybe only the first of them (`stuck_limited`)
     stuck_total: int  # all the stuck items, however many `stuck` lists
+    currency: str = "CNY"  # of every value but the stuck items' amounts (each in its own)
+    rates: dict[str, Any] = field(default_factory=dict)  # the rates used: currency → rate and its date
+    unconverted: dict[str, int] = field(default_factory=dict)  # open and won values without a rate at the instant
 
     @property
     def open_items(self) -> int:
@@ -184,30 +197,40 @@ def _days(micros: float | None) -> float | None:
     return None if micros is None else micros / DAY_MICROS
 
 
-def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts) -> FunnelReport:
-    won, won_value = facts.in_stage.get(WON, NO_ITEMS)
+def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts,
+                 money: Conversion = Conversion()) -> FunnelReport:
+    """The report from the facts, values converted with `money` (default: CNY only, others unconverted)."""
+    won, won_values = facts.in_stage.get(WON, NO_ITEMS)
+    won_value = money.convert(won_values)
     lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
-    rows = []
+    rows: list[StageRow] = []
+    unconverted: dict[str, int] = {}
     outcomes = funnel_rules.stage_outcomes(facts.furthest, facts.lost_furthest, len(stages))
     for (key, label), outcome in zip(stages, outcomes):
-        items, value = facts.in_stage.get(key, NO_ITEMS)
+        items, values = facts.in_stage.get(key, NO_ITEMS)
+        value = money.convert(values)
+        add_sums(unconverted, value.unconverted)
         conversion = funnel_rules.stage_conversion(outcome, losses_recorded=lost > 0)
         stays = facts.stays.get(key, {})
-        rows.append(StageRow(key, label, items, value, *outcome, conversion,
+        rows.append(StageRow(key, label, items, value.cents, *outcome, conversion,
                              funnel_rules.stage_conversion_note(outcome, losses_recorded=lost > 0),
                              funnel_rules.drop_off(conversion),
-                             _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9))))
+                             _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9)),
+                             value.unconverted))
+    add_sums(unconverted, won_value.unconverted)
     return FunnelReport(
         pipeline=pipeline,
         as_of=as_of,
         rows=rows,
         won=won,
         lost=lost,
-        won_value_cents=won_value,
+        won_value_cents=won_value.cents,
         win_rate=funnel_rules.win_rate(won, lost),
         win_rate_note=funnel_rules.win_rate_note(won, lost),
         average_cycle_days=_days(funnel_rules.average_cycle(facts.won_cycle_total, won)),
         bottleneck=funnel_rules.bottleneck([(row.stage, row.conversion_to_next) for row in rows]),
         stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),
         stuck_total=len(facts.stuck),
+        currency=money.reporting, rates=money.to_dict()["rates"],  # type: ignore[arg-type]
+        unconverted=dict(sorted(unconverted.items())),
     )

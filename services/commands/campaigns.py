@@ -8,12 +8,12 @@ from uuid import UUID
 
 from domain.campaign import Campaign
 from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
-from services.commands.command import Change, Creation
+from services.commands.command import Change, ImportableCreation
 from services.commands.field_types import Amount, Currency, Name, Text
 
 
 @dataclass(frozen=True, slots=True)
-class PlanCampaign(Creation):
+class PlanCampaign(ImportableCreation):
     name: Name
     channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
     budget: Amount

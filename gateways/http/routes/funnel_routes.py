@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -23,7 +22,9 @@ from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import funnel_compare_tables, funnel_tables, single
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
+from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -38,15 +39,17 @@ Format = Annotated[ReportFormat, Depends(report_format)]
 
 
 def filters(
+    request: Request,
     owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="Owner at the instant.")] = None,
     region: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     industry: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     channel: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                          description="The customer's acquisition channel.")] = None,
-    campaign_id: Annotated[UUID | None, Query()] = None,
+    campaign_id: Annotated[str | None, Query(min_length=1, max_length=250, description=DESCRIPTION)] = None,
     segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
 ) -> FunnelFilters:
-    return FunnelFilters(owner, region, industry, channel, campaign_id, segment)
+    campaign = None if campaign_id is None else resolve_text(request, "campaign", campaign_id)
+    return FunnelFilters(owner, region, industry, channel, campaign, segment)
 
 
 Filters = Annotated[FunnelFilters, Depends(filters)]
@@ -78,7 +81,9 @@ def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pi
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    data = _report(FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days), params)
+    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days,
+                                         RateQueries(store).conversion(app.reporting_currency, instant))
+    data = _report(report, params)
     return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 
@@ -97,7 +102,9 @@ def compare(app: App, store: Store, where: Filters, params: Page, fmt: Format, f
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
-    then, now = (_report(queries.report(pipeline, stages, instant, where, stuck_days), params)
+    rates = RateQueries(store)
+    then, now = (_report(queries.report(pipeline, stages, instant, where, stuck_days,
+                                        rates.conversion(app.reporting_currency, instant)), params)
                  for instant in (first, second))
     return report_response(fmt, {"first": then, "second": now},
                            lambda: funnel_compare_tables(_listed(then), _listed(now)), "funnel-compare")

@@ -23,6 +23,7 @@ from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format,
 from gateways.report_tables import campaigns_tables, single, tickets_tables
 from gateways.http.schemas import ERRORS, Instant
 from projections.campaigns import CampaignQueries
+from projections.rates import RateQueries
 from projections.tickets import TicketQueries
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -30,7 +31,7 @@ from services.storage.read_model_store import ReadModelStore
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
                    dependencies=[Depends(allow("reports:read"))])
 Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
-Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns"))]
+Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns", "rates"))]  # money converted at the rates at T
 Page = Annotated[PageParams, Depends(page_params)]
 Format = Annotated[ReportFormat, Depends(report_format)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
@@ -50,8 +51,11 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value", responses=CSV_ANSWER)
-def campaigns(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None, channel: Channel = None) -> Response:
-    report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
+def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
+              as_of: AsOf = None, channel: Channel = None) -> Response:
+    instant = as_of or datetime.now(timezone.utc)
+    money = RateQueries(store).conversion(app.reporting_currency, instant)
+    report = CampaignQueries(store).report(instant, channel, money).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
     return report_response(fmt, report, lambda: campaigns_tables({**report, "campaigns": report["campaigns"]["items"]}),
                            "campaigns")
@@ -59,9 +63,11 @@ def campaigns(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None, c
 
 @router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first",
             responses=CSV_ANSWER)
-def customer_values(store: Campaigns, params: Page, fmt: Format, as_of: AsOf = None) -> Response:
+def customer_values(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
+                    as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    values = CampaignQueries(store).customer_values(instant)
+    values = CampaignQueries(store).customer_values(instant, RateQueries(store).conversion(app.reporting_currency,
+                                                                                         instant))
     ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
     customers = page([{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)
     return report_response(fmt, {"as_of": instant, "customers": customers},

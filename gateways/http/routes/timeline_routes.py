@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -20,6 +19,8 @@ from gateways.http.pagination import PageParams, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
+from gateways.http.record_ids import CustomerId
+from projections.external_ids import ExternalIdQueries
 from projections.timeline import TimelineQueries, UnknownCustomer
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
                                                "oldest first, paginated", responses=CSV_ANSWER)
-def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("timeline"))],
+def timeline(customer_id: CustomerId, store: Annotated[ReadModelStore, Depends(fresh("timeline", "external_ids"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
              fmt: Annotated[ReportFormat, Depends(report_format)],
@@ -43,8 +44,10 @@ def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("
     except UnknownCustomer as unknown:
         raise ApiError(404, str(unknown)) from unknown
     end = params.offset + params.limit
-    items = [e.to_dict() for e in found.entries]
-    return report_response(fmt, {"customer_id": customer_id, "as_of": instant, "items": items,
+    known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in found.entries)])
+    items = [{**e.to_dict(), "subject_external_id": known.get(e.subject_id, "")} for e in found.entries]
+    return report_response(fmt, {"customer_id": customer_id, "external_id": known.get(customer_id, ""),
+                                  "as_of": instant, "items": items,
                                   "total": found.total, "limit": params.limit, "offset": params.offset,
                                   "next_offset": end if end < found.total else None},
                            lambda: single("entries", items), "timeline")

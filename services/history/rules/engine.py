@@ -19,12 +19,13 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from services.history.event_lines import SCHEMAS
-from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, lead_lifecycle,
-                                    pipeline_lifecycle, ticket_lifecycle)
+from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, exchange_rate_lifecycle,
+                                    lead_lifecycle, pipeline_lifecycle, ticket_lifecycle)
 from services.history.rules.facts import Facts, instant_of, line_name
 from services.history.rules.lifecycle import Rule
 from services.history.rules.refusal import Refusal
@@ -199,13 +200,14 @@ class HistoryRules:
 
 
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
-            Ticket: Ticket.Opened, Pipeline: Pipeline.Defined}
+            Ticket: Ticket.Opened, Pipeline: Pipeline.Defined, ExchangeRate: ExchangeRate.Quoted}
 _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggregate).values()
               if isinstance(event, type) and issubclass(event, CrmAggregate.Event)}
 
 # Which rule guards which event (the same calls its command makes), and how it changes the state.
 RULES: dict[type, Rule] = {**customer_lifecycle.RULES, **lead_lifecycle.RULES, **deal_lifecycle.RULES,
-                           **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES}
+                           **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES,
+                           **exchange_rate_lifecycle.RULES}
 
 # Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule).
 _EVENTS = {name: (schema.cls, _AGGREGATE[schema.cls], issubclass(schema.cls, CrmAggregate.Created),

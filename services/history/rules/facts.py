@@ -16,6 +16,7 @@ from uuid import UUID
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline, pipeline_id
 from domain.ticket import Ticket
@@ -37,6 +38,8 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.Defined: ("key", "stages"),
     Pipeline.StageRenamed: ("stage",),
     Pipeline.StageInserted: ("stage", "position"),
+    ExchangeRate.Quoted: ("currency", "quote", "valid_from"),
+    ExchangeRate.Corrected: ("currency", "quote", "valid_from"),
 }
 
 # What the in-order half needs of one line: (event type, aggregate id as a 128-bit int, version, occurred_at in
