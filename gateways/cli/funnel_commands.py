@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from domain.exchange_rates import Conversion, add_sums
@@ -15,8 +14,11 @@ from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
 from gateways.cli.group_tables import grouped_table, periods_table
+from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
+from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables, funnel_periods_tables,
+                                    funnel_tables, funnel_weeks_tables, single)
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.funnel.dimensions import GRAINS
 from projections.rates import RateQueries
@@ -45,7 +47,11 @@ def funnel(
     since: Annotated[str | None, typer.Option(help="Start of --periods (default: the first decision).")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    stuck_limit: Annotated[int, typer.Option(min=0, help="Stuck deals to list (their total is always given).")] = LIST_LIMIT,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    table: TableName = None,
+    bom: Bom = False,
 ) -> None:
     """The funnel of a pipeline as of an instant (default now), with conversion, dwell times and stuck deals."""
     if segment is not None and segment not in TIERS:
@@ -59,6 +65,7 @@ def funnel(
         raise fail("--by, --cohort and --periods go with --as-of only (not --replay, --between, --compare, --weekly)")
     if periods and cohort:
         raise fail("--periods are periods of decisions; --cohort groups by creation: use one or the other")
+    output = Output(as_json, as_csv, table, bom)
     with crm_application() as crm, read_store(crm) as store:
         filters = FunnelFilters(owner, region, industry, channel,
                                 None if campaign is None else record_id(crm, "campaign", campaign), segment,
@@ -72,45 +79,49 @@ def funnel(
 
         def report_at(instant: datetime) -> Any:
             if replay:
-                return replay_funnel(crm, pipeline, instant, filters, stuck_days)
-            return queries.report(pipeline, stages, instant, filters, stuck_days, money_at(instant))
+                return replay_funnel(crm, pipeline, instant, filters, stuck_days).stuck_limited(stuck_limit)
+            return queries.report(pipeline, stages, instant, filters, stuck_days, money_at(instant)
+                                  ).stuck_limited(stuck_limit)
 
         if periods:
             end = parse_instant(as_of)
             start = parse_instant(since) if since else queries.first_decision(pipeline) or end
-            _show_periods(queries, pipeline, periods, start, end, filters, by or [], money_at(end), as_json)
+            _show_periods(queries, pipeline, periods, start, end, filters, by or [], money_at(end), output)
         elif by or cohort:
             instant = parse_instant(as_of)
             grouped = queries.grouped(pipeline, stages, instant, by or [], filters, stuck_days, cohort,
-                                      money_at(instant))
-            _show(grouped.to_dict(), as_json, lambda: (console.print(grouped_table(grouped)),
-                                                       console.print(money_note(grouped.currency,
-                                                                                grouped.unconverted))))
+                                      money_at(instant)).stuck_limited(stuck_limit)
+            data = grouped.to_dict()
+            output.show(data, lambda: funnel_grouped_tables(data),
+                        lambda: (console.print(grouped_table(grouped)),
+                                 console.print(money_note(grouped.currency, grouped.unconverted))))
         elif between:
             start, end = map(parse_instant, between)
             rows = queries.flow(pipeline, stages, start, end, filters)
-            _show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
-                   "flow": [vars(r) for r in rows]}, as_json,
-                  lambda: console.print(flow_table(rows, f"Flow in {pipeline} from {start} to {end}")))
+            output.show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
+                         "flow": [vars(r) for r in rows]}, lambda: single("flow", map(vars, rows)),
+                        lambda: console.print(flow_table(rows, f"Flow in {pipeline} from {start} to {end}")))
         elif compare:
             first, second = (report_at(parse_instant(t)) for t in compare)
-            _show({"first": first.to_dict(), "second": second.to_dict()}, as_json,
-                  lambda: console.print(compare_table(first, second)))
+            output.show({"first": first.to_dict(), "second": second.to_dict()},
+                        lambda: funnel_compare_tables(first.to_dict(), second.to_dict()),
+                        lambda: console.print(compare_table(first, second)))
         elif weekly:
             start, end = map(parse_instant, weekly)
             if end <= start:
                 raise typer.BadParameter("the second instant must come after the first", param_hint="--weekly")
             reports = [report_at(instant) for instant in _weeks(start, end)]
-            _show({"weeks": [r.to_dict() for r in reports]}, as_json, lambda: console.print(weekly_table(reports)))
+            weeks = [r.to_dict() for r in reports]
+            output.show({"weeks": weeks}, lambda: funnel_weeks_tables(weeks), lambda: console.print(weekly_table(reports)))
         else:
             report = report_at(parse_instant(as_of))
-            _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
-                                                      console.print(stuck_table(report)),
-                                                      console.print(money_note(report.currency, report.unconverted))))
+            output.show(report.to_dict(), lambda: funnel_tables(report.to_dict()),
+                        lambda: (console.print(funnel_table(report, "Funnel")), console.print(stuck_table(report)),
+                                 console.print(money_note(report.currency, report.unconverted))))
 
 
 def _show_periods(queries: FunnelQueries, pipeline: str, grain: str, start: datetime, end: datetime,
-                  filters: FunnelFilters, by: list[str], money: Conversion, as_json: bool) -> None:
+                  filters: FunnelFilters, by: list[str], money: Conversion, output: Output) -> None:
     """`--periods` (per `--by` value): won values converted at the rates in force at the end, `--as-of`."""
     groups = (queries.periods_by(pipeline, grain, start, end, filters, by, money) if by
               else {(): queries.periods(pipeline, grain, start, end, filters, money)})
@@ -122,8 +133,9 @@ def _show_periods(queries: FunnelQueries, pipeline: str, grain: str, start: date
     unconverted: dict[str, int] = {}
     for row in (row for rows in groups.values() for row in rows):
         add_sums(unconverted, row.unconverted)
-    _show(data, as_json, lambda: (console.print(periods_table(pipeline, groups, by)),
-                                  console.print(money_note(money.reporting, dict(sorted(unconverted.items()))))))
+    output.show(data, lambda: funnel_periods_tables(data),
+                lambda: (console.print(periods_table(pipeline, groups, by)),
+                         console.print(money_note(money.reporting, dict(sorted(unconverted.items()))))))
 
 
 def _period(row: Any) -> dict[str, Any]:
@@ -136,10 +148,3 @@ def _weeks(start: datetime, end: datetime) -> list[datetime]:
         instants.append(start)
         start += timedelta(weeks=1)
     return instants
-
-
-def _show(data: dict[str, Any], as_json: bool, render: Any) -> None:
-    if as_json:
-        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-    else:
-        render()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from domain.errors import DomainError
 from gateways.http.responses import OrjsonResponse
@@ -64,6 +68,22 @@ def _validation_response(error: RequestValidationError) -> OrjsonResponse:
     return error_response(422, f"invalid request: {first['field']}: {first['message']}{more}", issues)
 
 
+@functools.cache
+def _path_pattern(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(app: FastAPI, scope: Any) -> list[str]:
+    """Every method some route takes at this path. Starlette's 405 names only the first route's: GET and POST
+    /exchange-rates are two routes, so it said `Allow: POST` to a PUT, and a client (or schemathesis) would
+    conclude the documented GET does not exist."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        if _path_pattern(context.path).match(scope["path"]):
+            methods |= context.methods or set()
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def application_error(request: Request, error: Exception) -> OrjsonResponse:
         response = outcome_error(error)
@@ -76,7 +96,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> OrjsonResponse:
         assert isinstance(error, HTTPException)
-        return error_response(error.status_code, str(error.detail), headers=error.headers)
+        headers = error.headers
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return error_response(error.status_code, str(error.detail), headers=headers)
 
     for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, ReadModelStopped, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(error_class, application_error)

@@ -9,7 +9,7 @@ Periods are UTC months and quarters (the installation's time zone is another iss
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -104,6 +104,8 @@ def merge_facts(total: FunnelFacts, facts: FunnelFacts) -> None:
         total.in_stage[stage] = StageTotal(before.items + items, add_sums(dict(before.values), values))
     for level, count in facts.furthest.items():
         total.furthest[level] = total.furthest.get(level, 0) + count
+    for level, count in facts.lost_furthest.items():
+        total.lost_furthest[level] = total.lost_furthest.get(level, 0) + count
     for stage, histogram in facts.stays.items():
         into = total.stays.setdefault(stage, {})
         for stay_class_, count in histogram.items():
@@ -139,6 +141,11 @@ class GroupedReport:
             add_sums(total, group.report.unconverted)
         return dict(sorted(total.items()))
 
+    def stuck_limited(self, limit: int | None) -> GroupedReport:
+        """Each group's report listing only its `limit` longest-stuck items; each keeps its `stuck_total`."""
+        return self if limit is None else replace(
+            self, groups=[FunnelGroup(g.key, g.report.stuck_limited(limit)) for g in self.groups])
+
     def to_dict(self) -> dict[str, Any]:
         return {"pipeline": self.pipeline, "as_of": self.as_of.isoformat(), "by": self.by,
                 "currency": self.currency, "rates": self.rates, "unconverted": self.unconverted,
@@ -158,6 +165,7 @@ class PeriodRow:
     average_cycle_days: float | None
     currency: str = DEFAULT_REPORTING_CURRENCY
     unconverted: dict[str, int] = field(default_factory=dict)  # currency → won cents without a rate
+    win_rate_note: str | None = None  # why `win_rate` is None (`funnel_rules.win_rate_note`)
 
 
 def periods_between(start: datetime, end: datetime, grain: str) -> list[date]:

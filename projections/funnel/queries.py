@@ -106,12 +106,18 @@ class FunnelQueries:
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
         level_params = [p for key, i in levels.items() for p in (key, i)]
         groups = "".join(f"{g}, " for g in names)
+        lost_now = f"MAX(CASE WHEN i.stage = ?{covering} THEN 1 ELSE 0 END)"
         for row in self.store.query(
-            f"SELECT {groups}furthest, COUNT(*) FROM (SELECT i.item_id, {select}MAX({level}) AS furthest {scope} "
-            f"GROUP BY {groups}i.item_id) reached WHERE furthest IS NOT NULL GROUP BY {groups}furthest",
-            [*level_params, *params]
+            f"SELECT {groups}furthest, lost, COUNT(*) FROM (SELECT i.item_id, {select}MAX({level}) AS furthest, "
+            f"{lost_now} AS lost {scope} GROUP BY {groups}i.item_id) reached WHERE furthest IS NOT NULL "
+            f"GROUP BY {groups}furthest, lost",
+            [*level_params, LOST, t, *params]
         ):
-            facts(row).furthest[row[n]] = row[n + 1]
+            furthest, lost, count = row[n:]
+            found_facts = facts(row)
+            found_facts.furthest[furthest] = found_facts.furthest.get(furthest, 0) + count
+            if lost:
+                found_facts.lost_furthest[furthest] = count
         for row in self.store.query(f"SELECT {select}i.stage, i.length {scope} AND i.left_at <= ?{in_open}",
                                     [*params, t, *open_stages]):
             facts(row).add_stay(row[n], row[n + 1])
@@ -260,4 +266,4 @@ def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], _Decided]
     value = money.convert(won.values)
     return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won.count, lost, value.cents,
                      funnel_rules.win_rate(won.count, lost), None if cycle is None else cycle / DAY_MICROS,
-                     money.reporting, value.unconverted)
+                     money.reporting, value.unconverted, funnel_rules.win_rate_note(won.count, lost))

@@ -51,8 +51,10 @@ def transient_errors() -> tuple[type[Exception], ...]:
 
 
 def schema_fingerprint(model: ReadModel) -> str:
-    """A digest of the DDL of a read model's tables: it changes whenever a table or index does."""
+    """A digest of the DDL of a read model's tables and of its `revision`: it changes whenever a table or
+    index does, or what the handlers write (revision 0 adds nothing, so older fingerprints stay)."""
     ddl = "\n".join(statement for table in model.tables for statement in table.ddl())
+    ddl += f"\nrevision {model.revision}" if model.revision else ""
     return hashlib.sha256(ddl.encode()).hexdigest()[:16]
 
 

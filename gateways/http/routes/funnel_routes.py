@@ -21,7 +21,9 @@ from gateways.http.auth import allow
 from gateways.http.deps import WaitForPosition, crm, read_store
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.responses import json_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
+from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables, funnel_periods_tables,
+                                    funnel_tables, single)
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
@@ -36,6 +38,7 @@ router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
 Pipeline = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="sales, marketing, service, …")]
 App = Annotated[CrmApplication, Depends(crm)]
 Page = Annotated[PageParams, Depends(page_params)]
+Format = Annotated[ReportFormat, Depends(report_format)]
 
 
 def filters(
@@ -76,26 +79,31 @@ StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this
 
 
 def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
-    """The report with its stuck items as one page."""
+    """The report with its stuck items as one page (its `total` is the report's `stuck_total`)."""
     data = report.to_dict()
     data["stuck"] = page(data["stuck"], params)
     return data
 
 
 def _grouped(grouped: GroupedReport, params: PageParams) -> dict[str, Any]:
-    """The grouped report with each group's stuck items as one page."""
+    """The grouped report with each group's stuck items as one page (its `total` the group's `stuck_total`)."""
     data = grouped.to_dict()
     for group in data["groups"]:
         group["stuck"] = page(group["stuck"], params)
     return data
 
 
+def _listed(data: dict[str, Any]) -> dict[str, Any]:
+    """A paged report as its tables take it: the stuck items of the page."""
+    return {**data, "stuck": data["stuck"]["items"]}
+
+
 Grain = Literal[GRAINS]  # type: ignore[valid-type]
 
 
 @router.get("", summary="The funnel as of an instant (default now), or one per group (by, cohort); stuck items "
-                        "paginated")
-def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
+                        "paginated", responses=CSV_ANSWER)
+def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pipeline: Pipeline = "sales",
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS,
            by: Annotated[list[str], Query(max_length=5, description=(
@@ -107,14 +115,18 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     if by or cohort:
-        return json_response(_grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money),
-                                      params))
-    return json_response(_report(queries.report(pipeline, stages, instant, where, stuck_days, money), params))
+        grouped = _grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money), params)
+        return report_response(fmt, grouped, lambda: funnel_grouped_tables(
+            {**grouped, "groups": [_listed(group) for group in grouped["groups"]]}), "funnel-groups")
+    data = _report(queries.report(pipeline, stages, instant, where, stuck_days, money), params)
+    return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 
 @router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle "
-                                "(per group with `by`); won values converted at the rates in force at `end`")
-def periods(app: App, store: Store, where: Filters, grain: Grain = "month", pipeline: Pipeline = "sales",
+                                "(per group with `by`); won values converted at the rates in force at `end`",
+            responses=CSV_ANSWER)
+def periods(app: App, store: Store, where: Filters, fmt: Format, grain: Grain = "month",
+            pipeline: Pipeline = "sales",
             start: Annotated[Instant | None, Query(description="Default: the first decision.")] = None,
             end: Annotated[Instant | None, Query(description="Default: now.")] = None,
             by: Annotated[list[str], Query(max_length=5, description="Per value of owner, region, …, a property.")]
@@ -129,27 +141,31 @@ def periods(app: App, store: Store, where: Filters, grain: Grain = "month", pipe
     head = {"pipeline": pipeline, "grain": grain, "start": start, "end": end, **money.to_dict()}
     if by:
         groups = queries.periods_by(pipeline, grain, start, end, where, by, money)
-        return json_response({**head, "by": by, "groups": [
-            {"key": dict(zip(by, key)), "periods": [vars(row) for row in rows]} for key, rows in groups.items()]})
-    rows = queries.periods(pipeline, grain, start, end, where, money)
-    return json_response({**head, "periods": [vars(row) for row in rows]})
+        data = {**head, "by": by, "groups": [
+            {"key": dict(zip(by, key)), "periods": [vars(row) for row in rows]} for key, rows in groups.items()]}
+    else:
+        data = {**head, "periods": [vars(row) for row in queries.periods(pipeline, grain, start, end, where, money)]}
+    return report_response(fmt, data, lambda: funnel_periods_tables(data), "funnel-periods")
 
 
-@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
-def flow(app: App, store: Store, where: Filters, start: Annotated[Instant, Query()],
+@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)", responses=CSV_ANSWER)
+def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[Instant, Query()],
          end: Annotated[Instant, Query()], pipeline: Pipeline = "sales") -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
     rows = FunnelQueries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
-    return json_response({"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]})
+    return report_response(fmt, {"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]},
+                           lambda: single("flow", map(vars, rows)), "funnel-flow")
 
 
-@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
-def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[Instant, Query()],
+@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated", responses=CSV_ANSWER)
+def compare(app: App, store: Store, where: Filters, params: Page, fmt: Format, first: Annotated[Instant, Query()],
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
     rates = RateQueries(store)
-    reports = [queries.report(pipeline, stages, instant, where, stuck_days,
-                              rates.conversion(app.reporting_currency, instant)) for instant in (first, second)]
-    return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})
+    then, now = (_report(queries.report(pipeline, stages, instant, where, stuck_days,
+                                        rates.conversion(app.reporting_currency, instant)), params)
+                 for instant in (first, second))
+    return report_response(fmt, {"first": then, "second": now},
+                           lambda: funnel_compare_tables(_listed(then), _listed(now)), "funnel-compare")

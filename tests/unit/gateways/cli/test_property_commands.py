@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.funnel_rules import NO_DECIDED_ITEMS, NO_LOSSES_RECORDED
 from domain.lead import Lead
 from gateways.cli.main import app
 from services.application import CrmApplication
@@ -114,6 +116,45 @@ def test_funnel_by_owner_and_cohort_as_json(log) -> None:
     assert table.exit_code == 0 and "Funnel by product" in table.output and "(none)" in table.output
 
 
+def _csv(output: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(output.lstrip("\ufeff").splitlines()))
+
+
+def test_funnel_by_owner_as_csv_tables_with_honest_rates_and_capped_stuck_lists(log) -> None:
+    url, _ = log
+    catch_up(url, "funnel", "rates")
+    args = ("funnel", "--by", "owner", "--stuck-days", "0")
+
+    groups = _csv(crm(url, *args, "--csv").output)
+    stages = _csv(crm(url, *args, "--csv", "--table", "stages").output)
+    stuck = _csv(crm(url, *args, "--csv", "--table", "stuck", "--stuck-limit", "1").output)
+    capped = json.loads(crm(url, *args, "--stuck-limit", "0", "--json").output)
+    bom = crm(url, *args, "--csv", "--bom").output
+    unknown = crm(url, *args, "--csv", "--table", "nope")
+
+    assert [(g["key.owner"], g["won"], g["win_rate"], g["win_rate_note"], g["stuck_total"]) for g in groups] == [
+        ("李娜", "1", "", NO_LOSSES_RECORDED, "0"), ("王伟", "0", "", NO_DECIDED_ITEMS, "1")]
+    assert {"key.owner", "stage", "reached", "advanced", "lost", "still_open", "conversion_note"} <= set(stages[0])
+    assert len(stages) == 2 * len([row for row in stages if row["key.owner"] == "李娜"])
+    assert [(row["key.owner"], row["owner"]) for row in stuck] == [("王伟", "王伟")]
+    assert [(g["stuck"], g["stuck_total"]) for g in capped["groups"]] == [([], 0), ([], 1)]
+    assert bom.startswith("\ufeff") and unknown.exit_code == 2 and "stages" in unknown.output
+
+
+def test_funnel_periods_as_csv_with_and_without_by(log) -> None:
+    url, _ = log
+    catch_up(url, "funnel", "rates")
+
+    plain = _csv(crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--csv").output)
+    by_owner = _csv(crm(url, "funnel", "--periods", "month", "--by", "owner", "--as-of", "2026-05-01T00:00:00Z",
+                        "--csv", "--table", "periods").output)
+
+    assert [(p["period"], p["won"], p["win_rate"], p["win_rate_note"]) for p in plain] == [
+        ("2026-03", "1", "", NO_LOSSES_RECORDED), ("2026-04", "0", "", NO_DECIDED_ITEMS)]
+    assert [(p["key.owner"], p["period"], p["won"]) for p in by_owner] == [("李娜", "2026-03", "1"),
+                                                                            ("李娜", "2026-04", "0")]
+
+
 def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     url, _ = log
     catch_up(url, "funnel", "rates")
@@ -121,8 +162,9 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     result = crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--json")
 
     assert result.exit_code == 0, result.output
-    assert [(p["period"], p["won"], p["win_rate"], p["average_cycle_days"]) for p in
-            json.loads(result.output)["periods"]] == [("2026-03", 1, 1.0, 20.0), ("2026-04", 0, None, None)]
+    assert [(p["period"], p["won"], p["win_rate"], p["win_rate_note"], p["average_cycle_days"]) for p in
+            json.loads(result.output)["periods"]] == [("2026-03", 1, None, NO_LOSSES_RECORDED, 20.0),
+                                                      ("2026-04", 0, None, NO_DECIDED_ITEMS, None)]
     assert "Decided per period" in crm(url, "funnel", "--periods", "quarter", "--since", "2026-01-01").output
     by_owner = json.loads(crm(url, "funnel", "--periods", "quarter", "--by", "owner", "--as-of", "2026-05-01",
                               "--json").output)

@@ -3,9 +3,12 @@ period (GET /funnel?by=…, /funnel/periods)."""
 
 from __future__ import annotations
 
+import csv
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from domain.funnel_rules import NO_LOSSES_RECORDED
 from tests.unit.gateways.http.conftest import auth, open_deal, project, register_customer
 
 SALES, ANALYST = auth("sales"), auth("analyst")
@@ -98,7 +101,8 @@ def test_the_funnel_per_period_and_its_refusals(api: FastAPI, client: TestClient
                       headers=ANALYST).json()
 
     assert [(p["period"], p["won"], p["lost"], p["win_rate"], p["average_cycle_days"]) for p in body["periods"]] == [
-        ("2026-02", 1, 0, 1.0, 30.0), ("2026-03", 0, 0, None, None)]
+        ("2026-02", 1, 0, None, 30.0), ("2026-03", 0, 0, None, None)]  # won, none lost: no rate (funnel_rules)
+    assert body["periods"][0]["win_rate_note"] == NO_LOSSES_RECORDED
     by_owner = client.get("/funnel/periods", params={"grain": "quarter", "by": "owner", "end": "2026-04-01T00:00:00Z"},
                           headers=ANALYST).json()
     assert [(g["key"], [p["won"] for p in g["periods"]]) for g in by_owner["groups"]] == [({"owner": "李娜"}, [1])]
@@ -134,3 +138,35 @@ def test_grouped_funnels_and_periods_convert_as_the_plain_funnel(api: FastAPI, c
     assert periods["rates"] == plain["rates"]
     assert [(g["key"], [(p["won_value_cents"], p["currency"]) for p in g["periods"]]) for g in periods["groups"]] == [
         ({"owner": "李娜"}, [(71_000, "CNY")])]
+
+
+def _csv(response) -> list[dict[str, str]]:
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv"), response.text
+    return list(csv.DictReader(response.text.splitlines()))
+
+
+def test_grouped_funnels_and_periods_answer_csv_as_the_plain_funnel(api: FastAPI, client: TestClient) -> None:
+    customer = register_customer(client)
+    won = open_deal(client, customer, owner="李娜", occurred_at="2026-01-10T09:00:00+00:00")
+    open_deal(client, customer, owner="王伟", occurred_at="2026-01-10T09:00:00+00:00")
+    client.post(f"/deals/{won}/win", json={"occurred_at": "2026-02-09T09:00:00+00:00"}, headers=SALES)
+    project(api)
+    grouped = {"by": "owner", "as_of": "2026-04-01T00:00:00Z", "stuck_days": "0", "limit": "1"}
+
+    groups = _csv(client.get("/funnel", params={**grouped, "format": "csv"}, headers=ANALYST))
+    stages = _csv(client.get("/funnel", params={**grouped, "format": "csv", "table": "stages"}, headers=ANALYST))
+    stuck = _csv(client.get("/funnel", params={**grouped, "table": "stuck"},
+                            headers={**ANALYST, "Accept": "text/csv"}))
+    body = client.get("/funnel", params=grouped, headers=ANALYST).json()
+    periods = _csv(client.get("/funnel/periods", params={"by": "owner", "end": "2026-04-01T00:00:00Z",
+                                                         "format": "csv"}, headers=ANALYST))
+    unknown = client.get("/funnel", params={**grouped, "format": "csv", "table": "nope"}, headers=ANALYST)
+
+    assert [(g["key.owner"], g["won"], g["win_rate"], g["win_rate_note"], g["stuck_total"]) for g in groups] == [
+        ("李娜", "1", "", NO_LOSSES_RECORDED, "0"), ("王伟", "0", "", body["groups"][1]["win_rate_note"], "1")]
+    assert {"key.owner", "reached", "advanced", "lost", "still_open"} <= set(stages[0])
+    assert [row["key.owner"] for row in stuck] == ["王伟"]
+    assert [g["stuck"]["total"] for g in body["groups"]] == [0, 1]
+    assert [(p["key.owner"], p["period"], p["won"]) for p in periods][:2] == [("李娜", "2026-02", "1"),
+                                                                               ("李娜", "2026-03", "0")]
+    assert unknown.status_code == 400 and "stages" in unknown.text

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from domain.errors import DomainError
 from domain.exchange_rates import Conversion, add_sums
+from domain.funnel_rules import NO_DECIDED_ITEMS, NO_LOSSES_RECORDED
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay, FunnelReport
 from projections.funnel.dimensions import PeriodRow, periods_between
 from projections.rates import RateQueries
@@ -113,8 +114,10 @@ def test_an_unknown_group_by_or_period_is_refused(crm, queries) -> None:
 def test_periods_give_win_rate_and_cycle_of_the_items_decided_in_each_utc_month(crm, queries) -> None:
     rows = queries.periods("sales", "month", _when(0), _when(70))
 
-    assert [(r.period, r.won, r.lost, r.won_value_cents, r.win_rate) for r in rows] == [
-        ("2026-03", 1, 0, 10000, 1.0), ("2026-04", 0, 1, 0, 0.0), ("2026-05", 0, 0, 0, None)]
+    # won without a loss says only that losses may be missing (funnel_rules.win_rate): no rate, a reason
+    assert [(r.period, r.won, r.lost, r.won_value_cents, r.win_rate, r.win_rate_note) for r in rows] == [
+        ("2026-03", 1, 0, 10000, None, NO_LOSSES_RECORDED), ("2026-04", 0, 1, 0, 0.0, None),
+        ("2026-05", 0, 0, 0, None, NO_DECIDED_ITEMS)]
     assert rows[0].average_cycle_days == pytest.approx(9.0)  # A: opened day 1, won day 10
     assert queries.first_decision("sales") == _when(10)
     assert [r.period for r in queries.periods("sales", "quarter", _when(0), _when(70))] == ["2026-Q1", "2026-Q2"]
@@ -127,7 +130,7 @@ def test_periods_per_owner_and_product_count_each_items_decision_with_its_values
     assert {key: [(r.period, r.won, r.lost) for r in rows] for key, rows in by_owner.items()} == {
         ("李娜",): [("2026-03", 1, 0), ("2026-04", 0, 1), ("2026-05", 0, 0)]}  # B is 李娜's since day 30
     assert {key: [(r.period, r.won, r.lost, r.win_rate) for r in rows] for key, rows in by_product.items()} == {
-        ("GTX",): [("2026-Q1", 1, 0, 1.0), ("2026-Q2", 0, 1, 0.0)]}
+        ("GTX",): [("2026-Q1", 1, 0, None), ("2026-Q2", 0, 1, 0.0)]}
     with pytest.raises(DomainError, match="unknown period"):
         queries.periods_by("sales", "week", _when(0), _when(70), FunnelFilters(), [])
 
@@ -192,16 +195,19 @@ def _converted(sums: list[dict[str, int]], money: Conversion) -> list[tuple[int,
 
 
 def _totals(apart: list[FunnelReport]) -> tuple[Any, ...]:
-    """What adds up over groups (of reports with every currency apart): items, values per currency and reached
-    per stage, won, lost, won values per currency, stuck items with their amount and currency."""
+    """What adds up over groups (of reports with every currency apart): items, values per currency, reached,
+    advanced, lost and still open per stage, won, lost, won values per currency, stuck items with their amount
+    and currency, and their total."""
     stages = range(len(apart[0].rows)) if apart else range(0)
     values = [_per_currency(r) for r in apart]
     return (
         [sum(r.rows[i].items for r in apart) for i in stages],
         [functools.reduce(add_sums, (v[i] for v in values), {}) for i in range(len(stages) + 1)] if apart else [],
-        [sum(r.rows[i].reached for r in apart) for i in stages],
+        [tuple(sum(getattr(r.rows[i], name) for r in apart) for name in ("reached", "advanced", "lost", "still_open"))
+         for i in stages],
         sum(r.won for r in apart), sum(r.lost for r in apart),
         sorted((str(s.item_id), s.currency, s.amount_cents) for r in apart for s in r.stuck),
+        sum(r.stuck_total for r in apart),
     )
 
 
