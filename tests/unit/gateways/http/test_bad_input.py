@@ -197,3 +197,10 @@ def test_a_method_no_route_takes_is_405_naming_every_method_the_path_has(client)
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, POST"
     assert "not allowed" in response.json()["error"].lower()
+
+
+def test_a_405_names_the_methods_of_the_most_concrete_path(client) -> None:
+    # /customers/1/tags/removals is documented with POST only, though DELETE /customers/{id}/tags/{tag} matches it
+    response = client.options("/customers/1/tags/removals", headers=auth("admin"))
+
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
