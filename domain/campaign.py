@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 from domain import money
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
-from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
+from domain.vocabulary import ACQUISITION_CHANNEL, DEFAULT_VOCABULARIES, RESPONSE_KINDS, Vocabularies
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
 # What a campaign's status must be for each step, and the refusal otherwise; the commands below and
@@ -79,19 +79,21 @@ class Campaign(CrmAggregate):
     def plan(
         cls,
         name: str,
-        channel: str,
+        channel: str | None,
         budget: Decimal | int | str,
         currency: str,
         meta: Meta,
         *,
         id: UUID | None = None,  # noqa: A002
+        vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Campaign:
+        """Its channel is one of the acquisition channels (`unknown` when absent)."""
         return cls._open(
             cls.Planned,
             meta,
             id=id or uuid4(),
             name=require_text(name, "campaign name"),
-            channel=require_choice(channel, ACQUISITION_CHANNELS, "campaign channel"),
+            channel=vocabularies[ACQUISITION_CHANNEL].check(channel, "campaign channel"),
             budget=money.amount(budget, "budget"),
             currency=money.currency(currency),
         )

@@ -10,6 +10,7 @@ from domain import money
 from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
 from domain.pipeline import LOST, WON, Pipeline
+from domain.vocabulary import DEFAULT_VOCABULARIES, LOSS_REASON, Vocabularies
 
 OPEN = "open"
 
@@ -186,9 +187,11 @@ class Deal(CrmAggregate):
         self._require_open("win it")
         self._record(self.Won, meta, from_stage=self.stage, note=note)
 
-    def lose(self, reason: str, meta: Meta, competitor: str = "") -> None:
+    def lose(self, reason: str | None, meta: Meta, competitor: str = "",
+             vocabularies: Vocabularies = DEFAULT_VOCABULARIES) -> None:
+        """A lost deal without a reason is still lost: its reason is then `unknown`."""
         self._require_open("lose it")
-        self._record(self.Lost, meta, from_stage=self.stage, reason=require_text(reason, "loss reason"),
+        self._record(self.Lost, meta, from_stage=self.stage, reason=vocabularies[LOSS_REASON].check(reason),
                      competitor=competitor.strip())
 
     def reopen(self, pipeline: Pipeline, reason: str, meta: Meta, stage: str | None = None) -> None:

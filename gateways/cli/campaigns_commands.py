@@ -9,7 +9,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from domain.vocabulary import ACQUISITION_CHANNELS
+from domain.errors import DomainError
+from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.render import when
 from projections.campaigns import CampaignQueries, CampaignsReport, Totals
@@ -19,15 +20,18 @@ TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Rev
 
 def campaigns(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
-    channel: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(ACQUISITION_CHANNELS)}.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only one acquisition channel (see `crm vocabulary show "
+                                                     "acquisition_channel`), or unknown.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value."""
     instant = parse_instant(as_of)
-    if channel is not None and channel not in ACQUISITION_CHANNELS:
-        raise typer.BadParameter(f"unknown channel {channel!r}; expected one of: {', '.join(ACQUISITION_CHANNELS)}",
-                                 param_hint="--channel")
     with crm_application() as crm, read_store(crm) as store:
+        if channel is not None:
+            try:
+                require_recorded(ACQUISITION_CHANNEL, crm.vocabulary(ACQUISITION_CHANNEL), channel)
+            except DomainError as error:
+                raise typer.BadParameter(str(error), param_hint="--channel") from None
         note_freshness(crm, store, ["campaigns"])
         report = CampaignQueries(store).report(instant, channel)
     if as_json:

@@ -17,6 +17,7 @@ from gateways.cli.receipt_commands import receipts_app
 from gateways.cli.segments_commands import segments_app
 from gateways.cli.serve_commands import serve
 from gateways.cli.tickets_commands import tickets
+from gateways.cli.vocabulary_commands import vocabulary_app
 
 app = typer.Typer(help="Event-sourced CRM.", no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(demo)
@@ -34,6 +35,7 @@ app.add_typer(deal_app, name="deal")
 app.add_typer(projections_app, name="projections")
 app.add_typer(receipts_app, name="receipts")
 app.add_typer(db_app, name="db")
+app.add_typer(vocabulary_app, name="vocabulary")
 
 if __name__ == "__main__":
     app()

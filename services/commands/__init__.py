@@ -15,6 +15,8 @@ from services.commands.deals import (ChangeAmount, ChangeOwner, ChangeStage, Dea
 from services.commands.leads import (AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, LeadChange,
                                      QualifyLead)
 from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
+from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
+                                            VocabularyChange)
 from services.commands.tickets import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
                                        RecordCustomerReply, ReopenTicket, ResolveTicket, TicketChange)
 
@@ -26,4 +28,5 @@ __all__ = [
     "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",
     "RateTicket", "RecordCost", "RecordCustomerReply", "RecordResponse", "RegisterCustomer", "RemoveTag",
     "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
+    "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
 ]

@@ -28,10 +28,11 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
+from domain.vocabulary import UNKNOWN, Vocabulary
 from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary)
 LINE_KEYS = {"type", "subject", "version", "data"}
 RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it
@@ -82,6 +83,19 @@ CONVERTERS: dict[Any, Callable[[Any], Any]] = {
 }
 
 
+# Fields a line may leave out, as real exports lack them, and what is then stored (what the command stores).
+_UNKNOWN_PARTY = {"region": UNKNOWN, "industry": UNKNOWN, "channel": UNKNOWN}
+ABSENT_MEANS: dict[type, dict[str, Any]] = {
+    Customer.Registered: _UNKNOWN_PARTY,
+    Lead.Captured: {"name": "", **_UNKNOWN_PARTY},
+    Customer.TouchLogged: {"channel": UNKNOWN},
+    Lead.Contacted: {"channel": UNKNOWN},
+    Deal.Lost: {"reason": UNKNOWN},
+    Campaign.Planned: {"channel": UNKNOWN},
+    Ticket.Opened: {"channel": UNKNOWN},
+}
+
+
 def converter(hint: Any) -> Callable[[Any], Any]:
     """How to turn the JSON value of a field with type hint `hint` into its Python value."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
@@ -108,6 +122,7 @@ class EventSchema:
     cls: type
     envelope: dict[str, str]  # fields not in `data`: a created event's aggregate topic
     fields: dict[str, Callable[[Any], Any]]  # in the class's field order
+    absent: dict[str, Any]  # fields a line may leave out, and their value then (`ABSENT_MEANS`)
 
     @classmethod
     def of(cls, aggregate: type, event_class: type) -> EventSchema:
@@ -116,10 +131,17 @@ class EventSchema:
         created = issubclass(event_class, CrmAggregate.Created)
         return cls(f"crm.{event_class.__qualname__}", event_class,
                    {"originator_topic": get_topic(aggregate)} if created else {},
-                   {name: converter(hints[name]) for name in names})
+                   {name: converter(hints[name]) for name in names}, ABSENT_MEANS.get(event_class, {}))
+
+    def complete(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` with the fields it may leave out filled in (in place)."""
+        for name, value in self.absent.items():
+            data.setdefault(name, value)
+        return data
 
     def check(self, data: dict[str, Any]) -> None:
         """ValueError naming what is wrong with `data`: missing or unknown fields, or the first that won't convert."""
+        self.complete(data)
         if data.keys() != self.fields.keys():
             missing, unknown = self.fields.keys() - data.keys(), data.keys() - self.fields.keys()
             raise ValueError("data " + "; ".join(
@@ -201,7 +223,8 @@ def read_line(line: bytes) -> HistoryLine:
 def reread_line(line: bytes) -> HistoryLine:
     """A line `read_line` accepted before, read again without checking it."""
     record = orjson.loads(line)
-    return HistoryLine(SCHEMAS[record["type"]], canonical_uuid(record["subject"]), record["version"], record["data"],
+    schema = SCHEMAS[record["type"]]
+    return HistoryLine(schema, canonical_uuid(record["subject"]), record["version"], schema.complete(record["data"]),
                        record.get(RECORDED))
 
 

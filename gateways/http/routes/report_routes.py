@@ -10,17 +10,17 @@ rows are returned whole.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from domain.vocabulary import ACQUISITION_CHANNELS
+from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
-from gateways.http.schemas import ERRORS, Instant
+from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.tickets import TicketQueries
 from services.application import CrmApplication
@@ -32,8 +32,9 @@ Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
 Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns"))]
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
-Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]
-                    Query(description="Only this acquisition channel's campaigns and customers.")]
+Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
+                                      description="Only this acquisition channel's campaigns and customers (a "
+                                                  "value of the installation's vocabulary, or unknown).")]
 
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
@@ -47,7 +48,10 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value")
-def campaigns(store: Campaigns, params: Page, as_of: AsOf = None, channel: Channel = None) -> Response:
+def campaigns(store: Campaigns, params: Page, app: Annotated[CrmApplication, Depends(crm)], as_of: AsOf = None,
+              channel: Channel = None) -> Response:
+    if channel is not None:
+        require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
     report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
     return json_response(report)

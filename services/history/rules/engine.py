@@ -22,10 +22,11 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
+from domain.vocabulary import Terms, Vocabulary
 from services.history.event_lines import SCHEMAS
 from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, lead_lifecycle,
-                                    pipeline_lifecycle, ticket_lifecycle)
-from services.history.rules.facts import Facts, instant_of, line_name
+                                    pipeline_lifecycle, ticket_lifecycle, vocabulary_lifecycle)
+from services.history.rules.facts import TERMS, Facts, instant_of, line_name, vocabulary_key
 from services.history.rules.lifecycle import Rule
 from services.history.rules.refusal import Refusal
 from services.history.rules.tracked import Tracked, Waiting
@@ -84,6 +85,23 @@ class HistoryRules:
             except DomainError as error:
                 raise Refusal(check_field, str(error)) from None
 
+    def terms(self, kind: str) -> Terms:
+        """The values of vocabulary `kind` in force at the line being checked: as defined earlier in the file
+        or in the log, else its defaults."""
+        tracked = self._known(vocabulary_key(kind))
+        return tracked.terms if tracked is not None and tracked.terms is not None else Terms.default(kind)
+
+    def _check_terms(self, terms: tuple[tuple[str, str, str], ...], values: tuple[Any, ...]) -> None:
+        """Each value (the TERMS at the end of the line's values) against its vocabulary; `unknown` stands for
+        a value the source lacks, so blank text is refused (a command would have stored `unknown`)."""
+        for (field, kind, what), value in zip(terms, values[len(values) - len(terms):]):
+            if not value.strip():
+                raise Refusal(field, f"{what} must not be empty; write {'unknown'!r} when it is not known")
+            try:
+                self.terms(kind).check(value, what)
+            except DomainError as error:
+                raise Refusal(field, str(error)) from None
+
     @staticmethod
     def _require_kind(field: str, kind: type, tracked: Tracked, target: str) -> None:
         if tracked.kind is not kind:
@@ -132,7 +150,7 @@ class HistoryRules:
 
     def _check(self, facts: Facts) -> None:
         name, key, version, occurred, values = facts
-        cls, kind, created, rule = _EVENTS[name]
+        cls, kind, created, rule, terms = _EVENTS[name]
         tracked = self._state.get(key) or self._known(key)
         self._check_version(name, key, version, tracked)
         if tracked is None:
@@ -149,6 +167,9 @@ class HistoryRules:
                 require_in_order(instant_of(tracked.last), instant_of(occurred), kind.__name__)
             except DomainError as error:
                 raise Refusal("occurred_at", str(error)) from None
+        if terms:
+            self._check_terms(terms, values)
+            values = values[:len(values) - len(terms)]
         if rule:
             try:
                 rule(self, tracked, *values)
@@ -186,7 +207,7 @@ class HistoryRules:
     def _created_only(self, facts: Facts) -> None:
         """After a refusal: track only what aggregates exist (and pipelines' stages)."""
         name, key, _, _, values = facts
-        cls, kind, created, _ = _EVENTS[name]
+        cls, kind, created, _, _ = _EVENTS[name]
         if created and key not in self._state:
             tracked = Tracked(kind)
             if cls is Pipeline.Defined:
@@ -199,17 +220,19 @@ class HistoryRules:
 
 
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
-            Ticket: Ticket.Opened, Pipeline: Pipeline.Defined}
+            Ticket: Ticket.Opened, Pipeline: Pipeline.Defined, Vocabulary: Vocabulary.Defined}
 _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggregate).values()
               if isinstance(event, type) and issubclass(event, CrmAggregate.Event)}
 
 # Which rule guards which event (the same calls its command makes), and how it changes the state.
 RULES: dict[type, Rule] = {**customer_lifecycle.RULES, **lead_lifecycle.RULES, **deal_lifecycle.RULES,
-                           **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES}
+                           **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES,
+                           **vocabulary_lifecycle.RULES}
 
-# Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule).
+# Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule,
+# the vocabulary values its line ends with).
 _EVENTS = {name: (schema.cls, _AGGREGATE[schema.cls], issubclass(schema.cls, CrmAggregate.Created),
-                  RULES.get(schema.cls)) for name, schema in SCHEMAS.items()}
+                  RULES.get(schema.cls), TERMS.get(schema.cls, ())) for name, schema in SCHEMAS.items()}
 
 
 def log_loader(app: Any) -> Callable[[UUID], CrmAggregate | None] | None:
