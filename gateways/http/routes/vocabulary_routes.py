@@ -28,7 +28,9 @@ Kind = Annotated[str, Path(pattern=f"^({'|'.join(KINDS)})$", description=f"One o
 
 SetVocabularyBody = body_of(SetVocabulary, "SetVocabulary", versioned=True)
 AddValueBody = body_of(AddVocabularyValue, "AddVocabularyValue", versioned=True)
-RetireValueBody = body_of(RetireVocabularyValue, "RetireVocabularyValue", versioned=True, from_url=("value",))
+RetireValueBody = body_of(RetireVocabularyValue, "RetireVocabularyValue", versioned=True)
+# One method per path (a path with two answers OPTIONS and 405 with only its first route's), and values in
+# bodies, not in paths: a value may hold "/" ("B2B/SaaS").
 
 
 @router.get("", summary="Every kind's values, whether it is open, and whether it was defined here",
@@ -43,18 +45,18 @@ def get_vocabulary(kind: Kind, app: App) -> Response:
     return json_response(view, version=view["version"] or None)
 
 
-@router.put("/{kind}", response_model=Changed, summary="Replace a kind's values (values left out are retired)")
+@router.put("/{kind}/values", response_model=Changed,
+            summary="Replace a kind's values and say whether it is open (values left out are retired)")
 def set_vocabulary(kind: Kind, body: SetVocabularyBody, cmd: Write) -> Response:
     return cmd.changed(SetVocabulary, body, kind=kind)
 
 
-@router.post("/{kind}/values", response_model=Changed, summary="Accept one more value")
+@router.post("/{kind}/additions", response_model=Changed, summary="Accept one more value")
 def add_value(kind: Kind, body: AddValueBody, cmd: Write) -> Response:
     return cmd.changed(AddVocabularyValue, body, kind=kind)
 
 
-@router.post("/{kind}/values/{value}/retire", response_model=Changed,
-             summary="New records may no longer use this value; those that have it keep it")
-def retire_value(kind: Kind, value: Annotated[str, Path(max_length=200)], body: RetireValueBody,
-                 cmd: Write) -> Response:
-    return cmd.changed(RetireVocabularyValue, body, kind=kind, value=value)
+@router.post("/{kind}/retirements", response_model=Changed,
+             summary="New records may no longer use a value; those that have it keep it")
+def retire_value(kind: Kind, body: RetireValueBody, cmd: Write) -> Response:
+    return cmd.changed(RetireVocabularyValue, body, kind=kind)

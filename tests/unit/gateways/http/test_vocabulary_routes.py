@@ -26,9 +26,10 @@ def test_a_kind_never_defined_answers_its_defaults(client: TestClient) -> None:
 
 
 def test_set_add_retire_then_bodies_follow_the_vocabulary(client: TestClient, crm: CrmApplication) -> None:
-    put = client.put("/vocabularies/acquisition_channel", json={"values": ["paid_search", "直播"]}, headers=ADMIN)
-    added = client.post("/vocabularies/acquisition_channel/values", json={"value": "display"}, headers=ADMIN)
-    retired = client.post("/vocabularies/acquisition_channel/values/直播/retire", json={},
+    put = client.put("/vocabularies/acquisition_channel/values", json={"values": ["paid_search", "直播"]},
+                     headers=ADMIN)
+    added = client.post("/vocabularies/acquisition_channel/additions", json={"value": "display"}, headers=ADMIN)
+    retired = client.post("/vocabularies/acquisition_channel/retirements", json={"value": "直播"},
                           headers={**ADMIN, "If-Match": '"2"'})
 
     assert [r.status_code for r in (put, added, retired)] == [200, 200, 200]
@@ -60,8 +61,11 @@ def test_fields_real_data_lacks_may_be_left_out(client: TestClient, crm: CrmAppl
 
 def test_writing_needs_vocabularies_write(client: TestClient, crm: CrmApplication) -> None:
     count = crm.event_count()
+    added = client.post("/vocabularies/industry/additions", json={"value": "B2B/SaaS"}, headers=ADMIN)
+    assert added.status_code == 200 and crm.event_count() == count + 2  # the defaults, then the value
+    count = crm.event_count()
 
-    response = client.post("/vocabularies/industry/values", json={"value": "金融"}, headers=SALES)
+    response = client.post("/vocabularies/industry/additions", json={"value": "B2B/SaaS"}, headers=SALES)
 
     assert response.status_code == 403
     assert crm.event_count() == count
@@ -71,9 +75,9 @@ def test_bad_input_is_refused_with_a_sentence(client: TestClient, crm: CrmApplic
     count = crm.event_count()
 
     unknown_kind = client.get("/vocabularies/colour", headers=SALES)
-    duplicate = client.put("/vocabularies/industry", json={"values": ["金融", "金融"]}, headers=ADMIN)
-    not_text = client.put("/vocabularies/industry", json={"values": [1]}, headers=ADMIN)
-    stale = client.post("/vocabularies/industry/values", json={"value": "金融", "expected_version": 4},
+    duplicate = client.put("/vocabularies/industry/values", json={"values": ["金融", "金融"]}, headers=ADMIN)
+    not_text = client.put("/vocabularies/industry/values", json={"values": [1]}, headers=ADMIN)
+    stale = client.post("/vocabularies/industry/additions", json={"value": "金融", "expected_version": 4},
                         headers=ADMIN)
 
     assert [r.status_code for r in (unknown_kind, duplicate, not_text, stale)] == [422, 422, 422, 409]
