@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain import money
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.vocabulary import ACQUISITION_CHANNEL, DEFAULT_VOCABULARIES, RESPONSE_KINDS, Vocabularies
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
@@ -42,16 +43,25 @@ def require_cost(amount: Decimal | int | str) -> Decimal:
 
 class Campaign(CrmAggregate):
     class Planned(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         name: str
         channel: str
         budget: Decimal
         currency: str
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, campaign: Campaign) -> None:
             campaign.name = self.name
             campaign.channel = self.channel
             campaign.budget = self.budget
             campaign.currency = self.currency
+            campaign.external_id = self.external_id
             campaign.cost = Decimal(0)
             campaign.status = PLANNED
 
@@ -84,6 +94,7 @@ class Campaign(CrmAggregate):
         currency: str,
         meta: Meta,
         *,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Campaign:
@@ -91,11 +102,12 @@ class Campaign(CrmAggregate):
         return cls._open(
             cls.Planned,
             meta,
-            id=id or uuid4(),
+            id=record_id("campaign", external_id, id),
             name=require_text(name, "campaign name"),
             channel=vocabularies[ACQUISITION_CHANNEL].check(channel, "campaign channel"),
             budget=money.amount(budget, "budget"),
             currency=money.currency(currency),
+            external_id=external_id,
         )
 
     def launch(self, meta: Meta) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.vocabulary import (ACQUISITION_CHANNEL, DEFAULT_VOCABULARIES, INDUSTRY, REGION, TOUCH_CHANNEL,
                                TOUCH_DIRECTIONS, Vocabularies)
 
@@ -20,6 +21,9 @@ def require_not_forgotten(forgotten: bool) -> None:
 
 class Customer(CrmAggregate):
     class Registered(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         name: str
         company: str
         region: str
@@ -28,6 +32,11 @@ class Customer(CrmAggregate):
         email: str
         phone: str
         campaign_id: UUID | None
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, customer: Customer) -> None:
             customer.name = self.name
@@ -38,6 +47,7 @@ class Customer(CrmAggregate):
             customer.email = self.email
             customer.phone = self.phone
             customer.campaign_id = self.campaign_id
+            customer.external_id = self.external_id
             customer.tags = set()
             customer.marketing_consent = False
             customer.forgotten = False
@@ -93,6 +103,7 @@ class Customer(CrmAggregate):
         email: str = "",
         phone: str = "",
         campaign_id: UUID | None = None,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Customer:
@@ -100,7 +111,7 @@ class Customer(CrmAggregate):
         return cls._open(
             cls.Registered,
             meta,
-            id=id or uuid4(),
+            id=record_id("customer", external_id, id),
             name=require_text(name, "customer name"),
             company=company.strip(),
             region=vocabularies[REGION].check(region),
@@ -109,6 +120,7 @@ class Customer(CrmAggregate):
             email=email.strip(),
             phone=phone.strip(),
             campaign_id=campaign_id,
+            external_id=external_id,
         )
 
     def _require_not_forgotten(self) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain import money
 from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.pipeline import LOST, WON, Pipeline
 from domain.vocabulary import DEFAULT_VOCABULARIES, LOSS_REASON, Vocabularies
 
@@ -42,6 +43,9 @@ class Deal(CrmAggregate):
     """An opportunity: its stage, amount and owner; every change is an audited event."""
 
     class Opened(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         customer_id: UUID
         title: str
         pipeline: str
@@ -52,6 +56,11 @@ class Deal(CrmAggregate):
         expected_close: date | None
         lead_id: UUID | None
         campaign_id: UUID | None
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, deal: Deal) -> None:
             deal.customer_id = self.customer_id
@@ -64,6 +73,7 @@ class Deal(CrmAggregate):
             deal.expected_close = self.expected_close
             deal.lead_id = self.lead_id
             deal.campaign_id = self.campaign_id
+            deal.external_id = self.external_id
             deal.status = OPEN
 
     class StageChanged(CrmAggregate.Event):
@@ -133,6 +143,7 @@ class Deal(CrmAggregate):
         expected_close: date | None = None,
         lead_id: UUID | None = None,
         campaign_id: UUID | None = None,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002 - the library's name for it
     ) -> Deal:
         first_stage = stage if stage is not None else pipeline.stage_keys[0]
@@ -140,7 +151,7 @@ class Deal(CrmAggregate):
         return cls._open(
             cls.Opened,
             meta,
-            id=id or uuid4(),
+            id=record_id("deal", external_id, id),
             customer_id=customer_id,
             title=require_text(title, "deal title"),
             pipeline=pipeline.key,
@@ -151,6 +162,7 @@ class Deal(CrmAggregate):
             expected_close=None if expected_close is None else require_business_date(expected_close, "expected_close"),
             lead_id=lead_id,
             campaign_id=campaign_id,
+            external_id=external_id,
         )
 
     @property

@@ -10,7 +10,7 @@ creation event (`external_id`), so every lookup can take it instead of the UUID.
 from __future__ import annotations
 
 import re
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.errors import DomainError
 
@@ -42,3 +42,57 @@ def external_uuid(kind: str, source: str, external_id: str) -> UUID:
     if kind not in KINDS:
         raise DomainError(f"unknown kind of record {kind!r}; expected one of: {', '.join(KINDS)}")
     return uuid5(NAMESPACE_URL, f"crm:{check_source(source)}:{kind}:{check_external_id(external_id)}")
+
+
+# --- the external id a creation event keeps: "<source>:<id>", or "" when the record came from nowhere else ---
+
+NONE = ""
+_PERSONAL_KINDS = ("customer", "lead")  # records of people: their external id must not be an e-mail address
+
+
+def qualified(source: str, external_id: str) -> str:
+    """The form a creation event keeps, `"<source>:<id>"` (e.g. `"salesforce:006Dn00000AbCdE"`)."""
+    return f"{check_source(source)}:{check_external_id(external_id)}"
+
+
+def parts(external_id: str) -> tuple[str, str]:
+    """The source and the bare id of a kept external id (split at the first colon: ids may hold colons)."""
+    source, colon, bare = external_id.partition(":")
+    if not colon:
+        raise DomainError(f'external id {external_id!r} must be "<source>:<id>", like salesforce:006Dn00000AbCdE')
+    return source, bare
+
+
+def check_qualified(external_id: str, kind: str) -> str:
+    """A creation event's `external_id`: "" (none) or `"<source>:<id>"` with both parts valid and the id
+    without surrounding spaces, as `qualified` writes it. For a customer or a lead it may not be an e-mail
+    address: it is stored unsealed, like a UUID (forgetting a person keeps it), so it must identify, not
+    describe, them."""
+    if external_id == NONE:
+        return NONE
+    if not isinstance(external_id, str):
+        raise DomainError(f"external id must be text, not {type(external_id).__name__}")
+    source, bare = parts(external_id)
+    if qualified(source, bare) != external_id:
+        raise DomainError(f"external id {external_id!r} must not start or end with spaces")
+    if kind in _PERSONAL_KINDS and "@" in bare:
+        raise DomainError(f"a {kind}'s external id must not be an e-mail address: it is stored unsealed "
+                          "and kept when the person is forgotten")
+    return external_id
+
+
+def record_id(kind: str, external_id: str, chosen: UUID | None = None) -> UUID:
+    """The id of a new `kind` record: derived from its external id when it has one (an explicit `chosen`
+    id that differs is refused), else `chosen` or a new random one."""
+    if check_qualified(external_id, kind) == NONE:
+        return chosen or uuid4()
+    derived = external_uuid(kind, *parts(external_id))
+    if chosen is not None and chosen != derived:
+        raise DomainError(f"id {chosen} is not the id of {kind} {external_id} ({derived}): "
+                          "send that id, or none")
+    return derived
+
+
+def bare_id(external_id: str) -> str:
+    """The source's own id of a kept external id ("006Dn00000AbCdE" of "salesforce:006Dn00000AbCdE")."""
+    return external_id.partition(":")[2]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.vocabulary import (ACQUISITION_CHANNEL, ASSIGNMENT_RULES, DEFAULT_VOCABULARIES, INDUSTRY, REGION,
                                TOUCH_CHANNEL, Vocabularies)
 
@@ -38,6 +39,9 @@ def require_contacted(contacted: bool) -> None:
 
 class Lead(CrmAggregate):
     class Captured(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         name: str
         company: str
         region: str
@@ -45,6 +49,11 @@ class Lead(CrmAggregate):
         channel: str
         contact: str
         campaign_id: UUID | None
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, lead: Lead) -> None:
             lead.name = self.name
@@ -54,6 +63,7 @@ class Lead(CrmAggregate):
             lead.channel = self.channel
             lead.contact_details = self.contact
             lead.campaign_id = self.campaign_id
+            lead.external_id = self.external_id
             lead.owner = None
             lead.status = NEW
             lead.contacted = False
@@ -103,6 +113,7 @@ class Lead(CrmAggregate):
         *,
         contact: str = "",
         campaign_id: UUID | None = None,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Lead:
@@ -111,7 +122,7 @@ class Lead(CrmAggregate):
         return cls._open(
             cls.Captured,
             meta,
-            id=id or uuid4(),
+            id=record_id("lead", external_id, id),
             name=(name or "").strip(),
             company=company.strip(),
             region=vocabularies[REGION].check(region),
@@ -119,6 +130,7 @@ class Lead(CrmAggregate):
             channel=vocabularies[ACQUISITION_CHANNEL].check(channel),
             contact=contact.strip(),
             campaign_id=campaign_id,
+            external_id=external_id,
         )
 
     def assign(self, owner: str, rule: str, meta: Meta) -> None:

@@ -10,8 +10,11 @@ it never changes because someone else bought. At an instant T:
   microsecond later 4.
 - **Frequency F**: purchases in the window (those at most 365 days old): ≥ 5 → 5, else their number.
 - **Monetary M**: their amount in CNY: ≥ 1,000,000 → 5, ≥ 500,000 → 4, ≥ 200,000 → 3, ≥ 50,000 → 2,
-  > 0 → 1, none → 0. There are no exchange rates in the domain, so purchases in other currencies count
-  for R and F but add nothing to M.
+  > 0 → 1, none → 0. A purchase in another currency counts in CNY at the rate in force when it was made
+  (`Purchase.converted`, worked out by the read model from the exchange-rate events): a customer's value
+  is what they paid, in the thresholds' currency, not a figure that moves with the market while nothing
+  happens. One made when no rate into CNY was known counts for R and F, and is kept apart, by currency,
+  in `Segment.unconverted`: never added to M unconverted.
 - **Tier**: `high_value` if R ≥ 4 and F + M ≥ 4 (e.g. bought in the last 90 days, once for 200,000
   CNY or more, or twice for 50,000 or more); else `potential` if R ≥ 3 and F + M ≥ 3, or the customer
   has at least one open deal (new prospects and customers buying again); else `ordinary`. (F + M ≥ 7
@@ -102,6 +105,12 @@ class Purchase:
     currency: str
     pipeline: str
     withdrawn_at: datetime | None = None
+    converted: Decimal | None = None  # the amount in MONETARY_CURRENCY at the rate in force at `at`, if any
+
+    @property
+    def monetary_amount(self) -> Decimal | None:
+        """The amount M counts, in CNY; None: no rate into CNY was known when it was made."""
+        return self.amount if self.currency == MONETARY_CURRENCY else self.converted
 
     def counts_at(self, instant: datetime) -> bool:
         return self.at <= instant and (self.withdrawn_at is None or self.withdrawn_at > instant)
@@ -135,6 +144,7 @@ class Segment:
     open_deals: int
     last_purchase_at: datetime | None
     preferred_pipeline: str | None
+    unconverted: tuple[tuple[str, Decimal], ...] = ()  # (currency, amount) won in the window without a rate
 
     @property
     def tier(self) -> str:
@@ -144,7 +154,11 @@ class Segment:
 def segment_at(instant: datetime, purchases: Sequence[Purchase], open_deals: Sequence[OpenDeal]) -> Segment:
     counting = [p for p in purchases if p.counts_at(instant)]
     in_window = [p for p in counting if instant - p.at <= WINDOW]
-    amount = sum((p.amount for p in in_window if p.currency == MONETARY_CURRENCY), Decimal(0))
+    amount = sum((p.monetary_amount for p in in_window if p.monetary_amount is not None), Decimal(0))
+    unconverted: Counter[str] = Counter()
+    for p in in_window:
+        if p.monetary_amount is None:
+            unconverted[p.currency] += p.amount
     last = max((p.at for p in counting), default=None)
     return Segment(
         recency=recency_score(None if last is None else instant - last),
@@ -154,7 +168,12 @@ def segment_at(instant: datetime, purchases: Sequence[Purchase], open_deals: Seq
         open_deals=sum(deal.covers(instant) for deal in open_deals),
         last_purchase_at=last,
         preferred_pipeline=most_frequent(p.pipeline for p in counting),
+        unconverted=_by_currency(unconverted),
     )
+
+
+def _by_currency(amounts: Counter[str]) -> tuple[tuple[str, Decimal], ...]:
+    return tuple(sorted((currency, amount) for currency, amount in amounts.items() if amount))
 
 
 @dataclass(frozen=True)
@@ -254,6 +273,7 @@ class _Sweep:
         # withdrawn since are dropped when they come to the top (each is pushed and dropped once).
         self._latest: list[datetime] = []
         self._in_window, self._window_cny, self._cny = 0, 0, Decimal(0)
+        self._unconverted: Counter[str] = Counter()  # currency → amount in the window without a rate
         self._open = 0
         self._preferred: str | None | object = _STALE
 
@@ -273,6 +293,7 @@ class _Sweep:
             open_deals=self._open,
             last_purchase_at=last,
             preferred_pipeline=self._preferred_pipeline(),
+            unconverted=_by_currency(self._unconverted),
         )
 
     def next_change(self, instant: datetime) -> datetime | None:
@@ -301,12 +322,15 @@ class _Sweep:
         else:
             change = 1 if step == _ENTERS_WINDOW else -1
             self._in_window += change
-            if purchase.currency == MONETARY_CURRENCY:
+            amount = purchase.monetary_amount
+            if amount is not None:
                 self._window_cny += change
                 # exact: Decimal adds and subtracts cents without rounding (28 digits)
-                self._cny = self._cny + purchase.amount if change == 1 else self._cny - purchase.amount
+                self._cny = self._cny + amount if change == 1 else self._cny - amount
                 if self._window_cny == 0:
                     self._cny = Decimal(0)  # as `segment_at` sums an empty window
+            else:
+                self._unconverted[purchase.currency] += purchase.amount if change == 1 else -purchase.amount
 
     def _preferred_pipeline(self) -> str | None:
         if self._preferred is _STALE:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
+from domain.external_ids import record_id
 from domain.vocabulary import (DEFAULT_VOCABULARIES, TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNEL,
                                Vocabularies)
 
@@ -62,16 +63,25 @@ def require_closable(status: str) -> None:
 
 class Ticket(CrmAggregate):
     class Opened(CrmAggregate.Created):
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+
+        class_version = 2
         customer_id: UUID
         subject: str
         priority: str
         channel: str
+        external_id: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["external_id"] = ""
 
         def apply(self, ticket: Ticket) -> None:
             ticket.customer_id = self.customer_id
             ticket.subject = self.subject
             ticket.priority = self.priority
             ticket.channel = self.channel
+            ticket.external_id = self.external_id
             ticket.status = OPEN
             ticket.assignee = None
             ticket.rated = False
@@ -125,6 +135,7 @@ class Ticket(CrmAggregate):
         channel: str | None,
         meta: Meta,
         *,
+        external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Ticket:
@@ -132,11 +143,12 @@ class Ticket(CrmAggregate):
         return cls._open(
             cls.Opened,
             meta,
-            id=id or uuid4(),
+            id=record_id("ticket", external_id, id),
             customer_id=customer_id,
             subject=require_text(subject, "ticket subject"),
             priority=require_choice(priority, TICKET_PRIORITIES, "priority"),
             channel=vocabularies[TOUCH_CHANNEL].check(channel, "channel"),
+            external_id=external_id,
         )
 
     def _require_working(self, action: str) -> None:

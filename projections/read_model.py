@@ -71,6 +71,13 @@ class Rows:
         cache[key] = row
         self._dirty[table.name].add(key)
 
+    def select(self, sql: str, params: list[Any]) -> list[Any]:
+        """Rows of a query no key lookup answers (e.g. all customers with purchases in a currency), in the
+        batch's transaction: the changed rows are written first, so that it sees them."""
+        self.flush()
+        self._cursor.execute(sql, params)
+        return list(self._cursor.fetchall())
+
     def bind(self, cursor: Cursor) -> Rows:
         """Read and write through `cursor` from now on (a later batch's transaction); returns self."""
         self._cursor = cursor

@@ -23,6 +23,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.exchange_rates import ExchangeRate, rate_id, require_rate
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
@@ -34,8 +35,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                CloseTicket, Command, ContactLead, ConvertLead, DefinePipeline, DisqualifyLead,
                                ForgetCustomer, InsertStage, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket,
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
-                               RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
-                               WinDeal)
+                               RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
+                               ResolveTicket, WinDeal)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
 from services.storage.event_recorder import ReceiptPOPORecorder
@@ -44,7 +45,7 @@ from services.keys.key_store import KeyStore
 from services.keys.sealing import PersonalDataMapper, subjects_of_aggregates
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
-from services.settings import Database, database_from_environment
+from services.settings import Database, database_from_environment, reporting_currency_from_environment
 from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
@@ -84,6 +85,10 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+class AlreadyExists(ConcurrencyConflict):
+    """A record with that external id is already in the log (HTTP 409, like any other conflicting write)."""
+
+
 class LastWrite:
     """The log position of this process's latest write: a change's answer carries it, so that its client
     can ask a read model to have applied it first (concurrent saves: the highest wins, under a lock)."""
@@ -117,6 +122,7 @@ class CrmApplication(Application):
         self._recent = AggregateCache()
         self._vocabularies: tuple[float, Vocabularies] | None = None  # (monotonic time read, terms): see `vocabularies`
         self.last_write = LastWrite()  # shared with staged views (shallow copies)
+        self.reporting_currency = reporting_currency_from_environment()
 
     def _check_version(self, fingerprint: str) -> None:
         try:
@@ -166,6 +172,14 @@ class CrmApplication(Application):
             self._staged.extend(aggregates)
             return
         self._write(aggregates, None)
+
+    def save_new_record(self, record: CrmAggregate) -> None:
+        """Save a new customer, lead, deal, ticket or campaign; one with an external id that is already in the
+        log is refused (its id derives from that external id), saying which record has it."""
+        if getattr(record, "external_id", "") and record.id in self.repository:  # one query, only for imported records
+            raise AlreadyExists(f"a {type(record).__name__.lower()} with external id {getattr(record, 'external_id')} "
+                                f"already exists (id {record.id}); it was not created again")
+        self.save_new(record)
 
     def _write(self, aggregates: Sequence[CrmAggregate], receipt: Receipt | None) -> None:
         self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
@@ -371,8 +385,8 @@ class CrmApplication(Application):
         c = command
         customer = self._checked(lambda vocabularies: Customer.register(
             c.name, c.company, c.region, c.industry, c.channel, meta, email=c.email, phone=c.phone,
-            campaign_id=c.campaign_id, id=c.id, vocabularies=vocabularies))
-        self.save_new(customer)
+            campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies))
+        self.save_new_record(customer)
         return customer.id
 
     @handles(ChangeContactDetails)
@@ -420,8 +434,8 @@ class CrmApplication(Application):
         c = command
         lead = self._checked(lambda vocabularies: Lead.capture(
             c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact, campaign_id=c.campaign_id,
-            id=c.id, vocabularies=vocabularies))
-        self.save_new(lead)
+            external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies))
+        self.save_new_record(lead)
         return lead.id
 
     @handles(AssignLead)
@@ -463,8 +477,8 @@ class CrmApplication(Application):
         self.get(Customer, c.customer_id)
         deal = Deal.open(self.pipeline(c.pipeline), c.customer_id, c.title, c.amount, c.currency,
                          c.owner or meta.actor, meta, stage=c.stage, expected_close=c.expected_close,
-                         lead_id=c.lead_id, campaign_id=c.campaign_id, id=c.id)
-        self.save_new(deal)
+                         lead_id=c.lead_id, campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id)
+        self.save_new_record(deal)
         return deal.id
 
     @handles(ChangeStage)
@@ -502,9 +516,10 @@ class CrmApplication(Application):
     @handles(PlanCampaign)
     def plan_campaign(self, command: PlanCampaign, meta: Meta) -> UUID:
         c = command
-        campaign = self._checked(lambda vocabularies: Campaign.plan(c.name, c.channel, c.budget, c.currency, meta,
-                                                                    id=c.id, vocabularies=vocabularies))
-        self.save_new(campaign)
+        campaign = self._checked(lambda vocabularies: Campaign.plan(
+            c.name, c.channel, c.budget, c.currency, meta, external_id=c.kept_external_id(), id=c.id,
+            vocabularies=vocabularies))
+        self.save_new_record(campaign)
         return campaign.id
 
     @handles(LaunchCampaign)
@@ -525,15 +540,35 @@ class CrmApplication(Application):
     def close_campaign(self, command: CloseCampaign, meta: Meta) -> int:
         return self._change(command, lambda campaign: campaign.close(meta))
 
+    # --- exchange rates -----------------------------------------------------------------------
+
+    @handles(RecordExchangeRate)
+    def record_exchange_rate(self, command: RecordExchangeRate, meta: Meta) -> tuple[UUID, str]:
+        """Record a pair's rate for a date: "recorded" (new), "corrected" (another figure) or "unchanged"
+        (the same figure again: importing a file twice writes nothing)."""
+        c, quote = command, command.quote or self.reporting_currency
+        try:
+            known = self.get(ExchangeRate, rate_id(c.currency, quote, c.valid_from))
+        except NotFound:
+            rate = ExchangeRate.quote_rate(c.currency, quote, c.rate, c.valid_from, c.source, meta)
+            self.save_new(rate)
+            return rate.id, "recorded"
+        if known.rate == require_rate(c.rate):
+            return known.id, "unchanged"
+        known.correct(c.rate, c.source, meta)
+        self.save_new(known)
+        return known.id, "corrected"
+
     # --- tickets ------------------------------------------------------------------------------
 
     @handles(OpenTicket)
     def open_ticket(self, command: OpenTicket, meta: Meta) -> UUID:
         c = command
         self.get(Customer, c.customer_id)
-        ticket = self._checked(lambda vocabularies: Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta,
-                                                                id=c.id, vocabularies=vocabularies))
-        self.save_new(ticket)
+        ticket = self._checked(lambda vocabularies: Ticket.open(
+            c.customer_id, c.subject, c.priority, c.channel, meta, external_id=c.kept_external_id(), id=c.id,
+            vocabularies=vocabularies))
+        self.save_new_record(ticket)
         return ticket.id
 
     @handles(AssignTicket)

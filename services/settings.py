@@ -94,3 +94,22 @@ def owner_database_from_environment() -> Database:
         raise SettingsError(f"set {OWNER_URL_VARIABLE} to the URL of the role that owns the event log "
                             "(deploy/postgres.sh owner-url prints it)")
     return database_from_url(url)
+
+
+REPORTING_CURRENCY_VARIABLE = "CRM_REPORTING_CURRENCY"
+
+
+def reporting_currency_from_environment() -> str:
+    """The currency reports convert into (CRM_REPORTING_CURRENCY, default CNY).
+
+    A setting, not an event: it chooses how to *show* history, and changes none of it (every rate event
+    names the currency it is quoted in, and read models keep amounts per currency, converting only when
+    asked), so changing it needs no rebuild and no rewrite of the log."""
+    from domain import money
+    from domain.exchange_rates import DEFAULT_REPORTING_CURRENCY
+
+    code = os.environ.get(REPORTING_CURRENCY_VARIABLE, "").strip() or DEFAULT_REPORTING_CURRENCY
+    try:
+        return money.currency(code)
+    except ValueError as error:
+        raise SettingsError(f"{REPORTING_CURRENCY_VARIABLE}: {error}") from None

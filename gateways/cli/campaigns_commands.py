@@ -12,8 +12,9 @@ from rich.table import Table
 from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
-from gateways.cli.render import when
+from gateways.cli.render import money_note, when
 from projections.campaigns import CampaignQueries, CampaignsReport, Totals
+from projections.rates import RateQueries
 
 TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Revenue", "ROI", "CAC")
 
@@ -32,13 +33,15 @@ def campaigns(
                 require_recorded(ACQUISITION_CHANNEL, crm.vocabulary(ACQUISITION_CHANNEL), channel)
             except DomainError as error:
                 raise typer.BadParameter(str(error), param_hint="--channel") from None
-        note_freshness(crm, store, ["campaigns"])
-        report = CampaignQueries(store).report(instant, channel)
+        note_freshness(crm, store, ["campaigns", "rates"])
+        report = CampaignQueries(store).report(instant, channel,
+                                               RateQueries(store).conversion(crm.reporting_currency, instant))
     if as_json:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     for table in (campaign_table(report), channel_table(report), attribution_table(report), value_table(report)):
         console.print(table)
+    console.print(money_note(report.currency, report.unconverted))
 
 
 def _money(cents: int | None) -> str:

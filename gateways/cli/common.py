@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -17,6 +18,10 @@ from services.projection_runtime.registry import UnknownReadModel
 from services.healing import log_to_stderr
 from services.storage.read_model_store import ReadModelStore
 from services.settings import SettingsError, database_from_environment
+from projections.external_ids import AmbiguousId, ExternalIdQueries, UnknownId
+from projections.external_ids.queries import as_uuid
+
+RECORD_ID_HELP = "its UUID, its external id source:id, or the bare id when unique"
 
 console = Console()
 errors = Console(stderr=True)
@@ -56,6 +61,20 @@ def read_store(app: CrmApplication) -> Iterator[ReadModelStore]:
         yield store
     finally:
         store.close()
+
+
+def record_id(app: CrmApplication, kind: str, text: str) -> UUID:
+    """The id of the `kind` record `text` names: a UUID as it is, else through the external ids read model
+    (`source:id`, or a bare id one record has); exit 1 saying why when none or several do."""
+    uuid = as_uuid(text)
+    if uuid is not None:
+        return uuid
+    with read_store(app) as store:
+        note_freshness(app, store, ["external_ids"])
+        try:
+            return ExternalIdQueries(store).resolve(kind, text)
+        except (UnknownId, AmbiguousId) as error:
+            raise fail(str(error)) from None
 
 
 def note_freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> None:

@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from domain.base import Meta
-from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
+                                 read_store, record_id)
+from projections.external_ids import ExternalIdQueries
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
 from services.commands import ForgetCustomer
 
@@ -20,11 +22,12 @@ customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
 
 @customer_app.command("forget")
 def forget(
-    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    customer: Annotated[str, typer.Argument(help=f"The customer: {RECORD_ID_HELP}.")],
     actor: Annotated[str, typer.Option(help="Who asked for it (recorded as the event's actor).")] = "dpo",
 ) -> None:
     """Erase a customer's personal data everywhere (destroys their keys; irreversible). Counts stay intact."""
     with crm_application() as crm:
+        customer_id = record_id(crm, "customer", customer)
         crm.handle(ForgetCustomer(customer_id), Meta.now(actor))
         console.print(f"Customer {customer_id} forgotten: their personal data now reads \"(forgotten)\" "
                       "in the log, the read models, exports and every copy on Kafka.")
@@ -32,7 +35,7 @@ def forget(
 
 @customer_app.command("timeline")
 def timeline(
-    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    customer: Annotated[str, typer.Argument(help=f"The customer: {RECORD_ID_HELP}.")],
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,
@@ -41,23 +44,34 @@ def timeline(
     """Everything that happened with one customer, its leads, deals, tickets and campaign responses."""
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
+        customer_id = record_id(crm, "customer", customer)
         note_freshness(crm, store, ["timeline"])
         try:
             result = TimelineQueries(store, crm.keys.unseal_marks).timeline(customer_id, instant, limit, offset)
         except UnknownCustomer as error:
             raise fail(str(error)) from None
+        known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in result.entries)])
     if as_json:
-        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        answer = result.to_dict()
+        for entry, shown in zip(result.entries, answer["entries"]):
+            shown["subject_external_id"] = known.get(entry.subject_id, "")
+        typer.echo(orjson.dumps({**answer, "external_id": known.get(customer_id, "")},
+                                option=orjson.OPT_INDENT_2).decode())
     else:
-        console.print(_timeline_table(result, instant.astimezone(timezone.utc)))
+        console.print(_timeline_table(result, instant.astimezone(timezone.utc), known))
 
 
-def _timeline_table(result: Timeline, as_of: datetime) -> Table:
+def _timeline_table(result: Timeline, as_of: datetime, known: dict[UUID, str]) -> Table:
+    """Records with an external id are shown by it too (an auditor compares with the system it came from)."""
     shown = f"{result.offset + 1}–{result.offset + len(result.entries)}" if result.entries else "none"
     table = Table("When (business)", "Event", "Who", "What", "Subject",
-                  title=f"Customer {result.customer_id} as of {as_of:%Y-%m-%d %H:%M} UTC "
+                  title=f"Customer {_named(result.customer_id, known)} as of {as_of:%Y-%m-%d %H:%M} UTC "
                         f"— entries {shown} of {result.total}", title_justify="left")
     for entry in result.entries:
         table.add_row(f"{entry.occurred_at:%Y-%m-%d %H:%M}", entry.kind, entry.actor, entry.summary,
-                      str(entry.subject_id))
+                      _named(entry.subject_id, known))
     return table
+
+
+def _named(record: UUID, known: dict[UUID, str]) -> str:
+    return f"{record} ({known[record]})" if record in known else str(record)

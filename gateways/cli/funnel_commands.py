@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 import orjson
 import typer
 
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
-from gateways.cli.render import compare_table, flow_table, funnel_table, stuck_table, weekly_table
+from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, note_freshness, parse_instant, read_store,
+                                 record_id)
+from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from projections.funnel import FunnelFilters, FunnelQueries
+from projections.rates import RateQueries
 from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
 from services.projection_runtime.registry import funnel_read_models
 
@@ -28,7 +29,7 @@ def funnel(
     region: Annotated[str | None, typer.Option()] = None,
     industry: Annotated[str | None, typer.Option()] = None,
     channel: Annotated[str | None, typer.Option(help="The customer's acquisition channel.")] = None,
-    campaign: Annotated[UUID | None, typer.Option(help="The campaign the deal came from.")] = None,
+    campaign: Annotated[str | None, typer.Option(help=f"The campaign the deal came from: {RECORD_ID_HELP}.")] = None,
     segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
@@ -38,8 +39,9 @@ def funnel(
     if segment is not None and segment not in TIERS:
         raise typer.BadParameter(f"unknown segment {segment!r}; expected one of: {', '.join(TIERS)}",
                                  param_hint="--segment")
-    filters = FunnelFilters(owner, region, industry, channel, campaign, segment)
     with crm_application() as crm, read_store(crm) as store:
+        filters = FunnelFilters(owner, region, industry, channel,
+                                None if campaign is None else record_id(crm, "campaign", campaign), segment)
         stages = stages_of(crm, pipeline)
         note_freshness(crm, store, funnel_read_models(filters, from_log=replay and not between))
         queries = FunnelQueries(store)
@@ -47,7 +49,8 @@ def funnel(
         def report_at(instant: datetime) -> Any:
             if replay:
                 return replay_funnel(crm, pipeline, instant, filters, stuck_days)
-            return queries.report(pipeline, stages, instant, filters, stuck_days)
+            return queries.report(pipeline, stages, instant, filters, stuck_days,
+                                  RateQueries(store).conversion(crm.reporting_currency, instant))
 
         if between:
             start, end = map(parse_instant, between)
@@ -68,7 +71,8 @@ def funnel(
         else:
             report = report_at(parse_instant(as_of))
             _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
-                                                      console.print(stuck_table(report))))
+                                                      console.print(stuck_table(report)),
+                                                      console.print(money_note(report.currency, report.unconverted))))
 
 
 def _weeks(start: datetime, end: datetime) -> list[datetime]:

@@ -13,6 +13,7 @@ from gateways.cli.funnel_commands import funnel
 from gateways.cli.import_commands import export_history, import_history
 from gateways.cli.kafka_commands import inbound, relay
 from gateways.cli.projection_commands import projections_app
+from gateways.cli.rates_commands import rates_app
 from gateways.cli.receipt_commands import receipts_app
 from gateways.cli.segments_commands import segments_app
 from gateways.cli.serve_commands import serve
@@ -36,6 +37,7 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(receipts_app, name="receipts")
 app.add_typer(db_app, name="db")
 app.add_typer(vocabulary_app, name="vocabulary")
+app.add_typer(rates_app, name="rates")
 
 if __name__ == "__main__":
     app()

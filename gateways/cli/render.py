@@ -24,6 +24,15 @@ def _money(cents: int) -> str:
     return f"{cents / 100:,.0f}"
 
 
+def money_note(currency: str, unconverted: dict[str, int]) -> str:
+    """Which currency a report's amounts are in, and what it could not convert (no rate at its instant)."""
+    note = f"Amounts in {currency}, converted at the rates in force at the report's instant."
+    if unconverted:
+        note += (" Not converted, for want of a rate (`crm rates import`): "
+                 + ", ".join(f"{c} {cents / 100:,.2f}" for c, cents in sorted(unconverted.items())) + ".")
+    return note
+
+
 def when(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%d %H:%M")
 
@@ -85,8 +94,9 @@ def audit_table(deal: Deal, pipeline: Pipeline, entries: list[AuditEntry]) -> Ta
     def label(stage: str | None) -> str:
         return "" if stage is None else pipeline.label(stage)
 
+    known_as = f" ({deal.external_id})" if deal.external_id else ""  # its id in the system it came from
     table = Table(
-        title=(f"Deal {deal.id} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
+        title=(f"Deal {deal.id}{known_as} — {deal.title}\n{deal.status} · {label(deal.stage)} · "
                f"{deal.amount} {deal.currency} · owner {deal.owner}"),
         title_justify="left",
     )

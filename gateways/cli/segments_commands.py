@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from domain.segmentation import TIERS
-from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
+                                 read_store, record_id)
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -52,13 +53,14 @@ def segments(
 
 @segments_app.command("history")
 def history(
-    customer_id: Annotated[UUID, typer.Argument(help="The customer's id.")],
+    customer: Annotated[str, typer.Argument(help=f"The customer: {RECORD_ID_HELP}.")],
     as_of: AsOf = "now",
     as_json: AsJson = False,
 ) -> None:
     """When the customer entered and left each tier, up to an instant (default now)."""
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
+        customer_id = record_id(crm, "customer", customer)
         stays = _queries(crm, store).history(customer_id, instant)
         if not stays:
             raise fail(f"customer {customer_id} was in no segment by {instant.isoformat()}")

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 
 from domain.errors import DomainError
 from gateways.http.responses import OrjsonResponse
@@ -64,6 +66,20 @@ def _validation_response(error: RequestValidationError) -> OrjsonResponse:
     return error_response(422, f"invalid request: {first['field']}: {first['message']}{more}", issues)
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods the API document lists for the request's path: those of every route at the most specific
+    template matching it (fewest parameters: /customers/{id}/tags/removals, not /customers/{id}/tags/{tag}).
+    Why: Starlette's 405 names only the first matching route's methods, so a path served by two routes
+    (GET and POST /exchange-rates, /pipelines) answered `Allow: POST`."""
+    path = request.url.path
+    matching = [route for route in iter_route_contexts(request.app.routes)
+                if route.path and compile_path(route.path)[0].match(path)]
+    if not matching:
+        return ""
+    template = min((route.path for route in matching), key=lambda candidate: candidate.count("{"))
+    return ", ".join(sorted({method for route in matching if route.path == template for method in route.methods or ()}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def application_error(request: Request, error: Exception) -> OrjsonResponse:
         response = outcome_error(error)
@@ -76,7 +92,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> OrjsonResponse:
         assert isinstance(error, HTTPException)
-        return error_response(error.status_code, str(error.detail), headers=error.headers)
+        headers = {**(error.headers or {}), "Allow": allowed_methods(request)} if error.status_code == 405 \
+            else error.headers
+        return error_response(error.status_code, str(error.detail), headers=headers)
 
     for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, ReadModelStopped, *DATABASE_UNAVAILABLE):
         app.add_exception_handler(error_class, application_error)

@@ -52,7 +52,8 @@ def body_of(command: type[Command], name: str | None = None, *, versioned: bool 
     the URL carries; `name` keeps the schema's name in the API document. Why derived: a command's fields
     are written once, in services/commands/."""
     hints = get_type_hints(command, include_extras=True)
-    sent = [f for f in dataclasses.fields(command) if f.name in command.own_fields() and f.name not in from_url]
+    by_name = {f.name: f for f in dataclasses.fields(command)}
+    sent = [by_name[name] for name in command.own_fields() if name not in from_url]
     fields: dict[str, Any] = {f.name: (hints[f.name], _default(f)) for f in sent}
     base = VersionedBody if versioned else CommandBody
     return create_model(name or command.__name__, __base__=base, __module__=__name__, **fields)

@@ -20,6 +20,7 @@ import orjson
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
@@ -29,7 +30,7 @@ from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMes
 from gateways.kafka.relay import TOPIC
 from services.event_envelope import ENVELOPE_FIELDS
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate)
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"}, date: {"type": "string", "format": "date"},

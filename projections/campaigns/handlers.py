@@ -70,7 +70,7 @@ CUSTOMERS = Table(
 DEALS = Table(
     "campaigns_deals",
     (("deal_id", "TEXT"), ("customer_id", "TEXT"), ("campaign_id", "TEXT"), ("lead_id", "TEXT"),
-     ("opened_at", "BIGINT")),
+     ("opened_at", "BIGINT"), ("currency", "TEXT")),
     ("deal_id",), row_type=DealRow,
 )
 DEAL_EVENTS = Table(
@@ -155,7 +155,7 @@ def _customer_registered(event: Customer.Registered, rows: Rows) -> None:
 
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
     rows.put(DEALS, DealRow(str(event.originator_id), str(event.customer_id), id_text(event.campaign_id),
-                            id_text(event.lead_id), micros(event.occurred_at)))
+                            id_text(event.lead_id), micros(event.occurred_at), event.currency))
     _deal_event(event, AMOUNT, cents(event.amount), rows)
 
 

@@ -7,6 +7,13 @@ Choices of this read model: a deal counts as won at T when its last win/loss/reo
 with its amount at that win; a campaign's new customers are those whose first win is one of its deals;
 a customer's touches are responses by them or by the lead they were converted from, the capture of that
 lead and their registration; a touch naming a campaign not planned by T counts as no campaign touch.
+
+Money is in the reporting currency, each amount converted at the rate in force at T (`Conversion`): a
+campaign's cost (in its own currency) and its won revenue (in each deal's) are then comparable, and ROI
+and CAC mean something when a campaign in CNY brings deals in USD. An amount whose currency has no rate at
+T is never added: it counts 0 in the figures and is listed, by currency, in `unconverted` (the campaign's,
+the channel's and the report's); a campaign with an unconverted cost or revenue has no ROI and no CAC, as
+neither could be right.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.exchange_rates import Conversion, add_sums
 from domain.funnel_rules import conversion
 from domain.marketing import (
     AttributionCredit,
@@ -58,6 +66,7 @@ class Totals:
     new_customers: int
     roi: float | None  # (won revenue − cost) / cost: domain.marketing.roi
     cac_cents: int | None  # cost / new customers: domain.marketing.customer_acquisition_cost
+    unconverted: dict[str, int] = field(default_factory=dict)  # cost and won revenue without a rate at T
 
     @property
     def response_count(self) -> int:
@@ -128,6 +137,9 @@ class CampaignsReport:
     attribution: list[AttributionRow]
     clv_by_channel: list[ChannelValue]
     clv_by_first_touch: list[CampaignValue]
+    currency: str = "CNY"  # of every amount but budgets (each in its campaign's `currency`)
+    rates: dict[str, Any] = field(default_factory=dict)  # the rates used: currency → rate and its date
+    unconverted: dict[str, int] = field(default_factory=dict)  # every cost and won revenue without a rate at T
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))
@@ -148,16 +160,21 @@ def _jsonable(value: Any) -> Any:
 # --- facts as of T ------------------------------------------------------------------------------
 
 
-def _load(store: Store, t: int) -> Facts:
-    """Every fact with business time at or before `t` (µs)."""
+def _load(store: Store, t: int, money: Conversion) -> Facts:
+    """Every fact with business time at or before `t` (µs), money converted with `money`."""
     statuses = dict(store.query(  # ordered by seq, so each campaign's last status wins
         "SELECT campaign_id, status FROM campaigns_statuses WHERE occurred_at <= ? ORDER BY campaign_id, seq", [t]))
     plans = {cid: Plan(name, channel, budget, currency, planned_at, statuses[cid])
              for cid, name, channel, budget, currency, planned_at in store.query(
                  "SELECT campaign_id, name, channel, budget_cents, currency, planned_at FROM campaigns_plans "
                  "WHERE planned_at <= ?", [t])}
-    costs = {cid: int(total) for cid, total in store.query(
-        "SELECT campaign_id, SUM(amount_cents) FROM campaigns_costs WHERE occurred_at <= ? GROUP BY campaign_id", [t])}
+    costs, unconverted_costs = {}, {}
+    for cid, total in store.query("SELECT campaign_id, SUM(amount_cents) FROM campaigns_costs WHERE occurred_at <= ? "
+                                  "GROUP BY campaign_id", [t]):
+        converted = money.cents(int(total), plans[cid].currency)
+        costs[cid] = 0 if converted is None else converted
+        if converted is None:
+            unconverted_costs[cid] = (plans[cid].currency, int(total))
     responses = store.query("SELECT campaign_id, occurred_at, kind, customer_id, lead_id FROM campaigns_responses "
                             "WHERE occurred_at <= ?", [t])
     leads = {lead_id: LeadFact(campaign, captured, qualified is not None and qualified <= t,
@@ -168,7 +185,8 @@ def _load(store: Store, t: int) -> Facts:
     customers = {cid: Registration(channel, campaign, registered) for cid, channel, campaign, registered
                  in store.query("SELECT customer_id, channel, campaign_id, registered_at FROM campaigns_customers "
                                 "WHERE registered_at <= ?", [t])}
-    return Facts(plans, costs, [Response._make(r) for r in responses], leads, customers, _deals(store, t, leads))
+    return Facts(plans, costs, [Response._make(r) for r in responses], leads, customers,
+                 _deals(store, t, leads, money), unconverted_costs)
 
 
 def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
@@ -186,17 +204,22 @@ def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
     return wins
 
 
-def _deals(store: Store, t: int, leads: dict[str, LeadFact]) -> list[DealFact]:
+def _deals(store: Store, t: int, leads: dict[str, LeadFact], money: Conversion) -> list[DealFact]:
     wins = _wins_in_force(store, t)
     deals = []
-    for deal_id, customer_id, own_campaign, lead_id in store.query(
-        "SELECT deal_id, customer_id, campaign_id, lead_id FROM campaigns_deals WHERE opened_at <= ?", [t]
+    for deal_id, customer_id, own_campaign, lead_id, currency in store.query(
+        "SELECT deal_id, customer_id, campaign_id, lead_id, currency FROM campaigns_deals WHERE opened_at <= ?", [t]
     ):
         lead = leads.get(lead_id) if lead_id else None
         campaign_id = deal_campaign(own_campaign, lead.campaign_id if lead else None)
         won = wins.get(deal_id)
-        win = Win(deal_id, customer_id, campaign_id, *won) if won else None
-        deals.append(DealFact(deal_id, customer_id, campaign_id, win))
+        if won is None:
+            deals.append(DealFact(deal_id, customer_id, campaign_id, None))
+            continue
+        at, amount = won
+        revenue = money.cents(amount, currency)
+        win = Win(deal_id, customer_id, campaign_id, at, 0 if revenue is None else revenue)
+        deals.append(DealFact(deal_id, customer_id, campaign_id, win, None if revenue is not None else (currency, amount)))
     return deals
 
 
@@ -214,23 +237,29 @@ class _Tally:
     won: int = 0
     won_revenue_cents: int = 0
     new_customers: int = 0
+    unconverted: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: _Tally) -> None:
         for name, value in vars(other).items():
             if name == "responses":
                 for kind, count in value.items():
                     self.responses[kind] += count
+            elif name == "unconverted":
+                add_sums(self.unconverted, value)
             else:
                 setattr(self, name, getattr(self, name) + value)
 
     def freeze(self) -> Totals:
-        return Totals(**vars(self) | {"responses": dict(self.responses)},
-                      roi=roi(self.won_revenue_cents, self.cost_cents),
-                      cac_cents=customer_acquisition_cost(self.cost_cents, self.new_customers))
+        complete = not self.unconverted  # with part of the money unconverted, no ROI or CAC would be right
+        return Totals(**vars(self) | {"responses": dict(self.responses), "unconverted": dict(self.unconverted)},
+                      roi=roi(self.won_revenue_cents, self.cost_cents) if complete else None,
+                      cac_cents=customer_acquisition_cost(self.cost_cents, self.new_customers) if complete else None)
 
 
 def _tallies(facts: Facts) -> dict[str, _Tally]:
     tallies = {cid: _Tally(cost_cents=facts.costs.get(cid, 0)) for cid in facts.plans}
+    for cid, (currency, cents) in facts.unconverted_costs.items():
+        add_sums(tallies[cid].unconverted, {currency: cents})
     for response in facts.responses:
         tallies[response.campaign_id].responses[response.kind] += 1
     for lead in facts.leads.values():
@@ -244,6 +273,8 @@ def _tallies(facts: Facts) -> dict[str, _Tally]:
             if deal.win:
                 tally.won += 1
                 tally.won_revenue_cents += deal.win.revenue_cents
+                if deal.unconverted:
+                    add_sums(tally.unconverted, dict([deal.unconverted]))
     for win in first_wins(facts.wins).values():
         if tally := tallies.get(win.campaign_id or ""):
             tally.new_customers += 1
@@ -320,7 +351,20 @@ def _campaign_row(campaign_id: str, plan: Plan, tally: _Tally) -> CampaignRow:
                        plan.budget_cents, plan.currency, tally.freeze())
 
 
-def _build_report(as_of: datetime, facts: Facts, channel: str | None = None) -> CampaignsReport:
+def _unconverted(facts: Facts, wanted: Any) -> dict[str, int]:
+    """Every cost and won revenue (of the wanted campaigns, or customers with no campaign) without a rate."""
+    total: dict[str, int] = {}
+    for cid, (currency, cents) in facts.unconverted_costs.items():
+        if wanted(cid):
+            add_sums(total, {currency: cents})
+    for deal in facts.deals:
+        if deal.unconverted and wanted(_planned(facts, deal.campaign_id)):
+            add_sums(total, dict([deal.unconverted]))
+    return dict(sorted(total.items()))
+
+
+def _build_report(as_of: datetime, facts: Facts, channel: str | None = None,
+                  money: Conversion = Conversion()) -> CampaignsReport:
     """Every figure as of `as_of`; with `channel`, only that channel's campaigns and customers."""
     tallies, touches, values = _tallies(facts), _touches(facts), lifetime_values(facts.wins)
     order = sorted(facts.plans, key=lambda cid: (facts.plans[cid].planned_at, facts.plans[cid].name, cid))
@@ -341,6 +385,8 @@ def _build_report(as_of: datetime, facts: Facts, channel: str | None = None) -> 
         attribution=ordered(_attribution(facts, touches)),
         clv_by_channel=[row for row in _clv_by_channel(facts, values) if channel in (None, row.channel)],
         clv_by_first_touch=ordered(_clv_by_first_touch(facts, values, touches)),
+        currency=money.reporting, rates=money.to_dict()["rates"],  # type: ignore[arg-type]
+        unconverted=_unconverted(facts, wanted),
     )
 
 
@@ -350,15 +396,18 @@ class CampaignQueries:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def report(self, as_of: datetime, channel: str | None = None) -> CampaignsReport:
-        return _build_report(as_of, _load(self.store, micros(as_of)), channel)
+    def report(self, as_of: datetime, channel: str | None = None, money: Conversion = Conversion()) -> CampaignsReport:
+        """Money in `money.reporting` at its rates (default: CNY only, every other currency unconverted)."""
+        return _build_report(as_of, _load(self.store, micros(as_of), money), channel, money)
 
-    def customer_values(self, as_of: datetime) -> dict[UUID, int]:
-        """Lifetime value (cents) of every customer with a deal won as of `as_of`."""
-        return {UUID(cid): value for cid, value in lifetime_values(_load(self.store, micros(as_of)).wins).items()}
+    def customer_values(self, as_of: datetime, money: Conversion = Conversion()) -> dict[UUID, int]:
+        """Lifetime value (cents in `money.reporting`) of every customer with a deal won as of `as_of`; a win
+        without a rate at `as_of` adds nothing (the report lists it in `unconverted`)."""
+        wins = _load(self.store, micros(as_of), money).wins
+        return {UUID(cid): value for cid, value in lifetime_values(wins).items()}
 
-    def summary(self, as_of: datetime) -> dict[str, Any]:
+    def summary(self, as_of: datetime, money: Conversion = Conversion()) -> dict[str, Any]:
         """Every figure this read model answers as of `as_of`, JSON-able."""
-        facts = _load(self.store, micros(as_of))
-        return {"report": _build_report(as_of, facts).to_dict(),
+        facts = _load(self.store, micros(as_of), money)
+        return {"report": _build_report(as_of, facts, None, money).to_dict(),
                 "customer_values": dict(sorted(lifetime_values(facts.wins).items()))}

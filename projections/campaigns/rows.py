@@ -8,7 +8,7 @@ Instants are microseconds since the epoch, money is cents, ids are UUID text (se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 from uuid import UUID
 
@@ -80,6 +80,7 @@ class DealRow(NamedTuple):
     campaign_id: str | None
     lead_id: str | None  # the lead it was converted from
     opened_at: int
+    currency: str  # of its amounts (a deal's currency never changes)
 
 
 class DealEventRow(NamedTuple):
@@ -139,7 +140,8 @@ class DealFact(NamedTuple):
     deal_id: str
     customer_id: str
     campaign_id: str | None
-    win: Win | None
+    win: Win | None  # its revenue in the reporting currency; 0 when it had no rate at T (then `unconverted`)
+    unconverted: tuple[str, int] | None = None  # (currency, cents) of a win without a rate at T
 
 
 @dataclass(frozen=True)
@@ -147,11 +149,12 @@ class Facts:
     """Every fact with business time at or before T, by id where a figure looks them up."""
 
     plans: dict[str, Plan]
-    costs: dict[str, int]  # campaign → cost by T, cents
+    costs: dict[str, int]  # campaign → cost by T, cents in the reporting currency (0 when it had no rate at T)
     responses: list[Response]
     leads: dict[str, LeadFact]
     customers: dict[str, Registration]
     deals: list[DealFact]
+    unconverted_costs: dict[str, tuple[str, int]] = field(default_factory=dict)  # campaign → (currency, cents)
 
     @property
     def wins(self) -> list[Win]:

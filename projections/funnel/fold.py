@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from domain.exchange_rates import Conversion
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import WON
-from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
-                                       StuckItem, build_report)
+from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StuckItem,
+                                       build_report)
 from projections.funnel.steps import NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise, funnel_steps
 from projections.tables import micros
 
@@ -78,7 +79,8 @@ class FunnelReplay:
         return self._profiles.get(item.enter.customer_id, NO_ATTRIBUTES)  # type: ignore[arg-type]
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], filters: FunnelFilters = FunnelFilters(),
-               stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None) -> FunnelReport:
+               stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None,
+               money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
         if filters.segment is not None and segment_members is None:
             raise ValueError("a segment filter needs segment_members")
@@ -91,8 +93,8 @@ class FunnelReplay:
                 continue
             if segment_members is not None and item.enter.customer_id not in segment_members:
                 continue
-            count, value = facts.in_stage.get(item.stage, NO_ITEMS)
-            facts.in_stage[item.stage] = StageTotal(count + 1, value + item.amount_cents)
+            held = facts.in_stage.get(item.stage, NO_ITEMS)
+            facts.in_stage[item.stage] = held.plus(1, item.enter.currency, item.amount_cents)
             furthest = max((order[s] for s in item.visited if s in order), default=None)
             if furthest is not None:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1
@@ -103,5 +105,5 @@ class FunnelReplay:
                 facts.won_cycle_total += item.entered_at - item.opened_at
             elif item.stage in order and item.entered_at < self._t - threshold:
                 facts.stuck.append(StuckItem(item_id, item.stage, item.owner, item.amount_cents,
-                                             (self._t - item.entered_at) / DAY_MICROS))
-        return build_report(pipeline, stages, self.as_of, facts)
+                                             (self._t - item.entered_at) / DAY_MICROS, item.enter.currency))
+        return build_report(pipeline, stages, self.as_of, facts, money)

@@ -73,7 +73,7 @@ def _enter(step: Enter, at: int, seq: int, rows: Rows, change: Change) -> ItemRo
         "region": region, "industry": industry, "channel": channel, "opened_at": at,
         "stage": step.stage, "prev_stage": None, "stage_seq": seq, "stage_entered_at": at,
         "owner": step.owner, "amount_cents": step.amount_cents, "version_seq": seq, "version_from": at,
-        "furthest": None,
+        "furthest": None, "currency": step.currency,
     }
     arrived(change, item, levels_of(step.pipeline, rows))
     rows.put(ITEMS, item)

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.exchange_rates import Conversion
 from domain.funnel_rules import STUCK_DAYS, stage_levels
 from domain.pipeline import LOST, WON
-from projections.funnel.report import (DAY_MICROS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport, StageTotal,
+from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport,
                                        StuckItem, build_report)
 from projections.funnel.tally import tallied_facts
 from projections.ports import Store
@@ -46,7 +47,8 @@ class FunnelQueries:
         return sql, params
 
     def report(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime,
-               filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS) -> FunnelReport:
+               filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
+               money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at `as_of`: from the tallies when unfiltered, else by scanning the intervals."""
         t = micros(as_of)
         if filters == FunnelFilters():
@@ -54,7 +56,7 @@ class FunnelQueries:
         else:
             facts = self.scanned_facts(pipeline, stages, t, filters)
         facts.stuck = self._stuck(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS))
-        return build_report(pipeline, stages, as_of, facts)
+        return build_report(pipeline, stages, as_of, facts, money)
 
     def scanned_facts(self, pipeline: str, stages: list[tuple[str, str]], t: int,
                       filters: FunnelFilters = FunnelFilters()) -> FunnelFacts:
@@ -64,10 +66,11 @@ class FunnelQueries:
         open_stages = [key for key, _ in stages]
         in_open = f" AND i.stage IN ({', '.join('?' * len(open_stages))})"
         facts = FunnelFacts()
-        for stage, count, value in self.store.query(
-            f"SELECT i.stage, COUNT(*), SUM(v.amount_cents) {scope}{covering} GROUP BY i.stage", [*params, t]
+        for stage, currency, count, value in self.store.query(  # per currency: never two added together
+            f"SELECT i.stage, d.currency, COUNT(*), SUM(v.amount_cents) {scope}{covering} GROUP BY i.stage, d.currency",
+            [*params, t]
         ):
-            facts.in_stage[stage] = StageTotal(count, int(value))
+            facts.in_stage[stage] = facts.in_stage.get(stage, NO_ITEMS).plus(count, currency, int(value))
         levels = stage_levels(open_stages)
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
         level_params = [p for key, i in levels.items() for p in (key, i)]
@@ -91,12 +94,12 @@ class FunnelQueries:
         """Items in an open stage at `t` since before `t - threshold`: still there, or stays longer than it."""
         scope, params = self._scope(pipeline, t, filters)
         open_stages = [key for key, _ in stages]
-        select = (f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at {scope} "
+        select = (f"SELECT i.item_id, i.stage, v.owner, v.amount_cents, i.entered_at, d.currency {scope} "
                   f"AND i.stage IN ({', '.join('?' * len(open_stages))}) AND i.entered_at < ? AND ")
         head = [*params, *open_stages, t - threshold]
         return [
-            StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS)
-            for item_id, stage, owner, amount, entered in self.store.query(
+            StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS, currency)
+            for item_id, stage, owner, amount, entered, currency in self.store.query(
                 f"{select}i.left_at IS NULL UNION ALL {select}i.length > ? AND i.left_at > ?",
                 [*head, *head, threshold, t],
             )

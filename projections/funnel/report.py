@@ -3,6 +3,10 @@
 Both paths (the SQL read model, `queries`, and the replay, `fold`) gather the same `FunnelFacts` and
 build the report from them with `build_report`, so that the definitions (`domain.funnel_rules`) are
 applied in one place.
+
+Values are gathered per currency and converted here, into the reporting currency at the rates in force at
+the report's instant (`Conversion`): a funnel as of T is what its items were worth at T. A currency without
+a rate then is left out of every value and listed in `unconverted` (per stage and for the report).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain import funnel_rules
+from domain.exchange_rates import Conversion, add_sums
 from domain.pipeline import LOST, WON
 
 DAY_MICROS = 86_400_000_000
@@ -46,16 +51,20 @@ class StuckItem:
     owner: str
     amount_cents: int
     days_in_stage: float
+    currency: str = ""  # of `amount_cents`, as recorded (not converted)
 
 
 class StageTotal(NamedTuple):
-    """The items in a stage at an instant and their value."""
+    """The items in a stage at an instant and their value, in cents per currency (never added together)."""
 
     items: int
-    value_cents: int
+    values: dict[str, int]
+
+    def plus(self, items: int, currency: str, cents: int) -> StageTotal:
+        return StageTotal(self.items + items, add_sums(dict(self.values), {currency: cents}))
 
 
-NO_ITEMS = StageTotal(0, 0)
+NO_ITEMS = StageTotal(0, {})  # shared: never changed in place (`plus` copies)
 
 
 def stay_class(length_us: int) -> int:
@@ -95,12 +104,13 @@ class StageRow:
     stage: str
     label: str
     items: int
-    value_cents: int
+    value_cents: int  # in the report's currency, what could be converted
     reached: int
     conversion_to_next: float | None
     drop_off: float | None
     median_days: float | None
     p90_days: float | None
+    unconverted: dict[str, int] = field(default_factory=dict)  # currency → cents without a rate at the instant
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,9 @@ class FunnelReport:
     average_cycle_days: float | None
     bottleneck: str | None
     stuck: list[StuckItem]
+    currency: str = "CNY"  # of every value but the stuck items' amounts (each in its own)
+    rates: dict[str, Any] = field(default_factory=dict)  # the rates used: currency → rate and its date
+    unconverted: dict[str, int] = field(default_factory=dict)  # open and won values without a rate at the instant
 
     @property
     def open_items(self) -> int:
@@ -173,16 +186,23 @@ def _days(micros: float | None) -> float | None:
     return None if micros is None else micros / DAY_MICROS
 
 
-def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts) -> FunnelReport:
+def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts,
+                 money: Conversion = Conversion()) -> FunnelReport:
+    """The report from the facts, values converted with `money` (default: CNY only, others unconverted)."""
     reached = funnel_rules.reached(facts.furthest, len(stages) + 1)
-    rows = []
+    rows, unconverted = [], {}
     for i, (key, label) in enumerate(stages):
-        items, value = facts.in_stage.get(key, NO_ITEMS)
+        items, values = facts.in_stage.get(key, NO_ITEMS)
+        value = money.convert(values)
+        add_sums(unconverted, value.unconverted)
         conversion = funnel_rules.conversion(reached[i], reached[i + 1])
         stays = facts.stays.get(key, {})
-        rows.append(StageRow(key, label, items, value, reached[i], conversion, funnel_rules.drop_off(conversion),
-                             _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9))))
-    won, won_value = facts.in_stage.get(WON, NO_ITEMS)
+        rows.append(StageRow(key, label, items, value.cents, reached[i], conversion, funnel_rules.drop_off(conversion),
+                             _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9)),
+                             value.unconverted))
+    won, won_values = facts.in_stage.get(WON, NO_ITEMS)
+    won_value = money.convert(won_values)
+    add_sums(unconverted, won_value.unconverted)
     lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
     return FunnelReport(
         pipeline=pipeline,
@@ -190,9 +210,11 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         rows=rows,
         won=won,
         lost=lost,
-        won_value_cents=won_value,
+        won_value_cents=won_value.cents,
         win_rate=funnel_rules.win_rate(won, lost),
         average_cycle_days=_days(funnel_rules.average_cycle(facts.won_cycle_total, won)),
         bottleneck=funnel_rules.bottleneck([(row.stage, row.conversion_to_next) for row in rows]),
         stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),
+        currency=money.reporting, rates=money.to_dict()["rates"],  # type: ignore[arg-type]
+        unconverted=dict(sorted(unconverted.items())),
     )

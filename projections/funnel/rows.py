@@ -45,6 +45,7 @@ class ItemRow(TypedDict):
     version_seq: int  # the item's version that set owner and amount: the key of its open version
     version_from: int
     furthest: str | None
+    currency: str  # of its amounts, which never changes ("" for an item without amounts: leads, tickets)
 
 
 class IntervalRow(TypedDict):
@@ -112,7 +113,7 @@ ITEMS = Table(
      ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT"), ("opened_at", "BIGINT"),
      ("stage", "TEXT"), ("prev_stage", "TEXT"), ("stage_seq", "INTEGER"), ("stage_entered_at", "BIGINT"),
      ("owner", "TEXT"), ("amount_cents", "BIGINT"), ("version_seq", "INTEGER"), ("version_from", "BIGINT"),
-     ("furthest", "TEXT")),
+     ("furthest", "TEXT"), ("currency", "TEXT")),
     ("item_id",), row_type=ItemRow)
 INTERVALS = Table(
     "funnel_intervals",

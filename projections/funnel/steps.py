@@ -54,6 +54,7 @@ class Enter:
     customer_id: UUID | None = None  # region/industry/channel come from the customer's Profile…
     campaign_id: UUID | None = None
     profile: ItemAttributes | None = None  # …unless the item carries its own (a lead does)
+    currency: str = ""  # of its amounts (a deal's; "" for leads and tickets, which have none)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def funnel_steps(event: Any) -> list[Step]:
 
 
 def _deal_opened(e: Deal.Opened) -> list[Step]:
-    return [Enter(e.originator_id, e.pipeline, e.stage, e.owner, cents(e.amount), e.customer_id, e.campaign_id)]
+    return [Enter(e.originator_id, e.pipeline, e.stage, e.owner, cents(e.amount), e.customer_id, e.campaign_id,
+                  currency=e.currency)]
 
 
 def _lead_captured(e: Lead.Captured) -> list[Step]:

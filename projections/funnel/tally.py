@@ -8,8 +8,9 @@ months before T's month, the days of T's month before T's day and the changes of
 at most ≈ 24 + 30 tallies and one day of changes, whatever the length of the history. Events that
 arrive late (imports) simply add to past tallies: a sum does not care about order.
 
-A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage` (their value in
-cents), `f|stage` (items whose furthest stage it is), `s|stage|class` (ended stays of that stay class)
+A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage|currency` (their value
+in cents of that currency: a tally never adds two currencies; a report converts each sum at its instant's
+rate), `f|stage` (items whose furthest stage it is), `s|stage|class` (ended stays of that stay class)
 and `c` (Σ opened → won of won items, µs).
 """
 
@@ -25,7 +26,7 @@ import orjson
 from domain.funnel_rules import stage_levels
 from domain.pipeline import DEFAULT_PIPELINES, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
-from projections.funnel.report import DAY_MICROS, FunnelFacts, StageTotal, stay_class
+from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTotal, stay_class
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
                                      PipelineRow, TallyRow)
 from projections.ports import Store
@@ -43,7 +44,7 @@ def left(change: Change, item: ItemRow, at: int) -> None:
     """An item left its current stage at `at` (its stay ends; it is no longer counted there)."""
     stage = item["stage"]
     add(change, f"n|{stage}", -1)
-    add(change, f"v|{stage}", -item["amount_cents"])
+    add(change, f"v|{stage}|{item['currency']}", -item["amount_cents"])
     if stage not in TERMINAL_STAGES:
         add(change, f"s|{stage}|{stay_class(at - item['stage_entered_at'])}", 1)
     if stage == WON:
@@ -55,7 +56,7 @@ def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
     ever, maybe won."""
     stage, furthest = item["stage"], item["furthest"]
     add(change, f"n|{stage}", 1)
-    add(change, f"v|{stage}", item["amount_cents"])
+    add(change, f"v|{stage}|{item['currency']}", item["amount_cents"])
     if stage in levels and (furthest is None or levels[stage] > levels[furthest]):
         if furthest is not None:
             add(change, f"f|{furthest}", -1)
@@ -67,7 +68,7 @@ def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
 
 def revalued(change: Change, item: ItemRow, amount_cents: int) -> None:
     """The item's amount changes (its stage's value with it)."""
-    add(change, f"v|{item['stage']}", amount_cents - item["amount_cents"])
+    add(change, f"v|{item['stage']}|{item['currency']}", amount_cents - item["amount_cents"])
 
 
 def levels_of(pipeline: str, rows: Rows) -> dict[str, int]:
@@ -161,7 +162,11 @@ def _facts(total: Change, stages: list[tuple[str, str]]) -> FunnelFacts:
     for key, value in total.items():
         kind, _, rest = key.partition("|")
         if kind == "n":
-            facts.in_stage[rest] = StageTotal(value, total.get(f"v|{rest}", 0))
+            facts.in_stage[rest] = StageTotal(value, facts.in_stage.get(rest, NO_ITEMS).values)
+        elif kind == "v":
+            stage, _, currency = rest.partition("|")
+            held = facts.in_stage.get(stage, NO_ITEMS)
+            facts.in_stage[stage] = StageTotal(held.items, {**held.values, currency: value})
         elif kind == "f" and rest in levels:
             facts.furthest[levels[rest]] = facts.furthest.get(levels[rest], 0) + value
         elif kind == "s":

@@ -15,21 +15,32 @@ customer's rebuild cubic in its deals: 500 deals took 199 s; see the notes of is
 The timeline runs from the customer's first known instant (registration or first deal) until it is
 forgotten; ages growing with time are boundaries of the timeline, so "segment as of T" is one
 indexed range query (`projections.segments.queries`). Touches are kept for the preferred channel as of T.
+
+A purchase in another currency than CNY counts in M at the rate into CNY in force when it was made
+(`domain.segmentation`): this read model keeps each currency's rates into CNY (`segments_rates`, one
+series a currency), and a rate recorded for a date (even after the purchases it converts, as imports do)
+recomputes, from that date on, the timelines of the customers with purchases in that currency since then.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
+
+import orjson
 
 from domain.customer import Customer
 from domain.deal import Deal
-from domain.segmentation import OpenDeal, Purchase, Segment, SegmentInterval, segment_timeline
+from domain.exchange_rates import convert_cents
+from domain.segmentation import MONETARY_CURRENCY, OpenDeal, Purchase, Segment, SegmentInterval, segment_timeline
+from projections.rates import RATE_EVENTS
 from projections.read_model import ReadModel, Rows
-from projections.segments.rows import CustomerRow, DealRow, IntervalRow, SpanRow, TouchRow, instant, superseded
-from projections.tables import Table, cents, from_micros, micros
+from projections.segments.rows import (CustomerRow, DealRow, IntervalRow, RateSeriesRow, SpanRow, TouchRow, instant,
+                                       superseded)
+from projections.tables import Table, cents, from_micros, held_json, micros
 
 OPEN, WON = "open", "won"  # the kinds of span
 # A customer with at least this many stored intervals has its timeline worked out from the last one the
@@ -66,10 +77,13 @@ INTERVALS = Table(
     (("customer_id", "TEXT"), ("seq", "INTEGER"), ("valid_from", "BIGINT"), ("valid_to", "BIGINT"),
      ("tier", "TEXT"), ("tier_since", "BIGINT"), ("recency", "INTEGER"), ("frequency", "INTEGER"),
      ("monetary", "INTEGER"), ("monetary_cents", "BIGINT"), ("open_deals", "INTEGER"),
-     ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT")),
+     ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT"), ("unconverted", "TEXT")),
     ("customer_id", "seq"),
     indexes=(("tier", "valid_from"), ("valid_from",)), row_type=IntervalRow,
 )
+RATES = Table("segments_rates", (("currency", "TEXT"), ("series", "TEXT")), ("currency",), json_columns=("series",),
+              row_type=RateSeriesRow)
+_RATES_CHANGED, _RATE_INDEX = "segments:rates", "segments:rate_index"  # this batch's, in `Rows.pending`
 CUSTOMER_EVENTS = (Customer.Registered, Customer.Forgotten)
 DEAL_EVENTS = (Deal.Opened, Deal.AmountChanged, Deal.Won, Deal.Lost, Deal.Reopened)
 
@@ -78,7 +92,7 @@ class SegmentsReadModel(ReadModel):
     """Customers' RFM scores and value tiers as intervals of business time."""
 
     name = "segments"
-    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS)
+    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS, RATES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         changing = {
@@ -90,6 +104,7 @@ class SegmentsReadModel(ReadModel):
             Deal.Reopened: _reopened,
         }
         return {Customer.TouchLogged: _touched, Deal.AmountChanged: _amount_changed,
+                **dict.fromkeys(RATE_EVENTS, _rate),
                 **{cls: _noting(handler) for cls, handler in changing.items()}}
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
@@ -107,6 +122,7 @@ class SegmentsReadModel(ReadModel):
         """Recompute the timeline of each customer the batch changed, once (not once per event: a
         customer with n deals costs O(n) per recompute), and write the intervals that changed."""
         changed: dict[str, int] = rows.pending.pop(self.name, {})
+        _note_purchases_of_new_rates(changed, rows)
         tails = {c: _tail(_customer(c, rows), since, rows) for c, since in changed.items()}
         kept = {c: offset + _unchanged_prefix(tail, changed[c]) for c, (offset, tail) in tails.items()}
         rows.prefetch(INTERVALS, [(c, seq) for c, k in kept.items()
@@ -122,6 +138,44 @@ def _noting(handler: Callable[[Any, Rows], tuple[str, int]]) -> Callable[[Any, R
         changed = rows.pending.setdefault(SegmentsReadModel.name, {})
         changed[customer_id] = min(since, changed.get(customer_id, since))
     return handle
+
+
+def _rate(event: Any, rows: Rows) -> None:
+    """Keep a rate into CNY in its currency's series; `finish` recomputes the customers it may change."""
+    if event.quote != MONETARY_CURRENCY:
+        return
+    row = cast("RateSeriesRow | None", rows.get(RATES, event.currency))
+    if row is None:
+        row = RateSeriesRow(currency=event.currency, series={})
+    at = micros(event.occurred_at)
+    held_json(row, "series")[str(at)] = str(event.rate)
+    rows.put(RATES, row)
+    rows.pending.setdefault(_RATE_INDEX, {}).pop(event.currency, None)
+    changed = rows.pending.setdefault(_RATES_CHANGED, {})
+    changed[event.currency] = min(at, changed.get(event.currency, at))
+
+
+def _note_purchases_of_new_rates(changed: dict[str, int], rows: Rows) -> None:
+    """Customers with purchases in a currency from the date of a rate this batch recorded: their timelines
+    change from then on (a purchase converts at the rate in force when it was made)."""
+    for currency, since in rows.pending.pop(_RATES_CHANGED, {}).items():
+        for (customer_id,) in rows.select(f"SELECT DISTINCT customer_id FROM {SPANS.name} WHERE kind = ? AND "
+                                          "currency = ? AND start_at >= ?", [WON, currency, since]):
+            changed[customer_id] = min(since, changed.get(customer_id, since))
+
+
+def _converted(span: SpanRow, rows: Rows) -> Decimal | None:
+    """A purchase's amount in CNY at the rate in force when it was made; None: no rate then."""
+    index = rows.pending.setdefault(_RATE_INDEX, {})
+    if span.currency not in index:
+        row = cast("RateSeriesRow | None", rows.get(RATES, span.currency))
+        series = {} if row is None else held_json(row, "series")
+        index[span.currency] = sorted((int(at), Decimal(rate)) for at, rate in series.items())
+    dated = index[span.currency]
+    found = bisect_right(dated, (span.start_at, Decimal("Infinity"))) - 1
+    if found < 0:
+        return None
+    return Decimal(convert_cents(span.amount_cents, dated[found][1])).scaleb(-2)
 
 
 def _customer(customer_id: str, rows: Rows) -> CustomerRow:
@@ -249,8 +303,10 @@ def _interval(customer_id: str, seq: int, rows: Rows) -> IntervalRow:
 
 def _stored_interval(row: IntervalRow) -> SegmentInterval:
     """An interval as `_interval_row` stored it."""
+    unconverted = orjson.loads(row.unconverted) if row.unconverted else {}
     segment = Segment(row.recency, row.frequency, row.monetary, Decimal(row.monetary_cents).scaleb(-2),
-                      row.open_deals, instant(row.last_purchase_at), row.preferred_pipeline)
+                      row.open_deals, instant(row.last_purchase_at), row.preferred_pipeline,
+                      tuple((currency, Decimal(amount).scaleb(-2)) for currency, amount in unconverted.items()))
     return SegmentInterval(from_micros(row.valid_from), instant(row.valid_to), segment, from_micros(row.tier_since))
 
 
@@ -258,7 +314,8 @@ def _timeline(customer: CustomerRow, rows: Rows, after: SegmentInterval | None =
     """The customer's segment timeline from all its spans known so far (from `after` on, if given)."""
     spans = [_span(customer.customer_id, seq, rows) for seq in range(customer.span_count)]
     purchases = [Purchase(from_micros(s.start_at), Decimal(s.amount_cents).scaleb(-2), s.currency, s.pipeline,
-                          instant(s.end_at)) for s in spans if s.kind == WON]
+                          instant(s.end_at), None if s.currency == MONETARY_CURRENCY else _converted(s, rows))
+                 for s in spans if s.kind == WON]
     open_deals = [OpenDeal(from_micros(s.start_at), instant(s.end_at)) for s in spans if s.kind == OPEN]
     starts = [customer.registered_at, *(s.start_at for s in spans)]
     start = from_micros(min(s for s in starts if s is not None))
@@ -298,6 +355,8 @@ def _interval_row(customer_id: str, seq: int, interval: SegmentInterval) -> Inte
         recency=segment.recency, frequency=segment.frequency, monetary=segment.monetary,
         monetary_cents=cents(segment.monetary_amount), open_deals=segment.open_deals,
         last_purchase_at=_micros(segment.last_purchase_at), preferred_pipeline=segment.preferred_pipeline,
+        unconverted=orjson.dumps({c: cents(a) for c, a in segment.unconverted}).decode() if segment.unconverted
+        else None,
     )
 
 

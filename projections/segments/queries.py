@@ -6,10 +6,12 @@ wrote (one indexed range query per instant); the rules are `domain.segmentation`
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from domain.segmentation import TIERS, preferred_channel
 from projections.ports import Store
@@ -46,6 +48,7 @@ class CustomerSegment:
     last_purchase_at: datetime | None
     preferred_channel: str | None  # most frequent touch channel, else the acquisition channel
     preferred_pipeline: str | None  # the pipeline of most purchases
+    unconverted: dict[str, int] = field(default_factory=dict)  # currency → cents won in the window, no rate
 
     def to_dict(self) -> dict[str, Any]:
         result = asdict(self)
@@ -195,4 +198,5 @@ class SegmentQueries:
 def _customer_segment(row: IntervalRow, as_of: datetime, channel: str | None) -> CustomerSegment:
     return CustomerSegment(UUID(row.customer_id), as_of, row.tier, from_micros(row.tier_since), row.recency,
                            row.frequency, row.monetary, row.monetary_cents, row.open_deals,
-                           instant(row.last_purchase_at), channel, row.preferred_pipeline)
+                           instant(row.last_purchase_at), channel, row.preferred_pipeline,
+                           orjson.loads(row.unconverted) if row.unconverted else {})

@@ -10,7 +10,7 @@ for both sides of the read model.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from projections.tables import from_micros
 
@@ -77,6 +77,15 @@ class IntervalRow(NamedTuple):
     open_deals: int
     last_purchase_at: int | None
     preferred_pipeline: str | None
+    unconverted: str | None  # JSON {currency: cents} won in the window when no rate into CNY was known; None: none
+
+
+class RateSeriesRow(TypedDict):
+    """A currency's rates into CNY (RFM's M is in CNY), `{valid_at µs as text: rate as text}`: one row a
+    currency, looked up by key when a purchase is converted at its instant."""
+
+    currency: str
+    series: Any  # dict once held (`tables.held_json`), JSON text as read
 
 
 def superseded(customer_id: str, seq: int) -> IntervalRow:

@@ -12,6 +12,7 @@ from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDet
                                          LogTouch, RegisterCustomer, RemoveTag)
 from services.commands.deals import (ChangeAmount, ChangeOwner, ChangeStage, DealChange, LoseDeal, OpenDeal, ReopenDeal,
                                      WinDeal)
+from services.commands.rates import RecordExchangeRate
 from services.commands.leads import (AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, LeadChange,
                                      QualifyLead)
 from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
@@ -26,7 +27,7 @@ __all__ = [
     "CloseTicket", "Command", "ContactLead", "ConvertLead", "Creation", "CustomerChange", "DealChange",
     "DefinePipeline", "DisqualifyLead", "ForgetCustomer", "InsertStage", "LaunchCampaign", "LeadChange",
     "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",
-    "RateTicket", "RecordCost", "RecordCustomerReply", "RecordResponse", "RegisterCustomer", "RemoveTag",
-    "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
+    "RateTicket", "RecordCost", "RecordExchangeRate", "RecordCustomerReply", "RecordResponse", "RegisterCustomer",
+    "RemoveTag", "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
     "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
 ]

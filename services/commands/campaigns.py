@@ -8,12 +8,12 @@ from uuid import UUID
 
 from domain.campaign import Campaign
 from domain.vocabulary import RESPONSE_KINDS, UNKNOWN
-from services.commands.command import Change, Creation, absent_means
+from services.commands.command import Change, ImportableCreation, absent_means
 from services.commands.field_types import Amount, Currency, Label, Name, Text
 
 
 @dataclass(frozen=True, slots=True)
-class PlanCampaign(Creation):
+class PlanCampaign(ImportableCreation):
     name: Name
     channel: Label = absent_means(UNKNOWN)  # an acquisition channel of the vocabulary
     budget: Amount

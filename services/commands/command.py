@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.base import CrmAggregate
+from domain.errors import DomainError
+from domain.external_ids import NONE, qualified
+from services.commands.field_types import ExternalId, Source
 
 
 ABSENT = "absent"  # a field's metadata key: the value a body or an argument left out stands for
@@ -29,12 +32,15 @@ def absent_means(value: str) -> Any:
 class Command:
     """A request to record something; the application's `handle` runs it."""
 
+    trailing: ClassVar[tuple[str, ...]] = ()  # a base's optional fields, sent after the command's own
+
     @classmethod
     def own_fields(cls) -> tuple[str, ...]:
         """The fields a caller sends, in order: all but the envelope (a creation's chosen `id`; a change's
         address and `expected_version`, which come from the URL and If-Match)."""
         envelope = {"id", "expected_version", getattr(cls, "address", "")}
-        return tuple(f.name for f in fields(cls) if f.name not in envelope)
+        names = [f.name for f in fields(cls) if f.name not in envelope]
+        return (*(n for n in names if n not in cls.trailing), *(n for n in names if n in cls.trailing))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,25 @@ class Creation(Command):
     """A command that creates an aggregate; `id` lets an import or a test choose it (default: a new one)."""
 
     id: UUID | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportableCreation(Creation):
+    """A creation of a record another system may know (customer, lead, deal, ticket, campaign): `source` and
+    `external_id` name it there (both or neither). Its id is then derived from them, so creating it again
+    is refused rather than making a second one, and every lookup can take `source:id` or the bare id."""
+
+    trailing = ("source", "external_id")
+    source: Source | None = field(default=None, kw_only=True)
+    external_id: ExternalId | None = field(default=None, kw_only=True)
+
+    def kept_external_id(self) -> str:
+        """What the creation event keeps: `"<source>:<id>"`, or "" when neither is given."""
+        if self.source is None and self.external_id is None:
+            return NONE
+        if self.source is None or self.external_id is None:
+            raise DomainError("give both source and external_id (the record's id in that source), or neither")
+        return qualified(self.source, self.external_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from pydantic import StrictBool
 
 from domain.customer import Customer
 from domain.vocabulary import TOUCH_DIRECTIONS, UNKNOWN
-from services.commands.command import Change, Creation, absent_means
+from services.commands.command import Change, ImportableCreation, absent_means
 from services.commands.field_types import Email, Label, Name, Phone, Tag, Text
 
 
 @dataclass(frozen=True, slots=True)
-class NewParty(Creation):
+class NewParty(ImportableCreation):
     """Who a new customer or lead is: the fields both have (a converted lead's become its customer's).
     Region, industry and channel are checked against the installation's vocabularies; absent: `unknown`."""
 

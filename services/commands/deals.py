@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from domain.deal import Deal
-from services.commands.command import Change, Creation
+from services.commands.command import Change, ImportableCreation
 from services.commands.field_types import Amount, Currency, Day, Label, Name, StageKey, Text
 
 
 @dataclass(frozen=True, slots=True)
-class OpenDeal(Creation):
+class OpenDeal(ImportableCreation):
     """`owner` defaults to the actor of the command; `stage` to the pipeline's first."""
 
     pipeline: StageKey = field(default="sales", kw_only=True)

@@ -62,3 +62,5 @@ def _business_days(value: date) -> date:
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_business_years)]
 Day = Annotated[date, BeforeValidator(_iso_day_text), AfterValidator(_business_days)]
+Source = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]  # as domain.external_ids checks it
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_NUL)]

@@ -10,12 +10,12 @@ from pydantic import Field, StrictInt
 
 from domain.ticket import Ticket
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, UNKNOWN
-from services.commands.command import Change, Creation
+from services.commands.command import Change, ImportableCreation
 from services.commands.field_types import Label, Name, Text
 
 
 @dataclass(frozen=True, slots=True)
-class OpenTicket(Creation):
+class OpenTicket(ImportableCreation):
     customer_id: UUID
     subject: Name
     priority: Literal[TICKET_PRIORITIES] = field(default="normal", kw_only=True)  # type: ignore[valid-type]

@@ -25,6 +25,7 @@ from domain.base import CrmAggregate
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
@@ -32,7 +33,7 @@ from domain.vocabulary import UNKNOWN, Vocabulary
 from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate)
 LINE_KEYS = {"type", "subject", "version", "data"}
 RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it
@@ -122,7 +123,11 @@ class EventSchema:
     cls: type
     envelope: dict[str, str]  # fields not in `data`: a created event's aggregate topic
     fields: dict[str, Callable[[Any], Any]]  # in the class's field order
-    absent: dict[str, Any]  # fields a line may leave out, and their value then (`ABSENT_MEANS`)
+    absent: dict[str, Any]  # fields real exports leave out, and their value then (`ABSENT_MEANS`)
+    # The fields added since version 1, with the value an upcast gives them: a line may lack them.
+    added: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Both at once, what `completed` fills in (`added` wins: an upcast value is what the log stores).
+    missing_means: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, aggregate: type, event_class: type) -> EventSchema:
@@ -131,17 +136,18 @@ class EventSchema:
         created = issubclass(event_class, CrmAggregate.Created)
         return cls(f"crm.{event_class.__qualname__}", event_class,
                    {"originator_topic": get_topic(aggregate)} if created else {},
-                   {name: converter(hints[name]) for name in names}, ABSENT_MEANS.get(event_class, {}))
+                   {name: converter(hints[name]) for name in names}, absent := ABSENT_MEANS.get(event_class, {}),
+                   added := added_fields(event_class), {**absent, **added})
 
-    def complete(self, data: dict[str, Any]) -> dict[str, Any]:
-        """`data` with the fields it may leave out filled in (in place)."""
-        for name, value in self.absent.items():
-            data.setdefault(name, value)
-        return data
+    def completed(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` with what a line may lack: the fields added since version 1 (as its upcasters set them) and
+        those real exports leave out (`ABSENT_MEANS`)."""
+        if not self.missing_means or self.missing_means.keys() <= data.keys():
+            return data
+        return {**self.missing_means, **data}
 
     def check(self, data: dict[str, Any]) -> None:
         """ValueError naming what is wrong with `data`: missing or unknown fields, or the first that won't convert."""
-        self.complete(data)
         if data.keys() != self.fields.keys():
             missing, unknown = self.fields.keys() - data.keys(), data.keys() - self.fields.keys()
             raise ValueError("data " + "; ".join(
@@ -162,6 +168,15 @@ class EventSchema:
         values = {name: convert(data[name]) for name, convert in self.fields.items()}
         return self.cls(originator_id=subject, originator_version=version, timestamp=recorded,
                         **self.envelope, **values)
+
+
+def added_fields(event_class: type) -> dict[str, Any]:
+    """The fields an event class gained after version 1, with the value its upcasters give an old event
+    (`Deal.Lost`'s competitor ""): a history line written before may lack them, as a stored event does."""
+    state: dict[str, Any] = {}
+    for version in range(1, getattr(event_class, "class_version", 1)):
+        getattr(event_class, f"upcast_v{version}_v{version + 1}")(state)
+    return state
 
 
 def event_classes() -> dict[str, tuple[type, type]]:
@@ -206,6 +221,7 @@ def read_line(line: bytes) -> HistoryLine:
     data = record["data"]
     if not isinstance(data, dict):
         raise ValueError('"data" is not an object')
+    data = schema.completed(data)
     try:
         subject = canonical_uuid(record["subject"])
     except ValueError as error:
@@ -224,7 +240,7 @@ def reread_line(line: bytes) -> HistoryLine:
     """A line `read_line` accepted before, read again without checking it."""
     record = orjson.loads(line)
     schema = SCHEMAS[record["type"]]
-    return HistoryLine(schema, canonical_uuid(record["subject"]), record["version"], schema.complete(record["data"]),
+    return HistoryLine(schema, canonical_uuid(record["subject"]), record["version"], schema.completed(record["data"]),
                        record.get(RECORDED))
 
 

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from domain.exchange_rates import Conversion, RateInForce
 from domain.funnel_rules import STUCK_DAYS
 from projections.funnel import FUNNEL_EVENTS, FunnelFilters, FunnelReplay, FunnelReport
+from projections.rates import RATE_EVENTS
 from projections.segments import SegmentsReadModel, tier_members_sql
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
 
 FUNNEL_TOPICS = [get_topic(cls) for cls in FUNNEL_EVENTS]
+RATE_TOPICS = [get_topic(cls) for cls in RATE_EVENTS]
+
+
+def conversion_from_log(app: CrmApplication, reporting: str, as_of: datetime) -> Conversion:
+    """The rates into `reporting` in force at `as_of`, folded from the log's rate events (as the replay path
+    must: no read model): per currency, the figure of its latest date by then, its last correction."""
+    latest: dict[str, tuple[date, Decimal]] = {}
+    for _, event in app.read_log(topics=RATE_TOPICS):
+        if event.quote == reporting and event.occurred_at <= as_of:
+            if event.currency not in latest or event.valid_from >= latest[event.currency][0]:
+                latest[event.currency] = (event.valid_from, event.rate)
+    return Conversion(reporting, {c: RateInForce(rate, day) for c, (day, rate) in latest.items()})
 
 
 def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: FunnelFilters = FunnelFilters(),
                   stuck_days: float = STUCK_DAYS) -> FunnelReport:
-    """The funnel folded from scratch; a segment filter takes its members from the segments replayed to T."""
+    """The funnel folded from scratch, its values converted at the rates in force at `as_of`; a segment
+    filter takes its members from the segments replayed to T."""
     replay = FunnelReplay(as_of)
     for _, event in app.read_log(topics=FUNNEL_TOPICS):
         replay.handle(event)
@@ -28,7 +44,8 @@ def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: 
         store = replay_until(app, [SegmentsReadModel()], as_of)
         members = segment_members(store, filters.segment, as_of)
         store.close()
-    return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days, members)
+    return replay.report(pipeline, stages_of(app, pipeline), filters, stuck_days, members,
+                         conversion_from_log(app, app.reporting_currency, as_of))
 
 
 def segment_members(store: ReadModelStore, tier: str, as_of: datetime) -> frozenset[UUID]:

@@ -9,7 +9,9 @@ from typing import Any
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
+from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
+from projections.rates import RateQueries, RatesReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
@@ -21,7 +23,8 @@ from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
-    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel)
+    for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
+                  ExternalIdsReadModel, RatesReadModel)
 }
 
 
@@ -50,20 +53,24 @@ def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[s
     rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
     if from_log:
         return []
-    return ["funnel", "segments"] if filters.segment is not None else ["funnel"]
+    return ["funnel", "rates", "segments"] if filters.segment is not None else ["funnel", "rates"]
 
 
 def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
-    queries = FunnelQueries(store)
-    return {key: queries.report(key, stages_of(app, key), as_of).to_dict() for key in DEFAULT_PIPELINES}
+    queries, money = FunnelQueries(store), RateQueries(store).conversion(app.reporting_currency, as_of)
+    return {key: queries.report(key, stages_of(app, key), as_of, money=money).to_dict() for key in DEFAULT_PIPELINES}
 
 
 SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[str, Any]]] = {
     "funnel": _funnel_summary,
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
     "tickets": lambda app, store, as_of: TicketQueries(store, app.keys.unseal_all_marks).summary(as_of),
-    "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(as_of),
+    "campaigns": lambda app, store, as_of: CampaignQueries(store).summary(
+        as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
     "timeline": lambda app, store, as_of: TimelineQueries(store, app.keys.unseal_marks).summary(as_of),
+    "external_ids": lambda app, store, as_of: ExternalIdQueries(store).summary(as_of),
+    "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
+                                        RateQueries(store).in_force(app.reporting_currency, as_of).items()},
 }
 
 

@@ -23,14 +23,15 @@ from domain.lead import Lead
 from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
-from services.application import CrmApplication
+from projections.rates import RateQueries
+from services.application import AlreadyExists, CrmApplication
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeOwner, ChangeStage,
                                ChangeTicketStatus, CloseCampaign, CloseTicket, ContactLead, ConvertLead, DisqualifyLead,
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
-                               QualifyLead, RateTicket, RecordCost, RecordResponse, RegisterCustomer, ReopenDeal,
-                               ReopenTicket, ResolveTicket, WinDeal)
+                               QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
+                               RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.vocabularies import AddVocabularyValue
-from services.projection_runtime.funnel_as_of import segment_members, stages_of
+from services.projection_runtime.funnel_as_of import conversion_from_log, segment_members, stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
 from services.storage.read_model_store import ReadModelStore
@@ -39,13 +40,15 @@ from services.projection_runtime.replay import replay_until
 from tests.conftest import T0
 
 OWNERS = ("李娜", "王伟")
+CURRENCIES = ("CNY", "USD", "BRL")  # deals and campaigns in each; rates recorded for the others at random dates
+RATES = ("7.1", "6.95", "1.25", "0.333333")
 REGIONS = ("华东", "华南", "")  # "": absent, stored as unknown
 CHANNELS = ("web", "渠道0", "", "渠道1")  # 渠道N: an installation's own, added by a "vocabulary" operation
 SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed")
 # Operation kinds, repeated to weight them: most operations take an existing aggregate one step further.
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
-    + ("campaign_step",) * 2 + ("forget", "vocabulary")
+    + ("campaign_step",) * 2 + ("forget", "vocabulary") + ("rate",) * 2
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
 
@@ -76,6 +79,12 @@ class _World:
         start = base if base is not None else T0 + timedelta(days=index * 2)
         return Meta(occurred_at=start + timedelta(hours=hours), actor=OWNERS[index % 2])
 
+    @staticmethod
+    def external(index: int) -> dict[str, str]:
+        """Most records come with an external id, from two sources whose bare ids collide (1 in 14 repeats
+        one of its source and kind: refused as already there)."""
+        return {} if index % 3 == 2 else {"source": ("salesforce", "hubspot")[index % 2], "external_id": str(index % 7)}
+
     def record(self, aggregate_ids: list[UUID], meta: Meta) -> None:
         for aggregate_id in aggregate_ids:
             self.clocks[aggregate_id] = meta.occurred_at
@@ -88,7 +97,7 @@ def apply_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]],
     for kind, index, hours, sync in ops:
         try:
             _apply(world, kind, index, hours)
-        except DomainError:
+        except (DomainError, AlreadyExists):
             pass
         if sync:
             on_sync()
@@ -103,21 +112,28 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         w.record([w.vocabulary_clock], meta)
     elif kind == "customer":
         meta = w.meta(None, hours, i)
-        new = app.register_customer(RegisterCustomer(f"客户{i}", region, "制造业", channel, company="公司"), meta)
+        new = app.register_customer(RegisterCustomer(f"客户{i}", region, "制造业", channel, company="公司",
+                                                       **w.external(i)), meta)
         w.ids["customer"].append(new)
         w.record([new], meta)
     elif kind == "lead":
         meta = w.meta(None, hours, i)
         campaign = w.pick("campaign", i)
         new = app.capture_lead(CaptureLead(f"线索{i}" if i % 4 else "", region, "零售", ("event", *CHANNELS)[i % 5],
-                                           campaign_id=campaign), meta)
+                                           campaign_id=campaign, **w.external(i)), meta)
         w.ids["lead"].append(new)
         w.record([new], meta)
     elif kind == "campaign":
         meta = w.meta(None, hours, i)
-        new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000"), meta)
+        new = app.plan_campaign(PlanCampaign(f"活动{i}", "event", "10000", currency=CURRENCIES[i % 3],
+                                             **w.external(i)), meta)
         w.ids["campaign"].append(new)
         w.record([new], meta)
+    elif kind == "rate":  # its own business time: 00:00 UTC of its date, before or after any deal's
+        quote = "EUR" if i % 10 == 9 else "CNY"
+        day = (T0 + timedelta(days=(i * 5 + hours) % 160 - 10)).date()
+        app.record_exchange_rate(RecordExchangeRate(CURRENCIES[1 + i % 2], RATES[(i + hours) % len(RATES)], day,
+                                                    quote=quote), w.meta(None, hours, i))
     elif kind == "forget":
         customer = w.pick("customer", i)
         if customer is not None:
@@ -130,10 +146,11 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             return
         meta = w.meta(customer, hours, i)
         if kind == "deal":
-            new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)),
-                                         owner=owner, campaign_id=w.pick("campaign", i)), meta)
+            new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)), currency=CURRENCIES[i % 3],
+                                         owner=owner, campaign_id=w.pick("campaign", i), **w.external(i)), meta)
         elif kind == "ticket":
-            new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2]), meta)
+            new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2],
+                                             **w.external(i)), meta)
         else:
             app.log_touch(LogTouch(customer, ("phone", "email", "visit", "", "渠道1")[i % 5], "inbound", "回访"), meta)
             w.record([customer], meta)
@@ -234,7 +251,8 @@ def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
 
 def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
     queries = FunnelQueries(store)
-    return {(pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3)
+    money = RateQueries(store).conversion(app.reporting_currency, as_of)
+    return {(pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3, money=money)
             for pipeline in ("sales", "marketing", "service") for f in FILTERS}
 
 
@@ -244,8 +262,9 @@ def replayed_funnel_answers(app: CrmApplication, replayed: ReadModelStore, as_of
     for _, event in app.read_log():
         replay.handle(event)
     members = {f.segment: segment_members(replayed, f.segment, as_of) for f in FILTERS if f.segment}
+    money = conversion_from_log(app, app.reporting_currency, as_of)  # the rates folded from the log, too
     return {(pipeline, f): replay.report(pipeline, stages_of(app, pipeline), f, stuck_days=3,
-                                         segment_members=members.get(f.segment))
+                                         segment_members=members.get(f.segment), money=money)
             for pipeline in ("sales", "marketing", "service") for f in FILTERS}
 
 

@@ -10,9 +10,10 @@ from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
-                               LaunchCampaign, LogTouch, LoseDeal, OpenTicket, PlanCampaign, QualifyLead, RateTicket,
-                               RecordCost, RecordCustomerReply, RecordResponse, RegisterCustomer, RemoveTag,
-                               RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+                               LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead,
+                               RateTicket, RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse,
+                               RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
+                               WinDeal)
 from services.commands.vocabularies import AddVocabularyValue, RetireVocabularyValue, SetVocabulary
 from tests.conftest import at
 
@@ -27,7 +28,8 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "展会邀约"), at(-26))
     crm.retire_vocabulary_value(RetireVocabularyValue("acquisition_channel", "partner"), at(-25))
 
-    campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67"), at(0))
+    campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67", source="hubspot",
+                                               external_id="campaign-2026-春季"), at(0))
     crm.launch_campaign(LaunchCampaign(campaign), at(0.5))
     crm.record_cost(RecordCost(campaign, "1E+3", "场地费"), at(0.6))
 
@@ -54,7 +56,8 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.reopen_deal(ReopenDeal(deal, "预算恢复"), at(5.4))
     crm.win_deal(WinDeal(deal, "回款计划已确认"), at(6))
 
-    ticket = crm.open_ticket(OpenTicket(customer, "系统登录失败", "phone", priority="high"), at(7))
+    ticket = crm.open_ticket(OpenTicket(customer, "系统登录失败", "phone", priority="high",
+                                             source="zendesk", external_id="4711"), at(7))
     crm.assign_ticket(AssignTicket(ticket, "赵敏"), at(7.1))
     crm.change_ticket_status(ChangeTicketStatus(ticket, "waiting_customer"), at(7.2))
     crm.record_customer_reply(RecordCustomerReply(ticket, "已提供截图"), at(7.3))
@@ -64,9 +67,16 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.resolve_ticket(ResolveTicket(ticket, "已修复"), at(9.8))
     crm.close_ticket(CloseTicket(ticket), at(10))
 
-    crm.disqualify_lead(DisqualifyLead(crm.capture_lead(CaptureLead("刘洋", "华北", "制造", "展会邀约"), at(11)),
+    crm.disqualify_lead(DisqualifyLead(crm.capture_lead(CaptureLead("刘洋", "华北", "制造", "展会邀约", source="hubspot",
+                                                                    external_id="1001"), at(11)),
                                        "无预算"), at(12))
     crm.close_campaign(CloseCampaign(campaign), at(13))
     forgotten = crm.register_customer(RegisterCustomer("陈静", "", company="上海某公司",  # region etc. unknown
-                                                       email="cj@example.cn"), at(14))
+                                                       email="cj@example.cn", source="salesforce",
+                                                       external_id="001Dn00000XyZ12"), at(14))
+    crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),
+                  at(14.5))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1234", date(2026, 3, 1), source="人民银行中间价"), at(16))
+    crm.record_exchange_rate(RecordExchangeRate("USD", "7.1240", date(2026, 3, 1), source="人民银行中间价（更正）"),
+                             at(16.1))

@@ -9,6 +9,7 @@ from gateways.http.routes import (
     lead_routes,
     personal_data_routes,
     pipeline_routes,
+    rate_routes,
     report_routes,
     segment_routes,
     ticket_routes,
@@ -18,4 +19,5 @@ from gateways.http.routes import (
 
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
-    funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes))
+    funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
+    rate_routes))

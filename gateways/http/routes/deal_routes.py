@@ -6,7 +6,6 @@ Every change accepts If-Match (or `expected_version`): a stale version is refuse
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -20,6 +19,7 @@ from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import audit_entry_view, deal_view
+from gateways.http.record_ids import DealId
 from services.application import CrmApplication
 from services.commands import ChangeAmount, ChangeOwner, ChangeStage, LoseDeal, OpenDeal, ReopenDeal, WinDeal
 from services.deal_audit import deal_audit_trail
@@ -44,45 +44,46 @@ def open_deal(body: OpenDealBody, cmd: Annotated[CommandContext, Depends(command
 
 
 @router.get("/{deal_id}", summary="A deal's current state (ETag: its version)", dependencies=Read)
-def get_deal(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
+def get_deal(deal_id: DealId, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
     deal = app.get(Deal, deal_id)
     return json_response(deal_view(deal), version=deal.version)
 
 
 @router.get("/{deal_id}/history", summary="The deal's audit trail, oldest first: who, when, which stages, why",
             dependencies=Read)
-def history(deal_id: UUID, app: Annotated[CrmApplication, Depends(crm)],
+def history(deal_id: DealId, app: Annotated[CrmApplication, Depends(crm)],
             params: Annotated[PageParams, Depends(page_params)]) -> Response:
     deal, entries = deal_audit_trail(app, deal_id)
-    return json_response(page([audit_entry_view(e) for e in entries], params), version=deal.version)
+    return json_response({**page([audit_entry_view(e) for e in entries], params), "external_id": deal.external_id},
+                         version=deal.version)
 
 
 @router.put("/{deal_id}/stage", response_model=Changed, summary="Move the deal to another open stage")
-def change_stage(deal_id: UUID, body: ChangeStageBody, cmd: Change) -> Response:
+def change_stage(deal_id: DealId, body: ChangeStageBody, cmd: Change) -> Response:
     return cmd.changed(ChangeStage, body, deal_id=deal_id)
 
 
 @router.put("/{deal_id}/amount", response_model=Changed, summary="Change the deal's amount")
-def change_amount(deal_id: UUID, body: ChangeAmountBody, cmd: Change) -> Response:
+def change_amount(deal_id: DealId, body: ChangeAmountBody, cmd: Change) -> Response:
     return cmd.changed(ChangeAmount, body, deal_id=deal_id)
 
 
 @router.put("/{deal_id}/owner", response_model=Changed, summary="Hand the deal to another owner")
-def change_owner(deal_id: UUID, body: ChangeOwnerBody, cmd: Change) -> Response:
+def change_owner(deal_id: DealId, body: ChangeOwnerBody, cmd: Change) -> Response:
     return cmd.changed(ChangeOwner, body, deal_id=deal_id)
 
 
 @router.post("/{deal_id}/win", response_model=Changed, summary="Mark the deal won")
-def win(deal_id: UUID, cmd: Change, body: WinDealBody | None = None) -> Response:
+def win(deal_id: DealId, cmd: Change, body: WinDealBody | None = None) -> Response:
     return cmd.changed(WinDeal, body or WinDealBody(), deal_id=deal_id)
 
 
 @router.post("/{deal_id}/lose", response_model=Changed, summary="Mark the deal lost, with the reason")
-def lose(deal_id: UUID, body: LoseDealBody, cmd: Change) -> Response:
+def lose(deal_id: DealId, body: LoseDealBody, cmd: Change) -> Response:
     return cmd.changed(LoseDeal, body, deal_id=deal_id)
 
 
 @router.post("/{deal_id}/reopen", response_model=Changed,
              summary="Reopen a won or lost deal (in `stage`, else the stage it closed from)")
-def reopen(deal_id: UUID, body: ReopenDealBody, cmd: Change) -> Response:
+def reopen(deal_id: DealId, body: ReopenDealBody, cmd: Change) -> Response:
     return cmd.changed(ReopenDeal, body, deal_id=deal_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -22,7 +21,9 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
+from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
+from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.registry import funnel_read_models
@@ -36,15 +37,17 @@ Page = Annotated[PageParams, Depends(page_params)]
 
 
 def filters(
+    request: Request,
     owner: Annotated[str | None, Query(max_length=200, pattern=NO_NUL, description="Owner at the instant.")] = None,
     region: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     industry: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     channel: Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                          description="The customer's acquisition channel.")] = None,
-    campaign_id: Annotated[UUID | None, Query()] = None,
+    campaign_id: Annotated[str | None, Query(min_length=1, max_length=250, description=DESCRIPTION)] = None,
     segment: Annotated[Literal[TIERS] | None, Query(description="The customer's value tier at the instant.")] = None,
 ) -> FunnelFilters:
-    return FunnelFilters(owner, region, industry, channel, campaign_id, segment)
+    campaign = None if campaign_id is None else resolve_text(request, "campaign", campaign_id)
+    return FunnelFilters(owner, region, industry, channel, campaign, segment)
 
 
 Filters = Annotated[FunnelFilters, Depends(filters)]
@@ -71,7 +74,8 @@ def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipel
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days)
+    report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days,
+                                         RateQueries(store).conversion(app.reporting_currency, instant))
     return json_response(_report(report, params))
 
 
@@ -89,5 +93,7 @@ def compare(app: App, store: Store, where: Filters, params: Page, first: Annotat
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
-    reports = [queries.report(pipeline, stages, instant, where, stuck_days) for instant in (first, second)]
+    rates = RateQueries(store)
+    reports = [queries.report(pipeline, stages, instant, where, stuck_days,
+                              rates.conversion(app.reporting_currency, instant)) for instant in (first, second)]
     return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})

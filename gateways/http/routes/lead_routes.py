@@ -18,6 +18,7 @@ from gateways.http.json_body import StrictJsonRoute
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import lead_view
+from gateways.http.record_ids import LeadId
 from services.application import CrmApplication
 from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, DisqualifyLead, QualifyLead
 
@@ -46,34 +47,34 @@ def capture(body: CaptureLeadBody, cmd: Write) -> Response:
 
 @router.get("/{lead_id}", summary="A lead's current state (ETag: its version)",
             dependencies=[Depends(allow("leads:read"))])
-def get_lead(lead_id: UUID, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
+def get_lead(lead_id: LeadId, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
     lead = app.get(Lead, lead_id)
     return json_response(lead_view(lead), version=lead.version)
 
 
 @router.put("/{lead_id}/owner", response_model=Changed, summary="Assign the lead to an owner")
-def assign(lead_id: UUID, body: AssignLeadBody, cmd: Write) -> Response:
+def assign(lead_id: LeadId, body: AssignLeadBody, cmd: Write) -> Response:
     return cmd.changed(AssignLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/contacts", response_model=Changed, summary="Record that the owner contacted the lead")
-def contact(lead_id: UUID, body: ContactLeadBody, cmd: Write) -> Response:
+def contact(lead_id: LeadId, body: ContactLeadBody, cmd: Write) -> Response:
     return cmd.changed(ContactLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/qualify", response_model=Changed, summary="Qualify a contacted lead")
-def qualify(lead_id: UUID, cmd: Write, body: QualifyLeadBody | None = None) -> Response:
+def qualify(lead_id: LeadId, cmd: Write, body: QualifyLeadBody | None = None) -> Response:
     return cmd.changed(QualifyLead, body or QualifyLeadBody(), lead_id=lead_id)
 
 
 @router.post("/{lead_id}/disqualify", response_model=Changed, summary="Disqualify a lead, with the reason")
-def disqualify(lead_id: UUID, body: DisqualifyLeadBody, cmd: Write) -> Response:
+def disqualify(lead_id: LeadId, body: DisqualifyLeadBody, cmd: Write) -> Response:
     return cmd.changed(DisqualifyLead, body, lead_id=lead_id)
 
 
 @router.post("/{lead_id}/convert", status_code=201, response_model=Converted,
              summary="Convert a qualified lead into a customer and an open sales deal (Location: the deal)")
-def convert(lead_id: UUID, body: ConvertLeadBody, cmd: Write) -> Response:
+def convert(lead_id: LeadId, body: ConvertLeadBody, cmd: Write) -> Response:
     conversion = cmd.command_of(ConvertLead, body, lead_id=lead_id)
 
     def respond(meta: Meta) -> Response:

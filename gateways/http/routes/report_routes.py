@@ -22,6 +22,7 @@ from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
+from projections.rates import RateQueries
 from projections.tickets import TicketQueries
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -29,7 +30,7 @@ from services.storage.read_model_store import ReadModelStore
 router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
                    dependencies=[Depends(allow("reports:read"))])
 Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
-Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns"))]
+Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns", "rates"))]  # money converted at the rates at T
 Page = Annotated[PageParams, Depends(page_params)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
@@ -48,19 +49,23 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value")
-def campaigns(store: Campaigns, params: Page, app: Annotated[CrmApplication, Depends(crm)], as_of: AsOf = None,
+def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, as_of: AsOf = None,
               channel: Channel = None) -> Response:
     if channel is not None:
         require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
-    report = CampaignQueries(store).report(as_of or datetime.now(timezone.utc), channel).to_dict()
+    instant = as_of or datetime.now(timezone.utc)
+    money = RateQueries(store).conversion(app.reporting_currency, instant)
+    report = CampaignQueries(store).report(instant, channel, money).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
     return json_response(report)
 
 
 @router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first")
-def customer_values(store: Campaigns, params: Page, as_of: AsOf = None) -> Response:
+def customer_values(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page,
+                    as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    values = CampaignQueries(store).customer_values(instant)
+    values = CampaignQueries(store).customer_values(instant, RateQueries(store).conversion(app.reporting_currency,
+                                                                                         instant))
     ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
     return json_response({"as_of": instant, "customers": page(
         [{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)})

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -22,6 +21,7 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
+from gateways.http.record_ids import CustomerId
 from projections.segments import SegmentQueries
 from services.storage.read_model_store import ReadModelStore
 
@@ -54,7 +54,7 @@ def tiers(store: Store, params: Page, as_of: AsOf = None, tier: Tier = None) -> 
 
 
 @router.get("/customers/{customer_id}", summary="One customer's scores, tier and preferences as of an instant")
-def segment_of(customer_id: UUID, store: Store, as_of: AsOf = None) -> Response:
+def segment_of(customer_id: CustomerId, store: Store, as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     segment = SegmentQueries(store).segment_of(customer_id, instant)
     if segment is None:
@@ -63,7 +63,7 @@ def segment_of(customer_id: UUID, store: Store, as_of: AsOf = None) -> Response:
 
 
 @router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first")
-def history(customer_id: UUID, store: Store, params: Page, as_of: AsOf = None) -> Response:
+def history(customer_id: CustomerId, store: Store, params: Page, as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     stays = SegmentQueries(store).history(customer_id, instant)
     if not stays:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -19,6 +18,8 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page_params
 from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Instant
+from gateways.http.record_ids import CustomerId
+from projections.external_ids import ExternalIdQueries
 from projections.timeline import TimelineQueries, UnknownCustomer
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
                                                "oldest first, paginated")
-def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("timeline"))],
+def timeline(customer_id: CustomerId, store: Annotated[ReadModelStore, Depends(fresh("timeline", "external_ids"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
              as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
@@ -41,6 +42,9 @@ def timeline(customer_id: UUID, store: Annotated[ReadModelStore, Depends(fresh("
     except UnknownCustomer as unknown:
         raise ApiError(404, str(unknown)) from unknown
     end = params.offset + params.limit
-    return json_response({"customer_id": customer_id, "as_of": instant, "items": [e.to_dict() for e in found.entries],
+    known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in found.entries)])
+    items = [{**e.to_dict(), "subject_external_id": known.get(e.subject_id, "")} for e in found.entries]
+    return json_response({"customer_id": customer_id, "external_id": known.get(customer_id, ""), "as_of": instant,
+                          "items": items,
                           "total": found.total, "limit": params.limit, "offset": params.offset,
                           "next_offset": end if end < found.total else None})

@@ -16,6 +16,7 @@ from uuid import UUID
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
+from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline, pipeline_id
 from domain.ticket import Ticket
@@ -42,6 +43,8 @@ FACTS: dict[type, tuple[str, ...]] = {
     Vocabulary.Replaced: ("values", "open"),
     Vocabulary.ValueAdded: ("value",),
     Vocabulary.ValueRetired: ("value",),
+    ExchangeRate.Quoted: ("currency", "quote", "valid_from"),
+    ExchangeRate.Corrected: ("currency", "quote", "valid_from"),
 }
 
 # The values checked against the vocabulary in force at their line (the in-order half: a value added

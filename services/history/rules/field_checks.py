@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from domain import campaign as campaign_rules
 from domain import money
@@ -21,6 +22,8 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.exchange_rates import ExchangeRate, require_rate, require_source, valid_from_instant
+from domain.external_ids import check_qualified, record_id
 from domain.lead import Lead
 from domain.pipeline import Pipeline, check_stage_key, check_stages
 from domain.ticket import Ticket
@@ -61,6 +64,26 @@ def _flag(value: Any) -> Any:
     return value
 
 
+def _external_id(kind: str) -> Callable[[Any], Any]:
+    return lambda value: check_qualified(value, kind)
+
+
+# The kind of record each creation event makes, whose external id must derive its id (`record_id`).
+KINDS: dict[type, str] = {Customer.Registered: "customer", Lead.Captured: "lead", Deal.Opened: "deal",
+                          Ticket.Opened: "ticket", Campaign.Planned: "campaign"}
+
+
+def _require_derived_id(line: HistoryLine) -> None:
+    """A record with an external id has the id derived from it, as its creation command gives it: so a
+    second record with that external id can never be written (it would be the same aggregate)."""
+    kind = KINDS.get(line.schema.cls)
+    if kind is not None and line.data["external_id"]:
+        try:
+            record_id(kind, line.data["external_id"], UUID(line.subject))
+        except DomainError as error:
+            raise Refusal("external_id", str(error)) from None
+
+
 def _stages(value: list[Any]) -> list[str]:
     if not all(isinstance(s, dict) and s.keys() == {"key", "label"} for s in value):
         raise DomainError('each stage is an object with exactly "key" and "label"')
@@ -74,21 +97,25 @@ ENVELOPE_RULES: dict[str, Callable[[Any], Any]] = {"actor": _text("actor")}
 
 # The same checks, with the same arguments, as the command that records the event.
 FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
-    Customer.Registered: {"name": _text("customer name")},
+    Customer.Registered: {"name": _text("customer name"), "external_id": _external_id("customer")},
     Customer.TouchLogged: {"direction": _choice(TOUCH_DIRECTIONS, "touch direction")},
     Customer.TagAdded: {"tag": _text("tag")},
     Customer.TagRemoved: {"tag": _text("tag")},
+    Lead.Captured: {"external_id": _external_id("lead")},
     Lead.Assigned: {"owner": _text("owner"), "rule": _choice(ASSIGNMENT_RULES, "assignment rule")},
     Lead.Disqualified: {"reason": _text("disqualification reason")},
     Deal.Opened: {"title": _text("deal title"), "amount": _amount(), "currency": money.currency,
-                  "owner": _text("owner"), "expected_close": _business_date("expected_close")},
+                  "owner": _text("owner"), "expected_close": _business_date("expected_close"),
+                  "external_id": _external_id("deal")},
     Deal.AmountChanged: {"old_amount": _amount(), "new_amount": _amount()},
     Deal.OwnerChanged: {"new_owner": _text("owner")},
     Deal.Reopened: {"reason": _text("reopen reason")},
-    Campaign.Planned: {"name": _text("campaign name"), "budget": _amount("budget"), "currency": money.currency},
+    Campaign.Planned: {"name": _text("campaign name"), "budget": _amount("budget"), "currency": money.currency,
+                       "external_id": _external_id("campaign")},
     Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
-    Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority")},
+    Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
+                    "external_id": _external_id("ticket")},
     Ticket.Assigned: {"assignee": _text("assignee")},
     Ticket.CustomerReplied: {"message": _text("message")},
     Ticket.Resolved: {"resolution": _text("resolution")},
@@ -99,6 +126,10 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Pipeline.StageInserted: {"label": _text("stage label")},
     Vocabulary.Defined: {"kind": check_kind, "values": _list_of_text, "open": _flag},
     Vocabulary.Replaced: {"values": _list_of_text, "open": _flag},
+    **dict.fromkeys((ExchangeRate.Quoted, ExchangeRate.Corrected), {
+        "currency": money.currency, "quote": money.currency, "rate": require_rate,
+        "valid_from": lambda value: require_business_date(date.fromisoformat(value), "valid_from"),
+        "source": require_source}),
 }
 
 
@@ -116,16 +147,34 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
         require_business_time(occurred)
     except DomainError as error:
         raise Refusal("occurred_at", str(error)) from None
+    if line.schema.cls in _RATE_EVENTS:
+        _rate_in_force_from_its_date(occurred, data["valid_from"])
     rules, facts = _PLANS[line.schema.name]
     for name, rule in rules:
         try:
             rule(data[name])
         except DomainError as error:
             raise Refusal(name, str(error)) from None
+    _require_derived_id(line)
     values = tuple([id_of(data[name]) if reference else data[name] for name, reference in facts])
     if line.schema.cls is Pipeline.Defined:
         values = (values[0], [stage["key"] for stage in values[1]])
     return line.schema.name, id_of(line.subject), line.version, micros(occurred), values
+
+
+_RATE_EVENTS = (ExchangeRate.Quoted, ExchangeRate.Corrected)
+
+
+def _rate_in_force_from_its_date(occurred: datetime, valid_from: str) -> None:
+    """A rate's business time is 00:00 UTC of its date, as `ExchangeRate` records it: a replay to T then sees
+    exactly the rates dated by T."""
+    try:
+        expected = valid_from_instant(date.fromisoformat(valid_from))
+    except ValueError:
+        return  # the field rule on valid_from says why
+    if occurred != expected:
+        raise Refusal("occurred_at", f"a rate's occurred_at is 00:00 UTC of its valid_from, {expected.isoformat()}, "
+                                     f"not {occurred.isoformat()}")
 
 
 # By event type: its envelope and field rules, and which FACTS (then TERMS) it hands on (and whether each is an id),

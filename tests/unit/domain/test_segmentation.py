@@ -90,10 +90,20 @@ def test_only_purchases_of_the_last_365_days_count_for_frequency_and_monetary() 
     assert segment.last_purchase_at == day(390)
 
 
-def test_purchases_in_other_currencies_count_for_recency_and_frequency_but_not_monetary() -> None:
+def test_purchases_without_a_rate_count_for_recency_and_frequency_and_are_kept_apart_from_monetary() -> None:
     segment = segment_at(day(10), [bought(0, "900000", "USD"), bought(5, "60000")], [])
 
     assert (segment.recency, segment.frequency, segment.monetary, segment.monetary_amount) == (5, 2, 2, 60000)
+    assert segment.unconverted == (("USD", Decimal("900000")),)
+
+
+def test_purchases_in_other_currencies_count_in_monetary_at_their_converted_amount() -> None:
+    usd = Purchase(day(0), Decimal("90000"), "USD", "sales", converted=Decimal("639000"))
+    brl = Purchase(day(1), Decimal("10000"), "BRL", "sales", converted=Decimal("12500"))
+
+    segment = segment_at(day(10), [usd, brl, bought(5, "60000")], [])
+
+    assert (segment.monetary_amount, segment.monetary, segment.unconverted) == (Decimal("711500"), 4, ())
 
 
 def test_a_withdrawn_purchase_no_longer_counts_from_its_withdrawal() -> None:

@@ -29,12 +29,14 @@ def reference_timeline(start: datetime, end: datetime | None, purchases: list[Pu
 # or anywhere, to the microsecond.
 days = st.one_of(st.integers(0, 800).map(float), st.floats(0, 800, allow_nan=False))
 purchases = st.builds(
-    lambda at, amount, currency, pipeline, withdrawn: Purchase(
-        day(at), Decimal(amount), currency, pipeline, None if withdrawn is None else day(at) + withdrawn),
+    lambda at, amount, currency, pipeline, withdrawn, rate: Purchase(
+        day(at), Decimal(amount), currency, pipeline, None if withdrawn is None else day(at) + withdrawn,
+        None if rate is None or currency == "CNY" else Decimal(amount) * rate),
     days, st.sampled_from(["0.01", "100.00", "60000.00", "250000", "1000000.00"]),
-    st.sampled_from(["CNY", "CNY", "USD"]), st.sampled_from(["renewals", "sales", "service"]),
+    st.sampled_from(["CNY", "CNY", "USD", "BRL"]), st.sampled_from(["renewals", "sales", "service"]),
     st.none() | st.sampled_from([timedelta(0), timedelta(days=30), timedelta(days=365), timedelta(days=365) + US,
-                                 timedelta(days=7, hours=3)]))
+                                 timedelta(days=7, hours=3)]),
+    st.none() | st.sampled_from([Decimal("7.1"), Decimal("1.25")]))  # None: no rate into CNY when it was made
 open_deals = st.builds(lambda start, length: OpenDeal(day(start), None if length is None else day(start + length)),
                        days, st.none() | st.integers(0, 120).map(float))
 

@@ -10,7 +10,7 @@ import pytest
 
 from domain.errors import DomainError
 from services import application as application_module
-from services.application import ConcurrencyConflict, CrmApplication
+from services.application import AlreadyExists, ConcurrencyConflict, CrmApplication
 from services.commands import (AddVocabularyValue, AssignLead, CaptureLead, ContactLead, ConvertLead, LogTouch,
                                LoseDeal, OpenDeal, QualifyLead, RegisterCustomer, RetireVocabularyValue, SetVocabulary)
 from services.settings import database_from_url
@@ -104,3 +104,18 @@ def test_a_change_to_a_kind_never_defined_records_its_defaults_first(crm: CrmApp
         crm.add_vocabulary_value(AddVocabularyValue("industry", "金融", expected_version=3), at(1))
     with pytest.raises(ConcurrencyConflict, match="is at version 2, not the expected 1"):
         crm.retire_vocabulary_value(RetireVocabularyValue("touch_channel", "微信", expected_version=1), at(1))
+
+
+def test_an_imported_record_is_checked_against_the_vocabularies_and_kept_once(crm: CrmApplication) -> None:
+    """A creation command with an external id (part extids) checks its values like any other: an installation's
+    channel is accepted, a retired one refused before the external id is looked at; a second one is AlreadyExists."""
+    crm.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "直播"), at(0))
+    customer = crm.register_customer(RegisterCustomer("王芳", channel="直播", source="hubspot", external_id="7"), at(1))
+    registered = crm.history(customer)[0]
+    assert (registered.channel, registered.region, registered.external_id) == ("直播", "unknown", "hubspot:7")
+
+    with pytest.raises(AlreadyExists):
+        crm.register_customer(RegisterCustomer("王芳", channel="直播", source="hubspot", external_id="7"), at(2))
+    crm.retire_vocabulary_value(RetireVocabularyValue("acquisition_channel", "直播"), at(3))
+    with pytest.raises(DomainError, match="unknown acquisition channel '直播'"):
+        crm.capture_lead(CaptureLead("李雷", channel="直播", source="hubspot", external_id="8"), at(4))

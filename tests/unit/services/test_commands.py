@@ -60,7 +60,8 @@ def test_a_pipeline_is_addressed_by_its_key() -> None:
 
 @pytest.mark.parametrize(("command", "own"), [
     (ChangeStage, ("stage", "reason")),
-    (RegisterCustomer, ("name", "company", "region", "industry", "channel", "email", "phone", "campaign_id")),
+    (RegisterCustomer, ("name", "company", "region", "industry", "channel", "email", "phone", "campaign_id",
+                           "source", "external_id")),
     (RenameStage, ("stage", "label")),
     (commands.CloseTicket, ()),
 ])

@@ -126,8 +126,10 @@ def test_an_id_of_another_kind_is_404(client: TestClient, crm: CrmApplication, d
     refused(client, crm, "GET", f"/customers/{deal}", 404, "is a deal, not a customer")
 
 
-def test_a_malformed_id_in_the_path_is_422(client: TestClient, crm: CrmApplication) -> None:
-    refused(client, crm, "GET", "/deals/12345", 422, "path.deal_id")
+def test_an_id_in_the_path_that_is_no_uuid_and_no_known_external_id_is_404(client: TestClient,
+                                                                           crm: CrmApplication) -> None:
+    refused(client, crm, "GET", "/deals/12345", 404, "no deal with id or external id '12345'")
+    refused(client, crm, "GET", "/deals/" + "x" * 251, 422, "path.deal_id")
 
 
 def test_a_body_declared_over_64_kib_is_refused_before_reading(client: TestClient, crm: CrmApplication) -> None:

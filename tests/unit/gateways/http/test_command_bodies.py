@@ -13,7 +13,8 @@ from services.commands import ChangeStage, RenameStage
 def test_a_body_holds_business_time_then_the_commands_own_fields_in_order() -> None:
     assert list(deal_routes.ChangeStageBody.model_fields) == ["occurred_at", "expected_version", "stage", "reason"]
     assert list(customer_routes.RegisterCustomerBody.model_fields) == [
-        "occurred_at", "name", "company", "region", "industry", "channel", "email", "phone", "campaign_id"]
+        "occurred_at", "name", "company", "region", "industry", "channel", "email", "phone", "campaign_id", "source",
+        "external_id"]
 
 
 def test_only_a_versioned_body_takes_expected_version_and_no_body_takes_the_address_or_an_id() -> None:

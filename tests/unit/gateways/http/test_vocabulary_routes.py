@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.application import CrmApplication
-from tests.unit.gateways.http.conftest import auth
+from tests.unit.gateways.http.conftest import auth, project
 
 ADMIN, SALES, ANALYST = auth("admin"), auth("sales"), auth("analyst")
 
@@ -83,3 +84,18 @@ def test_bad_input_is_refused_with_a_sentence(client: TestClient, crm: CrmApplic
     assert [r.status_code for r in (unknown_kind, duplicate, not_text, stale)] == [422, 422, 422, 409]
     assert "must be unique" in duplicate.json()["error"]
     assert crm.event_count() == count
+
+
+def test_a_sparse_body_with_an_external_id_and_an_added_channel_is_found_by_it(client: TestClient,
+                                                                               api: FastAPI) -> None:
+    """Parts vocab and extids in one body: region and industry left out (unknown), an installation's channel,
+    `source` and `external_id` last; the lead is then found by its bare id."""
+    client.post("/vocabularies/acquisition_channel/additions", json={"value": "直播"}, headers=ADMIN)
+    created = client.post("/leads", json={"channel": "直播", "source": "hubspot", "external_id": "L-9"},
+                          headers=SALES)
+    assert created.status_code == 201, created.text
+    project(api)
+
+    view = client.get("/leads/L-9", headers=SALES).json()
+    assert (view["id"], view["channel"], view["region"], view["external_id"]) == (
+        created.json()["id"], "直播", "unknown", "hubspot:L-9")

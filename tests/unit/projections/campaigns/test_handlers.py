@@ -81,7 +81,7 @@ def test_a_deal_row_and_its_amounts_wins_losses_and_reopenings(crm: CrmApplicati
 
     assert written(tables.COSTS) == [rows.CostRow(str(s), 2, _micros(3), 200001)]
     assert written(tables.CUSTOMERS) == [rows.CustomerRow(str(c), "event", None, _micros(0))]
-    assert written(tables.DEALS) == [rows.DealRow(str(d), str(c), str(s), None, _micros(1))]
+    assert written(tables.DEALS) == [rows.DealRow(str(d), str(c), str(s), None, _micros(1), "CNY")]
     events = sorted(written(tables.DEAL_EVENTS), key=lambda e: e.seq)
     assert [(e.kind, e.amount_cents, e.occurred_at) for e in events] == [
         (rows.AMOUNT, 30000, _micros(1)), (rows.AMOUNT, 35000, _micros(2)), (WON, None, _micros(14)),

@@ -4,12 +4,15 @@ and `unknown` always stands for what the source lacks (services/history/rules/vo
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
+from domain.exchange_rates import rate_id
+from domain.external_ids import external_uuid
 from domain.vocabulary import vocabulary_id
 from services.application import CrmApplication
 from services.commands import AddVocabularyValue, CaptureLead, LogTouch, RegisterCustomer
@@ -146,3 +149,38 @@ def test_a_line_may_leave_out_what_real_data_lacks_and_unknown_is_stored(target,
     captured = target.history(UUID(line["subject"]))[0]
     assert (captured.name, captured.region, captured.industry, captured.channel) == ("", "unknown", "unknown",
                                                                                      "unknown")
+
+
+def test_vocabularies_external_ids_and_rates_import_in_one_file(target, tmp_path) -> None:
+    """Issue 12's parts together: a channel added earlier in the file serves an imported lead whose subject
+    derives from its external id; a release 1 line (no external_id, and none of what real data lacks) stores
+    "" and unknowns; a rate line sits among them."""
+    imported = _lead("展会", external_id="hubspot:42", name="赵敏")
+    imported["subject"] = str(external_uuid("lead", "hubspot", "42"))
+    old = _lead("unknown")
+    for name in ("name", "region", "industry", "channel", "external_id"):
+        del old["data"][name]
+    rate = {"type": "crm.ExchangeRate.Quoted", "subject": str(rate_id("USD", "CNY", date(2026, 2, 3))), "version": 1,
+            "data": {"occurred_at": "2026-02-03T00:00:00Z", **ACTOR, "currency": "USD", "quote": "CNY",
+                     "rate": "7.1", "valid_from": "2026-02-03", "source": "人民银行中间价"}}
+    lines = [_vocabulary_line("acquisition_channel", 1, "Defined", 1, kind="acquisition_channel",
+                              values=["web"], open=False),
+             _vocabulary_line("acquisition_channel", 2, "ValueAdded", 2, value="展会"), rate, imported, old]
+
+    importer.import_history(target, _write(tmp_path / "h.jsonl", lines))
+
+    lead = target.history(UUID(imported["subject"]))[0]
+    assert (lead.channel, lead.external_id) == ("展会", "hubspot:42")
+    sparse = target.history(UUID(old["subject"]))[0]
+    assert (sparse.name, sparse.channel, sparse.external_id) == ("", "unknown", "")
+    assert target.event_count() == 2 + 1 + 2
+
+
+def test_an_imported_lead_in_a_retired_channel_is_refused_by_its_channel(target, tmp_path) -> None:
+    lines = [_vocabulary_line("acquisition_channel", 1, "Defined", 1, kind="acquisition_channel",
+                              values=["web", "展会"], open=False),
+             _vocabulary_line("acquisition_channel", 2, "ValueRetired", 2, value="展会"),
+             {**_lead("展会", external_id="hubspot:42"), "subject": str(external_uuid("lead", "hubspot", "42"))}]
+
+    message = _refused(target, _write(tmp_path / "h.jsonl", lines))
+    assert message.startswith("line 3: ") and "unknown acquisition channel '展会'" in message
