@@ -6,6 +6,7 @@ tallies, its interval scan and the from-scratch replay), so that they cannot dri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from domain.pipeline import WON
 
@@ -28,19 +29,71 @@ def reached(furthest: Mapping[int, int], levels: int) -> list[int]:
     return [sum(n for level, n in furthest.items() if level >= i) for i in range(levels)]
 
 
-def conversion(reached_here: int, reached_next: int) -> float | None:
-    """The share of the items that reached a stage which went on to reach the next; None when none reached it."""
-    return reached_next / reached_here if reached_here else None
+def conversion(base: int, count: int) -> float | None:
+    """The share `count / base` of a step that every item of `base` has already taken or not (tickets
+    rated of those resolved, …); None when `base` is empty. Not for a funnel's stages, whose items may
+    still be open: see `stage_outcomes` and `stage_conversion`."""
+    return count / base if base else None
+
+
+NO_DECIDED_ITEMS = "no decided items (none advanced or lost)"
+NO_LOSSES_RECORDED = ("no lost items recorded: losses (lost deals, disqualified leads) may be missing from the "
+                      "data, so the rate cannot be told")
+
+
+class StageOutcome(NamedTuple):
+    """What became of the items that reached a stage: went further, were lost there, or are still open
+    there (reached it and got no further yet). `reached == advanced + lost + still_open`."""
+
+    reached: int
+    advanced: int
+    lost: int
+    still_open: int
+
+
+def stage_outcomes(furthest: Mapping[int, int], lost_furthest: Mapping[int, int], levels: int) -> list[StageOutcome]:
+    """Per level (`levels` of them), from the items per furthest level and the lost items per the furthest
+    level they had reached: a lost item is lost at its furthest stage, an item that got further advanced."""
+    reached_ = reached(furthest, levels + 1)
+    outcomes = []
+    for i in range(levels):
+        lost = lost_furthest.get(i, 0)
+        outcomes.append(StageOutcome(reached_[i], reached_[i + 1], lost, reached_[i] - reached_[i + 1] - lost))
+    return outcomes
+
+
+def stage_conversion(outcome: StageOutcome, losses_recorded: bool = True) -> float | None:
+    """Advanced among the decided items of a stage (advanced or lost there): the items still open there
+    are not decided yet, so they count in neither part (dividing by them would call every fresh item a
+    failure). None without a decided item, or when the report has no loss at all (`NO_LOSSES_RECORDED`)."""
+    decided = outcome.advanced + outcome.lost
+    return outcome.advanced / decided if decided and losses_recorded else None
+
+
+def stage_conversion_note(outcome: StageOutcome, losses_recorded: bool = True) -> str | None:
+    """Why `stage_conversion` is None (None when it is a number)."""
+    if not outcome.advanced + outcome.lost:
+        return f"{NO_DECIDED_ITEMS}; {outcome.still_open} still open" if outcome.reached else "no item reached it"
+    return None if losses_recorded else NO_LOSSES_RECORDED
 
 
 def drop_off(conversion_to_next: float | None) -> float | None:
-    """The share of the items that reached a stage which went no further."""
+    """The share of the decided items of a stage that were lost there."""
     return None if conversion_to_next is None else 1 - conversion_to_next
 
 
 def win_rate(won: int, lost: int) -> float | None:
-    """Won among the decided items (won or lost); open items are not decided yet, so they do not count."""
-    return won / (won + lost) if won + lost else None
+    """Won among the decided items (won or lost); open items are not decided yet, so they do not count.
+    None without a decided item, and when none was lost: 100 % then says only that losses are not in the
+    data (an export of won deals only, leads never disqualified), as issue 12 found."""
+    return won / (won + lost) if lost else None
+
+
+def win_rate_note(won: int, lost: int) -> str | None:
+    """Why `win_rate` is None (None when it is a number)."""
+    if not won + lost:
+        return NO_DECIDED_ITEMS
+    return None if lost else NO_LOSSES_RECORDED
 
 
 def average_cycle(total_won_cycle: float, won: int) -> float | None:

@@ -115,6 +115,9 @@ class ReadModel:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    # Bumped when what the handlers write changes meaning while the tables' DDL stays (a new key in a JSON
+    # column): like a DDL change, it makes the projector drop and rebuild the read model's tables.
+    revision: ClassVar[int] = 0
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         """Event class → handler(event, rows)."""

@@ -263,9 +263,8 @@ class CrmApplication(Application):
         PostgreSQL skipped an id)."""
         return self.recorder.max_notification_id() or 0
 
-    def read_log(self, topics: Sequence[str] = (), batch: int = 2000) -> Iterator[tuple[int, Any]]:
-        """All events in notification order as (notification id, domain event)."""
-        start = 1
+    def read_log(self, topics: Sequence[str] = (), batch: int = 2000, start: int = 1) -> Iterator[tuple[int, Any]]:
+        """All events from log position `start` on, in notification order, as (notification id, domain event)."""
         while True:
             notifications = self.recorder.select_notifications(start, batch, topics=topics)
             for n in notifications:

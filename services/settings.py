@@ -63,7 +63,7 @@ def database_from_url(url: str | None) -> Database:
             "postgresql",
             {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                "APPLICATION_RECORDER_TOPIC": "services.storage.event_recorder:OneRoundTripRecorder",
+                "APPLICATION_RECORDER_TOPIC": "services.storage.postgres_recorder:OneRoundTripRecorder",
                 "POSTGRES_DBNAME": dbname,
                 "POSTGRES_HOST": parts.hostname,
                 "POSTGRES_PORT": str(parts.port or 5432),

@@ -5,27 +5,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 import typer
 from rich.table import Table
 
 from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
+from gateways.cli.output import AsCsv, AsJson, Bom, Output, TableName, percent
 from gateways.cli.render import money_note, when
+from gateways.report_tables import campaigns_tables
 from projections.campaigns import CampaignQueries, CampaignsReport, Totals
 from projections.rates import RateQueries
 
-TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Revenue", "ROI", "CAC")
+TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Lost", "Revenue", "ROI", "CAC")
 
 
 def campaigns(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
     channel: Annotated[str | None, typer.Option(help="Only one acquisition channel (see `crm vocabulary show "
                                                      "acquisition_channel`), or unknown.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    table: TableName = None,
+    bom: Bom = False,
 ) -> None:
-    """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value."""
+    """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value.
+    CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch."""
+    output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         if channel is not None:
@@ -36,9 +42,11 @@ def campaigns(
         note_freshness(crm, store, ["campaigns", "rates"])
         report = CampaignQueries(store).report(instant, channel,
                                                RateQueries(store).conversion(crm.reporting_currency, instant))
-    if as_json:
-        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
-        return
+    data = report.to_dict()
+    output.show(data, lambda: campaigns_tables(data), lambda: _print(report))
+
+
+def _print(report: CampaignsReport) -> None:
     for table in (campaign_table(report), channel_table(report), attribution_table(report), value_table(report)):
         console.print(table)
     console.print(money_note(report.currency, report.unconverted))
@@ -48,13 +56,9 @@ def _money(cents: int | None) -> str:
     return "–" if cents is None else f"{cents / 100:,.0f}"
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
 def _totals(t: Totals) -> list[str]:
     return [_money(t.cost_cents), str(t.response_count), str(t.leads), str(t.qualified), str(t.deals), str(t.won),
-            _money(t.won_revenue_cents), _percent(t.roi), _money(t.cac_cents)]
+            str(t.lost), _money(t.won_revenue_cents), percent(t.roi, "no cost yet"), _money(t.cac_cents)]
 
 
 def _table(title: str, *columns: str, left: int = 1) -> Table:
@@ -77,8 +81,14 @@ def channel_table(report: CampaignsReport) -> Table:
     table = _table("Channels", "Channel", "Campaigns", *TOTAL_COLUMNS, "Lead→qualified", "Qualified→deal",
                    "Deal→won")
     for row in report.channels:
-        table.add_row(row.channel, str(row.campaigns), *_totals(row.totals), _percent(row.lead_to_qualified),
-                      _percent(row.qualified_to_deal), _percent(row.deal_to_won))
+        table.add_row(row.channel, str(row.campaigns), *_totals(row.totals),
+                      *(percent(rate, note and note.split(":")[0]) for rate, note in (
+                          (row.lead_to_qualified, row.lead_to_qualified_note),
+                          (row.qualified_to_deal, row.qualified_to_deal_note), (row.deal_to_won, row.deal_to_won_note))))
+    table.caption = ("Rates count decided items only — lead→qualified = qualified ÷ (qualified + disqualified "
+                     "new leads), qualified→deal = converted ÷ (converted + disqualified qualified leads), "
+                     "deal→won = won ÷ (won + lost); n/a when nothing of the kind was lost")
+    table.caption_justify = "left"
     return table
 
 

@@ -14,8 +14,6 @@ from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
 from services.projection_runtime.projector import ReadModelStopped
-from services.projection_runtime.registry import UnknownReadModel
-from services.healing import log_to_stderr
 from services.storage.read_model_store import ReadModelStore
 from services.settings import SettingsError, database_from_environment
 from projections.external_ids import AmbiguousId, ExternalIdQueries, UnknownId
@@ -34,6 +32,8 @@ def fail(message: str) -> typer.Exit:
 
 def start_logging() -> None:
     """Log lines on stderr for a process that runs unattended (CRM_LOG_FORMAT: text or json)."""
+    from services.healing import log_to_stderr  # here: it imports psycopg, which a query on SQLite need not
+
     try:
         log_to_stderr()
     except SettingsError as error:
@@ -49,9 +49,17 @@ def crm_application() -> Iterator[CrmApplication]:
             yield application
         finally:
             application.close()
-    except (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped,
-            ReadModelNotBuilt) as error:
+    except _refusals() as error:
         raise fail(str(error)) from None
+
+
+def _refusals() -> tuple[type[Exception], ...]:
+    """What `crm_application` turns into a message; evaluated only when an exception leaves a command: the
+    registry imports every read model (≈ 0.1 s), and only code that imported it can raise UnknownReadModel."""
+    from services.projection_runtime.registry import UnknownReadModel
+
+    return (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped,
+            ReadModelNotBuilt)
 
 
 @contextmanager

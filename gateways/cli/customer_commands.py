@@ -6,13 +6,14 @@ from datetime import datetime, timezone
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 import typer
 from rich.table import Table
 
 from domain.base import Meta
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
+from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.report_tables import single
 from projections.external_ids import ExternalIdQueries
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
 from services.commands import ForgetCustomer
@@ -39,9 +40,12 @@ def timeline(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    bom: Bom = False,
 ) -> None:
     """Everything that happened with one customer, its leads, deals, tickets and campaign responses."""
+    output = Output(as_json, as_csv, None, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         customer_id = record_id(crm, "customer", customer)
@@ -51,14 +55,11 @@ def timeline(
         except UnknownCustomer as error:
             raise fail(str(error)) from None
         known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in result.entries)])
-    if as_json:
-        answer = result.to_dict()
-        for entry, shown in zip(result.entries, answer["entries"]):
-            shown["subject_external_id"] = known.get(entry.subject_id, "")
-        typer.echo(orjson.dumps({**answer, "external_id": known.get(customer_id, "")},
-                                option=orjson.OPT_INDENT_2).decode())
-    else:
-        console.print(_timeline_table(result, instant.astimezone(timezone.utc), known))
+    answer = result.to_dict()
+    for entry, shown in zip(result.entries, answer["entries"]):
+        shown["subject_external_id"] = known.get(entry.subject_id, "")
+    output.show({**answer, "external_id": known.get(customer_id, "")}, lambda: single("entries", answer["entries"]),
+                lambda: console.print(_timeline_table(result, instant.astimezone(timezone.utc), known)))
 
 
 def _timeline_table(result: Timeline, as_of: datetime, known: dict[UUID, str]) -> Table:

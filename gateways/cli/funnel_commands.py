@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from domain.funnel_rules import STUCK_DAYS
 from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, note_freshness, parse_instant, read_store,
                                  record_id)
+from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName
 from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
+from gateways.report_tables import funnel_compare_tables, funnel_tables, funnel_weeks_tables, single
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.rates import RateQueries
-from services.projection_runtime.funnel_as_of import replay_funnel, stages_of
-from services.projection_runtime.registry import funnel_read_models
+from services.projection_runtime.funnel_as_of import funnel_read_models, replay_funnel, stages_of
 
 
 def funnel(
@@ -33,12 +33,17 @@ def funnel(
     segment: Annotated[str | None, typer.Option(help=f"The customer's value tier then: {', '.join(TIERS)}.")] = None,
     stuck_days: Annotated[float, typer.Option(min=0, help="A deal is stuck after this many days in a stage.")] = STUCK_DAYS,
     replay: Annotated[bool, typer.Option("--replay", help="Fold the log from scratch instead of the read model.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    stuck_limit: Annotated[int, typer.Option(min=0, help="Stuck deals to list (their total is always given).")] = LIST_LIMIT,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    table: TableName = None,
+    bom: Bom = False,
 ) -> None:
     """The funnel of a pipeline as of an instant (default now), with conversion, dwell times and stuck deals."""
     if segment is not None and segment not in TIERS:
         raise typer.BadParameter(f"unknown segment {segment!r}; expected one of: {', '.join(TIERS)}",
                                  param_hint="--segment")
+    output = Output(as_json, as_csv, table, bom)
     with crm_application() as crm, read_store(crm) as store:
         filters = FunnelFilters(owner, region, industry, channel,
                                 None if campaign is None else record_id(crm, "campaign", campaign), segment)
@@ -48,31 +53,34 @@ def funnel(
 
         def report_at(instant: datetime) -> Any:
             if replay:
-                return replay_funnel(crm, pipeline, instant, filters, stuck_days)
+                return replay_funnel(crm, pipeline, instant, filters, stuck_days).stuck_limited(stuck_limit)
             return queries.report(pipeline, stages, instant, filters, stuck_days,
-                                  RateQueries(store).conversion(crm.reporting_currency, instant))
+                                  RateQueries(store).conversion(crm.reporting_currency, instant)
+                                  ).stuck_limited(stuck_limit)
 
         if between:
             start, end = map(parse_instant, between)
             rows = queries.flow(pipeline, stages, start, end, filters)
-            _show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
-                   "flow": [vars(r) for r in rows]}, as_json,
-                  lambda: console.print(flow_table(rows, f"Flow in {pipeline} from {start} to {end}")))
+            output.show({"pipeline": pipeline, "from": start.isoformat(), "to": end.isoformat(),
+                         "flow": [vars(r) for r in rows]}, lambda: single("flow", map(vars, rows)),
+                        lambda: console.print(flow_table(rows, f"Flow in {pipeline} from {start} to {end}")))
         elif compare:
             first, second = (report_at(parse_instant(t)) for t in compare)
-            _show({"first": first.to_dict(), "second": second.to_dict()}, as_json,
-                  lambda: console.print(compare_table(first, second)))
+            output.show({"first": first.to_dict(), "second": second.to_dict()},
+                        lambda: funnel_compare_tables(first.to_dict(), second.to_dict()),
+                        lambda: console.print(compare_table(first, second)))
         elif weekly:
             start, end = map(parse_instant, weekly)
             if end <= start:
                 raise typer.BadParameter("the second instant must come after the first", param_hint="--weekly")
             reports = [report_at(instant) for instant in _weeks(start, end)]
-            _show({"weeks": [r.to_dict() for r in reports]}, as_json, lambda: console.print(weekly_table(reports)))
+            weeks = [r.to_dict() for r in reports]
+            output.show({"weeks": weeks}, lambda: funnel_weeks_tables(weeks), lambda: console.print(weekly_table(reports)))
         else:
             report = report_at(parse_instant(as_of))
-            _show(report.to_dict(), as_json, lambda: (console.print(funnel_table(report, "Funnel")),
-                                                      console.print(stuck_table(report)),
-                                                      console.print(money_note(report.currency, report.unconverted))))
+            output.show(report.to_dict(), lambda: funnel_tables(report.to_dict()),
+                        lambda: (console.print(funnel_table(report, "Funnel")), console.print(stuck_table(report)),
+                                 console.print(money_note(report.currency, report.unconverted))))
 
 
 def _weeks(start: datetime, end: datetime) -> list[datetime]:
@@ -81,10 +89,3 @@ def _weeks(start: datetime, end: datetime) -> list[datetime]:
         instants.append(start)
         start += timedelta(weeks=1)
     return instants
-
-
-def _show(data: dict[str, Any], as_json: bool, render: Any) -> None:
-    if as_json:
-        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-    else:
-        render()

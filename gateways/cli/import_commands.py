@@ -1,16 +1,32 @@
-"""`crm export FILE` and `crm import FILE`: the event log's history as JSON Lines, out and back in."""
+"""`crm export FILE` and `crm import FILE`: the event log's history as JSON Lines, out and back in; and
+`crm import MAPPING.toml` / `crm import FILE.csv --mapping MAPPING.toml`: other CRMs' CSV exports in
+(`services.history.csv_import`)."""
 
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from gateways.cli.common import console, crm_application, fail, start_logging
 from services.history import exporter, importer
+from services.history.csv_import import csv_importer
+from services.history.csv_import.import_report import ImportReport
+
+
+class Format(str, Enum):
+    events = "events"
+    csv = "csv"
+
+
+def detect_format(file: Path, mapping: Path | None) -> Format:
+    """A mapping given, or a .toml/.csv file: CSV; anything else (.jsonl, .json): the event lines."""
+    return Format.csv if mapping is not None or file.suffix.lower() in (".toml", ".csv") else Format.events
 
 
 def _progress() -> Progress:
@@ -38,9 +54,22 @@ def import_history(
     jobs: Annotated[int | None, typer.Option(min=1, help="Processes that check and encode the lines on PostgreSQL "
                                                          "(default: one per core for files of 20 MiB or more, "
                                                          "else 1).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="TOML mapping of a CSV export (FILE is then one of its "
+                                                      "files).", exists=True, dir_okay=False)] = None,
+    format: Annotated[Format | None, typer.Option("--format", help="events (JSON Lines) or csv; default: "
+                                                                   "by the file's suffix.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="CSV: print what would be imported; write "
+                                                            "nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="CSV: the report as JSON.")] = False,
+    rejects: Annotated[Path | None, typer.Option(help="CSV: write refused rows here (original columns, line, "
+                                                      "reason) and import the rest.", dir_okay=False)] = None,
 ) -> None:
-    """Append the history in FILE to the event log; one bad line and nothing is written. Logs each batch
+    """Append the history in FILE to the event log; one bad line and nothing is written. FILE is JSON Lines
+    of events (.jsonl), or a CSV import's mapping (.toml), or a CSV file with --mapping. Logs each batch
     written, a refusal and the end on stderr (CRM_LOG_FORMAT: text or json)."""
+    if (format or detect_format(file, mapping)) is Format.csv:
+        import_csv(file, mapping, dry_run, as_json, rejects)
+        return
     start_logging()
     with crm_application() as crm, _progress() as progress:
         tasks: dict[str, TaskID] = {}
@@ -56,3 +85,36 @@ def import_history(
         except importer.ImportRefused as refused:
             raise fail(f"{file}, {refused}; nothing was imported") from None
     console.print(f"Imported {count:,} events from {file} in {time.perf_counter() - started:.1f} s.")
+
+
+def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, rejects: Path | None) -> None:
+    """`crm import` of a CSV export through its mapping: the report on stdout, exit 1 if anything was refused
+    without --rejects (then nothing is written)."""
+    if mapping is None and file.suffix.lower() != ".toml":
+        raise fail(f"{file}: a CSV export is imported through its mapping: crm import {file} --mapping MAP.toml")
+    mapping_path, csv_file = (file, None) if mapping is None else (mapping, file)
+    with crm_application() as crm:
+        try:
+            plan = csv_importer.mapping_for(mapping_path, csv_file)
+            report = csv_importer.run_csv_import(crm, plan, dry_run=dry_run, rejects=rejects)
+        except csv_importer.CsvImportRefused as refused:
+            _print_report(refused.report, as_json)
+            raise fail(f"{refused}; fix the rows, or import the rest with --rejects FILE") from None
+        except (csv_importer.MappingError, csv_importer.FileRefused, importer.ImportRefused) as error:
+            raise fail(f"{error}; nothing was imported") from None
+    _print_report(report, as_json)
+
+
+def _print_report(report: ImportReport, as_json: bool) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    for line in report.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if not report.dry_run:
+        total = sum(report.events.values())
+        skipped = sum(report.skipped.values())
+        console.print(f"Imported {report.written:,} events." if total else
+                      f"Nothing new to import ({skipped:,} rows already imported).", markup=False, soft_wrap=True)
+        if report.rejects:
+            console.print(f"Refused rows written to {', '.join(report.rejects)}.", markup=False, soft_wrap=True)

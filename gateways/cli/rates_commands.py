@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,9 @@ from rich.table import Table
 
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
+from gateways.cli.output import AsCsv, AsJson, Bom, Output
 from gateways.cli.render import when
+from gateways.report_tables import single
 from projections.rates import RateQueries
 from services.exchange_rate_files import RateFileError, read_rates, record_rates, skipped_columns
 
@@ -59,9 +62,12 @@ def list_rates(
     history: Annotated[bool, typer.Option("--history", help="Every recorded date, newest first, not only the "
                                                             "rates in force.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows with --history.")] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    bom: Bom = False,
 ) -> None:
     """The rates into the reporting currency in force at an instant (default now), or every one recorded."""
+    output = Output(as_json, as_csv, None, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         note_freshness(crm, store, ["rates"])
@@ -71,10 +77,11 @@ def list_rates(
         else:
             rows = [{"currency": c, "quote": quote, "valid_from": r.valid_from.isoformat(), "rate": str(r.rate)}
                     for c, r in sorted(queries.in_force(quote, instant).items()) if currency in (None, c)]
-    if as_json:
-        typer.echo(orjson.dumps({"quote": quote, **({} if history else {"as_of": instant.isoformat()}),
-                                 "rates": rows}, option=orjson.OPT_INDENT_2).decode())
-        return
+    output.show({"quote": quote, **({} if history else {"as_of": instant.isoformat()}), "rates": rows},
+                lambda: single("rates", rows), lambda: _print(rows, quote, instant, history))
+
+
+def _print(rows: list[dict[str, str]], quote: str, instant: datetime, history: bool) -> None:
     title = f"Rates into {quote}" + ("" if history else f" in force at {when(instant)} UTC")
     table = Table(title=title, title_justify="left")
     for column in ("Currency", "Valid from", "Rate", *(("Source",) if history else ())):

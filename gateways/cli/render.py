@@ -12,8 +12,11 @@ from projections.funnel import FlowRow, FunnelReport
 from services.deal_audit import AuditEntry
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
+def _percent(value: float | None, note: str | None = None) -> str:
+    """A rate; a missing one says why (short: "n/a" and the reason's first clause)."""
+    if value is None:
+        return f"n/a ({note.split(':')[0]})" if note else "–"
+    return f"{value:.1%}"
 
 
 def _days(value: float | None) -> str:
@@ -39,25 +42,30 @@ def when(instant: datetime) -> str:
 
 def funnel_table(report: FunnelReport, title: str) -> Table:
     table = Table(title=f"{title} — {report.pipeline} as of {when(report.as_of)} UTC", title_justify="left")
-    for column in ("Stage", "In stage", "Value", "Reached", "→ next", "Drop-off", "Median days", "P90 days"):
+    for column in ("Stage", "In stage", "Value", "Reached", "Advanced", "Lost", "Still open", "→ next",
+                   "Drop-off", "Median days", "P90 days"):
         table.add_column(column, justify="left" if column == "Stage" else "right")
     for row in report.rows:
-        table.add_row(row.label, str(row.items), _money(row.value_cents), str(row.reached),
-                      _percent(row.conversion_to_next), _percent(row.drop_off), _days(row.median_days),
-                      _days(row.p90_days))
+        table.add_row(row.label, str(row.items), _money(row.value_cents), str(row.reached), str(row.advanced),
+                      str(row.lost), str(row.still_open), _percent(row.conversion_to_next, row.conversion_note),
+                      _percent(row.drop_off), _days(row.median_days), _days(row.p90_days))
     table.caption = (f"open {report.open_items} · won {report.won} ({_money(report.won_value_cents)}) · "
-                     f"lost {report.lost} · win rate {_percent(report.win_rate)} · "
+                     f"lost {report.lost} · win rate {_percent(report.win_rate, report.win_rate_note)} · "
                      f"avg cycle {_days(report.average_cycle_days)} d · bottleneck {report.bottleneck or '–'} · "
-                     f"stuck {len(report.stuck)}")
+                     f"stuck {report.stuck_total}\n→ next = advanced ÷ (advanced + lost): items still open "
+                     "are not counted as lost")
     table.caption_justify = "left"
     return table
 
 
-def stuck_table(report: FunnelReport, limit: int = 10) -> Table:
-    table = Table(title=f"Longest-stuck deals ({len(report.stuck)} in all)", title_justify="left")
+def stuck_table(report: FunnelReport) -> Table:
+    """The stuck items the report lists (`FunnelReport.stuck_limited`), out of all of them."""
+    shown = len(report.stuck)
+    table = Table(title=f"Longest-stuck deals ({shown} of {report.stuck_total} shown; --stuck-limit for more)",
+                  title_justify="left")
     for column in ("Deal", "Stage", "Owner", "Value", "Days in stage"):
         table.add_column(column)
-    for stuck in report.stuck[:limit]:
+    for stuck in report.stuck:
         table.add_row(str(stuck.item_id), stuck.stage, stuck.owner, _money(stuck.amount_cents),
                       _days(stuck.days_in_stage))
     return table
@@ -75,7 +83,8 @@ def compare_table(first: FunnelReport, second: FunnelReport) -> Table:
                   "→ next then", "→ next now", title="Funnel comparison", title_justify="left")
     for a, b in zip(first.rows, second.rows):
         table.add_row(a.label, str(a.items), str(b.items), f"{b.items - a.items:+d}",
-                      _percent(a.conversion_to_next), _percent(b.conversion_to_next))
+                      _percent(a.conversion_to_next, a.conversion_note),
+                      _percent(b.conversion_to_next, b.conversion_note))
     table.add_row("won", str(first.won), str(second.won), f"{second.won - first.won:+d}", "", "")
     table.add_row("lost", str(first.lost), str(second.lost), f"{second.lost - first.lost:+d}", "", "")
     return table

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-import orjson
 import typer
 from rich.table import Table
 
 from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
+from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.report_tables import single
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -21,7 +21,6 @@ from services.storage.read_model_store import ReadModelStore
 segments_app = typer.Typer(help="Customer value segments (RFM scores and tiers) as of an instant.",
                            invoke_without_command=True)
 AsOf = Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @segments_app.callback()
@@ -32,10 +31,14 @@ def segments(
     limit: Annotated[int, typer.Option(min=1, help="Members to list.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Members to skip.")] = 0,
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    bom: Bom = False,
 ) -> None:
-    """Customers per tier with average R, F and M as of an instant (default now), or one tier's members."""
+    """Customers per tier with average R, F and M as of an instant (default now), or one tier's members
+    (a page of them, with their total)."""
     if ctx.invoked_subcommand is not None:
         return
+    output = Output(as_json, as_csv, None, bom)
     if tier is not None and tier not in TIERS:
         raise typer.BadParameter(f"unknown tier {tier!r}; expected one of: {', '.join(TIERS)}", param_hint="--tier")
     instant = parse_instant(as_of)
@@ -43,12 +46,15 @@ def segments(
         queries = _queries(crm, store)
         if tier is None:
             counts = queries.tier_counts(instant)
-            _show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]}, as_json,
-                  lambda: console.print(_counts_table(counts, instant)))
+            output.show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]},
+                        lambda: single("tiers", map(vars, counts)), lambda: console.print(_counts_table(counts, instant)))
         else:
             members = queries.members(tier, instant, limit, offset)
-            _show({"as_of": instant.isoformat(), "tier": tier, "members": [m.to_dict() for m in members]}, as_json,
-                  lambda: console.print(_members_table(members, tier, instant)))
+            total = next(c.customers for c in queries.tier_counts(instant) if c.tier == tier)
+            listed = [m.to_dict() for m in members]
+            output.show({"as_of": instant.isoformat(), "tier": tier, "total": total, "limit": limit, "offset": offset,
+                         "members": listed}, lambda: single("members", listed),
+                        lambda: console.print(_members_table(members, tier, instant, total, offset)))
 
 
 @segments_app.command("history")
@@ -56,29 +62,25 @@ def history(
     customer: Annotated[str, typer.Argument(help=f"The customer: {RECORD_ID_HELP}.")],
     as_of: AsOf = "now",
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    bom: Bom = False,
 ) -> None:
     """When the customer entered and left each tier, up to an instant (default now)."""
+    output = Output(as_json, as_csv, None, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         customer_id = record_id(crm, "customer", customer)
         stays = _queries(crm, store).history(customer_id, instant)
         if not stays:
             raise fail(f"customer {customer_id} was in no segment by {instant.isoformat()}")
-        _show({"customer_id": str(customer_id), "as_of": instant.isoformat(),
-               "history": [s.to_dict() for s in stays]}, as_json,
-              lambda: console.print(_history_table(stays, customer_id, instant)))
+        listed = [s.to_dict() for s in stays]
+        output.show({"customer_id": str(customer_id), "as_of": instant.isoformat(), "history": listed},
+                    lambda: single("history", listed), lambda: console.print(_history_table(stays, customer_id, instant)))
 
 
 def _queries(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
     note_freshness(crm, store, ["segments"])
     return SegmentQueries(store)
-
-
-def _show(data: dict[str, Any], as_json: bool, render: Callable[[], None]) -> None:
-    if as_json:
-        typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-    else:
-        render()
 
 
 def _when(instant: datetime | None) -> str:
@@ -103,8 +105,9 @@ def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
     return table
 
 
-def _members_table(members: list[CustomerSegment], tier: str, instant: datetime) -> Table:
-    table = Table(title=f"{tier} customers as of {_when(instant)} UTC", title_justify="left")
+def _members_table(members: list[CustomerSegment], tier: str, instant: datetime, total: int, offset: int) -> Table:
+    shown = f"{offset + 1}–{offset + len(members)}" if members else "none"
+    table = Table(title=f"{tier} customers as of {_when(instant)} UTC — {shown} of {total}", title_justify="left")
     for column in ("Customer", "R", "F", "M", "Won, last 365 d", "Last purchase", "Open deals", "In tier since",
                    "Channel", "Pipeline"):
         table.add_column(column)

@@ -5,36 +5,43 @@ from __future__ import annotations
 from datetime import timezone
 from typing import Annotated
 
-import orjson
 import typer
 from rich.table import Table
 
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
+from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName, percent
+from gateways.report_tables import capped, tickets_tables
 from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
 
-BREACHES_SHOWN = 10
 
 
 def tickets(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    breaching_limit: Annotated[int, typer.Option(min=0, help="Breaching tickets to list (their total is "
+                                                            "always given).")] = LIST_LIMIT,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    table: TableName = None,
+    bom: Bom = False,
 ) -> None:
-    """Service tickets as of an instant (default now): backlog, times, SLA breaches, CSAT, service funnel."""
+    """Service tickets as of an instant (default now): backlog, times, SLA breaches, CSAT, service funnel.
+    CSV tables: funnel (default), backlog, times, sla, breaching, csat."""
+    output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         note_freshness(crm, store, ["tickets"])
         report = TicketQueries(store, crm.keys.unseal_all_marks).report(instant)
-    if as_json:
-        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
-        return
+    data = report.to_dict()
+    data["sla"]["breaching_total"] = len(report.sla.breaching)
+    data["sla"]["breaching"] = capped(data["sla"]["breaching"], breaching_limit)
+    output.show(data, lambda: tickets_tables(data), lambda: _print(report, breaching_limit))
+
+
+def _print(report: TicketReport, breaching_limit: int) -> None:
     console.print(f"[bold]Service tickets as of {report.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC[/bold]")
-    for table in (_backlog_table(report), _times_table(report), _sla_table(report), _breaches_table(report),
-                  _csat_table(report), _funnel_table(report)):
+    for table in (_backlog_table(report), _times_table(report), _sla_table(report),
+                  _breaches_table(report, breaching_limit), _csat_table(report), _funnel_table(report)):
         console.print(table)
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1%}"
 
 
 def _number(value: float | None) -> str:
@@ -73,12 +80,12 @@ def _sla_table(report: TicketReport) -> Table:
     return table
 
 
-def _breaches_table(report: TicketReport) -> Table:
+def _breaches_table(report: TicketReport, limit: int) -> Table:
     breaching = report.sla.breaching
     table = Table("Ticket", "Priority", "Status", "Assignee", "Subject", "Response h", "Resolution h",
-                  title=f"Breaching tickets ({len(breaching)} in all; unresolved oldest first, then newest)",
-                  title_justify="left")
-    for b in breaching[:BREACHES_SHOWN]:
+                  title=f"Breaching tickets ({min(limit, len(breaching))} of {len(breaching)} shown; unresolved "
+                        "oldest first, then newest)", title_justify="left")
+    for b in breaching[:limit]:
         table.add_row(str(b.ticket_id), b.priority, b.status, b.assignee or "–", b.subject,
                       _late(b.first_response_hours, b.first_response_late),
                       _late(b.resolution_hours, b.resolution_late))
@@ -97,13 +104,14 @@ def _csat_table(report: TicketReport) -> Table:
 
 
 def _satisfaction(csat: Satisfaction) -> tuple[str, str, str]:
-    return str(csat.ratings), _number(csat.average), _percent(csat.satisfied_share)
+    return str(csat.ratings), _number(csat.average), percent(csat.satisfied_share, "no ratings")
 
 
 def _funnel_table(report: TicketReport) -> Table:
-    table = Table("Step", "Count", "Unit", "Conversion", title="Service funnel", title_justify="left")
-    for step, count, unit, conversion in report.funnel.steps():
-        table.add_row(step, str(count), unit, _percent(conversion))
+    table = Table("Step", "Count", "Unit", "Not yet", "Conversion", title="Service funnel", title_justify="left")
+    for step in report.funnel.steps():
+        table.add_row(step.step, str(step.count), step.unit, "" if step.not_yet is None else str(step.not_yet),
+                      "" if step.step == "feedback" else percent(step.conversion, step.conversion_note))
     table.caption = f"loyal ÷ {report.funnel.satisfied_customers} satisfied customers"
     table.caption_justify = "left"
     return table

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
 from fastapi.routing import iter_route_contexts
+from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from domain.errors import DomainError
@@ -66,18 +68,22 @@ def _validation_response(error: RequestValidationError) -> OrjsonResponse:
     return error_response(422, f"invalid request: {first['field']}: {first['message']}{more}", issues)
 
 
-def allowed_methods(request: Request) -> str:
-    """The methods the API document lists for the request's path: those of every route at the most specific
-    template matching it (fewest parameters: /customers/{id}/tags/removals, not /customers/{id}/tags/{tag}).
-    Why: Starlette's 405 names only the first matching route's methods, so a path served by two routes
-    (GET and POST /exchange-rates, /pipelines) answered `Allow: POST`."""
-    path = request.url.path
-    matching = [route for route in iter_route_contexts(request.app.routes)
-                if route.path and compile_path(route.path)[0].match(path)]
+@functools.cache
+def _path_pattern(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(app: FastAPI, scope: Any) -> list[str]:
+    """The methods the API document lists for this path: those of every route at the most specific template
+    matching it (fewest parameters: /customers/{id}/tags/removals takes POST, not /customers/{id}/tags/{tag}'s
+    DELETE). Starlette's 405 names only the first route's: GET and POST /exchange-rates are two routes, so it
+    said `Allow: POST` to a PUT, and a client (or schemathesis) would conclude the documented GET does not exist."""
+    matching = [context for context in iter_route_contexts(app.routes)
+                if context.path and _path_pattern(context.path).match(scope["path"])]
     if not matching:
-        return ""
-    template = min((route.path for route in matching), key=lambda candidate: candidate.count("{"))
-    return ", ".join(sorted({method for route in matching if route.path == template for method in route.methods or ()}))
+        return []
+    template = min((context.path for context in matching), key=lambda path: path.count("{"))
+    return sorted({method for context in matching if context.path == template for method in context.methods or ()})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,8 +98,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> OrjsonResponse:
         assert isinstance(error, HTTPException)
-        headers = {**(error.headers or {}), "Allow": allowed_methods(request)} if error.status_code == 405 \
-            else error.headers
+        headers = error.headers
+        if error.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
         return error_response(error.status_code, str(error.detail), headers=headers)
 
     for error_class in (NotFound, DomainError, ConcurrencyConflict, ApiError, ReadModelStopped, *DATABASE_UNAVAILABLE):

@@ -59,7 +59,7 @@ RESPONSES = Table(
 LEADS = Table(
     "campaigns_leads",
     (("lead_id", "TEXT"), ("campaign_id", "TEXT"), ("captured_at", "BIGINT"), ("qualified_at", "BIGINT"),
-     ("converted_at", "BIGINT"), ("customer_id", "TEXT")),
+     ("converted_at", "BIGINT"), ("customer_id", "TEXT"), ("disqualified_at", "BIGINT")),
     ("lead_id",), row_type=LeadRow,
 )
 CUSTOMERS = Table(
@@ -97,6 +97,7 @@ class CampaignsReadModel(ReadModel):
             Campaign.Closed: _status_changed, Campaign.CostRecorded: _cost_recorded,
             Campaign.ResponseRecorded: _response_recorded,
             Lead.Captured: _lead_captured, Lead.Qualified: _lead_qualified, Lead.Converted: _lead_converted,
+            Lead.Disqualified: _lead_disqualified,
             Customer.Registered: _customer_registered,
             Deal.Opened: _deal_opened, Deal.AmountChanged: _amount_changed,
             Deal.Won: _deal_closing, Deal.Lost: _deal_closing, Deal.Reopened: _deal_closing,
@@ -104,7 +105,7 @@ class CampaignsReadModel(ReadModel):
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         rows.prefetch(LEADS, [(str(e.originator_id),) for e in events
-                              if isinstance(e, (Lead.Qualified, Lead.Converted))])
+                              if isinstance(e, (Lead.Qualified, Lead.Converted, Lead.Disqualified))])
 
 
 def _campaign_planned(event: Campaign.Planned, rows: Rows) -> None:
@@ -130,7 +131,7 @@ def _response_recorded(event: Campaign.ResponseRecorded, rows: Rows) -> None:
 
 def _lead_captured(event: Lead.Captured, rows: Rows) -> None:
     rows.put(LEADS, LeadRow(str(event.originator_id), id_text(event.campaign_id), micros(event.occurred_at),
-                            qualified_at=None, converted_at=None, customer_id=None))
+                            qualified_at=None, converted_at=None, customer_id=None, disqualified_at=None))
 
 
 def _lead(event: Any, rows: Rows) -> LeadRow:
@@ -146,6 +147,12 @@ def _lead_qualified(event: Lead.Qualified, rows: Rows) -> None:
 def _lead_converted(event: Lead.Converted, rows: Rows) -> None:
     rows.put(LEADS, _lead(event, rows)._replace(converted_at=micros(event.occurred_at),
                                                 customer_id=str(event.customer_id)))
+
+
+def _lead_disqualified(event: Lead.Disqualified, rows: Rows) -> None:
+    """A lead's loss (from new or qualified; a disqualified lead is never converted), so that conversions
+    count decided leads apart from open ones."""
+    rows.put(LEADS, _lead(event, rows)._replace(disqualified_at=micros(event.occurred_at)))
 
 
 def _customer_registered(event: Customer.Registered, rows: Rows) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.exchange_rates import Conversion, add_sums
-from domain.funnel_rules import conversion
+from domain.funnel_rules import win_rate, win_rate_note
 from domain.marketing import (
     AttributionCredit,
     Touch,
@@ -39,7 +39,7 @@ from domain.marketing import (
     roi,
     value_summary,
 )
-from domain.pipeline import WON
+from domain.pipeline import LOST, WON
 from domain.vocabulary import RESPONSE_KINDS
 from projections.campaigns.rows import AMOUNT, DealFact, Facts, LeadFact, Plan, Registration, Response, id_text
 from projections.ports import Store
@@ -58,10 +58,13 @@ class Totals:
     cost_cents: int
     responses: dict[str, int]
     leads: int
-    qualified: int
+    qualified: int  # qualified by the instant (converted or disqualified since included)
     converted: int
+    disqualified: int  # disqualified before being qualified; leads − qualified − disqualified are still new
+    qualified_disqualified: int  # disqualified after being qualified; qualified − converted − these are open
     deals: int
     won: int
+    lost: int  # deals lost (and not reopened) by the instant; deals − won − lost are still open
     won_revenue_cents: int
     new_customers: int
     roi: float | None  # (won revenue − cost) / cost: domain.marketing.roi
@@ -90,9 +93,15 @@ class ChannelRow:
     channel: str
     campaigns: int
     totals: Totals
-    lead_to_qualified: float | None  # qualified / leads
-    qualified_to_deal: float | None  # converted / qualified
-    deal_to_won: float | None  # won / deals
+    # Among decided leads only, open ones apart (see Totals): qualified / (qualified + disqualified), and
+    # converted / (converted + disqualified after qualifying); None with no decided lead (notes say why).
+    lead_to_qualified: float | None
+    lead_to_qualified_note: str | None
+    qualified_to_deal: float | None
+    qualified_to_deal_note: str | None
+    # A win rate: won / (won + lost), open deals apart (domain.funnel_rules.win_rate); its note says why None.
+    deal_to_won: float | None
+    deal_to_won_note: str | None
 
 
 @dataclass(frozen=True)
@@ -178,9 +187,10 @@ def _load(store: Store, t: int, money: Conversion) -> Facts:
     responses = store.query("SELECT campaign_id, occurred_at, kind, customer_id, lead_id FROM campaigns_responses "
                             "WHERE occurred_at <= ?", [t])
     leads = {lead_id: LeadFact(campaign, captured, qualified is not None and qualified <= t,
-                               customer if converted is not None and converted <= t else None)
-             for lead_id, campaign, captured, qualified, converted, customer in store.query(
-                 "SELECT lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id "
+                               customer if converted is not None and converted <= t else None,
+                               disqualified is not None and disqualified <= t)
+             for lead_id, campaign, captured, qualified, converted, customer, disqualified in store.query(
+                 "SELECT lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id, disqualified_at "
                  "FROM campaigns_leads WHERE captured_at <= ?", [t])}
     customers = {cid: Registration(channel, campaign, registered) for cid, channel, campaign, registered
                  in store.query("SELECT customer_id, channel, campaign_id, registered_at FROM campaigns_customers "
@@ -189,9 +199,10 @@ def _load(store: Store, t: int, money: Conversion) -> Facts:
                  _deals(store, t, leads, money), unconverted_costs)
 
 
-def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
-    """Per deal with a win, loss or reopening by `t`: (instant, amount then) if the last of them was a win."""
-    wins: dict[str, tuple[int, int] | None] = {}
+def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | str | None]:
+    """Per deal with a win, loss or reopening by `t`: (instant, amount then) if the last of them was a win,
+    LOST if a loss, None if a reopening."""
+    wins: dict[str, tuple[int, int] | str | None] = {}
     amounts: dict[str, int] = {}
     for deal_id, at, kind, amount in store.query(
         "SELECT deal_id, occurred_at, kind, amount_cents FROM campaigns_deal_events WHERE occurred_at <= ? "
@@ -200,7 +211,7 @@ def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | None]:
         if kind == AMOUNT:
             amounts[deal_id] = amount
         else:
-            wins[deal_id] = (at, amounts[deal_id]) if kind == WON else None
+            wins[deal_id] = (at, amounts[deal_id]) if kind == WON else LOST if kind == LOST else None
     return wins
 
 
@@ -213,8 +224,8 @@ def _deals(store: Store, t: int, leads: dict[str, LeadFact], money: Conversion) 
         lead = leads.get(lead_id) if lead_id else None
         campaign_id = deal_campaign(own_campaign, lead.campaign_id if lead else None)
         won = wins.get(deal_id)
-        if won is None:
-            deals.append(DealFact(deal_id, customer_id, campaign_id, None))
+        if not isinstance(won, tuple):
+            deals.append(DealFact(deal_id, customer_id, campaign_id, None, lost=won == LOST))
             continue
         at, amount = won
         revenue = money.cents(amount, currency)
@@ -233,8 +244,11 @@ class _Tally:
     leads: int = 0
     qualified: int = 0
     converted: int = 0
+    disqualified: int = 0
+    qualified_disqualified: int = 0
     deals: int = 0
     won: int = 0
+    lost: int = 0
     won_revenue_cents: int = 0
     new_customers: int = 0
     unconverted: dict[str, int] = field(default_factory=dict)
@@ -267,6 +281,8 @@ def _tallies(facts: Facts) -> dict[str, _Tally]:
             tally.leads += 1
             tally.qualified += lead.qualified
             tally.converted += lead.customer_id is not None
+            tally.disqualified += lead.disqualified and not lead.qualified
+            tally.qualified_disqualified += lead.disqualified and lead.qualified
     for deal in facts.deals:
         if tally := tallies.get(deal.campaign_id or ""):
             tally.deals += 1
@@ -275,6 +291,7 @@ def _tallies(facts: Facts) -> dict[str, _Tally]:
                 tally.won_revenue_cents += deal.win.revenue_cents
                 if deal.unconverted:
                     add_sums(tally.unconverted, dict([deal.unconverted]))
+            tally.lost += deal.lost
     for win in first_wins(facts.wins).values():
         if tally := tallies.get(win.campaign_id or ""):
             tally.new_customers += 1
@@ -287,8 +304,11 @@ def _channel_rows(facts: Facts, tallies: dict[str, _Tally]) -> list[ChannelRow]:
     for cid, plan in facts.plans.items():
         by_channel[plan.channel].add(tallies[cid])
         campaigns[plan.channel] += 1
-    return [ChannelRow(channel, campaigns[channel], tally.freeze(), conversion(tally.leads, tally.qualified),
-                       conversion(tally.qualified, tally.converted), conversion(tally.deals, tally.won))
+    return [ChannelRow(channel, campaigns[channel], tally.freeze(),
+                       win_rate(tally.qualified, tally.disqualified), win_rate_note(tally.qualified, tally.disqualified),
+                       win_rate(tally.converted, tally.qualified_disqualified),
+                       win_rate_note(tally.converted, tally.qualified_disqualified),
+                       win_rate(tally.won, tally.lost), win_rate_note(tally.won, tally.lost))
             for channel, tally in sorted(by_channel.items())]
 
 

@@ -65,6 +65,7 @@ class LeadRow(NamedTuple):
     qualified_at: int | None
     converted_at: int | None
     customer_id: str | None  # set with converted_at
+    disqualified_at: int | None
 
 
 class CustomerRow(NamedTuple):
@@ -124,6 +125,7 @@ class LeadFact:
     captured_at: int
     qualified: bool
     customer_id: str | None
+    disqualified: bool = False  # by T: lost (as a new lead if not qualified by then, else as a qualified one)
 
 
 class Registration(NamedTuple):
@@ -142,6 +144,7 @@ class DealFact(NamedTuple):
     campaign_id: str | None
     win: Win | None  # its revenue in the reporting currency; 0 when it had no rate at T (then `unconverted`)
     unconverted: tuple[str, int] | None = None  # (currency, cents) of a win without a rate at T
+    lost: bool = False  # its last win, loss or reopening by T was a loss (neither: still open)
 
 
 @dataclass(frozen=True)

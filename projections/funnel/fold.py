@@ -13,7 +13,7 @@ from uuid import UUID
 
 from domain.exchange_rates import Conversion
 from domain.funnel_rules import STUCK_DAYS, stage_levels
-from domain.pipeline import WON
+from domain.pipeline import LOST, WON
 from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelFilters, FunnelReport, StuckItem,
                                        build_report)
 from projections.funnel.steps import NO_ATTRIBUTES, Enter, ItemAttributes, Move, Profile, Revise, funnel_steps
@@ -98,6 +98,8 @@ class FunnelReplay:
             furthest = max((order[s] for s in item.visited if s in order), default=None)
             if furthest is not None:
                 facts.furthest[furthest] = facts.furthest.get(furthest, 0) + 1
+                if item.stage == LOST:
+                    facts.lost_furthest[furthest] = facts.lost_furthest.get(furthest, 0) + 1
             for stage, length in item.stays:
                 if stage in order and stage != WON:
                     facts.add_stay(stage, length)

@@ -29,6 +29,7 @@ class FunnelReadModel(ReadModel):
 
     name = "funnel"
     tables = TABLES
+    revision = 1  # 1: tallies count lost items per furthest stage (`l|stage`, issue 12's honest conversion)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {**{event_class: self._handle for event_class in FUNNEL_EVENTS},

@@ -74,11 +74,15 @@ class FunnelQueries:
         levels = stage_levels(open_stages)
         level = "CASE i.stage " + " ".join("WHEN ? THEN ?" for _ in levels) + " END"
         level_params = [p for key, i in levels.items() for p in (key, i)]
-        for furthest, count in self.store.query(
-            f"SELECT furthest, COUNT(*) FROM (SELECT i.item_id, MAX({level}) AS furthest {scope} "
-            "GROUP BY i.item_id) reached WHERE furthest IS NOT NULL GROUP BY furthest", [*level_params, *params]
+        lost_now = f"MAX(CASE WHEN i.stage = ?{covering} THEN 1 ELSE 0 END)"
+        for furthest, lost, count in self.store.query(
+            f"SELECT furthest, lost, COUNT(*) FROM (SELECT i.item_id, MAX({level}) AS furthest, {lost_now} AS lost "
+            f"{scope} GROUP BY i.item_id) reached WHERE furthest IS NOT NULL GROUP BY furthest, lost",
+            [*level_params, LOST, t, *params]
         ):
-            facts.furthest[furthest] = count
+            facts.furthest[furthest] = facts.furthest.get(furthest, 0) + count
+            if lost:
+                facts.lost_furthest[furthest] = count
         for stage, length in self.store.query(
             f"SELECT i.stage, i.length {scope} AND i.left_at <= ?{in_open}", [*params, t, *open_stages]
         ):
@@ -124,3 +128,8 @@ class FunnelQueries:
             elif previous in order and order.get(stage, -1) > order[previous]:
                 advanced[previous] += count
         return [FlowRow(key, entered[key], advanced[key], lost[key]) for key, _ in stages]
+
+
+def pipeline_keys(store: Store) -> list[str]:
+    """The keys of the pipelines the funnel has met: those defined, and standard ones its items used first."""
+    return [key for (key,) in store.query("SELECT pipeline FROM funnel_pipelines ORDER BY pipeline")]

@@ -12,7 +12,7 @@ a rate then is left out of every value and listed in `unconverted` (per stage an
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -89,6 +89,7 @@ class FunnelFacts:
 
     in_stage: dict[str, StageTotal] = field(default_factory=dict)  # stage → its items and their value
     furthest: dict[int, int] = field(default_factory=dict)  # furthest stage index reached → items
+    lost_furthest: dict[int, int] = field(default_factory=dict)  # the same, of the items lost at the instant
     stays: dict[str, dict[int, int]] = field(default_factory=dict)  # stage → stay class → ended stays
     won_cycle_total: int = 0  # Σ opened → won (µs) over the items won as of the instant
     stuck: list[StuckItem] = field(default_factory=list)
@@ -106,7 +107,11 @@ class StageRow:
     items: int
     value_cents: int  # in the report's currency, what could be converted
     reached: int
-    conversion_to_next: float | None
+    advanced: int  # reached a later stage (or won)
+    lost: int  # lost with this as the furthest stage reached
+    still_open: int  # open, with this as the furthest stage reached: not decided yet
+    conversion_to_next: float | None  # advanced / (advanced + lost): domain.funnel_rules.stage_conversion
+    conversion_note: str | None  # why conversion_to_next is None
     drop_off: float | None
     median_days: float | None
     p90_days: float | None
@@ -132,9 +137,11 @@ class FunnelReport:
     lost: int
     won_value_cents: int
     win_rate: float | None
+    win_rate_note: str | None  # why win_rate is None
     average_cycle_days: float | None
     bottleneck: str | None
-    stuck: list[StuckItem]
+    stuck: list[StuckItem]  # the longest-stuck first; maybe only the first of them (`stuck_limited`)
+    stuck_total: int  # all the stuck items, however many `stuck` lists
     currency: str = "CNY"  # of every value but the stuck items' amounts (each in its own)
     rates: dict[str, Any] = field(default_factory=dict)  # the rates used: currency → rate and its date
     unconverted: dict[str, int] = field(default_factory=dict)  # open and won values without a rate at the instant
@@ -142,6 +149,10 @@ class FunnelReport:
     @property
     def open_items(self) -> int:
         return sum(row.items for row in self.rows)
+
+    def stuck_limited(self, limit: int | None) -> FunnelReport:
+        """The report listing only the `limit` longest-stuck items (all with None); `stuck_total` stays."""
+        return self if limit is None else replace(self, stuck=self.stuck[:limit])
 
     def to_dict(self) -> dict[str, Any]:
         result = asdict(self)
@@ -189,21 +200,24 @@ def _days(micros: float | None) -> float | None:
 def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts,
                  money: Conversion = Conversion()) -> FunnelReport:
     """The report from the facts, values converted with `money` (default: CNY only, others unconverted)."""
-    reached = funnel_rules.reached(facts.furthest, len(stages) + 1)
-    rows, unconverted = [], {}
-    for i, (key, label) in enumerate(stages):
+    won, won_values = facts.in_stage.get(WON, NO_ITEMS)
+    won_value = money.convert(won_values)
+    lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
+    rows: list[StageRow] = []
+    unconverted: dict[str, int] = {}
+    outcomes = funnel_rules.stage_outcomes(facts.furthest, facts.lost_furthest, len(stages))
+    for (key, label), outcome in zip(stages, outcomes):
         items, values = facts.in_stage.get(key, NO_ITEMS)
         value = money.convert(values)
         add_sums(unconverted, value.unconverted)
-        conversion = funnel_rules.conversion(reached[i], reached[i + 1])
+        conversion = funnel_rules.stage_conversion(outcome, losses_recorded=lost > 0)
         stays = facts.stays.get(key, {})
-        rows.append(StageRow(key, label, items, value.cents, reached[i], conversion, funnel_rules.drop_off(conversion),
+        rows.append(StageRow(key, label, items, value.cents, *outcome, conversion,
+                             funnel_rules.stage_conversion_note(outcome, losses_recorded=lost > 0),
+                             funnel_rules.drop_off(conversion),
                              _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9)),
                              value.unconverted))
-    won, won_values = facts.in_stage.get(WON, NO_ITEMS)
-    won_value = money.convert(won_values)
     add_sums(unconverted, won_value.unconverted)
-    lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
     return FunnelReport(
         pipeline=pipeline,
         as_of=as_of,
@@ -212,9 +226,11 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         lost=lost,
         won_value_cents=won_value.cents,
         win_rate=funnel_rules.win_rate(won, lost),
+        win_rate_note=funnel_rules.win_rate_note(won, lost),
         average_cycle_days=_days(funnel_rules.average_cycle(facts.won_cycle_total, won)),
         bottleneck=funnel_rules.bottleneck([(row.stage, row.conversion_to_next) for row in rows]),
         stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),
+        stuck_total=len(facts.stuck),
         currency=money.reporting, rates=money.to_dict()["rates"],  # type: ignore[arg-type]
         unconverted=dict(sorted(unconverted.items())),
     )

@@ -10,8 +10,8 @@ arrive late (imports) simply add to past tallies: a sum does not care about orde
 
 A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage|currency` (their value
 in cents of that currency: a tally never adds two currencies; a report converts each sum at its instant's
-rate), `f|stage` (items whose furthest stage it is), `s|stage|class` (ended stays of that stay class)
-and `c` (Σ opened → won of won items, µs).
+rate), `f|stage` (items whose furthest stage it is), `l|stage` (lost items whose furthest stage it is),
+`s|stage|class` (ended stays of that stay class) and `c` (Σ opened → won of won items, µs).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from uuid import UUID
 import orjson
 
 from domain.funnel_rules import stage_levels
-from domain.pipeline import DEFAULT_PIPELINES, TERMINAL_STAGES, WON, pipeline_id
+from domain.pipeline import DEFAULT_PIPELINES, LOST, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
 from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTotal, stay_class
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
@@ -49,6 +49,8 @@ def left(change: Change, item: ItemRow, at: int) -> None:
         add(change, f"s|{stage}|{stay_class(at - item['stage_entered_at'])}", 1)
     if stage == WON:
         add(change, "c", item["opened_at"] - item["stage_entered_at"])
+    if stage == LOST and item["furthest"] is not None:
+        add(change, f"l|{item['furthest']}", -1)
 
 
 def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
@@ -62,6 +64,8 @@ def arrived(change: Change, item: ItemRow, levels: dict[str, int]) -> None:
             add(change, f"f|{furthest}", -1)
         add(change, f"f|{stage}", 1)
         item["furthest"] = stage
+    if stage == LOST and furthest is not None:
+        add(change, f"l|{furthest}", 1)
     if stage == WON:
         add(change, "c", item["stage_entered_at"] - item["opened_at"])
 
@@ -169,6 +173,8 @@ def _facts(total: Change, stages: list[tuple[str, str]]) -> FunnelFacts:
             facts.in_stage[stage] = StageTotal(held.items, {**held.values, currency: value})
         elif kind == "f" and rest in levels:
             facts.furthest[levels[rest]] = facts.furthest.get(levels[rest], 0) + value
+        elif kind == "l" and rest in levels:
+            facts.lost_furthest[levels[rest]] = facts.lost_furthest.get(levels[rest], 0) + value
         elif kind == "s":
             stage, _, stay_class_ = rest.partition("|")
             if stage in levels:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.service_levels import SLA_TARGETS, is_loyal, is_satisfied
@@ -93,13 +93,38 @@ class ServiceFunnel:
     satisfied_customers: int
     loyal: int
 
-    def steps(self) -> list[tuple[str, int, str, float | None]]:
-        """(step, count, unit, conversion from the previous step)."""
+    def steps(self) -> list[FunnelStep]:
+        """Each step with its conversion from the previous one (none for the first)."""
         counts = [("feedback", self.feedback, self.feedback), ("resolved", self.resolved, self.feedback),
                   ("surveyed", self.surveyed, self.resolved), ("satisfied", self.satisfied, self.surveyed),
                   ("loyal", self.loyal, self.satisfied_customers)]
-        return [(step, count, "customers" if step == "loyal" else "tickets", conversion(base, count) if i else None)
-                for i, (step, count, base) in enumerate(counts)]
+        return [_step(step, count, base if i else None) for i, (step, count, base) in enumerate(counts)]
+
+
+class FunnelStep(NamedTuple):
+    """A step of the service funnel. `not_yet`: of the previous step's, those that have not taken this one
+    (yet: a ticket may still be resolved, rated, a customer still buy), so the conversion is a share so far;
+    `conversion_note` says why a conversion is missing."""
+
+    step: str
+    count: int
+    unit: str
+    conversion: float | None
+    not_yet: int | None
+    conversion_note: str | None
+
+
+def _step(step: str, count: int, base: int | None) -> FunnelStep:
+    unit = "customers" if step == "loyal" else "tickets"
+    if base is None:
+        return FunnelStep(step, count, unit, None, None, "the first step")
+    rate = conversion(base, count)
+    return FunnelStep(step, count, unit, rate, base - count, None if rate is not None else f"no {_previous(step)}")
+
+
+def _previous(step: str) -> str:
+    return {"resolved": "tickets", "surveyed": "resolved tickets", "satisfied": "rated tickets",
+            "loyal": "satisfied customers"}[step]
 
 
 @dataclass(frozen=True)
@@ -118,8 +143,7 @@ class TicketReport:
         for breach in result["sla"]["breaching"]:
             breach.update(ticket_id=str(breach["ticket_id"]), customer_id=str(breach["customer_id"]),
                           opened_at=breach["opened_at"].isoformat())
-        result["funnel"]["steps"] = [{"step": step, "count": count, "unit": unit, "conversion": conversion}
-                                     for step, count, unit, conversion in self.funnel.steps()]
+        result["funnel"]["steps"] = [step._asdict() for step in self.funnel.steps()]
         return result
 
 

@@ -1,4 +1,5 @@
-"""The replay path as a service: fold the whole log up to an instant, from scratch, and report a funnel."""
+"""The funnel as a service: folded from the whole log up to an instant (the replay path), a pipeline's stages, and
+which read models an answer from them reads."""
 
 from __future__ import annotations
 
@@ -51,6 +52,15 @@ def replay_funnel(app: CrmApplication, pipeline: str, as_of: datetime, filters: 
 def segment_members(store: ReadModelStore, tier: str, as_of: datetime) -> frozenset[UUID]:
     sql, params = tier_members_sql(tier, as_of)
     return frozenset(UUID(customer_id) for (customer_id,) in store.query(sql, params))
+
+
+def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[str]:
+    """The read models a funnel answer reads from, whose freshness it reports: the funnel, and the segments
+    only to filter by segment (the first funnel after importing 8,800 deals waited 773 s for a segments
+    rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
+    if from_log:
+        return []
+    return ["funnel", "rates", "segments"] if filters.segment is not None else ["funnel", "rates"]
 
 
 def stages_of(app: CrmApplication, pipeline: str) -> list[tuple[str, str]]:

@@ -29,7 +29,6 @@ from projections.ports import Cursor
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
-from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.storage.read_model_store import ReadModelStore
 
 POSITIONS = Table("projection_positions", (("name", "TEXT"), ("position", "BIGINT")), ("name",))
@@ -37,16 +36,25 @@ SCHEMAS = Table("projection_schemas", (("name", "TEXT"), ("fingerprint", "TEXT")
 _EVENT_COLUMNS = (("position", "BIGINT"), ("aggregate_id", "TEXT"), ("event_type", "TEXT"), ("reason", "TEXT"))
 FAILURES = Table("projection_failures", (("name", "TEXT"), *_EVENT_COLUMNS, ("failed_at", "TEXT")), ("name",))
 SKIPS = Table("projection_skips", (("name", "TEXT"), *_EVENT_COLUMNS, ("skipped_at", "TEXT")), ("name", "position"))
-# The database went away or is busy: no event is at fault, so the batch fails as a whole and is retried.
-TRANSIENT = (*TRANSIENT_DATABASE_ERRORS, sqlite3.OperationalError)
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 20000  # measured on 1M events: +17% over 5,000; memory depends on the batch, not the log
 CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
 
 
+def transient_errors() -> tuple[type[Exception], ...]:
+    """The database went away or is busy: no event is at fault, so the batch fails as a whole and is retried.
+    A function, evaluated only when an `except` meets an exception: services.healing imports psycopg
+    (≈ 0.1 s), which a query reading a position from this module on SQLite need not pay."""
+    from services.healing import TRANSIENT_DATABASE_ERRORS
+
+    return (*TRANSIENT_DATABASE_ERRORS, sqlite3.OperationalError)
+
+
 def schema_fingerprint(model: ReadModel) -> str:
-    """A digest of the DDL of a read model's tables: it changes whenever a table or index does."""
+    """A digest of the DDL of a read model's tables and of its `revision`: it changes whenever a table or
+    index does, or what the handlers write (revision 0 adds nothing, so older fingerprints stay)."""
     ddl = "\n".join(statement for table in model.tables for statement in table.ddl())
+    ddl += f"\nrevision {model.revision}" if model.revision else ""
     return hashlib.sha256(ddl.encode()).hexdigest()[:16]
 
 
@@ -318,7 +326,7 @@ class Projector:
         `_Undecodable` (only the read models that handle its type stop at it)."""
         try:
             return self.app.mapper.to_sealed_events(notifications)
-        except TRANSIENT:
+        except transient_errors():
             raise
         except Exception:
             events = []
@@ -339,7 +347,7 @@ class Projector:
         relevant = [(n, e) for n, e in events if type(e) in handlers and self.accept(e)]  # none is _Undecodable
         try:
             model.prefetch([e for _, e in relevant], rows)
-        except TRANSIENT:
+        except transient_errors():
             raise
         except Exception as error:
             for n, event in relevant:  # which event is it? (prefetching is only reading)
@@ -355,7 +363,7 @@ class Projector:
     def _attempt(model: ReadModel, position: int, event: Any, work: Callable[[], None]) -> None:
         try:
             work()
-        except TRANSIENT:
+        except transient_errors():
             raise
         except Exception as error:
             raise _Unappliable(Failure(model.name, position, str(event.originator_id), _type_name(event),
@@ -394,6 +402,8 @@ class Projector:
         whole, so it is retried with growing pauses until the database is back; so is one that another
         projector overtook (ProjectionRace): the next batch starts from the positions as they now are.
         """
+        from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
+
         follow_until_stopped("projections follow", lambda: self.run_batch(limit), stop, poll_seconds,
                              (*TRANSIENT_DATABASE_ERRORS, ProjectionRace))
 

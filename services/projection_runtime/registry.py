@@ -10,7 +10,7 @@ from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
-from projections.funnel import FunnelFilters, FunnelQueries, FunnelReadModel
+from projections.funnel import FunnelQueries, FunnelReadModel
 from projections.rates import RateQueries, RatesReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
@@ -45,15 +45,6 @@ def set_up_read_models(app: CrmApplication, store: ReadModelStore) -> None:
     that its queries only ever read: before, the first query of each read model created them."""
     with advisory_lock(app.database):  # processes starting together create tables in turn
         projector_for(app, store)
-
-
-def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[str]:
-    """The read models a funnel answer reads from, whose freshness it reports: the funnel, and the segments
-    only to filter by segment (the first funnel after importing 8,800 deals waited 773 s for a segments
-    rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
-    if from_log:
-        return []
-    return ["funnel", "rates", "segments"] if filters.segment is not None else ["funnel", "rates"]
 
 
 def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from services.application import CrmApplication
 from services import command_receipts
-from services.storage.event_recorder import INSERT_FUNCTION, LOCK_FUNCTION, RECEIPT_FUNCTION
+from services.storage.postgres_recorder import INSERT_FUNCTION, LOCK_FUNCTION, RECEIPT_FUNCTION
 from services.storage.log_protection import TRIGGER_FUNCTION, protect_event_log, schema_fingerprint
 from services.storage.schema_lock import advisory_lock
 from services.settings import Database, SettingsError

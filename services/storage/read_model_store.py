@@ -9,14 +9,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from projections.ports import Cursor
 from projections.tables import Table
-from services.storage.event_recorder import idle_connection_check
 from services.settings import Database
+
+if TYPE_CHECKING:  # imported where a PostgreSQL store connects: ≈ 0.1 s an SQLite query need not pay
+    import psycopg
 
 
 CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
@@ -89,6 +89,8 @@ class ReadModelStore:
         self._lock = threading.RLock()
         self._url = database.url
         if database.kind == "postgresql":
+            import psycopg
+
             self._pg = psycopg.connect(database.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         else:
             path = database.sqlite_path or ":memory:"
@@ -126,6 +128,10 @@ class ReadModelStore:
 
         An idle connection the server closed is noticed before use (a readable socket), so the first
         statement after a restart runs on a fresh connection instead of failing."""
+        import psycopg
+
+        from services.storage.postgres_recorder import idle_connection_check
+
         try:
             idle_connection_check(self._pg)
         except psycopg.OperationalError:

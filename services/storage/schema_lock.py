@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg
-
 from services.settings import Database
 
 SCHEMA_LOCK = 0x43524D5F5343484D  # a PostgreSQL advisory lock key ("CRM_SCHM")
@@ -22,6 +20,8 @@ def advisory_lock(database: Database, key: int = SCHEMA_LOCK) -> Iterator[None]:
     if database.kind != "postgresql":
         yield
         return
+    import psycopg  # here: ≈ 0.1 s to import, which an SQLite log need not pay
+
     with psycopg.connect(database.url, autocommit=True) as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
         yield  # closing the connection releases the lock

@@ -145,7 +145,7 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import delivery, funnel, http_commands, ingest, memory, rebuild, segments
+    from tests.benchmarks import cli_start, delivery, funnel, http_commands, ingest, memory, rebuild, segments
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -155,6 +155,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "delivery": (delivery.measure, ("delivery_latency", "relay_throughput")),
         "http": (http_commands.measure, ("http_command_throughput",)),
         "segments": (segments.measure, ("segments_rebuild_one_customer",)),
+        "cli": (cli_start.measure, ("cli_start",)),
     }
 
 

@@ -64,10 +64,12 @@ def _shown_rows(page: Page) -> list[list[str]]:
 
 
 def _expected_rows(report: dict) -> list[list[str]]:
-    def pct(value: float | None) -> str:
-        return "–" if value is None else f"{value * 100:.1f}%"
+    def pct(value: float | None, note: str | None) -> str:
+        if value is None:
+            return f"n/a ({note.split(':')[0]})" if note else "–"
+        return f"{value * 100:.1f}%"
 
-    return [[row["label"], str(row["items"]), str(row["reached"]), pct(row["conversion_to_next"])]
+    return [[row["label"], str(row["items"]), str(row["reached"]), pct(row["conversion_to_next"], row["conversion_note"])]
             for row in report["rows"]]
 
 

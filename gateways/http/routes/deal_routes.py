@@ -16,7 +16,9 @@ from gateways.http.command_context import CommandContext, command
 from gateways.http.deps import crm
 from gateways.http.json_body import StrictJsonRoute
 from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
+from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import audit_entry_view, deal_view
 from gateways.http.record_ids import DealId
@@ -50,12 +52,15 @@ def get_deal(deal_id: DealId, app: Annotated[CrmApplication, Depends(crm)]) -> R
 
 
 @router.get("/{deal_id}/history", summary="The deal's audit trail, oldest first: who, when, which stages, why",
-            dependencies=Read)
+            dependencies=Read, responses=CSV_ANSWER)
 def history(deal_id: DealId, app: Annotated[CrmApplication, Depends(crm)],
-            params: Annotated[PageParams, Depends(page_params)]) -> Response:
+            params: Annotated[PageParams, Depends(page_params)],
+            fmt: Annotated[ReportFormat, Depends(report_format)]) -> Response:
     deal, entries = deal_audit_trail(app, deal_id)
-    return json_response({**page([audit_entry_view(e) for e in entries], params), "external_id": deal.external_id},
-                         version=deal.version)
+    listed = {**page([audit_entry_view(e) for e in entries], params), "external_id": deal.external_id}
+    if fmt.csv:
+        return report_response(fmt, listed, lambda: single("entries", listed["items"]), "deal-history")
+    return json_response(listed, version=deal.version)
 
 
 @router.put("/{deal_id}/stage", response_model=Changed, summary="Move the deal to another open stage")

@@ -19,14 +19,15 @@ from gateways.http.auth import allow
 from gateways.http.deps import WaitForPosition, crm, read_store
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.responses import json_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
+from gateways.report_tables import funnel_compare_tables, funnel_tables, single
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
-from services.projection_runtime.registry import funnel_read_models
+from services.projection_runtime.funnel_as_of import funnel_read_models
 from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
 Pipeline = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="sales, marketing, service, …")]
 App = Annotated[CrmApplication, Depends(crm)]
 Page = Annotated[PageParams, Depends(page_params)]
+Format = Annotated[ReportFormat, Depends(report_format)]
 
 
 def filters(
@@ -63,37 +65,46 @@ StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this
 
 
 def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
-    """The report with its stuck items as one page."""
+    """The report with its stuck items as one page (its `total` is the report's `stuck_total`)."""
     data = report.to_dict()
     data["stuck"] = page(data["stuck"], params)
     return data
 
 
-@router.get("", summary="The funnel as of an instant (default now); stuck items paginated")
-def funnel(app: App, store: Store, where: Filters, params: Page, pipeline: Pipeline = "sales",
+def _listed(data: dict[str, Any]) -> dict[str, Any]:
+    """A paged report as its tables take it: the stuck items of the page."""
+    return {**data, "stuck": data["stuck"]["items"]}
+
+
+@router.get("", summary="The funnel as of an instant (default now); stuck items paginated", responses=CSV_ANSWER)
+def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pipeline: Pipeline = "sales",
            as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
            stuck_days: StuckDays = STUCK_DAYS) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     report = FunnelQueries(store).report(pipeline, stages_of(app, pipeline), instant, where, stuck_days,
                                          RateQueries(store).conversion(app.reporting_currency, instant))
-    return json_response(_report(report, params))
+    data = _report(report, params)
+    return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 
-@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)")
-def flow(app: App, store: Store, where: Filters, start: Annotated[Instant, Query()],
+@router.get("/flow", summary="Per stage, items that entered, advanced and were lost in [start, end)", responses=CSV_ANSWER)
+def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[Instant, Query()],
          end: Annotated[Instant, Query()], pipeline: Pipeline = "sales") -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
     rows = FunnelQueries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
-    return json_response({"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]})
+    return report_response(fmt, {"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]},
+                           lambda: single("flow", map(vars, rows)), "funnel-flow")
 
 
-@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated")
-def compare(app: App, store: Store, where: Filters, params: Page, first: Annotated[Instant, Query()],
+@router.get("/compare", summary="The funnel at two instants side by side; stuck items paginated", responses=CSV_ANSWER)
+def compare(app: App, store: Store, where: Filters, params: Page, fmt: Format, first: Annotated[Instant, Query()],
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
     queries, stages = FunnelQueries(store), stages_of(app, pipeline)
     rates = RateQueries(store)
-    reports = [queries.report(pipeline, stages, instant, where, stuck_days,
-                              rates.conversion(app.reporting_currency, instant)) for instant in (first, second)]
-    return json_response({"first": _report(reports[0], params), "second": _report(reports[1], params)})
+    then, now = (_report(queries.report(pipeline, stages, instant, where, stuck_days,
+                                        rates.conversion(app.reporting_currency, instant)), params)
+                 for instant in (first, second))
+    return report_response(fmt, {"first": then, "second": now},
+                           lambda: funnel_compare_tables(_listed(then), _listed(now)), "funnel-compare")

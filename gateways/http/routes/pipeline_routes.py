@@ -1,10 +1,10 @@
-"""Pipelines: define one, rename a stage's label, insert a stage; read one by key."""
+"""Pipelines: define one, rename a stage's label, insert a stage; read one by key, or all of them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from domain.pipeline import Pipeline, pipeline_id
 from gateways.http.auth import allow
@@ -16,6 +16,7 @@ from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
 from services.commands import DefinePipeline, InsertStage, RenameStage
+from services.pipeline_catalogue import defined_pipelines
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
 Write = Annotated[CommandContext, Depends(command("pipelines:write"))]
@@ -30,6 +31,12 @@ InsertStageBody = body_of(InsertStage, "InsertStage")
 @router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
 def define(body: DefinePipelineBody, cmd: Write) -> Response:
     return cmd.created(DefinePipeline, body, "pipelines", location_id=lambda _: body.key)
+
+
+@router.get("", summary="Every pipeline with its stages, exact now (also one defined a moment ago)",
+            dependencies=[Depends(allow("pipelines:read"))])
+def list_pipelines(request: Request, app: Annotated[CrmApplication, Depends(crm)]) -> Response:
+    return json_response({"pipelines": [pipeline_view(p) for p in defined_pipelines(app, request.app.state.store)]})
 
 
 @router.get("/{key}", summary="A pipeline's stages (ETag: its version)",

@@ -19,7 +19,8 @@ from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
-from gateways.http.responses import json_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
+from gateways.report_tables import campaigns_tables, single, tickets_tables
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS,
 Tickets = Annotated[ReadModelStore, Depends(fresh("tickets"))]
 Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns", "rates"))]  # money converted at the rates at T
 Page = Annotated[PageParams, Depends(page_params)]
+Format = Annotated[ReportFormat, Depends(report_format)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                       description="Only this acquisition channel's campaigns and customers (a "
@@ -39,33 +41,37 @@ Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
 
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
-                                "the service funnel as of an instant (default now)")
-def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page,
+                                "the service funnel as of an instant (default now)", responses=CSV_ANSWER)
+def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
             as_of: AsOf = None) -> Response:
     report = TicketQueries(store, app.keys.unseal_all_marks).report(as_of or datetime.now(timezone.utc)).to_dict()
     report["sla"]["breaching"] = page(report["sla"]["breaching"], params)
-    return json_response(report)
+    listed = {**report, "sla": {**report["sla"], "breaching": report["sla"]["breaching"]["items"]}}
+    return report_response(fmt, report, lambda: tickets_tables(listed), "tickets")
 
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
-                                  "attribution and lifetime value")
-def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, as_of: AsOf = None,
-              channel: Channel = None) -> Response:
+                                  "attribution and lifetime value", responses=CSV_ANSWER)
+def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
+              as_of: AsOf = None, channel: Channel = None) -> Response:
     if channel is not None:
         require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     report = CampaignQueries(store).report(instant, channel, money).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
-    return json_response(report)
+    return report_response(fmt, report, lambda: campaigns_tables({**report, "campaigns": report["campaigns"]["items"]}),
+                           "campaigns")
 
 
-@router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first")
-def customer_values(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page,
+@router.get("/customer-values", summary="Lifetime value of every customer with a won deal, highest first",
+            responses=CSV_ANSWER)
+def customer_values(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
                     as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     values = CampaignQueries(store).customer_values(instant, RateQueries(store).conversion(app.reporting_currency,
                                                                                          instant))
     ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
-    return json_response({"as_of": instant, "customers": page(
-        [{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)})
+    customers = page([{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)
+    return report_response(fmt, {"as_of": instant, "customers": customers},
+                           lambda: single("customers", customers["items"]), "customer-values")

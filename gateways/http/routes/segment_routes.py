@@ -19,7 +19,9 @@ from gateways.http.auth import allow
 from gateways.http.deps import fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
+from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
 from gateways.http.record_ids import CustomerId
 from projections.segments import SegmentQueries
@@ -29,6 +31,7 @@ router = APIRouter(prefix="/segments", tags=["segments"], responses=ERRORS,
                    dependencies=[Depends(allow("segments:read"))])
 Store = Annotated[ReadModelStore, Depends(fresh("segments"))]
 Page = Annotated[PageParams, Depends(page_params)]
+Format = Annotated[ReportFormat, Depends(report_format)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
 Tier = Annotated[Literal[TIERS] | None, Query(description="List this tier's members.")]  # type: ignore[valid-type]
 
@@ -41,8 +44,8 @@ def _members(queries: SegmentQueries, tier: str, instant: datetime, total: int, 
             "offset": params.offset, "next_offset": end if end < total else None}
 
 
-@router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated")
-def tiers(store: Store, params: Page, as_of: AsOf = None, tier: Tier = None) -> Response:
+@router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated", responses=CSV_ANSWER)
+def tiers(store: Store, params: Page, fmt: Format, as_of: AsOf = None, tier: Tier = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     queries = SegmentQueries(store)
     counts = queries.tier_counts(instant)
@@ -50,7 +53,9 @@ def tiers(store: Store, params: Page, as_of: AsOf = None, tier: Tier = None) -> 
     if tier is not None:
         total = next(count.customers for count in counts if count.tier == tier)
         result |= {"tier": tier, "members": _members(queries, tier, instant, total, params)}
-    return json_response(result)
+    return report_response(fmt, result, lambda: {"tiers": result["tiers"],
+                                                 **({"members": result["members"]["items"]} if tier else {})},
+                           "segments")
 
 
 @router.get("/customers/{customer_id}", summary="One customer's scores, tier and preferences as of an instant")
@@ -62,20 +67,24 @@ def segment_of(customer_id: CustomerId, store: Store, as_of: AsOf = None) -> Res
     return json_response(segment.to_dict())
 
 
-@router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first")
-def history(customer_id: CustomerId, store: Store, params: Page, as_of: AsOf = None) -> Response:
+@router.get("/customers/{customer_id}/history", summary="When the customer entered and left each tier, oldest first",
+            responses=CSV_ANSWER)
+def history(customer_id: CustomerId, store: Store, params: Page, fmt: Format, as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     stays = SegmentQueries(store).history(customer_id, instant)
     if not stays:
         raise ApiError(404, f"customer {customer_id} was in no segment by {instant.isoformat()}")
-    return json_response({"customer_id": customer_id, "as_of": instant,
-                          "history": page([stay.to_dict() for stay in stays], params)})
+    listed = page([stay.to_dict() for stay in stays], params)
+    return report_response(fmt, {"customer_id": customer_id, "as_of": instant, "history": listed},
+                           lambda: single("history", listed["items"]), "segment-history")
 
 
-@router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier")
-def movements(store: Store, start: Annotated[Instant, Query()],
+@router.get("/movements", summary="Customers per (tier at start, tier at end) who changed tier", responses=CSV_ANSWER)
+def movements(store: Store, fmt: Format, start: Annotated[Instant, Query()],
               end: Annotated[Instant, Query()]) -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
     moves = SegmentQueries(store).movements(start, end)
-    return json_response({"start": start, "end": end, "movements": [asdict(move) for move in moves]})
+    rows = [asdict(move) for move in moves]
+    return report_response(fmt, {"start": start, "end": end, "movements": rows}, lambda: single("movements", rows),
+                           "segment-movements")

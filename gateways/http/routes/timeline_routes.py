@@ -16,7 +16,8 @@ from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page_params
-from gateways.http.responses import json_response
+from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
+from gateways.report_tables import single
 from gateways.http.schemas import ERRORS, Instant
 from gateways.http.record_ids import CustomerId
 from projections.external_ids import ExternalIdQueries
@@ -29,10 +30,11 @@ router = APIRouter(prefix="/customers", tags=["timeline"], responses=ERRORS,
 
 
 @router.get("/{customer_id}/timeline", summary="The customer's timeline as of an instant (default now), "
-                                               "oldest first, paginated")
+                                               "oldest first, paginated", responses=CSV_ANSWER)
 def timeline(customer_id: CustomerId, store: Annotated[ReadModelStore, Depends(fresh("timeline", "external_ids"))],
              app: Annotated[CrmApplication, Depends(crm)],
              params: Annotated[PageParams, Depends(page_params)],
+             fmt: Annotated[ReportFormat, Depends(report_format)],
              as_of: Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")] = None,
              ) -> Response:
     instant = as_of or datetime.now(timezone.utc)
@@ -44,7 +46,8 @@ def timeline(customer_id: CustomerId, store: Annotated[ReadModelStore, Depends(f
     end = params.offset + params.limit
     known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in found.entries)])
     items = [{**e.to_dict(), "subject_external_id": known.get(e.subject_id, "")} for e in found.entries]
-    return json_response({"customer_id": customer_id, "external_id": known.get(customer_id, ""), "as_of": instant,
-                          "items": items,
-                          "total": found.total, "limit": params.limit, "offset": params.offset,
-                          "next_offset": end if end < found.total else None})
+    return report_response(fmt, {"customer_id": customer_id, "external_id": known.get(customer_id, ""),
+                                  "as_of": instant, "items": items,
+                                  "total": found.total, "limit": params.limit, "offset": params.offset,
+                                  "next_offset": end if end < found.total else None},
+                           lambda: single("entries", items), "timeline")

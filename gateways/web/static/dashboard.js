@@ -30,6 +30,8 @@ async function api(path) {
 }
 
 const percent = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+// A missing rate says why (its reason's first clause), never a made-up 0 % or 100 %.
+const rate = (v, note) => (v === null && note ? `n/a (${note.split(":")[0]})` : percent(v));
 const days = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
 const money = (cents) => (cents / 100).toLocaleString("zh-CN", { maximumFractionDigits: 0 });
 const items = (list) => (Array.isArray(list) ? list : (list && list.items) || []);
@@ -58,12 +60,13 @@ function draw(report) {
         title: { text: `${report.pipeline} · won ${report.won} · lost ${report.lost}`, font: { size: 14 } } },
   { displayModeBar: false, responsive: true });
   fillRows($("stages").tBodies[0], rows.map((r) => [r.label, String(r.items), money(r.value_cents),
-    String(r.reached), percent(r.conversion_to_next), days(r.median_days), days(r.p90_days)]));
+    String(r.reached), rate(r.conversion_to_next, r.conversion_note), days(r.median_days), days(r.p90_days)]));
   $("summary").textContent = `open ${report.open_items} · won ${report.won} · lost ${report.lost} · ` +
-    `win rate ${percent(report.win_rate)} · avg cycle ${days(report.average_cycle_days)} d · ` +
+    `win rate ${rate(report.win_rate, report.win_rate_note)} · avg cycle ${days(report.average_cycle_days)} d · ` +
     `bottleneck ${report.bottleneck || "–"}`;
   const stuck = items(report.stuck);
-  $("stuck-count").textContent = `(${stuck.length})`;
+  const total = report.stuck && report.stuck.total !== undefined ? report.stuck.total : stuck.length;
+  $("stuck-count").textContent = `(${stuck.length} of ${total})`;
   const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => [s.item_id, s.stage, s.owner,
     days(s.days_in_stage)]));
   trs.forEach((tr, i) => tr.addEventListener("click", () => showAudit(stuck[i].item_id)));

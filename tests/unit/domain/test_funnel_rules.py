@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.funnel_rules import (STUCK_DAYS, average_cycle, bottleneck, conversion, drop_off, reached, stage_levels,
-                                 win_rate)
+from domain.funnel_rules import (NO_DECIDED_ITEMS, NO_LOSSES_RECORDED, STUCK_DAYS, StageOutcome, average_cycle,
+                                 bottleneck, conversion, drop_off, reached, stage_conversion, stage_conversion_note,
+                                 stage_levels, stage_outcomes, win_rate, win_rate_note)
 from domain.pipeline import LOST, WON
 
 
@@ -31,8 +32,29 @@ def test_conversion_and_drop_off_are_shares_of_those_that_reached_the_stage() ->
 
 
 def test_win_rate_counts_decided_items_only() -> None:
-    assert win_rate(1, 3) == 0.25
-    assert win_rate(0, 0) is None  # nothing decided yet: no rate, not 0%
+    assert win_rate(1, 3) == 0.25 and win_rate(0, 2) == 0.0 and win_rate_note(1, 3) is None
+    assert (win_rate(0, 0), win_rate_note(0, 0)) == (None, NO_DECIDED_ITEMS)  # nothing decided yet: not 0%
+
+
+def test_a_win_rate_without_any_loss_is_missing_not_100_percent() -> None:
+    assert (win_rate(5, 0), win_rate_note(5, 0)) == (None, NO_LOSSES_RECORDED)
+
+
+def test_each_stage_splits_its_items_into_advanced_lost_and_still_open() -> None:
+    furthest = {0: 5, 1: 3, 2: 2}  # levels: lead, proposal, won; 2 of the 5 in lead and 1 in proposal were lost
+    outcomes = stage_outcomes(furthest, {0: 2, 1: 1}, 2)
+
+    assert outcomes == [StageOutcome(10, 5, 2, 3), StageOutcome(5, 2, 1, 2)]
+    assert all(o.reached == o.advanced + o.lost + o.still_open for o in outcomes)
+
+
+def test_stage_conversion_leaves_open_items_out_of_both_parts() -> None:
+    assert stage_conversion(StageOutcome(10, 5, 2, 3)) == pytest.approx(5 / 7)  # not 5 / 10
+    assert stage_conversion(StageOutcome(4, 0, 0, 4)) is None
+    assert stage_conversion_note(StageOutcome(4, 0, 0, 4)) == f"{NO_DECIDED_ITEMS}; 4 still open"
+    assert stage_conversion_note(StageOutcome(0, 0, 0, 0)) == "no item reached it"
+    assert stage_conversion(StageOutcome(4, 3, 0, 1), losses_recorded=False) is None
+    assert stage_conversion_note(StageOutcome(4, 3, 0, 1), losses_recorded=False) == NO_LOSSES_RECORDED
 
 
 def test_average_cycle_is_over_won_items() -> None:

@@ -1,5 +1,7 @@
 """`crm campaigns` on an SQLite log: tables, JSON, the channel filter, catching up, and refusals."""
 
+import csv
+import io
 import json
 from pathlib import Path
 from uuid import UUID
@@ -109,3 +111,18 @@ def test_bad_input_exits_non_zero_with_a_message(log_url: str, option: str, valu
 
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_csv_gives_one_table_per_call_and_a_win_rate_without_losses_is_missing(log_url: str) -> None:
+    campaigns_csv = run(log_url, "--as-of", "2026-03-11T09:00", "--csv")
+    channels_csv = run(log_url, "--as-of", "2026-03-11T09:00", "--csv", "--table", "channels")
+    text = run(log_url, "--as-of", "2026-03-11T09:00")
+
+    assert campaigns_csv.exit_code == 0, campaigns_csv.output
+    rows = list(csv.DictReader(io.StringIO(campaigns_csv.stdout)))
+    spring = next(row for row in rows if row["name"] == "春季展会")
+    assert len(rows) == 2 and spring["totals.cost_cents"] == "300000" and spring["totals.won"] == "1"
+    event = next(row for row in csv.DictReader(io.StringIO(channels_csv.stdout)) if row["channel"] == "event")
+    assert (event["deal_to_won"], event["totals.lost"]) == ("", "0")  # one deal won, none lost: no 100 %
+    assert event["deal_to_won_note"].startswith("no lost items recorded")
+    assert "n/a (no lost items recorded)" in text.output

@@ -1,8 +1,12 @@
 """The `crm` command line on an SQLite file: the demo, a deal's audit trail, and refusals."""
 
+import csv
+import io
+import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from typer.testing import CliRunner
@@ -56,13 +60,20 @@ def test_deal_history_shows_each_move_with_who_and_why(sqlite_url: str) -> None:
     assert "回款计划已确认" in result.output  # the reason given when it was won
 
 
-def test_deal_history_shows_the_terminal_stage_a_reopened_deal_left(sqlite_url: str) -> None:
+def _lost_deal(reopened: bool = False) -> UUID:
+    """A deal of 1000 opened and lost (and reopened), on the log CRM_DATABASE_URL names."""
     with crm_application() as crm:
         crm.ensure_default_pipelines()
         customer = crm.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", company="华为"), Meta())
         deal = crm.open_deal(OpenDeal(customer, "增购", "1000", owner="李娜"), Meta())
         crm.lose_deal(LoseDeal(deal, "价格"), Meta())
-        crm.reopen_deal(ReopenDeal(deal, "客户回来了"), Meta())
+        if reopened:
+            crm.reopen_deal(ReopenDeal(deal, "客户回来了"), Meta())
+    return deal
+
+
+def test_deal_history_shows_the_terminal_stage_a_reopened_deal_left(sqlite_url: str) -> None:
+    deal = _lost_deal(reopened=True)
 
     result = runner.invoke(app, ["deal", "history", str(deal)])
 
@@ -123,3 +134,14 @@ def test_receipts_prune_removes_only_old_answers(sqlite_url: str) -> None:
 
     assert result.exit_code == 0 and "Removed 1 answer(s)" in result.output, result.output
     assert refused.exit_code != 0
+
+
+def test_deal_history_as_json_and_csv(sqlite_url: str) -> None:
+    deal = _lost_deal()
+
+    data = json.loads(runner.invoke(app, ["deal", "history", str(deal), "--json"]).output)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["deal", "history", str(deal), "--csv"]).stdout)))
+
+    assert (data["status"], data["owner"], [e["event"] for e in data["entries"]]) == ("lost", "李娜", ["Opened", "Lost"])
+    assert [(row["version"], row["event"], row["detail"]) for row in rows] == [
+        (str(e["version"]), e["event"], e["detail"]) for e in data["entries"]]

@@ -1,5 +1,7 @@
 """`crm funnel` and `crm projections` on an SQLite log made by a small demo."""
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -103,3 +105,64 @@ def test_a_read_model_added_later_is_built_over_the_whole_history(tmp_path: Path
     report = json.loads(crm(url, "funnel", "--as-of", "2026-03-10", "--json").output)
 
     assert report["won"] == 1 and report["won_value_cents"] == 10000
+
+
+def _csv(result: object) -> list[dict[str, str]]:
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def test_stuck_items_are_capped_with_their_total(demo_log: str) -> None:
+    asked = ("funnel", "--as-of", "2026-06-01", "--stuck-days", "1")
+    default = json.loads(crm(demo_log, *asked, "--json").output)
+    three = json.loads(crm(demo_log, *asked, "--json", "--stuck-limit", "3").output)
+    text = crm(demo_log, *asked, "--stuck-limit", "3").output
+
+    assert len(default["stuck"]) == min(20, default["stuck_total"])  # 20 unless asked
+    assert three["stuck"] == default["stuck"][:3] and three["stuck_total"] == default["stuck_total"] > 3
+    assert f"3 of {default['stuck_total']} shown" in text
+
+
+def test_funnel_csv_is_one_row_per_stage_with_the_json_values(demo_log: str) -> None:
+    report = json.loads(crm(demo_log, "funnel", "--as-of", "2026-06-01", "--json").output)
+    stages = _csv(crm(demo_log, "funnel", "--as-of", "2026-06-01", "--csv"))
+    stuck = _csv(crm(demo_log, "funnel", "--as-of", "2026-06-01", "--csv", "--table", "stuck", "--stuck-limit", "5"))
+
+    assert [row["stage"] for row in stages] == [row["stage"] for row in report["rows"]]
+    for parsed, original in zip(stages, report["rows"]):
+        assert parsed["label"] == original["label"] and int(parsed["reached"]) == original["reached"]
+        assert parsed["conversion_to_next"] == ("" if original["conversion_to_next"] is None
+                                                else repr(original["conversion_to_next"]))
+    assert [row["item_id"] for row in stuck] == [s["item_id"] for s in report["stuck"][:5]]
+
+
+def test_an_empty_funnel_says_its_rates_are_missing_in_text_json_and_csv(demo_log: str) -> None:
+    before = ("funnel", "--as-of", "2020-01-01")
+    report = json.loads(crm(demo_log, *before, "--json").output)
+    text = crm(demo_log, *before).output
+    summary = _csv(crm(demo_log, *before, "--csv", "--table", "summary"))
+
+    assert (report["win_rate"], report["win_rate_note"]) == (None, "no decided items (none advanced or lost)")
+    assert all(row["conversion_to_next"] is None for row in report["rows"])
+    assert "win rate n/a (no decided items" in text and "0.0%" not in text and "100.0%" not in text
+    assert (summary[0]["win_rate"], summary[0]["win_rate_note"]) == ("", report["win_rate_note"])
+
+
+def test_flow_compare_and_weekly_as_csv(demo_log: str) -> None:
+    flow = _csv(crm(demo_log, "funnel", "--between", "2026-01-01", "2026-04-01", "--csv"))
+    compare = _csv(crm(demo_log, "funnel", "--compare", "2026-01-01", "2026-04-01", "--csv"))
+    weeks = _csv(crm(demo_log, "funnel", "--weekly", "2026-01-01", "2026-01-29", "--csv"))
+    long = _csv(crm(demo_log, "funnel", "--weekly", "2026-01-01", "2026-01-29", "--csv", "--table", "stages"))
+
+    assert flow[0]["stage"] == "lead" and int(flow[0]["entered"]) > 0
+    assert int(compare[0]["items_change"]) == int(compare[0]["items_second"]) - int(compare[0]["items_first"])
+    assert [w["as_of"][:10] for w in weeks] == ["2026-01-01", "2026-01-08", "2026-01-15", "2026-01-22"]
+    assert "items.lead" in weeks[0] and len(long) == 4 * len(compare)
+
+
+def test_a_bom_only_when_asked_and_options_that_need_csv(demo_log: str) -> None:
+    excel = crm(demo_log, "funnel", "--csv", "--bom")
+    lonely = crm(demo_log, "funnel", "--table", "stuck")
+
+    assert excel.stdout.startswith("\ufeffstage,")
+    assert lonely.exit_code != 0 and "go with --csv" in lonely.output

@@ -3,6 +3,8 @@ and column writing nothing) and `crm rates list` (in force at an instant, or eve
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -58,6 +60,9 @@ def test_a_long_file_is_recorded_once_and_listed_as_of_an_instant(url, tmp_path)
     history = json.loads(_crm(url, "rates", "list", "--history", "--currency", "USD", "--json").output)["rates"]
     assert [(r["valid_from"], r["source"]) for r in history] == [("2026-03-03", "rates.csv"),
                                                                  ("2026-03-02", "人民银行")]
+    as_csv = _crm(url, "rates", "list", "--history", "--currency", "USD", "--csv")
+    assert [(r["valid_from"], r["rate"], r["source"]) for r in csv.DictReader(io.StringIO(as_csv.stdout))] == [
+        (r["valid_from"], r["rate"], r["source"]) for r in history]
 
 
 def test_the_ecbs_wide_file_inverted_into_euros_skips_withdrawn_currencies(url, tmp_path) -> None:

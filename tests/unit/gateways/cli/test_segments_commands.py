@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from uuid import UUID
 
@@ -114,3 +116,23 @@ def test_the_history_of_an_unknown_customer_is_refused() -> None:
 
     assert result.exit_code == 1
     assert "customer 00000000-0000-4000-8000-000000000000 was in no segment" in result.output
+
+
+def test_tiers_members_and_history_as_csv(log: None) -> None:
+    counts = runner.invoke(app, ["segments", "--as-of", "2026-03-20", "--csv"])
+    tiers = list(csv.DictReader(io.StringIO(counts.stdout)))
+    tier = "high_value"
+    members = runner.invoke(app, ["segments", "--as-of", "2026-03-20", "--tier", tier, "--csv"])
+    history = runner.invoke(app, ["segments", "history", str(BUYER), "--as-of", "2026-03-20", "--csv"])
+
+    assert sum(int(row["customers"]) for row in tiers) == 2
+    assert [row["customer_id"] for row in csv.DictReader(io.StringIO(members.stdout))] == [str(BUYER)]
+    assert [row["tier"] for row in csv.DictReader(io.StringIO(history.stdout))][-1] == tier
+
+
+def test_a_page_of_members_says_the_total(log: None) -> None:
+    past_the_end = _json(["segments", "--as-of", "2026-03-20", "--tier", "high_value", "--json", "--offset", "5"])
+    first = _json(["segments", "--as-of", "2026-03-20", "--tier", "high_value", "--json", "--limit", "1"])
+
+    assert (past_the_end["members"], past_the_end["total"], past_the_end["offset"]) == ([], 1, 5)
+    assert [m["customer_id"] for m in first["members"]] == [str(BUYER)] and first["total"] == 1

@@ -1,5 +1,7 @@
 """`crm tickets` on an SQLite log: JSON, tables and refusals."""
 
+import csv
+import io
 from pathlib import Path
 
 import orjson
@@ -61,7 +63,7 @@ def test_tables_show_every_section(recorded: None) -> None:
     assert result.exit_code == 0, result.output
     for title in ("Service tickets as of 2026-03-02 20:00 UTC", "Backlog: 0 being worked on", "Response and resolution",
                   "SLA breaches",
-                  "Breaching tickets (1 in all", "CSAT", "Service funnel"):
+                  "Breaching tickets (1 of 1 shown", "CSAT", "Service funnel"):
         assert title in result.output
     assert "系统登录失败" in result.output and "赵磊" in result.output
 
@@ -71,3 +73,29 @@ def test_a_malformed_instant_is_refused(recorded: None) -> None:
 
     assert result.exit_code == 2
     assert "'yesterday' is not an ISO 8601 date or time" in result.output
+
+
+def test_csv_tables_parse_back_and_missing_rates_are_empty_cells(recorded: None) -> None:
+    early = runner.invoke(_cli(), ["tickets", "--as-of", "2026-02-01", "--csv"])  # before any ticket
+    breaching = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--csv", "--table", "breaching"])
+
+    assert early.exit_code == 0, early.output
+    steps = list(csv.DictReader(io.StringIO(early.stdout)))
+    assert [(s["step"], s["conversion"], s["conversion_note"]) for s in steps][:2] == [
+        ("feedback", "", "the first step"), ("resolved", "", "no tickets")]
+    assert [row["subject"] for row in csv.DictReader(io.StringIO(breaching.stdout))] == ["系统登录失败"]
+
+
+def test_breaching_tickets_are_capped_with_their_total(recorded: None) -> None:
+    result = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--json", "--breaching-limit", "0"])
+
+    sla = orjson.loads(result.stdout)["sla"]
+    assert (sla["breaching"], sla["breaching_total"]) == ([], 1)
+
+
+def test_an_unknown_table_and_json_with_csv_are_refused(recorded: None) -> None:
+    unknown = runner.invoke(_cli(), ["tickets", "--csv", "--table", "nope"])
+    both = runner.invoke(_cli(), ["tickets", "--csv", "--json"])
+
+    assert unknown.exit_code != 0 and "funnel, backlog, times, sla, breaching, csat" in unknown.output
+    assert both.exit_code != 0 and "--json and --csv" in both.output

@@ -188,3 +188,12 @@ def test_a_page_larger_than_500_is_refused(client: TestClient, crm: CrmApplicati
 
 def test_an_unknown_pipeline_in_a_funnel_query_is_422(client: TestClient, crm: CrmApplication) -> None:
     refused(client, crm, "GET", "/funnel?pipeline=renewal", 422, "unknown pipeline 'renewal'")
+
+
+def test_a_method_no_route_takes_is_405_naming_every_method_the_path_has(client) -> None:
+    # GET and POST /exchange-rates are two routes; Starlette alone named only the first one's method
+    response = client.put("/exchange-rates", json={}, headers=auth("admin"))
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert "not allowed" in response.json()["error"].lower()

@@ -52,7 +52,8 @@ def test_the_funnel_as_of_an_instant_counts_items_reached_won_and_lost(client: T
     lead, first_contact = report["rows"][0], report["rows"][1]
     assert (lead["stage"], lead["label"], lead["items"], lead["value_cents"], lead["reached"]) == (
         "lead", "潜在客户获取 / Lead", 3, 60000, 5)
-    assert first_contact["reached"] == 1 and lead["conversion_to_next"] == pytest.approx(0.2)
+    assert (lead["advanced"], lead["lost"], lead["still_open"]) == (1, 1, 3)  # A went on, B lost, C D E open
+    assert first_contact["reached"] == 1 and lead["conversion_to_next"] == pytest.approx(0.5)  # not 1 of 5
     assert (report["won"], report["lost"], report["win_rate"], report["won_value_cents"]) == (1, 1, 0.5, 100000)
 
 
@@ -124,7 +125,7 @@ def test_the_openapi_document_tags_and_summarises_every_operation(client: TestCl
     paths = client.get("/openapi.json").json()["paths"]
 
     operations = [operation for methods in paths.values() for operation in methods.values()]
-    assert len(operations) == 65  # 57 + 5 of vocabularies + 3 of exchange rates
+    assert len(operations) == 66  # 57 + 5 of vocabularies + 3 of exchange rates + GET /pipelines
     assert all(operation["summary"] and operation["tags"] for operation in operations)
     assert {tag for operation in operations for tag in operation["tags"]} == {
         "health", "customers", "leads", "deals", "campaigns", "tickets", "pipelines", "funnel", "segments", "reports",

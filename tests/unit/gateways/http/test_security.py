@@ -67,7 +67,8 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 65  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET) and /exchange-rates/recorded
+    assert len(routes) == 66  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded
+    #                           and GET /pipelines
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

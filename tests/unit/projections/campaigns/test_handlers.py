@@ -14,7 +14,7 @@ from projections.campaigns import rows
 from projections.campaigns.handlers import CampaignsReadModel
 from projections.tables import Table, micros
 from services.application import CrmApplication
-from services.commands import (AssignLead, CaptureLead, ChangeAmount, CloseCampaign, ContactLead, ConvertLead,
+from services.commands import (AssignLead, CaptureLead, ChangeAmount, CloseCampaign, ContactLead, ConvertLead, DisqualifyLead,
                                LaunchCampaign, LoseDeal, OpenDeal, PlanCampaign, QualifyLead, RecordCost,
                                RecordResponse, RegisterCustomer, ReopenDeal, WinDeal)
 from services.projection_runtime.projector import Projector
@@ -57,7 +57,7 @@ def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplicatio
     crm.launch_campaign(LaunchCampaign(w), at(1))
     lead = crm.capture_lead(CaptureLead("王五", "华东", "制造业", "event", campaign_id=w), at(2))
     crm.record_response(RecordResponse(w, "click", lead_id=lead), at(2))
-    assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), None, None, None)]
+    assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), None, None, None, None)]
 
     crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(2))
     crm.contact_lead(ContactLead(lead, "phone", ""), at(2))
@@ -65,8 +65,15 @@ def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplicatio
     customer, _ = crm.convert_lead(ConvertLead(lead, "采购", "1000", "CNY"), at(5))
 
     assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), _micros(4), _micros(5),
-                                                  str(customer))]
+                                                  str(customer), None)]
     assert written(tables.RESPONSES) == [rows.ResponseRow(str(w), 3, _micros(2), "click", None, str(lead))]
+
+
+def test_a_disqualified_lead_row_says_when(crm: CrmApplication, written: Any) -> None:
+    lead = crm.capture_lead(CaptureLead("赵六", "华东", "制造业", "web"), at(1))
+    crm.disqualify_lead(DisqualifyLead(lead, "无预算"), at(3))
+
+    assert written(tables.LEADS) == [rows.LeadRow(str(lead), None, _micros(1), None, None, None, _micros(3))]
 
 
 def test_a_deal_row_and_its_amounts_wins_losses_and_reopenings(crm: CrmApplication, written: Any) -> None:

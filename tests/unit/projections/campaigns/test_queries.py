@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from projections.campaigns import CampaignQueries, CampaignsReadModel, CampaignsReport
 from services.application import CrmApplication
 from services.commands import (AssignLead, CaptureLead, ChangeAmount, CloseCampaign, ContactLead, ConvertLead,
-                               LaunchCampaign, OpenDeal, PlanCampaign, QualifyLead, RecordCost, RecordResponse,
-                               RegisterCustomer, ReopenDeal, WinDeal)
+                               DisqualifyLead, LaunchCampaign, LoseDeal, OpenDeal, PlanCampaign, QualifyLead, RecordCost,
+                               RecordResponse, RegisterCustomer, ReopenDeal, WinDeal)
 from services.projection_runtime.projector import Projector
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
@@ -176,8 +176,34 @@ def test_channel_totals_and_conversion_rates(report: Report) -> None:
     event, search = channels["event"], channels["search_ads"]
     assert (event.campaigns, event.totals.cost_cents, event.totals.won_revenue_cents) == (2, 450000, 190000)
     assert event.totals.cac_cents == 450000  # W's 4000 + A's 500 for C1
-    assert (event.lead_to_qualified, event.qualified_to_deal, event.deal_to_won) == (1.0, 0.5, 1.0)
-    assert (search.lead_to_qualified, search.qualified_to_deal, search.deal_to_won) == (0.5, 1.0, 1.0)
+    assert (event.totals.leads, event.totals.qualified, event.totals.converted) == (2, 2, 1)
+    assert (search.totals.leads, search.totals.qualified, search.totals.converted) == (2, 1, 1)
+    # No lead disqualified, no deal lost: no rate of 100 % that only says losses are not in the data.
+    assert (event.lead_to_qualified, event.qualified_to_deal, search.deal_to_won) == (None, None, None)
+    assert (search.totals.won, search.totals.lost) == (2, 0)
+    assert search.deal_to_won_note is not None and search.deal_to_won_note.startswith("no lost items recorded")
+    assert event.lead_to_qualified_note == search.deal_to_won_note
+
+
+@pytest.fixture
+def losses(crm: CrmApplication, history: dict[str, UUID]) -> None:
+    """For S: a deal opened on day 41 and lost on day 42, a lead captured on day 41 and disqualified on day 42
+    (requested before `report`, so the report has them)."""
+    customer = crm.register_customer(RegisterCustomer("郑十一", "华南", "零售", "search_ads"), at(41))
+    deal = crm.open_deal(OpenDeal(customer, "试用", "100", owner="王伟", campaign_id=history["s"]), at(41))
+    crm.lose_deal(LoseDeal(deal, "预算不足"), at(42))
+    lead = crm.capture_lead(CaptureLead("冯十二", "华南", "零售", "search_ads", campaign_id=history["s"]), at(41))
+    crm.disqualify_lead(DisqualifyLead(lead, "无预算"), at(42))
+
+
+def test_the_rates_of_a_channel_count_decided_items_only(losses: None, report: Report) -> None:
+    search = {row.channel: row for row in report(_when(45)).channels}["search_ads"]
+
+    assert (search.totals.deals, search.totals.won, search.totals.lost) == (3, 2, 1)
+    assert (search.deal_to_won, search.deal_to_won_note) == (pytest.approx(2 / 3), None)
+    assert (search.totals.leads, search.totals.qualified, search.totals.disqualified) == (3, 1, 1)
+    assert search.lead_to_qualified == 0.5  # 周九, still new, counts in neither part (it was 1 of 3)
+    assert search.qualified_to_deal is None  # converted 1, none disqualified after qualifying
 
 
 def test_first_and_last_touch_attribution_of_won_revenue(report: Report, history: dict[str, UUID]) -> None:

@@ -94,13 +94,27 @@ def test_won_lost_and_reopened_deals_as_of_different_instants(funnel: Report) ->
 
 
 def test_reached_conversion_drop_off_and_bottleneck(funnel: Report) -> None:
-    report = funnel(_when(30))
+    report = funnel(_when(15))  # A won, B lost in proposal, C still in proposal
 
     assert [r.reached for r in report.rows] == [3, 3, 3, 3, 1, 1]  # B and C skipped needs analysis
-    assert _row(report, "proposal").conversion_to_next == pytest.approx(1 / 3)
-    assert _row(report, "proposal").drop_off == pytest.approx(2 / 3)
+    proposal = _row(report, "proposal")
+    assert (proposal.advanced, proposal.lost, proposal.still_open) == (1, 1, 1)
+    assert proposal.conversion_to_next == pytest.approx(1 / 2)  # C, still open, is not a failure
+    assert proposal.drop_off == pytest.approx(1 / 2) and proposal.conversion_note is None
     assert _row(report, "contract_signed").conversion_to_next == 1.0  # the one there was won
     assert report.bottleneck == "proposal"
+
+
+def test_conversion_and_win_rate_are_missing_without_a_decided_item_or_a_loss(funnel: Report) -> None:
+    no_loss, nothing_decided = funnel(_when(30)), funnel(_when(4))  # B reopened by day 30; none decided by 4
+
+    assert (no_loss.won, no_loss.lost, no_loss.win_rate) == (1, 0, None)  # not 100 %
+    assert no_loss.win_rate_note is not None and "no lost items" in no_loss.win_rate_note
+    assert _row(no_loss, "proposal").conversion_to_next is None and no_loss.bottleneck is None
+    assert (nothing_decided.win_rate, nothing_decided.win_rate_note) == (None, "no decided items (none advanced or lost)")
+    negotiation = _row(nothing_decided, "negotiation")
+    assert (negotiation.reached, negotiation.conversion_to_next, negotiation.conversion_note) == (
+        0, None, "no item reached it")
 
 
 def test_dwell_times_count_only_stays_that_had_ended(funnel: Report) -> None:

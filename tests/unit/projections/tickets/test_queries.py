@@ -151,7 +151,7 @@ def test_service_funnel_from_feedback_to_satisfied(tickets: Report) -> None:
     early, late = tickets(when(75)), tickets(when(130))
 
     assert (early.funnel.feedback, early.funnel.resolved, early.funnel.surveyed, early.funnel.satisfied) == (3, 3, 3, 2)
-    assert [(step, count, conversion) for step, count, _, conversion in late.funnel.steps()] == [
+    assert [(s.step, s.count, s.conversion) for s in late.funnel.steps()] == [
         ("feedback", 4, None), ("resolved", 3, 0.75), ("surveyed", 3, 1.0), ("satisfied", 3, 1.0), ("loyal", 1, 0.5)]
 
 
@@ -168,7 +168,9 @@ def test_the_report_before_any_ticket_is_empty(tickets: Report) -> None:
     assert report.backlog.total == 0 and sum(report.backlog.per_status.values()) == 0
     assert (report.first_response.count, report.first_response.median_hours) == (0, None)
     assert report.csat.overall == Satisfaction(0, None, None) and report.sla.breaching == []
-    assert [conversion for *_, conversion in report.funnel.steps()] == [None] * 5
+    assert [s.conversion for s in report.funnel.steps()] == [None] * 5
+    assert [s.conversion_note for s in report.funnel.steps()] == [
+        "the first step", "no tickets", "no resolved tickets", "no rated tickets", "no satisfied customers"]
 
 
 def test_json_report_names_breaching_tickets_and_funnel_steps(crm: CrmApplication, history: dict[str, UUID]) -> None:
@@ -177,7 +179,8 @@ def test_json_report_names_breaching_tickets_and_funnel_steps(crm: CrmApplicatio
     assert data["as_of"] == "2026-03-06T19:00:00+00:00"
     assert data["sla"]["breaching"][0]["ticket_id"] == str(history["k4"])
     assert data["sla"]["breaching"][0]["opened_at"] == "2026-03-05T09:00:00+00:00"
-    assert data["funnel"]["steps"][-1] == {"step": "loyal", "count": 1, "unit": "customers", "conversion": 0.5}
+    assert data["funnel"]["steps"][-1] == {"step": "loyal", "count": 1, "unit": "customers", "conversion": 0.5,
+                                           "not_yet": 1, "conversion_note": None}
 
 
 @pytest.mark.parametrize("hours", [0, 24, 24.5, 30, 36, 52, 60, 80, 81, 90, 100, 120, 130])

@@ -1,5 +1,7 @@
 """A customer's timeline as of an instant: the incremental read model and a replay must agree."""
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -243,3 +245,12 @@ def test_cli_refuses_an_unknown_customer(recorded: dict[str, UUID]) -> None:
 
     assert result.exit_code == 1
     assert f"no customer with id {UNKNOWN} as of" in result.output
+
+
+def test_cli_prints_a_page_of_entries_as_csv(recorded: dict[str, UUID]) -> None:
+    result = runner.invoke(_cli(), ["customer", "timeline", str(recorded["x"]), "--as-of", "2026-03-07T09:00",
+                                    "--limit", "2", "--csv"])
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["kind"] for row in rows] == ["Lead.Captured", "Campaign.ResponseRecorded"]

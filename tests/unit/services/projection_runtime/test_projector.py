@@ -1,5 +1,6 @@
 """The projector: exactly once across batches and failures, and a live follower."""
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from projections.funnel import FunnelReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.commands import ChangeStage, LogTouch, OpenDeal, RegisterCustomer, WinDeal
-from services.projection_runtime.projector import ProjectionRace, Projector
+from services.projection_runtime.projector import ProjectionRace, Projector, schema_fingerprint
 from services.projection_runtime.registry import projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
@@ -164,3 +165,21 @@ def test_read_models_built_before_schemas_were_recorded_are_built_again(sqlite_a
         cursor.execute("DROP TABLE projection_schemas")
 
     assert Projector(sqlite_app, store, [FunnelReadModel()]).positions() == {"funnel": 0}
+
+
+class _RevisedFunnel(FunnelReadModel):
+    """The funnel whose handlers write something new into the same tables (issue 12: lost per furthest stage)."""
+
+    revision = FunnelReadModel.revision + 1
+
+
+def test_a_read_model_whose_revision_changed_is_built_again_and_revision_0_keeps_old_fingerprints(
+        sqlite_app: CrmApplication) -> None:
+    _won_deal(sqlite_app, 0)
+    store = ReadModelStore(sqlite_app.database)
+    Projector(sqlite_app, store, [FunnelReadModel()]).catch_up()
+
+    assert Projector(sqlite_app, store, [_RevisedFunnel()]).positions() == {"funnel": 0}
+    unrevised = type("Unrevised", (FunnelReadModel,), {"revision": 0})()
+    ddl = "\n".join(statement for table in FunnelReadModel.tables for statement in table.ddl())
+    assert schema_fingerprint(unrevised) == hashlib.sha256(ddl.encode()).hexdigest()[:16]

@@ -1,0 +1,153 @@
+"""Reports as flat tables and CSV text, shared by the CLI (`--csv`) and HTTP (`?format=csv`).
+
+A report's JSON is a tree (a funnel has stage rows, stuck items and totals); a CSV file is one rectangle,
+which is what a spreadsheet or `pandas.read_csv` reads. So each report is named as a few flat tables (one
+row per stage, campaign, tier, …) built from its JSON-able dict, so that CSV and JSON always carry the
+same values; a CSV answer is one of them: the report's main table (the first) unless another is asked
+for by name (`--table` / `?table=`). One table per answer rather than several sections in one file,
+because sections break every CSV reader that expects a header line then rows.
+
+Cells: None is an empty cell (a missing rate stays missing: its reason is in the `*_note` column beside
+it), rates are fractions (0.25, not "25 %"), nested objects become dotted columns (`totals.cost_cents`),
+lists inside a row become JSON text. Text is UTF-8; Excel reads a UTF-8 file as the local ANSI code page
+unless it starts with a byte-order mark (Chinese names turn to mojibake when a file is double-clicked),
+so a BOM is an option (`bom=True`), off by default since most other readers show it as a stray character.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+Cell = str | int | float | bool | None
+Rows = list[dict[str, Any]]
+Tables = dict[str, Rows]
+BOM = "\ufeff"
+
+
+class UnknownTable(ValueError):
+    """A table name the report has not."""
+
+    def __init__(self, name: str, names: Iterable[str]) -> None:
+        super().__init__(f"this report has no table {name!r}; its tables are: {', '.join(names)}")
+
+
+def flat(row: Mapping[str, Any], prefix: str = "") -> dict[str, Cell]:
+    """One row's cells: nested mappings as dotted columns, lists as JSON text, scalars as they are."""
+    cells: dict[str, Cell] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            cells.update(flat(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            cells[name] = orjson.dumps(value).decode()
+        else:
+            cells[name] = value
+    return cells
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], bom: bool = False, columns: Sequence[str] = ()) -> str:
+    """The rows as CSV: a header of every column in first-seen order (or `columns` for a table without rows),
+    then one line per row; CRLF line ends, as RFC 4180 and the csv module's default say."""
+    cells = [flat(row) for row in rows]
+    header = list(dict.fromkeys([*columns, *(name for row in cells for name in row)]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, restval="")
+    writer.writeheader()
+    writer.writerows({name: _cell(value) for name, value in row.items()} for row in cells)
+    return (BOM if bom else "") + buffer.getvalue()
+
+
+def _cell(value: Any) -> Cell:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()  # as in the JSON, not str()'s "2026-03-01 09:00:00+00:00"
+    return value if value is None or isinstance(value, (int, float, str)) else str(value)  # UUID, Decimal
+
+
+def pick(tables: Tables, name: str | None) -> tuple[str, Rows]:
+    """The table called `name`, or the first (the report's main table) when None."""
+    if name is None:
+        return next(iter(tables.items()))
+    if name not in tables:
+        raise UnknownTable(name, tables)
+    return name, tables[name]
+
+
+def table_csv(tables: Tables, name: str | None = None, bom: bool = False) -> str:
+    return csv_text(pick(tables, name)[1], bom)
+
+
+def capped(items: Sequence[Any], limit: int | None) -> list[Any]:
+    """The first `limit` items (all with None): lists inside reports are capped, their total said apart."""
+    return list(items if limit is None else items[:limit])
+
+
+# --- the tables of each report (from its JSON-able dict) ------------------------------------------------
+
+SUMMARY_OF_FUNNEL = ("pipeline", "as_of", "open_items", "won", "lost", "won_value_cents", "win_rate",
+                     "win_rate_note", "average_cycle_days", "bottleneck", "stuck_total")
+
+
+def funnel_tables(report: Mapping[str, Any]) -> Tables:
+    """`stages` (one row per stage), `stuck` (the listed stuck items) and `summary` (one row)."""
+    return {"stages": list(report["rows"]), "stuck": list(report["stuck"]),
+            "summary": [{key: report[key] for key in SUMMARY_OF_FUNNEL if key in report}]}
+
+
+def funnel_compare_tables(first: Mapping[str, Any], second: Mapping[str, Any]) -> Tables:
+    """`stages`: per stage, its figures at both instants side by side; `summary`: one row per instant."""
+    stages = [{"stage": a["stage"], "label": a["label"], **_suffixed(a, "first"), **_suffixed(b, "second"),
+               "items_change": b["items"] - a["items"]} for a, b in zip(first["rows"], second["rows"])]
+    return {"stages": stages, "summary": [*funnel_tables(first)["summary"], *funnel_tables(second)["summary"]]}
+
+
+def _suffixed(row: Mapping[str, Any], suffix: str) -> dict[str, Any]:
+    return {f"{key}_{suffix}": value for key, value in row.items() if key not in ("stage", "label")}
+
+
+def funnel_weeks_tables(weeks: Sequence[Mapping[str, Any]]) -> Tables:
+    """`weeks`: one row per week (open items per stage, won, lost, win rate); `stages`: one row per week and
+    stage (the long form, for a pivot)."""
+    wide = [{"as_of": w["as_of"], **{f"items.{r['stage']}": r["items"] for r in w["rows"]},
+             **{key: w[key] for key in SUMMARY_OF_FUNNEL if key not in ("pipeline", "as_of")}} for w in weeks]
+    long = [{"as_of": w["as_of"], **row} for w in weeks for row in w["rows"]]
+    return {"weeks": wide, "stages": long}
+
+
+def campaigns_tables(report: Mapping[str, Any]) -> Tables:
+    return {name: list(report[name])
+            for name in ("campaigns", "channels", "attribution", "clv_by_channel", "clv_by_first_touch")}
+
+
+def tickets_tables(report: Mapping[str, Any]) -> Tables:
+    """`funnel` (the service funnel's steps), `backlog`, `times`, `sla`, `breaching`, `csat`."""
+    backlog = report["backlog"]
+    sla = report["sla"]
+    csat = report["csat"]
+    return {
+        "funnel": list(report["funnel"]["steps"]),
+        "backlog": [{"by": by, "value": value, "tickets": count}
+                    for by in ("status", "priority", "assignee")
+                    for value, count in backlog[f"per_{by}"].items()],
+        "times": [{"time": name, **report[name]} for name in ("first_response", "resolution")],
+        "sla": [{"priority": priority, "first_response_late": count,
+                 "resolution_late": sla["resolution_breaches"][priority]}
+                for priority, count in sla["first_response_breaches"].items()],
+        "breaching": list(sla["breaching"]),
+        "csat": [{"assignee": who, **value} for who, value in (*csat["per_assignee"].items(), ("all", csat["overall"]))],
+    }
+
+
+def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
+    """A report of one table."""
+    return {name: list(rows)}
+
+
+TableMaker = Callable[[], Tables]

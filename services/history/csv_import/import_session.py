@@ -1,0 +1,177 @@
+"""The aggregates one CSV import makes, held in memory, and what it refused and skipped.
+
+Each record (an account, an opportunity with all its stage rows, a lead …) is built by the aggregates' own
+domain methods, as a command would (`attempt`): a rule it breaks refuses the record's rows, and the
+aggregate is dropped, so a record is imported whole or not at all. Records other rows point at (an
+account for its opportunities) are found here or in the log, by the UUID their source id gives
+(`domain.external_ids.external_uuid`); a record whose UUID is already in the log is skipped as already
+imported, which makes importing the same file again a no-op and lets a user re-import a fixed file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from domain.base import CrmAggregate, Meta
+from domain.errors import DomainError
+from domain.external_ids import external_uuid
+from domain.pipeline import Pipeline, pipeline_id
+from domain.vocabulary import DEFAULT_VOCABULARIES, Vocabularies
+from services.application import CrmApplication
+from services.history.csv_import.csv_rows import Cells, Instant, Row, RowRefused
+from services.history.csv_import.mapping import FileSpec, Mapping
+
+KIND_NAMES = {"customer": "account", "deal": "opportunity", "lead": "lead", "ticket": "ticket",
+              "campaign": "campaign"}
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A refused row: where, which column, why, and its original cells (for `--rejects`)."""
+
+    file: str
+    line: int
+    column: str
+    reason: str
+    values: dict[str, str]
+
+
+@dataclass
+class Session:
+    app: CrmApplication
+    mapping: Mapping
+    correlation_id: str = field(default_factory=lambda: uuid4().hex)
+    created: dict[UUID, CrmAggregate] = field(default_factory=dict)  # in creation order
+    kinds: dict[UUID, str] = field(default_factory=dict)
+    refusals: list[Refused] = field(default_factory=list)
+    refused_records: dict[UUID, Refused] = field(default_factory=dict)  # the first refusal of each record
+    skipped: dict[str, int] = field(default_factory=dict)  # file → rows of records already in the log
+    seen: dict[UUID, Row] = field(default_factory=dict)  # record → its first row, for duplicate ids
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    vocabularies: Vocabularies = DEFAULT_VOCABULARIES  # the installation's, read once (`CrmApplication.vocabularies`)
+    _in_log: dict[UUID, bool] = field(default_factory=dict)
+    _empty_log: bool | None = None
+
+    def meta(self, at: datetime, actor: str = "") -> Meta:
+        return Meta(occurred_at=at, actor=actor or self.mapping.actor, correlation_id=self.correlation_id)
+
+    def uuid(self, kind: str, external_id: str) -> UUID:
+        return external_uuid(kind, self.mapping.source, external_id)
+
+    def in_log(self, aggregate_id: UUID) -> bool:
+        """Whether the log holds this aggregate: one query each (≈ 0.3 ms on PostgreSQL), none into an empty log."""
+        if self._empty_log is None:
+            self._empty_log = self.app.event_count() == 0
+        if self._empty_log:
+            return False
+        if aggregate_id not in self._in_log:
+            self._in_log[aggregate_id] = aggregate_id in self.app.repository
+        return self._in_log[aggregate_id]
+
+    def pipeline(self, key: str) -> Pipeline:
+        """The mapping's pipeline: from the log if defined there (it must have every stage the mapping
+        names), else defined by this import (`Pipeline.Defined`)."""
+        if key not in self.pipelines:
+            spec = self.mapping.pipelines[key]
+            if self.in_log(pipeline_id(key)):
+                pipeline = self.app.get(Pipeline, pipeline_id(key))
+                missing = [k for k in spec.stage_keys if k not in pipeline.stage_keys]
+                if missing:
+                    raise DomainError(f"pipeline {key!r} is already defined without stage(s) {', '.join(missing)}; "
+                                      "insert them first or map to its stages: " + ", ".join(pipeline.stage_keys))
+            else:
+                pipeline = Pipeline.define(key, spec.name, spec.stages, self.meta(_EARLIEST))
+                self.created[pipeline.id] = pipeline
+                self.kinds[pipeline.id] = "pipeline"
+            self.pipelines[key] = pipeline
+        return self.pipelines[key]
+
+    def reference(self, kind: str, external_id: str, column: str) -> UUID:
+        """The id of a record this one points at, which must have been imported or be in the log."""
+        target = self.uuid(kind, external_id)
+        if target in self.refused_records:
+            first = self.refused_records[target]
+            raise RowRefused(column, f"{KIND_NAMES[kind]} {external_id!r} was refused ({first.file} line "
+                                     f"{first.line}: {first.reason})")
+        if target not in self.created and not self.in_log(target):
+            raise RowRefused(column, f"unknown {KIND_NAMES[kind]} {external_id!r}: in no imported file nor in the log")
+        return target
+
+    def found(self, kind: str, external_id: str) -> Any:
+        """The aggregate of a record made by this import (None if it is in the log or nowhere)."""
+        return self.created.get(self.uuid(kind, external_id))
+
+    def each_row(self, spec: FileSpec, rows: list[Row], kind: str,
+                 build: Callable[[Cells, UUID], Iterable[CrmAggregate]]) -> None:
+        """One record per row, identified by its `id` cell (a row without one is refused)."""
+        for row in rows:
+            cells = Cells(self.mapping, spec, row)
+            external_id = cells.text("id")
+            if not external_id:
+                self.refuse([row], row, cells.column("id"), "is empty", None)
+                continue
+            self.attempt(kind, external_id, [row], lambda record, cells=cells: build(cells, record))
+
+    def attempt(self, kind: str, external_id: str, rows: list[Row], build: Callable[[UUID], Iterable[CrmAggregate]]
+                ) -> bool:
+        """Build one record from its rows; on a refusal its rows are refused and nothing of it is kept.
+        Returns whether it was imported (False: refused or already in the log)."""
+        try:
+            record = self.uuid(kind, external_id)
+        except DomainError as error:
+            return self.refuse(rows, rows[0], "", str(error), None)
+        if self.in_log(record):
+            self.skipped[rows[0].file] = self.skipped.get(rows[0].file, 0) + len(rows)
+            return False
+        if record in self.seen or record in self.refused_records:
+            first = self.seen.get(record) or self.refused_records[record]
+            return self.refuse(rows, rows[0], "", f"duplicate id {external_id!r} (first at {first.file} line "
+                                                  f"{first.line})", None)
+        try:
+            aggregates = list(build(record))
+        except (RowRefused, DomainError) as error:
+            return self.refuse(rows, getattr(error, "row", rows[0]), *column_and_reason(error), record)
+        self.seen[record] = rows[0]
+        for aggregate in aggregates:
+            self.created[aggregate.id] = aggregate
+            self.kinds[aggregate.id] = kind if aggregate.id == record else "customer"
+        return True
+
+    def refuse(self, rows: list[Row], failing: Row, column: str, reason: str, record: UUID | None) -> bool:
+        first = Refused(failing.file, failing.line, column, reason, failing.values)
+        if record is not None:
+            self.refused_records.setdefault(record, first)
+        self.refusals.append(first)
+        for row in rows:
+            if row is not failing:
+                self.refusals.append(Refused(row.file, row.line, "", f"depends on refused {failing.file} line "
+                                             f"{failing.line}: {reason}", row.values))
+        return False
+
+
+_EARLIEST = datetime.fromisoformat("1900-01-01T00:00:00+00:00")
+
+
+def column_and_reason(error: RowRefused | DomainError) -> tuple[str, str]:
+    """What a refusal names: the column (a domain rule's refusal names none) and why."""
+    return (error.column, error.reason) if isinstance(error, RowRefused) else ("", str(error))
+
+
+def at_or_after(instant: Instant, last: datetime, zone: Any) -> datetime:
+    """A bare date on the same day as the record's last event means "that day", not midnight before it (a
+    Salesforce CloseDate of the day the opportunity was created); any other earlier instant stays, and the
+    domain refuses it as running backwards."""
+    if instant.date_only and instant.at < last and instant.at.date() == last.astimezone(zone).date():
+        return last
+    return instant.at
+
+
+def at_row(error: Exception, row: Row) -> Exception:
+    """Tag an error with the row it happened at (a record of several rows refuses at the failing one)."""
+    error.row = row  # type: ignore[attr-defined]
+    return error
+

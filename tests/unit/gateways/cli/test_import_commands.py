@@ -1,0 +1,106 @@
+"""`crm import` of CSV exports: the format told by the suffix or --format, --mapping, --dry-run, --json,
+--rejects, and an exit code ≠ 0 with the refused rows when anything is refused (nothing written)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateways.cli.import_commands import Format, detect_format
+from gateways.cli.main import app
+
+runner = CliRunner()
+FIXTURES = Path(__file__).parents[4] / "tests" / "fixtures" / "imports"
+
+
+@pytest.fixture(autouse=True)
+def _log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test imports into its own SQLite log."""
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+
+
+@pytest.mark.parametrize(("name", "mapping", "expected"), [
+    ("history.jsonl", None, Format.events), ("history.json", None, Format.events), ("map.toml", None, Format.csv),
+    ("deals.csv", None, Format.csv), ("deals.txt", Path("map.toml"), Format.csv),
+])
+def test_the_format_is_told_by_the_suffix_or_a_mapping(name: str, mapping: Path | None, expected: Format) -> None:
+    assert detect_format(Path(name), mapping) is expected
+
+
+def test_dry_run_prints_the_report_as_json_and_writes_nothing() -> None:
+    result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "mapping.toml"), "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["dry_run"] is True and report["events_total"] == 25 and report["refused"] == []
+    counted = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "mapping.toml"), "--dry-run"])
+    assert "Events would be written: 25" in counted.output
+
+
+def test_import_then_again_is_a_no_op_with_a_clear_message() -> None:
+    first = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
+    assert first.exit_code == 0, first.output
+    assert "Imported 39 events." in first.output
+    again = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
+    assert again.exit_code == 0, again.output
+    assert "Nothing new to import (25 rows already imported)." in again.output
+
+
+def test_a_csv_file_with_mapping_imports_that_file() -> None:
+    result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "companies.csv"), "--mapping",
+                                 str(FIXTURES / "hubspot" / "mapping.toml")])
+    assert result.exit_code == 0, result.output
+    assert "companies.csv: 3 rows read" in result.output and "deals.csv" not in result.output
+
+
+def _flat(output: str) -> str:
+    """The output with the console's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def _broken_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "hubspot"
+    shutil.copytree(FIXTURES / "hubspot", folder, dirs_exist_ok=True)
+    deals = folder / "deals.csv"
+    deals.write_text(deals.read_text(encoding="utf-8").replace("Presentation Scheduled,", "Demo Booked,"),
+                     encoding="utf-8")
+    return folder / "mapping.toml"
+
+
+def test_a_refused_row_exits_non_zero_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", str(_broken_copy(tmp_path))])
+    assert result.exit_code == 1
+    assert "deals.csv line 4: unknown stage name 'Demo Booked'" in result.output
+    assert "1 row(s) refused; nothing was imported" in _flat(result.output)
+    dry = runner.invoke(app, ["import", str(_broken_copy(tmp_path)), "--dry-run", "--json"])
+    assert json.loads(dry.output)["refused"][0]["line"] == 4
+    assert "Events to write: 0" not in runner.invoke(app, ["import", str(tmp_path / "hubspot" / "mapping.toml"),
+                                                           "--dry-run"]).output
+
+
+def test_rejects_imports_the_rest(tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    result = runner.invoke(app, ["import", str(_broken_copy(tmp_path)), "--rejects", str(rejects)])
+    assert result.exit_code == 0, result.output
+    assert f"Refused rows written to {rejects}." in result.output
+    assert rejects.read_text(encoding="utf-8").splitlines()[1].startswith("9003,Pied Piper compression")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('timezone = "Europe/Berlin"', 'timezone = "Europe/Atlantis"'), "unknown time zone 'Europe/Atlantis'"),
+    (('path = "deals.csv"', 'path = "missing.csv"'), "cannot be read as UTF-8 CSV"),
+])
+def test_a_bad_mapping_exits_non_zero_and_writes_nothing(tmp_path: Path, change, message) -> None:
+    mapping = _broken_copy(tmp_path)
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
+    result = runner.invoke(app, ["import", str(mapping)])
+    assert result.exit_code == 1
+    assert message in _flat(result.output) and "nothing was imported" in _flat(result.output)
+
+
+def test_a_csv_file_without_its_mapping_is_refused_saying_how() -> None:
+    result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "deals.csv")])
+    assert result.exit_code == 1 and "--mapping MAP.toml" in _flat(result.output)

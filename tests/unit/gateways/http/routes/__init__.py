@@ -1,0 +1,1 @@
+"""Tests of gateways/http/routes, one module per router."""
