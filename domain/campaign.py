@@ -9,7 +9,7 @@ from domain import money
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
-from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
+from domain.vocabulary import ACQUISITION_CHANNEL, DEFAULT_VOCABULARIES, RESPONSE_KINDS, Vocabularies
 
 PLANNED, LAUNCHED, CLOSED = "planned", "launched", "closed"
 # What a campaign's status must be for each step, and the refusal otherwise; the commands below and
@@ -89,20 +89,22 @@ class Campaign(CrmAggregate):
     def plan(
         cls,
         name: str,
-        channel: str,
+        channel: str | None,
         budget: Decimal | int | str,
         currency: str,
         meta: Meta,
         *,
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
+        vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Campaign:
+        """Its channel is one of the acquisition channels (`unknown` when absent)."""
         return cls._open(
             cls.Planned,
             meta,
             id=record_id("campaign", external_id, id),
             name=require_text(name, "campaign name"),
-            channel=require_choice(channel, ACQUISITION_CHANNELS, "campaign channel"),
+            channel=vocabularies[ACQUISITION_CHANNEL].check(channel, "campaign channel"),
             budget=money.amount(budget, "budget"),
             currency=money.currency(currency),
             external_id=external_id,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from uuid import UUID
 
-from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
+from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.properties import HasProperties, apply_changes
-from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
+from domain.vocabulary import (ACQUISITION_CHANNEL, DEFAULT_VOCABULARIES, INDUSTRY, REGION, TOUCH_CHANNEL,
+                               TOUCH_DIRECTIONS, Vocabularies)
 
 FORGOTTEN_NAME = "(forgotten)"
 
@@ -104,9 +105,9 @@ class Customer(HasProperties, CrmAggregate):
         cls,
         name: str,
         company: str,
-        region: str,
-        industry: str,
-        channel: str,
+        region: str | None,
+        industry: str | None,
+        channel: str | None,
         meta: Meta,
         *,
         email: str = "",
@@ -114,16 +115,18 @@ class Customer(HasProperties, CrmAggregate):
         campaign_id: UUID | None = None,
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
+        vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Customer:
+        """Region, industry and channel are checked against `vocabularies`; absent ones are stored as `unknown`."""
         return cls._open(
             cls.Registered,
             meta,
             id=record_id("customer", external_id, id),
             name=require_text(name, "customer name"),
             company=company.strip(),
-            region=require_dimension(region, "region"),
-            industry=require_dimension(industry, "industry"),
-            channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
+            region=vocabularies[REGION].check(region),
+            industry=vocabularies[INDUSTRY].check(industry),
+            channel=vocabularies[ACQUISITION_CHANNEL].check(channel),
             email=email.strip(),
             phone=phone.strip(),
             campaign_id=campaign_id,
@@ -139,12 +142,14 @@ class Customer(HasProperties, CrmAggregate):
             raise DomainError("contact details are unchanged")
         self._record(self.ContactDetailsChanged, meta, email=email.strip(), phone=phone.strip())
 
-    def log_touch(self, channel: str, direction: str, summary: str, meta: Meta) -> None:
+    def log_touch(self, channel: str | None, direction: str, summary: str, meta: Meta,
+                  vocabularies: Vocabularies = DEFAULT_VOCABULARIES) -> None:
+        """A touch on a channel of the touch-channel vocabulary (`unknown` when the source did not say)."""
         self._require_not_forgotten()
         self._record(
             self.TouchLogged,
             meta,
-            channel=require_choice(channel, TOUCH_CHANNELS, "touch channel"),
+            channel=vocabularies[TOUCH_CHANNEL].check(channel),
             direction=require_choice(direction, TOUCH_DIRECTIONS, "touch direction"),
             summary=summary.strip(),
         )

@@ -12,6 +12,7 @@ from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.pipeline import LOST, WON, Pipeline
 from domain.properties import HasProperties, apply_changes
+from domain.vocabulary import DEFAULT_VOCABULARIES, LOSS_REASON, Vocabularies
 
 OPEN = "open"
 
@@ -207,9 +208,11 @@ class Deal(HasProperties, CrmAggregate):
         self._require_open("win it")
         self._record(self.Won, meta, from_stage=self.stage, note=note)
 
-    def lose(self, reason: str, meta: Meta, competitor: str = "") -> None:
+    def lose(self, reason: str | None, meta: Meta, competitor: str = "",
+             vocabularies: Vocabularies = DEFAULT_VOCABULARIES) -> None:
+        """A lost deal without a reason is still lost: its reason is then `unknown`."""
         self._require_open("lose it")
-        self._record(self.Lost, meta, from_stage=self.stage, reason=require_text(reason, "loss reason"),
+        self._record(self.Lost, meta, from_stage=self.stage, reason=vocabularies[LOSS_REASON].check(reason),
                      competitor=competitor.strip())
 
     def reopen(self, pipeline: Pipeline, reason: str, meta: Meta, stage: str | None = None) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.base import CrmAggregate, Meta, require_choice, require_dimension, require_text
+from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.properties import HasProperties, apply_changes
-from domain.vocabulary import ACQUISITION_CHANNELS, ASSIGNMENT_RULES, TOUCH_CHANNELS
+from domain.vocabulary import (ACQUISITION_CHANNEL, ASSIGNMENT_RULES, DEFAULT_VOCABULARIES, INDUSTRY, REGION,
+                               TOUCH_CHANNEL, Vocabularies)
 
 NEW, QUALIFIED, DISQUALIFIED, CONVERTED = "new", "qualified", "disqualified", "converted"
 # What a lead's status must be for each step; the commands below and `crm import`'s checks
@@ -112,27 +113,30 @@ class Lead(HasProperties, CrmAggregate):
     @classmethod
     def capture(
         cls,
-        name: str,
+        name: str | None,
         company: str,
-        region: str,
-        industry: str,
-        channel: str,
+        region: str | None,
+        industry: str | None,
+        channel: str | None,
         meta: Meta,
         *,
         contact: str = "",
         campaign_id: UUID | None = None,
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
+        vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Lead:
+        """A lead may be nameless (exports of marketing-qualified leads have none): its name is then "" (shown
+        as unknown). Region, industry and channel as for a customer (`Customer.register`)."""
         return cls._open(
             cls.Captured,
             meta,
             id=record_id("lead", external_id, id),
-            name=require_text(name, "lead name"),
+            name=(name or "").strip(),
             company=company.strip(),
-            region=require_dimension(region, "region"),
-            industry=require_dimension(industry, "industry"),
-            channel=require_choice(channel, ACQUISITION_CHANNELS, "acquisition channel"),
+            region=vocabularies[REGION].check(region),
+            industry=vocabularies[INDUSTRY].check(industry),
+            channel=vocabularies[ACQUISITION_CHANNEL].check(channel),
             contact=contact.strip(),
             campaign_id=campaign_id,
             external_id=external_id,
@@ -145,12 +149,11 @@ class Lead(HasProperties, CrmAggregate):
             raise DomainError(f"lead is already assigned to {owner!r}")
         self._record(self.Assigned, meta, owner=owner, rule=require_choice(rule, ASSIGNMENT_RULES, "assignment rule"))
 
-    def contact(self, channel: str, summary: str, meta: Meta) -> None:
+    def contact(self, channel: str | None, summary: str, meta: Meta,
+                vocabularies: Vocabularies = DEFAULT_VOCABULARIES) -> None:
         require_status(self.status, "contact")
         require_owner(self.owner)
-        self._record(
-            self.Contacted, meta, channel=require_choice(channel, TOUCH_CHANNELS, "touch channel"), summary=summary
-        )
+        self._record(self.Contacted, meta, channel=vocabularies[TOUCH_CHANNEL].check(channel), summary=summary)
 
     def qualify(self, note: str, meta: Meta) -> None:
         require_status(self.status, "qualify")

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from domain.vocabulary import UNKNOWN
+
 HIGH_VALUE, POTENTIAL, ORDINARY = "high_value", "potential", "ordinary"
 TIERS = (HIGH_VALUE, POTENTIAL, ORDINARY)
 
@@ -83,8 +85,9 @@ def most_frequent(values: Iterable[str]) -> str | None:
 
 
 def preferred_channel(touch_channels: Iterable[str], acquisition_channel: str | None) -> str | None:
-    """The channel of most touches (ties alphabetical), else the acquisition channel (None: unknown)."""
-    return most_frequent(touch_channels) or acquisition_channel
+    """The channel of most touches (ties alphabetical), else the acquisition channel (None: unknown). A touch on
+    an `unknown` channel says nothing of a preference, so it does not count."""
+    return most_frequent(c for c in touch_channels if c != UNKNOWN) or acquisition_channel
 
 
 def most_counted(counts: Counter[str]) -> str | None:

@@ -7,7 +7,8 @@ from uuid import UUID
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
-from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
+from domain.vocabulary import (DEFAULT_VOCABULARIES, TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNEL,
+                               Vocabularies)
 
 OPEN = "open"  # new, or reopened: waiting for an answer
 WORKING_STATUSES = (OPEN, "in_progress", "waiting_customer")
@@ -131,12 +132,14 @@ class Ticket(CrmAggregate):
         customer_id: UUID,
         subject: str,
         priority: str,
-        channel: str,
+        channel: str | None,
         meta: Meta,
         *,
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
+        vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
     ) -> Ticket:
+        """Its channel is one of the touch channels (`unknown` when absent)."""
         return cls._open(
             cls.Opened,
             meta,
@@ -144,7 +147,7 @@ class Ticket(CrmAggregate):
             customer_id=customer_id,
             subject=require_text(subject, "ticket subject"),
             priority=require_choice(priority, TICKET_PRIORITIES, "priority"),
-            channel=require_choice(channel, TOUCH_CHANNELS, "channel"),
+            channel=vocabularies[TOUCH_CHANNEL].check(channel, "channel"),
             external_id=external_id,
         )
 

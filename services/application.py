@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from domain.exchange_rates import ExchangeRate, rate_id, require_rate
 from domain.lead import Lead
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
+from domain.vocabulary import HISTORIC, KINDS, UNKNOWN, Vocabularies, Vocabulary, vocabulary_id
 from services.aggregate_cache import AggregateCache
 from services.command_receipts import Receipt, now_micros
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Change, ChangeAmount, ChangeConsent,
@@ -36,6 +38,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
                                RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
                                ResolveTicket, WinDeal)
+from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
+                                            VocabularyChange)
 from services.storage.event_recorder import ReceiptPOPORecorder
 from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.keys.key_store import KeyStore
@@ -46,6 +50,11 @@ from services.settings import Database, database_from_environment, reporting_cur
 from services.storage.transcodings import DateAsISO
 
 A = TypeVar("A", bound=CrmAggregate)
+T = TypeVar("T")
+# How long a process trusts its copy of the vocabularies: a value another process added is seen at once (a
+# refusal reads them again), one it retired is still accepted here for at most this long. 5 s: 5 small
+# reads per 5 s instead of per command.
+VOCABULARY_TTL_SECONDS = 5.0
 
 
 _HANDLERS: dict[type[Command], str] = {}  # command type → the name of its handler method
@@ -112,6 +121,7 @@ class CrmApplication(Application):
                 protect_event_log(self.database, self.recorder.events_table_name)  # type: ignore[attr-defined]
         self._known_pipelines: dict[str, Pipeline] = {}  # see pipeline_with_stage
         self._recent = AggregateCache()
+        self._vocabularies: tuple[float, Vocabularies] | None = None  # (monotonic time read, terms): see `vocabularies`
         self.last_write = LastWrite()  # shared with staged views (shallow copies)
         self.reporting_currency = reporting_currency_from_environment()
 
@@ -306,14 +316,76 @@ class CrmApplication(Application):
         return self._change(command, lambda pipeline: pipeline.insert_stage(command.stage, command.label,
                                                                            command.after, meta))
 
+    # --- vocabularies -------------------------------------------------------------------------
+
+    def vocabulary(self, kind: str) -> Vocabulary | None:
+        """Vocabulary `kind` as defined in the log (None: never defined, its defaults apply)."""
+        try:
+            return self.get(Vocabulary, vocabulary_id(kind))
+        except NotFound:
+            return None
+
+    def vocabularies(self, fresh: bool = False) -> Vocabularies:
+        """The terms of every kind: this process's copy, read again when `fresh` or older than the TTL."""
+        cached = self._vocabularies
+        if fresh or cached is None or time.monotonic() - cached[0] > VOCABULARY_TTL_SECONDS:
+            read_at = time.monotonic()
+            defined = {kind: v.terms for kind in KINDS if (v := self.vocabulary(kind)) is not None}
+            cached = self._vocabularies = (read_at, Vocabularies(defined))
+        return cached[1]
+
+    def _checked(self, make: Callable[[Vocabularies], T]) -> T:
+        """`make(vocabularies)`; if refused with this process's copy, once more with the log's (a value may
+        have been added since). Domain methods check before they record, so a refused try changed nothing."""
+        before = self._vocabularies
+        try:
+            return make(self.vocabularies())
+        except DomainError:
+            if self._vocabularies is not before:
+                raise  # read just now: reading again would say the same
+            return make(self.vocabularies(fresh=True))
+
+    def _change_vocabulary(self, command: VocabularyChange, meta: Meta, apply: Callable[[Vocabulary], None],
+                           define: Callable[[], Vocabulary] | None = None) -> int:
+        """Change a vocabulary; one never defined is first recorded with its defaults (or made by `define`)."""
+        vocabulary = self.vocabulary(command.kind)
+        if vocabulary is None and command.expected_version:
+            raise ConcurrencyConflict(f"vocabulary {command.kind!r} has its defaults (version 0), not the expected "
+                                      f"version {command.expected_version}")
+        if vocabulary is not None:
+            _expect_version(vocabulary, command.expected_version)
+            apply(vocabulary)
+        elif define is not None:
+            vocabulary = define()
+        else:
+            vocabulary = Vocabulary.from_defaults(command.kind, meta)
+            apply(vocabulary)
+        self.save_new(vocabulary)
+        self._vocabularies = None  # this process sees its own change at once
+        return vocabulary.version
+
+    @handles(SetVocabulary)
+    def set_vocabulary(self, command: SetVocabulary, meta: Meta) -> int:
+        c = command
+        return self._change_vocabulary(c, meta, lambda v: v.replace(c.values, c.open, meta),
+                                       define=lambda: Vocabulary.define(c.kind, c.values, c.open, meta))
+
+    @handles(AddVocabularyValue)
+    def add_vocabulary_value(self, command: AddVocabularyValue, meta: Meta) -> int:
+        return self._change_vocabulary(command, meta, lambda v: v.add(command.value, meta))
+
+    @handles(RetireVocabularyValue)
+    def retire_vocabulary_value(self, command: RetireVocabularyValue, meta: Meta) -> int:
+        return self._change_vocabulary(command, meta, lambda v: v.retire(command.value, meta))
+
     # --- customers ----------------------------------------------------------------------------
 
     @handles(RegisterCustomer)
     def register_customer(self, command: RegisterCustomer, meta: Meta) -> UUID:
         c = command
-        customer = Customer.register(c.name, c.company, c.region, c.industry, c.channel, meta, email=c.email,
-                                     phone=c.phone, campaign_id=c.campaign_id, external_id=c.kept_external_id(),
-                                     id=c.id)
+        customer = self._checked(lambda vocabularies: Customer.register(
+            c.name, c.company, c.region, c.industry, c.channel, meta, email=c.email, phone=c.phone,
+            campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies))
         self.save_new_record(customer)
         return customer.id
 
@@ -325,7 +397,8 @@ class CrmApplication(Application):
     @handles(LogTouch)
     def log_touch(self, command: LogTouch, meta: Meta) -> int:
         c = command
-        return self._change(c, lambda customer: customer.log_touch(c.channel, c.direction, c.summary, meta))
+        return self._change(c, lambda customer: self._checked(
+            lambda vocabularies: customer.log_touch(c.channel, c.direction, c.summary, meta, vocabularies)))
 
     @handles(AddTag)
     def add_tag(self, command: AddTag, meta: Meta) -> int:
@@ -363,8 +436,9 @@ class CrmApplication(Application):
     @handles(CaptureLead)
     def capture_lead(self, command: CaptureLead, meta: Meta) -> UUID:
         c = command
-        lead = Lead.capture(c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact,
-                            campaign_id=c.campaign_id, external_id=c.kept_external_id(), id=c.id)
+        lead = self._checked(lambda vocabularies: Lead.capture(
+            c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact, campaign_id=c.campaign_id,
+            external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies))
         self.save_new_record(lead)
         return lead.id
 
@@ -378,7 +452,8 @@ class CrmApplication(Application):
 
     @handles(ContactLead)
     def contact_lead(self, command: ContactLead, meta: Meta) -> int:
-        return self._change(command, lambda lead: lead.contact(command.channel, command.summary, meta))
+        return self._change(command, lambda lead: self._checked(
+            lambda vocabularies: lead.contact(command.channel, command.summary, meta, vocabularies)))
 
     @handles(QualifyLead)
     def qualify_lead(self, command: QualifyLead, meta: Meta) -> int:
@@ -393,8 +468,9 @@ class CrmApplication(Application):
         """Turn a qualified lead into a customer and an open sales deal, atomically. The lead's properties
         (product, team, …) pass to the deal, which carries its opportunity on, as the deal's first change."""
         c, lead = command, self.get(Lead, command.lead_id)
-        customer = Customer.register(lead.name, lead.company, lead.region, lead.industry, lead.channel, meta,
-                                     email=c.email, phone=c.phone, campaign_id=lead.campaign_id)
+        customer = Customer.register(lead.name or lead.company or UNKNOWN, lead.company, lead.region, lead.industry,
+                                     lead.channel, meta, email=c.email, phone=c.phone, campaign_id=lead.campaign_id,
+                                     vocabularies=HISTORIC)
         deal = Deal.open(self.pipeline("sales"), customer.id, c.deal_title, c.amount, c.currency,
                          lead.owner or meta.actor, meta, expected_close=c.expected_close,
                          lead_id=lead.id, campaign_id=lead.campaign_id)
@@ -441,7 +517,8 @@ class CrmApplication(Application):
 
     @handles(LoseDeal)
     def lose_deal(self, command: LoseDeal, meta: Meta) -> int:
-        return self._change(command, lambda deal: deal.lose(command.reason, meta, command.competitor))
+        return self._change(command, lambda deal: self._checked(
+            lambda vocabularies: deal.lose(command.reason, meta, command.competitor, vocabularies)))
 
     @handles(ReopenDeal)
     def reopen_deal(self, command: ReopenDeal, meta: Meta) -> int:
@@ -454,8 +531,9 @@ class CrmApplication(Application):
     @handles(PlanCampaign)
     def plan_campaign(self, command: PlanCampaign, meta: Meta) -> UUID:
         c = command
-        campaign = Campaign.plan(c.name, c.channel, c.budget, c.currency, meta, external_id=c.kept_external_id(),
-                                 id=c.id)
+        campaign = self._checked(lambda vocabularies: Campaign.plan(
+            c.name, c.channel, c.budget, c.currency, meta, external_id=c.kept_external_id(), id=c.id,
+            vocabularies=vocabularies))
         self.save_new_record(campaign)
         return campaign.id
 
@@ -502,8 +580,9 @@ class CrmApplication(Application):
     def open_ticket(self, command: OpenTicket, meta: Meta) -> UUID:
         c = command
         self.get(Customer, c.customer_id)
-        ticket = Ticket.open(c.customer_id, c.subject, c.priority, c.channel, meta, external_id=c.kept_external_id(),
-                             id=c.id)
+        ticket = self._checked(lambda vocabularies: Ticket.open(
+            c.customer_id, c.subject, c.priority, c.channel, meta, external_id=c.kept_external_id(), id=c.id,
+            vocabularies=vocabularies))
         self.save_new_record(ticket)
         return ticket.id
 

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from domain.vocabulary import ACQUISITION_CHANNELS
+from domain.errors import DomainError
+from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, Bom, Output, TableName, percent
 from gateways.cli.render import money_note, when
@@ -21,7 +22,8 @@ TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Los
 
 def campaigns(
     as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
-    channel: Annotated[str | None, typer.Option(help=f"Only one channel: {', '.join(ACQUISITION_CHANNELS)}.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only one acquisition channel (see `crm vocabulary show "
+                                                     "acquisition_channel`), or unknown.")] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     table: TableName = None,
@@ -31,10 +33,12 @@ def campaigns(
     CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch."""
     output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
-    if channel is not None and channel not in ACQUISITION_CHANNELS:
-        raise typer.BadParameter(f"unknown channel {channel!r}; expected one of: {', '.join(ACQUISITION_CHANNELS)}",
-                                 param_hint="--channel")
     with crm_application() as crm, read_store(crm) as store:
+        if channel is not None:
+            try:
+                require_recorded(ACQUISITION_CHANNEL, crm.vocabulary(ACQUISITION_CHANNEL), channel)
+            except DomainError as error:
+                raise typer.BadParameter(str(error), param_hint="--channel") from None
         note_freshness(crm, store, ["campaigns", "rates"])
         report = CampaignQueries(store).report(instant, channel,
                                                RateQueries(store).conversion(crm.reporting_currency, instant))

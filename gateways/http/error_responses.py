@@ -74,19 +74,16 @@ def _path_pattern(path: str) -> re.Pattern[str]:
 
 
 def allowed_methods(app: FastAPI, scope: Any) -> list[str]:
-    """Every method the documented path of this URL takes. Starlette's 405 names only the first route's: GET
-    and POST /exchange-rates are two routes, so it said `Allow: POST` to a PUT, and a client (or schemathesis)
-    would conclude the documented GET does not exist. The path is the most concrete template that matches, as
-    OpenAPI matches URLs (concrete paths before templated ones): /customers/1/tags/removals is the POST path,
-    not also DELETE /customers/{customer_id}/tags/{tag} with tag "removals"."""
-    matching: dict[str, set[str]] = {}
-    for context in iter_route_contexts(app.routes):
-        if _path_pattern(context.path).match(scope["path"]):
-            matching.setdefault(context.path, set()).update(context.methods or set())
+    """The methods the API document lists for this path: those of every route at the most specific template
+    matching it (fewest parameters: /customers/{id}/tags/removals takes POST, not /customers/{id}/tags/{tag}'s
+    DELETE). Starlette's 405 names only the first route's: GET and POST /exchange-rates are two routes, so it
+    said `Allow: POST` to a PUT, and a client (or schemathesis) would conclude the documented GET does not exist."""
+    matching = [context for context in iter_route_contexts(app.routes)
+                if context.path and _path_pattern(context.path).match(scope["path"])]
     if not matching:
         return []
-    fewest = min(path.count("{") for path in matching)
-    return sorted(set().union(*(methods for path, methods in matching.items() if path.count("{") == fewest)))
+    template = min((context.path for context in matching), key=lambda path: path.count("{"))
+    return sorted({method for context in matching if context.path == template for method in context.methods or ()})
 
 
 def install_error_handlers(app: FastAPI) -> None:

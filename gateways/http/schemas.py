@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
 
 from services.commands import Command
+from services.commands.command import ABSENT
 from services.commands.field_types import NO_NUL, Instant
 
 __all__ = ["ERRORS", "NO_NUL", "Body", "Changed", "CommandBody", "Created", "ErrorOut", "Instant",
@@ -53,10 +54,16 @@ def body_of(command: type[Command], name: str | None = None, *, versioned: bool 
     hints = get_type_hints(command, include_extras=True)
     by_name = {f.name: f for f in dataclasses.fields(command)}
     sent = [by_name[name] for name in command.own_fields() if name not in from_url]
-    fields: dict[str, Any] = {f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default)
-                              for f in sent}
+    fields: dict[str, Any] = {f.name: (hints[f.name], _default(f)) for f in sent}
     base = VersionedBody if versioned else CommandBody
     return create_model(name or command.__name__, __base__=base, __module__=__name__, **fields)
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default in a body: the dataclass's, else what leaving it out means (`absent_means`), else required."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return field.metadata.get(ABSENT, ...)
 
 
 class Created(BaseModel):

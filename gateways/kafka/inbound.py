@@ -31,7 +31,7 @@ from pydantic_core import ErrorDetails
 
 from domain.base import Meta
 from domain.errors import DomainError
-from domain.vocabulary import RESPONSE_KINDS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
+from domain.vocabulary import RESPONSE_KINDS, TOUCH_CHANNELS, TOUCH_DIRECTIONS, UNKNOWN
 from gateways.kafka.relay import close_in_background
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.commands import LogTouch, RecordResponse
@@ -51,7 +51,7 @@ KEPT_IN_DLQ = {  # field → the form its value must have to be kept in a dead l
     "type": frozenset({"touch", "campaign_response"}).__contains__,
     "source": _SOURCE.fullmatch, "occurred_at": _TIME.fullmatch,
     "customer_id": _ID.fullmatch, "campaign_id": _ID.fullmatch, "lead_id": _ID.fullmatch,
-    "channel": frozenset(TOUCH_CHANNELS).__contains__, "direction": frozenset(TOUCH_DIRECTIONS).__contains__,
+    "channel": frozenset({*TOUCH_CHANNELS, UNKNOWN}).__contains__, "direction": frozenset(TOUCH_DIRECTIONS).__contains__,
     "kind": frozenset(RESPONSE_KINDS).__contains__,
 }
 
@@ -69,7 +69,8 @@ class _Inbound(BaseModel):
 class TouchMessage(_Inbound):
     type: Literal["touch"]
     customer_id: UUID
-    channel: str
+    channel: str = Field(default=UNKNOWN, description="A touch channel of the installation's vocabulary; "
+                                                      "absent: unknown.")
     direction: str
     summary: str = Field(default="", max_length=2000)
 

@@ -16,6 +16,8 @@ from services.commands.rates import RecordExchangeRate
 from services.commands.leads import (AssignLead, CaptureLead, ChangeLeadProperties, ContactLead, ConvertLead,
                                      DisqualifyLead, LeadChange, QualifyLead)
 from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
+from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
+                                            VocabularyChange)
 from services.commands.tickets import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
                                        RecordCustomerReply, ReopenTicket, ResolveTicket, TicketChange)
 
@@ -28,4 +30,5 @@ __all__ = [
     "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",
     "RateTicket", "RecordCost", "RecordExchangeRate", "RecordCustomerReply", "RecordResponse", "RegisterCustomer",
     "RemoveTag", "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
+    "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
 ]

@@ -7,15 +7,15 @@ from typing import Literal
 from uuid import UUID
 
 from domain.campaign import Campaign
-from domain.vocabulary import ACQUISITION_CHANNELS, RESPONSE_KINDS
-from services.commands.command import Change, ImportableCreation
-from services.commands.field_types import Amount, Currency, Name, Text
+from domain.vocabulary import RESPONSE_KINDS, UNKNOWN
+from services.commands.command import Change, ImportableCreation, absent_means
+from services.commands.field_types import Amount, Currency, Label, Name, Text
 
 
 @dataclass(frozen=True, slots=True)
 class PlanCampaign(ImportableCreation):
     name: Name
-    channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
+    channel: Label = absent_means(UNKNOWN)  # an acquisition channel of the vocabulary
     budget: Amount
     currency: Currency = field(default="CNY", kw_only=True)
 

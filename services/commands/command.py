@@ -10,13 +10,22 @@ refusal. The domain still enforces every business rule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.base import CrmAggregate
 from domain.errors import DomainError
 from domain.external_ids import NONE, qualified
 from services.commands.field_types import ExternalId, Source
+
+
+ABSENT = "absent"  # a field's metadata key: the value a body or an argument left out stands for
+
+
+def absent_means(value: str) -> Any:
+    """A positional field callers may leave out of a body (HTTP) or the arguments (CLI): then it is `value`.
+    Positional still, so that code building the command by position keeps working."""
+    return field(metadata={ABSENT: value})
 
 
 @dataclass(frozen=True, slots=True)

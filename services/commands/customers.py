@@ -9,20 +9,21 @@ from uuid import UUID
 from pydantic import StrictBool
 
 from domain.customer import Customer
-from domain.vocabulary import ACQUISITION_CHANNELS, TOUCH_CHANNELS, TOUCH_DIRECTIONS
-from services.commands.command import Change, ImportableCreation
+from domain.vocabulary import TOUCH_DIRECTIONS, UNKNOWN
+from services.commands.command import Change, ImportableCreation, absent_means
 from services.commands.field_types import Email, Label, Name, Phone, Properties, Tag, Text
 
 
 @dataclass(frozen=True, slots=True)
 class NewParty(ImportableCreation):
-    """Who a new customer or lead is: the fields both have (a converted lead's become its customer's)."""
+    """Who a new customer or lead is: the fields both have (a converted lead's become its customer's).
+    Region, industry and channel are checked against the installation's vocabularies; absent: `unknown`."""
 
     name: Name
     company: Label = field(default="", kw_only=True)
-    region: Name
-    industry: Name
-    channel: Literal[ACQUISITION_CHANNELS]  # type: ignore[valid-type]
+    region: Label = UNKNOWN
+    industry: Label = UNKNOWN
+    channel: Label = UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class ChangeContactDetails(CustomerChange):
 
 @dataclass(frozen=True, slots=True)
 class LogTouch(CustomerChange):
-    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
+    channel: Label = absent_means(UNKNOWN)  # a touch channel of the vocabulary
     direction: Literal[TOUCH_DIRECTIONS]  # type: ignore[valid-type]
     summary: Text
 

@@ -55,7 +55,7 @@ class WinDeal(DealChange):
 
 @dataclass(frozen=True, slots=True)
 class LoseDeal(DealChange):
-    reason: Text
+    reason: Text = ""  # one of the loss reasons of the vocabulary; none: `unknown`, and the deal is lost all the same
     competitor: Label = ""  # who won instead, when known
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from uuid import UUID
 
 from domain.lead import Lead
-from domain.vocabulary import ASSIGNMENT_RULES, TOUCH_CHANNELS
+from domain.vocabulary import ASSIGNMENT_RULES, UNKNOWN
 from services.commands.command import Change, Command
 from services.commands.customers import NewParty
 from services.commands.field_types import Amount, Currency, Day, Email, Label, Name, Phone, Properties, Text
@@ -15,6 +15,7 @@ from services.commands.field_types import Amount, Currency, Day, Email, Label, N
 
 @dataclass(frozen=True, slots=True)
 class CaptureLead(NewParty):
+    name: Label = ""  # exports of marketing-qualified leads often have none
     contact: Label = field(default="", kw_only=True)
     campaign_id: UUID | None = field(default=None, kw_only=True)
 
@@ -33,7 +34,7 @@ class AssignLead(LeadChange):
 
 @dataclass(frozen=True, slots=True)
 class ContactLead(LeadChange):
-    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
+    channel: Label = UNKNOWN  # a touch channel of the vocabulary
     summary: Text = ""
 
 

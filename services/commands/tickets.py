@@ -9,9 +9,9 @@ from uuid import UUID
 from pydantic import Field, StrictInt
 
 from domain.ticket import Ticket
-from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNELS
+from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES, UNKNOWN
 from services.commands.command import Change, ImportableCreation
-from services.commands.field_types import Name, Text
+from services.commands.field_types import Label, Name, Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,7 @@ class OpenTicket(ImportableCreation):
     customer_id: UUID
     subject: Name
     priority: Literal[TICKET_PRIORITIES] = field(default="normal", kw_only=True)  # type: ignore[valid-type]
-    channel: Literal[TOUCH_CHANNELS]  # type: ignore[valid-type]
+    channel: Label = UNKNOWN  # a touch channel of the vocabulary
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,11 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
+from domain.vocabulary import UNKNOWN, Vocabulary
 from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, ExchangeRate)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate)
 LINE_KEYS = {"type", "subject", "version", "data"}
 RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it
@@ -83,6 +84,19 @@ CONVERTERS: dict[Any, Callable[[Any], Any]] = {
 }
 
 
+# Fields a line may leave out, as real exports lack them, and what is then stored (what the command stores).
+_UNKNOWN_PARTY = {"region": UNKNOWN, "industry": UNKNOWN, "channel": UNKNOWN}
+ABSENT_MEANS: dict[type, dict[str, Any]] = {
+    Customer.Registered: _UNKNOWN_PARTY,
+    Lead.Captured: {"name": "", **_UNKNOWN_PARTY},
+    Customer.TouchLogged: {"channel": UNKNOWN},
+    Lead.Contacted: {"channel": UNKNOWN},
+    Deal.Lost: {"reason": UNKNOWN},
+    Campaign.Planned: {"channel": UNKNOWN},
+    Ticket.Opened: {"channel": UNKNOWN},
+}
+
+
 def converter(hint: Any) -> Callable[[Any], Any]:
     """How to turn the JSON value of a field with type hint `hint` into its Python value."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
@@ -109,8 +123,11 @@ class EventSchema:
     cls: type
     envelope: dict[str, str]  # fields not in `data`: a created event's aggregate topic
     fields: dict[str, Callable[[Any], Any]]  # in the class's field order
+    absent: dict[str, Any]  # fields real exports leave out, and their value then (`ABSENT_MEANS`)
     # The fields added since version 1, with the value an upcast gives them: a line may lack them.
     added: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Both at once, what `completed` fills in (`added` wins: an upcast value is what the log stores).
+    missing_means: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, aggregate: type, event_class: type) -> EventSchema:
@@ -119,13 +136,15 @@ class EventSchema:
         created = issubclass(event_class, CrmAggregate.Created)
         return cls(f"crm.{event_class.__qualname__}", event_class,
                    {"originator_topic": get_topic(aggregate)} if created else {},
-                   {name: converter(hints[name]) for name in names}, added_fields(event_class))
+                   {name: converter(hints[name]) for name in names}, absent := ABSENT_MEANS.get(event_class, {}),
+                   added := added_fields(event_class), {**absent, **added})
 
     def completed(self, data: dict[str, Any]) -> dict[str, Any]:
-        """`data` with the fields added since version 1 that an older line lacks, as its upcasters set them."""
-        if not self.added or self.added.keys() <= data.keys():
+        """`data` with what a line may lack: the fields added since version 1 (as its upcasters set them) and
+        those real exports leave out (`ABSENT_MEANS`)."""
+        if not self.missing_means or self.missing_means.keys() <= data.keys():
             return data
-        return {**self.added, **data}
+        return {**self.missing_means, **data}
 
     def check(self, data: dict[str, Any]) -> None:
         """ValueError naming what is wrong with `data`: missing or unknown fields, or the first that won't convert."""

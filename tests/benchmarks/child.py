@@ -2,8 +2,13 @@
 
     python -m tests.benchmarks.child ingest URL FILE BATCH   # `crm import`'s code path
     python -m tests.benchmarks.child rebuild URL             # rebuild of every read model
+    python -m tests.benchmarks.child csv_import URL MAPPING  # `crm import MAPPING.toml`'s code path
+    python -m tests.benchmarks.child raw_import URL FILE     # `crm import FILE.jsonl` with its defaults
 
-`ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb.
+`ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb; `csv_import` and
+`raw_import` print events, seconds and peak_rss_mb (this process) and workers_peak_rss_mb (the largest
+worker's, 0 without workers), `csv_import` also rows, plan_seconds, write_seconds, plan_peak_rss_mb and the
+events per type.
 """
 
 from __future__ import annotations
@@ -56,7 +61,45 @@ def rebuild(url: str) -> dict[str, Any]:
             "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs}
 
 
+def workers_mb() -> float:
+    """The largest peak RSS of this process's finished children (the import's workers), in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def csv_import(url: str, mapping: str) -> dict[str, Any]:
+    """`csv_importer.run_csv_import` as `crm import MAPPING.toml` calls it. Its write step
+    (`csv_importer.write_events`, looked up when it is called) is wrapped to note when the plan ended."""
+    from services.history.csv_import import csv_importer  # here: the ingest and rebuild children's RSS stays as it was
+
+    app = CrmApplication(database_from_url(url))
+    plan = csv_importer.mapping_for(Path(mapping))
+    write, marks = csv_importer.write_events, {}
+
+    def timed_write(app: CrmApplication, events: list[Any]) -> int:
+        marks.update(plan_ended=time.perf_counter(), plan_peak_rss_mb=rss_mb())
+        return write(app, events)
+
+    csv_importer.write_events = timed_write  # type: ignore[assignment]
+    started = time.perf_counter()
+    report = csv_importer.run_csv_import(app, plan)
+    ended = time.perf_counter()
+    return {"rows": sum(report.rows_read.values()), "events": report.written, "seconds": ended - started,
+            "plan_seconds": marks["plan_ended"] - started, "write_seconds": ended - marks["plan_ended"],
+            "plan_peak_rss_mb": marks["plan_peak_rss_mb"], "peak_rss_mb": rss_mb(),
+            "workers_peak_rss_mb": workers_mb(), "by_type": report.events}
+
+
+def raw_import(url: str, file: str) -> dict[str, Any]:
+    """`import_history` with `crm import FILE.jsonl`'s defaults (batch, workers by the file's size)."""
+    app = CrmApplication(database_from_url(url))
+    started = time.perf_counter()
+    events = import_history(app, Path(file))
+    return {"events": events, "seconds": time.perf_counter() - started, "peak_rss_mb": rss_mb(),
+            "workers_peak_rss_mb": workers_mb(), "jobs": worker_count(app, Path(file))}
+
+
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    result = {"ingest": ingest, "rebuild": rebuild}[command](*arguments)
+    result = {"ingest": ingest, "rebuild": rebuild, "csv_import": csv_import, "raw_import": raw_import}[command](
+        *arguments)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

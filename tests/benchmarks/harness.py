@@ -145,7 +145,8 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import cli_start, delivery, funnel, http_commands, ingest, memory, rebuild, segments
+    from tests.benchmarks import (cli_start, csv_import, delivery, funnel, http_commands, ingest, memory, rebuild,
+                                  segments)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -156,6 +157,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "http": (http_commands.measure, ("http_command_throughput",)),
         "segments": (segments.measure, ("segments_rebuild_one_customer",)),
         "cli": (cli_start.measure, ("cli_start",)),
+        "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),
     }
 
 

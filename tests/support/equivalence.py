@@ -21,6 +21,7 @@ from domain.deal import Deal
 from domain.errors import DomainError
 from domain.lead import Lead
 from domain.ticket import Ticket
+from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
 from projections.rates import RateQueries
 from services.application import AlreadyExists, CrmApplication
@@ -30,6 +31,7 @@ from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmou
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
                                QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+from services.commands.vocabularies import AddVocabularyValue
 from services.projection_runtime.funnel_as_of import conversion_from_log, segment_members, stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
@@ -41,12 +43,13 @@ from tests.conftest import T0
 OWNERS = ("李娜", "王伟")
 CURRENCIES = ("CNY", "USD", "BRL")  # deals and campaigns in each; rates recorded for the others at random dates
 RATES = ("7.1", "6.95", "1.25", "0.333333")
-REGIONS = ("华东", "华南")
+REGIONS = ("华东", "华南", "")  # "": absent, stored as unknown
+CHANNELS = ("web", "渠道0", "", "渠道1")  # 渠道N: an installation's own, added by a "vocabulary" operation
 SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiation", "contract_signed")
 # Operation kinds, repeated to weight them: most operations take an existing aggregate one step further.
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
-    + ("campaign_step",) * 2 + ("forget",) + ("properties",) * 3 + ("rate",) * 2
+    + ("campaign_step",) * 2 + ("forget", "vocabulary") + ("properties",) * 3 + ("rate",) * 2
 PRODUCTS = ("GTX", "MG", "")  # "" removes the property
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
@@ -65,6 +68,8 @@ class _World:
     clocks: dict[UUID, datetime] = field(default_factory=dict)
     ids: dict[str, list[UUID]] = field(default_factory=lambda: {k: [] for k in ("customer", "deal", "lead",
                                                                                  "ticket", "campaign")})
+
+    vocabulary_clock: UUID = field(default_factory=lambda: vocabulary_id("acquisition_channel"))  # one clock for both
 
     def pick(self, kind: str, index: int) -> UUID | None:
         found = self.ids[kind]
@@ -101,18 +106,23 @@ def apply_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]],
 
 
 def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - one branch per operation
-    app, owner, region = w.app, OWNERS[i % 2], REGIONS[i % 2]
-    if kind == "customer":
+    app, owner, region, channel = w.app, OWNERS[i % 2], REGIONS[i % 3], CHANNELS[i % 4]
+    if kind == "vocabulary":  # values added in business time order: a vocabulary is one aggregate too
+        kind_of = ("acquisition_channel", "touch_channel")[i % 2]
+        meta = w.meta(w.vocabulary_clock, hours, i)
+        app.add_vocabulary_value(AddVocabularyValue(kind_of, f"渠道{i % 2}"), meta)
+        w.record([w.vocabulary_clock], meta)
+    elif kind == "customer":
         meta = w.meta(None, hours, i)
-        new = app.register_customer(RegisterCustomer(f"客户{i}", region, "制造业", "web", company="公司",
+        new = app.register_customer(RegisterCustomer(f"客户{i}", region, "制造业", channel, company="公司",
                                                        **w.external(i)), meta)
         w.ids["customer"].append(new)
         w.record([new], meta)
     elif kind == "lead":
         meta = w.meta(None, hours, i)
         campaign = w.pick("campaign", i)
-        new = app.capture_lead(CaptureLead(f"线索{i}", region, "零售", "event", campaign_id=campaign,
-                                             **w.external(i)), meta)
+        new = app.capture_lead(CaptureLead(f"线索{i}" if i % 4 else "", region, "零售", ("event", *CHANNELS)[i % 5],
+                                           campaign_id=campaign, **w.external(i)), meta)
         w.ids["lead"].append(new)
         w.record([new], meta)
     elif kind == "campaign":
@@ -144,7 +154,7 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2],
                                              **w.external(i)), meta)
         else:
-            app.log_touch(LogTouch(customer, ("phone", "email", "visit")[i % 3], "inbound", "回访"), meta)
+            app.log_touch(LogTouch(customer, ("phone", "email", "visit", "", "渠道1")[i % 5], "inbound", "回访"), meta)
             w.record([customer], meta)
             return
         w.ids[kind].append(new)
@@ -189,7 +199,7 @@ def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
     if target is None:
         return
     meta = w.meta(target, hours, i)
-    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(LoseDeal(target, "价格"), meta),
+    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(LoseDeal(target, ("价格", "")[i % 2]), meta),
                "reopen": lambda *_: w.app.reopen_deal(ReopenDeal(target, "重启",
                                                                  SALES_STAGES[i % 3] if i % 2 else None), meta),
                "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),

@@ -1,5 +1,6 @@
 """A small log with at least one event of every type of the catalogue (Chinese text, personal fields,
-money, dates, optional ids), for tests of export and import."""
+money, dates, optional ids, an installation's own vocabulary and unknown dimensions), for tests of export and
+import."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                CloseTicket, ContactLead, ConvertLead, DisqualifyLead, ForgetCustomer, InsertStage,
                                LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead,
                                RateTicket, RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse,
-                               RegisterCustomer,
-                               RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+                               RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
+                               WinDeal)
+from services.commands.vocabularies import AddVocabularyValue, RetireVocabularyValue, SetVocabulary
 from tests.conftest import at
 
 
@@ -22,6 +24,10 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.ensure_default_pipelines(at(-30, "setup"))
     crm.rename_stage(RenameStage("sales", "proposal", "报价方案 / Quote"), at(-29))
     crm.insert_stage(InsertStage("sales", "pilot", "试点 / Pilot", "proposal"), at(-28))
+    crm.set_vocabulary(SetVocabulary("loss_reason", ["价格", "竞品"]), at(-27))
+    crm.set_vocabulary(SetVocabulary("loss_reason", ["预算冻结", "价格", "竞品"], open=True), at(-26.5))
+    crm.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "展会邀约"), at(-26))
+    crm.retire_vocabulary_value(RetireVocabularyValue("acquisition_channel", "partner"), at(-25))
 
     campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67", source="hubspot",
                                                external_id="campaign-2026-春季"), at(0))
@@ -65,11 +71,11 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.resolve_ticket(ResolveTicket(ticket, "已修复"), at(9.8))
     crm.close_ticket(CloseTicket(ticket), at(10))
 
-    crm.disqualify_lead(DisqualifyLead(crm.capture_lead(CaptureLead("刘洋", "华北", "制造", "web", source="hubspot",
+    crm.disqualify_lead(DisqualifyLead(crm.capture_lead(CaptureLead("刘洋", "华北", "制造", "展会邀约", source="hubspot",
                                                                     external_id="1001"), at(11)),
                                        "无预算"), at(12))
     crm.close_campaign(CloseCampaign(campaign), at(13))
-    forgotten = crm.register_customer(RegisterCustomer("陈静", "华东", "零售", "referral", company="上海某公司",
+    forgotten = crm.register_customer(RegisterCustomer("陈静", "", company="上海某公司",  # region etc. unknown
                                                        email="cj@example.cn", source="salesforce",
                                                        external_id="001Dn00000XyZ12"), at(14))
     crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),

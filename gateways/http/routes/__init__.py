@@ -14,8 +14,10 @@ from gateways.http.routes import (
     segment_routes,
     ticket_routes,
     timeline_routes,
+    vocabulary_routes,
 )
 
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
-    funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, rate_routes))
+    funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
+    rate_routes))

@@ -10,18 +10,18 @@ rows are returned whole.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from domain.vocabulary import ACQUISITION_CHANNELS
+from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import campaigns_tables, single, tickets_tables
-from gateways.http.schemas import ERRORS, Instant
+from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
 from projections.tickets import TicketQueries
@@ -35,8 +35,9 @@ Campaigns = Annotated[ReadModelStore, Depends(fresh("campaigns", "rates"))]  # m
 Page = Annotated[PageParams, Depends(page_params)]
 Format = Annotated[ReportFormat, Depends(report_format)]
 AsOf = Annotated[Instant | None, Query(description="ISO 8601 with a zone; default now.")]
-Channel = Annotated[Literal[ACQUISITION_CHANNELS] | None,  # type: ignore[valid-type]
-                    Query(description="Only this acquisition channel's campaigns and customers.")]
+Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
+                                      description="Only this acquisition channel's campaigns and customers (a "
+                                                  "value of the installation's vocabulary, or unknown).")]
 
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
@@ -53,6 +54,8 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
                                   "attribution and lifetime value", responses=CSV_ANSWER)
 def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
               as_of: AsOf = None, channel: Channel = None) -> Response:
+    if channel is not None:
+        require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     report = CampaignQueries(store).report(instant, channel, money).to_dict()

@@ -106,7 +106,7 @@ def mapping_for(mapping_path: Path, csv_file: Path | None = None) -> Mapping:
 def plan_import(app: CrmApplication, mapping: Mapping) -> tuple[Session, ImportReport, list[Any]]:
     """Read every file and build its records in memory; nothing is written. Returns the session, the report
     (as for a dry run) and the new events in the order they are to be written."""
-    session, rows_read = Session(app, mapping), {}
+    session, rows_read = Session(app, mapping, vocabularies=app.vocabularies(fresh=True)), {}
     if mapping.campaigns:
         shape_customers.mapping_campaigns(session)
     for spec in sorted(mapping.files, key=lambda f: list(SHAPES).index(f.shape)):

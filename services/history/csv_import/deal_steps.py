@@ -40,7 +40,7 @@ class DealSteps:
                 return
             if not deal.is_open:
                 deal.reopen(self.pipeline, REOPEN_REASON, meta)
-            deal.win(meta) if target == WON else deal.lose(self.loss_reason, meta)
+            deal.win(meta) if target == WON else deal.lose(self.loss_reason, meta, vocabularies=self.session.vocabularies)
         elif not deal.is_open:
             deal.reopen(self.pipeline, REOPEN_REASON, meta, stage=target)
         elif target != deal.stage:
@@ -83,5 +83,6 @@ def deal_customer(session: Session, cells: Cells, at: datetime) -> tuple[UUID, l
     name = cells.text("account_name") or account
     customer = Customer.register(name, name, defaults["region"], defaults["industry"], defaults["channel"],
                                  session.meta(at), id=session.uuid("customer", account),
-                                 external_id=qualified(session.mapping.source, account))
+                                 external_id=qualified(session.mapping.source, account),
+                                 vocabularies=session.vocabularies)
     return customer.id, [customer]

@@ -20,6 +20,7 @@ from domain.base import CrmAggregate, Meta
 from domain.errors import DomainError
 from domain.external_ids import external_uuid
 from domain.pipeline import Pipeline, pipeline_id
+from domain.vocabulary import DEFAULT_VOCABULARIES, Vocabularies
 from services.application import CrmApplication
 from services.history.csv_import.csv_rows import Cells, Instant, Row, RowRefused
 from services.history.csv_import.mapping import FileSpec, Mapping
@@ -51,6 +52,7 @@ class Session:
     skipped: dict[str, int] = field(default_factory=dict)  # file → rows of records already in the log
     seen: dict[UUID, Row] = field(default_factory=dict)  # record → its first row, for duplicate ids
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    vocabularies: Vocabularies = DEFAULT_VOCABULARIES  # the installation's, read once (`CrmApplication.vocabularies`)
     _in_log: dict[UUID, bool] = field(default_factory=dict)
     _empty_log: bool | None = None
 

@@ -18,6 +18,7 @@ from domain import money
 from domain.errors import DomainError
 from domain.external_ids import check_source
 from domain.pipeline import LOST, TERMINAL_STAGES, WON, check_stage_key, check_stages
+from domain.vocabulary import UNKNOWN
 
 SHAPES = ("accounts", "contacts", "leads", "opportunities", "stage_history", "campaigns", "campaign_members",
           "tickets")
@@ -26,8 +27,7 @@ TOP_KEYS = {"source", "timezone", "currency", "actor", "date_formats", "defaults
             "files", "campaigns"}
 FILE_KEYS = {"path", "shape", "pipeline", "columns", "properties", "stage_entered", "stage_entered_pattern",
              "stage_exited", "stage_exited_pattern", "details", "create_customers"}
-# Defaults for what real exports often lack (`domain.vocabulary.UNKNOWN` of part *vocab* is "unknown" too).
-UNKNOWN = "unknown"
+# Defaults for what real exports often lack: `unknown`, the explicit value of a dimension real data lacks.
 DEFAULTS = {"region": UNKNOWN, "industry": UNKNOWN, "channel": UNKNOWN, "loss_reason": UNKNOWN,
             "owner": "unassigned", "priority": "normal", "ticket_channel": "email", "response": "reply",
             "resolution": "resolved (imported)", "lead_name": "(no name)"}

@@ -50,7 +50,7 @@ def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[Crm
         name, company, cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
         mapping.value("channel", cells.text("channel")), session.meta(cells.required_instant("created").at),
         email=cells.text("email"), phone=cells.text("phone"), id=customer_id,
-        external_id=qualified(mapping.source, cells.required("id")))
+        external_id=qualified(mapping.source, cells.required("id")), vocabularies=session.vocabularies)
 
 
 def _account_name(session: Session, cells: Cells) -> str:
@@ -74,7 +74,8 @@ def _campaign(session: Session, cells: Cells, campaign_id: UUID) -> Iterator[Crm
     meta = session.meta(cells.required_instant("start").at)
     campaign = Campaign.plan(cells.required("name"), mapping.value("channel", cells.text("channel")),
                              cells.amount("budget"), cells.currency(), meta, id=campaign_id,
-                             external_id=qualified(mapping.source, cells.required("id")))
+                             external_id=qualified(mapping.source, cells.required("id")),
+                             vocabularies=session.vocabularies)
     campaign.launch(meta)
     yield campaign
 

@@ -57,7 +57,8 @@ def _lead(session: Session, cells: Cells, lead_id: UUID) -> Iterator[CrmAggregat
     lead = Lead.capture(cells.person() or defaults["lead_name"], cells.text("company"),
                         cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
                         mapping.value("channel", cells.text("channel")), session.meta(created), contact=contact,
-                        id=lead_id, external_id=qualified(mapping.source, cells.required("id")))
+                        id=lead_id, external_id=qualified(mapping.source, cells.required("id")),
+                        vocabularies=session.vocabularies)
     owner = cells.text("owner")
     if owner:
         lead.assign(owner, "manual", session.meta(created))
@@ -73,7 +74,8 @@ def _advance(session: Session, cells: Cells, lead: Lead, status: str, at: object
     meta = session.meta(at)  # type: ignore[arg-type]
     if lead.owner is None:
         lead.assign(session.mapping.defaults["owner"], "manual", meta)
-    lead.contact(session.mapping.defaults.get("touch_channel", "email"), CONTACTED_SUMMARY, meta)
+    lead.contact(session.mapping.defaults.get("touch_channel", "email"), CONTACTED_SUMMARY, meta,
+                 vocabularies=session.vocabularies)
     if status == "contacted":
         return
     converted_at = cells.instant("converted_date")

@@ -39,7 +39,8 @@ def _ticket(session: Session, cells: Cells, ticket_id: UUID) -> Iterator[CrmAggr
     ticket = Ticket.open(customer_id, cells.text("subject") or NO_SUBJECT, mapping.value("priority",
                                                                                         cells.text("priority")),
                          mapping.value("ticket_channel", cells.text("channel")), session.meta(created), id=ticket_id,
-                         external_id=qualified(mapping.source, cells.required("id")))
+                         external_id=qualified(mapping.source, cells.required("id")),
+                         vocabularies=session.vocabularies)
     if cells.text("owner"):
         ticket.assign(cells.text("owner"), session.meta(created))
     if status in (RESOLVED, CLOSED):

@@ -10,12 +10,14 @@ is built.
 The checks come in two halves, so worker processes can do the first:
 
 - `fields.field_facts` (per line, in any process): the rules on one event's own fields (business time and
-  actor as `Meta` checks them, amounts ≥ 0, currency, channels, priorities, scores, non-empty text, no NUL),
+  actor as `Meta` checks them, amounts ≥ 0, currency, priorities, scores, non-empty text, no NUL),
   and the few values (`facts.Facts`) the second half needs.
 - `engine.HistoryRules.check` (in file order, in the importing process): versions, creation first, business
-  time in order, and each aggregate's lifecycle (`customer_lifecycle` … `pipeline_lifecycle`: status rules,
-  terminal states, reopen, stages known in the deal's pipeline, references to customers, leads, campaigns,
-  deals and pipelines in the file or already in the log), on the `tracked.Tracked` state.
+  time in order, channels, regions, industries and loss reasons against the vocabulary in force at their
+  line (`facts.TERMS`; defined earlier in the file, in the log, or the defaults), and each aggregate's
+  lifecycle (`customer_lifecycle` … `pipeline_lifecycle`, `vocabulary_lifecycle`: status rules, terminal
+  states, reopen, stages known in the deal's pipeline, references to customers, leads, campaigns, deals and
+  pipelines in the file or already in the log), on the `tracked.Tracked` state.
 
 References may point forward: one command's events are saved aggregate by aggregate (a lead's Converted
 precedes its customer's Registered and its deal's Opened) and a file may hold its pipelines last. So a

@@ -20,6 +20,7 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline, pipeline_id
 from domain.ticket import Ticket
+from domain.vocabulary import ACQUISITION_CHANNEL, INDUSTRY, LOSS_REASON, REGION, TOUCH_CHANNEL, Vocabulary, vocabulary_id
 
 # The values of a line the in-order half reads (besides occurred_at), by event class.
 FACTS: dict[type, tuple[str, ...]] = {
@@ -38,8 +39,27 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.Defined: ("key", "stages"),
     Pipeline.StageRenamed: ("stage",),
     Pipeline.StageInserted: ("stage", "position"),
+    Vocabulary.Defined: ("kind", "values", "open"),
+    Vocabulary.Replaced: ("values", "open"),
+    Vocabulary.ValueAdded: ("value",),
+    Vocabulary.ValueRetired: ("value",),
     ExchangeRate.Quoted: ("currency", "quote", "valid_from"),
     ExchangeRate.Corrected: ("currency", "quote", "valid_from"),
+}
+
+# The values checked against the vocabulary in force at their line (the in-order half: a value added
+# earlier in the file counts), by event class: (field, vocabulary kind, what a refusal calls it). They
+# travel after the FACTS values.
+TERMS: dict[type, tuple[tuple[str, str, str], ...]] = {
+    Customer.Registered: (("region", REGION, "region"), ("industry", INDUSTRY, "industry"),
+                          ("channel", ACQUISITION_CHANNEL, "acquisition channel")),
+    Customer.TouchLogged: (("channel", TOUCH_CHANNEL, "touch channel"),),
+    Lead.Captured: (("region", REGION, "region"), ("industry", INDUSTRY, "industry"),
+                    ("channel", ACQUISITION_CHANNEL, "acquisition channel")),
+    Lead.Contacted: (("channel", TOUCH_CHANNEL, "touch channel"),),
+    Deal.Lost: (("reason", LOSS_REASON, "loss reason"),),
+    Campaign.Planned: (("channel", ACQUISITION_CHANNEL, "campaign channel"),),
+    Ticket.Opened: (("channel", TOUCH_CHANNEL, "channel"),),
 }
 
 # What the in-order half needs of one line: (event type, aggregate id as a 128-bit int, version, occurred_at in
@@ -67,6 +87,12 @@ def id_of(text: str | None) -> int | None:
 def pipeline_key(key: str) -> int:
     """The id of pipeline `key` as Facts carry ids (pipelines' ids derive from their key)."""
     return pipeline_id(key).int
+
+
+@functools.lru_cache(maxsize=16)
+def vocabulary_key(kind: str) -> int:
+    """The id of vocabulary `kind` as Facts carry ids (vocabularies' ids derive from their kind)."""
+    return vocabulary_id(kind).int
 
 
 def line_name(facts: Facts) -> str:

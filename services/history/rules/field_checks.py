@@ -1,9 +1,11 @@
 """The first half of `crm import`'s checks: the rules on one event's own fields, line by line, in any process.
 
 Each rule is the call the command that records the event makes, with the same arguments (amounts ≥ 0,
-currency, channels, priorities, scores, non-empty text, region, industry and properties without contact
-details, dates and keys, no NUL), after the ones every event's `Meta` makes (business time within its range, an actor);
-`field_facts` runs them and hands on the few values the in-order half needs (`facts.Facts`).
+currency, priorities, scores, non-empty text, properties without contact details, dates and keys, no NUL),
+after the ones every event's `Meta` makes (business time within its range, an actor); `field_facts` runs them
+and hands on the few values the in-order half needs (`facts.Facts`). Values of an installation's vocabularies
+(channels, region, industry, loss reason) are checked in order instead, against the vocabulary in force at
+their line (`facts.TERMS`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from domain import campaign as campaign_rules
 from domain import money
 from domain import properties
 from domain import ticket as ticket_rules
-from domain.base import (refuse_nul, require_business_date, require_business_time, require_choice, require_dimension,
-                         require_text)
+from domain.base import refuse_nul, require_business_date, require_business_time, require_choice, require_text
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
@@ -28,10 +29,10 @@ from domain.external_ids import check_qualified, record_id
 from domain.lead import Lead
 from domain.pipeline import Pipeline, check_stage_key, check_stages
 from domain.ticket import Ticket
-from domain.vocabulary import (ACQUISITION_CHANNELS, ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES,
-                               TOUCH_CHANNELS, TOUCH_DIRECTIONS)
+from domain.vocabulary import (ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES, TOUCH_DIRECTIONS, Vocabulary,
+                               check_kind)
 from services.history.event_lines import SCHEMAS, HistoryLine
-from services.history.rules.facts import FACTS, REFERENCES, Facts, id_of, micros
+from services.history.rules.facts import FACTS, REFERENCES, TERMS, Facts, id_of, micros
 from services.history.rules.refusal import Refusal
 
 
@@ -43,10 +44,6 @@ def _choice(allowed: tuple[str, ...], what: str) -> Callable[[Any], Any]:
     return lambda value: require_choice(value, allowed, what)
 
 
-def _dimension(what: str) -> Callable[[Any], Any]:
-    return lambda value: require_dimension(value, what)
-
-
 def _amount(what: str = "amount") -> Callable[[Any], Any]:
     return lambda value: money.amount(value, what)
 
@@ -54,6 +51,19 @@ def _amount(what: str = "amount") -> Callable[[Any], Any]:
 def _business_date(what: str) -> Callable[[Any], Any]:
     """An optional date (read_line checked it is an ISO date) within business time's range."""
     return lambda value: value is None or require_business_date(date.fromisoformat(value), what)
+
+
+def _list_of_text(value: list[Any]) -> list[Any]:
+    """A vocabulary's values are text (which values its kind accepts is checked in order, `vocabulary_lifecycle`)."""
+    if not all(isinstance(v, str) for v in value):
+        raise DomainError("each value of a vocabulary is text")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise DomainError(f"open must be true or false, not {value!r}")
+    return value
 
 
 def _external_id(kind: str) -> Callable[[Any], Any]:
@@ -89,20 +99,13 @@ ENVELOPE_RULES: dict[str, Callable[[Any], Any]] = {"actor": _text("actor")}
 
 # The same checks, with the same arguments, as the command that records the event.
 FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
-    Customer.Registered: {"name": _text("customer name"), "region": _dimension("region"),
-                          "industry": _dimension("industry"),
-                          "channel": _choice(ACQUISITION_CHANNELS, "acquisition channel"),
-                          "external_id": _external_id("customer")},
-    Customer.TouchLogged: {"channel": _choice(TOUCH_CHANNELS, "touch channel"),
-                           "direction": _choice(TOUCH_DIRECTIONS, "touch direction")},
+    Customer.Registered: {"name": _text("customer name"), "external_id": _external_id("customer")},
+    Customer.TouchLogged: {"direction": _choice(TOUCH_DIRECTIONS, "touch direction")},
     Customer.TagAdded: {"tag": _text("tag")},
     Customer.TagRemoved: {"tag": _text("tag")},
     Customer.PropertiesChanged: {"changes": properties.require_changes},
-    Lead.Captured: {"name": _text("lead name"), "region": _dimension("region"), "industry": _dimension("industry"),
-                    "channel": _choice(ACQUISITION_CHANNELS, "acquisition channel"),
-                    "external_id": _external_id("lead")},
+    Lead.Captured: {"external_id": _external_id("lead")},
     Lead.Assigned: {"owner": _text("owner"), "rule": _choice(ASSIGNMENT_RULES, "assignment rule")},
-    Lead.Contacted: {"channel": _choice(TOUCH_CHANNELS, "touch channel")},
     Lead.Disqualified: {"reason": _text("disqualification reason")},
     Lead.PropertiesChanged: {"changes": properties.require_changes},
     Deal.Opened: {"title": _text("deal title"), "amount": _amount(), "currency": money.currency,
@@ -111,15 +114,13 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Deal.AmountChanged: {"old_amount": _amount(), "new_amount": _amount()},
     Deal.OwnerChanged: {"new_owner": _text("owner")},
     Deal.PropertiesChanged: {"changes": properties.require_changes},
-    Deal.Lost: {"reason": _text("loss reason")},
     Deal.Reopened: {"reason": _text("reopen reason")},
-    Campaign.Planned: {"name": _text("campaign name"), "channel": _choice(ACQUISITION_CHANNELS, "campaign channel"),
-                       "budget": _amount("budget"), "currency": money.currency,
+    Campaign.Planned: {"name": _text("campaign name"), "budget": _amount("budget"), "currency": money.currency,
                        "external_id": _external_id("campaign")},
     Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
-                    "channel": _choice(TOUCH_CHANNELS, "channel"), "external_id": _external_id("ticket")},
+                    "external_id": _external_id("ticket")},
     Ticket.Assigned: {"assignee": _text("assignee")},
     Ticket.CustomerReplied: {"message": _text("message")},
     Ticket.Resolved: {"resolution": _text("resolution")},
@@ -128,6 +129,8 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Pipeline.Defined: {"key": check_stage_key, "name": _text("pipeline name"), "stages": _stages},
     Pipeline.StageRenamed: {"label": _text("stage label")},
     Pipeline.StageInserted: {"label": _text("stage label")},
+    Vocabulary.Defined: {"kind": check_kind, "values": _list_of_text, "open": _flag},
+    Vocabulary.Replaced: {"values": _list_of_text, "open": _flag},
     **dict.fromkeys((ExchangeRate.Quoted, ExchangeRate.Corrected), {
         "currency": money.currency, "quote": money.currency, "rate": require_rate,
         "valid_from": lambda value: require_business_date(date.fromisoformat(value), "valid_from"),
@@ -179,7 +182,9 @@ def _rate_in_force_from_its_date(occurred: datetime, valid_from: str) -> None:
                                      f"not {occurred.isoformat()}")
 
 
-# By event type: its envelope and field rules, and which FACTS it hands on (and whether each is an id), looked up once.
+# By event type: its envelope and field rules, and which FACTS (then TERMS) it hands on (and whether each is an id),
+# looked up once.
 _PLANS = {name: (tuple(ENVELOPE_RULES.items()) + tuple(FIELD_RULES.get(schema.cls, {}).items()),
-                 tuple((field, field in REFERENCES) for field in FACTS.get(schema.cls, ())))
+                 tuple((field, field in REFERENCES) for field in FACTS.get(schema.cls, ()))
+                 + tuple((field, False) for field, _, _ in TERMS.get(schema.cls, ())))
           for name, schema in SCHEMAS.items()}

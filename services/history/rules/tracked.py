@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from domain.base import CrmAggregate
 from domain.pipeline import Pipeline
+from domain.vocabulary import Terms
 from services.history.rules.facts import Facts, micros
 
 
@@ -20,13 +21,14 @@ class Tracked:
     """What the rules read of one aggregate, after its events so far (the aggregate's attribute names)."""
 
     __slots__ = ("kind", "version", "last", "logged", "status", "stage", "pipeline", "owner", "contacted", "rated",
-                 "forgotten", "stages")
+                 "forgotten", "stages", "terms")
 
     def __init__(self, kind: type, version: int = 0, last: int | None = None, logged: bool = False) -> None:
         self.kind, self.version, self.last, self.logged = kind, version, last, logged
         self.status = self.stage = self.pipeline = self.owner = None
         self.contacted = self.rated = self.forgotten = False
         self.stages: list[str] | tuple[str, ...] = ()  # a pipeline's get a list: an empty one is 56 bytes
+        self.terms: Terms | None = None  # a vocabulary's values in force (other aggregates: None, 8 bytes)
 
     @classmethod
     def of(cls, aggregate: CrmAggregate) -> Tracked:

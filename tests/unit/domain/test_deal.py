@@ -12,6 +12,7 @@ import pytest
 from domain.base import Meta
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.vocabulary import Terms, Vocabularies
 
 CUSTOMER = UUID("00000000-0000-0000-0000-0000000000c1")
 SALES_STAGES = "lead, first_contact, needs_analysis, proposal, negotiation, contract_signed"
@@ -169,8 +170,20 @@ def test_lose_records_stage_and_reason(deal, sales_pipeline, meta_at):
     assert (event.from_stage, event.reason) == ("proposal", "价格高于竞争对手")
 
 
-def test_lose_requires_a_reason(deal, meta_at, refuse):
-    refuse(deal, "loss reason must not be empty", lambda: deal.lose("  ", meta_at(1)))
+def test_a_deal_lost_without_a_reason_is_lost_for_an_unknown_reason(deal, meta_at):
+    deal.lose("  ", meta_at(1))
+
+    assert deal.status == "lost"
+    assert deal.pending_events[-1].reason == "unknown"
+
+
+def test_a_loss_reason_outside_a_closed_vocabulary_is_refused(deal, meta_at, refuse):
+    reasons = Vocabularies({"loss_reason": Terms("loss_reason", ("价格", "竞品"), open=False)})
+
+    refuse(deal, "unknown loss reason '太贵'; expected one of: 价格, 竞品",
+           lambda: deal.lose("太贵", meta_at(1), vocabularies=reasons))
+    deal.lose("价格", meta_at(1), vocabularies=reasons)
+    assert deal.pending_events[-1].reason == "价格"
 
 
 @pytest.mark.parametrize("close", ["win", "lose"])

@@ -9,6 +9,7 @@ import pytest
 
 from domain.errors import DomainError
 from domain.lead import Lead
+from domain.vocabulary import Terms, Vocabularies
 
 CAMPAIGN = UUID("00000000-0000-0000-0000-0000000000ca")
 
@@ -53,14 +54,35 @@ def test_capture_starts_new_unassigned_uncontacted(capture):
     [
         ({"channel": "billboard"}, "unknown acquisition channel 'billboard'; expected one of: email, event, partner,"),
         ({"channel": "visit"}, "unknown acquisition channel 'visit'"),  # a touch channel, not an acquisition one
-        ({"name": " "}, "lead name must not be empty"),
-        ({"region": ""}, "region must not be empty"),
-        ({"industry": "  "}, "industry must not be empty"),
+        ({"region": "wang@example.com"}, "region must not hold an e-mail address"),
     ],
 )
 def test_capture_refusals(capture, overrides, message):
     with pytest.raises(DomainError, match=re.escape(message)):
         capture(**overrides)
+
+
+def test_a_lead_may_lack_name_region_industry_and_channel(capture):
+    """Exports of marketing-qualified leads have none of them: stored as "" (name) and unknown."""
+    captured = capture(name=None, region="", industry="  ", channel=None).pending_events[0]
+
+    assert (captured.name, captured.region, captured.industry, captured.channel) == ("", "unknown", "unknown",
+                                                                                     "unknown")
+
+
+def test_capture_checks_the_vocabularies_it_is_given(capture):
+    origins = Vocabularies({"acquisition_channel": Terms("acquisition_channel", ("paid_search", "email"), False)})
+
+    assert capture(channel="paid_search", vocabularies=origins).channel == "paid_search"
+    with pytest.raises(DomainError, match="unknown acquisition channel 'web'; expected one of: email, paid_search"):
+        capture(channel="web", vocabularies=origins)
+
+
+def test_a_touch_may_lack_its_channel(lead, meta_at):
+    lead.assign("王伟", "manual", meta_at(1))
+    lead.contact(None, "", meta_at(2))
+
+    assert lead.pending_events[-1].channel == "unknown"
 
 
 def test_assign_records_owner_and_rule(lead, meta_at):

@@ -77,6 +77,8 @@ def test_preferred_channel_is_the_most_touched_else_the_acquisition_channel() ->
     assert preferred_channel(["visit", "phone", "phone"], "web") == "phone"
     assert preferred_channel(["visit", "email"], "web") == "email"  # a tie: alphabetical
     assert preferred_channel([], "web") == "web"
+    assert preferred_channel(["unknown", "unknown", "phone"], "web") == "phone"  # unknown says no preference
+    assert preferred_channel(["unknown"], "web") == "web"
     assert preferred_channel([], None) is None
 
 

@@ -19,7 +19,7 @@ from services.commands import (AssignTicket, Change, ChangeStage, Command, Creat
 from tests.conftest import at
 
 BASES = {Command, Creation, Change, commands.CustomerChange, commands.LeadChange, commands.DealChange,
-         commands.CampaignChange, commands.TicketChange, commands.PipelineChange}
+         commands.CampaignChange, commands.TicketChange, commands.PipelineChange, commands.VocabularyChange}
 RUNNABLE = [getattr(commands, name) for name in commands.__all__
             if issubclass(getattr(commands, name), Command) and getattr(commands, name) not in BASES]
 

@@ -103,7 +103,7 @@ def test_each_run_reports_new_events_once_a_projector_applied_them(log_url: str)
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
-    ("--channel", "tv", "unknown channel 'tv'"),
+    ("--channel", "tv", "unknown acquisition channel 'tv'"),
     ("--as-of", "yesterday", "'yesterday' is not an ISO 8601 date"),
 ])
 def test_bad_input_exits_non_zero_with_a_message(log_url: str, option: str, value: str, message: str) -> None:

@@ -51,3 +51,14 @@ def test_bad_rates_are_refused_with_a_sentence_and_nothing_is_written(client, cr
         assert 400 <= response.status_code < 500, (fields, response.text)
         assert response.json()["error"], fields
     assert crm.event_count() == before
+
+
+def test_a_method_the_path_does_not_serve_answers_405_naming_every_method_it_does(client) -> None:
+    """GET and POST /exchange-rates are two routes: the 405's Allow names both (Starlette's named the first)."""
+    response = client.request("OPTIONS", "/exchange-rates", headers=auth("admin"))
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert client.delete("/vocabularies/region", headers=auth("admin")).headers["allow"] == "GET"
+    removals = client.request("OPTIONS", "/customers/0/tags/removals", headers=auth("admin"))
+    assert removals.headers["allow"] == "POST"  # its own template's, not DELETE /customers/{id}/tags/{tag}'s

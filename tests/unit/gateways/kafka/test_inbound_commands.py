@@ -20,6 +20,13 @@ def test_a_touch_message_is_a_log_touch_command() -> None:
     assert command_of(message) == LogTouch(CUSTOMER, "phone", "inbound", "回访")
 
 
+def test_a_touch_message_may_leave_its_channel_out() -> None:
+    message = parse(orjson.dumps({"type": "touch", "source": "call-center", "customer_id": str(CUSTOMER),
+                                  "direction": "outbound"}))
+
+    assert command_of(message) == LogTouch(CUSTOMER, "unknown", "outbound", "")
+
+
 def test_a_campaign_response_message_is_a_record_response_command() -> None:
     message = parse(orjson.dumps({"type": "campaign_response", "source": "ads", "campaign_id": str(CAMPAIGN),
                                   "kind": "click", "customer_id": str(CUSTOMER)}))

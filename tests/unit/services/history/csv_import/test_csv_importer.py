@@ -119,3 +119,19 @@ def test_an_unknown_role_in_a_files_columns_is_a_mapping_error(app, export) -> N
     mapping = export(deals(GOOD), MAPPING.replace('owner = "Owner"', 'seller = "Owner"'))
     with pytest.raises(MappingError, match="unknown role\\(s\\) seller for shape opportunities"):
         plan_import(app, mapping)
+
+
+def test_the_installations_vocabularies_rule_the_rows(sqlite_app, export) -> None:
+    """Rows are checked against the installation's vocabularies (part vocab), not the defaults: a retired
+    channel refuses the rows that carry it, one the installation added is accepted."""
+    from domain.base import Meta
+    from services.commands import AddVocabularyValue, RetireVocabularyValue
+    from tests.unit.services.history.csv_import.conftest import MAPPING
+    sqlite_app.retire_vocabulary_value(RetireVocabularyValue("acquisition_channel", "web"), Meta(actor="admin"))
+    with pytest.raises(CsvImportRefused) as refused:
+        run_csv_import(sqlite_app, export(deals(GOOD)))
+    assert "unknown acquisition channel 'web'" in "\n".join(refused.value.report.lines())
+
+    sqlite_app.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "直播"), Meta(actor="admin"))
+    report = run_csv_import(sqlite_app, export(deals(GOOD), MAPPING.replace('channel = "web"', 'channel = "直播"')))
+    assert report.refused == [] and report.events["crm.Customer.Registered"] == 2
