@@ -65,7 +65,7 @@ def stage_outcomes(furthest: Mapping[int, int], lost_furthest: Mapping[int, int]
 def stage_conversion(outcome: StageOutcome, losses_recorded: bool = True) -> float | None:
     """Advanced among the decided items of a stage (advanced or lost there): the items still open there
     are not decided yet, so they count in neither part (dividing by them would call every fresh item a
-    failure). None without a decided item, or when the report has no loss at all (`NO_LOSSES_RECORDED`)."""
+    failure). None without a decided item, or when the pipeline records no loss at all (`NO_LOSSES_RECORDED`)."""
     decided = outcome.advanced + outcome.lost
     return outcome.advanced / decided if decided and losses_recorded else None
 
@@ -82,18 +82,21 @@ def drop_off(conversion_to_next: float | None) -> float | None:
     return None if conversion_to_next is None else 1 - conversion_to_next
 
 
-def win_rate(won: int, lost: int) -> float | None:
+def win_rate(won: int, lost: int, losses_recorded: bool | None = None) -> float | None:
     """Won among the decided items (won or lost); open items are not decided yet, so they do not count.
-    None without a decided item, and when none was lost: 100 % then says only that losses are not in the
-    data (an export of won deals only, leads never disqualified), as issue 12 found."""
-    return won / (won + lost) if lost else None
+    None without a decided item, and when the data records no loss at all: 100 % then says only that losses
+    are not in the data (an export of won deals only, leads never disqualified), as issue 12 found.
+    `losses_recorded` is whether the whole pipeline has a lost item (default: whether `lost` is not 0): a
+    filtered or grouped report passes the pipeline's, so an owner who really lost nothing gets 100 %."""
+    recorded = lost > 0 if losses_recorded is None else losses_recorded
+    return won / (won + lost) if won + lost and recorded else None
 
 
-def win_rate_note(won: int, lost: int) -> str | None:
+def win_rate_note(won: int, lost: int, losses_recorded: bool | None = None) -> str | None:
     """Why `win_rate` is None (None when it is a number)."""
     if not won + lost:
         return NO_DECIDED_ITEMS
-    return None if lost else NO_LOSSES_RECORDED
+    return None if (lost > 0 if losses_recorded is None else losses_recorded) else NO_LOSSES_RECORDED
 
 
 def average_cycle(total_won_cycle: float, won: int) -> float | None:

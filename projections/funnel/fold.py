@@ -110,7 +110,9 @@ class FunnelReplay:
                stuck_days: float = STUCK_DAYS, segment_members: frozenset[UUID] | None = None,
                money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at the instant; a segment filter needs the ids of the segment's members then."""
-        return self._report(pipeline, stages, self._kept(pipeline, filters, segment_members), stuck_days, money)
+        recorded = None if filters == FunnelFilters() and segment_members is None else self._losses_recorded(pipeline)
+        return self._report(pipeline, stages, self._kept(pipeline, filters, segment_members), stuck_days, money,
+                            recorded)
 
     def grouped(self, pipeline: str, stages: list[tuple[str, str]], by: list[str],
                 filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
@@ -121,10 +123,16 @@ class FunnelReplay:
         groups: dict[tuple[str | None, ...], list[tuple[UUID, _ItemAtT]]] = {}
         for item_id, item in self._kept(pipeline, filters, segment_members):
             groups.setdefault(tuple(self.value_of(item, name) for name in by), []).append((item_id, item))
-        return {key: self._report(pipeline, stages, items, stuck_days, money) for key, items in groups.items()}
+        recorded = self._losses_recorded(pipeline)
+        return {key: self._report(pipeline, stages, items, stuck_days, money, recorded)
+                for key, items in groups.items()}
+
+    def _losses_recorded(self, pipeline: str) -> bool:
+        """Whether some item of `pipeline` is lost at the instant (`FunnelQueries.losses_recorded`)."""
+        return any(item.stage == LOST for item in self._items.values() if item.enter.pipeline == pipeline)
 
     def _report(self, pipeline: str, stages: list[tuple[str, str]], items: list[tuple[UUID, _ItemAtT]],
-                stuck_days: float, money: Conversion) -> FunnelReport:
+                stuck_days: float, money: Conversion, losses_recorded: bool | None = None) -> FunnelReport:
         order = stage_levels([key for key, _ in stages])
         threshold = int(stuck_days * DAY_MICROS)
         facts = FunnelFacts()
@@ -144,4 +152,4 @@ class FunnelReplay:
             elif item.stage in order and item.entered_at < self._t - threshold:
                 facts.stuck.append(StuckItem(item_id, item.stage, item.owner, item.amount_cents,
                                              (self._t - item.entered_at) / DAY_MICROS, item.enter.currency))
-        return build_report(pipeline, stages, self.as_of, facts, money)
+        return build_report(pipeline, stages, self.as_of, facts, money, losses_recorded)

@@ -68,12 +68,21 @@ class FunnelQueries:
                money: Conversion = Conversion()) -> FunnelReport:
         """The funnel at `as_of`: from the tallies when unfiltered, else by scanning the intervals."""
         t = micros(as_of)
+        recorded = None
         if filters == FunnelFilters():
             facts = tallied_facts(self.store, pipeline, stages, t)
         else:
             facts = self.scanned_facts(pipeline, stages, t, filters)
+            recorded = self.losses_recorded(pipeline, t)
         facts.stuck = self._stuck(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS))
-        return build_report(pipeline, stages, as_of, facts, money)
+        return build_report(pipeline, stages, as_of, facts, money, recorded)
+
+    def losses_recorded(self, pipeline: str, t: int) -> bool:
+        """Whether some item of `pipeline` is lost at `t`: whether its data records losses at all, which a
+        filtered or grouped report's rates need (`funnel_rules.win_rate`). One probe of an index."""
+        return bool(self.store.query(
+            "SELECT 1 FROM funnel_intervals WHERE pipeline = ? AND stage = ? AND entered_at <= ? "
+            "AND (left_at IS NULL OR left_at > ?) LIMIT 1", [pipeline, LOST, t, t]))
 
     def scanned_facts(self, pipeline: str, stages: list[tuple[str, str]], t: int,
                       filters: FunnelFilters = FunnelFilters()) -> FunnelFacts:
@@ -165,8 +174,9 @@ class FunnelQueries:
             merge_facts(merged.setdefault(_key(axes, raw), FunnelFacts()), facts)
         for raw, item in self._stuck_by(pipeline, stages, t, filters, int(stuck_days * DAY_MICROS), axes):
             merged.setdefault(_key(axes, raw), FunnelFacts()).stuck.append(item)
+        recorded = self.losses_recorded(pipeline, t)
         return GroupedReport(pipeline, as_of, list(by), [
-            FunnelGroup(dict(zip(by, key)), build_report(pipeline, stages, as_of, merged[key], money))
+            FunnelGroup(dict(zip(by, key)), build_report(pipeline, stages, as_of, merged[key], money, recorded))
             for key in sorted(merged, key=sort_key)
         ], money.reporting, money.to_dict()["rates"])  # type: ignore[arg-type]
 
@@ -204,7 +214,8 @@ class FunnelQueries:
             add_sums(total.values, {currency: int(value)})
             total.cycles += int(cycles)
         starts = periods_between(start, end, grain)
-        return {key: [_period_row(first, grain, decided[key], money) for first in starts]
+        recorded = self.losses_recorded(pipeline, t2)
+        return {key: [_period_row(first, grain, decided[key], money, recorded) for first in starts]
                 for key in sorted(decided, key=sort_key)}
 
     def first_decision(self, pipeline: str) -> datetime | None:
@@ -258,12 +269,14 @@ class _Decided:
     cycles: int = 0
 
 
-def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], _Decided], money: Conversion) -> PeriodRow:
+def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], _Decided], money: Conversion,
+                losses_recorded: bool | None = None) -> PeriodRow:
     label = period_label(first, grain)
     won = decided.get((label, WON), _Decided())
     lost = decided.get((label, LOST), _Decided()).count
     cycle = funnel_rules.average_cycle(won.cycles, won.count)
     value = money.convert(won.values)
+    rate, note = (funnel_rules.win_rate(won.count, lost, losses_recorded),
+                  funnel_rules.win_rate_note(won.count, lost, losses_recorded))
     return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won.count, lost, value.cents,
-                     funnel_rules.win_rate(won.count, lost), None if cycle is None else cycle / DAY_MICROS,
-                     money.reporting, value.unconverted, funnel_rules.win_rate_note(won.count, lost))
+                     rate, None if cycle is None else cycle / DAY_MICROS, money.reporting, value.unconverted, note)

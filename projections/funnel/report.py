@@ -199,11 +199,14 @@ def _days(micros: float | None) -> float | None:
 
 
 def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, facts: FunnelFacts,
-                 money: Conversion = Conversion()) -> FunnelReport:
-    """The report from the facts, values converted with `money` (default: CNY only, others unconverted)."""
+                 money: Conversion = Conversion(), losses_recorded: bool | None = None) -> FunnelReport:
+    """The report from the facts, values converted with `money` (default: CNY only, others unconverted).
+    `losses_recorded`: whether the pipeline has a lost item at the instant, which a filtered or grouped
+    report's own facts cannot tell (default: whether these facts have one)."""
     won, won_values = facts.in_stage.get(WON, NO_ITEMS)
     won_value = money.convert(won_values)
     lost, _ = facts.in_stage.get(LOST, NO_ITEMS)
+    recorded = lost > 0 if losses_recorded is None else losses_recorded
     rows: list[StageRow] = []
     unconverted: dict[str, int] = {}
     outcomes = funnel_rules.stage_outcomes(facts.furthest, facts.lost_furthest, len(stages))
@@ -211,10 +214,10 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         items, values = facts.in_stage.get(key, NO_ITEMS)
         value = money.convert(values)
         add_sums(unconverted, value.unconverted)
-        conversion = funnel_rules.stage_conversion(outcome, losses_recorded=lost > 0)
+        conversion = funnel_rules.stage_conversion(outcome, losses_recorded=recorded)
         stays = facts.stays.get(key, {})
         rows.append(StageRow(key, label, items, value.cents, *outcome, conversion,
-                             funnel_rules.stage_conversion_note(outcome, losses_recorded=lost > 0),
+                             funnel_rules.stage_conversion_note(outcome, losses_recorded=recorded),
                              funnel_rules.drop_off(conversion),
                              _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9)),
                              value.unconverted))
@@ -226,8 +229,8 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         won=won,
         lost=lost,
         won_value_cents=won_value.cents,
-        win_rate=funnel_rules.win_rate(won, lost),
-        win_rate_note=funnel_rules.win_rate_note(won, lost),
+        win_rate=funnel_rules.win_rate(won, lost, recorded),
+        win_rate_note=funnel_rules.win_rate_note(won, lost, recorded),
         average_cycle_days=_days(funnel_rules.average_cycle(facts.won_cycle_total, won)),
         bottleneck=funnel_rules.bottleneck([(row.stage, row.conversion_to_next) for row in rows]),
         stuck=sorted(facts.stuck, key=lambda s: (-s.days_in_stage, str(s.item_id))),

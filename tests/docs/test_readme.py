@@ -42,7 +42,12 @@ def a_customer_id(session: Session) -> str:
         return str(next(crm.read_log(topics=[get_topic(Customer.Registered)]))[1].originator_id)
 
 
-PLACEHOLDERS = {"DEAL_ID": printed_deal_id, "CUSTOMER_ID": a_customer_id}
+def sample_exports(session: Session) -> str:
+    """SAMPLE_EXPORTS: the sample exports, copied beside the commands, which name them relative to the repository."""
+    return str(ROOT / "tests" / "fixtures")
+
+
+PLACEHOLDERS = {"DEAL_ID": printed_deal_id, "CUSTOMER_ID": a_customer_id, "SAMPLE_EXPORTS": sample_exports}
 
 
 def test_every_command_the_readme_shows_runs_on_the_embedded_sqlite_log(

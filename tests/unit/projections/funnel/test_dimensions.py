@@ -111,12 +111,23 @@ def test_an_unknown_group_by_or_period_is_refused(crm, queries) -> None:
         _grouped(crm, queries, 50, cohort="week")
 
 
+def test_a_period_or_group_without_a_loss_has_no_rate_only_when_the_pipeline_records_none(crm, queries) -> None:
+    before_any_loss = queries.periods("sales", "month", _when(0), _when(20))
+    by_owner = queries.periods_by("sales", "month", _when(0), _when(70), FunnelFilters(), ["owner"])
+
+    assert [(r.period, r.won, r.lost, r.win_rate, r.win_rate_note) for r in before_any_loss][0] == \
+        ("2026-03", 1, 0, None, NO_LOSSES_RECORDED)
+    # 李娜 won A in March and lost nothing then: 100 %, as B's loss in April shows the data records losses
+    assert [(r.period, r.won, r.lost, r.win_rate) for r in by_owner[("李娜",)]][0] == ("2026-03", 1, 0, 1.0)
+
+
 def test_periods_give_win_rate_and_cycle_of_the_items_decided_in_each_utc_month(crm, queries) -> None:
     rows = queries.periods("sales", "month", _when(0), _when(70))
 
-    # won without a loss says only that losses may be missing (funnel_rules.win_rate): no rate, a reason
+    # March won without a loss: 100 %, because the pipeline does record losses (April's); only a pipeline
+    # without any lost item gets no rate (funnel_rules.win_rate; the test after this one)
     assert [(r.period, r.won, r.lost, r.won_value_cents, r.win_rate, r.win_rate_note) for r in rows] == [
-        ("2026-03", 1, 0, 10000, None, NO_LOSSES_RECORDED), ("2026-04", 0, 1, 0, 0.0, None),
+        ("2026-03", 1, 0, 10000, 1.0, None), ("2026-04", 0, 1, 0, 0.0, None),
         ("2026-05", 0, 0, 0, None, NO_DECIDED_ITEMS)]
     assert rows[0].average_cycle_days == pytest.approx(9.0)  # A: opened day 1, won day 10
     assert queries.first_decision("sales") == _when(10)
@@ -130,7 +141,7 @@ def test_periods_per_owner_and_product_count_each_items_decision_with_its_values
     assert {key: [(r.period, r.won, r.lost) for r in rows] for key, rows in by_owner.items()} == {
         ("李娜",): [("2026-03", 1, 0), ("2026-04", 0, 1), ("2026-05", 0, 0)]}  # B is 李娜's since day 30
     assert {key: [(r.period, r.won, r.lost, r.win_rate) for r in rows] for key, rows in by_product.items()} == {
-        ("GTX",): [("2026-Q1", 1, 0, None), ("2026-Q2", 0, 1, 0.0)]}
+        ("GTX",): [("2026-Q1", 1, 0, 1.0), ("2026-Q2", 0, 1, 0.0)]}  # Q1 without a loss: the pipeline records one
     with pytest.raises(DomainError, match="unknown period"):
         queries.periods_by("sales", "week", _when(0), _when(70), FunnelFilters(), [])
 
