@@ -126,13 +126,15 @@ def require_text(value: str, what: str) -> str:
     return value.strip()
 
 
-_CONTACT_DETAILS = re.compile(r"@|[0-9][0-9 ()+-]{5,}[0-9]")  # an e-mail address, or 7+ digits of a phone number
+# An e-mail address, or 7+ digits of a phone number: shared by every unsealed text that must not describe a
+# person (dimensions here, a person's external id in domain.external_ids).
+CONTACT_DETAILS = re.compile(r"@|[0-9][0-9 ()+-]{5,}[0-9]")
 
 
 def require_dimension(value: str, what: str) -> str:
     """A segmentation dimension (region, industry): not sealed, so it may not hold contact details."""
     value = require_text(value, what)
-    if _CONTACT_DETAILS.search(value):
+    if CONTACT_DETAILS.search(value):
         raise DomainError(f"{what} must not hold an e-mail address or a phone number: it is not personal data "
                           "and is stored unsealed")
     return value

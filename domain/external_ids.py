@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
+from domain.base import CONTACT_DETAILS
 from domain.errors import DomainError
 
 KINDS = ("customer", "lead", "deal", "ticket", "campaign")
@@ -47,7 +48,7 @@ def external_uuid(kind: str, source: str, external_id: str) -> UUID:
 # --- the external id a creation event keeps: "<source>:<id>", or "" when the record came from nowhere else ---
 
 NONE = ""
-_PERSONAL_KINDS = ("customer", "lead")  # records of people: their external id must not be an e-mail address
+_PERSONAL_KINDS = ("customer", "lead")  # records of people: their external id must not be contact details
 
 
 def qualified(source: str, external_id: str) -> str:
@@ -65,9 +66,9 @@ def parts(external_id: str) -> tuple[str, str]:
 
 def check_qualified(external_id: str, kind: str) -> str:
     """A creation event's `external_id`: "" (none) or `"<source>:<id>"` with both parts valid and the id
-    without surrounding spaces, as `qualified` writes it. For a customer or a lead it may not be an e-mail
-    address: it is stored unsealed, like a UUID (forgetting a person keeps it), so it must identify, not
-    describe, them."""
+    without surrounding spaces, as `qualified` writes it. For a customer or a lead it may not be contact
+    details (an e-mail address or a phone number, `domain.base.CONTACT_DETAILS`): it is stored unsealed, like
+    a UUID (forgetting a person keeps it), so it must identify, not describe, them."""
     if external_id == NONE:
         return NONE
     if not isinstance(external_id, str):
@@ -75,10 +76,18 @@ def check_qualified(external_id: str, kind: str) -> str:
     source, bare = parts(external_id)
     if qualified(source, bare) != external_id:
         raise DomainError(f"external id {external_id!r} must not start or end with spaces")
-    if kind in _PERSONAL_KINDS and "@" in bare:
-        raise DomainError(f"a {kind}'s external id must not be an e-mail address: it is stored unsealed "
-                          "and kept when the person is forgotten")
+    if kind in _PERSONAL_KINDS and _is_contact_detail(bare):
+        raise DomainError(f"a {kind}'s external id must not be an e-mail address or a phone number: it is "
+                          "stored unsealed and kept when the person is forgotten")
     return external_id
+
+
+def _is_contact_detail(bare: str) -> bool:
+    """An e-mail address or a phone number, as `domain.base.CONTACT_DETAILS` finds them in a dimension, except
+    an id of digits only: record numbers are digits (HubSpot's company and contact ids have 8 to 12), and
+    refusing them would make those exports unimportable; a phone number written with "+", spaces, dashes or
+    brackets is still refused."""
+    return not bare.isdigit() and CONTACT_DETAILS.search(bare) is not None
 
 
 def record_id(kind: str, external_id: str, chosen: UUID | None = None) -> UUID:

@@ -561,18 +561,32 @@ class CrmApplication(Application):
     def record_exchange_rate(self, command: RecordExchangeRate, meta: Meta) -> tuple[UUID, str]:
         """Record a pair's rate for a date: "recorded" (new), "corrected" (another figure) or "unchanged"
         (the same figure again: importing a file twice writes nothing)."""
+        rate, outcome = self._exchange_rate(command, meta)
+        if outcome != "unchanged":
+            self.save_new(rate)
+        return rate.id, outcome
+
+    def record_exchange_rates(self, commands: Sequence[RecordExchangeRate], meta: Meta) -> list[str]:
+        """Record many rates (a file's) in one transaction: all or none are written, and one save instead of
+        one per rate (the ECB's ≈ 200k rates took ≈ 9 min one by one). Each outcome as `record_exchange_rate`'s;
+        the commands must name distinct (currency, quote, date)s."""
+        outcomes = [self._exchange_rate(command, meta) for command in commands]
+        changed = [rate for rate, outcome in outcomes if outcome != "unchanged"]
+        if changed:
+            self.save_new(*changed)
+        return [outcome for _, outcome in outcomes]
+
+    def _exchange_rate(self, command: RecordExchangeRate, meta: Meta) -> tuple[ExchangeRate, str]:
+        """The rate a command asks for, with its new event pending unless unchanged, and the outcome."""
         c, quote = command, command.quote or self.reporting_currency
         try:
             known = self.get(ExchangeRate, rate_id(c.currency, quote, c.valid_from))
         except NotFound:
-            rate = ExchangeRate.quote_rate(c.currency, quote, c.rate, c.valid_from, c.source, meta)
-            self.save_new(rate)
-            return rate.id, "recorded"
+            return ExchangeRate.quote_rate(c.currency, quote, c.rate, c.valid_from, c.source, meta), "recorded"
         if known.rate == require_rate(c.rate):
-            return known.id, "unchanged"
+            return known, "unchanged"
         known.correct(c.rate, c.source, meta)
-        self.save_new(known)
-        return known.id, "corrected"
+        return known, "corrected"
 
     # --- tickets ------------------------------------------------------------------------------
 

@@ -17,8 +17,11 @@ Two shapes, told apart by the header (case and spaces ignored), both CSV in UTF-
 digits for 1 EUR = 25,000 VND, more than any source publishes).
 
 Every row is checked before anything is written (the domain's own checks: currencies, a positive rate,
-business dates), and a refused row is named by line and column; recording then runs one command per rate,
-each idempotent, so a file cut off half-way is simply imported again.
+business dates), and a refused row is named by line and column. Two different figures for one currency and
+date in one file are refused, naming both lines: a file states each rate once, and which figure a later line
+"corrects" is the user's call, not the reader's (the same figure twice is read once). All rates of a file are
+then recorded in one transaction (`CrmApplication.record_exchange_rates`): all or none, and a second import of
+the same file writes nothing (a rate already equal in the log is "unchanged").
 """
 
 from __future__ import annotations
@@ -96,8 +99,23 @@ def read_rates(text: str, quote: str, source: str, inverse: bool = False) -> lis
     else:
         raise RateFileError("line 1: the header must name date, currency and rate (one rate a row) or Date "
                             "then one column per currency (as the ECB's eurofxref-hist.csv)")
-    return [_command(line, column, day, currency, rate, quote, row_source, inverse)
-            for line, column, day, currency, rate, row_source in cells]
+    return _once_each([(line, _command(line, column, day, currency, rate, quote, row_source, inverse))
+                       for line, column, day, currency, rate, row_source in cells])
+
+
+def _once_each(commands: list[tuple[int, RecordExchangeRate]]) -> list[RecordExchangeRate]:
+    """Each (currency, date)'s command once; two different figures for one are refused, naming both lines."""
+    first: dict[tuple[str, date], tuple[int, RecordExchangeRate]] = {}
+    for line, command in commands:
+        key = (command.currency, command.valid_from)
+        if key not in first:
+            first[key] = line, command
+            continue
+        earlier_line, earlier = first[key]
+        if require_rate(earlier.rate) != require_rate(command.rate):
+            raise RateFileError(f"line {line}: {command.currency} on {command.valid_from} is {command.rate} here "
+                                f"but {earlier.rate} on line {earlier_line}; a file states each rate once")
+    return [command for _, command in first.values()]
 
 
 Cell = tuple[int, str, str, str, str, str]  # line, column of the rate, date, currency, rate text, source
@@ -149,10 +167,10 @@ def _inverted(text: str) -> str:
 
 
 def record_rates(crm: CrmApplication, commands: list[RecordExchangeRate], meta: Meta, dry_run: bool = False) -> RateFileReport:
-    """Record each rate (unless `dry_run`), counting outcomes: recorded, corrected, unchanged."""
+    """Record the rates in one transaction (unless `dry_run`), counting outcomes: recorded, corrected, unchanged."""
     report = RateFileReport()
     for command in commands:
         report.add(command)
-        if not dry_run:
-            report.outcomes[crm.handle(command, meta)[1]] += 1
+    if not dry_run:
+        report.outcomes.update(crm.record_exchange_rates(commands, meta))
     return report

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
@@ -21,12 +22,15 @@ from projections.external_ids.queries import as_uuid
 
 RECORD_ID_HELP = "its UUID, its external id source:id, or the bare id when unique"
 
-console = Console()
-errors = Console(stderr=True)
+# Without markup nor emoji codes: what a command prints holds user text (a mapping's "[files.columns]", a header
+# "root:x:0", a customer "[VIP] 张三" in a table), which Rich would otherwise eat or turn into emoji; styles are
+# given as `Text` styles instead (review12 P3-16).
+console = Console(markup=False, emoji=False)
+errors = Console(stderr=True, markup=False, emoji=False)
 
 
 def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}")
+    errors.print(Text.assemble(("error:", "red"), " ", message))
     return typer.Exit(1)
 
 
@@ -90,9 +94,9 @@ def note_freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[s
     nothing): say on stderr when that lags the log. Raises ReadModelStopped / ReadModelNotBuilt."""
     found = freshness(app, store, names)
     if found.lag:
-        errors.print(f"[yellow]note:[/yellow] read models {', '.join(names)} have applied the log up to position "
-                     f"{found.position:,} of {found.head:,} ({found.lag:,} behind): run `crm projections "
-                     "catch-up`, or keep `crm projections follow` running")
+        errors.print(Text.assemble(("note:", "yellow"), f" read models {', '.join(names)} have applied the log up to "
+                                   f"position {found.position:,} of {found.head:,} ({found.lag:,} behind): run `crm "
+                                   "projections catch-up`, or keep `crm projections follow` running"))
 
 
 def parse_instant(text: str) -> datetime:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from eventsourcing.utils import get_topic
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from domain.deal import Deal
 from gateways.cli.common import console, crm_application, fail, read_store
@@ -48,7 +49,7 @@ def demo(
     if reset:
         _reset(database_from_environment())
     with crm_application() as crm:
-        console.print(f"Event log: [bold]{crm.database.url}[/bold]")
+        console.print(Text.assemble("Event log: ", (str(crm.database.url), "bold")))
         if crm.event_count():
             console.print(f"The log already holds {crm.event_count():,} events; showing its funnels "
                           "(use --reset to regenerate).")
@@ -73,4 +74,4 @@ def demo(
                                        "Sales funnel 6 months earlier"))
         won = next(crm.read_log(topics=[get_topic(Deal.Won)]), None)
         if won:
-            console.print(f"Audit trail of a won deal: [bold]crm deal history {won[1].originator_id}[/bold]")
+            console.print(Text.assemble("Audit trail of a won deal: ", (f"crm deal history {won[1].originator_id}", "bold")))

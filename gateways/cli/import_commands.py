@@ -17,6 +17,7 @@ from gateways.cli.common import console, crm_application, fail, start_logging
 from services.history import exporter, importer
 from services.history.csv_import import csv_importer
 from services.history.csv_import.import_report import ImportReport
+from services.history.csv_import.mapping import YAML_SUFFIXES
 
 
 class Format(str, Enum):
@@ -25,12 +26,14 @@ class Format(str, Enum):
 
 
 def detect_format(file: Path, mapping: Path | None) -> Format:
-    """A mapping given, or a .toml/.csv file: CSV; anything else (.jsonl, .json): the event lines."""
-    return Format.csv if mapping is not None or file.suffix.lower() in (".toml", ".csv") else Format.events
+    """A mapping given, or a .toml/.csv file (or a .yaml one, refused as a mapping): CSV; anything else (.jsonl,
+    .json): the event lines."""
+    return Format.csv if mapping is not None or file.suffix.lower() in (".toml", ".csv", *YAML_SUFFIXES) \
+        else Format.events
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+    return Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                     TimeElapsedColumn(), console=console)
 
 
@@ -90,7 +93,7 @@ def import_history(
 def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, rejects: Path | None) -> None:
     """`crm import` of a CSV export through its mapping: the report on stdout, exit 1 if anything was refused
     without --rejects (then nothing is written)."""
-    if mapping is None and file.suffix.lower() != ".toml":
+    if mapping is None and file.suffix.lower() not in (".toml", *YAML_SUFFIXES):
         raise fail(f"{file}: a CSV export is imported through its mapping: crm import {file} --mapping MAP.toml")
     mapping_path, csv_file = (file, None) if mapping is None else (mapping, file)
     with crm_application() as crm:

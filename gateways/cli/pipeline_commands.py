@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.markup import escape
+from rich.markup import escape  # typer reads help as Rich markup: "[[pipeline]]" would vanish
 
 from gateways.cli.common import console, crm_application, fail
 
@@ -33,8 +33,8 @@ def define(
     stage: Annotated[list[str] | None, typer.Option(help="An open stage as key=label, in order (at least two; "
                                                          "won and lost are implied). Repeat it.")] = None,
     file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, readable=True,
-                                              help="A TOML file of [[pipeline]] tables (key, name, stages = "
-                                                   "[{key, label}, …]), one or several.")] = None,
+                                              help=escape("A TOML file of [[pipeline]] tables (key, name, stages = "
+                                                          "[{key, label}, …]), one or several."))] = None,
     actor: Actor = "admin",
 ) -> None:
     """Define a pipeline from options, or every pipeline of a TOML file. All are checked before any is written;
@@ -66,7 +66,7 @@ def _from_file(file: Path) -> list[DefinePipeline]:
         with file.open("rb") as source:
             document = tomllib.load(source)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise fail(escape(f"{file} is not valid TOML: {error}")) from None
+        raise fail(f"{file} is not valid TOML: {error}") from None
     return _commands(document, f"{file}: ")
 
 
@@ -76,7 +76,7 @@ def _commands(document: dict[str, Any], where: str = "") -> list[DefinePipeline]
     try:
         return pipelines_of_document(document)
     except PipelineDocumentError as error:
-        raise fail(escape(f"{where}{error}; nothing was defined")) from None
+        raise fail(f"{where}{error}; nothing was defined") from None
 
 
 def _already_defined(crm: Any, command: DefinePipeline) -> bool:

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
@@ -116,7 +117,7 @@ def status() -> None:
         states = projector.status()
         for state in states:
             table.add_row(state.name, f"{state.position:,}", f"{state.head:,}", f"{state.lag:,}",
-                          f"[red]stopped[/red]: {state.failure.message()}" if state.failure else "running")
+                          Text.assemble(("stopped", "red"), f": {state.failure.message()}") if state.failure else "running")
         console.print(table)
         for skipped in projector.skips():
             console.print(f"{skipped.name} passed by {skipped.event_type} of {skipped.aggregate_id} at log position "

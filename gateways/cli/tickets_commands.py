@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName, percent
@@ -38,7 +39,7 @@ def tickets(
 
 
 def _print(report: TicketReport, breaching_limit: int) -> None:
-    console.print(f"[bold]Service tickets as of {report.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC[/bold]")
+    console.print(f"Service tickets as of {report.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC", style="bold")
     for table in (_backlog_table(report), _times_table(report), _sla_table(report),
                   _breaches_table(report, breaching_limit), _csat_table(report), _funnel_table(report)):
         console.print(table)
@@ -92,8 +93,8 @@ def _breaches_table(report: TicketReport, limit: int) -> Table:
     return table
 
 
-def _late(hours: float, late: bool) -> str:
-    return f"[red]{hours:.1f}[/red]" if late else f"{hours:.1f}"
+def _late(hours: float, late: bool) -> Text:
+    return Text(f"{hours:.1f}", style="red" if late else "")
 
 
 def _csat_table(report: TicketReport) -> Table:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from domain.base import Meta
 from domain.vocabulary import KINDS, UNKNOWN, check_kind, describe
@@ -49,7 +50,7 @@ def show(kind: Kind, as_json: AsJson = False) -> None:
         return
     state = ("open: any text is accepted too" if view["open"] else "closed: only these values") + \
         f"; {UNKNOWN!r} is always accepted" + ("" if view["defined"] else " (defaults: not defined here)")
-    console.print(f"[bold]{kind}[/bold] — {state}")
+    console.print(Text.assemble((kind, "bold"), f" — {state}"))
     for value in view["values"]:
         console.print(f"  {value}")
     if view["retired"]:

@@ -101,8 +101,14 @@ class Mapping:
         return self.values.get(kind, {}).get(text.casefold(), text)
 
 
+YAML_SUFFIXES = (".yaml", ".yml")  # the issue names TOML or YAML; a YAML file gets a reason, not a parse error
+
+
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; MappingError says what is wrong (with the TOML key)."""
+    if path.suffix.lower() in YAML_SUFFIXES:
+        raise MappingError(path, "mapping files are TOML, not YAML: write it as TOML (the same keys; an example is "
+                                 "tests/fixtures/imports/salesforce/mapping.toml)")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError) as error:

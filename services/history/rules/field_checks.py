@@ -138,6 +138,56 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
 }
 
 
+# Fields a command stores stripped (`require_text`, `require_dimension`, a vocabulary's `check`, or an explicit
+# `.strip()` in the aggregate): a history file is a record of events as they were stored, not input to tidy
+# up, so a line holding " web " is refused rather than stored as a second channel beside "web" (review12 P1-5).
+# Fields the commands store verbatim (notes, summaries of a lead's contact, a rating's comment) are not here.
+STRIPPED: dict[type, tuple[str, ...]] = {
+    Customer.Registered: ("name", "company", "email", "phone"),
+    Customer.ContactDetailsChanged: ("email", "phone"),
+    Customer.TouchLogged: ("summary",),
+    Customer.TagAdded: ("tag",),
+    Customer.TagRemoved: ("tag",),
+    Lead.Captured: ("name", "company", "contact"),
+    Lead.Assigned: ("owner",),
+    Lead.Disqualified: ("reason",),
+    Deal.Opened: ("title", "owner"),
+    Deal.OwnerChanged: ("new_owner",),
+    Deal.Lost: ("competitor",),
+    Deal.Reopened: ("reason",),
+    Campaign.Planned: ("name",),
+    Ticket.Opened: ("subject",),
+    Ticket.Assigned: ("assignee",),
+    Ticket.CustomerReplied: ("message",),
+    Ticket.Resolved: ("resolution",),
+    Ticket.Reopened: ("reason",),
+    Pipeline.Defined: ("name", "stages"),
+    Pipeline.StageRenamed: ("label",),
+    Pipeline.StageInserted: ("label",),
+    Vocabulary.Defined: ("values",),
+    Vocabulary.Replaced: ("values",),
+    Vocabulary.ValueAdded: ("value",),
+    Vocabulary.ValueRetired: ("value",),
+    ExchangeRate.Quoted: ("source",),
+    ExchangeRate.Corrected: ("source",),
+}
+
+
+def _texts(value: Any) -> list[Any]:
+    """The text a stripped field holds: itself, a vocabulary's values, or a pipeline's stage labels."""
+    if isinstance(value, list):
+        return [v["label"] if isinstance(v, dict) else v for v in value]
+    return [value]
+
+
+def _require_stripped(name: str, value: Any) -> None:
+    """Refuse text with spaces around it (blank text is the field's own rule's to refuse: "must not be empty")."""
+    for text in _texts(value):
+        if isinstance(text, str) and text != text.strip() and text.strip():
+            raise Refusal(name, f"{text!r} must not start or end with spaces: a history file is a record of events "
+                                "as the commands stored them (stripped), not input to tidy up")
+
+
 def field_facts(line: HistoryLine, raw: bytes) -> Facts:
     """Check one event's own fields (`raw`: the line's bytes) as its command would; Refusal names the field."""
     data = line.data
@@ -154,7 +204,9 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
         raise Refusal("occurred_at", str(error)) from None
     if line.schema.cls in _RATE_EVENTS:
         _rate_in_force_from_its_date(occurred, data["valid_from"])
-    rules, facts = _PLANS[line.schema.name]
+    rules, facts, stripped = _PLANS[line.schema.name]
+    for name in stripped:
+        _require_stripped(name, data.get(name))
     for name, rule in rules:
         try:
             rule(data[name])
@@ -182,9 +234,10 @@ def _rate_in_force_from_its_date(occurred: datetime, valid_from: str) -> None:
                                      f"not {occurred.isoformat()}")
 
 
-# By event type: its envelope and field rules, and which FACTS (then TERMS) it hands on (and whether each is an id),
-# looked up once.
+# By event type: its envelope and field rules, which FACTS (then TERMS) it hands on (and whether each is an id),
+# and which fields must be stored stripped (the actor, vocabulary values, STRIPPED), looked up once.
 _PLANS = {name: (tuple(ENVELOPE_RULES.items()) + tuple(FIELD_RULES.get(schema.cls, {}).items()),
                  tuple((field, field in REFERENCES) for field in FACTS.get(schema.cls, ()))
-                 + tuple((field, False) for field, _, _ in TERMS.get(schema.cls, ())))
+                 + tuple((field, False) for field, _, _ in TERMS.get(schema.cls, ())),
+                 ("actor", *(field for field, _, _ in TERMS.get(schema.cls, ())), *STRIPPED.get(schema.cls, ())))
           for name, schema in SCHEMAS.items()}

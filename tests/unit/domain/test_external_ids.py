@@ -59,10 +59,22 @@ def test_the_kept_form_is_source_colon_id_and_the_bare_id_may_hold_colons() -> N
     ("salesforce: 1", "deal", "spaces"),
     ("hubspot:wf@example.cn", "customer", "e-mail address"),
     ("hubspot:wf@example.cn", "lead", "e-mail address"),
+    ("hubspot:+86 138 0013 8000", "customer", "phone number"),
+    ("hubspot:138-0013-8000", "lead", "phone number"),
+    ("hubspot:(010) 6552 9988", "customer", "phone number"),
 ])
 def test_a_bad_kept_external_id_is_refused_with_a_reason(external_id: str, kind: str, reason: str) -> None:
     with pytest.raises(DomainError, match=reason):
         check_qualified(external_id, kind)
+
+
+@pytest.mark.parametrize(("external_id", "kind"), [
+    ("hubspot:51234567890", "customer"),  # a record number of digits only is an id, not a phone number
+    ("salesforce:001Dn00000A1bCdEAF", "customer"),
+    ("zendesk:+86 138 0013 8000", "ticket"),  # only records of people are checked
+])
+def test_a_person_s_numeric_id_and_other_kinds_ids_are_accepted(external_id: str, kind: str) -> None:
+    assert check_qualified(external_id, kind) == external_id
 
 
 def test_a_records_id_derives_from_its_external_id_and_a_different_chosen_one_is_refused() -> None:

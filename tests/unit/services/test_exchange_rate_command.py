@@ -51,3 +51,29 @@ def test_a_bad_rate_is_refused_and_nothing_written() -> None:
     with pytest.raises(DomainError, match="positive"):
         crm.handle(RecordExchangeRate("USD", "0", date(2026, 3, 1)), at(0))
     assert crm.event_count() == 0
+
+
+def test_many_rates_are_saved_in_one_transaction_with_each_outcome(monkeypatch) -> None:
+    crm, day = _app(), date(2026, 3, 1)
+    crm.handle(RecordExchangeRate("USD", "7.1", day), at(0))
+    crm.handle(RecordExchangeRate("JPY", "0.047", day), at(0))
+    saves: list[int] = []
+    save = crm.save_new
+    monkeypatch.setattr(crm, "save_new", lambda *aggregates: saves.append(len(aggregates)) or save(*aggregates))
+
+    outcomes = crm.record_exchange_rates([RecordExchangeRate("USD", "7.2", day), RecordExchangeRate("JPY", "0.047", day),
+                                          RecordExchangeRate("EUR", "7.8", day)], at(1))
+
+    assert outcomes == ["corrected", "unchanged", "recorded"]
+    assert saves == [2]  # one save, of the two rates that change
+    assert crm.event_count() == 4
+
+
+def test_many_rates_of_which_one_is_refused_write_none() -> None:
+    crm, day = _app(), date(2026, 3, 1)
+
+    with pytest.raises(DomainError):
+        crm.record_exchange_rates([RecordExchangeRate("USD", "7.2", day), RecordExchangeRate("EUR", "-1", day)],
+                                  at(0))
+
+    assert crm.event_count() == 0

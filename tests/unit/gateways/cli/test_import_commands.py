@@ -104,3 +104,27 @@ def test_a_bad_mapping_exits_non_zero_and_writes_nothing(tmp_path: Path, change,
 def test_a_csv_file_without_its_mapping_is_refused_saying_how() -> None:
     result = runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "deals.csv")])
     assert result.exit_code == 1 and "--mapping MAP.toml" in _flat(result.output)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_a_yaml_mapping_is_refused_as_not_toml_rather_than_as_bad_json(tmp_path, suffix) -> None:
+    mapping = tmp_path / f"m{suffix}"
+    mapping.write_text("source: salesforce\n", encoding="utf-8")
+    (tmp_path / "o.csv").write_text("Id\n1\n", encoding="utf-8")
+
+    for arguments in (["import", str(mapping)], ["import", str(tmp_path / "o.csv"), "--mapping", str(mapping)]):
+        result = runner.invoke(app, arguments, env={"COLUMNS": "300"})
+        assert result.exit_code == 1, result.output
+        assert "mapping files are TOML, not YAML: write it as TOML" in result.output
+        assert "JSON" not in result.output
+
+
+def test_brackets_and_emoji_codes_in_an_error_are_printed_as_they_are(tmp_path) -> None:
+    """Rich markup is off in what the CLI prints: "[files.columns]" once vanished, "root:x:0" became an emoji."""
+    mapping = tmp_path / "root:x:0 [files.columns].toml"
+    mapping.write_text('source = "x"\n', encoding="utf-8")
+
+    result = runner.invoke(app, ["import", str(mapping), "--dry-run"], env={"COLUMNS": "300"})
+
+    assert result.exit_code == 1
+    assert "root:x:0 [files.columns]" in result.output, result.output

@@ -172,3 +172,9 @@ def test_file_and_options_together_are_refused(url: str, tmp_path: Path) -> None
     result = crm("define", "renewal", "--file", str(file))
 
     assert result.exit_code == 2 and "either --file or KEY" in result.output
+
+
+def test_the_help_of_a_pipeline_file_keeps_its_brackets() -> None:
+    result = crm("define", "--help")
+
+    assert "A TOML file of [[pipeline]] tables" in " ".join(result.output.split()), result.output

@@ -84,6 +84,9 @@ def test_the_ecbs_wide_file_inverted_into_euros_skips_withdrawn_currencies(url, 
     ("date,currency,rate\n2026-03-02,USD,7\n2026-13-01,USD,7\n", "line 3, column 'date'"),
     ("date,currency,rate\n2026-03-02,XAU,7\n", "line 2, column 'rate': currency 'XAU' is not one a customer"),
     ("day;code;value\n", "line 1: the header must name date, currency and rate"),
+    ("date,currency,rate\n2024-01-01,USD,7.1\n2024-01-02,USD,7.2\n2024-01-01,USD,7.3\n",
+     "line 4: USD on 2024-01-01 is 7.3 here but 7.1 on line 2; a file states each rate once"),
+    ("Date,USD\n2024-01-01,7.1\n2024-01-01,7.10001\n", "line 3: USD on 2024-01-01 is 7.10001 here but 7.1 on line 2"),
 ])
 def test_a_bad_row_is_named_by_line_and_column_and_nothing_is_written(url, tmp_path, text, where) -> None:
     result = _crm(url, "rates", "import", _file(tmp_path, text))
@@ -91,3 +94,13 @@ def test_a_bad_row_is_named_by_line_and_column_and_nothing_is_written(url, tmp_p
     assert result.exit_code == 1
     assert where in " ".join(result.output.split()), result.output
     assert _events(url) == 0
+
+
+def test_the_same_rate_twice_in_a_file_is_recorded_once(url, tmp_path) -> None:
+    path = _file(tmp_path, "date,currency,rate\n2024-01-01,USD,7.1\n2024-01-01,USD,7.10\n")
+
+    result = _crm(url, "rates", "import", path, "--json")
+
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.output)["rates"], json.loads(result.output)["outcomes"]) == (1, {"recorded": 1})
+    assert _events(url) == 1

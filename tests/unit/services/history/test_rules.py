@@ -173,6 +173,9 @@ COMMAND_RULES = {
                                     "region must not hold an e-mail address or a phone number"),
     "a phone number as a lead's industry": (_set("crm.Lead.Captured", "industry", "+86 138 0013 8000"),
                                             "industry must not hold an e-mail address or a phone number"),
+    "a phone number as a customer's external id": (
+        _set("crm.Customer.Registered", "external_id", "hubspot:+86 138 0013 8000"),
+        "a customer's external id must not be an e-mail address or a phone number"),
     "an expected close in year 226": (_set("crm.Deal.Opened", "expected_close", "0226-06-30"),
                                       "expected_close must be between 1900-01-01 and 2999-12-31 (UTC)"),
     "business time in year 226": (_set("crm.Campaign.Planned", "occurred_at", "0226-03-01T09:00:00+00:00"),
