@@ -37,6 +37,7 @@ def conversion(base: int, count: int) -> float | None:
 
 
 NO_DECIDED_ITEMS = "no decided items (none advanced or lost)"
+NO_ITEM_ENTERED = "no item entered it"
 NO_LOSSES_RECORDED = ("no lost items recorded: losses (lost deals, disqualified leads) may be missing from the "
                       "data, so the rate cannot be told")
 
@@ -62,16 +63,21 @@ def stage_outcomes(furthest: Mapping[int, int], lost_furthest: Mapping[int, int]
     return outcomes
 
 
-def stage_conversion(outcome: StageOutcome, losses_recorded: bool = True) -> float | None:
+def stage_conversion(outcome: StageOutcome, losses_recorded: bool = True, entered: bool = True) -> float | None:
     """Advanced among the decided items of a stage (advanced or lost there): the items still open there
     are not decided yet, so they count in neither part (dividing by them would call every fresh item a
-    failure). None without a decided item, or when the pipeline records no loss at all (`NO_LOSSES_RECORDED`)."""
+    failure). None without a decided item, when the pipeline records no loss at all (`NO_LOSSES_RECORDED`), or
+    when no item ever was in the stage (`entered` False): items that skipped it "reached" it (`reached`)
+    and could not be lost there, so their 100 % would say nothing of the stage (imported histories skip
+    stages all the time: issue 12)."""
     decided = outcome.advanced + outcome.lost
-    return outcome.advanced / decided if decided and losses_recorded else None
+    return outcome.advanced / decided if decided and losses_recorded and entered else None
 
 
-def stage_conversion_note(outcome: StageOutcome, losses_recorded: bool = True) -> str | None:
+def stage_conversion_note(outcome: StageOutcome, losses_recorded: bool = True, entered: bool = True) -> str | None:
     """Why `stage_conversion` is None (None when it is a number)."""
+    if outcome.reached and not entered:
+        return f"{NO_ITEM_ENTERED}: the {outcome.reached} that reached it skipped it"
     if not outcome.advanced + outcome.lost:
         return f"{NO_DECIDED_ITEMS}; {outcome.still_open} still open" if outcome.reached else "no item reached it"
     return None if losses_recorded else NO_LOSSES_RECORDED

@@ -21,6 +21,7 @@ import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -81,7 +82,9 @@ def pick(tables: Tables, name: str | None) -> tuple[str, Rows]:
 
 
 def table_csv(tables: Tables, name: str | None = None, bom: bool = False) -> str:
-    return csv_text(pick(tables, name)[1], bom)
+    """One table as CSV; an empty `unconverted` table still has its header (a reader finds the columns)."""
+    picked, rows = pick(tables, name)
+    return csv_text(rows, bom, UNCONVERTED_COLUMNS if picked == "unconverted" else ())
 
 
 def capped(items: Sequence[Any], limit: int | None) -> list[Any]:
@@ -91,20 +94,55 @@ def capped(items: Sequence[Any], limit: int | None) -> list[Any]:
 
 # --- the tables of each report (from its JSON-able dict) ------------------------------------------------
 
-SUMMARY_OF_FUNNEL = ("pipeline", "as_of", "open_items", "won", "lost", "won_value_cents", "win_rate",
-                     "win_rate_note", "average_cycle_days", "bottleneck", "stuck_total")
+# Money (the rule of every table below): a converted amount has its currency in its row (`currency`, or
+# `totals.currency` beside dotted totals), and what could not be converted stays in its own currency, never
+# added to another nor dropped: `unconverted.<CUR>` columns of the row it belongs to, or, for tables whose
+# rows cannot say it (attribution, lifetime values), the report's `unconverted` table, one row per currency.
+# An amount without a rate counts 0 in a converted figure, so the `unconverted` cells beside it are the
+# rest of it (issue 12's review: a won USD deal with no rate was a bare 0 in the summary, nowhere else).
+
+SUMMARY_OF_FUNNEL = ("pipeline", "as_of", "open_items", "won", "lost", "currency", "won_value_cents",
+                     "won_unconverted", "win_rate", "win_rate_note", "average_cycle_days", "bottleneck",
+                     "stuck_total", "unconverted")
 
 
 def funnel_tables(report: Mapping[str, Any]) -> Tables:
-    """`stages` (one row per stage), `stuck` (the listed stuck items) and `summary` (one row)."""
-    return {"stages": list(report["rows"]), "stuck": list(report["stuck"]),
-            "summary": [{key: report[key] for key in SUMMARY_OF_FUNNEL if key in report}]}
+    """`stages` (one row per stage), `stuck` (the listed stuck items, each amount in its own currency),
+    `summary` (one row: `won_unconverted.<CUR>` the won values without a rate, `unconverted.<CUR>` those and
+    the open ones) and `unconverted` (the summary's `unconverted`, one row per currency)."""
+    return {"stages": in_currency(report["rows"], report.get("currency")), "stuck": list(report["stuck"]),
+            "summary": [{key: report[key] for key in SUMMARY_OF_FUNNEL if key in report}],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+def with_external_ids(report: Mapping[str, Any], external_ids: Mapping[Any, str]) -> dict[str, Any]:
+    """The funnel's JSON-able dict with each stuck item's id at its source (`external_ids`: item id → it;
+    "" when it has none), so that a user finds the deal in the system it came from."""
+    return {**report, "stuck": [{**item, "external_id": external_ids.get(UUID(item["item_id"]), "")}
+                                for item in report["stuck"]]}
+
+
+def in_currency(rows: Iterable[Mapping[str, Any]], currency: str | None, before: str = "value_cents") -> Rows:
+    """The rows with a `currency` cell (the report's, of their converted amounts) just before `before`."""
+    return [dict(row) if currency is None else _inserted(row, before, "currency", currency) for row in rows]
+
+
+def _inserted(row: Mapping[str, Any], before: str, name: str, value: Any) -> dict[str, Any]:
+    """The row with `name: value` just before its cell `before` (last when it has none)."""
+    result: dict[str, Any] = {}
+    for key, cell in row.items():
+        if key == before:
+            result[name] = value
+        result[key] = cell
+    result.setdefault(name, value)
+    return result
 
 
 def funnel_compare_tables(first: Mapping[str, Any], second: Mapping[str, Any]) -> Tables:
     """`stages`: per stage, its figures at both instants side by side; `summary`: one row per instant."""
-    stages = [{"stage": a["stage"], "label": a["label"], **_suffixed(a, "first"), **_suffixed(b, "second"),
-               "items_change": b["items"] - a["items"]} for a, b in zip(first["rows"], second["rows"])]
+    stages = [{"stage": a["stage"], "label": a["label"], "currency": first.get("currency"), **_suffixed(a, "first"),
+               **_suffixed(b, "second"), "items_change": b["items"] - a["items"]}
+              for a, b in zip(first["rows"], second["rows"])]
     return {"stages": stages, "summary": [*funnel_tables(first)["summary"], *funnel_tables(second)["summary"]]}
 
 
@@ -116,8 +154,9 @@ def funnel_weeks_tables(weeks: Sequence[Mapping[str, Any]]) -> Tables:
     """`weeks`: one row per week (open items per stage, won, lost, win rate); `stages`: one row per week and
     stage (the long form, for a pivot)."""
     wide = [{"as_of": w["as_of"], **{f"items.{r['stage']}": r["items"] for r in w["rows"]},
-             **{key: w[key] for key in SUMMARY_OF_FUNNEL if key not in ("pipeline", "as_of")}} for w in weeks]
-    long = [{"as_of": w["as_of"], **row} for w in weeks for row in w["rows"]]
+             **{key: w[key] for key in SUMMARY_OF_FUNNEL if key in w and key not in ("pipeline", "as_of")}}
+            for w in weeks]
+    long = [{"as_of": w["as_of"], **row} for w in weeks for row in in_currency(w["rows"], w.get("currency"))]
     return {"weeks": wide, "stages": long}
 
 
@@ -138,8 +177,23 @@ def funnel_periods_tables(report: Mapping[str, Any]) -> Tables:
 
 
 def campaigns_tables(report: Mapping[str, Any]) -> Tables:
-    return {name: list(report[name])
-            for name in ("campaigns", "channels", "attribution", "clv_by_channel", "clv_by_first_touch")}
+    """`campaigns` and `channels` (their totals in `totals.currency`; a campaign's `currency` is its budget's),
+    `attribution`, `clv_by_channel` and `clv_by_first_touch` (in `currency`), `unconverted` (per currency,
+    every cost and won revenue without a rate: attribution and lifetime values leave them out)."""
+    currency = report.get("currency")
+    tables = {name: [{**row, "totals": {"currency": currency, **row["totals"]}} for row in report[name]]
+              for name in ("campaigns", "channels")}
+    for name in ("attribution", "clv_by_channel", "clv_by_first_touch"):
+        tables[name] = [{**row, "currency": currency} for row in report[name]]
+    return {**tables, "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+UNCONVERTED_COLUMNS = ("currency", "cents")
+
+
+def unconverted_rows(unconverted: Mapping[str, int]) -> Rows:
+    """The `unconverted` table: one row per currency, its cents that had no rate into the report's currency."""
+    return [{"currency": currency, "cents": cents} for currency, cents in sorted(unconverted.items())]
 
 
 def tickets_tables(report: Mapping[str, Any]) -> Tables:

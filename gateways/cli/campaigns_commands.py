@@ -30,7 +30,7 @@ def campaigns(
     bom: Bom = False,
 ) -> None:
     """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value.
-    CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch."""
+    CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch, unconverted."""
     output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:

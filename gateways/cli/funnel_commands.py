@@ -18,7 +18,8 @@ from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableNam
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables, funnel_periods_tables,
-                                    funnel_tables, funnel_weeks_tables, single)
+                                    funnel_tables, funnel_weeks_tables, single, with_external_ids)
+from projections.external_ids import ExternalIdQueries
 from projections.funnel import FunnelFilters, FunnelQueries
 from projections.funnel.dimensions import GRAINS
 from projections.rates import RateQueries
@@ -115,8 +116,10 @@ def funnel(
             output.show({"weeks": weeks}, lambda: funnel_weeks_tables(weeks), lambda: console.print(weekly_table(reports)))
         else:
             report = report_at(parse_instant(as_of))
-            output.show(report.to_dict(), lambda: funnel_tables(report.to_dict()),
-                        lambda: (console.print(funnel_table(report, "Funnel")), console.print(stuck_table(report)),
+            known = ExternalIdQueries(store).external_ids(item.item_id for item in report.stuck)  # their source ids
+            data = with_external_ids(report.to_dict(), known)
+            output.show(data, lambda: funnel_tables(data),
+                        lambda: (console.print(funnel_table(report, "Funnel")), console.print(stuck_table(report, known)),
                                  console.print(money_note(report.currency, report.unconverted))))
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from uuid import UUID
 
 from rich.table import Table
 
@@ -58,16 +60,19 @@ def funnel_table(report: FunnelReport, title: str) -> Table:
     return table
 
 
-def stuck_table(report: FunnelReport) -> Table:
-    """The stuck items the report lists (`FunnelReport.stuck_limited`), out of all of them."""
+def stuck_table(report: FunnelReport, external_ids: Mapping[UUID, str] | None = None) -> Table:
+    """The stuck items the report lists (`FunnelReport.stuck_limited`), out of all of them: each amount in its
+    own currency, as recorded (not the report's: `money_note`'s "Amounts in CNY" is not about them), and
+    the item's id at its source (`external_ids`) when it has one, else its UUID."""
     shown = len(report.stuck)
     table = Table(title=f"Longest-stuck deals ({shown} of {report.stuck_total} shown; --stuck-limit for more)",
                   title_justify="left")
-    for column in ("Deal", "Stage", "Owner", "Value", "Days in stage"):
-        table.add_column(column)
+    for column in ("Deal", "Stage", "Owner", "Amount (its currency)", "Days in stage"):
+        table.add_column(column, justify="right" if column in ("Amount (its currency)", "Days in stage") else "left")
+    known = external_ids or {}
     for stuck in report.stuck:
-        table.add_row(str(stuck.item_id), stuck.stage, stuck.owner, _money(stuck.amount_cents),
-                      _days(stuck.days_in_stage))
+        table.add_row(known.get(stuck.item_id) or str(stuck.item_id), stuck.stage, stuck.owner,
+                      f"{stuck.currency} {_money(stuck.amount_cents)}".strip(), _days(stuck.days_in_stage))
     return table
 
 

@@ -9,11 +9,11 @@ from uuid import UUID
 import typer
 from rich.table import Table
 
-from domain.segmentation import TIERS
+from domain.segmentation import MONETARY_CURRENCY, TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
 from gateways.cli.output import AsCsv, AsJson, Bom, Output
-from gateways.report_tables import single
+from gateways.report_tables import in_currency, single
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -47,13 +47,13 @@ def segments(
         if tier is None:
             counts = queries.tier_counts(instant)
             output.show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]},
-                        lambda: single("tiers", map(vars, counts)), lambda: console.print(_counts_table(counts, instant)))
+                        lambda: single("tiers", in_currency(map(vars, counts), MONETARY_CURRENCY)), lambda: console.print(_counts_table(counts, instant)))
         else:
             members = queries.members(tier, instant, limit, offset)
             total = next(c.customers for c in queries.tier_counts(instant) if c.tier == tier)
             listed = [m.to_dict() for m in members]
             output.show({"as_of": instant.isoformat(), "tier": tier, "total": total, "limit": limit, "offset": offset,
-                         "members": listed}, lambda: single("members", listed),
+                         "members": listed}, lambda: single("members", in_currency(listed, MONETARY_CURRENCY, "monetary_cents")),
                         lambda: console.print(_members_table(members, tier, instant, total, offset)))
 
 
@@ -102,6 +102,9 @@ def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
     for c in counts:
         table.add_row(c.tier, str(c.customers), _money(c.value_cents), _average(c.average_recency),
                       _average(c.average_frequency), _average(c.average_monetary))
+    apart = [f"{c.tier} {currency} {cents / 100:,.2f}" for c in counts for currency, cents in c.unconverted.items()]
+    if apart:
+        table.caption = f"Won without a rate into CNY then (not in the figures): {', '.join(apart)}."
     return table
 
 

@@ -423,8 +423,18 @@ class CampaignQueries:
     def customer_values(self, as_of: datetime, money: Conversion = Conversion()) -> dict[UUID, int]:
         """Lifetime value (cents in `money.reporting`) of every customer with a deal won as of `as_of`; a win
         without a rate at `as_of` adds nothing (the report lists it in `unconverted`)."""
-        wins = _load(self.store, micros(as_of), money).wins
-        return {UUID(cid): value for cid, value in lifetime_values(wins).items()}
+        return self.customer_values_and_unconverted(as_of, money)[0]
+
+    def customer_values_and_unconverted(self, as_of: datetime, money: Conversion = Conversion()
+                                        ) -> tuple[dict[UUID, int], dict[UUID, dict[str, int]]]:
+        """`customer_values`, and per customer its wins without a rate at `as_of`, cents per currency (they
+        count 0 in its value: a report shows them beside it, never drops them)."""
+        facts = _load(self.store, micros(as_of), money)
+        unconverted: dict[UUID, dict[str, int]] = {}
+        for deal in facts.deals:
+            if deal.win is not None and deal.unconverted:
+                add_sums(unconverted.setdefault(UUID(deal.customer_id), {}), dict([deal.unconverted]))
+        return {UUID(cid): value for cid, value in lifetime_values(facts.wins).items()}, unconverted
 
     def summary(self, as_of: datetime, money: Conversion = Conversion()) -> dict[str, Any]:
         """Every figure this read model answers as of `as_of`, JSON-able."""

@@ -146,6 +146,7 @@ class FunnelReport:
     currency: str = "CNY"  # of every value but the stuck items' amounts (each in its own)
     rates: dict[str, Any] = field(default_factory=dict)  # the rates used: currency → rate and its date
     unconverted: dict[str, int] = field(default_factory=dict)  # open and won values without a rate at the instant
+    won_unconverted: dict[str, int] = field(default_factory=dict)  # the won values among `unconverted`
 
     @property
     def open_items(self) -> int:
@@ -214,10 +215,11 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         items, values = facts.in_stage.get(key, NO_ITEMS)
         value = money.convert(values)
         add_sums(unconverted, value.unconverted)
-        conversion = funnel_rules.stage_conversion(outcome, losses_recorded=recorded)
         stays = facts.stays.get(key, {})
+        entered = items > 0 or any(stays.values())  # in it now, or a stay in it ended: not only skipped
+        conversion = funnel_rules.stage_conversion(outcome, losses_recorded=recorded, entered=entered)
         rows.append(StageRow(key, label, items, value.cents, *outcome, conversion,
-                             funnel_rules.stage_conversion_note(outcome, losses_recorded=recorded),
+                             funnel_rules.stage_conversion_note(outcome, recorded, entered),
                              funnel_rules.drop_off(conversion),
                              _days(histogram_percentile(stays, 0.5)), _days(histogram_percentile(stays, 0.9)),
                              value.unconverted))
@@ -237,4 +239,5 @@ def build_report(pipeline: str, stages: list[tuple[str, str]], as_of: datetime, 
         stuck_total=len(facts.stuck),
         currency=money.reporting, rates=money.to_dict()["rates"],  # type: ignore[arg-type]
         unconverted=dict(sorted(unconverted.items())),
+        won_unconverted=dict(sorted(won_value.unconverted.items())),
     )

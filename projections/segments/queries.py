@@ -13,6 +13,7 @@ from uuid import UUID
 
 import orjson
 
+from domain.exchange_rates import add_sums
 from domain.segmentation import TIERS, preferred_channel
 from projections.ports import Store
 from projections.segments.rows import IntervalRow, instant
@@ -66,6 +67,7 @@ class TierCount:
     average_recency: float | None
     average_frequency: float | None
     average_monetary: float | None
+    unconverted: dict[str, int] = field(default_factory=dict)  # currency → cents its members won, no rate into CNY
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,22 @@ class SegmentQueries:
         return self._segments(as_of, " AND tier = ?", (tier,), limit, offset)
 
     def tier_counts(self, as_of: datetime) -> list[TierCount]:
-        """Per tier, in TIERS order: customers, their value and average R, F and M."""
+        """Per tier, in TIERS order: customers, their value, average R, F and M, and what they won in a
+        currency without a rate into CNY then (not in the value: listed apart, never dropped)."""
         t = micros(as_of)
         found = {row[0]: [int(n) for n in row[1:]] for row in self.store.query(
             "SELECT tier, COUNT(*), SUM(monetary_cents), SUM(recency), SUM(frequency), SUM(monetary) "
             f"FROM segments_intervals WHERE {_COVERING} GROUP BY tier", [t, t])}
+        unconverted: dict[str, dict[str, int]] = {}  # few rows: only customers with a purchase without a rate
+        for tier, amounts in self.store.query(
+                f"SELECT tier, unconverted FROM segments_intervals WHERE {_COVERING} AND unconverted IS NOT NULL",
+                [t, t]):
+            add_sums(unconverted.setdefault(tier, {}), orjson.loads(amounts))
         counts = []
         for tier in TIERS:
             count, value, *sums = found.get(tier, [0] * 5)
-            counts.append(TierCount(tier, count, value, *(total / count if count else None for total in sums)))
+            counts.append(TierCount(tier, count, value, *(total / count if count else None for total in sums),
+                                    dict(sorted(unconverted.get(tier, {}).items()))))
         return counts
 
     def history(self, customer_id: UUID, as_of: datetime | None = None) -> list[Membership]:

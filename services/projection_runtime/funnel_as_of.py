@@ -57,10 +57,12 @@ def segment_members(store: ReadModelStore, tier: str, as_of: datetime) -> frozen
 def funnel_read_models(filters: FunnelFilters, from_log: bool = False) -> list[str]:
     """The read models a funnel answer reads from, whose freshness it reports: the funnel, and the segments
     only to filter by segment (the first funnel after importing 8,800 deals waited 773 s for a segments
-    rebuild it did not use, when queries caught up); none when the answer is folded from the log."""
+    rebuild it did not use, when queries caught up); the rates convert its amounts, the external ids name its
+    stuck items by their source's ids; none when the answer is folded from the log."""
     if from_log:
         return []
-    return ["funnel", "rates", "segments"] if filters.segment is not None else ["funnel", "rates"]
+    needed = ["funnel", "rates", "external_ids"]
+    return [*needed, "segments"] if filters.segment is not None else needed
 
 
 def stages_of(app: CrmApplication, pipeline: str) -> list[tuple[str, str]]:

@@ -23,9 +23,10 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables, funnel_periods_tables,
-                                    funnel_tables, single)
+                                    funnel_tables, single, with_external_ids)
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
+from projections.external_ids import ExternalIdQueries
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
 from projections.funnel.dimensions import GRAINS, GroupedReport
 from projections.rates import RateQueries
@@ -78,9 +79,12 @@ Store = Annotated[ReadModelStore, Depends(funnel_store)]
 StuckDays = Annotated[float, Query(ge=0, le=36500, description="Stuck after this many days in a stage.")]
 
 
-def _report(report: FunnelReport, params: PageParams) -> dict[str, Any]:
-    """The report with its stuck items as one page (its `total` is the report's `stuck_total`)."""
+def _report(report: FunnelReport, params: PageParams, store: ReadModelStore | None = None) -> dict[str, Any]:
+    """The report with its stuck items as one page (its `total` is the report's `stuck_total`); with `store`,
+    each stuck item with its external id (`gateways.report_tables.with_external_ids`)."""
     data = report.to_dict()
+    if store is not None:
+        data = with_external_ids(data, ExternalIdQueries(store).external_ids(item.item_id for item in report.stuck))
     data["stuck"] = page(data["stuck"], params)
     return data
 
@@ -118,7 +122,7 @@ def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pi
         grouped = _grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money), params)
         return report_response(fmt, grouped, lambda: funnel_grouped_tables(
             {**grouped, "groups": [_listed(group) for group in grouped["groups"]]}), "funnel-groups")
-    data = _report(queries.report(pipeline, stages, instant, where, stuck_days, money), params)
+    data = _report(queries.report(pipeline, stages, instant, where, stuck_days, money), params, store)
     return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 

@@ -69,9 +69,10 @@ def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], pa
 def customer_values(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
                     as_of: AsOf = None) -> Response:
     instant = as_of or datetime.now(timezone.utc)
-    values = CampaignQueries(store).customer_values(instant, RateQueries(store).conversion(app.reporting_currency,
-                                                                                         instant))
+    money = RateQueries(store).conversion(app.reporting_currency, instant)
+    values, unconverted = CampaignQueries(store).customer_values_and_unconverted(instant, money)
     ranked = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))
-    customers = page([{"customer_id": customer_id, "value_cents": cents} for customer_id, cents in ranked], params)
+    customers = page([{"customer_id": customer_id, "currency": money.reporting, "value_cents": cents,
+                       "unconverted": unconverted.get(customer_id, {})} for customer_id, cents in ranked], params)
     return report_response(fmt, {"as_of": instant, "customers": customers},
                            lambda: single("customers", customers["items"]), "customer-values")

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from domain.segmentation import TIERS
+from domain.segmentation import MONETARY_CURRENCY, TIERS
 from gateways.http.auth import allow
 from gateways.http.deps import fresh
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
-from gateways.report_tables import single
+from gateways.report_tables import in_currency, single
 from gateways.http.schemas import ERRORS, Instant
 from gateways.http.record_ids import CustomerId
 from projections.segments import SegmentQueries
@@ -53,9 +53,10 @@ def tiers(store: Store, params: Page, fmt: Format, as_of: AsOf = None, tier: Tie
     if tier is not None:
         total = next(count.customers for count in counts if count.tier == tier)
         result |= {"tier": tier, "members": _members(queries, tier, instant, total, params)}
-    return report_response(fmt, result, lambda: {"tiers": result["tiers"],
-                                                 **({"members": result["members"]["items"]} if tier else {})},
-                           "segments")
+    return report_response(fmt, result, lambda: {
+        "tiers": in_currency(result["tiers"], MONETARY_CURRENCY),
+        **({"members": in_currency(result["members"]["items"], MONETARY_CURRENCY, "monetary_cents")} if tier else {})},
+        "segments")
 
 
 @router.get("/customers/{customer_id}", summary="One customer's scores, tier and preferences as of an instant")

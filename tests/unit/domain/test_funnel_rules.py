@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.funnel_rules import (NO_DECIDED_ITEMS, NO_LOSSES_RECORDED, STUCK_DAYS, StageOutcome, average_cycle,
-                                 bottleneck, conversion, drop_off, reached, stage_conversion, stage_conversion_note,
+from domain.funnel_rules import (NO_DECIDED_ITEMS, NO_ITEM_ENTERED, NO_LOSSES_RECORDED, STUCK_DAYS, StageOutcome,
+                                 average_cycle, bottleneck, conversion, drop_off, reached, stage_conversion, stage_conversion_note,
                                  stage_levels, stage_outcomes, win_rate, win_rate_note)
 from domain.pipeline import LOST, WON
 
@@ -55,6 +55,15 @@ def test_stage_conversion_leaves_open_items_out_of_both_parts() -> None:
     assert stage_conversion_note(StageOutcome(0, 0, 0, 0)) == "no item reached it"
     assert stage_conversion(StageOutcome(4, 3, 0, 1), losses_recorded=False) is None
     assert stage_conversion_note(StageOutcome(4, 3, 0, 1), losses_recorded=False) == NO_LOSSES_RECORDED
+
+
+def test_a_stage_every_item_skipped_has_no_conversion_not_100_percent() -> None:
+    skipped = StageOutcome(2, 2, 0, 0)  # both went past it without ever being in it (imported histories)
+
+    assert stage_conversion(skipped) == 1.0  # what "reached" alone would say
+    assert stage_conversion(skipped, entered=False) is None
+    assert stage_conversion_note(skipped, entered=False) == f"{NO_ITEM_ENTERED}: the 2 that reached it skipped it"
+    assert stage_conversion_note(StageOutcome(0, 0, 0, 0), entered=False) == "no item reached it"
 
 
 def test_average_cycle_is_over_won_items() -> None:

@@ -101,7 +101,7 @@ def test_a_read_model_added_later_is_built_over_the_whole_history(tmp_path: Path
                                               owner="李娜"), at(1))), at(2))
     writer.close()
 
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
     report = json.loads(crm(url, "funnel", "--as-of", "2026-03-10", "--json").output)
 
     assert report["won"] == 1 and report["won_value_cents"] == 10000

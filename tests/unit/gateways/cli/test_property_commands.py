@@ -99,7 +99,7 @@ def test_funnel_by_owner_and_cohort_as_json(log) -> None:
     url, ids = log
     crm(url, "customer", "set-property", str(ids["customer"]), "account_size=大型")
     crm(url, "deal", "set-property", str(ids["second"]), "product=GTX")
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
 
     by_owner = json.loads(crm(url, "funnel", "--by", "owner", "--json").output)
     by_cohort = json.loads(crm(url, "funnel", "--by", "product", "--by", "account_size", "--cohort", "quarter",
@@ -122,7 +122,7 @@ def _csv(output: str) -> list[dict[str, str]]:
 
 def test_funnel_by_owner_as_csv_tables_with_honest_rates_and_capped_stuck_lists(log) -> None:
     url, _ = log
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
     args = ("funnel", "--by", "owner", "--stuck-days", "0")
 
     groups = _csv(crm(url, *args, "--csv").output)
@@ -143,7 +143,7 @@ def test_funnel_by_owner_as_csv_tables_with_honest_rates_and_capped_stuck_lists(
 
 def test_funnel_periods_as_csv_with_and_without_by(log) -> None:
     url, _ = log
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
 
     plain = _csv(crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--csv").output)
     by_owner = _csv(crm(url, "funnel", "--periods", "month", "--by", "owner", "--as-of", "2026-05-01T00:00:00Z",
@@ -157,7 +157,7 @@ def test_funnel_periods_as_csv_with_and_without_by(log) -> None:
 
 def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
     url, _ = log
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
 
     result = crm(url, "funnel", "--periods", "month", "--as-of", "2026-05-01T00:00:00Z", "--json")
 
@@ -182,7 +182,7 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
 ])
 def test_funnel_refuses_bad_group_bys_with_a_message(log, args, says) -> None:
     url, _ = log
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
 
     result = crm(url, "funnel", *args)
 
@@ -200,7 +200,7 @@ def test_funnel_by_and_periods_convert_as_the_plain_funnel(tmp_path: Path) -> No
     application.open_deal(OpenDeal(customer, "B", "50", currency="BRL", owner="王伟"), at(1))
     application.record_exchange_rate(RecordExchangeRate("USD", "7.1", date(2026, 3, 1)), at(0))
     application.close()
-    catch_up(url, "funnel", "rates")
+    catch_up(url, "funnel", "rates", "external_ids")
 
     plain = json.loads(crm(url, "funnel", "--as-of", "2026-05-01", "--json").output)
     by_owner = json.loads(crm(url, "funnel", "--by", "owner", "--as-of", "2026-05-01", "--json").output)

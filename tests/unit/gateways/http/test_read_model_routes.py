@@ -217,8 +217,9 @@ def test_customer_values_highest_first_and_paginated(api: FastAPI, client: TestC
                                                      ids: dict[str, UUID]) -> None:
     found = get(client, "/reports/customer-values", as_of=day(20), limit=2)["customers"]
 
-    assert found["items"] == [{"customer_id": str(ids["A"]), "value_cents": 30_000_000},
-                              {"customer_id": str(ids["E"]), "value_cents": 10_000_000}]
+    assert found["items"] == [
+        {"customer_id": str(ids["A"]), "currency": "CNY", "value_cents": 30_000_000, "unconverted": {}},
+        {"customer_id": str(ids["E"]), "currency": "CNY", "value_cents": 10_000_000, "unconverted": {}}]
     assert (found["total"], found["next_offset"]) == (3, 2)
     oracle = CampaignQueries(api.state.store).customer_values(T0 + timedelta(20))
     assert {UUID(v["customer_id"]): v["value_cents"] for v in found["items"]} == {

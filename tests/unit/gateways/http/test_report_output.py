@@ -122,3 +122,20 @@ def test_openapi_says_which_answers_may_be_csv(client: TestClient) -> None:
                  "/deals/{deal_id}/history", "/segments/customers/{customer_id}/history"):
         assert set(paths[path]["get"]["responses"]["200"]["content"]) == {"application/json", "text/csv"}, path
     assert "text/csv" not in paths["/deals/{deal_id}"]["get"]["responses"]["200"]["content"]
+
+
+def test_the_funnel_csv_keeps_a_usd_deal_without_a_rate_with_its_currency_and_source_id(client: TestClient) -> None:
+    customer = register_customer(client, occurred_at=day(0))
+    deal = open_deal(client, customer, occurred_at=day(0), amount="5000", currency="USD", owner="王伟",
+                     source="salesforce", external_id="006B")
+    project(client.app)  # type: ignore[arg-type]
+
+    [summary] = rows(get(client, "/funnel", as_of=day(40), format="csv", table="summary"))
+    first = rows(get(client, "/funnel", as_of=day(40), format="csv"))[0]
+    apart = rows(get(client, "/funnel", as_of=day(40), format="csv", table="unconverted"))
+    [stuck] = get(client, "/funnel", as_of=day(40)).json()["stuck"]["items"]
+
+    assert (summary["currency"], summary["unconverted.USD"]) == ("CNY", "500000")
+    assert (first["currency"], first["value_cents"], first["unconverted.USD"]) == ("CNY", "0", "500000")
+    assert apart == [{"currency": "USD", "cents": "500000"}]
+    assert (stuck["item_id"], stuck["currency"], stuck["external_id"]) == (deal, "USD", "salesforce:006B")

@@ -53,14 +53,14 @@ def funnel(url: str, *args: str) -> tuple[int, str, str]:
 
 
 def test_crm_funnel_needs_the_segments_only_to_filter_by_segment_and_builds_none(url: str) -> None:
-    catch_up(url, "funnel", "rates")  # the rates convert its values
+    catch_up(url, "funnel", "rates", "external_ids")  # the rates convert its values, the external ids name stuck items
     code, out, err = funnel(url)
     assert code == 0 and json.loads(out)["won"] == 1 and err == ""  # fresh: segments are not asked
-    assert set(positions(url)) == {"funnel", "rates"}
+    assert set(positions(url)) == {"funnel", "rates", "external_ids"}
 
     code, out, err = funnel(url, "--segment", "high_value")
     assert code == 1 and "segments not built yet: run `crm projections catch-up`" in err
-    assert set(positions(url)) == {"funnel", "rates"}  # the query built nothing
+    assert set(positions(url)) == {"funnel", "rates", "external_ids"}  # the query built nothing
 
     catch_up(url, "segments")
     assert json.loads(funnel(url, "--segment", "high_value")[1])["won"] == 1
@@ -74,7 +74,7 @@ def test_crm_funnel_replay_folds_the_log_and_waits_for_no_read_model(url: str) -
 def test_the_http_funnel_reports_the_segments_freshness_only_to_filter_by_segment(url: str) -> None:
     with TestClient(create_app(database_from_url(url), registry())) as client:
         crm, store = client.app.state.crm, client.app.state.store  # type: ignore[attr-defined]
-        projector_for(crm, store, ["funnel", "rates"]).catch_up()  # the segments stay at 0
+        projector_for(crm, store, ["funnel", "rates", "external_ids"]).catch_up()  # the segments stay at 0
         head = str(crm.event_count())
         for path in ("/funnel", "/funnel/flow", "/funnel/compare"):
             response = client.get(path, headers=auth("analyst"), params={
