@@ -16,7 +16,7 @@ from gateways.cli.output import AsCsv, AsJson, Bom, Output
 from gateways.cli.render import when
 from gateways.report_tables import single
 from projections.rates import RateQueries
-from services.exchange_rate_files import RateFileError, read_rates, record_rates, skipped_columns
+from services.history.exchange_rate_files import RateFileError, read_rates, record_rates, skipped_columns
 
 rates_app = typer.Typer(help="Exchange rates into the reporting currency (CRM_REPORTING_CURRENCY, default CNY).",
                         no_args_is_help=True)
