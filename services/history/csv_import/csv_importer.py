@@ -121,19 +121,29 @@ def plan_import(app: CrmApplication, mapping: Mapping) -> tuple[Session, ImportR
             run(session, spec, header, rows)
         except DomainError as error:  # rows' refusals are kept per row: this is the mapping against the log
             raise MappingError(mapping.path, str(error)) from None
+    session.reconcile()
+    for name, count in session.detail_rows.items():
+        rows_read[name] = rows_read.get(name, 0) + count
     events = ordered_events(session)
     first, last = date_range(events)
     report = ImportReport(str(mapping.path), rows_read, session.skipped, event_counts(events),
                           sorted(session.refusals, key=lambda r: (r.file, r.line)), first, last,
-                          stage_counts(events, {k: p.stage_keys for k, p in mapping.pipelines.items()}), dry_run=True)
+                          stage_counts(events, {k: p.stage_keys for k, p in mapping.pipelines.items()},
+                                       {r: session.created[r].pipeline for r in session.extended
+                                        if session.kinds[r] == "deal"}), dry_run=True,
+                          unchanged=session.unchanged, extended=len(session.extended))
     return session, report, events
 
 
 def ordered_events(session: Session) -> list[Any]:
-    """Creations first by kind (so references point back), then the rest in business time."""
+    """Creations first by kind (so references point back), then the rest in business time (an extended
+    record's new events among them)."""
     aggregates = sorted(session.created.values(), key=lambda a: KIND_ORDER.index(session.kinds[a.id]))
-    creations = [a.pending_events[0] for a in aggregates]
-    rest = sorted(chain.from_iterable(a.pending_events[1:] for a in aggregates), key=lambda e: e.occurred_at)
+    new = [a for a in aggregates if a.id not in session.extended]
+    creations = [a.pending_events[0] for a in new]
+    rest = sorted(chain(chain.from_iterable(a.pending_events[1:] for a in new),
+                        chain.from_iterable(session.written_events(a) for a in aggregates if a.id in session.extended)),
+                  key=lambda e: e.occurred_at)
     return creations + rest
 
 
