@@ -4,7 +4,9 @@ Each record (an account, an opportunity with all its stage rows, a lead …) is 
 domain methods, as a command would (`attempt`): a rule it breaks refuses the record's rows, and the
 aggregate is dropped, so a record is imported whole or not at all. Records other rows point at (an
 account for its opportunities) are found here or in the log, by the UUID their source id gives
-(`domain.external_ids.external_uuid`).
+(`domain.external_ids.external_uuid`). Contacts are customers of their own source, `<source>-contact`
+(`salesforce-contact:003…`): accounts and contacts are separate id spaces in HubSpot and others, so company
+5001 and contact 5001 are two records; lookups by the bare id still work while it is unique.
 
 A record whose UUID is already in the log is built from the file all the same and, once every file is read,
 compared with the log's events of that aggregate (`reconcile`: type, business time and fields, not the
@@ -76,7 +78,14 @@ class Session:
     def meta(self, at: datetime, actor: str = "") -> Meta:
         return Meta(occurred_at=at, actor=actor or self.mapping.actor, correlation_id=self.correlation_id)
 
+    def source(self, kind: str) -> str:
+        """The source a record's external id names: the mapping's, `<source>-contact` for contacts."""
+        return f"{self.mapping.source}-contact" if kind == "contact" else self.mapping.source
+
     def uuid(self, kind: str, external_id: str) -> UUID:
+        """A record's CRM id; a contact is a customer of the source `<source>-contact` (see `source`)."""
+        if kind == "contact":
+            return external_uuid("customer", self.source(kind), external_id)
         return external_uuid(kind, self.mapping.source, external_id)
 
     def in_log(self, aggregate_id: UUID) -> bool:

@@ -4,7 +4,8 @@
 Accounts as Salesforce's Account (Id, Name, Industry, BillingCountry, AccountSource, CreatedDate) or
 HubSpot's companies ("Record ID", "Company name", "Industry", "Country/Region", "Original Source",
 "Create Date"); contacts as Contact (Id, FirstName, LastName, AccountId, Email, Phone, LeadSource,
-CreatedDate): a contact's company is its account's name when that account was imported too. Campaigns as
+CreatedDate): a contact's company is its account's name when that account was imported too. A contact's
+external id names the source `<source>-contact` (`hubspot-contact:5001`; see `import_session`). Campaigns as
 Campaign (Id, Name, Type, BudgetedCost, StartDate), or listed in the mapping's `[[campaigns]]` (id, name,
 channel, budget, currency, start); members as CampaignMember (CampaignId, LeadId, ContactId, Status,
 HasResponded, FirstRespondedDate, CreatedDate): each member that responded is one response of kind
@@ -38,9 +39,10 @@ MEMBER_ROLES = ("campaign", "lead", "contact", "status", "responded", "responded
 
 
 def import_customers(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    session.each_row(spec, rows, "customer", lambda cells, record: _customer(session, cells, record))
+    kind = "contact" if spec.shape == "contacts" else "customer"  # separate id spaces (Session.source)
+    session.each_row(spec, rows, kind, lambda cells, record: _customer(session, cells, record, kind))
 
-def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[CrmAggregate]:
+def _customer(session: Session, cells: Cells, customer_id: UUID, kind: str) -> Iterator[CrmAggregate]:
     mapping, defaults = session.mapping, session.mapping.defaults
     name = cells.person()
     if not name:
@@ -51,7 +53,7 @@ def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[Crm
         name, company, cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
         mapping.value("channel", cells.text("channel")), session.meta(cells.required_instant("created").at),
         email=cells.text("email"), phone=cells.text("phone"), id=customer_id,
-        external_id=qualified(mapping.source, cells.required("id")), vocabularies=session.vocabularies)
+        external_id=qualified(session.source(kind), cells.required("id")), vocabularies=session.vocabularies)
 
 
 def _account_name(session: Session, cells: Cells) -> str:
@@ -105,7 +107,7 @@ def _response(session: Session, cells: Cells) -> None:
             lambda event: event_type(event) != "crm.Campaign.ResponseRecorded")
         lead, contact = cells.text("lead"), cells.text("contact")
         lead_id = session.reference("lead", lead, cells.column("lead")) if lead else None
-        customer_id = session.reference("customer", contact, cells.column("contact")) if contact else None
+        customer_id = session.reference("contact", contact, cells.column("contact")) if contact else None
         at = cells.instant("responded_date") or cells.required_instant("created")
         campaign.record_response(session.mapping.value("response", cells.text("status")), session.meta(at.at),
                                  customer_id=customer_id, lead_id=lead_id)
