@@ -131,6 +131,13 @@ class Session:
         """The aggregate of a record made by this import (None if it is in the log or nowhere)."""
         return self.created.get(self.uuid(kind, external_id))
 
+    def well_formed(self, rows: list[Row]) -> list[Row]:
+        """The rows whose cells match the header; the others refused (`csv_rows.Row.problem`)."""
+        for row in rows:
+            if row.problem:
+                self.refuse([row], row, "", row.problem, None)
+        return [row for row in rows if not row.problem]
+
     def tag(self, aggregate: CrmAggregate, row: Row | None) -> None:
         """The row that gave the aggregate's latest events (for a refusal after `reconcile`)."""
         origins = self.origins.setdefault(aggregate.id, [])

@@ -91,7 +91,7 @@ def _details(session: Session, spec: FileSpec) -> dict[str, Cells]:
     _, rows = read_rows(detail_spec, ("id",))
     session.detail_rows[detail_spec.name] = session.detail_rows.get(detail_spec.name, 0) + len(rows)
     details: dict[str, Cells] = {}
-    for row in rows:
+    for row in session.well_formed(rows):
         cells = Cells(session.mapping, detail_spec, row)
         external_id = cells.text("id")
         if not external_id:
