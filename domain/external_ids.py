@@ -4,7 +4,9 @@
 An imported record's id is derived from its source's name and its id there, so importing the same export
 twice finds the same records rather than making copies, and two sources that happen to use the same id
 ("1001" in both a ticket system and a CRM) never collide. The source's id itself is kept on the record's
-creation event (`external_id`), so every lookup can take it instead of the UUID.
+creation event (`external_id`), so every lookup can take it instead of the UUID. Tables of one system that
+number their rows separately are separate sources: the CSV import keeps contacts as `<source>-contact`
+(`hubspot-contact:5001` beside the company `hubspot:5001`); the bare id finds either while it is unique.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def import_history(
     format: Annotated[Format | None, typer.Option("--format", help="events (JSON Lines) or csv; default: "
                                                                    "by the file's suffix.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="CSV: print what would be imported; write "
-                                                            "nothing.")] = False,
+                                                            "nothing; exit 1 if rows would be refused.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="CSV: the report as JSON.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="CSV: write refused rows here (original columns, line, "
                                                       "reason) and import the rest.", dir_okay=False)] = None,
@@ -92,7 +92,7 @@ def import_history(
 
 def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, rejects: Path | None) -> None:
     """`crm import` of a CSV export through its mapping: the report on stdout, exit 1 if anything was refused
-    without --rejects (then nothing is written)."""
+    without --rejects (then nothing is written) or, with --dry-run, would be."""
     if mapping is None and file.suffix.lower() not in (".toml", *YAML_SUFFIXES):
         raise fail(f"{file}: a CSV export is imported through its mapping: crm import {file} --mapping MAP.toml")
     mapping_path, csv_file = (file, None) if mapping is None else (mapping, file)
@@ -106,6 +106,8 @@ def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, r
         except (csv_importer.MappingError, csv_importer.FileRefused, importer.ImportRefused) as error:
             raise fail(f"{error}; nothing was imported") from None
     _print_report(report, as_json)
+    if report.dry_run and report.refused:  # so that a script can tell (exit 1, as the import itself would)
+        raise fail(f"{len(report.refused):,} row(s) would be refused (dry run: nothing was written)")
 
 
 def _print_report(report: ImportReport, as_json: bool) -> None:

@@ -4,7 +4,10 @@ Every file of the mapping is read and every row built into events by the domain'
 `import_session`) before anything is written; the new events become history lines, which
 `services.history.importer.import_history` — the one path that writes history — checks again and writes
 in one transaction. So a refused import writes nothing, and what is written is what the rules of
-`crm import`'s raw path accept, which every read model applies.
+`crm import`'s raw path accept, which every read model applies. A row whose cells do not match the header is
+refused; files with no row at all are refused ("nothing to import"), and a pipeline the import would define
+for no record is not written. A pipeline the import defines is dated at its earliest record's business time.
+`--rejects` must not name a file the mapping reads.
 
 Lines are ordered so that every reference points back: the pipelines, campaigns, customers, leads, deals
 and tickets are created first (in that order), then every other event in business-time order (each
@@ -64,6 +67,7 @@ from services.history.csv_import.import_report import (ImportReport, date_range,
                                                        write_rejects)
 from services.history.csv_import.import_session import Session
 from services.history.csv_import.mapping import FileSpec, Mapping, MappingError, load_mapping
+from services.event_envelope import event_type
 from services.history.exporter import history_line
 
 Shape = tuple[tuple[str, ...], tuple[str, ...], Callable[[Session, FileSpec, list[str], list[Row]], None]]
@@ -118,23 +122,48 @@ def plan_import(app: CrmApplication, mapping: Mapping) -> tuple[Session, ImportR
         header, rows = read_rows(spec, required)
         rows_read[spec.name] = rows_read.get(spec.name, 0) + len(rows)
         try:
-            run(session, spec, header, rows)
+            run(session, spec, header, session.well_formed(rows))
         except DomainError as error:  # rows' refusals are kept per row: this is the mapping against the log
             raise MappingError(mapping.path, str(error)) from None
+    session.reconcile()
+    for name, count in session.detail_rows.items():
+        rows_read[name] = rows_read.get(name, 0) + count
+    if not sum(rows_read.values()) and not mapping.campaigns:
+        raise FileRefused(f"{mapping.path}: no file of the mapping has a row (only headers): nothing to import")
     events = ordered_events(session)
+    if all(event_type(e) == "crm.Pipeline.Defined" for e in events):
+        events = []  # a pipeline alone is not history: it is defined with the first record that uses it
     first, last = date_range(events)
     report = ImportReport(str(mapping.path), rows_read, session.skipped, event_counts(events),
                           sorted(session.refusals, key=lambda r: (r.file, r.line)), first, last,
-                          stage_counts(events, {k: p.stage_keys for k, p in mapping.pipelines.items()}), dry_run=True)
+                          stage_counts(events, {k: p.stage_keys for k, p in mapping.pipelines.items()},
+                                       {r: session.created[r].pipeline for r in session.extended
+                                        if session.kinds[r] == "deal"}), dry_run=True,
+                          unchanged=session.unchanged, extended=len(session.extended))
     return session, report, events
 
 
 def ordered_events(session: Session) -> list[Any]:
-    """Creations first by kind (so references point back), then the rest in business time."""
+    """Creations first by kind (so references point back), then the rest in business time (an extended
+    record's new events among them)."""
     aggregates = sorted(session.created.values(), key=lambda a: KIND_ORDER.index(session.kinds[a.id]))
-    creations = [a.pending_events[0] for a in aggregates]
-    rest = sorted(chain.from_iterable(a.pending_events[1:] for a in aggregates), key=lambda e: e.occurred_at)
-    return creations + rest
+    new = [a for a in aggregates if a.id not in session.extended]
+    creations = [a.pending_events[0] for a in new]
+    rest = sorted(chain(chain.from_iterable(a.pending_events[1:] for a in new),
+                        chain.from_iterable(session.written_events(a) for a in aggregates if a.id in session.extended)),
+                  key=lambda e: e.occurred_at)
+    return _dated_pipelines(creations + rest)
+
+
+def _dated_pipelines(events: list[Any]) -> list[Any]:
+    """A pipeline this import defines is dated at its earliest record's instant, not at the start of business
+    time: as-of answers before that do not show a pipeline nobody had (domain.pipeline's define has no
+    business time of its own to offer)."""
+    instants = [e.occurred_at for e in events if event_type(e) != "crm.Pipeline.Defined"]
+    if not instants:
+        return events
+    earliest = min(instants)
+    return [replace(e, occurred_at=earliest) if event_type(e) == "crm.Pipeline.Defined" else e for e in events]
 
 
 def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = False, rejects: Path | None = None
@@ -142,6 +171,8 @@ def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = Fal
     """Import (or with `dry_run` only plan) the mapping's files. Refused rows refuse the whole import
     (CsvImportRefused) unless `rejects` names a file to write them to; FileRefused, MappingError and
     `importer.ImportRefused` also mean nothing was written."""
+    if rejects is not None:
+        check_rejects_path(mapping, rejects)
     _, report, events = plan_import(app, mapping)
     if dry_run:
         return report
@@ -153,6 +184,20 @@ def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = Fal
     if events:
         report.written = write_events(app, events)
     return report
+
+
+def check_rejects_path(mapping: Mapping, rejects: Path) -> None:
+    """`--rejects` must not name the mapping or a file it reads (nor, as `<stem>-<file>.csv` when several files
+    refuse rows, such a file): writing the refused rows there would replace the user's export."""
+    inputs = {mapping.path.resolve()} | {spec.path.resolve() for spec in mapping.files}
+    inputs |= {(spec.path.parent / spec.options["details"]["path"]).resolve() for spec in mapping.files
+               if isinstance(spec.options.get("details"), dict) and "path" in spec.options["details"]}
+    targets = {rejects.resolve()} | {rejects.with_name(f"{rejects.stem}-{spec.path.stem}{rejects.suffix or '.csv'}")
+                                     .resolve() for spec in mapping.files}
+    clash = sorted(str(path) for path in targets & inputs)
+    if clash:
+        raise FileRefused(f"--rejects {rejects} would overwrite {clash[0]}, which the mapping reads; "
+                          "name another file")
 
 
 def write_events(app: CrmApplication, events: list[Any]) -> int:

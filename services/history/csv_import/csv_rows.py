@@ -41,6 +41,7 @@ class Row:
     file: str
     line: int  # the line the record starts on (a quoted newline makes a record span lines)
     values: dict[str, str]
+    problem: str = ""  # why the row cannot be read (its cells do not match the header), refused per row
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,19 @@ def read_rows(spec: FileSpec, required: tuple[str, ...]) -> tuple[list[str], lis
             rows, start = [], reader.line_num + 1
             for cells in reader:
                 if any(cell.strip() for cell in cells):
-                    rows.append(Row(spec.name, start, dict(zip(header, cells))))
+                    rows.append(Row(spec.name, start, dict(zip(header, cells)), _ragged(header, cells)))
                 start = reader.line_num + 1
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise FileRefused(f"{spec.path}: cannot be read as UTF-8 CSV ({error})") from None
     return header, rows
+
+
+def _ragged(header: list[str], cells: list[str]) -> str:
+    """A row whose cells are more or fewer than the header's columns: a cut-off export or an unquoted comma
+    ("Acme, Inc") would shift or blank every later cell, so it is refused rather than read."""
+    if len(cells) == len(header):
+        return ""
+    return f"has {len(cells)} cells, the header {len(header)} (an unquoted comma, or a cut-off line?)"
 
 
 def _check_header(spec: FileSpec, header: list[str], required: tuple[str, ...]) -> None:

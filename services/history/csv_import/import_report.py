@@ -1,6 +1,7 @@
 """What a CSV import read, would write, refused and skipped: `--dry-run`'s report, also printed after a run.
 
-Per file the rows read and the rows skipped as already imported; per event type the events; each refused row
+Per file the rows read and the rows of records the log already holds unchanged; how many records of the log
+are unchanged and how many extended (new rows of a record already imported); per event type the events; each refused row
 with its file, line, column and reason; the business-time range of the events; per pipeline how many deals
 reached each stage (opened in it or moved to it, won, lost), so a funnel's shape can be checked before
 anything is written. `--rejects FILE` writes the refused rows back as CSV with their original columns plus
@@ -37,12 +38,14 @@ class ImportReport:
     dry_run: bool
     written: int = 0
     rejects: list[str] = field(default_factory=list)
+    unchanged: int = 0  # records already in the log, the file giving the events it holds
+    extended: int = 0  # records already in the log, the file adding events after those it holds
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "mapping": self.mapping, "dry_run": self.dry_run, "rows_read": self.rows_read,
             "rows_already_imported": self.skipped, "events": self.events, "events_total": sum(self.events.values()),
-            "events_written": self.written,
+            "events_written": self.written, "records_unchanged": self.unchanged, "records_extended": self.extended,
             "refused": [{"file": r.file, "line": r.line, "column": r.column, "reason": r.reason} for r in self.refused],
             "date_range": None if self.first is None else {"first": _iso(self.first), "last": _iso(self.last)},
             "stages": self.stages, "rejects_files": self.rejects,
@@ -53,6 +56,8 @@ class ImportReport:
         out += [f"  {name}: {count:,} rows read" + (f", {self.skipped[name]:,} already imported"
                                                     if self.skipped.get(name) else "")
                 for name, count in self.rows_read.items()]
+        if self.unchanged or self.extended:
+            out.append(f"Records already in the log: {self.unchanged:,} records unchanged, {self.extended:,} extended")
         verb = "would be written" if self.dry_run else "to write"
         out.append(f"Events {verb}: {sum(self.events.values()):,}")
         out += [f"  {name}: {count:,}" for name, count in sorted(self.events.items())]
@@ -84,9 +89,11 @@ def date_range(events: list[Any]) -> tuple[datetime | None, datetime | None]:
     return (min(instants), max(instants)) if instants else (None, None)
 
 
-def stage_counts(events: list[Any], stage_order: dict[str, list[str]]) -> dict[str, dict[str, int]]:
-    """Per pipeline, how many deals reached each stage (each deal counted once per stage), won and lost."""
-    pipeline_of: dict[Any, str] = {}
+def stage_counts(events: list[Any], stage_order: dict[str, list[str]], pipeline_of: dict[Any, str] | None = None
+                 ) -> dict[str, dict[str, int]]:
+    """Per pipeline, how many deals reached each stage (each deal counted once per stage), won and lost;
+    `pipeline_of` gives the pipeline of deals opened before (in the log)."""
+    pipeline_of = dict(pipeline_of or {})
     reached: dict[str, dict[str, set[Any]]] = {}
     for event in events:
         name = event_type(event)

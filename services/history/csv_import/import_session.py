@@ -4,29 +4,42 @@ Each record (an account, an opportunity with all its stage rows, a lead …) is 
 domain methods, as a command would (`attempt`): a rule it breaks refuses the record's rows, and the
 aggregate is dropped, so a record is imported whole or not at all. Records other rows point at (an
 account for its opportunities) are found here or in the log, by the UUID their source id gives
-(`domain.external_ids.external_uuid`); a record whose UUID is already in the log is skipped as already
-imported, which makes importing the same file again a no-op and lets a user re-import a fixed file.
+(`domain.external_ids.external_uuid`). Contacts are customers of their own source, `<source>-contact`
+(`salesforce-contact:003…`): accounts and contacts are separate id spaces in HubSpot and others, so company
+5001 and contact 5001 are two records; lookups by the bare id still work while it is unique.
+
+A record whose UUID is already in the log is built from the file all the same and, once every file is read,
+compared with the log's events of that aggregate (`reconcile`: type, business time and fields, not the
+recording's actor, correlation id or timestamp): the same events → unchanged, nothing written (so importing
+the same export again is a no-op); the log's events a prefix of the file's → extended, only the rest is
+written, continuing the aggregate's versions (next week's export: a Closed Won row closes the deal, new members
+of a campaign are recorded); anything else → the source changed what the log holds, and the record is refused
+naming its first differing row and what differs (history is not rewritten; fix the row or import the rest
+with `--rejects`).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.base import CrmAggregate, Meta
+from domain.base import EARLIEST, CrmAggregate, Meta
 from domain.errors import DomainError
 from domain.external_ids import external_uuid
 from domain.pipeline import Pipeline, pipeline_id
 from domain.vocabulary import DEFAULT_VOCABULARIES, Vocabularies
 from services.application import CrmApplication
+from services.event_envelope import event_type
 from services.history.csv_import.csv_rows import Cells, Instant, Row, RowRefused
 from services.history.csv_import.mapping import FileSpec, Mapping
 
-KIND_NAMES = {"customer": "account", "deal": "opportunity", "lead": "lead", "ticket": "ticket",
-              "campaign": "campaign"}
+KIND_NAMES = {"customer": "account", "contact": "contact", "deal": "opportunity", "lead": "lead",
+              "ticket": "ticket", "campaign": "campaign"}
+UNCOMPARED = ("timestamp", "correlation_id", "actor", "clocked")  # of the recording, not of the business
 
 
 @dataclass(frozen=True)
@@ -53,13 +66,26 @@ class Session:
     seen: dict[UUID, Row] = field(default_factory=dict)  # record → its first row, for duplicate ids
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     vocabularies: Vocabularies = DEFAULT_VOCABULARIES  # the installation's, read once (`CrmApplication.vocabularies`)
+    origins: dict[UUID, list[Row | None]] = field(default_factory=dict)  # record → the row of each event
+    record_rows: dict[UUID, list[Row]] = field(default_factory=dict)  # record → its rows
+    companions: dict[UUID, list[Row]] = field(default_factory=dict)  # record → rows of other files it read
+    extended: dict[UUID, int] = field(default_factory=dict)  # record in the log → how many events it holds
+    unchanged: int = 0  # records already in the log whose rows give the events it holds
+    detail_rows: dict[str, int] = field(default_factory=dict)  # file → rows read beside a [[files]] entry
     _in_log: dict[UUID, bool] = field(default_factory=dict)
     _empty_log: bool | None = None
 
     def meta(self, at: datetime, actor: str = "") -> Meta:
         return Meta(occurred_at=at, actor=actor or self.mapping.actor, correlation_id=self.correlation_id)
 
+    def source(self, kind: str) -> str:
+        """The source a record's external id names: the mapping's, `<source>-contact` for contacts."""
+        return f"{self.mapping.source}-contact" if kind == "contact" else self.mapping.source
+
     def uuid(self, kind: str, external_id: str) -> UUID:
+        """A record's CRM id; a contact is a customer of the source `<source>-contact` (see `source`)."""
+        if kind == "contact":
+            return external_uuid("customer", self.source(kind), external_id)
         return external_uuid(kind, self.mapping.source, external_id)
 
     def in_log(self, aggregate_id: UUID) -> bool:
@@ -84,7 +110,7 @@ class Session:
                     raise DomainError(f"pipeline {key!r} is already defined without stage(s) {', '.join(missing)}; "
                                       "insert them first or map to its stages: " + ", ".join(pipeline.stage_keys))
             else:
-                pipeline = Pipeline.define(key, spec.name, spec.stages, self.meta(_EARLIEST))
+                pipeline = Pipeline.define(key, spec.name, spec.stages, self.meta(EARLIEST))
                 self.created[pipeline.id] = pipeline
                 self.kinds[pipeline.id] = "pipeline"
             self.pipelines[key] = pipeline
@@ -105,6 +131,18 @@ class Session:
         """The aggregate of a record made by this import (None if it is in the log or nowhere)."""
         return self.created.get(self.uuid(kind, external_id))
 
+    def well_formed(self, rows: list[Row]) -> list[Row]:
+        """The rows whose cells match the header; the others refused (`csv_rows.Row.problem`)."""
+        for row in rows:
+            if row.problem:
+                self.refuse([row], row, "", row.problem, None)
+        return [row for row in rows if not row.problem]
+
+    def tag(self, aggregate: CrmAggregate, row: Row | None) -> None:
+        """The row that gave the aggregate's latest events (for a refusal after `reconcile`)."""
+        origins = self.origins.setdefault(aggregate.id, [])
+        origins.extend([row] * (len(aggregate.pending_events) - len(origins)))
+
     def each_row(self, spec: FileSpec, rows: list[Row], kind: str,
                  build: Callable[[Cells, UUID], Iterable[CrmAggregate]]) -> None:
         """One record per row, identified by its `id` cell (a row without one is refused)."""
@@ -116,17 +154,15 @@ class Session:
                 continue
             self.attempt(kind, external_id, [row], lambda record, cells=cells: build(cells, record))
 
-    def attempt(self, kind: str, external_id: str, rows: list[Row], build: Callable[[UUID], Iterable[CrmAggregate]]
-                ) -> bool:
+    def attempt(self, kind: str, external_id: str, rows: list[Row], build: Callable[[UUID], Iterable[CrmAggregate]],
+                row_at: Callable[[datetime], Row] | None = None) -> bool:
         """Build one record from its rows; on a refusal its rows are refused and nothing of it is kept.
-        Returns whether it was imported (False: refused or already in the log)."""
+        A record in the log is built too, and compared with it by `reconcile`. `row_at` names the row an
+        event's business time comes from (default: the first row). Returns whether it was built."""
         try:
             record = self.uuid(kind, external_id)
         except DomainError as error:
             return self.refuse(rows, rows[0], "", str(error), None)
-        if self.in_log(record):
-            self.skipped[rows[0].file] = self.skipped.get(rows[0].file, 0) + len(rows)
-            return False
         if record in self.seen or record in self.refused_records:
             first = self.seen.get(record) or self.refused_records[record]
             return self.refuse(rows, rows[0], "", f"duplicate id {external_id!r} (first at {first.file} line "
@@ -138,8 +174,50 @@ class Session:
         self.seen[record] = rows[0]
         for aggregate in aggregates:
             self.created[aggregate.id] = aggregate
-            self.kinds[aggregate.id] = kind if aggregate.id == record else "customer"
+            self.kinds[aggregate.id] = kind.replace("contact", "customer") if aggregate.id == record else "customer"
+            self.record_rows[aggregate.id] = list(rows)
+            self.origins[aggregate.id] = [row_at(e.occurred_at) if row_at else rows[0] for e in aggregate.pending_events]
         return True
+
+    def from_log(self, aggregate_id: UUID, keep: Callable[[Any], bool]) -> CrmAggregate:
+        """An aggregate of the log rebuilt from its first events that `keep` accepts, as if this import made
+        them (a campaign no file of this import holds, for its members' responses); `reconcile` compares it."""
+        events = list(itertools.takewhile(keep, self.log_events(aggregate_id)))
+        aggregate = None
+        for event in events:
+            aggregate = event.mutate(aggregate)
+        aggregate._pending_events.extend(events)  # type: ignore[union-attr]
+        self.created[aggregate_id], self.kinds[aggregate_id] = aggregate, "campaign"  # type: ignore[assignment]
+        self.origins[aggregate_id] = [None] * len(events)
+        return aggregate  # type: ignore[return-value]
+
+    def log_events(self, aggregate_id: UUID) -> list[Any]:
+        return list(self.app.events.get(aggregate_id))
+
+    def reconcile(self) -> None:
+        """Compare each built record that is in the log with the log's events (see the module docstring)."""
+        for record in [r for r in self.created if self.in_log(r)]:
+            built, held = self.created[record].pending_events, self.log_events(record)
+            index, difference = first_difference(held, built)
+            rows = list({id(row): row for row in [*self.record_rows.get(record, []), *self.origins.get(record, [])]
+                         if row is not None}.values())
+            if difference is None and len(built) == len(held):
+                del self.created[record]
+                self.unchanged += 1
+                for row in [*rows, *self.companions.get(record, [])]:
+                    self.skipped[row.file] = self.skipped.get(row.file, 0) + 1
+            elif difference is None:
+                self.extended[record] = len(held)
+            else:
+                del self.created[record]
+                origins = self.origins.get(record, [])
+                failing = next((row for row in origins[index:] + origins[::-1] if row is not None), None)
+                if failing is not None:
+                    self.refuse(rows, failing, "", f"differs from the log: {difference}", record)
+
+    def written_events(self, aggregate: CrmAggregate) -> list[Any]:
+        """The events of an aggregate this import writes: all of a new one, the rest of an extended one."""
+        return aggregate.pending_events[self.extended.get(aggregate.id, 0):]
 
     def refuse(self, rows: list[Row], failing: Row, column: str, reason: str, record: UUID | None) -> bool:
         first = Refused(failing.file, failing.line, column, reason, failing.values)
@@ -153,7 +231,21 @@ class Session:
         return False
 
 
-_EARLIEST = datetime.fromisoformat("1900-01-01T00:00:00+00:00")
+def first_difference(held: list[Any], built: list[Any]) -> tuple[int, str | None]:
+    """Where the log's events (`held`) stop being a prefix of the file's (`built`), and what differs there."""
+    for index, old in enumerate(held):
+        where = f"event {index + 1} of the record in the log ({event_type(old)} at {old.occurred_at.isoformat()})"
+        if index >= len(built):
+            return index, f"{where} comes from no row of the file"
+        new = built[index]
+        if event_type(new) != event_type(old):
+            return index, f"{where} is {event_type(new)} at {new.occurred_at.isoformat()} in the file"
+        fields = [name for name in {**vars(old), **vars(new)} if name not in UNCOMPARED
+                  and vars(old).get(name) != vars(new).get(name)]
+        if fields:
+            return index, f"{where}: " + "; ".join(f"{name} is {vars(new).get(name)!r} in the file, "
+                                                  f"{vars(old).get(name)!r} in the log" for name in fields)
+    return len(held), None
 
 
 def column_and_reason(error: RowRefused | DomainError) -> tuple[str, str]:

@@ -4,13 +4,14 @@
 Accounts as Salesforce's Account (Id, Name, Industry, BillingCountry, AccountSource, CreatedDate) or
 HubSpot's companies ("Record ID", "Company name", "Industry", "Country/Region", "Original Source",
 "Create Date"); contacts as Contact (Id, FirstName, LastName, AccountId, Email, Phone, LeadSource,
-CreatedDate): a contact's company is its account's name when that account was imported too. Campaigns as
+CreatedDate): a contact's company is its account's name when that account was imported too. A contact's
+external id names the source `<source>-contact` (`hubspot-contact:5001`; see `import_session`). Campaigns as
 Campaign (Id, Name, Type, BudgetedCost, StartDate), or listed in the mapping's `[[campaigns]]` (id, name,
 channel, budget, currency, start); members as CampaignMember (CampaignId, LeadId, ContactId, Status,
 HasResponded, FirstRespondedDate, CreatedDate): each member that responded is one response of kind
 `[values.response]` of its Status (default "reply"), at its first response (else its creation), in time
-order. Responses are recorded only on campaigns this import creates: a campaign already in the log was
-imported before, with its responses.
+order. A campaign already in the log is compared with the log with its responses (`Session.reconcile`): new
+members are recorded after those it holds.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from domain.customer import Customer
 from domain.errors import DomainError
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
 from domain.external_ids import qualified
+from services.event_envelope import event_type
 from services.history.csv_import.import_session import Session, column_and_reason
 from services.history.csv_import.mapping import FileSpec
 
@@ -37,9 +39,10 @@ MEMBER_ROLES = ("campaign", "lead", "contact", "status", "responded", "responded
 
 
 def import_customers(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
-    session.each_row(spec, rows, "customer", lambda cells, record: _customer(session, cells, record))
+    kind = "contact" if spec.shape == "contacts" else "customer"  # separate id spaces (Session.source)
+    session.each_row(spec, rows, kind, lambda cells, record: _customer(session, cells, record, kind))
 
-def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[CrmAggregate]:
+def _customer(session: Session, cells: Cells, customer_id: UUID, kind: str) -> Iterator[CrmAggregate]:
     mapping, defaults = session.mapping, session.mapping.defaults
     name = cells.person()
     if not name:
@@ -50,7 +53,7 @@ def _customer(session: Session, cells: Cells, customer_id: UUID) -> Iterator[Crm
         name, company, cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
         mapping.value("channel", cells.text("channel")), session.meta(cells.required_instant("created").at),
         email=cells.text("email"), phone=cells.text("phone"), id=customer_id,
-        external_id=qualified(mapping.source, cells.required("id")), vocabularies=session.vocabularies)
+        external_id=qualified(session.source(kind), cells.required("id")), vocabularies=session.vocabularies)
 
 
 def _account_name(session: Session, cells: Cells) -> str:
@@ -99,17 +102,15 @@ def _response(session: Session, cells: Cells) -> None:
     row = cells.row
     try:
         campaign_key = cells.required("campaign")
-        campaign = session.found("campaign", campaign_key)
-        if campaign is None:
-            campaign_id = session.reference("campaign", campaign_key, cells.column("campaign"))
-            if session.in_log(campaign_id):
-                session.skipped[row.file] = session.skipped.get(row.file, 0) + 1
-                return
+        campaign = session.found("campaign", campaign_key) or session.from_log(
+            session.reference("campaign", campaign_key, cells.column("campaign")),
+            lambda event: event_type(event) != "crm.Campaign.ResponseRecorded")
         lead, contact = cells.text("lead"), cells.text("contact")
         lead_id = session.reference("lead", lead, cells.column("lead")) if lead else None
-        customer_id = session.reference("customer", contact, cells.column("contact")) if contact else None
+        customer_id = session.reference("contact", contact, cells.column("contact")) if contact else None
         at = cells.instant("responded_date") or cells.required_instant("created")
         campaign.record_response(session.mapping.value("response", cells.text("status")), session.meta(at.at),
                                  customer_id=customer_id, lead_id=lead_id)
+        session.tag(campaign, row)
     except (RowRefused, DomainError) as error:
         session.refuse([row], row, *column_and_reason(error), None)

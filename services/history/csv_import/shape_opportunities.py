@@ -51,11 +51,12 @@ def entered_columns(session: Session, spec: FileSpec, header: list[str]) -> dict
 def import_opportunities(session: Session, spec: FileSpec, header: list[str], rows: list[Row]) -> None:
     pipeline = session.pipeline(spec.pipeline or "")
     entered = entered_columns(session, spec, header)
-    session.each_row(spec, rows, "deal", lambda cells, deal_id: _deal(session, pipeline, cells, entered, deal_id))
+    session.each_row(spec, rows, "deal", lambda cells, deal_id: deal_of_row(session, pipeline, cells, entered, deal_id))
 
 
-def _deal(session: Session, pipeline: Pipeline, cells: Cells, entered: dict[str, str], deal_id: UUID
-          ) -> Iterator[CrmAggregate]:
+def deal_of_row(session: Session, pipeline: Pipeline, cells: Cells, entered: dict[str, str], deal_id: UUID
+                ) -> Iterator[CrmAggregate]:
+    """One opportunity row's deal (also an opportunity of `stage_history`'s details with no history row)."""
     mapping = session.mapping
     steps_at = _entered(session, pipeline, cells, entered)
     created = cells.required_instant("created").at

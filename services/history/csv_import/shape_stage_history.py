@@ -12,7 +12,11 @@ Rows are grouped by opportunity and sorted by their instant (ties: file order). 
 refuses the whole opportunity, its other rows naming it. Neither export says which account the deal
 belongs to or its name: map `account` (and `name`, `owner`, `currency`) to columns of this file, or name
 the Opportunity export in `[files.details]` (`path` and `columns`: id, name, account, account_name, owner,
-currency, loss_reason, stage, close_date, amount).
+currency, loss_reason, stage, close_date, amount, created, closed, won). Its rows count under "rows read"; an
+id twice in it is refused (the second row, naming the first), never resolved silently. An opportunity of the
+details with no history row (an export cut at a date, or one never edited) is imported from its details row
+alone, as the `opportunities` shape does (opened at `created` in its stage, won or lost by closed/won at
+`close_date`) when `created` is mapped; otherwise its row is refused, saying so: it is never dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from uuid import UUID
 from domain.base import CrmAggregate
 from domain.errors import DomainError
 from domain.pipeline import TERMINAL_STAGES, Pipeline
+from services.history.csv_import import shape_opportunities
 from services.history.csv_import.csv_rows import Cells, FileRefused, Row, RowRefused, read_rows
 from services.history.csv_import.deal_steps import DealSteps, deal_customer, open_deal
 from services.history.csv_import.import_session import Session, at_or_after, at_row
@@ -33,7 +38,7 @@ REQUIRED = ("id", "created")
 ROLES = ("id", "stage", "amount", "close_date", "created", "actor", "field", "old_value", "new_value", "name",
          "account", "account_name", "owner", "currency", "loss_reason")
 DETAIL_ROLES = ("id", "name", "account", "account_name", "owner", "currency", "loss_reason", "stage", "close_date",
-                "amount")
+                "amount", "created", "closed", "won")
 STAGE_FIELDS, AMOUNT_FIELDS, OWNER_FIELDS = {"stagename", "stage"}, {"amount"}, {"owner", "ownerid"}
 
 
@@ -49,9 +54,27 @@ def import_history_rows(session: Session, spec: FileSpec, header: list[str], row
         groups.setdefault(external_id, []).append(row)
     for external_id, group in groups.items():
         detail = details.get(external_id)
-        session.attempt("deal", external_id, group,
-                        lambda deal_id, group=group, detail=detail: _deal(session, pipeline, spec, group, detail,
-                                                                          deal_id))
+        built = session.attempt("deal", external_id, group,
+                                lambda deal_id, group=group, detail=detail: _deal(session, pipeline, spec, group,
+                                                                                  detail, deal_id),
+                                row_at=lambda at, group=group: _row_at(session, spec, group, at))
+        if built and detail is not None:  # its details row is counted unchanged with it
+            session.companions[session.uuid("deal", external_id)] = [detail.row]
+    for external_id, detail in details.items():
+        if external_id not in groups:
+            _from_details_alone(session, pipeline, spec, detail)
+
+
+def _from_details_alone(session: Session, pipeline: Pipeline, spec: FileSpec, detail: Cells) -> None:
+    """An opportunity with no history row: from its details row as the `opportunities` shape reads it, or
+    refused when the details name no `created` column."""
+    if "created" not in detail.spec.columns:
+        session.refuse([detail.row], detail.row, detail.column("id"),
+                       f"opportunity {detail.text('id')!r} has no row in {spec.name}; map created (e.g. CreatedDate) in "
+                       "[files.details.columns] to import it from this row alone", None)
+        return
+    session.attempt("deal", detail.text("id"), [detail.row],
+                    lambda deal_id: shape_opportunities.deal_of_row(session, pipeline, detail, {}, deal_id))
 
 
 def _details(session: Session, spec: FileSpec) -> dict[str, Cells]:
@@ -66,8 +89,26 @@ def _details(session: Session, spec: FileSpec) -> dict[str, Cells]:
     if unknown:
         raise FileRefused(f"{detail_spec.path}: unknown role(s) {', '.join(unknown)} in [files.details.columns]")
     _, rows = read_rows(detail_spec, ("id",))
-    cells = [Cells(session.mapping, detail_spec, row) for row in rows]
-    return {c.text("id"): c for c in cells if c.text("id")}
+    session.detail_rows[detail_spec.name] = session.detail_rows.get(detail_spec.name, 0) + len(rows)
+    details: dict[str, Cells] = {}
+    for row in session.well_formed(rows):
+        cells = Cells(session.mapping, detail_spec, row)
+        external_id = cells.text("id")
+        if not external_id:
+            session.refuse([row], row, cells.column("id"), "is empty", None)
+        elif external_id in details:
+            session.refuse([row], row, cells.column("id"), f"duplicate id {external_id!r} (first at "
+                                                           f"{detail_spec.name} line {details[external_id].row.line})",
+                           None)
+        else:
+            details[external_id] = cells
+    return details
+
+
+def _row_at(session: Session, spec: FileSpec, group: list[Row], at: datetime) -> Row:
+    """The row an event at `at` comes from: the last row at or before it (else the first)."""
+    timed = sorted(((_at(session, spec, row), row.line, row) for row in group), key=lambda t: t[:2])
+    return next((row for when, _, row in reversed(timed) if when <= at), timed[0][2])
 
 
 def _deal(session: Session, pipeline: Pipeline, spec: FileSpec, group: list[Row], detail: Cells | None,

@@ -46,7 +46,7 @@ def test_import_then_again_is_a_no_op_with_a_clear_message() -> None:
     assert "Imported 39 events." in first.output
     again = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
     assert again.exit_code == 0, again.output
-    assert "Nothing new to import (25 rows already imported)." in again.output
+    assert "Nothing new to import (28 rows already imported)." in again.output
 
 
 def test_a_csv_file_with_mapping_imports_that_file() -> None:
@@ -76,7 +76,7 @@ def test_a_refused_row_exits_non_zero_naming_it_and_writes_nothing(tmp_path: Pat
     assert "deals.csv line 4: unknown stage name 'Demo Booked'" in result.output
     assert "1 row(s) refused; nothing was imported" in _flat(result.output)
     dry = runner.invoke(app, ["import", str(_broken_copy(tmp_path)), "--dry-run", "--json"])
-    assert json.loads(dry.output)["refused"][0]["line"] == 4
+    assert dry.exit_code == 1 and json.loads(dry.stdout)["refused"][0]["line"] == 4
     assert "Events to write: 0" not in runner.invoke(app, ["import", str(tmp_path / "hubspot" / "mapping.toml"),
                                                            "--dry-run"]).output
 
@@ -128,3 +128,22 @@ def test_brackets_and_emoji_codes_in_an_error_are_printed_as_they_are(tmp_path) 
 
     assert result.exit_code == 1
     assert "root:x:0 [files.columns]" in result.output, result.output
+
+
+def test_a_dry_run_that_would_refuse_rows_exits_1(tmp_path: Path) -> None:
+    folder = tmp_path / "sf"
+    shutil.copytree(FIXTURES / "salesforce", folder)
+    history = folder / "OpportunityHistory.csv"
+    history.write_text(history.read_text(encoding="utf-8").replace("Closed Lost", "Nowhere"), encoding="utf-8")
+    result = runner.invoke(app, ["import", str(folder / "mapping.toml"), "--dry-run"])
+    assert result.exit_code == 1 and "would be refused (dry run: nothing was written)" in result.output
+
+
+def test_a_header_only_export_writes_nothing_and_says_nothing_to_import(tmp_path: Path) -> None:
+    folder = tmp_path / "sf"
+    shutil.copytree(FIXTURES / "salesforce", folder)
+    for path in folder.glob("*.csv"):
+        path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["import", str(folder / "mapping.toml")])
+    assert result.exit_code == 1 and "nothing to import" in result.output
+    assert "Imported" not in result.output

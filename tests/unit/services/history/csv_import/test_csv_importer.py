@@ -12,10 +12,10 @@ from domain.deal import Deal
 from domain.external_ids import external_uuid
 from domain.pipeline import Pipeline, pipeline_id
 from services.event_envelope import event_type
-from services.history.csv_import.csv_importer import (CsvImportRefused, mapping_for, ordered_events, plan_import,
-                                                      run_csv_import)
+from services.history.csv_import.csv_importer import (CsvImportRefused, FileRefused, mapping_for, ordered_events,
+                                                      plan_import, run_csv_import)
 from services.history.csv_import.mapping import MappingError, load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, deals
+from tests.unit.services.history.csv_import.conftest import DEALS_HEADER, FIXTURES, deals
 
 
 @pytest.mark.parametrize("name", ["salesforce/mapping.toml", "hubspot/mapping.toml",
@@ -135,3 +135,41 @@ def test_the_installations_vocabularies_rule_the_rows(sqlite_app, export) -> Non
     sqlite_app.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "直播"), Meta(actor="admin"))
     report = run_csv_import(sqlite_app, export(deals(GOOD), MAPPING.replace('channel = "web"', 'channel = "直播"')))
     assert report.refused == [] and report.events["crm.Customer.Registered"] == 2
+
+
+# --- review12 finding 7 and P2 10, 12, 13 ---
+
+def test_rows_with_too_few_or_too_many_cells_are_refused_with_line_and_counts(sqlite_app, export) -> None:
+    with pytest.raises(CsvImportRefused) as refused:
+        run_csv_import(sqlite_app, export(deals(GOOD, "D2,Acme, Inc,A1,Stage A,1,USD,2024-01-02T00:00:00Z,,bo,,,,",
+                                                "D3,Cut,A1,Stage A")))
+    assert [(r.line, r.reason) for r in refused.value.report.refused] == [
+        (3, "has 14 cells, the header 13 (an unquoted comma, or a cut-off line?)"),
+        (4, "has 4 cells, the header 13 (an unquoted comma, or a cut-off line?)")]
+
+
+def test_header_only_files_write_nothing_not_even_a_pipeline(sqlite_app, export) -> None:
+    with pytest.raises(FileRefused, match="no file of the mapping has a row .*nothing to import"):
+        run_csv_import(sqlite_app, export({"accounts.csv": "Id,Name,Created\n", "deals.csv": DEALS_HEADER}))
+    assert sqlite_app.event_count() == 0
+
+
+def test_a_pipeline_alone_is_not_written(sqlite_app, export, tmp_path: Path) -> None:
+    report = run_csv_import(sqlite_app, export({"accounts.csv": "Id,Name,Created\nA1,,2024-01-01T00:00:00Z\n",
+                                                "deals.csv": DEALS_HEADER}), rejects=tmp_path / "rej.csv")
+    assert (report.events, report.written, sqlite_app.event_count()) == ({}, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["deals.csv", "mapping.toml", "x/../deals.csv"])
+def test_rejects_must_not_overwrite_a_file_the_mapping_reads(sqlite_app, export, tmp_path: Path, name: str) -> None:
+    mapping = export(deals(GOOD, BAD))
+    (tmp_path / "x").mkdir()
+    with pytest.raises(FileRefused, match="would overwrite"):
+        run_csv_import(sqlite_app, mapping, rejects=tmp_path / name)
+    assert sqlite_app.event_count() == 0 and "Nowhere" in (tmp_path / "deals.csv").read_text()
+
+
+def test_an_imported_pipeline_is_dated_at_the_earliest_record(app) -> None:
+    _, _, events = plan_import(app, load_mapping(FIXTURES / "salesforce" / "mapping.toml"))
+    (defined,) = [e for e in events if event_type(e) == "crm.Pipeline.Defined"]
+    assert defined.occurred_at == min(e.occurred_at for e in events) and defined.occurred_at.year == 2024

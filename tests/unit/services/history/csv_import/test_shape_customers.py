@@ -21,8 +21,9 @@ def test_accounts_and_contacts_become_customers_with_their_source_values(app) ->
         ("上海星辰科技有限公司", "上海星辰科技有限公司", "Technology", "China", "partner")
     (globex,) = _of(events, "customer", "salesforce", "001Dn00000A1bCdEAH")
     assert (globex.industry, globex.region, globex.channel) == ("unknown", "unknown", "web")  # the defaults
-    (lina,) = _of(events, "customer", "salesforce", "003Dn00000B1cDeFAB")
+    (lina,) = _of(events, "customer", "salesforce-contact", "003Dn00000B1cDeFAB")  # contacts: their own id space
     assert (lina.name, lina.company, lina.email) == ("娜 李", "上海星辰科技有限公司", "lina@example.cn")
+    assert lina.external_id == "salesforce-contact:003Dn00000B1cDeFAB"
 
 
 def test_hubspot_companies_map_their_original_source(app) -> None:
@@ -40,7 +41,7 @@ def test_campaigns_are_planned_and_launched_and_members_who_responded_are_respon
     first, second = campaign[2:]
     assert (first.kind, first.lead_id) == ("reply", external_uuid("lead", "salesforce", "00QDn00000D1eFgAAA"))
     assert (second.kind, second.customer_id) == ("attendance",
-                                                 external_uuid("customer", "salesforce", "003Dn00000B1cDeFAB"))
+                                                 external_uuid("customer", "salesforce-contact", "003Dn00000B1cDeFAB"))
 
 
 def test_campaigns_listed_in_the_mapping(app, export) -> None:
@@ -63,3 +64,25 @@ def test_an_account_without_a_name_or_with_an_unknown_channel_is_refused(app, ex
     _, report, _ = plan_import(app, export({"accounts.csv": accounts}, MAPPING.replace('channel = "web"',
                                                                                        'channel = "billboard"')))
     assert "unknown acquisition channel 'billboard'" in report.refused[0].reason
+
+
+def test_a_company_and_a_contact_with_one_id_are_two_customers(app, export) -> None:
+    mapping = MAPPING.split("[[files]]")[0] + """
+[[files]]
+path = "companies.csv"
+shape = "accounts"
+columns = { id = "Record ID", name = "Company name", created = "Create Date" }
+[[files]]
+path = "contacts.csv"
+shape = "contacts"
+columns = { id = "Record ID", first_name = "First Name", last_name = "Last Name", created = "Create Date" }
+"""
+    _, report, events = plan_import(app, export({
+        "companies.csv": "Record ID,Company name,Create Date\n5001,Hooli,2024-01-01T00:00:00Z\n",
+        "contacts.csv": "Record ID,First Name,Last Name,Create Date\n5001,Gavin,Belson,2024-01-02T00:00:00Z\n"},
+        mapping))
+    assert report.refused == []
+    (company,) = _of(events, "customer", "crm1", "5001")
+    (contact,) = _of(events, "customer", "crm1-contact", "5001")
+    assert (company.name, company.external_id, contact.name, contact.external_id) == \
+        ("Hooli", "crm1:5001", "Gavin Belson", "crm1-contact:5001")
