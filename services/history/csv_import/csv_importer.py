@@ -44,7 +44,7 @@ A mapping file, in short (a complete one: tests/fixtures/imports/salesforce/mapp
     [files.columns]                   # role → column (each shape's module lists its roles)
     id = "Id"
     account = "AccountId"
-    [files.properties]                # column → property name: kept for part *dims*, not applied here
+    [files.properties]                # column → property name: set on the record at its creation
     "Product__c" = "product"
 """
 

@@ -84,6 +84,8 @@ def _check_header(spec: FileSpec, header: list[str], required: tuple[str, ...]) 
         if role not in spec.columns:
             raise FileRefused(f"{spec.path}: the mapping names no column for {role!r} ([files.columns] {role} = ...)")
     missing = [f"{column!r} ({role})" for role, column in spec.columns.items() if column not in header]
+    if spec.shape != "stage_history":  # a history's properties are its details file's columns
+        missing += [f"{column!r} (property {name})" for column, name in spec.properties.items() if column not in header]
     if missing:
         raise FileRefused(f"{spec.path}, line 1: missing required column {', '.join(missing)}; "
                           f"the file has: {', '.join(header)}")
@@ -102,6 +104,12 @@ class Cells:
         """The stripped cell of `role`; "" if empty or the mapping names no column for it."""
         column = self.spec.columns.get(role)
         return (self.row.values.get(column) or "").strip() if column else ""
+
+    def properties(self, columns: dict[str, str] | None = None) -> dict[str, str]:
+        """The row's named properties (`[files.properties]`: column → property name; or `columns`), those
+        with a value: an empty cell says nothing about a property, it does not remove one."""
+        mapped = self.spec.properties if columns is None else columns
+        return {name: value for column, name in mapped.items() if (value := (self.row.values.get(column) or "").strip())}
 
     def required(self, role: str) -> str:
         value = self.text(role)

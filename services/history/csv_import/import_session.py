@@ -262,6 +262,13 @@ def at_or_after(instant: Instant, last: datetime, zone: Any) -> datetime:
     return instant.at
 
 
+def set_properties(session: Session, record: CrmAggregate, properties: dict[str, str], at: datetime) -> None:
+    """A record's properties from its row (product, team, account size…), recorded at its creation, as a user
+    would set them right after creating it; nothing when the row has none."""
+    if properties:
+        record.change_properties(properties, session.meta(at))  # type: ignore[attr-defined]
+
+
 def at_row(error: Exception, row: Row) -> Exception:
     """Tag an error with the row it happened at (a record of several rows refuses at the failing one)."""
     error.row = row  # type: ignore[attr-defined]

@@ -61,7 +61,7 @@ class FileSpec:
     columns: dict[str, str]  # role → column name in the file
     pipeline: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, str] = field(default_factory=dict)  # column → property name (applied by part *dims*)
+    properties: dict[str, str] = field(default_factory=dict)  # column → property name, set on each record at its creation
 
     @property
     def name(self) -> str:

@@ -26,7 +26,7 @@ from domain.errors import DomainError
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
 from domain.external_ids import qualified
 from services.event_envelope import event_type
-from services.history.csv_import.import_session import Session, column_and_reason
+from services.history.csv_import.import_session import Session, column_and_reason, set_properties
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -49,11 +49,14 @@ def _customer(session: Session, cells: Cells, customer_id: UUID, kind: str) -> I
         raise RowRefused(cells.column("name"), "is empty (no name)")
     company = cells.text("company") or _account_name(session, cells) or (name if cells.spec.shape == "accounts"
                                                                           else "")
-    yield Customer.register(
+    created = cells.required_instant("created").at
+    customer = Customer.register(
         name, company, cells.text("region") or defaults["region"], cells.text("industry") or defaults["industry"],
-        mapping.value("channel", cells.text("channel")), session.meta(cells.required_instant("created").at),
+        mapping.value("channel", cells.text("channel")), session.meta(created),
         email=cells.text("email"), phone=cells.text("phone"), id=customer_id,
         external_id=qualified(session.source(kind), cells.required("id")), vocabularies=session.vocabularies)
+    set_properties(session, customer, cells.properties(), created)
+    yield customer
 
 
 def _account_name(session: Session, cells: Cells) -> str:

@@ -21,7 +21,7 @@ from domain.base import CrmAggregate
 from domain.lead import Lead
 from services.history.csv_import.csv_rows import Cells, Row, RowRefused
 from domain.external_ids import qualified
-from services.history.csv_import.import_session import Session
+from services.history.csv_import.import_session import Session, set_properties
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -59,6 +59,7 @@ def _lead(session: Session, cells: Cells, lead_id: UUID) -> Iterator[CrmAggregat
                         mapping.value("channel", cells.text("channel")), session.meta(created), contact=contact,
                         id=lead_id, external_id=qualified(mapping.source, cells.required("id")),
                         vocabularies=session.vocabularies)
+    set_properties(session, lead, cells.properties(), created)
     owner = cells.text("owner")
     if owner:
         lead.assign(owner, "manual", session.meta(created))

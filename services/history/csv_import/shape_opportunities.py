@@ -24,7 +24,7 @@ from domain.base import CrmAggregate
 from domain.pipeline import LOST, TERMINAL_STAGES, WON, Pipeline
 from services.history.csv_import.csv_rows import Cells, FileRefused, Row, RowRefused, parse_instant
 from services.history.csv_import.deal_steps import DealSteps, deal_customer, open_deal
-from services.history.csv_import.import_session import Session, at_or_after
+from services.history.csv_import.import_session import Session, at_or_after, set_properties
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "account", "created")
@@ -71,6 +71,7 @@ def deal_of_row(session: Session, pipeline: Pipeline, cells: Cells, entered: dic
         "currency": cells.currency(), "owner": cells.text("owner") or mapping.defaults["owner"], "stage": first,
         "expected_close": cells.day("close_date") if current not in TERMINAL_STAGES else None,
     }, opened_at)
+    set_properties(session, deal, cells.properties(), opened_at)
     steps = DealSteps(session, pipeline, deal, cells.text("loss_reason") or mapping.defaults["loss_reason"])
     for at, stage in steps_at:
         steps.move(stage, at)

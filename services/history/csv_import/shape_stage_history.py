@@ -31,7 +31,7 @@ from domain.pipeline import TERMINAL_STAGES, Pipeline
 from services.history.csv_import import shape_opportunities
 from services.history.csv_import.csv_rows import Cells, FileRefused, Row, RowRefused, read_rows
 from services.history.csv_import.deal_steps import DealSteps, deal_customer, open_deal
-from services.history.csv_import.import_session import Session, at_or_after, at_row
+from services.history.csv_import.import_session import Session, at_or_after, at_row, set_properties
 from services.history.csv_import.mapping import FileSpec
 
 REQUIRED = ("id", "created")
@@ -130,6 +130,8 @@ def _deal(session: Session, pipeline: Pipeline, spec: FileSpec, group: list[Row]
         "currency": (detail if detail is not None and detail.text("currency") else first_cells).currency(),
         "owner": value("owner") or session.mapping.defaults["owner"], "stage": stage,
     }, opened_at, first_cells.text("actor"))
+    set_properties(session, deal, {**first_cells.properties(spec.properties),
+                                   **(detail.properties(spec.properties) if detail is not None else {})}, opened_at)
     steps = DealSteps(session, pipeline, deal, value("loss_reason") or session.mapping.defaults["loss_reason"])
     for index, (at, row) in enumerate(timed):
         try:

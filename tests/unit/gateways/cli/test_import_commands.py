@@ -43,7 +43,7 @@ def test_dry_run_prints_the_report_as_json_and_writes_nothing() -> None:
 def test_import_then_again_is_a_no_op_with_a_clear_message() -> None:
     first = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
     assert first.exit_code == 0, first.output
-    assert "Imported 39 events." in first.output
+    assert "Imported 42 events." in first.output
     again = runner.invoke(app, ["import", str(FIXTURES / "salesforce" / "mapping.toml")])
     assert again.exit_code == 0, again.output
     assert "Nothing new to import (28 rows already imported)." in again.output

@@ -13,14 +13,14 @@ from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import plan_import
 from services.history.csv_import.csv_rows import FileRefused
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, deals
+from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, deals
 
 
 def _steps(events, source: str, deal: str) -> list[tuple]:
-    """(type, stage or outcome, instant) of one deal's events."""
+    """(type, stage or outcome, instant) of one deal's events, but its properties (tested apart)."""
     deal_id = external_uuid("deal", source, deal)
     return [(event_type(e).split(".")[-1], getattr(e, "to_stage", getattr(e, "stage", "")),
-             e.occurred_at) for e in events if e.originator_id == deal_id]
+             e.occurred_at) for e in events if e.originator_id == deal_id and not hasattr(e, "changes")]
 
 
 def _utc(*parts: int) -> datetime:
@@ -76,6 +76,8 @@ def test_salesforce_opportunity_rows_close_by_is_closed_and_is_won(app, export) 
     assert [s[:2] for s in _steps(events, "salesforce", "006Dn00000C1dEfGAC")] == [("Opened", "proposal")]
     won = _steps(events, "salesforce", "006Dn00000C1dEfGAA")[-1]
     assert won[2] == datetime(2024, 2, 20, 5, tzinfo=timezone.utc)  # CloseDate: that day in New York
+    products = {e.originator_id: e.changes for e in events if hasattr(e, "changes")}  # [files.properties]
+    assert products[external_uuid("deal", "salesforce", "006Dn00000C1dEfGAC")] == {"product": "Pilot"}
 
 
 def test_a_close_date_on_the_day_of_the_last_change_is_that_day_not_midnight_before_it(app, export) -> None:
@@ -137,3 +139,17 @@ def test_rows_in_any_order_and_stages_entered_out_of_pipeline_order(app, export)
     assert report.refused == []
     assert [s[1] for s in _steps(events, "crm1", "D2")] == ["a", "c", "b"]
     assert [s[:2] for s in _steps(events, "crm1", "D1")] == [("Opened", "c")]
+
+
+def test_a_property_column_the_file_lacks_refuses_the_file_and_an_empty_cell_sets_nothing(app, export) -> None:
+    with_product = MAPPING + '[files.properties]\n"Product" = "product"\n'
+    with pytest.raises(FileRefused, match=r"missing required column 'Product' \(property product\)"):
+        plan_import(app, export(deals(), with_product))
+
+    files = deals("D1,Deal,A1,a,10,USD,2024-02-01T15:00:00Z,,ann,,,,,GTX",
+                  "D2,Deal,A1,a,10,USD,2024-02-01T15:00:00Z,,ann,,,,,")
+    files["deals.csv"] = files["deals.csv"].replace("entered won\n", "entered won,Product\n", 1)
+    _, report, events = plan_import(app, export(files, with_product))
+    assert report.refused == []
+    assert [(e.originator_id, e.changes) for e in events if hasattr(e, "changes")] == [
+        (external_uuid("deal", "crm1", "D1"), {"product": "GTX"})]

@@ -16,7 +16,7 @@ from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING
 def _steps(events, deal: str, source: str = "salesforce") -> list[tuple]:
     deal_id = external_uuid("deal", source, deal)
     return [(event_type(e).split(".")[-1], getattr(e, "to_stage", getattr(e, "stage", "")))
-            for e in events if e.originator_id == deal_id]
+            for e in events if e.originator_id == deal_id and not hasattr(e, "changes")]  # properties: apart
 
 
 def test_opportunity_history_rows_in_any_order_become_each_deals_history(app) -> None:
@@ -88,3 +88,13 @@ def test_same_instant_rows_keep_file_order(app, export) -> None:
     assert [s[1] for s in _steps(events, "O1", "crm1")] == ["a", "c", "b"]
     assert {e.occurred_at for e in events if event_type(e).startswith("crm.Deal")} == \
         {datetime(2024, 1, 2, tzinfo=timezone.utc)}
+
+
+def test_a_deals_properties_come_from_its_details_row_at_its_creation(app) -> None:
+    _, _, events = plan_import(app, load_mapping(FIXTURES / "salesforce" / "mapping.toml"))
+    deal_a = [e for e in events if e.originator_id == external_uuid("deal", "salesforce", "006Dn00000C1dEfGAA")]
+
+    # [files.properties] "Product__c" = "product": set right after Opened, at its instant, so a funnel
+    # grouped or filtered by product sees it as of any time the deal exists
+    assert event_type(deal_a[1]).endswith("PropertiesChanged")
+    assert (deal_a[1].changes, deal_a[1].occurred_at) == ({"product": "Anvil"}, deal_a[0].occurred_at)
