@@ -11,7 +11,7 @@ from rich.table import Table
 from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
-from gateways.cli.output import AsCsv, AsJson, Bom, Output, TableName, percent
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output, TableName, percent
 from gateways.cli.render import money_note, when
 from gateways.report_tables import campaigns_tables
 from projections.campaigns import CampaignQueries, CampaignsReport, Totals
@@ -21,7 +21,7 @@ TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Los
 
 
 def campaigns(
-    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_of: AsOf = "now",
     channel: Annotated[str | None, typer.Option(help="Only one acquisition channel (see `crm vocabulary show "
                                                      "acquisition_channel`), or unknown.")] = None,
     as_json: AsJson = False,

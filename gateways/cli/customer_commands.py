@@ -12,7 +12,7 @@ from rich.table import Table
 from domain.base import Meta
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
-from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.cli.property_commands import set_property_command
 from gateways.report_tables import single
 from projections.external_ids import ExternalIdQueries
@@ -39,7 +39,7 @@ def forget(
 @customer_app.command("timeline")
 def timeline(
     customer: Annotated[str, typer.Argument(help=f"The customer: {RECORD_ID_HELP}.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_of: AsOf = "now",
     limit: Annotated[int, typer.Option(min=1, help="At most this many entries.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many entries first.")] = 0,
     as_json: AsJson = False,

@@ -14,7 +14,7 @@ from domain.segmentation import TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
 from gateways.cli.group_tables import grouped_table, periods_table
-from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, LIST_LIMIT, Output, TableName
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import compare_table, flow_table, funnel_table, money_note, stuck_table, weekly_table
 from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables, funnel_periods_tables,
@@ -28,7 +28,7 @@ from services.projection_runtime.funnel_as_of import funnel_read_models, replay_
 
 def funnel(
     pipeline: Annotated[str, typer.Option(help="Pipeline key: sales, marketing, service, …")] = "sales",
-    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_of: AsOf = "now",
     between: Annotated[tuple[str, str] | None, typer.Option(help="Flow between two instants: T1 T2.")] = None,
     compare: Annotated[tuple[str, str] | None, typer.Option(help="Compare the funnel at T1 and T2.")] = None,
     weekly: Annotated[tuple[str, str] | None, typer.Option(help="Funnel at the start of each week in [T1, T2).")] = None,

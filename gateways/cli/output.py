@@ -11,6 +11,7 @@ import typer
 
 from gateways.report_tables import TableMaker, UnknownTable, table_csv
 
+AsOf = Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the whole report as JSON instead of tables.")]
 AsCsv = Annotated[bool, typer.Option("--csv", help="Print one table of the report as CSV (UTF-8); see --table.")]
 TableName = Annotated[str | None, typer.Option("--table", help="With --csv: which table (default: the report's "

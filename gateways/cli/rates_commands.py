@@ -12,7 +12,7 @@ from rich.table import Table
 
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
-from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.cli.render import when
 from gateways.report_tables import single
 from projections.rates import RateQueries
@@ -57,7 +57,7 @@ def import_rates(
 
 @rates_app.command("list")
 def list_rates(
-    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_of: AsOf = "now",
     currency: Annotated[str | None, typer.Option(help="Only this currency.")] = None,
     history: Annotated[bool, typer.Option("--history", help="Every recorded date, newest first, not only the "
                                                             "rates in force.")] = False,

@@ -12,7 +12,7 @@ from rich.table import Table
 from domain.segmentation import MONETARY_CURRENCY, TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
-from gateways.cli.output import AsCsv, AsJson, Bom, Output
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.report_tables import in_currency, single
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
@@ -20,7 +20,6 @@ from services.storage.read_model_store import ReadModelStore
 
 segments_app = typer.Typer(help="Customer value segments (RFM scores and tiers) as of an instant.",
                            invoke_without_command=True)
-AsOf = Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")]
 
 
 @segments_app.callback()

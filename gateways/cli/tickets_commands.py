@@ -10,14 +10,14 @@ from rich.table import Table
 from rich.text import Text
 
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
-from gateways.cli.output import LIST_LIMIT, AsCsv, AsJson, Bom, Output, TableName, percent
+from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, LIST_LIMIT, Output, TableName, percent
 from gateways.report_tables import capped, tickets_tables
 from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
 
 
 
 def tickets(
-    as_of: Annotated[str, typer.Option("--as-of", help="The instant (ISO 8601, UTC unless it says) or 'now'.")] = "now",
+    as_of: AsOf = "now",
     breaching_limit: Annotated[int, typer.Option(min=0, help="Breaching tickets to list (their total is "
                                                             "always given).")] = LIST_LIMIT,
     as_json: AsJson = False,
