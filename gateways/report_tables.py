@@ -215,6 +215,27 @@ def tickets_tables(report: Mapping[str, Any]) -> Tables:
     }
 
 
+def tickets_grouped_tables(report: Mapping[str, Any]) -> Tables:
+    """`groups` (one row per value of `by`: `key.<by>`, then `ticket_figures`), `funnel` (each group's steps)."""
+    groups = report["groups"]
+    return {"groups": [{"key": g["key"], **ticket_figures(g)} for g in groups],
+            "funnel": [{"key": g["key"], **step} for g in groups for step in g["funnel"]["steps"]]}
+
+
+def ticket_figures(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A ticket report's headline figures in one row; a rate with no denominator is None with its note."""
+    sla, csat, funnel = report["sla"], report["csat"]["overall"], report["funnel"]
+    return {"tickets": funnel["feedback"], "open": report["backlog"]["total"], "resolved": funnel["resolved"],
+            "first_response_median_hours": report["first_response"]["median_hours"],
+            "resolution_median_hours": report["resolution"]["median_hours"],
+            "first_response_late": sum(sla["first_response_breaches"].values()),
+            "resolution_late": sum(sla["resolution_breaches"].values()),
+            "breaching": sla.get("breaching_total", len(sla["breaching"])),
+            "ratings": csat["ratings"], "csat_average": csat["average"], "satisfied_share": csat["satisfied_share"],
+            "satisfied_note": None if csat["satisfied_share"] is not None else "no ratings",
+            "satisfied_customers": funnel["satisfied_customers"], "loyal": funnel["loyal"]}
+
+
 def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
     """A report of one table."""
     return {name: list(rows)}

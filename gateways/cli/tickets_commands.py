@@ -1,4 +1,6 @@
-"""`crm tickets`: service backlog, response and resolution times, SLA, CSAT and the service funnel."""
+"""`crm tickets`: service backlog, response and resolution times, SLA, CSAT and the service funnel; grouped
+by owner, priority, the customer's region, industry, channel or a property of the customer (`--by`), and
+filtered by the customer's properties (`--property`), as of the instant."""
 
 from __future__ import annotations
 
@@ -11,31 +13,68 @@ from rich.text import Text
 
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, LIST_LIMIT, Output, TableName, percent
-from gateways.report_tables import capped, tickets_tables
+from gateways.cli.property_commands import property_filters
+from gateways.report_tables import capped, ticket_figures, tickets_grouped_tables, tickets_tables
 from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
-
 
 
 def tickets(
     as_of: AsOf = "now",
     breaching_limit: Annotated[int, typer.Option(min=0, help="Breaching tickets to list (their total is "
                                                             "always given).")] = LIST_LIMIT,
+    by: Annotated[str | None, typer.Option(help="One report per value of owner (the assignee then), priority, "
+                                                "region, industry, channel (the customer's) or a property of "
+                                                "the customer then (account_size, …; none: null).")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", help="Only tickets whose customer has this "
+                                                   "property then: name=value (repeatable).")] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     table: TableName = None,
     bom: Bom = False,
 ) -> None:
     """Service tickets as of an instant (default now): backlog, times, SLA breaches, CSAT, service funnel.
-    CSV tables: funnel (default), backlog, times, sla, breaching, csat."""
+    CSV tables: funnel (default), backlog, times, sla, breaching, csat; with --by: groups (default), funnel."""
     output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
+    properties = property_filters(prop or [])
     with crm_application() as crm, read_store(crm) as store:
         note_freshness(crm, store, ["tickets"])
-        report = TicketQueries(store, crm.keys.unseal_all_marks).report(instant)
-    data = report.to_dict()
-    data["sla"]["breaching_total"] = len(report.sla.breaching)
-    data["sla"]["breaching"] = capped(data["sla"]["breaching"], breaching_limit)
+        queries = TicketQueries(store, crm.keys.unseal_all_marks)
+        if by is not None:
+            grouped = queries.grouped(instant, by, properties).to_dict()
+            for group in grouped["groups"]:
+                _cap(group, breaching_limit)
+            output.show(grouped, lambda: tickets_grouped_tables(grouped), lambda: _print_groups(grouped))
+            return
+        report = queries.report(instant, properties)
+    data = _cap(report.to_dict(), breaching_limit)
     output.show(data, lambda: tickets_tables(data), lambda: _print(report, breaching_limit))
+
+
+_NONE = {"owner": "(unassigned)"}  # the text for a group without a value
+
+
+def _cap(report: dict, limit: int) -> dict:
+    """The report with its breaching tickets' total, and only the first `limit` of them."""
+    report["sla"]["breaching_total"] = len(report["sla"]["breaching"])
+    report["sla"]["breaching"] = capped(report["sla"]["breaching"], limit)
+    return report
+
+
+def _print_groups(grouped: dict) -> None:
+    properties = ", ".join(f"{name}={value}" for name, value in grouped["properties"].items())
+    table = Table(grouped["by"], "Tickets", "Open", "Resolved", "Response median h", "Resolution median h",
+                  "Response late", "Resolution late", "Ratings", "Satisfied (4–5)", "Loyal",
+                  title=f"Service tickets by {grouped['by']} as of {grouped['as_of']}"
+                        + (f" ({properties})" if properties else ""), title_justify="left")
+    for group in grouped["groups"]:
+        row = ticket_figures(group)
+        table.add_row(group["key"][grouped["by"]] or _NONE.get(grouped["by"], "(none)"), *(str(row[n]) for n in ("tickets", "open", "resolved")),
+                      _number(row["first_response_median_hours"]), _number(row["resolution_median_hours"]),
+                      str(row["first_response_late"]), str(row["resolution_late"]), str(row["ratings"]),
+                      percent(row["satisfied_share"], row["satisfied_note"]),
+                      f"{row['loyal']} of {row['satisfied_customers']}")
+    console.print(table)
 
 
 def _print(report: TicketReport, breaching_limit: int) -> None:

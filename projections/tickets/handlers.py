@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain.customer import Customer
 from domain.deal import Deal
 from domain.personal_data import mark
 from domain.service_levels import responds
 from domain.ticket import CLOSED, OPEN, RESOLVED, Ticket
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table, micros
-from projections.tickets.rows import DealRow, RatingRow, ResolutionRow, TicketRow, VersionRow, WinRow
+from projections.tickets.rows import (CurrentPropertyRow, CustomerRow, DealRow, PropertyRow, RatingRow, ResolutionRow,
+                                      TicketRow, VersionRow, WinRow)
 
 TICKETS = Table(
     "tickets_tickets",
@@ -55,12 +57,31 @@ WINS = Table(
     indexes=(("won_at",),), row_type=WinRow,
 )
 
+# The customers' dimensions and properties, versioned as of any instant (as the funnel keeps its own), so
+# that the report can be grouped and filtered by them (`projections.tickets.ticket_dimensions`).
+CUSTOMERS = Table(
+    "tickets_customers",
+    (("customer_id", "TEXT"), ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT")),
+    ("customer_id",), row_type=CustomerRow,
+)
+PROPERTIES = Table(
+    "tickets_properties",
+    (("customer_id", "TEXT"), ("name", "TEXT"), ("seq", "INTEGER"), ("value", "TEXT"), ("valid_from", "BIGINT"),
+     ("valid_to", "BIGINT")),
+    ("customer_id", "name", "seq"), row_type=PropertyRow,
+)
+CURRENT_PROPERTIES = Table(
+    "tickets_current_properties",
+    (("customer_id", "TEXT"), ("name", "TEXT"), ("seq", "INTEGER"), ("value", "TEXT"), ("valid_from", "BIGINT")),
+    ("customer_id", "name"), row_type=CurrentPropertyRow,
+)
+
 
 class TicketsReadModel(ReadModel):
     """Service tickets in business time, plus the deal wins that turn satisfied customers loyal."""
 
     name = "tickets"
-    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS)
+    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS, CUSTOMERS, PROPERTIES, CURRENT_PROPERTIES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {
@@ -73,12 +94,16 @@ class TicketsReadModel(ReadModel):
             Ticket.SatisfactionRated: _rated,
             Deal.Opened: _deal_opened,
             Deal.Won: _deal_won,
+            Customer.Registered: _registered,
+            Customer.PropertiesChanged: _properties_changed,
         }
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         rows.prefetch(TICKETS, [(str(e.originator_id),) for e in events
                                 if isinstance(e, Ticket.Event) and not isinstance(e, Ticket.Opened)])
         rows.prefetch(DEALS, [(str(e.originator_id),) for e in events if isinstance(e, Deal.Won)])
+        rows.prefetch(CURRENT_PROPERTIES, [(str(e.originator_id), name) for e in events
+                                           if isinstance(e, Customer.PropertiesChanged) for name in e.changes])
 
 
 def _opened(event: Ticket.Opened, rows: Rows) -> None:
@@ -135,6 +160,25 @@ def _deal_won(event: Deal.Won, rows: Rows) -> None:
     deal: DealRow | None = rows.get(DEALS, str(event.originator_id))
     assert deal is not None, f"deal {event.originator_id} was won before it was opened"
     rows.put(WINS, WinRow(deal.deal_id, event.originator_version, deal.customer_id, micros(event.occurred_at)))
+
+
+def _registered(event: Customer.Registered, rows: Rows) -> None:
+    rows.put(CUSTOMERS, CustomerRow(str(event.originator_id), event.region, event.industry, event.channel))
+
+
+def _properties_changed(event: Customer.PropertiesChanged, rows: Rows) -> None:
+    """End each changed property's open version at the event and open the new one (none for a removal, "")."""
+    customer, at, seq = str(event.originator_id), micros(event.occurred_at), event.originator_version
+    for name, value in event.changes.items():
+        current: CurrentPropertyRow | None = rows.get(CURRENT_PROPERTIES, customer, name)
+        if (current.value if current is not None else "") == value:
+            continue  # unchanged (an imported history may say so twice)
+        if current is not None and current.value:
+            rows.put(PROPERTIES, PropertyRow(*current, valid_to=at))
+        now = CurrentPropertyRow(customer, name, seq, value, at)
+        rows.put(CURRENT_PROPERTIES, now)
+        if value:
+            rows.put(PROPERTIES, PropertyRow(*now, valid_to=None))
 
 
 def _ticket(event: Any, rows: Rows) -> TicketRow:

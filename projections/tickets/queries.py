@@ -9,7 +9,7 @@ covering T, ratings and wins dated by T); the rules (SLA targets, satisfied, loy
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -22,6 +22,7 @@ from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
 from projections.funnel.report import percentile
 from projections.ports import Store, UnsealAll
 from projections.tables import from_micros, micros
+from projections.tickets.ticket_dimensions import TicketGroups, customer_values_sql, missing, sort_key
 from projections.tickets.rows import RatingRow
 
 UNASSIGNED = "(unassigned)"
@@ -174,9 +175,47 @@ class TicketQueries:
         self.store = store
         self.unseal_all = unseal_all
 
-    def report(self, as_of: datetime) -> TicketReport:
+    def report(self, as_of: datetime, properties: Sequence[tuple[str, str]] = ()) -> TicketReport:
+        """The report as of `as_of`, of the tickets whose customer then had every one of `properties`."""
         t = micros(as_of)
-        tickets, ratings = self._tickets(t), self._ratings(t)
+        tickets = self._kept(self._tickets(t), t, properties)
+        return self._report(as_of, tickets, _ratings_of(self._ratings(t), tickets), self._wins(t))
+
+    def grouped(self, as_of: datetime, by: str, properties: Sequence[tuple[str, str]] = ()) -> TicketGroups:
+        """One report per value of `by` (`projections.tickets.ticket_dimensions`) among the tickets `properties` keep,
+        each computed as `report` computes the plain one; DomainError for an unknown axis or property name."""
+        t = micros(as_of)
+        tickets = self._kept(self._tickets(t), t, properties)
+        value_of = self._values(by, t)
+        per_value: dict[str | None, list[_TicketAsOf]] = defaultdict(list)
+        for ticket in tickets:
+            per_value[value_of(ticket)].append(ticket)
+        ratings, wins = self._ratings(t), self._wins(t)
+        return TicketGroups(as_of, by, list(properties), [
+            (value, self._report(as_of, per_value[value], _ratings_of(ratings, per_value[value]), wins))
+            for value in sorted(per_value, key=sort_key)])
+
+    def _values(self, by: str, t: int) -> Callable[[_TicketAsOf], str | None]:
+        if by == "owner":
+            return lambda k: k.assignee
+        if by == "priority":
+            return lambda k: k.priority
+        customers = self._customer_values(by, t)
+        return lambda k: customers.get(k.customer_id, missing(by))
+
+    def _customer_values(self, by: str, t: int) -> dict[str, str]:
+        sql, params = customer_values_sql(by)
+        return dict(self.store.query(sql, params + [t, t] if params else []))
+
+    def _kept(self, tickets: list[_TicketAsOf], t: int, properties: Sequence[tuple[str, str]]) -> list[_TicketAsOf]:
+        for name, value in properties:
+            customers = self._customer_values(name, t)
+            tickets = [k for k in tickets if customers.get(k.customer_id) == value]
+        return tickets
+
+    def _report(self, as_of: datetime, tickets: list[_TicketAsOf], ratings: list[RatingRow],
+                wins: dict[str, list[int]]) -> TicketReport:
+        t = micros(as_of)
         return TicketReport(
             as_of=as_of,
             backlog=_backlog(tickets),
@@ -184,7 +223,7 @@ class TicketQueries:
             resolution=_durations([k.resolved_at - k.opened_at for k in tickets if k.resolved_at is not None]),
             sla=_sla(tickets, t, self.unseal_all),
             csat=_csat(ratings),
-            funnel=_funnel(tickets, ratings, self._wins(t)),
+            funnel=_funnel(tickets, ratings, wins),
         )
 
     def summary(self, as_of: datetime) -> dict[str, Any]:
@@ -215,6 +254,12 @@ class TicketQueries:
                                                     [t]):
             wins[customer_id].append(won_at)
         return wins
+
+
+def _ratings_of(ratings: list[RatingRow], tickets: list[_TicketAsOf]) -> list[RatingRow]:
+    """The ratings of these tickets (all of them when they are all the tickets: no filter)."""
+    ids = {k.ticket_id for k in tickets}
+    return [r for r in ratings if r.ticket_id in ids]
 
 
 def _by(instant: int | None, t: int) -> int | None:

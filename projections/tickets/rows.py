@@ -74,3 +74,33 @@ class WinRow(NamedTuple):
     seq: int
     customer_id: str
     won_at: int
+
+
+class CustomerRow(NamedTuple):
+    """A ticket's customer's dimensions, fixed at registration (`Customer.Registered`)."""
+
+    customer_id: str
+    region: str
+    industry: str
+    channel: str
+
+
+class PropertyRow(NamedTuple):
+    """A customer's property during `[valid_from, valid_to)`; valid_to None while it lasts (a removal has none)."""
+
+    customer_id: str
+    name: str
+    seq: int
+    value: str
+    valid_from: int
+    valid_to: int | None
+
+
+class CurrentPropertyRow(NamedTuple):
+    """A customer's property now ("" once removed), so that a change finds the version to close without a scan."""
+
+    customer_id: str
+    name: str
+    seq: int
+    value: str
+    valid_from: int

@@ -24,6 +24,7 @@ from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
 from projections.rates import RateQueries
+from projections.tickets import TicketQueries
 from services.application import AlreadyExists, CrmApplication
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties,
                                ChangeDealProperties, ChangeLeadProperties, ChangeOwner, ChangeStage,
@@ -281,6 +282,15 @@ def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) 
         for by, cohort in GROUP_BYS:
             answers[(pipeline, by, cohort)] = queries.grouped(pipeline, stages_of(app, pipeline), as_of, by,
                                                               stuck_days=3, cohort=cohort, money=money)
+    return {**answers, **ticket_groups(app, store, as_of)}
+
+
+def ticket_groups(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[Any, Any]:
+    """The ticket report grouped by a ticket's, a customer's dimension and properties, and property-filtered."""
+    tickets = TicketQueries(store, app.keys.unseal_all_marks)
+    answers: dict[Any, Any] = {("tickets", by): tickets.grouped(as_of, by).to_dict()
+                               for by in ("owner", "region", "account_size", "product")}
+    answers[("tickets", "account_size=大型")] = tickets.report(as_of, [("account_size", "大型")]).to_dict()
     return answers
 
 

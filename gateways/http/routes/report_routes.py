@@ -20,7 +20,8 @@ from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
-from gateways.report_tables import campaigns_tables, single, tickets_tables
+from gateways.http.routes.funnel_routes import _property_filters as property_filters
+from gateways.report_tables import campaigns_tables, single, tickets_grouped_tables, tickets_tables
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
@@ -39,15 +40,33 @@ Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
                                       description="Only this acquisition channel's campaigns and customers (a "
                                                   "value of the installation's vocabulary, or unknown).")]
 
+TicketAxis = Annotated[str | None, Query(max_length=40, description=(
+    "One report per value of owner (the assignee then), priority, region, industry, channel (the customer's) "
+    "or a property of the customer (as of the instant; none: null)."))]
+PropertyFilters = Annotated[list[str], Query(alias="property", max_length=50, description=(
+    "name=value: only tickets whose customer has this property at the instant; repeatable."))]
+
 
 @router.get("/tickets", summary="Backlog, response and resolution times, SLA breaches (paginated), CSAT and "
                                 "the service funnel as of an instant (default now)", responses=CSV_ANSWER)
 def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
-            as_of: AsOf = None) -> Response:
-    report = TicketQueries(store, app.keys.unseal_all_marks).report(as_of or datetime.now(timezone.utc)).to_dict()
-    report["sla"]["breaching"] = page(report["sla"]["breaching"], params)
-    listed = {**report, "sla": {**report["sla"], "breaching": report["sla"]["breaching"]["items"]}}
+            as_of: AsOf = None, by: TicketAxis = None, prop: PropertyFilters = []) -> Response:  # noqa: B006
+    queries, instant = TicketQueries(store, app.keys.unseal_all_marks), as_of or datetime.now(timezone.utc)
+    properties = property_filters(prop)
+    if by is not None:
+        grouped = queries.grouped(instant, by, properties).to_dict()
+        listed = {**grouped, "groups": [_paged(group, params)[1] for group in grouped["groups"]]}
+        grouped["groups"] = [_paged(group, params)[0] for group in grouped["groups"]]
+        return report_response(fmt, grouped, lambda: tickets_grouped_tables(listed), "tickets")
+    report, listed = _paged(queries.report(instant, properties).to_dict(), params)
     return report_response(fmt, report, lambda: tickets_tables(listed), "tickets")
+
+
+def _paged(report: dict, params: PageParams) -> tuple[dict, dict]:
+    """The report with a page of its breaching tickets (JSON), and with that page's items and their total (CSV)."""
+    paged, sla = page(report["sla"]["breaching"], params), report["sla"]
+    return ({**report, "sla": {**sla, "breaching": paged}},
+            {**report, "sla": {**sla, "breaching": paged["items"], "breaching_total": paged["total"]}})
 
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from gateways.cli.tickets_commands import tickets
 from services.application import CrmApplication
-from services.commands import (AssignTicket, ChangeTicketStatus, OpenDeal, OpenTicket, RateTicket, RegisterCustomer,
-                               ResolveTicket, WinDeal)
+from services.commands import (AssignTicket, ChangeCustomerProperties, ChangeTicketStatus, OpenDeal, OpenTicket,
+                               RateTicket, RegisterCustomer, ResolveTicket, WinDeal)
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -35,6 +35,9 @@ def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     crm.resolve_ticket(ResolveTicket(ticket, "已远程协助处理"), at(1 + 10 / 24, "赵磊"))
     crm.rate_ticket(RateTicket(ticket, 5, ""), at(2, "客户"))
     crm.win_deal(WinDeal(deal), at(3))
+    other = crm.register_customer(RegisterCustomer("李四", "华南", "零售", "event", company="另一公司"), at(0))
+    crm.change_customer_properties(ChangeCustomerProperties(customer, {"account_size": "大型"}), at(0))
+    crm.open_ticket(OpenTicket(other, "续费流程咨询", "email", priority="low"), at(4, "客户"))
     crm.close()
     catch_up(url)
 
@@ -44,6 +47,38 @@ def _cli() -> typer.Typer:
     app.callback()(lambda: None)
     app.command()(tickets)
     return app
+
+
+def test_grouped_by_a_property_of_the_customer_and_filtered(recorded: None) -> None:
+    grouped = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-06", "--by", "account_size", "--json"])
+    filtered = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-06", "--property", "account_size=大型", "--json"])
+
+    assert grouped.exit_code == 0, grouped.output
+    groups = orjson.loads(grouped.stdout)["groups"]
+    assert [(g["key"], g["funnel"]["feedback"], g["backlog"]["total"]) for g in groups] == [
+        ({"account_size": "大型"}, 1, 0), ({"account_size": None}, 1, 1)]
+    assert groups[1]["csat"]["overall"]["satisfied_share"] is None  # no ratings: null, as the plain report
+    large = {key: value for key, value in groups[0].items() if key != "key"}
+    assert large == orjson.loads(filtered.stdout)
+
+
+def test_grouped_csv_and_tables(recorded: None) -> None:
+    as_csv = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-06", "--by", "region", "--csv"])
+    text = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-06", "--by", "owner"])
+
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [(r["key.region"], r["tickets"], r["first_response_late"], r["satisfied_share"], r["satisfied_note"])
+            for r in rows] == [("华东", "1", "1", "1.0", ""), ("华南", "1", "0", "", "no ratings")]
+    assert text.exit_code == 0, text.output
+    assert "Service tickets by owner" in text.output and "赵磊" in text.output and "(unassigned)" in text.output
+
+
+def test_a_bad_axis_or_filter_is_refused(recorded: None) -> None:
+    axis = runner.invoke(_cli(), ["tickets", "--by", "No Such"])
+    prop = runner.invoke(_cli(), ["tickets", "--property", "account_size"])
+
+    assert axis.exit_code != 0 and "No Such" in axis.output
+    assert prop.exit_code != 0 and "name=value" in prop.output
 
 
 def test_json_report_as_of_an_instant(recorded: None) -> None:

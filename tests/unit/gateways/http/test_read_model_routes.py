@@ -185,6 +185,36 @@ def test_the_tickets_report_pages_its_sla_breaches_oldest_open_first(api: FastAP
     assert {**report, "sla": None} == jsonable({**oracle, "sla": None})
 
 
+def test_the_tickets_report_per_priority_is_the_read_models_groups(api: FastAPI, client: TestClient,
+                                                                   ids: dict[str, UUID]) -> None:
+    grouped = get(client, "/reports/tickets", as_of=day(20), by="priority", limit=1)
+
+    assert [(g["key"], g["funnel"]["feedback"], g["sla"]["breaching"]["total"]) for g in grouped["groups"]] == [
+        ({"priority": "high"}, 1, 1), ({"priority": "normal"}, 1, 0), ({"priority": "urgent"}, 1, 1)]
+    oracle = TicketQueries(api.state.store, api.state.crm.keys.unseal_all_marks).grouped(T0 + timedelta(20), "priority")
+    assert [{**g, "sla": None} for g in grouped["groups"]] == jsonable(
+        [{**g, "sla": None} for g in oracle.to_dict()["groups"]])
+
+
+def test_the_tickets_report_by_a_customer_property_and_filtered_by_one(client: TestClient,
+                                                                        ids: dict[str, UUID]) -> None:
+    by_size = get(client, "/reports/tickets", as_of=day(20), by="account_size")
+    filtered = get(client, "/reports/tickets", as_of=day(20), property="account_size=大型")
+    as_csv = client.get("/reports/tickets", params={"as_of": day(20), "by": "region", "format": "csv"},
+                        headers=ANALYST)
+
+    assert [(g["key"], g["funnel"]["feedback"]) for g in by_size["groups"]] == [({"account_size": None}, 3)]
+    assert filtered["funnel"]["feedback"] == 0 and filtered["csat"]["overall"]["satisfied_share"] is None
+    lines = as_csv.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("key.region,tickets,open,resolved") and lines[1].startswith("华东,3,2,1")
+
+
+@pytest.mark.parametrize("params", [{"by": "No Such"}, {"property": "account_size"}, {"property": "Bad=x"}])
+def test_the_tickets_report_refuses_a_bad_axis_or_filter(client: TestClient, ids: dict[str, UUID],
+                                                         params: dict[str, str]) -> None:
+    assert get(client, "/reports/tickets", 422, **params)["error"]
+
+
 def test_the_campaigns_report_pages_its_campaigns_in_planning_order(api: FastAPI, client: TestClient,
                                                                     ids: dict[str, UUID]) -> None:
     report = get(client, "/reports/campaigns", as_of=day(20), limit=1)
