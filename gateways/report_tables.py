@@ -236,6 +236,11 @@ def ticket_figures(report: Mapping[str, Any]) -> dict[str, Any]:
             "satisfied_customers": funnel["satisfied_customers"], "loyal": funnel["loyal"]}
 
 
+def segments_grouped_tables(report: Mapping[str, Any], currency: str) -> Tables:
+    """`groups`: one row per value of `by` and tier (its key column `key.<by>` first), as the plain `tiers`."""
+    return {"groups": [{"key": g["key"], **row} for g in report["groups"] for row in in_currency(g["tiers"], currency)]}
+
+
 def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
     """A report of one table."""
     return {name: list(rows)}

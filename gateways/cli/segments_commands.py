@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import typer
@@ -13,7 +13,8 @@ from domain.segmentation import MONETARY_CURRENCY, TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
                                  read_store, record_id)
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
-from gateways.report_tables import in_currency, single
+from gateways.cli.property_commands import property_filters
+from gateways.report_tables import in_currency, segments_grouped_tables, single
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
@@ -29,6 +30,13 @@ def segments(
     tier: Annotated[str | None, typer.Option(help=f"List this tier's members: {', '.join(TIERS)}.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Members to list.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Members to skip.")] = 0,
+    by: Annotated[str | None, typer.Option(help="Tier counts per value of region, industry, channel or a customer "
+                                                "property (as of the instant; unknown where none).")] = None,
+    region: Annotated[str | None, typer.Option(help="Only customers of this region.")] = None,
+    industry: Annotated[str | None, typer.Option(help="Only customers of this industry.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only customers of this acquisition channel.")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", help="Only customers with this property then, "
+                                                   "name=value; repeatable.")] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     bom: Bom = False,
@@ -40,11 +48,19 @@ def segments(
     output = Output(as_json, as_csv, None, bom)
     if tier is not None and tier not in TIERS:
         raise typer.BadParameter(f"unknown tier {tier!r}; expected one of: {', '.join(TIERS)}", param_hint="--tier")
+    where = [(name, value) for name, value in (("region", region), ("industry", industry), ("channel", channel))
+             if value is not None] + list(property_filters(prop or []))
+    if tier is not None and (by or where):
+        raise fail("--by and the filters go with the tier counts, not with --tier")
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
         queries = _queries(crm, store)
-        if tier is None:
-            counts = queries.tier_counts(instant)
+        if by is not None:
+            grouped = _grouped(queries, instant, by, where)
+            output.show(grouped, lambda: segments_grouped_tables(grouped, MONETARY_CURRENCY),
+                        lambda: console.print(_grouped_table(grouped, instant)))
+        elif tier is None:
+            counts = queries.tier_counts(instant, where)
             output.show({"as_of": instant.isoformat(), "tiers": [vars(c) for c in counts]},
                         lambda: single("tiers", in_currency(map(vars, counts), MONETARY_CURRENCY)), lambda: console.print(_counts_table(counts, instant)))
         else:
@@ -77,6 +93,12 @@ def history(
                     lambda: single("history", listed), lambda: console.print(_history_table(stays, customer_id, instant)))
 
 
+def _grouped(queries: SegmentQueries, instant: datetime, by: str, where: list[tuple[str, str]]) -> dict[str, Any]:
+    groups = queries.grouped_tier_counts(instant, by, where)
+    return {"as_of": instant.isoformat(), "by": by, "where": dict(where),
+            "groups": [{"key": {by: value}, "tiers": [vars(c) for c in counts]} for value, counts in groups.items()]}
+
+
 def _queries(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
     note_freshness(crm, store, ["segments"])
     return SegmentQueries(store)
@@ -104,6 +126,18 @@ def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
     apart = [f"{c.tier} {currency} {cents / 100:,.2f}" for c in counts for currency, cents in c.unconverted.items()]
     if apart:
         table.caption = f"Won without a rate into CNY then (not in the figures): {', '.join(apart)}."
+    return table
+
+
+def _grouped_table(grouped: dict[str, Any], instant: datetime) -> Table:
+    by = grouped["by"]
+    table = Table(title=f"Customer segments per {by} as of {_when(instant)} UTC", title_justify="left")
+    for column in (by, "Tier", "Customers", "Won, last 365 d (CNY)", "Not converted"):
+        table.add_column(column, justify="right" if column in ("Customers", "Won, last 365 d (CNY)") else "left")
+    for group in grouped["groups"]:
+        for c in group["tiers"]:
+            apart = ", ".join(f"{currency} {cents / 100:,.2f}" for currency, cents in c["unconverted"].items())
+            table.add_row(group["key"][by], c["tier"], str(c["customers"]), _money(c["value_cents"]), apart or "–")
     return table
 
 

@@ -41,6 +41,7 @@ from projections.read_model import ReadModel, Rows
 from projections.segments.rows import (CustomerRow, DealRow, IntervalRow, RateSeriesRow, SpanRow, TouchRow, instant,
                                        superseded)
 from projections.tables import Table, cents, from_micros, held_json, micros
+from projections.versioned_properties import property_tables, record_changes
 
 OPEN, WON = "open", "won"  # the kinds of span
 # A customer with at least this many stored intervals has its timeline worked out from the last one the
@@ -51,7 +52,7 @@ RESUME_FROM = 256
 CUSTOMERS = Table(
     "segments_customers",
     (("customer_id", "TEXT"), ("registered_at", "BIGINT"), ("forgotten_at", "BIGINT"), ("channel", "TEXT"),
-     ("span_count", "INTEGER"), ("interval_count", "INTEGER")),
+     ("span_count", "INTEGER"), ("interval_count", "INTEGER"), ("region", "TEXT"), ("industry", "TEXT")),
     ("customer_id",), row_type=CustomerRow,
 )
 DEALS = Table(
@@ -81,6 +82,7 @@ INTERVALS = Table(
     ("customer_id", "seq"),
     indexes=(("tier", "valid_from"), ("valid_from",)), row_type=IntervalRow,
 )
+PROPERTIES = property_tables("segments")  # customers' properties as of any instant, for `--by`/filters
 RATES = Table("segments_rates", (("currency", "TEXT"), ("series", "TEXT")), ("currency",), json_columns=("series",),
               row_type=RateSeriesRow)
 _RATES_CHANGED, _RATE_INDEX = "segments:rates", "segments:rate_index"  # this batch's, in `Rows.pending`
@@ -92,7 +94,7 @@ class SegmentsReadModel(ReadModel):
     """Customers' RFM scores and value tiers as intervals of business time."""
 
     name = "segments"
-    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS, RATES)
+    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS, RATES, *PROPERTIES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         changing = {
@@ -103,7 +105,7 @@ class SegmentsReadModel(ReadModel):
             Deal.Lost: _lost,
             Deal.Reopened: _reopened,
         }
-        return {Customer.TouchLogged: _touched, Deal.AmountChanged: _amount_changed,
+        return {Customer.TouchLogged: _touched, Customer.PropertiesChanged: _properties_changed, Deal.AmountChanged: _amount_changed,
                 **dict.fromkeys(RATE_EVENTS, _rate),
                 **{cls: _noting(handler) for cls, handler in changing.items()}}
 
@@ -183,14 +185,15 @@ def _customer(customer_id: str, rows: Rows) -> CustomerRow:
     customer: CustomerRow | None = rows.get(CUSTOMERS, customer_id)
     if customer is None:
         customer = CustomerRow(customer_id, registered_at=None, forgotten_at=None, channel=None, span_count=0,
-                               interval_count=0)
+                               interval_count=0, region=None, industry=None)
         rows.put(CUSTOMERS, customer)
     return customer
 
 
 def _registered(event: Customer.Registered, rows: Rows) -> tuple[str, int]:
     at = micros(event.occurred_at)
-    customer = _customer(str(event.originator_id), rows)._replace(registered_at=at, channel=event.channel)
+    customer = _customer(str(event.originator_id), rows)._replace(registered_at=at, channel=event.channel,
+                                                                  region=event.region, industry=event.industry)
     rows.put(CUSTOMERS, customer)
     return customer.customer_id, at
 
@@ -200,6 +203,12 @@ def _forgotten(event: Customer.Forgotten, rows: Rows) -> tuple[str, int]:
     customer = _customer(str(event.originator_id), rows)._replace(forgotten_at=at)
     rows.put(CUSTOMERS, customer)
     return customer.customer_id, at
+
+
+def _properties_changed(event: Customer.PropertiesChanged, rows: Rows) -> None:
+    """Properties do not change tiers: only their versions are kept, to group and filter by."""
+    record_changes(PROPERTIES, str(event.originator_id), event.changes, event.originator_version,
+                   micros(event.occurred_at), rows)
 
 
 def _touched(event: Customer.TouchLogged, rows: Rows) -> None:

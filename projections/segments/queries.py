@@ -6,6 +6,7 @@ wrote (one indexed range query per instant); the rules are `domain.segmentation`
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,14 +15,19 @@ from uuid import UUID
 import orjson
 
 from domain.exchange_rates import add_sums
+from domain.properties import require_name
 from domain.segmentation import TIERS, preferred_channel
+from domain.vocabulary import UNKNOWN
 from projections.ports import Store
+from projections.segments.handlers import PROPERTIES
 from projections.segments.rows import IntervalRow, instant
 from projections.tables import from_micros, micros
+from projections.versioned_properties import join_params, value_as_of_sql
 
 CHUNK = 400
 MOVEMENT_DAYS = 90  # the summary's movements look back this far
 _COVERING = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"  # the interval holding an instant
+_COVERING_I = "i.valid_from <= ? AND (i.valid_to IS NULL OR i.valid_to > ?)"  # the same, intervals called `i`
 
 
 def tier_members_sql(tier: str, as_of: datetime) -> tuple[str, list[Any]]:
@@ -110,24 +116,29 @@ class SegmentQueries:
         """Customers in `tier` at `as_of`, most CNY won in the last 365 days first."""
         return self._segments(as_of, " AND tier = ?", (tier,), limit, offset)
 
-    def tier_counts(self, as_of: datetime) -> list[TierCount]:
+    def tier_counts(self, as_of: datetime, where: Filters = ()) -> list[TierCount]:
         """Per tier, in TIERS order: customers, their value, average R, F and M, and what they won in a
-        currency without a rate into CNY then (not in the value: listed apart, never dropped)."""
-        t = micros(as_of)
-        found = {row[0]: [int(n) for n in row[1:]] for row in self.store.query(
-            "SELECT tier, COUNT(*), SUM(monetary_cents), SUM(recency), SUM(frequency), SUM(monetary) "
-            f"FROM segments_intervals WHERE {_COVERING} GROUP BY tier", [t, t])}
-        unconverted: dict[str, dict[str, int]] = {}  # few rows: only customers with a purchase without a rate
-        for tier, amounts in self.store.query(
-                f"SELECT tier, unconverted FROM segments_intervals WHERE {_COVERING} AND unconverted IS NOT NULL",
-                [t, t]):
-            add_sums(unconverted.setdefault(tier, {}), orjson.loads(amounts))
-        counts = []
-        for tier in TIERS:
-            count, value, *sums = found.get(tier, [0] * 5)
-            counts.append(TierCount(tier, count, value, *(total / count if count else None for total in sums),
-                                    dict(sorted(unconverted.get(tier, {}).items()))))
-        return counts
+        currency without a rate into CNY then (not in the value: listed apart, never dropped); only the
+        customers with each (dimension, value) of `where` then."""
+        return self.grouped_tier_counts(as_of, None, where).get(None) or _tier_counts({}, {})
+
+    def grouped_tier_counts(self, as_of: datetime, by: str | None, where: Filters = ()) -> dict[str | None,
+                                                                                               list[TierCount]]:
+        """`tier_counts` per value of `by` (region, industry, channel or a customer property, as of `as_of`;
+        `unknown` where a customer has none), values in order; `by` None: one group, None. Two queries in all."""
+        scope = _Scope(micros(as_of), by, where)
+        found: dict[str | None, dict[str, list[int]]] = {}
+        for key, tier, *sums in self.store.query(
+                f"SELECT {scope.key}, i.tier, COUNT(*), SUM(i.monetary_cents), SUM(i.recency), SUM(i.frequency), "
+                f"SUM(i.monetary) FROM {scope.source} GROUP BY {scope.group}", scope.params):
+            found.setdefault(key, {})[tier] = [int(n) for n in sums]
+        unconverted: dict[str | None, dict[str, dict[str, int]]] = {}  # few rows: purchases without a rate
+        for key, tier, amounts in self.store.query(
+                f"SELECT {scope.key}, i.tier, i.unconverted FROM {scope.source} AND i.unconverted IS NOT NULL",
+                scope.params):
+            add_sums(unconverted.setdefault(key, {}).setdefault(tier, {}), orjson.loads(amounts))
+        keys = sorted(found.keys() | unconverted.keys(), key=lambda k: (k is None, k or ""))
+        return {key: _tier_counts(found.get(key, {}), unconverted.get(key, {})) for key in keys}
 
     def history(self, customer_id: UUID, as_of: datetime | None = None) -> list[Membership]:
         """The customer's stays in each tier, oldest first; only those begun by `as_of` if given.
@@ -169,7 +180,15 @@ class SegmentQueries:
             "history": {str(s.customer_id): [m.to_dict() for m in self.history(s.customer_id, as_of)]
                         for s in segments},
             "movements": [asdict(m) for m in self.movements(as_of - timedelta(days=MOVEMENT_DAYS), as_of)],
+            "groups": {by: {key: [asdict(c) for c in counts] for key, counts in self.grouped_tier_counts(as_of, by).items()}
+                       for by in (*DIMENSIONS, *self.property_names(as_of))},
         }
+
+    def property_names(self, as_of: datetime) -> list[str]:
+        """The names of the customer properties set by `as_of`, in order."""
+        return [name for (name,) in self.store.query(
+            f"SELECT DISTINCT name FROM {PROPERTIES.versions.name} WHERE valid_from <= ? ORDER BY name",
+            [micros(as_of)])]
 
     def _tiers(self, as_of: datetime) -> dict[str, str]:
         t = micros(as_of)
@@ -202,6 +221,50 @@ class SegmentQueries:
                 f"SELECT customer_id, channel FROM segments_customers WHERE registered_at <= ? "
                 f"AND customer_id IN ({marks})", [t, *chunk]))
         return {c: preferred_channel(touches.get(c, ()), acquired.get(c)) for c in customer_ids}
+
+
+Filters = Sequence[tuple[str, str]]
+"""(dimension, value) pairs a report keeps: region, industry, channel or a customer property name."""
+DIMENSIONS = {"region": "c.region", "industry": "c.industry", "channel": "c.channel"}
+"""A customer's dimensions from its registration (channel: the acquisition channel)."""
+
+
+class _Scope:
+    """The FROM … WHERE of the intervals at an instant, joined to what `by` and the filters need, the SQL
+    of the group key and the GROUP BY, and their parameters (joins', the instant's, the filters')."""
+
+    def __init__(self, t: int, by: str | None, where: Filters) -> None:
+        joins: list[str] = []
+        params: list[Any] = []
+        values = [_dimension(name, t, f"p{n}", joins, params) for n, name in enumerate([by or "", *dict(where)])]
+        self.key = values[0] if by else "NULL"
+        self.group = f"{values[0]}, i.tier" if by else "i.tier"
+        needs_customer = any(name in DIMENSIONS for name in (by, *dict(where)))
+        customer = " JOIN segments_customers c ON c.customer_id = i.customer_id" if needs_customer else ""
+        filters = "".join(f" AND {value} = ?" for value in values[1:])
+        self.source = f"segments_intervals i{customer}{''.join(joins)} WHERE {_COVERING_I}{filters}"
+        self.params = [*params, t, t, *(value for _, value in where)]
+
+
+def _dimension(name: str, t: int, alias: str, joins: list[str], params: list[Any]) -> str:
+    """The SQL of a customer's dimension or property `name` as of `t` (UNKNOWN when none), adding the join it
+    needs (DomainError for a name that can be neither); "" for no dimension."""
+    if not name:
+        return ""
+    if name in DIMENSIONS:
+        return f"COALESCE({DIMENSIONS[name]}, '{UNKNOWN}')"
+    joins.append(value_as_of_sql(PROPERTIES.versions, alias, "i.customer_id"))
+    params.extend(join_params(require_name(name), t))
+    return f"COALESCE({alias}.value, '{UNKNOWN}')"
+
+
+def _tier_counts(found: dict[str, list[int]], unconverted: dict[str, dict[str, int]]) -> list[TierCount]:
+    counts = []
+    for tier in TIERS:
+        count, value, *sums = found.get(tier, [0] * 5)
+        counts.append(TierCount(tier, count, value, *(total / count if count else None for total in sums),
+                                dict(sorted(unconverted.get(tier, {}).items()))))
+    return counts
 
 
 def _customer_segment(row: IntervalRow, as_of: datetime, channel: str | None) -> CustomerSegment:

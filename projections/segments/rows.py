@@ -24,6 +24,8 @@ class CustomerRow(NamedTuple):
     channel: str | None  # the acquisition channel
     span_count: int  # its spans are seq 0..span_count-1
     interval_count: int  # its live intervals are seq 0..interval_count-1
+    region: str | None  # from its registration (None before it is seen)
+    industry: str | None
 
 
 class DealRow(NamedTuple):

@@ -56,10 +56,10 @@ def filters(
         "repeatable."))] = [],  # noqa: B006 - FastAPI copies a Query default
 ) -> FunnelFilters:
     campaign = None if campaign_id is None else resolve_text(request, "campaign", campaign_id)
-    return FunnelFilters(owner, region, industry, channel, campaign, segment, _property_filters(prop))
+    return FunnelFilters(owner, region, industry, channel, campaign, segment, property_filters(prop))
 
 
-def _property_filters(assignments: list[str]) -> tuple[tuple[str, str], ...]:
+def property_filters(assignments: list[str]) -> tuple[tuple[str, str], ...]:
     """`["product=GTX"]` → `(("product", "GTX"),)`, checked as a property change is (422 if not)."""
     pairs = [assignment.partition("=") for assignment in assignments]
     if any(not equals or not value.strip() for _, equals, value in pairs):

@@ -20,7 +20,7 @@ from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
-from gateways.http.routes.funnel_routes import _property_filters as property_filters
+from gateways.http.routes.funnel_routes import property_filters
 from gateways.report_tables import campaigns_tables, single, tickets_grouped_tables, tickets_tables
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries

@@ -21,7 +21,8 @@ from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.responses import json_response
-from gateways.report_tables import in_currency, single
+from gateways.http.routes.funnel_routes import property_filters
+from gateways.report_tables import in_currency, segments_grouped_tables, single
 from gateways.http.schemas import ERRORS, Instant
 from gateways.http.record_ids import CustomerId
 from projections.segments import SegmentQueries
@@ -45,10 +46,28 @@ def _members(queries: SegmentQueries, tier: str, instant: datetime, total: int, 
 
 
 @router.get("", summary="Customers per tier as of an instant (default now); with `tier`, its members paginated", responses=CSV_ANSWER)
-def tiers(store: Store, params: Page, fmt: Format, as_of: AsOf = None, tier: Tier = None) -> Response:
+def tiers(store: Store, params: Page, fmt: Format, as_of: AsOf = None, tier: Tier = None,
+          by: Annotated[str | None, Query(description="Tier counts per value of region, industry, channel or a "
+                                          "customer property (as of the instant; unknown where none).")] = None,
+          region: str | None = None, industry: str | None = None,
+          channel: Annotated[str | None, Query(description="The acquisition channel.")] = None,
+          prop: Annotated[list[str], Query(alias="property", max_length=50, description=(
+              "name=value: only customers with this property at the instant; repeatable."))]
+          = [],  # noqa: B006 - FastAPI copies a Query default
+          ) -> Response:
     instant = as_of or datetime.now(timezone.utc)
     queries = SegmentQueries(store)
-    counts = queries.tier_counts(instant)
+    where = [(name, value) for name, value in (("region", region), ("industry", industry), ("channel", channel))
+             if value is not None] + list(property_filters(prop))
+    if tier is not None and (by or where):
+        raise ApiError(422, "by and the filters go with the tier counts, not with tier")
+    if by is not None:
+        groups = queries.grouped_tier_counts(instant, by, where)
+        grouped = {"as_of": instant, "by": by, "where": dict(where), "groups": [
+            {"key": {by: value}, "tiers": [asdict(c) for c in counts]} for value, counts in groups.items()]}
+        return report_response(fmt, grouped, lambda: segments_grouped_tables(grouped, MONETARY_CURRENCY),
+                               "segments-groups")
+    counts = queries.tier_counts(instant, where)
     result: dict[str, Any] = {"as_of": instant, "tiers": [asdict(count) for count in counts]}
     if tier is not None:
         total = next(count.customers for count in counts if count.tier == tier)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gateways.cli.segments_commands import segments_app
 from services.application import CrmApplication
-from services.commands import OpenDeal, RegisterCustomer, WinDeal
+from services.commands import ChangeCustomerProperties, OpenDeal, RegisterCustomer, WinDeal
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
 
@@ -136,3 +136,47 @@ def test_a_page_of_members_says_the_total(log: None) -> None:
 
     assert (past_the_end["members"], past_the_end["total"], past_the_end["offset"]) == ([], 1, 5)
     assert [m["customer_id"] for m in first["members"]] == [str(BUYER)] and first["total"] == 1
+
+
+def test_tier_counts_by_region_add_up_and_each_equals_the_filtered_report() -> None:
+    plain = _json(["segments", "--as-of", "2026-03-20", "--json"])["tiers"]
+    grouped = _json(["segments", "--as-of", "2026-03-20", "--by", "region", "--json"])
+
+    assert [g["key"] for g in grouped["groups"]] == [{"region": "华东"}, {"region": "华南"}]
+    assert [sum(g["tiers"][i]["customers"] for g in grouped["groups"]) for i in range(3)] == [
+        t["customers"] for t in plain]
+    for group in grouped["groups"]:
+        filtered = _json(["segments", "--as-of", "2026-03-20", "--region", group["key"]["region"], "--json"])
+        assert filtered["tiers"] == group["tiers"]
+
+
+def test_tier_counts_by_a_customer_property_as_of_the_instant_in_a_table_and_csv(tmp_path: Path) -> None:
+    crm = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.sqlite3'}"))
+    crm.change_customer_properties(ChangeCustomerProperties(BUYER, changes={"account_size": "大客户"}), at(15))
+    crm.close()
+    catch_up(f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+
+    before = _json(["segments", "--as-of", "2026-03-12", "--by", "account_size", "--json"])
+    table = runner.invoke(app, ["segments", "--as-of", "2026-03-20", "--by", "account_size"])
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(
+        app, ["segments", "--as-of", "2026-03-20", "--by", "account_size", "--csv"]).stdout)))
+    only = _json(["segments", "--as-of", "2026-03-20", "--property", "account_size=大客户", "--json"])
+
+    assert [g["key"]["account_size"] for g in before["groups"]] == ["unknown"]
+    assert "Customer segments per account_size as of 2026-03-20 00:00 UTC" in table.output
+    assert ["大客户", "high_value", "1", "300,000", "–"] in _cells(table.output)
+    assert [(r["key.account_size"], r["tier"], r["customers"], r["currency"]) for r in rows if r["customers"] != "0"] == [
+        ("unknown", "potential", "1", "CNY"), ("大客户", "high_value", "1", "CNY")]
+    assert [t["customers"] for t in only["tiers"]] == [1, 0, 0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--by", "Bad Name"], "property"),
+    (["--by", "region", "--tier", "potential"], "not with --tier"),
+    (["--property", "account_size"], "name=value"),
+])
+def test_a_bad_group_or_filter_is_refused(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["segments", *args])
+
+    assert result.exit_code != 0
+    assert message in result.output

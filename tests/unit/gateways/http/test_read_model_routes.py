@@ -115,6 +115,36 @@ def test_a_tiers_members_are_paginated_most_valuable_first(client: TestClient, i
     assert [m["customer_id"] for m in rest["items"]] == [str(ids["C"])] and rest["next_offset"] is None
 
 
+def test_tier_counts_by_region_or_property_add_up_and_each_equals_the_filtered_report(
+        client: TestClient, ids: dict[str, UUID]) -> None:
+    plain = get(client, "/segments", as_of=day(20))["tiers"]
+    by_region = get(client, "/segments", as_of=day(20), by="region")
+    by_size = get(client, "/segments", as_of=day(20), by="account_size")
+
+    assert (by_region["by"], [g["key"] for g in by_region["groups"]]) == ("region", [{"region": "华东"}])
+    assert by_region["groups"][0]["tiers"] == plain == get(client, "/segments", as_of=day(20), region="华东")["tiers"]
+    assert [g["key"] for g in by_size["groups"]] == [{"account_size": "unknown"}]
+    empty = get(client, "/segments", as_of=day(20), region="华南", **{"property": "account_size=大客户"})["tiers"]
+    assert [t["customers"] for t in empty] == [0, 0, 0]
+
+
+def test_tier_counts_by_region_as_csv(client: TestClient, ids: dict[str, UUID]) -> None:
+    response = client.get("/segments", params={"as_of": day(20), "by": "region", "format": "csv"}, headers=ANALYST)
+
+    assert response.status_code == 200, response.text
+    header, first = response.text.splitlines()[:2]
+    assert header.startswith("key.region,tier,customers,currency,value_cents")
+    assert first.startswith("华东,high_value,1,CNY,30000000")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"by": "Bad Name"}, "property"), ({"by": "region", "tier": "potential"}, "not with tier"),
+    ({"property": "account_size"}, "name=value")])
+def test_a_bad_group_or_filter_of_segments_is_refused(client: TestClient, ids: dict[str, UUID],
+                                                      params: dict[str, str], message: str) -> None:
+    assert message in get(client, "/segments", 422, **params)["error"]
+
+
 def test_an_unknown_tier_is_refused_with_the_tiers(client: TestClient, ids: dict[str, UUID]) -> None:
     error = get(client, "/segments", 422, tier="vip")["error"]
 
