@@ -14,6 +14,7 @@ among the group's wins only, so they need not add up when one customer's deals f
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -63,15 +64,18 @@ def split(facts: Facts, leads_of: dict[str, str], customers_of: dict[str, str]) 
             return leads_of.get(lead_id, UNKNOWN)
         return customers_of.get(customer_id or "", UNKNOWN)
 
-    lead_value = {lid: leads_of.get(lid, UNKNOWN) for lid in facts.leads}
-    deal_value = [of_lead_else_customer(d.lead_id, d.customer_id) for d in facts.deals]
-    response_value = [of_lead_else_customer(r.lead_id, r.customer_id) for r in facts.responses]
-    values = sorted({*lead_value.values(), *deal_value, *response_value})
-    return {value: replace(
-        facts, costs={}, unconverted_costs={},
-        leads={lid: lead for lid, lead in facts.leads.items() if lead_value[lid] == value},
-        deals=[d for d, v in zip(facts.deals, deal_value) if v == value],
-        responses=[r for r, v in zip(facts.responses, response_value) if v == value]) for value in values}
+    leads: dict[str, dict[str, Any]] = defaultdict(dict)
+    deals: dict[str, list[Any]] = defaultdict(list)
+    responses: dict[str, list[Any]] = defaultdict(list)
+    for lead_id, lead in facts.leads.items():  # one pass over the facts, whatever the number of values
+        leads[leads_of.get(lead_id, UNKNOWN)][lead_id] = lead
+    for deal in facts.deals:
+        deals[of_lead_else_customer(deal.lead_id, deal.customer_id)].append(deal)
+    for response in facts.responses:
+        responses[of_lead_else_customer(response.lead_id, response.customer_id)].append(response)
+    return {value: replace(facts, costs={}, unconverted_costs={}, leads=leads[value], deals=deals[value],
+                           responses=responses[value])
+            for value in sorted({*leads, *deals, *responses})}
 
 
 def without_cost(report: dict[str, Any], by: str) -> dict[str, Any]:
