@@ -12,6 +12,7 @@ from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output, TableName, percent
+from gateways.cli.property_commands import property_filters
 from gateways.cli.render import money_note, when
 from gateways.report_tables import campaigns_grouped_tables, campaigns_tables
 from projections.campaigns import CampaignGroups, CampaignQueries, CampaignsReport, Totals
@@ -28,6 +29,9 @@ def campaigns(
                                                 "or a lead property as of the instant (`unknown`: none); a deal "
                                                 "follows its lead, else its customer. Cost, ROI and CAC stay "
                                                 "with the plain report (costs are per campaign).")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", help=(
+        "name=value: only the leads (as of the instant), their deals and responses with this property; "
+        "repeatable. Cost, ROI and CAC are then null (costs are per campaign)."))] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     table: TableName = None,
@@ -44,7 +48,10 @@ def campaigns(
                 require_recorded(ACQUISITION_CHANNEL, crm.vocabulary(ACQUISITION_CHANNEL), channel)
             except DomainError as error:
                 raise typer.BadParameter(str(error), param_hint="--channel") from None
-        if by is not None and channel is not None:
+        where = property_filters(prop or [])
+        if by is not None and where:
+            raise typer.BadParameter("--by gives every value; leave out --property", param_hint="--by")
+        if (by is not None or where) and channel is not None:
             raise typer.BadParameter("--by gives every channel; leave out --channel", param_hint="--by")
         note_freshness(crm, store, ["campaigns", "rates"])
         money = RateQueries(store).conversion(crm.reporting_currency, instant)
@@ -52,6 +59,10 @@ def campaigns(
             grouped = CampaignQueries(store).grouped(instant, by, money)
             groups = grouped.to_dict()
             output.show(groups, lambda: campaigns_grouped_tables(groups), lambda: console.print(group_table(grouped)))
+            return
+        if where:
+            filtered = CampaignQueries(store).filtered(instant, where, money)
+            output.show(filtered, lambda: campaigns_tables(filtered), lambda: console.print(_filtered_table(filtered)))
             return
         report = CampaignQueries(store).report(instant, channel, money)
     data = report.to_dict()
@@ -70,6 +81,17 @@ def group_table(grouped: CampaignGroups) -> Table:
     table.caption = f"Revenue in {grouped.groups[0]['currency'] if grouped.groups else ''}; " \
                     f"{grouped.to_dict()['cost_note']}: cost, ROI and CAC are in the plain report"
     table.caption_justify = "left"
+    return table
+
+
+def _filtered_table(report: dict) -> Table:
+    table = _table(f"Campaigns with {report['properties']} as of {report['as_of']}", "Campaign", "Leads", "Qualified",
+                   "Deals", "Won", "Lost", "Revenue")
+    for row in report["campaigns"]:
+        t = row["totals"]
+        table.add_row(row["name"], *(str(t[n]) for n in ("leads", "qualified", "deals", "won", "lost")),
+                      _money(t["won_revenue_cents"]))
+    table.caption = f"Revenue in {report['currency']}; cost, ROI and CAC are in the plain report (costs are per campaign)"
     return table
 
 

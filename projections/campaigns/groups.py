@@ -78,6 +78,12 @@ def split(facts: Facts, leads_of: dict[str, str], customers_of: dict[str, str]) 
             for value in sorted({*leads, *deals, *responses})}
 
 
+def only(facts: Facts, value: str, leads_of: dict[str, str], customers_of: dict[str, str]) -> Facts:
+    """The facts of the group `value` (none if no lead, deal or response has it): a property filter."""
+    return split(facts, leads_of, customers_of).get(value, replace(facts, costs={}, unconverted_costs={}, leads={},
+                                                                   deals=[], responses=[]))
+
+
 def without_cost(report: dict[str, Any], by: str) -> dict[str, Any]:
     """A group's report dict: cost, ROI and CAC None with the note, in every campaign's and channel's totals."""
     unknown = {"cost_cents": None, "roi": None, "cac_cents": None, "cost_note": cost_note(by)}

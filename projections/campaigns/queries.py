@@ -41,7 +41,7 @@ from domain.marketing import (
 )
 from domain.pipeline import LOST, WON
 from domain.vocabulary import RESPONSE_KINDS
-from projections.campaigns.groups import CampaignGroups, property_names, require_axis, split, values_as_of, without_cost
+from projections.campaigns.groups import CampaignGroups, only, property_names, require_axis, split, values_as_of, without_cost
 from projections.campaigns.rows import AMOUNT, DealFact, Facts, LeadFact, Plan, Registration, Response, id_text
 from projections.ports import Store
 from projections.tables import from_micros, micros
@@ -427,6 +427,17 @@ class CampaignQueries:
         t = micros(as_of)
         facts = _load(self.store, t, money)
         return _grouped(as_of, facts, require_axis(by), values_as_of(self.store, t, by), money)
+
+    def filtered(self, as_of: datetime, properties: tuple[tuple[str, str], ...],
+                 money: Conversion = Conversion()) -> dict[str, Any]:
+        """The report over only the leads, deals and responses with every (name, value) as of `as_of` (name:
+        region, industry or a property, as `grouped`'s `by`), cost, ROI and CAC null: the dict of that group."""
+        t = micros(as_of)
+        facts = _load(self.store, t, money)
+        for name, value in properties:
+            facts = only(facts, value, *values_as_of(self.store, t, require_axis(name)))
+        report = _build_report(as_of, facts, None, money).to_dict()
+        return {"properties": dict(properties), **without_cost(report, "/".join(dict(properties)))}
 
     def customer_values(self, as_of: datetime, money: Conversion = Conversion()) -> dict[UUID, int]:
         """Lifetime value (cents in `money.reporting`) of every customer with a deal won as of `as_of`; a win

@@ -48,6 +48,9 @@ CampaignAxis = Annotated[str | None, Query(max_length=40, description=(
     "One report per value of region, industry (the lead's as captured) or a lead property as of the instant "
     "(unknown: none); a deal follows its lead, else its customer. Each group's cost, ROI and CAC are null "
     "with a note: costs are recorded per campaign. Not with channel."))]
+LeadPropertyFilters = Annotated[list[str], Query(alias="property", max_length=50, description=(
+    "name=value: only the leads with this property at the instant, their deals and responses (cost, ROI and CAC "
+    "null); repeatable; not with by."))]
 PropertyFilters = Annotated[list[str], Query(alias="property", max_length=50, description=(
     "name=value: only tickets whose customer has this property at the instant; repeatable."))]
 
@@ -77,14 +80,21 @@ def _paged(report: dict, params: PageParams) -> tuple[dict, dict]:
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value", responses=CSV_ANSWER)
 def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
-              as_of: AsOf = None, channel: Channel = None, by: CampaignAxis = None) -> Response:
+              as_of: AsOf = None, channel: Channel = None, by: CampaignAxis = None,
+              prop: LeadPropertyFilters = []) -> Response:  # noqa: B006
     if channel is not None:
         require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
+    where = property_filters(prop)
+    if (by is not None or where) and channel is not None:
+        raise DomainError("by and property give every channel; leave out channel")
+    if by is not None and where:
+        raise DomainError("by gives every value; leave out property")
+    if where:
+        filtered = CampaignQueries(store).filtered(instant, where, money)
+        return report_response(fmt, filtered, lambda: campaigns_tables(filtered), "campaigns")
     if by is not None:
-        if channel is not None:
-            raise DomainError("by gives every channel; leave out channel")
         grouped = CampaignQueries(store).grouped(instant, by, money).to_dict()
         listed = dict(grouped)
         grouped["groups"] = [{**g, "campaigns": page(g["campaigns"], params)} for g in listed["groups"]]

@@ -150,9 +150,23 @@ def test_by_region_gives_each_regions_leads_and_deals_and_no_cost_split(log_url:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--by", "Bad name"), "property name"), (("--by", "region", "--channel", "event"), "leave out --channel")])
+    (("--by", "Bad name"), "property name"), (("--by", "region", "--channel", "event"), "leave out --channel"),
+    (("--by", "region", "--property", "product=x"), "leave out --property")])
 def test_a_bad_by_exits_non_zero_with_a_message(log_url: str, args: tuple[str, ...], message: str) -> None:
     result = run(log_url, *args)
 
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_a_property_filter_gives_the_group_of_that_value(log_url: str) -> None:
+    grouped = json.loads(run(log_url, "--as-of", "2026-03-11T09:00", "--by", "product", "--json").stdout)
+    filtered = run(log_url, "--as-of", "2026-03-11T09:00", "--property", "product=软件", "--json")
+    text = run(log_url, "--as-of", "2026-03-11T09:00", "--property", "product=软件")
+
+    assert filtered.exit_code == 0, filtered.output
+    report = json.loads(filtered.stdout)
+    assert [g["key"] for g in grouped["groups"]] == [{"product": "unknown"}]  # nobody has a product
+    assert report["properties"] == {"product": "软件"}
+    assert all(row["totals"]["leads"] == 0 and row["totals"]["cost_cents"] is None for row in report["campaigns"])
+    assert text.exit_code == 0 and "plain report" in text.output

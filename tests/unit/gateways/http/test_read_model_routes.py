@@ -284,7 +284,16 @@ def test_the_campaigns_report_by_region_adds_up_without_a_cost_split(api: FastAP
     assert lines[0].startswith("key.region,campaign_id,name") and "cost is recorded per campaign" in lines[1]
 
 
-@pytest.mark.parametrize("params", [{"by": "Bad name"}, {"by": "owner"}, {"by": "region", "channel": "email"}])
+def test_the_campaigns_report_filtered_by_a_lead_property(client: TestClient, ids: dict[str, UUID]) -> None:
+    filtered = get(client, "/reports/campaigns", as_of=day(20), property="product=软件")
+
+    assert filtered["properties"] == {"product": "软件"}
+    assert all(row["totals"]["deals"] == 0 and row["totals"]["cost_cents"] is None for row in filtered["campaigns"])
+
+
+@pytest.mark.parametrize("params", [{"by": "Bad name"}, {"by": "owner"}, {"by": "region", "channel": "email"},
+                                    {"property": "product"}, {"property": "product=x", "channel": "email"},
+                                    {"property": "product=x", "by": "region"}])
 def test_the_campaigns_report_refuses_a_bad_axis(client: TestClient, ids: dict[str, UUID],
                                                  params: dict[str, str]) -> None:
     assert get(client, "/reports/campaigns", 422, **params)["error"]

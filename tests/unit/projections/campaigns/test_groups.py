@@ -120,4 +120,21 @@ def test_groups_add_up_for_random_histories(ops: list, days: list[int]) -> None:
     for day in days:
         for by in ("region", "industry", "product", "account_size"):
             _adds_up(queries, _when(day), by)
+        for group in queries.grouped(_when(day), "product").to_dict()["groups"]:
+            value = group.pop("key")["product"]
+            assert {**queries.filtered(_when(day), (("product", value),)), "properties": None} == {
+                **group, "properties": None}
     live.close()
+
+
+@pytest.mark.parametrize("by", ["region", "industry", "product"])
+@pytest.mark.parametrize("days", [4, 10])
+def test_each_group_equals_the_report_filtered_to_its_value(store: ReadModelStore, by: str, days: float) -> None:
+    queries = CampaignQueries(store)
+    for group in queries.grouped(_when(days), by).to_dict()["groups"]:
+        value = group.pop("key")[by]
+        filtered = queries.filtered(_when(days), ((by, value),))
+        assert filtered.pop("properties") == {by: value}
+        assert filtered == group
+    nobody = queries.filtered(_when(days), ((by, "无此值"),))
+    assert all(row["totals"]["leads"] == row["totals"]["deals"] == 0 for row in nobody["campaigns"])
