@@ -188,6 +188,14 @@ def campaigns_tables(report: Mapping[str, Any]) -> Tables:
     return {**tables, "unconverted": unconverted_rows(report.get("unconverted", {}))}
 
 
+def campaigns_grouped_tables(report: Mapping[str, Any]) -> Tables:
+    """`groups` (one row per value of `by` and campaign: `key.<by>`, the campaign, its totals in that group;
+    cost, ROI and CAC empty with `totals.cost_note`) and `channels` (likewise per value and channel)."""
+    return {name: [{"key": g["key"], **row} for g in report["groups"]
+                   for row in campaigns_tables(g)[name if name != "groups" else "campaigns"]]
+            for name in ("groups", "channels")}
+
+
 UNCONVERTED_COLUMNS = ("currency", "cents")
 
 

@@ -12,9 +12,10 @@ from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output, TableName, percent
+from gateways.cli.property_commands import property_filters
 from gateways.cli.render import money_note, when
-from gateways.report_tables import campaigns_tables
-from projections.campaigns import CampaignQueries, CampaignsReport, Totals
+from gateways.report_tables import campaigns_grouped_tables, campaigns_tables
+from projections.campaigns import CampaignGroups, CampaignQueries, CampaignsReport, Totals
 from projections.rates import RateQueries
 
 TOTAL_COLUMNS = ("Cost", "Responses", "Leads", "Qualified", "Deals", "Won", "Lost", "Revenue", "ROI", "CAC")
@@ -24,13 +25,21 @@ def campaigns(
     as_of: AsOf = "now",
     channel: Annotated[str | None, typer.Option(help="Only one acquisition channel (see `crm vocabulary show "
                                                      "acquisition_channel`), or unknown.")] = None,
+    by: Annotated[str | None, typer.Option(help="One report per value of region, industry (the lead's as captured) "
+                                                "or a lead property as of the instant (`unknown`: none); a deal "
+                                                "follows its lead, else its customer. Cost, ROI and CAC stay "
+                                                "with the plain report (costs are per campaign).")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", help=(
+        "name=value: only the leads (as of the instant), their deals and responses with this property; "
+        "repeatable. Cost, ROI and CAC are then null (costs are per campaign)."))] = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     table: TableName = None,
     bom: Bom = False,
 ) -> None:
     """Campaigns and channels as of an instant (default now): ROI, CAC, attribution and lifetime value.
-    CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch, unconverted."""
+    CSV tables: campaigns (default), channels, attribution, clv_by_channel, clv_by_first_touch, unconverted;
+    with --by: groups (default), channels."""
     output = Output(as_json, as_csv, table, bom)
     instant = parse_instant(as_of)
     with crm_application() as crm, read_store(crm) as store:
@@ -39,11 +48,51 @@ def campaigns(
                 require_recorded(ACQUISITION_CHANNEL, crm.vocabulary(ACQUISITION_CHANNEL), channel)
             except DomainError as error:
                 raise typer.BadParameter(str(error), param_hint="--channel") from None
+        where = property_filters(prop or [])
+        if by is not None and where:
+            raise typer.BadParameter("--by gives every value; leave out --property", param_hint="--by")
+        if (by is not None or where) and channel is not None:
+            raise typer.BadParameter("--by gives every channel; leave out --channel", param_hint="--by")
         note_freshness(crm, store, ["campaigns", "rates"])
-        report = CampaignQueries(store).report(instant, channel,
-                                               RateQueries(store).conversion(crm.reporting_currency, instant))
+        money = RateQueries(store).conversion(crm.reporting_currency, instant)
+        if by is not None:
+            grouped = CampaignQueries(store).grouped(instant, by, money)
+            groups = grouped.to_dict()
+            output.show(groups, lambda: campaigns_grouped_tables(groups), lambda: console.print(group_table(grouped)))
+            return
+        if where:
+            filtered = CampaignQueries(store).filtered(instant, where, money)
+            output.show(filtered, lambda: campaigns_tables(filtered), lambda: console.print(_filtered_table(filtered)))
+            return
+        report = CampaignQueries(store).report(instant, channel, money)
     data = report.to_dict()
     output.show(data, lambda: campaigns_tables(data), lambda: _print(report))
+
+
+def group_table(grouped: CampaignGroups) -> Table:
+    """Each value's campaigns: the figures that add up across values (cost, ROI, CAC: see the caption)."""
+    table = _table(f"Campaigns by {grouped.by} as of {when(grouped.as_of)} UTC", grouped.by, "Campaign", "Leads",
+                   "Qualified", "Deals", "Won", "Lost", "Revenue", left=2)
+    for group in grouped.groups:
+        for row in group["campaigns"]:
+            t = row["totals"]
+            table.add_row(group["key"][grouped.by], row["name"], *(str(t[name]) for name in (
+                "leads", "qualified", "deals", "won", "lost")), _money(t["won_revenue_cents"]))
+    table.caption = f"Revenue in {grouped.groups[0]['currency'] if grouped.groups else ''}; " \
+                    f"{grouped.to_dict()['cost_note']}: cost, ROI and CAC are in the plain report"
+    table.caption_justify = "left"
+    return table
+
+
+def _filtered_table(report: dict) -> Table:
+    table = _table(f"Campaigns with {report['properties']} as of {report['as_of']}", "Campaign", "Leads", "Qualified",
+                   "Deals", "Won", "Lost", "Revenue")
+    for row in report["campaigns"]:
+        t = row["totals"]
+        table.add_row(row["name"], *(str(t[n]) for n in ("leads", "qualified", "deals", "won", "lost")),
+                      _money(t["won_revenue_cents"]))
+    table.caption = f"Revenue in {report['currency']}; cost, ROI and CAC are in the plain report (costs are per campaign)"
+    return table
 
 
 def _print(report: CampaignsReport) -> None:

@@ -20,6 +20,7 @@ from projections.campaigns.handlers import (
 )
 from projections.campaigns.queries import (
     UNKNOWN_CHANNEL,
+    CampaignGroups,
     AttributionRow,
     CampaignQueries,
     CampaignRow,
@@ -34,5 +35,5 @@ from projections.campaigns.rows import AMOUNT, REOPENED
 __all__ = [
     "AMOUNT", "COSTS", "CUSTOMERS", "DEALS", "DEAL_EVENTS", "LEADS", "PLANS", "REOPENED", "RESPONSES", "STATUSES",
     "UNKNOWN_CHANNEL", "AttributionRow", "CampaignQueries", "CampaignRow", "CampaignValue", "CampaignsReadModel",
-    "CampaignsReport", "ChannelRow", "ChannelValue", "Totals",
+    "CampaignGroups", "CampaignsReport", "ChannelRow", "ChannelValue", "Totals",
 ]

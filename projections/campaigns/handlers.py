@@ -32,6 +32,7 @@ from projections.campaigns.rows import (
     id_text,
 )
 from projections.tables import Table, cents, micros
+from projections.versioned_properties import property_tables, record_changes
 
 PLANS = Table(
     "campaigns_plans",
@@ -59,12 +60,14 @@ RESPONSES = Table(
 LEADS = Table(
     "campaigns_leads",
     (("lead_id", "TEXT"), ("campaign_id", "TEXT"), ("captured_at", "BIGINT"), ("qualified_at", "BIGINT"),
-     ("converted_at", "BIGINT"), ("customer_id", "TEXT"), ("disqualified_at", "BIGINT")),
+     ("converted_at", "BIGINT"), ("customer_id", "TEXT"), ("disqualified_at", "BIGINT"), ("region", "TEXT"),
+     ("industry", "TEXT")),
     ("lead_id",), row_type=LeadRow,
 )
 CUSTOMERS = Table(
     "campaigns_customers",
-    (("customer_id", "TEXT"), ("channel", "TEXT"), ("campaign_id", "TEXT"), ("registered_at", "BIGINT")),
+    (("customer_id", "TEXT"), ("channel", "TEXT"), ("campaign_id", "TEXT"), ("registered_at", "BIGINT"),
+     ("region", "TEXT"), ("industry", "TEXT")),
     ("customer_id",), row_type=CustomerRow,
 )
 DEALS = Table(
@@ -80,6 +83,7 @@ DEAL_EVENTS = Table(
     ("deal_id", "seq"),
     indexes=(("occurred_at",),), row_type=DealEventRow,
 )
+PROPERTIES = property_tables("campaigns")  # leads' and customers' properties as of any instant, for `--by`
 
 _STATUS_OF = {Campaign.Planned: PLANNED, Campaign.Launched: LAUNCHED, Campaign.Closed: CLOSED}
 _CLOSING_KIND = {Deal.Won: WON, Deal.Lost: LOST, Deal.Reopened: REOPENED}
@@ -89,7 +93,7 @@ class CampaignsReadModel(ReadModel):
     """Dated facts about campaigns and the leads, customers and deals they bring."""
 
     name = "campaigns"
-    tables = (PLANS, STATUSES, COSTS, RESPONSES, LEADS, CUSTOMERS, DEALS, DEAL_EVENTS)
+    tables = (PLANS, STATUSES, COSTS, RESPONSES, LEADS, CUSTOMERS, DEALS, DEAL_EVENTS, *PROPERTIES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {
@@ -99,6 +103,7 @@ class CampaignsReadModel(ReadModel):
             Lead.Captured: _lead_captured, Lead.Qualified: _lead_qualified, Lead.Converted: _lead_converted,
             Lead.Disqualified: _lead_disqualified,
             Customer.Registered: _customer_registered,
+            Lead.PropertiesChanged: _properties_changed, Customer.PropertiesChanged: _properties_changed,
             Deal.Opened: _deal_opened, Deal.AmountChanged: _amount_changed,
             Deal.Won: _deal_closing, Deal.Lost: _deal_closing, Deal.Reopened: _deal_closing,
         }
@@ -131,7 +136,8 @@ def _response_recorded(event: Campaign.ResponseRecorded, rows: Rows) -> None:
 
 def _lead_captured(event: Lead.Captured, rows: Rows) -> None:
     rows.put(LEADS, LeadRow(str(event.originator_id), id_text(event.campaign_id), micros(event.occurred_at),
-                            qualified_at=None, converted_at=None, customer_id=None, disqualified_at=None))
+                            qualified_at=None, converted_at=None, customer_id=None, disqualified_at=None,
+                            region=event.region, industry=event.industry))
 
 
 def _lead(event: Any, rows: Rows) -> LeadRow:
@@ -157,7 +163,13 @@ def _lead_disqualified(event: Lead.Disqualified, rows: Rows) -> None:
 
 def _customer_registered(event: Customer.Registered, rows: Rows) -> None:
     rows.put(CUSTOMERS, CustomerRow(str(event.originator_id), event.channel, id_text(event.campaign_id),
-                                    micros(event.occurred_at)))
+                                    micros(event.occurred_at), event.region, event.industry))
+
+
+def _properties_changed(event: Any, rows: Rows) -> None:
+    """A lead's or customer's properties (their ids never collide): kept as versions, for a report grouped by one."""
+    record_changes(PROPERTIES, str(event.originator_id), event.changes, event.originator_version,
+                   micros(event.occurred_at), rows)
 
 
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:

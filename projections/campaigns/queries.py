@@ -41,6 +41,7 @@ from domain.marketing import (
 )
 from domain.pipeline import LOST, WON
 from domain.vocabulary import RESPONSE_KINDS
+from projections.campaigns.groups import CampaignGroups, only, property_names, require_axis, split, values_as_of, without_cost
 from projections.campaigns.rows import AMOUNT, DealFact, Facts, LeadFact, Plan, Registration, Response, id_text
 from projections.ports import Store
 from projections.tables import from_micros, micros
@@ -225,12 +226,13 @@ def _deals(store: Store, t: int, leads: dict[str, LeadFact], money: Conversion) 
         campaign_id = deal_campaign(own_campaign, lead.campaign_id if lead else None)
         won = wins.get(deal_id)
         if not isinstance(won, tuple):
-            deals.append(DealFact(deal_id, customer_id, campaign_id, None, lost=won == LOST))
+            deals.append(DealFact(deal_id, customer_id, campaign_id, None, lost=won == LOST, lead_id=lead_id))
             continue
         at, amount = won
         revenue = money.cents(amount, currency)
         win = Win(deal_id, customer_id, campaign_id, at, 0 if revenue is None else revenue)
-        deals.append(DealFact(deal_id, customer_id, campaign_id, win, None if revenue is not None else (currency, amount)))
+        deals.append(DealFact(deal_id, customer_id, campaign_id, win, None if revenue is not None else (currency, amount),
+                              lead_id=lead_id))
     return deals
 
 
@@ -420,6 +422,23 @@ class CampaignQueries:
         """Money in `money.reporting` at its rates (default: CNY only, every other currency unconverted)."""
         return _build_report(as_of, _load(self.store, micros(as_of), money), channel, money)
 
+    def grouped(self, as_of: datetime, by: str, money: Conversion = Conversion()) -> CampaignGroups:
+        """The report per value of `by` (region, industry, or a lead's property as of `as_of`): see groups.py."""
+        t = micros(as_of)
+        facts = _load(self.store, t, money)
+        return _grouped(as_of, facts, require_axis(by), values_as_of(self.store, t, by), money)
+
+    def filtered(self, as_of: datetime, properties: tuple[tuple[str, str], ...],
+                 money: Conversion = Conversion()) -> dict[str, Any]:
+        """The report over only the leads, deals and responses with every (name, value) as of `as_of` (name:
+        region, industry or a property, as `grouped`'s `by`), cost, ROI and CAC null: the dict of that group."""
+        t = micros(as_of)
+        facts = _load(self.store, t, money)
+        for name, value in properties:
+            facts = only(facts, value, *values_as_of(self.store, t, require_axis(name)))
+        report = _build_report(as_of, facts, None, money).to_dict()
+        return {"properties": dict(properties), **without_cost(report, "/".join(dict(properties)))}
+
     def customer_values(self, as_of: datetime, money: Conversion = Conversion()) -> dict[UUID, int]:
         """Lifetime value (cents in `money.reporting`) of every customer with a deal won as of `as_of`; a win
         without a rate at `as_of` adds nothing (the report lists it in `unconverted`)."""
@@ -439,5 +458,15 @@ class CampaignQueries:
     def summary(self, as_of: datetime, money: Conversion = Conversion()) -> dict[str, Any]:
         """Every figure this read model answers as of `as_of`, JSON-able."""
         facts = _load(self.store, micros(as_of), money)
+        t = micros(as_of)
         return {"report": _build_report(as_of, facts, None, money).to_dict(),
-                "customer_values": dict(sorted(lifetime_values(facts.wins).items()))}
+                "customer_values": dict(sorted(lifetime_values(facts.wins).items())),
+                "groups": {by: _grouped(as_of, facts, by, values_as_of(self.store, t, by), money).to_dict()
+                           for by in ("region", "industry", *property_names(self.store, t))}}
+
+
+def _grouped(as_of: datetime, facts: Facts, by: str, values: tuple[dict[str, str], dict[str, str]],
+             money: Conversion) -> CampaignGroups:
+    return CampaignGroups(as_of, by, [{"key": {by: value}, **without_cost(_build_report(as_of, group, None, money)
+                                                                        .to_dict(), by)}
+                                      for value, group in split(facts, *values).items()])

@@ -66,6 +66,8 @@ class LeadRow(NamedTuple):
     converted_at: int | None
     customer_id: str | None  # set with converted_at
     disqualified_at: int | None
+    region: str  # as captured (a lead's region and industry never change)
+    industry: str
 
 
 class CustomerRow(NamedTuple):
@@ -73,6 +75,8 @@ class CustomerRow(NamedTuple):
     channel: str
     campaign_id: str | None
     registered_at: int
+    region: str  # as registered (no event changes them)
+    industry: str
 
 
 class DealRow(NamedTuple):
@@ -145,6 +149,7 @@ class DealFact(NamedTuple):
     win: Win | None  # its revenue in the reporting currency; 0 when it had no rate at T (then `unconverted`)
     unconverted: tuple[str, int] | None = None  # (currency, cents) of a win without a rate at T
     lost: bool = False  # its last win, loss or reopening by T was a loss (neither: still open)
+    lead_id: str | None = None  # the lead it was converted from: a grouped report puts it in that lead's group
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from domain.errors import DomainError
 from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.http.auth import allow
 from gateways.http.deps import crm, fresh
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.routes.funnel_routes import property_filters
-from gateways.report_tables import campaigns_tables, single, tickets_grouped_tables, tickets_tables
+from gateways.report_tables import campaigns_grouped_tables, campaigns_tables, single, tickets_grouped_tables, tickets_tables
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
@@ -43,6 +44,13 @@ Channel = Annotated[str | None, Query(max_length=200, pattern=NO_NUL,
 TicketAxis = Annotated[str | None, Query(max_length=40, description=(
     "One report per value of owner (the assignee then), priority, region, industry, channel (the customer's) "
     "or a property of the customer (as of the instant; none: null)."))]
+CampaignAxis = Annotated[str | None, Query(max_length=40, description=(
+    "One report per value of region, industry (the lead's as captured) or a lead property as of the instant "
+    "(unknown: none); a deal follows its lead, else its customer. Each group's cost, ROI and CAC are null "
+    "with a note: costs are recorded per campaign. Not with channel."))]
+LeadPropertyFilters = Annotated[list[str], Query(alias="property", max_length=50, description=(
+    "name=value: only the leads with this property at the instant, their deals and responses (cost, ROI and CAC "
+    "null); repeatable; not with by."))]
 PropertyFilters = Annotated[list[str], Query(alias="property", max_length=50, description=(
     "name=value: only tickets whose customer has this property at the instant; repeatable."))]
 
@@ -72,11 +80,26 @@ def _paged(report: dict, params: PageParams) -> tuple[dict, dict]:
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "
                                   "attribution and lifetime value", responses=CSV_ANSWER)
 def campaigns(store: Campaigns, app: Annotated[CrmApplication, Depends(crm)], params: Page, fmt: Format,
-              as_of: AsOf = None, channel: Channel = None) -> Response:
+              as_of: AsOf = None, channel: Channel = None, by: CampaignAxis = None,
+              prop: LeadPropertyFilters = []) -> Response:  # noqa: B006
     if channel is not None:
         require_recorded(ACQUISITION_CHANNEL, app.vocabulary(ACQUISITION_CHANNEL), channel)
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
+    where = property_filters(prop)
+    if (by is not None or where) and channel is not None:
+        raise DomainError("by and property give every channel; leave out channel")
+    if by is not None and where:
+        raise DomainError("by gives every value; leave out property")
+    if where:
+        filtered = CampaignQueries(store).filtered(instant, where, money)
+        return report_response(fmt, filtered, lambda: campaigns_tables(filtered), "campaigns")
+    if by is not None:
+        grouped = CampaignQueries(store).grouped(instant, by, money).to_dict()
+        listed = dict(grouped)
+        grouped["groups"] = [{**g, "campaigns": page(g["campaigns"], params)} for g in listed["groups"]]
+        listed["groups"] = [{**g, "campaigns": g["campaigns"]["items"]} for g in grouped["groups"]]
+        return report_response(fmt, grouped, lambda: campaigns_grouped_tables(listed), "campaigns")
     report = CampaignQueries(store).report(instant, channel, money).to_dict()
     report["campaigns"] = page(report["campaigns"], params)
     return report_response(fmt, report, lambda: campaigns_tables({**report, "campaigns": report["campaigns"]["items"]}),

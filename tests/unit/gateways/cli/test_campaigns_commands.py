@@ -126,3 +126,47 @@ def test_csv_gives_one_table_per_call_and_a_win_rate_without_losses_is_missing(l
     assert (event["deal_to_won"], event["totals.lost"]) == ("", "0")  # one deal won, none lost: no 100 %
     assert event["deal_to_won_note"].startswith("no lost items recorded")
     assert "n/a (no lost items recorded)" in text.output
+
+
+def test_by_region_gives_each_regions_leads_and_deals_and_no_cost_split(log_url: str) -> None:
+    plain = json.loads(run(log_url, "--as-of", "2026-03-11T09:00", "--json").stdout)
+    grouped = run(log_url, "--as-of", "2026-03-11T09:00", "--by", "region", "--json")
+    as_csv = run(log_url, "--as-of", "2026-03-11T09:00", "--by", "industry", "--csv")
+    text = run(log_url, "--as-of", "2026-03-11T09:00", "--by", "region")
+
+    assert grouped.exit_code == 0, grouped.output
+    report = json.loads(grouped.stdout)
+    assert [g["key"] for g in report["groups"]] == [{"region": "华东"}]
+    totals = {row["name"]: row["totals"] for row in report["groups"][0]["campaigns"]}
+    expected = {row["name"]: row["totals"] for row in plain["campaigns"]}
+    for name in ("leads", "qualified", "deals", "won", "won_revenue_cents"):
+        assert totals["春季展会"][name] == expected["春季展会"][name]
+    assert (totals["春季展会"]["cost_cents"], totals["春季展会"]["roi"], totals["春季展会"]["cac_cents"]) == (None, None, None)
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    spring = next(row for row in rows if row["name"] == "春季展会")
+    assert (spring["key.industry"], spring["totals.won"], spring["totals.cost_cents"]) == ("制造业", "1", "")
+    assert spring["totals.cost_note"] == "cost is recorded per campaign, not per industry"
+    assert text.exit_code == 0 and "华东" in text.output and "cost is recorded per campaign, not per region" in text.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--by", "Bad name"), "property name"), (("--by", "region", "--channel", "event"), "leave out --channel"),
+    (("--by", "region", "--property", "product=x"), "leave out --property")])
+def test_a_bad_by_exits_non_zero_with_a_message(log_url: str, args: tuple[str, ...], message: str) -> None:
+    result = run(log_url, *args)
+
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_a_property_filter_gives_the_group_of_that_value(log_url: str) -> None:
+    grouped = json.loads(run(log_url, "--as-of", "2026-03-11T09:00", "--by", "product", "--json").stdout)
+    filtered = run(log_url, "--as-of", "2026-03-11T09:00", "--property", "product=软件", "--json")
+    text = run(log_url, "--as-of", "2026-03-11T09:00", "--property", "product=软件")
+
+    assert filtered.exit_code == 0, filtered.output
+    report = json.loads(filtered.stdout)
+    assert [g["key"] for g in grouped["groups"]] == [{"product": "unknown"}]  # nobody has a product
+    assert report["properties"] == {"product": "软件"}
+    assert all(row["totals"]["leads"] == 0 and row["totals"]["cost_cents"] is None for row in report["campaigns"])
+    assert text.exit_code == 0 and "plain report" in text.output

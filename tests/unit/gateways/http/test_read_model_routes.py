@@ -267,6 +267,38 @@ def test_the_campaigns_report_of_one_channel(client: TestClient, ids: dict[str, 
     assert [c["name"] for c in report["campaigns"]["items"]] == ["双十一邮件"]
 
 
+def test_the_campaigns_report_by_region_adds_up_without_a_cost_split(api: FastAPI, client: TestClient,
+                                                                      ids: dict[str, UUID]) -> None:
+    grouped = get(client, "/reports/campaigns", as_of=day(20), by="region")
+    as_csv = client.get("/reports/campaigns", params={"as_of": day(20), "by": "region", "format": "csv"},
+                        headers=ANALYST)
+
+    oracle = CampaignQueries(api.state.store).grouped(T0 + timedelta(20), "region").to_dict()
+    assert grouped["cost_note"] == "cost is recorded per campaign, not per region"
+    assert [g["key"] for g in grouped["groups"]] == [{"region": "华东"}]  # A's deal follows its customer
+    fair = grouped["groups"][0]["campaigns"]["items"][0]
+    assert (fair["name"], fair["totals"]["won_revenue_cents"], fair["totals"]["cost_cents"], fair["totals"]["roi"]) \
+        == ("春季展会", 30_000_000, None, None)
+    assert fair == jsonable(oracle["groups"][0]["campaigns"][0])
+    lines = as_csv.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("key.region,campaign_id,name") and "cost is recorded per campaign" in lines[1]
+
+
+def test_the_campaigns_report_filtered_by_a_lead_property(client: TestClient, ids: dict[str, UUID]) -> None:
+    filtered = get(client, "/reports/campaigns", as_of=day(20), property="product=软件")
+
+    assert filtered["properties"] == {"product": "软件"}
+    assert all(row["totals"]["deals"] == 0 and row["totals"]["cost_cents"] is None for row in filtered["campaigns"])
+
+
+@pytest.mark.parametrize("params", [{"by": "Bad name"}, {"by": "owner"}, {"by": "region", "channel": "email"},
+                                    {"property": "product"}, {"property": "product=x", "channel": "email"},
+                                    {"property": "product=x", "by": "region"}])
+def test_the_campaigns_report_refuses_a_bad_axis(client: TestClient, ids: dict[str, UUID],
+                                                 params: dict[str, str]) -> None:
+    assert get(client, "/reports/campaigns", 422, **params)["error"]
+
+
 def test_an_unknown_channel_is_refused(client: TestClient, ids: dict[str, UUID]) -> None:
     error = get(client, "/reports/campaigns", 422, channel="fax")["error"]
 

@@ -57,7 +57,7 @@ def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplicatio
     crm.launch_campaign(LaunchCampaign(w), at(1))
     lead = crm.capture_lead(CaptureLead("王五", "华东", "制造业", "event", campaign_id=w), at(2))
     crm.record_response(RecordResponse(w, "click", lead_id=lead), at(2))
-    assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), None, None, None, None)]
+    assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), None, None, None, None, "华东", "制造业")]
 
     crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(2))
     crm.contact_lead(ContactLead(lead, "phone", ""), at(2))
@@ -65,7 +65,7 @@ def test_a_lead_row_is_captured_then_qualified_then_converted(crm: CrmApplicatio
     customer, _ = crm.convert_lead(ConvertLead(lead, "采购", "1000", "CNY"), at(5))
 
     assert written(tables.LEADS) == [rows.LeadRow(str(lead), str(w), _micros(2), _micros(4), _micros(5),
-                                                  str(customer), None)]
+                                                  str(customer), None, "华东", "制造业")]
     assert written(tables.RESPONSES) == [rows.ResponseRow(str(w), 3, _micros(2), "click", None, str(lead))]
 
 
@@ -73,7 +73,7 @@ def test_a_disqualified_lead_row_says_when(crm: CrmApplication, written: Any) ->
     lead = crm.capture_lead(CaptureLead("赵六", "华东", "制造业", "web"), at(1))
     crm.disqualify_lead(DisqualifyLead(lead, "无预算"), at(3))
 
-    assert written(tables.LEADS) == [rows.LeadRow(str(lead), None, _micros(1), None, None, None, _micros(3))]
+    assert written(tables.LEADS) == [rows.LeadRow(str(lead), None, _micros(1), None, None, None, _micros(3), "华东", "制造业")]
 
 
 def test_a_deal_row_and_its_amounts_wins_losses_and_reopenings(crm: CrmApplication, written: Any) -> None:
@@ -87,7 +87,7 @@ def test_a_deal_row_and_its_amounts_wins_losses_and_reopenings(crm: CrmApplicati
     crm.lose_deal(LoseDeal(d, "预算"), at(19))
 
     assert written(tables.COSTS) == [rows.CostRow(str(s), 2, _micros(3), 200001)]
-    assert written(tables.CUSTOMERS) == [rows.CustomerRow(str(c), "event", None, _micros(0))]
+    assert written(tables.CUSTOMERS) == [rows.CustomerRow(str(c), "event", None, _micros(0), "华东", "制造业")]
     assert written(tables.DEALS) == [rows.DealRow(str(d), str(c), str(s), None, _micros(1), "CNY")]
     events = sorted(written(tables.DEAL_EVENTS), key=lambda e: e.seq)
     assert [(e.kind, e.amount_cents, e.occurred_at) for e in events] == [
