@@ -116,12 +116,15 @@ class Customer(HasProperties, CrmAggregate):
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
+        partition: int | None = None,
     ) -> Customer:
-        """Region, industry and channel are checked against `vocabularies`; absent ones are stored as `unknown`."""
+        """Region, industry and channel are checked against `vocabularies`; absent ones are stored as `unknown`.
+        A customer converted from a lead is made in the lead's home partition (`partition`: its id is made
+        there, and a chosen `id` elsewhere is refused); one registered directly gets a random one."""
         return cls._open(
             cls.Registered,
             meta,
-            id=record_id("customer", external_id, id),
+            id=record_id("customer", external_id, id, partition),
             name=require_text(name, "customer name"),
             company=company.strip(),
             region=vocabularies[REGION].check(region),

@@ -25,6 +25,7 @@ from domain.deal import Deal
 from domain.errors import DomainError
 from domain.exchange_rates import ExchangeRate, rate_id, require_rate
 from domain.lead import Lead
+from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from domain.vocabulary import HISTORIC, KINDS, UNKNOWN, Vocabularies, Vocabulary, vocabulary_id
@@ -470,7 +471,7 @@ class CrmApplication(Application):
         c, lead = command, self.get(Lead, command.lead_id)
         customer = Customer.register(lead.name or lead.company or UNKNOWN, lead.company, lead.region, lead.industry,
                                      lead.channel, meta, email=c.email, phone=c.phone, campaign_id=lead.campaign_id,
-                                     vocabularies=HISTORIC)
+                                     vocabularies=HISTORIC, partition=partition_of(lead.id))  # the deal follows it
         deal = Deal.open(self.pipeline("sales"), customer.id, c.deal_title, c.amount, c.currency,
                          lead.owner or meta.actor, meta, expected_close=c.expected_close,
                          lead_id=lead.id, campaign_id=lead.campaign_id)
