@@ -210,10 +210,8 @@ class DemoHistory:
         lead = Lead.capture(self._person(), self._company(), region, industry, campaign.channel,
                             self._meta("web-form"), contact=f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**9):09d}",
                             campaign_id=campaign.id, id=self._id())
-        campaign.record_response(self.rng.choice(["click", "registration", "reply"]), self._meta("web-form"),
-                                 lead_id=lead.id)
+        lead.respond_to_campaign(campaign, self.rng.choice(["click", "registration", "reply"]), self._meta("web-form"))
         self._touch(lead)
-        self._touch(campaign)
         yield self.rng.uniform(0.05, 1.0)
         owner, rule = POLICY.choose(region, industry, self._round_robin_turn)
         self._round_robin_turn += rule == "round_robin"

@@ -10,8 +10,8 @@ account for its opportunities) are found here or in the log, by the UUID their s
 
 A deal or a ticket lives in its account's home partition (`domain.partitions`): its id is its source id's UUID
 (the record's *key* here, which finds duplicates) placed in the account's partition, so the key alone no longer
-names it; `record_of` finds it among this import's records, else in the log (first in the partition of the
-account the row names, then in the 64). A deal imported before home partitions keeps its old id
+names it; `record_of` finds it among this import's records, else in the log (`logged_id`: one read of the log's
+deal and ticket openings, whatever their partition). A deal imported before home partitions keeps its old id
 (`keep_legacy_id`): re-importing its export extends it rather than making a second deal.
 
 A record whose UUID is already in the log is built from the file all the same and, once every file is read,
@@ -33,10 +33,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventsourcing.utils import get_topic
+
 from domain.base import EARLIEST, CrmAggregate, Meta
 from domain.errors import DomainError
 from domain.external_ids import external_uuid
-from domain.partitions import PARTITIONS, in_partition, partition_of
+from domain.deal import Deal
+from domain.partitions import in_partition, partition_of
+from domain.ticket import Ticket
 from domain.pipeline import Pipeline, pipeline_id
 from domain.vocabulary import DEFAULT_VOCABULARIES, Vocabularies
 from services.application import CrmApplication
@@ -82,6 +86,7 @@ class Session:
     detail_rows: dict[str, int] = field(default_factory=dict)  # file → rows read beside a [[files]] entry
     placed: dict[UUID, UUID] = field(default_factory=dict)  # a deal's or ticket's key → its id (`record_of`)
     _in_log: dict[UUID, bool] = field(default_factory=dict)
+    _logged: dict[UUID, UUID] | None = None  # see `logged_id`
     _empty_log: bool | None = None
 
     def meta(self, at: datetime, actor: str = "") -> Meta:
@@ -97,25 +102,33 @@ class Session:
             return external_uuid("customer", self.source(kind), external_id)
         return external_uuid(kind, self.mapping.source, external_id)
 
-    def record_of(self, kind: str, external_id: str, customer: UUID | None = None) -> UUID:
+    def record_of(self, kind: str, external_id: str) -> UUID:
         """The CRM id of a record: its key, except a deal or ticket, whose id is its key placed in its
-        customer's partition: the one this import built, else the one in the log (in `customer`'s partition
-        first — one query —, then in each partition: a row naming another account, or a record imported
-        before home partitions), else the key (nowhere: `reference` says so)."""
+        customer's partition: the one this import built, else the one in the log, else the key (nowhere:
+        `reference` says so)."""
         key = self.uuid(kind, external_id)
         if kind not in PLACED:
             return key
-        if key in self.placed:
-            return self.placed[key]
-        first = [] if customer is None else [partition_of(customer)]
-        return next((in_partition(p, key) for p in dict.fromkeys([*first, *range(PARTITIONS)])
-                     if self.in_log(in_partition(p, key))), key)
+        return self.placed.get(key) or self.logged_id(key) or key
+
+    def logged_id(self, key: UUID) -> UUID | None:
+        """The id under which the log holds the deal or ticket of `key`, in whatever partition (its account's,
+        another account's, or its own bits: imported before home partitions). From one read of the log's
+        Deal.Opened and Ticket.Opened events, on first need (none into an empty log)."""
+        if self._logged is None:
+            opened = [] if self._is_empty_log() else self.app.read_log(topics=[get_topic(Deal.Opened),
+                                                                              get_topic(Ticket.Opened)])
+            self._logged = {in_partition(0, event.originator_id): event.originator_id for _, event in opened}
+        return self._logged.get(in_partition(0, key))
+
+    def _is_empty_log(self) -> bool:
+        if self._empty_log is None:
+            self._empty_log = self.app.event_count() == 0
+        return self._empty_log
 
     def in_log(self, aggregate_id: UUID) -> bool:
         """Whether the log holds this aggregate: one query each (≈ 0.3 ms on PostgreSQL), none into an empty log."""
-        if self._empty_log is None:
-            self._empty_log = self.app.event_count() == 0
-        if self._empty_log:
+        if self._is_empty_log():
             return False
         if aggregate_id not in self._in_log:
             self._in_log[aggregate_id] = aggregate_id in self.app.repository
@@ -139,10 +152,9 @@ class Session:
             self.pipelines[key] = pipeline
         return self.pipelines[key]
 
-    def reference(self, kind: str, external_id: str, column: str, customer: UUID | None = None) -> UUID:
-        """The id of a record this one points at, which must have been imported or be in the log (a deal or
-        ticket: looked for first in `customer`'s partition, see `record_of`)."""
-        key, target = self.uuid(kind, external_id), self.record_of(kind, external_id, customer)
+    def reference(self, kind: str, external_id: str, column: str) -> UUID:
+        """The id of a record this one points at, which must have been imported or be in the log."""
+        key, target = self.uuid(kind, external_id), self.record_of(kind, external_id)
         if target in self.refused_records or key in self.refused_records:
             first = self.refused_records.get(target) or self.refused_records[key]
             raise RowRefused(column, f"{KIND_NAMES[kind]} {external_id!r} was refused ({first.file} line "
@@ -208,14 +220,13 @@ class Session:
         return True
 
     def keep_legacy_id(self, key: UUID, aggregate: CrmAggregate) -> CrmAggregate:
-        """The record as built, unless the log holds it under its bare key (a deal or ticket imported before
-        home partitions, whose id was the key, in whatever partition): then the same events under that id, so
-        that `reconcile` compares them with it rather than writing a second record with the same source id.
-        One query per new deal; a record moved to another account by a later export is not looked for in the
-        other 63 partitions (that would be 64 queries per new deal)."""
-        if aggregate.id == key or self.in_log(aggregate.id) or not self.in_log(key):
+        """The record as built, unless the log holds it under another id (`logged_id`: a deal or ticket imported
+        before home partitions, or one whose account the export changed): then the same events under that id,
+        so that `reconcile` compares them with it — unchanged, extended, or refused for its other account —
+        rather than writing a second record with the same source id."""
+        held = self.logged_id(key) if type(aggregate).__name__.lower() in PLACED else None
+        if held is None or held == aggregate.id:
             return aggregate
-        held = key
         events = [replace(event, originator_id=held) for event in aggregate.pending_events]  # type: ignore[type-var]
         rebuilt = None
         for event in events:

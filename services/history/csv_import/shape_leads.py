@@ -83,7 +83,7 @@ def _advance(session: Session, cells: Cells, lead: Lead, status: str, at: object
     lead.qualify("", meta if converted_at is None else session.meta(max(meta.occurred_at, converted_at.at)))
     opportunity = cells.text("converted_opportunity")
     if status == "converted" and opportunity:
+        deal_id = session.reference("deal", opportunity, cells.column("converted_opportunity"))
         customer_id = session.reference("customer", cells.required("converted_account"),
                                         cells.column("converted_account"))
-        deal_id = session.reference("deal", opportunity, cells.column("converted_opportunity"), customer_id)
         lead.convert(customer_id, deal_id, session.meta(lead.last_occurred_at))

@@ -34,6 +34,8 @@ FACTS: dict[type, tuple[str, ...]] = {
     Deal.Lost: ("from_stage",),
     Deal.Reopened: ("stage",),
     Campaign.ResponseRecorded: ("customer_id", "lead_id"),
+    Lead.RespondedToCampaign: ("campaign_id",),
+    Customer.RespondedToCampaign: ("campaign_id",),
     Ticket.Opened: ("customer_id",),
     Ticket.StatusChanged: ("from_status", "to_status"),
     Pipeline.Defined: ("key", "stages"),

@@ -134,6 +134,8 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
                        "external_id": _external_id("campaign")},
     Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
+    Lead.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
+    Customer.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
                     "external_id": _external_id("ticket")},
     Ticket.Assigned: {"assignee": _text("assignee")},

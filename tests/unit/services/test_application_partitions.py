@@ -7,7 +7,7 @@ import pytest
 
 from domain.errors import DomainError
 from domain.partitions import in_partition, partition_of
-from services.application import CrmApplication
+from services.application import AlreadyExists, CrmApplication
 from services.commands import (AssignLead, CaptureLead, ContactLead, ConvertLead, OpenDeal, OpenTicket, QualifyLead,
                                RegisterCustomer)
 from tests.conftest import at
@@ -35,3 +35,15 @@ def test_a_chosen_id_outside_the_customers_partition_is_refused_and_nothing_writ
     assert crm.event_count() == before
     inside = in_partition(partition_of(customer))
     assert crm.open_deal(OpenDeal(customer, "云服务", "1000", id=inside), at(1)) == inside
+
+
+def test_a_deal_whose_external_id_another_customer_already_has_is_refused(crm: CrmApplication) -> None:
+    """Its id would differ (another partition), but an external id still names one record."""
+    first, second = (crm.register_customer(RegisterCustomer(name, "华东", "互联网", "web"), at(0)) for name in "甲乙")
+    deal = crm.open_deal(OpenDeal(first, "云服务", "1000", source="salesforce", external_id="006A"), at(1))
+    for customer in (first, second):
+        with pytest.raises(AlreadyExists, match=f"external id salesforce:006A already exists \\(id {deal}\\)"):
+            crm.open_deal(OpenDeal(customer, "云服务", "1000", source="salesforce", external_id="006A"), at(2))
+    crm.open_ticket(OpenTicket(second, "登录失败", "phone", source="zendesk", external_id="1"), at(1))
+    with pytest.raises(AlreadyExists):
+        crm.open_ticket(OpenTicket(first, "登录失败", "phone", source="zendesk", external_id="1"), at(2))

@@ -13,7 +13,7 @@ from domain import external_ids
 from domain.deal import Deal
 from domain.partitions import partition_of
 from domain.ticket import Ticket
-from services.history.csv_import.csv_importer import plan_import, run_csv_import
+from services.history.csv_import.csv_importer import CsvImportRefused, plan_import, run_csv_import
 from services.history.csv_import.mapping import load_mapping
 from tests.unit.services.history.csv_import.conftest import FIXTURES
 
@@ -49,3 +49,20 @@ def test_a_deal_imported_before_home_partitions_is_extended_not_imported_twice(
     report = run_csv_import(sqlite_app, load_mapping(folder / "mapping.toml"))
     assert report.refused == [] and report.events == {"crm.Deal.Won": 1}
     assert sqlite_app.get(Deal, legacy).status == "won"
+
+
+def test_a_deal_whose_account_a_later_export_changed_is_refused_not_imported_twice(sqlite_app, tmp_path: Path) -> None:
+    """Its id would be placed in the other account's partition; the log's deal is found all the same."""
+    folder = tmp_path / "sf"
+    shutil.copytree(FIXTURES / "salesforce", folder)
+    run_csv_import(sqlite_app, load_mapping(folder / "mapping.toml"))
+    deals = sqlite_app.event_count()
+    opportunities = folder / "Opportunity.csv"
+    text = opportunities.read_text(encoding="utf-8")
+    opportunities.write_text(text.replace("006Dn00000C1dEfGAA,Acme anvils 2024,001Dn00000A1bCdEAF",
+                                          "006Dn00000C1dEfGAA,Acme anvils 2024,001Dn00000A1bCdEAG"), encoding="utf-8")
+    with pytest.raises(CsvImportRefused) as refused:
+        run_csv_import(sqlite_app, load_mapping(folder / "mapping.toml"))
+    assert sqlite_app.event_count() == deals
+    assert any("differs from the log: event 1" in r.reason and "customer_id" in r.reason
+               for r in refused.value.report.refused)
