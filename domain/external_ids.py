@@ -3,7 +3,9 @@
 
 An imported record's id is derived from its source's name and its id there, so importing the same export
 twice finds the same records rather than making copies, and two sources that happen to use the same id
-("1001" in both a ticket system and a CRM) never collide. The source's id itself is kept on the record's
+("1001" in both a ticket system and a CRM) never collide. A deal's or ticket's derived id is then placed in its
+customer's home partition (`imported_id`, `domain.partitions`): still deterministic, but `source:id` alone no
+longer says which of 64 ids it is — lookups go through the external ids read model. The source's id itself is kept on the record's
 creation event (`external_id`), so every lookup can take it instead of the UUID. Tables of one system that
 number their rows separately are separate sources: the CSV import keeps contacts as `<source>-contact`
 (`hubspot-contact:5001` beside the company `hubspot:5001`); the bare id finds either while it is unique.

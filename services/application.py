@@ -179,16 +179,19 @@ class CrmApplication(Application):
         """Save a new customer, lead, deal, ticket or campaign; one with an external id that is already in the
         log is refused (its id derives from that external id), saying which record has it."""
         external_id = getattr(record, "external_id", "")
-        held = next((i for i in ids_of_external_id(type(record), record.id) if self._holds(i)), None) \
-            if external_id else None  # only for imported records
+        held = self._held(ids_of_external_id(type(record), record.id)) if external_id else None  # imported only
         if held is not None:
             raise AlreadyExists(f"a {type(record).__name__.lower()} with external id {external_id} "
                                 f"already exists (id {held}); it was not created again")
         self.save_new(record)
 
-    def _holds(self, aggregate_id: UUID) -> bool:
-        """Whether the log has events of this aggregate (one indexed query, reading at most one event)."""
-        return bool(self.recorder.select_events(aggregate_id, limit=1))
+    def _held(self, candidates: list[UUID]) -> UUID | None:
+        """The first of `candidates` the log has events of: one query (`held_ids` of the recorders here), else
+        one per candidate (another recorder)."""
+        held_ids = getattr(self.recorder, "held_ids", None)
+        found = held_ids(candidates) if held_ids is not None else \
+            {i for i in candidates if self.recorder.select_events(i, limit=1)}
+        return next((i for i in candidates if i in found), None)
 
     def _write(self, aggregates: Sequence[CrmAggregate], receipt: Receipt | None) -> None:
         self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
@@ -654,8 +657,8 @@ class CrmApplication(Application):
 def ids_of_external_id(kind: type, made: UUID) -> list[UUID]:
     """The ids a record with this external id may already have: `made` (the one just derived); for a deal or a
     ticket, placed in its customer's partition, also its source id's UUID in every other partition — another
-    customer's, or its own bits (imported before home partitions) —: 64 one-row queries, only when a deal or
-    ticket is created with an external id."""
+    customer's, or its own bits (imported before home partitions) —: 64 ids looked up in one query, only when a
+    deal or ticket is created with an external id."""
     if kind not in (Deal, Ticket):
         return [made]
     return [made, *(in_partition(p, made) for p in range(PARTITIONS) if p != partition_of(made))]

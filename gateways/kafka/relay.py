@@ -58,7 +58,7 @@ def customer_of(event: Any, rows: Rows) -> UUID | None:
     if isinstance(event, Lead.RespondedToCampaign):  # a converted lead's response is about its customer
         known = rows.get(SUBJECTS, str(event.originator_id))
         return UUID(known["customer_id"]) if known else None
-    if isinstance(event, Campaign.ResponseRecorded):  # a log's before home partitions: the same fact
+    if isinstance(event, Campaign.ResponseRecorded):  # in a log from before home partitions: the same fact
         return event.customer_id
     return None
 

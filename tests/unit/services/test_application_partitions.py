@@ -3,6 +3,10 @@ lead's, OpenDeal's and OpenTicket's record in its customer's; a chosen id elsewh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
 import pytest
 
 from domain.errors import DomainError
@@ -10,6 +14,7 @@ from domain.partitions import in_partition, partition_of
 from services.application import AlreadyExists, CrmApplication
 from services.commands import (AssignLead, CaptureLead, ContactLead, ConvertLead, OpenDeal, OpenTicket, QualifyLead,
                                RegisterCustomer)
+from services.settings import database_from_url
 from tests.conftest import at
 
 
@@ -37,8 +42,18 @@ def test_a_chosen_id_outside_the_customers_partition_is_refused_and_nothing_writ
     assert crm.open_deal(OpenDeal(customer, "云服务", "1000", id=inside), at(1)) == inside
 
 
-def test_a_deal_whose_external_id_another_customer_already_has_is_refused(crm: CrmApplication) -> None:
+@pytest.fixture(params=["memory", "sqlite"])
+def any_crm(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CrmApplication]:
+    """The application on the in-memory log and on SQLite (their recorders' `held_ids` differ)."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'crm.db'}"
+    with closing(CrmApplication(database_from_url(url))) as crm:
+        crm.ensure_default_pipelines(at(-30, "setup"))
+        yield crm
+
+
+def test_a_deal_whose_external_id_another_customer_already_has_is_refused(any_crm: CrmApplication) -> None:
     """Its id would differ (another partition), but an external id still names one record."""
+    crm = any_crm
     first, second = (crm.register_customer(RegisterCustomer(name, "华东", "互联网", "web"), at(0)) for name in "甲乙")
     deal = crm.open_deal(OpenDeal(first, "云服务", "1000", source="salesforce", external_id="006A"), at(1))
     for customer in (first, second):
