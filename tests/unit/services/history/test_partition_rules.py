@@ -9,9 +9,10 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
 
 from domain.deal import Deal
-from domain.external_ids import external_uuid
+from domain.external_ids import external_uuid, imported_id
 from domain.partitions import in_partition, partition_of
 from services.application import CrmApplication
 from services.commands import RecordResponse
@@ -94,3 +95,22 @@ def test_an_imported_deal_at_neither_its_placed_nor_its_old_id_is_refused(tmp_pa
     refused = _refused(_app(tmp_path / "other.db"), _write(tmp_path / "bad.jsonl",
                                                           _deal_at(lines, wrong, "salesforce:006A")))
     assert f"field 'external_id': id {wrong} is not the id of deal salesforce:006A" in refused
+
+
+def test_two_deals_with_one_external_id_are_refused_in_the_file_and_against_the_log(tmp_path: Path) -> None:
+    """Placed in different customers' partitions they no longer share an id; the external id still names one."""
+    lines = _history(tmp_path, respond=False)
+    customer = UUID(lines[_index(lines, "crm.Customer.Registered")]["subject"])
+    opened = lines[_index(lines, "crm.Deal.Opened")]
+    opened["data"]["external_id"] = "salesforce:006A"
+    placed = imported_id("deal", "salesforce:006A", partition_of(customer))
+    lines = _deal_at(lines, placed, "salesforce:006A")
+    other = in_partition((partition_of(customer) + 1) % 64, placed)  # the same key, another customer's partition
+    twin = {**opened, "subject": str(other), "version": 1,
+            "data": {**opened["data"], "customer_id": str(in_partition(partition_of(other), uuid4())),
+                     "external_id": "salesforce:006A"}}
+    refused = _refused(_app(tmp_path / "twice.db"), _write(tmp_path / "twice.jsonl", [*lines, twin]))
+    assert f"field 'external_id': a deal with external id salesforce:006A already exists (id {placed}" in refused
+    with closing(_imports(tmp_path, lines)) as target:  # the first alone imports; the twin then meets it in the log
+        with pytest.raises(importer.ImportRefused, match=f"already exists \\(id {placed}"):
+            importer.import_history(target, _write(tmp_path / "twin.jsonl", [twin]), batch=3)
