@@ -234,7 +234,10 @@ def relay_source(read: Callable[[], Iterable[tuple[str, int, int]]]) -> Source:
         RELAY_LAG.name: [((name,), max(head - position, 0)) for name, position, head in read()]})
 
 
-def relay_positions(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> Callable[[], list[tuple[str, int, int]]]:
+RelayPositions = Callable[[], list[tuple[str, int, int]]]  # () → (relay name, its position, its shard's head)
+
+
+def relay_positions(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> RelayPositions:
     """The relays of one database: their rows in projection_positions (none until a relay ran) against its head."""
 
     def read() -> list[tuple[str, int, int]]:
@@ -245,7 +248,8 @@ def relay_positions(app: CrmApplication, store: ReadModelStore, names: Sequence[
     return read
 
 
-OFFSETS_TABLE = "projection_offsets"  # (name, partition, "offset"): part *partproj*'s, one row per (read model, partition)
+# (name, partition, "offset"), one row per (read model, partition): part *partproj*'s table
+OFFSETS_TABLE = "projection_offsets"
 
 
 def partition_offsets_source(store: ReadModelStore,

@@ -31,8 +31,8 @@ from services.settings import Database, database_from_environment
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
 
-Every route but `GET /health` and `GET /health/live` needs `Authorization: Bearer <token>`. Commands accept `occurred_at`
-(business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
+Every route but `GET /health` and `GET /health/live` needs `Authorization: Bearer <token>`. Commands accept
+`occurred_at` (business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
 """
 PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"

@@ -29,7 +29,7 @@ from tests.unit.services.projection_runtime.test_projection_failures import writ
 
 SALES, MONITOR = "metrics-sales-token", "metrics-monitor-token"
 CONNECTIONS = 16
-COMMANDS_PER_CONNECTION = 3
+COMMANDS_PER_CONNECTION = 2
 MAX_LAG = 5
 REPO_ROOT = Path(__file__).resolve().parents[2]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

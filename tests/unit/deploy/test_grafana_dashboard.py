@@ -47,7 +47,8 @@ def test_the_dashboard_has_a_panel_for_each_thing_to_watch() -> None:
     by_title = queries(found)
 
     assert len({panel["id"] for panel in found["panels"]}) == len(found["panels"])
-    assert any("histogram_quantile(0.99" in expr for expr in by_title["Command latency p50 / p99 (answered, by command)"])
+    latency = by_title["Command latency p50 / p99 (answered, by command)"]
+    assert any("histogram_quantile(0.99" in expr for expr in latency)
     for title, metric in [("HTTP requests/s by status", "crm_http_requests_total"),
                           ("Projection lag per read model and partition (events)", "crm_projection_lag_events"),
                           ("Relay lag per relay (events)", "crm_relay_lag_events"),

@@ -29,6 +29,13 @@ def requests(found: Samples, method: str, route: str, status: int) -> float:
     return found.get(("crm_http_requests_total", (("method", method), ("route", route), ("status", str(status)))), 0.0)
 
 
+def test_the_relay_named_for_the_lag_is_the_relays_own_name() -> None:
+    from gateways.http.app import RELAYS
+    from gateways.kafka.relay import RELAY_NAME
+
+    assert RELAYS == (RELAY_NAME,)
+
+
 def test_metrics_need_a_token_whose_role_grants_them(client: TestClient) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=auth("sales")).status_code == 403
@@ -63,7 +70,8 @@ def test_requests_are_counted_by_route_template_and_status(client: TestClient) -
     after = scrape(client)
 
     assert requests(after, "POST", "/customers", 201) - requests(before, "POST", "/customers", 201) == 1
-    assert requests(after, "GET", "/customers/{customer_id}", 404) - requests(before, "GET", "/customers/{customer_id}", 404) == 1
+    one = "/customers/{customer_id}"
+    assert requests(after, "GET", one, 404) - requests(before, "GET", one, 404) == 1
     assert requests(after, "GET", "unmatched", 404) - requests(before, "GET", "unmatched", 404) == 1
     assert requests(after, "POST", "unmatched", 401) - requests(before, "POST", "unmatched", 401) == 1
     assert not [key for key in after if key[0] == "crm_http_requests_total" and "uuid" in str(key)]
