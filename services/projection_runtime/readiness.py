@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from services.projection_runtime.projector import ProjectionStatus
+from services.projection_runtime.projector import Failure
 from services.settings import SettingsError
 
 READY_MAX_LAG_VARIABLE = "CRM_READY_MAX_LAG"
@@ -32,11 +33,23 @@ def ready_max_lag_from_environment(environ: Mapping[str, str] = os.environ) -> i
     return int(text)
 
 
+class ReadModelState(Protocol):
+    """What readiness looks at: a `ProjectionStatus` of the follower (head − position), or a read model fed per
+    partition whose `lag` is its largest partition's."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def lag(self) -> int: ...
+    @property
+    def failure(self) -> Failure | None: ...
+
+
 @dataclass(frozen=True)
 class Readiness:
     """The read models' states against the lag allowed."""
 
-    statuses: Sequence[ProjectionStatus]
+    statuses: Sequence[ReadModelState]
     max_lag: int
 
     @property
