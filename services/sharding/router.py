@@ -42,6 +42,7 @@ class Shard(CrmApplication):
     """One shard's application: today's, plus a hook that hands every saved reference event to the router
     (on the default shard: to copy it to the others)."""
 
+    name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
     on_reference_saved: Any = None  # Callable[[list[UUID]], None]
 
     def _notify(self, recordings: list[Any]) -> None:
@@ -56,6 +57,9 @@ class Shard(CrmApplication):
 
 class ShardedApplication:
     """The CRM over several databases; `handle(command, meta)` as `CrmApplication.handle`."""
+
+    _staged: dict[int, CrmApplication] | None = None  # a staged view's per-shard views (see `staged`)
+    _asked_key: str | None = None  # the idempotency key a staged view was asked about (see `route`)
 
     def __init__(self, shards: Sequence[Database], sync: bool = True) -> None:
         self.apps: list[Shard] = []
@@ -73,8 +77,6 @@ class ShardedApplication:
         self.last_write = LastWrite()  # no log position means anything across shards: never advanced
         self.reporting_currency = reporting_currency_from_environment()
         self._unsynced: set[UUID] = set()  # reference aggregates a shard refused a copy of (retried)
-        self._staged: dict[int, CrmApplication] | None = None
-        self._asked_key: str | None = None
         self.synced_at_start = self.sync() if sync else [0] * len(self.apps)  # events copied, per shard
 
     # --- where things are ------------------------------------------------------------------
