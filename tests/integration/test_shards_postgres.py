@@ -28,6 +28,7 @@ from services.sharding.migration import migrate_shards
 from services.sharding.router import ShardedApplication
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
 from tests.support import running_services as services
+from tests.support.shards import sharded, shards_holding
 from tests.unit.gateways.http.conftest import auth, registry
 
 META = Meta(actor="test")
@@ -49,14 +50,8 @@ def shards(postgres_url: str) -> Iterator[list[Database]]:
 
 @pytest.fixture
 def crm(shards: list[Database]) -> Iterator[ShardedApplication]:
-    app = ShardedApplication(shards)
-    app.ensure_default_pipelines(META)
-    yield app
-    app.close()
-
-
-def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
-    return [i for i, app in enumerate(crm.apps) if list(app.events.get(UUID(str(record_id))))]
+    with sharded(shards) as app:
+        yield app
 
 
 def notification_ids(app: Any) -> list[int]:

@@ -22,6 +22,7 @@ from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead
 from services.settings import database_from_url
 from services.sharding import reference
 from services.sharding.router import ShardedApplication
+from tests.support.shards import sharded, shards_holding
 
 META = Meta(actor="test")
 
@@ -33,14 +34,8 @@ def shards(tmp_path: Path) -> list[Any]:
 
 @pytest.fixture
 def crm(shards: list[Any]) -> Iterator[ShardedApplication]:
-    app = ShardedApplication(shards)
-    app.ensure_default_pipelines(META)
-    yield app
-    app.close()
-
-
-def shard_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
-    return [i for i, app in enumerate(crm.apps) if list(app.events.get(record_id))]
+    with sharded(shards) as app:
+        yield app
 
 
 @contextmanager
@@ -64,7 +59,7 @@ def test_records_land_on_the_shard_of_their_partition(crm: ShardedApplication) -
         customer = crm.handle(RegisterCustomer("Ann"), META)
         deal = crm.handle(OpenDeal(customer_id=customer, title="T", amount=Decimal(5), currency="EUR"), META)
         home = crm.shard_of(partition_of(customer))
-        assert shard_holding(crm, customer) == shard_holding(crm, deal) == [home]
+        assert shards_holding(crm, customer) == shards_holding(crm, deal) == [home]
         assert crm.handle(ChangeStage(deal, "proposal"), META) == 2  # opened, then this stage
         assert crm.get(Customer, customer).name == "Ann"
     assert all(count > 3 for count in crm.event_counts())  # 12 customers spread over the 3 shards
