@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from domain.base import Meta
 from services.settings import Database
 from services.sharding.router import ShardedApplication
+from tests.conftest import at
 
 
 @contextmanager
@@ -18,7 +18,7 @@ def sharded(shards: Sequence[Database]) -> Iterator[ShardedApplication]:
     """The router over `shards`, the default pipelines defined (so on every shard); closed after."""
     app = ShardedApplication(shards)
     try:
-        app.ensure_default_pipelines(Meta(actor="setup"))
+        app.ensure_default_pipelines(at(-30, "setup"))  # before any test's business time
         yield app
     finally:
         app.close()
