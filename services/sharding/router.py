@@ -29,13 +29,18 @@ from services.application import CrmApplication, LastWrite, NotFound
 from services.command_receipts import Receipt
 from services.commands import Command, RecordExchangeRate
 from services.keys.sharded import ShardedKeys
-from services.settings import Database, reporting_currency_from_environment
+from services.settings import Database, SettingsError, reporting_currency_from_environment
 from services.sharding import reference
 from services.sharding.routing import Route, random_partition, route
 from services.sharding.shard_map import load_map
+from services.sharding.shard_settings import SHARD_URLS_VARIABLE
 
 A = TypeVar("A", bound=CrmAggregate)
 log = logging.getLogger(__name__)
+
+
+def _is_reference_event(event: Any) -> bool:
+    return is_reference(type(event).__qualname__.partition(".")[0])  # "Pipeline.Defined" → Pipeline
 
 
 class Shard(CrmApplication):
@@ -49,10 +54,17 @@ class Shard(CrmApplication):
         super()._notify(recordings)
         if self.on_reference_saved is None:
             return
-        saved = [r.domain_event.originator_id for r in recordings
-                 if is_reference(type(r.domain_event).__qualname__.partition(".")[0])]
+        saved = [r.domain_event.originator_id for r in recordings if _is_reference_event(r.domain_event)]
         if saved:
             self.on_reference_saved(list(dict.fromkeys(saved)))
+
+
+class NotSharded(SettingsError):
+    """Asked of the router what only one database's application can do."""
+
+
+_OWN = frozenset({"apps", "default", "database", "shard_map", "keys", "last_write", "reporting_currency",
+                  "synced_at_start", "_unsynced"})  # set in __init__: missing only while it fails
 
 
 class ShardedApplication:
@@ -209,10 +221,22 @@ class ShardedApplication:
         return [app.event_count() for app in self.apps]
 
     def read_log(self, topics: Sequence[str] = (), batch: int = 2000, start: int = 1) -> Iterator[tuple[int, Any]]:
-        """Every shard's events, shard after shard, each in its own order, with its own positions: there is
-        no order across shards (only a caller that wants each event once, in no particular order, may use it)."""
-        for app in self.apps:
-            yield from app.read_log(topics, batch, start)
+        """Every event once: shard after shard, each in its own order, with its own positions (there is no
+        order across shards: only a caller that wants each event once, in no particular order, may use it),
+        reference data from the default shard only (the others hold copies)."""
+        yield from self.default.read_log(topics, batch, start)
+        for app in self.apps[1:]:
+            yield from ((position, event) for position, event in app.read_log(topics, batch, start)
+                        if not _is_reference_event(event))
+
+    def __getattr__(self, name: str) -> Any:
+        """What only a single log has (its recorder, mapper, repository: imports, exports, the local
+        projectors) is refused with a sentence, which the CLI prints, rather than done on one shard."""
+        if name.startswith("__") or name in _OWN:
+            raise AttributeError(name)
+        raise NotSharded(f"this needs the one event log of a single database ({name}); with {SHARD_URLS_VARIABLE} "
+                         "set, run it per shard (CRM_DATABASE_URL = one shard) or feed the read models with "
+                         "`crm projections consume`")
 
     def close(self) -> None:
         if self._staged is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from typing import Any
 
 from domain.partitions import PARTITIONS
 from services.settings import Database, SettingsError
@@ -78,6 +79,8 @@ def create_map(owner: Database, shards: int, app_role: str | None) -> dict[int, 
 
     table = sql.Identifier("public", TABLE)
     with psycopg.connect(owner.url, autocommit=True) as connection, connection.transaction():
+        if connection.execute("SELECT to_regclass(%s)", [f"public.{TABLE}"]).fetchone() == (None,):
+            _refuse_stranded_records(connection, shards)
         connection.execute(sql.SQL(_DDL.format(table="{}")).format(table))
         connection.cursor().executemany(
             sql.SQL("INSERT INTO {} (partition, shard) VALUES (%s, %s) ON CONFLICT (partition) DO NOTHING").format(table),
@@ -87,6 +90,21 @@ def create_map(owner: Database, shards: int, app_role: str | None) -> dict[int, 
             connection.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(app_role)))
         rows = connection.execute(sql.SQL("SELECT partition, shard FROM {}").format(table)).fetchall()
     return {int(p): int(s) for p, s in rows}
+
+
+def _refuse_stranded_records(connection: Any, shards: int) -> None:
+    """A database that already holds records (one used alone until now) cannot simply become the default
+    shard: the records of partitions the default map puts elsewhere would not be found there."""
+    from services.sharding.reference import reference_topics
+
+    found = connection.execute(
+        f"SELECT count(DISTINCT originator_id) FROM public.crm_events WHERE NOT topic = ANY(%s) "
+        f"AND (('x' || right(originator_id::text, 2))::bit(8)::int & {PARTITIONS - 1}) %% %s <> 0",
+        [list(reference_topics()), shards]).fetchone()[0]
+    if found:
+        raise ShardMapMismatch(f"the default shard already holds {found:,} records of partitions that {TABLE} would "
+                               "place on other shards, where nobody would find them; moving records between "
+                               "shards is not supported yet: start the shards on empty databases")
 
 
 def load_map(default: Database, shards: int) -> dict[int, int]:

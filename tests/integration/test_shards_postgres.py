@@ -26,6 +26,7 @@ from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead,
 from services.settings import Database, database_from_url
 from services.sharding.migration import migrate_shards
 from services.sharding.router import ShardedApplication
+from services.sharding.shard_map import ShardMapMismatch, create_map
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
 from tests.support import running_services as services
 from tests.support.shards import sharded, shards_holding
@@ -142,6 +143,16 @@ def test_sixteen_concurrent_writers_spread_over_the_shards_and_keep_each_log_gap
     for app in crm.apps:
         ids = notification_ids(app)
         assert ids == list(range(1, len(ids) + 1))
+
+
+def test_a_database_with_records_does_not_silently_become_the_default_shard(crm_pg: Any) -> None:
+    """Customers of partitions that p mod 3 puts on shards 1 and 2 would be lost from sight: refused."""
+    for _ in range(12):  # all 12 in shard 0's partitions: (22/64)^12 ≈ 3e-6
+        crm_pg.handle(RegisterCustomer("Alone"), META)
+    owner = database_from_url(services.owner_url(crm_pg.database.url))
+    with pytest.raises(ShardMapMismatch, match="already holds .* records of partitions"):
+        create_map(owner, 3, "crm")
+    assert create_map(owner, 1, "crm") == {p: 0 for p in range(64)}  # one shard: every record stays found
 
 
 def test_the_test_cluster_has_the_three_shard_databases() -> None:

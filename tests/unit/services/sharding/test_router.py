@@ -15,13 +15,13 @@ import pytest
 from domain.base import Meta
 from domain.customer import Customer
 from domain.partitions import partition_of
-from domain.pipeline import Pipeline, pipeline_id
+from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from services.command_receipts import Receipt
 from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, InsertStage, OpenDeal, PlanCampaign,
                                QualifyLead, RegisterCustomer)
 from services.settings import database_from_url
 from services.sharding import reference
-from services.sharding.router import ShardedApplication
+from services.sharding.router import NotSharded, ShardedApplication
 from tests.support.shards import sharded, shards_holding
 
 META = Meta(actor="test")
@@ -136,3 +136,15 @@ def test_sealed_personal_data_opens_with_its_shards_key(crm: ShardedApplication)
         and hasattr(e, "email")]
     marks = [f"⟦{s}⟧" for s in sealed]
     assert crm.keys.unseal_all_marks(marks) == [f"a{i}@example.com" for i in range(6)]
+
+
+def test_the_log_read_across_shards_has_every_event_once(crm: ShardedApplication) -> None:
+    customers = {crm.handle(RegisterCustomer("Ann"), META) for _ in range(6)}
+    events = [event for _, event in crm.read_log()]
+    assert {e.originator_id for e in events} == customers | {pipeline_id(k) for k in DEFAULT_PIPELINES}
+    assert len(events) == len({(e.originator_id, e.originator_version) for e in events})
+
+
+def test_what_needs_a_single_log_is_refused_with_a_sentence(crm: ShardedApplication) -> None:
+    with pytest.raises(NotSharded, match="one event log of a single database .recorder.*CRM_SHARD_URLS"):
+        crm.recorder  # noqa: B018 - the attribute access is the test
