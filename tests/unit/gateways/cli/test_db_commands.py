@@ -26,3 +26,13 @@ def test_an_unreachable_owner_database_is_a_message_not_a_traceback(monkeypatch:
 
     assert result.exit_code == 1
     assert "migration failed, nothing was granted" in " ".join(result.output.split())
+
+
+def test_sharded_migration_needs_the_owner_url_of_each_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_SHARD_URLS", "postgresql://crm:x@127.0.0.1:1/a,postgresql://crm:x@127.0.0.1:1/b")
+    monkeypatch.setenv("CRM_SHARD_OWNER_URLS", "postgresql://crm_owner:x@127.0.0.1:1/a")
+
+    result = runner.invoke(app, ["db", "migrate"])
+
+    assert result.exit_code == 1
+    assert "CRM_SHARD_OWNER_URLS names 1 databases, CRM_SHARD_URLS 2" in " ".join(result.output.split())
