@@ -1,4 +1,6 @@
-"""HTTP command throughput: concurrent clients moving deals between stages through `crm serve` (its workers)."""
+"""HTTP command throughput: concurrent clients moving deals between stages through `crm serve` (its workers),
+against the same clients on the same server stack doing one INSERT + COMMIT per request (the same-run
+baseline, tests/benchmarks/http_baseline.py): the ratio says whether the code or the machine changed."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -20,7 +23,8 @@ import orjson
 
 from projections.funnel import percentile
 from tests.benchmarks.delivery import STAGES, open_deals
-from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log
+from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
+from tests.benchmarks.writers import baseline_table
 
 TARGET_RATE = 1000
 NAME = "http_command_throughput"
@@ -143,43 +147,74 @@ def measure(bench: Bench) -> list[Metric]:
                        "HTTP app not available")]
     from gateways.cli.serve_commands import DEFAULT_WORKERS
     deals = [open_deals(bench.app, plan.http_deals_per_client) for _ in range(plan.http_clients)]
-    results, seconds = _serve_and_load(bench, deals, [])
+    baseline_table(bench.main_url)
+    # The baseline between the two runs of `crm serve`, so that a neighbour's load drifting over the run
+    # falls on both sides alike.
+    results, seconds = _serve_and_load(bench, deals, _crm_serve())
+    plain, plain_seconds = _serve_and_load(bench, deals, _baseline)
     # The same load with the read models left to another process: what the requests cost alone. `crm serve`
     # projects the log in the background (queries never write), which takes CPU from the workers on a small
     # machine; this figure tells that cost from a slower request path.
-    alone, alone_seconds = _serve_and_load(bench, deals, ["--no-projector"])
+    alone, alone_seconds = _serve_and_load(bench, deals, _crm_serve("--no-projector"))
     latencies = [latency * 1000 for result in results for latency in result.latencies]
     refused: dict[int, int] = {}
     for result in results:
         for status, count in result.refused.items():
             refused[status] = refused.get(status, 0) + count
     rate = len(latencies) / seconds
+    plain_rate = sum(len(r.latencies) for r in plain) / plain_seconds
+    plain_latencies = [latency * 1000 for result in plain for latency in result.latencies]
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return [Metric(
-        NAME, round(rate), "commands/s", None, None, None, f"≥ {TARGET_RATE:,}/s with no refusals",
-        rate >= TARGET_RATE and not refused,
+        NAME, round(rate), "commands/s",
+        f"the same clients and {DEFAULT_WORKERS} workers on crm serve's stack (tests/benchmarks/http_baseline.py) "
+        "against a minimal endpoint doing one INSERT + COMMIT per request", round(plain_rate),
+        ratio(rate, plain_rate), f"≥ {TARGET_RATE:,}/s with no refusals", rate >= TARGET_RATE and not refused,
         {"clients": plan.http_clients, "seconds": round(seconds, 2), "accepted": len(latencies),
          "refused_by_status": refused, "p50_ms": round(p50 or 0, 1), "p99_ms": round(p99 or 0, 1),
          "request": "PUT /deals/{id}/stage (bearer token, role sales), one keep-alive connection per client "
                     "(a bare socket client, so that the load generator takes little CPU from the server)",
          "server": f"crm serve --workers {DEFAULT_WORKERS} (its default) on the benchmark's database",
-         "without_projector": round(sum(len(r.latencies) for r in alone) / alone_seconds)},
+         "without_projector": round(sum(len(r.latencies) for r in alone) / alone_seconds),
+         "baseline_p50_ms": round(percentile(plain_latencies, 0.5) or 0, 1),
+         "baseline_p99_ms": round(percentile(plain_latencies, 0.99) or 0, 1),
+         "baseline_refused": sum(sum(r.refused.values()) for r in plain),
+         "shards": 1, "sharded": "3 shards: not measured yet (services/sharding/ not on this branch)"},
     )]
 
 
-def _serve_and_load(bench: Bench, deals: list[list[UUID]], options: list[str]) -> tuple[list[ClientResult], float]:
-    """Start `crm serve` (its default workers, plus `options`) on the benchmark's database and load it."""
+def _crm_serve(*options: str) -> Callable[[int], list[str]]:
+    """`crm serve` with its default workers (and `options`) on a port."""
     from gateways.cli.serve_commands import DEFAULT_WORKERS
+
+    return lambda port: ["gateways.cli.main", "serve", "--port", str(port), "--workers", str(DEFAULT_WORKERS), *options]
+
+
+def _baseline(port: int) -> list[str]:
+    """The baseline server with as many workers as `crm serve`'s default."""
+    from gateways.cli.serve_commands import DEFAULT_WORKERS
+
+    return ["tests.benchmarks.http_baseline", str(port), str(DEFAULT_WORKERS)]
+
+
+def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int], list[str]]
+                    ) -> tuple[list[ClientResult], float]:
+    """Start `python -m MODULE…` (`crm serve` or the baseline: both log each worker's start) on the
+    benchmark's database and load it with the clients."""
+    from gateways.cli.serve_commands import DEFAULT_WORKERS
+
     token, port = secrets.token_hex(16), _free_port()
+    command, workers = module(port), DEFAULT_WORKERS
     log_file = bench.workdir / "http-server.log"
     with log_file.open("wb") as server_log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gateways.cli.main", "serve", "--port", str(port),
-             "--tokens-file", str(_tokens_file(bench.workdir, token)), "--workers", str(DEFAULT_WORKERS), *options],
-            cwd=REPO_ROOT, stdout=server_log, stderr=server_log, env={**os.environ, "CRM_DATABASE_URL": bench.main_url})
+            [sys.executable, "-m", *command],
+            cwd=REPO_ROOT, stdout=server_log, stderr=server_log,
+            env={**os.environ, "CRM_DATABASE_URL": bench.main_url,
+                 "CRM_API_TOKENS_FILE": str(_tokens_file(bench.workdir, token))})
         try:
-            _wait_until_up(port, server, log_file, DEFAULT_WORKERS)
-            log(f"HTTP: {bench.plan.http_clients} clients for {bench.plan.http_seconds} s {' '.join(options)}")
+            _wait_until_up(port, server, log_file, workers)
+            log(f"HTTP: {bench.plan.http_clients} clients for {bench.plan.http_seconds} s: {' '.join(command)}")
             return load(port, token, deals, bench.plan.http_seconds)
         finally:
             server.terminate()

@@ -1,0 +1,248 @@
+"""Concurrent writers: saves/s and p50/p99 of real commands at 1, 4 and 16 writer processes, each compared
+with plain INSERT + COMMIT of a comparable row at the same concurrency, in the same run.
+
+Why processes: `crm serve` runs one process per worker, and a thread per writer would measure the GIL
+(a stage change costs ≈ 1 ms of Python) rather than the log's lock. A pool of writer processes is started
+once (each opens its application and a bare connection before any clock starts) and every round is given
+to the first N of them with a shared start instant (`time.monotonic`, one clock for every process on
+Linux). Rounds alternate the command path and the baseline at each level, so that a neighbour's load
+falls on both alike: compare `ratio`s, not the absolute rates, across machines and runs.
+
+The baseline is what the database can do without the log's rules: one autocommit INSERT of a row shaped
+like a stored event (uuid, version, topic, state of the same size; a bigserial key and the same unique
+index) into an unlocked table, so concurrent commits share WAL flushes (group commit). The command path
+also loads the deal, runs the domain and takes the log's EXCLUSIVE lock through its commit (one writer at
+a time per log: services/storage/postgres_recorder.py).
+
+Sharded (CRM_SHARD_URLS, services/sharding/): `SHARDED` below is where the same rounds run on 3 shards
+once the router exists; see `measure`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg import sql
+
+from projections.funnel import percentile
+from tests.benchmarks.harness import Bench, Metric, log, ratio
+
+NAME = "writers_saves"
+LEVELS = (1, 4, 16)
+DEALS_PER_WRITER = 4
+START_AHEAD = 0.3  # seconds between handing out a round and its start: every writer is waiting by then
+BASELINE_TABLE = "bench_plain_inserts"
+STAGES = ("first_contact", "needs_analysis")  # as tests/benchmarks/delivery.py: each save moves the deal
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one level of one path gave: saves, wall seconds and every save's latency (ms)."""
+
+    path: str
+    writers: int
+    saves: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.saves / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"writers": self.writers, "saves_per_s": round(self.rate), "saves": self.saves,
+                "p50_ms": round(percentile(self.latencies_ms, 0.5) or 0, 2),
+                "p99_ms": round(percentile(self.latencies_ms, 0.99) or 0, 2)}
+
+
+# --- in each writer process ------------------------------------------------------------------------------
+
+def _open_app(urls: Sequence[str]) -> Any:
+    """The command side the writers use: one log, or (several URLs) the sharded application."""
+    if len(urls) == 1:
+        from services.application import CrmApplication
+        from services.settings import database_from_url
+
+        return CrmApplication(database_from_url(urls[0]))
+    raise NotImplementedError("the 3-shard writers wait for services/sharding/ (ShardedApplication)")
+
+
+def _writer(urls: list[str], deals: list[UUID], state_size: int, pipe: Connection) -> None:
+    """A writer process: opens everything, then runs the rounds it is given until told None."""
+    from domain.base import Meta
+    from services.commands import ChangeStage
+
+    app = _open_app(urls)
+    raw = psycopg.connect(urls[0], autocommit=True)
+    insert = sql.SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
+                     ).format(sql.Identifier(BASELINE_TABLE))
+    meta, state, mine = Meta(actor="benchmark"), os.urandom(state_size), uuid4()
+    done = {"command": 0, "plain": 0}  # saves so far: the next stage of each deal, the next version
+
+    def command(n: int) -> None:
+        app.change_stage(ChangeStage(deals[n % len(deals)], STAGES[(n // len(deals)) % 2], "压测"), meta)
+
+    def plain(n: int) -> None:
+        raw.execute(insert, (mine, n, "bench:Plain", state), prepare=True)
+
+    pipe.send("ready")
+    while (order := pipe.recv()) is not None:
+        path, start_at, stop_at = order
+        save = command if path == "command" else plain
+        latencies: list[float] = []
+        time.sleep(max(0.0, start_at - time.monotonic()))
+        try:
+            while (started := time.monotonic()) < stop_at:
+                save(done[path])
+                latencies.append((time.monotonic() - started) * 1000)
+                done[path] += 1
+        except Exception as error:  # noqa: BLE001 - the benchmark process reports it
+            pipe.send(f"{type(error).__name__}: {error}")
+            continue
+        pipe.send(latencies)
+    app.close()
+    raw.close()
+
+
+# --- in the benchmark process ----------------------------------------------------------------------------
+
+class WriterPool:
+    """One writer process per deal list, writer i on the log(s) `targets[i % len(targets)]`; rounds on the
+    first N writers (so N writers spread evenly over the targets)."""
+
+    def __init__(self, targets: list[list[str]], deals: list[list[UUID]], state_size: int) -> None:
+        context = multiprocessing.get_context("spawn")  # the benchmark process holds threads and connections
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for n, mine in enumerate(deals):
+            parent, child = context.Pipe()
+            process = context.Process(target=_writer, args=(targets[n % len(targets)], mine, state_size, child),
+                                      daemon=True)
+            process.start()
+            self.pipes.append(parent)
+            self.processes.append(process)
+        for pipe in self.pipes:
+            if pipe.recv() != "ready":
+                raise RuntimeError("a writer process did not start")
+
+    def round(self, path: str, writers: int, seconds: float) -> Round:
+        start_at = time.monotonic() + START_AHEAD
+        for pipe in self.pipes[:writers]:
+            pipe.send((path, start_at, start_at + seconds))
+        answers = [pipe.recv() for pipe in self.pipes[:writers]]
+        if failed := [answer for answer in answers if isinstance(answer, str)]:
+            raise RuntimeError(f"{len(failed)} of {writers} writers failed: {failed[0]}")
+        latencies = [latency for answer in answers for latency in answer]
+        return Round(path, writers, len(latencies), seconds, latencies)
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(None)
+        for process in self.processes:
+            process.join(30)
+
+
+def baseline_table(url: str) -> None:
+    """The plain table, in the application role's own schema: a stored event's columns, key and index."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (notification_id bigserial PRIMARY KEY, originator_id uuid NOT NULL, "
+            "originator_version bigint NOT NULL, topic text NOT NULL, state bytea, "
+            "UNIQUE (originator_id, originator_version))").format(sql.Identifier(BASELINE_TABLE)))
+
+
+def stage_change_size(url: str) -> int:
+    """Bytes of a stored stage change's state (sealed and compressed as the mapper stores it)."""
+    from services.application import CrmApplication
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute(sql.SQL("SELECT max(length(state)) FROM {} WHERE topic LIKE '%StageChanged%'").format(
+            sql.Identifier(f"{CrmApplication.name.lower()}_events"))).fetchone()
+    return int(row[0] or 300)
+
+
+def open_writer_deals(target: list[str], writers: int) -> list[list[UUID]]:
+    """DEALS_PER_WRITER deals for each of `writers` writers, in their first stage; and one more moved once,
+    so that the log holds a stage change to take the baseline row's size from."""
+    from domain.base import Meta
+    from services.commands import ChangeStage
+    from tests.benchmarks.delivery import open_deals
+
+    app = _open_app(target)
+    try:
+        app.ensure_default_pipelines(Meta(actor="system"))  # a fresh log: `crm serve` does the same at start
+        deals = [open_deals(app, DEALS_PER_WRITER) for _ in range(writers)]
+        app.change_stage(ChangeStage(open_deals(app, 1)[0], STAGES[1], "压测"), Meta(actor="benchmark"))
+    finally:
+        app.close()
+    return deals
+
+
+def writer_pool(targets: list[list[str]], writers: int) -> WriterPool:
+    """`writers` writers spread over `targets` (each a log, or a sharded application's shard URLs), with
+    their deals and the baseline tables made."""
+    for target in targets:
+        for url in target:
+            baseline_table(url)
+    per_target = [open_writer_deals(target, len(range(n, writers, len(targets))))
+                  for n, target in enumerate(targets)]
+    deals = [per_target[n % len(targets)][n // len(targets)] for n in range(writers)]
+    return WriterPool(targets, deals, stage_change_size(targets[0][0]))
+
+
+def run_rounds(pool: WriterPool, levels: Sequence[int], seconds: float, paths: Sequence[str] = ("plain", "command"),
+               repeats: int = 1, label: str = "") -> list[Round]:
+    """Every path at every level, alternating, `repeats` times; the rounds in the order they ran."""
+    rounds = []
+    for _ in range(repeats):
+        for writers in levels:
+            for path in paths:
+                done = pool.round(path, writers, seconds)
+                log(f"writers{label}: {path} × {writers}: {done.rate:,.0f} saves/s, p99 {done.summary()['p99_ms']} ms")
+                rounds.append(done)
+    return rounds
+
+
+def merged(rounds: list[Round], path: str, writers: int) -> Round:
+    """The repeats of one path and level as one round."""
+    mine = [r for r in rounds if r.path == path and r.writers == writers]
+    return Round(path, writers, sum(r.saves for r in mine), sum(r.seconds for r in mine),
+                 [latency for r in mine for latency in r.latencies_ms])
+
+
+def measure(bench: Bench) -> list[Metric]:
+    plan = bench.plan
+    pool = writer_pool([[bench.database()]], max(plan.writer_levels))
+    try:
+        rounds = run_rounds(pool, plan.writer_levels, plan.writer_seconds, repeats=plan.writer_repeats)
+    finally:
+        pool.close()
+    levels = {writers: (merged(rounds, "command", writers), merged(rounds, "plain", writers))
+              for writers in plan.writer_levels}
+    top = max(plan.writer_levels)
+    command, plain = levels[top]
+    one = levels[min(plan.writer_levels)][0]
+    details: dict[str, Any] = {
+        "levels": [{**c.summary(), "plain_saves_per_s": round(p.rate), "plain_p99_ms": p.summary()["p99_ms"],
+                    "ratio": ratio(c.rate, p.rate)} for c, p in levels.values()],
+        "scaling": {f"{writers}_vs_{min(plan.writer_levels)}": ratio(c.rate, one.rate)
+                    for writers, (c, _) in levels.items()},
+        "seconds_per_round": plan.writer_seconds, "repeats": plan.writer_repeats,
+        "command": "ChangeStage on the writer's own deals (app.change_stage: load, domain, save under the log's "
+                   "lock), one CrmApplication per writer process",
+        "shards": 1,
+        "sharded": "3 shards: not measured yet (services/sharding/ not on this branch)",  # SHARDED
+    }
+    return [Metric(
+        NAME, round(command.rate), f"saves/s at {top} writers",
+        f"plain autocommit INSERT of a stored-event-shaped row into an unlocked table, {top} writers",
+        round(plain.rate), ratio(command.rate, plain.rate), "none set (informational; 3 shards: ≥ 3× 1 shard at 16)",
+        None, details)]
