@@ -14,12 +14,14 @@ index) into an unlocked table, so concurrent commits share WAL flushes (group co
 also loads the deal, runs the domain and takes the log's EXCLUSIVE lock through its commit (one writer at
 a time per log: services/storage/postgres_recorder.py).
 
-Sharded (CRM_SHARD_URLS, services/sharding/): `SHARDED` below is where the same rounds run on 3 shards
-once the router exists; see `measure`.
+Sharded: the same rounds on 3 shard databases through `ShardedApplication` (services/sharding/), once
+that package is present (`sharding_available`), as a second metric compared with 1 shard in the same run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import multiprocessing
 import os
 import time
@@ -35,7 +37,9 @@ from psycopg import sql
 from projections.funnel import percentile
 from tests.benchmarks.harness import Bench, Metric, log, ratio
 
-NAME = "writers_saves"
+NAME, SHARDED_NAME = "writers_saves", "writers_saves_sharded"
+SHARDS = 3
+GOAL = 3.0  # issue 13: saves/s at 16 writers on 3 shards ÷ on 1 shard
 LEVELS = (1, 4, 16)
 DEALS_PER_WRITER = 4
 START_AHEAD = 0.3  # seconds between handing out a round and its start: every writer is waiting by then
@@ -65,14 +69,24 @@ class Round:
 
 # --- in each writer process ------------------------------------------------------------------------------
 
+def _databases(urls: Sequence[str]) -> list[Any]:
+    """The databases of `urls`, each with a pool of one connection (a writer saves one command at a time;
+    16 writers × 3 shards × the default 5 would take most of the server's max_connections)."""
+    from services.settings import database_from_url
+
+    return [dataclasses.replace(database, env={**database.env, "POSTGRES_POOL_SIZE": "1"})
+            for database in map(database_from_url, urls)]
+
+
 def _open_app(urls: Sequence[str]) -> Any:
     """The command side the writers use: one log, or (several URLs) the sharded application."""
     if len(urls) == 1:
         from services.application import CrmApplication
-        from services.settings import database_from_url
 
-        return CrmApplication(database_from_url(urls[0]))
-    raise NotImplementedError("the 3-shard writers wait for services/sharding/ (ShardedApplication)")
+        return CrmApplication(_databases(urls)[0])
+    from services.sharding.router import ShardedApplication  # type: ignore[import-not-found,unused-ignore]
+
+    return ShardedApplication(_databases(urls))
 
 
 def _writer(urls: list[str], deals: list[UUID], state_size: int, pipe: Connection) -> None:
@@ -88,7 +102,7 @@ def _writer(urls: list[str], deals: list[UUID], state_size: int, pipe: Connectio
     done = {"command": 0, "plain": 0}  # saves so far: the next stage of each deal, the next version
 
     def command(n: int) -> None:
-        app.change_stage(ChangeStage(deals[n % len(deals)], STAGES[(n // len(deals)) % 2], "压测"), meta)
+        app.handle(ChangeStage(deals[n % len(deals)], STAGES[(n // len(deals)) % 2], "压测"), meta)
 
     def plain(n: int) -> None:
         raw.execute(insert, (mine, n, "bench:Plain", state), prepare=True)
@@ -169,21 +183,57 @@ def stage_change_size(url: str) -> int:
     return int(row[0] or 300)
 
 
+def _deals_on(app: Any, count: int, shard: int | None) -> list[UUID]:
+    """`count` deals of one new customer, on shard `shard` of a sharded application (customers get a random
+    home partition: registered until one lands there) or anywhere (None)."""
+    from domain.base import Meta
+    from domain.partitions import partition_of
+    from services.commands import OpenDeal, RegisterCustomer
+
+    meta = Meta(actor="benchmark")
+    while True:
+        customer = app.handle(RegisterCustomer("压测客户", "华东", "制造业", "web", company="压测有限公司"), meta)
+        if shard is None or app.shard_of(partition_of(customer)) == shard:
+            break
+    return [app.handle(OpenDeal(customer, f"压测商机 {n}", "1000", owner="benchmark"), meta) for n in range(count)]
+
+
 def open_writer_deals(target: list[str], writers: int) -> list[list[UUID]]:
-    """DEALS_PER_WRITER deals for each of `writers` writers, in their first stage; and one more moved once,
-    so that the log holds a stage change to take the baseline row's size from."""
+    """DEALS_PER_WRITER deals for each of `writers` writers, in their first stage (on shard n mod shards for
+    writer n of a sharded application, so that any first N writers spread evenly); and one more deal moved
+    once, so that the log holds a stage change to take the baseline row's size from."""
     from domain.base import Meta
     from services.commands import ChangeStage
-    from tests.benchmarks.delivery import open_deals
 
     app = _open_app(target)
+    shards = len(target)
     try:
         app.ensure_default_pipelines(Meta(actor="system"))  # a fresh log: `crm serve` does the same at start
-        deals = [open_deals(app, DEALS_PER_WRITER) for _ in range(writers)]
-        app.change_stage(ChangeStage(open_deals(app, 1)[0], STAGES[1], "压测"), Meta(actor="benchmark"))
+        deals = [_deals_on(app, DEALS_PER_WRITER, n % shards if shards > 1 else None) for n in range(writers)]
+        app.handle(ChangeStage(_deals_on(app, 1, 0 if shards > 1 else None)[0], STAGES[1], "压测"),
+                   Meta(actor="benchmark"))
     finally:
         app.close()
     return deals
+
+
+def sharding_available() -> bool:
+    """services/sharding/ (helper "shards" of issue 13) is on this branch."""
+    return importlib.util.find_spec("services.sharding") is not None
+
+
+def shard_databases(bench: Bench, shards: int) -> list[str]:
+    """`shards` fresh databases as one sharded installation: each log migrated, the partition → shard table
+    (the default: p on shard p mod n) created in the first, as `crm db migrate` does with CRM_SHARD_URLS."""
+    from urllib.parse import urlsplit
+
+    from services.settings import database_from_url
+    from services.sharding.shard_map import create_map  # type: ignore[import-not-found,unused-ignore]
+    from tests.support.running_services import owner_url
+
+    urls = [bench.database() for _ in range(shards)]
+    create_map(database_from_url(owner_url(urls[0])), shards, urlsplit(urls[0]).username)
+    return urls
 
 
 def writer_pool(targets: list[list[str]], writers: int) -> WriterPool:
@@ -218,31 +268,64 @@ def merged(rounds: list[Round], path: str, writers: int) -> Round:
                  [latency for r in mine for latency in r.latencies_ms])
 
 
-def measure(bench: Bench) -> list[Metric]:
+Levels = dict[int, tuple[Round, Round]]  # writers → (command path, plain baseline), repeats merged
+
+
+def _phase(bench: Bench, targets: list[list[str]], label: str) -> Levels:
+    """Every level's rounds on `targets` (one log, or one sharded application's shards)."""
     plan = bench.plan
-    pool = writer_pool([[bench.database()]], max(plan.writer_levels))
+    pool = writer_pool(targets, max(plan.writer_levels))
     try:
-        rounds = run_rounds(pool, plan.writer_levels, plan.writer_seconds, repeats=plan.writer_repeats)
+        rounds = run_rounds(pool, plan.writer_levels, plan.writer_seconds, repeats=plan.writer_repeats, label=label)
     finally:
         pool.close()
-    levels = {writers: (merged(rounds, "command", writers), merged(rounds, "plain", writers))
-              for writers in plan.writer_levels}
+    return {writers: (merged(rounds, "command", writers), merged(rounds, "plain", writers))
+            for writers in plan.writer_levels}
+
+
+def _table(levels: Levels) -> list[dict[str, Any]]:
+    return [{**c.summary(), "plain_saves_per_s": round(p.rate), "plain_p99_ms": p.summary()["p99_ms"],
+             "ratio": ratio(c.rate, p.rate)} for c, p in levels.values()]
+
+
+def _scaling(levels: Levels) -> dict[str, float | None]:
+    first = min(levels)
+    return {f"{writers}_vs_{first}": ratio(c.rate, levels[first][0].rate) for writers, (c, _) in levels.items()}
+
+
+def metric_names() -> tuple[str, ...]:
+    return (NAME, SHARDED_NAME) if sharding_available() else (NAME,)
+
+
+def measure(bench: Bench) -> list[Metric]:
+    plan = bench.plan
     top = max(plan.writer_levels)
-    command, plain = levels[top]
-    one = levels[min(plan.writer_levels)][0]
-    details: dict[str, Any] = {
-        "levels": [{**c.summary(), "plain_saves_per_s": round(p.rate), "plain_p99_ms": p.summary()["p99_ms"],
-                    "ratio": ratio(c.rate, p.rate)} for c, p in levels.values()],
-        "scaling": {f"{writers}_vs_{min(plan.writer_levels)}": ratio(c.rate, one.rate)
-                    for writers, (c, _) in levels.items()},
-        "seconds_per_round": plan.writer_seconds, "repeats": plan.writer_repeats,
-        "command": "ChangeStage on the writer's own deals (app.change_stage: load, domain, save under the log's "
-                   "lock), one CrmApplication per writer process",
-        "shards": 1,
-        "sharded": "3 shards: not measured yet (services/sharding/ not on this branch)",  # SHARDED
-    }
-    return [Metric(
+    one = _phase(bench, [[bench.database()]], "")
+    command, plain = one[top]
+    common = {"seconds_per_round": plan.writer_seconds, "repeats": plan.writer_repeats,
+              "command": "ChangeStage on the writer's own deals (handle: load, domain, save under the log's lock), "
+                         "one application per writer process, a pool of one connection per database"}
+    metrics = [Metric(
         NAME, round(command.rate), f"saves/s at {top} writers",
         f"plain autocommit INSERT of a stored-event-shaped row into an unlocked table, {top} writers",
-        round(plain.rate), ratio(command.rate, plain.rate), "none set (informational; 3 shards: ≥ 3× 1 shard at 16)",
-        None, details)]
+        round(plain.rate), ratio(command.rate, plain.rate), "none set (informational)", None,
+        {"levels": _table(one), "scaling": _scaling(one), "shards": 1, **common})]
+    if sharding_available():
+        three = _phase(bench, [shard_databases(bench, SHARDS)], f" ({SHARDS} shards)")
+        sharded, sharded_plain = three[top]
+        gain = ratio(sharded.rate, command.rate)
+        # Each phase's own plain baseline: the two phases run one after the other, so a neighbour's load may
+        # differ between them; the command path's share of the plain rate compares them on equal terms.
+        normalised = ratio(sharded.rate / sharded_plain.rate, command.rate / plain.rate) if plain.rate and \
+            sharded_plain.rate else None
+        metrics.append(Metric(
+            SHARDED_NAME, round(sharded.rate), f"saves/s at {top} writers on {SHARDS} shards",
+            "the same writers and commands on 1 shard (writers_saves), same run", round(command.rate), gain,
+            f"≥ {GOAL:g}× 1 shard at 16 writers (issue 13)", gain >= GOAL if top == 16 and gain else None,
+            {"levels": _table(three), "scaling": _scaling(three), "shards": SHARDS,
+             "vs_one_shard": {w: ratio(three[w][0].rate, one[w][0].rate) for w in plan.writer_levels},
+             "ratio_normalised_by_plain": normalised,
+             "layout": f"{SHARDS} databases on the one server, ShardedApplication (services/sharding/), the "
+                       "default partition → shard table; writer n's customer and deals on shard n mod "
+                       f"{SHARDS}; plain rounds insert into the first shard's database", **common}))
+    return metrics
