@@ -160,7 +160,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "funnel": (funnel.measure, ("asof_funnel_query",)),
         "memory": (memory.measure, ("peak_memory_ingest", "peak_memory_rebuild")),
         "delivery": (delivery.measure, ("delivery_latency", "relay_throughput")),
-        "http": (http_commands.measure, ("http_command_throughput",)),
+        "http": (http_commands.measure, http_commands.metric_names()),
         "segments": (segments.measure, ("segments_rebuild_one_customer",)),
         "cli": (cli_start.measure, ("cli_start",)),
         "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),

@@ -24,10 +24,11 @@ import orjson
 from projections.funnel import percentile
 from tests.benchmarks.delivery import STAGES, open_deals
 from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
-from tests.benchmarks.writers import baseline_table
+from tests.benchmarks.writers import (SHARDS, baseline_table, deals_on, open_app, shard_databases,
+                                     sharding_available)
 
 TARGET_RATE = 1000
-NAME = "http_command_throughput"
+NAME, SHARDED_NAME = "http_command_throughput", "http_command_throughput_sharded"
 STARTUP_SECONDS = 60
 STARTED = "Application startup complete."  # what uvicorn logs once per worker
 _CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
@@ -179,8 +180,42 @@ def measure(bench: Bench) -> list[Metric]:
          "baseline_p50_ms": round(percentile(plain_latencies, 0.5) or 0, 1),
          "baseline_p99_ms": round(percentile(plain_latencies, 0.99) or 0, 1),
          "baseline_refused": sum(sum(r.refused.values()) for r in plain),
-         "shards": 1, "sharded": "3 shards: not measured yet (services/sharding/ not on this branch)"},
-    )]
+         "shards": 1},
+    ), *_sharded(bench, alone_rate=sum(len(r.latencies) for r in alone) / alone_seconds, plain_rate=plain_rate)]
+
+
+def metric_names() -> tuple[str, ...]:
+    return (NAME, SHARDED_NAME) if sharding_available() else (NAME,)
+
+
+def _sharded(bench: Bench, alone_rate: float, plain_rate: float) -> list[Metric]:
+    """The same load on `crm serve --no-projector` over 3 shard databases (CRM_SHARD_URLS: a sharded
+    installation's read models are fed by consumers of Kafka, not by the server), when services/sharding/ is
+    on this branch; compared with the baseline endpoint and with 1 shard --no-projector, same run."""
+    if not sharding_available():
+        return []
+    from domain.base import Meta
+
+    plan, urls = bench.plan, shard_databases(bench, SHARDS)
+    app = open_app(urls)
+    try:
+        app.ensure_default_pipelines(Meta(actor="system"))
+        deals = [deals_on(app, plan.http_deals_per_client, n % SHARDS) for n in range(plan.http_clients)]
+    finally:
+        app.close()
+    results, seconds = _serve_and_load(bench, deals, _crm_serve("--no-projector"), {"CRM_SHARD_URLS": ",".join(urls)})
+    rate = sum(len(r.latencies) for r in results) / seconds
+    latencies = [latency * 1000 for result in results for latency in result.latencies]
+    refused = sum(sum(r.refused.values()) for r in results)
+    return [Metric(
+        SHARDED_NAME, round(rate), f"commands/s on {SHARDS} shards",
+        "the baseline endpoint of http_command_throughput (one INSERT + COMMIT per request), same run",
+        round(plain_rate), ratio(rate, plain_rate), "none set (informational)", None,
+        {"shards": SHARDS, "vs_one_shard_without_projector": ratio(rate, alone_rate),
+         "one_shard_without_projector": round(alone_rate), "refused": refused,
+         "p50_ms": round(percentile(latencies, 0.5) or 0, 1), "p99_ms": round(percentile(latencies, 0.99) or 0, 1),
+         "server": "crm serve --no-projector, CRM_SHARD_URLS of 3 fresh databases on the one server; client n's "
+                   "deals on shard n mod 3"})]
 
 
 def _crm_serve(*options: str) -> Callable[[int], list[str]]:
@@ -197,8 +232,8 @@ def _baseline(port: int) -> list[str]:
     return ["tests.benchmarks.http_baseline", str(port), str(DEFAULT_WORKERS)]
 
 
-def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int], list[str]]
-                    ) -> tuple[list[ClientResult], float]:
+def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int], list[str]],
+                    env: dict[str, str] | None = None) -> tuple[list[ClientResult], float]:
     """Start `python -m MODULE…` (`crm serve` or the baseline: both log each worker's start) on the
     benchmark's database and load it with the clients."""
     from gateways.cli.serve_commands import DEFAULT_WORKERS
@@ -211,7 +246,7 @@ def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int
             [sys.executable, "-m", *command],
             cwd=REPO_ROOT, stdout=server_log, stderr=server_log,
             env={**os.environ, "CRM_DATABASE_URL": bench.main_url,
-                 "CRM_API_TOKENS_FILE": str(_tokens_file(bench.workdir, token))})
+                 "CRM_API_TOKENS_FILE": str(_tokens_file(bench.workdir, token)), **(env or {})})
         try:
             _wait_until_up(port, server, log_file, workers)
             log(f"HTTP: {bench.plan.http_clients} clients for {bench.plan.http_seconds} s: {' '.join(command)}")

@@ -78,7 +78,7 @@ def _databases(urls: Sequence[str]) -> list[Any]:
             for database in map(database_from_url, urls)]
 
 
-def _open_app(urls: Sequence[str]) -> Any:
+def open_app(urls: Sequence[str]) -> Any:
     """The command side the writers use: one log, or (several URLs) the sharded application."""
     if len(urls) == 1:
         from services.application import CrmApplication
@@ -94,7 +94,7 @@ def _writer(urls: list[str], deals: list[UUID], state_size: int, pipe: Connectio
     from domain.base import Meta
     from services.commands import ChangeStage
 
-    app = _open_app(urls)
+    app = open_app(urls)
     raw = psycopg.connect(urls[0], autocommit=True)
     insert = sql.SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, %s, %s, %s)"
                      ).format(sql.Identifier(BASELINE_TABLE))
@@ -183,7 +183,7 @@ def stage_change_size(url: str) -> int:
     return int(row[0] or 300)
 
 
-def _deals_on(app: Any, count: int, shard: int | None) -> list[UUID]:
+def deals_on(app: Any, count: int, shard: int | None) -> list[UUID]:
     """`count` deals of one new customer, on shard `shard` of a sharded application (customers get a random
     home partition: registered until one lands there) or anywhere (None)."""
     from domain.base import Meta
@@ -205,12 +205,12 @@ def open_writer_deals(target: list[str], writers: int) -> list[list[UUID]]:
     from domain.base import Meta
     from services.commands import ChangeStage
 
-    app = _open_app(target)
+    app = open_app(target)
     shards = len(target)
     try:
         app.ensure_default_pipelines(Meta(actor="system"))  # a fresh log: `crm serve` does the same at start
-        deals = [_deals_on(app, DEALS_PER_WRITER, n % shards if shards > 1 else None) for n in range(writers)]
-        app.handle(ChangeStage(_deals_on(app, 1, 0 if shards > 1 else None)[0], STAGES[1], "压测"),
+        deals = [deals_on(app, DEALS_PER_WRITER, n % shards if shards > 1 else None) for n in range(writers)]
+        app.handle(ChangeStage(deals_on(app, 1, 0 if shards > 1 else None)[0], STAGES[1], "压测"),
                    Meta(actor="benchmark"))
     finally:
         app.close()
