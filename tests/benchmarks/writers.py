@@ -323,7 +323,7 @@ def measure(bench: Bench) -> list[Metric]:
             "the same writers and commands on 1 shard (writers_saves), same run", round(command.rate), gain,
             f"≥ {GOAL:g}× 1 shard at 16 writers (issue 13)", gain >= GOAL if top == 16 and gain else None,
             {"levels": _table(three), "scaling": _scaling(three), "shards": SHARDS,
-             "vs_one_shard": {w: ratio(three[w][0].rate, one[w][0].rate) for w in plan.writer_levels},
+             "vs_one_shard": {str(w): ratio(three[w][0].rate, one[w][0].rate) for w in plan.writer_levels},
              "ratio_normalised_by_plain": normalised,
              "layout": f"{SHARDS} databases on the one server, ShardedApplication (services/sharding/), the "
                        "default partition → shard table; writer n's customer and deals on shard n mod "
