@@ -24,7 +24,7 @@ import orjson
 from projections.funnel import percentile
 from tests.benchmarks.delivery import STAGES, open_deals
 from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
-from tests.benchmarks.writers import (SHARDS, baseline_table, deals_on, open_app, shard_databases,
+from tests.benchmarks.writers import (SHARDS, baseline_table, cpu_times, deals_on, open_app, shard_databases,
                                      sharding_available)
 
 TARGET_RATE = 1000
@@ -151,12 +151,12 @@ def measure(bench: Bench) -> list[Metric]:
     baseline_table(bench.main_url)
     # The baseline between the two runs of `crm serve`, so that a neighbour's load drifting over the run
     # falls on both sides alike.
-    results, seconds = _serve_and_load(bench, deals, _crm_serve())
-    plain, plain_seconds = _serve_and_load(bench, deals, _baseline)
+    results, seconds, idle = _serve_and_load(bench, deals, _crm_serve())
+    plain, plain_seconds, plain_idle = _serve_and_load(bench, deals, _baseline)
     # The same load with the read models left to another process: what the requests cost alone. `crm serve`
     # projects the log in the background (queries never write), which takes CPU from the workers on a small
     # machine; this figure tells that cost from a slower request path.
-    alone, alone_seconds = _serve_and_load(bench, deals, _crm_serve("--no-projector"))
+    alone, alone_seconds, _ = _serve_and_load(bench, deals, _crm_serve("--no-projector"))
     latencies = [latency * 1000 for result in results for latency in result.latencies]
     refused: dict[int, int] = {}
     for result in results:
@@ -180,6 +180,7 @@ def measure(bench: Bench) -> list[Metric]:
          "baseline_p50_ms": round(percentile(plain_latencies, 0.5) or 0, 1),
          "baseline_p99_ms": round(percentile(plain_latencies, 0.99) or 0, 1),
          "baseline_refused": sum(sum(r.refused.values()) for r in plain),
+         "machine_idle": idle, "baseline_machine_idle": plain_idle,
          "shards": 1},
     ), *_sharded(bench, alone_rate=sum(len(r.latencies) for r in alone) / alone_seconds, plain_rate=plain_rate)]
 
@@ -203,7 +204,8 @@ def _sharded(bench: Bench, alone_rate: float, plain_rate: float) -> list[Metric]
         deals = [deals_on(app, plan.http_deals_per_client, n % SHARDS) for n in range(plan.http_clients)]
     finally:
         app.close()
-    results, seconds = _serve_and_load(bench, deals, _crm_serve("--no-projector"), {"CRM_SHARD_URLS": ",".join(urls)})
+    results, seconds, idle = _serve_and_load(bench, deals, _crm_serve("--no-projector"),
+                                             {"CRM_SHARD_URLS": ",".join(urls)})
     rate = sum(len(r.latencies) for r in results) / seconds
     latencies = [latency * 1000 for result in results for latency in result.latencies]
     refused = sum(sum(r.refused.values()) for r in results)
@@ -212,7 +214,7 @@ def _sharded(bench: Bench, alone_rate: float, plain_rate: float) -> list[Metric]
         "the baseline endpoint of http_command_throughput (one INSERT + COMMIT per request), same run",
         round(plain_rate), ratio(rate, plain_rate), "none set (informational)", None,
         {"shards": SHARDS, "vs_one_shard_without_projector": ratio(rate, alone_rate),
-         "one_shard_without_projector": round(alone_rate), "refused": refused,
+         "one_shard_without_projector": round(alone_rate), "refused": refused, "machine_idle": idle,
          "p50_ms": round(percentile(latencies, 0.5) or 0, 1), "p99_ms": round(percentile(latencies, 0.99) or 0, 1),
          "server": "crm serve --no-projector, CRM_SHARD_URLS of 3 fresh databases on the one server; client n's "
                    "deals on shard n mod 3"})]
@@ -233,9 +235,10 @@ def _baseline(port: int) -> list[str]:
 
 
 def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int], list[str]],
-                    env: dict[str, str] | None = None) -> tuple[list[ClientResult], float]:
+                    env: dict[str, str] | None = None) -> tuple[list[ClientResult], float, float | None]:
     """Start `python -m MODULE…` (`crm serve` or the baseline: both log each worker's start) on the
-    benchmark's database and load it with the clients."""
+    benchmark's database and load it with the clients: their results, the seconds and the machine's idle
+    share of CPU time meanwhile."""
     from gateways.cli.serve_commands import DEFAULT_WORKERS
 
     token, port = secrets.token_hex(16), _free_port()
@@ -250,7 +253,10 @@ def _serve_and_load(bench: Bench, deals: list[list[UUID]], module: Callable[[int
         try:
             _wait_until_up(port, server, log_file, workers)
             log(f"HTTP: {bench.plan.http_clients} clients for {bench.plan.http_seconds} s: {' '.join(command)}")
-            return load(port, token, deals, bench.plan.http_seconds)
+            before = cpu_times()
+            results, seconds = load(port, token, deals, bench.plan.http_seconds)
+            idle, total = (now - then for now, then in zip(cpu_times(), before))
+            return results, seconds, round(idle / total, 2) if total else None
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -34,6 +34,7 @@ from services.commands import ChangeStage
 from services.settings import database_from_url
 from tests.benchmarks.delivery import STAGES, open_deals
 from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
+from tests.benchmarks.writers import cpu_times
 
 BURST_NAME, LATENCY_NAME = "projection_lag_burst", "command_to_read_model"
 BURST_FACTOR = 10
@@ -140,8 +141,9 @@ def run_burst(url: str, consumers: int, rate: int, seconds: float, poll: str = F
         _wait_caught_up(url, app.last_write.position, processes)
         sampler = Sampler(url, timeline)
         sampler.start()
-        begun = time.monotonic()
+        begun, before = time.monotonic(), cpu_times()
         _send(app, deals, [(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)], timeline)
+        idle, total = (now - then for now, then in zip(cpu_times(), before))
         burst_from = timeline.accepted[round(rate * seconds)][0]
         burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
         ended = time.monotonic()
@@ -164,6 +166,7 @@ def run_burst(url: str, consumers: int, rate: int, seconds: float, poll: str = F
             "burst_max_lag_events": max_lag(timeline, burst_from, ended),
             "steady_max_lag_events": max_lag(timeline, begun, burst_from),
             "settle_seconds_after_last": round(settle, 2), "commands": len(timeline.accepted),
+            "machine_idle": round(idle / total, 2) if total else None,
             "all": latencies_ms(timeline, begun, ended)}
 
 
