@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -32,6 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from services.application import CrmApplication
 from services.projection_runtime.projector import read_statuses
 from services.projection_runtime.rebuild_record import REBUILDS, rebuilds
+from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,8 @@ STOPPED = Gauge("crm_read_model_stopped", "1 while a read model is stopped at an
 LOG_HEAD = Gauge("crm_log_head_position", "The log's last position (the number of events)")
 PROJECTION_OFFSET = Gauge("crm_projection_offset", "The last offset a read model applied in a partition",
                           ("read_model", "partition"))
-RELAY_LAG = Gauge("crm_relay_lag_events", "Events of a shard's log its relay has not published yet", ("relay",))
+RELAY_LAG = Gauge("crm_relay_lag_events", "Events of a shard's log its relay has not published yet",
+                  ("relay", "shard"))
 CONSUMER_LAG = Gauge("crm_consumer_group_lag_events", "Messages of a partition a consumer group has not "
                      "committed yet", ("group", "partition"))
 REBUILD_PROGRESS = Gauge("crm_rebuild_progress", "Share of the log a rebuilding read model has applied (0 to 1)",
@@ -216,36 +218,57 @@ REBUILD_RUNNING = Gauge("crm_rebuild_running", "1 while `crm projections rebuild
                         ("read_model",))
 
 
-def read_models_source(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> Source:
-    """Lag (head − position) and stopped state of each read model that follows the whole log."""
+def read_models_source(app: CrmApplication | ShardedApplication, store: ReadModelStore, names: Sequence[str],
+                       whole_log: bool = True) -> Source:
+    """Stopped state of each read model and, when one position follows the `whole_log` (one database), its lag
+    (head − position). Over shards the read models are fed per partition: their lag is the offsets source's."""
 
     def read() -> Samples:
         statuses = read_statuses(app, store, names)
         head = statuses[0].head if statuses else app.event_count()
         return {LOG_HEAD.name: [((), head)],
-                PROJECTION_LAG.name: [((s.name, "all"), max(s.lag, 0)) for s in statuses],
+                PROJECTION_LAG.name: [((s.name, "all"), max(s.lag, 0)) for s in statuses if whole_log],
                 STOPPED.name: [((s.name,), int(s.stopped)) for s in statuses]}
     return Source("read_models", (LOG_HEAD, PROJECTION_LAG, STOPPED), read)
 
 
-def relay_source(read: Callable[[], Iterable[tuple[str, int, int]]]) -> Source:
-    """Relay lag from `read`: (relay name, its position, its shard's head) per relay, one per shard."""
+RelayPositions = Callable[[], Iterable[tuple[str, int, int, int]]]  # () → (relay, shard, its position, shard's head)
+
+
+def relay_source(read: RelayPositions) -> Source:
+    """Relay lag from `read`: (relay name, shard, its position, its shard's head) per relay, one per shard."""
     return Source("relays", (RELAY_LAG,), lambda: {
-        RELAY_LAG.name: [((name,), max(head - position, 0)) for name, position, head in read()]})
+        RELAY_LAG.name: [((name, str(shard)), max(head - position, 0)) for name, shard, position, head in read()]})
 
 
-RelayPositions = Callable[[], list[tuple[str, int, int]]]  # () → (relay name, its position, its shard's head)
+def relay_positions(app: CrmApplication | ShardedApplication, store: ReadModelStore,
+                    names: Sequence[str]) -> RelayPositions:
+    """The relays of one database (shard 0): their rows in projection_positions (none until a relay ran)
+    against its head; over shards (`app` a ShardedApplication), each shard's relay in that shard's database,
+    the others than the default read through a connection opened for the scrape."""
+    shards = app.apps if isinstance(app, ShardedApplication) else [app]
 
-
-def relay_positions(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> RelayPositions:
-    """The relays of one database: their rows in projection_positions (none until a relay ran) against its head."""
-
-    def read() -> list[tuple[str, int, int]]:
-        marks = ", ".join("?" * len(names))
-        rows = store.query(f"SELECT name, position FROM projection_positions WHERE name IN ({marks})", list(names))
-        head = app.event_count() if rows else 0
-        return [(name, position, head) for name, position in rows]
+    def read() -> list[tuple[str, int, int, int]]:
+        found = _relays_of(0, shards[0], store, names)
+        for shard, shard_app in enumerate(shards[1:], start=1):
+            with closing(ReadModelStore(shard_app.database)) as shard_store:
+                found += _relays_of(shard, shard_app, shard_store, names)
+        return found
     return read
+
+
+def _relays_of(shard: int, app: CrmApplication, store: ReadModelStore,
+               names: Sequence[str]) -> list[tuple[str, int, int, int]]:
+    rows = _relay_rows(store, names)
+    head = app.event_count() if rows else 0  # the head only where a relay ran
+    return [(name, shard, position, head) for name, position in rows]
+
+
+def _relay_rows(store: ReadModelStore, names: Sequence[str]) -> list[tuple[str, int]]:
+    if not table_exists(store, "projection_positions"):  # a shard no relay ever ran on
+        return []
+    marks = ", ".join("?" * len(names))
+    return store.query(f"SELECT name, position FROM projection_positions WHERE name IN ({marks})", list(names))
 
 
 # (name, partition, "offset"), one row per (read model, partition): part *partproj*'s table
@@ -301,11 +324,12 @@ def table_exists(store: ReadModelStore, name: str) -> bool:
     return bool(store.query("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))[0][0])
 
 
-def standard_registry(app: CrmApplication, store: ReadModelStore, read_models: Sequence[str],
+def standard_registry(app: CrmApplication | ShardedApplication, store: ReadModelStore, read_models: Sequence[str],
                       relays: Sequence[str]) -> MetricsRegistry:
-    """The sources of one database, with this process's instruments: what `crm serve` exposes."""
+    """The sources of one database or of shards (`app` a ShardedApplication), with this process's instruments:
+    what `crm serve` exposes."""
     return MetricsRegistry([
-        read_models_source(app, store, read_models),
+        read_models_source(app, store, read_models, whole_log=not isinstance(app, ShardedApplication)),
         relay_source(relay_positions(app, store, relays)),
         partition_offsets_source(store),
         consumer_group_source(),

@@ -50,7 +50,7 @@ class Readiness:
     """The read models' states against the lag allowed."""
 
     statuses: Sequence[ReadModelState]
-    max_lag: int
+    max_lag: int | None  # None: the lag is not judged (over shards, until the per-partition lag is wired)
 
     @property
     def reasons(self) -> dict[str, str]:
@@ -59,7 +59,7 @@ class Readiness:
         for status in self.statuses:
             if status.failure is not None:
                 found[status.name] = f"stopped: {status.failure.message()}"
-            elif status.lag > self.max_lag:
+            elif self.max_lag is not None and status.lag > self.max_lag:
                 found[status.name] = (f"{status.lag} events behind the log, more than {READY_MAX_LAG_VARIABLE}="
                                       f"{self.max_lag}")
         return found

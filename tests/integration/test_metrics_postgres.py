@@ -123,5 +123,5 @@ def test_readiness_flips_to_503_while_a_read_model_lags_or_is_stopped_and_back_o
     assert stopped.status_code == 503 and stopped.json()["not_ready"]["funnel"].startswith("stopped: ")
     assert stopped_metrics[("crm_read_model_stopped", (("read_model", "funnel"),))] == 1
     assert resumed.status_code == 200, resumed.json()
-    assert relay_metrics[("crm_relay_lag_events", (("relay", "kafka-relay"),))] == 2
+    assert relay_metrics[("crm_relay_lag_events", (("relay", "kafka-relay"), ("shard", "0")))] == 2
     assert live.json() == {"status": "alive"}

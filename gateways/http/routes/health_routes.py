@@ -4,7 +4,8 @@
 stopped at an event it cannot apply, the failure (log position, aggregate, event type, reason). 503 while one
 is stopped or lags more than CRM_READY_MAX_LAG events (services.projection_runtime.readiness), with each
 reason under `not_ready`, so that a load balancer sends queries elsewhere and an operator sees why; the API
-itself still answers everything else. `GET /health/live` is liveness: 200 while the process answers at all,
+itself still answers everything else. Over shards (`max_lag` null) only stopped read models count: the
+read models are fed per partition there, and one position's lag behind the shards' heads means nothing. `GET /health/live` is liveness: 200 while the process answers at all,
 without touching the database — restarting a server cures neither a stopped read model nor a lag, so a
 liveness probe must not see them.
 """

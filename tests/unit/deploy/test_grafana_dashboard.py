@@ -51,7 +51,7 @@ def test_the_dashboard_has_a_panel_for_each_thing_to_watch() -> None:
     assert any("histogram_quantile(0.99" in expr for expr in latency)
     for title, metric in [("HTTP requests/s by status", "crm_http_requests_total"),
                           ("Projection lag per read model and partition (events)", "crm_projection_lag_events"),
-                          ("Relay lag per relay (events)", "crm_relay_lag_events"),
+                          ("Relay lag per shard (events)", "crm_relay_lag_events"),
                           ("Consumer-group lag per partition (messages)", "crm_consumer_group_lag_events"),
                           ("Rebuild progress", "crm_rebuild_progress"),
                           ("Stopped read models", "crm_read_model_stopped")]:

@@ -32,11 +32,14 @@ from services.metrics import (
     shared_between_processes,
     standard_registry,
 )
+from services.projection_runtime.projector import start_positions
 from services.projection_runtime.rebuild_record import recorded_rebuild
 from services.projection_runtime.registry import READ_MODELS, projector_for
 from services.settings import database_from_url
+from services.sharding.bootstrap import single_log
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
+from tests.support.shards import sharded
 from tests.unit.services.projection_runtime.test_projection_failures import write_unappliable_event
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -107,9 +110,9 @@ def test_relay_lag_is_per_relay_from_its_position_and_its_shards_head(app, store
     with store.transaction() as cursor:
         cursor.execute("INSERT INTO projection_positions (name, position) VALUES ('kafka-relay', 1)")
 
-    assert scrape(registry)[("crm_relay_lag_events", (("relay", "kafka-relay"),))] == 3
-    sharded = MetricsRegistry([relay_source(lambda: [("relay-shard-0", 10, 10), ("relay-shard-1", 5, 12)])])
-    assert scrape(sharded)[("crm_relay_lag_events", (("relay", "relay-shard-1"),))] == 7
+    assert scrape(registry)[("crm_relay_lag_events", (("relay", "kafka-relay"), ("shard", "0")))] == 3
+    given = MetricsRegistry([relay_source(lambda: [("kafka-relay", 0, 10, 10), ("kafka-relay", 1, 5, 12)])])
+    assert scrape(given)[("crm_relay_lag_events", (("relay", "kafka-relay"), ("shard", "1")))] == 7
 
 
 def test_partition_offsets_show_once_the_table_exists_and_their_lag_once_heads_are_known(store) -> None:
@@ -213,3 +216,22 @@ def test_a_scrape_sums_the_commands_of_every_process_of_the_run(tmp_path: Path, 
 
     assert len(list(tmp_path.glob("histogram_*.db"))) == 2
     assert found[("crm_command_duration_seconds_count", (("command", "OpenDeal"), ("outcome", "ok")))] == 7
+
+
+def test_over_shards_each_shards_relay_lags_behind_its_own_head_and_no_whole_log_lag_is_shown(tmp_path: Path) -> None:
+    databases = [database_from_url(f"sqlite:///{tmp_path / f'shard{i}.sqlite3'}") for i in range(3)]
+    with sharded(databases) as crm, closing(ReadModelStore(crm.database)) as store:
+        for i in (0, 1):  # relays ran on shards 0 and 1, each 2 events behind its shard's head; none on 2
+            with closing(ReadModelStore(crm.apps[i].database)) as shard_store, shard_store.transaction() as cursor:
+                start_positions(cursor, ["kafka-relay"])
+                cursor.execute("UPDATE projection_positions SET position = ? WHERE name = 'kafka-relay'",
+                               (crm.apps[i].event_count() - 2,))
+        projector_for(single_log(crm), store).setup()
+
+        found = scrape(standard_registry(crm, store, list(READ_MODELS), ["kafka-relay"]))
+
+    relay_lags = {dict(labels)["shard"]: value for (name, labels), value in found.items()
+                  if name == "crm_relay_lag_events"}
+    assert relay_lags == {"0": 2, "1": 2}
+    assert not [key for key in found if key[0] == "crm_projection_lag_events"]
+    assert found[("crm_read_model_stopped", (("read_model", "funnel"),))] == 0

@@ -59,3 +59,16 @@ def test_the_lag_allowed_comes_from_the_environment(tmp_path, monkeypatch: pytes
     assert create_app(database, registry()).state.ready_max_lag == DEFAULT_READY_MAX_LAG
     monkeypatch.setenv(READY_MAX_LAG_VARIABLE, "250")
     assert create_app(database, registry()).state.ready_max_lag == 250
+
+
+def test_over_shards_only_a_stopped_read_model_makes_the_server_not_ready(tmp_path, monkeypatch) -> None:
+    """The read models are fed per partition by consumers there: the follower's lag behind the shards' heads
+    means nothing, and must not keep the server out of a load balancer."""
+    monkeypatch.setenv(READY_MAX_LAG_VARIABLE, "0")
+    shards = [database_from_url(f"sqlite:///{tmp_path / f'shard{i}.sqlite3'}") for i in range(2)]
+    with TestClient(create_app(shards[0], registry(), shards=shards)) as client:
+        register_customer(client)
+        health = client.get("/health")
+
+    assert health.status_code == 200 and health.json()["max_lag"] is None
+    assert health.json()["read_models"]["funnel"]["lag"] > 0
