@@ -168,6 +168,7 @@ class PartitionedProjector:
         deliveries = list(deliveries)
         if not deliveries:
             return 0
+        _require_partition_order(deliveries)
         partitions = {d.partition for d in deliveries}
         expected = {key: offset for key, offset in self.offsets().items() if key[1] in partitions}
         attempt = 0
@@ -334,6 +335,17 @@ class _FirstArrivalMissed(RuntimeError):
     """A batch not run alone met a reference event first (cannot happen: versions only grow); done again."""
 
     sqlstate = "40001"
+
+
+def _require_partition_order(deliveries: list[Delivery]) -> None:
+    """Each partition's deliveries must come in increasing offsets (gaps are fine: Kafka's transaction
+    markers take offsets); anything else is a consumer's bug, which would silently pass events by."""
+    last: dict[int, int] = {}
+    for delivery in deliveries:
+        if delivery.offset <= last.get(delivery.partition, -1):
+            raise ValueError(f"deliveries of partition {delivery.partition} out of order: offset {delivery.offset} "
+                             f"after {last[delivery.partition]}")
+        last[delivery.partition] = delivery.offset
 
 
 def _conflict(error: Exception) -> bool:
