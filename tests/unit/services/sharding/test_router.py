@@ -16,6 +16,7 @@ from domain.base import Meta
 from domain.customer import Customer
 from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from services.application import AlreadyExists
 from services.command_receipts import Receipt
 from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, InsertStage, OpenDeal, PlanCampaign,
                                QualifyLead, RegisterCustomer)
@@ -148,3 +149,13 @@ def test_the_log_read_across_shards_has_every_event_once(crm: ShardedApplication
 def test_what_needs_a_single_log_is_refused_with_a_sentence(crm: ShardedApplication) -> None:
     with pytest.raises(NotSharded, match="one event log of a single database .recorder.*CRM_SHARD_URLS"):
         crm.recorder  # noqa: B018 - the attribute access is the test
+
+
+def test_an_external_id_names_one_deal_across_shards(crm: ShardedApplication) -> None:
+    """Two customers' deals with one external id would be placed on different shards: the second is refused."""
+    customers = [crm.handle(RegisterCustomer(f"Ann{i}"), META) for i in range(12)]
+    apart = next(c for c in customers[1:] if crm.shard_of(partition_of(c)) != crm.shard_of(partition_of(customers[0])))
+    deal = crm.handle(OpenDeal(customer_id=customers[0], title="T", amount=Decimal(5), source="sf", external_id="1"),
+                      META)
+    with pytest.raises(AlreadyExists, match=f"external id sf:1 already exists \\(id {deal}\\)"):
+        crm.handle(OpenDeal(customer_id=apart, title="T", amount=Decimal(5), source="sf", external_id="1"), META)
