@@ -165,7 +165,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "cli": (cli_start.measure, ("cli_start",)),
         "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),
         "writers": (writers.measure, writers.metric_names()),
-        "lag": (lag.measure, (lag.BURST_NAME, lag.LATENCY_NAME)),
+        "lag": (lag.measure, lag.metric_names()),
     }
 
 
