@@ -282,18 +282,27 @@ def _wait_applied(url: str, bootstrap: str, topic: str, processes: list[subproce
     raise RuntimeError(f"the consumers did not apply the topic within {CATCH_UP_SECONDS} s")
 
 
-def _send_partitioned(app: CrmApplication, deals: list[UUID], phases: list[tuple[int, float]],
+def _deal_of_a_new_customer(app: CrmApplication) -> tuple[UUID, UUID]:
+    """(deal, its customer): the relay publishes a deal's events in its customer's home partition."""
+    from services.commands import OpenDeal, RegisterCustomer
+
+    meta = Meta(actor="benchmark")
+    customer = app.register_customer(RegisterCustomer("压测客户", "华东", "制造业", "web", company="压测有限公司"), meta)
+    return app.open_deal(OpenDeal(customer, "压测商机", "1000", owner="benchmark"), meta), customer
+
+
+def _send_partitioned(app: CrmApplication, customers: dict[UUID, UUID], phases: list[tuple[int, float]],
                       timeline: PartitionTimeline) -> None:
     from domain.partitions import partition_of
 
-    meta, n, counts = Meta(actor="benchmark"), 0, {}
+    meta, n, counts, deals = Meta(actor="benchmark"), 0, {}, list(customers)
     for rate, seconds in phases:
         started = time.monotonic()
         for k in range(round(rate * seconds)):
             time.sleep(max(0.0, started + k / rate - time.monotonic()))
             deal = deals[n % len(deals)]
             app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
-            partition = partition_of(deal)
+            partition = partition_of(customers[deal])
             counts[partition] = counts.get(partition, 0) + 1
             timeline.accepted.append((time.monotonic(), partition, counts[partition]))
             n += 1
@@ -329,7 +338,7 @@ def run_consumer_burst(url: str, bootstrap: str, consumers: int, rate: int, seco
     """One run with `consumers` members: steady, burst (×BURST_FACTOR), steady."""
     app = CrmApplication(database_from_url(url))
     app.ensure_default_pipelines(Meta(actor="system"))
-    deals = [open_deals(app, 1)[0] for _ in range(DEALS)]  # a customer each: spread over partitions
+    deals = dict(_deal_of_a_new_customer(app) for _ in range(DEALS))  # a customer each: spread over partitions
     topic = f"crm-bench-events-{os.urandom(4).hex()}"
     processes = _kafka_side(url, bootstrap, topic, consumers)
     timeline, sampler = PartitionTimeline(), None
