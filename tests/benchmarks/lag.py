@@ -42,7 +42,6 @@ from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
 from tests.benchmarks.writers import cpu_times
 
 BURST_NAME, LATENCY_NAME, CONSUMER_NAME = "projection_lag_burst", "command_to_read_model", "consumer_lag_burst"
-CONSUMER_LEVELS = (1, 2, 3)
 BURST_FACTOR = 10
 SAMPLE = 0.01  # seconds between the sampler's looks at the read models' position
 FOLLOW_POLL = "0.05"  # crm serve's background projector polls as often (services/projection_runtime/background.py)
@@ -388,14 +387,15 @@ def _delete_topic(bootstrap: str, topic: str) -> None:
 def measure_consumers(bench: Bench) -> list[Metric]:
     plan = bench.plan
     runs = []
-    for consumers in CONSUMER_LEVELS:
+    for consumers in plan.consumer_levels:
         log(f"lag: {consumers} Kafka consumer(s), {plan.lag_rate}/s, ×{BURST_FACTOR} burst")
         runs.append(run_consumer_burst(bench.database(), bench.bootstrap, consumers, plan.lag_rate, plan.lag_seconds))
     one, last = runs[0], runs[-1]
     return [Metric(CONSUMER_NAME, last["burst_max_lag_events"],
                    f"events (max lag in the burst, {last['consumers']} consumers)",
-                   "the same burst with 1 consumer, same run", one["burst_max_lag_events"],
+                   f"the same burst with {one['consumers']} consumer(s), same run", one["burst_max_lag_events"],
                    ratio(last["burst_max_lag_events"], one["burst_max_lag_events"]), "none set (informational)", None,
-                   {"runs": runs, "seconds_per_phase": plan.lag_seconds, "steady_rate": plan.lag_rate,
+                   {"runs": runs, "p99_ms_by_consumers": {str(r["consumers"]): r["p99_ms"] for r in runs},
+                    "seconds_per_phase": plan.lag_seconds, "steady_rate": plan.lag_rate,
                     "path": "app.change_stage → crm relay (one process, 64-partition topic) → crm projections "
                             "consume × N (one group) → projection_offsets per (read model, partition)"})]
