@@ -151,6 +151,11 @@ class ShardedApplication:
             pending, self._unsynced = sorted(self._unsynced), set()
             self._copy_reference(pending)
 
+    def unsynced(self) -> int:
+        """Reference aggregates a shard refused a copy of, waiting for the next reference write or `sync`
+        (a metric: normally 0; above 0, some shard reads an older pipeline, vocabulary, rate or campaign)."""
+        return len(self._unsynced)
+
     def sync(self) -> list[int]:
         """Copy every reference event the default shard has and another shard lacks (after a process died
         between two shards); the number of events copied to each shard, the default's 0 first."""

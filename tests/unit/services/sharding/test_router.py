@@ -99,7 +99,9 @@ def test_a_shard_that_refused_a_copy_gets_it_with_the_next_reference_write(crm: 
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with copies_to_shard_two_failing(crm, monkeypatch, OSError("connection refused")):
         crm.handle(InsertStage("sales", "demo", "Demo", after="first_contact"), META)  # the write stands
+    assert crm.unsynced() == 1
     crm.handle(PlanCampaign("Spring", "email", Decimal(100)), META)
+    assert crm.unsynced() == 0
     assert "demo" in crm.apps[2].get(Pipeline, pipeline_id("sales")).stage_keys
 
 
