@@ -48,15 +48,15 @@ class Shard(CrmApplication):
     (on the default shard: to copy it to the others)."""
 
     name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
-    on_reference_saved: Any = None  # Callable[[list[UUID]], None]
+    on_reference_saved: Any = None  # Callable[[list[UUID], list[DomainEvent]], None]
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
         if self.on_reference_saved is None:
             return
-        saved = [r.domain_event.originator_id for r in recordings if _is_reference_event(r.domain_event)]
+        saved = [r.domain_event for r in recordings if _is_reference_event(r.domain_event)]
         if saved:
-            self.on_reference_saved(list(dict.fromkeys(saved)))
+            self.on_reference_saved(list(dict.fromkeys(e.originator_id for e in saved)), saved)
 
 
 class NotSharded(SettingsError):
@@ -135,10 +135,10 @@ class ShardedApplication:
 
     # --- reference data: default first, then every other shard ---------------------------------
 
-    def _copy_reference(self, aggregate_ids: list[UUID]) -> None:
+    def _copy_reference(self, aggregate_ids: list[UUID], saved: Sequence[Any] = ()) -> None:
         for target in self.apps[1:]:
             try:
-                reference.copy_aggregates(self.default, target, aggregate_ids)
+                reference.copy_aggregates(self.default, target, aggregate_ids, saved=saved)
             except Exception as error:  # the write stands (the default shard decided): heal later
                 log.error("could not copy reference data %s to shard %s (%s); `crm shards sync` copies it",
                           ", ".join(map(str, aggregate_ids)), target.database.url.split("@")[-1], error)
