@@ -14,13 +14,15 @@ from services.sharding.shard_settings import shards_from_environment
 AnyApplication = Union[CrmApplication, ShardedApplication]
 
 
-def open_application(database: Database | None = None) -> AnyApplication:
+def open_application(database: Database | None = None, sync: bool = True) -> AnyApplication:
     """The router over CRM_SHARD_URLS when set (its default shard holds the read models), else the one
-    database `database` (default: CRM_DATABASE_URL)."""
+    database `database` (default: CRM_DATABASE_URL). `sync`: copy missing reference data first (a server's
+    start); a one-shot CLI command skips it — it reads every shard's reference events, seconds with a large
+    rates history — and leaves healing to the servers' starts and `crm shards sync`."""
     shards = shards_from_environment()
     if shards is None:
         return CrmApplication(database or database_from_environment())
-    return ShardedApplication(shards)
+    return ShardedApplication(shards, sync=sync)
 
 
 def single_log(app: AnyApplication) -> CrmApplication:

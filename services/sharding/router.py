@@ -90,6 +90,8 @@ class ShardedApplication:
         self.reporting_currency = reporting_currency_from_environment()
         self._unsynced: set[UUID] = set()  # reference aggregates a shard refused a copy of (retried)
         self.synced_at_start = self.sync() if sync else [0] * len(self.apps)  # events copied, per shard
+        if any(self.synced_at_start):
+            log.warning("copied reference events a process left missing (per shard: %s)", self.synced_at_start)
 
     # --- where things are ------------------------------------------------------------------
 
