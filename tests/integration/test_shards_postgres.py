@@ -86,6 +86,11 @@ def test_http_commands_land_on_the_shard_of_their_partition(shards: list[Databas
         counts = crm.event_counts()
         assert client.post("/customers", json={"name": "Once"}, headers=keyed).json() == first.json()
         assert crm.event_counts() == counts  # the retry found the receipt on the record's shard
+        twins = {**SALES, "Idempotency-Key": "shard-2"}
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: client.post("/customers", json={"name": "Twin"}, headers=twins), "ab"))
+        assert answers[0].json() == answers[1].json()  # sent at once: the key's partition put both on one shard
+        assert sum(crm.event_counts()) == sum(counts) + 1
 
 
 def test_a_converted_lead_stays_on_one_shard(crm: ShardedApplication) -> None:
