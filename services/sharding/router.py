@@ -150,7 +150,8 @@ class ShardedApplication:
 
     def _retry_unsynced(self) -> None:
         if self._unsynced:
-            pending, self._unsynced = sorted(self._unsynced), set()
+            pending = sorted(self._unsynced)
+            self._unsynced.clear()  # in place: staged views share the set
             self._copy_reference(pending)
 
     def unsynced(self) -> int:
