@@ -81,6 +81,8 @@ def test_http_commands_land_on_the_shard_of_their_partition(shards: list[Databas
             home = crm.shard_of(partition_of(UUID(customer)))
             assert shards_holding(crm, customer) == shards_holding(crm, deal) == [home]
             assert client.get(f"/deals/{deal}", headers=SALES).json()["customer_id"] == customer
+            assert len(client.get(f"/deals/{deal}/history", headers=SALES).json()["items"]) == 1
+            assert client.get(f"/customers/{customer}", headers=SALES).json()["name"] == f"C{number}"  # its key
         keyed = {**SALES, "Idempotency-Key": "shard-1"}
         first = client.post("/customers", json={"name": "Once"}, headers=keyed)
         counts = crm.event_counts()
