@@ -6,9 +6,9 @@ shard. Reference data is written to the default shard, whose version check decid
 to the others (`reference`). Reads by id go to the record's shard. The read models live in the default
 shard's database (`database`), as they live in the one database without shards.
 
-What has no meaning across shards is not offered: there is no single log to read in order (`read_log` runs
-shard after shard, positions are each shard's own) and no recorder or mapper of "the" log; the projectors
-of a sharded installation consume Kafka (one relay per shard, `apps`).
+What has no meaning across shards is not offered: there is no single log to read in order (`read_log` gives
+each event once, shard after shard, with each shard's own positions) and no recorder or mapper of "the" log
+(`NotSharded`); the projectors of a sharded installation consume Kafka (one relay per shard, `apps`).
 """
 
 from __future__ import annotations
