@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
                                     consumer_for, ensure_dlq_topic)
-from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
+from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, TopicMismatch, ensure_events_topic, producer_for
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
 from services.storage.schema_lock import advisory_lock
 
@@ -42,14 +42,18 @@ def relay(
         return
     stop = _stop_on_signals()
     with ExitStack() as stack:
-        publisher = start_when_ready("relay", lambda opened: _open_relay(opened, bootstrap, topic), stack, stop,
-                                    (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        try:
+            publisher = start_when_ready("relay", lambda opened: _open_relay(opened, bootstrap, topic), stack, stop,
+                                        (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        except TopicMismatch as error:
+            raise fail(str(error)) from None
         if publisher is not None:
             console.print(f"Relaying to {topic} from position {publisher.position():,}; Ctrl-C to stop.")
             publisher.follow(stop)
 
 
 def _open_relay(opened: ExitStack, bootstrap: str, topic: str) -> KafkaRelay:
+    ensure_events_topic(bootstrap, topic)  # 64 partitions, one per home partition
     crm = opened.enter_context(crm_application())
     store = opened.enter_context(read_store(crm))
     with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
@@ -67,6 +71,8 @@ def _relay_once(bootstrap: str, topic: str) -> None:
                 published += count
         except (KafkaError, RelayStalled) as error:
             raise fail(f"Kafka at {bootstrap}: {error}") from None
+        except TopicMismatch as error:
+            raise fail(str(error)) from None
         console.print(f"Published {published:,} events to {topic}; position {publisher.position():,}.")
 
 

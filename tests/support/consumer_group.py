@@ -1,0 +1,125 @@
+"""The Kafka path of the read models in tests: relay a log to a topic, feed read models from it with
+consumer-group members (threads here, `crm projections consume` processes elsewhere), and compare what they
+answer with a clean rebuild from the log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+
+from gateways.kafka.projection_consumer import ProjectionConsumer, consumer_for, lag
+from gateways.kafka.relay import KafkaRelay, producer_for
+from services.application import CrmApplication
+from services.projection_runtime.partitioned import PartitionedProjector
+from services.projection_runtime.projector import Projector
+from services.projection_runtime.registry import READ_MODELS, summaries
+from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
+from tests.support.equivalence import funnel_answers
+
+from tests.support import running_services as services
+
+FAST_SESSION_MS = 6000  # the broker's minimum (group.min.session.timeout.ms): a dead member is noticed soonest
+
+
+def relay_all(app: CrmApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
+    """Publish the whole log to `topic`."""
+    producer = producer_for(bootstrap)
+    try:
+        relay = KafkaRelay(app, store, producer, topic=topic)
+        while relay.run_batch():
+            pass
+    finally:
+        producer.close()
+
+
+def partitioned(store: ReadModelStore) -> PartitionedProjector:
+    return PartitionedProjector(store, [model() for model in READ_MODELS.values()])
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+
+
+def caught_up(store: ReadModelStore, ends: dict[TopicPartition, int]) -> bool:
+    """Every read model has applied every partition up to `ends` (read from the read store)."""
+    return not lag(partitioned(store).offsets(), ends)
+
+
+@contextmanager
+def members(app: CrmApplication, bootstrap: str, topic: str, group: str, count: int,
+            poll_records: Callable[[int], int] = lambda n: 500) -> Iterator[list[ProjectionConsumer]]:
+    """`count` group members running in threads, each with its own read-store connection; stopped (leaving
+    the group) afterwards."""
+    stop, threads, workers, stores = threading.Event(), [], [], []
+    for n in range(count):
+        store = ReadModelStore(app.database)
+        stores.append(store)
+        worker = ProjectionConsumer(app.mapper, partitioned(store),
+                                    consumer_for(bootstrap, group, poll_records(n), FAST_SESSION_MS), topic)
+        workers.append(worker)
+        threads.append(threading.Thread(target=worker.run, args=(stop,), name=f"member-{n}", daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        yield workers
+    finally:
+        stop.set()
+        for thread, worker in zip(threads, workers):
+            thread.join(timeout=30)
+            worker.consumer.close()
+        for store in stores:
+            store.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not _holds(condition):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _holds(condition: Callable[[], bool]) -> bool:
+    try:
+        return condition()
+    except Exception:  # the database or broker coming back
+        return False
+
+
+def answers(app: CrmApplication, store: ReadModelStore, instants: list[datetime]) -> dict[datetime, Any]:
+    return {as_of: (funnel_answers(app, store, as_of), summaries(app, store, as_of)) for as_of in instants}
+
+
+@contextmanager
+def rebuilt(app: CrmApplication, postgres_url: str) -> Iterator[ReadModelStore]:
+    """The read models rebuilt from the whole log by the log's projector, in a database of their own."""
+    with services.temporary_database(postgres_url) as url:
+        store = ReadModelStore(database_from_url(url))
+        try:
+            Projector(app, store, [model() for model in READ_MODELS.values()]).catch_up()
+            yield store
+        finally:
+            store.close()
+
+
+def assert_equal_to_rebuild(app: CrmApplication, live: ReadModelStore, postgres_url: str,
+                            instants: list[datetime]) -> None:
+    with rebuilt(app, postgres_url) as clean:
+        expected = answers(app, clean, instants)
+    got = answers(app, live, instants)
+    for as_of in instants:
+        assert got[as_of][0] == expected[as_of][0], f"funnel differs from a rebuild at {as_of}"
+        for name in expected[as_of][1]:
+            assert got[as_of][1][name] == expected[as_of][1][name], f"{name} differs from a rebuild at {as_of}"
