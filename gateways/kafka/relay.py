@@ -223,7 +223,9 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
         except TopicAlreadyExistsError:
             pass
         described = admin.describe_topics([topic])
-        check_partitions(topic, {p["partition"] for d in described for p in d.get("partitions", [])} or None)
+        # kafka-python 3 says partition_index, 2.x partition
+        check_partitions(topic, {p.get("partition_index", p.get("partition")) for d in described
+                                 for p in d.get("partitions", [])} or None)
     finally:
         admin.close()
 
