@@ -45,15 +45,23 @@ class PartitionedProjector:
                                [(m.name, p) for m in self.models for p in range(PARTITIONS)])
 
     def offsets(self) -> dict[tuple[str, int], int]:
+        with self.store.transaction() as cursor:
+            return self.offsets_in(cursor)
+
+    def offsets_in(self, cursor: Any) -> dict[tuple[str, int], int]:
         names = [m.name for m in self.models]
-        rows = self.store.query("SELECT name, partition, kafka_offset FROM projection_offsets WHERE name IN "
-                                f"({', '.join('?' * len(names))})", names)
-        return {(name, partition): offset for name, partition, offset in rows}
+        cursor.execute("SELECT name, partition, kafka_offset FROM projection_offsets WHERE name IN "
+                       f"({', '.join('?' * len(names))})", names)
+        return {(name, partition): offset for name, partition, offset in cursor.fetchall()}
 
     def apply(self, deliveries: Sequence[Delivery]) -> int:
-        old = self.offsets()
         applied = 0
         with self.store.transaction() as cursor:
+            # Members applying different partitions share rows (tallies, reference data seen): the stand-in
+            # applies one batch at a time over all members (part partproj's real one need not).
+            if self.store.kind == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(738201)")
+            old = self.offsets_in(cursor)
             rows = Rows(cursor, [t for m in self.models for t in (*m.tables, REFERENCE_SEEN)])
             for model in self.models:
                 applied += self._apply(model, [d for d in deliveries if d.offset > old[(model.name, d.partition)]],

@@ -4,11 +4,16 @@ answer with a clean rebuild from the log."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
@@ -99,7 +104,16 @@ def _holds(condition: Callable[[], bool]) -> bool:
 
 
 def answers(app: CrmApplication, store: ReadModelStore, instants: list[datetime]) -> dict[datetime, Any]:
-    return {as_of: (funnel_answers(app, store, as_of), summaries(app, store, as_of)) for as_of in instants}
+    return {as_of: (funnel_answers(app, store, as_of), _without_tie_breaks(summaries(app, store, as_of)))
+            for as_of in instants}
+
+
+def _without_tie_breaks(answers: dict[str, Any]) -> dict[str, Any]:
+    """Each customer's timeline with its entries of one instant in a fixed order: the log's projector breaks
+    ties by log position, which consumers of partitions do not have (no global order, ../shared/SCALE.md)."""
+    timelines = {customer: sorted(entries, key=lambda e: sorted(e.items()))
+                 for customer, entries in answers["timeline"].items()}
+    return {**answers, "timeline": timelines}
 
 
 @contextmanager
@@ -123,3 +137,28 @@ def assert_equal_to_rebuild(app: CrmApplication, live: ReadModelStore, postgres_
         assert got[as_of][0] == expected[as_of][0], f"funnel differs from a rebuild at {as_of}"
         for name in expected[as_of][1]:
             assert got[as_of][1][name] == expected[as_of][1][name], f"{name} differs from a rebuild at {as_of}"
+
+
+CRM = [sys.executable, "-m", "gateways.cli.main"]
+
+
+def start_member(log: Path, url: str, bootstrap: str, topic: str, group: str, batch: int) -> subprocess.Popen:
+    """`crm projections consume` as a process of its own (output in `log`)."""
+    return subprocess.Popen([*CRM, "projections", "consume", "--topic", topic, "--group", group, "--batch",
+                             str(batch), "--session-timeout", str(FAST_SESSION_MS / 1000)],
+                            cwd=services.REPO_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "CRM_DATABASE_URL": url, "CRM_KAFKA_BOOTSTRAP": bootstrap})
+
+
+def stop_member(process: subprocess.Popen, log: Path) -> None:
+    """SIGTERM: the member leaves the group and exits 0."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text(errors="replace")[-4000:]
+
+
+def applied(store: ReadModelStore) -> int:
+    """How many records the read models have applied, summed over partitions (of the slowest read model)."""
+    offsets = partitioned(store).offsets()
+    names = {name for name, _ in offsets}
+    return min(sum(offset + 1 for (n, _), offset in offsets.items() if n == name) for name in names)
