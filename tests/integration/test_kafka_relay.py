@@ -2,6 +2,9 @@
 record's home partition (a deal's and a ticket's: their customer's; reference data: every partition) so each
 customer's events stay in order, with the position saved after the ack."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from uuid import UUID
 
@@ -17,6 +20,8 @@ from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 from tests.support.topics import read_topic
+
+from tests.support import running_services as services
 
 
 @pytest.fixture
@@ -106,3 +111,14 @@ def test_a_restarted_relay_resumes_from_its_stored_position(crm_pg: CrmApplicati
     assert len({decode_headers(m.headers)["ce_id"] for m in messages}) == published + 1
     latest = max((decode_headers(m.headers) for m in messages), key=lambda h: int(h["ce_sequence"]))
     assert (latest["ce_type"], int(latest["ce_sequence"])) == ("crm.Customer.Registered", published + 1)
+
+
+def test_the_relay_refuses_a_topic_with_another_number_of_partitions(crm_pg: CrmApplication,
+                                                                     kafka_bootstrap: str) -> None:
+    with services.temporary_topic(kafka_bootstrap, partitions=3) as topic:
+        done = subprocess.run([sys.executable, "-m", "gateways.cli.main", "relay", "--once", "--topic", topic],
+                              cwd=services.REPO_ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "CRM_DATABASE_URL": crm_pg.database.url,
+                                   "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    assert done.returncode == 1 and "has 3 partitions" in done.stderr and "needs 64" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

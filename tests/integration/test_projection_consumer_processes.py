@@ -4,7 +4,6 @@ applied twice: its last batch either committed with its offsets or not at all)."
 
 from __future__ import annotations
 
-import random
 import signal
 from pathlib import Path
 from uuid import uuid4
@@ -12,20 +11,14 @@ from uuid import uuid4
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import T0
-from tests.support.consumer_group import (applied, assert_equal_to_rebuild, caught_up, end_offsets, relay_all,
-                                          start_member, stop_member, wait_until)
-from tests.support.equivalence import KINDS, SEED_OPERATIONS, apply_history
-
-
-def random_history(seed: int, size: int) -> list[tuple[str, int, int, bool]]:
-    rng = random.Random(seed)
-    return SEED_OPERATIONS + [(rng.choice(KINDS), rng.randint(0, 50), rng.randint(0, 480), False)
-                              for _ in range(size)]
+from tests.support.consumer_group import (applied, assert_equal_to_rebuild, caught_up, end_offsets, random_history,
+                                          relay_all, start_member, stop_member, wait_until)
+from tests.support.equivalence import apply_history
 
 
 def test_a_member_killed_mid_batch_hands_its_partitions_to_the_others(
         crm_pg: CrmApplication, postgres_url: str, kafka_bootstrap: str, kafka_topic: str, tmp_path: Path) -> None:
-    apply_history(crm_pg, random_history(13, 600), on_sync=lambda: None)
+    apply_history(crm_pg, random_history(13, 250), on_sync=lambda: None)
     store = ReadModelStore(crm_pg.database)
     relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
     ends = end_offsets(kafka_bootstrap, kafka_topic)

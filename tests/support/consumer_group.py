@@ -5,6 +5,7 @@ answer with a clean rebuild from the log."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -25,13 +26,21 @@ from services.application import CrmApplication
 from services.projection_runtime.partitioned import PartitionedProjector
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
+from services.projection_runtime.replay import replay_until
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
-from tests.support.equivalence import funnel_answers
+from tests.support.equivalence import KINDS, SEED_OPERATIONS, funnel_answers
 
 from tests.support import running_services as services
 
 FAST_SESSION_MS = 6000  # the broker's minimum (group.min.session.timeout.ms): a dead member is noticed soonest
+
+
+def random_history(seed: int, size: int) -> list[tuple[str, int, int, bool]]:
+    """`size` operations of the equivalence generator's kinds (tests/support/equivalence.py), reproducible."""
+    rng = random.Random(seed)
+    return SEED_OPERATIONS + [(rng.choice(KINDS), rng.randint(0, 50), rng.randint(0, 480), False)
+                              for _ in range(size)]
 
 
 def relay_all(app: CrmApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
@@ -162,3 +171,14 @@ def applied(store: ReadModelStore) -> int:
     offsets = partitioned(store).offsets()
     names = {name for name, _ in offsets}
     return min(sum(offset + 1 for (n, _), offset in offsets.items() if n == name) for name in names)
+
+
+def assert_equal_to_replay(app: CrmApplication, live: ReadModelStore, instants: list[datetime]) -> None:
+    """The consumed read models answer as the read models replayed from the log up to each instant."""
+    got = answers(app, live, instants)
+    for as_of in instants:
+        replayed = replay_until(app, [model() for model in READ_MODELS.values()], as_of)
+        try:
+            assert got[as_of] == answers(app, replayed, [as_of])[as_of], f"differs from the replay to {as_of}"
+        finally:
+            replayed.close()
