@@ -109,11 +109,14 @@ class HeldPipelineRow(PipelineRow, total=False):
 
 
 class TallyRow(TypedDict):
-    """The sum of a pipeline's changes over one UTC day (`grain` "d") or month ("m"), `period` its first day."""
+    """The sum of a pipeline's changes over one UTC day (`grain` "d") or month ("m"), `period` its first day,
+    of the items of one home partition (`part`, `domain.partitions`): projectors fed different partitions
+    at once add to different rows; queries sum the partitions."""
 
     pipeline: str
     grain: str
     period: int
+    part: int
     deltas: Any  # Change once held (`tables.held_json`), JSON text as read
 
 
@@ -162,8 +165,8 @@ PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TE
                   ("pipeline_id",), json_columns=("stages",), row_type=PipelineRow)
 TALLIES = Table(
     "funnel_tallies",
-    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
-    ("pipeline", "grain", "period"),
+    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("part", "INTEGER"), ("deltas", "TEXT")),
+    ("pipeline", "grain", "period", "part"),
     json_columns=("deltas",), row_type=TallyRow)
 CHANGES = Table(
     "funnel_changes",

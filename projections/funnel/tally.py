@@ -6,7 +6,9 @@ time. The read model writes each event's changes (`funnel_changes`) and adds the
 tally of the event's UTC day and month (`funnel_tallies`). The funnel as of T is then the sum of the
 months before T's month, the days of T's month before T's day and the changes of T's day up to T:
 at most ≈ 24 + 30 tallies and one day of changes, whatever the length of the history. Events that
-arrive late (imports) simply add to past tallies: a sum does not care about order.
+arrive late (imports) simply add to past tallies: a sum does not care about order. Each tally is kept per
+home partition of the items (`part`), so that projectors fed different partitions at once never write
+the same row; a query sums the partitions' rows (at most 64 a period, fewer where few items moved).
 
 A change is a dict `{key: delta}` with keys `n|stage` (items in the stage), `v|stage|currency` (their value
 in cents of that currency: a tally never adds two currencies; a report converts each sum at its instant's
@@ -24,6 +26,7 @@ from uuid import UUID
 import orjson
 
 from domain.funnel_rules import stage_levels
+from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, LOST, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
 from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTotal, stay_class
@@ -116,11 +119,11 @@ def record(change: Change, item: ItemRow, seq: int, at: int, rows: Rows) -> None
     pipeline = item["pipeline"]
     row: ChangeRow = {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change}
     rows.put(CHANGES, row)
-    day = at // DAY_MICROS
+    day, part = at // DAY_MICROS, partition_of(UUID(item["item_id"]))
     for grain, period in (("d", day), ("m", month_of(day))):
-        tally = cast("TallyRow | None", rows.get(TALLIES, pipeline, grain, period))
+        tally = cast("TallyRow | None", rows.get(TALLIES, pipeline, grain, period, part))
         if tally is None:
-            tally = {"pipeline": pipeline, "grain": grain, "period": period, "deltas": {}}
+            tally = {"pipeline": pipeline, "grain": grain, "period": period, "part": part, "deltas": {}}
         merge(held_json(tally, "deltas"), change)
         rows.put(TALLIES, tally)
 

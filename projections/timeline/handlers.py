@@ -2,14 +2,15 @@
 
 Each event becomes one entry filed under its owner: the customer, or the lead it concerns. A lead's
 entries join its customer's timeline from the instant the lead converts, so lead events recorded before
-the conversion appear once it happens. Entries are numbered in log order, which breaks ties between
-entries of the same instant. What an entry says comes from `summaries`.
+the conversion appear once it happens. Entries of the same instant are ordered by when the log recorded
+their events, then by subject and version — not by a counter in log order, which projectors fed partition
+by partition in any interleaving could not agree on. What an entry says comes from `summaries`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -19,9 +20,8 @@ from domain.personal_data import mark
 from domain.ticket import Ticket
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table, micros
-from projections.timeline.rows import (CAMPAIGNS, COUNTER, CUSTOMERS, DEALS, ENTRIES, LEADS, TABLES, TICKETS,
-                                       CampaignRow, CounterRow, CustomerRow, DealRow, EntryRow, LeadRow, TicketRow,
-                                       one_line)
+from projections.timeline.rows import (CAMPAIGNS, CUSTOMERS, DEALS, ENTRIES, LEADS, TABLES, TICKETS, CampaignRow,
+                                       CustomerRow, DealRow, EntryRow, LeadRow, TicketRow, one_line)
 from projections.timeline.summaries import CUSTOMER_SUMMARIES, DEAL_SUMMARIES, LEAD_SUMMARIES, TICKET_SUMMARIES
 
 
@@ -47,7 +47,6 @@ class TimelineReadModel(ReadModel):
             rows.prefetch(table, [(str(e.originator_id),) for e in events
                                   if isinstance(e, event_class) and not isinstance(e, opening)])
         rows.prefetch(CAMPAIGNS, [(str(e.originator_id),) for e in events if isinstance(e, Campaign.ResponseRecorded)])
-        rows.prefetch(COUNTER, [("entries",)])
 
 
 def _customer_event(event: Any, rows: Rows) -> None:
@@ -96,10 +95,8 @@ def _known(rows: Rows, table: Table, event: Any) -> dict[str, Any]:
 
 
 def _add_entry(rows: Rows, event: Any, owner_id: Any, summary: str) -> None:
-    counter = cast("CounterRow | None", rows.get(COUNTER, "entries")) or CounterRow(name="entries", position=0)
-    counter["position"] += 1
-    rows.put(COUNTER, counter)
-    entry: EntryRow = {"owner_id": str(owner_id), "position": counter["position"],
+    entry: EntryRow = {"owner_id": str(owner_id), "subject_id": str(event.originator_id),
+                       "seq": event.originator_version, "recorded_at": micros(event.timestamp),
                        "occurred_at": micros(event.occurred_at), "kind": type(event).__qualname__,
-                       "actor": event.actor, "summary": one_line(summary), "subject_id": str(event.originator_id)}
+                       "actor": event.actor, "summary": one_line(summary)}
     rows.put(ENTRIES, entry)

@@ -16,6 +16,9 @@ from projections.tables import from_micros, micros
 from projections.timeline.rows import one_line
 
 END_OF_TIME = 2**63 - 1
+# Equal instants: by when the log recorded the events, then subject and version (known on every path, so a
+# rebuild, a replay and projectors fed partitions in any interleaving order a timeline alike).
+ORDER = "ORDER BY e.occurred_at, e.recorded_at, e.subject_id, e.seq"
 
 
 class UnknownCustomer(LookupError):
@@ -63,7 +66,7 @@ class TimelineQueries:
 
     def timeline(self, customer_id: UUID, as_of: datetime | None = None, limit: int = 100,
                  offset: int = 0) -> Timeline:
-        """Entries ordered by business time, then log position; only those at or before `as_of`."""
+        """Entries ordered by business time, then by when recorded (`ORDER`); only those at or before `as_of`."""
         t = END_OF_TIME if as_of is None else micros(as_of)
         if not self.store.query("SELECT 1 FROM timeline_customers WHERE customer_id = ? AND registered_at <= ?",
                                 [str(customer_id), t]):
@@ -73,7 +76,7 @@ class TimelineQueries:
             "SELECT lead_id FROM timeline_leads WHERE customer_id = ? AND converted_at <= ?", [str(customer_id), t]))]
         scope = f"FROM timeline_entries e WHERE e.occurred_at <= ? AND e.owner_id IN ({', '.join('?' * len(owners))})"
         (total,) = self.store.query(f"SELECT COUNT(*) {scope}", [t, *owners])[0]
-        rows = self.store.query(f"SELECT {self.COLUMNS} {scope} ORDER BY e.occurred_at, e.position LIMIT ? OFFSET ?",
+        rows = self.store.query(f"SELECT {self.COLUMNS} {scope} {ORDER} LIMIT ? OFFSET ?",
                                 [t, *owners, limit, offset])
         return Timeline(customer_id, as_of, int(total), offset, [self._entry(row) for row in rows])
 
@@ -86,7 +89,7 @@ class TimelineQueries:
         for customer_id, *row in self.store.query(
             f"SELECT COALESCE(l.customer_id, e.owner_id), {self.COLUMNS} FROM timeline_entries e "
             "LEFT JOIN timeline_leads l ON l.lead_id = e.owner_id AND l.converted_at <= ? "
-            "WHERE e.occurred_at <= ? ORDER BY e.occurred_at, e.position", [t, t]
+            f"WHERE e.occurred_at <= ? {ORDER}", [t, t]
         ):
             if customer_id in timelines:
                 timelines[customer_id].append(self._entry(row).to_dict())

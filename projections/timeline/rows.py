@@ -47,22 +47,18 @@ class CampaignRow(TypedDict):
 
 
 class EntryRow(TypedDict):
-    """One event on one timeline: the customer's or a lead's (`owner_id`), numbered in log order."""
+    """One event on one timeline: the customer's or a lead's (`owner_id`); the event is its subject's
+    version `seq`. Entries of the same instant are ordered by when their events were recorded, then by
+    subject and version: what every projector knows, whatever order it sees the partitions' events in."""
 
     owner_id: str
-    position: int  # breaks ties between entries of the same instant
+    subject_id: str  # the aggregate the event is about
+    seq: int  # the event's version in its subject's stream
+    recorded_at: int  # the event's `timestamp` (µs): when the log recorded it
     occurred_at: int
     kind: str  # the event's class, e.g. "Deal.Won"
     actor: str
     summary: str  # one line (`one_line`), personal data sealed
-    subject_id: str  # the aggregate the event is about
-
-
-class CounterRow(TypedDict):
-    """The last entry position handed out."""
-
-    name: str
-    position: int
 
 
 def one_line(text: str) -> str:
@@ -85,8 +81,7 @@ CAMPAIGNS = Table("timeline_campaigns", (("campaign_id", "TEXT"), ("name", "TEXT
                   row_type=CampaignRow)
 ENTRIES = Table(
     "timeline_entries",
-    (("owner_id", "TEXT"), ("position", "BIGINT"), ("occurred_at", "BIGINT"), ("kind", "TEXT"), ("actor", "TEXT"),
-     ("summary", "TEXT"), ("subject_id", "TEXT")),
-    ("owner_id", "position"), row_type=EntryRow)
-COUNTER = Table("timeline_counter", (("name", "TEXT"), ("position", "BIGINT")), ("name",), row_type=CounterRow)
-TABLES = (CUSTOMERS, LEADS, DEALS, TICKETS, CAMPAIGNS, ENTRIES, COUNTER)
+    (("owner_id", "TEXT"), ("subject_id", "TEXT"), ("seq", "INTEGER"), ("recorded_at", "BIGINT"),
+     ("occurred_at", "BIGINT"), ("kind", "TEXT"), ("actor", "TEXT"), ("summary", "TEXT")),
+    ("owner_id", "subject_id", "seq"), row_type=EntryRow)
+TABLES = (CUSTOMERS, LEADS, DEALS, TICKETS, CAMPAIGNS, ENTRIES)

@@ -162,6 +162,39 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def set_up_tables(store: ReadModelStore, models: Sequence[ReadModel]) -> list[str]:
+    """Create missing tables and start new read models at position 0 (so they build over all history);
+    returns the names of the read models whose tables were dropped.
+
+    A read model whose tables are not the ones this code defines (a newer version changed them, or
+    they predate `projection_schemas`) gets its tables dropped and starts again at 0.
+    """
+    dropped = []
+    with store.transaction() as cursor:
+        for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl(), *FAILURES.ddl(), *SKIPS.ddl()):
+            cursor.execute(statement)
+        cursor.execute("SELECT name, fingerprint FROM projection_schemas")
+        known = dict(cursor.fetchall())
+        cursor.execute("SELECT name FROM projection_positions")
+        started = {name for (name,) in cursor.fetchall()}
+        for model in models:
+            fingerprint = schema_fingerprint(model)
+            built_before = model.name in known or model.name in started
+            if built_before and known.get(model.name) != fingerprint:
+                dropped.append(model.name)
+                for table in model.tables:
+                    cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
+                cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
+                cursor.execute("DELETE FROM projection_failures WHERE name = ?", (model.name,))
+            for statement in (s for table in model.tables for s in table.ddl()):
+                cursor.execute(statement)
+        cursor.executemany("INSERT INTO projection_schemas (name, fingerprint) VALUES (?, ?) ON CONFLICT (name) "
+                           "DO UPDATE SET fingerprint = excluded.fingerprint",
+                           [(model.name, schema_fingerprint(model)) for model in models])
+        start_positions(cursor, [m.name for m in models])
+    return dropped
+
+
 class Projector:
     """Feeds a set of read models from the log, each from its own tracked position."""
 
@@ -181,32 +214,8 @@ class Projector:
         self.setup()
 
     def setup(self) -> None:
-        """Create missing tables and start new read models at position 0 (so they build over all history).
-
-        A read model whose tables are not the ones this code defines (a newer version changed them, or
-        they predate `projection_schemas`) gets its tables dropped and starts again at 0.
-        """
-        with self.store.transaction() as cursor:
-            for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl(), *FAILURES.ddl(), *SKIPS.ddl()):
-                cursor.execute(statement)
-            cursor.execute("SELECT name, fingerprint FROM projection_schemas")
-            known = dict(cursor.fetchall())
-            cursor.execute("SELECT name FROM projection_positions")
-            started = {name for (name,) in cursor.fetchall()}
-            for model in self.models:
-                fingerprint = schema_fingerprint(model)
-                built_before = model.name in known or model.name in started
-                if built_before and known.get(model.name) != fingerprint:
-                    for table in model.tables:
-                        cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
-                    cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
-                    cursor.execute("DELETE FROM projection_failures WHERE name = ?", (model.name,))
-                for statement in (s for table in model.tables for s in table.ddl()):
-                    cursor.execute(statement)
-            cursor.executemany("INSERT INTO projection_schemas (name, fingerprint) VALUES (?, ?) ON CONFLICT (name) "
-                               "DO UPDATE SET fingerprint = excluded.fingerprint",
-                               [(model.name, schema_fingerprint(model)) for model in self.models])
-            start_positions(cursor, [m.name for m in self.models])
+        """Create missing tables and start new read models at position 0 (see `set_up_tables`)."""
+        set_up_tables(self.store, self.models)
 
     def _names(self) -> tuple[str, list[str]]:
         return _marks([m.name for m in self.models])
@@ -338,36 +347,7 @@ class Projector:
             return events
 
     def _handle(self, model: ReadModel, events: list[tuple[int, Any]], rows: Rows) -> None:
-        """Apply (position, event) pairs; _Unappliable names the first one a handler cannot apply."""
-        handlers = self._handlers[model.name]
-        for n, event in events:
-            if isinstance(event, _Undecodable) and event.topic in self._model_topics[model.name]:
-                raise _Unappliable(Failure(model.name, n, str(event.originator_id), event.topic.rsplit(":")[-1],
-                                           f"the stored event cannot be decoded: {_reason(event.error)}", _now()))
-        relevant = [(n, e) for n, e in events if type(e) in handlers and self.accept(e)]  # none is _Undecodable
-        try:
-            model.prefetch([e for _, e in relevant], rows)
-        except transient_errors():
-            raise
-        except Exception as error:
-            for n, event in relevant:  # which event is it? (prefetching is only reading)
-                self._attempt(model, n, event, lambda e=event: model.prefetch([e], rows))
-            raise _Unappliable(Failure(model.name, relevant[0][0], str(relevant[0][1].originator_id),
-                                       _type_name(relevant[0][1]), _reason(error), _now())) from error
-        for n, event in relevant:
-            self._attempt(model, n, event, lambda e=event: handlers[type(e)](e, rows))
-        if relevant:  # work a model does once per batch (segments); a failure there names the batch's last event
-            self._attempt(model, relevant[-1][0], relevant[-1][1], lambda: model.finish(rows))
-
-    @staticmethod
-    def _attempt(model: ReadModel, position: int, event: Any, work: Callable[[], None]) -> None:
-        try:
-            work()
-        except transient_errors():
-            raise
-        except Exception as error:
-            raise _Unappliable(Failure(model.name, position, str(event.originator_id), _type_name(event),
-                                       _reason(error), _now())) from error
+        handle_events(model, self._handlers[model.name], self._model_topics[model.name], self.accept, events, rows)
 
     def catch_up(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
                  limit: int = DEFAULT_BATCH, strict: bool = True) -> int:
@@ -414,3 +394,37 @@ def _type_name(event: Any) -> str:
 
 def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def handle_events(model: ReadModel, handlers: dict[type, Callable[[Any, Rows], None]], topics: set[str],
+                  accept: Callable[[Any], bool], events: list[tuple[int, Any]], rows: Rows) -> None:
+    """Apply (position, event) pairs to `model` (its `handlers`, the event `topics` it handles); _Unappliable
+    names the first one a handler cannot apply. Shared by the log follower and the partitioned projector."""
+    for n, event in events:
+        if isinstance(event, _Undecodable) and event.topic in topics:
+            raise _Unappliable(Failure(model.name, n, str(event.originator_id), event.topic.rsplit(":")[-1],
+                                       f"the stored event cannot be decoded: {_reason(event.error)}", _now()))
+    relevant = [(n, e) for n, e in events if type(e) in handlers and accept(e)]  # none is _Undecodable
+    try:
+        model.prefetch([e for _, e in relevant], rows)
+    except transient_errors():
+        raise
+    except Exception as error:
+        for n, event in relevant:  # which event is it? (prefetching is only reading)
+            _attempt(model, n, event, lambda e=event: model.prefetch([e], rows))
+        raise _Unappliable(Failure(model.name, relevant[0][0], str(relevant[0][1].originator_id),
+                                   _type_name(relevant[0][1]), _reason(error), _now())) from error
+    for n, event in relevant:
+        _attempt(model, n, event, lambda e=event: handlers[type(e)](e, rows))
+    if relevant:  # work a model does once per batch (segments); a failure there names the batch's last event
+        _attempt(model, relevant[-1][0], relevant[-1][1], lambda: model.finish(rows))
+
+
+def _attempt(model: ReadModel, position: int, event: Any, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except transient_errors():
+        raise
+    except Exception as error:
+        raise _Unappliable(Failure(model.name, position, str(event.originator_id), _type_name(event),
+                                   _reason(error), _now())) from error

@@ -3,11 +3,15 @@
 A history is a list of operations on random aggregates; each aggregate keeps its own business clock
 (so its events never run backwards), while different aggregates start at random instants — as when
 history is imported out of order. The projector catches up at random points with random batch sizes.
+The partitioned path spreads a history's log over partitions and applies them in random interleavings
+(or by concurrent workers): the same answers again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +24,12 @@ from domain.campaign import Campaign
 from domain.deal import Deal
 from domain.errors import DomainError
 from domain.lead import Lead
+from domain.partitions import is_reference, partition_of
 from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
 from projections.rates import RateQueries
+from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
 from services.application import AlreadyExists, CrmApplication
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties,
@@ -34,10 +40,11 @@ from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmou
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.vocabularies import AddVocabularyValue
 from services.projection_runtime.funnel_as_of import conversion_from_log, segment_members, stages_of
+from services.projection_runtime.partitioned import Delivery, PartitionedProjector, aggregate_kind
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
 from services.storage.read_model_store import ReadModelStore
-from services.settings import Database
+from services.settings import Database, database_from_url
 from services.projection_runtime.replay import replay_until
 from tests.conftest import T0
 
@@ -360,3 +367,127 @@ def run_example(database: Database, ops: list[tuple[str, int, int, bool]], days:
     check_equivalence(app, live, days, batch)
     live.close()
     app.close()
+
+
+# --- partitioned projection: the log spread over partitions, applied in any interleaving ------------------
+
+PARTS = 3  # partitions the histories are spread over (the 64 home partitions, mapped to 3)
+
+
+def sealed_log(app: CrmApplication) -> list[Any]:
+    """Every event in log order, personal data sealed (as the follower and a consumer decode them)."""
+    events: list[Any] = []
+    start = 1
+    while True:
+        notifications = app.recorder.select_notifications(start, 2000)
+        events.extend(app.mapper.to_sealed_events(notifications))
+        if len(notifications) < 2000:
+            return events
+        start = notifications[-1].id + 1
+
+
+def partition_streams(events: list[Any], parts: int = PARTS) -> list[list[Delivery]]:
+    """Each partition's deliveries, as a relay publishes them: an event goes to its record's home partition
+    (`partition_of`, mapped to `parts`), a reference event to every partition. A record's home is its
+    family's: a deal's and a ticket's are their customer's, a converted customer's its lead's — what new
+    ids follow by construction once made `in_partition` of their parent; followed here from the events, so
+    that histories of ids made before that rule are spread the same way."""
+    family: dict[Any, Any] = {}  # record id → the id whose partition is its home
+    streams: list[list[Delivery]] = [[] for _ in range(parts)]
+    for event in events:
+        if isinstance(event, Lead.Converted):
+            family[event.customer_id] = family[event.deal_id] = family.get(event.originator_id, event.originator_id)
+        elif isinstance(event, (Deal.Opened, Ticket.Opened)):
+            family[event.originator_id] = family.get(event.customer_id, event.customer_id)
+        targets = range(parts) if is_reference(aggregate_kind(event)) else [
+            partition_of(family.setdefault(event.originator_id, event.originator_id)) % parts]
+        for p in targets:
+            streams[p].append(Delivery(p, len(streams[p]), event))
+    return streams
+
+
+def interleaved(streams: list[list[Delivery]], rng: random.Random, max_batch: int) -> Iterator[list[Delivery]]:
+    """Batches of random sizes taking the partitions' deliveries in a random interleaving, each partition in
+    order; now and then a partition is delivered again from a few events back (a consumer restarted)."""
+    cursors = [0] * len(streams)
+    while open_ := [p for p, stream in enumerate(streams) if cursors[p] < len(stream)]:
+        batch = []
+        for _ in range(rng.randint(1, max_batch)):
+            if not open_:
+                break
+            p = rng.choice(open_)
+            batch.append(streams[p][cursors[p]])
+            cursors[p] += 1
+            open_ = [q for q in open_ if cursors[q] < len(streams[q])]
+        yield batch
+        if rng.random() < 0.1:
+            p = rng.randrange(len(streams))
+            cursors[p] = max(0, cursors[p] - rng.randint(1, 5))
+
+
+def all_read_models() -> list[ReadModel]:
+    return [model() for model in READ_MODELS.values()]
+
+
+def apply_concurrently(database: Database, streams: list[list[Delivery]], rng: random.Random,
+                       max_batch: int, models: Callable[[], list[ReadModel]] = all_read_models) -> int:
+    """One worker (thread, own connection) per partition, each applying its partition in random batches;
+    returns how many batches had to be done again after meeting another worker's."""
+    sizes = [[rng.randint(1, max_batch) for _ in stream] for stream in streams]
+    projectors = [PartitionedProjector(ReadModelStore(database), models()) for _ in streams]
+
+    def work(p: int) -> None:
+        stream, done = streams[p], 0
+        for size in sizes[p]:
+            if done >= len(stream):
+                return
+            projectors[p].apply(stream[done:done + size])
+            done += size
+
+    with ThreadPoolExecutor(len(streams)) as pool:
+        for future in [pool.submit(work, p) for p in range(len(streams))]:
+            future.result()
+    for projector in projectors:
+        projector.store.close()
+    return sum(projector.retries for projector in projectors)
+
+
+def check_partitioned_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]) -> None:
+    """The partitioned read models in `live` == a rebuild by the log follower == replay to T."""
+    models = [model() for model in READ_MODELS.values()]
+    rebuilt = ReadModelStore(database_from_url("memory://"))
+    Projector(app, rebuilt, models).catch_up()
+    for as_of in [T0 + timedelta(days=day, hours=day % 7) for day in days]:
+        funnels, answers = funnel_answers(app, live, as_of), summaries(app, live, as_of)
+        assert funnels == funnel_answers(app, rebuilt, as_of), f"funnel: rebuild differs at {as_of}"
+        for name, answer in summaries(app, rebuilt, as_of).items():
+            assert answers[name] == answer, f"{name}: rebuild differs at {as_of}"
+        replayed = replay_until(app, models, as_of)
+        assert funnels == funnel_answers(app, replayed, as_of), f"funnel: replay_until differs at {as_of}"
+        assert answers == summaries(app, replayed, as_of), f"replay_until differs at {as_of}"
+        replayed.close()
+    rebuilt.close()
+
+
+def run_partitioned_example(database: Database, ops: list[tuple[str, int, int, bool]], days: list[int], batch: int,
+                            seed: int, concurrent: bool = False) -> int:
+    """One property example on a fresh database: apply the history, spread its log over PARTS partitions,
+    project them in a random interleaving (or by concurrent workers), check equivalence; returns retries."""
+    app = CrmApplication(database)
+    app.ensure_default_pipelines()
+    apply_history(app, ops, on_sync=lambda: None)
+    streams, rng = partition_streams(sealed_log(app)), random.Random(seed)
+    live = ReadModelStore(database)
+    projector = PartitionedProjector(live, [model() for model in READ_MODELS.values()])
+    if concurrent:
+        retries = apply_concurrently(database, streams, rng, batch)
+    else:
+        for deliveries in interleaved(streams, rng, batch):
+            projector.apply(deliveries)
+        retries = 0
+    assert projector.offsets() == {(name, p): len(stream) - 1 for name in READ_MODELS
+                                   for p, stream in enumerate(streams)}
+    check_partitioned_equivalence(app, live, days)
+    live.close()
+    app.close()
+    return retries

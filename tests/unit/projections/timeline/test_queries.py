@@ -97,11 +97,13 @@ def _kinds(result: Timeline) -> list[str]:
 
 
 def test_every_event_of_the_customer_in_business_time_order(timeline: Query, history: dict[str, UUID]) -> None:
+    # Equal instants by when the log recorded them: a conversion makes the customer and the deal, then the
+    # lead's "converted" event that names them (no log-order counter: partitioned projectors lack one).
     result = timeline(history["x"], when(30))
 
     assert _kinds(result) == [
         "Lead.Captured", "Campaign.ResponseRecorded", "Campaign.ResponseRecorded", "Lead.Assigned", "Lead.Contacted",
-        "Lead.Qualified", "Lead.Converted", "Customer.Registered", "Deal.Opened", "Customer.TouchLogged",
+        "Lead.Qualified", "Customer.Registered", "Deal.Opened", "Lead.Converted", "Customer.TouchLogged",
         "Customer.TagAdded", "Customer.ConsentChanged", "Customer.ContactDetailsChanged", "Deal.StageChanged",
         "Deal.Won", "Ticket.Opened", "Ticket.Resolved", "Ticket.SatisfactionRated", "Campaign.ResponseRecorded",
         "Customer.Forgotten"]
