@@ -123,7 +123,7 @@ class ProjectionConsumer:
             return
         offsets = self.projector.offsets()
         for tp in list(self.unpositioned):
-            self.consumer.seek(tp, min(offset for (_, p), offset in offsets.items() if p == tp.partition) + 1)
+            self.consumer.seek(tp, min(offsets.get((name, tp.partition), -1) for name in self.projector.names) + 1)
             self.unpositioned.discard(tp)
 
     def run(self, stop: threading.Event) -> None:
@@ -141,7 +141,8 @@ class ProjectionConsumer:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no partition of {self.topic} was assigned within {join_seconds:g} s")
                 return 1
-            if not self.unpositioned and not lag(self.projector.offsets(), self.consumer.end_offsets(list(assigned))):
+            ends = self.consumer.end_offsets(list(assigned))
+            if not self.unpositioned and not lag(self.projector.offsets(), ends, self.projector.names):
                 stop.set()
             return 1
 
@@ -156,12 +157,12 @@ def consumer_for(bootstrap: str, group: str = GROUP, poll_records: int = DEFAULT
                          session_timeout_ms=session_timeout_ms, heartbeat_interval_ms=session_timeout_ms // 3)
 
 
-def lag(offsets: dict[tuple[str, int], int], ends: dict[TopicPartition, int]) -> dict[tuple[str, int], int]:
-    """Records of each (read model, partition) not applied yet, given the partitions' end offsets (only
-    those behind)."""
-    last = {tp.partition: end - 1 for tp, end in ends.items()}  # the offset of each partition's last record
-    return {(name, partition): last[partition] - offset for (name, partition), offset in offsets.items()
-            if last.get(partition, -1) > offset}
+def lag(offsets: dict[tuple[str, int], int], ends: dict[TopicPartition, int],
+        names: Sequence[str]) -> dict[tuple[str, int], int]:
+    """Records of each (read model, partition) not applied yet, given the stored offsets (absent: −1) and the
+    partitions' end offsets; only those behind (`partitioned.partition_lag` reads the offsets itself)."""
+    return {(name, tp.partition): end - 1 - offsets.get((name, tp.partition), -1)
+            for name in names for tp, end in ends.items() if end - 1 > offsets.get((name, tp.partition), -1)}
 
 
 def consumer_group_lag(bootstrap: str, group: str = GROUP, topic: str = TOPIC) -> dict[int, int]:

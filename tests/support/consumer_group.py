@@ -23,7 +23,7 @@ from kafka.structs import TopicPartition
 from gateways.kafka.projection_consumer import ProjectionConsumer, consumer_for, lag
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
-from services.projection_runtime.partitioned import PartitionedProjector
+from services.projection_runtime.partitioned import PartitionedProjector, read_offsets
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
 from services.projection_runtime.replay import replay_until
@@ -69,7 +69,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 def caught_up(store: ReadModelStore, ends: dict[TopicPartition, int]) -> bool:
     """Every read model has applied every partition up to `ends` (read from the read store)."""
-    return not lag(partitioned(store).offsets(), ends)
+    return not lag(read_offsets(store, list(READ_MODELS)), ends, list(READ_MODELS))
 
 
 @contextmanager
@@ -168,9 +168,8 @@ def stop_member(process: subprocess.Popen, log: Path) -> None:
 
 def applied(store: ReadModelStore) -> int:
     """How many records the read models have applied, summed over partitions (of the slowest read model)."""
-    offsets = partitioned(store).offsets()
-    names = {name for name, _ in offsets}
-    return min(sum(offset + 1 for (n, _), offset in offsets.items() if n == name) for name in names)
+    offsets = read_offsets(store, list(READ_MODELS))
+    return min(sum(offset + 1 for (n, _), offset in offsets.items() if n == name) for name in READ_MODELS)
 
 
 def assert_equal_to_replay(app: CrmApplication, live: ReadModelStore, instants: list[datetime]) -> None:
