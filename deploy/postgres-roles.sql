@@ -1,4 +1,4 @@
--- deploy/postgres-roles.sql — the CRM's two PostgreSQL roles and its database. Run as a superuser; idempotent.
+-- deploy/postgres-roles.sql — the CRM's two PostgreSQL roles and its databases. Run as a superuser; idempotent.
 -- Used by deploy/postgres.sh (psql over the private socket, on every start) and by deploy/docker-compose.yml
 -- (/docker-entrypoint-initdb.d, on the first start).
 --
@@ -40,3 +40,14 @@ SELECT 'CREATE DATABASE crm OWNER crm_owner ENCODING ''UTF8'' TEMPLATE template0
 -- The owner of a database owns its public schema (PostgreSQL 15+), and a schema's owner may drop it with
 -- everything in it: the database must never belong to the application.
 ALTER DATABASE crm OWNER TO crm_owner;
+
+-- The test cluster's shards (CRM_SHARD_URLS, services/sharding): crm is the default shard, crm_shard1 and
+-- crm_shard2 the others, on this same server; each owned by crm_owner and migrated like crm (`crm db migrate`
+-- with CRM_SHARD_OWNER_URLS: deploy/postgres.sh migrate). An installation with one database ignores them.
+SELECT format('CREATE DATABASE %I OWNER crm_owner ENCODING ''UTF8'' TEMPLATE template0', name)
+  FROM unnest(ARRAY['crm_shard1', 'crm_shard2']) AS name
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = name)
+\gexec
+
+ALTER DATABASE crm_shard1 OWNER TO crm_owner;
+ALTER DATABASE crm_shard2 OWNER TO crm_owner;

@@ -7,8 +7,11 @@
 #   deploy/postgres.sh status    exit 0 when running and accepting connections
 #   deploy/postgres.sh url       print the APPLICATION role's URL (what CRM_DATABASE_URL should be)
 #   deploy/postgres.sh owner-url print the OWNER role's URL (CRM_DATABASE_OWNER_URL, for `crm db migrate`)
-#   deploy/postgres.sh migrate   create or update the event log in database crm (`crm db migrate` as the
+#   deploy/postgres.sh migrate   create or update the event log in database crm and in the shards crm_shard1,
+#                                crm_shard2, plus the partition → shard table in crm (`crm db migrate` as the
 #                                owner; needs the Python package: source deploy/python-env.sh first)
+#   deploy/postgres.sh shard-urls        print CRM_SHARD_URLS of the three shards (crm first: the default)
+#   deploy/postgres.sh shard-owner-urls  print CRM_SHARD_OWNER_URLS, the same databases as the owner
 #
 # This is NOT Debian's system cluster: it is our own cluster in
 #   ${CRM_STATE_DIR:-<repo>/.state}/postgres/{data,run,postgres.log}
@@ -28,6 +31,7 @@ PG_PASSWORD=crm
 PG_OWNER_ROLE=crm_owner
 PG_OWNER_PASSWORD=crm_owner
 PG_DATABASE=crm
+PG_SHARDS=("$PG_DATABASE" crm_shard1 crm_shard2)  # also written in postgres-roles.sql, which creates them
 PG_OS_USER=postgres
 PG_START_TIMEOUT="${CRM_PG_START_TIMEOUT:-60}"
 
@@ -265,11 +269,24 @@ cmd_owner_url() {
     printf 'postgresql://%s:%s@%s:%s/%s\n' "$PG_OWNER_ROLE" "$PG_OWNER_PASSWORD" "$PG_HOST" "$PG_PORT" "$PG_DATABASE"
 }
 
-# `crm db migrate` for database crm: the owner creates the log and grants the application its share.
+# The shards' URLs as ROLE PASSWORD, comma-separated, the default shard (crm) first.
+shard_urls() {
+    local name urls=()
+    for name in "${PG_SHARDS[@]}"; do
+        urls+=("postgresql://$1:$2@$PG_HOST:$PG_PORT/$name")
+    done
+    (IFS=,; printf '%s\n' "${urls[*]}")
+}
+
+cmd_shard_urls() { shard_urls "$PG_ROLE" "$PG_PASSWORD"; }
+cmd_shard_owner_urls() { shard_urls "$PG_OWNER_ROLE" "$PG_OWNER_PASSWORD"; }
+
+# `crm db migrate` for database crm and the two other shards: the owner creates each log and grants the
+# application its share, then the partition → shard table in crm (idempotent, like the step for one database).
 cmd_migrate() {
     local python="${PYTHON:-python3}"
-    CRM_DATABASE_URL="$(cmd_url)" CRM_DATABASE_OWNER_URL="$(cmd_owner_url)" PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-        "$python" -m gateways.cli.main db migrate \
+    CRM_SHARD_URLS="$(cmd_shard_urls)" CRM_SHARD_OWNER_URLS="$(cmd_shard_owner_urls)" \
+        PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$python" -m gateways.cli.main db migrate \
         || die "migration failed (is the package installed? source deploy/python-env.sh first)"
 }
 
@@ -282,7 +299,9 @@ main() {
         url) cmd_url ;;
         owner-url) cmd_owner_url ;;
         migrate) cmd_migrate ;;
-        *) usage_and_exit "{install|start|stop|status|url|owner-url|migrate}" ;;
+        shard-urls) cmd_shard_urls ;;
+        shard-owner-urls) cmd_shard_owner_urls ;;
+        *) usage_and_exit "{install|start|stop|status|url|owner-url|migrate|shard-urls|shard-owner-urls}" ;;
     esac
 }
 

@@ -5,7 +5,8 @@
 #   deploy/services.sh stop     stop both
 #   deploy/services.sh status   exit 0 only when both are running
 #   deploy/services.sh env      print `export` lines for the integration tests (the application role's and
-#                               the owner role's PostgreSQL URLs, the Kafka bootstrap servers):
+#                               the owner role's PostgreSQL URLs, the same for the three shard databases,
+#                               the Kafka bootstrap servers):
 #                                 eval "$(deploy/services.sh env)"
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=_common.sh
@@ -44,6 +45,8 @@ cmd_env() {
     bootstrap="$(kafka bootstrap)"
     printf "export CRM_TEST_POSTGRES_URL='%s'\n" "$url"
     printf "export CRM_TEST_POSTGRES_OWNER_URL='%s'\n" "$(postgres owner-url)"
+    printf "export CRM_TEST_SHARD_URLS='%s'\n" "$(postgres shard-urls)"
+    printf "export CRM_TEST_SHARD_OWNER_URLS='%s'\n" "$(postgres shard-owner-urls)"
     printf "export CRM_TEST_KAFKA_BOOTSTRAP='%s'\n" "$bootstrap"
 }
 

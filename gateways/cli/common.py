@@ -16,7 +16,8 @@ from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
 from services.projection_runtime.projector import ReadModelStopped
 from services.storage.read_model_store import ReadModelStore
-from services.settings import SettingsError, database_from_environment
+from services.settings import SettingsError
+from services.sharding.bootstrap import open_application
 from projections.external_ids import AmbiguousId, ExternalIdQueries, UnknownId
 from projections.external_ids.queries import as_uuid
 
@@ -48,7 +49,7 @@ def start_logging() -> None:
 def crm_application() -> Iterator[CrmApplication]:
     """Open the configured event log; turn every refusal into a message and exit code 1."""
     try:
-        application = CrmApplication(database_from_environment())
+        application = open_application()  # one database, or the shards of CRM_SHARD_URLS
         try:
             yield application
         finally:

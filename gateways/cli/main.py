@@ -33,6 +33,7 @@ COMMANDS = {
     "projections": "gateways.cli.projection_commands:projections_app",
     "receipts": "gateways.cli.receipt_commands:receipts_app",
     "db": "gateways.cli.db_commands:db_app",
+    "shards": "gateways.cli.shards_commands:shards_app",
     "vocabulary": "gateways.cli.vocabulary_commands:vocabulary_app",
     "rates": "gateways.cli.rates_commands:rates_app",
 }

@@ -21,6 +21,7 @@ from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTI
 from gateways.http.tokens import TOKENS_FILE_VARIABLE, TokenConfigError, TokenRegistry
 from gateways.http.workers import Limits, serve_workers
 from services.settings import SettingsError, database_from_environment
+from services.sharding.shard_settings import shards_from_environment
 
 # One per core and one more: the kernel spreads connections over the workers by hash, not by load, so a
 # spare worker evens out a few busy keep-alive clients (measured with tests/benchmarks/http_commands.py).
@@ -49,7 +50,8 @@ def serve(
     """Serve the HTTP API (docs at /docs) on CRM_DATABASE_URL. Hash a token: python -m gateways.http.tokens hash T."""
     try:
         tokens = TokenRegistry.from_file(tokens_file) if tokens_file else TokenRegistry.from_env()
-        database = database_from_environment()
+        shards = shards_from_environment()  # a bad list is refused here, with a message, not in each worker
+        database = shards[0] if shards else database_from_environment()
     except (TokenConfigError, SettingsError) as error:
         raise fail(str(error)) from None
     limits = Limits(header_timeout, body_timeout, max_connections)
@@ -57,7 +59,7 @@ def serve(
     if database.kind == "memory":
         if workers != 1:
             raise fail("an in-memory log cannot be shared by several workers; use --workers 1")
-        serve_in_memory(create_app(database, tokens, follow_log=projector), host, port, limits)
+        serve_in_memory(create_app(database, tokens, follow_log=projector, shards=shards), host, port, limits)
         return
     if tokens_file:
         os.environ[TOKENS_FILE_VARIABLE] = str(tokens_file.resolve())  # inherited by the workers

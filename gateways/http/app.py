@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,6 +24,9 @@ from services.projection_runtime.registry import set_up_read_models
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
+from services.sharding.bootstrap import single_log
+from services.sharding.router import ShardedApplication
+from services.sharding.shard_settings import shards_from_environment
 
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
@@ -36,14 +39,21 @@ PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"
 STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
 
 
-def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = False) -> FastAPI:
+def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = False,
+               shards: Sequence[Database] | None = None) -> FastAPI:
     """The API on `database`: opens the log and a read store now, closes them at shutdown. Queries only
     read; `follow_log` runs a projector in the background while the app runs (as `crm serve` does), else
-    the read models are as fresh as some other projector makes them (`crm projections follow`)."""
-    crm = CrmApplication(database)
+    the read models are as fresh as some other projector makes them (`crm projections follow`).
+
+    With `shards` (CRM_SHARD_URLS) the commands go to the router over them and the read models live in the
+    first (`database` is ignored); no local projector follows, there being no single log to follow: the
+    read models are fed by `crm projections consume` from the shards' relays."""
+    crm: CrmApplication = ShardedApplication(shards) if shards else CrmApplication(database)  # type: ignore[assignment]
+    database = crm.database
     crm.ensure_default_pipelines(Meta(actor="system"))
     store = ReadModelStore(database)
-    set_up_read_models(crm, store)
+    set_up_read_models(single_log(crm), store)
+    follow_log = follow_log and not shards
     projector = BackgroundProjector(crm, store if database.kind == "memory" else None) if follow_log else None
 
     @asynccontextmanager
@@ -75,6 +85,8 @@ def app_from_environment() -> FastAPI:
 
     Workers start one at a time: their first-start DDL (triggers, tables) would collide if run at once.
     """
-    database = database_from_environment()
+    shards = shards_from_environment()
+    database = shards[0] if shards else database_from_environment()
     with advisory_lock(database, STARTUP_LOCK):  # before the application's SCHEMA_LOCK, always
-        return create_app(database, TokenRegistry.from_env(), os.environ.get(PROJECTOR_VARIABLE, "1") != "0")
+        return create_app(database, TokenRegistry.from_env(), os.environ.get(PROJECTOR_VARIABLE, "1") != "0",
+                          shards)

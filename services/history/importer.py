@@ -220,7 +220,6 @@ class PostgresCopyWriter:
         self._lock = recorder.lock_table_statements  # type: ignore[attr-defined]
         self._copy = sql.SQL("COPY {} (originator_id, originator_version, topic, state) "
                              "FROM STDIN (FORMAT BINARY)").format(table)
-        self._notify = sql.SQL("NOTIFY {}").format(sql.Identifier(recorder.channel_name))  # type: ignore[attr-defined]
 
     def write(self, data: Iterable[bytes]) -> None:
         """COPY data (see `copy_data`) is sent as it comes, so the server stores it while the next is made."""
@@ -233,7 +232,6 @@ class PostgresCopyWriter:
                 for piece in data:
                     copy.write(piece)
                 copy.write(COPY_TRAILER)
-            cursor.execute(self._notify)
 
 
 def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,

@@ -8,6 +8,12 @@ savers (several `crm serve` workers) queue behind a lock held by a process waiti
 autocommit statement calls a server-side function that does all of it, so the lock is held only while
 PostgreSQL runs the insert and commits.
 
+No NOTIFY (the library's insert sends one per save): nothing LISTENs (the followers poll), and a
+transaction that notified takes an instance-wide lock while it commits. Measured with
+tests/benchmarks/writers.py's rounds, interleaved (issue 13): see the README's Benchmarks. `crm db migrate`
+replaces the function of a log set up before (CREATE OR REPLACE; the schema fingerprint changes, so the
+application refuses that log until it is migrated).
+
 LOCK TABLE … IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE privilege, which the application role must
 not have (deploy/postgres-roles.sql): so the two insert functions, and `crm_lock_events` that `crm import`'s
 COPY takes the same lock with, are SECURITY DEFINER functions of the log's owner, with a fixed search_path
@@ -71,14 +77,14 @@ class _PoolCheck:
 
 
 class OneRoundTripRecorder(PostgresApplicationRecorder):
-    """The library's application recorder whose inserts lock, notify, insert and commit in one statement."""
+    """The library's application recorder whose inserts lock, insert and commit in one statement."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         datastore.pool._check = _PoolCheck(datastore.pool)  # psycopg_pool's `check` callback: no public setter
         names = {"schema": Identifier(datastore.schema), "table": Identifier(events_table_name),
                  "function": Identifier(INSERT_FUNCTION), "event": Identifier(self.stored_event_type_name),
-                 "channel": Identifier(self.channel_name), "receipts": Identifier(command_receipts.TABLE),
+                 "receipts": Identifier(command_receipts.TABLE),
                  "with_receipt": Identifier(RECEIPT_FUNCTION), "lock": Identifier(LOCK_FUNCTION)}
         self.sql_create_statements.extend(SQL(statement.replace(command_receipts.TABLE, "{schema}.{receipts}"))
                                           .format(**names) for statement in command_receipts.create_table_sql())
@@ -87,7 +93,6 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
             f"LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
             f"SET LOCAL lock_timeout = '{datastore.lock_timeout}s'; "
             "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-            "NOTIFY {channel}; "
             "RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
             "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
             "RETURNING notification_id; "

@@ -75,13 +75,19 @@ class Plan:
     http_deals_per_client: int = 50
     memory_fraction: float = 0.1  # peak memory is compared between this fraction of the history and all of it
     batch: int = DEFAULT_BATCH  # what `crm import` writes per transaction unless told otherwise
+    writer_levels: tuple[int, ...] = (1, 4, 16)  # concurrent writer processes
+    writer_seconds: float = 5.0  # per round; the rounds of a level alternate the command path and the baseline
+    writer_repeats: int = 3
+    lag_rate: int = 20  # commands/s outside the burst (the burst is ten times that)
+    lag_seconds: float = 5.0  # each phase: steady, burst, steady
 
     @classmethod
     def of(cls, scale: float, smoke: bool) -> Plan:
         if smoke:
             return cls(SMOKE_EVENTS / FULL_SCALE_EVENTS, True, SMOKE_EVENTS, naive_ingest_sample=500,
                        naive_projection_sample=200, replay_instants=1, relay_sample=SMOKE_EVENTS, delivery_rate=20, delivery_seconds=2,
-                       http_clients=4, http_seconds=2, http_deals_per_client=10)
+                       http_clients=4, http_seconds=2, http_deals_per_client=10,
+                       writer_levels=(1, 2), writer_seconds=0.5, writer_repeats=1, lag_rate=10, lag_seconds=1.0)
         return cls(scale, False, max(SMOKE_EVENTS, round(scale * FULL_SCALE_EVENTS)))
 
 
@@ -146,7 +152,7 @@ Measure = Callable[[Bench], list[Metric]]
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
     from tests.benchmarks import (cli_start, csv_import, delivery, funnel, http_commands, ingest, memory, rebuild,
-                                  segments)
+                                  lag, segments, writers)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -154,10 +160,12 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "funnel": (funnel.measure, ("asof_funnel_query",)),
         "memory": (memory.measure, ("peak_memory_ingest", "peak_memory_rebuild")),
         "delivery": (delivery.measure, ("delivery_latency", "relay_throughput")),
-        "http": (http_commands.measure, ("http_command_throughput",)),
+        "http": (http_commands.measure, http_commands.metric_names()),
         "segments": (segments.measure, ("segments_rebuild_one_customer",)),
         "cli": (cli_start.measure, ("cli_start",)),
         "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),
+        "writers": (writers.measure, writers.metric_names()),
+        "lag": (lag.measure, (lag.BURST_NAME, lag.LATENCY_NAME)),
     }
 
 

@@ -1,0 +1,195 @@
+"""Projection lag during a 10× write burst, and end-to-end command → read model latency.
+
+Commands (stage changes on a few deals, from one thread of this process) arrive at a steady rate, then at
+ten times that rate, then at the steady rate again, while the read models are kept current by separate
+processes: today the single-node follower (`crm projections follow --poll 0.05`, crm serve's poll). A
+sampler thread reads the lowest position of the read models every `SAMPLE` seconds. A command's position
+is the one its answer carries (`app.last_write.position`, what the HTTP answer sends as `X-Log-Position`);
+its end-to-end latency is from the command returning to the first sample at or past that position
+(so it includes up to one SAMPLE of the sampler's own resolution). Lag at an instant is the highest
+position accepted so far minus the read models' position.
+
+Consumers (CONSUMERS): the consumer group of issue 13 (`crm projections consume`, 1, 2 and 3 processes)
+goes where `_consumers` starts followers; until it exists only the single-node follower (1) is measured.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from domain.base import Meta
+from projections.funnel import percentile
+from services.application import CrmApplication
+from services.commands import ChangeStage
+from services.settings import database_from_url
+from tests.benchmarks.delivery import STAGES, open_deals
+from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
+from tests.benchmarks.writers import cpu_times
+
+BURST_NAME, LATENCY_NAME = "projection_lag_burst", "command_to_read_model"
+BURST_FACTOR = 10
+SAMPLE = 0.01  # seconds between the sampler's looks at the read models' position
+FOLLOW_POLL = "0.05"  # crm serve's background projector polls as often (services/projection_runtime/background.py)
+CONSUMERS = (1,)  # follower processes; (1, 2, 3) once `crm projections consume` exists
+DEALS = 20
+CATCH_UP_SECONDS = 60
+
+
+@dataclass
+class Timeline:
+    """What the run saw: commands (monotonic time accepted, position) and samples (time, read position)."""
+
+    accepted: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, int]] = field(default_factory=list)
+
+
+class Sampler(threading.Thread):
+    """Samples the lowest read-model position every SAMPLE seconds (psycopg waits without the GIL)."""
+
+    def __init__(self, url: str, timeline: Timeline) -> None:
+        super().__init__(daemon=True)
+        self.url, self.timeline, self.stop = url, timeline, threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            while not self.stop.is_set():
+                row = connection.execute("SELECT min(position) FROM projection_positions").fetchone()
+                self.timeline.samples.append((time.monotonic(), int(row[0] or 0)))
+                time.sleep(SAMPLE)
+
+
+def _consumers(url: str, count: int, poll: str = FOLLOW_POLL) -> list[subprocess.Popen[bytes]]:
+    """Start `count` processes keeping the read models current (the follower: exactly one)."""
+    if count != 1:
+        raise NotImplementedError("several consumers wait for `crm projections consume` (issue 13)")
+    return [subprocess.Popen([sys.executable, "-m", "gateways.cli.main", "projections", "follow", "--poll",
+                              poll], cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile(),
+                             env={**os.environ, "CRM_DATABASE_URL": url})]
+
+
+def _wait_caught_up(url: str, head: int, processes: list[subprocess.Popen[bytes]]) -> float:
+    """Seconds until the read models reach `head` (their tables made by the follower first)."""
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as connection:
+        while time.monotonic() - started < CATCH_UP_SECONDS:
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a follower exited with status {processes[0].returncode}")
+            try:
+                row = connection.execute("SELECT min(position) FROM projection_positions").fetchone()
+                if row[0] is not None and row[0] >= head:
+                    return time.monotonic() - started
+            except psycopg.errors.UndefinedTable:
+                pass  # the follower has not made its tables yet
+            time.sleep(0.05)
+    raise RuntimeError(f"the read models did not reach position {head} within {CATCH_UP_SECONDS} s")
+
+
+def _send(app: CrmApplication, deals: list[UUID], phases: list[tuple[int, float]], timeline: Timeline) -> None:
+    """Stage changes at each phase's rate (commands/s) for its seconds, on schedule (late ones go at once)."""
+    meta, n = Meta(actor="benchmark"), 0
+    for rate, seconds in phases:
+        started = time.monotonic()
+        for k in range(round(rate * seconds)):
+            time.sleep(max(0.0, started + k / rate - time.monotonic()))
+            deal = deals[n % len(deals)]
+            app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
+            timeline.accepted.append((time.monotonic(), app.last_write.position))
+            n += 1
+
+
+def latencies_ms(timeline: Timeline, since: float, until: float) -> list[float]:
+    """Command → read model, of the commands accepted in [since, until)."""
+    found, samples, s = [], timeline.samples, 0
+    for at, position in timeline.accepted:
+        while s < len(samples) and (samples[s][0] < at or samples[s][1] < position):
+            s += 1
+        if since <= at < until and s < len(samples):
+            found.append((samples[s][0] - at) * 1000)
+    return found
+
+
+def max_lag(timeline: Timeline, since: float, until: float) -> int:
+    """The largest (highest accepted position − read position) at a sample in [since, until)."""
+    lag, head, a = 0, 0, 0
+    for at, position in timeline.samples:
+        while a < len(timeline.accepted) and timeline.accepted[a][0] <= at:
+            head = timeline.accepted[a][1]
+            a += 1
+        if since <= at < until:
+            lag = max(lag, head - position)
+    return lag
+
+
+def run_burst(url: str, consumers: int, rate: int, seconds: float, poll: str = FOLLOW_POLL) -> dict[str, Any]:
+    """One run: steady, burst (×BURST_FACTOR), steady; the lag and latencies of each phase."""
+    app = CrmApplication(database_from_url(url))
+    app.ensure_default_pipelines(Meta(actor="system"))
+    deals = open_deals(app, DEALS)
+    processes = _consumers(url, consumers, poll)
+    timeline, sampler = Timeline(), None
+    try:
+        _wait_caught_up(url, app.last_write.position, processes)
+        sampler = Sampler(url, timeline)
+        sampler.start()
+        begun, before = time.monotonic(), cpu_times()
+        _send(app, deals, [(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)], timeline)
+        idle, total = (now - then for now, then in zip(cpu_times(), before))
+        burst_from = timeline.accepted[round(rate * seconds)][0]
+        burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
+        ended = time.monotonic()
+        settle = _wait_caught_up(url, app.last_write.position, processes)
+    finally:
+        if sampler:
+            sampler.stop.set()
+            sampler.join()
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+        app.close()
+    steady = latencies_ms(timeline, begun, burst_from)
+    burst = latencies_ms(timeline, burst_from, burst_to)
+    burst_seconds = burst_to - burst_from
+    return {"consumers": consumers, "steady_rate": rate, "burst_rate": rate * BURST_FACTOR,
+            "burst_achieved_rate": round(round(rate * BURST_FACTOR * seconds) / burst_seconds) if burst_seconds else None,
+            "steady_p50_ms": round(percentile(steady, 0.5) or 0, 1), "steady_p99_ms": round(percentile(steady, 0.99) or 0, 1),
+            "burst_p50_ms": round(percentile(burst, 0.5) or 0, 1), "burst_p99_ms": round(percentile(burst, 0.99) or 0, 1),
+            "burst_max_lag_events": max_lag(timeline, burst_from, ended),
+            "steady_max_lag_events": max_lag(timeline, begun, burst_from),
+            "settle_seconds_after_last": round(settle, 2), "commands": len(timeline.accepted),
+            "machine_idle": round(idle / total, 2) if total else None,
+            "all": latencies_ms(timeline, begun, ended)}
+
+
+def measure(bench: Bench) -> list[Metric]:
+    plan = bench.plan
+    runs = []
+    for consumers in CONSUMERS:
+        log(f"lag: {consumers} consumer(s), {plan.lag_rate}/s, ×{BURST_FACTOR} burst, {plan.lag_seconds} s a phase")
+        runs.append(run_burst(bench.database(), consumers, plan.lag_rate, plan.lag_seconds))
+    every = [latency for run in runs for latency in run.pop("all")]
+    first = runs[0]
+    shape = {"runs": runs, "seconds_per_phase": plan.lag_seconds, "sample_s": SAMPLE, "follower_poll_s": float(FOLLOW_POLL),
+             "consumers": "the single-node follower (crm projections follow); the consumer group of issue 13 "
+                          "(1, 2, 3 consumers) not measured yet",
+             "path": "app.change_stage returns (position = X-Log-Position) → follower process polls the log, "
+                     "applies, commits its positions → a sampler sees the read models' lowest position"}
+    p99 = percentile(every, 0.99) or 0
+    return [
+        Metric(BURST_NAME, first["burst_max_lag_events"], "events (max lag in the burst)",
+               "p99 command → read model at the steady rate, same run", first["steady_p99_ms"],
+               ratio(first["burst_p99_ms"], first["steady_p99_ms"]),
+               "none set (informational; ratio = burst p99 ÷ steady p99)", None, shape),
+        Metric(LATENCY_NAME, round(p99, 1), "ms (p99)", None, None, None, "none set (informational)", None,
+               {"p50_ms": round(percentile(every, 0.5) or 0, 1), "commands": len(every),
+                "consumers": first["consumers"], "path": shape["path"]}),
+    ]
