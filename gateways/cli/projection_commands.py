@@ -196,6 +196,7 @@ def _open_member(opened: ExitStack, names: list[str], bootstrap: str, topic: str
                  session_timeout_ms: int) -> ProjectionConsumer:
     from gateways.kafka.projection_consumer import ProjectionConsumer, consumer_for
     from gateways.kafka.relay import ensure_events_topic
+    from services.sharding.router import ShardedApplication
     from services.projection_runtime.partitioned import PartitionedProjector
 
     ensure_events_topic(bootstrap, topic)
@@ -205,4 +206,5 @@ def _open_member(opened: ExitStack, names: list[str], bootstrap: str, topic: str
         projector = PartitionedProjector(store, projector_for(crm, store, names).models)  # names checked
     consumer = consumer_for(bootstrap, group, batch, session_timeout_ms)
     opened.callback(consumer.close)  # leaves the group: the others take its partitions at once
-    return ProjectionConsumer(crm.mapper, projector, consumer, topic)
+    mapper = crm.apps[0].mapper if isinstance(crm, ShardedApplication) else crm.mapper  # the shards' are alike
+    return ProjectionConsumer(mapper, projector, consumer, topic)

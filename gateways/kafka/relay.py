@@ -194,16 +194,6 @@ def close_in_background(producer: KafkaProducer, seconds: float = 30.0) -> None:
     threading.Thread(target=close, name="close-replaced-producer", daemon=True).start()
 
 
-def owned_partitions(store: ReadModelStore, shard: int, shards: int) -> list[int]:
-    """The home partitions `shard` (of `shards`) owns: from the partition → shard table `crm_shard_map` in
-    the default shard when it is there, else the default layout (partition p on shard p mod n)."""
-    exists = ("SELECT to_regclass('crm_shard_map') IS NOT NULL" if store.kind == "postgresql"
-              else "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'crm_shard_map'")
-    rows = (store.query("SELECT partition FROM crm_shard_map WHERE shard = ? ORDER BY partition", (shard,))
-            if store.query(exists)[0][0] else [])
-    return [p for (p,) in rows] or [p for p in range(PARTITIONS) if p % shards == shard]
-
-
 def check_partitions(topic: str, partitions: set[int] | None) -> None:
     """TopicMismatch unless the topic has one partition per home partition (None: the broker does not know
     it yet — kafka-python says so before its first metadata — and creating it is the caller's business)."""
