@@ -27,8 +27,8 @@ def _logs(paths: list[Path]) -> str:
 
 def test_members_ride_out_a_broker_outage_and_a_postgresql_restart(
         crm_pg: CrmApplication, postgres_url: str, kafka_bootstrap: str, kafka_topic: str, tmp_path: Path) -> None:
-    history = random_history(17, 450)
-    apply_history(crm_pg, history[:150], on_sync=lambda: None)
+    history = random_history(17, 240)
+    apply_history(crm_pg, history[:80], on_sync=lambda: None)
     store = ReadModelStore(crm_pg.database)
     relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
     logs, group = [tmp_path / f"member{n}.log" for n in range(2)], f"projectors-{uuid4().hex[:8]}"
@@ -36,14 +36,14 @@ def test_members_ride_out_a_broker_outage_and_a_postgresql_restart(
     try:
         wait_until(lambda: applied(store) > 0, 60, "the members to start applying")
         services.run_deploy("kafka.sh", "stop", timeout=120)  # the broker goes away mid-consumption
-        apply_history(crm_pg, history[150:300], on_sync=lambda: None)  # commands go on meanwhile
+        apply_history(crm_pg, history[80:160], on_sync=lambda: None)  # commands go on meanwhile
         time.sleep(2)
         services.run_deploy("kafka.sh", "start", timeout=180)
         relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
         ends = end_offsets(kafka_bootstrap, kafka_topic)
         wait_until(lambda: caught_up(store, ends), 120, "the members to catch up after the broker came back")
 
-        apply_history(crm_pg, history[300:], on_sync=lambda: None)
+        apply_history(crm_pg, history[160:], on_sync=lambda: None)
         relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
         ends = end_offsets(kafka_bootstrap, kafka_topic)
         services.run_deploy("postgres.sh", "stop", timeout=120)  # the read store goes away mid-consumption
