@@ -59,7 +59,7 @@ class UnreadableMessage(RuntimeError):
 def stored_event_of(record: Any) -> StoredEvent:
     """The stored event a relay message carries (see the module's docstring)."""
     headers = dict(record.headers or [])
-    if b"" in (headers.get("crm_topic", b""), headers.get("ce_subject", b"")):
+    if not all(headers.get(name) for name in ("crm_topic", "crm_state", "ce_subject", "ce_aggregateversion")):
         raise UnreadableMessage(f"message {record.topic}/{record.partition}/{record.offset} carries no stored "
                                 "event (headers crm_topic, crm_state): was it published by `crm relay`?")
     return StoredEvent(originator_id=UUID(headers["ce_subject"].decode()),
@@ -78,8 +78,9 @@ class _Reseek(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.owner.unpositioned.update(assigned)
-        log.info("projections consume: assigned %d partitions", len(assigned),
-                 extra={"component": "projections consume", "action": "assigned", "partitions": len(assigned)})
+        if assigned:  # kafka-python also reports an empty first assignment while the group forms
+            log.info("projections consume: assigned %d partitions", len(assigned),
+                     extra={"component": "projections consume", "action": "assigned", "partitions": len(assigned)})
 
 
 class ProjectionConsumer:
