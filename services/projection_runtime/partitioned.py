@@ -38,6 +38,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +47,11 @@ from eventsourcing.utils import get_topic
 from domain.partitions import is_reference
 from projections.ports import Cursor
 from projections.read_model import ReadModel, Rows
-from services.projection_runtime.projector import (Failure, ProjectionRace, _now, _Unappliable, handle_events,
-                                                   set_up_tables, transient_errors)
+from services.projection_runtime.projector import (Failure, ProjectionRace, _now, _Unappliable, _Undecodable,
+                                                   handle_events, set_up_tables, transient_errors)
+from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
+from services.storage.schema_lock import advisory_lock
 
 log = logging.getLogger(__name__)
 # "partition" and "offset" are (non-)reserved words in SQL: always quoted.
@@ -92,8 +95,7 @@ class PartitionFailure:
 
 def aggregate_kind(event: Any) -> str:
     """The aggregate class name of an event ("Campaign" for `Campaign.Planned`), also of an undecodable one."""
-    topic = getattr(event, "topic", None)
-    name = topic.rsplit(":")[-1] if isinstance(topic, str) else type(event).__qualname__
+    name = event.topic.rsplit(":")[-1] if isinstance(event, _Undecodable) else type(event).__qualname__
     return name.split(".")[0]
 
 
@@ -122,11 +124,21 @@ class PartitionedProjector:
         self._topics = {name: {get_topic(cls) for cls in handlers} for name, handlers in self._handlers.items()}
         self._tables = [t for m in self.models for t in m.tables]
         self.retries = 0  # batches done again after a conflict with another worker (PostgreSQL)
+        self.alone = 0  # batches run alone, since they applied a reference event first (PostgreSQL)
         self.setup()
 
     def setup(self) -> None:
         """The follower's tables and schema checks, plus this module's; a read model whose tables were
         dropped (its schema changed) starts again at every partition's beginning."""
+        with self._schema_lock():  # consumers starting together create the tables in turn
+            self._set_up()
+
+    def _schema_lock(self) -> AbstractContextManager[None]:
+        if self.store.kind != "postgresql":
+            return nullcontext()
+        return advisory_lock(database_from_url(self.store._url))  # noqa: SLF001 - the store's own database
+
+    def _set_up(self) -> None:
         dropped = set_up_tables(self.store, self.models)
         with self.store.transaction() as cursor:
             for statement in DDL:
@@ -156,6 +168,7 @@ class PartitionedProjector:
         deliveries = list(deliveries)
         if not deliveries:
             return 0
+        _require_partition_order(deliveries)
         partitions = {d.partition for d in deliveries}
         expected = {key: offset for key, offset in self.offsets().items() if key[1] in partitions}
         attempt = 0
@@ -178,6 +191,7 @@ class PartitionedProjector:
         with self.store.transaction() as cursor:
             if self.store.kind == "postgresql":
                 _isolate(cursor, alone)
+                self.alone += alone
             offsets = self._offsets_in(cursor, {d.partition for d in deliveries})
             if offsets != expected:
                 raise ProjectionRace("another consumer moved the offsets of partitions "
@@ -321,6 +335,17 @@ class _FirstArrivalMissed(RuntimeError):
     """A batch not run alone met a reference event first (cannot happen: versions only grow); done again."""
 
     sqlstate = "40001"
+
+
+def _require_partition_order(deliveries: list[Delivery]) -> None:
+    """Each partition's deliveries must come in increasing offsets (gaps are fine: Kafka's transaction
+    markers take offsets); anything else is a consumer's bug, which would silently pass events by."""
+    last: dict[int, int] = {}
+    for delivery in deliveries:
+        if delivery.offset <= last.get(delivery.partition, -1):
+            raise ValueError(f"deliveries of partition {delivery.partition} out of order: offset {delivery.offset} "
+                             f"after {last[delivery.partition]}")
+        last[delivery.partition] = delivery.offset
 
 
 def _conflict(error: Exception) -> bool:

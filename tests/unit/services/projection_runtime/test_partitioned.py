@@ -154,3 +154,14 @@ def test_lag_per_read_model_and_partition(store: ReadModelStore, streams: list[l
         ("test_counts", 0): len(streams[0]) - 2, ("test_counts", 1): len(streams[1]),
         ("test_counts", 2): len(streams[2])}
     assert projector.lag({3: 0}) == {("test_counts", 3): 0}
+
+
+def test_deliveries_out_of_order_within_a_partition_are_refused(store: ReadModelStore,
+                                                                streams: list[list[Delivery]]) -> None:
+    projector = PartitionedProjector(store, [Counts()])
+
+    with pytest.raises(ValueError, match="partition 0 out of order"):
+        projector.apply([streams[0][1], streams[1][0], streams[0][0]])
+
+    assert projector.offsets() == {}
+    assert projector.apply([streams[0][0], streams[0][1]]) == 2
