@@ -17,6 +17,7 @@ from gateways.cli.common import console, crm_application, fail, read_store, star
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
 from services.projection_runtime.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projection_runtime.projector import DEFAULT_BATCH, ProjectionRace, Projector
+from services.projection_runtime.rebuild_record import recorded_rebuild
 from services.projection_runtime.registry import READ_MODELS, projector_for
 from services.storage.schema_lock import advisory_lock
 
@@ -49,9 +50,11 @@ def rebuild(
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes on PostgreSQL, each rebuilding a share "
                                                   "of the read models (default: one per core).")] = default_jobs(),
 ) -> None:
-    """Empty the read models and build them again from the whole log."""
+    """Empty the read models and build them again from the whole log (its progress also on `crm serve`'s
+    /metrics: crm_rebuild_progress)."""
     with crm_application() as crm, read_store(crm) as store:
-        with progress_bar("Rebuilding", crm.event_count(), 0) as update:
+        total = crm.event_count()
+        with recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
             rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()

@@ -14,13 +14,16 @@ from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.error_responses import install_error_handlers
 from gateways.http.freshness_headers import FreshnessHeaders
 from gateways.http.limits import BodyLimit
+from gateways.http.request_metrics import RequestMetrics
 from gateways.http.responses import OrjsonResponse
 from gateways.http.routes import ROUTERS
 from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
+from services.metrics import instruments, standard_registry
 from services.projection_runtime.background import BackgroundProjector
-from services.projection_runtime.registry import set_up_read_models
+from services.projection_runtime.readiness import ready_max_lag_from_environment
+from services.projection_runtime.registry import READ_MODELS, set_up_read_models
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 from services.settings import Database, database_from_environment
@@ -31,11 +34,12 @@ from services.sharding.shard_settings import shards_from_environment
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
 
-Every route but `GET /health` needs `Authorization: Bearer <token>`. Commands accept `occurred_at`
-(business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
+Every route but `GET /health` and `GET /health/live` needs `Authorization: Bearer <token>`. Commands accept
+`occurred_at` (business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
 """
 PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"
+RELAYS = ("kafka-relay",)  # gateways.kafka.relay.RELAY_NAME (not imported: kafka-python would load in every worker)
 STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
 
 
@@ -69,10 +73,15 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
+    # over shards the follower's head − position means nothing (consumers feed the read models per partition):
+    # readiness judges only stopped read models until their per-partition lag is wired in
+    api.state.ready_max_lag = None if shards else ready_max_lag_from_environment()
+    api.state.metrics = standard_registry(crm, store, list(READ_MODELS), RELAYS)
     api.add_middleware(FreshnessHeaders, crm=crm)
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))
-    api.add_middleware(BearerBeforeBody, tokens=tokens)  # outermost: a stranger's body is never read
+    api.add_middleware(BearerBeforeBody, tokens=tokens)  # before the others: a stranger's body is never read
+    api.add_middleware(RequestMetrics, instruments=instruments())  # outermost: counts every answer
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)

@@ -6,7 +6,8 @@ A permission is "<area>:<action>" with action read or write. Roles:
   reports, customer timelines and exchange rates (read);
 - service: tickets (read and write), customers, reports and timelines (read) and logging customer touches;
 - analyst: every read (GET);
-- subscriber: a downstream service of crm.events that may open sealed personal data, and nothing else.
+- subscriber: a downstream service of crm.events that may open sealed personal data, and nothing else;
+- monitor: a metrics scraper (Prometheus): `GET /metrics`, and nothing else.
 
 Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its thread pool,
 a hand-off that costs more than the check itself.
@@ -39,6 +40,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "service": frozenset({"tickets:*", "customers:read", "customer_touches:write", "timeline:read", "reports:read"}),
     "analyst": frozenset({"*:read"}),
     "subscriber": frozenset({"personal_data:open"}),
+    "monitor": frozenset({"metrics:read"}),
 }
 
 log = logging.getLogger(__name__)

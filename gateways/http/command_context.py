@@ -2,12 +2,14 @@
 
 A route depends on `command(permission)` and calls `created(...)` or `changed(...)` with the command's type,
 its body and the ids in the URL; the command, which carries If-Match as its `expected_version`, goes to
-`CrmApplication.handle`; refusals become error responses.
+`CrmApplication.handle`; refusals become error responses. Each command's time from here to its answer
+(events and receipt committed) is observed by type and outcome (services.metrics).
 (No `from __future__ import annotations` here: FastAPI must evaluate the dependency's annotations,
 which use the closure's `permission`.)
 """
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -25,6 +27,7 @@ from gateways.http.schemas import CommandBody
 from gateways.http.tokens import Principal
 from services.application import ConcurrencyConflict, CrmApplication
 from services.commands import Change, Command, Creation, DefinePipeline
+from services.metrics import instruments
 
 _IF_MATCH = re.compile(r'(?:W/)?"?(\d{1,18})"?')
 _TOKEN_TEXT = re.compile(r"[\x21-\x7e]{1,200}")
@@ -44,6 +47,7 @@ class CommandContext:
     correlation_id: str
     if_match: int | None
     idempotency_key: str | None
+    asked: str = "unknown"  # the command's type, once `command_of` built it (the latency histogram's label)
 
     def expected_version(self, body: CommandBody) -> int | None:
         """The version the caller saw: If-Match or the body's `expected_version` (they must agree)."""
@@ -61,6 +65,7 @@ class CommandContext:
         """The command the request asks for: the body's fields, the ids in the URL and, for a change, the
         version the caller saw (If-Match or the body's `expected_version`), which the command carries to the
         application's check."""
+        self.asked = command_type.__name__
         if issubclass(command_type, Change):
             return command_type(**from_url, **body.fields(), expected_version=self.expected_version(body))
         return command_type(**from_url, **body.fields())
@@ -88,7 +93,20 @@ class CommandContext:
         return self.run(body, respond)
 
     def run(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:
-        """Run once per Idempotency-Key: a retry gets the kept answer and writes nothing."""
+        """Run once per Idempotency-Key: a retry gets the kept answer and writes nothing. Timed."""
+        started, status = time.perf_counter(), 500
+        try:
+            response = self._run_once(body, respond)
+            status = response.status_code
+            return response
+        except Exception as error:
+            refusal = outcome_error(error)
+            status = refusal.status_code if refusal is not None else 500
+            raise
+        finally:
+            instruments().observe_command(self.asked, outcome_of(status), time.perf_counter() - started)
+
+    def _run_once(self, body: CommandBody, respond: Callable[[Meta], Response]) -> Response:
         if self.idempotency_key is None:
             return respond(self.meta(body))
         owner, key = self.principal.name, self.idempotency_key
@@ -110,6 +128,16 @@ class CommandContext:
                 raise  # not kept: a retry runs the command again
             return replay(kept, request_print)  # a twin of this request committed first
         return response
+
+
+def outcome_of(status: int) -> str:
+    """A command's outcome for the latency histogram: ok, conflict (409: a stale version or a twin request),
+    refused (another 4xx: a rule or an unknown id) or error (5xx: the database away, a bug)."""
+    if status < 400:
+        return "ok"
+    if status == 409:
+        return "conflict"
+    return "refused" if status < 500 else "error"
 
 
 def _if_match(value: str | None) -> int | None:

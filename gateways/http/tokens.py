@@ -19,7 +19,7 @@ import orjson
 
 from services.strict_json import DuplicateKey, loads_compact
 
-ROLES = ("admin", "sales", "service", "analyst", "subscriber")
+ROLES = ("admin", "sales", "service", "analyst", "subscriber", "monitor")
 TOKENS_FILE_VARIABLE = "CRM_API_TOKENS_FILE"
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 

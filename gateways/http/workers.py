@@ -9,6 +9,10 @@ With `reuse_port`, gunicorn (≥ 22) lets each worker bind a listening socket of
 so the kernel spreads new connections over the workers. (With one shared socket, the first worker to wake
 accepts every pending connection: a few keep-alive clients would all land on one worker, leaving the others
 idle.) A dead worker's socket leaves the group; its replacement binds a new one.
+
+A scrape of /metrics reaches one worker, yet must count every worker's commands: the workers keep their
+metrics in files of one directory per server run (prometheus-client's multiprocess mode, services.metrics),
+which the answering worker sums.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from uvicorn_worker import UvicornWorker
 from gateways.http.access_log import hide_query_values
 from gateways.http.connections import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, guarded_protocol
 from services.healing import TRANSIENT_DATABASE_ERRORS, Backoff, SealsHidden
+from services.metrics import process_ended, shared_between_processes
 
 APP_FACTORY = "gateways.http.app:app_from_environment"
 log = logging.getLogger(__name__)
@@ -109,6 +114,7 @@ def _on_starting(server: Any) -> None:
 
 def _on_worker_exit(server: Any, worker: Any) -> None:
     """A worker ended: while the server runs (it still listens) the arbiter starts a replacement."""
+    process_ended(worker.pid)
     if server.LISTENERS:
         log.warning("serve: worker %s exited; the arbiter starts a replacement", worker.pid,
                     extra={"component": "serve", "action": "restart", "pid": worker.pid})
@@ -120,4 +126,5 @@ def _on_exit(server: Any) -> None:
 
 def serve_workers(host: str, port: int, workers: int, limits: Limits) -> None:
     """Run gunicorn until SIGTERM or SIGINT (then SystemExit(0)); it exits non-zero if it cannot start."""
-    CrmServer(host, port, workers, limits).run()
+    with shared_between_processes():  # before the fork: every worker inherits the directory
+        CrmServer(host, port, workers, limits).run()

@@ -1,8 +1,13 @@
-"""Liveness and the read models' state: the one route that needs no token.
+"""Liveness and readiness: the routes that need no token (a load balancer or orchestrator probes them).
 
-Each read model's position, the log's head, the lag between them and, if it is stopped at an event it
-cannot apply, the failure (log position, aggregate, event type, reason). 503 while one is stopped, so a
-load balancer or monitor sees the wedge; the API itself still answers everything else.
+`GET /health` is readiness: each read model's position, the log's head, the lag between them and, if it is
+stopped at an event it cannot apply, the failure (log position, aggregate, event type, reason). 503 while one
+is stopped or lags more than CRM_READY_MAX_LAG events (services.projection_runtime.readiness), with each
+reason under `not_ready`, so that a load balancer sends queries elsewhere and an operator sees why; the API
+itself still answers everything else. Over shards (`max_lag` null) only stopped read models count: the
+read models are fed per partition there, and one position's lag behind the shards' heads means nothing. `GET /health/live` is liveness: 200 while the process answers at all,
+without touching the database — restarting a server cures neither a stopped read model nor a lag, so a
+liveness probe must not see them.
 """
 
 from __future__ import annotations
@@ -13,19 +18,28 @@ from fastapi import APIRouter, Request
 
 from gateways.http.responses import OrjsonResponse
 from services.projection_runtime.projector import read_statuses
+from services.projection_runtime.readiness import Readiness
 from services.projection_runtime.registry import READ_MODELS
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Is the API up, and is every read model running? (no token needed)")
+@router.get("/health", summary="Is the API ready: every read model running and within the lag allowed? "
+                               "(no token needed)")
 def health(request: Request) -> OrjsonResponse:
     state = request.app.state
+    readiness = Readiness(read_statuses(state.crm, state.store, list(READ_MODELS)), state.ready_max_lag)
     models: dict[str, Any] = {
         model.name: {"position": model.position, "head": model.head, "lag": model.lag,
                      "failure": model.failure.message() if model.failure else None}
-        for model in read_statuses(state.crm, state.store, list(READ_MODELS))
+        for model in readiness.statuses
     }
-    stopped = [name for name, model in models.items() if model["failure"]]
-    return OrjsonResponse({"status": "stopped read models: " + ", ".join(stopped) if stopped else "ok",
-                           "read_models": models}, status_code=503 if stopped else 200)
+    reasons = readiness.reasons
+    return OrjsonResponse({"status": "not ready: " + ", ".join(reasons) if reasons else "ok",
+                           "read_models": models, "max_lag": readiness.max_lag, "not_ready": reasons},
+                          status_code=503 if reasons else 200)
+
+
+@router.get("/health/live", summary="Is the process answering? (no token, no database)")
+async def live() -> OrjsonResponse:
+    return OrjsonResponse({"status": "alive"})

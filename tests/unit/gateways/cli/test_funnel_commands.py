@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from gateways.cli.main import app
 from services.application import CrmApplication
 from services.commands import OpenDeal, RegisterCustomer, WinDeal
+from services.projection_runtime.rebuild_record import Rebuild, rebuilds
 from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at, catch_up
 
 runner = CliRunner()
@@ -90,6 +92,10 @@ def test_rebuild_and_status_report_positions_at_the_head(demo_log: str) -> None:
     assert rebuilt.exit_code == 0 and "Rebuilt funnel" in rebuilt.output
     head = re.search(r"over ([\d,]+) events", rebuilt.output).group(1)
     assert re.search(rf"funnel\s+│\s+{head}\s+│\s+{head}\s+│\s+0", status.output), status.output
+    store = ReadModelStore(database_from_url(demo_log))  # what `crm serve`'s /metrics shows of the rebuild
+    assert [r for r in rebuilds(store) if r.name == "funnel"] == [
+        Rebuild("funnel", int(head.replace(",", "")), int(head.replace(",", "")), running=False)]
+    store.close()
 
 
 def test_a_read_model_added_later_is_built_over_the_whole_history(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[4]
 # What a query must not import: each costs 0.05–0.3 s, and none answers a report.
 HEAVY = ("fastapi", "starlette", "uvicorn", "gunicorn", "kafka", "psycopg", "psycopg_pool", "eventsourcing.postgres",
          "gateways.http", "gateways.kafka", "services.history", "services.demo", "services.healing",
-         "services.projection_runtime.registry", "rich.progress")
+         "services.projection_runtime.registry", "rich.progress", "prometheus_client", "services.metrics")
 LOADED = ("import atexit, json, runpy, sys; "
           "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr)); "
           "sys.argv = ['crm', *sys.argv[1:]]; runpy.run_module('gateways.cli.main', run_name='__main__')")

@@ -21,6 +21,7 @@ TOKENS = {
     "service": ("tok-service-5c7a90", "赵磊"),
     "analyst": ("tok-analyst-1d6f37", "王芳"),
     "subscriber": ("tok-subscriber-7e1b52", "billing-service"),
+    "monitor": ("tok-monitor-4a8d21", "prometheus"),
 }
 
 

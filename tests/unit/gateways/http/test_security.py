@@ -29,7 +29,7 @@ from tests.unit.gateways.http.conftest import TOKENS, auth
 # Routes outside the OpenAPI schema that may be public: FastAPI's docs, and the dashboard's page and static
 # files (gateways/web; they hold no data, the page asks the API with the user's token).
 PUBLIC_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/dashboard", "/dashboard/static/{name}"}
-PUBLIC = {("GET", "/health")}
+PUBLIC = {("GET", "/health"), ("GET", "/health/live")}
 SALES_AREAS = {"customers", "leads", "deals", "campaigns"}
 PATH_VALUES = {"customer_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e01", "lead_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e02",
                "deal_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e03", "campaign_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e04",
@@ -43,6 +43,8 @@ def expected_roles(method: str, path: str) -> set[str]:
     roles = {"admin"}
     if path == "/personal-data/open":
         return roles | {"subscriber"}
+    if path == "/metrics":  # the business's activity by command type: not public (gateways/http/routes/metrics_routes)
+        return roles | {"analyst", "monitor"}
     if method == "GET":
         roles |= {"analyst"}
         roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "vocabularies", "funnel", "segments", "reports",
@@ -67,8 +69,8 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 70  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
-    #                           GET /pipelines + 4 of dims (properties and periods)
+    assert len(routes) == 72  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)
@@ -139,6 +141,7 @@ def test_a_served_api_answers_a_stranger_401_while_the_body_is_still_coming(tmp_
 
 def test_docs_and_health_need_no_token(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/health/live").json() == {"status": "alive"}
     assert client.get("/docs").status_code == 200
 
 

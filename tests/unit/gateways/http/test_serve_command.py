@@ -143,3 +143,11 @@ def test_every_worker_listens_on_the_same_port_with_a_socket_of_its_own() -> Non
     finally:
         for listener in (*first, *second):
             listener.close()
+
+def test_serve_refuses_a_lag_allowed_that_is_not_a_number_of_events(cli: typer.Typer, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_READY_MAX_LAG", "ten thousand")
+    result = runner.invoke(cli, ["serve", "--tokens-file", str(tokens_file(tmp_path))])
+
+    assert result.exit_code == 1
+    assert "CRM_READY_MAX_LAG must be a whole number of events" in result.output and not FakeServer.started

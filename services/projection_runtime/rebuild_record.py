@@ -1,0 +1,61 @@
+"""Which read models `crm projections rebuild` is rebuilding, so that another process can show its progress.
+
+The rebuild runs in its own process (or several: `--jobs`); `crm serve`'s /metrics runs in others. They share
+the read store, so the rebuild writes one row per read model when it starts (the log's size then) and marks it
+finished at the end; the progress itself needs no writes, since a rebuild resets a model's position to 0 and
+applies the log in order: its position is the number of events applied. A rebuild that dies leaves its row
+unfinished; its progress still moves as a follower carries the position on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from projections.tables import Table
+from services.storage.read_model_store import ReadModelStore
+
+REBUILDS = Table("projection_rebuilds", (("name", "TEXT"), ("total", "BIGINT"), ("started_at", "TEXT"),
+                                         ("finished_at", "TEXT")), ("name",))
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A read model's latest rebuild: events of the log when it started, events applied, still running?"""
+
+    name: str
+    total: int
+    applied: int
+    running: bool
+
+    @property
+    def progress(self) -> float:
+        """Share of the log applied, 0 to 1 (a log that grew meanwhile does not take it past 1)."""
+        return min(self.applied / self.total, 1.0) if self.total else 1.0
+
+
+@contextmanager
+def recorded_rebuild(store: ReadModelStore, names: Sequence[str], total: int) -> Iterator[None]:
+    """Record that `names` are being rebuilt over a log of `total` events, until the block ends (even by an
+    error: the rebuild is no longer running)."""
+    started = datetime.now(timezone.utc).isoformat()
+    with store.transaction() as cursor:
+        for statement in REBUILDS.ddl():
+            cursor.execute(statement)
+        cursor.upsert(REBUILDS, [(name, total, started, None) for name in names])
+    try:
+        yield
+    finally:
+        marks = ", ".join("?" * len(names))
+        with store.transaction() as cursor:
+            cursor.execute(f"UPDATE {REBUILDS.name} SET finished_at = ? WHERE name IN ({marks})",
+                           (datetime.now(timezone.utc).isoformat(), *names))
+
+
+def rebuilds(store: ReadModelStore) -> list[Rebuild]:
+    """Every read model's latest rebuild (one query; the table must exist)."""
+    rows = store.query(f"SELECT r.name, r.total, COALESCE(p.position, 0), r.finished_at IS NULL FROM {REBUILDS.name} r "
+                       "LEFT JOIN projection_positions p ON p.name = r.name ORDER BY r.name")
+    return [Rebuild(name, total, applied, bool(running)) for name, total, applied, running in rows]
