@@ -206,7 +206,8 @@ def _open_member(opened: ExitStack, names: list[str], bootstrap: str, topic: str
     crm = opened.enter_context(crm_application())
     store = opened.enter_context(read_store(crm))
     with advisory_lock(crm.database):  # members starting together create tables in turn
-        projector = PartitionedProjector(store, projector_for(crm, store, names).models)  # names checked
+        models = projector_for(crm, store, names).models  # names checked
+    projector = PartitionedProjector(store, models)  # takes the same lock itself
     consumer = consumer_for(bootstrap, group, batch, session_timeout_ms)
     opened.callback(consumer.close)  # leaves the group: the others take its partitions at once
     mapper = crm.apps[0].mapper if isinstance(crm, ShardedApplication) else crm.mapper  # the shards' are alike

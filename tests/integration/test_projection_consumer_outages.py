@@ -34,24 +34,24 @@ def test_members_ride_out_a_broker_outage_and_a_postgresql_restart(
     logs, group = [tmp_path / f"member{n}.log" for n in range(2)], f"projectors-{uuid4().hex[:8]}"
     members = [start_member(log, crm_pg.database.url, kafka_bootstrap, kafka_topic, group, batch=5) for log in logs]
     try:
-        wait_until(lambda: applied(store) > 0, 60, "the members to start applying")
+        wait_until(lambda: applied(store) > 0, 60, "the members to start applying", logs)
         services.run_deploy("kafka.sh", "stop", timeout=120)  # the broker goes away mid-consumption
         apply_history(crm_pg, history[80:160], on_sync=lambda: None)  # commands go on meanwhile
         time.sleep(2)
         services.run_deploy("kafka.sh", "start", timeout=180)
         relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
         ends = end_offsets(kafka_bootstrap, kafka_topic)
-        wait_until(lambda: caught_up(store, ends), 120, "the members to catch up after the broker came back")
+        wait_until(lambda: caught_up(store, ends), 120, "the members to catch up after the broker came back", logs)
 
         apply_history(crm_pg, history[160:], on_sync=lambda: None)
         relay_all(crm_pg, store, kafka_bootstrap, kafka_topic)
         ends = end_offsets(kafka_bootstrap, kafka_topic)
         services.run_deploy("postgres.sh", "stop", timeout=120)  # the read store goes away mid-consumption
         try:
-            wait_until(lambda: "retrying in" in _logs(logs), 60, "the members to meet the outage")
+            wait_until(lambda: "retrying in" in _logs(logs), 60, "the members to meet the outage", logs)
         finally:
             services.run_deploy("postgres.sh", "start", timeout=300)
-        wait_until(lambda: caught_up(store, ends), 120, "the members to catch up after the restart")
+        wait_until(lambda: caught_up(store, ends), 120, "the members to catch up after the restart", logs)
         assert all(member.poll() is None for member in members), _logs(logs)[-4000:]
     finally:
         for member, log in zip(members, logs):

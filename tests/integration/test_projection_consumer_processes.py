@@ -26,11 +26,11 @@ def test_a_member_killed_mid_batch_hands_its_partitions_to_the_others(
     logs = [tmp_path / f"member{n}.log" for n in range(3)]
     members = [start_member(log, crm_pg.database.url, kafka_bootstrap, kafka_topic, group, batch=3) for log in logs]
     try:
-        wait_until(lambda: applied(store) > total // 10, 60, "the members to start applying")
+        wait_until(lambda: applied(store) > total // 10, 60, "the members to start applying", logs)
         members[0].send_signal(signal.SIGKILL)
         assert members[0].wait(timeout=10) == -signal.SIGKILL
         assert applied(store) < total, "the members finished before the kill: make the history longer"
-        wait_until(lambda: caught_up(store, ends), 90, "the other two to take the dead member's partitions")
+        wait_until(lambda: caught_up(store, ends), 90, "the other two to take the dead member's partitions", logs)
         assert all(member.poll() is None for member in members[1:])
     finally:
         for member, log in zip(members[1:], logs[1:]):

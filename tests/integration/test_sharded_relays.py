@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from uuid import UUID, uuid4
 
 import pytest
@@ -17,25 +16,18 @@ from domain.partitions import PARTITIONS, is_reference, partition_of
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for, relay_lag
 from services.commands import OpenDeal, RegisterCustomer
-from services.settings import Database, database_from_url
-from services.sharding.migration import migrate_shards
+from services.settings import Database
 from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 from tests.support.consumer_group import caught_up, end_offsets, members, wait_until
-from tests.support.shards import sharded
+from tests.support.shards import migrated_shards, sharded
 from tests.support.topics import read_topic
-
-from tests.support import running_services as services
 
 
 @pytest.fixture
 def shards(postgres_url: str) -> Iterator[list[Database]]:
-    with ExitStack() as stack:
-        urls = [stack.enter_context(services.temporary_database(postgres_url, "crm_shard", migrated=False))
-                for _ in range(3)]
-        databases = [database_from_url(url) for url in urls]
-        migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
+    with migrated_shards(postgres_url) as databases:
         yield databases
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -98,10 +98,12 @@ def members(app: CrmApplication, bootstrap: str, topic: str, group: str, count: 
             store.close()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, logs: Sequence[Path] = ()) -> None:
+    """Wait for `condition`; on time-out fail with the tails of the `logs` of the processes involved."""
     deadline = time.monotonic() + timeout
     while not _holds(condition):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}" + "".join(
+            f"\n--- {log.name}:\n{log.read_text(errors='replace')[-3000:]}" for log in logs)
         time.sleep(0.1)
 
 
