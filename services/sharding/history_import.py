@@ -122,6 +122,13 @@ class ShardedLog:
     def get(self, aggregate_type: Any, aggregate_id: UUID) -> Any:
         return self.crm.get(aggregate_type, aggregate_id)
 
+    def read_log(self, topics: Any = (), batch: int = 2000, start: int = 1) -> Any:
+        return self.crm.read_log(topics, batch, start)  # every event once (the CSV plan's deal and ticket ids)
+
+    def _held(self, candidates: list[UUID]) -> UUID | None:
+        """The first of some ids any shard holds (the check's external-id uniqueness: `rules.log_holder`)."""
+        return self.crm._held_on_shards(candidates)
+
     def holder(self, aggregate_id: UUID) -> Any:
         """The application whose log is the truth about this aggregate."""
         home = self.crm.app_of(aggregate_id)
