@@ -45,6 +45,7 @@ from services.history.csv_import import csv_importer
 from services.history.csv_import.import_report import ImportReport
 from services.history.csv_import.mapping import Mapping
 from services.history.event_lines import SCHEMAS, numbered_lines
+from services.sharding import reference
 from services.sharding.router import ShardedApplication
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class ShardPart:
     events: int = 0
     first: Key | None = None
     last: Key | None = None
+    lines: tuple[int, int] = (0, 0)  # the file's line numbers of `first` and `last`
     done: bool = False  # written by an earlier run of this import
     path: Path | None = None  # its lines, while it is being written
     checksums: list[int] = field(default_factory=list)
@@ -186,11 +188,12 @@ def plan_parts(crm: ShardedApplication, path: Path) -> list[ShardPart]:
     """Each shard's share of the file, and whether an earlier run wrote it (see the module docstring)."""
     parts = [ShardPart(i) for i in range(len(crm.apps))]
     with path.open("rb") as source:
-        for _, _, shard, key in _routed(crm, source):
+        for number, _, shard, key in _routed(crm, source):
             part = parts[shard]
             part.events += 1
-            part.first = part.first or key
-            part.last = key
+            if part.events == 1:
+                part.first, part.lines = key, (number, number)
+            part.last, part.lines = key, (part.lines[0], number)
     for part in parts:
         part.done = part.events > 0 and _written_before(crm, part)
     return parts
@@ -200,10 +203,12 @@ def _written_before(crm: ShardedApplication, part: ShardPart) -> bool:
     app = crm.apps[part.shard]
     held = [key is not None and _holds(app, key) for key in (part.first, part.last)]
     if held[0] != held[1]:
-        which = part.first if held[0] else part.last
-        raise ShardsDisagree(0, f"shard {part.shard} already holds {which[2] if which else '?'} version "
-                                f"{which[1] if which else '?'} of {which[0] if which else '?'} but not the rest of "
-                                "what this file writes there: it holds other history under these ids")
+        which, line = (part.first, part.lines[0]) if held[0] else (part.last, part.lines[1])
+        assert which is not None
+        raise ShardsDisagree(line, f"shard {part.shard} already holds this line's event ({which[2]} version "
+                                   f"{which[1]} of {which[0]}) but not the rest of what this file writes there "
+                                   "(an earlier run writes a shard's part whole or not at all): the shard holds "
+                                   "other history under these ids")
     return held[0]
 
 
@@ -218,7 +223,7 @@ def _holds(app: Any, key: Key) -> bool:
 
 
 @contextmanager
-def _split(crm: ShardedApplication, path: Path, parts: list[ShardPart], batch: int) -> Iterator[Path]:
+def _split(crm: ShardedApplication, path: Path, parts: list[ShardPart]) -> Iterator[Path]:
     """The file to check (lines of parts already written blanked) and each part still to write in a file of its
     own (with the CRC of each chunk, as the writer wants), in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="crm-shard-import-") as folder:
@@ -257,22 +262,37 @@ def import_sharded_history(crm: ShardedApplication, path: Path, batch: int = imp
     nothing if a line is bad; a part an earlier run wrote is left as it is."""
     parts = plan_parts(crm, path)
     result = ShardedImport(parts, dry_run)
-    with _split(crm, path, parts, batch) as checked_path, checked_path.open("rb") as source:
+    with _split(crm, path, parts) as checked_path, checked_path.open("rb") as source:
         size = checked_path.stat().st_size
         importer.check_history(ShardedLog(crm), source, batch,  # type: ignore[arg-type]
                                lambda done: on_progress("checking", done, size))
         if dry_run:
             return result
         for part in parts:
+            head = crm.apps[part.shard].event_count()
             if part.path is not None:
                 result.written += _write_part(crm, part, on_progress)
                 after_shard_written(part.shard)
-            if part.shard == 0:
-                result.reference_copied = crm.sync()  # reference data before the other shards' records
+            if part.shard == 0:  # reference data before the other shards' records
+                result.reference_copied = _copy_reference(crm, head if part.path is not None else None)
     log.info("import over %d shards: %d events written (%s)", len(parts), result.written,
              "; ".join(result.lines()), extra={"component": "import", "action": "stop", "cause": None,
                                               "total": result.written})
     return result
+
+
+def _copy_reference(crm: ShardedApplication, written_after: int | None) -> list[int]:
+    """Copy the reference events the default shard's part just wrote (read back in one pass after position
+    `written_after`, handed to `copy_aggregates` as just saved: without them it reads each aggregate back, one
+    query each — 1,126 queries, 1.1 s of a 2.9 s import of 9,641 events), then `sync` whatever else a shard
+    lacks (a run that died before copying: no part written now)."""
+    copied = [0] * len(crm.apps)
+    if written_after is not None:
+        saved = [event for _, event in crm.default.read_log(reference.reference_topics(), start=written_after + 1)]
+        ids = list(dict.fromkeys(event.originator_id for event in saved))
+        for shard, target in enumerate(crm.apps[1:], 1):
+            copied[shard] = reference.copy_aggregates(crm.default, target, ids, saved=saved) if ids else 0
+    return [a + b for a, b in zip(copied, crm.sync())]
 
 
 def _write_part(crm: ShardedApplication, part: ShardPart, on_progress: importer.Progress) -> int:

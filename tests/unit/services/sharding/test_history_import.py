@@ -260,3 +260,17 @@ def test_a_csv_import_stopped_between_shards_imports_the_rest_when_run_again(
     assert_placed(crm)
     plan, _ = history_import.run_sharded_csv_import(crm, mapping, dry_run=True)
     assert plan.events == {}
+
+
+def test_a_shard_holding_only_some_of_its_part_refuses_the_file(tmp_path: Path, history: Path,
+                                                                 crm: ShardedApplication) -> None:
+    """An earlier import of the file's first half is not this import's earlier run (which writes a shard's part
+    whole): refused naming the line, nothing written, as one database refuses the versions already there."""
+    lines = history.read_bytes().splitlines(keepends=True)
+    half = tmp_path / "half.jsonl"
+    half.write_bytes(b"".join(lines[:len(lines) // 2]))
+    history_import.import_sharded_history(crm, half)
+    before = crm.event_counts()
+    with pytest.raises(history_import.ShardsDisagree, match=r"line \d+: shard \d already holds this line's event"):
+        history_import.import_sharded_history(crm, history)
+    assert crm.event_counts() == before
