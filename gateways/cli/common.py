@@ -14,7 +14,7 @@ from rich.text import Text
 from domain.errors import DomainError
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
-from services.projection_runtime.projector import ReadModelStopped
+from services.projection_runtime.projector import FeederConflict, ReadModelStopped
 from services.storage.read_model_store import ReadModelStore
 from services.settings import SettingsError
 from services.sharding.bootstrap import open_application
@@ -64,7 +64,7 @@ def _refusals() -> tuple[type[Exception], ...]:
     from services.projection_runtime.registry import UnknownReadModel
 
     return (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped,
-            ReadModelNotBuilt)
+            ReadModelNotBuilt, FeederConflict)
 
 
 @contextmanager

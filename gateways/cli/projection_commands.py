@@ -1,4 +1,4 @@
-"""`crm projections rebuild | catch-up | follow | status | resume`."""
+"""`crm projections rebuild | catch-up | follow | status | resume | reset | consume`."""
 
 from __future__ import annotations
 
@@ -157,6 +157,16 @@ def resume(
 
 
 @projections_app.command()
+def reset(names: Names = None) -> None:
+    """Empty the read models and forget every feeder's progress (the follower's position, the consumers'
+    offsets), so that whichever feeds them next builds them from the start: to move them from the log
+    follower to `crm projections consume` (stop the follower first). `rebuild` moves them back."""
+    with crm_application() as crm, read_store(crm) as store:
+        projector_for(crm, store, names or []).reset()
+        console.print(f"Reset {', '.join(names or READ_MODELS)}: empty, fed by neither the follower nor consumers.")
+
+
+@projections_app.command()
 def consume(
     names: Names = None,
     bootstrap: Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
@@ -191,7 +201,7 @@ def consume(
         if member is None:
             return
         console.print(f"Consuming {topic} in group {group}; Ctrl-C to stop.")
-        member.drain(stop) if once else member.run(stop)
+        member.drain(stop) if once else member.run(stop)  # FeederConflict: exit 1 (crm_application)
         console.print(f"Applied {member.applied:,} events of {member.delivered:,} records.")
 
 

@@ -88,6 +88,7 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     api = FastAPI(title="Event-sourced CRM", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=OrjsonResponse)
     api.state.crm, api.state.store, api.state.tokens = crm, store, tokens
+    api.state.projector = projector  # /health tells why it does not feed, if it refused (consumers feed)
     # over shards the follower's head − position means nothing (consumers feed the read models per partition):
     # readiness judges only stopped read models until their per-partition lag is wired in
     api.state.ready_max_lag = None if shards else ready_max_lag_from_environment()

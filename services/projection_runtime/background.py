@@ -5,7 +5,9 @@ holding the projector's lock file follows the log — several would race, each b
 one. The kernel releases the lock of a process that dies, so a surviving or replacing worker takes over
 within a second. The thread follows like `crm projections follow` (database outages retried with growing
 pauses, logged); an error that retrying cannot mend is logged and stops it, so that it is seen (the
-answers' `X-Read-Model-Position` and `/health` then show the lag growing).
+answers' `X-Read-Model-Position` and `/health` then show the lag growing). Read models that consumers feed
+(`crm projections consume`) are refused (`FeederConflict`): logged, nothing fed, and `refused` says why
+(`/health` shows it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import IO
 
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
-from services.projection_runtime.projector import Projector
+from services.projection_runtime.projector import FeederConflict, Projector
 from services.projection_runtime.registry import projector_for
 from services.settings import Database
 from services.storage.read_model_store import ReadModelStore
@@ -53,6 +55,7 @@ class BackgroundProjector:
         self.app, self.shared_store, self.poll = app, shared_store, poll
         self.lock = lock_path(app.database)
         self.stopping = threading.Event()
+        self.refused: str | None = None  # why it does not feed (another feeder does), for /health
         self.thread = threading.Thread(target=self._run, name="crm-projector", daemon=True)
 
     def start(self) -> None:
@@ -69,6 +72,9 @@ class BackgroundProjector:
                     projector = start_when_ready(NAME, self._open, stack, self.stopping, TRANSIENT_DATABASE_ERRORS)
                     if projector is not None:
                         projector.follow(self.stopping, self.poll)
+        except FeederConflict as conflict:
+            self.refused = str(conflict)
+            log.error("%s: %s", NAME, conflict, extra={"component": NAME, "action": "refuse"})
         except Exception:  # noqa: BLE001 - logged with its traceback; the server goes on answering
             log.exception("%s: stopped by an error that retrying cannot mend; answers will lag the log", NAME,
                           extra={"component": NAME, "action": "stop"})

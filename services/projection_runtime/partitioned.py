@@ -30,6 +30,8 @@ keeps; this module supplies the rest:
   by one partition, not by all), but the read model is also recorded in `projection_failures`, so its
   queries raise `ReadModelStopped` as a stopped follower's do: its totals would be quietly wrong.
   `resume(name, partition, skip)` retries the event or passes it by for good (`projection_partition_skips`).
+- **One feeder.** A read model the log follower has fed (its position past 0) is refused (`FeederConflict`),
+  at set-up and in every batch, with its position's row locked (see `projector.py`'s docstring).
 """
 
 from __future__ import annotations
@@ -47,25 +49,15 @@ from eventsourcing.utils import get_topic
 from domain.partitions import is_reference
 from projections.ports import Cursor
 from projections.read_model import ReadModel, Rows
-from services.projection_runtime.projector import (Failure, ProjectionRace, _now, _Unappliable, _Undecodable,
-                                                   handle_events, set_up_tables, transient_errors)
+from services.projection_runtime.projector import (PARTITION_DDL, Failure, FeederConflict, ProjectionRace, _now,
+                                                   _Unappliable, _Undecodable, handle_events, read_positions,
+                                                   set_up_tables, transient_errors)
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 
 log = logging.getLogger(__name__)
-# "partition" and "offset" are (non-)reserved words in SQL: always quoted.
-_PART_COLUMNS = 'name TEXT, "partition" INTEGER, "offset" BIGINT'
-_EVENT_COLUMNS = "aggregate_id TEXT, event_type TEXT, reason TEXT"
-DDL = (
-    f'CREATE TABLE IF NOT EXISTS projection_offsets ({_PART_COLUMNS}, PRIMARY KEY (name, "partition"))',
-    f"CREATE TABLE IF NOT EXISTS projection_partition_failures ({_PART_COLUMNS}, {_EVENT_COLUMNS}, failed_at TEXT, "
-    'PRIMARY KEY (name, "partition"))',
-    f"CREATE TABLE IF NOT EXISTS projection_partition_skips ({_PART_COLUMNS}, {_EVENT_COLUMNS}, skipped_at TEXT, "
-    'PRIMARY KEY (name, "partition", "offset"))',
-    "CREATE TABLE IF NOT EXISTS projection_references (name TEXT, aggregate_id TEXT, version INTEGER, "
-    "PRIMARY KEY (name, aggregate_id))",
-)
+DDL = PARTITION_DDL  # made by `set_up_tables` too, so that the follower can ask projection_offsets
 _FAILURE_COLUMNS = 'name, "partition", "offset", aggregate_id, event_type, reason'
 # A conflicting batch is done again at once, then after growing random pauses (two workers that met on a row
 # should not meet again): 30 attempts ≈ 3 s of pauses at most, far more than 3 workers ever needed (see notes).
@@ -146,6 +138,7 @@ class PartitionedProjector:
             for name in dropped:
                 for table in ("projection_offsets", "projection_partition_failures", "projection_references"):
                     cursor.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+        _refuse_followed(read_positions(self.store, self.names))
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """(read model name, partition) → last applied offset; −1 (or absent) if none."""
@@ -192,6 +185,7 @@ class PartitionedProjector:
             if self.store.kind == "postgresql":
                 _isolate(cursor, alone)
                 self.alone += alone
+            self._require_no_follower(cursor)
             offsets = self._offsets_in(cursor, {d.partition for d in deliveries})
             if offsets != expected:
                 raise ProjectionRace("another consumer moved the offsets of partitions "
@@ -209,6 +203,16 @@ class PartitionedProjector:
             self._write_reference_versions(cursor, seen, alone)
             self._advance(cursor, offsets, moved)
         return len(applied)
+
+    def _require_no_follower(self, cursor: Cursor) -> None:
+        """FeederConflict if the log follower fed one of these read models. On PostgreSQL the position rows are
+        locked (FOR SHARE; batches of other partitions share the lock): a follower's batch moving one either
+        committed before (this batch then fails with 40001 and is done again, and refuses) or waits for this
+        one to commit, and then sees its offsets and refuses (`projector.require_no_partition_feeder`)."""
+        lock = " FOR SHARE" if self.store.kind == "postgresql" else ""  # SQLite: one writer at a time anyway
+        cursor.execute(f"SELECT name, position FROM projection_positions WHERE name IN "
+                       f"({', '.join('?' * len(self.names))}){lock}", self.names)
+        _refuse_followed(dict(cursor.fetchall()))
 
     def _may_be_new(self, event: Any, references: dict[tuple[str, str], tuple[int, bool]]) -> bool:
         """Whether some read model may apply this reference event first (as the versions read before the
@@ -329,6 +333,18 @@ class PartitionedProjector:
         log.warning("read model %s resumed in partition %d at offset %d (%s)", name, partition, failure.position,
                     "event passed by" if skip else "event retried")
         return stopped
+
+
+def _refuse_followed(positions: Mapping[str, int]) -> None:
+    """FeederConflict naming the read models the log follower has fed, and what to do."""
+    followed = sorted(name for name, position in positions.items() if position > 0)
+    if followed:
+        raise FeederConflict(
+            f"read model(s) {', '.join(followed)} are fed by the log follower (`crm serve`'s background projector or "
+            f"`crm projections follow`, log position {max(positions[n] for n in followed):,}), so they cannot be fed "
+            "per partition too: every event would count twice. Consume only the others (`crm projections consume "
+            "NAME...`), or stop the follower (`crm serve --no-projector`, CRM_SERVE_PROJECTOR=0) and run "
+            f"`crm projections reset {' '.join(followed)}` before consuming them")
 
 
 class _FirstArrivalMissed(RuntimeError):

@@ -10,6 +10,13 @@ many aggregates (funnel tallies, campaign returns), so leaving one aggregate out
 wrong. Queries of a stopped read model raise `ReadModelStopped` with the failure instead of answering.
 Repair: record compensating events with the commands, then `resume` — retrying the event (after a code
 fix), or passing it by, recorded in `projection_skips` so that rebuilds pass it by too.
+
+One feeder per read model: this follower, or the partitioned projector (`partitioned.py`, `crm projections
+consume`) — both on one read model would apply every event twice. The follower refuses (`FeederConflict`) a
+read model that has partition offsets (`projection_offsets`); the partitioned projector one whose position
+here is past 0. Each checks inside the transaction that commits its progress (the follower after moving its
+position, the other with its positions' rows locked), so two starting at once cannot both win. A rebuild
+(`reset`) forgets the partition offsets: the follower then feeds the read models it rebuilt.
 """
 
 from __future__ import annotations
@@ -38,6 +45,18 @@ FAILURES = Table("projection_failures", (("name", "TEXT"), *_EVENT_COLUMNS, ("fa
 SKIPS = Table("projection_skips", (("name", "TEXT"), *_EVENT_COLUMNS, ("skipped_at", "TEXT")), ("name", "position"))
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 20000  # measured on 1M events: +17% over 5,000; memory depends on the batch, not the log
+# The partitioned projector's tables (partitioned.py): made here too, so that the follower can ask them.
+PARTITION_COLUMNS = 'name TEXT, "partition" INTEGER, "offset" BIGINT'  # quoted: (non-)reserved words in SQL
+PARTITION_EVENT_COLUMNS = "aggregate_id TEXT, event_type TEXT, reason TEXT"
+PARTITION_DDL = (
+    f'CREATE TABLE IF NOT EXISTS projection_offsets ({PARTITION_COLUMNS}, PRIMARY KEY (name, "partition"))',
+    f"CREATE TABLE IF NOT EXISTS projection_partition_failures ({PARTITION_COLUMNS}, {PARTITION_EVENT_COLUMNS}, "
+    'failed_at TEXT, PRIMARY KEY (name, "partition"))',
+    f"CREATE TABLE IF NOT EXISTS projection_partition_skips ({PARTITION_COLUMNS}, {PARTITION_EVENT_COLUMNS}, "
+    'skipped_at TEXT, PRIMARY KEY (name, "partition", "offset"))',
+    "CREATE TABLE IF NOT EXISTS projection_references (name TEXT, aggregate_id TEXT, version INTEGER, "
+    "PRIMARY KEY (name, aggregate_id))",
+)
 CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
 
 
@@ -76,6 +95,23 @@ class ProjectionRace(RuntimeError):
     """Another projector advanced the same read model first; this batch was rolled back."""
 
 
+class FeederConflict(RuntimeError):
+    """A read model is fed by the other kind of feeder (see the module's docstring); nothing was applied."""
+
+
+def require_no_partition_feeder(cursor: Cursor, names: Sequence[str]) -> None:
+    """Raise FeederConflict if a consumer group (`crm projections consume`) feeds any of `names`."""
+    cursor.execute(f"SELECT DISTINCT name FROM projection_offsets WHERE name IN ({_marks(names)[0]})", list(names))
+    fed = sorted(name for (name,) in cursor.fetchall())
+    if fed:
+        raise FeederConflict(
+            f"read model(s) {', '.join(fed)} are fed per partition by `crm projections consume` (projection_offsets), "
+            "so the log follower (`crm serve`'s background projector, `crm projections follow`) refuses to feed "
+            "them: every event would count twice. Run `crm serve --no-projector` (CRM_SERVE_PROJECTOR=0) and no "
+            "`crm projections follow` while consumers feed them; to give them back to the follower instead, stop "
+            f"the consumers and run `crm projections rebuild {' '.join(fed)}`")
+
+
 @dataclass(frozen=True)
 class Failure:
     """An event a read model could not apply: where it is in the log, what it is, and why."""
@@ -109,6 +145,7 @@ class _Undecodable:
     originator_id: Any
     topic: str
     error: Exception
+    originator_version: int | None = None  # what the partitioned projector orders reference events by
 
 
 class _Unappliable(Exception):
@@ -171,7 +208,7 @@ def set_up_tables(store: ReadModelStore, models: Sequence[ReadModel]) -> list[st
     """
     dropped = []
     with store.transaction() as cursor:
-        for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl(), *FAILURES.ddl(), *SKIPS.ddl()):
+        for statement in (*SCHEMAS.ddl(), *POSITIONS.ddl(), *FAILURES.ddl(), *SKIPS.ddl(), *PARTITION_DDL):
             cursor.execute(statement)
         cursor.execute("SELECT name, fingerprint FROM projection_schemas")
         known = dict(cursor.fetchall())
@@ -317,6 +354,8 @@ class Projector:
             for model in active:
                 if not advance_position(cursor, model.name, positions[model.name], ends[model.name]):
                     raise ProjectionRace(f"read model {model.name} was advanced by another projector")
+            # after the UPDATEs: a partitioned batch holding these rows (FOR SHARE) has committed by now
+            require_no_partition_feeder(cursor, [m.name for m in active])
         rows.trim(CARRIED_ROWS)
         self._carried = (rows, {**positions, **ends})
         return max(ends[m.name] for m in active) - start
@@ -343,7 +382,8 @@ class Projector:
                 try:
                     events.append(self.app.mapper.to_sealed_event(notification))
                 except Exception as error:  # noqa: BLE001 - any reason: it is named in the failure
-                    events.append(_Undecodable(notification.originator_id, notification.topic, error))
+                    events.append(_Undecodable(notification.originator_id, notification.topic, error,
+                                               notification.originator_version))
             return events
 
     def _handle(self, model: ReadModel, events: list[tuple[int, Any]], rows: Rows) -> None:
@@ -364,7 +404,14 @@ class Projector:
 
     def rebuild(self, on_progress: Callable[[int, int], None] = lambda done, head: None,
                 limit: int = DEFAULT_BATCH) -> int:
-        """Empty the read models' tables, go back to position 0 and build them again from the whole log."""
+        """Empty the read models' tables, go back to position 0 and build them again from the whole log (this
+        follower then feeds them: their partition offsets are forgotten, see the module's docstring)."""
+        self.reset()
+        return self.catch_up(on_progress, limit, strict=False)
+
+    def reset(self) -> None:
+        """Empty the read models' tables and forget every feeder's progress (position 0, no partition offsets):
+        whichever feeder comes next builds them from the start (`crm projections reset`)."""
         empty = "TRUNCATE" if self.store.kind == "postgresql" else "DELETE FROM"  # TRUNCATE leaves no dead rows
         with self.store.transaction() as cursor:
             for model in self.models:
@@ -372,8 +419,9 @@ class Projector:
                     cursor.execute(f"{empty} {table.name}")
                 cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (model.name,))
                 cursor.execute("DELETE FROM projection_failures WHERE name = ?", (model.name,))  # a fresh attempt
+                for table in ("projection_offsets", "projection_partition_failures", "projection_references"):
+                    cursor.execute(f"DELETE FROM {table} WHERE name = ?", (model.name,))  # skips stay: decisions
         self._carried = None
-        return self.catch_up(on_progress, limit, strict=False)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2, limit: int = DEFAULT_BATCH) -> None:
         """Catch up, then keep handling new events as they are recorded, until `stop` is set.

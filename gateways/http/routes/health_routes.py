@@ -35,8 +35,10 @@ def health(request: Request) -> OrjsonResponse:
         for model in readiness.statuses
     }
     reasons = readiness.reasons
+    projector = getattr(state, "projector", None)  # this server's follower refused to feed (consumers feed)?
     return OrjsonResponse({"status": "not ready: " + ", ".join(reasons) if reasons else "ok",
-                           "read_models": models, "max_lag": readiness.max_lag, "not_ready": reasons},
+                           "read_models": models, "max_lag": readiness.max_lag, "not_ready": reasons,
+                           "projector_refused": projector.refused if projector else None},
                           status_code=503 if reasons else 200)
 
 

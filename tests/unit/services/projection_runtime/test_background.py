@@ -1,5 +1,6 @@
 """`crm serve`'s background projector: of the processes on one log only the lock holder follows it, and when
-that process is killed (SIGKILL, no clean-up) a standing-by one takes over, so answers become fresh again."""
+that process is killed (SIGKILL, no clean-up) a standing-by one takes over, so answers become fresh again; read
+models that consumers feed are refused (logged, `refused` says why for /health)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from services.commands import RegisterCustomer
 from services.projection_runtime import background
 from services.projection_runtime.background import BackgroundProjector, lock_path
 from services.projection_runtime.freshness import wait_for_position
+from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 
@@ -80,3 +82,20 @@ def test_a_standby_takes_over_when_the_following_process_is_killed(tmp_path: Pat
             standby.stop()
         store.close()
         crm.close()
+
+
+def test_a_projector_refuses_read_models_consumers_feed_and_says_why(tmp_path: Path) -> None:
+    crm = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.sqlite3'}"))
+    _register(crm, "张三")
+    store = ReadModelStore(crm.database)
+    projector_for(crm, store)  # the tables; then a consumer applies the funnel's partition 0, offset 0
+    with store.transaction() as cursor:
+        cursor.execute('INSERT INTO projection_offsets (name, "partition", "offset") VALUES (\'funnel\', 0, 0)')
+    projector = BackgroundProjector(crm)
+    projector.start()
+    projector.thread.join(30)
+
+    assert not projector.thread.is_alive() and "fed per partition" in (projector.refused or "")
+    assert set(projector_for(crm, store).positions().values()) == {0}  # nothing fed
+    store.close()
+    crm.close()

@@ -1,6 +1,7 @@
 """The partitioned projector's guarantees, each with a small read model that shows it: offsets per (read
 model, partition) committed with the rows and guarded, redeliveries passed by, reference events applied once
-whatever partition brings them first, a stop confined to one partition, and the lag per partition."""
+whatever partition brings them first, a stop confined to one partition, the lag per partition, and one feeder
+per read model (this projector or the log follower)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from projections.tables import Table
 from services.application import CrmApplication
 from services.commands import CaptureLead, LaunchCampaign, PlanCampaign
 from services.projection_runtime.partitioned import Delivery, PartitionedProjector, partition_lag
-from services.projection_runtime.projector import ProjectionRace, read_failures
+from services.projection_runtime.projector import FeederConflict, ProjectionRace, Projector, read_failures
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
@@ -165,3 +166,58 @@ def test_deliveries_out_of_order_within_a_partition_are_refused(store: ReadModel
 
     assert projector.offsets() == {}
     assert projector.apply([streams[0][0], streams[0][1]]) == 2
+
+
+# --- one feeder per read model: the log follower or the partitioned projector, never both ------------------
+
+def test_a_read_model_the_follower_fed_is_refused_per_partition(crm: CrmApplication, store: ReadModelStore,
+                                                                streams: list[list[Delivery]]) -> None:
+    Projector(crm, store, [Counts()]).catch_up()
+    before = counts(store)
+
+    with pytest.raises(FeederConflict, match=r"test_counts are fed by the log follower.*crm projections reset "
+                                             r"test_counts"):
+        PartitionedProjector(store, [Counts()])
+    PartitionedProjector(store, [Other()]).apply(everything(streams))  # a read model the follower never fed: fine
+    assert counts(store) == before
+
+
+def test_a_follower_that_feeds_after_set_up_stops_the_next_partitioned_batch(
+        crm: CrmApplication, store: ReadModelStore, streams: list[list[Delivery]]) -> None:
+    partitioned = PartitionedProjector(store, [Counts()])  # set up while nothing fed it
+    Projector(crm, store, [Counts()]).catch_up()
+    before = counts(store)
+
+    with pytest.raises(FeederConflict, match="fed by the log follower"):
+        partitioned.apply(everything(streams))
+    assert counts(store) == before and partitioned.offsets() == {}
+
+
+def test_the_follower_refuses_a_read_model_fed_per_partition(crm: CrmApplication, store: ReadModelStore,
+                                                            streams: list[list[Delivery]]) -> None:
+    PartitionedProjector(store, [Counts()]).apply(streams[0])
+    before = counts(store)
+    follower = Projector(crm, store, [Counts()])
+
+    with pytest.raises(FeederConflict, match=r"test_counts are fed per partition by `crm projections consume`.*"
+                                             r"CRM_SERVE_PROJECTOR=0"):
+        follower.catch_up()
+    assert counts(store) == before and follower.positions() == {"test_counts": 0}
+
+
+def test_a_rebuild_gives_the_read_model_to_the_follower_and_a_reset_to_whichever_feeds_next(
+        crm: CrmApplication, store: ReadModelStore, streams: list[list[Delivery]]) -> None:
+    partitioned = PartitionedProjector(store, [Counts()])
+    partitioned.apply(everything(streams))
+    expected = counts(store)
+    follower = Projector(crm, store, [Counts()])
+
+    follower.rebuild()  # the partition offsets are forgotten: the follower feeds it now
+    assert counts(store) == expected and partitioned.offsets() == {}
+    with pytest.raises(FeederConflict):
+        partitioned.apply(everything(streams))
+
+    follower.reset()  # empty, fed by neither
+    assert counts(store) == {} and follower.positions() == {"test_counts": 0}
+    PartitionedProjector(store, [Counts()]).apply(everything(streams))
+    assert counts(store) == expected
