@@ -22,7 +22,11 @@ Exactly once into the read store, whatever fails:
 Each message carries the stored event's topic and state (headers `crm_topic`, `crm_state`, set by the relay):
 the event rebuilt here is the very one the log's mapper gives, personal fields still sealed, as the log's
 projector gives them to the read models (they keep the seals and open them with the key store at query time,
-so a forgotten person stays blind here too).
+so a forgotten person stays blind here too). A message whose event cannot be decoded (a type or class version
+newer than this code, during a rolling deploy) stops only the read models that handle its type, in its
+partition, as the log's follower does (`projector._Undecodable`): never the member, which would die on it again
+after each restart and hand it to the next. A message with no stored event at all (not the relay's) is passed
+by, with a warning: no read model could have applied it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from gateways.kafka.relay import TOPIC
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.projection_runtime.partitioned import Delivery, PartitionedProjector
-from services.projection_runtime.projector import ProjectionRace
+from services.projection_runtime.projector import ProjectionRace, _Undecodable, transient_errors
 
 GROUP = "crm-projectors"
 DEFAULT_POLL_RECORDS = 2000  # records per poll = per read-store transaction (the relay's batch, too)
@@ -99,7 +103,7 @@ class ProjectionConsumer:
         ready = {tp: records for tp, records in batch.items() if tp not in self.unpositioned and records}
         if not ready:  # records of a partition assigned during this poll were read from Kafka's offset: dropped
             return 0
-        deliveries = [Delivery(tp.partition, record.offset, self.mapper.to_sealed_event(stored_event_of(record)))
+        deliveries = [Delivery(tp.partition, record.offset, self._decode(record))
                       for tp, records in sorted(ready.items()) for record in records]
         try:
             self.applied += self.projector.apply(deliveries)
@@ -116,6 +120,24 @@ class ProjectionConsumer:
             self.consumer.commit_async({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
                                         for tp, records in ready.items()})
         return len(deliveries)
+
+    def _decode(self, record: Any) -> Any:
+        """The record's domain event (personal data sealed), or an `_Undecodable` in its place (see the
+        module's docstring); one without a stored event becomes an `_Undecodable` of no type, which every
+        read model passes by (its offset moves on)."""
+        try:
+            stored = stored_event_of(record)
+        except UnreadableMessage as error:
+            log.warning("projections consume: %s; passed by", error,
+                        extra={"component": "projections consume", "action": "pass_by", "partition": record.partition,
+                               "offset": record.offset})
+            return _Undecodable(None, "", error)
+        try:
+            return self.mapper.to_sealed_event(stored)
+        except transient_errors():
+            raise
+        except Exception as error:  # noqa: BLE001 - any reason: it is named in the read models' failure
+            return _Undecodable(stored.originator_id, stored.topic, error, stored.originator_version)
 
     def _seek_unpositioned(self) -> None:
         """Seek each partition that needs it to the lowest stored offset + 1 over the read models."""

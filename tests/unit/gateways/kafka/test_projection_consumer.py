@@ -1,18 +1,28 @@
 """Where a member of the projectors' group reads from (Kafka and projector stubbed): a partition assigned to
 it starts at the read store's offsets, never Kafka's; after a race or a failed batch every partition is sought
-again from the store; offsets go to Kafka only after the read store committed."""
+again from the store; offsets go to Kafka only after the read store committed; a message it cannot decode
+stops only the read models handling it, in its partition."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
+from eventsourcing.utils import get_topic
 from kafka.structs import TopicPartition
 
+from domain.lead import Lead
 from gateways.kafka.projection_consumer import ProjectionConsumer, lag
+from gateways.kafka.projection_consumer import stored_event_of as real_stored_event_of
+from services.application import CrmApplication
+from services.projection_runtime.partitioned import PartitionedProjector
 from services.projection_runtime.projector import ProjectionRace
+from services.projection_runtime.registry import READ_MODELS
+from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
 
 TOPIC = "crm.events"
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
@@ -125,3 +135,33 @@ def test_a_failed_batch_is_read_again_and_nothing_is_committed_to_kafka() -> Non
 def test_lag_counts_the_records_each_read_model_has_not_applied() -> None:
     assert lag({("funnel", 0): 4, ("timeline", 0): 2}, {P0: 5, P1: 3}, ["funnel", "timeline"]) == \
         {("timeline", 0): 2, ("funnel", 1): 3, ("timeline", 1): 3}
+
+
+def _relayed(partition: int, offset: int, topic: str, state: bytes = b"{}") -> _Record:
+    """A message as the relay publishes it (the stored event in headers)."""
+    return _Record(partition, offset, headers=[("crm_topic", topic.encode()), ("crm_state", state),
+                                               ("ce_subject", str(uuid4()).encode()), ("ce_aggregateversion", b"1")])
+
+
+def test_a_message_it_cannot_decode_stops_only_its_read_models_in_its_partition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A type this code does not know (a newer relay, mid-deploy), a state it cannot read, a stray message with
+    no stored event: the member goes on; the read models handling the bad type stop in that partition only."""
+    monkeypatch.setattr("gateways.kafka.projection_consumer.stored_event_of", real_stored_event_of)
+    crm, store = CrmApplication(database_from_url("memory://")), ReadModelStore(database_from_url("memory://"))
+    projector = PartitionedProjector(store, [model() for model in READ_MODELS.values()])
+    captured = get_topic(Lead.Captured)
+    consumer = _Consumer([({P0, P1}, []), (None, [_Record(0, 0), _relayed(0, 1, "domain.lead:Lead.FromTheFuture"),
+                                                  _relayed(1, 0, captured, b"not json")])])
+    member = ProjectionConsumer(crm.mapper, projector, consumer, TOPIC)  # type: ignore[arg-type]
+    member.poll_once()
+
+    assert member.poll_once() == 3  # no exception: the member lives
+    stopped = {key: failure.failure for key, failure in projector.failures().items()}
+    handling = {name for name, model in READ_MODELS.items() if Lead.Captured in model().handlers()}
+    assert handling and set(stopped) == {(name, 1) for name in handling}  # partition 1 only
+    assert all(f.event_type == "Lead.Captured" and "cannot be decoded" in f.reason for f in stopped.values())
+    assert {key: offset for key, offset in projector.offsets().items() if key[1] == 0} == \
+        {(name, 0): 1 for name in READ_MODELS}  # the stray message and the unknown type passed by
+    store.close()
+    crm.close()
