@@ -345,17 +345,18 @@ class Projector:
         skipped = {(f.name, f.position) for f in self.skips()}
         carried = self._take_carried_rows(positions)
         with self.store.transaction() as cursor:
+            # positions first (one transaction: where does not matter), then the partition offsets: a partitioned
+            # batch holding these rows (FOR SHARE) has committed by now, and none of our rows is held yet
+            for model in active:
+                if not advance_position(cursor, model.name, positions[model.name], ends[model.name]):
+                    raise ProjectionRace(f"read model {model.name} was advanced by another projector")
+            require_no_partition_feeder(cursor, [m.name for m in active])
             rows = carried.bind(cursor) if carried else Rows(cursor, self._tables)
             for model in active:
                 first, last = positions[model.name], ends[model.name]
                 mine = [(n, event) for n, event in events if first < n <= last and (model.name, n) not in skipped]
                 self._handle(model, mine, rows)
             rows.flush()
-            for model in active:
-                if not advance_position(cursor, model.name, positions[model.name], ends[model.name]):
-                    raise ProjectionRace(f"read model {model.name} was advanced by another projector")
-            # after the UPDATEs: a partitioned batch holding these rows (FOR SHARE) has committed by now
-            require_no_partition_feeder(cursor, [m.name for m in active])
         rows.trim(CARRIED_ROWS)
         self._carried = (rows, {**positions, **ends})
         return max(ends[m.name] for m in active) - start
