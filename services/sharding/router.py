@@ -30,7 +30,7 @@ from services.command_receipts import Receipt
 from services.commands import Command, RecordExchangeRate
 from services.keys.sharded import ShardedKeys
 from services.settings import Database, SettingsError, reporting_currency_from_environment
-from services.sharding import reference
+from services.sharding import reference, written
 from services.sharding.routing import Route, random_partition, route
 from services.sharding.shard_map import load_map
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
@@ -49,9 +49,11 @@ class Shard(CrmApplication):
 
     name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
     on_reference_saved: Any = None  # Callable[[list[UUID]], None]
+    index = 0  # its place in CRM_SHARD_URLS
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
+        written.saved(self.index, max((r.notification.id or 0 for r in recordings), default=0))
         if self.on_reference_saved is None:
             return
         saved = [r.domain_event.originator_id for r in recordings if _is_reference_event(r.domain_event)]
@@ -78,6 +80,7 @@ class ShardedApplication:
         try:
             for database in shards:
                 self.apps.append(Shard(database))
+                self.apps[-1].index = len(self.apps) - 1
             self.shard_map = load_map(shards[0], len(shards))
         except BaseException:
             self.close()
@@ -122,10 +125,19 @@ class ShardedApplication:
         chosen = self.route(command)
         if chosen.partition is None:
             self._retry_unsynced()
+            written.routed(self.reference_partition(), 0)
             return self._app(0).handle(chosen.command, meta)
+        written.routed(chosen.partition, self.shard_of(chosen.partition))
         return self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
 
+    def reference_partition(self) -> int | None:
+        """Where a reference change is read back: the first partition of the default shard, which writes it
+        first and whose relay publishes it there (a read model applies it from whichever partition brings it
+        first, so one partition applied means the read model has it)."""
+        return min((p for p, shard in self.shard_map.items() if shard == 0), default=None)
+
     def record_exchange_rates(self, commands: Sequence[RecordExchangeRate], meta: Meta) -> list[str]:
+        written.routed(self.reference_partition(), 0)
         return self._app(0).record_exchange_rates(commands, meta)  # type: ignore[no-any-return]
 
     def ensure_default_pipelines(self, meta: Meta | None = None) -> None:
