@@ -4,13 +4,14 @@ pipelines, and which shards hold a record."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from uuid import UUID
 
-from services.settings import Database
+from services.settings import Database, database_from_url
 from services.sharding.router import ShardedApplication
 from tests.conftest import at
+from tests.support import running_services as services
 
 
 @contextmanager
@@ -27,3 +28,17 @@ def sharded(shards: Sequence[Database]) -> Iterator[ShardedApplication]:
 def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
     """The shards whose log has events of this record (exactly one for a record; every one for reference data)."""
     return [i for i, app in enumerate(crm.apps) if list(app.events.get(UUID(str(record_id))))]
+
+
+@contextmanager
+def temporary_shards(postgres_url: str, count: int = 3) -> Iterator[list[Database]]:
+    """`count` fresh databases on the PostgreSQL server, migrated by `crm db migrate`'s sharded path (logs,
+    grants, shard map), dropped after (each drop takes ≈ 2 s: share them per module)."""
+    from services.sharding.migration import migrate_shards
+
+    with ExitStack() as stack:
+        urls = [stack.enter_context(services.temporary_database(postgres_url, "crm_shard", migrated=False))
+                for _ in range(count)]
+        databases = [database_from_url(url) for url in urls]
+        migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
+        yield databases
