@@ -10,6 +10,7 @@ its read models has still to apply in any partition. A bad value is a 400 with a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from services.projection_runtime.partition_freshness import (BadPartitionPositio
 from services.sharding.router import ShardedApplication
 
 WAIT_RETRY_AFTER = "1"  # seconds, as for one log
+log = logging.getLogger(__name__)
 
 
 def partitioned_read(request: Request, read_models: Sequence[str], wanted: str | None) -> PartitionFreshness:
@@ -50,8 +52,16 @@ def partitioned_read(request: Request, read_models: Sequence[str], wanted: str |
 
 
 def _heads(state: Any) -> Mapping[int, int] | None:
+    """The partitions' end offsets if the app was given a way to know them; unknown (no lag header) when it
+    fails: a broker away must not fail the queries, which read only PostgreSQL."""
     provider: Callable[[], Mapping[int, int] | None] | None = getattr(state, "partition_heads", None)
-    return provider() if provider is not None else None
+    if provider is None:
+        return None
+    try:
+        return provider()
+    except Exception as error:  # noqa: BLE001 - any failure of the provider only hides the lag
+        log.warning("partition ends unknown (%s): answering without X-Read-Model-Lag", error)
+        return None
 
 
 def _detail(found: PartitionFreshness, wanted: Sequence[Any]) -> dict[str, Any]:

@@ -90,13 +90,16 @@ def test_a_query_waits_for_the_position_until_the_projector_applied_it(sharded: 
 def test_a_query_reports_the_lag_when_the_partitions_ends_are_known(sharded: TestClient, feed: ShardFeed) -> None:
     register_customer(sharded)
     feed.feed()
-    ends = {p: offset for p, offset in feed.next_offset.items()}
-    sharded.app.state.partition_heads = lambda: {**ends, 5: ends.get(5, 0) + 4}  # 4 events not yet consumed
+    ends = dict(feed.next_offset)  # what the consumer has read: the ends as Kafka knows them
+    state = sharded.app.state  # type: ignore[attr-defined]
+    state.partition_heads = lambda: {**ends, 5: ends.get(5, 0) + 4}  # 4 events not yet consumed
 
     answer = sharded.get("/segments", headers=auth("analyst"))
 
     assert answer.status_code == 200 and answer.headers["X-Read-Model-Lag"] == "4"
     assert "X-Read-Model-Position" not in answer.headers  # no partition asked
+    state.partition_heads = lambda: 1 / 0  # the broker away
+    assert "X-Read-Model-Lag" not in sharded.get("/segments", headers=auth("analyst")).headers
 
 
 @pytest.mark.parametrize(("value", "says"), [
