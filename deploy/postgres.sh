@@ -225,7 +225,7 @@ cmd_start() {
     fi
     wait_until_ready
     ensure_roles_and_database
-    log "ready: $(cmd_url) (owner: $(cmd_owner_url)); \`$0 migrate\` creates the event log in database $PG_DATABASE"
+    log "ready: $(cmd_url) (owner: $(cmd_owner_url)); \`$0 migrate\` creates the event logs in databases ${PG_SHARDS[*]}"
 }
 
 cmd_stop() {

@@ -49,7 +49,7 @@ def start_logging() -> None:
 def crm_application() -> Iterator[CrmApplication]:
     """Open the configured event log; turn every refusal into a message and exit code 1."""
     try:
-        application = open_application()  # one database, or the shards of CRM_SHARD_URLS
+        application = open_application(sync=False)  # one database, or the shards of CRM_SHARD_URLS
         try:
             yield application
         finally:

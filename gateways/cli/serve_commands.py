@@ -22,6 +22,7 @@ from gateways.http.tokens import TOKENS_FILE_VARIABLE, TokenConfigError, TokenRe
 from gateways.http.workers import Limits, serve_workers
 from services.projection_runtime.readiness import ready_max_lag_from_environment
 from services.settings import SettingsError, database_from_environment
+from services.sharding.bootstrap import check_shard_map
 from services.sharding.shard_settings import shards_from_environment
 
 # One per core and one more: the kernel spreads connections over the workers by hash, not by load, so a
@@ -52,6 +53,7 @@ def serve(
     try:
         tokens = TokenRegistry.from_file(tokens_file) if tokens_file else TokenRegistry.from_env()
         shards = shards_from_environment()  # a bad list is refused here, with a message, not in each worker
+        check_shard_map(shards)  # and a partition → shard table that disagrees with it
         database = shards[0] if shards else database_from_environment()
         ready_max_lag_from_environment()  # refused here too, not by each worker at its start
     except (TokenConfigError, SettingsError) as error:

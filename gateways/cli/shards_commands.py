@@ -51,11 +51,10 @@ def _rows(crm: Any) -> list[dict[str, Any]]:
 @shards_app.command("sync")
 def sync() -> None:
     """Copy to every shard the reference data (pipelines, vocabularies, rates, campaigns) it lacks: after a
-    process died between two shards. Idempotent; every start does it too."""
+    process died between two shards. Idempotent; every server start (`crm serve`) does it too."""
     with crm_application() as crm:
         if not isinstance(crm, ShardedApplication):
             raise fail("CRM_SHARD_URLS is not set: one database holds everything, there is nothing to copy")
-        copied = crm.sync()  # opening synced already (`synced_at_start`); normally nothing is left
-        total = [a + b for a, b in zip(crm.synced_at_start, copied)]
-    console.print(f"Copied {sum(total):,} reference events: " +
-                  ", ".join(f"shard {n}: {c:,}" for n, c in enumerate(total)) + ".")
+        copied = crm.sync()
+    console.print(f"Copied {sum(copied):,} reference events: " +
+                  ", ".join(f"shard {n}: {c:,}" for n, c in enumerate(copied)) + ".")

@@ -14,7 +14,7 @@ a single database reading a cached copy would.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from services.application import CrmApplication
 log = logging.getLogger(__name__)
 REFERENCE_AGGREGATES = (Pipeline, Vocabulary, ExchangeRate, Campaign)
 BATCH = 1000  # events per save while syncing (the ECB's ≈ 200k rates: 200 saves per shard, not 200k)
+HEADS_BY_SCAN = 200  # more aggregates than this: one pass over the target's reference events, not a query each
 
 
 @cache
@@ -65,15 +66,26 @@ def head_of(app: CrmApplication, aggregate_id: UUID) -> int:
 
 
 def copy_aggregates(source: CrmApplication, target: CrmApplication, aggregate_ids: Iterable[UUID],
-                    known: dict[UUID, int] | None = None) -> int:
-    """Copy to `target` the events of these aggregates it lacks (`known`: its heads, when already read);
-    returns how many were copied. Saved in batches; a batch refused because another process copied some of
-    it first is redone one aggregate at a time, each from the head `target` then has."""
+                    known: dict[UUID, int] | None = None, saved: Sequence[Any] = ()) -> int:
+    """Copy to `target` the events of these aggregates it lacks (`known`: its heads, when already read;
+    `saved`: events `source` just saved, used as they are when `target` has everything before them); returns
+    how many were copied. Saved in batches; a batch refused because another process copied some of it first
+    is redone one aggregate at a time, each from the head `target` then has."""
+    ids = list(aggregate_ids)
+    if known is None and len(ids) > HEADS_BY_SCAN:
+        known = reference_heads(target)
+    just_saved: dict[UUID, list[Any]] = {}
+    for event in saved:
+        just_saved.setdefault(event.originator_id, []).append(event)
     pending: list[Any] = []
     copied = 0
-    for aggregate_id in aggregate_ids:
+    for aggregate_id in ids:
         have = known.get(aggregate_id, 0) if known is not None else head_of(target, aggregate_id)
-        pending.extend(source.events.get(aggregate_id, gt=have))
+        fresh = just_saved.get(aggregate_id, [])
+        if fresh and fresh[0].originator_version == have + 1:
+            pending.extend(fresh)  # no need to read them back from the source
+        else:
+            pending.extend(source.events.get(aggregate_id, gt=have))
         if len(pending) >= BATCH:
             copied += _save(target, source, pending)
             pending = []

@@ -6,9 +6,9 @@ shard. Reference data is written to the default shard, whose version check decid
 to the others (`reference`). Reads by id go to the record's shard. The read models live in the default
 shard's database (`database`), as they live in the one database without shards.
 
-What has no meaning across shards is not offered: there is no single log to read in order (`read_log` runs
-shard after shard, positions are each shard's own) and no recorder or mapper of "the" log; the projectors
-of a sharded installation consume Kafka (one relay per shard, `apps`).
+What has no meaning across shards is not offered: there is no single log to read in order (`read_log` gives
+each event once, shard after shard, with each shard's own positions) and no recorder or mapper of "the" log
+(`NotSharded`); the projectors of a sharded installation consume Kafka (one relay per shard, `apps`).
 """
 
 from __future__ import annotations
@@ -48,17 +48,22 @@ class Shard(CrmApplication):
     (on the default shard: to copy it to the others)."""
 
     name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
-    on_reference_saved: Any = None  # Callable[[list[UUID]], None]
+    on_reference_saved: Any = None  # Callable[[list[UUID], list[DomainEvent]], None]
+    held_on_shards: Any = None  # Callable[[list[UUID]], UUID | None]: set by the router
     index = 0  # its place in CRM_SHARD_URLS
+
+    def _held(self, candidates: list[UUID]) -> UUID | None:
+        """An external id's possible ids span every partition, so every shard is asked (`held_on_shards`)."""
+        return super()._held(candidates) if self.held_on_shards is None else self.held_on_shards(candidates)
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
         written.saved(self.index, max((r.notification.id or 0 for r in recordings), default=0))
         if self.on_reference_saved is None:
             return
-        saved = [r.domain_event.originator_id for r in recordings if _is_reference_event(r.domain_event)]
+        saved = [r.domain_event for r in recordings if _is_reference_event(r.domain_event)]
         if saved:
-            self.on_reference_saved(list(dict.fromkeys(saved)))
+            self.on_reference_saved(list(dict.fromkeys(e.originator_id for e in saved)), saved)
 
 
 class NotSharded(SettingsError):
@@ -88,11 +93,15 @@ class ShardedApplication:
         self.database = shards[0]  # the read models and the shard map live here
         self.default = self.apps[0]
         self.default.on_reference_saved = self._copy_reference
+        for app in self.apps:
+            app.held_on_shards = self._held_on_shards
         self.keys = ShardedKeys([app.keys for app in self.apps], self.shard_map)
         self.last_write = LastWrite()  # no log position means anything across shards: never advanced
         self.reporting_currency = reporting_currency_from_environment()
         self._unsynced: set[UUID] = set()  # reference aggregates a shard refused a copy of (retried)
         self.synced_at_start = self.sync() if sync else [0] * len(self.apps)  # events copied, per shard
+        if any(self.synced_at_start):
+            log.warning("copied reference events a process left missing (per shard: %s)", self.synced_at_start)
 
     # --- where things are ------------------------------------------------------------------
 
@@ -109,6 +118,15 @@ class ShardedApplication:
         if shard not in self._staged:
             self._staged[shard] = self.apps[shard].staged()
         return self._staged[shard]
+
+    def _held_on_shards(self, candidates: list[UUID]) -> UUID | None:
+        """The first of `candidates` some shard holds, each asked about its own partitions' (one query each)."""
+        by_shard: dict[int, list[UUID]] = {}
+        for candidate in candidates:
+            by_shard.setdefault(self.shard_map[partition_of(candidate)], []).append(candidate)
+        found = set().union(*(self.apps[shard].recorder.held_ids(ids)  # type: ignore[attr-defined]
+                              for shard, ids in by_shard.items()))
+        return next((candidate for candidate in candidates if candidate in found), None)
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -147,10 +165,10 @@ class ShardedApplication:
 
     # --- reference data: default first, then every other shard ---------------------------------
 
-    def _copy_reference(self, aggregate_ids: list[UUID]) -> None:
+    def _copy_reference(self, aggregate_ids: list[UUID], saved: Sequence[Any] = ()) -> None:
         for target in self.apps[1:]:
             try:
-                reference.copy_aggregates(self.default, target, aggregate_ids)
+                reference.copy_aggregates(self.default, target, aggregate_ids, saved=saved)
             except Exception as error:  # the write stands (the default shard decided): heal later
                 log.error("could not copy reference data %s to shard %s (%s); `crm shards sync` copies it",
                           ", ".join(map(str, aggregate_ids)), target.database.url.split("@")[-1], error)
@@ -160,8 +178,14 @@ class ShardedApplication:
 
     def _retry_unsynced(self) -> None:
         if self._unsynced:
-            pending, self._unsynced = sorted(self._unsynced), set()
+            pending = sorted(self._unsynced)
+            self._unsynced.clear()  # in place: staged views share the set
             self._copy_reference(pending)
+
+    def unsynced(self) -> int:
+        """Reference aggregates a shard refused a copy of, waiting for the next reference write or `sync`
+        (a metric: normally 0; above 0, some shard reads an older pipeline, vocabulary, rate or campaign)."""
+        return len(self._unsynced)
 
     def sync(self) -> list[int]:
         """Copy every reference event the default shard has and another shard lacks (after a process died

@@ -82,9 +82,8 @@ def create_map(owner: Database, shards: int, app_role: str | None) -> dict[int, 
         if connection.execute("SELECT to_regclass(%s)", [f"public.{TABLE}"]).fetchone() == (None,):
             _refuse_stranded_records(connection, shards)
         connection.execute(sql.SQL(_DDL.format(table="{}")).format(table))
-        connection.cursor().executemany(
-            sql.SQL("INSERT INTO {} (partition, shard) VALUES (%s, %s) ON CONFLICT (partition) DO NOTHING").format(table),
-            list(default_map(shards).items()))
+        insert = sql.SQL("INSERT INTO {} (partition, shard) VALUES (%s, %s) ON CONFLICT (partition) DO NOTHING")
+        connection.cursor().executemany(insert.format(table), list(default_map(shards).items()))
         connection.execute(sql.SQL("REVOKE ALL ON {} FROM PUBLIC").format(table))
         if app_role and app_role != owner.role:
             connection.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(app_role)))

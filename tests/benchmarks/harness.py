@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import orjson
 
+from domain.partitions import PARTITIONS  # the relay publishes by home partition
 from services.application import CrmApplication
 from services.history.importer import DEFAULT_BATCH
 from services.storage.read_model_store import ReadModelStore
@@ -80,6 +81,7 @@ class Plan:
     writer_repeats: int = 3
     lag_rate: int = 20  # commands/s outside the burst (the burst is ten times that)
     lag_seconds: float = 5.0  # each phase: steady, burst, steady
+    consumer_levels: tuple[int, ...] = (1, 2, 3)  # `crm projections consume` members, when the branch has it
 
     @classmethod
     def of(cls, scale: float, smoke: bool) -> Plan:
@@ -87,7 +89,8 @@ class Plan:
             return cls(SMOKE_EVENTS / FULL_SCALE_EVENTS, True, SMOKE_EVENTS, naive_ingest_sample=500,
                        naive_projection_sample=200, replay_instants=1, relay_sample=SMOKE_EVENTS, delivery_rate=20, delivery_seconds=2,
                        http_clients=4, http_seconds=2, http_deals_per_client=10,
-                       writer_levels=(1, 2), writer_seconds=0.5, writer_repeats=1, lag_rate=10, lag_seconds=1.0)
+                       writer_levels=(1, 2), writer_seconds=0.5, writer_repeats=1, lag_rate=10, lag_seconds=1.0,
+                       consumer_levels=(2,))
         return cls(scale, False, max(SMOKE_EVENTS, round(scale * FULL_SCALE_EVENTS)))
 
 
@@ -119,7 +122,7 @@ class Bench:
         return self._stack.enter_context(services.temporary_database(self.server_url, "crm_bench"))
 
     def topic(self) -> str:
-        return self._stack.enter_context(services.temporary_topic(self.bootstrap, partitions=3, prefix="crm-bench"))
+        return self._stack.enter_context(services.temporary_topic(self.bootstrap, partitions=PARTITIONS, prefix="crm-bench"))
 
     @cached_property
     def ingest(self) -> dict[str, Any]:
@@ -165,7 +168,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "cli": (cli_start.measure, ("cli_start",)),
         "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),
         "writers": (writers.measure, writers.metric_names()),
-        "lag": (lag.measure, (lag.BURST_NAME, lag.LATENCY_NAME)),
+        "lag": (lag.measure, lag.metric_names()),
     }
 
 

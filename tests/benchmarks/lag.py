@@ -9,12 +9,17 @@ its end-to-end latency is from the command returning to the first sample at or p
 (so it includes up to one SAMPLE of the sampler's own resolution). Lag at an instant is the highest
 position accepted so far minus the read models' position.
 
-Consumers (CONSUMERS): the consumer group of issue 13 (`crm projections consume`, 1, 2 and 3 processes)
-goes where `_consumers` starts followers; until it exists only the single-node follower (1) is measured.
+Consumers (`consumer_lag_burst`, when gateways/kafka/projection_consumer.py is on the branch): the same
+burst into a fresh log published by `crm relay` to a fresh 64-partition topic and applied by 1, 2 and 3
+`crm projections consume` processes of one group. Progress is then per partition (the read models' lowest
+stored offset in each, `projection_offsets`); a command's event is the k-th of the run in its deal's
+partition (deals of 20 customers: spread over partitions), applied once that partition's offset has moved
+k past where it stood; lag = commands accepted − applied, summed over partitions.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -36,11 +41,11 @@ from tests.benchmarks.delivery import STAGES, open_deals
 from tests.benchmarks.harness import REPO_ROOT, Bench, Metric, log, ratio
 from tests.benchmarks.writers import cpu_times
 
-BURST_NAME, LATENCY_NAME = "projection_lag_burst", "command_to_read_model"
+BURST_NAME, LATENCY_NAME, CONSUMER_NAME = "projection_lag_burst", "command_to_read_model", "consumer_lag_burst"
 BURST_FACTOR = 10
 SAMPLE = 0.01  # seconds between the sampler's looks at the read models' position
 FOLLOW_POLL = "0.05"  # crm serve's background projector polls as often (services/projection_runtime/background.py)
-CONSUMERS = (1,)  # follower processes; (1, 2, 3) once `crm projections consume` exists
+CONSUMERS = (1,)  # follower processes (one at most: it follows one log position)
 DEALS = 20
 CATCH_UP_SECONDS = 60
 
@@ -179,8 +184,7 @@ def measure(bench: Bench) -> list[Metric]:
     every = [latency for run in runs for latency in run.pop("all")]
     first = runs[0]
     shape = {"runs": runs, "seconds_per_phase": plan.lag_seconds, "sample_s": SAMPLE, "follower_poll_s": float(FOLLOW_POLL),
-             "consumers": "the single-node follower (crm projections follow); the consumer group of issue 13 "
-                          "(1, 2, 3 consumers) not measured yet",
+             "consumers": "the single-node follower (crm projections follow); Kafka consumers: consumer_lag_burst",
              "path": "app.change_stage returns (position = X-Log-Position) → follower process polls the log, "
                      "applies, commits its positions → a sampler sees the read models' lowest position"}
     p99 = percentile(every, 0.99) or 0
@@ -192,4 +196,206 @@ def measure(bench: Bench) -> list[Metric]:
         Metric(LATENCY_NAME, round(p99, 1), "ms (p99)", None, None, None, "none set (informational)", None,
                {"p50_ms": round(percentile(every, 0.5) or 0, 1), "commands": len(every),
                 "consumers": first["consumers"], "path": shape["path"]}),
+        *(measure_consumers(bench) if consumers_available() else []),
     ]
+
+
+# --- consumers of Kafka (issue 13) -----------------------------------------------------------------------
+
+def consumers_available() -> bool:
+    """`crm projections consume` (helper "consumer" of issue 13) is on this branch."""
+    return importlib.util.find_spec("gateways.kafka.projection_consumer") is not None
+
+
+def metric_names() -> tuple[str, ...]:
+    return (BURST_NAME, LATENCY_NAME, CONSUMER_NAME) if consumers_available() else (BURST_NAME, LATENCY_NAME)
+
+
+@dataclass
+class PartitionTimeline:
+    """Commands (time accepted, partition, its k-th of the run there) and samples (time, partition → offset)."""
+
+    accepted: list[tuple[float, int, int]] = field(default_factory=list)
+    samples: list[tuple[float, dict[int, int]]] = field(default_factory=list)
+
+
+def partition_offsets(connection: psycopg.Connection[Any]) -> dict[int, int]:
+    """Each partition's lowest stored offset over the read models (a read model without a row there: −1)."""
+    names = connection.execute("SELECT count(DISTINCT name) FROM projection_offsets").fetchone()[0]
+    rows = connection.execute('SELECT "partition", min("offset"), count(*) FROM projection_offsets '
+                              'GROUP BY "partition"').fetchall()
+    return {int(p): int(low) if count == names else -1 for p, low, count in rows}
+
+
+class PartitionSampler(threading.Thread):
+    def __init__(self, url: str, timeline: PartitionTimeline) -> None:
+        super().__init__(daemon=True)
+        self.url, self.timeline, self.stop = url, timeline, threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            while not self.stop.is_set():
+                self.timeline.samples.append((time.monotonic(), partition_offsets(connection)))
+                time.sleep(SAMPLE)
+
+
+def _kafka_side(url: str, bootstrap: str, topic: str, consumers: int) -> list[subprocess.Popen[bytes]]:
+    """`crm relay` to `topic` and `consumers` members of a fresh group."""
+    env = {**os.environ, "CRM_DATABASE_URL": url}
+    crm = [sys.executable, "-m", "gateways.cli.main"]
+    relay = subprocess.Popen([*crm, "relay", "--bootstrap", bootstrap, "--topic", topic], cwd=REPO_ROOT,
+                             stdout=subprocess.DEVNULL, stderr=tempfile.TemporaryFile(), env=env)
+    group = f"crm-bench-{os.urandom(4).hex()}"
+    return [relay, *(subprocess.Popen([*crm, "projections", "consume", "--bootstrap", bootstrap, "--topic", topic,
+                                       "--group", group], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                      stderr=tempfile.TemporaryFile(), env=env) for _ in range(consumers))]
+
+
+def _wait_applied(url: str, bootstrap: str, topic: str, processes: list[subprocess.Popen[bytes]],
+                  published_at_least: int) -> dict[int, int]:
+    """Until the topic holds at least `published_at_least` messages, stops growing, and every partition's
+    messages are applied; returns the partitions' offsets then."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    started, last = time.monotonic(), -1
+    try:
+        with psycopg.connect(url, autocommit=True) as connection:
+            while time.monotonic() - started < CATCH_UP_SECONDS:
+                if any(process.poll() is not None for process in processes):
+                    raise RuntimeError("the relay or a consumer exited")
+                partitions = reader.partitions_for_topic(topic) or set()
+                ends = reader.end_offsets([TopicPartition(topic, p) for p in partitions]) if partitions else {}
+                total = sum(ends.values())
+                try:
+                    applied = partition_offsets(connection)
+                except psycopg.errors.UndefinedTable:
+                    applied = {}
+                done = all(applied.get(tp.partition, -1) >= end - 1 for tp, end in ends.items() if end)
+                if total >= published_at_least and total == last and done:
+                    return applied
+                last = total
+                time.sleep(0.5)
+    finally:
+        reader.close()
+    raise RuntimeError(f"the consumers did not apply the topic within {CATCH_UP_SECONDS} s")
+
+
+def _deal_of_a_new_customer(app: CrmApplication) -> tuple[UUID, UUID]:
+    """(deal, its customer): the relay publishes a deal's events in its customer's home partition."""
+    from services.commands import OpenDeal, RegisterCustomer
+
+    meta = Meta(actor="benchmark")
+    customer = app.register_customer(RegisterCustomer("压测客户", "华东", "制造业", "web", company="压测有限公司"), meta)
+    return app.open_deal(OpenDeal(customer, "压测商机", "1000", owner="benchmark"), meta), customer
+
+
+def _send_partitioned(app: CrmApplication, customers: dict[UUID, UUID], phases: list[tuple[int, float]],
+                      timeline: PartitionTimeline) -> None:
+    from domain.partitions import partition_of
+
+    meta, n, counts, deals = Meta(actor="benchmark"), 0, {}, list(customers)
+    for rate, seconds in phases:
+        started = time.monotonic()
+        for k in range(round(rate * seconds)):
+            time.sleep(max(0.0, started + k / rate - time.monotonic()))
+            deal = deals[n % len(deals)]
+            app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
+            partition = partition_of(customers[deal])
+            counts[partition] = counts.get(partition, 0) + 1
+            timeline.accepted.append((time.monotonic(), partition, counts[partition]))
+            n += 1
+
+
+def partition_latencies_ms(timeline: PartitionTimeline, start: dict[int, int], since: float, until: float
+                           ) -> list[float]:
+    """Command → read model of the commands accepted in [since, until): to the first sample where its
+    partition's offset moved past it."""
+    found = []
+    for at, partition, k in timeline.accepted:
+        if not since <= at < until:
+            continue
+        seen = next((t for t, offsets in timeline.samples
+                     if t >= at and offsets.get(partition, -1) - start.get(partition, -1) >= k), None)
+        if seen is not None:
+            found.append((seen - at) * 1000)
+    return found
+
+
+def partition_max_lag(timeline: PartitionTimeline, start: dict[int, int], since: float, until: float) -> int:
+    lag, a, accepted = 0, 0, 0
+    for t, offsets in timeline.samples:
+        while a < len(timeline.accepted) and timeline.accepted[a][0] <= t:
+            accepted, a = accepted + 1, a + 1
+        if since <= t < until:
+            applied = sum(max(0, offsets.get(p, -1) - start.get(p, -1)) for p in offsets)
+            lag = max(lag, accepted - applied)
+    return lag
+
+
+def run_consumer_burst(url: str, bootstrap: str, consumers: int, rate: int, seconds: float) -> dict[str, Any]:
+    """One run with `consumers` members: steady, burst (×BURST_FACTOR), steady."""
+    app = CrmApplication(database_from_url(url))
+    app.ensure_default_pipelines(Meta(actor="system"))
+    deals = dict(_deal_of_a_new_customer(app) for _ in range(DEALS))  # a customer each: spread over partitions
+    topic = f"crm-bench-events-{os.urandom(4).hex()}"
+    processes = _kafka_side(url, bootstrap, topic, consumers)
+    timeline, sampler = PartitionTimeline(), None
+    try:
+        start = _wait_applied(url, bootstrap, topic, processes, 1)
+        sampler = PartitionSampler(url, timeline)
+        sampler.start()
+        begun, before = time.monotonic(), cpu_times()
+        _send_partitioned(app, deals, [(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)], timeline)
+        idle, total = (now - then for now, then in zip(cpu_times(), before))
+        burst_from = timeline.accepted[round(rate * seconds)][0]
+        burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
+        ended = time.monotonic()
+        _wait_applied(url, bootstrap, topic, processes, 0)
+        settle = time.monotonic() - ended
+    finally:
+        if sampler:
+            sampler.stop.set()
+            sampler.join()
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+        app.close()
+        _delete_topic(bootstrap, topic)
+    burst = partition_latencies_ms(timeline, start, burst_from, burst_to)
+    every = partition_latencies_ms(timeline, start, begun, ended)
+    return {"consumers": consumers, "burst_rate": rate * BURST_FACTOR,
+            "burst_max_lag_events": partition_max_lag(timeline, start, burst_from, ended),
+            "burst_p50_ms": round(percentile(burst, 0.5) or 0, 1), "burst_p99_ms": round(percentile(burst, 0.99) or 0, 1),
+            "p50_ms": round(percentile(every, 0.5) or 0, 1), "p99_ms": round(percentile(every, 0.99) or 0, 1),
+            "settle_seconds_after_last": round(settle, 2), "commands": len(timeline.accepted), "seen": len(every),
+            "machine_idle": round(idle / total, 2) if total else None}
+
+
+def _delete_topic(bootstrap: str, topic: str) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_topics([topic])
+    except Exception:  # noqa: BLE001 - a topic left behind is only clutter on the test broker
+        log(f"could not delete topic {topic}")
+    finally:
+        admin.close()
+
+
+def measure_consumers(bench: Bench) -> list[Metric]:
+    plan = bench.plan
+    runs = []
+    for consumers in plan.consumer_levels:
+        log(f"lag: {consumers} Kafka consumer(s), {plan.lag_rate}/s, ×{BURST_FACTOR} burst")
+        runs.append(run_consumer_burst(bench.database(), bench.bootstrap, consumers, plan.lag_rate, plan.lag_seconds))
+    one, last = runs[0], runs[-1]
+    return [Metric(CONSUMER_NAME, last["burst_max_lag_events"],
+                   f"events (max lag in the burst, {last['consumers']} consumers)",
+                   f"the same burst with {one['consumers']} consumer(s), same run", one["burst_max_lag_events"],
+                   ratio(last["burst_max_lag_events"], one["burst_max_lag_events"]), "none set (informational)", None,
+                   {"runs": runs, "p99_ms_by_consumers": {str(r["consumers"]): r["p99_ms"] for r in runs},
+                    "seconds_per_phase": plan.lag_seconds, "steady_rate": plan.lag_rate,
+                    "path": "app.change_stage → crm relay (one process, 64-partition topic) → crm projections "
+                            "consume × N (one group) → projection_offsets per (read model, partition)"})]

@@ -25,7 +25,7 @@ from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 from tests.support.equivalence import sealed_log
 from tests.support.shard_feed import ShardFeed
-from tests.support.shards import temporary_shards
+from tests.support.shards import migrated_shards
 from tests.unit.gateways.http.conftest import auth, registry
 
 SALES = auth("sales")
@@ -34,7 +34,7 @@ FEED_AFTER = 0.4  # seconds: the consumer applies while the query is waiting
 
 @pytest.fixture(scope="module")
 def shards(postgres_url: str) -> Iterator[list[Database]]:
-    with temporary_shards(postgres_url) as databases:
+    with migrated_shards(postgres_url) as databases:
         yield databases
 
 

@@ -20,14 +20,17 @@ from fastapi.testclient import TestClient
 from domain.base import Meta
 from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from domain.vocabulary import vocabulary_id
 from gateways.http.app import create_app
+from services.application import ConcurrencyConflict
 from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, OpenDeal, QualifyLead, RegisterCustomer
+from services.commands.vocabularies import AddVocabularyValue
 from services.settings import Database, database_from_url
 from services.sharding.router import ShardedApplication
 from services.sharding.shard_map import ShardMapMismatch, create_map
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
 from tests.support import running_services as services
-from tests.support.shards import sharded, shards_holding, temporary_shards
+from tests.support.shards import migrated_shards, sharded, shards_holding
 from tests.unit.gateways.http.conftest import auth, registry
 
 META = Meta(actor="test")
@@ -39,7 +42,7 @@ SALES = auth("sales")
 def shards(postgres_url: str) -> Iterator[list[Database]]:
     """Three fresh databases, migrated by `crm db migrate`'s sharded path (logs, grants, shard map); shared
     by this module's tests (each drop takes ≈ 2 s), which therefore look at what they add."""
-    with temporary_shards(postgres_url) as databases:
+    with migrated_shards(postgres_url) as databases:
         yield databases
 
 
@@ -75,11 +78,18 @@ def test_http_commands_land_on_the_shard_of_their_partition(shards: list[Databas
             home = crm.shard_of(partition_of(UUID(customer)))
             assert shards_holding(crm, customer) == shards_holding(crm, deal) == [home]
             assert client.get(f"/deals/{deal}", headers=SALES).json()["customer_id"] == customer
+            assert len(client.get(f"/deals/{deal}/history", headers=SALES).json()["items"]) == 1
+            assert client.get(f"/customers/{customer}", headers=SALES).json()["name"] == f"C{number}"  # its key
         keyed = {**SALES, "Idempotency-Key": "shard-1"}
         first = client.post("/customers", json={"name": "Once"}, headers=keyed)
         counts = crm.event_counts()
         assert client.post("/customers", json={"name": "Once"}, headers=keyed).json() == first.json()
         assert crm.event_counts() == counts  # the retry found the receipt on the record's shard
+        twins = {**SALES, "Idempotency-Key": "shard-2"}
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: client.post("/customers", json={"name": "Twin"}, headers=twins), "ab"))
+        assert answers[0].json() == answers[1].json()  # sent at once: the key's partition put both on one shard
+        assert sum(crm.event_counts()) == sum(counts) + 1
 
 
 def test_a_converted_lead_stays_on_one_shard(crm: ShardedApplication) -> None:
@@ -137,6 +147,28 @@ def test_sixteen_concurrent_writers_spread_over_the_shards_and_keep_each_log_gap
     for app in crm.apps:
         ids = notification_ids(app)
         assert ids == list(range(1, len(ids) + 1))
+
+
+def test_concurrent_reference_writes_are_decided_by_the_default_shard_and_copied_alike(
+        crm: ShardedApplication) -> None:
+    """8 writers add values to one vocabulary at once: the default shard's version check refuses the losers
+    (who retry), the copies of concurrent winners race each other, and every shard ends with the same events."""
+    def add(value: str) -> int:
+        for _ in range(50):
+            try:
+                return int(crm.handle(AddVocabularyValue("region", value), META))
+            except ConcurrencyConflict:
+                continue
+        raise AssertionError(f"{value} never saved")
+
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(pool.map(add, [f"区域{n}" for n in range(16)]))
+    expected = [e.__dict__ for e in crm.default.events.get(vocabulary_id("region"))]
+    head = expected[-1]["originator_version"]
+    assert sorted(versions) == list(range(head - 15, head + 1))  # each value its own version
+    for app in crm.apps[1:]:
+        assert [e.__dict__ for e in app.events.get(vocabulary_id("region"))] == expected
+    assert crm.sync() == [0, 0, 0] and crm.unsynced() == 0
 
 
 def test_a_database_with_records_does_not_silently_become_the_default_shard(crm_pg: Any) -> None:

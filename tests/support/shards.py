@@ -8,10 +8,9 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 from uuid import UUID
 
-from services.settings import Database, database_from_url
+from services.settings import Database
 from services.sharding.router import ShardedApplication
 from tests.conftest import at
-from tests.support import running_services as services
 
 
 @contextmanager
@@ -31,10 +30,12 @@ def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
 
 
 @contextmanager
-def temporary_shards(postgres_url: str, count: int = 3) -> Iterator[list[Database]]:
-    """`count` fresh databases on the PostgreSQL server, migrated by `crm db migrate`'s sharded path (logs,
-    grants, shard map), dropped after (each drop takes ≈ 2 s: share them per module)."""
+def migrated_shards(postgres_url: str, count: int = 3) -> Iterator[list[Database]]:
+    """`count` fresh databases on the real PostgreSQL, migrated by `crm db migrate`'s sharded path (logs,
+    grants, shard map), dropped afterwards."""
+    from services.settings import database_from_url
     from services.sharding.migration import migrate_shards
+    from tests.support import running_services as services
 
     with ExitStack() as stack:
         urls = [stack.enter_context(services.temporary_database(postgres_url, "crm_shard", migrated=False))

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gateways.cli.main import app
+from tests.support.api_server import write_tokens_file
 
 runner = CliRunner()
 
@@ -43,3 +44,16 @@ def test_a_bad_shard_list_is_a_message(monkeypatch: pytest.MonkeyPatch, tmp_path
 
     assert result.exit_code == 1
     assert "shards 1 and 2 are the same database" in " ".join(result.output.split())
+
+
+def test_serve_refuses_a_shard_map_that_disagrees_before_starting_workers(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    monkeypatch.setenv("CRM_SHARD_URLS", ",".join(f"sqlite:///{tmp_path}/s{i}.db" for i in range(3)))
+    assert runner.invoke(app, ["shards", "list"]).exit_code == 0  # the table: 3 shards
+    monkeypatch.setenv("CRM_SHARD_URLS", ",".join(f"sqlite:///{tmp_path}/s{i}.db" for i in range(2)))
+
+    tokens = write_tokens_file(tmp_path, {"tok-sales-1": ("sam", "sales")})
+    result = runner.invoke(app, ["serve", "--workers", "1", "--tokens-file", str(tokens)])
+
+    assert result.exit_code == 1
+    assert "CRM_SHARD_URLS lists 2 shards" in " ".join(result.output.split())

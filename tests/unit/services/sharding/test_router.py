@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ from domain.base import Meta
 from domain.customer import Customer
 from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from services.application import AlreadyExists
 from services.command_receipts import Receipt
-from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, InsertStage, OpenDeal, PlanCampaign,
-                               QualifyLead, RegisterCustomer)
+from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, InsertStage, OpenDeal,
+                               PlanCampaign, QualifyLead, RecordExchangeRate, RegisterCustomer)
 from services.settings import database_from_url
 from services.sharding import reference
 from services.sharding.router import NotSharded, ShardedApplication
@@ -99,7 +101,9 @@ def test_a_shard_that_refused_a_copy_gets_it_with_the_next_reference_write(crm: 
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with copies_to_shard_two_failing(crm, monkeypatch, OSError("connection refused")):
         crm.handle(InsertStage("sales", "demo", "Demo", after="first_contact"), META)  # the write stands
+    assert crm.unsynced() == 1
     crm.handle(PlanCampaign("Spring", "email", Decimal(100)), META)
+    assert crm.unsynced() == 0
     assert "demo" in crm.apps[2].get(Pipeline, pipeline_id("sales")).stage_keys
 
 
@@ -148,3 +152,23 @@ def test_the_log_read_across_shards_has_every_event_once(crm: ShardedApplication
 def test_what_needs_a_single_log_is_refused_with_a_sentence(crm: ShardedApplication) -> None:
     with pytest.raises(NotSharded, match="one event log of a single database .recorder.*CRM_SHARD_URLS"):
         crm.recorder  # noqa: B018 - the attribute access is the test
+
+
+def test_a_file_of_rates_reaches_every_shard_in_a_few_saves(crm: ShardedApplication) -> None:
+    """300 rates: the other shards' heads come from one pass (not 300 queries), the events from the save."""
+    first = date(2025, 1, 1)
+    rates = [RecordExchangeRate("USD", Decimal("7.1"), first + timedelta(days=n)) for n in range(300)]
+    assert set(crm.record_exchange_rates(rates, META)) == {"recorded"}
+    heads = [reference.reference_heads(app) for app in crm.apps]
+    assert heads[1] == heads[2] == heads[0] and len(heads[0]) == 300 + len(DEFAULT_PIPELINES)
+    assert crm.sync() == [0, 0, 0]
+
+
+def test_an_external_id_names_one_deal_across_shards(crm: ShardedApplication) -> None:
+    """Two customers' deals with one external id would be placed on different shards: the second is refused."""
+    customers = [crm.handle(RegisterCustomer(f"Ann{i}"), META) for i in range(12)]
+    apart = next(c for c in customers[1:] if crm.shard_of(partition_of(c)) != crm.shard_of(partition_of(customers[0])))
+    deal = crm.handle(OpenDeal(customer_id=customers[0], title="T", amount=Decimal(5), source="sf", external_id="1"),
+                      META)
+    with pytest.raises(AlreadyExists, match=f"external id sf:1 already exists \\(id {deal}\\)"):
+        crm.handle(OpenDeal(customer_id=apart, title="T", amount=Decimal(5), source="sf", external_id="1"), META)
