@@ -1,13 +1,15 @@
 """Read-your-writes over three shard databases on the real PostgreSQL: a command through the sharded HTTP app
 answers `X-Log-Position: partition:position`; a query waiting for it returns once the partitioned projector
-applied it — fed here from each shard's log in-process, as the shards' relays and `crm projections consume`
-would (tests.support.shard_feed) — and not before; an offsets table from before positions gets the column."""
+applied it — fed from each shard's log in-process (tests.support.shard_feed), and end to end through one
+relay per shard, real Kafka and a member of the projectors' group — and not before; an offsets table from
+before positions gets the column."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 import psycopg
 import pytest
@@ -21,8 +23,10 @@ from services.projection_runtime.partitioned import Delivery, PartitionedProject
 from services.projection_runtime.registry import projector_for
 from services.settings import Database, database_from_url
 from services.sharding.bootstrap import single_log
+from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
+from tests.support.consumer_group import caught_up, end_offsets, members, relay_every_shard, wait_until
 from tests.support.equivalence import sealed_log
 from tests.support.shard_feed import ShardFeed
 from tests.support.shards import migrated_shards
@@ -122,3 +126,33 @@ def test_an_offsets_table_from_before_positions_gets_the_column(pg_database: str
     finally:
         store.close()
         crm.close()
+
+
+def test_through_the_relays_and_kafka_a_query_waits_for_a_commands_position(
+        postgres_url: str, kafka_bootstrap: str, kafka_topic: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateways.http.app import create_app
+
+    monkeypatch.setattr(freshness, "LONGEST_WAIT", 2.0)  # ample: a member polls every 0.5 s at most
+    with (migrated_shards(postgres_url) as shards,  # its own: the read store's offsets are Kafka's here
+          TestClient(create_app(shards[0], registry(), shards=shards)) as client,
+          closing(ReadModelStore(shards[0])) as store):
+        crm: ShardedApplication = client.app.state.crm  # type: ignore[attr-defined]
+        with members(crm.apps[0], kafka_bootstrap, kafka_topic, f"ryw-{kafka_topic}", 1):
+            relay_every_shard(crm, store, kafka_bootstrap, kafka_topic)  # what the shards held before
+            ends = end_offsets(kafka_bootstrap, kafka_topic)
+            wait_until(lambda: caught_up(store, ends), 60, "the member to join and consume")
+            registered = client.post("/customers", json={"name": "李四", "region": "华南"}, headers=SALES)
+            customer = registered.json()["id"]
+            tagged = client.post(f"/customers/{customer}/tags", json={"tag": "回访"}, headers=SALES)
+            mine = tagged.headers["X-Log-Position"]
+            late = client.get(f"/customers/{customer}/timeline", params={"wait_for_position": mine},
+                              headers=SALES)  # not relayed yet: 503 after the wait
+            relay_every_shard(crm, store, kafka_bootstrap, kafka_topic)
+
+            timeline = client.get(f"/customers/{customer}/timeline", params={"wait_for_position": mine},
+                                  headers=SALES)
+
+    assert late.status_code == 503, late.text
+    assert timeline.status_code == 200, timeline.text
+    assert reached(timeline.headers["X-Read-Model-Position"], mine)
+    assert [item["kind"] for item in timeline.json()["items"]][-1] == "Customer.TagAdded"
