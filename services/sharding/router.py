@@ -266,8 +266,9 @@ class ShardedApplication:
                         if not _is_reference_event(event))
 
     def __getattr__(self, name: str) -> Any:
-        """What only a single log has (its recorder, mapper, repository: imports, exports, the local
-        projectors) is refused with a sentence, which the CLI prints, rather than done on one shard."""
+        """What only a single log has (its recorder, mapper, repository: the local projectors, anything reading
+        "the" log) is refused with a sentence, which the CLI prints, rather than done on one shard. (`crm import`
+        over shards: `services.sharding.history_import`.)"""
         if name.startswith("__") or name in _OWN:
             raise AttributeError(name)
         raise NotSharded(f"this needs the one event log of a single database ({name}); with {SHARD_URLS_VARIABLE} "

@@ -24,22 +24,22 @@ def sharded(shards: Sequence[Database]) -> Iterator[ShardedApplication]:
         app.close()
 
 
-def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
-    """The shards whose log has events of this record (exactly one for a record; every one for reference data)."""
-    return [i for i, app in enumerate(crm.apps) if list(app.events.get(UUID(str(record_id))))]
-
-
 @contextmanager
-def migrated_shards(postgres_url: str, count: int = 3) -> Iterator[list[Database]]:
-    """`count` fresh databases on the real PostgreSQL, migrated by `crm db migrate`'s sharded path (logs,
-    grants, shard map), dropped afterwards."""
-    from services.settings import database_from_url
-    from services.sharding.migration import migrate_shards
+def migrated_shards(postgres_url: str, prefix: str = "crm_shard", count: int = 3) -> Iterator[list[Database]]:
+    """`count` fresh databases on the test server, migrated by `crm db migrate`'s sharded path (logs, grants,
+    shard map), dropped after."""
     from tests.support import running_services as services
+    from services.sharding.migration import migrate_shards
+    from services.settings import database_from_url
 
     with ExitStack() as stack:
-        urls = [stack.enter_context(services.temporary_database(postgres_url, "crm_shard", migrated=False))
+        urls = [stack.enter_context(services.temporary_database(postgres_url, prefix, migrated=False))
                 for _ in range(count)]
         databases = [database_from_url(url) for url in urls]
         migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
         yield databases
+
+
+def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
+    """The shards whose log has events of this record (exactly one for a record; every one for reference data)."""
+    return [i for i, app in enumerate(crm.apps) if list(app.events.get(UUID(str(record_id))))]
