@@ -21,13 +21,16 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from domain.base import CrmAggregate, Meta
+from domain.lead import Lead
 from domain.partitions import PARTITIONS, is_reference, partition_of
 from domain.pipeline import Pipeline
 from domain.vocabulary import Vocabularies, Vocabulary
 from services.application import CrmApplication, LastWrite, NotFound
 from services.command_receipts import Receipt
-from services.commands import Command, RecordExchangeRate
+from services.commands import Command, ForgetCustomer, RecordExchangeRate
 from services.keys.sharded import ShardedKeys
 from services.settings import Database, SettingsError, reporting_currency_from_environment
 from services.sharding import reference, written
@@ -146,7 +149,20 @@ class ShardedApplication:
             written.routed(self.reference_partition(), 0)
             return self._app(0).handle(chosen.command, meta)
         written.routed(chosen.partition, self.shard_of(chosen.partition))
-        return self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
+        answer = self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
+        if isinstance(chosen.command, ForgetCustomer):
+            self._forget_on_every_shard(chosen.command.customer_id)
+        return answer
+
+    def _forget_on_every_shard(self, customer_id: UUID) -> None:
+        """The customer's shard destroyed its keys there; a record bound to them may sit on another shard (a
+        deal or a converted lead imported from before home partitions, where its id names another
+        partition), so the keys of the customer and of the leads converted into them go on every shard."""
+        converted = get_topic(Lead.Converted)
+        leads = [str(event.originator_id) for app in self.apps for _, event in app.read_log(topics=[converted])
+                 if event.customer_id == customer_id]
+        for app in self.apps:
+            app.keys.destroy([str(customer_id), *leads])
 
     def reference_partition(self) -> int | None:
         """Where a reference change is read back: the first partition of the default shard, which writes it
