@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -119,6 +119,11 @@ class KafkaRelay:
 
     def position(self) -> int:
         return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (self.name,))[0][0]
+
+    def start_over(self) -> None:
+        """Publish the whole log again from its first event (to a topic that lost it)."""
+        with self.store.transaction() as cursor:
+            cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (self.name,))
 
     def run_batch(self, limit: int = 2000) -> int:
         """Publish the next batch; returns how many events were published (0 = caught up)."""
@@ -222,6 +227,26 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
                                  for p in d.get("partitions", [])} or None)
     finally:
         admin.close()
+
+
+def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None:
+    """TopicMismatch when the relay has published up to `position` but the topic holds nothing: it was deleted
+    and created again (e.g. after the one-partition topic a broker auto-created was refused), and carrying on
+    from the stored position would leave the first `position` events out of it — consumers would build read
+    models without them and say nothing. `crm relay --from-start` publishes the whole log again."""
+    if position == 0:
+        return
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        held = sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+    if held == 0:
+        raise TopicMismatch(f"the relay has published the log up to position {position:,}, but topic {topic} is "
+                            "empty (deleted and created again?): its consumers would miss those events. Run "
+                            "`crm relay --from-start` to publish the whole log to it (consumers de-duplicate "
+                            "by ce_id)")
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:
