@@ -24,8 +24,9 @@ Personal fields are published as they are stored, sealed with the key of the per
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -211,13 +212,25 @@ def check_partitions(topic: str, partitions: set[int] | None) -> None:
                             f"partition, which needs {PARTITIONS}: delete it or publish to another topic (--topic)")
 
 
+REPLICATION_VARIABLE = "CRM_KAFKA_REPLICATION_FACTOR"
+
+
+def replication_factor(environ: Mapping[str, str] = os.environ) -> int:
+    """Replicas of a topic the relay creates (CRM_KAFKA_REPLICATION_FACTOR, default 1: the single broker of
+    deploy/; on a cluster set 3, or create `crm.events` yourself)."""
+    text = environ.get(REPLICATION_VARIABLE, "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise TopicMismatch(f"{REPLICATION_VARIABLE} must be a whole number of replicas (1 or more), not {text!r}")
+    return int(text)
+
+
 def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
     """Create the events topic with PARTITIONS partitions if missing (auto-creation would give the broker's
     default count); TopicMismatch if it exists with another count."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-relay-admin", request_timeout_ms=30_000)
     try:
         try:
-            admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+            admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=replication_factor())])
             log.info("created topic %s with %d partitions", topic, PARTITIONS)
         except TopicAlreadyExistsError:
             pass
