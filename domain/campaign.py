@@ -33,6 +33,23 @@ def require_respondent(customer_id: UUID | None, lead_id: UUID | None) -> None:
         raise DomainError("a response names the customer or the lead who responded")
 
 
+def respond(campaign_id: UUID, status: str, kind: str) -> dict[str, object]:
+    """The fields of a response to the campaign `campaign_id` (in `status`), recorded on the respondent's stream
+    (`Lead.respond_to_campaign`, `Customer.respond_to_campaign`): only a running campaign takes responses.
+    Checked against the campaign as read, not by writing to it: a response never touches the campaign's
+    stream, so any number of them are saved at once (a close saved meanwhile may let one more in)."""
+    require_status(status, "record_response")
+    return {"campaign_id": campaign_id, "kind": require_choice(kind, RESPONSE_KINDS, "response kind")}
+
+
+def require_launched_before(status: str) -> None:
+    """`crm import`'s check of a response on a respondent's stream: the campaign had been launched. It may be
+    closed by then: a response is checked against the campaign without writing to it, so one saved while the
+    campaign was being closed can follow the close in the log (`respond`)."""
+    if status == PLANNED:
+        raise DomainError("responses are recorded only once a campaign is launched; this one is planned")
+
+
 def require_cost(amount: Decimal | int | str) -> Decimal:
     """A cost to record: an amount (`money.amount`), and more than zero."""
     parsed = money.amount(amount, "cost")
@@ -77,6 +94,10 @@ class Campaign(CrmAggregate):
             campaign.cost += self.amount
 
     class ResponseRecorded(CrmAggregate.Event):
+        """A response, as logs before home partitions recorded it: on the campaign's stream. Still read as the
+        same fact as `Lead.RespondedToCampaign` / `Customer.RespondedToCampaign` of the respondent it names;
+        no longer recorded by commands."""
+
         kind: str
         customer_id: UUID | None
         lead_id: UUID | None
@@ -121,6 +142,8 @@ class Campaign(CrmAggregate):
     def record_response(
         self, kind: str, meta: Meta, *, customer_id: UUID | None = None, lead_id: UUID | None = None
     ) -> None:
+        """A response on the campaign's own stream, as before home partitions: only for writing such a log
+        (tests of old logs); commands record it on the respondent's (`respond`)."""
         require_status(self.status, "record_response")
         require_respondent(customer_id, lead_id)
         self._record(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.campaign import Campaign, respond
 from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.properties import HasProperties, apply_changes
@@ -93,6 +94,13 @@ class Customer(HasProperties, CrmAggregate):
         def apply(self, customer: Customer) -> None:
             apply_changes(customer, self.changes)
 
+    class RespondedToCampaign(CrmAggregate.Event):
+        """The customer responded to a running campaign (`domain.campaign.respond`), on their own stream (see
+        `Lead.RespondedToCampaign`); the same fact as an older log's `Campaign.ResponseRecorded` naming them."""
+
+        campaign_id: UUID
+        kind: str
+
     class Forgotten(CrmAggregate.Event):
         def apply(self, customer: Customer) -> None:
             customer.forgotten = True
@@ -116,12 +124,15 @@ class Customer(HasProperties, CrmAggregate):
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
+        partition: int | None = None,
     ) -> Customer:
-        """Region, industry and channel are checked against `vocabularies`; absent ones are stored as `unknown`."""
+        """Region, industry and channel are checked against `vocabularies`; absent ones are stored as `unknown`.
+        A customer converted from a lead is made in the lead's home partition (`partition`: its id is made
+        there, and a chosen `id` elsewhere is refused); one registered directly gets a random one."""
         return cls._open(
             cls.Registered,
             meta,
-            id=record_id("customer", external_id, id),
+            id=record_id("customer", external_id, id, partition),
             name=require_text(name, "customer name"),
             company=company.strip(),
             region=vocabularies[REGION].check(region),
@@ -179,6 +190,10 @@ class Customer(HasProperties, CrmAggregate):
         if marketing == self.marketing_consent:
             raise DomainError(f"marketing consent is already {marketing}")
         self._record(self.ConsentChanged, meta, marketing=marketing)
+
+    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta) -> None:
+        self._require_not_forgotten()
+        self._record(self.RespondedToCampaign, meta, **respond(campaign.id, campaign.status, kind))
 
     def forget(self, meta: Meta) -> None:
         self._require_not_forgotten()

@@ -10,6 +10,7 @@ from domain import money
 from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
+from domain.partitions import partition_of
 from domain.pipeline import LOST, WON, Pipeline
 from domain.properties import HasProperties, apply_changes
 from domain.vocabulary import DEFAULT_VOCABULARIES, LOSS_REASON, Vocabularies
@@ -160,7 +161,7 @@ class Deal(HasProperties, CrmAggregate):
         return cls._open(
             cls.Opened,
             meta,
-            id=record_id("deal", external_id, id),
+            id=record_id("deal", external_id, id, partition_of(customer_id)),  # in its customer's home partition
             customer_id=customer_id,
             title=require_text(title, "deal title"),
             pipeline=pipeline.key,

@@ -3,7 +3,9 @@
 
 An imported record's id is derived from its source's name and its id there, so importing the same export
 twice finds the same records rather than making copies, and two sources that happen to use the same id
-("1001" in both a ticket system and a CRM) never collide. The source's id itself is kept on the record's
+("1001" in both a ticket system and a CRM) never collide. A deal's or ticket's derived id is then placed in its
+customer's home partition (`imported_id`, `domain.partitions`): still deterministic, but `source:id` alone no
+longer says which of 64 ids it is — lookups go through the external ids read model. The source's id itself is kept on the record's
 creation event (`external_id`), so every lookup can take it instead of the UUID. Tables of one system that
 number their rows separately are separate sources: the CSV import keeps contacts as `<source>-contact`
 (`hubspot-contact:5001` beside the company `hubspot:5001`); the bare id finds either while it is unique.
@@ -16,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from domain.base import CONTACT_DETAILS
 from domain.errors import DomainError
+from domain.partitions import in_partition, partition_of
 
 KINDS = ("customer", "lead", "deal", "ticket", "campaign")
 _SOURCE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
@@ -92,16 +95,39 @@ def _is_contact_detail(bare: str) -> bool:
     return not bare.isdigit() and CONTACT_DETAILS.search(bare) is not None
 
 
-def record_id(kind: str, external_id: str, chosen: UUID | None = None) -> UUID:
+def record_id(kind: str, external_id: str, chosen: UUID | None = None, partition: int | None = None) -> UUID:
     """The id of a new `kind` record: derived from its external id when it has one (an explicit `chosen`
-    id that differs is refused), else `chosen` or a new random one."""
+    id that differs is refused), else `chosen` or a new random one. A record made in its parent's home
+    partition (`partition`: a deal's or ticket's customer's, a converted customer's lead's) gets an id there
+    (`domain.partitions`): the derived one placed in it (`imported_id`), a new one made in it, and a chosen
+    one outside it is refused."""
     if check_qualified(external_id, kind) == NONE:
-        return chosen or uuid4()
-    derived = external_uuid(kind, *parts(external_id))
+        if chosen is None:
+            return uuid4() if partition is None else in_partition(partition)
+        require_in_partition(chosen, partition, kind)
+        return chosen
+    derived = imported_id(kind, external_id, partition)
     if chosen is not None and chosen != derived:
         raise DomainError(f"id {chosen} is not the id of {kind} {external_id} ({derived}): "
                           "send that id, or none")
     return derived
+
+
+def imported_id(kind: str, external_id: str, partition: int | None = None) -> UUID:
+    """The id of the `kind` record with kept external id `"<source>:<id>"`: `external_uuid`'s, placed in
+    `partition` when the record lives in its parent's (a deal or ticket: its customer's). Still deterministic
+    (the same external id and customer always give the same id), but no longer computable from the external id
+    alone: finding a deal by `source:id` asks the external ids read model (`projections.external_ids`)."""
+    derived = external_uuid(kind, *parts(external_id))
+    return derived if partition is None else in_partition(partition, derived)
+
+
+def require_in_partition(chosen: UUID, partition: int | None, kind: str) -> None:
+    """An id given from outside (a command's `id`) for a record that must live in `partition`."""
+    if partition is not None and partition_of(chosen) != partition:
+        raise DomainError(f"id {chosen} is in home partition {partition_of(chosen)}, but this {kind} belongs in "
+                          f"partition {partition} (its {'lead' if kind == 'customer' else 'customer'}'s, the id's "
+                          "low 6 bits): send an id in that partition, or none")
 
 
 def bare_id(external_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
+from domain.campaign import Campaign, respond
 from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.properties import HasProperties, apply_changes
@@ -31,6 +32,13 @@ def require_status(status: str, action: str) -> None:
 def require_owner(owner: str | None) -> None:
     if owner is None:
         raise DomainError("assign the lead to an owner before contacting it")
+
+
+def require_converted_into(lead: Lead, customer_id: UUID | None) -> None:
+    """A response naming a lead and a customer names one respondent: the lead and the customer it became."""
+    if customer_id is not None and getattr(lead, "customer_id", None) != customer_id:
+        raise DomainError(f"lead {lead.id} was not converted into customer {customer_id}: a response names one "
+                          "respondent (a lead, a customer, or a lead and the customer it was converted into)")
 
 
 def require_contacted(contacted: bool) -> None:
@@ -66,6 +74,7 @@ class Lead(HasProperties, CrmAggregate):
             lead.campaign_id = self.campaign_id
             lead.external_id = self.external_id
             lead.owner = None
+            lead.customer_id = None
             lead.status = NEW
             lead.contacted = False
 
@@ -101,6 +110,7 @@ class Lead(HasProperties, CrmAggregate):
 
         def apply(self, lead: Lead) -> None:
             lead.status = CONVERTED
+            lead.customer_id = self.customer_id
 
     class PropertiesChanged(CrmAggregate.Event):
         """Named properties set (a value) or removed ("") — see `domain.properties`."""
@@ -109,6 +119,14 @@ class Lead(HasProperties, CrmAggregate):
 
         def apply(self, lead: Lead) -> None:
             apply_changes(lead, self.changes)
+
+    class RespondedToCampaign(CrmAggregate.Event):
+        """The lead responded to a running campaign (`domain.campaign.respond`): recorded on the respondent's
+        stream, so that a big campaign's responses never contend for one aggregate. The same fact as an
+        older log's `Campaign.ResponseRecorded` naming this lead."""
+
+        campaign_id: UUID
+        kind: str
 
     @classmethod
     def capture(
@@ -163,6 +181,10 @@ class Lead(HasProperties, CrmAggregate):
     def disqualify(self, reason: str, meta: Meta) -> None:
         require_status(self.status, "disqualify")
         self._record(self.Disqualified, meta, reason=require_text(reason, "disqualification reason"))
+
+    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta) -> None:
+        """Any lead may respond, whatever its status (a converted one's responses show on its customer)."""
+        self._record(self.RespondedToCampaign, meta, **respond(campaign.id, campaign.status, kind))
 
     def convert(self, customer_id: UUID, deal_id: UUID, meta: Meta) -> None:
         require_status(self.status, "convert")

@@ -7,6 +7,7 @@ from uuid import UUID
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
+from domain.partitions import partition_of
 from domain.vocabulary import (DEFAULT_VOCABULARIES, TICKET_PRIORITIES, TICKET_STATUSES, TOUCH_CHANNEL,
                                Vocabularies)
 
@@ -143,7 +144,7 @@ class Ticket(CrmAggregate):
         return cls._open(
             cls.Opened,
             meta,
-            id=record_id("ticket", external_id, id),
+            id=record_id("ticket", external_id, id, partition_of(customer_id)),  # in its customer's home partition
             customer_id=customer_id,
             subject=require_text(subject, "ticket subject"),
             priority=require_choice(priority, TICKET_PRIORITIES, "priority"),

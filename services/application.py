@@ -19,12 +19,13 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONT
 from eventsourcing.utils import get_topic
 
 from domain.base import CrmAggregate, Meta
-from domain.campaign import Campaign
+from domain.campaign import Campaign, require_respondent
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
 from domain.exchange_rates import ExchangeRate, rate_id, require_rate
-from domain.lead import Lead
+from domain.lead import Lead, require_converted_into
+from domain.partitions import PARTITIONS, in_partition, partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from domain.ticket import Ticket
 from domain.vocabulary import HISTORIC, KINDS, UNKNOWN, Vocabularies, Vocabulary, vocabulary_id
@@ -177,10 +178,20 @@ class CrmApplication(Application):
     def save_new_record(self, record: CrmAggregate) -> None:
         """Save a new customer, lead, deal, ticket or campaign; one with an external id that is already in the
         log is refused (its id derives from that external id), saying which record has it."""
-        if getattr(record, "external_id", "") and record.id in self.repository:  # one query, only for imported records
-            raise AlreadyExists(f"a {type(record).__name__.lower()} with external id {getattr(record, 'external_id')} "
-                                f"already exists (id {record.id}); it was not created again")
+        external_id = getattr(record, "external_id", "")
+        held = self._held(ids_of_external_id(type(record), record.id)) if external_id else None  # imported only
+        if held is not None:
+            raise AlreadyExists(f"a {type(record).__name__.lower()} with external id {external_id} "
+                                f"already exists (id {held}); it was not created again")
         self.save_new(record)
+
+    def _held(self, candidates: list[UUID]) -> UUID | None:
+        """The first of `candidates` the log has events of: one query (`held_ids` of the recorders here), else
+        one per candidate (another recorder)."""
+        held_ids = getattr(self.recorder, "held_ids", None)
+        found = held_ids(candidates) if held_ids is not None else \
+            {i for i in candidates if self.recorder.select_events(i, limit=1)}
+        return next((i for i in candidates if i in found), None)
 
     def _write(self, aggregates: Sequence[CrmAggregate], receipt: Receipt | None) -> None:
         self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
@@ -470,7 +481,7 @@ class CrmApplication(Application):
         c, lead = command, self.get(Lead, command.lead_id)
         customer = Customer.register(lead.name or lead.company or UNKNOWN, lead.company, lead.region, lead.industry,
                                      lead.channel, meta, email=c.email, phone=c.phone, campaign_id=lead.campaign_id,
-                                     vocabularies=HISTORIC)
+                                     vocabularies=HISTORIC, partition=partition_of(lead.id))  # the deal follows it
         deal = Deal.open(self.pipeline("sales"), customer.id, c.deal_title, c.amount, c.currency,
                          lead.owner or meta.actor, meta, expected_close=c.expected_close,
                          lead_id=lead.id, campaign_id=lead.campaign_id)
@@ -547,9 +558,23 @@ class CrmApplication(Application):
 
     @handles(RecordResponse)
     def record_response(self, command: RecordResponse, meta: Meta) -> int:
+        """Record the response on the respondent's stream — the lead's when one is named (a lead and the
+        customer it was converted into: the lead, whose conversion leads to the customer; the customer's
+        partition is the lead's), else the customer's —, checked against the campaign but never written to it,
+        so that a big campaign's responses do not conflict. Returns the campaign's version, unchanged."""
         c = command
-        return self._change(c, lambda campaign: campaign.record_response(c.kind, meta, customer_id=c.customer_id,
-                                                                         lead_id=c.lead_id))
+        campaign = self.get(Campaign, c.campaign_id)
+        _expect_version(campaign, c.expected_version)
+        require_respondent(c.customer_id, c.lead_id)
+        respondent: Lead | Customer
+        if c.lead_id is not None:
+            respondent = self._load_for_change(Lead, c.lead_id)
+            require_converted_into(respondent, c.customer_id)
+        else:
+            respondent = self._load_for_change(Customer, c.customer_id)  # type: ignore[arg-type]
+        respondent.respond_to_campaign(campaign, c.kind, meta)
+        self.save_new(respondent)
+        return campaign.version
 
     @handles(CloseCampaign)
     def close_campaign(self, command: CloseCampaign, meta: Meta) -> int:
@@ -627,6 +652,16 @@ class CrmApplication(Application):
     @handles(CloseTicket)
     def close_ticket(self, command: CloseTicket, meta: Meta) -> int:
         return self._change(command, lambda ticket: ticket.close(meta))
+
+
+def ids_of_external_id(kind: type, made: UUID) -> list[UUID]:
+    """The ids a record with this external id may already have: `made` (the one just derived); for a deal or a
+    ticket, placed in its customer's partition, also its source id's UUID in every other partition — another
+    customer's, or its own bits (imported before home partitions) —: 64 ids looked up in one query, only when a
+    deal or ticket is created with an external id."""
+    if kind not in (Deal, Ticket):
+        return [made]
+    return [made, *(in_partition(p, made) for p in range(PARTITIONS) if p != partition_of(made))]
 
 
 def _expect_version(aggregate: CrmAggregate, expected_version: int | None) -> None:

@@ -53,8 +53,12 @@ def customer_of(event: Any, rows: Rows) -> UUID | None:
         known = rows.get(SUBJECTS, str(event.originator_id))
         return UUID(known["customer_id"]) if known else None
     if isinstance(event, Lead.Converted):
+        rows.put(SUBJECTS, {"aggregate_id": str(event.originator_id), "customer_id": str(event.customer_id)})
         return event.customer_id
-    if isinstance(event, Campaign.ResponseRecorded):
+    if isinstance(event, Lead.RespondedToCampaign):  # a converted lead's response is about its customer
+        known = rows.get(SUBJECTS, str(event.originator_id))
+        return UUID(known["customer_id"]) if known else None
+    if isinstance(event, Campaign.ResponseRecorded):  # in a log from before home partitions: the same fact
         return event.customer_id
     return None
 

@@ -53,8 +53,8 @@ COSTS = Table(
 RESPONSES = Table(
     "campaigns_responses",
     (("campaign_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"), ("kind", "TEXT"),
-     ("customer_id", "TEXT"), ("lead_id", "TEXT")),
-    ("campaign_id", "seq"),
+     ("customer_id", "TEXT"), ("lead_id", "TEXT"), ("stream_id", "TEXT")),
+    ("stream_id", "seq"),
     indexes=(("occurred_at",),), row_type=ResponseRow,
 )
 LEADS = Table(
@@ -100,6 +100,7 @@ class CampaignsReadModel(ReadModel):
             Campaign.Planned: _campaign_planned, Campaign.Launched: _status_changed,
             Campaign.Closed: _status_changed, Campaign.CostRecorded: _cost_recorded,
             Campaign.ResponseRecorded: _response_recorded,
+            Lead.RespondedToCampaign: _lead_responded, Customer.RespondedToCampaign: _customer_responded,
             Lead.Captured: _lead_captured, Lead.Qualified: _lead_qualified, Lead.Converted: _lead_converted,
             Lead.Disqualified: _lead_disqualified,
             Customer.Registered: _customer_registered,
@@ -130,8 +131,21 @@ def _cost_recorded(event: Campaign.CostRecorded, rows: Rows) -> None:
 
 
 def _response_recorded(event: Campaign.ResponseRecorded, rows: Rows) -> None:
+    """A response as logs before home partitions recorded it, on the campaign's stream: the same fact as
+    the respondent's `RespondedToCampaign`."""
     rows.put(RESPONSES, ResponseRow(str(event.originator_id), event.originator_version, micros(event.occurred_at),
-                                    event.kind, id_text(event.customer_id), id_text(event.lead_id)))
+                                    event.kind, id_text(event.customer_id), id_text(event.lead_id),
+                                    str(event.originator_id)))
+
+
+def _lead_responded(event: Lead.RespondedToCampaign, rows: Rows) -> None:
+    rows.put(RESPONSES, ResponseRow(str(event.campaign_id), event.originator_version, micros(event.occurred_at),
+                                    event.kind, None, str(event.originator_id), str(event.originator_id)))
+
+
+def _customer_responded(event: Customer.RespondedToCampaign, rows: Rows) -> None:
+    rows.put(RESPONSES, ResponseRow(str(event.campaign_id), event.originator_version, micros(event.occurred_at),
+                                    event.kind, str(event.originator_id), None, str(event.originator_id)))
 
 
 def _lead_captured(event: Lead.Captured, rows: Rows) -> None:

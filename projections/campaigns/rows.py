@@ -51,11 +51,12 @@ class CostRow(NamedTuple):
 
 class ResponseRow(NamedTuple):
     campaign_id: str
-    seq: int
+    seq: int  # the event's version on its stream
     occurred_at: int
     kind: str
     customer_id: str | None  # the respondent: a customer, a lead, or both
     lead_id: str | None
+    stream_id: str  # whose stream holds the event: the respondent's, or the campaign's in logs before home partitions
 
 
 class LeadRow(NamedTuple):

@@ -2,8 +2,11 @@
 
 A text names a record by its UUID, by `"<source>:<id>"`, or by the bare id when one record of that kind has
 it (a HubSpot deal "1001" and a Salesforce deal "1001" make "1001" ambiguous: the answer lists both). A
-`source:id` the read model has not applied yet (a record created a moment ago) still resolves: its UUID
-derives from it.
+`source:id` the read model has not applied yet (a record created a moment ago) still resolves for a customer,
+lead or campaign: its UUID derives from it. A deal's or ticket's does not: its UUID is the derived one placed
+in its customer's home partition (`domain.partitions`), which the text does not say — this read model is
+what finds it (one indexed query, whatever shard holds the deal), not the 64 possible ids tried against the
+log (64 lookups spread over every shard).
 """
 
 from __future__ import annotations
@@ -93,8 +96,14 @@ class ExternalIdQueries:
         return answer
 
 
+PLACED = ("deal", "ticket")  # their id also depends on their customer's partition: not derivable from the text
+
+
 def _derived(kind: str, text: str) -> UUID:
     """The id `text` derives as `source:id` (a record the read model has not applied yet), else UnknownId."""
+    if kind in PLACED:
+        raise UnknownId(f"no {kind} with id or external id {text!r} (one created a moment ago is found once the "
+                        "external ids read model has applied it)")
     try:
         return external_uuid(kind, *parts(text))
     except DomainError:

@@ -35,6 +35,7 @@ class TimelineReadModel(ReadModel):
         handlers: dict[type, Callable[[Any, Rows], None]] = {
             Campaign.Planned: _campaign_planned,
             Campaign.ResponseRecorded: _campaign_response,
+            Lead.RespondedToCampaign: _responded, Customer.RespondedToCampaign: _responded,
         }
         handlers.update(dict.fromkeys(CUSTOMER_SUMMARIES, _customer_event))
         handlers.update(dict.fromkeys(LEAD_SUMMARIES, _lead_event))
@@ -46,7 +47,8 @@ class TimelineReadModel(ReadModel):
         for table, event_class, opening in ((DEALS, Deal.Event, Deal.Opened), (TICKETS, Ticket.Event, Ticket.Opened)):
             rows.prefetch(table, [(str(e.originator_id),) for e in events
                                   if isinstance(e, event_class) and not isinstance(e, opening)])
-        rows.prefetch(CAMPAIGNS, [(str(e.originator_id),) for e in events if isinstance(e, Campaign.ResponseRecorded)])
+        rows.prefetch(CAMPAIGNS, [(str(e.originator_id),) for e in events if isinstance(e, Campaign.ResponseRecorded)]
+                      + [(str(e.campaign_id),) for e in events if isinstance(e, RESPONDED)])
 
 
 def _customer_event(event: Any, rows: Rows) -> None:
@@ -88,14 +90,27 @@ def _campaign_response(event: Campaign.ResponseRecorded, rows: Rows) -> None:
     _add_entry(rows, event, event.customer_id or event.lead_id, f"campaign {campaign['name']}: {event.kind}")
 
 
+RESPONDED = (Lead.RespondedToCampaign, Customer.RespondedToCampaign)
+
+
+def _responded(event: Any, rows: Rows) -> None:
+    """The same entry as a `Campaign.ResponseRecorded` naming this respondent (of a log before home
+    partitions), but for its kind, the event's own type: filed under the customer, or the lead (shown once
+    it converts); its subject is the campaign, as that event's was."""
+    campaign = rows.get(CAMPAIGNS, str(event.campaign_id))
+    assert campaign is not None, f"response to campaign {event.campaign_id} before it was planned"
+    _add_entry(rows, event, event.originator_id, f"campaign {campaign['name']}: {event.kind}",
+               subject_id=event.campaign_id)
+
+
 def _known(rows: Rows, table: Table, event: Any) -> dict[str, Any]:
     row = rows.get(table, str(event.originator_id))
     assert row is not None, f"{event.originator_id} changed before it was created"
     return row
 
 
-def _add_entry(rows: Rows, event: Any, owner_id: Any, summary: str) -> None:
-    entry: EntryRow = {"owner_id": str(owner_id), "subject_id": str(event.originator_id),
+def _add_entry(rows: Rows, event: Any, owner_id: Any, summary: str, subject_id: Any = None) -> None:
+    entry: EntryRow = {"owner_id": str(owner_id), "subject_id": str(subject_id or event.originator_id),
                        "seq": event.originator_version, "recorded_at": micros(event.timestamp),
                        "occurred_at": micros(event.occurred_at), "kind": type(event).__qualname__,
                        "actor": event.actor, "summary": one_line(summary)}

@@ -26,6 +26,7 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
+from domain.partitions import in_partition, partition_of
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from services.application import CrmApplication
@@ -159,6 +160,11 @@ class DemoHistory:
     def _id(self) -> UUID:
         return UUID(int=self.rng.getrandbits(128), version=4)
 
+    def _id_beside(self, parent: UUID) -> UUID:
+        """A new id in `parent`'s home partition (a converted customer beside its lead, a deal or a ticket
+        beside its customer: `domain.partitions`), drawing as many random bits as `_id`."""
+        return in_partition(partition_of(parent), self._id())
+
     def _meta(self, actor: str = "system") -> Meta:
         return Meta(occurred_at=self.now, actor=actor, correlation_id=self._id().hex)
 
@@ -204,10 +210,8 @@ class DemoHistory:
         lead = Lead.capture(self._person(), self._company(), region, industry, campaign.channel,
                             self._meta("web-form"), contact=f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**9):09d}",
                             campaign_id=campaign.id, id=self._id())
-        campaign.record_response(self.rng.choice(["click", "registration", "reply"]), self._meta("web-form"),
-                                 lead_id=lead.id)
+        lead.respond_to_campaign(campaign, self.rng.choice(["click", "registration", "reply"]), self._meta("web-form"))
         self._touch(lead)
-        self._touch(campaign)
         yield self.rng.uniform(0.05, 1.0)
         owner, rule = POLICY.choose(region, industry, self._round_robin_turn)
         self._round_robin_turn += rule == "round_robin"
@@ -231,9 +235,9 @@ class DemoHistory:
         yield self.rng.uniform(0.5, 4)
         customer = Customer.register(lead.name, lead.company, lead.region, lead.industry, lead.channel,
                                      self._meta(owner), phone=f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**9):09d}",
-                                     campaign_id=campaign.id, id=self._id())
+                                     campaign_id=campaign.id, id=self._id_beside(lead.id), partition=partition_of(lead.id))
         deal = Deal.open(self.sales, customer.id, f"{lead.company} 采购项目", self._deal_amount(), "CNY", owner,
-                         self._meta(owner), lead_id=lead.id, campaign_id=campaign.id, id=self._id())
+                         self._meta(owner), lead_id=lead.id, campaign_id=campaign.id, id=self._id_beside(customer.id))
         lead.convert(customer.id, deal.id, self._meta(owner))
         for aggregate in (lead, customer, deal):
             self._touch(aggregate)
@@ -284,14 +288,14 @@ class DemoHistory:
         if self.rng.random() < 0.2:
             yield self.rng.uniform(60, 200)
             deal = Deal.open(self.sales, customer.id, f"{customer.company} 增购", self._deal_amount(), "CNY", owner,
-                             self._meta(owner), stage="needs_analysis", id=self._id())
+                             self._meta(owner), stage="needs_analysis", id=self._id_beside(customer.id))
             self._touch(deal)
             yield from self._deal_story(deal, customer)
 
     def _ticket_story(self, customer: Customer) -> Story:
         priority = self.rng.choices(["low", "normal", "high", "urgent"], weights=[3, 6, 2, 1])[0]
         ticket = Ticket.open(customer.id, self.rng.choice(TICKET_SUBJECTS), priority,
-                             self.rng.choice(["phone", "email", "web"]), self._meta("客户"), id=self._id())
+                             self.rng.choice(["phone", "email", "web"]), self._meta("客户"), id=self._id_beside(customer.id))
         self._touch(ticket)
         yield self.rng.uniform(0.01, 0.3)
         agent = self.rng.choice(SERVICE_AGENTS)

@@ -48,7 +48,7 @@ from psycopg import sql
 
 from services.application import CrmApplication
 from services.history.event_lines import numbered_lines
-from services.history.rules import HistoryRules, log_loader
+from services.history.rules import HistoryRules, log_holder, log_loader
 from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Problem, Row,
                                              checked_chunk, copy_chunk, copy_data, stored_rows)
 from services.history.stored_state import StateEncoders
@@ -120,7 +120,7 @@ def check_history(app: CrmApplication, source: IO[bytes], batch: int,
                   workers: ImportWorkers | None = None) -> CheckedFile:
     """Pass 1: every line must be a valid event continuing its aggregate's versions, one its command could
     have recorded (`services.history.rules`); the first bad line in file order is the one refused."""
-    rules, events, read, checksums = HistoryRules(log_loader(app)), 0, 0, []
+    rules, events, read, checksums = HistoryRules(log_loader(app), log_holder(app)), 0, 0, []
     for chunk, (found, problem) in _each(checked_chunk, chunks(source, batch), workers):
         for number, facts in zip(chunk.numbers, found):
             rules.check(number, facts)

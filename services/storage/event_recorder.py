@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder
@@ -52,6 +53,13 @@ class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(command_receipts.PRUNE_SQL, (before_micros,))
             return c.sqlite_cursor.rowcount
 
+    def held_ids(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `ids` have events in the log, in one query (the library stores ids as hex)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT DISTINCT originator_id FROM {self.events_table_name} WHERE originator_id IN "
+                      f"({', '.join('?' * len(ids))})", [i.hex for i in ids])
+            return {UUID(row[0]) for row in c.fetchall()}
+
 
 class ReceiptPOPORecorder(POPOApplicationRecorder):
     """The in-memory recorder with receipts (for tests and experiments: `memory://`)."""
@@ -84,3 +92,8 @@ class ReceiptPOPORecorder(POPOApplicationRecorder):
             for key in old:
                 del self._receipts[key]
             return len(old)
+
+    def held_ids(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `ids` have events in the log."""
+        with self._database_lock:
+            return {i for i in ids if self._stored_events_index.get(str(i))}

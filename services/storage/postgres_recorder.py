@@ -27,6 +27,7 @@ import logging
 import select
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
@@ -150,3 +151,11 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(command_receipts.PRUNE_SQL.replace("?", "%s"), (before_micros,))
             return cursor.rowcount
+
+    def held_ids(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `ids` have events in the log, in one round trip (one primary-key probe each)."""
+        statement = SQL("SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, (list(ids),))
+            return {row["originator_id"] for row in cursor.fetchall()}

@@ -5,11 +5,13 @@ upcasts to no external id."""
 from __future__ import annotations
 
 from threading import Barrier, Thread
+from uuid import UUID
 
 from fastapi.testclient import TestClient
 
 from domain.customer import Customer
-from domain.external_ids import external_uuid
+from domain.external_ids import imported_id
+from domain.partitions import partition_of
 from services.commands import RegisterCustomer
 from services.projection_runtime.registry import projector_for
 from tests.conftest import at
@@ -45,8 +47,9 @@ def test_lookups_by_external_id_on_postgresql(client: TestClient) -> None:
     app = client.app.state  # type: ignore[attr-defined]
     projector_for(app.crm, app.store).catch_up(strict=False)
     assert client.get("/customers/001Dn00000XyZ", headers=SALES).json()["id"] == customer
-    deal = client.get("/deals/hubspot:1001", headers=SALES).json()
-    assert deal["id"] == str(external_uuid("deal", "hubspot", "1001")) and deal["external_id"] == "hubspot:1001"
+    deal = client.get("/deals/hubspot:1001", headers=SALES).json()  # its source id's UUID in the customer's partition
+    assert deal["id"] == str(imported_id("deal", "hubspot:1001", partition_of(UUID(customer))))
+    assert deal["external_id"] == "hubspot:1001"
     ambiguous = client.get("/deals/1001", headers=SALES)
     assert ambiguous.status_code == 409 and len(ambiguous.json()["detail"]["candidates"]) == 2
     assert client.get("/customers/salesforce:001Dn00000XyZ/timeline", headers=SALES).json()["external_id"] == \

@@ -58,11 +58,12 @@ def test_good_messages_become_commands_and_bad_ones_go_to_the_dlq(crm_pg: CrmApp
     consumer.close()
 
     assert totals == [2, 3]
-    touch = crm_pg.history(customer)[-1]
+    *_, touch, response = crm_pg.history(customer)  # the response on the customer's stream, after the touch
     assert isinstance(touch, Customer.TouchLogged)
     assert (touch.summary, touch.actor, touch.occurred_at.isoformat()) == ("浏览了价格页", "web-tracking",
                                                                            "2026-03-05T02:00:00+00:00")
-    assert isinstance(crm_pg.history(campaign)[-1], Campaign.ResponseRecorded)
+    assert isinstance(response, Customer.RespondedToCampaign) and response.campaign_id == campaign
+    assert isinstance(crm_pg.history(campaign)[-1], Campaign.Launched)  # the campaign itself is not written
     dead_letters = KafkaConsumer(dlq, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
                                  consumer_timeout_ms=5000)
     reasons = [decode_headers(m.headers)["dlq_reason"] for m in dead_letters]

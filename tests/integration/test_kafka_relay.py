@@ -87,7 +87,7 @@ def test_a_customers_events_share_a_key_and_keep_log_order(crm_pg: CrmApplicatio
 
     types = [decode_headers(m.headers)["ce_type"] for m in mine]
     assert types == ["crm.Lead.Converted", "crm.Customer.Registered", "crm.Deal.Opened", "crm.Deal.StageChanged",
-                     "crm.Campaign.ResponseRecorded", "crm.Deal.StageChanged"]
+                     "crm.Customer.RespondedToCampaign", "crm.Deal.StageChanged"]
     assert len({m.partition for m in mine}) == 1
     ticket_keys = {m.key for m in messages if decode_headers(m.headers)["ce_subject"] == str(ids["ticket"])}
     assert ticket_keys == {str(ids["other"]).encode()}

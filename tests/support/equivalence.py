@@ -272,11 +272,28 @@ def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
     elif i % 4 == 0:
         w.app.record_cost(RecordCost(campaign_id, str(10 * i + 1)), meta)
     elif status == "launched" and i % 9:
-        w.app.record_response(RecordResponse(campaign_id, ("click", "reply", "registration")[i % 3],
-                                             None if i % 2 else w.pick("customer", i),
-                                             w.pick("lead", i) if i % 2 else None), meta)
+        _response(w, campaign_id, i, meta)
     elif status == "launched":
         w.app.close_campaign(CloseCampaign(campaign_id), meta)
+
+
+def _response(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
+    """A customer's or a lead's response, on their stream (`RecordResponse`), or — one in five — as logs
+    before home partitions hold it, on the campaign's (`Campaign.ResponseRecorded`): the same fact to every
+    read model. At the later of the campaign's and the respondent's clocks."""
+    kind = ("click", "reply", "registration")[i % 3]
+    customer, lead = (None, w.pick("lead", i)) if i % 2 else (w.pick("customer", i), None)
+    respondent = customer or lead
+    if respondent is None:
+        return
+    meta = Meta(occurred_at=max(meta.occurred_at, w.meta(respondent, 0, i).occurred_at), actor=meta.actor)
+    if i % 5 == 1:
+        campaign = w.app.get(Campaign, campaign_id)
+        campaign.record_response(kind, meta, customer_id=customer, lead_id=lead)
+        w.app.save_new(campaign)
+    else:
+        w.app.record_response(RecordResponse(campaign_id, kind, customer, lead), meta)
+    w.record([respondent], meta)
 
 
 def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from domain.campaign import Campaign
 from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
@@ -44,6 +45,9 @@ def record_every_event(crm: CrmApplication) -> None:
     customer, deal = crm.convert_lead(ConvertLead(lead, "云服务采购", "80000.50", "CNY", "wf@example.cn",
                                                   "+86 138 0000 0000", date(2026, 6, 30)), at(4))
     crm.record_response(RecordResponse(campaign, "attendance", customer), at(4.1))
+    old_style = crm.get(Campaign, campaign)  # a response as logs before home partitions hold it: the same fact
+    old_style.record_response("click", at(4.15), customer_id=customer, lead_id=lead)
+    crm.save_new(old_style)
 
     crm.change_contact_details(ChangeContactDetails(customer, "wangfang@example.cn", ""), at(4.2))
     crm.log_touch(LogTouch(customer, "visit", "outbound", "上门拜访，\"演示\"顺利\n下周回访"), at(4.3))

@@ -27,8 +27,8 @@ def lost_deals(app: CrmApplication, old_shape: bool) -> None:
     """Two lost deals; the first loss is stored as release 1 stored it when `old_shape`."""
     customer = app.register_customer(RegisterCustomer("张三", "华东", "制造业", "web", id=UUID(int=1), company="某公司"), at(0))
     for number, competitor in ((1, ""), (2, "金蝶")):
-        deal_id = app.open_deal(OpenDeal(customer, f"项目{number}", "1000", id=UUID(int=10 + number), owner="李娜"),
-                                at(number))
+        deal_id = app.open_deal(OpenDeal(customer, f"项目{number}", "1000", id=UUID(int=(10 + number) << 6 | 1),
+                                         owner="李娜"), at(number))  # in the customer's home partition, 1
         deal = app.get(Deal, deal_id)
         deal.lose("选择了竞争对手", at(number + 1), competitor)
         if old_shape and number == 1:

@@ -61,7 +61,7 @@ def open_deal(session: Session, pipeline: Pipeline, deal_id: UUID, external_id: 
     expected = fields.get("expected_close")
     return Deal.open(pipeline, customer_id, str(fields["title"]), fields["amount"],  # type: ignore[arg-type]
                      str(fields["currency"]), str(fields["owner"]), session.meta(at, actor),
-                     stage=str(fields["stage"]), id=deal_id,
+                     stage=str(fields["stage"]),  # its id: the key `deal_id` placed in its customer's partition
                      expected_close=expected if isinstance(expected, date) else None,
                      external_id=qualified(session.mapping.source, external_id))
 

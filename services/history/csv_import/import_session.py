@@ -8,6 +8,12 @@ account for its opportunities) are found here or in the log, by the UUID their s
 (`salesforce-contact:003…`): accounts and contacts are separate id spaces in HubSpot and others, so company
 5001 and contact 5001 are two records; lookups by the bare id still work while it is unique.
 
+A deal or a ticket lives in its account's home partition (`domain.partitions`): its id is its source id's UUID
+(the record's *key* here, which finds duplicates) placed in the account's partition, so the key alone no longer
+names it; `record_of` finds it among this import's records, else in the log (`logged_id`: one read of the log's
+deal and ticket openings, whatever their partition). A deal imported before home partitions keeps its old id
+(`keep_legacy_id`): re-importing its export extends it rather than making a second deal.
+
 A record whose UUID is already in the log is built from the file all the same and, once every file is read,
 compared with the log's events of that aggregate (`reconcile`: type, business time and fields, not the
 recording's actor, correlation id or timestamp): the same events → unchanged, nothing written (so importing
@@ -22,14 +28,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from eventsourcing.utils import get_topic
+
 from domain.base import EARLIEST, CrmAggregate, Meta
 from domain.errors import DomainError
 from domain.external_ids import external_uuid
+from domain.deal import Deal
+from domain.partitions import in_partition, partition_of
+from domain.ticket import Ticket
 from domain.pipeline import Pipeline, pipeline_id
 from domain.vocabulary import DEFAULT_VOCABULARIES, Vocabularies
 from services.application import CrmApplication
@@ -39,6 +50,7 @@ from services.history.csv_import.mapping import FileSpec, Mapping
 
 KIND_NAMES = {"customer": "account", "contact": "contact", "deal": "opportunity", "lead": "lead",
               "ticket": "ticket", "campaign": "campaign"}
+PLACED = ("deal", "ticket")  # kinds whose id is placed in their customer's home partition
 UNCOMPARED = ("timestamp", "correlation_id", "actor", "clocked")  # of the recording, not of the business
 
 
@@ -72,7 +84,9 @@ class Session:
     extended: dict[UUID, int] = field(default_factory=dict)  # record in the log → how many events it holds
     unchanged: int = 0  # records already in the log whose rows give the events it holds
     detail_rows: dict[str, int] = field(default_factory=dict)  # file → rows read beside a [[files]] entry
+    placed: dict[UUID, UUID] = field(default_factory=dict)  # a deal's or ticket's key → its id (`record_of`)
     _in_log: dict[UUID, bool] = field(default_factory=dict)
+    _logged: dict[UUID, UUID] | None = None  # see `logged_id`
     _empty_log: bool | None = None
 
     def meta(self, at: datetime, actor: str = "") -> Meta:
@@ -88,11 +102,33 @@ class Session:
             return external_uuid("customer", self.source(kind), external_id)
         return external_uuid(kind, self.mapping.source, external_id)
 
-    def in_log(self, aggregate_id: UUID) -> bool:
-        """Whether the log holds this aggregate: one query each (≈ 0.3 ms on PostgreSQL), none into an empty log."""
+    def record_of(self, kind: str, external_id: str) -> UUID:
+        """The CRM id of a record: its key, except a deal or ticket, whose id is its key placed in its
+        customer's partition: the one this import built, else the one in the log, else the key (nowhere:
+        `reference` says so)."""
+        key = self.uuid(kind, external_id)
+        if kind not in PLACED:
+            return key
+        return self.placed.get(key) or self.logged_id(key) or key
+
+    def logged_id(self, key: UUID) -> UUID | None:
+        """The id under which the log holds the deal or ticket of `key`, in whatever partition (its account's,
+        another account's, or its own bits: imported before home partitions). From one read of the log's
+        Deal.Opened and Ticket.Opened events, on first need (none into an empty log)."""
+        if self._logged is None:
+            opened = [] if self._is_empty_log() else self.app.read_log(topics=[get_topic(Deal.Opened),
+                                                                              get_topic(Ticket.Opened)])
+            self._logged = {in_partition(0, event.originator_id): event.originator_id for _, event in opened}
+        return self._logged.get(in_partition(0, key))
+
+    def _is_empty_log(self) -> bool:
         if self._empty_log is None:
             self._empty_log = self.app.event_count() == 0
-        if self._empty_log:
+        return self._empty_log
+
+    def in_log(self, aggregate_id: UUID) -> bool:
+        """Whether the log holds this aggregate: one query each (≈ 0.3 ms on PostgreSQL), none into an empty log."""
+        if self._is_empty_log():
             return False
         if aggregate_id not in self._in_log:
             self._in_log[aggregate_id] = aggregate_id in self.app.repository
@@ -118,9 +154,9 @@ class Session:
 
     def reference(self, kind: str, external_id: str, column: str) -> UUID:
         """The id of a record this one points at, which must have been imported or be in the log."""
-        target = self.uuid(kind, external_id)
-        if target in self.refused_records:
-            first = self.refused_records[target]
+        key, target = self.uuid(kind, external_id), self.record_of(kind, external_id)
+        if target in self.refused_records or key in self.refused_records:
+            first = self.refused_records.get(target) or self.refused_records[key]
             raise RowRefused(column, f"{KIND_NAMES[kind]} {external_id!r} was refused ({first.file} line "
                                      f"{first.line}: {first.reason})")
         if target not in self.created and not self.in_log(target):
@@ -129,7 +165,7 @@ class Session:
 
     def found(self, kind: str, external_id: str) -> Any:
         """The aggregate of a record made by this import (None if it is in the log or nowhere)."""
-        return self.created.get(self.uuid(kind, external_id))
+        return self.created.get(self.record_of(kind, external_id))
 
     def well_formed(self, rows: list[Row]) -> list[Row]:
         """The rows whose cells match the header; the others refused (`csv_rows.Row.problem`)."""
@@ -172,12 +208,31 @@ class Session:
         except (RowRefused, DomainError) as error:
             return self.refuse(rows, getattr(error, "row", rows[0]), *column_and_reason(error), record)
         self.seen[record] = rows[0]
+        aggregates = [self.keep_legacy_id(record, a) if same_record(record, a.id) else a for a in aggregates]
         for aggregate in aggregates:
+            if same_record(record, aggregate.id):
+                self.placed[record] = aggregate.id
             self.created[aggregate.id] = aggregate
-            self.kinds[aggregate.id] = kind.replace("contact", "customer") if aggregate.id == record else "customer"
+            self.kinds[aggregate.id] = kind.replace("contact", "customer") if same_record(record, aggregate.id) \
+                else "customer"
             self.record_rows[aggregate.id] = list(rows)
             self.origins[aggregate.id] = [row_at(e.occurred_at) if row_at else rows[0] for e in aggregate.pending_events]
         return True
+
+    def keep_legacy_id(self, key: UUID, aggregate: CrmAggregate) -> CrmAggregate:
+        """The record as built, unless the log holds it under another id (`logged_id`: a deal or ticket imported
+        before home partitions, or one whose account the export changed): then the same events under that id,
+        so that `reconcile` compares them with it — unchanged, extended, or refused for its other account —
+        rather than writing a second record with the same source id."""
+        held = self.logged_id(key) if type(aggregate).__name__.lower() in PLACED else None
+        if held is None or held == aggregate.id:
+            return aggregate
+        events = [replace(event, originator_id=held) for event in aggregate.pending_events]  # type: ignore[type-var]
+        rebuilt = None
+        for event in events:
+            rebuilt = event.mutate(rebuilt)
+        rebuilt._pending_events.extend(events)  # type: ignore[union-attr]
+        return rebuilt  # type: ignore[return-value]
 
     def from_log(self, aggregate_id: UUID, keep: Callable[[Any], bool]) -> CrmAggregate:
         """An aggregate of the log rebuilt from its first events that `keep` accepts, as if this import made
@@ -229,6 +284,11 @@ class Session:
                 self.refusals.append(Refused(row.file, row.line, "", f"depends on refused {failing.file} line "
                                              f"{failing.line}: {reason}", row.values))
         return False
+
+
+def same_record(key: UUID, record_id: UUID) -> bool:
+    """Whether `record_id` is the record of `key` (equal but for the home partition's bits)."""
+    return in_partition(partition_of(record_id), key) == record_id
 
 
 def first_difference(held: list[Any], built: list[Any]) -> tuple[int, str | None]:

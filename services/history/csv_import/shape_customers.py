@@ -12,6 +12,13 @@ HasResponded, FirstRespondedDate, CreatedDate): each member that responded is on
 `[values.response]` of its Status (default "reply"), at its first response (else its creation), in time
 order. A campaign already in the log is compared with the log with its responses (`Session.reconcile`): new
 members are recorded after those it holds.
+
+Members are still recorded on the campaign's stream (`Campaign.ResponseRecorded`, which every read model takes
+as the same fact as a respondent's `RespondedToCampaign`), not on the lead's or contact's as commands now do: an
+import is one writer in one transaction, so the campaign never conflicts with itself here; and a response on
+the respondent's stream must follow its other events in business time, which would need each member's
+responses interleaved into its lead's rows, and re-imports of exports imported before to recognise the
+members already on the campaign's stream.
 """
 
 from __future__ import annotations

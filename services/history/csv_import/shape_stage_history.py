@@ -59,7 +59,7 @@ def import_history_rows(session: Session, spec: FileSpec, header: list[str], row
                                                                                   detail, deal_id),
                                 row_at=lambda at, group=group: _row_at(session, spec, group, at))
         if built and detail is not None:  # its details row is counted unchanged with it
-            session.companions[session.uuid("deal", external_id)] = [detail.row]
+            session.companions[session.record_of("deal", external_id)] = [detail.row]
     for external_id, detail in details.items():
         if external_id not in groups:
             _from_details_alone(session, pipeline, spec, detail)

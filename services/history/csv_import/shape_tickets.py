@@ -38,7 +38,7 @@ def _ticket(session: Session, cells: Cells, ticket_id: UUID) -> Iterator[CrmAggr
         or STATUSES.get(raw_status.casefold(), raw_status or OPEN)
     ticket = Ticket.open(customer_id, cells.text("subject") or NO_SUBJECT, mapping.value("priority",
                                                                                         cells.text("priority")),
-                         mapping.value("ticket_channel", cells.text("channel")), session.meta(created), id=ticket_id,
+                         mapping.value("ticket_channel", cells.text("channel")), session.meta(created),
                          external_id=qualified(mapping.source, cells.required("id")),
                          vocabularies=session.vocabularies)
     if cells.text("owner"):

@@ -28,10 +28,11 @@ while an earlier line still waits for a reference.
 
 from __future__ import annotations
 
-from services.history.rules.engine import HistoryRules, log_loader
+from services.history.rules.engine import HistoryRules, log_holder, log_loader
 from services.history.rules.facts import Facts
 from services.history.rules.field_checks import FIELD_RULES, field_facts
 from services.history.rules.refusal import Refusal
 from services.history.rules.tracked import Tracked, Waiting
 
-__all__ = ["FIELD_RULES", "Facts", "HistoryRules", "Refusal", "Tracked", "Waiting", "field_facts", "log_loader"]
+__all__ = ["FIELD_RULES", "Facts", "HistoryRules", "Refusal", "Tracked", "Waiting", "field_facts", "log_holder",
+           "log_loader"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import campaign as campaign_rules
 from domain import customer as customer_rules
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -25,6 +26,12 @@ def _registered(rules: Engine, customer: Tracked, campaign_id: int | None) -> No
     rules.refer("campaign_id", Campaign, campaign_id)
 
 
+def _responded(rules: Engine, customer: Tracked, campaign_id: int) -> None:
+    _changed(rules, customer)
+    rules.refer("campaign_id", Campaign, campaign_id,
+                lambda campaign: campaign_rules.require_launched_before(campaign.status))
+
+
 RULES: dict[type, Rule] = {
     Customer.Registered: _registered,
     Customer.ContactDetailsChanged: _changed,
@@ -33,5 +40,6 @@ RULES: dict[type, Rule] = {
     Customer.TagRemoved: _changed,
     Customer.ConsentChanged: _changed,
     Customer.PropertiesChanged: _changed,
+    Customer.RespondedToCampaign: _responded,
     Customer.Forgotten: _forgotten,
 }

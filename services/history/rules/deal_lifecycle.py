@@ -27,8 +27,9 @@ def _stage(rules: Engine, field: str, pipeline: str, stage: str, pipeline_field:
 
 
 def _opened(rules: Engine, deal: Tracked, pipeline: str, stage: str, customer_id: int,
-            lead_id: int | None, campaign_id: int | None) -> None:
+            lead_id: int | None, campaign_id: int | None, external_id: str) -> None:
     _stage(rules, "stage", pipeline, stage, pipeline_field="pipeline")
+    rules.claim(Deal, external_id)
     rules.refer("customer_id", Customer, customer_id)
     rules.refer("lead_id", Lead, lead_id)
     rules.refer("campaign_id", Campaign, campaign_id)

@@ -24,6 +24,7 @@ from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from domain.vocabulary import Terms, Vocabulary
+from services.application import ids_of_external_id
 from services.history.event_lines import SCHEMAS
 from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, exchange_rate_lifecycle,
                                     lead_lifecycle, pipeline_lifecycle, ticket_lifecycle, vocabulary_lifecycle)
@@ -40,9 +41,12 @@ def _kind_name(kind: type) -> str:
 class HistoryRules:
     """The in-order half: each aggregate's compact state, and the references still waiting."""
 
-    def __init__(self, load: Callable[[UUID], CrmAggregate | None] | None) -> None:
-        """`load` gives an aggregate the log already holds (None: not there); no `load`: the log is empty."""
-        self._load = load
+    def __init__(self, load: Callable[[UUID], CrmAggregate | None] | None,
+                 held: Callable[[list[UUID]], UUID | None] | None = None) -> None:
+        """`load` gives an aggregate the log already holds (None: not there); no `load`: the log is empty.
+        `held` gives the first of some ids the log has (`log_holder`; None: the log is empty)."""
+        self._load, self._held = load, held
+        self._claims: dict[tuple[type, str], int] = {}  # (deal or ticket, external id) → the record's id
         self._state: dict[int, Tracked] = {}  # by the id's 128-bit integer: a third of the memory of UUID keys
         self._absent: set[int] = set()  # looked up in the log and not there
         self._waiting: dict[int, list[Waiting]] = {}
@@ -86,6 +90,21 @@ class HistoryRules:
                 check(tracked)
             except DomainError as error:
                 raise Refusal(check_field, str(error)) from None
+
+    def claim(self, kind: type, external_id: str) -> None:
+        """A deal's or ticket's id is its source id's UUID placed in its customer's partition, so two of them
+        with one external id no longer share an id (which made the second one a version conflict): refuse the
+        second, of the file (kept here) or the log (its 64 possible ids: `ids_of_external_id`, one query)."""
+        if not external_id:
+            return
+        subject = self.subject
+        owner = self._claims.setdefault((kind, external_id), subject)
+        if owner == subject and self._held is not None:
+            found = self._held(ids_of_external_id(kind, UUID(int=subject)))
+            owner = subject if found is None else found.int
+        if owner != subject:
+            raise Refusal("external_id", f"a {_kind_name(kind)} with external id {external_id} already exists "
+                                         f"(id {UUID(int=owner)}, in the file or the log)")
 
     def terms(self, kind: str) -> Terms:
         """The values of vocabulary `kind` in force at the line being checked: as defined earlier in the file
@@ -242,6 +261,12 @@ RULES: dict[type, Rule] = {**customer_lifecycle.RULES, **lead_lifecycle.RULES, *
 # the vocabulary values its line ends with).
 _EVENTS = {name: (schema.cls, _AGGREGATE[schema.cls], issubclass(schema.cls, CrmAggregate.Created),
                   RULES.get(schema.cls), TERMS.get(schema.cls, ())) for name, schema in SCHEMAS.items()}
+
+
+def log_holder(app: Any) -> Callable[[list[UUID]], UUID | None] | None:
+    """`HistoryRules`' way to ask which of some ids `app`'s log holds (`CrmApplication._held`, one query);
+    None for an empty log."""
+    return None if app.event_count() == 0 else app._held
 
 
 def log_loader(app: Any) -> Callable[[UUID], CrmAggregate | None] | None:

@@ -25,8 +25,9 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.errors import DomainError
 from domain.exchange_rates import ExchangeRate, require_rate, require_source, valid_from_instant
-from domain.external_ids import check_qualified, record_id
+from domain.external_ids import check_qualified, imported_id as legacy_id, record_id
 from domain.lead import Lead
+from domain.partitions import partition_of
 from domain.pipeline import Pipeline, check_stage_key, check_stages
 from domain.ticket import Ticket
 from domain.vocabulary import (ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES, TOUCH_DIRECTIONS, Vocabulary,
@@ -77,13 +78,27 @@ KINDS: dict[type, str] = {Customer.Registered: "customer", Lead.Captured: "lead"
 
 def _require_derived_id(line: HistoryLine) -> None:
     """A record with an external id has the id derived from it, as its creation command gives it: so a
-    second record with that external id can never be written (it would be the same aggregate)."""
+    second record with that external id can never be written (it would be the same aggregate). A deal's or
+    ticket's is placed in its customer's home partition, or — an export written before home partitions — is
+    the bare derived id (`legacy_ids`); an id without an external id is kept as the export has it, in
+    whatever partition (old exports predate the rule: see `domain.partitions`)."""
     kind = KINDS.get(line.schema.cls)
     if kind is not None and line.data["external_id"]:
+        subject = UUID(line.subject)
         try:
-            record_id(kind, line.data["external_id"], UUID(line.subject))
+            if subject != legacy_id(kind, line.data["external_id"]):
+                record_id(kind, line.data["external_id"], subject, _home(line))
         except DomainError as error:
             raise Refusal("external_id", str(error)) from None
+
+
+def _home(line: HistoryLine) -> int | None:
+    """The home partition a created deal or ticket belongs in: its customer's (None for other records)."""
+    customer = line.data.get("customer_id") if line.schema.cls in (Deal.Opened, Ticket.Opened) else None
+    try:
+        return None if customer is None else partition_of(UUID(str(customer)))
+    except ValueError:
+        return None  # not a UUID: its own field check refuses it
 
 
 def _stages(value: list[Any]) -> list[str]:
@@ -119,6 +134,8 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
                        "external_id": _external_id("campaign")},
     Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
+    Lead.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
+    Customer.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
                     "external_id": _external_id("ticket")},
     Ticket.Assigned: {"assignee": _text("assignee")},

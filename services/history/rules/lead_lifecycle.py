@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from domain import campaign as campaign_rules
 from domain import lead as lead_rules
 from domain.campaign import Campaign
 from domain.customer import Customer
@@ -48,6 +49,11 @@ def _converted(rules: Engine, lead: Tracked, customer_id: int, deal_id: int) -> 
     lead.status = lead_rules.CONVERTED
 
 
+def _responded(rules: Engine, lead: Tracked, campaign_id: int) -> None:
+    rules.refer("campaign_id", Campaign, campaign_id,
+                lambda campaign: campaign_rules.require_launched_before(campaign.status))
+
+
 RULES: dict[type, Rule] = {
     Lead.Captured: _captured,
     Lead.Assigned: _assigned,
@@ -55,4 +61,5 @@ RULES: dict[type, Rule] = {
     Lead.Qualified: _qualified,
     Lead.Disqualified: _disqualified,
     Lead.Converted: _converted,
+    Lead.RespondedToCampaign: _responded,
 }

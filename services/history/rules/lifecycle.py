@@ -28,6 +28,9 @@ class Engine(Protocol):
               target: str = "", check_field: str = "") -> None:
         """Id `key` must name an aggregate of `kind`, now or later in the file (then `check` it)."""
 
+    def claim(self, kind: type, external_id: str) -> None:
+        """A created deal or ticket takes `external_id` ("" none): no other one of the file or the log has it."""
+
 
 def require_same(field: str, given: str, held: str | None, what: str) -> None:
     """A field the command derives from the state (a deal's from_stage) must be what the state holds."""

@@ -13,8 +13,9 @@ from services.history.rules.lifecycle import Engine, Rule, require_same
 from services.history.rules.tracked import Tracked
 
 
-def _opened(rules: Engine, ticket: Tracked, customer_id: int) -> None:
+def _opened(rules: Engine, ticket: Tracked, customer_id: int, external_id: str) -> None:
     rules.refer("customer_id", Customer, customer_id)
+    rules.claim(Ticket, external_id)
     ticket.status = ticket_rules.OPEN
 
 

@@ -12,6 +12,7 @@ import pytest
 from domain.base import Meta
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.partitions import in_partition, partition_of
 from domain.vocabulary import Terms, Vocabularies
 
 CUSTOMER = UUID("00000000-0000-0000-0000-0000000000c1")
@@ -61,7 +62,7 @@ def test_open_in_explicit_stage(open_deal):
 
 
 def test_open_uses_given_id(open_deal):
-    deal_id = uuid4()
+    deal_id = in_partition(partition_of(CUSTOMER), uuid4())  # in its customer's home partition
     assert open_deal(id=deal_id).id == deal_id
 
 

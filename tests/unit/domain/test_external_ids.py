@@ -38,7 +38,8 @@ from domain.base import Meta  # noqa: E402
 from domain.campaign import Campaign  # noqa: E402
 from domain.customer import Customer  # noqa: E402
 from domain.deal import Deal  # noqa: E402
-from domain.external_ids import bare_id, check_qualified, qualified, record_id  # noqa: E402
+from domain.external_ids import bare_id, check_qualified, imported_id, qualified, record_id  # noqa: E402
+from domain.partitions import in_partition, partition_of  # noqa: E402
 from domain.lead import Lead  # noqa: E402
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline  # noqa: E402
 from domain.ticket import Ticket  # noqa: E402
@@ -91,11 +92,12 @@ def _sales() -> Pipeline:
     return Pipeline.define("sales", name, stages, META)
 
 
+CUSTOMER = in_partition(37)
 CREATIONS = {
     "customer": lambda x: Customer.register("王芳", "", "华东", "互联网", "web", META, external_id=x),
     "lead": lambda x: Lead.capture("王芳", "", "华东", "互联网", "web", META, external_id=x),
-    "deal": lambda x: Deal.open(_sales(), uuid4(), "云服务", "1000", "CNY", "李娜", META, external_id=x),
-    "ticket": lambda x: Ticket.open(uuid4(), "登录失败", "high", "phone", META, external_id=x),
+    "deal": lambda x: Deal.open(_sales(), CUSTOMER, "云服务", "1000", "CNY", "李娜", META, external_id=x),
+    "ticket": lambda x: Ticket.open(CUSTOMER, "登录失败", "high", "phone", META, external_id=x),
     "campaign": lambda x: Campaign.plan("春季活动", "event", "1000", "CNY", META, external_id=x),
 }
 
@@ -103,7 +105,9 @@ CREATIONS = {
 @pytest.mark.parametrize("kind", CREATIONS)
 def test_every_creation_keeps_its_external_id_and_takes_its_derived_id(kind: str) -> None:
     record = CREATIONS[kind]("hubspot:1001")
-    assert record.external_id == "hubspot:1001" and record.id == external_uuid(kind, "hubspot", "1001")
+    home = partition_of(CUSTOMER) if kind in ("deal", "ticket") else None  # a deal's, a ticket's: their customer's
+    assert record.external_id == "hubspot:1001" and record.id == imported_id(kind, "hubspot:1001", home)
+    assert partition_of(record.id) == (home if home is not None else partition_of(external_uuid(kind, "hubspot", "1001")))
     (created,) = record.collect_events()
     assert created.external_id == "hubspot:1001" and type(created).class_version == 2
     assert CREATIONS[kind]("").external_id == ""

@@ -25,13 +25,19 @@ Report = Callable[..., CampaignsReport]
 
 
 def _lead(crm: CrmApplication, name: str, channel: str, campaign: UUID | None, captured: float,
-          qualified: float | None = None) -> UUID:
-    """A lead captured on day `captured`, assigned and contacted the same day, qualified on day `qualified`."""
+          qualified: float | None = None, response: tuple[UUID, str, float] | None = None) -> UUID:
+    """A lead captured on day `captured`, assigned and contacted the same day, qualified on day `qualified`;
+    its `response` (campaign, kind, day) recorded on its stream in business-time order among those."""
     lead = crm.capture_lead(CaptureLead(name, "华东", "制造业", channel, campaign_id=campaign), at(captured))
     if qualified is not None:
         crm.assign_lead(AssignLead(lead, "李娜", "manual"), at(captured))
         crm.contact_lead(ContactLead(lead, "phone", ""), at(captured))
+    if response is not None and (qualified is None or response[2] < qualified):
+        crm.record_response(RecordResponse(response[0], response[1], lead_id=lead), at(response[2]))
+    if qualified is not None:
         crm.qualify_lead(QualifyLead(lead, ""), at(qualified))
+    if response is not None and qualified is not None and response[2] >= qualified:
+        crm.record_response(RecordResponse(response[0], response[1], lead_id=lead), at(response[2]))
     return lead
 
 
@@ -49,16 +55,12 @@ def history(crm: CrmApplication) -> dict[str, UUID]:
     d3 = crm.open_deal(OpenDeal(c3, "直购", "300", owner="李娜", campaign_id=s), at(1))
     crm.launch_campaign(LaunchCampaign(w), at(1))
     crm.launch_campaign(LaunchCampaign(s), at(1))
-    l5 = _lead(crm, "孙七", "web", None, captured=1, qualified=2)
-    crm.record_response(RecordResponse(s, "click", lead_id=l5), at(2))
+    l5 = _lead(crm, "孙七", "web", None, captured=1, qualified=2, response=(s, "click", 2))
     crm.record_cost(RecordCost(w, "3000"), at(2))
-    l1 = _lead(crm, "王五", "event", w, captured=2, qualified=4)
-    crm.record_response(RecordResponse(w, "click", lead_id=l1), at(2))
+    l1 = _lead(crm, "王五", "event", w, captured=2, qualified=4, response=(w, "click", 2))
     crm.record_cost(RecordCost(s, "2000"), at(3))
-    l2 = _lead(crm, "钱八", "event", w, captured=3, qualified=6)
-    crm.record_response(RecordResponse(w, "registration", lead_id=l2), at(3))
-    l3 = _lead(crm, "周九", "search_ads", s, captured=3)
-    crm.record_response(RecordResponse(s, "click", lead_id=l3), at(3))
+    _lead(crm, "钱八", "event", w, captured=3, qualified=6, response=(w, "registration", 3))
+    _lead(crm, "周九", "search_ads", s, captured=3, response=(s, "click", 3))
     l4 = _lead(crm, "吴十", "search_ads", s, captured=4, qualified=5)
     c1, d1 = crm.convert_lead(ConvertLead(l1, "采购", "1000", "CNY"), at(5))
     c2, d2 = crm.convert_lead(ConvertLead(l4, "采购", "500", "CNY"), at(7))

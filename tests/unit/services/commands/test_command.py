@@ -9,7 +9,8 @@ import pytest
 
 from domain.customer import Customer
 from domain.errors import DomainError
-from domain.external_ids import external_uuid
+from domain.external_ids import external_uuid, imported_id
+from domain.partitions import in_partition, partition_of
 from services.application import AlreadyExists, ConcurrencyConflict, CrmApplication
 from services.commands import CaptureLead, OpenDeal, OpenTicket, PlanCampaign, RegisterCustomer
 from tests.conftest import at
@@ -26,7 +27,8 @@ def test_a_creation_with_an_external_id_gets_the_derived_id_and_keeps_source_col
 
 def test_each_creation_command_derives_its_own_kind_of_id(crm: CrmApplication) -> None:
     crm.ensure_default_pipelines(at(-1))
-    customer = crm.register_customer(RegisterCustomer("王芳", "华东", "互联网", "web"), at(0))
+    elsewhere = (partition_of(external_uuid("deal", "hubspot", "7")) + 1) % 64  # not the key's own bits
+    customer = crm.register_customer(RegisterCustomer("王芳", "华东", "互联网", "web", id=in_partition(elsewhere)), at(0))
     made = {
         "lead": crm.capture_lead(CaptureLead("王芳", "华东", "互联网", "web", source="hubspot", external_id="7"), at(0)),
         "deal": crm.open_deal(OpenDeal(customer, "云服务", "1000", source="hubspot", external_id="7"), at(1)),
@@ -34,7 +36,9 @@ def test_each_creation_command_derives_its_own_kind_of_id(crm: CrmApplication) -
         "campaign": crm.plan_campaign(PlanCampaign("春季活动", "event", "1000", source="hubspot", external_id="7"),
                                       at(0)),
     }
-    assert made == {kind: external_uuid(kind, "hubspot", "7") for kind in made}
+    home = {"deal": partition_of(customer), "ticket": partition_of(customer)}  # their customer's partition
+    assert made == {kind: imported_id(kind, "hubspot:7", home.get(kind)) for kind in made}
+    assert made["deal"] != external_uuid("deal", "hubspot", "7")
 
 
 def test_creating_a_record_whose_external_id_exists_is_refused_saying_which(crm: CrmApplication) -> None:

@@ -7,6 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from uuid import UUID
+
+from domain.external_ids import external_uuid
+from domain.partitions import in_partition
 
 from services.application import CrmApplication
 from services.history.csv_import.mapping import Mapping, load_mapping
@@ -72,3 +76,15 @@ def export(tmp_path: Path) -> Callable[..., Mapping]:
 def deals(*rows: str) -> dict[str, str]:
     """The accounts file and a deals file of these rows (after DEALS_HEADER)."""
     return {"accounts.csv": ACCOUNTS, "deals.csv": DEALS_HEADER + "".join(row + "\n" for row in rows)}
+
+
+def key(record_id: UUID) -> UUID:
+    """A record's id without its home partition's bits: an imported deal's or ticket's id is its source id's
+    UUID (`external_uuid`) placed in its account's partition, so tests compare keys (`domain.partitions`)."""
+    return in_partition(0, record_id)
+
+
+def logged_id(app: CrmApplication, kind: str, source: str, external_id: str) -> UUID:
+    """The id the log holds for the imported `kind` record `source` calls `external_id`."""
+    wanted = key(external_uuid(kind, source, external_id))
+    return next(e.originator_id for _, e in app.read_log() if key(e.originator_id) == wanted)

@@ -95,11 +95,10 @@ def _by_commands(app: CrmApplication, history: list[dict[str, Any]]) -> None:
                                                source=SOURCE, external_id=f"A{account}"),
                               Meta(occurred_at=T0 - timedelta(days=10), actor=ACTOR))
     for deal in history:
-        deal_id = external_uuid("deal", SOURCE, deal["id"])
-        app.open_deal(OpenDeal(external_uuid("customer", SOURCE, deal["account"]), deal["id"], deal["amount"],
+        deal_id = app.open_deal(OpenDeal(external_uuid("customer", SOURCE, deal["account"]), deal["id"], deal["amount"],
                                currency="CNY", owner=deal["owner"], stage=deal["stage"], source=SOURCE,
                                external_id=deal["id"]),
-                      Meta(occurred_at=deal["start"], actor=ACTOR))
+                                Meta(occurred_at=deal["start"], actor=ACTOR))
         for kind, target, amount, at in deal["steps"]:
             meta = Meta(occurred_at=at, actor=ACTOR)
             command = {"stage": lambda: ChangeStage(deal_id, target), "won": lambda: WinDeal(deal_id),

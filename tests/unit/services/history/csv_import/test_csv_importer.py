@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from domain.deal import Deal
-from domain.external_ids import external_uuid
 from domain.pipeline import Pipeline, pipeline_id
 from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import (CsvImportRefused, FileRefused, mapping_for, ordered_events,
                                                       plan_import, run_csv_import)
 from services.history.csv_import.mapping import MappingError, load_mapping
-from tests.unit.services.history.csv_import.conftest import DEALS_HEADER, FIXTURES, deals
+from tests.unit.services.history.csv_import.conftest import DEALS_HEADER, FIXTURES, deals, logged_id
 
 
 @pytest.mark.parametrize("name", ["salesforce/mapping.toml", "hubspot/mapping.toml",
@@ -66,7 +65,7 @@ def test_rejects_takes_the_refused_rows_and_the_rest_is_imported(sqlite_app, exp
         (row,) = list(csv.DictReader(rejected))
     assert (row["Id"], row["Name"], row["line"]) == ("D2", "Bad", "3")
     assert row["reason"].startswith("unknown stage name 'Nowhere'")
-    assert sqlite_app.get(Deal, external_uuid("deal", "crm1", "D1")).title == "Good"
+    assert sqlite_app.get(Deal, logged_id(sqlite_app, "deal", "crm1", "D1")).title == "Good"
     # the user fixes the rejected row in the original file and imports it again: only the fixed row is new
     (tmp_path / "deals.csv").write_text((tmp_path / "deals.csv").read_text().replace("Nowhere", "Stage B"))
     again = run_csv_import(sqlite_app, load_mapping(tmp_path / "mapping.toml"))

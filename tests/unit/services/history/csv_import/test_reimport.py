@@ -14,7 +14,7 @@ from domain.deal import Deal
 from domain.external_ids import external_uuid
 from services.history.csv_import.csv_importer import CsvImportRefused, mapping_for, run_csv_import
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES
+from tests.unit.services.history.csv_import.conftest import FIXTURES, logged_id
 
 CLOSED_WON = "006Dn00000C1dEfGAC,Closed Won,5000,2024-06-30,2024-03-20T12:00:00.000Z,005Dn00000OwnerA1\n"
 NEW_MEMBER = "00vDn4,701Dn00000E1fGhAAA,00QDn00000D1eFgAAB,,Responded,true,2024-02-10,2024-02-04T10:00:00.000Z\n"
@@ -40,7 +40,7 @@ def test_a_new_closed_won_row_of_an_imported_opportunity_closes_the_deal(sqlite_
     assert "Records already in the log: " in "\n".join(dry.lines()) and dry.extended == 1
     report = run_csv_import(sqlite_app, mapping)
     assert report.refused == [] and report.events == {"crm.Deal.Won": 1} and report.written == 1
-    assert sqlite_app.get(Deal, external_uuid("deal", "salesforce", "006Dn00000C1dEfGAC")).status == "won"
+    assert sqlite_app.get(Deal, logged_id(sqlite_app, "deal", "salesforce", "006Dn00000C1dEfGAC")).status == "won"
     assert run_csv_import(sqlite_app, mapping).written == 0  # and again: unchanged
 
 
@@ -112,7 +112,7 @@ def test_an_opportunity_of_the_details_without_history_is_imported_from_its_row(
     _append(folder / "Opportunity.csv", ORPHAN)
     report = run_csv_import(sqlite_app, load_mapping(folder / "mapping.toml"))
     assert report.refused == [] and report.rows_read["Opportunity.csv"] == 4
-    deal = sqlite_app.get(Deal, external_uuid("deal", "salesforce", "006Dn00000C1dEfGAZ"))
+    deal = sqlite_app.get(Deal, logged_id(sqlite_app, "deal", "salesforce", "006Dn00000C1dEfGAZ"))
     assert (deal.title, deal.status, deal.amount, deal.currency) == ("Orphan opp", "won", 99000, "USD")
 
 

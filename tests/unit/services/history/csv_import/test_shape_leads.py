@@ -6,7 +6,7 @@ from domain.external_ids import external_uuid
 from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import plan_import
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING
+from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, key
 
 
 def _types(events, lead: str) -> list[str]:
@@ -22,7 +22,7 @@ def test_each_lead_status_becomes_its_steps(app) -> None:
     assert _types(events, "00QDn00000D1eFgAAC") == ["Captured", "Disqualified"]
     assert _types(events, "00QDn00000D1eFgAAD") == ["Captured"]
     converted = next(e for e in events if event_type(e) == "crm.Lead.Converted")
-    assert converted.deal_id == external_uuid("deal", "salesforce", "006Dn00000C1dEfGAA")
+    assert key(converted.deal_id) == key(external_uuid("deal", "salesforce", "006Dn00000C1dEfGAA"))
     assert converted.customer_id == external_uuid("customer", "salesforce", "001Dn00000A1bCdEAF")
     captured = next(e for e in events if event_type(e) == "crm.Lead.Captured"
                     and e.originator_id == external_uuid("lead", "salesforce", "00QDn00000D1eFgAAB"))

@@ -13,14 +13,14 @@ from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import plan_import
 from services.history.csv_import.csv_rows import FileRefused
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, deals
+from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, deals, key
 
 
 def _steps(events, source: str, deal: str) -> list[tuple]:
     """(type, stage or outcome, instant) of one deal's events, but its properties (tested apart)."""
-    deal_id = external_uuid("deal", source, deal)
+    deal_id = key(external_uuid("deal", source, deal))
     return [(event_type(e).split(".")[-1], getattr(e, "to_stage", getattr(e, "stage", "")),
-             e.occurred_at) for e in events if e.originator_id == deal_id and not hasattr(e, "changes")]
+             e.occurred_at) for e in events if key(e.originator_id) == deal_id and not hasattr(e, "changes")]
 
 
 def _utc(*parts: int) -> datetime:
@@ -47,11 +47,11 @@ def test_hubspot_deals_become_their_stage_history_in_time_order(app) -> None:
 def test_an_open_deal_keeps_its_close_date_as_expected_close_and_an_empty_amount_is_zero(app) -> None:
     _, _, events = plan_import(app, load_mapping(FIXTURES / "hubspot" / "mapping.toml"))
     opened = next(e for e in events if event_type(e) == "crm.Deal.Opened"
-                  and e.originator_id == external_uuid("deal", "hubspot", "9003"))
+                  and key(e.originator_id) == key(external_uuid("deal", "hubspot", "9003")))
     assert (opened.expected_close, opened.amount, opened.currency, opened.title) == \
         (date(2024, 5, 31), Decimal(0), "USD", "Pied Piper compression")
     chinese = next(e for e in events if event_type(e) == "crm.Deal.Opened"
-                   and e.originator_id == external_uuid("deal", "hubspot", "9002"))
+                   and key(e.originator_id) == key(external_uuid("deal", "hubspot", "9002")))
     assert (chinese.title, chinese.owner, chinese.amount, chinese.currency) == \
         ("未来机器人 试点", "王伟", Decimal(120000), "CNY")
 
@@ -76,8 +76,8 @@ def test_salesforce_opportunity_rows_close_by_is_closed_and_is_won(app, export) 
     assert [s[:2] for s in _steps(events, "salesforce", "006Dn00000C1dEfGAC")] == [("Opened", "proposal")]
     won = _steps(events, "salesforce", "006Dn00000C1dEfGAA")[-1]
     assert won[2] == datetime(2024, 2, 20, 5, tzinfo=timezone.utc)  # CloseDate: that day in New York
-    products = {e.originator_id: e.changes for e in events if hasattr(e, "changes")}  # [files.properties]
-    assert products[external_uuid("deal", "salesforce", "006Dn00000C1dEfGAC")] == {"product": "Pilot"}
+    products = {key(e.originator_id): e.changes for e in events if hasattr(e, "changes")}  # [files.properties]
+    assert products[key(external_uuid("deal", "salesforce", "006Dn00000C1dEfGAC"))] == {"product": "Pilot"}
 
 
 def test_a_close_date_on_the_day_of_the_last_change_is_that_day_not_midnight_before_it(app, export) -> None:
@@ -151,5 +151,5 @@ def test_a_property_column_the_file_lacks_refuses_the_file_and_an_empty_cell_set
     files["deals.csv"] = files["deals.csv"].replace("entered won\n", "entered won,Product\n", 1)
     _, report, events = plan_import(app, export(files, with_product))
     assert report.refused == []
-    assert [(e.originator_id, e.changes) for e in events if hasattr(e, "changes")] == [
-        (external_uuid("deal", "crm1", "D1"), {"product": "GTX"})]
+    assert [(key(e.originator_id), e.changes) for e in events if hasattr(e, "changes")] == [
+        (key(external_uuid("deal", "crm1", "D1")), {"product": "GTX"})]

@@ -10,13 +10,13 @@ from domain.external_ids import external_uuid
 from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import plan_import
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING
+from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, key
 
 
 def _steps(events, deal: str, source: str = "salesforce") -> list[tuple]:
-    deal_id = external_uuid("deal", source, deal)
+    deal_id = key(external_uuid("deal", source, deal))
     return [(event_type(e).split(".")[-1], getattr(e, "to_stage", getattr(e, "stage", "")))
-            for e in events if e.originator_id == deal_id and not hasattr(e, "changes")]  # properties: apart
+            for e in events if key(e.originator_id) == deal_id and not hasattr(e, "changes")]  # properties: apart
 
 
 def test_opportunity_history_rows_in_any_order_become_each_deals_history(app) -> None:
@@ -27,7 +27,7 @@ def test_opportunity_history_rows_in_any_order_become_each_deals_history(app) ->
         ("StageChanged", "proposal"), ("Won", "")]
     assert _steps(events, "006Dn00000C1dEfGAB") == [("Opened", "prospecting"), ("StageChanged", "qualification"),
                                                     ("Lost", "")]
-    deal_b = [e for e in events if e.originator_id == external_uuid("deal", "salesforce", "006Dn00000C1dEfGAB")]
+    deal_b = [e for e in events if key(e.originator_id) == key(external_uuid("deal", "salesforce", "006Dn00000C1dEfGAB"))]
     assert (deal_b[0].title, deal_b[0].currency, deal_b[0].owner) == ("星辰 云平台", "CNY", "005Dn00000OwnerB2")
     assert deal_b[-1].reason == "Price" and deal_b[-1].actor == "005Dn00000OwnerB2"  # CreatedById is the actor
 
@@ -92,7 +92,7 @@ def test_same_instant_rows_keep_file_order(app, export) -> None:
 
 def test_a_deals_properties_come_from_its_details_row_at_its_creation(app) -> None:
     _, _, events = plan_import(app, load_mapping(FIXTURES / "salesforce" / "mapping.toml"))
-    deal_a = [e for e in events if e.originator_id == external_uuid("deal", "salesforce", "006Dn00000C1dEfGAA")]
+    deal_a = [e for e in events if key(e.originator_id) == key(external_uuid("deal", "salesforce", "006Dn00000C1dEfGAA"))]
 
     # [files.properties] "Product__c" = "product": set right after Opened, at its instant, so a funnel
     # grouped or filtered by product sees it as of any time the deal exists

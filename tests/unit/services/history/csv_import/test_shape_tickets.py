@@ -6,11 +6,11 @@ from domain.external_ids import external_uuid
 from services.event_envelope import event_type
 from services.history.csv_import.csv_importer import plan_import
 from services.history.csv_import.mapping import load_mapping
-from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING
+from tests.unit.services.history.csv_import.conftest import FIXTURES, MAPPING, key
 
 
 def _ticket(events, source: str, ticket: str) -> list:
-    return [e for e in events if e.originator_id == external_uuid("ticket", source, ticket)]
+    return [e for e in events if key(e.originator_id) == key(external_uuid("ticket", source, ticket))]
 
 
 def test_salesforce_cases(app) -> None:
