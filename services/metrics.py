@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -243,25 +243,20 @@ def relay_source(read: RelayPositions) -> Source:
 
 def relay_positions(app: CrmApplication | ShardedApplication, store: ReadModelStore,
                     names: Sequence[str]) -> RelayPositions:
-    """The relays of one database (shard 0): their rows in projection_positions (none until a relay ran)
-    against its head; over shards (`app` a ShardedApplication), each shard's relay in that shard's database,
-    the others than the default read through a connection opened for the scrape."""
+    """Each relay's position against its shard's head. Every relay keeps its position in the default shard's
+    read store: shard 0's under its name (`kafka-relay`), shard N's under `kafka-relay:N`
+    (gateways.kafka.relay.relay_name), so one query reads them all; a shard's head only where a relay ran."""
     shards = app.apps if isinstance(app, ShardedApplication) else [app]
+    stored_as = {(name if shard == 0 else f"{name}:{shard}"): (name, shard)
+                 for name in names for shard in range(len(shards))}
 
     def read() -> list[tuple[str, int, int, int]]:
-        found = _relays_of(0, shards[0], store, names)
-        for shard, shard_app in enumerate(shards[1:], start=1):
-            with closing(ReadModelStore(shard_app.database)) as shard_store:
-                found += _relays_of(shard, shard_app, shard_store, names)
+        found = []
+        for stored, position in _relay_rows(store, list(stored_as)):
+            name, shard = stored_as[stored]
+            found.append((name, shard, position, shards[shard].event_count()))
         return found
     return read
-
-
-def _relays_of(shard: int, app: CrmApplication, store: ReadModelStore,
-               names: Sequence[str]) -> list[tuple[str, int, int, int]]:
-    rows = _relay_rows(store, names)
-    head = app.event_count() if rows else 0  # the head only where a relay ran
-    return [(name, shard, position, head) for name, position in rows]
 
 
 def _relay_rows(store: ReadModelStore, names: Sequence[str]) -> list[tuple[str, int]]:

@@ -18,6 +18,8 @@ from services.history import exporter, importer
 from services.history.csv_import import csv_importer
 from services.history.csv_import.import_report import ImportReport
 from services.history.csv_import.mapping import YAML_SUFFIXES
+from services.sharding import history_import
+from services.sharding.router import ShardedApplication
 
 
 class Format(str, Enum):
@@ -61,8 +63,9 @@ def import_history(
                                                       "files).", exists=True, dir_okay=False)] = None,
     format: Annotated[Format | None, typer.Option("--format", help="events (JSON Lines) or csv; default: "
                                                                    "by the file's suffix.")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="CSV: print what would be imported; write "
-                                                            "nothing; exit 1 if rows would be refused.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="CSV, or any import with CRM_SHARD_URLS: print what "
+                                                            "would be imported (per shard); write nothing; exit 1 "
+                                                            "if rows would be refused.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="CSV: the report as JSON.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="CSV: write refused rows here (original columns, line, "
                                                       "reason) and import the rest.", dir_okay=False)] = None,
@@ -83,11 +86,32 @@ def import_history(
             progress.update(tasks[phase], completed=done)
 
         started = time.perf_counter()
+        if isinstance(crm, ShardedApplication):
+            _import_into_shards(crm, file, batch, update, dry_run)
+            return
         try:
             count = importer.import_history(crm, file, batch, update, jobs)
         except importer.ImportRefused as refused:
             raise fail(f"{file}, {refused}; nothing was imported") from None
     console.print(f"Imported {count:,} events from {file} in {time.perf_counter() - started:.1f} s.")
+
+
+def _import_into_shards(crm: ShardedApplication, file: Path, batch: int, update: importer.Progress,
+                        dry_run: bool) -> None:
+    """Event lines into several shards: per shard what was (or would be) written, and what an earlier run that
+    stopped between shards had written already."""
+    started = time.perf_counter()
+    try:
+        done = history_import.import_sharded_history(crm, file, batch, update, dry_run=dry_run)
+    except importer.ImportRefused as refused:
+        raise fail(f"{file}, {refused}; nothing was imported") from None
+    for line in done.lines():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if dry_run:
+        console.print("Dry run: nothing was written.")
+    else:
+        console.print(f"Imported {done.written:,} events from {file} into {len(done.parts)} shards in "
+                      f"{time.perf_counter() - started:.1f} s.")
 
 
 def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, rejects: Path | None) -> None:
@@ -99,13 +123,19 @@ def import_csv(file: Path, mapping: Path | None, dry_run: bool, as_json: bool, r
     with crm_application() as crm:
         try:
             plan = csv_importer.mapping_for(mapping_path, csv_file)
-            report = csv_importer.run_csv_import(crm, plan, dry_run=dry_run, rejects=rejects)
+            if isinstance(crm, ShardedApplication):
+                report, shards = history_import.run_sharded_csv_import(crm, plan, dry_run=dry_run, rejects=rejects)
+            else:
+                report, shards = csv_importer.run_csv_import(crm, plan, dry_run=dry_run, rejects=rejects), None
         except csv_importer.CsvImportRefused as refused:
             _print_report(refused.report, as_json)
             raise fail(f"{refused}; fix the rows, or import the rest with --rejects FILE") from None
         except (csv_importer.MappingError, csv_importer.FileRefused, importer.ImportRefused) as error:
             raise fail(f"{error}; nothing was imported") from None
     _print_report(report, as_json)
+    if shards is not None and not as_json:
+        for line in shards.lines():
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if report.dry_run and report.refused:  # so that a script can tell (exit 1, as the import itself would)
         raise fail(f"{len(report.refused):,} row(s) would be refused (dry run: nothing was written)")
 

@@ -11,11 +11,14 @@ from typing import Annotated
 import typer
 from kafka.errors import KafkaError
 
+from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
                                     consumer_for, ensure_dlq_topic)
-from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, producer_for
+from gateways.kafka.relay import TOPIC, KafkaRelay, RelayStalled, TopicMismatch, ensure_events_topic, producer_for
+from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
+from services.sharding.router import ShardedApplication
 from services.storage.schema_lock import advisory_lock
 
 Bootstrap = Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
@@ -33,40 +36,61 @@ def relay(
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
     topic: Annotated[str, typer.Option(help="Topic to publish to.")] = TOPIC,
     once: Annotated[bool, typer.Option("--once", help="Publish what is in the log, then exit.")] = False,
+    shard: Annotated[int, typer.Option(min=0, help="With CRM_SHARD_URLS: the shard whose log to publish (run one "
+                                                   "relay per shard; 0 is the default shard).")] = 0,
 ) -> None:
-    """Publish every event of the log to Kafka as CloudEvents, from the stored position on. Without --once,
-    database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
+    """Publish every event of the log to Kafka as CloudEvents, each in its record's home partition, from the
+    stored position on. Without --once, database restarts and broker outages are waited out with growing
+    pauses (logged on stderr)."""
     start_logging()
     if once:
-        _relay_once(bootstrap, topic)
+        _relay_once(bootstrap, topic, shard)
         return
     stop = _stop_on_signals()
     with ExitStack() as stack:
-        publisher = start_when_ready("relay", lambda opened: _open_relay(opened, bootstrap, topic), stack, stop,
-                                    (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        try:
+            publisher = start_when_ready("relay", lambda opened: _open_relay(opened, bootstrap, topic, shard), stack, stop,
+                                        (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        except TopicMismatch as error:
+            raise fail(str(error)) from None
         if publisher is not None:
             console.print(f"Relaying to {topic} from position {publisher.position():,}; Ctrl-C to stop.")
             publisher.follow(stop)
 
 
-def _open_relay(opened: ExitStack, bootstrap: str, topic: str) -> KafkaRelay:
+def _open_relay(opened: ExitStack, bootstrap: str, topic: str, shard: int = 0) -> KafkaRelay:
+    ensure_events_topic(bootstrap, topic)  # 64 partitions, one per home partition
     crm = opened.enter_context(crm_application())
-    store = opened.enter_context(read_store(crm))
+    log, partitions = _shard_log(crm, shard)
+    store = opened.enter_context(read_store(crm))  # the default shard's: the relays' positions live there
     with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
-        return KafkaRelay(crm, store, producer_for(bootstrap), topic=topic,
-                          new_producer=lambda: producer_for(bootstrap))
+        return KafkaRelay(log, store, producer_for(bootstrap), topic=topic,
+                          new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions)
 
 
-def _relay_once(bootstrap: str, topic: str) -> None:
+def _shard_log(crm: CrmApplication | ShardedApplication, shard: int) -> tuple[CrmApplication, list[int]]:
+    """The application of `shard`'s log and the home partitions it owns (where its reference events go)."""
+    if not isinstance(crm, ShardedApplication):
+        if shard:
+            raise fail(f"--shard {shard} needs CRM_SHARD_URLS (without it there is one log, shard 0)")
+        return crm, list(range(PARTITIONS))
+    if shard >= len(crm.apps):
+        raise fail(f"--shard {shard}: CRM_SHARD_URLS lists {len(crm.apps)} shards (0 … {len(crm.apps) - 1})")
+    return crm.apps[shard], [p for p, owner in sorted(crm.shard_map.items()) if owner == shard]
+
+
+def _relay_once(bootstrap: str, topic: str, shard: int = 0) -> None:
     """For scripts: a fault ends the run with a message and exit status 1 (the script decides to retry)."""
     with ExitStack() as opened:
         try:
-            publisher = _open_relay(opened, bootstrap, topic)
+            publisher = _open_relay(opened, bootstrap, topic, shard)
             published = 0
             while count := publisher.run_batch():
                 published += count
         except (KafkaError, RelayStalled) as error:
             raise fail(f"Kafka at {bootstrap}: {error}") from None
+        except TopicMismatch as error:
+            raise fail(str(error)) from None
         console.print(f"Published {published:,} events to {topic}; position {publisher.position():,}.")
 
 

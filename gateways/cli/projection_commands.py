@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,6 +20,9 @@ from services.projection_runtime.projector import DEFAULT_BATCH, ProjectionRace,
 from services.projection_runtime.rebuild_record import recorded_rebuild
 from services.projection_runtime.registry import READ_MODELS, projector_for
 from services.storage.schema_lock import advisory_lock
+
+if TYPE_CHECKING:  # imported when `consume` runs: the other commands need no Kafka client
+    from gateways.kafka.projection_consumer import ProjectionConsumer
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
@@ -151,3 +154,61 @@ def resume(
         run_with_progress("Catching up", projector, rebuild=False)
         projector.require_running()
         console.print(f"{', '.join(names)} caught up to log position {crm.event_count():,}.")
+
+
+@projections_app.command()
+def consume(
+    names: Names = None,
+    bootstrap: Annotated[str, typer.Option(envvar="CRM_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers.")]
+    = "127.0.0.1:59092",
+    topic: Annotated[str, typer.Option(help="Topic `crm relay` publishes to.")] = "crm.events",
+    group: Annotated[str, typer.Option(help="Kafka consumer group: the members share the partitions.")]
+    = "crm-projectors",
+    batch: Annotated[int, typer.Option(min=1, help="Records per poll, applied in one transaction.")] = 2000,
+    session_timeout: Annotated[float, typer.Option(min=6, help="Seconds after which a silent member's "
+                                                              "partitions go to the others.")] = 10.0,
+    once: Annotated[bool, typer.Option("--once", help="Handle what the topic holds now in this member's "
+                                                      "partitions, then exit (for scripts).")] = False,
+) -> None:
+    """Keep the read models current from Kafka as a member of a consumer group: start as many as you like, on
+    any machine; the topic's partitions are shared among them, and a member's death hands its partitions to
+    the others. Database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
+    from kafka.errors import KafkaError
+
+    from gateways.kafka.relay import TopicMismatch
+
+    start_logging()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with ExitStack() as stack:
+        try:
+            member = start_when_ready("projections consume", lambda opened: _open_member(
+                opened, names or [], bootstrap, topic, group, batch, int(session_timeout * 1000)), stack, stop,
+                (KafkaError, *TRANSIENT_DATABASE_ERRORS))
+        except TopicMismatch as error:
+            raise fail(str(error)) from None
+        if member is None:
+            return
+        console.print(f"Consuming {topic} in group {group}; Ctrl-C to stop.")
+        member.drain(stop) if once else member.run(stop)
+        console.print(f"Applied {member.applied:,} events of {member.delivered:,} records.")
+
+
+def _open_member(opened: ExitStack, names: list[str], bootstrap: str, topic: str, group: str, batch: int,
+                 session_timeout_ms: int) -> ProjectionConsumer:
+    from gateways.kafka.projection_consumer import ProjectionConsumer, consumer_for
+    from gateways.kafka.relay import ensure_events_topic
+    from services.sharding.router import ShardedApplication
+    from services.projection_runtime.partitioned import PartitionedProjector
+
+    ensure_events_topic(bootstrap, topic)
+    crm = opened.enter_context(crm_application())
+    store = opened.enter_context(read_store(crm))
+    with advisory_lock(crm.database):  # members starting together create tables in turn
+        models = projector_for(crm, store, names).models  # names checked
+    projector = PartitionedProjector(store, models)  # takes the same lock itself
+    consumer = consumer_for(bootstrap, group, batch, session_timeout_ms)
+    opened.callback(consumer.close)  # leaves the group: the others take its partitions at once
+    mapper = crm.apps[0].mapper if isinstance(crm, ShardedApplication) else crm.mapper  # the shards' are alike
+    return ProjectionConsumer(mapper, projector, consumer, topic)

@@ -20,7 +20,7 @@ from gateways.http.routes import ROUTERS
 from gateways.http.tokens import TokenRegistry
 from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
-from services.metrics import instruments, standard_registry
+from services.metrics import Source, consumer_group_source, instruments, partition_offsets_source, standard_registry
 from services.projection_runtime.background import BackgroundProjector
 from services.projection_runtime.readiness import ready_max_lag_from_environment
 from services.projection_runtime.registry import READ_MODELS, set_up_read_models
@@ -39,8 +39,23 @@ Every route but `GET /health` and `GET /health/live` needs `Authorization: Beare
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
 """
 PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"
+KAFKA_VARIABLE = "CRM_KAFKA_BOOTSTRAP"  # also gateways.cli: where `crm relay` and consumers find the broker
 RELAYS = ("kafka-relay",)  # gateways.kafka.relay.RELAY_NAME (not imported: kafka-python would load in every worker)
 STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
+
+
+def kafka_lag_sources(bootstrap: str, store: ReadModelStore, topic: str = "crm.events") -> list[Source]:
+    """With a broker named (CRM_KAFKA_BOOTSTRAP): the consumer group's lag and each read model's lag per
+    partition against the topic's heads, read at scrape time. kafka-python is imported only then, so a
+    server without Kafka never loads it."""
+    def heads() -> dict[int, int]:
+        from gateways.kafka.projection_consumer import topic_heads
+        return topic_heads(bootstrap, topic)
+
+    def group_lag() -> dict[tuple[str, int], int]:
+        from gateways.kafka.projection_consumer import GROUP, consumer_group_lag
+        return {(GROUP, partition): lag for partition, lag in consumer_group_lag(bootstrap, topic=topic).items()}
+    return [partition_offsets_source(store, heads), consumer_group_source(group_lag)]
 
 
 def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = False,
@@ -77,6 +92,9 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     # readiness judges only stopped read models until their per-partition lag is wired in
     api.state.ready_max_lag = None if shards else ready_max_lag_from_environment()
     api.state.metrics = standard_registry(crm, store, list(READ_MODELS), RELAYS)
+    if bootstrap := os.environ.get(KAFKA_VARIABLE, "").strip():
+        for source in kafka_lag_sources(bootstrap, store):
+            api.state.metrics.add(source)
     api.add_middleware(FreshnessHeaders, crm=crm)
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(DatabaseGuard, probe=DatabaseProbe(store))

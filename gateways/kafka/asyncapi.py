@@ -47,8 +47,13 @@ CLOUDEVENT_HEADERS = {
         "ce_subject": {"type": "string", "format": "uuid", "description": "the aggregate's id"},
         "ce_time": {"type": "string", "format": "date-time", "description": "business time (occurred_at)"},
         "ce_recordedtime": {"type": "string", "format": "date-time", "description": "when it was recorded"},
-        "ce_sequence": {"type": "string", "description": "position in the CRM's totally ordered log"},
+        "ce_sequence": {"type": "string", "description": "position in its shard's totally ordered log"},
         "ce_aggregateversion": {"type": "string"},
+        "ce_shard": {"type": "string", "description": "the shard whose log holds the event (0: the default)"},
+        "crm_topic": {"type": "string", "description": "the stored event's topic (for the CRM's own projectors)"},
+        "crm_state": {"type": "string", "contentMediaType": "application/json",
+                      "description": "the stored event's state, personal fields sealed as in the log (for the "
+                                     "CRM's own projectors, which rebuild the event from it)"},
         "content-type": {"const": "application/json"},
     },
 }
@@ -107,8 +112,11 @@ def document() -> dict[str, Any]:
     return {
         "asyncapi": "3.0.0",
         "info": {"title": "Event-sourced CRM", "version": "1.0.0",
-                 "description": "Every CRM event, published at least once in log order per customer (key = the "
-                                "customer the event is about, else the aggregate id); deduplicate by ce_id. "
+                 "description": "Every CRM event, published at least once in log order per customer: topic "
+                                "crm.events has 64 partitions, one per home partition, and an event goes to its "
+                                "record's (a deal's or ticket's: its customer's); reference data (pipelines, "
+                                "vocabularies, exchange rates, campaigns) goes to every partition. Key = the "
+                                "customer the event is about, else the aggregate id; deduplicate by ce_id. "
                                 "Personal data is sealed per person (SealedPersonalData): forgetting a customer "
                                 "destroys the keys, so every copy of their data becomes unreadable."},
         "channels": {

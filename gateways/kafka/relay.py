@@ -3,7 +3,20 @@
 It follows the log from a stored position. Each batch is produced, flushed and acknowledged by the
 broker before the new position (and the aggregate → customer keys it learnt) is committed, so a
 crash or a broker outage re-sends (same `ce_id`, consumers deduplicate) and never loses an event.
-The message key is the customer the event is about, so one customer's events stay in order.
+
+The topic has one Kafka partition per home partition (`domain.partitions`, 64): an event goes to its
+record's home partition, so one customer's events — its leads', deals', tickets' — stay together and in
+order, and a consumer group can share the partitions out. A deal or ticket goes where its customer is:
+for records made before home partitions its id's bits say nothing, and the customer (learnt from
+Deal.Opened / Ticket.Opened in `relay_subjects`) is what the read models join on. Reference data
+(pipelines, vocabularies, rates, campaigns) belongs to no partition: each is sent to every partition this
+relay's shard owns, so every consumer sees it in order with the events that use it. The message key stays
+the customer the event is about (or the record itself).
+
+One relay per shard (`shard`), its position in the default shard's read store (`kafka-relay` for the
+default shard, `kafka-relay:<shard>` for the others). Besides the CloudEvent, each message carries the
+stored event's topic and state (headers `crm_topic`, `crm_state`): the CRM's own consumers rebuild the
+very event the log's mapper gives (gateways/kafka/projection_consumer.py).
 Personal fields are published as they are stored, sealed with the key of the person they are about
 (`services/keys/key_store.py`): forgetting the person blinds every copy on Kafka and downstream.
 """
@@ -12,17 +25,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
+from domain.partitions import PARTITIONS, is_reference, partition_of
 from domain.ticket import Ticket
 from gateways.kafka.cloudevents import encode
 from projections.read_model import Rows
@@ -40,6 +55,15 @@ SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "T
 
 class RelayStalled(RuntimeError):
     """The broker did not acknowledge a batch; the position was not moved."""
+
+
+class TopicMismatch(RuntimeError):
+    """The events topic exists with another number of partitions than the home partitions."""
+
+
+def relay_name(shard: int = 0) -> str:
+    """Where the relay of `shard` keeps its position (the default shard's keeps today's name)."""
+    return RELAY_NAME if shard == 0 else f"{RELAY_NAME}:{shard}"
 
 
 def customer_of(event: Any, rows: Rows) -> UUID | None:
@@ -63,28 +87,38 @@ def customer_of(event: Any, rows: Rows) -> UUID | None:
     return None
 
 
-def partition_key(event: Any, rows: Rows) -> bytes:
-    customer = customer_of(event, rows)
-    return str(customer or event.originator_id).encode()
+def home_partition(event: Any, customer: UUID | None) -> int | None:
+    """The Kafka partition of an event: its record's home partition (a deal's or ticket's customer's, when
+    known), None for reference data (sent to every partition)."""
+    if is_reference(type(event).__qualname__.split(".")[0]):
+        return None
+    if isinstance(event, (Deal.Event, Ticket.Event)) and customer is not None:
+        return partition_of(customer)
+    return partition_of(event.originator_id)
 
 
 class KafkaRelay:
     def __init__(self, app: CrmApplication, store: ReadModelStore, producer: KafkaProducer, topic: str = TOPIC,
-                 ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
-        """`new_producer` replaces the producer after the broker failed to acknowledge a batch (see follow)."""
+                 ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None,
+                 shard: int = 0, partitions: Sequence[int] = range(PARTITIONS)) -> None:
+        """`app` is the application of `shard`'s log, `store` the default shard's read store, `partitions` the
+        home partitions that shard owns (where its reference events go). `new_producer` replaces the producer
+        after the broker failed to acknowledge a batch (see follow)."""
         self.new_producer = new_producer
         self.app = app
         self.store = store
         self.producer = producer
         self.topic = topic
         self.ack_timeout = ack_timeout
+        self.shard, self.name, self.partitions = shard, relay_name(shard), list(partitions)
+        check_partitions(topic, producer.partitions_for(topic))
         with store.transaction() as cursor:
             for statement in SUBJECTS.ddl():
                 cursor.execute(statement)
-            start_positions(cursor, [RELAY_NAME])
+            start_positions(cursor, [self.name])
 
     def position(self) -> int:
-        return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (RELAY_NAME,))[0][0]
+        return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (self.name,))[0][0]
 
     def run_batch(self, limit: int = 2000) -> int:
         """Publish the next batch; returns how many events were published (0 = caught up)."""
@@ -94,12 +128,9 @@ class KafkaRelay:
             return 0
         with self.store.transaction() as cursor:  # short: learn the keys, write nothing yet
             rows = Rows(cursor, [SUBJECTS])
-            messages = []
-            for notification in notifications:
-                event = self.app.mapper.to_sealed_event(notification)  # personal data stays sealed on Kafka
-                messages.append((partition_key(event, rows), *encode(event, notification.id)))
-        futures = [self.producer.send(self.topic, key=key, value=value, headers=headers)
-                   for key, headers, value in messages]
+            messages = [self._message(notification, rows) for notification in notifications]
+        futures = [self.producer.send(self.topic, key=key, value=value, headers=headers, partition=partition)
+                   for key, partitions, headers, value in messages for partition in partitions]
         self.producer.flush(timeout=self.ack_timeout)
         failed = next((f for f in futures if not f.succeeded()), None)
         if failed is not None:
@@ -108,9 +139,20 @@ class KafkaRelay:
                                f"{failed.exception or 'timed out'}")
         with self.store.transaction() as cursor:
             rows.flush(cursor)
-            if not advance_position(cursor, RELAY_NAME, start, notifications[-1].id):
+            if not advance_position(cursor, self.name, start, notifications[-1].id):
                 raise RelayStalled("another relay moved the position; this batch will be re-sent by one of us")
         return len(notifications)
+
+    def _message(self, notification: Any, rows: Rows) -> tuple[bytes, list[int], list[tuple[str, bytes]], bytes]:
+        """Key, Kafka partitions, headers and value of a stored event. Personal data stays sealed on Kafka."""
+        event = self.app.mapper.to_sealed_event(notification)
+        customer = customer_of(event, rows)
+        partition = home_partition(event, customer)
+        headers, value = encode(event, notification.id)
+        headers += [("ce_shard", str(self.shard).encode()), ("crm_topic", notification.topic.encode()),
+                    ("crm_state", bytes(notification.state))]
+        return (str(customer or event.originator_id).encode(),
+                self.partitions if partition is None else [partition], headers, value)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = LONGEST_PAUSE) -> None:
         """Publish new events as they are recorded, until `stop` is set.
@@ -156,7 +198,39 @@ def close_in_background(producer: KafkaProducer, seconds: float = 30.0) -> None:
     threading.Thread(target=close, name="close-replaced-producer", daemon=True).start()
 
 
+def check_partitions(topic: str, partitions: set[int] | None) -> None:
+    """TopicMismatch unless the topic has one partition per home partition (None: the broker does not know
+    it yet — kafka-python says so before its first metadata — and creating it is the caller's business)."""
+    if partitions is not None and len(partitions) != PARTITIONS:
+        raise TopicMismatch(f"topic {topic} has {len(partitions)} partitions, but events are published by home "
+                            f"partition, which needs {PARTITIONS}: delete it or publish to another topic (--topic)")
+
+
+def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
+    """Create the events topic with PARTITIONS partitions if missing (auto-creation would give the broker's
+    default count); TopicMismatch if it exists with another count."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-relay-admin", request_timeout_ms=30_000)
+    try:
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+            log.info("created topic %s with %d partitions", topic, PARTITIONS)
+        except TopicAlreadyExistsError:
+            pass
+        described = admin.describe_topics([topic])
+        # kafka-python 3 says partition_index, 2.x partition
+        check_partitions(topic, {p.get("partition_index", p.get("partition")) for d in described
+                                 for p in d.get("partitions", [])} or None)
+    finally:
+        admin.close()
+
+
 def producer_for(bootstrap: str) -> KafkaProducer:
     """An idempotent producer that waits for all in-sync replicas; ordering kept per partition."""
     return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, retries=5,
                          request_timeout_ms=10000, delivery_timeout_ms=20000, max_block_ms=10000)
+
+
+def relay_lag(app: CrmApplication, store: ReadModelStore, shard: int = 0) -> int:
+    """Events of `shard`'s log (`app`) not yet published: its head − the relay's position (for metrics)."""
+    rows = store.query("SELECT position FROM projection_positions WHERE name = ?", (relay_name(shard),))
+    return app.event_count() - (rows[0][0] if rows else 0)

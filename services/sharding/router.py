@@ -49,6 +49,11 @@ class Shard(CrmApplication):
 
     name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
     on_reference_saved: Any = None  # Callable[[list[UUID], list[DomainEvent]], None]
+    held_on_shards: Any = None  # Callable[[list[UUID]], UUID | None]: set by the router
+
+    def _held(self, candidates: list[UUID]) -> UUID | None:
+        """An external id's possible ids span every partition, so every shard is asked (`held_on_shards`)."""
+        return super()._held(candidates) if self.held_on_shards is None else self.held_on_shards(candidates)
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
@@ -85,6 +90,8 @@ class ShardedApplication:
         self.database = shards[0]  # the read models and the shard map live here
         self.default = self.apps[0]
         self.default.on_reference_saved = self._copy_reference
+        for app in self.apps:
+            app.held_on_shards = self._held_on_shards
         self.keys = ShardedKeys([app.keys for app in self.apps], self.shard_map)
         self.last_write = LastWrite()  # no log position means anything across shards: never advanced
         self.reporting_currency = reporting_currency_from_environment()
@@ -108,6 +115,15 @@ class ShardedApplication:
         if shard not in self._staged:
             self._staged[shard] = self.apps[shard].staged()
         return self._staged[shard]
+
+    def _held_on_shards(self, candidates: list[UUID]) -> UUID | None:
+        """The first of `candidates` some shard holds, each asked about its own partitions' (one query each)."""
+        by_shard: dict[int, list[UUID]] = {}
+        for candidate in candidates:
+            by_shard.setdefault(self.shard_map[partition_of(candidate)], []).append(candidate)
+        found = set().union(*(self.apps[shard].recorder.held_ids(ids)  # type: ignore[attr-defined]
+                              for shard, ids in by_shard.items()))
+        return next((candidate for candidate in candidates if candidate in found), None)
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -238,8 +254,9 @@ class ShardedApplication:
                         if not _is_reference_event(event))
 
     def __getattr__(self, name: str) -> Any:
-        """What only a single log has (its recorder, mapper, repository: imports, exports, the local
-        projectors) is refused with a sentence, which the CLI prints, rather than done on one shard."""
+        """What only a single log has (its recorder, mapper, repository: the local projectors, anything reading
+        "the" log) is refused with a sentence, which the CLI prints, rather than done on one shard. (`crm import`
+        over shards: `services.sharding.history_import`.)"""
         if name.startswith("__") or name in _OWN:
             raise AttributeError(name)
         raise NotSharded(f"this needs the one event log of a single database ({name}); with {SHARD_URLS_VARIABLE} "

@@ -53,7 +53,7 @@ def route(command: Command, new_partition: Callable[[], int] = random_partition)
     if isinstance(command, ConvertLead):
         return Route(partition_of(command.lead_id), command)
     if isinstance(command, RecordResponse):
-        respondent = command.customer_id or command.lead_id
+        respondent = command.lead_id or command.customer_id  # the stream `record_response` writes to
         return Route(None if respondent is None else partition_of(respondent), command)
     if isinstance(command, Change):
         aggregate = command.aggregate.__name__

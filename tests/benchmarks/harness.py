@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import orjson
 
+from domain.partitions import PARTITIONS  # the relay publishes by home partition
 from services.application import CrmApplication
 from services.history.importer import DEFAULT_BATCH
 from services.storage.read_model_store import ReadModelStore
@@ -121,7 +122,7 @@ class Bench:
         return self._stack.enter_context(services.temporary_database(self.server_url, "crm_bench"))
 
     def topic(self) -> str:
-        return self._stack.enter_context(services.temporary_topic(self.bootstrap, partitions=3, prefix="crm-bench"))
+        return self._stack.enter_context(services.temporary_topic(self.bootstrap, partitions=PARTITIONS, prefix="crm-bench"))
 
     @cached_property
     def ingest(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.partitions import PARTITIONS
 from services.application import CrmApplication
 from services.settings import database_from_url
 from tests.conftest import at
@@ -71,8 +72,9 @@ def pg_database(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def kafka_topic(kafka_bootstrap: str) -> Iterator[str]:
-    """Name of a fresh topic with 3 partitions, deleted after the test."""
-    with services.temporary_topic(kafka_bootstrap, partitions=3) as topic:
+    """Name of a fresh topic with one partition per home partition (64, as the relay needs), deleted after the
+    test."""
+    with services.temporary_topic(kafka_bootstrap, partitions=PARTITIONS) as topic:
         yield topic
 
 

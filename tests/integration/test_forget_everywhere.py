@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from gateways.cli.main import app as cli
 from gateways.http.app import create_app
+from domain.partitions import PARTITIONS
 from gateways.kafka.inbound import DLQ_RETENTION_MS, InboundConsumer, consumer_for, ensure_dlq_topic
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
@@ -37,7 +38,7 @@ from tests.support import running_services as services
 
 @pytest.fixture
 def topics(kafka_bootstrap: str) -> Iterator[tuple[str, str, str]]:
-    with services.temporary_topic(kafka_bootstrap, 1) as events, \
+    with services.temporary_topic(kafka_bootstrap, PARTITIONS) as events, \
             services.temporary_topic(kafka_bootstrap, 1) as inbound, \
             services.temporary_topic(kafka_bootstrap, 1) as dlq:
         yield events, inbound, dlq

@@ -1,13 +1,17 @@
-"""The relay on the real PostgreSQL and Kafka: every event published once per run, as CloudEvents,
-keyed by customer so each customer's events stay in order, with the position saved after the ack."""
+"""The relay on the real PostgreSQL and Kafka: every event published once per run, as CloudEvents, in its
+record's home partition (a deal's and a ticket's: their customer's; reference data: every partition) so each
+customer's events stay in order, with the position saved after the ack."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from uuid import UUID
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 
+from domain.partitions import PARTITIONS, is_reference, partition_of
 from gateways.kafka.cloudevents import decode_headers
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
@@ -15,6 +19,9 @@ from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead
                                OpenTicket, PlanCampaign, QualifyLead, RecordResponse, RegisterCustomer, ResolveTicket)
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
+from tests.support.topics import read_topic
+
+from tests.support import running_services as services
 
 
 @pytest.fixture
@@ -43,16 +50,8 @@ def _history(crm: CrmApplication) -> dict[str, UUID]:
     return {"customer": customer, "deal": deal, "other": other, "ticket": ticket, "lead": lead}
 
 
-def _consume(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=5000, group_id=None)
-    messages = []
-    for message in consumer:
-        messages.append(message)
-        if len(messages) >= expected:
-            break
-    consumer.close()
-    return messages
+def _consume(bootstrap: str, topic: str) -> list:
+    return read_topic(bootstrap, topic)
 
 
 def test_every_event_is_published_as_a_cloudevent(crm_pg: CrmApplication, relay: KafkaRelay,
@@ -61,11 +60,14 @@ def test_every_event_is_published_as_a_cloudevent(crm_pg: CrmApplication, relay:
     while relay.run_batch(limit=7):
         pass
 
-    messages = _consume(kafka_bootstrap, kafka_topic, crm_pg.event_count() + 1)
+    reference = sum(is_reference(type(e).__qualname__.split(".")[0]) for _, e in crm_pg.read_log())
+    messages = _consume(kafka_bootstrap, kafka_topic)
 
-    assert len(messages) == crm_pg.event_count() == relay.position()
+    assert crm_pg.event_count() == relay.position()
     headers = [decode_headers(m.headers) for m in messages]
-    assert len({h["ce_id"] for h in headers}) == len(messages)  # each event exactly once
+    assert len(messages) == crm_pg.event_count() + (PARTITIONS - 1) * reference  # reference data: each partition
+    assert len({(h["ce_id"], m.partition) for h, m in zip(headers, messages)}) == len(messages)  # each once
+    assert len({h["ce_id"] for h in headers}) == crm_pg.event_count()
     stage_change = next(m for m, h in zip(messages, headers) if h["ce_type"] == "crm.Deal.StageChanged")
     h = decode_headers(stage_change.headers)
     assert (h["ce_specversion"], h["ce_source"], h["ce_subject"]) == ("1.0", "/crm", str(ids["deal"]))
@@ -82,15 +84,16 @@ def test_a_customers_events_share_a_key_and_keep_log_order(crm_pg: CrmApplicatio
     while relay.run_batch(limit=5):
         pass
 
-    messages = _consume(kafka_bootstrap, kafka_topic, crm_pg.event_count())
-    mine = [m for m in messages if m.key == str(ids["customer"]).encode()]
+    messages = _consume(kafka_bootstrap, kafka_topic)
+    home = partition_of(ids["customer"])
+    mine = [m for m in messages if m.key == str(ids["customer"]).encode() and m.partition == home]
 
     types = [decode_headers(m.headers)["ce_type"] for m in mine]
+    assert partition_of(ids["lead"]) == home  # a converted customer is made in its lead's partition
     assert types == ["crm.Lead.Converted", "crm.Customer.Registered", "crm.Deal.Opened", "crm.Deal.StageChanged",
                      "crm.Customer.RespondedToCampaign", "crm.Deal.StageChanged"]
-    assert len({m.partition for m in mine}) == 1
-    ticket_keys = {m.key for m in messages if decode_headers(m.headers)["ce_subject"] == str(ids["ticket"])}
-    assert ticket_keys == {str(ids["other"]).encode()}
+    ticket = {(m.key, m.partition) for m in messages if decode_headers(m.headers)["ce_subject"] == str(ids["ticket"])}
+    assert ticket == {(str(ids["other"]).encode(), partition_of(ids["other"]))}  # the customer's partition
 
 
 def test_a_restarted_relay_resumes_from_its_stored_position(crm_pg: CrmApplication, relay: KafkaRelay,
@@ -104,7 +107,18 @@ def test_a_restarted_relay_resumes_from_its_stored_position(crm_pg: CrmApplicati
     restarted = KafkaRelay(crm_pg, relay.store, relay.producer, topic=kafka_topic)
     assert restarted.run_batch() == 1 and restarted.run_batch() == 0
 
-    messages = _consume(kafka_bootstrap, kafka_topic, published + 1)
-    assert len(messages) == published + 1
+    messages = _consume(kafka_bootstrap, kafka_topic)
+    assert len({decode_headers(m.headers)["ce_id"] for m in messages}) == published + 1
     latest = max((decode_headers(m.headers) for m in messages), key=lambda h: int(h["ce_sequence"]))
     assert (latest["ce_type"], int(latest["ce_sequence"])) == ("crm.Customer.Registered", published + 1)
+
+
+def test_the_relay_refuses_a_topic_with_another_number_of_partitions(crm_pg: CrmApplication,
+                                                                     kafka_bootstrap: str) -> None:
+    with services.temporary_topic(kafka_bootstrap, partitions=3) as topic:
+        done = subprocess.run([sys.executable, "-m", "gateways.cli.main", "relay", "--once", "--topic", topic],
+                              cwd=services.REPO_ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "CRM_DATABASE_URL": crm_pg.database.url,
+                                   "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
+    assert done.returncode == 1 and "has 3 partitions" in done.stderr and "needs 64" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -27,12 +26,11 @@ from services.application import ConcurrencyConflict
 from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, OpenDeal, QualifyLead, RegisterCustomer
 from services.commands.vocabularies import AddVocabularyValue
 from services.settings import Database, database_from_url
-from services.sharding.migration import migrate_shards
 from services.sharding.router import ShardedApplication
 from services.sharding.shard_map import ShardMapMismatch, create_map
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
 from tests.support import running_services as services
-from tests.support.shards import sharded, shards_holding
+from tests.support.shards import migrated_shards, sharded, shards_holding
 from tests.unit.gateways.http.conftest import auth, registry
 
 META = Meta(actor="test")
@@ -44,11 +42,7 @@ SALES = auth("sales")
 def shards(postgres_url: str) -> Iterator[list[Database]]:
     """Three fresh databases, migrated by `crm db migrate`'s sharded path (logs, grants, shard map); shared
     by this module's tests (each drop takes ≈ 2 s), which therefore look at what they add."""
-    with ExitStack() as stack:
-        urls = [stack.enter_context(services.temporary_database(postgres_url, "crm_shard", migrated=False))
-                for _ in range(3)]
-        databases = [database_from_url(url) for url in urls]
-        migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
+    with migrated_shards(postgres_url) as databases:
         yield databases
 
 

@@ -4,7 +4,7 @@ pipelines, and which shards hold a record."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,22 @@ def sharded(shards: Sequence[Database]) -> Iterator[ShardedApplication]:
         yield app
     finally:
         app.close()
+
+
+@contextmanager
+def migrated_shards(postgres_url: str, prefix: str = "crm_shard", count: int = 3) -> Iterator[list[Database]]:
+    """`count` fresh databases on the test server, migrated by `crm db migrate`'s sharded path (logs, grants,
+    shard map), dropped after."""
+    from tests.support import running_services as services
+    from services.sharding.migration import migrate_shards
+    from services.settings import database_from_url
+
+    with ExitStack() as stack:
+        urls = [stack.enter_context(services.temporary_database(postgres_url, prefix, migrated=False))
+                for _ in range(count)]
+        databases = [database_from_url(url) for url in urls]
+        migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
+        yield databases
 
 
 def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:

@@ -51,7 +51,8 @@ A mapping file, in short (a complete one: tests/fixtures/imports/salesforce/mapp
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from itertools import chain
 from pathlib import Path
@@ -166,11 +167,12 @@ def _dated_pipelines(events: list[Any]) -> list[Any]:
     return [replace(e, occurred_at=earliest) if event_type(e) == "crm.Pipeline.Defined" else e for e in events]
 
 
-def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = False, rejects: Path | None = None
-                   ) -> ImportReport:
+def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = False, rejects: Path | None = None,
+                   write: Callable[[CrmApplication, list[Any]], int] | None = None) -> ImportReport:
     """Import (or with `dry_run` only plan) the mapping's files. Refused rows refuse the whole import
     (CsvImportRefused) unless `rejects` names a file to write them to; FileRefused, MappingError and
-    `importer.ImportRefused` also mean nothing was written."""
+    `importer.ImportRefused` also mean nothing was written. `write` (default `write_events`): how the planned
+    events are written (over shards: `services.sharding.history_import`)."""
     if rejects is not None:
         check_rejects_path(mapping, rejects)
     _, report, events = plan_import(app, mapping)
@@ -182,7 +184,7 @@ def run_csv_import(app: CrmApplication, mapping: Mapping, *, dry_run: bool = Fal
         report.rejects = write_rejects(rejects, report.refused)
     report.dry_run = False
     if events:
-        report.written = write_events(app, events)
+        report.written = (write or write_events)(app, events)
     return report
 
 
@@ -202,12 +204,19 @@ def check_rejects_path(mapping: Mapping, rejects: Path) -> None:
 
 def write_events(app: CrmApplication, events: list[Any]) -> int:
     """The events as history lines through `import_history`, in one transaction."""
+    with history_lines(events) as path:
+        return importer.import_history(app, path, batch=max(importer.DEFAULT_BATCH, len(events)))
+
+
+@contextmanager
+def history_lines(events: list[Any]) -> Iterator[Path]:
+    """The events as a temporary file of history lines (`crm import`'s raw format), removed after."""
     with tempfile.TemporaryDirectory(prefix="crm-csv-import-") as folder:
         path = Path(folder) / "events.jsonl"
         with path.open("wb") as out:
             for event in events:
                 out.write(history_line(event))
-        return importer.import_history(app, path, batch=max(importer.DEFAULT_BATCH, len(events)))
+        yield path
 
 
 __all__ = ["CsvImportRefused", "FileRefused", "MappingError", "mapping_for", "plan_import", "run_csv_import"]

@@ -31,11 +31,12 @@ def test_old_and_new_responses_of_one_customer_are_keyed_by_that_customer(tmp_pa
             while relay.run_batch():
                 pass
     keys: dict[str, list[tuple[str, str]]] = {}
-    for key, headers in producer.sent:
+    for key, headers, _partition in producer.sent:
         found = dict(headers)
         keys.setdefault(found["ce_type"].decode(), []).append((found["ce_subject"].decode(), key.decode()))
     # the lead's: before its conversion its own key, after it its customer's
     assert keys["crm.Lead.RespondedToCampaign"] == [(str(lead), str(lead)), (str(lead), str(customer))]
     assert keys["crm.Customer.RespondedToCampaign"] == [(str(customer), str(customer))]
-    [(_, old_key)] = keys["crm.Campaign.ResponseRecorded"]  # on the campaign's stream, naming customer and lead
-    assert old_key == str(customer)
+    # on the campaign's stream, naming customer and lead: reference data, so sent to every partition (the
+    # read models pass a campaign's versions by in order), each copy keyed by the customer
+    assert {old_key for _, old_key in keys["crm.Campaign.ResponseRecorded"]} == {str(customer)}

@@ -17,6 +17,7 @@ from domain.base import Meta
 from domain.customer import Customer
 from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from services.application import AlreadyExists
 from services.command_receipts import Receipt
 from services.commands import (AssignLead, CaptureLead, ChangeStage, ContactLead, ConvertLead, InsertStage, OpenDeal,
                                PlanCampaign, QualifyLead, RecordExchangeRate, RegisterCustomer)
@@ -161,3 +162,13 @@ def test_a_file_of_rates_reaches_every_shard_in_a_few_saves(crm: ShardedApplicat
     heads = [reference.reference_heads(app) for app in crm.apps]
     assert heads[1] == heads[2] == heads[0] and len(heads[0]) == 300 + len(DEFAULT_PIPELINES)
     assert crm.sync() == [0, 0, 0]
+
+
+def test_an_external_id_names_one_deal_across_shards(crm: ShardedApplication) -> None:
+    """Two customers' deals with one external id would be placed on different shards: the second is refused."""
+    customers = [crm.handle(RegisterCustomer(f"Ann{i}"), META) for i in range(12)]
+    apart = next(c for c in customers[1:] if crm.shard_of(partition_of(c)) != crm.shard_of(partition_of(customers[0])))
+    deal = crm.handle(OpenDeal(customer_id=customers[0], title="T", amount=Decimal(5), source="sf", external_id="1"),
+                      META)
+    with pytest.raises(AlreadyExists, match=f"external id sf:1 already exists \\(id {deal}\\)"):
+        crm.handle(OpenDeal(customer_id=apart, title="T", amount=Decimal(5), source="sf", external_id="1"), META)

@@ -54,6 +54,8 @@ def test_a_conversion_stays_with_its_lead_and_a_response_with_its_respondent() -
     assert route(ConvertLead(lead, "Deal", Decimal(5), "EUR")).partition == 21
     assert route(RecordResponse(uuid4(), "click", lead_id=lead)).partition == 21
     assert route(RecordResponse(uuid4(), "click", customer_id=in_partition(9))).partition == 9
+    # naming a lead and the customer it became: on the lead's stream (a legacy customer may live elsewhere)
+    assert route(RecordResponse(uuid4(), "click", in_partition(9), lead)).partition == 21
 
 
 @pytest.mark.parametrize("command", [
