@@ -10,6 +10,7 @@ from uuid import UUID
 
 from services.settings import Database
 from services.sharding.router import ShardedApplication
+from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 
 
@@ -38,6 +39,22 @@ def migrated_shards(postgres_url: str, prefix: str = "crm_shard", count: int = 3
         databases = [database_from_url(url) for url in urls]
         migrate_shards(databases, [database_from_url(services.owner_url(url)) for url in urls])
         yield databases
+
+
+def relay_every_shard(crm: ShardedApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
+    """Each shard's log published to `topic` by its own relay, to the partitions the shard owns (to the end)."""
+    from gateways.kafka.relay import KafkaRelay, producer_for, relay_lag
+
+    producer = producer_for(bootstrap)
+    try:
+        for shard, app in enumerate(crm.apps):
+            owned = [p for p, owner in sorted(crm.shard_map.items()) if owner == shard]
+            relay = KafkaRelay(app, store, producer, topic=topic, shard=shard, partitions=owned)
+            while relay.run_batch():
+                pass
+            assert relay_lag(app, store, shard) == 0
+    finally:
+        producer.close()
 
 
 def shards_holding(crm: ShardedApplication, record_id: Any) -> list[int]:
