@@ -13,7 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
+from gateways.cli.partition_status import resume_partition, show_partitions
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
 from services.projection_runtime.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.projection_runtime.projector import DEFAULT_BATCH, ProjectionRace, Projector
@@ -128,6 +130,7 @@ def status() -> None:
         for skipped in projector.skips():
             console.print(f"{skipped.name} passed by {skipped.event_type} of {skipped.aggregate_id} at log position "
                           f"{skipped.position:,} ({skipped.reason}) on {skipped.at}")
+        show_partitions(store, [state.name for state in states])  # the read models `consume` feeds
         stopped = [state.name for state in states if state.stopped]
         if stopped:
             raise fail(f"stopped: {', '.join(stopped)}. Record compensating events with the commands, then "
@@ -140,10 +143,15 @@ def resume(
     names: Annotated[list[str], typer.Argument(help="Stopped read models to let go on.")],
     skip: Annotated[bool, typer.Option("--skip", help="Pass by the event each stopped at, for good (rebuilds "
                                                       "pass it by too); without it the event is retried.")] = False,
+    partition: Annotated[int | None, typer.Option(min=0, max=PARTITIONS - 1, help="For read models fed by "
+                                                  "partitions (`consume`): the partition to go on in.")] = None,
 ) -> None:
-    """Let stopped read models go on after a repair, and catch them up."""
+    """Let stopped read models go on after a repair, and catch them up (with --partition: the consumers do)."""
     with crm_application() as crm, read_store(crm) as store:
         projector = projector_for(crm, store, names)
+        if partition is not None:
+            resume_partition(store, projector.models, partition, skip)
+            return
         for name in names:
             failure = projector.resume(name, skip)
             if failure is None:

@@ -5,7 +5,8 @@ answers from what the projector has applied and says how far that is, in two hea
 answer — `X-Read-Model-Position` (the last log position the read models it reads have applied) and
 `X-Log-Position` (the log's head). Headers, not a body field: every answer's body keeps its shape (lists,
 pages, reports), and a change's answer carries `X-Log-Position` too, so one header name links a write to the
-`?wait_for_position=` that reads it back.
+`?wait_for_position=` that reads it back. Over shards both name partitions (`partition:position`: see
+gateways.http.partition_waits).
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ from typing import Annotated
 from fastapi import Query, Request
 
 from gateways.http.error_responses import ApiError
+from gateways.http.partition_waits import partitioned_read
 from services.application import CrmApplication
 from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Freshness, NotYetApplied,
                                                    ReadModelNotBuilt, freshness, wait_for_position)
+from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 
 WAIT_RETRY_AFTER = "1"  # seconds: a running projector applies a write in well under that
 LAST_POSITION = 2**63 - 1  # a log position is a BIGINT: a larger one is refused (422), never sent to SQL (500)
-WaitForPosition = Annotated[int | None, Query(
-    ge=1, le=LAST_POSITION,
+WaitForPosition = Annotated[str | None, Query(
+    max_length=2000,
     description=f"Answer once the read models have applied this log position (the `X-Log-Position` of your "
-                f"write), waiting at most {LONGEST_WAIT:.0f} s; else 503 with Retry-After.")]
+                f"write: a number; over shards `partition:position`, several separated by commas), waiting at "
+                f"most {LONGEST_WAIT:.0f} s; else 503 with Retry-After.")]
 
 
 async def crm(request: Request) -> CrmApplication:
@@ -42,10 +46,14 @@ def fresh(*read_models: str) -> Callable[..., ReadModelStore]:
     return store
 
 
-def read_store(request: Request, read_models: Sequence[str], wanted: int | None) -> ReadModelStore:
-    """The read store, after waiting (bounded) for log position `wanted` if asked; raises ReadModelStopped
+def read_store(request: Request, read_models: Sequence[str], asked: str | None) -> ReadModelStore:
+    """The read store, after waiting (bounded) for log position `asked` if given; raises ReadModelStopped
     if one of `read_models` is stopped."""
     state = request.app.state
+    if isinstance(state.crm, ShardedApplication):
+        request.state.freshness = partitioned_read(request, read_models, asked)
+        return state.store
+    wanted = None if asked is None else _log_position(asked)
     try:
         found = (freshness(state.crm, state.store, read_models) if wanted is None
                  else wait_for_position(state.crm, state.store, read_models, wanted))
@@ -58,6 +66,14 @@ def read_store(request: Request, read_models: Sequence[str], wanted: int | None)
         raise ApiError(422, str(beyond), _detail(beyond.found, beyond.wanted), beyond.found.headers()) from None
     request.state.freshness = found
     return state.store
+
+
+def _log_position(asked: str) -> int:
+    """One log's position: a whole number from 1 (422 otherwise, as when the parameter was an integer)."""
+    if not asked.isascii() or not asked.strip().isdigit() or not 1 <= int(asked) <= LAST_POSITION:
+        raise ApiError(422, f"wait_for_position must be a log position, a whole number from 1 to {LAST_POSITION} "
+                       f"(the X-Log-Position of a write); got {asked[:40]!r}", {"wait_for_position": asked[:200]})
+    return int(asked)
 
 
 def _detail(found: Freshness, wanted: int) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """`X-Read-Model-Position` / `X-Log-Position` on the answers (see gateways.http.deps for why headers).
 
 A read-model answer carries the freshness its dependency found; a successful change carries the log
-position of this process's latest write (its own, or a later one: waiting for it is never too little).
+position of this process's latest write (its own, or a later one: waiting for it is never too little) — over
+shards, `partition:position` of the request's own write (services.sharding.written says why).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.application import CrmApplication
+from services.sharding.written import Written, noting_writes
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -26,16 +28,18 @@ class FreshnessHeaders:
             return
         state = scope.setdefault("state", {})  # the dict `request.state` writes to
 
-        async def send_with_positions(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                self._add(MutableHeaders(scope=message), state, scope["method"], message["status"])
-            await send(message)
+        with noting_writes() as note:
+            async def send_with_positions(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self._add(MutableHeaders(scope=message), state, scope["method"], message["status"], note)
+                await send(message)
 
-        await self.app(scope, receive, send_with_positions)
+            await self.app(scope, receive, send_with_positions)
 
-    def _add(self, headers: MutableHeaders, state: dict[str, object], method: str, status: int) -> None:
+    def _add(self, headers: MutableHeaders, state: dict[str, object], method: str, status: int,
+             note: Written) -> None:
         found = state.get("freshness")
-        if found is not None and "x-read-model-position" not in headers:
+        if found is not None and "x-read-model-position" not in headers and "x-read-model-lag" not in headers:
             headers.update(found.headers())  # type: ignore[attr-defined]
-        elif method in CHANGES and status < 300 and self.crm.last_write.position:
-            headers["X-Log-Position"] = str(self.crm.last_write.position)
+        elif method in CHANGES and status < 300 and (position := note.position() or self.crm.last_write.position):
+            headers["X-Log-Position"] = str(position)

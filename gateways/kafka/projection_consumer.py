@@ -71,6 +71,13 @@ def stored_event_of(record: Any) -> StoredEvent:
                        topic=headers["crm_topic"].decode(), state=headers["crm_state"])
 
 
+def position_of(record: Any) -> int | None:
+    """The event's position in its shard's log (`ce_sequence`), kept with the offset: what a write's
+    `X-Log-Position: partition:position` is compared with (services.projection_runtime.partition_freshness)."""
+    sequence = dict(record.headers or []).get("ce_sequence")
+    return int(sequence) if sequence else None
+
+
 class _Reseek(ConsumerRebalanceListener):
     """Marks newly assigned partitions: their positions come from the read store, not from Kafka."""
 
@@ -103,7 +110,7 @@ class ProjectionConsumer:
         ready = {tp: records for tp, records in batch.items() if tp not in self.unpositioned and records}
         if not ready:  # records of a partition assigned during this poll were read from Kafka's offset: dropped
             return 0
-        deliveries = [Delivery(tp.partition, record.offset, self._decode(record))
+        deliveries = [Delivery(tp.partition, record.offset, self._decode(record), position_of(record))
                       for tp, records in sorted(ready.items()) for record in records]
         try:
             self.applied += self.projector.apply(deliveries)

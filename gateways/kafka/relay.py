@@ -24,12 +24,13 @@ Personal fields are published as they are stored, sealed with the key of the per
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -120,6 +121,11 @@ class KafkaRelay:
     def position(self) -> int:
         return self.store.query("SELECT position FROM projection_positions WHERE name = ?", (self.name,))[0][0]
 
+    def start_over(self) -> None:
+        """Publish the whole log again from its first event (to a topic that lost it)."""
+        with self.store.transaction() as cursor:
+            cursor.execute("UPDATE projection_positions SET position = 0 WHERE name = ?", (self.name,))
+
     def run_batch(self, limit: int = 2000) -> int:
         """Publish the next batch; returns how many events were published (0 = caught up)."""
         start = self.position()
@@ -206,13 +212,25 @@ def check_partitions(topic: str, partitions: set[int] | None) -> None:
                             f"partition, which needs {PARTITIONS}: delete it or publish to another topic (--topic)")
 
 
+REPLICATION_VARIABLE = "CRM_KAFKA_REPLICATION_FACTOR"
+
+
+def replication_factor(environ: Mapping[str, str] = os.environ) -> int:
+    """Replicas of a topic the relay creates (CRM_KAFKA_REPLICATION_FACTOR, default 1: the single broker of
+    deploy/; on a cluster set 3, or create `crm.events` yourself)."""
+    text = environ.get(REPLICATION_VARIABLE, "").strip() or "1"
+    if not text.isdigit() or int(text) < 1:
+        raise TopicMismatch(f"{REPLICATION_VARIABLE} must be a whole number of replicas (1 or more), not {text!r}")
+    return int(text)
+
+
 def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
     """Create the events topic with PARTITIONS partitions if missing (auto-creation would give the broker's
     default count); TopicMismatch if it exists with another count."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-relay-admin", request_timeout_ms=30_000)
     try:
         try:
-            admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+            admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=replication_factor())])
             log.info("created topic %s with %d partitions", topic, PARTITIONS)
         except TopicAlreadyExistsError:
             pass
@@ -222,6 +240,26 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
                                  for p in d.get("partitions", [])} or None)
     finally:
         admin.close()
+
+
+def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None:
+    """TopicMismatch when the relay has published up to `position` but the topic holds nothing: it was deleted
+    and created again (e.g. after the one-partition topic a broker auto-created was refused), and carrying on
+    from the stored position would leave the first `position` events out of it — consumers would build read
+    models without them and say nothing. `crm relay --from-start` publishes the whole log again."""
+    if position == 0:
+        return
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        held = sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+    if held == 0:
+        raise TopicMismatch(f"the relay has published the log up to position {position:,}, but topic {topic} is "
+                            "empty (deleted and created again?): its consumers would miss those events. Run "
+                            "`crm relay --from-start` to publish the whole log to it (consumers de-duplicate "
+                            "by ce_id)")
 
 
 def producer_for(bootstrap: str) -> KafkaProducer:

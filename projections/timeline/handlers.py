@@ -111,7 +111,8 @@ def _known(rows: Rows, table: Table, event: Any) -> dict[str, Any]:
 
 def _add_entry(rows: Rows, event: Any, owner_id: Any, summary: str, subject_id: Any = None) -> None:
     entry: EntryRow = {"owner_id": str(owner_id), "subject_id": str(subject_id or event.originator_id),
-                       "seq": event.originator_version, "recorded_at": micros(event.timestamp),
+                       "seq": event.originator_version, "stream_id": str(event.originator_id),
+                       "recorded_at": micros(event.timestamp),
                        "occurred_at": micros(event.occurred_at), "kind": type(event).__qualname__,
                        "actor": event.actor, "summary": one_line(summary)}
     rows.put(ENTRIES, entry)

@@ -53,7 +53,9 @@ class EntryRow(TypedDict):
 
     owner_id: str
     subject_id: str  # the aggregate the event is about
-    seq: int  # the event's version in its subject's stream
+    seq: int  # the event's version in its own stream
+    stream_id: str  # the event's own stream (its aggregate): with `seq`, the event — a response on a lead's
+    # stream has the campaign as its subject, so (subject, seq) could meet an older response on the campaign's
     recorded_at: int  # the event's `timestamp` (µs): when the log recorded it
     occurred_at: int
     kind: str  # the event's class, e.g. "Deal.Won"
@@ -81,7 +83,7 @@ CAMPAIGNS = Table("timeline_campaigns", (("campaign_id", "TEXT"), ("name", "TEXT
                   row_type=CampaignRow)
 ENTRIES = Table(
     "timeline_entries",
-    (("owner_id", "TEXT"), ("subject_id", "TEXT"), ("seq", "INTEGER"), ("recorded_at", "BIGINT"),
+    (("owner_id", "TEXT"), ("subject_id", "TEXT"), ("seq", "INTEGER"), ("stream_id", "TEXT"), ("recorded_at", "BIGINT"),
      ("occurred_at", "BIGINT"), ("kind", "TEXT"), ("actor", "TEXT"), ("summary", "TEXT")),
-    ("owner_id", "subject_id", "seq"), row_type=EntryRow)
+    ("owner_id", "stream_id", "seq"), row_type=EntryRow)
 TABLES = (CUSTOMERS, LEADS, DEALS, TICKETS, CAMPAIGNS, ENTRIES)

@@ -72,6 +72,7 @@ class Delivery:
     partition: int
     offset: int
     event: Any  # a domain event (personal data sealed, as the follower decodes it)
+    position: int | None = None  # its notification id in its shard's log (CloudEvents `ce_sequence`), if known
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,13 @@ def read_offsets(store: ReadModelStore, names: Sequence[str]) -> dict[tuple[str,
     rows = store.query('SELECT name, "partition", "offset" FROM projection_offsets WHERE name IN '
                        f"({', '.join('?' * len(names))})", list(names))
     return {(name, partition): offset for name, partition, offset in rows}
+
+
+def read_partition_failures(store: ReadModelStore, names: Sequence[str]) -> dict[tuple[str, int], PartitionFailure]:
+    """(read model, partition) → the event it is stopped at there (only reads: `crm projections status`)."""
+    rows = store.query(f"SELECT {_FAILURE_COLUMNS}, failed_at FROM projection_partition_failures "
+                       f"WHERE name IN ({', '.join('?' * len(names))})", list(names))
+    return {(row[0], row[1]): PartitionFailure(row[1], Failure(row[0], *row[2:])) for row in rows}
 
 
 def partition_lag(store: ReadModelStore, names: Sequence[str], heads: Mapping[int, int]) -> dict[tuple[str, int], int]:
@@ -135,6 +143,7 @@ class PartitionedProjector:
         with self.store.transaction() as cursor:
             for statement in DDL:
                 cursor.execute(statement)
+            _add_position_column(cursor, self.store.kind)
             for name in dropped:
                 for table in ("projection_offsets", "projection_partition_failures", "projection_references"):
                     cursor.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
@@ -146,9 +155,7 @@ class PartitionedProjector:
 
     def failures(self) -> dict[tuple[str, int], PartitionFailure]:
         """(read model, partition) → the event it is stopped at there."""
-        rows = self.store.query(f"SELECT {_FAILURE_COLUMNS}, failed_at FROM projection_partition_failures "
-                                f"WHERE name IN ({', '.join('?' * len(self.names))})", self.names)
-        return {(row[0], row[1]): PartitionFailure(row[1], Failure(row[0], *row[2:])) for row in rows}
+        return read_partition_failures(self.store, self.names)
 
     def lag(self, heads: Mapping[int, int]) -> dict[tuple[str, int], int]:
         return partition_lag(self.store, self.names, heads)
@@ -201,7 +208,7 @@ class PartitionedProjector:
                               rows)
             rows.flush()
             self._write_reference_versions(cursor, seen, alone)
-            self._advance(cursor, offsets, moved)
+            self._advance(cursor, offsets, moved, {(d.partition, d.offset): d.position for d in deliveries})
         return len(applied)
 
     def _require_no_follower(self, cursor: Cursor) -> None:
@@ -278,15 +285,20 @@ class PartitionedProjector:
                            "ON CONFLICT (name, aggregate_id) DO UPDATE SET version = excluded.version", changed)
 
     @staticmethod
-    def _advance(cursor: Cursor, offsets: dict[tuple[str, int], int], moved: dict[tuple[str, int], int]) -> None:
-        """Move each offset from where this batch found it; ProjectionRace if someone else moved it first."""
+    def _advance(cursor: Cursor, offsets: dict[tuple[str, int], int], moved: dict[tuple[str, int], int],
+                 positions: dict[tuple[int, int], int | None]) -> None:
+        """Move each offset (and the log position that came with it: read-your-writes waits for it) from where
+        this batch found it; ProjectionRace if someone else moved it first."""
         for (name, partition), new in moved.items():
+            position = positions[(partition, new)]
             if (name, partition) in offsets:
-                cursor.execute('UPDATE projection_offsets SET "offset" = ? WHERE name = ? AND "partition" = ? '
-                               'AND "offset" = ?', (new, name, partition, offsets[(name, partition)]))
+                cursor.execute('UPDATE projection_offsets SET "offset" = ?, position = COALESCE(?, position) '
+                               'WHERE name = ? AND "partition" = ? AND "offset" = ?',
+                               (new, position, name, partition, offsets[(name, partition)]))
             else:
-                cursor.execute('INSERT INTO projection_offsets (name, "partition", "offset") VALUES (?, ?, ?) '
-                               'ON CONFLICT (name, "partition") DO NOTHING', (name, partition, new))
+                cursor.execute('INSERT INTO projection_offsets (name, "partition", "offset", position) '
+                               'VALUES (?, ?, ?, ?) ON CONFLICT (name, "partition") DO NOTHING',
+                               (name, partition, new, position))
             if cursor.rowcount != 1:
                 raise ProjectionRace(f"read model {name}, partition {partition} was advanced by another consumer")
 
@@ -362,6 +374,18 @@ def _require_partition_order(deliveries: list[Delivery]) -> None:
             raise ValueError(f"deliveries of partition {delivery.partition} out of order: offset {delivery.offset} "
                              f"after {last[delivery.partition]}")
         last[delivery.partition] = delivery.offset
+
+
+def _add_position_column(cursor: Cursor, kind: str) -> None:
+    """Offsets tables made before positions were kept get the column (ALTER only when it is missing); their
+    rows have none until their partition's next delivery."""
+    if kind == "postgresql":
+        cursor.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'projection_offsets' "
+                       "AND column_name = 'position' AND table_schema = current_schema()")
+    else:
+        cursor.execute("SELECT 1 FROM pragma_table_info('projection_offsets') WHERE name = 'position'")
+    if not cursor.fetchall():
+        cursor.execute("ALTER TABLE projection_offsets ADD COLUMN position BIGINT")
 
 
 def _conflict(error: Exception) -> bool:

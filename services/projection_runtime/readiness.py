@@ -2,10 +2,12 @@
 
 `GET /health` answers 503 with the reasons while it is not (a load balancer then sends queries to a server
 that is ready, and an operator sees which read model and why). A stopped read model's answers would be
-incomplete; a lagging one's would be stale by more than the operator accepts: `CRM_READY_MAX_LAG` events
-(default 10,000 ≈ 1 s of the funnel projector's measured ≈ 10k events/s at full speed: a follower that keeps
-up applies a command's events within ≈ 0.1 s, so a lag this long means it fell behind or is not running,
-e.g. during a rebuild). The lag counts events of the log the read model has not applied yet.
+incomplete; a lagging one's would be stale by more than the operator accepts: `CRM_READY_MAX_LAG` events,
+when set (10,000 is ≈ 1 s of the funnel projector's measured ≈ 10k events/s at full speed: a follower that
+keeps up applies a command's events within ≈ 0.1 s). Unset, the lag is not judged: every server shares the
+read store, so a lag (after an upgrade that rebuilds a read model, a large import, a rebuild) would take all
+of them out of a load balancer at once, commands included, which need no read model. The lag counts events
+of the log the read model has not applied yet; /metrics shows it either way.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from services.projection_runtime.projector import Failure
 from services.settings import SettingsError
 
 READY_MAX_LAG_VARIABLE = "CRM_READY_MAX_LAG"
-DEFAULT_READY_MAX_LAG = 10_000  # events (see the module's docstring)
+DEFAULT_READY_MAX_LAG: int | None = None  # not judged unless set (see the module's docstring)
 
 
-def ready_max_lag_from_environment(environ: Mapping[str, str] = os.environ) -> int:
-    """CRM_READY_MAX_LAG: the most events a read model may lag while the server counts as ready."""
+def ready_max_lag_from_environment(environ: Mapping[str, str] = os.environ) -> int | None:
+    """CRM_READY_MAX_LAG: the most events a read model may lag while the server counts as ready (None: any)."""
     text = environ.get(READY_MAX_LAG_VARIABLE, "").strip()
     if not text:
         return DEFAULT_READY_MAX_LAG
@@ -50,7 +52,7 @@ class Readiness:
     """The read models' states against the lag allowed."""
 
     statuses: Sequence[ReadModelState]
-    max_lag: int | None  # None: the lag is not judged (over shards, until the per-partition lag is wired)
+    max_lag: int | None  # None: the lag is not judged (unset, or over shards: see the module's docstring)
 
     @property
     def reasons(self) -> dict[str, str]:

@@ -21,16 +21,19 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from domain.base import CrmAggregate, Meta
+from domain.lead import Lead
 from domain.partitions import PARTITIONS, is_reference, partition_of
 from domain.pipeline import Pipeline
 from domain.vocabulary import Vocabularies, Vocabulary
 from services.application import CrmApplication, LastWrite, NotFound
 from services.command_receipts import Receipt
-from services.commands import Command, RecordExchangeRate
+from services.commands import Command, ForgetCustomer, RecordExchangeRate
 from services.keys.sharded import ShardedKeys
 from services.settings import Database, SettingsError, reporting_currency_from_environment
-from services.sharding import reference
+from services.sharding import reference, written
 from services.sharding.routing import Route, random_partition, route
 from services.sharding.shard_map import load_map
 from services.sharding.shard_settings import SHARD_URLS_VARIABLE
@@ -50,6 +53,7 @@ class Shard(CrmApplication):
     name = CrmApplication.name  # eventsourcing names a subclass after itself: its log would be shard_events
     on_reference_saved: Any = None  # Callable[[list[UUID], list[DomainEvent]], None]
     held_on_shards: Any = None  # Callable[[list[UUID]], UUID | None]: set by the router
+    index = 0  # its place in CRM_SHARD_URLS
 
     def _held(self, candidates: list[UUID]) -> UUID | None:
         """An external id's possible ids span every partition, so every shard is asked (`held_on_shards`)."""
@@ -57,6 +61,7 @@ class Shard(CrmApplication):
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
+        written.saved(self.index, max((r.notification.id or 0 for r in recordings), default=0))
         if self.on_reference_saved is None:
             return
         saved = [r.domain_event for r in recordings if _is_reference_event(r.domain_event)]
@@ -83,6 +88,7 @@ class ShardedApplication:
         try:
             for database in shards:
                 self.apps.append(Shard(database))
+                self.apps[-1].index = len(self.apps) - 1
             self.shard_map = load_map(shards[0], len(shards))
         except BaseException:
             self.close()
@@ -140,10 +146,32 @@ class ShardedApplication:
         chosen = self.route(command)
         if chosen.partition is None:
             self._retry_unsynced()
+            written.routed(self.reference_partition(), 0)
             return self._app(0).handle(chosen.command, meta)
-        return self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
+        written.routed(chosen.partition, self.shard_of(chosen.partition))
+        answer = self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
+        if isinstance(chosen.command, ForgetCustomer):
+            self._forget_on_every_shard(chosen.command.customer_id)
+        return answer
+
+    def _forget_on_every_shard(self, customer_id: UUID) -> None:
+        """The customer's shard destroyed its keys there; a record bound to them may sit on another shard (a
+        deal or a converted lead imported from before home partitions, where its id names another
+        partition), so the keys of the customer and of the leads converted into them go on every shard."""
+        converted = get_topic(Lead.Converted)
+        leads = [str(event.originator_id) for app in self.apps for _, event in app.read_log(topics=[converted])
+                 if event.customer_id == customer_id]
+        for app in self.apps:
+            app.keys.destroy([str(customer_id), *leads])
+
+    def reference_partition(self) -> int | None:
+        """Where a reference change is read back: the first partition of the default shard, which writes it
+        first and whose relay publishes it there (a read model applies it from whichever partition brings it
+        first, so one partition applied means the read model has it)."""
+        return min((p for p, shard in self.shard_map.items() if shard == 0), default=None)
 
     def record_exchange_rates(self, commands: Sequence[RecordExchangeRate], meta: Meta) -> list[str]:
+        written.routed(self.reference_partition(), 0)
         return self._app(0).record_exchange_rates(commands, meta)  # type: ignore[no-any-return]
 
     def ensure_default_pipelines(self, meta: Meta | None = None) -> None:

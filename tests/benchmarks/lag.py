@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -61,15 +62,18 @@ class Timeline:
 class Sampler(threading.Thread):
     """Samples the lowest read-model position every SAMPLE seconds (psycopg waits without the GIL)."""
 
-    def __init__(self, url: str, timeline: Timeline) -> None:
+    def __init__(self, url: str, timeline: Any) -> None:
         super().__init__(daemon=True)
         self.url, self.timeline, self.stop = url, timeline, threading.Event()
+
+    def sample(self, connection: psycopg.Connection[Any]) -> Any:
+        row = connection.execute("SELECT min(position) FROM projection_positions").fetchone()
+        return int(row[0] or 0)
 
     def run(self) -> None:
         with psycopg.connect(self.url, autocommit=True) as connection:
             while not self.stop.is_set():
-                row = connection.execute("SELECT min(position) FROM projection_positions").fetchone()
-                self.timeline.samples.append((time.monotonic(), int(row[0] or 0)))
+                self.timeline.samples.append((time.monotonic(), self.sample(connection)))
                 time.sleep(SAMPLE)
 
 
@@ -99,17 +103,24 @@ def _wait_caught_up(url: str, head: int, processes: list[subprocess.Popen[bytes]
     raise RuntimeError(f"the read models did not reach position {head} within {CATCH_UP_SECONDS} s")
 
 
-def _send(app: CrmApplication, deals: list[UUID], phases: list[tuple[int, float]], timeline: Timeline) -> None:
-    """Stage changes at each phase's rate (commands/s) for its seconds, on schedule (late ones go at once)."""
-    meta, n = Meta(actor="benchmark"), 0
+def _on_schedule(phases: list[tuple[int, float]]) -> Iterator[int]:
+    """0, 1, 2 … at each phase's rate (per second) for its seconds, on schedule (late ones at once)."""
+    n = 0
     for rate, seconds in phases:
         started = time.monotonic()
         for k in range(round(rate * seconds)):
             time.sleep(max(0.0, started + k / rate - time.monotonic()))
-            deal = deals[n % len(deals)]
-            app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
-            timeline.accepted.append((time.monotonic(), app.last_write.position))
+            yield n
             n += 1
+
+
+def _send(app: CrmApplication, deals: list[UUID], phases: list[tuple[int, float]], timeline: Timeline) -> None:
+    """Stage changes at each phase's rate (commands/s) for its seconds."""
+    meta = Meta(actor="benchmark")
+    for n in _on_schedule(phases):
+        deal = deals[n % len(deals)]
+        app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
+        timeline.accepted.append((time.monotonic(), app.last_write.position))
 
 
 def latencies_ms(timeline: Timeline, since: float, until: float) -> list[float]:
@@ -135,6 +146,29 @@ def max_lag(timeline: Timeline, since: float, until: float) -> int:
     return lag
 
 
+def _phases(sampler: Sampler, send: Callable[[list[tuple[int, float]]], None], timeline: Any, rate: int,
+            seconds: float) -> tuple[float, float, float, float, float, float]:
+    """Steady, burst (×BURST_FACTOR), steady, sampled: (begun, idle and total CPU time, burst from, burst to,
+    ended)."""
+    sampler.start()
+    begun, before = time.monotonic(), cpu_times()
+    send([(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)])
+    idle, total = (now - then for now, then in zip(cpu_times(), before))
+    burst_from = timeline.accepted[round(rate * seconds)][0]
+    burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
+    return begun, idle, total, burst_from, burst_to, time.monotonic()
+
+
+def _stop(sampler: Sampler | None, processes: list[subprocess.Popen[bytes]], app: CrmApplication) -> None:
+    if sampler and sampler.ident is not None:  # started
+        sampler.stop.set()
+        sampler.join()
+    for process in processes:
+        process.terminate()
+        process.wait(30)
+    app.close()
+
+
 def run_burst(url: str, consumers: int, rate: int, seconds: float, poll: str = FOLLOW_POLL) -> dict[str, Any]:
     """One run: steady, burst (×BURST_FACTOR), steady; the lag and latencies of each phase."""
     app = CrmApplication(database_from_url(url))
@@ -145,22 +179,11 @@ def run_burst(url: str, consumers: int, rate: int, seconds: float, poll: str = F
     try:
         _wait_caught_up(url, app.last_write.position, processes)
         sampler = Sampler(url, timeline)
-        sampler.start()
-        begun, before = time.monotonic(), cpu_times()
-        _send(app, deals, [(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)], timeline)
-        idle, total = (now - then for now, then in zip(cpu_times(), before))
-        burst_from = timeline.accepted[round(rate * seconds)][0]
-        burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
-        ended = time.monotonic()
+        begun, idle, total, burst_from, burst_to, ended = _phases(
+            sampler, lambda phases: _send(app, deals, phases, timeline), timeline, rate, seconds)
         settle = _wait_caught_up(url, app.last_write.position, processes)
     finally:
-        if sampler:
-            sampler.stop.set()
-            sampler.join()
-        for process in processes:
-            process.terminate()
-            process.wait(30)
-        app.close()
+        _stop(sampler, processes, app)
     steady = latencies_ms(timeline, begun, burst_from)
     burst = latencies_ms(timeline, burst_from, burst_to)
     burst_seconds = burst_to - burst_from
@@ -227,16 +250,11 @@ def partition_offsets(connection: psycopg.Connection[Any]) -> dict[int, int]:
     return {int(p): int(low) if count == names else -1 for p, low, count in rows}
 
 
-class PartitionSampler(threading.Thread):
-    def __init__(self, url: str, timeline: PartitionTimeline) -> None:
-        super().__init__(daemon=True)
-        self.url, self.timeline, self.stop = url, timeline, threading.Event()
+class PartitionSampler(Sampler):
+    """Samples each partition's lowest stored offset."""
 
-    def run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as connection:
-            while not self.stop.is_set():
-                self.timeline.samples.append((time.monotonic(), partition_offsets(connection)))
-                time.sleep(SAMPLE)
+    def sample(self, connection: psycopg.Connection[Any]) -> Any:
+        return partition_offsets(connection)
 
 
 def _kafka_side(url: str, bootstrap: str, topic: str, consumers: int) -> list[subprocess.Popen[bytes]]:
@@ -294,17 +312,13 @@ def _send_partitioned(app: CrmApplication, customers: dict[UUID, UUID], phases: 
                       timeline: PartitionTimeline) -> None:
     from domain.partitions import partition_of
 
-    meta, n, counts, deals = Meta(actor="benchmark"), 0, {}, list(customers)
-    for rate, seconds in phases:
-        started = time.monotonic()
-        for k in range(round(rate * seconds)):
-            time.sleep(max(0.0, started + k / rate - time.monotonic()))
-            deal = deals[n % len(deals)]
-            app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
-            partition = partition_of(customers[deal])
-            counts[partition] = counts.get(partition, 0) + 1
-            timeline.accepted.append((time.monotonic(), partition, counts[partition]))
-            n += 1
+    meta, counts, deals = Meta(actor="benchmark"), {}, list(customers)
+    for n in _on_schedule(phases):
+        deal = deals[n % len(deals)]
+        app.change_stage(ChangeStage(deal, STAGES[(n // len(deals)) % 2], "压测"), meta)
+        partition = partition_of(customers[deal])
+        counts[partition] = counts.get(partition, 0) + 1
+        timeline.accepted.append((time.monotonic(), partition, counts[partition]))
 
 
 def partition_latencies_ms(timeline: PartitionTimeline, start: dict[int, int], since: float, until: float
@@ -344,23 +358,12 @@ def run_consumer_burst(url: str, bootstrap: str, consumers: int, rate: int, seco
     try:
         start = _wait_applied(url, bootstrap, topic, processes, 1)
         sampler = PartitionSampler(url, timeline)
-        sampler.start()
-        begun, before = time.monotonic(), cpu_times()
-        _send_partitioned(app, deals, [(rate, seconds), (rate * BURST_FACTOR, seconds), (rate, seconds)], timeline)
-        idle, total = (now - then for now, then in zip(cpu_times(), before))
-        burst_from = timeline.accepted[round(rate * seconds)][0]
-        burst_to = timeline.accepted[round(rate * seconds) + round(rate * BURST_FACTOR * seconds) - 1][0]
-        ended = time.monotonic()
+        begun, idle, total, burst_from, burst_to, ended = _phases(
+            sampler, lambda phases: _send_partitioned(app, deals, phases, timeline), timeline, rate, seconds)
         _wait_applied(url, bootstrap, topic, processes, 0)
         settle = time.monotonic() - ended
     finally:
-        if sampler:
-            sampler.stop.set()
-            sampler.join()
-        for process in processes:
-            process.terminate()
-            process.wait(30)
-        app.close()
+        _stop(sampler, processes, app)
         _delete_topic(bootstrap, topic)
     burst = partition_latencies_ms(timeline, start, burst_from, burst_to)
     every = partition_latencies_ms(timeline, start, begun, ended)

@@ -122,3 +122,26 @@ def test_the_relay_refuses_a_topic_with_another_number_of_partitions(crm_pg: Crm
                                    "CRM_KAFKA_BOOTSTRAP": kafka_bootstrap})
     assert done.returncode == 1 and "has 3 partitions" in done.stderr and "needs 64" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _relay_once(crm: CrmApplication, bootstrap: str, topic: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateways.cli.main", "relay", "--once", "--topic", topic, *flags],
+                          cwd=services.REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CRM_DATABASE_URL": crm.database.url, "CRM_KAFKA_BOOTSTRAP": bootstrap})
+
+
+def test_a_recreated_topic_is_refused_until_the_whole_log_is_published_to_it_again(crm_pg: CrmApplication,
+                                                                                   kafka_bootstrap: str) -> None:
+    """Review finding (issue 13): the stored position would skip the history a recreated topic lost."""
+    _history(crm_pg)
+    with services.temporary_topic(kafka_bootstrap, partitions=PARTITIONS) as first:
+        assert _relay_once(crm_pg, kafka_bootstrap, first).returncode == 0
+    with services.temporary_topic(kafka_bootstrap, partitions=PARTITIONS) as again:  # empty, the position > 0
+        refused = _relay_once(crm_pg, kafka_bootstrap, again)
+        published = _relay_once(crm_pg, kafka_bootstrap, again, "--from-start")
+        ids = {decode_headers(m.headers)["ce_id"] for m in _consume(kafka_bootstrap, again)}
+
+    assert refused.returncode == 1 and "is empty (deleted and created again?)" in refused.stderr, refused.stderr
+    assert "--from-start" in refused.stderr and "Traceback" not in refused.stderr
+    assert published.returncode == 0, published.stderr
+    assert len(ids) == crm_pg.event_count()

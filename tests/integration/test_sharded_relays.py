@@ -14,13 +14,12 @@ import pytest
 from domain.base import Meta
 from domain.partitions import PARTITIONS, is_reference, partition_of
 from gateways.kafka.cloudevents import decode_headers
-from gateways.kafka.relay import KafkaRelay, producer_for, relay_lag
+from gateways.kafka.relay import relay_lag
 from services.commands import OpenDeal, RegisterCustomer
 from services.settings import Database
-from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.support.consumer_group import caught_up, end_offsets, members, wait_until
+from tests.support.consumer_group import caught_up, end_offsets, members, relay_every_shard, wait_until
 from tests.support.shards import migrated_shards, sharded
 from tests.support.topics import read_topic
 
@@ -31,19 +30,6 @@ def shards(postgres_url: str) -> Iterator[list[Database]]:
         yield databases
 
 
-def _relay_every_shard(crm: ShardedApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
-    producer = producer_for(bootstrap)
-    try:
-        for shard, app in enumerate(crm.apps):
-            owned = [p for p, owner in sorted(crm.shard_map.items()) if owner == shard]
-            relay = KafkaRelay(app, store, producer, topic=topic, shard=shard, partitions=owned)
-            while relay.run_batch():
-                pass
-            assert relay_lag(app, store, shard) == 0
-    finally:
-        producer.close()
-
-
 def test_one_relay_per_shard_publishes_by_home_partition(shards: list[Database], kafka_bootstrap: str,
                                                          kafka_topic: str) -> None:
     with sharded(shards) as crm:
@@ -52,7 +38,8 @@ def test_one_relay_per_shard_publishes_by_home_partition(shards: list[Database],
         deals = [crm.handle(OpenDeal(customer, f"商机{n}", "1000"), at(n)) for n, customer in enumerate(customers)]
         assert len({crm.shard_of(partition_of(c)) for c in customers}) > 1  # spread over the shards
         store = ReadModelStore(crm.database)
-        _relay_every_shard(crm, store, kafka_bootstrap, kafka_topic)
+        relay_every_shard(crm, store, kafka_bootstrap, kafka_topic)
+        assert [relay_lag(app, store, shard) for shard, app in enumerate(crm.apps)] == [0, 0, 0]
 
         messages = read_topic(kafka_bootstrap, kafka_topic)
         placed = Counter((decode_headers(m.headers)["ce_id"], m.partition) for m in messages)

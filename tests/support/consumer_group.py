@@ -54,6 +54,19 @@ def relay_all(app: CrmApplication, store: ReadModelStore, bootstrap: str, topic:
         producer.close()
 
 
+def relay_every_shard(crm: Any, store: ReadModelStore, bootstrap: str, topic: str) -> None:
+    """`crm relay --shard N` for each shard of the router `crm`, once: each its log, to the partitions it owns."""
+    producer = producer_for(bootstrap)
+    try:
+        for shard, app in enumerate(crm.apps):
+            owned = [p for p, owner in sorted(crm.shard_map.items()) if owner == shard]
+            relay = KafkaRelay(app, store, producer, topic=topic, shard=shard, partitions=owned)
+            while relay.run_batch():
+                pass
+    finally:
+        producer.close()
+
+
 def partitioned(store: ReadModelStore) -> PartitionedProjector:
     return PartitionedProjector(store, [model() for model in READ_MODELS.values()])
 

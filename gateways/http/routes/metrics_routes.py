@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from gateways.http.auth import allow
+from gateways.http.schemas import ERRORS
 from services.metrics import MetricsRegistry
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=ERRORS)
 
 
 @router.get("/metrics", summary="Prometheus metrics: command latency, requests, projection/relay/consumer lag, "

@@ -74,6 +74,7 @@ class _Projector:
     stored: dict = field(default_factory=lambda: {("funnel", 0): 4, ("timeline", 0): 2})  # partition 1: none
     names: tuple = ("funnel", "timeline")
     applied: list = field(default_factory=list)
+    positions: list = field(default_factory=list)
     fail_with: Exception | None = None
 
     def offsets(self) -> dict[tuple[str, int], int]:
@@ -83,6 +84,7 @@ class _Projector:
         if self.fail_with is not None:
             raise self.fail_with
         self.applied.append([(d.partition, d.offset) for d in deliveries])
+        self.positions.extend(d.position for d in deliveries)
         return len(deliveries)
 
 
@@ -130,6 +132,14 @@ def test_a_failed_batch_is_read_again_and_nothing_is_committed_to_kafka() -> Non
     projector.fail_with = None
     assert member.poll_once() == 1
     assert consumer.seeks == [(0, 3), (0, 3)] and consumer.commits == [{0: 4}]
+
+
+def test_each_delivery_carries_its_position_in_its_shards_log() -> None:
+    sequenced = _Record(0, 4, headers=[("ce_sequence", b"1042")])
+    member, _, projector = _member([({P0}, []), (None, [sequenced, _Record(0, 5)])])  # the second: no header
+    member.poll_once()
+    member.poll_once()
+    assert projector.positions == [1042, None]
 
 
 def test_lag_counts_the_records_each_read_model_has_not_applied() -> None:

@@ -110,3 +110,12 @@ def test_a_message_without_the_stored_event_is_refused_with_a_reason() -> None:
 def test_a_topic_with_another_number_of_partitions_is_refused(crm: CrmApplication, store: ReadModelStore) -> None:
     with pytest.raises(TopicMismatch, match="has 3 partitions.*needs 64"):
         KafkaRelay(crm, store, _Producer(partitions=3))  # type: ignore[arg-type]
+
+
+def test_the_replication_of_a_topic_the_relay_creates_is_a_setting() -> None:
+    from gateways.kafka.relay import TopicMismatch, replication_factor
+
+    assert replication_factor({}) == 1 and replication_factor({"CRM_KAFKA_REPLICATION_FACTOR": " 3 "}) == 3
+    for bad in ("0", "three", "-1"):
+        with pytest.raises(TopicMismatch, match="CRM_KAFKA_REPLICATION_FACTOR must be a whole number"):
+            replication_factor({"CRM_KAFKA_REPLICATION_FACTOR": bad})

@@ -13,6 +13,7 @@ import pytest
 from domain.campaign import Campaign
 from domain.lead import Lead
 from domain.pipeline import Pipeline
+from domain.partitions import in_partition
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table
 from services.application import CrmApplication
@@ -64,7 +65,8 @@ def streams(crm: CrmApplication) -> list[list[Delivery]]:
     campaign = crm.plan_campaign(PlanCampaign("春季活动", "event", "1000"), at(0))
     crm.launch_campaign(LaunchCampaign(campaign), at(1))
     for i in range(6):
-        crm.capture_lead(CaptureLead(f"线索{i}", "华东", "零售", "web", campaign_id=campaign), at(2 + i))
+        crm.capture_lead(CaptureLead(f"线索{i}", "华东", "零售", "web", campaign_id=campaign, id=in_partition(i)),
+                         at(2 + i))  # two in each of the three test partitions (partition mod 3), not by chance
     return partition_streams([e for e in sealed_log(crm) if not isinstance(e, Pipeline.Event)])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from uuid import UUID
 import orjson
 import pytest
 
-from domain.partitions import in_partition, is_reference, partition_of
+from domain.partitions import PARTITIONS, in_partition, is_reference, partition_of
 from services.application import CrmApplication
 from services.history import exporter, importer
 from services.history.csv_import.csv_importer import run_csv_import
@@ -274,3 +274,26 @@ def test_a_shard_holding_only_some_of_its_part_refuses_the_file(tmp_path: Path, 
     with pytest.raises(history_import.ShardsDisagree, match=r"line \d+: shard \d already holds this line's event"):
         history_import.import_sharded_history(crm, history)
     assert crm.event_counts() == before
+
+
+def test_forgetting_a_customer_blinds_a_legacy_deal_on_another_shard(tmp_path: Path, crm: ShardedApplication) -> None:
+    """A deal imported from before home partitions sits where its own id says, maybe on another shard than
+    its customer: forgetting the customer must destroy its keys there too (review finding, issue 13)."""
+    from domain.base import Meta
+    from services.commands import ForgetCustomer, OpenDeal, RegisterCustomer
+
+    with closing(CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'old.sqlite3'}"))) as old:
+        old.ensure_default_pipelines(at(-30, "setup"))
+        customer = old.handle(RegisterCustomer("Alice 秘密", "华东", "零售", "web"), at(0))
+        deal = old.handle(OpenDeal(customer, "Alice 秘密's deal", "1000"), at(1))
+        path = tmp_path / "old.jsonl"
+        with path.open("wb") as out:
+            exporter.export_history(old, out, lambda *args: None)
+    elsewhere = next(in_partition(p, deal) for p in range(PARTITIONS)
+                     if crm.shard_of(p) != crm.shard_of(partition_of(customer)))
+    path.write_text(path.read_text().replace(str(deal), str(elsewhere)))  # a legacy export's deal id
+    history_import.import_sharded_history(crm, path)
+
+    crm.handle(ForgetCustomer(customer), Meta(actor="dpo"))
+
+    assert "秘密" not in str(crm.history(elsewhere)[0].title)

@@ -15,7 +15,7 @@ import pytest
 
 from domain.base import Meta
 from domain.customer import Customer
-from domain.partitions import partition_of
+from domain.partitions import in_partition, partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
 from services.application import AlreadyExists
 from services.command_receipts import Receipt
@@ -57,8 +57,8 @@ def copies_to_shard_two_failing(crm: ShardedApplication, monkeypatch: pytest.Mon
 
 
 def test_records_land_on_the_shard_of_their_partition(crm: ShardedApplication) -> None:
-    for _ in range(12):
-        customer = crm.handle(RegisterCustomer("Ann"), META)
+    for i in range(12):  # partitions 0 … 11: four on each shard (p mod 3), not by chance
+        customer = crm.handle(RegisterCustomer("Ann", id=in_partition(i)), META)
         deal = crm.handle(OpenDeal(customer_id=customer, title="T", amount=Decimal(5), currency="EUR"), META)
         home = crm.shard_of(partition_of(customer))
         assert shards_holding(crm, customer) == shards_holding(crm, deal) == [home]
