@@ -172,7 +172,9 @@ class ProjectionConsumer:
                     raise TimeoutError(f"no partition of {self.topic} was assigned within {join_seconds:g} s")
                 return 1
             ends = self.consumer.end_offsets(list(assigned))
-            if not self.unpositioned and not lag(self.projector.offsets(), ends, self.projector.names):
+            stopped = self.projector.failures()  # a read model stopped in a partition waits there for good
+            behind = [key for key in lag(self.projector.offsets(), ends, self.projector.names) if key not in stopped]
+            if not self.unpositioned and not behind:
                 stop.set()
             return 1
 
