@@ -13,8 +13,8 @@ from kafka.errors import KafkaError
 
 from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
-from gateways.kafka.inbound import (DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer, InboundStalled,
-                                    consumer_for, ensure_dlq_topic)
+from gateways.kafka.inbound import (DLQ_ACK_SECONDS, DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer,
+                                    InboundStalled, consumer_for, ensure_dlq_topic)
 from gateways.kafka.relay import (TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
                                   ensure_events_topic, producer_for)
 from services.application import CrmApplication
@@ -109,6 +109,8 @@ def inbound(
     group: Annotated[str, typer.Option(help="Kafka consumer group (its offsets say what is done).")] = INBOUND_GROUP,
     once: Annotated[bool, typer.Option("--once", help="Handle the messages the topic holds now, then exit "
                                                       "(for scripts).")] = False,
+    ack_timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the broker to acknowledge a dead "
+                                                           "letter or an offset commit before retrying.")] = DLQ_ACK_SECONDS,
 ) -> None:
     """Turn touches and campaign responses from other systems into commands; refused ones go to the DLQ.
     Database restarts and broker outages are waited out with growing pauses (logged on stderr)."""
@@ -117,23 +119,24 @@ def inbound(
     with ExitStack() as stack:
         if once:
             try:
-                worker = _open_inbound(stack, bootstrap, topic, dlq, group)
+                worker = _open_inbound(stack, bootstrap, topic, dlq, group, ack_timeout)
                 worker.drain(stop)
             except (KafkaError, InboundStalled) as error:
                 raise fail(f"Kafka at {bootstrap}: {error}") from None
             console.print(f"Handled {worker.handled:,} messages from {topic}; {worker.dead:,} dead-lettered to {dlq}.")
             return
-        worker = start_when_ready("inbound", lambda opened: _open_inbound(opened, bootstrap, topic, dlq, group),
+        worker = start_when_ready("inbound", lambda opened: _open_inbound(opened, bootstrap, topic, dlq, group, ack_timeout),
                                   stack, stop, (KafkaError, *TRANSIENT_DATABASE_ERRORS))
         if worker is not None:
             console.print(f"Consuming {topic} (dead letters to {dlq}); Ctrl-C to stop.")
             worker.run(stop)
 
 
-def _open_inbound(opened: ExitStack, bootstrap: str, topic: str, dlq: str, group: str) -> InboundConsumer:
+def _open_inbound(opened: ExitStack, bootstrap: str, topic: str, dlq: str, group: str,
+                  ack_timeout: float = DLQ_ACK_SECONDS) -> InboundConsumer:
     ensure_dlq_topic(bootstrap, dlq)  # with its retention: a dead letter is kept a week, not the broker's default
     crm = opened.enter_context(crm_application())
     consumer = consumer_for(bootstrap, topic, group)
     opened.callback(consumer.close)
     return InboundConsumer(crm, consumer, producer_for(bootstrap), dlq_topic=dlq,
-                           new_producer=lambda: producer_for(bootstrap))
+                           new_producer=lambda: producer_for(bootstrap), ack_seconds=ack_timeout)

@@ -156,13 +156,16 @@ def _got(field: str, value: object) -> str:
 
 class InboundConsumer:
     def __init__(self, app: CrmApplication, consumer: KafkaConsumer, producer: KafkaProducer,
-                 dlq_topic: str = DLQ_TOPIC, new_producer: Callable[[], KafkaProducer] | None = None) -> None:
-        """`new_producer` replaces the dead-letter producer after a failed send (see _dead_letter)."""
+                 dlq_topic: str = DLQ_TOPIC, new_producer: Callable[[], KafkaProducer] | None = None,
+                 ack_seconds: float = DLQ_ACK_SECONDS) -> None:
+        """`new_producer` replaces the dead-letter producer after a failed send (see _dead_letter);
+        `ack_seconds` bounds each wait on the broker (a dead letter's acknowledgement, an offset commit)."""
         self.app = app
         self.consumer = consumer
-        self.producer = producer
+        self.producer: KafkaProducer | None = producer
         self.dlq_topic = dlq_topic
         self.new_producer = new_producer
+        self.ack_seconds = ack_seconds
         self.handled = self.dead = 0
 
     def poll_once(self, timeout_ms: int = 500) -> tuple[int, int]:
@@ -189,8 +192,8 @@ class InboundConsumer:
             raise
         finally:
             self.handled, self.dead = self.handled + handled, self.dead + dead
-            if done:
-                self.consumer.commit(done)
+            if done:  # bounded: an unbounded commit hung ≈ 30 s of an outage before the retry loop saw it
+                self.consumer.commit(done, timeout_ms=int(self.ack_seconds * 1000))
         return handled, dead
 
     def _handle(self, record: Any) -> bool:
@@ -220,19 +223,23 @@ class InboundConsumer:
                    ("dlq_reason", reason[:4000].encode()),
                    ("dlq_origin", origin.encode()),
                    ("dlq_time", datetime.now().astimezone().isoformat().encode())]
+        if self.producer is None:  # renewed lazily: made during an outage, it would block ≈ 30 s to bootstrap
+            assert self.new_producer is not None
+            self.producer = self.new_producer()
         try:  # the personal data of a refused message is not kept (see without_personal_data)
             self.producer.send(self.dlq_topic, key=record.key, value=without_personal_data(record.value),
-                               headers=headers).get(timeout=DLQ_ACK_SECONDS)
+                               headers=headers).get(timeout=self.ack_seconds)
         except KafkaError:
             self._renew_producer()
             raise
 
     def _renew_producer(self) -> None:
-        """The next attempt gets a new producer (why: KafkaRelay._run_batch_renewing_the_producer)."""
-        if self.new_producer is None:
+        """The next dead letter gets a new producer (why: KafkaRelay._run_batch_renewing_the_producer), made
+        when it is needed: made now, in the outage, it would block until its bootstrap gives up."""
+        if self.new_producer is None or self.producer is None:
             return
         log.warning("replacing the dead-letter producer after a failed send")
-        stale, self.producer = self.producer, self.new_producer()
+        stale, self.producer = self.producer, None
         close_in_background(stale)
 
     def run(self, stop: threading.Event) -> None:

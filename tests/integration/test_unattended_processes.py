@@ -218,7 +218,8 @@ def test_the_inbound_process_rides_out_a_broker_outage_in_the_middle_of_its_work
     producer.flush()
     producer.close()
     head = crm_pg.event_count()
-    with _inbound(tmp_path, crm_pg.database.url, kafka_bootstrap, inbound_topics) as process:
+    # 5 s rather than 30 s per unanswered wait on the broker: the outage is met and left sooner (−80 s here)
+    with _inbound(tmp_path, crm_pg.database.url, kafka_bootstrap, inbound_topics, "--ack-timeout", "5") as process:
         _wait(lambda: crm_pg.event_count() > head, 60, "the first touches", process, tmp_path)
         services.run_deploy("kafka.sh", "stop", timeout=120)
         try:

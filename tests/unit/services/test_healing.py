@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from typer.testing import CliRunner
 
@@ -87,13 +88,15 @@ class FakeConsumer:
     def __init__(self, batch: dict[TopicPartition, list[Any]]) -> None:
         self.batch = batch
         self.commits: list[dict[TopicPartition, OffsetAndMetadata]] = []
+        self.commit_timeouts: list[int | None] = []
         self.seeks: list[tuple[TopicPartition, int]] = []
 
     def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         return self.batch
 
-    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata], timeout_ms: int | None = None) -> None:
         self.commits.append(offsets)
+        self.commit_timeouts.append(timeout_ms)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.seeks.append((partition, offset))
@@ -164,3 +167,36 @@ def test_an_unknown_log_format_is_refused_with_a_sentence() -> None:
     result = runner.invoke(app, ["projections", "follow"], env={"CRM_LOG_FORMAT": "xml"})
 
     assert result.exit_code == 1 and "CRM_LOG_FORMAT must be 'text' or 'json'" in result.output
+
+
+class _Unacknowledged:
+    def get(self, timeout: float) -> None:
+        raise KafkaTimeoutError(f"no acknowledgement within {timeout} s")
+
+
+def test_a_failed_dead_letter_renews_the_producer_only_when_the_next_one_is_sent_and_bounds_the_commit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made at once, in the broker's outage, a new producer blocked ≈ 30 s trying to bootstrap, and the offset
+    commit another ≈ 30 s: the retry loop met the outage 80 s late (test_unattended_processes)."""
+    partition = TopicPartition("crm.inbound", 0)
+    consumer = FakeConsumer({partition: _records(partition, range(3))})
+    monkeypatch.setattr(inbound_module, "handle", lambda app, value, correlation: _refuse(value))
+    made: list[Any] = []
+
+    def new_producer() -> Any:
+        made.append(SimpleNamespace(send=lambda *args, **kwargs: SimpleNamespace(get=lambda timeout: None)))
+        return made[-1]
+
+    stale = SimpleNamespace(send=lambda *args, **kwargs: _Unacknowledged(), close=lambda timeout=None: None)
+    worker = InboundConsumer(None, consumer, stale, new_producer=new_producer, ack_seconds=2)  # type: ignore[arg-type]
+
+    with pytest.raises(KafkaTimeoutError, match="within 2 s"):
+        worker.poll_once()
+    assert made == [] and consumer.commit_timeouts == []  # nothing done, so nothing committed
+    consumer.batch = {partition: _records(partition, range(3))}
+    assert worker.poll_once() == (0, 3)  # the next dead letter made the new producer
+    assert len(made) == 1 and consumer.commit_timeouts == [2000]
+
+
+def _refuse(value: bytes) -> None:
+    raise ValueError(f"refused {value!r}")
