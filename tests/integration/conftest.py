@@ -25,15 +25,26 @@ INTEGRATION_DIR = Path(__file__).resolve().parent
 MARKER = "integration: needs the real PostgreSQL and/or Kafka started by deploy/"
 
 
+RESTARTS_MARKER = ("restarts_services: stops and starts PostgreSQL or Kafka through deploy/ (services.run_deploy): "
+                   "deploy/run-tests.sh runs these on a private pair of services, beside the other integration tests")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    config.addinivalue_line("markers", RESTARTS_MARKER)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test under tests/integration is marked `integration` (select with -m integration)."""
+    """Every test under tests/integration is marked `integration` (select with -m integration); those of a
+    module that calls `run_deploy(` also `restarts_services` — read from the source, so that a new outage
+    test cannot forget it and take the services away from the tests running beside it."""
+    restarting: dict[Path, bool] = {}
     for item in items:
-        if INTEGRATION_DIR in Path(item.path).resolve().parents:
+        path = Path(item.path).resolve()
+        if INTEGRATION_DIR in path.parents:
             item.add_marker(pytest.mark.integration)
+            if restarting.setdefault(path, "run_deploy(" in path.read_text(encoding="utf-8")):
+                item.add_marker(pytest.mark.restarts_services)
 
 
 def _provide(server: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
