@@ -49,7 +49,7 @@ def kafka_lag_sources(bootstrap: str, store: ReadModelStore, topic: str = "crm.e
     partition against the topic's heads, read at scrape time. kafka-python is imported only then, so a
     server without Kafka never loads it."""
     def heads() -> dict[int, int]:
-        from gateways.kafka.projection_consumer import topic_heads
+        from gateways.kafka.relay import topic_heads
         return topic_heads(bootstrap, topic)
 
     def group_lag() -> dict[tuple[str, int], int]:

@@ -242,6 +242,17 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
         admin.close()
 
 
+def topic_heads(bootstrap: str, topic: str = TOPIC) -> dict[int, int]:
+    """Each partition's last offset (−1 when empty): what a read model's stored offset is compared with, and
+    how a relay tells a topic that lost its history."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: end - 1 for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
 def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None:
     """TopicMismatch when the relay has published up to `position` but the topic holds nothing: it was deleted
     and created again (e.g. after the one-partition topic a broker auto-created was refused), and carrying on
@@ -249,13 +260,7 @@ def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None
     models without them and say nothing. `crm relay --from-start` publishes the whole log again."""
     if position == 0:
         return
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        held = sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    finally:
-        consumer.close()
-    if held == 0:
+    if all(head < 0 for head in topic_heads(bootstrap, topic).values()):
         raise TopicMismatch(f"the relay has published the log up to position {position:,}, but topic {topic} is "
                             "empty (deleted and created again?): its consumers would miss those events. Run "
                             "`crm relay --from-start` to publish the whole log to it (consumers de-duplicate "
