@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from domain.partitions import partition_of
 from gateways.http.app import create_app
-from services.projection_runtime import freshness
+from services.projection_runtime import partition_freshness
 from services.projection_runtime.partitioned import PartitionedProjector
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
@@ -26,7 +26,7 @@ from tests.unit.gateways.http.conftest import auth, register_customer, registry
 @pytest.fixture
 def sharded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The API over three shards (its app: `sharded.app`)."""
-    monkeypatch.setattr(freshness, "LONGEST_WAIT", 0.2)
+    monkeypatch.setattr(partition_freshness, "LONGEST_WAIT", 0.2)  # its own name, not freshness.LONGEST_WAIT
     shards = [database_from_url(f"sqlite:///{tmp_path}/shard{i}.sqlite3") for i in range(3)]
     with TestClient(create_app(shards[0], registry(), shards=shards)) as client:
         yield client
