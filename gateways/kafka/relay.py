@@ -242,15 +242,34 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
         admin.close()
 
 
+class TopicHeadReader:
+    """Reads a topic's heads over one connection kept open: `crm serve` reads them every second for its
+    queries' X-Read-Model-Lag (services.projection_runtime.partition_ends), where a new client each time
+    would also redo the bootstrap and metadata round trips. Not thread-safe: one thread reads."""
+
+    def __init__(self, bootstrap: str, topic: str = TOPIC, timeout_ms: int | None = None) -> None:
+        self.topic, self.timeout_ms = topic, timeout_ms
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+    def read(self) -> dict[int, int]:
+        """Each partition's last offset (−1 when empty); {} while the topic does not exist. KafkaTimeoutError
+        after `timeout_ms` (default: the client's request timeout, 30 s)."""
+        found = self.consumer.partitions_for_topic(self.topic) or ()
+        partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+        return {tp.partition: end - 1 for tp, end in self.consumer.end_offsets(partitions, self.timeout_ms).items()}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def topic_heads(bootstrap: str, topic: str = TOPIC) -> dict[int, int]:
     """Each partition's last offset (−1 when empty): what a read model's stored offset is compared with, and
     how a relay tells a topic that lost its history."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    reader = TopicHeadReader(bootstrap, topic)
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        return {tp.partition: end - 1 for tp, end in consumer.end_offsets(partitions).items()}
+        return reader.read()
     finally:
-        consumer.close()
+        reader.close()
 
 
 def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None:

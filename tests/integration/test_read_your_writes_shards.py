@@ -167,3 +167,35 @@ def test_through_the_relays_and_kafka_a_query_waits_for_a_commands_position(
     assert timeline.status_code == 200, timeline.text
     assert reached(timeline.headers["X-Read-Model-Position"], mine)
     assert [item["kind"] for item in timeline.json()["items"]][-1] == "Customer.TagAdded"
+
+
+def lag_answered(client: TestClient, expected: int) -> None:
+    """Wait until a query answers `X-Read-Model-Lag: expected` (the server reads the topic's ends once a
+    second, in the background: ≈ 0.5 s here after the relay published); fails with the last answer's headers
+    after UNDER_LOAD seconds."""
+    started = time.monotonic()
+    while (found := client.get("/segments", headers=auth("analyst")).headers).get("X-Read-Model-Lag") != str(expected):
+        assert time.monotonic() - started < UNDER_LOAD, f"no X-Read-Model-Lag: {expected}: {dict(found)}"
+        time.sleep(0.05)
+
+
+def test_with_a_broker_named_a_query_reports_how_many_records_its_read_models_lag(
+        postgres_url: str, kafka_bootstrap: str, kafka_topic: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateways.http.app import create_app
+
+    monkeypatch.setenv("CRM_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    with (migrated_shards(postgres_url) as shards,
+          TestClient(create_app(shards[0], registry(), shards=shards, topic=kafka_topic)) as client,
+          closing(ReadModelStore(shards[0])) as store):
+        crm: ShardedApplication = client.app.state.crm  # type: ignore[attr-defined]
+        customer = client.post("/customers", json={"name": "王五", "region": "华北"}, headers=SALES).json()["id"]
+        for tag in ("甲", "乙", "丙"):
+            client.post(f"/customers/{customer}/tags", json={"tag": tag}, headers=SALES)
+        relay_every_shard(crm, store, kafka_bootstrap, kafka_topic)
+        ends = end_offsets(kafka_bootstrap, kafka_topic)
+        lag_answered(client, max(ends.values()))  # nothing consumed yet: the customer's partition is the longest
+        with members(crm.apps[0], kafka_bootstrap, kafka_topic, f"lag-{kafka_topic}", 1):
+            wait_until(lambda: caught_up(store, ends), 60, "the member to join and consume")
+            lag_answered(client, 0)
+
+    assert max(ends.values()) == sorted(ends.values())[-2] + 4  # the registration and its 3 tags, past the pipelines
