@@ -433,14 +433,18 @@ class CrmApplication(Application):
         converted into them and of every record bound to them (deals, tickets), then record that they were
         forgotten. Funnels and counts stay intact."""
         customer_id = command.customer_id
-        leads = [e.originator_id for _, e in self.read_log(topics=[get_topic(Lead.Converted)])
-                 if e.customer_id == customer_id]
+        leads = self.leads_converted_into(customer_id)
 
         def forget(customer: Customer) -> None:
             customer.forget(meta)  # refuses a second time, before anything is destroyed
             self.keys.destroy([str(customer_id), *(str(lead) for lead in leads)])
 
         return self._change(command, forget)
+
+    def leads_converted_into(self, customer_id: UUID) -> list[UUID]:
+        """The leads of this log whose conversion made this customer (one read of its conversions)."""
+        return [e.originator_id for _, e in self.read_log(topics=[get_topic(Lead.Converted)])
+                if e.customer_id == customer_id]
 
     # --- leads --------------------------------------------------------------------------------
 

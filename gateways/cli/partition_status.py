@@ -20,12 +20,14 @@ from services.projection_runtime.partitioned import PartitionedProjector
 from services.storage.read_model_store import ReadModelStore
 
 
-def show_partitions(store: ReadModelStore, names: Sequence[str]) -> None:
-    """The per-partition table and a line per stop, if any read model was ever fed by partitions."""
+def show_partitions(store: ReadModelStore, names: Sequence[str]) -> set[str]:
+    """The per-partition table and a line per stop, if any read model was ever fed by partitions; the read
+    models fed so (`status` shows them first: over shards, all of them)."""
     states = partition_states(store, names)
     if not states:
-        return
-    table = Table("Partition", "Offset", "Position", "Read models", "State")
+        return set()
+    table = Table("Partition", "Offset", "Position", "Read models", "State",
+                  title="Fed by `crm projections consume`, per partition", title_justify="left")
     for state in states:
         stopped = ", ".join(stop.failure.name for stop in state.stops)
         table.add_row(str(state.partition), _span(state.offsets.values()), _span(state.positions.values()),
@@ -36,6 +38,7 @@ def show_partitions(store: ReadModelStore, names: Sequence[str]) -> None:
         for stop in state.stops:
             console.print(f"{stop.message()}: `crm projections resume {stop.failure.name} --partition "
                           f"{stop.partition}` retries it (after a fix), with `--skip` passes it by for good")
+    return {name for state in states for name in (*state.offsets, *(stop.failure.name for stop in state.stops))}
 
 
 def _span(values: Iterable[int]) -> str:

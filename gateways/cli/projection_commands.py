@@ -118,19 +118,22 @@ def _catch_up(projector: Projector, batch: int, caught_up: threading.Event) -> N
 
 @projections_app.command()
 def status() -> None:
-    """Position, lag and failure of each read model; exits 1 if one is stopped."""
+    """Position, lag and failure of each read model, by what feeds it (the consumers first, if they feed
+    some: over shards they feed all); exits 1 if one is stopped."""
     with crm_application() as crm, read_store(crm) as store:
         projector = projector_for(crm, store)
-        table = Table("Read model", "Position", "Log head", "Lag", "State")
         states = projector.status()
-        for state in states:
+        consumed = show_partitions(store, [state.name for state in states])  # the read models `consume` feeds
+        table = Table("Read model", "Position", "Log head", "Lag", "State",
+                      title="Fed by the log follower" if consumed else None, title_justify="left")
+        for state in (state for state in states if state.name not in consumed):
             table.add_row(state.name, f"{state.position:,}", f"{state.head:,}", f"{state.lag:,}",
                           Text.assemble(("stopped", "red"), f": {state.failure.message()}") if state.failure else "running")
-        console.print(table)
+        if table.rows:
+            console.print(table)
         for skipped in projector.skips():
             console.print(f"{skipped.name} passed by {skipped.event_type} of {skipped.aggregate_id} at log position "
                           f"{skipped.position:,} ({skipped.reason}) on {skipped.at}")
-        show_partitions(store, [state.name for state in states])  # the read models `consume` feeds
         stopped = [state.name for state in states if state.stopped]
         if stopped:
             raise fail(f"stopped: {', '.join(stopped)}. Record compensating events with the commands, then "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -12,7 +13,7 @@ from domain.base import Meta
 from gateways.http.auth import BearerBeforeBody
 from gateways.http.availability import DatabaseGuard, DatabaseProbe
 from gateways.http.error_responses import install_error_handlers
-from gateways.http.freshness_headers import FreshnessHeaders
+from gateways.http.freshness_headers import FreshnessHeaders, document_freshness
 from gateways.http.limits import BodyLimit
 from gateways.http.request_metrics import RequestMetrics
 from gateways.http.responses import OrjsonResponse
@@ -22,6 +23,7 @@ from gateways.web.dashboard import router as dashboard
 from services.application import CrmApplication
 from services.metrics import Source, consumer_group_source, instruments, partition_offsets_source, standard_registry
 from services.projection_runtime.background import BackgroundProjector
+from services.projection_runtime.partition_ends import PartitionEnds
 from services.projection_runtime.readiness import ready_max_lag_from_environment
 from services.projection_runtime.registry import READ_MODELS, set_up_read_models
 from services.storage.read_model_store import ReadModelStore
@@ -31,25 +33,35 @@ from services.sharding.bootstrap import single_log
 from services.sharding.router import ShardedApplication
 from services.sharding.shard_settings import shards_from_environment
 
+if TYPE_CHECKING:  # imported by the reading thread: a server without Kafka never loads kafka-python
+    from gateways.kafka.relay import TopicHeadReader
+
 MAX_BODY_BYTES = 64 * 1024
 DESCRIPTION = """Commands on the CRM's event log and queries on its aggregates and read models.
 
 Every route but `GET /health` and `GET /health/live` needs `Authorization: Bearer <token>`. Commands accept
 `occurred_at` (business time), `X-Correlation-Id`, `Idempotency-Key` (a retry returns the first answer) and, on
 versioned changes, `If-Match: "<version>"` (stale → 409). Errors are `{"error": message, "detail": …}`.
+
+A change answers `X-Log-Position` (over shards `partition:position`); a read-model query answers from what the
+projectors have applied, never catching up itself, says how fresh that is (`X-Read-Model-Position`,
+`X-Log-Position`, over shards `X-Read-Model-Lag`) and, given `?wait_for_position=`, waits (≤ 5 s, then 503
+with `Retry-After`) until your write is applied.
 """
 PROJECTOR_VARIABLE = "CRM_SERVE_PROJECTOR"
 KAFKA_VARIABLE = "CRM_KAFKA_BOOTSTRAP"  # also gateways.cli: where `crm relay` and consumers find the broker
 RELAYS = ("kafka-relay",)  # gateways.kafka.relay.RELAY_NAME (not imported: kafka-python would load in every worker)
+TOPIC = "crm.events"  # gateways.kafka.relay.TOPIC (not imported, as above)
+HEADS_TIMEOUT_MS = 5_000  # a reading stuck longer is given up: the cache's own reading is then 5 s old, too old
 STARTUP_LOCK = 0x43524D5F53525645  # a PostgreSQL advisory lock key ("CRM_SRVE"): one worker starts at a time
 
 
-def kafka_lag_sources(bootstrap: str, store: ReadModelStore, topic: str = "crm.events") -> list[Source]:
+def kafka_lag_sources(bootstrap: str, store: ReadModelStore, topic: str = TOPIC) -> list[Source]:
     """With a broker named (CRM_KAFKA_BOOTSTRAP): the consumer group's lag and each read model's lag per
     partition against the topic's heads, read at scrape time. kafka-python is imported only then, so a
     server without Kafka never loads it."""
     def heads() -> dict[int, int]:
-        from gateways.kafka.projection_consumer import topic_heads
+        from gateways.kafka.relay import topic_heads
         return topic_heads(bootstrap, topic)
 
     def group_lag() -> dict[tuple[str, int], int]:
@@ -58,15 +70,36 @@ def kafka_lag_sources(bootstrap: str, store: ReadModelStore, topic: str = "crm.e
     return [partition_offsets_source(store, heads), consumer_group_source(group_lag)]
 
 
+def kafka_partition_ends(bootstrap: str, topic: str = TOPIC) -> PartitionEnds:
+    """The topic's end offsets, read every second in the background for the queries' X-Read-Model-Lag
+    (services.projection_runtime.partition_ends says why not per query). The client is opened in the reading
+    thread, on its first reading: a broker away when the server starts leaves the lag unknown until it
+    answers, and never delays the start (kafka-python's constructor waits for a broker)."""
+    readers: list[TopicHeadReader] = []
+
+    def read() -> dict[int, int]:
+        from gateways.kafka.relay import TopicHeadReader
+        if not readers:
+            readers.append(TopicHeadReader(bootstrap, topic, timeout_ms=HEADS_TIMEOUT_MS))
+        return {partition: head + 1 for partition, head in readers[0].read().items()}
+
+    def close() -> None:
+        for reader in readers:
+            reader.close()
+
+    return PartitionEnds(read, close=close)
+
+
 def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = False,
-               shards: Sequence[Database] | None = None) -> FastAPI:
+               shards: Sequence[Database] | None = None, topic: str = TOPIC) -> FastAPI:
     """The API on `database`: opens the log and a read store now, closes them at shutdown. Queries only
     read; `follow_log` runs a projector in the background while the app runs (as `crm serve` does), else
     the read models are as fresh as some other projector makes them (`crm projections follow`).
 
     With `shards` (CRM_SHARD_URLS) the commands go to the router over them and the read models live in the
     first (`database` is ignored); no local projector follows, there being no single log to follow: the
-    read models are fed by `crm projections consume` from the shards' relays."""
+    read models are fed by `crm projections consume` from the shards' relays, and with CRM_KAFKA_BOOTSTRAP
+    set the queries report their lag against `topic`'s ends (X-Read-Model-Lag)."""
     crm: CrmApplication = ShardedApplication(shards) if shards else CrmApplication(database)  # type: ignore[assignment]
     database = crm.database
     crm.ensure_default_pipelines(Meta(actor="system"))
@@ -74,14 +107,18 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     set_up_read_models(single_log(crm), store)
     follow_log = follow_log and not shards
     projector = BackgroundProjector(crm, store if database.kind == "memory" else None) if follow_log else None
+    bootstrap = os.environ.get(KAFKA_VARIABLE, "").strip()
+    ends = kafka_partition_ends(bootstrap, topic) if shards and bootstrap else None
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        if projector:
-            projector.start()
+        for started in (projector, ends):
+            if started:
+                started.start()
         yield
-        if projector:
-            projector.stop()
+        for started in (projector, ends):
+            if started:
+                started.stop()
         store.close()
         crm.close()
 
@@ -93,8 +130,9 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     # readiness judges only stopped read models until their per-partition lag is wired in
     api.state.ready_max_lag = None if shards else ready_max_lag_from_environment()
     api.state.metrics = standard_registry(crm, store, list(READ_MODELS), RELAYS)
-    if bootstrap := os.environ.get(KAFKA_VARIABLE, "").strip():
-        for source in kafka_lag_sources(bootstrap, store):
+    api.state.partition_heads = ends  # gateways.http.partition_waits: X-Read-Model-Lag over shards
+    if bootstrap:
+        for source in kafka_lag_sources(bootstrap, store, topic):
             api.state.metrics.add(source)
     api.add_middleware(FreshnessHeaders, crm=crm)
     api.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
@@ -104,6 +142,7 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     install_error_handlers(api)
     for router in (*ROUTERS, dashboard):  # the dashboard's page and static files are public and hold no data
         api.include_router(router)
+    document_freshness(api)
     return api
 
 

@@ -44,7 +44,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from gateways.kafka.relay import TOPIC
+from gateways.kafka.relay import TOPIC, topic_heads
 from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
 from services.projection_runtime.partitioned import Delivery, PartitionedProjector
 from services.projection_runtime.projector import ProjectionRace, _Undecodable, transient_errors
@@ -197,27 +197,14 @@ def lag(offsets: dict[tuple[str, int], int], ends: dict[TopicPartition, int],
             for name in names for tp, end in ends.items() if end - 1 > offsets.get((name, tp.partition), -1)}
 
 
-def topic_heads(bootstrap: str, topic: str = TOPIC) -> dict[int, int]:
-    """Each partition's last offset (−1 when empty): what a read model's stored offset is compared with."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        return {tp.partition: end - 1 for tp, end in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
-
-
 def consumer_group_lag(bootstrap: str, group: str = GROUP, topic: str = TOPIC) -> dict[int, int]:
     """Records of each partition the group has not committed (Kafka's view of the group, for metrics: the
     read store's own offsets, `lag`, are the truth; these trail them by at most one batch)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="crm-lag")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         offsets = admin.list_group_offsets(group).get(group, {})  # kafka-python 3's name; {} for a new group
-        committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        return {tp.partition: end - max(committed.get(tp.partition, 0), 0)
-                for tp, end in consumer.end_offsets(partitions).items()}
     finally:
-        consumer.close()
         admin.close()
+    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    return {partition: head + 1 - max(committed.get(partition, 0), 0)
+            for partition, head in topic_heads(bootstrap, topic).items()}

@@ -242,6 +242,36 @@ def ensure_events_topic(bootstrap: str, topic: str = TOPIC) -> None:
         admin.close()
 
 
+class TopicHeadReader:
+    """Reads a topic's heads over one connection kept open: `crm serve` reads them every second for its
+    queries' X-Read-Model-Lag (services.projection_runtime.partition_ends), where a new client each time
+    would also redo the bootstrap and metadata round trips. Not thread-safe: one thread reads."""
+
+    def __init__(self, bootstrap: str, topic: str = TOPIC, timeout_ms: int | None = None) -> None:
+        self.topic, self.timeout_ms = topic, timeout_ms
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+    def read(self) -> dict[int, int]:
+        """Each partition's last offset (−1 when empty); {} while the topic does not exist. KafkaTimeoutError
+        after `timeout_ms` (default: the client's request timeout, 30 s)."""
+        found = self.consumer.partitions_for_topic(self.topic) or ()
+        partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+        return {tp.partition: end - 1 for tp, end in self.consumer.end_offsets(partitions, self.timeout_ms).items()}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def topic_heads(bootstrap: str, topic: str = TOPIC) -> dict[int, int]:
+    """Each partition's last offset (−1 when empty): what a read model's stored offset is compared with, and
+    how a relay tells a topic that lost its history."""
+    reader = TopicHeadReader(bootstrap, topic)
+    try:
+        return reader.read()
+    finally:
+        reader.close()
+
+
 def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None:
     """TopicMismatch when the relay has published up to `position` but the topic holds nothing: it was deleted
     and created again (e.g. after the one-partition topic a broker auto-created was refused), and carrying on
@@ -249,13 +279,7 @@ def check_topic_holds_history(bootstrap: str, topic: str, position: int) -> None
     models without them and say nothing. `crm relay --from-start` publishes the whole log again."""
     if position == 0:
         return
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        held = sum(consumer.end_offsets(partitions).values()) if partitions else 0
-    finally:
-        consumer.close()
-    if held == 0:
+    if all(head < 0 for head in topic_heads(bootstrap, topic).values()):
         raise TopicMismatch(f"the relay has published the log up to position {position:,}, but topic {topic} is "
                             "empty (deleted and created again?): its consumers would miss those events. Run "
                             "`crm relay --from-start` to publish the whole log to it (consumers de-duplicate "

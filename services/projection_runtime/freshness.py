@@ -34,7 +34,9 @@ class Freshness:
         return max(self.head - self.position, 0)
 
     def headers(self) -> dict[str, str]:
-        return {"X-Read-Model-Position": str(self.position), "X-Log-Position": str(self.head)}
+        """The lag too, as over shards (partition_freshness), so that a client reads one header either way."""
+        return {"X-Read-Model-Position": str(self.position), "X-Log-Position": str(self.head),
+                "X-Read-Model-Lag": str(self.lag)}
 
 
 class NotYetApplied(RuntimeError):

@@ -21,10 +21,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from domain.base import CrmAggregate, Meta
-from domain.lead import Lead
 from domain.partitions import PARTITIONS, is_reference, partition_of
 from domain.pipeline import Pipeline
 from domain.vocabulary import Vocabularies, Vocabulary
@@ -151,18 +148,19 @@ class ShardedApplication:
         written.routed(chosen.partition, self.shard_of(chosen.partition))
         answer = self._app(self.shard_of(chosen.partition)).handle(chosen.command, meta)
         if isinstance(chosen.command, ForgetCustomer):
-            self._forget_on_every_shard(chosen.command.customer_id)
+            self._forget_on_other_shards(chosen.command.customer_id, self.shard_of(chosen.partition))
         return answer
 
-    def _forget_on_every_shard(self, customer_id: UUID) -> None:
-        """The customer's shard destroyed its keys there; a record bound to them may sit on another shard (a
-        deal or a converted lead imported from before home partitions, where its id names another
-        partition), so the keys of the customer and of the leads converted into them go on every shard."""
-        converted = get_topic(Lead.Converted)
-        leads = [str(event.originator_id) for app in self.apps for _, event in app.read_log(topics=[converted])
-                 if event.customer_id == customer_id]
-        for app in self.apps:
-            app.keys.destroy([str(customer_id), *leads])
+    def _forget_on_other_shards(self, customer_id: UUID, home: int) -> None:
+        """The customer's shard (`home`) destroyed there the keys of the customer, of the leads it holds that
+        were converted into them and of the records bound to them. A record bound to them may sit on another
+        shard (a deal, a ticket or a converted lead imported from before home partitions, where its id names
+        another partition), so each other shard does the same with what it holds: a key lives on its record's
+        shard, and only deals and tickets are bound to another record (their customer), so each shard's keys
+        are destroyed once and each shard's conversions read once."""
+        for shard, app in enumerate(self.apps):
+            if shard != home:
+                app.keys.destroy([str(customer_id), *map(str, app.leads_converted_into(customer_id))])
 
     def reference_partition(self) -> int | None:
         """Where a reference change is read back: the first partition of the default shard, which writes it

@@ -1,9 +1,13 @@
 """`crm projections follow | consume | reset` keep one feeder per read model: each refuses, with a sentence
-saying what to do, a read model the other kind of feeder feeds (exit 1)."""
+saying what to do, a read model the other kind of feeder feeds (exit 1); over shards, `status` shows the
+consumers' table first and `reset` empties read models the consumers then build again."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,9 +17,13 @@ from gateways.cli.common import crm_application
 from gateways.cli.main import app
 from services.application import CrmApplication
 from services.commands import RegisterCustomer
-from services.projection_runtime.registry import projector_for
+from services.projection_runtime.partitioned import PartitionedProjector
+from services.projection_runtime.registry import READ_MODELS, projector_for
 from services.settings import database_from_url
+from services.sharding.bootstrap import single_log
+from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
+from tests.support.shard_feed import ShardFeed
 
 runner = CliRunner()
 
@@ -73,3 +81,55 @@ def test_consume_refuses_read_models_the_follower_fed_until_they_are_reset(
     assert "funnel are fed by the log follower" in said and "crm projections reset funnel" in said
     assert runner.invoke(app, ["projections", "reset", "funnel"]).exit_code == 0
     assert _positions(sqlite_url)["funnel"] == 0 and _positions(sqlite_url)["timeline"] > 0
+
+
+@pytest.fixture
+def consumed_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ShardedApplication, ShardFeed]]:
+    """Three SQLite shards (CRM_SHARD_URLS) with customers in several partitions, their read models fed by
+    partitions as the relays and `crm projections consume` feed them."""
+    shards = [database_from_url(f"sqlite:///{tmp_path}/shard{i}.sqlite3") for i in range(3)]
+    monkeypatch.setenv("CRM_SHARD_URLS", ",".join(shard.url for shard in shards))
+    monkeypatch.setenv("COLUMNS", "200")
+    crm = ShardedApplication(shards)
+    store = ReadModelStore(crm.database)
+    try:
+        crm.ensure_default_pipelines(Meta(actor="test"))
+        for name in ("张三", "李四", "王五", "赵六"):
+            crm.handle(RegisterCustomer(name, "华东", "零售", "web"), Meta(actor="test"))
+        feed = ShardFeed(crm, PartitionedProjector(store, projector_for(single_log(crm), store).models))
+        feed.feed()
+        yield crm, feed
+    finally:
+        store.close()
+        crm.close()
+
+
+def _rows(store: ReadModelStore, name: str) -> dict[str, list[Any]]:
+    return {table.name: sorted(map(repr, store.query(f"SELECT * FROM {table.name}")))
+            for table in READ_MODELS[name]().tables}
+
+
+def test_over_shards_status_shows_the_consumers_partitions_first_and_no_follower_lag(
+        consumed_shards: tuple[ShardedApplication, ShardFeed]) -> None:
+    result = runner.invoke(app, ["projections", "status"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.lstrip().startswith("Fed by `crm projections consume`, per partition"), result.output
+    assert re.search(rf"│\s+0\s+│.*│\s+{len(READ_MODELS)}/{len(READ_MODELS)}\s+│\s+running", result.output)
+    assert "Log head" not in result.output  # the follower feeds none: its position 0 of the head is no lag
+
+
+def test_over_shards_reset_empties_read_models_which_the_consumers_build_again_from_the_start(
+        consumed_shards: tuple[ShardedApplication, ShardFeed]) -> None:
+    crm, feed = consumed_shards
+    store = feed.projector.store
+    funnel, timeline = _rows(store, "funnel"), _rows(store, "timeline")
+
+    result = runner.invoke(app, ["projections", "reset", "funnel"])
+
+    assert result.exit_code == 0, result.output
+    assert not any(_rows(store, "funnel").values()) and _rows(store, "timeline") == timeline
+    assert not store.query("SELECT * FROM projection_offsets WHERE name = 'funnel'")
+    again = ShardFeed(crm, feed.projector)  # a consumer from the topic's start: the others pass it by
+    again.feed()
+    assert _rows(store, "funnel") == funnel and _rows(store, "timeline") == timeline

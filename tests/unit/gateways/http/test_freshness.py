@@ -42,8 +42,8 @@ def test_a_get_on_a_stale_read_model_writes_nothing_and_says_how_stale(api: Fast
         response = client.get(path.format(customer=customer), headers=auth("admin"))
         assert response.status_code == 200, (path, response.text)
         head = api.state.crm.event_count()
-        assert (response.headers["X-Read-Model-Position"], response.headers["X-Log-Position"]) == (
-            str(head - 1), str(head)), path
+        assert (response.headers["X-Read-Model-Position"], response.headers["X-Log-Position"],
+                response.headers["X-Read-Model-Lag"]) == (str(head - 1), str(head), "1"), path
 
     assert database_state(tmp_path / "crm.sqlite3") == before
 

@@ -5,6 +5,8 @@ says where its read models stand; bad values are a 400 with a sentence. One log 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
@@ -14,7 +16,9 @@ from fastapi.testclient import TestClient
 
 from domain.partitions import partition_of
 from gateways.http.app import create_app
-from services.projection_runtime import freshness
+from gateways.kafka import relay
+from services.projection_runtime import partition_freshness
+from services.projection_runtime.partition_ends import PartitionEnds
 from services.projection_runtime.partitioned import PartitionedProjector
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
@@ -26,7 +30,7 @@ from tests.unit.gateways.http.conftest import auth, register_customer, registry
 @pytest.fixture
 def sharded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The API over three shards (its app: `sharded.app`)."""
-    monkeypatch.setattr(freshness, "LONGEST_WAIT", 0.2)
+    monkeypatch.setattr(partition_freshness, "LONGEST_WAIT", 0.2)  # its own name, not freshness.LONGEST_WAIT
     shards = [database_from_url(f"sqlite:///{tmp_path}/shard{i}.sqlite3") for i in range(3)]
     with TestClient(create_app(shards[0], registry(), shards=shards)) as client:
         yield client
@@ -102,6 +106,64 @@ def test_a_query_reports_the_lag_when_the_partitions_ends_are_known(sharded: Tes
     assert "X-Read-Model-Lag" not in sharded.get("/segments", headers=auth("analyst")).headers
 
 
+def test_before_any_consumer_ran_the_lag_is_every_record(sharded: TestClient) -> None:
+    sharded.app.state.partition_heads = lambda: {5: 4, 6: 0}  # type: ignore[attr-defined]
+
+    answer = sharded.get("/segments", headers=auth("analyst"))  # no offsets table yet
+
+    assert answer.status_code == 200 and answer.headers["X-Read-Model-Lag"] == "4", answer.text
+
+
+def test_a_query_takes_the_background_reading_and_never_waits_for_the_broker(sharded: TestClient) -> None:
+    register_customer(sharded)
+    state, unblock = sharded.app.state, threading.Event()  # type: ignore[attr-defined]
+    state.partition_heads = stuck = PartitionEnds(lambda: unblock.wait(30) and {}, every=0.01)
+    stuck.start()  # its first reading hangs, as on a broker that accepts connections and never answers
+    try:
+        started = time.monotonic()
+        answer = sharded.get("/segments", headers=auth("analyst"))
+        assert answer.status_code == 200 and time.monotonic() - started < 2  # a test client's answer: ≈ 0.05 s
+        assert "X-Read-Model-Lag" not in answer.headers  # nothing read yet: unknown, not 0
+    finally:
+        unblock.set()
+        stuck.stop()
+
+
+class CountedReader:
+    """gateways.kafka.relay.TopicHeadReader's place: partition 5 ends at offset 3 (4 records), none applied."""
+
+    reads = 0
+
+    def __init__(self, bootstrap: str, topic: str, timeout_ms: int | None = None) -> None:
+        self.topic = topic
+
+    def read(self) -> dict[int, int]:
+        CountedReader.reads += 1
+        return {5: 3}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_server_given_a_broker_reports_the_lag_of_one_reading_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_KAFKA_BOOTSTRAP", "127.0.0.1:9")
+    monkeypatch.setattr(relay, "TopicHeadReader", CountedReader)
+    shards = [database_from_url(f"sqlite:///{tmp_path}/shard{i}.sqlite3") for i in range(3)]
+    with TestClient(create_app(shards[0], registry(), shards=shards, topic="crm.test")) as client:
+        deadline = time.monotonic() + 5
+        while "X-Read-Model-Lag" not in (first := client.get("/segments", headers=auth("analyst"))).headers:
+            assert time.monotonic() < deadline, "no reading within 5 s"
+            time.sleep(0.02)
+        started, reads = time.monotonic(), CountedReader.reads
+        later = [client.get("/funnel", headers=auth("analyst")) for _ in range(20)]
+        elapsed = time.monotonic() - started
+
+    assert first.headers["X-Read-Model-Lag"] == "4"  # nothing applied of partition 5's offsets 0–3
+    assert all(answer.headers["X-Read-Model-Lag"] == "4" for answer in later)
+    assert CountedReader.reads - reads <= elapsed + 2  # one reading a second, not one per query
+
+
 @pytest.mark.parametrize(("value", "says"), [
     ("17", "partition:position pairs"), ("abc", "partition:position pairs"), ("3:0", "between 1 and"),
     ("64:1", "below 64"), ("1:2,,3:4", "partition:position pairs"),
@@ -123,3 +185,15 @@ def test_one_log_still_takes_a_number_only(client: TestClient, value: str) -> No
     answer = client.get("/segments", params={"wait_for_position": value}, headers=auth("analyst"))
 
     assert answer.status_code == 422 and "whole number" in answer.json()["error"], answer.text
+
+
+def test_the_openapi_document_names_the_freshness_headers_of_every_read_model_query(client: TestClient) -> None:
+    operations = [(method, path, operation) for path, methods in client.get("/openapi.json").json()["paths"].items()
+                  for method, operation in methods.items()]
+    waiting = {(method, path) for method, path, operation in operations
+               if any(p["name"] == "wait_for_position" for p in operation.get("parameters", []))}
+    documented = {(method, path) for method, path, operation in operations
+                  if {"X-Read-Model-Position", "X-Log-Position", "X-Read-Model-Lag"}
+                  <= operation["responses"].get("200", {}).get("headers", {}).keys()}
+
+    assert documented == waiting and ("get", "/segments") in documented and len(documented) > 10

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -276,24 +276,74 @@ def test_a_shard_holding_only_some_of_its_part_refuses_the_file(tmp_path: Path, 
     assert crm.event_counts() == before
 
 
+def imported_as_legacy(tmp_path: Path, crm: ShardedApplication,
+                       write: Callable[[CrmApplication], tuple[UUID, UUID]]) -> tuple[UUID, UUID]:
+    """`write` records a history in a single old log and names (a customer, a record of theirs); the history is
+    exported as before home partitions — that record's id in a partition of another shard than the customer's
+    — and imported into `crm`. Returns (the customer, the record's id there)."""
+    with closing(CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'old.sqlite3'}"))) as old:
+        old.ensure_default_pipelines(at(-30, "setup"))
+        customer, record = write(old)
+        path = tmp_path / "old.jsonl"
+        with path.open("wb") as out:
+            exporter.export_history(old, out, lambda *args: None)
+    elsewhere = next(in_partition(p, record) for p in range(PARTITIONS)
+                     if crm.shard_of(p) != crm.shard_of(partition_of(customer)))
+    path.write_text(path.read_text().replace(str(record), str(elsewhere)))  # a legacy export's id
+    history_import.import_sharded_history(crm, path)
+    return customer, elsewhere
+
+
 def test_forgetting_a_customer_blinds_a_legacy_deal_on_another_shard(tmp_path: Path, crm: ShardedApplication) -> None:
     """A deal imported from before home partitions sits where its own id says, maybe on another shard than
     its customer: forgetting the customer must destroy its keys there too (review finding, issue 13)."""
     from domain.base import Meta
     from services.commands import ForgetCustomer, OpenDeal, RegisterCustomer
 
-    with closing(CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'old.sqlite3'}"))) as old:
-        old.ensure_default_pipelines(at(-30, "setup"))
+    def write(old: CrmApplication) -> tuple[UUID, UUID]:
         customer = old.handle(RegisterCustomer("Alice 秘密", "华东", "零售", "web"), at(0))
-        deal = old.handle(OpenDeal(customer, "Alice 秘密's deal", "1000"), at(1))
-        path = tmp_path / "old.jsonl"
-        with path.open("wb") as out:
-            exporter.export_history(old, out, lambda *args: None)
-    elsewhere = next(in_partition(p, deal) for p in range(PARTITIONS)
-                     if crm.shard_of(p) != crm.shard_of(partition_of(customer)))
-    path.write_text(path.read_text().replace(str(deal), str(elsewhere)))  # a legacy export's deal id
-    history_import.import_sharded_history(crm, path)
+        return customer, old.handle(OpenDeal(customer, "Alice 秘密's deal", "1000"), at(1))
+
+    customer, deal = imported_as_legacy(tmp_path, crm, write)
+    crm.handle(ForgetCustomer(customer), Meta(actor="dpo"))
+
+    assert "秘密" not in str(crm.history(deal)[0].title)
+
+
+def test_forgetting_a_customer_reads_and_destroys_each_shard_s_keys_once(tmp_path: Path, crm: ShardedApplication,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lead converted before home partitions may sit on another shard than its customer: it is blinded too,
+    while each shard's conversions are read once and its keys destroyed once (the customer's shard used to do
+    both twice: once in forget_customer, once more for every shard)."""
+    from decimal import Decimal
+
+    from domain.base import Meta
+    from services.commands import AssignLead, CaptureLead, ContactLead, ConvertLead, ForgetCustomer, QualifyLead
+
+    def write(old: CrmApplication) -> tuple[UUID, UUID]:
+        lead = old.handle(CaptureLead("Bob 秘密", company="秘密公司"), at(0))
+        steps = [AssignLead(lead, "sam"), ContactLead(lead, "email", "hi"), QualifyLead(lead, "fit")]
+        for n, command in enumerate(steps):
+            old.handle(command, at(1 + n))
+        customer, _ = old.handle(ConvertLead(lead, "First", Decimal(9), "EUR"), at(5))
+        return customer, lead
+
+    customer, lead = imported_as_legacy(tmp_path, crm, write)
+    reads, destroys = count_calls(monkeypatch, list(crm.apps), "leads_converted_into"), \
+        count_calls(monkeypatch, [app.keys for app in crm.apps], "destroy")
 
     crm.handle(ForgetCustomer(customer), Meta(actor="dpo"))
 
-    assert "秘密" not in str(crm.history(elsewhere)[0].title)
+    assert "秘密" not in str(crm.history(lead)[0].name)
+    assert reads == destroys == [1, 1, 1]
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, objects: list[Any], method: str) -> list[int]:
+    """Calls of `method` on each of `objects`, counted in the list returned as they happen."""
+    counts = [0] * len(objects)
+    for n, target in enumerate(objects):
+        def counted(*args: Any, _n: int = n, _real: Any = getattr(target, method), **kwargs: Any) -> Any:
+            counts[_n] += 1
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(target, method, counted)
+    return counts
