@@ -151,16 +151,16 @@ def test_the_swap_racing_the_follower_neither_loses_nor_doubles_an_event(
     follower = Projector(crm_pg, ReadModelStore(crm_pg.database), [paused])
     for i in range(5, 8):
         capture(crm_pg, i)
-    batch = threading.Thread(target=follower.catch_up)  # its transaction has moved the position, then waits
-    batch.start()
+    threads = {"batch": threading.Thread(target=follower.catch_up),  # its transaction moved the position, waits
+               "swap": threading.Thread(target=rebuild_online, args=(crm_pg, store, [Captured.name]))}
+    threads["batch"].start()
     assert inside.wait(10)
-    swapping = threading.Thread(target=rebuild_online, args=(crm_pg, store, [Captured.name]))
-    swapping.start()
-    swapping.join(1.5)
-    assert swapping.is_alive(), "the swap must wait for the follower's batch"
+    threads["swap"].start()
+    threads["swap"].join(1.5)
+    assert threads["swap"].is_alive(), "the swap must wait for the follower's batch"
     go.set()
-    batch.join(10)
-    swapping.join(10)
+    for thread in threads.values():
+        thread.join(10)
     assert store.query("SELECT n FROM test_captured") == [(8,)]
 
     paused.pause = lambda: None

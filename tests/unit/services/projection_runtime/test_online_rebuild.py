@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,17 +52,15 @@ class Counted(ReadModel):
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[CrmApplication]:
-    crm = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.db'}"))
-    crm.ensure_default_pipelines()
-    yield crm
-    crm.close()
+    with closing(CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.db'}"))) as crm:
+        crm.ensure_default_pipelines()
+        yield crm
 
 
 @pytest.fixture
 def store(app: CrmApplication) -> Iterator[ReadModelStore]:
-    read_store = ReadModelStore(app.database)
-    yield read_store
-    read_store.close()
+    with closing(ReadModelStore(app.database)) as read_store:
+        yield read_store
 
 
 def test_an_online_rebuild_on_sqlite_swaps_in_what_a_clean_rebuild_builds(app: CrmApplication,
