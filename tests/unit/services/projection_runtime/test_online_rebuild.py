@@ -23,6 +23,7 @@ from services.commands import CaptureLead
 from services.demo.sample_data import DemoHistory, DemoSettings
 from services.projection_runtime import registry
 from services.projection_runtime.online_rebuild import OnlineRebuildRefused, handler_build, rebuild_online
+from services.projection_runtime.projector import FeederConflict
 from services.projection_runtime.rebuild_record import rebuilds, recorded_rebuild
 from services.projection_runtime.registry import UnknownReadModel, projector_for, summaries
 from services.storage.read_model_store import ReadModelStore
@@ -116,3 +117,21 @@ def test_the_command_says_what_it_swapped_in(app: CrmApplication, store: ReadMod
     done = CliRunner().invoke(cli, ["projections", "rebuild", "--online", "timeline"])
     assert done.exit_code == 0, done.output
     assert "Swapped in the new timeline at log position" in done.output
+
+
+def test_a_new_version_with_another_schema_is_swapped_in_and_a_start_then_keeps_it(
+        app: CrmApplication, store: ReadModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upgrade path: the new release's `rebuild --online` while the old one answers; its start drops nothing."""
+    monkeypatch.setitem(registry.READ_MODELS, Counted.name, Counted)
+    for i in range(3):
+        app.capture_lead(CaptureLead(f"线索{i}", "华东", "零售", "web"), at(i))
+    old_follower = projector_for(app, store, [Counted.name])
+    old_follower.catch_up()
+    monkeypatch.setattr(Counted, "revision", 2)  # what the handlers write changed: a new fingerprint
+    assert rebuild_online(app, store, [Counted.name]) == app.event_count()
+    assert projector_for(app, store, [Counted.name]).positions() == {Counted.name: app.event_count()}  # kept
+    assert store.query("SELECT n FROM test_counted") == [(3,)]
+    app.capture_lead(CaptureLead("线索3", "华东", "零售", "web"), at(3))
+    with pytest.raises(FeederConflict, match="another version of the code"):  # the old release's follower
+        old_follower.catch_up()
+    assert store.query("SELECT n FROM test_counted") == [(3,)]
