@@ -13,7 +13,7 @@ from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 
-PAUSE = 0.2  # seconds after each batch of 100 events: a build of ≈ 2,000 events takes > 4 s
+PAUSE = 2.0  # seconds after each batch of 100 events: a build of ≈ 1,000 events outlasts a second CLI start
 
 
 def slow_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str],
