@@ -50,6 +50,8 @@ def recorded_rebuild(store: ReadModelStore, names: Sequence[str], total: int) ->
         for statement in (*REBUILDS.ddl(), *ONLINE.ddl()):
             cursor.execute(statement)
         cursor.upsert(REBUILDS, [(name, total, started, None) for name in names])
+        # a killed online rebuild's last progress must not stand for this rebuild's
+        cursor.execute(f"DELETE FROM {ONLINE.name} WHERE name IN ({', '.join('?' * len(names))})", list(names))
     try:
         yield
     finally:
