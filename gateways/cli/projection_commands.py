@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -25,6 +25,8 @@ from services.storage.schema_lock import advisory_lock
 
 if TYPE_CHECKING:  # imported when `consume` runs: the other commands need no Kafka client
     from gateways.kafka.projection_consumer import ProjectionConsumer
+    from services.application import CrmApplication
+    from services.storage.read_model_store import ReadModelStore
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
@@ -34,7 +36,7 @@ Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: 
 def progress_bar(label: str, total: int, completed: int) -> Iterator[Callable[[int, int], None]]:
     """A progress bar over the log; yields the `on_progress(done, head)` callback that moves it."""
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+                  TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task(label, total=total, completed=completed)
         yield lambda done, head: progress.update(task, completed=done, total=head)
 
@@ -51,15 +53,34 @@ def rebuild(
     names: Names = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes on PostgreSQL, each rebuilding a share "
                                                   "of the read models (default: one per core).")] = default_jobs(),
+    online: Annotated[bool, typer.Option("--online", help="Build the new version beside the current one, which "
+                                         "keeps answering and being fed, then swap them in one transaction.")] = False,
 ) -> None:
     """Empty the read models and build them again from the whole log (its progress also on `crm serve`'s
-    /metrics: crm_rebuild_progress)."""
+    /metrics: crm_rebuild_progress). With --online they keep answering meanwhile."""
     with crm_application() as crm, read_store(crm) as store:
         total = crm.event_count()
+        if online:
+            _rebuild_online(crm, store, names or [], total)
+            return
         with recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
             rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()
+
+
+def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str], total: int) -> None:
+    """`rebuild --online` (services.projection_runtime.online_rebuild); a refusal exits 1 with its reason."""
+    from services.projection_runtime.online_rebuild import OnlineRebuildRefused, handler_build, rebuild_online
+
+    try:
+        with recorded_rebuild(store, names or list(READ_MODELS), total), \
+                progress_bar("Building the new version", total, 0) as update:
+            position = rebuild_online(crm, store, names, handler_build, update)  # `--bulk`: services.bulk's builder
+    except OnlineRebuildRefused as refused:
+        raise fail(str(refused)) from None
+    console.print(f"Swapped in the new {', '.join(names or READ_MODELS)} at log position {position:,}; the old "
+                  "version is dropped.")
 
 
 @projections_app.command("catch-up")

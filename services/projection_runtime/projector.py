@@ -16,7 +16,9 @@ consume`) — both on one read model would apply every event twice. The follower
 read model that has partition offsets (`projection_offsets`); the partitioned projector one whose position
 here is past 0. Each checks inside the transaction that commits its progress (the follower after moving its
 position, the other with its positions' rows locked), so two starting at once cannot both win. A rebuild
-(`reset`) forgets the partition offsets: the follower then feeds the read models it rebuilt.
+(`reset`) forgets the partition offsets: the follower then feeds the read models it rebuilt. Likewise a batch
+refuses read models another version of the code has set up since (`require_own_schemas`: after a newer release's
+`crm projections rebuild --online` swapped its tables in, an older follower must not write them).
 """
 
 from __future__ import annotations
@@ -111,6 +113,18 @@ def require_no_partition_feeder(cursor: Cursor, names: Sequence[str]) -> None:
             "them: every event would count twice. Run `crm serve --no-projector` (CRM_SERVE_PROJECTOR=0) and no "
             "`crm projections follow` while consumers feed them; to give them back to the follower instead, stop "
             f"the consumers and run `crm projections rebuild {' '.join(fed)}`")
+
+
+def require_own_schemas(cursor: Cursor, fingerprints: dict[str, str]) -> None:
+    """Raise FeederConflict if another version of the code set up any of these read models since (its
+    `schema_fingerprint` is not ours: e.g. `crm projections rebuild --online` of a newer release swapped its
+    tables in): this process's handlers would write the old version's rows into them."""
+    cursor.execute(f"SELECT name, fingerprint FROM projection_schemas WHERE name IN ({_marks(list(fingerprints))[0]})",
+                   list(fingerprints))
+    if other := sorted(name for name, fingerprint in cursor.fetchall() if fingerprint != fingerprints[name]):
+        raise FeederConflict(f"read model(s) {', '.join(other)} were set up by another version of the code (their "
+                             "schema fingerprint is not this process's): it refuses to feed them. Run the release "
+                             "that built them (restart this process with it)")
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,7 @@ class Projector:
         self._model_topics = {name: {get_topic(cls) for cls in handlers} for name, handlers in self._handlers.items()}
         self._topics = sorted(set().union(*self._model_topics.values()))
         self._tables = [t for m in self.models for t in m.tables]
+        self._fingerprints = {m.name: schema_fingerprint(m) for m in self.models}
         self._carried: tuple[Rows, dict[str, int]] | None = None  # rows after our last batch, our positions then
         self._failures: dict[str, Failure] | None = None  # as the last batch found them
         self.setup()
@@ -352,6 +367,7 @@ class Projector:
                 if not advance_position(cursor, model.name, positions[model.name], ends[model.name]):
                     raise ProjectionRace(f"read model {model.name} was advanced by another projector")
             require_no_partition_feeder(cursor, [m.name for m in active])
+            require_own_schemas(cursor, {m.name: self._fingerprints[m.name] for m in active})
             rows = carried.bind(cursor) if carried else Rows(cursor, self._tables)
             for model in active:
                 first, last = positions[model.name], ends[model.name]

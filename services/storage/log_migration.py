@@ -1,7 +1,8 @@
 """`crm db migrate`: the owner role creates (or updates) the PostgreSQL event log and gives the application
 role its share — SELECT and INSERT on the log, EXECUTE on the functions that take the log's lock, SELECT,
 INSERT and DELETE on the command receipts (pruned by `crm receipts prune`), a schema of its own named after it
-for the tables it creates (read models, positions, personal-data keys) — and nothing that could change the log.
+for the tables it creates (read models, positions, personal-data keys), a second one (`<role>_green`) where an
+online rebuild builds the next version of read models — and nothing that could change the log.
 
 The application may not create anything in the log's schema: an object it planted there (a function overload, a
 table named like one the owner expects) could run with the owner's rights the next time the owner migrates.
@@ -28,6 +29,7 @@ from services.application import CrmApplication
 from services import command_receipts
 from services.storage.postgres_recorder import INSERT_FUNCTION, LOCK_FUNCTION, RECEIPT_FUNCTION
 from services.storage.log_protection import TRIGGER_FUNCTION, protect_event_log, schema_fingerprint
+from services.storage.read_model_store import GREEN_SUFFIX
 from services.storage.schema_lock import advisory_lock
 from services.settings import Database, SettingsError
 
@@ -123,7 +125,7 @@ def _grant(connection: psycopg.Connection, schema: str, table: str, app_role: st
     """Exactly the application's share of the log; every privilege granted before is revoked first."""
     names = {"role": sql.Identifier(app_role), "schema": sql.Identifier(schema), "own": sql.Identifier(app_role),
              "table": sql.Identifier(schema, table), "receipts": sql.Identifier(schema, command_receipts.TABLE),
-             "database": sql.Identifier(connection.info.dbname)}
+             "database": sql.Identifier(connection.info.dbname), "green": sql.Identifier(app_role + GREEN_SUFFIX)}
     statements = [
         "REVOKE ALL ON TABLE {table}, {receipts} FROM PUBLIC, {role}",
         "GRANT SELECT, INSERT ON TABLE {table} TO {role}",  # INSERT: `crm import`'s COPY
@@ -131,6 +133,7 @@ def _grant(connection: psycopg.Connection, schema: str, table: str, app_role: st
         "REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC, {role}",  # see the module's docstring
         "GRANT USAGE ON SCHEMA {schema} TO {role}",
         "CREATE SCHEMA IF NOT EXISTS {own} AUTHORIZATION {role}",  # its tables: read models, positions, keys
+        "CREATE SCHEMA IF NOT EXISTS {green} AUTHORIZATION {role}",  # `crm projections rebuild --online` builds there
         "GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role}",  # temporary: COPY staging of read models
         # Tables and sequences the owner adds later: readable and appendable, never changeable.
         "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT ON TABLES TO {role}",

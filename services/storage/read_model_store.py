@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where a PostgreSQL store connects: ≈ 0.1 s an SQ
 
 CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
 COPY_FROM_ROWS = 100  # upserts of at least this many rows go through COPY
+GREEN_SUFFIX = "_green"  # the schema an online rebuild builds in: the application's own schema's name + this
 POSTGRES_TYPES = {"TEXT": "text", "BIGINT": "int8", "INTEGER": "int4"}  # column types → binary COPY types
 
 
@@ -84,14 +85,15 @@ class _PostgresCursor(_Cursor):
 class ReadModelStore:
     """Transactions and queries on the database that holds the read models."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, schema: str | None = None) -> None:
+        """`schema` (PostgreSQL): the only schema this connection sees (its search_path), so that the same
+        unqualified table names write a separate version of the read models (an online rebuild's)."""
         self.kind = "postgresql" if database.kind == "postgresql" else "sqlite"
         self._lock = threading.RLock()
         self._url = database.url
+        self.schema = schema
         if database.kind == "postgresql":
-            import psycopg
-
-            self._pg = psycopg.connect(database.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            self._pg = self._connect()
         else:
             path = database.sqlite_path or ":memory:"
             self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -136,7 +138,16 @@ class ReadModelStore:
             idle_connection_check(self._pg)
         except psycopg.OperationalError:
             self._pg.close()
-            self._pg = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            self._pg = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+        from psycopg import sql
+
+        connection = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        if self.schema:
+            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+        return connection
 
     def close(self) -> None:
         with self._lock:
