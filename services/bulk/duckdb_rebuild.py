@@ -71,8 +71,10 @@ def _pipeline_levels(con: duckdb.DuckDBPyConnection) -> None:
     rows = pa.Table.from_pylist([dict(zip(("pipeline_id", "pipeline", "stages"), row)) for row in stages.rows],
                                 pa.schema([("pipeline_id", pa.string()), ("pipeline", pa.string()),
                                            ("stages", pa.string())]))
-    con.execute("CREATE OR REPLACE TEMP TABLE funnel_stage_levels AS SELECT * FROM levels")
-    con.execute("CREATE OR REPLACE TEMP TABLE funnel_pipelines_rows AS SELECT * FROM rows")
+    for name, table in (("funnel_stage_levels", levels), ("funnel_pipelines_rows", rows)):
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
 
 
 def _csv_chunks(reader: pa.RecordBatchReader) -> Iterator[bytes]:

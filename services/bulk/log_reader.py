@@ -221,7 +221,7 @@ def _postgres_read(database: Database, start: int, table: str, batch_rows: int) 
 
 @contextmanager
 def _sqlite_read(path: str, start: int, table: str, batch_rows: int) -> Iterator[LogRead]:
-    connection = sqlite3.connect(path, isolation_level=None)
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # DuckDB reads on its threads
     try:
         connection.execute("BEGIN")  # a read transaction: one snapshot (WAL)
         head = max(start, connection.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0])
