@@ -25,7 +25,7 @@ from projections.ports import Cursor
 from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
-from services.bulk.log_reader import LogRead, read_log
+from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
 from services.projection_runtime.projector import Projector, read_positions, set_up_tables
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel
 from services.storage.read_model_store import ReadModelStore
@@ -148,10 +148,20 @@ def _models(names: Sequence[str]) -> list[ReadModel]:
     return [READ_MODELS[n]() for n in (names or READ_MODELS)]
 
 
+def require_bulk_readable(app: CrmApplication) -> None:
+    """Raise UnsupportedLog for a log the bulk path cannot read (in memory, or sharded), before anything is
+    written."""
+    if len(getattr(app, "apps", ())) > 1:
+        raise UnsupportedLog("the bulk path reads one log; this installation's log is sharded (CRM_SHARD_URLS): "
+                             "rebuild it with the handlers (`crm projections rebuild` without --bulk)")
+    require_readable(app.database)
+
+
 def bulk_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str] = (),
                progress: Progress = lambda done, head: None) -> int:
     """Rebuild the named read models (all when none are named): set-based where they have a fold, by their
     handlers otherwise; returns the lowest position they now stand at."""
+    require_bulk_readable(app)
     models = _models(names)
     set_up_tables(store, models)
     for model in models:

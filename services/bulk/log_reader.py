@@ -123,36 +123,56 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def plain_state(topic: str, stored: bytes | memoryview) -> tuple[str, str]:
-    """The stored state as plain JSON text (upcast to its class's version) and its `timestamp` (ISO text)."""
-    state = {key: _plain(value) if type(value) in (dict, list) else value
-             for key, value in orjson.loads(stored).items()}
-    about = _topic(topic)
+def _plain_top(state: dict[str, Any]) -> dict[str, Any]:
+    """`_plain` of a state's values, in place (most are scalars; a typed value is a 2-key dict)."""
+    for key, value in state.items():
+        kind = type(value)
+        if kind is dict:
+            typed = value.get("_type_")
+            state[key] = _PLAIN[typed](value["_data_"]) if typed in _PLAIN and len(value) == 2 else _plain(value)
+        elif kind is list:
+            state[key] = _plain(value)
+    return state
+
+
+def _decoded(about: _Topic, stored: bytes | memoryview) -> tuple[bytes, str | None]:
+    """The stored state as plain JSON (bytes) upcast to its class's version, and its `timestamp`."""
+    state = _plain_top(orjson.loads(stored))
     stored_version = state.pop("class_version", 1)
     if stored_version < about.class_version:
         about.upcast(state, stored_version)
-    return orjson.dumps(state).decode(), state.get("timestamp", "")
+    return orjson.dumps(state), state.get("timestamp")
+
+
+def plain_state(topic: str, stored: bytes | memoryview) -> tuple[str, str]:
+    """The stored state as plain JSON text (upcast to its class's version) and its `timestamp` (ISO text)."""
+    state, timestamp = _decoded(_topic(topic), stored)
+    return state.decode(), timestamp or ""
+
+
+_PARTITION_OF_HEX = {f"{byte:02x}": byte % PARTITIONS for byte in range(256)}  # the id's last byte → partition
 
 
 def _batch(rows: Sequence[tuple[int, str, int, str, bytes]]) -> pa.RecordBatch:
-    """One record batch of `LOG_SCHEMA` from (position, aggregate id text, version, topic, stored state) rows."""
-    positions, partitions, ids, versions, kinds, events, recorded, states = ([] for _ in range(8))
-    for position, aggregate_id, version, topic, stored in rows:
-        about = _topic(topic)
-        state, timestamp = plain_state(topic, stored)
-        positions.append(position)
-        partitions.append(-1 if about.reference else int(aggregate_id[-2:], 16) % PARTITIONS)
-        ids.append(aggregate_id)
-        versions.append(version)
-        kinds.append(about.kind)
-        events.append(about.event)
-        recorded.append(timestamp or None)
-        states.append(state)
-    instants = pc.cast(pa.array(recorded, pa.string()), pa.timestamp("us", tz="UTC"))  # ISO 8601, vectorised
+    """One record batch of `LOG_SCHEMA` from (position, aggregate id text, version, topic, stored state) rows:
+    the states decoded one by one (≈ 3 µs of orjson each), everything else by column."""
+    positions, ids, versions, topics, stored = zip(*rows)
+    about = {topic: _topic(topic) for topic in set(topics)}
+    decoded = [_decoded(about[topic], state) for topic, state in zip(topics, stored)]
+    codes = pa.array(topics, pa.string()).dictionary_encode()
+    per_topic = [about[topic] for topic in codes.dictionary.to_pylist()]
+
+    def by_topic(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pc.take(pa.array(values, kind), codes.indices)
+    reference = by_topic([a.reference for a in per_topic], pa.bool_())
+    partitions = pc.if_else(reference, pa.scalar(-1, pa.int16()),
+                            pa.array([_PARTITION_OF_HEX[i[-2:]] for i in ids], pa.int16()))
+    instants = pc.cast(pa.array([stamp for _, stamp in decoded], pa.string()), pa.timestamp("us", tz="UTC"))
+    states = pa.array([state for state, _ in decoded], pa.binary()).cast(pa.string())  # checks UTF-8, by column
     return pa.RecordBatch.from_arrays(
-        [pa.array(positions, pa.int64()), pa.array(partitions, pa.int16()), pa.array(ids, pa.string()),
-         pa.array(versions, pa.int64()), pa.array(kinds, pa.string()), pa.array(events, pa.string()), instants,
-         pa.array(states, pa.string())], schema=LOG_SCHEMA)
+        [pa.array(positions, pa.int64()), partitions, pa.array(ids, pa.string()), pa.array(versions, pa.int64()),
+         by_topic([a.kind for a in per_topic], pa.string()), by_topic([a.event for a in per_topic], pa.string()),
+         instants, states], schema=LOG_SCHEMA)
 
 
 def _batches(rows: Iterator[tuple[Any, ...]], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -182,21 +202,26 @@ class LogRead:
         return pa.Table.from_batches(list(self.batches), LOG_SCHEMA)
 
 
+def require_readable(database: Database) -> None:
+    """Raise UnsupportedLog, with what to do instead, for a log this module cannot read."""
+    if database.kind not in EVENTS_TABLES or (database.kind == "sqlite" and not database.sqlite_path):
+        raise UnsupportedLog(f"the bulk path reads a PostgreSQL or SQLite log; {database.url} is kept in memory "
+                             "(rebuild it with the handlers: `crm projections rebuild` without --bulk)")
+
+
 @contextmanager
 def read_log(database: Database, start: int = 0, table: str | None = None,
              batch_rows: int = BATCH_ROWS) -> Iterator[LogRead]:
     """The log's events after position `start` (0: the whole log), read once; the rows are read while the
     batches are consumed, inside this context (one snapshot)."""
-    table = table or EVENTS_TABLES.get(database.kind, "")
+    require_readable(database)
+    table = table or EVENTS_TABLES[database.kind]
     if database.kind == "postgresql":
         with _postgres_read(database, start, table, batch_rows) as read:
             yield read
-    elif database.kind == "sqlite" and database.sqlite_path:
-        with _sqlite_read(database.sqlite_path, start, table, batch_rows) as read:
-            yield read
     else:
-        raise UnsupportedLog(f"the bulk path reads a PostgreSQL or SQLite log; {database.url} is kept in memory "
-                             "(rebuild it with the handlers: `crm projections rebuild` without --bulk)")
+        with _sqlite_read(database.sqlite_path or "", start, table, batch_rows) as read:
+            yield read
 
 
 @contextmanager

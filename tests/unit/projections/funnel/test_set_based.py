@@ -12,7 +12,7 @@ from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from projections.funnel import FUNNEL_EVENTS
-from projections.funnel.set_based import _EVENTS, CHAINS, STEPS, TABLES, pipeline_stages
+from projections.funnel.set_based import _EVENTS, CHAINS, PORTABLE_STEPS, TABLES, pipeline_stages
 from projections.funnel.rows import TABLES as FUNNEL_TABLES
 from projections.funnel.steps import Move, funnel_steps
 
@@ -37,9 +37,10 @@ def test_the_fold_reads_the_events_the_handlers_handle() -> None:
     assert set(TABLES) == {table.name for table in FUNNEL_TABLES}
 
 
-@pytest.mark.parametrize(("name", "sql"), STEPS)
+@pytest.mark.parametrize(("name", "sql"), PORTABLE_STEPS)
 def test_each_step_transpiles_to_spark(name: str, sql: str) -> None:
-    assert sqlglot.transpile(sql, read="duckdb", write="spark"), name
+    spark = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+    assert "ARRAY(" not in spark and "EPOCH" not in spark, spark  # DuckDB-only forms that Spark would refuse
 
 
 def test_inserted_stages_count_from_their_insertion_and_keep_the_others_in_order() -> None:
