@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from eventsourcing.utils import get_topic
 
 from projections.funnel import set_based as funnel_fold
 from projections.ports import Cursor
@@ -50,15 +51,18 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def fold_funnel(con: duckdb.DuckDBPyConnection, log_events: pa.RecordBatchReader) -> None:
-    """Run the funnel's steps over the flat log (a stream, scanned once); leaves each table's rows in the
-    step `set_based.TABLES` names (and `funnel_pipelines_rows`)."""
-    con.register("log_events", log_events)
+def fold_funnel(con: duckdb.DuckDBPyConnection, log_events: pa.RecordBatchReader, skipped: Sequence[int] = ()) -> None:
+    """Run the funnel's steps over the flat log (a stream, scanned once), but for the `skipped` positions;
+    leaves each table's rows in the step `set_based.TABLES` names (and `funnel_pipelines_rows`)."""
+    con.register("log_stream", log_events)
+    passed_by = f' WHERE "position" NOT IN ({", ".join(map(str, skipped))})' if skipped else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW log_events AS SELECT * FROM log_stream{passed_by}")
     for name, sql in funnel_fold.STEPS:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         if name == funnel_fold.LEVELS_AFTER:
             _pipeline_levels(con)
-    con.unregister("log_events")
+    con.execute("DROP VIEW log_events")
+    con.unregister("log_stream")
 
 
 def _pipeline_levels(con: duckdb.DuckDBPyConnection) -> None:
@@ -121,15 +125,10 @@ def rebuild_funnel(app: CrmApplication, store: ReadModelStore, model: ReadModel,
     """The funnel rebuilt in bulk; returns the log head it read (its new position)."""
     con = _connect()
     try:
-        with read_log(app.database) as log:
-            skipped = _skipped(store, model.name)
+        topics = [get_topic(cls) for cls in model.handlers()]  # the events the fold reads, as the projector's
+        with read_log(app.database, topics=topics) as log:
             stream = LogRead(log.head, _counted(log.batches, log.head, progress)).reader()
-            if skipped:
-                con.register("log_all", stream)
-                stream = con.execute('SELECT * FROM log_all WHERE "position" NOT IN '
-                                     
-                                     f"({', '.join(map(str, skipped))})").to_arrow_reader()
-            fold_funnel(con, stream)
+            fold_funnel(con, stream, _skipped(store, model.name))
             head = log.head
         with store.transaction() as cursor:
             for table in model.tables:

@@ -210,22 +210,32 @@ def require_readable(database: Database) -> None:
 
 
 @contextmanager
-def read_log(database: Database, start: int = 0, table: str | None = None,
+def read_log(database: Database, start: int = 0, topics: Sequence[str] = (), table: str | None = None,
              batch_rows: int = BATCH_ROWS) -> Iterator[LogRead]:
-    """The log's events after position `start` (0: the whole log), read once; the rows are read while the
-    batches are consumed, inside this context (one snapshot)."""
+    """The log's events after position `start` (0: the whole log), of these `topics` only if any are named
+    (`domain.deal:Deal.Opened`: what the folds read; the head is the whole log's), read once; the rows are
+    read while the batches are consumed, inside this context (one snapshot)."""
     require_readable(database)
     table = table or EVENTS_TABLES[database.kind]
     if database.kind == "postgresql":
-        with _postgres_read(database, start, table, batch_rows) as read:
+        with _postgres_read(database, start, _topic_filter(topics), table, batch_rows) as read:
             yield read
     else:
-        with _sqlite_read(database.sqlite_path or "", start, table, batch_rows) as read:
+        with _sqlite_read(database.sqlite_path or "", start, _topic_filter(topics), table, batch_rows) as read:
             yield read
+
+
+def _topic_filter(topics: Sequence[str]) -> str:
+    """An SQL condition on `topic` (topics are module:qualname identifiers: no quote can be in one)."""
+    if not topics:
+        return ""
+    if any("'" in topic for topic in topics):
+        raise ValueError(f"not a topic: {topics}")
+    return f" AND topic IN ({', '.join(repr(topic) for topic in sorted(set(topics)))})"
 
 
 @contextmanager
-def _postgres_read(database: Database, start: int, table: str, batch_rows: int) -> Iterator[LogRead]:
+def _postgres_read(database: Database, start: int, where: str, table: str, batch_rows: int) -> Iterator[LogRead]:
     import psycopg
 
     with psycopg.connect(database.url, connect_timeout=10) as connection:
@@ -234,7 +244,7 @@ def _postgres_read(database: Database, start: int, table: str, batch_rows: int) 
             cursor.execute(f"SELECT coalesce(max(notification_id), 0) FROM {table}")
             head = max(start, cursor.fetchone()[0])  # type: ignore[index]
             copy_sql = (f"COPY (SELECT notification_id, originator_id::text, originator_version, topic, state "
-                        f"FROM {table} WHERE notification_id > {int(start)} ORDER BY notification_id) "
+                        f"FROM {table} WHERE notification_id > {int(start)}{where} ORDER BY notification_id) "
                         "TO STDOUT (FORMAT BINARY)")
 
             def rows() -> Iterator[tuple[Any, ...]]:
@@ -245,13 +255,13 @@ def _postgres_read(database: Database, start: int, table: str, batch_rows: int) 
 
 
 @contextmanager
-def _sqlite_read(path: str, start: int, table: str, batch_rows: int) -> Iterator[LogRead]:
+def _sqlite_read(path: str, start: int, where: str, table: str, batch_rows: int) -> Iterator[LogRead]:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # DuckDB reads on its threads
     try:
         connection.execute("BEGIN")  # a read transaction: one snapshot (WAL)
         head = max(start, connection.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0])
         cursor = connection.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
-                                    "WHERE rowid > ? ORDER BY rowid", (start,))  # rowid: the notification id
+                                    f"WHERE rowid > ?{where} ORDER BY rowid", (start,))  # rowid: the notification id
         rows = ((n, str(_sqlite_uuid(i)), v, t, s) for n, i, v, t, s in cursor)
         yield LogRead(head, _batches(rows, batch_rows))
     finally:

@@ -37,9 +37,9 @@ def test_the_bulk_funnel_equals_the_handlers_on_the_demo_history(pg_database: st
     database = database_from_url(pg_database)
     app, store = CrmApplication(database), ReadModelStore(database)
     app.ensure_default_pipelines()
-    DemoHistory(app, DemoSettings(seed=3, leads=400, days=240)).run()
+    DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
     tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
-    assert len(tables["funnel_intervals"]) > 1000 and tables["funnel_tallies"]
+    assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
     store.close()
     app.close()
 

@@ -102,3 +102,22 @@ def test_the_other_read_models_are_rebuilt_by_their_handlers(tmp_path: Path) -> 
     assert read_positions(store, ["funnel", "segments"]) == {"funnel": 4, "segments": 4}
     store.close()
     app.close()
+
+
+def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(tmp_path: Path) -> None:
+    """`crm projections resume funnel --skip` records an event the funnel passes by, for rebuilds too."""
+    database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
+    app, store = CrmApplication(database), ReadModelStore(database)
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    deal = app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜"), at(1))
+    app.change_stage(ChangeStage(deal, "proposal"), at(2))
+    app.win_deal(WinDeal(deal), at(3))
+    bulk_build(app, store, ["funnel"])  # the tables
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('funnel', ?, ?, 'Deal.StageChanged', 'test', '')", (app.event_count() - 1, str(deal)))
+    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
+    assert {row[3] for row in tables["funnel_intervals"]} == {"lead", "won"}
+    store.close()
+    app.close()
