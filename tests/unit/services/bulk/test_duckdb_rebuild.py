@@ -4,7 +4,10 @@ first items, rounding of amounts, revisions that change nothing, properties set,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from domain.errors import DomainError
 from domain.lead import Lead
@@ -78,9 +81,18 @@ def _deals(app: CrmApplication, customer: object) -> None:
     app.change_customer_properties(ChangeCustomerProperties(customer, {"account_size": "大型"}), at(16))  # type: ignore[arg-type]
 
 
-def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(tmp_path: Path) -> None:
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Iterator[tuple[CrmApplication, ReadModelStore]]:
+    """The application and its read-model store on an SQLite log (the embedded default)."""
     database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
     app, store = CrmApplication(database), ReadModelStore(database)
+    yield app, store
+    store.close()
+    app.close()
+
+
+def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
     customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
     _leads(app)
     _tickets(app, customer)
@@ -89,25 +101,19 @@ def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(tmp_path: Path)
     stages = {row[3] for row in tables["funnel_intervals"]}
     assert {"review", "pilot", "assigned", "contacted", "in_progress", "won", "lost"} <= stages
     assert read_positions(store, ["funnel"]) == {"funnel": app.event_count()}
-    store.close()
-    app.close()
 
 
-def test_the_other_read_models_are_rebuilt_by_their_handlers(tmp_path: Path) -> None:
-    database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
-    app, store = CrmApplication(database), ReadModelStore(database)
+def test_the_other_read_models_are_rebuilt_by_their_handlers(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
     app.ensure_default_pipelines(at(-1))
     app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
     assert bulk_build(app, store, ["funnel", "segments"]) == app.event_count() == 4
     assert read_positions(store, ["funnel", "segments"]) == {"funnel": 4, "segments": 4}
-    store.close()
-    app.close()
 
 
-def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(tmp_path: Path) -> None:
+def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
     """`crm projections resume funnel --skip` records an event the funnel passes by, for rebuilds too."""
-    database = database_from_url(f"sqlite:///{tmp_path / 'crm.db'}")
-    app, store = CrmApplication(database), ReadModelStore(database)
+    app, store = sqlite
     app.ensure_default_pipelines(at(-1))
     customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
     deal = app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜"), at(1))
@@ -119,5 +125,3 @@ def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(tmp_path: Path)
                        "VALUES ('funnel', ?, ?, 'Deal.StageChanged', 'test', '')", (app.event_count() - 1, str(deal)))
     tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
     assert {row[3] for row in tables["funnel_intervals"]} == {"lead", "won"}
-    store.close()
-    app.close()
