@@ -14,6 +14,8 @@ the read models' tables through the store it is given and returns the lowest pos
 from __future__ import annotations
 
 import io
+import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import duckdb
@@ -31,6 +33,7 @@ from services.projection_runtime.projector import Projector, read_positions, set
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel
 from services.storage.read_model_store import ReadModelStore
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (log position read, log head), as the projector's `on_progress`
 SET_BASED = ("funnel",)
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
@@ -123,17 +126,21 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 
 def rebuild_funnel(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress) -> int:
     """The funnel rebuilt in bulk; returns the log head it read (its new position)."""
-    con = _connect()
+    con, started = _connect(), time.perf_counter()
     try:
         topics = [get_topic(cls) for cls in model.handlers()]  # the events the fold reads, as the projector's
-        with read_log(app.database, topics=topics) as log:
-            stream = LogRead(log.head, _counted(log.batches, log.head, progress)).reader()
+        with read_log(app.database, topics=topics) as flat:
+            stream = LogRead(flat.head, _counted(flat.batches, flat.head, progress)).reader()
             fold_funnel(con, stream, _skipped(store, model.name))
-            head = log.head
+            head = flat.head
+        folded = time.perf_counter()
         with store.transaction() as cursor:
             for table in model.tables:
                 write_table(cursor, con, table, funnel_fold.TABLES[table.name], store.kind)
             _restart(cursor, model.name, head)
+        log.info("%s rebuilt in bulk up to log position %d: read and folded in %.1f s, written in %.1f s",
+                 model.name, head, folded - started, time.perf_counter() - folded,
+                 extra={"component": "bulk", "read_model": model.name, "position": head})
         progress(head, head)
         return head
     finally:
