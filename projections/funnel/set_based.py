@@ -23,8 +23,9 @@ events in version order:
   whose sums cancel as `{}`, as `tally.record` does.
 
 The text is DuckDB's dialect, kept to standard window functions and a few JSON/string functions so that
-sqlglot transpiles it for Spark (`sqlglot.transpile(sql, read="duckdb", write="spark")`). `STEPS` are named
-SELECTs to run in order, each materialised under its name (DuckDB: a temporary table; Spark: a temporary
+sqlglot transpiles it for Spark (`sqlglot.transpile(sql, read="duckdb", write="spark")`) — but for the one
+statement that pulls the fields out of each event's JSON, which DuckDB does in one parse and Spark field by
+field (`PORTABLE_STEPS` carries the portable one). `STEPS` are named SELECTs to run in order, each materialised under its name (DuckDB: a temporary table; Spark: a temporary
 view); `TABLES` names the step that holds each read-model table's rows, in the table's column order. JSON
 columns come out as JSON text: equal to the handlers' once parsed (key order aside).
 
