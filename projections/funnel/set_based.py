@@ -42,7 +42,8 @@ import orjson
 
 from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from domain.service_levels import SATISFIED_SCORE
-from projections.funnel.report import DAY_MICROS, STAY_CLASS_RATIO
+from projections.funnel.report import STAY_CLASS_RATIO
+from projections.tables import days_sql, micros_sql
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
                                      TALLIES, VERSIONS)
 
@@ -65,19 +66,6 @@ def _chain_rank(kind: str, stage: str) -> str:
     cases = " ".join(f"WHEN {kind} = {_quoted(k)} AND {stage} = {_quoted(s)} THEN {rank}"
                      for k, chain in CHAINS.items() for rank, s in enumerate(chain))
     return f"CASE {cases} ELSE {_NOT_IN_CHAIN} END"
-
-
-def _days(iso_date: str) -> str:
-    return f"date_diff('day', DATE '1970-01-01', CAST({iso_date} AS DATE))"
-
-
-# An instant as the log reader writes it: ISO 8601 UTC, "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00"; read by
-# position so that the micros are exact and the same on every engine (no session time zone involved).
-_MICROS = (f"{_days('substr(occurred_at, 1, 10)')} * {DAY_MICROS}"
-           " + CAST(substr(occurred_at, 12, 2) AS BIGINT) * 3600000000"
-           " + CAST(substr(occurred_at, 15, 2) AS BIGINT) * 60000000"
-           " + CAST(substr(occurred_at, 18, 2) AS BIGINT) * 1000000"
-           " + CASE WHEN length(occurred_at) > 25 THEN CAST(substr(occurred_at, 21, 6) AS BIGINT) ELSE 0 END")
 
 
 def _cents(amount: str) -> str:
@@ -105,8 +93,8 @@ def _funnel_log(fields: str) -> str:
     """The funnel's events with their fields as columns; `fields` selects them from `state` as columns named
     after them (the one part of the fold written twice, see `PORTABLE_STEPS`)."""
     return f"""
-SELECT position, part, aggregate_id, version, kind, event, {_MICROS} AS "at",
-       {_days('substr(occurred_at, 1, 10)')} AS at_day, {_days("substr(occurred_at, 1, 7) || '-01'")} AS at_month,
+SELECT position, part, aggregate_id, version, kind, event, {micros_sql('occurred_at')} AS "at",
+       {days_sql('occurred_at')} AS at_day, {days_sql("substr(occurred_at, 1, 7) || '-01'")} AS at_month,
        pipeline, stage, to_stage, owner, amount, currency, customer_id, campaign_id, region, industry, channel,
        new_amount, new_owner, assignee, to_status, CAST(score AS INTEGER) AS score,
        CASE WHEN event = 'PropertiesChanged' THEN json_extract(state, '$.changes') END AS changes,

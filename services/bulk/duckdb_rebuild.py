@@ -4,7 +4,7 @@ afterwards, and the read model's position (the log head it read) set in the same
 
 Why: the handlers' rebuild costs ≈ 46 µs an event to decode domain objects alone and updates rows one by
 one; issue 14's prototype folded the funnel ≈ 6–8× faster this way (README: Benchmarks, `bulk`). Read models
-without a set-based fold yet (`SET_BASED` names those with one) are rebuilt by their handlers (the
+without a set-based fold yet (`FOLDS` names those with one) are rebuilt by their handlers (the
 projector's rebuild), so that `crm projections rebuild --bulk` rebuilds everything it is asked to.
 
 `bulk_build(app, store, names, progress)` is the builder the online (blue/green) rebuild plugs in: it fills
@@ -17,6 +17,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -24,6 +25,7 @@ import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
 from projections.funnel import set_based as funnel_fold
+from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
 from projections.read_model import ReadModel
 from projections.tables import Table
@@ -35,8 +37,18 @@ from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (log position read, log head), as the projector's `on_progress`
-SET_BASED = ("funnel",)
-"""The read models with a set-based fold; the others are rebuilt by their handlers."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A read model's set-based fold (`projections/<slice>/set_based.py`): its steps, the step holding each
+    table's rows, and work done in Python after a step (the funnel's pipelines)."""
+
+    steps: tuple[tuple[str, str], ...]
+    tables: dict[str, str]
+    after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
+
+
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
 _ROWS_PER_CHUNK = 100_000  # rows per CSV chunk sent to COPY: a few MB each
@@ -54,16 +66,17 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def fold_funnel(con: duckdb.DuckDBPyConnection, log_events: pa.RecordBatchReader, skipped: Sequence[int] = ()) -> None:
-    """Run the funnel's steps over the flat log (a stream, scanned once), but for the `skipped` positions;
-    leaves each table's rows in the step `set_based.TABLES` names (and `funnel_pipelines_rows`)."""
+def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatchReader,
+         skipped: Sequence[int] = ()) -> None:
+    """Run a fold's steps over the flat log (a stream, scanned once), but for the `skipped` positions; leaves
+    each table's rows in the step `steps.tables` names."""
     con.register("log_stream", log_events)
     passed_by = f' WHERE "position" NOT IN ({", ".join(map(str, skipped))})' if skipped else ""
     con.execute(f"CREATE OR REPLACE TEMP VIEW log_events AS SELECT * FROM log_stream{passed_by}")
-    for name, sql in funnel_fold.STEPS:
+    for name, sql in steps.steps:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        if name == funnel_fold.LEVELS_AFTER:
-            _pipeline_levels(con)
+        if name in steps.after:
+            steps.after[name](con)
     con.execute("DROP VIEW log_events")
     con.unregister("log_stream")
 
@@ -124,19 +137,26 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
     return [position for (position,) in store.query("SELECT position FROM projection_skips WHERE name = ?", [name])]
 
 
-def rebuild_funnel(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress) -> int:
-    """The funnel rebuilt in bulk; returns the log head it read (its new position)."""
+FOLDS: dict[str, Fold] = {
+    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
+    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+}
+"""The read models with a set-based fold; the others are rebuilt by their handlers."""
+
+
+def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress) -> int:
+    """A read model with a fold (`FOLDS`) rebuilt in bulk; returns the log head it read (its new position)."""
     con, started = _connect(), time.perf_counter()
     try:
         topics = [get_topic(cls) for cls in model.handlers()]  # the events the fold reads, as the projector's
         with read_log(app.database, topics=topics) as flat:
             stream = LogRead(flat.head, _counted(flat.batches, flat.head, progress)).reader()
-            fold_funnel(con, stream, _skipped(store, model.name))
+            fold(con, FOLDS[model.name], stream, _skipped(store, model.name))
             head = flat.head
         folded = time.perf_counter()
         with store.transaction() as cursor:
             for table in model.tables:
-                write_table(cursor, con, table, funnel_fold.TABLES[table.name], store.kind)
+                write_table(cursor, con, table, FOLDS[model.name].tables[table.name], store.kind)
             _restart(cursor, model.name, head)
         log.info("%s rebuilt in bulk up to log position %d: read and folded in %.1f s, written in %.1f s",
                  model.name, head, folded - started, time.perf_counter() - folded,
@@ -171,9 +191,9 @@ def bulk_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str] 
     models = _models(names)
     set_up_tables(store, models)
     for model in models:
-        if model.name == "funnel":
-            rebuild_funnel(app, store, model, progress)
-    handled = [model for model in models if model.name not in SET_BASED]
+        if model.name in FOLDS:
+            rebuild_set_based(app, store, model, progress)
+    handled = [model for model in models if model.name not in FOLDS]
     if handled:
         Projector(app, store, handled).rebuild(progress)
     return min(read_positions(store, [m.name for m in models]).values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from projections.funnel import FunnelReadModel
+from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import bulk_build
 from services.demo.sample_data import DemoHistory, DemoSettings
@@ -27,7 +28,7 @@ def test_the_bulk_funnel_equals_the_handlers_on_random_histories(postgres_url: s
         app, store = CrmApplication(database), ReadModelStore(database)
         try:
             run_history(app, ops, pipelines_first)
-            assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
+            assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
         finally:
             store.close()
             app.close()
@@ -38,7 +39,7 @@ def test_the_bulk_funnel_equals_the_handlers_on_the_demo_history(pg_database: st
     app, store = CrmApplication(database), ReadModelStore(database)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
-    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
+    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
     assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
     store.close()
     app.close()

@@ -12,6 +12,7 @@ import pytest
 from domain.errors import DomainError
 from domain.lead import Lead
 from projections.funnel import FunnelReadModel
+from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import bulk_build
 from services.commands import (AssignLead, CaptureLead, ChangeAmount, ChangeCustomerProperties, ChangeDealProperties,
@@ -97,7 +98,7 @@ def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(sqlite: tuple[C
     _leads(app)
     _tickets(app, customer)
     _deals(app, customer)
-    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
+    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
     stages = {row[3] for row in tables["funnel_intervals"]}
     assert {"review", "pilot", "assigned", "contacted", "in_progress", "won", "lost"} <= stages
     assert read_positions(store, ["funnel"]) == {"funnel": app.event_count()}
