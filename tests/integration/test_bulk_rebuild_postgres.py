@@ -1,4 +1,5 @@
-"""Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write, table by
+"""Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel and
+timeline), table by
 table, for random histories and the demo history; and it stands the read model at the head it read."""
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from tests.support.equivalence import operations
 @settings(max_examples=3, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(ops=operations, pipelines_first=st.booleans())
-def test_the_bulk_funnel_equals_the_handlers_on_random_histories(postgres_url: str, ops: list,
-                                                                  pipelines_first: bool) -> None:
+def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_random_histories(postgres_url: str, ops: list,
+                                                                                pipelines_first: bool) -> None:
     with services.temporary_database(postgres_url) as url:
         database = database_from_url(url)
         app, store = CrmApplication(database), ReadModelStore(database)
@@ -34,7 +35,7 @@ def test_the_bulk_funnel_equals_the_handlers_on_random_histories(postgres_url: s
             app.close()
 
 
-def test_the_bulk_funnel_equals_the_handlers_on_the_demo_history(pg_database: str) -> None:
+def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_the_demo_history(pg_database: str) -> None:
     database = database_from_url(pg_database)
     app, store = CrmApplication(database), ReadModelStore(database)
     app.ensure_default_pipelines()
