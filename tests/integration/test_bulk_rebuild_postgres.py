@@ -1,6 +1,6 @@
 """Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel and
-timeline), table by
-table, for random histories and the demo history; and it stands the read model at the head it read."""
+timeline), table by table, for random histories and the demo history; and it stands the read model at the head
+it read."""
 
 from __future__ import annotations
 
