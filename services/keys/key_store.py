@@ -33,6 +33,9 @@ FORGOTTEN = "(forgotten)"
 KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
              ("subject_id",), indexes=(("person_id",),))
 FORGETTINGS = Table("crm_personal_forgettings", (("name", "TEXT"), ("times", "BIGINT")), ("name",))
+# A key made without its person gets it when the record's creation event comes by; a secret is never replaced.
+_BIND_PERSON = (f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
+                f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL")
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
 
 
@@ -70,13 +73,32 @@ class KeyStore:
         missing = sorted(s for s in people if self._cached(s) is None)
         if not missing:
             return
+        rows = [(s, base64.b64encode(AESGCM.generate_key(256)).decode(), people[s]) for s in missing]
         with self.store.transaction() as cursor:
-            cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) VALUES (?, ?, ?) "
-                               f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
-                               f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL",
-                               [(s, base64.b64encode(AESGCM.generate_key(256)).decode(), people[s])
-                                for s in missing])
+            if self.store.kind == "postgresql":  # one statement for all: executemany sent one INSERT each
+                cursor.execute(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) "  # (≈ 40 µs a key)
+                               f"SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) {_BIND_PERSON}",
+                               [list(column) for column in zip(*rows)])
+            else:
+                cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) VALUES (?, ?, ?) "
+                                   + _BIND_PERSON, rows)
         self._load(missing)
+
+    def missing(self, subjects: Iterable[str]) -> list[str]:
+        """The subjects that have no key yet (the others' keys are cached, a query per thousand)."""
+        wanted = list(subjects)
+        self.preload(wanted)
+        return [s for s in wanted if self._cached(s) is None]
+
+    def adopt(self, secrets: Mapping[str, bytes]) -> None:
+        """Cache keys made elsewhere (`derived_keys`, which writes them), as if loaded from the table."""
+        now = time.monotonic()
+        with self._lock:
+            for subject, key in secrets.items():
+                self._cache[subject] = (key, AESGCM(key), now)
+                self._cache.move_to_end(subject)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
 
     def preload(self, subjects: Iterable[str]) -> None:
         """Cache the keys of these subjects with a query per thousand, not one each (subjects without a key
@@ -184,17 +206,14 @@ class KeyStore:
         return entry[1] if entry else None
 
     def _load(self, subjects: list[str]) -> None:
-        placeholders = ", ".join("?" * len(subjects))
-        rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN ({placeholders})",
-                                subjects)
-        now = time.monotonic()
-        with self._lock:
-            for subject, secret in rows:
-                key = base64.b64decode(secret)
-                self._cache[subject] = (key, AESGCM(key), now)
-                self._cache.move_to_end(subject)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+        if self.store.kind == "postgresql":  # one parameter: a thousand placeholders cost ≈ 5 ms to parse
+            rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id = ANY(?)",
+                                    [subjects])
+        else:
+            placeholders = ", ".join("?" * len(subjects))
+            rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN "
+                                    f"({placeholders})", subjects)
+        self.adopt({subject: base64.b64decode(secret) for subject, secret in rows})
 
 
 def _add_person_column(cursor: Any, kind: str) -> None:
