@@ -66,6 +66,8 @@ def _start(url: str, recorded: datetime, secret: bytes | None) -> None:
     _app = CrmApplication(database_from_url(url))
     _encoders = StateEncoders(_app.mapper, _app.keys.seal_all, recorded)
     _derived = DerivedKeys(_app.keys, secret) if secret is not None else None
+    if _derived is not None:  # one pass: sealed with the chunk's keys, derived or read (`derived_keys`)
+        _encoders = StateEncoders(_app.mapper, _derived.seal_all, recorded)
 
 
 def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
@@ -96,10 +98,9 @@ def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]
     found, read, problem = _checked_lines(lines)
     if problem is not None:
         return found, problem, b"", []  # the import is refused: nothing of it is written
-    subjects = subjects_of_lines(read)
-    new_keys = keys.prepare(subjects)
+    new_keys = keys.prepare(subjects_of_lines(read))
     data = copy_data([(line.subject, line.version, *encoders.stored(line)) for line in read])
-    keys.forget(subjects)
+    keys.forget()
     return found, None, data, new_keys
 
 

@@ -298,7 +298,8 @@ def _import_in_one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: C
     if jobs:
         with ImportWorkers(app.database.url, jobs, recorded, secret) as workers:
             return _one_pass(app, path, batch, on_bytes, encoded_in_worker, workers)
-    encoders, keys = StateEncoders(app.mapper, app.keys.seal_all, recorded), DerivedKeys(app.keys, secret)
+    keys = DerivedKeys(app.keys, secret)
+    encoders = StateEncoders(app.mapper, keys.seal_all, recorded)
     return _one_pass(app, path, batch, on_bytes, lambda lines: encoded_chunk(keys, encoders, lines), None)
 
 

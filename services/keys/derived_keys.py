@@ -19,9 +19,11 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
-from services.keys.key_store import KEYS, KeyStore
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.keys.key_store import KEYS, KeyStore, sealed_with
 
 KeyRow = tuple[str, str, "str | None"]  # subject_id, secret (base64), person_id: a row of the key table
 STAGING = "crm_import_keys"
@@ -42,19 +44,25 @@ def import_secret() -> bytes:
 
 
 class DerivedKeys:
-    """A process's view of one import's keys: the key table's where it has one, else derived."""
+    """A process's view of one import's keys: the key table's where it has one, else derived; a chunk's
+    keys held here while it is sealed (`seal_all`: a dict look-up, not the shared cache's clock and lock)."""
 
     def __init__(self, keys: KeyStore, secret: bytes) -> None:
         self.keys, self._secret = keys, secret
+        self._chunk: dict[str, AESGCM] = {}
 
     def prepare(self, subjects: Mapping[str, str | None]) -> list[KeyRow]:
-        """Cache a key for every subject (one query for those the table holds) and return the rows of the
-        ones it lacks, to be written in the import's transaction."""
-        missing = self.keys.missing(subjects)
-        secrets = {s: hmac.digest(self._secret, s.encode(), "sha256") for s in missing}
-        self.keys.adopt(secrets)
+        """A key for every subject (one query for those the table holds) and the rows of the ones it lacks,
+        to be written in the import's transaction."""
+        known = self.keys.secrets(subjects)
+        secrets = {s: hmac.digest(self._secret, s.encode(), "sha256") for s in subjects if s not in known}
+        self._chunk = {s: AESGCM(key) for s, key in {**known, **secrets}.items()}
         return [(s, base64.b64encode(secret).decode(), subjects[s]) for s, secret in secrets.items()]
 
-    def forget(self, subjects: Iterable[str]) -> None:
-        """Out of the cache once the chunk is sealed (it would grow with every person of the file)."""
-        self.keys.evict(subjects)
+    def seal_all(self, subject: str, plains: Sequence[str]) -> list[str]:
+        """`KeyStore.seal_all` with the key `prepare` gave the subject."""
+        return sealed_with(self._chunk[subject], subject, plains)
+
+    def forget(self) -> None:
+        """The chunk's keys dropped once it is sealed (they would grow with every person of the file)."""
+        self._chunk = {}

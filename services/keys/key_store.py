@@ -84,21 +84,11 @@ class KeyStore:
                                    + _BIND_PERSON, rows)
         self._load(missing)
 
-    def missing(self, subjects: Iterable[str]) -> list[str]:
-        """The subjects that have no key yet (the others' keys are cached, a query per thousand)."""
+    def secrets(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        """The keys the table holds for these subjects (a query per thousand; not cached)."""
         wanted = list(subjects)
-        self.preload(wanted)
-        return [s for s in wanted if self._cached(s) is None]
-
-    def adopt(self, secrets: Mapping[str, bytes]) -> None:
-        """Cache keys made elsewhere (`derived_keys`, which writes them), as if loaded from the table."""
-        now = time.monotonic()
-        with self._lock:
-            for subject, key in secrets.items():
-                self._cache[subject] = (key, AESGCM(key), now)
-                self._cache.move_to_end(subject)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+        return {subject: base64.b64decode(secret) for start in range(0, len(wanted), 1000)
+                for subject, secret in self._rows(wanted[start:start + 1000])}
 
     def preload(self, subjects: Iterable[str]) -> None:
         """Cache the keys of these subjects with a query per thousand, not one each (subjects without a key
@@ -146,12 +136,7 @@ class KeyStore:
             self.ensure([subject])
             aead = self._cached(subject)
         assert aead is not None, f"no key for {subject}"
-        nonces, aad, prefix = os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
-        sealed = []
-        for i, plain in enumerate(plains):
-            nonce = nonces[12 * i:12 * i + 12]
-            sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
-        return sealed
+        return sealed_with(aead, subject, plains)
 
     def unseal(self, sealed: str) -> str:
         """The plain text, or "(forgotten)" once the subject's key is gone."""
@@ -206,14 +191,34 @@ class KeyStore:
         return entry[1] if entry else None
 
     def _load(self, subjects: list[str]) -> None:
+        rows = self._rows(subjects)
+        now = time.monotonic()
+        with self._lock:
+            for subject, secret in rows:
+                key = base64.b64decode(secret)
+                self._cache[subject] = (key, AESGCM(key), now)
+                self._cache.move_to_end(subject)
+            while len(self._cache) > self.max_cached:
+                self._cache.popitem(last=False)
+
+    def _rows(self, subjects: list[str]) -> list[tuple[str, str]]:
+        """(subject, secret) of the subjects the table has a key for."""
         if self.store.kind == "postgresql":  # one parameter: a thousand placeholders cost ≈ 5 ms to parse
-            rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id = ANY(?)",
-                                    [subjects])
-        else:
-            placeholders = ", ".join("?" * len(subjects))
-            rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN "
-                                    f"({placeholders})", subjects)
-        self.adopt({subject: base64.b64decode(secret) for subject, secret in rows})
+            return self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id = ANY(?)",
+                                    [subjects])  # type: ignore[return-value]
+        placeholders = ", ".join("?" * len(subjects))
+        return self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN ({placeholders})",
+                                subjects)  # type: ignore[return-value]
+
+
+def sealed_with(aead: AESGCM, subject: str, plains: Sequence[str]) -> list[str]:
+    """Each text sealed with `aead` (the subject's key), under its own nonce (one read of random bytes for all)."""
+    nonces, aad, prefix = os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
+    sealed = []
+    for i, plain in enumerate(plains):
+        nonce = nonces[12 * i:12 * i + 12]
+        sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
+    return sealed
 
 
 def _add_person_column(cursor: Any, kind: str) -> None:
