@@ -10,7 +10,8 @@ temporary view of the session, whose rows the caller collects or writes (to Parq
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 LOG_RELATION = "log_events"
+_LEVELS = pa.schema([("pipeline", pa.string()), ("stage", pa.string()), ("level", pa.int64()), ("since", pa.int64())])
+_PIPELINES = pa.schema([("pipeline_id", pa.string()), ("pipeline", pa.string()), ("stages", pa.string())])
 _SPARK_TYPES = {pa.int64(): "BIGINT", pa.int16(): "SMALLINT", pa.string(): "STRING"}
 
 
@@ -48,35 +51,79 @@ def to_spark(select: str) -> str:
     return sqlglot.transpile(select, read="duckdb", write="spark")[0]
 
 
-def run_steps(spark: SparkSession, steps: Sequence[tuple[str, str]], after: dict[str, Callable[[], None]]) -> None:
-    """Each named SELECT of a fold as a cached view of that name, in order (a later step reads the earlier
-    ones by name, as DuckDB's temporary tables); `after[name]()` runs once the step `name` exists.
+def run_steps(spark: SparkSession, steps: Sequence[tuple[str, str]], outputs: Collection[str] = (),
+              after: Mapping[str, Callable[[], None]] | None = None) -> None:
+    """Each named SELECT of a fold as a view of that name, in order (a later step reads the earlier ones by
+    name, as DuckDB's temporary tables); `after[name]()` runs once the step `name` exists.
 
-    Cached (lazily: computed once, where first used, then kept in memory and spilled to disk beyond it) because
-    a step is read by several later ones: as plain views, the log would be scanned and its JSON parsed again
-    for each of them."""
-    for name, select in steps:
-        spark.sql(f"CACHE LAZY TABLE {name} AS {to_spark(select)}")
-        if name in after:
+    A step read more than once (by later steps, or as one of the `outputs` and read again) is computed once
+    and kept (`localCheckpoint`: by the executors, in memory and spilled to disk beyond it), which also cuts
+    it from its lineage; a step read once stays a plain view, planned into its reader (one Spark job fewer).
+    Without the cut, every plan holds those of all the steps it reads, which grow exponentially: as cached
+    views the funnel's last plans printed to 132 million characters and the demo's rebuild took ten minutes."""
+    for index, (name, select) in enumerate(steps):
+        frame = spark.sql(to_spark(select))
+        reads = sum(len(re.findall(rf"\b{name}\b", later)) for _, later in steps[index + 1:])
+        if reads + (name in outputs) > 1 or (after and name in after):
+            frame = frame.localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+        if after and name in after:
             after[name]()
 
 
 def fold_funnel(spark: SparkSession) -> dict[str, DataFrame]:
     """The funnel's set-based fold (`projections.funnel.set_based`) over `log_events`: each read-model table's
     rows, in the table's columns."""
-    run_steps(spark, funnel_fold.STEPS, {funnel_fold.LEVELS_AFTER: lambda: _pipeline_levels(spark)})
+    run_steps(spark, funnel_fold.STEPS, funnel_fold.TABLES.values(),
+              {funnel_fold.LEVELS_AFTER: lambda: _pipeline_levels(spark)})
     return {table.name: spark.table(funnel_fold.TABLES[table.name]).select(*table.column_names)
             for table in funnel_rows.TABLES}
 
 
 def _pipeline_levels(spark: SparkSession) -> None:
     """The pipelines' stage lists, folded in Python from their few events (`set_based.pipeline_stages`), as the
-    views `funnel_stage_levels` and `funnel_pipelines_rows`."""
+    views `funnel_stage_levels` and `funnel_pipelines_rows`: given as Arrow tables, which Spark turns into a
+    local relation in the JVM (Python rows would start a Python worker per task: ≈ 5 s of the demo's rebuild
+    on a busy machine)."""
     events = [tuple(row) for row in spark.sql(to_spark(funnel_fold.PIPELINE_EVENTS)).collect()]
     pipelines = [row[0] for row in spark.sql(to_spark(funnel_fold.ITEM_PIPELINES)).collect()]
     stages = funnel_fold.pipeline_stages(events, pipelines)
-    spark.createDataFrame([tuple(level) for level in stages.levels],
-                          "pipeline STRING, stage STRING, level BIGINT, since BIGINT"
-                          ).createOrReplaceTempView("funnel_stage_levels")
-    spark.createDataFrame(stages.rows, "pipeline_id STRING, pipeline STRING, stages STRING"
-                          ).createOrReplaceTempView("funnel_pipelines_rows")
+    levels = pa.Table.from_pylist([level._asdict() for level in stages.levels], _LEVELS)
+    rows = pa.Table.from_pylist([dict(zip(_PIPELINES.names, row)) for row in stages.rows], _PIPELINES)
+    spark.createDataFrame(levels).createOrReplaceTempView("funnel_stage_levels")
+    spark.createDataFrame(rows).createOrReplaceTempView("funnel_pipelines_rows")
+
+
+def rebuild_to_parquet(spark: SparkSession, archive: str, output: str) -> dict[str, str]:
+    """Fold the funnel over the archive and write each read-model table as Parquet under `output/<table>`
+    (replaced); returns where each table went. What `spark-submit` runs on a cluster (`main`)."""
+    read_archive(spark, archive)
+    written = {}
+    for name, frame in fold_funnel(spark).items():
+        written[name] = f"{output.rstrip('/')}/{name}"
+        frame.write.mode("overwrite").parquet(written[name])
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`spark-submit services/bulk/spark_rebuild.py ARCHIVE OUTPUT`: the cluster's session (master, memory and
+    executors from spark-submit), the funnel's tables under OUTPUT. `--local N`: a local session of N cores."""
+    import argparse
+
+    from services.bulk.spark_session import spark_session
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("archive", help="the directory `crm export --parquet` wrote (any URL Spark reads)")
+    parser.add_argument("output", help="where the funnel's tables go, one Parquet directory each")
+    parser.add_argument("--local", type=int, metavar="N", help="run in a local session of N cores")
+    arguments = parser.parse_args(argv)
+    spark = spark_session(f"local[{arguments.local}]" if arguments.local else None, "crm-funnel-rebuild")
+    try:
+        for name, path in rebuild_to_parquet(spark, arguments.archive, arguments.output).items():
+            print(f"{name}\t{path}")
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
