@@ -2,10 +2,12 @@
 of hundreds of millions of events, on a cluster.
 
 One text defines each fold: the slice's DuckDB SQL (`projections/<slice>/set_based.py`), run here as sqlglot
-transpiles it to Spark's dialect (sqlglot, rather than a second hand-written Spark version that would drift
-from DuckDB's). The archive's files become the relation `log_events` with the flat log's columns
-(`services.bulk.log_reader.LOG_SCHEMA`) and the archive's `month` key; every table a statement creates is a
-temporary view of the session, whose rows the caller collects or writes (to Parquet, on a cluster).
+transpiles it to Spark's dialect (rather than a second, hand-written Spark version that would drift from
+DuckDB's). The archive's files become the relation `log_events` (the flat log's columns,
+`services.bulk.log_reader.LOG_SCHEMA`, and the archive's `month`); each step of a fold becomes a view of its
+name; the read-model tables come out as DataFrames, which `spark-submit services/bulk/spark_rebuild.py ARCHIVE
+OUTPUT` writes as Parquet. Only SQL runs on the executors (no Python function), so a cluster's workers need
+Spark and Java, not this project: its code and Python libraries are needed on the driver only.
 """
 
 from __future__ import annotations
