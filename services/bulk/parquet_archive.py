@@ -23,8 +23,10 @@ manifest records it; a crashed export's leftovers are deleted by the next one, w
 from __future__ import annotations
 
 import json
+import queue
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -111,17 +113,60 @@ def write_export(directory: Path, number: int, batches: Iterable[pa.RecordBatch]
     first = counted.peek()
     if first is None:
         return 0
-    ds.write_dataset(counted, staging, schema=with_month(first).schema, format="parquet",
-                     partitioning=PARTITIONING, basename_template=f"part-{number}-{{i}}.parquet",
-                     max_partitions=MAX_DIRECTORIES, max_open_files=MAX_DIRECTORIES,
-                     max_rows_per_group=ROWS_PER_GROUP, min_rows_per_group=min(ROWS_PER_GROUP, 1 << 14),
-                     existing_data_behavior="error")
+    fed_from_this_thread(lambda source: ds.write_dataset(
+        source, staging, schema=with_month(first).schema, format="parquet", partitioning=PARTITIONING,
+        basename_template=f"part-{number}-{{i}}.parquet", max_partitions=MAX_DIRECTORIES,
+        max_open_files=MAX_DIRECTORIES, max_rows_per_group=ROWS_PER_GROUP,
+        min_rows_per_group=min(ROWS_PER_GROUP, 1 << 14), existing_data_behavior="error"), counted)
     for file in sorted(staging.glob("month=*/partition=*/*.parquet")):
         target = directory / file.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
         file.replace(target)
     shutil.rmtree(staging)
     return counted.rows
+
+
+def fed_from_this_thread(write: Callable[[Iterable[pa.RecordBatch]], None], batches: Iterable[pa.RecordBatch]) -> None:
+    """Run `write` in a worker thread over `batches` read by this one, two batches in flight at most: pyarrow's
+    writer pulls its input from threads of its own (even with `use_threads=False`), and a log read from SQLite
+    may only be read by the thread that opened it."""
+    handoff: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
+    failures: list[BaseException] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        while (batch := handoff.get()) is not None:
+            yield batch
+
+    def run() -> None:
+        try:
+            write(source())
+        except BaseException as error:  # noqa: BLE001 - raised again in the reading thread
+            failures.append(error)
+    worker = threading.Thread(target=run, name="parquet-export", daemon=True)
+    worker.start()
+    for batch in _then_end(batches):
+        if not _handed(handoff, batch, worker):
+            break  # the writer failed: read no further
+    worker.join()
+    if failures:
+        raise failures[0]
+
+
+def _handed(handoff: queue.Queue[pa.RecordBatch | None], batch: pa.RecordBatch | None,
+            worker: threading.Thread) -> bool:
+    """Put `batch` in the hand-off once there is room; False if the worker has ended (it takes nothing more)."""
+    while worker.is_alive():
+        try:
+            handoff.put(batch, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _then_end(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch | None]:
+    yield from batches
+    yield None
 
 
 class _Counted:

@@ -10,13 +10,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from domain.base import Meta
+from domain.partitions import in_partition
 from services.application import CrmApplication
 from services.bulk.log_reader import LOG_SCHEMA, read_log
-from services.bulk.parquet_archive import (MANIFEST, PARTITIONING, ArchiveRefused, export_archive, read_manifest,
-                                           write_export)
+from services.bulk.parquet_archive import (MANIFEST, PARTITIONING, ArchiveRefused, export_archive,
+                                           fed_from_this_thread, read_manifest, write_export)
 from services.commands import OpenDeal, RegisterCustomer
 from services.settings import Database, database_from_url
 from tests.conftest import at
+from tests.support.shards import sharded
 
 
 def archived(directory: Path) -> pa.Table:
@@ -94,3 +97,35 @@ def test_a_directory_that_is_not_an_archive_is_refused(tmp_path: Path) -> None:
     (tmp_path / MANIFEST).write_text('{"format": "crm-log-archive/1", "heads": [4], "exports": []}')
     with pytest.raises(ArchiveRefused, match="1 shard"):
         read_manifest(tmp_path, 2)
+
+
+def test_every_shard_is_exported_with_reference_data_once(tmp_path: Path) -> None:
+    shards = [database_from_url(f"sqlite:///{tmp_path}/shard{i}.db") for i in range(2)]
+    with sharded(shards) as crm:
+        for partition in range(4):  # two customers on each shard (partition mod 2)
+            crm.handle(RegisterCustomer("Ann", id=in_partition(partition)), Meta(actor="test"))
+        events, manifest = export_archive(shards, tmp_path / "archive")
+        assert manifest.heads == crm.event_counts() and events == sum(crm.event_counts()) - 3  # pipelines' copies
+        crm.handle(RegisterCustomer("Bo", id=in_partition(5)), Meta(actor="test"))
+        assert export_archive(shards, tmp_path / "archive")[0] == 1
+    rows = archived(tmp_path / "archive").to_pylist()
+    assert sorted(r["partition"] for r in rows if r["kind"] == "Customer") == [0, 1, 2, 3, 5]
+    assert sorted(r["aggregate_id"] for r in rows if r["kind"] == "Pipeline") == sorted(
+        {r["aggregate_id"] for r in rows if r["kind"] == "Pipeline"})  # each pipeline once
+
+
+def test_a_failing_writer_stops_the_read_and_its_error_is_raised_here() -> None:
+    read = []
+
+    def batches():
+        for n in range(1000):
+            read.append(n)
+            yield pa.RecordBatch.from_pylist([{"n": n}])
+
+    def write(source) -> None:
+        next(iter(source))
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        fed_from_this_thread(write, batches())
+    assert len(read) < 10
