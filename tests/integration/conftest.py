@@ -90,8 +90,8 @@ def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    """A local Spark session (`local[2]`, loopback only, no UI, 512 MB, errors-only logs), started once per
-    test session: its start costs ≈ 8–18 s on the 2-core CI machine (services/bulk/spark_session.py)."""
+    """A local Spark session (`local[2]`, loopback only, no UI, 512 MB, quiet logs: services/bulk/spark_session.py),
+    started once per test session (≈ 5–6 s of JVM CPU)."""
     from services.bulk.spark_session import spark_session  # here: only the tests that use Spark import pyspark
 
     session = spark_session("local[2]", "crm-tests")
