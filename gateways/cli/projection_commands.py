@@ -25,6 +25,7 @@ from services.storage.schema_lock import advisory_lock
 
 if TYPE_CHECKING:  # imported when `consume` runs: the other commands need no Kafka client
     from gateways.kafka.projection_consumer import ProjectionConsumer
+    from services.application import CrmApplication
 
 projections_app = typer.Typer(help="Read models built from the event log.", no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help=f"Read models (default: all): {', '.join(READ_MODELS)}")]
@@ -51,15 +52,34 @@ def rebuild(
     names: Names = None,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes on PostgreSQL, each rebuilding a share "
                                                   "of the read models (default: one per core).")] = default_jobs(),
+    bulk: Annotated[bool, typer.Option("--bulk", help="Read the log once and fold it set-based in DuckDB where a "
+                                                      "read model has such a fold (the funnel), writing each table "
+                                                      "once; the others by their handlers.")] = False,
 ) -> None:
     """Empty the read models and build them again from the whole log (its progress also on `crm serve`'s
     /metrics: crm_rebuild_progress)."""
     with crm_application() as crm, read_store(crm) as store:
+        bulk_build = _bulk_builder(crm) if bulk else None  # refuses a log it cannot read before anything is written
         total = crm.event_count()
         with recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
-            rebuild_in_parallel(crm, store, names or [], jobs, update)
+            if bulk_build is not None:
+                bulk_build(crm, store, names or [], update)
+            else:
+                rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()
+
+
+def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
+    """`services.bulk`'s builder, once the log is known to be one it reads (else exit 1, nothing written)."""
+    from services.bulk.duckdb_rebuild import bulk_build, require_bulk_readable  # DuckDB, pyarrow: --bulk only
+    from services.bulk.log_reader import UnsupportedLog
+
+    try:
+        require_bulk_readable(crm)
+    except UnsupportedLog as error:
+        raise fail(str(error)) from None
+    return bulk_build
 
 
 @projections_app.command("catch-up")

@@ -123,36 +123,56 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def plain_state(topic: str, stored: bytes | memoryview) -> tuple[str, str]:
-    """The stored state as plain JSON text (upcast to its class's version) and its `timestamp` (ISO text)."""
-    state = {key: _plain(value) if type(value) in (dict, list) else value
-             for key, value in orjson.loads(stored).items()}
-    about = _topic(topic)
+def _plain_top(state: dict[str, Any]) -> dict[str, Any]:
+    """`_plain` of a state's values, in place (most are scalars; a typed value is a 2-key dict)."""
+    for key, value in state.items():
+        kind = type(value)
+        if kind is dict:
+            typed = value.get("_type_")
+            state[key] = _PLAIN[typed](value["_data_"]) if typed in _PLAIN and len(value) == 2 else _plain(value)
+        elif kind is list:
+            state[key] = _plain(value)
+    return state
+
+
+def _decoded(about: _Topic, stored: bytes | memoryview) -> tuple[bytes, str | None]:
+    """The stored state as plain JSON (bytes) upcast to its class's version, and its `timestamp`."""
+    state = _plain_top(orjson.loads(stored))
     stored_version = state.pop("class_version", 1)
     if stored_version < about.class_version:
         about.upcast(state, stored_version)
-    return orjson.dumps(state).decode(), state.get("timestamp", "")
+    return orjson.dumps(state), state.get("timestamp")
+
+
+def plain_state(topic: str, stored: bytes | memoryview) -> tuple[str, str]:
+    """The stored state as plain JSON text (upcast to its class's version) and its `timestamp` (ISO text)."""
+    state, timestamp = _decoded(_topic(topic), stored)
+    return state.decode(), timestamp or ""
+
+
+_PARTITION_OF_HEX = {f"{byte:02x}": byte % PARTITIONS for byte in range(256)}  # the id's last byte → partition
 
 
 def _batch(rows: Sequence[tuple[int, str, int, str, bytes]]) -> pa.RecordBatch:
-    """One record batch of `LOG_SCHEMA` from (position, aggregate id text, version, topic, stored state) rows."""
-    positions, partitions, ids, versions, kinds, events, recorded, states = ([] for _ in range(8))
-    for position, aggregate_id, version, topic, stored in rows:
-        about = _topic(topic)
-        state, timestamp = plain_state(topic, stored)
-        positions.append(position)
-        partitions.append(-1 if about.reference else int(aggregate_id[-2:], 16) % PARTITIONS)
-        ids.append(aggregate_id)
-        versions.append(version)
-        kinds.append(about.kind)
-        events.append(about.event)
-        recorded.append(timestamp or None)
-        states.append(state)
-    instants = pc.cast(pa.array(recorded, pa.string()), pa.timestamp("us", tz="UTC"))  # ISO 8601, vectorised
+    """One record batch of `LOG_SCHEMA` from (position, aggregate id text, version, topic, stored state) rows:
+    the states decoded one by one (≈ 3 µs of orjson each), everything else by column."""
+    positions, ids, versions, topics, stored = zip(*rows)
+    about = {topic: _topic(topic) for topic in set(topics)}
+    decoded = [_decoded(about[topic], state) for topic, state in zip(topics, stored)]
+    codes = pa.array(topics, pa.string()).dictionary_encode()
+    per_topic = [about[topic] for topic in codes.dictionary.to_pylist()]
+
+    def by_topic(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pc.take(pa.array(values, kind), codes.indices)
+    reference = by_topic([a.reference for a in per_topic], pa.bool_())
+    partitions = pc.if_else(reference, pa.scalar(-1, pa.int16()),
+                            pa.array([_PARTITION_OF_HEX[i[-2:]] for i in ids], pa.int16()))
+    instants = pc.cast(pa.array([stamp for _, stamp in decoded], pa.string()), pa.timestamp("us", tz="UTC"))
+    states = pa.array([state for state, _ in decoded], pa.binary()).cast(pa.string())  # checks UTF-8, by column
     return pa.RecordBatch.from_arrays(
-        [pa.array(positions, pa.int64()), pa.array(partitions, pa.int16()), pa.array(ids, pa.string()),
-         pa.array(versions, pa.int64()), pa.array(kinds, pa.string()), pa.array(events, pa.string()), instants,
-         pa.array(states, pa.string())], schema=LOG_SCHEMA)
+        [pa.array(positions, pa.int64()), partitions, pa.array(ids, pa.string()), pa.array(versions, pa.int64()),
+         by_topic([a.kind for a in per_topic], pa.string()), by_topic([a.event for a in per_topic], pa.string()),
+         instants, states], schema=LOG_SCHEMA)
 
 
 def _batches(rows: Iterator[tuple[Any, ...]], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -182,25 +202,40 @@ class LogRead:
         return pa.Table.from_batches(list(self.batches), LOG_SCHEMA)
 
 
-@contextmanager
-def read_log(database: Database, start: int = 0, table: str | None = None,
-             batch_rows: int = BATCH_ROWS) -> Iterator[LogRead]:
-    """The log's events after position `start` (0: the whole log), read once; the rows are read while the
-    batches are consumed, inside this context (one snapshot)."""
-    table = table or EVENTS_TABLES.get(database.kind, "")
-    if database.kind == "postgresql":
-        with _postgres_read(database, start, table, batch_rows) as read:
-            yield read
-    elif database.kind == "sqlite" and database.sqlite_path:
-        with _sqlite_read(database.sqlite_path, start, table, batch_rows) as read:
-            yield read
-    else:
+def require_readable(database: Database) -> None:
+    """Raise UnsupportedLog, with what to do instead, for a log this module cannot read."""
+    if database.kind not in EVENTS_TABLES or (database.kind == "sqlite" and not database.sqlite_path):
         raise UnsupportedLog(f"the bulk path reads a PostgreSQL or SQLite log; {database.url} is kept in memory "
                              "(rebuild it with the handlers: `crm projections rebuild` without --bulk)")
 
 
 @contextmanager
-def _postgres_read(database: Database, start: int, table: str, batch_rows: int) -> Iterator[LogRead]:
+def read_log(database: Database, start: int = 0, topics: Sequence[str] = (), table: str | None = None,
+             batch_rows: int = BATCH_ROWS) -> Iterator[LogRead]:
+    """The log's events after position `start` (0: the whole log), of these `topics` only if any are named
+    (`domain.deal:Deal.Opened`: what the folds read; the head is the whole log's), read once; the rows are
+    read while the batches are consumed, inside this context (one snapshot)."""
+    require_readable(database)
+    table = table or EVENTS_TABLES[database.kind]
+    if database.kind == "postgresql":
+        with _postgres_read(database, start, _topic_filter(topics), table, batch_rows) as read:
+            yield read
+    else:
+        with _sqlite_read(database.sqlite_path or "", start, _topic_filter(topics), table, batch_rows) as read:
+            yield read
+
+
+def _topic_filter(topics: Sequence[str]) -> str:
+    """An SQL condition on `topic` (topics are module:qualname identifiers: no quote can be in one)."""
+    if not topics:
+        return ""
+    if any("'" in topic for topic in topics):
+        raise ValueError(f"not a topic: {topics}")
+    return f" AND topic IN ({', '.join(repr(topic) for topic in sorted(set(topics)))})"
+
+
+@contextmanager
+def _postgres_read(database: Database, start: int, where: str, table: str, batch_rows: int) -> Iterator[LogRead]:
     import psycopg
 
     with psycopg.connect(database.url, connect_timeout=10) as connection:
@@ -209,7 +244,7 @@ def _postgres_read(database: Database, start: int, table: str, batch_rows: int) 
             cursor.execute(f"SELECT coalesce(max(notification_id), 0) FROM {table}")
             head = max(start, cursor.fetchone()[0])  # type: ignore[index]
             copy_sql = (f"COPY (SELECT notification_id, originator_id::text, originator_version, topic, state "
-                        f"FROM {table} WHERE notification_id > {int(start)} ORDER BY notification_id) "
+                        f"FROM {table} WHERE notification_id > {int(start)}{where} ORDER BY notification_id) "
                         "TO STDOUT (FORMAT BINARY)")
 
             def rows() -> Iterator[tuple[Any, ...]]:
@@ -220,13 +255,13 @@ def _postgres_read(database: Database, start: int, table: str, batch_rows: int) 
 
 
 @contextmanager
-def _sqlite_read(path: str, start: int, table: str, batch_rows: int) -> Iterator[LogRead]:
-    connection = sqlite3.connect(path, isolation_level=None)
+def _sqlite_read(path: str, start: int, where: str, table: str, batch_rows: int) -> Iterator[LogRead]:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # DuckDB reads on its threads
     try:
         connection.execute("BEGIN")  # a read transaction: one snapshot (WAL)
         head = max(start, connection.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0])
         cursor = connection.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
-                                    "WHERE rowid > ? ORDER BY rowid", (start,))  # rowid: the notification id
+                                    f"WHERE rowid > ?{where} ORDER BY rowid", (start,))  # rowid: the notification id
         rows = ((n, str(_sqlite_uuid(i)), v, t, s) for n, i, v, t, s in cursor)
         yield LogRead(head, _batches(rows, batch_rows))
     finally:

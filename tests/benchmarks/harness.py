@@ -156,6 +156,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
     from tests.benchmarks import (cli_start, csv_import, delivery, funnel, http_commands, ingest, memory, rebuild,
                                   lag, segments, writers)
+    from tests.benchmarks import bulk
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -169,6 +170,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "csv": (csv_import.measure, ("csv_import_rows", "csv_import_events")),
         "writers": (writers.measure, writers.metric_names()),
         "lag": (lag.measure, lag.metric_names()),
+        "bulk": (bulk.measure, ("bulk_funnel_rebuild", "bulk_log_read")),
     }
 
 

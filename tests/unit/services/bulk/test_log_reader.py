@@ -40,6 +40,8 @@ def test_the_log_becomes_flat_rows_of_plain_json(tmp_path: Path) -> None:
     assert registered["email"].startswith("pii:v1:")  # personal fields stay sealed
     with read_log(database, start=4) as read:
         assert [r["position"] for r in read.table().to_pylist()] == [5, 6]
+    with read_log(database, topics=["domain.deal:Deal.Lost", "domain.pipeline:Pipeline.Defined"]) as read:
+        assert [r["position"] for r in read.table().to_pylist()] == [1, 2, 3, 6] and read.head == 6
 
 
 def test_older_class_versions_are_upcast_as_the_mapper_does() -> None:
