@@ -65,8 +65,11 @@ def export_history(
 
 def export_parquet(directory: Path) -> None:
     """`crm export --parquet DIR`: the flat log of every shard into DIR, or what DIR lacks of it."""
-    from services.bulk.log_reader import UnsupportedLog  # here: pyarrow costs ≈ 0.3 s to import
-    from services.bulk.parquet_archive import ArchiveRefused, export_archive
+    try:  # here: pyarrow costs ≈ 0.3 s to import, and comes with the `bulk` extra only
+        from services.bulk.log_reader import UnsupportedLog
+        from services.bulk.parquet_archive import ArchiveRefused, export_archive
+    except ImportError as error:
+        raise fail(f"--parquet needs pyarrow ({error}): pip install 'crm[bulk]'") from None
 
     started = time.perf_counter()
     try:

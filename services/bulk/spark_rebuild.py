@@ -80,7 +80,7 @@ def run_steps(spark: SparkSession, steps: Sequence[tuple[str, str]], outputs: Co
 def fold_funnel(spark: SparkSession) -> dict[str, DataFrame]:
     """The funnel's set-based fold (`projections.funnel.set_based`) over `log_events`: each read-model table's
     rows, in the table's columns."""
-    run_steps(spark, funnel_fold.STEPS, funnel_fold.TABLES.values(),
+    run_steps(spark, funnel_fold.PORTABLE_STEPS, funnel_fold.TABLES.values(),
               {funnel_fold.LEVELS_AFTER: lambda: _pipeline_levels(spark)})
     return {table.name: spark.table(funnel_fold.TABLES[table.name]).select(*table.column_names)
             for table in funnel_rows.TABLES}
