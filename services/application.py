@@ -41,7 +41,7 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                ResolveTicket, WinDeal)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
-from services.storage.event_recorder import ReceiptPOPORecorder
+from services.storage.event_recorder import ReceiptPOPORecorder, RetriedSaveConflict
 from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.keys.key_store import KeyStore
 from services.keys.sealing import PersonalDataMapper, subjects_of_aggregates
@@ -77,6 +77,10 @@ class NotFound(LookupError):
 
 class ConcurrencyConflict(RuntimeError):
     """Someone else changed the aggregate first (stale expected version or a concurrent save)."""
+
+
+class ConflictAfterRetry(ConcurrencyConflict):
+    """A save retried after a lost connection met a conflict, perhaps with its own first attempt's commit."""
 
 
 def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -199,7 +203,8 @@ class CrmApplication(Application):
         try:
             self.save(*aggregates, **({} if receipt is None else {"receipt": receipt}))
         except IntegrityError as error:
-            raise ConcurrencyConflict(f"conflicting write: {error}") from None
+            conflict = ConflictAfterRetry if isinstance(error, RetriedSaveConflict) else ConcurrencyConflict
+            raise conflict(f"conflicting write: {error}") from None
         for aggregate in changed:
             self._recent.keep(aggregate)  # only after the save succeeded: a refused one is never reused
 
@@ -249,8 +254,27 @@ class CrmApplication(Application):
 
     def _change(self, command: Change, apply: Callable[[Any], None]) -> int:
         """Load the command's aggregate, check it is at the version the caller saw, apply, save. Returns the
-        new version."""
-        aggregate = self._load_for_change(command.aggregate, command.aggregate_id)
+        new version.
+
+        A copy this process saved last (the aggregate cache) is changed without reading the log first: the
+        save itself tells whether the copy was current, since the log takes its next version only if nobody
+        else did (one round trip instead of two: ≈ 25 % of a command's CPU, here and in PostgreSQL). A copy
+        that was not current — its save refused as a conflict, or the command or the version check refused on
+        it — is dropped and the command decided again on the log's state, so the answer is the log's. (A
+        staged view saves only at `commit`: it reads the log first, as before.)"""
+        if self._staged is None:
+            kept = self._recent.take(command.aggregate_id)
+            if isinstance(kept, command.aggregate):
+                try:
+                    return self._decide(kept, command, apply)
+                except ConflictAfterRetry:
+                    raise  # perhaps its own first attempt committed: deciding again could write it twice
+                except (DomainError, ConcurrencyConflict):
+                    pass  # perhaps decided on a copy another process had overtaken: decide on the log's
+            return self._decide(self.get(command.aggregate, command.aggregate_id), command, apply)
+        return self._decide(self._load_for_change(command.aggregate, command.aggregate_id), command, apply)
+
+    def _decide(self, aggregate: A, command: Change, apply: Callable[[Any], None]) -> int:
         _expect_version(aggregate, command.expected_version)
         apply(aggregate)
         self.save_new(aggregate)

@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import count
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from services import command_receipts
 from services.command_receipts import Receipt
+from services.storage.event_recorder import RetriedSaveConflict
 
 log = logging.getLogger(__name__)
 INSERT_FUNCTION = "crm_insert_events"
@@ -115,24 +118,32 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         self._insert_with_receipt = SQL("SELECT * FROM {schema}.{with_receipt}(%s, %s, %s, %s, %s, %s, %s)").format(
             **names).as_bytes()
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], *, receipt: Receipt | None = None,
                       **kwargs: Any) -> Sequence[int] | None:
         """Insert the events (and the receipt) in one transaction; returns their notification ids.
 
         A retry after a lost answer may meet its own first attempt's commit: the events' or the receipt's
-        key then raises IntegrityError, and the caller looks the receipt up."""
+        key then raises RetriedSaveConflict (an IntegrityError), and the caller looks the receipt up."""
         if not stored_events:
             return []
         rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                 for e in stored_events]
         if receipt is None:
-            statement, params, column = self._insert, (rows,), INSERT_FUNCTION
-        else:
-            statement, params, column = self._insert_with_receipt, (rows, *receipt.row()), RECEIPT_FUNCTION
-        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, params, prepare=True)
-            return [row[column] for row in cursor.fetchall()]
+            return self._insert_once(self._insert, (rows,), count())
+        return self._insert_once(self._insert_with_receipt, (rows, *receipt.row()), count())
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_once(self, statement: bytes, params: tuple[Any, ...], attempts: Iterator[int]) -> list[int]:
+        """One attempt (`attempts` counts them across the library's retries of a lost connection)."""
+        retried = next(attempts) > 0
+        try:
+            with self.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+                cursor.execute(statement, params, prepare=True)
+                return [row[0] for row in cursor.fetchall()]
+        except IntegrityError as error:
+            if retried:
+                raise RetriedSaveConflict(str(error)) from error
+            raise
 
     def select_receipt(self, principal: str, key: str) -> Receipt | None:
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:

@@ -1,16 +1,19 @@
 """The event log on the real PostgreSQL: append, read back, conflicts between writers, Chinese text."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from threading import Barrier, Thread
 
 import psycopg
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from domain.deal import Deal
 from services.application import ConcurrencyConflict, CrmApplication
-from services.commands import ChangeStage, LogTouch, OpenDeal, RegisterCustomer
+from services.commands import ChangeStage, LogTouch, OpenDeal, PlanCampaign, RecordCost, RegisterCustomer
 from services.settings import database_from_url
 from tests.conftest import at
 
@@ -62,6 +65,31 @@ def test_two_writers_of_one_deal_cannot_both_commit(crm_pg: CrmApplication, pg_d
     other.close()
 
     assert [e.reason for e in crm_pg.history(deal_id)[1:]] == ["mine"]
+
+
+def test_a_command_whose_answer_was_lost_after_its_commit_is_never_decided_again(
+        crm_pg: CrmApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection drops between the commit of a change to a kept copy and its answer: the library's retry
+    meets the version its own first attempt wrote. That is reported as a conflict, as before; deciding the
+    command again on the log's state (what a copy another process overtook gets) would record the cost twice."""
+    campaign = crm_pg.plan_campaign(PlanCampaign("双十一", "email", "1000"), at(0))
+    crm_pg.record_cost(RecordCost(campaign, "100"), at(1))  # kept at version 2: the next save reads nothing first
+    get_connection, lost = crm_pg.recorder.datastore.get_connection, []
+
+    @contextmanager
+    def answer_lost_once() -> Iterator[psycopg.Connection]:
+        with get_connection() as connection:
+            yield connection
+        if not lost:
+            lost.append("after the commit")
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(crm_pg.recorder.datastore, "get_connection", answer_lost_once)
+    with pytest.raises(ConcurrencyConflict, match="conflicting write"):
+        crm_pg.record_cost(RecordCost(campaign, "50"), at(2))
+    monkeypatch.undo()
+
+    assert lost and [e.amount for e in crm_pg.history(campaign)[1:]] == [Decimal("100"), Decimal("50")]
 
 
 def test_concurrent_stage_changes_either_commit_or_conflict_with_no_gap(crm_pg: CrmApplication,
