@@ -56,7 +56,8 @@ from services.history.rules import HistoryRules, log_holder, log_loader
 from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, Encoded, ImportWorkers, Problem,
                                              Row, checked_chunk, copy_chunk, copy_data, encoded_chunk,
                                              encoded_in_worker, stored_rows)
-from services.keys.derived_keys import KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys, KeyRow, import_secret
+from services.keys.derived_keys import (HOLD_KEYS, KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys, KeyRow,
+                                        import_secret)
 from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
@@ -364,7 +365,7 @@ def one_transaction(app: CrmApplication) -> Iterator[OnePassCopy]:
     writer = PostgresCopyWriter(app)
     with writer.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
         cursor.execute(IDLE_TIMEOUT)
-        for statement in [*writer.lock, STAGING_DDL]:
+        for statement in [*writer.lock, HOLD_KEYS, STAGING_DDL]:
             cursor.execute(statement)
         yield OnePassCopy(cursor, writer.copy_events)
         started = time.perf_counter()

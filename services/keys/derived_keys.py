@@ -28,6 +28,10 @@ from services.keys.key_store import KEYS, KeyStore, sealed_with
 KeyRow = tuple[str, str, "str | None"]  # subject_id, secret (base64), person_id: a row of the key table
 STAGING = "crm_import_keys"
 STAGING_DDL = f"CREATE TEMPORARY TABLE {STAGING} (subject_id TEXT, secret TEXT, person_id TEXT) ON COMMIT DROP"
+# Held by the import, with the log's lock, until it commits: a forgetting (KeyStore.destroy, ROW EXCLUSIVE)
+# waits for it and then deletes the keys the import placed for the person too — without it a customer
+# forgotten during an import kept a readable record (review of issue 14, P1).
+HOLD_KEYS = f"LOCK TABLE {KEYS.name} IN SHARE ROW EXCLUSIVE MODE"
 # The staged keys, one per record (its person where any row names it), into the key table. A key that
 # appeared meanwhile for one of them (another writer's, not this import's) is kept, and the count tells:
 # the import's seals would not open, so the import must fail (`unplaced` > 0).

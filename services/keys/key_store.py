@@ -57,11 +57,12 @@ class KeyStore:
         self._cache: OrderedDict[str, tuple[bytes, AESGCM, float]] = OrderedDict()
         self._lock = threading.Lock()
         with store.transaction() as cursor:
-            for statement in KEYS.ddl()[:1]:
-                cursor.execute(statement)
-            _add_person_column(cursor, store.kind)
-            for statement in [*KEYS.ddl()[1:], *FORGETTINGS.ddl()]:
-                cursor.execute(statement)
+            if not _set_up(cursor, store.kind):
+                for statement in KEYS.ddl()[:1]:
+                    cursor.execute(statement)
+                _add_person_column(cursor, store.kind)
+                for statement in [*KEYS.ddl()[1:], *FORGETTINGS.ddl()]:
+                    cursor.execute(statement)
         self._forgettings, self._checked = self._forgettings_now(), time.monotonic()
 
     def ensure(self, subjects: Mapping[str, str | None] | Iterable[str]) -> None:
@@ -107,6 +108,8 @@ class KeyStore:
         people = list(subjects)
         marks = ", ".join("?" * len(people))
         with self.store.transaction() as cursor:
+            if self.store.kind == "postgresql":  # waits for an import placing keys (derived_keys.HOLD_KEYS),
+                cursor.execute(f"LOCK TABLE {KEYS.name} IN ROW EXCLUSIVE MODE")  # so the next statement sees them
             cursor.execute(f"SELECT subject_id FROM {KEYS.name} WHERE subject_id IN ({marks}) "
                            f"OR person_id IN ({marks})", [*people, *people])
             doomed = sorted({subject for (subject,) in cursor.fetchall()} | set(people))
@@ -219,6 +222,20 @@ def sealed_with(aead: AESGCM, subject: str, plains: Sequence[str]) -> list[str]:
         nonce = nonces[12 * i:12 * i + 12]
         sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
     return sealed
+
+
+def _set_up(cursor: Any, kind: str) -> bool:
+    """Whether the key tables, their person column and index are all there (PostgreSQL), so that a process
+    starting needs no DDL: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on the table even when the index
+    exists, and an import worker starting while its import holds the key table (derived_keys.HOLD_KEYS)
+    waited on it for ever."""
+    if kind != "postgresql":
+        return False
+    cursor.execute("SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL AND EXISTS (SELECT 1 FROM "
+                   "information_schema.columns WHERE table_name = ? AND column_name = 'person_id' AND "
+                   "table_schema = current_schema())",
+                   [f"{KEYS.name}_person_id", FORGETTINGS.name, KEYS.name])
+    return bool(cursor.fetchone()[0])
 
 
 def _add_person_column(cursor: Any, kind: str) -> None:

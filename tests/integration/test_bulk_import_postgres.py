@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import pytest
 
 from services.history import exporter, importer
 from services.application import CrmApplication
+from services.commands import ForgetCustomer, OpenDeal, RegisterCustomer
 from services.history.import_workers import ImportWorkers
 from services.keys.key_store import KeyStore
 from services.settings import database_from_url
+from tests.conftest import at
 from tests.support.history_of_every_event import record_every_event
 
 
@@ -115,4 +119,45 @@ def test_the_first_bad_line_is_named_whichever_process_found_it(pg_database, exp
         importer.import_history(app, bad, batch=10, jobs=jobs)
 
     assert app.event_count() == 0
+    app.close()
+
+
+def test_a_customer_forgotten_during_an_import_leaves_no_readable_record_of_theirs(pg_database, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """The forgetting waits for the import holding the key table (derived_keys.HOLD_KEYS), then deletes the
+    keys the import placed for the customer's new deal too (review of issue 14: the deal stayed readable)."""
+    source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
+    source.ensure_default_pipelines(at(-30, "setup"))
+    customer = source.register_customer(RegisterCustomer("王芳"), at(0))
+    first = _export(source, tmp_path / "first.jsonl").read_bytes()
+    deal = source.open_deal(OpenDeal(customer, "王芳的云服务采购", "1000"), at(1))
+    everything = _export(source, tmp_path / "all.jsonl").read_bytes()
+    source.close()
+    (tmp_path / "first.jsonl").write_bytes(first)
+    (tmp_path / "second.jsonl").write_bytes(everything[len(first):])
+
+    app = CrmApplication(database_from_url(pg_database))
+    importer.import_history(app, tmp_path / "first.jsonl", jobs=1)   # the customer is in the log
+
+    inside = threading.Event()
+    write = importer.OnePassCopy.write
+
+    def slow_write(self, batch):  # the import, between its COPY and its commit
+        write(self, batch)
+        inside.set()
+        time.sleep(1.5)
+
+    monkeypatch.setattr(importer.OnePassCopy, "write", slow_write)
+    importing = threading.Thread(target=importer.import_history, args=(app, tmp_path / "second.jsonl"),
+                                 kwargs={"jobs": 1})
+    importing.start()
+    assert inside.wait(10)
+    other = CrmApplication(database_from_url(pg_database))  # another process forgets the customer meanwhile
+    other.forget_customer(ForgetCustomer(customer), at(2))  # waits for the import's table lock, then saves
+    importing.join(10)
+
+    assert [type(e).__name__ for e in other.history(customer)][-1] == "Forgotten"
+    left = app.keys.store.query("SELECT subject_id, person_id FROM crm_personal_keys")
+    assert (str(deal), str(customer)) not in left, f"the forgotten customer's deal still has its key: {left}"
+    other.close()
     app.close()
