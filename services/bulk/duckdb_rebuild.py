@@ -155,6 +155,9 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
             head = flat.head
         folded = time.perf_counter()
         with store.transaction() as cursor:
+            if store.kind == "postgresql":  # first, as the online swap: a live follower's batch, which takes its
+                # tables then this row, commits before or waits after — else a deadlock aborted the rebuild
+                cursor.execute("LOCK TABLE projection_positions IN SHARE ROW EXCLUSIVE MODE")
             for table in model.tables:
                 write_table(cursor, con, table, FOLDS[model.name].tables[table.name], store.kind)
             _restart(cursor, model.name, head)

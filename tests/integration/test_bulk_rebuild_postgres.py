@@ -4,11 +4,16 @@ it read."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from projections.funnel import FunnelReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
+from services.bulk import duckdb_rebuild
 from services.bulk.duckdb_rebuild import bulk_build
 from services.demo.sample_data import DemoHistory, DemoSettings
 from services.projection_runtime.projector import Projector, read_positions
@@ -64,5 +69,55 @@ def test_a_bulk_rebuild_then_the_follower_equals_the_handlers(pg_database: str) 
     caught_up = snapshot(store, [model])
     Projector(app, store, [model]).rebuild()
     assert snapshot(store, [model]) == caught_up
+    store.close()
+    app.close()
+
+
+def test_a_bulk_rebuild_and_a_follower_batch_at_the_same_time_both_finish(pg_database: str, monkeypatch) -> None:
+    """The bulk transaction locks the positions first, as the online swap does: a follower batch (position
+    first, then its tables) waits for it instead of closing a deadlock cycle that aborted the rebuild."""
+    database = database_from_url(pg_database)
+    app, store = CrmApplication(database), ReadModelStore(database)
+    app.ensure_default_pipelines()
+    DemoHistory(app, DemoSettings(seed=3, leads=40, days=30)).run()
+    Projector(app, store, [FunnelReadModel()]).catch_up()
+
+    follower = psycopg.connect(pg_database, autocommit=True)
+    position = follower.execute("SELECT position FROM projection_positions WHERE name = 'funnel'").fetchone()[0]
+
+    restart = duckdb_rebuild._restart
+
+    writing = threading.Event()
+
+    def slow_restart(cursor, name, head):  # the bulk write phase of a big log takes a while
+        writing.set()
+        time.sleep(1.5)
+        restart(cursor, name, head)
+
+    monkeypatch.setattr(duckdb_rebuild, "_restart", slow_restart)
+    errors: list[BaseException] = []
+
+    def bulk() -> None:
+        try:
+            duckdb_rebuild.bulk_build(app, store, ["funnel"])
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    rebuilding = threading.Thread(target=bulk)
+    rebuilding.start()
+    assert writing.wait(30)  # the bulk transaction has dropped and refilled the funnel's tables
+    follower.autocommit = False  # a follower batch starts now: its first write is the guarded position
+    follower.execute("UPDATE projection_positions SET position = %s WHERE name = 'funnel' AND position = %s",
+                     (position, position))
+    try:
+        follower.execute("SELECT count(*) FROM funnel_items").fetchone()  # the follower's handlers read rows
+        follower.commit()
+    except psycopg.errors.DeadlockDetected as error:
+        follower.rollback()
+        errors.append(error)
+    rebuilding.join(30)
+    follower.close()
+
+    assert not errors, f"a bulk rebuild racing a follower batch failed: {errors!r}"
     store.close()
     app.close()
