@@ -103,12 +103,42 @@ def _pipeline_levels(spark: SparkSession) -> None:
 def rebuild_to_parquet(spark: SparkSession, archive: str, output: str) -> dict[str, str]:
     """Fold the funnel over the archive and write each read-model table as Parquet under `output/<table>`
     (replaced); returns where each table went. What `spark-submit` runs on a cluster (`main`)."""
+    _require_one_shard(spark, archive)
     read_archive(spark, archive)
     written = {}
     for name, frame in fold_funnel(spark).items():
         written[name] = f"{output.rstrip('/')}/{name}"
         frame.write.mode("overwrite").parquet(written[name])
     return written
+
+
+class ArchiveNotFoldable(ValueError):
+    """An archive the funnel's fold cannot read right: none, or one of several shards."""
+
+
+def _require_one_shard(spark: SparkSession, archive: str) -> None:
+    """The fold compares log positions (a pipeline's stage insertions against items' events), which mean
+    nothing across shards: an archive of several is refused rather than folded wrong (review of issue 14).
+    Read by Hadoop's file system of the session, so that the manifest of an hdfs:// or s3a:// archive is read
+    as the files are (Spark's readers skip names starting with `_`)."""
+    import json
+
+    from services.bulk.parquet_archive import MANIFEST
+
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    path = jvm.org.apache.hadoop.fs.Path(f"{archive.rstrip('/')}/{MANIFEST}")
+    files = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    if not files.exists(path):
+        raise ArchiveNotFoldable(f"{archive} holds no {MANIFEST}: not an archive `crm export --parquet` wrote")
+    stream = files.open(path)
+    try:
+        shards = len(json.loads(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")).get("heads", ()))
+    finally:
+        stream.close()
+    if shards != 1:
+        raise ArchiveNotFoldable(f"{archive} is an archive of {shards} shards: the funnel's fold compares log "
+                                 "positions, which only order the events of one log; rebuild a sharded "
+                                 "installation's read models with its consumers (`crm projections consume`)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -127,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         for name, path in rebuild_to_parquet(spark, arguments.archive, arguments.output).items():
             print(f"{name}\t{path}")
+    except ArchiveNotFoldable as refused:
+        parser.exit(1, f"{refused}\n")  # a sentence and exit 1, not a traceback
     finally:
         spark.stop()
 

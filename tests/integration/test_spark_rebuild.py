@@ -9,13 +9,15 @@ from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 from gateways.cli.main import app as cli
 from projections.funnel.rows import TABLES
 from projections.tables import Table
 from services.application import CrmApplication
-from services.bulk.spark_rebuild import rebuild_to_parquet
+from services.bulk.parquet_archive import MANIFEST
+from services.bulk.spark_rebuild import ArchiveNotFoldable, rebuild_to_parquet
 from services.demo.sample_data import DemoHistory, DemoSettings
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
@@ -68,3 +70,15 @@ def test_the_funnel_rebuilt_on_spark_from_the_archive_equals_the_read_model(pg_d
     assert cells > 20_000  # the demo's funnel: ≈ 4,600 rows in 9 tables
     store.close()
     crm.close()
+
+
+def test_an_archive_of_several_shards_or_none_is_refused_not_folded_wrong(spark: Any, tmp_path: Path) -> None:
+    """The fold orders events by log position, which only orders one log's events (review of issue 14)."""
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    (sharded / MANIFEST).write_text('{"format": 1, "heads": [10, 7, 3], "exports": []}')
+
+    with pytest.raises(ArchiveNotFoldable, match="archive of 3 shards"):
+        rebuild_to_parquet(spark, str(sharded), str(tmp_path / "out"))
+    with pytest.raises(ArchiveNotFoldable, match="holds no _crm_archive.json"):
+        rebuild_to_parquet(spark, str(tmp_path), str(tmp_path / "out"))
