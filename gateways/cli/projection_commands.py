@@ -63,7 +63,7 @@ def rebuild(
         if online:
             _rebuild_online(crm, store, names or [], total)
             return
-        with recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
+        with no_online_rebuild(crm), recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
             rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()
@@ -81,6 +81,19 @@ def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str]
         raise fail(str(refused)) from None
     console.print(f"Swapped in the new {', '.join(names or READ_MODELS)} at log position {position:,}; the old "
                   "version is dropped.")
+
+
+@contextmanager
+def no_online_rebuild(crm: CrmApplication) -> Iterator[None]:
+    """Hold the online-rebuild lock while an offline `rebuild`/`reset` runs (so that neither empties tables the
+    other builds from or swaps); exit 1, nothing changed, if an online rebuild holds it."""
+    from services.projection_runtime.online_rebuild import OnlineRebuildBusy, exclusive
+
+    try:
+        with exclusive(crm):
+            yield
+    except OnlineRebuildBusy as busy:
+        raise fail(str(busy)) from None
 
 
 @projections_app.command("catch-up")
@@ -193,7 +206,7 @@ def reset(names: Names = None) -> None:
     """Empty the read models and forget every feeder's progress (the follower's position, the consumers'
     offsets), so that whichever feeds them next builds them from the start: to move them from the log
     follower to `crm projections consume` (stop the follower first). `rebuild` moves them back."""
-    with crm_application() as crm, read_store(crm) as store:
+    with crm_application() as crm, read_store(crm) as store, no_online_rebuild(crm):
         projector_for(crm, store, names or []).reset()
         console.print(f"Reset {', '.join(names or READ_MODELS)}: empty, fed by neither the follower nor consumers.")
 
