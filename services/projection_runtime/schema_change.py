@@ -102,6 +102,17 @@ def require_current_schemas(store: ReadModelStore, stored: dict[str, str | None]
         raise ReadModelRebuilding(rebuilding, applied, head, _RATES.eta(applied, head))
 
 
+def rebuilding(store: ReadModelStore, names: Sequence[str]) -> dict[str, int | None]:
+    """The named read models whose stored tables are another version's (being rebuilt), each with the events
+    its online build has applied (None: not reported yet) — for `/health` (one small read, two while building)."""
+    stored = dict(store.query(f"SELECT name, fingerprint FROM projection_schemas WHERE name IN "
+                              f"({', '.join('?' * len(names))})", list(names)))
+    code = code_fingerprints(list(stored))
+    changed = [name for name, fingerprint in stored.items() if name in code and fingerprint != code[name]]
+    applied = online_progress(store, changed) if changed else {}
+    return {name: applied.get(name) for name in changed}
+
+
 class _Rates:
     """Events per second of a build, from this process's first and latest reading of its progress."""
 
