@@ -79,7 +79,7 @@ class ReadModelRebuilding(RuntimeError):
         done = [f"{name}: {self.applied[name]:,} of {self.head:,} events applied "
                 f"({100 * self.applied[name] // max(self.head, 1)} %)" for name in self.names if name in self.applied]
         progress = "; ".join(done) if done else "the build has not reported progress yet"
-        eta = f", about {_duration(self.eta)} left" if self.eta is not None else ""
+        eta = f", {_duration(self.eta)} left" if self.eta is not None else ""
         return (f"read model(s) {', '.join(self.names)} are being rebuilt for this version of their tables "
                 f"({progress}{eta}); their answers would be incomplete meanwhile: try again in "
                 f"{self.retry_after} s. The other read models answer")
@@ -137,4 +137,6 @@ _RATES = _Rates()
 
 def _duration(seconds: float | None) -> str:
     seconds = int(seconds or 0)
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+    if seconds < 1:
+        return "under 1 s"  # the last batch, or the swap
+    return f"about {seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"about {seconds} s"

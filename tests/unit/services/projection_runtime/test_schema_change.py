@@ -69,5 +69,7 @@ def test_the_refusal_says_the_progress_and_an_eta_once_two_readings_give_a_rate(
                                     "(funnel: 3,000 of 11,000 events applied (27 %), about 8 s left)")
     assert building.retry_after == 9 and building.detail()["eta_seconds"] == 8.0
     assert ReadModelRebuilding(["funnel"], {"funnel": 1}, 11_000, 600.0).retry_after == 60
+    assert "about 10 min 0 s left" in str(ReadModelRebuilding(["funnel"], {"funnel": 1}, 11_000, 600.0))
+    assert "(100 %), under 1 s left)" in str(ReadModelRebuilding(["funnel"], {"funnel": 11_000}, 11_000, 0.4))
     waiting = ReadModelRebuilding(["funnel"], {}, 11_000, None)
     assert "has not reported progress yet" in str(waiting) and waiting.retry_after == 5
