@@ -10,6 +10,10 @@ fi
 if [ ! -x "$repo/.venv/bin/python" ]; then
     python3 -m venv "$repo/.venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$repo/.venv"; }
 fi
+# The tests run Spark (pyspark, in the test extra) in a local JVM: Java 17 or later.
+if [[ ",$extras," == *",test,"* ]] && ! command -v java >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
 target="$repo"
 [ -n "$extras" ] && target="$repo[$extras]"
 "$repo/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$target"

@@ -24,6 +24,20 @@ def micros(instant: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def days_sql(iso_date: str) -> str:
+    """SQL for the day number (since 1970-01-01) of an SQL expression holding an ISO date `YYYY-MM-DD…`."""
+    return f"date_diff('day', DATE '1970-01-01', CAST(substr({iso_date}, 1, 10) AS DATE))"
+
+
+def micros_sql(iso: str) -> str:
+    """SQL for `micros` of an SQL expression holding an instant as the flat log writes it (ISO 8601 UTC,
+    `YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00`, services/bulk/log_reader.py): read by position, so that it is exact
+    and the same on every engine (DuckDB, Spark: no session time zone involved)."""
+    return (f"{days_sql(iso)} * 86400000000 + CAST(substr({iso}, 12, 2) AS BIGINT) * 3600000000"
+            f" + CAST(substr({iso}, 15, 2) AS BIGINT) * 60000000 + CAST(substr({iso}, 18, 2) AS BIGINT) * 1000000"
+            f" + CASE WHEN length({iso}) > 25 THEN CAST(substr({iso}, 21, 6) AS BIGINT) ELSE 0 END")
+
+
 def from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(value // 1_000_000, timezone.utc).replace(microsecond=value % 1_000_000)
 

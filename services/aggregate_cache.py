@@ -1,10 +1,12 @@
-"""The aggregates this process saved last, so that the next command on one replays only newer events.
+"""The aggregates this process saved last, so that the next command on one neither reads nor replays the log.
 
 Customers and leads are never kept, and deals and tickets are kept without their personal attributes
 (title, subject: replaced by a placeholder no command reads): forgetting a person must leave no decrypted
 copy of their data in any process. A command takes its aggregate out of the cache and only
 a successful save puts it back, so two threads never share an object and a refused command leaves
-nothing half-changed behind; events saved meanwhile by other processes are replayed on top.
+nothing half-changed behind. A command on a kept copy does not read the log first: its save finds out
+whether another process wrote meanwhile (the log's version key), and if so the command is decided again on
+the log's state (`CrmApplication._change`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
@@ -41,7 +41,7 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                ResolveTicket, WinDeal)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
-from services.storage.event_recorder import ReceiptPOPORecorder
+from services.storage.event_recorder import ReceiptPOPORecorder, RetriedSaveConflict
 from services.storage.log_protection import LogNotMigrated, check_event_log, check_log_version, protect_event_log
 from services.keys.key_store import KeyStore
 from services.keys.sealing import PersonalDataMapper, subjects_of_aggregates
@@ -77,6 +77,10 @@ class NotFound(LookupError):
 
 class ConcurrencyConflict(RuntimeError):
     """Someone else changed the aggregate first (stale expected version or a concurrent save)."""
+
+
+class ConflictAfterRetry(ConcurrencyConflict):
+    """A save retried after a lost connection met a conflict, perhaps with its own first attempt's commit."""
 
 
 def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -197,11 +201,25 @@ class CrmApplication(Application):
         self.keys.ensure(subjects_of_aggregates(aggregates))  # one round trip
         changed = [a for a in aggregates if a.version > len(a.pending_events)]  # loaded, not created here
         try:
-            self.save(*aggregates, **({} if receipt is None else {"receipt": receipt}))
+            self._save_aggregates(aggregates, {} if receipt is None else {"receipt": receipt})
         except IntegrityError as error:
-            raise ConcurrencyConflict(f"conflicting write: {error}") from None
+            conflict = ConflictAfterRetry if isinstance(error, RetriedSaveConflict) else ConcurrencyConflict
+            raise conflict(f"conflicting write: {error}") from None
         for aggregate in changed:
             self._recent.keep(aggregate)  # only after the save succeeded: a refused one is never reused
+
+    def _save_aggregates(self, aggregates: Sequence[CrmAggregate], kwargs: dict[str, Any]) -> None:
+        """The library's `save` for aggregates: its ProcessingEvent.collect_events asks of each object whether
+        it is a DomainEventProtocol and a CollectEventsProtocol, runtime-Protocol checks that cost ≈ 30 µs per
+        aggregate on Python 3.11 (≈ 6 % of a stage change's CPU). Ours are aggregates, always."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
     # --- one command, its events and its receipt in one transaction -----------------------------
 
@@ -249,8 +267,27 @@ class CrmApplication(Application):
 
     def _change(self, command: Change, apply: Callable[[Any], None]) -> int:
         """Load the command's aggregate, check it is at the version the caller saw, apply, save. Returns the
-        new version."""
-        aggregate = self._load_for_change(command.aggregate, command.aggregate_id)
+        new version.
+
+        A copy this process saved last (the aggregate cache) is changed without reading the log first: the
+        save itself tells whether the copy was current, since the log takes its next version only if nobody
+        else did (one round trip instead of two: ≈ 25 % of a command's CPU, here and in PostgreSQL). A copy
+        that was not current — its save refused as a conflict, or the command or the version check refused on
+        it — is dropped and the command decided again on the log's state, so the answer is the log's. (A
+        staged view saves only at `commit`: it reads the log first, as before.)"""
+        if self._staged is None:
+            kept = self._recent.take(command.aggregate_id)
+            if isinstance(kept, command.aggregate):
+                try:
+                    return self._decide(kept, command, apply)
+                except ConflictAfterRetry:
+                    raise  # perhaps its own first attempt committed: deciding again could write it twice
+                except (DomainError, ConcurrencyConflict):
+                    pass  # perhaps decided on a copy another process had overtaken: decide on the log's
+            return self._decide(self.get(command.aggregate, command.aggregate_id), command, apply)
+        return self._decide(self._load_for_change(command.aggregate, command.aggregate_id), command, apply)
+
+    def _decide(self, aggregate: A, command: Change, apply: Callable[[Any], None]) -> int:
         _expect_version(aggregate, command.expected_version)
         apply(aggregate)
         self.save_new(aggregate)

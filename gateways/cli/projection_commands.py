@@ -55,32 +55,53 @@ def rebuild(
                                                   "of the read models (default: one per core).")] = default_jobs(),
     online: Annotated[bool, typer.Option("--online", help="Build the new version beside the current one, which "
                                          "keeps answering and being fed, then swap them in one transaction.")] = False,
+    bulk: Annotated[bool, typer.Option("--bulk", help="Read the log once and fold it set-based in DuckDB where a "
+                                                      "read model has such a fold (funnel, timeline), writing each "
+                                                      "table once; the others by their handlers.")] = False,
 ) -> None:
     """Empty the read models and build them again from the whole log (its progress also on `crm serve`'s
     /metrics: crm_rebuild_progress). With --online they keep answering meanwhile."""
     with crm_application() as crm, read_store(crm) as store:
+        bulk_build = _bulk_builder(crm) if bulk else None  # refuses a log it cannot read before anything is written
         total = crm.event_count()
         if online:
-            _rebuild_online(crm, store, names or [], total)
+            _rebuild_online(crm, store, names or [], total, bulk_build)
             return
-        with no_online_rebuild(crm), recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
-            rebuild_in_parallel(crm, store, names or [], jobs, update)
+        with no_online_rebuild(crm), recorded_rebuild(store, names or list(READ_MODELS), total), \
+                progress_bar("Rebuilding", total, 0) as update:
+            if bulk_build is not None:
+                bulk_build(crm, store, names or [], update)
+            else:
+                rebuild_in_parallel(crm, store, names or [], jobs, update)
         console.print(f"Rebuilt {', '.join(names or READ_MODELS)} over {crm.event_count():,} events.")
         projector_for(crm, store, names or []).require_running()
 
 
-def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str], total: int) -> None:
+def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str], total: int,
+                    bulk_build: Callable[..., object] | None) -> None:
     """`rebuild --online` (services.projection_runtime.online_rebuild); a refusal exits 1 with its reason."""
     from services.projection_runtime.online_rebuild import OnlineRebuildRefused, handler_build, rebuild_online
 
     try:
         with recorded_rebuild(store, names or list(READ_MODELS), total), \
                 progress_bar("Building the new version", total, 0) as update:
-            position = rebuild_online(crm, store, names, handler_build, update)  # `--bulk`: services.bulk's builder
+            position = rebuild_online(crm, store, names, bulk_build or handler_build, update)
     except OnlineRebuildRefused as refused:
         raise fail(str(refused)) from None
     console.print(f"Swapped in the new {', '.join(names or READ_MODELS)} at log position {position:,}; the old "
                   "version is dropped.")
+
+
+def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
+    """`services.bulk`'s builder, once the log is known to be one it reads (else exit 1, nothing written)."""
+    from services.bulk.duckdb_rebuild import bulk_build, require_bulk_readable  # DuckDB, pyarrow: --bulk only
+    from services.bulk.log_reader import UnsupportedLog
+
+    try:
+        require_bulk_readable(crm)
+    except UnsupportedLog as error:
+        raise fail(str(error)) from None
+    return bulk_build
 
 
 @contextmanager

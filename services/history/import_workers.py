@@ -1,9 +1,11 @@
 """`crm import`'s per-line work shared out among processes, a chunk of lines at a time, in file order.
 
-The parent keeps everything that needs the whole file (each aggregate's versions, the CRC of each chunk,
-the COPY transactions); a worker parses and checks a chunk's lines (pass 1), or gives its data subjects
-their keys and encodes its stored events as rows of PostgreSQL's binary COPY format (pass 2), so the
-parent only writes the bytes. At most `AHEAD` chunks per worker are in flight: memory stays flat.
+The parent keeps everything that needs the whole file (each aggregate's state for the in-order rules, the
+transaction); a worker parses and checks a chunk's lines and, in the same parse, gives its data subjects their
+keys and encodes its stored events as rows of PostgreSQL's binary COPY format (`encoded_chunk`), so the parent
+only checks the facts and writes the bytes. (The two-pass path, off PostgreSQL and across shards, has the
+halves apart: `checked_chunk`, then `copy_chunk`/`stored_rows`.) At most `AHEAD` chunks per worker are in
+flight: memory stays flat.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import orjson
 
 from domain.base import CrmAggregate
 from services.application import CrmApplication
-from services.history.event_lines import SCHEMAS, canonical_uuid, read_line, reread_line
+from services.history.event_lines import SCHEMAS, HistoryLine, canonical_uuid, read_line, reread_line
 from services.history.rules import Facts, Refusal, field_facts
+from services.keys.derived_keys import DerivedKeys, KeyRow
 from services.keys.key_store import KeyStore
 from services.keys.sealing import subjects_of_lines
 from services.settings import database_from_url
@@ -38,6 +41,8 @@ _encoded_topics: dict[str, bytes] = {}
 Found = list[Facts]  # what the in-order checks need of each line
 # (index of the first bad line in the chunk, what is wrong, the aggregate (as an int) it creates if a creation)
 Problem = tuple[int, str, int | None] | None
+# What one pass makes of a chunk: `checked_chunk`'s answer, the good lines' COPY data and their new keys' rows.
+Encoded = tuple[Found, Problem, bytes, list[KeyRow]]
 Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
 C = TypeVar("C", bound="Chunk")
 T = TypeVar("T")
@@ -53,27 +58,50 @@ class Chunk(NamedTuple):
 
 _app: CrmApplication | None = None
 _encoders: StateEncoders | None = None
+_derived: DerivedKeys | None = None
 
 
-def _start(url: str, recorded: datetime) -> None:
-    global _app, _encoders
+def _start(url: str, recorded: datetime, secret: bytes | None) -> None:
+    global _app, _encoders, _derived
     _app = CrmApplication(database_from_url(url))
     _encoders = StateEncoders(_app.mapper, _app.keys.seal_all, recorded)
+    _derived = DerivedKeys(_app.keys, secret) if secret is not None else None
+    if _derived is not None:  # one pass: sealed with the chunk's keys, derived or read (`derived_keys`)
+        _encoders = StateEncoders(_app.mapper, _derived.seal_all, recorded)
 
 
 def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
     """What the lines before the first bad one hold, and what is wrong with that one (None: none is):
     each line must be an event of the catalogue whose own fields pass its command's rules."""
-    found = []
+    found, _, problem = _checked_lines(lines)
+    return found, problem
+
+
+def _checked_lines(lines: list[bytes]) -> tuple[Found, list[HistoryLine], Problem]:
+    """`checked_chunk`, with the checked lines themselves."""
+    found, read = [], []
     for index, line in enumerate(lines):
         try:
             checked = read_line(line)
             found.append(field_facts(checked, line))
         except Refusal as refusal:
-            return found, (index, f"{checked.schema.name} of {checked.subject}, {refusal}", _created_by(line))
+            return found, read, (index, f"{checked.schema.name} of {checked.subject}, {refusal}", _created_by(line))
         except ValueError as error:
-            return found, (index, str(error), _created_by(line))
-    return found, None
+            return found, read, (index, str(error), _created_by(line))
+        read.append(checked)
+    return found, read, None
+
+
+def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]) -> Encoded:
+    """One parse for both halves of the import: `checked_chunk` of the lines and, if none is bad, their
+    stored events in COPY format (sealed with the keys `keys` holds or derives) and the key rows to write."""
+    found, read, problem = _checked_lines(lines)
+    if problem is not None:
+        return found, problem, b"", []  # the import is refused: nothing of it is written
+    new_keys = keys.prepare(subjects_of_lines(read))
+    data = copy_data([(line.subject, line.version, *encoders.stored(line)) for line in read])
+    keys.forget()
+    return found, None, data, new_keys
 
 
 def _created_by(line: bytes) -> int | None:
@@ -115,12 +143,19 @@ def copy_chunk(lines: list[bytes]) -> bytes:
     return copy_data(stored_rows(_app.keys, _encoders, lines))
 
 
-class ImportWorkers:
-    """`jobs` spawned processes, each with its own application on the log being imported into."""
+def encoded_in_worker(lines: list[bytes]) -> Encoded:
+    """In a worker: `encoded_chunk` with the import's keys."""
+    assert _derived is not None and _encoders is not None, "not a worker started by ImportWorkers with a secret"
+    return encoded_chunk(_derived, _encoders, lines)
 
-    def __init__(self, url: str, jobs: int, recorded: datetime) -> None:
+
+class ImportWorkers:
+    """`jobs` spawned processes, each with its own application on the log being imported into (and the
+    import's secret for `derived_keys`, when it is done in one pass)."""
+
+    def __init__(self, url: str, jobs: int, recorded: datetime, secret: bytes | None = None) -> None:
         self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(url, recorded))
+                                         initializer=_start, initargs=(url, recorded, secret))
         self._ahead = AHEAD * jobs
 
     def ordered(self, work: Callable[[list[bytes]], T], chunks: Iterable[C]) -> Iterator[tuple[C, T]]:

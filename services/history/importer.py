@@ -6,27 +6,30 @@ The format is what `services.history.exporter` writes, one event per line in log
 lines are skipped. Events keep their business time (`occurred_at`) and, when the line gives `recorded_at`,
 their recorded time (`timestamp`); a line without it is recorded when it is imported.
 
-Two streaming passes over the file keep memory flat and make a refused file write nothing:
+On PostgreSQL (`_import_in_one_pass`) each line is parsed once: worker processes
+(`services.history.import_workers.encoded_chunk`) check a chunk's lines (every line must be an event of the
+catalogue whose fields convert with its class's type hints and pass its command's field rules) and encode
+them straight into stored events by `services.history.stored_state` (the mapper's very bytes; personal
+fields sealed with their record's key, `services.keys.derived_keys`) in PostgreSQL's binary COPY format;
+this process runs the in-order rules (versions on 1, 2, 3… from what the log holds, creation first,
+references, lifecycles: `services.history.rules`) and streams the chunks that passed into one transaction
+under the recorder's table lock, a COPY per batch, so its notification ids are one uninterrupted run in file
+order. The transaction commits only after the last line passed, the records' new keys moved into the key
+table in it: a refused file (or a crash) writes nothing, not even a key. Before, the file was read twice
+(check, then parse again to write, batches committed one by one): ≈ 1/3 of the workers' CPU went to the
+second parse and to creating keys one INSERT each.
 
-1. check (`services.history.event_lines.read_line`): every line must be an event of the catalogue whose fields
-   convert with its class's type hints, and each aggregate's versions must run on 1, 2, 3… from what the
-   log already holds (the only state kept is a dict aggregate → last version, and a CRC-32 per batch).
-   The first bad line refuses the file. No domain event is built.
+Elsewhere (SQLite, and the sharded import, which checks against every shard before writing to each), two
+streaming passes keep memory flat and make a refused file write nothing:
+
+1. check (`services.history.event_lines.read_line`): as above; the only state kept is the rules' compact
+   state per aggregate and a CRC-32 per batch. The first bad line refuses the file.
 2. write: the lines are read again, not checked again (the CRC of each chunk must match the check's),
-   and turned straight into stored events by `services.history.stored_state` (the mapper's very bytes; personal
-   fields sealed with their subject's key, so each chunk's data subjects get their keys first, as
+   and turned into stored events as above (each chunk's data subjects get their keys first, as
    `CrmApplication.save_new` does). Each batch is one transaction: on PostgreSQL one binary `COPY` under
-   the recorder's own table lock, fed chunk by chunk as they are encoded, so its notification ids are one
-   uninterrupted run: the log stays gap-free and in file order. Elsewhere the recorder's `insert_events`
-   writes each batch.
-
-On PostgreSQL, worker processes (`services.history.import_workers`) may parse, check and encode the chunks while
-this process keeps the versions, the CRCs and the transactions, in file order.
-
-Parsing twice costs less than spooling encoded events to disk and reading them back: the second parse
-is a fraction of the encoding, which either way must happen once. Another writer appending to an
-aggregate of the file between the passes makes that batch fail (primary key); the batches before it
-stay written, as any committed transaction does.
+   the recorder's own table lock; elsewhere the recorder's `insert_events`. Another writer appending to an
+   aggregate of the file between the passes makes that batch fail (primary key); the batches before it
+   stay written, as any committed transaction does.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from itertools import count, groupby, islice
 from pathlib import Path
@@ -49,8 +53,10 @@ from psycopg import sql
 from services.application import CrmApplication
 from services.history.event_lines import numbered_lines
 from services.history.rules import HistoryRules, log_holder, log_loader
-from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, ImportWorkers, Problem, Row,
-                                             checked_chunk, copy_chunk, copy_data, stored_rows)
+from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, Encoded, ImportWorkers, Problem,
+                                             Row, checked_chunk, copy_chunk, copy_data, encoded_chunk,
+                                             encoded_in_worker, stored_rows)
+from services.keys.derived_keys import KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys, KeyRow, import_secret
 from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
@@ -58,6 +64,9 @@ log = logging.getLogger(__name__)
 _QUOTED = re.compile(r"""(field )?('[^']*'|"[^"]*")""")  # a value as repr quotes it, or a field's name (kept)
 _LONG_NUMBER = re.compile(r"(?<![0-9a-fA-F-])\d{5,}(?![0-9a-fA-F-])")  # a phone number, say; not part of an id
 KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyStore's cache bound
+# The library's 5 s would end the import's transaction while a loaded machine's workers encode the next batch
+# (seen at load 12 on 2 cores); a process that stopped answering still loses its lock after a minute.
+IDLE_TIMEOUT = "SET LOCAL idle_in_transaction_session_timeout = '60s'"
 PARALLEL_FROM_BYTES = 20 << 20  # a file this big is worth starting worker processes for (≈ 1 s)
 
 Progress = Callable[[str, int, int], None]  # phase ("checking" in bytes, "writing" in events), done, total
@@ -215,19 +224,19 @@ class PostgresCopyWriter:
 
     def __init__(self, app: CrmApplication) -> None:
         recorder = app.recorder
-        self._datastore = recorder.datastore  # type: ignore[attr-defined]
-        table = sql.Identifier(self._datastore.schema, recorder.events_table_name)  # type: ignore[attr-defined]
-        self._lock = recorder.lock_table_statements  # type: ignore[attr-defined]
-        self._copy = sql.SQL("COPY {} (originator_id, originator_version, topic, state) "
+        self.datastore = recorder.datastore  # type: ignore[attr-defined]
+        table = sql.Identifier(self.datastore.schema, recorder.events_table_name)  # type: ignore[attr-defined]
+        self.lock = recorder.lock_table_statements  # type: ignore[attr-defined]
+        self.copy_events = sql.SQL("COPY {} (originator_id, originator_version, topic, state) "
                              "FROM STDIN (FORMAT BINARY)").format(table)
 
     def write(self, data: Iterable[bytes]) -> None:
         """COPY data (see `copy_data`) is sent as it comes, so the server stores it while the next is made."""
-        with self._datastore.get_connection() as connection, connection.transaction(), \
+        with self.datastore.get_connection() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
-            for statement in self._lock:
+            for statement in self.lock:
                 cursor.execute(statement)
-            with cursor.copy(self._copy) as copy:
+            with cursor.copy(self.copy_events) as copy:
                 copy.write(COPY_HEADER)
                 for piece in data:
                     copy.write(piece)
@@ -260,6 +269,8 @@ def import_history(app: CrmApplication, path: Path, batch: int = DEFAULT_BATCH,
 
 def _import(app: CrmApplication, path: Path, batch: int, on_progress: Progress, jobs: int | None) -> int:
     size, jobs = path.stat().st_size, worker_count(app, path, jobs)
+    if app.database.kind == "postgresql":
+        return _import_in_one_pass(app, path, batch, lambda done: on_progress("importing", done, size), jobs)
     starting = ImportWorkers(app.database.url, jobs, recorded=datetime.now(timezone.utc)) if jobs else nullcontext()
     with starting as workers, path.open("rb") as source:
         checked = check_history(app, source, batch, lambda done: on_progress("checking", done, size), workers)
@@ -274,3 +285,92 @@ def worker_count(app: CrmApplication, path: Path, jobs: int | None = None) -> in
     if jobs is None:
         jobs = (os.cpu_count() or 1) if path.stat().st_size >= PARALLEL_FROM_BYTES else 1
     return jobs if jobs > 1 and app.database.kind == "postgresql" else 0
+
+
+# --- PostgreSQL: one pass, one transaction ------------------------------------------------------------
+
+
+def _import_in_one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[int], None],
+                        jobs: int) -> int:
+    """Each line parsed once: checked, encoded and copied in one transaction that commits only once the whole
+    file passed (`OnePassCopy`); a refusal rolls everything back, keys included."""
+    recorded, secret = datetime.now(timezone.utc), import_secret()
+    if jobs:
+        with ImportWorkers(app.database.url, jobs, recorded, secret) as workers:
+            return _one_pass(app, path, batch, on_bytes, encoded_in_worker, workers)
+    keys = DerivedKeys(app.keys, secret)
+    encoders = StateEncoders(app.mapper, keys.seal_all, recorded)
+    return _one_pass(app, path, batch, on_bytes, lambda lines: encoded_chunk(keys, encoders, lines), None)
+
+
+def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[int], None],
+              work: Callable[[list[bytes]], Encoded], workers: ImportWorkers | None) -> int:
+    rules, counted = HistoryRules(log_loader(app), log_holder(app)), [0, 0]  # events, bytes
+
+    def passed(encoded: Iterable[tuple[Chunk, Encoded]]) -> Iterator[tuple[Chunk, bytes, list[KeyRow]]]:
+        """The chunks whose lines pass the in-order rules too, until the first refusal (then the file is read
+        on only as far as `check_history` reads it, to name the first bad line)."""
+        for chunk, (found, problem, data, new_keys) in encoded:
+            for number, facts in zip(chunk.numbers, found):
+                rules.check(number, facts)
+            if problem is not None:
+                _refuse_and_read_on(rules, chunk, problem)
+            if rules.failure is not None:
+                if not rules.reading_on():
+                    return
+                continue
+            counted[0] += len(chunk.lines)
+            counted[1] += sum(map(len, chunk.lines))
+            on_bytes(counted[1])
+            yield chunk, data, new_keys
+
+    with path.open("rb") as source, one_transaction(app) as copy:
+        for number, (_, in_batch) in enumerate(groupby(passed(_each(work, chunks(source, batch), workers)),
+                                                       key=lambda item: item[0].batch), 1):
+            copy.write(in_batch)
+            log.info("import: batch %d copied (%d events in all, committed at the end)", number, counted[0],
+                     extra={"component": "import", "action": "batch", "batch": number, "total": counted[0]})
+        failure = rules.finish()
+        if failure is not None:
+            raise ImportRefused(*failure)  # before the commit: nothing was written
+    return counted[0]
+
+
+class OnePassCopy:
+    """Batches as binary COPYs of events in one open transaction, their new keys staged beside them."""
+
+    def __init__(self, cursor: Any, copy_events: sql.Composed) -> None:
+        self._cursor, self._copy = cursor, copy_events
+
+    def write(self, batch: Iterable[tuple[Chunk, bytes, list[KeyRow]]]) -> None:
+        new_keys: list[KeyRow] = []
+        with self._cursor.copy(self._copy) as copy:
+            copy.write(COPY_HEADER)
+            for _, data, keys in batch:
+                copy.write(data)
+                new_keys += keys
+            copy.write(COPY_TRAILER)
+        with self._cursor.copy(f"COPY {STAGING} FROM STDIN") as copy:
+            for row in new_keys:
+                copy.write_row(row)
+
+
+@contextmanager
+def one_transaction(app: CrmApplication) -> Iterator[OnePassCopy]:
+    """The whole import as one transaction under the recorder's table lock: each batch one binary COPY of
+    events, its new keys staged (`services.keys.derived_keys`) and moved into the key table at the end.
+    Any exception rolls it all back (the notification ids it took are skipped, as after any rolled-back
+    insert: the log's order stays that of the commits)."""
+    writer = PostgresCopyWriter(app)
+    with writer.datastore.get_connection() as connection, connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(IDLE_TIMEOUT)
+        for statement in [*writer.lock, STAGING_DDL]:
+            cursor.execute(statement)
+        yield OnePassCopy(cursor, writer.copy_events)
+        started = time.perf_counter()
+        unplaced = cursor.execute(KEYS_FROM_STAGING).fetchone()["unplaced"]  # the library's rows are dicts
+        log.info("import: keys placed in %.2f s", time.perf_counter() - started,
+                 extra={"component": "import", "action": "keys"})
+        if unplaced:
+            raise RuntimeError(f"{unplaced} records of the file got a key from another writer during the import: "
+                               "its seals would not open; nothing was imported")

@@ -33,6 +33,9 @@ FORGOTTEN = "(forgotten)"
 KEYS = Table("crm_personal_keys", (("subject_id", "TEXT"), ("secret", "TEXT"), ("person_id", "TEXT")),
              ("subject_id",), indexes=(("person_id",),))
 FORGETTINGS = Table("crm_personal_forgettings", (("name", "TEXT"), ("times", "BIGINT")), ("name",))
+# A key made without its person gets it when the record's creation event comes by; a secret is never replaced.
+_BIND_PERSON = (f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
+                f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL")
 _SEALED_MARK = re.compile(r"⟦(pii:v1:[0-9a-f-]{36}:[A-Za-z0-9_=-]+)⟧")
 
 
@@ -70,13 +73,22 @@ class KeyStore:
         missing = sorted(s for s in people if self._cached(s) is None)
         if not missing:
             return
+        rows = [(s, base64.b64encode(AESGCM.generate_key(256)).decode(), people[s]) for s in missing]
         with self.store.transaction() as cursor:
-            cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) VALUES (?, ?, ?) "
-                               f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
-                               f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL",
-                               [(s, base64.b64encode(AESGCM.generate_key(256)).decode(), people[s])
-                                for s in missing])
+            if self.store.kind == "postgresql":  # one statement for all: executemany sent one INSERT each
+                cursor.execute(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) "  # (≈ 40 µs a key)
+                               f"SELECT * FROM unnest(?::text[], ?::text[], ?::text[]) {_BIND_PERSON}",
+                               [list(column) for column in zip(*rows)])
+            else:
+                cursor.executemany(f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) VALUES (?, ?, ?) "
+                                   + _BIND_PERSON, rows)
         self._load(missing)
+
+    def secrets(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        """The keys the table holds for these subjects (a query per thousand; not cached)."""
+        wanted = list(subjects)
+        return {subject: base64.b64decode(secret) for start in range(0, len(wanted), 1000)
+                for subject, secret in self._rows(wanted[start:start + 1000])}
 
     def preload(self, subjects: Iterable[str]) -> None:
         """Cache the keys of these subjects with a query per thousand, not one each (subjects without a key
@@ -124,12 +136,7 @@ class KeyStore:
             self.ensure([subject])
             aead = self._cached(subject)
         assert aead is not None, f"no key for {subject}"
-        nonces, aad, prefix = os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
-        sealed = []
-        for i, plain in enumerate(plains):
-            nonce = nonces[12 * i:12 * i + 12]
-            sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
-        return sealed
+        return sealed_with(aead, subject, plains)
 
     def unseal(self, sealed: str) -> str:
         """The plain text, or "(forgotten)" once the subject's key is gone."""
@@ -184,9 +191,7 @@ class KeyStore:
         return entry[1] if entry else None
 
     def _load(self, subjects: list[str]) -> None:
-        placeholders = ", ".join("?" * len(subjects))
-        rows = self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN ({placeholders})",
-                                subjects)
+        rows = self._rows(subjects)
         now = time.monotonic()
         with self._lock:
             for subject, secret in rows:
@@ -195,6 +200,25 @@ class KeyStore:
                 self._cache.move_to_end(subject)
             while len(self._cache) > self.max_cached:
                 self._cache.popitem(last=False)
+
+    def _rows(self, subjects: list[str]) -> list[tuple[str, str]]:
+        """(subject, secret) of the subjects the table has a key for."""
+        if self.store.kind == "postgresql":  # one parameter: a thousand placeholders cost ≈ 5 ms to parse
+            return self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id = ANY(?)",
+                                    [subjects])  # type: ignore[return-value]
+        placeholders = ", ".join("?" * len(subjects))
+        return self.store.query(f"SELECT subject_id, secret FROM {KEYS.name} WHERE subject_id IN ({placeholders})",
+                                subjects)  # type: ignore[return-value]
+
+
+def sealed_with(aead: AESGCM, subject: str, plains: Sequence[str]) -> list[str]:
+    """Each text sealed with `aead` (the subject's key), under its own nonce (one read of random bytes for all)."""
+    nonces, aad, prefix = os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
+    sealed = []
+    for i, plain in enumerate(plains):
+        nonce = nonces[12 * i:12 * i + 12]
+        sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
+    return sealed
 
 
 def _add_person_column(cursor: Any, kind: str) -> None:

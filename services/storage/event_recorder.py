@@ -21,6 +21,12 @@ from services import command_receipts
 from services.command_receipts import Receipt
 
 
+class RetriedSaveConflict(IntegrityError):
+    """A save retried after its answer was lost (the connection dropped) met a key already taken: perhaps by
+    its own first attempt, which may have committed. The caller must not decide the command again (it could
+    then be written twice); it is reported as a conflict, as before."""
+
+
 class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, writing a command's receipt in its events' transaction."""
 

@@ -25,24 +25,31 @@ from __future__ import annotations
 
 import logging
 import select
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import count
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from services import command_receipts
 from services.command_receipts import Receipt
+from services.storage.event_recorder import RetriedSaveConflict
 
 log = logging.getLogger(__name__)
 INSERT_FUNCTION = "crm_insert_events"
 RECEIPT_FUNCTION = "crm_insert_events_with_receipt"
 LOCK_FUNCTION = "crm_lock_events"
 DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp "  # run as the owner; see the docstring
+# The events as four arrays, one per column, sent in binary: the library's array of a composite type was
+# dumped as text by psycopg's Python code (the state hex-escaped) and parsed back by the server, ≈ 0.05 ms of
+# the client's CPU and ≈ 0.03 ms of the server's per save.
+COLUMNS = "ids {id_type}[], versions bigint[], topics text[], states bytea[]"
 
 
 def idle_connection_check(connection: psycopg.Connection[Any]) -> None:
@@ -89,50 +96,65 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
                  "with_receipt": Identifier(RECEIPT_FUNCTION), "lock": Identifier(LOCK_FUNCTION)}
         self.sql_create_statements.extend(SQL(statement.replace(command_receipts.TABLE, "{schema}.{receipts}"))
                                           .format(**names) for statement in command_receipts.create_table_sql())
+        self.sql_create_statements.extend(SQL(statement).format(**names) for statement in (
+            # Earlier versions took the events as one array of the composite type: dropped, so that only
+            # today's signatures take the log's lock (`crm db migrate` runs these on every deploy).
+            "DROP FUNCTION IF EXISTS {schema}.{with_receipt}({schema}.{event}[], text, text, text, integer, text, "
+            "bigint)",
+            "DROP FUNCTION IF EXISTS {schema}.{function}({schema}.{event}[])"))
         self.sql_create_statements.append(SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) RETURNS SETOF bigint "
-            f"LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
-            f"SET LOCAL lock_timeout = '{datastore.lock_timeout}s'; "
+            f"CREATE OR REPLACE FUNCTION {{schema}}.{{function}}({COLUMNS}) RETURNS SETOF bigint "
+            f"LANGUAGE plpgsql {DEFINER}SET lock_timeout = '{datastore.lock_timeout}s' AS $BODY$ BEGIN "
             "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
             "RETURN QUERY INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+            "SELECT * FROM unnest(ids, versions, topics, states) "
             "RETURNING notification_id; "
-            "END; $BODY$").format(**names))
+            "END; $BODY$").format(**names, id_type=SQL(datastore.originator_id_type)))
         # The receipt goes in first: a key already answered fails here, before the events table is locked.
         self.sql_create_statements.append(SQL(
-            "CREATE OR REPLACE FUNCTION {schema}.{with_receipt}(events {schema}.{event}[], "
+            f"CREATE OR REPLACE FUNCTION {{schema}}.{{with_receipt}}({COLUMNS}, "
             "principal text, idem_key text, fingerprint text, status integer, answer text, recorded_at bigint) "
             f"RETURNS SETOF bigint LANGUAGE plpgsql {DEFINER}AS $BODY$ BEGIN "
             f"INSERT INTO {{schema}}.{{receipts}} ({command_receipts.COLUMNS}) "
             "VALUES (principal, idem_key, fingerprint, status, answer, recorded_at); "
-            "RETURN QUERY SELECT * FROM {schema}.{function}(events); "
-            "END; $BODY$").format(**names))
+            "RETURN QUERY SELECT * FROM {schema}.{function}(ids, versions, topics, states); "
+            "END; $BODY$").format(**names, id_type=SQL(datastore.originator_id_type)))
         self.sql_create_statements.append(SQL(
             f"CREATE OR REPLACE FUNCTION {{schema}}.{{lock}}() RETURNS void LANGUAGE plpgsql {DEFINER}AS $BODY$ "
             "BEGIN LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; END; $BODY$").format(**names))
         self.lock_table_statements[-1] = SQL("SELECT {schema}.{lock}()").format(**names)  # was LOCK TABLE
-        self._insert = SQL("SELECT * FROM {schema}.{function}(%s)").format(**names).as_bytes()  # composed once
-        self._insert_with_receipt = SQL("SELECT * FROM {schema}.{with_receipt}(%s, %s, %s, %s, %s, %s, %s)").format(
-            **names).as_bytes()
+        arrays = "%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]"  # binary: no escaping of the states
+        self._insert = SQL(f"SELECT * FROM {{schema}}.{{function}}({arrays})").format(
+            **names, id_type=SQL(datastore.originator_id_type)).as_bytes()  # composed once
+        self._insert_with_receipt = SQL(f"SELECT * FROM {{schema}}.{{with_receipt}}({arrays}, %s, %s, %s, %s, %s, %s)"
+                                        ).format(**names, id_type=SQL(datastore.originator_id_type)).as_bytes()
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], *, receipt: Receipt | None = None,
                       **kwargs: Any) -> Sequence[int] | None:
         """Insert the events (and the receipt) in one transaction; returns their notification ids.
 
         A retry after a lost answer may meet its own first attempt's commit: the events' or the receipt's
-        key then raises IntegrityError, and the caller looks the receipt up."""
+        key then raises RetriedSaveConflict (an IntegrityError), and the caller looks the receipt up."""
         if not stored_events:
             return []
-        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                for e in stored_events]
+        columns = ([e.originator_id for e in stored_events], [e.originator_version for e in stored_events],
+                   [e.topic for e in stored_events], [e.state for e in stored_events])
         if receipt is None:
-            statement, params, column = self._insert, (rows,), INSERT_FUNCTION
-        else:
-            statement, params, column = self._insert_with_receipt, (rows, *receipt.row()), RECEIPT_FUNCTION
-        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
-            cursor.execute(statement, params, prepare=True)
-            return [row[column] for row in cursor.fetchall()]
+            return self._insert_once(self._insert, columns, count())
+        return self._insert_once(self._insert_with_receipt, (*columns, *receipt.row()), count())
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_once(self, statement: bytes, params: tuple[Any, ...], attempts: Iterator[int]) -> list[int]:
+        """One attempt (`attempts` counts them across the library's retries of a lost connection)."""
+        retried = next(attempts) > 0
+        try:
+            with self.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+                cursor.execute(statement, params, prepare=True)
+                return [row[0] for row in cursor.fetchall()]
+        except IntegrityError as error:
+            if retried:
+                raise RetriedSaveConflict(str(error)) from error
+            raise
 
     def select_receipt(self, principal: str, key: str) -> Receipt | None:
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,13 @@ class _PostgresCursor(_Cursor):
         self._cursor.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} "
                              + table.on_conflict_sql())
         self._cursor.execute(f"TRUNCATE {staging}")
+
+    def copy_csv(self, table: Table, chunks: Iterable[bytes]) -> None:
+        """Load whole-table CSV `chunks` (no header; an unquoted empty field is NULL) with one COPY: the bulk
+        rebuild's writes (services/bulk), into a table it has just created without keys or indexes."""
+        with self._cursor.copy(f"COPY {table.name} ({', '.join(table.column_names)}) FROM STDIN (FORMAT CSV)") as copy:
+            for chunk in chunks:
+                copy.write(chunk)
 
 
 class ReadModelStore:

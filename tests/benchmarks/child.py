@@ -5,7 +5,8 @@
     python -m tests.benchmarks.child csv_import URL MAPPING  # `crm import MAPPING.toml`'s code path
     python -m tests.benchmarks.child raw_import URL FILE     # `crm import FILE.jsonl` with its defaults
 
-`ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb; `csv_import` and
+`ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb (`ingest` also
+cpu_seconds: its own and its workers'); `csv_import` and
 `raw_import` print events, seconds and peak_rss_mb (this process) and workers_peak_rss_mb (the largest
 worker's, 0 without workers), `csv_import` also rows, plan_seconds, write_seconds, plan_peak_rss_mb and the
 events per type.
@@ -41,11 +42,18 @@ def ingest(url: str, file: str, batch: str) -> dict[str, Any]:
     (an upper bound)."""
     app = CrmApplication(database_from_url(url))
     jobs = worker_count(app, Path(file), default_jobs())
-    start_rss, started = rss_mb(), time.perf_counter()
+    start_rss, started, cpu = rss_mb(), time.perf_counter(), _cpu_seconds()
     events = import_history(app, Path(file), int(batch), jobs=jobs or 1)
     workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"events": events, "seconds": time.perf_counter() - started, "start_rss_mb": start_rss,
-            "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs}
+            "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs, "cpu_seconds": _cpu_seconds() - cpu}
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the import's workers): what a loaded
+    machine inflates far less than wall time."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def rebuild(url: str) -> dict[str, Any]:

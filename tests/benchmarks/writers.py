@@ -14,6 +14,9 @@ index) into an unlocked table, so concurrent commits share WAL flushes (group co
 also loads the deal, runs the domain and takes the log's EXCLUSIVE lock through its commit (one writer at
 a time per log: services/storage/postgres_recorder.py).
 
+Each level reports the writers' CPU per save and PostgreSQL's (the backends of the round's databases, read
+from /proc when the server runs here): on a machine without idle CPU, their sum bounds saves/s.
+
 Sharded: the same rounds on 3 shard databases through `ShardedApplication` (services/sharding/), once
 that package is present (`sharding_available`), as a second metric compared with 1 shard in the same run.
 """
@@ -29,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import psycopg
@@ -58,6 +62,7 @@ class Round:
     latencies_ms: list[float]
     cpu_seconds: float = 0.0  # the writer processes' own CPU time (user + system) in the round
     machine_idle: float | None = None  # the machine's idle share of CPU time during the round (/proc/stat)
+    server_cpu_seconds: float | None = None  # the PostgreSQL backends of the round's databases (local server)
 
     @property
     def rate(self) -> float:
@@ -68,6 +73,8 @@ class Round:
                 "p50_ms": round(percentile(self.latencies_ms, 0.5) or 0, 2),
                 "p99_ms": round(percentile(self.latencies_ms, 0.99) or 0, 2),
                 "writer_cpu_ms_per_save": round(1000 * self.cpu_seconds / self.saves, 3) if self.saves else None,
+                "server_cpu_ms_per_save": round(1000 * self.server_cpu_seconds / self.saves, 3)
+                if self.saves and self.server_cpu_seconds is not None else None,
                 "machine_idle": None if self.machine_idle is None else round(self.machine_idle, 2)}
 
 
@@ -79,6 +86,34 @@ def cpu_times() -> tuple[int, int]:
     except OSError:
         return 0, 0
     return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user … steal
+
+
+def backend_pids(urls: Sequence[str]) -> list[int]:
+    """The server processes of every session on the databases of `urls` (this query's own left out)."""
+    names = [urlsplit(url).path.lstrip("/") for url in urls]
+    with psycopg.connect(urls[0], autocommit=True) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()", (names,))]
+
+
+def process_cpu(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes so far (/proc; none where the server runs on
+    another machine): PostgreSQL's own share of a save, which the writers' CPU time does not include."""
+    seconds = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
+def server_cpu(urls: Sequence[str], before: dict[int, float]) -> float | None:
+    """CPU seconds the backends of `urls` spent since `before` (a backend started since: all of its own)."""
+    after = process_cpu(backend_pids(urls))
+    return sum(spent - before.get(pid, 0.0) for pid, spent in after.items()) if after else None
 
 
 # --- in each writer process ------------------------------------------------------------------------------
@@ -155,6 +190,7 @@ class WriterPool:
         context = multiprocessing.get_context("spawn")  # the benchmark process holds threads and connections
         self.pipes: list[Connection] = []
         self.processes = []
+        self.urls = sorted({url for target in targets for url in target})
         for n, mine in enumerate(deals):
             parent, child = context.Pipe()
             process = context.Process(target=_writer, args=(targets[n % len(targets)], mine, state_size, child),
@@ -172,13 +208,15 @@ class WriterPool:
             pipe.send((path, start_at, start_at + seconds))
         time.sleep(max(0.0, start_at - time.monotonic()))
         idle, total = cpu_times()
+        server = process_cpu(backend_pids(self.urls))
         answers = [pipe.recv() for pipe in self.pipes[:writers]]
         idle, total = (now - before for now, before in zip(cpu_times(), (idle, total)))
+        server_seconds = server_cpu(self.urls, server)
         if failed := [answer for answer in answers if isinstance(answer, str)]:
             raise RuntimeError(f"{len(failed)} of {writers} writers failed: {failed[0]}")
         latencies = [latency for answer, _ in answers for latency in answer]
         return Round(path, writers, len(latencies), seconds, latencies, sum(cpu for _, cpu in answers),
-                     idle / total if total else None)
+                     idle / total if total else None, server_seconds)
 
     def close(self) -> None:
         for pipe in self.pipes:
@@ -248,8 +286,6 @@ def sharding_available() -> bool:
 def shard_databases(bench: Bench, shards: int) -> list[str]:
     """`shards` fresh databases as one sharded installation: each log migrated, the partition → shard table
     (the default: p on shard p mod n) created in the first, as `crm db migrate` does with CRM_SHARD_URLS."""
-    from urllib.parse import urlsplit
-
     from services.settings import database_from_url
     from services.sharding.shard_map import create_map  # type: ignore[import-not-found,unused-ignore]
     from tests.support.running_services import owner_url
@@ -288,9 +324,11 @@ def merged(rounds: list[Round], path: str, writers: int) -> Round:
     """The repeats of one path and level as one round."""
     mine = [r for r in rounds if r.path == path and r.writers == writers]
     idle = [r.machine_idle for r in mine if r.machine_idle is not None]
+    server = [r.server_cpu_seconds for r in mine]
     return Round(path, writers, sum(r.saves for r in mine), sum(r.seconds for r in mine),
                  [latency for r in mine for latency in r.latencies_ms], sum(r.cpu_seconds for r in mine),
-                 sum(idle) / len(idle) if idle else None)
+                 sum(idle) / len(idle) if idle else None,
+                 None if None in server else sum(s for s in server if s is not None))
 
 
 Levels = dict[int, tuple[Round, Round]]  # writers → (command path, plain baseline), repeats merged
@@ -311,7 +349,9 @@ def _phase(bench: Bench, targets: list[list[str]], label: str, paths: Sequence[s
 
 def _table(levels: Levels) -> list[dict[str, Any]]:
     return [{**c.summary(), **({"plain_saves_per_s": round(p.rate), "plain_p99_ms": p.summary()["p99_ms"],
-                                "plain_machine_idle": p.summary()["machine_idle"], "ratio": ratio(c.rate, p.rate)}
+                                "plain_machine_idle": p.summary()["machine_idle"],
+                                "plain_server_cpu_ms_per_save": p.summary()["server_cpu_ms_per_save"],
+                                "ratio": ratio(c.rate, p.rate)}
                                if p.saves else {})} for c, p in levels.values()]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,14 @@ def crm_pg(pg_database: str) -> Iterator[CrmApplication]:
     application.ensure_default_pipelines(at(-30, "setup"))
     yield application
     application.close()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """A local Spark session (`local[2]`, loopback only, no UI, 512 MB, quiet logs: services/bulk/spark_session.py),
+    started once per test session (≈ 5–6 s of JVM CPU)."""
+    from services.bulk.spark_session import spark_session  # here: only the tests that use Spark import pyspark
+
+    session = spark_session("local[2]", "crm-tests")
+    yield session
+    session.stop()

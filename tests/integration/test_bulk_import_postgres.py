@@ -11,6 +11,7 @@ import pytest
 from services.history import exporter, importer
 from services.application import CrmApplication
 from services.history.import_workers import ImportWorkers
+from services.keys.key_store import KeyStore
 from services.settings import database_from_url
 from tests.support.history_of_every_event import record_every_event
 
@@ -56,6 +57,23 @@ def test_a_refused_file_writes_nothing_to_postgres(pg_database, exported, tmp_pa
 
     assert app.event_count() == 0
     assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == [(0,)]
+    app.close()
+
+
+def test_a_key_another_writer_made_during_the_import_fails_it_whole(pg_database, exported, monkeypatch) -> None:
+    """The import's keys go into the key table at the end of its transaction: one that appeared meanwhile (so
+    the import sealed with another) must not be kept silently, or those seals would never open."""
+    app = CrmApplication(database_from_url(pg_database))
+    subject = next(line["subject"] for line in map(orjson.loads, exported.read_bytes().splitlines())
+                   if line["type"] == "crm.Customer.Registered")
+    monkeypatch.setattr(KeyStore, "secrets", lambda keys, subjects: {})  # blind to the key table
+    app.keys.ensure([subject])  # as if made by a command between the worker's look-up and the commit
+
+    with pytest.raises(RuntimeError, match="1 records of the file got a key from another writer"):
+        importer.import_history(app, exported, batch=10, jobs=1)
+
+    assert app.event_count() == 0
+    assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys") == [(1,)]
     app.close()
 
 

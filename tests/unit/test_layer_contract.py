@@ -50,7 +50,8 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, upwar
     assert result.returncode != 0 and "BROKEN" in result.stdout, result.stdout + result.stderr
 
 
-SLICE_ROLES = {"rows.py", "handlers.py", "queries.py"}  # the three roles every read-model slice has, by design
+SLICE_ROLES = {"rows.py", "handlers.py", "queries.py", "set_based.py"}  # the roles of a read-model slice, by design
+# (set_based.py: its fold as SQL for the bulk rebuild, issue 14; not every slice has one yet)
 
 
 def test_no_two_modules_share_a_name_but_the_roles_of_read_model_slices() -> None:

@@ -223,7 +223,9 @@ def field_facts(line: HistoryLine, raw: bytes) -> Facts:
         _rate_in_force_from_its_date(occurred, data["valid_from"])
     rules, facts, stripped = _PLANS[line.schema.name]
     for name in stripped:
-        _require_stripped(name, data.get(name))
+        value = data.get(name)
+        if type(value) is not str or (value and (value[0].isspace() or value[-1].isspace())):
+            _require_stripped(name, value)  # only then: the call for every text field cost ≈ 0.5 µs a line
     for name, rule in rules:
         try:
             rule(data[name])

@@ -103,12 +103,46 @@ def test_a_command_refused_at_save_leaves_nothing_half_changed(
         second.change_stage(ChangeStage(deal, "proposal", "saved first"), at(4))
 
     with pytest.raises(ConcurrencyConflict):
-        # a racing writer, as between load and save (the command only addresses the deal)
-        first._change(ChangeStage(deal, "contract_signed"), change_then_lose_the_race)
+        # a racing writer, as between load and save (the command only addresses the deal), against a caller
+        # who saw version 2: decided again on the log's version 3, the command is refused
+        first._change(ChangeStage(deal, "contract_signed", expected_version=2), change_then_lose_the_race)
 
     assert first.change_stage(ChangeStage(deal, "negotiation", ""), at(5)) == 4
     assert [(e.from_stage, e.to_stage, e.reason) for e in first.history(deal)[1:]] == [
         ("lead", "needs_analysis", ""), ("needs_analysis", "proposal", "saved first"), ("proposal", "negotiation", "")]
+
+
+def test_a_kept_deal_is_changed_in_one_round_trip_without_reading_the_log(
+        two_processes: tuple[CrmApplication, CrmApplication], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = two_processes
+    deal = _deal(first)
+    first.change_stage(ChangeStage(deal, "needs_analysis", ""), at(3))  # kept at version 2
+    reads: list[UUID] = []
+    select_events = first.recorder.select_events
+    monkeypatch.setattr(first.recorder, "select_events", lambda i, **kw: reads.append(i) or select_events(i, **kw))
+
+    assert first.change_stage(ChangeStage(deal, "proposal", ""), at(4)) == 3
+    assert first.change_owner(ChangeOwner(deal, "王伟", expected_version=3), at(5)) == 4
+
+    assert reads == []
+
+
+def test_a_kept_copy_another_process_overtook_is_decided_again_on_the_log(
+        two_processes: tuple[CrmApplication, CrmApplication]) -> None:
+    first, second = two_processes
+    deal = _deal(first)
+    first.change_stage(ChangeStage(deal, "needs_analysis", ""), at(3))  # `first` keeps version 2
+    second.change_stage(ChangeStage(deal, "proposal", ""), at(4))
+
+    # accepted on the copy (owner unchanged there), refused at save (version 3 taken), decided on the log's
+    assert first.change_owner(ChangeOwner(deal, "王伟"), at(5)) == 4
+    second.change_stage(ChangeStage(deal, "negotiation", ""), at(6))
+    # refused on the copy (already at proposal there), accepted on the log's (at negotiation)
+    assert first.change_stage(ChangeStage(deal, "proposal", "back"), at(7)) == 6
+
+    assert [(type(e).__name__, getattr(e, "to_stage", None)) for e in first.history(deal)] == [
+        ("Opened", None), ("StageChanged", "needs_analysis"), ("StageChanged", "proposal"), ("OwnerChanged", None),
+        ("StageChanged", "negotiation"), ("StageChanged", "proposal")]
 
 
 def test_no_aggregate_with_personal_data_is_kept_in_memory() -> None:

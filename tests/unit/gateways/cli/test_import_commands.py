@@ -147,3 +147,21 @@ def test_a_header_only_export_writes_nothing_and_says_nothing_to_import(tmp_path
     result = runner.invoke(app, ["import", str(folder / "mapping.toml")])
     assert result.exit_code == 1 and "nothing to import" in result.output
     assert "Imported" not in result.output
+
+
+def test_export_parquet_writes_an_archive_then_only_what_is_new(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import", str(FIXTURES / "hubspot" / "mapping.toml")]).exit_code == 0
+    first = runner.invoke(app, ["export", "--parquet", str(tmp_path / "archive")])
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("Exported 25 events")
+    assert list((tmp_path / "archive").glob("month=*/partition=*/part-1-*.parquet"))
+    again = runner.invoke(app, ["export", "--parquet", str(tmp_path / "archive")])
+    assert again.exit_code == 0 and again.output.startswith("Exported 0 events")
+
+
+@pytest.mark.parametrize("arguments", [[], ["x.jsonl", "--parquet", "dir"], ["--parquet", "{tmp}"]])
+def test_export_refuses_no_target_two_targets_or_a_directory_that_is_not_an_archive(tmp_path, arguments) -> None:
+    (tmp_path / "mine.txt").write_text("not an archive")
+    result = runner.invoke(app, ["export", *(a.format(tmp=tmp_path) for a in arguments)])
+    assert result.exit_code == 1 and "error:" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]  # nothing written

@@ -1,0 +1,191 @@
+"""The bulk rebuild on one machine: the log read once (`log_reader`), folded set-based in an in-process DuckDB
+(`projections/<slice>/set_based.py`), each read-model table written once by COPY, keys and indexes built
+afterwards, and the read model's position (the log head it read) set in the same transaction.
+
+Why: the handlers' rebuild costs ≈ 46 µs an event to decode domain objects alone and updates rows one by
+one; issue 14's prototype folded the funnel ≈ 6–8× faster this way (measured here: 5.6× on 203,700 events,
+`python -m tests.benchmarks --only bulk`). Read models
+without a set-based fold yet (`FOLDS` names those with one) are rebuilt by their handlers (the
+projector's rebuild), so that `crm projections rebuild --bulk` rebuilds everything it is asked to.
+
+`bulk_build(app, store, names, progress)` is the builder the online (blue/green) rebuild plugs in: it fills
+the read models' tables through the store it is given and returns the lowest position it brought them to.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from eventsourcing.utils import get_topic
+
+from projections.funnel import set_based as funnel_fold
+from projections.timeline import set_based as timeline_fold
+from projections.ports import Cursor
+from projections.read_model import ReadModel
+from projections.tables import Table
+from services.application import CrmApplication
+from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
+from services.projection_runtime.projector import Projector, read_positions
+from services.projection_runtime.registry import projector_for
+from services.storage.read_model_store import ReadModelStore
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]  # (log position read, log head), as the projector's `on_progress`
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A read model's set-based fold (`projections/<slice>/set_based.py`): its steps, the step holding each
+    table's rows, and work done in Python after a step (the funnel's pipelines)."""
+
+    steps: tuple[tuple[str, str], ...]
+    tables: dict[str, str]
+    after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
+
+
+_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
+_ROWS_PER_CHUNK = 100_000  # rows per CSV chunk sent to COPY: a few MB each
+
+
+def _counted(batches: Iterator[pa.RecordBatch], head: int, progress: Progress) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        yield batch
+        progress(batch.column("position")[-1].as_py(), head)
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")  # rows are keyed: order is the indexes' business
+    return con
+
+
+def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatchReader,
+         skipped: Sequence[int] = ()) -> None:
+    """Run a fold's steps over the flat log (a stream, scanned once), but for the `skipped` positions; leaves
+    each table's rows in the step `steps.tables` names."""
+    con.register("log_stream", log_events)
+    passed_by = f' WHERE "position" NOT IN ({", ".join(map(str, skipped))})' if skipped else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW log_events AS SELECT * FROM log_stream{passed_by}")
+    for name, sql in steps.steps:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        if name in steps.after:
+            steps.after[name](con)
+    con.execute("DROP VIEW log_events")
+    con.unregister("log_stream")
+
+
+def _pipeline_levels(con: duckdb.DuckDBPyConnection) -> None:
+    """The pipelines' stage lists, folded in Python from their few events (`set_based.pipeline_stages`)."""
+    events = con.execute(funnel_fold.PIPELINE_EVENTS).fetchall()
+    pipelines = [key for (key,) in con.execute(funnel_fold.ITEM_PIPELINES).fetchall()]
+    stages = funnel_fold.pipeline_stages(events, pipelines)
+    levels = pa.Table.from_pylist([level._asdict() for level in stages.levels], pa.schema(
+        [("pipeline", pa.string()), ("stage", pa.string()), ("level", pa.int64()), ("since", pa.int64())]))
+    rows = pa.Table.from_pylist([dict(zip(("pipeline_id", "pipeline", "stages"), row)) for row in stages.rows],
+                                pa.schema([("pipeline_id", pa.string()), ("pipeline", pa.string()),
+                                           ("stages", pa.string())]))
+    for name, table in (("funnel_stage_levels", levels), ("funnel_pipelines_rows", rows)):
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
+
+
+def _csv_chunks(reader: pa.RecordBatchReader) -> Iterator[bytes]:
+    for batch in reader:
+        if batch.num_rows:
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, _CSV)
+            yield buffer.getvalue()
+
+
+def write_table(cursor: Cursor, con: duckdb.DuckDBPyConnection, table: Table, step: str, kind: str) -> None:
+    """Replace `table` by the rows of DuckDB's `step`: on PostgreSQL created bare, filled by one COPY, then
+    its key and indexes built (≈ 3× faster than keeping them up to date row by row); on SQLite emptied and
+    filled by one executemany."""
+    columns = ", ".join(f'"{name}"' for name in table.column_names)  # quoted: `at` is a keyword to DuckDB
+    select = f"SELECT {columns} FROM {step}"
+    if kind == "postgresql":
+        cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
+        cursor.execute(f"CREATE TABLE {table.name} ({', '.join(f'{n} {t}' for n, t in table.columns)})")
+        cursor.copy_csv(table, _csv_chunks(con.sql(select).to_arrow_reader(_ROWS_PER_CHUNK)))  # type: ignore[attr-defined]
+        cursor.execute(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(table.key)})")
+        for statement in table.ddl()[1:]:  # the indexes, named as the projector names them
+            cursor.execute(statement)
+        return
+    cursor.execute(f"DELETE FROM {table.name}")
+    cursor.executemany(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
+                       f"VALUES ({', '.join('?' * len(table.columns))})", con.execute(select).fetchall())
+
+
+def _restart(cursor: Cursor, name: str, head: int) -> None:
+    """The read model now stands at `head`, fed by the follower (as `Projector.reset` then a catch-up)."""
+    cursor.execute("UPDATE projection_positions SET position = ? WHERE name = ?", (head, name))
+    cursor.execute("DELETE FROM projection_failures WHERE name = ?", (name,))
+    for table in ("projection_offsets", "projection_partition_failures", "projection_references"):
+        cursor.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+
+
+def _skipped(store: ReadModelStore, name: str) -> list[int]:
+    """The log positions `name` passes by (`crm projections resume --skip`): rebuilds pass them by too."""
+    return [position for (position,) in store.query("SELECT position FROM projection_skips WHERE name = ?", [name])]
+
+
+FOLDS: dict[str, Fold] = {
+    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
+    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+}
+"""The read models with a set-based fold; the others are rebuilt by their handlers."""
+
+
+def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress) -> int:
+    """A read model with a fold (`FOLDS`) rebuilt in bulk; returns the log head it read (its new position)."""
+    con, started = _connect(), time.perf_counter()
+    try:
+        topics = [get_topic(cls) for cls in model.handlers()]  # the events the fold reads, as the projector's
+        with read_log(app.database, topics=topics) as flat:
+            stream = LogRead(flat.head, _counted(flat.batches, flat.head, progress)).reader()
+            fold(con, FOLDS[model.name], stream, _skipped(store, model.name))
+            head = flat.head
+        folded = time.perf_counter()
+        with store.transaction() as cursor:
+            for table in model.tables:
+                write_table(cursor, con, table, FOLDS[model.name].tables[table.name], store.kind)
+            _restart(cursor, model.name, head)
+        log.info("%s rebuilt in bulk up to log position %d: read and folded in %.1f s, written in %.1f s",
+                 model.name, head, folded - started, time.perf_counter() - folded,
+                 extra={"component": "bulk", "read_model": model.name, "position": head})
+        progress(head, head)
+        return head
+    finally:
+        con.close()
+
+
+def require_bulk_readable(app: CrmApplication) -> None:
+    """Raise UnsupportedLog for a log the bulk path cannot read (in memory, or sharded), before anything is
+    written."""
+    if len(getattr(app, "apps", ())) > 1:
+        raise UnsupportedLog("the bulk path reads one log; this installation's log is sharded (CRM_SHARD_URLS): "
+                             "rebuild it with the handlers (`crm projections rebuild` without --bulk)")
+    require_readable(app.database)
+
+
+def bulk_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str] = (),
+               progress: Progress = lambda done, head: None) -> int:
+    """Rebuild the named read models (all when none are named): set-based where they have a fold, by their
+    handlers otherwise; returns the lowest position they now stand at."""
+    require_bulk_readable(app)
+    models = projector_for(app, store, names).models  # names checked, tables set up (as the handlers' rebuild)
+    for model in models:
+        if model.name in FOLDS:
+            rebuild_set_based(app, store, model, progress)
+    handled = [model for model in models if model.name not in FOLDS]
+    if handled:
+        Projector(app, store, handled).rebuild(progress)
+    return min(read_positions(store, [m.name for m in models]).values())

@@ -1,0 +1,68 @@
+"""The keys of the records one `crm import` creates, made in batches and written in the import's own
+transaction, so that a refused (or crashed) import leaves no key behind.
+
+The import's worker processes seal chunks of the file at the same time, and one record's events are spread
+over many chunks: two workers must seal with the same key without asking each other or the database. So a
+record the key table does not know gets HMAC-SHA256(import secret, record id) as its key: the import secret
+is 32 random bytes made when the import starts, handed to its workers and never stored, so once the import
+ends the keys are as unrelated to each other as `AESGCM.generate_key`'s (HMAC-SHA256 is a PRF: a key
+tells nothing of the secret or of the other keys), and deleting one still makes its seals unreadable.
+
+Each worker answers a chunk's new keys as rows of the key table (subject, secret, person); the importing
+process copies them into a temporary table in its transaction and moves them into the key table once, at the
+end (`KEYS_FROM_STAGING`), deduplicated: a record seen in several chunks comes several times, with the same
+key, and with its person wherever its creation line was.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+from collections.abc import Mapping, Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.keys.key_store import KEYS, KeyStore, sealed_with
+
+KeyRow = tuple[str, str, "str | None"]  # subject_id, secret (base64), person_id: a row of the key table
+STAGING = "crm_import_keys"
+STAGING_DDL = f"CREATE TEMPORARY TABLE {STAGING} (subject_id TEXT, secret TEXT, person_id TEXT) ON COMMIT DROP"
+# The staged keys, one per record (its person where any row names it), into the key table. A key that
+# appeared meanwhile for one of them (another writer's, not this import's) is kept, and the count tells:
+# the import's seals would not open, so the import must fail (`unplaced` > 0).
+KEYS_FROM_STAGING = (
+    f"WITH staged AS (SELECT DISTINCT ON (subject_id) subject_id, secret, person_id FROM {STAGING} "
+    f"ORDER BY subject_id, person_id NULLS LAST), "
+    f"placed AS (INSERT INTO {KEYS.name} (subject_id, secret, person_id) SELECT * FROM staged "
+    f"ON CONFLICT (subject_id) DO NOTHING RETURNING 1) "
+    f"SELECT (SELECT COUNT(*) FROM staged) - (SELECT COUNT(*) FROM placed) AS unplaced")
+
+
+def import_secret() -> bytes:
+    return os.urandom(32)
+
+
+class DerivedKeys:
+    """A process's view of one import's keys: the key table's where it has one, else derived; a chunk's
+    keys held here while it is sealed (`seal_all`: a dict look-up, not the shared cache's clock and lock)."""
+
+    def __init__(self, keys: KeyStore, secret: bytes) -> None:
+        self.keys, self._secret = keys, secret
+        self._chunk: dict[str, AESGCM] = {}
+
+    def prepare(self, subjects: Mapping[str, str | None]) -> list[KeyRow]:
+        """A key for every subject (one query for those the table holds) and the rows of the ones it lacks,
+        to be written in the import's transaction."""
+        known = self.keys.secrets(subjects)
+        secrets = {s: hmac.digest(self._secret, s.encode(), "sha256") for s in subjects if s not in known}
+        self._chunk = {s: AESGCM(key) for s, key in {**known, **secrets}.items()}
+        return [(s, base64.b64encode(secret).decode(), subjects[s]) for s, secret in secrets.items()]
+
+    def seal_all(self, subject: str, plains: Sequence[str]) -> list[str]:
+        """`KeyStore.seal_all` with the key `prepare` gave the subject."""
+        return sealed_with(self._chunk[subject], subject, plains)
+
+    def forget(self) -> None:
+        """The chunk's keys dropped once it is sealed (they would grow with every person of the file)."""
+        self._chunk = {}

@@ -1,0 +1,68 @@
+"""Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel and
+timeline), table by table, for random histories and the demo history; and it stands the read model at the head
+it read."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from projections.funnel import FunnelReadModel
+from projections.timeline import TimelineReadModel
+from services.application import CrmApplication
+from services.bulk.duckdb_rebuild import bulk_build
+from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.projector import Projector, read_positions
+from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
+from tests.support import running_services as services
+from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history, snapshot
+from tests.support.equivalence import operations
+
+
+@settings(max_examples=3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(ops=operations, pipelines_first=st.booleans())
+def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_random_histories(postgres_url: str, ops: list,
+                                                                                pipelines_first: bool) -> None:
+    with services.temporary_database(postgres_url) as url:
+        database = database_from_url(url)
+        app, store = CrmApplication(database), ReadModelStore(database)
+        try:
+            run_history(app, ops, pipelines_first)
+            assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
+        finally:
+            store.close()
+            app.close()
+
+
+def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_the_demo_history(pg_database: str) -> None:
+    database = database_from_url(pg_database)
+    app, store = CrmApplication(database), ReadModelStore(database)
+    app.ensure_default_pipelines()
+    DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
+    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
+    assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
+    store.close()
+    app.close()
+
+
+def test_a_bulk_rebuild_then_the_follower_equals_the_handlers(pg_database: str) -> None:
+    """The position the bulk path sets is where the follower goes on from: events recorded after it are
+    applied once, by the handlers, onto the bulk rows."""
+    database = database_from_url(pg_database)
+    app, store = CrmApplication(database), ReadModelStore(database)
+    app.ensure_default_pipelines()
+    demo = DemoHistory(app, DemoSettings(seed=4, leads=150, days=120))
+    demo.run()
+    seen: list[tuple[int, int]] = []
+    assert bulk_build(app, store, ["funnel"], lambda done, head: seen.append((done, head))) == app.event_count()
+    assert seen[-1] == (app.event_count(), app.event_count())
+    DemoHistory(app, DemoSettings(seed=5, leads=100, days=60)).run()  # more events after the rebuild
+    model = FunnelReadModel()
+    Projector(app, store, [model]).catch_up()
+    assert read_positions(store, ["funnel"]) == {"funnel": app.event_count()}
+    caught_up = snapshot(store, [model])
+    Projector(app, store, [model]).rebuild()
+    assert snapshot(store, [model]) == caught_up
+    store.close()
+    app.close()

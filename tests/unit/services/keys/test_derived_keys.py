@@ -1,0 +1,53 @@
+"""An import's keys: every process of one import gets the same key for a record without asking the others,
+records the key table knows keep theirs, and another import's keys are unrelated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from services.keys.derived_keys import DerivedKeys, import_secret
+from services.keys.key_store import KeyStore
+from services.settings import database_from_url
+from services.storage.read_model_store import ReadModelStore
+
+
+def _keys(path: Path) -> KeyStore:
+    return KeyStore(ReadModelStore(database_from_url(f"sqlite:///{path}")))
+
+
+def test_two_processes_of_one_import_seal_a_record_with_the_same_key_which_its_row_holds(tmp_path: Path) -> None:
+    secret, record, person = import_secret(), str(uuid4()), str(uuid4())
+    one, other = DerivedKeys(_keys(tmp_path / "a.db"), secret), DerivedKeys(_keys(tmp_path / "b.db"), secret)
+
+    rows = one.prepare({record: person})
+    assert other.prepare({record: None}) == [(record, rows[0][1], None)]
+
+    assert rows == [(record, rows[0][1], person)]
+    sealed = one.seal_all(record, ["王小明", "13912345678"])
+    one.keys.store.query("INSERT INTO crm_personal_keys (subject_id, secret, person_id) VALUES (?, ?, ?)", rows[0])
+    assert [one.keys.unseal(text) for text in sealed] == ["王小明", "13912345678"]
+    assert other.seal_all(record, ["王小明"]) != sealed[:1]  # a nonce of its own
+
+
+def test_a_record_the_key_table_knows_keeps_its_key_and_needs_no_row(tmp_path: Path) -> None:
+    keys, record = _keys(tmp_path / "crm.db"), str(uuid4())
+    keys.ensure([record])
+    derived = DerivedKeys(keys, import_secret())
+
+    assert derived.prepare({record: None}) == []
+    assert keys.unseal(derived.seal_all(record, ["王小明"])[0]) == "王小明"
+
+
+def test_another_import_derives_other_keys_and_a_forgotten_chunk_seals_nothing(tmp_path: Path) -> None:
+    record = str(uuid4())
+    first, second = DerivedKeys(_keys(tmp_path / "a.db"), import_secret()), DerivedKeys(_keys(tmp_path / "b.db"),
+                                                                                       import_secret())
+
+    assert first.prepare({record: None})[0][1] != second.prepare({record: None})[0][1]
+    first.forget()
+    with pytest.raises(KeyError):
+        first.seal_all(record, ["王小明"])
+    assert first.keys.secrets([record]) == {}  # not in the table: only the import's transaction writes it
