@@ -19,6 +19,7 @@ from projections.funnel.queries import pipeline_keys
 from services.application import CrmApplication, NotFound
 from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
 from services.projection_runtime.projector import ReadModelStopped
+from services.projection_runtime.schema_change import ReadModelRebuilding
 from services.storage.read_model_store import ReadModelStore
 
 DEFINED = get_topic(Pipeline.Defined)
@@ -42,6 +43,6 @@ def _projected_keys(app: CrmApplication, store: ReadModelStore) -> tuple[int, se
     after the position: a projector moving on meanwhile only adds keys); (0, none) when it cannot tell."""
     try:
         position = freshness(app, store, ["funnel"]).position
-    except (ReadModelNotBuilt, ReadModelStopped):  # the whole log is read instead
+    except (ReadModelNotBuilt, ReadModelStopped, ReadModelRebuilding):  # the whole log is read instead
         return 0, set()
     return position, set(pipeline_keys(store)) if position else set()

@@ -62,9 +62,10 @@ def _refusals() -> tuple[type[Exception], ...]:
     """What `crm_application` turns into a message; evaluated only when an exception leaves a command: the
     registry imports every read model (≈ 0.1 s), and only code that imported it can raise UnknownReadModel."""
     from services.projection_runtime.registry import UnknownReadModel
+    from services.projection_runtime.schema_change import ReadModelRebuilding
 
     return (DomainError, NotFound, ConcurrencyConflict, SettingsError, UnknownReadModel, ReadModelStopped,
-            ReadModelNotBuilt, FeederConflict)
+            ReadModelNotBuilt, FeederConflict, ReadModelRebuilding)
 
 
 @contextmanager

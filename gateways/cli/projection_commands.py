@@ -67,7 +67,8 @@ def rebuild(
         if online:
             _rebuild_online(crm, store, names or [], total, bulk_build)
             return
-        with recorded_rebuild(store, names or list(READ_MODELS), total), progress_bar("Rebuilding", total, 0) as update:
+        with no_online_rebuild(crm), recorded_rebuild(store, names or list(READ_MODELS), total), \
+                progress_bar("Rebuilding", total, 0) as update:
             if bulk_build is not None:
                 bulk_build(crm, store, names or [], update)
             else:
@@ -101,6 +102,19 @@ def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
     except UnsupportedLog as error:
         raise fail(str(error)) from None
     return bulk_build
+
+
+@contextmanager
+def no_online_rebuild(crm: CrmApplication) -> Iterator[None]:
+    """Hold the online-rebuild lock while an offline `rebuild`/`reset` runs (so that neither empties tables the
+    other builds from or swaps); exit 1, nothing changed, if an online rebuild holds it."""
+    from services.projection_runtime.online_rebuild import OnlineRebuildBusy, exclusive
+
+    try:
+        with exclusive(crm):
+            yield
+    except OnlineRebuildBusy as busy:
+        raise fail(str(busy)) from None
 
 
 @projections_app.command("catch-up")
@@ -213,7 +227,7 @@ def reset(names: Names = None) -> None:
     """Empty the read models and forget every feeder's progress (the follower's position, the consumers'
     offsets), so that whichever feeds them next builds them from the start: to move them from the log
     follower to `crm projections consume` (stop the follower first). `rebuild` moves them back."""
-    with crm_application() as crm, read_store(crm) as store:
+    with crm_application() as crm, read_store(crm) as store, no_online_rebuild(crm):
         projector_for(crm, store, names or []).reset()
         console.print(f"Reset {', '.join(names or READ_MODELS)}: empty, fed by neither the follower nor consumers.")
 

@@ -104,9 +104,11 @@ def create_app(database: Database, tokens: TokenRegistry, follow_log: bool = Fal
     database = crm.database
     crm.ensure_default_pipelines(Meta(actor="system"))
     store = ReadModelStore(database)
-    set_up_read_models(single_log(crm), store)
     follow_log = follow_log and not shards
-    projector = BackgroundProjector(crm, store if database.kind == "memory" else None) if follow_log else None
+    online = follow_log and database.kind != "memory"  # its projector builds changed read models online
+    set_up_read_models(single_log(crm), store, keep_changed=online)
+    projector = (BackgroundProjector(crm, store if database.kind == "memory" else None, online=online)
+                 if follow_log else None)
     bootstrap = os.environ.get(KAFKA_VARIABLE, "").strip()
     ends = kafka_partition_ends(bootstrap, topic) if shards and bootstrap else None
 

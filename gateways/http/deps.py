@@ -21,6 +21,7 @@ from gateways.http.partition_waits import partitioned_read
 from services.application import CrmApplication
 from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Freshness, NotYetApplied,
                                                    ReadModelNotBuilt, freshness, wait_for_position)
+from services.projection_runtime.schema_change import ReadModelRebuilding
 from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 
@@ -62,6 +63,8 @@ def read_store(request: Request, read_models: Sequence[str], asked: str | None) 
                        {"Retry-After": WAIT_RETRY_AFTER, **late.found.headers()}) from None
     except ReadModelNotBuilt as absent:  # only if its tables were dropped since the server started
         raise ApiError(503, str(absent), {"read_models": absent.names}) from None
+    except ReadModelRebuilding as building:  # its tables changed: the server builds the new version online
+        raise ApiError(503, str(building), building.detail(), {"Retry-After": str(building.retry_after)}) from None
     except BeyondHead as beyond:
         raise ApiError(422, str(beyond), _detail(beyond.found, beyond.wanted), beyond.found.headers()) from None
     request.state.freshness = found

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.application import CrmApplication
-from services.projection_runtime.projector import Failure, ReadModelStopped, read_failures, read_positions
+from services.projection_runtime.projector import Failure, ReadModelStopped, read_failures
+from services.projection_runtime.schema_change import require_current_schemas
 from services.storage.read_model_store import ReadModelStore
 
 LONGEST_WAIT = 5.0  # seconds: a follower applies a command's events within ≈ 0.1 s; 5 s means it is not running
@@ -68,22 +69,31 @@ class ReadModelNotBuilt(RuntimeError):
 def freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[str]) -> Freshness:
     """The freshness of an answer from `names` (none: an answer from the log itself, always fresh).
     Raises ReadModelStopped if one of them is stopped: its answers would be incomplete, not just late;
-    ReadModelNotBuilt if one was never set up."""
+    ReadModelNotBuilt if one was never set up; ReadModelRebuilding if one's tables are another version's
+    (`crm serve` is building this version online: schema_change)."""
     if not names:
         head = app.event_count()
         return Freshness(head, head)
-    failures, positions = _read_state(store, names)
+    failures, positions, fingerprints = _read_state(store, names)
     if failures:
         raise ReadModelStopped(list(failures.values()))
     head = app.event_count()  # after the positions: position <= head even while a projector commits
     if missing := [name for name in names if name not in positions]:
         raise ReadModelNotBuilt(missing)
+    require_current_schemas(store, fingerprints, head)
     return Freshness(min(positions[name] for name in names), head)
 
 
-def _read_state(store: ReadModelStore, names: Sequence[str]) -> tuple[dict[str, Failure], dict[str, int]]:
+def _read_state(store: ReadModelStore, names: Sequence[str]
+                ) -> tuple[dict[str, Failure], dict[str, int], dict[str, str | None]]:
+    """Failures, positions and stored schema fingerprints: two indexed reads, as before the fingerprints (the
+    failures table exists only where `set_up_tables` ran, which makes projection_schemas too)."""
     try:
-        return read_failures(store, names), read_positions(store, names)
+        failures = read_failures(store, names)
+        rows = store.query("SELECT p.name, p.position, s.fingerprint FROM projection_positions p LEFT JOIN "
+                           "projection_schemas s ON s.name = p.name "
+                           f"WHERE p.name IN ({', '.join('?' * len(names))})", list(names))
+        return failures, {name: position for name, position, _ in rows}, {name: print_ for name, _, print_ in rows}
     except Exception:
         if _positions_table_exists(store):
             raise  # not a missing table: the database's own error (an outage is retried by the client)

@@ -64,8 +64,43 @@ SWAP_ATTEMPTS = 30
 COPIED = ("projection_positions", "projection_failures")  # what the swap takes from the new version, per name
 
 
+BUSY = "another online rebuild is running on this database (or an offline rebuild or reset); wait for it to end"
+OFFLINE_REFUSED = ("an online rebuild is running on this database (`crm projections rebuild --online`, or `crm "
+                   "serve` building a read model whose tables changed); nothing was changed: wait for it to end "
+                   "(`crm projections status`, /metrics crm_rebuild_progress)")
+
+
 class OnlineRebuildRefused(RuntimeError):
     """An online rebuild cannot start or swap; the current read models are as they were."""
+
+
+class OnlineRebuildBusy(OnlineRebuildRefused):
+    """Another rebuild holds the database's online-rebuild lock (`exclusive`)."""
+
+
+@contextmanager
+def exclusive(app: CrmApplication, busy: str = OFFLINE_REFUSED) -> Iterator[None]:
+    """Hold the database's online-rebuild lock for the block, or raise OnlineRebuildBusy(`busy`) at once.
+    An online rebuild holds it for its whole build; an offline `rebuild`/`reset` too, so that neither empties
+    tables the other is building from or swapping (an in-memory database has one process: nothing to hold).
+    PostgreSQL: an advisory lock on its own connection; SQLite: `flock` on `<file>.green.lock`. The server or
+    the kernel releases either when the process dies."""
+    if app.database.kind == "postgresql":
+        import psycopg
+
+        with psycopg.connect(app.database.url, autocommit=True) as connection:
+            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (ONLINE_LOCK,)).fetchone()[0]:
+                raise OnlineRebuildBusy(busy)
+            yield
+    elif app.database.sqlite_path:
+        with open(f"{app.database.sqlite_path}{GREEN_SUFFIX.replace('_', '.')}.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OnlineRebuildBusy(busy) from None
+            yield
+    else:
+        yield
 
 
 def handler_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str], progress: Progress) -> int:
@@ -84,7 +119,7 @@ def rebuild_online(app: CrmApplication, store: ReadModelStore, names: Sequence[s
     with advisory_lock(app.database):  # not the read models' own tables: CREATE INDEX IF NOT EXISTS would lock
         set_up_tables(store, [])       # them against the follower (positions, failures, schemas only)
     place = _GreenSchema(app, store) if store.kind == "postgresql" else _GreenFile(app, store)
-    with place.exclusive():
+    with exclusive(app, BUSY):
         with store.transaction() as cursor:
             require_no_partition_feeder(cursor, names)
             for statement in ONLINE.ddl():  # the progress `crm serve`'s /metrics reads (rebuild_record)
@@ -192,16 +227,6 @@ class _GreenSchema:
             raise OnlineRebuildRefused(f"schema {self.green}, where an online rebuild builds the new version, is "
                                        "missing or not the application's: run `crm db migrate` as the owner role")
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the online-rebuild advisory lock for the block (released if the process dies); refuse if taken."""
-        import psycopg
-
-        with psycopg.connect(self.app.database.url, autocommit=True) as connection:
-            if not connection.execute("SELECT pg_try_advisory_lock(%s)", (ONLINE_LOCK,)).fetchone()[0]:
-                raise OnlineRebuildRefused("another online rebuild is running on this database; wait for it to end")
-            yield
-
     def clear(self) -> None:
         tables = [t for (t,) in self.store.query("SELECT tablename FROM pg_tables WHERE schemaname = ?", (self.green,))]
         if tables:
@@ -233,17 +258,6 @@ class _GreenFile:
             raise OnlineRebuildRefused("an in-memory database has no second place to build in: rebuild it "
                                        "offline (`crm projections rebuild` without --online)")
         self.store, self.path = store, f"{app.database.sqlite_path}{GREEN_SUFFIX.replace('_', '.')}"
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold a lock file for the block (the kernel releases it if the process dies); refuse if taken."""
-        with open(f"{self.path}.lock", "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise OnlineRebuildRefused("another online rebuild is running on this database; wait for it to "
-                                           "end") from None
-            yield
 
     def clear(self) -> None:
         for leftover in (self.path, f"{self.path}-wal", f"{self.path}-shm"):

@@ -69,6 +69,14 @@ def record_online_progress(store: ReadModelStore, names: Sequence[str], applied:
             cursor.upsert(ONLINE, [(name, applied) for name in names])
 
 
+def online_progress(store: ReadModelStore, names: Sequence[str]) -> dict[str, int]:
+    """How far the online rebuild of each of `names` has got, for those that reported (only reads)."""
+    if not _exists(store, ONLINE.name):
+        return {}
+    marks = ", ".join("?" * len(names))
+    return dict(store.query(f"SELECT name, applied FROM {ONLINE.name} WHERE name IN ({marks})", list(names)))
+
+
 def rebuilds(store: ReadModelStore) -> list[Rebuild]:
     """Every read model's latest rebuild (one query; the table must exist; the online one since the first
     rebuild of a version that has it)."""

@@ -18,6 +18,7 @@ from projections.timeline import TimelineQueries, TimelineReadModel
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.projector import Projector
+from services.projection_runtime.schema_change import changed_schemas
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 
@@ -40,11 +41,15 @@ def projector_for(app: CrmApplication, store: ReadModelStore, names: Sequence[st
     return Projector(app, store, [READ_MODELS[n]() for n in (names or READ_MODELS)])
 
 
-def set_up_read_models(app: CrmApplication, store: ReadModelStore) -> None:
+def set_up_read_models(app: CrmApplication, store: ReadModelStore, keep_changed: bool = False) -> list[str]:
     """Create the read models' missing tables (and start new ones at position 0) when a server starts, so
-    that its queries only ever read: before, the first query of each read model created them."""
+    that its queries only ever read: before, the first query of each read model created them. `keep_changed`:
+    read models whose tables another version made are left as they are (not dropped) and their names returned:
+    the server's background projector builds them online (schema_change)."""
     with advisory_lock(app.database):  # processes starting together create tables in turn
-        projector_for(app, store)
+        changed = changed_schemas(store, [model() for model in READ_MODELS.values()]) if keep_changed else []
+        Projector(app, store, [model() for name, model in READ_MODELS.items() if name not in changed])
+    return changed
 
 
 def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
