@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,26 +15,15 @@ from gateways.cli.main import app as cli
 from services.application import CrmApplication
 from services.bulk.verify_rebuild import verify
 from services.commands import CaptureLead
-from services.demo.sample_data import DemoHistory, DemoSettings
-from services.projection_runtime.registry import projector_for
-from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
+from tests.integration import test_online_rebuild_postgres as online
 from tests.integration.test_online_rebuild_postgres import Following, green_tables
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def demo(pg_database: str) -> Iterator[tuple[CrmApplication, ReadModelStore]]:
-    app = CrmApplication(database_from_url(pg_database))
-    app.ensure_default_pipelines()
-    DemoHistory(app, DemoSettings(seed=5, leads=150, days=150)).run()
-    store = ReadModelStore(app.database)
-    projector_for(app, store).catch_up()
-    yield app, store
-    store.close()
-    app.close()
+demo = online.demo  # the online rebuild's: a demo log of ≈ 1,000 events, every read model caught up
 
 
 def test_the_live_read_models_equal_their_bulk_rebuild_while_the_follower_and_a_writer_run(
