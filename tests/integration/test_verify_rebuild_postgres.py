@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gateways.cli.main import app as cli
 from services.application import CrmApplication
-from services.bulk.verify_rebuild import verify
+from services.bulk.verify_rebuild import default_names, verify
 from services.commands import CaptureLead
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
@@ -45,7 +45,7 @@ def test_the_live_read_models_equal_their_bulk_rebuild_while_the_follower_and_a_
             writer.join(30)
     assert result.equal, result.as_json()
     assert written, "the writer ran during the verification"
-    assert {m.name for m in result.read_models} == {"funnel", "timeline"}
+    assert [m.name for m in result.read_models] == default_names() and "funnel" in default_names()
     tables = {t.table: t for m in result.read_models for t in m.tables}
     assert tables["funnel_intervals"].live_rows > 300 and tables["timeline_entries"].live_rows > 500
     assert max(m.position for m in result.read_models) < app.event_count()  # the log moved on meanwhile
