@@ -288,3 +288,14 @@ def _open_member(opened: ExitStack, names: list[str], bootstrap: str, topic: str
     opened.callback(consumer.close)  # leaves the group: the others take its partitions at once
     mapper = crm.apps[0].mapper if isinstance(crm, ShardedApplication) else crm.mapper  # the shards' are alike
     return ProjectionConsumer(mapper, projector, consumer, topic)
+
+
+@projections_app.command()
+def verify(names: Annotated[list[str] | None, typer.Argument(help="Read models (default: those the bulk path folds "
+                                                                  "set-based: funnel, timeline)")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False) -> None:
+    """Rebuild the read models by the bulk path in a private place, at the live ones' position, and diff every
+    table row for row against them; exits 0 when equal, 1 with the differences. The live ones keep running."""
+    from gateways.cli.projection_verify import run_verify  # DuckDB and pyarrow: loaded by this command only
+
+    run_verify(names or [], as_json)

@@ -67,12 +67,14 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatchReader,
-         skipped: Sequence[int] = ()) -> None:
-    """Run a fold's steps over the flat log (a stream, scanned once), but for the `skipped` positions; leaves
-    each table's rows in the step `steps.tables` names."""
+         skipped: Sequence[int] = (), upto: int | None = None) -> None:
+    """Run a fold's steps over the flat log (a stream, scanned once), but for the `skipped` positions and
+    those past `upto`; leaves each table's rows in the step `steps.tables` names."""
     con.register("log_stream", log_events)
-    passed_by = f' WHERE "position" NOT IN ({", ".join(map(str, skipped))})' if skipped else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW log_events AS SELECT * FROM log_stream{passed_by}")
+    passed_by = [f'"position" NOT IN ({", ".join(map(str, skipped))})'] if skipped else []
+    passed_by += [f'"position" <= {int(upto)}'] if upto is not None else []
+    where = f" WHERE {' AND '.join(passed_by)}" if passed_by else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW log_events AS SELECT * FROM log_stream{where}")
     for name, sql in steps.steps:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         if name in steps.after:
@@ -144,15 +146,17 @@ FOLDS: dict[str, Fold] = {
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 
 
-def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress) -> int:
-    """A read model with a fold (`FOLDS`) rebuilt in bulk; returns the log head it read (its new position)."""
+def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadModel, progress: Progress,
+                      upto: int | None = None) -> int:
+    """A read model with a fold (`FOLDS`) rebuilt in bulk up to the log head it read, or to `upto` if that is
+    lower (`crm projections verify`: the live read model's position); returns that position (its new one)."""
     con, started = _connect(), time.perf_counter()
     try:
         topics = [get_topic(cls) for cls in model.handlers()]  # the events the fold reads, as the projector's
         with read_log(app.database, topics=topics) as flat:
-            stream = LogRead(flat.head, _counted(flat.batches, flat.head, progress)).reader()
-            fold(con, FOLDS[model.name], stream, _skipped(store, model.name))
-            head = flat.head
+            head = flat.head if upto is None else min(flat.head, upto)
+            stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
+            fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
         folded = time.perf_counter()
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap: a live follower's batch, which takes its

@@ -297,3 +297,9 @@ def _quoted(name: str) -> str:
 
 def _marks(names: Sequence[Any]) -> str:
     return ", ".join("?" * len(names))
+
+
+def private_place(app: CrmApplication, store: ReadModelStore) -> _GreenSchema | _GreenFile:
+    """Where a version of the read models is built beside the current one (the green schema or file), for a
+    caller other than the swap: `crm projections verify` builds its copy there, under the same guard."""
+    return _GreenSchema(app, store) if store.kind == "postgresql" else _GreenFile(app, store)
