@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
 from projections.funnel import set_based as funnel_fold
+from projections.tickets import set_based as tickets_fold
 from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
 from projections.read_model import ReadModel
@@ -140,6 +141,7 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 FOLDS: dict[str, Fold] = {
     "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
     "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+    "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 
