@@ -1,12 +1,14 @@
 """Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel,
-timeline and tickets), table by table, for random histories and the demo history; and it stands the read model
-at the head it read."""
+timeline, tickets, external ids, rates), table by table, for random histories and the demo history; and it
+stands the read model at the head it read."""
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
+from projections.rates import RatesReadModel
 from projections.tickets import TicketsReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
@@ -19,6 +21,9 @@ from tests.support import running_services as services
 from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history, snapshot
 from tests.support.equivalence import operations
 
+FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadModel, RatesReadModel)
+"""The read models with a set-based fold (`duckdb_rebuild.FOLDS`)."""
+
 
 @settings(max_examples=3, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -30,7 +35,7 @@ def test_the_bulk_folds_equal_the_handlers_on_random_histories(postgres_url: str
         app, store = CrmApplication(database), ReadModelStore(database)
         try:
             run_history(app, ops, pipelines_first)
-            assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel(), TicketsReadModel()])
+            assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
         finally:
             store.close()
             app.close()
@@ -41,7 +46,7 @@ def test_the_bulk_folds_equal_the_handlers_on_the_demo_history(pg_database: str)
     app, store = CrmApplication(database), ReadModelStore(database)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
-    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel(), TicketsReadModel()])
+    tables = assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
     assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
     assert len(tables["tickets_versions"]) > 20 and tables["tickets_ratings"] and tables["tickets_wins"]
     store.close()

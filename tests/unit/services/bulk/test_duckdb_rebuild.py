@@ -2,7 +2,8 @@
 every rule of the funnel: conditional moves, stays in stages inserted over time, a pipeline defined after its
 first items, rounding of amounts, revisions that change nothing, properties set, removed and set again; and of
 the tickets: first response and resolution, SLA instants, reassignment, ratings with the assignee of the
-moment, reopenings of resolved and closed tickets, deals won twice, events stored in an older shape."""
+moment, reopenings of resolved and closed tickets, deals won twice, events stored in an older shape; and of
+external ids (creations stored before them file none) and exchange rates (a correction replaces the quote)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
 from domain.ticket import Ticket
+from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
+from projections.rates import RatesReadModel
 from projections.tickets import TicketsReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
@@ -24,7 +27,7 @@ from services.bulk.duckdb_rebuild import bulk_build
 from services.commands import (AssignLead, AssignTicket, CloseTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties, ChangeDealProperties,
                                ChangeOwner, ChangeStage, ChangeTicketStatus, ContactLead, ConvertLead, DisqualifyLead,
                                LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket, RegisterCustomer, ReopenDeal,
-                               ReopenTicket, ResolveTicket, WinDeal)
+                               RecordExchangeRate, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.pipelines import InsertStage
 from services.projection_runtime.projector import read_positions
 from services.settings import database_from_url
@@ -171,3 +174,20 @@ def test_bulk_equals_the_handlers_on_every_tickets_rule_on_sqlite(sqlite: tuple[
     assert {row[3] for row in tables["tickets_ratings"]} == {"王伟", "李娜", None}
     assert {(row[1], row[5]) for row in tables["tickets_properties"]} >= {("tier", None), ("region2", None)}
     assert app.get(Customer, customer).version and read_positions(store, ["tickets"]) == {"tickets": app.event_count()}
+
+
+def test_bulk_equals_the_handlers_on_external_ids_and_rates_on_sqlite(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web", source="hubspot",
+                                                      external_id="501"), at(0))
+    app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜", source="salesforce", external_id="006:A"), at(1))
+    app.open_ticket(OpenTicket(customer, "问题", source="zendesk", external_id="7"), at(2))
+    _old_ticket(app, customer)  # stored without an external id: files nothing
+    for rate, day in (("7.1", 3), ("7.25", 3), ("7.300", 4)):  # the second corrects the first
+        app.record_exchange_rate(RecordExchangeRate("USD", rate, at(day).occurred_at.date(), quote="CNY"), at(day))
+    app.record_exchange_rate(RecordExchangeRate("EUR", "7.9", at(3).occurred_at.date(), quote="CNY"), at(3))
+    tables = assert_bulk_equals_handlers(app, store, [ExternalIdsReadModel(), RatesReadModel()])
+    assert {row[2] for row in tables["external_ids"]} == {"501", "006:A", "7"}
+    assert {row[3] for row in tables["rates_quotes"]} == {"7.25", "7.300", "7.9"}
