@@ -25,7 +25,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
+from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
+from projections.rates import set_based as rates_fold
+from projections.tickets import set_based as tickets_fold
 from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
 from projections.read_model import ReadModel
@@ -142,6 +145,9 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 FOLDS: dict[str, Fold] = {
     "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
     "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+    "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
+    "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
+    "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 

@@ -1,6 +1,6 @@
-"""Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel and
-timeline), table by table, for random histories and the demo history; and it stands the read model at the head
-it read."""
+"""Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel,
+timeline, tickets, external ids, rates), table by table, for random histories and the demo history; and it
+stands the read model at the head it read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import time
 import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
+from projections.rates import RatesReadModel
+from projections.tickets import TicketsReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
 from services.bulk import duckdb_rebuild
@@ -23,30 +26,34 @@ from tests.support import running_services as services
 from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history, snapshot
 from tests.support.equivalence import operations
 
+FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadModel, RatesReadModel)
+"""The read models with a set-based fold (`duckdb_rebuild.FOLDS`)."""
+
 
 @settings(max_examples=3, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(ops=operations, pipelines_first=st.booleans())
-def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_random_histories(postgres_url: str, ops: list,
-                                                                                pipelines_first: bool) -> None:
+def test_the_bulk_folds_equal_the_handlers_on_random_histories(postgres_url: str, ops: list,
+                                                                 pipelines_first: bool) -> None:
     with services.temporary_database(postgres_url) as url:
         database = database_from_url(url)
         app, store = CrmApplication(database), ReadModelStore(database)
         try:
             run_history(app, ops, pipelines_first)
-            assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
+            assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
         finally:
             store.close()
             app.close()
 
 
-def test_the_bulk_funnel_and_timeline_equal_the_handlers_on_the_demo_history(pg_database: str) -> None:
+def test_the_bulk_folds_equal_the_handlers_on_the_demo_history(pg_database: str) -> None:
     database = database_from_url(pg_database)
     app, store = CrmApplication(database), ReadModelStore(database)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
-    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
+    tables = assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
     assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
+    assert len(tables["tickets_versions"]) > 20 and tables["tickets_ratings"] and tables["tickets_wins"]
     store.close()
     app.close()
 

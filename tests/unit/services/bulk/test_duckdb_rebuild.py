@@ -1,6 +1,9 @@
 """The bulk rebuild equals the handlers' on SQLite (the embedded default) for a history that walks through
 every rule of the funnel: conditional moves, stays in stages inserted over time, a pipeline defined after its
-first items, rounding of amounts, revisions that change nothing, properties set, removed and set again."""
+first items, rounding of amounts, revisions that change nothing, properties set, removed and set again; and of
+the tickets: first response and resolution, SLA instants, reassignment, ratings with the assignee of the
+moment, reopenings of resolved and closed tickets, deals won twice, events stored in an older shape; and of
+external ids (creations stored before them file none) and exchange rates (a correction replaces the quote)."""
 
 from __future__ import annotations
 
@@ -10,21 +13,28 @@ from pathlib import Path
 import pytest
 
 from domain.errors import DomainError
+from domain.customer import Customer
+from domain.deal import Deal
 from domain.lead import Lead
+from domain.ticket import Ticket
+from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
+from projections.rates import RatesReadModel
+from projections.tickets import TicketsReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import bulk_build
-from services.commands import (AssignLead, CaptureLead, ChangeAmount, ChangeCustomerProperties, ChangeDealProperties,
+from services.commands import (AssignLead, AssignTicket, CloseTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties, ChangeDealProperties,
                                ChangeOwner, ChangeStage, ChangeTicketStatus, ContactLead, ConvertLead, DisqualifyLead,
                                LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket, RegisterCustomer, ReopenDeal,
-                               ReopenTicket, ResolveTicket, WinDeal)
+                               RecordExchangeRate, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.pipelines import InsertStage
 from services.projection_runtime.projector import read_positions
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
 from tests.support.bulk_equivalence import assert_bulk_equals_handlers
+from tests.support.schema_evolution import store_in_old_shape
 
 
 def _leads(app: CrmApplication) -> None:
@@ -98,7 +108,7 @@ def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(sqlite: tuple[C
     _leads(app)
     _tickets(app, customer)
     _deals(app, customer)
-    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel()])
+    tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel(), TimelineReadModel(), TicketsReadModel()])
     stages = {row[3] for row in tables["funnel_intervals"]}
     assert {"review", "pilot", "assigned", "contacted", "in_progress", "won", "lost"} <= stages
     assert read_positions(store, ["funnel"]) == {"funnel": app.event_count()}
@@ -126,3 +136,58 @@ def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(sqlite: tuple[C
                        "VALUES ('funnel', ?, ?, 'Deal.StageChanged', 'test', '')", (app.event_count() - 1, str(deal)))
     tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
     assert {row[3] for row in tables["funnel_intervals"]} == {"lead", "won"}
+
+
+def _old_ticket(app: CrmApplication, customer: object) -> object:
+    """A ticket (and its customer's deal) opened as release 1 stored them (no external_id: upcast on reading)."""
+    ticket = Ticket.open(customer, "旧工单", "urgent", "phone", at(1))  # type: ignore[arg-type]
+    store_in_old_shape(app, ticket.collect_events()[0], drop=("external_id",))
+    deal = Deal.open(app.pipeline("sales"), customer, "旧项目", "10", "CNY", "李娜", at(1))  # type: ignore[arg-type]
+    store_in_old_shape(app, deal.collect_events()[0], drop=("external_id",))
+    app.win_deal(WinDeal(deal.id), at(2))
+    app.reopen_deal(ReopenDeal(deal.id, "续约", "proposal"), at(3))
+    app.win_deal(WinDeal(deal.id), at(4))  # won again: a second win row
+    return ticket.id
+
+
+def test_bulk_equals_the_handlers_on_every_tickets_rule_on_sqlite(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    old = _old_ticket(app, customer)
+    app.assign_ticket(AssignTicket(old, "李娜"), at(1.01))  # assigning is no response
+    app.assign_ticket(AssignTicket(old, "王伟"), at(1.02))
+    app.resolve_ticket(ResolveTicket(old, "重启"), at(1.5))  # resolving answers: first response and resolution
+    app.rate_ticket(RateTicket(old, 4), at(1.6))  # rated with 王伟
+    app.close_ticket(CloseTicket(old), at(1.7))
+    app.reopen_ticket(ReopenTicket(old, "又坏了"), at(2))  # a closed ticket reopened: its resolution ends
+    app.assign_ticket(AssignTicket(old, "李娜"), at(2.1))
+    app.resolve_ticket(ResolveTicket(old, "换件"), at(3))
+    app.rate_ticket(RateTicket(old, 2), at(3.5))  # rated again, with 李娜
+    _tickets(app, customer)  # statuses, resolved, rated, reopened, resolved again
+    app.open_ticket(OpenTicket(customer, "pii:v1:x:sealed-looking", priority="low"), at(5))  # never answered
+    for day, changes in ((1, {"tier": "金"}), (2, {"tier": "金", "region2": "北"}), (3, {"tier": ""}),
+                         (4, {"tier": "银", "gone": ""})):  # unchanged, removed, set again, removal of nothing
+        app.change_customer_properties(ChangeCustomerProperties(customer, changes), at(day))  # type: ignore[arg-type]
+    tables = assert_bulk_equals_handlers(app, store, [TicketsReadModel()])
+    assert len(tables["tickets_resolutions"]) == 4 and len(tables["tickets_wins"]) == 2
+    assert {row[3] for row in tables["tickets_ratings"]} == {"王伟", "李娜", None}
+    assert {(row[1], row[5]) for row in tables["tickets_properties"]} >= {("tier", None), ("region2", None)}
+    assert app.get(Customer, customer).version and read_positions(store, ["tickets"]) == {"tickets": app.event_count()}
+
+
+def test_bulk_equals_the_handlers_on_external_ids_and_rates_on_sqlite(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web", source="hubspot",
+                                                      external_id="501"), at(0))
+    app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜", source="salesforce", external_id="006:A"), at(1))
+    app.open_ticket(OpenTicket(customer, "问题", source="zendesk", external_id="7"), at(2))
+    _old_ticket(app, customer)  # stored without an external id: files nothing
+    for rate, day in (("7.1", 3), ("7.25", 3), ("7.300", 4)):  # the second corrects the first
+        app.record_exchange_rate(RecordExchangeRate("USD", rate, at(day).occurred_at.date(), quote="CNY"), at(day))
+    app.record_exchange_rate(RecordExchangeRate("EUR", "7.9", at(3).occurred_at.date(), quote="CNY"), at(3))
+    tables = assert_bulk_equals_handlers(app, store, [ExternalIdsReadModel(), RatesReadModel()])
+    assert {row[2] for row in tables["external_ids"]} == {"501", "006:A", "7"}
+    assert {row[3] for row in tables["rates_quotes"]} == {"7.25", "7.300", "7.9"}
