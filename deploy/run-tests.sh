@@ -5,7 +5,8 @@
 # Two pytest processes run side by side (the machine has 2 cores; one process kept ≈ 1 busy): one takes
 # the integration tests on the services started first; the other takes unit, docs and end-to-end tests,
 # and the integration tests that stop and start services (marker `restarts_services`) on a second,
-# private pair of services — their outages must not hit the first process's tests.
+# private pair of services — their outages must not hit the first process's tests — plus two heavy
+# integration modules (marker `beside`) so that both end at about the same time.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/deploy/python-env.sh" test
@@ -34,10 +35,10 @@ pytest_run() {  # pytest_run LOG MARKERS [ENV...]: one pytest process; its exit 
 pytest_args=("$@")
 logs="$(mktemp -d)"
 (eval "$(env "${restarting[@]}" bash deploy/services.sh env)"
- pytest_run "$logs/other.log" "not integration or restarts_services" "${restarting[@]}") &
+ pytest_run "$logs/other.log" "not integration or restarts_services or beside" "${restarting[@]}") &
 other=$!
 (eval "$(bash deploy/services.sh env)"
- pytest_run "$logs/integration.log" "integration and not restarts_services") &
+ pytest_run "$logs/integration.log" "integration and not (restarts_services or beside)") &
 integration=$!
 status=0
 wait "$integration" || status=$?

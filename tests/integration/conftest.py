@@ -30,9 +30,16 @@ RESTARTS_MARKER = ("restarts_services: stops and starts PostgreSQL or Kafka thro
                    "deploy/run-tests.sh runs these on a private pair of services, beside the other integration tests")
 
 
+BESIDE_MARKER = ("beside: an integration test deploy/run-tests.sh runs in its second process (unit, docs, e2e and "
+                 "restarts_services), on the private pair of services, so that the two processes end together")
+# The two heaviest integration modules that restart nothing (≈ 90 and 95 s of a loaded 1,000 s run).
+BESIDE = frozenset({"test_benchmarks_smoke.py", "test_crash_safety.py"})
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
     config.addinivalue_line("markers", RESTARTS_MARKER)
+    config.addinivalue_line("markers", BESIDE_MARKER)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,6 +53,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
             if restarting.setdefault(path, "run_deploy(" in path.read_text(encoding="utf-8")):
                 item.add_marker(pytest.mark.restarts_services)
+            if path.name in BESIDE:
+                item.add_marker(pytest.mark.beside)
 
 
 def _provide(server: Callable[[], AbstractContextManager[str]]) -> Iterator[str]:
