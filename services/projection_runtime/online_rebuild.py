@@ -151,7 +151,7 @@ def _build_and_swap(app: CrmApplication, store: ReadModelStore, green_store: Rea
         try:
             with place.attached():
                 return _swap(store, projector, names, place, on_progress)  # no progress rows: it deletes them
-        except (_lock_not_available(), _Behind) as busy:
+        except (*_lock_not_available(), _Behind) as busy:
             log.warning("online rebuild: no swap (attempt %d of %d): %s; catching up and trying again", attempt,
                         SWAP_ATTEMPTS, busy,
                         extra={"component": "online rebuild", "action": "retry_swap"})
@@ -284,11 +284,12 @@ class _GreenFile:
             cursor.execute(f"INSERT INTO main.{table.name} SELECT * FROM green.{table.name}")
 
 
-def _lock_not_available() -> type[Exception]:
-    """A lock wait ran out (`lock_timeout`; never on SQLite, which waits for its one writer)."""
+def _lock_not_available() -> tuple[type[Exception], ...]:
+    """A lock wait ran out (`lock_timeout`), or the swap was a deadlock's victim (a report holding one table
+    while waiting for another the swap holds): roll back and try again. Never on SQLite (one writer)."""
     import psycopg
 
-    return psycopg.errors.LockNotAvailable
+    return psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected
 
 
 def _quoted(name: str) -> str:

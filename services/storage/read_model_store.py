@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported where a PostgreSQL store connects: ≈ 0.1 s an SQ
 
 
 CONNECT_TIMEOUT = 2  # seconds; a database that does not answer by then counts as down
+DEADLOCK_RETRIES = 3  # a read aborted as a deadlock's victim (an online swap's locks) is asked again
 COPY_FROM_ROWS = 100  # upserts of at least this many rows go through COPY
 GREEN_SUFFIX = "_green"  # the schema an online rebuild builds in: the application's own schema's name + this
 POSTGRES_TYPES = {"TEXT": "text", "BIGINT": "int8", "INTEGER": "int4"}  # column types → binary COPY types
@@ -129,8 +130,25 @@ class ReadModelStore:
         with self._lock:
             if self.kind == "postgresql":
                 self._reconnect_if_broken()
-                return self._pg.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+                return self._query_postgres(sql.replace("?", "%s"), params)
             return self._sqlite.execute(sql, params).fetchall()
+
+    def _query_postgres(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One read on the autocommit connection; a read chosen as a deadlock's victim is asked again. An
+        online rebuild's swap (online_rebuild) takes the read model's tables one by one, so a report joining
+        two of them in the other order closed a cycle, and PostgreSQL aborted the report (the benchmark's
+        funnel query during `rebuild --online`). A read changes nothing: asking again is safe, and by then the
+        swap has its locks or has rolled back."""
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                return self._pg.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            except psycopg.errors.DeadlockDetected:
+                if attempt == DEADLOCK_RETRIES or self._pg.info.transaction_status != TransactionStatus.IDLE:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _reconnect_if_broken(self) -> None:
         """After the server restarted or the network dropped, connect again (raises while still down).

@@ -38,8 +38,11 @@ def measure(bench: Bench) -> list[Metric]:
                              cwd=REPO_ROOT, env={**os.environ, "CRM_DATABASE_URL": bench.main_url},
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     during = []
-    while child.poll() is None:
-        during.append(one())
+    try:
+        while child.poll() is None:
+            during.append(one())
+    finally:  # a failed query must not leave the rebuild racing the next group's projectors
+        child.wait()
     seconds = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(f"crm projections rebuild --online failed: {child.stderr.read()[-2000:]}")
