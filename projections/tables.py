@@ -115,13 +115,14 @@ class Table:
             return tuple(values)
         return with_json
 
+    def index_names(self) -> list[str]:
+        return [f"{self.name}_{'_'.join(index)}" for index in self.indexes]
+
     def ddl(self) -> list[str]:
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         statements = [f"CREATE TABLE IF NOT EXISTS {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"]
-        for index in self.indexes:
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {self.name}_{'_'.join(index)} ON {self.name} ({', '.join(index)})"
-            )
+        for name, index in zip(self.index_names(), self.indexes):
+            statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {self.name} ({', '.join(index)})")
         return statements
 
     def upsert_sql(self) -> str:

@@ -35,7 +35,7 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
-from services.projection_runtime.projector import Projector, read_positions
+from services.projection_runtime.projector import HOLD_POSITIONS, Projector, read_positions
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
 
@@ -165,9 +165,8 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
             fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
         folded = time.perf_counter()
         with store.transaction() as cursor:
-            if store.kind == "postgresql":  # first, as the online swap: a live follower's batch, which takes its
-                # tables then this row, commits before or waits after — else a deadlock aborted the rebuild
-                cursor.execute("LOCK TABLE projection_positions IN SHARE ROW EXCLUSIVE MODE")
+            if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)
+                cursor.execute(HOLD_POSITIONS)
             for table in model.tables:
                 write_table(cursor, con, table, FOLDS[model.name].tables[table.name], store.kind)
             _restart(cursor, model.name, head)

@@ -231,8 +231,7 @@ def _set_up(cursor: Any, kind: str) -> bool:
     waited on it for ever."""
     if kind != "postgresql":
         return False
-    indexes = [statement.split()[5] for statement in KEYS.ddl()[1:]]  # CREATE INDEX IF NOT EXISTS <name> ON …
-    relations = [KEYS.name, FORGETTINGS.name, *indexes]
+    relations = [KEYS.name, FORGETTINGS.name, *KEYS.index_names()]
     cursor.execute(f"SELECT {' AND '.join(['to_regclass(?) IS NOT NULL'] * len(relations))} AND EXISTS (SELECT 1 "
                    "FROM information_schema.columns WHERE table_name = ? AND column_name = 'person_id' AND "
                    "table_schema = current_schema())", [*relations, KEYS.name])

@@ -44,8 +44,8 @@ from typing import Any
 from projections.ports import Cursor
 from projections.tables import Table
 from services.application import CrmApplication
-from services.projection_runtime.projector import (Projector, require_no_partition_feeder, schema_fingerprint,
-                                                   set_up_tables)
+from services.projection_runtime.projector import (HOLD_POSITIONS, Projector, require_no_partition_feeder,
+                                                   schema_fingerprint, set_up_tables)
 from services.projection_runtime.rebuild_record import ONLINE, record_online_progress
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
 from services.settings import database_from_url
@@ -172,7 +172,7 @@ def _swap(store: ReadModelStore, projector: Projector, names: list[str], place: 
     with store.transaction() as cursor:
         if store.kind == "postgresql":
             cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-            cursor.execute("LOCK TABLE projection_positions IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(HOLD_POSITIONS)
         require_no_partition_feeder(cursor, names)  # a consumer group started meanwhile
         if place.catches_up_inside:
             projector.catch_up(report, strict=False)  # the current version cannot move now

@@ -60,6 +60,9 @@ PARTITION_DDL = (
     "CREATE TABLE IF NOT EXISTS projection_references (name TEXT, aggregate_id TEXT, version INTEGER, "
     "PRIMARY KEY (name, aggregate_id))",
 )
+# Taken first by a transaction that replaces read models' tables (the online swap, the bulk write): a follower's
+# batch in progress (its position, then its tables) commits before, the next one waits — never a deadlock.
+HOLD_POSITIONS = "LOCK TABLE projection_positions IN SHARE ROW EXCLUSIVE MODE"
 CARRIED_ROWS = 20_000  # rows kept from one batch to the next (the hot ones: tallies, counters), not read back
 
 
