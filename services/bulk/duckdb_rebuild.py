@@ -28,6 +28,7 @@ from eventsourcing.utils import get_topic
 from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
 from projections.rates import set_based as rates_fold
+from projections.segments import set_based as segments_fold
 from projections.tickets import set_based as tickets_fold
 from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
@@ -51,6 +52,20 @@ class Fold:
     steps: tuple[tuple[str, str], ...]
     tables: dict[str, str]
     after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
+    refusals: tuple[tuple[str, str], ...] = ()  # (SQL of the ids breaking a handler's rule, what they are)
+
+
+class FoldRefused(RuntimeError):
+    """The log holds facts the read model's handlers would refuse: the fold writes nothing rather than guess."""
+
+
+def require_no_refusals(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) -> None:
+    """Raise FoldRefused, with how many and an example, if a fold's `refusals` find any row."""
+    for sql, what in steps.refusals:
+        count, example = con.execute(f"SELECT count(*), min(CAST(id AS VARCHAR)) FROM ({sql}) AS refused(id)").fetchone()  # type: ignore[misc]
+        if count:
+            raise FoldRefused(f"{name}: the log has {count} {what}, e.g. {example}; nothing was written "
+                              f"(rebuild {name} with its handlers to see where they stop)")
 
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
@@ -148,6 +163,7 @@ FOLDS: dict[str, Fold] = {
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
+    "segments": Fold(segments_fold.STEPS, segments_fold.TABLES, refusals=segments_fold.REFUSALS),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 
@@ -163,6 +179,7 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
             head = flat.head if upto is None else min(flat.head, upto)
             stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
             fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+        require_no_refusals(con, model.name, FOLDS[model.name])
         folded = time.perf_counter()
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)
