@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -94,14 +94,20 @@ def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str]
 
 def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
     """`services.bulk`'s builder, once the log is known to be one it reads (else exit 1, nothing written)."""
-    from services.bulk.duckdb_rebuild import bulk_build, require_bulk_readable  # DuckDB, pyarrow: --bulk only
+    from services.bulk.duckdb_rebuild import FoldRefused, bulk_build, require_bulk_readable  # DuckDB, pyarrow: --bulk only
     from services.bulk.log_reader import UnsupportedLog
 
     try:
         require_bulk_readable(crm)
     except UnsupportedLog as error:
         raise fail(str(error)) from None
-    return bulk_build
+
+    def build(*args: Any, **kwargs: Any) -> object:
+        try:
+            return bulk_build(*args, **kwargs)
+        except FoldRefused as refused:  # facts the handlers would refuse: exit 1, nothing written
+            raise fail(str(refused)) from None
+    return build
 
 
 @contextmanager

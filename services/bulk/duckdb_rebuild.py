@@ -62,7 +62,7 @@ class FoldRefused(RuntimeError):
 def require_no_refusals(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) -> None:
     """Raise FoldRefused, with how many and an example, if a fold's `refusals` find any row."""
     for sql, what in steps.refusals:
-        count, example = con.execute(f"SELECT count(*), min(CAST(id AS VARCHAR)) FROM ({sql}) AS refused(id)").fetchone()  # type: ignore[misc]
+        (count, example), = con.execute(f"SELECT count(*), min(CAST(id AS VARCHAR)) FROM ({sql}) AS refused(id)").fetchall()
         if count:
             raise FoldRefused(f"{name}: the log has {count} {what}, e.g. {example}; nothing was written "
                               f"(rebuild {name} with its handlers to see where they stop)")

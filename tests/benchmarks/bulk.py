@@ -1,5 +1,5 @@
-"""The bulk rebuild path (services/bulk) against the handlers on the same log, in the same run: the funnel
-and the tickets rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
+"""The bulk rebuild path (services/bulk) against the handlers on the same log, in the same run: the funnel,
+the tickets and the segments rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from projections.funnel import FunnelReadModel
 from projections.read_model import ReadModel
+from projections.segments import SegmentsReadModel
 from projections.tickets import TicketsReadModel
 from services.bulk.duckdb_rebuild import bulk_build
 from services.bulk.log_reader import read_log
@@ -53,7 +54,7 @@ def _rebuild_both_ways(bench: Bench, model: ReadModel) -> Metric:
 
 def measure(bench: Bench) -> list[Metric]:
     events = bench.app.event_count()
-    rebuilds = [_rebuild_both_ways(bench, model) for model in (FunnelReadModel(), TicketsReadModel())]
+    rebuilds = [_rebuild_both_ways(bench, model) for model in (FunnelReadModel(), TicketsReadModel(), SegmentsReadModel())]
     flat = _seconds(lambda: _read_flat(bench))
     domain = _seconds(lambda: _read_domain_events(bench))
     return [

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domain.deal import Deal
 from projections.segments import SegmentsReadModel
@@ -30,7 +31,8 @@ from services.commands import (ChangeAmount, ChangeCustomerProperties, ForgetCus
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.support.bulk_equivalence import assert_bulk_equals_handlers, differences, snapshot
+from tests.support.bulk_equivalence import assert_bulk_equals_handlers, differences, run_history, snapshot
+from tests.support.equivalence import operations
 from tests.support.schema_evolution import store_in_old_shape
 
 
@@ -167,3 +169,20 @@ def test_a_forgotten_customer_never_registered_is_refused(sqlite: tuple[CrmAppli
                        (app.event_count() - 1, str(customer)))
     with pytest.raises(FoldRefused, match="1 customer.*forgotten with neither"):
         bulk_build(app, store, ["segments"])
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(ops=operations, pipelines_first=st.booleans())
+def test_bulk_equals_the_handlers_on_random_histories_on_sqlite(tmp_path_factory: pytest.TempPathFactory, ops: list,
+                                                                pipelines_first: bool) -> None:
+    """The random histories of tests/support/equivalence.py (rates at random dates, forgotten customers, deals
+    lost, reopened and revised; PostgreSQL: tests/integration/test_bulk_rebuild_postgres.py)."""
+    database = database_from_url(f"sqlite:///{tmp_path_factory.mktemp('segments') / 'crm.db'}")
+    app, store = CrmApplication(database), ReadModelStore(database)
+    try:
+        run_history(app, ops, pipelines_first)
+        assert_bulk_equals_handlers(app, store, [SegmentsReadModel()])
+    finally:
+        store.close()
+        app.close()
