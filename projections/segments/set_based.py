@@ -14,11 +14,13 @@ batch recompute a changed customer's whole timeline (`domain.segmentation.segmen
   in exact integers (the rate × 10¹² as HUGEINT: < 1.7e38 for any amount below `money.LIMIT` at any rate);
 - the timeline: the segment is evaluated at every instant where it may change — the customer's start
   (registration or first span), every span's start and end, and every purchase's age limits
-  (`domain.segmentation.RECENCY_DAYS` + 1 µs; the last is where it leaves the 365-day window) — by the
-  definition of `segment_at` (the facts covering the instant, joined per customer); the instants at and
-  after the customer was forgotten are cut. Consecutive equal segments merge (an extra instant where
-  nothing changes merges away, so the superset the sweep does not visit gives the same maximal intervals),
-  and `tier_since` is the start of each run of one tier (`merged_timeline`);
+  (`domain.segmentation.RECENCY_DAYS` + 1 µs; the last is where it leaves the 365-day window) — as
+  `segment_at` defines it, from running sums of +1/−1 steps (the sweep's `_Sweep`, set-based: open deals,
+  purchases and CNY in the window, purchases per pipeline and unconverted amounts per currency) looked up
+  per instant by ASOF joins; the instants at and after the customer was forgotten are cut. Consecutive
+  equal segments merge (an extra instant where nothing changes merges away, so the superset of the
+  instants the sweep visits gives the same maximal intervals), and `tier_since` is the start of each run
+  of one tier (`merged_timeline`);
 - a customer's properties are `versioned_properties.record_changes` folded (`property_fold_steps`).
 
 Not written: the superseded interval rows (`rows.superseded`, the empty range a longer earlier timeline
@@ -30,8 +32,9 @@ deal's opening (`_deal`'s assertion), and a customer forgotten with neither regi
 timeline has no start: `min()` of nothing). Events stored under an older `class_version` arrive upcast
 (services/bulk/log_reader.py).
 
-The joins of instants with a customer's facts cost O(instants × facts) per customer: nothing for customers
-with a few deals (the demo's), ≈ 10⁸ pairs for one with 4,000 (tests/benchmarks/whale.py).
+Cost: linear in the facts but for the last purchase among those later withdrawn (a reopened win), joined with
+the customer's instants: one customer with 2,000 deals (tests/benchmarks/whale.py, a tenth reopened) folds in
+0.5 s, as fast as its handlers.
 """
 
 from __future__ import annotations
@@ -164,27 +167,63 @@ WHERE i.t >= c.start_at AND (c.forgotten_at IS NULL OR i.t < c.forgotten_at)
 """
 """Every instant where a customer's segment may change, within its timeline."""
 
-ACTIVE = f"""
-SELECT i.customer_id, i.t, f.kind, f.since, f.pipeline, f.currency, f.amount_cents, f.cny_cents,
-       i.t - f.since <= {_WINDOW} AS in_window
-FROM segments_instants i
-JOIN segments_facts f ON f.customer_id = i.customer_id AND f.since <= i.t AND (f.until IS NULL OR f.until > i.t)
-"""
-"""At each instant, the open deals and the purchases counting then (`OpenDeal.covers`, `Purchase.counts_at`)."""
+_LEAVES = f"LEAST(since + {_WINDOW + 1}, until)"  # a purchase leaves the window, or stops counting (NULL: never)
 
-FIGURES = f"""
-SELECT customer_id, t, count(*) FILTER (WHERE kind = '{OPEN}') AS open_deals,
-       max(since) FILTER (WHERE kind = '{WON}') AS last_purchase_at,
-       count(*) FILTER (WHERE kind = '{WON}' AND in_window) AS in_window,
-       COALESCE(sum(cny_cents) FILTER (WHERE kind = '{WON}' AND in_window), 0) AS monetary_cents
-FROM segments_active GROUP BY customer_id, t
+SUMS = f"""
+SELECT customer_id, time, SUM(d_open) OVER w AS open_deals, SUM(d_window) OVER w AS in_window,
+       SUM(d_cny) OVER w AS monetary_cents
+FROM (SELECT customer_id, time, sum(d_open) AS d_open, sum(d_window) AS d_window, sum(d_cny) AS d_cny
+      FROM (SELECT customer_id, since AS time, CASE WHEN kind = '{OPEN}' THEN 1 ELSE 0 END AS d_open,
+                   CASE WHEN kind = '{WON}' THEN 1 ELSE 0 END AS d_window,
+                   CASE WHEN kind = '{WON}' THEN COALESCE(cny_cents, 0) ELSE 0 END AS d_cny FROM segments_facts
+            UNION ALL SELECT customer_id, until, -1, 0, 0 FROM segments_facts WHERE kind = '{OPEN}' AND until IS NOT NULL
+            UNION ALL SELECT customer_id, {_LEAVES}, 0, -1, -COALESCE(cny_cents, 0) FROM segments_facts
+            WHERE kind = '{WON}') AS d
+      GROUP BY customer_id, time) AS steps
+WINDOW w AS (PARTITION BY customer_id ORDER BY time ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 """
+"""From each instant a fact starts or stops on, the open deals, the purchases in the 365-day window and their
+CNY: running sums of +1/−1 steps (`_Sweep`'s), so that an instant's figures are one ASOF lookup, linear in the
+facts where joining instants with the facts covering them was quadratic per customer."""
+
+
+def _running(column: str, steps: str) -> str:
+    """Per customer and `column` (pipeline, currency), the running sum of the `steps` (a SELECT of customer_id,
+    `column`, time, d) from each instant it changes on."""
+    return f"""
+SELECT customer_id, {column}, time, SUM(d) OVER (PARTITION BY customer_id, {column} ORDER BY time
+                                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS total
+FROM (SELECT customer_id, {column}, time, sum(d) AS d FROM ({steps}) AS d GROUP BY customer_id, {column}, time) AS s
+"""
+
+
+PIPELINE_COUNTS = _running("pipeline", f"""
+SELECT customer_id, pipeline, since AS time, 1 AS d FROM segments_facts WHERE kind = '{WON}'
+UNION ALL SELECT customer_id, pipeline, until, -1 FROM segments_facts WHERE kind = '{WON}' AND until IS NOT NULL""")
+"""Purchases counting per pipeline (all time: until withdrawn)."""
+
+UNCONVERTED_SUMS = _running("currency", f"""
+SELECT customer_id, currency, since AS time, amount_cents AS d FROM segments_facts
+WHERE kind = '{WON}' AND cny_cents IS NULL
+UNION ALL SELECT customer_id, currency, {_LEAVES}, -amount_cents FROM segments_facts
+WHERE kind = '{WON}' AND cny_cents IS NULL""")
+"""What the window holds per currency without a rate into CNY."""
+
+
+def _as_of_each_instant(running: str, column: str) -> str:
+    """Each instant of the customers in `running`, per value of `column` they have, with its running total then."""
+    return f"""
+SELECT x.customer_id, x.t, x.{column}, r.total
+FROM (SELECT i.customer_id, i.t, v.{column} FROM segments_instants i
+      JOIN (SELECT DISTINCT customer_id, {column} FROM {running}) AS v ON v.customer_id = i.customer_id) AS x
+ASOF JOIN {running} r ON r.customer_id = x.customer_id AND r.{column} = x.{column} AND x.t >= r.time
+"""
+
 
 PREFERRED = f"""
 SELECT customer_id, t, pipeline
-FROM (SELECT customer_id, t, pipeline,
-             ROW_NUMBER() OVER (PARTITION BY customer_id, t ORDER BY count(*) DESC, pipeline) AS nth
-      FROM segments_active WHERE kind = '{WON}' GROUP BY customer_id, t, pipeline) AS p
+FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY customer_id, t ORDER BY total DESC, pipeline) AS nth
+      FROM ({_as_of_each_instant('segments_pipeline_counts', 'pipeline')}) AS c WHERE total > 0) AS p
 WHERE nth = 1
 """
 """The pipeline of most counting purchases, ties alphabetical (`most_frequent`; DuckDB orders text by code point,
@@ -193,13 +232,24 @@ as Python does)."""
 UNCONVERTED = f"""
 SELECT customer_id, t, '{{' || string_agg('"' || currency || '":' || CAST(total AS VARCHAR), ',' ORDER BY currency)
        || '}}' AS unconverted
-FROM (SELECT customer_id, t, currency, sum(amount_cents) AS total FROM segments_active
-      WHERE kind = '{WON}' AND in_window AND cny_cents IS NULL GROUP BY customer_id, t, currency
-      HAVING sum(amount_cents) <> 0) AS u
+FROM ({_as_of_each_instant('segments_unconverted_sums', 'currency')}) AS u WHERE total <> 0
 GROUP BY customer_id, t
 """
 """What the window holds per currency without a rate, as `_interval_row` writes it (orjson: compact, keys in
 currency order, zero sums left out)."""
+
+LATEST = f"""
+SELECT i.customer_id, i.t, GREATEST(kept.since, withdrawn.since) AS last_purchase_at
+FROM segments_instants i
+ASOF LEFT JOIN (SELECT customer_id, since FROM segments_facts WHERE kind = '{WON}' AND until IS NULL) AS kept
+     ON kept.customer_id = i.customer_id AND i.t >= kept.since
+LEFT JOIN (SELECT i.customer_id, i.t, max(f.since) AS since FROM segments_instants i
+           JOIN segments_facts f ON f.customer_id = i.customer_id AND f.kind = '{WON}' AND f.until IS NOT NULL
+                AND f.since <= i.t AND f.until > i.t
+           GROUP BY i.customer_id, i.t) AS withdrawn ON withdrawn.customer_id = i.customer_id AND withdrawn.t = i.t
+"""
+"""The last counting purchase: the last one made by then of those never withdrawn (ASOF), or of the few withdrawn
+later (reopened deals; joined on their span) if later still."""
 
 
 def _recency(age: str) -> str:
@@ -213,12 +263,13 @@ def _monetary(cents: str) -> str:
 
 
 SCORED = f"""
-SELECT i.customer_id, i.t, {_recency('i.t - f.last_purchase_at')} AS recency,
+SELECT i.customer_id, i.t, {_recency('i.t - l.last_purchase_at')} AS recency,
        LEAST(COALESCE(f.in_window, 0), {MAX_FREQUENCY}) AS frequency, {_monetary('COALESCE(f.monetary_cents, 0)')} AS monetary,
-       COALESCE(f.monetary_cents, 0) AS monetary_cents, COALESCE(f.open_deals, 0) AS open_deals, f.last_purchase_at,
+       COALESCE(f.monetary_cents, 0) AS monetary_cents, COALESCE(f.open_deals, 0) AS open_deals, l.last_purchase_at,
        p.pipeline AS preferred_pipeline, u.unconverted
 FROM segments_instants i
-LEFT JOIN segments_figures f ON f.customer_id = i.customer_id AND f.t = i.t
+ASOF LEFT JOIN segments_sums f ON f.customer_id = i.customer_id AND i.t >= f.time
+JOIN segments_latest l ON l.customer_id = i.customer_id AND l.t = i.t
 LEFT JOIN segments_preferred p ON p.customer_id = i.customer_id AND p.t = i.t
 LEFT JOIN segments_unconverted u ON u.customer_id = i.customer_id AND u.t = i.t
 """
@@ -277,8 +328,10 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("segments_registrations", REGISTRATIONS),
     ("segments_facts", FACTS),
     ("segments_instants", INSTANTS),
-    ("segments_active", ACTIVE),
-    ("segments_figures", FIGURES),
+    ("segments_sums", SUMS),
+    ("segments_pipeline_counts", PIPELINE_COUNTS),
+    ("segments_unconverted_sums", UNCONVERTED_SUMS),
+    ("segments_latest", LATEST),
     ("segments_preferred", PREFERRED),
     ("segments_unconverted", UNCONVERTED),
     ("segments_scored", SCORED),
