@@ -67,7 +67,7 @@ class FoldStops(RuntimeError):
 def first_broken_rule(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) -> None:
     """Raise FoldStops for the earliest event breaking one of the fold's checks, after its steps ran."""
     found = [(position, rule) for rule, sql in steps.checks.items()
-             if (position := con.execute(sql).fetchone()[0]) is not None]  # type: ignore[index]
+             if (position := con.execute(sql).fetchall()[0][0]) is not None]  # all: a result left open blocks COPY
     if found:
         position, rule = min(found)
         raise FoldStops(name, rule, position)
@@ -163,7 +163,8 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 
 
 FOLDS: dict[str, Fold] = {
-    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
+    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels},
+                   funnel_fold.CHECKS),
     "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES, checks=timeline_fold.CHECKS),
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),

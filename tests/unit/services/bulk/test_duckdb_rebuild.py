@@ -162,6 +162,25 @@ def test_where_the_handlers_would_stop_the_bulk_path_hands_over_to_them(
     assert "before it was planned" in in_bulk[1][0][2]
 
 
+def test_a_deal_whose_opening_the_funnel_passes_by_stops_it_in_bulk_as_by_handlers(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    deal = app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜"), at(1))
+    opened_at = app.event_count()
+    app.change_stage(ChangeStage(deal, "proposal"), at(2))
+    bulk_build(app, store, ["funnel"])
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('funnel', ?, ?, 'Deal.Opened', 'test', '')", (opened_at, str(deal)))
+    bulk_build(app, store, ["funnel"])
+    in_bulk = (read_positions(store, ["funnel"]), store.query("SELECT position, event_type FROM projection_failures"))
+    projector_for(app, store, ["funnel"]).rebuild()
+    assert in_bulk == (read_positions(store, ["funnel"]), store.query("SELECT position, event_type FROM projection_failures"))
+    assert in_bulk[1] == [(opened_at + 1, "Deal.StageChanged")]
+
+
 def _old_ticket(app: CrmApplication, customer: object) -> object:
     """A ticket (and its customer's deal) opened as release 1 stored them (no external_id: upcast on reading)."""
     ticket = Ticket.open(customer, "旧工单", "urgent", "phone", at(1))  # type: ignore[arg-type]
