@@ -46,7 +46,7 @@ from projections.tables import Table
 from services.application import CrmApplication
 from services.projection_runtime.projector import (HOLD_POSITIONS, Projector, require_no_partition_feeder,
                                                    schema_fingerprint, set_up_tables)
-from services.projection_runtime.rebuild_record import ONLINE, record_online_progress
+from services.projection_runtime.rebuild_record import ONLINE, record_online_progress, recorded_rebuild
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import GREEN_SUFFIX, ReadModelStore
@@ -122,16 +122,23 @@ def rebuild_online(app: CrmApplication, store: ReadModelStore, names: Sequence[s
     with exclusive(app, BUSY):
         with store.transaction() as cursor:
             require_no_partition_feeder(cursor, names)
-            for statement in ONLINE.ddl():  # the progress `crm serve`'s /metrics reads (rebuild_record)
-                cursor.execute(statement)
-        place.clear()  # a crashed build's leftovers
-        green_store = place.open()
-        try:
-            return _build_and_swap(app, store, green_store, names, builder, on_progress, place)
-        finally:
-            green_store.close()
-            place.clear()
-            record_online_progress(store, names, None)
+        # recorded once the lock is held, whoever builds (the CLI, or `crm serve` after a schema change):
+        # /metrics crm_rebuild_progress and `crm projections status` show it, and a refused second build
+        # does not overwrite the running one's record
+        with recorded_rebuild(store, names, app.event_count()):
+            return _cleared_build(app, store, names, builder, on_progress, place)
+
+
+def _cleared_build(app: CrmApplication, store: ReadModelStore, names: list[str], builder: Builder,
+                   on_progress: Progress, place: _GreenSchema | _GreenFile) -> int:
+    place.clear()  # a crashed build's leftovers
+    green_store = place.open()
+    try:
+        return _build_and_swap(app, store, green_store, names, builder, on_progress, place)
+    finally:
+        green_store.close()
+        place.clear()
+        record_online_progress(store, names, None)
 
 
 def _build_and_swap(app: CrmApplication, store: ReadModelStore, green_store: ReadModelStore, names: list[str],
