@@ -13,7 +13,6 @@ from gateways.cli.common import console, crm_application, fail, read_store
 
 def run_verify(names: list[str], as_json: bool) -> None:
     """Verify, print the result (a table per read model, or JSON), exit 1 on a difference or a refusal."""
-    from services.bulk.duckdb_rebuild import FoldRefused
     from services.bulk.log_reader import UnsupportedLog
     from services.bulk.verify_rebuild import VerifyRefused, verify
     from services.projection_runtime.online_rebuild import OnlineRebuildRefused
@@ -22,7 +21,7 @@ def run_verify(names: list[str], as_json: bool) -> None:
     with crm_application() as crm, read_store(crm) as store:
         try:
             result = verify(crm, store, names)
-        except (UnknownReadModel, UnsupportedLog, VerifyRefused, OnlineRebuildRefused, FoldRefused) as refused:
+        except (UnknownReadModel, UnsupportedLog, VerifyRefused, OnlineRebuildRefused) as refused:
             raise fail(str(refused)) from None
     if as_json:
         typer.echo(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2, default=str).decode())

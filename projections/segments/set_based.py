@@ -27,8 +27,8 @@ Not written: the superseded interval rows (`rows.superseded`, the empty range a 
 leaves behind). Which the handlers leave depends on how their batches fell; no query reads them
 (`INTERVALS.ignored_rows`, which the diffs of `crm projections verify` and the tests leave out).
 
-Refused (`REFUSALS`, counted before anything is written, as the handlers stop there): a deal event before its
-deal's opening (`_deal`'s assertion), and a customer forgotten with neither registration nor deal (its
+Where the handlers stop, so does the bulk path (`CHECKS`: the runner hands over to them): at a deal event before
+its deal's opening (`_deal`'s assert), and at a customer forgotten with neither registration nor deal (its
 timeline has no start: `min()` of nothing). Events stored under an older `class_version` arrive upcast
 (services/bulk/log_reader.py).
 
@@ -351,11 +351,16 @@ TABLES: dict[str, str] = {
 }
 """Read-model table → the step with its rows."""
 
-REFUSALS: tuple[tuple[str, str], ...] = (
-    ("SELECT deal_id FROM segments_deal_events WHERE customer_id IS NULL",
-     "deal event(s) before their deal was opened (the handlers stop there: `deal … changed before it was opened`)"),
-    ("SELECT customer_id FROM segments_registrations WHERE start_at IS NULL",
-     "customer(s) forgotten with neither a registration nor a deal (the handlers stop there: no timeline start)"),
-)
-"""(SQL selecting the id of each row that breaks a rule the handlers enforce, what they are): a fold that finds any
-refuses, nothing written (COMMON decision for issue 14: count and refuse rather than guess)."""
+CHECKS: dict[str, str] = {
+    "a deal changed before it was opened": """
+SELECT MIN(position) FROM segments_deal_events WHERE customer_id IS NULL""",
+    "a customer forgotten with neither a registration nor a deal before": """
+SELECT MIN(f.position) FROM segments_log f
+JOIN segments_registrations c ON c.customer_id = f.aggregate_id AND c.registered_at IS NULL
+WHERE f.kind = 'Customer' AND f.event = 'Forgotten'
+  AND NOT EXISTS (SELECT 1 FROM segments_spans_rows s WHERE s.customer_id = c.customer_id AND s.position < f.position)""",
+}
+"""Where the handlers stop (`_deal`'s assert; a timeline with no start: `min()` of nothing), as the first log
+position breaking each (`services/bulk`: the handlers rebuild the segments then, and stop there). The second
+may find one the handlers pass (a deal of the customer in the same batch): the handlers' rebuild is then only
+slower, never different."""
