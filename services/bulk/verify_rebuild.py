@@ -28,6 +28,7 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import FOLDS, rebuild_set_based, require_bulk_readable
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.online_rebuild import BUSY, exclusive, private_place
 from services.projection_runtime.projector import Projector, read_positions
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
@@ -97,7 +98,7 @@ def verify(app: CrmApplication, store: ReadModelStore, names: Sequence[str] = ()
     if unknown := [name for name in names if name not in READ_MODELS]:
         raise UnknownReadModel(f"unknown read model(s) {', '.join(unknown)}; known: {', '.join(READ_MODELS)}")
     require_bulk_readable(app)
-    models = [READ_MODELS[name]() for name in (names or default_names())]
+    models = [configured(READ_MODELS[name]) for name in (names or default_names())]
     place = private_place(app, store)
     with exclusive(app, BUSY):
         place.clear()  # a crashed build's or verify's leftovers
