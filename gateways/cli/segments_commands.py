@@ -143,8 +143,8 @@ def _grouped_table(grouped: dict[str, Any], instant: datetime) -> Table:
 
 
 def _members_table(members: list[CustomerSegment], tier: str, instant: datetime, total: int, offset: int) -> Table:
-    shown = f"{offset + 1}–{offset + len(members)}" if members else "none"
-    table = Table(title=f"{tier} customers as of {shown(instant)} — {shown} of {total}", title_justify="left")
+    listed = f"{offset + 1}–{offset + len(members)}" if members else "none"
+    table = Table(title=f"{tier} customers as of {shown(instant)} — {listed} of {total}", title_justify="left")
     for column in ("Customer", "R", "F", "M", "Won, last 365 d", "Last purchase", "Open deals", "In tier since",
                    "Channel", "Pipeline"):
         table.add_column(column)

@@ -103,3 +103,12 @@ def test_refusals_write_nothing(app: CrmApplication, store: ReadModelStore, tmp_
     with pytest.raises(VerifyRefused, match="never built"):
         verify(app, store, ["timeline"])
     assert not os.path.exists(f"{app.database.sqlite_path}.green")
+
+
+def test_read_models_built_in_another_time_zone_are_refused_not_reported_as_differing(
+        app: CrmApplication, store: ReadModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built in UTC, verified with CRM_TIME_ZONE=Asia/Shanghai: every tally's day would differ for that alone."""
+    monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")
+    with pytest.raises(VerifyRefused, match="CRM_TIME_ZONE"):
+        verify(app, store, ["funnel"])
+    assert not os.path.exists(f"{app.database.sqlite_path}.green")
