@@ -15,7 +15,7 @@ from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_ACK_SECONDS, DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer,
                                     InboundStalled, consumer_for, ensure_dlq_topic)
-from gateways.kafka.relay import (TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
+from gateways.kafka.relay import (REMINDERS_TOPIC, TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
                                   ensure_events_topic, producer_for)
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
@@ -64,12 +64,14 @@ def relay(
 
 def _open_relay(opened: ExitStack, bootstrap: str, topic: str, shard: int = 0, from_start: bool = False) -> KafkaRelay:
     ensure_events_topic(bootstrap, topic)  # 64 partitions, one per home partition
+    ensure_events_topic(bootstrap, REMINDERS_TOPIC)  # reminders again, by their item's home partition
     crm = opened.enter_context(crm_application())
     log, partitions = _shard_log(crm, shard)
     store = opened.enter_context(read_store(crm))  # the default shard's: the relays' positions live there
     with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
         relay = KafkaRelay(log, store, producer_for(bootstrap), topic=topic,
-                           new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions)
+                           new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions,
+                           reminders_topic=REMINDERS_TOPIC)
     if from_start:
         relay.start_over()
     check_topic_holds_history(bootstrap, topic, relay.position())
