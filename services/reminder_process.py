@@ -29,13 +29,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
 from domain.base import Meta, utc_now
 from domain.errors import DomainError
-from domain.reminder_rules import Reminder, due, reminder_id
+from domain.reminder_rules import Reminder, StageEntry, Threshold, due, reminder_id
 from projections.reminders import DueThreshold, ReminderQueries, RemindersReadModel
 from projections.reminders.tracking import entry_of, track
 from services.application import ConcurrencyConflict, CrmApplication
@@ -51,6 +52,24 @@ POLL = 0.25  # seconds between looks for new events when nothing is due sooner (
 BATCH = 500  # reminders looked at per step (then the read model is caught up again)
 FEEDER_GRACE = 2.0  # seconds another projector's last move of the read model leaves the feeding to it
 STANDBY_POLL = 1.0  # seconds between attempts to take over from the process that holds the lock
+
+
+@dataclass(frozen=True)
+class Emission:
+    """A reminder to save: made anew for each attempt (a refused save consumes an aggregate's events)."""
+
+    entry: StageEntry
+    threshold: Threshold
+    owner: str
+    customer_id: UUID | None
+    meta: Meta
+
+    @property
+    def id(self) -> UUID:
+        return reminder_id(self.entry.item_id, self.entry.version, self.threshold.label)
+
+    def reminder(self) -> Reminder:
+        return Reminder.emit(self.entry, self.threshold, self.owner, self.customer_id, self.meta)
 
 
 class ReminderProcess:
@@ -73,7 +92,8 @@ class ReminderProcess:
         self._days = {}  # the stages' thresholds, read once a step
         found = {reminder_id(t.item_id, t.entry_version, t.threshold): t for t in self.queries.due(now, self.batch)}
         self._sent &= found.keys()  # those the read model has applied are no longer due
-        return done + sum(self.emit(threshold, now) for key, threshold in found.items() if key not in self._sent)
+        ready = [self.prepare(threshold, now) for key, threshold in found.items() if key not in self._sent]
+        return done + self._save([emission for emission in ready if emission is not None])
 
     def _step_on_time(self, stop: threading.Event, poll: float) -> int:
         """A step; when it had nothing to do, wait for the next threshold to pass or `poll` seconds, whichever
@@ -111,29 +131,51 @@ class ReminderProcess:
         return done
 
     def emit(self, threshold: DueThreshold, now: datetime) -> bool:
-        """Emit the reminder for `threshold` if the log says the item is still in that entry and the threshold
-        is still its stage's and passed; False when it is not due (any more) or was emitted before."""
+        """Emit the reminder for `threshold` if it is still due (`prepare`); False when it is not due (any more)
+        or was emitted before."""
+        reminder = self.prepare(threshold, now)
+        return reminder is not None and self._save([reminder]) == 1
+
+    def prepare(self, threshold: DueThreshold, now: datetime) -> Emission | None:
+        """The reminder for `threshold` if the log says the item is still in that entry and the threshold is
+        still its stage's and passed (None otherwise): the item's events read from the log and folded."""
         item = None
         for stored in self.app.recorder.select_events(threshold.item_id):
             item, _ = track(item, self.app.mapper.to_sealed_event(stored))
         if item is None or item["entry_version"] != threshold.entry_version:
-            return False  # it moved on: the read model will close the entry when it gets there
+            return None  # it moved on: the read model will close the entry when it gets there
         entry = entry_of(item)
-        days = self._stage_days(entry.pipeline, entry.stage)
-        found = next((t for t in due(entry, days, now) if t.label == threshold.threshold), None)
+        found = next((t for t in due(entry, self._stage_days(entry.pipeline, entry.stage), now)
+                      if t.label == threshold.threshold), None)
         if found is None:
-            return False
+            return None
         customer = UUID(item["customer_id"]) if item["customer_id"] else None
-        reminder = Reminder.emit(entry, found, item["owner"], customer, Meta(occurred_at=now, actor=ACTOR))
+        return Emission(entry, found, item["owner"], customer, Meta(occurred_at=now, actor=ACTOR))
+
+    def _save(self, emissions: list[Emission]) -> int:
+        """Save a step's reminders in one transaction (one commit for many: 50 due a second kept up); if one of
+        them is in the log already (a crash, another process), each again on its own. Returns how many saved."""
+        if not emissions:
+            return 0
+        saved = emissions
         try:
-            self.app.save_new(reminder)
-        except ConcurrencyConflict:  # its id is in the log already: emitted before (a crash, another process)
-            self._sent.add(reminder.id)
+            self.app.save_new(*(emission.reminder() for emission in emissions))
+        except ConcurrencyConflict:  # the refused save took their events: made again, one at a time
+            saved = [emission for emission in emissions if self._save_one(emission)]
+        self._sent.update(emission.id for emission in emissions)
+        for emission in saved:
+            entry = emission.entry
+            log.info("%s: reminded %s of %s %s in %s/%s (%s)", NAME, emission.owner or "nobody", entry.kind,
+                     entry.item_id, entry.pipeline, entry.stage, emission.threshold.label,
+                     extra={"component": NAME, "action": "emit", "item_id": str(entry.item_id),
+                            "threshold": emission.threshold.label})
+        return len(saved)
+
+    def _save_one(self, emission: Emission) -> bool:
+        try:
+            self.app.save_new(emission.reminder())
+        except ConcurrencyConflict:  # its id is in the log already: emitted before
             return False
-        self._sent.add(reminder.id)
-        log.info("%s: reminded %s of %s %s in %s/%s (%s)", NAME, item["owner"] or "nobody", entry.kind,
-                 entry.item_id, entry.pipeline, entry.stage, found.label,
-                 extra={"component": NAME, "action": "emit", "item_id": str(entry.item_id), "threshold": found.label})
         return True
 
     def _stage_days(self, pipeline: str, stage: str) -> list[int | float]:

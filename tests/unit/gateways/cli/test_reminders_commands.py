@@ -102,7 +102,8 @@ def test_reminders_run_stops_cleanly_on_sigterm(url):
     crm.close()
     process = subprocess.Popen([sys.executable, "-m", "gateways.cli.main", "reminders", "run", "--poll", "0.05"],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None and "Reminding" in process.stdout.readline()  # signal handlers are set
+    assert process.stdout is not None
+    started = next((line for line in iter(process.stdout.readline, "") if "reminders: started" in line), "")
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
-    assert process.returncode == 0 and "reminders: stopped" in output, output
+    assert started and process.returncode == 0 and "reminders: stopped" in output, output
