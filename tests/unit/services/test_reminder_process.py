@@ -176,3 +176,14 @@ def test_the_process_leaves_the_read_model_to_another_projector_that_feeds_it(cr
     assert process.run_step() == 0 and follower.positions()["reminders"] < crm.event_count()  # left to it
     process._moved_at -= FEEDER_GRACE  # two seconds later, the follower gone
     assert process.run_step() > 0 and follower.positions()["reminders"] == crm.event_count()
+
+
+def test_a_step_saves_its_reminders_together_and_one_already_in_the_log_does_not_hold_back_the_others(crm, store):
+    _deal(crm)
+    _deal(crm, days=1.5)
+    Projector(crm, store, [RemindersReadModel()]).catch_up()
+    process = ReminderProcess(crm, store, Clock(6))
+    first, second = [process.prepare(t, Clock(6).now) for t in process.queries.due(Clock(6).now)]
+    assert process._save([first]) == 1
+    assert process._save([first, second]) == 1  # the batch refused as a whole, then each alone: the second saved
+    assert sorted(r.originator_id for r in _reminders(crm)) == sorted([first.id, second.id])
