@@ -77,10 +77,12 @@ def due(entry: StageEntry, remind_after_days: list[int | float], now: datetime,
     return [t for t in thresholds(entry, remind_after_days) if t.due_at <= now]
 
 
-def reminder_id(item_id: UUID, entry_version: int, label: str) -> UUID:
-    """The one id a reminder for (item, stage entry, threshold) can have, in the item's home partition (so it
-    lives on the item's shard and Kafka partition)."""
-    return in_partition(partition_of(item_id), uuid5(NAMESPACE_URL, f"crm:reminder:{item_id}:{entry_version}:{label}"))
+def reminder_id(item_id: UUID, entry_version: int, label: str, customer_id: UUID | None = None) -> UUID:
+    """The one id a reminder for (item, stage entry, threshold) can have, in the item's home partition — its
+    customer's for a deal or ticket (where the relay and the shards put their events, also for records made
+    before home partitions, whose own id says nothing), else its own — so that it is ordered with them."""
+    home = partition_of(customer_id or item_id)
+    return in_partition(home, uuid5(NAMESPACE_URL, f"crm:reminder:{item_id}:{entry_version}:{label}"))
 
 
 class Reminder(CrmAggregate):
@@ -104,7 +106,7 @@ class Reminder(CrmAggregate):
     @classmethod
     def emit(cls, entry: StageEntry, threshold: Threshold, owner: str, customer_id: UUID | None,
              meta: Meta) -> Reminder:
-        return cls._open(cls.Emitted, meta, id=reminder_id(entry.item_id, entry.version, threshold.label),
+        return cls._open(cls.Emitted, meta, id=reminder_id(entry.item_id, entry.version, threshold.label, customer_id),
                          item_id=entry.item_id, item_kind=entry.kind, pipeline=entry.pipeline, stage=entry.stage,
                          entry_version=entry.version, entered_at=entry.entered_at, threshold=threshold.label,
                          due_at=threshold.due_at, owner=owner, customer_id=customer_id)

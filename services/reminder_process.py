@@ -65,8 +65,12 @@ class Emission:
     meta: Meta
 
     @property
+    def key(self) -> tuple[UUID, int, str]:
+        return self.entry.item_id, self.entry.version, self.threshold.label
+
+    @property
     def id(self) -> UUID:
-        return reminder_id(self.entry.item_id, self.entry.version, self.threshold.label)
+        return reminder_id(*self.key, self.customer_id)
 
     def reminder(self) -> Reminder:
         return Reminder.emit(self.entry, self.threshold, self.owner, self.customer_id, self.meta)
@@ -80,7 +84,7 @@ class ReminderProcess:
         self.app, self.store, self.clock, self.batch = app, store, clock, batch
         self.projector: Projector | None = Projector(app, store, [RemindersReadModel()])
         self._days: dict[tuple[str, str], list[int | float]] = {}
-        self._sent: set[UUID] = set()  # reminders this process saved that its read model has not applied yet
+        self._sent: set[tuple[UUID, int, str]] = set()  # saved here, not yet applied to its read model
         self._position: int | None = None  # the read model's position as this process last left it
         self._moved_at = float("-inf")  # when another projector was last seen moving it
         self.queries = ReminderQueries(store, app.keys.unseal_all_marks)
@@ -90,7 +94,7 @@ class ReminderProcess:
         done = self._catch_up()
         now = self.clock()
         self._days = {}  # the stages' thresholds, read once a step
-        found = {reminder_id(t.item_id, t.entry_version, t.threshold): t for t in self.queries.due(now, self.batch)}
+        found = {(t.item_id, t.entry_version, t.threshold): t for t in self.queries.due(now, self.batch)}
         self._sent &= found.keys()  # those the read model has applied are no longer due
         ready = [self.prepare(threshold, now) for key, threshold in found.items() if key not in self._sent]
         return done + self._save([emission for emission in ready if emission is not None])
@@ -162,7 +166,7 @@ class ReminderProcess:
             self.app.save_new(*(emission.reminder() for emission in emissions))
         except ConcurrencyConflict:  # the refused save took their events: made again, one at a time
             saved = [emission for emission in emissions if self._save_one(emission)]
-        self._sent.update(emission.id for emission in emissions)
+        self._sent.update(emission.key for emission in emissions)
         for emission in saved:
             entry = emission.entry
             log.info("%s: reminded %s of %s %s in %s/%s (%s)", NAME, emission.owner or "nobody", entry.kind,

@@ -145,10 +145,10 @@ class KafkaRelay:
             messages = [self._message(notification, rows) for notification in notifications]
         futures = [self.producer.send(self.topic, key=key, value=value, headers=headers, partition=partition)
                    for key, partitions, headers, value, _ in messages for partition in partitions]
-        if self.reminders_topic:  # keyed by the item, in its home partition: one item's reminders in order
+        if self.reminders_topic:  # keyed by the item, in its home partition (the reminder id's): in order per item
             futures += [self.producer.send(self.reminders_topic, key=str(item).encode(), value=value, headers=headers,
-                                           partition=partition_of(item))
-                        for _, _, headers, value, item in messages if item is not None]
+                                           partition=partitions[0])
+                        for _, partitions, headers, value, item in messages if item is not None]
         self.producer.flush(timeout=self.ack_timeout)
         failed = next((f for f in futures if not f.succeeded()), None)
         if failed is not None:

@@ -62,6 +62,8 @@ def test_a_reminder_id_is_one_per_item_entry_and_threshold_in_the_item_partition
     assert first == reminder_id(DEAL, 3, "3d")
     assert len({first, reminder_id(DEAL, 4, "3d"), reminder_id(DEAL, 3, "7d"), reminder_id(uuid4(), 3, "3d")}) == 4
     assert partition_of(first) == partition_of(DEAL) == 5
+    customer = in_partition(9)  # a deal made before home partitions: its events go where its customer is
+    assert partition_of(reminder_id(DEAL, 3, "3d", customer)) == 9 != partition_of(first)
     entry = _entry()
     (threshold,) = due(entry, [3], _days(4))
     reminder = Reminder.emit(entry, threshold, "李娜", None, Meta(occurred_at=_days(4), actor="crm reminders"))
