@@ -12,6 +12,7 @@ from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
 from projections.rates import RateQueries, RatesReadModel
+from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
@@ -26,7 +27,7 @@ from services.storage.schema_lock import advisory_lock
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel)
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel)
 }
 
 
@@ -68,6 +69,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "external_ids": lambda app, store, as_of: ExternalIdQueries(store).summary(as_of),
     "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
+    "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
 }
 
 
