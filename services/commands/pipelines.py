@@ -10,9 +10,10 @@ from uuid import UUID
 from pydantic import ConfigDict, Field, ValidationError
 
 from domain.errors import DomainError
+from domain.forecasting import require_category
 from domain.pipeline import Pipeline, check_stage_key, check_stages, pipeline_id
 from services.commands.command import Change, Command
-from services.commands.field_types import Name, StageKey
+from services.commands.field_types import Category, Name, Probability, StageKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,8 @@ class Stage:
     __pydantic_config__ = ConfigDict(extra="forbid")  # an unknown field in a stage is refused, as in a body
     key: StageKey
     label: Name
+    probability: Probability | None = None  # the stage's forecast defaults (`Pipeline.StageForecastSet`); none:
+    forecast_category: Category | None = None  # by its position (domain.forecasting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ def _define_command(table: Any) -> DefinePipeline:
     command = TypeAdapter(DefinePipeline).validate_python(table)
     check_stage_key(command.key)
     check_stages([(stage.key, stage.label) for stage in command.stages])
+    for stage in command.stages:  # `closed` or an unknown category is refused with the domain's sentence
+        if stage.forecast_category is not None:
+            require_category(stage.forecast_category)
     return command
 
 

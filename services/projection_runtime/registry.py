@@ -10,6 +10,7 @@ from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
+from projections.forecast import ForecastQueries, ForecastReadModel
 from projections.funnel import FunnelQueries, FunnelReadModel
 from projections.rates import RateQueries, RatesReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
@@ -19,13 +20,14 @@ from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import stages_of
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.schema_change import changed_schemas
+from services.settings import time_zone_from_environment
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel)
+                  ExternalIdsReadModel, RatesReadModel, ForecastReadModel)
 }
 
 
@@ -57,6 +59,11 @@ def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime)
     return {key: queries.report(key, stages_of(app, key), as_of, money=money).to_dict() for key in DEFAULT_PIPELINES}
 
 
+def _forecast_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
+    return ForecastQueries(store).summary(as_of, time_zone_from_environment(),
+                                          RateQueries(store).conversion(app.reporting_currency, as_of))
+
+
 SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[str, Any]]] = {
     "funnel": _funnel_summary,
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
@@ -67,6 +74,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "external_ids": lambda app, store, as_of: ExternalIdQueries(store).summary(as_of),
     "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
+    "forecast": _forecast_summary,
 }
 
 

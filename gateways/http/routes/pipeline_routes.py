@@ -16,6 +16,7 @@ from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
 from services.commands import DefinePipeline, InsertStage, RenameStage
+from services.commands.forecasts import SetStageForecast
 from services.pipeline_catalogue import defined_pipelines
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -26,6 +27,7 @@ Key = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The pi
 DefinePipelineBody = body_of(DefinePipeline, "DefinePipeline")
 RenameStageBody = body_of(RenameStage, "RenameStage", from_url=("stage",))
 InsertStageBody = body_of(InsertStage, "InsertStage")
+StageForecastBody = body_of(SetStageForecast, "SetStageForecast", from_url=("stage",))
 
 
 @router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
@@ -57,3 +59,10 @@ def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: Ren
 @router.post("/{key}/stages", response_model=Changed, summary="Insert a new open stage")
 def insert_stage(key: Key, body: InsertStageBody, cmd: Write) -> Response:
     return cmd.changed(InsertStage, body, key=key)
+
+
+@router.put("/{key}/stages/{stage}/forecast", response_model=Changed,
+            summary="Set a stage's default probability and forecast category")
+def set_stage_forecast(key: Key, stage: Annotated[str, Path(max_length=40)], body: StageForecastBody,
+                       cmd: Write) -> Response:
+    return cmd.changed(SetStageForecast, body, key=key, stage=stage)
