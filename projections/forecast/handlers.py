@@ -84,8 +84,11 @@ class ForecastReadModel(ReadModel):
         }
 
     def prefetch(self, events: list[Any], rows: Rows) -> None:
-        rows.prefetch(HEADS, [(DEAL, str(e.originator_id)) for e in events
-                              if isinstance(e, Deal.Event) and not isinstance(e, Deal.Opened)])
+        """A batch's deals' heads, then their open versions: two reads, not one per event."""
+        deals = {str(e.originator_id) for e in events if isinstance(e, Deal.Event) and not isinstance(e, Deal.Opened)}
+        rows.prefetch(HEADS, [(DEAL, deal) for deal in deals])
+        heads = [rows.get(HEADS, DEAL, deal) for deal in deals]
+        rows.prefetch(DEALS, [(head.record_id, head.seq) for head in heads if head is not None])
 
 
 # --- versions ------------------------------------------------------------------------------------
