@@ -10,6 +10,7 @@ from domain import money
 from domain.base import CrmAggregate, Meta, require_business_date, require_text
 from domain.errors import DomainError
 from domain.external_ids import record_id
+from domain.forecasting import StageForecast, require_category, require_probability, standing
 from domain.partitions import partition_of
 from domain.pipeline import LOST, WON, Pipeline
 from domain.properties import HasProperties, apply_changes
@@ -77,6 +78,7 @@ class Deal(HasProperties, CrmAggregate):
             deal.campaign_id = self.campaign_id
             deal.external_id = self.external_id
             deal.status = OPEN
+            deal.probability = deal.forecast_category = None
 
     class StageChanged(CrmAggregate.Event):
         from_stage: str
@@ -85,6 +87,7 @@ class Deal(HasProperties, CrmAggregate):
 
         def apply(self, deal: Deal) -> None:
             deal.stage = self.to_stage
+            deal.probability = deal.forecast_category = None  # the new stage's defaults (as Salesforce does)
 
     class AmountChanged(CrmAggregate.Event):
         old_amount: Decimal
@@ -137,6 +140,39 @@ class Deal(HasProperties, CrmAggregate):
         def apply(self, deal: Deal) -> None:
             deal.status = OPEN
             deal.stage = self.stage
+            deal.probability = deal.forecast_category = None
+
+    class ExpectedCloseChanged(CrmAggregate.Event):
+        """The date the deal is expected to close moved (a slip, or a pull-in); `old_close` None: it had none."""
+
+        old_close: date | None
+        new_close: date
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.expected_close = self.new_close
+
+    class ProbabilityChanged(CrmAggregate.Event):
+        """The deal's own probability (0–100 %); None: back to its stage's default. A stage change or a
+        reopening clears it, so that the new stage's default applies."""
+
+        old_probability: int | None
+        new_probability: int | None
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.probability = self.new_probability
+
+    class ForecastCategoryChanged(CrmAggregate.Event):
+        """The deal's own forecast category (`domain.forecasting.OPEN_CATEGORIES`); None: its stage's default.
+        Cleared by a stage change or a reopening, as its probability is."""
+
+        old_category: str | None
+        new_category: str | None
+        reason: str
+
+        def apply(self, deal: Deal) -> None:
+            deal.forecast_category = self.new_category
 
     @classmethod
     def open(
@@ -204,6 +240,47 @@ class Deal(HasProperties, CrmAggregate):
         if new_owner == self.owner:
             raise DomainError(f"deal is already owned by {new_owner!r}")
         self._record(self.OwnerChanged, meta, old_owner=self.owner, new_owner=new_owner)
+
+    @property
+    def own_probability(self) -> int | None:
+        """The probability set on the deal itself (None: its stage's default applies)."""
+        return self.__dict__.get("probability")
+
+    @property
+    def own_category(self) -> str | None:
+        return self.__dict__.get("forecast_category")
+
+    def forecast(self, pipeline: Pipeline) -> StageForecast:
+        """Where the deal stands now: won → closed 100 %, lost → omitted 0 %, open → its own or its stage's."""
+        default = pipeline.stage_forecast(self.stage) if self.stage in pipeline.stage_keys else None
+        return standing(self.status, default, self.own_probability, self.own_category)
+
+    def change_expected_close(self, new_close: date, reason: str, meta: Meta) -> None:
+        """Move the expected close date; refused on a closed deal (its win or loss dated it) or to the same date."""
+        self._require_open("change its expected close date")
+        require_business_date(new_close, "expected_close")
+        if new_close == self.expected_close:
+            raise DomainError(f"deal is already expected to close on {new_close.isoformat()}")
+        self._record(self.ExpectedCloseChanged, meta, old_close=self.expected_close, new_close=new_close,
+                     reason=reason.strip())
+
+    def change_probability(self, probability: int | None, reason: str, meta: Meta) -> None:
+        """Set the deal's own probability, or (None) go back to its stage's default."""
+        new = None if probability is None else require_probability(probability)
+        self._change_own("probability", self.own_probability, new, f"{new} %", reason, meta)
+
+    def change_forecast_category(self, category: str | None, reason: str, meta: Meta) -> None:
+        """Set the deal's own forecast category, or (None) go back to its stage's default."""
+        new = None if category is None else require_category(category)
+        self._change_own("forecast category", self.own_category, new, str(new), reason, meta)
+
+    def _change_own(self, what: str, old: object, new: object, shown: str, reason: str, meta: Meta) -> None:
+        self._require_open(f"change its {what}")
+        if new == old:
+            raise DomainError(f"deal's {what} is already " + ("its stage's default" if new is None else shown))
+        event, name = ((self.ProbabilityChanged, "probability") if what == "probability"
+                       else (self.ForecastCategoryChanged, "category"))
+        self._record(event, meta, **{f"old_{name}": old, f"new_{name}": new}, reason=reason.strip())
 
     def win(self, meta: Meta, note: str = "") -> None:
         self._require_open("win it")

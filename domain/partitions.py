@@ -25,7 +25,7 @@ from uuid import UUID, uuid4
 
 PARTITIONS = 64
 _MASK = PARTITIONS - 1  # a power of two: the partition is the id's low bits
-REFERENCE_KINDS = ("Pipeline", "Vocabulary", "ExchangeRate", "Campaign")  # aggregate class names
+REFERENCE_KINDS = ("Pipeline", "Vocabulary", "ExchangeRate", "Campaign", "Target", "OwnerTeam")  # class names
 
 
 def partition_of(record_id: UUID) -> int:

@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from domain.base import CrmAggregate, Meta, require_text
 from domain.errors import DomainError
+from domain.forecasting import StageForecast, require_category, require_probability, stage_default
 
 WON = "won"
 LOST = "lost"
@@ -153,6 +154,19 @@ class Pipeline(CrmAggregate):
             if self.remind_after_days:
                 stage["remind_after_days"] = list(self.remind_after_days)
 
+    class StageForecastSet(CrmAggregate.Event):
+        """A stage's default probability (0–100) and forecast category, for deals that set none themselves
+        (`domain.forecasting`); a stage never given them has defaults by its position."""
+
+        stage: str
+        probability: int
+        forecast_category: str
+
+        def apply(self, pipeline: Pipeline) -> None:
+            forecasts = dict(pipeline.stage_forecasts)
+            forecasts[self.stage] = StageForecast(self.probability, self.forecast_category)
+            pipeline.__dict__["forecasts"] = forecasts
+
     @classmethod
     def define(cls, key: str, name: str, stages: list[tuple[str, str]], meta: Meta,
                remind_after_days: Mapping[str, Sequence[Any]] | None = None) -> Pipeline:
@@ -209,6 +223,25 @@ class Pipeline(CrmAggregate):
             self.StageInserted, meta, stage=stage, label=require_text(label, "stage label"), position=position
         )
 
+    @property
+    def stage_forecasts(self) -> dict[str, StageForecast]:
+        """The stages whose forecast defaults were set (a pipeline defined before they existed has none)."""
+        return self.__dict__.get("forecasts", {})
+
+    def stage_forecast(self, stage: str) -> StageForecast:
+        """An open stage's default probability and category (as set, else by its position)."""
+        self.index(stage)
+        found = stage_default(self.stage_keys, self.stage_forecasts, stage)
+        assert found is not None
+        return found
+
+    def set_stage_forecast(self, stage: str, probability: int, category: str, meta: Meta) -> None:
+        """Set an open stage's default probability and forecast category; refused when it already has them."""
+        self.index(stage)
+        wanted = StageForecast(require_probability(probability), require_category(category))
+        if self.stage_forecasts.get(stage) == wanted:
+            raise DomainError(f"stage {stage!r} already defaults to {probability} % {category}")
+        self._record(self.StageForecastSet, meta, stage=stage, probability=probability, forecast_category=category)
 
 
 def _stage(key: str, label: str, remind_after_days: Sequence[Any]) -> dict[str, Any]:

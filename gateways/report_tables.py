@@ -255,3 +255,11 @@ def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
 
 
 TableMaker = Callable[[], Tables]
+
+
+def forecast_tables(report: Mapping[str, Any]) -> Tables:
+    """`periods` (one row per period and group: every figure in cents of `currency`, as of the report's instant)
+    and `unconverted` (per currency, the deal amounts and targets without a rate then)."""
+    currency = report.get("currency")
+    return {"periods": [{**row, "currency": currency} for row in report["rows"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}

@@ -27,6 +27,7 @@ from domain.exchange_rates import ExchangeRate, rate_id, require_rate
 from domain.lead import Lead, require_converted_into
 from domain.partitions import PARTITIONS, in_partition, partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, pipeline_id
+from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import HISTORIC, KINDS, UNKNOWN, Vocabularies, Vocabulary, vocabulary_id
 from services.aggregate_cache import AggregateCache
@@ -39,6 +40,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
                                RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
                                ResolveTicket, SetStageReminders, WinDeal)
+from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
+                                         SetStageForecast, SetTarget)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
 from services.storage.event_recorder import ReceiptPOPORecorder, RetriedSaveConflict
@@ -353,6 +356,11 @@ class CrmApplication(Application):
             raise DomainError(f"pipeline {command.key!r} is already defined")
         pipeline = Pipeline.define(command.key, command.name, [(s.key, s.label) for s in command.stages], meta,
                                    {s.key: s.remind_after_days for s in command.stages if s.remind_after_days})
+        for stage in command.stages:  # forecast defaults given with the definition: one event each, saved with it
+            if stage.probability is not None or stage.forecast_category is not None:
+                positional = pipeline.stage_forecast(stage.key)
+                pipeline.set_stage_forecast(stage.key, _given(stage.probability, positional.probability),
+                                            _given(stage.forecast_category, positional.category), meta)
         self.save_new(pipeline)
         return pipeline.id
 
@@ -369,6 +377,41 @@ class CrmApplication(Application):
     def set_stage_reminders(self, command: SetStageReminders, meta: Meta) -> int:
         return self._change(command, lambda pipeline: pipeline.set_stage_reminders(command.stage,
                                                                                    command.remind_after_days, meta))
+
+    @handles(SetStageForecast)
+    def set_stage_forecast(self, command: SetStageForecast, meta: Meta) -> int:
+        return self._change(command, lambda pipeline: pipeline.set_stage_forecast(
+            command.stage, command.probability, command.forecast_category, meta))
+
+    # --- targets and teams (forecasting) --------------------------------------------------------
+
+    @handles(SetTarget)
+    def set_target(self, command: SetTarget, meta: Meta) -> int:
+        """Set a target, new or not: the new version."""
+        c = command
+        return self._set(c, lambda: Target.set(c.scope, c.name, c.period, c.amount, c.currency, c.reason, meta),
+                         lambda target: target.change(c.amount, c.currency, c.reason, meta))
+
+    @handles(AssignTeam)
+    def assign_team(self, command: AssignTeam, meta: Meta) -> int:
+        """Put an owner in a team (first time or a move): the new version."""
+        c = command
+        return self._set(c, lambda: OwnerTeam.assign(c.owner, c.team, c.reason, meta),
+                         lambda membership: membership.move(c.team, c.reason, meta))
+
+    def _set(self, command: Change, create: Callable[[], A], change: Callable[[A], None]) -> int:
+        """Create the command's aggregate if the log has none yet, else change it (at the version the caller
+        saw, when given; 0 for none yet); returns the new version."""
+        try:
+            aggregate = self._load_for_change(command.aggregate, command.aggregate_id)
+        except NotFound:
+            _expect_new(command.expected_version)
+            aggregate = create()
+        else:
+            _expect_version(aggregate, command.expected_version)
+            change(aggregate)
+        self.save_new(aggregate)
+        return aggregate.version
 
     # --- vocabularies -------------------------------------------------------------------------
 
@@ -569,6 +612,20 @@ class CrmApplication(Application):
     def change_deal_properties(self, command: ChangeDealProperties, meta: Meta) -> int:
         return self._change(command, lambda deal: deal.change_properties(command.changes, meta))
 
+    @handles(ChangeExpectedClose)
+    def change_expected_close(self, command: ChangeExpectedClose, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_expected_close(command.expected_close, command.reason,
+                                                                             meta))
+
+    @handles(ChangeProbability)
+    def change_probability(self, command: ChangeProbability, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_probability(command.probability, command.reason, meta))
+
+    @handles(ChangeForecastCategory)
+    def change_forecast_category(self, command: ChangeForecastCategory, meta: Meta) -> int:
+        return self._change(command, lambda deal: deal.change_forecast_category(command.forecast_category,
+                                                                                command.reason, meta))
+
     @handles(WinDeal)
     def win_deal(self, command: WinDeal, meta: Meta) -> int:
         return self._change(command, lambda deal: deal.win(meta, command.note))
@@ -716,3 +773,13 @@ def _expect_version(aggregate: CrmAggregate, expected_version: int | None) -> No
     if expected_version is not None and aggregate.version != expected_version:
         raise ConcurrencyConflict(f"{type(aggregate).__name__.lower()} {aggregate.id} is at version "
                                   f"{aggregate.version}, not the expected {expected_version}")
+
+
+def _expect_new(expected_version: int | None) -> None:
+    """A set-or-create command meeting nothing yet: only version 0 (or none) was seen."""
+    if expected_version not in (None, 0):
+        raise ConcurrencyConflict(f"expected version {expected_version}, but nothing is set yet")
+
+
+def _given(value: T | None, default: T) -> T:
+    return default if value is None else value

@@ -71,4 +71,19 @@ def _describe(event: Deal.Event) -> tuple[str | None, str | None, str]:
         return None, None, f"amount {event.old_amount} → {event.new_amount}"
     if isinstance(event, Deal.OwnerChanged):
         return None, None, f"owner {event.old_owner} → {event.new_owner}"
-    return None, None, ""
+    return None, None, _forecast_change(event)
+
+
+def _forecast_change(event: Deal.Event) -> str:
+    """What a forecast event changed, and why ("default": back to the stage's default)."""
+    if isinstance(event, Deal.ExpectedCloseChanged):
+        old, new = (day.isoformat() if day else "none" for day in (event.old_close, event.new_close))
+        what = f"expected close {old} → {new}"
+    elif isinstance(event, Deal.ProbabilityChanged):
+        old, new = (f"{p} %" if p is not None else "default" for p in (event.old_probability, event.new_probability))
+        what = f"probability {old} → {new}"
+    elif isinstance(event, Deal.ForecastCategoryChanged):
+        what = f"forecast category {event.old_category or 'default'} → {event.new_category or 'default'}"
+    else:
+        return ""
+    return f"{what}: {event.reason}" if event.reason else what

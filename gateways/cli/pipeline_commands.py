@@ -1,4 +1,4 @@
-"""`crm pipeline define | list | show | rename-stage | insert-stage | set-reminders`: set up a database's pipelines without
+"""`crm pipeline define | list | show | rename-stage | insert-stage | set-reminders | set-forecast`: set up a database's pipelines without
 writing events by hand (issue 12). The services are imported when a command runs (see gateways/cli/main.py)."""
 
 from __future__ import annotations
@@ -90,10 +90,19 @@ def _already_defined(crm: Any, command: DefinePipeline) -> bool:
         return False
     wanted = [{"key": s.key, "label": s.label, **({"remind_after_days": check_remind_after_days(s.key, s.remind_after_days)}
                                                  if s.remind_after_days else {})} for s in command.stages]
-    if existing.name != command.name or existing.stages != wanted:
+    if existing.name != command.name or existing.stages != wanted or not _same_forecasts(existing, command):
         raise fail(f"pipeline {command.key!r} is already defined otherwise (see `crm pipeline show {command.key}`; "
                    "change it with rename-stage or insert-stage); nothing was defined")
     console.print(f"Pipeline {command.key} is already defined so; left as it is.")
+    return True
+
+
+def _same_forecasts(existing: Pipeline, command: DefinePipeline) -> bool:
+    """Whether the stages' forecast defaults the definition gives are the ones the pipeline has."""
+    for stage in command.stages:
+        has = existing.stage_forecast(stage.key)
+        if stage.probability not in (None, has.probability) or stage.forecast_category not in (None, has.category):
+            return False
     return True
 
 
@@ -126,10 +135,11 @@ def show(key: Key, as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(orjson.dumps(_view(pipeline), option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table("#", "Stage key", "Label", title=f"Pipeline {pipeline.key} — {pipeline.name} (version "
-                                                   f"{pipeline.version})", title_justify="left")
+    table = Table("#", "Stage key", "Label", "Probability", "Forecast category",
+                  title=f"Pipeline {pipeline.key} — {pipeline.name} (version {pipeline.version})", title_justify="left")
     for number, stage in enumerate(pipeline.stages, 1):
-        table.add_row(str(number), stage["key"], stage["label"])
+        forecast = pipeline.stage_forecast(stage["key"])
+        table.add_row(str(number), stage["key"], stage["label"], f"{forecast.probability} %", forecast.category)
     for terminal in ("won", "lost"):
         table.add_row("", terminal, pipeline.label(terminal))
     console.print(table)
@@ -183,6 +193,23 @@ def set_reminders(
     whole = [int(d) if d.is_integer() else d for d in days or []]
     _change(SetStageReminders(key, stage, whole, expected_version=expected_version), actor,
             f"Stage {stage} of pipeline {key} reminds after {', '.join(f'{d:g}' for d in whole) or 'no'} days.")
+
+
+@pipeline_app.command("set-forecast")
+def set_forecast(
+    key: Key,
+    stage: Annotated[str, typer.Argument(help="The stage's key.")],
+    probability: Annotated[int, typer.Option(min=0, max=100, help="Default probability of its deals, 0–100 %.")],
+    category: Annotated[str, typer.Option(help="Default forecast category: pipeline, best_case, commit or "
+                                               "omitted.")],
+    expected_version: ExpectedVersion = None,
+    actor: Actor = "admin",
+) -> None:
+    """Set a stage's forecast defaults, for its deals that set none themselves."""
+    from services.commands.forecasts import SetStageForecast
+
+    _change(SetStageForecast(key, stage, probability, category, expected_version=expected_version), actor,
+            f"Stage {stage} of pipeline {key} now defaults to {probability} % {category}.")
 
 
 def _change(command: Any, actor: str, done: str) -> None:

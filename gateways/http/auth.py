@@ -3,7 +3,7 @@
 A permission is "<area>:<action>" with action read or write. Roles:
 - admin: everything (recording exchange rates, "rates:write", only admin);
 - sales: customers, leads, deals, campaigns (read and write); pipelines, vocabularies, the funnel, segments,
-  reports, customer timelines and exchange rates (read);
+  reports, customer timelines, exchange rates, the forecast, targets and teams (read);
 - service: tickets (read and write), customers, reports and timelines (read) and logging customer touches;
 - analyst: every read (GET);
 - subscriber: a downstream service of crm.events that may open sealed personal data, and nothing else;
@@ -36,7 +36,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*:*"}),
     "sales": frozenset({"customers:*", "customer_touches:write", "leads:*", "deals:*", "campaigns:*",
                         "pipelines:read", "vocabularies:read", "funnel:read", "segments:read", "reports:read",
-                        "timeline:read", "rates:read"}),
+                        "timeline:read", "rates:read", "forecast:read", "targets:read", "teams:read"}),
     "service": frozenset({"tickets:*", "customers:read", "customer_touches:write", "timeline:read", "reports:read"}),
     "analyst": frozenset({"*:read"}),
     "subscriber": frozenset({"personal_data:open"}),

@@ -42,7 +42,7 @@ def deal_view(d: Deal) -> dict[str, Any]:
     return {**_record(d), "customer_id": d.customer_id, "title": d.title, "pipeline": d.pipeline, "stage": d.stage,
             "status": d.status, "amount": d.amount, "currency": d.currency, "owner": d.owner,
             "expected_close": d.expected_close, "lead_id": d.lead_id, "campaign_id": d.campaign_id,
-            "properties": d.properties}
+            "properties": d.properties, "probability": d.own_probability, "forecast_category": d.own_category}
 
 
 def campaign_view(c: Campaign) -> dict[str, Any]:
@@ -56,7 +56,8 @@ def ticket_view(t: Ticket) -> dict[str, Any]:
 
 
 def pipeline_view(p: Pipeline) -> dict[str, Any]:
-    return {**_common(p), "key": p.key, "name": p.name, "stages": [dict(s) for s in p.stages]}
+    return {**_common(p), "key": p.key, "name": p.name, "stages": [dict(s) for s in p.stages],
+            "stage_forecasts": {key: p.stage_forecast(key).to_dict() for key in p.stage_keys}}
 
 
 def audit_entry_view(entry: AuditEntry) -> dict[str, Any]:

@@ -25,13 +25,14 @@ from domain.lead import Lead
 from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
 from domain.reminder_rules import Reminder
+from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import Vocabulary
 from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMessage, TouchMessage
 from gateways.kafka.relay import REMINDERS_TOPIC, TOPIC
 from services.event_envelope import ENVELOPE_FIELDS
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder, Target, OwnerTeam)
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"}, date: {"type": "string", "format": "date"},

@@ -13,6 +13,8 @@ from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDet
 from services.commands.deals import (ChangeAmount, ChangeDealProperties, ChangeOwner, ChangeStage, DealChange, LoseDeal,
                                      OpenDeal, ReopenDeal, WinDeal)
 from services.commands.rates import RecordExchangeRate
+from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
+                                         SetStageForecast, SetTarget)
 from services.commands.leads import (AssignLead, CaptureLead, ChangeLeadProperties, ContactLead, ConvertLead,
                                      DisqualifyLead, LeadChange, QualifyLead)
 from services.commands.pipelines import (DefinePipeline, InsertStage, PipelineChange, RenameStage, SetStageReminders,
@@ -33,4 +35,5 @@ __all__ = [
     "RemoveTag", "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "SetStageReminders", "Stage",
     "TicketChange", "WinDeal",
     "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
+    "AssignTeam", "ChangeExpectedClose", "ChangeForecastCategory", "ChangeProbability", "SetStageForecast", "SetTarget",
 ]

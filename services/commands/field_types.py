@@ -37,6 +37,10 @@ Amount = Annotated[
     Field(description='A non-negative amount as a decimal string ("12000.50") or an integer; never a float.'),
 ]
 
+Probability = Annotated[StrictInt, Field(ge=0, le=100, description="Whole percent, 0 to 100.")]
+Category = Annotated[str, StringConstraints(max_length=20, pattern=NO_NUL),
+                     Field(description="pipeline, best_case, commit or omitted (closed comes from a win).")]
+
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

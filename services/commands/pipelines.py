@@ -10,9 +10,10 @@ from uuid import UUID
 from pydantic import ConfigDict, Field, ValidationError
 
 from domain.errors import DomainError
+from domain.forecasting import require_category
 from domain.pipeline import Pipeline, check_remind_after_days, check_stage_key, check_stages, pipeline_id
 from services.commands.command import Change, Command
-from services.commands.field_types import Name, StageKey
+from services.commands.field_types import Category, Name, Probability, StageKey
 
 # A stage's dwell thresholds in days, ascending (domain.pipeline.check_remind_after_days says the rest).
 RemindAfterDays = Annotated[list[Annotated[float, Field(gt=0, le=3650)]], Field(
@@ -26,6 +27,8 @@ class Stage:
     key: StageKey
     label: Name
     remind_after_days: RemindAfterDays = field(default_factory=list)
+    probability: Probability | None = None  # the stage's forecast defaults (`Pipeline.StageForecastSet`); none:
+    forecast_category: Category | None = None  # by its position (domain.forecasting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,10 @@ def _define_command(table: Any) -> DefinePipeline:
     command = TypeAdapter(DefinePipeline).validate_python(table)
     check_stage_key(command.key)
     check_stages([(stage.key, stage.label) for stage in command.stages])
-    for stage in command.stages:
+    for stage in command.stages:  # `closed` or an unknown category is refused with the domain's sentence
         check_remind_after_days(stage.key, stage.remind_after_days)
+        if stage.forecast_category is not None:
+            require_category(stage.forecast_category)
     return command
 
 

@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID
 
@@ -237,11 +237,18 @@ class DemoHistory:
                                      self._meta(owner), phone=f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**9):09d}",
                                      campaign_id=campaign.id, id=self._id_beside(lead.id), partition=partition_of(lead.id))
         deal = Deal.open(self.sales, customer.id, f"{lead.company} 采购项目", self._deal_amount(), "CNY", owner,
-                         self._meta(owner), lead_id=lead.id, campaign_id=campaign.id, id=self._id_beside(customer.id))
+                         self._meta(owner), lead_id=lead.id, campaign_id=campaign.id, id=self._id_beside(customer.id),
+                         expected_close=self._planned_close("lead"))
         lead.convert(customer.id, deal.id, self._meta(owner))
         for aggregate in (lead, customer, deal):
             self._touch(aggregate)
         yield from self._deal_story(deal, customer)
+
+    def _planned_close(self, stage: str) -> date:
+        """The close date a rep would plan: today plus the mean dwell of this stage and every later one (no random
+        draw: the demo's history stays the same but for this date, so that its forecast has periods to show)."""
+        stages = self.sales.stage_keys
+        return (self.now + timedelta(days=sum(DWELL_DAYS[s] for s in stages[stages.index(stage):]))).date()
 
     def _deal_amount(self) -> Decimal:
         return Decimal(round(self.rng.lognormvariate(math.log(120000), 0.8), -2))
@@ -288,7 +295,8 @@ class DemoHistory:
         if self.rng.random() < 0.2:
             yield self.rng.uniform(60, 200)
             deal = Deal.open(self.sales, customer.id, f"{customer.company} 增购", self._deal_amount(), "CNY", owner,
-                             self._meta(owner), stage="needs_analysis", id=self._id_beside(customer.id))
+                             self._meta(owner), stage="needs_analysis", id=self._id_beside(customer.id),
+                             expected_close=self._planned_close("needs_analysis"))
             self._touch(deal)
             yield from self._deal_story(deal, customer)
 

@@ -10,6 +10,7 @@ from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
+from projections.forecast import ForecastQueries, ForecastReadModel
 from projections.funnel import FunnelReadModel
 from projections.rates import RateQueries, RatesReadModel
 from projections.reminders import ReminderQueries, RemindersReadModel
@@ -21,13 +22,14 @@ from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
 from services.projection_runtime.model_settings import configured
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.schema_change import changed_schemas
+from services.settings import time_zone_from_environment
 from services.storage.read_model_store import ReadModelStore
 from services.storage.schema_lock import advisory_lock
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel)
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel)
 }
 
 
@@ -59,6 +61,11 @@ def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime)
     return {key: queries.report(key, stages_of(app, key), as_of, money=money).to_dict() for key in DEFAULT_PIPELINES}
 
 
+def _forecast_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
+    return ForecastQueries(store).summary(as_of, time_zone_from_environment(),
+                                          RateQueries(store).conversion(app.reporting_currency, as_of))
+
+
 SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[str, Any]]] = {
     "funnel": _funnel_summary,
     "segments": lambda app, store, as_of: SegmentQueries(store).summary(as_of),
@@ -70,6 +77,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
     "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
+    "forecast": _forecast_summary,
 }
 
 

@@ -25,11 +25,12 @@ from eventsourcing.utils import get_topic
 from domain.campaign import Campaign
 from domain.exchange_rates import ExchangeRate
 from domain.pipeline import Pipeline
+from domain.targets import OwnerTeam, Target
 from domain.vocabulary import Vocabulary
 from services.application import CrmApplication
 
 log = logging.getLogger(__name__)
-REFERENCE_AGGREGATES = (Pipeline, Vocabulary, ExchangeRate, Campaign)
+REFERENCE_AGGREGATES = (Pipeline, Vocabulary, ExchangeRate, Campaign, Target, OwnerTeam)
 BATCH = 1000  # events per save while syncing (the ECB's ≈ 200k rates: 200 saves per shard, not 200k)
 HEADS_BY_SCAN = 200  # more aggregates than this: one pass over the target's reference events, not a query each
 

@@ -42,6 +42,8 @@ from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmou
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
                                QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
+                                         SetStageForecast, SetTarget)
 from services.commands.vocabularies import AddVocabularyValue
 from services.projection_runtime.funnel_as_of import conversion_from_log, funnel_queries, segment_members, stages_of
 from services.projection_runtime.model_settings import configured
@@ -62,7 +64,11 @@ SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiat
 # Operation kinds, repeated to weight them: most operations take an existing aggregate one step further.
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
-    + ("campaign_step",) * 2 + ("forget", "vocabulary") + ("properties",) * 3 + ("rate",) * 2
+    + ("campaign_step",) * 2 + ("forget", "vocabulary") + ("properties",) * 3 + ("rate",) * 2 \
+    + ("forecast",) * 3 + ("target", "team", "stage_forecast")
+TEAMS = ("华东一组", "华南组", "")  # "": out of any team
+CATEGORIES = ("pipeline", "best_case", "commit", "omitted", None)  # None: back to the stage's default
+PIPELINES_DEFINED = T0 - timedelta(days=30)  # before every history, so that stage defaults set later show as of T
 PRODUCTS = ("GTX", "MG", "")  # "" removes the property
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
@@ -161,8 +167,10 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
             return
         meta = w.meta(customer, hours, i)
         if kind == "deal":
+            close = (T0 + timedelta(days=i * 5 % 150)).date() if i % 4 else None  # the forecast's period
             new = app.open_deal(OpenDeal(customer, "项目", str(100 * (i + 1)), currency=CURRENCIES[i % 3],
-                                         owner=owner, campaign_id=w.pick("campaign", i), **w.external(i)), meta)
+                                         owner=owner, campaign_id=w.pick("campaign", i), expected_close=close,
+                                         **w.external(i)), meta)
         elif kind == "ticket":
             new = app.open_ticket(OpenTicket(customer, "问题", "phone", priority=("low", "urgent")[i % 2],
                                              **w.external(i)), meta)
@@ -183,6 +191,8 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         w.record([lead, customer, deal], meta)
     elif kind == "properties":
         _properties(w, i, hours)
+    elif kind in ("target", "team", "stage_forecast"):
+        _forecast_setting(w, kind, i, hours)
     else:
         _change(w, kind, i, hours, owner)
 
@@ -206,7 +216,7 @@ def _properties(w: _World, i: int, hours: int) -> None:
 
 
 def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
-    target_kind = {"advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
+    target_kind = {"forecast": "deal", "advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
                    "lead_step": "lead", "ticket_step": "ticket", "campaign_step": "campaign"}[kind]
     target = w.pick(target_kind, i)
     if target is None:
@@ -217,7 +227,7 @@ def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
                                                                  SALES_STAGES[i % 3] if i % 2 else None), meta),
                "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),
                "owner": lambda *_: w.app.change_owner(ChangeOwner(target, owner), meta),
-               "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
+               "forecast": _forecast_step, "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
     created = command(w, target, i, meta)  # the lead step returns the customer and deal a conversion made
     w.record([target, *(created if isinstance(created, tuple) else ())], meta)
 
@@ -230,6 +240,37 @@ def _advance_deal(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
     else:
         w.app.change_stage(ChangeStage(deal_id, SALES_STAGES[min(position + 1 + i % 2, len(SALES_STAGES) - 1)],
                                        "推进"), meta)
+
+
+def _forecast_step(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
+    """A deal's expected close moves (within the instants asked, some before T0), or its own probability or
+    category is set or cleared."""
+    if i % 3 == 0:
+        day = (T0 + timedelta(days=(i * 7 + meta.occurred_at.day) % 200 - 20)).date()
+        w.app.handle(ChangeExpectedClose(deal_id, day, "客户推迟" if i % 2 else ""), meta)
+    elif i % 3 == 1:
+        w.app.handle(ChangeProbability(deal_id, None if i % 5 == 0 else i * 7 % 101, "评估"), meta)
+    else:
+        w.app.handle(ChangeForecastCategory(deal_id, CATEGORIES[i % len(CATEGORIES)], "判断"), meta)
+
+
+def _forecast_setting(w: _World, kind: str, i: int, hours: int) -> None:
+    """A target (owner's or team's, a month or a quarter of 2026, in CNY or USD), an owner's team, or a sales
+    stage's forecast defaults: reference records, each on its own business clock."""
+    command: SetTarget | AssignTeam | SetStageForecast
+    if kind == "target":
+        scope = ("owner", "team")[i % 2]
+        name = OWNERS[i // 2 % 2] if scope == "owner" else TEAMS[i // 2 % 2]
+        period = f"2026-Q{i % 3 + 1}" if i % 4 == 0 else f"2026-{i % 7 + 2:02d}"
+        command = SetTarget(scope, name, period, str(1000 * (i + 1)), CURRENCIES[i % 2])
+    elif kind == "team":
+        command = AssignTeam(OWNERS[i % 2], TEAMS[(i // 2) % 3])
+    else:
+        command = SetStageForecast("sales", SALES_STAGES[i % len(SALES_STAGES)], i * 13 % 101,
+                                   CATEGORIES[i % 4] or "pipeline")
+    meta = w.meta(command.aggregate_id, hours, i)
+    w.app.handle(command, meta)
+    w.record([command.aggregate_id], meta)
 
 
 def _lead_step(w: _World, lead_id: UUID, i: int, meta: Meta) -> tuple[UUID, ...]:
@@ -387,7 +428,7 @@ def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]
 def run_example(database: Database, ops: list[tuple[str, int, int, bool]], days: list[int], batch: int) -> None:
     """One property example on a fresh, empty database: apply the history, then check equivalence."""
     app = CrmApplication(database)
-    app.ensure_default_pipelines()
+    app.ensure_default_pipelines(Meta(occurred_at=PIPELINES_DEFINED))
     live = ReadModelStore(database)
     follower = Projector(app, live, [configured(model) for model in READ_MODELS.values()])
     apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
@@ -501,7 +542,7 @@ def run_partitioned_example(database: Database, ops: list[tuple[str, int, int, b
     """One property example on a fresh database: apply the history, spread its log over PARTS partitions,
     project them in a random interleaving (or by concurrent workers), check equivalence; returns retries."""
     app = CrmApplication(database)
-    app.ensure_default_pipelines()
+    app.ensure_default_pipelines(Meta(occurred_at=PIPELINES_DEFINED))
     apply_history(app, ops, on_sync=lambda: None)
     streams, rng = partition_streams(sealed_log(app)), random.Random(seed)
     live = ReadModelStore(database)

@@ -17,6 +17,8 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                RateTicket, RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
                                SetStageReminders, WinDeal)
+from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
+                                         SetStageForecast, SetTarget)
 from services.commands.vocabularies import AddVocabularyValue, RetireVocabularyValue, SetVocabulary
 from tests.conftest import at
 
@@ -26,7 +28,13 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.ensure_default_pipelines(at(-30, "setup"))
     crm.rename_stage(RenameStage("sales", "proposal", "报价方案 / Quote"), at(-29))
     crm.insert_stage(InsertStage("sales", "pilot", "试点 / Pilot", "proposal"), at(-28))
-    crm.set_stage_reminders(SetStageReminders("sales", "first_contact", [0.1, 2]), at(-27.5))
+    crm.set_stage_forecast(SetStageForecast("sales", "pilot", 35, "best_case"), at(-27.9))
+    crm.set_target(SetTarget("owner", "李娜", "2026-Q1", "500000", "CNY", "年度计划拆解"), at(-27.8))
+    crm.set_target(SetTarget("owner", "李娜", "2026-Q1", "550000.50", "CNY", "上调"), at(-27.7))
+    crm.set_target(SetTarget("team", "华东一组", "2026-03", "120000", "USD"), at(-27.6))
+    crm.assign_team(AssignTeam("李娜", "华东一组", "入职"), at(-27.5))
+    crm.assign_team(AssignTeam("李娜", "", "调岗"), at(-27.4))
+    crm.set_stage_reminders(SetStageReminders("sales", "first_contact", [0.1, 2]), at(-27.3))
     crm.set_vocabulary(SetVocabulary("loss_reason", ["价格", "竞品"]), at(-27))
     crm.set_vocabulary(SetVocabulary("loss_reason", ["预算冻结", "价格", "竞品"], open=True), at(-26.5))
     crm.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "展会邀约"), at(-26))
@@ -63,6 +71,10 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.save_new(Reminder.emit(entry, thresholds(entry, [0.1, 2])[0], "李娜", customer, at(5.15, "crm reminders")))
     crm.change_amount(ChangeAmount(deal, "90000"), at(5.1))
     crm.change_owner(ChangeOwner(deal, "张伟"), at(5.2))
+    crm.change_expected_close(ChangeExpectedClose(deal, date(2026, 7, 15), "客户预算推迟"), at(5.21))
+    crm.change_probability(ChangeProbability(deal, 65, "口头确认"), at(5.22))
+    crm.change_probability(ChangeProbability(deal, None, ""), at(5.225))
+    crm.change_forecast_category(ChangeForecastCategory(deal, "commit", "签约在即"), at(5.23))
     crm.change_deal_properties(ChangeDealProperties(deal, {"product": "云主机 Max", "team": ""}), at(5.25))
     crm.lose_deal(LoseDeal(deal, "预算冻结", "某友商"), at(5.3))
     crm.reopen_deal(ReopenDeal(deal, "预算恢复"), at(5.4))

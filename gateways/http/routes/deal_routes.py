@@ -25,6 +25,7 @@ from gateways.http.record_ids import DealId
 from services.application import CrmApplication
 from services.commands import (ChangeAmount, ChangeDealProperties, ChangeOwner, ChangeStage, LoseDeal, OpenDeal,
                                ReopenDeal, WinDeal)
+from services.commands.forecasts import ChangeExpectedClose, ChangeForecastCategory, ChangeProbability
 from services.deal_audit import deal_audit_trail
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -40,6 +41,9 @@ DealPropertiesBody = body_of(ChangeDealProperties, "DealProperties", versioned=T
 WinDealBody = body_of(WinDeal, "WinDeal", versioned=True)
 LoseDealBody = body_of(LoseDeal, "LoseDeal", versioned=True)
 ReopenDealBody = body_of(ReopenDeal, "ReopenDeal", versioned=True)
+ExpectedCloseBody = body_of(ChangeExpectedClose, "ChangeExpectedClose", versioned=True)
+ProbabilityBody = body_of(ChangeProbability, "ChangeProbability", versioned=True)
+ForecastCategoryBody = body_of(ChangeForecastCategory, "ChangeForecastCategory", versioned=True)
 
 
 @router.post("", status_code=201, response_model=Created, summary="Open a deal (owner defaults to you)")
@@ -99,3 +103,20 @@ def lose(deal_id: DealId, body: LoseDealBody, cmd: Change) -> Response:
              summary="Reopen a won or lost deal (in `stage`, else the stage it closed from)")
 def reopen(deal_id: DealId, body: ReopenDealBody, cmd: Change) -> Response:
     return cmd.changed(ReopenDeal, body, deal_id=deal_id)
+
+
+@router.put("/{deal_id}/expected-close", response_model=Changed, summary="Move the deal's expected close date")
+def change_expected_close(deal_id: DealId, body: ExpectedCloseBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeExpectedClose, body, deal_id=deal_id)
+
+
+@router.put("/{deal_id}/probability", response_model=Changed,
+            summary="Set the deal's own probability (null: its stage's default)")
+def change_probability(deal_id: DealId, body: ProbabilityBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeProbability, body, deal_id=deal_id)
+
+
+@router.put("/{deal_id}/forecast-category", response_model=Changed,
+            summary="Set the deal's own forecast category (null: its stage's default)")
+def change_forecast_category(deal_id: DealId, body: ForecastCategoryBody, cmd: Change) -> Response:
+    return cmd.changed(ChangeForecastCategory, body, deal_id=deal_id)

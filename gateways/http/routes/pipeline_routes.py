@@ -16,6 +16,7 @@ from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
 from services.commands import DefinePipeline, InsertStage, RenameStage, SetStageReminders
+from services.commands.forecasts import SetStageForecast
 from services.pipeline_catalogue import defined_pipelines
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -27,6 +28,7 @@ DefinePipelineBody = body_of(DefinePipeline, "DefinePipeline")
 RenameStageBody = body_of(RenameStage, "RenameStage", from_url=("stage",))
 InsertStageBody = body_of(InsertStage, "InsertStage")
 SetStageRemindersBody = body_of(SetStageReminders, "SetStageReminders", from_url=("stage",))
+StageForecastBody = body_of(SetStageForecast, "SetStageForecast", from_url=("stage",))
 
 
 @router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
@@ -65,3 +67,10 @@ def insert_stage(key: Key, body: InsertStageBody, cmd: Write) -> Response:
 def set_stage_reminders(key: Key, stage: Annotated[str, Path(max_length=40)], body: SetStageRemindersBody,
                         cmd: Write) -> Response:
     return cmd.changed(SetStageReminders, body, key=key, stage=stage)
+
+
+@router.put("/{key}/stages/{stage}/forecast", response_model=Changed,
+            summary="Set a stage's default probability and forecast category")
+def set_stage_forecast(key: Key, stage: Annotated[str, Path(max_length=40)], body: StageForecastBody,
+                       cmd: Write) -> Response:
+    return cmd.changed(SetStageForecast, body, key=key, stage=stage)

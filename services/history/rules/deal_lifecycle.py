@@ -62,7 +62,16 @@ def _reopened(rules: Engine, deal: Tracked, stage: str) -> None:
     deal.status, deal.stage = deal_rules.OPEN, sys.intern(stage)
 
 
+def _forecast_changed(action: str) -> Rule:
+    def change(rules: Engine, deal: Tracked) -> None:
+        deal_rules.require_open(deal.status, action)
+    return change
+
+
 RULES: dict[type, Rule] = {
+    Deal.ExpectedCloseChanged: _forecast_changed("change its expected close date"),
+    Deal.ProbabilityChanged: _forecast_changed("change its probability"),
+    Deal.ForecastCategoryChanged: _forecast_changed("change its forecast category"),
     Deal.Opened: _opened,
     Deal.StageChanged: _stage_changed,
     Deal.AmountChanged: _amount_changed,

@@ -19,7 +19,8 @@ from domain import campaign as campaign_rules
 from domain import money
 from domain import properties
 from domain import ticket as ticket_rules
-from domain.base import refuse_nul, require_business_date, require_business_time, require_choice, require_text
+from domain.base import (refuse_nul, require_business_date, require_business_time, require_choice, require_dimension,
+                         require_text)
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
@@ -28,7 +29,9 @@ from domain.exchange_rates import ExchangeRate, require_rate, require_source, va
 from domain.external_ids import check_qualified, imported_id as legacy_id, record_id
 from domain.lead import Lead
 from domain.partitions import partition_of
+from domain.forecasting import require_category, require_probability
 from domain.pipeline import Pipeline, check_remind_after_days, check_stage_key, check_stages
+from domain.targets import SCOPES, OwnerTeam, Target, require_target_period
 from domain.ticket import Ticket
 from domain.vocabulary import (ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES, TOUCH_DIRECTIONS, Vocabulary,
                                check_kind)
@@ -59,6 +62,15 @@ def _list_of_text(value: list[Any]) -> list[Any]:
     if not all(isinstance(v, str) for v in value):
         raise DomainError("each value of a vocabulary is text")
     return value
+
+
+def _optional(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: value is None or rule(value)
+
+
+def _team(value: Any) -> Any:
+    """A team, or "" for none (`OwnerTeam`): not sealed, so no contact details."""
+    return value == "" or require_dimension(value, "team")
 
 
 def _flag(value: Any) -> Any:
@@ -137,6 +149,16 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Deal.OwnerChanged: {"new_owner": _text("owner")},
     Deal.PropertiesChanged: {"changes": properties.require_changes},
     Deal.Reopened: {"reason": _text("reopen reason")},
+    Deal.ExpectedCloseChanged: {"new_close": lambda value: require_business_date(date.fromisoformat(value),
+                                                                                 "expected_close")},
+    Deal.ProbabilityChanged: {"new_probability": _optional(require_probability)},
+    Deal.ForecastCategoryChanged: {"new_category": _optional(require_category)},
+    Pipeline.StageForecastSet: {"probability": require_probability, "forecast_category": require_category},
+    Target.Set: {"scope": _choice(SCOPES, "target scope"), "name": _text("target name"),
+                 "period": require_target_period, "amount": _amount(), "currency": money.currency},
+    Target.Changed: {"amount": _amount(), "currency": money.currency},
+    OwnerTeam.Assigned: {"owner": _text("owner"), "team": _team},
+    OwnerTeam.Moved: {"new_team": _team},
     Campaign.Planned: {"name": _text("campaign name"), "budget": _amount("budget"), "currency": money.currency,
                        "external_id": _external_id("campaign")},
     Campaign.CostRecorded: {"amount": campaign_rules.require_cost},
@@ -180,6 +202,13 @@ STRIPPED: dict[type, tuple[str, ...]] = {
     Deal.OwnerChanged: ("new_owner",),
     Deal.Lost: ("competitor",),
     Deal.Reopened: ("reason",),
+    Deal.ExpectedCloseChanged: ("reason",),
+    Deal.ProbabilityChanged: ("reason",),
+    Deal.ForecastCategoryChanged: ("reason",),
+    Target.Set: ("name", "period", "reason"),
+    Target.Changed: ("reason",),
+    OwnerTeam.Assigned: ("owner", "team", "reason"),
+    OwnerTeam.Moved: ("new_team", "reason"),
     Campaign.Planned: ("name",),
     Ticket.Opened: ("subject",),
     Ticket.Assigned: ("assignee",),

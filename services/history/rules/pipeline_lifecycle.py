@@ -32,7 +32,12 @@ def _stage_inserted(rules: Engine, pipeline: Tracked, stage: str, position: int)
     pipeline.stages.insert(position, stage)
 
 
+def _stage_forecast_set(rules: Engine, pipeline: Tracked, stage: str) -> None:
+    stage_index(pipeline.pipeline, pipeline.stages, stage)
+
+
 RULES: dict[type, Rule] = {
+    Pipeline.StageForecastSet: _stage_forecast_set,
     Pipeline.Defined: _defined,
     Pipeline.StageRenamed: _stage_renamed,
     Pipeline.StageRemindersSet: _stage_renamed,  # the stage must be one the pipeline has, as for a new label

@@ -331,3 +331,37 @@ def test_a_deal_keeps_the_lead_and_campaign_it_came_from(open_deal) -> None:
     deal = open_deal(lead_id=lead_id, campaign_id=campaign_id)
 
     assert (deal.lead_id, deal.campaign_id) == (lead_id, campaign_id)
+
+
+# --- forecasting: expected close, probability, category ------------------------------------------
+
+
+def test_a_deals_forecast_changes_by_events_with_a_reason(deal: Deal, sales_pipeline, meta_at, assert_replays) -> None:
+    assert deal.forecast(sales_pipeline).to_dict() == {"probability": 14, "forecast_category": "pipeline"}
+    deal.change_expected_close(date(2026, 6, 30), "客户预算推迟到下季度", meta_at(1))
+    deal.change_probability(70, "口头确认", meta_at(2))
+    deal.change_forecast_category("commit", "", meta_at(3))
+    assert (deal.expected_close, deal.forecast(sales_pipeline).to_dict()) == (
+        date(2026, 6, 30), {"probability": 70, "forecast_category": "commit"})
+    closed = [e for e in deal.collect_events() if isinstance(e, Deal.ExpectedCloseChanged)]
+    assert (closed[0].old_close, closed[0].reason) == (None, "客户预算推迟到下季度")
+
+
+def test_a_stage_change_goes_back_to_the_new_stages_defaults(deal: Deal, sales_pipeline, meta_at) -> None:
+    deal.change_probability(90, "", meta_at(1))
+    deal.change_stage(sales_pipeline, "negotiation", "", meta_at(2))
+    assert (deal.own_probability, deal.forecast(sales_pipeline).to_dict()) == (
+        None, {"probability": 71, "forecast_category": "best_case"})
+    deal.win(meta_at(3))
+    assert deal.forecast(sales_pipeline).to_dict() == {"probability": 100, "forecast_category": "closed"}
+    with pytest.raises(DomainError, match="cannot change its expected close date: deal is won"):
+        deal.change_expected_close(date(2026, 7, 1), "", meta_at(4))
+
+
+def test_refused_forecast_changes(deal: Deal, meta_at) -> None:
+    for change, words in ((lambda: deal.change_probability(None, "", meta_at(1)), "already its stage's default"),
+                          (lambda: deal.change_forecast_category("closed", "", meta_at(1)), "only for won deals"),
+                          (lambda: deal.change_probability(150, "", meta_at(1)), "0 to 100"),
+                          (lambda: deal.change_expected_close(date(3001, 1, 1), "", meta_at(1)), "between 1900")):
+        with pytest.raises(DomainError, match=words):
+            change()

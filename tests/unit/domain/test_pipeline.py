@@ -171,3 +171,17 @@ def test_stage_key_with_trailing_newline_is_refused(sales_pipeline, meta_at):
 def test_renaming_a_stage_to_its_current_label_is_refused(sales_pipeline, meta_at) -> None:
     with pytest.raises(DomainError, match="already labelled"):
         sales_pipeline.rename_stage("proposal", " 提供方案 / Proposal ", meta_at(1))
+
+
+def test_a_stages_forecast_defaults_are_set_by_their_own_event(sales_pipeline, meta_at) -> None:
+    assert sales_pipeline.stage_forecast("contract_signed").to_dict() == {"probability": 86,
+                                                                          "forecast_category": "commit"}
+    sales_pipeline.set_stage_forecast("proposal", 60, "best_case", meta_at(0))
+    assert sales_pipeline.stage_forecast("proposal").to_dict() == {"probability": 60, "forecast_category": "best_case"}
+    with pytest.raises(DomainError, match="already defaults"):
+        sales_pipeline.set_stage_forecast("proposal", 60, "best_case", meta_at(1))
+    with pytest.raises(DomainError, match="unknown stage"):
+        sales_pipeline.set_stage_forecast("won", 100, "commit", meta_at(1))
+    sales_pipeline.insert_stage("demo", "演示", "proposal", meta_at(2))  # positions move; a set default stays
+    assert sales_pipeline.stage_forecast("proposal").probability == 60
+    assert sales_pipeline.stage_forecast("contract_signed").probability == 88

@@ -34,7 +34,8 @@ SALES_AREAS = {"customers", "leads", "deals", "campaigns"}
 PATH_VALUES = {"customer_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e01", "lead_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e02",
                "deal_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e03", "campaign_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e04",
                "ticket_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e05", "key": "sales", "stage": "lead", "tag": "vip",
-               "kind": "industry", "value": "零售"}
+               "kind": "industry", "value": "零售", "scope": "owner", "name": "李娜", "period": "2026-Q1",
+               "owner": "李娜"}
 
 
 def expected_roles(method: str, path: str) -> set[str]:
@@ -48,7 +49,7 @@ def expected_roles(method: str, path: str) -> set[str]:
     if method == "GET":
         roles |= {"analyst"}
         roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "vocabularies", "funnel", "segments", "reports",
-                                                     "exchange-rates", "reminders"} else set()
+                                                     "exchange-rates", "reminders", "forecast", "targets", "teams"} else set()
         roles |= {"service"} if area in {"tickets", "customers", "reports", "reminders"} else set()
     else:
         roles |= {"sales"} if area in SALES_AREAS else set()
@@ -69,9 +70,10 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 74  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    assert len(routes) == 83  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
     #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
     #                           + GET /reminders, PUT /pipelines/{key}/stages/{stage}/reminders
+    #                           + 9 of the forecast (/forecast, /targets, /teams, 3 of a deal's, a stage's)
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

@@ -12,6 +12,7 @@ from domain.partitions import in_partition, partition_of
 from services.application import _HANDLERS
 from services.commands import (AddTag, CaptureLead, ChangeStage, ConvertLead, DefinePipeline, InsertStage, OpenDeal,
                                OpenTicket, PlanCampaign, RecordExchangeRate, RecordResponse, RegisterCustomer)
+from services.commands.forecasts import AssignTeam, SetStageForecast, SetTarget
 from services.commands.vocabularies import AddVocabularyValue
 from services.sharding.routing import route
 
@@ -60,7 +61,8 @@ def test_a_conversion_stays_with_its_lead_and_a_response_with_its_respondent() -
 
 @pytest.mark.parametrize("command", [
     PlanCampaign("Spring", "email", Decimal(100)), DefinePipeline("p", "P", ()), InsertStage("sales", "x", "X"),
-    AddVocabularyValue("region", "north"),
+    AddVocabularyValue("region", "north"), SetTarget("owner", "李娜", "2026-Q1", "1"), AssignTeam("李娜", "华东一组"),
+    SetStageForecast("sales", "proposal", 60, "best_case"),
 ])
 def test_reference_data_has_no_partition(command: object) -> None:
     assert route(command).partition is None  # type: ignore[arg-type]
