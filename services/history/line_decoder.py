@@ -19,6 +19,7 @@ test_line_decoder.py` holds the two equal over random and mutated lines).
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Union
@@ -26,7 +27,7 @@ from uuid import UUID
 
 import msgspec
 
-from services.history.event_lines import (CONVERTERS, RECORDED, SCHEMAS, EventSchema, HistoryLine, read_line)
+from services.history.event_lines import RECORDED, SCHEMAS, EventSchema, HistoryLine, read_line, zoned_instant
 
 # orjson reads integers outside [-2**63, 2**64 - 1] as floats (which `read_line` refuses), msgspec bounds
 # only within int64: the fast path takes the int64 ones, `read_line` sees the rest.
@@ -38,7 +39,9 @@ _VERSION = Annotated[int, msgspec.Meta(ge=1, le=2 ** 63 - 1)]
 _JSON_TYPES: dict[Any, Any] = {str: str, int: _INT, bool: bool, datetime: str, date: str, Decimal: str, UUID: _ID,
                                dict[str, str]: dict[str, str], list[str]: list[str],
                                list[dict[str, str]]: list[dict[str, str]]}
-_CHECKED_IN_PYTHON = (datetime, date, Decimal)
+# The parse `read_line`'s converter of each such type wraps (`event_lines.CONVERTERS`): called bare, as the
+# fast path knows the value is text and any failure sends the line to `read_line` (≈ 0.1 µs a call saved).
+_PARSES: dict[Any, Callable[[str], Any]] = {datetime: zoned_instant, date: date.fromisoformat, Decimal: Decimal}
 
 
 def _json_type(hint: Any) -> Any:
@@ -52,7 +55,7 @@ def _json_type(hint: Any) -> Any:
 def _converted(hint: Any) -> Any:
     """The type whose converter in `read_line` must still run on the field's text, or None."""
     inner = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
-    return inner[0] if inner[0] in _CHECKED_IN_PYTHON else None
+    return inner[0] if inner[0] in _PARSES else None
 
 
 def _line_struct(schema: EventSchema) -> type[msgspec.Struct]:
@@ -66,17 +69,16 @@ def _line_struct(schema: EventSchema) -> type[msgspec.Struct]:
                              kw_only=True)
 
 
-def _conversions(schema: EventSchema) -> tuple[tuple[str, Any], ...]:
+def _conversions(schema: EventSchema) -> tuple[tuple[str, Callable[[str], Any]], ...]:
     """The fields whose text `read_line` still converts (times, dates, amounts), with its converter."""
     hints = typing.get_type_hints(schema.cls)
-    return tuple((name, schema.fields[name]) for name in schema.fields if _converted(hints[name]))
+    return tuple((name, _PARSES[_converted(hints[name])]) for name in schema.fields if _converted(hints[name]))
 
 
 _STRUCTS = {name: _line_struct(schema) for name, schema in SCHEMAS.items()}
 _PLANS = {struct: (SCHEMAS[name], _conversions(SCHEMAS[name])) for name, struct in _STRUCTS.items()}
 _DECODER = msgspec.json.Decoder(Union[tuple(_STRUCTS.values())])  # type: ignore[valid-type]
 _ENCODE = msgspec.json.Encoder().encode
-_INSTANT = CONVERTERS[datetime]
 _as_dict = msgspec.structs.asdict
 
 
@@ -96,7 +98,7 @@ def decoded_line(line: bytes) -> HistoryLine:
             if value is not None:
                 convert(value)
         if record.recorded_at is not None:
-            _INSTANT(record.recorded_at)
-    except ValueError:
+            zoned_instant(record.recorded_at)
+    except (ValueError, ArithmeticError):  # decimal.InvalidOperation is an ArithmeticError
         return read_line(line)  # its message names the field
     return HistoryLine(schema, record.subject, record.version, data, record.recorded_at)
