@@ -163,6 +163,22 @@ def test_every_field_of_every_event_type_given_each_odd_value_or_left_out_reads_
             _same(_dump(_drop(orjson.loads(line), path), 0))
 
 
+def test_every_key_given_twice_reads_alike() -> None:
+    """A repeated key, at the top or in "data", with its own value again or another, before or after."""
+    for line in LINES:
+        record = orjson.loads(line)
+        for where, keys in ((b"{", list(record)), (b'"data":{', list(record["data"]))):
+            for key in keys:
+                value = record[key] if where == b"{" else record["data"][key]
+                for again in (value, None, "x"):
+                    pair = b'"' + key.encode() + b'":' + _dump(again, 0)
+                    _same(line.replace(where, where + pair + b",", 1))
+                    if where == b"{":
+                        _same(line.rstrip()[:-1] + b"," + pair + b"}")
+                    else:
+                        _same(line.rstrip()[:-2] + b"," + pair + b"}}")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_lines())
 def test_mutated_lines_get_the_same_answer_from_both(line: bytes) -> None:
