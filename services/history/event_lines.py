@@ -56,7 +56,8 @@ def _parsed(parse: Callable[[str], Any], what: str) -> Callable[[Any], Any]:
     return convert
 
 
-def _instant(text: str) -> datetime:
+def zoned_instant(text: str) -> datetime:
+    """An ISO 8601 time that names its zone (ValueError: not one)."""
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("no time zone")
@@ -79,7 +80,7 @@ CONVERTERS: dict[Any, Callable[[Any], Any]] = {
     str: _text,
     int: _exactly(int),
     bool: _exactly(bool),
-    datetime: _parsed(_instant, "an ISO 8601 time with a zone"),
+    datetime: _parsed(zoned_instant, "an ISO 8601 time with a zone"),
     date: _parsed(date.fromisoformat, "an ISO 8601 date"),
     Decimal: _parsed(Decimal, "a decimal number"),
     UUID: _parsed(UUID, "a UUID"),
@@ -256,7 +257,7 @@ def parse_event(line: bytes, recorded: datetime) -> Any:
     """The domain event one line describes, recorded when the line says, else at `recorded`; ValueError
     says what is wrong."""
     schema, subject, version, data, recorded_at = read_line(line)
-    return schema.build(UUID(subject), version, data, _instant(recorded_at) if recorded_at else recorded)
+    return schema.build(UUID(subject), version, data, zoned_instant(recorded_at) if recorded_at else recorded)
 
 
 def numbered_lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -10,6 +10,7 @@ flight: memory stays flat.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import struct
 from collections import deque
@@ -23,7 +24,8 @@ import orjson
 
 from domain.base import CrmAggregate
 from services.application import CrmApplication
-from services.history.event_lines import SCHEMAS, HistoryLine, canonical_uuid, read_line, reread_line
+from services.history.event_lines import SCHEMAS, HistoryLine, canonical_uuid, reread_line
+from services.history.line_decoder import decoded_line
 from services.history.rules import Facts, Refusal, field_facts
 from services.keys.derived_keys import DerivedKeys, KeyRow
 from services.keys.key_store import KeyStore
@@ -68,6 +70,9 @@ def _start(url: str, recorded: datetime, secret: bytes | None) -> None:
     _derived = DerivedKeys(_app.keys, secret) if secret is not None else None
     if _derived is not None:  # one pass: sealed with the chunk's keys, derived or read (`derived_keys`)
         _encoders = StateEncoders(_app.mapper, _derived.seal_all, recorded)
+    # What the worker holds from now on (modules, schemas, encoders: ≈ 43,000 objects) is never garbage: kept
+    # out of the collector's full passes, which traversed it all again every few chunks (≈ 1 µs a line, 5 %).
+    gc.freeze()
 
 
 def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
@@ -82,7 +87,7 @@ def _checked_lines(lines: list[bytes]) -> tuple[Found, list[HistoryLine], Proble
     found, read = [], []
     for index, line in enumerate(lines):
         try:
-            checked = read_line(line)
+            checked = decoded_line(line)  # read_line's answer, in compiled code for export's own lines
             found.append(field_facts(checked, line))
         except Refusal as refusal:
             return found, read, (index, f"{checked.schema.name} of {checked.subject}, {refusal}", _created_by(line))

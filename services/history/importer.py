@@ -344,15 +344,17 @@ class OnePassCopy:
         self._cursor, self._copy = cursor, copy_events
 
     def write(self, batch: Iterable[tuple[Chunk, bytes, list[KeyRow]]]) -> None:
-        new_keys: list[KeyRow] = []
+        new_keys: dict[str, KeyRow] = {}  # one row per record: its chunks each give one (a third of the rows)
         with self._cursor.copy(self._copy) as copy:
             copy.write(COPY_HEADER)
             for _, data, keys in batch:
                 copy.write(data)
-                new_keys += keys
+                for row in keys:  # the row naming the record's person wins, as in KEYS_FROM_STAGING
+                    if row[2] is not None or row[0] not in new_keys:
+                        new_keys[row[0]] = row
             copy.write(COPY_TRAILER)
         with self._cursor.copy(f"COPY {STAGING} FROM STDIN") as copy:
-            for row in new_keys:
+            for row in new_keys.values():
                 copy.write_row(row)
 
 

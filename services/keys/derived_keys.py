@@ -43,6 +43,9 @@ KEYS_FROM_STAGING = (
     f"SELECT (SELECT COUNT(*) FROM staged) - (SELECT COUNT(*) FROM placed) AS unplaced")
 
 
+NONCES_READ_AHEAD = 12 * 4096
+
+
 def import_secret() -> bytes:
     return os.urandom(32)
 
@@ -54,6 +57,7 @@ class DerivedKeys:
     def __init__(self, keys: KeyStore, secret: bytes) -> None:
         self.keys, self._secret = keys, secret
         self._chunk: dict[str, AESGCM] = {}
+        self._nonces, self._used = b"", 0  # random bytes read ahead for the seals' nonces, and how many are used
 
     def prepare(self, subjects: Mapping[str, str | None]) -> list[KeyRow]:
         """A key for every subject (one query for those the table holds) and the rows of the ones it lacks,
@@ -65,7 +69,16 @@ class DerivedKeys:
 
     def seal_all(self, subject: str, plains: Sequence[str]) -> list[str]:
         """`KeyStore.seal_all` with the key `prepare` gave the subject."""
-        return sealed_with(self._chunk[subject], subject, plains)
+        return sealed_with(self._chunk[subject], subject, plains, self._fresh_nonces(len(plains)))
+
+    def _fresh_nonces(self, count: int) -> bytes:
+        """`count` nonces, never handed out before: from random bytes read 4,096 nonces at a time (each seal
+        reading its own cost ≈ 0.6 µs, as much as the encryption of a field)."""
+        size = 12 * count
+        if self._used + size > len(self._nonces):
+            self._nonces, self._used = os.urandom(max(NONCES_READ_AHEAD, size)), 0
+        self._used += size
+        return self._nonces[self._used - size:self._used]
 
     def forget(self) -> None:
         """The chunk's keys dropped once it is sealed (they would grow with every person of the file)."""

@@ -12,6 +12,7 @@ always at hand, and its creation event (`domain.personal_data.PERSON_FIELD`) bin
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import os
 import re
@@ -214,13 +215,19 @@ class KeyStore:
                                 subjects)  # type: ignore[return-value]
 
 
-def sealed_with(aead: AESGCM, subject: str, plains: Sequence[str]) -> list[str]:
-    """Each text sealed with `aead` (the subject's key), under its own nonce (one read of random bytes for all)."""
-    nonces, aad, prefix = os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # what base64.urlsafe_b64encode translates, without its two calls
+
+
+def sealed_with(aead: AESGCM, subject: str, plains: Sequence[str], nonces: bytes | None = None) -> list[str]:
+    """Each text sealed with `aead` (the subject's key), under its own nonce: 12 random bytes each, read at
+    once for all (or taken from `nonces`, random bytes read ahead: a read costs ≈ 0.6 µs, a third of a seal)."""
+    nonces, aad, prefix = nonces or os.urandom(12 * len(plains)), subject.encode(), f"{PREFIX}{subject}:"
+    encrypt, text = aead.encrypt, binascii.b2a_base64
     sealed = []
     for i, plain in enumerate(plains):
         nonce = nonces[12 * i:12 * i + 12]
-        sealed.append(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, plain.encode(), aad)).decode())
+        sealed.append(prefix + text(nonce + encrypt(nonce, plain.encode(), aad), newline=False).translate(_URLSAFE)
+                      .decode())
     return sealed
 
 

@@ -75,6 +75,17 @@ def test_a_value_retired_before_its_line_is_refused_and_one_defined_after_it_too
     assert message.startswith("line 1: ") and "unknown acquisition channel '微信'" in message
 
 
+def test_a_value_accepted_on_one_line_and_retired_after_it_is_refused_on_the_next(target, tmp_path) -> None:
+    """The in-order check remembers values the terms in force accepted: a vocabulary line must forget them."""
+    defined = _vocabulary_line("acquisition_channel", 1, "Defined", 1, kind="acquisition_channel",
+                               values=["email", "web"], open=False)
+    retired = _vocabulary_line("acquisition_channel", 2, "ValueRetired", 2, value="web")
+
+    message = _refused(target, _write(tmp_path / "h.jsonl", [defined, _lead("web"), retired, _lead("web")]))
+
+    assert message.startswith("line 4: ") and "unknown acquisition channel 'web'" in message, message
+
+
 def test_unknown_is_accepted_and_a_blank_value_is_refused(target, tmp_path) -> None:
     importer.import_history(target, _write(tmp_path / "ok.jsonl", [_lead("unknown")]))
 

@@ -3,6 +3,7 @@ records the key table knows keep theirs, and another import's keys are unrelated
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from uuid import uuid4
 
@@ -51,3 +52,18 @@ def test_another_import_derives_other_keys_and_a_forgotten_chunk_seals_nothing(t
     with pytest.raises(KeyError):
         first.seal_all(record, ["王小明"])
     assert first.keys.secrets([record]) == {}  # not in the table: only the import's transaction writes it
+
+
+def test_nonces_read_ahead_are_never_handed_out_twice_and_the_seals_open(tmp_path: Path) -> None:
+    """Seals take their nonces from random bytes read ahead (4,096 nonces a read): across reads, and for seals
+    of one field or of several, no nonce comes twice (AES-GCM's one rule), and every seal opens."""
+    keys, record = _keys(tmp_path / "crm.db"), str(uuid4())
+    derived = DerivedKeys(keys, import_secret())
+    rows = derived.prepare({record: None})
+    keys.store.query("INSERT INTO crm_personal_keys (subject_id, secret, person_id) VALUES (?, ?, ?)", rows[0])
+
+    sealed = [text for n in range(3000) for text in derived.seal_all(record, ["王小明", "13912345678"][:1 + n % 2])]
+
+    nonces = [base64.urlsafe_b64decode(text.rsplit(":", 1)[1])[:12] for text in sealed]
+    assert len(sealed) == 4500 and len(set(nonces)) == len(nonces)
+    assert {keys.unseal(text) for text in sealed} == {"王小明", "13912345678"}
