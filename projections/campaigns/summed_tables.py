@@ -16,7 +16,7 @@ change the same tally are retried by the partitioned runtime (REPEATABLE READ, f
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
@@ -30,6 +30,7 @@ from projections.tables import Table, held_json
 DAY_MICROS = 86_400_000_000
 _EPOCH_DAY = date(1970, 1, 1)
 _CHUNK = 400  # ids per IN (…) list
+Select = Callable[[str, list[Any]], list[Any]]  # SQL with ? placeholders → rows: `Rows.select`, `Store.query`
 
 
 class StepRow(TypedDict):
@@ -63,46 +64,58 @@ def periods_of(day: int) -> tuple[int, int]:
 
 @dataclass
 class Pending:
-    """What a batch touched: the leads and customers whose steps to derive again, the tallies it changed."""
+    """What a batch touched: the leads and customers whose steps to derive again, and its changes of the
+    tallies, summed per day first (a rebuild's batch of 30,000 events touches a few dozen days: each tally
+    row is then read, changed and written once a batch, not three times an event)."""
 
     leads: set[str] = field(default_factory=set)
     customers: set[str] = field(default_factory=set)
-    tallies: set[tuple[str, int]] = field(default_factory=set)
+    days: dict[int, Share] = field(default_factory=lambda: defaultdict(dict))  # the batch's changes by UTC day
 
 
 def pending(rows: Rows) -> Pending:
-    return cast(Pending, rows.pending.setdefault("campaigns", Pending()))
+    found = rows.pending.get("campaigns")
+    if found is None:
+        found = rows.pending["campaigns"] = Pending()
+    return cast(Pending, found)
 
 
 def tally(rows: Rows, at: int, change: Share) -> None:
-    """Add `change` (happened at `at`, µs) to the tallies of its year, month and day."""
-    day = at // DAY_MICROS
-    year, month = periods_of(day)
-    touched = pending(rows).tallies
-    for key in (("y", year), ("m", month), ("d", day)):
-        row = cast("TallyRow | None", rows.get(TALLIES, *key))
-        if row is None:
-            row = {"grain": key[0], "period": key[1], "deltas": {}}
-        merge(held_json(cast(dict[str, Any], row), "deltas"), change)
-        rows.put(TALLIES, row)
-        touched.add(key)
+    """Add `change` (happened at `at`, µs) to the tallies of its year, month and day (when the batch ends)."""
+    merge(pending(rows).days[at // DAY_MICROS], change)
+
+
+def _write_tallies(rows: Rows, days: dict[int, Share]) -> None:
+    """Add each day's changes to its day's, month's and year's tally; a tally summing to nothing goes (as if
+    nothing had happened then); keys in order, so that the rows do not depend on the order of the events."""
+    periods: dict[tuple[str, int], Share] = defaultdict(dict)
+    for day, change in days.items():
+        year, month = periods_of(day)
+        for key in (("y", year), ("m", month), ("d", day)):
+            merge(periods[key], change)
+    for key, change in periods.items():
+        row = cast("dict[str, Any] | None", rows.get(TALLIES, *key))
+        deltas = dict(held_json(row, "deltas")) if row is not None else {}
+        merge(deltas, change)
+        if deltas:
+            rows.put(TALLIES, TallyRow(grain=key[0], period=key[1], deltas=dict(sorted(deltas.items()))))
+        elif row is not None:
+            rows.delete(TALLIES, *key)
 
 
 def refresh(rows: Rows, leads: Table) -> None:
     """Derive again the steps of the leads (rows of `leads`) and customers this batch touched, replace theirs
-    and add the difference to the tallies; then write the changed tallies with their keys in order."""
+    and add the difference, and the batch's costs and responses, to the tallies."""
     todo = pending(rows)
     units = sorted(todo.leads | todo.customers)
     if units:
         old = _stored_steps(rows, units)
         new = {lead_id: lead_steps(cast(LeadRow, rows.get(leads, lead_id))) for lead_id in todo.leads}
-        new |= {facts.customer_id: customer_steps(facts) for facts in customer_facts(rows, sorted(todo.customers))}
+        new |= {facts.customer_id: customer_steps(facts)
+                for facts in customer_facts(rows.select, sorted(todo.customers))}
         for unit in units:
             _replace(rows, unit, old.get(unit, {}), new.get(unit, {}))
-    for key in todo.tallies:
-        row = cast(dict[str, Any], rows.get(TALLIES, *key))
-        row["deltas"] = dict(sorted(held_json(row, "deltas").items()))
-        rows.put(TALLIES, cast(TallyRow, row))
+    _write_tallies(rows, todo.days)
     rows.pending.pop("campaigns", None)
 
 
@@ -122,17 +135,18 @@ def _replace(rows: Rows, unit: str, old: Steps, new: Steps) -> None:
 
 def _stored_steps(rows: Rows, units: list[str]) -> dict[str, Steps]:
     found: dict[str, Steps] = defaultdict(dict)
-    for unit, at, deltas in _select_in(rows, "SELECT unit, at, deltas FROM campaigns_steps WHERE unit IN ({})", units):
+    for unit, at, deltas in _select_in(rows.select, "SELECT unit, at, deltas FROM campaigns_steps WHERE unit IN ({})",
+                                       units):
         found[unit][at] = held_json({"deltas": deltas}, "deltas")
     return found
 
 
-def _select_in(rows: Rows, sql: str, ids: Iterable[str]) -> Iterator[Any]:
+def _select_in(select: Select, sql: str, ids: Iterable[str]) -> Iterator[Any]:
     """`sql` with its `{}` filled by placeholders, for every chunk of `ids`."""
     ids = list(ids)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
-        yield from rows.select(sql.format(", ".join("?" * len(chunk))), chunk)
+        yield from select(sql.format(", ".join("?" * len(chunk))), chunk)
 
 
 # --- a customer's facts, for many customers at once ------------------------------------------------
@@ -141,23 +155,23 @@ _LEAD_COLUMNS = ("lead_id, campaign_id, captured_at, qualified_at, converted_at,
                  "region, industry")
 
 
-def customer_facts(rows: Rows, customer_ids: list[str]) -> list[CustomerFacts]:
+def customer_facts(select: Select, customer_ids: list[str]) -> list[CustomerFacts]:
     """Each customer's registration, deals and their events, the leads those deals name or the customer was
     converted from, and the responses by the customer or by those converted leads: six queries per 400."""
     facts = {cid: CustomerFacts(cid) for cid in customer_ids}
-    for row in _select_in(rows, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
-                                "FROM campaigns_customers WHERE customer_id IN ({})", customer_ids):
+    for row in _select_in(select, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
+                                  "FROM campaigns_customers WHERE customer_id IN ({})", customer_ids):
         facts[row[0]].registration = CustomerRow._make(row)
     deals = [DealRow._make(row) for row in _select_in(
-        rows, "SELECT deal_id, customer_id, campaign_id, lead_id, opened_at, currency FROM campaigns_deals "
-              "WHERE customer_id IN ({})", customer_ids)]
+        select, "SELECT deal_id, customer_id, campaign_id, lead_id, opened_at, currency FROM campaigns_deals "
+                "WHERE customer_id IN ({})", customer_ids)]
     converted = [LeadRow._make(row) for row in _select_in(
-        rows, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", customer_ids)]
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", customer_ids)]
     named = {deal.lead_id for deal in deals if deal.lead_id} - {lead.lead_id for lead in converted}
     leads = {lead.lead_id: lead for lead in converted} | {row[0]: LeadRow._make(row) for row in _select_in(
-        rows, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", sorted(named))}
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", sorted(named))}
     events: dict[str, list[DealEventRow]] = defaultdict(list)
-    for row in _select_in(rows, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
+    for row in _select_in(select, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
                                 "WHERE deal_id IN ({}) ORDER BY deal_id, seq", [deal.deal_id for deal in deals]):
         events[row[0]].append(DealEventRow._make(row))
     for deal in deals:
@@ -168,19 +182,52 @@ def customer_facts(rows: Rows, customer_ids: list[str]) -> list[CustomerFacts]:
             one.leads[deal.lead_id] = leads[deal.lead_id]
     for lead in converted:
         facts[lead.customer_id].leads[lead.lead_id] = lead  # type: ignore[index]
-    _add_responses(rows, facts, {lead.lead_id: lead.customer_id for lead in converted})  # type: ignore[misc]
+    _add_responses(select, facts, {lead.lead_id: lead.customer_id for lead in converted})  # type: ignore[misc]
     return list(facts.values())
 
 
-def _add_responses(rows: Rows, facts: dict[str, CustomerFacts], converted: dict[str, str]) -> None:
+def _add_responses(select: Select, facts: dict[str, CustomerFacts], converted: dict[str, str]) -> None:
     """Responses by the customers, or by the leads converted into them (a response naming both, once)."""
     seen: set[tuple[str, int]] = set()
     columns = "stream_id, seq, campaign_id, occurred_at, customer_id, lead_id FROM campaigns_responses"
-    found = [*_select_in(rows, f"SELECT {columns} WHERE customer_id IN ({{}})", list(facts)),
-             *_select_in(rows, f"SELECT {columns} WHERE lead_id IN ({{}})", sorted(converted))]
+    found = [*_select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", list(facts)),
+             *_select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", sorted(converted))]
     for stream_id, seq, campaign_id, at, customer_id, lead_id in found:
         if (stream_id, seq) in seen:
             continue
         seen.add((stream_id, seq))
         for who in {customer_id, converted.get(lead_id or "")} & facts.keys():
             facts[who].responses.append((campaign_id, at, customer_id, lead_id))
+
+
+# --- both tables at once, from the fact tables (a bulk fold's last step) ----------------------------
+
+
+def derive(select: Select) -> tuple[list[StepRow], list[TallyRow]]:
+    """Every row of `campaigns_steps` and `campaigns_tallies` from the fact tables alone (`select` reads
+    them): what the handlers keep, for a fold that writes the fact tables set-based (equal: test_summed)."""
+    steps: list[StepRow] = []
+    for row in select(f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads ORDER BY lead_id", []):
+        lead = LeadRow._make(row)
+        steps += [StepRow(unit=lead.lead_id, at=at, deltas=deltas) for at, deltas in lead_steps(lead).items()]
+    customers = sorted({cid for (cid,) in select(
+        "SELECT customer_id FROM campaigns_customers UNION SELECT customer_id FROM campaigns_deals UNION "
+        "SELECT customer_id FROM campaigns_leads WHERE customer_id IS NOT NULL UNION "
+        "SELECT customer_id FROM campaigns_responses WHERE customer_id IS NOT NULL", [])})
+    for start in range(0, len(customers), 10 * _CHUNK):
+        for facts in customer_facts(select, customers[start:start + 10 * _CHUNK]):
+            steps += [StepRow(unit=facts.customer_id, at=at, deltas=deltas)
+                      for at, deltas in customer_steps(facts).items()]
+    tallies: dict[tuple[str, int], Share] = defaultdict(dict)
+    changes = [(row["at"], row["deltas"]) for row in steps]
+    changes += [(at, {f"r|{kind}|{cid}": 1}) for cid, kind, at in select(
+        "SELECT campaign_id, kind, occurred_at FROM campaigns_responses", [])]
+    changes += [(at, {f"c|{cid}": cents}) for cid, cents, at in select(
+        "SELECT campaign_id, amount_cents, occurred_at FROM campaigns_costs", [])]
+    for at, change in changes:
+        day = at // DAY_MICROS
+        year, month = periods_of(day)
+        for key in (("y", year), ("m", month), ("d", day)):
+            merge(tallies[key], change)
+    return steps, [TallyRow(grain=grain, period=period, deltas=dict(sorted(deltas.items())))
+                   for (grain, period), deltas in sorted(tallies.items()) if deltas]
