@@ -1,5 +1,6 @@
 """The report summed from tallies equals the report derived from every fact, at any instant, for random
-histories; and the tallies and steps the handlers keep do not depend on how the log was batched, and equal
+histories (and each customer's value, now from its deals alone, equals theirs from every fact); and the
+tallies and steps the handlers keep do not depend on how the log was batched, and equal
 those `derive` computes from the fact tables alone."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 
 from domain.exchange_rates import Conversion, RateInForce
-from projections.campaigns import CampaignsReadModel
+from domain.marketing import lifetime_values
+from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.campaigns.facts_report import facts_report, load_facts
 from projections.campaigns.summed import summed_report
 from projections.campaigns.summed_tables import STEPS, TALLIES, derive
@@ -58,6 +60,8 @@ def test_summed_report_equals_the_report_derived_from_every_fact(ops: list, days
             channel = "event"
             assert summed_report(live, as_of, channel, money) == facts_report(
                 as_of, load_facts(live, micros(as_of), money), channel, money)
+            values = {str(cid): value for cid, value in CampaignQueries(live).customer_values(as_of, money).items()}
+            assert values == lifetime_values(load_facts(live, micros(as_of), money).wins)
     for store in (live, rebuilt):
         store.close()
     app.close()
