@@ -154,8 +154,8 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import (blue_green, bulk, cli_start, csv_import, delivery, funnel, http_commands, ingest,
-                                  memory, rebuild, lag, segments, writers)
+    from tests.benchmarks import (asof, blue_green, bulk, cli_start, csv_import, delivery, funnel, http_commands,
+                                  ingest, memory, rebuild, lag, scaling, segments, writers)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -170,7 +170,9 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "writers": (writers.measure, writers.metric_names()),
         "lag": (lag.measure, lag.metric_names()),
         "online": (blue_green.measure, ("query_p95_during_online_rebuild",)),
-        "bulk": (bulk.measure, ("bulk_funnel_rebuild", "bulk_tickets_rebuild", "bulk_log_read")),
+        "bulk": (bulk.measure, bulk.metric_names()),
+        "scaling": (scaling.measure, scaling.metric_names()),
+        "asof": (asof.measure, asof.metric_names()),
     }
 
 
