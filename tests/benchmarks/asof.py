@@ -1,7 +1,8 @@
 """The as-of query of every read model that answers "as of T" — funnel, timeline, tickets, segments,
 campaigns — at instants near 10 % and near 100 % of the history, against replaying the log up to the same
 instant into a scratch store (`services.projection_runtime.replay.replay_until`; the funnel by its own replay,
-`replay_funnel`, as the `funnel` group) and asking it the same question.
+`replay_funnel`, as the `funnel` group) and asking it the same question — at 100 % only: a replay reads the
+whole log whatever the instant, so at 10 % it would cost the same minutes and tell nothing new.
 
 Each query is the one its HTTP endpoint runs without filters: the sales funnel (`GET /funnel`), one customer's
 timeline (`GET /customers/{id}/timeline`, a customer registered by T), the tickets report (`GET /tickets`),
@@ -40,7 +41,7 @@ FLAT = 1.25  # p95 at 100 % ÷ p95 at 10 % of the history, as the memory metrics
 FRACTIONS = (0.1, 1.0)
 WINDOW = 0.01  # queries at random instants in the last 1 % of the history before each fraction's instant
 QUERIES, SMOKE_QUERIES, WARM_UP = 40, 5, 3
-QUERY_BUDGET_SECONDS = 60  # per read model and fraction: a slow query stops the series early (≥ WARM_UP + 5)
+QUERY_BUDGET_SECONDS = 30  # per read model and fraction: a slow query stops the series early (≥ WARM_UP + 5)
 
 Ask = Callable[[CrmApplication, ReadModelStore, datetime, random.Random], Any]
 
@@ -124,13 +125,13 @@ def _measure_one(bench: Bench, query: AsOfQuery) -> Metric:
     at = {fraction: bench.history.start + fraction * span for fraction in FRACTIONS}
     found: dict[str, dict[str, Any]] = {}
     for fraction in FRACTIONS:
-        log(f"as-of {query.name} at {fraction:.0%} of the history: queries, then a replay")
+        log(f"as-of {query.name} at {fraction:.0%} of the history")
         latencies = _latencies(bench, query, at[fraction], count)
-        replay = _replay(bench, query, at[fraction])
         found[f"{fraction:.0%}"] = {
             "instant": at[fraction].isoformat(), "queries": len(latencies), "p50_ms": _ms(percentile(latencies, 0.5)),
-            "p95_ms": _ms(percentile(latencies, 0.95)), "max_ms": _ms(max(latencies)), "replay_ms": _ms(replay),
-            "speedup": ratio(replay, percentile(latencies, 0.95))}
+            "p95_ms": _ms(percentile(latencies, 0.95)), "max_ms": _ms(max(latencies))}
+    replay = _replay(bench, query, at[FRACTIONS[-1]])  # one: every replay reads the whole log (≈ 1–4 min at 1M)
+    found[f"{FRACTIONS[-1]:.0%}"] |= {"replay_ms": _ms(replay), "speedup": ratio(replay, percentile(latencies, 0.95))}
     low, high = found[f"{FRACTIONS[0]:.0%}"], found[f"{FRACTIONS[-1]:.0%}"]
     growth = ratio(high["p95_ms"], low["p95_ms"])
     return Metric(

@@ -27,7 +27,7 @@ from services.application import CrmApplication
 from services.history.importer import DEFAULT_BATCH
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
-from tests.benchmarks.history import History, make_history
+from tests.benchmarks.history import History, cached_history
 from tests.support import running_services as services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +188,7 @@ def bench_environment(plan: Plan) -> Iterator[Bench]:
         bootstrap = stack.enter_context(services.kafka_server())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-")))
         log(f"generating the demo history (≈{plan.events:,} events)")
-        history = make_history(plan.events, workdir)
+        history = cached_history(plan.events, workdir)
         log(f"{history.events:,} events from {history.leads:,} leads: generated in {history.generate_seconds:.1f} s, "
             f"exported in {history.export_seconds:.1f} s")
         yield Bench(plan, stack, workdir, history, server_url, bootstrap)
