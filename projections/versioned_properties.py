@@ -76,3 +76,34 @@ def value_as_of_sql(table: Table, alias: str, subject: str) -> str:
 
 def join_params(name: str, t: int) -> list[Any]:
     return [name, t, t]
+
+
+def property_fold_steps(prefix: str, log: str) -> tuple[tuple[str, str], ...]:
+    """`record_changes` folded set-based (issue 14's bulk path): named SELECTs, in order, over a fold's step `log`
+    (columns aggregate_id, version, event, "at", and `changes`, the JSON of a `PropertiesChanged`), ending in
+    `<prefix>_properties_rows` and `<prefix>_current_properties_rows`, the two tables' rows.
+
+    The event's value is the property's value after it, so the one before is the previous event's (what
+    `record_changes` finds in the current row): a change to what it already is writes nothing; a removal ("")
+    ends the open version and opens none, but is the current row."""
+    changes = f"""
+SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
+FROM (SELECT aggregate_id AS subject_id, name, version AS seq, "at",
+             json_extract_string(changes, '$.' || name) AS value
+      FROM (SELECT e.*, UNNEST(json_keys(changes)) AS name FROM {log} e
+            WHERE event = 'PropertiesChanged') AS u) AS p
+"""
+    versions = f"""
+SELECT subject_id, name, seq, value, "at" AS valid_from,
+       LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
+FROM {prefix}_property_changes
+WHERE value <> COALESCE(value_before, '')
+"""
+    return (
+        (f"{prefix}_property_changes", changes),
+        (f"{prefix}_property_versions", versions),
+        (f"{prefix}_properties_rows", "SELECT subject_id, name, seq, value, valid_from, valid_to "
+                                      f"FROM {prefix}_property_versions WHERE value <> ''"),
+        (f"{prefix}_current_properties_rows", "SELECT subject_id, name, seq, value, valid_from "
+                                              f"FROM {prefix}_property_versions WHERE valid_to IS NULL"),
+    )

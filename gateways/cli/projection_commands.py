@@ -83,8 +83,7 @@ def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str]
     from services.projection_runtime.online_rebuild import OnlineRebuildRefused, handler_build, rebuild_online
 
     try:
-        with recorded_rebuild(store, names or list(READ_MODELS), total), \
-                progress_bar("Building the new version", total, 0) as update:
+        with progress_bar("Building the new version", total, 0) as update:  # it records itself (/metrics)
             position = rebuild_online(crm, store, names, bulk_build or handler_build, update)
     except OnlineRebuildRefused as refused:
         raise fail(str(refused)) from None

@@ -43,7 +43,8 @@ import orjson
 from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from domain.service_levels import SATISFIED_SCORE
 from projections.funnel.report import STAY_CLASS_RATIO
-from projections.tables import days_sql, micros_sql
+from projections.tables import cents_sql as _cents, days_sql, micros_sql
+from projections.versioned_properties import property_fold_steps
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
                                      TALLIES, VERSIONS)
 
@@ -66,14 +67,6 @@ def _chain_rank(kind: str, stage: str) -> str:
     cases = " ".join(f"WHEN {kind} = {_quoted(k)} AND {stage} = {_quoted(s)} THEN {rank}"
                      for k, chain in CHAINS.items() for rank, s in enumerate(chain))
     return f"CASE {cases} ELSE {_NOT_IN_CHAIN} END"
-
-
-def _cents(amount: str) -> str:
-    """`tables.cents`: the amount × 100, rounded half to even (amounts may carry more than two decimals)."""
-    scaled = f"(CAST({amount} AS DECIMAL(38, 12)) * 100)"
-    return (f"CAST(floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
-            f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 WHEN CAST(floor({scaled}) AS BIGINT) % 2 = 0 THEN 0 "
-            "ELSE 1 END AS BIGINT)")
 
 
 _EVENTS = ("Customer.Registered", "Customer.PropertiesChanged", "Deal.PropertiesChanged", "Lead.PropertiesChanged",
@@ -370,29 +363,6 @@ SELECT aggregate_id AS customer_id, region, industry, channel
 FROM funnel_log WHERE kind = 'Customer' AND event = 'Registered'
 """
 
-PROPERTY_CHANGES = """
-SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
-FROM (SELECT aggregate_id AS subject_id, name, version AS seq, "at",
-             json_extract_string(changes, '$.' || name) AS value
-      FROM (SELECT e.*, UNNEST(json_keys(changes)) AS name FROM funnel_log e
-            WHERE event = 'PropertiesChanged') AS u) AS p
-"""
-
-PROPERTY_VERSIONS = """
-SELECT subject_id, name, seq, value, "at" AS valid_from,
-       LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
-FROM funnel_property_changes
-WHERE value <> COALESCE(value_before, '')
-"""
-# A change to what the property already is writes nothing (`handlers._describe`); a removal ("") ends the
-# open version and opens none, but is the current row.
-
-PROPERTIES_ = "SELECT subject_id, name, seq, value, valid_from, valid_to FROM funnel_property_versions WHERE value <> ''"
-
-CURRENT_PROPERTIES_ = """
-SELECT subject_id, name, seq, value, valid_from FROM funnel_property_versions WHERE valid_to IS NULL
-"""
-
 STEPS: tuple[tuple[str, str], ...] = (
     ("funnel_log", FUNNEL_LOG),
     ("funnel_enters", ENTERS),
@@ -415,10 +385,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("funnel_intervals_rows", INTERVALS_),
     ("funnel_items_rows", ITEMS_.replace("funnel_versions v", "funnel_versions_rows v")),
     ("funnel_customers_rows", CUSTOMERS_),
-    ("funnel_property_changes", PROPERTY_CHANGES),
-    ("funnel_property_versions", PROPERTY_VERSIONS),
-    ("funnel_properties_rows", PROPERTIES_),
-    ("funnel_current_properties_rows", CURRENT_PROPERTIES_),
+    *property_fold_steps("funnel", "funnel_log"),
 )
 """The fold, in order: each SELECT reads `log_events`, `funnel_stage_levels` or earlier steps by name."""
 READ_ONCE = frozenset({"funnel_moves", "funnel_move_segments", "funnel_move_settings", "funnel_move_stages",
@@ -435,6 +402,16 @@ TABLES: dict[str, str] = {
     CURRENT_PROPERTIES.name: "funnel_current_properties_rows", PIPELINES.name: "funnel_pipelines_rows",
 }
 """Read-model table → the step (or, for `funnel_pipelines`, the relation `pipeline_stages` gives) with its rows."""
+
+CHECKS: dict[str, str] = {
+    "an item changed before it entered its pipeline": """
+SELECT MIN(e.position) FROM funnel_log e
+WHERE e.kind IN ('Deal', 'Lead', 'Ticket') AND e.event NOT IN ('Opened', 'Captured', 'PropertiesChanged')
+  AND (e.event <> 'StatusChanged' OR e.to_status = 'in_progress')
+  AND NOT EXISTS (SELECT 1 FROM funnel_enters n WHERE n.item_id = e.aggregate_id)""",
+}
+"""The handlers' assert (`handlers._item`: a step of an item it never saw enter), as the first log position
+breaking it (`services/bulk`: the handlers rebuild the funnel then, and stop there)."""
 
 LEVELS_AFTER = "funnel_log"
 """The step after which the runner folds the pipelines (`pipeline_stages` over these two queries) and gives

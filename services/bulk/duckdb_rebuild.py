@@ -28,6 +28,7 @@ from eventsourcing.utils import get_topic
 from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
 from projections.rates import set_based as rates_fold
+from projections.segments import set_based as segments_fold
 from projections.tickets import set_based as tickets_fold
 from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
@@ -53,7 +54,27 @@ class Fold:
     steps: tuple[tuple[str, str], ...]
     tables: dict[str, str]
     after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)  # a rule the handlers assert → SQL: the first position breaking it
     views: frozenset[str] = frozenset()
+
+
+class FoldStops(RuntimeError):
+    """The log holds an event that breaks a rule the read model's handlers assert: they would stop there (a
+    failure `crm projections status` shows), so the bulk path must not write what SQL made of it."""
+
+    def __init__(self, name: str, rule: str, position: int) -> None:
+        super().__init__(f"{name}: the event at log position {position} breaks a rule its handlers enforce ({rule}); "
+                         "the handlers stop there")
+        self.name, self.rule, self.position = name, rule, position
+
+
+def first_broken_rule(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) -> None:
+    """Raise FoldStops for the earliest event breaking one of the fold's checks, after its steps ran."""
+    found = [(position, rule) for rule, sql in steps.checks.items()
+             if (position := con.execute(sql).fetchall()[0][0]) is not None]  # all: a result left open blocks COPY
+    if found:
+        position, rule = min(found)
+        raise FoldStops(name, rule, position)
 
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
@@ -147,11 +168,12 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 
 FOLDS: dict[str, Fold] = {
     "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels},
-                   funnel_fold.READ_ONCE),
-    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+                   funnel_fold.CHECKS, funnel_fold.READ_ONCE),
+    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES, checks=timeline_fold.CHECKS),
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
+    "segments": Fold(segments_fold.STEPS, segments_fold.TABLES, checks=segments_fold.CHECKS),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 
@@ -167,6 +189,7 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
             head = flat.head if upto is None else min(flat.head, upto)
             stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
             fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+        first_broken_rule(con, model.name, FOLDS[model.name])
         folded = time.perf_counter()
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)
@@ -198,10 +221,15 @@ def bulk_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str] 
     handlers otherwise; returns the lowest position they now stand at."""
     require_bulk_readable(app)
     models = projector_for(app, store, names).models  # names checked, tables set up (as the handlers' rebuild)
+    handled = [model for model in models if model.name not in FOLDS]
     for model in models:
         if model.name in FOLDS:
-            rebuild_set_based(app, store, model, progress)
-    handled = [model for model in models if model.name not in FOLDS]
+            try:
+                rebuild_set_based(app, store, model, progress)
+            except FoldStops as stops:  # the handlers stop where they stop, and say why (status, metrics)
+                log.warning("%s; rebuilding %s with its handlers", stops, model.name,
+                            extra={"component": "bulk", "read_model": model.name, "position": stops.position})
+                handled.append(model)
     if handled:
         Projector(app, store, handled).rebuild(progress)
     return min(read_positions(store, [m.name for m in models]).values())

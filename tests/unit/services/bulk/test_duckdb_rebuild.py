@@ -28,8 +28,10 @@ from services.commands import (AssignLead, AssignTicket, CloseTicket, CaptureLea
                                ChangeOwner, ChangeStage, ChangeTicketStatus, ContactLead, ConvertLead, DisqualifyLead,
                                LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket, RegisterCustomer, ReopenDeal,
                                RecordExchangeRate, ReopenTicket, ResolveTicket, WinDeal)
+from services.commands.campaigns import LaunchCampaign, PlanCampaign, RecordResponse
 from services.commands.pipelines import InsertStage
 from services.projection_runtime.projector import read_positions
+from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
@@ -118,8 +120,8 @@ def test_the_other_read_models_are_rebuilt_by_their_handlers(sqlite: tuple[CrmAp
     app, store = sqlite
     app.ensure_default_pipelines(at(-1))
     app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
-    assert bulk_build(app, store, ["funnel", "segments"]) == app.event_count() == 4
-    assert read_positions(store, ["funnel", "segments"]) == {"funnel": 4, "segments": 4}
+    assert bulk_build(app, store, ["funnel", "campaigns"]) == app.event_count() == 4
+    assert read_positions(store, ["funnel", "campaigns"]) == {"funnel": 4, "campaigns": 4}
 
 
 def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
@@ -136,6 +138,47 @@ def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(sqlite: tuple[C
                        "VALUES ('funnel', ?, ?, 'Deal.StageChanged', 'test', '')", (app.event_count() - 1, str(deal)))
     tables = assert_bulk_equals_handlers(app, store, [FunnelReadModel()])
     assert {row[3] for row in tables["funnel_intervals"]} == {"lead", "won"}
+
+
+def test_where_the_handlers_would_stop_the_bulk_path_hands_over_to_them(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    """A response to a campaign the timeline never saw planned (its planning passed by with `--skip`): the
+    handlers stop at the response; the bulk path does not write what SQL made of it but rebuilds the timeline
+    with its handlers, which stop at the same event with the same failure."""
+    app, store = sqlite
+    campaign = app.plan_campaign(PlanCampaign("春季活动", "event", "1000"), at(0))
+    app.launch_campaign(LaunchCampaign(campaign), at(0.5))
+    lead = app.capture_lead(CaptureLead("甲", "华东", "零售", "web"), at(1))
+    app.record_response(RecordResponse(campaign, "click", lead_id=lead), at(2))
+    bulk_build(app, store, ["timeline"])  # the tables
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('timeline', 1, ?, 'Campaign.Planned', 'test', '')", (str(campaign),))
+    bulk_build(app, store, ["timeline"])
+    in_bulk = (read_positions(store, ["timeline"]), store.query("SELECT position, event_type, reason FROM projection_failures"))
+    projector_for(app, store, ["timeline"]).rebuild()
+    by_handlers = (read_positions(store, ["timeline"]), store.query("SELECT position, event_type, reason FROM projection_failures"))
+    assert in_bulk == by_handlers and in_bulk[0]["timeline"] < app.event_count()
+    assert "before it was planned" in in_bulk[1][0][2]
+
+
+def test_a_deal_whose_opening_the_funnel_passes_by_stops_it_in_bulk_as_by_handlers(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    deal = app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜"), at(1))
+    opened_at = app.event_count()
+    app.change_stage(ChangeStage(deal, "proposal"), at(2))
+    bulk_build(app, store, ["funnel"])
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('funnel', ?, ?, 'Deal.Opened', 'test', '')", (opened_at, str(deal)))
+    bulk_build(app, store, ["funnel"])
+    in_bulk = (read_positions(store, ["funnel"]), store.query("SELECT position, event_type FROM projection_failures"))
+    projector_for(app, store, ["funnel"]).rebuild()
+    assert in_bulk == (read_positions(store, ["funnel"]), store.query("SELECT position, event_type FROM projection_failures"))
+    assert in_bulk[1] == [(opened_at + 1, "Deal.StageChanged")]
 
 
 def _old_ticket(app: CrmApplication, customer: object) -> object:
