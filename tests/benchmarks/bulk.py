@@ -16,7 +16,7 @@ from services.bulk.duckdb_rebuild import FOLDS, bulk_build
 from services.bulk.log_reader import read_log
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS
-from tests.benchmarks.harness import Bench, Metric, ratio
+from tests.benchmarks.harness import Bench, Metric, log, ratio
 
 TARGET_RATE = 40_000  # issue 14: every read model ≥ 40k events/s by the bulk path at 1M events (goal 100k)
 READ_BATCH = 20_000  # the projector's batch (services.projection_runtime.projector.DEFAULT_BATCH)
@@ -77,6 +77,7 @@ def _rebuild_both_ways(bench: Bench, model: ReadModel) -> Metric:
     """`model` rebuilt by its handlers, then in bulk, on the same log: events/s of each (of the whole log: a
     rebuild reads all of it, whatever share of it the read model folds)."""
     app, store, events = bench.app, bench.store, bench.app.event_count()
+    log(f"rebuilding the {model.name} by its handlers, then in bulk")
     handlers = seconds_of(lambda: Projector(app, store, [model]).rebuild())
     with phases() as split:
         bulk = seconds_of(lambda: bulk_build(app, store, [model.name]))
