@@ -118,6 +118,14 @@ class ReadModel:
     # Bumped when what the handlers write changes meaning while the tables' DDL stays (a new key in a JSON
     # column): like a DDL change, it makes the projector drop and rebuild the read model's tables.
     revision: ClassVar[int] = 0
+    # The installation's settings the handlers depend on, by name of the constructor's parameter (the funnel's
+    # "zone": its tallies' days): services make the read model with them (`model_settings.configured`).
+    settings: ClassVar[tuple[str, ...]] = ()
+
+    def built_with(self) -> str:
+        """What the handlers write depends on besides the code (e.g. `time zone Asia/Shanghai`): part of the
+        schema fingerprint, so that changing the setting rebuilds the read model rather than mixing two."""
+        return ""
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         """Event class → handler(event, rows)."""

@@ -38,7 +38,7 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                ForgetCustomer, InsertStage, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket,
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
                                RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
-                               ResolveTicket, WinDeal)
+                               ResolveTicket, SetStageReminders, WinDeal)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
 from services.storage.event_recorder import ReceiptPOPORecorder, RetriedSaveConflict
@@ -351,7 +351,8 @@ class CrmApplication(Application):
     def define_pipeline(self, command: DefinePipeline, meta: Meta) -> UUID:
         if pipeline_id(command.key) in self.repository:
             raise DomainError(f"pipeline {command.key!r} is already defined")
-        pipeline = Pipeline.define(command.key, command.name, [(s.key, s.label) for s in command.stages], meta)
+        pipeline = Pipeline.define(command.key, command.name, [(s.key, s.label) for s in command.stages], meta,
+                                   {s.key: s.remind_after_days for s in command.stages if s.remind_after_days})
         self.save_new(pipeline)
         return pipeline.id
 
@@ -363,6 +364,11 @@ class CrmApplication(Application):
     def insert_stage(self, command: InsertStage, meta: Meta) -> int:
         return self._change(command, lambda pipeline: pipeline.insert_stage(command.stage, command.label,
                                                                            command.after, meta))
+
+    @handles(SetStageReminders)
+    def set_stage_reminders(self, command: SetStageReminders, meta: Meta) -> int:
+        return self._change(command, lambda pipeline: pipeline.set_stage_reminders(command.stage,
+                                                                                   command.remind_after_days, meta))
 
     # --- vocabularies -------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from domain.vocabulary import ACQUISITION_CHANNEL, require_recorded
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output, TableName, percent
 from gateways.cli.property_commands import property_filters
-from gateways.cli.render import money_note, when
+from gateways.cli.render import money_note, shown
 from gateways.report_tables import campaigns_grouped_tables, campaigns_tables
 from projections.campaigns import CampaignGroups, CampaignQueries, CampaignsReport, Totals
 from projections.rates import RateQueries
@@ -71,7 +71,7 @@ def campaigns(
 
 def group_table(grouped: CampaignGroups) -> Table:
     """Each value's campaigns: the figures that add up across values (cost, ROI, CAC: see the caption)."""
-    table = _table(f"Campaigns by {grouped.by} as of {when(grouped.as_of)} UTC", grouped.by, "Campaign", "Leads",
+    table = _table(f"Campaigns by {grouped.by} as of {shown(grouped.as_of)}", grouped.by, "Campaign", "Leads",
                    "Qualified", "Deals", "Won", "Lost", "Revenue", left=2)
     for group in grouped.groups:
         for row in group["campaigns"]:
@@ -118,7 +118,7 @@ def _table(title: str, *columns: str, left: int = 1) -> Table:
 
 
 def campaign_table(report: CampaignsReport) -> Table:
-    table = _table(f"Campaigns as of {when(report.as_of)} UTC", "Campaign", "Channel", "Status", "Planned",
+    table = _table(f"Campaigns as of {shown(report.as_of)}", "Campaign", "Channel", "Status", "Planned",
                    "Budget", *TOTAL_COLUMNS, left=4)
     for row in report.campaigns:
         table.add_row(row.name, row.channel, row.status, row.planned_at.strftime("%Y-%m-%d"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from uuid import UUID
 
 import typer
@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.text import Text
 
 from domain.errors import DomainError
+from domain.periods import zone_named
 from services.application import ConcurrencyConflict, CrmApplication, NotFound
 from services.projection_runtime.freshness import ReadModelNotBuilt, freshness
 from services.projection_runtime.projector import FeederConflict, ReadModelStopped
 from services.storage.read_model_store import ReadModelStore
-from services.settings import SettingsError
+from services.settings import SettingsError, time_zone_from_environment
 from services.sharding.bootstrap import open_application
 from projections.external_ids import AmbiguousId, ExternalIdQueries, UnknownId
 from projections.external_ids.queries import as_uuid
@@ -101,8 +102,9 @@ def note_freshness(app: CrmApplication, store: ReadModelStore, names: Sequence[s
                                    "projections catch-up`, or keep `crm projections follow` running"))
 
 
-def parse_instant(text: str) -> datetime:
-    """ISO 8601 date or date-time; without a zone it is UTC; 'now' is now."""
+def parse_instant(text: str, zone: tzinfo | None = None) -> datetime:
+    """ISO 8601 date or date-time; without an offset it is `zone`'s wall time (default the installation's,
+    CRM_TIME_ZONE: a plain date is the start of that day there); 'now' is now."""
     if text == "now":
         return datetime.now(timezone.utc)
     try:
@@ -111,4 +113,17 @@ def parse_instant(text: str) -> datetime:
         raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time such as 2026-03-01T09:00") from None
     if len(text) == 10:  # a plain date means its start
         parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone or time_zone_from_environment())
+
+
+def report_zone(name: str | None) -> tzinfo:
+    """`--tz NAME` (an IANA name: Asia/Shanghai, UTC), else the installation's zone (CRM_TIME_ZONE)."""
+    if name is None:
+        try:
+            return time_zone_from_environment()
+        except SettingsError as error:
+            raise fail(str(error)) from None
+    try:
+        return zone_named(name)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--tz") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -14,10 +14,12 @@ from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail,
                                  read_store, record_id)
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.cli.property_commands import set_property_command
+from gateways.cli.render import shown, when
 from gateways.report_tables import single
 from projections.external_ids import ExternalIdQueries
 from projections.timeline import Timeline, TimelineQueries, UnknownCustomer
 from services.commands import ChangeCustomerProperties, ForgetCustomer
+from services.settings import time_zone_from_environment
 
 customer_app = typer.Typer(help="Customers.", no_args_is_help=True)
 customer_app.command("set-property")(set_property_command(ChangeCustomerProperties, "customer"))
@@ -58,20 +60,20 @@ def timeline(
             raise fail(str(error)) from None
         known = ExternalIdQueries(store).external_ids([customer_id, *(e.subject_id for e in result.entries)])
     answer = result.to_dict()
-    for entry, shown in zip(result.entries, answer["entries"]):
-        shown["subject_external_id"] = known.get(entry.subject_id, "")
+    for entry, listed in zip(result.entries, answer["entries"]):
+        listed["subject_external_id"] = known.get(entry.subject_id, "")
     output.show({**answer, "external_id": known.get(customer_id, "")}, lambda: single("entries", answer["entries"]),
-                lambda: console.print(_timeline_table(result, instant.astimezone(timezone.utc), known)))
+                lambda: console.print(_timeline_table(result, instant, known)))
 
 
 def _timeline_table(result: Timeline, as_of: datetime, known: dict[UUID, str]) -> Table:
     """Records with an external id are shown by it too (an auditor compares with the system it came from)."""
-    shown = f"{result.offset + 1}–{result.offset + len(result.entries)}" if result.entries else "none"
-    table = Table("When (business)", "Event", "Who", "What", "Subject",
-                  title=f"Customer {_named(result.customer_id, known)} as of {as_of:%Y-%m-%d %H:%M} UTC "
-                        f"— entries {shown} of {result.total}", title_justify="left")
+    entries = f"{result.offset + 1}–{result.offset + len(result.entries)}" if result.entries else "none"
+    table = Table(f"When (business, {time_zone_from_environment()})", "Event", "Who", "What", "Subject",
+                  title=f"Customer {_named(result.customer_id, known)} as of {shown(as_of)} "
+                        f"— entries {entries} of {result.total}", title_justify="left")
     for entry in result.entries:
-        table.add_row(f"{entry.occurred_at:%Y-%m-%d %H:%M}", entry.kind, entry.actor, entry.summary,
+        table.add_row(when(entry.occurred_at), entry.kind, entry.actor, entry.summary,
                       _named(entry.subject_id, known))
     return table
 

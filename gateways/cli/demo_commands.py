@@ -17,9 +17,8 @@ from domain.deal import Deal
 from gateways.cli.common import console, crm_application, fail, read_store
 from gateways.cli.projection_commands import run_with_progress
 from gateways.cli.render import funnel_table
-from projections.funnel import FunnelQueries
 from services.demo.sample_data import DemoHistory, DemoSettings
-from services.projection_runtime.funnel_as_of import stages_of
+from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
 from services.projection_runtime.registry import projector_for
 from services.settings import Database, database_from_environment
 
@@ -68,7 +67,7 @@ def demo(
             run_with_progress("Projecting", projector_for(crm, store), rebuild=False)
             console.print(f"Read models up to date in {time.perf_counter() - started:.1f} s.")
             now = datetime.now(timezone.utc)
-            queries, stages = FunnelQueries(store), stages_of(crm, "sales")
+            queries, stages = funnel_queries(store), stages_of(crm, "sales")
             console.print(funnel_table(queries.report("sales", stages, now), "Sales funnel now"))
             console.print(funnel_table(queries.report("sales", stages, months_before(now, 6)),
                                        "Sales funnel 6 months earlier"))

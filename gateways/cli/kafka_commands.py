@@ -15,7 +15,7 @@ from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_ACK_SECONDS, DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer,
                                     InboundStalled, consumer_for, ensure_dlq_topic)
-from gateways.kafka.relay import (TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
+from gateways.kafka.relay import (REMINDERS_TOPIC, TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
                                   ensure_events_topic, producer_for)
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
@@ -41,19 +41,21 @@ def relay(
                                                    "relay per shard; 0 is the default shard).")] = 0,
     from_start: Annotated[bool, typer.Option("--from-start", help="Publish the whole log again from its first "
                                              "event (the topic was recreated and lost it).")] = False,
+    reminders_topic: Annotated[str, typer.Option(help="Topic that gets each reminder once more, keyed by its "
+                                                      "item (crm reminders run emits them).")] = REMINDERS_TOPIC,
 ) -> None:
     """Publish every event of the log to Kafka as CloudEvents, each in its record's home partition, from the
     stored position on. Without --once, database restarts and broker outages are waited out with growing
     pauses (logged on stderr)."""
     start_logging()
     if once:
-        _relay_once(bootstrap, topic, shard, from_start)
+        _relay_once(bootstrap, topic, shard, from_start, reminders_topic)
         return
     stop = _stop_on_signals()
     with ExitStack() as stack:
         try:
             publisher = start_when_ready(
-                "relay", lambda opened: _open_relay(opened, bootstrap, topic, shard, from_start), stack, stop,
+                "relay", lambda opened: _open_relay(opened, bootstrap, topic, shard, from_start, reminders_topic), stack, stop,
                 (KafkaError, *TRANSIENT_DATABASE_ERRORS))
         except TopicMismatch as error:
             raise fail(str(error)) from None
@@ -62,14 +64,17 @@ def relay(
             publisher.follow(stop)
 
 
-def _open_relay(opened: ExitStack, bootstrap: str, topic: str, shard: int = 0, from_start: bool = False) -> KafkaRelay:
+def _open_relay(opened: ExitStack, bootstrap: str, topic: str, shard: int = 0, from_start: bool = False,
+                reminders_topic: str = REMINDERS_TOPIC) -> KafkaRelay:
     ensure_events_topic(bootstrap, topic)  # 64 partitions, one per home partition
+    ensure_events_topic(bootstrap, reminders_topic)  # reminders again, by their item's home partition
     crm = opened.enter_context(crm_application())
     log, partitions = _shard_log(crm, shard)
     store = opened.enter_context(read_store(crm))  # the default shard's: the relays' positions live there
     with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
         relay = KafkaRelay(log, store, producer_for(bootstrap), topic=topic,
-                           new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions)
+                           new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions,
+                           reminders_topic=reminders_topic)
     if from_start:
         relay.start_over()
     check_topic_holds_history(bootstrap, topic, relay.position())
@@ -87,11 +92,12 @@ def _shard_log(crm: CrmApplication | ShardedApplication, shard: int) -> tuple[Cr
     return crm.apps[shard], [p for p, owner in sorted(crm.shard_map.items()) if owner == shard]
 
 
-def _relay_once(bootstrap: str, topic: str, shard: int = 0, from_start: bool = False) -> None:
+def _relay_once(bootstrap: str, topic: str, shard: int = 0, from_start: bool = False,
+                reminders_topic: str = REMINDERS_TOPIC) -> None:
     """For scripts: a fault ends the run with a message and exit status 1 (the script decides to retry)."""
     with ExitStack() as opened:
         try:
-            publisher = _open_relay(opened, bootstrap, topic, shard, from_start)
+            publisher = _open_relay(opened, bootstrap, topic, shard, from_start, reminders_topic)
             published = 0
             while count := publisher.run_batch():
                 published += count

@@ -22,6 +22,7 @@ COMMANDS = {
     "relay": "gateways.cli.kafka_commands:relay",
     "inbound": "gateways.cli.kafka_commands:inbound",
     "tickets": "gateways.cli.tickets_commands:tickets",
+    "reminders": "gateways.cli.reminders_commands:reminders_app",
     "campaigns": "gateways.cli.campaigns_commands:campaigns",
     "import": "gateways.cli.import_commands:import_history",
     "export": "gateways.cli.import_commands:export_history",

@@ -1,4 +1,4 @@
-"""`crm pipeline define | list | show | rename-stage | insert-stage`: set up a database's pipelines without
+"""`crm pipeline define | list | show | rename-stage | insert-stage | set-reminders`: set up a database's pipelines without
 writing events by hand (issue 12). The services are imported when a command runs (see gateways/cli/main.py)."""
 
 from __future__ import annotations
@@ -81,14 +81,15 @@ def _commands(document: dict[str, Any], where: str = "") -> list[DefinePipeline]
 
 def _already_defined(crm: Any, command: DefinePipeline) -> bool:
     """True for a pipeline defined exactly so already; raises for one defined otherwise (nothing written)."""
-    from domain.pipeline import Pipeline, pipeline_id
+    from domain.pipeline import Pipeline, check_remind_after_days, pipeline_id
     from services.application import NotFound
 
     try:
         existing = crm.get(Pipeline, pipeline_id(command.key))
     except NotFound:
         return False
-    wanted = [{"key": s.key, "label": s.label} for s in command.stages]
+    wanted = [{"key": s.key, "label": s.label, **({"remind_after_days": check_remind_after_days(s.key, s.remind_after_days)}
+                                                 if s.remind_after_days else {})} for s in command.stages]
     if existing.name != command.name or existing.stages != wanted:
         raise fail(f"pipeline {command.key!r} is already defined otherwise (see `crm pipeline show {command.key}`; "
                    "change it with rename-stage or insert-stage); nothing was defined")
@@ -163,6 +164,25 @@ def insert_stage(
 
     _change(InsertStage(key, stage, label, after, expected_version=expected_version), actor,
             f"Inserted stage {stage} into pipeline {key}{f' after {after}' if after else ' first'}.")
+
+
+@pipeline_app.command("set-reminders")
+def set_reminders(
+    key: Key,
+    stage: Annotated[str, typer.Argument(help="The stage's key.")],
+    days: Annotated[list[float] | None, typer.Argument(help="Remind the owner after an item has stayed these many "
+                                                            "days in the stage, ascending (e.g. 3 7; 0.5 is 12 "
+                                                            "hours); none removes them.")] = None,
+    expected_version: ExpectedVersion = None,
+    actor: Actor = "admin",
+) -> None:
+    """Set a stage's dwell thresholds: `crm reminders run` reminds the owner of each item in it once per
+    threshold (items in it now included)."""
+    from services.commands import SetStageReminders
+
+    whole = [int(d) if d.is_integer() else d for d in days or []]
+    _change(SetStageReminders(key, stage, whole, expected_version=expected_version), actor,
+            f"Stage {stage} of pipeline {key} reminds after {', '.join(f'{d:g}' for d in whole) or 'no'} days.")
 
 
 def _change(command: Any, actor: str, done: str) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 from domain.base import Meta
 from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
-from gateways.cli.render import when
+from gateways.cli.render import shown
 from gateways.report_tables import single
 from projections.rates import RateQueries
 from services.history.exchange_rate_files import RateFileError, read_rates, record_rates, skipped_columns
@@ -82,7 +82,7 @@ def list_rates(
 
 
 def _print(rows: list[dict[str, str]], quote: str, instant: datetime, history: bool) -> None:
-    title = f"Rates into {quote}" + ("" if history else f" in force at {when(instant)} UTC")
+    title = f"Rates into {quote}" + ("" if history else f" in force at {shown(instant)}")
     table = Table(title=title, title_justify="left")
     for column in ("Currency", "Valid from", "Rate", *(("Source",) if history else ())):
         table.add_column(column)

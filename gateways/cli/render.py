@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from uuid import UUID
 
 from rich.table import Table
@@ -12,6 +12,7 @@ from domain.deal import Deal
 from domain.pipeline import Pipeline
 from projections.funnel import FlowRow, FunnelReport
 from services.deal_audit import AuditEntry
+from services.settings import time_zone_from_environment
 
 
 def _percent(value: float | None, note: str | None = None) -> str:
@@ -38,12 +39,20 @@ def money_note(currency: str, unconverted: dict[str, int]) -> str:
     return note
 
 
-def when(instant: datetime) -> str:
-    return instant.strftime("%Y-%m-%d %H:%M")
+def when(instant: datetime, zone: tzinfo | None = None) -> str:
+    """An instant as a table's cell shows it: the wall time in `zone` (default the installation's,
+    CRM_TIME_ZONE), whose name the title or header gives."""
+    return f"{instant.astimezone(zone or time_zone_from_environment()):%Y-%m-%d %H:%M}"
+
+
+def shown(instant: datetime, zone: tzinfo | None = None) -> str:
+    """An instant with its zone, as a title shows it: `2026-04-01 00:30 Asia/Shanghai`, `2026-03-31 16:30 UTC`."""
+    zone = zone or time_zone_from_environment()
+    return f"{when(instant, zone)} {zone}"
 
 
 def funnel_table(report: FunnelReport, title: str) -> Table:
-    table = Table(title=f"{title} — {report.pipeline} as of {when(report.as_of)} UTC", title_justify="left")
+    table = Table(title=f"{title} — {report.pipeline} as of {shown(report.as_of)}", title_justify="left")
     for column in ("Stage", "In stage", "Value", "Reached", "Advanced", "Lost", "Still open", "→ next",
                    "Drop-off", "Median days", "P90 days"):
         table.add_column(column, justify="left" if column == "Stage" else "right")
@@ -84,7 +93,7 @@ def flow_table(rows: list[FlowRow], title: str) -> Table:
 
 
 def compare_table(first: FunnelReport, second: FunnelReport) -> Table:
-    table = Table("Stage", f"Deals {when(first.as_of)}", f"Deals {when(second.as_of)}", "Δ deals",
+    table = Table("Stage", f"Deals {shown(first.as_of)}", f"Deals {shown(second.as_of)}", "Δ deals",
                   "→ next then", "→ next now", title="Funnel comparison", title_justify="left")
     for a, b in zip(first.rows, second.rows):
         table.add_row(a.label, str(a.items), str(b.items), f"{b.items - a.items:+d}",
@@ -99,7 +108,7 @@ def weekly_table(reports: list[FunnelReport]) -> Table:
     table = Table("Week of", *(row.stage for row in reports[0].rows), "won", "lost",
                   title="Open deals per stage, week by week", title_justify="left")
     for report in reports:
-        table.add_row(report.as_of.strftime("%Y-%m-%d"), *(str(row.items) for row in report.rows),
+        table.add_row(when(report.as_of)[:10], *(str(row.items) for row in report.rows),
                       str(report.won), str(report.lost))
     return table
 
@@ -114,9 +123,11 @@ def audit_table(deal: Deal, pipeline: Pipeline, entries: list[AuditEntry]) -> Ta
                f"{deal.amount} {deal.currency} · owner {deal.owner}"),
         title_justify="left",
     )
-    for column in ("#", "When (business)", "Recorded", "Who", "Event", "From → to", "Why / detail"):
+    zone = time_zone_from_environment()
+    for column in ("#", f"When (business, {zone})", "Recorded", "Who", "Event", "From → to", "Why / detail"):
         table.add_column(column)
     for e in entries:
         move = f"{label(e.from_stage)} → {label(e.to_stage)}" if e.from_stage else label(e.to_stage)
-        table.add_row(str(e.version), when(e.occurred_at), when(e.recorded_at), e.actor, e.event, move, e.detail)
+        table.add_row(str(e.version), when(e.occurred_at, zone), when(e.recorded_at, zone), e.actor, e.event, move,
+                      e.detail)
     return table

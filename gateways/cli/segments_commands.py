@@ -14,6 +14,7 @@ from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail,
                                  read_store, record_id)
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.cli.property_commands import property_filters
+from gateways.cli.render import shown, when
 from gateways.report_tables import in_currency, segments_grouped_tables, single
 from projections.segments import CustomerSegment, Membership, SegmentQueries, TierCount
 from services.application import CrmApplication
@@ -105,7 +106,7 @@ def _queries(crm: CrmApplication, store: ReadModelStore) -> SegmentQueries:
 
 
 def _when(instant: datetime | None) -> str:
-    return "–" if instant is None else instant.strftime("%Y-%m-%d %H:%M")
+    return "–" if instant is None else when(instant)
 
 
 def _average(value: float | None) -> str:
@@ -117,7 +118,7 @@ def _money(value_cents: int) -> str:
 
 
 def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
-    table = Table(title=f"Customer segments as of {_when(instant)} UTC", title_justify="left")
+    table = Table(title=f"Customer segments as of {shown(instant)}", title_justify="left")
     for column in ("Tier", "Customers", "Won, last 365 d (CNY)", "Avg R", "Avg F", "Avg M"):
         table.add_column(column, justify="left" if column == "Tier" else "right")
     for c in counts:
@@ -131,7 +132,7 @@ def _counts_table(counts: list[TierCount], instant: datetime) -> Table:
 
 def _grouped_table(grouped: dict[str, Any], instant: datetime) -> Table:
     by = grouped["by"]
-    table = Table(title=f"Customer segments per {by} as of {_when(instant)} UTC", title_justify="left")
+    table = Table(title=f"Customer segments per {by} as of {shown(instant)}", title_justify="left")
     for column in (by, "Tier", "Customers", "Won, last 365 d (CNY)", "Not converted"):
         table.add_column(column, justify="right" if column in ("Customers", "Won, last 365 d (CNY)") else "left")
     for group in grouped["groups"]:
@@ -142,8 +143,8 @@ def _grouped_table(grouped: dict[str, Any], instant: datetime) -> Table:
 
 
 def _members_table(members: list[CustomerSegment], tier: str, instant: datetime, total: int, offset: int) -> Table:
-    shown = f"{offset + 1}–{offset + len(members)}" if members else "none"
-    table = Table(title=f"{tier} customers as of {_when(instant)} UTC — {shown} of {total}", title_justify="left")
+    listed = f"{offset + 1}–{offset + len(members)}" if members else "none"
+    table = Table(title=f"{tier} customers as of {shown(instant)} — {listed} of {total}", title_justify="left")
     for column in ("Customer", "R", "F", "M", "Won, last 365 d", "Last purchase", "Open deals", "In tier since",
                    "Channel", "Pipeline"):
         table.add_column(column)
@@ -155,7 +156,7 @@ def _members_table(members: list[CustomerSegment], tier: str, instant: datetime,
 
 
 def _history_table(stays: list[Membership], customer_id: UUID, instant: datetime) -> Table:
-    table = Table("Tier", "Entered", "Left", title=f"Segments of customer {customer_id} up to {_when(instant)} UTC",
+    table = Table("Tier", "Entered", "Left", title=f"Segments of customer {customer_id} up to {shown(instant)}",
                   title_justify="left")
     for stay in stays:
         table.add_row(stay.tier, _when(stay.entered_at), _when(stay.left_at) if stay.left_at else "(still there)")

@@ -4,7 +4,6 @@ filtered by the customer's properties (`--property`), as of the instant."""
 
 from __future__ import annotations
 
-from datetime import timezone
 from typing import Annotated
 
 import typer
@@ -14,6 +13,7 @@ from rich.text import Text
 from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, LIST_LIMIT, Output, TableName, percent
 from gateways.cli.property_commands import property_filters
+from gateways.cli.render import shown
 from gateways.report_tables import capped, ticket_figures, tickets_grouped_tables, tickets_tables
 from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
 
@@ -78,7 +78,7 @@ def _print_groups(grouped: dict) -> None:
 
 
 def _print(report: TicketReport, breaching_limit: int) -> None:
-    console.print(f"Service tickets as of {report.as_of.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC", style="bold")
+    console.print(f"Service tickets as of {shown(report.as_of)}", style="bold")
     for table in (_backlog_table(report), _times_table(report), _sla_table(report),
                   _breaches_table(report, breaching_limit), _csat_table(report), _funnel_table(report)):
         console.print(table)

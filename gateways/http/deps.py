@@ -12,16 +12,19 @@ gateways.http.partition_waits).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 
+from domain.periods import zone_named
 from gateways.http.error_responses import ApiError
 from gateways.http.partition_waits import partitioned_read
 from services.application import CrmApplication
 from services.projection_runtime.freshness import (LONGEST_WAIT, BeyondHead, Freshness, NotYetApplied,
                                                    ReadModelNotBuilt, freshness, wait_for_position)
 from services.projection_runtime.schema_change import ReadModelRebuilding
+from services.settings import time_zone_from_environment
 from services.sharding.router import ShardedApplication
 from services.storage.read_model_store import ReadModelStore
 
@@ -81,3 +84,19 @@ def _log_position(asked: str) -> int:
 
 def _detail(found: Freshness, wanted: int) -> dict[str, int]:
     return {"position": found.position, "head": found.head, "wait_for_position": wanted}
+
+
+def report_zone(tz: Annotated[str | None, Query(max_length=64, description=(
+        "The time zone whose days, weeks, months and quarters the answer's periods are, and its times are "
+        "shown in (an IANA name: Asia/Shanghai, UTC); default the installation's (CRM_TIME_ZONE)."))] = None
+                ) -> tzinfo:
+    """`?tz=`, else the installation's zone; 422 with a sentence for a name the zone database lacks."""
+    if tz is None:
+        return time_zone_from_environment()
+    try:
+        return zone_named(tz)
+    except ValueError as error:
+        raise ApiError(422, f"tz: {error}") from None
+
+
+Zone = Annotated[tzinfo, Depends(report_zone)]

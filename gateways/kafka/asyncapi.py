@@ -24,15 +24,16 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
+from domain.reminder_rules import Reminder
 from domain.ticket import Ticket
 from domain.vocabulary import Vocabulary
 from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMessage, TouchMessage
-from gateways.kafka.relay import TOPIC
+from gateways.kafka.relay import REMINDERS_TOPIC, TOPIC
 from services.event_envelope import ENVELOPE_FIELDS
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder)
 _SCALARS: dict[Any, dict[str, Any]] = {
-    str: {"type": "string"}, int: {"type": "integer"}, bool: {"type": "boolean"},
+    str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"}, date: {"type": "string", "format": "date"},
     UUID: {"type": "string", "format": "uuid"}, Decimal: {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
 }
@@ -68,7 +69,8 @@ def _schema(hint: Any) -> dict[str, Any]:
         item = typing.get_args(hint)[0] if typing.get_args(hint) else str
         return {"type": "array", "items": _schema(item)}
     if origin is dict or hint is dict:
-        return {"type": "object", "additionalProperties": {"type": "string"}}
+        values = typing.get_args(hint)[1] if typing.get_args(hint) else str
+        return {"type": "object", "additionalProperties": {"type": "string"} if values is str else {}}
     return dict(_SCALARS[hint])
 
 
@@ -87,6 +89,15 @@ DLQ_DESCRIPTION = (
     "Personal fields (a touch's summary, and anything unparsable) are replaced by {\"removed\": <characters>} "
     "before dead-lettering; ids, source, type, channel, direction, kind and times are kept for debugging. "
     "Retention: 7 days (retention.ms set when `crm inbound` creates the topic).")
+
+REMINDERS_DESCRIPTION = (
+    "Automatic reminders for mail, IM and task tools: an item (deal, lead, ticket; item_id, item_kind) has stayed "
+    "in a stage (pipeline, stage, since entered_at) for a threshold ('3d': the stage's remind_after_days; "
+    "'sla:response:0.75', 'sla:resolution:1': share of a ticket's service-level target), due at due_at; owner "
+    "names whom to remind ('' when the item has none). One reminder per (item, stage entry, threshold) in the log "
+    "(its id derives from them): the same CloudEvent as on crm.events (ce_id <reminder id>:1, the same on every "
+    "redelivery), keyed by the item id, in the item's home partition (64). Names are not carried: "
+    "GET /reminders shows them (items by name and customer).")
 
 
 def event_payload(event_class: type) -> dict[str, Any]:
@@ -121,6 +132,8 @@ def document() -> dict[str, Any]:
                                 "destroys the keys, so every copy of their data becomes unreadable."},
         "channels": {
             "events": {"address": TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in messages}},
+            "reminders": {"address": REMINDERS_TOPIC, "description": REMINDERS_DESCRIPTION,
+                          "messages": {"Reminder.Emitted": {"$ref": "#/components/messages/Reminder.Emitted"}}},
             "inbound": {"address": INBOUND_TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"}
                                                                for k in inbound}},
             "inboundDlq": {"address": DLQ_TOPIC, "description": DLQ_DESCRIPTION,
@@ -128,6 +141,7 @@ def document() -> dict[str, Any]:
         },
         "operations": {
             "publishEvents": {"action": "send", "channel": {"$ref": "#/channels/events"}},
+            "publishReminders": {"action": "send", "channel": {"$ref": "#/channels/reminders"}},
             "receiveInbound": {"action": "receive", "channel": {"$ref": "#/channels/inbound"}},
             "sendDeadLetters": {"action": "send", "channel": {"$ref": "#/channels/inboundDlq"}},
         },

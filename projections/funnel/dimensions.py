@@ -3,30 +3,30 @@ cohort), as SQL over the read model's tables, and the calendar periods of cohort
 
 A group-by adds one column per axis to the queries a filtered report makes (`FunnelQueries.grouped`): one
 query per fact with GROUP BY, whatever the number of values, rather than one filtered report per value.
-Periods are UTC months and quarters (the installation's time zone is another issue's).
+Periods (days, ISO weeks, months, quarters, years) are those of a time zone's calendar (`domain.periods`): the
+installation's by default, UTC only when asked; SQL finds an instant's local day with `zone_sql`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
 from domain.base import EARLIEST
 from domain.errors import DomainError
 from domain.exchange_rates import DEFAULT_REPORTING_CURRENCY, add_sums
+from domain.periods import GRAINS, UTC, Period, day_of_number, period_of_day
+from domain.periods import periods_between as zone_periods_between
 from domain.properties import require_name
-from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, FunnelReport, StageTotal
-from projections.tables import micros
+from projections.funnel.report import NO_ITEMS, FunnelFacts, FunnelReport, StageTotal
+from projections.tables import from_micros
+from projections.zone_sql import local_day_sql
 
 BUILT_IN = {"owner": "v.owner", "region": "d.region", "industry": "d.industry", "channel": "d.channel",
             "campaign": "d.campaign_id"}
 """Dimensions every item has (owner as of the report's instant, the others from its creation)."""
-GRAINS = ("month", "quarter")
-_OFFSET = -micros(EARLIEST)  # business time starts in 1900: shifted, every instant is ≥ 0 and `/` floors
-_EPOCH_DAY = date(1970, 1, 1)
-_FIRST_DAY = (EARLIEST.date() - _EPOCH_DAY).days
 
 
 class Axis(NamedTuple):
@@ -56,11 +56,6 @@ def property_join(name: str, t: int, alias: str) -> tuple[str, list[Any], str]:
             [name, t, t, name, t, t], f"COALESCE({own}.value, {customers}.value)")
 
 
-def day_sql(column: str) -> str:
-    """The UTC day (days since 1970-01-01) of a µs column, floored for instants before 1970 too."""
-    return f"(({column} + {_OFFSET}) / {DAY_MICROS} + {_FIRST_DAY})"
-
-
 def axis(by: str, t: int, alias: str) -> Axis:
     """The axis `--by` names: a built-in dimension or a property, as of `t`, its joins' tables called `alias…`
     (DomainError if it can be neither)."""
@@ -70,31 +65,24 @@ def axis(by: str, t: int, alias: str) -> Axis:
     return Axis(by, value, join, params, _same)
 
 
-def cohort_axis(grain: str) -> Axis:
-    """Items by the UTC month or quarter they were created in (opened, captured)."""
+def require_grain(grain: str) -> str:
     if grain not in GRAINS:
         raise DomainError(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
-    return Axis("cohort", day_sql("d.opened_at"), "", [], lambda day: period_label(period_start(day, grain), grain))
+    return grain
 
 
-def period_start(day: int, grain: str) -> date:
-    """The first day of the UTC month or quarter of day number `day`."""
-    first = (_EPOCH_DAY + timedelta(days=day)).replace(day=1)
-    return first.replace(month=first.month - (first.month - 1) % 3) if grain == "quarter" else first
+def cohort_axis(grain: str, first: int | None, t: int, zone: tzinfo = UTC) -> Axis:
+    """Items by the day, week, month, quarter or year of `zone`'s calendar they were created in (opened,
+    captured), among those created in [first, t] (µs; None: from the start of business time)."""
+    require_grain(grain)
+    start = EARLIEST if first is None else from_micros(first)
+    return Axis("cohort", local_day_sql("d.opened_at", zone, start, from_micros(t + 1)), "", [],
+                lambda day: period_of_day(day_of_number(day), grain, zone).label)
 
 
-def next_period(start: date, grain: str) -> date:
-    months = start.year * 12 + start.month - 1 + (3 if grain == "quarter" else 1)
-    return date(months // 12, months % 12 + 1, 1)
-
-
-def period_label(start: date, grain: str) -> str:
-    """`2026-03` for a month, `2026-Q1` for a quarter."""
-    return f"{start.year}-Q{(start.month - 1) // 3 + 1}" if grain == "quarter" else f"{start.year}-{start.month:02d}"
-
-
-def day_of(instant: datetime) -> int:
-    return (micros(instant) + _OFFSET) // DAY_MICROS + _FIRST_DAY
+def period_of_day_number(day: int, grain: str, zone: tzinfo) -> Period:
+    """The period of `grain` holding the local day number `day` (days since 1970-01-01 in `zone`)."""
+    return period_of_day(day_of_number(day), grain, zone)
 
 
 def merge_facts(total: FunnelFacts, facts: FunnelFacts) -> None:
@@ -154,7 +142,8 @@ class GroupedReport:
 
 @dataclass(frozen=True)
 class PeriodRow:
-    """Items decided (won or lost) in one UTC period, their win rate and the average cycle of those won."""
+    """Items decided (won or lost) in one period of a zone's calendar, their win rate and the average cycle of
+    those won. `start` and `end` are in that zone (displayed times carry their zone: `+08:00`)."""
 
     period: str
     start: datetime
@@ -166,15 +155,12 @@ class PeriodRow:
     currency: str = DEFAULT_REPORTING_CURRENCY
     unconverted: dict[str, int] = field(default_factory=dict)  # currency → won cents without a rate
     win_rate_note: str | None = None  # why `win_rate` is None (`funnel_rules.win_rate_note`)
+    end: datetime | None = None  # exclusive: the next period's start
 
 
-def periods_between(start: datetime, end: datetime, grain: str) -> list[date]:
-    """The first days of the UTC periods that meet [start, end)."""
-    first, starts = period_start(day_of(start), grain), []
-    while datetime(first.year, first.month, 1, tzinfo=timezone.utc) < end:
-        starts.append(first)
-        first = next_period(first, grain)
-    return starts
+def periods_between(start: datetime, end: datetime, grain: str, zone: tzinfo = UTC) -> list[Period]:
+    """The periods of `zone`'s calendar that meet [start, end) (`domain.periods`; the grain checked)."""
+    return zone_periods_between(start, end, require_grain(grain), zone)
 
 
 def sort_key(key: Sequence[Any]) -> tuple[Any, ...]:

@@ -11,9 +11,11 @@ indexed range queries (`entered_at <= T < left_at`, see `queries`) rather than a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import tzinfo
 from typing import Any, cast
 from uuid import UUID
 
+from domain.periods import UTC, is_utc
 from domain.pipeline import Pipeline
 from projections.read_model import ReadModel, Rows
 from projections.funnel.rows import (CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PROPERTIES, TABLES, VERSIONS,
@@ -32,6 +34,14 @@ class FunnelReadModel(ReadModel):
     name = "funnel"
     tables = TABLES
     revision = 1  # 1: tallies count lost items per furthest stage (`l|stage`, issue 12's honest conversion)
+    settings = ("zone",)
+
+    def __init__(self, zone: tzinfo = UTC) -> None:
+        self.zone = zone  # the tallies' days and months are this zone's (the installation's: CRM_TIME_ZONE)
+
+    def built_with(self) -> str:
+        """The tallies' zone, but for UTC: its fingerprint stays the one read models built before zones had."""
+        return "" if is_utc(self.zone) else f"time zone {self.zone}"
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {**{event_class: self._handle for event_class in FUNNEL_EVENTS},
@@ -60,7 +70,7 @@ class FunnelReadModel(ReadModel):
             else:
                 item = _revise(step, at, seq, rows, change)
         if item is not None:
-            record(change, item, seq, at, rows)
+            record(change, item, seq, at, rows, self.zone)
 
 
 def _defined(event: Pipeline.Defined, rows: Rows) -> None:

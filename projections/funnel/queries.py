@@ -10,31 +10,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
 from domain import funnel_rules
-from domain.errors import DomainError
 from domain.exchange_rates import Conversion, add_sums
 from domain.funnel_rules import STUCK_DAYS, stage_levels
+from domain.periods import UTC, Period, is_utc
 from domain.pipeline import LOST, WON
 from projections.funnel.report import (DAY_MICROS, NO_ITEMS, FlowRow, FunnelFacts, FunnelFilters, FunnelReport,
                                        StuckItem, build_report)
-from projections.funnel.dimensions import (GRAINS, Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis,
-                                           day_sql, merge_facts, period_label, period_start, periods_between,
-                                           property_join, sort_key)
+from projections.funnel.dimensions import (Axis, FunnelGroup, GroupedReport, PeriodRow, axis, cohort_axis,
+                                           merge_facts, period_of_day_number, periods_between, property_join,
+                                           require_grain, sort_key)
 from projections.funnel.tally import tallied_facts
 from projections.ports import Store
 from projections.segments import tier_members_sql
 from projections.tables import from_micros, micros
+from projections.zone_sql import local_day_sql
 
 
 class FunnelQueries:
-    """Answers funnel questions from the read model's tables."""
+    """Answers funnel questions from the read model's tables. `zone` is the one its tallies were kept in (the
+    installation's, `FunnelReadModel.zone`: the fingerprint makes sure they are) and the default zone of
+    periods and cohorts; a query may ask for another's (`zone=`), e.g. UTC."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, zone: tzinfo = UTC) -> None:
         self.store = store
+        self.zone = zone
 
     def _scope(self, pipeline: str, as_of_us: int, filters: FunnelFilters,
                axes: Sequence[Axis] = ()) -> tuple[str, list[Any]]:
@@ -70,7 +74,7 @@ class FunnelQueries:
         t = micros(as_of)
         recorded = None
         if filters == FunnelFilters():
-            facts = tallied_facts(self.store, pipeline, stages, t)
+            facts = tallied_facts(self.store, pipeline, stages, t, self.zone)
         else:
             facts = self.scanned_facts(pipeline, stages, t, filters)
             recorded = self.losses_recorded(pipeline, t)
@@ -161,13 +165,15 @@ class FunnelQueries:
 
     def grouped(self, pipeline: str, stages: list[tuple[str, str]], as_of: datetime, by: Sequence[str],
                 filters: FunnelFilters = FunnelFilters(), stuck_days: float = STUCK_DAYS,
-                cohort: str | None = None, money: Conversion = Conversion()) -> GroupedReport:
-        """One funnel per value of each of the `by` axes (`dimensions.axis`; and per creation month or quarter
-        with `cohort`) among the items the filters keep, as of `as_of`; their counts sum to the funnel of all
-        those items. Values are summed per currency and converted with `money`, as `report`'s. DomainError for
-        an unknown axis or period."""
+                cohort: str | None = None, money: Conversion = Conversion(), zone: tzinfo | None = None) -> GroupedReport:
+        """One funnel per value of each of the `by` axes (`dimensions.axis`; and per creation day, week, month,
+        quarter or year of `zone`'s calendar with `cohort`) among the items the filters keep, as of `as_of`;
+        their counts sum to the funnel of all those items. Values are summed per currency and converted with
+        `money`, as `report`'s. DomainError for an unknown axis or period."""
         t = micros(as_of)
-        axes = [axis(name, t, f"a{k}") for k, name in enumerate(by)] + ([cohort_axis(cohort)] if cohort else [])
+        axes = [axis(name, t, f"a{k}") for k, name in enumerate(by)] + (
+            [cohort_axis(cohort, self._first_opened(pipeline, zone or self.zone), t, zone or self.zone)]
+            if cohort else [])
         by = [a.name for a in axes]
         merged: dict[tuple[Any, ...], FunnelFacts] = {}
         for raw, facts in self._facts_by(pipeline, stages, t, filters, axes).items():
@@ -180,21 +186,32 @@ class FunnelQueries:
             for key in sorted(merged, key=sort_key)
         ], money.reporting, money.to_dict()["rates"])  # type: ignore[arg-type]
 
+    def _first_opened(self, pipeline: str, zone: tzinfo) -> int | None:
+        """When the first item of `pipeline` was opened (µs), which bounds the zone's offset changes a cohort's
+        SQL meets (`zone_sql`): not asked in UTC, which has none."""
+        if is_utc(zone):
+            return None
+        [(first,)] = self.store.query("SELECT MIN(opened_at) FROM funnel_items WHERE pipeline = ?", [pipeline])
+        return first
+
     def periods(self, pipeline: str, grain: str, start: datetime, end: datetime,
-                filters: FunnelFilters = FunnelFilters(), money: Conversion = Conversion()) -> list[PeriodRow]:
-        """Per UTC month or quarter meeting [start, end): items won and lost in it (entries into won or lost;
-        owner and amount as of `end`), their win rate and the average cycle (opened → won) of those won. Won
-        values are summed per currency and converted with `money`: the rates in force at `end`, the instant
-        whose amounts are counted (as a report as of `end` would)."""
-        return self.periods_by(pipeline, grain, start, end, filters, (), money).get((), []) or [
-            _period_row(first, grain, {}, money) for first in periods_between(start, end, grain)]
+                filters: FunnelFilters = FunnelFilters(), money: Conversion = Conversion(),
+                zone: tzinfo | None = None) -> list[PeriodRow]:
+        """Per day, week, month, quarter or year of `zone`'s calendar (default the installation's) meeting
+        [start, end): items won and lost in it (entries into won or lost; owner and amount as of `end`), their
+        win rate and the average cycle (opened → won) of those won. Won values are summed per currency and
+        converted with `money`: the rates in force at `end`, the instant whose amounts are counted (as a report
+        as of `end` would)."""
+        return self.periods_by(pipeline, grain, start, end, filters, (), money, zone).get((), []) or [
+            _period_row(period, {}, money) for period in periods_between(start, end, grain, zone or self.zone)]
 
     def periods_by(self, pipeline: str, grain: str, start: datetime, end: datetime, filters: FunnelFilters,
-                   by: Sequence[str], money: Conversion = Conversion()) -> dict[tuple[Any, ...], list[PeriodRow]]:
+                   by: Sequence[str], money: Conversion = Conversion(),
+                   zone: tzinfo | None = None) -> dict[tuple[Any, ...], list[PeriodRow]]:
         """`periods` per value of each of the `by` axes (as of `end`), for the values with a decision in
         [start, end): one query with GROUP BY."""
-        if grain not in GRAINS:
-            raise DomainError(f"unknown period {grain!r}; expected one of: {', '.join(GRAINS)}")
+        require_grain(grain)
+        zone = zone or self.zone
         t1, t2 = micros(start), micros(end)
         axes = [axis(name, t2, f"a{k}") for k, name in enumerate(by)]
         scope, params = self._scope(pipeline, t2, filters, axes)
@@ -202,20 +219,20 @@ class FunnelQueries:
         n = len(axes)
         decided: dict[tuple[Any, ...], dict[tuple[str, str], _Decided]] = {}
         for row in self.store.query(  # per currency: never two added together
-            f"SELECT {select}{day_sql('i.entered_at')} AS day_, i.stage, d.currency, COUNT(*), SUM(v.amount_cents), "
+            f"SELECT {select}{local_day_sql('i.entered_at', zone, start, end)} AS day_, i.stage, d.currency, COUNT(*), SUM(v.amount_cents), "
             f"SUM(i.entered_at - d.opened_at) {scope} AND i.stage IN (?, ?) AND i.entered_at >= ? "
             f"AND i.entered_at < ? GROUP BY {''.join(f'{g}, ' for g in names)}day_, i.stage, d.currency",
             [*params, WON, LOST, t1, t2]
         ):
             day, stage, currency, count, value, cycles = row[n:]
-            label = period_label(period_start(day, grain), grain)
+            label = period_of_day_number(day, grain, zone).label
             total = decided.setdefault(tuple(row[:n]), {}).setdefault((label, stage), _Decided())
             total.count += count
             add_sums(total.values, {currency: int(value)})
             total.cycles += int(cycles)
-        starts = periods_between(start, end, grain)
+        starts = periods_between(start, end, grain, zone)
         recorded = self.losses_recorded(pipeline, t2)
-        return {key: [_period_row(first, grain, decided[key], money, recorded) for first in starts]
+        return {key: [_period_row(period, decided[key], money, recorded) for period in starts]
                 for key in sorted(decided, key=sort_key)}
 
     def first_decision(self, pipeline: str) -> datetime | None:
@@ -269,14 +286,15 @@ class _Decided:
     cycles: int = 0
 
 
-def _period_row(first: Any, grain: str, decided: dict[tuple[str, str], _Decided], money: Conversion,
+def _period_row(period: Period, decided: dict[tuple[str, str], _Decided], money: Conversion,
                 losses_recorded: bool | None = None) -> PeriodRow:
-    label = period_label(first, grain)
+    label = period.label
     won = decided.get((label, WON), _Decided())
     lost = decided.get((label, LOST), _Decided()).count
     cycle = funnel_rules.average_cycle(won.cycles, won.count)
     value = money.convert(won.values)
     rate, note = (funnel_rules.win_rate(won.count, lost, losses_recorded),
                   funnel_rules.win_rate_note(won.count, lost, losses_recorded))
-    return PeriodRow(label, datetime(first.year, first.month, 1, tzinfo=timezone.utc), won.count, lost, value.cents,
-                     rate, None if cycle is None else cycle / DAY_MICROS, money.reporting, value.unconverted, note)
+    return PeriodRow(label, period.start.astimezone(period.zone), won.count, lost, value.cents, rate,
+                     None if cycle is None else cycle / DAY_MICROS, money.reporting, value.unconverted, note,
+                     period.end.astimezone(period.zone))

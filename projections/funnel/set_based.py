@@ -19,8 +19,10 @@ events in version order:
   reference data of a handful of events, folded in Python (`pipeline_stages`, the handlers' `define` and
   `insert_stage`) and given to the SQL as `funnel_stage_levels`;
 - each event's change (`tally`: `n|`, `v|`, `f|`, `l|`, `s|`, `c`) is a sum of delta rows per key, zero sums
-  dropped; the tallies sum the changes per pipeline, UTC day or month and home partition, and keep a period
-  whose sums cancel as `{}`, as `tally.record` does.
+  dropped; the tallies sum the changes per pipeline, day or month and home partition, and keep a period
+  whose sums cancel as `{}`, as `tally.record` does. Days and months are those of the read model's zone
+  (`zoned_days`: the local wall time from the zone's offset changes, `zone_sql`, as the handlers'
+  `zoneinfo`); `STEPS` find UTC's.
 
 The text is DuckDB's dialect, kept to standard window functions and a few JSON/string functions so that
 sqlglot transpiles it for Spark (`sqlglot.transpile(sql, read="duckdb", write="spark")`) — but for the one
@@ -36,15 +38,18 @@ entered its pipeline, and a standard pipeline defined with stages in another ord
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Any, NamedTuple
 
 import orjson
 
+from domain.periods import is_utc
 from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from domain.service_levels import SATISFIED_SCORE
 from projections.funnel.report import STAY_CLASS_RATIO
-from projections.tables import cents_sql as _cents, days_sql, micros_sql
+from projections.tables import cents_sql as _cents, days_sql, from_micros, micros_sql
 from projections.versioned_properties import property_fold_steps
+from projections.zone_sql import duckdb_local_date
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
                                      TALLIES, VERSIONS)
 
@@ -391,6 +396,26 @@ STEPS: tuple[tuple[str, str], ...] = (
 READ_ONCE = frozenset({"funnel_moves", "funnel_move_segments", "funnel_move_settings", "funnel_move_stages",
                        "funnel_revises", "funnel_values_over_time", "funnel_deltas"})
 """The steps only the next one reads, which an engine may keep as views rather than store (DuckDB does)."""
+
+
+ZONED_AFTER = "funnel_log"
+"""The step after which the runner puts the days and months of the read model's zone in (`zoned_days`)."""
+LOG_RANGE = 'SELECT MIN("at"), MAX("at") FROM funnel_log'
+"""The instants the log spans, which bound the zone's offset changes `zoned_days` meets."""
+
+
+def zoned_days(zone: tzinfo, first: int, last: int) -> str | None:
+    """The statement that makes `funnel_log`'s days and months (the tallies') those of `zone`'s calendar, for
+    events in [first, last] µs: the local wall time from the zone's offset changes (`zone_sql`, as the
+    handlers' `zoneinfo`). None for UTC, whose days `FUNNEL_LOG` finds. DuckDB only (`make_timestamp`:
+    Spark's fold, `PORTABLE_STEPS`, is UTC's)."""
+    if is_utc(zone):
+        return None
+    local = duckdb_local_date('"at"', zone, from_micros(first), from_micros(last + 1))
+    return ("CREATE OR REPLACE TEMP TABLE funnel_log AS SELECT * REPLACE ("
+            f"date_diff('day', DATE '1970-01-01', CAST({local} AS DATE)) AS at_day, "
+            f"date_diff('day', DATE '1970-01-01', CAST(date_trunc('month', {local}) AS DATE)) AS at_month) "
+            "FROM funnel_log")
 PORTABLE_STEPS: tuple[tuple[str, str], ...] = (("funnel_log", FUNNEL_LOG_PORTABLE), *STEPS[1:])
 """The same fold for engines other than DuckDB: give each step to `sqlglot.transpile(sql, read="duckdb",
 write=…)`."""

@@ -3,8 +3,10 @@
 Every funnel number that accumulates over time (items and value per stage, items per furthest stage,
 the stay-class histogram of ended stays, the total won cycle) is a sum of per-event changes in business
 time. The read model writes each event's changes (`funnel_changes`) and adds them to its pipeline's
-tally of the event's UTC day and month (`funnel_tallies`). The funnel as of T is then the sum of the
-months before T's month, the days of T's month before T's day and the changes of T's day up to T:
+tally of the event's day and month (`funnel_tallies`) in the installation's time zone (the read model's
+`zone`: a local day and month, so that period answers can sum them; a change of zone rebuilds the read model,
+see `FunnelReadModel.built_with`). The funnel as of T is then the sum of the months before T's month, the
+days of T's month before T's day and the changes of T's day up to T, all in the zone the tallies were kept in:
 at most ≈ 24 + 30 tallies and one day of changes, whatever the length of the history. Events that
 arrive late (imports) simply add to past tallies: a sum does not care about order. Each tally is kept per
 home partition of the items (`part`), so that projectors fed different partitions at once never write
@@ -18,7 +20,7 @@ rate), `f|stage` (items whose furthest stage it is), `l|stage` (lost items whose
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 from functools import lru_cache
 from typing import cast
 from uuid import UUID
@@ -26,6 +28,7 @@ from uuid import UUID
 import orjson
 
 from domain.funnel_rules import stage_levels
+from domain.periods import UTC, day_number, day_of_number, is_utc, period_of_day
 from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, LOST, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
@@ -33,7 +36,7 @@ from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTo
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
                                      PipelineRow, TallyRow)
 from projections.ports import Store
-from projections.tables import held_json
+from projections.tables import from_micros, held_json, micros
 
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -112,14 +115,14 @@ def _row_id(pipeline: str) -> str:
     return str(pipeline_id(pipeline))
 
 
-def record(change: Change, item: ItemRow, seq: int, at: int, rows: Rows) -> None:
-    """Store an event's change and add it to the tallies of its day and month."""
+def record(change: Change, item: ItemRow, seq: int, at: int, rows: Rows, zone: tzinfo = UTC) -> None:
+    """Store an event's change and add it to the tallies of its day and month in `zone`."""
     if not change:
         return
     pipeline = item["pipeline"]
     row: ChangeRow = {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change}
     rows.put(CHANGES, row)
-    day, part = at // DAY_MICROS, partition_of(UUID(item["item_id"]))
+    day, part = local_day(at, zone), partition_of(UUID(item["item_id"]))
     for grain, period in (("d", day), ("m", month_of(day))):
         tally = cast("TallyRow | None", rows.get(TALLIES, pipeline, grain, period, part))
         if tally is None:
@@ -138,16 +141,28 @@ def merge(total: Change, change: Change) -> None:
             total.pop(key, None)
 
 
+def local_day(at: int, zone: tzinfo) -> int:
+    """The day number (since 1970-01-01) of the date in `zone` of the instant `at` (µs)."""
+    return at // DAY_MICROS if is_utc(zone) else day_number(from_micros(at), zone)
+
+
+def day_start(day: int, zone: tzinfo) -> int:
+    """The instant (µs) the local day `day` begins in `zone`."""
+    return day * DAY_MICROS if is_utc(zone) else micros(period_of_day(day_of_number(day), "day", zone).start)
+
+
 @lru_cache(maxsize=4096)
 def month_of(day: int) -> int:
-    """The day number (since 1970-01-01) of the first day of `day`'s UTC month."""
+    """The day number (since 1970-01-01) of the first day of `day`'s month (a local day: of its calendar)."""
     first = (_EPOCH_DAY + timedelta(days=day)).replace(day=1)
     return (first - _EPOCH_DAY).days
 
 
-def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t: int) -> FunnelFacts:
-    """Every accumulated number of the funnel as of `t` (µs), from tallies; `stuck` is left empty."""
-    day = t // DAY_MICROS
+def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t: int,
+                  zone: tzinfo = UTC) -> FunnelFacts:
+    """Every accumulated number of the funnel as of `t` (µs), from tallies kept in `zone`; `stuck` is left
+    empty."""
+    day = local_day(t, zone)
     month = month_of(day)
     total: Change = {}
     for (deltas,) in store.query(
@@ -157,7 +172,7 @@ def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t:
     ):
         merge(total, orjson.loads(deltas))
     for (deltas,) in store.query(
-        "SELECT deltas FROM funnel_changes WHERE pipeline = ? AND at >= ? AND at <= ?", [pipeline, day * DAY_MICROS, t]
+        "SELECT deltas FROM funnel_changes WHERE pipeline = ? AND at >= ? AND at <= ?", [pipeline, day_start(day, zone), t]
     ):
         merge(total, orjson.loads(deltas))
     return _facts(total, stages)

@@ -18,7 +18,8 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from typing import Any
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pyarrow as pa
@@ -55,7 +56,15 @@ class Fold:
     tables: dict[str, str]
     after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)  # a rule the handlers assert → SQL: the first position breaking it
+    zoned_after: str | None = None  # the step after which the days become those of the read model's `zone`
     views: frozenset[str] = frozenset()
+
+    def of(self, model: ReadModel) -> Fold:
+        """The fold of `model` as made: the funnel's days are those of its zone (`set_based.zoned_days`)."""
+        if self.zoned_after is None:
+            return self
+        then = self.after.get(self.zoned_after)
+        return replace(self, after={**self.after, self.zoned_after: lambda con: _zoned(con, model.zone, then)})  # type: ignore[attr-defined]
 
 
 class FoldStops(RuntimeError):
@@ -108,6 +117,16 @@ def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatch
             steps.after[name](con)
     con.execute("DROP VIEW log_events")
     con.unregister("log_stream")
+
+
+def _zoned(con: duckdb.DuckDBPyConnection, zone: Any, then: Callable[[duckdb.DuckDBPyConnection], None] | None) -> None:
+    """The funnel's days and months in `zone`, over the instants the log spans (a handful of offset changes,
+    not those of business time: for America/New_York ≈ 2,200 until 3000, ≈ 2 s to find and to parse)."""
+    first, last = con.execute(funnel_fold.LOG_RANGE).fetchone() or (None, None)
+    if first is not None and (statement := funnel_fold.zoned_days(zone, first, last)):
+        con.execute(statement)
+    if then:
+        then(con)
 
 
 def _pipeline_levels(con: duckdb.DuckDBPyConnection) -> None:
@@ -168,7 +187,7 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 
 FOLDS: dict[str, Fold] = {
     "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels},
-                   funnel_fold.CHECKS, funnel_fold.READ_ONCE),
+                   funnel_fold.CHECKS, funnel_fold.ZONED_AFTER, funnel_fold.READ_ONCE),
     "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES, checks=timeline_fold.CHECKS),
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
@@ -188,7 +207,7 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
         with read_log(app.database, topics=topics) as flat:
             head = flat.head if upto is None else min(flat.head, upto)
             stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
-            fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+            fold(con, FOLDS[model.name].of(model), stream, _skipped(store, model.name), upto)
         first_broken_rule(con, model.name, FOLDS[model.name])
         folded = time.perf_counter()
         with store.transaction() as cursor:

@@ -30,8 +30,9 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import FOLDS, FoldStops, rebuild_set_based, require_bulk_readable
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.online_rebuild import BUSY, exclusive, private_place
-from services.projection_runtime.projector import Projector, read_positions
+from services.projection_runtime.projector import Projector, read_positions, schema_fingerprint
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
 from services.storage.read_model_store import ReadModelStore
 
@@ -101,7 +102,7 @@ def verify(app: CrmApplication, store: ReadModelStore, names: Sequence[str] = ()
     if unknown := [name for name in names if name not in READ_MODELS]:
         raise UnknownReadModel(f"unknown read model(s) {', '.join(unknown)}; known: {', '.join(READ_MODELS)}")
     require_bulk_readable(app)
-    models = [READ_MODELS[name]() for name in (names or default_names())]
+    models = [configured(READ_MODELS[name]) for name in (names or default_names())]
     place = private_place(app, store)
     with exclusive(app, BUSY):
         place.clear()  # a crashed build's or verify's leftovers
@@ -131,6 +132,13 @@ def _live_positions(cursor: Cursor, models: Sequence[ReadModel]) -> dict[str, in
     positions = dict(cursor.fetchall())
     if missing := [name for name in names if name not in positions]:
         raise VerifyRefused(f"{', '.join(missing)} were never built in this database: nothing to verify")
+    cursor.execute(f"SELECT name, fingerprint FROM projection_schemas WHERE name IN ({marks})", names)
+    stored = dict(cursor.fetchall())
+    if other := [model.name for model in models if stored.get(model.name, schema_fingerprint(model))
+                 != schema_fingerprint(model)]:
+        raise VerifyRefused(f"{', '.join(other)} were built by another version of the code or with other settings "
+                            "(e.g. CRM_TIME_ZONE): their rows would differ for that alone. Verify with the release "
+                            "and settings that built them, or rebuild them first")
     return positions
 
 

@@ -15,7 +15,8 @@ from services.commands.deals import (ChangeAmount, ChangeDealProperties, ChangeO
 from services.commands.rates import RecordExchangeRate
 from services.commands.leads import (AssignLead, CaptureLead, ChangeLeadProperties, ContactLead, ConvertLead,
                                      DisqualifyLead, LeadChange, QualifyLead)
-from services.commands.pipelines import DefinePipeline, InsertStage, PipelineChange, RenameStage, Stage
+from services.commands.pipelines import (DefinePipeline, InsertStage, PipelineChange, RenameStage, SetStageReminders,
+                                         Stage)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
                                             VocabularyChange)
 from services.commands.tickets import (AssignTicket, ChangeTicketStatus, CloseTicket, OpenTicket, RateTicket,
@@ -29,6 +30,7 @@ __all__ = [
     "DefinePipeline", "DisqualifyLead", "ForgetCustomer", "InsertStage", "LaunchCampaign", "LeadChange",
     "LogTouch", "LoseDeal", "OpenDeal", "OpenTicket", "PipelineChange", "PlanCampaign", "QualifyLead",
     "RateTicket", "RecordCost", "RecordExchangeRate", "RecordCustomerReply", "RecordResponse", "RegisterCustomer",
-    "RemoveTag", "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "Stage", "TicketChange", "WinDeal",
+    "RemoveTag", "RenameStage", "ReopenDeal", "ReopenTicket", "ResolveTicket", "SetStageReminders", "Stage",
+    "TicketChange", "WinDeal",
     "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
 ]

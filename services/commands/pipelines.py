@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, ValidationError
 
 from domain.errors import DomainError
-from domain.pipeline import Pipeline, check_stage_key, check_stages, pipeline_id
+from domain.pipeline import Pipeline, check_remind_after_days, check_stage_key, check_stages, pipeline_id
 from services.commands.command import Change, Command
 from services.commands.field_types import Name, StageKey
+
+# A stage's dwell thresholds in days, ascending (domain.pipeline.check_remind_after_days says the rest).
+RemindAfterDays = Annotated[list[Annotated[float, Field(gt=0, le=3650)]], Field(
+    max_length=10, description="Remind the owner after an item has stayed these many days in the stage, "
+                               "e.g. [3, 7] (fractions allowed); none when empty.")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +25,7 @@ class Stage:
     __pydantic_config__ = ConfigDict(extra="forbid")  # an unknown field in a stage is refused, as in a body
     key: StageKey
     label: Name
+    remind_after_days: RemindAfterDays = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,14 @@ class InsertStage(PipelineChange):
     stage: StageKey
     label: Name
     after: Annotated[StageKey | None, Field(description="Insert after this stage; first when absent.")] = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetStageReminders(PipelineChange):
+    """Replace a stage's dwell thresholds (an empty list removes them)."""
+
+    stage: str
+    remind_after_days: RemindAfterDays
 
 
 class PipelineDocumentError(ValueError):
@@ -94,6 +108,8 @@ def _define_command(table: Any) -> DefinePipeline:
     command = TypeAdapter(DefinePipeline).validate_python(table)
     check_stage_key(command.key)
     check_stages([(stage.key, stage.label) for stage in command.stages])
+    for stage in command.stages:
+        check_remind_after_days(stage.key, stage.remind_after_days)
     return command
 
 

@@ -102,7 +102,7 @@ class BackgroundProjector:
         handle = stack.enter_context(open(self.lock, "a+"))
         standing_by = False
         while not self.stopping.is_set():
-            if _try_lock(handle):
+            if try_lock(handle):
                 log.info("%s: this process follows the log", NAME, extra={"component": NAME, "action": "lead"})
                 return True
             if not standing_by:
@@ -169,7 +169,7 @@ class _Stopping(Exception):
     """The server stops during an online build: the build ends (its leftovers cleared), the old tables stay."""
 
 
-def _try_lock(handle: IO[str]) -> bool:
+def try_lock(handle: IO[str]) -> bool:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

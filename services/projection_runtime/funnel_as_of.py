@@ -11,15 +11,23 @@ from eventsourcing.utils import get_topic
 
 from domain.exchange_rates import Conversion, RateInForce
 from domain.funnel_rules import STUCK_DAYS
-from projections.funnel import FUNNEL_EVENTS, FunnelFilters, FunnelReplay, FunnelReport
+from projections.funnel import FUNNEL_EVENTS, FunnelFilters, FunnelQueries, FunnelReplay, FunnelReport
 from projections.rates import RATE_EVENTS
 from projections.segments import SegmentsReadModel, tier_members_sql
 from services.application import CrmApplication
+from services.settings import time_zone_from_environment
 from services.storage.read_model_store import ReadModelStore
 from services.projection_runtime.replay import replay_until
 
 FUNNEL_TOPICS = [get_topic(cls) for cls in FUNNEL_EVENTS]
 RATE_TOPICS = [get_topic(cls) for cls in RATE_EVENTS]
+
+
+def funnel_queries(store: ReadModelStore) -> FunnelQueries:
+    """The funnel's queries over tallies kept in the installation's zone (CRM_TIME_ZONE), which is also their
+    periods' default: the read model's fingerprint holds the zone, so tables of another zone are being rebuilt
+    (and answer 503 / exit 1 meanwhile) rather than read as this one's."""
+    return FunnelQueries(store, time_zone_from_environment())
 
 
 def conversion_from_log(app: CrmApplication, reporting: str, as_of: datetime) -> Conversion:

@@ -76,10 +76,12 @@ def transient_errors() -> tuple[type[Exception], ...]:
 
 
 def schema_fingerprint(model: ReadModel) -> str:
-    """A digest of the DDL of a read model's tables and of its `revision`: it changes whenever a table or
-    index does, or what the handlers write (revision 0 adds nothing, so older fingerprints stay)."""
+    """A digest of the DDL of a read model's tables, of its `revision` and of the settings it was built with
+    (`built_with`): it changes whenever a table or index does, or what the handlers write (revision 0 and no
+    setting add nothing, so older fingerprints stay)."""
     ddl = "\n".join(statement for table in model.tables for statement in table.ddl())
     ddl += f"\nrevision {model.revision}" if model.revision else ""
+    ddl += f"\nbuilt with {built}" if (built := model.built_with()) else ""  # e.g. the funnel's time zone
     return hashlib.sha256(ddl.encode()).hexdigest()[:16]
 
 
@@ -125,9 +127,10 @@ def require_own_schemas(cursor: Cursor, fingerprints: dict[str, str]) -> None:
     cursor.execute(f"SELECT name, fingerprint FROM projection_schemas WHERE name IN ({_marks(list(fingerprints))[0]})",
                    list(fingerprints))
     if other := sorted(name for name, fingerprint in cursor.fetchall() if fingerprint != fingerprints[name]):
-        raise FeederConflict(f"read model(s) {', '.join(other)} were set up by another version of the code (their "
-                             "schema fingerprint is not this process's): it refuses to feed them. Run the release "
-                             "that built them (restart this process with it)")
+        raise FeederConflict(f"read model(s) {', '.join(other)} were set up by another version of the code or "
+                             "with other settings, e.g. CRM_TIME_ZONE (their schema fingerprint is not this "
+                             "process's): it refuses to feed them. Run the release and settings that built them "
+                             "(restart this process with them)")
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,15 @@ from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
-from projections.funnel import FunnelQueries, FunnelReadModel
+from projections.funnel import FunnelReadModel
 from projections.rates import RateQueries, RatesReadModel
+from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
 from services.application import CrmApplication
-from services.projection_runtime.funnel_as_of import stages_of
+from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.schema_change import changed_schemas
 from services.storage.read_model_store import ReadModelStore
@@ -25,7 +27,7 @@ from services.storage.schema_lock import advisory_lock
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel)
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel)
 }
 
 
@@ -38,7 +40,7 @@ def projector_for(app: CrmApplication, store: ReadModelStore, names: Sequence[st
     unknown = [n for n in names if n not in READ_MODELS]
     if unknown:
         raise UnknownReadModel(f"unknown read model(s) {', '.join(unknown)}; known: {', '.join(READ_MODELS)}")
-    return Projector(app, store, [READ_MODELS[n]() for n in (names or READ_MODELS)])
+    return Projector(app, store, [configured(READ_MODELS[n]) for n in (names or READ_MODELS)])
 
 
 def set_up_read_models(app: CrmApplication, store: ReadModelStore, keep_changed: bool = False) -> list[str]:
@@ -47,13 +49,13 @@ def set_up_read_models(app: CrmApplication, store: ReadModelStore, keep_changed:
     read models whose tables another version made are left as they are (not dropped) and their names returned:
     the server's background projector builds them online (schema_change)."""
     with advisory_lock(app.database):  # processes starting together create tables in turn
-        changed = changed_schemas(store, [model() for model in READ_MODELS.values()]) if keep_changed else []
-        Projector(app, store, [model() for name, model in READ_MODELS.items() if name not in changed])
+        changed = changed_schemas(store, [configured(model) for model in READ_MODELS.values()]) if keep_changed else []
+        Projector(app, store, [configured(model) for name, model in READ_MODELS.items() if name not in changed])
     return changed
 
 
 def _funnel_summary(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
-    queries, money = FunnelQueries(store), RateQueries(store).conversion(app.reporting_currency, as_of)
+    queries, money = funnel_queries(store), RateQueries(store).conversion(app.reporting_currency, as_of)
     return {key: queries.report(key, stages_of(app, key), as_of, money=money).to_dict() for key in DEFAULT_PIPELINES}
 
 
@@ -67,6 +69,7 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "external_ids": lambda app, store, as_of: ExternalIdQueries(store).summary(as_of),
     "rates": lambda app, store, as_of: {c: (str(r.rate), r.valid_from.isoformat()) for c, r in
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
+    "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
 }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from projections.read_model import ReadModel
+from services.projection_runtime.model_settings import configured, settings_key
 from services.projection_runtime.projector import schema_fingerprint, set_up_tables
 from services.projection_runtime.rebuild_record import online_progress
 from services.storage.read_model_store import ReadModelStore
@@ -46,7 +47,7 @@ def code_fingerprints(names: Sequence[str]) -> dict[str, str]:
     """The fingerprints of the named read models in this code. Each read model `x` is `projections.x`'s
     ReadModel (the registry's too: test_schema_change checks it); found there rather than through the registry,
     which imports every read model (≈ 0.1 s) where a CLI query has imported its own one already."""
-    return {name: _fingerprint(model, model.revision, id(model.tables)) for name in names
+    return {name: _fingerprint(model, model.revision, id(model.tables), settings_key(model)) for name in names
             if (model := read_model_class(name)) is not None}
 
 
@@ -63,9 +64,10 @@ def read_model_class(name: str) -> type[ReadModel] | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _fingerprint(model: type[ReadModel], revision: int, tables: int) -> str:
-    """Cached by what it digests (its tables by identity): rendering the funnel's DDL takes ≈ 0.2 ms."""
-    return schema_fingerprint(model())
+def _fingerprint(model: type[ReadModel], revision: int, tables: int, settings: tuple[str, ...]) -> str:
+    """Cached by what it digests (its tables by identity, the settings it is made with: a changed
+    CRM_TIME_ZONE is a changed fingerprint): rendering the funnel's DDL takes ≈ 0.2 ms."""
+    return schema_fingerprint(configured(model))
 
 
 class ReadModelRebuilding(RuntimeError):
@@ -82,7 +84,9 @@ class ReadModelRebuilding(RuntimeError):
         eta = f", {_duration(self.eta)} left" if self.eta is not None else ""
         return (f"read model(s) {', '.join(self.names)} are being rebuilt for this version of their tables "
                 f"({progress}{eta}); their answers would be incomplete meanwhile: try again in "
-                f"{self.retry_after} s. The other read models answer")
+                f"{self.retry_after} s. The other read models answer. (Their tables or the settings they were "
+                "built with, e.g. CRM_TIME_ZONE, differ from this process's: `crm serve` rebuilds them online; "
+                "without it, `crm projections catch-up` does)")
 
     @property
     def retry_after(self) -> int:

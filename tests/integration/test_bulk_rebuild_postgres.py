@@ -20,12 +20,13 @@ from services.application import CrmApplication
 from services.bulk import duckdb_rebuild
 from services.bulk.duckdb_rebuild import bulk_build
 from services.demo.sample_data import DemoHistory, DemoSettings
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.projector import Projector, read_positions
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.support import running_services as services
 from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history, snapshot
-from tests.support.equivalence import operations
+from tests.support.equivalence import ZONES, operations, time_zone
 
 FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadModel, RatesReadModel, SegmentsReadModel)
 """The read models with a set-based fold (`duckdb_rebuild.FOLDS`)."""
@@ -33,15 +34,16 @@ FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadM
 
 @settings(max_examples=3, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(ops=operations, pipelines_first=st.booleans())
+@given(ops=operations, pipelines_first=st.booleans(), zone=st.sampled_from(("UTC", *ZONES)))
 def test_the_bulk_folds_equal_the_handlers_on_random_histories(postgres_url: str, ops: list,
-                                                                 pipelines_first: bool) -> None:
-    with services.temporary_database(postgres_url) as url:
+                                                                 pipelines_first: bool, zone: str) -> None:
+    """In UTC and in a business's zone (the funnel's tallies keep its days: CRM_TIME_ZONE)."""
+    with services.temporary_database(postgres_url) as url, time_zone(zone):
         database = database_from_url(url)
         app, store = CrmApplication(database), ReadModelStore(database)
         try:
             run_history(app, ops, pipelines_first)
-            assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
+            assert_bulk_equals_handlers(app, store, [configured(model) for model in FOLDED])
         finally:
             store.close()
             app.close()

@@ -9,12 +9,15 @@ The partitioned path spreads a history's log over partitions and applies them in
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 from uuid import UUID
 
 from hypothesis import strategies as st
@@ -25,9 +28,10 @@ from domain.deal import Deal
 from domain.errors import DomainError
 from domain.lead import Lead
 from domain.partitions import is_reference, partition_of
+from domain.periods import UTC
 from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
-from projections.funnel import FunnelFilters, FunnelQueries, FunnelReplay
+from projections.funnel import FunnelFilters, FunnelReplay
 from projections.rates import RateQueries
 from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
@@ -39,7 +43,8 @@ from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmou
                                QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.vocabularies import AddVocabularyValue
-from services.projection_runtime.funnel_as_of import conversion_from_log, segment_members, stages_of
+from services.projection_runtime.funnel_as_of import conversion_from_log, funnel_queries, segment_members, stages_of
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.partitioned import Delivery, PartitionedProjector, aggregate_kind
 from services.projection_runtime.projector import Projector
 from services.projection_runtime.registry import READ_MODELS, summaries
@@ -297,11 +302,16 @@ def _response(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
 
 
 def funnel_answers(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> dict[str, Any]:
-    queries = FunnelQueries(store)
+    """The funnel's answers as of `as_of`, in the installation's time zone (CRM_TIME_ZONE: the tallies' days,
+    the cohorts' and periods' calendar) — and the periods in UTC too, asked for explicitly."""
+    queries = funnel_queries(store)
     money = RateQueries(store).conversion(app.reporting_currency, as_of)
     answers: dict[Any, Any] = {
         (pipeline, f): queries.report(pipeline, stages_of(app, pipeline), as_of, f, stuck_days=3, money=money)
         for pipeline in ("sales", "marketing", "service") for f in FILTERS}
+    for grain, zone in (("week", None), ("month", None), ("month", UTC)):
+        answers[("sales", "periods", grain, str(zone))] = queries.periods_by(
+            "sales", grain, T0 - timedelta(days=3), as_of, FunnelFilters(), ["owner"], money, zone)
     for pipeline in ("sales", "marketing"):
         for by, cohort in GROUP_BYS:
             answers[(pipeline, by, cohort)] = queries.grouped(pipeline, stages_of(app, pipeline), as_of, by,
@@ -346,12 +356,12 @@ FILTERS = (FunnelFilters(), FunnelFilters(owner=OWNERS[0]), FunnelFilters(region
            FunnelFilters(segment="potential"), FunnelFilters(segment="ordinary"),
            FunnelFilters(properties=(("product", "GTX"),)), FunnelFilters(properties=(("account_size", "大型"),)))
 GROUP_BYS = ((("owner",), None), (("product",), None), (("account_size", "region"), None), ((), "month"),
-             (("product",), "quarter"))
+             (("product",), "quarter"), ((), "day"))
 
 
 def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int], batch: int) -> None:
     """Incremental (caught up in random batches) == replay to T == full rebuild of the same store."""
-    models = [model() for model in READ_MODELS.values()]
+    models = [configured(model) for model in READ_MODELS.values()]
     projector = Projector(app, live, models)
     projector.catch_up(limit=batch)
     instants = [T0 + timedelta(days=day, hours=day % 7) for day in days]
@@ -379,7 +389,7 @@ def run_example(database: Database, ops: list[tuple[str, int, int, bool]], days:
     app = CrmApplication(database)
     app.ensure_default_pipelines()
     live = ReadModelStore(database)
-    follower = Projector(app, live, [model() for model in READ_MODELS.values()])
+    follower = Projector(app, live, [configured(model) for model in READ_MODELS.values()])
     apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
     check_equivalence(app, live, days, batch)
     live.close()
@@ -443,7 +453,7 @@ def interleaved(streams: list[list[Delivery]], rng: random.Random, max_batch: in
 
 
 def all_read_models() -> list[ReadModel]:
-    return [model() for model in READ_MODELS.values()]
+    return [configured(model) for model in READ_MODELS.values()]
 
 
 def apply_concurrently(database: Database, streams: list[list[Delivery]], rng: random.Random,
@@ -471,7 +481,7 @@ def apply_concurrently(database: Database, streams: list[list[Delivery]], rng: r
 
 def check_partitioned_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]) -> None:
     """The partitioned read models in `live` == a rebuild by the log follower == replay to T."""
-    models = [model() for model in READ_MODELS.values()]
+    models = [configured(model) for model in READ_MODELS.values()]
     rebuilt = ReadModelStore(database_from_url("memory://"))
     Projector(app, rebuilt, models).catch_up()
     for as_of in [T0 + timedelta(days=day, hours=day % 7) for day in days]:
@@ -495,7 +505,7 @@ def run_partitioned_example(database: Database, ops: list[tuple[str, int, int, b
     apply_history(app, ops, on_sync=lambda: None)
     streams, rng = partition_streams(sealed_log(app)), random.Random(seed)
     live = ReadModelStore(database)
-    projector = PartitionedProjector(live, [model() for model in READ_MODELS.values()])
+    projector = PartitionedProjector(live, [configured(model) for model in READ_MODELS.values()])
     if concurrent:
         retries = apply_concurrently(database, streams, rng, batch)
     else:
@@ -508,3 +518,18 @@ def run_partitioned_example(database: Database, ops: list[tuple[str, int, int, b
     live.close()
     app.close()
     return retries
+
+
+# --- time zones: the read models built in a business's zone (CRM_TIME_ZONE) --------------------------------
+
+ZONES = ("Asia/Shanghai", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe")
+"""Zones whose days start at other UTC hours: +08:00 without DST, −05:00/−04:00 (DST from 8 March 2026, within
+the histories' weeks from 1 March), +05:30, and +10:30/+11:00 (a half-hour DST)."""
+zones = st.sampled_from(ZONES)
+
+
+@contextmanager
+def time_zone(name: str) -> Iterator[None]:
+    """CRM_TIME_ZONE set to `name` meanwhile (read models made by `configured`, queries, summaries use it)."""
+    with patch.dict(os.environ, {"CRM_TIME_ZONE": name}):
+        yield

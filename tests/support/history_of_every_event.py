@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.campaign import Campaign
+from domain.reminder_rules import Reminder, StageEntry, thresholds
 from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
@@ -15,7 +16,7 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign, QualifyLead,
                                RateTicket, RecordCost, RecordCustomerReply, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket, ResolveTicket,
-                               WinDeal)
+                               SetStageReminders, WinDeal)
 from services.commands.vocabularies import AddVocabularyValue, RetireVocabularyValue, SetVocabulary
 from tests.conftest import at
 
@@ -25,6 +26,7 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.ensure_default_pipelines(at(-30, "setup"))
     crm.rename_stage(RenameStage("sales", "proposal", "报价方案 / Quote"), at(-29))
     crm.insert_stage(InsertStage("sales", "pilot", "试点 / Pilot", "proposal"), at(-28))
+    crm.set_stage_reminders(SetStageReminders("sales", "first_contact", [0.1, 2]), at(-27.5))
     crm.set_vocabulary(SetVocabulary("loss_reason", ["价格", "竞品"]), at(-27))
     crm.set_vocabulary(SetVocabulary("loss_reason", ["预算冻结", "价格", "竞品"], open=True), at(-26.5))
     crm.add_vocabulary_value(AddVocabularyValue("acquisition_channel", "展会邀约"), at(-26))
@@ -56,7 +58,9 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.change_consent(ChangeConsent(customer, True), at(4.5))
     crm.change_customer_properties(ChangeCustomerProperties(customer, {"account_size": "大型"}), at(4.6))
 
-    crm.change_stage(ChangeStage(deal, "first_contact", "客户回电，约了演示"), at(5))
+    entered = crm.change_stage(ChangeStage(deal, "first_contact", "客户回电，约了演示"), at(5))
+    entry = StageEntry(deal, "deal", "sales", "first_contact", entered, at(5).occurred_at, at(4).occurred_at)
+    crm.save_new(Reminder.emit(entry, thresholds(entry, [0.1, 2])[0], "李娜", customer, at(5.15, "crm reminders")))
     crm.change_amount(ChangeAmount(deal, "90000"), at(5.1))
     crm.change_owner(ChangeOwner(deal, "张伟"), at(5.2))
     crm.change_deal_properties(ChangeDealProperties(deal, {"product": "云主机 Max", "team": ""}), at(5.25))

@@ -11,6 +11,7 @@ from gateways.http.routes import (
     personal_data_routes,
     pipeline_routes,
     rate_routes,
+    reminder_routes,
     report_routes,
     segment_routes,
     ticket_routes,
@@ -21,4 +22,4 @@ from gateways.http.routes import (
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
     funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
-    rate_routes, metrics_routes))
+    rate_routes, reminder_routes, metrics_routes))

@@ -18,7 +18,7 @@ from domain.funnel_rules import STUCK_DAYS
 from domain.properties import require_changes
 from domain.segmentation import TIERS
 from gateways.http.auth import allow
-from gateways.http.deps import WaitForPosition, crm, read_store
+from gateways.http.deps import WaitForPosition, Zone, crm, read_store
 from gateways.http.error_responses import ApiError
 from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
@@ -27,11 +27,11 @@ from gateways.report_tables import (funnel_compare_tables, funnel_grouped_tables
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.http.record_ids import DESCRIPTION, resolve_text
 from projections.external_ids import ExternalIdQueries
-from projections.funnel import FunnelFilters, FunnelQueries, FunnelReport
+from projections.funnel import FunnelFilters, FunnelReport
 from projections.funnel.dimensions import GRAINS, GroupedReport
 from projections.rates import RateQueries
 from services.application import CrmApplication
-from services.projection_runtime.funnel_as_of import funnel_read_models, stages_of
+from services.projection_runtime.funnel_as_of import funnel_queries, funnel_read_models, stages_of
 from services.storage.read_model_store import ReadModelStore
 
 router = APIRouter(prefix="/funnel", tags=["funnel"], responses=ERRORS,
@@ -113,21 +113,32 @@ def funnel(app: App, store: Store, where: Filters, params: Page, fmt: Format, pi
            by: Annotated[list[str], Query(max_length=5, description=(
                "One funnel per value of owner, region, industry, channel, campaign or a property name (as of "
                "the instant); repeatable."))] = [],  # noqa: B006 - FastAPI copies a Query default
-           cohort: Annotated[Grain | None, Query(description="One funnel per creation month or quarter (UTC).")]
-           = None) -> Response:
+           cohort: Annotated[Grain | None, Query(description=(
+               "One funnel per creation day, week, month, quarter or year (of the zone `tz`)."))] = None,
+           zone: Zone = None) -> Response:  # type: ignore[assignment]
     instant = as_of or datetime.now(timezone.utc)
-    queries, stages = FunnelQueries(store), stages_of(app, pipeline)
+    queries, stages = funnel_queries(store), stages_of(app, pipeline)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     if by or cohort:
-        grouped = _grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money), params)
+        grouped = _grouped(queries.grouped(pipeline, stages, instant, by, where, stuck_days, cohort, money, zone),
+                           params)
+        grouped = {**grouped, **shown_in(zone, as_of=instant)}
         return report_response(fmt, grouped, lambda: funnel_grouped_tables(
             {**grouped, "groups": [_listed(group) for group in grouped["groups"]]}), "funnel-groups")
     data = _report(queries.report(pipeline, stages, instant, where, stuck_days, money), params, store)
+    data = {**data, **shown_in(zone, as_of=instant)}
     return report_response(fmt, data, lambda: funnel_tables(_listed(data)), "funnel")
 
 
-@router.get("/periods", summary="Per UTC month or quarter: items won and lost in it, win rate, average cycle "
-                                "(per group with `by`); won values converted at the rates in force at `end`",
+def shown_in(zone: Any, **instants: datetime) -> dict[str, Any]:
+    """The instants as the answer shows them, in `zone` (ISO 8601 with its offset), and the zone's name."""
+    return {**{name: instant.astimezone(zone).isoformat() for name, instant in instants.items()},
+            "time_zone": str(zone)}
+
+
+@router.get("/periods", summary="Per day, week, month, quarter or year of the zone `tz` (default the installation's): "
+                                "items won and lost in it, win rate, average cycle (per group with `by`); won "
+                                "values converted at the rates in force at `end`",
             responses=CSV_ANSWER)
 def periods(app: App, store: Store, where: Filters, fmt: Format, grain: Grain = "month",
             pipeline: Pipeline = "sales",
@@ -135,20 +146,21 @@ def periods(app: App, store: Store, where: Filters, fmt: Format, grain: Grain = 
             end: Annotated[Instant | None, Query(description="Default: now.")] = None,
             by: Annotated[list[str], Query(max_length=5, description="Per value of owner, region, …, a property.")]
             = [],  # noqa: B006 - FastAPI copies a Query default
-            ) -> Response:
-    queries = FunnelQueries(store)
+            zone: Zone = None) -> Response:  # type: ignore[assignment]
+    queries = funnel_queries(store)
     end = end or datetime.now(timezone.utc)
     start = start or queries.first_decision(pipeline) or end
     if end < start:
         raise ApiError(422, "end must not come before start")
     money = RateQueries(store).conversion(app.reporting_currency, end)
-    head = {"pipeline": pipeline, "grain": grain, "start": start, "end": end, **money.to_dict()}
+    head = {"pipeline": pipeline, "grain": grain, **shown_in(zone, start=start, end=end), **money.to_dict()}
     if by:
-        groups = queries.periods_by(pipeline, grain, start, end, where, by, money)
+        groups = queries.periods_by(pipeline, grain, start, end, where, by, money, zone)
         data = {**head, "by": by, "groups": [
             {"key": dict(zip(by, key)), "periods": [vars(row) for row in rows]} for key, rows in groups.items()]}
     else:
-        data = {**head, "periods": [vars(row) for row in queries.periods(pipeline, grain, start, end, where, money)]}
+        data = {**head, "periods": [vars(row) for row in queries.periods(pipeline, grain, start, end, where, money,
+                                                                          zone)]}
     return report_response(fmt, data, lambda: funnel_periods_tables(data), "funnel-periods")
 
 
@@ -157,7 +169,7 @@ def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[I
          end: Annotated[Instant, Query()], pipeline: Pipeline = "sales") -> Response:
     if end <= start:
         raise ApiError(422, "end must come after start")
-    rows = FunnelQueries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
+    rows = funnel_queries(store).flow(pipeline, stages_of(app, pipeline), start, end, where)
     return report_response(fmt, {"pipeline": pipeline, "start": start, "end": end, "flow": [vars(r) for r in rows]},
                            lambda: single("flow", map(vars, rows)), "funnel-flow")
 
@@ -166,7 +178,7 @@ def flow(app: App, store: Store, where: Filters, fmt: Format, start: Annotated[I
 def compare(app: App, store: Store, where: Filters, params: Page, fmt: Format, first: Annotated[Instant, Query()],
             second: Annotated[Instant, Query()], pipeline: Pipeline = "sales",
             stuck_days: StuckDays = STUCK_DAYS) -> Response:
-    queries, stages = FunnelQueries(store), stages_of(app, pipeline)
+    queries, stages = funnel_queries(store), stages_of(app, pipeline)
     rates = RateQueries(store)
     then, now = (_report(queries.report(pipeline, stages, instant, where, stuck_days,
                                         rates.conversion(app.reporting_currency, instant)), params)

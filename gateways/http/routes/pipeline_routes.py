@@ -15,7 +15,7 @@ from gateways.http.responses import json_response
 from gateways.http.schemas import ERRORS, Changed, Created, body_of
 from gateways.http.serializers import pipeline_view
 from services.application import CrmApplication, NotFound
-from services.commands import DefinePipeline, InsertStage, RenameStage
+from services.commands import DefinePipeline, InsertStage, RenameStage, SetStageReminders
 from services.pipeline_catalogue import defined_pipelines
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"], responses=ERRORS, route_class=StrictJsonRoute)
@@ -26,6 +26,7 @@ Key = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$", description="The pi
 DefinePipelineBody = body_of(DefinePipeline, "DefinePipeline")
 RenameStageBody = body_of(RenameStage, "RenameStage", from_url=("stage",))
 InsertStageBody = body_of(InsertStage, "InsertStage")
+SetStageRemindersBody = body_of(SetStageReminders, "SetStageReminders", from_url=("stage",))
 
 
 @router.post("", status_code=201, response_model=Created, summary="Define a new pipeline (Location: by key)")
@@ -57,3 +58,10 @@ def rename_stage(key: Key, stage: Annotated[str, Path(max_length=40)], body: Ren
 @router.post("/{key}/stages", response_model=Changed, summary="Insert a new open stage")
 def insert_stage(key: Key, body: InsertStageBody, cmd: Write) -> Response:
     return cmd.changed(InsertStage, body, key=key)
+
+
+@router.put("/{key}/stages/{stage}/reminders", response_model=Changed,
+            summary="Set a stage's dwell thresholds in days (remind_after_days; [] removes them)")
+def set_stage_reminders(key: Key, stage: Annotated[str, Path(max_length=40)], body: SetStageRemindersBody,
+                        cmd: Write) -> Response:
+    return cmd.changed(SetStageReminders, body, key=key, stage=stage)

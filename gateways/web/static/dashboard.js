@@ -100,7 +100,10 @@ async function refresh() {
   $("status").className = "";
   $("status").textContent = "loading…";
   try {
-    draw(await api(`/funnel?${query()}`));
+    const report = await api(`/funnel?${query()}`);
+    draw(report);
+    // The instant as the API shows it: in the installation's time zone (CRM_TIME_ZONE), named.
+    $("as-of-label").textContent = `as of ${report.as_of.slice(0, 16).replace("T", " ")} ${report.time_zone}`;
     $("status").textContent = "";
     document.body.dataset.loadedAsOf = instant.toISOString();
   } catch (error) {

@@ -22,6 +22,7 @@ from domain.errors import DomainError
 from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
+from domain.reminder_rules import Reminder
 from domain.ticket import Ticket
 from domain.vocabulary import Terms, Vocabulary
 from services.application import ids_of_external_id
@@ -248,7 +249,7 @@ class HistoryRules:
 
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
             Ticket: Ticket.Opened, Pipeline: Pipeline.Defined, Vocabulary: Vocabulary.Defined,
-            ExchangeRate: ExchangeRate.Quoted}
+            ExchangeRate: ExchangeRate.Quoted, Reminder: Reminder.Emitted}
 _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggregate).values()
               if isinstance(event, type) and issubclass(event, CrmAggregate.Event)}
 

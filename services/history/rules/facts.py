@@ -41,6 +41,7 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.Defined: ("key", "stages"),
     Pipeline.StageRenamed: ("stage",),
     Pipeline.StageInserted: ("stage", "position"),
+    Pipeline.StageRemindersSet: ("stage",),
     Vocabulary.Defined: ("kind", "values", "open"),
     Vocabulary.Replaced: ("values", "open"),
     Vocabulary.ValueAdded: ("value",),

@@ -28,7 +28,7 @@ from domain.exchange_rates import ExchangeRate, require_rate, require_source, va
 from domain.external_ids import check_qualified, imported_id as legacy_id, record_id
 from domain.lead import Lead
 from domain.partitions import partition_of
-from domain.pipeline import Pipeline, check_stage_key, check_stages
+from domain.pipeline import Pipeline, check_remind_after_days, check_stage_key, check_stages
 from domain.ticket import Ticket
 from domain.vocabulary import (ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES, TOUCH_DIRECTIONS, Vocabulary,
                                check_kind)
@@ -102,11 +102,18 @@ def _home(line: HistoryLine) -> int | None:
 
 
 def _stages(value: list[Any]) -> list[str]:
-    if not all(isinstance(s, dict) and s.keys() == {"key", "label"} for s in value):
-        raise DomainError('each stage is an object with exactly "key" and "label"')
+    if not all(isinstance(s, dict) and {"key", "label"} <= s.keys() <= STAGE_FIELDS for s in value):
+        raise DomainError('each stage is an object with "key" and "label" (and optionally "remind_after_days")')
     for stage in value:
         require_text(stage["label"], "stage label")
+        if "remind_after_days" in stage and check_remind_after_days(stage["key"], stage["remind_after_days"]) \
+                != stage["remind_after_days"] or stage.get("remind_after_days", None) == []:
+            raise DomainError(f"stage {stage['key']!r}: remind_after_days is stored as the command stores it "
+                              "(ascending numbers, whole ones whole, absent when none)")
     return check_stages([(s["key"], s["label"]) for s in value])
+
+
+STAGE_FIELDS = {"key", "label", "remind_after_days"}
 
 
 # The checks every event's `Meta` makes (business time is checked in `field_facts`, once it is parsed).
@@ -146,6 +153,7 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Pipeline.Defined: {"key": check_stage_key, "name": _text("pipeline name"), "stages": _stages},
     Pipeline.StageRenamed: {"label": _text("stage label")},
     Pipeline.StageInserted: {"label": _text("stage label")},
+    Pipeline.StageRemindersSet: {"remind_after_days": lambda days: check_remind_after_days("", days)},
     Vocabulary.Defined: {"kind": check_kind, "values": _list_of_text, "open": _flag},
     Vocabulary.Replaced: {"values": _list_of_text, "open": _flag},
     **dict.fromkeys((ExchangeRate.Quoted, ExchangeRate.Corrected), {

@@ -21,6 +21,7 @@ def _defined(rules: Engine, pipeline: Tracked, key: str, stages: list[str]) -> N
 
 
 def _stage_renamed(rules: Engine, pipeline: Tracked, stage: str) -> None:
+    """A stage renamed, or given reminder thresholds: one the pipeline has."""
     stage_index(pipeline.pipeline, pipeline.stages, stage)
 
 
@@ -34,5 +35,6 @@ def _stage_inserted(rules: Engine, pipeline: Tracked, stage: str, position: int)
 RULES: dict[type, Rule] = {
     Pipeline.Defined: _defined,
     Pipeline.StageRenamed: _stage_renamed,
+    Pipeline.StageRemindersSet: _stage_renamed,  # the stage must be one the pipeline has, as for a new label
     Pipeline.StageInserted: _stage_inserted,
 }

@@ -69,6 +69,15 @@ def test_between_compare_and_weekly(demo_log: str) -> None:
     assert [w["as_of"][:10] for w in weekly["weeks"]] == ["2026-01-01", "2026-01-08", "2026-01-15", "2026-01-22"]
 
 
+def test_weeks_and_instants_without_an_offset_are_the_zones(demo_log: str) -> None:
+    """`--tz America/New_York`: midnight there each week, across the DST change of 8 March 2026 (a week of 167
+    hours: a fixed 168 would give 01:00 on the 15th)."""
+    weekly = json.loads(crm(demo_log, "funnel", "--weekly", "2026-03-01", "2026-03-16", "--tz", "America/New_York",
+                            "--json").output)
+    assert [w["as_of"] for w in weekly["weeks"]] == [
+        "2026-03-01T00:00:00-05:00", "2026-03-08T00:00:00-05:00", "2026-03-15T00:00:00-04:00"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -174,11 +174,11 @@ def test_funnel_periods_give_win_rate_and_cycle_per_month(log) -> None:
 
 @pytest.mark.parametrize("args, says", [
     (["--by", "Owner"], "lower-case"),
-    (["--cohort", "week"], "unknown period"),
+    (["--cohort", "fortnight"], "unknown period"),
     (["--periods", "month", "--replay"], "go with --as-of only"),
     (["--property", "product="], "needs a value"),
     (["--periods", "month", "--cohort", "month"], "one or the other"),
-    (["--periods", "year"], "unknown period"),
+    (["--periods", "month", "--tz", "Mars/Olympus"], "not a time zone"),
 ])
 def test_funnel_refuses_bad_group_bys_with_a_message(log, args, says) -> None:
     url, _ = log

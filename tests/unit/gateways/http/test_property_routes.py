@@ -106,11 +106,39 @@ def test_the_funnel_per_period_and_its_refusals(api: FastAPI, client: TestClient
     by_owner = client.get("/funnel/periods", params={"grain": "quarter", "by": "owner", "end": "2026-04-01T00:00:00Z"},
                           headers=ANALYST).json()
     assert [(g["key"], [p["won"] for p in g["periods"]]) for g in by_owner["groups"]] == [({"owner": "李娜"}, [1])]
-    for params, says in (({"by": "Owner"}, "lower-case"), ({"cohort": "week"}, "cohort"),
+    for params, says in (({"by": "Owner"}, "lower-case"), ({"cohort": "fortnight"}, "cohort"),
                          ({"property": "product"}, "name=value")):
         response = client.get("/funnel", params=params, headers=ANALYST)
         assert response.status_code == 422 and says in response.text, (params, response.text)
-    assert client.get("/funnel/periods", params={"grain": "year"}, headers=ANALYST).status_code == 422
+    assert client.get("/funnel/periods", params={"grain": "fortnight"}, headers=ANALYST).status_code == 422
+
+
+def test_periods_and_cohorts_are_the_installations_time_zones_and_utcs_when_asked(
+        api: FastAPI, client: TestClient, monkeypatch) -> None:
+    """Opened at 01:00 on 1 March and won at 00:30 on 1 April in Shanghai: March's cohort and Q2's win there,
+    February's cohort and Q1's win in UTC; the answer's instants carry the zone they are shown in."""
+    monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")
+    deal = open_deal(client, register_customer(client), occurred_at="2026-02-28T17:00:00+00:00")
+    client.post(f"/deals/{deal}/win", json={"occurred_at": "2026-03-31T16:30:00+00:00"}, headers=SALES)
+    project(api)
+
+    def won(**params: str) -> dict[str, int]:
+        body = client.get("/funnel/periods", params={"grain": "quarter", "start": "2026-02-01T00:00:00Z",
+                                                     "end": "2026-05-01T00:00:00Z", **params}, headers=ANALYST).json()
+        return {p["period"]: p["won"] for p in body["periods"]}
+
+    assert won() == {"2026-Q1": 0, "2026-Q2": 1}
+    assert won(tz="UTC") == {"2026-Q1": 1, "2026-Q2": 0}
+    body = client.get("/funnel/periods", params={"grain": "quarter", "end": "2026-05-01T00:00:00Z"},
+                      headers=ANALYST).json()
+    assert (body["time_zone"], body["end"], body["periods"][-1]["start"]) == (
+        "Asia/Shanghai", "2026-05-01T08:00:00+08:00", "2026-04-01T00:00:00+08:00")
+    cohorts = {tz: [g["key"]["cohort"] for g in client.get("/funnel", params={"cohort": "month", "tz": tz},
+                                                              headers=ANALYST).json()["groups"]]
+               for tz in ("Asia/Shanghai", "UTC")}
+    assert cohorts == {"Asia/Shanghai": ["2026-03"], "UTC": ["2026-02"]}
+    refused = client.get("/funnel/periods", params={"tz": "Mars/Olympus"}, headers=ANALYST)
+    assert refused.status_code == 422 and "not a time zone" in refused.json()["error"]
 
 
 def test_grouped_funnels_and_periods_convert_as_the_plain_funnel(api: FastAPI, client: TestClient) -> None:

@@ -48,8 +48,8 @@ def expected_roles(method: str, path: str) -> set[str]:
     if method == "GET":
         roles |= {"analyst"}
         roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "vocabularies", "funnel", "segments", "reports",
-                                                     "exchange-rates"} else set()
-        roles |= {"service"} if area in {"tickets", "customers", "reports"} else set()
+                                                     "exchange-rates", "reminders"} else set()
+        roles |= {"service"} if area in {"tickets", "customers", "reports", "reminders"} else set()
     else:
         roles |= {"sales"} if area in SALES_AREAS else set()
         roles |= {"service"} if area == "tickets" or path.endswith("/touches") else set()
@@ -69,8 +69,9 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 72  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    assert len(routes) == 74  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
     #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
+    #                           + GET /reminders, PUT /pipelines/{key}/stages/{stage}/reminders
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

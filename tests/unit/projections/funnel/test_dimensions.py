@@ -107,8 +107,8 @@ def test_a_property_filter_keeps_the_items_with_that_value_then(crm, queries) ->
 def test_an_unknown_group_by_or_period_is_refused(crm, queries) -> None:
     with pytest.raises(DomainError, match="lower-case letters"):
         _grouped(crm, queries, 50, "Product")
-    with pytest.raises(DomainError, match="unknown period 'week'"):
-        _grouped(crm, queries, 50, cohort="week")
+    with pytest.raises(DomainError, match="unknown period 'fortnight'"):
+        _grouped(crm, queries, 50, cohort="fortnight")
 
 
 def test_a_period_or_group_without_a_loss_has_no_rate_only_when_the_pipeline_records_none(crm, queries) -> None:
@@ -143,15 +143,15 @@ def test_periods_per_owner_and_product_count_each_items_decision_with_its_values
     assert {key: [(r.period, r.won, r.lost, r.win_rate) for r in rows] for key, rows in by_product.items()} == {
         ("GTX",): [("2026-Q1", 1, 0, 1.0), ("2026-Q2", 0, 1, 0.0)]}  # Q1 without a loss: the pipeline records one
     with pytest.raises(DomainError, match="unknown period"):
-        queries.periods_by("sales", "week", _when(0), _when(70), FunnelFilters(), [])
+        queries.periods_by("sales", "fortnight", _when(0), _when(70), FunnelFilters(), [])
 
 
 def test_periods_between_two_instants_are_the_utc_periods_they_meet() -> None:
     utc = timezone.utc
     starts = periods_between(datetime(2025, 11, 15, tzinfo=utc), datetime(2026, 4, 1, tzinfo=utc), "quarter")
-    assert [d.isoformat() for d in starts] == ["2025-10-01", "2026-01-01"]
+    assert [p.first.isoformat() for p in starts] == ["2025-10-01", "2026-01-01"]
     before_1970 = periods_between(datetime(1969, 12, 31, 23, tzinfo=utc), datetime(1970, 1, 2, tzinfo=utc), "month")
-    assert [d.isoformat() for d in before_1970] == ["1969-12-01", "1970-01-01"]
+    assert [p.first.isoformat() for p in before_1970] == ["1969-12-01", "1970-01-01"]
 
 
 def test_the_replay_groups_and_filters_by_properties_as_the_read_model(crm, queries) -> None:

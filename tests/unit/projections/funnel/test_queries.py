@@ -63,7 +63,7 @@ def _any_pipeline(path: str, crm: CrmApplication, monkeypatch: pytest.MonkeyPatc
     queries = FunnelQueries(store)
     if path == "scanned read model":
         monkeypatch.setattr(funnel_queries, "tallied_facts",
-                            lambda _, pipeline, stages, t: queries.scanned_facts(pipeline, stages, t))
+                            lambda _, pipeline, stages, t, zone=None: queries.scanned_facts(pipeline, stages, t))
     yield lambda pipeline, instant, **options: queries.report(pipeline, stages_of(crm, pipeline), instant, **options)
     store.close()
 

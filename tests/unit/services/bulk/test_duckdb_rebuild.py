@@ -7,10 +7,12 @@ external ids (creations stored before them file none) and exchange rates (a corr
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from domain.errors import DomainError
 from domain.customer import Customer
@@ -30,12 +32,14 @@ from services.commands import (AssignLead, AssignTicket, CloseTicket, CaptureLea
                                RecordExchangeRate, ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.campaigns import LaunchCampaign, PlanCampaign, RecordResponse
 from services.commands.pipelines import InsertStage
+from services.projection_runtime.model_settings import configured
 from services.projection_runtime.projector import read_positions
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.support.bulk_equivalence import assert_bulk_equals_handlers
+from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history
+from tests.support.equivalence import operations, time_zone, zones
 from tests.support.schema_evolution import store_in_old_shape
 
 
@@ -114,6 +118,36 @@ def test_bulk_equals_the_handlers_on_every_funnel_rule_on_sqlite(sqlite: tuple[C
     stages = {row[3] for row in tables["funnel_intervals"]}
     assert {"review", "pilot", "assigned", "contacted", "in_progress", "won", "lost"} <= stages
     assert read_positions(store, ["funnel"]) == {"funnel": app.event_count()}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York"])
+def test_bulk_equals_the_handlers_in_a_business_time_zone(sqlite: tuple[CrmApplication, ReadModelStore],
+                                                          zone: str) -> None:
+    """The tallies' days and months are the zone's in bulk too (its offset from the log's span: New York's
+    DST begins on 8 March 2026, within this history)."""
+    app, store = sqlite
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    _leads(app)
+    _deals(app, customer)
+    with time_zone(zone):
+        model = configured(FunnelReadModel)
+        tables = assert_bulk_equals_handlers(app, store, [model])
+    assert model.built_with() == f"time zone {zone}" and tables["funnel_tallies"]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=operations, pipelines_first=st.booleans(), zone=zones)
+def test_bulk_equals_the_handlers_on_random_histories_in_a_time_zone(ops: list, pipelines_first: bool,
+                                                                      zone: str) -> None:
+    with tempfile.TemporaryDirectory() as folder, time_zone(zone):
+        database = database_from_url(f"sqlite:///{Path(folder) / 'crm.db'}")
+        app, store = CrmApplication(database), ReadModelStore(database)
+        try:
+            run_history(app, ops, pipelines_first)
+            assert_bulk_equals_handlers(app, store, [configured(FunnelReadModel)])
+        finally:
+            store.close()
+            app.close()
 
 
 def test_the_other_read_models_are_rebuilt_by_their_handlers(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:

@@ -122,3 +122,12 @@ def test_segments_fed_batch_by_batch_equal_their_bulk_rebuild_superseded_rows_as
     assert superseded > 0
     assert result.equal, result.as_json()
     assert {t.table: t.live_rows == t.rebuilt_rows > 0 for t in result.read_models[0].tables}["segments_intervals"]
+
+
+def test_read_models_built_in_another_time_zone_are_refused_not_reported_as_differing(
+        app: CrmApplication, store: ReadModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built in UTC, verified with CRM_TIME_ZONE=Asia/Shanghai: every tally's day would differ for that alone."""
+    monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")
+    with pytest.raises(VerifyRefused, match="CRM_TIME_ZONE"):
+        verify(app, store, ["funnel"])
+    assert not os.path.exists(f"{app.database.sqlite_path}.green")

@@ -1,0 +1,100 @@
+"""The reminders read model's query side: the reminders open as of any instant, and what is due for the
+reminder process.
+
+A reminder is open at T when it had been emitted by T and its item was still in that stage entry at T (it
+entered by T and left after T, or has not left). Items are shown by name and customer, opened from their
+seals in one go (forgotten people read "(forgotten)"); a customer registered after T is not named yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from projections.ports import Store, UnsealAll
+from projections.reminders.rows import DUE, ITEMS, REMINDERS, STAYING
+from projections.tables import from_micros, micros
+
+_OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.threshold, r.due_at, r.emitted_at, "
+         f"r.owner, e.entered_at, i.name, i.company, i.customer_id, c.company, c.name, c.registered_at "
+         f"FROM {REMINDERS.name} r JOIN reminder_entries e ON e.item_id = r.item_id AND e.entry_version = r.entry_version "
+         f"JOIN {ITEMS.name} i ON i.item_id = r.item_id "
+         f"LEFT JOIN reminder_customers c ON c.customer_id = i.customer_id "
+         f"WHERE r.emitted_at <= ? AND e.entered_at <= ? AND e.left_at > ?")
+
+
+@dataclass(frozen=True)
+class OpenReminder:
+    reminder_id: UUID
+    item_id: UUID
+    kind: str
+    item: str  # its name: a deal's title, a lead's name, a ticket's subject
+    customer: str  # the customer's company (or name); a lead's own company
+    pipeline: str
+    stage: str
+    threshold: str
+    owner: str
+    entered_at: datetime
+    due_at: datetime
+    emitted_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reminder_id": str(self.reminder_id), "item_id": str(self.item_id), "kind": self.kind,
+                "item": self.item, "customer": self.customer, "pipeline": self.pipeline, "stage": self.stage,
+                "threshold": self.threshold, "owner": self.owner, "entered_at": self.entered_at.isoformat(),
+                "due_at": self.due_at.isoformat(), "emitted_at": self.emitted_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class DueThreshold:
+    """A threshold the reminder process should remind of: due, not emitted, its entry not left (as projected)."""
+
+    item_id: UUID
+    entry_version: int
+    threshold: str
+    due_at: datetime
+
+
+class ReminderQueries:
+    def __init__(self, store: Store, unseal_all: UnsealAll) -> None:
+        self.store, self.unseal_all = store, unseal_all
+
+    def open_at(self, as_of: datetime, owner: str | None = None, limit: int = 10_000) -> list[OpenReminder]:
+        """Reminders open at `as_of`, earliest due first (then by id), optionally of one owner."""
+        t = micros(as_of)
+        sql, params = _OPEN, [t, t, t]
+        if owner is not None:
+            sql, params = sql + " AND r.owner = ?", [*params, owner]
+        found = self.store.query(sql + " ORDER BY r.due_at, r.reminder_id LIMIT ?", [*params, limit])
+        texts = self.unseal_all([text for row in found for text in (row[10], _customer_seal(row, t))])
+        return [OpenReminder(UUID(row[0]), UUID(row[1]), row[2], texts[2 * n], texts[2 * n + 1], row[3], row[4],
+                             row[5], row[8], from_micros(row[9]), from_micros(row[6]), from_micros(row[7]))
+                for n, row in enumerate(found)]
+
+    def summary(self, as_of: datetime) -> list[dict[str, Any]]:
+        return [reminder.to_dict() for reminder in self.open_at(as_of)]
+
+    def due(self, now: datetime, limit: int = 1000) -> list[DueThreshold]:
+        """What is due by `now` and not reminded of yet, earliest first (the process's work list)."""
+        rows = self.store.query(
+            f"SELECT d.item_id, d.entry_version, d.threshold, d.due_at FROM {DUE.name} d "
+            f"JOIN reminder_entries e ON e.item_id = d.item_id AND e.entry_version = d.entry_version "
+            f"WHERE d.state = 'open' AND d.due_at <= ? AND e.left_at = ? ORDER BY d.due_at, d.item_id, d.threshold "
+            "LIMIT ?", [micros(now), STAYING, limit])
+        return [DueThreshold(UUID(i), v, label, from_micros(at)) for i, v, label, at in rows]
+
+    def next_due_at(self, after: datetime) -> datetime | None:
+        """When the next open threshold falls due after `after` (None: nothing scheduled)."""
+        found = self.store.query(f"SELECT MIN(due_at) FROM {DUE.name} WHERE state = 'open' AND due_at > ?",
+                                 [micros(after)])
+        return from_micros(found[0][0]) if found and found[0][0] is not None else None
+
+
+def _customer_seal(row: Any, t: int) -> str:
+    """The customer's company (else name) if registered by T; a lead's own company; "" otherwise."""
+    if row[2] == "lead" or not row[12]:
+        return row[11] or ""
+    if row[15] is None or row[15] > t:
+        return ""
+    return row[13] or row[14] or ""
