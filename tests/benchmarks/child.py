@@ -1,7 +1,7 @@
 """Measured operations in a process of their own, so that peak RSS belongs to that one operation.
 
     python -m tests.benchmarks.child ingest URL FILE BATCH   # `crm import`'s code path
-    python -m tests.benchmarks.child rebuild URL             # rebuild of every read model
+    python -m tests.benchmarks.child rebuild URL [JOBS]      # rebuild of every read model (JOBS: one per core)
     python -m tests.benchmarks.child csv_import URL MAPPING  # `crm import MAPPING.toml`'s code path
     python -m tests.benchmarks.child raw_import URL FILE     # `crm import FILE.jsonl` with its defaults
 
@@ -56,12 +56,13 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def rebuild(url: str) -> dict[str, Any]:
-    """`crm projections rebuild`'s code path: one worker process per core, each over a share of the read
-    models. Peak RSS counts this process plus, for each worker, the largest worker's peak (an upper bound)."""
+def rebuild(url: str, jobs_given: str = "") -> dict[str, Any]:
+    """`crm projections rebuild`'s code path: one worker process per core (or `jobs_given`), each over a share
+    of the read models. Peak RSS counts this process plus, for each worker, the largest worker's peak (an upper
+    bound)."""
     app = CrmApplication(database_from_url(url))
     store = ReadModelStore(app.database)
-    jobs = default_jobs()
+    jobs = int(jobs_given) if jobs_given else default_jobs()
     start_rss, started = rss_mb(), time.perf_counter()
     rebuild_in_parallel(app, store, [], jobs)
     workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -27,7 +27,7 @@ from services.application import CrmApplication
 from services.history.importer import DEFAULT_BATCH
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
-from tests.benchmarks.history import History, make_history
+from tests.benchmarks.history import History, cached_history
 from tests.support import running_services as services
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -154,8 +154,8 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import (blue_green, bulk, campaigns, cli_start, csv_import, delivery, funnel, http_commands,
-                                  ingest, memory, rebuild, lag, reminders, segments, writers)
+    from tests.benchmarks import (asof, blue_green, bulk, campaigns, cli_start, csv_import, delivery, funnel,
+                                  http_commands, ingest, memory, rebuild, lag, reminders, scaling, segments, writers)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -172,7 +172,9 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "writers": (writers.measure, writers.metric_names()),
         "lag": (lag.measure, lag.metric_names()),
         "online": (blue_green.measure, ("query_p95_during_online_rebuild",)),
-        "bulk": (bulk.measure, ("bulk_funnel_rebuild", "bulk_tickets_rebuild", "bulk_log_read")),
+        "bulk": (bulk.measure, bulk.metric_names()),
+        "scaling": (scaling.measure, scaling.metric_names()),
+        "asof": (asof.measure, asof.metric_names()),
     }
 
 
@@ -188,7 +190,7 @@ def bench_environment(plan: Plan) -> Iterator[Bench]:
         bootstrap = stack.enter_context(services.kafka_server())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-")))
         log(f"generating the demo history (≈{plan.events:,} events)")
-        history = make_history(plan.events, workdir)
+        history = cached_history(plan.events, workdir)
         log(f"{history.events:,} events from {history.leads:,} leads: generated in {history.generate_seconds:.1f} s, "
             f"exported in {history.export_seconds:.1f} s")
         yield Bench(plan, stack, workdir, history, server_url, bootstrap)
