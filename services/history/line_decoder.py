@@ -75,7 +75,19 @@ def _conversions(schema: EventSchema) -> tuple[tuple[str, Callable[[str], Any]],
     return tuple((name, _PARSES[_converted(hints[name])]) for name in schema.fields if _converted(hints[name]))
 
 
-_STRUCTS = {name: _line_struct(schema) for name, schema in SCHEMAS.items()}
+def compiled(schema: EventSchema) -> bool:
+    """Whether lines of `schema` take the compiled path: not when a field's type has no fast check here (a
+    pipeline's stage dicts, its dwell thresholds: rare reference data, left to `read_line`, whose checks of
+    such values — big integers, floats — the fast path would not repeat)."""
+    hints = typing.get_type_hints(schema.cls)
+    try:
+        [_json_type(hints[name]) for name in schema.fields]
+    except KeyError:
+        return False
+    return True
+
+
+_STRUCTS = {name: _line_struct(schema) for name, schema in SCHEMAS.items() if compiled(schema)}
 _PLANS = {struct: (SCHEMAS[name], _conversions(SCHEMAS[name])) for name, struct in _STRUCTS.items()}
 _DECODER = msgspec.json.Decoder(Union[tuple(_STRUCTS.values())])  # type: ignore[valid-type]
 _ENCODE = msgspec.json.Encoder().encode
