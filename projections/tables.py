@@ -38,6 +38,14 @@ def micros_sql(iso: str) -> str:
             f" + CASE WHEN length({iso}) > 25 THEN CAST(substr({iso}, 21, 6) AS BIGINT) ELSE 0 END")
 
 
+def cents_sql(amount: str) -> str:
+    """SQL for `cents` of an amount's text: × 100, rounded half to even (amounts may carry more than two decimals)."""
+    scaled = f"(CAST({amount} AS DECIMAL(38, 12)) * 100)"
+    return (f"CAST(floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
+            f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 WHEN CAST(floor({scaled}) AS BIGINT) % 2 = 0 THEN 0 "
+            "ELSE 1 END AS BIGINT)")
+
+
 def from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(value // 1_000_000, timezone.utc).replace(microsecond=value % 1_000_000)
 

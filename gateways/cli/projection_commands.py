@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -101,7 +101,13 @@ def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
         require_bulk_readable(crm)
     except UnsupportedLog as error:
         raise fail(str(error)) from None
-    return bulk_build
+
+    def build(*args: Any) -> object:
+        try:
+            return bulk_build(*args)
+        except UnsupportedLog as refused:  # a fold met a fact its handlers refuse (FoldRefused): nothing written
+            raise fail(str(refused)) from None
+    return build
 
 
 @contextmanager

@@ -43,7 +43,7 @@ import orjson
 from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from domain.service_levels import SATISFIED_SCORE
 from projections.funnel.report import STAY_CLASS_RATIO
-from projections.tables import days_sql, micros_sql
+from projections.tables import cents_sql as _cents, days_sql, micros_sql
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
                                      TALLIES, VERSIONS)
 
@@ -66,14 +66,6 @@ def _chain_rank(kind: str, stage: str) -> str:
     cases = " ".join(f"WHEN {kind} = {_quoted(k)} AND {stage} = {_quoted(s)} THEN {rank}"
                      for k, chain in CHAINS.items() for rank, s in enumerate(chain))
     return f"CASE {cases} ELSE {_NOT_IN_CHAIN} END"
-
-
-def _cents(amount: str) -> str:
-    """`tables.cents`: the amount × 100, rounded half to even (amounts may carry more than two decimals)."""
-    scaled = f"(CAST({amount} AS DECIMAL(38, 12)) * 100)"
-    return (f"CAST(floor({scaled}) + CASE WHEN {scaled} - floor({scaled}) > 0.5 THEN 1 "
-            f"WHEN {scaled} - floor({scaled}) < 0.5 THEN 0 WHEN CAST(floor({scaled}) AS BIGINT) % 2 = 0 THEN 0 "
-            "ELSE 1 END AS BIGINT)")
 
 
 _EVENTS = ("Customer.Registered", "Customer.PropertiesChanged", "Deal.PropertiesChanged", "Lead.PropertiesChanged",

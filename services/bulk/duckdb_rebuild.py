@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
+from projections.campaigns import set_based as campaigns_fold
 from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
 from projections.rates import set_based as rates_fold
@@ -46,11 +47,18 @@ Progress = Callable[[int, int], None]  # (log position read, log head), as the p
 @dataclass(frozen=True)
 class Fold:
     """A read model's set-based fold (`projections/<slice>/set_based.py`): its steps, the step holding each
-    table's rows, and work done in Python after a step (the funnel's pipelines)."""
+    table's rows, work done in Python after a step (the funnel's pipelines), and its checks: (what breaks a
+    rule the handlers hold, a SELECT of how many rows break it and the first) — any refuses the fold."""
 
     steps: tuple[tuple[str, str], ...]
     tables: dict[str, str]
     after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
+    checks: tuple[tuple[str, str], ...] = ()
+
+
+class FoldRefused(UnsupportedLog):
+    """The log holds a fact the read model's handlers refuse (or could only turn into other rows): the fold
+    refuses it too, before anything is written, rather than write what the handlers would not."""
 
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
@@ -82,6 +90,12 @@ def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatch
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         if name in steps.after:
             steps.after[name](con)
+    for what, sql in steps.checks:
+        count, first = con.execute(sql).fetchone() or (0, None)
+        if count:
+            raise FoldRefused(f"the log holds {count:,} {what}; the first: {first}. Nothing was written: rebuild "
+                              "by the handlers (without --bulk) to stop there, repair, or pass it by "
+                              "(`crm projections resume NAME --skip`)")
     con.execute("DROP VIEW log_events")
     con.unregister("log_stream")
 
@@ -148,6 +162,7 @@ FOLDS: dict[str, Fold] = {
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
+    "campaigns": Fold(campaigns_fold.STEPS, campaigns_fold.TABLES, checks=campaigns_fold.CHECKS),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 
@@ -162,7 +177,10 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
         with read_log(app.database, topics=topics) as flat:
             head = flat.head if upto is None else min(flat.head, upto)
             stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
-            fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+            try:
+                fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+            except FoldRefused as refused:
+                raise FoldRefused(f"{model.name}: {str(refused).replace('NAME', model.name)}") from None
         folded = time.perf_counter()
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)

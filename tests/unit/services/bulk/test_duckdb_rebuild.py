@@ -9,31 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import pytest
 
+from domain.campaign import Campaign
 from domain.errors import DomainError
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
 from domain.ticket import Ticket
+from projections.campaigns import CampaignsReadModel
 from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
 from projections.rates import RatesReadModel
 from projections.tickets import TicketsReadModel
 from projections.timeline import TimelineReadModel
 from services.application import CrmApplication
-from services.bulk.duckdb_rebuild import bulk_build
-from services.commands import (AssignLead, AssignTicket, CloseTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties, ChangeDealProperties,
-                               ChangeOwner, ChangeStage, ChangeTicketStatus, ContactLead, ConvertLead, DisqualifyLead,
-                               LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket, RegisterCustomer, ReopenDeal,
-                               RecordExchangeRate, ReopenTicket, ResolveTicket, WinDeal)
+from services.bulk.duckdb_rebuild import FoldRefused, bulk_build
+from services.commands import (AssignLead, AssignTicket, CloseCampaign, CloseTicket, CaptureLead, ChangeAmount,
+                               ChangeCustomerProperties, ChangeDealProperties, ChangeLeadProperties, ChangeOwner,
+                               ChangeStage, ChangeTicketStatus, ContactLead, ConvertLead, DisqualifyLead,
+                               ForgetCustomer, LaunchCampaign, LoseDeal, OpenDeal, OpenTicket, QualifyLead, RateTicket,
+                               RecordCost, RecordExchangeRate, RecordResponse, RegisterCustomer, ReopenDeal,
+                               ReopenTicket, ResolveTicket, WinDeal)
 from services.commands.pipelines import InsertStage
-from services.projection_runtime.projector import read_positions
+from services.projection_runtime.projector import Projector, read_positions
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import at
-from tests.support.bulk_equivalence import assert_bulk_equals_handlers
+from tests.support.bulk_equivalence import assert_bulk_equals_handlers, snapshot
 from tests.support.schema_evolution import store_in_old_shape
 
 
@@ -191,3 +196,89 @@ def test_bulk_equals_the_handlers_on_external_ids_and_rates_on_sqlite(
     tables = assert_bulk_equals_handlers(app, store, [ExternalIdsReadModel(), RatesReadModel()])
     assert {row[2] for row in tables["external_ids"]} == {"501", "006:A", "7"}
     assert {row[3] for row in tables["rates_quotes"]} == {"7.25", "7.300", "7.9"}
+
+
+def _campaign(app: CrmApplication, name: str, day: float, old_shape: bool = False) -> UUID:
+    """A campaign planned (stored without its external id as release 1 did, when `old_shape`) and launched."""
+    campaign = Campaign.plan(name, "event", "1000.005", "USD", at(day))
+    if old_shape:
+        store_in_old_shape(app, campaign.collect_events()[0], drop=("external_id",))
+    else:
+        app.save_new(campaign)
+    app.launch_campaign(LaunchCampaign(campaign.id), at(day + 0.1))
+    return campaign.id
+
+
+def _campaign_history(app: CrmApplication) -> dict[str, UUID]:
+    """Every campaigns rule: costs, responses by a lead, a customer and both (on the campaign's stream, as old
+    logs hold them), leads qualified, converted and disqualified, ids of a campaign never planned, deals won,
+    lost, reopened and won again with amounts rounded half to even, properties over time, a forgotten customer."""
+    spring, autumn, never = _campaign(app, "春季", 0, old_shape=True), _campaign(app, "秋季", 1), uuid4()
+    app.record_cost(RecordCost(spring, "99.995"), at(1))
+    app.record_cost(RecordCost(spring, "0.015"), at(2))
+    lead = app.capture_lead(CaptureLead("甲", "华东", "零售", "web", campaign_id=spring), at(1))
+    lost = app.capture_lead(CaptureLead("乙", "", "", "web", campaign_id=never), at(1.5))  # unknown region
+    app.capture_lead(CaptureLead("丙", "华南", "零售", "web"), at(1.6))  # no campaign, never decided
+    app.record_response(RecordResponse(spring, "click", lead_id=lead), at(2))
+    app.assign_lead(AssignLead(lead, "李娜"), at(2.4))
+    app.contact_lead(ContactLead(lead), at(2.5))
+    app.qualify_lead(QualifyLead(lead), at(3))
+    customer, deal = app.convert_lead(ConvertLead(lead, "转化", "500.125", "CNY"), at(4))
+    app.disqualify_lead(DisqualifyLead(lost, "无预算"), at(4))
+    app.record_response(RecordResponse(autumn, "reply", customer_id=customer), at(5))
+    old = app.get(Campaign, spring)  # responses on the campaign's stream, as logs before home partitions
+    old.record_response("registration", at(5.5), customer_id=customer, lead_id=lead)
+    old.record_response("click", at(5.6), customer_id=None, lead_id=lost)
+    app.save_new(old)
+    app.close_campaign(CloseCampaign(spring), at(6))
+    walk_in = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web", campaign_id=never), at(2))
+    app.change_amount(ChangeAmount(deal, "0.005"), at(5))
+    app.win_deal(WinDeal(deal), at(6))
+    app.reopen_deal(ReopenDeal(deal, "续约", "proposal"), at(7))
+    app.win_deal(WinDeal(deal), at(8))
+    other = app.open_deal(OpenDeal(walk_in, "直接", "10", currency="USD", owner="李娜", campaign_id=autumn), at(3))
+    app.lose_deal(LoseDeal(other, "价格"), at(4))
+    for day, changes in ((1, {"tier": "金"}), (2, {"tier": "金", "size": "大"}), (3, {"tier": ""}),
+                         (4, {"tier": "银", "gone": ""})):  # unchanged, removed, set again, removal of nothing
+        app.change_customer_properties(ChangeCustomerProperties(walk_in, changes), at(day + 4))  # type: ignore[arg-type]
+    app.change_lead_properties(ChangeLeadProperties(lost, {"product": "GTX"}), at(6))
+    app.forget_customer(ForgetCustomer(walk_in), at(20))
+    return {"spring": spring, "lead": lead, "deal": deal, "walk_in": walk_in}
+
+
+def test_bulk_equals_the_handlers_on_every_campaigns_rule_on_sqlite(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    ids = _campaign_history(app)
+    tables = assert_bulk_equals_handlers(app, store, [CampaignsReadModel()])
+    assert {row[0] for row in tables["campaigns_plans"]} >= {str(ids["spring"])}
+    assert {row[3] for row in tables["campaigns_statuses"]} == {"planned", "launched", "closed"}
+    assert len(tables["campaigns_responses"]) == 4 and len(tables["campaigns_leads"]) == 3
+    assert {row[3] for row in tables["campaigns_deal_events"]} == {"amount", "won", "lost", "reopened"}
+    assert {row[4] for row in tables["campaigns_deal_events"]} >= {50012, 0, None}  # 500.125, 0.005: half to even
+    assert {row[3] for row in tables["campaigns_costs"]} == {10000, 2}  # 99.995, 0.015
+    assert {(row[1], row[5]) for row in tables["campaigns_properties"]} >= {("tier", None), ("size", None)}
+    assert read_positions(store, ["campaigns"]) == {"campaigns": app.event_count()}
+
+
+def test_a_lead_changed_before_it_was_captured_is_refused_in_bulk_as_by_the_handlers(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    """Its capture passed by (`resume --skip`): the handlers stop at its qualification; the fold refuses, and
+    the tables it would have replaced stay as they were."""
+    app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
+    lead = app.capture_lead(CaptureLead("甲", "华东", "零售", "web"), at(1))
+    captured = app.event_count()
+    app.assign_lead(AssignLead(lead, "李娜"), at(1.5))
+    app.contact_lead(ContactLead(lead), at(2))
+    app.qualify_lead(QualifyLead(lead), at(3))
+    bulk_build(app, store, ["campaigns"])
+    with store.transaction() as cursor:
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('campaigns', ?, ?, 'Lead.Captured', 'test', '')", (captured, str(lead)))
+    before = snapshot(store, [CampaignsReadModel()])
+    with pytest.raises(FoldRefused, match=rf"campaigns: the log holds 1 lead event.*lead {lead} at log position"):
+        bulk_build(app, store, ["campaigns"])
+    assert snapshot(store, [CampaignsReadModel()]) == before
+    Projector(app, store, [CampaignsReadModel()]).rebuild()
+    assert read_positions(store, ["campaigns"])["campaigns"] < app.event_count()  # the handlers stopped too

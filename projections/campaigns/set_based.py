@@ -1,0 +1,203 @@
+"""The campaigns read model folded set-based: SQL over the flat log (`log_events`, services/bulk/log_reader.py)
+that builds the very rows the handlers (`handlers`) write, for a bulk rebuild (issue 14; the funnel's
+`set_based` explains the form: named SELECTs in DuckDB's dialect, each materialised under its name).
+
+The handlers store facts, not figures, so most tables are one row per event:
+
+- a campaign's plan, status changes (planned, launched, closed) and costs, keyed by the campaign's version;
+- a response: on the respondent's stream (`Lead`/`Customer.RespondedToCampaign`: the respondent is the stream,
+  the campaign a field) or, in logs from before home partitions, on the campaign's (`Campaign.ResponseRecorded`,
+  naming a customer, a lead or both) — keyed by the stream that holds it;
+- a customer's registration, a deal's opening, and each of its amounts (opening, change), wins, losses and
+  reopenings, in version order, a win after a reopening being a row of its own.
+
+The one row changed in place is a lead's: captured, then qualified, converted (into a customer) and
+disqualified — each the last such event in version order (`arg_max`), as the handler's `_replace` keeps the
+last. Nothing joins campaigns to what names them: a lead, deal or response naming a campaign never planned
+keeps its id, as the handlers' rows do; a forgotten customer keeps its rows (no personal field is stored).
+Leads' and customers' properties over time are the funnel's rule (`versioned_properties.record_changes`).
+Events stored under an older `class_version` arrive upcast by the log reader, as the handlers see them.
+
+`CHECKS` count the facts the handlers refuse (a lead changed before it was captured: the handler's assertion)
+or could only turn into something else (a missing instant, amount or id: `micros`/`cents` raise, `str(None)`
+would write "None"); the runner refuses the fold when one counts any, rather than write other rows.
+"""
+
+from __future__ import annotations
+
+from domain.campaign import CLOSED, LAUNCHED, PLANNED
+from domain.pipeline import LOST, WON
+from projections.campaigns.handlers import (COSTS, CUSTOMERS, DEAL_EVENTS, DEALS, LEADS, PLANS, PROPERTIES, RESPONSES,
+                                            STATUSES)
+from projections.campaigns.rows import AMOUNT, REOPENED
+from projections.tables import cents_sql, micros_sql
+
+_EVENTS = ("Campaign.Planned", "Campaign.Launched", "Campaign.Closed", "Campaign.CostRecorded",
+           "Campaign.ResponseRecorded", "Lead.RespondedToCampaign", "Customer.RespondedToCampaign", "Lead.Captured",
+           "Lead.Qualified", "Lead.Converted", "Lead.Disqualified", "Customer.Registered", "Lead.PropertiesChanged",
+           "Customer.PropertiesChanged", "Deal.Opened", "Deal.AmountChanged", "Deal.Won", "Deal.Lost", "Deal.Reopened")
+"""The events the handlers read (`CampaignsReadModel.handlers`, by kind and name)."""
+
+_FIELDS = ("occurred_at", "name", "channel", "budget", "currency", "amount", "new_amount", "kind", "customer_id",
+           "lead_id", "campaign_id", "region", "industry")
+"""The state's fields the fold reads (each event has some of them; the others are NULL)."""
+
+_ALIASES = {"kind": "response_kind"}  # not to meet the log's `kind`
+
+LOG = f"""
+SELECT position, aggregate_id, version, kind, event, occurred_at, {micros_sql('occurred_at')} AS "at",
+       {', '.join(_ALIASES.get(name, name) for name in _FIELDS[1:])},
+       CASE WHEN event = 'PropertiesChanged' THEN json_extract(state, '$.changes') END AS changes
+FROM (SELECT "position" AS position, aggregate_id, version, kind, event, state,
+             {', '.join(f"fields[{i + 1}] AS {_ALIASES.get(name, name)}" for i, name in enumerate(_FIELDS))}
+      FROM (SELECT *, json_extract_string(state, [{', '.join(f"'$.{name}'" for name in _FIELDS)}]) AS fields
+            FROM log_events WHERE kind || '.' || event IN ({', '.join(f"'{e}'" for e in _EVENTS)})) AS l) AS e
+"""
+# DuckDB parses each state once for all fields (the list form of json_extract_string, as the funnel's log).
+
+PLANS_ = f"""
+SELECT aggregate_id AS campaign_id, name, channel, {cents_sql('budget')} AS budget_cents, currency, "at" AS planned_at
+FROM campaigns_log WHERE kind = 'Campaign' AND event = 'Planned'
+"""
+
+STATUSES_ = f"""
+SELECT aggregate_id AS campaign_id, version AS seq, "at" AS occurred_at,
+       CASE event WHEN 'Planned' THEN '{PLANNED}' WHEN 'Launched' THEN '{LAUNCHED}' ELSE '{CLOSED}' END AS status
+FROM campaigns_log WHERE kind = 'Campaign' AND event IN ('Planned', 'Launched', 'Closed')
+"""
+
+COSTS_ = f"""
+SELECT aggregate_id AS campaign_id, version AS seq, "at" AS occurred_at, {cents_sql('amount')} AS amount_cents
+FROM campaigns_log WHERE kind = 'Campaign' AND event = 'CostRecorded'
+"""
+
+RESPONSES_ = """
+SELECT CASE WHEN kind = 'Campaign' THEN aggregate_id ELSE campaign_id END AS campaign_id, version AS seq,
+       "at" AS occurred_at, response_kind AS kind,
+       CASE kind WHEN 'Campaign' THEN customer_id WHEN 'Customer' THEN aggregate_id END AS customer_id,
+       CASE kind WHEN 'Campaign' THEN lead_id WHEN 'Lead' THEN aggregate_id END AS lead_id,
+       aggregate_id AS stream_id
+FROM campaigns_log WHERE event IN ('ResponseRecorded', 'RespondedToCampaign')
+"""
+# The respondent's own stream names only the campaign: the respondent is the stream (`_lead_responded`,
+# `_customer_responded`); the campaign's stream names the respondent(s) (`_response_recorded`).
+
+LEAD_STEPS = """
+SELECT aggregate_id AS lead_id,
+       arg_max("at", version) FILTER (WHERE event = 'Qualified') AS qualified_at,
+       arg_max("at", version) FILTER (WHERE event = 'Converted') AS converted_at,
+       arg_max(customer_id, version) FILTER (WHERE event = 'Converted') AS customer_id,
+       arg_max("at", version) FILTER (WHERE event = 'Disqualified') AS disqualified_at,
+       MIN(position) AS first_position
+FROM campaigns_log WHERE kind = 'Lead' AND event IN ('Qualified', 'Converted', 'Disqualified')
+GROUP BY aggregate_id
+"""
+
+LEADS_ = """
+SELECT c.aggregate_id AS lead_id, c.campaign_id, c."at" AS captured_at, s.qualified_at, s.converted_at, s.customer_id,
+       s.disqualified_at, c.region, c.industry
+FROM campaigns_log c LEFT JOIN campaigns_lead_steps s ON s.lead_id = c.aggregate_id
+WHERE c.kind = 'Lead' AND c.event = 'Captured'
+"""
+
+CUSTOMERS_ = """
+SELECT aggregate_id AS customer_id, channel, campaign_id, "at" AS registered_at, region, industry
+FROM campaigns_log WHERE kind = 'Customer' AND event = 'Registered'
+"""
+
+DEALS_ = """
+SELECT aggregate_id AS deal_id, customer_id, campaign_id, lead_id, "at" AS opened_at, currency
+FROM campaigns_log WHERE kind = 'Deal' AND event = 'Opened'
+"""
+
+DEAL_EVENTS_ = f"""
+SELECT aggregate_id AS deal_id, version AS seq, "at" AS occurred_at,
+       CASE event WHEN 'Opened' THEN '{AMOUNT}' WHEN 'AmountChanged' THEN '{AMOUNT}' WHEN 'Won' THEN '{WON}'
+                  WHEN 'Lost' THEN '{LOST}' ELSE '{REOPENED}' END AS kind,
+       CASE event WHEN 'Opened' THEN {cents_sql('amount')} WHEN 'AmountChanged' THEN {cents_sql('new_amount')} END
+           AS amount_cents
+FROM campaigns_log WHERE kind = 'Deal'
+"""
+
+PROPERTY_CHANGES = """
+SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
+FROM (SELECT aggregate_id AS subject_id, position, property AS name, version AS seq, "at",
+             json_extract_string(changes, '$.' || property) AS value, json_type(changes, '$.' || property) AS value_type
+      FROM (SELECT aggregate_id, position, version, "at", changes, UNNEST(json_keys(changes)) AS property
+            FROM campaigns_log WHERE event = 'PropertiesChanged') AS u) AS p
+"""
+# (`property`: the log's `name` is a campaign's)
+
+PROPERTY_VERSIONS = """
+SELECT subject_id, name, seq, value, "at" AS valid_from,
+       LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
+FROM campaigns_property_changes WHERE value <> COALESCE(value_before, '')
+"""
+# A change to what the property already is writes nothing; a removal ("") ends the open version and opens none,
+# but is the current row (`record_changes`). The value before an event is the last event's: each event's value
+# is the property's value after it.
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("campaigns_log", LOG),
+    ("campaigns_plans_rows", PLANS_),
+    ("campaigns_statuses_rows", STATUSES_),
+    ("campaigns_costs_rows", COSTS_),
+    ("campaigns_responses_rows", RESPONSES_),
+    ("campaigns_lead_steps", LEAD_STEPS),
+    ("campaigns_leads_rows", LEADS_),
+    ("campaigns_customers_rows", CUSTOMERS_),
+    ("campaigns_deals_rows", DEALS_),
+    ("campaigns_deal_events_rows", DEAL_EVENTS_),
+    ("campaigns_property_changes", PROPERTY_CHANGES),
+    ("campaigns_property_versions", PROPERTY_VERSIONS),
+    ("campaigns_properties_rows", "SELECT subject_id, name, seq, value, valid_from, valid_to "
+                                  "FROM campaigns_property_versions WHERE value <> ''"),
+    ("campaigns_current_properties_rows", "SELECT subject_id, name, seq, value, valid_from "
+                                          "FROM campaigns_property_versions WHERE valid_to IS NULL"),
+)
+"""The fold, in order: each SELECT reads `log_events` or earlier steps by name."""
+
+TABLES: dict[str, str] = {
+    PLANS.name: "campaigns_plans_rows", STATUSES.name: "campaigns_statuses_rows", COSTS.name: "campaigns_costs_rows",
+    RESPONSES.name: "campaigns_responses_rows", LEADS.name: "campaigns_leads_rows",
+    CUSTOMERS.name: "campaigns_customers_rows", DEALS.name: "campaigns_deals_rows",
+    DEAL_EVENTS.name: "campaigns_deal_events_rows", PROPERTIES.versions.name: "campaigns_properties_rows",
+    PROPERTIES.current.name: "campaigns_current_properties_rows",
+}
+"""Read-model table → the step with its rows."""
+
+_REQUIRED = {
+    "occurred_at": "TRUE",
+    "budget": "kind = 'Campaign' AND event = 'Planned'",
+    "amount": "(kind = 'Campaign' AND event = 'CostRecorded') OR (kind = 'Deal' AND event = 'Opened')",
+    "new_amount": "event = 'AmountChanged'",
+    "campaign_id": "event = 'RespondedToCampaign'",
+    "customer_id": "(kind = 'Lead' AND event = 'Converted') OR (kind = 'Deal' AND event = 'Opened')",
+    "changes": "event = 'PropertiesChanged'",
+}
+"""Per field, the events whose handler needs it: `micros` and `cents` raise on nothing, `str(None)` would write
+"None", `record_changes` reads an object (`changes` is one or NULL: `_MISSING`)."""
+_MISSING = {"changes": "json_type(changes) IS DISTINCT FROM 'OBJECT'"}
+
+
+def _missing(name: str) -> str:
+    return _MISSING.get(name, f"{name} IS NULL")
+
+
+CHECKS: tuple[tuple[str, str], ...] = (
+    ("lead event(s) before the lead was captured (the handlers stop: 'changed before it was captured')", """
+SELECT count(*), arg_min('lead ' || s.lead_id || ' at log position ' || s.first_position, s.first_position)
+FROM campaigns_lead_steps s ANTI JOIN campaigns_leads_rows l ON l.lead_id = s.lead_id
+"""),
+    ("event(s) without a field their handler needs", f"""
+SELECT count(*), arg_min(kind || '.' || event || ' ' || aggregate_id || ' at log position ' || position || ' has no '
+                         || CASE {' '.join(f"WHEN ({when}) AND {_missing(name)} THEN '{name}'"
+                                           for name, when in _REQUIRED.items())} END, position)
+FROM campaigns_log WHERE {' OR '.join(f"(({when}) AND {_missing(name)})" for name, when in _REQUIRED.items())}
+"""),
+    ("property change(s) that are not a text value (the handlers compare and store text)", """
+SELECT count(*), arg_min('property ' || name || ' of ' || subject_id || ' at log position ' || position, position)
+FROM campaigns_property_changes WHERE value_type IS DISTINCT FROM 'VARCHAR'
+"""),
+)
+"""(what breaks the rule, a SELECT of how many rows break it and the first): the runner refuses on any."""
