@@ -15,7 +15,7 @@ The one row changed in place is a lead's: captured, then qualified, converted (i
 disqualified — each the last such event in version order (`arg_max`), as the handler's `_replace` keeps the
 last. Nothing joins campaigns to what names them: a lead, deal or response naming a campaign never planned
 keeps its id, as the handlers' rows do; a forgotten customer keeps its rows (no personal field is stored).
-Leads' and customers' properties over time are the funnel's rule (`versioned_properties.record_changes`).
+Leads' and customers' properties over time are `versioned_properties.record_changes`' rule (`fold_steps`).
 Events stored under an older `class_version` arrive upcast by the log reader, as the handlers see them.
 
 `CHECKS` count the facts the handlers refuse (a lead changed before it was captured: the handler's assertion)
@@ -31,6 +31,7 @@ from projections.campaigns.handlers import (COSTS, CUSTOMERS, DEAL_EVENTS, DEALS
                                             STATUSES)
 from projections.campaigns.rows import AMOUNT, REOPENED
 from projections.tables import cents_sql, micros_sql
+from projections.versioned_properties import fold_steps
 
 _EVENTS = ("Campaign.Planned", "Campaign.Launched", "Campaign.Closed", "Campaign.CostRecorded",
            "Campaign.ResponseRecorded", "Lead.RespondedToCampaign", "Customer.RespondedToCampaign", "Lead.Captured",
@@ -119,24 +120,6 @@ SELECT aggregate_id AS deal_id, version AS seq, "at" AS occurred_at,
 FROM campaigns_log WHERE kind = 'Deal'
 """
 
-PROPERTY_CHANGES = """
-SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
-FROM (SELECT aggregate_id AS subject_id, position, property AS name, version AS seq, "at",
-             json_extract_string(changes, '$.' || property) AS value, json_type(changes, '$.' || property) AS value_type
-      FROM (SELECT aggregate_id, position, version, "at", changes, UNNEST(json_keys(changes)) AS property
-            FROM campaigns_log WHERE event = 'PropertiesChanged') AS u) AS p
-"""
-# (`property`: the log's `name` is a campaign's)
-
-PROPERTY_VERSIONS = """
-SELECT subject_id, name, seq, value, "at" AS valid_from,
-       LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
-FROM campaigns_property_changes WHERE value <> COALESCE(value_before, '')
-"""
-# A change to what the property already is writes nothing; a removal ("") ends the open version and opens none,
-# but is the current row (`record_changes`). The value before an event is the last event's: each event's value
-# is the property's value after it.
-
 STEPS: tuple[tuple[str, str], ...] = (
     ("campaigns_log", LOG),
     ("campaigns_plans_rows", PLANS_),
@@ -148,12 +131,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("campaigns_customers_rows", CUSTOMERS_),
     ("campaigns_deals_rows", DEALS_),
     ("campaigns_deal_events_rows", DEAL_EVENTS_),
-    ("campaigns_property_changes", PROPERTY_CHANGES),
-    ("campaigns_property_versions", PROPERTY_VERSIONS),
-    ("campaigns_properties_rows", "SELECT subject_id, name, seq, value, valid_from, valid_to "
-                                  "FROM campaigns_property_versions WHERE value <> ''"),
-    ("campaigns_current_properties_rows", "SELECT subject_id, name, seq, value, valid_from "
-                                          "FROM campaigns_property_versions WHERE valid_to IS NULL"),
+    *fold_steps("campaigns", "campaigns_log", "kind IN ('Lead', 'Customer')"),
 )
 """The fold, in order: each SELECT reads `log_events` or earlier steps by name."""
 

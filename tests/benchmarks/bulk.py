@@ -1,11 +1,12 @@
-"""The bulk rebuild path (services/bulk) against the handlers on the same log, in the same run: the funnel
-and the tickets rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
+"""The bulk rebuild path (services/bulk) against the handlers on the same log, in the same run: the funnel,
+the tickets and the campaigns rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+from projections.campaigns import CampaignsReadModel
 from projections.funnel import FunnelReadModel
 from projections.read_model import ReadModel
 from projections.tickets import TicketsReadModel
@@ -53,7 +54,8 @@ def _rebuild_both_ways(bench: Bench, model: ReadModel) -> Metric:
 
 def measure(bench: Bench) -> list[Metric]:
     events = bench.app.event_count()
-    rebuilds = [_rebuild_both_ways(bench, model) for model in (FunnelReadModel(), TicketsReadModel())]
+    rebuilds = [_rebuild_both_ways(bench, model) for model in (FunnelReadModel(), TicketsReadModel(),
+                                                                   CampaignsReadModel())]
     flat = _seconds(lambda: _read_flat(bench))
     domain = _seconds(lambda: _read_domain_events(bench))
     return [

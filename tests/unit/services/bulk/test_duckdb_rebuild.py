@@ -282,3 +282,28 @@ def test_a_lead_changed_before_it_was_captured_is_refused_in_bulk_as_by_the_hand
     assert snapshot(store, [CampaignsReadModel()]) == before
     Projector(app, store, [CampaignsReadModel()]).rebuild()
     assert read_positions(store, ["campaigns"])["campaigns"] < app.event_count()  # the handlers stopped too
+
+
+def test_facts_the_campaigns_handlers_cannot_apply_as_written_are_refused_in_bulk(
+        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
+    """A conversion stored without its customer (the handler would fail on it) and a property whose value is a
+    number (the handlers compare and store text): the fold names the first of each and writes nothing."""
+    app, store = sqlite
+    lead_id = app.capture_lead(CaptureLead("甲", "华东", "零售", "web"), at(1))
+    lead = app.get(Lead, lead_id)
+    lead._record(Lead.Converted, at(2), customer_id=uuid4(), deal_id=uuid4())
+    store_in_old_shape(app, lead.collect_events()[0], drop=("customer_id",))
+    with pytest.raises(FoldRefused, match=rf"1 event\(s\) without a field .*: Lead.Converted {lead_id} at log "
+                                          rf"position {app.event_count()} has no customer_id"):
+        bulk_build(app, store, ["campaigns"])
+    assert not store.query("SELECT * FROM campaigns_leads")
+
+    customer = app.get(Customer, app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0)))
+    customer._record(Customer.PropertiesChanged, at(1), changes={"size": 5})
+    app.save_new(customer)
+    with store.transaction() as cursor:  # the conversion passed by: the property is the first fact refused
+        cursor.execute("INSERT INTO projection_skips (name, position, aggregate_id, event_type, reason, skipped_at) "
+                       "VALUES ('campaigns', 2, ?, 'Lead.Converted', 'test', '')", (str(lead_id),))
+    with pytest.raises(FoldRefused, match=rf"1 property change\(s\) that are not a text value.*: property size of "
+                                          rf"{customer.id} at log position {app.event_count()}"):
+        bulk_build(app, store, ["campaigns"])
