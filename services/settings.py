@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 DEFAULT_SQLITE_PATH = "crm.sqlite3"
 OWNER_URL_VARIABLE = "CRM_DATABASE_OWNER_URL"
@@ -97,6 +98,22 @@ def owner_database_from_environment() -> Database:
 
 
 REPORTING_CURRENCY_VARIABLE = "CRM_REPORTING_CURRENCY"
+TIME_ZONE_VARIABLE = "CRM_TIME_ZONE"
+
+
+def time_zone_from_environment() -> ZoneInfo:
+    """The business's time zone (CRM_TIME_ZONE, an IANA name such as Asia/Shanghai; default UTC): the zone
+    whose calendar every period-based answer uses (`domain.periods`).
+
+    A setting, not an event, like the reporting currency: it chooses how to cut history into periods and
+    changes none of it; read models that store per-day keys record the zone they were built with."""
+    from domain.periods import UTC, zone_named
+
+    name = os.environ.get(TIME_ZONE_VARIABLE, "").strip()
+    try:
+        return zone_named(name) if name else UTC
+    except ValueError as error:
+        raise SettingsError(f"{TIME_ZONE_VARIABLE}: {error}") from None
 
 
 def reporting_currency_from_environment() -> str:

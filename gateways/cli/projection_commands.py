@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -83,8 +83,7 @@ def _rebuild_online(crm: CrmApplication, store: ReadModelStore, names: list[str]
     from services.projection_runtime.online_rebuild import OnlineRebuildRefused, handler_build, rebuild_online
 
     try:
-        with recorded_rebuild(store, names or list(READ_MODELS), total), \
-                progress_bar("Building the new version", total, 0) as update:
+        with progress_bar("Building the new version", total, 0) as update:  # it records itself (/metrics)
             position = rebuild_online(crm, store, names, bulk_build or handler_build, update)
     except OnlineRebuildRefused as refused:
         raise fail(str(refused)) from None
@@ -101,13 +100,7 @@ def _bulk_builder(crm: CrmApplication) -> Callable[..., object]:
         require_bulk_readable(crm)
     except UnsupportedLog as error:
         raise fail(str(error)) from None
-
-    def build(*args: Any) -> object:
-        try:
-            return bulk_build(*args)
-        except UnsupportedLog as refused:  # a fold met a fact its handlers refuse (FoldRefused): nothing written
-            raise fail(str(refused)) from None
-    return build
+    return bulk_build
 
 
 @contextmanager

@@ -18,9 +18,10 @@ keeps its id, as the handlers' rows do; a forgotten customer keeps its rows (no 
 Leads' and customers' properties over time are `versioned_properties.record_changes`' rule (`fold_steps`).
 Events stored under an older `class_version` arrive upcast by the log reader, as the handlers see them.
 
-`CHECKS` count the facts the handlers refuse (a lead changed before it was captured: the handler's assertion)
-or could only turn into something else (a missing instant, amount or id: `micros`/`cents` raise, `str(None)`
-would write "None"); the runner refuses the fold when one counts any, rather than write other rows.
+`CHECKS` find the first fact the handlers refuse (a lead changed before it was captured: their assert) or could
+only fail on or turn into something else (a missing instant, amount or id: `micros`/`cents` raise, `str(None)`
+would write "None"; a property value that is not text); the runner then hands the read model over to its
+handlers rather than write what SQL made of it.
 """
 
 from __future__ import annotations
@@ -88,8 +89,7 @@ SELECT aggregate_id AS lead_id,
        arg_max("at", version) FILTER (WHERE event = 'Qualified') AS qualified_at,
        arg_max("at", version) FILTER (WHERE event = 'Converted') AS converted_at,
        arg_max(customer_id, version) FILTER (WHERE event = 'Converted') AS customer_id,
-       arg_max("at", version) FILTER (WHERE event = 'Disqualified') AS disqualified_at,
-       MIN(position) AS first_position
+       arg_max("at", version) FILTER (WHERE event = 'Disqualified') AS disqualified_at
 FROM campaigns_log WHERE kind = 'Lead' AND event IN ('Qualified', 'Converted', 'Disqualified')
 GROUP BY aggregate_id
 """
@@ -153,8 +153,8 @@ _REQUIRED = {
     "customer_id": "(kind = 'Lead' AND event = 'Converted') OR (kind = 'Deal' AND event = 'Opened')",
     "changes": "event = 'PropertiesChanged'",
 }
-"""Per field, the events whose handler needs it: `micros` and `cents` raise on nothing, `str(None)` would write
-"None", `record_changes` reads an object (`changes` is one or NULL: `_MISSING`)."""
+"""Per field, the events whose handler reads it: `micros` and `cents` raise on nothing, `str(None)` would write
+"None", `record_changes` reads an object (`changes` must be one)."""
 _MISSING = {"changes": "json_type(changes) IS DISTINCT FROM 'OBJECT'"}
 
 
@@ -162,20 +162,16 @@ def _missing(name: str) -> str:
     return _MISSING.get(name, f"{name} IS NULL")
 
 
-CHECKS: tuple[tuple[str, str], ...] = (
-    ("lead event(s) before the lead was captured (the handlers stop: 'changed before it was captured')", """
-SELECT count(*), arg_min('lead ' || s.lead_id || ' at log position ' || s.first_position, s.first_position)
-FROM campaigns_lead_steps s ANTI JOIN campaigns_leads_rows l ON l.lead_id = s.lead_id
-"""),
-    ("event(s) without a field their handler needs", f"""
-SELECT count(*), arg_min(kind || '.' || event || ' ' || aggregate_id || ' at log position ' || position || ' has no '
-                         || CASE {' '.join(f"WHEN ({when}) AND {_missing(name)} THEN '{name}'"
-                                           for name, when in _REQUIRED.items())} END, position)
-FROM campaigns_log WHERE {' OR '.join(f"(({when}) AND {_missing(name)})" for name, when in _REQUIRED.items())}
-"""),
-    ("property change(s) that are not a text value (the handlers compare and store text)", """
-SELECT count(*), arg_min('property ' || name || ' of ' || subject_id || ' at log position ' || position, position)
-FROM campaigns_property_changes WHERE value_type IS DISTINCT FROM 'VARCHAR'
-"""),
-)
-"""(what breaks the rule, a SELECT of how many rows break it and the first): the runner refuses on any."""
+CHECKS: dict[str, str] = {
+    "a lead changed before it was captured": """
+SELECT MIN(e.position) FROM campaigns_log e
+WHERE e.kind = 'Lead' AND e.event IN ('Qualified', 'Converted', 'Disqualified')
+  AND NOT EXISTS (SELECT 1 FROM campaigns_leads_rows l WHERE l.lead_id = e.aggregate_id)""",
+    "an event without a field its handler reads": f"""
+SELECT MIN(position) FROM campaigns_log
+WHERE {' OR '.join(f"(({when}) AND {_missing(name)})" for name, when in _REQUIRED.items())}""",
+    "a property set to something else than text": """
+SELECT MIN(position) FROM campaigns_property_changes WHERE value_type IS DISTINCT FROM 'VARCHAR'""",
+}
+"""The handlers' assert (`handlers._lead`) and what they could only fail on or turn into other rows, as the first
+log position breaking each (`services/bulk`: the handlers rebuild the campaigns then, with their own outcome)."""

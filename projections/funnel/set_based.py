@@ -414,6 +414,16 @@ TABLES: dict[str, str] = {
 }
 """Read-model table → the step (or, for `funnel_pipelines`, the relation `pipeline_stages` gives) with its rows."""
 
+CHECKS: dict[str, str] = {
+    "an item changed before it entered its pipeline": """
+SELECT MIN(e.position) FROM funnel_log e
+WHERE e.kind IN ('Deal', 'Lead', 'Ticket') AND e.event NOT IN ('Opened', 'Captured', 'PropertiesChanged')
+  AND (e.event <> 'StatusChanged' OR e.to_status = 'in_progress')
+  AND NOT EXISTS (SELECT 1 FROM funnel_enters n WHERE n.item_id = e.aggregate_id)""",
+}
+"""The handlers' assert (`handlers._item`: a step of an item it never saw enter), as the first log position
+breaking it (`services/bulk`: the handlers rebuild the funnel then, and stop there)."""
+
 LEVELS_AFTER = "funnel_log"
 """The step after which the runner folds the pipelines (`pipeline_stages` over these two queries) and gives
 the SQL their levels as `funnel_stage_levels` (pipeline, stage, level, since)."""

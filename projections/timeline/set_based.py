@@ -147,3 +147,16 @@ PORTABLE_STEPS: tuple[tuple[str, str], ...] = (("timeline_events", EVENTS_PORTAB
 TABLES: dict[str, str] = {ENTRIES.name: "timeline_entries_rows", CUSTOMERS.name: "timeline_customers_rows",
                           LEADS.name: "timeline_leads_rows", DEALS.name: "timeline_deals_rows",
                           TICKETS.name: "timeline_tickets_rows", CAMPAIGNS.name: "timeline_campaigns_rows"}
+CHECKS: dict[str, str] = {
+    "a response to a campaign before it was planned": """
+SELECT MIN(e.position) FROM timeline_events e
+LEFT JOIN timeline_events p ON p.type = 'Campaign.Planned'
+     AND p.aggregate_id = CASE WHEN e.type = 'Campaign.ResponseRecorded' THEN e.aggregate_id ELSE e.campaign_id END
+WHERE (e.type LIKE '%.RespondedToCampaign' OR e.type = 'Campaign.ResponseRecorded')
+  AND (p.position IS NULL OR p.position > e.position)""",
+    "a deal or ticket changed before it was opened": """
+SELECT MIN(e.position) FROM timeline_events e LEFT JOIN timeline_openings o ON o.opened_id = e.aggregate_id
+WHERE (e.type LIKE 'Deal.%' OR e.type LIKE 'Ticket.%') AND o.opened_id IS NULL""",
+}
+"""The handlers' asserts (`_responded`, `_known`), as the first log position breaking each (`services/bulk`)."""
+

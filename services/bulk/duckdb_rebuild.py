@@ -47,18 +47,31 @@ Progress = Callable[[int, int], None]  # (log position read, log head), as the p
 @dataclass(frozen=True)
 class Fold:
     """A read model's set-based fold (`projections/<slice>/set_based.py`): its steps, the step holding each
-    table's rows, work done in Python after a step (the funnel's pipelines), and its checks: (what breaks a
-    rule the handlers hold, a SELECT of how many rows break it and the first) — any refuses the fold."""
+    table's rows, and work done in Python after a step (the funnel's pipelines)."""
 
     steps: tuple[tuple[str, str], ...]
     tables: dict[str, str]
     after: dict[str, Callable[[duckdb.DuckDBPyConnection], None]] = field(default_factory=dict)
-    checks: tuple[tuple[str, str], ...] = ()
+    checks: dict[str, str] = field(default_factory=dict)  # a rule the handlers assert → SQL: the first position breaking it
 
 
-class FoldRefused(UnsupportedLog):
-    """The log holds a fact the read model's handlers refuse (or could only turn into other rows): the fold
-    refuses it too, before anything is written, rather than write what the handlers would not."""
+class FoldStops(RuntimeError):
+    """The log holds an event that breaks a rule the read model's handlers assert: they would stop there (a
+    failure `crm projections status` shows), so the bulk path must not write what SQL made of it."""
+
+    def __init__(self, name: str, rule: str, position: int) -> None:
+        super().__init__(f"{name}: the event at log position {position} breaks a rule its handlers enforce ({rule}); "
+                         "the handlers stop there")
+        self.name, self.rule, self.position = name, rule, position
+
+
+def first_broken_rule(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) -> None:
+    """Raise FoldStops for the earliest event breaking one of the fold's checks, after its steps ran."""
+    found = [(position, rule) for rule, sql in steps.checks.items()
+             if (position := con.execute(sql).fetchall()[0][0]) is not None]  # all: a result left open blocks COPY
+    if found:
+        position, rule = min(found)
+        raise FoldStops(name, rule, position)
 
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
@@ -90,12 +103,6 @@ def fold(con: duckdb.DuckDBPyConnection, steps: Fold, log_events: pa.RecordBatch
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         if name in steps.after:
             steps.after[name](con)
-    for what, sql in steps.checks:
-        count, first = con.execute(sql).fetchone() or (0, None)
-        if count:
-            raise FoldRefused(f"the log holds {count:,} {what}; the first: {first}. Nothing was written: rebuild "
-                              "by the handlers (without --bulk) to stop there, repair, or pass it by "
-                              "(`crm projections resume NAME --skip`)")
     con.execute("DROP VIEW log_events")
     con.unregister("log_stream")
 
@@ -157,8 +164,9 @@ def _skipped(store: ReadModelStore, name: str) -> list[int]:
 
 
 FOLDS: dict[str, Fold] = {
-    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels}),
-    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES),
+    "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels},
+                   funnel_fold.CHECKS),
+    "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES, checks=timeline_fold.CHECKS),
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
@@ -177,10 +185,8 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
         with read_log(app.database, topics=topics) as flat:
             head = flat.head if upto is None else min(flat.head, upto)
             stream = LogRead(head, _counted(flat.batches, head, progress)).reader()
-            try:
-                fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
-            except FoldRefused as refused:
-                raise FoldRefused(f"{model.name}: {str(refused).replace('NAME', model.name)}") from None
+            fold(con, FOLDS[model.name], stream, _skipped(store, model.name), upto)
+        first_broken_rule(con, model.name, FOLDS[model.name])
         folded = time.perf_counter()
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)
@@ -212,10 +218,15 @@ def bulk_build(app: CrmApplication, store: ReadModelStore, names: Sequence[str] 
     handlers otherwise; returns the lowest position they now stand at."""
     require_bulk_readable(app)
     models = projector_for(app, store, names).models  # names checked, tables set up (as the handlers' rebuild)
+    handled = [model for model in models if model.name not in FOLDS]
     for model in models:
         if model.name in FOLDS:
-            rebuild_set_based(app, store, model, progress)
-    handled = [model for model in models if model.name not in FOLDS]
+            try:
+                rebuild_set_based(app, store, model, progress)
+            except FoldStops as stops:  # the handlers stop where they stop, and say why (status, metrics)
+                log.warning("%s; rebuilding %s with its handlers", stops, model.name,
+                            extra={"component": "bulk", "read_model": model.name, "position": stops.position})
+                handled.append(model)
     if handled:
         Projector(app, store, handled).rebuild(progress)
     return min(read_positions(store, [m.name for m in models]).values())

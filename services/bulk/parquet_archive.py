@@ -22,12 +22,13 @@ manifest records it; a crashed export's leftovers are deleted by the next one, w
 
 from __future__ import annotations
 
+import fcntl
 import json
 import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +40,7 @@ import pyarrow.dataset as ds
 from services.bulk.log_reader import read_log
 from services.settings import Database
 
+LOCK_FILE = "_crm_archive.lock"  # held by the export running (`_only_export`)
 MANIFEST = "_crm_archive.json"
 FORMAT = "crm-log-archive/1"
 STAGING = "_export-"
@@ -72,7 +74,7 @@ def read_manifest(directory: Path, shards: int) -> Manifest:
     """The manifest of DIR; a new one if DIR is missing or empty; ArchiveRefused for anything else."""
     path = directory / MANIFEST
     if not path.exists():
-        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        if directory.exists() and (not directory.is_dir() or any(map(_not_ours, directory.iterdir()))):
             raise ArchiveRefused(f"{directory} is not empty and holds no {MANIFEST}: export into an empty or new "
                                  "directory, or into an archive written before to add what is new")
         return Manifest(heads=[0] * shards)
@@ -82,6 +84,11 @@ def read_manifest(directory: Path, shards: int) -> Manifest:
                              f"{found.get('format')!r}; this log has {shards} shard(s) ({FORMAT}): export into a new "
                              "directory")
     return Manifest(heads=found["heads"], exports=found["exports"])
+
+
+def _not_ours(path: Path) -> bool:
+    """Anything but what a first export leaves before its manifest: the lock, or a crashed one's staging."""
+    return path.name != LOCK_FILE and not path.name.startswith(STAGING)
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
@@ -209,8 +216,10 @@ def export_archive(databases: Sequence[Database], directory: Path) -> tuple[int,
     default shard only (the others hold copies of it)."""
     manifest = read_manifest(directory, len(databases))
     directory.mkdir(parents=True, exist_ok=True)
-    clear_leftovers(directory, manifest)
     with ExitStack() as stack:
+        stack.enter_context(_only_export(directory))
+        manifest = read_manifest(directory, len(databases))  # again: one that ended while this one waited
+        clear_leftovers(directory, manifest)
         reads = [stack.enter_context(read_log(database, start=head))
                  for database, head in zip(databases, manifest.heads)]
         events = write_export(directory, manifest.number + 1,
@@ -219,6 +228,20 @@ def export_archive(databases: Sequence[Database], directory: Path) -> tuple[int,
     if events == 0 and heads == manifest.heads:
         return 0, manifest
     return events, record_export(directory, manifest, heads, events)
+
+
+@contextmanager
+def _only_export(directory: Path) -> Iterator[None]:
+    """One export into DIR at a time: two would both take number N, and each one's `clear_leftovers` would
+    delete the other's `_export-N` while it writes. An advisory lock (flock) on a file in DIR, released by
+    the kernel when the process ends, however it ends."""
+    with open(directory / LOCK_FILE, "a") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArchiveRefused(f"another export into {directory} is running: wait for it, then export again "
+                                 "(it adds only what the archive lacks)") from None
+        yield
 
 
 def _all_shards(shards: list[Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:

@@ -19,6 +19,7 @@ is no difference), SQLite plain Python. Nothing live is written.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from projections.ports import Cursor
 from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
-from services.bulk.duckdb_rebuild import FOLDS, rebuild_set_based, require_bulk_readable
+from services.bulk.duckdb_rebuild import FOLDS, FoldStops, rebuild_set_based, require_bulk_readable
 from services.projection_runtime.online_rebuild import BUSY, exclusive, private_place
 from services.projection_runtime.projector import Projector, read_positions
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
@@ -36,6 +37,8 @@ from services.storage.read_model_store import ReadModelStore
 Progress = Callable[[int, int], None]
 EXAMPLES = 5  # rows shown per kind of difference and table: enough to find the rule, not a dump
 LIVE = "live__"  # the prefix of the live tables' snapshot copies in the private schema (PostgreSQL)
+
+log = logging.getLogger(__name__)
 
 
 class VerifyRefused(RuntimeError):
@@ -189,9 +192,12 @@ def _build(app: CrmApplication, store: ReadModelStore, private: ReadModelStore, 
             cursor.executemany(f"INSERT INTO projection_skips VALUES ({', '.join('?' * len(skips[0]))})", skips)
     for model in models:
         if model.name in FOLDS:
-            rebuild_set_based(app, private, model, progress, upto=positions[model.name])
-        else:
-            Projector(_UpTo(app, positions[model.name]), private, [model]).catch_up(progress, strict=False)  # type: ignore[arg-type]
+            try:
+                rebuild_set_based(app, private, model, progress, upto=positions[model.name])
+                continue
+            except FoldStops as stops:  # as `crm projections rebuild --bulk`: its handlers build it
+                log.warning("%s; building %s with its handlers", stops, model.name)
+        Projector(_UpTo(app, positions[model.name]), private, [model]).catch_up(progress, strict=False)  # type: ignore[arg-type]
 
 
 Differ = Callable[[ReadModelStore, Table], TableDiff]

@@ -46,7 +46,7 @@ from projections.tables import Table
 from services.application import CrmApplication
 from services.projection_runtime.projector import (HOLD_POSITIONS, Projector, require_no_partition_feeder,
                                                    schema_fingerprint, set_up_tables)
-from services.projection_runtime.rebuild_record import ONLINE, record_online_progress
+from services.projection_runtime.rebuild_record import ONLINE, record_online_progress, recorded_rebuild
 from services.projection_runtime.registry import READ_MODELS, UnknownReadModel, projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import GREEN_SUFFIX, ReadModelStore
@@ -122,16 +122,23 @@ def rebuild_online(app: CrmApplication, store: ReadModelStore, names: Sequence[s
     with exclusive(app, BUSY):
         with store.transaction() as cursor:
             require_no_partition_feeder(cursor, names)
-            for statement in ONLINE.ddl():  # the progress `crm serve`'s /metrics reads (rebuild_record)
-                cursor.execute(statement)
-        place.clear()  # a crashed build's leftovers
-        green_store = place.open()
-        try:
-            return _build_and_swap(app, store, green_store, names, builder, on_progress, place)
-        finally:
-            green_store.close()
-            place.clear()
-            record_online_progress(store, names, None)
+        # recorded once the lock is held, whoever builds (the CLI, or `crm serve` after a schema change):
+        # /metrics crm_rebuild_progress and `crm projections status` show it, and a refused second build
+        # does not overwrite the running one's record
+        with recorded_rebuild(store, names, app.event_count()):
+            return _cleared_build(app, store, names, builder, on_progress, place)
+
+
+def _cleared_build(app: CrmApplication, store: ReadModelStore, names: list[str], builder: Builder,
+                   on_progress: Progress, place: _GreenSchema | _GreenFile) -> int:
+    place.clear()  # a crashed build's leftovers
+    green_store = place.open()
+    try:
+        return _build_and_swap(app, store, green_store, names, builder, on_progress, place)
+    finally:
+        green_store.close()
+        place.clear()
+        record_online_progress(store, names, None)
 
 
 def _build_and_swap(app: CrmApplication, store: ReadModelStore, green_store: ReadModelStore, names: list[str],
@@ -241,10 +248,22 @@ class _GreenSchema:
         yield  # one database: the current connection sees the green schema already
 
     def move(self, cursor: Cursor, tables: Sequence[Table]) -> None:
-        """Drop each current table and move the new one in (its indexes and key move with it)."""
-        for table in tables:
-            cursor.execute(f"DROP TABLE IF EXISTS {_quoted(self.own)}.{table.name}")
-            cursor.execute(f"ALTER TABLE {self.prefix}{table.name} SET SCHEMA {_quoted(self.own)}")
+        """Drop each current table and move the new one in (its indexes and key move with it), keeping the
+        privileges other roles (a BI reader) had on the current tables."""
+        own, names = _quoted(self.own), [table.name for table in tables]
+        cursor.execute(f"SELECT c.relname FROM pg_class c WHERE c.relnamespace = {_literal(self.own)}::regnamespace "
+                       f"AND c.relkind = 'r' AND c.relname IN ({_marks(names)})", names)
+        if present := [name for (name,) in cursor.fetchall()]:
+            # All at once, in one wait bounded by lock_timeout: taken one DROP at a time, readers queued behind
+            # the tables already locked waited up to 1 s per table (over 40 tables for every read model), and a
+            # report joining two tables in the other order could deadlock with the swap.
+            cursor.execute("LOCK TABLE " + ", ".join(f"{own}.{name}" for name in present) + " IN ACCESS EXCLUSIVE MODE")
+        grants = _grants(cursor, self.own, present)
+        for name in names:
+            cursor.execute(f"DROP TABLE IF EXISTS {own}.{name}")
+            cursor.execute(f"ALTER TABLE {self.prefix}{name} SET SCHEMA {own}")
+        for statement in grants:
+            cursor.execute(statement)
 
 
 class _GreenFile:
@@ -290,6 +309,25 @@ def _lock_not_available() -> tuple[type[Exception], ...]:
     import psycopg
 
     return psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected
+
+
+_GRANTS = """SELECT c.relname, COALESCE(quote_ident(r.rolname), 'PUBLIC'), a.privilege_type, a.is_grantable
+FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+WHERE c.relnamespace = {schema}::regnamespace AND a.grantee <> c.relowner AND c.relname IN ({names})"""
+
+
+def _grants(cursor: Cursor, schema: str, tables: Sequence[str]) -> list[str]:
+    """GRANT statements giving the new tables what other roles may do with the current ones (the new tables
+    are the application's, made without them)."""
+    if not tables:
+        return []
+    cursor.execute(_GRANTS.format(schema=_literal(schema), names=_marks(tables)), list(tables))
+    return [f"GRANT {privilege} ON {_quoted(schema)}.{table} TO {grantee}{' WITH GRANT OPTION' if grantable else ''}"
+            for table, grantee, privilege, grantable in cursor.fetchall()]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _quoted(name: str) -> str:

@@ -215,16 +215,19 @@ def test_a_killed_build_leaves_the_current_tables_answering_and_the_next_one_suc
 def test_an_online_build_by_the_bulk_path_swaps_in_the_same_read_models_as_a_clean_rebuild(demo: Any) -> None:
     """`--online --bulk`: DuckDB folds the funnel and the timeline into the new version's schema (its store's
     search_path), the handlers the others; a lead captured meanwhile is applied by the follower on one side of
-    the swap, never both."""
+    the swap, never both; privileges other roles had on the current tables are given on the new ones."""
     from services.bulk.duckdb_rebuild import bulk_build
 
     app, store = demo
+    with store.transaction() as cursor:
+        cursor.execute("GRANT SELECT ON funnel_intervals TO PUBLIC")  # a BI reader's, kept by the swap
     with Following(app) as follower:
         capture(app, 0)
         swapped_at = rebuild_online(app, store, [], bulk_build)
         capture(app, 1)
         follower.wait_for_head()
     assert swapped_at > 0 and green_tables(store) == []
+    assert store.query("SELECT has_table_privilege('public', 'funnel_intervals', 'SELECT')") == [(True,)]
     now = datetime.now(timezone.utc)
     instants = [now, *(e.occurred_at for _, e in app.read_log())][:: app.event_count() // 4]
     online = [summaries(app, store, t) for t in instants]

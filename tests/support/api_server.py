@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import socket
 import tempfile
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import orjson
 import uvicorn
@@ -23,11 +25,27 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+_HANDED_OUT: list[IO[str]] = []  # a lock file per port this process handed out, held until it ends
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on now, and that no other test process is handed.
+
+    Why the lock: deploy/run-tests.sh runs two pytest processes at once, and a port bound to 0 then released
+    may be handed to both before either server binds it; each port handed out is claimed by an flock on a
+    file named after it, which the kernel releases when the process ends."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        claim = open(Path(tempfile.gettempdir()) / f"crm-test-port-{port}.lock", "a")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            continue
+        _HANDED_OUT.append(claim)
+        return port
 
 
 def write_tokens_file(folder: Path, tokens: dict[str, tuple[str, str]]) -> Path:

@@ -1,6 +1,6 @@
 import pytest
 
-from services.settings import SettingsError, database_from_url, owner_database_from_environment
+from services.settings import SettingsError, database_from_url, owner_database_from_environment, time_zone_from_environment
 
 
 def test_unset_url_selects_the_embedded_sqlite_file() -> None:
@@ -41,3 +41,13 @@ def test_the_owner_url_is_required_and_explained(monkeypatch: pytest.MonkeyPatch
         owner_database_from_environment()
     monkeypatch.setenv("CRM_DATABASE_OWNER_URL", "postgresql://crm_owner:x@127.0.0.1:55432/crm")
     assert owner_database_from_environment().role == "crm_owner"
+
+
+def test_the_time_zone_defaults_to_utc_and_a_wrong_name_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRM_TIME_ZONE", raising=False)
+    assert str(time_zone_from_environment()) == "UTC"
+    monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")
+    assert str(time_zone_from_environment()) == "Asia/Shanghai"
+    monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Beijing")  # not a zone-database name: Shanghai is
+    with pytest.raises(SettingsError, match="CRM_TIME_ZONE: 'Asia/Beijing' is not a time zone"):
+        time_zone_from_environment()

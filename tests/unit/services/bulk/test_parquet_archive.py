@@ -3,6 +3,7 @@ that add only what is new, refusals; on SQLite logs and hand-made batches."""
 
 from __future__ import annotations
 
+import fcntl
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from domain.base import Meta
 from domain.partitions import in_partition
 from services.application import CrmApplication
 from services.bulk.log_reader import LOG_SCHEMA, read_log
-from services.bulk.parquet_archive import (MANIFEST, PARTITIONING, ArchiveRefused, export_archive,
+from services.bulk.parquet_archive import (LOCK_FILE, MANIFEST, PARTITIONING, ArchiveRefused, export_archive,
                                            fed_from_this_thread, read_manifest, write_export)
 from services.commands import OpenDeal, RegisterCustomer
 from services.settings import Database, database_from_url
@@ -50,6 +51,19 @@ def test_an_export_writes_every_event_once_by_month_and_partition(tmp_path: Path
         files = list((tmp_path / "archive" / f"month={month}" / f"partition={row['partition']}").glob("*.parquet"))
         assert [f.name for f in files] == ["part-1-0.parquet"]
     assert {r["partition"] for r in log.to_pylist() if r["kind"] == "Pipeline"} == {-1}
+    app.close()
+
+
+def test_a_second_export_into_the_same_directory_while_one_runs_is_refused(tmp_path: Path) -> None:
+    database, app = log_with_a_deal(tmp_path / "log.db")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with open(archive / LOCK_FILE, "a") as running:  # what a running export holds
+        fcntl.flock(running, fcntl.LOCK_EX)
+        with pytest.raises(ArchiveRefused, match="another export into .* is running"):
+            export_archive([database], archive)
+        assert not (archive / MANIFEST).exists()
+    assert export_archive([database], archive)[0] == 5  # the lock file alone does not make it "not empty"
     app.close()
 
 

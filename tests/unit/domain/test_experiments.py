@@ -1,0 +1,59 @@
+"""A/B comparisons: the tests match the libraries and textbook values on known cases, the Bayesian
+probability matches sampling, and no winner is called before the data allow it."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from domain.experiments import (CONTROL_WINS, NO_DIFFERENCE, NOT_ENOUGH_DATA, VARIANT_WINS, Arm, chi_square_p_value,
+                                compare, needed_per_arm, probability_to_beat)
+
+
+def test_a_known_case_by_hand_20_against_25_percent_of_1000() -> None:
+    found = compare(Arm("A", 1000, 200), Arm("B", 1000, 250))
+    pooled = 450 / 2000
+    z = 0.05 / math.sqrt(pooled * (1 - pooled) * 2 / 1000)  # 2.677
+    assert found.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)  # 0.00742
+    assert found.difference == pytest.approx(0.05)
+    # Newcombe's hybrid score interval from the two Wilson intervals, by hand: (0.01340, 0.08645)
+    assert found.interval == pytest.approx((0.013396, 0.086449), abs=2e-6)
+    assert chi_square_p_value([Arm("A", 1000, 200), Arm("B", 1000, 250)]) == pytest.approx(found.p_value, rel=1e-9)
+    assert found.needed_per_arm == 1092  # 2 ((1.95996 + 0.84162) / h)², h = 2 asin √.25 − 2 asin √.2 = 0.1199
+    assert found.probability_to_beat == pytest.approx(0.9963, abs=5e-4)
+    assert (found.verdict, found.reason) == (NOT_ENOUGH_DATA, "92 more exposures per variant are needed (1,092 each)")
+    assert compare(Arm("A", 1100, 220), Arm("B", 1100, 275)).verdict == VARIANT_WINS
+
+
+def test_the_exact_probability_to_beat_matches_sampling_the_posteriors() -> None:
+    draw = random.Random(7)
+    control, variant = Arm("A", 120, 14), Arm("B", 110, 19)
+    hits = sum(draw.betavariate(20, 92) > draw.betavariate(15, 107) for _ in range(200_000))
+    assert probability_to_beat(control, variant) == pytest.approx(hits / 200_000, abs=0.004)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(0, 60), st.integers(0, 60))
+def test_the_probability_to_beat_is_a_probability_and_symmetric(c1: int, f1: int, c2: int, f2: int) -> None:
+    a, b = Arm("A", c1 + f1, c1), Arm("B", c2 + f2, c2)
+    forward, backward = probability_to_beat(a, b), probability_to_beat(b, a)
+    assert 0 <= forward <= 1 and forward + backward == pytest.approx(1, abs=1e-9)  # ties have probability 0
+
+
+def test_no_winner_is_called_before_each_arm_reached_its_sample_size() -> None:
+    early = compare(Arm("A", 300, 60), Arm("B", 300, 84))  # p ≈ 0.02 after 300 each: significant, too early
+    assert early.p_value < 0.05 and early.verdict == NOT_ENOUGH_DATA and "more exposures" in early.reason
+    assert compare(Arm("A", 40, 2), Arm("B", 40, 9)).verdict == NOT_ENOUGH_DATA  # too few conversions to test
+    assert compare(Arm("A", 0, 0), Arm("B", 10, 1)).verdict == NOT_ENOUGH_DATA
+    assert compare(Arm("A", 5000, 1000), Arm("B", 5000, 1010), min_effect=0.03).verdict == NO_DIFFERENCE
+    assert compare(Arm("A", 2000, 500), Arm("B", 2000, 400)).verdict == CONTROL_WINS
+
+
+def test_sample_sizes_match_the_power_analysis_and_bad_counts_are_refused() -> None:
+    assert needed_per_arm(0.1, 0.02) == 3835  # 10 % → 12 %, alpha 0.05, power 0.8: 2 (2.80158 / 0.06398)²
+    assert needed_per_arm(0.1, 0) is None and needed_per_arm(0.95, 0.1) is None
+    with pytest.raises(ValueError, match="between 0 and its exposures"):
+        Arm("文案B", 10, 11)
