@@ -30,6 +30,7 @@ class Rows:
         self._tables = {t.name: t for t in tables}
         self._cache: dict[str, dict[Key, Row | None]] = {name: {} for name in self._tables}
         self._dirty: dict[str, set[Key]] = {name: set() for name in self._tables}
+        self._deleted: dict[str, set[Key]] = {name: set() for name in self._tables}
         # What handlers leave for their read model's `finish`, by read model name: state of this batch,
         # not of the read model object (two threads may run one projector's batches at once).
         self.pending: dict[str, Any] = {}
@@ -70,6 +71,13 @@ class Rows:
         cache.pop(key, None)  # to the end: `trim` keeps the most recently written rows
         cache[key] = row
         self._dirty[table.name].add(key)
+        self._deleted[table.name].discard(key)
+
+    def delete(self, table: Table, *key: Any) -> None:
+        """Remove the row with that primary key, if there is one, when the rows are written."""
+        self._cache[table.name][key] = None
+        self._dirty[table.name].discard(key)
+        self._deleted[table.name].add(key)
 
     def select(self, sql: str, params: list[Any]) -> list[Any]:
         """Rows of a query no key lookup answers (e.g. all customers with purchases in a currency), in the
@@ -85,7 +93,7 @@ class Rows:
 
     def trim(self, limit: int) -> None:
         """Forget all but about `limit` rows, keeping each table's most recently written (after a flush)."""
-        assert not any(self._dirty.values()), "flush before trimming"
+        assert not any(self._dirty.values()) and not any(self._deleted.values()), "flush before trimming"
         total = sum(len(cache) for cache in self._cache.values())
         if total <= limit:
             return
@@ -97,6 +105,13 @@ class Rows:
         """Write every changed row back (through `cursor`, default the one rows were read with)."""
         cursor = cursor or self._cursor
         written = 0
+        for name, keys in self._deleted.items():
+            if keys:
+                table = self._tables[name]
+                where = " AND ".join(f"{column} = ?" for column in table.key)
+                cursor.executemany(f"DELETE FROM {table.name} WHERE {where}", list(keys))
+                written += len(keys)
+                keys.clear()
         for name, keys in self._dirty.items():
             if not keys:
                 continue

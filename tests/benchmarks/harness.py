@@ -154,13 +154,14 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import (blue_green, bulk, cli_start, csv_import, delivery, funnel, http_commands, ingest,
-                                  memory, rebuild, lag, segments, writers)
+    from tests.benchmarks import (blue_green, bulk, campaigns, cli_start, csv_import, delivery, funnel, http_commands,
+                                  ingest, memory, rebuild, lag, segments, writers)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
         "rebuild": (rebuild.measure, ("projection_rebuild",)),
         "funnel": (funnel.measure, ("asof_funnel_query",)),
+        "campaigns": (campaigns.measure, ("asof_campaigns_query",)),
         "memory": (memory.measure, ("peak_memory_ingest", "peak_memory_rebuild")),
         "delivery": (delivery.measure, ("delivery_latency", "relay_throughput")),
         "http": (http_commands.measure, http_commands.metric_names()),

@@ -1,0 +1,233 @@
+"""The campaigns read model's pre-summed tables: each lead's and customer's steps, and their sums per period.
+
+`campaigns_steps` holds every lead's and customer's share of the report as changes at instants
+(`unit_steps`); `campaigns_tallies` sums those changes, and every cost and response, per UTC year, month
+and day. Both are pure functions of the fact tables, whatever order the events came in: after a batch of
+events, the read model derives again the steps of each lead and customer the batch touched from their
+facts (a handful of rows each; a response recorded long after the win it precedes simply changes the
+customer's steps, and the tallies by the difference), replaces their rows and adds the difference to the
+tallies (`refresh`). Sums do not care about order, and rows of the steps are written sorted.
+
+Tallies are shared rows (not per home partition, unlike the funnel's): a report adds each of them, with
+≈ 22 keys per campaign, and 64 partitions would multiply that work; batches of different partitions that
+change the same tally are retried by the partitioned runtime (REPEATABLE READ, first updater wins).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any, TypedDict, cast
+
+from projections.campaigns.rows import CustomerRow, DealEventRow, DealRow, LeadRow
+from projections.campaigns.unit_steps import CustomerFacts, Share, Steps, customer_steps, lead_steps, merge
+from projections.read_model import Rows
+from projections.tables import Table, held_json
+
+DAY_MICROS = 86_400_000_000
+_EPOCH_DAY = date(1970, 1, 1)
+_CHUNK = 400  # ids per IN (…) list
+Select = Callable[[str, list[Any]], list[Any]]  # SQL with ? placeholders → rows: `Rows.select`, `Store.query`
+
+
+class StepRow(TypedDict):
+    unit: str  # a lead's or a customer's id (they never collide)
+    at: int
+    deltas: Share
+
+
+class TallyRow(TypedDict):
+    """The sum of all changes of one UTC year (`grain` "y"), month ("m") or day ("d"); `period` is the
+    number of its first day since 1970-01-01."""
+
+    grain: str
+    period: int
+    deltas: Share
+
+
+STEPS = Table("campaigns_steps", (("unit", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")), ("unit", "at"),
+              indexes=(("at",),), json_columns=("deltas",), row_type=StepRow)
+TALLIES = Table("campaigns_tallies", (("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
+                ("grain", "period"), json_columns=("deltas",), row_type=TallyRow)
+SUMMED_TABLES = (STEPS, TALLIES)
+
+
+@lru_cache(maxsize=8192)
+def periods_of(day: int) -> tuple[int, int]:
+    """The first days (since 1970-01-01) of `day`'s UTC year and month."""
+    first = _EPOCH_DAY + timedelta(days=day)
+    return (first.replace(month=1, day=1) - _EPOCH_DAY).days, (first.replace(day=1) - _EPOCH_DAY).days
+
+
+@dataclass
+class Pending:
+    """What a batch touched: the leads and customers whose steps to derive again, and its changes of the
+    tallies, summed per day first (a rebuild's batch of 30,000 events touches a few dozen days: each tally
+    row is then read, changed and written once a batch, not three times an event)."""
+
+    leads: set[str] = field(default_factory=set)
+    customers: set[str] = field(default_factory=set)
+    days: dict[int, Share] = field(default_factory=lambda: defaultdict(dict))  # the batch's changes by UTC day
+
+
+def pending(rows: Rows) -> Pending:
+    found = rows.pending.get("campaigns")
+    if found is None:
+        found = rows.pending["campaigns"] = Pending()
+    return cast(Pending, found)
+
+
+def tally(rows: Rows, at: int, change: Share) -> None:
+    """Add `change` (happened at `at`, µs) to the tallies of its year, month and day (when the batch ends)."""
+    merge(pending(rows).days[at // DAY_MICROS], change)
+
+
+def _write_tallies(rows: Rows, days: dict[int, Share]) -> None:
+    """Add each day's changes to its day's, month's and year's tally; a tally summing to nothing goes (as if
+    nothing had happened then); keys in order, so that the rows do not depend on the order of the events."""
+    periods: dict[tuple[str, int], Share] = defaultdict(dict)
+    for day, change in days.items():
+        year, month = periods_of(day)
+        for key in (("y", year), ("m", month), ("d", day)):
+            merge(periods[key], change)
+    for key, change in periods.items():
+        row = cast("dict[str, Any] | None", rows.get(TALLIES, *key))
+        deltas = dict(held_json(row, "deltas")) if row is not None else {}
+        merge(deltas, change)
+        if deltas:
+            rows.put(TALLIES, TallyRow(grain=key[0], period=key[1], deltas=dict(sorted(deltas.items()))))
+        elif row is not None:
+            rows.delete(TALLIES, *key)
+
+
+def refresh(rows: Rows, leads: Table) -> None:
+    """Derive again the steps of the leads (rows of `leads`) and customers this batch touched, replace theirs
+    and add the difference, and the batch's costs and responses, to the tallies."""
+    todo = pending(rows)
+    units = sorted(todo.leads | todo.customers)
+    if units:
+        old = _stored_steps(rows, units)
+        new = {lead_id: lead_steps(cast(LeadRow, rows.get(leads, lead_id))) for lead_id in todo.leads}
+        new |= {facts.customer_id: customer_steps(facts)
+                for facts in customer_facts(rows.select, sorted(todo.customers))}
+        for unit in units:
+            _replace(rows, unit, old.get(unit, {}), new.get(unit, {}))
+    _write_tallies(rows, todo.days)
+    rows.pending.pop("campaigns", None)
+
+
+def _replace(rows: Rows, unit: str, old: Steps, new: Steps) -> None:
+    for at in sorted(old.keys() | new.keys()):
+        before, after = old.get(at, {}), new.get(at, {})
+        if before == after:
+            continue
+        change = dict(after)
+        merge(change, before, -1)
+        tally(rows, at, change)
+        if after:
+            rows.put(STEPS, StepRow(unit=unit, at=at, deltas=after))
+        else:
+            rows.delete(STEPS, unit, at)
+
+
+def _stored_steps(rows: Rows, units: list[str]) -> dict[str, Steps]:
+    found: dict[str, Steps] = defaultdict(dict)
+    for unit, at, deltas in _select_in(rows.select, "SELECT unit, at, deltas FROM campaigns_steps WHERE unit IN ({})",
+                                       units):
+        found[unit][at] = held_json({"deltas": deltas}, "deltas")
+    return found
+
+
+def _select_in(select: Select, sql: str, ids: Iterable[str]) -> Iterator[Any]:
+    """`sql` with its `{}` filled by placeholders, for every chunk of `ids`."""
+    ids = list(ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        yield from select(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
+# --- a customer's facts, for many customers at once ------------------------------------------------
+
+_LEAD_COLUMNS = ("lead_id, campaign_id, captured_at, qualified_at, converted_at, customer_id, disqualified_at, "
+                 "region, industry")
+
+
+def customer_facts(select: Select, customer_ids: list[str]) -> list[CustomerFacts]:
+    """Each customer's registration, deals and their events, the leads those deals name or the customer was
+    converted from, and the responses by the customer or by those converted leads: six queries per 400."""
+    facts = {cid: CustomerFacts(cid) for cid in customer_ids}
+    for row in _select_in(select, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
+                                  "FROM campaigns_customers WHERE customer_id IN ({})", customer_ids):
+        facts[row[0]].registration = CustomerRow._make(row)
+    deals = [DealRow._make(row) for row in _select_in(
+        select, "SELECT deal_id, customer_id, campaign_id, lead_id, opened_at, currency FROM campaigns_deals "
+                "WHERE customer_id IN ({})", customer_ids)]
+    converted = [LeadRow._make(row) for row in _select_in(
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", customer_ids)]
+    named = {deal.lead_id for deal in deals if deal.lead_id} - {lead.lead_id for lead in converted}
+    leads = {lead.lead_id: lead for lead in converted} | {row[0]: LeadRow._make(row) for row in _select_in(
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", sorted(named))}
+    events: dict[str, list[DealEventRow]] = defaultdict(list)
+    for row in _select_in(select, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
+                                "WHERE deal_id IN ({}) ORDER BY deal_id, seq", [deal.deal_id for deal in deals]):
+        events[row[0]].append(DealEventRow._make(row))
+    for deal in deals:
+        one = facts[deal.customer_id]
+        one.deals.append(deal)
+        one.deal_events[deal.deal_id] = events.get(deal.deal_id, [])
+        if deal.lead_id in leads:
+            one.leads[deal.lead_id] = leads[deal.lead_id]
+    for lead in converted:
+        facts[lead.customer_id].leads[lead.lead_id] = lead  # type: ignore[index]
+    _add_responses(select, facts, {lead.lead_id: lead.customer_id for lead in converted})  # type: ignore[misc]
+    return list(facts.values())
+
+
+def _add_responses(select: Select, facts: dict[str, CustomerFacts], converted: dict[str, str]) -> None:
+    """Responses by the customers, or by the leads converted into them (a response naming both, once)."""
+    seen: set[tuple[str, int]] = set()
+    columns = "stream_id, seq, campaign_id, occurred_at, customer_id, lead_id FROM campaigns_responses"
+    found = [*_select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", list(facts)),
+             *_select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", sorted(converted))]
+    for stream_id, seq, campaign_id, at, customer_id, lead_id in found:
+        if (stream_id, seq) in seen:
+            continue
+        seen.add((stream_id, seq))
+        for who in {customer_id, converted.get(lead_id or "")} & facts.keys():
+            facts[who].responses.append((campaign_id, at, customer_id, lead_id))
+
+
+# --- both tables at once, from the fact tables (a bulk fold's last step) ----------------------------
+
+
+def derive(select: Select) -> tuple[list[StepRow], list[TallyRow]]:
+    """Every row of `campaigns_steps` and `campaigns_tallies` from the fact tables alone (`select` reads
+    them): what the handlers keep, for a fold that writes the fact tables set-based (equal: test_summed)."""
+    steps: list[StepRow] = []
+    for row in select(f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads ORDER BY lead_id", []):
+        lead = LeadRow._make(row)
+        steps += [StepRow(unit=lead.lead_id, at=at, deltas=deltas) for at, deltas in lead_steps(lead).items()]
+    customers = sorted({cid for (cid,) in select(
+        "SELECT customer_id FROM campaigns_customers UNION SELECT customer_id FROM campaigns_deals UNION "
+        "SELECT customer_id FROM campaigns_leads WHERE customer_id IS NOT NULL UNION "
+        "SELECT customer_id FROM campaigns_responses WHERE customer_id IS NOT NULL", [])})
+    for start in range(0, len(customers), 10 * _CHUNK):
+        for facts in customer_facts(select, customers[start:start + 10 * _CHUNK]):
+            steps += [StepRow(unit=facts.customer_id, at=at, deltas=deltas)
+                      for at, deltas in customer_steps(facts).items()]
+    tallies: dict[tuple[str, int], Share] = defaultdict(dict)
+    changes = [(row["at"], row["deltas"]) for row in steps]
+    changes += [(at, {f"r|{kind}|{cid}": 1}) for cid, kind, at in select(
+        "SELECT campaign_id, kind, occurred_at FROM campaigns_responses", [])]
+    changes += [(at, {f"c|{cid}": cents}) for cid, cents, at in select(
+        "SELECT campaign_id, amount_cents, occurred_at FROM campaigns_costs", [])]
+    for at, change in changes:
+        day = at // DAY_MICROS
+        year, month = periods_of(day)
+        for key in (("y", year), ("m", month), ("d", day)):
+            merge(tallies[key], change)
+    return steps, [TallyRow(grain=grain, period=period, deltas=dict(sorted(deltas.items())))
+                   for (grain, period), deltas in sorted(tallies.items()) if deltas]
