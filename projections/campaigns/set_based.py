@@ -16,6 +16,9 @@ disqualified — each the last such event in version order (`arg_max`), as the h
 last. Nothing joins campaigns to what names them: a lead, deal or response naming a campaign never planned
 keeps its id, as the handlers' rows do; a forgotten customer keeps its rows (no personal field is stored).
 Leads' and customers' properties over time are `versioned_properties.record_changes`' rule (`fold_steps`).
+The summed tables (`campaigns_steps`, `campaigns_tallies`: each lead's and customer's share of the report over
+time, and its sums per period) are derived from the fact tables by `summed_tables.derive` (Python: a customer's
+first win and touches), which the runner calls on the fact tables' steps (`SUMMED_AFTER`).
 Events stored under an older `class_version` arrive upcast by the log reader, as the handlers see them.
 
 `CHECKS` find the first fact the handlers refuse (a lead changed before it was captured: their assert) or could
@@ -31,6 +34,7 @@ from domain.pipeline import LOST, WON
 from projections.campaigns.handlers import (COSTS, CUSTOMERS, DEAL_EVENTS, DEALS, LEADS, PLANS, PROPERTIES, RESPONSES,
                                             STATUSES)
 from projections.campaigns.rows import AMOUNT, REOPENED
+from projections.campaigns.summed_tables import SUMMED_TABLES
 from projections.tables import cents_sql, micros_sql
 from projections.versioned_properties import fold_steps
 
@@ -122,25 +126,28 @@ FROM campaigns_log WHERE kind = 'Deal'
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("campaigns_log", LOG),
-    ("campaigns_plans_rows", PLANS_),
-    ("campaigns_statuses_rows", STATUSES_),
-    ("campaigns_costs_rows", COSTS_),
-    ("campaigns_responses_rows", RESPONSES_),
+    (PLANS.name, PLANS_),
+    (STATUSES.name, STATUSES_),
+    (COSTS.name, COSTS_),
+    (RESPONSES.name, RESPONSES_),
     ("campaigns_lead_steps", LEAD_STEPS),
-    ("campaigns_leads_rows", LEADS_),
-    ("campaigns_customers_rows", CUSTOMERS_),
-    ("campaigns_deals_rows", DEALS_),
-    ("campaigns_deal_events_rows", DEAL_EVENTS_),
+    (LEADS.name, LEADS_),
+    (CUSTOMERS.name, CUSTOMERS_),
+    (DEALS.name, DEALS_),
+    (DEAL_EVENTS.name, DEAL_EVENTS_),
     *fold_steps("campaigns", "campaigns_log", "kind IN ('Lead', 'Customer')"),
 )
-"""The fold, in order: each SELECT reads `log_events` or earlier steps by name."""
+"""The fold, in order: each SELECT reads `log_events` or earlier steps by name. The fact tables' steps carry
+their tables' names, so that `summed_tables.derive`, written for the store, reads them in DuckDB as it is."""
+
+SUMMED_AFTER = STEPS[-1][0]
+"""The step after which (the last: the checks read every step) the runner derives the summed tables from the fact tables (`summed_tables.derive`,
+Python: a customer's first win and touches) and gives them to the SQL as `campaigns_<table>_rows`."""
 
 TABLES: dict[str, str] = {
-    PLANS.name: "campaigns_plans_rows", STATUSES.name: "campaigns_statuses_rows", COSTS.name: "campaigns_costs_rows",
-    RESPONSES.name: "campaigns_responses_rows", LEADS.name: "campaigns_leads_rows",
-    CUSTOMERS.name: "campaigns_customers_rows", DEALS.name: "campaigns_deals_rows",
-    DEAL_EVENTS.name: "campaigns_deal_events_rows", PROPERTIES.versions.name: "campaigns_properties_rows",
-    PROPERTIES.current.name: "campaigns_current_properties_rows",
+    **{table.name: table.name for table in (PLANS, STATUSES, COSTS, RESPONSES, LEADS, CUSTOMERS, DEALS, DEAL_EVENTS)},
+    PROPERTIES.versions.name: "campaigns_properties_rows", PROPERTIES.current.name: "campaigns_current_properties_rows",
+    **{table.name: f"{table.name}_rows" for table in SUMMED_TABLES},
 }
 """Read-model table → the step with its rows."""
 
@@ -166,12 +173,16 @@ CHECKS: dict[str, str] = {
     "a lead changed before it was captured": """
 SELECT MIN(e.position) FROM campaigns_log e
 WHERE e.kind = 'Lead' AND e.event IN ('Qualified', 'Converted', 'Disqualified')
-  AND NOT EXISTS (SELECT 1 FROM campaigns_leads_rows l WHERE l.lead_id = e.aggregate_id)""",
+  AND NOT EXISTS (SELECT 1 FROM campaigns_leads l WHERE l.lead_id = e.aggregate_id)""",
+    "a deal changed before it was opened": """
+SELECT MIN(e.position) FROM campaigns_log e
+WHERE e.kind = 'Deal' AND e.event <> 'Opened'
+  AND NOT EXISTS (SELECT 1 FROM campaigns_deals d WHERE d.deal_id = e.aggregate_id)""",
     "an event without a field its handler reads": f"""
 SELECT MIN(position) FROM campaigns_log
 WHERE {' OR '.join(f"(({when}) AND {_missing(name)})" for name, when in _REQUIRED.items())}""",
     "a property set to something else than text": """
 SELECT MIN(position) FROM campaigns_property_changes WHERE value_type IS DISTINCT FROM 'VARCHAR'""",
 }
-"""The handlers' assert (`handlers._lead`) and what they could only fail on or turn into other rows, as the first
+"""The handlers' asserts (`handlers._lead`, `_deal_event`) and what they could only fail on or turn into other rows, as the first
 log position breaking each (`services/bulk`: the handlers rebuild the campaigns then, with their own outcome)."""

@@ -36,6 +36,7 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
+from services.bulk.summed_fold import summed_tables
 from services.projection_runtime.projector import HOLD_POSITIONS, Projector, read_positions
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
@@ -170,7 +171,8 @@ FOLDS: dict[str, Fold] = {
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
-    "campaigns": Fold(campaigns_fold.STEPS, campaigns_fold.TABLES, checks=campaigns_fold.CHECKS),
+    "campaigns": Fold(campaigns_fold.STEPS, campaigns_fold.TABLES, {campaigns_fold.SUMMED_AFTER: summed_tables},
+                      campaigns_fold.CHECKS),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 

@@ -302,6 +302,7 @@ def test_bulk_equals_the_handlers_on_every_campaigns_rule_on_sqlite(sqlite: tupl
     assert {row[4] for row in tables["campaigns_deal_events"]} >= {50012, 0, None}  # 500.125, 0.005: half to even
     assert {row[3] for row in tables["campaigns_costs"]} == {10000, 2}  # 99.995, 0.015
     assert {(row[1], row[5]) for row in tables["campaigns_properties"]} >= {("tier", None), ("size", None)}
+    assert tables["campaigns_steps"] and tables["campaigns_tallies"]  # the summed tables too
     assert read_positions(store, ["campaigns"]) == {"campaigns": app.event_count()}
 
 
@@ -322,19 +323,27 @@ def _skip(store: ReadModelStore, name: str, position: int, aggregate_id: object,
                        "VALUES (?, ?, ?, ?, 'test', '')", (name, position, str(aggregate_id), event_type))
 
 
-def test_a_lead_changed_before_it_was_captured_stops_the_campaigns_in_bulk_as_by_handlers(
-        sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
-    """Its capture passed by (`resume --skip`): the handlers stop at its disqualification (their assert); the
-    bulk path hands over to them: the same position, failure and rows."""
+@pytest.mark.parametrize("passed_by", ["Lead.Captured", "Deal.Opened"])
+def test_a_lead_or_deal_changed_before_it_was_created_stops_the_campaigns_in_bulk_as_by_handlers(
+        sqlite: tuple[CrmApplication, ReadModelStore], passed_by: str) -> None:
+    """Its creation passed by (`resume --skip`): the handlers stop at its next change (their asserts); the bulk
+    path hands over to them: the same position, failure and rows."""
     app, store = sqlite
+    app.ensure_default_pipelines(at(-1))
     lead = app.capture_lead(CaptureLead("甲", "华东", "零售", "web"), at(1))
     captured = app.event_count()
     app.assign_lead(AssignLead(lead, "李娜"), at(1.5))
     app.disqualify_lead(DisqualifyLead(lead, "无预算"), at(3))
+    customer = app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
+    deal = app.open_deal(OpenDeal(customer, "项目", "10", owner="李娜"), at(1))
+    opened = app.event_count()
+    app.win_deal(WinDeal(deal), at(2))
     bulk_build(app, store, ["campaigns"])  # the tables
-    _skip(store, "campaigns", captured, lead, "Lead.Captured")
+    created, changed, aggregate = ((captured, captured + 2, lead) if passed_by == "Lead.Captured"
+                                   else (opened, opened + 1, deal))
+    _skip(store, "campaigns", created, aggregate, passed_by)
     in_bulk, by_handlers = _both_ways(app, store, "campaigns")
-    assert in_bulk == by_handlers and in_bulk[1] == [(captured + 2, "Lead.Disqualified")]
+    assert in_bulk == by_handlers and [position for position, _ in in_bulk[1]] == [changed]
 
 
 def test_facts_the_campaigns_fold_cannot_write_as_the_handlers_do_are_left_to_them(
