@@ -39,13 +39,15 @@ from projections.ports import Store
 
 
 def plans_as_of(store: Store, t: int) -> dict[str, Plan]:
-    """The campaigns planned by `t` (µs), each with its status then."""
-    statuses = dict(store.query(  # ordered by seq, so each campaign's last status wins
-        "SELECT campaign_id, status FROM campaigns_statuses WHERE occurred_at <= ? ORDER BY campaign_id, seq", [t]))
-    return {cid: Plan(name, channel, budget, currency, planned_at, statuses[cid])
-            for cid, name, channel, budget, currency, planned_at in store.query(
-                "SELECT campaign_id, name, channel, budget_cents, currency, planned_at FROM campaigns_plans "
-                "WHERE planned_at <= ?", [t])}
+    """The campaigns planned by `t` (µs), each with its status then (its last by `t`: rows in seq order)."""
+    plans = {}
+    for cid, name, channel, budget, currency, planned_at, status in store.query(
+        "SELECT p.campaign_id, p.name, p.channel, p.budget_cents, p.currency, p.planned_at, s.status "
+        "FROM campaigns_plans p JOIN campaigns_statuses s ON s.campaign_id = p.campaign_id "
+        "WHERE p.planned_at <= ? AND s.occurred_at <= ? ORDER BY p.campaign_id, s.seq", [t, t],
+    ):
+        plans[cid] = Plan(name, channel, budget, currency, planned_at, status)
+    return plans
 
 
 def load_facts(store: Store, t: int, money: Conversion) -> Facts:
@@ -71,6 +73,12 @@ def load_facts(store: Store, t: int, money: Conversion) -> Facts:
                                 "WHERE registered_at <= ?", [t])}
     return Facts(plans, costs, [Response._make(r) for r in responses], leads, customers,
                  _deals(store, t, leads, money), unconverted_costs)
+
+
+def deals_for_values(store: Store, t: int, money: Conversion) -> list[DealFact]:
+    """The deals opened by `t` with their wins in force then, as `load_facts` has them but for the campaign of
+    a deal that names none (its lead's, which lifetime values do not need): two queries instead of seven."""
+    return _deals(store, t, {}, money)
 
 
 def _wins_in_force(store: Store, t: int) -> dict[str, tuple[int, int] | str | None]:

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from domain.exchange_rates import Conversion, add_sums
 from domain.marketing import lifetime_values
-from projections.campaigns.facts_report import facts_report, grouped_report, load_facts
+from projections.campaigns.facts_report import deals_for_values, facts_report, grouped_report, load_facts
 from projections.campaigns.figures import (UNKNOWN_CHANNEL, AttributionRow, CampaignRow, CampaignsReport,
                                            CampaignValue, ChannelRow, ChannelValue, Totals)
 from projections.campaigns.groups import CampaignGroups, only, property_names, require_axis, values_as_of, without_cost
@@ -70,12 +70,13 @@ class CampaignQueries:
                                         ) -> tuple[dict[UUID, int], dict[UUID, dict[str, int]]]:
         """`customer_values`, and per customer its wins without a rate at `as_of`, cents per currency (they
         count 0 in its value: a report shows them beside it, never drops them)."""
-        facts = load_facts(self.store, micros(as_of), money)
+        deals = deals_for_values(self.store, micros(as_of), money)
         unconverted: dict[UUID, dict[str, int]] = {}
-        for deal in facts.deals:
+        for deal in deals:
             if deal.win is not None and deal.unconverted:
                 add_sums(unconverted.setdefault(UUID(deal.customer_id), {}), dict([deal.unconverted]))
-        return {UUID(cid): value for cid, value in lifetime_values(facts.wins).items()}, unconverted
+        wins = [deal.win for deal in deals if deal.win is not None]
+        return {UUID(cid): value for cid, value in lifetime_values(wins).items()}, unconverted
 
     def summary(self, as_of: datetime, money: Conversion = Conversion()) -> dict[str, Any]:
         """Every figure this read model answers as of `as_of`, JSON-able."""

@@ -1,8 +1,11 @@
 """The campaigns read model's pre-summed tables: each lead's and customer's steps, and their sums per period.
 
 `campaigns_steps` holds every lead's and customer's share of the report as changes at instants
-(`unit_steps`); `campaigns_tallies` sums those changes, and every cost and response, per UTC year, month
-and day. Both are pure functions of the fact tables, whatever order the events came in: after a batch of
+(`unit_steps`); `campaigns_tallies` sums those changes, and every cost and response, per UTC year, month,
+dekad (ten days) and day: a report as of T then adds the tallies of the years before T's, at most 11
+months, 2 dekads and 10 days (25 tallies on a two-year history; 43 without dekads, each a few kB of JSON)
+and the rows of T's day.
+Both are pure functions of the fact tables, whatever order the events came in: after a batch of
 events, the read model derives again the steps of each lead and customer the batch touched from their
 facts (a handful of rows each; a response recorded long after the win it precedes simply changes the
 customer's steps, and the tallies by the difference), replaces their rows and adds the difference to the
@@ -40,8 +43,8 @@ class StepRow(TypedDict):
 
 
 class TallyRow(TypedDict):
-    """The sum of all changes of one UTC year (`grain` "y"), month ("m") or day ("d"); `period` is the
-    number of its first day since 1970-01-01."""
+    """The sum of all changes of one UTC year (`grain` "y"), month ("m"), dekad ("k": `periods_of`) or day
+    ("d"); `period` is the number of its first day since 1970-01-01."""
 
     grain: str
     period: int
@@ -56,10 +59,18 @@ SUMMED_TABLES = (STEPS, TALLIES)
 
 
 @lru_cache(maxsize=8192)
-def periods_of(day: int) -> tuple[int, int]:
-    """The first days (since 1970-01-01) of `day`'s UTC year and month."""
+def periods_of(day: int) -> tuple[int, int, int]:
+    """The first days (since 1970-01-01) of `day`'s UTC year, month and dekad (the 1st–10th, 11th–20th, or
+    21st to the end of its month)."""
     first = _EPOCH_DAY + timedelta(days=day)
-    return (first.replace(month=1, day=1) - _EPOCH_DAY).days, (first.replace(day=1) - _EPOCH_DAY).days
+    month = (first.replace(day=1) - _EPOCH_DAY).days
+    return (first.replace(month=1, day=1) - _EPOCH_DAY).days, month, month + min(first.day - 1, 29) // 10 * 10
+
+
+def periods(day: int) -> tuple[tuple[str, int], ...]:
+    """The tallies a change on `day` adds to: its year's, month's, dekad's and day's."""
+    year, month, dekad = periods_of(day)
+    return ("y", year), ("m", month), ("k", dekad), ("d", day)
 
 
 @dataclass
@@ -81,19 +92,18 @@ def pending(rows: Rows) -> Pending:
 
 
 def tally(rows: Rows, at: int, change: Share) -> None:
-    """Add `change` (happened at `at`, µs) to the tallies of its year, month and day (when the batch ends)."""
+    """Add `change` (happened at `at`, µs) to the tallies of its periods (when the batch ends)."""
     merge(pending(rows).days[at // DAY_MICROS], change)
 
 
 def _write_tallies(rows: Rows, days: dict[int, Share]) -> None:
-    """Add each day's changes to its day's, month's and year's tally; a tally summing to nothing goes (as if
+    """Add each day's changes to its day's, dekad's, month's and year's tally; a tally summing to nothing goes (as if
     nothing had happened then); keys in order, so that the rows do not depend on the order of the events."""
-    periods: dict[tuple[str, int], Share] = defaultdict(dict)
+    totals: dict[tuple[str, int], Share] = defaultdict(dict)
     for day, change in days.items():
-        year, month = periods_of(day)
-        for key in (("y", year), ("m", month), ("d", day)):
-            merge(periods[key], change)
-    for key, change in periods.items():
+        for key in periods(day):
+            merge(totals[key], change)
+    for key, change in totals.items():
         row = cast("dict[str, Any] | None", rows.get(TALLIES, *key))
         deltas = dict(held_json(row, "deltas")) if row is not None else {}
         merge(deltas, change)
@@ -231,9 +241,7 @@ def derive(select: Select) -> tuple[list[StepRow], list[TallyRow]]:
     changes += [(at, {f"c|{cid}": cents}) for cid, cents, at in select(
         "SELECT campaign_id, amount_cents, occurred_at FROM campaigns_costs", [])]
     for at, change in changes:
-        day = at // DAY_MICROS
-        year, month = periods_of(day)
-        for key in (("y", year), ("m", month), ("d", day)):
+        for key in periods(at // DAY_MICROS):
             merge(tallies[key], change)
     return steps, [TallyRow(grain=grain, period=period, deltas=dict(sorted(deltas.items())))
                    for (grain, period), deltas in sorted(tallies.items()) if deltas]
