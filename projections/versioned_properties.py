@@ -4,7 +4,6 @@ prefix (a read model never reads another's tables) and the handler step that clo
 
 `<prefix>_properties` holds every version; `<prefix>_current_properties` the open one per (subject, name), so
 a change finds the version to close by key, without a scan. A removal ("") closes the version and opens none.
-`fold_steps` is the same rule set-based, for a bulk rebuild (SQL text, DuckDB's dialect).
 """
 
 from __future__ import annotations
@@ -79,29 +78,32 @@ def join_params(name: str, t: int) -> list[Any]:
     return [name, t, t]
 
 
-def fold_steps(prefix: str, log: str, subjects: str) -> tuple[tuple[str, str], ...]:
-    """`record_changes` set-based: the steps (name, SELECT) that build `<prefix>_properties_rows` and
-    `<prefix>_current_properties_rows` from the step `log` (aggregate_id, position, version, "at", changes as
-    JSON) where `subjects` (an SQL condition on it) holds. A change to what the property already is writes
-    nothing; a removal ("") ends the open version and opens none, but is the current row. The value before an
-    event is the last event's (each event's value is the property's value after it). `<prefix>_property_changes`
-    keeps each value's JSON type (`value_type`), for a fold's check that values are text."""
-    changes, versions = f"{prefix}_property_changes", f"{prefix}_property_versions"
-    return (
-        (changes, f"""
+def property_fold_steps(prefix: str, log: str) -> tuple[tuple[str, str], ...]:
+    """`record_changes` folded set-based (issue 14's bulk path): named SELECTs, in order, over a fold's step `log`
+    (columns aggregate_id, version, event, "at", and `changes`, the JSON of a `PropertiesChanged`), ending in
+    `<prefix>_properties_rows` and `<prefix>_current_properties_rows`, the two tables' rows.
+
+    The event's value is the property's value after it, so the one before is the previous event's (what
+    `record_changes` finds in the current row): a change to what it already is writes nothing; a removal ("")
+    ends the open version and opens none, but is the current row."""
+    changes = f"""
 SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
-FROM (SELECT aggregate_id AS subject_id, position, property AS name, version AS seq, "at",
-             json_extract_string(changes, '$.' || property) AS value, json_type(changes, '$.' || property) AS value_type
-      FROM (SELECT aggregate_id, position, version, "at", changes, UNNEST(json_keys(changes)) AS property
-            FROM {log} WHERE event = 'PropertiesChanged' AND ({subjects})) AS u) AS p
-"""),
-        (versions, f"""
+FROM (SELECT aggregate_id AS subject_id, name, version AS seq, "at",
+             json_extract_string(changes, '$.' || name) AS value
+      FROM (SELECT e.*, UNNEST(json_keys(changes)) AS name FROM {log} e
+            WHERE event = 'PropertiesChanged') AS u) AS p
+"""
+    versions = f"""
 SELECT subject_id, name, seq, value, "at" AS valid_from,
        LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
-FROM {changes} WHERE value <> COALESCE(value_before, '')
-"""),
-        (f"{prefix}_properties_rows", f"SELECT subject_id, name, seq, value, valid_from, valid_to FROM {versions} "
-                                      "WHERE value <> ''"),
-        (f"{prefix}_current_properties_rows", f"SELECT subject_id, name, seq, value, valid_from FROM {versions} "
-                                              "WHERE valid_to IS NULL"),
+FROM {prefix}_property_changes
+WHERE value <> COALESCE(value_before, '')
+"""
+    return (
+        (f"{prefix}_property_changes", changes),
+        (f"{prefix}_property_versions", versions),
+        (f"{prefix}_properties_rows", "SELECT subject_id, name, seq, value, valid_from, valid_to "
+                                      f"FROM {prefix}_property_versions WHERE value <> ''"),
+        (f"{prefix}_current_properties_rows", "SELECT subject_id, name, seq, value, valid_from "
+                                              f"FROM {prefix}_property_versions WHERE valid_to IS NULL"),
     )

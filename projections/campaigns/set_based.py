@@ -15,7 +15,7 @@ The one row changed in place is a lead's: captured, then qualified, converted (i
 disqualified — each the last such event in version order (`arg_max`), as the handler's `_replace` keeps the
 last. Nothing joins campaigns to what names them: a lead, deal or response naming a campaign never planned
 keeps its id, as the handlers' rows do; a forgotten customer keeps its rows (no personal field is stored).
-Leads' and customers' properties over time are `versioned_properties.record_changes`' rule (`fold_steps`).
+Leads' and customers' properties over time are `versioned_properties.record_changes`' rule (`property_fold_steps`).
 The summed tables (`campaigns_steps`, `campaigns_tallies`: each lead's and customer's share of the report over
 time, and its sums per period) are derived from the fact tables by `summed_tables.derive` (Python: a customer's
 first win and touches), which the runner calls on the fact tables' steps (`SUMMED_AFTER`).
@@ -36,7 +36,7 @@ from projections.campaigns.handlers import (COSTS, CUSTOMERS, DEAL_EVENTS, DEALS
 from projections.campaigns.rows import AMOUNT, REOPENED
 from projections.campaigns.summed_tables import SUMMED_TABLES
 from projections.tables import cents_sql, micros_sql
-from projections.versioned_properties import fold_steps
+from projections.versioned_properties import property_fold_steps
 
 _EVENTS = ("Campaign.Planned", "Campaign.Launched", "Campaign.Closed", "Campaign.CostRecorded",
            "Campaign.ResponseRecorded", "Lead.RespondedToCampaign", "Customer.RespondedToCampaign", "Lead.Captured",
@@ -48,7 +48,7 @@ _FIELDS = ("occurred_at", "name", "channel", "budget", "currency", "amount", "ne
            "lead_id", "campaign_id", "region", "industry")
 """The state's fields the fold reads (each event has some of them; the others are NULL)."""
 
-_ALIASES = {"kind": "response_kind"}  # not to meet the log's `kind`
+_ALIASES = {"kind": "response_kind", "name": "campaign_name"}  # not the log's `kind`, nor a property's `name`
 
 LOG = f"""
 SELECT position, aggregate_id, version, kind, event, occurred_at, {micros_sql('occurred_at')} AS "at",
@@ -62,7 +62,7 @@ FROM (SELECT "position" AS position, aggregate_id, version, kind, event, state,
 # DuckDB parses each state once for all fields (the list form of json_extract_string, as the funnel's log).
 
 PLANS_ = f"""
-SELECT aggregate_id AS campaign_id, name, channel, {cents_sql('budget')} AS budget_cents, currency, "at" AS planned_at
+SELECT aggregate_id AS campaign_id, campaign_name AS name, channel, {cents_sql('budget')} AS budget_cents, currency, "at" AS planned_at
 FROM campaigns_log WHERE kind = 'Campaign' AND event = 'Planned'
 """
 
@@ -135,7 +135,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     (CUSTOMERS.name, CUSTOMERS_),
     (DEALS.name, DEALS_),
     (DEAL_EVENTS.name, DEAL_EVENTS_),
-    *fold_steps("campaigns", "campaigns_log", "kind IN ('Lead', 'Customer')"),
+    *property_fold_steps("campaigns", "campaigns_log"),  # leads' and customers' only: the log holds no other
 )
 """The fold, in order: each SELECT reads `log_events` or earlier steps by name. The fact tables' steps carry
 their tables' names, so that `summed_tables.derive`, written for the store, reads them in DuckDB as it is."""
@@ -182,7 +182,9 @@ WHERE e.kind = 'Deal' AND e.event <> 'Opened'
 SELECT MIN(position) FROM campaigns_log
 WHERE {' OR '.join(f"(({when}) AND {_missing(name)})" for name, when in _REQUIRED.items())}""",
     "a property set to something else than text": """
-SELECT MIN(position) FROM campaigns_property_changes WHERE value_type IS DISTINCT FROM 'VARCHAR'""",
+SELECT MIN(position) FROM (SELECT position, changes, UNNEST(json_keys(changes)) AS property FROM campaigns_log
+                           WHERE event = 'PropertiesChanged' AND json_type(changes) = 'OBJECT') AS p
+WHERE json_type(changes, '$.' || property) IS DISTINCT FROM 'VARCHAR'""",
 }
 """The handlers' asserts (`handlers._lead`, `_deal_event`) and what they could only fail on or turn into other rows, as the first
 log position breaking each (`services/bulk`: the handlers rebuild the campaigns then, with their own outcome)."""

@@ -44,6 +44,7 @@ from domain.pipeline import DEFAULT_PIPELINES, LOST, WON, pipeline_id
 from domain.service_levels import SATISFIED_SCORE
 from projections.funnel.report import STAY_CLASS_RATIO
 from projections.tables import cents_sql as _cents, days_sql, micros_sql
+from projections.versioned_properties import property_fold_steps
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
                                      TALLIES, VERSIONS)
 
@@ -352,29 +353,6 @@ SELECT aggregate_id AS customer_id, region, industry, channel
 FROM funnel_log WHERE kind = 'Customer' AND event = 'Registered'
 """
 
-PROPERTY_CHANGES = """
-SELECT p.*, LAG(value) OVER (PARTITION BY subject_id, name ORDER BY seq) AS value_before
-FROM (SELECT aggregate_id AS subject_id, name, version AS seq, "at",
-             json_extract_string(changes, '$.' || name) AS value
-      FROM (SELECT e.*, UNNEST(json_keys(changes)) AS name FROM funnel_log e
-            WHERE event = 'PropertiesChanged') AS u) AS p
-"""
-
-PROPERTY_VERSIONS = """
-SELECT subject_id, name, seq, value, "at" AS valid_from,
-       LEAD("at") OVER (PARTITION BY subject_id, name ORDER BY seq) AS valid_to
-FROM funnel_property_changes
-WHERE value <> COALESCE(value_before, '')
-"""
-# A change to what the property already is writes nothing (`handlers._describe`); a removal ("") ends the
-# open version and opens none, but is the current row.
-
-PROPERTIES_ = "SELECT subject_id, name, seq, value, valid_from, valid_to FROM funnel_property_versions WHERE value <> ''"
-
-CURRENT_PROPERTIES_ = """
-SELECT subject_id, name, seq, value, valid_from FROM funnel_property_versions WHERE valid_to IS NULL
-"""
-
 STEPS: tuple[tuple[str, str], ...] = (
     ("funnel_log", FUNNEL_LOG),
     ("funnel_enters", ENTERS),
@@ -396,10 +374,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("funnel_intervals_rows", INTERVALS_),
     ("funnel_items_rows", ITEMS_.replace("funnel_versions v", "funnel_versions_rows v")),
     ("funnel_customers_rows", CUSTOMERS_),
-    ("funnel_property_changes", PROPERTY_CHANGES),
-    ("funnel_property_versions", PROPERTY_VERSIONS),
-    ("funnel_properties_rows", PROPERTIES_),
-    ("funnel_current_properties_rows", CURRENT_PROPERTIES_),
+    *property_fold_steps("funnel", "funnel_log"),
 )
 """The fold, in order: each SELECT reads `log_events`, `funnel_stage_levels` or earlier steps by name."""
 PORTABLE_STEPS: tuple[tuple[str, str], ...] = (("funnel_log", FUNNEL_LOG_PORTABLE), *STEPS[1:])

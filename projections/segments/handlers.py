@@ -81,6 +81,7 @@ INTERVALS = Table(
      ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT"), ("unconverted", "TEXT")),
     ("customer_id", "seq"),
     indexes=(("tier", "valid_from"), ("valid_from",)), row_type=IntervalRow,
+    ignored_rows="valid_from = 0 AND valid_to = 0 AND tier IS NULL",  # `rows.superseded`
 )
 PROPERTIES = property_tables("segments")  # customers' properties as of any instant, for `--by`/filters
 RATES = Table("segments_rates", (("currency", "TEXT"), ("series", "TEXT")), ("currency",), json_columns=("series",),

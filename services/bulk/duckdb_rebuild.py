@@ -29,6 +29,7 @@ from projections.campaigns import set_based as campaigns_fold
 from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
 from projections.rates import set_based as rates_fold
+from projections.segments import set_based as segments_fold
 from projections.tickets import set_based as tickets_fold
 from projections.timeline import set_based as timeline_fold
 from projections.ports import Cursor
@@ -171,6 +172,7 @@ FOLDS: dict[str, Fold] = {
     "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
+    "segments": Fold(segments_fold.STEPS, segments_fold.TABLES, checks=segments_fold.CHECKS),
     "campaigns": Fold(campaigns_fold.STEPS, campaigns_fold.TABLES, {campaigns_fold.SUMMED_AFTER: summed_tables},
                       campaigns_fold.CHECKS),
 }

@@ -13,7 +13,8 @@ follower; the price is one copy of the live tables (PostgreSQL copies ≈ 1M row
 The private place and the one-at-a-time guard are the online rebuild's (`private_place`): the green schema or
 file, cleared before and always after; a verify and an online rebuild exclude each other. The diff, per table,
 keyed by its primary key: PostgreSQL a FULL OUTER JOIN in the database (JSON columns compared as jsonb: key order
-is no difference), SQLite plain Python. Nothing live is written.
+is no difference), SQLite plain Python; rows no query reads (`Table.ignored_rows`) are left out on both sides.
+Nothing live is written.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _copy_live(store: ReadModelStore, prefix: str, models: Sequence[ReadModel]) 
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # positions and rows: one instant
         positions = _live_positions(cursor, models)
         for table in (table for model in models for table in model.tables):
-            cursor.execute(f"CREATE TABLE {prefix}{LIVE}{table.name} AS SELECT * FROM {table.name}")
+            cursor.execute(f"CREATE TABLE {prefix}{LIVE}{table.name} AS SELECT * FROM {table.name}{_kept(table)}")
     return positions
 
 
@@ -155,7 +156,7 @@ def _read_live(store: ReadModelStore, models: Sequence[ReadModel]) -> tuple[dict
 
 def _keyed(cursor: Cursor, table: Table) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     """The table's rows by key, JSON columns parsed (key order and spacing are no difference)."""
-    cursor.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}")
+    cursor.execute(f"SELECT {', '.join(table.column_names)} FROM {table.name}{_kept(table)}")
     json_at = [table.column_names.index(name) for name in table.json_columns]
     key_at = [table.column_names.index(name) for name in table.key]
     rows = {}
@@ -208,6 +209,12 @@ def _model_diff(private: ReadModelStore, model: ReadModel, positions: dict[str, 
     return ModelDiff(model.name, positions[model.name], rebuilt, [differ(private, table) for table in model.tables])
 
 
+def _kept(table: Table) -> str:
+    """The WHERE clause leaving out the rows no query reads (`Table.ignored_rows`: the segments' superseded
+    intervals, which the handlers leave depending on how their batches fell): not a difference."""
+    return f" WHERE NOT ({table.ignored_rows})" if table.ignored_rows else ""
+
+
 def _quoted(name: str) -> str:
     return f'"{name}"'
 
@@ -221,7 +228,7 @@ def _diff_in_database(private: ReadModelStore, table: Table) -> TableDiff:
     live_missing, rebuilt_missing = f"l.{key[0]} IS NULL", f"r.{key[0]} IS NULL"  # key columns are never NULL
     kind = (f"CASE WHEN {rebuilt_missing} THEN 'only_live' WHEN {live_missing} THEN 'only_rebuilt' "
             "ELSE 'differing' END")
-    joined = (f"{LIVE}{table.name} l FULL OUTER JOIN {table.name} r ON "
+    joined = (f"{LIVE}{table.name} l FULL OUTER JOIN (SELECT * FROM {table.name}{_kept(table)}) r ON "
               + " AND ".join(f"l.{column} = r.{column}" for column in key))
     different = f"{live_missing} OR {rebuilt_missing} OR ROW({live_row}) IS DISTINCT FROM ROW({rebuilt_row})"
     order = ", ".join(f"coalesce(l.{column}, r.{column})" for column in key)
@@ -230,7 +237,7 @@ def _diff_in_database(private: ReadModelStore, table: Table) -> TableDiff:
         f"count(*) OVER (PARTITION BY {kind}) AS total, row_number() OVER (PARTITION BY {kind} ORDER BY {order}) AS n "
         f"FROM {joined} WHERE {different}) d WHERE n <= {EXAMPLES} ORDER BY kind, n")
     (live_rows,), = private.query(f"SELECT count(*) FROM {LIVE}{table.name}")
-    (rebuilt_rows,), = private.query(f"SELECT count(*) FROM {table.name}")
+    (rebuilt_rows,), = private.query(f"SELECT count(*) FROM {table.name}{_kept(table)}")
     diff = TableDiff(table.name, live_rows, rebuilt_rows)
     for kind_name, total, live, rebuilt in rows:
         setattr(diff, kind_name, total)

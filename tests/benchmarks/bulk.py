@@ -1,5 +1,5 @@
 """The bulk rebuild path (services/bulk) against the handlers on the same log, in the same run: the funnel,
-the tickets and the campaigns rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
+the tickets, the segments and the campaigns rebuilt both ways, and the log read both ways (the flat log vs the domain events the projector decodes)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from projections.campaigns import CampaignsReadModel
 from projections.funnel import FunnelReadModel
 from projections.read_model import ReadModel
+from projections.segments import SegmentsReadModel
 from projections.tickets import TicketsReadModel
 from services.bulk.duckdb_rebuild import bulk_build
 from services.bulk.log_reader import read_log
@@ -54,8 +55,8 @@ def _rebuild_both_ways(bench: Bench, model: ReadModel) -> Metric:
 
 def measure(bench: Bench) -> list[Metric]:
     events = bench.app.event_count()
-    rebuilds = [_rebuild_both_ways(bench, model) for model in (FunnelReadModel(), TicketsReadModel(),
-                                                                   CampaignsReadModel())]
+    rebuilds = [_rebuild_both_ways(bench, model)
+                for model in (FunnelReadModel(), TicketsReadModel(), SegmentsReadModel(), CampaignsReadModel())]
     flat = _seconds(lambda: _read_flat(bench))
     domain = _seconds(lambda: _read_domain_events(bench))
     return [

@@ -171,8 +171,8 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "writers": (writers.measure, writers.metric_names()),
         "lag": (lag.measure, lag.metric_names()),
         "online": (blue_green.measure, ("query_p95_during_online_rebuild",)),
-        "bulk": (bulk.measure, ("bulk_funnel_rebuild", "bulk_tickets_rebuild", "bulk_campaigns_rebuild",
-                                "bulk_log_read")),
+        "bulk": (bulk.measure, ("bulk_funnel_rebuild", "bulk_tickets_rebuild", "bulk_segments_rebuild",
+                                "bulk_campaigns_rebuild", "bulk_log_read")),
     }
 
 

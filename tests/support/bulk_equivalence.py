@@ -32,14 +32,16 @@ INSERTED = (("review", "needs_analysis"), ("pilot", "lead"), ("legal", "negotiat
 
 
 def snapshot(store: ReadModelStore, models: Sequence[ReadModel]) -> Snapshot:
-    """Every row of the models' tables, JSON columns parsed (key order is no difference)."""
+    """Every row of the models' tables, JSON columns parsed (key order is no difference), but those no query
+    reads (`Table.ignored_rows`: the segments' superseded intervals, which depend on how the handlers' batches fell)."""
     tables: Snapshot = {}
     for table in (t for model in models for t in model.tables):
         json_at = {table.column_names.index(name) for name in table.json_columns}
+        kept = f" WHERE NOT ({table.ignored_rows})" if table.ignored_rows else ""  # rows no query reads
         tables[table.name] = {
             tuple(orjson.dumps(orjson.loads(v), option=orjson.OPT_SORT_KEYS) if i in json_at and v is not None else v
                   for i, v in enumerate(row))
-            for row in store.query(f"SELECT {', '.join(table.column_names)} FROM {table.name}")}
+            for row in store.query(f"SELECT {', '.join(table.column_names)} FROM {table.name}{kept}")}
     return tables
 
 

@@ -126,8 +126,8 @@ def test_the_other_read_models_are_rebuilt_by_their_handlers(sqlite: tuple[CrmAp
     app, store = sqlite
     app.ensure_default_pipelines(at(-1))
     app.register_customer(RegisterCustomer("客户", "华东", "制造业", "web"), at(0))
-    assert bulk_build(app, store, ["funnel", "segments"]) == app.event_count() == 4
-    assert read_positions(store, ["funnel", "segments"]) == {"funnel": 4, "segments": 4}
+    assert bulk_build(app, store, ["funnel", "campaigns"]) == app.event_count() == 4
+    assert read_positions(store, ["funnel", "campaigns"]) == {"funnel": 4, "campaigns": 4}
 
 
 def test_events_a_read_model_passes_by_are_passed_by_in_bulk_too(sqlite: tuple[CrmApplication, ReadModelStore]) -> None:
