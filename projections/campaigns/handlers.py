@@ -177,13 +177,13 @@ def _lead_captured(event: Lead.Captured, rows: Rows) -> None:
     rows.put(LEADS, LeadRow(str(event.originator_id), id_text(event.campaign_id), micros(event.occurred_at),
                             qualified_at=None, converted_at=None, customer_id=None, disqualified_at=None,
                             region=event.region, industry=event.industry))
-    pending(rows).leads.add(str(event.originator_id))
+    pending(rows).leads.setdefault(str(event.originator_id), None)
 
 
 def _lead(event: Any, rows: Rows) -> LeadRow:
     lead: LeadRow | None = rows.get(LEADS, str(event.originator_id))
     assert lead is not None, f"lead {event.originator_id} changed before it was captured"
-    pending(rows).leads.add(lead.lead_id)
+    pending(rows).leads.setdefault(lead.lead_id, lead)  # as the batch found it: its steps are stored
     return lead
 
 

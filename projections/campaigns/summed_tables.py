@@ -79,7 +79,7 @@ class Pending:
     tallies, summed per day first (a rebuild's batch of 30,000 events touches a few dozen days: each tally
     row is then read, changed and written once a batch, not three times an event)."""
 
-    leads: set[str] = field(default_factory=set)
+    leads: dict[str, LeadRow | None] = field(default_factory=dict)  # each as the batch found it (None: new)
     customers: set[str] = field(default_factory=set)
     days: dict[int, Share] = field(default_factory=lambda: defaultdict(dict))  # the batch's changes by UTC day
 
@@ -117,14 +117,14 @@ def refresh(rows: Rows, leads: Table) -> None:
     """Derive again the steps of the leads (rows of `leads`) and customers this batch touched, replace theirs
     and add the difference, and the batch's costs and responses, to the tallies."""
     todo = pending(rows)
-    units = sorted(todo.leads | todo.customers)
-    if units:
-        old = _stored_steps(rows, units)
-        new = {lead_id: lead_steps(cast(LeadRow, rows.get(leads, lead_id))) for lead_id in todo.leads}
-        new |= {facts.customer_id: customer_steps(facts)
-                for facts in customer_facts(rows.select, sorted(todo.customers))}
-        for unit in units:
-            _replace(rows, unit, old.get(unit, {}), new.get(unit, {}))
+    for lead_id, before in sorted(todo.leads.items()):  # a lead's steps are its row's: no need to read them
+        after = cast(LeadRow, rows.get(leads, lead_id))
+        _replace(rows, lead_id, lead_steps(before) if before is not None else {}, lead_steps(after))
+    customers = sorted(todo.customers)
+    if customers:
+        old = _stored_steps(rows, customers)
+        for facts in customer_facts(rows.select, customers):
+            _replace(rows, facts.customer_id, old.get(facts.customer_id, {}), customer_steps(facts))
     _write_tallies(rows, todo.days)
     rows.pending.pop("campaigns", None)
 
