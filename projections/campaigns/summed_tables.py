@@ -151,8 +151,12 @@ def _stored_steps(rows: Rows, units: list[str]) -> dict[str, Steps]:
     return found
 
 
-def _select_in(select: Select, sql: str, ids: Iterable[str]) -> Iterator[Any]:
-    """`sql` with its `{}` filled by placeholders, for every chunk of `ids`."""
+def _select_in(select: Select, sql: str, ids: Iterable[str] | None) -> Iterator[Any]:
+    """`sql` with its `{}` filled by placeholders, for every chunk of `ids`; None: for every id at once, one
+    query (`IN ({})` read as `IS NOT NULL`; the caller passes over rows of ids it did not ask for)."""
+    if ids is None:
+        yield from select(sql.replace("IN ({})", "IS NOT NULL"), [])
+        return
     ids = list(ids)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
@@ -165,24 +169,28 @@ _LEAD_COLUMNS = ("lead_id, campaign_id, captured_at, qualified_at, converted_at,
                  "region, industry")
 
 
-def customer_facts(select: Select, customer_ids: list[str]) -> list[CustomerFacts]:
+def customer_facts(select: Select, customer_ids: list[str], every: bool = False) -> list[CustomerFacts]:
     """Each customer's registration, deals and their events, the leads those deals name or the customer was
-    converted from, and the responses by the customer or by those converted leads: six queries per 400."""
+    converted from, and the responses by the customer or by those converted leads: six queries per 400
+    (`every`: `customer_ids` are every customer: six queries, each reading its table once — a bulk fold's)."""
     facts = {cid: CustomerFacts(cid) for cid in customer_ids}
+
+    def asked(ids: Iterable[str]) -> Iterable[str] | None:
+        return None if every else ids
     for row in _select_in(select, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
-                                  "FROM campaigns_customers WHERE customer_id IN ({})", customer_ids):
+                                  "FROM campaigns_customers WHERE customer_id IN ({})", asked(customer_ids)):
         facts[row[0]].registration = CustomerRow._make(row)
     deals = [DealRow._make(row) for row in _select_in(
         select, "SELECT deal_id, customer_id, campaign_id, lead_id, opened_at, currency FROM campaigns_deals "
-                "WHERE customer_id IN ({})", customer_ids)]
+                "WHERE customer_id IN ({})", asked(customer_ids))]
     converted = [LeadRow._make(row) for row in _select_in(
-        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", customer_ids)]
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", asked(customer_ids))]
     named = {deal.lead_id for deal in deals if deal.lead_id} - {lead.lead_id for lead in converted}
     leads = {lead.lead_id: lead for lead in converted} | {row[0]: LeadRow._make(row) for row in _select_in(
-        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", sorted(named))}
+        select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", asked(sorted(named)))}
     events: dict[str, list[DealEventRow]] = defaultdict(list)
     for row in _select_in(select, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
-                                "WHERE deal_id IN ({}) ORDER BY deal_id, seq", [deal.deal_id for deal in deals]):
+                                "WHERE deal_id IN ({}) ORDER BY deal_id, seq", asked([deal.deal_id for deal in deals])):
         events[row[0]].append(DealEventRow._make(row))
     for deal in deals:
         one = facts[deal.customer_id]
@@ -192,16 +200,16 @@ def customer_facts(select: Select, customer_ids: list[str]) -> list[CustomerFact
             one.leads[deal.lead_id] = leads[deal.lead_id]
     for lead in converted:
         facts[lead.customer_id].leads[lead.lead_id] = lead  # type: ignore[index]
-    _add_responses(select, facts, {lead.lead_id: lead.customer_id for lead in converted})  # type: ignore[misc]
+    _add_responses(select, facts, {lead.lead_id: lead.customer_id for lead in converted}, every)  # type: ignore[misc]
     return list(facts.values())
 
 
-def _add_responses(select: Select, facts: dict[str, CustomerFacts], converted: dict[str, str]) -> None:
+def _add_responses(select: Select, facts: dict[str, CustomerFacts], converted: dict[str, str], every: bool) -> None:
     """Responses by the customers, or by the leads converted into them (a response naming both, once)."""
     seen: set[tuple[str, int]] = set()
     columns = "stream_id, seq, campaign_id, occurred_at, customer_id, lead_id FROM campaigns_responses"
-    found = [*_select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", list(facts)),
-             *_select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", sorted(converted))]
+    found = [*_select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", None if every else list(facts)),
+             *_select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", None if every else sorted(converted))]
     for stream_id, seq, campaign_id, at, customer_id, lead_id in found:
         if (stream_id, seq) in seen:
             continue
@@ -224,10 +232,8 @@ def derive(select: Select) -> tuple[list[StepRow], list[TallyRow]]:
         "SELECT customer_id FROM campaigns_customers UNION SELECT customer_id FROM campaigns_deals UNION "
         "SELECT customer_id FROM campaigns_leads WHERE customer_id IS NOT NULL UNION "
         "SELECT customer_id FROM campaigns_responses WHERE customer_id IS NOT NULL", [])})
-    for start in range(0, len(customers), 10 * _CHUNK):
-        for facts in customer_facts(select, customers[start:start + 10 * _CHUNK]):
-            steps += [StepRow(unit=facts.customer_id, at=at, deltas=deltas)
-                      for at, deltas in customer_steps(facts).items()]
+    for facts in customer_facts(select, customers, every=True):  # each fact table read once: linear in them
+        steps += [StepRow(unit=facts.customer_id, at=at, deltas=deltas) for at, deltas in customer_steps(facts).items()]
     tallies: dict[tuple[str, int], Share] = defaultdict(dict)
     changes = [(row["at"], row["deltas"]) for row in steps]
     changes += [(at, {f"r|{kind}|{cid}": 1}) for cid, kind, at in select(

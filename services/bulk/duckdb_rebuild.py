@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
+from projections.campaigns import set_based as campaigns_fold
 from projections.external_ids import set_based as external_ids_fold
 from projections.funnel import set_based as funnel_fold
 from projections.rates import set_based as rates_fold
@@ -37,6 +38,7 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
+from services.bulk.summed_fold import summed_tables
 from services.projection_runtime.projector import HOLD_POSITIONS, Projector, read_positions
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
@@ -193,6 +195,8 @@ FOLDS: dict[str, Fold] = {
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
     "segments": Fold(segments_fold.STEPS, segments_fold.TABLES, checks=segments_fold.CHECKS),
+    "campaigns": Fold(campaigns_fold.STEPS, campaigns_fold.TABLES, {campaigns_fold.SUMMED_AFTER: summed_tables},
+                      campaigns_fold.CHECKS),
 }
 """The read models with a set-based fold; the others are rebuilt by their handlers."""
 

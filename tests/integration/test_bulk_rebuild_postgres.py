@@ -1,5 +1,5 @@
 """Property: on PostgreSQL, the bulk rebuild (services/bulk) writes the very rows the handlers write (funnel,
-timeline, tickets, external ids, rates, segments), table by table, for random histories and the demo history; and it
+timeline, tickets, external ids, rates, segments, campaigns), table by table, for random histories and the demo history; and it
 stands the read model at the head it read."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import time
 import psycopg
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from projections.campaigns import CampaignsReadModel
 from projections.external_ids import ExternalIdsReadModel
 from projections.funnel import FunnelReadModel
 from projections.rates import RatesReadModel
@@ -28,7 +29,8 @@ from tests.support import running_services as services
 from tests.support.bulk_equivalence import assert_bulk_equals_handlers, run_history, snapshot
 from tests.support.equivalence import ZONES, operations, time_zone
 
-FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadModel, RatesReadModel, SegmentsReadModel)
+FOLDED = (FunnelReadModel, TimelineReadModel, TicketsReadModel, ExternalIdsReadModel, RatesReadModel, SegmentsReadModel,
+          CampaignsReadModel)
 """The read models with a set-based fold (`duckdb_rebuild.FOLDS`)."""
 
 
@@ -59,6 +61,7 @@ def test_the_bulk_folds_equal_the_handlers_on_the_demo_history(pg_database: str)
     assert len(tables["tickets_versions"]) > 20 and tables["tickets_ratings"] and tables["tickets_wins"]
     assert len(tables["segments_intervals"]) > 100 and {row[4] for row in tables["segments_intervals"]} == {
         "high_value", "potential", "ordinary"}
+    assert len(tables["campaigns_leads"]) > 100 and tables["campaigns_responses"] and tables["campaigns_deal_events"]
     store.close()
     app.close()
 
