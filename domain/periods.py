@@ -28,7 +28,7 @@ def zone_named(name: str) -> ZoneInfo:
     """The zone of an IANA name (`Asia/Shanghai`, `UTC`); ValueError with a sentence otherwise."""
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the database (`America`), a name too long
         raise ValueError(f"{name!r} is not a time zone of the zone database (e.g. Asia/Shanghai, UTC)") from None
 
 

@@ -51,7 +51,9 @@ class Threshold:
 
 
 def dwell_label(days: int | float) -> str:
-    return f"{days:g}d"
+    """`3d`, `0.5d`: the shortest text that reads back as the same number, so two thresholds never share a
+    label (and a reminder id): `:g`'s six digits made 1000.12 and 1000.125 one."""
+    return f"{days}d"
 
 
 def thresholds(entry: StageEntry, remind_after_days: list[int | float]) -> list[Threshold]:

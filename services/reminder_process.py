@@ -85,6 +85,9 @@ class ReminderProcess:
         self.projector: Projector | None = Projector(app, store, [RemindersReadModel()])
         self._days: dict[tuple[str, str], list[int | float]] = {}
         self._sent: set[tuple[UUID, int, str]] = set()  # saved here, not yet applied to its read model
+        # rows the log disagrees with (the item left that entry, the threshold is not its stage's), with their
+        # due_at: passed over until the read model moves them, so that they never hold the work list's head
+        self._refused: set[tuple[UUID, int, str, datetime]] = set()
         self._position: int | None = None  # the read model's position as this process last left it
         self._moved_at = float("-inf")  # when another projector was last seen moving it
         self.queries = ReminderQueries(store, app.keys.unseal_all_marks)
@@ -94,10 +97,37 @@ class ReminderProcess:
         done = self._catch_up()
         now = self.clock()
         self._days = {}  # the stages' thresholds, read once a step
-        found = {(t.item_id, t.entry_version, t.threshold): t for t in self.queries.due(now, self.batch)}
+        found = self._work(now)
         self._sent &= found.keys()  # those the read model has applied are no longer due
-        ready = [self.prepare(threshold, now) for key, threshold in found.items() if key not in self._sent]
+        ready = []
+        for key, threshold in found.items():
+            if key not in self._sent:
+                emission = self.prepare(threshold, now)
+                if emission is None:
+                    self._refuse(threshold)
+                ready.append(emission)
         return done + self._save([emission for emission in ready if emission is not None])
+
+    def _work(self, now: datetime) -> dict[tuple[UUID, int, str], DueThreshold]:
+        """Up to `batch` due thresholds, earliest first, passing over those refused before (page by page)."""
+        found: dict[tuple[UUID, int, str], DueThreshold] = {}
+        after = None
+        while len(found) < self.batch:
+            page = self.queries.due(now, self.batch, after)
+            found.update(((t.item_id, t.entry_version, t.threshold), t) for t in page
+                         if (t.item_id, t.entry_version, t.threshold, t.due_at) not in self._refused)
+            if len(page) < self.batch:
+                break
+            after = page[-1]
+        return dict(list(found.items())[: self.batch])
+
+    def _refuse(self, threshold: DueThreshold) -> None:
+        key = (threshold.item_id, threshold.entry_version, threshold.threshold, threshold.due_at)
+        if key not in self._refused:
+            self._refused.add(key)
+            log.info("%s: %s of item %s (stage entry %d) is not due by the log; passed over until its read model "
+                     "moves it", NAME, threshold.threshold, threshold.item_id, threshold.entry_version,
+                     extra={"component": NAME, "action": "pass_over"})
 
     def _step_on_time(self, stop: threading.Event, poll: float) -> int:
         """A step; when it had nothing to do, wait for the next threshold to pass or `poll` seconds, whichever

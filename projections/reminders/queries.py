@@ -75,13 +75,18 @@ class ReminderQueries:
     def summary(self, as_of: datetime) -> list[dict[str, Any]]:
         return [reminder.to_dict() for reminder in self.open_at(as_of)]
 
-    def due(self, now: datetime, limit: int = 1000) -> list[DueThreshold]:
-        """What is due by `now` and not reminded of yet, earliest first (the process's work list)."""
+    def due(self, now: datetime, limit: int = 1000, after: DueThreshold | None = None) -> list[DueThreshold]:
+        """What is due by `now` and not reminded of yet, earliest first (the process's work list); `after`: the
+        page after that one (keyset: due_at, item, entry, threshold)."""
+        page, params = "", [micros(now), STAYING]
+        if after is not None:
+            page = " AND (d.due_at, d.item_id, d.entry_version, d.threshold) > (?, ?, ?, ?)"
+            params += [micros(after.due_at), str(after.item_id), after.entry_version, after.threshold]
         rows = self.store.query(
             f"SELECT d.item_id, d.entry_version, d.threshold, d.due_at FROM {DUE.name} d "
             f"JOIN reminder_entries e ON e.item_id = d.item_id AND e.entry_version = d.entry_version "
-            f"WHERE d.state = 'open' AND d.due_at <= ? AND e.left_at = ? ORDER BY d.due_at, d.item_id, d.threshold "
-            "LIMIT ?", [micros(now), STAYING, limit])
+            f"WHERE d.state = 'open' AND d.due_at <= ? AND e.left_at = ?{page} "
+            "ORDER BY d.due_at, d.item_id, d.entry_version, d.threshold LIMIT ?", [*params, limit])
         return [DueThreshold(UUID(i), v, label, from_micros(at)) for i, v, label, at in rows]
 
     def next_due_at(self, after: datetime) -> datetime | None:

@@ -29,8 +29,8 @@ from domain.vocabulary import Terms, Vocabulary
 from services.application import ids_of_external_id
 from services.history.event_lines import SCHEMAS
 from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, exchange_rate_lifecycle,
-                                    lead_lifecycle, pipeline_lifecycle, target_lifecycle, ticket_lifecycle,
-                                    vocabulary_lifecycle)
+                                    lead_lifecycle, pipeline_lifecycle, reminder_lifecycle, target_lifecycle,
+                                    ticket_lifecycle, vocabulary_lifecycle)
 from services.history.rules.facts import TERMS, Facts, instant_of, line_name, vocabulary_key
 from services.history.rules.lifecycle import Rule
 from services.history.rules.refusal import Refusal
@@ -269,7 +269,8 @@ _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggre
 # Which rule guards which event (the same calls its command makes), and how it changes the state.
 RULES: dict[type, Rule] = {**customer_lifecycle.RULES, **lead_lifecycle.RULES, **deal_lifecycle.RULES,
                            **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES,
-                           **vocabulary_lifecycle.RULES, **exchange_rate_lifecycle.RULES, **target_lifecycle.RULES}
+                           **vocabulary_lifecycle.RULES, **exchange_rate_lifecycle.RULES, **target_lifecycle.RULES,
+                           **reminder_lifecycle.RULES}
 
 # Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule,
 # the vocabulary values its line ends with).

@@ -19,6 +19,7 @@ from domain.deal import Deal
 from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline, pipeline_id
+from domain.reminder_rules import Reminder
 from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import ACQUISITION_CHANNEL, INDUSTRY, LOSS_REASON, REGION, TOUCH_CHANNEL, Vocabulary, vocabulary_id
@@ -42,7 +43,8 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.Defined: ("key", "stages"),
     Pipeline.StageRenamed: ("stage",),
     Pipeline.StageInserted: ("stage", "position"),
-    Pipeline.StageRemindersSet: ("stage",),
+    Pipeline.StageRemindersSet: ("pipeline", "stage"),
+    Reminder.Emitted: ("item_id", "entry_version", "threshold", "customer_id"),
     Pipeline.StageForecastSet: ("stage",),
     Target.Set: ("scope", "name", "period"),
     OwnerTeam.Assigned: ("owner",),

@@ -21,7 +21,15 @@ def _defined(rules: Engine, pipeline: Tracked, key: str, stages: list[str]) -> N
 
 
 def _stage_renamed(rules: Engine, pipeline: Tracked, stage: str) -> None:
-    """A stage renamed, or given reminder thresholds: one the pipeline has."""
+    """A stage renamed: one the pipeline has."""
+    stage_index(pipeline.pipeline, pipeline.stages, stage)
+
+
+def _stage_reminders_set(rules: Engine, pipeline: Tracked, key: str, stage: str) -> None:
+    """Thresholds of a stage the pipeline has, naming the pipeline they are stored under (readers of the
+    event take the pipeline from the field, the domain from the subject: the two must agree)."""
+    if key != pipeline.pipeline:
+        raise Refusal("pipeline", f"the event is pipeline {pipeline.pipeline!r}'s, not {key!r}'s")
     stage_index(pipeline.pipeline, pipeline.stages, stage)
 
 
@@ -40,6 +48,6 @@ RULES: dict[type, Rule] = {
     Pipeline.StageForecastSet: _stage_forecast_set,
     Pipeline.Defined: _defined,
     Pipeline.StageRenamed: _stage_renamed,
-    Pipeline.StageRemindersSet: _stage_renamed,  # the stage must be one the pipeline has, as for a new label
+    Pipeline.StageRemindersSet: _stage_reminders_set,
     Pipeline.StageInserted: _stage_inserted,
 }

@@ -11,7 +11,7 @@ from domain.base import Meta
 from domain.errors import DomainError
 from domain.partitions import in_partition, partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, check_remind_after_days
-from domain.reminder_rules import Reminder, StageEntry, due, reminder_id, thresholds
+from domain.reminder_rules import Reminder, StageEntry, due, dwell_label, reminder_id, thresholds
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 DEAL = in_partition(5)
@@ -96,3 +96,9 @@ def test_stage_thresholds_are_part_of_the_pipeline_definition_and_default_to_non
 def test_bad_thresholds_are_refused_with_a_sentence(days):
     with pytest.raises(DomainError, match="remind|thresholds"):
         check_remind_after_days("proposal", days)
+
+
+def test_two_accepted_thresholds_never_share_a_label() -> None:
+    """Review 15, P2-2: `:g` gave 1000.12 and 1000.125 one label, so one reminder id."""
+    days = check_remind_after_days("proposal", [0.5, 3, 1000.12, 1000.125])
+    assert [dwell_label(d) for d in days] == ["0.5d", "3d", "1000.12d", "1000.125d"]

@@ -187,3 +187,18 @@ def test_a_step_saves_its_reminders_together_and_one_already_in_the_log_does_not
     assert process._save([first]) == 1
     assert process._save([first, second]) == 1  # the batch refused as a whole, then each alone: the second saved
     assert sorted(r.originator_id for r in _reminders(crm)) == sorted([first.id, second.id])
+
+
+def test_rows_the_log_disagrees_with_never_hold_back_later_reminders(crm, store, monkeypatch):
+    """Review 15, P1-3: a due row `prepare` refuses (its item left that entry, its threshold is not the
+    stage's by the log) stayed at the head of the work list; with a batch of them no reminder was ever emitted
+    again. They are passed over until the read model moves them."""
+    customer, stuck = _deal(crm, days=1)
+    genuine = crm.open_deal(OpenDeal(customer, "真的", "1000", owner="李娜"), at(2))
+    process = ReminderProcess(crm, store, Clock(days=10), batch=1)
+    real = process.prepare
+    monkeypatch.setattr(process, "prepare", lambda t, now: None if t.item_id == stuck else real(t, now))
+    for _ in range(4):
+        process.run_step()
+    assert sorted(e.threshold for e in _reminders(crm) if e.item_id == genuine) == ["3d", "7d"]
+    assert not [e for e in _reminders(crm) if e.item_id == stuck]
