@@ -5,8 +5,10 @@ is stored under (the read model reads the field, the domain the subject)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -25,6 +27,22 @@ def _app(path: Path) -> CrmApplication:
     return CrmApplication(database_from_url(f"sqlite:///{path}"))
 
 
+def _refused_when_edited(source: CrmApplication, tmp_path: Path, edit: Callable[[dict[str, Any]], None],
+                         reason: str) -> None:
+    """Export `source`, `edit` each line, import the file into a new log: refused for `reason`, nothing written."""
+    path = tmp_path / "h.jsonl"
+    with path.open("wb") as out:
+        exporter.export_history(source, out)
+    lines = [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
+    for line in lines:
+        edit(line)
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    target = _app(tmp_path / "target.db")
+    with pytest.raises(importer.ImportRefused, match=reason):
+        importer.import_history(target, path, batch=4)
+    assert target.event_count() == 0
+
+
 def test_an_imported_reminder_under_another_reminders_id_is_refused(tmp_path: Path) -> None:
     source = _app(tmp_path / "source.db")
     source.ensure_default_pipelines(at(-30, "setup"))
@@ -32,21 +50,11 @@ def test_an_imported_reminder_under_another_reminders_id_is_refused(tmp_path: Pa
     customer = source.register_customer(RegisterCustomer("张三", "华东", "零售", "web", company="杭州云启"), at(0))
     deal = source.open_deal(OpenDeal(customer, "云服务采购", "1000", owner="李娜"), at(1))
     ReminderProcess(source, ReadModelStore(source.database), lambda: T0 + timedelta(days=5)).run_step()  # 3d
-    path = tmp_path / "h.jsonl"
-    with path.open("wb") as out:
-        exporter.export_history(source, out)
-    lines = []
-    for raw in path.read_bytes().splitlines():
-        line = orjson.loads(raw)
+
+    def take_the_7d_id(line: dict[str, Any]) -> None:  # the 3d reminder's data under the 7d one's id
         if line["type"].endswith("Reminder.Emitted"):
-            # keep the 3d reminder's data, but give it the id the 7d reminder will have
             line["subject"] = str(reminder_id(deal, 1, "7d", customer))
-        lines.append(orjson.dumps(line))
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    target = _app(tmp_path / "target.db")
-    with pytest.raises(importer.ImportRefused, match="derived from them"):
-        importer.import_history(target, path, batch=4)
-    assert target.event_count() == 0
+    _refused_when_edited(source, tmp_path, take_the_7d_id, "derived from them")
 
 
 def test_imported_stage_reminders_naming_another_pipeline_are_refused(tmp_path: Path) -> None:
@@ -55,17 +63,8 @@ def test_imported_stage_reminders_naming_another_pipeline_are_refused(tmp_path: 
     source.define_pipeline(DefinePipeline("sales2", "二号漏斗", [Stage("lead", "线索"), Stage("won2", "赢")]),
                            at(-29, "admin"))
     source.set_stage_reminders(SetStageReminders("sales2", "lead", [3]), at(-28, "admin"))
-    path = tmp_path / "h.jsonl"
-    with path.open("wb") as out:
-        exporter.export_history(source, out)
-    lines = []
-    for raw in path.read_bytes().splitlines():
-        line = orjson.loads(raw)
+
+    def name_sales(line: dict[str, Any]) -> None:  # its subject stays sales2's
         if line["type"].endswith("StageRemindersSet"):
-            line["data"]["pipeline"] = "sales"  # its subject stays sales2's
-        lines.append(orjson.dumps(line))
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    target = _app(tmp_path / "target.db")
-    with pytest.raises(importer.ImportRefused, match="pipeline 'sales2'.s, not 'sales'.s"):
-        importer.import_history(target, path, batch=4)
-    assert target.event_count() == 0
+            line["data"]["pipeline"] = "sales"
+    _refused_when_edited(source, tmp_path, name_sales, "pipeline 'sales2'.s, not 'sales'.s")
