@@ -16,10 +16,12 @@ import pytest
 
 from domain.base import Meta
 from domain.partitions import PARTITIONS, partition_of
+from domain.reminder_rules import dwell_label
 from services.application import CrmApplication
 from services.commands import ChangeStage
 from tests.support import running_services as services
-from tests.support.reminder_delivery import delivered, logged_reminders, open_deals, relaying, set_thresholds, wait_for
+from tests.support.reminder_delivery import (SECOND, delivered, logged_reminders, open_deals, relaying, set_thresholds,
+                                             wait_for)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,9 +49,9 @@ def test_a_reminder_is_emitted_and_published_once_across_a_kill_between_emitting
     dying = _start("-m", "tests.support.reminders_die_after_emit", pg_database, url=pg_database)
     output, _ = dying.communicate(timeout=60)
     assert dying.returncode == -signal.SIGKILL, output
-    expected = {(deal, f"{seconds / 86_400:g}d") for deal in (first, second) for seconds in (0.8, 2.5)}
+    expected = {(deal, dwell_label(seconds * SECOND)) for deal in (first, second) for seconds in (0.8, 2.5)}
     saved = {(r.item_id, r.threshold) for r in logged_reminders(crm_pg)}  # one transaction; published by nobody,
-    assert {(first, f"{0.8 / 86_400:g}d"), (second, f"{0.8 / 86_400:g}d")} <= saved <= expected  # not applied
+    assert {(first, dwell_label(0.8 * SECOND)), (second, dwell_label(0.8 * SECOND))} <= saved <= expected  # not applied
 
     with relaying(crm_pg, kafka_bootstrap, kafka_topic, reminders_topic) as relay:
         process = _start("-m", "gateways.cli.main", "reminders", "run", "--poll", "0.05", url=pg_database)
