@@ -192,7 +192,7 @@ def set_reminders(
 
     whole = [int(d) if d.is_integer() else d for d in days or []]
     _change(SetStageReminders(key, stage, whole, expected_version=expected_version), actor,
-            f"Stage {stage} of pipeline {key} reminds after {', '.join(f'{d:g}' for d in whole) or 'no'} days.")
+            f"Stage {stage} of pipeline {key} reminds after {', '.join(map(str, whole)) or 'no'} days.")  # as labelled
 
 
 @pipeline_app.command("set-forecast")
