@@ -63,7 +63,7 @@ def _steps(process: SegmentChangeProcess, n: int = 3) -> None:
 def _started(log: tuple[CrmApplication, ReadModelStore], days: float) -> tuple[Clock, SegmentChangeProcess]:
     """A process whose clock reads `days` after T0, its first steps taken."""
     clock = Clock(T0 + timedelta(days=days))
-    process = SegmentChangeProcess(*log, clock)
+    process = SegmentChangeProcess(*log, clock, look_gap=0)
     _steps(process)
     return clock, process
 
@@ -93,7 +93,7 @@ def test_ageing_is_announced_at_the_exact_microsecond_the_process_waits_for(log)
     limit = T0 + timedelta(days=92)  # 90 days after the purchase R is still 4; a µs later 3: potential
     clock, process = _started(log, 3)
     assert _changes(crm) == [(customer, "", "high_value", T0 + timedelta(days=2))]
-    assert process._looked is not None and process._looked[1] == limit + MICRO  # when to look again, by itself
+    assert process._upcoming == limit + MICRO  # when to look again, by itself
     _steps_at(limit, clock, process)
     assert len(_changes(crm)) == 1  # exactly at the limit: still high value
     _steps_at(limit + MICRO, clock, process)
@@ -111,7 +111,7 @@ def test_no_change_no_event_and_no_look_while_nothing_moves(log):
     clock.now += timedelta(days=30)
     assert process.run_step() == 0 and process.run_step() == 0
     assert crm.event_count() == count
-    assert not process._must_look(clock.now)  # nothing recorded, no change falls due: the tiers are not read
+    assert process._wait_to_look(clock.now) is None  # nothing moved, no change falls due: the tiers are not read
 
 
 def test_a_tier_entered_and_left_while_nobody_announced_is_not_announced(log):
@@ -128,15 +128,15 @@ def test_a_repeat_records_nothing_new_a_second_process_or_one_that_did_not_see_i
     crm, store = log
     first, second = _customer(crm), _customer(crm, "李四")
     clock = Clock(T0 + timedelta(days=1))
-    blind = SegmentChangeProcess(crm, store, clock)
+    blind = SegmentChangeProcess(crm, store, clock, look_gap=0)
     blind.announcements.catch_up = lambda strict=True: 0  # as after a kill -9 between recording and applying
     blind.run_step()
     assert len(_changes(crm)) == 2
     again = blind.queries.due(clock.now)  # its read model does not know what it recorded: the same two changes
     assert len(again) == 2 and blind._save(again, clock.now) == 0  # the same ids: refused by the log, counted done
-    blind._looked = None
+    blind._dirty = True
     blind.run_step()
-    other = SegmentChangeProcess(crm, ReadModelStore(crm.database), clock)
+    other = SegmentChangeProcess(crm, ReadModelStore(crm.database), clock, look_gap=0)
     _steps(other)
     assert sorted(_changes(crm)) == sorted([(first, "", "ordinary", T0), (second, "", "ordinary", T0)])
 
@@ -176,3 +176,18 @@ def test_one_process_per_database_announces_the_other_stands_by(log):
         for thread in threads:
             thread.join(20)
     assert len(_changes(crm)) == 1
+
+
+def test_events_bring_a_look_at_most_once_per_gap_a_change_by_ageing_at_its_instant(log):
+    crm, store = log
+    buyer = _customer(crm)
+    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(buyer, "云服务采购", "200000", owner="李娜"), at(1)), "签约"), at(2))
+    clock = Clock(T0 + timedelta(days=3))
+    process = SegmentChangeProcess(crm, store, clock, look_gap=3600)
+    process.run_step()  # the first look is at once
+    newcomer = _customer(crm, "李四")
+    process.run_step()
+    assert len(_changes(crm)) == 1 and process._wait_to_look(clock.now) > 3000  # the segments moved: looked at later
+    clock.now = T0 + timedelta(days=92) + MICRO  # … unless a change by ageing falls due first
+    process.run_step()
+    assert _changes(crm)[1:] == [(newcomer, "", "ordinary", T0), (buyer, "high_value", "potential", clock.now)]
