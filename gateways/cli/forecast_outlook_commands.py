@@ -5,7 +5,7 @@ installation's zone's (CRM_TIME_ZONE, or --tz). The services are imported when t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
@@ -66,6 +66,21 @@ def _run(ask: Any) -> dict[str, Any]:
             return ask(OutlookQueries(store), money).to_dict()  # type: ignore[no-any-return]
         except ValueError as error:
             raise fail(str(error)) from None
+
+
+def print_backtest(crm: Any, store: Any, as_of: datetime, periods: int) -> None:
+    """The demo's backtest: each method's forecast made at `as_of` for `periods` months beside what closed since,
+    in the installation's zone, and the command that asks it again."""
+    from projections.forecast.outlook import OutlookQueries
+    from projections.rates import RateQueries
+    from services.settings import time_zone_from_environment
+
+    zone, now, rates = time_zone_from_environment(), datetime.now(timezone.utc), RateQueries(store)
+    report = OutlookQueries(store).backtest(as_of, now, "month", periods, None, 80, zone,
+                                            rates.conversion(crm.reporting_currency, as_of),
+                                            rates.conversion(crm.reporting_currency, now)).to_dict()
+    _print(report)
+    console.print(f"Asked again by: crm forecast backtest --as-of {report['as_of']} --periods {periods}")
 
 
 def _show(output: Output, report: dict[str, Any]) -> None:

@@ -178,9 +178,10 @@ class OutlookQueries:
         same deals' as the other methods', so they are not added twice)."""
         report = ForecastQueries(self.store).report(as_of, horizon[0].grain, None, None, zone, money)
         weighted = {row.period.first: row.weighted_pipeline_cents for row in report.rows}
-        return MethodForecast(WEIGHTED, tuple(Point(weighted.get(period.first, 0)) for period in horizon),
-                              "open deals' amount × probability in the period of their expected close date; "
-                              f"{report.undated} open deals without a close date left out")
+        basis = "open deals' amount × probability in the period of their expected close date"
+        if report.undated:
+            basis += f"; {report.undated} open deals without a close date left out"
+        return MethodForecast(WEIGHTED, tuple(Point(weighted.get(period.first, 0)) for period in horizon), basis)
 
     # --- facts as of T --------------------------------------------------------------------------
 
