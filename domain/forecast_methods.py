@@ -99,8 +99,18 @@ def _cents(value: float) -> int:
 
 
 def _points(mean: Sequence[float], bounds: Any) -> tuple[Point, ...]:
-    """Points from a model's mean and its (lower, upper) rows, floored at 0."""
+    """Points from a model's mean and its (lower, upper) rows, floored at 0; ArithmeticError when the model
+    gave no finite number (a fit that did not converge to anything)."""
+    values = [float(v) for v in mean] + [float(v) for row in bounds for v in row]
+    if not all(math.isfinite(v) for v in values):
+        raise ArithmeticError("the model gave no finite forecast")
     return tuple(Point(_cents(m), _cents(low), _cents(high)) for m, (low, high) in zip(mean, bounds))
+
+
+def _unfitted(method: str, error: Exception) -> MethodForecast:
+    """A history the model could not be fitted to: said, as a short history is — not a 422 for the asker, whose
+    input was fine, nor a 500."""
+    return MethodForecast(method, (), reason=f"the model could not be fitted to this history ({error})")
 
 
 # --- time series of won per period ------------------------------------------------------------------
@@ -115,19 +125,22 @@ def ets_forecast(values: Sequence[float], horizon: int, level: int, season: int 
         return not_enough(method, len(values), need)
     import warnings
 
+    import numpy as np
     import pandas as pd
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     seasonal = {} if season is None else {"seasonal": "add", "seasonal_periods": season}
-    model = ETSModel(pd.Series(values, dtype=float), error="add", trend="add", damped_trend=True,
-                     initialization_method="heuristic", **seasonal)
-    with warnings.catch_warnings():  # convergence chatter on short, flat series; the interval says how good it is
-        warnings.simplefilter("ignore")
-        fitted = model.fit(disp=False)
-    prediction = fitted.get_prediction(start=len(values), end=len(values) + horizon - 1)
+    try:
+        with warnings.catch_warnings():  # convergence chatter on short, flat series; the interval says how good it is
+            warnings.simplefilter("ignore")
+            fitted = ETSModel(pd.Series(values, dtype=float), error="add", trend="add", damped_trend=True,
+                              initialization_method="heuristic", **seasonal).fit(disp=False)
+        prediction = fitted.get_prediction(start=len(values), end=len(values) + horizon - 1)
+        points = _points(prediction.predicted_mean, prediction.pred_int(alpha=1 - level / 100).values)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+        return _unfitted(method, error)
     shape = "ETS(A,Ad,N)" if season is None else f"ETS(A,Ad,A), a season of {season} periods"
-    return MethodForecast(method, _points(prediction.predicted_mean, prediction.pred_int(alpha=1 - level / 100).values),
-                          f"{shape} fitted to {len(values)} periods")
+    return MethodForecast(method, points, f"{shape} fitted to {len(values)} periods")
 
 
 def naive_forecast(values: Sequence[float], horizon: int, level: int, season: int) -> MethodForecast:
@@ -138,17 +151,20 @@ def naive_forecast(values: Sequence[float], horizon: int, level: int, season: in
         return not_enough(NAIVE, len(values), 1 + NAIVE_DIFFERENCES)
     import warnings
 
+    import numpy as np
     import pandas as pd
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
     orders = {"order": (0, 0, 0), "seasonal_order": (0, 1, 0, season)} if yearly else {"order": (0, 1, 0)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = SARIMAX(pd.Series(values, dtype=float), **orders).fit(disp=False)
-    found = fitted.get_forecast(horizon)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = SARIMAX(pd.Series(values, dtype=float), **orders).fit(disp=False).get_forecast(horizon)
+        points = _points(found.predicted_mean, found.conf_int(alpha=1 - level / 100).values)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+        return _unfitted(NAIVE, error)
     basis = "the same period a year before" if yearly else "the last period"
-    return MethodForecast(NAIVE, _points(found.predicted_mean, found.conf_int(alpha=1 - level / 100).values),
-                          f"{basis} (a {'seasonal ' if yearly else ''}random walk), {len(values)} periods")
+    return MethodForecast(NAIVE, points, f"{basis} (a {'seasonal ' if yearly else ''}random walk), {len(values)} periods")
 
 
 # --- pipeline conversion -----------------------------------------------------------------------------

@@ -146,3 +146,10 @@ def test_bad_choices_are_refused_with_a_sentence(check, value: object, message: 
 def test_methods_come_in_their_order_and_default_to_all() -> None:
     assert require_methods([NAIVE, PIPELINE_CONVERSION]) == (PIPELINE_CONVERSION, NAIVE)
     assert len(require_methods(None)) == 5
+
+
+def test_a_history_the_model_cannot_fit_is_said_not_raised() -> None:
+    found = ets_forecast([1e6] * 29 + [math.nan], 3, 80, None)  # no series of sums holds NaN; a model may give one
+
+    assert not found.available and found.reason == \
+        "the model could not be fitted to this history (the model gave no finite forecast)"

@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
