@@ -8,6 +8,7 @@ as far as a won deal; these do in most examples. Refused steps are skipped, as a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
@@ -41,7 +42,9 @@ variant_operations = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 4
                                         st.booleans()), min_size=20, max_size=80)
 
 
-def apply_variant_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]], sync: callable) -> None:
+def apply_variant_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]],
+                          sync: Callable[[], None]) -> None:
+    """Two campaigns with variants A and B, launched; then the operations, syncing where asked."""
     w = _World(app)
     for index in range(2):
         meta = w.meta(None, 0, index)
