@@ -1,5 +1,5 @@
 """Property: the variants read model caught up incrementally == rebuilt from zero == replayed up to random
-instants (and so is every other read model), on random A/B-test histories (tests/support/variant_histories.py):
+instants, at every step of the funnel, on random A/B-test histories (tests/support/variant_histories.py):
 variants defined and added to, exposures, stops, winners, responses and leads naming a variant or none, leads
 taken to won, lost, reopened and re-priced deals in three currencies, exchange rates. The PostgreSQL twin is
 tests/integration/test_variants_equivalence_postgres.py; the general histories check it too."""
