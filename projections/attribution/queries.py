@@ -91,13 +91,24 @@ class AttributionQueries:
     def credits(self, as_of: datetime, model: str, by: str = "campaign", half_life_days: float = HALF_LIFE_DAYS,
                 money: Conversion = Conversion()) -> dict[str, Any]:
         """Won revenue credited per campaign, channel or variant under `model` (JSON-able rows, most credited first)."""
-        require_model(model), require_axis(by), require_half_life(half_life_days)
-        facts = self._facts(micros(as_of), money)
-        per_deal = [self._credited(deal, facts, model, half_life_days) for deal in facts.wins]
+        require_axis(by)
+        facts, per_deal = self._per_deal(as_of, model, half_life_days, money)
         return {"as_of": as_of, "model": model, "by": by, "half_life_days": half_life_days,
                 "currency": money.reporting, "won_deals": len(facts.wins),
                 "won_revenue_cents": sum(deal.value_cents for deal in facts.wins),
-                "rows": _rows(per_deal, by, facts.campaigns), "unconverted": dict(sorted(facts.unconverted.items()))}
+                "rows": _rows([shares for _, shares in per_deal], by, facts.campaigns),
+                "unconverted": dict(sorted(facts.unconverted.items()))}
+
+    def per_deal(self, as_of: datetime, model: str, half_life_days: float = HALF_LIFE_DAYS,
+                 money: Conversion = Conversion()) -> list[tuple[WonDeal, dict[Credit, int]]]:
+        """Each deal won as of `as_of` with its cents per (campaign, variant) under `model`."""
+        return self._per_deal(as_of, model, half_life_days, money)[1]
+
+    def _per_deal(self, as_of: datetime, model: str, half_life_days: float, money: Conversion
+                  ) -> tuple[_Facts, list[tuple[WonDeal, dict[Credit, int]]]]:
+        require_model(model), require_half_life(half_life_days)
+        facts = self._facts(micros(as_of), money)
+        return facts, [(deal, self._credited(deal, facts, model, half_life_days)) for deal in facts.wins]
 
     def every_model(self, as_of: datetime, by: str = "campaign", half_life_days: float = HALF_LIFE_DAYS,
                     money: Conversion = Conversion()) -> dict[str, dict[str, Any]]:

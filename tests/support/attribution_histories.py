@@ -1,0 +1,79 @@
+"""Random histories rich in campaign touches and wins, for the attribution read model's property tests.
+
+The shared histories (`tests.support.equivalence.operations`) mix every kind of record, so few of their won
+deals have more than one touch; these weight campaign steps (launch, cost, responses), leads taken to
+conversion and deals taken to a win, so that most examples credit several touches under every model. The
+operations are `equivalence`'s own: the same `apply_history` runs them and `check_equivalence` holds every
+read model equal incremental = rebuild = replay; `check_credits_sum` adds the sum-to-value property.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import strategies as st
+
+from domain.attribution import MODELS
+from domain.base import Meta
+from projections.attribution import AttributionQueries
+from projections.rates import RateQueries
+from services.application import CrmApplication
+from services.projection_runtime.model_settings import configured
+from services.projection_runtime.projector import Projector
+from services.projection_runtime.registry import READ_MODELS
+from services.settings import Database
+from services.storage.read_model_store import ReadModelStore
+from tests.conftest import T0
+from tests.support.equivalence import PIPELINES_DEFINED, SEED_OPERATIONS, apply_history, check_equivalence
+
+KINDS = ("campaign",) * 2 + ("campaign_step",) * 12 + ("lead",) * 2 + ("lead_step",) * 6 + ("customer",) * 2 \
+    + ("deal",) * 4 + ("advance",) * 14 + ("amount", "lose", "reopen", "rate", "convert")
+# A journey every example starts with (after `equivalence.SEED_OPERATIONS`: campaign 0, customers 1 and 2,
+# leads 3 and 4), at random hours: two more campaigns, all three launched; customer 1 answers campaigns 2, 0
+# (on the campaign's stream), 1 and 2; lead 4 (captured through campaign 0) answers 2 and 1 and is assigned,
+# contacted, qualified and converted; costs on each campaign; customer 1's deal and the conversion's are won.
+# Indexes pick as `equivalence._apply` does (campaign i % 3; even i: a customer's response, odd: a lead's).
+JOURNEY = [("campaign", 1), ("campaign", 2), ("campaign_step", 0), ("campaign_step", 1), ("campaign_step", 2),
+           ("campaign_step", 2), ("campaign_step", 5), ("campaign_step", 6), ("campaign_step", 7),
+           ("campaign_step", 4), ("campaign_step", 10), ("campaign_step", 8), ("lead_step", 1), ("lead_step", 1),
+           ("campaign_step", 14), ("lead_step", 1), ("lead_step", 1), ("campaign_step", 12), ("deal", 0),
+           ("advance", 0), ("advance", 9)]
+journeys = st.lists(st.integers(0, 96), min_size=len(JOURNEY), max_size=len(JOURNEY)).map(
+    lambda hours: [(kind, index, hour, False) for (kind, index), hour in zip(JOURNEY, hours)])
+marketing_operations = st.tuples(journeys, st.lists(
+    st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.integers(0, 20 * 24), st.booleans()),
+    min_size=20, max_size=100,
+)).map(lambda parts: SEED_OPERATIONS + parts[0] + parts[1])
+half_lives = st.sampled_from([7.0, 0.25, 30.0, 2.5])
+
+
+def check_credits_sum(app: CrmApplication, store: ReadModelStore, days: list[int], half_life: float) -> int:
+    """Under every model, each won deal's credits are whole non-negative cents summing to its value, and the
+    rows of each axis sum to the won revenue; returns how many won deals had 2+ touches by their win."""
+    spread = 0
+    for as_of in (T0 + timedelta(days=day, hours=day % 7) for day in days):
+        money = RateQueries(store).conversion(app.reporting_currency, as_of)
+        queries = AttributionQueries(store)
+        for model in MODELS:
+            for deal, shares in queries.per_deal(as_of, model, half_life, money):
+                assert sum(shares.values()) == deal.value_cents, (model, deal)
+                assert all(cents >= 0 for cents in shares.values()), (model, deal)
+                spread += model == "linear" and sum(touch.at <= deal.won_at for touch in deal.touches) > 1
+            for by in ("campaign", "channel", "variant"):
+                report = queries.credits(as_of, model, by, half_life, money)
+                assert sum(row["credited_cents"] for row in report["rows"]) == report["won_revenue_cents"]
+    return spread
+
+
+def run_attribution_example(database: Database, ops: list, days: list[int], batch: int, half_life: float) -> int:
+    """`equivalence.run_example` on a marketing-rich history, then the sum-to-value property."""
+    app = CrmApplication(database)
+    app.ensure_default_pipelines(Meta(occurred_at=PIPELINES_DEFINED))
+    live = ReadModelStore(database)
+    follower = Projector(app, live, [configured(model) for model in READ_MODELS.values()])
+    apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
+    check_equivalence(app, live, days, batch)
+    spread = check_credits_sum(app, live, [*days, 400], half_life)
+    live.close()
+    app.close()
+    return spread
