@@ -3,7 +3,7 @@ win and deals without a touch, money without a rate, and CAC/CLV per channel and
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
