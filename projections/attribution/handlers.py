@@ -71,11 +71,6 @@ class AttributionReadModel(ReadModel):
         }
 
 
-def _variant(event: Any) -> str:
-    """The variant an event names; "" for events recorded before campaigns had variants."""
-    return getattr(event, "variant", "") or ""
-
-
 def _id(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -91,24 +86,24 @@ def _cost_recorded(event: Campaign.CostRecorded, rows: Rows) -> None:
 
 
 def _response_recorded(event: Campaign.ResponseRecorded, rows: Rows) -> None:
-    """A response as logs before home partitions recorded it, on the campaign's stream."""
+    """A response as logs before home partitions recorded it, on the campaign's stream (before variants: none)."""
     rows.put(RESPONSES, ResponseRow(str(event.originator_id), event.originator_version, str(event.originator_id),
-                                    _variant(event), micros(event.occurred_at), _id(event.customer_id),
+                                    "", micros(event.occurred_at), _id(event.customer_id),
                                     _id(event.lead_id)))
 
 
 def _lead_responded(event: Lead.RespondedToCampaign, rows: Rows) -> None:
     rows.put(RESPONSES, ResponseRow(str(event.originator_id), event.originator_version, str(event.campaign_id),
-                                    _variant(event), micros(event.occurred_at), None, str(event.originator_id)))
+                                    event.variant, micros(event.occurred_at), None, str(event.originator_id)))
 
 
 def _customer_responded(event: Customer.RespondedToCampaign, rows: Rows) -> None:
     rows.put(RESPONSES, ResponseRow(str(event.originator_id), event.originator_version, str(event.campaign_id),
-                                    _variant(event), micros(event.occurred_at), str(event.originator_id), None))
+                                    event.variant, micros(event.occurred_at), str(event.originator_id), None))
 
 
 def _lead_captured(event: Lead.Captured, rows: Rows) -> None:
-    rows.put(LEADS, LeadRow(str(event.originator_id), _id(event.campaign_id), _variant(event),
+    rows.put(LEADS, LeadRow(str(event.originator_id), _id(event.campaign_id), event.variant,
                             micros(event.occurred_at)))
 
 

@@ -9,6 +9,7 @@ read model equal incremental = rebuild = replay; `check_credits_sum` adds the su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from hypothesis import strategies as st
@@ -24,17 +25,24 @@ from services.projection_runtime.registry import READ_MODELS
 from services.settings import Database
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import T0
-from tests.support.equivalence import PIPELINES_DEFINED, SEED_OPERATIONS, apply_history, check_equivalence
+from domain.errors import DomainError
+from services.application import AlreadyExists
+from services.commands import CaptureLead, RecordResponse
+from services.commands.ab_tests import DefineVariants
+from tests.support.equivalence import (PIPELINES_DEFINED, SEED_OPERATIONS, _apply, _World, check_equivalence)
 
 KINDS = ("campaign",) * 2 + ("campaign_step",) * 12 + ("lead",) * 2 + ("lead_step",) * 6 + ("customer",) * 2 \
-    + ("deal",) * 4 + ("advance",) * 14 + ("amount", "lose", "reopen", "rate", "convert")
+    + ("deal",) * 4 + ("advance",) * 14 + ("amount", "lose", "reopen", "rate", "convert") \
+    + ("variants", "variant_lead") + ("variant_response",) * 4
 # A journey every example starts with (after `equivalence.SEED_OPERATIONS`: campaign 0, customers 1 and 2,
 # leads 3 and 4), at random hours: two more campaigns, all three launched; customer 1 answers campaigns 2, 0
 # (on the campaign's stream), 1 and 2; lead 4 (captured through campaign 0) answers 2 and 1 and is assigned,
 # contacted, qualified and converted; costs on each campaign; customer 1's deal and the conversion's are won.
+# Campaigns 0 and 1 define variants A and B, and customer 1 and lead 4 answer variants (`_variant_step`).
 # Indexes pick as `equivalence._apply` does (campaign i % 3; even i: a customer's response, odd: a lead's).
 JOURNEY = [("campaign", 1), ("campaign", 2), ("campaign_step", 0), ("campaign_step", 1), ("campaign_step", 2),
-           ("campaign_step", 2), ("campaign_step", 5), ("campaign_step", 6), ("campaign_step", 7),
+           ("variants", 0), ("variants", 1), ("variant_response", 4), ("variant_response", 3),
+           ("variant_response", 6), ("campaign_step", 2), ("campaign_step", 5), ("campaign_step", 6), ("campaign_step", 7),
            ("campaign_step", 4), ("campaign_step", 10), ("campaign_step", 8), ("lead_step", 1), ("lead_step", 1),
            ("campaign_step", 14), ("lead_step", 1), ("lead_step", 1), ("campaign_step", 12), ("deal", 0),
            ("advance", 0), ("advance", 9)]
@@ -45,6 +53,47 @@ marketing_operations = st.tuples(journeys, st.lists(
     min_size=20, max_size=100,
 )).map(lambda parts: SEED_OPERATIONS + parts[0] + parts[1])
 half_lives = st.sampled_from([7.0, 0.25, 30.0, 2.5])
+
+
+def apply_marketing_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]],
+                            on_sync: Callable[[], None]) -> None:
+    """`equivalence.apply_history`, with three more operations: a campaign defines variants A and B; a
+    customer or a lead answers a variant (A, B or none); a lead is captured from a variant."""
+    world = _World(app)
+    for kind, index, hours, sync in ops:
+        try:
+            (_variant_step if kind.startswith("variant") else _apply)(world, kind, index, hours)
+        except (DomainError, AlreadyExists):
+            pass
+        if sync:
+            on_sync()
+
+
+def _variant_step(w: _World, kind: str, i: int, hours: int) -> None:
+    campaign = w.pick("campaign", i)
+    if campaign is None:
+        return
+    if kind == "variants":
+        meta = w.meta(campaign, hours, i)
+        w.app.handle(DefineVariants(campaign, [{"key": "A", "name": "原版", "weight": 1},
+                                               {"key": "B", "name": "新文案", "copy": "限时优惠", "weight": 1}]), meta)
+        w.record([campaign], meta)
+        return
+    variant = ("A", "B", "")[i % 3]
+    if kind == "variant_lead":
+        meta = w.meta(None, hours, i)
+        w.ids["lead"].append(w.app.capture_lead(CaptureLead(f"线索{i}", "华东", "零售", "event", campaign_id=campaign,
+                                                            variant=variant), meta))
+        w.record(w.ids["lead"][-1:], meta)
+        return
+    customer, lead = (None, w.pick("lead", i)) if i % 2 else (w.pick("customer", i), None)
+    respondent = customer or lead
+    if respondent is None:
+        return
+    meta = Meta(occurred_at=max(w.meta(campaign, hours, i).occurred_at, w.meta(respondent, 0, i).occurred_at),
+                actor="李娜")
+    w.app.record_response(RecordResponse(campaign, ("click", "reply")[i % 2], customer, lead, variant=variant), meta)
+    w.record([respondent], meta)
 
 
 def check_credits_sum(app: CrmApplication, store: ReadModelStore, days: list[int], half_life: float) -> int:
@@ -71,7 +120,7 @@ def run_attribution_example(database: Database, ops: list, days: list[int], batc
     app.ensure_default_pipelines(Meta(occurred_at=PIPELINES_DEFINED))
     live = ReadModelStore(database)
     follower = Projector(app, live, [configured(model) for model in READ_MODELS.values()])
-    apply_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
+    apply_marketing_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
     check_equivalence(app, live, days, batch)
     spread = check_credits_sum(app, live, [*days, 400], half_life)
     live.close()

@@ -14,6 +14,7 @@ from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.commands import (AssignLead, CaptureLead, ChangeAmount, ContactLead, ConvertLead, LaunchCampaign, OpenDeal, PlanCampaign,
                                QualifyLead, RecordCost, RecordResponse, RegisterCustomer, WinDeal)
+from services.commands.ab_tests import DefineVariants
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
@@ -28,10 +29,11 @@ def at(days: float) -> Meta:
 
 @pytest.fixture(scope="module")
 def history() -> tuple[CrmApplication, ReadModelStore, dict[str, str]]:
-    """Customer 甲 came through a lead of 展会 (day 0), answered 邮件 (day 2) as a lead, was converted (day 4:
-    registered through 展会, deal opened), answered 广告 (day 6) and won 10 000 on day 10 — touches 展会@0,
-    邮件@2, 展会@4, 广告@6 — then answered 邮件 again (day 12, after the win). 乙 registered on day 35 through
-    web, answered 邮件 and won 2 000 (day 37); 丙 won 1 000 with no touch (day 38); 丁 won 300 USD (no rate)."""
+    """Customer 甲 came through a lead of 展会's variant A (day 0), answered 邮件's B (day 2) as a lead, was
+    converted (day 4: registered through 展会, no variant; deal opened), answered 广告 (day 6) and won 10 000 on
+    day 10 — touches 展会/A@0, 邮件/B@2, 展会@4, 广告@6 — then answered 邮件 again (day 12, after the win). 乙
+    registered on day 35 through web, answered 邮件's A and won 2 000 (day 37); 丙 won 1 000 with no touch (day
+    38); 丁 won 300 USD (no rate)."""
     db = database_from_url("memory://")
     crm = CrmApplication(db)
     crm.ensure_default_pipelines(at(-30))
@@ -39,11 +41,14 @@ def history() -> tuple[CrmApplication, ReadModelStore, dict[str, str]]:
            for name, channel in (("展会", "event"), ("邮件", "email"), ("广告", "search_ads"))}
     for campaign in ids.values():
         crm.launch_campaign(LaunchCampaign(campaign), at(-9))
+    for name in ("展会", "邮件"):
+        crm.handle(DefineVariants(ids[name], [{"key": "A", "weight": 1}, {"key": "B", "copy": "限时优惠", "weight": 1}]),
+                   at(-9))
     crm.record_cost(RecordCost(ids["展会"], "3000"), at(1))
     crm.record_cost(RecordCost(ids["邮件"], "1000"), at(1))
     crm.record_cost(RecordCost(ids["广告"], "2000"), at(40))
-    lead = crm.capture_lead(CaptureLead("甲", channel="event", campaign_id=ids["展会"]), at(0))
-    crm.record_response(RecordResponse(ids["邮件"], "click", lead_id=lead), at(2))
+    lead = crm.capture_lead(CaptureLead("甲", channel="event", campaign_id=ids["展会"], variant="A"), at(0))
+    crm.record_response(RecordResponse(ids["邮件"], "click", lead_id=lead, variant="B"), at(2))
     crm.assign_lead(AssignLead(lead, "李娜", "round_robin"), at(3))
     crm.contact_lead(ContactLead(lead, "phone", "联系"), at(3))
     crm.qualify_lead(QualifyLead(lead, "合格"), at(3))
@@ -53,7 +58,7 @@ def history() -> tuple[CrmApplication, ReadModelStore, dict[str, str]]:
     crm.win_deal(WinDeal(deal), at(10))
     crm.record_response(RecordResponse(ids["邮件"], "reply", customer_id=first), at(12))
     second = crm.register_customer(RegisterCustomer("乙", channel="web"), at(35))
-    crm.record_response(RecordResponse(ids["邮件"], "click", customer_id=second), at(36))
+    crm.record_response(RecordResponse(ids["邮件"], "click", customer_id=second, variant="A"), at(36))
     crm.win_deal(WinDeal(crm.open_deal(OpenDeal(second, "二期", "2000", owner="李娜"), at(36))), at(37))
     third = crm.register_customer(RegisterCustomer("丙", channel="web"), at(36))
     crm.win_deal(WinDeal(crm.open_deal(OpenDeal(third, "三期", "1000", owner="李娜"), at(37))), at(38))
@@ -101,8 +106,10 @@ def test_time_decay_halves_a_touch_every_half_life_before_the_win(history: tuple
 
 def test_by_channel_and_variant_sum_the_campaigns(history: tuple) -> None:
     assert credited(history, 11, "linear", "channel") == {"event": 500_000, "email": 250_000, "search_ads": 250_000}
-    assert credited(history, 11, "linear", "variant") == {("展会", ""): 500_000, ("邮件", ""): 250_000,
-                                                          ("广告", ""): 250_000}
+    assert credited(history, 11, "linear", "variant") == {("展会", "A"): 250_000, ("展会", ""): 250_000,
+                                                          ("邮件", "B"): 250_000, ("广告", ""): 250_000}
+    assert credited(history, 60, "first_touch", "variant") == {("展会", "A"): 1_000_000, ("邮件", "A"): 200_000,
+                                                               (None, ""): 100_000}
 
 
 def test_nothing_before_the_win_and_no_touch_credits_no_campaign(history: tuple) -> None:
