@@ -33,13 +33,13 @@ COSTS = Table("attribution_costs", (("campaign_id", "TEXT"), ("seq", "INTEGER"),
 RESPONSES = Table("attribution_responses", (("stream_id", "TEXT"), ("seq", "INTEGER"), ("campaign_id", "TEXT"),
                                             ("variant", "TEXT"), ("occurred_at", "BIGINT"), ("customer_id", "TEXT"),
                                             ("lead_id", "TEXT")),
-                  ("stream_id", "seq"), indexes=(("occurred_at",),), row_type=ResponseRow)
+                  ("stream_id", "seq"), indexes=(("customer_id",), ("lead_id",)), row_type=ResponseRow)
 LEADS = Table("attribution_leads", (("lead_id", "TEXT"), ("campaign_id", "TEXT"), ("variant", "TEXT"),
                                     ("captured_at", "BIGINT")),
               ("lead_id",), row_type=LeadRow)
 CONVERSIONS = Table("attribution_conversions", (("lead_id", "TEXT"), ("customer_id", "TEXT"),
                                                 ("converted_at", "BIGINT")),
-                    ("lead_id",), row_type=ConversionRow)
+                    ("lead_id",), indexes=(("customer_id",),), row_type=ConversionRow)
 CUSTOMERS = Table("attribution_customers", (("customer_id", "TEXT"), ("channel", "TEXT"), ("campaign_id", "TEXT"),
                                             ("registered_at", "BIGINT")),
                   ("customer_id",), row_type=CustomerRow)
