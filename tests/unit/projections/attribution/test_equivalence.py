@@ -19,7 +19,7 @@ from tests.support.equivalence import batch_sizes, instants
 SPREAD: list[int] = []
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(ops=marketing_operations, days=instants, batch=batch_sizes, half_life=half_lives)
 def test_attribution_is_the_same_every_way_and_sums_to_each_deal(monkeypatch: pytest.MonkeyPatch, ops: list,
