@@ -70,8 +70,9 @@ def _weights(touches: list[Touch], won_at: int, model: str, milestones: Mileston
     n = len(touches)
     if model == "first_touch":
         return [1.0] + [0.0] * (n - 1)
-    if model == "last_touch":
-        return [0.0] * (n - 1) + [1.0]
+    if model == "last_touch":  # of touches at the same last instant, the smallest campaign id, as domain.marketing
+        last = next(i for i, touch in enumerate(touches) if touch.at == touches[-1].at)
+        return [1.0 if i == last else 0.0 for i in range(n)]
     if model == "linear":
         return [1.0] * n
     if model == "time_decay":

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from domain.attribution import MODELS
 from domain.base import Meta
 from projections.attribution import AttributionQueries
+from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
 from services.application import CrmApplication
 from services.projection_runtime.model_settings import configured
@@ -136,15 +137,31 @@ def check_attribution_equivalence(app: CrmApplication, live: ReadModelStore, day
         assert incremental[as_of] == SUMMARIES["attribution"](app, live, as_of), f"rebuild differs at {as_of}"
 
 
+def check_as_the_campaigns_report(app: CrmApplication, store: ReadModelStore, days: list[int]) -> None:
+    """First and last touch credit each campaign what the campaigns report's attribution does (an independent
+    computation: `projections.campaigns.facts_report` over its own tables, `domain.marketing`'s rules)."""
+    Projector(app, store, [configured(READ_MODELS["campaigns"])]).catch_up()
+    for as_of in (T0 + timedelta(days=day, hours=day % 7) for day in days):
+        money = RateQueries(store).conversion(app.reporting_currency, as_of)
+        report = CampaignQueries(store).report(as_of, None, money).to_dict()
+        for model in ("first_touch", "last_touch"):
+            theirs = {str(row["campaign_id"]) if row["campaign_id"] else None: row[f"{model}_revenue_cents"]
+                      for row in report["attribution"] if row[f"{model}_revenue_cents"]}
+            ours = {row["campaign_id"]: row["credited_cents"]
+                    for row in AttributionQueries(store).credits(as_of, model, money=money)["rows"] if row["credited_cents"]}
+            assert ours == theirs, (model, as_of, ours, theirs)
+
+
 def run_attribution_example(database: Database, ops: list, days: list[int], batch: int, half_life: float) -> int:
     """A marketing-rich history, then incremental == replay == rebuild and the sum-to-value property."""
     app = CrmApplication(database)
     app.ensure_default_pipelines(Meta(occurred_at=PIPELINES_DEFINED))
     live = ReadModelStore(database)
-    follower = Projector(app, live, [configured(READ_MODELS[name]) for name in MODELS_USED])
+    follower = Projector(app, live, [configured(READ_MODELS[name]) for name in (*MODELS_USED, "campaigns")])
     apply_marketing_history(app, ops, on_sync=lambda: follower.catch_up(limit=batch))
     check_attribution_equivalence(app, live, days, batch)
     spread = check_credits_sum(app, live, [*days, 400], half_life)
+    check_as_the_campaigns_report(app, live, [*days, 400])
     live.close()
     app.close()
     return spread

@@ -60,3 +60,9 @@ def test_every_model_credits_each_deal_its_value_exactly(found: list[Touch], val
 def test_credits_over_many_deals_add_up() -> None:
     deals = [(JOURNEY, WON, 10_000, Milestones()), (JOURNEY[:2], WON, 500, Milestones())]
     assert credit_all(deals, "first_touch") == {"展会": 10_500}
+
+
+def test_last_touch_ties_go_to_the_smaller_campaign_id_as_in_the_campaigns_report() -> None:
+    tied = [Touch(DAY, "B"), Touch(DAY, "A"), Touch(0, "C")]
+    assert credit(tied, WON, 100, "last_touch") == {"A": 100}
+    assert credit(tied, WON, 100, "first_touch") == {"C": 100}
