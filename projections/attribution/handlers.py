@@ -17,12 +17,11 @@ from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
 from domain.pipeline import LOST, WON
-from projections.attribution.rows import (ConversionRow, CostRow, CustomerRow, DealEventRow, DealRow, LeadRow,
-                                          CampaignRow, ResponseRow)
+from projections.attribution.rows import CampaignRow, ConversionRow, CustomerRow, DealRow, LeadRow, ResponseRow
+from projections.campaigns.rows import AMOUNT, REOPENED, CostRow, DealEventRow  # the same facts, the same rows
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table, cents, micros
 
-AMOUNT, REOPENED = "amount", "reopened"
 
 CAMPAIGNS = Table("attribution_campaigns", (("campaign_id", "TEXT"), ("name", "TEXT"), ("channel", "TEXT"),
                                             ("currency", "TEXT"), ("planned_at", "BIGINT")),
@@ -50,7 +49,9 @@ DEAL_EVENTS = Table("attribution_deal_events", (("deal_id", "TEXT"), ("seq", "IN
                                                 ("kind", "TEXT"), ("amount_cents", "BIGINT")),
                     ("deal_id", "seq"), indexes=(("occurred_at",),), row_type=DealEventRow)
 
-_CLOSING_KIND = {Deal.Won: WON, Deal.Lost: LOST, Deal.Reopened: REOPENED}
+# Deal event → (its row's kind, the field holding its amount, if any)
+_DEAL_CHANGES = {Deal.Opened: (AMOUNT, "amount"), Deal.AmountChanged: (AMOUNT, "new_amount"), Deal.Won: (WON, None),
+                 Deal.Lost: (LOST, None), Deal.Reopened: (REOPENED, None)}
 
 
 class AttributionReadModel(ReadModel):
@@ -66,8 +67,8 @@ class AttributionReadModel(ReadModel):
             Lead.RespondedToCampaign: _lead_responded, Customer.RespondedToCampaign: _customer_responded,
             Lead.Captured: _lead_captured, Lead.Converted: _lead_converted,
             Customer.Registered: _customer_registered,
-            Deal.Opened: _deal_opened, Deal.AmountChanged: _amount_changed,
-            Deal.Won: _deal_closing, Deal.Lost: _deal_closing, Deal.Reopened: _deal_closing,
+            Deal.Opened: _deal_opened, Deal.AmountChanged: _deal_changed,
+            Deal.Won: _deal_changed, Deal.Lost: _deal_changed, Deal.Reopened: _deal_changed,
         }
 
 
@@ -119,17 +120,11 @@ def _customer_registered(event: Customer.Registered, rows: Rows) -> None:
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
     rows.put(DEALS, DealRow(str(event.originator_id), str(event.customer_id), _id(event.lead_id),
                             micros(event.occurred_at), event.currency))
-    _deal_event(event, AMOUNT, cents(event.amount), rows)
+    _deal_changed(event, rows)
 
 
-def _amount_changed(event: Deal.AmountChanged, rows: Rows) -> None:
-    _deal_event(event, AMOUNT, cents(event.new_amount), rows)
-
-
-def _deal_closing(event: Any, rows: Rows) -> None:
-    _deal_event(event, _CLOSING_KIND[type(event)], None, rows)
-
-
-def _deal_event(event: Any, kind: str, amount_cents: int | None, rows: Rows) -> None:
-    rows.put(DEAL_EVENTS, DealEventRow(str(event.originator_id), event.originator_version,
-                                       micros(event.occurred_at), kind, amount_cents))
+def _deal_changed(event: Any, rows: Rows) -> None:
+    """An amount set (opened or changed), a win, a loss or a reopening: a dated row of the deal's."""
+    kind, amount_field = _DEAL_CHANGES[type(event)]
+    rows.put(DEAL_EVENTS, DealEventRow(str(event.originator_id), event.originator_version, micros(event.occurred_at),
+                                       kind, cents(getattr(event, amount_field)) if amount_field else None))

@@ -131,10 +131,6 @@ class AttributionQueries:
         facts = self._facts(micros(as_of), money)
         return facts, [(deal, self._credited(deal, facts, model, half_life_days)) for deal in facts.wins]
 
-    def every_model(self, as_of: datetime, by: str = "campaign", half_life_days: float = HALF_LIFE_DAYS,
-                    money: Conversion = Conversion()) -> dict[str, dict[str, Any]]:
-        return {model: self.credits(as_of, model, by, half_life_days, money) for model in MODELS}
-
     def cohorts(self, as_of: datetime, grain: str = "month", zone: tzinfo = UTC,
                 money: Conversion = Conversion()) -> dict[str, Any]:
         """CAC and CLV per channel and acquisition cohort (the `grain` of `zone` a customer registered in)."""

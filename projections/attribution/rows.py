@@ -2,7 +2,8 @@
 
 A row's fields are its table's columns in order (`Table.row_type` checks it). Instants are microseconds
 since the epoch, money is cents in the row's own currency, ids are UUID text; `variant` is "" when the
-response or lead names none (events older than variants carry none).
+response or lead names none (events older than variants carry none). Costs and deal events are the rows the
+campaigns read model keeps of the same facts (`projections.campaigns.rows.CostRow`, `DealEventRow`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,6 @@ class CampaignRow(NamedTuple):
     channel: str
     currency: str  # of its costs
     planned_at: int
-
-
-class CostRow(NamedTuple):
-    campaign_id: str
-    seq: int
-    occurred_at: int
-    amount_cents: int
 
 
 class ResponseRow(NamedTuple):
@@ -63,11 +57,3 @@ class DealRow(NamedTuple):
     lead_id: str | None
     opened_at: int
     currency: str
-
-
-class DealEventRow(NamedTuple):
-    deal_id: str
-    seq: int
-    occurred_at: int
-    kind: str  # "amount", won, lost or "reopened"
-    amount_cents: int | None  # with "amount" only

@@ -17,12 +17,11 @@ from typing import Any
 
 from domain.attribution import MODELS
 from projections.attribution import AttributionQueries, AttributionReadModel
-from projections.funnel import percentile
 from projections.rates import RateQueries, RatesReadModel
 from services.application import CrmApplication
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
-from tests.benchmarks.asof import FRACTIONS, AsOfQuery, _latencies, _replay
+from tests.benchmarks.asof import FRACTIONS, AsOfQuery, _replay, by_fraction
 from tests.benchmarks.funnel import _ms
 from tests.benchmarks.harness import Bench, Metric, log, ratio
 
@@ -49,18 +48,8 @@ def metric_names() -> tuple[str, ...]:
 
 
 def _measure_one(bench: Bench, query: AsOfQuery, built: dict[str, Any]) -> Metric:
-    count = SMOKE_QUERIES if bench.plan.smoke else QUERIES
-    span = bench.history.end - bench.history.start
-    at = {fraction: bench.history.start + fraction * span for fraction in FRACTIONS}
-    found: dict[str, dict[str, Any]] = {}
-    for fraction in FRACTIONS:
-        log(f"as-of {query.name} at {fraction:.0%} of the history")
-        latencies = _latencies(bench, query, at[fraction], count)
-        found[f"{fraction:.0%}"] = {"instant": at[fraction].isoformat(), "queries": len(latencies),
-                                    "p50_ms": _ms(percentile(latencies, 0.5)),
-                                    "p95_ms": _ms(percentile(latencies, 0.95)), "max_ms": _ms(max(latencies)),
-                                    "load_average": round(os.getloadavg()[0], 1)}
-    replay = _replay(bench, query, at[FRACTIONS[-1]])
+    found, _ = by_fraction(bench, query, SMOKE_QUERIES if bench.plan.smoke else QUERIES)
+    replay = _replay(bench, query, bench.history.end)
     high, low = found[f"{FRACTIONS[-1]:.0%}"], found[f"{FRACTIONS[0]:.0%}"]
     return Metric(f"asof_{query.name}_query", high["p95_ms"], "ms (p95)",
                   "replay to the same instant (replay_until into a scratch store), then the same query",

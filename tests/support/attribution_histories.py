@@ -28,10 +28,11 @@ from services.projection_runtime.registry import READ_MODELS, SUMMARIES
 from services.projection_runtime.replay import replay_until
 from services.settings import Database
 from services.storage.read_model_store import ReadModelStore
-from tests.conftest import T0
+from tests.conftest import T0, at
 from domain.errors import DomainError
 from services.application import AlreadyExists
-from services.commands import CaptureLead, RecordResponse
+from services.commands import (CaptureLead, LaunchCampaign, OpenDeal, PlanCampaign, RecordCost, RecordResponse,
+                               RegisterCustomer, WinDeal)
 from services.commands.ab_tests import DefineVariants
 from tests.support.equivalence import PIPELINES_DEFINED, SEED_OPERATIONS, _apply, _World
 
@@ -165,3 +166,17 @@ def run_attribution_example(database: Database, ops: list, days: list[int], batc
     live.close()
     app.close()
     return spread
+
+
+def two_touch_journey(crm: CrmApplication) -> None:
+    """The gateways' tests' history (days after tests.conftest.T0): 客户, registered through event on day 0,
+    answered 展会 (day 1) and 邮件 (day 3) and won 1 000 on day 5; 展会 cost 600 on day 0."""
+    fair = crm.plan_campaign(PlanCampaign("展会", "event", "10000"), at(-1))
+    mail = crm.plan_campaign(PlanCampaign("邮件", "email", "10000"), at(-1))
+    for campaign in (fair, mail):
+        crm.launch_campaign(LaunchCampaign(campaign), at(0))
+    crm.record_cost(RecordCost(fair, "600"), at(0))
+    customer = crm.register_customer(RegisterCustomer("客户", channel="event"), at(0))
+    crm.record_response(RecordResponse(fair, "click", customer_id=customer), at(1))
+    crm.record_response(RecordResponse(mail, "reply", customer_id=customer), at(3))
+    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(customer, "一期", "1000", owner="李娜"), at(4))), at(5))

@@ -13,30 +13,21 @@ from typer.testing import CliRunner, Result
 
 from gateways.cli.main import app
 from services.application import CrmApplication
-from services.commands import (LaunchCampaign, OpenDeal, PlanCampaign, RecordCost, RecordResponse, RegisterCustomer,
-                               WinDeal)
 from services.settings import database_from_url
 from tests.conftest import at, catch_up
+from tests.support.attribution_histories import two_touch_journey
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
 
 @pytest.fixture
 def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """客户 answered 展会 (day 1) and 邮件 (day 3), and won 1 000 on day 5 (6 March 2026); 展会 cost 600."""
+    """`attribution_histories.two_touch_journey`: 客户 won 1 000 on 6 March 2026 after 展会 and 邮件."""
     monkeypatch.setenv("CRM_DATABASE_URL", url := f"sqlite:///{tmp_path / 'crm.sqlite3'}")
     monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")
     with closing(CrmApplication(database_from_url(url))) as crm:
         crm.ensure_default_pipelines(at(-30, "setup"))
-        fair = crm.plan_campaign(PlanCampaign("展会", "event", "10000"), at(-1))
-        mail = crm.plan_campaign(PlanCampaign("邮件", "email", "10000"), at(-1))
-        for campaign in (fair, mail):
-            crm.launch_campaign(LaunchCampaign(campaign), at(0))
-        crm.record_cost(RecordCost(fair, "600"), at(0))
-        customer = crm.register_customer(RegisterCustomer("客户", channel="event"), at(0))
-        crm.record_response(RecordResponse(fair, "click", customer_id=customer), at(1))
-        crm.record_response(RecordResponse(mail, "reply", customer_id=customer), at(3))
-        crm.win_deal(WinDeal(crm.open_deal(OpenDeal(customer, "一期", "1000", owner="李娜"), at(4))), at(5))
+        two_touch_journey(crm)
     catch_up(url)
     return url
 

@@ -3,35 +3,16 @@ CAC/CLV per channel and cohort, as JSON or CSV; 422 with a sentence for a questi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from domain.base import Meta
-from services.commands import (LaunchCampaign, OpenDeal, PlanCampaign, RecordCost, RecordResponse, RegisterCustomer,
-                               WinDeal)
+from tests.support.attribution_histories import two_touch_journey
 from tests.unit.gateways.http.conftest import auth, project
-
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)
-
-
-def at(days: float) -> Meta:
-    return Meta(occurred_at=START + timedelta(days=days), actor="李娜")
 
 
 def _history(api: FastAPI) -> None:
-    """客户 answered 展会 (day 1) and 邮件 (day 3), and won 1 000 on day 5; 展会 cost 600 on day 0."""
-    crm = api.state.crm
-    fair = crm.plan_campaign(PlanCampaign("展会", "event", "10000"), at(-1))
-    mail = crm.plan_campaign(PlanCampaign("邮件", "email", "10000"), at(-1))
-    for campaign in (fair, mail):
-        crm.launch_campaign(LaunchCampaign(campaign), at(0))
-    crm.record_cost(RecordCost(fair, "600"), at(0))
-    customer = crm.register_customer(RegisterCustomer("客户", channel="event"), at(0))
-    crm.record_response(RecordResponse(fair, "click", customer_id=customer), at(1))
-    crm.record_response(RecordResponse(mail, "reply", customer_id=customer), at(3))
-    crm.win_deal(WinDeal(crm.open_deal(OpenDeal(customer, "一期", "1000", owner="李娜"), at(4))), at(5))
+    """`attribution_histories.two_touch_journey`: 客户 won 1 000 on 6 March 2026 after 展会 and 邮件."""
+    two_touch_journey(api.state.crm)
     project(api)
 
 
@@ -44,7 +25,7 @@ def test_credits_by_model_and_axis_as_json_and_csv(client: TestClient, api: Fast
     first = client.get("/reports/attribution", params={"model": "first_touch"}, headers=auth("analyst")).json()
     assert [(row["name"], row["credited_cents"]) for row in first["rows"]] == [("展会", 100_000)]
     before = client.get("/reports/attribution", params={"as_of": "2026-03-06T00:00:00+00:00"}, headers=auth("sales"))
-    assert before.json()["rows"] == [] and before.json()["won_deals"] == 0  # won on 7 March
+    assert before.json()["rows"] == [] and before.json()["won_deals"] == 0  # won on 6 March, 09:00 UTC
     csv = client.get("/reports/attribution", params={"model": "time_decay", "half_life_days": "2", "format": "csv",
                                                      "by": "variant"}, headers=auth("sales"))
     assert csv.status_code == 200 and csv.text.startswith("campaign_id,name,channel,variant,credited_cents")
