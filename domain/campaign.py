@@ -232,9 +232,9 @@ class Campaign(CrmAggregate):
         self._record(self.VariantsDefined, meta, variants=parsed, reason=reason.strip())
 
     def record_exposures(self, variant: str, count: int | str, meta: Meta, note: str = "") -> None:
+        count = variant_rules.require_count(count)
         variant = variant_rules.require_step(self.status, self.variant_state, "expose", variant)
-        self._record(self.ExposuresRecorded, meta, variant=variant, count=variant_rules.require_count(count),
-                     note=note)
+        self._record(self.ExposuresRecorded, meta, variant=variant, count=count, note=note)
 
     def stop_variant(self, variant: str, reason: str, meta: Meta) -> None:
         variant = variant_rules.require_step(self.status, self.variant_state, "stop", variant)

@@ -162,7 +162,7 @@ def require_open(defined: Collection[str], stopped: Collection[str], variant: st
     """`variant` may take responses and leads: defined, and not stopped."""
     require_defined(defined, variant)
     if variant in stopped:
-        raise DomainError(f"variant {variant!r} was stopped: it takes no more responses or leads")
+        raise DomainError(f"variant {variant!r} was stopped: it takes no more exposures, responses or leads")
     return variant
 
 
