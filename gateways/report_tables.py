@@ -297,3 +297,19 @@ def outlook_tables(report: Mapping[str, Any]) -> Tables:
         tables["actuals"] = [{**row, "currency": currency} for row in report["actuals"]]
     tables["unconverted"] = unconverted_rows(report.get("unconverted", {}))
     return tables
+
+
+def attribution_tables(report: Mapping[str, Any]) -> Tables:
+    """`credits` (one row per campaign, channel or campaign and variant: cents credited under the report's model,
+    in `currency`, and the won deals that credited it) and `unconverted` (won deals without a rate, per currency)."""
+    extra = {"model": report.get("model"), "currency": report.get("currency")}
+    return {"credits": [{**row, **extra} for row in report["rows"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+def cohort_tables(report: Mapping[str, Any]) -> Tables:
+    """`cohorts` (one row per channel and month or quarter of registration: customers, cost, CAC, won value,
+    CLV, in `currency`) and `unconverted` (costs and won deals without a rate, per currency)."""
+    currency = report.get("currency")
+    return {"cohorts": [{**row, "currency": currency} for row in report["cohorts"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}

@@ -26,6 +26,8 @@ COMMANDS = {
     "campaigns": "gateways.cli.campaigns_commands:campaigns",
     "campaign": "gateways.cli.variants_commands:campaign_app",
     "forecast": "gateways.cli.forecast_commands:forecast_app",
+    "attribution": "gateways.cli.attribution_commands:attribution",
+    "cohorts": "gateways.cli.attribution_commands:cohorts",
     "team": "gateways.cli.target_commands:team_app",
     "target": "gateways.cli.target_commands:target_app",
     "import": "gateways.cli.import_commands:import_history",

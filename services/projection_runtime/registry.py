@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
+from projections.attribution import AttributionQueries, AttributionReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.forecast import ForecastQueries, ForecastReadModel
@@ -30,7 +31,8 @@ from services.storage.schema_lock import advisory_lock
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel, VariantsReadModel)
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel, VariantsReadModel,
+                  AttributionReadModel)
 }
 
 
@@ -81,6 +83,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "forecast": _forecast_summary,
     "variants": lambda app, store, as_of: VariantQueries(store).summary(
         as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
+    "attribution": lambda app, store, as_of: AttributionQueries(store).summary(
+        as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
 }
 
 

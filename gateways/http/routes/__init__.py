@@ -1,6 +1,7 @@
 """The API's routers, one `*_routes` module per aggregate or read model; add a new module's router here."""
 
 from gateways.http.routes import (
+    attribution_routes,
     campaign_routes,
     customer_routes,
     deal_routes,
@@ -25,4 +26,5 @@ from gateways.http.routes import (
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
     funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
-    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, metrics_routes, variant_routes))
+    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, metrics_routes, variant_routes,
+    attribution_routes))
