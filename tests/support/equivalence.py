@@ -70,6 +70,7 @@ TEAMS = ("华东一组", "华南组", "")  # "": out of any team
 CATEGORIES = ("pipeline", "best_case", "commit", "omitted", None)  # None: back to the stage's default
 PIPELINES_DEFINED = T0 - timedelta(days=30)  # before every history, so that stage defaults set later show as of T
 PRODUCTS = ("GTX", "MG", "")  # "" removes the property
+COMPETITORS = ("竞品甲", "", "Rival Inc")  # who won a lost deal ("": unknown)
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
 
@@ -222,7 +223,8 @@ def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
     if target is None:
         return
     meta = w.meta(target, hours, i)
-    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(LoseDeal(target, ("价格", "")[i % 2]), meta),
+    command = {"advance": _advance_deal,
+               "lose": lambda *_: w.app.lose_deal(LoseDeal(target, ("价格", "")[i % 2], COMPETITORS[i % 3]), meta),
                "reopen": lambda *_: w.app.reopen_deal(ReopenDeal(target, "重启",
                                                                  SALES_STAGES[i % 3] if i % 2 else None), meta),
                "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),
