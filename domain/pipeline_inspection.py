@@ -24,7 +24,7 @@ _MONTHS = {"month": 1, "quarter": 3}
 
 def require_inspection_grain(grain: str) -> str:
     if grain not in INSPECTION_GRAINS:
-        raise ValueError(f"slippage is by month or quarter, not {grain!r}")
+        raise ValueError(f"periods here are by month or quarter, not {grain!r}")
     return grain
 
 
