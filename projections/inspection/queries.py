@@ -203,10 +203,10 @@ class InspectionQueries:
     # --- for equivalence checks and exports -------------------------------------------------------------
 
     def summary(self, as_of: datetime, zone: tzinfo = UTC, money: Conversion = Conversion()) -> dict[str, Any]:
-        """Every answer as of `as_of`: windows of a week and of 45 days ending then, inactivity of 0 and 3 days,
+        """Every answer as of `as_of`: windows of a week and of 90 days ending then, inactivity of 0 and 3 days,
         win/loss in all and by each axis."""
         answers: dict[str, Any] = {}
-        for days in (7, 45):
+        for days in (7, 90):
             start = as_of - timedelta(days=days)
             answers[f"slippage:{days}"] = self.slippage(start, as_of, "month" if days == 7 else "quarter", zone)
             answers[f"changes:{days}"] = self.changes(start, as_of, zone)

@@ -65,7 +65,7 @@ SALES_STAGES = ("lead", "first_contact", "needs_analysis", "proposal", "negotiat
 KINDS = ("customer",) * 2 + ("lead",) * 2 + ("campaign", "lose", "reopen", "amount", "owner") + ("deal",) * 3 \
     + ("advance",) * 6 + ("lead_step",) * 5 + ("ticket",) * 2 + ("ticket_step",) * 4 + ("touch",) * 2 \
     + ("campaign_step",) * 2 + ("forget", "vocabulary") + ("properties",) * 3 + ("rate",) * 2 \
-    + ("forecast",) * 3 + ("target", "team", "stage_forecast")
+    + ("forecast",) * 3 + ("target", "team", "stage_forecast") + ("close",) * 2
 TEAMS = ("华东一组", "华南组", "")  # "": out of any team
 CATEGORIES = ("pipeline", "best_case", "commit", "omitted", None)  # None: back to the stage's default
 PIPELINES_DEFINED = T0 - timedelta(days=30)  # before every history, so that stage defaults set later show as of T
@@ -217,7 +217,7 @@ def _properties(w: _World, i: int, hours: int) -> None:
 
 
 def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
-    target_kind = {"forecast": "deal", "advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
+    target_kind = {"forecast": "deal", "close": "deal", "advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
                    "lead_step": "lead", "ticket_step": "ticket", "campaign_step": "campaign"}[kind]
     target = w.pick(target_kind, i)
     if target is None:
@@ -229,7 +229,7 @@ def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
                                                                  SALES_STAGES[i % 3] if i % 2 else None), meta),
                "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),
                "owner": lambda *_: w.app.change_owner(ChangeOwner(target, owner), meta),
-               "forecast": _forecast_step, "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
+               "forecast": _forecast_step, "close": _move_close, "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
     created = command(w, target, i, meta)  # the lead step returns the customer and deal a conversion made
     w.record([target, *(created if isinstance(created, tuple) else ())], meta)
 
@@ -254,6 +254,14 @@ def _forecast_step(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
         w.app.handle(ChangeProbability(deal_id, None if i % 5 == 0 else i * 7 % 101, "评估"), meta)
     else:
         w.app.handle(ChangeForecastCategory(deal_id, CATEGORIES[i % len(CATEGORIES)], "判断"), meta)
+
+
+def _move_close(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
+    """A deal's expected close moves from where it is (or T0) by −45…+44 days: pushed out of its month or
+    quarter, pulled in, or moved within one — what pipeline inspection classifies."""
+    current = w.app.get(Deal, deal_id).expected_close or T0.date()
+    w.app.handle(ChangeExpectedClose(deal_id, current + timedelta(days=i * 11 % 90 - 45), ("", "客户推迟")[i % 2]),
+                 meta)
 
 
 def _forecast_setting(w: _World, kind: str, i: int, hours: int) -> None:
