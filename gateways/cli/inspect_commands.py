@@ -112,15 +112,12 @@ def winloss(as_of: AsOf = "now",
     from gateways.report_tables import winloss_tables
     from projections.rates import RateQueries
 
-    if period is not None and grain is not None:
-        raise fail("give either --period or --grain: a period names its own grain")
     output, zone = Output(as_json, as_csv, table, bom), report_zone(tz)
     instant = parse_instant(as_of, zone)
 
     def ask(crm: Any, store: Any) -> dict[str, Any]:
         money = RateQueries(store).conversion(crm.reporting_currency, instant)
-        return _queries(crm, store).winloss(instant, by, grain or "quarter", zone, _where(owner, team, pipeline),
-                                            money, period)
+        return _queries(crm, store).winloss(instant, by, grain, zone, _where(owner, team, pipeline), money, period)
     report = _run(["inspection", "rates"], ask)
     output.show(report, lambda: winloss_tables(report), lambda: _print_winloss(report))
 

@@ -176,14 +176,17 @@ class InspectionQueries:
 
     # --- win/loss as of T ----------------------------------------------------------------------------
 
-    def winloss(self, as_of: datetime, by: str | None = None, grain: str = "quarter", zone: tzinfo = UTC,
+    def winloss(self, as_of: datetime, by: str | None = None, grain: str | None = None, zone: tzinfo = UTC,
                 where: Where = Where(), money: Conversion = Conversion(), period: str | None = None
                 ) -> dict[str, Any]:
         """Deals won and lost as they stood at `as_of`: counts, values in the reporting currency at the rates
-        then, win rate, loss reasons and competitors — in all and per `by`; `period`: closed in that one."""
+        then, win rate, loss reasons and competitors — in all and per `by`; periods of `grain` (default quarter),
+        or only those closed in `period` (which names its own grain)."""
         require_winloss_by(by)
+        if period is not None and grain is not None:
+            raise ValueError("give either a period or a grain: a period names its own grain")
         only = None if period is None else _period(period, zone)
-        grain = only.grain if only is not None else require_inspection_grain(grain)
+        grain = only.grain if only is not None else require_inspection_grain(grain or "quarter")
         deals = _Deals.load(self.store, micros(as_of))
         unconverted: dict[str, int] = {}
         decided = [_decided(deals, deal, grain, zone, money, unconverted) for deal in deals.chosen(where)

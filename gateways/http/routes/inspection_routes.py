@@ -102,10 +102,8 @@ def winloss(store: Converting, app: App, fmt: Format, zone: Zone, filters: Filte
             period: Annotated[str | None, Query(max_length=10, description="Only deals closed in this month "
                                                                            "(2026-03) or quarter (2026-Q1).")] = None,
             ) -> Response:
-    if period is not None and grain is not None:
-        raise ApiError(422, "give either period or grain: a period names its own grain")
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     queries = InspectionQueries(store, app.keys.unseal_all_marks)
-    return _answer(fmt, lambda: queries.winloss(instant, by, grain or "quarter", zone, filters, money, period),
+    return _answer(fmt, lambda: queries.winloss(instant, by, grain, zone, filters, money, period),
                    winloss_tables, "winloss")
