@@ -184,7 +184,12 @@ def _print_winloss(report: dict[str, Any]) -> None:
         table.add_row(*([row["group"] or "(none)"] if by else []), str(row["won"]), _money(row["won_cents"]),
                       str(row["lost"]), _money(row["lost_cents"]),
                       "–" if row["win_rate_percent"] is None else f"{row['win_rate_percent']} %",
-                      ", ".join(f"{c['competitor']} {c['deals']}" for c in row["competitors"]),
-                      ", ".join(f"{r['reason']} {r['deals']}" for r in row["reasons"]))
+                      _top(row["competitors"], "competitor"), _top(row["reasons"], "reason"))
     console.print(table)
     console.print(money_note(report["currency"], report["unconverted"]))
+
+
+def _top(counted: list[dict[str, Any]], field: str, shown: int = 3) -> str:
+    """The first `shown` values with their deals (most first), and how many more (--json or --csv has them all)."""
+    more = f", +{len(counted) - shown} more" if len(counted) > shown else ""
+    return ", ".join(f"{c[field]} ({c['deals']})" for c in counted[:shown]) + more
