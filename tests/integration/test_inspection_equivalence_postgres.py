@@ -10,13 +10,14 @@ from hypothesis import HealthCheck, given, settings
 
 from services.settings import database_from_url
 from tests.support import running_services as services
-from tests.support.equivalence import batch_sizes, instants, operations
-from tests.support.inspection_equivalence import LONG_HISTORY_DAYS, check, coverage, long_history
+from tests.support.equivalence import batch_sizes, instants
+from tests.support.inspection_equivalence import (LONG_HISTORY_DAYS, check, coverage, inspection_operations,
+                                                 long_history)
 
 
 @settings(max_examples=2, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(ops=operations, days=instants, batch=batch_sizes)
+@given(ops=inspection_operations, days=instants, batch=batch_sizes)
 def test_inspection_is_the_same_every_way_on_postgres(postgres_url: str, monkeypatch: pytest.MonkeyPatch, ops: list,
                                                       days: list[int], batch: int) -> None:
     monkeypatch.setenv("CRM_TIME_ZONE", "Asia/Shanghai")

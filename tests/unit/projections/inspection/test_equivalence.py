@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from services.settings import database_from_url
-from tests.support.equivalence import batch_sizes, instants, operations, time_zone
-from tests.support.inspection_equivalence import LONG_HISTORY_DAYS, check, coverage, long_history
+from tests.support.equivalence import batch_sizes, instants, time_zone
+from tests.support.inspection_equivalence import (LONG_HISTORY_DAYS, check, coverage, inspection_operations,
+                                                 long_history)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(ops=operations, days=instants, batch=batch_sizes)
+@given(ops=inspection_operations, days=instants, batch=batch_sizes)
 def test_inspection_in_a_business_zone_is_the_same_every_way(ops: list, days: list[int], batch: int) -> None:
     with tempfile.TemporaryDirectory() as folder, time_zone("Asia/Shanghai"):
         check(database_from_url(f"sqlite:///{Path(folder) / 'crm.db'}"), ops, days, batch)
