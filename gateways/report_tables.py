@@ -257,6 +257,23 @@ def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
 TableMaker = Callable[[], Tables]
 
 
+def variants_tables(report: Mapping[str, Any]) -> Tables:
+    """`variants` (one row per variant: its definition, funnel counts, rate at the compared step, revenue in
+    `currency` and per currency, stopped), `comparisons` (each variant against the baseline), `unconverted`."""
+    currency = report.get("currency")
+    return {"variants": [{"step": report["step"], **row, "currency": currency} for row in report["variants"]],
+            "comparisons": [{"step": report["step"], **row} for row in report["comparisons"]],
+            "unconverted": unconverted_rows(_summed(row["unconverted"] for row in report["variants"]))}
+
+
+def _summed(sums: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for one in sums:
+        for currency, cents in one.items():
+            total[currency] = total.get(currency, 0) + cents
+    return total
+
+
 def forecast_tables(report: Mapping[str, Any]) -> Tables:
     """`periods` (one row per period and group: every figure in cents of `currency`, as of the report's instant)
     and `unconverted` (per currency, the deal amounts and targets without a rate then)."""

@@ -24,6 +24,7 @@ COMMANDS = {
     "tickets": "gateways.cli.tickets_commands:tickets",
     "reminders": "gateways.cli.reminders_commands:reminders_app",
     "campaigns": "gateways.cli.campaigns_commands:campaigns",
+    "campaign": "gateways.cli.variants_commands:campaign_app",
     "forecast": "gateways.cli.forecast_commands:forecast_app",
     "inspect": "gateways.cli.inspect_commands:inspect_app",
     "winloss": "gateways.cli.inspect_commands:winloss",

@@ -18,6 +18,7 @@ from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
+from projections.variants import VariantQueries, VariantsReadModel
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
 from services.projection_runtime.model_settings import configured
@@ -30,7 +31,7 @@ from services.storage.schema_lock import advisory_lock
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel,
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel, VariantsReadModel,
                   InspectionReadModel)
 }
 
@@ -80,6 +81,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
     "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
     "forecast": _forecast_summary,
+    "variants": lambda app, store, as_of: VariantQueries(store).summary(
+        as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
     "inspection": lambda app, store, as_of: InspectionQueries(store, app.keys.unseal_all_marks).summary(
         as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
 }

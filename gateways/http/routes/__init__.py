@@ -19,10 +19,12 @@ from gateways.http.routes import (
     segment_routes,
     ticket_routes,
     timeline_routes,
+    variant_routes,
     vocabulary_routes,
 )
 
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
     funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
-    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, inspection_routes, metrics_routes))
+    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, inspection_routes, metrics_routes,
+    variant_routes))
