@@ -28,6 +28,8 @@ COMMANDS = {
     "forecast": "gateways.cli.forecast_commands:forecast_app",
     "attribution": "gateways.cli.attribution_commands:attribution",
     "cohorts": "gateways.cli.attribution_commands:cohorts",
+    "inspect": "gateways.cli.inspect_commands:inspect_app",
+    "winloss": "gateways.cli.inspect_commands:winloss",
     "team": "gateways.cli.target_commands:team_app",
     "target": "gateways.cli.target_commands:target_app",
     "import": "gateways.cli.import_commands:import_history",

@@ -13,6 +13,7 @@ from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.forecast import ForecastQueries, ForecastReadModel
 from projections.funnel import FunnelReadModel
+from projections.inspection import InspectionQueries, InspectionReadModel
 from projections.rates import RateQueries, RatesReadModel
 from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
@@ -32,7 +33,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
                   ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel, VariantsReadModel,
-                  AttributionReadModel)
+                  AttributionReadModel, InspectionReadModel)
 }
 
 
@@ -84,6 +85,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "variants": lambda app, store, as_of: VariantQueries(store).summary(
         as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
     "attribution": lambda app, store, as_of: AttributionQueries(store).summary(
+        as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
+    "inspection": lambda app, store, as_of: InspectionQueries(store, app.keys.unseal_all_marks).summary(
         as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
 }
 
