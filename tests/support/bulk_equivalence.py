@@ -17,6 +17,7 @@ import orjson
 from domain.base import Meta
 from domain.deal import Deal
 from domain.errors import DomainError
+from domain.pipeline import Pipeline
 from projections.read_model import ReadModel
 from services.application import CrmApplication
 from services.bulk.duckdb_rebuild import bulk_build
@@ -79,7 +80,9 @@ class FunnelRules:
             self.defined = True
         elif len(self.inserted) < len(INSERTED) and self.syncs % 2 == 0:
             stage, after = INSERTED[len(self.inserted)]
-            self.app.insert_stage(InsertStage("sales", stage, stage.title(), after), meta)
+            command = InsertStage("sales", stage, stage.title(), after)
+            last = self.app.get(Pipeline, command.aggregate_id).last_occurred_at  # a stage's forecast setting of
+            self.app.insert_stage(command, Meta(max(meta.occurred_at, last), meta.actor))  # the history may be later
             self.inserted.append(stage)
         elif self.inserted:
             self._move_a_deal(meta)
