@@ -2,7 +2,9 @@
 reminder process.
 
 A reminder is open at T when it had been emitted by T and its item was still in that stage entry at T (it
-entered by T and left after T, or has not left). Items are shown by name and customer, opened from their
+entered by T and left after T, or has not left). The rows are found by their span class (`rows.span_class`:
+how long each was open): per class, only those emitted in the window before T in which one of that class can
+still be open, so the cost follows the answer, not every reminder ever emitted. Items are shown by name and customer, opened from their
 seals in one go (forgotten people read "(forgotten)"); a customer registered after T is not named yet."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from projections.ports import Store, UnsealAll
-from projections.reminders.rows import DUE, ITEMS, REMINDERS, STAYING
+from projections.reminders.rows import DUE, ITEMS, MAX_SPAN, OPEN_SPAN, REMINDERS, SPAN_UNIT, STAYING
 from projections.tables import from_micros, micros
 
 _OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.threshold, r.due_at, r.emitted_at, "
@@ -21,7 +23,18 @@ _OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.thres
          f"FROM {REMINDERS.name} r JOIN reminder_entries e ON e.item_id = r.item_id AND e.entry_version = r.entry_version "
          f"JOIN {ITEMS.name} i ON i.item_id = r.item_id "
          f"LEFT JOIN reminder_customers c ON c.customer_id = i.customer_id "
-         f"WHERE r.emitted_at <= ? AND e.entered_at <= ? AND e.left_at > ?")
+         f"WHERE e.entered_at <= ? AND e.left_at > ? AND r.left_at > ? AND (")
+_SPANS = " OR ".join(["(r.span = ? AND r.emitted_at > ? AND r.emitted_at <= ?)"] * (MAX_SPAN + 1)
+                     + ["(r.span = ? AND r.emitted_at <= ?)"]) + ")"
+
+
+def _spans(t: int) -> list[int]:
+    """The parameters of `_SPANS`: for each class, the window of emission instants whose reminders of that
+    class may still be open at `t`; then the reminders whose entry was not left (by their rows)."""
+    found: list[int] = []
+    for k in range(MAX_SPAN + 1):
+        found += [k, max(t - (SPAN_UNIT << k), -STAYING), t]
+    return [*found, OPEN_SPAN, t]
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class ReminderQueries:
         that the routes' pages and totals are right however many there are (a cap of 10,000 made later pages
         silently empty: review 15)."""
         t = micros(as_of)
-        sql, params = _OPEN, [t, t, t]
+        sql, params = _OPEN + _SPANS, [t, t, t, *_spans(t)]
         if owner is not None:
             sql, params = sql + " AND r.owner = ?", [*params, owner]
         found = self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)

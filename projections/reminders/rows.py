@@ -8,6 +8,20 @@ from typing import TypedDict
 from projections.tables import Table
 
 STAYING = 2**62  # left_at of an entry the item has not left (µs, far beyond any business time): indexable
+SPAN_UNIT = 60_000_000  # µs: a reminder open up to a minute is in span class 0, up to 2 minutes in 1, …
+OPEN_SPAN = 1_000  # the span class of a reminder whose entry has not been left (as far as the row knows)
+MAX_SPAN = 34  # 2**34 minutes ≈ 32,000 years: every span of business time has a class up to it (and fits int64)
+
+
+def span_class(emitted_at: int, left_at: int) -> int:
+    """The class of how long a reminder was open, `[emitted_at, left_at)`: the smallest k with a span of at
+    most SPAN_UNIT × 2**k. "Open at T" asks each class only for the reminders emitted in the last SPAN_UNIT ×
+    2**k before T — no older one of that class can still be open — so it reads about what it returns, not every
+    reminder ever emitted (a reminder's row that still says STAYING after its entry was left only costs a read:
+    the entries' own left_at decides)."""
+    if left_at >= STAYING:
+        return OPEN_SPAN
+    return ((max(left_at - emitted_at, 1) - 1) // SPAN_UNIT).bit_length()
 
 
 class ItemRow(TypedDict):
@@ -52,6 +66,8 @@ class ReminderRow(TypedDict):
     due_at: int
     emitted_at: int
     owner: str
+    left_at: int  # when the item left the entry (STAYING while it stays, or not known here yet)
+    span: int  # span_class(emitted_at, left_at): the index "open at T" reads by
 
 
 class CustomerRow(TypedDict):
@@ -80,8 +96,8 @@ DUE = Table("reminder_due", (
     ("item_id", "entry_version", "threshold"), indexes=(("state", "due_at"),), row_type=DueRow)
 REMINDERS = Table("reminders_emitted", (
     ("reminder_id", "TEXT"), ("item_id", "TEXT"), ("entry_version", "BIGINT"), ("threshold", "TEXT"),
-    ("due_at", "BIGINT"), ("emitted_at", "BIGINT"), ("owner", "TEXT")),
-    ("reminder_id",), indexes=(("emitted_at",), ("owner", "emitted_at")), row_type=ReminderRow)
+    ("due_at", "BIGINT"), ("emitted_at", "BIGINT"), ("owner", "TEXT"), ("left_at", "BIGINT"), ("span", "INTEGER")),
+    ("reminder_id",), indexes=(("span", "emitted_at"), ("owner", "span", "emitted_at")), row_type=ReminderRow)
 CUSTOMERS = Table("reminder_customers", (
     ("customer_id", "TEXT"), ("name", "TEXT"), ("company", "TEXT"), ("registered_at", "BIGINT")),
     ("customer_id",), row_type=CustomerRow)
