@@ -24,9 +24,9 @@ from domain.ticket import Ticket
 from projections.funnel.steps import FUNNEL_EVENTS
 from projections.read_model import ReadModel, Rows
 from projections.reminders.rows import (CUSTOMERS, DUE, ENTRIES, ITEMS, REMINDERS, STAGES, STAYING, CustomerRow,
-                                        DueRow, EntryRow, ItemRow, ReminderRow, StageRow, TABLES, span_class)
+                                        DueRow, EntryRow, ItemRow, ReminderRow, StageRow, TABLES)
 from projections.reminders.tracking import entry_of, track
-from projections.tables import micros
+from projections.tables import micros, span_class
 
 ITEM_EVENTS = (*FUNNEL_EVENTS, Ticket.Closed)
 ITEM_BASES = (Deal.Event, Lead.Event, Ticket.Event)

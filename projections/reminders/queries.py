@@ -2,7 +2,7 @@
 reminder process.
 
 A reminder is open at T when it had been emitted by T and its item was still in that stage entry at T (it
-entered by T and left after T, or has not left). The rows are found by their span class (`rows.span_class`:
+entered by T and left after T, or has not left). The rows are found by their span class (`projections.tables.span_class`:
 how long each was open): per class, only those emitted in the window before T in which one of that class can
 still be open, so the cost follows the answer, not every reminder ever emitted. Items are shown by name and customer, opened from their
 seals in one go (forgotten people read "(forgotten)"); a customer registered after T is not named yet."""
@@ -15,26 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from projections.ports import Store, UnsealAll
-from projections.reminders.rows import DUE, ITEMS, MAX_SPAN, OPEN_SPAN, REMINDERS, SPAN_UNIT, STAYING
-from projections.tables import from_micros, micros
+from projections.reminders.rows import DUE, ITEMS, REMINDERS, STAYING
+from projections.tables import from_micros, in_force_at, micros
 
 _OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.threshold, r.due_at, r.emitted_at, "
          f"r.owner, e.entered_at, i.name, i.company, i.customer_id, c.company, c.name, c.registered_at "
          f"FROM {REMINDERS.name} r JOIN reminder_entries e ON e.item_id = r.item_id AND e.entry_version = r.entry_version "
          f"JOIN {ITEMS.name} i ON i.item_id = r.item_id "
          f"LEFT JOIN reminder_customers c ON c.customer_id = i.customer_id "
-         f"WHERE e.entered_at <= ? AND e.left_at > ? AND r.left_at > ? AND (")
-_SPANS = " OR ".join(["(r.span = ? AND r.emitted_at > ? AND r.emitted_at <= ?)"] * (MAX_SPAN + 1)
-                     + ["(r.span = ? AND r.emitted_at <= ?)"]) + ")"
-
-
-def _spans(t: int) -> list[int]:
-    """The parameters of `_SPANS`: for each class, the window of emission instants whose reminders of that
-    class may still be open at `t`; then the reminders whose entry was not left (by their rows)."""
-    found: list[int] = []
-    for k in range(MAX_SPAN + 1):
-        found += [k, max(t - (SPAN_UNIT << k), -STAYING), t]
-    return [*found, OPEN_SPAN, t]
+         f"WHERE e.entered_at <= ? AND e.left_at > ? AND r.left_at > ? AND ")
 
 
 @dataclass(frozen=True)
@@ -78,7 +67,8 @@ class ReminderQueries:
         that the routes' pages and totals are right however many there are (a cap of 10,000 made later pages
         silently empty: review 15)."""
         t = micros(as_of)
-        sql, params = _OPEN + _SPANS, [t, t, t, *_spans(t)]
+        spans, found_by = in_force_at("r.span", "r.emitted_at", t)
+        sql, params = _OPEN + spans, [t, t, t, *found_by]
         if owner is not None:
             sql, params = sql + " AND r.owner = ?", [*params, owner]
         found = self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)

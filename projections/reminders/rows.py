@@ -5,23 +5,9 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from projections.tables import Table
+from projections.tables import NOT_ENDED, Table
 
-STAYING = 2**62  # left_at of an entry the item has not left (µs, far beyond any business time): indexable
-SPAN_UNIT = 60_000_000  # µs: a reminder open up to a minute is in span class 0, up to 2 minutes in 1, …
-OPEN_SPAN = 1_000  # the span class of a reminder whose entry has not been left (as far as the row knows)
-MAX_SPAN = 34  # 2**34 minutes ≈ 32,000 years: every span of business time has a class up to it (and fits int64)
-
-
-def span_class(emitted_at: int, left_at: int) -> int:
-    """The class of how long a reminder was open, `[emitted_at, left_at)`: the smallest k with a span of at
-    most SPAN_UNIT × 2**k. "Open at T" asks each class only for the reminders emitted in the last SPAN_UNIT ×
-    2**k before T — no older one of that class can still be open — so it reads about what it returns, not every
-    reminder ever emitted (a reminder's row that still says STAYING after its entry was left only costs a read:
-    the entries' own left_at decides)."""
-    if left_at >= STAYING:
-        return OPEN_SPAN
-    return ((max(left_at - emitted_at, 1) - 1) // SPAN_UNIT).bit_length()
+STAYING = NOT_ENDED  # left_at of an entry the item has not left (µs, far beyond any business time): indexable
 
 
 class ItemRow(TypedDict):
@@ -67,7 +53,7 @@ class ReminderRow(TypedDict):
     emitted_at: int
     owner: str
     left_at: int  # when the item left the entry (STAYING while it stays, or not known here yet)
-    span: int  # span_class(emitted_at, left_at): the index "open at T" reads by
+    span: int  # projections.tables.span_class(emitted_at, left_at): the index "open at T" reads by
 
 
 class CustomerRow(TypedDict):
