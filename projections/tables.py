@@ -63,15 +63,24 @@ def span_class(begins: int, ends: int | None) -> int:
     return ((max(ends - begins, 1) - 1) // SPAN_UNIT).bit_length()
 
 
-def in_force_at(span: str, begins: str, t: int, within: str = "") -> tuple[str, list[int]]:
+def top_span_sql(table: str, span: str = "span", within: str = "") -> str:
+    """The largest finite span class of `table`'s rows (one probe of the span index): `in_force_at` asks only
+    the classes up to it (36 ranges cost 18 ms of planning on PostgreSQL, a history's few a fraction)."""
+    within = f"{within} AND " if within else ""
+    return f"SELECT MAX({span}) FROM {table} WHERE {within}{span} < {OPEN_SPAN}"
+
+
+def in_force_at(span: str, begins: str, t: int, within: str = "", top: int | None = MAX_SPAN) -> tuple[str, list[int]]:
     """SQL condition and parameters: the rows whose interval by (`span`, `begins`) may last at T, for an index
     on (…, span, begins) whose leading columns `within` fixes (repeated in each range, so that every planner
-    reads each range from the index); the caller still checks the end itself (a row's class may be that of a
-    longer interval, never of a shorter one)."""
+    reads each range from the index), for the classes up to `top` (`top_span_sql`: none above it has rows);
+    the caller still checks the end itself (a row's class may be that of a longer interval, never of a
+    shorter one)."""
     within = f"{within} AND " if within else ""
-    ranges = [f"({within}{span} = ? AND {begins} > ? AND {begins} <= ?)"] * (MAX_SPAN + 1)
+    classes = range(min(MAX_SPAN, -1 if top is None else top) + 1)  # top None: no finite span yet
+    ranges = [f"({within}{span} = ? AND {begins} > ? AND {begins} <= ?)"] * len(classes)
     params: list[int] = []
-    for k in range(MAX_SPAN + 1):
+    for k in classes:
         params += [k, max(t - (SPAN_UNIT << k), -NOT_ENDED), t]
     return "(" + " OR ".join([*ranges, f"({within}{span} = ? AND {begins} <= ?)"]) + ")", [*params, OPEN_SPAN, t]
 

@@ -33,7 +33,7 @@ from domain.pipeline import LOST, WON
 from domain.targets import OWNER, TARGET_GRAINS, TEAM, target_of_period
 from projections.forecast.rows import DealVersionRow
 from projections.ports import Store
-from projections.tables import from_micros, in_force_at, micros
+from projections.tables import from_micros, in_force_at, micros, top_span_sql
 
 BY = (OWNER, TEAM, "region", "pipeline")
 _IN_FORCE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
@@ -201,7 +201,9 @@ class _Facts:
             f"(status = '{WON}' AND won_at >= ? AND won_at < ?) OR "
             f"(status = '{OPEN}' AND expected_close >= ? AND expected_close <= ?))",
             [t, t, micros(period.start), micros(period.end), first, last])]
-        spans, params = in_force_at("span", "valid_from", t, f"status = '{OPEN}' AND expected_close IS NULL")
+        undated_rows = f"status = '{OPEN}' AND expected_close IS NULL"
+        top = store.query(top_span_sql("forecast_deal_versions", within=undated_rows), [])[0][0]
+        spans, params = in_force_at("span", "valid_from", t, undated_rows, top)
         undated = store.query(f"SELECT COUNT(*) FROM forecast_deal_versions WHERE {_IN_FORCE} AND {spans}",
                               [t, t, *params])[0][0]
         return replace(cls._with(store, t, deals), undated=int(undated))

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from projections.ports import Store, UnsealAll
 from projections.reminders.rows import DUE, ITEMS, REMINDERS, STAYING
-from projections.tables import from_micros, in_force_at, micros
+from projections.tables import from_micros, in_force_at, micros, top_span_sql
 
 _OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.threshold, r.due_at, r.emitted_at, "
          f"r.owner, e.entered_at, i.name, i.company, i.customer_id, c.company, c.name, c.registered_at "
@@ -67,7 +67,8 @@ class ReminderQueries:
         that the routes' pages and totals are right however many there are (a cap of 10,000 made later pages
         silently empty: review 15)."""
         t = micros(as_of)
-        spans, found_by = in_force_at("r.span", "r.emitted_at", t)
+        top = self.store.query(top_span_sql(REMINDERS.name), [])[0][0]
+        spans, found_by = in_force_at("r.span", "r.emitted_at", t, top=top)
         sql, params = _OPEN + spans, [t, t, t, *found_by]
         if owner is not None:
             sql, params = sql + " AND r.owner = ?", [*params, owner]
