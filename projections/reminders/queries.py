@@ -67,16 +67,19 @@ class ReminderQueries:
         that the routes' pages and totals are right however many there are (a cap of 10,000 made later pages
         silently empty: review 15)."""
         t = micros(as_of)
+        found = self._open_rows(t, owner)
+        texts = self.unseal_all([text for row in found for text in (row[10], _customer_seal(row, t))])
+        return [OpenReminder(UUID(row[0]), UUID(row[1]), row[2], texts[2 * n], texts[2 * n + 1], row[3], row[4],
+                             row[5], row[8], from_micros(row[9]), from_micros(row[6]), from_micros(row[7]))
+                for n, row in enumerate(found)]
+
+    def _open_rows(self, t: int, owner: str | None) -> list[Any]:
         top = self.store.query(top_span_sql(REMINDERS.name), [])[0][0]
         spans, found_by = in_force_at("r.span", "r.emitted_at", t, top=top)
         sql, params = _OPEN + spans, [t, t, t, *found_by]
         if owner is not None:
             sql, params = sql + " AND r.owner = ?", [*params, owner]
-        found = self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)
-        texts = self.unseal_all([text for row in found for text in (row[10], _customer_seal(row, t))])
-        return [OpenReminder(UUID(row[0]), UUID(row[1]), row[2], texts[2 * n], texts[2 * n + 1], row[3], row[4],
-                             row[5], row[8], from_micros(row[9]), from_micros(row[6]), from_micros(row[7]))
-                for n, row in enumerate(found)]
+        return self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)
 
     def summary(self, as_of: datetime) -> list[dict[str, Any]]:
         return [reminder.to_dict() for reminder in self.open_at(as_of)]
