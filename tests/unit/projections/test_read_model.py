@@ -11,11 +11,17 @@ from services.storage.read_model_store import ReadModelStore
 PAIRS = Table("pairs", (("a", "TEXT"), ("b", "INTEGER"), ("v", "TEXT")), ("a", "b"))
 
 
-def test_a_deleted_row_is_gone_after_the_flush_and_one_put_again_stays() -> None:
+def _pairs() -> ReadModelStore:
     store = ReadModelStore(database_from_url("memory://"))
     with store.transaction() as cursor:
         for statement in PAIRS.ddl():
             cursor.execute(statement)
+    return store
+
+
+def test_a_deleted_row_is_gone_after_the_flush_and_one_put_again_stays() -> None:
+    store = _pairs()
+    with store.transaction() as cursor:
         rows = Rows(cursor, [PAIRS])
         for b in range(3):
             rows.put(PAIRS, {"a": "甲", "b": b, "v": "新"})
@@ -45,10 +51,8 @@ class _Counting:
 
 
 def test_rows_fetched_by_key_prefix_make_a_missing_key_of_that_prefix_absent_without_a_query() -> None:
-    store = ReadModelStore(database_from_url("memory://"))
+    store = _pairs()
     with store.transaction() as cursor:
-        for statement in PAIRS.ddl():
-            cursor.execute(statement)
         seed = Rows(cursor, [PAIRS])
         seed.put(PAIRS, {"a": "甲", "b": 1, "v": "旧"})
         seed.flush()
