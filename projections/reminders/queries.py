@@ -74,12 +74,20 @@ class ReminderQueries:
                 for n, row in enumerate(found)]
 
     def _open_rows(self, t: int, owner: str | None) -> list[Any]:
+        """The open reminders' rows in two steps: their ids by span class from the reminders' own index, then
+        the rows joined by key (in one statement, PostgreSQL estimated the span ranges high and scanned every
+        entry to hash-join them: 321 ms p95 at 10 % of a history against 152 ms at 100 %)."""
         top = self.store.query(top_span_sql(REMINDERS.name), [])[0][0]
         spans, found_by = in_force_at("r.span", "r.emitted_at", t, top=top)
-        sql, params = _OPEN + spans, [t, t, t, *found_by]
+        sql, params = f"SELECT r.reminder_id FROM {REMINDERS.name} r WHERE r.left_at > ? AND {spans}", [t, *found_by]
         if owner is not None:
             sql, params = sql + " AND r.owner = ?", [*params, owner]
-        return self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)
+        ids = [reminder_id for (reminder_id,) in self.store.query(sql, params)]
+        found = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found += self.store.query(_OPEN + f"r.reminder_id IN ({', '.join('?' * len(chunk))})", [t, t, t, *chunk])
+        return sorted(found, key=lambda row: (row[6], row[0]))
 
     def summary(self, as_of: datetime) -> list[dict[str, Any]]:
         return [reminder.to_dict() for reminder in self.open_at(as_of)]
