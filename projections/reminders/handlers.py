@@ -39,12 +39,14 @@ class RemindersReadModel(ReadModel):
     def prefetch(self, events: list[Any], rows: Rows) -> None:
         """Every item of the batch in one query per 400 (one each, lazily, was a third of the rebuild), the due
         rows of the entries its events may begin (an entry is named by the version of the event that began
-        it: one query per threshold was half of the reminder process's step at 50 due a second), and the
-        entries its reminders belong to."""
+        it: one query per threshold was half of the reminder process's step at 50 due a second) or end, and
+        the entries its reminders belong to."""
         items = [e for e in events if isinstance(e, ITEM_BASES)]
         emitted = [e for e in events if isinstance(e, Reminder.Emitted)]
         rows.prefetch(ITEMS, [(str(e.originator_id),) for e in items] + [(str(e.item_id),) for e in emitted])
-        rows.prefetch_prefixes(DUE, [(str(e.originator_id), e.originator_version) for e in items])
+        known = [rows.get(ITEMS, str(e.originator_id)) for e in items]
+        rows.prefetch_prefixes(DUE, [(str(e.originator_id), e.originator_version) for e in items]  # entries begun
+                               + [(item["item_id"], item["entry_version"]) for item in known if item and item["labels"]])
         rows.prefetch(ENTRIES, [(str(e.item_id), e.entry_version) for e in emitted])
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
