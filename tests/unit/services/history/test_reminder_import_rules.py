@@ -76,6 +76,7 @@ def test_an_sla_reminder_under_its_stage_entrys_id_from_an_older_log_is_imported
     from domain.base import Meta
     from domain.reminder_rules import Reminder, StageEntry, entry_reminder_id, thresholds
     from services.commands import OpenTicket
+    from services.history import exporter  # local: the module's own imports are another part's to keep
 
     source = _app(tmp_path / "source.db")
     source.ensure_default_pipelines(at(-30, "setup"))
