@@ -43,7 +43,8 @@ class RemindersReadModel(ReadModel):
         the entries its reminders belong to."""
         items = [e for e in events if isinstance(e, ITEM_BASES)]
         emitted = [e for e in events if isinstance(e, Reminder.Emitted)]
-        rows.prefetch(ITEMS, [(str(e.originator_id),) for e in items] + [(str(e.item_id),) for e in emitted])
+        rows.prefetch(ITEMS, [(str(e.originator_id),) for e in items]
+                      + [(str(e.item_id),) for e in emitted if is_sla(e.threshold)])
         known = [rows.get(ITEMS, str(e.originator_id)) for e in items]
         rows.prefetch_prefixes(DUE, [(str(e.originator_id), e.originator_version) for e in items]  # entries begun
                                + [(item["item_id"], item["entry_version"]) for item in known if item and item["labels"]])
@@ -174,8 +175,8 @@ def _emitted(event: Reminder.Emitted, rows: Rows) -> None:
                                     owner=event.owner, left_at=left_at, span=span_class(emitted_at, left_at)))
     rows.put(DUE, DueRow(item_id=item_id, entry_version=version, threshold=event.threshold,
                          due_at=micros(event.due_at), state="emitted"))
-    item = rows.get(ITEMS, item_id)
-    if is_sla(event.threshold) and item is not None and item["entry_version"] != version:
+    item = rows.get(ITEMS, item_id) if is_sla(event.threshold) else None
+    if item is not None and item["entry_version"] != version:
         # saved just after the ticket moved on (the process checked the log before the move): its clock's
         # threshold is reminded of, so the new entry's row for it is no longer to do
         due = rows.get(DUE, item_id, item["entry_version"], event.threshold)
