@@ -12,6 +12,16 @@ whoever tries and however often (a process killed after saving, a restart that d
 SLA reminders belong to a ticket's first span only: from its opening until it is resolved (a reopened
 ticket's earlier targets have been met or breached already; its own stages' dwell thresholds still apply).
 The priority is the one it was opened with (no event changes it).
+
+An SLA threshold is one per (ticket, SLA clock, threshold), not per stage entry: the clock of
+`domain.service_levels` runs from the opening to the first response (response) or to the resolution
+(resolution), whatever stages the ticket passes meanwhile, and never restarts (a reopened ticket has none).
+So a ticket going feedback → in_progress → feedback is reminded of `sla:resolution:0.75` once: the reminder's
+id derives from the clock's start (the opening, version 1), not from the entry it was noticed in. Dwell
+thresholds stay one per stage entry (`tests/unit/domain/test_reminder_rules.py`).
+
+"Remind after N days" is **elapsed time**, N × 24 h from the entry, not N calendar days of a zone: a
+threshold across a DST change falls an hour earlier or later on the wall clock (see `thresholds`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from domain.service_levels import SLA_TARGETS
 ITEM_KINDS = ("deal", "lead", "ticket")
 SLA_FRACTIONS = (0.75, 1.0)  # of a target: a warning with a quarter of the time left, then the breach itself
 SLA_STAGES = {"response": ("feedback",), "resolution": ("feedback", "in_progress")}  # the service pipeline's
+SLA_PREFIX = "sla:"
+SLA_CLOCK_VERSION = 1  # a ticket's SLA clocks start at its opening (its first event) and never restart
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,14 @@ def dwell_label(days: int | float) -> str:
 
 def thresholds(entry: StageEntry, remind_after_days: list[int | float]) -> list[Threshold]:
     """Every threshold of a stage entry, earliest first: the stage's dwell thresholds and, for a ticket in its
-    first span, its service-level ones for the stage it is in."""
+    first span, its service-level ones for the stage it is in.
+
+    **Choice**: N days is N × 24 h of elapsed time (a `timedelta` on the UTC instant), not N calendar days in
+    the installation's zone: the SLA targets are elapsed hours too, fractional thresholds (0.5 d) need it, and
+    a due time must not depend on a setting (CRM_TIME_ZONE, `?tz=`) that differs between processes or changes
+    later — the process, the read model and an import derive the same instant. Across a DST change the
+    reminder comes at another wall-clock hour (entered Saturday 09:00 in New York before the spring change,
+    "1d" is due Sunday 10:00 EDT)."""
     found = [Threshold(dwell_label(days), entry.entered_at + timedelta(days=days)) for days in remind_after_days]
     target = SLA_TARGETS.get(entry.priority) if entry.kind == "ticket" and entry.first_span else None
     if target is not None:
@@ -79,10 +98,27 @@ def due(entry: StageEntry, remind_after_days: list[int | float], now: datetime,
     return [t for t in thresholds(entry, remind_after_days) if t.due_at <= now]
 
 
+def is_sla(label: str) -> bool:
+    return label.startswith(SLA_PREFIX)
+
+
+def reminder_key_version(entry_version: int, label: str) -> int:
+    """What a threshold's reminder is one of besides the item and label: its stage entry for a dwell threshold,
+    the SLA clock's start for a service level (the same through every stage the ticket passes)."""
+    return SLA_CLOCK_VERSION if is_sla(label) else entry_version
+
+
 def reminder_id(item_id: UUID, entry_version: int, label: str, customer_id: UUID | None = None) -> UUID:
-    """The one id a reminder for (item, stage entry, threshold) can have, in the item's home partition — its
-    customer's for a deal or ticket (where the relay and the shards put their events, also for records made
-    before home partitions, whose own id says nothing), else its own — so that it is ordered with them."""
+    """The one id a reminder for (item, stage entry, threshold) — for an SLA threshold (item, SLA clock,
+    threshold) — can have, in the item's home partition — its customer's for a deal or ticket (where the relay
+    and the shards put their events, also for records made before home partitions, whose own id says nothing),
+    else its own — so that it is ordered with them."""
+    return entry_reminder_id(item_id, reminder_key_version(entry_version, label), label, customer_id)
+
+
+def entry_reminder_id(item_id: UUID, entry_version: int, label: str, customer_id: UUID | None = None) -> UUID:
+    """The id derived from the stage entry itself: every reminder's before SLA reminders were one per clock
+    (logs written then hold SLA reminders under it, which `crm import` still accepts)."""
     home = partition_of(customer_id or item_id)
     return in_partition(home, uuid5(NAMESPACE_URL, f"crm:reminder:{item_id}:{entry_version}:{label}"))
 

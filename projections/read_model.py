@@ -31,6 +31,7 @@ class Rows:
         self._cache: dict[str, dict[Key, Row | None]] = {name: {} for name in self._tables}
         self._dirty: dict[str, set[Key]] = {name: set() for name in self._tables}
         self._deleted: dict[str, set[Key]] = {name: set() for name in self._tables}
+        self._complete: dict[str, tuple[int, set[Key]]] = {}  # table → (prefix length, prefixes fetched whole)
         # What handlers leave for their read model's `finish`, by read model name: state of this batch,
         # not of the read model object (two threads may run one projector's batches at once).
         self.pending: dict[str, Any] = {}
@@ -57,11 +58,35 @@ class Rows:
                 row = row_of(values)
                 cache[table.key_of(row)] = row
 
+    def prefetch_prefixes(self, table: Table, prefixes: Iterable[Key]) -> None:
+        """Every row whose key begins with one of `prefixes` (all of one length), one query per 400; then a key
+        with such a prefix that was not found is known to be absent, without a query (the reminders read model's
+        due rows of a batch's new stage entries, whose labels are known only once an event is applied)."""
+        wanted = list(dict.fromkeys(prefixes))
+        if not wanted:
+            return
+        size = len(wanted[0])
+        _, complete = self._complete.setdefault(table.name, (size, set()))
+        wanted = [prefix for prefix in wanted if prefix not in complete]
+        cache, names, row_of = self._cache[table.name], table.column_names, table.row_of
+        one = "(" + " AND ".join(f"{k} = ?" for k in table.key[:size]) + ")"
+        for start in range(0, len(wanted), FETCH_CHUNK):
+            chunk = wanted[start:start + FETCH_CHUNK]
+            self._cursor.execute(f"SELECT {', '.join(names)} FROM {table.name} WHERE {' OR '.join([one] * len(chunk))}",
+                                 [part for prefix in chunk for part in prefix])
+            for values in self._cursor.fetchall():
+                row = row_of(values)
+                cache.setdefault(table.key_of(row), row)  # a row changed in memory stays as changed
+        complete.update(wanted)
+
     def get(self, table: Table, *key: Any) -> Row | None:
         """The row with that primary key, or None: a copy-free dict you may change and `put` back, or a row
         of the table's `row_type` whose `_replace` you `put`."""
         cache = self._cache[table.name]
         if key not in cache:
+            size, complete = self._complete.get(table.name, (0, set()))
+            if size and key[:size] in complete:
+                return None
             self.prefetch(table, [key])
         return cache.get(key)
 
@@ -94,6 +119,7 @@ class Rows:
     def trim(self, limit: int) -> None:
         """Forget all but about `limit` rows, keeping each table's most recently written (after a flush)."""
         assert not any(self._dirty.values()) and not any(self._deleted.values()), "flush before trimming"
+        self._complete.clear()  # rows forgotten below may have been fetched by a prefix
         total = sum(len(cache) for cache in self._cache.values())
         if total <= limit:
             return

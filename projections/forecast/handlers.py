@@ -19,7 +19,7 @@ from domain.targets import OwnerTeam, Target
 from projections.forecast.rows import (DEAL, PIPELINE, TARGET, TEAM, CustomerRow, DealVersionRow, HeadRow,
                                        PipelineVersionRow, TargetVersionRow, TeamVersionRow)
 from projections.read_model import ReadModel, Rows
-from projections.tables import Table, cents, micros
+from projections.tables import OPEN_SPAN, Table, cents, micros, span_class
 
 HEADS = Table("forecast_heads", (("stream", "TEXT"), ("record_id", "TEXT"), ("seq", "INTEGER")),
               ("stream", "record_id"), row_type=HeadRow)
@@ -28,8 +28,10 @@ DEALS = Table(
     (("deal_id", "TEXT"), ("seq", "INTEGER"), ("valid_from", "BIGINT"), ("valid_to", "BIGINT"),
      ("customer_id", "TEXT"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("status", "TEXT"), ("owner", "TEXT"),
      ("amount_cents", "BIGINT"), ("currency", "TEXT"), ("expected_close", "TEXT"), ("probability", "INTEGER"),
-     ("category", "TEXT"), ("won_at", "BIGINT")),
-    ("deal_id", "seq"), indexes=(("valid_from",),), row_type=DealVersionRow,
+     ("category", "TEXT"), ("won_at", "BIGINT"), ("span", "INTEGER")),
+    # a period's forecast reads its won deals by won_at, its open ones by close date, the undated by span class
+    ("deal_id", "seq"), indexes=(("valid_from",), ("status", "won_at"), ("status", "expected_close", "span", "valid_from")),
+    row_type=DealVersionRow,
 )
 PIPELINES = Table(
     "forecast_pipeline_versions",
@@ -101,9 +103,11 @@ def _begin(rows: Rows, stream: str, event: Any, row_of: Callable[[Any], Any], fi
     head: HeadRow | None = rows.get(HEADS, stream, record_id)
     previous = None if head is None else rows.get(table, record_id, head.seq)
     if previous is not None:
-        rows.put(table, previous._replace(valid_to=at))
+        ended = previous._replace(valid_to=at)
+        rows.put(table, ended._replace(span=span_class(ended.valid_from, at)) if stream == DEAL else ended)
     begins = at if previous is not None or first_from is None else first_from
-    rows.put(table, row_of(previous)._replace(seq=event.originator_version, valid_from=begins, valid_to=None))
+    begun = row_of(previous)._replace(seq=event.originator_version, valid_from=begins, valid_to=None)
+    rows.put(table, begun._replace(span=OPEN_SPAN) if stream == DEAL else begun)
     rows.put(HEADS, HeadRow(stream, record_id, event.originator_version))
 
 

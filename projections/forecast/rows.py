@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from projections.tables import OPEN_SPAN
+
 DEAL, PIPELINE, TEAM, TARGET = "deal", "pipeline", "team", "target"  # `HeadRow.stream`
 
 
@@ -40,6 +42,7 @@ class DealVersionRow(NamedTuple):
     probability: int | None  # set on the deal itself; None: its stage's default
     category: str | None
     won_at: int | None  # while won
+    span: int = OPEN_SPAN  # projections.tables.span_class(valid_from, valid_to): how a query finds it in force
 
 
 class PipelineVersionRow(NamedTuple):

@@ -2,7 +2,9 @@
 reminder process.
 
 A reminder is open at T when it had been emitted by T and its item was still in that stage entry at T (it
-entered by T and left after T, or has not left). Items are shown by name and customer, opened from their
+entered by T and left after T, or has not left). The rows are found by their span class (`projections.tables.span_class`:
+how long each was open): per class, only those emitted in the window before T in which one of that class can
+still be open, so the cost follows the answer, not every reminder ever emitted. Items are shown by name and customer, opened from their
 seals in one go (forgotten people read "(forgotten)"); a customer registered after T is not named yet."""
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from uuid import UUID
 
 from projections.ports import Store, UnsealAll
 from projections.reminders.rows import DUE, ITEMS, REMINDERS, STAYING
-from projections.tables import from_micros, micros
+from projections.tables import from_micros, in_force_at, micros, top_span_sql
 
 _OPEN = (f"SELECT r.reminder_id, r.item_id, i.kind, e.pipeline, e.stage, r.threshold, r.due_at, r.emitted_at, "
          f"r.owner, e.entered_at, i.name, i.company, i.customer_id, c.company, c.name, c.registered_at "
          f"FROM {REMINDERS.name} r JOIN reminder_entries e ON e.item_id = r.item_id AND e.entry_version = r.entry_version "
          f"JOIN {ITEMS.name} i ON i.item_id = r.item_id "
          f"LEFT JOIN reminder_customers c ON c.customer_id = i.customer_id "
-         f"WHERE r.emitted_at <= ? AND e.entered_at <= ? AND e.left_at > ?")
+         f"WHERE e.entered_at <= ? AND e.left_at > ? AND r.left_at > ? AND ")
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,27 @@ class ReminderQueries:
         that the routes' pages and totals are right however many there are (a cap of 10,000 made later pages
         silently empty: review 15)."""
         t = micros(as_of)
-        sql, params = _OPEN, [t, t, t]
-        if owner is not None:
-            sql, params = sql + " AND r.owner = ?", [*params, owner]
-        found = self.store.query(sql + " ORDER BY r.due_at, r.reminder_id", params)
+        found = self._open_rows(t, owner)
         texts = self.unseal_all([text for row in found for text in (row[10], _customer_seal(row, t))])
         return [OpenReminder(UUID(row[0]), UUID(row[1]), row[2], texts[2 * n], texts[2 * n + 1], row[3], row[4],
                              row[5], row[8], from_micros(row[9]), from_micros(row[6]), from_micros(row[7]))
                 for n, row in enumerate(found)]
+
+    def _open_rows(self, t: int, owner: str | None) -> list[Any]:
+        """The open reminders' rows in two steps: their ids by span class from the reminders' own index, then
+        the rows joined by key (in one statement, PostgreSQL estimated the span ranges high and scanned every
+        entry to hash-join them: 321 ms p95 at 10 % of a history against 152 ms at 100 %)."""
+        top = self.store.query(top_span_sql(REMINDERS.name), [])[0][0]
+        spans, found_by = in_force_at("r.span", "r.emitted_at", t, top=top)
+        sql, params = f"SELECT r.reminder_id FROM {REMINDERS.name} r WHERE r.left_at > ? AND {spans}", [t, *found_by]
+        if owner is not None:
+            sql, params = sql + " AND r.owner = ?", [*params, owner]
+        ids = [reminder_id for (reminder_id,) in self.store.query(sql, params)]
+        found = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            found += self.store.query(_OPEN + f"r.reminder_id IN ({', '.join('?' * len(chunk))})", [t, t, t, *chunk])
+        return sorted(found, key=lambda row: (row[6], row[0]))
 
     def summary(self, as_of: datetime) -> list[dict[str, Any]]:
         return [reminder.to_dict() for reminder in self.open_at(as_of)]

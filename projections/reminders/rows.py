@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from projections.tables import Table
+from projections.tables import NOT_ENDED, Table
 
-STAYING = 2**62  # left_at of an entry the item has not left (µs, far beyond any business time): indexable
+STAYING = NOT_ENDED  # left_at of an entry the item has not left (µs, far beyond any business time): indexable
 
 
 class ItemRow(TypedDict):
@@ -52,6 +52,8 @@ class ReminderRow(TypedDict):
     due_at: int
     emitted_at: int
     owner: str
+    left_at: int  # when the item left the entry (STAYING while it stays, or not known here yet)
+    span: int  # projections.tables.span_class(emitted_at, left_at): the index "open at T" reads by
 
 
 class CustomerRow(TypedDict):
@@ -80,8 +82,8 @@ DUE = Table("reminder_due", (
     ("item_id", "entry_version", "threshold"), indexes=(("state", "due_at"),), row_type=DueRow)
 REMINDERS = Table("reminders_emitted", (
     ("reminder_id", "TEXT"), ("item_id", "TEXT"), ("entry_version", "BIGINT"), ("threshold", "TEXT"),
-    ("due_at", "BIGINT"), ("emitted_at", "BIGINT"), ("owner", "TEXT")),
-    ("reminder_id",), indexes=(("emitted_at",), ("owner", "emitted_at")), row_type=ReminderRow)
+    ("due_at", "BIGINT"), ("emitted_at", "BIGINT"), ("owner", "TEXT"), ("left_at", "BIGINT"), ("span", "INTEGER")),
+    ("reminder_id",), indexes=(("span", "emitted_at"), ("owner", "span", "emitted_at")), row_type=ReminderRow)
 CUSTOMERS = Table("reminder_customers", (
     ("customer_id", "TEXT"), ("name", "TEXT"), ("company", "TEXT"), ("registered_at", "BIGINT")),
     ("customer_id",), row_type=CustomerRow)

@@ -66,6 +66,21 @@ class ReceiptSQLiteRecorder(SQLiteApplicationRecorder):
                       f"({', '.join('?' * len(ids))})", [i.hex for i in ids])
             return {UUID(row[0]) for row in c.fetchall()}
 
+    def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every event of each of `ids`, in version order, in one query (the reminder process's batch: one
+        query per item was most of its step at 50 due a second)."""
+        found: dict[UUID, list[StoredEvent]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                      f"WHERE originator_id IN ({', '.join('?' * len(ids))}) ORDER BY originator_id, "
+                      "originator_version", [i.hex for i in ids])
+            for row in c.fetchall():
+                originator = self.convert_originator_id(row[0])
+                found[originator].append(StoredEvent(originator, row[1], row[2], row[3]))
+        return found
+
 
 class ReceiptPOPORecorder(POPOApplicationRecorder):
     """The in-memory recorder with receipts (for tests and experiments: `memory://`)."""
@@ -103,3 +118,7 @@ class ReceiptPOPORecorder(POPOApplicationRecorder):
         """Which of `ids` have events in the log."""
         with self._database_lock:
             return {i for i in ids if self._stored_events_index.get(str(i))}
+
+    def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every event of each of `ids`, in version order."""
+        return {i: list(self.select_events(i)) for i in ids}

@@ -181,3 +181,18 @@ class OneRoundTripRecorder(PostgresApplicationRecorder):
         with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(statement, (list(ids),))
             return {row["originator_id"] for row in cursor.fetchall()}
+
+    def events_of(self, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Every event of each of `ids`, in version order, in one round trip (the reminder process's batch:
+        one query per item was most of its step at 50 due a second)."""
+        found: dict[UUID, list[StoredEvent]] = {i: [] for i in ids}
+        if not ids:
+            return found
+        statement = SQL("SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+                        "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (list(ids),))
+            for originator, version, topic, state in cursor.fetchall():
+                found[originator].append(StoredEvent(originator, version, topic, bytes(state)))
+        return found

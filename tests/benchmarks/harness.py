@@ -155,7 +155,8 @@ Measure = Callable[[Bench], list[Metric]]
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
     from tests.benchmarks import (asof, attribution, blue_green, bulk, campaigns, cli_start, csv_import, delivery,
-                                  funnel, http_commands, ingest, memory, rebuild, lag, reminders, scaling, segments,
+                                  funnel, http_commands, ingest, memory, rebuild, lag, reminders, reminders_open,
+                                  scaling, segments,
                                   writers)
 
     return {
@@ -166,6 +167,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "memory": (memory.measure, ("peak_memory_ingest", "peak_memory_rebuild")),
         "delivery": (delivery.measure, ("delivery_latency", "relay_throughput")),
         "reminders": (reminders.measure, ("reminder_delivery_latency",)),
+        "reminders_open": (reminders_open.measure, ("asof_reminders_open_flat",)),
         "http": (http_commands.measure, http_commands.metric_names()),
         "segments": (segments.measure, ("segments_rebuild_one_customer",)),
         "cli": (cli_start.measure, ("cli_start",)),

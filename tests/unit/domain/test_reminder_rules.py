@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,7 +12,8 @@ from domain.base import Meta
 from domain.errors import DomainError
 from domain.partitions import in_partition, partition_of
 from domain.pipeline import DEFAULT_PIPELINES, Pipeline, check_remind_after_days
-from domain.reminder_rules import Reminder, StageEntry, due, dwell_label, reminder_id, thresholds
+from domain.reminder_rules import (Reminder, StageEntry, due, dwell_label, entry_reminder_id, reminder_id,
+                                   thresholds)
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 DEAL = in_partition(5)
@@ -102,3 +104,26 @@ def test_two_accepted_thresholds_never_share_a_label() -> None:
     """Review 15, P2-2: `:g` gave 1000.12 and 1000.125 one label, so one reminder id."""
     days = check_remind_after_days("proposal", [0.5, 3, 1000.12, 1000.125])
     assert [dwell_label(d) for d in days] == ["0.5d", "3d", "1000.12d", "1000.125d"]
+
+
+def test_an_sla_reminder_is_one_per_ticket_clock_and_threshold_a_dwell_one_per_entry():
+    """The SLA clock runs from the opening whatever stage the ticket is in (domain/service_levels.py)."""
+    assert reminder_id(DEAL, 1, "sla:resolution:0.75") == reminder_id(DEAL, 4, "sla:resolution:0.75")
+    assert reminder_id(DEAL, 4, "sla:resolution:0.75") != entry_reminder_id(DEAL, 4, "sla:resolution:0.75")
+    assert reminder_id(DEAL, 1, "sla:resolution:1") != reminder_id(DEAL, 1, "sla:resolution:0.75")
+    assert reminder_id(DEAL, 1, "1d") != reminder_id(DEAL, 4, "1d") == entry_reminder_id(DEAL, 4, "1d")
+
+
+@pytest.mark.parametrize("zone, entered, due_local", [
+    # spring forward: 2026-03-08 02:00 EST → 03:00 EDT; autumn back: 2026-10-25 03:00 CEST → 02:00 CET
+    ("America/New_York", datetime(2026, 3, 7, 9, 0), datetime(2026, 3, 8, 10, 0)),
+    ("Europe/Berlin", datetime(2026, 10, 24, 9, 0), datetime(2026, 10, 25, 8, 0)),
+])
+def test_days_are_elapsed_24_hours_across_a_dst_change(zone, entered, due_local):
+    """**Choice**: "1d" is 24 h elapsed; across a DST change it falls an hour off the entry's wall-clock time."""
+    tz = ZoneInfo(zone)
+    start = entered.replace(tzinfo=tz)
+    entry = StageEntry(DEAL, "deal", "sales", "proposal", 3, start.astimezone(timezone.utc), start, True, "")
+    (threshold,) = thresholds(entry, [1])
+    assert threshold.due_at - entry.entered_at == timedelta(hours=24)
+    assert threshold.due_at.astimezone(tz).replace(tzinfo=None) == due_local

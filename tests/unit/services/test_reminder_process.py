@@ -196,9 +196,52 @@ def test_rows_the_log_disagrees_with_never_hold_back_later_reminders(crm, store,
     customer, stuck = _deal(crm, days=1)
     genuine = crm.open_deal(OpenDeal(customer, "真的", "1000", owner="李娜"), at(2))
     process = ReminderProcess(crm, store, Clock(days=10), batch=1)
-    real = process.prepare
-    monkeypatch.setattr(process, "prepare", lambda t, now: None if t.item_id == stuck else real(t, now))
+    real = process._prepared
+    monkeypatch.setattr(process, "_prepared", lambda t, events, now: None if t.item_id == stuck
+                        else real(t, events, now))
     for _ in range(4):
         process.run_step()
     assert sorted(e.threshold for e in _reminders(crm) if e.item_id == genuine) == ["3d", "7d"]
     assert not [e for e in _reminders(crm) if e.item_id == stuck]
+
+
+def test_rows_passed_over_are_forgotten_once_the_read_model_moves_them_and_never_exceed_the_cap(crm, store,
+                                                                                            monkeypatch):
+    """The rows passed over (`_refused`) never shrank: a long-running process kept every one it ever met."""
+    customer, stuck = _deal(crm, days=1)
+    process = ReminderProcess(crm, store, Clock(days=10))
+    real = process._prepared
+    monkeypatch.setattr(process, "_prepared", lambda t, events, now: None if t.item_id == stuck
+                        else real(t, events, now))
+    process.run_step()
+    assert {key[:3] for key in process._refused} == {(stuck, 1, "3d"), (stuck, 1, "7d")}
+    crm.change_stage(ChangeStage(stuck, "first_contact"), at(9))  # the read model closes its rows
+    process.run_step()
+    assert process._refused == {}
+    monkeypatch.setattr("services.reminder_process.REFUSED_CAP", 3)
+    for n in range(5):
+        process._refuse(DueThreshold(stuck, n, "3d", T0))
+    assert [key[1] for key in process._refused] == [2, 3, 4]  # the oldest forgotten first
+
+
+def test_an_sla_threshold_is_reminded_once_per_clock_though_the_ticket_moves_on(crm, store):
+    """Issue 15: a ticket reminded of 75 % of its resolution target while waiting in feedback was reminded of it
+    again on reaching in_progress (a new stage entry, so a new id). The SLA clock runs from the opening to the
+    resolution whatever the stage (domain/service_levels.py): one reminder per (ticket, clock, threshold)."""
+    customer, _ = _deal(crm, days=0.5)
+    ticket = crm.open_ticket(OpenTicket(customer, "打印机卡纸", "phone", priority="urgent"), at(1))
+    crm.assign_ticket(AssignTicket(ticket, "赵敏"), at(1.01))
+    clock = Clock(1 + 6.5 / 24)  # 6.5 h in feedback: past 75 % of the 8-hour resolution target, and the response
+    process = ReminderProcess(crm, store, clock)
+    process.run_step()
+    crm.change_ticket_status(ChangeTicketStatus(ticket, "in_progress"), at(1 + 6.6 / 24))
+    for hours in (6.7, 7.5, 9):  # the 0.75 threshold, passed, is due in the new entry too: not again
+        clock.at(1 + hours / 24)
+        process.run_step()
+        process.run_step()
+    labels = [(r.stage, r.threshold) for r in _reminders(crm) if r.item_id == ticket]
+    assert labels == [("feedback", "sla:response:0.75"), ("feedback", "sla:response:1"),
+                      ("feedback", "sla:resolution:0.75"), ("in_progress", "sla:resolution:1")]
+    assert process.queries.due(clock.now) == []  # nothing left to do: no row the log would refuse forever
+    (open_now,) = ReminderQueries(store, crm.keys.unseal_all_marks).open_at(clock.now)
+    assert (open_now.stage, open_now.threshold) == ("in_progress", "sla:resolution:1")

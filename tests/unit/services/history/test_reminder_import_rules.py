@@ -55,3 +55,32 @@ def test_imported_stage_reminders_naming_another_pipeline_are_refused(tmp_path: 
         if line["type"].endswith("StageRemindersSet"):
             line["data"]["pipeline"] = "sales"
     _refused_when_edited(source, tmp_path, name_sales, "pipeline 'sales2'.s, not 'sales'.s")
+
+
+def test_an_sla_reminder_under_its_stage_entrys_id_from_an_older_log_is_imported(tmp_path: Path) -> None:
+    """SLA reminders are one per (ticket, clock, threshold) now; a log written before holds them under the id of
+    the stage entry they were noticed in, and its export must still import."""
+    from domain.base import Meta
+    from domain.reminder_rules import Reminder, StageEntry, entry_reminder_id, thresholds
+    from services.commands import OpenTicket
+    from services.history import exporter  # local: the module's own imports are another part's to keep
+
+    source = _app(tmp_path / "source.db")
+    source.ensure_default_pipelines(at(-30, "setup"))
+    customer = source.register_customer(RegisterCustomer("张三", "华东", "零售", "web", company="杭州云启"), at(0))
+    ticket = source.open_ticket(OpenTicket(customer, "无法登录", "phone", priority="urgent"), at(1))
+    entry = StageEntry(ticket, "ticket", "service", "in_progress", 3, at(1).occurred_at, at(1).occurred_at, True,
+                       "urgent")
+    threshold = next(t for t in thresholds(entry, []) if t.label == "sla:resolution:0.75")
+    legacy = Reminder._open(Reminder.Emitted, Meta(occurred_at=threshold.due_at, actor="crm reminders"),
+                            id=entry_reminder_id(ticket, 3, threshold.label, customer), item_id=ticket,
+                            item_kind="ticket", pipeline="service", stage="in_progress", entry_version=3,
+                            entered_at=entry.entered_at, threshold=threshold.label, due_at=threshold.due_at,
+                            owner="", customer_id=customer)
+    source.save_new(legacy)
+    path = tmp_path / "h.jsonl"
+    with path.open("wb") as out:
+        exporter.export_history(source, out)
+    target = _app(tmp_path / "target.db")
+    importer.import_history(target, path, batch=4)
+    assert target.event_count() == source.event_count()
