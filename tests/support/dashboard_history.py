@@ -1,0 +1,65 @@
+"""A small known history beside the demo's, for the dashboard's end-to-end test: one owner (赵敏) whose forecast,
+target and reminders are known to the cent, whatever day the test runs.
+
+Relative to the quarter holding "now" in the test's zone: a deal won in the previous quarter against a target,
+two deals expected in this one (commit and best case) against another target; the best-case deal has stayed in
+negotiation past its stage's 14-day threshold and a ticket of the same customer is past its service levels, so
+that the reminder process (run once, as `crm reminders run` would) leaves open reminders of both kinds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from uuid import UUID
+
+from domain.base import Meta
+from domain.periods import Period, period_of
+from services.application import CrmApplication
+from services.commands import (AssignTicket, ChangeStage, OpenDeal, OpenTicket, RegisterCustomer, SetStageReminders,
+                               WinDeal)
+from services.commands.forecasts import SetTarget
+
+OWNER = "赵敏"  # not one of the demo's owners: her rows hold only what is below
+CUSTOMER = "苏州知行科技"
+WON_TITLE, COMMIT_TITLE, BEST_CASE_TITLE = "年度订阅 / Annual subscription", "二期扩容", "试点项目 / Pilot"
+TICKET_SUBJECT = "发票无法下载"
+NEGOTIATION_DAYS = [14]  # the threshold the pilot deal has passed (20 days in negotiation)
+
+
+@dataclass(frozen=True)
+class KnownHistory:
+    previous: Period  # the quarter before now's, in the zone: 120,000 won of a 200,000 target
+    current: Period  # now's quarter: 80,000 commit (86 %) and 50,000 best case (71 %), target 300,000
+    won: UUID
+    commit: UUID
+    best_case: UUID
+    ticket: UUID
+
+
+def add_known_history(app: CrmApplication, zone: tzinfo, now: datetime | None = None) -> KnownHistory:
+    now = now or datetime.now(timezone.utc)
+    current = period_of(now, "quarter", zone)
+    previous = current.previous()
+    close = (current.end - timedelta(hours=12)).astimezone(zone).date()  # the current quarter's last day there
+
+    def at(instant: datetime, actor: str = OWNER) -> Meta:
+        return Meta(occurred_at=instant, actor=actor)
+
+    customer = app.register_customer(RegisterCustomer(CUSTOMER, "华东", "制造业", "web"), at(previous.start))
+    won = app.open_deal(OpenDeal(customer, WON_TITLE, "120000", owner=OWNER, stage="proposal"),
+                        at(previous.start + timedelta(days=5)))
+    app.win_deal(WinDeal(won, note="签约"), at(previous.start + timedelta(days=20)))
+    commit = app.open_deal(OpenDeal(customer, COMMIT_TITLE, "80000", owner=OWNER, stage="negotiation",
+                                    expected_close=close), at(now - timedelta(days=30)))
+    app.change_stage(ChangeStage(commit, "contract_signed", reason="法务已审"), at(now - timedelta(days=25)))
+    best_case = app.open_deal(OpenDeal(customer, BEST_CASE_TITLE, "50000", owner=OWNER, stage="proposal",
+                                       expected_close=close), at(now - timedelta(days=40)))
+    app.change_stage(ChangeStage(best_case, "negotiation", reason="客户要求折扣"), at(now - timedelta(days=20)))
+    ticket = app.open_ticket(OpenTicket(customer, TICKET_SUBJECT), at(now - timedelta(days=5), "客服小王"))
+    app.assign_ticket(AssignTicket(ticket, OWNER), at(now - timedelta(days=5), "客服小王"))
+    app.set_target(SetTarget("owner", OWNER, previous.label, "200000"), at(previous.start, "admin"))
+    app.set_target(SetTarget("owner", OWNER, current.label, "300000"), at(current.start, "admin"))
+    # set now: thresholds set later count from the items' entries into the stage
+    app.set_stage_reminders(SetStageReminders("sales", "negotiation", NEGOTIATION_DAYS), at(now, "admin"))
+    return KnownHistory(previous, current, won, commit, best_case, ticket)
