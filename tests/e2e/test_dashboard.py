@@ -76,6 +76,12 @@ def _api_funnel(server: str, instant: str) -> dict:
     return response.json()
 
 
+def _api(server: str, path: str, **params: str) -> dict:
+    response = httpx.get(f"{server}{path}", params=params, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def _shown_rows(page: Page) -> list[list[str]]:
     return [[cell.strip() for cell in row.locator("td").all_inner_texts()]
             for row in page.locator("#stages tbody tr").all()]
@@ -123,23 +129,21 @@ def test_a_stuck_deal_opens_its_audit_trail(page: Page, server: str) -> None:
         page.fill("#stuck-days", "3")
         page.click("button[type=submit]")
         page.wait_for_function("document.querySelectorAll('#stuck tbody tr').length > 0", timeout=15000)
-    deal_id = rows.first.locator("td").first.inner_text()
+    deal_id = rows.first.get_attribute("data-item-id")
+    page.wait_for_function("document.querySelector('#stuck tbody tr').dataset.named", timeout=15000)
+    deal = _api(server, f"/deals/{deal_id}")
+    customer = _api(server, f"/customers/{deal['customer_id']}")
+    assert rows.first.locator("td").first.inner_text() == deal["title"]  # by name and customer, not by id
+    assert rows.first.locator("td").nth(1).inner_text() == customer["company"]
     rows.first.click()
-    page.wait_for_function("document.querySelectorAll('#audit li').length > 0", timeout=15000)
+    page.wait_for_function("id => document.getElementById('audit').dataset.item === id", arg=deal_id, timeout=15000)
 
-    history = httpx.get(f"{server}/deals/{deal_id}/history", params={"limit": 500},
-                        headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    entries = history["items"] if isinstance(history, dict) else history
+    entries = _api(server, f"/deals/{deal_id}/history", limit="500")["items"]
     assert page.locator("#audit li").count() == len(entries)
     assert "Opened" in page.locator("#audit li").first.inner_text()
+    assert page.locator("#audit-title").inner_text() == f"{deal['title']} · {customer['company']}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard-audit.png"), full_page=True)
-
-
-def _api(server: str, path: str, **params: str) -> dict:
-    response = httpx.get(f"{server}{path}", params=params, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def _forecast_loaded(page: Page, grain: str, by: str) -> str:

@@ -88,10 +88,14 @@ function draw(report) {
   const stuck = items(report.stuck);
   const total = report.stuck && report.stuck.total !== undefined ? report.stuck.total : stuck.length;
   $("stuck-count").textContent = `(${stuck.length} of ${total})`;
-  const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => [s.item_id, s.stage, s.owner,
+  const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => ["…", "", s.stage, s.owner,
     days(s.days_in_stage)]));
-  trs.forEach((tr, i) => tr.addEventListener("click", () => showAudit({ kind: "deal", item_id: stuck[i].item_id,
-                                                                          item: stuck[i].item_id })));
+  trs.forEach((tr, i) => {
+    tr.dataset.itemId = stuck[i].item_id;
+    tr.addEventListener("click", async () => showAudit({ kind: "deal", item_id: stuck[i].item_id,
+                                                         ...await dealName(stuck[i].item_id).catch(() => ({ item: stuck[i].item_id })) }));
+  });
+  nameRows(trs); // the funnel names no item: each row's deal title and customer, asked for once each
 }
 
 async function refresh() {

@@ -7,6 +7,8 @@
 const SHOWN_REMINDERS = 50; // one page; the count says how many there are
 const TIMELINE_PAGES = 10; // a customer's timeline read for a ticket's entries: at most 10 pages of 500
 let auditShown = 0; // the latest click: an older answer arriving later is dropped
+const dealNames = new Map(); // deal id → promise of { item: its title, customer: its customer's company or name }
+const customerNames = new Map(); // customer id → promise of its company (or name)
 
 async function refreshReminders() {
   if (!$("token").value) return;
@@ -36,6 +38,35 @@ function drawReminders(reminders) {
     tr.title = `${reminders[i].kind} · in the stage since ${localTime(reminders[i].entered_at)}`;
     tr.addEventListener("click", () => showAudit(reminders[i]));
   });
+}
+
+// A deal's title and customer, from GET /deals/{id} and GET /customers/{id}: each asked for once a page load.
+function dealName(dealId) {
+  if (!dealNames.has(dealId)) {
+    dealNames.set(dealId, api(`/deals/${dealId}`).then(async (deal) => ({
+      item: deal.title, customer: await customerName(deal.customer_id) })));
+    dealNames.get(dealId).catch(() => dealNames.delete(dealId)); // a failure is asked again next time
+  }
+  return dealNames.get(dealId);
+}
+
+function customerName(customerId) {
+  if (!customerNames.has(customerId)) {
+    customerNames.set(customerId, api(`/customers/${customerId}`).then((c) => c.company || c.name || ""));
+    customerNames.get(customerId).catch(() => customerNames.delete(customerId));
+  }
+  return customerNames.get(customerId);
+}
+
+// The stuck table's rows (data-item-id) get their deal's title and customer as the answers come.
+function nameRows(trs) {
+  for (const tr of trs) {
+    dealName(tr.dataset.itemId).then(({ item, customer }) => {
+      tr.cells[0].textContent = item;
+      tr.cells[1].textContent = customer || "–";
+      tr.dataset.named = "true";
+    }, (error) => { tr.cells[0].textContent = `(${error.message})`; });
+  }
 }
 
 // item: { kind: "deal" | "ticket" | "lead", item_id, item (its name), customer }
