@@ -177,11 +177,12 @@ def test_the_forecast_panel_shows_a_known_history_with_its_target_line(page: Pag
     previous, current = history.previous.label, history.current.label
     assert shown == {  # 赵敏's quarters, known to the cent (tests/support/dashboard_history.py)
         (previous, OWNER): ["1", "120,000", "0", "0", "0", "200,000", "60.0%", "80,000"],
-        (current, OWNER): ["2", "0", "80,000", "50,000", "104,300", "300,000", "0.0%", "300,000"]}
+        (current, OWNER): ["2", "0", "80,000", "50,000", "104,300", "300,000", "0.0%", "300,000"],
+        (history.next.label, OWNER): ["1", "0", "0", "0", "8,700", "–", "–", "–"]}  # pushed there, 29 %
     traces = page.evaluate("document.getElementById('forecast-chart').data.map(t => [t.name, t.x, t.y])")
     target = next(trace for trace in traces if "target" in trace[0])
-    assert target[1:] == [[previous, current], [200000, 300000]]  # the target line, drawn
-    assert [t[2] for t in traces if "closed won" in t[0]] == [[120000, 0]]
+    assert target[1:] == [[previous, current, history.next.label], [200000, 300000, None]]  # the target line
+    assert [t[2] for t in traces if "closed won" in t[0]] == [[120000, 0, 0]]
     assert ZONE in page.locator("#forecast-caption").inner_text()
     assert page.locator(f"#forecast-table tr[data-period='{current}'] td").first.get_attribute("title") == \
         f"2026-10-01 00:00 {ZONE} – 2027-01-01 00:00 {ZONE}".replace("2026-10-01", history.current.first.isoformat()) \

@@ -2,7 +2,8 @@
 target and reminders are known to the cent, whatever day the test runs.
 
 Relative to the quarter holding "now" in the test's zone: a deal won in the previous quarter against a target,
-two deals expected in this one (commit and best case) against another target; the best-case deal has stayed in
+two deals expected in this one (commit and best case) against another target, one pushed from this quarter into
+the next 3 days ago (slippage) and one lost to a competitor (win/loss); the best-case deal has stayed in
 negotiation past its stage's 14-day threshold and a ticket of the same customer is past its service levels, so
 that the reminder process (run once, as `crm reminders run` would) leaves open reminders of both kinds.
 """
@@ -10,20 +11,22 @@ that the reminder process (run once, as `crm reminders run` would) leaves open r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from uuid import UUID
 
 from domain.base import Meta
 from domain.periods import Period, period_of
 from services.application import CrmApplication
-from services.commands import (AssignTicket, ChangeStage, OpenDeal, OpenTicket, RegisterCustomer, SetStageReminders,
-                               WinDeal)
-from services.commands.forecasts import SetTarget
+from services.commands import (AssignTicket, ChangeStage, LoseDeal, OpenDeal, OpenTicket, RegisterCustomer,
+                               SetStageReminders, WinDeal)
+from services.commands.forecasts import ChangeExpectedClose, SetTarget
 
 OWNER = "赵敏"  # not one of the demo's owners: her rows hold only what is below
 CUSTOMER = "苏州知行科技"
 WON_TITLE, COMMIT_TITLE, BEST_CASE_TITLE = "年度订阅 / Annual subscription", "二期扩容", "试点项目 / Pilot"
+SLIPPED_TITLE, LOST_TITLE = "三期 / Phase 3", "竞品替换 / Replacement"
 TICKET_SUBJECT = "发票无法下载"
+LOSS_REASON, COMPETITOR = "价格 / price", "竞品甲"
 NEGOTIATION_DAYS = [14]  # the threshold the pilot deal has passed (20 days in negotiation)
 
 
@@ -31,10 +34,13 @@ NEGOTIATION_DAYS = [14]  # the threshold the pilot deal has passed (20 days in n
 class KnownHistory:
     previous: Period  # the quarter before now's, in the zone: 120,000 won of a 200,000 target
     current: Period  # now's quarter: 80,000 commit (86 %) and 50,000 best case (71 %), target 300,000
+    next: Period  # the quarter after: 30,000 pipeline (29 %), pushed there from this one 3 days ago
     won: UUID
     commit: UUID
     best_case: UUID
     ticket: UUID
+    slipped: UUID
+    lost: UUID
 
 
 def add_known_history(app: CrmApplication, zone: tzinfo, now: datetime | None = None) -> KnownHistory:
@@ -62,4 +68,18 @@ def add_known_history(app: CrmApplication, zone: tzinfo, now: datetime | None = 
     app.set_target(SetTarget("owner", OWNER, current.label, "300000"), at(current.start, "admin"))
     # set now: thresholds set later count from the items' entries into the stage
     app.set_stage_reminders(SetStageReminders("sales", "negotiation", NEGOTIATION_DAYS), at(now, "admin"))
-    return KnownHistory(previous, current, won, commit, best_case, ticket)
+    slipped, lost = _slipped_and_lost(app, customer, close, current.next(), now)
+    return KnownHistory(previous, current, current.next(), won, commit, best_case, ticket, slipped, lost)
+
+
+def _slipped_and_lost(app: CrmApplication, customer: UUID, close: date, next_quarter: Period, now: datetime
+                      ) -> tuple[UUID, UUID]:
+    """A deal pushed out of this quarter 3 days ago (slippage in the last week) and one lost to a competitor."""
+    slipped = app.open_deal(OpenDeal(customer, SLIPPED_TITLE, "30000", owner=OWNER, stage="first_contact",
+                                     expected_close=close), Meta(occurred_at=now - timedelta(days=40), actor=OWNER))
+    app.change_expected_close(ChangeExpectedClose(slipped, next_quarter.first + timedelta(days=14), "客户预算推迟"),
+                              Meta(occurred_at=now - timedelta(days=3), actor=OWNER))
+    lost = app.open_deal(OpenDeal(customer, LOST_TITLE, "60000", owner=OWNER, stage="proposal", expected_close=close),
+                         Meta(occurred_at=now - timedelta(days=50), actor=OWNER))
+    app.lose_deal(LoseDeal(lost, LOSS_REASON, COMPETITOR), Meta(occurred_at=now - timedelta(days=10), actor=OWNER))
+    return slipped, lost
