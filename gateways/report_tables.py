@@ -263,3 +263,20 @@ def forecast_tables(report: Mapping[str, Any]) -> Tables:
     currency = report.get("currency")
     return {"periods": [{**row, "currency": currency} for row in report["rows"]],
             "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+def outlook_tables(report: Mapping[str, Any]) -> Tables:
+    """The history-based forecast or its backtest: `periods` (one row per method and period: forecast, band,
+    and in a backtest the actual and the error), `errors` (one row per method: why none, or its basis and, in a
+    backtest, MAE, MAPE, bias and band coverage), `history` (won per past period, what the models fit),
+    `actuals` (backtest) and `unconverted`. Money in cents of `currency`."""
+    currency = report.get("currency")
+    periods = [{"method": m["method"], **row, "currency": currency} for m in report["methods"] for row in m["periods"]]
+    errors = [{"method": m["method"], "available": m["available"], "reason": m["reason"], "basis": m["basis"],
+               **(m.get("errors") or {}), "currency": currency} for m in report["methods"]]
+    tables = {"periods": periods, "errors": errors, "history": [{**row, "currency": currency}
+                                                                for row in report["history"]]}
+    if "actuals" in report:
+        tables["actuals"] = [{**row, "currency": currency} for row in report["actuals"]]
+    tables["unconverted"] = unconverted_rows(report.get("unconverted", {}))
+    return tables

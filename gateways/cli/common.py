@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone, tzinfo
 from uuid import UUID
@@ -44,6 +44,25 @@ def start_logging() -> None:
         log_to_stderr()
     except SettingsError as error:
         raise fail(str(error)) from None
+
+
+def run_unattended(what: str, started: str, run_until_stopped: Callable[..., None], poll: float) -> None:
+    """Run an unattended process (`crm reminders run`, `crm segments run`) on the configured log until SIGTERM or
+    Ctrl-C: `run_until_stopped(app, stop, poll=poll)`, logging on stderr; one log database only, for now."""
+    import signal
+    import threading
+
+    from services.sharding.router import ShardedApplication
+
+    start_logging()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with crm_application() as crm:
+        if isinstance(crm, ShardedApplication):
+            raise fail(f"{what} works on one log database for now (CRM_SHARD_URLS is set)")
+        console.print(started)
+        run_until_stopped(crm, stop, poll=poll)
 
 
 @contextmanager

@@ -14,13 +14,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from domain.deal import Deal
+from domain.periods import period_of
 from gateways.cli.common import console, crm_application, fail, read_store
+from gateways.cli.forecast_outlook_commands import print_backtest
 from gateways.cli.projection_commands import run_with_progress
 from gateways.cli.render import funnel_table
 from services.demo.sample_data import DemoHistory, DemoSettings
 from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
 from services.projection_runtime.registry import projector_for
-from services.settings import Database, database_from_environment
+from services.settings import Database, database_from_environment, time_zone_from_environment
 
 
 def months_before(instant: datetime, months: int) -> datetime:
@@ -71,6 +73,8 @@ def demo(
             console.print(funnel_table(queries.report("sales", stages, now), "Sales funnel now"))
             console.print(funnel_table(queries.report("sales", stages, months_before(now, 6)),
                                        "Sales funnel 6 months earlier"))
+            first = period_of(months_before(now, 6), "month", time_zone_from_environment()).start
+            print_backtest(crm, store, first, 6)  # what each forecast method said then, against what closed since
         won = next(crm.read_log(topics=[get_topic(Deal.Won)]), None)
         if won:
             console.print(Text.assemble("Audit trail of a won deal: ", (f"crm deal history {won[1].originator_id}", "bold")))

@@ -1,6 +1,8 @@
 """`crm forecast`: closed won, commit, best case, weighted pipeline, target, attainment and gap per month or
 quarter of the installation's zone (CRM_TIME_ZONE), grouped by owner, team, region or pipeline, as of an
-instant. The services are imported when the command runs (see gateways/cli/main.py)."""
+instant; `crm forecast predict` the history-based forecast of the next periods by several methods, and `crm
+forecast backtest` what they forecast at a past instant against what closed since (forecast_outlook_commands).
+The services are imported when the command runs (see gateways/cli/main.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,17 @@ By = Annotated[str | None, typer.Option(help="One row per owner, team (the owner
 PeriodOption = Annotated[str | None, typer.Option(help="Only this month or quarter, e.g. 2026-03 or 2026-Q1.")]
 
 
-def forecast(as_of: AsOf = "now", period: PeriodOption = None, grain: Grain = None, by: By = None,
+forecast_app = typer.Typer(help="The sales forecast as of an instant; `predict` and `backtest` the history-based "
+                                    "forecast.", invoke_without_command=True)
+
+
+@forecast_app.callback()
+def forecast(ctx: typer.Context, as_of: AsOf = "now", period: PeriodOption = None, grain: Grain = None, by: By = None,
              as_json: AsJson = False, as_csv: AsCsv = False, table: TableName = None, bom: Bom = False) -> None:
     """The sales forecast as of an instant (default now), by period of the installation's time zone.
     CSV tables: periods (default), unconverted."""
+    if ctx.invoked_subcommand is not None:
+        return
     from gateways.report_tables import forecast_tables
     from projections.forecast import ForecastQueries
     from projections.rates import RateQueries
@@ -39,6 +48,16 @@ def forecast(as_of: AsOf = "now", period: PeriodOption = None, grain: Grain = No
         except ValueError as error:
             raise fail(str(error)) from None
     output.show(report, lambda: forecast_tables(report), lambda: _print(report))
+
+
+def _register() -> None:
+    from gateways.cli.forecast_outlook_commands import backtest, predict
+
+    forecast_app.command("predict")(predict)
+    forecast_app.command("backtest")(backtest)
+
+
+_register()
 
 
 def _print(report: dict[str, Any]) -> None:

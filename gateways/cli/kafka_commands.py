@@ -15,7 +15,7 @@ from domain.partitions import PARTITIONS
 from gateways.cli.common import console, crm_application, fail, read_store, start_logging
 from gateways.kafka.inbound import (DLQ_ACK_SECONDS, DLQ_TOPIC, INBOUND_GROUP, INBOUND_TOPIC, InboundConsumer,
                                     InboundStalled, consumer_for, ensure_dlq_topic)
-from gateways.kafka.relay import (REMINDERS_TOPIC, TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
+from gateways.kafka.relay import (REMINDERS_TOPIC, SEGMENTS_TOPIC, TOPIC, KafkaRelay, RelayStalled, TopicMismatch, check_topic_holds_history,
                                   ensure_events_topic, producer_for)
 from services.application import CrmApplication
 from services.healing import TRANSIENT_DATABASE_ERRORS, start_when_ready
@@ -43,19 +43,22 @@ def relay(
                                              "event (the topic was recreated and lost it).")] = False,
     reminders_topic: Annotated[str, typer.Option(help="Topic that gets each reminder once more, keyed by its "
                                                       "item (crm reminders run emits them).")] = REMINDERS_TOPIC,
+    segments_topic: Annotated[str, typer.Option(help="Topic that gets each segment change once more, keyed by its "
+                                                     "customer (crm segments run records them).")] = SEGMENTS_TOPIC,
 ) -> None:
     """Publish every event of the log to Kafka as CloudEvents, each in its record's home partition, from the
     stored position on. Without --once, database restarts and broker outages are waited out with growing
     pauses (logged on stderr)."""
     start_logging()
     if once:
-        _relay_once(bootstrap, topic, shard, from_start, reminders_topic)
+        _relay_once(bootstrap, topic, shard, from_start, (reminders_topic, segments_topic))
         return
     stop = _stop_on_signals()
     with ExitStack() as stack:
         try:
             publisher = start_when_ready(
-                "relay", lambda opened: _open_relay(opened, bootstrap, topic, shard, from_start, reminders_topic), stack, stop,
+                "relay", lambda opened: _open_relay(opened, bootstrap, topic, shard, from_start,
+                                                    (reminders_topic, segments_topic)), stack, stop,
                 (KafkaError, *TRANSIENT_DATABASE_ERRORS))
         except TopicMismatch as error:
             raise fail(str(error)) from None
@@ -65,16 +68,18 @@ def relay(
 
 
 def _open_relay(opened: ExitStack, bootstrap: str, topic: str, shard: int = 0, from_start: bool = False,
-                reminders_topic: str = REMINDERS_TOPIC) -> KafkaRelay:
-    ensure_events_topic(bootstrap, topic)  # 64 partitions, one per home partition
-    ensure_events_topic(bootstrap, reminders_topic)  # reminders again, by their item's home partition
+                copies: tuple[str, str] = (REMINDERS_TOPIC, SEGMENTS_TOPIC)) -> KafkaRelay:
+    """`copies`: the topics of reminders and of segment changes (each again, by its item's or customer's home
+    partition)."""
+    for made in (topic, *copies):
+        ensure_events_topic(bootstrap, made)  # 64 partitions, one per home partition
     crm = opened.enter_context(crm_application())
     log, partitions = _shard_log(crm, shard)
     store = opened.enter_context(read_store(crm))  # the default shard's: the relays' positions live there
     with advisory_lock(crm.database):  # its CREATE TABLE IF NOT EXISTS races a follower's started alike
         relay = KafkaRelay(log, store, producer_for(bootstrap), topic=topic,
                            new_producer=lambda: producer_for(bootstrap), shard=shard, partitions=partitions,
-                           reminders_topic=reminders_topic)
+                           reminders_topic=copies[0], segments_topic=copies[1])
     if from_start:
         relay.start_over()
     check_topic_holds_history(bootstrap, topic, relay.position())
@@ -93,11 +98,11 @@ def _shard_log(crm: CrmApplication | ShardedApplication, shard: int) -> tuple[Cr
 
 
 def _relay_once(bootstrap: str, topic: str, shard: int = 0, from_start: bool = False,
-                reminders_topic: str = REMINDERS_TOPIC) -> None:
+                copies: tuple[str, str] = (REMINDERS_TOPIC, SEGMENTS_TOPIC)) -> None:
     """For scripts: a fault ends the run with a message and exit status 1 (the script decides to retry)."""
     with ExitStack() as opened:
         try:
-            publisher = _open_relay(opened, bootstrap, topic, shard, from_start, reminders_topic)
+            publisher = _open_relay(opened, bootstrap, topic, shard, from_start, copies)
             published = 0
             while count := publisher.run_batch():
                 published += count

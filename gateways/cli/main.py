@@ -24,7 +24,7 @@ COMMANDS = {
     "tickets": "gateways.cli.tickets_commands:tickets",
     "reminders": "gateways.cli.reminders_commands:reminders_app",
     "campaigns": "gateways.cli.campaigns_commands:campaigns",
-    "forecast": "gateways.cli.forecast_commands:forecast",
+    "forecast": "gateways.cli.forecast_commands:forecast_app",
     "team": "gateways.cli.target_commands:team_app",
     "target": "gateways.cli.target_commands:target_app",
     "import": "gateways.cli.import_commands:import_history",

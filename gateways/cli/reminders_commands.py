@@ -3,14 +3,11 @@ process that emits them: services/reminder_process.py)."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import typer
 
-from gateways.cli.common import console, crm_application, fail, note_freshness, parse_instant, read_store, \
-    start_logging
+from gateways.cli.common import console, crm_application, note_freshness, parse_instant, read_store, run_unattended
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output, TableName
 
 reminders_app = typer.Typer(help="Automatic reminders: items that stayed too long in a stage (or near a ticket's "
@@ -66,14 +63,5 @@ def run(poll: Annotated[float, typer.Option(min=0.01, help="Seconds between look
     another started beside it stands by; database outages are waited out (logged on stderr). `crm relay`
     publishes them on crm.events and crm.reminders."""
     from services.reminder_process import run_until_stopped
-    from services.sharding.router import ShardedApplication
 
-    start_logging()
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    with crm_application() as crm:
-        if isinstance(crm, ShardedApplication):
-            raise fail("crm reminders run works on one log database for now (CRM_SHARD_URLS is set)")
-        console.print("Reminding as thresholds pass; Ctrl-C to stop.")
-        run_until_stopped(crm, stop, poll=poll)
+    run_unattended("crm reminders run", "Reminding as thresholds pass; Ctrl-C to stop.", run_until_stopped, poll)

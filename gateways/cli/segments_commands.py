@@ -11,7 +11,7 @@ from rich.table import Table
 
 from domain.segmentation import MONETARY_CURRENCY, TIERS
 from gateways.cli.common import (RECORD_ID_HELP, console, crm_application, fail, note_freshness, parse_instant,
-                                 read_store, record_id)
+                                 read_store, record_id, run_unattended)
 from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, Output
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import shown, when
@@ -161,3 +161,15 @@ def _history_table(stays: list[Membership], customer_id: UUID, instant: datetime
     for stay in stays:
         table.add_row(stay.tier, _when(stay.entered_at), _when(stay.left_at) if stay.left_at else "(still there)")
     return table
+
+
+@segments_app.command("run")
+def run(poll: Annotated[float, typer.Option(min=0.01, help="Seconds between looks when no change fell due.")] = 0.25
+        ) -> None:
+    """Announce each change of a customer's value tier once, as it falls due — ageing purchases included
+    (Ctrl-C stops): one process per database announces, another started beside it stands by; database outages
+    are waited out (logged on stderr). `crm relay` publishes them on crm.events and crm.segments."""
+    from services.segment_process import run_until_stopped
+
+    run_unattended("crm segments run", "Announcing tier changes as they fall due; Ctrl-C to stop.", run_until_stopped,
+                   poll)

@@ -25,14 +25,16 @@ from domain.lead import Lead
 from domain.personal_data import PERSONAL_FIELDS
 from domain.pipeline import Pipeline
 from domain.reminder_rules import Reminder
+from domain.segment_change_rules import SegmentChange
 from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import Vocabulary
 from gateways.kafka.inbound import DLQ_TOPIC, INBOUND_TOPIC, CampaignResponseMessage, TouchMessage
-from gateways.kafka.relay import REMINDERS_TOPIC, TOPIC
+from gateways.kafka.relay import REMINDERS_TOPIC, SEGMENTS_TOPIC, TOPIC
 from services.event_envelope import ENVELOPE_FIELDS
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder, Target, OwnerTeam)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder, Target, OwnerTeam,
+              SegmentChange)
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"}, bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"}, date: {"type": "string", "format": "date"},
@@ -99,6 +101,17 @@ REMINDERS_DESCRIPTION = (
     "(its id derives from them): the same CloudEvent as on crm.events (ce_id <reminder id>:1, the same on every "
     "redelivery), keyed by the item id, in the item's home partition (64). Names are not carried: "
     "GET /reminders shows them (items by name and customer).")
+SEGMENTS_DESCRIPTION = (
+    "A customer's value tier changed (high_value, potential, ordinary: RFM tiers by fixed thresholds), for marketing "
+    "tools to send each segment what suits it: customer_id, old_tier (the tier announced before; '' before the "
+    "first), new_tier ('' once the customer is forgotten: stop addressing them) and changed_at, the business instant "
+    "of the change (also when it came by the mere ageing of purchases, exact to the microsecond). Each customer's "
+    "changes form one chain (each old_tier is the previous new_tier); a tier entered and left while `crm segments "
+    "run` was down is not announced. Exactly once in the log per (customer, changed_at, old_tier, new_tier) (the "
+    "event's id derives from them): the same CloudEvent as on crm.events (ce_id <change id>:1, the same on every "
+    "redelivery: deduplicate by it), keyed by the customer id, in the customer's home partition (64). No personal "
+    "data: no name or contact is carried, and forgetting the customer destroys the keys of every seal that ties "
+    "the id to a person.")
 
 
 def event_payload(event_class: type) -> dict[str, Any]:
@@ -135,6 +148,9 @@ def document() -> dict[str, Any]:
             "events": {"address": TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"} for k in messages}},
             "reminders": {"address": REMINDERS_TOPIC, "description": REMINDERS_DESCRIPTION,
                           "messages": {"Reminder.Emitted": {"$ref": "#/components/messages/Reminder.Emitted"}}},
+            "segments": {"address": SEGMENTS_TOPIC, "description": SEGMENTS_DESCRIPTION,
+                         "messages": {"SegmentChange.Recorded": {
+                             "$ref": "#/components/messages/SegmentChange.Recorded"}}},
             "inbound": {"address": INBOUND_TOPIC, "messages": {k: {"$ref": f"#/components/messages/{k}"}
                                                                for k in inbound}},
             "inboundDlq": {"address": DLQ_TOPIC, "description": DLQ_DESCRIPTION,
@@ -143,6 +159,7 @@ def document() -> dict[str, Any]:
         "operations": {
             "publishEvents": {"action": "send", "channel": {"$ref": "#/channels/events"}},
             "publishReminders": {"action": "send", "channel": {"$ref": "#/channels/reminders"}},
+            "publishSegmentChanges": {"action": "send", "channel": {"$ref": "#/channels/segments"}},
             "receiveInbound": {"action": "receive", "channel": {"$ref": "#/channels/inbound"}},
             "sendDeadLetters": {"action": "send", "channel": {"$ref": "#/channels/inboundDlq"}},
         },

@@ -40,6 +40,7 @@ from domain.deal import Deal
 from domain.lead import Lead
 from domain.partitions import PARTITIONS, is_reference, partition_of
 from domain.reminder_rules import Reminder
+from domain.segment_change_rules import SegmentChange
 from domain.ticket import Ticket
 from gateways.kafka.cloudevents import encode
 from projections.read_model import Rows
@@ -51,6 +52,7 @@ from services.storage.read_model_store import ReadModelStore
 
 TOPIC = "crm.events"
 REMINDERS_TOPIC = "crm.reminders"  # each Reminder.Emitted once more, keyed by its item, for mail/IM/task tools
+SEGMENTS_TOPIC = "crm.segments"  # each SegmentChange.Recorded once more, keyed by its customer, for marketing tools
 RELAY_NAME = "kafka-relay"
 log = logging.getLogger(__name__)
 SUBJECTS = Table("relay_subjects", (("aggregate_id", "TEXT"), ("customer_id", "TEXT")), ("aggregate_id",))
@@ -87,6 +89,8 @@ def customer_of(event: Any, rows: Rows) -> UUID | None:
         return UUID(known["customer_id"]) if known else None
     if isinstance(event, Campaign.ResponseRecorded):  # in a log from before home partitions: the same fact
         return event.customer_id
+    if isinstance(event, SegmentChange.Recorded):
+        return event.customer_id
     return None
 
 
@@ -104,12 +108,12 @@ class KafkaRelay:
     def __init__(self, app: CrmApplication, store: ReadModelStore, producer: KafkaProducer, topic: str = TOPIC,
                  ack_timeout: float = 30.0, new_producer: Callable[[], KafkaProducer] | None = None,
                  shard: int = 0, partitions: Sequence[int] = range(PARTITIONS),
-                 reminders_topic: str | None = None) -> None:
+                 reminders_topic: str | None = None, segments_topic: str | None = None) -> None:
         """`app` is the application of `shard`'s log, `store` the default shard's read store, `partitions` the
         home partitions that shard owns (where its reference events go). `new_producer` replaces the producer
         after the broker failed to acknowledge a batch (see follow). `reminders_topic`: where reminders go too
         (`crm relay` says REMINDERS_TOPIC, made by `ensure_events_topic`; in the batch of their log position, so
-        acknowledged with it; None: only to `topic`)."""
+        acknowledged with it; None: only to `topic`); `segments_topic` likewise for segment changes (SEGMENTS_TOPIC)."""
         self.new_producer = new_producer
         self.app = app
         self.store = store
@@ -117,10 +121,10 @@ class KafkaRelay:
         self.topic = topic
         self.ack_timeout = ack_timeout
         self.shard, self.name, self.partitions = shard, relay_name(shard), list(partitions)
-        self.reminders_topic = reminders_topic
-        check_partitions(topic, producer.partitions_for(topic))
-        if reminders_topic:
-            check_partitions(reminders_topic, producer.partitions_for(reminders_topic))
+        self.copies = {Reminder.Emitted: reminders_topic, SegmentChange.Recorded: segments_topic}
+        for copied in (topic, reminders_topic, segments_topic):
+            if copied:
+                check_partitions(copied, producer.partitions_for(copied))
         with store.transaction() as cursor:
             for statement in SUBJECTS.ddl():
                 cursor.execute(statement)
@@ -145,10 +149,10 @@ class KafkaRelay:
             messages = [self._message(notification, rows) for notification in notifications]
         futures = [self.producer.send(self.topic, key=key, value=value, headers=headers, partition=partition)
                    for key, partitions, headers, value, _ in messages for partition in partitions]
-        if self.reminders_topic:  # keyed by the item, in its home partition (the reminder id's): in order per item
-            futures += [self.producer.send(self.reminders_topic, key=str(item).encode(), value=value, headers=headers,
-                                           partition=partitions[0])
-                        for _, partitions, headers, value, item in messages if item is not None]
+        # a reminder keyed by its item, a segment change by its customer, in its home partition (its id's): in order
+        futures += [self.producer.send(copy[0], key=str(copy[1]).encode(), value=value, headers=headers,
+                                       partition=partitions[0])
+                    for _, partitions, headers, value, copy in messages if copy is not None]
         self.producer.flush(timeout=self.ack_timeout)
         failed = next((f for f in futures if not f.succeeded()), None)
         if failed is not None:
@@ -162,9 +166,9 @@ class KafkaRelay:
         return len(notifications)
 
     def _message(self, notification: Any, rows: Rows
-                 ) -> tuple[bytes, list[int], list[tuple[str, bytes]], bytes, UUID | None]:
-        """Key, Kafka partitions, headers and value of a stored event, and the item a reminder is about (None for
-        other events). Personal data stays sealed on Kafka."""
+                 ) -> tuple[bytes, list[int], list[tuple[str, bytes]], bytes, tuple[str, UUID] | None]:
+        """Key, Kafka partitions, headers and value of a stored event, and the topic and key of its copy (a
+        reminder's: its item; a segment change's: its customer; None: no copy). Personal data stays sealed."""
         event = self.app.mapper.to_sealed_event(notification)
         customer = customer_of(event, rows)
         partition = home_partition(event, customer)
@@ -172,8 +176,13 @@ class KafkaRelay:
         headers += [("ce_shard", str(self.shard).encode()), ("crm_topic", notification.topic.encode()),
                     ("crm_state", bytes(notification.state))]
         return (str(customer or event.originator_id).encode(),
-                self.partitions if partition is None else [partition], headers, value,
-                event.item_id if isinstance(event, Reminder.Emitted) else None)
+                self.partitions if partition is None else [partition], headers, value, self._copy(event))
+
+    def _copy(self, event: Any) -> tuple[str, UUID] | None:
+        copy_to = self.copies.get(type(event))
+        if not copy_to:
+            return None
+        return copy_to, event.item_id if isinstance(event, Reminder.Emitted) else event.customer_id
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.05, max_backoff: float = LONGEST_PAUSE) -> None:
         """Publish new events as they are recorded, until `stop` is set.

@@ -404,18 +404,27 @@ LOG_RANGE = 'SELECT MIN("at"), MAX("at") FROM funnel_log'
 """The instants the log spans, which bound the zone's offset changes `zoned_days` meets."""
 
 
-def zoned_days(zone: tzinfo, first: int, last: int) -> str | None:
-    """The statement that makes `funnel_log`'s days and months (the tallies') those of `zone`'s calendar, for
-    events in [first, last] µs: the local wall time from the zone's offset changes (`zone_sql`, as the
-    handlers' `zoneinfo`). None for UTC, whose days `FUNNEL_LOG` finds. DuckDB only (`make_timestamp`:
-    Spark's fold, `PORTABLE_STEPS`, is UTC's)."""
+def zoned_day_columns(zone: tzinfo, first: int, last: int) -> dict[str, str] | None:
+    """`funnel_log`'s day and month columns in `zone`'s calendar, as DuckDB expressions of its `at`, for events
+    in [first, last] µs: the local wall time from the zone's offset changes (`zone_sql`, as the handlers'
+    `zoneinfo`). None for UTC, whose days `FUNNEL_LOG` finds. Transpiled by sqlglot for Spark (`make_timestamp`
+    becomes `timestamp_micros`, read in the session's UTC), so both engines cut the same days."""
     if is_utc(zone):
         return None
     local = duckdb_local_date('"at"', zone, from_micros(first), from_micros(last + 1))
-    return ("CREATE OR REPLACE TEMP TABLE funnel_log AS SELECT * REPLACE ("
-            f"date_diff('day', DATE '1970-01-01', CAST({local} AS DATE)) AS at_day, "
-            f"date_diff('day', DATE '1970-01-01', CAST(date_trunc('month', {local}) AS DATE)) AS at_month) "
-            "FROM funnel_log")
+    return {"at_day": f"date_diff('day', DATE '1970-01-01', CAST({local} AS DATE))",
+            "at_month": f"date_diff('day', DATE '1970-01-01', CAST(date_trunc('month', {local}) AS DATE))"}
+
+
+def zoned_days(zone: tzinfo, first: int, last: int) -> str | None:
+    """DuckDB's statement making `funnel_log`'s days and months those of `zone` (`zoned_day_columns`)."""
+    columns = zoned_day_columns(zone, first, last)
+    if columns is None:
+        return None
+    replaced = ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
+    return f"CREATE OR REPLACE TEMP TABLE funnel_log AS SELECT * REPLACE ({replaced}) FROM funnel_log"
+
+
 PORTABLE_STEPS: tuple[tuple[str, str], ...] = (("funnel_log", FUNNEL_LOG_PORTABLE), *STEPS[1:])
 """The same fold for engines other than DuckDB: give each step to `sqlglot.transpile(sql, read="duckdb",
 write=…)`."""

@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import sqlglot
 from sqlglot import ErrorLevel
 
+from domain.periods import UTC
 from projections.funnel import rows as funnel_rows
 from projections.funnel import set_based as funnel_fold
 from services.bulk.log_reader import LOG_SCHEMA
@@ -77,13 +79,32 @@ def run_steps(spark: SparkSession, steps: Sequence[tuple[str, str]], outputs: Co
             after[name]()
 
 
-def fold_funnel(spark: SparkSession) -> dict[str, DataFrame]:
-    """The funnel's set-based fold (`projections.funnel.set_based`) over `log_events`: each read-model table's
-    rows, in the table's columns."""
-    run_steps(spark, funnel_fold.PORTABLE_STEPS, funnel_fold.TABLES.values(),
-              {funnel_fold.LEVELS_AFTER: lambda: _pipeline_levels(spark)})
+def fold_funnel(spark: SparkSession, zone: tzinfo = UTC) -> dict[str, DataFrame]:
+    """The funnel's set-based fold (`projections.funnel.set_based`) over `log_events`, its days and months in
+    `zone`'s calendar: each read-model table's rows, in the table's columns."""
+    def after_log() -> None:
+        _zoned(spark, zone)
+        _pipeline_levels(spark)
+
+    assert funnel_fold.ZONED_AFTER == funnel_fold.LEVELS_AFTER  # both hooks follow the same step
+    run_steps(spark, funnel_fold.PORTABLE_STEPS, funnel_fold.TABLES.values(), {funnel_fold.LEVELS_AFTER: after_log})
     return {table.name: spark.table(funnel_fold.TABLES[table.name]).select(*table.column_names)
             for table in funnel_rows.TABLES}
+
+
+def _zoned(spark: SparkSession, zone: tzinfo) -> None:
+    """`funnel_log` again, with the days and months of `zone` (`set_based.zoned_day_columns`, the DuckDB path's
+    expressions transpiled), kept computed as the step was."""
+    first, last = spark.sql(to_spark(funnel_fold.LOG_RANGE)).first() or (None, None)
+    columns = funnel_fold.zoned_day_columns(zone, first, last) if first is not None else None
+    if not columns:
+        return
+    from pyspark.sql import functions
+
+    frame = spark.table("funnel_log")
+    for name, expression in columns.items():
+        frame = frame.withColumn(name, functions.expr(to_spark(f"SELECT {expression}").removeprefix("SELECT ")))
+    frame.localCheckpoint(eager=True).createOrReplaceTempView("funnel_log")
 
 
 def _pipeline_levels(spark: SparkSession) -> None:
@@ -100,13 +121,14 @@ def _pipeline_levels(spark: SparkSession) -> None:
     spark.createDataFrame(rows).createOrReplaceTempView("funnel_pipelines_rows")
 
 
-def rebuild_to_parquet(spark: SparkSession, archive: str, output: str) -> dict[str, str]:
-    """Fold the funnel over the archive and write each read-model table as Parquet under `output/<table>`
-    (replaced); returns where each table went. What `spark-submit` runs on a cluster (`main`)."""
+def rebuild_to_parquet(spark: SparkSession, archive: str, output: str, zone: tzinfo = UTC) -> dict[str, str]:
+    """Fold the funnel over the archive (days and months in `zone`) and write each read-model table as Parquet
+    under `output/<table>` (replaced); returns where each table went. What `spark-submit` runs on a cluster
+    (`main`)."""
     _require_one_shard(spark, archive)
     read_archive(spark, archive)
     written = {}
-    for name, frame in fold_funnel(spark).items():
+    for name, frame in fold_funnel(spark, zone).items():
         written[name] = f"{output.rstrip('/')}/{name}"
         frame.write.mode("overwrite").parquet(written[name])
     return written
@@ -143,19 +165,28 @@ def _require_one_shard(spark: SparkSession, archive: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`spark-submit services/bulk/spark_rebuild.py ARCHIVE OUTPUT`: the cluster's session (master, memory and
-    executors from spark-submit), the funnel's tables under OUTPUT. `--local N`: a local session of N cores."""
+    executors from spark-submit), the funnel's tables under OUTPUT. `--local N`: a local session of N cores.
+    `--tz ZONE`: the days and months of that zone (default: CRM_TIME_ZONE's, as the read model's own)."""
     import argparse
 
+    from domain.periods import zone_named
     from services.bulk.spark_session import spark_session
+    from services.settings import SettingsError, time_zone_from_environment
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("archive", help="the directory `crm export --parquet` wrote (any URL Spark reads)")
     parser.add_argument("output", help="where the funnel's tables go, one Parquet directory each")
     parser.add_argument("--local", type=int, metavar="N", help="run in a local session of N cores")
+    parser.add_argument("--tz", metavar="ZONE", help="the zone whose days and months the tallies count "
+                                                      "(an IANA name; default CRM_TIME_ZONE, else UTC)")
     arguments = parser.parse_args(argv)
+    try:
+        zone = zone_named(arguments.tz) if arguments.tz else time_zone_from_environment()
+    except (ValueError, SettingsError) as refused:
+        parser.exit(1, f"--tz: {refused}\n")
     spark = spark_session(f"local[{arguments.local}]" if arguments.local else None, "crm-funnel-rebuild")
     try:
-        for name, path in rebuild_to_parquet(spark, arguments.archive, arguments.output).items():
+        for name, path in rebuild_to_parquet(spark, arguments.archive, arguments.output, zone).items():
             print(f"{name}\t{path}")
     except ArchiveNotFoldable as refused:
         parser.exit(1, f"{refused}\n")  # a sentence and exit 1, not a traceback

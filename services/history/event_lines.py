@@ -29,13 +29,15 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.reminder_rules import Reminder
+from domain.segment_change_rules import SegmentChange
 from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import UNKNOWN, Vocabulary
 from services.event_envelope import ENVELOPE_FIELDS
 from services.strict_json import DuplicateKey, loads_compact
 
-AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder, Target, OwnerTeam)
+AGGREGATES = (Customer, Lead, Deal, Campaign, Ticket, Pipeline, Vocabulary, ExchangeRate, Reminder, Target, OwnerTeam,
+              SegmentChange)
 LINE_KEYS = {"type", "subject", "version", "data"}
 RECORDED = "recorded_at"  # optional: when the event was recorded in the log it was exported from
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")  # as str(UUID) writes it

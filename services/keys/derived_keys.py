@@ -32,15 +32,23 @@ STAGING_DDL = f"CREATE TEMPORARY TABLE {STAGING} (subject_id TEXT, secret TEXT, 
 # waits for it and then deletes the keys the import placed for the person too — without it a customer
 # forgotten during an import kept a readable record (review of issue 14, P1).
 HOLD_KEYS = f"LOCK TABLE {KEYS.name} IN SHARE ROW EXCLUSIVE MODE"
-# The staged keys, one per record (its person where any row names it), into the key table. A key that
-# appeared meanwhile for one of them (another writer's, not this import's) is kept, and the count tells:
-# the import's seals would not open, so the import must fail (`unplaced` > 0).
+# The staged keys, one per record (its person where any row names it), into the key table. A record whose key
+# the table held already (left by an import that stopped part-way, say) comes with that key and, when its
+# creation line names one, its person: the person is bound if the key had none (as KeyStore.ensure's
+# _BIND_PERSON does), else forgetting that person would miss the key (review of issue 14, P3). A key another
+# writer placed for a record with a different secret than the staged one is kept, and the count tells: the
+# import's seals would not open, so the import must fail (`unplaced` > 0). The statement's snapshot is taken
+# under HOLD_KEYS, so no key can appear between the count and the insert.
 KEYS_FROM_STAGING = (
     f"WITH staged AS (SELECT DISTINCT ON (subject_id) subject_id, secret, person_id FROM {STAGING} "
     f"ORDER BY subject_id, person_id NULLS LAST), "
+    f"clashing AS (SELECT COUNT(*) AS unplaced FROM staged JOIN {KEYS.name} held USING (subject_id) "
+    f"WHERE held.secret <> staged.secret), "
     f"placed AS (INSERT INTO {KEYS.name} (subject_id, secret, person_id) SELECT * FROM staged "
-    f"ON CONFLICT (subject_id) DO NOTHING RETURNING 1) "
-    f"SELECT (SELECT COUNT(*) FROM staged) - (SELECT COUNT(*) FROM placed) AS unplaced")
+    f"ON CONFLICT (subject_id) DO UPDATE SET person_id = excluded.person_id "
+    f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL "
+    f"AND {KEYS.name}.secret = excluded.secret RETURNING 1) "
+    f"SELECT unplaced FROM clashing")
 
 
 NONCES_READ_AHEAD = 12 * 4096
@@ -60,12 +68,13 @@ class DerivedKeys:
         self._nonces, self._used = b"", 0  # random bytes read ahead for the seals' nonces, and how many are used
 
     def prepare(self, subjects: Mapping[str, str | None]) -> list[KeyRow]:
-        """A key for every subject (one query for those the table holds) and the rows of the ones it lacks,
-        to be written in the import's transaction."""
+        """A key for every subject (one query for those the table holds) and the rows to write in the import's
+        transaction: the keys it lacks, and the held ones whose person this chunk names (to bind it)."""
         known = self.keys.secrets(subjects)
         secrets = {s: hmac.digest(self._secret, s.encode(), "sha256") for s in subjects if s not in known}
         self._chunk = {s: AESGCM(key) for s, key in {**known, **secrets}.items()}
-        return [(s, base64.b64encode(secret).decode(), subjects[s]) for s, secret in secrets.items()]
+        to_bind = {s: known[s] for s in known if subjects[s] is not None}  # its person, if the key has none yet
+        return [(s, base64.b64encode(secret).decode(), subjects[s]) for s, secret in {**secrets, **to_bind}.items()]
 
     def seal_all(self, subject: str, plains: Sequence[str]) -> list[str]:
         """`KeyStore.seal_all` with the key `prepare` gave the subject."""

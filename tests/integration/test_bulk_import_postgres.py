@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from domain.deal import Deal
 from services.history import exporter, importer
 from services.application import CrmApplication
 from services.commands import ForgetCustomer, OpenDeal, RegisterCustomer
@@ -160,4 +161,28 @@ def test_a_customer_forgotten_during_an_import_leaves_no_readable_record_of_thei
     left = app.keys.store.query("SELECT subject_id, person_id FROM crm_personal_keys")
     assert (str(deal), str(customer)) not in left, f"the forgotten customer's deal still has its key: {left}"
     other.close()
+    app.close()
+
+
+def test_a_held_key_without_its_person_is_bound_by_the_import_so_forgetting_the_person_reaches_it(
+        pg_database, tmp_path) -> None:
+    """A record's key may be in the table without its person (an import that stopped part-way, a command
+    that made it before the record's creation came by): the import binds the person its creation line names,
+    as KeyStore.ensure does, else forgetting the customer left the deal readable (review of issue 14, P3)."""
+    source = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'source.db'}"))
+    source.ensure_default_pipelines(at(-30, "setup"))
+    customer = source.register_customer(RegisterCustomer("王芳"), at(0))
+    deal = source.open_deal(OpenDeal(customer, "王芳的云服务采购", "1000"), at(1))
+    _export(source, tmp_path / "all.jsonl")
+    source.close()
+    app = CrmApplication(database_from_url(pg_database))
+    app.keys.ensure([str(deal)])  # held, bound to nobody
+
+    importer.import_history(app, tmp_path / "all.jsonl", jobs=1)
+
+    assert app.keys.store.query("SELECT person_id FROM crm_personal_keys WHERE subject_id = ?",
+                                [str(deal)]) == [(str(customer),)]
+    assert app.get(Deal, deal).title == "王芳的云服务采购"  # sealed with the key it held
+    app.forget_customer(ForgetCustomer(customer), at(2))
+    assert app.keys.store.query("SELECT COUNT(*) FROM crm_personal_keys WHERE subject_id = ?", [str(deal)]) == [(0,)]
     app.close()

@@ -22,11 +22,13 @@ from typer.testing import CliRunner
 from gateways.cli.main import app as cli
 from gateways.http.app import create_app
 from domain.partitions import PARTITIONS
+from domain.segment_change_rules import SegmentChange
 from gateways.kafka.inbound import DLQ_RETENTION_MS, InboundConsumer, consumer_for, ensure_dlq_topic
 from gateways.kafka.relay import KafkaRelay, producer_for
 from services.application import CrmApplication
 from services.commands import ForgetCustomer, RegisterCustomer
 from services.projection_runtime.registry import projector_for
+from services.segment_process import SegmentChangeProcess
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
 from tests.conftest import at
@@ -81,6 +83,9 @@ def _inbound(crm: CrmApplication, bootstrap: str, inbound: str, dlq: str, custom
 
 
 def _relay_and_project(crm: CrmApplication, store: ReadModelStore, bootstrap: str, topic: str) -> None:
+    process = SegmentChangeProcess(crm, store)  # `crm segments run`: tiers announced (after forgetting: left)
+    process.run_step()
+    process.run_step()
     producer = producer_for(bootstrap)
     relay = KafkaRelay(crm, store, producer, topic=topic)
     while relay.run_batch():
@@ -157,6 +162,8 @@ def test_after_forgetting_no_string_of_the_person_is_left_anywhere(
         assert forgotten.exit_code == 0, forgotten.output
         time.sleep(crm.keys.recheck + 0.1)  # the API cached the keys; it learns of the forgetting within a second
         _relay_and_project(crm, store, kafka_bootstrap, events_topic)
+        assert [(e.old_tier, e.new_tier) for _, e in crm.read_log() if isinstance(e, SegmentChange.Recorded)
+                and str(e.customer_id) == ids["customer"]][-1][1] == ""  # left every tier, on crm.events too
         exported = CliRunner().invoke(cli, ["export", str(tmp_path / "history.jsonl")])
         assert exported.exit_code == 0, exported.output
 

@@ -4,13 +4,9 @@ moved while no process was running is not reminded of the stay it left."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,21 +17,14 @@ from services.application import CrmApplication
 from services.commands import ChangeStage
 from tests.support import running_services as services
 from tests.support.reminder_delivery import (SECOND, delivered, logged_reminders, open_deals, relaying, set_thresholds,
-                                             wait_for)
+                                             running, start_cli, wait_for)
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def reminders_topic(kafka_bootstrap: str) -> Iterator[str]:
     with services.temporary_topic(kafka_bootstrap, partitions=PARTITIONS, prefix="crm-test-reminders") as topic:
         yield topic
-
-
-def _start(*args: str, url: str) -> subprocess.Popen:
-    env = {**os.environ, "CRM_DATABASE_URL": url, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
 
 
 def test_a_reminder_is_emitted_and_published_once_across_a_kill_between_emitting_and_publishing(
@@ -46,7 +35,7 @@ def test_a_reminder_is_emitted_and_published_once_across_a_kill_between_emitting
     time.sleep(1)  # their 0.8 s pass while no process runs …
     crm_pg.change_stage(ChangeStage(moved, "first_contact"), Meta.now("李娜"))  # … and then this one moves on
 
-    dying = _start("-m", "tests.support.reminders_die_after_emit", pg_database, url=pg_database)
+    dying = start_cli("-m", "tests.support.reminders_die_after_emit", pg_database, url=pg_database)
     output, _ = dying.communicate(timeout=60)
     assert dying.returncode == -signal.SIGKILL, output
     expected = {(deal, dwell_label(seconds * SECOND)) for deal in (first, second) for seconds in (0.8, 2.5)}
@@ -54,15 +43,9 @@ def test_a_reminder_is_emitted_and_published_once_across_a_kill_between_emitting
     assert {(first, dwell_label(0.8 * SECOND)), (second, dwell_label(0.8 * SECOND))} <= saved <= expected  # not applied
 
     with relaying(crm_pg, kafka_bootstrap, kafka_topic, reminders_topic) as relay:
-        process = _start("-m", "gateways.cli.main", "reminders", "run", "--poll", "0.05", url=pg_database)
-        try:
-            assert process.stdout is not None and any("reminders: started" in line for line in process.stdout)
+        with running("reminders", pg_database):
             wait_for(lambda: len(logged_reminders(crm_pg)) == 4, 60, "the other three reminders")
             wait_for(lambda: relay.position() == crm_pg.event_count(), 60, "the relay to publish them")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=30)
-        assert process.returncode == 0, output
 
     reminders = logged_reminders(crm_pg)
     assert sorted((r.item_id, r.threshold) for r in reminders) == sorted(expected)

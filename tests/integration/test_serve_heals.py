@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 
+from domain.deal import Deal
 from services.application import CrmApplication
 from services.commands import OpenDeal, RegisterCustomer
 from tests.support.api_server import free_port, write_tokens_file
@@ -67,31 +69,38 @@ def _workers(server: subprocess.Popen) -> set[int]:
 
 class Load:
     """Clients moving their own deals between two stages, each over a keep-alive connection (a new one
-    after a failure), recording when each answer (or failure) came."""
+    after a failure), recording when each answer (or failure) came. Each move carries an Idempotency-Key,
+    kept for its retries, as a careful client does: a move whose answer was lost with the killed worker may
+    commit while its retry is being decided elsewhere (the dead worker's database session finishes its
+    transaction), and only the key lets the retry learn that answer instead of a 409 or a 422."""
 
     def __init__(self, base: str, deals: list[str]) -> None:
         self.base, self.deals = base, deals
         self.answers: list[tuple[float, int]] = []
+        self.refusals: list[tuple[float, int, str]] = []  # (when, status, body): for the failure report
         self.failures: list[tuple[float, str]] = []
+        self.moves: dict[str, int] = {}  # deal → moves answered 200 (each must be in the log exactly once)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._client, args=(deal,)) for deal in deals]
 
     def _client(self, deal: str) -> None:
         stages = ("needs_analysis", "first_contact")
         with httpx.Client(base_url=self.base, headers=SALES, timeout=10) as client:
-            n, after_failure = 0, False
-            while not self.stop.is_set():
+            n, unsettled = 0, False
+            while not self.stop.is_set() or unsettled:  # a move whose answer was lost is asked again to the end
+                key = {"Idempotency-Key": f"{deal}-{n}"}
                 try:
-                    response = client.put(f"/deals/{deal}/stage", json={"stage": stages[n % 2]})
+                    response = client.put(f"/deals/{deal}/stage", json={"stage": stages[n % 2]}, headers=key)
                 except httpx.TransportError as error:
                     self.failures.append((time.monotonic(), repr(error)))
-                    after_failure = True
+                    unsettled = True
                     continue
-                status = response.status_code
-                if after_failure and status == 422:  # the lost answer's move was saved: the deal is there already
-                    status = 200
-                self.answers.append((time.monotonic(), status))
-                n, after_failure = n + (status == 200), False
+                unsettled = False
+                self.answers.append((time.monotonic(), response.status_code))
+                if response.status_code != 200:
+                    self.refusals.append((time.monotonic(), response.status_code, response.text[:300]))
+                n += response.status_code == 200
+        self.moves[deal] = n
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -131,9 +140,12 @@ def test_a_worker_killed_under_load_is_replaced_while_the_others_keep_answering(
     assert replaced_after < 10, f"the replacement took {replaced_after:.1f} s"
     assert f"Worker (pid:{victim}) was sent SIGKILL" in _log(tmp_path)
     ok = [t for t, status in load.answers if status == 200]
-    assert len(ok) > 100 and all(status == 200 for _, status in load.answers), load.answers[-5:]
-    # Only requests in flight on the killed worker's connections may fail: at most one per client.
-    assert len(load.failures) <= len(deals), load.failures
+    assert len(ok) > 100 and all(status == 200 for _, status in load.answers), (load.refusals, load.failures)
+    for deal, moves in load.moves.items():  # every answered move is in the log once: none lost, none twice
+        assert sum(isinstance(e, Deal.StageChanged) for e in crm_pg.history(UUID(deal))) == moves
+    # Only requests in flight on the killed worker's connections, or connecting to its listening socket
+    # (one per worker, SO_REUSEPORT) before the kernel closed it, may fail: all within 2 s of the kill.
+    assert all(killed_at <= t < killed_at + 2 for t, _ in load.failures), (killed_at, load.failures)
     # The others answered throughout: no second without a successful command, from the kill to the end.
     for second in range(int(stopped_at - killed_at)):
         start = killed_at + second

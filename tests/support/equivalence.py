@@ -29,13 +29,14 @@ from domain.errors import DomainError
 from domain.lead import Lead
 from domain.partitions import is_reference, partition_of
 from domain.periods import UTC
+from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelReplay
 from projections.rates import RateQueries
 from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
-from services.application import AlreadyExists, CrmApplication
+from services.application import AlreadyExists, CrmApplication, NotFound
 from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeCustomerProperties,
                                ChangeDealProperties, ChangeLeadProperties, ChangeOwner, ChangeStage,
                                ChangeTicketStatus, CloseCampaign, CloseTicket, ContactLead, ConvertLead, DisqualifyLead,
@@ -268,9 +269,24 @@ def _forecast_setting(w: _World, kind: str, i: int, hours: int) -> None:
     else:
         command = SetStageForecast("sales", SALES_STAGES[i % len(SALES_STAGES)], i * 13 % 101,
                                    CATEGORIES[i % 4] or "pipeline")
+        if not _follows_the_pipeline(w, command.aggregate_id):
+            return
     meta = w.meta(command.aggregate_id, hours, i)
     w.app.handle(command, meta)
     w.record([command.aggregate_id], meta)
+
+
+def _follows_the_pipeline(w: _World, pipeline_id: UUID) -> bool:
+    """Whether the sales pipeline is defined; its clock then starts after its last event. Other parts change
+    pipelines outside this world's clocks (bulk_equivalence.FunnelRules defines them, or inserts stages, at
+    sync points), so a setting on the world's clock alone could come before them (NotFound, or refused as
+    before the pipeline's last event: found by the segments' bulk test on SQLite)."""
+    try:
+        last = w.app.get(Pipeline, pipeline_id).last_occurred_at
+    except NotFound:
+        return False
+    w.clocks[pipeline_id] = max(w.clocks.get(pipeline_id, last), last)
+    return True
 
 
 def _lead_step(w: _World, lead_id: UUID, i: int, meta: Meta) -> tuple[UUID, ...]:

@@ -8,6 +8,7 @@ from datetime import date
 
 from domain.campaign import Campaign
 from domain.reminder_rules import Reminder, StageEntry, thresholds
+from domain.segment_change_rules import SegmentChange, TierChange
 from services.application import CrmApplication
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
@@ -101,6 +102,9 @@ def record_every_event(crm: CrmApplication) -> None:
     crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),
                   at(14.5))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))
+    crm.save_new(SegmentChange.record(TierChange(customer, "", "potential", at(4).occurred_at), at(15.05, "crm segments")),
+                 SegmentChange.record(TierChange(forgotten, "potential", "", at(15).occurred_at),
+                                      at(15.05, "crm segments")))
     crm.record_exchange_rate(RecordExchangeRate("USD", "7.1234", date(2026, 3, 1), source="人民银行中间价"), at(16))
     crm.record_exchange_rate(RecordExchangeRate("USD", "7.1240", date(2026, 3, 1), source="人民银行中间价（更正）"),
                              at(16.1))

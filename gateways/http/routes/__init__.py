@@ -4,6 +4,7 @@ from gateways.http.routes import (
     campaign_routes,
     customer_routes,
     deal_routes,
+    forecast_outlook_routes,
     forecast_routes,
     funnel_routes,
     health_routes,
@@ -23,4 +24,4 @@ from gateways.http.routes import (
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
     funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
-    rate_routes, reminder_routes, forecast_routes, metrics_routes))
+    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, metrics_routes))

@@ -23,14 +23,15 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline
 from domain.reminder_rules import Reminder
+from domain.segment_change_rules import SegmentChange
 from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import Terms, Vocabulary
 from services.application import ids_of_external_id
 from services.history.event_lines import SCHEMAS
 from services.history.rules import (campaign_lifecycle, customer_lifecycle, deal_lifecycle, exchange_rate_lifecycle,
-                                    lead_lifecycle, pipeline_lifecycle, reminder_lifecycle, target_lifecycle,
-                                    ticket_lifecycle, vocabulary_lifecycle)
+                                    lead_lifecycle, pipeline_lifecycle, reminder_lifecycle, segment_change_lifecycle,
+                                    target_lifecycle, ticket_lifecycle, vocabulary_lifecycle)
 from services.history.rules.facts import TERMS, Facts, instant_of, line_name, vocabulary_key
 from services.history.rules.lifecycle import Rule
 from services.history.rules.refusal import Refusal
@@ -262,7 +263,7 @@ class HistoryRules:
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
             Ticket: Ticket.Opened, Pipeline: Pipeline.Defined, Vocabulary: Vocabulary.Defined,
             ExchangeRate: ExchangeRate.Quoted, Reminder: Reminder.Emitted, Target: Target.Set,
-            OwnerTeam: OwnerTeam.Assigned}
+            OwnerTeam: OwnerTeam.Assigned, SegmentChange: SegmentChange.Recorded}
 _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggregate).values()
               if isinstance(event, type) and issubclass(event, CrmAggregate.Event)}
 
@@ -270,7 +271,7 @@ _AGGREGATE = {event: aggregate for aggregate in _CREATED for event in vars(aggre
 RULES: dict[type, Rule] = {**customer_lifecycle.RULES, **lead_lifecycle.RULES, **deal_lifecycle.RULES,
                            **campaign_lifecycle.RULES, **ticket_lifecycle.RULES, **pipeline_lifecycle.RULES,
                            **vocabulary_lifecycle.RULES, **exchange_rate_lifecycle.RULES, **target_lifecycle.RULES,
-                           **reminder_lifecycle.RULES}
+                           **reminder_lifecycle.RULES, **segment_change_lifecycle.RULES}
 
 # Everything `HistoryRules._check` needs of an event type, in one look-up: (class, aggregate, creates it, rule,
 # the vocabulary values its line ends with).

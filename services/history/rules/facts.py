@@ -20,6 +20,7 @@ from domain.exchange_rates import ExchangeRate
 from domain.lead import Lead
 from domain.pipeline import Pipeline, pipeline_id
 from domain.reminder_rules import Reminder
+from domain.segment_change_rules import SegmentChange
 from domain.targets import OwnerTeam, Target
 from domain.ticket import Ticket
 from domain.vocabulary import ACQUISITION_CHANNEL, INDUSTRY, LOSS_REASON, REGION, TOUCH_CHANNEL, Vocabulary, vocabulary_id
@@ -45,6 +46,7 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.StageInserted: ("stage", "position"),
     Pipeline.StageRemindersSet: ("pipeline", "stage"),
     Reminder.Emitted: ("item_id", "entry_version", "threshold", "customer_id"),
+    SegmentChange.Recorded: ("customer_id", "changed_at", "old_tier", "new_tier"),
     Pipeline.StageForecastSet: ("stage",),
     Target.Set: ("scope", "name", "period"),
     OwnerTeam.Assigned: ("owner",),

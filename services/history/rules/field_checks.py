@@ -31,6 +31,7 @@ from domain.lead import Lead
 from domain.partitions import partition_of
 from domain.forecasting import require_category, require_probability
 from domain.pipeline import Pipeline, check_remind_after_days, check_stage_key, check_stages
+from domain.segment_change_rules import SegmentChange, require_tier
 from domain.targets import SCOPES, OwnerTeam, Target, require_target_period
 from domain.ticket import Ticket
 from domain.vocabulary import (ASSIGNMENT_RULES, RESPONSE_KINDS, TICKET_PRIORITIES, TOUCH_DIRECTIONS, Vocabulary,
@@ -182,6 +183,7 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Pipeline.StageRenamed: {"label": _text("stage label")},
     Pipeline.StageInserted: {"label": _text("stage label")},
     Pipeline.StageRemindersSet: {"remind_after_days": lambda days: check_remind_after_days("", days)},
+    SegmentChange.Recorded: {"old_tier": require_tier, "new_tier": require_tier},
     Vocabulary.Defined: {"kind": check_kind, "values": _list_of_text, "open": _flag},
     Vocabulary.Replaced: {"values": _list_of_text, "open": _flag},
     **dict.fromkeys((ExchangeRate.Quoted, ExchangeRate.Corrected), {

@@ -180,3 +180,27 @@ def test_a_bad_group_or_filter_is_refused(args: list[str], message: str) -> None
 
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_segments_run_announces_each_customers_tier_once_and_stops_cleanly(monkeypatch, tmp_path):
+    import threading
+
+    from domain.segment_change_rules import SegmentChange
+    from services import segment_process
+
+    real = segment_process.run_until_stopped
+
+    def for_a_second(crm, stop, poll):  # as if stopped by SIGTERM after a second
+        threading.Timer(1.0, stop.set).start()
+        real(crm, stop, poll=poll)
+
+    monkeypatch.setattr(segment_process, "run_until_stopped", for_a_second)
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # this test process keeps its own handlers
+    for _ in range(2):  # the second run, on a log where they were announced, adds nothing
+        result = runner.invoke(app, ["segments", "run", "--poll", "0.05"])
+        assert result.exit_code == 0 and "Announcing tier changes" in result.output, result.output
+    crm = CrmApplication(database_from_url(f"sqlite:///{tmp_path / 'crm.sqlite3'}"))
+    announced = sorted((e.customer_id, e.old_tier, e.new_tier) for _, e in crm.read_log()
+                       if isinstance(e, SegmentChange.Recorded))
+    crm.close()
+    assert announced == [(BUYER, "", "ordinary"), (PROSPECT, "", "potential")]  # BUYER's purchase is months old

@@ -125,8 +125,9 @@ def test_the_openapi_document_tags_and_summarises_every_operation(client: TestCl
     paths = client.get("/openapi.json").json()["paths"]
 
     operations = [operation for methods in paths.values() for operation in methods.values()]
-    assert len(operations) == 83  # 57 + 5 of vocabularies + 3 of exchange rates + GET /pipelines + 4 of properties
+    assert len(operations) == 85  # 57 + 5 of vocabularies + 3 of exchange rates + GET /pipelines + 4 of properties
     #                               and periods + GET /health/live and GET /metrics + 2 of reminders + 9 of the forecast
+    #                               + GET /forecast/predict and /forecast/backtest
     assert all(operation["summary"] and operation["tags"] for operation in operations)
     assert {tag for operation in operations for tag in operation["tags"]} == {
         "health", "customers", "leads", "deals", "campaigns", "tickets", "pipelines", "funnel", "segments", "reports",

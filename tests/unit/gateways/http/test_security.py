@@ -70,10 +70,11 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 83  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    assert len(routes) == 85  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
     #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
     #                           + GET /reminders, PUT /pipelines/{key}/stages/{stage}/reminders
     #                           + 9 of the forecast (/forecast, /targets, /teams, 3 of a deal's, a stage's)
+    #                           + GET /forecast/predict, /forecast/backtest
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

@@ -50,3 +50,14 @@ def test_every_personal_field_is_documented_sealed_and_published_sealed(crm: Crm
         data = orjson.loads(encode(event, notification.id)[1])
         for name in PERSONAL_FIELDS.get(type(event), ()):
             assert pattern.fullmatch(data[name]), (event_type(event), name, data[name])
+
+
+def test_segment_changes_have_their_channel_with_the_recorded_event_and_no_personal_field() -> None:
+    document = orjson.loads(COMMITTED.read_bytes())
+    channel = document["channels"]["segments"]
+    assert channel["address"] == "crm.segments"
+    assert channel["messages"] == {"SegmentChange.Recorded": {"$ref": "#/components/messages/SegmentChange.Recorded"}}
+    payload = document["components"]["messages"]["SegmentChange.Recorded"]["payload"]
+    assert payload["required"][-4:] == ["customer_id", "old_tier", "new_tier", "changed_at"]
+    assert asyncapi.SEALED not in payload["properties"].values()
+    assert document["operations"]["publishSegmentChanges"]["channel"] == {"$ref": "#/channels/segments"}

@@ -10,37 +10,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from domain.reminder_rules import reminder_id
 from services.application import CrmApplication
 from services.commands import DefinePipeline, OpenDeal, RegisterCustomer, SetStageReminders, Stage
-from services.history import exporter, importer
+from services.history import importer
 from services.reminder_process import ReminderProcess
-from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import T0, at
-
-
-def _app(path: Path) -> CrmApplication:
-    return CrmApplication(database_from_url(f"sqlite:///{path}"))
+from tests.support.edited_history import import_edited, sqlite_app as _app
 
 
 def _refused_when_edited(source: CrmApplication, tmp_path: Path, edit: Callable[[dict[str, Any]], None],
                          reason: str) -> None:
     """Export `source`, `edit` each line, import the file into a new log: refused for `reason`, nothing written."""
-    path = tmp_path / "h.jsonl"
-    with path.open("wb") as out:
-        exporter.export_history(source, out)
-    lines = [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
-    for line in lines:
-        edit(line)
-    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
-    target = _app(tmp_path / "target.db")
     with pytest.raises(importer.ImportRefused, match=reason):
-        importer.import_history(target, path, batch=4)
-    assert target.event_count() == 0
+        import_edited(source, tmp_path, edit)
+    assert _app(tmp_path / "target.db").event_count() == 0
 
 
 def test_an_imported_reminder_under_another_reminders_id_is_refused(tmp_path: Path) -> None:

@@ -67,3 +67,12 @@ def test_nonces_read_ahead_are_never_handed_out_twice_and_the_seals_open(tmp_pat
     nonces = [base64.urlsafe_b64decode(text.rsplit(":", 1)[1])[:12] for text in sealed]
     assert len(sealed) == 4500 and len(set(nonces)) == len(nonces)
     assert {keys.unseal(text) for text in sealed} == {"王小明", "13912345678"}
+
+
+def test_a_held_key_comes_back_as_a_row_with_the_person_its_creation_names_so_the_import_binds_it(
+        tmp_path: Path) -> None:
+    keys, record, person = _keys(tmp_path / "crm.db"), str(uuid4()), str(uuid4())
+    keys.ensure([record])  # held, bound to nobody
+    held = base64.b64encode(keys.secrets([record])[record]).decode()
+
+    assert DerivedKeys(keys, import_secret()).prepare({record: person}) == [(record, held, person)]

@@ -1,0 +1,35 @@
+"""The segment changes read model's tables: the tier last announced per customer (the process's state), and
+every announcement (what downstream tools were told, and when)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from projections.tables import Table
+
+
+class AnnouncedRow(NamedTuple):
+    """The last announcement for a customer: the tier downstream tools believe it is in ("" once it left all)."""
+
+    customer_id: str
+    tier: str
+    changed_at: int
+    change_id: str
+
+
+class ChangeRow(NamedTuple):
+    change_id: str
+    customer_id: str
+    old_tier: str
+    new_tier: str
+    changed_at: int  # business time of the change
+    announced_at: int  # business time of the event (the process's clock when it recorded it)
+
+
+ANNOUNCED = Table("segment_announced", (("customer_id", "TEXT"), ("tier", "TEXT"), ("changed_at", "BIGINT"),
+                                        ("change_id", "TEXT")), ("customer_id",), row_type=AnnouncedRow)
+CHANGES = Table("segment_changes", (
+    ("change_id", "TEXT"), ("customer_id", "TEXT"), ("old_tier", "TEXT"), ("new_tier", "TEXT"),
+    ("changed_at", "BIGINT"), ("announced_at", "BIGINT")), ("change_id",),
+    indexes=(("announced_at",), ("customer_id", "announced_at")), row_type=ChangeRow)
+TABLES = (ANNOUNCED, CHANGES)
