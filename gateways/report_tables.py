@@ -280,3 +280,53 @@ def outlook_tables(report: Mapping[str, Any]) -> Tables:
         tables["actuals"] = [{**row, "currency": currency} for row in report["actuals"]]
     tables["unconverted"] = unconverted_rows(report.get("unconverted", {}))
     return tables
+
+
+_INSPECTION_ITEM = ("deal", "customer", "pipeline", "owner", "stage", "status", "amount_cents", "currency",
+                    "deal_id", "customer_id")
+
+
+def _item_cells(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: item[name] for name in _INSPECTION_ITEM}
+
+
+def slippage_tables(report: Mapping[str, Any]) -> Tables:
+    """`deals` (one row per deal whose close date moved in the window: net old → new, direction, the last
+    change's actor and reason) and `changes` (one row per move)."""
+    deals = [{**_item_cells(d), **{k: d[k] for k in ("old_close", "new_close", "old_period", "new_period",
+                                                      "direction", "periods_moved")},
+              "changes": len(d["changes"]), "actor": d["changes"][-1]["actor"], "reason": d["changes"][-1]["reason"]}
+             for d in report["deals"]]
+    changes = [{"deal": d["deal"], "customer": d["customer"], **change, "deal_id": d["deal_id"]}
+               for d in report["deals"] for change in d["changes"]]
+    return {"deals": deals, "changes": changes}
+
+
+def changes_tables(report: Mapping[str, Any]) -> Tables:
+    """`amounts` (one row per deal: amount at the window's start and end) and `stages` (one row per move)."""
+    amounts = [{**_item_cells(d), **{k: d[k] for k in ("old_amount_cents", "new_amount_cents", "delta_cents")},
+                "changes": len(d["changes"])} for d in report["amounts"]]
+    stages = [{"deal": d["deal"], "customer": d["customer"], "pipeline": d["pipeline"], "owner": d["owner"], **move,
+               "deal_id": d["deal_id"]} for d in report["stages"] for move in d["moves"]]
+    return {"amounts": amounts, "stages": stages}
+
+
+def inactive_tables(report: Mapping[str, Any]) -> Tables:
+    """`deals`: the open deals without activity for the report's days, longest first."""
+    return {"deals": [{**_item_cells(d), **{k: d[k] for k in ("expected_close", "last_activity_at", "last_activity",
+                                                               "days_inactive")}} for d in report["deals"]]}
+
+
+def winloss_tables(report: Mapping[str, Any]) -> Tables:
+    """`groups` (all decided deals first as group "(all)", then one row per group; values in cents of
+    `currency`), `reasons` and `competitors` (per group too), `deals`, `unconverted`."""
+    currency = report.get("currency")
+    groups = [{"group": "(all)", **report["totals"]}, *report["groups"]]
+
+    def counted(field: str) -> Rows:
+        return [{"group": group["group"], **row} for group in groups for row in group[field]]
+    return {"groups": [{k: v for k, v in group.items() if k not in ("reasons", "competitors")} | {"currency": currency}
+                       for group in groups],
+            "reasons": counted("reasons"), "competitors": counted("competitors"),
+            "deals": [{**d, "currency_of_value": currency} for d in report["deals"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}

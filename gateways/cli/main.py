@@ -25,6 +25,8 @@ COMMANDS = {
     "reminders": "gateways.cli.reminders_commands:reminders_app",
     "campaigns": "gateways.cli.campaigns_commands:campaigns",
     "forecast": "gateways.cli.forecast_commands:forecast_app",
+    "inspect": "gateways.cli.inspect_commands:inspect_app",
+    "winloss": "gateways.cli.inspect_commands:winloss",
     "team": "gateways.cli.target_commands:team_app",
     "target": "gateways.cli.target_commands:target_app",
     "import": "gateways.cli.import_commands:import_history",

@@ -12,6 +12,7 @@ from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.forecast import ForecastQueries, ForecastReadModel
 from projections.funnel import FunnelReadModel
+from projections.inspection import InspectionQueries, InspectionReadModel
 from projections.rates import RateQueries, RatesReadModel
 from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
@@ -29,7 +30,8 @@ from services.storage.schema_lock import advisory_lock
 READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
-                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel)
+                  ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel,
+                  InspectionReadModel)
 }
 
 
@@ -78,6 +80,8 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
                                         RateQueries(store).in_force(app.reporting_currency, as_of).items()},
     "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
     "forecast": _forecast_summary,
+    "inspection": lambda app, store, as_of: InspectionQueries(store, app.keys.unseal_all_marks).summary(
+        as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
 }
 
 

@@ -71,6 +71,7 @@ TEAMS = ("华东一组", "华南组", "")  # "": out of any team
 CATEGORIES = ("pipeline", "best_case", "commit", "omitted", None)  # None: back to the stage's default
 PIPELINES_DEFINED = T0 - timedelta(days=30)  # before every history, so that stage defaults set later show as of T
 PRODUCTS = ("GTX", "MG", "")  # "" removes the property
+COMPETITORS = ("竞品甲", "", "Rival Inc")  # who won a lost deal ("": unknown)
 SEED_OPERATIONS = [("campaign", 0, 0, False), ("customer", 1, 0, False), ("customer", 2, 5, False),
                    ("lead", 3, 0, False), ("lead", 4, 0, False)]
 
@@ -217,18 +218,19 @@ def _properties(w: _World, i: int, hours: int) -> None:
 
 
 def _change(w: _World, kind: str, i: int, hours: int, owner: str) -> None:
-    target_kind = {"forecast": "deal", "advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
+    target_kind = {"forecast": "deal", "close": "deal", "advance": "deal", "lose": "deal", "reopen": "deal", "amount": "deal", "owner": "deal",
                    "lead_step": "lead", "ticket_step": "ticket", "campaign_step": "campaign"}[kind]
     target = w.pick(target_kind, i)
     if target is None:
         return
     meta = w.meta(target, hours, i)
-    command = {"advance": _advance_deal, "lose": lambda *_: w.app.lose_deal(LoseDeal(target, ("价格", "")[i % 2]), meta),
+    command = {"advance": _advance_deal,
+               "lose": lambda *_: w.app.lose_deal(LoseDeal(target, ("价格", "")[i % 2], COMPETITORS[i % 3]), meta),
                "reopen": lambda *_: w.app.reopen_deal(ReopenDeal(target, "重启",
                                                                  SALES_STAGES[i % 3] if i % 2 else None), meta),
                "amount": lambda *_: w.app.change_amount(ChangeAmount(target, str(50 * i + 1)), meta),
                "owner": lambda *_: w.app.change_owner(ChangeOwner(target, owner), meta),
-               "forecast": _forecast_step, "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
+               "forecast": _forecast_step, "close": _move_close, "lead_step": _lead_step, "ticket_step": _ticket_step, "campaign_step": _campaign_step}[kind]
     created = command(w, target, i, meta)  # the lead step returns the customer and deal a conversion made
     w.record([target, *(created if isinstance(created, tuple) else ())], meta)
 
@@ -253,6 +255,15 @@ def _forecast_step(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
         w.app.handle(ChangeProbability(deal_id, None if i % 5 == 0 else i * 7 % 101, "评估"), meta)
     else:
         w.app.handle(ChangeForecastCategory(deal_id, CATEGORIES[i % len(CATEGORIES)], "判断"), meta)
+
+
+def _move_close(w: _World, deal_id: UUID, i: int, meta: Meta) -> None:
+    """A deal's expected close moves from where it is (or T0) by −45…+44 days: pushed out of its month or
+    quarter, pulled in, or moved within one — what pipeline inspection classifies. Not in KINDS (seeded
+    histories elsewhere keep their operations): tests/support/inspection_equivalence.py adds it."""
+    current = w.app.get(Deal, deal_id).expected_close or T0.date()
+    w.app.handle(ChangeExpectedClose(deal_id, current + timedelta(days=i * 11 % 90 - 45), ("", "客户推迟")[i % 2]),
+                 meta)
 
 
 def _forecast_setting(w: _World, kind: str, i: int, hours: int) -> None:

@@ -8,6 +8,7 @@ from gateways.http.routes import (
     forecast_routes,
     funnel_routes,
     health_routes,
+    inspection_routes,
     lead_routes,
     metrics_routes,
     personal_data_routes,
@@ -24,4 +25,4 @@ from gateways.http.routes import (
 ROUTERS = tuple(module.router for module in (
     health_routes, customer_routes, lead_routes, deal_routes, campaign_routes, ticket_routes, pipeline_routes,
     funnel_routes, segment_routes, report_routes, timeline_routes, personal_data_routes, vocabulary_routes,
-    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, metrics_routes))
+    rate_routes, reminder_routes, forecast_routes, forecast_outlook_routes, inspection_routes, metrics_routes))

@@ -49,7 +49,8 @@ def expected_roles(method: str, path: str) -> set[str]:
     if method == "GET":
         roles |= {"analyst"}
         roles |= {"sales"} if area in SALES_AREAS | {"pipelines", "vocabularies", "funnel", "segments", "reports",
-                                                     "exchange-rates", "reminders", "forecast", "targets", "teams"} else set()
+                                                     "exchange-rates", "reminders", "forecast", "targets", "teams",
+                                                     "inspection", "winloss"} else set()
         roles |= {"service"} if area in {"tickets", "customers", "reports", "reminders"} else set()
     else:
         roles |= {"sales"} if area in SALES_AREAS else set()
@@ -70,11 +71,12 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 85  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    assert len(routes) == 89  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
     #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
     #                           + GET /reminders, PUT /pipelines/{key}/stages/{stage}/reminders
     #                           + 9 of the forecast (/forecast, /targets, /teams, 3 of a deal's, a stage's)
     #                           + GET /forecast/predict, /forecast/backtest
+    #                           + 3 of /inspection (slippage, changes, inactive) and /winloss
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)
