@@ -70,14 +70,18 @@ def _weights(touches: list[Touch], won_at: int, model: str, milestones: Mileston
     n = len(touches)
     if model == "first_touch":
         return [1.0] + [0.0] * (n - 1)
-    if model == "last_touch":
-        return [0.0] * (n - 1) + [1.0]
+    if model == "last_touch":  # of touches at the same last instant, the smallest campaign id, as domain.marketing
+        last = next(i for i, touch in enumerate(touches) if touch.at == touches[-1].at)
+        return [1.0 if i == last else 0.0 for i in range(n)]
     if model == "linear":
         return [1.0] * n
     if model == "time_decay":
         if half_life_days <= 0:
             raise ValueError("the half-life of time decay must be a positive number of days")
-        return [0.5 ** ((won_at - touch.at) / (half_life_days * _DAY_MICROS)) for touch in touches]
+        # Ages from the latest touch, not the win: the same proportions (every weight times 2^(gap/half-life)),
+        # but the latest weighs 1, so a short half-life cannot underflow every weight to 0.0 (0.5 ** 1100 does).
+        latest = touches[-1].at
+        return [0.5 ** ((latest - touch.at) / (half_life_days * _DAY_MICROS)) for touch in touches]
     keys = [0, n - 1] if model == "u_shaped" else [0, *_milestone_touches(touches, milestones)]
     return _keyed(n, sorted(set(keys)), 0.8 if model == "u_shaped" else 0.9)
 

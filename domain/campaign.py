@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
+from domain import campaign_variants as variant_rules
 from domain import money
 from domain.base import CrmAggregate, Meta, require_choice, require_text
 from domain.errors import DomainError
@@ -33,13 +35,24 @@ def require_respondent(customer_id: UUID | None, lead_id: UUID | None) -> None:
         raise DomainError("a response names the customer or the lead who responded")
 
 
-def respond(campaign_id: UUID, status: str, kind: str) -> dict[str, object]:
-    """The fields of a response to the campaign `campaign_id` (in `status`), recorded on the respondent's stream
-    (`Lead.respond_to_campaign`, `Customer.respond_to_campaign`): only a running campaign takes responses.
-    Checked against the campaign as read, not by writing to it: a response never touches the campaign's
-    stream, so any number of them are saved at once (a close saved meanwhile may let one more in)."""
-    require_status(status, "record_response")
-    return {"campaign_id": campaign_id, "kind": require_choice(kind, RESPONSE_KINDS, "response kind")}
+def respond(campaign: Campaign, kind: str, variant: str = "") -> dict[str, object]:
+    """The fields of a response to `campaign`, recorded on the respondent's stream (`Lead.respond_to_campaign`,
+    `Customer.respond_to_campaign`): only a running campaign takes responses, and only for a variant it
+    defines and has not stopped ("" none). Checked against the campaign as read, not by writing to it: a
+    response never touches the campaign's stream, so any number of them are saved at once (a close or a
+    stop saved meanwhile may let one more in)."""
+    require_status(campaign.status, "record_response")
+    return {"campaign_id": campaign.id, "kind": require_choice(kind, RESPONSE_KINDS, "response kind"),
+            "variant": campaign.open_variant(variant)}
+
+
+def require_variant_of(campaign: Campaign | None, campaign_id: UUID | None, variant: str) -> str:
+    """A lead captured from a variant ("" none) names its campaign, which defines it and has not stopped it."""
+    if variant == variant_rules.NONE:
+        return variant
+    if campaign_id is None or campaign is None or campaign.id != campaign_id:
+        raise DomainError(f"variant {variant!r} names a variant of a campaign: give the campaign too")
+    return campaign.open_variant(variant)
 
 
 def require_launched_before(status: str) -> None:
@@ -81,6 +94,9 @@ class Campaign(CrmAggregate):
             campaign.external_id = self.external_id
             campaign.cost = Decimal(0)
             campaign.status = PLANNED
+            campaign.variants = {}
+            campaign.stopped_variants = frozenset()
+            campaign.winner = ""
 
     class Launched(CrmAggregate.Event):
         def apply(self, campaign: Campaign) -> None:
@@ -105,6 +121,41 @@ class Campaign(CrmAggregate):
     class Closed(CrmAggregate.Event):
         def apply(self, campaign: Campaign) -> None:
             campaign.status = CLOSED
+
+    class VariantsDefined(CrmAggregate.Event):
+        """The campaign's variants, in order (the first is the control): each a dict of
+        `domain.campaign_variants.FIELDS`. A redefinition replaces them and keeps every key defined before."""
+
+        variants: list[dict[str, Any]]
+        reason: str
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.variants = {variant["key"]: variant for variant in self.variants}
+
+    class ExposuresRecorded(CrmAggregate.Event):
+        """`count` more of the variant sent or shown (the first step of its funnel); `note` says from where."""
+
+        variant: str
+        count: int
+        note: str
+
+    class VariantStopped(CrmAggregate.Event):
+        """The variant takes no more exposures, responses or leads."""
+
+        variant: str
+        reason: str
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.stopped_variants = campaign.stopped_variants | {self.variant}
+
+    class WinnerDeclared(CrmAggregate.Event):
+        """Someone judged the test: this variant won (a later declaration replaces it)."""
+
+        variant: str
+        reason: str
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.winner = self.variant
 
     @classmethod
     def plan(
@@ -157,3 +208,38 @@ class Campaign(CrmAggregate):
     def close(self, meta: Meta) -> None:
         require_status(self.status, "close")
         self._record(self.Closed, meta)
+
+    # --- variants (A/B tests) ----------------------------------------------------------------------------
+
+    @property
+    def variant_keys(self) -> tuple[str, ...]:
+        """The keys of its variants, control first."""
+        return tuple(self.variants)
+
+    @property
+    def variant_state(self) -> variant_rules.VariantState:
+        """What `crm import`'s checks keep of its variants: keys, the stopped ones, the declared winner."""
+        return variant_rules.VariantState(self.variant_keys, frozenset(self.stopped_variants), self.winner)
+
+    def open_variant(self, variant: str) -> str:
+        """`variant` ("" none) is defined here and not stopped: it may take exposures, responses and leads."""
+        return variant_rules.require_open(self.variants, self.stopped_variants, variant)
+
+    def define_variants(self, variants: list[dict[str, Any]], meta: Meta, reason: str = "") -> None:
+        parsed = variant_rules.require_definition(self.status, self.variant_keys, variants)
+        if parsed == list(self.variants.values()):
+            raise DomainError("the campaign's variants are already defined so")
+        self._record(self.VariantsDefined, meta, variants=parsed, reason=reason.strip())
+
+    def record_exposures(self, variant: str, count: int | str, meta: Meta, note: str = "") -> None:
+        count = variant_rules.require_count(count)
+        variant = variant_rules.require_step(self.status, self.variant_state, "expose", variant)
+        self._record(self.ExposuresRecorded, meta, variant=variant, count=count, note=note)
+
+    def stop_variant(self, variant: str, reason: str, meta: Meta) -> None:
+        variant = variant_rules.require_step(self.status, self.variant_state, "stop", variant)
+        self._record(self.VariantStopped, meta, variant=variant, reason=require_text(reason, "reason"))
+
+    def declare_winner(self, variant: str, reason: str, meta: Meta) -> None:
+        variant = variant_rules.require_step(self.status, self.variant_state, "declare_winner", variant)
+        self._record(self.WinnerDeclared, meta, variant=variant, reason=require_text(reason, "reason"))

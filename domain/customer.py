@@ -96,10 +96,17 @@ class Customer(HasProperties, CrmAggregate):
 
     class RespondedToCampaign(CrmAggregate.Event):
         """The customer responded to a running campaign (`domain.campaign.respond`), on their own stream (see
-        `Lead.RespondedToCampaign`); the same fact as an older log's `Campaign.ResponseRecorded` naming them."""
+        `Lead.RespondedToCampaign`); the same fact as an older log's `Campaign.ResponseRecorded` naming them.
+        Version 2 added `variant`, the key of the campaign's variant responded to ("" when none)."""
 
+        class_version = 2
         campaign_id: UUID
         kind: str
+        variant: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["variant"] = ""
 
     class Forgotten(CrmAggregate.Event):
         def apply(self, customer: Customer) -> None:
@@ -191,9 +198,9 @@ class Customer(HasProperties, CrmAggregate):
             raise DomainError(f"marketing consent is already {marketing}")
         self._record(self.ConsentChanged, meta, marketing=marketing)
 
-    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta) -> None:
+    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta, variant: str = "") -> None:
         self._require_not_forgotten()
-        self._record(self.RespondedToCampaign, meta, **respond(campaign.id, campaign.status, kind))
+        self._record(self.RespondedToCampaign, meta, **respond(campaign, kind, variant.strip()))
 
     def forget(self, meta: Meta) -> None:
         self._require_not_forgotten()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from domain.base import CrmAggregate, Meta, require_choice, require_text
-from domain.campaign import Campaign, respond
+from domain.campaign import Campaign, require_variant_of, respond
 from domain.errors import DomainError
 from domain.external_ids import record_id
 from domain.properties import HasProperties, apply_changes
@@ -48,9 +48,10 @@ def require_contacted(contacted: bool) -> None:
 
 class Lead(HasProperties, CrmAggregate):
     class Captured(CrmAggregate.Created):
-        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none)."""
+        """Version 2 added `external_id` ("<source>:<id>" of the record it was imported from; "" when none);
+        version 3 `variant`, the key of its campaign's variant it came from ("" when none)."""
 
-        class_version = 2
+        class_version = 3
         name: str
         company: str
         region: str
@@ -59,10 +60,15 @@ class Lead(HasProperties, CrmAggregate):
         contact: str
         campaign_id: UUID | None
         external_id: str
+        variant: str
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, object]) -> None:
             state["external_id"] = ""
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, object]) -> None:
+            state["variant"] = ""
 
         def apply(self, lead: Lead) -> None:
             lead.name = self.name
@@ -73,6 +79,7 @@ class Lead(HasProperties, CrmAggregate):
             lead.contact_details = self.contact
             lead.campaign_id = self.campaign_id
             lead.external_id = self.external_id
+            lead.variant = self.variant
             lead.owner = None
             lead.customer_id = None
             lead.status = NEW
@@ -123,10 +130,17 @@ class Lead(HasProperties, CrmAggregate):
     class RespondedToCampaign(CrmAggregate.Event):
         """The lead responded to a running campaign (`domain.campaign.respond`): recorded on the respondent's
         stream, so that a big campaign's responses never contend for one aggregate. The same fact as an
-        older log's `Campaign.ResponseRecorded` naming this lead."""
+        older log's `Campaign.ResponseRecorded` naming this lead. Version 2 added `variant`, the key of the
+        campaign's variant responded to ("" when none)."""
 
+        class_version = 2
         campaign_id: UUID
         kind: str
+        variant: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["variant"] = ""
 
     @classmethod
     def capture(
@@ -143,9 +157,12 @@ class Lead(HasProperties, CrmAggregate):
         external_id: str = "",
         id: UUID | None = None,  # noqa: A002
         vocabularies: Vocabularies = DEFAULT_VOCABULARIES,
+        variant: str = "",
+        campaign: Campaign | None = None,
     ) -> Lead:
         """A lead may be nameless (exports of marketing-qualified leads have none): its name is then "" (shown
-        as unknown). Region, industry and channel as for a customer (`Customer.register`)."""
+        as unknown). Region, industry and channel as for a customer (`Customer.register`). A lead captured
+        from a variant names it (`campaign`, as read, must define it and not have stopped it)."""
         return cls._open(
             cls.Captured,
             meta,
@@ -158,6 +175,7 @@ class Lead(HasProperties, CrmAggregate):
             contact=contact.strip(),
             campaign_id=campaign_id,
             external_id=external_id,
+            variant=require_variant_of(campaign, campaign_id, variant.strip()),
         )
 
     def assign(self, owner: str, rule: str, meta: Meta) -> None:
@@ -182,9 +200,9 @@ class Lead(HasProperties, CrmAggregate):
         require_status(self.status, "disqualify")
         self._record(self.Disqualified, meta, reason=require_text(reason, "disqualification reason"))
 
-    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta) -> None:
+    def respond_to_campaign(self, campaign: Campaign, kind: str, meta: Meta, variant: str = "") -> None:
         """Any lead may respond, whatever its status (a converted one's responses show on its customer)."""
-        self._record(self.RespondedToCampaign, meta, **respond(campaign.id, campaign.status, kind))
+        self._record(self.RespondedToCampaign, meta, **respond(campaign, kind, variant.strip()))
 
     def convert(self, customer_id: UUID, deal_id: UUID, meta: Meta) -> None:
         require_status(self.status, "convert")

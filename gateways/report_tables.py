@@ -257,6 +257,23 @@ def single(name: str, rows: Iterable[Mapping[str, Any]]) -> Tables:
 TableMaker = Callable[[], Tables]
 
 
+def variants_tables(report: Mapping[str, Any]) -> Tables:
+    """`variants` (one row per variant: its definition, funnel counts, rate at the compared step, revenue in
+    `currency` and per currency, stopped), `comparisons` (each variant against the baseline), `unconverted`."""
+    currency = report.get("currency")
+    return {"variants": [{"step": report["step"], **row, "currency": currency} for row in report["variants"]],
+            "comparisons": [{"step": report["step"], **row} for row in report["comparisons"]],
+            "unconverted": unconverted_rows(_summed(row["unconverted"] for row in report["variants"]))}
+
+
+def _summed(sums: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for one in sums:
+        for currency, cents in one.items():
+            total[currency] = total.get(currency, 0) + cents
+    return total
+
+
 def forecast_tables(report: Mapping[str, Any]) -> Tables:
     """`periods` (one row per period and group: every figure in cents of `currency`, as of the report's instant)
     and `unconverted` (per currency, the deal amounts and targets without a rate then)."""
@@ -329,4 +346,20 @@ def winloss_tables(report: Mapping[str, Any]) -> Tables:
                        for group in groups],
             "reasons": counted("reasons"), "competitors": counted("competitors"),
             "deals": [{**d, "currency_of_value": currency} for d in report["deals"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+def attribution_tables(report: Mapping[str, Any]) -> Tables:
+    """`credits` (one row per campaign, channel or campaign and variant: cents credited under the report's model,
+    in `currency`, and the won deals that credited it) and `unconverted` (won deals without a rate, per currency)."""
+    extra = {"model": report.get("model"), "currency": report.get("currency")}
+    return {"credits": [{**row, **extra} for row in report["rows"]],
+            "unconverted": unconverted_rows(report.get("unconverted", {}))}
+
+
+def cohort_tables(report: Mapping[str, Any]) -> Tables:
+    """`cohorts` (one row per channel and month or quarter of registration: customers, cost, CAC, won value,
+    CLV, in `currency`) and `unconverted` (costs and won deals without a rate, per currency)."""
+    currency = report.get("currency")
+    return {"cohorts": [{**row, "currency": currency} for row in report["cohorts"]],
             "unconverted": unconverted_rows(report.get("unconverted", {}))}

@@ -40,6 +40,7 @@ from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, Ch
                                PlanCampaign, QualifyLead, RateTicket, RecordCost, RecordCustomerReply, RecordResponse,
                                RecordExchangeRate, RegisterCustomer, RemoveTag, RenameStage, ReopenDeal, ReopenTicket,
                                ResolveTicket, SetStageReminders, WinDeal)
+from services.commands.ab_tests import DeclareWinner, DefineVariants, RecordExposures, StopVariant
 from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
                                          SetStageForecast, SetTarget)
 from services.commands.vocabularies import (AddVocabularyValue, RetireVocabularyValue, SetVocabulary,
@@ -537,9 +538,11 @@ class CrmApplication(Application):
     @handles(CaptureLead)
     def capture_lead(self, command: CaptureLead, meta: Meta) -> UUID:
         c = command
+        campaign = self.get(Campaign, c.campaign_id) if c.variant and c.campaign_id else None  # its variants
         lead = self._checked(lambda vocabularies: Lead.capture(
             c.name, c.company, c.region, c.industry, c.channel, meta, contact=c.contact, campaign_id=c.campaign_id,
-            external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies))
+            external_id=c.kept_external_id(), id=c.id, vocabularies=vocabularies, variant=c.variant,
+            campaign=campaign))
         self.save_new_record(lead)
         return lead.id
 
@@ -676,13 +679,32 @@ class CrmApplication(Application):
             require_converted_into(respondent, c.customer_id)
         else:
             respondent = self._load_for_change(Customer, c.customer_id)  # type: ignore[arg-type]
-        respondent.respond_to_campaign(campaign, c.kind, meta)
+        respondent.respond_to_campaign(campaign, c.kind, meta, c.variant)
         self.save_new(respondent)
         return campaign.version
 
     @handles(CloseCampaign)
     def close_campaign(self, command: CloseCampaign, meta: Meta) -> int:
         return self._change(command, lambda campaign: campaign.close(meta))
+
+    @handles(DefineVariants)
+    def define_variants(self, command: DefineVariants, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.define_variants(command.variants, meta,
+                                                                               command.reason))
+
+    @handles(RecordExposures)
+    def record_exposures(self, command: RecordExposures, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.record_exposures(command.variant, command.count,
+                                                                                meta, command.note))
+
+    @handles(StopVariant)
+    def stop_variant(self, command: StopVariant, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.stop_variant(command.variant, command.reason, meta))
+
+    @handles(DeclareWinner)
+    def declare_winner(self, command: DeclareWinner, meta: Meta) -> int:
+        return self._change(command, lambda campaign: campaign.declare_winner(command.variant, command.reason,
+                                                                              meta))
 
     # --- exchange rates -----------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ class CampaignResponseMessage(_Inbound):
     kind: str
     customer_id: UUID | None = None
     lead_id: UUID | None = None
+    variant: str = Field("", max_length=200)  # the key of the campaign's variant responded to ("": none)
 
 
 InboundMessage = Annotated[TouchMessage | CampaignResponseMessage, Field(discriminator="type")]
@@ -111,7 +112,7 @@ def command_of(message: TouchMessage | CampaignResponseMessage) -> LogTouch | Re
     """The command a message asks for (the message is validated by its own model, with its own sentences)."""
     if isinstance(message, TouchMessage):
         return LogTouch(message.customer_id, message.channel, message.direction, message.summary)
-    return RecordResponse(message.campaign_id, message.kind, message.customer_id, message.lead_id)
+    return RecordResponse(message.campaign_id, message.kind, message.customer_id, message.lead_id, message.variant)
 
 
 def parse(value: bytes) -> TouchMessage | CampaignResponseMessage:

@@ -6,6 +6,7 @@ One module per aggregate; a new command goes next to its siblings, gets a handle
 """
 
 from services.commands.command import Change, Command, Creation
+from services.commands.ab_tests import DeclareWinner, DefineVariants, RecordExposures, StopVariant
 from services.commands.campaigns import (CampaignChange, CloseCampaign, LaunchCampaign, PlanCampaign, RecordCost,
                                          RecordResponse)
 from services.commands.customers import (AddTag, ChangeConsent, ChangeContactDetails, ChangeCustomerProperties,
@@ -36,4 +37,5 @@ __all__ = [
     "TicketChange", "WinDeal",
     "AddVocabularyValue", "RetireVocabularyValue", "SetVocabulary", "VocabularyChange",
     "AssignTeam", "ChangeExpectedClose", "ChangeForecastCategory", "ChangeProbability", "SetStageForecast", "SetTarget",
+    "DeclareWinner", "DefineVariants", "RecordExposures", "StopVariant",
 ]

@@ -44,6 +44,7 @@ class RecordResponse(CampaignChange):
     kind: Literal[RESPONSE_KINDS]  # type: ignore[valid-type]
     customer_id: UUID | None = None
     lead_id: UUID | None = None
+    variant: Label = ""  # the key of the campaign's variant responded to ("" none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ class CaptureLead(NewParty):
     name: Label = ""  # exports of marketing-qualified leads often have none
     contact: Label = field(default="", kw_only=True)
     campaign_id: UUID | None = field(default=None, kw_only=True)
+    variant: Label = field(default="", kw_only=True)  # the campaign's variant it came from ("" none)
 
 
 @dataclass(frozen=True, slots=True)

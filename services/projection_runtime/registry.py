@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.pipeline import DEFAULT_PIPELINES
 from projections.read_model import ReadModel
+from projections.attribution import AttributionQueries, AttributionReadModel
 from projections.campaigns import CampaignQueries, CampaignsReadModel
 from projections.external_ids import ExternalIdQueries, ExternalIdsReadModel
 from projections.forecast import ForecastQueries, ForecastReadModel
@@ -18,6 +19,7 @@ from projections.reminders import ReminderQueries, RemindersReadModel
 from projections.segments import SegmentQueries, SegmentsReadModel
 from projections.tickets import TicketQueries, TicketsReadModel
 from projections.timeline import TimelineQueries, TimelineReadModel
+from projections.variants import VariantQueries, VariantsReadModel
 from services.application import CrmApplication
 from services.projection_runtime.funnel_as_of import funnel_queries, stages_of
 from services.projection_runtime.model_settings import configured
@@ -31,7 +33,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     model.name: model
     for model in (FunnelReadModel, SegmentsReadModel, TicketsReadModel, CampaignsReadModel, TimelineReadModel,
                   ExternalIdsReadModel, RatesReadModel, RemindersReadModel, ForecastReadModel,
-                  InspectionReadModel)
+                  InspectionReadModel, VariantsReadModel, AttributionReadModel)
 }
 
 
@@ -81,6 +83,10 @@ SUMMARIES: dict[str, Callable[[CrmApplication, ReadModelStore, datetime], dict[s
     "reminders": lambda app, store, as_of: ReminderQueries(store, app.keys.unseal_all_marks).summary(as_of),
     "forecast": _forecast_summary,
     "inspection": lambda app, store, as_of: InspectionQueries(store, app.keys.unseal_all_marks).summary(
+        as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
+    "variants": lambda app, store, as_of: VariantQueries(store).summary(
+        as_of, RateQueries(store).conversion(app.reporting_currency, as_of)),
+    "attribution": lambda app, store, as_of: AttributionQueries(store).summary(
         as_of, time_zone_from_environment(), RateQueries(store).conversion(app.reporting_currency, as_of)),
 }
 

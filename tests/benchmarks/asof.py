@@ -119,18 +119,24 @@ def _replay(bench: Bench, query: AsOfQuery, at: datetime) -> float:
     return time.perf_counter() - started
 
 
-def _measure_one(bench: Bench, query: AsOfQuery) -> Metric:
-    count = SMOKE_QUERIES if bench.plan.smoke else QUERIES
+def by_fraction(bench: Bench, query: AsOfQuery, count: int) -> tuple[dict[str, dict[str, Any]], list[float]]:
+    """p50, p95 and max of `count` queries near each fraction of the history, and the last fraction's latencies."""
     span = bench.history.end - bench.history.start
-    at = {fraction: bench.history.start + fraction * span for fraction in FRACTIONS}
     found: dict[str, dict[str, Any]] = {}
     for fraction in FRACTIONS:
+        at = bench.history.start + fraction * span
         log(f"as-of {query.name} at {fraction:.0%} of the history")
-        latencies = _latencies(bench, query, at[fraction], count)
+        latencies = _latencies(bench, query, at, count)
         found[f"{fraction:.0%}"] = {
-            "instant": at[fraction].isoformat(), "queries": len(latencies), "p50_ms": _ms(percentile(latencies, 0.5)),
-            "p95_ms": _ms(percentile(latencies, 0.95)), "max_ms": _ms(max(latencies))}
-    replay = _replay(bench, query, at[FRACTIONS[-1]])  # one: every replay reads the whole log (≈ 1–4 min at 1M)
+            "instant": at.isoformat(), "queries": len(latencies), "p50_ms": _ms(percentile(latencies, 0.5)),
+            "p95_ms": _ms(percentile(latencies, 0.95)), "max_ms": _ms(max(latencies)),
+            "load_average": round(os.getloadavg()[0], 1)}
+    return found, latencies
+
+
+def _measure_one(bench: Bench, query: AsOfQuery) -> Metric:
+    found, latencies = by_fraction(bench, query, SMOKE_QUERIES if bench.plan.smoke else QUERIES)
+    replay = _replay(bench, query, bench.history.end)  # one: every replay reads the whole log (≈ 1–4 min at 1M)
     found[f"{FRACTIONS[-1]:.0%}"] |= {"replay_ms": _ms(replay), "speedup": ratio(replay, percentile(latencies, 0.95))}
     low, high = found[f"{FRACTIONS[0]:.0%}"], found[f"{FRACTIONS[-1]:.0%}"]
     growth = ratio(high["p95_ms"], low["p95_ms"])

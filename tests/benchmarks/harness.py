@@ -154,8 +154,9 @@ Measure = Callable[[Bench], list[Metric]]
 
 def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
     """Each selectable group: how to measure it and the metrics it reports (in run order)."""
-    from tests.benchmarks import (asof, blue_green, bulk, campaigns, cli_start, csv_import, delivery, funnel,
-                                  http_commands, ingest, memory, rebuild, lag, reminders, scaling, segments, writers)
+    from tests.benchmarks import (asof, attribution, blue_green, bulk, campaigns, cli_start, csv_import, delivery,
+                                  funnel, http_commands, ingest, memory, rebuild, lag, reminders, scaling, segments,
+                                  writers)
 
     return {
         "ingest": (ingest.measure, ("bulk_ingest",)),
@@ -175,6 +176,7 @@ def groups() -> dict[str, tuple[Measure, tuple[str, ...]]]:
         "bulk": (bulk.measure, bulk.metric_names()),
         "scaling": (scaling.measure, scaling.metric_names()),
         "asof": (asof.measure, asof.metric_names()),
+        "attribution": (attribution.measure, attribution.metric_names()),
     }
 
 

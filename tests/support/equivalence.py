@@ -43,6 +43,7 @@ from services.commands import (AssignLead, AssignTicket, CaptureLead, ChangeAmou
                                ForgetCustomer, LaunchCampaign, LogTouch, LoseDeal, OpenDeal, OpenTicket, PlanCampaign,
                                QualifyLead, RateTicket, RecordCost, RecordExchangeRate, RecordResponse,
                                RegisterCustomer, ReopenDeal, ReopenTicket, ResolveTicket, WinDeal)
+from services.commands.ab_tests import DeclareWinner, DefineVariants, RecordExposures, StopVariant
 from services.commands.forecasts import (AssignTeam, ChangeExpectedClose, ChangeForecastCategory, ChangeProbability,
                                          SetStageForecast, SetTarget)
 from services.commands.vocabularies import AddVocabularyValue
@@ -109,8 +110,10 @@ class _World:
         return {} if index % 3 == 2 else {"source": ("salesforce", "hubspot")[index % 2], "external_id": str(index % 7)}
 
     def record(self, aggregate_ids: list[UUID], meta: Meta) -> None:
+        """Each aggregate's clock is its last event's instant (an old-style response may have moved a
+        campaign's past the step's own meta: later steps on it were refused as running backwards)."""
         for aggregate_id in aggregate_ids:
-            self.clocks[aggregate_id] = meta.occurred_at
+            self.clocks[aggregate_id] = max(meta.occurred_at, self.clocks.get(aggregate_id, meta.occurred_at))
 
 
 def apply_history(app: CrmApplication, ops: list[tuple[str, int, int, bool]],
@@ -143,7 +146,8 @@ def _apply(w: _World, kind: str, i: int, hours: int) -> None:  # noqa: C901 - on
         meta = w.meta(None, hours, i)
         campaign = w.pick("campaign", i)
         new = app.capture_lead(CaptureLead(f"线索{i}" if i % 4 else "", region, "零售", ("event", *CHANNELS)[i % 5],
-                                           campaign_id=campaign, **w.external(i)), meta)
+                                           campaign_id=campaign, variant=_variant_of(w, campaign, i),
+                                           **w.external(i)), meta)
         w.ids["lead"].append(new)
         w.record([new], meta)
     elif kind == "campaign":
@@ -338,9 +342,35 @@ def _ticket_step(w: _World, ticket_id: UUID, i: int, meta: Meta) -> None:
         w.app.close_ticket(CloseTicket(ticket_id), meta)
 
 
+VARIANTS = [{"key": "A", "name": "原文案", "weight": 1}, {"key": "B", "name": "新文案", "copy": "买一送一", "weight": 2}]
+
+
+def _variant_of(w: _World, campaign_id: UUID | None, i: int) -> str:
+    """One in three responses and leads of a campaign with variants names none; the others one of them."""
+    keys = () if campaign_id is None else w.app.get(Campaign, campaign_id).variant_keys
+    return ("", *keys)[i % (len(keys) + 1)] if keys else ""
+
+
+def _variant_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
+    """Variants defined (A/B, then C added), exposures, a variant stopped or declared the winner."""
+    campaign = w.app.get(Campaign, campaign_id)
+    keys = campaign.variant_keys
+    if not keys or (i % 11 == 0 and len(keys) == 2 and campaign.status != "closed"):
+        w.app.handle(DefineVariants(campaign_id, [*VARIANTS, {"key": "对照组C", "weight": 1}][:len(keys) + 2],
+                                    "测试"), meta)
+    elif i % 7 == 3:
+        w.app.handle(StopVariant(campaign_id, keys[i % len(keys)], "效果差"), meta)
+    elif i % 7 == 4:
+        w.app.handle(DeclareWinner(campaign_id, keys[i % len(keys)], "更好"), meta)
+    else:
+        w.app.handle(RecordExposures(campaign_id, keys[i % len(keys)], i * 37 % 200 + 1), meta)
+
+
 def _campaign_step(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
     status = w.app.get(Campaign, campaign_id).status
-    if status == "planned":
+    if i % 3 == 2:
+        _variant_step(w, campaign_id, i, meta)
+    elif status == "planned":
         w.app.launch_campaign(LaunchCampaign(campaign_id), meta)
     elif i % 4 == 0:
         w.app.record_cost(RecordCost(campaign_id, str(10 * i + 1)), meta)
@@ -364,8 +394,10 @@ def _response(w: _World, campaign_id: UUID, i: int, meta: Meta) -> None:
         campaign = w.app.get(Campaign, campaign_id)
         campaign.record_response(kind, meta, customer_id=customer, lead_id=lead)
         w.app.save_new(campaign)
+        w.record([campaign_id], meta)
     else:
-        w.app.record_response(RecordResponse(campaign_id, kind, customer, lead), meta)
+        w.app.record_response(RecordResponse(campaign_id, kind, customer, lead, _variant_of(w, campaign_id, i // 2)),
+                              meta)
     w.record([respondent], meta)
 
 

@@ -10,6 +10,7 @@ from domain.campaign import Campaign
 from domain.reminder_rules import Reminder, StageEntry, thresholds
 from domain.segment_change_rules import SegmentChange, TierChange
 from services.application import CrmApplication
+from services.commands.ab_tests import DeclareWinner, DefineVariants, RecordExposures, StopVariant
 from services.commands import (AddTag, AssignLead, AssignTicket, CaptureLead, ChangeAmount, ChangeConsent,
                                ChangeContactDetails, ChangeCustomerProperties, ChangeDealProperties,
                                ChangeLeadProperties, ChangeOwner, ChangeStage, ChangeTicketStatus, CloseCampaign,
@@ -43,12 +44,19 @@ def record_every_event(crm: CrmApplication) -> None:
 
     campaign = crm.plan_campaign(PlanCampaign("春季新品发布会", "event", "12345.67", source="hubspot",
                                                external_id="campaign-2026-春季"), at(0))
+    crm.define_variants(DefineVariants(campaign, [
+        {"key": "A", "name": "对照：原邀请函", "copy": "诚邀您参加\n春季新品发布会", "channel": "email", "weight": 1},
+        {"key": "B", "name": "新邀请函", "copy": "限时名额，先到先得", "landing_page": "https://example.cn/春季?v=b",
+         "offer": "到场送礼", "weight": 2},
+        {"key": "对照组二", "weight": 1}], "首轮 A/B 测试"), at(0.4))
     crm.launch_campaign(LaunchCampaign(campaign), at(0.5))
     crm.record_cost(RecordCost(campaign, "1E+3", "场地费"), at(0.6))
+    crm.record_exposures(RecordExposures(campaign, "A", 500, "邮件群发"), at(0.7))
+    crm.record_exposures(RecordExposures(campaign, "B", 1000), at(0.7))
 
     lead = crm.capture_lead(CaptureLead("王芳", "华东", "互联网", "event", company="杭州云启科技有限公司",
-                                        contact="wang.fang@example.cn", campaign_id=campaign), at(1))
-    crm.record_response(RecordResponse(campaign, "registration", lead_id=lead), at(1))
+                                        contact="wang.fang@example.cn", campaign_id=campaign, variant="B"), at(1))
+    crm.record_response(RecordResponse(campaign, "registration", lead_id=lead, variant="B"), at(1))
     crm.assign_lead(AssignLead(lead, "李娜", "round_robin"), at(1.5))
     crm.contact_lead(ContactLead(lead, "phone", "首次沟通，了解需求"), at(2))
     crm.qualify_lead(QualifyLead(lead, "预算明确"), at(3))
@@ -56,6 +64,8 @@ def record_every_event(crm: CrmApplication) -> None:
     customer, deal = crm.convert_lead(ConvertLead(lead, "云服务采购", "80000.50", "CNY", "wf@example.cn",
                                                   "+86 138 0000 0000", date(2026, 6, 30)), at(4))
     crm.record_response(RecordResponse(campaign, "attendance", customer), at(4.1))
+    crm.stop_variant(StopVariant(campaign, "对照组二", "样本太小"), at(4.12))
+    crm.declare_winner(DeclareWinner(campaign, "B", "报名率更高"), at(4.13))
     old_style = crm.get(Campaign, campaign)  # a response as logs before home partitions hold it: the same fact
     old_style.record_response("click", at(4.15), customer_id=customer, lead_id=lead)
     crm.save_new(old_style)

@@ -9,6 +9,7 @@ from domain import campaign as campaign_rules
 from domain import customer as customer_rules
 from domain.campaign import Campaign
 from domain.customer import Customer
+from services.history.rules.campaign_lifecycle import refer_variant
 from services.history.rules.lifecycle import Engine, Rule
 from services.history.rules.tracked import Tracked
 
@@ -26,10 +27,11 @@ def _registered(rules: Engine, customer: Tracked, campaign_id: int | None) -> No
     rules.refer("campaign_id", Campaign, campaign_id)
 
 
-def _responded(rules: Engine, customer: Tracked, campaign_id: int) -> None:
+def _responded(rules: Engine, customer: Tracked, campaign_id: int, variant: str) -> None:
     _changed(rules, customer)
     rules.refer("campaign_id", Campaign, campaign_id,
                 lambda campaign: campaign_rules.require_launched_before(campaign.status))
+    refer_variant(rules, campaign_id, variant)
 
 
 RULES: dict[type, Rule] = {

@@ -28,7 +28,7 @@ from domain.vocabulary import ACQUISITION_CHANNEL, INDUSTRY, LOSS_REASON, REGION
 # The values of a line the in-order half reads (besides occurred_at), by event class.
 FACTS: dict[type, tuple[str, ...]] = {
     Customer.Registered: ("campaign_id",),
-    Lead.Captured: ("campaign_id",),
+    Lead.Captured: ("campaign_id", "variant"),
     Lead.Assigned: ("owner",),
     Lead.Converted: ("customer_id", "deal_id"),
     Deal.Opened: ("pipeline", "stage", "customer_id", "lead_id", "campaign_id", "external_id"),
@@ -37,8 +37,12 @@ FACTS: dict[type, tuple[str, ...]] = {
     Deal.Lost: ("from_stage",),
     Deal.Reopened: ("stage",),
     Campaign.ResponseRecorded: ("customer_id", "lead_id"),
-    Lead.RespondedToCampaign: ("campaign_id",),
-    Customer.RespondedToCampaign: ("campaign_id",),
+    Lead.RespondedToCampaign: ("campaign_id", "variant"),
+    Customer.RespondedToCampaign: ("campaign_id", "variant"),
+    Campaign.VariantsDefined: ("variants",),
+    Campaign.ExposuresRecorded: ("variant",),
+    Campaign.VariantStopped: ("variant",),
+    Campaign.WinnerDeclared: ("variant",),
     Ticket.Opened: ("customer_id", "external_id"),
     Ticket.StatusChanged: ("from_status", "to_status"),
     Pipeline.Defined: ("key", "stages"),

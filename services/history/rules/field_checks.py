@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import campaign as campaign_rules
+from domain import campaign_variants as variant_rules
 from domain import money
 from domain import properties
 from domain import ticket as ticket_rules
@@ -172,6 +173,10 @@ FIELD_RULES: dict[type, dict[str, Callable[[Any], Any]]] = {
     Campaign.ResponseRecorded: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Lead.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
     Customer.RespondedToCampaign: {"kind": _choice(RESPONSE_KINDS, "response kind")},
+    Campaign.VariantsDefined: {"variants": variant_rules.require_stored_variants},
+    Campaign.ExposuresRecorded: {"variant": variant_rules.require_key, "count": variant_rules.require_count},
+    Campaign.VariantStopped: {"variant": variant_rules.require_key, "reason": _text("reason")},
+    Campaign.WinnerDeclared: {"variant": variant_rules.require_key, "reason": _text("reason")},
     Ticket.Opened: {"subject": _text("ticket subject"), "priority": _choice(TICKET_PRIORITIES, "priority"),
                     "external_id": _external_id("ticket")},
     Ticket.Assigned: {"assignee": _text("assignee")},
@@ -203,7 +208,7 @@ STRIPPED: dict[type, tuple[str, ...]] = {
     Customer.TouchLogged: ("summary",),
     Customer.TagAdded: ("tag",),
     Customer.TagRemoved: ("tag",),
-    Lead.Captured: ("name", "company", "contact"),
+    Lead.Captured: ("name", "company", "contact", "variant"),
     Lead.Assigned: ("owner",),
     Lead.Disqualified: ("reason",),
     Deal.Opened: ("title", "owner"),
@@ -218,6 +223,12 @@ STRIPPED: dict[type, tuple[str, ...]] = {
     OwnerTeam.Assigned: ("owner", "team", "reason"),
     OwnerTeam.Moved: ("new_team", "reason"),
     Campaign.Planned: ("name",),
+    Campaign.VariantsDefined: ("reason",),
+    Campaign.ExposuresRecorded: ("variant",),
+    Campaign.VariantStopped: ("variant", "reason"),
+    Campaign.WinnerDeclared: ("variant", "reason"),
+    Lead.RespondedToCampaign: ("variant",),
+    Customer.RespondedToCampaign: ("variant",),
     Ticket.Opened: ("subject",),
     Ticket.Assigned: ("assignee",),
     Ticket.CustomerReplied: ("message",),

@@ -11,12 +11,14 @@ from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.deal import Deal
 from domain.lead import Lead
+from services.history.rules.campaign_lifecycle import refer_variant
 from services.history.rules.lifecycle import Engine, Rule
 from services.history.rules.tracked import Tracked
 
 
-def _captured(rules: Engine, lead: Tracked, campaign_id: int | None) -> None:
+def _captured(rules: Engine, lead: Tracked, campaign_id: int | None, variant: str) -> None:
     rules.refer("campaign_id", Campaign, campaign_id)
+    refer_variant(rules, campaign_id, variant)
     lead.status = lead_rules.NEW
 
 
@@ -49,9 +51,10 @@ def _converted(rules: Engine, lead: Tracked, customer_id: int, deal_id: int) -> 
     lead.status = lead_rules.CONVERTED
 
 
-def _responded(rules: Engine, lead: Tracked, campaign_id: int) -> None:
+def _responded(rules: Engine, lead: Tracked, campaign_id: int, variant: str) -> None:
     rules.refer("campaign_id", Campaign, campaign_id,
                 lambda campaign: campaign_rules.require_launched_before(campaign.status))
+    refer_variant(rules, campaign_id, variant)
 
 
 RULES: dict[type, Rule] = {

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from domain.base import CrmAggregate
+from domain.campaign_variants import VariantState
 from domain.pipeline import Pipeline
 from domain.vocabulary import Terms
 from services.history.rules.facts import Facts, micros
@@ -21,7 +22,7 @@ class Tracked:
     """What the rules read of one aggregate, after its events so far (the aggregate's attribute names)."""
 
     __slots__ = ("kind", "version", "last", "logged", "status", "stage", "pipeline", "owner", "contacted", "rated",
-                 "forgotten", "stages", "terms")
+                 "forgotten", "stages", "terms", "variant_state")
 
     def __init__(self, kind: type, version: int = 0, last: int | None = None, logged: bool = False) -> None:
         self.kind, self.version, self.last, self.logged = kind, version, last, logged
@@ -29,6 +30,7 @@ class Tracked:
         self.contacted = self.rated = self.forgotten = False
         self.stages: list[str] | tuple[str, ...] = ()  # a pipeline's get a list: an empty one is 56 bytes
         self.terms: Terms | None = None  # a vocabulary's values in force (other aggregates: None, 8 bytes)
+        self.variant_state: VariantState | None = None  # a campaign's variants (`Campaign.variant_state`)
 
     @classmethod
     def of(cls, aggregate: CrmAggregate) -> Tracked:

@@ -60,3 +60,17 @@ def test_every_model_credits_each_deal_its_value_exactly(found: list[Touch], val
 def test_credits_over_many_deals_add_up() -> None:
     deals = [(JOURNEY, WON, 10_000, Milestones()), (JOURNEY[:2], WON, 500, Milestones())]
     assert credit_all(deals, "first_touch") == {"展会": 10_500}
+
+
+def test_last_touch_ties_go_to_the_smaller_campaign_id_as_in_the_campaigns_report() -> None:
+    tied = [Touch(DAY, "B"), Touch(DAY, "A"), Touch(0, "C")]
+    assert credit(tied, WON, 100, "last_touch") == {"A": 100}
+    assert credit(tied, WON, 100, "first_touch") == {"C": 100}
+
+
+def test_time_decay_with_a_half_life_short_beside_the_gaps_still_credits_the_whole_value() -> None:
+    """40 days before the win at a half-life of 0.01 days, 0.5 ** 4000 is 0.0 in floating point: weighed from
+    the latest touch, that one keeps the whole value rather than dividing by zero."""
+    old = [Touch(0, "A"), Touch(DAY, "B")]
+    assert credit(old, 40 * DAY, 100, "time_decay", half_life_days=0.01) == {"B": 100}
+    assert credit(old, 40 * DAY, 100, "time_decay", half_life_days=1) == {"A": 33, "B": 67}

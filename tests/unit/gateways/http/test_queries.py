@@ -125,10 +125,12 @@ def test_the_openapi_document_tags_and_summarises_every_operation(client: TestCl
     paths = client.get("/openapi.json").json()["paths"]
 
     operations = [operation for methods in paths.values() for operation in methods.values()]
-    assert len(operations) == 89  # 57 + 5 of vocabularies + 3 of exchange rates + GET /pipelines + 4 of properties
+    assert len(operations) == 96  # 57 + 5 of vocabularies + 3 of exchange rates + GET /pipelines + 4 of properties
     #                               and periods + GET /health/live and GET /metrics + 2 of reminders + 9 of the forecast
     #                               + GET /forecast/predict and /forecast/backtest
     #                               + 4 of inspection and win/loss
+    #                               + 5 of a campaign's variants
+    #                               + 2 of attribution (reports/attribution, reports/cohorts)
     assert all(operation["summary"] and operation["tags"] for operation in operations)
     assert {tag for operation in operations for tag in operation["tags"]} == {
         "health", "customers", "leads", "deals", "campaigns", "tickets", "pipelines", "funnel", "segments", "reports",

@@ -35,7 +35,7 @@ PATH_VALUES = {"customer_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e01", "lead_id":
                "deal_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e03", "campaign_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e04",
                "ticket_id": "0b4c5a9e-6a61-4a43-9b37-5b0e0e0e0e05", "key": "sales", "stage": "lead", "tag": "vip",
                "kind": "industry", "value": "零售", "scope": "owner", "name": "李娜", "period": "2026-Q1",
-               "owner": "李娜"}
+               "owner": "李娜", "variant": "A"}
 
 
 def expected_roles(method: str, path: str) -> set[str]:
@@ -71,12 +71,14 @@ def test_every_route_outside_the_schema_is_a_known_public_page(api: FastAPI) -> 
 @pytest.mark.parametrize("who", [None, "bad-token", *TOKENS])
 def test_every_route_needs_a_token_and_a_role_that_grants_it(api: FastAPI, client: TestClient, who: str | None) -> None:
     routes = api_routes(api)
-    assert len(routes) == 89  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
+    assert len(routes) == 96  # 57 + 5 of /vocabularies + /exchange-rates (POST, GET), /exchange-rates/recorded,
     #                           GET /pipelines + 4 of dims (properties and periods) + /health/live, /metrics
     #                           + GET /reminders, PUT /pipelines/{key}/stages/{stage}/reminders
     #                           + 9 of the forecast (/forecast, /targets, /teams, 3 of a deal's, a stage's)
     #                           + GET /forecast/predict, /forecast/backtest
     #                           + 3 of /inspection (slippage, changes, inactive) and /winloss
+    #                           + 5 of a campaign's variants (define, exposures, stop, winner, the report)
+    #                           + /reports/attribution, /reports/cohorts
     headers = {} if who is None else auth(who) if who in TOKENS else {"Authorization": f"Bearer {who}"}
     for method, path in routes:
         response = client.request(method, path.format(**PATH_VALUES), json={}, headers=headers)

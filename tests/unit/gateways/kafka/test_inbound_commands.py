@@ -32,3 +32,10 @@ def test_a_campaign_response_message_is_a_record_response_command() -> None:
                                   "kind": "click", "customer_id": str(CUSTOMER)}))
 
     assert command_of(message) == RecordResponse(CAMPAIGN, "click", customer_id=CUSTOMER)
+
+
+def test_a_campaign_response_message_may_name_the_variant_responded_to() -> None:
+    message = parse(orjson.dumps({"type": "campaign_response", "source": "ads", "campaign_id": str(CAMPAIGN),
+                                  "kind": "click", "customer_id": str(CUSTOMER), "variant": "对照组B"}))
+
+    assert command_of(message) == RecordResponse(CAMPAIGN, "click", customer_id=CUSTOMER, variant="对照组B")

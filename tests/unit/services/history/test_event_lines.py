@@ -44,8 +44,13 @@ def _import(target: CrmApplication, tmp_path: Path, lines: list[dict[str, Any]])
 
 def test_every_creation_event_type_may_omit_external_id_in_a_line() -> None:
     for name in CREATIONS:
-        assert event_lines.SCHEMAS[name].added == {"external_id": ""}
+        assert event_lines.SCHEMAS[name].added["external_id"] == ""
     assert event_lines.SCHEMAS["crm.Deal.Lost"].added == {"competitor": ""}
+
+
+def test_responses_and_leads_written_before_variants_may_omit_the_variant() -> None:
+    for name in ("crm.Lead.Captured", "crm.Lead.RespondedToCampaign", "crm.Customer.RespondedToCampaign"):
+        assert event_lines.SCHEMAS[name].added["variant"] == ""
 
 
 def test_lines_with_and_without_external_ids_import_alike(target: CrmApplication, tmp_path: Path) -> None:
