@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,8 +26,8 @@ from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.support.api_server import running_api
-from tests.support.dashboard_history import (BEST_CASE_TITLE, CUSTOMER, OWNER, TICKET_SUBJECT, KnownHistory,
-                                             add_known_history)
+from tests.support.dashboard_history import (BEST_CASE_TITLE, COMPETITOR, CUSTOMER, LOSS_REASON, OWNER,
+                                             SLIPPED_TITLE, TICKET_SUBJECT, KnownHistory, add_known_history)
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "e2e-analyst-token"
@@ -233,3 +234,41 @@ def test_a_reminder_is_shown_by_name_and_a_click_opens_its_audit_trail(page: Pag
     assert page.locator("#audit-title").inner_text() == f"{TICKET_SUBJECT} · {CUSTOMER}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard-reminders.png"), full_page=True)
+
+
+def test_slippage_shows_the_deal_pushed_last_week_and_opens_its_trail(page: Page, known: tuple[str, KnownHistory]
+                                                                      ) -> None:
+    server, history = known
+    page.wait_for_function("document.getElementById('slippage-panel').dataset.loaded", timeout=15000)
+    rows = page.locator("#slippage tbody tr")
+    shown = [[cell.strip() for cell in row.locator("td").all_inner_texts()] for row in rows.all()]
+    close = (history.current.end - timedelta(hours=12)).astimezone(ZoneInfo(ZONE)).date()
+    assert [SLIPPED_TITLE, CUSTOMER, OWNER, f"{close} → {history.next.first + timedelta(days=14)}",
+            f"{history.current.label} → {history.next.label}", "推迟 / pushed", "30,000 CNY"] in shown
+    assert "推迟 / pushed 1" in page.locator("#slippage-counts").inner_text()
+
+    page.locator("#slippage tbody tr", has_text=SLIPPED_TITLE).click()
+    page.wait_for_function("id => document.getElementById('audit').dataset.item === id", arg=str(history.slipped),
+                           timeout=15000)
+    assert any("ExpectedCloseChanged" in entry and "客户预算推迟" in entry
+               for entry in page.locator("#audit li").all_inner_texts())
+
+
+def test_win_loss_by_competitor_shows_the_lost_deal_and_its_reason(page: Page, known: tuple[str, KnownHistory]
+                                                                   ) -> None:
+    server, _ = known
+    page.select_option("#winloss-by", "competitor")
+    page.wait_for_function("(document.getElementById('winloss-panel').dataset.loaded || '').endsWith(' competitor')",
+                           timeout=15000)
+    instant = page.locator("#winloss-panel").get_attribute("data-loaded").split(" ")[0]
+    shown = {row[0]: row[1:] for row in ([cell.strip() for cell in tr.locator("td").all_inner_texts()]
+                                         for tr in page.locator("#winloss tbody tr").all())}
+    assert shown[COMPETITOR] == ["0", "0", "1", "60,000", "0.0%", f"{LOSS_REASON} (1)"]
+    api = _api(server, "/winloss", as_of=instant, by="competitor")
+    assert len(shown) == len(api["groups"])
+    totals = api["totals"]
+    assert f"won {totals['won']} " in page.locator("#winloss-caption").inner_text()
+    reasons = page.evaluate("document.getElementById('winloss-chart').data.find(t => t.orientation === 'h').y")
+    assert LOSS_REASON in reasons
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "dashboard-inspection.png"), full_page=True)

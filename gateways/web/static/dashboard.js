@@ -99,8 +99,9 @@ function draw(report) {
 }
 
 async function refresh() {
-  await Promise.allSettled([refreshFunnel(), refreshForecast()]); // both name the zone the reminders are shown in
-  await refreshReminders();
+  // the funnel and the forecast name the zone the other panels' times are shown in
+  await Promise.allSettled([refreshFunnel(), refreshForecast()]);
+  await Promise.allSettled([refreshReminders(), refreshSlippage(), refreshWinloss()]);
 }
 
 async function refreshFunnel() {
