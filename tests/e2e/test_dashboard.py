@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,8 +27,9 @@ from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.support.api_server import running_api
-from tests.support.dashboard_history import (BEST_CASE_TITLE, COMPETITOR, CUSTOMER, LOSS_REASON, OWNER,
-                                             SLIPPED_TITLE, TICKET_SUBJECT, KnownHistory, add_known_history)
+from tests.support.dashboard_history import (BEST_CASE_TITLE, CAMPAIGN, COMPETITOR, CUSTOMER, LOSS_REASON, OWNER,
+                                             SLIPPED_TITLE, TICKET_SUBJECT, KnownHistory, add_campaign_history,
+                                             add_known_history)
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "e2e-analyst-token"
@@ -45,7 +47,7 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Known
         app = CrmApplication(database)
         app.ensure_default_pipelines()
         DemoHistory(app, DemoSettings(seed=5, leads=900, days=400)).run()
-        history = add_known_history(app, ZoneInfo(ZONE))
+        history = replace(add_known_history(app, ZoneInfo(ZONE)), campaign=add_campaign_history(app))
         with closing(ReadModelStore(database)) as store:
             projector_for(app, store).catch_up()  # as `crm demo` does: the API's queries read what was applied
             ReminderProcess(app, store).run_step()  # as `crm reminders run` would, once
@@ -272,3 +274,64 @@ def test_win_loss_by_competitor_shows_the_lost_deal_and_its_reason(page: Page, k
     assert LOSS_REASON in reasons
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dashboard-inspection.png"), full_page=True)
+
+
+def test_the_backtest_chart_shows_each_methods_forecast_and_interval_against_what_closed(
+        page: Page, known: tuple[str, KnownHistory]) -> None:
+    server, _ = known
+    page.wait_for_function("document.getElementById('backtest-panel').dataset.loaded", timeout=15000)
+    _, made, grain = page.locator("#backtest-panel").get_attribute("data-loaded").split(" ")
+    api = _api(server, "/forecast/backtest", as_of=made, grain=grain, periods="6", level="80")
+    shown = {row.get_attribute("data-method"): [cell.strip() for cell in row.locator("td").all_inner_texts()]
+             for row in page.locator("#backtest tbody tr").all()}
+    assert list(shown) == [method["method"] for method in api["methods"]]
+    for method in api["methods"]:
+        errors = method["errors"]
+        if method["available"] and errors and errors["mae_cents"] is not None:
+            assert shown[method["method"]][3] == _money(errors["mae_cents"])  # each method's error, as the API's
+        elif not method["available"]:
+            assert shown[method["method"]][1] == f"n/a ({method['reason']})"
+    traces = page.evaluate("document.getElementById('backtest-chart').data"
+                           ".map(t => [t.name, t.meta || null, t.x, t.y, t.fill || null])")
+    actual = next(trace for trace in traces if "actual" in trace[0])
+    assert actual[2][-len(api["actuals"]):] == [row["period"] for row in api["actuals"]]
+    available = [method for method in api["methods"] if method["available"]]
+    assert available, "the demo history lets at least one method forecast"
+    for method in available:
+        line = next(trace for trace in traces if trace[1] == method["method"])
+        assert line[3] == [None if p["forecast_cents"] is None else p["forecast_cents"] / 100 for p in method["periods"]]
+    bands = sum(1 for method in available if any(p["lower_cents"] is not None for p in method["periods"]))
+    assert sum(1 for trace in traces if trace[4] == "tonexty") == bands  # an interval band per method that has one
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#backtest-panel").screenshot(path=str(SCREENSHOTS / "dashboard-backtest.png"))
+
+
+def test_the_campaign_panel_compares_variants_and_attributes_by_every_model(page: Page,
+                                                                           known: tuple[str, KnownHistory]) -> None:
+    server, history = known
+    page.wait_for_function("document.querySelectorAll('#campaign option').length > 0", timeout=15000)
+    page.select_option("#campaign", str(history.campaign))
+    page.wait_for_function("id => (document.getElementById('campaign-panel').dataset.variantsLoaded || '')"
+                           ".includes(id)", arg=str(history.campaign), timeout=15000)
+    variants = [[cell.strip() for cell in row.locator("td").all_inner_texts()]
+                for row in page.locator("#variants tbody tr").all()]
+    assert [row[2:4] + row[7:8] for row in variants] == [["200", "12", "6.0%"], ["200", "30", "15.0%"]]
+    assert variants[0][:2] == ["A · 原文案", "春季八折"] and variants[1][:2] == ["B · 新文案", "买一送一"]
+    (comparison,) = [[cell.strip() for cell in row.locator("td").all_inner_texts()]
+                     for row in page.locator("#comparisons tbody tr").all()]
+    api = _api(server, f"/campaigns/{history.campaign}/variants")["comparisons"][0]
+    low, high = (f"{bound * 100:.1f}" for bound in api["interval"])
+    assert comparison[:3] == ["B vs A", "9.0 pp", f"[{low}, {high}] pp"]
+    assert comparison[6] == api["verdict"] == "variant wins"
+
+    page.select_option("#attribution-by", "variant")
+    page.wait_for_function("(document.getElementById('campaign-panel').dataset.attributionLoaded || '')"
+                           ".endsWith(' variant')", timeout=15000)
+    credited = {row.get_attribute("data-key"): [cell.strip() for cell in row.locator("td").all_inner_texts()][1:]
+                for row in page.locator("#attribution tbody tr").all()}
+    assert credited[f"{CAMPAIGN} · B"] == ["90,000"] * 6  # its only touch: every model credits it all
+    assert f"{CAMPAIGN} · A" not in credited
+    models = page.evaluate("document.getElementById('attribution-chart').data.map(t => t.name)")
+    assert models == ["first_touch", "last_touch", "linear", "u_shaped", "w_shaped", "time_decay"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#campaign-panel").screenshot(path=str(SCREENSHOTS / "dashboard-campaign.png"))

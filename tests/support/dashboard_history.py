@@ -19,6 +19,8 @@ from domain.periods import Period, period_of
 from services.application import CrmApplication
 from services.commands import (AssignTicket, ChangeStage, LoseDeal, OpenDeal, OpenTicket, RegisterCustomer,
                                SetStageReminders, WinDeal)
+from services.commands.ab_tests import DefineVariants, RecordExposures
+from services.commands.campaigns import LaunchCampaign, PlanCampaign, RecordResponse
 from services.commands.forecasts import ChangeExpectedClose, SetTarget
 
 OWNER = "赵敏"  # not one of the demo's owners: her rows hold only what is below
@@ -41,6 +43,7 @@ class KnownHistory:
     ticket: UUID
     slipped: UUID
     lost: UUID
+    campaign: UUID | None = None  # add_campaign_history's
 
 
 def add_known_history(app: CrmApplication, zone: tzinfo, now: datetime | None = None) -> KnownHistory:
@@ -83,3 +86,33 @@ def _slipped_and_lost(app: CrmApplication, customer: UUID, close: date, next_qua
                          Meta(occurred_at=now - timedelta(days=50), actor=OWNER))
     app.lose_deal(LoseDeal(lost, LOSS_REASON, COMPETITOR), Meta(occurred_at=now - timedelta(days=10), actor=OWNER))
     return slipped, lost
+
+
+CAMPAIGN = "春季推广 / Spring"
+CAMPAIGN_OWNER = "孙丽"  # another owner the demo has not: her won deal leaves 赵敏's forecast as it is
+RESPONSES = {"A": 12, "B": 30}  # of 200 exposures each: 6 % against 15 %, p ≈ 0.003 — B wins
+
+
+def add_campaign_history(app: CrmApplication, now: datetime | None = None) -> UUID:
+    """A campaign's A/B test (copy A, offer B), each variant shown 200 times, responses by customers naming
+    their variant, and one B respondent's 90,000 deal won: attributed to B under every model."""
+    now = now or datetime.now(timezone.utc)
+
+    def at(days: float) -> Meta:
+        return Meta(occurred_at=now - timedelta(days=days), actor="市场部")
+
+    campaign = app.plan_campaign(PlanCampaign(CAMPAIGN, "social", "20000"), at(60))
+    app.define_variants(DefineVariants(campaign, [{"key": "A", "name": "原文案", "copy": "春季八折", "weight": 1},
+                                                 {"key": "B", "name": "新文案", "offer": "买一送一", "weight": 1}],
+                                       "首轮"), at(59))
+    app.launch_campaign(LaunchCampaign(campaign), at(58))
+    respondents = []
+    for key, count in RESPONSES.items():
+        app.record_exposures(RecordExposures(campaign, key, 200), at(57))
+        for n in range(count):
+            customer = app.register_customer(RegisterCustomer(f"春季客户{key}{n}", "华东", "零售", "social"), at(56))
+            app.record_response(RecordResponse(campaign, "click", customer_id=customer, variant=key), at(50))
+            respondents.append(customer)
+    deal = app.open_deal(OpenDeal(respondents[-1], "春季订单", "90000", owner=CAMPAIGN_OWNER), at(40))
+    app.win_deal(WinDeal(deal), at(30))
+    return campaign

@@ -101,7 +101,8 @@ function draw(report) {
 async function refresh() {
   // the funnel and the forecast name the zone the other panels' times are shown in
   await Promise.allSettled([refreshFunnel(), refreshForecast()]);
-  await Promise.allSettled([refreshReminders(), refreshSlippage(), refreshWinloss()]);
+  await Promise.allSettled([refreshReminders(), refreshSlippage(), refreshWinloss(), refreshCampaigns(),
+                            refreshBacktest()]);
 }
 
 async function refreshFunnel() {
