@@ -51,6 +51,13 @@ function localTime(iso) {
   return `${formats.get(zone).format(new Date(iso))} ${zone}`;
 }
 
+// Every panel's month / quarter list (`data-first`: the one chosen at first), said once here.
+for (const select of document.querySelectorAll("select.grain")) {
+  const grains = [["quarter", "季度 / Quarter"], ["month", "月 / Month"]];
+  if (select.dataset.first === "month") grains.reverse();
+  select.replaceChildren(...grains.map(([value, text]) => new Option(text, value)));
+}
+
 // A panel's own status line: a failing panel says why and leaves the others shown.
 function panelStatus(id, text, error = false) {
   $(id).className = error ? "panel-status error" : "panel-status";
