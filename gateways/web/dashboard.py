@@ -10,7 +10,8 @@ from fastapi.responses import FileResponse
 
 STATIC = Path(__file__).with_name("static")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-FILES = {"dashboard.js": STATIC / "dashboard.js", "dashboard.css": STATIC / "dashboard.css", "plotly.min.js": PLOTLY_JS}
+SCRIPTS = ("dashboard.js", "forecast.js", "backtest.js", "reminders.js", "inspection.js", "campaigns.js")
+FILES = {**{name: STATIC / name for name in (*SCRIPTS, "dashboard.css")}, "plotly.min.js": PLOTLY_JS}
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 

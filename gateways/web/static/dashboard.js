@@ -1,9 +1,13 @@
-// The funnel dashboard: asks the API for the funnel as of the slider's instant and draws it.
+// The dashboard: asks the API for the funnel, the forecast and the open reminders as of the slider's instant
+// and draws them; a click on a stuck deal or a reminder opens that item's audit trail. Plain JS, plotly.js
+// (served locally) for the charts; every displayed time carries its zone (the installation's, CRM_TIME_ZONE,
+// as the API names it).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const DAY_MS = 86400000;
 let pending = null;
+let zone = "UTC"; // the installation's zone, as the last report named it
 
 function asOf() {
   const days = Number($("as-of").value);
@@ -35,6 +39,30 @@ const rate = (v, note) => (v === null && note ? `n/a (${note.split(":")[0]})` : 
 const days = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
 const money = (cents) => (cents / 100).toLocaleString("zh-CN", { maximumFractionDigits: 0 });
 const items = (list) => (Array.isArray(list) ? list : (list && list.items) || []);
+const formats = new Map(); // zone → its formatter
+// An instant as the business sees it: in the installation's zone, which is named ("2026-11-30 22:37 Asia/Shanghai").
+function localTime(iso) {
+  if (!iso) return "–";
+  if (!formats.has(zone)) {
+    formats.set(zone, new Intl.DateTimeFormat("sv-SE", { timeZone: zone, year: "numeric", month: "2-digit",
+                                                         day: "2-digit", hour: "2-digit", minute: "2-digit",
+                                                         hourCycle: "h23" }));
+  }
+  return `${formats.get(zone).format(new Date(iso))} ${zone}`;
+}
+
+// Every panel's month / quarter list (`data-first`: the one chosen at first), said once here.
+for (const select of document.querySelectorAll("select.grain")) {
+  const grains = [["quarter", "季度 / Quarter"], ["month", "月 / Month"]];
+  if (select.dataset.first === "month") grains.reverse();
+  select.replaceChildren(...grains.map(([value, text]) => new Option(text, value)));
+}
+
+// A panel's own status line: a failing panel says why and leaves the others shown.
+function panelStatus(id, text, error = false) {
+  $(id).className = error ? "panel-status error" : "panel-status";
+  $(id).textContent = text;
+}
 
 function cell(text) {
   const td = document.createElement("td");
@@ -67,27 +95,24 @@ function draw(report) {
   const stuck = items(report.stuck);
   const total = report.stuck && report.stuck.total !== undefined ? report.stuck.total : stuck.length;
   $("stuck-count").textContent = `(${stuck.length} of ${total})`;
-  const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => [s.item_id, s.stage, s.owner,
+  const trs = fillRows($("stuck").tBodies[0], stuck.slice(0, 50).map((s) => ["…", "", s.stage, s.owner,
     days(s.days_in_stage)]));
-  trs.forEach((tr, i) => tr.addEventListener("click", () => showAudit(stuck[i].item_id)));
-}
-
-async function showAudit(dealId) {
-  try {
-    const history = items(await api(`/deals/${dealId}/history?limit=500`));
-    $("audit-title").textContent = dealId;
-    $("audit").replaceChildren(...history.map((e) => {
-      const li = document.createElement("li");
-      const move = e.from_stage ? `${e.from_stage} → ${e.to_stage}` : (e.to_stage || "");
-      li.textContent = `${e.occurred_at.slice(0, 16).replace("T", " ")} · ${e.actor} · ${e.event} ${move} ${e.detail || ""}`;
-      return li;
-    }));
-  } catch (error) {
-    $("audit-title").textContent = `(${error.message})`;
-  }
+  trs.forEach((tr, i) => {
+    tr.dataset.itemId = stuck[i].item_id;
+    tr.addEventListener("click", async () => showAudit({ kind: "deal", item_id: stuck[i].item_id,
+                                                         ...await dealName(stuck[i].item_id).catch(() => ({ item: stuck[i].item_id })) }));
+  });
+  nameRows(trs); // the funnel names no item: each row's deal title and customer, asked for once each
 }
 
 async function refresh() {
+  // the funnel and the forecast name the zone the other panels' times are shown in
+  await Promise.allSettled([refreshFunnel(), refreshForecast()]);
+  await Promise.allSettled([refreshReminders(), refreshSlippage(), refreshWinloss(), refreshCampaigns(),
+                            refreshBacktest()]);
+}
+
+async function refreshFunnel() {
   const instant = asOf();
   const offset = Number($("as-of").value);
   $("as-of-days").textContent = offset === 0 ? "today" : `${-offset} days ago`;
@@ -103,7 +128,8 @@ async function refresh() {
     const report = await api(`/funnel?${query()}`);
     draw(report);
     // The instant as the API shows it: in the installation's time zone (CRM_TIME_ZONE), named.
-    $("as-of-label").textContent = `as of ${report.as_of.slice(0, 16).replace("T", " ")} ${report.time_zone}`;
+    zone = report.time_zone || zone;
+    $("as-of-label").textContent = `as of ${localTime(report.as_of)}`;
     $("status").textContent = "";
     document.body.dataset.loadedAsOf = instant.toISOString();
   } catch (error) {
@@ -121,4 +147,5 @@ $("controls").addEventListener("submit", (event) => { event.preventDefault(); re
 $("as-of").addEventListener("input", refreshSoon);
 $("pipeline").addEventListener("change", refresh);
 $("segment").addEventListener("change", refresh);
-refresh();
+// after forecast.js and reminders.js (loaded after this file) have defined their panels' functions
+document.addEventListener("DOMContentLoaded", refresh);
