@@ -34,9 +34,14 @@ def require_window(start: datetime, end: datetime) -> None:
         raise ValueError(f"the window's start ({start.isoformat()}) must come before its end ({end.isoformat()})")
 
 
+MAX_DAYS = 36_525  # a hundred years: business time starts in 1900, and 10⁶ days before now is before year 1 (a 500)
+
+
 def require_days(days: int) -> int:
     if days < 0:
         raise ValueError(f"days without activity cannot be negative ({days})")
+    if days > MAX_DAYS:
+        raise ValueError(f"days without activity must be at most {MAX_DAYS:,} (a hundred years), not {days:,}")
     return days
 
 

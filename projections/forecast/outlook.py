@@ -229,11 +229,10 @@ class OutlookQueries:
         while open), counted per (outcome, days) in SQL."""
         t = micros(as_of)
         rows = self.store.query(
-            f"WITH entries AS ({_ENTRIES}), closed AS (SELECT deal_id, status, valid_from AS closed_at "
-            f"FROM forecast_deal_versions WHERE {_IN_FORCE} AND status IN ('won', 'lost')) "
+            f"WITH entries AS ({_ENTRIES}), closed AS ({_CLOSED}) "
             f"SELECT e.pipeline, e.stage, COALESCE(c.status, 'open'), "
             f"(COALESCE(c.closed_at, ?) - e.entered) / {DAY_MICROS} AS days, COUNT(*) "
-            f"FROM entries e LEFT JOIN closed c ON c.deal_id = e.deal_id GROUP BY 1, 2, 3, 4", [t, t, t, t])
+            f"FROM entries e LEFT JOIN closed c ON c.deal_id = e.deal_id GROUP BY 1, 2, 3, 4", [t, t, t, t, t, t])
         collected: dict[tuple[str, str], tuple[list[int], list[int], list[int]]] = defaultdict(lambda: ([], [], []))
         for pipeline, stage, status, days, count in rows:
             lists = collected[(pipeline, stage)]
@@ -281,3 +280,12 @@ def _rate(money: Conversion, currency: str) -> float | None:
 # entry, as the funnel's stage reached does).
 _ENTRIES = ("SELECT deal_id, pipeline, stage, MIN(valid_from) AS entered FROM forecast_deal_versions "
             "WHERE valid_from <= ? AND status = 'open' GROUP BY deal_id, pipeline, stage")
+# The deals closed at T and when they closed: the first version of their closed streak (after their last open
+# version), not the version in force at T — a closed deal's owner may still change, and its win 10 days after
+# entering the stage must not count as 100 because it was reassigned on day 100 (review of issue 15, P2).
+_CLOSED = ("SELECT v.deal_id, v.status, (SELECT MIN(w.valid_from) FROM forecast_deal_versions w "
+           "WHERE w.deal_id = v.deal_id AND w.status = v.status AND w.valid_from <= ? AND w.valid_from >= "
+           "COALESCE((SELECT MAX(o.valid_to) FROM forecast_deal_versions o WHERE o.deal_id = v.deal_id "
+           "AND o.status = 'open' AND o.valid_from <= ?), 0)) AS closed_at "
+           f"FROM forecast_deal_versions v WHERE {_IN_FORCE.replace('valid_', 'v.valid_')} "
+           "AND v.status IN ('won', 'lost')")

@@ -93,7 +93,7 @@ function drawAttribution(reports, by) {
   const keys = [...new Set(reports.flatMap((r) => r.rows.map((row) => creditKey(row, by))))].sort();
   const credited = reports.map((r) => new Map(r.rows.map((row) => [creditKey(row, by), row.credited_cents])));
   Plotly.react("attribution-chart", MODELS.map((model, i) => ({
-    type: "bar", name: model, x: keys, y: keys.map((k) => (credited[i].get(k) || 0) / 100),
+    type: "bar", name: model, x: keys.map(chartText), y: keys.map((k) => (credited[i].get(k) || 0) / 100),
     marker: { color: MODEL_COLORS[i] } })),
   { barmode: "group", height: 320, margin: { l: 70, r: 20, t: 20, b: 90 }, legend: { orientation: "h", y: 1.15 },
     yaxis: { title: { text: reports[0].currency } } }, { displayModeBar: false, responsive: true });

@@ -64,6 +64,12 @@ function panelStatus(id, text, error = false) {
   $(id).textContent = text;
 }
 
+// Text from the data (names, reasons, competitors, campaigns) as a chart label: plotly reads labels as a small
+// HTML (<a href>, <b>…), so a competitor named `<a href="…">` would show as a link; its entities show as text.
+function chartText(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 function cell(text) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -82,7 +88,7 @@ function fillRows(tbody, rows) {
 function draw(report) {
   const rows = report.rows;
   Plotly.react("chart", [{
-    type: "funnel", y: rows.map((r) => r.label), x: rows.map((r) => r.reached),
+    type: "funnel", y: rows.map((r) => chartText(r.label)), x: rows.map((r) => r.reached),
     textinfo: "value+percent initial", marker: { color: "#3e7cb1" },
   }], { margin: { l: 190, r: 20, t: 30, b: 20 }, height: 380,
         title: { text: `${report.pipeline} · won ${report.won} · lost ${report.lost}`, font: { size: 14 } } },

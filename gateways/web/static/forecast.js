@@ -74,7 +74,7 @@ function drawForecast(report) {
       line: { color: "#b42318", dash: "dash", width: 2 }, connectgaps: false },
   ], { barmode: "stack", height: 340, margin: { l: 70, r: 20, t: 30, b: 40 },
        legend: { orientation: "h", y: -0.12 }, yaxis: { title: { text: report.currency } },
-       title: { text: `${group || "all"} · ${report.grain} · ${report.zone}`, font: { size: 13 } } },
+       title: { text: chartText(`${group || "all"} · ${report.grain} · ${report.zone}`), font: { size: 13 } } },
   { displayModeBar: false, responsive: true });
   fillForecastTable(report, group, periods);
 }

@@ -64,13 +64,13 @@ async function refreshWinloss() {
 
 function drawWinloss(report) {
   const groups = report.groups;
-  const x = groups.map((g) => g.group || "(none)");
+  const x = groups.map((g) => chartText(g.group || "(none)"));
   const reasons = report.totals.reasons.slice(0, 10).reverse();
   Plotly.react("winloss-chart", [
     { type: "bar", name: "赢单 / won", x, y: groups.map((g) => g.won), marker: { color: "#2f855a" } },
     { type: "bar", name: "输单 / lost", x, y: groups.map((g) => g.lost), marker: { color: "#c05621" } },
     { type: "bar", orientation: "h", name: "输单原因 / loss reasons", xaxis: "x2", yaxis: "y2",
-      x: reasons.map((r) => r.deals), y: reasons.map((r) => r.reason || "(none)"), marker: { color: "#9b2c2c" } },
+      x: reasons.map((r) => r.deals), y: reasons.map((r) => chartText(r.reason || "(none)")), marker: { color: "#9b2c2c" } },
   ], { barmode: "stack", height: 320, margin: { l: 150, r: 20, t: 20, b: 60 }, legend: { orientation: "h", y: -0.25 },
        grid: { rows: 1, columns: 2, pattern: "independent" }, xaxis: { domain: [0, 0.45] },
        xaxis2: { domain: [0.72, 1] }, yaxis: { title: { text: "deals" } } },

@@ -77,6 +77,7 @@ def test_winloss_by_competitor_and_its_short_name(url: str) -> None:
     (("inspect", "changes", "--from", "2026-04-08", "--to", "2026-04-08"), "must come before"),
     (("inspect", "slippage", "--grain", "week"), "month or quarter"),
     (("inspect", "inactive", "--days", "-1"), "cannot be negative"),
+    (("inspect", "inactive", "--days", "1000000"), "at most 36,525"),
     (("winloss", "--by", "colour"), "grouped by"),
     (("winloss", "--period", "2026-Q1", "--grain", "month"), "either"),
     (("inspect", "slippage", "--from", "yesterday"), "ISO 8601"),

@@ -14,7 +14,7 @@ from domain.forecast_methods import METHODS
 from projections.forecast.outlook import OutlookQueries, horizon_of
 from projections.rates import RateQueries
 from services.application import CrmApplication
-from services.commands import ChangeStage, LoseDeal, OpenDeal, RegisterCustomer, WinDeal
+from services.commands import ChangeOwner, ChangeStage, LoseDeal, OpenDeal, RegisterCustomer, WinDeal
 from services.projection_runtime.registry import projector_for
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
@@ -152,3 +152,26 @@ def test_an_empty_log_says_not_enough_history_for_every_fitted_method() -> None:
 
 def _at(instant: datetime, days: float) -> Meta:
     return Meta(occurred_at=instant + timedelta(days=days), actor="王伟")
+
+
+def test_days_to_close_are_to_the_close_not_to_a_later_owner_change() -> None:
+    """A closed deal may still be reassigned: its win after 10 days stays 10 days when its owner changes on day
+    100, a loss after 5 stays 5 (review of issue 15, P2: the version in force at T was taken as the close)."""
+    def on(day: int) -> Meta:
+        return Meta(occurred_at=datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=day), actor="李娜")
+
+    db = database_from_url("memory://")
+    crm = CrmApplication(db)
+    crm.ensure_default_pipelines(on(-400))
+    customer = crm.register_customer(RegisterCustomer("甲公司", "华东", "制造业", "web"), on(0))
+    won = crm.open_deal(OpenDeal(customer, "won", "100", owner="李娜"), on(0))
+    crm.win_deal(WinDeal(won), on(10))
+    crm.change_owner(ChangeOwner(won, "王伟"), on(100))
+    lost = crm.open_deal(OpenDeal(customer, "lost", "100", owner="李娜"), on(0))
+    crm.lose_deal(LoseDeal(lost, "价格"), on(5))
+    crm.change_owner(ChangeOwner(lost, "王伟"), on(150))
+    store = ReadModelStore(db)
+    projector_for(crm, store).catch_up()
+
+    (history,) = OutlookQueries(store)._stage_histories(on(200).occurred_at).values()
+    assert sorted(zip(history.outcomes, history.days)) == [(1, 10), (2, 5)]  # won after 10 days, lost after 5
