@@ -14,9 +14,14 @@ due when the tier the customer is in at the clock's instant differs from the tie
   is not announced; the next announcement's `old_tier` is the last one announced, so each customer's
   announcements form one chain (each `old_tier` is the previous `new_tier`).
 
-The change's id is derived from (customer, changed_at, old_tier, new_tier), in the customer's home partition,
-so the log's uniqueness of (id, version) refuses a second record of the same change, whoever tries and however
-often (a process killed after recording it, before its read model saw it).
+The change's id is derived from (customer, sequence, old_tier, new_tier), `sequence` being how many
+announcements of the customer came before it (its link in the chain), in the customer's home partition, so the
+log's uniqueness of (id, version) refuses a second record of the same announcement, whoever tries and however
+often (a process killed after recording it, before its read model saw it: the read model counts the same
+announcements, so the repeat gets the same id). Not from `changed_at`: that is recomputed from the current
+history, and an event entered late can bring back an instant and tiers announced once already (ordinary →
+potential at day 1, potential → ordinary at day 2, then a deal back-dated to day 1.5: ordinary → potential at
+day 1 again), which a later announcement must still be able to say.
 """
 
 from __future__ import annotations
@@ -35,10 +40,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def change_id(customer_id: UUID, changed_at: datetime, old_tier: str, new_tier: str) -> UUID:
-    """The one id the change of `customer_id` from `old_tier` to `new_tier` at `changed_at` can have, in the
-    customer's home partition (where the relay puts the customer's events: in order with them). The instant is
-    named by its µs since the epoch, so two spellings of one instant (time zones) give one id."""
+LEGACY = -1  # the sequence of a change recorded before sequences (event version 1): its id is `legacy_change_id`
+
+
+def change_id(customer_id: UUID, sequence: int, old_tier: str, new_tier: str) -> UUID:
+    """The one id the customer's announcement number `sequence` (0: the first), from `old_tier` to `new_tier`, can
+    have, in the customer's home partition (where the relay puts the customer's events: in order with them)."""
+    if sequence == LEGACY:
+        raise DomainError("a change recorded before sequences has the id legacy_change_id derives")
+    name = f"crm:segment-change:{customer_id}:#{sequence}:{old_tier}:{new_tier}"
+    return in_partition(partition_of(customer_id), uuid5(NAMESPACE_URL, name))
+
+
+def legacy_change_id(customer_id: UUID, changed_at: datetime, old_tier: str, new_tier: str) -> UUID:
+    """The id of a change recorded before sequences (event version 1), from its instant (µs since the epoch, so
+    two spellings of one instant give one id): what `crm import` checks such a change against."""
     micros = (changed_at - _EPOCH) // _MICROSECOND
     name = f"crm:segment-change:{customer_id}:{micros}:{old_tier}:{new_tier}"
     return in_partition(partition_of(customer_id), uuid5(NAMESPACE_URL, name))
@@ -46,33 +62,36 @@ def change_id(customer_id: UUID, changed_at: datetime, old_tier: str, new_tier: 
 
 @dataclass(frozen=True)
 class TierChange:
-    """A change to announce: the customer went from `old_tier` to `new_tier` at `changed_at`."""
+    """A change to announce: the customer went from `old_tier` to `new_tier` at `changed_at`; `sequence`: how many
+    announcements of the customer came before it."""
 
     customer_id: UUID
     old_tier: str
     new_tier: str
     changed_at: datetime
+    sequence: int = 0
 
     @property
     def id(self) -> UUID:
-        return change_id(self.customer_id, self.changed_at, self.old_tier, self.new_tier)
+        return change_id(self.customer_id, self.sequence, self.old_tier, self.new_tier)
 
 
 def due_change(customer_id: UUID, announced: str, current: tuple[str, datetime] | None,
-               forgotten_at: datetime | None = None) -> TierChange | None:
+               forgotten_at: datetime | None = None, sequence: int = 0) -> TierChange | None:
     """The change to announce now, None when there is none.
 
     `announced`: the tier last announced (NO_TIER: none yet, or the customer's leaving announced); `current`:
     (tier, since when) at the clock's instant, None when the customer is in no tier then (forgotten, or not a
-    customer yet); `forgotten_at`: when it was forgotten, if it was by now."""
+    customer yet); `forgotten_at`: when it was forgotten, if it was by now; `sequence`: how many announcements
+    of the customer were made."""
     if current is None:
         if announced == NO_TIER or forgotten_at is None:
             return None
-        return TierChange(customer_id, announced, NO_TIER, forgotten_at)
+        return TierChange(customer_id, announced, NO_TIER, forgotten_at, sequence)
     tier, since = current
     if tier == announced:
         return None
-    return TierChange(customer_id, announced, tier, since)
+    return TierChange(customer_id, announced, tier, since, sequence)
 
 
 def require_tier(tier: str, allow_none: bool = True) -> str:
@@ -87,10 +106,19 @@ class SegmentChange(CrmAggregate):
     the change's, `change_id`), so that announcing never contends with the customer's own commands."""
 
     class Recorded(CrmAggregate.Created):
+        """Version 2 added `sequence` (how many announcements of the customer came before it; the id derives from
+        it); a version-1 change reads as LEGACY: its id derives from its instant (`legacy_change_id`)."""
+
+        class_version = 2
         customer_id: UUID
         old_tier: str  # "" before the customer's first announcement
         new_tier: str  # "" once the customer is forgotten
         changed_at: datetime  # business time of the change (an age limit passed to the µs, a deal won, …)
+        sequence: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["sequence"] = LEGACY
 
         def apply(self, change: SegmentChange) -> None:
             change.customer_id, change.old_tier, change.new_tier = self.customer_id, self.old_tier, self.new_tier
@@ -102,5 +130,8 @@ class SegmentChange(CrmAggregate):
             raise DomainError(f"a segment change needs two tiers; both are {change.new_tier!r}")
         require_tier(change.old_tier)
         require_tier(change.new_tier)
+        if change.sequence < 0:
+            raise DomainError(f"a segment change's sequence counts announcements before it: not {change.sequence}")
         return cls._open(cls.Recorded, meta, id=change.id, customer_id=change.customer_id,
-                         old_tier=change.old_tier, new_tier=change.new_tier, changed_at=change.changed_at)
+                         old_tier=change.old_tier, new_tier=change.new_tier, changed_at=change.changed_at,
+                         sequence=change.sequence)

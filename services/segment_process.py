@@ -7,9 +7,11 @@ announced (`SegmentChangeQueries.due`, rule `domain.segment_change_rules.due_cha
 `SegmentChange.Recorded` for each. The outbox relay (gateways/kafka/relay.py) publishes it as a CloudEvent on
 `crm.events` and once more on `crm.segments`, keyed by the customer.
 
-Exactly once per change: the event's id derives from (customer, changed_at, old tier, new tier)
-(`domain.segment_change_rules.change_id`), so a second record of it — after a kill -9 between recording and
-this process's read model seeing it — is refused by the log's uniqueness of (id, version) and counted as done.
+Exactly once per change: the event's id derives from (customer, sequence — how many announcements of the customer
+came before —, old tier, new tier) (`domain.segment_change_rules.change_id`), so a second record of it — after a
+kill -9 between recording and this process's read model seeing it — is refused by the log's uniqueness of
+(id, version) and counted as done. A refusal is logged as a warning, and a look that recorded nothing is not
+repeated at once (even with a full batch), so that a change refused over and over cannot make the process spin.
 The announcements read model is fed by this process alone (one process per database holds the lock file) and
 caught up from the log before each look, so the tier last announced is the log's, not a memory's.
 
@@ -79,10 +81,11 @@ class SegmentChangeProcess:
             return done
         self._position, self._dirty, self._looked_at = position, False, time.monotonic()
         changes = self.queries.due(now, self.batch)
-        if len(changes) == self.batch:  # more may be due: look again at once
-            self._dirty, self._looked_at = True, float("-inf")
         self._upcoming = self.queries.next_change_after(now)
-        return done + self._save(changes, now)
+        saved = self._save(changes, now)
+        if len(changes) == self.batch and saved:  # more may be due: look again at once (not when all were refused:
+            self._dirty, self._looked_at = True, float("-inf")  # the same batch would come back, a spin)
+        return done + saved
 
     def _wait_to_look(self, now: datetime) -> float | None:
         """Seconds until the next look is due: 0 now — a tier change falls due by the clock, or the segments read
@@ -115,7 +118,10 @@ class SegmentChangeProcess:
     def _save_one(self, change: TierChange, meta: Meta) -> bool:
         try:
             self.app.save_new(SegmentChange.record(change, meta))
-        except ConcurrencyConflict:  # its id is in the log already: announced before
+        except ConcurrencyConflict:  # its id is in the log already: announced before (this read model is behind)
+            log.warning("%s: customer %s's change number %d from %s to %s is in the log already (id %s)", NAME,
+                        change.customer_id, change.sequence, change.old_tier or "(none)", change.new_tier or "(none)",
+                        change.id, extra={"component": NAME, "action": "refused", "change_id": str(change.id)})
             return False
         return True
 

@@ -20,11 +20,13 @@ from projections.segments.handlers import CUSTOMERS, INTERVALS
 from projections.tables import from_micros, micros
 
 # The customers in a tier at T other than the one last announced (none announced: ""), with since when, and those
-# announced in a tier but forgotten by T; each with the forgetting instant, if any.
-_DUE = (f"SELECT i.customer_id, i.tier, i.tier_since, COALESCE(a.tier, '') FROM {INTERVALS.name} i "
-        f"LEFT JOIN {ANNOUNCED.name} a ON a.customer_id = i.customer_id "
+# announced in a tier but forgotten by T; each with the forgetting instant, if any, and how many announcements of
+# the customer were made (the next one's sequence: its id, `domain.segment_change_rules.change_id`).
+_COUNT = f"(SELECT COUNT(*) FROM {CHANGES.name} s WHERE s.customer_id = {{0}}.customer_id)"
+_DUE = (f"SELECT i.customer_id, i.tier, i.tier_since, COALESCE(a.tier, ''), {_COUNT.format('i')} "
+        f"FROM {INTERVALS.name} i LEFT JOIN {ANNOUNCED.name} a ON a.customer_id = i.customer_id "
         f"WHERE i.valid_from <= ? AND (i.valid_to IS NULL OR i.valid_to > ?) AND (a.tier IS NULL OR a.tier <> i.tier) "
-        f"UNION ALL SELECT a.customer_id, NULL, c.forgotten_at, a.tier FROM {ANNOUNCED.name} a "
+        f"UNION ALL SELECT a.customer_id, NULL, c.forgotten_at, a.tier, {_COUNT.format('a')} FROM {ANNOUNCED.name} a "
         f"JOIN {CUSTOMERS.name} c ON c.customer_id = a.customer_id "
         f"WHERE a.tier <> '' AND c.forgotten_at IS NOT NULL AND c.forgotten_at <= ? ORDER BY 3, 1 LIMIT ?")
 
@@ -55,10 +57,11 @@ class SegmentChangeQueries:
         """The changes to announce at `now`, earliest first (`domain.segment_change_rules.due_change`)."""
         t = micros(now)
         found = []
-        for customer_id, tier, since, announced in self.store.query(_DUE, [t, t, t, limit]):
+        for customer_id, tier, since, announced, made in self.store.query(_DUE, [t, t, t, limit]):
             customer = UUID(customer_id)
             current = None if tier is None else (tier, from_micros(since))
-            change = due_change(customer, announced, current, None if tier is not None else from_micros(since))
+            left_at = None if tier is not None else from_micros(since)
+            change = due_change(customer, announced, current, left_at, int(made))
             if change is not None:
                 found.append(change)
         return found

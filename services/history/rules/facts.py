@@ -50,7 +50,7 @@ FACTS: dict[type, tuple[str, ...]] = {
     Pipeline.StageInserted: ("stage", "position"),
     Pipeline.StageRemindersSet: ("pipeline", "stage"),
     Reminder.Emitted: ("item_id", "entry_version", "threshold", "customer_id"),
-    SegmentChange.Recorded: ("customer_id", "changed_at", "old_tier", "new_tier"),
+    SegmentChange.Recorded: ("customer_id", "changed_at", "old_tier", "new_tier", "sequence"),
     Pipeline.StageForecastSet: ("stage",),
     Target.Set: ("scope", "name", "period"),
     OwnerTeam.Assigned: ("owner",),

@@ -1,5 +1,6 @@
 """The segment change rule: what is due is the tier now against the tier last announced — entering, leaving on
-forgetting, ageing at the exact µs — nothing when they agree; and a change's id is a function of what it is about."""
+forgetting, ageing at the exact µs — nothing when they agree; and a change's id is a function of which
+announcement of the customer it is (its sequence) and its tiers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 from domain.errors import DomainError
 from domain.partitions import partition_of
-from domain.segment_change_rules import NO_TIER, SegmentChange, TierChange, change_id, due_change
+from domain.segment_change_rules import (LEGACY, NO_TIER, SegmentChange, TierChange, change_id, due_change,
+                                         legacy_change_id)
 from domain.segmentation import HIGH_VALUE, ORDINARY, POTENTIAL, Purchase, segment_timeline
 from tests.conftest import T0, at
 
@@ -58,15 +60,39 @@ def test_ageing_changes_the_tier_at_the_exact_microsecond() -> None:
         TierChange(CUSTOMER, POTENTIAL, ORDINARY, lapsed)
 
 
-def test_the_id_derives_from_customer_instant_and_tiers_in_the_customers_partition() -> None:
-    change = TierChange(CUSTOMER, POTENTIAL, HIGH_VALUE, T0)
-    assert change.id == change_id(CUSTOMER, T0, POTENTIAL, HIGH_VALUE)
+def test_the_id_derives_from_customer_sequence_and_tiers_in_the_customers_partition_not_from_the_instant() -> None:
+    change = TierChange(CUSTOMER, POTENTIAL, HIGH_VALUE, T0, 2)
+    assert change.id == change_id(CUSTOMER, 2, POTENTIAL, HIGH_VALUE)
     assert partition_of(change.id) == partition_of(CUSTOMER)
-    from zoneinfo import ZoneInfo
-    assert change_id(CUSTOMER, T0.astimezone(ZoneInfo("Asia/Shanghai")), POTENTIAL, HIGH_VALUE) == change.id
-    others = {change_id(uuid4(), T0, POTENTIAL, HIGH_VALUE), change_id(CUSTOMER, T0 + MICRO, POTENTIAL, HIGH_VALUE),
-              change_id(CUSTOMER, T0, ORDINARY, HIGH_VALUE), change_id(CUSTOMER, T0, POTENTIAL, ORDINARY)}
-    assert change.id not in others and len(others) == 4
+    # The instant is recomputed from the history as it is now: a repeat of the change at another instant is the
+    # same announcement (the same link of the chain), so the same id.
+    assert TierChange(CUSTOMER, POTENTIAL, HIGH_VALUE, T0 + MICRO, 2).id == change.id
+    others = {change_id(uuid4(), 2, POTENTIAL, HIGH_VALUE), change_id(CUSTOMER, 3, POTENTIAL, HIGH_VALUE),
+              change_id(CUSTOMER, 2, ORDINARY, HIGH_VALUE), change_id(CUSTOMER, 2, POTENTIAL, ORDINARY),
+              legacy_change_id(CUSTOMER, T0, POTENTIAL, HIGH_VALUE)}
+    assert change.id not in others and len(others) == 5
+    with pytest.raises(DomainError):
+        change_id(CUSTOMER, LEGACY, POTENTIAL, HIGH_VALUE)
+
+
+def test_the_same_tiers_at_the_same_instant_announced_again_later_in_the_chain_get_another_id() -> None:
+    """Review A P1-1: ordinary → potential at day 1 (announcement 1), back to ordinary (2), then a deal entered
+    late makes it ordinary → potential at day 1 again (3): not the id of announcement 1, which the log would
+    refuse, leaving downstream tools with `ordinary` for good."""
+    first, again = TierChange(CUSTOMER, ORDINARY, POTENTIAL, T0, 1), TierChange(CUSTOMER, ORDINARY, POTENTIAL, T0, 3)
+    assert first.id != again.id
+
+
+def test_a_legacy_change_reads_with_the_legacy_sequence() -> None:
+    state: dict[str, object] = {}
+    SegmentChange.Recorded.upcast_v1_v2(state)
+    assert state == {"sequence": LEGACY}
+
+
+def test_a_due_change_carries_the_count_of_announcements_made() -> None:
+    assert due_change(CUSTOMER, ORDINARY, (POTENTIAL, T0), sequence=4) == TierChange(CUSTOMER, ORDINARY, POTENTIAL,
+                                                                                      T0, 4)
+    assert due_change(CUSTOMER, ORDINARY, None, T0, 4) == TierChange(CUSTOMER, ORDINARY, NO_TIER, T0, 4)
 
 
 def test_a_recorded_change_carries_customer_tiers_and_instant_and_no_personal_field() -> None:
@@ -76,7 +102,8 @@ def test_a_recorded_change_carries_customer_tiers_and_instant_and_no_personal_fi
     recorded = SegmentChange.record(change, at(1, "crm segments"))
     assert recorded.id == change.id
     (event,) = recorded.collect_events()
-    assert (event.customer_id, event.old_tier, event.new_tier, event.changed_at) == (CUSTOMER, "", POTENTIAL, T0)
+    assert (event.customer_id, event.old_tier, event.new_tier, event.changed_at, event.sequence) == \
+        (CUSTOMER, "", POTENTIAL, T0, 0)
     assert SegmentChange.Recorded not in PERSONAL_FIELDS
 
 

@@ -58,6 +58,6 @@ def test_segment_changes_have_their_channel_with_the_recorded_event_and_no_perso
     assert channel["address"] == "crm.segments"
     assert channel["messages"] == {"SegmentChange.Recorded": {"$ref": "#/components/messages/SegmentChange.Recorded"}}
     payload = document["components"]["messages"]["SegmentChange.Recorded"]["payload"]
-    assert payload["required"][-4:] == ["customer_id", "old_tier", "new_tier", "changed_at"]
+    assert payload["required"][-5:] == ["customer_id", "old_tier", "new_tier", "changed_at", "sequence"]
     assert asyncapi.SEALED not in payload["properties"].values()
     assert document["operations"]["publishSegmentChanges"]["channel"] == {"$ref": "#/channels/segments"}
