@@ -10,6 +10,10 @@ due when the tier the customer is in at the clock's instant differs from the tie
   age limit, not when it was noticed);
 - a forgotten customer leaves every tier at the instant it was forgotten (`new_tier` ""), so that downstream
   tools stop addressing them; nothing is announced for them afterwards;
+- marketing consent (`Customer.ConsentChanged`): a customer whose consent is withdrawn leaves every tier at the
+  instant it was withdrawn, as if forgotten, and nothing is announced while it stays withdrawn; granted again,
+  their tier now is announced (`changed_at` the grant, or the tier's start if that is later) — marketing tools
+  are told to address only customers who agree to it;
 - no stale change: a tier the customer entered and left again while nothing announced (the process was down)
   is not announced; the next announcement's `old_tier` is the last one announced, so each customer's
   announcements form one chain (each `old_tier` is the previous `new_tier`).
@@ -82,7 +86,8 @@ def due_change(customer_id: UUID, announced: str, current: tuple[str, datetime] 
 
     `announced`: the tier last announced (NO_TIER: none yet, or the customer's leaving announced); `current`:
     (tier, since when) at the clock's instant, None when the customer is in no tier then (forgotten, or not a
-    customer yet); `forgotten_at`: when it was forgotten, if it was by now; `sequence`: how many announcements
+    customer yet, or marketing consent withdrawn); `forgotten_at`: when it was forgotten or its marketing consent
+    withdrawn, if it was by now; `sequence`: how many announcements
     of the customer were made."""
     if current is None:
         if announced == NO_TIER or forgotten_at is None:

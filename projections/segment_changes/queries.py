@@ -4,7 +4,8 @@ work — customers whose tier at an instant, in the segments read model, is not 
 The work list reads the segments read model's tables (as `projections.segments.tier_members_sql` lets other
 read models do): the interval holding the instant gives each customer's tier and since when; a forgotten
 customer has none after it was forgotten (its timeline ends there), so one announced in a tier is due to leave
-it at `forgotten_at`."""
+it at `forgotten_at`; likewise one whose marketing consent is withdrawn (`Customer.ConsentChanged`) leaves at the
+withdrawal, and enters its tier again when consent is granted again."""
 
 from __future__ import annotations
 
@@ -15,20 +16,30 @@ from uuid import UUID
 
 from domain.segment_change_rules import NO_TIER, TierChange, due_change
 from projections.ports import Store
-from projections.segment_changes.rows import ANNOUNCED, CHANGES
+from projections.segment_changes.rows import ANNOUNCED, CHANGES, CONSENT
 from projections.segments.handlers import CUSTOMERS, INTERVALS
 from projections.tables import from_micros, micros
 
-# The customers in a tier at T other than the one last announced (none announced: ""), with since when, and those
-# announced in a tier but forgotten by T; each with the forgetting instant, if any, and how many announcements of
-# the customer were made (the next one's sequence: its id, `domain.segment_change_rules.change_id`).
+# The customers in a tier at T other than the one last announced (none announced: ""), with since when (or since
+# their marketing consent was granted again, if later), unless their marketing consent is withdrawn at T; and those
+# announced in a tier but forgotten or with consent withdrawn by T, with the instant they left (the earlier of the
+# two). Each with how many announcements of the customer were made (the next one's sequence: its id,
+# `domain.segment_change_rules.change_id`).
 _COUNT = f"(SELECT COUNT(*) FROM {CHANGES.name} s WHERE s.customer_id = {{0}}.customer_id)"
-_DUE = (f"SELECT i.customer_id, i.tier, i.tier_since, COALESCE(a.tier, ''), {_COUNT.format('i')} "
-        f"FROM {INTERVALS.name} i LEFT JOIN {ANNOUNCED.name} a ON a.customer_id = i.customer_id "
+_WITHDRAWN = "k.withdrawn_at <= ? AND (k.granted_at IS NULL OR k.granted_at > ?)"  # at T
+_LEAVING = (f"SELECT a.customer_id, c.forgotten_at AS left_at, a.tier FROM {ANNOUNCED.name} a "
+            f"JOIN {CUSTOMERS.name} c ON c.customer_id = a.customer_id "
+            f"WHERE a.tier <> '' AND c.forgotten_at IS NOT NULL AND c.forgotten_at <= ? "
+            f"UNION ALL SELECT a.customer_id, k.withdrawn_at, a.tier FROM {ANNOUNCED.name} a "
+            f"JOIN {CONSENT.name} k ON k.customer_id = a.customer_id WHERE a.tier <> '' AND {_WITHDRAWN}")
+_DUE = (f"SELECT i.customer_id, i.tier, CASE WHEN k.granted_at > i.tier_since THEN k.granted_at ELSE i.tier_since "
+        f"END, COALESCE(a.tier, ''), {_COUNT.format('i')} FROM {INTERVALS.name} i "
+        f"LEFT JOIN {ANNOUNCED.name} a ON a.customer_id = i.customer_id "
+        f"LEFT JOIN {CONSENT.name} k ON k.customer_id = i.customer_id "
         f"WHERE i.valid_from <= ? AND (i.valid_to IS NULL OR i.valid_to > ?) AND (a.tier IS NULL OR a.tier <> i.tier) "
-        f"UNION ALL SELECT a.customer_id, NULL, c.forgotten_at, a.tier, {_COUNT.format('a')} FROM {ANNOUNCED.name} a "
-        f"JOIN {CUSTOMERS.name} c ON c.customer_id = a.customer_id "
-        f"WHERE a.tier <> '' AND c.forgotten_at IS NOT NULL AND c.forgotten_at <= ? ORDER BY 3, 1 LIMIT ?")
+        f"AND NOT (k.customer_id IS NOT NULL AND {_WITHDRAWN}) "
+        f"UNION ALL SELECT l.customer_id, NULL, MIN(l.left_at), l.tier, {_COUNT.format('l')} FROM ({_LEAVING}) l "
+        f"GROUP BY l.customer_id, l.tier ORDER BY 3, 1 LIMIT ?")
 
 
 _COLUMNS = ", ".join(CHANGES.column_names)
@@ -57,7 +68,7 @@ class SegmentChangeQueries:
         """The changes to announce at `now`, earliest first (`domain.segment_change_rules.due_change`)."""
         t = micros(now)
         found = []
-        for customer_id, tier, since, announced, made in self.store.query(_DUE, [t, t, t, limit]):
+        for customer_id, tier, since, announced, made in self.store.query(_DUE, [t] * 7 + [limit]):
             customer = UUID(customer_id)
             current = None if tier is None else (tier, from_micros(since))
             left_at = None if tier is not None else from_micros(since)

@@ -18,7 +18,7 @@ import pytest
 from domain.segment_change_rules import SegmentChange
 from projections.segment_changes import SegmentChangeQueries
 from services.application import CrmApplication
-from services.commands import ForgetCustomer, LoseDeal, OpenDeal, RegisterCustomer, WinDeal
+from services.commands import ChangeConsent, ForgetCustomer, LoseDeal, OpenDeal, RegisterCustomer, WinDeal
 from services.segment_process import SegmentChangeProcess, run_until_stopped, segments_lock_path
 from services.storage.read_model_store import ReadModelStore
 from tests.conftest import T0, at
@@ -153,6 +153,44 @@ def test_a_forgotten_customer_leaves_every_tier_and_no_event_carries_their_perso
                          for n in crm.recorder.select_notifications(1, 1000)
                          if n.topic.endswith("SegmentChange.Recorded"))
     assert published and not any(secret.encode() in published for secret in ("张三", "杭州云启科技", "zhangsan"))
+
+
+def test_withdrawing_marketing_consent_leaves_every_tier_nothing_while_withdrawn_granting_again_enters_it(log):
+    """Review A P2-3: crm.segments tells marketing tools whom to address; a customer who withdrew consent leaves
+    every tier at the withdrawal (as when forgotten), no change of theirs is announced while it stays withdrawn,
+    and granting it again announces the tier they are in then, at the grant."""
+    crm, store = log
+    customer, other = _customer(crm), _customer(crm, "李四")
+    crm.change_consent(ChangeConsent(customer, True), at(0.1))  # consent is not given at registration
+    clock, process = _started(log, 0.5)
+    crm.change_consent(ChangeConsent(customer, False), at(1))
+    crm.change_consent(ChangeConsent(other, True), at(1))  # granted, never withdrawn: nothing changes
+    _steps_at(T0 + timedelta(days=1.5), clock, process)
+    crm.open_deal(OpenDeal(customer, "云服务采购", "10000", owner="李娜"), at(2))  # potential, while withdrawn
+    _steps_at(T0 + timedelta(days=2.5), clock, process)
+    assert SegmentChangeQueries(store).announced(customer) == ""
+    crm.change_consent(ChangeConsent(customer, True), at(3))
+    _steps_at(T0 + timedelta(days=4), clock, process)
+    crm.change_consent(ChangeConsent(customer, False), at(5))  # withdrawn again, and forgotten later: one leave
+    crm.forget_customer(ForgetCustomer(customer), at(6))
+    _steps_at(T0 + timedelta(days=7), clock, process)
+    assert [c[1:] for c in _changes(crm) if c[0] == customer] == [
+        ("", "ordinary", T0), ("ordinary", "", T0 + timedelta(days=1)), ("", "potential", T0 + timedelta(days=3)),
+        ("potential", "", T0 + timedelta(days=5))]
+    assert [c[1:] for c in _changes(crm) if c[0] == other] == [("", "ordinary", T0)]
+    assert SegmentChangeQueries(store).due(clock.now) == []
+
+
+def test_consent_withdrawn_before_the_first_announcement_announces_nothing_until_granted_again(log):
+    crm, store = log
+    customer = _customer(crm)
+    crm.change_consent(ChangeConsent(customer, True), at(0.1))
+    crm.change_consent(ChangeConsent(customer, False), at(0.25))
+    clock, process = _started(log, 0.5)
+    assert _changes(crm) == []
+    crm.change_consent(ChangeConsent(customer, True), at(1))
+    _steps_at(T0 + timedelta(days=1.5), clock, process)
+    assert _changes(crm) == [(customer, "", "ordinary", T0 + timedelta(days=1))]
 
 
 def test_one_process_per_database_announces_the_other_stands_by(log):
