@@ -7,8 +7,10 @@ lead and the touch that opened the deal, 10 % the rest) credit the milestones; t
 touches more, halving a touch's weight every `half_life_days` before the win. These are HubSpot's and
 Salesforce's definitions; where they leave a case open the choice is written where it is made.
 
-Money is shared in whole cents by the largest remainder (Hamilton's method), so the credits of every deal
-sum to its value exactly under every model — the property `tests/unit/domain/test_attribution.py` holds —
+Money is shared in whole cents by the largest remainder (Hamilton's method), in exact arithmetic: weights are
+`fractions.Fraction`s (time decay's float powers of 2 converted exactly), so a floor never overshoots — floats
+did above 2**53 cents, which money allows up to 10**17 — and the credits of every deal
+sum to its value exactly under every model, each one ≥ 0, — the property `tests/unit/domain/test_attribution.py` holds —
 and ties go to the earlier touch, so the answer does not depend on the order facts arrived in.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from domain.marketing import Touch
 
@@ -41,14 +44,14 @@ def require_model(model: str) -> str:
 
 
 def credit(touches: Sequence[Touch], won_at: int, value_cents: int, model: str,
-           milestones: Milestones = Milestones(), half_life_days: float = HALF_LIFE_DAYS) -> dict[str, int]:
+           milestones: Milestones = Milestones(), half_life_days: float = HALF_LIFE_DAYS) -> dict[str | tuple[str, str], int]:
     """Cents of `value_cents` credited to each campaign under `model`, from the touches at or before the win
     (a touch after the win cannot have brought it about); {} without such a touch."""
     before = sorted(touch for touch in touches if touch.at <= won_at)
     if not before:
         return {}
     weights = _weights(before, won_at, require_model(model), milestones, half_life_days)
-    credited: dict[str, int] = defaultdict(int)
+    credited: dict[str | tuple[str, str], int] = defaultdict(int)
     for touch, cents in zip(before, _shares(value_cents, weights)):
         if cents:
             credited[touch.campaign_id] += cents
@@ -66,24 +69,27 @@ def credit_all(deals: Iterable[tuple[Sequence[Touch], int, int, Milestones]], mo
 
 
 def _weights(touches: list[Touch], won_at: int, model: str, milestones: Milestones,
-             half_life_days: float) -> list[float]:
+             half_life_days: float) -> list[Fraction]:
     n = len(touches)
+    one, zero = Fraction(1), Fraction(0)
     if model == "first_touch":
-        return [1.0] + [0.0] * (n - 1)
+        return [one] + [zero] * (n - 1)
     if model == "last_touch":  # of touches at the same last instant, the smallest campaign id, as domain.marketing
         last = next(i for i, touch in enumerate(touches) if touch.at == touches[-1].at)
-        return [1.0 if i == last else 0.0 for i in range(n)]
+        return [one if i == last else zero for i in range(n)]
     if model == "linear":
-        return [1.0] * n
+        return [one] * n
     if model == "time_decay":
         if half_life_days <= 0:
             raise ValueError("the half-life of time decay must be a positive number of days")
         # Ages from the latest touch, not the win: the same proportions (every weight times 2^(gap/half-life)),
         # but the latest weighs 1, so a short half-life cannot underflow every weight to 0.0 (0.5 ** 1100 does).
         latest = touches[-1].at
-        return [0.5 ** ((latest - touch.at) / (half_life_days * _DAY_MICROS)) for touch in touches]
+        # Each float converted exactly (a Fraction with a power-of-2 denominator): only the exponent is rounded,
+        # the allocation below is exact.
+        return [Fraction(0.5 ** ((latest - touch.at) / (half_life_days * _DAY_MICROS))) for touch in touches]
     keys = [0, n - 1] if model == "u_shaped" else [0, *_milestone_touches(touches, milestones)]
-    return _keyed(n, sorted(set(keys)), 0.8 if model == "u_shaped" else 0.9)
+    return _keyed(n, sorted(set(keys)), Fraction(4, 5) if model == "u_shaped" else Fraction(9, 10))
 
 
 def _milestone_touches(touches: list[Touch], milestones: Milestones) -> list[int]:
@@ -95,22 +101,24 @@ def _milestone_touches(touches: list[Touch], milestones: Milestones) -> list[int
     return found
 
 
-def _keyed(n: int, keys: list[int], share: float) -> list[float]:
+def _keyed(n: int, keys: list[int], share: Fraction) -> list[Fraction]:
     """`share` split evenly over the key touches, the rest over the others; all to the keys when there are
     no others (one or two touches under U-shaped: 100 % or 50/50; W-shaped whose milestones coincide: the
     distinct ones evenly, as HubSpot does)."""
     others = n - len(keys)
     if others == 0:
-        return [1.0] * n
+        return [Fraction(1)] * n
     return [share / len(keys) if i in keys else (1 - share) / others for i in range(n)]
 
 
-def _shares(total: int, weights: list[float]) -> list[int]:
+def _shares(total: int, weights: list[Fraction]) -> list[int]:
     """Whole cents in proportion to `weights`, summing to `total` exactly (largest remainder; ties to the
-    earlier touch)."""
+    earlier touch). Exact: each floor is ≤ its share, so 0 ≤ total − Σ floors < len(weights), and a touch of
+    weight 0 (remainder 0) is reached only after every touch with a remainder — never, as that many cents are
+    not left."""
     whole = sum(weights)
     exact = [total * weight / whole for weight in weights]
-    cents = [int(amount // 1) for amount in exact]
+    cents = [amount.numerator // amount.denominator for amount in exact]
     by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - cents[i]), i))
     for i in by_remainder[: total - sum(cents)]:
         cents[i] += 1

@@ -15,6 +15,7 @@ every database, and any rational split can be written so.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -26,6 +27,15 @@ TEXT_FIELDS = ("name", "copy", "channel", "landing_page", "offer")
 FIELDS = ("key", *TEXT_FIELDS, "weight")
 MAX_KEY = 32  # keys are labels in tables and CSV columns ("A", "B", "对照组"), not descriptions
 MIN_VARIANTS = 2  # a test compares a control with at least one other variant
+# 10**6 parts: a split finer than one in a million is no plan anyone sends by, and it keeps a weight (and the
+# sum of 20 of them) far inside the 64-bit integers every database, JSON encoder (orjson) and CloudEvent take.
+MAX_WEIGHT = 10**6
+# 10**9 per record: the largest single send there is (China's ~1.7 billion mobile subscriptions are the
+# biggest audience one SMS blast reaches; a record usually covers one send or one day). A variant's sum then
+# reaches a BIGINT's 9.2 * 10**18 (SQLite's SUM raises, PostgreSQL's would differ) only after 9.2 * 10**9
+# records on that one variant: more than the whole log holds in practice (10**6-10**8 events).
+MAX_COUNT = 10**9
+_DIGITS = 12  # a longer string of digits is over both bounds; int() of 4,301+ digits would raise ValueError
 # The statuses (`domain.campaign`) each step is allowed in. Exposures and a winner may come after the close:
 # send reports arrive late, and a test is usually judged once it has ended.
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -109,6 +119,10 @@ def require_key(key: Any) -> str:
     if not isinstance(key, str):
         raise DomainError("each variant has a key (text such as \"A\" or \"B\")")
     key = require_text(key, "variant key")
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        # A key is a label in tables, CSV columns and report keys; a control character (\x1f, a newline)
+        # only breaks those (it once split attribution's keys for the whole installation).
+        raise DomainError(f"variant key {key!r} contains a control character; use letters, digits or words")
     if len(key) > MAX_KEY:
         raise DomainError(f"variant key {key!r} is longer than {MAX_KEY} characters")
     return key
@@ -123,13 +137,16 @@ def _text(value: Any, name: str, key: str) -> str:
 
 
 def require_weight(weight: Any, key: str) -> int:
-    """A split weight: a whole number of parts, greater than zero (a string of digits from a form is read)."""
-    if isinstance(weight, str) and weight.strip().isdecimal():
+    """A split weight: a whole number of parts, greater than zero and at most `MAX_WEIGHT` (a string of digits
+    from a form is read)."""
+    if isinstance(weight, str) and weight.strip().isdecimal() and len(weight.strip()) <= _DIGITS:
         weight = int(weight.strip())
     if isinstance(weight, bool) or not isinstance(weight, int):
         raise DomainError(f"variant {key!r}: weight must be a whole number greater than zero, not {weight!r}")
     if weight <= 0:
         raise DomainError(f"variant {key!r}: weight must be greater than zero, not {weight}")
+    if weight > MAX_WEIGHT:
+        raise DomainError(f"variant {key!r}: weight must be at most {MAX_WEIGHT:,} parts, not {weight}")
     return weight
 
 
@@ -167,9 +184,12 @@ def require_open(defined: Collection[str], stopped: Collection[str], variant: st
 
 
 def require_count(count: Any) -> int:
-    """How many were sent or shown: a whole number greater than zero."""
-    if isinstance(count, str) and count.strip().isdecimal():
+    """How many were sent or shown: a whole number greater than zero and at most `MAX_COUNT` per record."""
+    if isinstance(count, str) and count.strip().isdecimal() and len(count.strip()) <= _DIGITS:
         count = int(count.strip())
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise DomainError(f"an exposure count is a whole number greater than zero, not {count!r}")
+    if count > MAX_COUNT:
+        raise DomainError(f"an exposure count is at most {MAX_COUNT:,} per record (record a larger send in "
+                          f"several records), not {count}")
     return count

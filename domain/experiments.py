@@ -111,7 +111,8 @@ def probability_to_beat(control: Arm, variant: Arm) -> float:
 
 def needed_per_arm(base_rate: float, effect: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
     """Exposures per arm for a two-sided test at `alpha` to detect `base_rate` → `base_rate + effect` with
-    `power` (Cohen's h, statsmodels' NormalIndPower); None for no effect or a rate outside [0, 1]."""
+    `power` (Cohen's h, statsmodels' NormalIndPower); None for no effect (or one too
+    small to solve for) or a rate outside [0, 1]."""
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
 
@@ -119,9 +120,12 @@ def needed_per_arm(base_rate: float, effect: float, alpha: float = ALPHA, power:
     if effect == 0 or not 0 <= target <= 1:
         return None
     size = abs(float(proportion_effectsize(target, base_rate)))
-    if size == 0:
+    # Below 1e-9 statsmodels' solver gives NaN (math.ceil(nan) raised: a 422 for the whole report): an effect
+    # that small needs ~10**19 per arm, which no test has — "not enough data", as for no effect.
+    if size < 1e-9:
         return None
-    return math.ceil(NormalIndPower().solve_power(effect_size=size, alpha=alpha, power=power, ratio=1.0))
+    needed = NormalIndPower().solve_power(effect_size=size, alpha=alpha, power=power, ratio=1.0)
+    return math.ceil(needed) if math.isfinite(needed) else None
 
 
 def _z_test(control: Arm, variant: Arm, alpha: float) -> tuple[float | None, tuple[float, float] | None]:

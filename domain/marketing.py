@@ -99,10 +99,11 @@ def value_summary(values: Sequence[int]) -> ValueSummary:
 
 
 class Touch(NamedTuple):
-    """A customer's contact with a campaign at an instant; touches order by instant, then by campaign id."""
+    """A customer's contact with a campaign at an instant; touches order by instant, then by campaign id.
+    Attribution by variant gives the pair (campaign id, variant) as `campaign_id` and is credited per pair."""
 
     at: int
-    campaign_id: str
+    campaign_id: str | tuple[str, str]
 
 
 class Credited(NamedTuple):

@@ -37,7 +37,6 @@ from projections.tables import from_micros, micros
 AXES = ("campaign", "channel", "variant")
 COHORT_GRAINS = ("month", "quarter")
 UNKNOWN_CHANNEL = "(unknown)"  # a customer registered, or a campaign planned, without a channel
-_SEP = "\x1f"  # joins a touch's campaign and variant into the key `domain.attribution.credit` sums by
 Credit = tuple[str | None, str]  # (campaign id, or None: no campaign; variant, "" for none)
 
 # The deals won as of T (one parameter: T): each deal's last win, loss or reopening by T, if it was a win.
@@ -200,7 +199,8 @@ class AttributionQueries:
                 captured[lead_id] = at
                 first_captured[customer_id] = min(at, first_captured.get(customer_id, at))
             if campaign_id is not None:
-                touches[customer_id].append(Touch(at, f"{campaign_id}{_SEP}{variant}"))
+                # Keyed by the (campaign, variant) pair itself, not a joined string: no key text can split it wrongly.
+                touches[customer_id].append(Touch(at, (campaign_id, variant)))
         return touches, captured, first_captured
 
     def _costs(self, t: int, campaigns: dict[str, tuple[str, str, str]], money: Conversion
@@ -226,8 +226,7 @@ class AttributionQueries:
         if not shares:
             return {(None, ""): deal.value_cents}
         credited: dict[Credit, int] = defaultdict(int)
-        for key, cents in shares.items():
-            campaign_id, variant = key.split(_SEP)
+        for (campaign_id, variant), cents in shares.items():
             credited[(campaign_id, variant) if campaign_id in facts.campaigns else (None, "")] += cents
         return dict(credited)
 

@@ -57,6 +57,25 @@ def test_every_model_credits_each_deal_its_value_exactly(found: list[Touch], val
     assert credit(list(reversed(found)), 30 * DAY, value, model, Milestones(lead, opened), half_life) == credited
 
 
+MONEY_CENTS = 10**17  # domain.money.LIMIT (10**15) in cents: floats shared these wrongly above 2**53
+
+
+@given(touches, st.integers(0, MONEY_CENTS), st.sampled_from(MODELS), st.integers(0, 30 * DAY),
+       st.integers(0, 30 * DAY), st.floats(0.1, 60))
+def test_credits_are_exact_at_every_amount_money_allows(found: list[Touch], value: int, model: str, lead: int,
+                                                        opened: int, half_life: float) -> None:
+    credited = credit(found, 30 * DAY, value, model, Milestones(lead, opened), half_life)
+    assert sum(credited.values()) == (value if found else 0)
+    assert all(cents >= 0 for cents in credited.values())
+    if model in ("first_touch", "last_touch") and found and value:
+        assert len(credited) == 1  # a touch of weight 0 is never credited a remainder cent
+
+
+def test_credits_keyed_by_a_campaign_and_variant_pair() -> None:
+    pairs = [Touch(0, ("c1", "A\x1fB")), Touch(DAY, ("c1", ""))]
+    assert credit(pairs, DAY, 101, "linear") == {("c1", "A\x1fB"): 51, ("c1", ""): 50}
+
+
 def test_credits_over_many_deals_add_up() -> None:
     deals = [(JOURNEY, WON, 10_000, Milestones()), (JOURNEY[:2], WON, 500, Milestones())]
     assert credit_all(deals, "first_touch") == {"展会": 10_500}

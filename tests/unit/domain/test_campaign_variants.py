@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from domain import campaign_variants as variant_rules
 from domain.campaign import Campaign
 from domain.customer import Customer
 from domain.errors import DomainError
@@ -152,3 +153,25 @@ def test_older_events_upcast_to_no_variant():
     state = {}
     Lead.Captured.upcast_v2_v3(state)
     assert state == {"variant": ""} and Lead.Captured.class_version == 3
+
+
+@pytest.mark.parametrize("count", [10**9 + 1, 2**63, 10**30, "1" + "0" * 5000])
+def test_an_exposure_count_above_a_billion_per_record_is_refused(count: object) -> None:
+    """Beyond 64 bits the read model, SQLite's SUM and the CloudEvent encoder failed on an accepted count."""
+    assert variant_rules.require_count(10**9) == 10**9
+    with pytest.raises(DomainError):
+        variant_rules.require_count(count)
+
+
+@pytest.mark.parametrize("weight", [10**6 + 1, 10**30, "9" * 5000])
+def test_a_split_weight_above_a_million_parts_is_refused(weight: object) -> None:
+    assert variant_rules.require_weight(10**6, "A") == 10**6
+    with pytest.raises(DomainError, match="weight"):
+        variant_rules.require_weight(weight, "A")
+
+
+@pytest.mark.parametrize("key", ["A\x1fB", "A\nB", "A\x00", "\x7fB"])
+def test_a_variant_key_with_a_control_character_is_refused(key: str) -> None:
+    with pytest.raises(DomainError, match="control character"):
+        variant_rules.require_key(key)
+    assert variant_rules.require_key(" 对照组 ") == "对照组"

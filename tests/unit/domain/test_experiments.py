@@ -57,3 +57,10 @@ def test_sample_sizes_match_the_power_analysis_and_bad_counts_are_refused() -> N
     assert needed_per_arm(0.1, 0) is None and needed_per_arm(0.95, 0.1) is None
     with pytest.raises(ValueError, match="between 0 and its exposures"):
         Arm("文案B", 10, 11)
+
+
+def test_near_equal_rates_need_no_count_rather_than_raising() -> None:
+    """statsmodels' solver gives NaN below an effect size of ~1e-9 (math.ceil(nan) raised: a 422 report)."""
+    assert needed_per_arm(0.5, 1e-12) is None
+    result = compare(Arm("A", 1_000_003, 500_000), Arm("B", 1_000_001, 499_999))
+    assert result.to_dict()["needed_per_arm"] is None
