@@ -116,7 +116,11 @@ def test_the_page_shows_the_same_funnel_as_the_api_as_the_slider_moves(page: Pag
 
     page.locator("#as-of").fill("-200")  # move the slider 200 days back
     page.locator("#as-of").press("ArrowLeft")  # and one more day, by keyboard
-    earlier = _load(page, now)
+    # On a busy machine the -200 may load first (the page waits 150 ms for the slider to rest): wait for -201's.
+    page.wait_for_function("() => document.getElementById('as-of-days').textContent === '201 days ago' && "
+                           "document.body.dataset.loadedAsOf === document.getElementById('as-of-label').dataset.instant",
+                           timeout=15000)
+    earlier = page.evaluate("document.body.dataset.loadedAsOf")
 
     assert page.locator("#as-of-days").inner_text() == "201 days ago"
     shown_earlier = [[r[0], r[1], r[3], r[4]] for r in _shown_rows(page)]

@@ -118,7 +118,10 @@ async function refresh() {
                             refreshBacktest()]);
 }
 
+let funnelAsked = 0; // the latest funnel request: an earlier one's answer arriving after it is dropped
+
 async function refreshFunnel() {
+  const asked = ++funnelAsked;
   const instant = asOf();
   const offset = Number($("as-of").value);
   $("as-of-days").textContent = offset === 0 ? "today" : `${-offset} days ago`;
@@ -132,6 +135,7 @@ async function refreshFunnel() {
   $("status").textContent = "loading…";
   try {
     const report = await api(`/funnel?${query()}`);
+    if (asked !== funnelAsked) return; // the slider moved on while this was asked (a slow answer came late)
     draw(report);
     // The instant as the API shows it: in the installation's time zone (CRM_TIME_ZONE), named.
     zone = report.time_zone || zone;
