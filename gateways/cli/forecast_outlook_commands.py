@@ -90,6 +90,10 @@ def _show(output: Output, report: dict[str, Any]) -> None:
 
 
 def _print(report: dict[str, Any]) -> None:
+    """The forecasts per period (with their bands when the terminal has room: ≈ 25 characters a period), then,
+    for a backtest, each method's errors in a table of their own — one table of both wrapped every number of
+    the demo's six months into "4,2…" in an 80-column terminal."""
+    from rich import box
     from rich.table import Table
 
     from gateways.cli.render import money_note
@@ -98,32 +102,48 @@ def _print(report: dict[str, Any]) -> None:
     title = (f"{'Backtest' if backtest else 'History-based forecast'} by {report['grain']} as of {report['as_of']}"
              + (f", actuals as of {report['actual_as_of']}" if backtest else "") + f" ({report['zone']}), "
              f"{report['level_percent']} % band")
-    table = Table("Method", *(p["period"] for p in report["horizon"]), *(("MAE", "MAPE", "Bias", "In band")
-                                                                          if backtest else ()),
-                  title=title, title_justify="left")
+    bands = console.width >= 14 + 25 * len(report["horizon"])
+    table = Table("Method", title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for period in report["horizon"]:  # no column rules, amounts unbroken: six months of 9-digit amounts in 80
+        table.add_column(period["period"], justify="right", no_wrap=True, min_width=9)
     if backtest:
         table.add_row("actual", *(_money(a["won_cents"]) + ("" if a["complete"] else " (so far)")
-                                  for a in report["actuals"]), *("",) * 4)
+                                  for a in report["actuals"]))
     for method in report["methods"]:
-        if not method["available"]:
-            table.add_row(method["method"], method["reason"], *("",) * (len(report["horizon"]) - 1 + 4 * backtest))
-            continue
-        cells = [_point(row) for row in method["periods"]]
-        if backtest:
-            errors = method["errors"]
-            cells += [_money(errors["mae_cents"]), _percent(errors["mape_percent"]), _money(errors["bias_cents"]),
-                      _percent(errors["coverage_percent"])]
-        table.add_row(method["method"], *cells)
+        if method["available"]:
+            table.add_row(method["method"], *(_point(row, bands) for row in method["periods"]))
     console.print(table)
+    for method in report["methods"]:
+        if not method["available"] and not backtest:  # a backtest says why in its errors table
+            console.print(f"{method['method']}: {method['reason']}")
+    if not bands:
+        console.print(f"The {report['level_percent']} % bands: --json or --csv (a wider terminal shows them here).")
+    if backtest:
+        _print_errors(report)
     for method in report["methods"]:
         if method["basis"]:
             console.print(f"{method['method']}: {method['basis']}")
     console.print(money_note(report["currency"], report["unconverted"]))
 
 
-def _point(row: dict[str, Any]) -> str:
+def _print_errors(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table("Method", "MAE", "MAPE", "Bias", "In band", title="Each method's error over the periods ended",
+                  title_justify="left")
+    for method in report["methods"]:
+        if method["available"]:
+            errors = method["errors"]
+            table.add_row(method["method"], _money(errors["mae_cents"]), _percent(errors["mape_percent"]),
+                          _money(errors["bias_cents"]), _percent(errors["coverage_percent"]))
+        else:
+            table.add_row(method["method"], method["reason"], "", "", "")
+    console.print(table)
+
+
+def _point(row: dict[str, Any], bands: bool = True) -> str:
     text = _money(row["forecast_cents"])
-    if row["lower_cents"] is not None:
+    if bands and row["lower_cents"] is not None:
         text += f"\n[{_money(row['lower_cents'])} – {_money(row['upper_cents'])}]"
     return text
 
