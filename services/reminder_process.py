@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
@@ -41,9 +40,10 @@ from domain.reminder_rules import Reminder, StageEntry, Threshold, due, reminder
 from projections.reminders import DueThreshold, ReminderQueries, RemindersReadModel
 from projections.reminders.tracking import entry_of, track
 from services.application import ConcurrencyConflict, CrmApplication
-from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped, start_when_ready
-from services.projection_runtime.background import lock_path, try_lock
-from services.projection_runtime.projector import FeederConflict, ProjectionRace, Projector
+from services.healing import TRANSIENT_DATABASE_ERRORS, follow_until_stopped
+from services.projection_runtime.background import lock_path
+from services.projection_runtime.courtesy import CourteousFeeder, lock_beside_projector, run_alone
+from services.projection_runtime.projector import ProjectionRace, Projector
 from services.storage.read_model_store import ReadModelStore
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ ACTOR = "crm reminders"
 POLL = 0.25  # seconds between looks for new events when nothing is due sooner (the next threshold is waited for)
 BATCH = 500  # reminders looked at per step (then the read model is caught up again)
 REFUSED_CAP = 10_000  # rows passed over remembered at most (≈ 2 MB); the oldest is forgotten first
-FEEDER_GRACE = 2.0  # seconds another projector's last move of the read model leaves the feeding to it
-STANDBY_POLL = 1.0  # seconds between attempts to take over from the process that holds the lock
 
 
 @dataclass(frozen=True)
@@ -84,15 +82,13 @@ class ReminderProcess:
     def __init__(self, app: CrmApplication, store: ReadModelStore,
                  clock: Callable[[], datetime] = utc_now, batch: int = BATCH) -> None:
         self.app, self.store, self.clock, self.batch = app, store, clock, batch
-        self.projector: Projector | None = Projector(app, store, [RemindersReadModel()])
+        self.feeder = CourteousFeeder(NAME, Projector(app, store, [RemindersReadModel()]))
         self._days: dict[tuple[str, str], list[int | float]] = {}
         self._sent: set[tuple[UUID, int, str]] = set()  # saved here, not yet applied to its read model
         # rows the log disagrees with (the item left that entry, the threshold is not its stage's), with their
         # due_at: passed over until the read model moves them, so that they never hold the work list's head
         # (insertion-ordered, at most REFUSED_CAP: forgetting one costs a log read, never a wrong reminder)
         self._refused: dict[tuple[UUID, int, str, datetime], None] = {}
-        self._position: int | None = None  # the read model's position as this process last left it
-        self._moved_at = float("-inf")  # when another projector was last seen moving it
         self.queries = ReminderQueries(store, app.keys.unseal_all_marks)
 
     def run_step(self) -> int:
@@ -156,27 +152,8 @@ class ReminderProcess:
 
     def _catch_up(self) -> int:
         """Apply the log to the read model, unless another projector (`crm projections follow`, `crm serve`'s)
-        has moved it in the last FEEDER_GRACE seconds: then it is left to that one, whose batches would
-        otherwise race this process's (each race costs the loser a retry pause and a warning line)."""
-        if self.projector is None:
-            return 0
-        position = self.projector.positions()[RemindersReadModel.name]
-        if self._position is not None and position != self._position:
-            self._moved_at = time.monotonic()
-        self._position = position
-        if time.monotonic() - self._moved_at < FEEDER_GRACE:
-            return 0
-        try:
-            done = self.projector.catch_up(strict=False)
-        except ProjectionRace:  # a `crm projections follow` applied that batch: it is in the read model now
-            return 0
-        except FeederConflict as conflict:  # consumers feed it (`crm projections consume`): read what they apply
-            log.info("%s: %s; reading the read model they feed", NAME, conflict,
-                     extra={"component": NAME, "action": "read_only"})
-            self.projector = None
-            return 0
-        self._position = self.projector.positions()[RemindersReadModel.name]
-        return done
+        has moved it lately (`courtesy.CourteousFeeder`): their batches would race this process's."""
+        return self.feeder.catch_up()
 
     def emit(self, threshold: DueThreshold, now: datetime) -> bool:
         """Emit the reminder for `threshold` if it is still due (`prepare`); False when it is not due (any more)
@@ -260,36 +237,13 @@ def _events_of(app: CrmApplication, ids: list[UUID]) -> dict[UUID, list[Any]]:
 
 def reminders_lock_path(app: CrmApplication) -> Path | None:
     """The lock file the reminder processes of one database share (None in memory: one process only)."""
-    projector = lock_path(app.database)
-    return None if projector is None else projector.with_name(projector.name.replace("projector", "reminders"))
+    return lock_beside_projector(lock_path(app.database), "reminders")
 
 
 def run_until_stopped(app: CrmApplication, stop: threading.Event, clock: Callable[[], datetime] = utc_now,
                       poll: float = POLL) -> None:
     """`crm reminders run`: wait for the lock file, then follow (database outages ridden out) until `stop`."""
-    with ExitStack() as stack:
-        if not _lead(app, stack, stop):
-            return
-        process = start_when_ready(NAME, lambda opened: ReminderProcess(
-            app, opened.enter_context(closing(ReadModelStore(app.database))), clock), stack, stop,
-            TRANSIENT_DATABASE_ERRORS)
-        if process is not None:
-            process.follow(stop, poll)
+    def start(opened: ExitStack) -> ReminderProcess:
+        return ReminderProcess(app, opened.enter_context(closing(ReadModelStore(app.database))), clock)
 
-
-def _lead(app: CrmApplication, stack: ExitStack, stop: threading.Event) -> bool:
-    """Wait until this process holds the reminders' lock file; False if stopped first."""
-    path = reminders_lock_path(app)
-    if path is None:
-        return True
-    handle = stack.enter_context(open(path, "a+"))
-    standing_by = False
-    while not stop.is_set():
-        if try_lock(handle):
-            log.info("%s: this process reminds", NAME, extra={"component": NAME, "action": "lead"})
-            return True
-        if not standing_by:
-            log.info("%s: another process reminds; standing by", NAME, extra={"component": NAME, "action": "standby"})
-            standing_by = True
-        stop.wait(STANDBY_POLL)
-    return False
+    run_alone(NAME, reminders_lock_path(app), stop, start, poll)

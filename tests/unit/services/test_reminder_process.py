@@ -17,7 +17,8 @@ from services.application import CrmApplication
 from services.commands import (AssignTicket, ChangeOwner, ChangeStage, ChangeTicketStatus, OpenDeal, OpenTicket,
                                RegisterCustomer, SetStageReminders)
 from services.projection_runtime.projector import Projector
-from services.reminder_process import FEEDER_GRACE, ReminderProcess, reminders_lock_path, run_until_stopped
+from services.projection_runtime.courtesy import GRACE
+from services.reminder_process import ReminderProcess, reminders_lock_path, run_until_stopped
 from services.projection_runtime.background import try_lock
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
@@ -174,7 +175,7 @@ def test_the_process_leaves_the_read_model_to_another_projector_that_feeds_it(cr
     follower.catch_up()
     crm.change_owner(ChangeOwner(_deal(crm)[1], "王伟"), at(2))
     assert process.run_step() == 0 and follower.positions()["reminders"] < crm.event_count()  # left to it
-    process._moved_at -= FEEDER_GRACE  # two seconds later, the follower gone
+    process.feeder._other_moved_at -= GRACE  # two seconds later, the follower gone
     assert process.run_step() > 0 and follower.positions()["reminders"] == crm.event_count()
 
 
