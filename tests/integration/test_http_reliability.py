@@ -75,7 +75,12 @@ def test_the_api_answers_503_while_postgresql_restarts_and_recovers_by_itself(cr
         try:
             time.sleep(1)
             services.run_deploy("postgres.sh", "stop")
-            time.sleep(2)
+            # Down until the API has refused once (≤ 30 s): a request in flight at the stop retries its write
+            # for a few seconds and may succeed after the restart, so a fixed 2 s outage could pass unseen (CI
+            # once saw only 201s on a busy machine).
+            deadline = time.monotonic() + 30
+            while 503 not in statuses and time.monotonic() < deadline:
+                time.sleep(0.1)
             services.run_deploy("postgres.sh", "start")
             before = len(statuses)
             deadline = time.monotonic() + 60
