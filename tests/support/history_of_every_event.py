@@ -111,9 +111,11 @@ def record_every_event(crm: CrmApplication) -> None:
                                                        external_id="001Dn00000XyZ12"), at(14))
     crm.open_deal(OpenDeal(forgotten, "门店系统", "5000", source="salesforce", external_id="006Dn00000AbCdE"),
                   at(14.5))
+    crm.save_new(SegmentChange.record(TierChange(forgotten, "", "potential", at(14).occurred_at),
+                                      at(14.6, "crm segments")))
     crm.forget_customer(ForgetCustomer(forgotten), at(15))
     crm.save_new(SegmentChange.record(TierChange(customer, "", "potential", at(4).occurred_at), at(15.05, "crm segments")),
-                 SegmentChange.record(TierChange(forgotten, "potential", "", at(15).occurred_at),
+                 SegmentChange.record(TierChange(forgotten, "potential", "", at(15).occurred_at, sequence=1),
                                       at(15.05, "crm segments")))
     crm.record_exchange_rate(RecordExchangeRate("USD", "7.1234", date(2026, 3, 1), source="人民银行中间价"), at(16))
     crm.record_exchange_rate(RecordExchangeRate("USD", "7.1240", date(2026, 3, 1), source="人民银行中间价（更正）"),

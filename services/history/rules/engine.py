@@ -78,6 +78,11 @@ class HistoryRules:
         """The aggregate of the line being checked (its id as an int)."""
         return self._facts[1]
 
+    @property
+    def occurred(self) -> int:
+        """The business time of the line being checked (µs since the epoch)."""
+        return self._facts[3]
+
     def refer(self, field: str, kind: type, key: int | None, check: Callable[[Tracked], None] | None = None,
               target: str = "", check_field: str = "") -> None:
         """Id `key` must name an aggregate of `kind`, now or later in the file (then `check` it, if given,
@@ -97,6 +102,15 @@ class HistoryRules:
                 check(tracked)
             except DomainError as error:
                 raise Refusal(check_field, str(error)) from None
+
+    def first_known(self, keys: list[int]) -> int | None:
+        """The first of `keys` the file so far or the log has (the log: one query for those not seen yet)."""
+        unseen = [key for key in keys if key not in self._state]
+        if len(unseen) < len(keys):
+            return next(key for key in keys if key in self._state)
+        asked = [UUID(int=key) for key in unseen if key not in self._absent]
+        found = self._held(asked) if self._held is not None and asked else None
+        return None if found is None else found.int
 
     def claim(self, kind: type, external_id: str) -> None:
         """A deal's or ticket's id is its source id's UUID placed in its customer's partition, so two of them

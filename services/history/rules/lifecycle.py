@@ -24,12 +24,19 @@ class Engine(Protocol):
     def subject(self) -> int:
         """The id (as an int) of the aggregate whose line is being checked."""
 
+    @property
+    def occurred(self) -> int:
+        """The business time of the line being checked (µs since the epoch)."""
+
     def refer(self, field: str, kind: type, key: int | None, check: Callable[[Tracked], None] | None = None,
               target: str = "", check_field: str = "") -> None:
         """Id `key` must name an aggregate of `kind`, now or later in the file (then `check` it)."""
 
     def claim(self, kind: type, external_id: str) -> None:
         """A created deal or ticket takes `external_id` ("" none): no other one of the file or the log has it."""
+
+    def first_known(self, keys: list[int]) -> int | None:
+        """The first of `keys` (ids as ints) an aggregate of the file so far or of the log has; None: none."""
 
 
 def require_same(field: str, given: str, held: str | None, what: str) -> None:
