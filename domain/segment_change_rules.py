@@ -18,14 +18,15 @@ due when the tier the customer is in at the clock's instant differs from the tie
   is not announced; the next announcement's `old_tier` is the last one announced, so each customer's
   announcements form one chain (each `old_tier` is the previous `new_tier`).
 
-The change's id is derived from (customer, sequence, old_tier, new_tier), `sequence` being how many
-announcements of the customer came before it (its link in the chain), in the customer's home partition, so the
-log's uniqueness of (id, version) refuses a second record of the same announcement, whoever tries and however
-often (a process killed after recording it, before its read model saw it: the read model counts the same
-announcements, so the repeat gets the same id). Not from `changed_at`: that is recomputed from the current
-history, and an event entered late can bring back an instant and tiers announced once already (ordinary →
-potential at day 1, potential → ordinary at day 2, then a deal back-dated to day 1.5: ordinary → potential at
-day 1 again), which a later announcement must still be able to say.
+The change's id is derived from (customer, sequence), `sequence` being how many announcements of the customer came
+before it (its link in the chain), in the customer's home partition, so the log's uniqueness of (id, version)
+refuses a second record of the same link, whoever tries and however often: a process killed after recording it,
+before its read model saw it (the read model counts the same announcements, so the repeat gets the same id), or a
+second process — on another host, or with a read model further behind — that would say another tier for the same
+link: the chain cannot fork, whatever the locks. Not from `changed_at`, nor from the tiers: the instant is
+recomputed from the current history, and an event entered late can bring back an instant and tiers announced
+once already (ordinary → potential at day 1, potential → ordinary at day 2, then a deal back-dated to day 1.5:
+ordinary → potential at day 1 again), which a later announcement must still be able to say.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ _MICROSECOND = timedelta(microseconds=1)
 LEGACY = -1  # the sequence of a change recorded before sequences (event version 1): its id is `legacy_change_id`
 
 
-def change_id(customer_id: UUID, sequence: int, old_tier: str, new_tier: str) -> UUID:
-    """The one id the customer's announcement number `sequence` (0: the first), from `old_tier` to `new_tier`, can
-    have, in the customer's home partition (where the relay puts the customer's events: in order with them)."""
+def change_id(customer_id: UUID, sequence: int) -> UUID:
+    """The one id the customer's announcement number `sequence` (0: the first) can have, whatever its tiers, in the
+    customer's home partition (where the relay puts the customer's events: in order with them)."""
     if sequence == LEGACY:
         raise DomainError("a change recorded before sequences has the id legacy_change_id derives")
-    name = f"crm:segment-change:{customer_id}:#{sequence}:{old_tier}:{new_tier}"
+    name = f"crm:segment-change:{customer_id}:#{sequence}"
     return in_partition(partition_of(customer_id), uuid5(NAMESPACE_URL, name))
 
 
@@ -77,7 +78,7 @@ class TierChange:
 
     @property
     def id(self) -> UUID:
-        return change_id(self.customer_id, self.sequence, self.old_tier, self.new_tier)
+        return change_id(self.customer_id, self.sequence)
 
 
 def due_change(customer_id: UUID, announced: str, current: tuple[str, datetime] | None,

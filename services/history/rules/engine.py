@@ -8,6 +8,8 @@ The first refusal in file order is kept (`HistoryRules.failure`) with its line n
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -39,7 +41,8 @@ from services.history.rules.tracked import Tracked, Waiting
 
 
 def _kind_name(kind: type) -> str:
-    return kind.__name__.lower()
+    """"segment change" for SegmentChange, "customer" for Customer."""
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", kind.__name__).lower()
 
 
 class HistoryRules:
@@ -102,15 +105,6 @@ class HistoryRules:
                 check(tracked)
             except DomainError as error:
                 raise Refusal(check_field, str(error)) from None
-
-    def first_known(self, keys: list[int]) -> int | None:
-        """The first of `keys` the file so far or the log has (the log: one query for those not seen yet)."""
-        unseen = [key for key in keys if key not in self._state]
-        if len(unseen) < len(keys):
-            return next(key for key in keys if key in self._state)
-        asked = [UUID(int=key) for key in unseen if key not in self._absent]
-        found = self._held(asked) if self._held is not None and asked else None
-        return None if found is None else found.int
 
     def claim(self, kind: type, external_id: str) -> None:
         """A deal's or ticket's id is its source id's UUID placed in its customer's partition, so two of them

@@ -35,9 +35,6 @@ class Engine(Protocol):
     def claim(self, kind: type, external_id: str) -> None:
         """A created deal or ticket takes `external_id` ("" none): no other one of the file or the log has it."""
 
-    def first_known(self, keys: list[int]) -> int | None:
-        """The first of `keys` (ids as ints) an aggregate of the file so far or of the log has; None: none."""
-
 
 def require_same(field: str, given: str, held: str | None, what: str) -> None:
     """A field the command derives from the state (a deal's from_stage) must be what the state holds."""

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from domain.base import CrmAggregate
 from domain.campaign_variants import VariantState
 from domain.pipeline import Pipeline
+from domain.segment_change_rules import SegmentChange
 from domain.vocabulary import Terms
 from services.history.rules.facts import Facts, micros
 
@@ -41,6 +42,8 @@ class Tracked:
                 setattr(tracked, name, getattr(aggregate, name))
         if isinstance(aggregate, Pipeline):
             tracked.pipeline, tracked.stages = aggregate.key, list(aggregate.stage_keys)
+        elif isinstance(aggregate, SegmentChange):  # the tier it went into: the next link's old tier
+            tracked.status = aggregate.new_tier
         return tracked
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from domain.segment_change_rules import SegmentChange, TierChange
 from projections.segment_changes import SegmentChangeQueries
 from services.application import ConcurrencyConflict
 from services.commands import LoseDeal, OpenDeal
@@ -60,3 +63,15 @@ def test_a_full_batch_refused_whole_is_not_looked_at_again_at_once(log, monkeypa
     for _ in range(5):
         process.run_step()
     assert len(looks) == 1
+
+
+def test_another_tier_for_a_link_already_recorded_is_refused_so_the_chain_cannot_fork(log):
+    """A second process (another machine: the lock file is per host) or one whose read model is further behind
+    may find another tier due for the same link; the id names the link alone, so the log refuses it — with the
+    tiers in the id both were recorded, two announcements number 0, and `crm import` refused such a log."""
+    crm, _ = log
+    customer = _customer(crm)
+    crm.save_new(SegmentChange.record(TierChange(customer, "", "ordinary", T0, 0), at(0.5, "crm segments")))
+    with pytest.raises(ConcurrencyConflict):
+        crm.save_new(SegmentChange.record(TierChange(customer, "", "potential", T0, 0), at(0.6, "crm segments")))
+    assert [c[1:3] for c in _changes(crm)] == [("", "ordinary")]

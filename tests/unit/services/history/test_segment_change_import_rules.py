@@ -1,7 +1,7 @@
 """`crm import`'s checks of segment changes: a `SegmentChange.Recorded` must have the id derived from its
-(customer, sequence, old tier, new tier) — or, recorded before sequences (LEGACY), from (customer, changed_at, old
-tier, new tier) — else the process's later record of the change whose id it took would
-conflict, be counted as announced, and never be announced — and name known tiers; a faithful export imports."""
+(customer, sequence) — or, recorded before sequences (LEGACY), from (customer, changed_at, old tier, new tier) —
+else the process's later record of the link whose id it took would conflict, be counted as announced, and never
+be announced; name known tiers; be its living customer's next link; a faithful export imports."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_an_exported_segment_change_imports_as_it_was(tmp_path: Path) -> None:
     target = import_edited(source, tmp_path, lambda line: None)
     (change,) = [e for _, e in target.read_log() if isinstance(e, SegmentChange.Recorded)]
     assert (change.originator_id, change.customer_id, change.old_tier, change.new_tier, change.changed_at,
-            change.sequence) == (change_id(customer, 0, "", "ordinary"), customer, "", "ordinary", T0, 0)
+            change.sequence) == (change_id(customer, 0), customer, "", "ordinary", T0, 0)
 
 
 def _legacy(line: dict[str, Any]) -> None:
@@ -62,9 +62,8 @@ def _change_line(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, 
 
 
 @pytest.mark.parametrize("edit, reason", [
-    (lambda line: line["data"].update(new_tier="potential"), "derived from them"),  # another change's data …
-    (lambda line: line.update(subject=str(change_id(UUID(line["data"]["customer_id"]), 0, "", "potential"))),
-     "derived from them"),  # … or another's id
+    (lambda line: line.update(subject=str(change_id(UUID(line["data"]["customer_id"]), 1))),
+     "derived from them"),  # another link's id
     (lambda line: line["data"].update(sequence=1), "derived from them"),  # another link of the chain
     (lambda line: line["data"].update(sequence=-2), "sequence counts"),
     (lambda line: line["data"].update(sequence=LEGACY), "derived from them"),  # a legacy sequence, a new id
@@ -96,7 +95,7 @@ def _rederived(**data: Any) -> Callable[[dict[str, Any]], None]:
     def edit(line: dict[str, Any]) -> None:
         line["data"].update(data)
         d = line["data"]
-        line["subject"] = str(change_id(UUID(d["customer_id"]), d["sequence"], d["old_tier"], d["new_tier"]))
+        line["subject"] = str(change_id(UUID(d["customer_id"]), d["sequence"]))
     return edit
 
 
@@ -112,11 +111,11 @@ def test_a_chain_with_a_leaving_after_forgetting_imports_as_it_was(tmp_path: Pat
 
 
 @pytest.mark.parametrize("edit, reason", [
-    (_number(1, _rederived(sequence=2)), "needs number 1 into 'ordinary' before it"),  # a link skipped
-    (_number(1, _rederived(old_tier="potential")), "needs number 0 into 'potential'"),  # not from the last tier
+    (_number(1, _rederived(sequence=2)), "no segment change announcement number 1"),  # a link skipped
+    (_number(1, _rederived(old_tier="potential")), "number 0 went into 'ordinary'"),  # not from the last tier
     (_number(0, _rederived(old_tier="potential", new_tier="ordinary")), "comes from no tier"),
     (_number(1, _rederived(sequence=0, old_tier="", new_tier="potential", changed_at="2026-03-01T09:00:00Z")),
-     "already has an announcement number 0"),  # a second number 0, dated before the forgetting
+     "has version 1, but version 1 is the last"),  # a second number 0 (its id: the first's), before the forgetting
     (_number(1, _rederived(new_tier="potential")), "forgotten: it can only be announced leaving"),
     (_number(0, _rederived(customer_id="5e0c3f1a-0000-4000-8000-000000000001")), "no customer"),  # a phantom
     (_number(0, lambda line: line["data"].update(changed_at="2026-03-03T09:00:00Z")), "recorded after it happened"),
@@ -137,7 +136,7 @@ def _import_lines(target: CrmApplication, tmp_path: Path, lines: list[bytes]) ->
 
 def test_the_previous_link_and_a_rival_are_found_in_the_log(tmp_path: Path) -> None:
     """A file continuing a chain whose earlier links the log holds: the next link imports; another number 0 is
-    refused by the log's own number 0 (the candidates' ids asked in one query)."""
+    refused by the log's own number 0 (its id derives from the customer and the number alone)."""
     source, _ = _source(tmp_path)
     export = tmp_path / "all.jsonl"
     with export.open("wb") as out:
@@ -150,7 +149,7 @@ def test_the_previous_link_and_a_rival_are_found_in_the_log(tmp_path: Path) -> N
 
     rival = orjson.loads(lines[-1])
     _rederived(new_tier="potential")(rival)
-    with pytest.raises(importer.ImportRefused, match="already has an announcement number 0"):
+    with pytest.raises(importer.ImportRefused, match="already exists|has version 1"):
         _import_lines(target, tmp_path, [orjson.dumps(rival)])
 
     number_1 = orjson.loads(lines[-1])
@@ -160,5 +159,5 @@ def test_the_previous_link_and_a_rival_are_found_in_the_log(tmp_path: Path) -> N
 
     skipping = orjson.loads(lines[-1])
     _rederived(sequence=3, old_tier="potential", new_tier="high_value")(skipping)
-    with pytest.raises(importer.ImportRefused, match="needs number 2"):
+    with pytest.raises(importer.ImportRefused, match="no segment change announcement number 2"):
         _import_lines(target, tmp_path, [orjson.dumps(skipping)])
