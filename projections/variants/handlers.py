@@ -19,8 +19,8 @@ from domain.deal import Deal
 from domain.lead import Lead
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table, cents, micros
-from projections.variants.rows import (AMOUNT, LOST, OPENED, REOPENED, STOPPED, WINNER, WON, DealEventRow, DealRow,
-                                       DecisionRow, DefinitionRow, ExposureRow, LeadRow, ResponseRow)
+from projections.variants.rows import (AMOUNT, LOST, OPENED, REOPENED, STOPPED, WINNER, WON, ConversionRow, DealEventRow,
+                                       DealRow, DecisionRow, DefinitionRow, ExposureRow, LeadRow, ResponseRow)
 
 DEFINITIONS = Table("variants_definitions", (("campaign_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"),
                                             ("variants", "TEXT")), ("campaign_id", "seq"), row_type=DefinitionRow)
@@ -39,6 +39,8 @@ LEADS = Table("variants_leads", (("lead_id", "TEXT"), ("campaign_id", "TEXT"), (
                                 ("captured_at", "BIGINT"), ("qualified_at", "BIGINT"), ("converted_at", "BIGINT")),
               ("lead_id",), indexes=(("campaign_id", "variant", "captured_at", "qualified_at", "converted_at"),),
               row_type=LeadRow)
+CONVERSIONS = Table("variants_conversions", (("lead_id", "TEXT"), ("customer_id", "TEXT"), ("converted_at", "BIGINT")),
+                    ("lead_id",), row_type=ConversionRow)
 DEALS = Table("variants_deals", (("deal_id", "TEXT"), ("lead_id", "TEXT"), ("currency", "TEXT")), ("deal_id",),
               indexes=(("lead_id",),), row_type=DealRow)
 DEAL_EVENTS = Table("variants_deal_events", (("deal_id", "TEXT"), ("seq", "INTEGER"), ("occurred_at", "BIGINT"),
@@ -50,7 +52,7 @@ class VariantsReadModel(ReadModel):
     """Each campaign variant's funnel facts in business time, for A/B reports as of any instant."""
 
     name = "variants"
-    tables = (DEFINITIONS, EXPOSURES, DECISIONS, RESPONSES, LEADS, DEALS, DEAL_EVENTS)
+    tables = (DEFINITIONS, EXPOSURES, DECISIONS, RESPONSES, LEADS, CONVERSIONS, DEALS, DEAL_EVENTS)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {
@@ -62,7 +64,7 @@ class VariantsReadModel(ReadModel):
             Customer.RespondedToCampaign: _responded,
             Lead.Captured: _captured,
             Lead.Qualified: _lead_step("qualified_at"),
-            Lead.Converted: _lead_step("converted_at"),
+            Lead.Converted: _converted,
             Deal.Opened: _deal_opened,
             Deal.AmountChanged: _deal_step(AMOUNT, lambda e: cents(e.new_amount)),
             Deal.Won: _deal_step(WON),
@@ -113,6 +115,11 @@ def _lead_step(column: str) -> Callable[[Any, Rows], None]:
         if lead is not None:
             rows.put(LEADS, lead._replace(**{column: micros(event.occurred_at)}))
     return handle
+
+
+def _converted(event: Lead.Converted, rows: Rows) -> None:
+    _lead_step("converted_at")(event, rows)
+    rows.put(CONVERSIONS, ConversionRow(str(event.originator_id), str(event.customer_id), micros(event.occurred_at)))
 
 
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:

@@ -151,9 +151,11 @@ class VariantQueries:
                 "SELECT variant, SUM(count) FROM variants_exposures WHERE campaign_id = ? AND occurred_at <= ? "
                 "GROUP BY variant", [campaign_id, at]):
             counts[variant]["exposures"] = int(exposures)
+        # Respondents, not responses: a lead's and, once it was converted by T, its customer's are one person.
         for variant, responses in self.store.query(
-                "SELECT variant, COUNT(DISTINCT stream_id) FROM variants_responses WHERE campaign_id = ? "
-                "AND occurred_at <= ? GROUP BY variant", [campaign_id, at]):
+                "SELECT r.variant, COUNT(DISTINCT COALESCE(c.customer_id, r.stream_id)) FROM variants_responses r "
+                "LEFT JOIN variants_conversions c ON c.lead_id = r.stream_id AND c.converted_at <= ? "
+                "WHERE r.campaign_id = ? AND r.occurred_at <= ? GROUP BY r.variant", [at, campaign_id, at]):
             counts[variant]["responses"] = int(responses)
         for variant, leads, qualified, customers in self.store.query(
                 "SELECT variant, COUNT(*), SUM(CASE WHEN qualified_at <= ? THEN 1 ELSE 0 END), "

@@ -65,6 +65,15 @@ class LeadRow(NamedTuple):
     converted_at: int | None
 
 
+class ConversionRow(NamedTuple):
+    """A lead converted into a customer (any lead: a response on its stream and one on the customer's are one
+    respondent from the conversion on)."""
+
+    lead_id: str
+    customer_id: str
+    converted_at: int
+
+
 class DealRow(NamedTuple):
     """A deal opened from a lead (whichever: the join to a variant's leads is the query's)."""
 

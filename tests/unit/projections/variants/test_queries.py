@@ -154,3 +154,30 @@ def test_a_step_with_more_conversions_than_exposures_is_not_enough_data(history)
 def test_bad_questions_are_refused_with_a_sentence(history, asked, message) -> None:
     with pytest.raises(ValueError, match=message):
         report(history, 6, **asked)
+
+
+def test_a_lead_and_the_customer_it_became_are_one_respondent_from_the_conversion_on() -> None:
+    """A lead responds to B, is converted, and its customer responds to B again: one respondent once converted
+    (review: two before, which inflated B's rate and could exceed its exposures), two before the conversion."""
+    db = database_from_url("memory://")
+    crm = CrmApplication(db)
+    crm.ensure_default_pipelines(at(-30, "setup"))
+    campaign = crm.plan_campaign(PlanCampaign("春季推广", "event", "1000"), at(0))
+    crm.define_variants(DefineVariants(campaign, AB, "首轮"), at(0.1))
+    crm.launch_campaign(LaunchCampaign(campaign), at(0.2))
+    crm.record_exposures(RecordExposures(campaign, "B", 10), at(1))
+    lead = crm.capture_lead(CaptureLead("王芳", campaign_id=campaign, variant="B"), at(1))
+    crm.record_response(RecordResponse(campaign, "click", None, lead, "B"), at(1.5))
+    crm.assign_lead(AssignLead(lead, "李娜"), at(2))
+    crm.contact_lead(ContactLead(lead, "phone", "首次沟通"), at(2.1))
+    crm.qualify_lead(QualifyLead(lead, "预算明确"), at(2.2))
+    customer, _ = crm.convert_lead(ConvertLead(lead, "ERP", "1000"), at(3))
+    crm.record_response(RecordResponse(campaign, "reply", customer, variant="B"), at(4))
+    store = ReadModelStore(db)
+    projector_for(crm, store).catch_up()
+
+    def responses(days: float) -> int:
+        answer = VariantQueries(store).report(str(campaign), START + timedelta(days=days))
+        return _counts(answer, "B")["responses"]
+
+    assert (responses(2), responses(5)) == (1, 1)
