@@ -13,12 +13,17 @@ that the answer is "not enough data" with the number of exposures still needed p
 test peeked at daily calls a false winner. Without a minimum effect this asks for z ≥ 2.80 (1.96 + 0.84)
 rather than 1.96: 20 % against 25 % of 1,000 each (p = 0.007) still needs 92 more per arm. Arms whose counts make the normal approximation unfit (fewer than
 `MIN_EACH` conversions or non-conversions) are "not enough data" whatever the p-value says.
+
+Why corrected p-values with more than two variants: each variant against the control at 0.05 gives a false winner
+somewhere in one test of seven with three variants (1 − 0.95³). `compare_all` decides at a family-wise error rate
+of `alpha` with Holm's step-down (statsmodels' `multipletests`), which is uniformly more powerful than Bonferroni;
+each comparison keeps its raw p-value beside the adjusted one. With one variant against the control both are equal.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ALPHA = 0.05  # two-sided significance level
 POWER = 0.8  # the chance of detecting the minimum effect when it is there
@@ -64,10 +69,12 @@ class Comparison:
     needed_per_arm: int | None  # exposures per arm to detect `min_effect` (or the observed difference)
     verdict: str
     reason: str
+    p_adjusted: float | None = None  # Holm-adjusted over the variants compared with one control (`compare_all`)
 
     def to_dict(self) -> dict[str, object]:
         return {"control": self.control.name, "variant": self.variant.name, "difference": self.difference,
                 "interval": list(self.interval) if self.interval else None, "p_value": self.p_value,
+                "p_adjusted": self.p_adjusted if self.p_adjusted is not None else self.p_value,
                 "probability_to_beat": self.probability_to_beat, "needed_per_arm": self.needed_per_arm,
                 "verdict": self.verdict, "reason": self.reason}
 
@@ -84,6 +91,26 @@ def compare(control: Arm, variant: Arm, alpha: float = ALPHA, power: float = POW
     beat = probability_to_beat(control, variant)
     verdict, reason = _verdict(control, variant, p_value, needed, alpha)
     return Comparison(control, variant, difference, interval, p_value, beat, needed, verdict, reason)
+
+
+def compare_all(control: Arm, variants: list[Arm], alpha: float = ALPHA, power: float = POWER,
+                min_effect: float | None = None) -> list[Comparison]:
+    """Each variant against the control, each verdict at a family-wise error rate of `alpha`: Holm's step-down
+    over the comparisons that have a p-value (the others are "not enough data" whatever the rest say)."""
+    from statsmodels.stats.multitest import multipletests
+
+    found = [compare(control, variant, alpha, power, min_effect) for variant in variants]
+    tested = [i for i, comparison in enumerate(found) if comparison.p_value is not None]
+    if len(tested) < 2:
+        return found
+    adjusted = multipletests([found[i].p_value for i in tested], alpha=alpha, method="holm")[1]
+    for i, p_adjusted in zip(tested, adjusted):
+        c = found[i]
+        verdict, reason = _verdict(c.control, c.variant, float(p_adjusted), c.needed_per_arm, alpha)
+        if verdict != NOT_ENOUGH_DATA:
+            reason = f"{reason} (Holm-adjusted over {len(tested)} variants; raw p = {c.p_value:.3g})"
+        found[i] = replace(c, verdict=verdict, reason=reason, p_adjusted=float(p_adjusted))
+    return found
 
 
 def chi_square_p_value(arms: list[Arm]) -> float | None:

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from domain.exchange_rates import Conversion, add_sums
-from domain.experiments import NOT_ENOUGH_DATA, Arm, chi_square_p_value, compare
+from domain.experiments import NOT_ENOUGH_DATA, Arm, chi_square_p_value, compare_all
 from projections.ports import Store
 from projections.tables import from_micros, micros
 from projections.variants.rows import AMOUNT, LOST, OPENED, REOPENED, STOPPED, WON
@@ -233,16 +233,20 @@ def _comparisons(funnels: list[VariantFunnel], baseline: str | None, step: str) 
     control = next((funnel for funnel in funnels if funnel.key == baseline), None)
     if control is None:
         return []
-    return [_compare(control, funnel, step) for funnel in funnels if funnel.key != baseline]
+    others = [funnel for funnel in funnels if funnel.key != baseline]
+    base, arms = _arm(control, step), [_arm(funnel, step) for funnel in others]
+    if base is None:
+        return [_unfit(control, funnel, base, arm, step) for funnel, arm in zip(others, arms)]
+    decided = iter(compare_all(base, [arm for arm in arms if arm is not None]))  # Holm over those tested together
+    return [next(decided).to_dict() if arm is not None else _unfit(control, funnel, base, arm, step)
+            for funnel, arm in zip(others, arms)]
 
 
-def _compare(control: VariantFunnel, variant: VariantFunnel, step: str) -> dict[str, object]:
-    arms = _arm(control, step), _arm(variant, step)
-    if arms[0] is not None and arms[1] is not None:
-        return compare(arms[0], arms[1]).to_dict()
-    short = ", ".join(f.key for f, arm in zip((control, variant), arms) if arm is None)
+def _unfit(control: VariantFunnel, variant: VariantFunnel, base: Arm | None, arm: Arm | None,
+           step: str) -> dict[str, object]:
+    short = ", ".join(f.key for f, found in ((control, base), (variant, arm)) if found is None)
     return {"control": control.key, "variant": variant.key, "difference": None, "interval": None, "p_value": None,
-            "probability_to_beat": None, "needed_per_arm": None, "verdict": NOT_ENOUGH_DATA,
+            "p_adjusted": None, "probability_to_beat": None, "needed_per_arm": None, "verdict": NOT_ENOUGH_DATA,
             "reason": f"{short}: more {step} than exposures recorded; record the exposures first"}
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from domain.experiments import (CONTROL_WINS, NO_DIFFERENCE, NOT_ENOUGH_DATA, VARIANT_WINS, Arm, chi_square_p_value,
-                                compare, needed_per_arm, probability_to_beat)
+                                compare, compare_all, needed_per_arm, probability_to_beat)
 
 
 def test_a_known_case_by_hand_20_against_25_percent_of_1000() -> None:
@@ -64,3 +64,21 @@ def test_near_equal_rates_need_no_count_rather_than_raising() -> None:
     assert needed_per_arm(0.5, 1e-12) is None
     result = compare(Arm("A", 1_000_003, 500_000), Arm("B", 1_000_001, 499_999))
     assert result.to_dict()["needed_per_arm"] is None
+
+
+def test_with_several_variants_a_winner_is_decided_on_holm_adjusted_p_values() -> None:
+    """Three variants against one control, 10 % against 10.65 % of 20,000 each (minimum effect 1 point: 14,745 per
+    arm needed, reached): B's raw p = 0.027 calls it a winner alone, not at a family-wise 5 % (Holm multiplies the
+    smallest of three p-values by 3, …); the adjusted p-values are statsmodels' own."""
+    from statsmodels.stats.multitest import multipletests
+
+    control = Arm("A", 20_000, 2_000)
+    variants = [Arm("B", 20_000, 2_135), Arm("C", 20_000, 2_010), Arm("D", 20_000, 1_990)]
+    alone = compare(control, variants[0], min_effect=0.01)
+    assert alone.p_value < 0.05 and alone.verdict == VARIANT_WINS
+    together = compare_all(control, variants, min_effect=0.01)
+    expected = multipletests([compare(control, v).p_value for v in variants], method="holm")[1]
+    assert [c.p_adjusted for c in together] == pytest.approx(list(expected))
+    assert together[0].p_value == alone.p_value and together[0].p_adjusted > 0.05
+    assert together[0].verdict == NO_DIFFERENCE and "Holm-adjusted over 3 variants" in together[0].reason
+    assert compare_all(control, variants[:1], min_effect=0.01) == [alone]  # one comparison: nothing to adjust
