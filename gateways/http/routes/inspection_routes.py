@@ -3,7 +3,8 @@ model (freshness headers, never catching up), in the zone `?tz=` (default the in
 
 GET /inspection/slippage and /inspection/changes take the window (from, to] (default the week before now);
 GET /inspection/inactive the deals without activity for `days` as of an instant; GET /winloss won and lost
-deals as of an instant, money at the rates then. Permission "forecast:read" (admin, analyst, sales): the sales
+deals as of an instant, money at the rates then (JSON: the deals a page at a time, `limit`/`offset`, the totals
+and groups over all of them; CSV: every deal). Permission "forecast:read" (admin, analyst, sales): the sales
 manager's view, as the forecast is. Bad input (a window that does not run forwards, negative days, an unknown
 grain or grouping) is 422 with a sentence. CSV with ?format=csv (&table=).
 """
@@ -20,6 +21,7 @@ from fastapi.responses import Response
 from gateways.http.auth import allow
 from gateways.http.deps import Zone, crm, fresh
 from gateways.http.error_responses import ApiError
+from gateways.http.pagination import PageParams, page, page_params
 from gateways.http.report_output import CSV_ANSWER, ReportFormat, report_format, report_response
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from gateways.report_tables import changes_tables, inactive_tables, slippage_tables, winloss_tables
@@ -33,6 +35,7 @@ Store = Annotated[ReadModelStore, Depends(fresh("inspection"))]
 Converting = Annotated[ReadModelStore, Depends(fresh("inspection", "rates"))]  # win/loss converts at the rates at T
 App = Annotated[CrmApplication, Depends(crm)]
 Format = Annotated[ReportFormat, Depends(report_format)]
+Page = Annotated[PageParams, Depends(page_params)]
 Start = Annotated[Instant | None, Query(alias="from", description="The window's start (excluded), ISO 8601 with a "
                                                                   "zone; default a week before `to`.")]
 End = Annotated[Instant | None, Query(alias="to", description="The window's end (included); default now.")]
@@ -96,7 +99,7 @@ def inactive(store: Store, app: App, fmt: Format, zone: Zone, filters: Filters, 
 @router.get("/winloss", summary="Won and lost deals as of an instant: counts, values, win rate, loss reasons and "
                                 "competitors, per stage, owner, team, product, period, pipeline or competitor",
             responses=CSV_ANSWER)
-def winloss(store: Converting, app: App, fmt: Format, zone: Zone, filters: Filters, as_of: AsOf = None,
+def winloss(store: Converting, app: App, fmt: Format, zone: Zone, filters: Filters, params: Page, as_of: AsOf = None,
             by: Annotated[str | None, Query(max_length=20)] = None,
             grain: Annotated[str | None, Query(max_length=10, description="month or quarter (default).")] = None,
             period: Annotated[str | None, Query(max_length=10, description="Only deals closed in this month "
@@ -105,5 +108,9 @@ def winloss(store: Converting, app: App, fmt: Format, zone: Zone, filters: Filte
     instant = as_of or datetime.now(timezone.utc)
     money = RateQueries(store).conversion(app.reporting_currency, instant)
     queries = InspectionQueries(store, app.keys.unseal_all_marks)
-    return _answer(fmt, lambda: queries.winloss(instant, by, grain, zone, filters, money, period),
-                   winloss_tables, "winloss")
+    def ask() -> dict[str, Any]:
+        report = queries.winloss(instant, by, grain, zone, filters, money, period)
+        if fmt.csv:  # an export: every deal
+            return report
+        return report | {"deals": page(report["deals"], params)}  # JSON: the totals whole, the deals a page at a time
+    return _answer(fmt, ask, winloss_tables, "winloss")

@@ -67,3 +67,24 @@ def test_what_cannot_be_answered_is_refused_with_a_sentence(client: TestClient, 
         answer = client.get(path, params=params, headers=auth("sales"))
         assert answer.status_code == 422 and words in answer.json()["error"], (path, params, answer.text)
     assert client.get("/winloss", headers=auth("service")).status_code == 403  # the sales managers' view
+
+
+def test_winloss_json_pages_the_deals_and_keeps_the_totals_whole(client: TestClient, api: FastAPI) -> None:
+    """At 1M events the decided deals are tens of thousands: JSON gives them a page at a time (`limit`, `offset`,
+    `next_offset`), the totals and groups over all of them; CSV, an export, every deal."""
+    customer = register_customer(client, occurred_at=AT, company="甲公司")
+    for n in range(3):
+        deal = open_deal(client, customer, title=f"单{n}", amount="1000", owner="李娜", occurred_at=AT)
+        assert client.post(f"/deals/{deal}/lose", headers=auth("sales"),
+                           json={"reason": "价格", "occurred_at": "2026-03-02T09:00:00+08:00"}).status_code == 200
+    project(api)
+    first = client.get("/winloss", params={"limit": 2}, headers=auth("sales")).json()
+    assert first["totals"]["lost"] == 3 and len(first["deals"]["items"]) == 2
+    assert (first["deals"]["total"], first["deals"]["next_offset"]) == (3, 2)
+    rest = client.get("/winloss", params={"limit": 2, "offset": 2}, headers=auth("sales")).json()["deals"]
+    assert len(rest["items"]) == 1 and rest["next_offset"] is None
+    assert {d["deal_id"] for d in first["deals"]["items"] + rest["items"]} == {
+        d["deal_id"] for d in client.get("/winloss", headers=auth("sales")).json()["deals"]["items"]}
+    csv = client.get("/winloss", params={"format": "csv", "table": "deals", "limit": 1}, headers=auth("sales")).text
+    assert len(csv.strip().splitlines()) == 1 + 3
+    assert client.get("/winloss", params={"limit": 0}, headers=auth("sales")).status_code == 422
