@@ -30,8 +30,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from domain.exchange_rates import Conversion, add_sums
-from domain.forecast_methods import (LABELS, NAIVE, PIPELINE_CONVERSION, SEASON, SEASONAL, TREND, WEIGHTED,
-                                     LOST_BY_T, OPEN_AT_T, WON_BY_T, Errors, MethodForecast, OpenGroup, Point,
+from domain.forecast_methods import (LABELS, MAX_ANALOGUES, NAIVE, PIPELINE_CONVERSION, SEASON, SEASONAL, TREND,
+                                     WEIGHTED, LOST_BY_T, OPEN_AT_T, WON_BY_T, Errors, MethodForecast, NewBusiness,
+                                     OpenGroup, Point,
                                      StageHistory, conversion_forecast, errors, ets_forecast, naive_forecast,
                                      require_level, require_methods, require_periods)
 from domain.periods import Period, day_of_number, period_of, period_of_day
@@ -169,7 +170,7 @@ class OutlookQueries:
             return naive_forecast(values, len(horizon), level, season)
         if name == PIPELINE_CONVERSION:
             stages, groups = self._stage_histories(as_of), self._open_groups(as_of, horizon, money, unconverted)
-            return conversion_forecast(stages, groups, len(horizon), level)
+            return conversion_forecast(stages, groups, len(horizon), level, self._new_business(as_of, horizon, money))
         assert name == WEIGHTED, name
         return self._weighted(as_of, horizon, zone, money)
 
@@ -224,6 +225,28 @@ class OutlookQueries:
             period = period.next()
         return found
 
+    def _new_business(self, as_of: datetime, horizon: list[Period], money: Conversion) -> NewBusiness:
+        """What deals opened after each past instant like T won in its same-placed period (`_analogue_windows`),
+        as known at T: one read of the deals won since the earliest cutoff (a window of at most
+        `MAX_ANALOGUES` + the horizon's periods, whatever the length of the history), with their opening."""
+        t = micros(as_of)
+        first = self.store.query("SELECT MIN(valid_from) FROM forecast_deal_versions WHERE valid_from <= ?", [t])[0][0]
+        # Instants before the first deal are not like T: the business was not in the CRM yet (zeros, not data).
+        windows = [[w for w in found if first is not None and w[0] >= first] for found in _analogue_windows(as_of, horizon)]
+        earliest = min((cutoff for found in windows for cutoff, _, _ in found), default=None)
+        if earliest is None:
+            return NewBusiness(tuple(() for _ in horizon))
+        rows = self.store.query(
+            "SELECT v.currency, v.won_at, v.amount_cents, (SELECT MIN(o.valid_from) FROM forecast_deal_versions o "
+            f"WHERE o.deal_id = v.deal_id) FROM forecast_deal_versions v WHERE {_IN_FORCE.replace('valid_', 'v.valid_')} "
+            "AND v.status = 'won' AND v.won_at > ? AND v.won_at < ?", [t, t, earliest, t])
+        wins = [(int(opened), int(won_at), int(cents) * factor) for currency, won_at, cents, opened in rows
+                if (factor := _rate(money, currency)) is not None]  # no rate at T: not counted (history only)
+        return NewBusiness(tuple(
+            tuple(sum(amount for opened, won_at, amount in wins if opened > cutoff and start <= won_at < end)
+                  for cutoff, start, end in found)
+            for found in windows))
+
     def _stage_histories(self, as_of: datetime) -> dict[tuple[str, str], StageHistory]:
         """Per pipeline stage, every entry into it by T with its outcome as of T and the days it took (to T
         while open), counted per (outcome, days) in SQL."""
@@ -267,6 +290,22 @@ class OutlookQueries:
             groups.append(OpenGroup((pipeline, stage), int(deals), float(cents) * factor,
                                     float(squares) * factor * factor, (t - entered) // DAY_MICROS, windows))
         return groups
+
+
+def _analogue_windows(as_of: datetime, horizon: list[Period]) -> list[list[tuple[int, int, int]]]:
+    """Per horizon period, the (cutoff, start, end) in µs of up to `MAX_ANALOGUES` past instants placed as T is:
+    the period shifted back by whole periods until it had ended by T, its cutoff as far before the shifted first
+    period as T is before the first (the first period of a month horizon starts after T's month: the gap)."""
+    t, gap = micros(as_of), micros(horizon[0].start) - micros(as_of)
+    shifted = list(horizon)
+    windows: list[list[tuple[int, int, int]]] = [[] for _ in horizon]
+    for _ in range(MAX_ANALOGUES + len(horizon) + 1):
+        shifted = [period.previous() for period in shifted]
+        cutoff = micros(shifted[0].start) - gap
+        for k, period in enumerate(shifted):
+            if micros(period.end) <= t and len(windows[k]) < MAX_ANALOGUES:
+                windows[k].append((cutoff, micros(period.start), micros(period.end)))
+    return windows
 
 
 def _rate(money: Conversion, currency: str) -> float | None:
