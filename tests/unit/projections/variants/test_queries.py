@@ -4,6 +4,7 @@ significance of each comparison, as statsmodels and scipy compute it on the same
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from scipy.stats import chi2_contingency
@@ -40,14 +41,20 @@ def _won_lead(crm: CrmApplication, campaign, variant: str, amount: str, currency
     return deal
 
 
-@pytest.fixture
-def history() -> tuple[CrmApplication, ReadModelStore, object]:
+def _launched() -> tuple[Any, CrmApplication, Any]:
+    """A log with the A/B campaign launched: (database, app, campaign)."""
     db = database_from_url("memory://")
     crm = CrmApplication(db)
     crm.ensure_default_pipelines(at(-30, "setup"))
     campaign = crm.plan_campaign(PlanCampaign("春季推广", "event", "1000"), at(0))
     crm.define_variants(DefineVariants(campaign, AB, "首轮"), at(0.1))
     crm.launch_campaign(LaunchCampaign(campaign), at(0.2))
+    return db, crm, campaign
+
+
+@pytest.fixture
+def history() -> tuple[CrmApplication, ReadModelStore, object]:
+    db, crm, campaign = _launched()
     crm.record_exposures(RecordExposures(campaign, "A", 1000), at(1))
     crm.record_exposures(RecordExposures(campaign, "B", 1000), at(1))
     crm.record_exposures(RecordExposures(campaign, "B", 200), at(7))  # after the first instant asked
@@ -159,12 +166,7 @@ def test_bad_questions_are_refused_with_a_sentence(history, asked, message) -> N
 def test_a_lead_and_the_customer_it_became_are_one_respondent_from_the_conversion_on() -> None:
     """A lead responds to B, is converted, and its customer responds to B again: one respondent once converted
     (review: two before, which inflated B's rate and could exceed its exposures), two before the conversion."""
-    db = database_from_url("memory://")
-    crm = CrmApplication(db)
-    crm.ensure_default_pipelines(at(-30, "setup"))
-    campaign = crm.plan_campaign(PlanCampaign("春季推广", "event", "1000"), at(0))
-    crm.define_variants(DefineVariants(campaign, AB, "首轮"), at(0.1))
-    crm.launch_campaign(LaunchCampaign(campaign), at(0.2))
+    db, crm, campaign = _launched()
     crm.record_exposures(RecordExposures(campaign, "B", 10), at(1))
     lead = crm.capture_lead(CaptureLead("王芳", campaign_id=campaign, variant="B"), at(1))
     crm.record_response(RecordResponse(campaign, "click", None, lead, "B"), at(1.5))
