@@ -164,8 +164,8 @@ def test_bad_questions_are_refused_with_a_sentence(history, asked, message) -> N
 
 
 def test_a_lead_and_the_customer_it_became_are_one_respondent_from_the_conversion_on() -> None:
-    """A lead responds to B, is converted, and its customer responds to B again: one respondent once converted
-    (review: two before, which inflated B's rate and could exceed its exposures), two before the conversion."""
+    """A lead responds to B, is converted, and its customer responds to B again: still one respondent (review: two
+    were counted, which inflated B's rate and could exceed its exposures)."""
     db, crm, campaign = _launched()
     crm.record_exposures(RecordExposures(campaign, "B", 10), at(1))
     lead = crm.capture_lead(CaptureLead("王芳", campaign_id=campaign, variant="B"), at(1))
