@@ -97,13 +97,14 @@ def _checked_lines(lines: list[bytes]) -> tuple[Found, list[HistoryLine], Proble
     return found, read, None
 
 
-def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]) -> Encoded:
+def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes], look_up: bool = True) -> Encoded:
     """One parse for both halves of the import: `checked_chunk` of the lines and, if none is bad, their
-    stored events in COPY format (sealed with the keys `keys` holds or derives) and the key rows to write."""
+    stored events in COPY format (sealed with the keys `keys` holds or derives; the key table asked only if
+    `look_up`, see `DerivedKeys.prepare`) and the key rows to write."""
     found, read, problem = _checked_lines(lines)
     if problem is not None:
         return found, problem, b"", []  # the import is refused: nothing of it is written
-    new_keys = keys.prepare(subjects_of_lines(read))
+    new_keys = keys.prepare(subjects_of_lines(read), look_up)
     data = copy_data([(line.subject, line.version, *encoders.stored(line)) for line in read])
     keys.forget()
     return found, None, data, new_keys
@@ -148,10 +149,10 @@ def copy_chunk(lines: list[bytes]) -> bytes:
     return copy_data(stored_rows(_app.keys, _encoders, lines))
 
 
-def encoded_in_worker(lines: list[bytes]) -> Encoded:
+def encoded_in_worker(lines: list[bytes], look_up: bool = True) -> Encoded:
     """In a worker: `encoded_chunk` with the import's keys."""
     assert _derived is not None and _encoders is not None, "not a worker started by ImportWorkers with a secret"
-    return encoded_chunk(_derived, _encoders, lines)
+    return encoded_chunk(_derived, _encoders, lines, look_up)
 
 
 class ImportWorkers:

@@ -42,6 +42,18 @@ def test_a_record_the_key_table_knows_keeps_its_key_and_needs_no_row(tmp_path: P
     assert keys.unseal(derived.seal_all(record, ["王小明"])[0]) == "王小明"
 
 
+def test_without_look_up_the_key_table_is_not_asked_and_the_keys_are_the_same(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that found the key table empty under its lock (`ANY_KEY`) asks it nothing per chunk: the
+    keys and rows are those a look-up finding nothing gives."""
+    secret, record, person = import_secret(), str(uuid4()), str(uuid4())
+    asked = DerivedKeys(_keys(tmp_path / "a.db"), secret).prepare({record: person})
+    blind = DerivedKeys(_keys(tmp_path / "b.db"), secret)
+    monkeypatch.setattr(blind.keys, "secrets", lambda subjects: pytest.fail("the key table was asked"))
+
+    assert blind.prepare({record: person}, look_up=False) == asked
+
+
 def test_another_import_derives_other_keys_and_a_forgotten_chunk_seals_nothing(tmp_path: Path) -> None:
     record = str(uuid4())
     first, second = DerivedKeys(_keys(tmp_path / "a.db"), import_secret()), DerivedKeys(_keys(tmp_path / "b.db"),
