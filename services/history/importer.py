@@ -56,7 +56,7 @@ from services.history.event_lines import numbered_lines
 from services.history.rules import HistoryRules, log_holder, log_loader
 from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, Encoded, ImportWorkers, Problem,
                                              Row, checked_chunk, copy_chunk, copy_data, encoded_chunk,
-                                             encoded_in_worker, stored_rows)
+                                             encoded_in_worker, stored_rows, unpacked)
 from services.keys.derived_keys import (ANY_KEY, HOLD_KEYS, KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys,
                                         KeyRow, import_secret)
 from services.history.stored_state import StateEncoders
@@ -317,7 +317,7 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
         """The chunks whose lines pass the in-order rules too, until the first refusal (then the file is read
         on only as far as `check_history` reads it, to name the first bad line)."""
         for chunk, (found, problem, data, new_keys) in encoded:
-            for number, facts in zip(chunk.numbers, found):
+            for number, facts in zip(chunk.numbers, unpacked(found)):
                 rules.check(number, facts)
             if problem is not None:
                 _refuse_and_read_on(rules, chunk, problem)
