@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import pickle
 
-from services.application import CrmApplication
 from services.history.event_lines import SCHEMAS
-from services.history.exporter import history_line
 from services.history.import_workers import checked_chunk, packed, unpacked
-from services.settings import database_from_url
-from tests.support.history_of_every_event import record_every_event
-
-
-def _export_lines() -> list[bytes]:
-    app = CrmApplication(database_from_url("memory://"))
-    record_every_event(app)
-    lines = [history_line(event) for _, event in app.read_log()]
-    app.close()
-    return lines
+from tests.unit.services.history.test_line_decoder import LINES  # export's own line of every event type
 
 
 def _typed(value: object) -> object:
@@ -29,7 +18,7 @@ def _typed(value: object) -> object:
 
 
 def test_the_facts_of_every_event_type_come_back_from_marshal_as_they_went_and_as_pickle_gives_them() -> None:
-    found, problem = checked_chunk(_export_lines())
+    found, problem = checked_chunk(LINES)
     assert problem is None
     assert {facts[0] for facts in found} == set(SCHEMAS)  # every event type of the catalogue
     back = unpacked(packed(found))
