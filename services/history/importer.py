@@ -41,8 +41,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from functools import partial
 from datetime import datetime, timezone
+from functools import partial
 from itertools import count, groupby, islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar

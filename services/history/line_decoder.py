@@ -10,9 +10,10 @@ A line is taken by this fast path only when **encoding what was decoded gives th
 then no key repeats (re-encoding a record cannot repeat one: that replaces `strict_json.loads_compact`'s
 orjson dump), nothing was coerced, and orjson reads the very same values (`read_line`'s parser). Times,
 dates and amounts are still checked by `read_line`'s own converters. Any line the fast path does not take —
-another key order, an upper-case id, a duplicate key, bad JSON, any refusal — goes to `read_line` itself, so every refusal keeps its exact message, and a line
-is accepted only if `read_line` would accept it, with the same value (`tests/unit/services/history/
-test_line_decoder.py` holds the two equal over random and mutated lines).
+another key order, an upper-case id, a duplicate key, bad JSON, any refusal — goes to `read_line` itself, so
+every refusal keeps its exact message, and a line is accepted only if `read_line` would accept it, with the
+same value (`tests/unit/services/history/test_line_decoder.py` holds the two equal over random and mutated
+lines).
 
 A field a line may leave out (`EventSchema.missing_means`: real exports lack it, or it was added since
 version 1) is `msgspec.UNSET` when absent, which encoding leaves out again, so such a line still round-trips

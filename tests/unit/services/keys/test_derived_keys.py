@@ -45,8 +45,8 @@ def test_a_record_the_key_table_knows_keeps_its_key_and_needs_no_row(tmp_path: P
     assert keys.unseal(derived.seal_all(record, ["王小明"])[0]) == "王小明"
 
 
-def test_without_look_up_the_key_table_is_not_asked_and_the_keys_are_the_same(tmp_path: Path,
-                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_look_up_the_key_table_is_not_asked_and_the_keys_are_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An import that found the key table empty under its lock (`ANY_KEY`) asks it nothing per chunk: the
     keys and rows are those a look-up finding nothing gives."""
     secret, record, person = import_secret(), str(uuid4()), str(uuid4())
