@@ -11,6 +11,7 @@ flight: memory stays flat.
 from __future__ import annotations
 
 import gc
+import marshal
 import multiprocessing
 import struct
 from collections import deque
@@ -43,8 +44,9 @@ _encoded_topics: dict[str, bytes] = {}
 Found = list[Facts]  # what the in-order checks need of each line
 # (index of the first bad line in the chunk, what is wrong, the aggregate (as an int) it creates if a creation)
 Problem = tuple[int, str, int | None] | None
-# What one pass makes of a chunk: `checked_chunk`'s answer, the good lines' COPY data and their new keys' rows.
-Encoded = tuple[Found, Problem, bytes, list[KeyRow]]
+# What one pass makes of a chunk: `checked_chunk`'s answer (its Found as `marshal` writes it: see `packed`), the
+# good lines' COPY data and their new keys' rows.
+Encoded = tuple[bytes, Problem, bytes, list[KeyRow]]
 Row = tuple[str, int, str, bytes]  # a stored event: originator id (as str(UUID) writes it), version, topic, state
 C = TypeVar("C", bound="Chunk")
 T = TypeVar("T")
@@ -97,16 +99,29 @@ def _checked_lines(lines: list[bytes]) -> tuple[Found, list[HistoryLine], Proble
     return found, read, None
 
 
-def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]) -> Encoded:
+def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes], look_up: bool = True) -> Encoded:
     """One parse for both halves of the import: `checked_chunk` of the lines and, if none is bad, their
-    stored events in COPY format (sealed with the keys `keys` holds or derives) and the key rows to write."""
+    stored events in COPY format (sealed with the keys `keys` holds or derives; the key table asked only if
+    `look_up`, see `DerivedKeys.prepare`) and the key rows to write."""
     found, read, problem = _checked_lines(lines)
     if problem is not None:
-        return found, problem, b"", []  # the import is refused: nothing of it is written
-    new_keys = keys.prepare(subjects_of_lines(read))
+        return packed(found), problem, b"", []  # the import is refused: nothing of it is written
+    new_keys = keys.prepare(subjects_of_lines(read), look_up)
     data = copy_data([(line.subject, line.version, *encoders.stored(line)) for line in read])
     keys.forget()
-    return found, None, data, new_keys
+    return packed(found), None, data, new_keys
+
+
+def packed(found: Found) -> bytes:
+    """A chunk's Facts as `marshal` writes them (`unpacked` reads them back): 0.54 + 0.53 µs a line against
+    pickle's 0.83 + 1.07, and the parent, which reads every line's, is the import's serial part. Facts are
+    plain values (str, int, None, bool, tuples, lists), which marshal gives back as they were
+    (`tests/unit/services/history/test_import_workers.py`)."""
+    return marshal.dumps(found)
+
+
+def unpacked(data: bytes) -> Found:
+    return marshal.loads(data)  # noqa: S302 - bytes this import's own workers wrote
 
 
 def _created_by(line: bytes) -> int | None:
@@ -148,10 +163,10 @@ def copy_chunk(lines: list[bytes]) -> bytes:
     return copy_data(stored_rows(_app.keys, _encoders, lines))
 
 
-def encoded_in_worker(lines: list[bytes]) -> Encoded:
+def encoded_in_worker(lines: list[bytes], look_up: bool = True) -> Encoded:
     """In a worker: `encoded_chunk` with the import's keys."""
     assert _derived is not None and _encoders is not None, "not a worker started by ImportWorkers with a secret"
-    return encoded_chunk(_derived, _encoders, lines)
+    return encoded_chunk(_derived, _encoders, lines, look_up)
 
 
 class ImportWorkers:

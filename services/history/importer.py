@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+from functools import partial
 from itertools import count, groupby, islice
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
@@ -55,9 +56,9 @@ from services.history.event_lines import numbered_lines
 from services.history.rules import HistoryRules, log_holder, log_loader
 from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, Encoded, ImportWorkers, Problem,
                                              Row, checked_chunk, copy_chunk, copy_data, encoded_chunk,
-                                             encoded_in_worker, stored_rows)
-from services.keys.derived_keys import (HOLD_KEYS, KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys, KeyRow,
-                                        import_secret)
+                                             encoded_in_worker, stored_rows, unpacked)
+from services.keys.derived_keys import (ANY_KEY, HOLD_KEYS, KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys,
+                                        KeyRow, import_secret)
 from services.history.stored_state import StateEncoders
 
 DEFAULT_BATCH = 20_000
@@ -298,21 +299,25 @@ def _import_in_one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: C
     recorded, secret = datetime.now(timezone.utc), import_secret()
     if jobs:
         with ImportWorkers(app.database.url, jobs, recorded, secret) as workers:
-            return _one_pass(app, path, batch, on_bytes, encoded_in_worker, workers)
+            return _one_pass(app, path, batch, on_bytes, lambda look_up: partial(encoded_in_worker, look_up=look_up),
+                             workers)
     keys = DerivedKeys(app.keys, secret)
     encoders = StateEncoders(app.mapper, keys.seal_all, recorded)
-    return _one_pass(app, path, batch, on_bytes, lambda lines: encoded_chunk(keys, encoders, lines), None)
+    return _one_pass(app, path, batch, on_bytes,
+                     lambda look_up: lambda lines: encoded_chunk(keys, encoders, lines, look_up), None)
 
 
 def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[int], None],
-              work: Callable[[list[bytes]], Encoded], workers: ImportWorkers | None) -> int:
+              work_for: Callable[[bool], Callable[[list[bytes]], Encoded]], workers: ImportWorkers | None) -> int:
+    """`work_for(look_up)`: what encodes a chunk, asking the key table for its records' keys if `look_up`
+    (only if the table held any key when the import locked it: `OnePassCopy.keys_held`)."""
     rules, counted = HistoryRules(log_loader(app), log_holder(app)), [0, 0]  # events, bytes
 
     def passed(encoded: Iterable[tuple[Chunk, Encoded]]) -> Iterator[tuple[Chunk, bytes, list[KeyRow]]]:
         """The chunks whose lines pass the in-order rules too, until the first refusal (then the file is read
         on only as far as `check_history` reads it, to name the first bad line)."""
         for chunk, (found, problem, data, new_keys) in encoded:
-            for number, facts in zip(chunk.numbers, found):
+            for number, facts in zip(chunk.numbers, unpacked(found)):
                 rules.check(number, facts)
             if problem is not None:
                 _refuse_and_read_on(rules, chunk, problem)
@@ -326,6 +331,7 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
             yield chunk, data, new_keys
 
     with path.open("rb") as source, one_transaction(app) as copy:
+        work = work_for(copy.keys_held)
         for number, (_, in_batch) in enumerate(groupby(passed(_each(work, chunks(source, batch), workers)),
                                                        key=lambda item: item[0].batch), 1):
             copy.write(in_batch)
@@ -340,8 +346,9 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
 class OnePassCopy:
     """Batches as binary COPYs of events in one open transaction, their new keys staged beside them."""
 
-    def __init__(self, cursor: Any, copy_events: sql.Composed) -> None:
+    def __init__(self, cursor: Any, copy_events: sql.Composed, keys_held: bool = True) -> None:
         self._cursor, self._copy = cursor, copy_events
+        self.keys_held = keys_held  # whether the key table held any key once locked (`derived_keys.ANY_KEY`)
 
     def write(self, batch: Iterable[tuple[Chunk, bytes, list[KeyRow]]]) -> None:
         new_keys: dict[str, KeyRow] = {}  # one row per record: its chunks each give one (a third of the rows)
@@ -369,7 +376,8 @@ def one_transaction(app: CrmApplication) -> Iterator[OnePassCopy]:
         cursor.execute(IDLE_TIMEOUT)
         for statement in [*writer.lock, HOLD_KEYS, STAGING_DDL]:
             cursor.execute(statement)
-        yield OnePassCopy(cursor, writer.copy_events)
+        keys_held = cursor.execute(ANY_KEY).fetchone()["held"]  # under HOLD_KEYS: stays so until the commit
+        yield OnePassCopy(cursor, writer.copy_events, keys_held)
         started = time.perf_counter()
         unplaced = cursor.execute(KEYS_FROM_STAGING).fetchone()["unplaced"]  # the library's rows are dicts
         log.info("import: keys placed in %.2f s", time.perf_counter() - started,

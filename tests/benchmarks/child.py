@@ -6,27 +6,30 @@
     python -m tests.benchmarks.child raw_import URL FILE     # `crm import FILE.jsonl` with its defaults
 
 `ingest` and `rebuild` print one JSON object: events, seconds, start_rss_mb, peak_rss_mb (`ingest` also
-cpu_seconds: its own and its workers'); `csv_import` and
-`raw_import` print events, seconds and peak_rss_mb (this process) and workers_peak_rss_mb (the largest
-worker's, 0 without workers), `csv_import` also rows, plan_seconds, write_seconds, plan_peak_rss_mb and the
-events per type.
+cpu_seconds: its own and its workers', also apart, and its PostgreSQL backends' where the server runs here);
+`csv_import` and `raw_import` print events, seconds and peak_rss_mb (this process) and workers_peak_rss_mb
+(the largest worker's, 0 without workers), `csv_import` also rows, plan_seconds, write_seconds,
+plan_peak_rss_mb and the events per type.
 """
 
 from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 
 from services.application import CrmApplication
 from services.history.importer import import_history, worker_count
 from services.projection_runtime.parallel_rebuild import default_jobs, rebuild_in_parallel
 from services.storage.read_model_store import ReadModelStore
 from services.settings import database_from_url
+from tests.benchmarks.writers import process_cpu
 
 
 def rss_mb() -> float:
@@ -42,11 +45,54 @@ def ingest(url: str, file: str, batch: str) -> dict[str, Any]:
     (an upper bound)."""
     app = CrmApplication(database_from_url(url))
     jobs = worker_count(app, Path(file), default_jobs())
-    start_rss, started, cpu = rss_mb(), time.perf_counter(), _cpu_seconds()
-    events = import_history(app, Path(file), int(batch), jobs=jobs or 1)
+    start_rss, started, cpu, own = rss_mb(), time.perf_counter(), _cpu_seconds(), _own_cpu_seconds()
+    with ServerCpu(url) as server:
+        events = import_history(app, Path(file), int(batch), jobs=jobs or 1)
     workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    cpu, own = _cpu_seconds() - cpu, _own_cpu_seconds() - own
     return {"events": events, "seconds": time.perf_counter() - started, "start_rss_mb": start_rss,
-            "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs, "cpu_seconds": _cpu_seconds() - cpu}
+            "peak_rss_mb": rss_mb() + jobs * workers_mb, "jobs": jobs, "cpu_seconds": cpu,
+            "parent_cpu_seconds": own, "workers_cpu_seconds": cpu - own, "server_cpu_seconds": server.seconds}
+
+
+def _own_cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+class ServerCpu:
+    """CPU seconds of the PostgreSQL backends of `url`'s database while the block runs (local server, /proc;
+    None elsewhere): polled every half second on one open connection (a connection each time would cost this
+    process its authentication, ≈ ms of CPU), as the workers' sessions end before the import does (the last
+    half second of theirs may be missed)."""
+
+    def __init__(self, url: str) -> None:
+        self._connection = psycopg.connect(url, autocommit=True)
+        self._seen: dict[int, float] = {}
+        self._done = threading.Event()
+        self._before = process_cpu(self._backends())
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self.seconds: float | None = None
+
+    def _backends(self) -> list[int]:
+        return [row[0] for row in self._connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.5):
+            self._seen.update(process_cpu(self._backends()))
+
+    def __enter__(self) -> ServerCpu:
+        self._poller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._poller.join()
+        self._seen.update(process_cpu(self._backends()))
+        self._connection.close()
+        if self._seen:
+            self.seconds = sum(spent - self._before.get(pid, 0.0) for pid, spent in self._seen.items())
 
 
 def _cpu_seconds() -> float:

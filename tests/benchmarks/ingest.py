@@ -15,12 +15,14 @@ from services.history.event_lines import numbered_lines, parse_event
 from services.keys.sealing import subjects_of
 from services.settings import database_from_url
 from tests.benchmarks.harness import Bench, Metric, ratio
+from tests.benchmarks.writers import process_cpu
 
 TARGET = 0.5  # of COPY's rate
 
 
-def copy_baseline(bench: Bench) -> tuple[float, float]:
-    """Events/s and seconds of one binary COPY of the imported rows into an identical, empty events table."""
+def copy_baseline(bench: Bench) -> tuple[float, float, float | None]:
+    """Events/s, seconds and its server process's CPU seconds (where the server runs here, /proc; else None)
+    of one binary COPY of the imported rows into an identical, empty events table."""
     table = bench.app.recorder.events_table_name  # type: ignore[attr-defined]
     dump = bench.workdir / "stored_events.copy"
     with psycopg.connect(bench.main_url) as source, dump.open("wb") as out, source.cursor().copy(
@@ -32,6 +34,8 @@ def copy_baseline(bench: Bench) -> tuple[float, float]:
     target_url = bench.database()
     CrmApplication(database_from_url(target_url)).close()  # its owner made the same empty table, index and trigger
     with psycopg.connect(target_url) as target, dump.open("rb") as rows:
+        backend = target.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        server = process_cpu([backend])
         started = time.perf_counter()
         with target.cursor().copy(f"COPY {table} (originator_id, originator_version, topic, state) "
                                   "FROM STDIN (FORMAT BINARY)") as copy:
@@ -39,8 +43,9 @@ def copy_baseline(bench: Bench) -> tuple[float, float]:
                 copy.write(chunk)
         target.commit()
         seconds = time.perf_counter() - started
+        server = {pid: spent - server[pid] for pid, spent in process_cpu([backend]).items()}
     dump.unlink()
-    return bench.history.events / seconds, seconds
+    return bench.history.events / seconds, seconds, server.get(backend)
 
 
 def naive_ingest(bench: Bench) -> dict[str, Any]:
@@ -65,7 +70,7 @@ def naive_ingest(bench: Bench) -> dict[str, Any]:
 def measure(bench: Bench) -> list[Metric]:
     events, seconds = bench.ingest["events"], bench.ingest["seconds"]
     rate = events / seconds
-    copy_rate, copy_seconds = copy_baseline(bench)
+    copy_rate, copy_seconds, copy_cpu = copy_baseline(bench)
     naive = naive_ingest(bench)
     share = ratio(rate, copy_rate)
     return [Metric(
@@ -80,6 +85,13 @@ def measure(bench: Bench) -> list[Metric]:
                   f"events ({naive['sample_aggregates']:,} aggregates) of the history and extrapolated",
          "cpu_us_per_event": round(bench.ingest["cpu_seconds"] / events * 1e6, 1)
          if "cpu_seconds" in bench.ingest else None,
+         # Load-independent: CPU µs per event of the importing process, its workers, the import's PostgreSQL
+         # backends, and the raw COPY's backend (the last two only where the server runs on this machine).
+         "cpu_us_per_event_by_process": {
+             name: round(bench.ingest[key] / events * 1e6, 2) if bench.ingest.get(key) is not None else None
+             for name, key in (("parent", "parent_cpu_seconds"), ("workers", "workers_cpu_seconds"),
+                               ("server", "server_cpu_seconds"))},
+         "copy_server_cpu_us_per_event": round(copy_cpu / events * 1e6, 2) if copy_cpu is not None else None,
          "load_average": round(os.getloadavg()[0], 1),
          "code_path": "one pass: worker processes (one per core, crm import's default for files of 20 MiB or "
                       "more) parse each line once, check its fields, encode the mapper's stored state straight "

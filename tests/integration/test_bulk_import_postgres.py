@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -164,8 +165,21 @@ def test_a_customer_forgotten_during_an_import_leaves_no_readable_record_of_thei
     app.close()
 
 
+def test_the_import_asks_the_key_table_for_keys_only_if_it_held_one_once_locked(pg_database, exported) -> None:
+    """An empty key table, once the import holds it (derived_keys.HOLD_KEYS), stays empty until the import
+    commits: its workers then need not look up each chunk's keys (`ANY_KEY`); one key held means they do."""
+    app = CrmApplication(database_from_url(pg_database))
+    with importer.one_transaction(app) as copy:
+        assert copy.keys_held is False
+    app.keys.ensure([str(uuid4())])
+    with importer.one_transaction(app) as copy:
+        assert copy.keys_held is True
+    app.close()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: worker processes, which must look the held key up too
 def test_a_held_key_without_its_person_is_bound_by_the_import_so_forgetting_the_person_reaches_it(
-        pg_database, tmp_path) -> None:
+        pg_database, tmp_path, jobs) -> None:
     """A record's key may be in the table without its person (an import that stopped part-way, a command
     that made it before the record's creation came by): the import binds the person its creation line names,
     as KeyStore.ensure does, else forgetting the customer left the deal readable (review of issue 14, P3)."""
@@ -178,7 +192,7 @@ def test_a_held_key_without_its_person_is_bound_by_the_import_so_forgetting_the_
     app = CrmApplication(database_from_url(pg_database))
     app.keys.ensure([str(deal)])  # held, bound to nobody
 
-    importer.import_history(app, tmp_path / "all.jsonl", jobs=1)
+    importer.import_history(app, tmp_path / "all.jsonl", jobs=jobs)
 
     assert app.keys.store.query("SELECT person_id FROM crm_personal_keys WHERE subject_id = ?",
                                 [str(deal)]) == [(str(customer),)]

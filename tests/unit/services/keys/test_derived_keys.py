@@ -4,12 +4,15 @@ records the key table knows keep theirs, and another import's keys are unrelated
 from __future__ import annotations
 
 import base64
+import hmac
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.keys.derived_keys import DerivedKeys, import_secret
+from services.keys.derived_keys import DerivedKeys, RecordKeys, import_secret
 from services.keys.key_store import KeyStore
 from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
@@ -40,6 +43,25 @@ def test_a_record_the_key_table_knows_keeps_its_key_and_needs_no_row(tmp_path: P
 
     assert derived.prepare({record: None}) == []
     assert keys.unseal(derived.seal_all(record, ["王小明"])[0]) == "王小明"
+
+
+def test_without_look_up_the_key_table_is_not_asked_and_the_keys_are_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import that found the key table empty under its lock (`ANY_KEY`) asks it nothing per chunk: the
+    keys and rows are those a look-up finding nothing gives."""
+    secret, record, person = import_secret(), str(uuid4()), str(uuid4())
+    asked = DerivedKeys(_keys(tmp_path / "a.db"), secret).prepare({record: person})
+    blind = DerivedKeys(_keys(tmp_path / "b.db"), secret)
+    monkeypatch.setattr(blind.keys, "secrets", lambda subjects: pytest.fail("the key table was asked"))
+
+    assert blind.prepare({record: person}, look_up=False) == asked
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=100), st.text(max_size=40))
+def test_record_keys_are_hmac_sha256_of_the_record_id(secret: bytes, record: str) -> None:
+    """The precomputed HMAC gives exactly `hmac.digest`'s bytes: keys of earlier imports stay what they were."""
+    assert RecordKeys(secret)(record) == hmac.digest(secret, record.encode(), "sha256")
 
 
 def test_another_import_derives_other_keys_and_a_forgotten_chunk_seals_nothing(tmp_path: Path) -> None:
