@@ -20,7 +20,7 @@ from domain.pipeline import Pipeline
 from projections.read_model import ReadModel, Rows
 from projections.funnel.rows import (CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PROPERTIES, TABLES, VERSIONS,
                                      Change, CurrentPropertyRow, CustomerRow, IntervalRow, ItemRow, PropertyRow,
-                                     VersionRow)
+                                     VersionRow, length_band)
 from projections.funnel.steps import (FUNNEL_EVENTS, NO_ATTRIBUTES, Describe, Enter, ItemAttributes, Move, Profile,
                                       Revise, funnel_steps)
 from projections.funnel.tally import arrived, define, insert_stage, left, levels_of, record, revalued
@@ -165,9 +165,10 @@ def _customer(step: Profile) -> CustomerRow:
 
 def _interval(item: ItemRow, left_at: int | None) -> IntervalRow:
     """The row of the item's stay in its current stage, ended at `left_at` or open (None)."""
+    length = None if left_at is None else left_at - item["stage_entered_at"]
     return {"item_id": item["item_id"], "seq": item["stage_seq"], "pipeline": item["pipeline"],
             "stage": item["stage"], "prev_stage": item["prev_stage"], "entered_at": item["stage_entered_at"],
-            "left_at": left_at, "length": None if left_at is None else left_at - item["stage_entered_at"]}
+            "left_at": left_at, "length": length, "length_band": None if length is None else length_band(length)}
 
 
 def _version(item: ItemRow, valid_to: int | None) -> VersionRow:

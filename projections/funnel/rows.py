@@ -49,7 +49,8 @@ class ItemRow(TypedDict):
 
 
 class IntervalRow(TypedDict):
-    """An item's stay in a stage, `[entered_at, left_at)`; `left_at` and `length` are None while it lasts."""
+    """An item's stay in a stage, `[entered_at, left_at)`; `left_at`, `length` and `length_band` are None while
+    it lasts."""
 
     item_id: str
     seq: int
@@ -59,6 +60,7 @@ class IntervalRow(TypedDict):
     entered_at: int
     left_at: int | None
     length: int | None
+    length_band: int | None  # `length_band(length)`: finds the stays covering an instant by index
 
 
 class VersionRow(TypedDict):
@@ -128,6 +130,30 @@ class ChangeRow(TypedDict):
     deltas: Change
 
 
+BAND_BASE_BITS = 32  # band 0: stays under 2³² µs (≈ 1.2 h); band b ≥ 1: [2^(31+b), 2^(32+b)) µs
+MAX_BAND = 63 - BAND_BASE_BITS  # a BIGINT length has at most 63 bits
+
+
+def length_band(length: int) -> int:
+    """The power-of-two band of an ended stay's length (µs). The stays covering an instant t and begun before
+    t − d are, in band b, those begun in (t − 2^(32+b), t − d): one index range per band
+    (`(pipeline, length_band, entered_at)`), each at most ≈ twice the stays it finds, whatever the length of
+    the history — where a scan of the stays begun before t − d reads them all (`queries._stuck_by`)."""
+    return max(0, length.bit_length() - BAND_BASE_BITS)
+
+
+def band_upper(band: int) -> int:
+    """The length (µs) every stay of `band` is shorter than."""
+    return 1 << (BAND_BASE_BITS + band)
+
+
+def length_band_sql(length: str) -> str:
+    """`length_band` of the SQL expression `length` (µs, ≥ 0, or NULL: NULL), as a CASE any engine runs
+    (DuckDB, Spark, PostgreSQL, SQLite): no logarithm, whose rounding at a power of two could differ."""
+    bands = " ".join(f"WHEN {length} < {band_upper(band)} THEN {band}" for band in range(MAX_BAND))
+    return f"CASE WHEN {length} IS NULL THEN NULL {bands} ELSE {MAX_BAND} END"
+
+
 CUSTOMERS = Table(
     "funnel_customers",
     (("customer_id", "TEXT"), ("region", "TEXT"), ("industry", "TEXT"), ("channel", "TEXT")),
@@ -143,9 +169,10 @@ ITEMS = Table(
 INTERVALS = Table(
     "funnel_intervals",
     (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("stage", "TEXT"), ("prev_stage", "TEXT"),
-     ("entered_at", "BIGINT"), ("left_at", "BIGINT"), ("length", "BIGINT")),
+     ("entered_at", "BIGINT"), ("left_at", "BIGINT"), ("length", "BIGINT"), ("length_band", "INTEGER")),
     ("item_id", "seq"),
-    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at"), ("pipeline", "length")),
+    indexes=(("pipeline", "entered_at"), ("pipeline", "stage", "left_at"), ("pipeline", "length"),
+             ("pipeline", "length_band", "entered_at")),
     row_type=IntervalRow)
 VERSIONS = Table(
     "funnel_versions",

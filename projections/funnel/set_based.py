@@ -51,7 +51,7 @@ from projections.tables import cents_sql as _cents, days_sql, from_micros, micro
 from projections.versioned_properties import property_fold_steps
 from projections.zone_sql import duckdb_local_date
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
-                                     TALLIES, VERSIONS)
+                                     TALLIES, VERSIONS, length_band_sql)
 
 CHAINS: dict[str, tuple[str, ...]] = {"Lead": ("captured", "assigned", "contacted"), "Ticket": ("feedback", "in_progress")}
 """Per aggregate, the stages its conditional moves climb: a move to the chain's n-th stage is allowed only
@@ -347,9 +347,9 @@ FROM funnel_event_changes
 GROUP BY pipeline, at_day, at_month, part, k
 """
 
-INTERVALS_ = """
+INTERVALS_ = f"""
 SELECT a.item_id, a.seq, i.pipeline, a.stage, a.prev_stage, a.entered_at, a.left_at,
-       a.left_at - a.entered_at AS length
+       a.left_at - a.entered_at AS length, {length_band_sql("(a.left_at - a.entered_at)")} AS length_band
 FROM funnel_arrivals a JOIN funnel_enters i ON i.item_id = a.item_id
 """
 

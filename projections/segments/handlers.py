@@ -40,6 +40,7 @@ from projections.rates import RATE_EVENTS
 from projections.read_model import ReadModel, Rows
 from projections.segments.rows import (CustomerRow, DealRow, IntervalRow, RateSeriesRow, SpanRow, TouchRow, instant,
                                        superseded)
+from projections.segments.tier_tallies import TALLIES, tally_rewrite
 from projections.tables import Table, cents, from_micros, held_json, micros
 from projections.versioned_properties import property_tables, record_changes
 
@@ -80,7 +81,7 @@ INTERVALS = Table(
      ("monetary", "INTEGER"), ("monetary_cents", "BIGINT"), ("open_deals", "INTEGER"),
      ("last_purchase_at", "BIGINT"), ("preferred_pipeline", "TEXT"), ("unconverted", "TEXT")),
     ("customer_id", "seq"),
-    indexes=(("tier", "valid_from"), ("valid_from",)), row_type=IntervalRow,
+    indexes=(("tier", "valid_from"), ("valid_from",), ("valid_to",)), row_type=IntervalRow,
     ignored_rows="valid_from = 0 AND valid_to = 0 AND tier IS NULL",  # `rows.superseded`
 )
 PROPERTIES = property_tables("segments")  # customers' properties as of any instant, for `--by`/filters
@@ -95,7 +96,7 @@ class SegmentsReadModel(ReadModel):
     """Customers' RFM scores and value tiers as intervals of business time."""
 
     name = "segments"
-    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS, RATES, *PROPERTIES)
+    tables = (CUSTOMERS, DEALS, SPANS, TOUCHES, INTERVALS, RATES, *PROPERTIES, TALLIES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         changing = {
@@ -351,9 +352,11 @@ def _write_timeline(customer: CustomerRow, offset: int, tail: list[SegmentInterv
     customer_id, stored, count = customer.customer_id, customer.interval_count, offset + len(tail)
     for seq in range(kept, max(count, stored)):
         row = _interval_row(customer_id, seq, tail[seq - offset]) if seq < count else superseded(customer_id, seq)
-        # rows past `stored` are not live: no need to read them
-        if seq >= stored or rows.get(INTERVALS, customer_id, seq) != row:
+        # rows past `stored` are not live (superseded, in no tier): no need to read them
+        old = rows.get(INTERVALS, customer_id, seq) if seq < stored else None
+        if old != row:
             rows.put(INTERVALS, row)
+            tally_rewrite(old, row, rows)
     rows.put(CUSTOMERS, customer._replace(interval_count=count))
 
 

@@ -45,8 +45,10 @@ from domain.segmentation import (HIGH_VALUE, HIGH_VALUE_MIN_FM, HIGH_VALUE_MIN_R
                                  MAX_FREQUENCY, MONETARY_CNY, MONETARY_CURRENCY, ORDINARY, POTENTIAL,
                                  POTENTIAL_MIN_FM, POTENTIAL_MIN_RECENCY, RECENCY_DAYS, WINDOW)
 from domain.exchange_rates import RATE_PLACES
+from domain.partitions import PARTITIONS
 from projections.segments.handlers import (CUSTOMERS, DEALS, INTERVALS, OPEN, PROPERTIES, RATES, SPANS, TOUCHES,
                                            WON)
+from projections.segments.tier_tallies import TALLIES
 from projections.tables import cents_sql, micros_sql
 from projections.versioned_properties import property_fold_steps
 
@@ -322,6 +324,41 @@ LEFT JOIN (SELECT customer_id, count(*) AS n FROM segments_intervals_rows GROUP 
      ON i.customer_id = c.customer_id
 """
 
+_SUMMED = (("customers", "1"), ("value_cents", "monetary_cents"), ("recency", "recency"), ("frequency", "frequency"),
+           ("monetary", "monetary"))  # `tier_tallies.SUMS`: what one interval adds to its tier
+TALLY_CHANGES = f"""
+SELECT grain, period, CAST(('0x' || right(customer_id, 2)) AS INTEGER) & {PARTITIONS - 1} AS part, tier, sign,
+       {', '.join(f"{value} AS {name}" for name, value in _SUMMED)}, unconverted
+FROM (SELECT *, valid_from AS "at", 1 AS sign FROM segments_intervals_rows
+      UNION ALL
+      SELECT *, valid_to AS "at", -1 AS sign FROM segments_intervals_rows WHERE valid_to IS NOT NULL) AS c,
+     (SELECT 'd' AS grain UNION ALL SELECT 'm') AS g,
+     LATERAL (SELECT CASE g.grain WHEN 'd' THEN c."at" // {_DAY}
+                     ELSE CAST(date_trunc('month', make_timestamp(c."at")) AS DATE) - DATE '1970-01-01' END AS period)
+WHERE tier IS NOT NULL
+"""
+"""Each interval as two dated changes to its tier, +1 at `valid_from` and −1 at `valid_to` (`tier_tallies`), in
+the UTC day and month of each; `part`: the customer's home partition, its id's low bits (`domain.partitions`)."""
+
+TALLIES_ = f"""
+SELECT s.grain, s.period, s.part, s.tier, {', '.join(f"s.{name}" for name, _ in _SUMMED)}, u.unconverted
+FROM (SELECT grain, period, part, tier, {', '.join(f"CAST(SUM(sign * {name}) AS BIGINT) AS {name}" for name, _ in _SUMMED)}
+      FROM segments_tally_changes GROUP BY grain, period, part, tier) AS s
+LEFT JOIN (SELECT grain, period, part, tier,
+                  '{{' || string_agg('"' || currency || '":' || CAST(total AS VARCHAR), ',' ORDER BY currency)
+                  || '}}' AS unconverted
+           FROM (SELECT grain, period, part, tier, currency,
+                        SUM(sign * CAST(json_extract(unconverted, '$."' || currency || '"') AS BIGINT)) AS total
+                 FROM (SELECT *, unnest(json_keys(unconverted)) AS currency FROM segments_tally_changes
+                       WHERE unconverted IS NOT NULL) AS a
+                 GROUP BY grain, period, part, tier, currency) AS a
+           WHERE total <> 0 GROUP BY grain, period, part, tier) AS u
+     ON u.grain = s.grain AND u.period = s.period AND u.part = s.part AND u.tier = s.tier
+WHERE u.unconverted IS NOT NULL OR {' OR '.join(f"s.{name} <> 0" for name, _ in _SUMMED)}
+"""
+"""The tallies: the changes summed per period, partition and tier, unconverted amounts per currency (zero sums
+left out); a tally that sums to nothing is not written, as the handlers delete it."""
+
 STEPS: tuple[tuple[str, str], ...] = (
     ("segments_log", LOG),
     ("segments_deal_events", DEAL_EVENTS),
@@ -344,6 +381,8 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("segments_changes", CHANGES),
     ("segments_intervals_rows", INTERVALS_),
     ("segments_customers_rows", CUSTOMERS_),
+    ("segments_tally_changes", TALLY_CHANGES),
+    ("segments_tallies_rows", TALLIES_),
     *property_fold_steps("segments", "segments_log"),
 )
 """The fold, in order: each SELECT reads `log_events` or earlier steps by name."""
@@ -352,6 +391,7 @@ TABLES: dict[str, str] = {
     CUSTOMERS.name: "segments_customers_rows", DEALS.name: "segments_deals_rows", SPANS.name: "segments_spans_rows",
     TOUCHES.name: "segments_touches_rows", INTERVALS.name: "segments_intervals_rows", RATES.name: "segments_rates_rows",
     PROPERTIES.versions.name: "segments_properties_rows", PROPERTIES.current.name: "segments_current_properties_rows",
+    TALLIES.name: "segments_tallies_rows",
 }
 """Read-model table → the step with its rows."""
 

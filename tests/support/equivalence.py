@@ -34,6 +34,8 @@ from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelReplay
 from projections.rates import RateQueries
+from projections.segments import SegmentQueries
+from projections.tables import micros
 from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
 from services.application import AlreadyExists, CrmApplication, NotFound
@@ -459,6 +461,27 @@ GROUP_BYS = ((("owner",), None), (("product",), None), (("account_size", "region
              (("product",), "quarter"), ((), "day"))
 
 
+STUCK_THRESHOLDS_DAYS = (0.0, 3.0, 2 ** 37 / 86_400e6)
+"""Stuck thresholds for `check_flat_as_of`: none, the reports' 3 days, and a band's edge (`rows.length_band`)."""
+
+
+def check_flat_as_of(app: CrmApplication, store: ReadModelStore, as_of: datetime) -> None:
+    """The as-of paths issue 14 made flat equal the ones they replaced, kept as references: the funnel's stuck
+    items from the candidates found by length band against the scan of every stay begun by then, and the tier
+    counts from the tallies against the scan of the intervals at the instant."""
+    queries, t = funnel_queries(store), micros(as_of)
+    for pipeline in ("sales", "marketing", "service"):
+        stages = stages_of(app, pipeline)
+        for days in STUCK_THRESHOLDS_DAYS:
+            threshold = int(days * 86_400e6)
+            flat = queries._stuck(pipeline, stages, t, FunnelFilters(), threshold)
+            scanned = queries._stuck(pipeline, stages, t, FunnelFilters(), threshold, scanned=True)
+            assert sorted(flat, key=str) == sorted(scanned, key=str), f"stuck of {pipeline} differs at {as_of}"
+    segments = SegmentQueries(store)
+    assert segments.tier_counts(as_of) == segments.tier_counts(as_of, scanned=True), \
+        f"tier counts from the tallies differ from the intervals' at {as_of}"
+
+
 def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int], batch: int) -> None:
     """Incremental (caught up in random batches) == replay to T == full rebuild of the same store."""
     models = [configured(model) for model in READ_MODELS.values()]
@@ -467,18 +490,21 @@ def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]
     instants = [T0 + timedelta(days=day, hours=day % 7) for day in days]
     incremental = {as_of: (funnel_answers(app, live, as_of), summaries(app, live, as_of)) for as_of in instants}
     for as_of in instants:
+        check_flat_as_of(app, live, as_of)
         funnels, answers = incremental[as_of]
         replayed = replay_until(app, models, as_of)
         assert funnels == funnel_answers(app, replayed, as_of), f"funnel: replay_until differs at {as_of}"
         folded = replayed_funnel_answers(app, replayed, as_of)
         assert {key: grouped_by_key(answer) if len(key) == 3 else answer for key, answer in funnels.items()
                 if key in folded} == folded, f"funnel: FunnelReplay differs at {as_of}"
+        check_flat_as_of(app, replayed, as_of)
         replayed_answers = summaries(app, replayed, as_of)
         for name in answers:
             assert answers[name] == replayed_answers[name], f"{name}: replay_until differs at {as_of}"
         replayed.close()
     projector.rebuild()
     for as_of in instants:
+        check_flat_as_of(app, live, as_of)
         funnels, answers = incremental[as_of]
         assert funnels == funnel_answers(app, live, as_of), f"funnel: rebuild differs at {as_of}"
         assert answers == summaries(app, live, as_of), f"rebuild differs at {as_of}"
@@ -585,6 +611,7 @@ def check_partitioned_equivalence(app: CrmApplication, live: ReadModelStore, day
     rebuilt = ReadModelStore(database_from_url("memory://"))
     Projector(app, rebuilt, models).catch_up()
     for as_of in [T0 + timedelta(days=day, hours=day % 7) for day in days]:
+        check_flat_as_of(app, live, as_of)
         funnels, answers = funnel_answers(app, live, as_of), summaries(app, live, as_of)
         assert funnels == funnel_answers(app, rebuilt, as_of), f"funnel: rebuild differs at {as_of}"
         for name, answer in summaries(app, rebuilt, as_of).items():
