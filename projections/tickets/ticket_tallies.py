@@ -28,34 +28,21 @@ computes them all from the fact tables, for the bulk fold (equal: test_summed_re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypedDict, cast
+from typing import Any, NamedTuple, cast
 
 from domain.service_levels import SLA_TARGETS, is_loyal, is_satisfied
 from domain.ticket import WORKING_STATUSES
-from projections.campaigns.summed_tables import DAY_MICROS, Select, periods
+from projections.campaigns.summed_tables import (DAY_MICROS, Select, StepRow, TallyRow, periods, replace_steps, select_in,
+                                                stored_steps, write_tallies)
 from projections.campaigns.unit_steps import Share, Steps, add, merge, steps_of
 from projections.read_model import Rows
-from projections.tables import Table, held_json
+from projections.tables import Table
 from projections.tickets.ticket_facts_report import HOUR_MICROS, UNASSIGNED, TicketAsOf, breach_of
 from projections.tickets.rows import RatingRow, ResolutionRow, TicketRow, VersionRow
 
-_CHUNK = 400  # ids per IN (…) list
 LONG_SPAN = 51  # stretches of 2^50 µs (35 years) or more, or still open: no window
 _SMALL = 1 << 20  # µs (≈ 1 s): times below it (and negative ones) share a class
-
-
-class StepRow(TypedDict):
-    unit: str  # "k" + a ticket's id, "c" + a customer's
-    at: int
-    deltas: Share
-
-
-class TallyRow(TypedDict):
-    grain: str  # y, m, k (dekad), d: `projections.campaigns.summed_tables.periods`
-    period: int
-    deltas: Share
 
 
 class DurationRow(NamedTuple):
@@ -82,6 +69,8 @@ class ListedRow(NamedTuple):
     valid_to: int | None
 
 
+# Shaped as the campaigns' (`StepRow`: unit — "k" + a ticket's id, "c" + a customer's —, at, deltas; `TallyRow`),
+# so that their code keeps both (`replace_steps`, `write_tallies`).
 STEPS = Table("tickets_changes", (("unit", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")), ("unit", "at"),
               indexes=(("at",),), json_columns=("deltas",), row_type=StepRow)
 TALLIES = Table("tickets_tallies", (("grain", "TEXT"), ("period", "INTEGER"), ("deltas", "TEXT")),
@@ -273,24 +262,14 @@ def customer_steps(facts: CustomerFacts) -> Steps:
 # --- loading facts, many at once -------------------------------------------------------------------
 
 
-def _select_in(select: Select, sql: str, ids: list[str] | None) -> Iterator[Any]:
-    """`sql` with its `{}` filled by placeholders for every chunk of `ids`; None: every row (`IS NOT NULL`)."""
-    if ids is None:
-        yield from select(sql.replace("IN ({})", "IS NOT NULL"), [])
-        return
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
-        yield from select(sql.format(", ".join("?" * len(chunk))), chunk)
-
-
 def ticket_facts(select: Select, ids: list[str] | None, ratings: bool = True) -> list[TicketFacts]:
     """The facts of the tickets `ids` (None: of every ticket), four queries per 400 (three without `ratings`)."""
-    facts = {row[0]: TicketFacts(TicketRow._make(row)) for row in _select_in(
+    facts = {row[0]: TicketFacts(TicketRow._make(row)) for row in select_in(
         select, f"SELECT {', '.join(TicketRow._fields)} FROM tickets_tickets WHERE ticket_id IN ({{}})", ids)}
     for table, kind, into in (("tickets_versions", VersionRow, "versions"),
                               ("tickets_resolutions", ResolutionRow, "resolutions"),
                               *((("tickets_ratings", RatingRow, "ratings"),) if ratings else ())):
-        for row in _select_in(select, f"SELECT {', '.join(kind._fields)} FROM {table} WHERE ticket_id IN ({{}}) "
+        for row in select_in(select, f"SELECT {', '.join(kind._fields)} FROM {table} WHERE ticket_id IN ({{}}) "
                                       "ORDER BY ticket_id, seq", ids):
             if row[0] in facts:
                 getattr(facts[row[0]], into).append(kind._make(row))
@@ -301,11 +280,11 @@ def customers_facts(select: Select, ids: list[str] | None) -> list[CustomerFacts
     """The ratings (with their ticket's opening) and wins of the customers `ids` (None: of every customer)."""
     ratings: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     wins: dict[str, list[int]] = defaultdict(list)
-    for customer, score, rated, opened in _select_in(
+    for customer, score, rated, opened in select_in(
             select, "SELECT r.customer_id, r.score, r.rated_at, k.opened_at FROM tickets_ratings r "
                     "JOIN tickets_tickets k ON k.ticket_id = r.ticket_id WHERE r.customer_id IN ({})", ids):
         ratings[customer].append((score, rated, opened))
-    for customer, won in _select_in(select, "SELECT customer_id, won_at FROM tickets_wins WHERE customer_id IN ({})",
+    for customer, won in select_in(select, "SELECT customer_id, won_at FROM tickets_wins WHERE customer_id IN ({})",
                                     ids):
         wins[customer].append(won)
     return [CustomerFacts(c, sorted(ratings[c]), sorted(wins[c])) for c in sorted(ids or (ratings.keys() | wins.keys()))]
@@ -336,35 +315,21 @@ def refresh(rows: Rows) -> None:
     days: dict[int, Share] = defaultdict(dict)
     tickets = sorted(todo.tickets)
     if tickets:
-        old_steps = _stored_steps(rows, ["k" + tid for tid in tickets])
+        old_steps = stored_steps(rows, STEPS, ["k" + tid for tid in tickets])
         old_rows = {table: _stored_keys(rows, table, tickets) for table in (DURATIONS, LISTED)}
         for facts in ticket_facts(rows.select, tickets):
             derived = derive_ticket(facts)
-            _replace_steps(rows, days, "k" + facts.ticket.ticket_id, old_steps.get("k" + facts.ticket.ticket_id, {}),
-                           derived.steps)
+            unit = "k" + facts.ticket.ticket_id
+            replace_steps(rows, STEPS, days, unit, old_steps.get(unit, {}), derived.steps)
             for table, new in ((DURATIONS, derived.durations), (LISTED, derived.listed)):
                 _replace_rows(rows, table, old_rows[table].get(facts.ticket.ticket_id, set()), new)
     customers = sorted(todo.customers)
     if customers:
-        old_steps = _stored_steps(rows, ["c" + cid for cid in customers])
+        old_steps = stored_steps(rows, STEPS, ["c" + cid for cid in customers])
         for customer in customers_facts(rows.select, customers):
             unit = "c" + customer.customer_id
-            _replace_steps(rows, days, unit, old_steps.get(unit, {}), customer_steps(customer))
-    _write_tallies(rows, days)
-
-
-def _replace_steps(rows: Rows, days: dict[int, Share], unit: str, old: Steps, new: Steps) -> None:
-    for at in sorted(old.keys() | new.keys()):
-        before, after = old.get(at, {}), new.get(at, {})
-        if before == after:
-            continue
-        change = dict(after)
-        merge(change, before, -1)
-        merge(days[at // DAY_MICROS], change)
-        if after:
-            rows.put(STEPS, StepRow(unit=unit, at=at, deltas=after))
-        else:
-            rows.delete(STEPS, unit, at)
+            replace_steps(rows, STEPS, days, unit, old_steps.get(unit, {}), customer_steps(customer))
+    write_tallies(rows, days, TALLIES)
 
 
 def _replace_rows(rows: Rows, table: Table, old: set[tuple[Any, ...]], new: list[Any]) -> None:
@@ -375,38 +340,12 @@ def _replace_rows(rows: Rows, table: Table, old: set[tuple[Any, ...]], new: list
         rows.put(table, row)
 
 
-def _stored_steps(rows: Rows, units: list[str]) -> dict[str, Steps]:
-    found: dict[str, Steps] = defaultdict(dict)
-    for unit, at, deltas in _select_in(rows.select, "SELECT unit, at, deltas FROM tickets_changes WHERE unit IN ({})",
-                                       units):
-        found[unit][at] = held_json({"deltas": deltas}, "deltas")
-    return found
-
-
 def _stored_keys(rows: Rows, table: Table, tickets: list[str]) -> dict[str, set[tuple[Any, ...]]]:
     found: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
-    for key in _select_in(rows.select, f"SELECT {', '.join(table.key)} FROM {table.name} WHERE ticket_id IN ({{}})",
+    for key in select_in(rows.select, f"SELECT {', '.join(table.key)} FROM {table.name} WHERE ticket_id IN ({{}})",
                           tickets):
         found[key[0]].add(tuple(key))
     return found
-
-
-def _write_tallies(rows: Rows, days: dict[int, Share]) -> None:
-    """Add each day's changes to its periods' tallies; one summing to nothing goes; keys in order."""
-    totals: dict[tuple[str, int], Share] = defaultdict(dict)
-    for day, change in days.items():
-        for key in periods(day):
-            merge(totals[key], change)
-    for key, change in totals.items():
-        if not change:
-            continue
-        row = cast("dict[str, Any] | None", rows.get(TALLIES, *key))
-        deltas = dict(held_json(row, "deltas")) if row is not None else {}
-        merge(deltas, change)
-        if deltas:
-            rows.put(TALLIES, TallyRow(grain=key[0], period=key[1], deltas=dict(sorted(deltas.items()))))
-        elif row is not None:
-            rows.delete(TALLIES, *key)
 
 
 # --- every row at once, from the fact tables (a bulk fold's last step) -----------------------------
