@@ -5,9 +5,10 @@ A ticket's share of the report as of T (its status count, its backlog priority a
 worked on, the class of its response and resolution times, its SLA lateness, its ratings, its funnel steps)
 is a step function of T that changes only at instants its facts name: its versions' and resolutions'
 bounds, its first response and resolution, its ratings, and the instants its response and resolution
-become late (`late_after`: opened + the target, while it is not answered or resolved). `ticket_shares`
-evaluates the reference's own per-ticket rule (`ticket_facts_report.breach_of`, the same join as its query) at
-each of those instants; `tickets_changes` holds the differences, `tickets_tallies` their sums per period
+become late (`LATE_AFTER`: opened + the first time its target calls late, unless answered or resolved by
+then; the hours taken so far never decrease, so a step is late from one instant on). `ticket_share`
+evaluates the reference's own per-ticket rule (`TicketFacts.as_of`: its query's join for one ticket;
+`ticket_facts_report.breach_of`) at each of those instants; `tickets_changes` holds the differences, `tickets_tallies` their sums per period
 (as `projections.campaigns.summed_tables`: a report adds ≤ 25 tallies and T's day of changes). A customer's
 share (satisfied, loyal) is derived the same way from their ratings and wins.
 
@@ -15,9 +16,10 @@ Two figures are not sums: the exact median and p90 of the response and resolutio
 breaching tickets. For the first, the tallies hold a histogram of the times in classes 1/16 octave wide
 (`duration_class`: ≤ 4.4 % apart), so the class holding the k-th time is known from the sums; its exact
 times come from `tickets_durations` (one row per time and the stretch of T it counts in), read by
-(kind, class, value): one class, a few dozen rows on the 1M-event history. For the list, `tickets_listed`
-holds the stretches of T during which a ticket is listed, unresolved ones by their length's power of two
-(`span`), so that the tickets unresolved at T are found by one index range per span (those stabbing T,
+(kind, class): ≤ 370 rows a class on the 1M-event history (the figure grows with the history, slowly:
+a class 16 times narrower would make each tally 16 times bigger). For the list, `tickets_listed`
+holds the stretches of T during which a ticket is listed, unresolved ones by their length's bit length
+(`span`), so that the tickets unresolved at T are found by one index range per two spans (those stabbing T,
 about the backlog), and resolved ones are walked newest first: a page costs its length, not the history.
 
 All are pure functions of the fact tables: after each batch the tickets and customers it touched are
