@@ -16,21 +16,24 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 import orjson
 
 from domain.funnel_rules import conversion
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
 from projections.campaigns.summed_tables import DAY_MICROS, periods_of
-from projections.campaigns.unit_steps import Share, merge
+from projections.campaigns.unit_steps import Share
 from projections.ports import Store, UnsealAll
 from projections.tables import micros
 from projections.tickets.ticket_facts_report import (HOUR_MICROS, Backlog, BreachPage, Csat, Durations, Satisfaction,
-                                              ServiceFunnel, Sla, SlaBreach, TicketReport, breach_of, unsealed)
-from projections.tickets.ticket_tallies import LONG_SPAN, ticket_facts
+                                              ServiceFunnel, Sla, SlaBreach, TicketAsOf, TicketReport, breach_of,
+                                              tickets_as_of, unsealed)
+from projections.tickets.ticket_tallies import LONG_SPAN
 
 
 def summed_share(store: Store, t: int) -> Share:
-    """Every summed key as of `t` (µs): the tallies before `t`'s day, then that day's changes up to `t`."""
+    """Every summed key as of `t` (µs): the tallies before `t`'s day, then that day's changes up to `t`
+    (added without dropping zeros key by key, then dropped once: ≈ 1,500 keys on the 1M history)."""
     day = t // DAY_MICROS
     year, month, dekad = periods_of(day)
     total: Share = {}
@@ -41,8 +44,9 @@ def summed_share(store: Store, t: int) -> Share:
         "UNION ALL SELECT deltas FROM tickets_changes WHERE at >= ? AND at <= ?",
         [year, year, month, month, dekad, dekad, day, day * DAY_MICROS, t],
     ):
-        merge(total, orjson.loads(deltas))
-    return total
+        for key, delta in orjson.loads(deltas).items():
+            total[key] = total.get(key, 0) + delta
+    return {key: value for key, value in total.items() if value}
 
 
 def _split(total: Share) -> dict[str, dict[str, int]]:
@@ -54,29 +58,48 @@ def _split(total: Share) -> dict[str, dict[str, int]]:
     return figures
 
 
-def _durations(store: Store, kind: str, classes: dict[str, int], t: int) -> Durations:
-    """Count, median and p90 of the times of that kind as of `t`: the ranks' classes from the histogram, their
-    times (as of `t`) in one query, interpolated as `projections.funnel.report.percentile` does."""
+class _Ranks(NamedTuple):
+    """The times of one kind as of T: how many, the classes holding the ranks a median and a p90 need."""
+
+    count: int
+    ranks: dict[float, tuple[int, int]]  # q → the two ranks (0-based) it interpolates between
+    where: dict[int, tuple[int, int]]  # rank → (class, rank within it)
+
+
+def _ranks(classes: dict[str, int]) -> _Ranks:
     histogram = sorted((int(bin_), count) for bin_, count in classes.items() if count)
     n = sum(count for _, count in histogram)
-    if not n:
-        return Durations(0, None, None)
-    ranks = {q: (math.floor((n - 1) * q), math.ceil((n - 1) * q)) for q in (0.5, 0.9)}
-    where = {rank: _class_of(histogram, rank) for pair in ranks.values() for rank in pair}
-    bins = sorted({bin_ for bin_, _ in where.values()})
-    times: dict[int, list[int]] = defaultdict(list)
-    for bin_, value in store.query(
-            f"SELECT bin, value FROM tickets_durations WHERE kind = ? AND bin IN ({', '.join('?' * len(bins))}) "
-            "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)", [kind, *bins, t, t]):
-        times[int(bin_)].append(int(value))
+    ranks = {q: (math.floor((n - 1) * q), math.ceil((n - 1) * q)) for q in (0.5, 0.9)} if n else {}
+    return _Ranks(n, ranks, {rank: _class_of(histogram, rank) for pair in ranks.values() for rank in pair})
+
+
+def _times(store: Store, figures: dict[str, dict[str, int]], t: int) -> tuple[Durations, Durations]:
+    """Count, median and p90 of the response ("r") and resolution ("z") times as of `t`: the ranks' classes
+    from the histograms, their times as of `t` in one query, interpolated as `projections.funnel.report.percentile`
+    does (the same arithmetic on the same two times: the same float)."""
+    ranks = {kind: _ranks(figures[kind]) for kind in ("r", "z")}
+    wanted = {kind: sorted({bin_ for bin_, _ in r.where.values()}) for kind, r in ranks.items() if r.count}
+    times: dict[tuple[str, int], list[int]] = defaultdict(list)
+    if wanted:
+        which = " OR ".join(f"(kind = ? AND bin IN ({', '.join('?' * len(bins))}))" for bins in wanted.values())
+        for kind, bin_, value in store.query(
+                f"SELECT kind, bin, value FROM tickets_durations WHERE ({which}) AND valid_from <= ? "
+                "AND (valid_to IS NULL OR valid_to > ?)", [*(v for k, bins in wanted.items() for v in (k, *bins)), t, t]):
+            times[kind, int(bin_)].append(int(value))
     for values in times.values():
         values.sort()
-    nth = {rank: times[bin_][index] for rank, (bin_, index) in where.items()}
+    return _durations(ranks["r"], "r", times), _durations(ranks["z"], "z", times)
 
-    def percentile(q: float) -> float:  # projections.funnel.report.percentile, on the two ranks' times only
-        position, (low, high) = (n - 1) * q, ranks[q]
+
+def _durations(ranks: _Ranks, kind: str, times: dict[tuple[str, int], list[int]]) -> Durations:
+    if not ranks.count:
+        return Durations(0, None, None)
+    nth = {rank: times[kind, bin_][index] for rank, (bin_, index) in ranks.where.items()}
+
+    def percentile(q: float) -> float:
+        position, (low, high) = (ranks.count - 1) * q, ranks.ranks[q]
         return nth[low] + (nth[high] - nth[low]) * (position - low)
-    return Durations(n, percentile(0.5) / HOUR_MICROS, percentile(0.9) / HOUR_MICROS)
+    return Durations(ranks.count, percentile(0.5) / HOUR_MICROS, percentile(0.9) / HOUR_MICROS)
 
 
 def _class_of(histogram: list[tuple[int, int]], rank: int) -> tuple[int, int]:
@@ -119,39 +142,47 @@ _UNRESOLVED = (f"SELECT ticket_id, nth, opened_at, 0 AS n FROM ({_WINDOWS}) AS w
 long ones there are (the row with no ticket): one round trip."""
 
 
-def _unresolved(store: Store, t: int, wanted: int) -> tuple[int, list[tuple[str, int, int]]]:
-    """How many tickets are listed unresolved at `t`, and the first `wanted` of them (oldest first)."""
-    rows, count = [], 0
-    params = [value for bound in _BOUNDS for value in (t - (1 << bound), t, t)]
-    for ticket_id, nth, opened_at, n in store.query(_UNRESOLVED, [*params, LONG_SPAN, t, t, wanted, LONG_SPAN, t, t]):
+_RESOLVED = ("SELECT ticket_id, nth, opened_at, 1 AS n FROM tickets_listed WHERE grp = 1 AND opened_at <= ? "
+             "AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?) ORDER BY opened_at DESC, ticket_id, nth "
+             "LIMIT ? OFFSET ?")
+"""The tickets listed resolved at T, newest first: the index (grp, opened_at) walked backwards from T."""
+
+
+def _listed(store: Store, t: int, offset: int, limit: int) -> list[tuple[str, int, int]]:
+    """The page's (ticket, nth, group): unresolved at `t` oldest first, then resolved newest first. The first
+    page asks for both at once (the resolved part starts at 0 whatever the unresolved count); a later one
+    asks for the resolved part once it knows how many unresolved come first."""
+    end = offset + limit
+    params = [*(v for bound in _BOUNDS for v in (t - (1 << bound), t, t)), LONG_SPAN, t, t, end, LONG_SPAN, t, t]
+    sql = _UNRESOLVED if offset else f"{_UNRESOLVED} UNION ALL SELECT * FROM ({_RESOLVED}) AS r"
+    unresolved, count, resolved = [], 0, []
+    for ticket_id, nth, opened_at, n in store.query(sql, params if offset else [*params, t, t, t, limit, 0]):
         if ticket_id is None:
-            count += int(n)  # the long ones
-            continue
-        rows.append((int(opened_at), ticket_id, int(nth)))
-        count += int(n) == 0
-    return count, [(tid, nth, 0) for _, tid, nth in sorted(rows)[:wanted]]
-
-
-def _resolved(store: Store, t: int, offset: int, limit: int) -> list[tuple[str, int, int]]:
-    return [(tid, nth, 1) for tid, nth in store.query(
-        "SELECT ticket_id, nth FROM tickets_listed WHERE grp = 1 AND opened_at <= ? AND valid_from <= ? "
-        "AND (valid_to IS NULL OR valid_to > ?) ORDER BY opened_at DESC, ticket_id, nth LIMIT ? OFFSET ?",
-        [t, t, t, limit, offset])]
+            count += int(n)  # how many long ones
+        elif int(n) == 1:
+            resolved.append((ticket_id, int(nth), 1))
+        else:
+            unresolved.append((int(opened_at), ticket_id, int(nth)))
+            count += int(n) == 0
+    listed = [(tid, nth, 0) for _, tid, nth in sorted(unresolved)[offset:end]]
+    if end > count:
+        start = max(offset - count, 0)
+        if offset:
+            resolved = [(tid, int(nth), 1) for tid, nth, _, _ in store.query(_RESOLVED, [t, t, t, end - count - start,
+                                                                                       start])]
+        listed += resolved[:end - count - start]
+    return listed
 
 
 def _breaching(store: Store, t: int, page: BreachPage, total: int) -> list[SlaBreach]:
     """The page of breaching tickets (subjects sealed), in the reference's order."""
-    limit = total if page.limit is None else page.limit
-    end = page.offset + limit
-    unresolved, first = _unresolved(store, t, end)
-    listed = first[page.offset:end]
-    if end > unresolved:
-        start = max(page.offset - unresolved, 0)
-        listed += _resolved(store, t, start, end - unresolved - start)
-    facts = {f.ticket.ticket_id: f for f in ticket_facts(store.query, sorted({tid for tid, _, _ in listed}), ratings=False)}
+    listed = _listed(store, t, page.offset, total if page.limit is None else page.limit)
+    standing: dict[str, list[TicketAsOf]] = defaultdict(list)  # the reference's own query, for the page's tickets
+    for k in tickets_as_of(store, t, sorted({tid for tid, _, _ in listed})) if listed else []:
+        standing[k.ticket_id].append(k)
     page_items = []
     for tid, nth, group in listed:
-        breaches = [b for k in facts[tid].as_of(t) if (b := breach_of(k, t)) is not None
+        breaches = [b for k in standing[tid] if (b := breach_of(k, t)) is not None
                     and int(k.resolved_at is not None) == group]
         page_items.append(breaches[nth])
     return page_items
@@ -163,12 +194,13 @@ def summed_report(store: Store, unseal_all: UnsealAll, as_of: datetime, page: Br
     figures = _split(summed_share(store, t))
     per_priority = _per(TICKET_PRIORITIES, figures["p"])
     total = figures["b"].get("", 0)
+    first_response, resolution = _times(store, figures, t)
     return TicketReport(
         as_of=as_of,
         backlog=Backlog(_per(TICKET_STATUSES, figures["s"]), sum(per_priority.values()), per_priority,
                         dict(sorted(figures["a"].items()))),
-        first_response=_durations(store, "r", figures["r"], t),
-        resolution=_durations(store, "z", figures["z"], t),
+        first_response=first_response,
+        resolution=resolution,
         sla=Sla(_per(TICKET_PRIORITIES, figures["f"]), _per(TICKET_PRIORITIES, figures["l"]),
                 unsealed(_breaching(store, t, page, total), unseal_all), total),
         csat=_csat(figures),

@@ -252,17 +252,7 @@ class FactsTicketQueries:
         return self.report(as_of).to_dict()
 
     def _tickets(self, t: int) -> list[TicketAsOf]:
-        rows = self.store.query(
-            "SELECT k.ticket_id, k.customer_id, k.priority, k.subject, k.opened_at, k.first_response_at, "
-            "k.first_resolved_at, v.status, v.assignee, r.resolved_at FROM tickets_tickets k "
-            "JOIN tickets_versions v ON v.ticket_id = k.ticket_id AND v.valid_from <= ? "
-            "AND (v.valid_to IS NULL OR v.valid_to > ?) "
-            "LEFT JOIN tickets_resolutions r ON r.ticket_id = k.ticket_id AND r.resolved_at <= ? "
-            "AND (r.reopened_at IS NULL OR r.reopened_at > ?) WHERE k.opened_at <= ?", [t] * 5)
-        return [TicketAsOf(ticket_id, customer_id, priority, subject, opened_at, _by(responded, t),
-                            _by(first_resolved, t), status, assignee, resolved_at)
-                for (ticket_id, customer_id, priority, subject, opened_at, responded, first_resolved, status,
-                     assignee, resolved_at) in rows]
+        return tickets_as_of(self.store, t)
 
     def _ratings(self, t: int) -> list[RatingRow]:
         return [RatingRow(*row) for row in self.store.query(
@@ -275,6 +265,23 @@ class FactsTicketQueries:
                                                     [t]):
             wins[customer_id].append(won_at)
         return wins
+
+
+def tickets_as_of(store: Store, t: int, ids: Sequence[str] | None = None) -> list[TicketAsOf]:
+    """Every ticket opened by `t` (or only those of `ids`) as it stood at `t`: one per version and standing
+    resolution covering `t`."""
+    only = f" AND k.ticket_id IN ({', '.join('?' * len(ids))})" if ids is not None else ""
+    rows = store.query(
+        "SELECT k.ticket_id, k.customer_id, k.priority, k.subject, k.opened_at, k.first_response_at, "
+        "k.first_resolved_at, v.status, v.assignee, r.resolved_at FROM tickets_tickets k "
+        "JOIN tickets_versions v ON v.ticket_id = k.ticket_id AND v.valid_from <= ? "
+        "AND (v.valid_to IS NULL OR v.valid_to > ?) "
+        "LEFT JOIN tickets_resolutions r ON r.ticket_id = k.ticket_id AND r.resolved_at <= ? "
+        f"AND (r.reopened_at IS NULL OR r.reopened_at > ?) WHERE k.opened_at <= ?{only}", [t] * 5 + list(ids or []))
+    return [TicketAsOf(ticket_id, customer_id, priority, subject, opened_at, _by(responded, t),
+                       _by(first_resolved, t), status, assignee, resolved_at)
+            for (ticket_id, customer_id, priority, subject, opened_at, responded, first_resolved, status,
+                 assignee, resolved_at) in rows]
 
 
 def _ratings_of(ratings: list[RatingRow], tickets: list[TicketAsOf]) -> list[RatingRow]:

@@ -264,13 +264,13 @@ def customer_steps(facts: CustomerFacts) -> Steps:
 # --- loading facts, many at once -------------------------------------------------------------------
 
 
-def ticket_facts(select: Select, ids: list[str] | None, ratings: bool = True) -> list[TicketFacts]:
-    """The facts of the tickets `ids` (None: of every ticket), four queries per 400 (three without `ratings`)."""
+def ticket_facts(select: Select, ids: list[str] | None) -> list[TicketFacts]:
+    """The facts of the tickets `ids` (None: of every ticket), four queries per 400."""
     facts = {row[0]: TicketFacts(TicketRow._make(row)) for row in select_in(
         select, f"SELECT {', '.join(TicketRow._fields)} FROM tickets_tickets WHERE ticket_id IN ({{}})", ids)}
     for table, kind, into in (("tickets_versions", VersionRow, "versions"),
                               ("tickets_resolutions", ResolutionRow, "resolutions"),
-                              *((("tickets_ratings", RatingRow, "ratings"),) if ratings else ())):
+                              ("tickets_ratings", RatingRow, "ratings")):
         for row in select_in(select, f"SELECT {', '.join(kind._fields)} FROM {table} WHERE ticket_id IN ({{}}) "
                                       "ORDER BY ticket_id, seq", ids):
             if row[0] in facts:
