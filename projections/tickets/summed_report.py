@@ -7,7 +7,8 @@ and one day of rows). The median and p90 take the two times around their rank fr
 histogram that holds them (`tickets_durations`, by kind, class and value), and interpolate as
 `projections.funnel.report.percentile` does. The breaching tickets are listed one page at a time: those
 unresolved at T (oldest first) from the stretches stabbing T, then the resolved ones walked newest first
-(`tickets_listed`), each then computed from its own facts by the reference's rule (`ticket_facts_report.breach_of`).
+(`tickets_listed`), each then computed by the reference's own query and rule restricted to the page's
+tickets (`ticket_facts_report.tickets_as_of`, `breach_of`).
 `ticket_facts_report` derives every figure from every row and is the reference this is held equal to.
 """
 
@@ -17,6 +18,7 @@ import math
 from collections import defaultdict
 from datetime import datetime
 from typing import NamedTuple
+
 import orjson
 
 from domain.funnel_rules import conversion
