@@ -15,13 +15,17 @@ from gateways.cli.output import AsCsv, AsJson, AsOf, Bom, LIST_LIMIT, Output, Ta
 from gateways.cli.property_commands import property_filters
 from gateways.cli.render import shown
 from gateways.report_tables import capped, ticket_figures, tickets_grouped_tables, tickets_tables
-from projections.tickets import Durations, Satisfaction, TicketQueries, TicketReport
+from projections.tickets import BreachPage, Durations, Satisfaction, TicketQueries, TicketReport
+
+MAX_LISTED, MAX_OFFSET = 500, 1_000_000_000  # as a page of the API (gateways/http/pagination.py)
 
 
 def tickets(
     as_of: AsOf = "now",
-    breaching_limit: Annotated[int, typer.Option(min=0, help="Breaching tickets to list (their total is "
-                                                            "always given).")] = LIST_LIMIT,
+    breaching_limit: Annotated[int, typer.Option(min=0, max=MAX_LISTED, help="Breaching tickets to list (their "
+                                                            "total is always given).")] = LIST_LIMIT,
+    breaching_offset: Annotated[int, typer.Option(min=0, max=MAX_OFFSET, help="Skip this many breaching tickets "
+                                                  "first (unresolved oldest first, then resolved newest first).")] = 0,
     by: Annotated[str | None, typer.Option(help="One report per value of owner (the assignee then), priority, "
                                                 "region, industry, channel (the customer's) or a property of "
                                                 "the customer then (account_size, …; none: null).")] = None,
@@ -46,8 +50,8 @@ def tickets(
                 _cap(group, breaching_limit)
             output.show(grouped, lambda: tickets_grouped_tables(grouped), lambda: _print_groups(grouped))
             return
-        report = queries.report(instant, properties)
-    data = _cap(report.to_dict(), breaching_limit)
+        report = queries.report(instant, properties, BreachPage(breaching_offset, breaching_limit))
+    data = report.to_dict()
     output.show(data, lambda: tickets_tables(data), lambda: _print(report, breaching_limit))
 
 
@@ -55,8 +59,7 @@ _NONE = {"owner": "(unassigned)"}  # the text for a group without a value
 
 
 def _cap(report: dict, limit: int) -> dict:
-    """The report with its breaching tickets' total, and only the first `limit` of them."""
-    report["sla"]["breaching_total"] = len(report["sla"]["breaching"])
+    """The report with only the first `limit` of its breaching tickets (their total stays)."""
     report["sla"]["breaching"] = capped(report["sla"]["breaching"], limit)
     return report
 
@@ -121,9 +124,9 @@ def _sla_table(report: TicketReport) -> Table:
 
 
 def _breaches_table(report: TicketReport, limit: int) -> Table:
-    breaching = report.sla.breaching
+    breaching, total = report.sla.breaching, report.sla.breaching_total
     table = Table("Ticket", "Priority", "Status", "Assignee", "Subject", "Response h", "Resolution h",
-                  title=f"Breaching tickets ({min(limit, len(breaching))} of {len(breaching)} shown; unresolved "
+                  title=f"Breaching tickets ({min(limit, len(breaching))} of {total} shown; unresolved "
                         "oldest first, then newest)", title_justify="left")
     for b in breaching[:limit]:
         table.add_row(str(b.ticket_id), b.priority, b.status, b.assignee or "–", b.subject,

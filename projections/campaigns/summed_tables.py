@@ -96,21 +96,22 @@ def tally(rows: Rows, at: int, change: Share) -> None:
     merge(pending(rows).days[at // DAY_MICROS], change)
 
 
-def _write_tallies(rows: Rows, days: dict[int, Share]) -> None:
-    """Add each day's changes to its day's, dekad's, month's and year's tally; a tally summing to nothing goes (as if
-    nothing had happened then); keys in order, so that the rows do not depend on the order of the events."""
+def write_tallies(rows: Rows, days: dict[int, Share], table: Table = TALLIES) -> None:
+    """Add each day's changes to its day's, dekad's, month's and year's tally (rows of `table`, shaped as
+    `TallyRow`: the tickets' too); a tally summing to nothing goes (as if nothing had happened then); keys in
+    order, so that the rows do not depend on the order of the events."""
     totals: dict[tuple[str, int], Share] = defaultdict(dict)
     for day, change in days.items():
         for key in periods(day):
             merge(totals[key], change)
     for key, change in totals.items():
-        row = cast("dict[str, Any] | None", rows.get(TALLIES, *key))
+        row = cast("dict[str, Any] | None", rows.get(table, *key))
         deltas = dict(held_json(row, "deltas")) if row is not None else {}
         merge(deltas, change)
         if deltas:
-            rows.put(TALLIES, TallyRow(grain=key[0], period=key[1], deltas=dict(sorted(deltas.items()))))
+            rows.put(table, TallyRow(grain=key[0], period=key[1], deltas=dict(sorted(deltas.items()))))
         elif row is not None:
-            rows.delete(TALLIES, *key)
+            rows.delete(table, *key)
 
 
 def refresh(rows: Rows, leads: Table) -> None:
@@ -119,39 +120,42 @@ def refresh(rows: Rows, leads: Table) -> None:
     todo = pending(rows)
     for lead_id, before in sorted(todo.leads.items()):  # a lead's steps are its row's: no need to read them
         after = cast(LeadRow, rows.get(leads, lead_id))
-        _replace(rows, lead_id, lead_steps(before) if before is not None else {}, lead_steps(after))
+        replace_steps(rows, STEPS, todo.days, lead_id, lead_steps(before) if before is not None else {},
+                      lead_steps(after))
     customers = sorted(todo.customers)
     if customers:
-        old = _stored_steps(rows, customers)
+        old = stored_steps(rows, STEPS, customers)
         for facts in customer_facts(rows.select, customers):
-            _replace(rows, facts.customer_id, old.get(facts.customer_id, {}), customer_steps(facts))
-    _write_tallies(rows, todo.days)
+            replace_steps(rows, STEPS, todo.days, facts.customer_id, old.get(facts.customer_id, {}),
+                          customer_steps(facts))
+    write_tallies(rows, todo.days)
     rows.pending.pop("campaigns", None)
 
 
-def _replace(rows: Rows, unit: str, old: Steps, new: Steps) -> None:
+def replace_steps(rows: Rows, table: Table, days: dict[int, Share], unit: str, old: Steps, new: Steps) -> None:
+    """Replace the unit's steps (rows of `table`, shaped as `StepRow`) and add the difference to `days`."""
     for at in sorted(old.keys() | new.keys()):
         before, after = old.get(at, {}), new.get(at, {})
         if before == after:
             continue
         change = dict(after)
         merge(change, before, -1)
-        tally(rows, at, change)
+        merge(days[at // DAY_MICROS], change)
         if after:
-            rows.put(STEPS, StepRow(unit=unit, at=at, deltas=after))
+            rows.put(table, StepRow(unit=unit, at=at, deltas=after))
         else:
-            rows.delete(STEPS, unit, at)
+            rows.delete(table, unit, at)
 
 
-def _stored_steps(rows: Rows, units: list[str]) -> dict[str, Steps]:
+def stored_steps(rows: Rows, table: Table, units: list[str]) -> dict[str, Steps]:
     found: dict[str, Steps] = defaultdict(dict)
-    for unit, at, deltas in _select_in(rows.select, "SELECT unit, at, deltas FROM campaigns_steps WHERE unit IN ({})",
-                                       units):
+    for unit, at, deltas in select_in(rows.select, f"SELECT unit, at, deltas FROM {table.name} WHERE unit IN ({{}})",
+                                      units):
         found[unit][at] = held_json({"deltas": deltas}, "deltas")
     return found
 
 
-def _select_in(select: Select, sql: str, ids: Iterable[str] | None) -> Iterator[Any]:
+def select_in(select: Select, sql: str, ids: Iterable[str] | None) -> Iterator[Any]:
     """`sql` with its `{}` filled by placeholders, for every chunk of `ids`; None: for every id at once, one
     query (`IN ({})` read as `IS NOT NULL`; the caller passes over rows of ids it did not ask for)."""
     if ids is None:
@@ -177,19 +181,19 @@ def customer_facts(select: Select, customer_ids: list[str], every: bool = False)
 
     def asked(ids: Iterable[str]) -> Iterable[str] | None:
         return None if every else ids
-    for row in _select_in(select, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
+    for row in select_in(select, "SELECT customer_id, channel, campaign_id, registered_at, region, industry "
                                   "FROM campaigns_customers WHERE customer_id IN ({})", asked(customer_ids)):
         facts[row[0]].registration = CustomerRow._make(row)
-    deals = [DealRow._make(row) for row in _select_in(
+    deals = [DealRow._make(row) for row in select_in(
         select, "SELECT deal_id, customer_id, campaign_id, lead_id, opened_at, currency FROM campaigns_deals "
                 "WHERE customer_id IN ({})", asked(customer_ids))]
-    converted = [LeadRow._make(row) for row in _select_in(
+    converted = [LeadRow._make(row) for row in select_in(
         select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE customer_id IN ({{}})", asked(customer_ids))]
     named = {deal.lead_id for deal in deals if deal.lead_id} - {lead.lead_id for lead in converted}
-    leads = {lead.lead_id: lead for lead in converted} | {row[0]: LeadRow._make(row) for row in _select_in(
+    leads = {lead.lead_id: lead for lead in converted} | {row[0]: LeadRow._make(row) for row in select_in(
         select, f"SELECT {_LEAD_COLUMNS} FROM campaigns_leads WHERE lead_id IN ({{}})", asked(sorted(named)))}
     events: dict[str, list[DealEventRow]] = defaultdict(list)
-    for row in _select_in(select, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
+    for row in select_in(select, "SELECT deal_id, seq, occurred_at, kind, amount_cents FROM campaigns_deal_events "
                                 "WHERE deal_id IN ({}) ORDER BY deal_id, seq", asked([deal.deal_id for deal in deals])):
         events[row[0]].append(DealEventRow._make(row))
     for deal in deals:
@@ -208,8 +212,8 @@ def _add_responses(select: Select, facts: dict[str, CustomerFacts], converted: d
     """Responses by the customers, or by the leads converted into them (a response naming both, once)."""
     seen: set[tuple[str, int]] = set()
     columns = "stream_id, seq, campaign_id, occurred_at, customer_id, lead_id FROM campaigns_responses"
-    found = [*_select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", None if every else list(facts)),
-             *_select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", None if every else sorted(converted))]
+    found = [*select_in(select, f"SELECT {columns} WHERE customer_id IN ({{}})", None if every else list(facts)),
+             *select_in(select, f"SELECT {columns} WHERE lead_id IN ({{}})", None if every else sorted(converted))]
     for stream_id, seq, campaign_id, at, customer_id, lead_id in found:
         if (stream_id, seq) in seen:
             continue

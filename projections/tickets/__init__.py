@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from projections.tickets.handlers import TicketsReadModel
 from projections.tickets.queries import (
+    BreachPage,
     Backlog,
     Csat,
     Durations,
@@ -20,5 +21,5 @@ from projections.tickets.queries import (
     TicketReport,
 )
 
-__all__ = ["Backlog", "Csat", "Durations", "Satisfaction", "ServiceFunnel", "Sla", "SlaBreach", "TicketQueries",
+__all__ = ["Backlog", "BreachPage", "Csat", "Durations", "Satisfaction", "ServiceFunnel", "Sla", "SlaBreach", "TicketQueries",
            "TicketReport", "TicketsReadModel"]

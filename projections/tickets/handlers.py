@@ -19,6 +19,7 @@ from domain.service_levels import responds
 from domain.ticket import CLOSED, OPEN, RESOLVED, Ticket
 from projections.read_model import ReadModel, Rows
 from projections.tables import Table, micros
+from projections.tickets.ticket_tallies import SUMMED_TABLES, pending, refresh
 from projections.tickets.rows import (CurrentPropertyRow, CustomerRow, DealRow, PropertyRow, RatingRow, ResolutionRow,
                                       TicketRow, VersionRow, WinRow)
 
@@ -47,14 +48,14 @@ RATINGS = Table(
     (("ticket_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("assignee", "TEXT"),
      ("score", "INTEGER"), ("rated_at", "BIGINT")),
     ("ticket_id", "seq"),
-    indexes=(("rated_at",),), row_type=RatingRow,
+    indexes=(("rated_at",), ("customer_id",)), row_type=RatingRow,  # customer_id: a customer's ratings (ticket_tallies)
 )
 DEALS = Table("tickets_deals", (("deal_id", "TEXT"), ("customer_id", "TEXT")), ("deal_id",), row_type=DealRow)
 WINS = Table(
     "tickets_wins",
     (("deal_id", "TEXT"), ("seq", "INTEGER"), ("customer_id", "TEXT"), ("won_at", "BIGINT")),
     ("deal_id", "seq"),
-    indexes=(("won_at",),), row_type=WinRow,
+    indexes=(("won_at",), ("customer_id",)), row_type=WinRow,
 )
 
 # The customers' dimensions and properties, versioned as of any instant (as the funnel keeps its own), so
@@ -81,7 +82,8 @@ class TicketsReadModel(ReadModel):
     """Service tickets in business time, plus the deal wins that turn satisfied customers loyal."""
 
     name = "tickets"
-    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS, CUSTOMERS, PROPERTIES, CURRENT_PROPERTIES)
+    tables = (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, DEALS, WINS, CUSTOMERS, PROPERTIES, CURRENT_PROPERTIES,
+              *SUMMED_TABLES)
 
     def handlers(self) -> dict[type, Callable[[Any, Rows], None]]:
         return {
@@ -105,6 +107,9 @@ class TicketsReadModel(ReadModel):
         rows.prefetch(CURRENT_PROPERTIES, [(str(e.originator_id), name) for e in events
                                            if isinstance(e, Customer.PropertiesChanged) for name in e.changes])
 
+    def finish(self, rows: Rows) -> None:
+        refresh(rows)
+
 
 def _opened(event: Ticket.Opened, rows: Rows) -> None:
     at = micros(event.occurred_at)
@@ -116,6 +121,7 @@ def _opened(event: Ticket.Opened, rows: Rows) -> None:
     )
     rows.put(TICKETS, ticket)
     rows.put(VERSIONS, _version(ticket, valid_to=None))
+    pending(rows).tickets.add(ticket.ticket_id)
 
 
 def _assigned(event: Ticket.Assigned, rows: Rows) -> None:
@@ -150,6 +156,7 @@ def _rated(event: Ticket.SatisfactionRated, rows: Rows) -> None:
     ticket = _ticket(event, rows)
     rows.put(RATINGS, RatingRow(ticket.ticket_id, event.originator_version, ticket.customer_id, ticket.assignee,
                                 event.score, micros(event.occurred_at)))
+    pending(rows).customers.add(ticket.customer_id)
 
 
 def _deal_opened(event: Deal.Opened, rows: Rows) -> None:
@@ -160,6 +167,7 @@ def _deal_won(event: Deal.Won, rows: Rows) -> None:
     deal: DealRow | None = rows.get(DEALS, str(event.originator_id))
     assert deal is not None, f"deal {event.originator_id} was won before it was opened"
     rows.put(WINS, WinRow(deal.deal_id, event.originator_version, deal.customer_id, micros(event.occurred_at)))
+    pending(rows).customers.add(deal.customer_id)
 
 
 def _registered(event: Customer.Registered, rows: Rows) -> None:
@@ -182,8 +190,10 @@ def _properties_changed(event: Customer.PropertiesChanged, rows: Rows) -> None:
 
 
 def _ticket(event: Any, rows: Rows) -> TicketRow:
+    """The ticket an event changes, to be derived again at the end of the batch (`ticket_tallies.refresh`)."""
     ticket: TicketRow | None = rows.get(TICKETS, str(event.originator_id))
     assert ticket is not None, f"ticket {event.originator_id} changed before it was opened"
+    pending(rows).tickets.add(ticket.ticket_id)
     return ticket
 
 

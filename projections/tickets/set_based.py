@@ -27,6 +27,7 @@ from domain.ticket import CLOSED, OPEN, RESOLVED
 from projections.tables import micros_sql
 from projections.tickets.handlers import (CURRENT_PROPERTIES, CUSTOMERS, DEALS, PROPERTIES, RATINGS, RESOLUTIONS,
                                           TICKETS, VERSIONS, WINS)
+from projections.tickets.ticket_tallies import SUMMED_TABLES
 
 _EVENTS = ("Ticket.Opened", "Ticket.Assigned", "Ticket.StatusChanged", "Ticket.Resolved", "Ticket.Reopened",
            "Ticket.Closed", "Ticket.SatisfactionRated", "Deal.Opened", "Deal.Won", "Customer.Registered",
@@ -171,5 +172,14 @@ TABLES: dict[str, str] = {
     RESOLUTIONS.name: "tickets_resolutions_rows", RATINGS.name: "tickets_ratings_rows", DEALS.name: "tickets_deals_rows",
     WINS.name: "tickets_wins_rows", CUSTOMERS.name: "tickets_customers_rows", PROPERTIES.name: "tickets_properties_rows",
     CURRENT_PROPERTIES.name: "tickets_current_properties_rows",
+    **{table.name: f"{table.name}_rows" for table in SUMMED_TABLES},
 }
-"""Read-model table → the step with its rows."""
+"""Read-model table → the step with its rows (the summed tables': made by `SUMMED_AFTER`'s work)."""
+
+SUMMED_AFTER = STEPS[-1][0]
+"""The step after which the runner derives the summed tables from the fact tables' steps
+(`ticket_tallies.derive`, Python: each ticket's share at each instant its facts name, by the reference's
+rules) and gives them to the SQL as `tickets_<table>_rows`."""
+
+FACT_STEPS = {table.name: TABLES[table.name] for table in (TICKETS, VERSIONS, RESOLUTIONS, RATINGS, WINS)}
+"""The fact tables `ticket_tallies.derive` reads → the steps holding their rows."""

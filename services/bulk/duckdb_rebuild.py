@@ -38,7 +38,7 @@ from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
 from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
-from services.bulk.summed_fold import summed_tables
+from services.bulk.summed_fold import summed_tables, tickets_summed_tables
 from services.projection_runtime.projector import HOLD_POSITIONS, Projector, read_positions
 from services.projection_runtime.registry import projector_for
 from services.storage.read_model_store import ReadModelStore
@@ -191,7 +191,7 @@ FOLDS: dict[str, Fold] = {
     "funnel": Fold(funnel_fold.STEPS, funnel_fold.TABLES, {funnel_fold.LEVELS_AFTER: _pipeline_levels},
                    funnel_fold.CHECKS, funnel_fold.ZONED_AFTER, funnel_fold.READ_ONCE),
     "timeline": Fold(timeline_fold.STEPS, timeline_fold.TABLES, checks=timeline_fold.CHECKS),
-    "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES),
+    "tickets": Fold(tickets_fold.STEPS, tickets_fold.TABLES, {tickets_fold.SUMMED_AFTER: tickets_summed_tables}),
     "external_ids": Fold(external_ids_fold.STEPS, external_ids_fold.TABLES),
     "rates": Fold(rates_fold.STEPS, rates_fold.TABLES),
     "segments": Fold(segments_fold.STEPS, segments_fold.TABLES, checks=segments_fold.CHECKS),

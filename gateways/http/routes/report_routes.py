@@ -26,7 +26,7 @@ from gateways.report_tables import campaigns_grouped_tables, campaigns_tables, s
 from gateways.http.schemas import ERRORS, NO_NUL, Instant
 from projections.campaigns import CampaignQueries
 from projections.rates import RateQueries
-from projections.tickets import TicketQueries
+from projections.tickets import BreachPage, TicketQueries
 from services.application import CrmApplication
 from services.storage.read_model_store import ReadModelStore
 
@@ -66,15 +66,22 @@ def tickets(store: Tickets, app: Annotated[CrmApplication, Depends(crm)], params
         listed = {**grouped, "groups": [_paged(group, params)[1] for group in grouped["groups"]]}
         grouped["groups"] = [_paged(group, params)[0] for group in grouped["groups"]]
         return report_response(fmt, grouped, lambda: tickets_grouped_tables(listed), "tickets")
-    report, listed = _paged(queries.report(instant, properties).to_dict(), params)
+    report = queries.report(instant, properties, BreachPage(params.offset, params.limit)).to_dict()
+    report, listed = _paged(report, params, queried=True)
     return report_response(fmt, report, lambda: tickets_tables(listed), "tickets")
 
 
-def _paged(report: dict, params: PageParams) -> tuple[dict, dict]:
-    """The report with a page of its breaching tickets (JSON), and with that page's items and their total (CSV)."""
-    paged, sla = page(report["sla"]["breaching"], params), report["sla"]
+def _paged(report: dict, params: PageParams, queried: bool = False) -> tuple[dict, dict]:
+    """The report with a page of its breaching tickets (JSON), and with that page's items and their total (CSV);
+    `queried`: the query listed only that page already (the plain report: it pages in SQL)."""
+    sla = dict(report["sla"])
+    total = sla.pop("breaching_total")
+    items = sla["breaching"] if queried else sla["breaching"][params.offset:params.offset + params.limit]
+    end = params.offset + params.limit
+    paged = {"items": items, "total": total, "limit": params.limit, "offset": params.offset,
+             "next_offset": end if end < total else None}
     return ({**report, "sla": {**sla, "breaching": paged}},
-            {**report, "sla": {**sla, "breaching": paged["items"], "breaching_total": paged["total"]}})
+            {**report, "sla": {**sla, "breaching": items, "breaching_total": total}})
 
 
 @router.get("/campaigns", summary="Campaigns (paginated) and channels as of an instant (default now): ROI, CAC, "

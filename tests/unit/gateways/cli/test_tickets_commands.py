@@ -128,6 +128,23 @@ def test_breaching_tickets_are_capped_with_their_total(recorded: None) -> None:
     assert (sla["breaching"], sla["breaching_total"]) == ([], 1)
 
 
+def test_breaching_tickets_are_paged_from_an_offset(recorded: None) -> None:
+    first = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--json", "--breaching-offset", "0"])
+    past = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--json", "--breaching-offset", "1"])
+
+    assert [b["subject"] for b in orjson.loads(first.stdout)["sla"]["breaching"]] == ["系统登录失败"]
+    sla = orjson.loads(past.stdout)["sla"]
+    assert (sla["breaching"], sla["breaching_total"]) == ([], 1)
+
+
+@pytest.mark.parametrize("option", [["--breaching-offset", "-1"], ["--breaching-limit", "501"],
+                                    ["--breaching-offset", "x"]])
+def test_a_bad_page_of_breaching_tickets_is_refused(recorded: None, option: list[str]) -> None:
+    result = runner.invoke(_cli(), ["tickets", "--json", *option])
+
+    assert result.exit_code != 0 and "breaching" in result.output and not result.stdout.startswith("{")
+
+
 def test_an_unknown_table_and_json_with_csv_are_refused(recorded: None) -> None:
     unknown = runner.invoke(_cli(), ["tickets", "--csv", "--table", "nope"])
     both = runner.invoke(_cli(), ["tickets", "--csv", "--json"])

@@ -19,6 +19,7 @@ from gateways.http.responses import dumps
 from projections.campaigns import CampaignQueries
 from projections.segments import SegmentQueries
 from projections.tickets import TicketQueries
+from projections.tickets.ticket_facts_report import FactsTicketQueries
 from projections.timeline import TimelineQueries
 from services.application import CrmApplication
 from services.commands import (ChangeTicketStatus, LaunchCampaign, OpenDeal, OpenTicket, PlanCampaign, RateTicket,
@@ -213,6 +214,24 @@ def test_the_tickets_report_pages_its_sla_breaches_oldest_open_first(api: FastAP
     oracle = TicketQueries(api.state.store, api.state.crm.keys.unseal_all_marks).report(T0 + timedelta(20)).to_dict()
     assert report["sla"]["breaching"]["items"] == jsonable(oracle["sla"]["breaching"][:1])
     assert {**report, "sla": None} == jsonable({**oracle, "sla": None})
+
+
+def test_the_tickets_report_pages_its_sla_breaches_in_the_query(api: FastAPI, client: TestClient,
+                                                                 ids: dict[str, UUID]) -> None:
+    """The second page holds the reference's second breach (the plain report lists one page, in SQL)."""
+    second = get(client, "/reports/tickets", as_of=day(20), limit=1, offset=1)["sla"]["breaching"]
+    past = get(client, "/reports/tickets", as_of=day(20), limit=5, offset=7)["sla"]["breaching"]
+
+    oracle = FactsTicketQueries(api.state.store, api.state.crm.keys.unseal_all_marks).report(T0 + timedelta(20))
+    assert second["items"] == jsonable(oracle.to_dict()["sla"]["breaching"][1:2])
+    assert (second["total"], second["offset"], second["next_offset"]) == (2, 1, None)
+    assert (past["items"], past["total"], past["next_offset"]) == ([], 2, None)
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "many"}])
+def test_the_tickets_report_refuses_a_bad_page(client: TestClient, ids: dict[str, UUID],
+                                               params: dict[str, object]) -> None:
+    assert get(client, "/reports/tickets", 422, **params)["error"]
 
 
 def test_the_tickets_report_per_priority_is_the_read_models_groups(api: FastAPI, client: TestClient,

@@ -8,13 +8,15 @@ import sqlglot
 
 from projections.tickets import TicketsReadModel
 from projections.tickets.set_based import _EVENTS, PORTABLE_STEPS, STEPS, TABLES
+from projections.tickets.ticket_tallies import SUMMED_TABLES
 
 
 def test_the_fold_reads_the_events_the_handlers_handle_and_fills_every_table() -> None:
     model = TicketsReadModel()
     assert set(_EVENTS) == {cls.__qualname__ for cls in model.handlers()}
     assert set(TABLES) == {table.name for table in model.tables}
-    assert set(TABLES.values()) <= {name for name, _ in STEPS}
+    summed = {TABLES[table.name] for table in SUMMED_TABLES}  # made in Python after the last step
+    assert set(TABLES.values()) - summed <= {name for name, _ in STEPS}
 
 
 @pytest.mark.parametrize(("name", "sql"), PORTABLE_STEPS)
