@@ -238,32 +238,20 @@ def _topic_filter(topics: Sequence[str]) -> str:
 def _postgres_read(database: Database, start: int, where: str, table: str, batch_rows: int) -> Iterator[LogRead]:
     import psycopg
 
-    from services.bulk import log_shares
-
     with psycopg.connect(database.url, connect_timeout=10) as connection:
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # head and rows: one snapshot
         with connection.transaction(), connection.cursor() as cursor:
             cursor.execute(f"SELECT coalesce(max(notification_id), 0) FROM {table}")
             head = max(start, cursor.fetchone()[0])  # type: ignore[index]
-            if workers := log_shares.worker_count(head - start):  # a large log: decoded by processes in turn
-                snapshot = cursor.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
-                ranges = log_shares.share_ranges(start, head, batch_rows)
-                yield LogRead(head, log_shares.shared_batches(database.url, snapshot, ranges, where, table,
-                                                              batch_rows, workers))
-            else:
-                yield LogRead(head, _batches(copy_rows(cursor, table, start, None, where), batch_rows))
+            copy_sql = (f"COPY (SELECT notification_id, originator_id::text, originator_version, topic, state "
+                        f"FROM {table} WHERE notification_id > {int(start)}{where} ORDER BY notification_id) "
+                        "TO STDOUT (FORMAT BINARY)")
 
-
-def copy_rows(cursor: Any, table: str, after: int, upto: int | None, where: str) -> Iterator[tuple[Any, ...]]:
-    """The log's rows past position `after` (up to `upto` if given) meeting `where`, in position order, by
-    one binary COPY on `cursor` (psycopg's) as (position, aggregate id text, version, topic, stored state)."""
-    below = f" AND notification_id <= {int(upto)}" if upto is not None else ""
-    copy_sql = (f"COPY (SELECT notification_id, originator_id::text, originator_version, topic, state "
-                f"FROM {table} WHERE notification_id > {int(after)}{below}{where} ORDER BY notification_id) "
-                "TO STDOUT (FORMAT BINARY)")
-    with cursor.copy(copy_sql) as copy:
-        copy.set_types(["int8", "text", "int8", "text", "bytea"])
-        yield from copy.rows()
+            def rows() -> Iterator[tuple[Any, ...]]:
+                with cursor.copy(copy_sql) as copy:
+                    copy.set_types(["int8", "text", "int8", "text", "bytea"])
+                    yield from copy.rows()
+            yield LogRead(head, _batches(rows(), batch_rows))
 
 
 @contextmanager
