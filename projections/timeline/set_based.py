@@ -112,9 +112,13 @@ CAMPAIGN_NAMES = "SELECT aggregate_id AS planned_id, name AS campaign_name FROM 
 
 _SUMMARY = "CASE e.type " + " ".join(f"WHEN '{t}' THEN {sql}" for t, sql in SUMMARIES.items()) + " END"
 
+_FOLDED = (r"^ | $|  |[\t\n\f\r\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+           r"\x{205f}\x{3000}]")  # what `one_line` changes: white space at an end, in a run, or other than " "
 ENTRIES_ = f"""
 SELECT owner_id, subject_id, seq, stream_id, recorded_at, occurred_at, kind, actor,
-       regexp_replace(regexp_replace(summary, '^{_WHITE}|{_WHITE}$', '', 'g'), '{_WHITE}', ' ', 'g') AS summary
+       CASE WHEN regexp_matches(summary, '{_FOLDED}')  -- rarely: matching is ≈ 1.4 µs an entry cheaper than replacing
+            THEN regexp_replace(regexp_replace(summary, '^{_WHITE}|{_WHITE}$', '', 'g'), '{_WHITE}', ' ', 'g')
+            ELSE summary END AS summary
 FROM (SELECT CASE WHEN e.type LIKE 'Deal.%' OR e.type LIKE 'Ticket.%' THEN o.opened_customer
                   WHEN e.type = 'Campaign.ResponseRecorded' THEN COALESCE(e.customer_id, e.lead_id)
                   ELSE e.aggregate_id END AS owner_id,

@@ -1,6 +1,7 @@
 """The bulk rebuild on one machine: the log read once (`log_reader`), folded set-based in an in-process DuckDB
 (`projections/<slice>/set_based.py`), each read-model table written once by COPY, keys and indexes built
-afterwards, and the read model's position (the log head it read) set in the same transaction.
+afterwards (on PostgreSQL beside the current tables, two at once: `table_lanes`), and the tables put in place
+with the read model's position (the log head it read) in one transaction.
 
 Why: the handlers' rebuild costs ≈ 46 µs an event to decode domain objects alone and updates rows one by
 one; issue 14's prototype folded the funnel ≈ 6–8× faster this way (measured here: 5.6× on 203,700 events,
@@ -14,7 +15,6 @@ the read models' tables through the store it is given and returns the lowest pos
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from eventsourcing.utils import get_topic
 
 from projections.campaigns import set_based as campaigns_fold
@@ -37,6 +36,7 @@ from projections.ports import Cursor
 from projections.read_model import ReadModel
 from projections.tables import Table
 from services.application import CrmApplication
+from services.bulk import table_lanes
 from services.bulk.log_reader import LogRead, UnsupportedLog, read_log, require_readable
 from services.bulk.summed_fold import summed_tables, tickets_summed_tables
 from services.projection_runtime.projector import HOLD_POSITIONS, Projector, read_positions
@@ -86,10 +86,6 @@ def first_broken_rule(con: duckdb.DuckDBPyConnection, name: str, steps: Fold) ->
     if found:
         position, rule = min(found)
         raise FoldStops(name, rule, position)
-
-
-_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")  # strings quoted: "" is '', NULL empty
-_ROWS_PER_CHUNK = 100_000  # rows per CSV chunk sent to COPY: a few MB each
 
 
 def _counted(batches: Iterator[pa.RecordBatch], head: int, progress: Progress) -> Iterator[pa.RecordBatch]:
@@ -147,31 +143,27 @@ def _pipeline_levels(con: duckdb.DuckDBPyConnection) -> None:
         con.unregister(f"{name}_arrow")
 
 
-def _csv_chunks(reader: pa.RecordBatchReader) -> Iterator[bytes]:
-    for batch in reader:
-        if batch.num_rows:
-            buffer = io.BytesIO()
-            pacsv.write_csv(batch, buffer, _CSV)
-            yield buffer.getvalue()
-
-
 def write_table(cursor: Cursor, con: duckdb.DuckDBPyConnection, table: Table, step: str, kind: str) -> None:
     """Replace `table` by the rows of DuckDB's `step`: on PostgreSQL created bare, filled by one COPY, then
     its key and indexes built (≈ 3× faster than keeping them up to date row by row); on SQLite emptied and
     filled by one executemany."""
-    columns = ", ".join(f'"{name}"' for name in table.column_names)  # quoted: `at` is a keyword to DuckDB
-    select = f"SELECT {columns} FROM {step}"
+    select = _select(table, step)
     if kind == "postgresql":
-        cursor.execute(f"DROP TABLE IF EXISTS {table.name}")
-        cursor.execute(f"CREATE TABLE {table.name} ({', '.join(f'{n} {t}' for n, t in table.columns)})")
-        cursor.copy_csv(table, _csv_chunks(con.sql(select).to_arrow_reader(_ROWS_PER_CHUNK)))  # type: ignore[attr-defined]
-        cursor.execute(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({', '.join(table.key)})")
-        for statement in table.ddl()[1:]:  # the indexes, named as the projector names them
-            cursor.execute(statement)
+        table_lanes.fill(cursor, table, con.sql(select).to_arrow_reader(table_lanes.ROWS_PER_CHUNK))
         return
     cursor.execute(f"DELETE FROM {table.name}")
     cursor.executemany(f"INSERT INTO {table.name} ({', '.join(table.column_names)}) "
                        f"VALUES ({', '.join('?' * len(table.columns))})", con.execute(select).fetchall())
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: Table, step: str) -> Callable[[], pa.Table]:
+    """The rows of `table` in DuckDB's `step`, made when called (in the caller's thread: DuckDB's connection)."""
+    return lambda: con.sql(_select(table, step)).to_arrow_table()
+
+
+def _select(table: Table, step: str) -> str:
+    columns = ", ".join(f'"{name}"' for name in table.column_names)  # quoted: `at` is a keyword to DuckDB
+    return f"SELECT {columns} FROM {step}"
 
 
 def _restart(cursor: Cursor, name: str, head: int) -> None:
@@ -214,11 +206,16 @@ def rebuild_set_based(app: CrmApplication, store: ReadModelStore, model: ReadMod
             fold(con, FOLDS[model.name].of(model), stream, _skipped(store, model.name), upto)
         first_broken_rule(con, model.name, FOLDS[model.name])
         folded = time.perf_counter()
+        steps = FOLDS[model.name].tables
+        if store.kind == "postgresql":  # built beside the current tables, two at once (`table_lanes`)
+            table_lanes.build_beside(store, [(table, _rows(con, table, steps[table.name])) for table in model.tables])
         with store.transaction() as cursor:
             if store.kind == "postgresql":  # first, as the online swap (else a follower's batch deadlocked it)
                 cursor.execute(HOLD_POSITIONS)
-            for table in model.tables:
-                write_table(cursor, con, table, FOLDS[model.name].tables[table.name], store.kind)
+                table_lanes.swap_in(cursor, model.tables)
+            else:
+                for table in model.tables:
+                    write_table(cursor, con, table, steps[table.name], store.kind)
             _restart(cursor, model.name, head)
         log.info("%s rebuilt in bulk up to log position %d: read and folded in %.1f s, written in %.1f s",
                  model.name, head, folded - started, time.perf_counter() - folded,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from projections.ports import Cursor
 from projections.tables import Table
-from services.settings import Database
+from services.settings import Database, database_from_url
 
 if TYPE_CHECKING:  # imported where a PostgreSQL store connects: ≈ 0.1 s an SQLite query need not pay
     import psycopg
@@ -107,6 +107,10 @@ class ReadModelStore:
             self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             if path != ":memory:":
                 self._sqlite.execute("PRAGMA journal_mode=WAL")
+
+    def sibling(self) -> ReadModelStore:
+        """Another connection to the same database and schema (the bulk rebuild builds tables on two at once)."""
+        return ReadModelStore(database_from_url(self._url), self.schema)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
