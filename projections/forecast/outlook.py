@@ -239,7 +239,7 @@ class OutlookQueries:
         rows = self.store.query(
             "SELECT v.currency, v.won_at, v.amount_cents, (SELECT MIN(o.valid_from) FROM forecast_deal_versions o "
             f"WHERE o.deal_id = v.deal_id) FROM forecast_deal_versions v WHERE {_IN_FORCE.replace('valid_', 'v.valid_')} "
-            "AND v.status = 'won' AND v.won_at > ? AND v.won_at < ?", [t, t, earliest, t])
+            "AND v.status = 'won' AND v.won_at >= ? AND v.won_at < ?", [t, t, earliest, t])
         wins = [(int(opened), int(won_at), int(cents) * factor) for currency, won_at, cents, opened in rows
                 if (factor := _rate(money, currency)) is not None]  # no rate at T: not counted (history only)
         return NewBusiness(tuple(
