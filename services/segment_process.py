@@ -8,8 +8,8 @@ announced (`SegmentChangeQueries.due`, rule `domain.segment_change_rules.due_cha
 `crm.events` and once more on `crm.segments`, keyed by the customer.
 
 Exactly once per change: the event's id derives from (customer, sequence — how many announcements of the customer
-came before —, old tier, new tier) (`domain.segment_change_rules.change_id`), so a second record of it — after a
-kill -9 between recording and this process's read model seeing it — is refused by the log's uniqueness of
+came before) (`domain.segment_change_rules.change_id`), so a second record of that link — after a kill -9 between
+recording and this process's read model seeing it, or with another tier by a process further behind — is refused by the log's uniqueness of
 (id, version) and counted as done. A refusal is logged as a warning, and a look that recorded nothing is not
 repeated at once (even with a full batch), so that a change refused over and over cannot make the process spin.
 The announcements read model is fed by this process alone (one process per database holds the lock file) and

@@ -5,17 +5,18 @@ the relay puts every recorded change on `crm.segments` for marketing tools to ac
   recorded before sequences, LEGACY: `legacy_change_id`, from its instant and tiers), so that a file cannot hold
   one link of a chain twice (the second is a creation of an existing record), nor take the id of a link still to
   come.
-- Its customer exists (in the file or the log) and, once forgotten, is only announced leaving every tier: a tier
-  entered after the forgetting is refused (a tier entered before it may be recorded just after it: the process
-  decided on a state read a moment before the forgetting).
+- Its customer exists (in the file or the log). Not that it was not forgotten: the process decides on its read
+  model, which may lag the forgetting (an ageing it wakes for 50 ms after a forgetting it has not seen yet), and
+  then announces the leaving; a log it wrote must import (review of 2026-11-30, P2).
 - It is its customer's next link: number 0 comes from no tier; number n > 0 follows number n − 1 (in the file
-  or the log: its id is derived) into its old tier. Changes recorded before sequences are not in the chain.
+  or the log: its id is derived) into its old tier. Changes recorded before sequences are not in the chain, and a
+  chain continued after one is refused, as are ids derived with the tiers: both existed only in development
+  builds of 2026-11-30 that never shipped (no release recorded them).
 - It did not change after it was recorded (`changed_at` ≤ its business time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -45,19 +46,10 @@ def _recorded(rules: Engine, change: Tracked, customer_id: int, changed_at: Any,
     if micros(instant) > rules.occurred:
         raise Refusal("changed_at", f"a segment change is recorded after it happened: changed_at {changed_at} is "
                                     "later than its occurred_at")
-    rules.refer("customer_id", Customer, customer_id, _announceable(customer, new_tier, micros(instant)))
+    rules.refer("customer_id", Customer, customer_id)
     if sequence != LEGACY:
         _require_next_link(rules, customer, sequence, old_tier)
     change.status = new_tier  # what the next link's old tier must be
-
-
-def _announceable(customer: UUID, new_tier: str, changed_at: int) -> Callable[[Tracked], None]:
-    def check(tracked: Tracked) -> None:
-        # A forgotten customer's `last` is its forgetting: nothing can follow it on the customer's own stream.
-        if tracked.forgotten and new_tier != NO_TIER and tracked.last is not None and changed_at >= tracked.last:
-            raise DomainError(f"customer {customer} was forgotten: it can only be announced leaving every tier, not "
-                              f"entering {new_tier!r} after its forgetting")
-    return check
 
 
 def _require_next_link(rules: Engine, customer: UUID, sequence: int, old_tier: str) -> None:

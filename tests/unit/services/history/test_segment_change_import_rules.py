@@ -116,7 +116,6 @@ def test_a_chain_with_a_leaving_after_forgetting_imports_as_it_was(tmp_path: Pat
     (_number(0, _rederived(old_tier="potential", new_tier="ordinary")), "comes from no tier"),
     (_number(1, _rederived(sequence=0, old_tier="", new_tier="potential", changed_at="2026-03-01T09:00:00Z")),
      "has version 1, but version 1 is the last"),  # a second number 0 (its id: the first's), before the forgetting
-    (_number(1, _rederived(new_tier="potential")), "forgotten: it can only be announced leaving"),
     (_number(0, _rederived(customer_id="5e0c3f1a-0000-4000-8000-000000000001")), "no customer"),  # a phantom
     (_number(0, lambda line: line["data"].update(changed_at="2026-03-03T09:00:00Z")), "recorded after it happened"),
 ])
