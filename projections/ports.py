@@ -30,6 +30,7 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Cursor]: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...  # the block's reads see one state
 
 
 Unseal = Callable[[str], str]

@@ -125,7 +125,8 @@ class SegmentQueries:
         (`grouped_tier_counts`, or `scanned`) is the reference they are held equal to
         (tests/support/equivalence.py)."""
         if not where and not scanned:
-            return _tier_counts(*tallied_sums(self.store, micros(as_of)))
+            with self.store.snapshot():  # tallies and T's day's intervals of one state of the read model
+                return _tier_counts(*tallied_sums(self.store, micros(as_of)))
         return self.grouped_tier_counts(as_of, None, where).get(None) or _tier_counts({}, {})
 
     def grouped_tier_counts(self, as_of: datetime, by: str | None, where: Filters = ()) -> dict[str | None,

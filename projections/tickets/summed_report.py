@@ -191,12 +191,15 @@ def _breaching(store: Store, t: int, page: BreachPage, total: int) -> list[SlaBr
 
 
 def summed_report(store: Store, unseal_all: UnsealAll, as_of: datetime, page: BreachPage) -> TicketReport:
-    """Every figure as of `as_of` from the summed tables, listing the `page` of its breaching tickets."""
+    """Every figure as of `as_of` from the summed tables, listing the `page` of its breaching tickets; its
+    statements in one snapshot (each indexes into another's answer: a batch between them broke the report)."""
     t = micros(as_of)
-    figures = _split(summed_share(store, t))
+    with store.snapshot():
+        figures = _split(summed_share(store, t))
+        total = figures["b"].get("", 0)
+        first_response, resolution = _times(store, figures, t)
+        breaching = _breaching(store, t, page, total)
     per_priority = _per(TICKET_PRIORITIES, figures["p"])
-    total = figures["b"].get("", 0)
-    first_response, resolution = _times(store, figures, t)
     return TicketReport(
         as_of=as_of,
         backlog=Backlog(_per(TICKET_STATUSES, figures["s"]), sum(per_priority.values()), per_priority,
@@ -204,7 +207,7 @@ def summed_report(store: Store, unseal_all: UnsealAll, as_of: datetime, page: Br
         first_response=first_response,
         resolution=resolution,
         sla=Sla(_per(TICKET_PRIORITIES, figures["f"]), _per(TICKET_PRIORITIES, figures["l"]),
-                unsealed(_breaching(store, t, page, total), unseal_all), total),
+                unsealed(breaching, unseal_all), total),
         csat=_csat(figures),
         funnel=_funnel(figures),
     )

@@ -98,6 +98,7 @@ class ReadModelStore:
         unqualified table names write a separate version of the read models (an online rebuild's)."""
         self.kind = "postgresql" if database.kind == "postgresql" else "sqlite"
         self._lock = threading.RLock()
+        self._snapshot = False  # inside `snapshot()`
         self._url = database.url
         self.schema = schema
         if database.kind == "postgresql":
@@ -129,6 +130,33 @@ class ReadModelStore:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """The reads of the block see one state of the read models: a read-only REPEATABLE READ transaction on
+        PostgreSQL (on the autocommit connection each statement sees its own, and a batch committed between a
+        report's statements made one point into the other's answer: an IndexError, or a median at the wrong
+        rank — second review of 2026-11-30), one read transaction on SQLite (WAL: a snapshot from its first
+        read). An inner snapshot is the outer one; this store's writes wait for the block (its lock)."""
+        with self._lock:
+            if self._snapshot:
+                yield
+                return
+            self._snapshot = True
+            try:
+                if self.kind == "postgresql":
+                    self._reconnect_if_broken()
+                    with self._pg.transaction():
+                        self._pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        yield
+                else:
+                    self._sqlite.execute("BEGIN")
+                    try:
+                        yield
+                    finally:
+                        self._sqlite.execute("COMMIT")  # it only read
+            finally:
+                self._snapshot = False
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
