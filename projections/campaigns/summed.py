@@ -22,7 +22,7 @@ from projections.campaigns.facts_report import plans_as_of
 from projections.campaigns.figures import (AttributionRow, CampaignsReport, CampaignValue, ChannelValue, Tally,
                                            as_uuid, assemble)
 from projections.campaigns.rows import Plan
-from projections.campaigns.summed_tables import DAY_MICROS, periods_of
+from projections.campaigns.summed_tables import BEFORE_DAY, DAY_MICROS, before_day
 from projections.campaigns.unit_steps import Share, add, merge
 from projections.ports import Store
 from projections.tables import micros
@@ -39,19 +39,17 @@ def summed_share(store: Store, t: int) -> Share:
     responses and costs up to `t`, in one statement (one round trip: a busy server's scheduling delay, not
     its work, made most of the time of six)."""
     day = t // DAY_MICROS
-    year, month, dekad = periods_of(day)
     today = [day * DAY_MICROS, t]
     total: Share = {}
     for deltas, cid, kind, count in store.query(
         "SELECT deltas, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT) FROM campaigns_tallies "
-        "WHERE (grain = 'y' AND period < ?) OR (grain = 'm' AND period >= ? AND period < ?) "
-        "OR (grain = 'k' AND period >= ? AND period < ?) OR (grain = 'd' AND period >= ? AND period < ?) "
+        f"WHERE {BEFORE_DAY} "
         "UNION ALL SELECT deltas, NULL, NULL, NULL FROM campaigns_steps WHERE at >= ? AND at <= ? "
         "UNION ALL SELECT NULL, campaign_id, kind, COUNT(*) FROM campaigns_responses "
         "WHERE occurred_at >= ? AND occurred_at <= ? GROUP BY campaign_id, kind "
         "UNION ALL SELECT NULL, campaign_id, NULL, CAST(SUM(amount_cents) AS BIGINT) FROM campaigns_costs "
         "WHERE occurred_at >= ? AND occurred_at <= ? GROUP BY campaign_id",
-        [year, year, month, month, dekad, dekad, day, *today, *today, *today],
+        [*before_day(day), *today, *today, *today],
     ):
         if deltas is not None:
             merge(total, orjson.loads(deltas))

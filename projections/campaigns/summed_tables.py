@@ -67,6 +67,18 @@ def periods_of(day: int) -> tuple[int, int, int]:
     return (first.replace(month=1, day=1) - _EPOCH_DAY).days, month, month + min(first.day - 1, 29) // 10 * 10
 
 
+# The tallies whose sum is everything before a day: its year's earlier years, its month's earlier months in the
+# year, its dekad's earlier dekads in the month, its earlier days in the dekad (≤ 25 rows whatever the history).
+BEFORE_DAY = ("(grain = 'y' AND period < ?) OR (grain = 'm' AND period >= ? AND period < ?) "
+              "OR (grain = 'k' AND period >= ? AND period < ?) OR (grain = 'd' AND period >= ? AND period < ?)")
+
+
+def before_day(day: int) -> list[int]:
+    """The parameters of `BEFORE_DAY` for `day` (days since 1970-01-01)."""
+    year, month, dekad = periods_of(day)
+    return [year, year, month, month, dekad, dekad, day]
+
+
 def periods(day: int) -> tuple[tuple[str, int], ...]:
     """The tallies a change on `day` adds to: its year's, month's, dekad's and day's."""
     year, month, dekad = periods_of(day)

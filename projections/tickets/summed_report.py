@@ -23,7 +23,7 @@ import orjson
 
 from domain.funnel_rules import conversion
 from domain.vocabulary import TICKET_PRIORITIES, TICKET_STATUSES
-from projections.campaigns.summed_tables import DAY_MICROS, periods_of
+from projections.campaigns.summed_tables import BEFORE_DAY, DAY_MICROS, before_day
 from projections.campaigns.unit_steps import Share
 from projections.ports import Store, UnsealAll
 from projections.tables import micros
@@ -37,14 +37,11 @@ def summed_share(store: Store, t: int) -> Share:
     """Every summed key as of `t` (µs): the tallies before `t`'s day, then that day's changes up to `t`
     (added without dropping zeros key by key, then dropped once: ≈ 1,500 keys on the 1M history)."""
     day = t // DAY_MICROS
-    year, month, dekad = periods_of(day)
     total: Share = {}
     for (deltas,) in store.query(
-        "SELECT deltas FROM tickets_tallies WHERE (grain = 'y' AND period < ?) "
-        "OR (grain = 'm' AND period >= ? AND period < ?) OR (grain = 'k' AND period >= ? AND period < ?) "
-        "OR (grain = 'd' AND period >= ? AND period < ?) "
+        f"SELECT deltas FROM tickets_tallies WHERE {BEFORE_DAY} "
         "UNION ALL SELECT deltas FROM tickets_changes WHERE at >= ? AND at <= ?",
-        [year, year, month, month, dekad, dekad, day, day * DAY_MICROS, t],
+        [*before_day(day), day * DAY_MICROS, t],
     ):
         for key, delta in orjson.loads(deltas).items():
             total[key] = total.get(key, 0) + delta

@@ -278,8 +278,8 @@ def tickets_as_of(store: Store, t: int, ids: Sequence[str] | None = None) -> lis
         "AND (v.valid_to IS NULL OR v.valid_to > ?) "
         "LEFT JOIN tickets_resolutions r ON r.ticket_id = k.ticket_id AND r.resolved_at <= ? "
         f"AND (r.reopened_at IS NULL OR r.reopened_at > ?) WHERE k.opened_at <= ?{only}", [t] * 5 + list(ids or []))
-    return [TicketAsOf(ticket_id, customer_id, priority, subject, opened_at, _by(responded, t),
-                       _by(first_resolved, t), status, assignee, resolved_at)
+    return [TicketAsOf(ticket_id, customer_id, priority, subject, opened_at, known_by(responded, t),
+                       known_by(first_resolved, t), status, assignee, resolved_at)
             for (ticket_id, customer_id, priority, subject, opened_at, responded, first_resolved, status,
                  assignee, resolved_at) in rows]
 
@@ -290,7 +290,8 @@ def _ratings_of(ratings: list[RatingRow], tickets: list[TicketAsOf]) -> list[Rat
     return [r for r in ratings if r.ticket_id in ids]
 
 
-def _by(instant: int | None, t: int) -> int | None:
+def known_by(instant: int | None, t: int) -> int | None:
+    """`instant` if it had come by `t`, else None (a step the ticket took after the report's instant)."""
     return instant if instant is not None and instant <= t else None
 
 

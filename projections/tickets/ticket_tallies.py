@@ -40,7 +40,7 @@ from projections.campaigns.summed_tables import (DAY_MICROS, Select, StepRow, Ta
 from projections.campaigns.unit_steps import Share, Steps, add, merge, steps_of
 from projections.read_model import Rows
 from projections.tables import Table
-from projections.tickets.ticket_facts_report import HOUR_MICROS, UNASSIGNED, TicketAsOf, breach_of
+from projections.tickets.ticket_facts_report import HOUR_MICROS, UNASSIGNED, TicketAsOf, breach_of, known_by
 from projections.tickets.rows import RatingRow, ResolutionRow, TicketRow, VersionRow
 
 LONG_SPAN = 51  # stretches of 2^50 µs (35 years) or more, or still open: no window
@@ -134,8 +134,9 @@ class TicketFacts:
         versions = [v for v in self.versions if v.valid_from <= t and (v.valid_to is None or v.valid_to > t)]
         standing = [r.resolved_at for r in self.resolutions
                     if r.resolved_at <= t and (r.reopened_at is None or r.reopened_at > t)] or [None]
-        return [TicketAsOf(k.ticket_id, k.customer_id, k.priority, k.subject, k.opened_at, _by(k.first_response_at, t),
-                           _by(k.first_resolved_at, t), v.status, v.assignee, resolved)
+        return [TicketAsOf(k.ticket_id, k.customer_id, k.priority, k.subject, k.opened_at,
+                           known_by(k.first_response_at, t), known_by(k.first_resolved_at, t), v.status, v.assignee,
+                           resolved)
                 for v in versions for resolved in standing]
 
     def instants(self) -> list[int]:
@@ -147,10 +148,6 @@ class TicketFacts:
         found.update(at for v in self.versions for at in (v.valid_from, v.valid_to))
         found.update(at for r in self.resolutions for at in (r.resolved_at, r.reopened_at))
         return sorted(at for at in found if at is not None and at >= k.opened_at)
-
-
-def _by(instant: int | None, t: int) -> int | None:
-    return instant if instant is not None and instant <= t else None
 
 
 class Derived(NamedTuple):
