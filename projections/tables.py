@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import itemgetter
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -83,6 +83,14 @@ def in_force_at(span: str, begins: str, t: int, within: str = "", top: int | Non
     for k in classes:
         params += [k, max(t - (SPAN_UNIT << k), -NOT_ENDED), t]
     return "(" + " OR ".join([*ranges, f"({within}{span} = ? AND {begins} <= ?)"]) + ")", [*params, OPEN_SPAN, t]
+
+
+@lru_cache(maxsize=4096)
+def month_of(day: int) -> int:
+    """The day number (since 1970-01-01) of the first day of `day`'s month (a local day: of its calendar), as the
+    funnel's and the segments' month tallies key their months."""
+    first = (date(1970, 1, 1) + timedelta(days=day)).replace(day=1)
+    return (first - date(1970, 1, 1)).days
 
 
 def from_micros(value: int) -> datetime:

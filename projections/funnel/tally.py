@@ -20,7 +20,7 @@ rate), `f|stage` (items whose furthest stage it is), `l|stage` (lost items whose
 
 from __future__ import annotations
 
-from datetime import date, timedelta, tzinfo
+from datetime import tzinfo
 from functools import lru_cache
 from typing import cast
 from uuid import UUID
@@ -36,9 +36,8 @@ from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTo
 from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
                                      PipelineRow, TallyRow)
 from projections.ports import Store
-from projections.tables import from_micros, held_json, micros
+from projections.tables import from_micros, held_json, micros, month_of
 
-_EPOCH_DAY = date(1970, 1, 1)
 
 
 def add(change: Change, key: str, delta: int) -> None:
@@ -149,13 +148,6 @@ def local_day(at: int, zone: tzinfo) -> int:
 def day_start(day: int, zone: tzinfo) -> int:
     """The instant (µs) the local day `day` begins in `zone`."""
     return day * DAY_MICROS if is_utc(zone) else micros(period_of_day(day_of_number(day), "day", zone).start)
-
-
-@lru_cache(maxsize=4096)
-def month_of(day: int) -> int:
-    """The day number (since 1970-01-01) of the first day of `day`'s month (a local day: of its calendar)."""
-    first = (_EPOCH_DAY + timedelta(days=day)).replace(day=1)
-    return (first - _EPOCH_DAY).days
 
 
 def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t: int,

@@ -23,8 +23,6 @@ different partitions at once never write the same row.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any, TypedDict
 from uuid import UUID
 
@@ -35,10 +33,9 @@ from domain.partitions import partition_of
 from projections.ports import Store
 from projections.read_model import Rows
 from projections.segments.rows import IntervalRow
-from projections.tables import Table
+from projections.tables import Table, month_of
 
 DAY_MICROS = 86_400_000_000
-_EPOCH_DAY = date(1970, 1, 1)
 SUMS = ("customers", "value_cents", "recency", "frequency", "monetary")
 """The summed columns, in `queries._tier_counts`'s order: customers and the sums of monetary_cents, R, F, M."""
 
@@ -66,12 +63,6 @@ TALLIES = Table(
      ("unconverted", "TEXT")),
     ("grain", "period", "part", "tier"), row_type=TierTallyRow,
 )
-
-
-@lru_cache(maxsize=4096)
-def month_of(day: int) -> int:
-    """The day number (since 1970-01-01) of the first day of the UTC month of day number `day`."""
-    return ((_EPOCH_DAY + timedelta(days=day)).replace(day=1) - _EPOCH_DAY).days
 
 
 def tally_rewrite(old: IntervalRow | None, new: IntervalRow, rows: Rows) -> None:
