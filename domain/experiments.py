@@ -17,7 +17,8 @@ rather than 1.96: 20 % against 25 % of 1,000 each (p = 0.007) still needs 92 mor
 Why corrected p-values with more than two variants: each variant against the control at 0.05 gives a false winner
 somewhere in one test of seven with three variants (1 − 0.95³). `compare_all` decides at a family-wise error rate
 of `alpha` with Holm's step-down (statsmodels' `multipletests`), which is uniformly more powerful than Bonferroni;
-each comparison keeps its raw p-value beside the adjusted one. With one variant against the control both are equal.
+each comparison keeps its raw p-value beside the adjusted one. The family is the variants with a p-value (both
+arms fit); with one such variant both are equal.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def compare(control: Arm, variant: Arm, alpha: float = ALPHA, power: float = POW
 def compare_all(control: Arm, variants: list[Arm], alpha: float = ALPHA, power: float = POWER,
                 min_effect: float | None = None) -> list[Comparison]:
     """Each variant against the control, each verdict at a family-wise error rate of `alpha`: Holm's step-down
-    over the comparisons that have a p-value (the others are "not enough data" whatever the rest say)."""
+    over the comparisons that have a p-value — both arms fit (`MIN_EACH`), whether or not they reached their
+    sample size. The others are "not enough data" whatever the rest say, and do not enlarge the family: a
+    variant with too few conversions would otherwise make every other verdict stricter for a test never run."""
     from statsmodels.stats.multitest import multipletests
 
     found = [compare(control, variant, alpha, power, min_effect) for variant in variants]

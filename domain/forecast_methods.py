@@ -22,7 +22,10 @@ instant against what closed since) shows which one to trust here. The methods:
 
 Why a library: the fitting and the intervals are statsmodels' (imported when called: the CLI starts without
 them); only the bookkeeping around them is here. Forecasts and bounds are floored at 0 — won revenue is never
-negative, and an additive model's band can reach below it (**Choice**).
+negative, and an additive model's band can reach below it (**Choice**). A band narrower than a cent is
+degenerate — a flat history (every period alike, or the same new business after each past instant and no open
+deal) has no spread, which is no evidence of certainty — so that period gets no band and `basis` says why
+(**Choice**: no band rather than a made-up minimum width; the backtest's coverage leaves it out).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ NAIVE_DIFFERENCES = 4  # differences a random walk's spread is estimated from, a
 MIN_CLOSED = 20  # closed deals from a stage before its win rate and time to win are trusted (±11 points at 50 %)
 MAX_ANALOGUES = 6  # past instants like T whose new deals' wins stand for the next ones': half a year of months
 MIN_ANALOGUES = 3  # fewer, and a spread (ddof 1) of new deals' wins says nothing: the part is left out and said
+MIN_BAND_CENTS = 1  # a band narrower (before rounding) is degenerate: a flat history's zero spread, not certainty
 
 
 def require_methods(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -104,11 +108,22 @@ def _cents(value: float) -> int:
 
 def _points(mean: Sequence[float], bounds: Any) -> tuple[Point, ...]:
     """Points from a model's mean and its (lower, upper) rows, floored at 0; ArithmeticError when the model
-    gave no finite number (a fit that did not converge to anything)."""
+    gave no finite number (a fit that did not converge to anything). A band under `MIN_BAND_CENTS` wide is
+    degenerate: the point has none (`_band_note` says why)."""
     values = [float(v) for v in mean] + [float(v) for row in bounds for v in row]
     if not all(math.isfinite(v) for v in values):
         raise ArithmeticError("the model gave no finite forecast")
-    return tuple(Point(_cents(m), _cents(low), _cents(high)) for m, (low, high) in zip(mean, bounds))
+    return tuple(Point(_cents(m)) if float(high) - float(low) < MIN_BAND_CENTS else
+                 Point(_cents(m), _cents(low), _cents(high)) for m, (low, high) in zip(mean, bounds))
+
+
+def _band_note(basis: str, points: Sequence[Point]) -> str:
+    """`basis`, saying which periods have no band because theirs was degenerate (`_points`)."""
+    degenerate = sum(1 for point in points if point.lower is None)
+    if not degenerate:
+        return basis
+    return (f"{basis}; no band for {degenerate} of {len(points)} periods: the history it rests on did not vary, "
+            "so there was no error to measure (a band of zero width would claim certainty)")
 
 
 def _unfitted(method: str, error: Exception) -> MethodForecast:
@@ -144,7 +159,7 @@ def ets_forecast(values: Sequence[float], horizon: int, level: int, season: int 
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         return _unfitted(method, error)
     shape = "ETS(A,Ad,N)" if season is None else f"ETS(A,Ad,A), a season of {season} periods"
-    return MethodForecast(method, points, f"{shape} fitted to {len(values)} periods")
+    return MethodForecast(method, points, _band_note(f"{shape} fitted to {len(values)} periods", points))
 
 
 def naive_forecast(values: Sequence[float], horizon: int, level: int, season: int) -> MethodForecast:
@@ -168,7 +183,8 @@ def naive_forecast(values: Sequence[float], horizon: int, level: int, season: in
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
         return _unfitted(NAIVE, error)
     basis = "the same period a year before" if yearly else "the last period"
-    return MethodForecast(NAIVE, points, f"{basis} (a {'seasonal ' if yearly else ''}random walk), {len(values)} periods")
+    basis = f"{basis} (a {'seasonal ' if yearly else ''}random walk), {len(values)} periods"
+    return MethodForecast(NAIVE, points, _band_note(basis, points))
 
 
 # --- pipeline conversion -----------------------------------------------------------------------------
@@ -281,7 +297,8 @@ def conversion_forecast(stages: dict[tuple[str, str], StageHistory], groups: Seq
         basis += f"; {unscored} deals left out (their stage had fewer than {MIN_CLOSED} closed)"
     if stale:
         basis += f"; {stale} deals left out (open longer than any deal before them in their stage)"
-    return MethodForecast(PIPELINE_CONVERSION, _points(mean, bounds), basis)
+    points = _points(mean, bounds)
+    return MethodForecast(PIPELINE_CONVERSION, points, _band_note(basis, points))
 
 
 def _add_new_business(new_business: NewBusiness | None, mean: list[float], variance: list[float]) -> int:

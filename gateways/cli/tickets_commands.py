@@ -47,7 +47,7 @@ def tickets(
         if by is not None:
             grouped = queries.grouped(instant, by, properties).to_dict()
             for group in grouped["groups"]:
-                _cap(group, breaching_limit)
+                _page(group, breaching_offset, breaching_limit)
             output.show(grouped, lambda: tickets_grouped_tables(grouped), lambda: _print_groups(grouped))
             return
         report = queries.report(instant, properties, BreachPage(breaching_offset, breaching_limit))
@@ -58,9 +58,10 @@ def tickets(
 _NONE = {"owner": "(unassigned)"}  # the text for a group without a value
 
 
-def _cap(report: dict, limit: int) -> dict:
-    """The report with only the first `limit` of its breaching tickets (their total stays)."""
-    report["sla"]["breaching"] = capped(report["sla"]["breaching"], limit)
+def _page(report: dict, offset: int, limit: int) -> dict:
+    """The group's report with `limit` of its breaching tickets from the `offset`th (their total stays), as the
+    plain report's page and GET /reports/tickets?by=…&offset=… (the offset was once ignored here)."""
+    report["sla"]["breaching"] = capped(report["sla"]["breaching"][offset:], limit)
     return report
 
 

@@ -31,7 +31,7 @@ from projections.segments import tier_members_sql
 from projections.tables import from_micros, micros
 from projections.zone_sql import local_day_sql
 
-CHUNK = 500  # item ids per query: under SQLite's oldest limit of 999 parameters with the scope's own
+MAX_PARAMETERS = 999  # host parameters one statement may bind: SQLite's limit before 3.32 (PostgreSQL's: 65,535)
 
 
 class FunnelQueries:
@@ -168,10 +168,11 @@ class FunnelQueries:
                                                 "AND i.left_at > ?", [*head, *head, threshold, t])
                     for item_id, stage, owner, amount, entered, currency in [row[n:]]]
         candidates = self._stuck_candidates(pipeline, open_stages, t, threshold)
+        size = _chunk_size(2 * len(head) + 2, 2)  # each chunk's ids are bound twice, once per half of the union
         return [
             (tuple(row[:n]), StuckItem(UUID(item_id), stage, owner, amount, (t - entered) / DAY_MICROS, currency))
-            for start in range(0, len(candidates), CHUNK)
-            for chunk in [candidates[start:start + CHUNK]]
+            for start in range(0, len(candidates), size)
+            for chunk in [candidates[start:start + size]]
             for among in [f" AND i.item_id IN ({', '.join('?' * len(chunk))})"]
             for row in self.store.query(
                 f"{select}i.left_at IS NULL{among} UNION ALL {select}i.length > ? AND i.left_at > ?{among}",
@@ -307,6 +308,13 @@ def _group_columns(axes: Sequence[Axis]) -> tuple[str, list[str]]:
     """The SELECT columns (`<sql> AS g0, …, `) and their names, of the axes."""
     names = [f"g{k}" for k in range(len(axes))]
     return "".join(f"{a.sql} AS {name}, " for a, name in zip(axes, names)), names
+
+
+def _chunk_size(bound: int, per_id: int) -> int:
+    """Ids per statement that binds `bound` parameters of its own and `per_id` per id, within `MAX_PARAMETERS`
+    (the stuck items' query, 500 ids bound twice beside its scope's, bound 1,000+: SQLite before 3.32 refused
+    it; a filter's parameters grow `bound`, so the size is worked out per statement, not fixed)."""
+    return max(1, (MAX_PARAMETERS - bound) // per_id)
 
 
 def _key(axes: Sequence[Axis], raw: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -82,3 +82,27 @@ def test_with_several_variants_a_winner_is_decided_on_holm_adjusted_p_values() -
     assert together[0].p_value == alone.p_value and together[0].p_adjusted > 0.05
     assert together[0].verdict == NO_DIFFERENCE and "Holm-adjusted over 3 variants" in together[0].reason
     assert compare_all(control, variants[:1], min_effect=0.01) == [alone]  # one comparison: nothing to adjust
+
+
+def test_the_holm_family_is_the_variants_with_a_p_value() -> None:
+    """Which variants Holm adjusts over: those with a p-value — each arm with at least `MIN_EACH` conversions and
+    as many non-conversions — including one still short of its sample size ("not enough data", yet tested); a
+    variant with too few exposures or conversions has no p-value, no adjusted one, and does not enlarge the
+    family (the README's A/B section says so)."""
+    from statsmodels.stats.multitest import multipletests
+
+    control = Arm("A", 20_000, 2_000)
+    tested, short = Arm("B", 20_000, 2_135), Arm("D", 2_000, 230)  # D: a p-value, far from its sample size
+    untested = [Arm("C", 30, 2), Arm("E", 0, 0)]  # 2 conversions; no exposures yet
+
+    together = compare_all(control, [tested, *untested, short], min_effect=0.01)
+    b, c, e, d = together
+
+    assert short.fit and d.p_value is not None and d.verdict == NOT_ENOUGH_DATA
+    assert (c.p_value, c.p_adjusted, e.p_value, e.p_adjusted) == (None, None, None, None)
+    expected = multipletests([b.p_value, d.p_value], method="holm")[1]  # a family of two, not four
+    assert [b.p_adjusted, d.p_adjusted] == pytest.approx(list(expected))
+    assert "Holm-adjusted over 2 variants" in b.reason
+    assert [b, d] == compare_all(control, [tested, short], min_effect=0.01)  # the untested change nothing
+    alone = compare_all(control, [tested, *untested], min_effect=0.01)[0]  # B alone with a p-value: unadjusted
+    assert alone == compare(control, tested, min_effect=0.01) and alone.verdict == VARIANT_WINS

@@ -14,7 +14,8 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
 from domain.forecast_methods import (LOST_BY_T, MIN_CLOSED, NAIVE, OPEN_AT_T, PIPELINE_CONVERSION, SEASONAL, TREND,
-                                     WON_BY_T, OpenGroup, Point, StageHistory, StageOutlook, conversion_forecast,
+                                     WON_BY_T, NewBusiness, OpenGroup, Point, StageHistory, StageOutlook,
+                                     conversion_forecast,
                                      errors, ets_forecast, naive_forecast, require_level, require_methods,
                                      require_periods)
 
@@ -119,9 +120,36 @@ def test_the_conversion_forecast_leaves_out_stages_without_enough_closed_deals()
     groups = [OpenGroup(("sales", "lead"), 3, 3e6, 3e12, 0, ((0, 30),))]
     found = conversion_forecast(stages, groups, 1, 80)
 
-    assert found.points == (Point(0, 0, 0),) and "3 deals left out" in (found.basis or "")
+    assert found.points == (Point(0),) and "3 deals left out" in (found.basis or "")  # nothing left: no band
     assert conversion_forecast({("sales", "lead"): history(won=5, lost=5)}, groups, 1, 80).reason == \
         f"not enough history: 10 closed stage entries, need {MIN_CLOSED}"
+
+
+FLAT = "no band for 3 of 3 periods: the history it rests on did not vary"
+
+
+@pytest.mark.parametrize("forecast", [
+    lambda: ets_forecast([250_000.0] * 12, 3, 80, None),
+    lambda: naive_forecast([250_000.0] * 6, 3, 80, 12),  # the last period
+    lambda: naive_forecast([250_000.0] * 16, 3, 80, 12),  # the same period a year before
+    lambda: conversion_forecast({("sales", "proposal"): history()}, [], 3, 80,
+                                NewBusiness(((250_000.0,) * 3,) * 3)),  # no open deal, the same new business
+], ids=["trend", "naive last period", "naive a year before", "pipeline_conversion"])
+def test_a_flat_history_gives_no_band_rather_than_one_of_zero_width(forecast) -> None:  # type: ignore[no-untyped-def]
+    """Every period alike is no evidence that the next one will be exactly that: the band of zero width the models
+    give (their measured spread is 0) is left out and `basis` says why, and the backtest's coverage skips it."""
+    found = forecast()
+
+    assert found.available and [p.forecast for p in found.points] == [250_000] * 3
+    assert all(p.lower is None and p.upper is None for p in found.points) and FLAT in (found.basis or "")
+    assert errors([(point, 250_000) for point in found.points]).coverage is None
+
+
+def test_a_history_that_varies_keeps_its_band_and_says_nothing_of_it() -> None:
+    found = ets_forecast([250_000.0, 260_000.0] * 6, 3, 80, None)
+
+    assert all(p.lower is not None and p.upper is not None and p.lower < p.upper for p in found.points)
+    assert "no band" not in (found.basis or "")
 
 
 def test_backtest_errors_are_mae_mape_bias_and_coverage() -> None:

@@ -151,3 +151,24 @@ def test_an_unknown_table_and_json_with_csv_are_refused(recorded: None) -> None:
 
     assert unknown.exit_code != 0 and "funnel, backlog, times, sla, breaching, csat" in unknown.output
     assert both.exit_code != 0 and "--json and --csv" in both.output
+
+
+def test_grouped_breaching_tickets_are_paged_from_the_offset_as_the_api_pages_them(recorded: None) -> None:
+    """`--by` with `--breaching-offset` skips as the plain report does (it once listed every group from its first
+    breach, the offset ignored), each group's total kept: as GET /reports/tickets?by=…&offset=…"""
+    first = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--by", "priority", "--json"])
+    past = runner.invoke(_cli(), ["tickets", "--as-of", "2026-03-05", "--by", "priority", "--json",
+                                  "--breaching-offset", "1"])
+
+    assert first.exit_code == 0 and past.exit_code == 0, past.output
+    pages = [{g["key"]["priority"]: ([b["subject"] for b in g["sla"]["breaching"]], g["sla"]["breaching_total"])
+              for g in orjson.loads(result.stdout)["groups"]} for result in (first, past)]
+    assert pages == [{"high": (["系统登录失败"], 1)}, {"high": ([], 1)}]
+
+
+def test_a_breaching_limit_over_the_apis_page_is_refused_with_the_range(recorded: None) -> None:
+    """Not capped silently at 500: refused, saying the range (the API's limit is 1–500 too)."""
+    result = runner.invoke(_cli(), ["tickets", "--by", "priority", "--json", "--breaching-limit", "501"])
+
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "'--breaching-limit': Input should be less than or equal to 500" in said

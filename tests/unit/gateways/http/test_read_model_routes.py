@@ -245,6 +245,20 @@ def test_the_tickets_report_per_priority_is_the_read_models_groups(api: FastAPI,
         [{**g, "sla": None} for g in oracle.to_dict()["groups"]])
 
 
+def test_the_tickets_report_by_priority_pages_each_groups_breaches_from_the_offset(client: TestClient,
+                                                                                  ids: dict[str, UUID]) -> None:
+    """`by` with `offset` skips in each group as the plain report does, each total kept (`crm tickets --by …
+    --breaching-offset` the same: test_tickets_commands.py::test_grouped_breaching_tickets_are_paged_from…)."""
+    first = get(client, "/reports/tickets", as_of=day(20), by="priority", limit=1)["groups"]
+    past = get(client, "/reports/tickets", as_of=day(20), by="priority", limit=1, offset=1)["groups"]
+
+    assert [(g["key"]["priority"], len(g["sla"]["breaching"]["items"])) for g in first] == [
+        ("high", 1), ("normal", 0), ("urgent", 1)]
+    assert [(g["sla"]["breaching"]["items"], g["sla"]["breaching"]["total"], g["sla"]["breaching"]["offset"],
+             g["sla"]["breaching"]["next_offset"]) for g in past] == [([], 1, 1, None), ([], 0, 1, None),
+                                                                      ([], 1, 1, None)]
+
+
 def test_the_tickets_report_by_a_customer_property_and_filtered_by_one(client: TestClient,
                                                                         ids: dict[str, UUID]) -> None:
     by_size = get(client, "/reports/tickets", as_of=day(20), by="account_size")

@@ -56,7 +56,8 @@ def test_new_deals_after_instants_like_t_are_forecast_and_older_ones_are_the_pip
     # July, one month further: deals opened after the first of April won in May (4,000 + the 500 opened on
     # 24 April), … February's after January (4,500 each); January's window (after 1 December) is before the first deal.
     assert july["forecast_cents"] == 450_000
-    assert june["lower_cents"] == june["upper_cents"] == 400_000  # no open deals, the same each month: no spread
+    # No open deals, the same new business each month: no spread, which is no certainty — no band (not a zero-wide one).
+    assert june["lower_cents"] is None and june["upper_cents"] is None
 
 
 def test_the_analogues_spread_widens_the_band() -> None:
