@@ -133,8 +133,7 @@ def check_history(app: CrmApplication, source: IO[bytes], batch: int,
     have recorded (`services.history.rules`); the first bad line in file order is the one refused."""
     rules, events, read, checksums = HistoryRules(log_loader(app), log_holder(app)), 0, 0, []
     for chunk, (found, problem) in _each(checked_chunk, chunks(source, batch), workers):
-        for number, facts in zip(chunk.numbers, found):
-            rules.check(number, facts)
+        rules.check_all(chunk.numbers, found)
         if problem is not None:
             _refuse_and_read_on(rules, chunk, problem)
         if rules.failure is not None and not rules.reading_on():
@@ -161,8 +160,7 @@ def _refuse_and_read_on(rules: HistoryRules, chunk: Chunk, problem: Problem) -> 
         if not rules.reading_on() or start == len(chunk.lines):
             return
         found, problem = checked_chunk(chunk.lines[start:])
-        for number, facts in zip(chunk.numbers[start:], found):
-            rules.check(number, facts)
+        rules.check_all(chunk.numbers[start:], found)
 
 
 class HistoryWriter:
@@ -317,8 +315,7 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
         """The chunks whose lines pass the in-order rules too, until the first refusal (then the file is read
         on only as far as `check_history` reads it, to name the first bad line)."""
         for chunk, (found, problem, data, new_keys) in encoded:
-            for number, facts in zip(chunk.numbers, unpacked(found)):
-                rules.check(number, facts)
+            rules.check_all(chunk.numbers, unpacked(found))
             if problem is not None:
                 _refuse_and_read_on(rules, chunk, problem)
             if rules.failure is not None:
