@@ -34,6 +34,7 @@ streaming passes keep memory flat and make a refused file write nothing:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -341,7 +342,7 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
             on_bytes(counted[1])
             yield block, data, new_keys
 
-    with path.open("rb", buffering=0) as source, one_transaction(app) as copy:
+    with path.open("rb", buffering=0) as source, fewer_collections(), one_transaction(app) as copy:
         work = partial(lines_of_block, work_for(copy.keys_held))
         for number, (_, in_batch) in enumerate(groupby(passed(_each(work, blocks(source, batch), workers)),
                                                        key=lambda item: item[0].batch), 1):
@@ -352,6 +353,22 @@ def _one_pass(app: CrmApplication, path: Path, batch: int, on_bytes: Callable[[i
         if failure is not None:
             raise ImportRefused(*failure)  # before the commit: nothing was written
     return counted[0]
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector less often while the rules' state grows (a `Tracked` per aggregate, long
+    lived, traversed again by each collection; the lines' facts are freed as they go, without cycles), and not
+    through what the process held before (frozen, as the workers do): ≈ 0.3 µs a line of the importing process
+    on the 200k history, more with more aggregates."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 BlockLines = tuple[int, list[int] | None, Encoded]  # lines in the block, the blank ones (if any), the work's answer
