@@ -63,9 +63,10 @@ class HistoryRules:
         # By kind: the terms in force and the values they were seen to accept (a file repeats a handful of
         # channels, regions and industries: checking each again cost ≈ 0.7 µs a line, a third of the rules).
         self._accepted: dict[str, tuple[Terms, set[str]]] = {}
-        # By an event's TERMS: the tuples of values its lines ended with that passed under the terms in force
-        # (emptied with `_terms`): one set look-up a line instead of one pass of `_check_terms` per value.
-        self._passed_terms: dict[tuple[tuple[str, str, str], ...], set[tuple[Any, ...]]] = {}
+        # By event type (a str: its hash is kept, a TERMS tuple's is not), the tuples of values its lines ended
+        # with that passed under the terms in force (emptied with `_terms`): one set look-up a line instead of
+        # one pass of `_check_terms` per value.
+        self._passed_terms: dict[str, set[tuple[Any, ...]]] = {}
 
     # -- looking aggregates up
 
@@ -249,10 +250,10 @@ class HistoryRules:
         if terms:
             cut = len(values) - len(terms)
             ending = values[cut:]
-            passed = self._passed_terms.get(terms)
+            passed = self._passed_terms.get(name)
             if passed is None or ending not in passed:
                 self._check_terms(terms, values)
-                passed = self._passed_terms.setdefault(terms, set())
+                passed = self._passed_terms.setdefault(name, set())
                 if len(passed) < _PASSED_TERMS:
                     passed.add(ending)
             values = values[:cut]
