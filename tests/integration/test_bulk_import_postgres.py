@@ -177,6 +177,32 @@ def test_the_import_asks_the_key_table_for_keys_only_if_it_held_one_once_locked(
     app.close()
 
 
+def test_keys_staged_into_an_empty_key_table_are_placed_as_into_a_held_one(pg_database) -> None:
+    """Into a key table empty once locked the import places its staged keys with a plain INSERT
+    (`importer.KEYS_INTO_EMPTY`): one row per record, its person wherever a row names it, as KEYS_FROM_STAGING."""
+    from services.keys.derived_keys import KEYS_FROM_STAGING, STAGING
+
+    one, two, three, person = (str(uuid4()) for _ in range(4))
+    staged = [(one, "s1", None), (two, "s2", None), (one, "s1", person), (one, "s1", None), (three, "s3", person),
+              (two, "s2", None), ("Z" + one[1:], "s4", None)]  # upper and lower case: sorted bytewise all the same
+    app = CrmApplication(database_from_url(pg_database))
+    placed = {}
+    for statement in (importer.KEYS_INTO_EMPTY, KEYS_FROM_STAGING):
+        with app.recorder.datastore.get_connection() as connection, connection.transaction(force_rollback=True), \
+                connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} (subject_id TEXT, secret TEXT, person_id TEXT) "
+                           "ON COMMIT DROP")
+            with cursor.copy(f"COPY {STAGING} FROM STDIN") as copy:
+                for row in staged:
+                    copy.write_row(row)
+            cursor.execute(statement)
+            cursor.execute("SELECT subject_id, secret, person_id FROM crm_personal_keys ORDER BY subject_id")
+            placed[statement] = [tuple(row.values()) for row in cursor.fetchall()]
+    assert placed[importer.KEYS_INTO_EMPTY] == placed[KEYS_FROM_STAGING] == sorted(
+        [(one, "s1", person), (two, "s2", None), (three, "s3", person), ("Z" + one[1:], "s4", None)])
+    app.close()
+
+
 @pytest.mark.parametrize("jobs", [1, 2])  # 2: worker processes, which must look the held key up too
 def test_a_held_key_without_its_person_is_bound_by_the_import_so_forgetting_the_person_reaches_it(
         pg_database, tmp_path, jobs) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +63,10 @@ class HistoryRules:
         # By kind: the terms in force and the values they were seen to accept (a file repeats a handful of
         # channels, regions and industries: checking each again cost ≈ 0.7 µs a line, a third of the rules).
         self._accepted: dict[str, tuple[Terms, set[str]]] = {}
+        # By event type (a str: its hash is kept, a TERMS tuple's is not), the tuples of values its lines ended
+        # with that passed under the terms in force (emptied with `_terms`): one set look-up a line instead of
+        # one pass of `_check_terms` per value.
+        self._passed_terms: dict[str, set[tuple[Any, ...]]] = {}
 
     # -- looking aggregates up
 
@@ -92,11 +96,10 @@ class HistoryRules:
         as a rule on `check_field`)."""
         if key is None:
             return
-        check_field = check_field or field
-        tracked = self._known(key)
-        if tracked is None:
+        tracked = self._state.get(key)
+        if tracked is None and (self._load is None or (tracked := self._known(key)) is None):
             self._waiting.setdefault(key, []).append(
-                Waiting(self._line, self._facts, field, kind, target, check, check_field))
+                Waiting(self._line, self._facts, field, kind, target, check, check_field or field))
             return
         if tracked.kind is not kind:
             self._require_kind(field, kind, tracked, target or str(UUID(int=key)))
@@ -104,7 +107,7 @@ class HistoryRules:
             try:
                 check(tracked)
             except DomainError as error:
-                raise Refusal(check_field, str(error)) from None
+                raise Refusal(check_field or field, str(error)) from None
 
     def claim(self, kind: type, external_id: str) -> None:
         """A deal's or ticket's id is its source id's UUID placed in its customer's partition, so two of them
@@ -170,9 +173,31 @@ class HistoryRules:
         try:
             self._check(facts)
         except Refusal as refusal:
-            self.refuse(number, f"{self._prefix}, {refusal}", created=facts[1] if _EVENTS[facts[0]][2] else None)
+            self._refused(number, facts, refusal)
         except ValueError as error:  # versions: the message is whole already
             self.refuse(number, str(error))
+
+    def check_all(self, numbers: Iterable[int], found: Iterable[Facts]) -> None:
+        """`check` each line of a chunk in order: the same, in one loop (the import's serial part, ≈ 0.3 µs a
+        line less than a `check` call each)."""
+        lines = zip(numbers, found)
+        if self.failure is None:
+            check = self._check
+            for number, facts in lines:
+                self._line, self._facts = number, facts
+                try:
+                    check(facts)
+                except Refusal as refusal:
+                    self._refused(number, facts, refusal)
+                    break
+                except ValueError as error:
+                    self.refuse(number, str(error))
+                    break
+        for number, facts in lines:  # after a refusal: what is created still answers the lines waiting for it
+            self.check(number, facts)
+
+    def _refused(self, number: int, facts: Facts, refusal: Refusal) -> None:
+        self.refuse(number, f"{self._prefix}, {refusal}", created=facts[1] if _EVENTS[facts[0]][2] else None)
 
     def refuse(self, number: int, message: str, created: int | None = None) -> None:
         """Refuse line `number` (unless an earlier line is refused already). A refused creation of aggregate
@@ -196,37 +221,53 @@ class HistoryRules:
         return self.failure
 
     def _check(self, facts: Facts) -> None:
+        # The import's serial part, once per line: the common case (versions, kind, order fine) tests each
+        # only once, without a call (≈ 2.7 → 1.9 µs a line with `check_all` and `_passed_terms`).
         name, key, version, occurred, values = facts
         cls, kind, created, rule, terms = _EVENTS[name]
-        tracked = self._state.get(key) or self._known(key)
-        self._check_version(name, key, version, tracked)
+        tracked = self._state.get(key)
+        if tracked is None and self._load is not None:
+            tracked = self._known(key)
         if tracked is None:
+            if version != 1:
+                self._check_version(name, key, version, tracked)
             if not created:
                 raise Refusal("type", f"the first event of a {_kind_name(kind)} must be "
                                       f"crm.{kind.__name__}.{_CREATED[kind].__name__}, not {name}")
             tracked = Tracked(kind)
-        elif tracked.kind is not kind:
-            raise Refusal("type", f"{UUID(int=key)} is a {_kind_name(tracked.kind)}, not a {_kind_name(kind)}")
-        elif created:
-            raise Refusal("type", f"{_kind_name(kind)} {UUID(int=key)} already exists")
-        if tracked.last is not None and occurred < tracked.last:  # then the domain's rule says why
-            try:
-                require_in_order(instant_of(tracked.last), instant_of(occurred), kind.__name__)
-            except DomainError as error:
-                raise Refusal("occurred_at", str(error)) from None
+        else:
+            if version != tracked.version + 1:
+                self._check_version(name, key, version, tracked)
+            if tracked.kind is not kind:
+                raise Refusal("type", f"{UUID(int=key)} is a {_kind_name(tracked.kind)}, not a {_kind_name(kind)}")
+            if created:
+                raise Refusal("type", f"{_kind_name(kind)} {UUID(int=key)} already exists")
+            if tracked.last is not None and occurred < tracked.last:  # then the domain's rule says why
+                try:
+                    require_in_order(instant_of(tracked.last), instant_of(occurred), kind.__name__)
+                except DomainError as error:
+                    raise Refusal("occurred_at", str(error)) from None
         if terms:
-            self._check_terms(terms, values)
-            values = values[:len(values) - len(terms)]
+            cut = len(values) - len(terms)
+            ending = values[cut:]
+            passed = self._passed_terms.get(name)
+            if passed is None or ending not in passed:
+                self._check_terms(terms, values)
+                passed = self._passed_terms.setdefault(name, set())
+                if len(passed) < _PASSED_TERMS:
+                    passed.add(ending)
+            values = values[:cut]
         if rule:
             try:
                 rule(self, tracked, *values)
             except DomainError as error:
                 raise Refusal("type", str(error)) from None
         tracked.version, tracked.last, tracked.logged = version, occurred, False
-        self._state[key] = tracked
         if kind is Vocabulary:
             self._terms.clear()
+            self._passed_terms.clear()
         if created:
+            self._state[key] = tracked
             self._arrived(key, tracked)
 
     @staticmethod
@@ -267,6 +308,8 @@ class HistoryRules:
                 and tracked.kind is Pipeline:
             tracked.stages.insert(values[1], values[0])
 
+
+_PASSED_TERMS = 4096  # value tuples kept per TERMS (a file repeats a few hundred combinations of its vocabularies)
 
 _CREATED = {Customer: Customer.Registered, Lead: Lead.Captured, Deal: Deal.Opened, Campaign: Campaign.Planned,
             Ticket: Ticket.Opened, Pipeline: Pipeline.Defined, Vocabulary: Vocabulary.Defined,

@@ -325,3 +325,22 @@ def test_crm_import_of_a_bad_file_exits_non_zero_naming_the_line(source, log_url
     assert result.exit_code == 1
     assert "line 3: version 0 is not a positive integer; nothing was imported" in result.output
     assert _app(log_url).event_count() == 0
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 64, 1 << 20])
+def test_one_pass_blocks_give_the_lines_and_numbers_a_line_at_a_time_reading_gives(block_bytes, monkeypatch) -> None:
+    """The PostgreSQL import hands workers blocks of whole lines (`importer.blocks`), split there: the same
+    non-blank lines (less their newline) under the same numbers as `numbered_lines`, whatever the block size —
+    blank and whitespace lines, CRLF, a line longer than a block, no newline at the end."""
+    import io
+
+    text = (b'{"a": 1}\n\n  \t\n{"b": "\xe4\xb8\xad\xe6\x96\x87"}\r\n\r\n' + b'{"c": "' + b"x" * 100 + b'"}\n'
+            + b"\n" * 3 + b'{"d": 4}\n   \n{"e": 5}')
+    monkeypatch.setattr(importer, "BLOCK_BYTES", block_bytes)
+    got, before = [], 0
+    for chunk in importer.blocks(io.BytesIO(text), batch=10):
+        total, blank, lines = importer.lines_of_block(lambda lines: lines, chunk.lines)
+        got += zip(importer._numbers(before, total, blank), lines)
+        before += total
+    expected = [(number, line.removesuffix(b"\n")) for number, line in event_lines.numbered_lines(io.BytesIO(text))]
+    assert got == expected
