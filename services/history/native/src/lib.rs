@@ -1,0 +1,419 @@
+//! `crm import`'s per-line work in compiled code, one call per chunk of lines (see
+//! services/history/import_workers.py): each line exactly as `crm export` writes it is parsed, checked against
+//! its event type's fields, and turned into its stored event's row of PostgreSQL's binary COPY format (state as
+//! the eventsourcing mapper writes it, personal fields sealed with AES-GCM under HMAC-SHA256(secret, record)).
+//! Any line this code is not sure of is left to the Python path (`None` in the answer): every refusal keeps
+//! the Python path's message.
+
+use std::collections::HashMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Str,
+    Int,
+    Bool,
+    Time,
+    Date,
+    Dec,
+    Uuid,
+    MapStr,
+    ListStr,
+    ListMapStr,
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    Some(match name {
+        "str" => Kind::Str,
+        "int" => Kind::Int,
+        "bool" => Kind::Bool,
+        "datetime" => Kind::Time,
+        "date" => Kind::Date,
+        "Decimal" => Kind::Dec,
+        "UUID" => Kind::Uuid,
+        "dict[str,str]" => Kind::MapStr,
+        "list[str]" => Kind::ListStr,
+        "list[dict[str,str]]" => Kind::ListMapStr,
+        _ => return None,
+    })
+}
+
+struct Field {
+    _name: String,
+    key: Py<PyString>,
+    kind: Kind,
+    nullable: bool,
+    tag: Option<String>,              // the `_type_` of its tagged form in the state, if of a tagged type
+    missing: Option<(PyObject, Value)>, // what it means when a line leaves it out (Python value, JSON value)
+}
+
+enum Slot {
+    Field(usize),
+    Time,
+    Const(Vec<u8>),
+}
+
+struct Schema {
+    _name: String,
+    schema: PyObject,
+    topic: Vec<u8>,
+    fields: Vec<Field>,
+    state: Vec<(Vec<u8>, Slot)>, // each key of the state (as JSON text) and what its value is
+    personal: Vec<usize>,        // fields sealed when not empty, in the mapper's order
+    person: Option<usize>,       // the field naming the person the record is about
+    sealed: bool,                // a record with personal fields (it gets a key)
+}
+
+#[pyclass(unsendable)]
+struct Encoder {
+    schemas: HashMap<String, Schema>,
+    line_cls: PyObject,
+    time_tag: String,
+    recorded: Vec<u8>, // the state's timestamp when the line has no recorded_at (JSON)
+    secret_key: Hmac<Sha256>,
+    nonces: std::cell::RefCell<(Vec<u8>, usize)>, // random bytes read ahead for the nonces, how many used
+}
+
+fn json_text(text: &str) -> Vec<u8> {
+    serde_json::to_vec(text).unwrap()
+}
+
+#[pymethods]
+impl Encoder {
+    /// `specs`: for each event type (name, schema object, topic, fields, state plan, personal fields, person
+    /// field, sealed), as `services.history.native_encoder` describes them.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        specs: Vec<(String, PyObject, String, Vec<(String, String, bool, Option<String>, Option<(PyObject, String)>)>,
+                    Vec<(String, String, Option<String>)>, Vec<String>, Option<String>, bool)>,
+        line_cls: PyObject,
+        time_tag: String,
+        recorded: String,
+        secret: Vec<u8>,
+    ) -> PyResult<Self> {
+        let mut schemas = HashMap::new();
+        'spec: for (name, schema, topic, fields, state, personal, person, sealed) in specs {
+            let mut built = Vec::new();
+            for (fname, kind, nullable, tag, missing) in fields {
+                let Some(kind) = kind_of(&kind) else { continue 'spec };
+                let missing = match missing {
+                    Some((value, json)) => Some((value, serde_json::from_str::<Value>(&json).map_err(
+                        |e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?)),
+                    None => None,
+                };
+                built.push(Field { key: PyString::intern(py, &fname).unbind(), name: fname, kind, nullable, tag, missing });
+            }
+            let index = |n: &str| built.iter().position(|f| f.name == n);
+            let mut plan = Vec::new();
+            for (key, slot, constant) in state {
+                let slot = match slot.as_str() {
+                    "field" => Slot::Field(index(&key).unwrap()),
+                    "time" => Slot::Time,
+                    _ => Slot::Const(constant.unwrap_or_default().into_bytes()),
+                };
+                plan.push((json_text(&key), slot));
+            }
+            let personal = personal.iter().filter_map(|n| index(n)).collect();
+            let person = person.as_deref().and_then(index);
+            schemas.insert(name.clone(), Schema { _name: name, schema, topic: topic.into_bytes(), fields: built, state: plan,
+                                                  personal, person, sealed });
+        }
+        let secret_key = <Hmac<Sha256> as Mac>::new_from_slice(&secret).unwrap();
+        Ok(Encoder { schemas, line_cls, time_tag, recorded: recorded.into_bytes(), secret_key,
+                     nonces: std::cell::RefCell::new((Vec::new(), 0)) })
+    }
+
+    /// The chunk's lines: (each line's HistoryLine or None: the Python path's, the COPY rows of the others
+    /// joined, where each line's row ends in them, and the key rows of their records).
+    fn encode<'py>(&mut self, py: Python<'py>, lines: Vec<Bound<'py, PyBytes>>)
+                   -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>, Vec<usize>, Vec<(String, String, Option<String>)>)> {
+        let items = PyList::empty(py);
+        let mut data: Vec<u8> = Vec::with_capacity(lines.len() * 400);
+        let mut ends = Vec::with_capacity(lines.len());
+        let mut subjects: Vec<(String, Option<String>)> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for line in &lines {
+            match self.line(py, trimmed(line.as_bytes()), &mut data) {
+                Some((item, sealed)) => {
+                    items.append(item)?;
+                    if let Some((subject, person)) = sealed {
+                        match seen.get(&subject) {
+                            Some(&at) => { if person.is_some() { subjects[at].1 = person; } }
+                            None => { seen.insert(subject.clone(), subjects.len()); subjects.push((subject, person)); }
+                        }
+                    }
+                }
+                None => items.append(py.None())?,
+            }
+            ends.push(data.len());
+        }
+        let engine = base64::engine::general_purpose::STANDARD;
+        let rows = subjects.into_iter().map(|(s, p)| { let key = engine.encode(self.key_of(&s)); (s, key, p) }).collect();
+        Ok((items, PyBytes::new(py, &data), ends, rows))
+    }
+
+    /// HMAC-SHA256(secret, record) (`RecordKeys`), for the tests.
+    fn record_key<'py>(&self, py: Python<'py>, record: &str) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.key_of(record))
+    }
+}
+
+fn trimmed(line: &[u8]) -> &[u8] {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let start = line.iter().position(|b| !space(b)).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !space(b)).map_or(start, |e| e + 1);
+    &line[start..end]
+}
+
+fn canonical_uuid(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 36 && b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' }
+                                                   else { c.is_ascii_digit() || (b'a'..=b'f').contains(c) })
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) { return None; }
+    Some(b.iter().fold(0, |n, d| n * 10 + (d - b'0') as u32))
+}
+
+/// YYYY-MM-DD, a day of the calendar (year 1 to 9999), as `date.fromisoformat` reads and `isoformat` writes it.
+fn canonical_date(b: &[u8]) -> bool {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' { return false; }
+    let (Some(y), Some(m), Some(d)) = (digits(&b[0..4]), digits(&b[5..7]), digits(&b[8..10])) else { return false };
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m { 1 | 3 | 5 | 7 | 8 | 10 | 12 => 31, 4 | 6 | 9 | 11 => 30, 2 => if leap { 29 } else { 28 }, _ => 0 };
+    y >= 1 && d >= 1 && d <= days
+}
+
+/// The UTC form orjson writes (`stored_state.CANONICAL_UTC`), not ending in .000000: its tagged text is
+/// itself with +00:00 for Z (`iso_time`).
+fn canonical_utc(text: &str) -> bool {
+    let b = text.as_bytes();
+    if !(b.len() == 20 || b.len() == 27) || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[b.len() - 1] != b'Z' {
+        return false;
+    }
+    let (Some(h), Some(mi), Some(s)) = (digits(&b[11..13]), digits(&b[14..16]), digits(&b[17..19])) else { return false };
+    if b.len() == 27 && (b[19] != b'.' || digits(&b[20..26]).is_none() || &b[19..26] == b".000000") { return false; }
+    canonical_date(&b[0..10]) && h < 24 && mi < 60 && s < 60
+}
+
+/// -?(0|[1-9][0-9]*)(.[0-9]{1,6})?: text `str(Decimal(text))` gives back unchanged (at most 6 decimals: no exponent).
+fn canonical_decimal(text: &str) -> bool {
+    let b = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    let (whole, fraction) = match b.iter().position(|c| *c == b'.') { Some(p) => (&b[..p], Some(&b[p + 1..])), None => (b, None) };
+    let whole_ok = whole == b"0" || (!whole.is_empty() && whole[0] != b'0' && whole.iter().all(u8::is_ascii_digit));
+    whole_ok && fraction.map_or(true, |f| !f.is_empty() && f.len() <= 6 && f.iter().all(u8::is_ascii_digit))
+}
+
+fn all_text(values: &[Value]) -> bool {
+    values.iter().all(Value::is_string)
+}
+
+fn text_map(value: &Value) -> bool {
+    value.as_object().is_some_and(|m| m.values().all(Value::is_string))
+}
+
+/// Whether `value` is what the field holds (the Python path's JSON type and converter would take it).
+fn fits(field: &Field, value: &Value) -> bool {
+    if value.is_null() { return field.nullable; }
+    match field.kind {
+        Kind::Str => value.is_string(),
+        Kind::Int => value.is_i64(),
+        Kind::Bool => value.is_boolean(),
+        Kind::Time => value.as_str().is_some_and(canonical_utc),
+        Kind::Date => value.as_str().is_some_and(|t| canonical_date(t.as_bytes())),
+        Kind::Dec => value.as_str().is_some_and(canonical_decimal),
+        Kind::Uuid => value.as_str().is_some_and(canonical_uuid),
+        Kind::MapStr => text_map(value),
+        Kind::ListStr => value.as_array().is_some_and(|a| all_text(a)),
+        Kind::ListMapStr => value.as_array().is_some_and(|a| a.iter().all(text_map)),
+    }
+}
+
+fn to_py(py: Python<'_>, value: &Value) -> PyResult<PyObject> {
+    Ok(match value {
+        Value::Null => py.None(),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+        Value::Number(n) => n.as_i64().unwrap().into_pyobject(py)?.into_any().unbind(),
+        Value::String(s) => PyString::new(py, s).into_any().unbind(),
+        Value::Array(a) => {
+            let list = PyList::empty(py);
+            for v in a { list.append(to_py(py, v)?)?; }
+            list.into_any().unbind()
+        }
+        Value::Object(m) => {
+            let dict = PyDict::new(py);
+            for (k, v) in m { dict.set_item(k, to_py(py, v)?)?; }
+            dict.into_any().unbind()
+        }
+    })
+}
+
+const ROW_FIELDS: [u8; 2] = 4i16.to_be_bytes();
+
+impl Encoder {
+    fn key_of(&self, record: &str) -> [u8; 32] {
+        let mut mac = self.secret_key.clone();
+        mac.update(record.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    fn nonce(&self) -> [u8; 12] {
+        let mut nonces = self.nonces.borrow_mut();
+        let (bytes, used) = &mut *nonces;
+        if *used + 12 > bytes.len() { // a read of random bytes per 4,096 nonces
+            *bytes = vec![0; 12 * 4096];
+            getrandom::getrandom(bytes).expect("no random bytes for the seals' nonces");
+            *used = 0;
+        }
+        *used += 12;
+        bytes[*used - 12..*used].try_into().unwrap()
+    }
+
+    /// A line's HistoryLine (and its record and person, if it gets a key), its COPY row appended to `data`;
+    /// None (and nothing appended) if the Python path must read it.
+    #[allow(clippy::type_complexity)]
+    fn line(&self, py: Python<'_>, line: &[u8], data: &mut Vec<u8>) -> Option<(PyObject, Option<(String, Option<String>)>)> {
+        let record: Map<String, Value> = serde_json::from_slice(line).ok()?;
+        // exactly `crm export`'s form: compact, keys in its order, no key repeated (a repeated key is dropped here)
+        if serde_json::to_vec(&record).ok()?.as_slice() != line { return None; }
+        let mut keys = record.keys();
+        if keys.next()? != "type" || keys.next()? != "subject" || keys.next()? != "version" { return None; }
+        let recorded_at = match keys.next()?.as_str() {
+            "recorded_at" => { if keys.next()? != "data" { return None; } Some(record["recorded_at"].as_str()?) }
+            "data" => None,
+            _ => return None,
+        };
+        if keys.next().is_some() || recorded_at.is_some_and(|t| !canonical_utc(t)) { return None; }
+        let schema = self.schemas.get(record["type"].as_str()?)?;
+        let subject = record["subject"].as_str().filter(|s| canonical_uuid(s))?;
+        let version = record["version"].as_i64().filter(|v| *v >= 1)?;
+        let given = record["data"].as_object()?;
+        // the fields in the schema's order; one a line may lack only if it has a meaning when missing
+        let mut values: Vec<&Value> = Vec::with_capacity(schema.fields.len());
+        let mut given_iter = given.iter().peekable();
+        let mut lacking = false;
+        for field in &schema.fields {
+            match given_iter.peek() {
+                Some((name, value)) if **name == field.name => {
+                    if !fits(field, value) { return None; }
+                    values.push(value);
+                    given_iter.next();
+                }
+                _ => { values.push(&field.missing.as_ref()?.1); lacking = true; }
+            }
+        }
+        if given_iter.next().is_some() { return None; }
+        let person = match schema.person {
+            Some(at) => Some(values[at].as_str().filter(|p| canonical_uuid(p))?.to_string()),
+            None => None,
+        };
+        for &at in &schema.personal {
+            if !(values[at].is_string() || values[at].is_null()) { return None; }
+        }
+        let state = self.state(schema, subject, &values, recorded_at)?;
+        // the row: 4 fields; the uuid's 16 bytes; the version's 8; the topic; the state
+        data.extend_from_slice(&ROW_FIELDS);
+        data.extend_from_slice(&16i32.to_be_bytes());
+        let hex: String = subject.chars().filter(|c| *c != '-').collect();
+        data.extend((0..16).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
+        data.extend_from_slice(&8i32.to_be_bytes());
+        data.extend_from_slice(&version.to_be_bytes());
+        data.extend_from_slice(&(schema.topic.len() as i32).to_be_bytes());
+        data.extend_from_slice(&schema.topic);
+        data.extend_from_slice(&(state.len() as i32).to_be_bytes());
+        data.extend_from_slice(&state);
+        let item = self.item(py, schema, subject, version, &values, given, lacking, recorded_at).ok()?;
+        let sealed = schema.sealed.then(|| (subject.to_string(), person));
+        Some((item, sealed))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn item(&self, py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Value],
+            given: &Map<String, Value>, lacking: bool, recorded_at: Option<&str>) -> PyResult<PyObject> {
+        let dict = PyDict::new(py);
+        if lacking { // as `EventSchema.completed` makes it: what missing fields mean first, then the line's
+            for field in &schema.fields {
+                if !given.contains_key(&field.name) { dict.set_item(field.key.bind(py), field.missing.as_ref().unwrap().0.bind(py))?; }
+            }
+        }
+        for (field, value) in schema.fields.iter().zip(values) {
+            if !lacking || given.contains_key(&field.name) { dict.set_item(field.key.bind(py), to_py(py, value)?)?; }
+        }
+        let args = PyTuple::new(py, [schema.schema.clone_ref(py), PyString::new(py, subject).into_any().unbind(),
+                                     version.into_pyobject(py)?.into_any().unbind(), dict.into_any().unbind(),
+                                     match recorded_at { Some(t) => PyString::new(py, t).into_any().unbind(), None => py.None() }])?;
+        Ok(self.line_cls.bind(py).call1(args)?.unbind())
+    }
+
+    /// The stored state, as `stored_state.StateEncoder.state` writes it.
+    fn state(&self, schema: &Schema, subject: &str, values: &[&Value], recorded_at: Option<&str>) -> Option<Vec<u8>> {
+        let mut cipher: Option<Aes256Gcm> = None;
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        for (i, (key, slot)) in schema.state.iter().enumerate() {
+            if i > 0 { out.push(b','); }
+            out.extend_from_slice(key);
+            out.push(b':');
+            match slot {
+                Slot::Const(json) => out.extend_from_slice(json),
+                Slot::Time => match recorded_at {
+                    Some(t) => self.tagged(&mut out, &self.time_tag, &utc_text(t)),
+                    None => out.extend_from_slice(&self.recorded),
+                },
+                Slot::Field(at) => {
+                    let (field, value) = (&schema.fields[*at], values[*at]);
+                    if let (Some(tag), Some(text)) = (&field.tag, value.as_str()) {
+                        let text = match field.kind {
+                            Kind::Time => { if !canonical_utc(text) { return None; } utc_text(text) }
+                            Kind::Uuid => { if !canonical_uuid(text) { return None; } text.replace('-', "") }
+                            Kind::Date | Kind::Dec => text.to_string(),
+                            _ => return None,
+                        };
+                        self.tagged(&mut out, tag, &text);
+                    } else if schema.personal.contains(at) && value.as_str().is_some_and(|t| !t.is_empty()) {
+                        let cipher = cipher.get_or_insert_with(|| Aes256Gcm::new(&self.key_of(subject).into()));
+                        let nonce = self.nonce();
+                        let plain = value.as_str().unwrap().as_bytes();
+                        let mut sealed = nonce.to_vec();
+                        sealed.extend(cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: subject.as_bytes() }).ok()?);
+                        let text = format!("pii:v1:{}:{}", subject, base64::engine::general_purpose::URL_SAFE.encode(sealed));
+                        out.extend_from_slice(&json_text(&text));
+                    } else {
+                        if field.tag.is_some() && !value.is_null() { return None; }
+                        out.extend_from_slice(&serde_json::to_vec(value).ok()?);
+                    }
+                }
+            }
+        }
+        out.push(b'}');
+        Some(out)
+    }
+
+    fn tagged(&self, out: &mut Vec<u8>, tag: &str, text: &str) {
+        out.extend_from_slice(b"{\"_type_\":");
+        out.extend_from_slice(&json_text(tag));
+        out.extend_from_slice(b",\"_data_\":");
+        out.extend_from_slice(&json_text(text));
+        out.push(b'}');
+    }
+}
+
+fn utc_text(text: &str) -> String {
+    format!("{}+00:00", &text[..text.len() - 1])
+}
+
+#[pymodule]
+fn crm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Encoder>()?;
+    Ok(())
+}
