@@ -47,7 +47,7 @@ fn kind_of(name: &str) -> Option<Kind> {
 }
 
 struct Field {
-    _name: String,
+    name: String,
     key: Py<PyString>,
     kind: Kind,
     nullable: bool,
