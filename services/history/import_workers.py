@@ -94,13 +94,18 @@ def checked_chunk(lines: list[bytes]) -> tuple[Found, Problem]:
     return found, problem
 
 
-def _checked_lines(lines: list[bytes], items: list[HistoryLine | None] | None = None
-                   ) -> tuple[Found, list[HistoryLine], Problem]:
-    """`checked_chunk`, with the checked lines themselves (`items`: those the compiled encoder read already)."""
+def _checked_lines(lines: list[bytes], items: list[Facts | HistoryLine | None] | None = None
+                   ) -> tuple[Found, list[HistoryLine | None], Problem]:
+    """`checked_chunk`, with the checked lines themselves (`items`: what the compiled encoder made of each line
+    already: its facts, or its HistoryLine for `field_facts` to check, or None)."""
     found, read = [], []
     for index, line in enumerate(lines):
+        item = items[index] if items is not None else None
+        if type(item) is tuple:  # its facts: the compiled path was sure the line passes `field_facts`
+            found.append(item)
+            read.append(None)
+            continue
         try:
-            item = items[index] if items is not None else None
             checked = item or decoded_line(line)  # read_line's answer, in compiled code for export's own lines
             found.append(field_facts(checked, line))
         except Refusal as refusal:
@@ -134,7 +139,7 @@ def native_encoded_chunk(native: Any, keys: DerivedKeys, encoders: StateEncoders
         return packed(found), problem, b"", []
     if None not in items:  # the common case: every line was export's own
         return packed(found), None, data, key_rows
-    fallback = {index: line for index, (line, item) in enumerate(zip(read, items)) if item is None}
+    fallback = {index: line for index, (line, item) in enumerate(zip(read, items)) if item is None and line}
     rows = {row[0]: row for row in key_rows}  # a record in both halves: one row, its person if either names it
     for row in keys.prepare(subjects_of_lines(fallback.values()), False):
         if row[2] is not None or row[0] not in rows:

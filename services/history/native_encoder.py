@@ -15,6 +15,7 @@ uses; `tests/unit/services/history/test_native_encoder.py` holds the two paths e
 from __future__ import annotations
 
 import logging
+import os
 import typing
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from domain.personal_data import PERSON_FIELD, PERSONAL_FIELDS
 from services.history.event_lines import SCHEMAS, EventSchema, HistoryLine
 from services.history.line_decoder import compiled
+from services.history.rules import field_checks
 from services.history.stored_state import StateEncoder, tagged_fields
 
 try:
@@ -41,8 +43,11 @@ KINDS: dict[Any, str] = {str: "str", int: "int", bool: "bool", datetime: "dateti
 PLAIN = (str, int, bool, type(None))  # what a missing field may mean for the compiled path to fill it in
 
 
+OFF = "CRM_IMPORT_NATIVE"  # "0": the Python path even where the extension is built (to compare the two)
+
+
 def available() -> bool:
-    return crm_native is not None
+    return crm_native is not None and os.environ.get(OFF, "1") != "0"
 
 
 def _kind(hint: Any) -> tuple[str, bool]:
@@ -66,13 +71,34 @@ def _spec(schema: EventSchema, transcodings: dict[type, Any], recorded: datetime
              else (key, "const", orjson.dumps(value).decode()) for key, value in template.items()]
     cls = schema.cls
     return (schema.name, schema, StateEncoder.of(schema, transcodings, recorded).topic, fields, state,
-            list(PERSONAL_FIELDS.get(cls, ())), PERSON_FIELD.get(cls), cls in PERSONAL_FIELDS)
+            list(PERSONAL_FIELDS.get(cls, ())), PERSON_FIELD.get(cls), cls in PERSONAL_FIELDS, _facts_plan(schema))
+
+
+def _facts_plan(schema: EventSchema) -> tuple[Any, ...] | None:
+    """What `field_checks.field_facts` does for lines of `schema`, for the compiled path to do when each rule
+    is one it knows (`field_checks.RULE_KINDS`, text) and the line surely passes it; None: the type's
+    facts are `field_facts`'s (exchange rates, pipelines, rules it does not know)."""
+    if schema.cls in field_checks._RATE_EVENTS or schema.name == "crm.Pipeline.Defined":
+        return None
+    rules, facts, stripped = field_checks._PLANS[schema.name]
+    checks = []
+    for name, rule, text in rules:
+        kind, argument = ("text", None) if text else field_checks.RULE_KINDS.get(rule, ("?", None))
+        if kind == "?":
+            return None
+        checks.append((name, kind, sorted(argument) if argument is not None else []))
+    hints = typing.get_type_hints(schema.cls)
+    if any(name not in schema.fields or (reference and _kind(hints[name])[0] != "UUID") for name, reference in facts):
+        return None
+    if any(name not in schema.fields for name in (*stripped, *(name for name, _, _ in checks))):
+        return None
+    return list(stripped), checks, list(facts), schema.cls in field_checks.KINDS
 
 
 def native_encoder(mapper: Mapper[UUID], recorded: datetime, secret: bytes) -> Any:
     """The compiled encoder of one import's lines (None: not installed, or states are compressed or
     encrypted whole, which it does not do)."""
-    if crm_native is None or mapper.compressor or mapper.cipher or not isinstance(mapper.transcoder, JSONTranscoder):
+    if not available() or mapper.compressor or mapper.cipher or not isinstance(mapper.transcoder, JSONTranscoder):
         return None
     transcodings = mapper.transcoder.types
     specs = [_spec(schema, transcodings, recorded) for schema in SCHEMAS.values() if compiled(schema)]

@@ -5,7 +5,7 @@
 //! Any line this code is not sure of is left to the Python path (`None` in the answer): every refusal keeps
 //! the Python path's message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -55,6 +55,25 @@ struct Field {
     missing: Option<(PyObject, Value)>, // what it means when a line leaves it out (Python value, JSON value)
 }
 
+/// A field rule of `field_checks` the compiled path knows: it takes a line's facts only when each surely passes.
+enum Check {
+    Text,
+    Choice(HashSet<String>),
+    Amount,
+    Currency(HashSet<String>),
+    BusinessDate,
+    ExternalId,
+}
+
+/// What `field_facts` does for lines of one type.
+struct FactsPlan {
+    name: Py<PyString>,
+    occurred: usize,
+    stripped: Vec<usize>,
+    checks: Vec<(usize, Check)>,
+    facts: Vec<(usize, bool)>, // each value handed on, and whether it is an id (then its 128-bit integer)
+}
+
 enum Slot {
     Field(usize),
     Time,
@@ -70,6 +89,7 @@ struct Schema {
     personal: Vec<usize>,        // fields sealed when not empty, in the mapper's order
     person: Option<usize>,       // the field naming the person the record is about
     sealed: bool,                // a record with personal fields (it gets a key)
+    facts: Option<FactsPlan>,
 }
 
 #[pyclass(unsendable)]
@@ -94,14 +114,15 @@ impl Encoder {
     fn new(
         py: Python<'_>,
         specs: Vec<(String, PyObject, String, Vec<(String, String, bool, Option<String>, Option<(PyObject, String)>)>,
-                    Vec<(String, String, Option<String>)>, Vec<String>, Option<String>, bool)>,
+                    Vec<(String, String, Option<String>)>, Vec<String>, Option<String>, bool,
+                    Option<(Vec<String>, Vec<(String, String, Vec<String>)>, Vec<(String, bool)>, bool)>)>,
         line_cls: PyObject,
         time_tag: String,
         recorded: String,
         secret: Vec<u8>,
     ) -> PyResult<Self> {
         let mut schemas = HashMap::new();
-        'spec: for (name, schema, topic, fields, state, personal, person, sealed) in specs {
+        'spec: for (name, schema, topic, fields, state, personal, person, sealed, facts) in specs {
             let mut built = Vec::new();
             for (fname, kind, nullable, tag, missing) in fields {
                 let Some(kind) = kind_of(&kind) else { continue 'spec };
@@ -123,9 +144,10 @@ impl Encoder {
                 plan.push((json_text(&key), slot));
             }
             let personal = personal.iter().filter_map(|n| index(n)).collect();
+            let facts = facts.and_then(|plan| facts_plan(py, &name, &built, plan));
             let person = person.as_deref().and_then(index);
             schemas.insert(name.clone(), Schema { _name: name, schema, topic: topic.into_bytes(), fields: built, state: plan,
-                                                  personal, person, sealed });
+                                                  personal, person, sealed, facts });
         }
         let secret_key = <Hmac<Sha256> as Mac>::new_from_slice(&secret).unwrap();
         Ok(Encoder { schemas, line_cls, time_tag, recorded: recorded.into_bytes(), secret_key,
@@ -332,7 +354,10 @@ impl Encoder {
         data.extend_from_slice(&schema.topic);
         data.extend_from_slice(&(state.len() as i32).to_be_bytes());
         data.extend_from_slice(&state);
-        let item = self.item(py, schema, subject, version, &values, given, lacking, recorded_at).ok()?;
+        let item = match facts(py, schema, subject, version, &values, line) {
+            Some(facts) => facts.ok()?,
+            None => self.item(py, schema, subject, version, &values, given, lacking, recorded_at).ok()?,
+        };
         let sealed = schema.sealed.then(|| (subject.to_string(), person));
         Some((item, sealed))
     }
@@ -406,6 +431,112 @@ impl Encoder {
         out.extend_from_slice(&json_text(text));
         out.push(b'}');
     }
+}
+
+#[allow(clippy::type_complexity)]
+fn facts_plan(py: Python<'_>, name: &str, fields: &[Field],
+              (stripped, checks, facts, derived): (Vec<String>, Vec<(String, String, Vec<String>)>, Vec<(String, bool)>, bool))
+              -> Option<FactsPlan> {
+    let index = |n: &str| fields.iter().position(|f| f.name == n);
+    let mut built = Vec::new();
+    for (field, kind, allowed) in checks {
+        let check = match kind.as_str() {
+            "text" => Check::Text,
+            "choice" => Check::Choice(allowed.into_iter().collect()),
+            "amount" => Check::Amount,
+            "currency" => Check::Currency(allowed.into_iter().collect()),
+            "business_date" => Check::BusinessDate,
+            "external_id" => Check::ExternalId,
+            _ => return None,
+        };
+        built.push((index(&field)?, check));
+    }
+    // a record made with an external id must have the id derived from it: the compiled path takes only ""
+    if derived && !built.iter().any(|(at, c)| matches!(c, Check::ExternalId) && fields[*at].name == "external_id") {
+        return None;
+    }
+    let occurred = index("occurred_at").filter(|at| fields[*at].kind == Kind::Time && !fields[*at].nullable)?;
+    Some(FactsPlan {
+        name: PyString::intern(py, name).unbind(),
+        occurred,
+        stripped: stripped.iter().map(|n| index(n)).collect::<Option<_>>()?,
+        checks: built,
+        facts: facts.iter().map(|(n, r)| index(n).map(|at| (at, *r))).collect::<Option<_>>()?,
+    })
+}
+
+/// What Python's `str.isspace` says of a character (Rust's White_Space and the four separators \x1c-\x1f).
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Text that `require_text` passes (not blank) without surrounding spaces: the first and last characters are not spaces.
+fn stripped_text(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| !py_space(c)) && text.chars().next_back().is_some_and(|c| !py_space(c))
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468
+}
+
+/// µs since the epoch of a canonical UTC time within business time's range (1900 to 2999), else None.
+fn business_micros(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let n = |r: std::ops::Range<usize>| digits(&b[r]).map(i64::from);
+    let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1900..3000).contains(&y) { return None; }
+    let fraction = if b.len() == 27 { n(20..26)? } else { 0 };
+    Some(((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1_000_000) + fraction)
+}
+
+fn passes(check: &Check, value: &Value) -> bool {
+    match check {
+        Check::Text => value.as_str().is_some_and(stripped_text),
+        Check::Choice(allowed) | Check::Currency(allowed) => value.as_str().is_some_and(|v| allowed.contains(v)),
+        Check::Amount => match value {
+            Value::String(t) => canonical_decimal(t) && !t.starts_with('-') && t.split('.').next().unwrap().len() <= 15,
+            Value::Number(n) => n.as_i64().is_some_and(|i| (0..1_000_000_000_000_000).contains(&i)),
+            _ => false,
+        },
+        Check::BusinessDate => value.is_null() || value.as_str().is_some_and(|t| {
+            canonical_date(t.as_bytes()) && digits(&t.as_bytes()[0..4]).is_some_and(|y| (1900..3000).contains(&y))
+        }),
+        Check::ExternalId => value.as_str() == Some(""),
+    }
+}
+
+fn uuid_int(text: &str) -> u128 {
+    text.bytes().filter(|c| *c != b'-').fold(0, |n, c| n << 4 | (c as char).to_digit(16).unwrap() as u128)
+}
+
+/// `field_facts`'s answer for a line it surely passes (None: `field_facts` must look, Some(Err): Python failed).
+fn facts(py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Value], line: &[u8]) -> Option<PyResult<PyObject>> {
+    let plan = schema.facts.as_ref()?;
+    if line.windows(6).any(|w| w == b"\\u0000") { return None; }  // NUL: field_facts names the field
+    let micros = business_micros(values[plan.occurred].as_str()?)?;
+    for &at in &plan.stripped {
+        if !values[at].as_str().is_some_and(|t| t.is_empty() || stripped_text(t)) { return None; }
+    }
+    for (at, check) in &plan.checks {
+        if !passes(check, values[*at]) { return None; }
+    }
+    Some((|| {
+        let mut handed = Vec::with_capacity(plan.facts.len());
+        for &(at, reference) in &plan.facts {
+            handed.push(match (reference, values[at]) {
+                (true, Value::String(id)) => uuid_int(id).into_pyobject(py)?.into_any().unbind(),
+                _ => to_py(py, values[at])?,
+            });
+        }
+        let facts = PyTuple::new(py, [plan.name.clone_ref(py).into_any(), uuid_int(subject).into_pyobject(py)?.into_any().unbind(),
+                                      version.into_pyobject(py)?.into_any().unbind(), micros.into_pyobject(py)?.into_any().unbind(),
+                                      PyTuple::new(py, handed)?.into_any().unbind()])?;
+        Ok(facts.into_any().unbind())
+    })())
 }
 
 fn utc_text(text: &str) -> String {
