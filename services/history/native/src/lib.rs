@@ -13,7 +13,11 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use serde_json::{Map, Value};
+mod canonical;
+
+use std::borrow::Cow;
+
+use canonical::{Node, J};
 use sha2::Sha256;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -52,7 +56,7 @@ struct Field {
     kind: Kind,
     nullable: bool,
     tag: Option<String>,              // the `_type_` of its tagged form in the state, if of a tagged type
-    missing: Option<(PyObject, Value)>, // what it means when a line leaves it out (Python value, JSON value)
+    missing: Option<(PyObject, Node<'static>)>, // what it means when a line leaves it out (Python value, JSON)
 }
 
 /// A field rule of `field_checks` the compiled path knows: it takes a line's facts only when each surely passes.
@@ -127,8 +131,10 @@ impl Encoder {
             for (fname, kind, nullable, tag, missing) in fields {
                 let Some(kind) = kind_of(&kind) else { continue 'spec };
                 let missing = match missing {
-                    Some((value, json)) => Some((value, serde_json::from_str::<Value>(&json).map_err(
-                        |e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?)),
+                    Some((value, json)) => { // held for the encoder's life (a few bytes per field)
+                        let json: &'static [u8] = Box::leak(json.into_bytes().into_boxed_slice());
+                        match canonical::read(json) { Some(node) => Some((value, node)), None => continue 'spec }
+                    }
                     None => None,
                 };
                 built.push(Field { key: PyString::intern(py, &fname).unbind(), name: fname, kind, nullable, tag, missing });
@@ -236,16 +242,16 @@ fn canonical_decimal(text: &str) -> bool {
     whole_ok && fraction.map_or(true, |f| !f.is_empty() && f.len() <= 6 && f.iter().all(u8::is_ascii_digit))
 }
 
-fn all_text(values: &[Value]) -> bool {
-    values.iter().all(Value::is_string)
+fn all_text(values: &[Node]) -> bool {
+    values.iter().all(Node::is_string)
 }
 
-fn text_map(value: &Value) -> bool {
-    value.as_object().is_some_and(|m| m.values().all(Value::is_string))
+fn text_map(value: &Node) -> bool {
+    value.as_object().is_some_and(|m| m.iter().all(|(_, v)| v.is_string()))
 }
 
 /// Whether `value` is what the field holds (the Python path's JSON type and converter would take it).
-fn fits(field: &Field, value: &Value) -> bool {
+fn fits(field: &Field, value: &Node) -> bool {
     if value.is_null() { return field.nullable; }
     match field.kind {
         Kind::Str => value.is_string(),
@@ -261,20 +267,20 @@ fn fits(field: &Field, value: &Value) -> bool {
     }
 }
 
-fn to_py(py: Python<'_>, value: &Value) -> PyResult<PyObject> {
-    Ok(match value {
-        Value::Null => py.None(),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
-        Value::Number(n) => n.as_i64().unwrap().into_pyobject(py)?.into_any().unbind(),
-        Value::String(s) => PyString::new(py, s).into_any().unbind(),
-        Value::Array(a) => {
+fn to_py(py: Python<'_>, value: &Node) -> PyResult<PyObject> {
+    Ok(match &value.value {
+        J::Null => py.None(),
+        J::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+        J::Int(n) => n.into_pyobject(py)?.into_any().unbind(),
+        J::Str(s) => PyString::new(py, s).into_any().unbind(),
+        J::Arr(a) => {
             let list = PyList::empty(py);
             for v in a { list.append(to_py(py, v)?)?; }
             list.into_any().unbind()
         }
-        Value::Object(m) => {
+        J::Obj(m) => {
             let dict = PyDict::new(py);
-            for (k, v) in m { dict.set_item(k, to_py(py, v)?)?; }
+            for (k, v) in m { dict.set_item(k.as_ref(), to_py(py, v)?)?; }
             dict.into_any().unbind()
         }
     })
@@ -305,23 +311,22 @@ impl Encoder {
     /// None (and nothing appended) if the Python path must read it.
     #[allow(clippy::type_complexity)]
     fn line(&self, py: Python<'_>, line: &[u8], data: &mut Vec<u8>) -> Option<(PyObject, Option<(String, Option<String>)>)> {
-        let record: Map<String, Value> = serde_json::from_slice(line).ok()?;
-        // exactly `crm export`'s form: compact, keys in its order, no key repeated (a repeated key is dropped here)
-        if serde_json::to_vec(&record).ok()?.as_slice() != line { return None; }
-        let mut keys = record.keys();
-        if keys.next()? != "type" || keys.next()? != "subject" || keys.next()? != "version" { return None; }
-        let recorded_at = match keys.next()?.as_str() {
-            "recorded_at" => { if keys.next()? != "data" { return None; } Some(record["recorded_at"].as_str()?) }
-            "data" => None,
+        // exactly `crm export`'s form: compact, keys in its order, no key repeated (`canonical`)
+        let parsed = canonical::read(line)?;
+        let record = parsed.as_object()?;
+        let key = |at: usize, name: &str| record.get(at).filter(|(k, _)| k == name).map(|(_, v)| v);
+        let (kind, subject, version) = (key(0, "type")?, key(1, "subject")?, key(2, "version")?);
+        let (recorded_at, given) = match record.len() {
+            4 => (None, key(3, "data")?),
+            5 => (Some(key(3, "recorded_at")?.as_str().filter(|t| canonical_utc(t))?), key(4, "data")?),
             _ => return None,
         };
-        if keys.next().is_some() || recorded_at.is_some_and(|t| !canonical_utc(t)) { return None; }
-        let schema = self.schemas.get(record["type"].as_str()?)?;
-        let subject = record["subject"].as_str().filter(|s| canonical_uuid(s))?;
-        let version = record["version"].as_i64().filter(|v| *v >= 1)?;
-        let given = record["data"].as_object()?;
+        let schema = self.schemas.get(kind.as_str()?)?;
+        let subject = subject.as_str().filter(|s| canonical_uuid(s))?;
+        let version = version.as_i64().filter(|v| *v >= 1)?;
+        let given = given.as_object()?;
         // the fields in the schema's order; one a line may lack only if it has a meaning when missing
-        let mut values: Vec<&Value> = Vec::with_capacity(schema.fields.len());
+        let mut values: Vec<&Node> = Vec::with_capacity(schema.fields.len());
         let mut given_iter = given.iter().peekable();
         let mut lacking = false;
         for field in &schema.fields {
@@ -363,16 +368,17 @@ impl Encoder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn item(&self, py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Value],
-            given: &Map<String, Value>, lacking: bool, recorded_at: Option<&str>) -> PyResult<PyObject> {
+    fn item(&self, py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Node],
+            given: &[(Cow<str>, Node)], lacking: bool, recorded_at: Option<&str>) -> PyResult<PyObject> {
+        let has = |name: &str| given.iter().any(|(k, _)| k == name);
         let dict = PyDict::new(py);
         if lacking { // as `EventSchema.completed` makes it: what missing fields mean first, then the line's
             for field in &schema.fields {
-                if !given.contains_key(&field.name) { dict.set_item(field.key.bind(py), field.missing.as_ref().unwrap().0.bind(py))?; }
+                if !has(&field.name) { dict.set_item(field.key.bind(py), field.missing.as_ref().unwrap().0.bind(py))?; }
             }
         }
         for (field, value) in schema.fields.iter().zip(values) {
-            if !lacking || given.contains_key(&field.name) { dict.set_item(field.key.bind(py), to_py(py, value)?)?; }
+            if !lacking || has(&field.name) { dict.set_item(field.key.bind(py), to_py(py, value)?)?; }
         }
         let args = PyTuple::new(py, [schema.schema.clone_ref(py), PyString::new(py, subject).into_any().unbind(),
                                      version.into_pyobject(py)?.into_any().unbind(), dict.into_any().unbind(),
@@ -381,7 +387,7 @@ impl Encoder {
     }
 
     /// The stored state, as `stored_state.StateEncoder.state` writes it.
-    fn state(&self, schema: &Schema, subject: &str, values: &[&Value], recorded_at: Option<&str>) -> Option<Vec<u8>> {
+    fn state(&self, schema: &Schema, subject: &str, values: &[&Node], recorded_at: Option<&str>) -> Option<Vec<u8>> {
         let mut cipher: Option<Aes256Gcm> = None;
         let mut out = Vec::with_capacity(512);
         out.push(b'{');
@@ -415,7 +421,7 @@ impl Encoder {
                         out.extend_from_slice(&json_text(&text));
                     } else {
                         if field.tag.is_some() && !value.is_null() { return None; }
-                        out.extend_from_slice(&serde_json::to_vec(value).ok()?);
+                        out.extend_from_slice(value.raw); // canonical: its own encoding
                     }
                 }
             }
@@ -493,13 +499,13 @@ fn business_micros(text: &str) -> Option<i64> {
     Some(((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1_000_000) + fraction)
 }
 
-fn passes(check: &Check, value: &Value) -> bool {
+fn passes(check: &Check, value: &Node) -> bool {
     match check {
         Check::Text => value.as_str().is_some_and(stripped_text),
         Check::Choice(allowed) | Check::Currency(allowed) => value.as_str().is_some_and(|v| allowed.contains(v)),
-        Check::Amount => match value {
-            Value::String(t) => canonical_decimal(t) && !t.starts_with('-') && t.split('.').next().unwrap().len() <= 15,
-            Value::Number(n) => n.as_i64().is_some_and(|i| (0..1_000_000_000_000_000).contains(&i)),
+        Check::Amount => match &value.value {
+            J::Str(t) => canonical_decimal(t) && !t.starts_with('-') && t.split('.').next().unwrap().len() <= 15,
+            J::Int(i) => (0..1_000_000_000_000_000).contains(i),
             _ => false,
         },
         Check::BusinessDate => value.is_null() || value.as_str().is_some_and(|t| {
@@ -514,7 +520,7 @@ fn uuid_int(text: &str) -> u128 {
 }
 
 /// `field_facts`'s answer for a line it surely passes (None: `field_facts` must look, Some(Err): Python failed).
-fn facts(py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Value], line: &[u8]) -> Option<PyResult<PyObject>> {
+fn facts(py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Node], line: &[u8]) -> Option<PyResult<PyObject>> {
     let plan = schema.facts.as_ref()?;
     if line.windows(6).any(|w| w == b"\\u0000") { return None; }  // NUL: field_facts names the field
     let micros = business_micros(values[plan.occurred].as_str()?)?;
@@ -527,8 +533,8 @@ fn facts(py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &
     Some((|| {
         let mut handed = Vec::with_capacity(plan.facts.len());
         for &(at, reference) in &plan.facts {
-            handed.push(match (reference, values[at]) {
-                (true, Value::String(id)) => uuid_int(id).into_pyobject(py)?.into_any().unbind(),
+            handed.push(match (reference, &values[at].value) {
+                (true, J::Str(id)) => uuid_int(id).into_pyobject(py)?.into_any().unbind(),
                 _ => to_py(py, values[at])?,
             });
         }

@@ -117,3 +117,17 @@ def test_chunks_with_mutated_lines_encode_alike(mutated: list[bytes], data: st.D
     for line in mutated:
         lines.insert(data.draw(st.integers(0, len(lines))), line)
     _same(lines)
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
+    ["", " ", "x ", "\u3000x", "x\x1c", "\u0000", "\x7f", "\\", '"', "/", "\u2028", "中文", "\t", "\x1f"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(LINES), st.data(), st.integers(0, 3))
+def test_any_text_or_integer_in_any_field_encodes_alike(line: bytes, data: st.DataObject, style: int) -> None:
+    """Text with escapes, spaces and control characters, in each spelling; integers at the edges."""
+    record = orjson.loads(line)
+    name = data.draw(st.sampled_from(sorted(record["data"])))
+    record["data"][name] = data.draw(_TEXT | st.integers(-(2 ** 64), 2 ** 64) | st.sampled_from(ODD_VALUES))
+    _same([_dump(record, style), line])
