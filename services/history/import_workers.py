@@ -6,6 +6,14 @@ keys and encodes its stored events as rows of PostgreSQL's binary COPY format (`
 only checks the facts and writes the bytes. (The two-pass path, off PostgreSQL and across shards, has the
 halves apart: `checked_chunk`, then `copy_chunk`/`stored_rows`.) At most `AHEAD` chunks per worker are in
 flight: memory stays flat.
+
+Where the crm_native extension is built (`native_encoder`: Rust, PyO3), a worker hands each chunk to it in one
+call (`native_encoded_chunk`): it parses export's own lines, checks them, takes their field facts when it is
+sure they pass, and writes their COPY rows with sealed states and their records' derived keys — 4.7 µs a line
+against the Python path's 20–23. The lines it is not sure of come back as None and take the Python path in
+place (so refusals keep their messages and line numbers); those whose facts it leaves to `field_facts` come
+back as HistoryLines. The key table found holding keys (`look_up`) sends the whole chunk to the Python path.
+`worker_path()` says which runs (`CRM_IMPORT_NATIVE=0`: Python).
 """
 
 from __future__ import annotations
