@@ -55,7 +55,7 @@ struct Field {
     key: Py<PyString>,
     kind: Kind,
     nullable: bool,
-    tag: Option<String>,              // the `_type_` of its tagged form in the state, if of a tagged type
+    tag: Option<Vec<u8>>,             // the `_type_` of its tagged form in the state (JSON), if of a tagged type
     missing: Option<(PyObject, Node<'static>)>, // what it means when a line leaves it out (Python value, JSON)
 }
 
@@ -100,7 +100,7 @@ struct Schema {
 struct Encoder {
     schemas: HashMap<String, Schema>,
     line_cls: PyObject,
-    time_tag: String,
+    time_tag: Vec<u8>, // JSON
     recorded: Vec<u8>, // the state's timestamp when the line has no recorded_at (JSON)
     secret_key: Hmac<Sha256>,
     nonces: std::cell::RefCell<(Vec<u8>, usize)>, // random bytes read ahead for the nonces, how many used
@@ -137,7 +137,7 @@ impl Encoder {
                     }
                     None => None,
                 };
-                built.push(Field { key: PyString::intern(py, &fname).unbind(), name: fname, kind, nullable, tag, missing });
+                built.push(Field { key: PyString::intern(py, &fname).unbind(), name: fname, kind, nullable, tag: tag.as_deref().map(json_text), missing });
             }
             let index = |n: &str| built.iter().position(|f| f.name == n);
             let mut plan = Vec::new();
@@ -156,7 +156,7 @@ impl Encoder {
                                                   personal, person, sealed, facts });
         }
         let secret_key = <Hmac<Sha256> as Mac>::new_from_slice(&secret).unwrap();
-        Ok(Encoder { schemas, line_cls, time_tag, recorded: recorded.into_bytes(), secret_key,
+        Ok(Encoder { schemas, line_cls, time_tag: json_text(&time_tag), recorded: recorded.into_bytes(), secret_key,
                      nonces: std::cell::RefCell::new((Vec::new(), 0)) })
     }
 
@@ -347,22 +347,28 @@ impl Encoder {
         for &at in &schema.personal {
             if !(values[at].is_string() || values[at].is_null()) { return None; }
         }
-        let state = self.state(schema, subject, &values, recorded_at)?;
-        // the row: 4 fields; the uuid's 16 bytes; the version's 8; the topic; the state
+        // the row: 4 fields; the uuid's 16 bytes; the version's 8; the topic; the state (its length set after)
+        let start = data.len();
         data.extend_from_slice(&ROW_FIELDS);
         data.extend_from_slice(&16i32.to_be_bytes());
-        let hex: String = subject.chars().filter(|c| *c != '-').collect();
-        data.extend((0..16).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
+        data.extend_from_slice(&uuid_int(subject).to_be_bytes());
         data.extend_from_slice(&8i32.to_be_bytes());
         data.extend_from_slice(&version.to_be_bytes());
         data.extend_from_slice(&(schema.topic.len() as i32).to_be_bytes());
         data.extend_from_slice(&schema.topic);
-        data.extend_from_slice(&(state.len() as i32).to_be_bytes());
-        data.extend_from_slice(&state);
+        let length_at = data.len();
+        data.extend_from_slice(&[0; 4]);
+        if self.state(data, schema, subject, &values, recorded_at).is_none() {
+            data.truncate(start); // the Python path's line: nothing of it here
+            return None;
+        }
+        let length = (data.len() - length_at - 4) as i32;
+        data[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
         let item = match facts(py, schema, subject, version, &values, line) {
-            Some(facts) => facts.ok()?,
-            None => self.item(py, schema, subject, version, &values, given, lacking, recorded_at).ok()?,
+            Some(facts) => facts,
+            None => self.item(py, schema, subject, version, &values, given, lacking, recorded_at),
         };
+        let Ok(item) = item else { data.truncate(start); return None };
         let sealed = schema.sealed.then(|| (subject.to_string(), person));
         Some((item, sealed))
     }
@@ -387,9 +393,8 @@ impl Encoder {
     }
 
     /// The stored state, as `stored_state.StateEncoder.state` writes it.
-    fn state(&self, schema: &Schema, subject: &str, values: &[&Node], recorded_at: Option<&str>) -> Option<Vec<u8>> {
+    fn state(&self, out: &mut Vec<u8>, schema: &Schema, subject: &str, values: &[&Node], recorded_at: Option<&str>) -> Option<()> {
         let mut cipher: Option<Aes256Gcm> = None;
-        let mut out = Vec::with_capacity(512);
         out.push(b'{');
         for (i, (key, slot)) in schema.state.iter().enumerate() {
             if i > 0 { out.push(b','); }
@@ -398,27 +403,34 @@ impl Encoder {
             match slot {
                 Slot::Const(json) => out.extend_from_slice(json),
                 Slot::Time => match recorded_at {
-                    Some(t) => self.tagged(&mut out, &self.time_tag, &utc_text(t)),
+                    Some(t) => tagged(out, &self.time_tag, &[&t.as_bytes()[..t.len() - 1], b"+00:00"]),
                     None => out.extend_from_slice(&self.recorded),
                 },
                 Slot::Field(at) => {
                     let (field, value) = (&schema.fields[*at], values[*at]);
                     if let (Some(tag), Some(text)) = (&field.tag, value.as_str()) {
-                        let text = match field.kind {
-                            Kind::Time => { if !canonical_utc(text) { return None; } utc_text(text) }
-                            Kind::Uuid => { if !canonical_uuid(text) { return None; } text.replace('-', "") }
-                            Kind::Date | Kind::Dec => text.to_string(),
+                        // texts of these kinds are ASCII needing no escape: written as they are
+                        let b = text.as_bytes();
+                        match field.kind {
+                            Kind::Time if canonical_utc(text) => tagged(out, tag, &[&b[..b.len() - 1], b"+00:00"]),
+                            Kind::Uuid if canonical_uuid(text) =>
+                                tagged(out, tag, &[&b[0..8], &b[9..13], &b[14..18], &b[19..23], &b[24..36]]),
+                            Kind::Date | Kind::Dec => tagged(out, tag, &[b]),
                             _ => return None,
-                        };
-                        self.tagged(&mut out, tag, &text);
+                        }
                     } else if schema.personal.contains(at) && value.as_str().is_some_and(|t| !t.is_empty()) {
                         let cipher = cipher.get_or_insert_with(|| Aes256Gcm::new(&self.key_of(subject).into()));
                         let nonce = self.nonce();
                         let plain = value.as_str().unwrap().as_bytes();
                         let mut sealed = nonce.to_vec();
                         sealed.extend(cipher.encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: subject.as_bytes() }).ok()?);
-                        let text = format!("pii:v1:{}:{}", subject, base64::engine::general_purpose::URL_SAFE.encode(sealed));
-                        out.extend_from_slice(&json_text(&text));
+                        out.extend_from_slice(b"\"pii:v1:"); // the subject is a canonical id: no escape
+                        out.extend_from_slice(subject.as_bytes());
+                        out.push(b':');
+                        let at = out.len();
+                        out.resize(at + (sealed.len() + 2) / 3 * 4, 0);
+                        base64::engine::general_purpose::URL_SAFE.encode_slice(&sealed, &mut out[at..]).ok()?;
+                        out.push(b'"');
                     } else {
                         if field.tag.is_some() && !value.is_null() { return None; }
                         out.extend_from_slice(value.raw); // canonical: its own encoding
@@ -427,16 +439,17 @@ impl Encoder {
             }
         }
         out.push(b'}');
-        Some(out)
+        Some(())
     }
+}
 
-    fn tagged(&self, out: &mut Vec<u8>, tag: &str, text: &str) {
-        out.extend_from_slice(b"{\"_type_\":");
-        out.extend_from_slice(&json_text(tag));
-        out.extend_from_slice(b",\"_data_\":");
-        out.extend_from_slice(&json_text(text));
-        out.push(b'}');
-    }
+/// A tagged value, `{"_type_":tag,"_data_":text}`: `tag` is JSON already, `text` (in parts) needs no escape.
+fn tagged(out: &mut Vec<u8>, tag: &[u8], text: &[&[u8]]) {
+    out.extend_from_slice(b"{\"_type_\":");
+    out.extend_from_slice(tag);
+    out.extend_from_slice(b",\"_data_\":\"");
+    for part in text { out.extend_from_slice(part); }
+    out.extend_from_slice(b"\"}");
 }
 
 #[allow(clippy::type_complexity)]
@@ -545,9 +558,6 @@ fn facts(py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &
     })())
 }
 
-fn utc_text(text: &str) -> String {
-    format!("{}+00:00", &text[..text.len() - 1])
-}
 
 #[pymodule]
 fn crm_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
