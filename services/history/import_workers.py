@@ -12,7 +12,8 @@ call (`native_encoded_chunk`): it parses export's own lines, checks them, takes 
 sure they pass, and writes their COPY rows with sealed states and their records' derived keys — 4.7 µs a line
 against the Python path's 20–23. The lines it is not sure of come back as None and take the Python path in
 place (so refusals keep their messages and line numbers); those whose facts it leaves to `field_facts` come
-back as HistoryLines. The key table found holding keys (`look_up`) sends the whole chunk to the Python path.
+back as HistoryLines. If the key table held keys when the import locked it (`look_up`), it is asked once per
+chunk for its records' keys, as the Python path asks.
 `worker_path()` says which runs (`CRM_IMPORT_NATIVE=0`: Python).
 """
 
@@ -137,11 +138,12 @@ def encoded_chunk(keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]
     return packed(found), None, data, new_keys
 
 
-def native_encoded_chunk(native: Any, keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes]) -> Encoded:
-    """`encoded_chunk` (keys all derived: the key table was found empty) with the per-line work in compiled
-    code (`native_encoder`): the lines it is not sure of (None from it) are read, sealed and encoded by the
-    Python path, and their rows put in their place."""
-    items, data, ends, key_rows = native.encode(lines)
+def native_encoded_chunk(native: Any, keys: DerivedKeys, encoders: StateEncoders, lines: list[bytes],
+                         look_up: bool = True) -> Encoded:
+    """`encoded_chunk` with the per-line work in compiled code (`native_encoder`; the key table asked once for
+    the chunk's records if `look_up`, as `DerivedKeys.prepare` does): the lines it is not sure of (None from it)
+    are read, sealed and encoded by the Python path, and their rows put in their place."""
+    items, data, ends, key_rows = native.encode(lines, keys.keys.secrets if look_up else None)
     found, read, problem = _checked_lines(lines, items)
     if problem is not None:
         return packed(found), problem, b"", []
@@ -149,7 +151,7 @@ def native_encoded_chunk(native: Any, keys: DerivedKeys, encoders: StateEncoders
         return packed(found), None, data, key_rows
     fallback = {index: line for index, (line, item) in enumerate(zip(read, items)) if item is None and line}
     rows = {row[0]: row for row in key_rows}  # a record in both halves: one row, its person if either names it
-    for row in keys.prepare(subjects_of_lines(fallback.values()), False):
+    for row in keys.prepare(subjects_of_lines(fallback.values()), look_up):
         if row[2] is not None or row[0] not in rows:
             rows[row[0]] = row
     parts, start = [], 0
@@ -216,8 +218,8 @@ def copy_chunk(lines: list[bytes]) -> bytes:
 def encoded_in_worker(lines: list[bytes], look_up: bool = True) -> Encoded:
     """In a worker: `encoded_chunk` with the import's keys."""
     assert _derived is not None and _encoders is not None, "not a worker started by ImportWorkers with a secret"
-    if _native is not None and not look_up:  # keys held by the table are the Python path's to read
-        return native_encoded_chunk(_native, _derived, _encoders, lines)
+    if _native is not None:
+        return native_encoded_chunk(_native, _derived, _encoders, lines, look_up)
     return encoded_chunk(_derived, _encoders, lines, look_up)
 
 

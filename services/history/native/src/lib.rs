@@ -78,6 +78,19 @@ struct FactsPlan {
     facts: Vec<(usize, bool)>, // each value handed on, and whether it is an id (then its 128-bit integer)
 }
 
+/// A line read in export's form and checked against its event type, borrowing from the line.
+struct View<'a> {
+    schema: &'a Schema,
+    subject: &'a str,
+    version: i64,
+    values: Vec<&'a Node<'a>>, // each field's value in the schema's order (what a missing one means, if missing)
+    given: &'a [(Cow<'a, str>, Node<'a>)],
+    lacking: bool,
+    recorded_at: Option<&'a str>,
+    person: Option<&'a str>,
+    line: &'a [u8],
+}
+
 enum Slot {
     Field(usize),
     Time,
@@ -162,30 +175,58 @@ impl Encoder {
 
     /// The chunk's lines: (each line's HistoryLine or None: the Python path's, the COPY rows of the others
     /// joined, where each line's row ends in them, and the key rows of their records).
-    fn encode<'py>(&mut self, py: Python<'py>, lines: Vec<Bound<'py, PyBytes>>)
+    /// `held`: None (the key table was found empty: every key derived), or what gives the keys the table holds
+    /// of a list of records (`KeyStore.secrets`), asked once for the chunk, as `DerivedKeys.prepare` asks.
+    #[pyo3(signature = (lines, held=None))]
+    fn encode<'py>(&mut self, py: Python<'py>, lines: Vec<Bound<'py, PyBytes>>, held: Option<Bound<'py, PyAny>>)
                    -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>, Vec<usize>, Vec<(String, String, Option<String>)>)> {
+        let texts: Vec<&[u8]> = lines.iter().map(|line| trimmed(line.as_bytes())).collect();
+        let trees: Vec<Option<Node>> = texts.iter().map(|text| canonical::read(text)).collect();
+        let views: Vec<Option<View>> = trees.iter().zip(&texts).map(|(tree, text)| tree.as_ref().and_then(|t| self.view(t, text))).collect();
+        // each record with personal fields once, with its person if any line names one (`subjects_of_lines`)
+        let mut subjects: Vec<(&str, Option<&str>)> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for view in views.iter().flatten().filter(|v| v.schema.sealed) {
+            match seen.get(view.subject) {
+                Some(&at) => { if view.person.is_some() { subjects[at].1 = view.person; } }
+                None => { seen.insert(view.subject, subjects.len()); subjects.push((view.subject, view.person)); }
+            }
+        }
+        let known: HashMap<String, Vec<u8>> = match &held {
+            Some(secrets) if !subjects.is_empty() =>
+                secrets.call1((subjects.iter().map(|(s, _)| *s).collect::<Vec<_>>(),))?.extract()?,
+            _ => HashMap::new(),
+        };
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut keys: HashMap<&str, Option<[u8; 32]>> = HashMap::with_capacity(subjects.len());
+        let mut rows = Vec::new();
+        for &(subject, person) in &subjects {
+            match known.get(subject) { // a held key: a row only to bind its person (`DerivedKeys.prepare`)
+                Some(secret) => {
+                    keys.insert(subject, secret.as_slice().try_into().ok()); // not AES-256: the Python path's
+                    if person.is_some() { rows.push((subject.to_string(), engine.encode(secret), person.map(str::to_string))); }
+                }
+                None => {
+                    let key = self.key_of(subject);
+                    keys.insert(subject, Some(key));
+                    rows.push((subject.to_string(), engine.encode(key), person.map(str::to_string)));
+                }
+            }
+        }
         let items = PyList::empty(py);
         let mut data: Vec<u8> = Vec::with_capacity(lines.len() * 400);
         let mut ends = Vec::with_capacity(lines.len());
-        let mut subjects: Vec<(String, Option<String>)> = Vec::new();
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for line in &lines {
-            match self.line(py, trimmed(line.as_bytes()), &mut data) {
-                Some((item, sealed)) => {
-                    items.append(item)?;
-                    if let Some((subject, person)) = sealed {
-                        match seen.get(&subject) {
-                            Some(&at) => { if person.is_some() { subjects[at].1 = person; } }
-                            None => { seen.insert(subject.clone(), subjects.len()); subjects.push((subject, person)); }
-                        }
-                    }
-                }
-                None => items.append(py.None())?,
+        for view in &views {
+            let key = view.as_ref().and_then(|v| if v.schema.sealed { keys[v.subject].as_ref().map(Some) } else { Some(None) });
+            match (view, key) {
+                (Some(view), Some(key)) => match self.emit(py, view, key, &mut data) {
+                    Some(item) => items.append(item)?,
+                    None => items.append(py.None())?,
+                },
+                _ => items.append(py.None())?,
             }
             ends.push(data.len());
         }
-        let engine = base64::engine::general_purpose::STANDARD;
-        let rows = subjects.into_iter().map(|(s, p)| { let key = engine.encode(self.key_of(&s)); (s, key, p) }).collect();
         Ok((items, PyBytes::new(py, &data), ends, rows))
     }
 
@@ -307,12 +348,8 @@ impl Encoder {
         bytes[*used - 12..*used].try_into().unwrap()
     }
 
-    /// A line's HistoryLine (and its record and person, if it gets a key), its COPY row appended to `data`;
-    /// None (and nothing appended) if the Python path must read it.
-    #[allow(clippy::type_complexity)]
-    fn line(&self, py: Python<'_>, line: &[u8], data: &mut Vec<u8>) -> Option<(PyObject, Option<(String, Option<String>)>)> {
-        // exactly `crm export`'s form: compact, keys in its order, no key repeated (`canonical`)
-        let parsed = canonical::read(line)?;
+    /// What a line read in export's form holds, checked against its event type (None: the Python path's).
+    fn view<'a>(&'a self, parsed: &'a Node<'a>, line: &'a [u8]) -> Option<View<'a>> {
         let record = parsed.as_object()?;
         let key = |at: usize, name: &str| record.get(at).filter(|(k, _)| k == name).map(|(_, v)| v);
         let (kind, subject, version) = (key(0, "type")?, key(1, "subject")?, key(2, "version")?);
@@ -341,12 +378,20 @@ impl Encoder {
         }
         if given_iter.next().is_some() { return None; }
         let person = match schema.person {
-            Some(at) => Some(values[at].as_str().filter(|p| canonical_uuid(p))?.to_string()),
+            Some(at) => Some(values[at].as_str().filter(|p| canonical_uuid(p))?),
             None => None,
         };
         for &at in &schema.personal {
             if !(values[at].is_string() || values[at].is_null()) { return None; }
         }
+        Some(View { schema, subject, version, values, given, lacking, recorded_at, person, line })
+    }
+
+    /// A line's Facts (or HistoryLine for `field_facts`), its COPY row appended to `data`, sealed with `key`;
+    /// None (and nothing appended) if the Python path must read it.
+    fn emit(&self, py: Python<'_>, view: &View, key: Option<&[u8; 32]>, data: &mut Vec<u8>) -> Option<PyObject> {
+        let View { schema, subject, version, values, given, lacking, recorded_at, line, .. } = view;
+        let (schema, subject, version, lacking, recorded_at) = (*schema, *subject, *version, *lacking, *recorded_at);
         // the row: 4 fields; the uuid's 16 bytes; the version's 8; the topic; the state (its length set after)
         let start = data.len();
         data.extend_from_slice(&ROW_FIELDS);
@@ -358,19 +403,18 @@ impl Encoder {
         data.extend_from_slice(&schema.topic);
         let length_at = data.len();
         data.extend_from_slice(&[0; 4]);
-        if self.state(data, schema, subject, &values, recorded_at).is_none() {
+        if self.state(data, schema, subject, values, recorded_at, key).is_none() {
             data.truncate(start); // the Python path's line: nothing of it here
             return None;
         }
         let length = (data.len() - length_at - 4) as i32;
         data[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
-        let item = match facts(py, schema, subject, version, &values, line) {
+        let item = match facts(py, schema, subject, version, values, line) {
             Some(facts) => facts,
-            None => self.item(py, schema, subject, version, &values, given, lacking, recorded_at),
+            None => self.item(py, schema, subject, version, values, given, lacking, recorded_at),
         };
         let Ok(item) = item else { data.truncate(start); return None };
-        let sealed = schema.sealed.then(|| (subject.to_string(), person));
-        Some((item, sealed))
+        Some(item)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -393,7 +437,8 @@ impl Encoder {
     }
 
     /// The stored state, as `stored_state.StateEncoder.state` writes it.
-    fn state(&self, out: &mut Vec<u8>, schema: &Schema, subject: &str, values: &[&Node], recorded_at: Option<&str>) -> Option<()> {
+    fn state(&self, out: &mut Vec<u8>, schema: &Schema, subject: &str, values: &[&Node], recorded_at: Option<&str>,
+             record_key: Option<&[u8; 32]>) -> Option<()> {
         let mut cipher: Option<Aes256Gcm> = None;
         out.push(b'{');
         for (i, (key, slot)) in schema.state.iter().enumerate() {
@@ -419,7 +464,7 @@ impl Encoder {
                             _ => return None,
                         }
                     } else if schema.personal.contains(at) && value.as_str().is_some_and(|t| !t.is_empty()) {
-                        let cipher = cipher.get_or_insert_with(|| Aes256Gcm::new(&self.key_of(subject).into()));
+                        let cipher = match &mut cipher { Some(c) => c, None => cipher.insert(Aes256Gcm::new(record_key?.into())) };
                         let nonce = self.nonce();
                         let plain = value.as_str().unwrap().as_bytes();
                         let mut sealed = nonce.to_vec();
