@@ -1,23 +1,23 @@
 //! `crm import`'s per-line work in compiled code, one call per chunk of lines (see
-//! services/history/import_workers.py): each line exactly as `crm export` writes it is parsed, checked against
-//! its event type's fields, and turned into its stored event's row of PostgreSQL's binary COPY format (state as
-//! the eventsourcing mapper writes it, personal fields sealed with AES-GCM under HMAC-SHA256(secret, record)).
-//! Any line this code is not sure of is left to the Python path (`None` in the answer): every refusal keeps
-//! the Python path's message.
+//! services/history/import_workers.py and native_encoder.py): each line exactly as `crm export` writes it is
+//! read (`canonical`), checked against its event type's fields, given its field facts when each of its rules is
+//! one known here and surely passes (else `field_facts` decides, in Python), and turned into its stored event's
+//! row of PostgreSQL's binary COPY format (state as the eventsourcing mapper writes it, personal fields sealed
+//! with AES-256-GCM under HMAC-SHA256(import secret, record), or the key the key table holds). Any line this
+//! code is not sure of is left to the Python path (`None` in the answer): every refusal keeps its message.
 
+mod canonical;
+
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
+use canonical::{Node, J};
 use hmac::{Hmac, Mac};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-mod canonical;
-
-use std::borrow::Cow;
-
-use canonical::{Node, J};
+use pyo3::types::{PyAny, PyBytes, PyDict, PyList, PyString, PyTuple};
 use sha2::Sha256;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -98,7 +98,6 @@ enum Slot {
 }
 
 struct Schema {
-    _name: String,
     schema: PyObject,
     topic: Vec<u8>,
     fields: Vec<Field>,
@@ -165,7 +164,7 @@ impl Encoder {
             let personal = personal.iter().filter_map(|n| index(n)).collect();
             let facts = facts.and_then(|plan| facts_plan(py, &name, &built, plan));
             let person = person.as_deref().and_then(index);
-            schemas.insert(name.clone(), Schema { _name: name, schema, topic: topic.into_bytes(), fields: built, state: plan,
+            schemas.insert(name.clone(), Schema { schema, topic: topic.into_bytes(), fields: built, state: plan,
                                                   personal, person, sealed, facts });
         }
         let secret_key = <Hmac<Sha256> as Mac>::new_from_slice(&secret).unwrap();
