@@ -86,10 +86,10 @@ def worker_path() -> str:
 def _start(url: str, recorded: datetime, secret: bytes | None) -> None:
     global _app, _encoders, _derived, _native
     _app = CrmApplication(database_from_url(url))
-    _encoders = StateEncoders(_app.mapper, _app.keys.seal_all, recorded)
     _derived = DerivedKeys(_app.keys, secret) if secret is not None else None
-    if _derived is not None:  # one pass: sealed with the chunk's keys, derived or read (`derived_keys`)
-        _encoders = StateEncoders(_app.mapper, _derived.seal_all, recorded)
+    # one pass: sealed with the chunk's keys, derived or read (`derived_keys`); two: with the key store's
+    _encoders = StateEncoders(_app.mapper, _derived.seal_all if _derived is not None else _app.keys.seal_all, recorded)
+    if secret is not None:
         _native = native_encoder(_app.mapper, recorded, secret)
     # What the worker holds from now on (modules, schemas, encoders: ≈ 43,000 objects) is never garbage: kept
     # out of the collector's full passes, which traversed it all again every few chunks (≈ 1 µs a line, 5 %).

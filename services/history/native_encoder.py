@@ -66,11 +66,11 @@ def _spec(schema: EventSchema, transcodings: dict[type, Any], recorded: datetime
         meaning = schema.missing_means.get(name, ...)
         missing = (meaning, orjson.dumps(meaning).decode()) if type(meaning) in PLAIN else None
         fields.append((name, kind, nullable, transcodings[tags[name]].name if name in tags else None, missing))
-    template = StateEncoder.of(schema, transcodings, recorded).template
+    encoder = StateEncoder.of(schema, transcodings, recorded)
     state = [(key, "field", None) if key in schema.fields else (key, "time", None) if key == "timestamp"
-             else (key, "const", orjson.dumps(value).decode()) for key, value in template.items()]
+             else (key, "const", orjson.dumps(value).decode()) for key, value in encoder.template.items()]
     cls = schema.cls
-    return (schema.name, schema, StateEncoder.of(schema, transcodings, recorded).topic, fields, state,
+    return (schema.name, schema, encoder.topic, fields, state,
             list(PERSONAL_FIELDS.get(cls, ())), PERSON_FIELD.get(cls), cls in PERSONAL_FIELDS, _facts_plan(schema))
 
 
