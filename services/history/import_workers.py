@@ -143,11 +143,13 @@ def native_encoded_chunk(native: Any, keys: DerivedKeys, encoders: StateEncoders
     """`encoded_chunk` with the per-line work in compiled code (`native_encoder`; the key table asked once for
     the chunk's records if `look_up`, as `DerivedKeys.prepare` does): the lines it is not sure of (None from it)
     are read, sealed and encoded by the Python path, and their rows put in their place."""
-    items, data, ends, key_rows = native.encode(lines, keys.keys.secrets if look_up else None)
+    items, data, ends, key_rows, left = native.encode(lines, keys.keys.secrets if look_up else None)
+    if not left:  # the common case: every line export's own, its facts made in compiled code
+        return packed(items), None, data, key_rows
     found, read, problem = _checked_lines(lines, items)
     if problem is not None:
         return packed(found), problem, b"", []
-    if None not in items:  # the common case: every line was export's own
+    if None not in items:  # every line read in compiled code (some facts by `field_facts`)
         return packed(found), None, data, key_rows
     fallback = {index: line for index, (line, item) in enumerate(zip(read, items)) if item is None and line}
     rows = {row[0]: row for row in key_rows}  # a record in both halves: one row, its person if either names it

@@ -178,7 +178,7 @@ impl Encoder {
     /// of a list of records (`KeyStore.secrets`), asked once for the chunk, as `DerivedKeys.prepare` asks.
     #[pyo3(signature = (lines, held=None))]
     fn encode<'py>(&mut self, py: Python<'py>, lines: Vec<Bound<'py, PyBytes>>, held: Option<Bound<'py, PyAny>>)
-                   -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>, Vec<usize>, Vec<(String, String, Option<String>)>)> {
+                   -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>, Vec<usize>, Vec<(String, String, Option<String>)>, usize)> {
         let texts: Vec<&[u8]> = lines.iter().map(|line| trimmed(line.as_bytes())).collect();
         let trees: Vec<Option<Node>> = texts.iter().map(|text| canonical::read(text)).collect();
         let views: Vec<Option<View>> = trees.iter().zip(&texts).map(|(tree, text)| tree.as_ref().and_then(|t| self.view(t, text))).collect();
@@ -215,18 +215,19 @@ impl Encoder {
         let items = PyList::empty(py);
         let mut data: Vec<u8> = Vec::with_capacity(lines.len() * 400);
         let mut ends = Vec::with_capacity(lines.len());
+        let mut left = 0; // lines whose facts are Python's to make (`field_facts`, or the whole Python path)
         for view in &views {
             let key = view.as_ref().and_then(|v| if v.schema.sealed { keys[v.subject].as_ref().map(Some) } else { Some(None) });
             match (view, key) {
                 (Some(view), Some(key)) => match self.emit(py, view, key, &mut data) {
-                    Some(item) => items.append(item)?,
-                    None => items.append(py.None())?,
+                    Some((item, has_facts)) => { left += usize::from(!has_facts); items.append(item)? }
+                    None => { left += 1; items.append(py.None())? }
                 },
-                _ => items.append(py.None())?,
+                _ => { left += 1; items.append(py.None())? }
             }
             ends.push(data.len());
         }
-        Ok((items, PyBytes::new(py, &data), ends, rows))
+        Ok((items, PyBytes::new(py, &data), ends, rows, left))
     }
 
     /// HMAC-SHA256(secret, record) (`RecordKeys`), for the tests.
@@ -388,7 +389,7 @@ impl Encoder {
 
     /// A line's Facts (or HistoryLine for `field_facts`), its COPY row appended to `data`, sealed with `key`;
     /// None (and nothing appended) if the Python path must read it.
-    fn emit(&self, py: Python<'_>, view: &View, key: Option<&[u8; 32]>, data: &mut Vec<u8>) -> Option<PyObject> {
+    fn emit(&self, py: Python<'_>, view: &View, key: Option<&[u8; 32]>, data: &mut Vec<u8>) -> Option<(PyObject, bool)> {
         let View { schema, subject, version, values, given, lacking, recorded_at, line, .. } = view;
         let (schema, subject, version, lacking, recorded_at) = (*schema, *subject, *version, *lacking, *recorded_at);
         // the row: 4 fields; the uuid's 16 bytes; the version's 8; the topic; the state (its length set after)
@@ -409,8 +410,8 @@ impl Encoder {
         let length = (data.len() - length_at - 4) as i32;
         data[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
         let item = match facts(py, schema, subject, version, values, line) {
-            Some(facts) => facts,
-            None => self.item(py, schema, subject, version, values, given, lacking, recorded_at),
+            Some(facts) => facts.map(|f| (f, true)),
+            None => self.item(py, schema, subject, version, values, given, lacking, recorded_at).map(|l| (l, false)),
         };
         let Ok(item) = item else { data.truncate(start); return None };
         Some(item)

@@ -151,3 +151,12 @@ def test_keys_the_table_holds_are_used_and_bound_alike() -> None:
         _HELD.clear()
     assert compiled == python
     assert any(row[0] in set(records[::2]) for row in python[3])  # some held key had a person to bind
+
+
+def test_a_chunk_whose_facts_are_all_compiled_encodes_alike() -> None:
+    """The shortcut of the common chunk: every line's facts made in compiled code, nothing left to Python."""
+    items = _NATIVE.encode(LINES)[0]
+    compiled_facts = [line for line, item in zip(LINES, items) if type(item) is tuple]
+    assert len(compiled_facts) > len(LINES) / 2 and _NATIVE.encode(compiled_facts)[4] == 0
+    _same(compiled_facts)
+    _same(compiled_facts, look_up=True)
