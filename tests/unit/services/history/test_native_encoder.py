@@ -25,6 +25,7 @@ from services.history.native_encoder import available, native_encoder
 from services.history.stored_state import StateEncoders
 from services.keys.derived_keys import DerivedKeys, RecordKeys
 from services.settings import database_from_url
+from tests.unit.services.history.test_import_workers import _typed
 from tests.unit.services.history.test_line_decoder import (LINES, ODD_VALUES, _drop, _dump, _paths, _set,
                                                            mutated_lines)
 
@@ -62,7 +63,8 @@ def _opened(seal: re.Match[bytes]) -> bytes:
 
 def _answer(encoded: tuple[Any, ...]) -> tuple[Any, ...]:
     found, problem, data, keys = encoded
-    return import_workers.unpacked(found), problem, _rows(data), sorted(keys, key=repr)
+    # facts with the type of every part spelt out: the in-order rules must see the very same values
+    return [_typed(facts) for facts in import_workers.unpacked(found)], problem, _rows(data), sorted(keys, key=repr)
 
 
 def _outcome(encode: Any, *args: Any) -> tuple[Any, ...]:
