@@ -12,6 +12,7 @@ import psycopg
 
 from services.application import CrmApplication
 from services.history.event_lines import numbered_lines, parse_event
+from services.history.import_workers import worker_path
 from services.keys.sealing import subjects_of
 from services.settings import database_from_url
 from tests.benchmarks.harness import Bench, Metric, ratio
@@ -93,6 +94,9 @@ def measure(bench: Bench) -> list[Metric]:
                                ("server", "server_cpu_seconds"))},
          "copy_server_cpu_us_per_event": round(copy_cpu / events * 1e6, 2) if copy_cpu is not None else None,
          "load_average": round(os.getloadavg()[0], 1),
+         # the workers' per-line work: "native" (the crm_native Rust extension) or "python" (not built, or
+         # CRM_IMPORT_NATIVE=0)
+         "worker_path": worker_path(),
          "code_path": "one pass: worker processes (one per core, crm import's default for files of 20 MiB or "
                       "more) parse each line once, check its fields, encode the mapper's stored state straight "
                       "from it (sealing personal data with keys derived for the import) in binary COPY format; "

@@ -43,6 +43,14 @@ from services.history.rules.refusal import Refusal
 
 
 _TEXT_RULES: set[Callable[[Any], Any]] = set()  # the rules that are `require_text` alone (`field_facts` skips passing text)
+# What some rules are, for the compiled import path (`services.history.native_encoder`), which takes a line's
+# facts itself only when each of its rules is one of these and surely passes (else `field_facts` decides).
+RULE_KINDS: dict[Callable[[Any], Any], tuple[str, Any]] = {money.currency: ("currency", money.CURRENCIES)}
+
+
+def _kind(rule: Callable[[Any], Any], kind: str, argument: Any = None) -> Callable[[Any], Any]:
+    RULE_KINDS[rule] = (kind, argument)
+    return rule
 
 
 def _text(what: str) -> Callable[[Any], Any]:
@@ -53,16 +61,16 @@ def _text(what: str) -> Callable[[Any], Any]:
 
 
 def _choice(allowed: tuple[str, ...], what: str) -> Callable[[Any], Any]:
-    return lambda value: require_choice(value, allowed, what)
+    return _kind(lambda value: require_choice(value, allowed, what), "choice", allowed)
 
 
 def _amount(what: str = "amount") -> Callable[[Any], Any]:
-    return lambda value: money.amount(value, what)
+    return _kind(lambda value: money.amount(value, what), "amount")
 
 
 def _business_date(what: str) -> Callable[[Any], Any]:
     """An optional date (read_line checked it is an ISO date) within business time's range."""
-    return lambda value: value is None or require_business_date(date.fromisoformat(value), what)
+    return _kind(lambda value: value is None or require_business_date(date.fromisoformat(value), what), "business_date")
 
 
 def _list_of_text(value: list[Any]) -> list[Any]:
@@ -88,7 +96,7 @@ def _flag(value: Any) -> Any:
 
 
 def _external_id(kind: str) -> Callable[[Any], Any]:
-    return lambda value: check_qualified(value, kind)
+    return _kind(lambda value: check_qualified(value, kind), "external_id")
 
 
 # The kind of record each creation event makes, whose external id must derive its id (`record_id`).

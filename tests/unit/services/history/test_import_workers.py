@@ -4,9 +4,15 @@ made (values and their types), for every event type, so the in-order rules see w
 from __future__ import annotations
 
 import pickle
+from datetime import datetime, timezone
 
+import pytest
+
+from services.application import CrmApplication
+from services.history import import_workers, native_encoder
 from services.history.event_lines import SCHEMAS
 from services.history.import_workers import checked_chunk, packed, unpacked
+from services.settings import database_from_url
 from tests.unit.services.history.test_line_decoder import LINES  # export's own line of every event type
 
 
@@ -23,3 +29,15 @@ def test_the_facts_of_every_event_type_come_back_from_marshal_as_they_went_and_a
     assert {facts[0] for facts in found} == set(SCHEMAS)  # every event type of the catalogue
     back = unpacked(packed(found))
     assert _typed(back) == _typed(found) == _typed(pickle.loads(pickle.dumps(found)))
+
+
+def test_without_the_extension_the_python_path_runs_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CRM_IMPORT_NATIVE=0 (or crm_native not built): no compiled encoder, and `worker_path` says "python"
+    (the benchmark's `details.worker_path`)."""
+    app = CrmApplication(database_from_url("memory://"))
+    monkeypatch.setenv(native_encoder.OFF, "0")
+    assert import_workers.worker_path() == "python"
+    assert native_encoder.native_encoder(app.mapper, datetime.now(timezone.utc), b"s" * 32) is None
+    monkeypatch.setattr(native_encoder, "crm_native", None)
+    monkeypatch.delenv(native_encoder.OFF)
+    assert import_workers.worker_path() == "python"
