@@ -1,14 +1,17 @@
 """The import worker's per-line work in compiled code (the `crm_native` Rust extension, built by PyO3 and
 maturin from services/history/native/), when it is installed; None here and the Python path runs otherwise.
 
-One call per chunk (`Encoder.encode(lines)`): each line exactly as `crm export` writes it is parsed (serde_json,
-the line must re-encode to itself byte for byte, as `line_decoder`'s fast path requires), its fields checked
-against its event type (JSON types; times in orjson's UTC form, dates, amounts and ids in the one spelling their
-stored text keeps unchanged), and its stored event made as a row of PostgreSQL's binary COPY format: the state
-as `stored_state.StateEncoder` writes it, personal fields sealed with AES-256-GCM (aes-gcm crate) under
-HMAC-SHA256(import secret, record id) (hmac and sha2 crates, as `derived_keys.RecordKeys`). It answers each
-line's `HistoryLine` (for `field_facts`, still Python) or None: that line is the Python path's, so every refusal
-keeps its message. The specs handed to it here come from the same schemas and transcodings the Python path
+One call per chunk (`Encoder.encode(lines)`): each line exactly as `crm export` writes it is read by the
+extension's own reader of that one compact JSON form (src/canonical.rs: any other spelling, a repeated key,
+white space JSON does not allow, is not taken), its fields checked against its event type (JSON types; times in
+orjson's UTC form, dates, amounts and ids in the one spelling their stored text keeps unchanged), and its stored
+event made as a row of PostgreSQL's binary COPY format: the state as `stored_state.StateEncoder` writes it,
+personal fields sealed with AES-256-GCM (aes-gcm crate) under HMAC-SHA256(import secret, record id) (hmac and
+sha2 crates, as `derived_keys.RecordKeys`), or the key the key table holds. It answers each line's field facts
+when every rule of its type is one it knows and surely passes (`field_checks.RULE_KINDS`), else the line's
+`HistoryLine` for `field_facts` (Python: a line lacking a field is completed by `EventSchema.completed`, so a
+refusal names the same field), or None: that line is the Python path's, so every refusal keeps its message.
+The specs handed to it here come from the same schemas and transcodings the Python path
 uses; `tests/unit/services/history/test_native_encoder.py` holds the two paths equal.
 """
 

@@ -237,7 +237,7 @@ impl Encoder {
 }
 
 fn trimmed(line: &[u8]) -> &[u8] {
-    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r'); // JSON's own: orjson refuses \x0b, \x0c
     let start = line.iter().position(|b| !space(b)).unwrap_or(line.len());
     let end = line.iter().rposition(|b| !space(b)).map_or(start, |e| e + 1);
     &line[start..end]
@@ -421,14 +421,12 @@ impl Encoder {
     fn item(&self, py: Python<'_>, schema: &Schema, subject: &str, version: i64, values: &[&Node],
             given: &[(Cow<str>, Node)], lacking: bool, recorded_at: Option<&str>) -> PyResult<PyObject> {
         let has = |name: &str| given.iter().any(|(k, _)| k == name);
-        let dict = PyDict::new(py);
-        if lacking { // as `EventSchema.completed` makes it: what missing fields mean first, then the line's
-            for field in &schema.fields {
-                if !has(&field.name) { dict.set_item(field.key.bind(py), field.missing.as_ref().unwrap().0.bind(py))?; }
-            }
-        }
+        let mut dict = PyDict::new(py);
         for (field, value) in schema.fields.iter().zip(values) {
             if !lacking || has(&field.name) { dict.set_item(field.key.bind(py), to_py(py, value)?)?; }
+        }
+        if lacking { // completed by `EventSchema.completed` itself: its key order decides which field a refusal names
+            dict = schema.schema.bind(py).call_method1("completed", (dict,))?.downcast_into::<PyDict>()?;
         }
         let args = PyTuple::new(py, [schema.schema.clone_ref(py), PyString::new(py, subject).into_any().unbind(),
                                      version.into_pyobject(py)?.into_any().unbind(), dict.into_any().unbind(),
