@@ -33,8 +33,8 @@ from domain.partitions import partition_of
 from domain.pipeline import DEFAULT_PIPELINES, LOST, TERMINAL_STAGES, WON, pipeline_id
 from projections.read_model import Rows
 from projections.funnel.report import DAY_MICROS, NO_ITEMS, FunnelFacts, StageTotal, stay_class
-from projections.funnel.rows import (CHANGES, PIPELINES, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
-                                     PipelineRow, TallyRow)
+from projections.funnel.rows import (CHANGES, PIPELINES, SUMS, TALLIES, Change, ChangeRow, HeldPipelineRow, ItemRow,
+                                     PipelineRow, SumRow, TallyRow)
 from projections.ports import Store
 from projections.tables import from_micros, held_json, micros, month_of
 
@@ -115,19 +115,71 @@ def _row_id(pipeline: str) -> str:
 
 
 def record(change: Change, item: ItemRow, seq: int, at: int, rows: Rows, zone: tzinfo = UTC) -> None:
-    """Store an event's change and add it to the tallies of its day and month in `zone`."""
+    """Store an event's change and add it to the tallies of its day and month in `zone` (and note them for
+    `refresh_sums`, when the batch ends)."""
     if not change:
         return
     pipeline = item["pipeline"]
     row: ChangeRow = {"item_id": item["item_id"], "seq": seq, "pipeline": pipeline, "at": at, "deltas": change}
     rows.put(CHANGES, row)
     day, part = local_day(at, zone), partition_of(UUID(item["item_id"]))
+    touched = rows.pending.setdefault("funnel", {}).setdefault(pipeline, set())
     for grain, period in (("d", day), ("m", month_of(day))):
         tally = cast("TallyRow | None", rows.get(TALLIES, pipeline, grain, period, part))
         if tally is None:
-            tally = {"pipeline": pipeline, "grain": grain, "period": period, "part": part, "deltas": {}}
+            tally = {"pipeline": pipeline, "grain": grain, "period": period, "part": part, "n": 0, "deltas": {}}
         merge(held_json(tally, "deltas"), change)
+        tally["n"] += 1
         rows.put(TALLIES, tally)
+        touched.add((grain, period))
+
+
+def refresh_sums(rows: Rows) -> None:
+    """Sum over the partitions the closed days and months of each pipeline this batch changed or closed
+    (`funnel_sums`), so that a query reads one row per period rather than up to 64.
+
+    A pipeline's period is closed once a later one has tallies: days before its last day, months before its
+    last month (the bulk fold, `set_based.SUMS_`, finds the same rows). A batch re-sums the closed periods it
+    added to (a late event) and those it closed (between the last summed period and the last one); a
+    handful of periods a batch, ≤ 64 rows each. Workers of different partitions that close the same period
+    at once write the same row: the later one is done again (on PostgreSQL; once a day). A sum that missed
+    a change nonetheless (a worker that closed a period while another added to it) is not read: its `n`
+    no longer equals the partitions' (`tallied_facts`); the next batch that changes the period re-sums it."""
+    touched: dict[str, set[tuple[str, int]]] = rows.pending.pop("funnel", {})
+    for pipeline, periods in sorted(touched.items()):
+        [(last_day, last_month, summed_day, summed_month)] = rows.select(  # flushes the batch's tallies first
+            f"SELECT {_LAST % ('funnel_tallies', 'd')}, {_LAST % ('funnel_tallies', 'm')}, "
+            f"{_LAST % ('funnel_sums', 'd')}, {_LAST % ('funnel_sums', 'm')}", [pipeline] * 4)
+        last = {"d": last_day, "m": last_month}
+        closed = {key for key in periods if key[1] < last[key[0]]} | {(grain, period) for grain, period in rows.select(
+            "SELECT DISTINCT grain, period FROM funnel_tallies WHERE pipeline = ? AND "
+            "((grain = 'd' AND period > ? AND period < ?) OR (grain = 'm' AND period > ? AND period < ?))",
+            [pipeline, summed_day, last_day, summed_month, last_month])}
+        for grain in ("d", "m"):
+            chosen = sorted(period for g, period in closed if g == grain)
+            for start in range(0, len(chosen), CHUNK):
+                _sum_periods(rows, pipeline, grain, chosen[start:start + CHUNK])
+
+
+NO_PERIOD = -(2 ** 31)  # before any day number a business time has
+_LAST = f"(SELECT COALESCE(MAX(period), {NO_PERIOD}) FROM %s WHERE pipeline = ? AND grain = '%s')"
+"""A table's last period of a grain: one probe of its key's index (a MAX over CASE scanned every tally)."""
+CHUNK = 400  # periods per IN (…) list
+
+
+def _sum_periods(rows: Rows, pipeline: str, grain: str, periods: list[int]) -> None:
+    sums: dict[int, SumRow] = {period: {"pipeline": pipeline, "grain": grain, "period": period, "n": 0, "deltas": {}}
+                               for period in periods}
+    for period, n, deltas in rows.select(
+        f"SELECT period, n, deltas FROM funnel_tallies WHERE pipeline = ? AND grain = ? "
+        f"AND period IN ({', '.join('?' * len(periods))})", [pipeline, grain, *periods]
+    ):
+        found = sums[period]
+        found["n"] += n
+        merge(found["deltas"], orjson.loads(deltas))
+    for found in sums.values():
+        found["deltas"] = dict(sorted(found["deltas"].items()))
+        rows.put(SUMS, found)
 
 
 def merge(total: Change, change: Change) -> None:
@@ -151,18 +203,37 @@ def day_start(day: int, zone: tzinfo) -> int:
 
 
 def tallied_facts(store: Store, pipeline: str, stages: list[tuple[str, str]], t: int,
-                  zone: tzinfo = UTC) -> FunnelFacts:
+                  zone: tzinfo = UTC, summed: bool = True) -> FunnelFacts:
     """Every accumulated number of the funnel as of `t` (µs), from tallies kept in `zone`; `stuck` is left
-    empty."""
+    empty. The months before t's month and the days of its month before its day are read from their sums over
+    the partitions (`funnel_sums`) where a sum still holds every change its partitions hold (its `n` equals
+    theirs: one grouped count over an index, no JSON), else from the partitions' rows; `summed=False` reads
+    the partitions' rows only (the reference the tests hold the sums equal to)."""
     day = local_day(t, zone)
     month = month_of(day)
     total: Change = {}
-    for (deltas,) in store.query(
-        "SELECT deltas FROM funnel_tallies WHERE pipeline = ? AND "
-        "((grain = 'm' AND period < ?) OR (grain = 'd' AND period >= ? AND period < ?))",
-        [pipeline, month, month, day],
-    ):
-        merge(total, orjson.loads(deltas))
+    window = ("pipeline = ? AND ((grain = 'm' AND period < ?) OR (grain = 'd' AND period >= ? AND period < ?))",
+              [pipeline, month, month, day])
+    if not summed:
+        for (deltas,) in store.query(f"SELECT deltas FROM funnel_tallies WHERE {window[0]}", window[1]):
+            merge(total, orjson.loads(deltas))
+    else:
+        counts = {(grain, period): int(n) for grain, period, n in store.query(
+            f"SELECT grain, period, SUM(n) FROM funnel_tallies WHERE {window[0]} GROUP BY grain, period", window[1])}
+        for grain, period, n, deltas in store.query(
+                f"SELECT grain, period, n, deltas FROM funnel_sums WHERE {window[0]}", window[1]):
+            if counts.get((grain, period)) == n:
+                merge(total, orjson.loads(deltas))
+                del counts[(grain, period)]
+        unsummed = sorted(counts)  # open periods (T's own month's last day, say) and stale sums
+        for start in range(0, len(unsummed), CHUNK):
+            chunk = unsummed[start:start + CHUNK]
+            for (deltas,) in store.query(
+                "SELECT deltas FROM funnel_tallies WHERE pipeline = ? AND ("
+                + " OR ".join(["(grain = ? AND period = ?)"] * len(chunk)) + ")",
+                [pipeline, *(p for key in chunk for p in key)]
+            ):
+                merge(total, orjson.loads(deltas))
     for (deltas,) in store.query(
         "SELECT deltas FROM funnel_changes WHERE pipeline = ? AND at >= ? AND at <= ?", [pipeline, day_start(day, zone), t]
     ):
