@@ -124,8 +124,9 @@ class TallyRow(TypedDict):
 
 
 class SumRow(TypedDict):
-    """The tallies of one closed day or month of a pipeline summed over every home partition (`tally.refresh_sums`):
-    what a query reads instead of up to 64 partitions' rows, when `n` still equals the sum of theirs."""
+    """The tallies of one closed day, month or year ("y": of its months) of a pipeline summed over every home
+    partition (`tally.refresh_sums`): what a query reads instead of up to 64 partitions' rows (12 months' sums),
+    when `n` still equals the sum of theirs."""
 
     pipeline: str
     grain: str

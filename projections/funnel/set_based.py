@@ -350,10 +350,14 @@ FROM funnel_day_counts
 GROUP BY pipeline, at_month, part
 """
 
-SUMS_ = """
-SELECT c.pipeline, c.grain, c.period, c.n,
-       '{' || COALESCE(string_agg(CASE WHEN s.delta <> 0 THEN '"' || s.k || '":' || CAST(s.delta AS VARCHAR) END, ','), '')
-       || '}' AS deltas
+_YEAR_OF = "date_diff('day', DATE '1970-01-01', make_date(CAST(year(DATE '1970-01-01' + CAST({} AS INTEGER)) AS BIGINT), 1, 1))"
+# the first day of the year of a day number (`tables.year_of`): its calendar's, as the month's was the zone's
+
+_SUMMED = """'{' || COALESCE(string_agg(CASE WHEN s.delta <> 0 THEN '"' || s.k || '":' || CAST(s.delta AS VARCHAR) END, ','),
+       '') || '}'"""
+
+SUMS_ = f"""
+SELECT c.pipeline, c.grain, c.period, c.n, {_SUMMED} AS deltas
 FROM (
   SELECT pipeline, grain, period, CAST(SUM(n) AS BIGINT) AS n FROM funnel_period_counts GROUP BY pipeline, grain, period
 ) c
@@ -364,10 +368,23 @@ JOIN (
   FROM funnel_period_changes GROUP BY pipeline, grain, period, k
 ) s ON s.pipeline = c.pipeline AND s.grain = c.grain AND s.period = c.period
 GROUP BY c.pipeline, c.grain, c.period, c.n
+UNION ALL
+SELECT c.pipeline, 'y' AS grain, c.first_day AS period, c.n, {_SUMMED} AS deltas
+FROM (
+  SELECT pipeline, {_YEAR_OF.format("period")} AS first_day, CAST(SUM(n) AS BIGINT) AS n
+  FROM funnel_period_counts WHERE grain = 'm' GROUP BY pipeline, {_YEAR_OF.format("period")}
+) c
+JOIN (SELECT pipeline, MAX(period) AS last_month FROM funnel_period_counts WHERE grain = 'm' GROUP BY pipeline) l
+  ON l.pipeline = c.pipeline AND c.first_day < {_YEAR_OF.format("l.last_month")}
+JOIN (
+  SELECT pipeline, {_YEAR_OF.format("period")} AS first_day, k, CAST(SUM(delta) AS BIGINT) AS delta
+  FROM funnel_period_changes WHERE grain = 'm' GROUP BY pipeline, {_YEAR_OF.format("period")}, k
+) s ON s.pipeline = c.pipeline AND s.first_day = c.first_day
+GROUP BY c.pipeline, c.first_day, c.n
 """
-# The closed days and months (before the pipeline's last day, its last month) summed over the partitions, as
-# `tally.refresh_sums` keeps them; a sum whose keys cancel is `{}` (every period has a row per key in
-# `funnel_period_changes`, zero or not).
+# The closed days and months (before the pipeline's last day, its last month) and years (before its last month's)
+# summed over the partitions, as `tally.refresh_sums` keeps them; a sum whose keys cancel is `{}` (every period
+# has a row per key in `funnel_period_changes`, zero or not).
 
 PERIOD_CHANGES = """
 SELECT pipeline, 'd' AS grain, at_day AS period, part, k, delta FROM funnel_day_changes

@@ -37,7 +37,7 @@ from projections.funnel import FunnelFilters, FunnelReplay
 from projections.funnel.tally import merge, tallied_facts
 from projections.rates import RateQueries
 from projections.segments import SegmentQueries
-from projections.tables import micros
+from projections.tables import micros, year_of
 from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
 from services.application import AlreadyExists, CrmApplication, NotFound
@@ -499,6 +499,14 @@ def check_funnel_sums(store: ReadModelStore, complete: bool = True) -> None:
     last: dict[tuple[str, str], int] = {}
     for pipeline, grain, period in parts:
         last[(pipeline, grain)] = max(period, last.get((pipeline, grain), period))
+    for (pipeline, grain, period), (n, deltas) in list(parts.items()):  # a year: its months' (closed or not)
+        if grain == "m":
+            count, total = parts.get((pipeline, "y", year_of(period)), (0, {}))
+            merge(total, deltas)
+            parts[(pipeline, "y", year_of(period))] = (count + n, total)
+    for pipeline, grain in list(last):
+        if grain == "m":
+            last[(pipeline, "y")] = year_of(last[(pipeline, "m")])
     sums = {(pipeline, grain, period): (n, orjson.loads(deltas)) for pipeline, grain, period, n, deltas in store.query(
         "SELECT pipeline, grain, period, n, deltas FROM funnel_sums")}
     for key, (n, deltas) in sums.items():

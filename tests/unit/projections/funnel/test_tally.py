@@ -22,8 +22,8 @@ from services.settings import database_from_url
 from services.storage.read_model_store import ReadModelStore
 from tests.support.equivalence import check_funnel_sums
 
-START = datetime(2026, 1, 5, 9, tzinfo=timezone.utc)
-LATER = START + timedelta(days=120)  # in May: January to April are closed months by then
+START = datetime(2025, 10, 5, 9, tzinfo=timezone.utc)  # deals until February 2026: 2025 is a closed year
+IN_2026 = START + timedelta(days=110)
 
 
 def _meta(when: datetime) -> Meta:
@@ -39,7 +39,8 @@ def _deal(crm: CrmApplication, customer: object, opened: datetime, won: bool) ->
 
 @pytest.fixture
 def built(crm: CrmApplication) -> Iterator[tuple[CrmApplication, ReadModelStore]]:
-    """Deals opened every 5 days over four months (several home partitions), caught up: sums built."""
+    """Deals opened every 5 days over four months across a new year (several home partitions), caught up: sums
+    built."""
     customers = [crm.register_customer(RegisterCustomer(f"客户{n}", "华东", "制造业", "web"), _meta(START))
                  for n in range(6)]
     for n in range(24):
@@ -61,7 +62,7 @@ def _scanned(crm: CrmApplication, store: ReadModelStore, t: datetime) -> object:
 
 def test_closed_days_and_months_are_summed_over_the_partitions(built: tuple[CrmApplication, ReadModelStore]) -> None:
     crm, store = built
-    assert {period for (period,) in store.query("SELECT period FROM funnel_sums WHERE grain = 'm'")}
+    assert {grain for (grain,) in store.query("SELECT grain FROM funnel_sums")} == {"y", "m", "d"}
     assert store.query("SELECT COUNT(DISTINCT part) FROM funnel_tallies")[0][0] > 1
     check_funnel_sums(store)
     for days in (0, 31, 62, 100, 130):
@@ -71,25 +72,29 @@ def test_closed_days_and_months_are_summed_over_the_partitions(built: tuple[CrmA
 
 def test_a_late_event_counts_in_the_answers_after_the_sums_were_built(
         built: tuple[CrmApplication, ReadModelStore]) -> None:
-    """A deal opened and won in January, recorded in May: January's month, its days and February's… sums change
+    """A deal opened and won in October, recorded months later: October's, its days' and 2025's sums change
     (re-summed by the batch that added to them); without `refresh_sums` re-summing them (and without a query that
-    reads a stale sum's partitions instead) the funnel as of March would miss it."""
+    reads a stale sum's partitions instead) the funnel as of December or January would miss it."""
     crm, store = built
-    t = START + timedelta(days=60)
+    t = IN_2026
     before = _facts(crm, store, t)
     customer = crm.register_customer(RegisterCustomer("迟到", "华东", "制造业", "partner"), _meta(START))
     _deal(crm, customer, START + timedelta(days=2), won=True)
     projector_for(crm, store, ["funnel"]).catch_up()
     after = _facts(crm, store, t)
     assert after != before and after == _scanned(crm, store, t)
+    december = START + timedelta(days=60)
+    assert _facts(crm, store, december) == _scanned(crm, store, december)
     check_funnel_sums(store)
 
 
-def test_a_sum_that_missed_a_change_is_not_read(built: tuple[CrmApplication, ReadModelStore]) -> None:
-    """Two workers of different partitions, one closing January while the other adds to it, can leave a sum
-    without the other's change: its `n` then differs from its partitions', and the query reads them instead."""
+@pytest.mark.parametrize("days", [60, 110])
+def test_a_sum_that_missed_a_change_is_not_read(built: tuple[CrmApplication, ReadModelStore], days: int) -> None:
+    """Two workers of different partitions, one closing October while the other adds to it, can leave a sum
+    without the other's change: its `n` (and its year's) then differs from its partitions', and the query reads
+    them instead (as of December: October's month; in 2026: 2025's year, then October's month)."""
     crm, store = built
-    t = START + timedelta(days=60)
+    t = START + timedelta(days=days)
     [(part, n, deltas)] = store.query("SELECT part, n, deltas FROM funnel_tallies WHERE pipeline = 'sales' "
                                       "AND grain = 'm' AND period = (SELECT MIN(period) FROM funnel_sums "
                                       "WHERE grain = 'm') ORDER BY part LIMIT 1")
