@@ -93,6 +93,12 @@ def month_of(day: int) -> int:
     return (first - date(1970, 1, 1)).days
 
 
+@lru_cache(maxsize=4096)
+def year_of(day: int) -> int:
+    """The day number of the first day of `day`'s year (its calendar's), as the funnel's year sums key their years."""
+    return (date(1970, 1, 1) + timedelta(days=day)).replace(month=1, day=1).toordinal() - date(1970, 1, 1).toordinal()
+
+
 def from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(value // 1_000_000, timezone.utc).replace(microsecond=value % 1_000_000)
 

@@ -23,7 +23,7 @@ from projections.funnel.rows import (CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, I
                                      VersionRow, length_band)
 from projections.funnel.steps import (FUNNEL_EVENTS, NO_ATTRIBUTES, Describe, Enter, ItemAttributes, Move, Profile,
                                       Revise, funnel_steps)
-from projections.funnel.tally import arrived, define, insert_stage, left, levels_of, record, revalued
+from projections.funnel.tally import arrived, define, insert_stage, left, levels_of, record, refresh_sums, revalued
 from projections.tables import micros
 
 
@@ -53,6 +53,9 @@ class FunnelReadModel(ReadModel):
         rows.prefetch(CURRENT_PROPERTIES, [(str(s.subject_id), name) for s in steps if isinstance(s, Describe)
                                            for name in s.changes])
         rows.prefetch(CUSTOMERS, [(str(s.customer_id),) for s in steps if isinstance(s, Enter) and s.customer_id])
+
+    def finish(self, rows: Rows) -> None:
+        refresh_sums(rows)  # the batch's closed days and months summed over the partitions
 
     def _handle(self, event: Any, rows: Rows) -> None:
         at, seq = micros(event.occurred_at), event.originator_version

@@ -111,15 +111,28 @@ class HeldPipelineRow(PipelineRow, total=False):
 
 
 class TallyRow(TypedDict):
-    """The sum of a pipeline's changes over one UTC day (`grain` "d") or month ("m"), `period` its first day,
+    """The sum of a pipeline's changes over one local day (`grain` "d") or month ("m"), `period` its first day,
     of the items of one home partition (`part`, `domain.partitions`): projectors fed different partitions
-    at once add to different rows; queries sum the partitions."""
+    at once add to different rows; queries sum the partitions (or read their `SumRow`)."""
 
     pipeline: str
     grain: str
     period: int
     part: int
+    n: int  # how many changes (`funnel_changes` rows) it sums: grows with each, so a `SumRow` can tell it is stale
     deltas: Any  # Change once held (`tables.held_json`), JSON text as read
+
+
+class SumRow(TypedDict):
+    """The tallies of one closed day, month or year ("y": of its months) of a pipeline summed over every home
+    partition (`tally.refresh_sums`): what a query reads instead of up to 64 partitions' rows (12 months' sums),
+    when `n` still equals the sum of theirs."""
+
+    pipeline: str
+    grain: str
+    period: int
+    n: int  # Σ of the partitions' `TallyRow.n` it was summed from
+    deltas: Any
 
 
 class ChangeRow(TypedDict):
@@ -192,14 +205,20 @@ PIPELINES = Table("funnel_pipelines", (("pipeline_id", "TEXT"), ("pipeline", "TE
                   ("pipeline_id",), json_columns=("stages",), row_type=PipelineRow)
 TALLIES = Table(
     "funnel_tallies",
-    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("part", "INTEGER"), ("deltas", "TEXT")),
+    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("part", "INTEGER"), ("n", "BIGINT"),
+     ("deltas", "TEXT")),
     ("pipeline", "grain", "period", "part"),
     json_columns=("deltas",), row_type=TallyRow)
+SUMS = Table(
+    "funnel_sums",
+    (("pipeline", "TEXT"), ("grain", "TEXT"), ("period", "INTEGER"), ("n", "BIGINT"), ("deltas", "TEXT")),
+    ("pipeline", "grain", "period"),
+    json_columns=("deltas",), row_type=SumRow)
 CHANGES = Table(
     "funnel_changes",
     (("item_id", "TEXT"), ("seq", "INTEGER"), ("pipeline", "TEXT"), ("at", "BIGINT"), ("deltas", "TEXT")),
     ("item_id", "seq"),
     indexes=(("pipeline", "at"),),
     json_columns=("deltas",), row_type=ChangeRow)
-TALLY_TABLES = (PIPELINES, TALLIES, CHANGES)
+TALLY_TABLES = (PIPELINES, TALLIES, SUMS, CHANGES)
 TABLES = (CUSTOMERS, ITEMS, INTERVALS, VERSIONS, PROPERTIES, CURRENT_PROPERTIES, *TALLY_TABLES)

@@ -19,8 +19,9 @@ events in version order:
   reference data of a handful of events, folded in Python (`pipeline_stages`, the handlers' `define` and
   `insert_stage`) and given to the SQL as `funnel_stage_levels`;
 - each event's change (`tally`: `n|`, `v|`, `f|`, `l|`, `s|`, `c`) is a sum of delta rows per key, zero sums
-  dropped; the tallies sum the changes per pipeline, day or month and home partition, and keep a period
-  whose sums cancel as `{}`, as `tally.record` does. Days and months are those of the read model's zone
+  dropped; the tallies sum the changes per pipeline, day or month and home partition (and count them, `n`),
+  and keep a period whose sums cancel as `{}`, as `tally.record` does; the closed periods are summed again over
+  the partitions (`funnel_sums`, `tally.refresh_sums`). Days and months are those of the read model's zone
   (`zoned_days`: the local wall time from the zone's offset changes, `zone_sql`, as the handlers'
   `zoneinfo`); `STEPS` find UTC's.
 
@@ -51,7 +52,7 @@ from projections.tables import cents_sql as _cents, days_sql, from_micros, micro
 from projections.versioned_properties import property_fold_steps
 from projections.zone_sql import duckdb_local_date
 from projections.funnel.rows import (CHANGES, CURRENT_PROPERTIES, CUSTOMERS, INTERVALS, ITEMS, PIPELINES, PROPERTIES,
-                                     TALLIES, VERSIONS, length_band_sql)
+                                     SUMS, TALLIES, VERSIONS, length_band_sql)
 
 CHAINS: dict[str, tuple[str, ...]] = {"Lead": ("captured", "assigned", "contacted"), "Ticket": ("feedback", "in_progress")}
 """Per aggregate, the stages its conditional moves climb: a move to the chain's n-th stage is allowed only
@@ -322,13 +323,68 @@ GROUP BY item_id, seq, pipeline, "at"
 """
 
 TALLIES_ = """
-SELECT pipeline, grain, period, part,
-       '{' || COALESCE(string_agg(CASE WHEN delta <> 0 THEN '"' || k || '":' || CAST(delta AS VARCHAR) END, ','), '')
-       || '}' AS deltas
-FROM funnel_period_changes
-GROUP BY pipeline, grain, period, part
+SELECT t.pipeline, t.grain, t.period, t.part, c.n, t.deltas
+FROM (
+  SELECT pipeline, grain, period, part,
+         '{' || COALESCE(string_agg(CASE WHEN delta <> 0 THEN '"' || k || '":' || CAST(delta AS VARCHAR) END, ','), '')
+         || '}' AS deltas
+  FROM funnel_period_changes
+  GROUP BY pipeline, grain, period, part
+) t
+JOIN funnel_period_counts c ON c.pipeline = t.pipeline AND c.grain = t.grain AND c.period = t.period AND c.part = t.part
 """
 # A period whose changes cancel keeps its row, `{}` (`tally.merge` drops zero keys, `record` puts the row).
+
+DAY_COUNTS = """
+SELECT pipeline, at_day, at_month, part, COUNT(*) AS n
+FROM (SELECT DISTINCT item_id, seq, pipeline, part, at_day, at_month FROM funnel_event_changes) e
+GROUP BY pipeline, at_day, at_month, part
+"""
+# How many changes (events with one) each day's tally sums: `TallyRow.n`, which `record` counts.
+
+PERIOD_COUNTS = """
+SELECT pipeline, 'd' AS grain, at_day AS period, part, CAST(n AS BIGINT) AS n FROM funnel_day_counts
+UNION ALL
+SELECT pipeline, 'm' AS grain, at_month AS period, part, CAST(SUM(n) AS BIGINT) AS n
+FROM funnel_day_counts
+GROUP BY pipeline, at_month, part
+"""
+
+_YEAR_OF = "date_diff('day', DATE '1970-01-01', make_date(CAST(year(DATE '1970-01-01' + CAST({} AS INTEGER)) AS BIGINT), 1, 1))"
+# the first day of the year of a day number (`tables.year_of`): its calendar's, as the month's was the zone's
+
+_SUMMED = """'{' || COALESCE(string_agg(CASE WHEN s.delta <> 0 THEN '"' || s.k || '":' || CAST(s.delta AS VARCHAR) END, ','),
+       '') || '}'"""
+
+SUMS_ = f"""
+SELECT c.pipeline, c.grain, c.period, c.n, {_SUMMED} AS deltas
+FROM (
+  SELECT pipeline, grain, period, CAST(SUM(n) AS BIGINT) AS n FROM funnel_period_counts GROUP BY pipeline, grain, period
+) c
+JOIN (SELECT pipeline, grain, MAX(period) AS last_period FROM funnel_period_counts GROUP BY pipeline, grain) l
+  ON l.pipeline = c.pipeline AND l.grain = c.grain AND c.period < l.last_period
+JOIN (
+  SELECT pipeline, grain, period, k, CAST(SUM(delta) AS BIGINT) AS delta
+  FROM funnel_period_changes GROUP BY pipeline, grain, period, k
+) s ON s.pipeline = c.pipeline AND s.grain = c.grain AND s.period = c.period
+GROUP BY c.pipeline, c.grain, c.period, c.n
+UNION ALL
+SELECT c.pipeline, 'y' AS grain, c.first_day AS period, c.n, {_SUMMED} AS deltas
+FROM (
+  SELECT pipeline, {_YEAR_OF.format("period")} AS first_day, CAST(SUM(n) AS BIGINT) AS n
+  FROM funnel_period_counts WHERE grain = 'm' GROUP BY pipeline, {_YEAR_OF.format("period")}
+) c
+JOIN (SELECT pipeline, MAX(period) AS last_month FROM funnel_period_counts WHERE grain = 'm' GROUP BY pipeline) l
+  ON l.pipeline = c.pipeline AND c.first_day < {_YEAR_OF.format("l.last_month")}
+JOIN (
+  SELECT pipeline, {_YEAR_OF.format("period")} AS first_day, k, CAST(SUM(delta) AS BIGINT) AS delta
+  FROM funnel_period_changes WHERE grain = 'm' GROUP BY pipeline, {_YEAR_OF.format("period")}, k
+) s ON s.pipeline = c.pipeline AND s.first_day = c.first_day
+GROUP BY c.pipeline, c.first_day, c.n
+"""
+# The closed days and months (before the pipeline's last day, its last month) and years (before its last month's)
+# summed over the partitions, as `tally.refresh_sums` keeps them; a sum whose keys cancel is `{}` (every period
+# has a row per key in `funnel_period_changes`, zero or not).
 
 PERIOD_CHANGES = """
 SELECT pipeline, 'd' AS grain, at_day AS period, part, k, delta FROM funnel_day_changes
@@ -385,8 +441,11 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("funnel_event_changes", EVENT_CHANGES),
     ("funnel_day_changes", DAY_CHANGES),
     ("funnel_period_changes", PERIOD_CHANGES),
+    ("funnel_day_counts", DAY_COUNTS),
+    ("funnel_period_counts", PERIOD_COUNTS),
     ("funnel_changes_rows", CHANGES_),
     ("funnel_tallies_rows", TALLIES_),
+    ("funnel_sums_rows", SUMS_),
     ("funnel_intervals_rows", INTERVALS_),
     ("funnel_items_rows", ITEMS_.replace("funnel_versions v", "funnel_versions_rows v")),
     ("funnel_customers_rows", CUSTOMERS_),
@@ -431,7 +490,8 @@ write=…)`."""
 
 TABLES: dict[str, str] = {
     INTERVALS.name: "funnel_intervals_rows", VERSIONS.name: "funnel_versions_rows",
-    CHANGES.name: "funnel_changes_rows", TALLIES.name: "funnel_tallies_rows", ITEMS.name: "funnel_items_rows",
+    CHANGES.name: "funnel_changes_rows", TALLIES.name: "funnel_tallies_rows", SUMS.name: "funnel_sums_rows",
+    ITEMS.name: "funnel_items_rows",
     CUSTOMERS.name: "funnel_customers_rows", PROPERTIES.name: "funnel_properties_rows",
     CURRENT_PROPERTIES.name: "funnel_current_properties_rows", PIPELINES.name: "funnel_pipelines_rows",
 }

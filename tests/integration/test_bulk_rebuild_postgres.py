@@ -57,7 +57,7 @@ def test_the_bulk_folds_equal_the_handlers_on_the_demo_history(pg_database: str)
     app.ensure_default_pipelines()
     DemoHistory(app, DemoSettings(seed=3, leads=250, days=200)).run()
     tables = assert_bulk_equals_handlers(app, store, [model() for model in FOLDED])
-    assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"]
+    assert len(tables["funnel_intervals"]) > 500 and tables["funnel_tallies"] and len(tables["funnel_sums"]) > 100
     assert len(tables["tickets_versions"]) > 20 and tables["tickets_ratings"] and tables["tickets_wins"]
     assert len(tables["segments_intervals"]) > 100 and {row[4] for row in tables["segments_intervals"]} == {
         "high_value", "potential", "ordinary"}

@@ -20,6 +20,7 @@ from typing import Any
 from unittest.mock import patch
 from uuid import UUID
 
+import orjson
 from hypothesis import strategies as st
 
 from domain.base import Meta
@@ -33,9 +34,10 @@ from domain.pipeline import Pipeline
 from domain.ticket import Ticket
 from domain.vocabulary import vocabulary_id
 from projections.funnel import FunnelFilters, FunnelReplay
+from projections.funnel.tally import merge, tallied_facts
 from projections.rates import RateQueries
 from projections.segments import SegmentQueries
-from projections.tables import micros
+from projections.tables import micros, year_of
 from projections.read_model import ReadModel
 from projections.tickets import TicketQueries
 from services.application import AlreadyExists, CrmApplication, NotFound
@@ -477,9 +479,43 @@ def check_flat_as_of(app: CrmApplication, store: ReadModelStore, as_of: datetime
             flat = queries._stuck(pipeline, stages, t, FunnelFilters(), threshold)
             scanned = queries._stuck(pipeline, stages, t, FunnelFilters(), threshold, scanned=True)
             assert sorted(flat, key=str) == sorted(scanned, key=str), f"stuck of {pipeline} differs at {as_of}"
+        assert tallied_facts(store, pipeline, stages, t, queries.zone) == tallied_facts(
+            store, pipeline, stages, t, queries.zone, summed=False), f"{pipeline}'s funnel_sums differ at {as_of}"
     segments = SegmentQueries(store)
     assert segments.tier_counts(as_of) == segments.tier_counts(as_of, scanned=True), \
         f"tier counts from the tallies differ from the intervals' at {as_of}"
+
+
+def check_funnel_sums(store: ReadModelStore, complete: bool = True) -> None:
+    """Every `funnel_sums` row whose `n` is its partitions' is their sum; with `complete` (any path but workers
+    applying partitions at once, where a worker may close a period another adds to), every closed day and month
+    (before its pipeline's last) has one, and no other has: what the bulk fold writes too."""
+    parts: dict[tuple[str, str, int], tuple[int, dict[str, int]]] = {}
+    for pipeline, grain, period, n, deltas in store.query(
+            "SELECT pipeline, grain, period, n, deltas FROM funnel_tallies ORDER BY pipeline, grain, period, part"):
+        count, total = parts.get((pipeline, grain, period), (0, {}))
+        merge(total, orjson.loads(deltas))
+        parts[(pipeline, grain, period)] = (count + n, total)
+    last: dict[tuple[str, str], int] = {}
+    for pipeline, grain, period in parts:
+        last[(pipeline, grain)] = max(period, last.get((pipeline, grain), period))
+    for (pipeline, grain, period), (n, deltas) in list(parts.items()):  # a year: its months' (closed or not)
+        if grain == "m":
+            count, total = parts.get((pipeline, "y", year_of(period)), (0, {}))
+            merge(total, deltas)
+            parts[(pipeline, "y", year_of(period))] = (count + n, total)
+    for pipeline, grain in list(last):
+        if grain == "m":
+            last[(pipeline, "y")] = year_of(last[(pipeline, "m")])
+    sums = {(pipeline, grain, period): (n, orjson.loads(deltas)) for pipeline, grain, period, n, deltas in store.query(
+        "SELECT pipeline, grain, period, n, deltas FROM funnel_sums")}
+    for key, (n, deltas) in sums.items():
+        if n == parts[key][0]:
+            assert deltas == parts[key][1], f"funnel_sums {key} is not its partitions' sum"
+    if complete:
+        closed = {key for key in parts if key[2] < last[key[:2]]}
+        assert set(sums) == closed, f"funnel_sums of {sorted(set(sums) ^ closed)[:5]}: missing or of an open period"
+        assert all(sums[key][0] == parts[key][0] for key in closed), "a funnel_sums row misses a change"
 
 
 def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int], batch: int) -> None:
@@ -489,6 +525,7 @@ def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]
     projector.catch_up(limit=batch)
     instants = [T0 + timedelta(days=day, hours=day % 7) for day in days]
     incremental = {as_of: (funnel_answers(app, live, as_of), summaries(app, live, as_of)) for as_of in instants}
+    check_funnel_sums(live)
     for as_of in instants:
         check_flat_as_of(app, live, as_of)
         funnels, answers = incremental[as_of]
@@ -498,11 +535,13 @@ def check_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]
         assert {key: grouped_by_key(answer) if len(key) == 3 else answer for key, answer in funnels.items()
                 if key in folded} == folded, f"funnel: FunnelReplay differs at {as_of}"
         check_flat_as_of(app, replayed, as_of)
+        check_funnel_sums(replayed)
         replayed_answers = summaries(app, replayed, as_of)
         for name in answers:
             assert answers[name] == replayed_answers[name], f"{name}: replay_until differs at {as_of}"
         replayed.close()
     projector.rebuild()
+    check_funnel_sums(live)
     for as_of in instants:
         check_flat_as_of(app, live, as_of)
         funnels, answers = incremental[as_of]
@@ -605,11 +644,14 @@ def apply_concurrently(database: Database, streams: list[list[Delivery]], rng: r
     return sum(projector.retries for projector in projectors)
 
 
-def check_partitioned_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int]) -> None:
+def check_partitioned_equivalence(app: CrmApplication, live: ReadModelStore, days: list[int],
+                                  concurrent: bool = False) -> None:
     """The partitioned read models in `live` == a rebuild by the log follower == replay to T."""
     models = [configured(model) for model in READ_MODELS.values()]
     rebuilt = ReadModelStore(database_from_url("memory://"))
     Projector(app, rebuilt, models).catch_up()
+    check_funnel_sums(live, complete=not concurrent)
+    check_funnel_sums(rebuilt)
     for as_of in [T0 + timedelta(days=day, hours=day % 7) for day in days]:
         check_flat_as_of(app, live, as_of)
         funnels, answers = funnel_answers(app, live, as_of), summaries(app, live, as_of)
@@ -641,7 +683,7 @@ def run_partitioned_example(database: Database, ops: list[tuple[str, int, int, b
         retries = 0
     assert projector.offsets() == {(name, p): len(stream) - 1 for name in READ_MODELS
                                    for p, stream in enumerate(streams)}
-    check_partitioned_equivalence(app, live, days)
+    check_partitioned_equivalence(app, live, days, concurrent)
     live.close()
     app.close()
     return retries

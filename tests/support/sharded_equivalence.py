@@ -206,7 +206,7 @@ def check_sharded_example(crm: ShardedApplication, live: Database, days: list[in
     assert PartitionedProjector(store, all_read_models()).offsets() == {
         (name, p): len(stream) - 1 for name in READ_MODELS for p, stream in enumerate(streams) if stream}
     with merged_application(crm, logs, rng) as merged:
-        check_partitioned_equivalence(merged, store, days)
+        check_partitioned_equivalence(merged, store, days, concurrent)
     store.close()
     return sum(map(len, streams)), retries
 

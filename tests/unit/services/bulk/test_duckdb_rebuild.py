@@ -138,7 +138,7 @@ def test_bulk_equals_the_handlers_in_a_business_time_zone(sqlite: tuple[CrmAppli
     with time_zone(zone):
         model = configured(FunnelReadModel)
         tables = assert_bulk_equals_handlers(app, store, [model])
-    assert model.built_with() == f"time zone {zone}" and tables["funnel_tallies"]
+    assert model.built_with() == f"time zone {zone}" and tables["funnel_tallies"] and tables["funnel_sums"]
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
