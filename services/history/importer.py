@@ -58,10 +58,9 @@ from services.history.rules import HistoryRules, log_holder, log_loader
 from services.history.import_workers import (COPY_HEADER, COPY_TRAILER, Chunk, Encoded, ImportWorkers, Problem,
                                              Row, checked_chunk, copy_chunk, copy_data, encoded_chunk,
                                              encoded_in_worker, stored_rows, unpacked)
-from services.keys.derived_keys import (ANY_KEY, HOLD_KEYS, KEYS_FROM_STAGING, STAGING, STAGING_DDL, DerivedKeys,
-                                        KeyRow, import_secret)
+from services.keys.derived_keys import (ANY_KEY, HOLD_KEYS, KEYS_FROM_STAGING, KEYS_INTO_EMPTY, STAGING, STAGING_DDL,
+                                        DerivedKeys, KeyRow, import_secret)
 from services.history.stored_state import StateEncoders
-from services.keys.key_store import KEYS
 
 DEFAULT_BATCH = 20_000
 log = logging.getLogger(__name__)
@@ -71,13 +70,6 @@ KEY_CHUNK = 5000  # lines whose subjects get their keys at once: well under KeyS
 # The library's 5 s would end the import's transaction while a loaded machine's workers encode the next batch
 # (seen at load 12 on 2 cores); a process that stopped answering still loses its lock after a minute.
 IDLE_TIMEOUT = "SET LOCAL idle_in_transaction_session_timeout = '60s'"
-# The staged keys when the key table held none as the import locked it (`ANY_KEY` under HOLD_KEYS, so it holds none
-# until the commit): no key can clash nor wait for its person, so a plain INSERT of one row per record (its person
-# where any row names it, as in KEYS_FROM_STAGING), sorted bytewise (COLLATE "C": the same groups, text equality
-# is bytewise; the database's C.UTF-8 sorts through strcoll): ≈ 8 → 5.5 µs of the server a key, ≈ 0.4 an event.
-KEYS_INTO_EMPTY = (f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) "
-                   f"SELECT DISTINCT ON (subject_id COLLATE \"C\") subject_id, secret, person_id FROM {STAGING} "
-                   f"ORDER BY subject_id COLLATE \"C\", person_id NULLS LAST")
 PARALLEL_FROM_BYTES = 20 << 20  # a file this big is worth starting worker processes for (≈ 1 s)
 # One pass hands a worker whole lines as the file holds them, this many bytes at a time (≈ 2,900 lines of the
 # benchmark's history; the workers' chunk keys stay in memory only while it is sealed): reading the file a line

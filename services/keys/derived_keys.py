@@ -49,6 +49,13 @@ KEYS_FROM_STAGING = (
     f"WHERE {KEYS.name}.person_id IS NULL AND excluded.person_id IS NOT NULL "
     f"AND {KEYS.name}.secret = excluded.secret RETURNING 1) "
     f"SELECT unplaced FROM clashing")
+# The staged keys when the key table held none as the import locked it (`ANY_KEY` under HOLD_KEYS, so it holds none
+# until the commit): no key can clash nor wait for its person, so a plain INSERT of one row per record (its person
+# where any row names it, as in KEYS_FROM_STAGING), sorted bytewise (COLLATE "C": the same groups, text equality
+# is bytewise; the database's C.UTF-8 sorts through strcoll): ≈ 8 → 5.5 µs of the server a key, ≈ 0.4 an event.
+KEYS_INTO_EMPTY = (f"INSERT INTO {KEYS.name} (subject_id, secret, person_id) "
+                   f"SELECT DISTINCT ON (subject_id COLLATE \"C\") subject_id, secret, person_id FROM {STAGING} "
+                   f"ORDER BY subject_id COLLATE \"C\", person_id NULLS LAST")
 # Whether the key table holds any key at all, asked under HOLD_KEYS: no key can appear until the import commits,
 # so if it holds none, no record of the file has one and the workers need not ask for each chunk's (one query per
 # 1,000 records: ≈ 1 µs a line, 4 % of a worker's CPU, importing into a new installation).

@@ -179,15 +179,15 @@ def test_the_import_asks_the_key_table_for_keys_only_if_it_held_one_once_locked(
 
 def test_keys_staged_into_an_empty_key_table_are_placed_as_into_a_held_one(pg_database) -> None:
     """Into a key table empty once locked the import places its staged keys with a plain INSERT
-    (`importer.KEYS_INTO_EMPTY`): one row per record, its person wherever a row names it, as KEYS_FROM_STAGING."""
-    from services.keys.derived_keys import KEYS_FROM_STAGING, STAGING
+    (`derived_keys.KEYS_INTO_EMPTY`): one row per record, its person wherever a row names it, as KEYS_FROM_STAGING."""
+    from services.keys.derived_keys import KEYS_FROM_STAGING, KEYS_INTO_EMPTY, STAGING
 
     one, two, three, person = (str(uuid4()) for _ in range(4))
     staged = [(one, "s1", None), (two, "s2", None), (one, "s1", person), (one, "s1", None), (three, "s3", person),
               (two, "s2", None), ("Z" + one[1:], "s4", None)]  # upper and lower case: sorted bytewise all the same
     app = CrmApplication(database_from_url(pg_database))
     placed = {}
-    for statement in (importer.KEYS_INTO_EMPTY, KEYS_FROM_STAGING):
+    for statement in (KEYS_INTO_EMPTY, KEYS_FROM_STAGING):
         with app.recorder.datastore.get_connection() as connection, connection.transaction(force_rollback=True), \
                 connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE {STAGING} (subject_id TEXT, secret TEXT, person_id TEXT) "
@@ -198,7 +198,7 @@ def test_keys_staged_into_an_empty_key_table_are_placed_as_into_a_held_one(pg_da
             cursor.execute(statement)
             cursor.execute("SELECT subject_id, secret, person_id FROM crm_personal_keys ORDER BY subject_id")
             placed[statement] = [tuple(row.values()) for row in cursor.fetchall()]
-    assert placed[importer.KEYS_INTO_EMPTY] == placed[KEYS_FROM_STAGING] == sorted(
+    assert placed[KEYS_INTO_EMPTY] == placed[KEYS_FROM_STAGING] == sorted(
         [(one, "s1", person), (two, "s2", None), (three, "s3", person), ("Z" + one[1:], "s4", None)])
     app.close()
 
